@@ -1,0 +1,438 @@
+#include "tg_config.h"
+
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tg_json.h"
+
+#define TG_CONFIG_MAX_BYTES (4u << 20)
+
+typedef struct tg_config_priv {
+    tg_json_doc *doc;
+    char        *dir;
+} tg_config_priv;
+
+static tg_err
+tg_config_path(const tg_config_priv *p, const char *in, char **out)
+{
+    size_t n;
+
+    if (in[0] == '/') {
+        *out = strdup(in);
+    } else {
+        n    = strlen(p->dir) + strlen(in) + 2;
+        *out = malloc(n);
+        if (*out != NULL) {
+            snprintf(*out, n, "%s/%s", p->dir, in);
+        }
+    }
+    return *out == NULL ? TG_ENOMEM : TG_OK;
+}
+
+static bool
+tg_config_is_secret_ref(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n < 4 || s[0] != '$' || s[1] != '{' || s[n - 1] != '}') {
+        return false;
+    }
+    for (size_t i = 2; i < n - 1; i++) {
+        char c = s[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+              (c >= '0' && c <= '9') || c == '_')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool
+tg_config_hostport_ok(const char *s)
+{
+    const char *colon = strrchr(s, ':');
+    char       *end;
+    long        port;
+
+    if (colon == NULL || colon == s) {
+        return false;
+    }
+    port = strtol(colon + 1, &end, 10);
+    return *end == '\0' && port > 0 && port < 65536;
+}
+
+static tg_err
+tg_config_pdp(tg_config *cfg, tg_config_priv *p, const cJSON *sec,
+              char *err, size_t errlen)
+{
+    static const char *const keys[] = {
+        "listen",  "state_dir",         "admin_listen", "pricing_file",
+        "workers", "max_message_bytes", "map_size_mb",  NULL};
+    const tg_json_doc *d  = p->doc;
+    tg_pdp_config     *c  = &cfg->pdp;
+    const char        *sd = NULL;
+    const char        *pf = NULL;
+    const cJSON       *l;
+    tg_err             rv;
+
+    c->workers           = 16;
+    c->max_message_bytes = 64 * 1024;
+    c->map_size_mb       = 64;
+    if ((rv = tg_json_only_keys(d, sec, "pdp", keys, err, errlen)) != TG_OK ||
+        (rv = tg_json_get_string(d, sec, "pdp", "state_dir", true, &sd, err,
+                                 errlen)) != TG_OK ||
+        (rv = tg_json_get_string(d, sec, "pdp", "admin_listen", false,
+                                 &c->admin_listen, err, errlen)) != TG_OK ||
+        (rv = tg_json_get_string(d, sec, "pdp", "pricing_file", false, &pf,
+                                 err, errlen)) != TG_OK ||
+        (rv = tg_json_get_int(d, sec, "pdp", "workers", false, 1, 1024,
+                              &c->workers, err, errlen)) != TG_OK ||
+        (rv = tg_json_get_int(d, sec, "pdp", "max_message_bytes", false, 1024,
+                              16 << 20, &c->max_message_bytes, err,
+                              errlen)) != TG_OK ||
+        (rv = tg_json_get_int(d, sec, "pdp", "map_size_mb", false, 1,
+                              1 << 20, &c->map_size_mb, err, errlen)) !=
+            TG_OK) {
+        return rv;
+    }
+    l = cJSON_GetObjectItemCaseSensitive(sec, "listen");
+    if (l == NULL) {
+        return tg_json_errf(d, sec, err, errlen,
+                            "pdp: missing required key \"listen\" (a list of "
+                            "nng URLs such as \"ipc:///tmp/tollgate/pdp.sock\")");
+    }
+    if (!cJSON_IsArray(l) || cJSON_GetArraySize(l) == 0 ||
+        cJSON_GetArraySize(l) > TG_CONFIG_MAX_LISTEN) {
+        return tg_json_errf(d, l, err, errlen,
+                            "pdp.listen: expected a list of 1 to %d nng URLs",
+                            TG_CONFIG_MAX_LISTEN);
+    }
+    for (const cJSON *u = l->child; u != NULL; u = u->next) {
+        if (!cJSON_IsString(u) ||
+            (strncmp(u->valuestring, "ipc://", 6) != 0 &&
+             strncmp(u->valuestring, "tcp://", 6) != 0 &&
+             strncmp(u->valuestring, "tls+tcp://", 10) != 0)) {
+            return tg_json_errf(d, u, err, errlen,
+                                "pdp.listen: expected an ipc://, tcp:// or "
+                                "tls+tcp:// URL");
+        }
+        c->listen[c->n_listen++] = u->valuestring;
+    }
+    if (c->admin_listen != NULL && !tg_config_hostport_ok(c->admin_listen)) {
+        return tg_json_errf(d, cJSON_GetObjectItem(sec, "admin_listen"), err,
+                            errlen,
+                            "pdp.admin_listen: expected \"host:port\", e.g. "
+                            "\"127.0.0.1:7071\"");
+    }
+    if ((rv = tg_config_path(p, sd, &c->state_dir)) != TG_OK) {
+        return rv;
+    }
+    if (pf != NULL && (rv = tg_config_path(p, pf, &c->pricing_file)) != TG_OK) {
+        return rv;
+    }
+    return TG_OK;
+}
+
+static tg_err
+tg_config_dataplane(tg_config *cfg, tg_config_priv *p, const cJSON *sec,
+                    char *err, size_t errlen)
+{
+    static const char *const keys[] = {"listen",
+                                       "workers",
+                                       "pdp_url",
+                                       "pdp_timeout_ms",
+                                       "on_pdp_error",
+                                       "max_body_bytes",
+                                       "max_header_bytes",
+                                       "client_timeout_s",
+                                       "max_connections",
+                                       "connect_timeout_ms",
+                                       "first_byte_timeout_ms",
+                                       "total_timeout_ms",
+                                       "spool_dir",
+                                       NULL};
+    const tg_json_doc *d   = p->doc;
+    tg_dp_config      *c   = &cfg->dataplane;
+    const char        *ope = NULL;
+    const char        *sd  = NULL;
+    tg_err             rv;
+
+    c->pdp_timeout_ms        = 50;
+    c->max_body_bytes        = 1 << 20;
+    c->max_header_bytes      = 16 * 1024;
+    c->client_timeout_s      = 30;
+    c->max_connections       = 4096;
+    c->connect_timeout_ms    = 5000;
+    c->first_byte_timeout_ms = 60000;
+    c->total_timeout_ms      = 600000;
+    if ((rv = tg_json_only_keys(d, sec, "dataplane", keys, err, errlen)) !=
+            TG_OK ||
+        (rv = tg_json_get_string(d, sec, "dataplane", "listen", true,
+                                 &c->listen, err, errlen)) != TG_OK ||
+        (rv = tg_json_get_int(d, sec, "dataplane", "workers", false, 0, 256,
+                              &c->workers, err, errlen)) != TG_OK ||
+        (rv = tg_json_get_string(d, sec, "dataplane", "pdp_url", true,
+                                 &c->pdp_url, err, errlen)) != TG_OK ||
+        (rv = tg_json_get_int(d, sec, "dataplane", "pdp_timeout_ms", false, 1,
+                              60000, &c->pdp_timeout_ms, err, errlen)) !=
+            TG_OK ||
+        (rv = tg_json_get_string(d, sec, "dataplane", "on_pdp_error", false,
+                                 &ope, err, errlen)) != TG_OK ||
+        (rv = tg_json_get_int(d, sec, "dataplane", "max_body_bytes", false,
+                              1024, 256 << 20, &c->max_body_bytes, err,
+                              errlen)) != TG_OK ||
+        (rv = tg_json_get_int(d, sec, "dataplane", "max_header_bytes", false,
+                              1024, 1 << 20, &c->max_header_bytes, err,
+                              errlen)) != TG_OK ||
+        (rv = tg_json_get_int(d, sec, "dataplane", "client_timeout_s", false,
+                              1, 3600, &c->client_timeout_s, err, errlen)) !=
+            TG_OK ||
+        (rv = tg_json_get_int(d, sec, "dataplane", "max_connections", false,
+                              16, 1000000, &c->max_connections, err,
+                              errlen)) != TG_OK ||
+        (rv = tg_json_get_int(d, sec, "dataplane", "connect_timeout_ms",
+                              false, 1, 600000, &c->connect_timeout_ms, err,
+                              errlen)) != TG_OK ||
+        (rv = tg_json_get_int(d, sec, "dataplane", "first_byte_timeout_ms",
+                              false, 1, 3600000, &c->first_byte_timeout_ms,
+                              err, errlen)) != TG_OK ||
+        (rv = tg_json_get_int(d, sec, "dataplane", "total_timeout_ms", false,
+                              1, 86400000, &c->total_timeout_ms, err,
+                              errlen)) != TG_OK ||
+        (rv = tg_json_get_string(d, sec, "dataplane", "spool_dir", true, &sd,
+                                 err, errlen)) != TG_OK) {
+        return rv;
+    }
+    if (!tg_config_hostport_ok(c->listen)) {
+        return tg_json_errf(d, cJSON_GetObjectItem(sec, "listen"), err,
+                            errlen,
+                            "dataplane.listen: expected \"host:port\", e.g. "
+                            "\"127.0.0.1:8080\"");
+    }
+    if (ope != NULL) {
+        if (strcmp(ope, "allow") == 0) {
+            c->on_pdp_error_allow = true;
+        } else if (strcmp(ope, "deny") != 0) {
+            return tg_json_errf(d, cJSON_GetObjectItem(sec, "on_pdp_error"),
+                                err, errlen,
+                                "dataplane.on_pdp_error: expected \"deny\" "
+                                "(default) or \"allow\"");
+        }
+    }
+    return tg_config_path(p, sd, &c->spool_dir);
+}
+
+static tg_err
+tg_config_deployments(tg_config *cfg, tg_config_priv *p, const cJSON *arr,
+                      char *err, size_t errlen)
+{
+    static const char *const keys[] = {"id",       "model",   "provider",
+                                       "api_base", "api_key", "upstream_model",
+                                       NULL};
+    const tg_json_doc *d = p->doc;
+    size_t             i = 0;
+    tg_err             rv;
+
+    if (!cJSON_IsArray(arr)) {
+        return tg_json_errf(d, arr, err, errlen,
+                            "deployments: expected a list of deployments");
+    }
+    cfg->deployments = calloc((size_t)cJSON_GetArraySize(arr) + 1,
+                              sizeof(*cfg->deployments));
+    if (cfg->deployments == NULL) {
+        return TG_ENOMEM;
+    }
+    for (const cJSON *o = arr->child; o != NULL; o = o->next, i++) {
+        tg_deployment *dep = &cfg->deployments[i];
+        char           ctx[48];
+        snprintf(ctx, sizeof(ctx), "deployments[%zu]", i);
+        if ((rv = tg_json_only_keys(d, o, ctx, keys, err, errlen)) != TG_OK ||
+            (rv = tg_json_get_string(d, o, ctx, "id", true, &dep->id, err,
+                                     errlen)) != TG_OK ||
+            (rv = tg_json_get_string(d, o, ctx, "model", true, &dep->model,
+                                     err, errlen)) != TG_OK ||
+            (rv = tg_json_get_string(d, o, ctx, "provider", true,
+                                     &dep->provider, err, errlen)) != TG_OK ||
+            (rv = tg_json_get_string(d, o, ctx, "api_base", true,
+                                     &dep->api_base, err, errlen)) != TG_OK ||
+            (rv = tg_json_get_string(d, o, ctx, "api_key", false,
+                                     &dep->api_key, err, errlen)) != TG_OK ||
+            (rv = tg_json_get_string(d, o, ctx, "upstream_model", false,
+                                     &dep->upstream_model, err, errlen)) !=
+                TG_OK) {
+            return rv;
+        }
+        if (dep->id[0] == '\0' || strlen(dep->id) >= TG_ID_MAX) {
+            return tg_json_errf(d, cJSON_GetObjectItem(o, "id"), err, errlen,
+                                "%s.id: expected 1 to %d characters", ctx,
+                                TG_ID_MAX - 1);
+        }
+        if (dep->model[0] == '\0' || strlen(dep->model) >= TG_MODEL_MAX) {
+            return tg_json_errf(d, cJSON_GetObjectItem(o, "model"), err,
+                                errlen, "%s.model: expected 1 to %d characters",
+                                ctx, TG_MODEL_MAX - 1);
+        }
+        if (strcmp(dep->provider, "openai") != 0) {
+            return tg_json_errf(d, cJSON_GetObjectItem(o, "provider"), err,
+                                errlen,
+                                "%s.provider: \"%s\" is not supported; "
+                                "expected \"openai\" (any OpenAI-compatible "
+                                "API)",
+                                ctx, dep->provider);
+        }
+        if (strncmp(dep->api_base, "http://", 7) != 0 &&
+            strncmp(dep->api_base, "https://", 8) != 0) {
+            return tg_json_errf(d, cJSON_GetObjectItem(o, "api_base"), err,
+                                errlen,
+                                "%s.api_base: expected an http:// or https:// "
+                                "URL",
+                                ctx);
+        }
+        if (dep->api_key != NULL && !tg_config_is_secret_ref(dep->api_key)) {
+            /* Never echo the value: it may be a real key pasted by mistake. */
+            return tg_json_errf(d, cJSON_GetObjectItem(o, "api_key"), err,
+                                errlen,
+                                "%s.api_key: secrets are never literal in "
+                                "config; write \"${ENV_NAME}\" and set that "
+                                "environment variable",
+                                ctx);
+        }
+        if (dep->upstream_model == NULL) {
+            dep->upstream_model = dep->model;
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(cfg->deployments[j].id, dep->id) == 0) {
+                return tg_json_errf(d, cJSON_GetObjectItem(o, "id"), err,
+                                    errlen, "%s.id: \"%s\" is used twice", ctx,
+                                    dep->id);
+            }
+        }
+    }
+    cfg->n_deployments = i;
+    return TG_OK;
+}
+
+tg_err
+tg_config_load(tg_config **out, const char *path, char *err, size_t errlen)
+{
+    static const char *const keys[] = {"$schema", "pdp", "dataplane",
+                                       "deployments", NULL};
+    tg_config      *cfg = calloc(1, sizeof(*cfg));
+    tg_config_priv *p   = calloc(1, sizeof(*p));
+    char           *tmp = NULL;
+    const cJSON    *root;
+    const cJSON    *sec;
+    tg_err          rv;
+
+    if (cfg == NULL || p == NULL) {
+        free(cfg);
+        free(p);
+        return TG_ENOMEM;
+    }
+    cfg->priv = p;
+    if ((rv = tg_json_doc_load(&p->doc, path, TG_CONFIG_MAX_BYTES, err,
+                               errlen)) != TG_OK) {
+        goto out;
+    }
+    cfg->path = tg_json_doc_name(p->doc);
+    if ((tmp = strdup(path)) == NULL || (p->dir = strdup(dirname(tmp))) == NULL) {
+        rv = TG_ENOMEM;
+        goto out;
+    }
+    root = tg_json_doc_root(p->doc);
+    if ((rv = tg_json_only_keys(p->doc, root, "config", keys, err, errlen)) !=
+        TG_OK) {
+        goto out;
+    }
+    sec = cJSON_GetObjectItemCaseSensitive(root, "pdp");
+    if (sec == NULL) {
+        rv = tg_json_errf(p->doc, root, err, errlen,
+                          "config: missing section \"pdp\"");
+        goto out;
+    }
+    if ((rv = tg_config_pdp(cfg, p, sec, err, errlen)) != TG_OK) {
+        goto out;
+    }
+    sec = cJSON_GetObjectItemCaseSensitive(root, "dataplane");
+    if (sec == NULL) {
+        rv = tg_json_errf(p->doc, root, err, errlen,
+                          "config: missing section \"dataplane\"");
+        goto out;
+    }
+    if ((rv = tg_config_dataplane(cfg, p, sec, err, errlen)) != TG_OK) {
+        goto out;
+    }
+    sec = cJSON_GetObjectItemCaseSensitive(root, "deployments");
+    if (sec == NULL) {
+        rv = tg_json_errf(p->doc, root, err, errlen,
+                          "config: missing section \"deployments\" (the "
+                          "catalog of upstream models)");
+        goto out;
+    }
+    if ((rv = tg_config_deployments(cfg, p, sec, err, errlen)) != TG_OK) {
+        goto out;
+    }
+    *out = cfg;
+    cfg  = NULL;
+out:
+    free(tmp);
+    tg_config_destroy(cfg);
+    return rv;
+}
+
+void
+tg_config_destroy(tg_config *cfg)
+{
+    tg_config_priv *p;
+
+    if (cfg == NULL) {
+        return;
+    }
+    p = cfg->priv;
+    free(cfg->pdp.state_dir);
+    free(cfg->pdp.pricing_file);
+    free(cfg->dataplane.spool_dir);
+    free(cfg->deployments);
+    if (p != NULL) {
+        tg_json_doc_destroy(p->doc);
+        free(p->dir);
+        free(p);
+    }
+    free(cfg);
+}
+
+const tg_deployment *
+tg_config_deployment(const tg_config *cfg, const char *id)
+{
+    for (size_t i = 0; i < cfg->n_deployments; i++) {
+        if (strcmp(cfg->deployments[i].id, id) == 0) {
+            return &cfg->deployments[i];
+        }
+    }
+    return NULL;
+}
+
+tg_err
+tg_config_secret(const char *ref, char **out, char *missing,
+                 size_t missinglen)
+{
+    char        name[128];
+    size_t      n = strlen(ref);
+    const char *v;
+
+    if (!tg_config_is_secret_ref(ref) || n - 3 >= sizeof(name)) {
+        return TG_EINVAL;
+    }
+    memcpy(name, ref + 2, n - 3);
+    name[n - 3] = '\0';
+    v           = getenv(name);
+    if (v == NULL || v[0] == '\0') {
+        snprintf(missing, missinglen, "%s", name);
+        return TG_ENOTFOUND;
+    }
+    *out = strdup(v);
+    return *out == NULL ? TG_ENOMEM : TG_OK;
+}

@@ -1,0 +1,82 @@
+/* tg_config.h - the one JSON config file both processes read: the "pdp"
+ * and "dataplane" sections plus the shared "deployments" catalog.
+ * Every key is checked; unknown keys are errors with file:line:col.
+ * Secrets are never literal: "api_key": "${ENV_NAME}", resolved only by the
+ * data plane (tg_config_secret). Immutable after load: thread-safe to read. */
+#ifndef TG_CONFIG_H
+#define TG_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tg_err.h"
+
+#define TG_CONFIG_MAX_LISTEN 8
+#define TG_ID_MAX 64       /* deployment ids, key ids, tenant ids */
+#define TG_MODEL_MAX 128   /* model names */
+
+typedef struct tg_deployment {
+    const char *id;             /* unique in the catalog */
+    const char *model;          /* model name clients ask for */
+    const char *provider;       /* "openai" */
+    const char *api_base;       /* e.g. "https://api.openai.com/v1" */
+    const char *api_key;        /* "${ENV}" or NULL: no key */
+    const char *upstream_model; /* name sent upstream; defaults to model */
+} tg_deployment;
+
+typedef struct tg_pdp_config {
+    const char *listen[TG_CONFIG_MAX_LISTEN]; /* nng URLs */
+    size_t      n_listen;
+    char       *state_dir;    /* resolved against the config's directory */
+    const char *admin_listen; /* "host:port" or NULL: no admin listener */
+    char       *pricing_file; /* resolved; NULL: every model costs 0 */
+    int64_t     workers;      /* nng contexts served concurrently */
+    int64_t     max_message_bytes;
+    int64_t     map_size_mb; /* initial LMDB map size */
+} tg_pdp_config;
+
+typedef struct tg_dp_config {
+    const char *listen;  /* "host:port" */
+    int64_t     workers; /* 0: number of cores */
+    const char *pdp_url;
+    int64_t     pdp_timeout_ms;
+    bool        on_pdp_error_allow; /* default false: deny with 503 */
+    int64_t     max_body_bytes;
+    int64_t     max_header_bytes;
+    int64_t     client_timeout_s; /* idle client connection timeout */
+    int64_t     max_connections;
+    int64_t     connect_timeout_ms;
+    int64_t     first_byte_timeout_ms;
+    int64_t     total_timeout_ms;
+    char       *spool_dir; /* resolved */
+} tg_dp_config;
+
+typedef struct tg_config {
+    const char    *path;
+    tg_pdp_config  pdp;
+    tg_dp_config   dataplane;
+    tg_deployment *deployments;
+    size_t         n_deployments;
+    void          *priv; /* the parsed document the strings borrow from */
+} tg_config;
+
+/* tg_config_load parses and validates path. On error writes
+ * "file:line:col: what is wrong" into err.
+ * Owns: *out, free with tg_config_destroy. */
+tg_err tg_config_load(tg_config **out, const char *path, char *err,
+                      size_t errlen);
+
+void tg_config_destroy(tg_config *cfg);
+
+/* Borrowed from cfg; NULL if no deployment has that id. */
+const tg_deployment *tg_config_deployment(const tg_config *cfg,
+                                          const char *id);
+
+/* tg_config_secret resolves a "${NAME}" reference from the environment.
+ * Returns TG_ENOTFOUND when the variable is unset or empty (writes NAME
+ * into missing). Owns: *out, free() it. */
+tg_err tg_config_secret(const char *ref, char **out, char *missing,
+                        size_t missinglen);
+
+#endif

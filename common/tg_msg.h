@@ -1,0 +1,152 @@
+/* tg_msg.h - the plain C form of the PDP wire messages (proto/tollgate/v1/
+ * pdp.proto). Only pdp_wire.c and dp_wire.c touch the generated protobuf-c
+ * code; everything else uses these fixed-size structs, so a message never
+ * owns heap memory and can be copied between threads by value.
+ * Strings are NUL-terminated; a wire string too long for its field is a
+ * decode error (and so, for a decision, a deny). */
+#ifndef TG_MSG_H
+#define TG_MSG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tg_config.h"
+#include "tg_hash.h"
+
+#define TG_REQUEST_ID_MAX 64
+#define TG_MSG_TEXT_MAX 256
+#define TG_MSG_CODE_MAX 64
+#define TG_MSG_META_MAX 16
+#define TG_MSG_META_KEY_MAX 64
+#define TG_MSG_META_VAL_MAX 256
+#define TG_MSG_TARGETS_MAX 16
+#define TG_MSG_RULES_MAX 32
+#define TG_MSG_MODELS_MAX 64
+#define TG_MSG_LIMITS_MAX 4
+#define TG_MSG_REDACT_MAX 32
+#define TG_MSG_IP_MAX 64
+#define TG_MSG_USER_MAX 128
+#define TG_MSG_HASH_MAX 72
+
+/* Values match the wire enums. */
+typedef enum tg_endpoint {
+    TG_EP_UNSPECIFIED      = 0,
+    TG_EP_CHAT_COMPLETIONS = 1,
+    TG_EP_COMPLETIONS      = 2,
+    TG_EP_EMBEDDINGS       = 3,
+    TG_EP_MESSAGES         = 4,
+    TG_EP_MODELS           = 5,
+} tg_endpoint;
+
+typedef enum tg_verdict {
+    TG_VERDICT_UNSPECIFIED = 0, /* never an allow */
+    TG_VERDICT_ALLOW       = 1,
+    TG_VERDICT_DENY        = 2,
+} tg_verdict;
+
+typedef enum tg_route_strategy {
+    TG_ROUTE_UNSPECIFIED    = 0,
+    TG_ROUTE_ORDERED        = 1,
+    TG_ROUTE_WEIGHTED       = 2,
+    TG_ROUTE_LEAST_INFLIGHT = 3,
+    TG_ROUTE_LOWEST_LATENCY = 4,
+    TG_ROUTE_LOWEST_COST    = 5,
+} tg_route_strategy;
+
+typedef struct tg_kv {
+    char key[TG_MSG_META_KEY_MAX];
+    char value[TG_MSG_META_VAL_MAX];
+} tg_kv;
+
+typedef struct tg_decide {
+    char        request_id[TG_REQUEST_ID_MAX];
+    uint8_t     key_hash[TG_SHA256_LEN]; /* SHA-256 of the virtual key */
+    tg_endpoint endpoint;
+    char        model[TG_MODEL_MAX];
+    bool        stream;
+    int64_t     max_tokens; /* 0: not set by the client */
+    int64_t     prompt_tokens_estimate;
+    int64_t     prompt_bytes;
+    tg_kv       meta[TG_MSG_META_MAX];
+    uint32_t    n_meta;
+    char        client_ip[TG_MSG_IP_MAX];
+    char        user[TG_MSG_USER_MAX];
+    int64_t     now_ms;
+} tg_decide;
+
+typedef struct tg_route_target {
+    char     deployment_id[TG_ID_MAX];
+    uint32_t weight;
+} tg_route_target;
+
+typedef struct tg_redact_span {
+    uint32_t message_index;
+    uint32_t start;
+    uint32_t end;
+    char     replacement[TG_MSG_CODE_MAX];
+} tg_redact_span;
+
+typedef struct tg_rule_match {
+    char rule_id[TG_ID_MAX];
+    bool enforced;
+} tg_rule_match;
+
+typedef struct tg_limit_state {
+    char    name[16]; /* "requests" or "tokens" */
+    int64_t limit;
+    int64_t remaining;
+    int64_t reset_ms;
+} tg_limit_state;
+
+typedef struct tg_decision {
+    tg_verdict        verdict;
+    uint32_t          status; /* HTTP status for a deny */
+    char              error_code[TG_MSG_CODE_MAX];
+    char              error_type[TG_MSG_CODE_MAX];
+    char              message[TG_MSG_TEXT_MAX];
+    tg_route_target   targets[TG_MSG_TARGETS_MAX];
+    uint32_t          n_targets;
+    tg_route_strategy strategy;
+    int64_t           clamp_max_tokens; /* 0: none */
+    tg_redact_span    redactions[TG_MSG_REDACT_MAX];
+    uint32_t          n_redactions;
+    char              reservation_id[TG_REQUEST_ID_MAX];
+    tg_rule_match     matched[TG_MSG_RULES_MAX];
+    uint32_t          n_matched;
+    uint64_t          policy_revision;
+    char              bundle_hash[TG_MSG_HASH_MAX];
+    char              key_id[TG_ID_MAX];
+    char              tenant_id[TG_ID_MAX];
+    char              models[TG_MSG_MODELS_MAX][TG_MODEL_MAX];
+    uint32_t          n_models;
+    tg_limit_state    limits[TG_MSG_LIMITS_MAX];
+    uint32_t          n_limits;
+    uint32_t          capture_level;
+} tg_decision;
+
+typedef struct tg_usage {
+    char        request_id[TG_REQUEST_ID_MAX];
+    char        key_id[TG_ID_MAX];
+    char        tenant_id[TG_ID_MAX];
+    char        model[TG_MODEL_MAX];
+    char        deployment_id[TG_ID_MAX];
+    char        reservation_id[TG_REQUEST_ID_MAX];
+    tg_endpoint endpoint;
+    bool        stream;
+    int64_t     prompt_tokens;
+    int64_t     completion_tokens;
+    int64_t     cached_tokens;
+    bool        estimated; /* counted by the gateway, not the provider */
+    uint32_t    status;    /* HTTP status the client saw */
+    int64_t     started_ms;
+    int64_t     duration_ms;
+    char        user[TG_MSG_USER_MAX];
+} tg_usage;
+
+typedef struct tg_usage_ack {
+    char    request_id[TG_REQUEST_ID_MAX];
+    bool    duplicate;
+    int64_t cost_micro_usd;
+} tg_usage_ack;
+
+#endif

@@ -1,0 +1,392 @@
+#include "dp_openai.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "tg_json.h"
+
+static int64_t
+dp_openai_text_bytes(const cJSON *content)
+{
+    int64_t n = 0;
+
+    if (cJSON_IsString(content)) {
+        return (int64_t)strlen(content->valuestring);
+    }
+    if (cJSON_IsArray(content)) {
+        const cJSON *part;
+        cJSON_ArrayForEach(part, content)
+        {
+            const cJSON *t = cJSON_GetObjectItemCaseSensitive(part, "text");
+            if (cJSON_IsString(t)) {
+                n += (int64_t)strlen(t->valuestring);
+            }
+        }
+    }
+    return n;
+}
+
+int64_t
+dp_openai_estimate_tokens(const cJSON *messages, int64_t *bytes)
+{
+    const cJSON *m;
+    int64_t      tokens = 0;
+    int64_t      total  = 0;
+
+    cJSON_ArrayForEach(m, messages)
+    {
+        int64_t b = dp_openai_text_bytes(
+            cJSON_GetObjectItemCaseSensitive(m, "content"));
+        total += b;
+        tokens += 4 + (b + 3) / 4;
+    }
+    if (bytes != NULL) {
+        *bytes = total;
+    }
+    return tokens;
+}
+
+static tg_err
+dp_chat_bad(char *msg, size_t msglen, char *param, size_t paramlen,
+            const char *p, const char *text)
+{
+    snprintf(msg, msglen, "%s", text);
+    snprintf(param, paramlen, "%s", p);
+    return TG_EINVAL;
+}
+
+/* dp_chat_int reads an optional positive integer field. */
+static tg_err
+dp_chat_int(const cJSON *root, const char *key, int64_t *out, char *msg,
+            size_t msglen, char *param, size_t paramlen)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    double       d;
+
+    if (v == NULL || cJSON_IsNull(v)) {
+        return TG_OK;
+    }
+    d = cJSON_GetNumberValue(v);
+    if (!cJSON_IsNumber(v) || d != floor(d) || d < 1 || d > 1e9) {
+        snprintf(msg, msglen, "'%s' must be a positive integer", key);
+        snprintf(param, paramlen, "%s", key);
+        return TG_EINVAL;
+    }
+    *out = (int64_t)d;
+    return TG_OK;
+}
+
+tg_err
+dp_chat_parse(const char *body, size_t len, dp_chat_req *r, char *msg,
+              size_t msglen, char *param, size_t paramlen)
+{
+    const char  *end = NULL;
+    const cJSON *v;
+    const cJSON *m;
+    int          line;
+    int          col;
+    size_t       i = 0;
+    tg_err       rv;
+
+    memset(r, 0, sizeof(*r));
+    r->root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
+    if (r->root == NULL) {
+        size_t off = end != NULL && end >= body ? (size_t)(end - body) : 0;
+        tg_json_text_pos(body, off, &line, &col);
+        snprintf(msg, msglen,
+                 "We could not parse the JSON body of your request: invalid "
+                 "JSON at line %d, column %d (byte %zu).",
+                 line, col, off);
+        param[0] = '\0';
+        return TG_EINVAL;
+    }
+    if (!cJSON_IsObject(r->root)) {
+        rv = dp_chat_bad(msg, msglen, param, paramlen, "",
+                         "The request body must be a JSON object.");
+        goto fail;
+    }
+    v = cJSON_GetObjectItemCaseSensitive(r->root, "model");
+    if (v == NULL) {
+        rv = dp_chat_bad(msg, msglen, param, paramlen, "model",
+                         "Missing required parameter: 'model'.");
+        goto fail;
+    }
+    if (!cJSON_IsString(v) || v->valuestring[0] == '\0' ||
+        strlen(v->valuestring) >= sizeof(r->model)) {
+        rv = dp_chat_bad(msg, msglen, param, paramlen, "model",
+                         "'model' must be a non-empty string of at most 127 "
+                         "characters.");
+        goto fail;
+    }
+    snprintf(r->model, sizeof(r->model), "%s", v->valuestring);
+    v = cJSON_GetObjectItemCaseSensitive(r->root, "messages");
+    if (v == NULL) {
+        rv = dp_chat_bad(msg, msglen, param, paramlen, "messages",
+                         "Missing required parameter: 'messages'.");
+        goto fail;
+    }
+    if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) == 0) {
+        rv = dp_chat_bad(msg, msglen, param, paramlen, "messages",
+                         "'messages' must be a non-empty array.");
+        goto fail;
+    }
+    cJSON_ArrayForEach(m, v)
+    {
+        const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
+        if (!cJSON_IsObject(m) || !cJSON_IsString(role)) {
+            snprintf(param, paramlen, "messages[%zu].role", i);
+            snprintf(msg, msglen,
+                     "Each message must be an object with a string 'role' "
+                     "(messages[%zu] is not).",
+                     i);
+            rv = TG_EINVAL;
+            goto fail;
+        }
+        i++;
+    }
+    r->prompt_tokens_estimate = dp_openai_estimate_tokens(v, &r->prompt_bytes);
+    v = cJSON_GetObjectItemCaseSensitive(r->root, "stream");
+    if (v != NULL && !cJSON_IsNull(v)) {
+        if (!cJSON_IsBool(v)) {
+            rv = dp_chat_bad(msg, msglen, param, paramlen, "stream",
+                             "'stream' must be true or false.");
+            goto fail;
+        }
+        r->stream = cJSON_IsTrue(v);
+    }
+    v = cJSON_GetObjectItemCaseSensitive(r->root, "stream_options");
+    if (v != NULL && !cJSON_IsNull(v)) {
+        const cJSON *iu =
+            cJSON_GetObjectItemCaseSensitive(v, "include_usage");
+        if (!cJSON_IsObject(v) || (iu != NULL && !cJSON_IsBool(iu))) {
+            rv = dp_chat_bad(msg, msglen, param, paramlen, "stream_options",
+                             "'stream_options' must be an object; "
+                             "'include_usage' must be true or false.");
+            goto fail;
+        }
+        r->include_usage = cJSON_IsTrue(iu);
+    }
+    if ((rv = dp_chat_int(r->root, "max_tokens", &r->max_tokens, msg, msglen,
+                          param, paramlen)) != TG_OK ||
+        (rv = dp_chat_int(r->root, "max_completion_tokens", &r->max_tokens,
+                          msg, msglen, param, paramlen)) != TG_OK) {
+        goto fail;
+    }
+    v = cJSON_GetObjectItemCaseSensitive(r->root, "user");
+    if (v != NULL) {
+        if (!cJSON_IsString(v) || strlen(v->valuestring) >= sizeof(r->user)) {
+            rv = dp_chat_bad(msg, msglen, param, paramlen, "user",
+                             "'user' must be a string of at most 127 "
+                             "characters.");
+            goto fail;
+        }
+        snprintf(r->user, sizeof(r->user), "%s", v->valuestring);
+    }
+    return TG_OK;
+fail:
+    dp_chat_fini(r);
+    return rv;
+}
+
+void
+dp_chat_fini(dp_chat_req *r)
+{
+    cJSON_Delete(r->root);
+    r->root = NULL;
+}
+
+static tg_err
+dp_chat_set(cJSON *obj, const char *key, cJSON *val)
+{
+    if (val == NULL) {
+        return TG_ENOMEM;
+    }
+    if (cJSON_GetObjectItemCaseSensitive(obj, key) != NULL) {
+        return cJSON_ReplaceItemInObjectCaseSensitive(obj, key, val)
+                   ? TG_OK
+                   : TG_ENOMEM;
+    }
+    return cJSON_AddItemToObject(obj, key, val) ? TG_OK : TG_ENOMEM;
+}
+
+tg_err
+dp_chat_upstream_body(dp_chat_req *r, const char *upstream_model,
+                      int64_t clamp, char **out, size_t *len)
+{
+    tg_err rv;
+
+    if ((rv = dp_chat_set(r->root, "model",
+                          cJSON_CreateString(upstream_model))) != TG_OK) {
+        return rv;
+    }
+    if (clamp > 0 && (r->max_tokens == 0 || r->max_tokens > clamp)) {
+        const char *key =
+            cJSON_GetObjectItemCaseSensitive(r->root,
+                                             "max_completion_tokens") != NULL
+                ? "max_completion_tokens"
+                : "max_tokens";
+        if ((rv = dp_chat_set(r->root, key,
+                              cJSON_CreateNumber((double)clamp))) != TG_OK) {
+            return rv;
+        }
+    }
+    if (r->stream) {
+        cJSON *so = cJSON_GetObjectItemCaseSensitive(r->root,
+                                                     "stream_options");
+        if (!cJSON_IsObject(so)) {
+            if ((rv = dp_chat_set(r->root, "stream_options",
+                                  cJSON_CreateObject())) != TG_OK) {
+                return rv;
+            }
+            so = cJSON_GetObjectItemCaseSensitive(r->root, "stream_options");
+        }
+        if ((rv = dp_chat_set(so, "include_usage", cJSON_CreateTrue())) !=
+            TG_OK) {
+            return rv;
+        }
+    }
+    if ((*out = cJSON_PrintUnformatted(r->root)) == NULL) {
+        return TG_ENOMEM;
+    }
+    *len = strlen(*out);
+    return TG_OK;
+}
+
+static void
+dp_openai_usage_obj(const cJSON *u, dp_usage_counts *out)
+{
+    const cJSON *v;
+    const cJSON *det;
+
+    if (!cJSON_IsObject(u)) {
+        return;
+    }
+    out->found = true;
+    v          = cJSON_GetObjectItemCaseSensitive(u, "prompt_tokens");
+    if (cJSON_IsNumber(v) && v->valuedouble >= 0) {
+        out->prompt_tokens = (int64_t)v->valuedouble;
+    }
+    v = cJSON_GetObjectItemCaseSensitive(u, "completion_tokens");
+    if (cJSON_IsNumber(v) && v->valuedouble >= 0) {
+        out->completion_tokens = (int64_t)v->valuedouble;
+    }
+    det = cJSON_GetObjectItemCaseSensitive(u, "prompt_tokens_details");
+    v   = cJSON_GetObjectItemCaseSensitive(det, "cached_tokens");
+    if (cJSON_IsNumber(v) && v->valuedouble >= 0) {
+        out->cached_tokens = (int64_t)v->valuedouble;
+    }
+}
+
+void
+dp_openai_usage(const char *body, size_t len, dp_usage_counts *out)
+{
+    cJSON *root = cJSON_ParseWithLength(body, len);
+
+    memset(out, 0, sizeof(*out));
+    if (root != NULL) {
+        dp_openai_usage_obj(cJSON_GetObjectItemCaseSensitive(root, "usage"),
+                            out);
+        cJSON_Delete(root);
+    }
+}
+
+void
+dp_openai_sse_inspect(const char *ev, size_t len, dp_sse_info *out)
+{
+    const char *data = NULL;
+    const char *p;
+
+    memset(out, 0, sizeof(*out));
+    /* Find the data field: "data:" at the start of a line. */
+    for (p = ev; p < ev + len; p++) {
+        if ((p == ev || p[-1] == '\n') && (size_t)(ev + len - p) >= 5 &&
+            memcmp(p, "data:", 5) == 0) {
+            data = p + 5;
+            break;
+        }
+    }
+    if (data == NULL) {
+        return;
+    }
+    while (data < ev + len && *data == ' ') {
+        data++;
+    }
+    len = (size_t)(ev + len - data);
+    if (len >= 6 && memcmp(data, "[DONE]", 6) == 0) {
+        out->done = true;
+        return;
+    }
+    /* Most chunks carry one content delta; only parse JSON when a usage
+     * object is there, which keeps the per-chunk cost to a few scans. */
+    p = memmem(data, len, "\"content\":\"", 11);
+    if (p != NULL && p + 11 < data + len && p[11] != '"') {
+        out->has_content = true;
+    } else if (memmem(data, len, "\"tool_calls\":[", 14) != NULL) {
+        out->has_content = true;
+    }
+    if (memmem(data, len, "\"usage\":{", 9) != NULL) {
+        cJSON *root = cJSON_ParseWithLength(data, len);
+        if (root != NULL) {
+            const cJSON *ch = cJSON_GetObjectItemCaseSensitive(root, "choices");
+            dp_openai_usage_obj(
+                cJSON_GetObjectItemCaseSensitive(root, "usage"), &out->usage);
+            out->usage_only = cJSON_IsArray(ch) && cJSON_GetArraySize(ch) == 0;
+            cJSON_Delete(root);
+        }
+    }
+}
+
+tg_err
+dp_openai_error(tg_buf *b, const char *message, const char *type,
+                const char *param, const char *code)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON *err  = cJSON_AddObjectToObject(root, "error");
+    char  *txt;
+    tg_err rv;
+
+    if (root == NULL || err == NULL) {
+        cJSON_Delete(root);
+        return TG_ENOMEM;
+    }
+    cJSON_AddStringToObject(err, "message", message);
+    cJSON_AddStringToObject(err, "type", type);
+    if (param != NULL && param[0] != '\0') {
+        cJSON_AddStringToObject(err, "param", param);
+    } else {
+        cJSON_AddNullToObject(err, "param");
+    }
+    if (code != NULL && code[0] != '\0') {
+        cJSON_AddStringToObject(err, "code", code);
+    } else {
+        cJSON_AddNullToObject(err, "code");
+    }
+    txt = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    if (txt == NULL) {
+        return TG_ENOMEM;
+    }
+    rv = tg_buf_append(b, txt, strlen(txt));
+    cJSON_free(txt);
+    return rv;
+}
+
+void
+dp_openai_error_message(const char *body, size_t len, char *out,
+                        size_t outlen)
+{
+    cJSON       *root = cJSON_ParseWithLength(body, len);
+    const cJSON *m;
+
+    out[0] = '\0';
+    if (root == NULL) {
+        return;
+    }
+    m = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(root, "error"), "message");
+    if (cJSON_IsString(m)) {
+        snprintf(out, outlen, "%s", m->valuestring);
+    }
+    cJSON_Delete(root);
+}

@@ -1,0 +1,78 @@
+/* dp_openai.h - the OpenAI wire format as the data plane needs it: parse
+ * and check a client's chat completions body, build the upstream body,
+ * read usage from replies and stream events, write OpenAI error bodies.
+ * No shared state: thread-safe. */
+#ifndef DP_OPENAI_H
+#define DP_OPENAI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "tg_buf.h"
+#include "tg_err.h"
+#include "tg_msg.h"
+
+typedef struct dp_chat_req {
+    cJSON  *root; /* owned: the parsed body */
+    char    model[TG_MODEL_MAX];
+    bool    stream;
+    bool    include_usage; /* the client asked for the usage chunk */
+    int64_t max_tokens;    /* 0: not set */
+    int64_t prompt_tokens_estimate;
+    int64_t prompt_bytes;
+    char    user[TG_MSG_USER_MAX];
+} dp_chat_req;
+
+/* dp_chat_parse parses and checks a chat completions body. On a bad body
+ * returns TG_EINVAL with a client-facing message in msg and the offending
+ * field (or "") in param. Borrows body until return. On TG_OK the caller
+ * owns r->root: free it with dp_chat_fini. */
+tg_err dp_chat_parse(const char *body, size_t len, dp_chat_req *r,
+                     char *msg, size_t msglen, char *param, size_t paramlen);
+void   dp_chat_fini(dp_chat_req *r);
+
+/* dp_chat_upstream_body renders the body sent upstream: the model renamed
+ * to upstream_model, max_tokens clamped when clamp > 0, and for streams
+ * stream_options.include_usage forced on so usage is always metered.
+ * Owns: *out (free()). Modifies r->root. */
+tg_err dp_chat_upstream_body(dp_chat_req *r, const char *upstream_model,
+                             int64_t clamp, char **out, size_t *len);
+
+/* dp_openai_estimate_tokens estimates the prompt tokens of a messages
+ * array: 4 per message plus one per 4 bytes of text. */
+int64_t dp_openai_estimate_tokens(const cJSON *messages, int64_t *bytes);
+
+typedef struct dp_usage_counts {
+    bool    found;
+    int64_t prompt_tokens;
+    int64_t completion_tokens;
+    int64_t cached_tokens;
+} dp_usage_counts;
+
+/* dp_openai_usage reads the "usage" object of a reply body. */
+void dp_openai_usage(const char *body, size_t len, dp_usage_counts *out);
+
+/* What one stream event (a whole "data: ..." event) carries. */
+typedef struct dp_sse_info {
+    bool            done;        /* data: [DONE] */
+    bool            usage_only;  /* the usage chunk: "choices":[] + usage */
+    bool            has_content; /* a non-empty content or tool delta */
+    dp_usage_counts usage;
+} dp_sse_info;
+
+void dp_openai_sse_inspect(const char *ev, size_t len, dp_sse_info *out);
+
+/* dp_openai_error appends an OpenAI error body to b. param/code may be
+ * NULL (rendered as null). */
+tg_err dp_openai_error(tg_buf *b, const char *message, const char *type,
+                       const char *param, const char *code);
+
+/* dp_openai_error_message copies the "error.message" of an upstream error
+ * body into out (at most outlen-1 bytes); "" if there is none. */
+void dp_openai_error_message(const char *body, size_t len, char *out,
+                             size_t outlen);
+
+#endif

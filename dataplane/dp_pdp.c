@@ -1,0 +1,318 @@
+/* dp_pdp.c - calls are pooled: each carries its own nng context and aio,
+ * opened once and reused, because nng_aio_free may not be called from the
+ * aio's own callback and opening a context per request costs more than
+ * the request. The pool's lock is held only to push or pop a pointer. */
+#include "dp_pdp.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+
+#include "dp_wire.h"
+#include "tg_log.h"
+#include "tg_time.h"
+
+typedef enum dp_pdp_kind { DP_PDP_DECIDE, DP_PDP_USAGE } dp_pdp_kind;
+
+typedef struct dp_pdp_call dp_pdp_call;
+struct dp_pdp_call {
+    dp_pdp      *pdp;
+    nng_ctx      ctx;
+    nng_aio     *aio;
+    dp_pdp_kind  kind;
+    bool         sending;
+    int64_t      deadline_us;
+    char         request_id[TG_REQUEST_ID_MAX];
+    dp_pdp_decision_cb decide_cb;
+    dp_pdp_ack_cb      ack_cb;
+    void        *arg;
+    dp_pdp_call *next_free;
+    dp_pdp_call *next_all;
+};
+
+struct dp_pdp {
+    nng_socket      sock;
+    size_t          max_reply;
+    pthread_mutex_t lock;
+    dp_pdp_call    *free_list;
+    dp_pdp_call    *all;
+    atomic_int      pipes;
+    atomic_bool     closing;
+};
+
+static void dp_pdp_call_cb(void *arg);
+
+static void
+dp_pdp_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+    dp_pdp *pdp = arg;
+
+    (void)p;
+    if (ev == NNG_PIPE_EV_ADD_POST) {
+        atomic_fetch_add(&pdp->pipes, 1);
+    } else if (ev == NNG_PIPE_EV_REM_POST) {
+        atomic_fetch_sub(&pdp->pipes, 1);
+    }
+}
+
+tg_err
+dp_pdp_create(dp_pdp **out, const char *url, size_t max_reply)
+{
+    dp_pdp *pdp = calloc(1, sizeof(*pdp));
+    int     rv;
+
+    if (pdp == NULL) {
+        return TG_ENOMEM;
+    }
+    pdp->max_reply = max_reply;
+    pthread_mutex_init(&pdp->lock, NULL);
+    if ((rv = nng_req0_open(&pdp->sock)) != 0) {
+        tg_error("cannot open PDP socket: %s", nng_strerror(rv));
+        pthread_mutex_destroy(&pdp->lock);
+        free(pdp);
+        return TG_ESYS;
+    }
+    /* The usage spool, not nng, decides when to send a report again. */
+    nng_socket_set_ms(pdp->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+    nng_socket_set_size(pdp->sock, NNG_OPT_RECVMAXSZ, max_reply);
+    nng_socket_set_ms(pdp->sock, NNG_OPT_RECONNMINT, 10);
+    nng_socket_set_ms(pdp->sock, NNG_OPT_RECONNMAXT, 500);
+    nng_pipe_notify(pdp->sock, NNG_PIPE_EV_ADD_POST, dp_pdp_pipe_cb, pdp);
+    nng_pipe_notify(pdp->sock, NNG_PIPE_EV_REM_POST, dp_pdp_pipe_cb, pdp);
+    if ((rv = nng_dial(pdp->sock, url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
+        tg_error("cannot dial PDP at %s: %s (check dataplane.pdp_url)", url,
+                 nng_strerror(rv));
+        nng_close(pdp->sock);
+        pthread_mutex_destroy(&pdp->lock);
+        free(pdp);
+        return TG_ECONFIG;
+    }
+    *out = pdp;
+    return TG_OK;
+}
+
+void
+dp_pdp_destroy(dp_pdp *pdp)
+{
+    dp_pdp_call *c;
+    dp_pdp_call *next;
+
+    if (pdp == NULL) {
+        return;
+    }
+    atomic_store(&pdp->closing, true);
+    for (c = pdp->all; c != NULL; c = c->next_all) {
+        nng_aio_stop(c->aio); /* completes calls in flight with ECANCELED */
+    }
+    for (c = pdp->all; c != NULL; c = next) {
+        next = c->next_all;
+        nng_aio_free(c->aio);
+        nng_ctx_close(c->ctx);
+        free(c);
+    }
+    nng_close(pdp->sock);
+    pthread_mutex_destroy(&pdp->lock);
+    free(pdp);
+}
+
+bool
+dp_pdp_connected(dp_pdp *pdp)
+{
+    return atomic_load(&pdp->pipes) > 0;
+}
+
+static dp_pdp_call *
+dp_pdp_call_get(dp_pdp *pdp)
+{
+    dp_pdp_call *c;
+
+    pthread_mutex_lock(&pdp->lock);
+    c = pdp->free_list;
+    if (c != NULL) {
+        pdp->free_list = c->next_free;
+    }
+    pthread_mutex_unlock(&pdp->lock);
+    if (c != NULL) {
+        return c;
+    }
+    if ((c = calloc(1, sizeof(*c))) == NULL) {
+        return NULL;
+    }
+    c->pdp = pdp;
+    if (nng_ctx_open(&c->ctx, pdp->sock) != 0) {
+        free(c);
+        return NULL;
+    }
+    if (nng_aio_alloc(&c->aio, dp_pdp_call_cb, c) != 0) {
+        nng_ctx_close(c->ctx);
+        free(c);
+        return NULL;
+    }
+    pthread_mutex_lock(&pdp->lock);
+    c->next_all = pdp->all;
+    pdp->all    = c;
+    pthread_mutex_unlock(&pdp->lock);
+    return c;
+}
+
+static void
+dp_pdp_call_put(dp_pdp_call *c)
+{
+    dp_pdp *pdp = c->pdp;
+
+    pthread_mutex_lock(&pdp->lock);
+    c->next_free   = pdp->free_list;
+    pdp->free_list = c;
+    pthread_mutex_unlock(&pdp->lock);
+}
+
+/* dp_pdp_call_finish returns the call to the pool before running the
+ * user callback, so a callback that starts a new call can reuse it. */
+static void
+dp_pdp_call_finish(dp_pdp_call *c, tg_err err, nng_msg *reply,
+                   const char *why_in)
+{
+    dp_pdp            *pdp       = c->pdp;
+    dp_pdp_kind        kind      = c->kind;
+    dp_pdp_decision_cb decide_cb = c->decide_cb;
+    dp_pdp_ack_cb      ack_cb    = c->ack_cb;
+    void              *arg       = c->arg;
+    char        rid[TG_REQUEST_ID_MAX];
+    char        why[256];
+    tg_decision dec;
+    tg_usage_ack ack;
+
+    memcpy(rid, c->request_id, sizeof(rid));
+    snprintf(why, sizeof(why), "%s", why_in != NULL ? why_in : "");
+    dp_pdp_call_put(c);
+    if (err == TG_OK && kind == DP_PDP_DECIDE) {
+        err = dp_wire_decode_decision(nng_msg_body(reply), nng_msg_len(reply),
+                                      pdp->max_reply, rid, &dec, why,
+                                      sizeof(why));
+    } else if (err == TG_OK) {
+        err = dp_wire_decode_usage_ack(nng_msg_body(reply),
+                                       nng_msg_len(reply), pdp->max_reply,
+                                       rid, &ack, why, sizeof(why));
+    }
+    nng_msg_free(reply);
+    if (kind == DP_PDP_DECIDE) {
+        decide_cb(arg, err, err == TG_OK ? &dec : NULL, why);
+    } else {
+        ack_cb(arg, err, err == TG_OK ? &ack : NULL);
+    }
+}
+
+static tg_err
+dp_pdp_err(int rv, char *why, size_t whylen)
+{
+    switch (rv) {
+    case NNG_ETIMEDOUT:
+        snprintf(why, whylen, "PDP did not answer in time");
+        return TG_ETIMEDOUT;
+    case NNG_ECLOSED:
+    case NNG_ECANCELED:
+        snprintf(why, whylen, "PDP client is shutting down");
+        return TG_ECLOSED;
+    default:
+        snprintf(why, whylen, "PDP call failed: %s", nng_strerror(rv));
+        return TG_EIO;
+    }
+}
+
+static void
+dp_pdp_call_cb(void *arg)
+{
+    dp_pdp_call *c  = arg;
+    int          rv = nng_aio_result(c->aio);
+    char         why[128];
+    int64_t      left_ms;
+
+    if (c->sending) {
+        if (rv != 0) {
+            nng_msg_free(nng_aio_get_msg(c->aio));
+            nng_aio_set_msg(c->aio, NULL);
+            dp_pdp_call_finish(c, dp_pdp_err(rv, why, sizeof(why)), NULL, why);
+            return;
+        }
+        c->sending = false;
+        left_ms    = (c->deadline_us - tg_mono_us()) / 1000;
+        nng_aio_set_timeout(c->aio, left_ms > 0 ? (nng_duration)left_ms : 1);
+        nng_ctx_recv(c->ctx, c->aio);
+        return;
+    }
+    if (rv != 0) {
+        dp_pdp_call_finish(c, dp_pdp_err(rv, why, sizeof(why)), NULL, why);
+        return;
+    }
+    {
+        nng_msg *reply = nng_aio_get_msg(c->aio);
+        nng_aio_set_msg(c->aio, NULL);
+        dp_pdp_call_finish(c, TG_OK, reply, NULL);
+    }
+}
+
+static tg_err
+dp_pdp_start(dp_pdp *pdp, dp_pdp_kind kind, const char *request_id,
+             const uint8_t *buf, size_t len, int64_t timeout_ms,
+             dp_pdp_decision_cb decide_cb, dp_pdp_ack_cb ack_cb, void *arg)
+{
+    dp_pdp_call *c;
+    nng_msg     *msg;
+
+    if (atomic_load(&pdp->closing)) {
+        return TG_ECLOSED;
+    }
+    if ((c = dp_pdp_call_get(pdp)) == NULL) {
+        return TG_ENOMEM;
+    }
+    if (nng_msg_alloc(&msg, 0) != 0 || nng_msg_append(msg, buf, len) != 0) {
+        dp_pdp_call_put(c);
+        return TG_ENOMEM;
+    }
+    c->kind        = kind;
+    c->decide_cb   = decide_cb;
+    c->ack_cb      = ack_cb;
+    c->arg         = arg;
+    c->sending     = true;
+    c->deadline_us = tg_mono_us() + timeout_ms * 1000;
+    snprintf(c->request_id, sizeof(c->request_id), "%s", request_id);
+    nng_aio_set_msg(c->aio, msg);
+    nng_aio_set_timeout(c->aio, (nng_duration)timeout_ms);
+    nng_ctx_send(c->ctx, c->aio);
+    return TG_OK;
+}
+
+tg_err
+dp_pdp_decide(dp_pdp *pdp, const tg_decide *req, int64_t timeout_ms,
+              dp_pdp_decision_cb cb, void *arg)
+{
+    uint8_t buf[DP_WIRE_MAX_REQUEST];
+    size_t  len;
+    tg_err  rv = dp_wire_encode_decide(req, buf, sizeof(buf), &len);
+
+    if (rv != TG_OK) {
+        return rv;
+    }
+    return dp_pdp_start(pdp, DP_PDP_DECIDE, req->request_id, buf, len,
+                        timeout_ms, cb, NULL, arg);
+}
+
+tg_err
+dp_pdp_usage(dp_pdp *pdp, const tg_usage *u, int64_t timeout_ms,
+             dp_pdp_ack_cb cb, void *arg)
+{
+    uint8_t buf[DP_WIRE_MAX_REQUEST];
+    size_t  len;
+    tg_err  rv = dp_wire_encode_usage(u, buf, sizeof(buf), &len);
+
+    if (rv != TG_OK) {
+        return rv;
+    }
+    return dp_pdp_start(pdp, DP_PDP_USAGE, u->request_id, buf, len,
+                        timeout_ms, NULL, cb, arg);
+}

@@ -1,0 +1,43 @@
+/* dp_pdp.h - the data plane's client of the PDP: nng req0 over ipc or tcp,
+ * one context per call in flight, aio callbacks only (never a blocking
+ * call on a request path). The data plane, not the PDP, owns the timeout.
+ * Thread-safe: workers and the usage spool share one dp_pdp. */
+#ifndef DP_PDP_H
+#define DP_PDP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tg_err.h"
+#include "tg_msg.h"
+
+typedef struct dp_pdp dp_pdp;
+
+/* Called exactly once on an nng thread; must not block. On err != TG_OK
+ * (timeout, PDP unreachable, undecodable reply) d is NULL and why says
+ * what happened. d and why are valid only during the call. */
+typedef void (*dp_pdp_decision_cb)(void *arg, tg_err err,
+                                   const tg_decision *d, const char *why);
+typedef void (*dp_pdp_ack_cb)(void *arg, tg_err err, const tg_usage_ack *ack);
+
+/* dp_pdp_create dials url in the background (a PDP that is not up yet is
+ * fine: calls fail until it is). Owns: *out, free with dp_pdp_destroy. */
+tg_err dp_pdp_create(dp_pdp **out, const char *url, size_t max_reply);
+
+/* dp_pdp_destroy stops every call in flight (their callbacks run with
+ * TG_ECLOSED) and frees. NULL-safe. */
+void dp_pdp_destroy(dp_pdp *pdp);
+
+/* dp_pdp_decide asks for a decision. If it returns an error, cb is never
+ * called. Borrows req until return. */
+tg_err dp_pdp_decide(dp_pdp *pdp, const tg_decide *req, int64_t timeout_ms,
+                     dp_pdp_decision_cb cb, void *arg);
+
+/* dp_pdp_usage reports usage; same contract as dp_pdp_decide. */
+tg_err dp_pdp_usage(dp_pdp *pdp, const tg_usage *u, int64_t timeout_ms,
+                    dp_pdp_ack_cb cb, void *arg);
+
+/* dp_pdp_connected tells whether a connection to the PDP is up now. */
+bool dp_pdp_connected(dp_pdp *pdp);
+
+#endif

@@ -1,0 +1,91 @@
+/* dp_req.h - one client request as it travels MHD thread -> worker ->
+ * MHD thread. Ownership: fields under "MHD thread" are set before the
+ * hand-off and read-only after; "worker" fields are touched only by the
+ * owning worker; "shared" fields only under mtx. Reference counted: the
+ * connection, the response object and the worker each hold one. */
+#ifndef DP_REQ_H
+#define DP_REQ_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <curl/curl.h>
+#include <microhttpd.h>
+
+#include "dp_openai.h"
+#include "dp_sse.h"
+#include "tg_buf.h"
+#include "tg_msg.h"
+
+typedef struct dp_server dp_server;
+typedef struct dp_worker dp_worker;
+
+typedef enum dp_phase {
+    DP_PHASE_PENDING = 0, /* worker has not answered yet */
+    DP_PHASE_COMPLETE,    /* status + whole body ready */
+    DP_PHASE_STREAMING,   /* 200 SSE: bytes flow through out */
+} dp_phase;
+
+typedef struct dp_req dp_req;
+struct dp_req {
+    atomic_int             refs;
+    dp_server             *srv;
+    struct MHD_Connection *conn;
+    dp_worker             *worker;
+    dp_req                *next; /* worker's queue / active list */
+
+    /* MHD thread, read-only after hand-off */
+    char        request_id[TG_REQUEST_ID_MAX];
+    tg_endpoint endpoint;
+    tg_buf      body;
+    bool        has_key;
+    uint8_t     key_hash[TG_SHA256_LEN];
+    tg_kv       meta[TG_MSG_META_MAX];
+    uint32_t    n_meta;
+    char        client_ip[TG_MSG_IP_MAX];
+    int64_t     started_ms;
+    int64_t     started_us;
+    bool        dispatched;
+    bool        too_big;
+    bool        queued; /* a response was queued to MHD */
+
+    /* worker */
+    dp_chat_req          chat;
+    bool                 have_decision;
+    tg_decision          dec;
+    const void          *dep; /* tg_deployment in use */
+    CURL                *easy;
+    struct curl_slist   *hdrs;
+    char                *up_body;
+    long                 up_status;
+    tg_buf               up_resp; /* non-stream body or upstream error */
+    dp_sse               sse;
+    bool                 up_streaming; /* upstream is sending SSE 200 */
+    int64_t              content_events;
+    dp_usage_counts      usage;
+    bool                 usage_reported;
+    bool                 finished;  /* the worker is done with it */
+    bool                 cancelled; /* the client went away */
+    int64_t              up_started_us;
+    bool                 up_got_bytes;
+    char                 retry_after[16];
+
+    /* shared, under mtx */
+    pthread_mutex_t mtx;
+    dp_phase        phase;
+    unsigned        status;
+    tg_buf          out;          /* response body / stream bytes */
+    bool            out_done;     /* no more bytes will come */
+    bool            suspended;    /* the MHD connection is suspended */
+    bool            client_gone;  /* MHD finished the connection */
+    bool            curl_paused;  /* write callback paused (backpressure) */
+    bool            include_revision;
+    uint64_t        revision;
+};
+
+void dp_req_ref(dp_req *r);
+void dp_req_unref(dp_req *r);
+
+#endif

@@ -1,0 +1,779 @@
+/* dp_server.c - the client-facing listener. libmicrohttpd parses requests
+ * on its own thread; once a body is in, the connection is suspended and the
+ * request handed to a worker. The worker resumes the connection when it has
+ * a whole answer, or each time stream bytes arrive; the content reader
+ * suspends it again when it has drained them. */
+#include "dp_server.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "dp_worker.h"
+#include "tg_hash.h"
+#include "tg_log.h"
+#include "tg_time.h"
+
+#define DP_OUT_LOW (256u << 10) /* unpause upstream below this backlog */
+#define DP_KEY_MAX 512
+
+static const char DP_META_PREFIX[] = "x-tollgate-meta-";
+
+void
+dp_req_ref(dp_req *r)
+{
+    atomic_fetch_add(&r->refs, 1);
+}
+
+void
+dp_req_unref(dp_req *r)
+{
+    if (atomic_fetch_sub(&r->refs, 1) != 1) {
+        return;
+    }
+    tg_buf_fini(&r->body);
+    tg_buf_fini(&r->out);
+    pthread_mutex_destroy(&r->mtx);
+    free(r);
+}
+
+void
+dp_server_resume_locked(dp_req *r)
+{
+    if (r->suspended && !r->client_gone) {
+        r->suspended = false;
+        MHD_resume_connection(r->conn);
+    }
+}
+
+const dp_upstream *
+dp_server_upstream(const dp_server *srv, const char *id)
+{
+    for (size_t i = 0; i < srv->n_upstreams; i++) {
+        if (strcmp(srv->upstreams[i].dep->id, id) == 0) {
+            return &srv->upstreams[i];
+        }
+    }
+    return NULL;
+}
+
+/* ---- small responses on the MHD thread ------------------------------ */
+
+static enum MHD_Result
+dp_server_send(struct MHD_Connection *conn, unsigned status,
+               const char *ctype, const char *body, size_t len,
+               const char *request_id, const char *allow)
+{
+    struct MHD_Response *resp;
+    enum MHD_Result      ret;
+
+    resp = MHD_create_response_from_buffer(len, (void *)body,
+                                           MHD_RESPMEM_MUST_COPY);
+    if (resp == NULL) {
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", ctype);
+    if (request_id != NULL) {
+        MHD_add_response_header(resp, "x-request-id", request_id);
+    }
+    if (allow != NULL) {
+        MHD_add_response_header(resp, "Allow", allow);
+    }
+    ret = MHD_queue_response(conn, status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static enum MHD_Result
+dp_server_send_error(dp_server *srv, struct MHD_Connection *conn,
+                     unsigned status, const char *message, const char *type,
+                     const char *code, const char *request_id,
+                     const char *allow)
+{
+    tg_buf          b;
+    enum MHD_Result ret;
+
+    tg_buf_init(&b, 0);
+    dp_openai_error(&b, message, type, NULL, code);
+    ret = dp_server_send(conn, status, "application/json", b.data, b.len,
+                         request_id, allow);
+    tg_buf_fini(&b);
+    atomic_fetch_add(&srv->m.responses[status / 100 < 6 ? status / 100 : 5],
+                     1);
+    return ret;
+}
+
+static enum MHD_Result
+dp_server_metrics(dp_server *srv, struct MHD_Connection *conn)
+{
+    dp_metrics     *m = &srv->m;
+    tg_buf          b;
+    enum MHD_Result ret;
+
+    tg_buf_init(&b, 0);
+    tg_buf_printf(&b,
+                  "# HELP tollgate_requests_total Client requests received.\n"
+                  "# TYPE tollgate_requests_total counter\n"
+                  "tollgate_requests_total %llu\n"
+                  "# HELP tollgate_responses_total Responses by status "
+                  "class.\n"
+                  "# TYPE tollgate_responses_total counter\n",
+                  (unsigned long long)atomic_load(&m->requests));
+    for (int i = 1; i < 6; i++) {
+        tg_buf_printf(&b, "tollgate_responses_total{class=\"%dxx\"} %llu\n", i,
+                      (unsigned long long)atomic_load(&m->responses[i]));
+    }
+    tg_buf_printf(
+        &b,
+        "# TYPE tollgate_pdp_errors_total counter\n"
+        "tollgate_pdp_errors_total %llu\n"
+        "# TYPE tollgate_pdp_fail_open_total counter\n"
+        "tollgate_pdp_fail_open_total %llu\n"
+        "# TYPE tollgate_upstream_errors_total counter\n"
+        "tollgate_upstream_errors_total %llu\n"
+        "# TYPE tollgate_client_disconnects_total counter\n"
+        "tollgate_client_disconnects_total %llu\n"
+        "# TYPE tollgate_inflight_requests gauge\n"
+        "tollgate_inflight_requests %lld\n"
+        "# TYPE tollgate_tokens_total counter\n"
+        "tollgate_tokens_total{kind=\"prompt\"} %llu\n"
+        "tollgate_tokens_total{kind=\"completion\"} %llu\n"
+        "# TYPE tollgate_usage_spool_pending gauge\n"
+        "tollgate_usage_spool_pending %llu\n"
+        "# TYPE tollgate_usage_reports_acked_total counter\n"
+        "tollgate_usage_reports_acked_total %llu\n"
+        "# TYPE tollgate_pdp_connected gauge\n"
+        "tollgate_pdp_connected %d\n",
+        (unsigned long long)atomic_load(&m->pdp_errors),
+        (unsigned long long)atomic_load(&m->pdp_fail_open),
+        (unsigned long long)atomic_load(&m->upstream_errors),
+        (unsigned long long)atomic_load(&m->client_disconnects),
+        (long long)atomic_load(&m->inflight),
+        (unsigned long long)atomic_load(&m->prompt_tokens),
+        (unsigned long long)atomic_load(&m->completion_tokens),
+        (unsigned long long)dp_spool_pending(srv->spool),
+        (unsigned long long)dp_spool_acked(srv->spool),
+        dp_pdp_connected(srv->pdp) ? 1 : 0);
+    ret = dp_server_send(conn, 200, "text/plain; version=0.0.4", b.data, b.len,
+                         NULL, NULL);
+    tg_buf_fini(&b);
+    return ret;
+}
+
+/* ---- request set-up ------------------------------------------------- */
+
+typedef struct dp_meta_ctx {
+    dp_req *r;
+    bool    bad;
+    char    bad_name[80];
+} dp_meta_ctx;
+
+static enum MHD_Result
+dp_server_meta_iter(void *cls, enum MHD_ValueKind kind, const char *key,
+                    const char *value)
+{
+    dp_meta_ctx *c      = cls;
+    size_t       plen   = sizeof(DP_META_PREFIX) - 1;
+    const char  *suffix = key + plen;
+
+    (void)kind;
+    if (strncasecmp(key, DP_META_PREFIX, plen) != 0) {
+        return MHD_YES;
+    }
+    if (c->r->n_meta >= TG_MSG_META_MAX || suffix[0] == '\0' ||
+        strlen(suffix) >= TG_MSG_META_KEY_MAX || value == NULL ||
+        strlen(value) >= TG_MSG_META_VAL_MAX) {
+        c->bad = true;
+        snprintf(c->bad_name, sizeof(c->bad_name), "%.79s", key);
+        return MHD_NO;
+    }
+    tg_kv *kv = &c->r->meta[c->r->n_meta++];
+    for (size_t i = 0; suffix[i] != '\0'; i++) {
+        kv->key[i]     = (char)(suffix[i] >= 'A' && suffix[i] <= 'Z'
+                                    ? suffix[i] + 32
+                                    : suffix[i]);
+        kv->key[i + 1] = '\0';
+    }
+    snprintf(kv->value, sizeof(kv->value), "%s", value);
+    return MHD_YES;
+}
+
+/* dp_server_take_key hashes the presented virtual key; the key itself is
+ * never kept, logged or sent anywhere. */
+static bool
+dp_server_take_key(struct MHD_Connection *conn, dp_req *r)
+{
+    const char *auth =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+    const char *key = NULL;
+
+    if (auth != NULL && strncasecmp(auth, "Bearer ", 7) == 0) {
+        key = auth + 7;
+        while (*key == ' ') {
+            key++;
+        }
+    } else {
+        key = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "x-api-key");
+    }
+    if (key == NULL || key[0] == '\0') {
+        return true;
+    }
+    if (strlen(key) > DP_KEY_MAX) {
+        return false;
+    }
+    tg_sha256(key, strlen(key), r->key_hash);
+    r->has_key = true;
+    return true;
+}
+
+static void
+dp_server_client_ip(struct MHD_Connection *conn, char *out, size_t len)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci != NULL ? ci->client_addr : NULL;
+
+    out[0] = '\0';
+    if (sa == NULL) {
+        return;
+    }
+    if (sa->sa_family == AF_INET) {
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out,
+                  (socklen_t)len);
+    } else if (sa->sa_family == AF_INET6) {
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr,
+                  out, (socklen_t)len);
+    }
+}
+
+static dp_req *
+dp_server_req_new(dp_server *srv, struct MHD_Connection *conn,
+                  tg_endpoint ep)
+{
+    dp_req *r = calloc(1, sizeof(*r));
+
+    if (r == NULL) {
+        return NULL;
+    }
+    atomic_init(&r->refs, 1); /* the connection's */
+    r->srv      = srv;
+    r->conn     = conn;
+    r->endpoint = ep;
+    pthread_mutex_init(&r->mtx, NULL);
+    tg_buf_init(&r->body, (size_t)srv->cfg->dataplane.max_body_bytes);
+    tg_buf_init(&r->out, 0);
+    r->started_ms = tg_now_ms();
+    r->started_us = tg_mono_us();
+    snprintf(r->request_id, sizeof(r->request_id), "req_%016llx%012llx",
+             (unsigned long long)srv->boot_id,
+             (unsigned long long)atomic_fetch_add(&srv->seq, 1));
+    dp_server_client_ip(conn, r->client_ip, sizeof(r->client_ip));
+    return r;
+}
+
+static bool
+dp_server_is_json(const char *ctype)
+{
+    static const char json[] = "application/json";
+
+    if (ctype == NULL || strncasecmp(ctype, json, sizeof(json) - 1) != 0) {
+        return false;
+    }
+    ctype += sizeof(json) - 1;
+    return *ctype == '\0' || *ctype == ';' || *ctype == ' ';
+}
+
+/* ---- streaming ------------------------------------------------------ */
+
+static ssize_t
+dp_server_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    dp_req *r = cls;
+    size_t  n;
+
+    (void)pos;
+    pthread_mutex_lock(&r->mtx);
+    if (r->out.len > 0) {
+        n = r->out.len < max ? r->out.len : max;
+        memcpy(buf, r->out.data, n);
+        tg_buf_consume(&r->out, n);
+        if (r->curl_paused && r->out.len < DP_OUT_LOW) {
+            r->curl_paused = false;
+            pthread_mutex_unlock(&r->mtx);
+            dp_worker_unpause(r->worker, r);
+            return (ssize_t)n;
+        }
+        pthread_mutex_unlock(&r->mtx);
+        return (ssize_t)n;
+    }
+    if (r->out_done) {
+        pthread_mutex_unlock(&r->mtx);
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    }
+    /* Nothing yet: park the connection until the worker has bytes. */
+    r->suspended = true;
+    MHD_suspend_connection(r->conn);
+    pthread_mutex_unlock(&r->mtx);
+    return 0;
+}
+
+static void
+dp_server_reader_free(void *cls)
+{
+    dp_req_unref(cls);
+}
+
+static enum MHD_Result
+dp_server_queue(dp_server *srv, struct MHD_Connection *conn, dp_req *r)
+{
+    struct MHD_Response *resp;
+    enum MHD_Result      ret;
+    char                 rev[24];
+    bool                 stream;
+
+    pthread_mutex_lock(&r->mtx);
+    stream = r->phase == DP_PHASE_STREAMING;
+    if (stream) {
+        dp_req_ref(r); /* the response's, released by reader_free */
+        resp = MHD_create_response_from_callback(
+            MHD_SIZE_UNKNOWN, 16 * 1024, dp_server_reader, r,
+            dp_server_reader_free);
+    } else {
+        resp = MHD_create_response_from_buffer(r->out.len, r->out.data,
+                                               MHD_RESPMEM_MUST_COPY);
+    }
+    pthread_mutex_unlock(&r->mtx);
+    if (resp == NULL) {
+        if (stream) {
+            dp_req_unref(r);
+        }
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "x-request-id", r->request_id);
+    if (r->include_revision) {
+        snprintf(rev, sizeof(rev), "%llu", (unsigned long long)r->revision);
+        MHD_add_response_header(resp, "x-tollgate-policy-revision", rev);
+    }
+    if (stream) {
+        MHD_add_response_header(resp, "Content-Type", "text/event-stream");
+        MHD_add_response_header(resp, "Cache-Control", "no-cache");
+        MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+    } else {
+        MHD_add_response_header(resp, "Content-Type", "application/json");
+        if (r->retry_after[0] != '\0' && r->status == 429) {
+            MHD_add_response_header(resp, "Retry-After", r->retry_after);
+        }
+    }
+    r->queued = true;
+    ret       = MHD_queue_response(conn, r->status, resp);
+    MHD_destroy_response(resp);
+    (void)srv;
+    return ret;
+}
+
+/* ---- the access handler --------------------------------------------- */
+
+static enum MHD_Result
+dp_server_first(dp_server *srv, struct MHD_Connection *conn, const char *url,
+                const char *method, void **con_cls)
+{
+    tg_endpoint ep;
+    const char *allow;
+    const char *clen;
+    dp_req     *r;
+    dp_meta_ctx mc = {0};
+
+    atomic_fetch_add(&srv->m.requests, 1);
+    if (strcmp(url, "/healthz") == 0 || strcmp(url, "/readyz") == 0 ||
+        strcmp(url, "/metrics") == 0) {
+        if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+            return dp_server_send_error(srv, conn, 405,
+                                        "Use GET on this path.",
+                                        "invalid_request_error",
+                                        "method_not_allowed", NULL, "GET");
+        }
+        if (url[1] == 'm') {
+            return dp_server_metrics(srv, conn);
+        }
+        if (url[1] == 'h') {
+            return dp_server_send(conn, 200, "application/json",
+                                  "{\"status\":\"ok\"}", 15, NULL, NULL);
+        }
+        if (!dp_pdp_connected(srv->pdp) || atomic_load(&srv->stopping)) {
+            static const char nr[] =
+                "{\"status\":\"not ready\",\"reason\":\"no connection to the "
+                "PDP at dataplane.pdp_url\"}";
+            return dp_server_send(conn, 503, "application/json", nr,
+                                  sizeof(nr) - 1, NULL, NULL);
+        }
+        return dp_server_send(conn, 200, "application/json",
+                              "{\"status\":\"ready\"}", 18, NULL, NULL);
+    }
+    if (strcmp(url, "/v1/chat/completions") == 0) {
+        ep    = TG_EP_CHAT_COMPLETIONS;
+        allow = "POST";
+    } else if (strcmp(url, "/v1/models") == 0) {
+        ep    = TG_EP_MODELS;
+        allow = "GET";
+    } else {
+        char msg[300];
+        snprintf(msg, sizeof(msg),
+                 "Unknown path '%.200s'. Tollgate serves /v1/chat/completions "
+                 "and /v1/models.",
+                 url);
+        return dp_server_send_error(srv, conn, 404, msg,
+                                    "invalid_request_error", "unknown_url",
+                                    NULL, NULL);
+    }
+    if (strcmp(method, allow) != 0) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "Method %.20s is not allowed here; use %s.",
+                 method, allow);
+        return dp_server_send_error(srv, conn, 405, msg,
+                                    "invalid_request_error",
+                                    "method_not_allowed", NULL, allow);
+    }
+    if (ep == TG_EP_CHAT_COMPLETIONS) {
+        const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                     "Content-Type");
+        if (!dp_server_is_json(ct)) {
+            return dp_server_send_error(
+                srv, conn, 415,
+                "Send the request body as JSON with 'Content-Type: "
+                "application/json'.",
+                "invalid_request_error", "unsupported_media_type", NULL,
+                NULL);
+        }
+        clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                           "Content-Length");
+        if (clen != NULL &&
+            strtoull(clen, NULL, 10) >
+                (unsigned long long)srv->cfg->dataplane.max_body_bytes) {
+            char msg[160];
+            snprintf(msg, sizeof(msg),
+                     "The request body is larger than this gateway accepts "
+                     "(%lld bytes).",
+                     (long long)srv->cfg->dataplane.max_body_bytes);
+            return dp_server_send_error(srv, conn, 413, msg,
+                                        "invalid_request_error",
+                                        "request_too_large", NULL, NULL);
+        }
+    }
+    if ((r = dp_server_req_new(srv, conn, ep)) == NULL) {
+        return MHD_NO;
+    }
+    *con_cls = r;
+    if (!dp_server_take_key(conn, r)) {
+        r->dispatched = true; /* answered here */
+        return dp_server_send_error(srv, conn, 401,
+                                    "The API key is too long to be valid.",
+                                    "invalid_request_error", "invalid_api_key",
+                                    r->request_id, NULL);
+    }
+    mc.r = r;
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, dp_server_meta_iter, &mc);
+    if (mc.bad) {
+        char msg[200];
+        snprintf(msg, sizeof(msg),
+                 "Header '%s' is not valid: at most %d x-tollgate-meta-* "
+                 "headers, names under %d and values under %d characters.",
+                 mc.bad_name, TG_MSG_META_MAX, TG_MSG_META_KEY_MAX,
+                 TG_MSG_META_VAL_MAX);
+        r->dispatched = true;
+        return dp_server_send_error(srv, conn, 400, msg,
+                                    "invalid_request_error", "invalid_header",
+                                    r->request_id, NULL);
+    }
+    return MHD_YES;
+}
+
+static enum MHD_Result
+dp_server_access(void *cls, struct MHD_Connection *conn, const char *url,
+                 const char *method, const char *version,
+                 const char *upload_data, size_t *upload_data_size,
+                 void **con_cls)
+{
+    dp_server *srv = cls;
+    dp_req    *r   = *con_cls;
+    unsigned   i;
+
+    (void)version;
+    if (r == NULL) {
+        return dp_server_first(srv, conn, url, method, con_cls);
+    }
+    if (*upload_data_size != 0) {
+        if (!r->too_big && tg_buf_append(&r->body, upload_data,
+                                         *upload_data_size) != TG_OK) {
+            r->too_big = true;
+            tg_buf_fini(&r->body); /* drop the rest as it arrives */
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (r->queued) {
+        return MHD_YES;
+    }
+    if (!r->dispatched) {
+        r->dispatched = true;
+        if (r->too_big) {
+            char msg[160];
+            snprintf(msg, sizeof(msg),
+                     "The request body is larger than this gateway accepts "
+                     "(%lld bytes).",
+                     (long long)srv->cfg->dataplane.max_body_bytes);
+            return dp_server_send_error(srv, conn, 413, msg,
+                                        "invalid_request_error",
+                                        "request_too_large", r->request_id,
+                                        NULL);
+        }
+        if (atomic_load(&srv->stopping)) {
+            return dp_server_send_error(srv, conn, 503,
+                                        "The gateway is shutting down; retry.",
+                                        "server_error", "shutting_down",
+                                        r->request_id, NULL);
+        }
+        pthread_mutex_lock(&r->mtx);
+        r->suspended = true;
+        MHD_suspend_connection(conn);
+        pthread_mutex_unlock(&r->mtx);
+        i = atomic_fetch_add(&srv->next_worker, 1) % (unsigned)srv->n_workers;
+        dp_worker_submit(srv->workers[i], r);
+        return MHD_YES;
+    }
+    return dp_server_queue(srv, conn, r);
+}
+
+static void
+dp_server_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                    enum MHD_RequestTerminationCode toe)
+{
+    dp_req *r = *con_cls;
+
+    (void)cls;
+    (void)conn;
+    if (r == NULL) {
+        return;
+    }
+    *con_cls = NULL;
+    pthread_mutex_lock(&r->mtx);
+    r->client_gone = true;
+    pthread_mutex_unlock(&r->mtx);
+    if (r->worker != NULL && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) {
+        dp_worker_cancel(r->worker, r);
+    }
+    dp_req_unref(r);
+}
+
+static void
+dp_server_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char line[512];
+
+    (void)cls;
+    vsnprintf(line, sizeof(line), fmt, ap);
+    line[strcspn(line, "\n")] = '\0';
+    tg_warn("http: %s", line);
+}
+
+/* ---- create / destroy ----------------------------------------------- */
+
+static tg_err
+dp_server_upstreams(dp_server *srv)
+{
+    const tg_config *cfg = srv->cfg;
+
+    srv->upstreams = calloc(cfg->n_deployments + 1, sizeof(*srv->upstreams));
+    if (srv->upstreams == NULL) {
+        return TG_ENOMEM;
+    }
+    srv->n_upstreams = cfg->n_deployments;
+    for (size_t i = 0; i < cfg->n_deployments; i++) {
+        dp_upstream         *up   = &srv->upstreams[i];
+        const tg_deployment *d    = &cfg->deployments[i];
+        size_t               blen = strlen(d->api_base);
+        char                *key  = NULL;
+
+        up->dep = d;
+        while (blen > 0 && d->api_base[blen - 1] == '/') {
+            blen--;
+        }
+        if (asprintf(&up->chat_url, "%.*s/chat/completions", (int)blen,
+                     d->api_base) < 0) {
+            return TG_ENOMEM;
+        }
+        up->usable = true;
+        if (d->api_key == NULL) {
+            continue;
+        }
+        switch (tg_config_secret(d->api_key, &key, up->missing,
+                                 sizeof(up->missing))) {
+        case TG_OK:
+            if (asprintf(&up->auth_header, "Authorization: Bearer %s", key) <
+                0) {
+                free(key);
+                return TG_ENOMEM;
+            }
+            explicit_bzero(key, strlen(key));
+            free(key);
+            break;
+        case TG_ENOTFOUND:
+            up->usable = false;
+            tg_warn("deployment %s (model %s) is off: environment variable "
+                    "%s is not set",
+                    d->id, d->model, up->missing);
+            break;
+        default:
+            return TG_ENOMEM;
+        }
+    }
+    return TG_OK;
+}
+
+static tg_err
+dp_server_addr(const char *listen, struct sockaddr_storage *ss)
+{
+    char             host[256];
+    const char      *colon = strrchr(listen, ':');
+    struct addrinfo  hints = {0};
+    struct addrinfo *res   = NULL;
+    size_t           hlen  = (size_t)(colon - listen);
+
+    if (hlen >= sizeof(host)) {
+        return TG_ECONFIG;
+    }
+    memcpy(host, listen, hlen);
+    host[hlen] = '\0';
+    if (host[0] == '[' && hlen > 2 && host[hlen - 1] == ']') {
+        memmove(host, host + 1, hlen - 2);
+        host[hlen - 2] = '\0';
+    }
+    hints.ai_flags    = AI_PASSIVE | AI_NUMERICSERV;
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(host[0] ? host : NULL, colon + 1, &hints, &res) != 0 ||
+        res == NULL) {
+        return TG_ECONFIG;
+    }
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+    return TG_OK;
+}
+
+tg_err
+dp_server_create(dp_server **out, const tg_config *cfg)
+{
+    const tg_dp_config     *c   = &cfg->dataplane;
+    dp_server              *srv = calloc(1, sizeof(*srv));
+    struct sockaddr_storage ss;
+    long                    nw  = c->workers;
+    unsigned                flags;
+    tg_err                  rv;
+
+    if (srv == NULL) {
+        return TG_ENOMEM;
+    }
+    srv->cfg = cfg;
+    if (getrandom(&srv->boot_id, sizeof(srv->boot_id), 0) !=
+        sizeof(srv->boot_id)) {
+        srv->boot_id = (uint64_t)tg_mono_us() ^ (uint64_t)getpid();
+    }
+    if ((rv = dp_server_upstreams(srv)) != TG_OK) {
+        goto fail;
+    }
+    if ((rv = dp_pdp_create(&srv->pdp, c->pdp_url, 1 << 20)) != TG_OK) {
+        goto fail;
+    }
+    if ((rv = dp_spool_open(&srv->spool, c->spool_dir, srv->pdp)) != TG_OK) {
+        goto fail;
+    }
+    if (nw <= 0) {
+        nw = sysconf(_SC_NPROCESSORS_ONLN);
+        nw = nw > 0 ? nw : 1;
+    }
+    srv->workers = calloc((size_t)nw, sizeof(*srv->workers));
+    if (srv->workers == NULL) {
+        rv = TG_ENOMEM;
+        goto fail;
+    }
+    for (long i = 0; i < nw; i++) {
+        if ((rv = dp_worker_create(&srv->workers[i], srv, (unsigned)i)) !=
+            TG_OK) {
+            goto fail;
+        }
+        srv->n_workers++;
+    }
+    if ((rv = dp_server_addr(c->listen, &ss)) != TG_OK) {
+        tg_error("dataplane.listen: cannot resolve \"%s\"", c->listen);
+        goto fail;
+    }
+    flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+            MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    if (ss.ss_family == AF_INET6) {
+        flags |= MHD_USE_IPv6;
+    }
+    srv->mhd = MHD_start_daemon(
+        flags, 0, NULL, NULL, dp_server_access, srv, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)c->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)c->client_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)c->max_header_bytes + 16384, MHD_OPTION_NOTIFY_COMPLETED,
+        dp_server_completed, srv, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, MHD_OPTION_EXTERNAL_LOGGER,
+        dp_server_mhd_log, NULL, MHD_OPTION_END);
+    if (srv->mhd == NULL) {
+        tg_error("cannot listen on %s (is the port in use? check "
+                 "dataplane.listen)",
+                 c->listen);
+        rv = TG_ESYS;
+        goto fail;
+    }
+    *out = srv;
+    return TG_OK;
+fail:
+    dp_server_destroy(srv);
+    return rv;
+}
+
+void
+dp_server_destroy(dp_server *srv)
+{
+    if (srv == NULL) {
+        return;
+    }
+    atomic_store(&srv->stopping, true);
+    if (srv->mhd != NULL) {
+        MHD_quiesce_daemon(srv->mhd);
+    }
+    /* Order matters: no usage is sent after the spool stops; the PDP
+     * client's last callbacks need live workers; workers answer every
+     * request (resuming its connection) before MHD stops; reports made
+     * meanwhile are committed by dp_spool_close. */
+    dp_spool_stop(srv->spool);
+    dp_pdp_destroy(srv->pdp);
+    for (size_t i = 0; i < srv->n_workers; i++) {
+        dp_worker_stop(srv->workers[i]);
+    }
+    if (srv->mhd != NULL) {
+        usleep(100 * 1000); /* let MHD flush the answers just resumed */
+        MHD_stop_daemon(srv->mhd);
+    }
+    for (size_t i = 0; i < srv->n_workers; i++) {
+        dp_worker_destroy(srv->workers[i]);
+    }
+    dp_spool_close(srv->spool);
+    for (size_t i = 0; i < srv->n_upstreams; i++) {
+        free(srv->upstreams[i].chat_url);
+        if (srv->upstreams[i].auth_header != NULL) {
+            explicit_bzero(srv->upstreams[i].auth_header,
+                           strlen(srv->upstreams[i].auth_header));
+            free(srv->upstreams[i].auth_header);
+        }
+    }
+    free(srv->upstreams);
+    free(srv->workers);
+    free(srv);
+}

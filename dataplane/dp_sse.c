@@ -1,0 +1,78 @@
+#include "dp_sse.h"
+
+#include <string.h>
+
+void
+dp_sse_init(dp_sse *s, size_t max_event)
+{
+    tg_buf_init(&s->partial, max_event);
+}
+
+void
+dp_sse_fini(dp_sse *s)
+{
+    tg_buf_fini(&s->partial);
+}
+
+/* dp_sse_end finds the end of the first event in p[0..n): the index just
+ * past a blank line ("\n\n" or "\r\n\r\n"), or 0 if there is none yet. */
+static size_t
+dp_sse_end(const char *p, size_t n)
+{
+    for (size_t i = 0; i + 1 < n; i++) {
+        if (p[i] != '\n') {
+            continue;
+        }
+        if (p[i + 1] == '\n') {
+            return i + 2;
+        }
+        if (p[i + 1] == '\r' && i + 2 < n && p[i + 2] == '\n') {
+            return i + 3;
+        }
+    }
+    return 0;
+}
+
+tg_err
+dp_sse_feed(dp_sse *s, const char *data, size_t len, dp_sse_event_cb cb,
+            void *arg)
+{
+    size_t end;
+    tg_err rv;
+
+    if (s->partial.len > 0) {
+        /* Complete the pending event with the fewest bytes possible. */
+        size_t old = s->partial.len;
+        if ((rv = tg_buf_append(&s->partial, data, len)) != TG_OK) {
+            return rv;
+        }
+        end = dp_sse_end(s->partial.data + (old > 2 ? old - 2 : 0),
+                         s->partial.len - (old > 2 ? old - 2 : 0));
+        if (end == 0) {
+            return TG_OK;
+        }
+        end += old > 2 ? old - 2 : 0;
+        if (cb(arg, s->partial.data, end) != 0) {
+            return TG_ECLOSED;
+        }
+        /* The rest came from data: continue there, without copying. */
+        data += end - old;
+        len -= end - old;
+        tg_buf_reset(&s->partial);
+    }
+    while (len > 0 && (end = dp_sse_end(data, len)) != 0) {
+        if (cb(arg, data, end) != 0) {
+            return TG_ECLOSED;
+        }
+        data += end;
+        len -= end;
+    }
+    return len > 0 ? tg_buf_append(&s->partial, data, len) : TG_OK;
+}
+
+const char *
+dp_sse_rest(const dp_sse *s, size_t *len)
+{
+    *len = s->partial.len;
+    return s->partial.data;
+}

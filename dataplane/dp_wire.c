@@ -1,0 +1,306 @@
+#include "dp_wire.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "tollgate/v1/pdp.pb-c.h"
+
+typedef Tollgate__V1__PdpRequest  pb_req;
+typedef Tollgate__V1__PdpResponse pb_resp;
+
+static tg_err
+dp_wire_pack(pb_req *req, uint8_t *buf, size_t cap, size_t *len)
+{
+    size_t need = tollgate__v1__pdp_request__get_packed_size(req);
+
+    if (need > cap) {
+        return TG_ETOOBIG;
+    }
+    *len = tollgate__v1__pdp_request__pack(req, buf);
+    return TG_OK;
+}
+
+tg_err
+dp_wire_encode_decide(const tg_decide *d, uint8_t *buf, size_t cap,
+                      size_t *len)
+{
+    pb_req                 req = TOLLGATE__V1__PDP_REQUEST__INIT;
+    Tollgate__V1__Decide   dec = TOLLGATE__V1__DECIDE__INIT;
+    Tollgate__V1__KeyValue kv[TG_MSG_META_MAX];
+    Tollgate__V1__KeyValue *kvp[TG_MSG_META_MAX];
+
+    req.wire_version = TOLLGATE__V1__WIRE_VERSION__WIRE_VERSION_1;
+    req.request_id   = (char *)d->request_id;
+    req.body_case    = TOLLGATE__V1__PDP_REQUEST__BODY_DECIDE;
+    req.decide       = &dec;
+    dec.key_hash.data = (uint8_t *)d->key_hash;
+    dec.key_hash.len  = TG_SHA256_LEN;
+    dec.endpoint      = (Tollgate__V1__Endpoint)d->endpoint;
+    dec.model         = (char *)d->model;
+    dec.stream        = d->stream;
+    dec.max_tokens    = d->max_tokens;
+    dec.prompt_tokens_estimate = d->prompt_tokens_estimate;
+    dec.prompt_bytes  = d->prompt_bytes;
+    dec.client_ip     = (char *)d->client_ip;
+    dec.user          = (char *)d->user;
+    dec.now_ms        = d->now_ms;
+    for (uint32_t i = 0; i < d->n_meta && i < TG_MSG_META_MAX; i++) {
+        tollgate__v1__key_value__init(&kv[i]);
+        kv[i].key   = (char *)d->meta[i].key;
+        kv[i].value = (char *)d->meta[i].value;
+        kvp[i]      = &kv[i];
+    }
+    dec.n_metadata = d->n_meta;
+    dec.metadata   = kvp;
+    return dp_wire_pack(&req, buf, cap, len);
+}
+
+tg_err
+dp_wire_encode_usage(const tg_usage *u, uint8_t *buf, size_t cap,
+                     size_t *len)
+{
+    pb_req              req = TOLLGATE__V1__PDP_REQUEST__INIT;
+    Tollgate__V1__Usage us  = TOLLGATE__V1__USAGE__INIT;
+
+    req.wire_version      = TOLLGATE__V1__WIRE_VERSION__WIRE_VERSION_1;
+    req.request_id        = (char *)u->request_id;
+    req.body_case         = TOLLGATE__V1__PDP_REQUEST__BODY_USAGE;
+    req.usage             = &us;
+    us.key_id             = (char *)u->key_id;
+    us.tenant_id          = (char *)u->tenant_id;
+    us.model              = (char *)u->model;
+    us.deployment_id      = (char *)u->deployment_id;
+    us.reservation_id     = (char *)u->reservation_id;
+    us.endpoint           = (Tollgate__V1__Endpoint)u->endpoint;
+    us.stream             = u->stream;
+    us.prompt_tokens      = u->prompt_tokens;
+    us.completion_tokens  = u->completion_tokens;
+    us.cached_tokens      = u->cached_tokens;
+    us.estimated          = u->estimated;
+    us.status             = u->status;
+    us.started_ms         = u->started_ms;
+    us.duration_ms        = u->duration_ms;
+    us.user               = (char *)u->user;
+    return dp_wire_pack(&req, buf, cap, len);
+}
+
+tg_err
+dp_wire_encode_ping(const char *request_id, int64_t sent_ms, uint8_t *buf,
+                    size_t cap, size_t *len)
+{
+    pb_req             req  = TOLLGATE__V1__PDP_REQUEST__INIT;
+    Tollgate__V1__Ping ping = TOLLGATE__V1__PING__INIT;
+
+    req.wire_version = TOLLGATE__V1__WIRE_VERSION__WIRE_VERSION_1;
+    req.request_id   = (char *)request_id;
+    req.body_case    = TOLLGATE__V1__PDP_REQUEST__BODY_PING;
+    req.ping         = &ping;
+    ping.sent_ms     = sent_ms;
+    return dp_wire_pack(&req, buf, cap, len);
+}
+
+/* dp_wire_copy copies a wire string into a fixed field; a string that does
+ * not fit is a protocol error, never silently cut. */
+static int
+dp_wire_copy(char *dst, size_t cap, const char *src)
+{
+    size_t n = src != NULL ? strlen(src) : 0;
+
+    if (n >= cap) {
+        return -1;
+    }
+    memcpy(dst, src != NULL ? src : "", n);
+    dst[n] = '\0';
+    return 0;
+}
+
+static pb_resp *
+dp_wire_unpack(const uint8_t *buf, size_t len, size_t max,
+               const char *request_id, char *why, size_t whylen)
+{
+    pb_resp *r;
+
+    if (len > max) {
+        snprintf(why, whylen, "PDP reply of %zu bytes is over the %zu limit",
+                 len, max);
+        return NULL;
+    }
+    r = tollgate__v1__pdp_response__unpack(NULL, len, buf);
+    if (r == NULL) {
+        snprintf(why, whylen, "PDP reply does not decode");
+        return NULL;
+    }
+    if (request_id != NULL && strcmp(r->request_id, request_id) != 0) {
+        snprintf(why, whylen, "PDP reply is for another request");
+        tollgate__v1__pdp_response__free_unpacked(r, NULL);
+        return NULL;
+    }
+    if (r->body_case == TOLLGATE__V1__PDP_RESPONSE__BODY_ERROR) {
+        snprintf(why, whylen, "PDP refused the request: %.200s",
+                 r->error->message);
+        tollgate__v1__pdp_response__free_unpacked(r, NULL);
+        return NULL;
+    }
+    return r;
+}
+
+static tg_err
+dp_wire_fill_decision(const Tollgate__V1__Decision *d, tg_decision *out,
+                      char *why, size_t whylen)
+{
+    memset(out, 0, sizeof(*out));
+    if (d->verdict != TOLLGATE__V1__VERDICT__VERDICT_ALLOW &&
+        d->verdict != TOLLGATE__V1__VERDICT__VERDICT_DENY) {
+        snprintf(why, whylen, "PDP sent unknown verdict %d", (int)d->verdict);
+        return TG_EPROTO;
+    }
+    out->verdict = (tg_verdict)d->verdict;
+    out->status  = d->status;
+    if (d->n_targets > TG_MSG_TARGETS_MAX || d->n_matched > TG_MSG_RULES_MAX ||
+        d->n_models > TG_MSG_MODELS_MAX || d->n_limits > TG_MSG_LIMITS_MAX ||
+        (d->mutations != NULL &&
+         d->mutations->n_redactions > TG_MSG_REDACT_MAX)) {
+        snprintf(why, whylen, "PDP decision has too many entries");
+        return TG_EPROTO;
+    }
+    if (d->strategy < 0 ||
+        d->strategy > TOLLGATE__V1__ROUTE_STRATEGY__ROUTE_STRATEGY_LOWEST_COST) {
+        snprintf(why, whylen, "PDP sent unknown route strategy %d",
+                 (int)d->strategy);
+        return TG_EPROTO;
+    }
+    out->strategy = (tg_route_strategy)d->strategy;
+    if (dp_wire_copy(out->error_code, sizeof(out->error_code),
+                     d->error_code) ||
+        dp_wire_copy(out->error_type, sizeof(out->error_type),
+                     d->error_type) ||
+        dp_wire_copy(out->message, sizeof(out->message), d->message) ||
+        dp_wire_copy(out->reservation_id, sizeof(out->reservation_id),
+                     d->reservation_id) ||
+        dp_wire_copy(out->bundle_hash, sizeof(out->bundle_hash),
+                     d->bundle_hash) ||
+        dp_wire_copy(out->key_id, sizeof(out->key_id), d->key_id) ||
+        dp_wire_copy(out->tenant_id, sizeof(out->tenant_id), d->tenant_id)) {
+        goto toolong;
+    }
+    for (size_t i = 0; i < d->n_targets; i++) {
+        if (dp_wire_copy(out->targets[i].deployment_id,
+                         sizeof(out->targets[i].deployment_id),
+                         d->targets[i]->deployment_id)) {
+            goto toolong;
+        }
+        out->targets[i].weight = d->targets[i]->weight;
+    }
+    out->n_targets = (uint32_t)d->n_targets;
+    for (size_t i = 0; i < d->n_matched; i++) {
+        if (dp_wire_copy(out->matched[i].rule_id,
+                         sizeof(out->matched[i].rule_id),
+                         d->matched[i]->rule_id)) {
+            goto toolong;
+        }
+        out->matched[i].enforced = d->matched[i]->enforced;
+    }
+    out->n_matched = (uint32_t)d->n_matched;
+    for (size_t i = 0; i < d->n_models; i++) {
+        if (dp_wire_copy(out->models[i], sizeof(out->models[i]),
+                         d->models[i])) {
+            goto toolong;
+        }
+    }
+    out->n_models = (uint32_t)d->n_models;
+    for (size_t i = 0; i < d->n_limits; i++) {
+        if (dp_wire_copy(out->limits[i].name, sizeof(out->limits[i].name),
+                         d->limits[i]->name)) {
+            goto toolong;
+        }
+        out->limits[i].limit     = d->limits[i]->limit;
+        out->limits[i].remaining = d->limits[i]->remaining;
+        out->limits[i].reset_ms  = d->limits[i]->reset_ms;
+    }
+    out->n_limits = (uint32_t)d->n_limits;
+    if (d->mutations != NULL) {
+        out->clamp_max_tokens = d->mutations->clamp_max_tokens;
+        for (size_t i = 0; i < d->mutations->n_redactions; i++) {
+            const Tollgate__V1__RedactSpan *s = d->mutations->redactions[i];
+            if (s->end < s->start ||
+                dp_wire_copy(out->redactions[i].replacement,
+                             sizeof(out->redactions[i].replacement),
+                             s->replacement)) {
+                goto toolong;
+            }
+            out->redactions[i].message_index = s->message_index;
+            out->redactions[i].start         = s->start;
+            out->redactions[i].end           = s->end;
+        }
+        out->n_redactions = (uint32_t)d->mutations->n_redactions;
+    }
+    out->policy_revision = d->policy_revision;
+    out->capture_level   = d->capture_level;
+    return TG_OK;
+toolong:
+    snprintf(why, whylen, "PDP decision has a field over its size limit");
+    return TG_EPROTO;
+}
+
+tg_err
+dp_wire_decode_decision(const uint8_t *buf, size_t len, size_t max,
+                        const char *request_id, tg_decision *out, char *why,
+                        size_t whylen)
+{
+    pb_resp *r = dp_wire_unpack(buf, len, max, request_id, why, whylen);
+    tg_err   rv;
+
+    if (r == NULL) {
+        return TG_EPROTO;
+    }
+    if (r->body_case != TOLLGATE__V1__PDP_RESPONSE__BODY_DECISION) {
+        snprintf(why, whylen, "PDP reply is not a decision");
+        rv = TG_EPROTO;
+    } else {
+        rv = dp_wire_fill_decision(r->decision, out, why, whylen);
+    }
+    tollgate__v1__pdp_response__free_unpacked(r, NULL);
+    return rv;
+}
+
+tg_err
+dp_wire_decode_usage_ack(const uint8_t *buf, size_t len, size_t max,
+                         const char *request_id, tg_usage_ack *out, char *why,
+                         size_t whylen)
+{
+    pb_resp *r = dp_wire_unpack(buf, len, max, request_id, why, whylen);
+    tg_err   rv = TG_OK;
+
+    if (r == NULL) {
+        return TG_EPROTO;
+    }
+    if (r->body_case != TOLLGATE__V1__PDP_RESPONSE__BODY_USAGE_ACK) {
+        snprintf(why, whylen, "PDP reply is not a usage ack");
+        rv = TG_EPROTO;
+    } else {
+        memset(out, 0, sizeof(*out));
+        snprintf(out->request_id, sizeof(out->request_id), "%s",
+                 r->request_id);
+        out->duplicate      = r->usage_ack->duplicate;
+        out->cost_micro_usd = r->usage_ack->cost_micro_usd;
+    }
+    tollgate__v1__pdp_response__free_unpacked(r, NULL);
+    return rv;
+}
+
+tg_err
+dp_wire_decode_pong(const uint8_t *buf, size_t len, const char *request_id)
+{
+    char     why[128];
+    pb_resp *r  = dp_wire_unpack(buf, len, 1 << 16, request_id, why,
+                                 sizeof(why));
+    tg_err   rv = TG_EPROTO;
+
+    if (r != NULL) {
+        if (r->body_case == TOLLGATE__V1__PDP_RESPONSE__BODY_PONG) {
+            rv = TG_OK;
+        }
+        tollgate__v1__pdp_response__free_unpacked(r, NULL);
+    }
+    return rv;
+}

@@ -1,0 +1,41 @@
+/* dp_wire.h - the data plane's side of the PDP wire protocol: encodes
+ * Decide/Usage/Ping requests, decodes Decision/UsageAck replies. The only
+ * data-plane code that touches protobuf-c. Thread-safe (no state). */
+#ifndef DP_WIRE_H
+#define DP_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tg_err.h"
+#include "tg_msg.h"
+
+#define DP_WIRE_MAX_REQUEST 16384
+
+/* dp_wire_encode_* pack into buf (cap bytes); TG_ETOOBIG if it does not
+ * fit. Borrows the message until return. */
+tg_err dp_wire_encode_decide(const tg_decide *d, uint8_t *buf, size_t cap,
+                             size_t *len);
+tg_err dp_wire_encode_usage(const tg_usage *u, uint8_t *buf, size_t cap,
+                            size_t *len);
+tg_err dp_wire_encode_ping(const char *request_id, int64_t sent_ms,
+                           uint8_t *buf, size_t cap, size_t *len);
+
+/* dp_wire_decode_decision decodes a reply that must carry a Decision for
+ * request_id. Any decode error, oversized reply, wrong body, mismatched
+ * request id or verdict other than ALLOW/DENY returns TG_EPROTO with a
+ * reason in why: the caller must treat that as a deny, never an allow. */
+tg_err dp_wire_decode_decision(const uint8_t *buf, size_t len, size_t max,
+                               const char *request_id, tg_decision *out,
+                               char *why, size_t whylen);
+
+/* dp_wire_decode_usage_ack: same rules, for a UsageAck. */
+tg_err dp_wire_decode_usage_ack(const uint8_t *buf, size_t len, size_t max,
+                                const char *request_id, tg_usage_ack *out,
+                                char *why, size_t whylen);
+
+/* dp_wire_decode_pong: TG_OK if the reply is a Pong for request_id. */
+tg_err dp_wire_decode_pong(const uint8_t *buf, size_t len,
+                           const char *request_id);
+
+#endif

@@ -1,0 +1,138 @@
+/* common.config - the config file both processes read: defaults, every
+ * error with file:line:col, and secrets never literal. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tg_config.h"
+#include "tg_unit.h"
+
+#define GOOD                                                                 \
+    "{\n"                                                                    \
+    "  \"pdp\": {\"listen\": [\"ipc:///tmp/x.sock\"], \"state_dir\": "       \
+    "\"state\"},\n"                                                          \
+    "  \"dataplane\": {\"listen\": \"127.0.0.1:8080\", \"pdp_url\": "        \
+    "\"ipc:///tmp/x.sock\", \"spool_dir\": \"/var/spool\"},\n"               \
+    "  \"deployments\": [\n"                                                 \
+    "    {\"id\": \"a\", \"model\": \"m\", \"provider\": \"openai\", "       \
+    "\"api_base\": \"http://127.0.0.1:9/v1\", \"api_key\": \"${TG_T_KEY}\"}" \
+    "\n  ]\n}\n"
+
+static tg_err
+load(const char *text, tg_config **cfg, char *err, size_t errlen)
+{
+    const char *dir  = tg_unit_tmpdir("config");
+    const char *path = tg_unit_write(dir, "tollgate.json", text);
+
+    return tg_config_load(cfg, path, err, errlen);
+}
+
+static void
+test_good_config_and_defaults(void)
+{
+    tg_config *cfg = NULL;
+    char       err[512];
+
+    CU_ASSERT_EQUAL_FATAL(load(GOOD, &cfg, err, sizeof(err)), TG_OK);
+    CU_ASSERT_EQUAL(cfg->pdp.n_listen, 1);
+    CU_ASSERT_EQUAL(cfg->dataplane.pdp_timeout_ms, 50);
+    CU_ASSERT_FALSE(cfg->dataplane.on_pdp_error_allow);
+    CU_ASSERT_EQUAL(cfg->n_deployments, 1);
+    CU_ASSERT_STRING_EQUAL(cfg->deployments[0].upstream_model, "m");
+    /* relative paths resolve against the config file's directory */
+    CU_ASSERT_PTR_NOT_NULL(strstr(cfg->pdp.state_dir, "/tg-unit-config-"));
+    CU_ASSERT_STRING_EQUAL(cfg->dataplane.spool_dir, "/var/spool");
+    CU_ASSERT_PTR_NOT_NULL(tg_config_deployment(cfg, "a"));
+    CU_ASSERT_PTR_NULL(tg_config_deployment(cfg, "b"));
+    tg_config_destroy(cfg);
+}
+
+static void
+test_unknown_key_has_location(void)
+{
+    tg_config *cfg = NULL;
+    char       err[512];
+    char       text[2048];
+
+    snprintf(text, sizeof(text), "%s", GOOD);
+    /* a typo on line 3 */
+    char *p = strstr(text, "\"pdp_url\"");
+    memcpy(p, "\"pdp_ur1\"", 9);
+    CU_ASSERT_EQUAL(load(text, &cfg, err, sizeof(err)), TG_ECONFIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "tollgate.json:3:"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "unknown key \"pdp_ur1\""));
+}
+
+static void
+test_literal_secret_refused_without_echo(void)
+{
+    tg_config *cfg = NULL;
+    char       err[512];
+    char       text[2048];
+
+    snprintf(text, sizeof(text), "%s", GOOD);
+    char *p = strstr(text, "${TG_T_KEY}");
+    memcpy(p, "sk-realkey!", 11);
+    CU_ASSERT_EQUAL(load(text, &cfg, err, sizeof(err)), TG_ECONFIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "deployments[0].api_key"));
+    CU_ASSERT_PTR_NULL(strstr(err, "sk-realkey"));
+}
+
+static void
+test_bad_values(void)
+{
+    tg_config *cfg = NULL;
+    char       err[512];
+
+    CU_ASSERT_EQUAL(load("{\"pdp\": {\"listen\": [\"http://x\"], "
+                         "\"state_dir\": \"s\"}}",
+                         &cfg, err, sizeof(err)),
+                    TG_ECONFIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "pdp.listen: expected an ipc://"));
+    CU_ASSERT_EQUAL(load("{\"pdp\": {\"listen\": [\"ipc:///a\"], "
+                         "\"state_dir\": \"s\", \"workers\": 0}}",
+                         &cfg, err, sizeof(err)),
+                    TG_ECONFIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "pdp.workers: expected an integer "
+                                       "from 1"));
+    CU_ASSERT_EQUAL(load("{\"pdp\": {\"listen\": [\"ipc:///a\"], "
+                         "\"state_dir\": \"s\"}}",
+                         &cfg, err, sizeof(err)),
+                    TG_ECONFIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "missing section \"dataplane\""));
+}
+
+static void
+test_secret_resolution(void)
+{
+    char *v = NULL;
+    char  missing[64];
+
+    unsetenv("TG_T_KEY");
+    CU_ASSERT_EQUAL(tg_config_secret("${TG_T_KEY}", &v, missing,
+                                     sizeof(missing)),
+                    TG_ENOTFOUND);
+    CU_ASSERT_STRING_EQUAL(missing, "TG_T_KEY");
+    setenv("TG_T_KEY", "k123", 1);
+    CU_ASSERT_EQUAL(tg_config_secret("${TG_T_KEY}", &v, missing,
+                                     sizeof(missing)),
+                    TG_OK);
+    CU_ASSERT_STRING_EQUAL(v, "k123");
+    free(v);
+    CU_ASSERT_EQUAL(tg_config_secret("k123", &v, missing, sizeof(missing)),
+                    TG_EINVAL);
+}
+
+int
+main(void)
+{
+    static const tg_unit_case cases[] = {
+        {"good_config_and_defaults", test_good_config_and_defaults},
+        {"unknown_key_has_location", test_unknown_key_has_location},
+        {"literal_secret_refused_without_echo",
+         test_literal_secret_refused_without_echo},
+        {"bad_values", test_bad_values},
+        {"secret_resolution", test_secret_resolution},
+        {NULL, NULL},
+    };
+    return tg_unit_run("common.config", cases);
+}
