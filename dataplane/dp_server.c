@@ -716,14 +716,15 @@ dp_server_create(dp_server **out, const tg_config *cfg)
         flags |= MHD_USE_IPv6;
     }
     srv->mhd = MHD_start_daemon(
-        flags, 0, NULL, NULL, dp_server_access, srv, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
+        flags, 0, NULL, NULL, dp_server_access, srv,
+        MHD_OPTION_EXTERNAL_LOGGER, dp_server_mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)c->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)c->client_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)c->max_header_bytes + 16384, MHD_OPTION_NOTIFY_COMPLETED,
         dp_server_completed, srv, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, MHD_OPTION_EXTERNAL_LOGGER,
-        dp_server_mhd_log, NULL, MHD_OPTION_END);
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, MHD_OPTION_END);
     if (srv->mhd == NULL) {
         tg_error("cannot listen on %s (is the port in use? check "
                  "dataplane.listen)",

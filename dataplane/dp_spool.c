@@ -400,8 +400,13 @@ dp_spool_close(dp_spool *sp)
         return;
     }
     dp_spool_stop(sp);
-    /* Reports not acknowledged stay on disk and are replayed at the next
-     * start; what is in memory here was already committed. */
+    /* Reports queued after the thread stopped (requests answered during
+     * shutdown) are committed now; everything not acknowledged stays on
+     * disk and is replayed at the next start. */
+    if (sp->queue != NULL && dp_spool_commit(sp, sp->queue, true) != TG_OK) {
+        tg_error("usage spool: %s reports could not be written at shutdown",
+                 "some");
+    }
     dp_spool_free_list(sp->queue);
     dp_spool_free_list(sp->acks);
     for (size_t i = 0; i < DP_SPOOL_BUCKETS; i++) {

@@ -598,6 +598,9 @@ dp_worker_decided(dp_worker *w, dp_req *r, tg_err err, const char *why)
     }
     if (err != TG_OK) {
         atomic_fetch_add(&w->srv->m.pdp_errors, 1);
+        if (!dp_pdp_connected(w->srv->pdp)) {
+            why = "no connection to the PDP at dataplane.pdp_url";
+        }
         if (!w->srv->cfg->dataplane.on_pdp_error_allow) {
             tg_warn("request %s denied: %s (on_pdp_error: deny)",
                     r->request_id, why);

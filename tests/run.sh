@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# tests/run.sh - every test: installs what is missing, builds with
+# AddressSanitizer + UndefinedBehaviorSanitizer into build/asan, runs the
+# CUnit suites under ctest, then the integration tests and the real-SDK
+# client tests (node --test) against real processes on loopback and ipc.
+# Safe to run twice.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=$top/build/asan
+
+"$top/deploy/local/setup.sh" "$build" -DTG_SANITIZER=address,undefined \
+  -DCMAKE_BUILD_TYPE=Debug
+
+# LMDB and nng keep some memory until exit by design; ASan's leak check
+# still runs (detect_leaks=1) and fails a process that leaks.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+unit_rc=0
+(cd "$build" && ctest --output-on-failure -j2) || unit_rc=$?
+
+cd "$top/tests"
+if [ ! -d node_modules/openai ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+node_rc=0
+conc=()
+node --help | grep -q -- --test-concurrency && conc=(--test-concurrency=2)
+TG_BIN=$build/bin node --test "${conc[@]}" integration/ clients/ || node_rc=$?
+
+if [ $unit_rc -ne 0 ] || [ $node_rc -ne 0 ]; then
+  echo "tests: FAILED (unit: exit $unit_rc, integration/clients: exit $node_rc)" >&2
+  exit 1
+fi
+echo "tests: all passed" >&2

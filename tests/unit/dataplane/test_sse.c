@@ -1,0 +1,91 @@
+/* dataplane.sse - stream events must come out whole and in order however
+ * the upstream bytes are chunked. */
+#include <string.h>
+
+#include "dp_sse.h"
+#include "tg_unit.h"
+
+typedef struct seen {
+    char   events[8][128];
+    size_t n;
+} seen;
+
+static int
+collect(void *arg, const char *ev, size_t len)
+{
+    seen *s = arg;
+
+    if (s->n < 8 && len < 128) {
+        memcpy(s->events[s->n], ev, len);
+        s->events[s->n][len] = '\0';
+    }
+    s->n++;
+    return 0;
+}
+
+static const char STREAM[] = "data: {\"a\":1}\n\n"
+                             "data: {\"b\":2}\r\n\r\n"
+                             ": comment\n\n"
+                             "data: [DONE]\n\n";
+
+static void
+test_every_split_point(void)
+{
+    size_t total = strlen(STREAM);
+
+    /* Feed the stream split at every possible byte, and byte by byte. */
+    for (size_t cut = 0; cut <= total; cut++) {
+        dp_sse s;
+        seen   got = {0};
+        dp_sse_init(&s, 1024);
+        CU_ASSERT_EQUAL(dp_sse_feed(&s, STREAM, cut, collect, &got), TG_OK);
+        CU_ASSERT_EQUAL(
+            dp_sse_feed(&s, STREAM + cut, total - cut, collect, &got), TG_OK);
+        CU_ASSERT_EQUAL(got.n, 4);
+        CU_ASSERT_STRING_EQUAL(got.events[0], "data: {\"a\":1}\n\n");
+        CU_ASSERT_STRING_EQUAL(got.events[1], "data: {\"b\":2}\r\n\r\n");
+        CU_ASSERT_STRING_EQUAL(got.events[3], "data: [DONE]\n\n");
+        dp_sse_fini(&s);
+    }
+    {
+        dp_sse s;
+        seen   got = {0};
+        dp_sse_init(&s, 1024);
+        for (size_t i = 0; i < total; i++) {
+            dp_sse_feed(&s, STREAM + i, 1, collect, &got);
+        }
+        CU_ASSERT_EQUAL(got.n, 4);
+        CU_ASSERT_STRING_EQUAL(got.events[2], ": comment\n\n");
+        dp_sse_fini(&s);
+    }
+}
+
+static void
+test_partial_is_kept_and_capped(void)
+{
+    dp_sse      s;
+    seen        got = {0};
+    size_t      len;
+    const char *rest;
+
+    dp_sse_init(&s, 16);
+    CU_ASSERT_EQUAL(dp_sse_feed(&s, "data: x", 7, collect, &got), TG_OK);
+    CU_ASSERT_EQUAL(got.n, 0);
+    rest = dp_sse_rest(&s, &len);
+    CU_ASSERT_EQUAL(len, 7);
+    CU_ASSERT_NSTRING_EQUAL(rest, "data: x", 7);
+    CU_ASSERT_EQUAL(dp_sse_feed(&s, "yyyyyyyyyyyyyyyyyyyy", 20, collect, &got),
+                    TG_ETOOBIG);
+    dp_sse_fini(&s);
+}
+
+int
+main(void)
+{
+    static const tg_unit_case cases[] = {
+        {"every_split_point", test_every_split_point},
+        {"partial_is_kept_and_capped", test_partial_is_kept_and_capped},
+        {NULL, NULL},
+    };
+    return tg_unit_run("dataplane.sse", cases);
+}
