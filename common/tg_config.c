@@ -80,7 +80,7 @@ tg_config_pdp(tg_config *cfg, tg_config_priv *p, const cJSON *sec,
 
     c->workers           = 16;
     c->max_message_bytes = 64 * 1024;
-    c->map_size_mb       = 64;
+    c->map_size_mb       = 1024;
     if ((rv = tg_json_only_keys(d, sec, "pdp", keys, err, errlen)) != TG_OK ||
         (rv = tg_json_get_string(d, sec, "pdp", "state_dir", true, &sd, err,
                                  errlen)) != TG_OK ||

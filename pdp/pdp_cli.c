@@ -1,0 +1,1104 @@
+/* pdp_cli.c - flag parsing is hand-rolled (no getopt) so the parser has no
+ * global state and tests can run many command lines in one process. Every
+ * error message names what was wrong and what to do; usage errors and bad
+ * config exit 2, failed operations exit 1. */
+#include "pdp_cli.h"
+
+#include <cjson/cJSON.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "pdp_admin.h"
+#include "pdp_pricing.h"
+#include "pdp_server.h"
+#include "pdp_store.h"
+#include "tg_config.h"
+#include "tg_hash.h"
+#include "tg_log.h"
+#include "tg_time.h"
+
+#define PDP_CLI_POS_MAX 4
+#define PDP_KEY_PREFIX "sk-tg-"
+#define PDP_KEY_RANDOM_BYTES 24 /* 48 hex digits */
+#define PDP_KEY_ID_BYTES 8      /* key_ + 16 hex digits */
+
+typedef struct pdp_cli_opts {
+    const char *config;
+    const char *tenant;
+    const char *name;
+    const char *models;
+    const char *format;
+    bool        help;
+    const char *pos[PDP_CLI_POS_MAX];
+    int         npos;
+} pdp_cli_opts;
+
+typedef struct pdp_cli {
+    FILE       *out;
+    FILE       *err;
+    const char *cmd; /* "keys create", for messages */
+} pdp_cli;
+
+static const char pdp_cli_usage_top[] =
+    "usage: tollgate-pdp COMMAND [options]\n"
+    "\n"
+    "The Tollgate policy decision point, and the tool to manage its state.\n"
+    "\n"
+    "commands:\n"
+    "  serve          answer decisions for the data plane until "
+    "SIGINT/SIGTERM\n"
+    "  keys create    create a virtual API key (shown once)\n"
+    "  keys list      list keys (never the key itself)\n"
+    "  keys revoke    revoke a key by id; takes effect on the next request\n"
+    "  spend          requests, tokens and cost per tenant and per key\n"
+    "\n"
+    "Every command takes --config FILE (or the TOLLGATE_CONFIG environment\n"
+    "variable) and --help. All of them work while serve runs.\n";
+
+static const char pdp_cli_usage_serve[] =
+    "usage: tollgate-pdp serve --config FILE\n"
+    "\n"
+    "Listens on pdp.listen (nng) and pdp.admin_listen (HTTP /healthz,\n"
+    "/readyz) and answers until SIGINT or SIGTERM, then stops cleanly.\n";
+
+static const char pdp_cli_usage_create[] =
+    "usage: tollgate-pdp keys create --config FILE --tenant TENANT\n"
+    "                                [--name NAME] [--models M1,M2,...]\n"
+    "                                [--format text|json]\n"
+    "\n"
+    "  --tenant   who the key belongs to: 1-63 of A-Z a-z 0-9 . _ -\n"
+    "  --name     a label for people, e.g. \"ci-bot\" (optional)\n"
+    "  --models   models the key may use, from the config's deployments\n"
+    "             (default: all of them)\n"
+    "  --format   text (default) or json\n"
+    "\n"
+    "The key is printed once; only its SHA-256 is stored.\n";
+
+static const char pdp_cli_usage_list[] =
+    "usage: tollgate-pdp keys list --config FILE [--format text|json]\n";
+
+static const char pdp_cli_usage_revoke[] =
+    "usage: tollgate-pdp keys revoke --config FILE KEY_ID\n"
+    "\n"
+    "Requests with the key are refused (401) from the next request on.\n";
+
+static const char pdp_cli_usage_spend[] =
+    "usage: tollgate-pdp spend --config FILE [--format text|json]\n"
+    "\n"
+    "Settled requests, tokens and cost (USD) per tenant and per key.\n";
+
+/* ---- flags ------------------------------------------------------------- */
+
+static int pdp_cli_usage_error(pdp_cli *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int
+pdp_cli_usage_error(pdp_cli *c, const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(c->err, "tollgate-pdp %s: ", c->cmd);
+    va_start(ap, fmt);
+    vfprintf(c->err, fmt, ap);
+    va_end(ap);
+    fprintf(c->err, "\nRun 'tollgate-pdp %s --help' for usage.\n", c->cmd);
+    return PDP_EXIT_USAGE;
+}
+
+/* pdp_cli_parse accepts --flag VALUE, --flag=VALUE, --help/-h and
+ * positionals; allowed lists the value flags this command takes. */
+static int
+pdp_cli_parse(pdp_cli *c, int argc, char **argv, const char *const allowed[],
+              int max_pos, pdp_cli_opts *o)
+{
+    bool only_pos = false;
+
+    memset(o, 0, sizeof(*o));
+    for (int i = 0; i < argc; i++) {
+        const char  *a = argv[i];
+        const char  *val;
+        const char **slot = NULL;
+        size_t       nlen;
+        bool         known = false;
+
+        if (!only_pos && strcmp(a, "--") == 0) {
+            only_pos = true;
+            continue;
+        }
+        if (only_pos || a[0] != '-' || a[1] == '\0') {
+            if (o->npos >= max_pos) {
+                return pdp_cli_usage_error(c, "unexpected argument \"%s\"", a);
+            }
+            o->pos[o->npos++] = a;
+            continue;
+        }
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            o->help = true;
+            continue;
+        }
+        if (strncmp(a, "--", 2) != 0) {
+            return pdp_cli_usage_error(c, "unknown option %s", a);
+        }
+        val  = strchr(a, '=');
+        nlen = val != NULL ? (size_t)(val - a - 2) : strlen(a + 2);
+        for (size_t j = 0; allowed[j] != NULL && !known; j++) {
+            known = strlen(allowed[j]) == nlen &&
+                    strncmp(allowed[j], a + 2, nlen) == 0;
+        }
+        if (!known) {
+            return pdp_cli_usage_error(c, "unknown option %s", a);
+        }
+        if (strncmp(a + 2, "config", nlen) == 0) {
+            slot = &o->config;
+        } else if (strncmp(a + 2, "tenant", nlen) == 0) {
+            slot = &o->tenant;
+        } else if (strncmp(a + 2, "name", nlen) == 0) {
+            slot = &o->name;
+        } else if (strncmp(a + 2, "models", nlen) == 0) {
+            slot = &o->models;
+        } else {
+            slot = &o->format;
+        }
+        if (val != NULL) {
+            val++;
+        } else if (i + 1 < argc) {
+            val = argv[++i];
+        } else {
+            return pdp_cli_usage_error(c, "option %s needs a value", a);
+        }
+        *slot = val;
+    }
+    if (o->format != NULL && strcmp(o->format, "text") != 0 &&
+        strcmp(o->format, "json") != 0) {
+        return pdp_cli_usage_error(c,
+                                   "--format must be text or json, not "
+                                   "\"%s\"",
+                                   o->format);
+    }
+    return PDP_EXIT_OK;
+}
+
+static bool
+pdp_cli_json(const pdp_cli_opts *o)
+{
+    return o->format != NULL && strcmp(o->format, "json") == 0;
+}
+
+/* pdp_cli_config loads the config named by --config or TOLLGATE_CONFIG and
+ * prints tg_config_load's message verbatim on failure. */
+static int
+pdp_cli_config(pdp_cli *c, const pdp_cli_opts *o, tg_config **cfg)
+{
+    const char *path =
+        o->config != NULL ? o->config : getenv("TOLLGATE_CONFIG");
+    char msg[1024];
+
+    if (path == NULL || path[0] == '\0') {
+        return pdp_cli_usage_error(c,
+                                   "no config file given: pass --config FILE "
+                                   "or set TOLLGATE_CONFIG");
+    }
+    if (tg_config_load(cfg, path, msg, sizeof(msg)) != TG_OK) {
+        fprintf(c->err, "%s\n", msg);
+        return PDP_EXIT_USAGE;
+    }
+    return PDP_EXIT_OK;
+}
+
+static int
+pdp_cli_store(pdp_cli *c, const tg_config *cfg, pdp_store **st)
+{
+    char msg[1024];
+
+    if (pdp_store_open(st, cfg->pdp.state_dir, cfg->pdp.map_size_mb, msg,
+                       sizeof(msg)) != TG_OK) {
+        fprintf(c->err, "tollgate-pdp %s: %s\n", c->cmd, msg);
+        return PDP_EXIT_FAIL;
+    }
+    return PDP_EXIT_OK;
+}
+
+static void
+pdp_cli_time(int64_t ms, char *buf, size_t cap)
+{
+    time_t    s = (time_t)(ms / 1000);
+    struct tm tm;
+
+    gmtime_r(&s, &tm);
+    strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* pdp_cli_usd prints micro-USD exactly as dollars with 6 decimals. */
+static void
+pdp_cli_usd(int64_t micro, char *buf, size_t cap)
+{
+    uint64_t m = micro < 0 ? (uint64_t)0 - (uint64_t)micro : (uint64_t)micro;
+
+    snprintf(buf, cap, "%s%llu.%06llu", micro < 0 ? "-" : "",
+             (unsigned long long)(m / 1000000),
+             (unsigned long long)(m % 1000000));
+}
+
+static void
+pdp_cli_print_json(pdp_cli *c, cJSON *doc)
+{
+    char *s = cJSON_PrintUnformatted(doc);
+
+    if (s != NULL) {
+        fprintf(c->out, "%s\n", s);
+        cJSON_free(s);
+    }
+    cJSON_Delete(doc);
+}
+
+/* ---- serve ------------------------------------------------------------- */
+
+typedef struct pdp_cli_ready {
+    _Atomic(pdp_server *) srv;
+} pdp_cli_ready;
+
+static bool
+pdp_cli_ready_fn(void *arg)
+{
+    pdp_cli_ready *r = arg;
+
+    return pdp_server_ready(atomic_load(&r->srv));
+}
+
+static int
+pdp_cli_serve(pdp_cli *c, int argc, char **argv)
+{
+    static const char *const flags[] = {"config", NULL};
+    pdp_cli_opts             o;
+    tg_config               *cfg = NULL;
+    pdp_pricing             *pr  = NULL;
+    pdp_store               *st  = NULL;
+    pdp_server              *srv = NULL;
+    pdp_admin               *adm = NULL;
+    pdp_cli_ready            ready;
+    sigset_t                 set;
+    char                     msg[1024];
+    int                      sig = 0;
+    int                      ec;
+
+    atomic_init(&ready.srv, NULL);
+    if ((ec = pdp_cli_parse(c, argc, argv, flags, 0, &o)) != PDP_EXIT_OK) {
+        return ec;
+    }
+    if (o.help) {
+        fputs(pdp_cli_usage_serve, c->out);
+        return PDP_EXIT_OK;
+    }
+    /* Blocked before any thread exists (the store's writer, nng's pool,
+     * MHD's), so every thread inherits the mask and only sigwait below
+     * sees the signal: no work in a signal handler. */
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    tg_log_init("tollgate-pdp", TG_LOG_INFO);
+    if ((ec = pdp_cli_config(c, &o, &cfg)) != PDP_EXIT_OK) {
+        goto out;
+    }
+    if (pdp_pricing_load(&pr, cfg->pdp.pricing_file, msg, sizeof(msg)) !=
+        TG_OK) {
+        fprintf(c->err, "%s\n", msg);
+        ec = PDP_EXIT_USAGE;
+        goto out;
+    }
+    if (cfg->pdp.pricing_file == NULL) {
+        tg_warn("pricing: pdp.pricing_file is not set; all usage costs 0");
+    } else {
+        tg_info("pricing: %zu models from %s", pdp_pricing_count(pr),
+                cfg->pdp.pricing_file);
+    }
+    if ((ec = pdp_cli_store(c, cfg, &st)) != PDP_EXIT_OK) {
+        goto out;
+    }
+    tg_info("store: %s (map %zu MB)", cfg->pdp.state_dir,
+            pdp_store_map_size(st) >> 20);
+    ec = PDP_EXIT_FAIL;
+    if (cfg->pdp.admin_listen != NULL &&
+        pdp_admin_start(&adm, cfg->pdp.admin_listen, pdp_cli_ready_fn, &ready,
+                        msg, sizeof(msg)) != TG_OK) {
+        fprintf(c->err, "tollgate-pdp serve: %s\n", msg);
+        goto out;
+    }
+    if (pdp_server_start(&srv, cfg, st, pr, msg, sizeof(msg)) != TG_OK) {
+        fprintf(c->err, "tollgate-pdp serve: %s\n", msg);
+        goto out;
+    }
+    atomic_store(&ready.srv, srv);
+    tg_info("ready: tollgate-pdp %s serving %zu deployment(s)", PDP_VERSION,
+            cfg->n_deployments);
+    while (sigwait(&set, &sig) != 0) {
+        /* only EINVAL is possible, and the set is valid */
+    }
+    tg_info("received %s; stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    ec = PDP_EXIT_OK;
+out:
+    atomic_store(&ready.srv, NULL);
+    pdp_admin_stop(adm);
+    pdp_server_stop(srv);
+    pdp_store_close(st);
+    pdp_pricing_destroy(pr);
+    tg_config_destroy(cfg);
+    if (ec == PDP_EXIT_OK) {
+        tg_info("stopped");
+    }
+    return ec;
+}
+
+/* ---- keys create ------------------------------------------------------- */
+
+static bool
+pdp_cli_tenant_ok(const char *t)
+{
+    size_t n = strlen(t);
+
+    if (n == 0 || n > 63) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char ch = t[i];
+        if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+              (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' ||
+              ch == '-')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool
+pdp_cli_in_catalog(const tg_config *cfg, const char *model)
+{
+    for (size_t i = 0; i < cfg->n_deployments; i++) {
+        if (strcmp(cfg->deployments[i].model, model) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void
+pdp_cli_catalog_list(const tg_config *cfg, char *buf, size_t cap)
+{
+    size_t used = 0;
+
+    buf[0] = '\0';
+    for (size_t i = 0; i < cfg->n_deployments && used < cap; i++) {
+        const char *m   = cfg->deployments[i].model;
+        bool        dup = false;
+
+        for (size_t j = 0; j < i && !dup; j++) {
+            dup = strcmp(cfg->deployments[j].model, m) == 0;
+        }
+        if (!dup) {
+            used += (size_t)snprintf(buf + used, cap - used, "%s%s",
+                                     used ? ", " : "", m);
+        }
+    }
+}
+
+/* pdp_cli_models parses "a,b" into k->models, checking each against the
+ * catalog; duplicates are dropped. */
+static int
+pdp_cli_models(pdp_cli *c, const tg_config *cfg, const char *list, pdp_key *k)
+{
+    const char *p = list;
+    char        known[1024];
+
+    while (*p != '\0') {
+        const char *end = strchr(p, ',');
+        size_t      n   = end != NULL ? (size_t)(end - p) : strlen(p);
+        char        m[TG_MODEL_MAX];
+        bool        dup = false;
+
+        while (n > 0 && *p == ' ') {
+            p++;
+            n--;
+        }
+        while (n > 0 && p[n - 1] == ' ') {
+            n--;
+        }
+        if (n == 0 || n >= sizeof(m)) {
+            return pdp_cli_usage_error(c,
+                                       "--models: expected a comma-separated "
+                                       "list of model names, got \"%s\"",
+                                       list);
+        }
+        memcpy(m, p, n);
+        m[n] = '\0';
+        if (!pdp_cli_in_catalog(cfg, m)) {
+            pdp_cli_catalog_list(cfg, known, sizeof(known));
+            fprintf(c->err,
+                    "tollgate-pdp %s: model \"%s\" is not in the deployments "
+                    "catalog of %s.\nKnown models: %s\n",
+                    c->cmd, m, cfg->path, known[0] ? known : "(none)");
+            return PDP_EXIT_USAGE;
+        }
+        for (uint32_t i = 0; i < k->n_models && !dup; i++) {
+            dup = strcmp(k->models[i], m) == 0;
+        }
+        if (!dup) {
+            if (k->n_models == PDP_KEY_MODELS_MAX) {
+                fprintf(c->err,
+                        "tollgate-pdp %s: at most %d models per key; leave "
+                        "--models out to allow all of them\n",
+                        c->cmd, PDP_KEY_MODELS_MAX);
+                return PDP_EXIT_USAGE;
+            }
+            memcpy(k->models[k->n_models++], m, n + 1);
+        }
+        p += end != NULL ? (size_t)(end - p) + 1 : strlen(p);
+        if (end != NULL && *p == '\0') {
+            return pdp_cli_usage_error(c, "--models: trailing comma in \"%s\"",
+                                       list);
+        }
+    }
+    return PDP_EXIT_OK;
+}
+
+static int
+pdp_cli_keys_create(pdp_cli *c, int argc, char **argv)
+{
+    static const char *const flags[] = {"config", "tenant", "name",
+                                        "models", "format", NULL};
+    pdp_cli_opts             o;
+    tg_config               *cfg = NULL;
+    pdp_store               *st  = NULL;
+    pdp_key                 *k   = calloc(1, sizeof(*k));
+    char    key[sizeof(PDP_KEY_PREFIX) + 2 * PDP_KEY_RANDOM_BYTES];
+    char    hex[2 * PDP_KEY_RANDOM_BYTES + 1];
+    uint8_t hash[TG_SHA256_LEN];
+    tg_err  rv = TG_EEXIST;
+    int     ec;
+
+    key[0] = '\0';
+    if (k == NULL) {
+        fprintf(c->err, "tollgate-pdp %s: out of memory\n", c->cmd);
+        return PDP_EXIT_FAIL;
+    }
+    if ((ec = pdp_cli_parse(c, argc, argv, flags, 0, &o)) != PDP_EXIT_OK) {
+        goto out;
+    }
+    if (o.help) {
+        fputs(pdp_cli_usage_create, c->out);
+        goto out;
+    }
+    if (o.tenant == NULL) {
+        ec =
+            pdp_cli_usage_error(c, "--tenant is required (the team or customer "
+                                   "the key is for)");
+        goto out;
+    }
+    if (!pdp_cli_tenant_ok(o.tenant)) {
+        ec = pdp_cli_usage_error(c,
+                                 "--tenant \"%s\" is not valid: use 1 to 63 "
+                                 "of A-Z a-z 0-9 . _ -",
+                                 o.tenant);
+        goto out;
+    }
+    if (o.name != NULL) {
+        bool ok = strlen(o.name) < sizeof(k->name);
+        for (const char *s = o.name; ok && *s != '\0'; s++) {
+            ok = (unsigned char)*s >= 0x20 && *s != 0x7f;
+        }
+        if (!ok) {
+            ec = pdp_cli_usage_error(c,
+                                     "--name \"%s\" is not valid: use at most "
+                                     "127 printable characters",
+                                     o.name);
+            goto out;
+        }
+        snprintf(k->name, sizeof(k->name), "%s", o.name);
+    }
+    if ((ec = pdp_cli_config(c, &o, &cfg)) != PDP_EXIT_OK) {
+        goto out;
+    }
+    if (o.models != NULL &&
+        (ec = pdp_cli_models(c, cfg, o.models, k)) != PDP_EXIT_OK) {
+        goto out;
+    }
+    if ((ec = pdp_cli_store(c, cfg, &st)) != PDP_EXIT_OK) {
+        goto out;
+    }
+    snprintf(k->tenant, sizeof(k->tenant), "%s", o.tenant);
+    k->status     = PDP_KEY_ACTIVE;
+    k->created_ms = tg_now_ms();
+    /* A collision of 64 or 192 random bits will not happen; retrying costs
+     * nothing and keeps the store's no-overwrite rule the only guard. */
+    for (int attempt = 0; attempt < 3 && rv == TG_EEXIST; attempt++) {
+        char idhex[2 * PDP_KEY_ID_BYTES + 1];
+        if ((rv = tg_random_token(hex, PDP_KEY_RANDOM_BYTES)) != TG_OK ||
+            (rv = tg_random_token(idhex, PDP_KEY_ID_BYTES)) != TG_OK) {
+            break;
+        }
+        snprintf(key, sizeof(key), "%s%s", PDP_KEY_PREFIX, hex);
+        snprintf(k->id, sizeof(k->id), "key_%s", idhex);
+        tg_sha256(key, strlen(key), hash);
+        rv = pdp_store_key_put(st, hash, k);
+    }
+    if (rv != TG_OK) {
+        fprintf(c->err, "tollgate-pdp %s: cannot store the key: %s\n", c->cmd,
+                tg_strerror(rv));
+        ec = PDP_EXIT_FAIL;
+        goto out;
+    }
+    if (pdp_cli_json(&o)) {
+        cJSON *doc = cJSON_CreateObject();
+        cJSON *ms;
+        cJSON_AddStringToObject(doc, "id", k->id);
+        cJSON_AddStringToObject(doc, "key", key);
+        cJSON_AddStringToObject(doc, "tenant", k->tenant);
+        cJSON_AddStringToObject(doc, "name", k->name);
+        ms = cJSON_AddArrayToObject(doc, "models");
+        for (uint32_t i = 0; i < k->n_models; i++) {
+            cJSON_AddItemToArray(ms, cJSON_CreateString(k->models[i]));
+        }
+        pdp_cli_print_json(c, doc);
+    } else {
+        fprintf(c->out, "Created key %s for tenant %s.\n\n", k->id, k->tenant);
+        fprintf(c->out, "  id:      %s\n", k->id);
+        fprintf(c->out, "  tenant:  %s\n", k->tenant);
+        if (k->name[0] != '\0') {
+            fprintf(c->out, "  name:    %s\n", k->name);
+        }
+        fprintf(c->out, "  models:  ");
+        if (k->n_models == 0) {
+            fprintf(c->out, "all models in the catalog");
+        }
+        for (uint32_t i = 0; i < k->n_models; i++) {
+            fprintf(c->out, "%s%s", i ? ", " : "", k->models[i]);
+        }
+        fprintf(c->out, "\n  key:     %s\n\n", key);
+        fprintf(c->out, "Save the key now: it cannot be shown again "
+                        "(Tollgate stores only its SHA-256).\n");
+    }
+    fflush(c->out);
+    tg_info("keys: created %s for tenant %s", k->id, k->tenant);
+out:
+    explicit_bzero(key, sizeof(key));
+    explicit_bzero(hex, sizeof(hex));
+    pdp_store_close(st);
+    tg_config_destroy(cfg);
+    free(k);
+    return ec;
+}
+
+/* ---- keys list ----------------------------------------------------------- */
+
+typedef struct pdp_cli_row {
+    char           id[TG_ID_MAX];
+    char           tenant[TG_ID_MAX];
+    char           name[PDP_KEY_NAME_MAX];
+    char          *models; /* comma-joined; NULL: all */
+    pdp_key_status status;
+    int64_t        created_ms;
+    int64_t        revoked_ms;
+} pdp_cli_row;
+
+typedef struct pdp_cli_rows {
+    pdp_cli_row *v;
+    size_t       n;
+    size_t       cap;
+    bool         oom;
+} pdp_cli_rows;
+
+static void
+pdp_cli_collect_key(void *arg, const pdp_key *k)
+{
+    pdp_cli_rows *rs = arg;
+    pdp_cli_row  *r;
+    size_t        len = 0;
+
+    if (rs->oom) {
+        return;
+    }
+    if (rs->n == rs->cap) {
+        size_t       ncap = rs->cap ? rs->cap * 2 : 16;
+        pdp_cli_row *nv   = realloc(rs->v, ncap * sizeof(*nv));
+        if (nv == NULL) {
+            rs->oom = true;
+            return;
+        }
+        rs->v   = nv;
+        rs->cap = ncap;
+    }
+    r = &rs->v[rs->n];
+    memset(r, 0, sizeof(*r));
+    memcpy(r->id, k->id, sizeof(r->id));
+    memcpy(r->tenant, k->tenant, sizeof(r->tenant));
+    memcpy(r->name, k->name, sizeof(r->name));
+    r->status     = k->status;
+    r->created_ms = k->created_ms;
+    r->revoked_ms = k->revoked_ms;
+    for (uint32_t i = 0; i < k->n_models; i++) {
+        len += strlen(k->models[i]) + 1;
+    }
+    if (len > 0) {
+        if ((r->models = malloc(len)) == NULL) {
+            rs->oom = true;
+            return;
+        }
+        r->models[0] = '\0';
+        for (uint32_t i = 0; i < k->n_models; i++) {
+            if (i > 0) {
+                strcat(r->models, ",");
+            }
+            strcat(r->models, k->models[i]);
+        }
+    }
+    rs->n++;
+}
+
+static int
+pdp_cli_row_cmp(const void *a, const void *b)
+{
+    const pdp_cli_row *x = a;
+    const pdp_cli_row *y = b;
+
+    if (x->created_ms != y->created_ms) {
+        return x->created_ms < y->created_ms ? -1 : 1;
+    }
+    return strcmp(x->id, y->id);
+}
+
+static void
+pdp_cli_rows_free(pdp_cli_rows *rs)
+{
+    for (size_t i = 0; i < rs->n; i++) {
+        free(rs->v[i].models);
+    }
+    free(rs->v);
+}
+
+static int
+pdp_cli_keys_list(pdp_cli *c, int argc, char **argv)
+{
+    static const char *const flags[] = {"config", "format", NULL};
+    pdp_cli_opts             o;
+    tg_config               *cfg = NULL;
+    pdp_store               *st  = NULL;
+    pdp_cli_rows             rs  = {NULL, 0, 0, false};
+    char                     when[32];
+    tg_err                   rv;
+    int                      ec;
+
+    if ((ec = pdp_cli_parse(c, argc, argv, flags, 0, &o)) != PDP_EXIT_OK) {
+        goto out;
+    }
+    if (o.help) {
+        fputs(pdp_cli_usage_list, c->out);
+        goto out;
+    }
+    if ((ec = pdp_cli_config(c, &o, &cfg)) != PDP_EXIT_OK ||
+        (ec = pdp_cli_store(c, cfg, &st)) != PDP_EXIT_OK) {
+        goto out;
+    }
+    rv = pdp_store_key_list(st, pdp_cli_collect_key, &rs);
+    if (rv != TG_OK || rs.oom) {
+        fprintf(c->err, "tollgate-pdp %s: cannot read keys: %s\n", c->cmd,
+                tg_strerror(rs.oom ? TG_ENOMEM : rv));
+        ec = PDP_EXIT_FAIL;
+        goto out;
+    }
+    if (rs.n > 0) {
+        qsort(rs.v, rs.n, sizeof(*rs.v), pdp_cli_row_cmp);
+    }
+    if (pdp_cli_json(&o)) {
+        cJSON *doc  = cJSON_CreateObject();
+        cJSON *keys = cJSON_AddArrayToObject(doc, "keys");
+        for (size_t i = 0; i < rs.n; i++) {
+            const pdp_cli_row *r = &rs.v[i];
+            cJSON             *j = cJSON_CreateObject();
+            cJSON             *ms;
+            const char        *p = r->models;
+            cJSON_AddStringToObject(j, "id", r->id);
+            cJSON_AddStringToObject(j, "tenant", r->tenant);
+            cJSON_AddStringToObject(j, "name", r->name);
+            ms = cJSON_AddArrayToObject(j, "models");
+            while (p != NULL && *p != '\0') {
+                const char *e = strchr(p, ',');
+                size_t      n = e ? (size_t)(e - p) : strlen(p);
+                char        m[TG_MODEL_MAX];
+                snprintf(m, sizeof(m), "%.*s", (int)n, p);
+                cJSON_AddItemToArray(ms, cJSON_CreateString(m));
+                p += n + (e ? 1 : 0);
+            }
+            cJSON_AddStringToObject(j, "status",
+                                    r->status == PDP_KEY_ACTIVE ? "active"
+                                                                : "revoked");
+            pdp_cli_time(r->created_ms, when, sizeof(when));
+            cJSON_AddStringToObject(j, "created", when);
+            cJSON_AddNumberToObject(j, "created_ms", (double)r->created_ms);
+            if (r->status == PDP_KEY_REVOKED) {
+                pdp_cli_time(r->revoked_ms, when, sizeof(when));
+                cJSON_AddStringToObject(j, "revoked", when);
+            }
+            cJSON_AddItemToArray(keys, j);
+        }
+        pdp_cli_print_json(c, doc);
+        goto out;
+    }
+    if (rs.n == 0) {
+        fprintf(c->out, "No keys yet. Create one with: tollgate-pdp keys "
+                        "create --tenant TENANT\n");
+        goto out;
+    }
+    {
+        int wid = 2, wt = 6, wn = 4, wm = 6;
+        for (size_t i = 0; i < rs.n; i++) {
+            const pdp_cli_row *r  = &rs.v[i];
+            int                lm = r->models ? (int)strlen(r->models) : 3;
+            wid = (int)strlen(r->id) > wid ? (int)strlen(r->id) : wid;
+            wt  = (int)strlen(r->tenant) > wt ? (int)strlen(r->tenant) : wt;
+            wn  = (int)strlen(r->name) > wn ? (int)strlen(r->name) : wn;
+            wm  = lm > wm ? lm : wm;
+        }
+        fprintf(c->out, "%-*s  %-*s  %-*s  %-*s  %-7s  %s\n", wid, "ID", wt,
+                "TENANT", wn, "NAME", wm, "MODELS", "STATUS", "CREATED");
+        for (size_t i = 0; i < rs.n; i++) {
+            const pdp_cli_row *r = &rs.v[i];
+            pdp_cli_time(r->created_ms, when, sizeof(when));
+            fprintf(c->out, "%-*s  %-*s  %-*s  %-*s  %-7s  %s\n", wid, r->id,
+                    wt, r->tenant, wn, r->name[0] ? r->name : "-", wm,
+                    r->models ? r->models : "all",
+                    r->status == PDP_KEY_ACTIVE ? "active" : "revoked", when);
+        }
+    }
+out:
+    pdp_cli_rows_free(&rs);
+    pdp_store_close(st);
+    tg_config_destroy(cfg);
+    return ec;
+}
+
+/* ---- keys revoke --------------------------------------------------------- */
+
+static int
+pdp_cli_keys_revoke(pdp_cli *c, int argc, char **argv)
+{
+    static const char *const flags[] = {"config", NULL};
+    pdp_cli_opts             o;
+    tg_config               *cfg = NULL;
+    pdp_store               *st  = NULL;
+    tg_err                   rv;
+    int                      ec;
+
+    if ((ec = pdp_cli_parse(c, argc, argv, flags, 1, &o)) != PDP_EXIT_OK) {
+        goto out;
+    }
+    if (o.help) {
+        fputs(pdp_cli_usage_revoke, c->out);
+        goto out;
+    }
+    if (o.npos != 1) {
+        ec = pdp_cli_usage_error(c, "give the id of the key to revoke, e.g. "
+                                    "key_0123456789abcdef (see tollgate-pdp "
+                                    "keys list)");
+        goto out;
+    }
+    if ((ec = pdp_cli_config(c, &o, &cfg)) != PDP_EXIT_OK ||
+        (ec = pdp_cli_store(c, cfg, &st)) != PDP_EXIT_OK) {
+        goto out;
+    }
+    rv = pdp_store_key_revoke(st, o.pos[0], tg_now_ms());
+    switch (rv) {
+    case TG_OK:
+        fprintf(c->out,
+                "Revoked key %s. Requests with it are refused (401) from now "
+                "on.\n",
+                o.pos[0]);
+        tg_info("keys: revoked %s", o.pos[0]);
+        break;
+    case TG_EEXIST:
+        fprintf(c->out, "Key %s was already revoked; nothing changed.\n",
+                o.pos[0]);
+        break;
+    case TG_ENOTFOUND:
+        fprintf(c->err,
+                "tollgate-pdp %s: no key with id \"%s\" in %s (see "
+                "tollgate-pdp keys list)\n",
+                c->cmd, o.pos[0], cfg->pdp.state_dir);
+        ec = PDP_EXIT_FAIL;
+        break;
+    default:
+        fprintf(c->err, "tollgate-pdp %s: cannot revoke %s: %s\n", c->cmd,
+                o.pos[0], tg_strerror(rv));
+        ec = PDP_EXIT_FAIL;
+        break;
+    }
+out:
+    pdp_store_close(st);
+    tg_config_destroy(cfg);
+    return ec;
+}
+
+/* ---- spend --------------------------------------------------------------- */
+
+typedef struct pdp_cli_spend_row {
+    char       id[TG_ID_MAX];
+    char       tenant[TG_ID_MAX]; /* for key rows */
+    pdp_totals t;
+} pdp_cli_spend_row;
+
+typedef struct pdp_cli_spend {
+    pdp_cli_spend_row *v[2]; /* [0] tenants, [1] keys */
+    size_t             n[2];
+    size_t             cap[2];
+    bool               oom;
+} pdp_cli_spend;
+
+static void
+pdp_cli_collect_totals(void *arg, pdp_totals_kind kind, const char *id,
+                       const pdp_totals *t)
+{
+    pdp_cli_spend     *s = arg;
+    int                w = kind == PDP_TOTALS_KEY ? 1 : 0;
+    pdp_cli_spend_row *r;
+
+    if (s->oom) {
+        return;
+    }
+    if (s->n[w] == s->cap[w]) {
+        size_t             ncap = s->cap[w] ? s->cap[w] * 2 : 16;
+        pdp_cli_spend_row *nv   = realloc(s->v[w], ncap * sizeof(*nv));
+        if (nv == NULL) {
+            s->oom = true;
+            return;
+        }
+        s->v[w]   = nv;
+        s->cap[w] = ncap;
+    }
+    r = &s->v[w][s->n[w]++];
+    memset(r, 0, sizeof(*r));
+    snprintf(r->id, sizeof(r->id), "%s", id);
+    r->t = *t;
+}
+
+/* pdp_cli_totals_json appends the totals to j (after its id fields, so
+ * they read first) and returns j. */
+static cJSON *
+pdp_cli_totals_json(cJSON *j, const pdp_totals *t)
+{
+    char usd[32];
+
+    pdp_cli_usd(t->cost_micro_usd, usd, sizeof(usd));
+    cJSON_AddNumberToObject(j, "requests", (double)t->requests);
+    cJSON_AddNumberToObject(j, "prompt_tokens", (double)t->prompt_tokens);
+    cJSON_AddNumberToObject(j, "completion_tokens",
+                            (double)t->completion_tokens);
+    cJSON_AddNumberToObject(j, "cost_micro_usd", (double)t->cost_micro_usd);
+    cJSON_AddStringToObject(j, "cost_usd", usd);
+    return j;
+}
+
+static void
+pdp_cli_totals_line(pdp_cli *c, int w1, const char *a, int w2, const char *b,
+                    const pdp_totals *t)
+{
+    char usd[32];
+
+    pdp_cli_usd(t->cost_micro_usd, usd, sizeof(usd));
+    fprintf(c->out, "%-*s  %-*s  %10lld  %14lld  %17lld  %14s\n", w1, a, w2, b,
+            (long long)t->requests, (long long)t->prompt_tokens,
+            (long long)t->completion_tokens, usd);
+}
+
+static int
+pdp_cli_spend_cmd(pdp_cli *c, int argc, char **argv)
+{
+    static const char *const flags[] = {"config", "format", NULL};
+    pdp_cli_opts             o;
+    tg_config               *cfg = NULL;
+    pdp_store               *st  = NULL;
+    pdp_store_reader        *rd  = NULL;
+    pdp_cli_spend            s;
+    pdp_totals               total = {0, 0, 0, 0};
+    pdp_key                 *k     = NULL;
+    tg_err                   rv;
+    int                      ec;
+
+    memset(&s, 0, sizeof(s));
+    if ((ec = pdp_cli_parse(c, argc, argv, flags, 0, &o)) != PDP_EXIT_OK) {
+        goto out;
+    }
+    if (o.help) {
+        fputs(pdp_cli_usage_spend, c->out);
+        goto out;
+    }
+    if ((ec = pdp_cli_config(c, &o, &cfg)) != PDP_EXIT_OK ||
+        (ec = pdp_cli_store(c, cfg, &st)) != PDP_EXIT_OK) {
+        goto out;
+    }
+    rv = pdp_store_totals_list(st, pdp_cli_collect_totals, &s);
+    if (rv == TG_OK && s.oom) {
+        rv = TG_ENOMEM;
+    }
+    /* Key rows show their tenant; a deleted key shows "-". */
+    if (rv == TG_OK && s.n[1] > 0 &&
+        ((k = malloc(sizeof(*k))) == NULL ||
+         (rv = pdp_store_reader_create(st, &rd)) != TG_OK ||
+         (rv = pdp_store_read_begin(rd)) != TG_OK)) {
+        rv = rv != TG_OK ? rv : TG_ENOMEM;
+    }
+    for (size_t i = 0; rv == TG_OK && i < s.n[1]; i++) {
+        if (pdp_store_key_get_by_id(rd, s.v[1][i].id, k) == TG_OK) {
+            snprintf(s.v[1][i].tenant, sizeof(s.v[1][i].tenant), "%s",
+                     k->tenant);
+        } else {
+            snprintf(s.v[1][i].tenant, sizeof(s.v[1][i].tenant), "-");
+        }
+    }
+    if (rd != NULL) {
+        pdp_store_read_end(rd);
+    }
+    if (rv != TG_OK) {
+        fprintf(c->err, "tollgate-pdp %s: cannot read spend: %s\n", c->cmd,
+                tg_strerror(rv));
+        ec = PDP_EXIT_FAIL;
+        goto out;
+    }
+    for (size_t i = 0; i < s.n[0]; i++) {
+        total.requests += s.v[0][i].t.requests;
+        total.prompt_tokens += s.v[0][i].t.prompt_tokens;
+        total.completion_tokens += s.v[0][i].t.completion_tokens;
+        total.cost_micro_usd += s.v[0][i].t.cost_micro_usd;
+    }
+    if (pdp_cli_json(&o)) {
+        cJSON *doc = cJSON_CreateObject();
+        cJSON *ts;
+        cJSON *ks;
+        cJSON_AddStringToObject(doc, "currency", "USD");
+        ts = cJSON_AddArrayToObject(doc, "tenants");
+        ks = cJSON_AddArrayToObject(doc, "keys");
+        for (size_t i = 0; i < s.n[0]; i++) {
+            cJSON *j = cJSON_CreateObject();
+            cJSON_AddStringToObject(j, "tenant", s.v[0][i].id);
+            cJSON_AddItemToArray(ts, pdp_cli_totals_json(j, &s.v[0][i].t));
+        }
+        for (size_t i = 0; i < s.n[1]; i++) {
+            cJSON *j = cJSON_CreateObject();
+            cJSON_AddStringToObject(j, "key_id", s.v[1][i].id);
+            cJSON_AddStringToObject(j, "tenant", s.v[1][i].tenant);
+            cJSON_AddItemToArray(ks, pdp_cli_totals_json(j, &s.v[1][i].t));
+        }
+        cJSON_AddItemToObject(
+            doc, "total", pdp_cli_totals_json(cJSON_CreateObject(), &total));
+        pdp_cli_print_json(c, doc);
+        goto out;
+    }
+    if (s.n[0] == 0 && s.n[1] == 0) {
+        fprintf(c->out, "No usage recorded yet.\n");
+        goto out;
+    }
+    {
+        int w1 = 6, w2 = 6;
+        for (size_t i = 0; i < s.n[0]; i++) {
+            int l = (int)strlen(s.v[0][i].id);
+            w1    = l > w1 ? l : w1;
+        }
+        for (size_t i = 0; i < s.n[1]; i++) {
+            int l1 = (int)strlen(s.v[1][i].id);
+            int l2 = (int)strlen(s.v[1][i].tenant);
+            w1     = l1 > w1 ? l1 : w1;
+            w2     = l2 > w2 ? l2 : w2;
+        }
+        fprintf(c->out, "%-*s  %-*s  %10s  %14s  %17s  %14s\n", w1, "TENANT",
+                w2, "", "REQUESTS", "PROMPT_TOKENS", "COMPLETION_TOKENS",
+                "COST_USD");
+        for (size_t i = 0; i < s.n[0]; i++) {
+            pdp_cli_totals_line(c, w1, s.v[0][i].id, w2, "", &s.v[0][i].t);
+        }
+        fprintf(c->out, "\n%-*s  %-*s  %10s  %14s  %17s  %14s\n", w1, "KEY", w2,
+                "TENANT", "REQUESTS", "PROMPT_TOKENS", "COMPLETION_TOKENS",
+                "COST_USD");
+        for (size_t i = 0; i < s.n[1]; i++) {
+            pdp_cli_totals_line(c, w1, s.v[1][i].id, w2, s.v[1][i].tenant,
+                                &s.v[1][i].t);
+        }
+        fprintf(c->out, "\n");
+        pdp_cli_totals_line(c, w1, "TOTAL", w2, "", &total);
+    }
+out:
+    free(k);
+    pdp_store_reader_destroy(rd);
+    free(s.v[0]);
+    free(s.v[1]);
+    pdp_store_close(st);
+    tg_config_destroy(cfg);
+    return ec;
+}
+
+/* ---- dispatch ------------------------------------------------------------ */
+
+int
+pdp_cli_run(int argc, char **argv, FILE *out, FILE *err)
+{
+    pdp_cli     c   = {out, err, ""};
+    const char *cmd = argc > 1 ? argv[1] : NULL;
+    const char *sub = argc > 2 ? argv[2] : NULL;
+
+    /* Admin commands stay quiet unless something is wrong. */
+    tg_log_init("tollgate-pdp", TG_LOG_WARN);
+    if (cmd == NULL) {
+        fputs(pdp_cli_usage_top, err);
+        return PDP_EXIT_USAGE;
+    }
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 ||
+        strcmp(cmd, "help") == 0) {
+        fputs(pdp_cli_usage_top, out);
+        return PDP_EXIT_OK;
+    }
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        fprintf(out, "tollgate-pdp %s\n", PDP_VERSION);
+        return PDP_EXIT_OK;
+    }
+    if (strcmp(cmd, "serve") == 0) {
+        c.cmd = "serve";
+        return pdp_cli_serve(&c, argc - 2, argv + 2);
+    }
+    if (strcmp(cmd, "spend") == 0) {
+        c.cmd = "spend";
+        return pdp_cli_spend_cmd(&c, argc - 2, argv + 2);
+    }
+    if (strcmp(cmd, "keys") == 0) {
+        if (sub != NULL && strcmp(sub, "create") == 0) {
+            c.cmd = "keys create";
+            return pdp_cli_keys_create(&c, argc - 3, argv + 3);
+        }
+        if (sub != NULL && strcmp(sub, "list") == 0) {
+            c.cmd = "keys list";
+            return pdp_cli_keys_list(&c, argc - 3, argv + 3);
+        }
+        if (sub != NULL && strcmp(sub, "revoke") == 0) {
+            c.cmd = "keys revoke";
+            return pdp_cli_keys_revoke(&c, argc - 3, argv + 3);
+        }
+        if (sub != NULL &&
+            (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0)) {
+            fputs(pdp_cli_usage_top, out);
+            return PDP_EXIT_OK;
+        }
+        fprintf(err,
+                "tollgate-pdp keys: expected create, list or revoke%s%s\n"
+                "Run 'tollgate-pdp --help' for usage.\n",
+                sub ? ", not " : "", sub ? sub : "");
+        return PDP_EXIT_USAGE;
+    }
+    fprintf(err,
+            "tollgate-pdp: unknown command \"%s\"\n"
+            "Run 'tollgate-pdp --help' for usage.\n",
+            cmd);
+    return PDP_EXIT_USAGE;
+}

@@ -1,0 +1,454 @@
+/* pdp_server.c - each worker is one nng context with one aio, cycling
+ * recv -> handle -> send in its callback; nothing in a callback blocks
+ * (LMDB reads do not; the resize lock is only held exclusively on the rare
+ * map-growth path). A usage report parks its worker until the store's
+ * writer calls back after the commit; that callback sends the reply.
+ *
+ * Shutdown order matters: mark stopping and close the socket (no new
+ * work, pending recvs fail), wait until no usage report is parked, then
+ * stop every aio (waits out running callbacks), then free. */
+#include "pdp_server.h"
+
+#include <errno.h>
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "pdp_decide.h"
+#include "pdp_wire.h"
+#include "tg_buf.h"
+#include "tg_log.h"
+
+typedef enum pdp_worker_state {
+    PDP_WORKER_RECV = 0,
+    PDP_WORKER_SEND,
+    PDP_WORKER_STORE, /* parked: waiting for the writer's commit */
+} pdp_worker_state;
+
+typedef struct pdp_worker {
+    pdp_server       *srv;
+    nng_aio          *aio;
+    nng_ctx           ctx;
+    pdp_worker_state  state;
+    pdp_store_reader *rd;
+    nng_msg          *parked; /* the request, reused for the usage reply */
+    tg_buf            out;
+    pdp_req           req;
+    pdp_rep           rep;
+} pdp_worker;
+
+struct pdp_server {
+    const tg_config *cfg;
+    pdp_store       *st;
+    pdp_pricing     *pr;
+    nng_socket       sock;
+    bool             sock_open;
+    pdp_worker      *workers;
+    size_t           n_workers;
+    atomic_bool      stopping;
+    atomic_bool      ready;
+    pthread_mutex_t  mu; /* guards parked and, with it, stopping for usage */
+    pthread_cond_t   cv;
+    size_t           parked;
+};
+
+static void pdp_worker_cb(void *arg);
+
+static void
+pdp_worker_recv(pdp_worker *w)
+{
+    if (atomic_load(&w->srv->stopping)) {
+        return;
+    }
+    w->state = PDP_WORKER_RECV;
+    nng_ctx_recv(w->ctx, w->aio);
+}
+
+/* pdp_worker_reply encodes w->rep into msg and sends it. Takes msg. */
+static void
+pdp_worker_reply(pdp_worker *w, nng_msg *msg)
+{
+    tg_err rv = pdp_wire_encode_reply(&w->rep, &w->out);
+
+    if (rv != TG_OK) {
+        /* A reply over the size cap becomes a WireError: still a deny. */
+        tg_warn("server: cannot encode a reply: %s", tg_strerror(rv));
+        w->rep.kind = PDP_REP_ERROR;
+        snprintf(w->rep.u.error, sizeof(w->rep.u.error),
+                 "pdp could not encode its reply: %s", tg_strerror(rv));
+        if (pdp_wire_encode_reply(&w->rep, &w->out) != TG_OK) {
+            nng_msg_free(msg);
+            pdp_worker_recv(w);
+            return;
+        }
+    }
+    nng_msg_clear(msg);
+    if (nng_msg_append(msg, w->out.data, w->out.len) != 0) {
+        nng_msg_free(msg); /* the requester times out and fails closed */
+        pdp_worker_recv(w);
+        return;
+    }
+    w->state = PDP_WORKER_SEND;
+    nng_aio_set_msg(w->aio, msg);
+    nng_ctx_send(w->ctx, w->aio);
+}
+
+static void
+pdp_worker_error(pdp_worker *w, const char *request_id, const char *why)
+{
+    memset(&w->rep, 0, offsetof(pdp_rep, u));
+    w->rep.kind = PDP_REP_ERROR;
+    snprintf(w->rep.request_id, sizeof(w->rep.request_id), "%s", request_id);
+    snprintf(w->rep.u.error, sizeof(w->rep.u.error), "%s", why);
+}
+
+/* pdp_worker_usage_done runs on the store's writer thread. */
+static void
+pdp_worker_usage_done(void *arg, tg_err rv, const tg_usage_ack *ack)
+{
+    pdp_worker *w   = arg;
+    pdp_server *srv = w->srv;
+    nng_msg    *msg = w->parked;
+
+    w->parked = NULL;
+    if (rv == TG_OK) {
+        memset(&w->rep, 0, offsetof(pdp_rep, u));
+        w->rep.kind  = PDP_REP_USAGE_ACK;
+        w->rep.u.ack = *ack;
+        snprintf(w->rep.request_id, sizeof(w->rep.request_id), "%s",
+                 ack->request_id);
+    } else {
+        char why[TG_MSG_TEXT_MAX];
+        snprintf(why, sizeof(why), "usage not recorded (%s); keep it and retry",
+                 tg_strerror(rv));
+        pdp_worker_error(w, w->req.request_id, why);
+    }
+    pdp_worker_reply(w, msg);
+    /* Last touch of w: after this, stop may free it. */
+    pthread_mutex_lock(&srv->mu);
+    srv->parked--;
+    pthread_cond_broadcast(&srv->cv);
+    pthread_mutex_unlock(&srv->mu);
+}
+
+/* pdp_worker_usage parks the worker until the store commits. Takes msg. */
+static void
+pdp_worker_usage(pdp_worker *w, nng_msg *msg)
+{
+    pdp_server     *srv = w->srv;
+    const tg_usage *u   = &w->req.u.usage;
+    int64_t         cost;
+    tg_err          rv;
+
+    cost = pdp_pricing_cost(srv->pr, u->model, u->prompt_tokens,
+                            u->cached_tokens, u->completion_tokens);
+    pthread_mutex_lock(&srv->mu);
+    if (atomic_load(&srv->stopping)) {
+        pthread_mutex_unlock(&srv->mu);
+        pdp_worker_error(w, w->req.request_id,
+                         "pdp is shutting down; retry the usage report");
+        pdp_worker_reply(w, msg);
+        return;
+    }
+    srv->parked++;
+    w->state  = PDP_WORKER_STORE;
+    w->parked = msg;
+    pthread_mutex_unlock(&srv->mu);
+    rv = pdp_store_usage_submit(srv->st, u, cost, pdp_worker_usage_done, w);
+    if (rv != TG_OK) {
+        w->parked = NULL;
+        pdp_worker_error(w, w->req.request_id,
+                         "usage not recorded; retry the usage report");
+        pdp_worker_reply(w, msg);
+        pthread_mutex_lock(&srv->mu);
+        srv->parked--;
+        pthread_cond_broadcast(&srv->cv);
+        pthread_mutex_unlock(&srv->mu);
+    }
+}
+
+static void
+pdp_worker_decide(pdp_worker *w)
+{
+    pdp_server      *srv = w->srv;
+    const tg_decide *req = &w->req.u.decide;
+    tg_err           rv;
+
+    memset(&w->rep, 0, offsetof(pdp_rep, u));
+    w->rep.kind = PDP_REP_DECISION;
+    memcpy(w->rep.request_id, w->req.request_id, sizeof(w->rep.request_id));
+    if ((rv = pdp_store_read_begin(w->rd)) != TG_OK) {
+        pdp_worker_error(w, w->req.request_id, "pdp state store unavailable");
+        return;
+    }
+    rv = pdp_decide_eval(w->rd, srv->cfg, req, &w->rep.u.decision);
+    pdp_store_read_end(w->rd);
+    if (rv != TG_OK) {
+        pdp_worker_error(w, w->req.request_id, "pdp state store read failed");
+        return;
+    }
+    /* Key ids only: never the key or its hash. */
+    tg_debug("decide: request %s key %s model \"%s\" -> %s %u%s%s",
+             w->req.request_id,
+             w->rep.u.decision.key_id[0] ? w->rep.u.decision.key_id : "-",
+             req->model,
+             w->rep.u.decision.verdict == TG_VERDICT_ALLOW ? "allow" : "deny",
+             w->rep.u.decision.status,
+             w->rep.u.decision.error_code[0] ? " " : "",
+             w->rep.u.decision.error_code);
+}
+
+/* pdp_server_printable keeps peer-supplied text from forging log lines. */
+static void
+pdp_server_printable(char *s)
+{
+    for (; *s != '\0'; s++) {
+        if ((unsigned char)*s < 0x20 || *s == 0x7f) {
+            *s = '?';
+        }
+    }
+}
+
+/* pdp_worker_handle answers one request. Takes msg. */
+static void
+pdp_worker_handle(pdp_worker *w, nng_msg *msg)
+{
+    char   why[TG_MSG_TEXT_MAX];
+    tg_err rv;
+
+    rv = pdp_wire_decode_request(nng_msg_body(msg), nng_msg_len(msg),
+                                 (size_t)w->srv->cfg->pdp.max_message_bytes,
+                                 &w->req, why, sizeof(why));
+    if (rv != TG_OK) {
+        tg_debug("server: undecodable request: %s", why);
+        pdp_worker_error(w, "", why);
+        pdp_worker_reply(w, msg);
+        return;
+    }
+    switch (w->req.kind) {
+    case PDP_REQ_DECIDE: pdp_worker_decide(w); break;
+    case PDP_REQ_USAGE: pdp_worker_usage(w, msg); return;
+    case PDP_REQ_HELLO:
+        pdp_server_printable(w->req.u.hello.component);
+        pdp_server_printable(w->req.u.hello.version);
+        tg_info("server: hello from %s %s", w->req.u.hello.component,
+                w->req.u.hello.version);
+        memset(&w->rep, 0, offsetof(pdp_rep, u));
+        w->rep.kind = PDP_REP_HELLO_ACK;
+        memcpy(w->rep.request_id, w->req.request_id, sizeof(w->rep.request_id));
+        snprintf(w->rep.u.hello_ack.version, sizeof(w->rep.u.hello_ack.version),
+                 "%s", PDP_VERSION);
+        w->rep.u.hello_ack.policy_revision = 0;
+        break;
+    case PDP_REQ_PING:
+        memset(&w->rep, 0, offsetof(pdp_rep, u));
+        w->rep.kind = PDP_REP_PONG;
+        memcpy(w->rep.request_id, w->req.request_id, sizeof(w->rep.request_id));
+        w->rep.u.pong_sent_ms = w->req.u.ping_sent_ms;
+        break;
+    }
+    pdp_worker_reply(w, msg);
+}
+
+static void
+pdp_worker_cb(void *arg)
+{
+    pdp_worker *w  = arg;
+    int         rv = nng_aio_result(w->aio);
+    nng_msg    *msg;
+
+    switch (w->state) {
+    case PDP_WORKER_SEND:
+        if (rv != 0) {
+            /* Not sent (peer gone, socket closing): the message is ours. */
+            nng_msg_free(nng_aio_get_msg(w->aio));
+            nng_aio_set_msg(w->aio, NULL);
+        }
+        pdp_worker_recv(w);
+        return;
+    case PDP_WORKER_RECV:
+        if (rv == NNG_ECLOSED || rv == NNG_ECANCELED) {
+            return;
+        }
+        if (rv != 0) {
+            tg_warn("server: receive failed: %s", nng_strerror(rv));
+            pdp_worker_recv(w);
+            return;
+        }
+        msg = nng_aio_get_msg(w->aio);
+        nng_aio_set_msg(w->aio, NULL);
+        pdp_worker_handle(w, msg);
+        return;
+    case PDP_WORKER_STORE:
+        /* The aio is idle while parked; nothing should complete. */
+        tg_error("server: aio completed while waiting on the store");
+        return;
+    }
+}
+
+static tg_err
+pdp_server_mkdirs(const char *path)
+{
+    char  *p  = strdup(path);
+    tg_err rv = TG_OK;
+
+    if (p == NULL) {
+        return TG_ENOMEM;
+    }
+    for (char *s = p + 1; *s != '\0'; s++) {
+        if (*s == '/') {
+            *s = '\0';
+            if (mkdir(p, 0750) != 0 && errno != EEXIST) {
+                rv = TG_ESYS;
+                break;
+            }
+            *s = '/';
+        }
+    }
+    free(p);
+    return rv;
+}
+
+static tg_err
+pdp_server_listen(pdp_server *srv, const char *url, char *err, size_t errlen)
+{
+    int rv;
+
+    if (strncmp(url, "ipc://", 6) == 0 && pdp_server_mkdirs(url + 6) != TG_OK) {
+        snprintf(err, errlen,
+                 "pdp.listen: cannot create the directory for %s: %s", url,
+                 strerror(errno));
+        return TG_ESYS;
+    }
+    if ((rv = nng_listen(srv->sock, url, NULL, 0)) != 0) {
+        snprintf(err, errlen, "pdp.listen: cannot listen on %s: %s%s", url,
+                 nng_strerror(rv),
+                 rv == NNG_EADDRINUSE
+                     ? " (another tollgate-pdp is already serving there; "
+                       "stop it or choose another address)"
+                     : "");
+        return TG_EIO;
+    }
+    tg_info("server: listening on %s (%zu workers, max message %lld bytes)",
+            url, srv->n_workers, (long long)srv->cfg->pdp.max_message_bytes);
+    return TG_OK;
+}
+
+tg_err
+pdp_server_start(pdp_server **out, const tg_config *cfg, pdp_store *st,
+                 pdp_pricing *pr, char *err, size_t errlen)
+{
+    pdp_server *srv = calloc(1, sizeof(*srv));
+    tg_err      rv  = TG_OK;
+    int         nrv;
+
+    if (srv == NULL) {
+        snprintf(err, errlen, "server: out of memory");
+        return TG_ENOMEM;
+    }
+    srv->cfg = cfg;
+    srv->st  = st;
+    srv->pr  = pr;
+    atomic_init(&srv->stopping, false);
+    atomic_init(&srv->ready, false);
+    pthread_mutex_init(&srv->mu, NULL);
+    pthread_cond_init(&srv->cv, NULL);
+    srv->n_workers = (size_t)cfg->pdp.workers;
+    if ((srv->workers = calloc(srv->n_workers, sizeof(*srv->workers))) ==
+        NULL) {
+        snprintf(err, errlen, "server: out of memory");
+        rv = TG_ENOMEM;
+        goto out;
+    }
+    if ((nrv = nng_rep0_open(&srv->sock)) != 0) {
+        snprintf(err, errlen, "server: cannot open an nng rep socket: %s",
+                 nng_strerror(nrv));
+        rv = TG_EIO;
+        goto out;
+    }
+    srv->sock_open = true;
+    /* nng drops an over-size message before we see it; the requester then
+     * times out and fails closed. */
+    nng_socket_set_size(srv->sock, NNG_OPT_RECVMAXSZ,
+                        (size_t)cfg->pdp.max_message_bytes);
+    for (size_t i = 0; i < srv->n_workers; i++) {
+        pdp_worker *w = &srv->workers[i];
+
+        w->srv = srv;
+        tg_buf_init(&w->out, (size_t)cfg->pdp.max_message_bytes);
+        if ((nrv = nng_aio_alloc(&w->aio, pdp_worker_cb, w)) != 0 ||
+            (nrv = nng_ctx_open(&w->ctx, srv->sock)) != 0) {
+            snprintf(err, errlen, "server: cannot set up worker %zu: %s", i,
+                     nng_strerror(nrv));
+            rv = TG_EIO;
+            goto out;
+        }
+        if ((rv = pdp_store_reader_create(st, &w->rd)) != TG_OK) {
+            snprintf(err, errlen, "server: cannot set up worker %zu: %s", i,
+                     tg_strerror(rv));
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < cfg->pdp.n_listen; i++) {
+        if ((rv = pdp_server_listen(srv, cfg->pdp.listen[i], err, errlen)) !=
+            TG_OK) {
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < srv->n_workers; i++) {
+        pdp_worker_recv(&srv->workers[i]);
+    }
+    atomic_store(&srv->ready, true);
+    *out = srv;
+    srv  = NULL;
+out:
+    pdp_server_stop(srv);
+    return rv;
+}
+
+bool
+pdp_server_ready(const pdp_server *srv)
+{
+    return srv != NULL && atomic_load(&srv->ready);
+}
+
+void
+pdp_server_stop(pdp_server *srv)
+{
+    if (srv == NULL) {
+        return;
+    }
+    atomic_store(&srv->ready, false);
+    pthread_mutex_lock(&srv->mu);
+    atomic_store(&srv->stopping, true);
+    pthread_mutex_unlock(&srv->mu);
+    if (srv->sock_open) {
+        nng_close(srv->sock); /* also closes every context */
+    }
+    pthread_mutex_lock(&srv->mu);
+    while (srv->parked > 0) {
+        pthread_cond_wait(&srv->cv, &srv->mu);
+    }
+    pthread_mutex_unlock(&srv->mu);
+    for (size_t i = 0; srv->workers != NULL && i < srv->n_workers; i++) {
+        if (srv->workers[i].aio != NULL) {
+            nng_aio_stop(srv->workers[i].aio);
+        }
+    }
+    for (size_t i = 0; srv->workers != NULL && i < srv->n_workers; i++) {
+        pdp_worker *w = &srv->workers[i];
+        nng_aio_free(w->aio);
+        pdp_store_reader_destroy(w->rd);
+        tg_buf_fini(&w->out);
+    }
+    free(srv->workers);
+    pthread_mutex_destroy(&srv->mu);
+    pthread_cond_destroy(&srv->cv);
+    free(srv);
+}

@@ -1,0 +1,38 @@
+/* pdp_server.h - answers PdpRequests on one nng rep0 socket listening on
+ * every pdp.listen URL, with pdp.workers contexts driven by aio callbacks.
+ * Decide/Hello/Ping are answered inside the callback; a Usage report is
+ * answered from the store's writer thread once it is durably committed, so
+ * an ack always means durable. Start and stop from one thread (main). */
+#ifndef PDP_SERVER_H
+#define PDP_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "pdp_pricing.h"
+#include "pdp_store.h"
+#include "tg_config.h"
+#include "tg_err.h"
+
+#define PDP_VERSION "0.1.0"
+
+typedef struct pdp_server pdp_server;
+
+/* pdp_server_start listens on every cfg->pdp.listen URL (creating the
+ * parent directory of an ipc:// path; nng itself replaces a stale socket
+ * file that nothing answers on) and logs one line per listener. On failure
+ * nothing is left listening and err says which URL and why.
+ * Borrows: cfg, st and pr until pdp_server_stop returns.
+ * Owns: *out, free with pdp_server_stop. */
+tg_err pdp_server_start(pdp_server **out, const tg_config *cfg, pdp_store *st,
+                        pdp_pricing *pr, char *err, size_t errlen);
+
+/* pdp_server_ready is true once every listener is up. Thread-safe. */
+bool pdp_server_ready(const pdp_server *srv);
+
+/* pdp_server_stop closes the listeners, waits for usage reports already
+ * handed to the store (their replies are attempted), stops every aio and
+ * frees the server. NULL is a no-op. */
+void pdp_server_stop(pdp_server *srv);
+
+#endif

@@ -1,0 +1,1169 @@
+/* pdp_store.c - LMDB environment, record codec and the usage writer.
+ *
+ * Map resizing: LMDB allows mdb_env_set_mapsize only while this process has
+ * no active transaction. Every transaction (a reader's snapshot, the
+ * writer's batch, an admin write) therefore runs under resize_lk held
+ * shared; growing the map (on MDB_MAP_FULL) or adopting a size another
+ * process chose (MDB_MAP_RESIZED) takes it exclusively. The lock prefers
+ * the exclusive side so a steady stream of decisions cannot starve a resize;
+ * that path is rare and short. */
+#include "pdp_store.h"
+
+#include <errno.h>
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "tg_log.h"
+#include "tg_time.h"
+
+#define PDP_STORE_MAX_READERS 4096 /* one slot per nng context and thread */
+#define PDP_STORE_MAX_DBS 8
+#define PDP_STORE_BATCH_MAX 512
+#define PDP_STORE_REC_MAX (16 * 1024)
+#define PDP_STORE_REC_VERSION 1
+#define PDP_STORE_RETRIES 64 /* map doublings before giving up */
+
+typedef struct pdp_store_item {
+    struct pdp_store_item *next;
+    tg_usage               usage;
+    int64_t                cost;
+    int64_t                settled_ms;
+    pdp_store_usage_cb     cb;
+    void                  *arg;
+    tg_usage_ack           ack;
+} pdp_store_item;
+
+struct pdp_store {
+    MDB_env         *env;
+    MDB_dbi          meta;
+    MDB_dbi          keys;
+    MDB_dbi          key_ids;
+    MDB_dbi          usage;
+    MDB_dbi          totals;
+    char            *dir;
+    pthread_rwlock_t resize_lk;
+    bool             lk_init;
+    pthread_mutex_t  mu; /* guards the queue below */
+    pthread_cond_t   cv;
+    pdp_store_item  *head;
+    pdp_store_item  *tail;
+    bool             stopping;
+    bool             writer_running;
+    pthread_t        writer;
+};
+
+struct pdp_store_reader {
+    pdp_store *st;
+    MDB_txn   *txn; /* reset between reads; keeps its reader slot */
+    bool       active;
+};
+
+/* ---- record codec ---------------------------------------------------- */
+
+typedef struct pdp_rec_out {
+    uint8_t buf[PDP_STORE_REC_MAX];
+    size_t  len;
+    bool    bad;
+} pdp_rec_out;
+
+typedef struct pdp_rec_in {
+    const uint8_t *p;
+    size_t         len;
+    size_t         off;
+    bool           bad;
+} pdp_rec_in;
+
+static void
+pdp_rec_put(pdp_rec_out *o, const void *data, size_t n)
+{
+    if (o->bad || n > sizeof(o->buf) - o->len) {
+        o->bad = true;
+        return;
+    }
+    memcpy(o->buf + o->len, data, n);
+    o->len += n;
+}
+
+static void
+pdp_rec_uint(pdp_rec_out *o, uint64_t v, size_t width)
+{
+    uint8_t b[8];
+
+    for (size_t i = 0; i < width; i++) {
+        b[i] = (uint8_t)(v >> (8 * i));
+    }
+    pdp_rec_put(o, b, width);
+}
+
+static void
+pdp_rec_str(pdp_rec_out *o, const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n > UINT16_MAX) {
+        o->bad = true;
+        return;
+    }
+    pdp_rec_uint(o, n, 2);
+    pdp_rec_put(o, s, n);
+}
+
+static uint64_t
+pdp_rec_get_uint(pdp_rec_in *in, size_t width)
+{
+    uint64_t v = 0;
+
+    if (in->bad || width > in->len - in->off) {
+        in->bad = true;
+        return 0;
+    }
+    for (size_t i = 0; i < width; i++) {
+        v |= (uint64_t)in->p[in->off + i] << (8 * i);
+    }
+    in->off += width;
+    return v;
+}
+
+static int64_t
+pdp_rec_get_i64(pdp_rec_in *in)
+{
+    return (int64_t)pdp_rec_get_uint(in, 8);
+}
+
+static void
+pdp_rec_get_str(pdp_rec_in *in, char *dst, size_t cap)
+{
+    size_t n = (size_t)pdp_rec_get_uint(in, 2);
+
+    if (in->bad || n >= cap || n > in->len - in->off) {
+        in->bad = true;
+        dst[0]  = '\0';
+        return;
+    }
+    memcpy(dst, in->p + in->off, n);
+    dst[n] = '\0';
+    in->off += n;
+}
+
+static void
+pdp_key_encode(pdp_rec_out *o, const pdp_key *k)
+{
+    pdp_rec_uint(o, PDP_STORE_REC_VERSION, 1);
+    pdp_rec_uint(o, (uint64_t)k->status, 1);
+    pdp_rec_uint(o, (uint64_t)k->created_ms, 8);
+    pdp_rec_uint(o, (uint64_t)k->revoked_ms, 8);
+    pdp_rec_str(o, k->id);
+    pdp_rec_str(o, k->tenant);
+    pdp_rec_str(o, k->name);
+    pdp_rec_uint(o, k->n_models, 2);
+    for (uint32_t i = 0; i < k->n_models; i++) {
+        pdp_rec_str(o, k->models[i]);
+    }
+}
+
+static tg_err
+pdp_key_decode(const MDB_val *v, pdp_key *k)
+{
+    pdp_rec_in in = {v->mv_data, v->mv_size, 0, false};
+
+    if (pdp_rec_get_uint(&in, 1) != PDP_STORE_REC_VERSION) {
+        return TG_EVERSION;
+    }
+    k->status     = (pdp_key_status)pdp_rec_get_uint(&in, 1);
+    k->created_ms = pdp_rec_get_i64(&in);
+    k->revoked_ms = pdp_rec_get_i64(&in);
+    pdp_rec_get_str(&in, k->id, sizeof(k->id));
+    pdp_rec_get_str(&in, k->tenant, sizeof(k->tenant));
+    pdp_rec_get_str(&in, k->name, sizeof(k->name));
+    k->n_models = (uint32_t)pdp_rec_get_uint(&in, 2);
+    if (k->n_models > PDP_KEY_MODELS_MAX) {
+        return TG_EIO;
+    }
+    for (uint32_t i = 0; i < k->n_models; i++) {
+        pdp_rec_get_str(&in, k->models[i], sizeof(k->models[i]));
+    }
+    if (in.bad ||
+        (k->status != PDP_KEY_ACTIVE && k->status != PDP_KEY_REVOKED)) {
+        return TG_EIO;
+    }
+    return TG_OK;
+}
+
+static void
+pdp_usage_encode(pdp_rec_out *o, const tg_usage *u, int64_t cost,
+                 int64_t settled_ms)
+{
+    pdp_rec_uint(o, PDP_STORE_REC_VERSION, 1);
+    pdp_rec_uint(o, (u->stream ? 1u : 0u) | (u->estimated ? 2u : 0u), 1);
+    pdp_rec_uint(o, (uint64_t)u->endpoint, 1);
+    pdp_rec_uint(o, u->status, 4);
+    pdp_rec_uint(o, (uint64_t)u->prompt_tokens, 8);
+    pdp_rec_uint(o, (uint64_t)u->completion_tokens, 8);
+    pdp_rec_uint(o, (uint64_t)u->cached_tokens, 8);
+    pdp_rec_uint(o, (uint64_t)cost, 8);
+    pdp_rec_uint(o, (uint64_t)u->started_ms, 8);
+    pdp_rec_uint(o, (uint64_t)u->duration_ms, 8);
+    pdp_rec_uint(o, (uint64_t)settled_ms, 8);
+    pdp_rec_str(o, u->key_id);
+    pdp_rec_str(o, u->tenant_id);
+    pdp_rec_str(o, u->model);
+    pdp_rec_str(o, u->deployment_id);
+    pdp_rec_str(o, u->reservation_id);
+    pdp_rec_str(o, u->user);
+}
+
+static tg_err
+pdp_usage_decode(const MDB_val *v, pdp_usage_rec *r)
+{
+    pdp_rec_in in = {v->mv_data, v->mv_size, 0, false};
+    tg_usage  *u  = &r->usage;
+    unsigned   flags;
+
+    if (pdp_rec_get_uint(&in, 1) != PDP_STORE_REC_VERSION) {
+        return TG_EVERSION;
+    }
+    flags                = (unsigned)pdp_rec_get_uint(&in, 1);
+    u->stream            = (flags & 1u) != 0;
+    u->estimated         = (flags & 2u) != 0;
+    u->endpoint          = (tg_endpoint)pdp_rec_get_uint(&in, 1);
+    u->status            = (uint32_t)pdp_rec_get_uint(&in, 4);
+    u->prompt_tokens     = pdp_rec_get_i64(&in);
+    u->completion_tokens = pdp_rec_get_i64(&in);
+    u->cached_tokens     = pdp_rec_get_i64(&in);
+    r->cost_micro_usd    = pdp_rec_get_i64(&in);
+    u->started_ms        = pdp_rec_get_i64(&in);
+    u->duration_ms       = pdp_rec_get_i64(&in);
+    r->settled_ms        = pdp_rec_get_i64(&in);
+    pdp_rec_get_str(&in, u->key_id, sizeof(u->key_id));
+    pdp_rec_get_str(&in, u->tenant_id, sizeof(u->tenant_id));
+    pdp_rec_get_str(&in, u->model, sizeof(u->model));
+    pdp_rec_get_str(&in, u->deployment_id, sizeof(u->deployment_id));
+    pdp_rec_get_str(&in, u->reservation_id, sizeof(u->reservation_id));
+    pdp_rec_get_str(&in, u->user, sizeof(u->user));
+    return in.bad ? TG_EIO : TG_OK;
+}
+
+static void
+pdp_totals_encode(pdp_rec_out *o, const pdp_totals *t)
+{
+    pdp_rec_uint(o, PDP_STORE_REC_VERSION, 1);
+    pdp_rec_uint(o, (uint64_t)t->requests, 8);
+    pdp_rec_uint(o, (uint64_t)t->prompt_tokens, 8);
+    pdp_rec_uint(o, (uint64_t)t->completion_tokens, 8);
+    pdp_rec_uint(o, (uint64_t)t->cost_micro_usd, 8);
+}
+
+static tg_err
+pdp_totals_decode(const MDB_val *v, pdp_totals *t)
+{
+    pdp_rec_in in = {v->mv_data, v->mv_size, 0, false};
+
+    if (pdp_rec_get_uint(&in, 1) != PDP_STORE_REC_VERSION) {
+        return TG_EVERSION;
+    }
+    t->requests          = pdp_rec_get_i64(&in);
+    t->prompt_tokens     = pdp_rec_get_i64(&in);
+    t->completion_tokens = pdp_rec_get_i64(&in);
+    t->cost_micro_usd    = pdp_rec_get_i64(&in);
+    return in.bad ? TG_EIO : TG_OK;
+}
+
+/* ---- environment ------------------------------------------------------ */
+
+static tg_err
+pdp_store_rc(int rc)
+{
+    switch (rc) {
+    case MDB_SUCCESS: return TG_OK;
+    case MDB_NOTFOUND: return TG_ENOTFOUND;
+    case MDB_KEYEXIST: return TG_EEXIST;
+    case MDB_MAP_FULL: return TG_EFULL;
+    case MDB_VERSION_MISMATCH:
+    case MDB_INVALID: return TG_EVERSION;
+    case ENOMEM: return TG_ENOMEM;
+    case ENOSPC: return TG_EFULL;
+    default: return TG_EIO;
+    }
+}
+
+static tg_err
+pdp_store_mkdirs(const char *path, mode_t mode)
+{
+    char  *p  = strdup(path);
+    tg_err rv = TG_OK;
+
+    if (p == NULL) {
+        return TG_ENOMEM;
+    }
+    for (char *s = p + 1; *s != '\0'; s++) {
+        if (*s == '/') {
+            *s = '\0';
+            if (mkdir(p, mode) != 0 && errno != EEXIST) {
+                rv = TG_ESYS;
+                goto out;
+            }
+            *s = '/';
+        }
+    }
+    if (mkdir(p, mode) != 0 && errno != EEXIST) {
+        rv = TG_ESYS;
+    }
+out:
+    free(p);
+    return rv;
+}
+
+/* pdp_store_adopt_size picks up a map size another process has set. */
+static tg_err
+pdp_store_adopt_size(pdp_store *st)
+{
+    int rc;
+
+    pthread_rwlock_wrlock(&st->resize_lk);
+    rc = mdb_env_set_mapsize(st->env, 0);
+    pthread_rwlock_unlock(&st->resize_lk);
+    if (rc != 0) {
+        tg_error("store: cannot adopt the new map size: %s", mdb_strerror(rc));
+    }
+    return pdp_store_rc(rc);
+}
+
+/* pdp_store_grow doubles the map unless someone already grew it past seen. */
+static tg_err
+pdp_store_grow(pdp_store *st, size_t seen)
+{
+    MDB_envinfo info;
+    int         rc = 0;
+
+    pthread_rwlock_wrlock(&st->resize_lk);
+    mdb_env_info(st->env, &info);
+    if (info.me_mapsize <= seen) {
+        rc = mdb_env_set_mapsize(st->env, info.me_mapsize * 2);
+        if (rc == 0) {
+            tg_info("store: map full at %zu MB; grew it to %zu MB",
+                    info.me_mapsize >> 20, (info.me_mapsize * 2) >> 20);
+        } else {
+            tg_error("store: map full at %zu MB and growing it failed: %s",
+                     info.me_mapsize >> 20, mdb_strerror(rc));
+        }
+    }
+    pthread_rwlock_unlock(&st->resize_lk);
+    return pdp_store_rc(rc);
+}
+
+size_t
+pdp_store_map_size(pdp_store *st)
+{
+    MDB_envinfo info;
+
+    pthread_rwlock_rdlock(&st->resize_lk);
+    mdb_env_info(st->env, &info);
+    pthread_rwlock_unlock(&st->resize_lk);
+    return info.me_mapsize;
+}
+
+/* A write body: runs inside a write txn, returns an LMDB rc. It may run more
+ * than once (after the map grows), so it must not keep effects outside the
+ * txn except outputs it fully rewrites on each run. */
+typedef int (*pdp_store_txn_fn)(pdp_store *st, MDB_txn *txn, void *arg);
+
+static tg_err
+pdp_store_write(pdp_store *st, pdp_store_txn_fn fn, void *arg)
+{
+    for (int attempt = 0; attempt < PDP_STORE_RETRIES; attempt++) {
+        MDB_txn *txn  = NULL;
+        size_t   seen = pdp_store_map_size(st);
+        int      rc;
+
+        pthread_rwlock_rdlock(&st->resize_lk);
+        rc = mdb_txn_begin(st->env, NULL, 0, &txn);
+        if (rc == 0) {
+            rc = fn(st, txn, arg);
+            if (rc == 0) {
+                rc = mdb_txn_commit(txn); /* frees txn on failure too */
+            } else {
+                mdb_txn_abort(txn);
+            }
+        }
+        pthread_rwlock_unlock(&st->resize_lk);
+        if (rc == MDB_MAP_RESIZED) {
+            tg_err rv = pdp_store_adopt_size(st);
+            if (rv != TG_OK) {
+                return rv;
+            }
+            continue;
+        }
+        if (rc == MDB_MAP_FULL) {
+            tg_err rv = pdp_store_grow(st, seen);
+            if (rv != TG_OK) {
+                return rv;
+            }
+            continue;
+        }
+        if (rc != 0 && rc != MDB_NOTFOUND && rc != MDB_KEYEXIST) {
+            tg_error("store: write failed: %s", mdb_strerror(rc));
+        }
+        return pdp_store_rc(rc);
+    }
+    return TG_EFULL;
+}
+
+typedef struct pdp_store_init_arg {
+    int version; /* found or written; -1: unreadable */
+} pdp_store_init_arg;
+
+static int
+pdp_store_init_txn(pdp_store *st, MDB_txn *txn, void *arg)
+{
+    pdp_store_init_arg *a = arg;
+    MDB_val             k = {14, "schema_version"};
+    MDB_val             v;
+    char                num[24];
+    int                 rc;
+
+    if ((rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &st->meta)) != 0 ||
+        (rc = mdb_dbi_open(txn, "keys", MDB_CREATE, &st->keys)) != 0 ||
+        (rc = mdb_dbi_open(txn, "key_ids", MDB_CREATE, &st->key_ids)) != 0 ||
+        (rc = mdb_dbi_open(txn, "usage", MDB_CREATE, &st->usage)) != 0 ||
+        (rc = mdb_dbi_open(txn, "totals", MDB_CREATE, &st->totals)) != 0) {
+        return rc;
+    }
+    rc = mdb_get(txn, st->meta, &k, &v);
+    if (rc == MDB_NOTFOUND) {
+        a->version = PDP_STORE_SCHEMA_VERSION;
+        snprintf(num, sizeof(num), "%d", PDP_STORE_SCHEMA_VERSION);
+        v.mv_size = strlen(num);
+        v.mv_data = num;
+        return mdb_put(txn, st->meta, &k, &v, 0);
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    if (v.mv_size == 0 || v.mv_size >= sizeof(num)) {
+        a->version = -1;
+        return MDB_INVALID;
+    }
+    memcpy(num, v.mv_data, v.mv_size);
+    num[v.mv_size] = '\0';
+    a->version     = atoi(num);
+    return 0;
+}
+
+static tg_err
+pdp_store_env_open(pdp_store *st, int64_t map_size_mb, char *err, size_t errlen)
+{
+    pdp_store_init_arg a = {0};
+    MDB_envinfo        info;
+    size_t             want = (size_t)map_size_mb << 20;
+    int                dead = 0;
+    int                rc;
+    tg_err             rv;
+
+    if ((rc = mdb_env_create(&st->env)) != 0 ||
+        (rc = mdb_env_set_maxdbs(st->env, PDP_STORE_MAX_DBS)) != 0 ||
+        (rc = mdb_env_set_maxreaders(st->env, PDP_STORE_MAX_READERS)) != 0) {
+        snprintf(err, errlen, "store: %s", mdb_strerror(rc));
+        return pdp_store_rc(rc);
+    }
+    /* MDB_NOTLS: read txns belong to nng contexts, not threads. */
+    if ((rc = mdb_env_open(st->env, st->dir, MDB_NOTLS, 0600)) != 0) {
+        snprintf(err, errlen, "store: cannot open LMDB environment in %s: %s",
+                 st->dir, mdb_strerror(rc));
+        return pdp_store_rc(rc);
+    }
+    /* Opened without a size, LMDB takes the one on disk; only ever grow it,
+     * another process may have grown it past the configured size. */
+    mdb_env_info(st->env, &info);
+    if (info.me_mapsize < want &&
+        (rc = mdb_env_set_mapsize(st->env, want)) != 0) {
+        snprintf(err, errlen, "store: cannot set map size to %lld MB: %s",
+                 (long long)map_size_mb, mdb_strerror(rc));
+        return pdp_store_rc(rc);
+    }
+    if ((rc = mdb_reader_check(st->env, &dead)) != 0) {
+        snprintf(err, errlen, "store: reader check failed in %s: %s", st->dir,
+                 mdb_strerror(rc));
+        return pdp_store_rc(rc);
+    }
+    if (dead > 0) {
+        tg_info("store: cleared %d stale reader slot(s) left by exited "
+                "processes",
+                dead);
+    }
+    rv = pdp_store_write(st, pdp_store_init_txn, &a);
+    if (a.version > PDP_STORE_SCHEMA_VERSION) {
+        snprintf(err, errlen,
+                 "store: %s holds state written by a newer tollgate-pdp "
+                 "(schema version %d; this build supports up to %d). Run "
+                 "that newer tollgate-pdp, or point pdp.state_dir at another "
+                 "directory; do not delete this one unless you mean to lose "
+                 "its keys and spend",
+                 st->dir, a.version, PDP_STORE_SCHEMA_VERSION);
+        return TG_EVERSION;
+    }
+    if (rv != TG_OK || a.version < 1) {
+        snprintf(err, errlen,
+                 "store: cannot initialise %s: %s (schema version %d)", st->dir,
+                 tg_strerror(rv), a.version);
+        return rv != TG_OK ? rv : TG_EVERSION;
+    }
+    return TG_OK;
+}
+
+static void *pdp_store_writer_main(void *arg);
+
+tg_err
+pdp_store_open(pdp_store **out, const char *dir, int64_t map_size_mb, char *err,
+               size_t errlen)
+{
+    pdp_store           *st = calloc(1, sizeof(*st));
+    pthread_rwlockattr_t ra;
+    tg_err               rv = TG_OK;
+
+    if (st == NULL || (st->dir = strdup(dir)) == NULL) {
+        free(st);
+        snprintf(err, errlen, "store: out of memory");
+        return TG_ENOMEM;
+    }
+    pthread_rwlockattr_init(&ra);
+    pthread_rwlockattr_setkind_np(&ra,
+                                  PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&st->resize_lk, &ra);
+    pthread_rwlockattr_destroy(&ra);
+    pthread_mutex_init(&st->mu, NULL);
+    pthread_cond_init(&st->cv, NULL);
+    st->lk_init = true;
+    if (pdp_store_mkdirs(dir, 0700) != TG_OK) {
+        snprintf(err, errlen, "store: cannot create state directory %s: %s",
+                 dir, strerror(errno));
+        rv = TG_ESYS;
+        goto out;
+    }
+    if ((rv = pdp_store_env_open(st, map_size_mb, err, errlen)) != TG_OK) {
+        goto out;
+    }
+    if (pthread_create(&st->writer, NULL, pdp_store_writer_main, st) != 0) {
+        snprintf(err, errlen, "store: cannot start the writer thread");
+        rv = TG_ESYS;
+        goto out;
+    }
+    st->writer_running = true;
+    *out               = st;
+    st                 = NULL;
+out:
+    pdp_store_close(st);
+    return rv;
+}
+
+void
+pdp_store_close(pdp_store *st)
+{
+    if (st == NULL) {
+        return;
+    }
+    if (st->writer_running) {
+        pthread_mutex_lock(&st->mu);
+        st->stopping = true;
+        pthread_cond_signal(&st->cv);
+        pthread_mutex_unlock(&st->mu);
+        pthread_join(st->writer, NULL);
+    }
+    if (st->env != NULL) {
+        mdb_env_close(st->env);
+    }
+    if (st->lk_init) {
+        pthread_rwlock_destroy(&st->resize_lk);
+        pthread_mutex_destroy(&st->mu);
+        pthread_cond_destroy(&st->cv);
+    }
+    free(st->dir);
+    free(st);
+}
+
+/* ---- readers ---------------------------------------------------------- */
+
+tg_err
+pdp_store_reader_create(pdp_store *st, pdp_store_reader **out)
+{
+    pdp_store_reader *rd = calloc(1, sizeof(*rd));
+
+    if (rd == NULL) {
+        return TG_ENOMEM;
+    }
+    rd->st = st;
+    *out   = rd;
+    return TG_OK;
+}
+
+void
+pdp_store_reader_destroy(pdp_store_reader *rd)
+{
+    if (rd == NULL) {
+        return;
+    }
+    if (rd->active) {
+        pdp_store_read_end(rd);
+    }
+    if (rd->txn != NULL) {
+        mdb_txn_abort(rd->txn);
+    }
+    free(rd);
+}
+
+tg_err
+pdp_store_read_begin(pdp_store_reader *rd)
+{
+    pdp_store *st = rd->st;
+
+    for (int attempt = 0; attempt < PDP_STORE_RETRIES; attempt++) {
+        int rc;
+
+        pthread_rwlock_rdlock(&st->resize_lk);
+        if (rd->txn != NULL) {
+            rc = mdb_txn_renew(rd->txn);
+        } else {
+            rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &rd->txn);
+        }
+        if (rc == 0) {
+            rd->active = true;
+            return TG_OK; /* resize_lk stays shared until read_end */
+        }
+        pthread_rwlock_unlock(&st->resize_lk);
+        if (rd->txn != NULL) {
+            /* A failed renew leaves the handle in an unknown state. */
+            mdb_txn_abort(rd->txn);
+        }
+        rd->txn = NULL;
+        if (rc != MDB_MAP_RESIZED) {
+            tg_error("store: cannot start a read: %s", mdb_strerror(rc));
+            return pdp_store_rc(rc);
+        }
+        if (pdp_store_adopt_size(st) != TG_OK) {
+            return TG_EIO;
+        }
+    }
+    return TG_EIO;
+}
+
+void
+pdp_store_read_end(pdp_store_reader *rd)
+{
+    if (!rd->active) {
+        return;
+    }
+    mdb_txn_reset(rd->txn);
+    rd->active = false;
+    pthread_rwlock_unlock(&rd->st->resize_lk);
+}
+
+static tg_err
+pdp_store_get(pdp_store_reader *rd, MDB_dbi dbi, const void *key, size_t klen,
+              MDB_val *v)
+{
+    MDB_val k = {klen, (void *)key};
+    int     rc;
+
+    if (!rd->active) {
+        return TG_EINVAL;
+    }
+    rc = mdb_get(rd->txn, dbi, &k, v);
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        tg_error("store: read failed: %s", mdb_strerror(rc));
+    }
+    return pdp_store_rc(rc);
+}
+
+tg_err
+pdp_store_key_get(pdp_store_reader *rd, const uint8_t hash[TG_SHA256_LEN],
+                  pdp_key *out)
+{
+    MDB_val v;
+    tg_err  rv = pdp_store_get(rd, rd->st->keys, hash, TG_SHA256_LEN, &v);
+
+    return rv != TG_OK ? rv : pdp_key_decode(&v, out);
+}
+
+tg_err
+pdp_store_key_get_by_id(pdp_store_reader *rd, const char *id, pdp_key *out)
+{
+    MDB_val v;
+    tg_err  rv = pdp_store_get(rd, rd->st->key_ids, id, strlen(id), &v);
+
+    if (rv != TG_OK) {
+        return rv;
+    }
+    if (v.mv_size != TG_SHA256_LEN) {
+        return TG_EIO;
+    }
+    return pdp_store_key_get(rd, v.mv_data, out);
+}
+
+static size_t
+pdp_totals_key(char *buf, size_t cap, pdp_totals_kind kind, const char *id)
+{
+    int n = snprintf(buf, cap, "%c:%s", (char)kind, id);
+
+    return n < 0 ? 0 : ((size_t)n >= cap ? cap - 1 : (size_t)n);
+}
+
+tg_err
+pdp_store_totals_get(pdp_store_reader *rd, pdp_totals_kind kind, const char *id,
+                     pdp_totals *out)
+{
+    char    key[TG_ID_MAX + 4];
+    size_t  klen = pdp_totals_key(key, sizeof(key), kind, id);
+    MDB_val v;
+    tg_err  rv = pdp_store_get(rd, rd->st->totals, key, klen, &v);
+
+    return rv != TG_OK ? rv : pdp_totals_decode(&v, out);
+}
+
+tg_err
+pdp_store_usage_get(pdp_store_reader *rd, const char *request_id,
+                    pdp_usage_rec *out)
+{
+    MDB_val v;
+    tg_err  rv;
+
+    memset(out, 0, sizeof(*out));
+    rv = pdp_store_get(rd, rd->st->usage, request_id, strlen(request_id), &v);
+    if (rv != TG_OK) {
+        return rv;
+    }
+    memcpy(out->usage.request_id, request_id, strlen(request_id) + 1);
+    return pdp_usage_decode(&v, out);
+}
+
+/* ---- key admin -------------------------------------------------------- */
+
+typedef struct pdp_key_put_arg {
+    const uint8_t *hash;
+    const pdp_key *k;
+} pdp_key_put_arg;
+
+static int
+pdp_store_key_put_txn(pdp_store *st, MDB_txn *txn, void *arg)
+{
+    pdp_key_put_arg *a  = arg;
+    pdp_rec_out     *o  = malloc(sizeof(*o));
+    MDB_val          hk = {TG_SHA256_LEN, (void *)a->hash};
+    MDB_val          ik = {strlen(a->k->id), (void *)a->k->id};
+    MDB_val          v;
+    int              rc;
+
+    if (o == NULL) {
+        return ENOMEM;
+    }
+    o->len = 0;
+    o->bad = false;
+    pdp_key_encode(o, a->k);
+    if (o->bad) {
+        rc = EINVAL;
+        goto out;
+    }
+    v.mv_size = o->len;
+    v.mv_data = o->buf;
+    if ((rc = mdb_put(txn, st->keys, &hk, &v, MDB_NOOVERWRITE)) != 0) {
+        goto out;
+    }
+    v.mv_size = TG_SHA256_LEN;
+    v.mv_data = (void *)a->hash;
+    rc        = mdb_put(txn, st->key_ids, &ik, &v, MDB_NOOVERWRITE);
+out:
+    free(o);
+    return rc;
+}
+
+tg_err
+pdp_store_key_put(pdp_store *st, const uint8_t hash[TG_SHA256_LEN],
+                  const pdp_key *k)
+{
+    pdp_key_put_arg a = {hash, k};
+
+    if (k->id[0] == '\0' || k->n_models > PDP_KEY_MODELS_MAX) {
+        return TG_EINVAL;
+    }
+    return pdp_store_write(st, pdp_store_key_put_txn, &a);
+}
+
+typedef struct pdp_key_revoke_arg {
+    const char *id;
+    int64_t     now_ms;
+    bool        already;
+} pdp_key_revoke_arg;
+
+static int
+pdp_store_key_revoke_txn(pdp_store *st, MDB_txn *txn, void *arg)
+{
+    pdp_key_revoke_arg *a  = arg;
+    MDB_val             ik = {strlen(a->id), (void *)a->id};
+    MDB_val             hk;
+    MDB_val             v;
+    pdp_key            *k = malloc(sizeof(*k));
+    pdp_rec_out        *o = malloc(sizeof(*o));
+    int                 rc;
+
+    a->already = false;
+    if (k == NULL || o == NULL) {
+        rc = ENOMEM;
+        goto out;
+    }
+    if ((rc = mdb_get(txn, st->key_ids, &ik, &hk)) != 0 ||
+        (rc = mdb_get(txn, st->keys, &hk, &v)) != 0) {
+        goto out;
+    }
+    if (pdp_key_decode(&v, k) != TG_OK) {
+        rc = MDB_CORRUPTED;
+        goto out;
+    }
+    if (k->status == PDP_KEY_REVOKED) {
+        a->already = true;
+        goto out;
+    }
+    k->status     = PDP_KEY_REVOKED;
+    k->revoked_ms = a->now_ms;
+    o->len        = 0;
+    o->bad        = false;
+    pdp_key_encode(o, k);
+    v.mv_size = o->len;
+    v.mv_data = o->buf;
+    rc        = mdb_put(txn, st->keys, &hk, &v, 0);
+out:
+    free(k);
+    free(o);
+    return rc;
+}
+
+tg_err
+pdp_store_key_revoke(pdp_store *st, const char *id, int64_t now_ms)
+{
+    pdp_key_revoke_arg a = {id, now_ms, false};
+    tg_err             rv;
+
+    if (id[0] == '\0') {
+        return TG_ENOTFOUND;
+    }
+    rv = pdp_store_write(st, pdp_store_key_revoke_txn, &a);
+    return rv == TG_OK && a.already ? TG_EEXIST : rv;
+}
+
+/* pdp_store_scan walks one database in a snapshot. */
+typedef tg_err (*pdp_store_scan_fn)(const MDB_val *k, const MDB_val *v,
+                                    void *arg);
+
+static tg_err
+pdp_store_scan(pdp_store *st, MDB_dbi dbi, pdp_store_scan_fn fn, void *arg)
+{
+    pdp_store_reader *rd  = NULL;
+    MDB_cursor       *cur = NULL;
+    MDB_val           k;
+    MDB_val           v;
+    tg_err            rv;
+    int               rc;
+
+    if ((rv = pdp_store_reader_create(st, &rd)) != TG_OK ||
+        (rv = pdp_store_read_begin(rd)) != TG_OK) {
+        goto out;
+    }
+    if ((rc = mdb_cursor_open(rd->txn, dbi, &cur)) != 0) {
+        rv = pdp_store_rc(rc);
+        goto out;
+    }
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if ((rv = fn(&k, &v, arg)) != TG_OK) {
+            goto out;
+        }
+    }
+    rv = rc == MDB_NOTFOUND ? TG_OK : pdp_store_rc(rc);
+out:
+    if (cur != NULL) {
+        mdb_cursor_close(cur);
+    }
+    pdp_store_reader_destroy(rd);
+    return rv;
+}
+
+typedef struct pdp_key_list_arg {
+    pdp_store_key_fn fn;
+    void            *arg;
+    pdp_key          k;
+} pdp_key_list_arg;
+
+static tg_err
+pdp_store_key_list_one(const MDB_val *k, const MDB_val *v, void *arg)
+{
+    pdp_key_list_arg *a  = arg;
+    tg_err            rv = pdp_key_decode(v, &a->k);
+
+    (void)k;
+    if (rv != TG_OK) {
+        return rv;
+    }
+    a->fn(a->arg, &a->k);
+    return TG_OK;
+}
+
+tg_err
+pdp_store_key_list(pdp_store *st, pdp_store_key_fn fn, void *arg)
+{
+    pdp_key_list_arg *a = malloc(sizeof(*a));
+    tg_err            rv;
+
+    if (a == NULL) {
+        return TG_ENOMEM;
+    }
+    a->fn  = fn;
+    a->arg = arg;
+    rv     = pdp_store_scan(st, st->keys, pdp_store_key_list_one, a);
+    free(a);
+    return rv;
+}
+
+typedef struct pdp_totals_list_arg {
+    pdp_store_totals_fn fn;
+    void               *arg;
+} pdp_totals_list_arg;
+
+static tg_err
+pdp_store_totals_list_one(const MDB_val *k, const MDB_val *v, void *arg)
+{
+    pdp_totals_list_arg *a = arg;
+    const char          *s = k->mv_data;
+    char                 id[TG_ID_MAX + 4];
+    pdp_totals           t;
+    tg_err               rv;
+
+    if (k->mv_size < 3 || k->mv_size - 2 >= sizeof(id) || s[1] != ':' ||
+        (s[0] != PDP_TOTALS_KEY && s[0] != PDP_TOTALS_TENANT)) {
+        return TG_OK; /* not ours: a later schema may add kinds */
+    }
+    if ((rv = pdp_totals_decode(v, &t)) != TG_OK) {
+        return rv;
+    }
+    memcpy(id, s + 2, k->mv_size - 2);
+    id[k->mv_size - 2] = '\0';
+    a->fn(a->arg, (pdp_totals_kind)s[0], id, &t);
+    return TG_OK;
+}
+
+tg_err
+pdp_store_totals_list(pdp_store *st, pdp_store_totals_fn fn, void *arg)
+{
+    pdp_totals_list_arg a = {fn, arg};
+
+    return pdp_store_scan(st, st->totals, pdp_store_totals_list_one, &a);
+}
+
+/* ---- usage writer ----------------------------------------------------- */
+
+static int
+pdp_store_totals_add(pdp_store *st, MDB_txn *txn, pdp_totals_kind kind,
+                     const char *id, const pdp_store_item *it)
+{
+    char        key[TG_ID_MAX + 4];
+    MDB_val     k = {pdp_totals_key(key, sizeof(key), kind, id), key};
+    MDB_val     v;
+    pdp_totals  t = {0, 0, 0, 0};
+    pdp_rec_out o;
+    int         rc;
+
+    if (id[0] == '\0') {
+        return 0;
+    }
+    rc = mdb_get(txn, st->totals, &k, &v);
+    if (rc == 0 && pdp_totals_decode(&v, &t) != TG_OK) {
+        return MDB_CORRUPTED;
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        return rc;
+    }
+    t.requests += 1;
+    t.prompt_tokens += it->usage.prompt_tokens;
+    t.completion_tokens += it->usage.completion_tokens;
+    t.cost_micro_usd += it->cost;
+    o.len = 0;
+    o.bad = false;
+    pdp_totals_encode(&o, &t);
+    v.mv_size = o.len;
+    v.mv_data = o.buf;
+    return mdb_put(txn, st->totals, &k, &v, 0);
+}
+
+/* pdp_store_batch_txn settles a batch; reruns from scratch after a grow. */
+static int
+pdp_store_batch_txn(pdp_store *st, MDB_txn *txn, void *arg)
+{
+    pdp_rec_out *o  = malloc(sizeof(*o));
+    int          rc = 0;
+
+    if (o == NULL) {
+        return ENOMEM;
+    }
+    for (pdp_store_item *it = arg; it != NULL; it = it->next) {
+        MDB_val       k = {strlen(it->usage.request_id), it->usage.request_id};
+        MDB_val       v;
+        pdp_usage_rec prev;
+
+        rc = mdb_get(txn, st->usage, &k, &v);
+        if (rc == 0) {
+            /* A retry of a report we already hold: ack it, count nothing. */
+            it->ack.duplicate = true;
+            it->ack.cost_micro_usd =
+                pdp_usage_decode(&v, &prev) == TG_OK ? prev.cost_micro_usd : 0;
+            continue;
+        }
+        if (rc != MDB_NOTFOUND) {
+            break;
+        }
+        it->ack.duplicate      = false;
+        it->ack.cost_micro_usd = it->cost;
+        o->len                 = 0;
+        o->bad                 = false;
+        pdp_usage_encode(o, &it->usage, it->cost, it->settled_ms);
+        v.mv_size = o->len;
+        v.mv_data = o->buf;
+        if ((rc = mdb_put(txn, st->usage, &k, &v, MDB_NOOVERWRITE)) != 0 ||
+            (rc = pdp_store_totals_add(st, txn, PDP_TOTALS_KEY,
+                                       it->usage.key_id, it)) != 0 ||
+            (rc = pdp_store_totals_add(st, txn, PDP_TOTALS_TENANT,
+                                       it->usage.tenant_id, it)) != 0) {
+            break;
+        }
+    }
+    free(o);
+    return rc;
+}
+
+static void *
+pdp_store_writer_main(void *arg)
+{
+    pdp_store *st = arg;
+
+    pthread_mutex_lock(&st->mu);
+    for (;;) {
+        pdp_store_item *batch;
+        pdp_store_item *last;
+        size_t          n = 1;
+        int64_t         t0;
+        tg_err          rv;
+
+        while (st->head == NULL && !st->stopping) {
+            pthread_cond_wait(&st->cv, &st->mu);
+        }
+        if (st->head == NULL) {
+            break; /* stopping and drained */
+        }
+        /* Take everything queued (up to a cap): one fsync for all of it. */
+        batch = last = st->head;
+        while (last->next != NULL && n < PDP_STORE_BATCH_MAX) {
+            last = last->next;
+            n++;
+        }
+        st->head   = last->next;
+        last->next = NULL;
+        if (st->head == NULL) {
+            st->tail = NULL;
+        }
+        pthread_mutex_unlock(&st->mu);
+
+        t0 = tg_mono_us();
+        rv = pdp_store_write(st, pdp_store_batch_txn, batch);
+        tg_debug("store: settled %zu usage report(s) in %lld us: %s", n,
+                 (long long)(tg_mono_us() - t0), tg_strerror(rv));
+        while (batch != NULL) {
+            pdp_store_item *next = batch->next;
+            batch->cb(batch->arg, rv, &batch->ack);
+            free(batch);
+            batch = next;
+        }
+        pthread_mutex_lock(&st->mu);
+    }
+    pthread_mutex_unlock(&st->mu);
+    return NULL;
+}
+
+tg_err
+pdp_store_usage_submit(pdp_store *st, const tg_usage *u, int64_t cost_micro_usd,
+                       pdp_store_usage_cb cb, void *arg)
+{
+    pdp_store_item *it;
+
+    if (u->request_id[0] == '\0') {
+        return TG_EINVAL;
+    }
+    if ((it = calloc(1, sizeof(*it))) == NULL) {
+        return TG_ENOMEM;
+    }
+    it->usage      = *u;
+    it->cost       = cost_micro_usd;
+    it->settled_ms = tg_now_ms();
+    it->cb         = cb;
+    it->arg        = arg;
+    memcpy(it->ack.request_id, u->request_id, sizeof(it->ack.request_id));
+    pthread_mutex_lock(&st->mu);
+    if (st->stopping) {
+        pthread_mutex_unlock(&st->mu);
+        free(it);
+        return TG_ECLOSED;
+    }
+    if (st->tail != NULL) {
+        st->tail->next = it;
+    } else {
+        st->head = it;
+    }
+    st->tail = it;
+    pthread_cond_signal(&st->cv);
+    pthread_mutex_unlock(&st->mu);
+    return TG_OK;
+}
+
+typedef struct pdp_store_waiter {
+    pthread_mutex_t mu;
+    pthread_cond_t  cv;
+    bool            done;
+    tg_err          rv;
+    tg_usage_ack    ack;
+} pdp_store_waiter;
+
+static void
+pdp_store_settle_cb(void *arg, tg_err rv, const tg_usage_ack *ack)
+{
+    pdp_store_waiter *w = arg;
+
+    pthread_mutex_lock(&w->mu);
+    w->rv   = rv;
+    w->ack  = *ack;
+    w->done = true;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+tg_err
+pdp_store_usage_settle(pdp_store *st, const tg_usage *u, int64_t cost_micro_usd,
+                       tg_usage_ack *ack)
+{
+    pdp_store_waiter w;
+    tg_err           rv;
+
+    memset(&w, 0, sizeof(w));
+    pthread_mutex_init(&w.mu, NULL);
+    pthread_cond_init(&w.cv, NULL);
+    rv = pdp_store_usage_submit(st, u, cost_micro_usd, pdp_store_settle_cb, &w);
+    if (rv == TG_OK) {
+        pthread_mutex_lock(&w.mu);
+        while (!w.done) {
+            pthread_cond_wait(&w.cv, &w.mu);
+        }
+        pthread_mutex_unlock(&w.mu);
+        rv   = w.rv;
+        *ack = w.ack;
+    }
+    pthread_mutex_destroy(&w.mu);
+    pthread_cond_destroy(&w.cv);
+    return rv;
+}

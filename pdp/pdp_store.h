@@ -1,0 +1,153 @@
+/* pdp_store.h - all PDP state in one LMDB environment (pdp.state_dir):
+ * virtual keys, settled usage and spend totals. Thread-safe. Decisions read
+ * through a pdp_store_reader (one per thread or nng context); usage writes go
+ * through one internal writer thread that group-commits; key admin writes
+ * (the CLI, possibly another process) are direct, short write txns.
+ *
+ * Named databases and records. Integers are little-endian; a string is a u16
+ * byte length then the bytes (no NUL); every value starts with a u8 record
+ * version (1), so a later release can add fields without a dump/restore.
+ *   meta     "schema_version" -> ASCII decimal ("1")
+ *   keys     SHA-256 of the key (32 bytes) -> u8 1, u8 status (1 active,
+ *            2 revoked), i64 created_ms, i64 revoked_ms (0: never), str id,
+ *            str tenant, str name, u16 n, n x str model (0 models: all)
+ *   key_ids  key id -> SHA-256 (32 bytes)
+ *   usage    request id -> u8 1, u8 flags (1 stream, 2 estimated),
+ *            u8 endpoint, u32 status, i64 prompt_tokens,
+ *            i64 completion_tokens, i64 cached_tokens, i64 cost_micro_usd,
+ *            i64 started_ms, i64 duration_ms, i64 settled_ms, str key_id,
+ *            str tenant_id, str model, str deployment_id, str reservation_id,
+ *            str user
+ *   totals   "k:<key id>" or "t:<tenant>" -> u8 1, i64 requests,
+ *            i64 prompt_tokens, i64 completion_tokens, i64 cost_micro_usd
+ */
+#ifndef PDP_STORE_H
+#define PDP_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tg_err.h"
+#include "tg_msg.h"
+
+#define PDP_STORE_SCHEMA_VERSION 1
+#define PDP_KEY_NAME_MAX 128
+#define PDP_KEY_MODELS_MAX 64
+
+typedef struct pdp_store        pdp_store;
+typedef struct pdp_store_reader pdp_store_reader;
+
+typedef enum pdp_key_status {
+    PDP_KEY_ACTIVE  = 1,
+    PDP_KEY_REVOKED = 2,
+} pdp_key_status;
+
+typedef struct pdp_key {
+    char           id[TG_ID_MAX];
+    char           tenant[TG_ID_MAX];
+    char           name[PDP_KEY_NAME_MAX];
+    char           models[PDP_KEY_MODELS_MAX][TG_MODEL_MAX]; /* none: all */
+    uint32_t       n_models;
+    pdp_key_status status;
+    int64_t        created_ms;
+    int64_t        revoked_ms; /* 0 while active */
+} pdp_key;
+
+typedef struct pdp_totals {
+    int64_t requests;
+    int64_t prompt_tokens;
+    int64_t completion_tokens;
+    int64_t cost_micro_usd;
+} pdp_totals;
+
+typedef enum pdp_totals_kind {
+    PDP_TOTALS_KEY    = 'k',
+    PDP_TOTALS_TENANT = 't',
+} pdp_totals_kind;
+
+/* A settled usage report as stored. */
+typedef struct pdp_usage_rec {
+    tg_usage usage;
+    int64_t  cost_micro_usd;
+    int64_t  settled_ms;
+} pdp_usage_rec;
+
+/* pdp_store_open opens (creating, mode 0700) the state directory dir with an
+ * initial map of map_size_mb (never shrinking a bigger existing map), checks
+ * the schema version (writes it if missing; TG_EVERSION with advice if the
+ * directory was written by a newer tollgate-pdp), clears stale reader slots
+ * and starts the writer thread. On failure writes why into err.
+ * Owns: *out, free with pdp_store_close. */
+tg_err pdp_store_open(pdp_store **out, const char *dir, int64_t map_size_mb,
+                      char *err, size_t errlen);
+
+/* pdp_store_close commits every usage report already submitted (their
+ * callbacks run), stops the writer and closes the environment. All readers
+ * must be destroyed first. NULL is a no-op. */
+void pdp_store_close(pdp_store *st);
+
+/* pdp_store_map_size is the current map size in bytes. */
+size_t pdp_store_map_size(pdp_store *st);
+
+/* A reader holds one LMDB read txn slot, renewed per read; use it from one
+ * thread at a time (any thread: the env is MDB_NOTLS).
+ * Owns: *out, free with pdp_store_reader_destroy (before pdp_store_close). */
+tg_err pdp_store_reader_create(pdp_store *st, pdp_store_reader **out);
+void   pdp_store_reader_destroy(pdp_store_reader *rd);
+
+/* pdp_store_read_begin starts a snapshot; every get below sees it until
+ * pdp_store_read_end, which must follow promptly (a map resize waits for
+ * it). Not nestable. */
+tg_err pdp_store_read_begin(pdp_store_reader *rd);
+void   pdp_store_read_end(pdp_store_reader *rd);
+
+/* Gets inside a read: TG_ENOTFOUND when absent, TG_EVERSION on a record
+ * this build cannot read, TG_EIO on an LMDB error. Results are copies. */
+tg_err pdp_store_key_get(pdp_store_reader *rd,
+                         const uint8_t hash[TG_SHA256_LEN], pdp_key *out);
+tg_err pdp_store_key_get_by_id(pdp_store_reader *rd, const char *id,
+                               pdp_key *out);
+tg_err pdp_store_totals_get(pdp_store_reader *rd, pdp_totals_kind kind,
+                            const char *id, pdp_totals *out);
+tg_err pdp_store_usage_get(pdp_store_reader *rd, const char *request_id,
+                           pdp_usage_rec *out);
+
+/* pdp_store_key_put stores a new key under its hash. TG_EEXIST if the hash
+ * or the id is already stored (nothing is written). Borrows k. */
+tg_err pdp_store_key_put(pdp_store *st, const uint8_t hash[TG_SHA256_LEN],
+                         const pdp_key *k);
+
+/* pdp_store_key_revoke marks key id revoked at now_ms. TG_ENOTFOUND for an
+ * unknown id, TG_EEXIST if it was already revoked (nothing changes). */
+tg_err pdp_store_key_revoke(pdp_store *st, const char *id, int64_t now_ms);
+
+/* Listing, each in one snapshot, in database order. fn borrows its pointer
+ * arguments only during the call. */
+typedef void (*pdp_store_key_fn)(void *arg, const pdp_key *k);
+typedef void (*pdp_store_totals_fn)(void *arg, pdp_totals_kind kind,
+                                    const char *id, const pdp_totals *t);
+tg_err pdp_store_key_list(pdp_store *st, pdp_store_key_fn fn, void *arg);
+tg_err pdp_store_totals_list(pdp_store *st, pdp_store_totals_fn fn, void *arg);
+
+/* pdp_store_usage_submit queues a usage report (copied) for the writer
+ * thread, which settles it idempotently by u->request_id: the first report
+ * is stored and added to the key's and the tenant's totals at
+ * cost_micro_usd; a repeat is acked duplicate=true with the first report's
+ * cost and changes nothing. cb runs on the writer thread exactly once,
+ * after the batch holding the report is durably committed (rv TG_OK) or
+ * failed; ack is borrowed during cb. If this returns an error (TG_ECLOSED
+ * while closing, TG_ENOMEM) cb is never called. The map grows on MDB_MAP_FULL:
+ * a report is never dropped for lack of space. */
+typedef void (*pdp_store_usage_cb)(void *arg, tg_err rv,
+                                   const tg_usage_ack *ack);
+tg_err pdp_store_usage_submit(pdp_store *st, const tg_usage *u,
+                              int64_t cost_micro_usd, pdp_store_usage_cb cb,
+                              void *arg);
+
+/* pdp_store_usage_settle is pdp_store_usage_submit that waits for the
+ * commit and copies the ack out. Not for nng callbacks. */
+tg_err pdp_store_usage_settle(pdp_store *st, const tg_usage *u,
+                              int64_t cost_micro_usd, tg_usage_ack *ack);
+
+#endif

@@ -1,0 +1,594 @@
+/* pdp_wire.c - protobuf-c in, fixed-size structs out. Every string is
+ * length-checked against its tg_msg.h field and every enum against the
+ * values we know: the data plane treats a WireError as a deny, so being
+ * strict here can only ever turn a request into a deny, never an allow. */
+#include "pdp_wire.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "tollgate/v1/pdp.pb-c.h"
+
+typedef struct pdp_wire_sink {
+    ProtobufCBuffer base; /* first: protobuf-c calls us with &base */
+    tg_buf         *out;
+    tg_err          rv;
+} pdp_wire_sink;
+
+static void
+pdp_wire_sink_append(ProtobufCBuffer *b, size_t len, const uint8_t *data)
+{
+    pdp_wire_sink *s = (pdp_wire_sink *)b;
+
+    if (s->rv == TG_OK) {
+        s->rv = tg_buf_append(s->out, data, len);
+    }
+}
+
+/* pdp_wire_pack packs msg into out, replacing its content. */
+static tg_err
+pdp_wire_pack(const ProtobufCMessage *msg, tg_buf *out)
+{
+    pdp_wire_sink sink = {{pdp_wire_sink_append}, out, TG_OK};
+    size_t        need = protobuf_c_message_get_packed_size(msg);
+
+    tg_buf_reset(out);
+    if (out->max != 0 && need > out->max) {
+        return TG_ETOOBIG;
+    }
+    protobuf_c_message_pack_to_buffer(msg, &sink.base);
+    if (sink.rv != TG_OK) {
+        tg_buf_reset(out);
+    }
+    return sink.rv;
+}
+
+static tg_err pdp_wire_fail(tg_err rv, char *err, size_t errlen,
+                            const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static tg_err
+pdp_wire_fail(tg_err rv, char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err != NULL && errlen > 0) {
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return rv;
+}
+
+/* pdp_wire_str copies a wire string into a fixed field; too long is an
+ * error rather than a silent truncation, which could change a model name
+ * or an id into a different, valid one. */
+static tg_err
+pdp_wire_str(char *dst, size_t cap, const char *src, const char *field,
+             char *err, size_t errlen)
+{
+    size_t n = src != NULL ? strlen(src) : 0;
+
+    if (n >= cap) {
+        return pdp_wire_fail(TG_EPROTO, err, errlen,
+                             "%s is longer than %zu bytes", field, cap - 1);
+    }
+    if (n > 0) {
+        memcpy(dst, src, n);
+    }
+    dst[n] = '\0';
+    return TG_OK;
+}
+
+#define PDP_WIRE_STR(dst, src, field)                                          \
+    do {                                                                       \
+        if ((rv = pdp_wire_str((dst), sizeof(dst), (src), (field), err,        \
+                               errlen)) != TG_OK) {                            \
+            goto out;                                                          \
+        }                                                                      \
+    } while (0)
+
+static tg_err
+pdp_wire_endpoint(int v, tg_endpoint *out, char *err, size_t errlen)
+{
+    if (v < TG_EP_UNSPECIFIED || v > TG_EP_MODELS) {
+        return pdp_wire_fail(TG_EPROTO, err, errlen, "unknown endpoint %d", v);
+    }
+    *out = (tg_endpoint)v;
+    return TG_OK;
+}
+
+static tg_err
+pdp_wire_tokens(int64_t v, const char *field, char *err, size_t errlen)
+{
+    if (v < 0) {
+        return pdp_wire_fail(TG_EPROTO, err, errlen, "%s is negative", field);
+    }
+    return TG_OK;
+}
+
+static tg_err
+pdp_wire_decide_in(const Tollgate__V1__Decide *in, tg_decide *d, char *err,
+                   size_t errlen)
+{
+    tg_err rv = TG_OK;
+
+    if (in->key_hash.len != TG_SHA256_LEN) {
+        return pdp_wire_fail(TG_EPROTO, err, errlen,
+                             "decide.key_hash must be %d bytes, got %zu",
+                             TG_SHA256_LEN, in->key_hash.len);
+    }
+    memcpy(d->key_hash, in->key_hash.data, TG_SHA256_LEN);
+    if ((rv = pdp_wire_endpoint((int)in->endpoint, &d->endpoint, err,
+                                errlen)) != TG_OK) {
+        goto out;
+    }
+    PDP_WIRE_STR(d->model, in->model, "decide.model");
+    PDP_WIRE_STR(d->client_ip, in->client_ip, "decide.client_ip");
+    PDP_WIRE_STR(d->user, in->user, "decide.user");
+    if (in->n_metadata > TG_MSG_META_MAX) {
+        rv = pdp_wire_fail(TG_EPROTO, err, errlen,
+                           "decide.metadata has more than %d entries",
+                           TG_MSG_META_MAX);
+        goto out;
+    }
+    for (size_t i = 0; i < in->n_metadata; i++) {
+        PDP_WIRE_STR(d->meta[i].key, in->metadata[i]->key,
+                     "decide.metadata key");
+        PDP_WIRE_STR(d->meta[i].value, in->metadata[i]->value,
+                     "decide.metadata value");
+    }
+    d->n_meta                 = (uint32_t)in->n_metadata;
+    d->stream                 = in->stream != 0;
+    d->max_tokens             = in->max_tokens;
+    d->prompt_tokens_estimate = in->prompt_tokens_estimate;
+    d->prompt_bytes           = in->prompt_bytes;
+    d->now_ms                 = in->now_ms;
+    if ((rv = pdp_wire_tokens(in->max_tokens, "decide.max_tokens", err,
+                              errlen)) != TG_OK ||
+        (rv = pdp_wire_tokens(in->prompt_tokens_estimate,
+                              "decide.prompt_tokens_estimate", err, errlen)) !=
+            TG_OK) {
+        goto out;
+    }
+out:
+    return rv;
+}
+
+static tg_err
+pdp_wire_usage_in(const Tollgate__V1__Usage *in, tg_usage *u, char *err,
+                  size_t errlen)
+{
+    tg_err rv = TG_OK;
+
+    PDP_WIRE_STR(u->key_id, in->key_id, "usage.key_id");
+    PDP_WIRE_STR(u->tenant_id, in->tenant_id, "usage.tenant_id");
+    PDP_WIRE_STR(u->model, in->model, "usage.model");
+    PDP_WIRE_STR(u->deployment_id, in->deployment_id, "usage.deployment_id");
+    PDP_WIRE_STR(u->reservation_id, in->reservation_id, "usage.reservation_id");
+    PDP_WIRE_STR(u->user, in->user, "usage.user");
+    if ((rv = pdp_wire_endpoint((int)in->endpoint, &u->endpoint, err,
+                                errlen)) != TG_OK ||
+        (rv = pdp_wire_tokens(in->prompt_tokens, "usage.prompt_tokens", err,
+                              errlen)) != TG_OK ||
+        (rv = pdp_wire_tokens(in->completion_tokens, "usage.completion_tokens",
+                              err, errlen)) != TG_OK ||
+        (rv = pdp_wire_tokens(in->cached_tokens, "usage.cached_tokens", err,
+                              errlen)) != TG_OK) {
+        goto out;
+    }
+    u->stream            = in->stream != 0;
+    u->prompt_tokens     = in->prompt_tokens;
+    u->completion_tokens = in->completion_tokens;
+    u->cached_tokens     = in->cached_tokens;
+    u->estimated         = in->estimated != 0;
+    u->status            = in->status;
+    u->started_ms        = in->started_ms;
+    u->duration_ms       = in->duration_ms;
+out:
+    return rv;
+}
+
+tg_err
+pdp_wire_decode_request(const void *buf, size_t len, size_t max, pdp_req *out,
+                        char *err, size_t errlen)
+{
+    Tollgate__V1__PdpRequest *in = NULL;
+    tg_err                    rv = TG_OK;
+
+    if (max != 0 && len > max) {
+        return pdp_wire_fail(TG_ETOOBIG, err, errlen,
+                             "request of %zu bytes is over the %zu-byte limit",
+                             len, max);
+    }
+    in = tollgate__v1__pdp_request__unpack(NULL, len, buf);
+    if (in == NULL) {
+        return pdp_wire_fail(TG_EPROTO, err, errlen,
+                             "request is not a valid PdpRequest");
+    }
+    if (in->wire_version > PDP_WIRE_VERSION) {
+        rv = pdp_wire_fail(TG_EVERSION, err, errlen,
+                           "wire version %u is newer than this PDP's %d; "
+                           "upgrade tollgate-pdp",
+                           in->wire_version, PDP_WIRE_VERSION);
+        goto out;
+    }
+    memset(out, 0, sizeof(*out));
+    PDP_WIRE_STR(out->request_id, in->request_id, "request_id");
+    switch (in->body_case) {
+    case TOLLGATE__V1__PDP_REQUEST__BODY_DECIDE:
+        out->kind = PDP_REQ_DECIDE;
+        rv        = pdp_wire_decide_in(in->decide, &out->u.decide, err, errlen);
+        memcpy(out->u.decide.request_id, out->request_id,
+               sizeof(out->request_id));
+        break;
+    case TOLLGATE__V1__PDP_REQUEST__BODY_USAGE:
+        out->kind = PDP_REQ_USAGE;
+        rv        = pdp_wire_usage_in(in->usage, &out->u.usage, err, errlen);
+        memcpy(out->u.usage.request_id, out->request_id,
+               sizeof(out->request_id));
+        if (rv == TG_OK && out->request_id[0] == '\0') {
+            /* Without an id a retried report would be counted twice. */
+            rv = pdp_wire_fail(TG_EPROTO, err, errlen,
+                               "usage report without a request_id");
+        }
+        break;
+    case TOLLGATE__V1__PDP_REQUEST__BODY_HELLO:
+        out->kind = PDP_REQ_HELLO;
+        PDP_WIRE_STR(out->u.hello.component, in->hello->component,
+                     "hello.component");
+        PDP_WIRE_STR(out->u.hello.version, in->hello->version, "hello.version");
+        break;
+    case TOLLGATE__V1__PDP_REQUEST__BODY_PING:
+        out->kind           = PDP_REQ_PING;
+        out->u.ping_sent_ms = in->ping->sent_ms;
+        break;
+    default:
+        rv = pdp_wire_fail(TG_EPROTO, err, errlen,
+                           "request has no body (decide, usage, hello or "
+                           "ping)");
+        break;
+    }
+out:
+    tollgate__v1__pdp_request__free_unpacked(in, NULL);
+    return rv;
+}
+
+/* pdp_wire_decision_out builds the protobuf-c Decision in caller storage;
+ * every pointer borrows from d or from the arrays in *s. */
+typedef struct pdp_wire_decision_out {
+    Tollgate__V1__Decision        msg;
+    Tollgate__V1__Mutations       mut;
+    Tollgate__V1__RouteTarget     tgt[TG_MSG_TARGETS_MAX];
+    Tollgate__V1__RouteTarget    *tgtp[TG_MSG_TARGETS_MAX];
+    Tollgate__V1__RedactSpan      red[TG_MSG_REDACT_MAX];
+    Tollgate__V1__RedactSpan     *redp[TG_MSG_REDACT_MAX];
+    Tollgate__V1__RuleMatch       rm[TG_MSG_RULES_MAX];
+    Tollgate__V1__RuleMatch      *rmp[TG_MSG_RULES_MAX];
+    Tollgate__V1__RateLimitState  lim[TG_MSG_LIMITS_MAX];
+    Tollgate__V1__RateLimitState *limp[TG_MSG_LIMITS_MAX];
+    char                         *models[TG_MSG_MODELS_MAX];
+} pdp_wire_decision_out;
+
+static tg_err
+pdp_wire_decision_build(const tg_decision *d, pdp_wire_decision_out *s)
+{
+    Tollgate__V1__Decision *m = &s->msg;
+
+    if (d->n_targets > TG_MSG_TARGETS_MAX ||
+        d->n_redactions > TG_MSG_REDACT_MAX ||
+        d->n_matched > TG_MSG_RULES_MAX || d->n_limits > TG_MSG_LIMITS_MAX ||
+        d->n_models > TG_MSG_MODELS_MAX) {
+        return TG_EINVAL;
+    }
+    tollgate__v1__decision__init(m);
+    tollgate__v1__mutations__init(&s->mut);
+    m->verdict         = (Tollgate__V1__Verdict)d->verdict;
+    m->status          = d->status;
+    m->error_code      = (char *)d->error_code;
+    m->error_type      = (char *)d->error_type;
+    m->message         = (char *)d->message;
+    m->strategy        = (Tollgate__V1__RouteStrategy)d->strategy;
+    m->reservation_id  = (char *)d->reservation_id;
+    m->policy_revision = d->policy_revision;
+    m->bundle_hash     = (char *)d->bundle_hash;
+    m->key_id          = (char *)d->key_id;
+    m->tenant_id       = (char *)d->tenant_id;
+    m->capture_level   = d->capture_level;
+    for (uint32_t i = 0; i < d->n_targets; i++) {
+        tollgate__v1__route_target__init(&s->tgt[i]);
+        s->tgt[i].deployment_id = (char *)d->targets[i].deployment_id;
+        s->tgt[i].weight        = d->targets[i].weight;
+        s->tgtp[i]              = &s->tgt[i];
+    }
+    m->n_targets = d->n_targets;
+    m->targets   = s->tgtp;
+    for (uint32_t i = 0; i < d->n_redactions; i++) {
+        tollgate__v1__redact_span__init(&s->red[i]);
+        s->red[i].message_index = d->redactions[i].message_index;
+        s->red[i].start         = d->redactions[i].start;
+        s->red[i].end           = d->redactions[i].end;
+        s->red[i].replacement   = (char *)d->redactions[i].replacement;
+        s->redp[i]              = &s->red[i];
+    }
+    if (d->clamp_max_tokens != 0 || d->n_redactions != 0) {
+        s->mut.clamp_max_tokens = d->clamp_max_tokens;
+        s->mut.n_redactions     = d->n_redactions;
+        s->mut.redactions       = s->redp;
+        m->mutations            = &s->mut;
+    }
+    for (uint32_t i = 0; i < d->n_matched; i++) {
+        tollgate__v1__rule_match__init(&s->rm[i]);
+        s->rm[i].rule_id  = (char *)d->matched[i].rule_id;
+        s->rm[i].enforced = d->matched[i].enforced;
+        s->rmp[i]         = &s->rm[i];
+    }
+    m->n_matched = d->n_matched;
+    m->matched   = s->rmp;
+    for (uint32_t i = 0; i < d->n_limits; i++) {
+        tollgate__v1__rate_limit_state__init(&s->lim[i]);
+        s->lim[i].name      = (char *)d->limits[i].name;
+        s->lim[i].limit     = d->limits[i].limit;
+        s->lim[i].remaining = d->limits[i].remaining;
+        s->lim[i].reset_ms  = d->limits[i].reset_ms;
+        s->limp[i]          = &s->lim[i];
+    }
+    m->n_limits = d->n_limits;
+    m->limits   = s->limp;
+    for (uint32_t i = 0; i < d->n_models; i++) {
+        s->models[i] = (char *)d->models[i];
+    }
+    m->n_models = d->n_models;
+    m->models   = s->models;
+    return TG_OK;
+}
+
+tg_err
+pdp_wire_encode_reply(const pdp_rep *rep, tg_buf *out)
+{
+    Tollgate__V1__PdpResponse m    = TOLLGATE__V1__PDP_RESPONSE__INIT;
+    Tollgate__V1__UsageAck    ack  = TOLLGATE__V1__USAGE_ACK__INIT;
+    Tollgate__V1__HelloAck    ha   = TOLLGATE__V1__HELLO_ACK__INIT;
+    Tollgate__V1__Pong        pong = TOLLGATE__V1__PONG__INIT;
+    Tollgate__V1__WireError   we   = TOLLGATE__V1__WIRE_ERROR__INIT;
+    pdp_wire_decision_out     dec;
+    tg_err                    rv;
+
+    m.wire_version = PDP_WIRE_VERSION;
+    m.request_id   = (char *)rep->request_id;
+    switch (rep->kind) {
+    case PDP_REP_DECISION:
+        if ((rv = pdp_wire_decision_build(&rep->u.decision, &dec)) != TG_OK) {
+            return rv;
+        }
+        m.body_case = TOLLGATE__V1__PDP_RESPONSE__BODY_DECISION;
+        m.decision  = &dec.msg;
+        break;
+    case PDP_REP_USAGE_ACK:
+        m.request_id       = (char *)rep->u.ack.request_id;
+        ack.duplicate      = rep->u.ack.duplicate;
+        ack.cost_micro_usd = rep->u.ack.cost_micro_usd;
+        m.body_case        = TOLLGATE__V1__PDP_RESPONSE__BODY_USAGE_ACK;
+        m.usage_ack        = &ack;
+        break;
+    case PDP_REP_HELLO_ACK:
+        ha.version         = (char *)rep->u.hello_ack.version;
+        ha.policy_revision = rep->u.hello_ack.policy_revision;
+        m.body_case        = TOLLGATE__V1__PDP_RESPONSE__BODY_HELLO_ACK;
+        m.hello_ack        = &ha;
+        break;
+    case PDP_REP_PONG:
+        pong.sent_ms = rep->u.pong_sent_ms;
+        m.body_case  = TOLLGATE__V1__PDP_RESPONSE__BODY_PONG;
+        m.pong       = &pong;
+        break;
+    case PDP_REP_ERROR:
+        we.message  = (char *)rep->u.error;
+        m.body_case = TOLLGATE__V1__PDP_RESPONSE__BODY_ERROR;
+        m.error     = &we;
+        break;
+    default: return TG_EINVAL;
+    }
+    return pdp_wire_pack(&m.base, out);
+}
+
+tg_err
+pdp_wire_encode_request(const pdp_req *req, tg_buf *out)
+{
+    Tollgate__V1__PdpRequest m     = TOLLGATE__V1__PDP_REQUEST__INIT;
+    Tollgate__V1__Decide     dec   = TOLLGATE__V1__DECIDE__INIT;
+    Tollgate__V1__Usage      use   = TOLLGATE__V1__USAGE__INIT;
+    Tollgate__V1__Hello      hello = TOLLGATE__V1__HELLO__INIT;
+    Tollgate__V1__Ping       ping  = TOLLGATE__V1__PING__INIT;
+    Tollgate__V1__KeyValue   kv[TG_MSG_META_MAX];
+    Tollgate__V1__KeyValue  *kvp[TG_MSG_META_MAX];
+    const tg_decide         *d = &req->u.decide;
+    const tg_usage          *u = &req->u.usage;
+
+    m.wire_version = PDP_WIRE_VERSION;
+    m.request_id   = (char *)req->request_id;
+    switch (req->kind) {
+    case PDP_REQ_DECIDE:
+        if (d->n_meta > TG_MSG_META_MAX) {
+            return TG_EINVAL;
+        }
+        dec.key_hash.data          = (uint8_t *)d->key_hash;
+        dec.key_hash.len           = TG_SHA256_LEN;
+        dec.endpoint               = (Tollgate__V1__Endpoint)d->endpoint;
+        dec.model                  = (char *)d->model;
+        dec.stream                 = d->stream;
+        dec.max_tokens             = d->max_tokens;
+        dec.prompt_tokens_estimate = d->prompt_tokens_estimate;
+        dec.prompt_bytes           = d->prompt_bytes;
+        dec.client_ip              = (char *)d->client_ip;
+        dec.user                   = (char *)d->user;
+        dec.now_ms                 = d->now_ms;
+        for (uint32_t i = 0; i < d->n_meta; i++) {
+            tollgate__v1__key_value__init(&kv[i]);
+            kv[i].key   = (char *)d->meta[i].key;
+            kv[i].value = (char *)d->meta[i].value;
+            kvp[i]      = &kv[i];
+        }
+        dec.n_metadata = d->n_meta;
+        dec.metadata   = kvp;
+        m.body_case    = TOLLGATE__V1__PDP_REQUEST__BODY_DECIDE;
+        m.decide       = &dec;
+        break;
+    case PDP_REQ_USAGE:
+        use.key_id            = (char *)u->key_id;
+        use.tenant_id         = (char *)u->tenant_id;
+        use.model             = (char *)u->model;
+        use.deployment_id     = (char *)u->deployment_id;
+        use.reservation_id    = (char *)u->reservation_id;
+        use.endpoint          = (Tollgate__V1__Endpoint)u->endpoint;
+        use.stream            = u->stream;
+        use.prompt_tokens     = u->prompt_tokens;
+        use.completion_tokens = u->completion_tokens;
+        use.cached_tokens     = u->cached_tokens;
+        use.estimated         = u->estimated;
+        use.status            = u->status;
+        use.started_ms        = u->started_ms;
+        use.duration_ms       = u->duration_ms;
+        use.user              = (char *)u->user;
+        m.body_case           = TOLLGATE__V1__PDP_REQUEST__BODY_USAGE;
+        m.usage               = &use;
+        break;
+    case PDP_REQ_HELLO:
+        hello.component = (char *)req->u.hello.component;
+        hello.version   = (char *)req->u.hello.version;
+        m.body_case     = TOLLGATE__V1__PDP_REQUEST__BODY_HELLO;
+        m.hello         = &hello;
+        break;
+    case PDP_REQ_PING:
+        ping.sent_ms = req->u.ping_sent_ms;
+        m.body_case  = TOLLGATE__V1__PDP_REQUEST__BODY_PING;
+        m.ping       = &ping;
+        break;
+    default: return TG_EINVAL;
+    }
+    return pdp_wire_pack(&m.base, out);
+}
+
+static tg_err
+pdp_wire_decision_in(const Tollgate__V1__Decision *in, tg_decision *d,
+                     char *err, size_t errlen)
+{
+    tg_err rv = TG_OK;
+
+    if ((int)in->verdict > (int)TG_VERDICT_DENY ||
+        (int)in->strategy > (int)TG_ROUTE_LOWEST_COST) {
+        return pdp_wire_fail(TG_EPROTO, err, errlen,
+                             "decision has an unknown verdict or strategy");
+    }
+    if (in->n_targets > TG_MSG_TARGETS_MAX ||
+        in->n_matched > TG_MSG_RULES_MAX || in->n_models > TG_MSG_MODELS_MAX ||
+        in->n_limits > TG_MSG_LIMITS_MAX ||
+        (in->mutations != NULL &&
+         in->mutations->n_redactions > TG_MSG_REDACT_MAX)) {
+        return pdp_wire_fail(TG_EPROTO, err, errlen,
+                             "decision has too many list entries");
+    }
+    d->verdict         = (tg_verdict)in->verdict;
+    d->status          = in->status;
+    d->strategy        = (tg_route_strategy)in->strategy;
+    d->policy_revision = in->policy_revision;
+    d->capture_level   = in->capture_level;
+    PDP_WIRE_STR(d->error_code, in->error_code, "decision.error_code");
+    PDP_WIRE_STR(d->error_type, in->error_type, "decision.error_type");
+    PDP_WIRE_STR(d->message, in->message, "decision.message");
+    PDP_WIRE_STR(d->reservation_id, in->reservation_id,
+                 "decision.reservation_id");
+    PDP_WIRE_STR(d->bundle_hash, in->bundle_hash, "decision.bundle_hash");
+    PDP_WIRE_STR(d->key_id, in->key_id, "decision.key_id");
+    PDP_WIRE_STR(d->tenant_id, in->tenant_id, "decision.tenant_id");
+    for (size_t i = 0; i < in->n_targets; i++) {
+        PDP_WIRE_STR(d->targets[i].deployment_id, in->targets[i]->deployment_id,
+                     "decision.targets");
+        d->targets[i].weight = in->targets[i]->weight;
+    }
+    d->n_targets = (uint32_t)in->n_targets;
+    if (in->mutations != NULL) {
+        const Tollgate__V1__Mutations *mu = in->mutations;
+        d->clamp_max_tokens               = mu->clamp_max_tokens;
+        for (size_t i = 0; i < mu->n_redactions; i++) {
+            d->redactions[i].message_index = mu->redactions[i]->message_index;
+            d->redactions[i].start         = mu->redactions[i]->start;
+            d->redactions[i].end           = mu->redactions[i]->end;
+            PDP_WIRE_STR(d->redactions[i].replacement,
+                         mu->redactions[i]->replacement, "decision.redactions");
+        }
+        d->n_redactions = (uint32_t)mu->n_redactions;
+    }
+    for (size_t i = 0; i < in->n_matched; i++) {
+        PDP_WIRE_STR(d->matched[i].rule_id, in->matched[i]->rule_id,
+                     "decision.matched");
+        d->matched[i].enforced = in->matched[i]->enforced != 0;
+    }
+    d->n_matched = (uint32_t)in->n_matched;
+    for (size_t i = 0; i < in->n_limits; i++) {
+        PDP_WIRE_STR(d->limits[i].name, in->limits[i]->name, "decision.limits");
+        d->limits[i].limit     = in->limits[i]->limit;
+        d->limits[i].remaining = in->limits[i]->remaining;
+        d->limits[i].reset_ms  = in->limits[i]->reset_ms;
+    }
+    d->n_limits = (uint32_t)in->n_limits;
+    for (size_t i = 0; i < in->n_models; i++) {
+        PDP_WIRE_STR(d->models[i], in->models[i], "decision.models");
+    }
+    d->n_models = (uint32_t)in->n_models;
+out:
+    return rv;
+}
+
+tg_err
+pdp_wire_decode_reply(const void *buf, size_t len, size_t max, pdp_rep *out,
+                      char *err, size_t errlen)
+{
+    Tollgate__V1__PdpResponse *in = NULL;
+    tg_err                     rv = TG_OK;
+
+    if (max != 0 && len > max) {
+        return pdp_wire_fail(TG_ETOOBIG, err, errlen,
+                             "reply of %zu bytes is over the %zu-byte limit",
+                             len, max);
+    }
+    if ((in = tollgate__v1__pdp_response__unpack(NULL, len, buf)) == NULL) {
+        return pdp_wire_fail(TG_EPROTO, err, errlen,
+                             "reply is not a valid PdpResponse");
+    }
+    memset(out, 0, sizeof(*out));
+    PDP_WIRE_STR(out->request_id, in->request_id, "request_id");
+    switch (in->body_case) {
+    case TOLLGATE__V1__PDP_RESPONSE__BODY_DECISION:
+        out->kind = PDP_REP_DECISION;
+        rv = pdp_wire_decision_in(in->decision, &out->u.decision, err, errlen);
+        break;
+    case TOLLGATE__V1__PDP_RESPONSE__BODY_USAGE_ACK:
+        out->kind                 = PDP_REP_USAGE_ACK;
+        out->u.ack.duplicate      = in->usage_ack->duplicate != 0;
+        out->u.ack.cost_micro_usd = in->usage_ack->cost_micro_usd;
+        memcpy(out->u.ack.request_id, out->request_id, sizeof(out->request_id));
+        break;
+    case TOLLGATE__V1__PDP_RESPONSE__BODY_HELLO_ACK:
+        out->kind                        = PDP_REP_HELLO_ACK;
+        out->u.hello_ack.policy_revision = in->hello_ack->policy_revision;
+        PDP_WIRE_STR(out->u.hello_ack.version, in->hello_ack->version,
+                     "hello_ack.version");
+        break;
+    case TOLLGATE__V1__PDP_RESPONSE__BODY_PONG:
+        out->kind           = PDP_REP_PONG;
+        out->u.pong_sent_ms = in->pong->sent_ms;
+        break;
+    case TOLLGATE__V1__PDP_RESPONSE__BODY_ERROR:
+        out->kind = PDP_REP_ERROR;
+        PDP_WIRE_STR(out->u.error, in->error->message, "error.message");
+        break;
+    default:
+        rv = pdp_wire_fail(TG_EPROTO, err, errlen, "reply has no body");
+        break;
+    }
+out:
+    tollgate__v1__pdp_response__free_unpacked(in, NULL);
+    return rv;
+}

@@ -1,0 +1,92 @@
+/* pdp_wire.h - the PDP's side of the wire: PdpRequest/PdpResponse bytes <->
+ * the plain C structs of tg_msg.h. The only PDP code that touches protobuf-c.
+ * Stateless and thread-safe. Called by pdp_server (and by tests, which also
+ * need the client's half: encode a request, decode a response). */
+#ifndef PDP_WIRE_H
+#define PDP_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tg_buf.h"
+#include "tg_err.h"
+#include "tg_msg.h"
+
+/* The newest wire version this PDP speaks; a request with a higher one is a
+ * decode error (0, "unspecified", is taken as 1). */
+#define PDP_WIRE_VERSION 1
+#define PDP_WIRE_NAME_MAX 64
+
+typedef enum pdp_req_kind {
+    PDP_REQ_DECIDE = 1,
+    PDP_REQ_USAGE,
+    PDP_REQ_HELLO,
+    PDP_REQ_PING,
+} pdp_req_kind;
+
+typedef struct pdp_hello {
+    char component[PDP_WIRE_NAME_MAX];
+    char version[PDP_WIRE_NAME_MAX];
+} pdp_hello;
+
+/* A decoded PdpRequest. request_id is copied into decide.request_id and
+ * usage.request_id too, so those structs stand alone. */
+typedef struct pdp_req {
+    pdp_req_kind kind;
+    char         request_id[TG_REQUEST_ID_MAX];
+    union {
+        tg_decide decide;
+        tg_usage  usage;
+        pdp_hello hello;
+        int64_t   ping_sent_ms;
+    } u;
+} pdp_req;
+
+typedef enum pdp_rep_kind {
+    PDP_REP_DECISION = 1,
+    PDP_REP_USAGE_ACK,
+    PDP_REP_HELLO_ACK,
+    PDP_REP_PONG,
+    PDP_REP_ERROR,
+} pdp_rep_kind;
+
+typedef struct pdp_hello_ack {
+    char     version[PDP_WIRE_NAME_MAX];
+    uint64_t policy_revision;
+} pdp_hello_ack;
+
+/* A PdpResponse. For PDP_REP_USAGE_ACK the request id is u.ack.request_id;
+ * for the others it is request_id. */
+typedef struct pdp_rep {
+    pdp_rep_kind kind;
+    char         request_id[TG_REQUEST_ID_MAX];
+    union {
+        tg_decision   decision;
+        tg_usage_ack  ack;
+        pdp_hello_ack hello_ack;
+        int64_t       pong_sent_ms;
+        char          error[TG_MSG_TEXT_MAX];
+    } u;
+} pdp_rep;
+
+/* pdp_wire_decode_request parses len bytes of a PdpRequest into *out.
+ * Fails with TG_ETOOBIG when len > max (0: no cap), TG_EPROTO on bytes that
+ * do not parse, an empty body, an unknown enum value, a key hash that is not
+ * 32 bytes, negative token counts, or a string longer than its tg_msg.h
+ * field; TG_EVERSION on a newer wire version. On failure writes a short
+ * reason (safe to send back in a WireError: it never quotes the payload)
+ * into err. Borrows buf until return. */
+tg_err pdp_wire_decode_request(const void *buf, size_t len, size_t max,
+                               pdp_req *out, char *err, size_t errlen);
+
+/* pdp_wire_encode_reply replaces the content of out with the encoded
+ * PdpResponse. Fails with TG_ETOOBIG when out's cap is exceeded (out is then
+ * left empty) or TG_ENOMEM. */
+tg_err pdp_wire_encode_reply(const pdp_rep *rep, tg_buf *out);
+
+/* The client's half, for tests and tools: the same contracts as above. */
+tg_err pdp_wire_encode_request(const pdp_req *req, tg_buf *out);
+tg_err pdp_wire_decode_reply(const void *buf, size_t len, size_t max,
+                             pdp_rep *out, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,416 @@
+/* test_cli.c - pdp.cli: the commands operators type, their output and
+ * exit codes, and that they work against a running `serve`. */
+#include <cjson/cJSON.h>
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pdp_cli.h"
+#include "pdp_store.h"
+#include "pdp_test_util.h"
+#include "pdp_wire.h"
+#include "tg_hash.h"
+#include "tg_unit.h"
+
+static char g_dir[512];
+static char g_cfg[768];
+static char g_out[16384];
+static char g_err[4096];
+
+static void
+slurp(FILE *f, char *buf, size_t cap)
+{
+    size_t n;
+
+    rewind(f);
+    n      = fread(buf, 1, cap - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+}
+
+/* run executes one command line (NULL-terminated words) in-process. */
+static int
+run(const char *first, ...)
+{
+    char   *argv[32];
+    int     argc = 0;
+    va_list ap;
+    FILE   *o = tmpfile();
+    FILE   *e = tmpfile();
+    int     rc;
+
+    argv[argc++] = "tollgate-pdp";
+    va_start(ap, first);
+    for (const char *a = first; a != NULL && argc < 31;
+         a             = va_arg(ap, const char *)) {
+        argv[argc++] = (char *)a;
+    }
+    va_end(ap);
+    argv[argc] = NULL;
+    rc         = pdp_cli_run(argc, argv, o, e);
+    slurp(o, g_out, sizeof(g_out));
+    slurp(e, g_err, sizeof(g_err));
+    return rc;
+}
+
+static bool
+all_hex(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) {
+            return false;
+        }
+    }
+    return s[n] == '\0';
+}
+
+/* create_key runs keys create --format json and copies out id and key. */
+static int
+create_key(const char *tenant, const char *models, char *id, char *key)
+{
+    cJSON *doc;
+    int    rc = models != NULL
+                    ? run("keys", "create", "--config", g_cfg, "--tenant", tenant,
+                          "--models", models, "--format", "json", NULL)
+                    : run("keys", "create", "--config", g_cfg, "--tenant", tenant,
+                          "--format=json", NULL);
+
+    if (rc != 0 || (doc = cJSON_Parse(g_out)) == NULL) {
+        return rc != 0 ? rc : -1;
+    }
+    snprintf(id, 64, "%s",
+             cJSON_GetStringValue(cJSON_GetObjectItem(doc, "id")));
+    snprintf(key, 128, "%s",
+             cJSON_GetStringValue(cJSON_GetObjectItem(doc, "key")));
+    cJSON_Delete(doc);
+    return 0;
+}
+
+static void
+test_create_text_shows_key_once(void)
+{
+    const char *k;
+
+    CU_ASSERT_EQUAL_FATAL(run("keys", "create", "--config", g_cfg, "--tenant",
+                              "acme", "--name", "ci-bot", "--models",
+                              "gpt-4o-mini, gpt-4o", NULL),
+                          0);
+    k = strstr(g_out, "sk-tg-");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(k);
+    CU_ASSERT(strspn(k + 6, "0123456789abcdef") == 48);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "cannot be shown again"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "key_"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "gpt-4o-mini, gpt-4o"));
+}
+
+static void
+test_create_json_key_works_and_only_hash_stored(void)
+{
+    char              id[64];
+    char              key[128];
+    char              path[1024];
+    char             *data;
+    long              size;
+    FILE             *f;
+    pdp_store        *st = NULL;
+    pdp_store_reader *rd = NULL;
+    pdp_key           k;
+    uint8_t           hash[TG_SHA256_LEN];
+    char              msg[512];
+
+    CU_ASSERT_EQUAL_FATAL(create_key("beta", "gpt-4o", id, key), 0);
+    CU_ASSERT(strncmp(key, "sk-tg-", 6) == 0 && all_hex(key + 6, 48));
+    CU_ASSERT(strncmp(id, "key_", 4) == 0 && all_hex(id + 4, 16));
+
+    /* The printed key authenticates as the printed id... */
+    snprintf(path, sizeof(path), "%s/state", g_dir);
+    CU_ASSERT_EQUAL_FATAL(pdp_store_open(&st, path, 4, msg, sizeof(msg)),
+                          TG_OK);
+    pdp_store_reader_create(st, &rd);
+    tg_sha256(key, strlen(key), hash);
+    CU_ASSERT_EQUAL_FATAL(pdp_store_read_begin(rd), TG_OK);
+    CU_ASSERT_EQUAL(pdp_store_key_get(rd, hash, &k), TG_OK);
+    CU_ASSERT_STRING_EQUAL(k.id, id);
+    CU_ASSERT_STRING_EQUAL(k.tenant, "beta");
+    CU_ASSERT_EQUAL(k.n_models, 1);
+    pdp_store_read_end(rd);
+    pdp_store_reader_destroy(rd);
+    pdp_store_close(st);
+
+    /* ...and the key itself is nowhere in the database file. */
+    snprintf(path, sizeof(path), "%s/state/data.mdb", g_dir);
+    f = fopen(path, "rb");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fseek(f, 0, SEEK_END);
+    size = ftell(f);
+    rewind(f);
+    data = malloc((size_t)size);
+    CU_ASSERT_EQUAL_FATAL(fread(data, 1, (size_t)size, f), (size_t)size);
+    fclose(f);
+    CU_ASSERT_PTR_NULL(memmem(data, (size_t)size, key + 6, 48));
+    CU_ASSERT_PTR_NOT_NULL(memmem(data, (size_t)size, id, strlen(id)));
+    free(data);
+}
+
+static void
+test_list_never_shows_keys(void)
+{
+    char   id[64];
+    char   key[128];
+    cJSON *doc;
+    cJSON *keys;
+    bool   found = false;
+
+    CU_ASSERT_EQUAL_FATAL(create_key("gamma", NULL, id, key), 0);
+    CU_ASSERT_EQUAL_FATAL(run("keys", "list", "--config", g_cfg, NULL), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, id));
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "gamma"));
+    CU_ASSERT_PTR_NULL(strstr(g_out, "sk-tg-"));
+    CU_ASSERT_EQUAL_FATAL(
+        run("keys", "list", "--config", g_cfg, "--format", "json", NULL), 0);
+    CU_ASSERT_PTR_NULL(strstr(g_out, "sk-tg-"));
+    doc  = cJSON_Parse(g_out);
+    keys = cJSON_GetObjectItem(doc, "keys");
+    CU_ASSERT_FATAL(cJSON_IsArray(keys));
+    for (cJSON *k = keys->child; k != NULL; k = k->next) {
+        CU_ASSERT_PTR_NULL(cJSON_GetObjectItem(k, "key"));
+        CU_ASSERT_PTR_NULL(cJSON_GetObjectItem(k, "hash"));
+        if (strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(k, "id")), id) ==
+            0) {
+            found = true;
+            CU_ASSERT_STRING_EQUAL(
+                cJSON_GetStringValue(cJSON_GetObjectItem(k, "status")),
+                "active");
+        }
+    }
+    CU_ASSERT(found);
+    cJSON_Delete(doc);
+}
+
+static void
+test_revoke(void)
+{
+    char id[64];
+    char key[128];
+
+    CU_ASSERT_EQUAL_FATAL(create_key("delta", NULL, id, key), 0);
+    CU_ASSERT_EQUAL(run("keys", "revoke", "--config", g_cfg, id, NULL), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "Revoked"));
+    CU_ASSERT_EQUAL(run("keys", "revoke", "--config", g_cfg, id, NULL), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "already revoked"));
+    CU_ASSERT_EQUAL(run("keys", "list", "--config", g_cfg, NULL), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "revoked"));
+    CU_ASSERT_EQUAL(
+        run("keys", "revoke", "--config", g_cfg, "key_0000000000000000", NULL),
+        1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_err, "no key with id"));
+    CU_ASSERT_EQUAL(run("keys", "revoke", "--config", g_cfg, NULL), 2);
+}
+
+static void
+test_usage_errors_exit_2(void)
+{
+    const char *bad;
+
+    CU_ASSERT_EQUAL(run("keys", "list", "--config", g_cfg, "--bogus", NULL), 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_err, "--bogus"));
+    CU_ASSERT_EQUAL(run("keys", "create", "--config", g_cfg, NULL), 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_err, "--tenant"));
+    CU_ASSERT_EQUAL(
+        run("keys", "create", "--config", g_cfg, "--tenant", "has space", NULL),
+        2);
+    CU_ASSERT_EQUAL(run("keys", "create", "--config", g_cfg, "--tenant", "t",
+                        "--models", "gpt-4o,claude-9", NULL),
+                    2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_err, "\"claude-9\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_err, "gpt-4o-mini")); /* known ones */
+    CU_ASSERT_EQUAL(
+        run("keys", "list", "--config", g_cfg, "--format", "xml", NULL), 2);
+    CU_ASSERT_EQUAL(run("keys", "frobnicate", NULL), 2);
+    CU_ASSERT_EQUAL(run("launch", NULL), 2);
+    unsetenv("TOLLGATE_CONFIG");
+    CU_ASSERT_EQUAL(run("keys", "list", NULL), 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_err, "TOLLGATE_CONFIG"));
+    /* A broken config is reported verbatim, with its position. */
+    bad =
+        tg_unit_write(g_dir, "bad.json", "{\n  \"pdp\": {\"lisen\": []}\n}\n");
+    CU_ASSERT_EQUAL(run("spend", "--config", bad, NULL), 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_err, "bad.json:2:"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_err, "lisen"));
+}
+
+static void
+test_help_and_env_config(void)
+{
+    CU_ASSERT_EQUAL(run("--help", NULL), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "keys create"));
+    CU_ASSERT_EQUAL(run("keys", "create", "--help", NULL), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "--tenant"));
+    CU_ASSERT_EQUAL(run("spend", "-h", NULL), 0);
+    CU_ASSERT_EQUAL(run("serve", "--help", NULL), 0);
+    setenv("TOLLGATE_CONFIG", g_cfg, 1);
+    CU_ASSERT_EQUAL(run("keys", "list", NULL), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "acme"));
+    unsetenv("TOLLGATE_CONFIG");
+}
+
+static void
+test_spend_totals(void)
+{
+    const char  *dir = tg_unit_tmpdir("cli-spend");
+    const char  *cfg = pdp_test_config(dir, 4);
+    char         state[600];
+    char         msg[512];
+    pdp_store   *st = NULL;
+    tg_usage     u;
+    tg_usage_ack ack;
+    cJSON       *doc;
+    cJSON       *total;
+
+    CU_ASSERT_EQUAL(run("spend", "--config", cfg, NULL), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "No usage"));
+    snprintf(state, sizeof(state), "%s/state", dir);
+    CU_ASSERT_EQUAL_FATAL(pdp_store_open(&st, state, 4, msg, sizeof(msg)),
+                          TG_OK);
+    memset(&u, 0, sizeof(u));
+    strcpy(u.key_id, "key_x");
+    strcpy(u.tenant_id, "acme");
+    strcpy(u.model, "gpt-4o-mini");
+    u.prompt_tokens     = 1000;
+    u.completion_tokens = 500;
+    strcpy(u.request_id, "s1");
+    pdp_store_usage_settle(st, &u, 435, &ack);
+    strcpy(u.request_id, "s2");
+    pdp_store_usage_settle(st, &u, 1234567, &ack);
+    pdp_store_close(st);
+
+    CU_ASSERT_EQUAL_FATAL(run("spend", "--config", cfg, NULL), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "acme"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "key_x"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "TOTAL"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "1.235002")); /* 1,235,002 micro */
+    CU_ASSERT_EQUAL_FATAL(
+        run("spend", "--config", cfg, "--format", "json", NULL), 0);
+    doc   = cJSON_Parse(g_out);
+    total = cJSON_GetObjectItem(doc, "total");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(total);
+    CU_ASSERT_EQUAL(
+        cJSON_GetNumberValue(cJSON_GetObjectItem(total, "requests")), 2);
+    CU_ASSERT_EQUAL(
+        cJSON_GetNumberValue(cJSON_GetObjectItem(total, "completion_tokens")),
+        1000);
+    CU_ASSERT_STRING_EQUAL(
+        cJSON_GetStringValue(cJSON_GetObjectItem(total, "cost_usd")),
+        "1.235002");
+    cJSON_Delete(doc);
+}
+
+/* decide_over_nng asks the running server about key; returns the status. */
+static int
+decide_over_nng(const char *url, const char *key)
+{
+    static pdp_req req;
+    static pdp_rep rep;
+    nng_socket     s;
+    tg_buf         b;
+    char          *buf = NULL;
+    size_t         sz  = 0;
+    char           err[256];
+    int            status = -1;
+
+    memset(&req, 0, sizeof(req));
+    req.kind = PDP_REQ_DECIDE;
+    tg_sha256(key, strlen(key), req.u.decide.key_hash);
+    req.u.decide.endpoint = TG_EP_CHAT_COMPLETIONS;
+    strcpy(req.u.decide.model, "gpt-4o");
+    tg_buf_init(&b, 0);
+    if (nng_req0_open(&s) != 0) {
+        return -1;
+    }
+    nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 5000);
+    if (pdp_wire_encode_request(&req, &b) == TG_OK &&
+        nng_dial(s, url, NULL, 0) == 0 && nng_send(s, b.data, b.len, 0) == 0 &&
+        nng_recv(s, &buf, &sz, NNG_FLAG_ALLOC) == 0) {
+        if (pdp_wire_decode_reply(buf, sz, 0, &rep, err, sizeof(err)) ==
+                TG_OK &&
+            rep.kind == PDP_REP_DECISION) {
+            status = (int)rep.u.decision.status;
+        }
+        nng_free(buf, sz);
+    }
+    tg_buf_fini(&b);
+    nng_close(s);
+    return status;
+}
+
+static void
+test_serve_with_cli_alongside_then_sigterm(void)
+{
+    const char *bin = getenv("TG_BIN");
+    const char *dir = tg_unit_tmpdir("cli-serve");
+    const char *cfg = pdp_test_config(dir, 4);
+    char        exe[1024];
+    char        url[600];
+    char        sock[600];
+    char        id[64];
+    char        key[128];
+    int         status = -1;
+    pid_t       pid;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(bin);
+    snprintf(exe, sizeof(exe), "%s/bin/tollgate-pdp", bin);
+    snprintf(url, sizeof(url), "ipc://%s/run/pdp.sock", dir);
+    snprintf(sock, sizeof(sock), "%s/run/pdp.sock", dir);
+    snprintf(g_cfg, sizeof(g_cfg), "%s", cfg);
+    pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        execl(exe, exe, "serve", "--config", cfg, (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 500 && access(sock, F_OK) != 0; i++) {
+        struct timespec ts = {0, 20000000};
+        nanosleep(&ts, NULL);
+    }
+    /* Keys created and revoked by another process take effect at once. */
+    CU_ASSERT_EQUAL(create_key("live", "gpt-4o", id, key), 0);
+    CU_ASSERT_EQUAL(decide_over_nng(url, key), 200);
+    CU_ASSERT_EQUAL(run("keys", "revoke", "--config", cfg, id, NULL), 0);
+    CU_ASSERT_EQUAL(decide_over_nng(url, key), 401);
+    CU_ASSERT_EQUAL(run("spend", "--config", cfg, NULL), 0);
+
+    kill(pid, SIGTERM);
+    CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
+    CU_ASSERT(WIFEXITED(status));
+    CU_ASSERT_EQUAL(WEXITSTATUS(status), 0);    /* clean stop, no leaks */
+    CU_ASSERT_NOT_EQUAL(access(sock, F_OK), 0); /* socket file removed */
+}
+
+static const tg_unit_case cases[] = {
+    {"create_text_shows_key_once", test_create_text_shows_key_once},
+    {"create_json_key_works_and_only_hash_stored",
+     test_create_json_key_works_and_only_hash_stored},
+    {"list_never_shows_keys", test_list_never_shows_keys},
+    {"revoke", test_revoke},
+    {"usage_errors_exit_2", test_usage_errors_exit_2},
+    {"help_and_env_config", test_help_and_env_config},
+    {"spend_totals", test_spend_totals},
+    {"serve_with_cli_alongside_then_sigterm",
+     test_serve_with_cli_alongside_then_sigterm},
+    {NULL, NULL},
+};
+
+int
+main(void)
+{
+    snprintf(g_dir, sizeof(g_dir), "%s", tg_unit_tmpdir("cli"));
+    snprintf(g_cfg, sizeof(g_cfg), "%s", pdp_test_config(g_dir, 4));
+    return tg_unit_run("pdp.cli", cases);
+}
