@@ -20,6 +20,7 @@
 #define DP_SPOOL_RESEND_US (3 * 1000000)
 #define DP_SPOOL_SCAN_US (500 * 1000)
 #define DP_SPOOL_ACK_TIMEOUT_MS 2000
+#define DP_SPOOL_SYNC_US (1000 * 1000)
 
 typedef struct dp_spool_rec {
     uint32_t magic;
@@ -58,6 +59,8 @@ struct dp_spool {
     dp_spool_flight *flight[DP_SPOOL_BUCKETS]; /* spool thread only */
     size_t           n_flight;
     int64_t          last_scan_us;
+    int64_t          last_sync_us;
+    bool             dirty; /* committed but not yet fsynced */
     atomic_uint_fast64_t pending;
     atomic_uint_fast64_t acked;
 };
@@ -176,6 +179,7 @@ dp_spool_commit(dp_spool *sp, dp_spool_item *items, bool put)
             mdb_txn_abort(txn);
         }
         if (rc == 0) {
+            sp->dirty = true;
             return TG_OK;
         }
         if (rc != MDB_MAP_FULL) {
@@ -192,6 +196,24 @@ dp_spool_commit(dp_spool *sp, dp_spool_item *items, bool put)
         }
         tg_info("usage spool: map grown to %zu MiB", sp->mapsize >> 20);
     }
+}
+
+/* dp_spool_sync flushes committed reports to the disk. Commits are written
+ * (MDB_NOSYNC) without an fsync each: once committed a report survives a
+ * crash of this process, and this periodic fsync bounds what an operating
+ * system crash could take to about one second of unacknowledged reports. An
+ * fsync per request would put disk latency on every request instead. */
+static void
+dp_spool_sync(dp_spool *sp, int64_t now_us)
+{
+    int rc = mdb_env_sync(sp->env, 1);
+
+    if (rc != 0) {
+        tg_error("usage spool: fsync failed: %s", mdb_strerror(rc));
+        return;
+    }
+    sp->dirty        = false;
+    sp->last_sync_us = now_us;
 }
 
 /* dp_spool_scan (re)sends what is on disk and not in flight. */
@@ -313,6 +335,9 @@ dp_spool_main(void *arg)
             }
             dp_spool_free_list(done);
         }
+        if (sp->dirty && (stop || now_us - sp->last_sync_us >= DP_SPOOL_SYNC_US)) {
+            dp_spool_sync(sp, now_us);
+        }
         if (stop) {
             break;
         }
@@ -322,6 +347,28 @@ dp_spool_main(void *arg)
         }
     }
     return NULL;
+}
+
+/* dp_spool_mkdirs creates dir and its missing parents (mode 0700). */
+static int
+dp_spool_mkdirs(const char *dir)
+{
+    char path[4096];
+
+    if (snprintf(path, sizeof(path), "%s", dir) >= (int)sizeof(path)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    for (char *p = path + 1; *p != '\0'; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+                return -1;
+            }
+            *p = '/';
+        }
+    }
+    return mkdir(path, 0700) != 0 && errno != EEXIST ? -1 : 0;
 }
 
 tg_err
@@ -338,7 +385,7 @@ dp_spool_open(dp_spool **out, const char *dir, dp_pdp *pdp)
     sp->mapsize = 16u << 20;
     pthread_mutex_init(&sp->lock, NULL);
     pthread_cond_init(&sp->cond, NULL);
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+    if (dp_spool_mkdirs(dir) != 0) {
         tg_error("usage spool: cannot create %s: %s (check "
                  "dataplane.spool_dir)",
                  dir, strerror(errno));
@@ -347,7 +394,8 @@ dp_spool_open(dp_spool **out, const char *dir, dp_pdp *pdp)
     if ((rc = mdb_env_create(&sp->env)) != 0 ||
         (rc = mdb_env_set_mapsize(sp->env, sp->mapsize)) != 0 ||
         (rc = mdb_env_set_maxdbs(sp->env, 2)) != 0 ||
-        (rc = mdb_env_open(sp->env, dir, MDB_NOTLS, 0600)) != 0) {
+        (rc = mdb_env_open(sp->env, dir, MDB_NOTLS | MDB_NOSYNC, 0600)) !=
+            0) {
         tg_error("usage spool: cannot open LMDB in %s: %s (is another "
                  "tollgate-dataplane using it?)",
                  dir, mdb_strerror(rc));
@@ -406,6 +454,9 @@ dp_spool_close(dp_spool *sp)
     if (sp->queue != NULL && dp_spool_commit(sp, sp->queue, true) != TG_OK) {
         tg_error("usage spool: %s reports could not be written at shutdown",
                  "some");
+    }
+    if (sp->dirty) {
+        dp_spool_sync(sp, tg_mono_us());
     }
     dp_spool_free_list(sp->queue);
     dp_spool_free_list(sp->acks);

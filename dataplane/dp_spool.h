@@ -1,7 +1,8 @@
 /* dp_spool.h - usage reports the PDP has not acknowledged yet, kept in a
  * small local LMDB so that none is lost when the PDP restarts or is
- * unreachable. One spool thread owns the LMDB environment: it commits new
- * reports in batches (group commit, synced), sends them, deletes them when
+ * unreachable, or when the data plane itself is killed. One spool thread
+ * owns the LMDB environment: it commits new reports in batches (fsynced at
+ * most a second later), sends them, deletes them when
  * the PDP acknowledges, and replays whatever is left (also across restarts
  * of the data plane). The PDP counts a report once by its request id, so
  * sending one twice is harmless. dp_spool_put is thread-safe. */
