@@ -1,0 +1,527 @@
+/* bench_ipc.c - tollgate-bench-ipc: the PDP round trip over nng ipc against
+ * the floor it is measured by, a raw AF_UNIX SOCK_STREAM ping-pong of a
+ * small message between two threads, in one run on the same box:
+ *
+ *   raw_unix    64-byte write/read echoed by a second thread (socketpair)
+ *   nng_echo    the same message over nng req0 -> rep0 on an ipc socket to
+ *               an echo thread: what nng itself costs, the PDP's floor
+ *   pdp_ping    nng req0 -> the PDP's ipc URL: Ping, check the Pong
+ *   pdp_decide  (with --key) a Decide for chat/gpt-4o-mini, check ALLOW
+ *
+ * Each is N timed round trips after W warm-up ones, one at a time, in
+ * blocks that take turns so noise from the rest of the box hits them all
+ * alike. Prints "name p50_us=.. p99_us=.. mean_us=..", then "ratio" lines.
+ * Exits non-zero only when something does not work (no PDP, a bad or denied
+ * reply), never because a number is bad: it is a benchmark, not a test.
+ * One thread measures; two echo threads answer the raw and nng runs.
+ * Run by tests/bench/run.sh. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/reqrep0/req.h>
+
+#include "dp_wire.h"
+#include "tg_hash.h"
+#include "tg_msg.h"
+#include "tg_time.h"
+
+#define BENCH_MSG_BYTES 64
+#define BENCH_MAX_REPLY (1 << 16)
+#define BENCH_RECV_TIMEOUT_MS 2000
+#define BENCH_BLOCKS 10
+
+typedef struct bench_stats {
+    double p50_us;
+    double p99_us;
+    double mean_us;
+} bench_stats;
+
+typedef struct bench_opts {
+    long        n;
+    long        warmup;
+    const char *url;
+    const char *key; /* NULL: skip the Decide run */
+} bench_opts;
+
+static uint64_t
+bench_now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int
+bench_cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a;
+    uint64_t y = *(const uint64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/* bench_summarize sorts ns[0..n) in place; percentiles are nearest-rank. */
+static bench_stats
+bench_summarize(uint64_t *ns, long n)
+{
+    bench_stats s;
+    double      sum = 0;
+
+    qsort(ns, (size_t)n, sizeof(ns[0]), bench_cmp_u64);
+    for (long i = 0; i < n; i++) {
+        sum += (double)ns[i];
+    }
+    s.p50_us  = (double)ns[(n * 50 + 99) / 100 - 1] / 1000.0;
+    s.p99_us  = (double)ns[(n * 99 + 99) / 100 - 1] / 1000.0;
+    s.mean_us = sum / (double)n / 1000.0;
+    return s;
+}
+
+static void
+bench_print(const char *name, const bench_stats *s)
+{
+    printf("%-10s p50_us=%.1f p99_us=%.1f mean_us=%.1f\n", name, s->p50_us,
+           s->p99_us, s->mean_us);
+    fflush(stdout);
+}
+
+static void
+bench_print_ratio(const char *name, const bench_stats *a, const bench_stats *b)
+{
+    printf("ratio %s p50=%.2f p99=%.2f\n", name, a->p50_us / b->p50_us,
+           a->p99_us / b->p99_us);
+    fflush(stdout);
+}
+
+/* --- one round trip of each kind ---------------------------------------- */
+
+typedef enum bench_kind {
+    BENCH_RAW,
+    BENCH_NNG,
+    BENCH_PING,
+    BENCH_DECIDE
+} bench_kind;
+
+/* What the round trips share; one at a time, from main's thread. */
+typedef struct bench_ctx {
+    int        fd;   /* our end of the raw socketpair */
+    nng_socket echo; /* req0 to our own rep0 echo thread */
+    nng_socket sock; /* req0 to the PDP */
+    tg_decide  decide;
+    long       seq;
+} bench_ctx;
+
+/* A kind being measured: its samples, in ns. */
+typedef struct bench_run {
+    const char *name;
+    bench_kind  kind;
+    uint64_t   *ns;
+    long        have;
+    bench_stats stats;
+} bench_run;
+
+static bool
+bench_io_full(int fd, uint8_t *buf, size_t len, bool writing)
+{
+    size_t done = 0;
+
+    while (done < len) {
+        ssize_t k = writing ? write(fd, buf + done, len - done)
+                            : read(fd, buf + done, len - done);
+        if (k < 0 && errno == EINTR) {
+            continue;
+        }
+        if (k <= 0) {
+            return false;
+        }
+        done += (size_t)k;
+    }
+    return true;
+}
+
+/* bench_echo_main echoes fixed-size messages until the peer shuts down. */
+static void *
+bench_echo_main(void *arg)
+{
+    int     fd = *(int *)arg;
+    uint8_t buf[BENCH_MSG_BYTES];
+
+    while (bench_io_full(fd, buf, sizeof(buf), false) &&
+           bench_io_full(fd, buf, sizeof(buf), true)) {
+    }
+    return NULL;
+}
+
+/* bench_nng_echo_main answers every request on the rep0 socket with its
+ * own body until the socket closes. */
+static void *
+bench_nng_echo_main(void *arg)
+{
+    nng_socket rep = *(nng_socket *)arg;
+    nng_msg   *m;
+
+    while (nng_recvmsg(rep, &m, 0) == 0) {
+        if (nng_sendmsg(rep, m, 0) != 0) {
+            nng_msg_free(m);
+        }
+    }
+    return NULL;
+}
+
+static bool
+bench_nng_once(bench_ctx *c)
+{
+    uint8_t buf[BENCH_MSG_BYTES];
+    void   *rep    = NULL;
+    size_t  replen = 0;
+    int     rv;
+
+    memset(buf, 'x', sizeof(buf));
+    if ((rv = nng_send(c->echo, buf, sizeof(buf), 0)) != 0 ||
+        (rv = nng_recv(c->echo, &rep, &replen, NNG_FLAG_ALLOC)) != 0) {
+        fprintf(stderr, "bench-ipc: nng echo failed: %s\n", nng_strerror(rv));
+        return false;
+    }
+    nng_free(rep, replen);
+    return replen == sizeof(buf);
+}
+
+static bool
+bench_raw_once(bench_ctx *c)
+{
+    uint8_t buf[BENCH_MSG_BYTES];
+
+    memset(buf, 'x', sizeof(buf));
+    if (!bench_io_full(c->fd, buf, sizeof(buf), true) ||
+        !bench_io_full(c->fd, buf, sizeof(buf), false)) {
+        fprintf(stderr, "bench-ipc: raw unix ping-pong failed: %s\n",
+                strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+/* bench_pdp_once does one PDP round trip; false with a message on stderr
+ * if the PDP does not answer or answers wrong. */
+static bool
+bench_pdp_once(bench_ctx *c, bench_kind kind)
+{
+    static tg_decision dec; /* ~20 KB: keep it off the stack */
+    uint8_t            req[DP_WIRE_MAX_REQUEST];
+    char               rid[TG_REQUEST_ID_MAX];
+    char               why[256] = "";
+    size_t             len      = 0;
+    void              *rep      = NULL;
+    size_t             replen   = 0;
+    long               i        = c->seq++;
+    tg_err             err;
+    int                rv;
+    bool               ok = false;
+
+    snprintf(rid, sizeof(rid), "bench-%d-%ld", (int)getpid(), i);
+    if (kind == BENCH_PING) {
+        err = dp_wire_encode_ping(rid, tg_now_ms(), req, sizeof(req), &len);
+    } else {
+        memcpy(c->decide.request_id, rid, sizeof(rid));
+        c->decide.now_ms = tg_now_ms();
+        err = dp_wire_encode_decide(&c->decide, req, sizeof(req), &len);
+    }
+    if (err != TG_OK) {
+        fprintf(stderr, "bench-ipc: encode: %s\n", tg_strerror(err));
+        return false;
+    }
+    if ((rv = nng_send(c->sock, req, len, 0)) != 0 ||
+        (rv = nng_recv(c->sock, &rep, &replen, NNG_FLAG_ALLOC)) != 0) {
+        fprintf(stderr, "bench-ipc: PDP round trip %s: %s\n", rid,
+                nng_strerror(rv));
+        return false;
+    }
+    if (kind == BENCH_PING) {
+        ok = dp_wire_decode_pong(rep, replen, rid) == TG_OK;
+        if (!ok) {
+            fprintf(stderr, "bench-ipc: reply to %s is not its Pong\n", rid);
+        }
+    } else {
+        err = dp_wire_decode_decision(rep, replen, BENCH_MAX_REPLY, rid, &dec,
+                                      why, sizeof(why));
+        if (err != TG_OK) {
+            fprintf(stderr, "bench-ipc: decision for %s: %s\n", rid, why);
+        } else if (dec.verdict != TG_VERDICT_ALLOW) {
+            fprintf(stderr,
+                    "bench-ipc: decision for %s is a deny (%u %s: %s); "
+                    "is the key valid for gpt-4o-mini?\n",
+                    rid, dec.status, dec.error_code, dec.message);
+        } else {
+            ok = true;
+        }
+    }
+    nng_free(rep, replen);
+    return ok;
+}
+
+/* bench_block does count round trips of r's kind, keeping their times
+ * when keep is set. */
+static bool
+bench_block(bench_ctx *c, bench_run *r, long count, bool keep)
+{
+    for (long i = 0; i < count; i++) {
+        uint64_t t0 = bench_now_ns();
+        bool     ok = r->kind == BENCH_RAW   ? bench_raw_once(c)
+                      : r->kind == BENCH_NNG ? bench_nng_once(c)
+                                             : bench_pdp_once(c, r->kind);
+
+        if (!ok) {
+            return false;
+        }
+        if (keep) {
+            r->ns[r->have++] = bench_now_ns() - t0;
+        }
+    }
+    return true;
+}
+
+/* bench_pdp_dial dials url, retrying for up to 5 s while the PDP starts. */
+static int
+bench_pdp_dial(const char *url, nng_socket *sock)
+{
+    int rv;
+
+    if ((rv = nng_req0_open(sock)) != 0) {
+        fprintf(stderr, "bench-ipc: nng_req0_open: %s\n", nng_strerror(rv));
+        return 1;
+    }
+    nng_socket_set_ms(*sock, NNG_OPT_RECVTIMEO, BENCH_RECV_TIMEOUT_MS);
+    nng_socket_set_ms(*sock, NNG_OPT_SENDTIMEO, BENCH_RECV_TIMEOUT_MS);
+    nng_socket_set_size(*sock, NNG_OPT_RECVMAXSZ, BENCH_MAX_REPLY);
+    for (int tries = 0; tries < 50; tries++) {
+        if ((rv = nng_dial(*sock, url, NULL, 0)) == 0) {
+            return 0;
+        }
+        if (rv != NNG_ECONNREFUSED && rv != NNG_ENOENT) {
+            break;
+        }
+        usleep(100 * 1000);
+    }
+    fprintf(stderr, "bench-ipc: cannot dial the PDP at %s: %s\n", url,
+            nng_strerror(rv));
+    nng_close(*sock);
+    return 1;
+}
+
+/* bench_nng_echo_start listens on a private ipc path and dials it. */
+static int
+bench_nng_echo_start(nng_socket *rep, nng_socket *req, char *url, size_t urlcap)
+{
+    int rv;
+
+    snprintf(url, urlcap, "ipc:///tmp/tollgate-bench-ipc-%d.sock",
+             (int)getpid());
+    if ((rv = nng_rep0_open(rep)) != 0) {
+        goto fail;
+    }
+    if ((rv = nng_listen(*rep, url, NULL, 0)) != 0) {
+        nng_close(*rep);
+        goto fail;
+    }
+    if ((rv = nng_req0_open(req)) != 0) {
+        nng_close(*rep);
+        goto fail;
+    }
+    nng_socket_set_ms(*req, NNG_OPT_RECVTIMEO, BENCH_RECV_TIMEOUT_MS);
+    if ((rv = nng_dial(*req, url, NULL, 0)) != 0) {
+        nng_close(*req);
+        nng_close(*rep);
+        goto fail;
+    }
+    return 0;
+fail:
+    fprintf(stderr, "bench-ipc: nng echo on %s: %s\n", url, nng_strerror(rv));
+    return 1;
+}
+
+static void
+bench_usage(FILE *f)
+{
+    fprintf(f, "usage: tollgate-bench-ipc [-n N] [-w WARMUP] [--key KEY] "
+               "PDP_URL\n"
+               "  Times N round trips (after WARMUP untimed ones) of a raw\n"
+               "  AF_UNIX ping-pong, an in-process nng req/rep echo over ipc,\n"
+               "  a PDP Ping over nng to PDP_URL and, with --key, a PDP\n"
+               "  Decide (chat, gpt-4o-mini) that must be ALLOW.\n"
+               "  Defaults: -n 20000 -w 2000.\n");
+}
+
+static bool
+bench_parse_long(const char *s, long min, long *out)
+{
+    char *end = NULL;
+    long  v;
+
+    errno = 0;
+    v     = strtol(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < min) {
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+int
+main(int argc, char **argv)
+{
+    bench_opts o      = {.n = 20000, .warmup = 2000};
+    bench_run  runs[] = {{.name = "raw_unix", .kind = BENCH_RAW},
+                         {.name = "nng_echo", .kind = BENCH_NNG},
+                         {.name = "pdp_ping", .kind = BENCH_PING},
+                         {.name = "pdp_decide", .kind = BENCH_DECIDE}};
+    size_t     n_runs = 4;
+    bench_ctx  c;
+    int        sv[2] = {-1, -1};
+    pthread_t  echo;
+    pthread_t  nng_echo;
+    nng_socket nng_rep;
+    char       echo_url[128];
+    bool       echoing     = false;
+    bool       nng_echoing = false;
+    bool       dialed      = false;
+    int        rv          = 1;
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-n") == 0 && i + 1 < argc) {
+            if (!bench_parse_long(argv[++i], 100, &o.n)) {
+                fprintf(stderr, "bench-ipc: -n wants a count >= 100\n");
+                return 2;
+            }
+        } else if (strcmp(argv[i], "-w") == 0 && i + 1 < argc) {
+            if (!bench_parse_long(argv[++i], 0, &o.warmup)) {
+                fprintf(stderr, "bench-ipc: -w wants a count >= 0\n");
+                return 2;
+            }
+        } else if (strcmp(argv[i], "--key") == 0 && i + 1 < argc) {
+            o.key = argv[++i];
+        } else if (strcmp(argv[i], "-h") == 0 ||
+                   strcmp(argv[i], "--help") == 0) {
+            bench_usage(stdout);
+            return 0;
+        } else if (argv[i][0] != '-' && o.url == NULL) {
+            o.url = argv[i];
+        } else {
+            bench_usage(stderr);
+            return 2;
+        }
+    }
+    if (o.url == NULL) {
+        bench_usage(stderr);
+        return 2;
+    }
+    if (o.key == NULL) {
+        n_runs = 3;
+    }
+    memset(&c, 0, sizeof(c));
+    if (o.key != NULL) {
+        tg_sha256(o.key, strlen(o.key), c.decide.key_hash);
+        c.decide.endpoint = TG_EP_CHAT_COMPLETIONS;
+        snprintf(c.decide.model, sizeof(c.decide.model), "gpt-4o-mini");
+        c.decide.prompt_bytes           = 1024;
+        c.decide.prompt_tokens_estimate = 256;
+        snprintf(c.decide.client_ip, sizeof(c.decide.client_ip), "127.0.0.1");
+    }
+    for (size_t k = 0; k < n_runs; k++) {
+        if ((runs[k].ns = calloc((size_t)o.n, sizeof(uint64_t))) == NULL) {
+            fprintf(stderr, "bench-ipc: out of memory\n");
+            goto out;
+        }
+    }
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) {
+        fprintf(stderr, "bench-ipc: socketpair: %s\n", strerror(errno));
+        goto out;
+    }
+    if (pthread_create(&echo, NULL, bench_echo_main, &sv[1]) != 0) {
+        fprintf(stderr, "bench-ipc: cannot start the echo thread\n");
+        goto out;
+    }
+    echoing = true;
+    c.fd    = sv[0];
+    if (bench_nng_echo_start(&nng_rep, &c.echo, echo_url, sizeof(echo_url)) !=
+        0) {
+        goto out;
+    }
+    if (pthread_create(&nng_echo, NULL, bench_nng_echo_main, &nng_rep) != 0) {
+        fprintf(stderr, "bench-ipc: cannot start the nng echo thread\n");
+        nng_close(c.echo);
+        nng_close(nng_rep);
+        goto out;
+    }
+    nng_echoing = true;
+    if (bench_pdp_dial(o.url, &c.sock) != 0) {
+        goto out;
+    }
+    dialed = true;
+
+    /* Blocks of each kind take turns, so a burst of noise from the rest of
+     * the machine lands on all of them alike. */
+    for (size_t k = 0; k < n_runs; k++) {
+        if (!bench_block(&c, &runs[k], o.warmup, false)) {
+            goto out;
+        }
+    }
+    for (long b = 0; b < BENCH_BLOCKS; b++) {
+        long count = o.n / BENCH_BLOCKS + (b < o.n % BENCH_BLOCKS ? 1 : 0);
+
+        for (size_t k = 0; k < n_runs; k++) {
+            if (!bench_block(&c, &runs[k], count, true)) {
+                goto out;
+            }
+        }
+    }
+
+    printf("# %ld round trips of each after %ld warm-up, in %d interleaved "
+           "blocks; %d-byte raw message; PDP at %s\n",
+           o.n, o.warmup, BENCH_BLOCKS, BENCH_MSG_BYTES, o.url);
+    for (size_t k = 0; k < n_runs; k++) {
+        runs[k].stats = bench_summarize(runs[k].ns, runs[k].have);
+        bench_print(runs[k].name, &runs[k].stats);
+    }
+    bench_print_ratio("pdp_ping/raw_unix", &runs[2].stats, &runs[0].stats);
+    if (n_runs > 3) {
+        bench_print_ratio("pdp_decide/raw_unix", &runs[3].stats,
+                          &runs[0].stats);
+    }
+    bench_print_ratio("nng_echo/raw_unix", &runs[1].stats, &runs[0].stats);
+    bench_print_ratio("pdp_ping/nng_echo", &runs[2].stats, &runs[1].stats);
+    rv = 0;
+out:
+    if (dialed) {
+        nng_close(c.sock);
+    }
+    if (nng_echoing) {
+        nng_close(c.echo);
+        nng_close(nng_rep); /* ends the nng echo thread */
+        pthread_join(nng_echo, NULL);
+    }
+    if (sv[0] >= 0) {
+        shutdown(sv[0], SHUT_RDWR); /* ends the echo thread */
+    }
+    if (echoing) {
+        pthread_join(echo, NULL);
+    }
+    if (sv[0] >= 0) {
+        close(sv[0]);
+        close(sv[1]);
+    }
+    for (size_t k = 0; k < sizeof(runs) / sizeof(runs[0]); k++) {
+        free(runs[k].ns);
+    }
+    return rv;
+}

@@ -1,0 +1,498 @@
+#!/usr/bin/env bash
+# run.sh - Tollgate's benchmark (DESIGN.md, "Performance targets"): every
+# figure is a ratio to a reference measured in the same run, on loopback,
+# against the mock provider:
+#   A  wrk -> mock                  (the floor)
+#   B  wrk -> nginx proxy_pass -> mock   (the reference proxy)
+#   D  wrk -> Tollgate data plane (+ PDP over ipc) -> mock
+# Latency at concurrency 1, throughput with p99 < 10 ms, the PDP ipc round
+# trip against a raw Unix-socket ping-pong, data-plane RSS. Prints a summary
+# block for the README at the end.
+#
+#   tests/bench/run.sh            (about 2.5 minutes after the build)
+#
+# Builds into build/release, installs wrk and nginx-light if missing. Stops
+# everything it started on exit, Ctrl-C included. A benchmark, not a test:
+# it fails only when something does not work (a target does not answer a
+# first request with 200, over 1% of requests fail at concurrency 1, a
+# process dies), never because a number is bad; rarer failures are listed
+# under the summary.
+# Knobs (environment): BENCH_LAT_SECS (10 per target, in BENCH_LAT_ROUNDS
+# rounds: 5), BENCH_STEP_SECS (5), BENCH_STEPS ("1 2 4 8 16 32 64"),
+# BENCH_IPC_N (20000), BENCH_NO_BUILD=1 (use build/release as it is),
+# BENCH_KEEP=1 (keep the temporary directory with every log).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+build=$top/build/release
+bin=$build/bin
+
+lat_secs=${BENCH_LAT_SECS:-10}
+step_secs=${BENCH_STEP_SECS:-5}
+steps=${BENCH_STEPS:-"1 2 4 8 16 32 64"}
+ipc_n=${BENCH_IPC_N:-20000}
+p99_limit_us=10000
+
+say() { echo "bench: $*" >&2; }
+die() { echo "bench: FAILED: $*" >&2; exit 1; }
+
+# ---- prerequisites and build ---------------------------------------------
+
+need_pkgs=()
+command -v wrk >/dev/null 2>&1 || need_pkgs+=(wrk)
+nginx_bin=$(command -v nginx 2>/dev/null || true)
+[ -n "$nginx_bin" ] || { [ -x /usr/sbin/nginx ] && nginx_bin=/usr/sbin/nginx; } ||
+  need_pkgs+=(nginx-light)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  say "installing ${need_pkgs[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
+    "${need_pkgs[@]}" >/dev/null
+  nginx_bin=$(command -v nginx 2>/dev/null || echo /usr/sbin/nginx)
+fi
+[ -x "$nginx_bin" ] || die "nginx is not installed (apt-get install nginx-light)"
+
+if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
+  say "building into $build"
+  "$top/deploy/local/setup.sh" "$build" -DTG_SANITIZER=
+fi
+for b in tollgate-mock-llm tollgate-pdp tollgate-dataplane tollgate-bench-ipc; do
+  [ -x "$bin/$b" ] || die "$bin/$b is missing; did the build fail?"
+done
+
+# ---- processes ------------------------------------------------------------
+
+tmp=$(mktemp -d /tmp/tollgate-bench.XXXXXX)
+declare -A pids=()   # name -> pid of what we started
+sampler=""
+ok=0
+
+stop_pid() { # stop_pid PID: TERM, then KILL after 5 s
+  local p=$1
+  kill -TERM "$p" 2>/dev/null || return 0
+  for _ in $(seq 50); do
+    kill -0 "$p" 2>/dev/null || { wait "$p" 2>/dev/null || true; return 0; }
+    sleep 0.1
+  done
+  kill -KILL "$p" 2>/dev/null || true
+  wait "$p" 2>/dev/null || true
+}
+
+cleanup() {
+  trap - EXIT INT TERM
+  [ -z "$sampler" ] || stop_pid "$sampler"
+  for n in dataplane nginx pdp mock; do
+    [ -z "${pids[$n]:-}" ] || stop_pid "${pids[$n]}"
+  done
+  if [ "$ok" = 1 ] && [ "${BENCH_KEEP:-0}" != 1 ]; then
+    rm -rf "$tmp"
+  else
+    say "logs kept in $tmp"
+  fi
+}
+trap cleanup EXIT
+trap 'say "interrupted"; exit 130' INT TERM
+
+alive() { # alive NAME: die with its log tail if it exited
+  local n=$1
+  kill -0 "${pids[$n]}" 2>/dev/null && return 0
+  tail -n 20 "$tmp/$n.log" >&2 || true
+  die "$n (pid ${pids[$n]}) exited; log above ($tmp/$n.log)"
+}
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+free_port() { # free_port [TAKEN...]: below the usual ephemeral range, so
+              # wrk's own sockets never clash with it
+  local p
+  for _ in $(seq 200); do
+    p=$((20000 + RANDOM % 12000))
+    case " $* " in *" $p "*) continue ;; esac
+    port_free "$p" && { echo "$p"; return 0; }
+  done
+  return 1
+}
+
+wait_http() { # wait_http NAME URL: up to 10 s for a 200
+  for _ in $(seq 100); do
+    curl -sf -o /dev/null "$2" && return 0
+    alive "$1"
+    sleep 0.1
+  done
+  die "$1 did not answer $2 within 10 s (log: $tmp/$1.log)"
+}
+
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+mock_key=bench-mock-key
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+if awk -v l="${load_start%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
+  say "warning: load average ${load_start%% *} on $(nproc) cores before" \
+      "starting; something else is busy and the figures will be noisy"
+fi
+export TOLLGATE_MOCK_KEY=$mock_key
+
+# The mock picks a free port itself and says which.
+: >"$tmp/mock.log"
+"$bin/tollgate-mock-llm" --port 0 --api-key "$mock_key" >"$tmp/mock.log" 2>&1 &
+pids[mock]=$!
+mock_port=""
+for _ in $(seq 100); do
+  mock_port=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' \
+                "$tmp/mock.log" 2>/dev/null) || true
+  [ -n "$mock_port" ] && break
+  alive mock
+  sleep 0.1
+done
+[ -n "$mock_port" ] || die "the mock did not report its port ($tmp/mock.log)"
+wait_http mock "http://127.0.0.1:$mock_port/healthz"
+
+nginx_port=$(free_port) || die "no free port found"
+dp_port=$(free_port "$nginx_port") || die "no free port found"
+
+mkdir -p "$tmp/nginx"
+nginx_user=""
+[ "$(id -u)" -ne 0 ] || nginx_user="user root;"
+# One worker per core, like the data plane's default; no access log (the
+# data plane writes none per request); long-lived client and upstream
+# keep-alive so neither side pays for reconnects.
+cat >"$tmp/nginx/nginx.conf" <<EOF
+$nginx_user
+daemon off;
+master_process on;
+worker_processes auto;
+pid $tmp/nginx/nginx.pid;
+error_log $tmp/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $tmp/nginx/body;
+  proxy_temp_path $tmp/nginx/proxy;
+  fastcgi_temp_path $tmp/nginx/fastcgi;
+  uwsgi_temp_path $tmp/nginx/uwsgi;
+  scgi_temp_path $tmp/nginx/scgi;
+  keepalive_requests 1000000;
+  keepalive_timeout 75s;
+  upstream mock {
+    server 127.0.0.1:$mock_port;
+    keepalive 64;
+    keepalive_requests 1000000;
+  }
+  server {
+    listen 127.0.0.1:$nginx_port;
+    location / {
+      proxy_pass http://mock;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering on;
+    }
+  }
+}
+EOF
+"$nginx_bin" -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" -e "$tmp/nginx/error.log" \
+  >"$tmp/nginx.log" 2>&1 &
+pids[nginx]=$!
+wait_http nginx "http://127.0.0.1:$nginx_port/healthz"
+
+# Price usage like a real deployment when the repository's table is there.
+pricing=""
+[ ! -f "$top/policies/pricing.json" ] ||
+  pricing=",
+    \"pricing_file\": \"$top/policies/pricing.json\""
+cat >"$tmp/tollgate.json" <<EOF
+{
+  "pdp": {
+    "listen": ["ipc://$tmp/pdp.sock"],
+    "state_dir": "pdp-state"$pricing
+  },
+  "dataplane": {
+    "listen": "127.0.0.1:$dp_port",
+    "pdp_url": "ipc://$tmp/pdp.sock",
+    "spool_dir": "spool"
+  },
+  "deployments": [
+    {
+      "id": "mock-gpt-4o-mini",
+      "model": "gpt-4o-mini",
+      "provider": "openai",
+      "api_base": "http://127.0.0.1:$mock_port/v1",
+      "api_key": "\${TOLLGATE_MOCK_KEY}"
+    }
+  ]
+}
+EOF
+cfg=$tmp/tollgate.json
+"$bin/tollgate-pdp" serve --config "$cfg" >"$tmp/pdp.log" 2>&1 &
+pids[pdp]=$!
+"$bin/tollgate-dataplane" --config "$cfg" >"$tmp/dataplane.log" 2>&1 &
+pids[dataplane]=$!
+wait_http dataplane "http://127.0.0.1:$dp_port/readyz"
+alive pdp
+
+# keys create prints pretty or compact JSON; take "key" either way.
+key=$("$bin/tollgate-pdp" keys create --config "$cfg" --tenant bench \
+        --name "tests/bench" --format json 2>"$tmp/keys.log" |
+      tr -d ' \t\r\n' | sed -n 's/.*"key":"\([^"]*\)".*/\1/p') ||
+  true
+[ -n "$key" ] || { cat "$tmp/keys.log" >&2; die "tollgate-pdp keys create gave no key"; }
+
+sleep 0.5
+rss_idle_kb=$(rss_kb "${pids[dataplane]}")
+
+# ---- does every target work? -----------------------------------------------
+
+A_url=http://127.0.0.1:$mock_port
+B_url=http://127.0.0.1:$nginx_port
+D_url=http://127.0.0.1:$dp_port
+A_auth=$mock_key
+B_auth=$mock_key
+D_auth=$key
+A_name="mock direct"
+B_name="nginx -> mock"
+D_name="tollgate -> mock"
+
+body='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello"}]}'
+for t in A B D; do
+  url_var=${t}_url auth_var=${t}_auth name_var=${t}_name
+  code=$(curl -s -o "$tmp/check-$t.json" -w '%{http_code}' \
+           -H "Authorization: Bearer ${!auth_var}" \
+           -H 'Content-Type: application/json' -d "$body" \
+           "${!url_var}/v1/chat/completions") || code=000
+  if [ "$code" != 200 ] || ! grep -q '"chat.completion"' "$tmp/check-$t.json"; then
+    head -c 600 "$tmp/check-$t.json" >&2 2>/dev/null || true; echo >&2
+    die "$t (${!name_var}) answered HTTP $code to a chat completion, not 200"
+  fi
+done
+say "all three targets answer 200; measuring"
+
+# ---- wrk -------------------------------------------------------------------
+
+# run_wrk LOG TARGET THREADS CONNS SECS [--latency]: sets w_rps w_p50 w_p99
+# w_non2xx w_sockerr from bench.lua's done() line.
+run_wrk() {
+  local log=$1 t=$2 th=$3 c=$4 secs=$5 url_var=${2}_url auth_var=${2}_auth
+  local line
+  BENCH_AUTH=${!auth_var} wrk -t"$th" -c"$c" -d"${secs}s" --latency \
+    -s "$here/bench.lua" "${!url_var}/v1/chat/completions" >"$log" 2>&1 ||
+    { cat "$log" >&2; target_alive "$t"; die "wrk failed against $t"; }
+  target_alive "$t" # a crash under load is a failure, not a number
+  line=$(grep '^WRK ' "$log" | tail -n 1) || true
+  [ -n "$line" ] || { cat "$log" >&2; die "wrk printed no result for $t"; }
+  w_rps=$(field rps "$line")
+  w_p50=$(field p50_us "$line")
+  w_p99=$(field p99_us "$line")
+  w_req=$(field requests "$line")
+  w_non2xx=$(field non2xx "$line")
+  w_sockerr=$(( $(field connect "$line") + $(field read "$line") +
+                $(field write "$line") + $(field timeout "$line") ))
+  w_errs="connect $(field connect "$line"), read $(field read "$line"),"
+  w_errs="$w_errs write $(field write "$line"), timeout $(field timeout "$line")"
+  if [ "$t" = D ]; then
+    D_fail=$((D_fail + w_non2xx + w_sockerr)) D_total=$((D_total + w_req))
+  fi
+}
+target_alive() { # target_alive A|B|D: die naming a process that exited
+  alive mock
+  case $1 in B) alive nginx ;; D) alive dataplane; alive pdp ;; esac
+}
+field() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p" <<<" $2"; }
+calc() { awk "BEGIN { printf \"%s\", $1 }"; }
+problems=()
+D_fail=0 D_total=0
+
+ratio() { # ratio NUM DEN: NUM/DEN, or n/a when DEN is not positive
+  awk -v n="$1" -v d="$2" 'BEGIN { if (d > 0) printf "%.2f", n / d;
+                                   else printf "n/a" }'
+}
+median() { tr ' ' '\n' <<<"$*" | grep . | sort -g |
+             awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+# Warm every path (connections, caches, the PDP's LMDB pages).
+for t in A B D; do run_wrk "$tmp/warm-$t.log" "$t" 1 4 2; done
+
+# 1. latency at concurrency 1: A, B and D take turns in short rounds, so a
+# burst of noise from the rest of the machine hits them alike; each figure
+# is the median over the rounds.
+lat_rounds=${BENCH_LAT_ROUNDS:-5}
+round_secs=$(( lat_secs / lat_rounds )); [ "$round_secs" -ge 1 ] || round_secs=1
+declare -A l50=() l99=() lreq=() lfail=()
+say "latency c=1: $lat_rounds rounds of ${round_secs}s for each of A, B, D"
+for r in $(seq "$lat_rounds"); do
+  for t in A B D; do
+    run_wrk "$tmp/lat-$t-$r.log" "$t" 1 1 "$round_secs"
+    l50[$t]="${l50[$t]:-} $w_p50" l99[$t]="${l99[$t]:-} $w_p99"
+    lreq[$t]=$(( ${lreq[$t]:-0} + w_req ))
+    lfail[$t]=$(( ${lfail[$t]:-0} + w_non2xx + w_sockerr ))
+  done
+done
+for t in A B D; do
+  # A rare failure is a finding to report; many mean it does not work.
+  if [ $(( lfail[$t] * 100 )) -gt "${lreq[$t]}" ]; then
+    cat "$tmp/lat-$t-$lat_rounds.log" >&2
+    die "$t failed ${lfail[$t]} of ${lreq[$t]} requests at c=1 (over 1%)"
+  elif [ "${lfail[$t]}" != 0 ]; then
+    problems+=("latency, $t at c=1: ${lfail[$t]} of ${lreq[$t]} requests failed (non-2xx or socket errors)")
+  fi
+  printf -v "${t}_p50" %s "$(median ${l50[$t]})"
+  printf -v "${t}_p99" %s "$(median ${l99[$t]})"
+  say "latency c=1 $t: p50 ${l50[$t]# } us; p99 ${l99[$t]# } us"
+done
+add_B50=$(calc "$B_p50 - $A_p50"); add_B99=$(calc "$B_p99 - $A_p99")
+add_D50=$(calc "$D_p50 - $A_p50"); add_D99=$(calc "$D_p99 - $A_p99")
+lat_r50=$(ratio "$add_D50" "$add_B50")
+lat_r99=$(ratio "$add_D99" "$add_B99")
+
+# 2. throughput with p99 under 10 ms, stepping the connection count; B and
+# D take turns at each step. A step with a failed request does not count.
+# Every step runs: on a noisy box one bad step says little about the next.
+rss_peak_kb=0 rss_top_kb=0 top_c=0
+declare -A best_rps=([B]=0 [D]=0) best_c=([B]=0 [D]=0) best_p99=([B]=0 [D]=0)
+declare -A s_rps=() s_p99=() s_fail=()
+for c in $steps; do
+  th=2; [ "$c" -ge 2 ] || th=1
+  for t in B D; do
+    if [ "$t" = D ]; then
+      (while :; do rss_kb "${pids[dataplane]}"; sleep 0.2; done) \
+        >"$tmp/rss-c$c.txt" 2>/dev/null &
+      sampler=$!
+    fi
+    run_wrk "$tmp/thr-$t-c$c.log" "$t" "$th" "$c" "$step_secs"
+    if [ "$t" = D ]; then
+      stop_pid "$sampler"; sampler=""
+      step_rss=$(sort -n "$tmp/rss-c$c.txt" | tail -n 1)
+      step_rss=${step_rss:-0}
+      [ "$step_rss" -le "$rss_peak_kb" ] || rss_peak_kb=$step_rss
+      rss_top_kb=$step_rss top_c=$c
+    fi
+    s_rps[$t,$c]=$w_rps s_p99[$t,$c]=$w_p99
+    s_fail[$t,$c]=$(( w_non2xx + w_sockerr ))
+    note=""
+    if [ "$w_non2xx" != 0 ] || [ "$w_sockerr" != 0 ]; then
+      note=" ($w_non2xx non-2xx, $w_sockerr socket errors: step not counted)"
+      problems+=("throughput, $t at c=$c: $w_non2xx non-2xx, $w_sockerr socket errors ($w_errs) of $w_req requests")
+    fi
+    say "throughput $t c=$c: $w_rps req/s p99 ${w_p99} us$note"
+    if [ -z "$note" ] &&
+       awk -v p="$w_p99" -v l="$p99_limit_us" -v r="$w_rps" \
+           -v b="${best_rps[$t]}" 'BEGIN { exit !(p < l && r > b) }'; then
+      best_rps[$t]=$w_rps best_c[$t]=$c best_p99[$t]=$w_p99
+    fi
+  done
+done
+for t in B D; do
+  printf -v "${t}_best_rps" %s "${best_rps[$t]}"
+  printf -v "${t}_best_c" %s "${best_c[$t]}"
+  printf -v "${t}_best_p99" %s "${best_p99[$t]}"
+done
+thr_ratio=$(ratio "$D_best_rps" "$B_best_rps")
+sleep 1
+rss_after_kb=$(rss_kb "${pids[dataplane]}")
+
+# 3. the PDP ipc round trip against a raw Unix-socket ping-pong
+say "PDP ipc round trip: $ipc_n round trips each"
+"$bin/tollgate-bench-ipc" -n "$ipc_n" --key "$key" "ipc://$tmp/pdp.sock" \
+  >"$tmp/ipc.log" 2>&1 || { cat "$tmp/ipc.log" >&2; die "tollgate-bench-ipc failed"; }
+cat "$tmp/ipc.log" >&2
+ipc_get() { # ipc_get NAME FIELD
+  awk -v n="$1" -v f="$2" '$1 == n { for (i = 2; i <= NF; i++) {
+      split($i, kv, "="); if (kv[1] == f) print kv[2] } }' "$tmp/ipc.log"
+}
+alive dataplane; alive pdp; alive nginx; alive mock
+
+# Anything the gateway logged at warn or worse while we measured.
+dp_warn=$(grep -ciE ' (warn|error|fatal) ' "$tmp/dataplane.log" || true)
+pdp_warn=$(grep -vi 'pricing_file is not set' "$tmp/pdp.log" |
+           grep -ciE ' (warn|error|fatal) ' || true)
+
+# ---- summary ---------------------------------------------------------------
+
+# log_digest FILE NAME: its warn/error lines, counted, ids and times
+# stripped, most frequent first (awk only: no SIGPIPE under pipefail).
+log_digest() {
+  awk '/ (warn|error|fatal) / && !/pricing_file is not set/ {
+      sub(/^[^ ]+ /, ""); gsub(/req_[0-9a-f]+/, "req_*"); c[$0]++ }
+    END { for (l in c) printf "%d\t%s\n", c[l], l }' "$1" | sort -rn |
+    awk -F '\t' -v n="$2" 'NR <= 5 { printf "    %s: %6d x %s\n", n, $1, $2 }'
+}
+mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+f0() { [ -z "$1" ] || awk -v v="$1" 'BEGIN { printf "%.0f", v }'; }
+row() { printf '  %-40s %8s %8s  %s\n' "$@"; }
+ipc_ratio() { # ipc_ratio NAME p50|p99
+  awk -v n="$1" -v f="$2" '$1 == "ratio" && $2 == n { for (i = 3; i <= NF; i++) {
+      split($i, kv, "="); if (kv[1] == f) print kv[2] } }' "$tmp/ipc.log"
+}
+rss_growth=$(ratio "$rss_after_kb" "$rss_idle_kb")
+load_end=$(cut -d' ' -f1-3 /proc/loadavg)
+{
+  echo
+  echo '```'
+  echo "Tollgate benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), nproc=$(nproc), $(uname -sr)"
+  echo "load average at start $load_start, at end $load_end"
+  echo "loopback; mock provider; non-streaming chat completion, ~1 KB prompt"
+  echo
+  echo "Latency at concurrency 1: wrk -t1 -c1, median of $lat_rounds rounds of ${round_secs}s"
+  row "" "p50 us" "p99 us"
+  row "A mock direct" "$(f0 "$A_p50")" "$(f0 "$A_p99")"
+  row "B nginx proxy_pass -> mock" "$(f0 "$B_p50")" "$(f0 "$B_p99")"
+  row "D tollgate (PDP decision) -> mock" "$(f0 "$D_p50")" "$(f0 "$D_p99")"
+  row "added by nginx (B-A)" "$(f0 "$add_B50")" "$(f0 "$add_B99")"
+  row "added by tollgate (D-A)" "$(f0 "$add_D50")" "$(f0 "$add_D99")"
+  row "ratio (D-A)/(B-A)" "$lat_r50" "$lat_r99" "target: p99 <= 3"
+  echo
+  echo "Throughput with p99 < 10 ms: wrk -t2, ${step_secs}s per step, connections $steps"
+  for t in B D; do
+    name_var=${t}_name best_var=${t}_best_rps c_var=${t}_best_c p_var=${t}_best_p99
+    if [ "${!c_var}" = 0 ]; then
+      printf '  %-40s %8s        no step had p99 < 10 ms and no failure\n' \
+        "$t ${!name_var}" "none"
+    else
+      printf '  %-40s %8s req/s  at c=%s, p99 %s us\n' "$t ${!name_var}" \
+        "$(f0 "${!best_var}")" "${!c_var}" "$(f0 "${!p_var}")"
+    fi
+  done
+  printf '  %-40s %8s        target: >= 0.50\n' "ratio D/B" "$thr_ratio"
+  printf '  %-8s' "conns"; for c in $steps; do printf ' %7s' "$c"; done; echo
+  for t in B D; do
+    printf '  %-8s' "$t req/s"
+    for c in $steps; do printf ' %7s' "$(f0 "${s_rps[$t,$c]:-}")"; done; echo
+    printf '  %-8s' "$t p99 ms"
+    for c in $steps; do
+      v=${s_p99[$t,$c]:-}
+      [ -z "$v" ] || v=$(awk -v v="$v" 'BEGIN { printf "%.1f", v / 1000 }')
+      [ "${s_fail[$t,$c]:-0}" = 0 ] || v="$v!"
+      printf ' %7s' "$v"
+    done; echo
+  done
+  echo "  (!: some requests failed; such a step does not count)"
+  [ "$D_fail" = 0 ] ||
+    echo "  D failed $D_fail of $D_total requests in the run (non-2xx or socket errors)"
+  echo
+  echo "PDP round trip over ipc: $ipc_n round trips of each, one at a time"
+  row "" "p50 us" "p99 us"
+  row "raw AF_UNIX ping-pong, 64 B, two threads" "$(ipc_get raw_unix p50_us)" "$(ipc_get raw_unix p99_us)"
+  row "nng req/rep echo over ipc, in-process" "$(ipc_get nng_echo p50_us)" "$(ipc_get nng_echo p99_us)"
+  row "PDP Ping over nng ipc" "$(ipc_get pdp_ping p50_us)" "$(ipc_get pdp_ping p99_us)"
+  row "PDP Decide over nng ipc (ALLOW)" "$(ipc_get pdp_decide p50_us)" "$(ipc_get pdp_decide p99_us)"
+  row "ratio PDP Ping / raw" "$(ipc_ratio pdp_ping/raw_unix p50)" "$(ipc_ratio pdp_ping/raw_unix p99)" "target: <= 5"
+  row "ratio PDP Decide / raw" "$(ipc_ratio pdp_decide/raw_unix p50)" "$(ipc_ratio pdp_decide/raw_unix p99)"
+  row "ratio nng echo / raw" "$(ipc_ratio nng_echo/raw_unix p50)" "$(ipc_ratio nng_echo/raw_unix p99)" "(nng's own floor)"
+  echo
+  echo "Data plane RSS (VmRSS)"
+  printf '  %-40s %8s MB  target: <= 16 MB\n' "idle after start" "$(mb "$rss_idle_kb")"
+  printf '  %-40s %8s MB\n' "peak during the c=$top_c step (highest)" "$(mb "$rss_top_kb")"
+  printf '  %-40s %8s MB\n' "peak during any step" "$(mb "$rss_peak_kb")"
+  printf '  %-40s %8s MB  %sx idle\n' "1 s after the load" "$(mb "$rss_after_kb")" "$rss_growth"
+  echo '```'
+  if [ ${#problems[@]} -gt 0 ] || [ "$dp_warn" != 0 ] || [ "$pdp_warn" != 0 ]; then
+    echo
+    echo "Noticed while measuring:"
+    for p in "${problems[@]}"; do echo "  - $p"; done
+    [ "$dp_warn" = 0 ] || echo "  - the data plane logged $dp_warn warn/error lines:"
+    log_digest "$tmp/dataplane.log" dataplane
+    [ "$pdp_warn" = 0 ] || echo "  - the PDP logged $pdp_warn warn/error lines:"
+    log_digest "$tmp/pdp.log" pdp
+  fi
+}
+ok=1
