@@ -26,6 +26,7 @@ struct dp_pdp_call {
     nng_aio     *aio;
     dp_pdp_kind  kind;
     bool         sending;
+    bool         in_flight; /* started and its callback not yet run */
     int64_t      deadline_us;
     char         request_id[TG_REQUEST_ID_MAX];
     dp_pdp_decision_cb decide_cb;
@@ -37,6 +38,7 @@ struct dp_pdp_call {
 
 struct dp_pdp {
     nng_socket      sock;
+    nng_dialer      dialer;
     size_t          max_reply;
     pthread_mutex_t lock;
     dp_pdp_call    *free_list;
@@ -46,6 +48,8 @@ struct dp_pdp {
 };
 
 static void dp_pdp_call_cb(void *arg);
+static void dp_pdp_call_finish(dp_pdp_call *c, tg_err err, nng_msg *reply,
+                               const char *why_in);
 
 static void
 dp_pdp_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
@@ -84,7 +88,7 @@ dp_pdp_create(dp_pdp **out, const char *url, size_t max_reply)
     nng_socket_set_ms(pdp->sock, NNG_OPT_RECONNMAXT, 500);
     nng_pipe_notify(pdp->sock, NNG_PIPE_EV_ADD_POST, dp_pdp_pipe_cb, pdp);
     nng_pipe_notify(pdp->sock, NNG_PIPE_EV_REM_POST, dp_pdp_pipe_cb, pdp);
-    if ((rv = nng_dial(pdp->sock, url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
+    if ((rv = nng_dial(pdp->sock, url, &pdp->dialer, NNG_FLAG_NONBLOCK)) != 0) {
         tg_error("cannot dial PDP at %s: %s (check dataplane.pdp_url)", url,
                  nng_strerror(rv));
         nng_close(pdp->sock);
@@ -99,6 +103,7 @@ dp_pdp_create(dp_pdp **out, const char *url, size_t max_reply)
 void
 dp_pdp_destroy(dp_pdp *pdp)
 {
+    dp_pdp_call *all;
     dp_pdp_call *c;
     dp_pdp_call *next;
 
@@ -106,10 +111,25 @@ dp_pdp_destroy(dp_pdp *pdp)
         return;
     }
     atomic_store(&pdp->closing, true);
-    for (c = pdp->all; c != NULL; c = c->next_all) {
-        nng_aio_stop(c->aio); /* completes calls in flight with ECANCELED */
+    pthread_mutex_lock(&pdp->lock);
+    all = pdp->all;
+    pthread_mutex_unlock(&pdp->lock);
+    nng_dialer_close(pdp->dialer);
+    for (c = all; c != NULL; c = c->next_all) {
+        nng_aio_stop(c->aio); /* waits for a running callback */
     }
-    for (c = pdp->all; c != NULL; c = next) {
+    /* A call whose callback started a receive just as it was stopped gets
+     * no further callback from nng: finish it here, so every caller hears
+     * back exactly once. */
+    for (c = all; c != NULL; c = c->next_all) {
+        if (c->in_flight) {
+            nng_msg_free(nng_aio_get_msg(c->aio));
+            nng_aio_set_msg(c->aio, NULL);
+            dp_pdp_call_finish(c, TG_ECLOSED, NULL,
+                               "PDP client is shutting down");
+        }
+    }
+    for (c = all; c != NULL; c = next) {
         next = c->next_all;
         nng_aio_free(c->aio);
         nng_ctx_close(c->ctx);
@@ -187,6 +207,7 @@ dp_pdp_call_finish(dp_pdp_call *c, tg_err err, nng_msg *reply,
     tg_decision dec;
     tg_usage_ack ack;
 
+    c->in_flight = false;
     memcpy(rid, c->request_id, sizeof(rid));
     snprintf(why, sizeof(why), "%s", why_in != NULL ? why_in : "");
     dp_pdp_call_put(c);
@@ -279,6 +300,7 @@ dp_pdp_start(dp_pdp *pdp, dp_pdp_kind kind, const char *request_id,
     c->ack_cb      = ack_cb;
     c->arg         = arg;
     c->sending     = true;
+    c->in_flight   = true;
     c->deadline_us = tg_mono_us() + timeout_ms * 1000;
     snprintf(c->request_id, sizeof(c->request_id), "%s", request_id);
     nng_aio_set_msg(c->aio, msg);

@@ -45,6 +45,7 @@ struct dp_req {
     tg_kv       meta[TG_MSG_META_MAX];
     uint32_t    n_meta;
     char        client_ip[TG_MSG_IP_MAX];
+    int         client_fd; /* polled for hang-ups while suspended */
     int64_t     started_ms;
     int64_t     started_us;
     bool        dispatched;
@@ -70,6 +71,7 @@ struct dp_req {
     bool                 cancelled; /* the client went away */
     int64_t              up_started_us;
     bool                 up_got_bytes;
+    int64_t              hangup_checked_us;
     char                 retry_after[16];
 
     /* shared, under mtx */

@@ -273,6 +273,11 @@ dp_server_req_new(dp_server *srv, struct MHD_Connection *conn,
              (unsigned long long)srv->boot_id,
              (unsigned long long)atomic_fetch_add(&srv->seq, 1));
     dp_server_client_ip(conn, r->client_ip, sizeof(r->client_ip));
+    {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+            conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        r->client_fd = ci != NULL ? ci->connect_fd : -1;
+    }
     return r;
 }
 
@@ -723,8 +728,7 @@ dp_server_create(dp_server **out, const tg_config *cfg)
         (unsigned)c->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)c->client_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)c->max_header_bytes + 16384, MHD_OPTION_NOTIFY_COMPLETED,
-        dp_server_completed, srv, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, MHD_OPTION_END);
+        dp_server_completed, srv, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, MHD_OPTION_END);
     if (srv->mhd == NULL) {
         tg_error("cannot listen on %s (is the port in use? check "
                  "dataplane.listen)",

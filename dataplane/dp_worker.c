@@ -1,6 +1,7 @@
 #include "dp_worker.h"
 
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #define DP_OUT_HIGH (1u << 20)      /* pause upstream above this backlog */
 #define DP_UP_BODY_MAX (64u << 20)  /* largest non-stream upstream reply */
 #define DP_SSE_EVENT_MAX (8u << 20) /* largest single stream event */
+#define DP_HANGUP_CHECK_US (200 * 1000) /* how often to look for hang-ups */
 
 typedef enum dp_job_type {
     DP_JOB_NEW,
@@ -277,6 +279,7 @@ dp_worker_write_cb(char *data, size_t size, size_t n, void *arg)
         return CURL_WRITEFUNC_PAUSE;
     }
     if (!r->up_streaming) {
+        dp_worker_count_status(r->srv, 200);
         r->up_streaming     = true;
         r->phase            = DP_PHASE_STREAMING;
         r->status           = 200;
@@ -722,6 +725,11 @@ dp_worker_start(dp_worker *w, dp_req *r)
     snprintf(d.model, sizeof(d.model), "%s", r->chat.model);
     snprintf(d.client_ip, sizeof(d.client_ip), "%s", r->client_ip);
     snprintf(d.user, sizeof(d.user), "%s", r->chat.user);
+    if (!dp_pdp_connected(w->srv->pdp)) {
+        /* Fail fast: waiting out the deadline would only add latency. */
+        dp_worker_decided(w, r, TG_ECLOSED, "no connection to the PDP");
+        return;
+    }
     dp_req_ref(r); /* the PDP call's ref */
     rv = dp_pdp_decide(w->srv->pdp, &d, w->srv->cfg->dataplane.pdp_timeout_ms,
                        dp_worker_on_decision, r);
@@ -732,7 +740,7 @@ dp_worker_start(dp_worker *w, dp_req *r)
 }
 
 static void
-dp_worker_cancelled(dp_worker *w, dp_req *r)
+dp_worker_cancelled(dp_worker *w, dp_req *r, bool resume)
 {
     if (r->finished || r->cancelled) {
         return;
@@ -742,11 +750,36 @@ dp_worker_cancelled(dp_worker *w, dp_req *r)
     if (r->easy != NULL) {
         /* Stop the upstream transfer now; meter what it produced. */
         dp_worker_report(r, 499);
+        if (resume) {
+            if (r->up_streaming) {
+                dp_worker_end_stream(r, NULL);
+            } else {
+                dp_worker_error(r, 499, "The client closed the connection.",
+                                "invalid_request_error", NULL,
+                                "client_closed");
+            }
+        }
         tg_buf_fini(&r->up_resp);
         dp_sse_fini(&r->sse);
         dp_worker_finish(w, r);
     }
     /* Otherwise a PDP call is in flight: dp_worker_decided finishes it. */
+}
+
+/* dp_worker_client_hung_up tells whether the client closed its end.
+ * libmicrohttpd does not watch suspended connections, so while a request
+ * waits for the provider the worker looks at the socket itself. */
+static bool
+dp_worker_client_hung_up(dp_req *r, int64_t now)
+{
+    struct pollfd pfd = {r->client_fd, POLLRDHUP, 0};
+
+    if (r->client_fd < 0 || now - r->hangup_checked_us < DP_HANGUP_CHECK_US) {
+        return false;
+    }
+    r->hangup_checked_us = now;
+    return poll(&pfd, 1, 0) == 1 &&
+           (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
 static void
@@ -758,7 +791,11 @@ dp_worker_check_timeouts(dp_worker *w)
 
     while (r != NULL) {
         dp_req *next = r->next;
-        if (r->easy != NULL && !r->up_got_bytes &&
+        if (r->easy != NULL && dp_worker_client_hung_up(r, now)) {
+            /* Answer so MHD resumes, notices the closed socket and frees
+             * the connection; the upstream transfer stops now. */
+            dp_worker_cancelled(w, r, true);
+        } else if (r->easy != NULL && !r->up_got_bytes &&
             now - r->up_started_us > fb) {
             char msg[256];
             snprintf(msg, sizeof(msg),
@@ -792,7 +829,7 @@ dp_worker_run_jobs(dp_worker *w, dp_job *j)
             dp_worker_decided(w, r, j->err, j->why);
             break;
         case DP_JOB_CANCEL:
-            dp_worker_cancelled(w, r);
+            dp_worker_cancelled(w, r, false);
             break;
         case DP_JOB_UNPAUSE:
             if (r->easy != NULL && !r->finished) {

@@ -4,9 +4,9 @@
  * map-growth path). A usage report parks its worker until the store's
  * writer calls back after the commit; that callback sends the reply.
  *
- * Shutdown order matters: mark stopping and close the socket (no new
- * work, pending recvs fail), wait until no usage report is parked, then
- * stop every aio (waits out running callbacks), then free. */
+ * Shutdown order matters: mark stopping (no new work is started), wait
+ * until no usage report is parked, stop every aio (waits out running
+ * callbacks), close the contexts, then the socket, then free. */
 #include "pdp_server.h"
 
 #include <errno.h>
@@ -35,6 +35,7 @@ typedef struct pdp_worker {
     pdp_server       *srv;
     nng_aio          *aio;
     nng_ctx           ctx;
+    bool              ctx_open;
     pdp_worker_state  state;
     pdp_store_reader *rd;
     nng_msg          *parked; /* the request, reused for the usage reply */
@@ -389,6 +390,7 @@ pdp_server_start(pdp_server **out, const tg_config *cfg, pdp_store *st,
             rv = TG_EIO;
             goto out;
         }
+        w->ctx_open = true;
         if ((rv = pdp_store_reader_create(st, &w->rd)) != TG_OK) {
             snprintf(err, errlen, "server: cannot set up worker %zu: %s", i,
                      tg_strerror(rv));
@@ -428,9 +430,8 @@ pdp_server_stop(pdp_server *srv)
     pthread_mutex_lock(&srv->mu);
     atomic_store(&srv->stopping, true);
     pthread_mutex_unlock(&srv->mu);
-    if (srv->sock_open) {
-        nng_close(srv->sock); /* also closes every context */
-    }
+    /* Parked usage reports get their (durable) acks out first, while the
+     * socket still works. */
     pthread_mutex_lock(&srv->mu);
     while (srv->parked > 0) {
         pthread_cond_wait(&srv->cv, &srv->mu);
@@ -440,6 +441,16 @@ pdp_server_stop(pdp_server *srv)
         if (srv->workers[i].aio != NULL) {
             nng_aio_stop(srv->workers[i].aio);
         }
+    }
+    /* Closing the socket with aios still active has hung nng 1.5 now and
+     * then; with every aio stopped and every context closed it does not. */
+    for (size_t i = 0; srv->workers != NULL && i < srv->n_workers; i++) {
+        if (srv->workers[i].ctx_open) {
+            nng_ctx_close(srv->workers[i].ctx);
+        }
+    }
+    if (srv->sock_open) {
+        nng_close(srv->sock);
     }
     for (size_t i = 0; srv->workers != NULL && i < srv->n_workers; i++) {
         pdp_worker *w = &srv->workers[i];
