@@ -1,0 +1,710 @@
+// harness.mjs - runs a real Tollgate for one test file: the mock provider,
+// tollgate-pdp and tollgate-dataplane, on loopback and ipc, in a fresh temp
+// dir with its own ports. Every wait is a poll with a deadline, so a hung
+// process fails the test instead of hanging the run.
+//
+//   const gw = await startGateway({ dataplane: { first_byte_timeout_ms: 500 } });
+//   const { key } = await gw.createKey({ tenant: 'acme' });
+//   const r = await gw.chat({ model: 'mock-small', messages }, { key });
+//   await gw.stop(); // SIGTERM all, assert exit 0 and no secret in any log
+//
+// Binaries come from $TG_BIN (default build/asan/bin under the repo root).
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const BIN = path.resolve(REPO, process.env.TG_BIN ?? 'build/asan/bin');
+export const PROVIDER_KEY_ENV = 'TG_TEST_PROVIDER_KEY';
+
+// Generous: ASan builds on a loaded 2-core machine are slow to start.
+const START_TIMEOUT_MS = 30_000;
+const STOP_TIMEOUT_MS = 20_000;
+const CLI_TIMEOUT_MS = 30_000;
+const HTTP_TIMEOUT_MS = 30_000;
+
+export function bin(name) {
+  const p = path.join(BIN, name);
+  if (!fs.existsSync(p)) {
+    throw new Error(`${p} does not exist: build Tollgate first and/or set TG_BIN ` +
+      `(e.g. TG_BIN=/tmp/bi/bin) to the directory holding tollgate-dataplane, ` +
+      `tollgate-pdp and tollgate-mock-llm`);
+  }
+  return p;
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** pollUntil calls fn until it returns a truthy value and returns that value;
+ * after timeoutMs it throws, saying what it waited for and what it last saw. */
+export async function pollUntil(fn, { timeoutMs = 15_000, intervalMs = 50, what = 'condition' } = {}) {
+  const deadline = performance.now() + timeoutMs;
+  let last;
+  let lastErr;
+  for (;;) {
+    try {
+      last = await fn();
+      lastErr = undefined;
+      if (last) return last;
+    } catch (e) {
+      lastErr = e;
+    }
+    if (performance.now() > deadline) {
+      const seen = lastErr ? `last error: ${lastErr.stack ?? lastErr}` : `last value: ${JSON.stringify(last)}`;
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; ${seen}`);
+    }
+    await sleep(intervalMs);
+  }
+}
+
+/** freePort asks the kernel for a free loopback port. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.unref();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Expected prompt tokens for messages, as the mock (and the gateway's
+ * estimate) count them: 4 + ceil(bytes / 4) per message. */
+export function promptTokens(messages) {
+  let n = 0;
+  for (const m of messages) {
+    const text = typeof m.content === 'string' ? m.content
+      : Array.isArray(m.content) ? m.content.map((p) => p.text ?? '').join('') : '';
+    n += 4 + Math.ceil(Buffer.byteLength(text) / 4);
+  }
+  return n;
+}
+
+/** The mock's reply text for n words: "w0 w1 ... w(n-1)". */
+export function mockWords(n) {
+  return Array.from({ length: n }, (_, i) => `w${i}`).join(' ');
+}
+
+/** The environment for a Tollgate binary: ours plus extra, with sanitizer
+ * options that make a report useful (unless the caller set their own). */
+function binaryEnv(extra = {}) {
+  const env = { ...process.env, ...extra };
+  // Slow unwinding on malloc: a leak report then has a stack even for
+  // memory allocated on threads of libraries built without frame pointers.
+  env.ASAN_OPTIONS ??= 'detect_leaks=1:fast_unwind_on_malloc=0:malloc_context_size=30';
+  env.UBSAN_OPTIONS ??= 'print_stacktrace=1';
+  return env;
+}
+
+/** runBinary runs a short-lived command (the admin CLI, a config check)
+ * to its end, bounded by timeoutMs. */
+export function runBinary(name, args, { env, timeoutMs = CLI_TIMEOUT_MS } = {}) {
+  return new Promise((resolve) => {
+    execFile(bin(name), args, { env: binaryEnv(env), timeout: timeoutMs, killSignal: 'SIGKILL',
+      maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+      resolve({
+        code: err ? (typeof err.code === 'number' ? err.code : null) : 0,
+        signal: err?.signal ?? null,
+        timedOut: Boolean(err?.killed),
+        stdout,
+        stderr,
+      });
+    });
+  });
+}
+
+// ---- processes ----------------------------------------------------------
+
+class Proc {
+  constructor(role, name, args, { env = {}, dir }) {
+    this.role = role;
+    this.name = name;
+    this.args = args;
+    this.env = env;
+    this.stderrPath = path.join(dir, `${role}.stderr.log`);
+    this.stdoutPath = path.join(dir, `${role}.stdout.log`);
+    this.child = null;
+    this.exit = null; // {code, signal} once exited
+  }
+
+  start() {
+    // Append: a restarted PDP keeps one log, so the secret check sees all.
+    const err = fs.openSync(this.stderrPath, 'a');
+    const out = fs.openSync(this.stdoutPath, 'a');
+    const env = binaryEnv(this.env);
+    try {
+      this.exit = null;
+      this.child = spawn(bin(this.name), this.args, { stdio: ['ignore', out, err], env });
+    } finally {
+      fs.closeSync(err);
+      fs.closeSync(out);
+    }
+    const child = this.child;
+    this.exited = new Promise((resolve) => {
+      child.on('exit', (code, signal) => {
+        this.exit = { code, signal };
+        resolve(this.exit);
+      });
+      child.on('error', (e) => {
+        this.exit = { code: null, signal: null, error: e };
+        resolve(this.exit);
+      });
+    });
+    return this;
+  }
+
+  get running() {
+    return this.child !== null && this.exit === null;
+  }
+
+  stderr() {
+    try {
+      return fs.readFileSync(this.stderrPath, 'utf8');
+    } catch {
+      return '';
+    }
+  }
+
+  describe() {
+    const e = this.exit;
+    const how = e === null ? 'still running' : e.error ? `failed to start: ${e.error.message}`
+      : e.signal ? `killed by ${e.signal}` : `exit code ${e.code}`;
+    const hang = this.hangTrace ? `\n---- ${this.role} threads when it hung ----\n${this.hangTrace}` : '';
+    return `${this.role} (${this.name} ${this.args.join(' ')}): ${how}\n` +
+      `---- ${this.role} stderr (${this.stderrPath}) ----\n${tail(this.stderr(), 12000)}\n---- end ----${hang}`;
+  }
+
+  /** Sends signal and waits for the exit (bounded); SIGKILLs on timeout. */
+  async kill(signal = 'SIGTERM', timeoutMs = STOP_TIMEOUT_MS) {
+    if (!this.running) return { ...this.exit, timedOut: false };
+    this.child.kill(signal);
+    const res = await withTimeout(this.exited, timeoutMs);
+    if (res === null) {
+      this.hangTrace = await threadStacks(this.child.pid);
+      this.child.kill('SIGKILL');
+      await this.exited;
+      return { ...this.exit, timedOut: true };
+    }
+    return { ...res, timedOut: false };
+  }
+}
+
+/** threadStacks asks gdb (when there is one) for every thread's stack of a
+ * hung process, keeping the frames that name a function. */
+function threadStacks(pid) {
+  return new Promise((resolve) => {
+    execFile('gdb', ['-p', String(pid), '-batch', '-nx', '-ex', 'thread apply all bt'],
+      { timeout: 30_000, killSignal: 'SIGKILL', maxBuffer: 16 << 20 }, (err, stdout) => {
+        if (!stdout) {
+          resolve(`(no stacks: ${err?.code === 'ENOENT' ? 'gdb is not installed' : err?.message ?? 'gdb printed nothing'})`);
+          return;
+        }
+        const keep = stdout.split('\n').filter((l) => /^Thread |^#\d+ .* in [a-z_]/.test(l) && !/ in \?\? /.test(l));
+        resolve(tail(keep.join('\n'), 12000));
+      });
+  });
+}
+
+/** withTimeout resolves to p's value, or to null after ms (and leaves no
+ * timer behind either way, so the test process can exit at once). */
+export async function withTimeout(p, ms) {
+  let timer;
+  const t = new Promise((resolve) => {
+    timer = setTimeout(() => resolve(null), ms);
+  });
+  try {
+    return await Promise.race([p, t]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function tail(s, n) {
+  return s.length <= n ? s : `[... ${s.length - n} bytes cut ...]\n${s.slice(-n)}`;
+}
+
+// ---- HTTP ----------------------------------------------------------------
+
+/** httpRequest sends one request on a fresh connection (no keep-alive, so a
+ * short server idle timeout can never race a reused socket) and reads the
+ * whole answer. body: string | Buffer | object (JSON) | array of chunks (sent
+ * chunked, without Content-Length). */
+export function httpRequest(port, { method = 'GET', path: p = '/', headers = {}, body, timeoutMs = HTTP_TIMEOUT_MS } = {}) {
+  return new Promise((resolve, reject) => {
+    const hdrs = { connection: 'close', ...headers };
+    let payload = body;
+    let chunked = false;
+    if (Array.isArray(body)) {
+      chunked = true;
+    } else if (body !== undefined && typeof body !== 'string' && !Buffer.isBuffer(body)) {
+      payload = JSON.stringify(body);
+    }
+    if (payload !== undefined && !chunked && hdrs['content-length'] === undefined) {
+      hdrs['content-length'] = Buffer.byteLength(payload);
+    }
+    const req = http.request({ host: '127.0.0.1', port, method, path: p, headers: hdrs, agent: false });
+    const timer = setTimeout(() => req.destroy(new Error(`${method} ${p}: no complete answer within ${timeoutMs} ms`)), timeoutMs);
+    req.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    req.on('response', (res) => {
+      const parts = [];
+      res.on('data', (d) => parts.push(d));
+      res.on('error', (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+      res.on('end', () => {
+        clearTimeout(timer);
+        const text = Buffer.concat(parts).toString('utf8');
+        let json;
+        try {
+          json = JSON.parse(text);
+        } catch {
+          json = undefined;
+        }
+        resolve({ status: res.statusCode, headers: res.headers, text, json });
+      });
+    });
+    if (chunked) {
+      for (const c of body) req.write(c);
+      req.end();
+    } else {
+      req.end(payload);
+    }
+  });
+}
+
+/** SseParser splits an SSE byte stream into events as they complete. */
+export class SseParser {
+  constructor() {
+    this.buf = '';
+  }
+
+  /** push returns the events (data strings) completed by text. */
+  push(text) {
+    this.buf += text.replace(/\r\n/g, '\n');
+    const out = [];
+    let i;
+    while ((i = this.buf.indexOf('\n\n')) >= 0) {
+      const raw = this.buf.slice(0, i);
+      this.buf = this.buf.slice(i + 2);
+      const data = raw.split('\n').filter((l) => l.startsWith('data:'))
+        .map((l) => l.slice(5).replace(/^ /, '')).join('\n');
+      if (raw.trim() !== '') out.push({ raw, data });
+    }
+    return out;
+  }
+}
+
+/** openStream starts a request and hands back the live response; events()
+ * yields SSE events with their arrival time. For abort tests. */
+export function openStream(port, { path: p = '/v1/chat/completions', headers = {}, body, signal, timeoutMs = HTTP_TIMEOUT_MS }) {
+  return new Promise((resolve, reject) => {
+    const payload = typeof body === 'string' ? body : JSON.stringify(body);
+    const t0 = performance.now();
+    const req = http.request({
+      host: '127.0.0.1', port, method: 'POST', path: p, agent: false, signal,
+      headers: { connection: 'close', 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), ...headers },
+    });
+    const timer = setTimeout(() => req.destroy(new Error(`stream: no answer within ${timeoutMs} ms`)), timeoutMs);
+    req.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    req.on('response', (res) => {
+      clearTimeout(timer);
+      resolve({ t0, req, res, status: res.statusCode, headers: res.headers, abort: () => req.destroy() });
+    });
+    req.end(payload);
+  });
+}
+
+/** readSse reads a response to its end, collecting events with times (ms
+ * since t0). Resolves {events, ended, error}: error is set if the
+ * connection broke instead of ending cleanly. */
+export function readSse(res, t0, { timeoutMs = HTTP_TIMEOUT_MS, onEvent } = {}) {
+  return new Promise((resolve) => {
+    const parser = new SseParser();
+    const events = [];
+    let rawText = '';
+    let done = false;
+    const finish = (error) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      resolve({ events, rawText, error, tEnd: performance.now() - t0 });
+    };
+    const timer = setTimeout(() => {
+      res.destroy();
+      finish(new Error(`stream did not end within ${timeoutMs} ms`));
+    }, timeoutMs);
+    res.setEncoding('utf8');
+    res.on('data', (text) => {
+      rawText += text;
+      const t = performance.now() - t0;
+      for (const ev of parser.push(text)) {
+        let json;
+        try {
+          json = ev.data === '[DONE]' ? undefined : JSON.parse(ev.data);
+        } catch {
+          json = undefined;
+        }
+        const e = { ...ev, json, t };
+        events.push(e);
+        onEvent?.(e);
+      }
+    });
+    res.on('end', () => finish(res.complete ? undefined : new Error('response ended before it was complete')));
+    res.on('aborted', () => finish(new Error('response aborted')));
+    res.on('error', (e) => finish(e));
+    res.on('close', () => finish(res.complete ? undefined : new Error('connection closed before the response was complete')));
+  });
+}
+
+// ---- the gateway ---------------------------------------------------------
+
+export function mockDeployment(id, model, mockPort, extra = {}) {
+  return {
+    id, model, provider: 'openai', api_base: `http://127.0.0.1:${mockPort}/v1`,
+    api_key: `\${${PROVIDER_KEY_ENV}}`, ...extra,
+  };
+}
+
+/**
+ * startGateway starts mock, PDP and data plane and waits until the data
+ * plane's /readyz says 200.
+ * opts.dataplane / opts.pdp: keys merged into those config sections.
+ * opts.deployments(mockPort): extra deployments appended to the two mock
+ *   ones (gpt-4o-mini and mock-small).
+ * opts.dataplaneEnv: extra environment for the data plane.
+ */
+export async function startGateway(opts = {}) {
+  const gw = new Gateway(opts);
+  try {
+    await gw.start();
+  } catch (e) {
+    await gw.abort();
+    throw e;
+  }
+  return gw;
+}
+
+export class Gateway {
+  constructor(opts) {
+    this.opts = opts;
+    // Short on purpose: an ipc:// path must stay under ~100 bytes.
+    this.dir = fs.mkdtempSync('/tmp/tgit-');
+    this.cfgPath = path.join(this.dir, 'tollgate.json');
+    this.ipc = `ipc://${this.dir}/pdp.sock`;
+    this.providerKey = `pk-test-${crypto.randomBytes(16).toString('hex')}`;
+    this.secrets = [this.providerKey]; // must never appear in a log
+    this.procs = [];
+    this.killedPdps = 0;
+    this.failures = [];
+    this.stopped = false;
+  }
+
+  async start() {
+    // The mock binds port 0 itself and says which port it got: no race.
+    this.mock = new Proc('mock', 'tollgate-mock-llm', ['--port', '0', '--api-key', this.providerKey], { dir: this.dir });
+    this.procs.push(this.mock);
+    this.mock.start();
+    this.mockPort = await pollUntil(() => {
+      if (!this.mock.running) throw new Error(this.mock.describe());
+      const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(this.mock.stderr());
+      return m ? Number(m[1]) : null;
+    }, { timeoutMs: START_TIMEOUT_MS, what: 'the mock to listen' });
+    await pollUntil(async () => (await httpRequest(this.mockPort, { path: '/healthz' })).status === 200,
+      { timeoutMs: START_TIMEOUT_MS, what: 'mock /healthz' });
+
+    this.port = await freePort();
+    this.baseUrl = `http://127.0.0.1:${this.port}`;
+    const extra = this.opts.deployments ? this.opts.deployments(this.mockPort) : [];
+    this.config = {
+      pdp: {
+        listen: [this.ipc],
+        state_dir: path.join(this.dir, 'pdp-state'),
+        pricing_file: path.join(REPO, 'policies', 'pricing.json'),
+        ...this.opts.pdp,
+      },
+      dataplane: {
+        listen: `127.0.0.1:${this.port}`,
+        workers: 2,
+        pdp_url: this.ipc,
+        // The default 50 ms is too tight for ASan builds on a busy machine.
+        pdp_timeout_ms: 1000,
+        max_body_bytes: 65536,
+        spool_dir: path.join(this.dir, 'spool'),
+        ...this.opts.dataplane,
+      },
+      deployments: [
+        mockDeployment('mock-gpt-4o-mini', 'gpt-4o-mini', this.mockPort),
+        mockDeployment('mock-small', 'mock-small', this.mockPort),
+        ...extra,
+      ],
+    };
+    fs.writeFileSync(this.cfgPath, `${JSON.stringify(this.config, null, 2)}\n`);
+
+    this.pdp = this.newPdp().start();
+    this.procs.push(this.pdp);
+    this.dp = new Proc('dataplane', 'tollgate-dataplane', ['--config', this.cfgPath], {
+      dir: this.dir, env: { [PROVIDER_KEY_ENV]: this.providerKey, ...this.opts.dataplaneEnv },
+    }).start();
+    this.procs.push(this.dp);
+    await this.waitReady();
+  }
+
+  newPdp() {
+    // The PDP never needs the provider key: it does not get it.
+    const env = { [PROVIDER_KEY_ENV]: '' };
+    return new Proc('pdp', 'tollgate-pdp', ['serve', '--config', this.cfgPath], { dir: this.dir, env });
+  }
+
+  checkAlive() {
+    for (const p of [this.mock, this.pdp, this.dp]) {
+      if (p && p.child && !p.running) throw new Error(`a process died:\n${p.describe()}`);
+    }
+  }
+
+  async readyz() {
+    return (await httpRequest(this.port, { path: '/readyz' })).status;
+  }
+
+  async waitReady(status = 200, timeoutMs = START_TIMEOUT_MS) {
+    try {
+      await pollUntil(async () => {
+        this.checkAlive();
+        return (await this.readyz()) === status;
+      }, { timeoutMs, what: `data plane /readyz == ${status}` });
+    } catch (e) {
+      e.message += `\n${this.dp.describe()}\n${this.pdp.describe()}\n(logs in ${this.dir})`;
+      this.keepLogs = true;
+      throw e;
+    }
+  }
+
+  // -- the PDP --
+
+  /** killPdp stops the PDP with signal and waits for it to exit. A PDP
+   * stopped with SIGTERM must exit 0, like at stop(). */
+  async killPdp(signal = 'SIGKILL') {
+    const p = this.pdp;
+    const res = await p.kill(signal);
+    if (signal !== 'SIGKILL') {
+      assert.ok(res.code === 0 && !res.timedOut, `PDP did not exit 0 on ${signal}:\n${p.describe()}`);
+    } else {
+      this.killedPdps++;
+    }
+    return res;
+  }
+
+  async startPdp({ waitReady = true } = {}) {
+    assert.ok(!this.pdp.running, 'startPdp: the PDP is still running');
+    this.pdp = this.newPdp().start();
+    this.procs.push(this.pdp);
+    if (waitReady) await this.waitReady(200);
+  }
+
+  // -- admin CLI --
+
+  async cli(args, { expectCode = 0 } = {}) {
+    const r = await runBinary('tollgate-pdp', args);
+    if (expectCode !== null) {
+      assert.equal(r.code, expectCode,
+        `tollgate-pdp ${args.join(' ')} exited ${r.code}${r.signal ? ` (${r.signal})` : ''}, expected ${expectCode}\n` +
+        `stdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
+    }
+    return r;
+  }
+
+  async createKey({ tenant, models, name } = {}) {
+    const args = ['keys', 'create', '--config', this.cfgPath, '--tenant', tenant, '--format', 'json'];
+    if (name) args.push('--name', name);
+    if (models) args.push('--models', Array.isArray(models) ? models.join(',') : models);
+    const r = await this.cli(args);
+    let k;
+    try {
+      k = JSON.parse(r.stdout);
+    } catch (e) {
+      throw new Error(`keys create --format json printed no JSON: ${r.stdout}`);
+    }
+    assert.equal(typeof k.key, 'string', `keys create: no "key" in ${r.stdout}`);
+    assert.equal(typeof k.id, 'string', `keys create: no "id" in ${r.stdout}`);
+    this.secrets.push(k.key);
+    return k;
+  }
+
+  async revokeKey(id) {
+    return this.cli(['keys', 'revoke', '--config', this.cfgPath, id]);
+  }
+
+  async listKeys() {
+    const r = await this.cli(['keys', 'list', '--config', this.cfgPath, '--format', 'json']);
+    return JSON.parse(r.stdout);
+  }
+
+  /** spend is `tollgate-pdp spend --format json`, parsed:
+   * {tenants:[{tenant,requests,prompt_tokens,completion_tokens,cost_micro_usd,cost_usd}],
+   *  keys:[{key_id,tenant,...}], total:{...}, currency} */
+  async spend() {
+    const r = await this.cli(['spend', '--config', this.cfgPath, '--format', 'json']);
+    try {
+      return JSON.parse(r.stdout);
+    } catch {
+      throw new Error(`spend --format json printed no JSON: ${r.stdout}`);
+    }
+  }
+
+  static ZERO = { requests: 0, prompt_tokens: 0, completion_tokens: 0, cost_micro_usd: 0 };
+
+  async spendTenant(tenant) {
+    const s = await this.spend();
+    assert.ok(Array.isArray(s.tenants), `spend: no "tenants" list in ${JSON.stringify(s)}`);
+    return s.tenants.find((t) => t.tenant === tenant) ?? { ...Gateway.ZERO, tenant };
+  }
+
+  async spendKey(keyId) {
+    const s = await this.spend();
+    assert.ok(Array.isArray(s.keys), `spend: no "keys" list in ${JSON.stringify(s)}`);
+    return s.keys.find((k) => k.key_id === keyId) ?? { ...Gateway.ZERO, key_id: keyId };
+  }
+
+  // -- the mock --
+
+  async mockStats() {
+    const r = await httpRequest(this.mockPort, { path: '/_mock/stats' });
+    assert.equal(r.status, 200, `mock stats: ${r.status} ${r.text}`);
+    return r.json;
+  }
+
+  // -- the data plane --
+
+  request(p, { method = 'GET', key, headers = {}, body } = {}) {
+    const h = { ...headers };
+    if (key) h.authorization = `Bearer ${key}`;
+    return httpRequest(this.port, { method, path: p, headers: h, body });
+  }
+
+  /** metrics parses /metrics into {"name{labels}": number}. */
+  async metrics() {
+    const r = await httpRequest(this.port, { path: '/metrics' });
+    assert.equal(r.status, 200);
+    const m = {};
+    for (const line of r.text.split('\n')) {
+      if (!line || line.startsWith('#')) continue;
+      const i = line.lastIndexOf(' ');
+      m[line.slice(0, i)] = Number(line.slice(i + 1));
+    }
+    return m;
+  }
+
+  /**
+   * chat posts to /v1/chat/completions. body: object (sent as JSON) or a
+   * string. Without stream: {status, headers, text, json}. With
+   * stream: true: also {events:[{data, json, t}], tEnd, error} where t is ms
+   * since the request was sent, for an SSE answer.
+   */
+  async chat(body, { key, headers = {}, stream = false } = {}) {
+    const h = { 'content-type': 'application/json', ...headers };
+    if (key) h.authorization = `Bearer ${key}`;
+    if (!stream) {
+      return httpRequest(this.port, { method: 'POST', path: '/v1/chat/completions', headers: h, body });
+    }
+    const s = await openStream(this.port, { headers: h, body });
+    const out = { status: s.status, headers: s.headers };
+    if (!String(s.headers['content-type'] ?? '').startsWith('text/event-stream')) {
+      const parts = [];
+      for await (const d of s.res) parts.push(d);
+      out.text = Buffer.concat(parts).toString('utf8');
+      try {
+        out.json = JSON.parse(out.text);
+      } catch {
+        out.json = undefined;
+      }
+      return out;
+    }
+    const r = await readSse(s.res, s.t0);
+    return { ...out, ...r };
+  }
+
+  // -- shutting down --
+
+  /** stop SIGTERMs the data plane, the PDP and the mock (in that order),
+   * then asserts that each exited 0 and that no log holds a secret. */
+  async stop() {
+    if (this.stopped) return;
+    this.stopped = true;
+    const problems = [];
+    for (const p of [this.dp, this.pdp, this.mock]) {
+      if (!p || !p.child) continue;
+      const wasRunning = p.running;
+      const r = await p.kill('SIGTERM');
+      if (r.timedOut) {
+        problems.push(`${p.role} did not exit within ${STOP_TIMEOUT_MS} ms of SIGTERM (SIGKILLed)\n${p.describe()}`);
+      } else if (!wasRunning) {
+        problems.push(`${p.role} had already exited before stop()\n${p.describe()}`);
+      } else if (r.code !== 0) {
+        problems.push(`${p.role} did not exit 0 on SIGTERM\n${p.describe()}`);
+      }
+    }
+    // Every log this file's processes wrote (a restarted PDP appends).
+    for (const f of fs.readdirSync(this.dir).filter((n) => n.endsWith('.log'))) {
+      const text = fs.readFileSync(path.join(this.dir, f), 'utf8');
+      for (const s of this.secrets) {
+        const at = text.indexOf(s);
+        if (at >= 0) {
+          const what = s === this.providerKey ? 'the provider API key' : 'a virtual key';
+          const end = text.indexOf('\n', at);
+          const line = text.slice(text.lastIndexOf('\n', at) + 1, end < 0 ? undefined : end);
+          problems.push(`${f} contains ${what}: ${line.split(s).join('<SECRET>')}`);
+        }
+      }
+    }
+    if (problems.length === 0 && !this.keepLogs) {
+      fs.rmSync(this.dir, { recursive: true, force: true });
+    } else {
+      problems.push(`(logs kept in ${this.dir})`);
+    }
+    assert.ok(problems.length === 0, problems.join('\n\n'));
+  }
+
+  /** abort kills everything without checks (a failed start). */
+  async abort() {
+    this.stopped = true;
+    for (const p of this.procs) {
+      if (p.running) await p.kill('SIGKILL', 5000);
+    }
+    // Keep the logs of processes that ran; nothing to keep otherwise.
+    if (!this.procs.some((p) => p.child)) fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** errorBody checks an OpenAI-style error answer and returns its error. */
+export function errorBody(r, status, code) {
+  assert.equal(r.status, status, `expected HTTP ${status}, got ${r.status}: ${r.text}`);
+  assert.ok(r.json && typeof r.json.error === 'object' && r.json.error !== null,
+    `expected an OpenAI error body, got: ${r.text}`);
+  const e = r.json.error;
+  assert.equal(typeof e.message, 'string', `error.message: ${r.text}`);
+  assert.ok(e.message.length > 0, `empty error.message: ${r.text}`);
+  assert.equal(typeof e.type, 'string', `error.type: ${r.text}`);
+  assert.ok('code' in e, `error.code missing: ${r.text}`);
+  assert.ok('param' in e, `error.param missing: ${r.text}`);
+  if (code !== undefined) assert.equal(e.code, code, `error.code: ${r.text}`);
+  assert.match(String(r.headers['content-type']), /^application\/json/);
+  return e;
+}
+
+export function userMsg(content) {
+  return [{ role: 'user', content }];
+}

@@ -1,0 +1,162 @@
+/* mock_ctl.c - parses the mock's per-request controls; see mock_ctl.h. */
+#include "mock_ctl.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct {
+    const char *name;
+    long        min;
+    long        max;
+} mock_ctl__keys[MOCK_CTL__COUNT] = {
+    [MOCK_CTL_TTFT_MS] = {"ttft_ms", 0, 3600000},
+    [MOCK_CTL_CHUNK_DELAY_MS] = {"chunk_delay_ms", 0, 3600000},
+    [MOCK_CTL_CHUNKS] = {"chunks", 0, 100000},
+    [MOCK_CTL_STATUS] = {"status", 400, 599},
+    [MOCK_CTL_DROP_AFTER] = {"drop_after", 0, 100000},
+};
+
+#define MOCK_CTL__DIRECTIVE "[[mock"
+
+void
+mock_ctl_init(mock_ctl *c)
+{
+    memset(c, 0, sizeof(*c));
+}
+
+long
+mock_ctl_get(const mock_ctl *c, mock_ctl_key k, long dflt)
+{
+    return c->set[k] ? c->val[k] : dflt;
+}
+
+static bool
+mock_ctl__is_sep(char ch)
+{
+    return ch == ',' || ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r';
+}
+
+/* mock_ctl__item parses one "key=value" token of length n. */
+static bool
+mock_ctl__item(mock_ctl *c, const char *tok, size_t n, char *err,
+               size_t errsz)
+{
+    const char *eq = memchr(tok, '=', n);
+    size_t      klen = eq != NULL ? (size_t)(eq - tok) : n;
+    char        num[24];
+    size_t      vlen;
+    char       *end = NULL;
+    long        v;
+    int         k;
+
+    for (k = 0; k < MOCK_CTL__COUNT; k++) {
+        if (strlen(mock_ctl__keys[k].name) == klen &&
+            memcmp(mock_ctl__keys[k].name, tok, klen) == 0) {
+            break;
+        }
+    }
+    if (k == MOCK_CTL__COUNT) {
+        snprintf(err, errsz,
+                 "unknown mock control '%.*s' (known: ttft_ms, "
+                 "chunk_delay_ms, chunks, status, drop_after)",
+                 (int)(klen > 64 ? 64 : klen), tok);
+        return false;
+    }
+    if (eq == NULL) {
+        snprintf(err, errsz, "mock control '%s' needs a value (%s=N)",
+                 mock_ctl__keys[k].name, mock_ctl__keys[k].name);
+        return false;
+    }
+    vlen = n - klen - 1;
+    /* digits only: strtol alone would accept "+5", " 5" and "0x5" */
+    if (vlen == 0 || vlen >= sizeof(num)) {
+        goto bad;
+    }
+    for (size_t i = 0; i < vlen; i++) {
+        if (eq[1 + i] < '0' || eq[1 + i] > '9') {
+            goto bad;
+        }
+    }
+    memcpy(num, eq + 1, vlen);
+    num[vlen] = '\0';
+    errno = 0;
+    v = strtol(num, &end, 10);
+    if (errno != 0 || end != num + vlen || v < mock_ctl__keys[k].min ||
+        v > mock_ctl__keys[k].max) {
+        goto bad;
+    }
+    c->val[k] = v;
+    c->set[k] = true;
+    return true;
+bad:
+    snprintf(err, errsz,
+             "invalid value '%.*s' for mock control '%s' (want an integer "
+             "in %ld..%ld)",
+             (int)(vlen > 32 ? 32 : vlen), eq + 1, mock_ctl__keys[k].name,
+             mock_ctl__keys[k].min, mock_ctl__keys[k].max);
+    return false;
+}
+
+bool
+mock_ctl_parse(mock_ctl *c, const char *s, size_t n, char *err, size_t errsz)
+{
+    size_t i = 0;
+
+    while (i < n) {
+        size_t start;
+
+        while (i < n && mock_ctl__is_sep(s[i])) {
+            i++;
+        }
+        start = i;
+        while (i < n && !mock_ctl__is_sep(s[i])) {
+            i++;
+        }
+        if (i > start && !mock_ctl__item(c, s + start, i - start, err, errsz)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool
+mock_ctl_scan_text(mock_ctl *c, const char *text, char *err, size_t errsz)
+{
+    const size_t dlen = strlen(MOCK_CTL__DIRECTIVE);
+    const char  *p = text;
+
+    while ((p = strstr(p, MOCK_CTL__DIRECTIVE)) != NULL) {
+        const char *args = p + dlen;
+        const char *close;
+
+        /* "[[mockery" is prose, not a directive */
+        if (!mock_ctl__is_sep(*args) && strncmp(args, "]]", 2) != 0) {
+            p = args;
+            continue;
+        }
+        close = strstr(args, "]]");
+        if (close == NULL) {
+            snprintf(err, errsz, "unterminated [[mock ...]] directive "
+                                 "(missing ']]')");
+            return false;
+        }
+        if (!mock_ctl_parse(c, args, (size_t)(close - args), err, errsz)) {
+            return false;
+        }
+        p = close + 2;
+    }
+    return true;
+}
+
+void
+mock_ctl_merge(mock_ctl *dst, const mock_ctl *over)
+{
+    for (int k = 0; k < MOCK_CTL__COUNT; k++) {
+        if (over->set[k]) {
+            dst->val[k] = over->val[k];
+            dst->set[k] = true;
+        }
+    }
+}
