@@ -109,6 +109,20 @@ dp_server_send_error(dp_server *srv, struct MHD_Connection *conn,
 }
 
 static enum MHD_Result
+dp_server_too_large(dp_server *srv, struct MHD_Connection *conn,
+                    const char *request_id)
+{
+    char msg[160];
+
+    snprintf(msg, sizeof(msg),
+             "The request body is larger than this gateway accepts (%lld "
+             "bytes).",
+             (long long)srv->cfg->dataplane.max_body_bytes);
+    return dp_server_send_error(srv, conn, 413, msg, "invalid_request_error",
+                                "request_too_large", request_id, NULL);
+}
+
+static enum MHD_Result
 dp_server_metrics(dp_server *srv, struct MHD_Connection *conn)
 {
     dp_metrics     *m = &srv->m;
@@ -459,14 +473,7 @@ dp_server_first(dp_server *srv, struct MHD_Connection *conn, const char *url,
         if (clen != NULL &&
             strtoull(clen, NULL, 10) >
                 (unsigned long long)srv->cfg->dataplane.max_body_bytes) {
-            char msg[160];
-            snprintf(msg, sizeof(msg),
-                     "The request body is larger than this gateway accepts "
-                     "(%lld bytes).",
-                     (long long)srv->cfg->dataplane.max_body_bytes);
-            return dp_server_send_error(srv, conn, 413, msg,
-                                        "invalid_request_error",
-                                        "request_too_large", NULL, NULL);
+            return dp_server_too_large(srv, conn, NULL);
         }
     }
     if ((r = dp_server_req_new(srv, conn, ep)) == NULL) {
@@ -526,15 +533,7 @@ dp_server_access(void *cls, struct MHD_Connection *conn, const char *url,
     if (!r->dispatched) {
         r->dispatched = true;
         if (r->too_big) {
-            char msg[160];
-            snprintf(msg, sizeof(msg),
-                     "The request body is larger than this gateway accepts "
-                     "(%lld bytes).",
-                     (long long)srv->cfg->dataplane.max_body_bytes);
-            return dp_server_send_error(srv, conn, 413, msg,
-                                        "invalid_request_error",
-                                        "request_too_large", r->request_id,
-                                        NULL);
+            return dp_server_too_large(srv, conn, r->request_id);
         }
         if (atomic_load(&srv->stopping)) {
             return dp_server_send_error(srv, conn, 503,
