@@ -43,8 +43,10 @@ struct dp_pdp {
     pthread_mutex_t lock;
     dp_pdp_call    *free_list;
     dp_pdp_call    *all;
+    pthread_cond_t  idle;
+    unsigned        starting; /* calls being started, under lock */
     atomic_int      pipes;
-    atomic_bool     closing;
+    atomic_bool     closing;  /* set under lock */
 };
 
 static void dp_pdp_call_cb(void *arg);
@@ -75,9 +77,11 @@ dp_pdp_create(dp_pdp **out, const char *url, size_t max_reply)
     }
     pdp->max_reply = max_reply;
     pthread_mutex_init(&pdp->lock, NULL);
+    pthread_cond_init(&pdp->idle, NULL);
     if ((rv = nng_req0_open(&pdp->sock)) != 0) {
         tg_error("cannot open PDP socket: %s", nng_strerror(rv));
         pthread_mutex_destroy(&pdp->lock);
+        pthread_cond_destroy(&pdp->idle);
         free(pdp);
         return TG_ESYS;
     }
@@ -93,6 +97,7 @@ dp_pdp_create(dp_pdp **out, const char *url, size_t max_reply)
                  nng_strerror(rv));
         nng_close(pdp->sock);
         pthread_mutex_destroy(&pdp->lock);
+        pthread_cond_destroy(&pdp->idle);
         free(pdp);
         return TG_ECONFIG;
     }
@@ -110,8 +115,13 @@ dp_pdp_destroy(dp_pdp *pdp)
     if (pdp == NULL) {
         return;
     }
-    atomic_store(&pdp->closing, true);
+    /* No call starts after this; wait for the ones being started, so
+     * every call is either in flight (and stopped below) or pooled. */
     pthread_mutex_lock(&pdp->lock);
+    atomic_store(&pdp->closing, true);
+    while (pdp->starting > 0) {
+        pthread_cond_wait(&pdp->idle, &pdp->lock);
+    }
     all = pdp->all;
     pthread_mutex_unlock(&pdp->lock);
     nng_dialer_close(pdp->dialer);
@@ -137,6 +147,7 @@ dp_pdp_destroy(dp_pdp *pdp)
     }
     nng_close(pdp->sock);
     pthread_mutex_destroy(&pdp->lock);
+    pthread_cond_destroy(&pdp->idle);
     free(pdp);
 }
 
@@ -284,16 +295,23 @@ dp_pdp_start(dp_pdp *pdp, dp_pdp_kind kind, const char *request_id,
 {
     dp_pdp_call *c;
     nng_msg     *msg;
+    tg_err       rv = TG_OK;
 
+    pthread_mutex_lock(&pdp->lock);
     if (atomic_load(&pdp->closing)) {
+        pthread_mutex_unlock(&pdp->lock);
         return TG_ECLOSED;
     }
+    pdp->starting++;
+    pthread_mutex_unlock(&pdp->lock);
     if ((c = dp_pdp_call_get(pdp)) == NULL) {
-        return TG_ENOMEM;
+        rv = TG_ENOMEM;
+        goto out;
     }
     if (nng_msg_alloc(&msg, 0) != 0 || nng_msg_append(msg, buf, len) != 0) {
         dp_pdp_call_put(c);
-        return TG_ENOMEM;
+        rv = TG_ENOMEM;
+        goto out;
     }
     c->kind        = kind;
     c->decide_cb   = decide_cb;
@@ -306,7 +324,13 @@ dp_pdp_start(dp_pdp *pdp, dp_pdp_kind kind, const char *request_id,
     nng_aio_set_msg(c->aio, msg);
     nng_aio_set_timeout(c->aio, (nng_duration)timeout_ms);
     nng_ctx_send(c->ctx, c->aio);
-    return TG_OK;
+out:
+    pthread_mutex_lock(&pdp->lock);
+    if (--pdp->starting == 0) {
+        pthread_cond_broadcast(&pdp->idle);
+    }
+    pthread_mutex_unlock(&pdp->lock);
+    return rv;
 }
 
 tg_err

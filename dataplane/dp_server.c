@@ -752,12 +752,14 @@ dp_server_destroy(dp_server *srv)
     if (srv->mhd != NULL) {
         MHD_quiesce_daemon(srv->mhd);
     }
-    /* Order matters: no usage is sent after the spool stops; the PDP
-     * client's last callbacks need live workers; workers answer every
-     * request (resuming its connection) before MHD stops; reports made
-     * meanwhile are committed by dp_spool_close. */
+    /* Order matters: no usage is sent after the spool stops; workers stop
+     * and answer every request (resuming its connection); MHD stops once
+     * everything was answered; only then does the PDP client go, so no
+     * worker and no MHD callback touches it after. Its last callbacks and
+     * MHD's post to the stopped workers' queues, which stay valid until
+     * dp_worker_destroy; reports made meanwhile are committed by
+     * dp_spool_close. */
     dp_spool_stop(srv->spool);
-    dp_pdp_destroy(srv->pdp);
     for (size_t i = 0; i < srv->n_workers; i++) {
         dp_worker_stop(srv->workers[i]);
     }
@@ -765,6 +767,7 @@ dp_server_destroy(dp_server *srv)
         usleep(100 * 1000); /* let MHD flush the answers just resumed */
         MHD_stop_daemon(srv->mhd);
     }
+    dp_pdp_destroy(srv->pdp);
     for (size_t i = 0; i < srv->n_workers; i++) {
         dp_worker_destroy(srv->workers[i]);
     }

@@ -595,7 +595,16 @@ dp_worker_decided(dp_worker *w, dp_req *r, tg_err err, const char *why)
     const dp_upstream *missing = NULL;
     char               msg[400];
 
+    if (r->finished) {
+        return; /* answered at shutdown while the PDP call was out */
+    }
     if (r->cancelled) {
+        dp_worker_finish(w, r);
+        return;
+    }
+    if (atomic_load(&w->srv->stopping)) {
+        dp_worker_error(r, 503, "The gateway is shutting down; retry.",
+                        "server_error", NULL, "shutting_down");
         dp_worker_finish(w, r);
         return;
     }

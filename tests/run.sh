@@ -16,6 +16,7 @@ build=$top/build/asan
 # still runs (detect_leaks=1) and fails a process that leaks.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$top/tests/lsan.supp:print_suppressions=0}
 
 unit_rc=0
 (cd "$build" && ctest --output-on-failure -j2) || unit_rc=$?
