@@ -7,9 +7,9 @@
 void
 mock_buf_init(mock_buf *b)
 {
-    b->data = NULL;
-    b->len = 0;
-    b->cap = 0;
+    b->data   = NULL;
+    b->len    = 0;
+    b->cap    = 0;
     b->failed = false;
 }
 
@@ -57,7 +57,7 @@ mock_buf_reserve(mock_buf *b, size_t extra)
         return false;
     }
     b->data = nd;
-    b->cap = ncap;
+    b->cap  = ncap;
     return true;
 }
 
@@ -115,7 +115,7 @@ void
 mock_buf_add_json_str(mock_buf *b, const char *s)
 {
     static const char hex[] = "0123456789abcdef";
-    const char       *run = s;
+    const char       *run   = s;
 
     mock_buf_addc(b, '"');
     for (; *s != '\0'; s++) {
@@ -127,23 +127,37 @@ mock_buf_add_json_str(mock_buf *b, const char *s)
             continue;
         }
         mock_buf_add(b, run, (size_t)(s - run));
-        run = s + 1;
+        run    = s + 1;
         esc[0] = '\\';
         switch (c) {
-        case '"':  esc[1] = '"'; break;
-        case '\\': esc[1] = '\\'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
-        case '\b': esc[1] = 'b'; break;
-        case '\f': esc[1] = 'f'; break;
+        case '"':
+            esc[1] = '"';
+            break;
+        case '\\':
+            esc[1] = '\\';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
+        case '\b':
+            esc[1] = 'b';
+            break;
+        case '\f':
+            esc[1] = 'f';
+            break;
         default:
             esc[1] = 'u';
             esc[2] = '0';
             esc[3] = '0';
             esc[4] = hex[c >> 4];
             esc[5] = hex[c & 0xf];
-            n = 6;
+            n      = 6;
             break;
         }
         mock_buf_add(b, esc, n);
@@ -168,7 +182,7 @@ mock_buf_take(mock_buf *b, size_t *len)
         *len = 0;
         return NULL;
     }
-    out = b->data;
+    out  = b->data;
     *len = b->len;
     mock_buf_init(b);
     return out;

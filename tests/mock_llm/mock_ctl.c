@@ -11,11 +11,11 @@ static const struct {
     long        min;
     long        max;
 } mock_ctl__keys[MOCK_CTL__COUNT] = {
-    [MOCK_CTL_TTFT_MS] = {"ttft_ms", 0, 3600000},
+    [MOCK_CTL_TTFT_MS]        = {"ttft_ms", 0, 3600000},
     [MOCK_CTL_CHUNK_DELAY_MS] = {"chunk_delay_ms", 0, 3600000},
-    [MOCK_CTL_CHUNKS] = {"chunks", 0, 100000},
-    [MOCK_CTL_STATUS] = {"status", 400, 599},
-    [MOCK_CTL_DROP_AFTER] = {"drop_after", 0, 100000},
+    [MOCK_CTL_CHUNKS]         = {"chunks", 0, 100000},
+    [MOCK_CTL_STATUS]         = {"status", 400, 599},
+    [MOCK_CTL_DROP_AFTER]     = {"drop_after", 0, 100000},
 };
 
 #define MOCK_CTL__DIRECTIVE "[[mock"
@@ -40,10 +40,9 @@ mock_ctl__is_sep(char ch)
 
 /* mock_ctl__item parses one "key=value" token of length n. */
 static bool
-mock_ctl__item(mock_ctl *c, const char *tok, size_t n, char *err,
-               size_t errsz)
+mock_ctl__item(mock_ctl *c, const char *tok, size_t n, char *err, size_t errsz)
 {
-    const char *eq = memchr(tok, '=', n);
+    const char *eq   = memchr(tok, '=', n);
     size_t      klen = eq != NULL ? (size_t)(eq - tok) : n;
     char        num[24];
     size_t      vlen;
@@ -81,8 +80,8 @@ mock_ctl__item(mock_ctl *c, const char *tok, size_t n, char *err,
     }
     memcpy(num, eq + 1, vlen);
     num[vlen] = '\0';
-    errno = 0;
-    v = strtol(num, &end, 10);
+    errno     = 0;
+    v         = strtol(num, &end, 10);
     if (errno != 0 || end != num + vlen || v < mock_ctl__keys[k].min ||
         v > mock_ctl__keys[k].max) {
         goto bad;
@@ -125,7 +124,7 @@ bool
 mock_ctl_scan_text(mock_ctl *c, const char *text, char *err, size_t errsz)
 {
     const size_t dlen = strlen(MOCK_CTL__DIRECTIVE);
-    const char  *p = text;
+    const char  *p    = text;
 
     while ((p = strstr(p, MOCK_CTL__DIRECTIVE)) != NULL) {
         const char *args = p + dlen;
@@ -138,8 +137,9 @@ mock_ctl_scan_text(mock_ctl *c, const char *text, char *err, size_t errsz)
         }
         close = strstr(args, "]]");
         if (close == NULL) {
-            snprintf(err, errsz, "unterminated [[mock ...]] directive "
-                                 "(missing ']]')");
+            snprintf(err, errsz,
+                     "unterminated [[mock ...]] directive "
+                     "(missing ']]')");
             return false;
         }
         if (!mock_ctl_parse(c, args, (size_t)(close - args), err, errsz)) {

@@ -37,8 +37,7 @@ bool mock_ctl_parse(mock_ctl *c, const char *s, size_t n, char *err,
 /* mock_ctl_scan_text applies every "[[mock ...]]" directive found in the
  * NUL-terminated text to c, in order. False with a message in err when a
  * directive is malformed or unterminated. */
-bool mock_ctl_scan_text(mock_ctl *c, const char *text, char *err,
-                        size_t errsz);
+bool mock_ctl_scan_text(mock_ctl *c, const char *text, char *err, size_t errsz);
 
 /* mock_ctl_merge copies every key set in over into dst. */
 void mock_ctl_merge(mock_ctl *dst, const mock_ctl *over);

@@ -71,7 +71,7 @@ mock_llm__parse_port(const char *s, unsigned *port)
         return false;
     }
     errno = 0;
-    v = strtol(s, &end, 10);
+    v     = strtol(s, &end, 10);
     if (errno != 0 || *end != '\0' || v < 0 || v > 65535) {
         return false;
     }
@@ -90,18 +90,18 @@ mock_llm__raise_fd_limit(void)
         rl.rlim_cur >= MOCK_LLM__WANT_FDS) {
         return;
     }
-    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >
-                                                      MOCK_LLM__WANT_FDS
-                      ? MOCK_LLM__WANT_FDS
-                      : rl.rlim_max;
+    rl.rlim_cur =
+        rl.rlim_max == RLIM_INFINITY || rl.rlim_max > MOCK_LLM__WANT_FDS
+            ? MOCK_LLM__WANT_FDS
+            : rl.rlim_max;
     (void)setrlimit(RLIMIT_NOFILE, &rl);
 }
 
 int
 main(int argc, char **argv)
 {
-    mock_server_opts opts = {.host = "127.0.0.1"};
-    mock_server     *srv = NULL;
+    mock_server_opts opts      = {.host = "127.0.0.1"};
+    mock_server     *srv       = NULL;
     bool             have_port = false;
     sigset_t         sigs;
     char             err[256];
@@ -159,8 +159,7 @@ main(int argc, char **argv)
     }
     fprintf(stderr, "tollgate-mock-llm listening on http://%s%s%s:%u\n",
             strchr(opts.host, ':') != NULL ? "[" : "", opts.host,
-            strchr(opts.host, ':') != NULL ? "]" : "",
-            mock_server_port(srv));
+            strchr(opts.host, ':') != NULL ? "]" : "", mock_server_port(srv));
     fflush(stderr);
 
     while (sigwait(&sigs, &sig) != 0) {

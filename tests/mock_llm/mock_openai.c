@@ -49,13 +49,16 @@ mock_openai__messages(mock_chat_req *req, const cJSON *msgs, char *err,
     const cJSON *m;
     int          i = 0;
 
-    cJSON_ArrayForEach(m, msgs) {
+    cJSON_ArrayForEach(m, msgs)
+    {
         const cJSON *content;
         size_t       bytes = 0;
 
         if (!cJSON_IsObject(m)) {
-            snprintf(err, errsz, "Invalid type for 'messages[%d]': expected "
-                                 "an object.", i);
+            snprintf(err, errsz,
+                     "Invalid type for 'messages[%d]': expected "
+                     "an object.",
+                     i);
             return false;
         }
         content = cJSON_GetObjectItemCaseSensitive(m, "content");
@@ -67,7 +70,8 @@ mock_openai__messages(mock_chat_req *req, const cJSON *msgs, char *err,
         } else if (cJSON_IsArray(content)) {
             const cJSON *part;
 
-            cJSON_ArrayForEach(part, content) {
+            cJSON_ArrayForEach(part, content)
+            {
                 const cJSON *text =
                     cJSON_GetObjectItemCaseSensitive(part, "text");
 
@@ -80,7 +84,8 @@ mock_openai__messages(mock_chat_req *req, const cJSON *msgs, char *err,
         } else if (content != NULL && !cJSON_IsNull(content)) {
             snprintf(err, errsz,
                      "Invalid type for 'messages[%d].content': expected a "
-                     "string, an array of content parts or null.", i);
+                     "string, an array of content parts or null.",
+                     i);
             return false;
         }
         req->prompt_tokens += 4 + (bytes + 3) / 4;
@@ -100,34 +105,36 @@ mock_openai__options(mock_chat_req *req, const cJSON *root, char *err,
     if (cJSON_IsBool(it)) {
         req->stream = cJSON_IsTrue(it);
     } else if (it != NULL && !cJSON_IsNull(it)) {
-        snprintf(err, errsz, "Invalid type for 'stream': expected a "
-                             "boolean.");
+        snprintf(err, errsz,
+                 "Invalid type for 'stream': expected a "
+                 "boolean.");
         return false;
     }
 
     it = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
     if (cJSON_IsObject(it)) {
-        const cJSON *iu =
-            cJSON_GetObjectItemCaseSensitive(it, "include_usage");
+        const cJSON *iu = cJSON_GetObjectItemCaseSensitive(it, "include_usage");
 
         if (cJSON_IsBool(iu)) {
             req->include_usage = cJSON_IsTrue(iu);
         } else if (iu != NULL && !cJSON_IsNull(iu)) {
-            snprintf(err, errsz, "Invalid type for "
-                                 "'stream_options.include_usage': expected "
-                                 "a boolean.");
+            snprintf(err, errsz,
+                     "Invalid type for "
+                     "'stream_options.include_usage': expected "
+                     "a boolean.");
             return false;
         }
     } else if (it != NULL && !cJSON_IsNull(it)) {
-        snprintf(err, errsz, "Invalid type for 'stream_options': expected "
-                             "an object.");
+        snprintf(err, errsz,
+                 "Invalid type for 'stream_options': expected "
+                 "an object.");
         return false;
     }
 
     it = cJSON_GetObjectItemCaseSensitive(root, mt_name);
     if (it == NULL || cJSON_IsNull(it)) {
         mt_name = "max_tokens";
-        it = cJSON_GetObjectItemCaseSensitive(root, mt_name);
+        it      = cJSON_GetObjectItemCaseSensitive(root, mt_name);
     }
     if (it != NULL && !cJSON_IsNull(it)) {
         double d = cJSON_IsNumber(it) ? it->valuedouble : -1.0;
@@ -136,8 +143,10 @@ mock_openai__options(mock_chat_req *req, const cJSON *root, char *err,
             req->max_tokens = (long)MOCK_OPENAI__MAX_TOKENS_CLAMP;
         } else if (!mock_openai__get_int(it, 0, MOCK_OPENAI__MAX_TOKENS_CLAMP,
                                          &req->max_tokens)) {
-            snprintf(err, errsz, "Invalid value for '%s': expected a "
-                                 "non-negative integer.", mt_name);
+            snprintf(err, errsz,
+                     "Invalid value for '%s': expected a "
+                     "non-negative integer.",
+                     mt_name);
             return false;
         }
     }
@@ -157,8 +166,9 @@ mock_openai_parse_chat(mock_chat_req *req, const char *body, size_t len,
     memset(req, 0, sizeof(*req));
     mock_ctl_init(&req->ctl);
     if (len == 0) {
-        snprintf(err, errsz, "The request body is empty; expected a JSON "
-                             "object.");
+        snprintf(err, errsz,
+                 "The request body is empty; expected a JSON "
+                 "object.");
         return false;
     }
     root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
@@ -167,15 +177,18 @@ mock_openai_parse_chat(mock_chat_req *req, const char *body, size_t len,
                         ? (size_t)(end - body)
                         : 0;
 
-        snprintf(err, errsz, "We could not parse the JSON body of your "
-                             "request (error near byte %zu).", at);
+        snprintf(err, errsz,
+                 "We could not parse the JSON body of your "
+                 "request (error near byte %zu).",
+                 at);
         return false;
     }
     for (; end != NULL && end < body + len; end++) {
         if (*end != ' ' && *end != '\t' && *end != '\n' && *end != '\r') {
-            snprintf(err, errsz, "We could not parse the JSON body of your "
-                                 "request (unexpected data after the JSON "
-                                 "value at byte %zu).",
+            snprintf(err, errsz,
+                     "We could not parse the JSON body of your "
+                     "request (unexpected data after the JSON "
+                     "value at byte %zu).",
                      (size_t)(end - body));
             goto out;
         }
@@ -191,8 +204,9 @@ mock_openai_parse_chat(mock_chat_req *req, const char *body, size_t len,
         goto out;
     }
     if (!cJSON_IsString(model) || model->valuestring[0] == '\0') {
-        snprintf(err, errsz, "Invalid value for 'model': expected a "
-                             "non-empty string.");
+        snprintf(err, errsz,
+                 "Invalid value for 'model': expected a "
+                 "non-empty string.");
         goto out;
     }
     msgs = cJSON_GetObjectItemCaseSensitive(root, "messages");
@@ -201,8 +215,9 @@ mock_openai_parse_chat(mock_chat_req *req, const char *body, size_t len,
         goto out;
     }
     if (!cJSON_IsArray(msgs)) {
-        snprintf(err, errsz, "Invalid type for 'messages': expected an "
-                             "array.");
+        snprintf(err, errsz,
+                 "Invalid type for 'messages': expected an "
+                 "array.");
         goto out;
     }
     if (!mock_openai__messages(req, msgs, err, errsz) ||
@@ -378,37 +393,37 @@ mock_openai_status_error(int status, const char **type, const char **code,
     case 400:
         *type = "invalid_request_error";
         *code = NULL;
-        *msg = "mock: injected bad request";
+        *msg  = "mock: injected bad request";
         break;
     case 401:
         *type = "invalid_request_error";
         *code = "invalid_api_key";
-        *msg = "mock: injected invalid API key";
+        *msg  = "mock: injected invalid API key";
         break;
     case 403:
         *type = "invalid_request_error";
         *code = "permission_denied";
-        *msg = "mock: injected permission denied";
+        *msg  = "mock: injected permission denied";
         break;
     case 404:
         *type = "invalid_request_error";
         *code = "model_not_found";
-        *msg = "mock: injected model not found";
+        *msg  = "mock: injected model not found";
         break;
     case 429:
         *type = "requests";
         *code = "rate_limit_exceeded";
-        *msg = "mock: injected rate limit; retry after 1s";
+        *msg  = "mock: injected rate limit; retry after 1s";
         break;
     case 503:
         *type = "server_error";
         *code = "service_unavailable";
-        *msg = "mock: injected service unavailable";
+        *msg  = "mock: injected service unavailable";
         break;
     default:
         *type = "server_error";
         *code = "server_error";
-        *msg = "mock: injected server error";
+        *msg  = "mock: injected server error";
         break;
     }
 }

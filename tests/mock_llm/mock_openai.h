@@ -37,7 +37,7 @@ typedef struct mock_reply {
     int64_t     created; /* unix seconds */
     const char *model;   /* borrows: the request's model */
     long        words;
-    long        emit;    /* <= words; also the completion tokens */
+    long        emit; /* <= words; also the completion tokens */
     uint64_t    prompt_tokens;
     bool        include_usage;
 } mock_reply;
@@ -72,8 +72,8 @@ void mock_openai_render_error(mock_buf *b, const char *msg, const char *type,
 
 /* mock_openai_status_error gives the error type, code (may be NULL) and a
  * message for an injected HTTP error status. Returns static strings. */
-void mock_openai_status_error(int status, const char **type,
-                              const char **code, const char **msg);
+void mock_openai_status_error(int status, const char **type, const char **code,
+                              const char **msg);
 
 /* The GET /v1/models body; a static string. */
 const char *mock_openai_models_json(void);

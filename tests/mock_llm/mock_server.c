@@ -34,15 +34,15 @@
 #include "mock_ctl.h"
 #include "mock_openai.h"
 
-#define MOCK_SRV__BODY_CAP      (4u * 1024u * 1024u)
+#define MOCK_SRV__BODY_CAP (4u * 1024u * 1024u)
 /* past this much discarded body we stop reading an oversized upload */
-#define MOCK_SRV__DISCARD_CAP   (64u * 1024u * 1024u)
-#define MOCK_SRV__CONN_LIMIT    8192u
-#define MOCK_SRV__BACKLOG       4096
+#define MOCK_SRV__DISCARD_CAP (64u * 1024u * 1024u)
+#define MOCK_SRV__CONN_LIMIT 8192u
+#define MOCK_SRV__BACKLOG 4096
 #define MOCK_SRV__DEFAULT_WORDS 8
 /* longest single nap, so shutdown never waits long on a delay control */
-#define MOCK_SRV__NAP_MS        50
-#define MOCK_SRV__STREAM_BLOCK  (16u * 1024u)
+#define MOCK_SRV__NAP_MS 50
+#define MOCK_SRV__STREAM_BLOCK (16u * 1024u)
 
 typedef enum mock_srv__route {
     MOCK_ROUTE_CHAT,
@@ -57,11 +57,11 @@ static const struct {
     const char *path;
     const char *method;
 } mock_srv__routes[MOCK_ROUTE__COUNT] = {
-    [MOCK_ROUTE_CHAT] = {"/v1/chat/completions", "POST"},
+    [MOCK_ROUTE_CHAT]   = {"/v1/chat/completions", "POST"},
     [MOCK_ROUTE_MODELS] = {"/v1/models", "GET"},
     [MOCK_ROUTE_HEALTH] = {"/healthz", "GET"},
-    [MOCK_ROUTE_STATS] = {"/_mock/stats", "GET"},
-    [MOCK_ROUTE_RESET] = {"/_mock/reset", "POST"},
+    [MOCK_ROUTE_STATS]  = {"/_mock/stats", "GET"},
+    [MOCK_ROUTE_RESET]  = {"/_mock/reset", "POST"},
 };
 
 typedef enum mock_srv__phase {
@@ -84,15 +84,15 @@ typedef struct mock_srv__stats {
 } mock_srv__stats;
 
 struct mock_server {
-    struct MHD_Daemon    *daemon;
-    char                 *api_key; /* owns; NULL: no auth */
-    bool                  verbose;
-    unsigned              port;
-    atomic_bool           stopping;
-    atomic_uint_fast64_t  next_id;
-    mock_srv__stats       st;
-    struct MHD_Response  *resp_health; /* shared, queued many times */
-    struct MHD_Response  *resp_models;
+    struct MHD_Daemon   *daemon;
+    char                *api_key; /* owns; NULL: no auth */
+    bool                 verbose;
+    unsigned             port;
+    atomic_bool          stopping;
+    atomic_uint_fast64_t next_id;
+    mock_srv__stats      st;
+    struct MHD_Response *resp_health; /* shared, queued many times */
+    struct MHD_Response *resp_models;
 };
 
 typedef struct mock_req {
@@ -105,13 +105,13 @@ typedef struct mock_req {
     bool            too_large;
     bool            answered; /* a response is queued, or we dropped */
     /* accounting, settled in mock_srv__completed */
-    bool            started; /* a 200 reply was queued */
-    bool            counted; /* completed and tokens were added */
-    bool            dropped; /* we cut the connection on purpose */
-    unsigned        gen;     /* stats generation when counted */
+    bool     started; /* a 200 reply was queued */
+    bool     counted; /* completed and tokens were added */
+    bool     dropped; /* we cut the connection on purpose */
+    unsigned gen;     /* stats generation when counted */
     /* the reply; reply.model borrows chat.model */
-    mock_chat_req   chat;
-    mock_reply      reply;
+    mock_chat_req chat;
+    mock_reply    reply;
     /* stream reader state */
     mock_srv__phase phase;
     long            word;
@@ -122,8 +122,7 @@ typedef struct mock_req {
     size_t          ev_off;
 } mock_req;
 
-static void
-mock_srv__log(const mock_server *srv, const char *fmt, ...)
+static void mock_srv__log(const mock_server *srv, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 static void
@@ -215,7 +214,7 @@ mock_srv__count_completed(mock_req *rq)
 {
     mock_srv__stats *st = &rq->srv->st;
 
-    rq->gen = atomic_load(&st->gen);
+    rq->gen     = atomic_load(&st->gen);
     rq->counted = true;
     atomic_fetch_add(&st->completed, 1);
     atomic_fetch_add(&st->prompt_tokens, (long long)rq->reply.prompt_tokens);
@@ -436,6 +435,7 @@ mock_srv__send_stream(mock_server *srv, mock_req *rq,
         return MHD_NO;
     }
     rq->phase = MOCK_PHASE_ROLE;
+
     resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN,
                                              MOCK_SRV__STREAM_BLOCK,
                                              mock_srv__stream_read, rq, NULL);
@@ -456,13 +456,12 @@ mock_srv__send_stream(mock_server *srv, mock_req *rq,
 /* ---- chat completions ---- */
 
 static enum MHD_Result
-mock_srv__chat_error(mock_req *rq, struct MHD_Connection *conn,
-                     unsigned status, const char *msg, const char *type,
-                     const char *code)
+mock_srv__chat_error(mock_req *rq, struct MHD_Connection *conn, unsigned status,
+                     const char *msg, const char *type, const char *code)
 {
     if (status == MHD_HTTP_TOO_MANY_REQUESTS) {
-        return mock_srv__send_error(rq->srv, rq, conn, status, msg, type,
-                                    code, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+        return mock_srv__send_error(rq->srv, rq, conn, status, msg, type, code,
+                                    MHD_HTTP_HEADER_RETRY_AFTER, "1");
     }
     return mock_srv__send_error(rq->srv, rq, conn, status, msg, type, code,
                                 NULL, NULL);
@@ -506,8 +505,7 @@ mock_srv__chat(mock_server *srv, mock_req *rq, struct MHD_Connection *conn)
 
     if (srv->api_key != NULL && (deny = mock_srv__auth(srv, conn)) != NULL) {
         return mock_srv__chat_error(rq, conn, MHD_HTTP_UNAUTHORIZED, deny,
-                                    "invalid_request_error",
-                                    "invalid_api_key");
+                                    "invalid_request_error", "invalid_api_key");
     }
     if (rq->too_large) {
         return mock_srv__chat_error(rq, conn, MHD_HTTP_CONTENT_TOO_LARGE,
@@ -530,8 +528,7 @@ mock_srv__chat(mock_server *srv, mock_req *rq, struct MHD_Connection *conn)
 
     /* directives first, then the header, so the header wins per key */
     ctl = rq->chat.ctl;
-    hdr = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                      "x-mock-control");
+    hdr = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "x-mock-control");
     if (hdr != NULL) {
         mock_ctl hctl;
 
@@ -572,18 +569,18 @@ mock_srv__chat(mock_server *srv, mock_req *rq, struct MHD_Connection *conn)
         return MHD_NO; /* MHD closes the connection without a response */
     }
 
-    rq->reply.id = atomic_fetch_add(&srv->next_id, 1) + 1;
+    rq->reply.id      = atomic_fetch_add(&srv->next_id, 1) + 1;
     rq->reply.created = (int64_t)time(NULL);
-    rq->reply.model = rq->chat.model;
-    rq->reply.words = mock_ctl_get(&ctl, MOCK_CTL_CHUNKS,
-                                   MOCK_SRV__DEFAULT_WORDS);
-    max_tokens = rq->chat.max_tokens;
-    rq->reply.emit = max_tokens > 0 && max_tokens < rq->reply.words
-                         ? max_tokens
-                         : rq->reply.words;
+    rq->reply.model   = rq->chat.model;
+    rq->reply.words =
+        mock_ctl_get(&ctl, MOCK_CTL_CHUNKS, MOCK_SRV__DEFAULT_WORDS);
+    max_tokens              = rq->chat.max_tokens;
+    rq->reply.emit          = max_tokens > 0 && max_tokens < rq->reply.words
+                                  ? max_tokens
+                                  : rq->reply.words;
     rq->reply.prompt_tokens = rq->chat.prompt_tokens;
     rq->reply.include_usage = rq->chat.stream && rq->chat.include_usage;
-    rq->chunk_delay_ms = mock_ctl_get(&ctl, MOCK_CTL_CHUNK_DELAY_MS, 0);
+    rq->chunk_delay_ms      = mock_ctl_get(&ctl, MOCK_CTL_CHUNK_DELAY_MS, 0);
 
     if (rq->chat.stream) {
         return mock_srv__send_stream(srv, rq, conn);
@@ -621,8 +618,8 @@ mock_srv__expects_continue(struct MHD_Connection *conn)
  * MHD 0.9.75 closes the connection after a response queued this early,
  * which would cost keep-alive on every GET. */
 static enum MHD_Result
-mock_srv__begin(mock_server *srv, struct MHD_Connection *conn,
-                const char *url, const char *method, void **req_cls)
+mock_srv__begin(mock_server *srv, struct MHD_Connection *conn, const char *url,
+                const char *method, void **req_cls)
 {
     const char *cl;
     mock_req   *rq;
@@ -637,10 +634,10 @@ mock_srv__begin(mock_server *srv, struct MHD_Connection *conn,
     if (rq == NULL) {
         return MHD_NO;
     }
-    rq->srv = srv;
-    rq->route = (mock_srv__route)route;
-    rq->method = method;
-    rq->url = url;
+    rq->srv        = srv;
+    rq->route      = (mock_srv__route)route;
+    rq->method     = method;
+    rq->url        = url;
     rq->drop_after = -1;
     mock_buf_init(&rq->body);
     mock_buf_init(&rq->head);
@@ -662,7 +659,7 @@ mock_srv__begin(mock_server *srv, struct MHD_Connection *conn,
         unsigned long long n;
 
         errno = 0;
-        n = strtoull(cl, &end, 10);
+        n     = strtoull(cl, &end, 10);
         if (errno == 0 && end != cl && *end == '\0' && cl[0] != '-') {
             if (n > MOCK_SRV__BODY_CAP && mock_srv__expects_continue(conn)) {
                 /* The client waits for "100 Continue" before uploading, so
@@ -671,12 +668,11 @@ mock_srv__begin(mock_server *srv, struct MHD_Connection *conn,
                  * client still sending makes the kernel reset the
                  * connection, and the client would never see the 413. */
                 rq->too_large = true;
-                rq->answered = true;
+                rq->answered  = true;
                 return mock_srv__send_error(
                     srv, rq, conn, MHD_HTTP_CONTENT_TOO_LARGE,
                     "Request body exceeds the 4 MiB limit.",
-                    "invalid_request_error", "request_too_large", NULL,
-                    NULL);
+                    "invalid_request_error", "request_too_large", NULL, NULL);
             }
             if (n <= MOCK_SRV__BODY_CAP) {
                 mock_buf_reserve(&rq->body, (size_t)n);
@@ -698,8 +694,7 @@ mock_srv__answer(mock_server *srv, mock_req *rq, struct MHD_Connection *conn)
         snprintf(msg, sizeof(msg), "Invalid URL (%.16s %.200s)", rq->method,
                  rq->url);
         return mock_srv__send_error(srv, rq, conn, MHD_HTTP_NOT_FOUND, msg,
-                                    "invalid_request_error", NULL, NULL,
-                                    NULL);
+                                    "invalid_request_error", NULL, NULL, NULL);
     }
     want = mock_srv__routes[rq->route].method;
     if (strcmp(rq->method, want) != 0) {
@@ -743,7 +738,7 @@ mock_srv__handler(void *cls, struct MHD_Connection *conn, const char *url,
                   void **req_cls)
 {
     mock_server *srv = cls;
-    mock_req    *rq = *req_cls;
+    mock_req    *rq  = *req_cls;
 
     (void)version;
     if (rq == NULL) {
@@ -783,7 +778,7 @@ mock_srv__completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                     enum MHD_RequestTerminationCode toe)
 {
     mock_server *srv = cls;
-    mock_req    *rq = *req_cls;
+    mock_req    *rq  = *req_cls;
 
     (void)conn;
     if (rq == NULL) {
@@ -834,9 +829,9 @@ mock_srv__listen(const char *host, unsigned port, int *family, char *err,
     int              saved = 0;
 
     memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
+    hints.ai_family   = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    hints.ai_flags    = AI_PASSIVE | AI_NUMERICSERV;
     snprintf(serv, sizeof(serv), "%u", port);
     rc = getaddrinfo(host, serv, &hints, &res);
     if (rc != 0) {
@@ -854,8 +849,7 @@ mock_srv__listen(const char *host, unsigned port, int *family, char *err,
             saved = errno;
             continue;
         }
-        if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ==
-                0 &&
+        if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0 &&
             bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
             listen(fd, MOCK_SRV__BACKLOG) == 0) {
             *family = ai->ai_family;
@@ -889,22 +883,22 @@ mock_srv__bound_port(int fd)
 }
 
 bool
-mock_server_create(mock_server **out, const mock_server_opts *opts,
-                   char *err, size_t errsz)
+mock_server_create(mock_server **out, const mock_server_opts *opts, char *err,
+                   size_t errsz)
 {
     mock_server *srv = calloc(1, sizeof(*srv));
     unsigned     flags;
     int          family = AF_INET;
-    int          fd = -1;
-    bool         ok = false;
+    int          fd     = -1;
+    bool         ok     = false;
 
     if (srv == NULL) {
         snprintf(err, errsz, "out of memory");
         return false;
     }
     srv->verbose = opts->verbose;
-    if (opts->api_key != NULL && (srv->api_key = strdup(opts->api_key)) ==
-                                     NULL) {
+    if (opts->api_key != NULL &&
+        (srv->api_key = strdup(opts->api_key)) == NULL) {
         snprintf(err, errsz, "out of memory");
         goto out;
     }
@@ -932,17 +926,17 @@ mock_server_create(mock_server **out, const mock_server_opts *opts,
         flags, (uint16_t)srv->port, NULL, NULL, mock_srv__handler, srv,
         MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned int)MOCK_SRV__CONN_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned int)0, MHD_OPTION_NOTIFY_COMPLETED, mock_srv__completed,
-        srv, MHD_OPTION_END);
+        (unsigned int)0, MHD_OPTION_NOTIFY_COMPLETED, mock_srv__completed, srv,
+        MHD_OPTION_END);
     if (srv->daemon == NULL) {
         snprintf(err, errsz, "cannot start the HTTP daemon on %s:%u",
                  opts->host, srv->port);
         goto out;
     }
-    fd = -1; /* the daemon owns it now */
+    fd   = -1; /* the daemon owns it now */
     *out = srv;
-    srv = NULL;
-    ok = true;
+    srv  = NULL;
+    ok   = true;
 out:
     if (fd >= 0) {
         close(fd);
