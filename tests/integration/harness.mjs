@@ -138,6 +138,7 @@ class Proc {
   start() {
     // Append: a restarted PDP keeps one log, so the secret check sees all.
     const err = fs.openSync(this.stderrPath, 'a');
+    this.stderrStart = fs.fstatSync(err).size; // where this run's log begins
     const out = fs.openSync(this.stdoutPath, 'a');
     const env = binaryEnv(this.env);
     try {
@@ -403,7 +404,9 @@ export class Gateway {
   constructor(opts) {
     this.opts = opts;
     // Short on purpose: an ipc:// path must stay under ~100 bytes.
-    this.dir = fs.mkdtempSync('/tmp/tgit-');
+    // opts.dir reuses a stopped gateway's directory: its PDP state and
+    // usage spool carry over, as across a real restart.
+    this.dir = opts.dir ?? fs.mkdtempSync('/tmp/tgit-');
     this.cfgPath = path.join(this.dir, 'tollgate.json');
     this.ipc = `ipc://${this.dir}/pdp.sock`;
     this.providerKey = `pk-test-${crypto.randomBytes(16).toString('hex')}`;
@@ -421,7 +424,9 @@ export class Gateway {
     this.mock.start();
     this.mockPort = await pollUntil(() => {
       if (!this.mock.running) throw new Error(this.mock.describe());
-      const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(this.mock.stderr());
+      // Only this run's lines: a reused directory's log holds earlier runs.
+      const log = this.mock.stderr().slice(this.mock.stderrStart);
+      const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(log);
       return m ? Number(m[1]) : null;
     }, { timeoutMs: START_TIMEOUT_MS, what: 'the mock to listen' });
     await pollUntil(async () => (await httpRequest(this.mockPort, { path: '/healthz' })).status === 200,
@@ -641,7 +646,7 @@ export class Gateway {
 
   /** stop SIGTERMs the data plane, the PDP and the mock (in that order),
    * then asserts that each exited 0 and that no log holds a secret. */
-  async stop() {
+  async stop({ keepDir = false } = {}) {
     if (this.stopped) return;
     this.stopped = true;
     const problems = [];
@@ -670,9 +675,9 @@ export class Gateway {
         }
       }
     }
-    if (problems.length === 0 && !this.keepLogs) {
+    if (problems.length === 0 && !this.keepLogs && !keepDir) {
       fs.rmSync(this.dir, { recursive: true, force: true });
-    } else {
+    } else if (problems.length > 0) {
       problems.push(`(logs kept in ${this.dir})`);
     }
     assert.ok(problems.length === 0, problems.join('\n\n'));
