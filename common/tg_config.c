@@ -69,12 +69,14 @@ tg_config_pdp(tg_config *cfg, tg_config_priv *p, const cJSON *sec,
               char *err, size_t errlen)
 {
     static const char *const keys[] = {
-        "listen",  "state_dir",         "admin_listen", "pricing_file",
-        "workers", "max_message_bytes", "map_size_mb",  NULL};
+        "listen",      "state_dir",   "admin_listen", "pricing_file",
+        "bundle",      "workers",     "max_message_bytes", "map_size_mb",
+        NULL};
     const tg_json_doc *d  = p->doc;
     tg_pdp_config     *c  = &cfg->pdp;
     const char        *sd = NULL;
     const char        *pf = NULL;
+    const char        *bd = NULL;
     const cJSON       *l;
     tg_err             rv;
 
@@ -88,6 +90,8 @@ tg_config_pdp(tg_config *cfg, tg_config_priv *p, const cJSON *sec,
                                  &c->admin_listen, err, errlen)) != TG_OK ||
         (rv = tg_json_get_string(d, sec, "pdp", "pricing_file", false, &pf,
                                  err, errlen)) != TG_OK ||
+        (rv = tg_json_get_string(d, sec, "pdp", "bundle", false, &bd, err,
+                                 errlen)) != TG_OK ||
         (rv = tg_json_get_int(d, sec, "pdp", "workers", false, 1, 1024,
                               &c->workers, err, errlen)) != TG_OK ||
         (rv = tg_json_get_int(d, sec, "pdp", "max_message_bytes", false, 1024,
@@ -131,6 +135,9 @@ tg_config_pdp(tg_config *cfg, tg_config_priv *p, const cJSON *sec,
         return rv;
     }
     if (pf != NULL && (rv = tg_config_path(p, pf, &c->pricing_file)) != TG_OK) {
+        return rv;
+    }
+    if (bd != NULL && (rv = tg_config_path(p, bd, &c->bundle_dir)) != TG_OK) {
         return rv;
     }
     return TG_OK;
@@ -225,13 +232,46 @@ tg_config_dataplane(tg_config *cfg, tg_config_priv *p, const cJSON *sec,
     return tg_config_path(p, sd, &c->spool_dir);
 }
 
+/* tg_config_labels reads a deployment's "labels": {"region": "eu", …},
+ * which route rules select deployments by. */
+static tg_err
+tg_config_labels(const tg_json_doc *d, const cJSON *o, const char *ctx,
+                 tg_deployment *dep, char *err, size_t errlen)
+{
+    const cJSON *l = cJSON_GetObjectItemCaseSensitive(o, "labels");
+
+    if (l == NULL) {
+        return TG_OK;
+    }
+    if (!cJSON_IsObject(l) ||
+        cJSON_GetArraySize(l) > TG_CONFIG_MAX_LABELS) {
+        return tg_json_errf(d, l, err, errlen,
+                            "%s.labels: expected an object of at most %d "
+                            "string labels, e.g. {\"region\": \"eu\"}",
+                            ctx, TG_CONFIG_MAX_LABELS);
+    }
+    for (const cJSON *m = l->child; m != NULL; m = m->next) {
+        if (!cJSON_IsString(m) || m->string[0] == '\0' ||
+            strlen(m->string) >= 64 || strlen(m->valuestring) >= 256) {
+            return tg_json_errf(d, m, err, errlen,
+                                "%s.labels.%s: expected a string (names under "
+                                "64, values under 256 characters)",
+                                ctx, m->string);
+        }
+        dep->label_keys[dep->n_labels]   = m->string;
+        dep->label_values[dep->n_labels] = m->valuestring;
+        dep->n_labels++;
+    }
+    return TG_OK;
+}
+
 static tg_err
 tg_config_deployments(tg_config *cfg, tg_config_priv *p, const cJSON *arr,
                       char *err, size_t errlen)
 {
     static const char *const keys[] = {"id",       "model",   "provider",
                                        "api_base", "api_key", "upstream_model",
-                                       NULL};
+                                       "labels",   NULL};
     const tg_json_doc *d = p->doc;
     size_t             i = 0;
     tg_err             rv;
@@ -302,6 +342,9 @@ tg_config_deployments(tg_config *cfg, tg_config_priv *p, const cJSON *arr,
         }
         if (dep->upstream_model == NULL) {
             dep->upstream_model = dep->model;
+        }
+        if ((rv = tg_config_labels(d, o, ctx, dep, err, errlen)) != TG_OK) {
+            return rv;
         }
         for (size_t j = 0; j < i; j++) {
             if (strcmp(cfg->deployments[j].id, dep->id) == 0) {
@@ -394,6 +437,7 @@ tg_config_destroy(tg_config *cfg)
     p = cfg->priv;
     free(cfg->pdp.state_dir);
     free(cfg->pdp.pricing_file);
+    free(cfg->pdp.bundle_dir);
     free(cfg->dataplane.spool_dir);
     free(cfg->deployments);
     if (p != NULL) {

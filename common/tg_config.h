@@ -15,6 +15,7 @@
 #define TG_CONFIG_MAX_LISTEN 8
 #define TG_ID_MAX 64       /* deployment ids, key ids, tenant ids */
 #define TG_MODEL_MAX 128   /* model names */
+#define TG_CONFIG_MAX_LABELS 16
 
 typedef struct tg_deployment {
     const char *id;             /* unique in the catalog */
@@ -23,6 +24,9 @@ typedef struct tg_deployment {
     const char *api_base;       /* e.g. "https://api.openai.com/v1" */
     const char *api_key;        /* "${ENV}" or NULL: no key */
     const char *upstream_model; /* name sent upstream; defaults to model */
+    const char *label_keys[TG_CONFIG_MAX_LABELS]; /* e.g. "region" */
+    const char *label_values[TG_CONFIG_MAX_LABELS]; /* e.g. "eu" */
+    size_t      n_labels;
 } tg_deployment;
 
 typedef struct tg_pdp_config {
@@ -31,6 +35,7 @@ typedef struct tg_pdp_config {
     char       *state_dir;    /* resolved against the config's directory */
     const char *admin_listen; /* "host:port" or NULL: no admin listener */
     char       *pricing_file; /* resolved; NULL: every model costs 0 */
+    char       *bundle_dir;   /* resolved policy bundle; NULL: none */
     int64_t     workers;      /* nng contexts served concurrently */
     int64_t     max_message_bytes;
     int64_t     map_size_mb; /* initial LMDB map size */

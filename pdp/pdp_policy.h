@@ -1,0 +1,117 @@
+/* pdp_policy.h - policy bundles: load and compile a bundle directory, then
+ * evaluate requests against it. A compiled bundle is immutable and
+ * reference counted, so any number of evaluator threads may use one while
+ * a reload swaps in the next (a decision finishes on the revision it
+ * started with). Format: policies/README.md; JSON Schema:
+ * policies/schema/. Semantics follow Cedar: deny unless an enforced rule
+ * allows (the bundle may set "default": "allow"), any enforced deny wins,
+ * rule order never matters; audit-mode rules are evaluated and reported
+ * but never change the outcome; off rules are not evaluated. */
+#ifndef PDP_POLICY_H
+#define PDP_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "tg_config.h"
+#include "tg_err.h"
+#include "tg_msg.h"
+
+#define PDP_ATTR_LABELS_MAX 16
+
+typedef struct pdp_bundle pdp_bundle;
+
+/* The attributes a rule can read. Strings are NUL-terminated; "" means
+ * absent (reading an absent attribute is an evaluation error unless the
+ * predicate is "exists"). */
+typedef struct pdp_attrs {
+    /* principal.* */
+    char  key_id[TG_ID_MAX];
+    char  user[TG_MSG_USER_MAX];
+    tg_kv key_labels[PDP_ATTR_LABELS_MAX]; /* principal.labels.<k> */
+    uint32_t n_key_labels;
+    /* tenant.* (principal.tenant_id == tenant.id) */
+    char  tenant_id[TG_ID_MAX];
+    char  tenant_tier[TG_ID_MAX];
+    tg_kv tenant_labels[PDP_ATTR_LABELS_MAX]; /* tenant.labels.<k> */
+    uint32_t n_tenant_labels;
+    /* request.* */
+    tg_endpoint endpoint; /* request.endpoint: "chat", "completions",
+                             "embeddings", "messages", "models" */
+    char    model[TG_MODEL_MAX];
+    bool    stream;
+    int64_t max_tokens;    /* 0: not set (absent) */
+    int64_t prompt_tokens; /* request.prompt_tokens: the estimate */
+    tg_kv   meta[TG_MSG_META_MAX]; /* request.metadata.<k> */
+    uint32_t n_meta;
+    char    client_ip[TG_MSG_IP_MAX];
+    /* time.*: derived from now_ms in the bundle's time zone */
+    int64_t now_ms;
+} pdp_attrs;
+
+/* What evaluation decided; the caller (pdp_decide) turns it into a
+ * tg_decision together with the key check and the deployments catalog. */
+typedef struct pdp_policy_result {
+    tg_verdict        verdict;
+    uint32_t          status;    /* for a deny: HTTP status */
+    char              error_code[TG_MSG_CODE_MAX];
+    char              message[TG_MSG_TEXT_MAX];
+    tg_rule_match     matched[TG_MSG_RULES_MAX]; /* determining + audit */
+    uint32_t          n_matched;
+    /* Route: the deployments the request may use, in preference order,
+     * already intersected with the catalog entries for the model (and its
+     * fallback models, after them). n_targets == 0 with verdict ALLOW means
+     * the catalog order applies (no route rule matched). */
+    tg_route_target   targets[TG_MSG_TARGETS_MAX];
+    uint32_t          n_targets;
+    bool              route_restricted; /* a route rule matched */
+    tg_route_strategy strategy;
+    uint32_t          capture_level; /* 0 none, 1 metadata, 2 full */
+} pdp_policy_result;
+
+/* One line of an explanation: a rule, whether it matched, and why. */
+typedef struct pdp_trace pdp_trace;
+
+/* pdp_bundle_load reads and compiles every file of the bundle in dir
+ * (bundle.json, *.policy.json; *.test.json and pricing.json are checked
+ * for syntax only) against the deployments catalog of cfg. On any error
+ * nothing is returned and err holds every error found, one per line, each
+ * "file:line:col: rule <id>: what is wrong" (at most errlen bytes).
+ * Owns: *out (refcount 1), release with pdp_bundle_unref.
+ * Borrows: cfg for the bundle's lifetime. */
+tg_err pdp_bundle_load(pdp_bundle **out, const char *dir,
+                       const tg_config *cfg, char *err, size_t errlen);
+
+void pdp_bundle_ref(pdp_bundle *b);
+void pdp_bundle_unref(pdp_bundle *b); /* NULL-safe */
+
+const char *pdp_bundle_name(const pdp_bundle *b);
+uint64_t    pdp_bundle_revision(const pdp_bundle *b);
+/* SHA-256 (hex) over the bundle's files, sorted by name. */
+const char *pdp_bundle_hash(const pdp_bundle *b);
+size_t      pdp_bundle_rule_count(const pdp_bundle *b);
+
+/* pdp_bundle_eval evaluates a against b. Never fails: evaluation errors
+ * follow each rule's on_error. trace may be NULL; when given it receives
+ * one entry per rule (see pdp_trace_*). Thread-safe. */
+void pdp_bundle_eval(const pdp_bundle *b, const pdp_attrs *a,
+                     pdp_policy_result *out, pdp_trace *trace);
+
+/* Traces, for `eval --explain` and `test`. */
+pdp_trace *pdp_trace_create(void);
+void       pdp_trace_destroy(pdp_trace *t); /* NULL-safe */
+/* pdp_trace_print writes a human explanation (every rule: matched, not
+ * matched, errored or off, why, and the attribute values it read). */
+void pdp_trace_print(const pdp_trace *t, FILE *f);
+
+/* pdp_attrs_from_json fills a from a test/eval input object
+ * ({"principal":{…},"tenant":{…},"request":{…},"time":"RFC 3339"}).
+ * On error returns TG_EINVAL with "file:line:col: what" in err. */
+struct tg_json_doc;
+tg_err pdp_attrs_from_json(pdp_attrs *a, const struct tg_json_doc *doc,
+                           const void *input_json_obj, char *err,
+                           size_t errlen);
+
+#endif
