@@ -468,6 +468,16 @@ dp_worker_on_done(dp_worker *w, dp_req *r, CURLcode res)
     if (r->up_status == 0 && r->easy != NULL) {
         curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->up_status);
     }
+    if (res == CURLE_WRITE_ERROR && !r->cancelled) {
+        /* The write callback aborted because the client is gone. */
+        pthread_mutex_lock(&r->mtx);
+        bool gone = r->client_gone;
+        pthread_mutex_unlock(&r->mtx);
+        if (gone) {
+            r->cancelled = true;
+            atomic_fetch_add(&w->srv->m.client_disconnects, 1);
+        }
+    }
     if (res != CURLE_OK && !r->cancelled) {
         bool timeout = res == CURLE_OPERATION_TIMEDOUT;
         atomic_fetch_add(&w->srv->m.upstream_errors, 1);
