@@ -64,13 +64,30 @@ dp_server_upstream(const dp_server *srv, const char *id)
 
 /* ---- small responses on the MHD thread ------------------------------ */
 
+/* dp_server_new_id writes a request id: a random per-process prefix and a
+ * counter, so ids never repeat across restarts (usage is idempotent by
+ * them) and cost no system call. */
+static void
+dp_server_new_id(dp_server *srv, char *out, size_t len)
+{
+    snprintf(out, len, "req_%016llx%012llx",
+             (unsigned long long)srv->boot_id,
+             (unsigned long long)atomic_fetch_add(&srv->seq, 1));
+}
+
 static enum MHD_Result
-dp_server_send(struct MHD_Connection *conn, unsigned status,
+dp_server_send(dp_server *srv, struct MHD_Connection *conn, unsigned status,
                const char *ctype, const char *body, size_t len,
                const char *request_id, const char *allow)
 {
     struct MHD_Response *resp;
     enum MHD_Result      ret;
+    char                 rid[TG_REQUEST_ID_MAX];
+
+    if (request_id == NULL) { /* every response carries one */
+        dp_server_new_id(srv, rid, sizeof(rid));
+        request_id = rid;
+    }
 
     resp = MHD_create_response_from_buffer(len, (void *)body,
                                            MHD_RESPMEM_MUST_COPY);
@@ -78,9 +95,7 @@ dp_server_send(struct MHD_Connection *conn, unsigned status,
         return MHD_NO;
     }
     MHD_add_response_header(resp, "Content-Type", ctype);
-    if (request_id != NULL) {
-        MHD_add_response_header(resp, "x-request-id", request_id);
-    }
+    MHD_add_response_header(resp, "x-request-id", request_id);
     if (allow != NULL) {
         MHD_add_response_header(resp, "Allow", allow);
     }
@@ -100,7 +115,7 @@ dp_server_send_error(dp_server *srv, struct MHD_Connection *conn,
 
     tg_buf_init(&b, 0);
     dp_openai_error(&b, message, type, NULL, code);
-    ret = dp_server_send(conn, status, "application/json", b.data, b.len,
+    ret = dp_server_send(srv, conn, status, "application/json", b.data, b.len,
                          request_id, allow);
     tg_buf_fini(&b);
     atomic_fetch_add(&srv->m.responses[status / 100 < 6 ? status / 100 : 5],
@@ -173,7 +188,7 @@ dp_server_metrics(dp_server *srv, struct MHD_Connection *conn)
         (unsigned long long)dp_spool_pending(srv->spool),
         (unsigned long long)dp_spool_acked(srv->spool),
         dp_pdp_connected(srv->pdp) ? 1 : 0);
-    ret = dp_server_send(conn, 200, "text/plain; version=0.0.4", b.data, b.len,
+    ret = dp_server_send(srv, conn, 200, "text/plain; version=0.0.4", b.data, b.len,
                          NULL, NULL);
     tg_buf_fini(&b);
     return ret;
@@ -283,9 +298,7 @@ dp_server_req_new(dp_server *srv, struct MHD_Connection *conn,
     tg_buf_init(&r->out, 0);
     r->started_ms = tg_now_ms();
     r->started_us = tg_mono_us();
-    snprintf(r->request_id, sizeof(r->request_id), "req_%016llx%012llx",
-             (unsigned long long)srv->boot_id,
-             (unsigned long long)atomic_fetch_add(&srv->seq, 1));
+    dp_server_new_id(srv, r->request_id, sizeof(r->request_id));
     dp_server_client_ip(conn, r->client_ip, sizeof(r->client_ip));
     {
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
@@ -420,17 +433,17 @@ dp_server_first(dp_server *srv, struct MHD_Connection *conn, const char *url,
             return dp_server_metrics(srv, conn);
         }
         if (url[1] == 'h') {
-            return dp_server_send(conn, 200, "application/json",
+            return dp_server_send(srv, conn, 200, "application/json",
                                   "{\"status\":\"ok\"}", 15, NULL, NULL);
         }
         if (!dp_pdp_connected(srv->pdp) || atomic_load(&srv->stopping)) {
             static const char nr[] =
                 "{\"status\":\"not ready\",\"reason\":\"no connection to the "
                 "PDP at dataplane.pdp_url\"}";
-            return dp_server_send(conn, 503, "application/json", nr,
+            return dp_server_send(srv, conn, 503, "application/json", nr,
                                   sizeof(nr) - 1, NULL, NULL);
         }
-        return dp_server_send(conn, 200, "application/json",
+        return dp_server_send(srv, conn, 200, "application/json",
                               "{\"status\":\"ready\"}", 18, NULL, NULL);
     }
     if (strcmp(url, "/v1/chat/completions") == 0) {

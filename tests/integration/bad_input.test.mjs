@@ -87,12 +87,14 @@ describe('bad input', () => {
   test('Content-Type: text/plain -> 415', async () => {
     const r = await post(JSON.stringify({ model: 'mock-small', messages: userMsg('hi') }), { 'content-type': 'text/plain' });
     errorBody(r, 415);
+    assert.match(r.headers['x-request-id'] ?? '', /^req_[0-9a-f]{28}$/, 'every response carries x-request-id');
   });
 
   test('unknown path -> 404 JSON', async () => {
     const r = await gw.request('/v1/nope', { key });
     const e = errorBody(r, 404);
     assert.equal(e.type, 'invalid_request_error');
+    assert.match(r.headers['x-request-id'] ?? '', /^req_[0-9a-f]{28}$/, 'every response carries x-request-id');
   });
 
   test('wrong method -> 405 with Allow', async () => {
