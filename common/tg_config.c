@@ -70,8 +70,8 @@ tg_config_pdp(tg_config *cfg, tg_config_priv *p, const cJSON *sec,
 {
     static const char *const keys[] = {
         "listen",      "state_dir",   "admin_listen", "pricing_file",
-        "bundle",      "workers",     "max_message_bytes", "map_size_mb",
-        NULL};
+        "bundle",      "bundle_watch", "workers",    "max_message_bytes",
+        "map_size_mb", NULL};
     const tg_json_doc *d  = p->doc;
     tg_pdp_config     *c  = &cfg->pdp;
     const char        *sd = NULL;
@@ -81,6 +81,7 @@ tg_config_pdp(tg_config *cfg, tg_config_priv *p, const cJSON *sec,
     tg_err             rv;
 
     c->workers           = 16;
+    c->bundle_watch      = true;
     c->max_message_bytes = 64 * 1024;
     c->map_size_mb       = 1024;
     if ((rv = tg_json_only_keys(d, sec, "pdp", keys, err, errlen)) != TG_OK ||
@@ -92,6 +93,8 @@ tg_config_pdp(tg_config *cfg, tg_config_priv *p, const cJSON *sec,
                                  err, errlen)) != TG_OK ||
         (rv = tg_json_get_string(d, sec, "pdp", "bundle", false, &bd, err,
                                  errlen)) != TG_OK ||
+        (rv = tg_json_get_bool(d, sec, "pdp", "bundle_watch", false,
+                               &c->bundle_watch, err, errlen)) != TG_OK ||
         (rv = tg_json_get_int(d, sec, "pdp", "workers", false, 1, 1024,
                               &c->workers, err, errlen)) != TG_OK ||
         (rv = tg_json_get_int(d, sec, "pdp", "max_message_bytes", false, 1024,

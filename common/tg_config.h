@@ -36,6 +36,7 @@ typedef struct tg_pdp_config {
     const char *admin_listen; /* "host:port" or NULL: no admin listener */
     char       *pricing_file; /* resolved; NULL: every model costs 0 */
     char       *bundle_dir;   /* resolved policy bundle; NULL: none */
+    bool        bundle_watch; /* reload when its files change (default) */
     int64_t     workers;      /* nng contexts served concurrently */
     int64_t     max_message_bytes;
     int64_t     map_size_mb; /* initial LMDB map size */

@@ -136,8 +136,12 @@ dp_wire_unpack(const uint8_t *buf, size_t len, size_t max,
         return NULL;
     }
     if (r->body_case == TOLLGATE__V1__PDP_RESPONSE__BODY_ERROR) {
-        snprintf(why, whylen, "PDP refused the request: %.200s",
-                 r->error->message);
+        /* Cut on purpose: the reason only goes to a log line. */
+        int n = snprintf(why, whylen, "PDP refused the request: ");
+        if (n > 0 && (size_t)n < whylen) {
+            strncpy(why + n, r->error->message, whylen - (size_t)n - 1);
+            why[whylen - 1] = '\0';
+        }
         tollgate__v1__pdp_response__free_unpacked(r, NULL);
         return NULL;
     }
@@ -279,8 +283,9 @@ dp_wire_decode_usage_ack(const uint8_t *buf, size_t len, size_t max,
         rv = TG_EPROTO;
     } else {
         memset(out, 0, sizeof(*out));
-        snprintf(out->request_id, sizeof(out->request_id), "%s",
-                 r->request_id);
+        /* Equal to the caller's id (checked on unpack), so it fits. */
+        dp_wire_copy(out->request_id, sizeof(out->request_id),
+                     r->request_id);
         out->duplicate      = r->usage_ack->duplicate;
         out->cost_micro_usd = r->usage_ack->cost_micro_usd;
     }

@@ -1,5 +1,8 @@
-/* pdp_admin.c - bodies are static strings, so a response never allocates
- * beyond MHD's own bookkeeping and the handler cannot fail half-way. */
+/* pdp_admin.c - probe bodies are static strings, so /healthz and /readyz
+ * never allocate beyond MHD's own bookkeeping; /metrics and the reload
+ * answer are built in a tg_buf and copied into the response. A POST is
+ * answered on the handler's last call, once MHD has read the (ignored)
+ * body. */
 #include "pdp_admin.h"
 
 #include <microhttpd.h>
@@ -12,12 +15,15 @@
 
 #include "tg_log.h"
 
+#define PDP_ADMIN_BODY_MAX (1u << 20)
+
 struct pdp_admin {
     struct MHD_Daemon *d;
-    pdp_admin_ready_fn ready;
-    void              *arg;
+    pdp_admin_hooks    hooks;
     uint16_t           port;
 };
+
+static int pdp_admin_post_marker; /* con_cls of a POST being read */
 
 static void
 pdp_admin_log(void *cls, const char *fmt, va_list ap)
@@ -50,6 +56,55 @@ pdp_admin_send(struct MHD_Connection *c, unsigned int status, const char *body)
 }
 
 static enum MHD_Result
+pdp_admin_send_buf(struct MHD_Connection *c, unsigned int status,
+                   const tg_buf *b, const char *type)
+{
+    struct MHD_Response *r;
+    enum MHD_Result      ret;
+
+    r = MHD_create_response_from_buffer(b->len, b->data != NULL ? b->data : "",
+                                        MHD_RESPMEM_MUST_COPY);
+    if (r == NULL) {
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result
+pdp_admin_metrics(pdp_admin *a, struct MHD_Connection *c)
+{
+    tg_buf          b;
+    enum MHD_Result ret;
+
+    tg_buf_init(&b, PDP_ADMIN_BODY_MAX);
+    a->hooks.metrics(a->hooks.arg, &b);
+    ret = pdp_admin_send_buf(c, MHD_HTTP_OK, &b,
+                             "text/plain; version=0.0.4; charset=utf-8");
+    tg_buf_fini(&b);
+    return ret;
+}
+
+static enum MHD_Result
+pdp_admin_reload(pdp_admin *a, struct MHD_Connection *c)
+{
+    const char *q =
+        MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "allow_rollback");
+    bool   allow = q != NULL && (strcmp(q, "1") == 0 || strcmp(q, "true") == 0);
+    tg_buf b;
+    unsigned        status;
+    enum MHD_Result ret;
+
+    tg_buf_init(&b, PDP_ADMIN_BODY_MAX);
+    status = a->hooks.reload(a->hooks.arg, allow, &b);
+    ret    = pdp_admin_send_buf(c, status, &b, "application/json");
+    tg_buf_fini(&b);
+    return ret;
+}
+static enum MHD_Result
 pdp_admin_handle(void *cls, struct MHD_Connection *c, const char *url,
                  const char *method, const char *version,
                  const char *upload_data, size_t *upload_data_size,
@@ -59,8 +114,25 @@ pdp_admin_handle(void *cls, struct MHD_Connection *c, const char *url,
 
     (void)version;
     (void)upload_data;
-    (void)con_cls;
-    *upload_data_size = 0; /* bodies are ignored: no endpoint takes one */
+    if (strcmp(method, MHD_HTTP_METHOD_POST) == 0 &&
+        strcmp(url, "/admin/reload") == 0 && a->hooks.reload != NULL) {
+        if (*con_cls == NULL) {
+            *con_cls = &pdp_admin_post_marker; /* headers only so far */
+            return MHD_YES;
+        }
+        if (*upload_data_size != 0) {
+            *upload_data_size = 0; /* the body is ignored */
+            return MHD_YES;
+        }
+        return pdp_admin_reload(a, c);
+    }
+    *upload_data_size = 0; /* bodies are ignored: no other endpoint takes one */
+    if (strcmp(url, "/admin/reload") == 0 && a->hooks.reload != NULL) {
+        return pdp_admin_send(c, MHD_HTTP_METHOD_NOT_ALLOWED,
+                              "{\"error\":{\"message\":\"use POST "
+                              "/admin/reload (tollgate-pdp reload does)\","
+                              "\"type\":\"invalid_request_error\"}}\n");
+    }
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
         strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
         return pdp_admin_send(c, MHD_HTTP_METHOD_NOT_ALLOWED,
@@ -71,8 +143,11 @@ pdp_admin_handle(void *cls, struct MHD_Connection *c, const char *url,
     if (strcmp(url, "/healthz") == 0) {
         return pdp_admin_send(c, MHD_HTTP_OK, "{\"status\":\"ok\"}\n");
     }
+    if (strcmp(url, "/metrics") == 0 && a->hooks.metrics != NULL) {
+        return pdp_admin_metrics(a, c);
+    }
     if (strcmp(url, "/readyz") == 0) {
-        if (a->ready != NULL && a->ready(a->arg)) {
+        if (a->hooks.ready != NULL && a->hooks.ready(a->hooks.arg)) {
             return pdp_admin_send(c, MHD_HTTP_OK, "{\"status\":\"ready\"}\n");
         }
         return pdp_admin_send(c, MHD_HTTP_SERVICE_UNAVAILABLE,
@@ -80,7 +155,8 @@ pdp_admin_handle(void *cls, struct MHD_Connection *c, const char *url,
     }
     return pdp_admin_send(c, MHD_HTTP_NOT_FOUND,
                           "{\"error\":{\"message\":\"no such path; try "
-                          "/healthz or /readyz\",\"type\":"
+                          "/healthz, /readyz, /metrics or POST "
+                          "/admin/reload\",\"type\":"
                           "\"invalid_request_error\"}}\n");
 }
 
@@ -125,8 +201,8 @@ pdp_admin_resolve(const char *hostport, struct addrinfo **res, char *err,
 }
 
 tg_err
-pdp_admin_start(pdp_admin **out, const char *hostport, pdp_admin_ready_fn ready,
-                void *arg, char *err, size_t errlen)
+pdp_admin_start(pdp_admin **out, const char *hostport,
+                const pdp_admin_hooks *hooks, char *err, size_t errlen)
 {
     pdp_admin                  *a   = calloc(1, sizeof(*a));
     struct addrinfo            *res = NULL;
@@ -138,12 +214,12 @@ pdp_admin_start(pdp_admin **out, const char *hostport, pdp_admin_ready_fn ready,
         snprintf(err, errlen, "admin: out of memory");
         return TG_ENOMEM;
     }
-    a->ready = ready;
-    a->arg   = arg;
+    a->hooks = *hooks;
     if ((rv = pdp_admin_resolve(hostport, &res, err, errlen)) != TG_OK) {
         goto out;
     }
-    flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+            MHD_USE_ERROR_LOG;
     if (res->ai_family == AF_INET6) {
         flags |= MHD_USE_IPv6;
     }
@@ -163,7 +239,8 @@ pdp_admin_start(pdp_admin **out, const char *hostport, pdp_admin_ready_fn ready,
     }
     info    = MHD_get_daemon_info(a->d, MHD_DAEMON_INFO_BIND_PORT);
     a->port = info != NULL ? info->port : 0;
-    tg_info("admin: listening on http://%s (/healthz, /readyz; bound port %u)",
+    tg_info("admin: listening on http://%s (/healthz, /readyz, /metrics, "
+            "POST /admin/reload; bound port %u)",
             hostport, (unsigned)a->port);
     *out = a;
     a    = NULL;

@@ -1,6 +1,9 @@
 /* pdp_admin.h - the PDP's small HTTP listener (libmicrohttpd) on
- * pdp.admin_listen: GET /healthz, GET /readyz; later issues add the admin
- * API here. Runs its own MHD thread; start/stop from one thread. */
+ * pdp.admin_listen: GET /healthz, GET /readyz, GET /metrics (Prometheus)
+ * and POST /admin/reload[?allow_rollback=1] (what `tollgate-pdp reload`
+ * calls). No authentication: bind it to loopback or a private network.
+ * One MHD thread per connection, so a slow reload never delays a probe;
+ * start/stop from one thread. */
 #ifndef PDP_ADMIN_H
 #define PDP_ADMIN_H
 
@@ -8,21 +11,30 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tg_buf.h"
 #include "tg_err.h"
 
 typedef struct pdp_admin pdp_admin;
 
-/* pdp_admin_ready_fn says whether the PDP can answer decisions; called on
- * the MHD thread, so it must be thread-safe and quick. */
-typedef bool (*pdp_admin_ready_fn)(void *arg);
+/* What the endpoints call, on MHD threads (any number at once): each must
+ * be thread-safe. A NULL hook answers 404 for its path (ready: 503). */
+typedef struct pdp_admin_hooks {
+    /* ready says whether the PDP can answer decisions; quick. */
+    bool (*ready)(void *arg);
+    /* metrics appends Prometheus text exposition to out. */
+    void (*metrics)(void *arg, tg_buf *out);
+    /* reload reloads the policy bundle, writes a JSON object to out and
+     * returns the HTTP status (200 done or already active, 409 refused). */
+    unsigned (*reload)(void *arg, bool allow_rollback, tg_buf *out);
+    void *arg;
+} pdp_admin_hooks;
 
 /* pdp_admin_start listens on hostport ("127.0.0.1:7071", "[::1]:7071";
- * port 0 picks a free one). /readyz answers 200 while ready(arg) is true,
- * else 503. Borrows arg until pdp_admin_stop returns.
- * Owns: *out, free with pdp_admin_stop. */
+ * port 0 picks a free one). /readyz answers 200 while hooks->ready(arg) is
+ * true, else 503. Borrows: hooks->arg until pdp_admin_stop returns (hooks
+ * itself is copied). Owns: *out, free with pdp_admin_stop. */
 tg_err pdp_admin_start(pdp_admin **out, const char *hostport,
-                       pdp_admin_ready_fn ready, void *arg, char *err,
-                       size_t errlen);
+                       const pdp_admin_hooks *hooks, char *err, size_t errlen);
 
 /* pdp_admin_port is the bound TCP port (useful after port 0). */
 uint16_t pdp_admin_port(const pdp_admin *a);

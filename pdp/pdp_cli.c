@@ -5,6 +5,8 @@
 #include "pdp_cli.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
+#include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -13,10 +15,15 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "pdp_admin.h"
+#include "pdp_policy_cli.h"
 #include "pdp_pricing.h"
+#include "pdp_rollout.h"
 #include "pdp_server.h"
 #include "pdp_store.h"
 #include "tg_config.h"
@@ -25,9 +32,12 @@
 #include "tg_time.h"
 
 #define PDP_CLI_POS_MAX 4
+#define PDP_CLI_LABELS_MAX 32 /* --label flags on one command line */
 #define PDP_KEY_PREFIX "sk-tg-"
-#define PDP_KEY_RANDOM_BYTES 24 /* 48 hex digits */
-#define PDP_KEY_ID_BYTES 8      /* key_ + 16 hex digits */
+#define PDP_KEY_RANDOM_BYTES 24           /* 48 hex digits */
+#define PDP_KEY_ID_BYTES 8                /* key_ + 16 hex digits */
+#define PDP_CLI_SERVE_ERR_MAX (64 * 1024) /* every bundle error at start */
+#define PDP_CLI_RELOAD_TIMEOUT_S 120      /* compile + tests of a bundle */
 
 typedef struct pdp_cli_opts {
     const char *config;
@@ -35,6 +45,10 @@ typedef struct pdp_cli_opts {
     const char *name;
     const char *models;
     const char *format;
+    const char *tier;
+    const char *labels[PDP_CLI_LABELS_MAX]; /* every --label, in order */
+    int         nlabels;
+    bool        allow_rollback;
     bool        help;
     const char *pos[PDP_CLI_POS_MAX];
     int         npos;
@@ -57,7 +71,16 @@ static const char pdp_cli_usage_top[] =
     "  keys create    create a virtual API key (shown once)\n"
     "  keys list      list keys (never the key itself)\n"
     "  keys revoke    revoke a key by id; takes effect on the next request\n"
+    "  tenants set    create or change a tenant (tier, labels)\n"
+    "  tenants list   list tenants\n"
     "  spend          requests, tokens and cost per tenant and per key\n"
+    "\n"
+    "policy bundles:\n"
+    "  check          compile a bundle and report every error\n"
+    "  test           run a bundle's *.test.json\n"
+    "  eval           evaluate one request against a bundle (--explain)\n"
+    "  reload         make the running serve load pdp.bundle again\n"
+    "  policy history bundle activations, newest first\n"
     "\n"
     "Every command takes --config FILE (or the TOLLGATE_CONFIG environment\n"
     "variable) and --help. All of them work while serve runs.\n";
@@ -66,20 +89,67 @@ static const char pdp_cli_usage_serve[] =
     "usage: tollgate-pdp serve --config FILE\n"
     "\n"
     "Listens on pdp.listen (nng) and pdp.admin_listen (HTTP /healthz,\n"
-    "/readyz) and answers until SIGINT or SIGTERM, then stops cleanly.\n";
+    "/readyz, /metrics, POST /admin/reload) and answers until SIGINT or\n"
+    "SIGTERM, then stops cleanly.\n"
+    "\n"
+    "With pdp.bundle set, the bundle must compile and pass its own tests or\n"
+    "serve exits 2 listing every error. It is reloaded on SIGHUP, on\n"
+    "`tollgate-pdp reload` and when a file in its directory changes; a\n"
+    "reload that fails to compile, fails a test or does not raise the\n"
+    "revision is refused and the running bundle stays.\n";
+
+static const char pdp_cli_usage_reload[] =
+    "usage: tollgate-pdp reload --config FILE [--allow-rollback]\n"
+    "                           [--format text|json]\n"
+    "\n"
+    "Asks the running tollgate-pdp (through pdp.admin_listen) to load\n"
+    "pdp.bundle again: compile it, check that its revision is above the one\n"
+    "in effect, run its tests, then swap it in. Exits 0 when the bundle is\n"
+    "in effect (or already was), 1 when the reload was refused (the reason\n"
+    "and every error are printed; the running bundle stays).\n"
+    "\n"
+    "  --allow-rollback  accept a revision lower than (or equal to, with\n"
+    "                    other content) the one in effect\n";
+
+static const char pdp_cli_usage_history[] =
+    "usage: tollgate-pdp policy history --config FILE [--format text|json]\n"
+    "\n"
+    "Every activation of a policy bundle (at start, on SIGHUP, by\n"
+    "`tollgate-pdp reload`, on a change in the directory), newest first.\n";
 
 static const char pdp_cli_usage_create[] =
     "usage: tollgate-pdp keys create --config FILE --tenant TENANT\n"
     "                                [--name NAME] [--models M1,M2,...]\n"
+    "                                [--label NAME=VALUE ...]\n"
     "                                [--format text|json]\n"
     "\n"
     "  --tenant   who the key belongs to: 1-63 of A-Z a-z 0-9 . _ -\n"
     "  --name     a label for people, e.g. \"ci-bot\" (optional)\n"
     "  --models   models the key may use, from the config's deployments\n"
     "             (default: all of them)\n"
+    "  --label    an attribute policies read as principal.labels.NAME;\n"
+    "             repeat for more (at most 16). NAME: 1-63 of A-Z a-z 0-9\n"
+    "             . _ -; VALUE: 1-255 printable characters\n"
     "  --format   text (default) or json\n"
     "\n"
     "The key is printed once; only its SHA-256 is stored.\n";
+
+static const char pdp_cli_usage_tenants_set[] =
+    "usage: tollgate-pdp tenants set --config FILE TENANT [--tier TIER]\n"
+    "                                [--label NAME=VALUE ...]\n"
+    "                                [--format text|json]\n"
+    "\n"
+    "Creates the tenant or changes it; what is not given stays as it was.\n"
+    "Policies read tenant.id, tenant.tier and tenant.labels.NAME.\n"
+    "\n"
+    "  --tier     e.g. free, pro, enterprise: 1-63 of A-Z a-z 0-9 . _ -;\n"
+    "             --tier \"\" clears it\n"
+    "  --label    set a label (at most 16 per tenant); NAME= removes it.\n"
+    "             NAME: 1-63 of A-Z a-z 0-9 . _ -; VALUE: 1-255 printable\n"
+    "             characters\n";
+
+static const char pdp_cli_usage_tenants_list[] =
+    "usage: tollgate-pdp tenants list --config FILE [--format text|json]\n";
 
 static const char pdp_cli_usage_list[] =
     "usage: tollgate-pdp keys list --config FILE [--format text|json]\n";
@@ -155,17 +225,38 @@ pdp_cli_parse(pdp_cli *c, int argc, char **argv, const char *const allowed[],
         if (!known) {
             return pdp_cli_usage_error(c, "unknown option %s", a);
         }
-        if (strncmp(a + 2, "config", nlen) == 0) {
+#define PDP_CLI_IS(flag)                                                       \
+    (nlen == sizeof(flag) - 1 && strncmp(a + 2, flag, nlen) == 0)
+        if (PDP_CLI_IS("allow-rollback")) {
+            if (val != NULL) {
+                return pdp_cli_usage_error(c, "%.*s takes no value",
+                                           (int)nlen + 2, a);
+            }
+            o->allow_rollback = true;
+            continue;
+        }
+        if (PDP_CLI_IS("config")) {
             slot = &o->config;
-        } else if (strncmp(a + 2, "tenant", nlen) == 0) {
+        } else if (PDP_CLI_IS("tenant")) {
             slot = &o->tenant;
-        } else if (strncmp(a + 2, "name", nlen) == 0) {
+        } else if (PDP_CLI_IS("name")) {
             slot = &o->name;
-        } else if (strncmp(a + 2, "models", nlen) == 0) {
+        } else if (PDP_CLI_IS("models")) {
             slot = &o->models;
+        } else if (PDP_CLI_IS("tier")) {
+            slot = &o->tier;
+        } else if (PDP_CLI_IS("label")) {
+            if (o->nlabels == PDP_CLI_LABELS_MAX) {
+                return pdp_cli_usage_error(c,
+                                           "too many --label options "
+                                           "(at most %d)",
+                                           PDP_CLI_LABELS_MAX);
+            }
+            slot = &o->labels[o->nlabels++];
         } else {
             slot = &o->format;
         }
+#undef PDP_CLI_IS
         if (val != NULL) {
             val++;
         } else if (i + 1 < argc) {
@@ -260,16 +351,87 @@ pdp_cli_print_json(pdp_cli *c, cJSON *doc)
 
 /* ---- serve ------------------------------------------------------------- */
 
-typedef struct pdp_cli_ready {
+/* What the admin listener's hooks reach; the server pointer is published
+ * once it is listening and withdrawn before it stops. */
+typedef struct pdp_cli_serving {
     _Atomic(pdp_server *) srv;
-} pdp_cli_ready;
+    pdp_rollout          *ro;
+} pdp_cli_serving;
 
 static bool
 pdp_cli_ready_fn(void *arg)
 {
-    pdp_cli_ready *r = arg;
+    pdp_cli_serving *sv = arg;
 
-    return pdp_server_ready(atomic_load(&r->srv));
+    return pdp_server_ready(atomic_load(&sv->srv));
+}
+
+static void
+pdp_cli_metrics_fn(void *arg, tg_buf *out)
+{
+    pdp_cli_serving *sv = arg;
+
+    pdp_rollout_metrics(sv->ro, out);
+    pdp_server_metrics(atomic_load(&sv->srv), out);
+}
+
+static const char *
+pdp_cli_outcome_name(pdp_reload_outcome oc)
+{
+    switch (oc) {
+    case PDP_RELOAD_OK:
+        return "ok";
+    case PDP_RELOAD_UNCHANGED:
+        return "unchanged";
+    case PDP_RELOAD_REFUSED:
+        return "refused";
+    }
+    return "refused";
+}
+
+/* pdp_cli_reload_fn answers POST /admin/reload. The JSON is what
+ * `tollgate-pdp reload` reads. */
+static unsigned
+pdp_cli_reload_fn(void *arg, bool allow_rollback, tg_buf *out)
+{
+    pdp_cli_serving   *sv  = arg;
+    pdp_reload_result *res = malloc(sizeof(*res));
+    cJSON             *j;
+    char              *txt;
+    unsigned           status;
+
+    if (res == NULL) {
+        tg_buf_printf(out, "{\"result\":\"refused\",\"reason\":\"out of "
+                           "memory\"}\n");
+        return 503;
+    }
+    pdp_rollout_reload(sv->ro, PDP_ACTIVATION_COMMAND, allow_rollback, res);
+    status = res->outcome == PDP_RELOAD_REFUSED ? 409 : 200;
+    j      = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "result", pdp_cli_outcome_name(res->outcome));
+    cJSON_AddStringToObject(j, "bundle", res->name);
+    cJSON_AddNumberToObject(j, "revision", (double)res->revision);
+    cJSON_AddStringToObject(j, "hash", res->hash);
+    cJSON_AddNumberToObject(j, "previous_revision",
+                            (double)res->previous_revision);
+    cJSON_AddNumberToObject(j, "candidate_revision",
+                            (double)res->candidate_revision);
+    cJSON_AddStringToObject(j, "candidate_hash", res->candidate_hash);
+    cJSON_AddBoolToObject(j, "rollback", res->rollback);
+    cJSON_AddNumberToObject(j, "duration_ms",
+                            (double)res->duration_us / 1000.0);
+    cJSON_AddStringToObject(j, "reason", res->why);
+    cJSON_AddStringToObject(j, "details", res->details);
+    txt = cJSON_PrintUnformatted(j);
+    if (txt == NULL || tg_buf_printf(out, "%s\n", txt) != TG_OK) {
+        tg_buf_reset(out);
+        tg_buf_printf(out, "{\"result\":\"%s\"}\n",
+                      pdp_cli_outcome_name(res->outcome));
+    }
+    cJSON_free(txt);
+    cJSON_Delete(j);
+    free(res);
+    return status;
 }
 
 static int
@@ -280,15 +442,18 @@ pdp_cli_serve(pdp_cli *c, int argc, char **argv)
     tg_config               *cfg = NULL;
     pdp_pricing             *pr  = NULL;
     pdp_store               *st  = NULL;
+    pdp_rollout             *ro  = NULL;
     pdp_server              *srv = NULL;
     pdp_admin               *adm = NULL;
-    pdp_cli_ready            ready;
+    pdp_cli_serving          sv;
+    pdp_admin_hooks          hooks;
     sigset_t                 set;
-    char                     msg[1024];
+    char                    *msg = NULL;
     int                      sig = 0;
     int                      ec;
 
-    atomic_init(&ready.srv, NULL);
+    atomic_init(&sv.srv, NULL);
+    sv.ro = NULL;
     if ((ec = pdp_cli_parse(c, argc, argv, flags, 0, &o)) != PDP_EXIT_OK) {
         return ec;
     }
@@ -296,20 +461,25 @@ pdp_cli_serve(pdp_cli *c, int argc, char **argv)
         fputs(pdp_cli_usage_serve, c->out);
         return PDP_EXIT_OK;
     }
+    if ((msg = malloc(PDP_CLI_SERVE_ERR_MAX)) == NULL) {
+        fprintf(c->err, "tollgate-pdp serve: out of memory\n");
+        return PDP_EXIT_FAIL;
+    }
     /* Blocked before any thread exists (the store's writer, nng's pool,
-     * MHD's), so every thread inherits the mask and only sigwait below
-     * sees the signal: no work in a signal handler. */
+     * MHD's, the bundle watcher), so every thread inherits the mask and
+     * only sigwait below sees the signal: no work in a signal handler. */
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     tg_log_init("tollgate-pdp", TG_LOG_INFO);
     if ((ec = pdp_cli_config(c, &o, &cfg)) != PDP_EXIT_OK) {
         goto out;
     }
-    if (pdp_pricing_load(&pr, cfg->pdp.pricing_file, msg, sizeof(msg)) !=
-        TG_OK) {
+    if (pdp_pricing_load(&pr, cfg->pdp.pricing_file, msg,
+                         PDP_CLI_SERVE_ERR_MAX) != TG_OK) {
         fprintf(c->err, "%s\n", msg);
         ec = PDP_EXIT_USAGE;
         goto out;
@@ -325,35 +495,421 @@ pdp_cli_serve(pdp_cli *c, int argc, char **argv)
     }
     tg_info("store: %s (map %zu MB)", cfg->pdp.state_dir,
             pdp_store_map_size(st) >> 20);
+    if (pdp_rollout_create(&ro, cfg, st, msg, PDP_CLI_SERVE_ERR_MAX) != TG_OK) {
+        /* Never serve a bundle that is not entirely right. */
+        fprintf(c->err, "tollgate-pdp serve: pdp.bundle: %s%s", msg,
+                msg[0] != '\0' && msg[strlen(msg) - 1] == '\n' ? "" : "\n");
+        ec = PDP_EXIT_USAGE;
+        goto out;
+    }
+    sv.ro = ro;
+    if (cfg->pdp.bundle_dir == NULL) {
+        tg_warn("policy: pdp.bundle is not set: no policy applies, every key "
+                "may use every catalog model it is allowed (revision 0)");
+    }
     ec = PDP_EXIT_FAIL;
+    memset(&hooks, 0, sizeof(hooks));
+    hooks.ready   = pdp_cli_ready_fn;
+    hooks.metrics = pdp_cli_metrics_fn;
+    hooks.reload  = pdp_cli_reload_fn;
+    hooks.arg     = &sv;
     if (cfg->pdp.admin_listen != NULL &&
-        pdp_admin_start(&adm, cfg->pdp.admin_listen, pdp_cli_ready_fn, &ready,
-                        msg, sizeof(msg)) != TG_OK) {
+        pdp_admin_start(&adm, cfg->pdp.admin_listen, &hooks, msg,
+                        PDP_CLI_SERVE_ERR_MAX) != TG_OK) {
         fprintf(c->err, "tollgate-pdp serve: %s\n", msg);
         goto out;
     }
-    if (pdp_server_start(&srv, cfg, st, pr, msg, sizeof(msg)) != TG_OK) {
+    if (pdp_server_start(&srv, cfg, st, pr, ro, msg, PDP_CLI_SERVE_ERR_MAX) !=
+        TG_OK) {
         fprintf(c->err, "tollgate-pdp serve: %s\n", msg);
         goto out;
     }
-    atomic_store(&ready.srv, srv);
-    tg_info("ready: tollgate-pdp %s serving %zu deployment(s)", PDP_VERSION,
-            cfg->n_deployments);
-    while (sigwait(&set, &sig) != 0) {
-        /* only EINVAL is possible, and the set is valid */
+    atomic_store(&sv.srv, srv);
+    if (cfg->pdp.bundle_watch &&
+        pdp_rollout_watch_start(ro, msg, PDP_CLI_SERVE_ERR_MAX) != TG_OK) {
+        tg_warn("%s; bundle changes are picked up on SIGHUP and tollgate-pdp "
+                "reload only",
+                msg);
+    }
+    tg_info("ready: tollgate-pdp %s serving %zu deployment(s), policy "
+            "revision %llu",
+            PDP_VERSION, cfg->n_deployments,
+            (unsigned long long)pdp_rollout_revision(ro));
+    for (;;) {
+        pdp_reload_result *res;
+
+        while (sigwait(&set, &sig) != 0) {
+            /* only EINVAL is possible, and the set is valid */
+        }
+        if (sig != SIGHUP) {
+            break;
+        }
+        tg_info("received SIGHUP; reloading the policy bundle");
+        if ((res = malloc(sizeof(*res))) != NULL) {
+            pdp_rollout_reload(ro, PDP_ACTIVATION_SIGHUP, false, res);
+            free(res);
+        }
     }
     tg_info("received %s; stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
     ec = PDP_EXIT_OK;
 out:
-    atomic_store(&ready.srv, NULL);
-    pdp_admin_stop(adm);
-    pdp_server_stop(srv);
+    atomic_store(&sv.srv, NULL);
+    pdp_admin_stop(adm);     /* no reload command from here on */
+    pdp_server_stop(srv);    /* no decision holds a bundle from here on */
+    pdp_rollout_destroy(ro); /* joins the watcher, which may write history */
     pdp_store_close(st);
     pdp_pricing_destroy(pr);
     tg_config_destroy(cfg);
+    free(msg);
     if (ec == PDP_EXIT_OK) {
         tg_info("stopped");
     }
+    return ec;
+}
+
+/* ---- reload -------------------------------------------------------------- */
+
+/* pdp_cli_admin_post sends POST path to the admin listener of the PDP that
+ * serves cfg and reads the whole answer into body. Returns the HTTP status
+ * or -1 with a message printed. */
+static int
+pdp_cli_admin_post(pdp_cli *c, const tg_config *cfg, const char *path,
+                   tg_buf *body)
+{
+    const char      *hp    = cfg->pdp.admin_listen;
+    const char      *colon = strrchr(hp, ':');
+    char             host[256];
+    size_t           hl = colon != NULL ? (size_t)(colon - hp) : 0;
+    struct addrinfo  hints;
+    struct addrinfo *res = NULL;
+    struct timeval   tv  = {PDP_CLI_RELOAD_TIMEOUT_S, 0};
+    tg_buf           raw;
+    char             req[512];
+    char             chunk[4096];
+    const char      *sep;
+    int              fd     = -1;
+    int              status = -1;
+    int              rc;
+    ssize_t          n;
+
+    tg_buf_init(&raw, 4u << 20);
+    if (colon == NULL || hl == 0 || hl >= sizeof(host)) {
+        fprintf(c->err,
+                "tollgate-pdp %s: pdp.admin_listen \"%s\" is not "
+                "host:port\n",
+                c->cmd, hp);
+        goto out;
+    }
+    if (hp[0] == '[' && hl >= 2 && hp[hl - 1] == ']') {
+        memcpy(host, hp + 1, hl - 2);
+        host[hl - 2] = '\0';
+    } else {
+        memcpy(host, hp, hl);
+        host[hl] = '\0';
+    }
+    /* A wildcard listener is reached on loopback. */
+    if (strcmp(host, "0.0.0.0") == 0 || host[0] == '\0') {
+        snprintf(host, sizeof(host), "127.0.0.1");
+    } else if (strcmp(host, "::") == 0) {
+        snprintf(host, sizeof(host), "::1");
+    }
+    if (strcmp(colon + 1, "0") == 0) {
+        fprintf(c->err,
+                "tollgate-pdp %s: pdp.admin_listen uses port 0 (any free "
+                "port), so the running tollgate-pdp cannot be found; give it "
+                "a fixed port, or send it SIGHUP instead\n",
+                c->cmd);
+        goto out;
+    }
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family   = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags    = AI_NUMERICSERV;
+    if ((rc = getaddrinfo(host, colon + 1, &hints, &res)) != 0) {
+        fprintf(c->err,
+                "tollgate-pdp %s: cannot resolve pdp.admin_listen "
+                "\"%s\": %s\n",
+                c->cmd, hp, gai_strerror(rc));
+        goto out;
+    }
+    if ((fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0 ||
+        connect(fd, res->ai_addr, res->ai_addrlen) != 0) {
+        fprintf(c->err,
+                "tollgate-pdp %s: cannot reach the running tollgate-pdp at "
+                "http://%s (%s). Is `tollgate-pdp serve --config %s` "
+                "running?\n",
+                c->cmd, hp, strerror(errno), cfg->path);
+        goto out;
+    }
+    snprintf(req, sizeof(req),
+             "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Length: 0\r\n"
+             "Connection: close\r\nUser-Agent: tollgate-pdp/%s\r\n\r\n",
+             path, hp, PDP_VERSION);
+    if (write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
+        fprintf(c->err, "tollgate-pdp %s: cannot send to http://%s: %s\n",
+                c->cmd, hp, strerror(errno));
+        goto out;
+    }
+    while ((n = read(fd, chunk, sizeof(chunk))) > 0) {
+        if (tg_buf_append(&raw, chunk, (size_t)n) != TG_OK) {
+            break;
+        }
+    }
+    if (n < 0) {
+        fprintf(c->err,
+                "tollgate-pdp %s: no complete answer from http://%s within "
+                "%d s: %s\n",
+                c->cmd, hp, PDP_CLI_RELOAD_TIMEOUT_S, strerror(errno));
+        goto out;
+    }
+    if (raw.data == NULL || sscanf(raw.data, "HTTP/1.%*c %d", &status) != 1 ||
+        (sep = strstr(raw.data, "\r\n\r\n")) == NULL) {
+        fprintf(c->err,
+                "tollgate-pdp %s: http://%s did not answer like a "
+                "tollgate-pdp admin listener\n",
+                c->cmd, hp);
+        status = -1;
+        goto out;
+    }
+    tg_buf_append(body, sep + 4, raw.len - (size_t)(sep + 4 - raw.data));
+out:
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (res != NULL) {
+        freeaddrinfo(res);
+    }
+    tg_buf_fini(&raw);
+    return status;
+}
+
+static const char *
+pdp_cli_jstr(const cJSON *j, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, k);
+
+    return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+static unsigned long long
+pdp_cli_jnum(const cJSON *j, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, k);
+
+    return cJSON_IsNumber(v) && v->valuedouble >= 0
+               ? (unsigned long long)v->valuedouble
+               : 0;
+}
+
+static int
+pdp_cli_reload(pdp_cli *c, int argc, char **argv)
+{
+    static const char *const flags[] = {"config", "allow-rollback", "format",
+                                        NULL};
+    pdp_cli_opts             o;
+    tg_config               *cfg = NULL;
+    cJSON                   *j   = NULL;
+    tg_buf                   body;
+    const char              *result;
+    const char              *details;
+    int                      status;
+    int                      ec;
+
+    tg_buf_init(&body, 4u << 20);
+    if ((ec = pdp_cli_parse(c, argc, argv, flags, 0, &o)) != PDP_EXIT_OK) {
+        goto out;
+    }
+    if (o.help) {
+        fputs(pdp_cli_usage_reload, c->out);
+        goto out;
+    }
+    if ((ec = pdp_cli_config(c, &o, &cfg)) != PDP_EXIT_OK) {
+        goto out;
+    }
+    if (cfg->pdp.admin_listen == NULL) {
+        fprintf(c->err,
+                "tollgate-pdp %s: pdp.admin_listen is not set in %s. reload "
+                "talks to the running tollgate-pdp through its admin "
+                "listener: set pdp.admin_listen (e.g. \"127.0.0.1:7071\") "
+                "and restart it, or send it SIGHUP (kill -HUP <pid>)\n",
+                c->cmd, cfg->path);
+        ec = PDP_EXIT_USAGE;
+        goto out;
+    }
+    ec     = PDP_EXIT_FAIL;
+    status = pdp_cli_admin_post(
+        c, cfg,
+        o.allow_rollback ? "/admin/reload?allow_rollback=1" : "/admin/reload",
+        &body);
+    if (status < 0) {
+        goto out;
+    }
+    j      = body.data != NULL ? cJSON_Parse(body.data) : NULL;
+    result = pdp_cli_jstr(j, "result");
+    if (j == NULL || result[0] == '\0') {
+        fprintf(c->err,
+                "tollgate-pdp %s: unexpected answer from http://%s "
+                "(HTTP %d): %.300s\n",
+                c->cmd, cfg->pdp.admin_listen, status,
+                body.data != NULL ? body.data : "");
+        goto out;
+    }
+    ec = strcmp(result, "refused") == 0 ? PDP_EXIT_FAIL : PDP_EXIT_OK;
+    if (pdp_cli_json(&o)) {
+        fputs(body.data, c->out);
+        goto out;
+    }
+    if (strcmp(result, "ok") == 0) {
+        fprintf(c->out,
+                "reloaded: bundle %s revision %llu (hash %.12s), was "
+                "revision %llu%s\n",
+                pdp_cli_jstr(j, "bundle"), pdp_cli_jnum(j, "revision"),
+                pdp_cli_jstr(j, "hash"), pdp_cli_jnum(j, "previous_revision"),
+                cJSON_IsTrue(cJSON_GetObjectItem(j, "rollback")) ? " (rollback)"
+                                                                 : "");
+    } else if (strcmp(result, "unchanged") == 0) {
+        fprintf(c->out,
+                "already active: bundle %s revision %llu (hash %.12s); "
+                "nothing changed\n",
+                pdp_cli_jstr(j, "bundle"), pdp_cli_jnum(j, "revision"),
+                pdp_cli_jstr(j, "hash"));
+    } else {
+        details = pdp_cli_jstr(j, "details");
+        fprintf(c->err, "reload refused: %s\n", pdp_cli_jstr(j, "reason"));
+        if (details[0] != '\0') {
+            fprintf(c->err, "%s%s", details,
+                    details[strlen(details) - 1] == '\n' ? "" : "\n");
+        }
+        if (pdp_cli_jnum(j, "revision") > 0) {
+            fprintf(c->err,
+                    "bundle %s revision %llu (hash %.12s) stays in effect\n",
+                    pdp_cli_jstr(j, "bundle"), pdp_cli_jnum(j, "revision"),
+                    pdp_cli_jstr(j, "hash"));
+        }
+    }
+out:
+    cJSON_Delete(j);
+    tg_buf_fini(&body);
+    tg_config_destroy(cfg);
+    return ec;
+}
+
+/* ---- policy history ------------------------------------------------------ */
+
+typedef struct pdp_cli_history {
+    pdp_activation *v;
+    size_t          n;
+    size_t          cap;
+    bool            oom;
+} pdp_cli_history;
+
+static void
+pdp_cli_collect_activation(void *arg, const pdp_activation *a)
+{
+    pdp_cli_history *h = arg;
+
+    if (h->oom) {
+        return;
+    }
+    if (h->n == h->cap) {
+        size_t          ncap = h->cap ? h->cap * 2 : 16;
+        pdp_activation *nv   = realloc(h->v, ncap * sizeof(*nv));
+        if (nv == NULL) {
+            h->oom = true;
+            return;
+        }
+        h->v   = nv;
+        h->cap = ncap;
+    }
+    h->v[h->n++] = *a;
+}
+
+static int
+pdp_cli_policy_history(pdp_cli *c, int argc, char **argv)
+{
+    static const char *const flags[] = {"config", "format", NULL};
+    pdp_cli_opts             o;
+    tg_config               *cfg = NULL;
+    pdp_store               *st  = NULL;
+    pdp_cli_history          h   = {NULL, 0, 0, false};
+    char                     when[32];
+    tg_err                   rv;
+    int                      ec;
+
+    if ((ec = pdp_cli_parse(c, argc, argv, flags, 0, &o)) != PDP_EXIT_OK) {
+        goto out;
+    }
+    if (o.help) {
+        fputs(pdp_cli_usage_history, c->out);
+        goto out;
+    }
+    if ((ec = pdp_cli_config(c, &o, &cfg)) != PDP_EXIT_OK ||
+        (ec = pdp_cli_store(c, cfg, &st)) != PDP_EXIT_OK) {
+        goto out;
+    }
+    rv = pdp_store_history_list(st, pdp_cli_collect_activation, &h);
+    if (rv != TG_OK || h.oom) {
+        fprintf(c->err,
+                "tollgate-pdp %s: cannot read the policy history: "
+                "%s\n",
+                c->cmd, tg_strerror(h.oom ? TG_ENOMEM : rv));
+        ec = PDP_EXIT_FAIL;
+        goto out;
+    }
+    if (pdp_cli_json(&o)) {
+        cJSON *doc = cJSON_CreateObject();
+        cJSON *arr = cJSON_AddArrayToObject(doc, "history");
+        for (size_t i = 0; i < h.n; i++) {
+            const pdp_activation *a = &h.v[i];
+            cJSON                *j = cJSON_CreateObject();
+            pdp_cli_time(a->activated_ms, when, sizeof(when));
+            cJSON_AddNumberToObject(j, "seq", (double)a->seq);
+            cJSON_AddStringToObject(j, "activated", when);
+            cJSON_AddNumberToObject(j, "activated_ms", (double)a->activated_ms);
+            cJSON_AddStringToObject(j, "bundle", a->name);
+            cJSON_AddNumberToObject(j, "revision", (double)a->revision);
+            cJSON_AddNumberToObject(j, "previous_revision",
+                                    (double)a->previous_revision);
+            cJSON_AddStringToObject(j, "hash", a->hash);
+            cJSON_AddStringToObject(j, "how", pdp_activation_how_name(a->how));
+            cJSON_AddBoolToObject(j, "rollback", a->rollback);
+            cJSON_AddItemToArray(arr, j);
+        }
+        pdp_cli_print_json(c, doc);
+        goto out;
+    }
+    if (h.n == 0) {
+        fprintf(c->out, "No policy bundle has been activated yet (set "
+                        "pdp.bundle and start tollgate-pdp serve).\n");
+        goto out;
+    }
+    {
+        int wb = 6;
+        for (size_t i = 0; i < h.n; i++) {
+            int l = (int)strlen(h.v[i].name);
+            wb    = l > wb ? l : wb;
+        }
+        fprintf(c->out, "%-20s  %8s  %-*s  %-7s  %-12s  %s\n", "ACTIVATED",
+                "REVISION", wb, "BUNDLE", "HOW", "HASH", "NOTE");
+        for (size_t i = 0; i < h.n; i++) {
+            const pdp_activation *a        = &h.v[i];
+            char                  note[64] = "";
+            pdp_cli_time(a->activated_ms, when, sizeof(when));
+            if (a->rollback) {
+                snprintf(note, sizeof(note), "rollback from %llu",
+                         (unsigned long long)a->previous_revision);
+            }
+            fprintf(c->out, "%-20s  %8llu  %-*s  %-7s  %-12.12s  %s\n", when,
+                    (unsigned long long)a->revision, wb, a->name,
+                    pdp_activation_how_name(a->how), a->hash, note);
+        }
+    }
+out:
+    free(h.v);
+    pdp_store_close(st);
+    tg_config_destroy(cfg);
     return ec;
 }
 
@@ -468,11 +1024,105 @@ pdp_cli_models(pdp_cli *c, const tg_config *cfg, const char *list, pdp_key *k)
     return PDP_EXIT_OK;
 }
 
+/* pdp_cli_name_ok: 1-63 of A-Z a-z 0-9 . _ - (ids, tiers, label names). */
+static bool
+pdp_cli_name_ok(const char *t)
+{
+    return pdp_cli_tenant_ok(t);
+}
+
+/* pdp_cli_labels parses every --label NAME=VALUE into out (a repeated
+ * NAME keeps the last value). An empty VALUE is only accepted (meaning
+ * "remove") when allow_remove. */
+static int
+pdp_cli_labels(pdp_cli *c, const pdp_cli_opts *o, bool allow_remove, tg_kv *out,
+               uint32_t *n)
+{
+    *n = 0;
+    for (int i = 0; i < o->nlabels; i++) {
+        const char *l  = o->labels[i];
+        const char *eq = strchr(l, '=');
+        size_t      kl = eq != NULL ? (size_t)(eq - l) : 0;
+        char        name[TG_MSG_META_KEY_MAX];
+        uint32_t    j;
+        bool        ok;
+
+        if (eq == NULL || kl == 0 || kl >= sizeof(name)) {
+            return pdp_cli_usage_error(c,
+                                       "--label \"%s\": expected NAME=VALUE, "
+                                       "e.g. --label team=search",
+                                       l);
+        }
+        memcpy(name, l, kl);
+        name[kl] = '\0';
+        if (!pdp_cli_name_ok(name)) {
+            return pdp_cli_usage_error(
+                c,
+                "--label \"%s\": the name \"%s\" is not "
+                "valid: use 1 to 63 of A-Z a-z 0-9 . _ -",
+                l, name);
+        }
+        ok = strlen(eq + 1) < sizeof(out[0].value);
+        for (const char *p = eq + 1; ok && *p != '\0'; p++) {
+            ok = (unsigned char)*p >= 0x20 && *p != 0x7f;
+        }
+        if (!ok) {
+            return pdp_cli_usage_error(c,
+                                       "--label %s: the value is not valid: "
+                                       "use at most 255 printable characters",
+                                       name);
+        }
+        if (eq[1] == '\0' && !allow_remove) {
+            return pdp_cli_usage_error(c,
+                                       "--label %s=: give a value (policies "
+                                       "treat an empty label as absent)",
+                                       name);
+        }
+        for (j = 0; j < *n && strcmp(out[j].key, name) != 0; j++) {
+        }
+        if (j == *n) {
+            if (*n == PDP_LABELS_MAX) {
+                return pdp_cli_usage_error(c, "at most %d labels",
+                                           PDP_LABELS_MAX);
+            }
+            (*n)++;
+        }
+        snprintf(out[j].key, sizeof(out[j].key), "%s", name);
+        snprintf(out[j].value, sizeof(out[j].value), "%s", eq + 1);
+    }
+    return PDP_EXIT_OK;
+}
+
+static cJSON *
+pdp_cli_labels_json(const tg_kv *l, uint32_t n)
+{
+    cJSON *j = cJSON_CreateObject();
+
+    for (uint32_t i = 0; i < n; i++) {
+        cJSON_AddStringToObject(j, l[i].key, l[i].value);
+    }
+    return j;
+}
+
+/* pdp_cli_labels_text joins labels as "a=1,b=2" ("-" for none). */
+static void
+pdp_cli_labels_text(const tg_kv *l, uint32_t n, char *buf, size_t cap)
+{
+    size_t used = 0;
+
+    snprintf(buf, cap, "-");
+    for (uint32_t i = 0; i < n && used < cap; i++) {
+        int w = snprintf(buf + used, cap - used, "%s%s=%s", i ? "," : "",
+                         l[i].key, l[i].value);
+        used += w > 0 ? (size_t)w : 0;
+    }
+}
+
 static int
 pdp_cli_keys_create(pdp_cli *c, int argc, char **argv)
 {
-    static const char *const flags[] = {"config", "tenant", "name",
-                                        "models", "format", NULL};
+    static const char *const flags[] = {"config", "tenant", "name", "models",
+                                        "label",  "format", NULL};
     pdp_cli_opts             o;
     tg_config               *cfg = NULL;
     pdp_store               *st  = NULL;
@@ -522,6 +1172,10 @@ pdp_cli_keys_create(pdp_cli *c, int argc, char **argv)
         }
         snprintf(k->name, sizeof(k->name), "%s", o.name);
     }
+    if ((ec = pdp_cli_labels(c, &o, false, k->labels, &k->n_labels)) !=
+        PDP_EXIT_OK) {
+        goto out;
+    }
     if ((ec = pdp_cli_config(c, &o, &cfg)) != PDP_EXIT_OK) {
         goto out;
     }
@@ -565,6 +1219,8 @@ pdp_cli_keys_create(pdp_cli *c, int argc, char **argv)
         for (uint32_t i = 0; i < k->n_models; i++) {
             cJSON_AddItemToArray(ms, cJSON_CreateString(k->models[i]));
         }
+        cJSON_AddItemToObject(doc, "labels",
+                              pdp_cli_labels_json(k->labels, k->n_labels));
         pdp_cli_print_json(c, doc);
     } else {
         fprintf(c->out, "Created key %s for tenant %s.\n\n", k->id, k->tenant);
@@ -579,6 +1235,13 @@ pdp_cli_keys_create(pdp_cli *c, int argc, char **argv)
         }
         for (uint32_t i = 0; i < k->n_models; i++) {
             fprintf(c->out, "%s%s", i ? ", " : "", k->models[i]);
+        }
+        if (k->n_labels > 0) {
+            fprintf(c->out, "\n  labels:  ");
+            for (uint32_t i = 0; i < k->n_labels; i++) {
+                fprintf(c->out, "%s%s=%s", i ? ", " : "", k->labels[i].key,
+                        k->labels[i].value);
+            }
         }
         fprintf(c->out, "\n  key:     %s\n\n", key);
         fprintf(c->out, "Save the key now: it cannot be shown again "
@@ -602,6 +1265,8 @@ typedef struct pdp_cli_row {
     char           tenant[TG_ID_MAX];
     char           name[PDP_KEY_NAME_MAX];
     char          *models; /* comma-joined; NULL: all */
+    tg_kv         *labels; /* n_labels of them; NULL when none */
+    uint32_t       n_labels;
     pdp_key_status status;
     int64_t        created_ms;
     int64_t        revoked_ms;
@@ -642,11 +1307,20 @@ pdp_cli_collect_key(void *arg, const pdp_key *k)
     r->status     = k->status;
     r->created_ms = k->created_ms;
     r->revoked_ms = k->revoked_ms;
+    if (k->n_labels > 0) {
+        if ((r->labels = malloc(k->n_labels * sizeof(*r->labels))) == NULL) {
+            rs->oom = true;
+            return;
+        }
+        memcpy(r->labels, k->labels, k->n_labels * sizeof(*r->labels));
+        r->n_labels = k->n_labels;
+    }
     for (uint32_t i = 0; i < k->n_models; i++) {
         len += strlen(k->models[i]) + 1;
     }
     if (len > 0) {
         if ((r->models = malloc(len)) == NULL) {
+            free(r->labels);
             rs->oom = true;
             return;
         }
@@ -678,6 +1352,7 @@ pdp_cli_rows_free(pdp_cli_rows *rs)
 {
     for (size_t i = 0; i < rs->n; i++) {
         free(rs->v[i].models);
+        free(rs->v[i].labels);
     }
     free(rs->v);
 }
@@ -735,6 +1410,8 @@ pdp_cli_keys_list(pdp_cli *c, int argc, char **argv)
                 cJSON_AddItemToArray(ms, cJSON_CreateString(m));
                 p += n + (e ? 1 : 0);
             }
+            cJSON_AddItemToObject(j, "labels",
+                                  pdp_cli_labels_json(r->labels, r->n_labels));
             cJSON_AddStringToObject(j, "status",
                                     r->status == PDP_KEY_ACTIVE ? "active"
                                                                 : "revoked");
@@ -756,7 +1433,8 @@ pdp_cli_keys_list(pdp_cli *c, int argc, char **argv)
         goto out;
     }
     {
-        int wid = 2, wt = 6, wn = 4, wm = 6;
+        int  wid = 2, wt = 6, wn = 4, wm = 6;
+        char labels[1024];
         for (size_t i = 0; i < rs.n; i++) {
             const pdp_cli_row *r  = &rs.v[i];
             int                lm = r->models ? (int)strlen(r->models) : 3;
@@ -765,15 +1443,18 @@ pdp_cli_keys_list(pdp_cli *c, int argc, char **argv)
             wn  = (int)strlen(r->name) > wn ? (int)strlen(r->name) : wn;
             wm  = lm > wm ? lm : wm;
         }
-        fprintf(c->out, "%-*s  %-*s  %-*s  %-*s  %-7s  %s\n", wid, "ID", wt,
-                "TENANT", wn, "NAME", wm, "MODELS", "STATUS", "CREATED");
+        fprintf(c->out, "%-*s  %-*s  %-*s  %-*s  %-7s  %-20s  %s\n", wid, "ID",
+                wt, "TENANT", wn, "NAME", wm, "MODELS", "STATUS", "CREATED",
+                "LABELS");
         for (size_t i = 0; i < rs.n; i++) {
             const pdp_cli_row *r = &rs.v[i];
             pdp_cli_time(r->created_ms, when, sizeof(when));
-            fprintf(c->out, "%-*s  %-*s  %-*s  %-*s  %-7s  %s\n", wid, r->id,
-                    wt, r->tenant, wn, r->name[0] ? r->name : "-", wm,
+            pdp_cli_labels_text(r->labels, r->n_labels, labels, sizeof(labels));
+            fprintf(c->out, "%-*s  %-*s  %-*s  %-*s  %-7s  %-20s  %s\n", wid,
+                    r->id, wt, r->tenant, wn, r->name[0] ? r->name : "-", wm,
                     r->models ? r->models : "all",
-                    r->status == PDP_KEY_ACTIVE ? "active" : "revoked", when);
+                    r->status == PDP_KEY_ACTIVE ? "active" : "revoked", when,
+                    labels);
         }
     }
 out:
@@ -839,6 +1520,222 @@ pdp_cli_keys_revoke(pdp_cli *c, int argc, char **argv)
         break;
     }
 out:
+    pdp_store_close(st);
+    tg_config_destroy(cfg);
+    return ec;
+}
+
+/* ---- tenants ------------------------------------------------------------- */
+
+static cJSON *
+pdp_cli_tenant_json(const pdp_tenant *t)
+{
+    cJSON *j = cJSON_CreateObject();
+    char   when[32];
+
+    cJSON_AddStringToObject(j, "id", t->id);
+    if (t->tier[0] != '\0') {
+        cJSON_AddStringToObject(j, "tier", t->tier);
+    } else {
+        cJSON_AddNullToObject(j, "tier");
+    }
+    cJSON_AddItemToObject(j, "labels",
+                          pdp_cli_labels_json(t->labels, t->n_labels));
+    pdp_cli_time(t->created_ms, when, sizeof(when));
+    cJSON_AddStringToObject(j, "created", when);
+    cJSON_AddNumberToObject(j, "created_ms", (double)t->created_ms);
+    pdp_cli_time(t->updated_ms, when, sizeof(when));
+    cJSON_AddStringToObject(j, "updated", when);
+    return j;
+}
+
+static int
+pdp_cli_tenants_set(pdp_cli *c, int argc, char **argv)
+{
+    static const char *const flags[] = {"config", "tier", "label", "format",
+                                        NULL};
+    pdp_cli_opts             o;
+    tg_config               *cfg    = NULL;
+    pdp_store               *st     = NULL;
+    tg_kv                   *labels = calloc(PDP_LABELS_MAX, sizeof(*labels));
+    pdp_tenant              *t      = calloc(1, sizeof(*t));
+    pdp_tenant_change        ch;
+    uint32_t                 n       = 0;
+    bool                     created = false;
+    char                     text[1024];
+    tg_err                   rv;
+    int                      ec;
+
+    if (labels == NULL || t == NULL) {
+        fprintf(c->err, "tollgate-pdp %s: out of memory\n", c->cmd);
+        ec = PDP_EXIT_FAIL;
+        goto out;
+    }
+    if ((ec = pdp_cli_parse(c, argc, argv, flags, 1, &o)) != PDP_EXIT_OK) {
+        goto out;
+    }
+    if (o.help) {
+        fputs(pdp_cli_usage_tenants_set, c->out);
+        goto out;
+    }
+    if (o.npos != 1) {
+        ec = pdp_cli_usage_error(c, "give the tenant id, e.g. tollgate-pdp "
+                                    "tenants set acme --tier pro");
+        goto out;
+    }
+    if (!pdp_cli_tenant_ok(o.pos[0])) {
+        ec = pdp_cli_usage_error(c,
+                                 "tenant \"%s\" is not valid: use 1 to 63 of "
+                                 "A-Z a-z 0-9 . _ -",
+                                 o.pos[0]);
+        goto out;
+    }
+    if (o.tier != NULL && o.tier[0] != '\0' && !pdp_cli_name_ok(o.tier)) {
+        ec = pdp_cli_usage_error(c,
+                                 "--tier \"%s\" is not valid: use 1 to 63 of "
+                                 "A-Z a-z 0-9 . _ - (or \"\" to clear it)",
+                                 o.tier);
+        goto out;
+    }
+    if ((ec = pdp_cli_labels(c, &o, true, labels, &n)) != PDP_EXIT_OK) {
+        goto out;
+    }
+    if ((ec = pdp_cli_config(c, &o, &cfg)) != PDP_EXIT_OK ||
+        (ec = pdp_cli_store(c, cfg, &st)) != PDP_EXIT_OK) {
+        goto out;
+    }
+    ch.id       = o.pos[0];
+    ch.tier     = o.tier;
+    ch.labels   = labels;
+    ch.n_labels = n;
+    ch.now_ms   = tg_now_ms();
+    rv          = pdp_store_tenant_set(st, &ch, t, &created);
+    if (rv == TG_ETOOBIG) {
+        fprintf(c->err,
+                "tollgate-pdp %s: tenant %s would have more than %d labels; "
+                "remove some with --label NAME=\n",
+                c->cmd, o.pos[0], PDP_LABELS_MAX);
+        ec = PDP_EXIT_FAIL;
+        goto out;
+    }
+    if (rv != TG_OK) {
+        fprintf(c->err, "tollgate-pdp %s: cannot store tenant %s: %s\n", c->cmd,
+                o.pos[0], tg_strerror(rv));
+        ec = PDP_EXIT_FAIL;
+        goto out;
+    }
+    tg_info("tenants: %s %s", created ? "created" : "updated", t->id);
+    if (pdp_cli_json(&o)) {
+        cJSON *j = pdp_cli_tenant_json(t);
+        cJSON_AddBoolToObject(j, "created", created);
+        pdp_cli_print_json(c, j);
+        goto out;
+    }
+    pdp_cli_labels_text(t->labels, t->n_labels, text, sizeof(text));
+    fprintf(c->out, "%s tenant %s: tier %s, labels %s\n",
+            created ? "Created" : "Updated", t->id, t->tier[0] ? t->tier : "-",
+            text);
+out:
+    pdp_store_close(st);
+    tg_config_destroy(cfg);
+    free(labels);
+    free(t);
+    return ec;
+}
+
+typedef struct pdp_cli_tenants {
+    pdp_tenant *v;
+    size_t      n;
+    size_t      cap;
+    bool        oom;
+} pdp_cli_tenants;
+
+static void
+pdp_cli_collect_tenant(void *arg, const pdp_tenant *t)
+{
+    pdp_cli_tenants *ts = arg;
+
+    if (ts->oom) {
+        return;
+    }
+    if (ts->n == ts->cap) {
+        size_t      ncap = ts->cap ? ts->cap * 2 : 16;
+        pdp_tenant *nv   = realloc(ts->v, ncap * sizeof(*nv));
+        if (nv == NULL) {
+            ts->oom = true;
+            return;
+        }
+        ts->v   = nv;
+        ts->cap = ncap;
+    }
+    ts->v[ts->n++] = *t;
+}
+
+static int
+pdp_cli_tenants_list(pdp_cli *c, int argc, char **argv)
+{
+    static const char *const flags[] = {"config", "format", NULL};
+    pdp_cli_opts             o;
+    tg_config               *cfg = NULL;
+    pdp_store               *st  = NULL;
+    pdp_cli_tenants          ts  = {NULL, 0, 0, false};
+    char                     labels[1024];
+    tg_err                   rv;
+    int                      ec;
+
+    if ((ec = pdp_cli_parse(c, argc, argv, flags, 0, &o)) != PDP_EXIT_OK) {
+        goto out;
+    }
+    if (o.help) {
+        fputs(pdp_cli_usage_tenants_list, c->out);
+        goto out;
+    }
+    if ((ec = pdp_cli_config(c, &o, &cfg)) != PDP_EXIT_OK ||
+        (ec = pdp_cli_store(c, cfg, &st)) != PDP_EXIT_OK) {
+        goto out;
+    }
+    rv = pdp_store_tenant_list(st, pdp_cli_collect_tenant, &ts);
+    if (rv != TG_OK || ts.oom) {
+        fprintf(c->err, "tollgate-pdp %s: cannot read tenants: %s\n", c->cmd,
+                tg_strerror(ts.oom ? TG_ENOMEM : rv));
+        ec = PDP_EXIT_FAIL;
+        goto out;
+    }
+    if (pdp_cli_json(&o)) {
+        cJSON *doc = cJSON_CreateObject();
+        cJSON *arr = cJSON_AddArrayToObject(doc, "tenants");
+        for (size_t i = 0; i < ts.n; i++) {
+            cJSON_AddItemToArray(arr, pdp_cli_tenant_json(&ts.v[i]));
+        }
+        pdp_cli_print_json(c, doc);
+        goto out;
+    }
+    if (ts.n == 0) {
+        fprintf(c->out, "No tenants yet. Create one with: tollgate-pdp "
+                        "tenants set TENANT --tier TIER\n");
+        goto out;
+    }
+    {
+        int  wid = 6, wt = 4;
+        char when[32];
+        for (size_t i = 0; i < ts.n; i++) {
+            int l1 = (int)strlen(ts.v[i].id);
+            int l2 = (int)strlen(ts.v[i].tier);
+            wid    = l1 > wid ? l1 : wid;
+            wt     = l2 > wt ? l2 : wt;
+        }
+        fprintf(c->out, "%-*s  %-*s  %-20s  %s\n", wid, "TENANT", wt, "TIER",
+                "UPDATED", "LABELS");
+        for (size_t i = 0; i < ts.n; i++) {
+            const pdp_tenant *t = &ts.v[i];
+            pdp_cli_time(t->updated_ms, when, sizeof(when));
+            pdp_cli_labels_text(t->labels, t->n_labels, labels, sizeof(labels));
+            fprintf(c->out, "%-*s  %-*s  %-20s  %s\n", wid, t->id, wt,
+                    t->tier[0] ? t->tier : "-", when, labels);
+        }
+    }
+out:
+    free(ts.v);
     pdp_store_close(st);
     tg_config_destroy(cfg);
     return ec;
@@ -1071,6 +1968,50 @@ pdp_cli_run(int argc, char **argv, FILE *out, FILE *err)
     if (strcmp(cmd, "spend") == 0) {
         c.cmd = "spend";
         return pdp_cli_spend_cmd(&c, argc - 2, argv + 2);
+    }
+    if (strcmp(cmd, "check") == 0 || strcmp(cmd, "test") == 0 ||
+        strcmp(cmd, "eval") == 0) {
+        return pdp_policy_cli(cmd, argc - 2, argv + 2, out, err);
+    }
+    if (strcmp(cmd, "reload") == 0) {
+        c.cmd = "reload";
+        return pdp_cli_reload(&c, argc - 2, argv + 2);
+    }
+    if (strcmp(cmd, "policy") == 0) {
+        if (sub != NULL && strcmp(sub, "history") == 0) {
+            c.cmd = "policy history";
+            return pdp_cli_policy_history(&c, argc - 3, argv + 3);
+        }
+        if (sub != NULL &&
+            (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0)) {
+            fputs(pdp_cli_usage_history, out);
+            return PDP_EXIT_OK;
+        }
+        fprintf(err,
+                "tollgate-pdp policy: expected history%s%s\n"
+                "Run 'tollgate-pdp --help' for usage.\n",
+                sub ? ", not " : "", sub ? sub : "");
+        return PDP_EXIT_USAGE;
+    }
+    if (strcmp(cmd, "tenants") == 0) {
+        if (sub != NULL && strcmp(sub, "set") == 0) {
+            c.cmd = "tenants set";
+            return pdp_cli_tenants_set(&c, argc - 3, argv + 3);
+        }
+        if (sub != NULL && strcmp(sub, "list") == 0) {
+            c.cmd = "tenants list";
+            return pdp_cli_tenants_list(&c, argc - 3, argv + 3);
+        }
+        if (sub != NULL &&
+            (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0)) {
+            fputs(pdp_cli_usage_top, out);
+            return PDP_EXIT_OK;
+        }
+        fprintf(err,
+                "tollgate-pdp tenants: expected set or list%s%s\n"
+                "Run 'tollgate-pdp --help' for usage.\n",
+                sub ? ", not " : "", sub ? sub : "");
+        return PDP_EXIT_USAGE;
     }
     if (strcmp(cmd, "keys") == 0) {
         if (sub != NULL && strcmp(sub, "create") == 0) {

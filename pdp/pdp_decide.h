@@ -1,23 +1,33 @@
 /* pdp_decide.h - turns one Decide request into a Decision: authenticate the
  * virtual key, check the model against the key and the deployments catalog,
- * list the deployments to route to. A pure function of (snapshot, config,
- * request): thread-safe, no I/O beyond the read. Called by pdp_server; the
- * policy engine, budgets and rate limits of later issues slot in after the
- * key and model checks. */
+ * then evaluate the policy bundle (with the key's and its tenant's
+ * attributes) and list the deployments to route to. A pure function of
+ * (snapshot, config, bundle, request): thread-safe, no I/O beyond the read.
+ * Called by pdp_server; budgets and rate limits of later issues slot in
+ * after the policy. */
 #ifndef PDP_DECIDE_H
 #define PDP_DECIDE_H
 
+#include "pdp_policy.h"
 #include "pdp_store.h"
 #include "tg_config.h"
 #include "tg_err.h"
 #include "tg_msg.h"
 
-/* pdp_decide_eval fills *out (fully overwritten). A deny is TG_OK with
- * verdict DENY and status/error_type/error_code/message set. Returns an
- * error only when the store cannot be read; then *out is a deny too, so a
- * caller that ignores the error still fails closed.
- * Borrows: rd, which must be inside pdp_store_read_begin; cfg; req. */
+/* pdp_decide_eval fills *out (fully overwritten). Order: the key (401),
+ * the model (400 model_required), the key's own model list (403
+ * model_not_allowed), the catalog (404 model_not_found), then bundle b
+ * (NULL: no bundle configured, every catalog deployment allowed, revision
+ * 0). Every decision made with a bundle carries its revision and hash.
+ * For ENDPOINT_MODELS the list holds the models the key may use that the
+ * bundle would allow for a chat request by this key.
+ * A deny is TG_OK with verdict DENY and status/error_type/error_code/
+ * message set. Returns an error only when the store cannot be read; then
+ * *out is a deny too, so a caller that ignores the error still fails
+ * closed.
+ * Borrows: rd, which must be inside pdp_store_read_begin; cfg; b; req. */
 tg_err pdp_decide_eval(pdp_store_reader *rd, const tg_config *cfg,
-                       const tg_decide *req, tg_decision *out);
+                       const pdp_bundle *b, const tg_decide *req,
+                       tg_decision *out);
 
 #endif

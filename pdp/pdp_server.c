@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 
 #include "pdp_decide.h"
+#include "pdp_rollout.h"
 #include "pdp_wire.h"
 #include "tg_buf.h"
 #include "tg_log.h"
@@ -48,6 +49,8 @@ struct pdp_server {
     const tg_config *cfg;
     pdp_store       *st;
     pdp_pricing     *pr;
+    pdp_rollout     *ro;
+    atomic_llong     decisions[3]; /* allow, deny, error */
     nng_socket       sock;
     bool             sock_open;
     pdp_worker      *workers;
@@ -179,21 +182,31 @@ pdp_worker_decide(pdp_worker *w)
 {
     pdp_server      *srv = w->srv;
     const tg_decide *req = &w->req.u.decide;
+    pdp_bundle      *b;
     tg_err           rv;
 
     memset(&w->rep, 0, offsetof(pdp_rep, u));
     w->rep.kind = PDP_REP_DECISION;
     memcpy(w->rep.request_id, w->req.request_id, sizeof(w->rep.request_id));
     if ((rv = pdp_store_read_begin(w->rd)) != TG_OK) {
+        atomic_fetch_add(&srv->decisions[2], 1);
         pdp_worker_error(w, w->req.request_id, "pdp state store unavailable");
         return;
     }
-    rv = pdp_decide_eval(w->rd, srv->cfg, req, &w->rep.u.decision);
+    /* Held for this decision only: a reload may swap the bundle meanwhile,
+     * and this decision still finishes on the one it started with. */
+    b  = pdp_rollout_acquire(srv->ro);
+    rv = pdp_decide_eval(w->rd, srv->cfg, b, req, &w->rep.u.decision);
+    pdp_bundle_unref(b);
     pdp_store_read_end(w->rd);
     if (rv != TG_OK) {
+        atomic_fetch_add(&srv->decisions[2], 1);
         pdp_worker_error(w, w->req.request_id, "pdp state store read failed");
         return;
     }
+    atomic_fetch_add(
+        &srv->decisions[w->rep.u.decision.verdict == TG_VERDICT_ALLOW ? 0 : 1],
+        1);
     /* Key ids only: never the key or its hash. */
     tg_debug("decide: request %s key %s model \"%s\" -> %s %u%s%s",
              w->req.request_id,
@@ -245,7 +258,7 @@ pdp_worker_handle(pdp_worker *w, nng_msg *msg)
         memcpy(w->rep.request_id, w->req.request_id, sizeof(w->rep.request_id));
         snprintf(w->rep.u.hello_ack.version, sizeof(w->rep.u.hello_ack.version),
                  "%s", PDP_VERSION);
-        w->rep.u.hello_ack.policy_revision = 0;
+        w->rep.u.hello_ack.policy_revision = pdp_rollout_revision(w->srv->ro);
         break;
     case PDP_REQ_PING:
         memset(&w->rep, 0, offsetof(pdp_rep, u));
@@ -343,7 +356,7 @@ pdp_server_listen(pdp_server *srv, const char *url, char *err, size_t errlen)
 
 tg_err
 pdp_server_start(pdp_server **out, const tg_config *cfg, pdp_store *st,
-                 pdp_pricing *pr, char *err, size_t errlen)
+                 pdp_pricing *pr, pdp_rollout *ro, char *err, size_t errlen)
 {
     pdp_server *srv = calloc(1, sizeof(*srv));
     tg_err      rv  = TG_OK;
@@ -356,6 +369,10 @@ pdp_server_start(pdp_server **out, const tg_config *cfg, pdp_store *st,
     srv->cfg = cfg;
     srv->st  = st;
     srv->pr  = pr;
+    srv->ro  = ro;
+    for (size_t i = 0; i < 3; i++) {
+        atomic_init(&srv->decisions[i], 0);
+    }
     atomic_init(&srv->stopping, false);
     atomic_init(&srv->ready, false);
     pthread_mutex_init(&srv->mu, NULL);
@@ -418,6 +435,23 @@ bool
 pdp_server_ready(const pdp_server *srv)
 {
     return srv != NULL && atomic_load(&srv->ready);
+}
+
+void
+pdp_server_metrics(pdp_server *srv, tg_buf *out)
+{
+    static const char *const names[3] = {"allow", "deny", "error"};
+
+    tg_buf_printf(out, "# HELP tollgate_pdp_decisions_total Decisions "
+                       "answered, by verdict (error: the store could not be "
+                       "read; the data plane denies).\n"
+                       "# TYPE tollgate_pdp_decisions_total counter\n");
+    for (size_t i = 0; i < 3; i++) {
+        tg_buf_printf(
+            out, "tollgate_pdp_decisions_total{verdict=\"%s\"} %lld\n",
+            names[i],
+            srv != NULL ? (long long)atomic_load(&srv->decisions[i]) : 0LL);
+    }
 }
 
 void

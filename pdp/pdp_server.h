@@ -10,7 +10,9 @@
 #include <stddef.h>
 
 #include "pdp_pricing.h"
+#include "pdp_rollout.h"
 #include "pdp_store.h"
+#include "tg_buf.h"
 #include "tg_config.h"
 #include "tg_err.h"
 
@@ -21,14 +23,20 @@ typedef struct pdp_server pdp_server;
 /* pdp_server_start listens on every cfg->pdp.listen URL (creating the
  * parent directory of an ipc:// path; nng itself replaces a stale socket
  * file that nothing answers on) and logs one line per listener. On failure
- * nothing is left listening and err says which URL and why.
- * Borrows: cfg, st and pr until pdp_server_stop returns.
+ * nothing is left listening and err says which URL and why. Each decision
+ * takes the bundle in effect from ro (NULL: no policy, catalog routing).
+ * Borrows: cfg, st, pr and ro until pdp_server_stop returns.
  * Owns: *out, free with pdp_server_stop. */
 tg_err pdp_server_start(pdp_server **out, const tg_config *cfg, pdp_store *st,
-                        pdp_pricing *pr, char *err, size_t errlen);
+                        pdp_pricing *pr, pdp_rollout *ro, char *err,
+                        size_t errlen);
 
 /* pdp_server_ready is true once every listener is up. Thread-safe. */
 bool pdp_server_ready(const pdp_server *srv);
+
+/* pdp_server_metrics appends Prometheus text: decisions by verdict.
+ * Thread-safe; srv may be NULL (all zero). */
+void pdp_server_metrics(pdp_server *srv, tg_buf *out);
 
 /* pdp_server_stop closes the listeners, waits for usage reports already
  * handed to the store (their replies are attempted), stops every aio and

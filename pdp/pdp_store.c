@@ -21,10 +21,11 @@
 #include "tg_time.h"
 
 #define PDP_STORE_MAX_READERS 4096 /* one slot per nng context and thread */
-#define PDP_STORE_MAX_DBS 8
+#define PDP_STORE_MAX_DBS 16
 #define PDP_STORE_BATCH_MAX 512
 #define PDP_STORE_REC_MAX (16 * 1024)
 #define PDP_STORE_REC_VERSION 1
+#define PDP_STORE_KEY_VERSION 2 /* 1: without labels */
 #define PDP_STORE_RETRIES 64 /* map doublings before giving up */
 
 typedef struct pdp_store_item {
@@ -44,6 +45,8 @@ struct pdp_store {
     MDB_dbi          key_ids;
     MDB_dbi          usage;
     MDB_dbi          totals;
+    MDB_dbi          tenants;
+    MDB_dbi          history;
     char            *dir;
     pthread_rwlock_t resize_lk;
     bool             lk_init;
@@ -150,9 +153,34 @@ pdp_rec_get_str(pdp_rec_in *in, char *dst, size_t cap)
 }
 
 static void
+pdp_rec_labels(pdp_rec_out *o, const tg_kv *l, uint32_t n)
+{
+    pdp_rec_uint(o, n, 2);
+    for (uint32_t i = 0; i < n; i++) {
+        pdp_rec_str(o, l[i].key);
+        pdp_rec_str(o, l[i].value);
+    }
+}
+
+static void
+pdp_rec_get_labels(pdp_rec_in *in, tg_kv *l, uint32_t *n)
+{
+    *n = (uint32_t)pdp_rec_get_uint(in, 2);
+    if (*n > PDP_LABELS_MAX) {
+        in->bad = true;
+        *n      = 0;
+        return;
+    }
+    for (uint32_t i = 0; i < *n; i++) {
+        pdp_rec_get_str(in, l[i].key, sizeof(l[i].key));
+        pdp_rec_get_str(in, l[i].value, sizeof(l[i].value));
+    }
+}
+
+static void
 pdp_key_encode(pdp_rec_out *o, const pdp_key *k)
 {
-    pdp_rec_uint(o, PDP_STORE_REC_VERSION, 1);
+    pdp_rec_uint(o, PDP_STORE_KEY_VERSION, 1);
     pdp_rec_uint(o, (uint64_t)k->status, 1);
     pdp_rec_uint(o, (uint64_t)k->created_ms, 8);
     pdp_rec_uint(o, (uint64_t)k->revoked_ms, 8);
@@ -163,14 +191,16 @@ pdp_key_encode(pdp_rec_out *o, const pdp_key *k)
     for (uint32_t i = 0; i < k->n_models; i++) {
         pdp_rec_str(o, k->models[i]);
     }
+    pdp_rec_labels(o, k->labels, k->n_labels);
 }
 
 static tg_err
 pdp_key_decode(const MDB_val *v, pdp_key *k)
 {
     pdp_rec_in in = {v->mv_data, v->mv_size, 0, false};
+    uint64_t   version = pdp_rec_get_uint(&in, 1);
 
-    if (pdp_rec_get_uint(&in, 1) != PDP_STORE_REC_VERSION) {
+    if (version != 1 && version != PDP_STORE_KEY_VERSION) {
         return TG_EVERSION;
     }
     k->status     = (pdp_key_status)pdp_rec_get_uint(&in, 1);
@@ -185,6 +215,10 @@ pdp_key_decode(const MDB_val *v, pdp_key *k)
     }
     for (uint32_t i = 0; i < k->n_models; i++) {
         pdp_rec_get_str(&in, k->models[i], sizeof(k->models[i]));
+    }
+    k->n_labels = 0;
+    if (version >= 2) {
+        pdp_rec_get_labels(&in, k->labels, &k->n_labels);
     }
     if (in.bad ||
         (k->status != PDP_KEY_ACTIVE && k->status != PDP_KEY_REVOKED)) {
@@ -269,6 +303,79 @@ pdp_totals_decode(const MDB_val *v, pdp_totals *t)
     t->prompt_tokens     = pdp_rec_get_i64(&in);
     t->completion_tokens = pdp_rec_get_i64(&in);
     t->cost_micro_usd    = pdp_rec_get_i64(&in);
+    return in.bad ? TG_EIO : TG_OK;
+}
+
+static void
+pdp_tenant_encode(pdp_rec_out *o, const pdp_tenant *t)
+{
+    pdp_rec_uint(o, PDP_STORE_REC_VERSION, 1);
+    pdp_rec_uint(o, (uint64_t)t->created_ms, 8);
+    pdp_rec_uint(o, (uint64_t)t->updated_ms, 8);
+    pdp_rec_str(o, t->tier);
+    pdp_rec_labels(o, t->labels, t->n_labels);
+}
+
+/* pdp_tenant_decode fills t except its id (the database key). */
+static tg_err
+pdp_tenant_decode(const MDB_val *v, pdp_tenant *t)
+{
+    pdp_rec_in in = {v->mv_data, v->mv_size, 0, false};
+
+    if (pdp_rec_get_uint(&in, 1) != PDP_STORE_REC_VERSION) {
+        return TG_EVERSION;
+    }
+    t->created_ms = pdp_rec_get_i64(&in);
+    t->updated_ms = pdp_rec_get_i64(&in);
+    pdp_rec_get_str(&in, t->tier, sizeof(t->tier));
+    pdp_rec_get_labels(&in, t->labels, &t->n_labels);
+    return in.bad ? TG_EIO : TG_OK;
+}
+
+static void
+pdp_history_encode(pdp_rec_out *o, const pdp_activation *a)
+{
+    pdp_rec_uint(o, PDP_STORE_REC_VERSION, 1);
+    pdp_rec_uint(o, a->revision, 8);
+    pdp_rec_uint(o, a->previous_revision, 8);
+    pdp_rec_uint(o, (uint64_t)a->activated_ms, 8);
+    pdp_rec_uint(o, (uint64_t)a->how, 1);
+    pdp_rec_uint(o, a->rollback ? 1u : 0u, 1);
+    pdp_rec_str(o, a->name);
+    pdp_rec_str(o, a->hash);
+}
+
+static uint64_t
+pdp_history_seq(const MDB_val *k)
+{
+    const uint8_t *p = k->mv_data;
+    uint64_t       s = 0;
+
+    for (size_t i = 0; i < 8 && i < k->mv_size; i++) {
+        s = (s << 8) | p[i];
+    }
+    return s;
+}
+
+static tg_err
+pdp_history_decode(const MDB_val *k, const MDB_val *v, pdp_activation *a)
+{
+    pdp_rec_in in = {v->mv_data, v->mv_size, 0, false};
+
+    if (k->mv_size != 8) {
+        return TG_EIO;
+    }
+    if (pdp_rec_get_uint(&in, 1) != PDP_STORE_REC_VERSION) {
+        return TG_EVERSION;
+    }
+    a->seq               = pdp_history_seq(k);
+    a->revision          = pdp_rec_get_uint(&in, 8);
+    a->previous_revision = pdp_rec_get_uint(&in, 8);
+    a->activated_ms      = pdp_rec_get_i64(&in);
+    a->how               = (pdp_activation_how)pdp_rec_get_uint(&in, 1);
+    a->rollback          = (pdp_rec_get_uint(&in, 1) & 1u) != 0;
+    pdp_rec_get_str(&in, a->name, sizeof(a->name));
+    pdp_rec_get_str(&in, a->hash, sizeof(a->hash));
     return in.bad ? TG_EIO : TG_OK;
 }
 
@@ -413,7 +520,8 @@ pdp_store_write(pdp_store *st, pdp_store_txn_fn fn, void *arg)
 }
 
 typedef struct pdp_store_init_arg {
-    int version; /* found or written; -1: unreadable */
+    int version;  /* found or written; -1: unreadable */
+    int upgraded; /* the older version found and upgraded; 0: none */
 } pdp_store_init_arg;
 
 static int
@@ -429,10 +537,14 @@ pdp_store_init_txn(pdp_store *st, MDB_txn *txn, void *arg)
         (rc = mdb_dbi_open(txn, "keys", MDB_CREATE, &st->keys)) != 0 ||
         (rc = mdb_dbi_open(txn, "key_ids", MDB_CREATE, &st->key_ids)) != 0 ||
         (rc = mdb_dbi_open(txn, "usage", MDB_CREATE, &st->usage)) != 0 ||
-        (rc = mdb_dbi_open(txn, "totals", MDB_CREATE, &st->totals)) != 0) {
+        (rc = mdb_dbi_open(txn, "totals", MDB_CREATE, &st->totals)) != 0 ||
+        (rc = mdb_dbi_open(txn, "tenants", MDB_CREATE, &st->tenants)) != 0 ||
+        (rc = mdb_dbi_open(txn, "policy_history", MDB_CREATE, &st->history)) !=
+            0) {
         return rc;
     }
-    rc = mdb_get(txn, st->meta, &k, &v);
+    a->upgraded = 0;
+    rc          = mdb_get(txn, st->meta, &k, &v);
     if (rc == MDB_NOTFOUND) {
         a->version = PDP_STORE_SCHEMA_VERSION;
         snprintf(num, sizeof(num), "%d", PDP_STORE_SCHEMA_VERSION);
@@ -450,6 +562,16 @@ pdp_store_init_txn(pdp_store *st, MDB_txn *txn, void *arg)
     memcpy(num, v.mv_data, v.mv_size);
     num[v.mv_size] = '\0';
     a->version     = atoi(num);
+    if (a->version >= 1 && a->version < PDP_STORE_SCHEMA_VERSION) {
+        /* Every older record stays readable; only the marker moves, so an
+         * older build refuses the directory instead of misreading it. */
+        a->upgraded = a->version;
+        a->version  = PDP_STORE_SCHEMA_VERSION;
+        snprintf(num, sizeof(num), "%d", PDP_STORE_SCHEMA_VERSION);
+        v.mv_size = strlen(num);
+        v.mv_data = num;
+        return mdb_put(txn, st->meta, &k, &v, 0);
+    }
     return 0;
 }
 
@@ -510,6 +632,12 @@ pdp_store_env_open(pdp_store *st, int64_t map_size_mb, char *err, size_t errlen)
                  "store: cannot initialise %s: %s (schema version %d)", st->dir,
                  tg_strerror(rv), a.version);
         return rv != TG_OK ? rv : TG_EVERSION;
+    }
+    if (a.upgraded != 0) {
+        tg_info("store: upgraded %s from schema version %d to %d (tenants, "
+                "key labels, policy history); older tollgate-pdp builds will "
+                "now refuse it",
+                st->dir, a.upgraded, PDP_STORE_SCHEMA_VERSION);
     }
     return TG_OK;
 }
@@ -738,6 +866,23 @@ pdp_store_usage_get(pdp_store_reader *rd, const char *request_id,
     return pdp_usage_decode(&v, out);
 }
 
+tg_err
+pdp_store_tenant_get(pdp_store_reader *rd, const char *id, pdp_tenant *out)
+{
+    MDB_val v;
+    tg_err  rv;
+
+    if (id[0] == '\0' || strlen(id) >= sizeof(out->id)) {
+        return TG_ENOTFOUND;
+    }
+    rv = pdp_store_get(rd, rd->st->tenants, id, strlen(id), &v);
+    if (rv != TG_OK) {
+        return rv;
+    }
+    memcpy(out->id, id, strlen(id) + 1);
+    return pdp_tenant_decode(&v, out);
+}
+
 /* ---- key admin -------------------------------------------------------- */
 
 typedef struct pdp_key_put_arg {
@@ -784,7 +929,8 @@ pdp_store_key_put(pdp_store *st, const uint8_t hash[TG_SHA256_LEN],
 {
     pdp_key_put_arg a = {hash, k};
 
-    if (k->id[0] == '\0' || k->n_models > PDP_KEY_MODELS_MAX) {
+    if (k->id[0] == '\0' || k->n_models > PDP_KEY_MODELS_MAX ||
+        k->n_labels > PDP_LABELS_MAX) {
         return TG_EINVAL;
     }
     return pdp_store_write(st, pdp_store_key_put_txn, &a);
@@ -851,13 +997,17 @@ pdp_store_key_revoke(pdp_store *st, const char *id, int64_t now_ms)
     return rv == TG_OK && a.already ? TG_EEXIST : rv;
 }
 
-/* pdp_store_scan walks one database in a snapshot. */
+/* pdp_store_scan walks one database in a snapshot, last to first when
+ * backwards. fn returning TG_EEXIST stops the walk without an error. */
 typedef tg_err (*pdp_store_scan_fn)(const MDB_val *k, const MDB_val *v,
                                     void *arg);
 
 static tg_err
-pdp_store_scan(pdp_store *st, MDB_dbi dbi, pdp_store_scan_fn fn, void *arg)
+pdp_store_scan_dir(pdp_store *st, MDB_dbi dbi, bool backwards,
+                   pdp_store_scan_fn fn, void *arg)
 {
+    MDB_cursor_op     first = backwards ? MDB_LAST : MDB_FIRST;
+    MDB_cursor_op     next  = backwards ? MDB_PREV : MDB_NEXT;
     pdp_store_reader *rd  = NULL;
     MDB_cursor       *cur = NULL;
     MDB_val           k;
@@ -873,9 +1023,12 @@ pdp_store_scan(pdp_store *st, MDB_dbi dbi, pdp_store_scan_fn fn, void *arg)
         rv = pdp_store_rc(rc);
         goto out;
     }
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    for (rc = mdb_cursor_get(cur, &k, &v, first); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, next)) {
         if ((rv = fn(&k, &v, arg)) != TG_OK) {
+            if (rv == TG_EEXIST) {
+                rv = TG_OK;
+            }
             goto out;
         }
     }
@@ -886,6 +1039,12 @@ out:
     }
     pdp_store_reader_destroy(rd);
     return rv;
+}
+
+static tg_err
+pdp_store_scan(pdp_store *st, MDB_dbi dbi, pdp_store_scan_fn fn, void *arg)
+{
+    return pdp_store_scan_dir(st, dbi, false, fn, arg);
 }
 
 typedef struct pdp_key_list_arg {
@@ -957,6 +1116,259 @@ pdp_store_totals_list(pdp_store *st, pdp_store_totals_fn fn, void *arg)
     pdp_totals_list_arg a = {fn, arg};
 
     return pdp_store_scan(st, st->totals, pdp_store_totals_list_one, &a);
+}
+
+/* ---- tenants ------------------------------------------------------------ */
+
+typedef struct pdp_tenant_set_arg {
+    const pdp_tenant_change *c;
+    pdp_tenant              *t; /* the result, rebuilt on every run */
+    bool                     created;
+    bool                     too_many;
+} pdp_tenant_set_arg;
+
+static int
+pdp_tenant_label_apply(pdp_tenant *t, const tg_kv *l)
+{
+    uint32_t i = 0;
+
+    while (i < t->n_labels && strcmp(t->labels[i].key, l->key) != 0) {
+        i++;
+    }
+    if (l->value[0] == '\0') {
+        if (i < t->n_labels) {
+            memmove(&t->labels[i], &t->labels[i + 1],
+                    (t->n_labels - i - 1) * sizeof(t->labels[0]));
+            t->n_labels--;
+        }
+        return 0;
+    }
+    if (i == t->n_labels) {
+        if (t->n_labels == PDP_LABELS_MAX) {
+            return -1;
+        }
+        t->n_labels++;
+    }
+    t->labels[i] = *l;
+    return 0;
+}
+
+static int
+pdp_store_tenant_set_txn(pdp_store *st, MDB_txn *txn, void *arg)
+{
+    pdp_tenant_set_arg      *a = arg;
+    const pdp_tenant_change *c = a->c;
+    pdp_tenant              *t = a->t;
+    MDB_val                  k = {strlen(c->id), (void *)c->id};
+    MDB_val                  v;
+    pdp_rec_out             *o;
+    int                      rc;
+
+    memset(t, 0, sizeof(*t));
+    a->too_many = false;
+    rc          = mdb_get(txn, st->tenants, &k, &v);
+    if (rc == 0) {
+        if (pdp_tenant_decode(&v, t) != TG_OK) {
+            return MDB_CORRUPTED;
+        }
+        a->created = false;
+    } else if (rc == MDB_NOTFOUND) {
+        t->created_ms = c->now_ms;
+        a->created    = true;
+    } else {
+        return rc;
+    }
+    memcpy(t->id, c->id, k.mv_size + 1);
+    t->updated_ms = c->now_ms;
+    if (c->tier != NULL) {
+        snprintf(t->tier, sizeof(t->tier), "%s", c->tier);
+    }
+    for (uint32_t i = 0; i < c->n_labels; i++) {
+        if (pdp_tenant_label_apply(t, &c->labels[i]) != 0) {
+            a->too_many = true;
+            return EINVAL;
+        }
+    }
+    if ((o = malloc(sizeof(*o))) == NULL) {
+        return ENOMEM;
+    }
+    o->len = 0;
+    o->bad = false;
+    pdp_tenant_encode(o, t);
+    v.mv_size = o->len;
+    v.mv_data = o->buf;
+    rc        = o->bad ? EINVAL : mdb_put(txn, st->tenants, &k, &v, 0);
+    free(o);
+    return rc;
+}
+
+tg_err
+pdp_store_tenant_set(pdp_store *st, const pdp_tenant_change *c, pdp_tenant *out,
+                     bool *created)
+{
+    pdp_tenant_set_arg a = {c, NULL, false, false};
+    tg_err             rv;
+
+    if (c->id == NULL || c->id[0] == '\0' || strlen(c->id) >= TG_ID_MAX ||
+        (c->tier != NULL && strlen(c->tier) >= TG_ID_MAX)) {
+        return TG_EINVAL;
+    }
+    if ((a.t = malloc(sizeof(*a.t))) == NULL) {
+        return TG_ENOMEM;
+    }
+    rv = pdp_store_write(st, pdp_store_tenant_set_txn, &a);
+    if (rv != TG_OK && a.too_many) {
+        rv = TG_ETOOBIG;
+    }
+    if (rv == TG_OK) {
+        if (out != NULL) {
+            *out = *a.t;
+        }
+        if (created != NULL) {
+            *created = a.created;
+        }
+    }
+    free(a.t);
+    return rv;
+}
+
+typedef struct pdp_tenant_list_arg {
+    pdp_store_tenant_fn fn;
+    void               *arg;
+    pdp_tenant          t;
+} pdp_tenant_list_arg;
+
+static tg_err
+pdp_store_tenant_list_one(const MDB_val *k, const MDB_val *v, void *arg)
+{
+    pdp_tenant_list_arg *a = arg;
+    tg_err               rv;
+
+    if (k->mv_size == 0 || k->mv_size >= sizeof(a->t.id)) {
+        return TG_EIO;
+    }
+    if ((rv = pdp_tenant_decode(v, &a->t)) != TG_OK) {
+        return rv;
+    }
+    memcpy(a->t.id, k->mv_data, k->mv_size);
+    a->t.id[k->mv_size] = '\0';
+    a->fn(a->arg, &a->t);
+    return TG_OK;
+}
+
+tg_err
+pdp_store_tenant_list(pdp_store *st, pdp_store_tenant_fn fn, void *arg)
+{
+    pdp_tenant_list_arg *a = malloc(sizeof(*a));
+    tg_err               rv;
+
+    if (a == NULL) {
+        return TG_ENOMEM;
+    }
+    a->fn  = fn;
+    a->arg = arg;
+    rv     = pdp_store_scan(st, st->tenants, pdp_store_tenant_list_one, a);
+    free(a);
+    return rv;
+}
+
+/* ---- policy history -------------------------------------------------- */
+
+static int
+pdp_store_history_add_txn(pdp_store *st, MDB_txn *txn, void *arg)
+{
+    pdp_activation *a   = arg;
+    MDB_cursor     *cur = NULL;
+    MDB_val         k;
+    MDB_val         v;
+    uint8_t         key[8];
+    pdp_rec_out     o;
+    int             rc;
+
+    if ((rc = mdb_cursor_open(txn, st->history, &cur)) != 0) {
+        return rc;
+    }
+    rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+    mdb_cursor_close(cur);
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        return rc;
+    }
+    a->seq = rc == 0 ? pdp_history_seq(&k) + 1 : 1;
+    for (size_t i = 0; i < 8; i++) {
+        key[i] = (uint8_t)(a->seq >> (8 * (7 - i)));
+    }
+    o.len = 0;
+    o.bad = false;
+    pdp_history_encode(&o, a);
+    if (o.bad) {
+        return EINVAL;
+    }
+    k.mv_size = sizeof(key);
+    k.mv_data = key;
+    v.mv_size = o.len;
+    v.mv_data = o.buf;
+    return mdb_put(txn, st->history, &k, &v, MDB_APPEND);
+}
+
+tg_err
+pdp_store_history_add(pdp_store *st, pdp_activation *a)
+{
+    return pdp_store_write(st, pdp_store_history_add_txn, a);
+}
+
+typedef struct pdp_history_list_arg {
+    pdp_store_history_fn fn;
+    void                *arg;
+    pdp_activation       a;
+    bool                 first_only;
+} pdp_history_list_arg;
+
+static tg_err
+pdp_store_history_list_one(const MDB_val *k, const MDB_val *v, void *arg)
+{
+    pdp_history_list_arg *a  = arg;
+    tg_err                rv = pdp_history_decode(k, v, &a->a);
+
+    if (rv != TG_OK) {
+        return rv;
+    }
+    if (a->fn != NULL) {
+        a->fn(a->arg, &a->a);
+    }
+    return a->first_only ? TG_EEXIST : TG_OK; /* EEXIST: stop, no error */
+}
+
+tg_err
+pdp_store_history_list(pdp_store *st, pdp_store_history_fn fn, void *arg)
+{
+    pdp_history_list_arg a;
+
+    memset(&a, 0, sizeof(a));
+    a.fn  = fn;
+    a.arg = arg;
+    return pdp_store_scan_dir(st, st->history, true, pdp_store_history_list_one,
+                              &a);
+}
+
+tg_err
+pdp_store_history_last(pdp_store *st, pdp_activation *out)
+{
+    pdp_history_list_arg a;
+    tg_err               rv;
+
+    memset(&a, 0, sizeof(a));
+    a.first_only = true;
+    a.a.seq      = 0;
+    rv = pdp_store_scan_dir(st, st->history, true, pdp_store_history_list_one,
+                            &a);
+    if (rv != TG_OK) {
+        return rv;
+    }
+    if (a.a.seq == 0) {
+        return TG_ENOTFOUND;
+    }
+    *out = a.a;
+    return TG_OK;
 }
 
 /* ---- usage writer ----------------------------------------------------- */

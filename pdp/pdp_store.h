@@ -1,17 +1,30 @@
 /* pdp_store.h - all PDP state in one LMDB environment (pdp.state_dir):
- * virtual keys, settled usage and spend totals. Thread-safe. Decisions read
- * through a pdp_store_reader (one per thread or nng context); usage writes go
- * through one internal writer thread that group-commits; key admin writes
- * (the CLI, possibly another process) are direct, short write txns.
+ * virtual keys, tenants, settled usage, spend totals and the history of
+ * policy bundle activations. Thread-safe. Decisions read through a
+ * pdp_store_reader (one per thread or nng context); usage writes go through
+ * one internal writer thread that group-commits; admin writes (the CLI,
+ * possibly another process, and policy activations) are direct, short
+ * write txns.
  *
- * Named databases and records. Integers are little-endian; a string is a u16
- * byte length then the bytes (no NUL); every value starts with a u8 record
- * version (1), so a later release can add fields without a dump/restore.
- *   meta     "schema_version" -> ASCII decimal ("1")
- *   keys     SHA-256 of the key (32 bytes) -> u8 1, u8 status (1 active,
- *            2 revoked), i64 created_ms, i64 revoked_ms (0: never), str id,
- *            str tenant, str name, u16 n, n x str model (0 models: all)
+ * Named databases and records. Integers are little-endian unless noted; a
+ * string is a u16 byte length then the bytes (no NUL); every value starts
+ * with a u8 record version, so a later release can add fields without a
+ * dump/restore. A reader accepts every version it knows; writers write the
+ * newest.
+ *   meta     "schema_version" -> ASCII decimal ("2"). Schema 2 added the
+ *            tenants and policy_history databases and key record version 2;
+ *            opening a schema-1 directory upgrades it in place (nothing is
+ *            rewritten but this value; version-1 key records stay readable),
+ *            after which an older tollgate-pdp refuses the directory
+ *            instead of failing on records it cannot read.
+ *   keys     SHA-256 of the key (32 bytes) -> u8 version (2), u8 status
+ *            (1 active, 2 revoked), i64 created_ms, i64 revoked_ms
+ *            (0: never), str id, str tenant, str name, u16 n, n x str model
+ *            (0 models: all), then (version 2 only) u16 n, n x (str label
+ *            name, str label value). Version 1 is the same without labels.
  *   key_ids  key id -> SHA-256 (32 bytes)
+ *   tenants  tenant id -> u8 1, i64 created_ms, i64 updated_ms, str tier
+ *            ("" none), u16 n, n x (str label name, str label value)
  *   usage    request id -> u8 1, u8 flags (1 stream, 2 estimated),
  *            u8 endpoint, u32 status, i64 prompt_tokens,
  *            i64 completion_tokens, i64 cached_tokens, i64 cost_micro_usd,
@@ -20,6 +33,10 @@
  *            str user
  *   totals   "k:<key id>" or "t:<tenant>" -> u8 1, i64 requests,
  *            i64 prompt_tokens, i64 completion_tokens, i64 cost_micro_usd
+ *   policy_history  u64 sequence, BIG-endian (so LMDB order is activation
+ *            order) -> u8 1, u64 revision, u64 previous_revision (0: none),
+ *            i64 activated_ms, u8 how (1 start, 2 sighup, 3 command,
+ *            4 watch), u8 flags (1 rollback), str bundle name, str hash
  */
 #ifndef PDP_STORE_H
 #define PDP_STORE_H
@@ -31,9 +48,11 @@
 #include "tg_err.h"
 #include "tg_msg.h"
 
-#define PDP_STORE_SCHEMA_VERSION 1
+#define PDP_STORE_SCHEMA_VERSION 2
 #define PDP_KEY_NAME_MAX 128
 #define PDP_KEY_MODELS_MAX 64
+#define PDP_LABELS_MAX 16 /* per key and per tenant */
+#define PDP_BUNDLE_NAME_MAX 64
 
 typedef struct pdp_store        pdp_store;
 typedef struct pdp_store_reader pdp_store_reader;
@@ -51,8 +70,50 @@ typedef struct pdp_key {
     uint32_t       n_models;
     pdp_key_status status;
     int64_t        created_ms;
-    int64_t        revoked_ms; /* 0 while active */
+    int64_t        revoked_ms;             /* 0 while active */
+    tg_kv          labels[PDP_LABELS_MAX]; /* principal.labels.<name> */
+    uint32_t       n_labels;
 } pdp_key;
+
+/* A tenant record: what tenant.* attributes read. A key's tenant need not
+ * have one; then only tenant.id is known. */
+typedef struct pdp_tenant {
+    char     id[TG_ID_MAX];
+    char     tier[TG_ID_MAX]; /* "" when not set */
+    tg_kv    labels[PDP_LABELS_MAX];
+    uint32_t n_labels;
+    int64_t  created_ms;
+    int64_t  updated_ms;
+} pdp_tenant;
+
+/* A change to one tenant, applied in one write txn (so two concurrent
+ * `tenants set` cannot lose each other's labels). */
+typedef struct pdp_tenant_change {
+    const char  *id;
+    const char  *tier;   /* NULL: keep; "": clear */
+    const tg_kv *labels; /* each set, or removed when its value is "" */
+    uint32_t     n_labels;
+    int64_t      now_ms;
+} pdp_tenant_change;
+
+typedef enum pdp_activation_how {
+    PDP_ACTIVATION_START   = 1, /* loaded when serve started */
+    PDP_ACTIVATION_SIGHUP  = 2,
+    PDP_ACTIVATION_COMMAND = 3, /* tollgate-pdp reload (admin HTTP) */
+    PDP_ACTIVATION_WATCH   = 4, /* the bundle directory changed */
+} pdp_activation_how;
+
+/* One activation of a policy bundle. */
+typedef struct pdp_activation {
+    uint64_t           seq; /* assigned by the store, increasing */
+    uint64_t           revision;
+    uint64_t           previous_revision; /* 0: nothing was active */
+    int64_t            activated_ms;
+    pdp_activation_how how;
+    bool               rollback; /* revision not above the previous one */
+    char               name[PDP_BUNDLE_NAME_MAX];
+    char               hash[TG_MSG_HASH_MAX];
+} pdp_activation;
 
 typedef struct pdp_totals {
     int64_t requests;
@@ -112,9 +173,13 @@ tg_err pdp_store_totals_get(pdp_store_reader *rd, pdp_totals_kind kind,
                             const char *id, pdp_totals *out);
 tg_err pdp_store_usage_get(pdp_store_reader *rd, const char *request_id,
                            pdp_usage_rec *out);
+tg_err pdp_store_tenant_get(pdp_store_reader *rd, const char *id,
+                            pdp_tenant *out);
 
-/* pdp_store_key_put stores a new key under its hash. TG_EEXIST if the hash
- * or the id is already stored (nothing is written). Borrows k. */
+/* pdp_store_key_put stores a new key under its hash (record version 2,
+ * with its labels). TG_EEXIST if the hash or the id is already stored
+ * (nothing is written); TG_EINVAL for an empty id or too many models or
+ * labels. Borrows k. */
 tg_err pdp_store_key_put(pdp_store *st, const uint8_t hash[TG_SHA256_LEN],
                          const pdp_key *k);
 
@@ -122,13 +187,35 @@ tg_err pdp_store_key_put(pdp_store *st, const uint8_t hash[TG_SHA256_LEN],
  * unknown id, TG_EEXIST if it was already revoked (nothing changes). */
 tg_err pdp_store_key_revoke(pdp_store *st, const char *id, int64_t now_ms);
 
-/* Listing, each in one snapshot, in database order. fn borrows its pointer
- * arguments only during the call. */
+/* pdp_store_tenant_set creates tenant c->id or changes it: the tier when
+ * c->tier is given, each label in c->labels (an empty value removes it);
+ * created_ms is kept, updated_ms becomes c->now_ms. *created says which.
+ * TG_EINVAL for an empty id, TG_ETOOBIG when the result would hold more
+ * than PDP_LABELS_MAX labels (nothing is written). out (may be NULL)
+ * receives the record as stored. Borrows c. */
+tg_err pdp_store_tenant_set(pdp_store *st, const pdp_tenant_change *c,
+                            pdp_tenant *out, bool *created);
+
+/* pdp_store_history_add appends an activation; a->seq is ignored and the
+ * assigned one is written back. Borrows a. */
+tg_err pdp_store_history_add(pdp_store *st, pdp_activation *a);
+
+/* pdp_store_history_last copies the newest activation; TG_ENOTFOUND when
+ * there is none. */
+tg_err pdp_store_history_last(pdp_store *st, pdp_activation *out);
+
+/* Listing, each in one snapshot, in database order (history: newest
+ * first). fn borrows its pointer arguments only during the call. */
 typedef void (*pdp_store_key_fn)(void *arg, const pdp_key *k);
 typedef void (*pdp_store_totals_fn)(void *arg, pdp_totals_kind kind,
                                     const char *id, const pdp_totals *t);
+typedef void (*pdp_store_tenant_fn)(void *arg, const pdp_tenant *t);
+typedef void (*pdp_store_history_fn)(void *arg, const pdp_activation *a);
 tg_err pdp_store_key_list(pdp_store *st, pdp_store_key_fn fn, void *arg);
 tg_err pdp_store_totals_list(pdp_store *st, pdp_store_totals_fn fn, void *arg);
+tg_err pdp_store_tenant_list(pdp_store *st, pdp_store_tenant_fn fn, void *arg);
+tg_err pdp_store_history_list(pdp_store *st, pdp_store_history_fn fn,
+                              void *arg);
 
 /* pdp_store_usage_submit queues a usage report (copied) for the writer
  * thread, which settles it idempotently by u->request_id: the first report

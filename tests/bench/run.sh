@@ -6,7 +6,8 @@
 #   B  wrk -> nginx proxy_pass -> mock   (the reference proxy)
 #   D  wrk -> Tollgate data plane (+ PDP over ipc) -> mock
 # Latency at concurrency 1, throughput with p99 < 10 ms, the PDP ipc round
-# trip against a raw Unix-socket ping-pong, data-plane RSS. Prints a summary
+# trip against a raw Unix-socket ping-pong, policy evaluation alone (20-rule
+# bundle against an empty one), data-plane RSS. Prints a summary
 # block for the README at the end.
 #
 #   tests/bench/run.sh            (about 2.5 minutes after the build)
@@ -59,7 +60,8 @@ if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
   say "building into $build"
   "$top/deploy/local/setup.sh" "$build" -DTG_SANITIZER=
 fi
-for b in tollgate-mock-llm tollgate-pdp tollgate-dataplane tollgate-bench-ipc; do
+for b in tollgate-mock-llm tollgate-pdp tollgate-dataplane tollgate-bench-ipc \
+         tollgate-bench-policy; do
   [ -x "$bin/$b" ] || die "$bin/$b is missing; did the build fail?"
 done
 
@@ -401,6 +403,18 @@ ipc_get() { # ipc_get NAME FIELD
 }
 alive dataplane; alive pdp; alive nginx; alive mock
 
+# 4. policy evaluation alone, in process on one thread: the 20-rule bundle
+# against an empty bundle in the same run
+say "policy evaluation: tests/bench/policy-20 against an empty bundle"
+"$bin/tollgate-bench-policy" --bundle "$top/tests/bench/policy-20" \
+  --config "$top/policies/examples.config.json" >"$tmp/policy.log" 2>&1 ||
+  { cat "$tmp/policy.log" >&2; die "tollgate-bench-policy failed"; }
+cat "$tmp/policy.log" >&2
+pol_get() { # pol_get NAME FIELD
+  awk -v n="$1" -v f="$2" '$1 == n { for (i = 2; i <= NF; i++) {
+      split($i, kv, "="); if (kv[1] == f) print kv[2] } }' "$tmp/policy.log"
+}
+
 # Anything the gateway logged at warn or worse while we measured.
 dp_warn=$(grep -ciE ' (warn|error|fatal) ' "$tmp/dataplane.log" || true)
 pdp_warn=$(grep -vi 'pricing_file is not set' "$tmp/pdp.log" |
@@ -478,6 +492,11 @@ load_end=$(cut -d' ' -f1-3 /proc/loadavg)
   row "ratio PDP Ping / raw" "$(ipc_ratio pdp_ping/raw_unix p50)" "$(ipc_ratio pdp_ping/raw_unix p99)" "target: <= 5"
   row "ratio PDP Decide / raw" "$(ipc_ratio pdp_decide/raw_unix p50)" "$(ipc_ratio pdp_decide/raw_unix p99)"
   row "ratio nng echo / raw" "$(ipc_ratio nng_echo/raw_unix p50)" "$(ipc_ratio nng_echo/raw_unix p99)" "(nng's own floor)"
+  echo
+  echo "PDP policy evaluation alone: one thread, in process, tests/bench/policy-20"
+  printf '  %-40s %8s decisions/s  target: >= 200000\n' "20-rule bundle" "$(f0 "$(pol_get policy_eval decisions_per_s)")"
+  printf '  %-40s %8s decisions/s\n' "empty bundle (reference)" "$(f0 "$(pol_get policy_empty decisions_per_s)")"
+  printf '  %-40s %8s        (%s ns added per decision)\n' "ratio 20-rule / empty" "$(pol_get ratio throughput)" "$(pol_get ratio added_ns)"
   echo
   echo "Data plane RSS (VmRSS)"
   printf '  %-40s %8s MB  target: <= 16 MB\n' "idle after start" "$(mb "$rss_idle_kb")"

@@ -381,6 +381,25 @@ export function mockDeployment(id, model, mockPort, extra = {}) {
   };
 }
 
+/** writeBundleFiles writes files ({name: object | string}) into dir,
+ * each through a dot-named temp file and a rename, as editors and
+ * deploy tools do, so the PDP never reads a half-written file. With
+ * replace, every other (non-dot) file in dir is removed first. */
+export function writeBundleFiles(dir, files, { replace = false } = {}) {
+  fs.mkdirSync(dir, { recursive: true });
+  if (replace) {
+    for (const n of fs.readdirSync(dir)) {
+      if (!n.startsWith('.') && !(n in files)) fs.rmSync(path.join(dir, n), { force: true });
+    }
+  }
+  for (const [name, content] of Object.entries(files)) {
+    const text = typeof content === 'string' ? content : `${JSON.stringify(content, null, 2)}\n`;
+    const tmp = path.join(dir, `.${name}.tmp-${process.pid}`);
+    fs.writeFileSync(tmp, text);
+    fs.renameSync(tmp, path.join(dir, name));
+  }
+}
+
 /**
  * startGateway starts mock, PDP and data plane and waits until the data
  * plane's /readyz says 200.
@@ -388,6 +407,10 @@ export function mockDeployment(id, model, mockPort, extra = {}) {
  * opts.deployments(mockPort): extra deployments appended to the two mock
  *   ones (gpt-4o-mini and mock-small).
  * opts.dataplaneEnv: extra environment for the data plane.
+ * opts.bundle: policy bundle files ({name: object | string}) written to
+ *   <dir>/bundle before the start; pdp.bundle points there.
+ * opts.pdpAdmin: give the PDP an admin listener on a free port
+ *   (gw.pdpAdminPort), which `tollgate-pdp reload` and pdpMetrics() need.
  */
 export async function startGateway(opts = {}) {
   const gw = new Gateway(opts);
@@ -435,11 +458,22 @@ export class Gateway {
     this.port = await freePort();
     this.baseUrl = `http://127.0.0.1:${this.port}`;
     const extra = this.opts.deployments ? this.opts.deployments(this.mockPort) : [];
+    const pdpExtra = {};
+    this.bundleDir = path.join(this.dir, 'bundle');
+    if (this.opts.bundle) {
+      writeBundleFiles(this.bundleDir, this.opts.bundle);
+      pdpExtra.bundle = this.bundleDir;
+    }
+    if (this.opts.pdpAdmin) {
+      this.pdpAdminPort = await freePort();
+      pdpExtra.admin_listen = `127.0.0.1:${this.pdpAdminPort}`;
+    }
     this.config = {
       pdp: {
         listen: [this.ipc],
         state_dir: path.join(this.dir, 'pdp-state'),
         pricing_file: path.join(REPO, 'policies', 'pricing.json'),
+        ...pdpExtra,
         ...this.opts.pdp,
       },
       dataplane: {
@@ -532,10 +566,11 @@ export class Gateway {
     return r;
   }
 
-  async createKey({ tenant, models, name } = {}) {
+  async createKey({ tenant, models, name, labels } = {}) {
     const args = ['keys', 'create', '--config', this.cfgPath, '--tenant', tenant, '--format', 'json'];
     if (name) args.push('--name', name);
     if (models) args.push('--models', Array.isArray(models) ? models.join(',') : models);
+    for (const [k, v] of Object.entries(labels ?? {})) args.push('--label', `${k}=${v}`);
     const r = await this.cli(args);
     let k;
     try {
@@ -547,6 +582,56 @@ export class Gateway {
     assert.equal(typeof k.id, 'string', `keys create: no "id" in ${r.stdout}`);
     this.secrets.push(k.key);
     return k;
+  }
+
+  /** setTenant is `tollgate-pdp tenants set`: {tier, labels} (a label
+   * value '' removes it). Returns the tenant as stored. */
+  async setTenant(id, { tier, labels } = {}) {
+    const args = ['tenants', 'set', '--config', this.cfgPath, id, '--format', 'json'];
+    if (tier !== undefined) args.push('--tier', tier);
+    for (const [k, v] of Object.entries(labels ?? {})) args.push('--label', `${k}=${v}`);
+    return JSON.parse((await this.cli(args)).stdout);
+  }
+
+  // -- the policy bundle --
+
+  /** writeBundle writes files into the PDP's bundle directory (see
+   * writeBundleFiles); the PDP reloads on its own only if it watches. */
+  writeBundle(files, opts) {
+    writeBundleFiles(this.bundleDir, files, opts);
+  }
+
+  /** reloadPdp runs `tollgate-pdp reload`; expectCode null: any. */
+  async reloadPdp({ allowRollback = false, expectCode = null } = {}) {
+    const args = ['reload', '--config', this.cfgPath];
+    if (allowRollback) args.push('--allow-rollback');
+    return this.cli(args, { expectCode });
+  }
+
+  /** policyHistory is `tollgate-pdp policy history --format json`. */
+  async policyHistory() {
+    const r = await this.cli(['policy', 'history', '--config', this.cfgPath, '--format', 'json']);
+    return JSON.parse(r.stdout).history;
+  }
+
+  /** signalPdp sends a signal (e.g. 'SIGHUP') to the running PDP. */
+  signalPdp(signal) {
+    assert.ok(this.pdp.running, 'signalPdp: the PDP is not running');
+    this.pdp.child.kill(signal);
+  }
+
+  /** pdpMetrics parses the PDP's /metrics (needs opts.pdpAdmin). */
+  async pdpMetrics() {
+    assert.ok(this.pdpAdminPort, 'pdpMetrics needs startGateway({ pdpAdmin: true })');
+    const r = await httpRequest(this.pdpAdminPort, { path: '/metrics' });
+    assert.equal(r.status, 200, r.text);
+    const m = {};
+    for (const line of r.text.split('\n')) {
+      if (!line || line.startsWith('#')) continue;
+      const i = line.lastIndexOf(' ');
+      m[line.slice(0, i)] = Number(line.slice(i + 1));
+    }
+    return m;
   }
 
   async revokeKey(id) {

@@ -1,4 +1,6 @@
-/* test_admin.c - pdp.admin: the probes Kubernetes and operators hit. */
+/* test_admin.c - pdp.admin: the probes Kubernetes and operators hit, the
+ * metrics Prometheus scrapes and the reload endpoint `tollgate-pdp reload`
+ * calls. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
@@ -13,6 +15,8 @@
 
 static pdp_admin  *g_adm;
 static atomic_bool g_ready;
+static atomic_int  g_reloads;
+static atomic_bool g_last_allow;
 static char        g_body[2048];
 
 static bool
@@ -20,6 +24,29 @@ ready_fn(void *arg)
 {
     return atomic_load((atomic_bool *)arg);
 }
+
+static void
+metrics_fn(void *arg, tg_buf *out)
+{
+    (void)arg;
+    tg_buf_printf(out, "# TYPE x counter\nx_total %d\n",
+                  atomic_load(&g_reloads));
+}
+
+/* reload_fn refuses every other call, like a bundle that does not compile. */
+static unsigned
+reload_fn(void *arg, bool allow_rollback, tg_buf *out)
+{
+    int n = atomic_fetch_add(&g_reloads, 1) + 1;
+
+    (void)arg;
+    atomic_store(&g_last_allow, allow_rollback);
+    tg_buf_printf(out, "{\"result\":\"%s\",\"n\":%d}\n",
+                  n % 2 ? "ok" : "refused", n);
+    return n % 2 ? 200 : 409;
+}
+
+static pdp_admin_hooks g_hooks = {ready_fn, metrics_fn, reload_fn, &g_ready};
 
 /* http sends one request and returns the status; the body lands in g_body. */
 static int
@@ -88,14 +115,37 @@ test_unknown_path_and_method(void)
 }
 
 static void
+test_metrics(void)
+{
+    CU_ASSERT_EQUAL(http("GET", "/metrics"), 200);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_body, "x_total "));
+}
+
+static void
+test_reload_post_only(void)
+{
+    int before = atomic_load(&g_reloads);
+
+    CU_ASSERT_EQUAL(http("GET", "/admin/reload"), 405);
+    CU_ASSERT_EQUAL(atomic_load(&g_reloads), before); /* GET never reloads */
+    CU_ASSERT_EQUAL(http("POST", "/admin/reload"), before % 2 ? 409 : 200);
+    CU_ASSERT_EQUAL(atomic_load(&g_reloads), before + 1);
+    CU_ASSERT_FALSE(atomic_load(&g_last_allow));
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_body, "\"result\""));
+    CU_ASSERT_EQUAL(http("POST", "/admin/reload?allow_rollback=1"),
+                    before % 2 ? 200 : 409);
+    CU_ASSERT_TRUE(atomic_load(&g_last_allow));
+    CU_ASSERT_EQUAL(atomic_load(&g_reloads), before + 2);
+}
+
+static void
 test_bad_address_rejected(void)
 {
     pdp_admin *a        = NULL;
     char       err[256] = "";
 
     CU_ASSERT_NOT_EQUAL(
-        pdp_admin_start(&a, "no-port", ready_fn, &g_ready, err, sizeof(err)),
-        TG_OK);
+        pdp_admin_start(&a, "no-port", &g_hooks, err, sizeof(err)), TG_OK);
     CU_ASSERT_PTR_NULL(a);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "host:port"));
 }
@@ -104,6 +154,8 @@ static const tg_unit_case cases[] = {
     {"healthz", test_healthz},
     {"readyz_follows_readiness", test_readyz_follows_readiness},
     {"unknown_path_and_method", test_unknown_path_and_method},
+    {"metrics", test_metrics},
+    {"reload_post_only", test_reload_post_only},
     {"bad_address_rejected", test_bad_address_rejected},
     {NULL, NULL},
 };
@@ -115,8 +167,10 @@ main(void)
     int  rc;
 
     atomic_init(&g_ready, false);
-    if (pdp_admin_start(&g_adm, "127.0.0.1:0", ready_fn, &g_ready, err,
-                        sizeof(err)) != TG_OK) {
+    atomic_init(&g_reloads, 0);
+    atomic_init(&g_last_allow, false);
+    if (pdp_admin_start(&g_adm, "127.0.0.1:0", &g_hooks, err, sizeof(err)) !=
+        TG_OK) {
         fprintf(stderr, "admin: %s\n", err);
         return 2;
     }

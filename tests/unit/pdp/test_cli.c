@@ -1,5 +1,6 @@
 /* test_cli.c - pdp.cli: the commands operators type, their output and
- * exit codes, and that they work against a running `serve`. */
+ * exit codes, and that they work against a running `serve`: keys (with
+ * labels), tenants, policy history and the errors of `reload`. */
 #include <cjson/cJSON.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
@@ -351,6 +352,145 @@ decide_over_nng(const char *url, const char *key)
 }
 
 static void
+test_key_labels(void)
+{
+    cJSON       *doc;
+    const cJSON *labels;
+    char         id[64];
+
+    CU_ASSERT_EQUAL_FATAL(run("keys", "create", "--config", g_cfg, "--tenant",
+                              "lab", "--label", "team=search", "--label",
+                              "env=ci", "--label", "team=ads", "--format",
+                              "json", NULL),
+                          0);
+    doc    = cJSON_Parse(g_out);
+    labels = cJSON_GetObjectItem(doc, "labels");
+    CU_ASSERT_STRING_EQUAL(
+        cJSON_GetStringValue(cJSON_GetObjectItem(labels, "team")), "ads");
+    CU_ASSERT_STRING_EQUAL(
+        cJSON_GetStringValue(cJSON_GetObjectItem(labels, "env")), "ci");
+    CU_ASSERT_EQUAL(cJSON_GetArraySize(labels), 2); /* last team= wins */
+    snprintf(id, sizeof(id), "%s",
+             cJSON_GetStringValue(cJSON_GetObjectItem(doc, "id")));
+    cJSON_Delete(doc);
+    CU_ASSERT_EQUAL(run("keys", "list", "--config", g_cfg, NULL), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "LABELS"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "team=ads,env=ci"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, id));
+
+    CU_ASSERT_EQUAL(run("keys", "create", "--config", g_cfg, "--tenant", "t",
+                        "--label", "nolabel", NULL),
+                    2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_err, "NAME=VALUE"));
+    CU_ASSERT_EQUAL(run("keys", "create", "--config", g_cfg, "--tenant", "t",
+                        "--label", "bad name=x", NULL),
+                    2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_err, "\"bad name\""));
+    CU_ASSERT_EQUAL(run("keys", "create", "--config", g_cfg, "--tenant", "t",
+                        "--label", "empty=", NULL),
+                    2);
+    CU_ASSERT_EQUAL(run("keys", "create", "--config", g_cfg, "--tenant", "t",
+                        "--label", "ctl=a\tb", NULL),
+                    2);
+}
+
+static void
+test_tenants_set_and_list(void)
+{
+    cJSON *doc;
+    cJSON *t;
+
+    CU_ASSERT_EQUAL(run("tenants", "list", "--config", g_cfg, NULL), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "No tenants yet"));
+    CU_ASSERT_EQUAL(run("tenants", "set", "--config", g_cfg, "acme", "--tier",
+                        "pro", "--label", "region=eu", "--label", "team=x",
+                        NULL),
+                    0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "Created tenant acme: tier pro, "
+                                         "labels region=eu,team=x"));
+    /* Only what is named changes; NAME= removes a label. */
+    CU_ASSERT_EQUAL(run("tenants", "set", "--config", g_cfg, "acme", "--label",
+                        "team=", NULL),
+                    0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "Updated tenant acme: tier pro, "
+                                         "labels region=eu\n"));
+    CU_ASSERT_EQUAL(run("tenants", "set", "--config", g_cfg, "beta", NULL), 0);
+    CU_ASSERT_EQUAL(
+        run("tenants", "list", "--config", g_cfg, "--format", "json", NULL), 0);
+    doc = cJSON_Parse(g_out);
+    CU_ASSERT_EQUAL_FATAL(
+        cJSON_GetArraySize(cJSON_GetObjectItem(doc, "tenants")), 2);
+    t = cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "tenants"), 0);
+    CU_ASSERT_STRING_EQUAL(cJSON_GetStringValue(cJSON_GetObjectItem(t, "id")),
+                           "acme");
+    CU_ASSERT_STRING_EQUAL(cJSON_GetStringValue(cJSON_GetObjectItem(t, "tier")),
+                           "pro");
+    CU_ASSERT_STRING_EQUAL(cJSON_GetStringValue(cJSON_GetObjectItem(
+                               cJSON_GetObjectItem(t, "labels"), "region")),
+                           "eu");
+    t = cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "tenants"), 1);
+    CU_ASSERT_TRUE(cJSON_IsNull(cJSON_GetObjectItem(t, "tier")));
+    cJSON_Delete(doc);
+    CU_ASSERT_EQUAL(run("tenants", "list", "--config", g_cfg, NULL), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "TENANT"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "region=eu"));
+
+    CU_ASSERT_EQUAL(run("tenants", "set", "--config", g_cfg, NULL), 2);
+    CU_ASSERT_EQUAL(run("tenants", "set", "--config", g_cfg, "bad id", NULL),
+                    2);
+    CU_ASSERT_EQUAL(run("tenants", "set", "--config", g_cfg, "acme", "--tier",
+                        "has space", NULL),
+                    2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_err, "--tier"));
+    CU_ASSERT_EQUAL(run("tenants", "frob", NULL), 2);
+}
+
+static void
+test_policy_commands_without_serve(void)
+{
+    const char *dir = tg_unit_tmpdir("cli-policy");
+    char        text[2048];
+    char        cfg[768];
+
+    CU_ASSERT_EQUAL(run("--help", NULL), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "reload"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "policy history"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "tenants set"));
+    /* The policy engine's commands are reachable. */
+    CU_ASSERT_EQUAL(run("check", "--help", NULL), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "check"));
+    CU_ASSERT_EQUAL(run("test", "--help", NULL), 0);
+    CU_ASSERT_EQUAL(run("eval", "--help", NULL), 0);
+
+    CU_ASSERT_EQUAL(run("policy", "history", "--config", g_cfg, NULL), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "No policy bundle has been "
+                                         "activated"));
+    CU_ASSERT_EQUAL(
+        run("policy", "history", "--config", g_cfg, "--format", "json", NULL),
+        0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "{\"history\":[]}"));
+    CU_ASSERT_EQUAL(run("policy", "nope", NULL), 2);
+
+    /* reload needs the admin listener, and says so. */
+    CU_ASSERT_EQUAL(run("reload", "--config", g_cfg, NULL), 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_err, "pdp.admin_listen is not set"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_err, "SIGHUP"));
+    /* Nothing listens on port 1: exit 1 and ask whether serve runs. */
+    snprintf(text, sizeof(text),
+             "{\"pdp\": {\"listen\": [\"ipc://%s/p.sock\"], \"state_dir\": "
+             "\"state\", \"admin_listen\": \"127.0.0.1:1\"},\n"
+             " \"dataplane\": {\"listen\": \"127.0.0.1:8080\", \"pdp_url\": "
+             "\"ipc://%s/p.sock\", \"spool_dir\": \"spool\"},\n%s}\n",
+             dir, dir, PDP_TEST_DEPLOYMENTS);
+    snprintf(cfg, sizeof(cfg), "%s", tg_unit_write(dir, "t.json", text));
+    CU_ASSERT_EQUAL(run("reload", "--config", cfg, NULL), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_err, "cannot reach the running "
+                                         "tollgate-pdp at http://127.0.0.1:1"));
+    CU_ASSERT_EQUAL(run("reload", "--config", cfg, "--allow-rollback=1", NULL),
+                    2);
+}
+
+static void
 test_serve_with_cli_alongside_then_sigterm(void)
 {
     const char *bin = getenv("TG_BIN");
@@ -402,6 +542,9 @@ static const tg_unit_case cases[] = {
     {"usage_errors_exit_2", test_usage_errors_exit_2},
     {"help_and_env_config", test_help_and_env_config},
     {"spend_totals", test_spend_totals},
+    {"key_labels", test_key_labels},
+    {"tenants_set_and_list", test_tenants_set_and_list},
+    {"policy_commands_without_serve", test_policy_commands_without_serve},
     {"serve_with_cli_alongside_then_sigterm",
      test_serve_with_cli_alongside_then_sigterm},
     {NULL, NULL},

@@ -1,7 +1,11 @@
 /* test_decide.c - pdp.decide: the answers API clients see for each kind of
- * key and model, and where allowed requests may be routed. */
+ * key and model, and where allowed requests may be routed; with a policy
+ * bundle: what a rule's deny looks like, the attributes rules read (tenant
+ * record, key labels, metadata), route restrictions, and that every
+ * decision names the bundle revision it was made with. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "pdp_decide.h"
 #include "pdp_store.h"
@@ -12,17 +16,53 @@
 static tg_config        *g_cfg;
 static pdp_store        *g_st;
 static pdp_store_reader *g_rd;
+static pdp_bundle       *g_bundle;
 static tg_decide         g_req;
 static tg_decision       g_dec;
 
+/* Revision 7; keys of tenants without a record read an absent tier, which
+ * the on_error "skip" rules treat as "no match". */
+static const char g_policy[] =
+    "{\"rules\": [\n"
+    " {\"id\": \"allow-all\", \"kind\": \"access\", \"effect\": \"allow\"},\n"
+    " {\"id\": \"free-no-4o\", \"kind\": \"access\", \"effect\": \"deny\",\n"
+    "  \"on_error\": \"skip\", \"status\": 403, \"code\": \"tier_denied\",\n"
+    "  \"message\": \"Free tier: no gpt-4o.\",\n"
+    "  \"when\": {\"all\": [{\"eq\": [\"tenant.tier\", \"free\"]},\n"
+    "                     {\"eq\": [\"request.model\", \"gpt-4o\"]}]}},\n"
+    " {\"id\": \"ci-paused\", \"kind\": \"access\", \"effect\": \"deny\",\n"
+    "  \"on_error\": \"skip\", \"status\": 503, \"code\": \"ci_paused\",\n"
+    "  \"message\": \"CI paused.\",\n"
+    "  \"when\": {\"eq\": [\"principal.labels.env\", \"ci\"]}},\n"
+    " {\"id\": \"eu-only-for-eu\", \"kind\": \"access\", \"effect\": "
+    "\"deny\",\n"
+    "  \"on_error\": \"skip\", \"status\": 451, \"code\": "
+    "\"blocked_project\",\n"
+    "  \"when\": {\"all\": [{\"eq\": [\"request.metadata.project\", \"x\"]},\n"
+    "                     {\"eq\": [\"tenant.labels.region\", \"eu\"]}]}},\n"
+    " {\"id\": \"mini-to-mock\", \"kind\": \"route\",\n"
+    "  \"when\": {\"eq\": [\"request.model\", \"gpt-4o-mini\"]},\n"
+    "  \"deployments\": [\"mock-mini\"]},\n"
+    " {\"id\": \"capture-meta\", \"kind\": \"audit\", \"capture\": "
+    "\"metadata\"},\n"
+    " {\"id\": \"watch-full\", \"kind\": \"audit\", \"mode\": \"audit\",\n"
+    "  \"capture\": \"full\"}\n"
+    "]}\n";
+
 static void
-put_key(const char *secret, const char *id, const char *tenant,
-        const char *model, bool revoke)
+put_key_labels(const char *secret, const char *id, const char *tenant,
+               const char *model, bool revoke, const char *label_k,
+               const char *label_v)
 {
     pdp_key k;
     uint8_t hash[TG_SHA256_LEN];
 
     memset(&k, 0, sizeof(k));
+    if (label_k != NULL) {
+        snprintf(k.labels[0].key, sizeof(k.labels[0].key), "%s", label_k);
+        snprintf(k.labels[0].value, sizeof(k.labels[0].value), "%s", label_v);
+        k.n_labels = 1;
+    }
     snprintf(k.id, sizeof(k.id), "%s", id);
     snprintf(k.tenant, sizeof(k.tenant), "%s", tenant);
     if (model != NULL) {
@@ -41,6 +81,13 @@ put_key(const char *secret, const char *id, const char *tenant,
 }
 
 static void
+put_key(const char *secret, const char *id, const char *tenant,
+        const char *model, bool revoke)
+{
+    put_key_labels(secret, id, tenant, model, revoke, NULL, NULL);
+}
+
+static void
 setup(void)
 {
     const char *dir = tg_unit_tmpdir("decide");
@@ -56,6 +103,28 @@ setup(void)
     put_key("sk-all", "key_all", "acme", NULL, false);
     put_key("sk-4o", "key_4o", "acme", "gpt-4o", false);
     put_key("sk-old", "key_old", "beta", NULL, true);
+    put_key("sk-free", "key_free", "freeco", NULL, false);
+    put_key_labels("sk-ci", "key_ci", "acme", NULL, false, "env", "ci");
+    {
+        tg_kv             l;
+        pdp_tenant_change c;
+        char              bdir[700];
+        memset(&l, 0, sizeof(l));
+        snprintf(l.key, sizeof(l.key), "region");
+        snprintf(l.value, sizeof(l.value), "eu");
+        c = (pdp_tenant_change){"freeco", "free", &l, 1, 1};
+        snprintf(bdir, sizeof(bdir), "%s/bundle", dir);
+        mkdir(bdir, 0700);
+        tg_unit_write(bdir, "bundle.json",
+                      "{\"name\": \"decide\", \"revision\": 7}\n");
+        tg_unit_write(bdir, "rules.policy.json", g_policy);
+        if (pdp_store_tenant_set(g_st, &c, NULL, NULL) != TG_OK ||
+            pdp_bundle_load(&g_bundle, bdir, g_cfg, err, sizeof(err)) !=
+                TG_OK) {
+            fprintf(stderr, "setup: tenant or bundle: %s\n", err);
+            exit(2);
+        }
+    }
     pdp_store_reader_create(g_st, &g_rd);
 }
 
@@ -63,12 +132,14 @@ static void
 teardown(void)
 {
     pdp_store_reader_destroy(g_rd);
+    pdp_bundle_unref(g_bundle);
     pdp_store_close(g_st);
     tg_config_destroy(g_cfg);
 }
 
 static tg_err
-decide(const char *secret, tg_endpoint ep, const char *model)
+decide_with(const pdp_bundle *b, const char *secret, tg_endpoint ep,
+            const char *model, const char *project)
 {
     tg_err rv;
 
@@ -76,10 +147,47 @@ decide(const char *secret, tg_endpoint ep, const char *model)
     tg_sha256(secret, strlen(secret), g_req.key_hash);
     g_req.endpoint = ep;
     snprintf(g_req.model, sizeof(g_req.model), "%s", model);
+    if (project != NULL) {
+        snprintf(g_req.meta[0].key, sizeof(g_req.meta[0].key), "project");
+        snprintf(g_req.meta[0].value, sizeof(g_req.meta[0].value), "%s",
+                 project);
+        g_req.n_meta = 1;
+    }
+    g_req.now_ms = 1700000000000;
     CU_ASSERT_EQUAL_FATAL(pdp_store_read_begin(g_rd), TG_OK);
-    rv = pdp_decide_eval(g_rd, g_cfg, &g_req, &g_dec);
+    rv = pdp_decide_eval(g_rd, g_cfg, b, &g_req, &g_dec);
     pdp_store_read_end(g_rd);
     return rv;
+}
+
+static tg_err
+decide(const char *secret, tg_endpoint ep, const char *model)
+{
+    return decide_with(NULL, secret, ep, model, NULL);
+}
+
+static tg_err
+decide_b(const char *secret, tg_endpoint ep, const char *model)
+{
+    return decide_with(g_bundle, secret, ep, model, NULL);
+}
+
+static bool
+matched(const char *rule, bool enforced)
+{
+    for (uint32_t i = 0; i < g_dec.n_matched; i++) {
+        if (strcmp(g_dec.matched[i].rule_id, rule) == 0) {
+            return g_dec.matched[i].enforced == enforced;
+        }
+    }
+    return false;
+}
+
+static void
+assert_revision_7(void)
+{
+    CU_ASSERT_EQUAL(g_dec.policy_revision, 7);
+    CU_ASSERT_STRING_EQUAL(g_dec.bundle_hash, pdp_bundle_hash(g_bundle));
 }
 
 static void
@@ -170,6 +278,100 @@ test_models_endpoint_lists_allowed(void)
     CU_ASSERT_EQUAL(g_dec.n_models, 0);
 }
 
+static void
+test_policy_deny_carries_the_rule(void)
+{
+    CU_ASSERT_EQUAL(decide_b("sk-free", TG_EP_CHAT_COMPLETIONS, "gpt-4o"),
+                    TG_OK);
+    CU_ASSERT_EQUAL(g_dec.verdict, TG_VERDICT_DENY);
+    CU_ASSERT_EQUAL(g_dec.status, 403);
+    CU_ASSERT_STRING_EQUAL(g_dec.error_type, "invalid_request_error");
+    CU_ASSERT_STRING_EQUAL(g_dec.error_code, "tier_denied");
+    CU_ASSERT_STRING_EQUAL(g_dec.message, "Free tier: no gpt-4o.");
+    CU_ASSERT_TRUE(matched("free-no-4o", true));
+    CU_ASSERT_EQUAL(g_dec.n_targets, 0);
+    CU_ASSERT_STRING_EQUAL(g_dec.key_id, "key_free");
+    CU_ASSERT_STRING_EQUAL(g_dec.tenant_id, "freeco");
+    assert_revision_7();
+    /* A tenant without a record has no tier: the rule is skipped. */
+    decide_b("sk-all", TG_EP_CHAT_COMPLETIONS, "gpt-4o");
+    CU_ASSERT_EQUAL(g_dec.verdict, TG_VERDICT_ALLOW);
+    CU_ASSERT_TRUE(matched("allow-all", true));
+    assert_revision_7();
+}
+
+static void
+test_policy_reads_key_labels_and_metadata(void)
+{
+    decide_b("sk-ci", TG_EP_CHAT_COMPLETIONS, "gpt-4o");
+    CU_ASSERT_EQUAL(g_dec.verdict, TG_VERDICT_DENY);
+    CU_ASSERT_EQUAL(g_dec.status, 503);
+    CU_ASSERT_STRING_EQUAL(g_dec.error_type, "server_error");
+    CU_ASSERT_STRING_EQUAL(g_dec.error_code, "ci_paused");
+    /* metadata.project = x and tenant.labels.region = eu */
+    decide_with(g_bundle, "sk-free", TG_EP_CHAT_COMPLETIONS, "gpt-4o-mini",
+                "x");
+    CU_ASSERT_EQUAL(g_dec.status, 451);
+    CU_ASSERT_STRING_EQUAL(g_dec.error_code, "blocked_project");
+    decide_with(g_bundle, "sk-free", TG_EP_CHAT_COMPLETIONS, "gpt-4o-mini",
+                "y");
+    CU_ASSERT_EQUAL(g_dec.verdict, TG_VERDICT_ALLOW);
+    decide_with(g_bundle, "sk-all", TG_EP_CHAT_COMPLETIONS, "gpt-4o-mini",
+                "x"); /* acme has no region label */
+    CU_ASSERT_EQUAL(g_dec.verdict, TG_VERDICT_ALLOW);
+}
+
+static void
+test_policy_route_audit_and_capture(void)
+{
+    decide_b("sk-all", TG_EP_CHAT_COMPLETIONS, "gpt-4o-mini");
+    CU_ASSERT_EQUAL(g_dec.verdict, TG_VERDICT_ALLOW);
+    CU_ASSERT_EQUAL(g_dec.strategy, TG_ROUTE_ORDERED);
+    /* The catalog lists oai-mini first; the route rule allows mock-mini. */
+    CU_ASSERT_EQUAL_FATAL(g_dec.n_targets, 1);
+    CU_ASSERT_STRING_EQUAL(g_dec.targets[0].deployment_id, "mock-mini");
+    CU_ASSERT_TRUE(g_dec.targets[0].weight >= 1);
+    CU_ASSERT_TRUE(matched("mini-to-mock", true));
+    CU_ASSERT_TRUE(matched("watch-full", false)); /* audit mode: reported */
+    CU_ASSERT_EQUAL(g_dec.capture_level, 1);      /* ...but not applied */
+    /* No route rule for gpt-4o: every catalog deployment. */
+    decide_b("sk-4o", TG_EP_CHAT_COMPLETIONS, "gpt-4o");
+    CU_ASSERT_EQUAL_FATAL(g_dec.n_targets, 1);
+    CU_ASSERT_STRING_EQUAL(g_dec.targets[0].deployment_id, "oai-4o");
+    assert_revision_7();
+}
+
+static void
+test_policy_comes_after_key_and_catalog(void)
+{
+    decide_b("sk-wrong", TG_EP_CHAT_COMPLETIONS, "gpt-4o");
+    CU_ASSERT_EQUAL(g_dec.status, 401);
+    assert_revision_7(); /* every decision names its bundle */
+    CU_ASSERT_EQUAL(g_dec.n_matched, 0);
+    decide_b("sk-4o", TG_EP_CHAT_COMPLETIONS, "gpt-4o-mini");
+    CU_ASSERT_EQUAL(g_dec.status, 403);
+    CU_ASSERT_STRING_EQUAL(g_dec.error_code, "model_not_allowed");
+    decide_b("sk-free", TG_EP_CHAT_COMPLETIONS, "gpt-5-imaginary");
+    CU_ASSERT_EQUAL(g_dec.status, 404);
+    CU_ASSERT_STRING_EQUAL(g_dec.error_code, "model_not_found");
+}
+
+static void
+test_policy_filters_models_list(void)
+{
+    decide_b("sk-free", TG_EP_MODELS, "");
+    CU_ASSERT_EQUAL(g_dec.verdict, TG_VERDICT_ALLOW);
+    CU_ASSERT_EQUAL_FATAL(g_dec.n_models, 2);
+    CU_ASSERT_STRING_EQUAL(g_dec.models[0], "gpt-4o-mini");
+    CU_ASSERT_STRING_EQUAL(g_dec.models[1], "text-embedding-3-small");
+    assert_revision_7();
+    decide_b("sk-all", TG_EP_MODELS, "");
+    CU_ASSERT_EQUAL(g_dec.n_models, 3);
+    decide_b("sk-ci", TG_EP_MODELS, "");
+    CU_ASSERT_EQUAL(g_dec.verdict, TG_VERDICT_ALLOW);
+    CU_ASSERT_EQUAL(g_dec.n_models, 0); /* every chat request is denied */
+}
+
 static const tg_unit_case cases[] = {
     {"unknown_key_401", test_unknown_key_401},
     {"revoked_key_401", test_revoked_key_401},
@@ -177,6 +379,13 @@ static const tg_unit_case cases[] = {
     {"unknown_model_404", test_unknown_model_404},
     {"allow_targets_in_config_order", test_allow_targets_in_config_order},
     {"models_endpoint_lists_allowed", test_models_endpoint_lists_allowed},
+    {"policy_deny_carries_the_rule", test_policy_deny_carries_the_rule},
+    {"policy_reads_key_labels_and_metadata",
+     test_policy_reads_key_labels_and_metadata},
+    {"policy_route_audit_and_capture", test_policy_route_audit_and_capture},
+    {"policy_comes_after_key_and_catalog",
+     test_policy_comes_after_key_and_catalog},
+    {"policy_filters_models_list", test_policy_filters_models_list},
     {NULL, NULL},
 };
 

@@ -44,8 +44,8 @@ fixture_start(fixture *fx, const char *tag)
             TG_OK ||
         pdp_pricing_load(&fx->pr, fx->cfg->pdp.pricing_file, err,
                          sizeof(err)) != TG_OK ||
-        pdp_server_start(&fx->srv, fx->cfg, fx->st, fx->pr, err, sizeof(err)) !=
-            TG_OK) {
+        pdp_server_start(&fx->srv, fx->cfg, fx->st, fx->pr, NULL, err,
+                         sizeof(err)) != TG_OK) {
         fprintf(stderr, "fixture: %s\n", err);
         exit(2);
     }
@@ -268,9 +268,9 @@ test_second_server_on_same_url_fails(void)
     pdp_server *other     = NULL;
     char        err[1024] = "";
 
-    CU_ASSERT_NOT_EQUAL(
-        pdp_server_start(&other, g_fx.cfg, g_fx.st, g_fx.pr, err, sizeof(err)),
-        TG_OK);
+    CU_ASSERT_NOT_EQUAL(pdp_server_start(&other, g_fx.cfg, g_fx.st, g_fx.pr,
+                                         NULL, err, sizeof(err)),
+                        TG_OK);
     CU_ASSERT_PTR_NULL(other);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, g_fx.url));
     /* The first server is unharmed. */
@@ -313,9 +313,9 @@ test_stale_socket_file_replaced(void)
             TG_OK);
         CU_ASSERT_EQUAL_FATAL(pdp_pricing_load(&fx.pr, NULL, err, sizeof(err)),
                               TG_OK);
-        CU_ASSERT_EQUAL(
-            pdp_server_start(&fx.srv, fx.cfg, fx.st, fx.pr, err, sizeof(err)),
-            TG_OK);
+        CU_ASSERT_EQUAL(pdp_server_start(&fx.srv, fx.cfg, fx.st, fx.pr, NULL,
+                                         err, sizeof(err)),
+                        TG_OK);
     }
     if (fx.srv != NULL && client_open(&s, fx.url) == 0) {
         memset(&g_req, 0, sizeof(g_req));

@@ -1,5 +1,7 @@
-/* test_store.c - pdp.store: what survives on disk, schema versioning, keys,
- * and the usage rules users rely on (an acked report is counted once). */
+/* test_store.c - pdp.store: what survives on disk, schema versioning, keys
+ * (with labels, and as older releases wrote them), tenants, the policy
+ * history, and the usage rules users rely on (an acked report is counted
+ * once). */
 #include <lmdb.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -76,7 +78,7 @@ test_schema_version_written(void)
     CU_ASSERT_EQUAL_FATAL(stat(dir, &sb), 0);
     CU_ASSERT_EQUAL(sb.st_mode & 0777, 0700); /* state is private */
     CU_ASSERT_EQUAL(raw_meta(dir, NULL, got, sizeof(got)), 0);
-    CU_ASSERT_STRING_EQUAL(got, "1");
+    CU_ASSERT_STRING_EQUAL(got, "2");
 }
 
 static void
@@ -88,15 +90,117 @@ test_newer_schema_refused(void)
 
     CU_ASSERT_PTR_NOT_NULL_FATAL(st);
     pdp_store_close(st);
-    CU_ASSERT_EQUAL_FATAL(raw_meta(dir, "2", NULL, 0), 0);
+    CU_ASSERT_EQUAL_FATAL(raw_meta(dir, "3", NULL, 0), 0);
     st = NULL;
     CU_ASSERT_EQUAL(pdp_store_open(&st, dir, 4, err, sizeof(err)), TG_EVERSION);
     CU_ASSERT_PTR_NULL(st);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "newer tollgate-pdp"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(err, "schema version 2"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "schema version 3"));
     /* Refusing must not rewrite what the newer build left. */
     CU_ASSERT_EQUAL(raw_meta(dir, NULL, err, sizeof(err)), 0);
-    CU_ASSERT_STRING_EQUAL(err, "2");
+    CU_ASSERT_STRING_EQUAL(err, "3");
+}
+
+/* raw_put writes one record into database db behind the store's back. */
+static int
+raw_put(const char *dir, const char *db, const void *k, size_t klen,
+        const void *v, size_t vlen)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi  dbi;
+    MDB_val  mk = {klen, (void *)k};
+    MDB_val  mv = {vlen, (void *)v};
+    int      rc;
+
+    mdb_env_create(&env);
+    mdb_env_set_maxdbs(env, 16);
+    mdb_env_set_maxreaders(env, 4096);
+    if ((rc = mdb_env_open(env, dir, 0, 0600)) != 0) {
+        mdb_env_close(env);
+        return rc;
+    }
+    mdb_txn_begin(env, NULL, 0, &txn);
+    if ((rc = mdb_dbi_open(txn, db, MDB_CREATE, &dbi)) == 0) {
+        rc = mdb_put(txn, dbi, &mk, &mv, 0);
+    }
+    rc = rc == 0 ? mdb_txn_commit(txn) : (mdb_txn_abort(txn), rc);
+    mdb_env_close(env);
+    return rc;
+}
+
+static size_t
+rec_str(uint8_t *p, const char *s)
+{
+    size_t n = strlen(s);
+
+    p[0] = (uint8_t)n;
+    p[1] = (uint8_t)(n >> 8);
+    memcpy(p + 2, s, n);
+    return n + 2;
+}
+
+/* A directory as release 0.1 (schema 1) left it: a key record of version 1
+ * (no labels) must still authenticate, list and revoke after the upgrade. */
+static void
+test_schema1_upgraded_and_v1_keys_readable(void)
+{
+    const char       *dir = tg_unit_tmpdir("store");
+    pdp_store        *st  = open_store(dir, 4);
+    pdp_store_reader *rd  = NULL;
+    uint8_t           hash[TG_SHA256_LEN];
+    uint8_t           rec[256];
+    size_t            n       = 0;
+    int64_t           created = 1600000000000;
+    char              got[32] = "";
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    pdp_store_close(st);
+    CU_ASSERT_EQUAL_FATAL(raw_meta(dir, "1", NULL, 0), 0);
+    tg_sha256("sk-old", 6, hash);
+    rec[n++] = 1; /* record version */
+    rec[n++] = PDP_KEY_ACTIVE;
+    for (int i = 0; i < 8; i++) {
+        rec[n++] = (uint8_t)(created >> (8 * i));
+    }
+    memset(rec + n, 0, 8); /* revoked_ms */
+    n += 8;
+    n += rec_str(rec + n, "key_v1");
+    n += rec_str(rec + n, "legacy");
+    n += rec_str(rec + n, "from 0.1");
+    rec[n++] = 1; /* one model */
+    rec[n++] = 0;
+    n += rec_str(rec + n, "gpt-4o");
+    CU_ASSERT_EQUAL_FATAL(raw_put(dir, "keys", hash, sizeof(hash), rec, n), 0);
+    CU_ASSERT_EQUAL_FATAL(
+        raw_put(dir, "key_ids", "key_v1", 6, hash, sizeof(hash)), 0);
+
+    st = open_store(dir, 4);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    CU_ASSERT_EQUAL(raw_meta(dir, NULL, got, sizeof(got)), 0);
+    CU_ASSERT_STRING_EQUAL(got, "2");
+    CU_ASSERT_EQUAL_FATAL(pdp_store_reader_create(st, &rd), TG_OK);
+    CU_ASSERT_EQUAL_FATAL(pdp_store_read_begin(rd), TG_OK);
+    memset(&g_got, 0x5a, sizeof(g_got)); /* labels must be cleared */
+    CU_ASSERT_EQUAL(pdp_store_key_get(rd, hash, &g_got), TG_OK);
+    CU_ASSERT_STRING_EQUAL(g_got.id, "key_v1");
+    CU_ASSERT_STRING_EQUAL(g_got.tenant, "legacy");
+    CU_ASSERT_STRING_EQUAL(g_got.name, "from 0.1");
+    CU_ASSERT_EQUAL(g_got.n_models, 1);
+    CU_ASSERT_STRING_EQUAL(g_got.models[0], "gpt-4o");
+    CU_ASSERT_EQUAL(g_got.created_ms, created);
+    CU_ASSERT_EQUAL(g_got.n_labels, 0);
+    pdp_store_read_end(rd);
+    /* Revoking rewrites it as version 2 without losing anything. */
+    CU_ASSERT_EQUAL(pdp_store_key_revoke(st, "key_v1", created + 5), TG_OK);
+    CU_ASSERT_EQUAL_FATAL(pdp_store_read_begin(rd), TG_OK);
+    CU_ASSERT_EQUAL(pdp_store_key_get_by_id(rd, "key_v1", &g_got), TG_OK);
+    CU_ASSERT_EQUAL(g_got.status, PDP_KEY_REVOKED);
+    CU_ASSERT_STRING_EQUAL(g_got.models[0], "gpt-4o");
+    CU_ASSERT_EQUAL(g_got.created_ms, created);
+    pdp_store_read_end(rd);
+    pdp_store_reader_destroy(rd);
+    pdp_store_close(st);
 }
 
 static void
@@ -153,6 +257,180 @@ test_key_create_lookup_revoke(void)
     CU_ASSERT_EQUAL(g_got.revoked_ms, 1700000001000);
     pdp_store_read_end(rd);
     pdp_store_reader_destroy(rd);
+    pdp_store_close(st);
+}
+
+static void
+test_key_labels_round_trip(void)
+{
+    const char       *dir = tg_unit_tmpdir("store");
+    pdp_store        *st  = open_store(dir, 4);
+    pdp_store_reader *rd  = NULL;
+    uint8_t           hash[TG_SHA256_LEN];
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    tg_sha256("sk-labels", 9, hash);
+    make_key(&g_key, "key_l", "acme", NULL);
+    for (uint32_t i = 0; i < PDP_LABELS_MAX; i++) {
+        snprintf(g_key.labels[i].key, sizeof(g_key.labels[i].key), "k%u", i);
+        snprintf(g_key.labels[i].value, sizeof(g_key.labels[i].value),
+                 "value %u", i);
+    }
+    g_key.n_labels = PDP_LABELS_MAX;
+    CU_ASSERT_EQUAL(pdp_store_key_put(st, hash, &g_key), TG_OK);
+    pdp_store_close(st);
+    st = open_store(dir, 4); /* on disk, not in a cache */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    CU_ASSERT_EQUAL_FATAL(pdp_store_reader_create(st, &rd), TG_OK);
+    CU_ASSERT_EQUAL_FATAL(pdp_store_read_begin(rd), TG_OK);
+    CU_ASSERT_EQUAL(pdp_store_key_get(rd, hash, &g_got), TG_OK);
+    CU_ASSERT_EQUAL(g_got.n_labels, PDP_LABELS_MAX);
+    CU_ASSERT_STRING_EQUAL(g_got.labels[15].key, "k15");
+    CU_ASSERT_STRING_EQUAL(g_got.labels[15].value, "value 15");
+    CU_ASSERT_EQUAL(g_got.n_models, 0);
+    pdp_store_read_end(rd);
+    pdp_store_reader_destroy(rd);
+    g_key.n_labels = PDP_LABELS_MAX + 1;
+    snprintf(g_key.id, sizeof(g_key.id), "key_too_many");
+    tg_sha256("sk-labels-2", 11, hash);
+    CU_ASSERT_EQUAL(pdp_store_key_put(st, hash, &g_key), TG_EINVAL);
+    pdp_store_close(st);
+}
+
+static int g_tenants_seen;
+
+static void
+tenant_cb(void *arg, const pdp_tenant *t)
+{
+    (void)arg;
+    g_tenants_seen += strcmp(t->id, "acme") == 0 ? 1 : 100;
+}
+
+static void
+test_tenants_set_merge_and_list(void)
+{
+    const char       *dir = tg_unit_tmpdir("store");
+    pdp_store        *st  = open_store(dir, 4);
+    pdp_store_reader *rd  = NULL;
+    pdp_tenant        t;
+    tg_kv             l[3];
+    bool              created = false;
+    pdp_tenant_change c;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    memset(l, 0, sizeof(l));
+    snprintf(l[0].key, sizeof(l[0].key), "region");
+    snprintf(l[0].value, sizeof(l[0].value), "eu");
+    snprintf(l[1].key, sizeof(l[1].key), "team");
+    snprintf(l[1].value, sizeof(l[1].value), "search");
+    c = (pdp_tenant_change){"acme", "free", l, 2, 1000};
+    CU_ASSERT_EQUAL(pdp_store_tenant_set(st, &c, &t, &created), TG_OK);
+    CU_ASSERT_TRUE(created);
+    CU_ASSERT_STRING_EQUAL(t.tier, "free");
+    CU_ASSERT_EQUAL(t.n_labels, 2);
+
+    /* A second change keeps what it does not name, and "" removes. */
+    snprintf(l[0].value, sizeof(l[0].value), "us");
+    l[1].value[0] = '\0';
+    c             = (pdp_tenant_change){"acme", NULL, l, 2, 2000};
+    CU_ASSERT_EQUAL(pdp_store_tenant_set(st, &c, &t, &created), TG_OK);
+    CU_ASSERT_FALSE(created);
+    CU_ASSERT_EQUAL(t.created_ms, 1000);
+    CU_ASSERT_EQUAL(t.updated_ms, 2000);
+
+    CU_ASSERT_EQUAL_FATAL(pdp_store_reader_create(st, &rd), TG_OK);
+    CU_ASSERT_EQUAL_FATAL(pdp_store_read_begin(rd), TG_OK);
+    memset(&t, 0, sizeof(t));
+    CU_ASSERT_EQUAL(pdp_store_tenant_get(rd, "acme", &t), TG_OK);
+    CU_ASSERT_STRING_EQUAL(t.id, "acme");
+    CU_ASSERT_STRING_EQUAL(t.tier, "free");
+    CU_ASSERT_EQUAL(t.n_labels, 1);
+    CU_ASSERT_STRING_EQUAL(t.labels[0].key, "region");
+    CU_ASSERT_STRING_EQUAL(t.labels[0].value, "us");
+    CU_ASSERT_EQUAL(pdp_store_tenant_get(rd, "nobody", &t), TG_ENOTFOUND);
+    pdp_store_read_end(rd);
+    pdp_store_reader_destroy(rd);
+
+    /* Clearing the tier; the 17th label is refused and nothing changes. */
+    c = (pdp_tenant_change){"acme", "", NULL, 0, 3000};
+    CU_ASSERT_EQUAL(pdp_store_tenant_set(st, &c, &t, NULL), TG_OK);
+    CU_ASSERT_STRING_EQUAL(t.tier, "");
+    {
+        tg_kv many[PDP_LABELS_MAX];
+        memset(many, 0, sizeof(many));
+        for (int i = 0; i < PDP_LABELS_MAX; i++) {
+            snprintf(many[i].key, sizeof(many[i].key), "n%d", i);
+            snprintf(many[i].value, sizeof(many[i].value), "v");
+        }
+        c = (pdp_tenant_change){"acme", "pro", many, PDP_LABELS_MAX, 4000};
+        CU_ASSERT_EQUAL(pdp_store_tenant_set(st, &c, &t, NULL), TG_ETOOBIG);
+    }
+    c = (pdp_tenant_change){"acme", NULL, NULL, 0, 5000};
+    CU_ASSERT_EQUAL(pdp_store_tenant_set(st, &c, &t, NULL), TG_OK);
+    CU_ASSERT_STRING_EQUAL(t.tier, ""); /* not "pro": that write failed */
+    CU_ASSERT_EQUAL(t.n_labels, 1);
+    g_tenants_seen = 0;
+    CU_ASSERT_EQUAL(pdp_store_tenant_list(st, tenant_cb, NULL), TG_OK);
+    CU_ASSERT_EQUAL(g_tenants_seen, 1);
+    c = (pdp_tenant_change){"", NULL, NULL, 0, 1};
+    CU_ASSERT_EQUAL(pdp_store_tenant_set(st, &c, NULL, NULL), TG_EINVAL);
+    pdp_store_close(st);
+}
+
+typedef struct history_seen {
+    uint64_t revs[8];
+    int      n;
+} history_seen;
+
+static void
+history_cb(void *arg, const pdp_activation *a)
+{
+    history_seen *h = arg;
+
+    if (h->n < 8) {
+        h->revs[h->n++] = a->revision;
+    }
+}
+
+static void
+test_history_newest_first(void)
+{
+    const char    *dir = tg_unit_tmpdir("store");
+    pdp_store     *st  = open_store(dir, 4);
+    pdp_activation a;
+    history_seen   h;
+    /* 3 then 2 (a rollback) then 5: order is activation order, not
+     * revision order. 300 activations check the big-endian key. */
+    static const uint64_t revs[] = {3, 2, 5};
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    CU_ASSERT_EQUAL(pdp_store_history_last(st, &a), TG_ENOTFOUND);
+    for (int i = 0; i < 300; i++) {
+        memset(&a, 0, sizeof(a));
+        a.revision     = i < 297 ? 1 : revs[i - 297];
+        a.activated_ms = 1000 + i;
+        a.how      = i == 298 ? PDP_ACTIVATION_COMMAND : PDP_ACTIVATION_WATCH;
+        a.rollback = i == 298;
+        snprintf(a.name, sizeof(a.name), "b");
+        snprintf(a.hash, sizeof(a.hash), "%064d", i);
+        CU_ASSERT_EQUAL(pdp_store_history_add(st, &a), TG_OK);
+        CU_ASSERT_EQUAL(a.seq, (uint64_t)i + 1);
+    }
+    pdp_store_close(st);
+    st = open_store(dir, 4);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    memset(&h, 0, sizeof(h));
+    CU_ASSERT_EQUAL(pdp_store_history_list(st, history_cb, &h), TG_OK);
+    CU_ASSERT_EQUAL(h.n, 8);
+    CU_ASSERT_EQUAL(h.revs[0], 5);
+    CU_ASSERT_EQUAL(h.revs[1], 2);
+    CU_ASSERT_EQUAL(h.revs[2], 3);
+    CU_ASSERT_EQUAL(h.revs[3], 1);
+    CU_ASSERT_EQUAL(pdp_store_history_last(st, &a), TG_OK);
+    CU_ASSERT_EQUAL(a.seq, 300);
+    CU_ASSERT_EQUAL(a.revision, 5);
+    CU_ASSERT_EQUAL(a.activated_ms, 1299);
+    CU_ASSERT_EQUAL(a.how, PDP_ACTIVATION_WATCH);
     pdp_store_close(st);
 }
 
@@ -391,7 +669,12 @@ test_close_drains_queue(void)
 static const tg_unit_case cases[] = {
     {"schema_version_written", test_schema_version_written},
     {"newer_schema_refused", test_newer_schema_refused},
+    {"schema1_upgraded_and_v1_keys_readable",
+     test_schema1_upgraded_and_v1_keys_readable},
     {"key_create_lookup_revoke", test_key_create_lookup_revoke},
+    {"key_labels_round_trip", test_key_labels_round_trip},
+    {"tenants_set_merge_and_list", test_tenants_set_merge_and_list},
+    {"history_newest_first", test_history_newest_first},
     {"usage_idempotent", test_usage_idempotent},
     {"same_id_in_one_batch", test_same_id_in_one_batch},
     {"totals_per_key_and_tenant_survive_reopen",
