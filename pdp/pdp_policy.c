@@ -22,6 +22,7 @@ typedef struct pdp_file {
     char        *text;
     size_t       len;
     tg_json_doc *doc;
+    bool         gone; /* deleted since it was listed */
 } pdp_file;
 
 typedef struct pdp_files {
@@ -52,6 +53,16 @@ pdp_ends_with(const char *s, const char *suffix)
     return n > m && strcmp(s + n - m, suffix) == 0;
 }
 
+bool
+pdp_bundle_ignores_name(const char *name)
+{
+    size_t n = strlen(name);
+
+    return name[0] == '.' || (n > 0 && name[n - 1] == '~') ||
+           pdp_ends_with(name, ".swp") || pdp_ends_with(name, ".swx") ||
+           pdp_ends_with(name, ".tmp");
+}
+
 static int
 pdp_file_cmp(const void *a, const void *b)
 {
@@ -59,7 +70,8 @@ pdp_file_cmp(const void *a, const void *b)
 }
 
 /* pdp_files_list lists the directory: known names only, sorted by name.
- * Names starting with '.' (editor and VCS droppings) are ignored. */
+ * Names pdp_bundle_ignores_name accepts are skipped, and so is a file
+ * deleted since readdir saw it. */
 static tg_err
 pdp_files_list(const char *dir, pdp_files *fs, pdp_errs *e)
 {
@@ -77,7 +89,7 @@ pdp_files_list(const char *dir, pdp_files *fs, pdp_errs *e)
         struct stat sb;
         char       *path;
         size_t      plen;
-        if (de->d_name[0] == '.') {
+        if (pdp_bundle_ignores_name(de->d_name)) {
             continue;
         }
         plen = strlen(dir) + strlen(de->d_name) + 2;
@@ -86,7 +98,17 @@ pdp_files_list(const char *dir, pdp_files *fs, pdp_errs *e)
             break;
         }
         snprintf(path, plen, "%s/%s", dir, de->d_name);
-        if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        if (stat(path, &sb) != 0) {
+            int why = errno;
+            /* lstat tells a deleted file from a dangling symlink. */
+            if (why != ENOENT || lstat(path, &sb) == 0) {
+                pdp_errs_addf(e, "%s:1:1: cannot read: %s", path,
+                              strerror(why));
+            }
+            free(path);
+            continue;
+        }
+        if (!S_ISREG(sb.st_mode)) {
             pdp_errs_addf(e,
                           "%s:1:1: not a regular file; a bundle holds "
                           "only bundle.json, *.policy.json, *.test.json "
@@ -140,17 +162,24 @@ pdp_files_list(const char *dir, pdp_files *fs, pdp_errs *e)
 }
 
 /* pdp_files_read reads every file; the bundle as a whole is capped, so a
- * reload can never make the PDP read an unbounded amount. */
+ * reload can never make the PDP read an unbounded amount. A file deleted
+ * since it was listed is dropped, as if the listing had come later (a
+ * reload compiles twice and compares hashes, so it still notices). */
 static tg_err
 pdp_files_read(pdp_files *fs, pdp_errs *e)
 {
     size_t total = 0;
+    size_t kept  = 0;
 
     for (size_t i = 0; i < fs->n; i++) {
         pdp_file   *f = &fs->v[i];
         FILE       *fp;
         struct stat sb;
         if ((fp = fopen(f->path, "rb")) == NULL) {
+            if (errno == ENOENT) {
+                f->gone = true;
+                continue;
+            }
             pdp_errs_addf(e, "%s:1:1: cannot open: %s", f->path,
                           strerror(errno));
             continue;
@@ -177,6 +206,15 @@ pdp_files_read(pdp_files *fs, pdp_errs *e)
         f->text[f->len] = '\0';
         total += f->len;
     }
+    for (size_t i = 0; i < fs->n; i++) {
+        if (fs->v[i].gone) {
+            free(fs->v[i].name);
+            free(fs->v[i].path);
+        } else {
+            fs->v[kept++] = fs->v[i];
+        }
+    }
+    fs->n = kept;
     return TG_OK;
 }
 
@@ -604,6 +642,16 @@ pdp_rfc3339(const char *s, int64_t *ms)
     }
     if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) {
         return false;
+    }
+    {
+        /* A day the month does not have (Feb 30) would roll over. */
+        int64_t  cy;
+        unsigned cm;
+        unsigned cd;
+        pdp_civil_from_days(pdp_days_from_civil(y, mo, d), &cy, &cm, &cd);
+        if (cm != mo || cd != d) {
+            return false;
+        }
     }
     p = s + 19;
     if (*p == '.') {

@@ -84,6 +84,12 @@ typedef struct pdp_trace pdp_trace;
 tg_err pdp_bundle_load(pdp_bundle **out, const char *dir,
                        const tg_config *cfg, char *err, size_t errlen);
 
+/* pdp_bundle_ignores_name: files a bundle directory may hold beside its
+ * own that are not part of the bundle (not read, not hashed, no reload):
+ * names starting with '.' (VCS, editor locks .#*) and editors' backup
+ * and swap files (*~, *.swp, *.swx, *.tmp). */
+bool pdp_bundle_ignores_name(const char *name);
+
 void pdp_bundle_ref(pdp_bundle *b);
 void pdp_bundle_unref(pdp_bundle *b); /* NULL-safe */
 

@@ -548,7 +548,8 @@ pdp_pc_print_indented(FILE *f, const pdp_trace *t, const char *indent)
 typedef struct pdp_pc_tally {
     int passed;
     int failed;
-    int errors; /* malformed test files or cases */
+    int errors;    /* mistakes in test files, one per message printed */
+    int malformed; /* cases (or unreadable files) that could not run */
 } pdp_pc_tally;
 
 /* pdp_pc_test_file checks (and, when run, runs) every case of one test
@@ -574,6 +575,7 @@ pdp_pc_test_file(pdp_pc *c, const char *dir, const char *name, bool run,
         TG_OK) {
         fprintf(c->err, "%s\n", msg);
         tally->errors++;
+        tally->malformed++;
         goto out;
     }
     root = tg_json_doc_root(doc);
@@ -581,6 +583,7 @@ pdp_pc_test_file(pdp_pc *c, const char *dir, const char *name, bool run,
         TG_OK) {
         fprintf(c->err, "%s\n", msg);
         tally->errors++;
+        tally->malformed++;
         goto out;
     }
     tests = cJSON_GetObjectItemCaseSensitive(root, "tests");
@@ -590,6 +593,7 @@ pdp_pc_test_file(pdp_pc *c, const char *dir, const char *name, bool run,
                      "\"input\": {...}, \"expect\": {...}}, ... ]");
         fprintf(c->err, "%s\n", msg);
         tally->errors++;
+        tally->malformed++;
         goto out;
     }
     for (const cJSON *tc = tests->child; tc != NULL; tc = tc->next, i++) {
@@ -609,6 +613,7 @@ pdp_pc_test_file(pdp_pc *c, const char *dir, const char *name, bool run,
                                sizeof(msg)) != TG_OK) {
             fprintf(c->err, "%s\n", msg);
             tally->errors++;
+            tally->malformed++;
             continue;
         }
         in = cJSON_GetObjectItemCaseSensitive(tc, "input");
@@ -618,6 +623,7 @@ pdp_pc_test_file(pdp_pc *c, const char *dir, const char *name, bool run,
                          ctx, tname, in == NULL ? "input" : "expect");
             fprintf(c->err, "%s\n", msg);
             tally->errors++;
+            tally->malformed++;
             continue;
         }
         if (pdp_attrs_from_json(&a, doc, in, msg, sizeof(msg)) != TG_OK) {
@@ -636,6 +642,7 @@ pdp_pc_test_file(pdp_pc *c, const char *dir, const char *name, bool run,
         }
         if (nerr > 0) {
             tally->errors += nerr;
+            tally->malformed++;
             continue;
         }
         if (!run) {
@@ -760,12 +767,31 @@ pdp_pc_check(pdp_pc *c, int argc, char **argv)
     return PDP_PC_EXIT_OK;
 }
 
+/* pdp_pc_test_run compiles dir against c->cfg, runs its tests and prints
+ * the summary. */
+static int
+pdp_pc_test_run(pdp_pc *c, const char *dir)
+{
+    pdp_pc_tally tally = {0};
+    int          ec;
+
+    if ((ec = pdp_pc_load(c, dir)) != 0) {
+        return ec;
+    }
+    pdp_pc_tests(c, dir, true, &tally);
+    /* A malformed case cannot pass: it counts as one failed case, however
+     * many mistakes it has. */
+    fprintf(c->out, "%d passed, %d failed\n", tally.passed,
+            tally.failed + tally.malformed);
+    return tally.failed + tally.malformed > 0 ? PDP_PC_EXIT_FAIL
+                                              : PDP_PC_EXIT_OK;
+}
+
 static int
 pdp_pc_test(pdp_pc *c, int argc, char **argv)
 {
     static const char *const flags[] = {"config", NULL};
     pdp_pc_opts              o;
-    pdp_pc_tally             tally = {0};
     int                      ec;
 
     if ((ec = pdp_pc_parse(c, argc, argv, flags, true, &o)) != 0) {
@@ -779,14 +805,10 @@ pdp_pc_test(pdp_pc *c, int argc, char **argv)
         return pdp_pc_usage_error(c, "which bundle? pass its directory, "
                                      "e.g. policies/default");
     }
-    if ((ec = pdp_pc_config(c, &o)) != 0 || (ec = pdp_pc_load(c, o.dir)) != 0) {
+    if ((ec = pdp_pc_config(c, &o)) != 0) {
         return ec;
     }
-    pdp_pc_tests(c, o.dir, true, &tally);
-    /* A malformed case cannot pass: it counts as failed. */
-    fprintf(c->out, "%d passed, %d failed\n", tally.passed,
-            tally.failed + tally.errors);
-    return tally.failed + tally.errors > 0 ? PDP_PC_EXIT_FAIL : PDP_PC_EXIT_OK;
+    return pdp_pc_test_run(c, o.dir);
 }
 
 static void
@@ -951,6 +973,24 @@ pdp_pc_eval(pdp_pc *c, int argc, char **argv)
 out:
     pdp_trace_destroy(t);
     tg_json_doc_destroy(doc);
+    return ec;
+}
+
+int
+pdp_policy_test(const tg_config *cfg, const char *dir, FILE *out, FILE *err)
+{
+    /* cfg is only read; c.cfg is not destroyed below. */
+    pdp_pc c = {out, err, "test", (tg_config *)cfg, NULL, NULL};
+    int    ec;
+
+    if ((c.msg = malloc(PDP_PC_ERR_MAX)) == NULL) {
+        fprintf(err, "tollgate-pdp test: out of memory\n");
+        return PDP_PC_EXIT_FAIL;
+    }
+    c.msg[0] = '\0';
+    ec       = pdp_pc_test_run(&c, dir);
+    pdp_bundle_unref(c.b);
+    free(c.msg);
     return ec;
 }
 

@@ -7,6 +7,8 @@
 
 #include <stdio.h>
 
+#include "tg_config.h"
+
 /* pdp_policy_cli runs one policy command. cmd is "check", "test" or "eval";
  * argv holds the words after it (argv[0] is the first option or operand,
  * not the command), argc their count. Results go to out, messages to err.
@@ -14,5 +16,12 @@
  * failed, 2 a usage error or a bad config/input file. */
 int pdp_policy_cli(const char *cmd, int argc, char **argv, FILE *out,
                    FILE *err);
+
+/* pdp_policy_test is `test DIR` with the deployments catalog of cfg (may
+ * be NULL) instead of one loaded from a file: what a reload runs, so the
+ * candidate is tested against the catalog being served. Same output and
+ * exit status. Borrows: cfg until return. */
+int pdp_policy_test(const tg_config *cfg, const char *dir, FILE *out,
+                    FILE *err);
 
 #endif

@@ -150,8 +150,10 @@ pdp_rollout_swap(pdp_rollout *ro, pdp_bundle *b)
 
 /* ---- the bundle's own tests -------------------------------------------- */
 
-/* pdp_rollout_tests runs `tollgate-pdp test` on dir in-process, capturing
- * its output into details. True when every test passed. */
+/* pdp_rollout_tests runs `tollgate-pdp test` on dir in-process, against
+ * the catalog being served (not the config file, which may have changed
+ * since), capturing its output into details. True when every test
+ * passed. */
 static bool
 pdp_rollout_tests(pdp_rollout *ro, const char *dir, char *details, size_t cap)
 {
@@ -161,11 +163,10 @@ pdp_rollout_tests(pdp_rollout *ro, const char *dir, char *details, size_t cap)
     size_t errlen = 0;
     FILE  *out    = open_memstream(&outtxt, &outlen);
     FILE  *err    = open_memstream(&errtxt, &errlen);
-    char  *argv[] = {"--config", (char *)ro->cfg->path, (char *)dir, NULL};
     int    rc     = -1;
 
     if (out != NULL && err != NULL) {
-        rc = pdp_policy_cli("test", 3, argv, out, err);
+        rc = pdp_policy_test(ro->cfg, dir, out, err);
     }
     if (out != NULL) {
         fclose(out);
@@ -508,15 +509,13 @@ pdp_rollout_metrics(pdp_rollout *ro, tg_buf *out)
 #define PDP_ROLLOUT_UP_EVENTS                                                  \
     (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_ONLYDIR)
 
-/* pdp_rollout_scratch: files editors write beside the real ones. */
+/* pdp_rollout_scratch: files editors write beside the real ones; the
+ * loader skips the same names, so a change to one cannot change the
+ * bundle. */
 static bool
 pdp_rollout_scratch(const char *name)
 {
-    size_t n = strlen(name);
-
-    return (n > 0 && name[n - 1] == '~') || strncmp(name, ".#", 2) == 0 ||
-           (n > 4 && (strcmp(name + n - 4, ".swp") == 0 ||
-                      strcmp(name + n - 4, ".swx") == 0)) ||
+    return pdp_bundle_ignores_name(name) ||
            strcmp(name, "4913") == 0; /* vim's write probe */
 }
 

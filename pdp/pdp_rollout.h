@@ -99,8 +99,9 @@ pdp_reload_outcome pdp_rollout_reload(pdp_rollout *ro, pdp_activation_how how,
 /* pdp_rollout_watch_start watches the bundle directory (inotify; and its
  * parent, so replacing the directory or re-pointing a symlink to it is
  * seen) on a thread of its own and reloads with how=watch once changes
- * have settled for PDP_ROLLOUT_DEBOUNCE_MS. Editor scratch files (*.swp,
- * *~, .#*) do not trigger. No-op without a bundle. */
+ * have settled for PDP_ROLLOUT_DEBOUNCE_MS. Files the loader ignores
+ * (pdp_bundle_ignores_name: dotfiles, *~, *.swp, *.tmp ...) do not
+ * trigger. No-op without a bundle. */
 tg_err pdp_rollout_watch_start(pdp_rollout *ro, char *err, size_t errlen);
 
 /* pdp_rollout_metrics appends Prometheus text: the revision in effect,

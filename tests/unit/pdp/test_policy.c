@@ -7,6 +7,7 @@
 #include <cjson/cJSON.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -254,12 +255,85 @@ test_bundle_file_errors(void)
                                          "\"Europe/Berln\" is not a known "
                                          "IANA zone"));
 
+    /* Editors' backup and swap files are not part of the bundle: they
+     * neither refuse it nor change its hash. */
+    {
+        char        h[80];
+        pdp_bundle *b =
+            load(mkbundle("bundle.json", BUNDLE_JSON, "a.policy.json",
+                          "{\"rules\": []}", NULL));
+        CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+        snprintf(h, sizeof(h), "%s", pdp_bundle_hash(b));
+        pdp_bundle_unref(b);
+        tg_unit_write(g_dir, "a.policy.json~", "old");
+        tg_unit_write(g_dir, "bundle.json~", "old");
+        tg_unit_write(g_dir, ".#a.policy.json", "lock");
+        tg_unit_write(g_dir, "a.policy.json.swp", "swap");
+        tg_unit_write(g_dir, "a.policy.json.tmp", "{\"rules\": [");
+        b = load(g_dir);
+        if (b == NULL) {
+            fprintf(stderr, "\nbackup files refused the bundle:\n%s\n", g_err);
+        }
+        CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+        CU_ASSERT_STRING_EQUAL(pdp_bundle_hash(b), h);
+        pdp_bundle_unref(b);
+    }
+
     /* A syntax error in a test file refuses the bundle too. */
     CU_ASSERT_PTR_NULL(load(mkbundle("bundle.json", BUNDLE_JSON, "x.test.json",
                                      "{\"tests\": [}", NULL)));
     snprintf(line, sizeof(line), "%s/x.test.json:1:", g_dir);
     CU_ASSERT_PTR_NOT_NULL(strstr(g_err, line));
     CU_ASSERT_PTR_NOT_NULL(strstr(g_err, "invalid JSON"));
+}
+
+/* A file deleted while the bundle is being read (an editor's or a
+ * deployment's rename-and-delete) is a file the bundle no longer has, not
+ * an error: nothing was wrong with the bundle. */
+static atomic_bool g_churn_stop;
+
+static void *
+churn_main(void *arg)
+{
+    const char *dir = arg;
+    char        tmp[600];
+    char        dst[600];
+
+    snprintf(tmp, sizeof(tmp), "%s/.x.policy.json.new", dir);
+    snprintf(dst, sizeof(dst), "%s/x.policy.json", dir);
+    while (!atomic_load(&g_churn_stop)) {
+        FILE *f = fopen(tmp, "w");
+        if (f != NULL) {
+            fputs("{\"rules\": []}", f);
+            fclose(f);
+            rename(tmp, dst); /* complete files only */
+        }
+        unlink(dst);
+    }
+    return NULL;
+}
+
+static void
+test_file_deleted_while_loading(void)
+{
+    char      dir[512];
+    pthread_t th;
+    int       bad = 0;
+
+    snprintf(dir, sizeof(dir), "%s",
+             mkbundle("bundle.json", BUNDLE_JSON, NULL));
+    atomic_store(&g_churn_stop, false);
+    pthread_create(&th, NULL, churn_main, dir);
+    for (int i = 0; i < 400; i++) {
+        pdp_bundle *b = load(dir);
+        if (b == NULL && bad++ == 0) {
+            fprintf(stderr, "\nload %d failed:\n%s\n", i, g_err);
+        }
+        pdp_bundle_unref(b);
+    }
+    atomic_store(&g_churn_stop, true);
+    pthread_join(th, NULL);
+    CU_ASSERT_EQUAL(bad, 0);
 }
 
 /* Every class of mistake, each at its exact position, all in one run. */
@@ -1367,6 +1441,11 @@ test_attrs_from_json(void)
          "in:1:14: request.endpoint: expected \"chat\""},
         {"{\"time\": \"2026-11-28 10:00\"}",
          "in:1:2: time: expected an RFC 3339 time"},
+        /* No such day: not silently 2027-03-03. */
+        {"{\"time\": \"2027-02-31T10:00:00Z\"}",
+         "in:1:2: time: expected an RFC 3339 time"},
+        {"{\"time\": \"2026-04-31T10:00:00Z\"}",
+         "in:1:2: time: expected an RFC 3339 time"},
         {"{\"principal\": {\"tenant_id\": \"a\"}, \"tenant\": {\"id\": "
          "\"b\"}}",
          "tenant.id \"b\" differs from principal.tenant_id \"a\""},
@@ -1610,6 +1689,35 @@ test_cli_commands(void)
                     2);
 }
 
+/* The summary counts cases: a malformed case is one failed case however
+ * many mistakes it has (each is still reported on its own line). */
+static void
+test_cli_summary_counts_cases(void)
+{
+    static char out[65536];
+    const char *d;
+
+    d = mkbundle("bundle.json", BUNDLE_JSON, "a.policy.json",
+                 "{\"rules\": [{\"id\": \"all\", \"kind\": \"access\", "
+                 "\"effect\": \"allow\"}]}",
+                 "a.test.json",
+                 "{\"tests\": [\n"
+                 " {\"name\": \"ok\", \"input\": {}, \"expect\": "
+                 "{\"decision\": \"allow\"}},\n"
+                 " {\"name\": \"three mistakes\", \"input\": {\"tenant\": "
+                 "{\"teir\": \"x\"}}, \"expect\": {\"decision\": \"alow\", "
+                 "\"rules\": [\"nope\"]}}\n"
+                 "]}",
+                 NULL);
+    CU_ASSERT_EQUAL(run_cli("test", out, sizeof(out), d, NULL), 1);
+    CU_ASSERT(strstr(out, "\n1 passed, 1 failed\n") != NULL ||
+              (fprintf(stderr, "\nwant \"1 passed, 1 failed\" in\n%s\n", out),
+               false));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "unknown key \"teir\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "expect.decision: expected"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "no rule \"nope\" in the bundle"));
+}
+
 /* ---- setup --------------------------------------------------------------- */
 
 static void
@@ -1660,6 +1768,7 @@ setup(void)
 static const tg_unit_case cases[] = {
     {"load_and_hash", test_load_and_hash},
     {"bundle_file_errors", test_bundle_file_errors},
+    {"file_deleted_while_loading", test_file_deleted_while_loading},
     {"error_positions", test_error_positions},
     {"nesting_too_deep", test_nesting_too_deep},
     {"bundle_too_large", test_bundle_too_large},
@@ -1679,6 +1788,7 @@ static const tg_unit_case cases[] = {
     {"attrs_from_json", test_attrs_from_json},
     {"threads_share_bundle", test_threads_share_bundle},
     {"cli_commands", test_cli_commands},
+    {"cli_summary_counts_cases", test_cli_summary_counts_cases},
     {"example_bundles", test_example_bundles},
     {NULL, NULL},
 };

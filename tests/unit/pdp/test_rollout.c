@@ -428,6 +428,64 @@ test_decisions_racing_reloads(void)
     fixture_close(&fx);
 }
 
+/* An editor's backup of the previous version (emacs/vim `*~`, a `*.tmp`)
+ * sits beside the files after a save: the reload still goes through, and
+ * the backup is not part of the bundle's hash. */
+static void
+test_reload_ignores_editor_backups(void)
+{
+    fixture     fx;
+    char        err[4096] = "";
+    char        hash2[TG_MSG_HASH_MAX];
+    pdp_bundle *b;
+
+    CU_ASSERT_EQUAL_FATAL(fixture_open(&fx, true, 1, err, sizeof(err)), TG_OK);
+    tg_unit_write(fx.bundle, "rules.policy.json~", "{\"rules\": [");
+    tg_unit_write(fx.bundle, "bundle.json.tmp", "{");
+    write_bundle(fx.bundle, 2, false, false);
+    CU_ASSERT_EQUAL(
+        pdp_rollout_reload(fx.ro, PDP_ACTIVATION_SIGHUP, false, &g_res),
+        PDP_RELOAD_OK);
+    if (g_res.outcome != PDP_RELOAD_OK) {
+        fprintf(stderr, "\n%s\n%s\n", g_res.why, g_res.details);
+    }
+    CU_ASSERT_EQUAL(pdp_rollout_revision(fx.ro), 2);
+    b = pdp_rollout_acquire(fx.ro);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    snprintf(hash2, sizeof(hash2), "%s", pdp_bundle_hash(b));
+    pdp_bundle_unref(b);
+    /* Removing the backups changes nothing. */
+    unlink(tg_unit_write(fx.bundle, "rules.policy.json~", ""));
+    CU_ASSERT_EQUAL(
+        pdp_rollout_reload(fx.ro, PDP_ACTIVATION_SIGHUP, false, &g_res),
+        PDP_RELOAD_UNCHANGED);
+    CU_ASSERT_STRING_EQUAL(g_res.hash, hash2);
+    fixture_close(&fx);
+}
+
+/* A reload tests the candidate against the catalog being served, not
+ * against whatever the config file holds now: an operator mid-way through
+ * editing tollgate.json (or a config map being swapped) must not make
+ * every reload fail, nor let tests pass on a catalog that is not live. */
+static void
+test_reload_tests_use_the_running_config(void)
+{
+    fixture fx;
+    char    err[4096] = "";
+
+    CU_ASSERT_EQUAL_FATAL(fixture_open(&fx, true, 1, err, sizeof(err)), TG_OK);
+    tg_unit_write(fx.dir, "tollgate.json", "{\"pdp\": ");
+    write_bundle(fx.bundle, 2, false, false);
+    CU_ASSERT_EQUAL(
+        pdp_rollout_reload(fx.ro, PDP_ACTIVATION_SIGHUP, false, &g_res),
+        PDP_RELOAD_OK);
+    if (g_res.outcome != PDP_RELOAD_OK) {
+        fprintf(stderr, "\n%s\n%s\n", g_res.why, g_res.details);
+    }
+    CU_ASSERT_EQUAL(pdp_rollout_revision(fx.ro), 2);
+    fixture_close(&fx);
+}
+
 /* ---- the watcher --------------------------------------------------------- */
 
 static bool
@@ -496,6 +554,9 @@ static const tg_unit_case cases[] = {
     {"decision_finishes_on_the_bundle_it_started_with",
      test_decision_finishes_on_the_bundle_it_started_with},
     {"decisions_racing_reloads", test_decisions_racing_reloads},
+    {"reload_ignores_editor_backups", test_reload_ignores_editor_backups},
+    {"reload_tests_use_the_running_config",
+     test_reload_tests_use_the_running_config},
     {"watch_reloads_after_changes_settle",
      test_watch_reloads_after_changes_settle},
     {NULL, NULL},
