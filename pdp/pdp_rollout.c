@@ -574,6 +574,11 @@ pdp_rollout_watch_main(void *arg)
                     (const struct inotify_event *)(buf + off);
                 const char *name = ev->len > 0 ? ev->name : "";
                 off += (ssize_t)(sizeof(*ev) + ev->len);
+                if (ev->mask & IN_Q_OVERFLOW) {
+                    /* Events were lost: a change may hide among them. */
+                    deadline = pdp_rollout_ms() + PDP_ROLLOUT_DEBOUNCE_MS;
+                    continue;
+                }
                 if (ev->wd == ro->wd_up) {
                     if (strcmp(name, ro->base) != 0) {
                         continue;
