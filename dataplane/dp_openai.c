@@ -291,6 +291,41 @@ dp_openai_usage(const char *body, size_t len, dp_usage_counts *out)
     }
 }
 
+static bool
+dp_openai_ws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* dp_openai_member finds a member "name" in p[0..len) whose value starts
+ * with first, with JSON whitespace around the colon allowed (Python's
+ * json.dumps writes "usage": {...}). Returns the value's first byte or
+ * NULL. A heuristic like the memmem it replaces: it does not parse. */
+static const char *
+dp_openai_member(const char *p, size_t len, const char *name, char first)
+{
+    const char *end = p + len;
+    size_t      n   = strlen(name);
+
+    while (p < end && (p = memmem(p, (size_t)(end - p), name, n)) != NULL) {
+        const char *v = p + n;
+        while (v < end && dp_openai_ws(*v)) {
+            v++;
+        }
+        if (v < end && *v == ':') {
+            v++;
+            while (v < end && dp_openai_ws(*v)) {
+                v++;
+            }
+            if (v < end && *v == first) {
+                return v;
+            }
+        }
+        p += n;
+    }
+    return NULL;
+}
+
 void
 dp_openai_sse_inspect(const char *ev, size_t len, dp_sse_info *out)
 {
@@ -319,13 +354,13 @@ dp_openai_sse_inspect(const char *ev, size_t len, dp_sse_info *out)
     }
     /* Most chunks carry one content delta; only parse JSON when a usage
      * object is there, which keeps the per-chunk cost to a few scans. */
-    p = memmem(data, len, "\"content\":\"", 11);
-    if (p != NULL && p + 11 < data + len && p[11] != '"') {
+    p = dp_openai_member(data, len, "\"content\"", '"');
+    if (p != NULL && p + 1 < data + len && p[1] != '"') {
         out->has_content = true;
-    } else if (memmem(data, len, "\"tool_calls\":[", 14) != NULL) {
+    } else if (dp_openai_member(data, len, "\"tool_calls\"", '[') != NULL) {
         out->has_content = true;
     }
-    if (memmem(data, len, "\"usage\":{", 9) != NULL) {
+    if (dp_openai_member(data, len, "\"usage\"", '{') != NULL) {
         cJSON *root = cJSON_ParseWithLength(data, len);
         if (root != NULL) {
             const cJSON *ch = cJSON_GetObjectItemCaseSensitive(root, "choices");

@@ -410,6 +410,33 @@ dp_worker_end_stream(dp_req *r, const char *error_message)
     tg_buf_fini(&b);
 }
 
+/* dp_worker_sse_tail passes on a last event that the provider ended with
+ * EOF instead of a blank line ("data: [DONE]\n", or a usage chunk with no
+ * newline at all): it would otherwise be lost, and its usage with it. */
+static void
+dp_worker_sse_tail(dp_worker *w, dp_req *r)
+{
+    dp_sse_ctx  ctx = {w, r};
+    size_t      len;
+    const char *rest = dp_sse_rest(&r->sse, &len);
+    size_t      i    = 0;
+
+    while (i < len && (rest[i] == '\r' || rest[i] == '\n')) {
+        i++;
+    }
+    if (i == len) {
+        return; /* nothing, or only line ends */
+    }
+    tg_buf_reset(&w->scratch);
+    if (dp_sse_feed(&r->sse, "\n\n", 2, dp_worker_on_event, &ctx) != TG_OK ||
+        w->scratch.len == 0) {
+        return;
+    }
+    pthread_mutex_lock(&r->mtx);
+    tg_buf_append(&r->out, w->scratch.data, w->scratch.len);
+    pthread_mutex_unlock(&r->mtx);
+}
+
 static void
 dp_worker_upstream_status(dp_req *r)
 {
@@ -494,6 +521,7 @@ dp_worker_on_done(dp_worker *w, dp_req *r, CURLcode res)
                             timeout ? "upstream_timeout" : "upstream_error");
         }
     } else if (r->up_streaming) {
+        dp_worker_sse_tail(w, r);
         dp_worker_end_stream(r, NULL);
         status = 200;
     } else if (r->up_status >= 200 && r->up_status < 300) {

@@ -140,6 +140,39 @@ test_sse_inspect(void)
 }
 
 static void
+test_sse_inspect_spaced_json(void)
+{
+    /* Python providers (json.dumps) put a space after every colon. */
+    static const char usage[] =
+        "data: {\"id\": \"x\", \"choices\": [], \"usage\": "
+        "{\"prompt_tokens\": 9, \"completion_tokens\": 3, "
+        "\"total_tokens\": 12}}\r\n\r\n";
+    static const char content[] =
+        "data: {\"choices\": [{\"index\": 0, \"delta\": {\"content\": "
+        "\"w1\"}}], \"usage\": null}\n\n";
+    static const char tool[] =
+        "data: {\"choices\": [{\"delta\": {\"content\": null, "
+        "\"tool_calls\": [{\"index\": 0}]}}]}\n\n";
+    static const char role[] =
+        "data: {\"choices\": [{\"delta\": {\"role\": \"assistant\", "
+        "\"content\": \"\"}}]}\n\n";
+    dp_sse_info info;
+
+    dp_openai_sse_inspect(usage, strlen(usage), &info);
+    CU_ASSERT_TRUE(info.usage.found);
+    CU_ASSERT_TRUE(info.usage_only);
+    CU_ASSERT_EQUAL(info.usage.prompt_tokens, 9);
+    CU_ASSERT_EQUAL(info.usage.completion_tokens, 3);
+    dp_openai_sse_inspect(content, strlen(content), &info);
+    CU_ASSERT_TRUE(info.has_content);
+    CU_ASSERT_FALSE(info.usage.found);
+    dp_openai_sse_inspect(tool, strlen(tool), &info);
+    CU_ASSERT_TRUE(info.has_content);
+    dp_openai_sse_inspect(role, strlen(role), &info);
+    CU_ASSERT_FALSE(info.has_content);
+}
+
+static void
 test_error_body(void)
 {
     tg_buf b;
@@ -167,6 +200,7 @@ main(void)
         {"malformed_json_says_where", test_malformed_json_says_where},
         {"upstream_body", test_upstream_body},
         {"sse_inspect", test_sse_inspect},
+        {"sse_inspect_spaced_json", test_sse_inspect_spaced_json},
         {"error_body", test_error_body},
         {NULL, NULL},
     };
