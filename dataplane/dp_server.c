@@ -559,7 +559,22 @@ dp_server_access(void *cls, struct MHD_Connection *conn, const char *url,
         MHD_suspend_connection(conn);
         pthread_mutex_unlock(&r->mtx);
         i = atomic_fetch_add(&srv->next_worker, 1) % (unsigned)srv->n_workers;
-        dp_worker_submit(srv->workers[i], r);
+        if (!dp_worker_submit(srv->workers[i], r)) {
+            /* Shutting down (the worker stopped after the check above):
+             * answer here, or MHD would stop with a suspended connection. */
+            tg_buf b;
+            tg_buf_init(&b, 0);
+            dp_openai_error(&b, "The gateway is shutting down; retry.",
+                            "server_error", NULL, "shutting_down");
+            pthread_mutex_lock(&r->mtx);
+            r->phase    = DP_PHASE_COMPLETE;
+            r->status   = 503;
+            r->out_done = true;
+            tg_buf_append(&r->out, b.data, b.len);
+            dp_server_resume_locked(r);
+            pthread_mutex_unlock(&r->mtx);
+            tg_buf_fini(&b);
+        }
         return MHD_YES;
     }
     return dp_server_queue(srv, conn, r);

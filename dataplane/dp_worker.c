@@ -46,7 +46,10 @@ struct dp_worker {
 
 /* ---- queue ---------------------------------------------------------- */
 
-static void
+/* dp_worker_post queues a job; false if it was not queued: out of memory,
+ * or a new request for a worker that has stopped. Jobs about requests
+ * already taken are queued even then, for dp_worker_destroy to release. */
+static bool
 dp_worker_post(dp_worker *w, dp_job_type type, dp_req *r, tg_err err,
                const char *why)
 {
@@ -57,7 +60,7 @@ dp_worker_post(dp_worker *w, dp_job_type type, dp_req *r, tg_err err,
          * client's connection times out and the PDP reservation expires. */
         tg_error("worker %u: out of memory queueing a job for %s", w->index,
                  r->request_id);
-        return;
+        return false;
     }
     dp_req_ref(r);
     j->type = type;
@@ -67,6 +70,12 @@ dp_worker_post(dp_worker *w, dp_job_type type, dp_req *r, tg_err err,
         snprintf(j->why, sizeof(j->why), "%s", why);
     }
     pthread_mutex_lock(&w->qlock);
+    if (type == DP_JOB_NEW && w->stop) {
+        pthread_mutex_unlock(&w->qlock);
+        dp_req_unref(r);
+        free(j);
+        return false;
+    }
     if (w->qtail != NULL) {
         w->qtail->next = j;
     } else {
@@ -75,13 +84,14 @@ dp_worker_post(dp_worker *w, dp_job_type type, dp_req *r, tg_err err,
     w->qtail = j;
     pthread_mutex_unlock(&w->qlock);
     curl_multi_wakeup(w->multi);
+    return true;
 }
 
-void
+bool
 dp_worker_submit(dp_worker *w, dp_req *r)
 {
     r->worker = w;
-    dp_worker_post(w, DP_JOB_NEW, r, TG_OK, NULL);
+    return dp_worker_post(w, DP_JOB_NEW, r, TG_OK, NULL);
 }
 
 void
@@ -318,7 +328,7 @@ dp_worker_header_cb(char *data, size_t size, size_t n, void *arg)
     if (len > 12 && strncasecmp(data, "retry-after:", 12) == 0) {
         const char *v = data + 12;
         size_t      k = 0;
-        while (*v == ' ' && v < data + len) {
+        while (v < data + len && *v == ' ') {
             v++;
         }
         while (v + k < data + len && k + 1 < sizeof(r->retry_after) &&

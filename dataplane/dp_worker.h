@@ -19,8 +19,10 @@ void dp_worker_stop(dp_worker *w);
 /* dp_worker_destroy frees a stopped worker. NULL-safe. */
 void dp_worker_destroy(dp_worker *w);
 
-/* dp_worker_submit hands r (with its body in) to the worker. Takes a ref. */
-void dp_worker_submit(dp_worker *w, dp_req *r);
+/* dp_worker_submit hands r (with its body in) to the worker and takes a
+ * ref. false: not taken (the worker has stopped, or out of memory); the
+ * caller answers the request itself. */
+bool dp_worker_submit(dp_worker *w, dp_req *r);
 
 /* dp_worker_cancel tells the worker the client went away. */
 void dp_worker_cancel(dp_worker *w, dp_req *r);
