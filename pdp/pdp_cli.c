@@ -796,6 +796,27 @@ out:
     return ec;
 }
 
+/* pdp_cli_reserve makes room for one more element in the growable array
+ * *vecp (any element type; vecp is the address of its pointer) holding n
+ * of cap elements of elem bytes. false: out of memory, nothing changed. */
+static bool
+pdp_cli_reserve(void *vecp, size_t n, size_t *cap, size_t elem)
+{
+    void *v;
+    void *nv;
+
+    if (n < *cap) {
+        return true;
+    }
+    memcpy(&v, vecp, sizeof(v));
+    if ((nv = realloc(v, (*cap ? *cap * 2 : 16) * elem)) == NULL) {
+        return false;
+    }
+    memcpy(vecp, &nv, sizeof(nv));
+    *cap = *cap ? *cap * 2 : 16;
+    return true;
+}
+
 /* ---- policy history ------------------------------------------------------ */
 
 typedef struct pdp_cli_history {
@@ -810,18 +831,9 @@ pdp_cli_collect_activation(void *arg, const pdp_activation *a)
 {
     pdp_cli_history *h = arg;
 
-    if (h->oom) {
+    if (h->oom ||
+        (h->oom = !pdp_cli_reserve(&h->v, h->n, &h->cap, sizeof(*h->v)))) {
         return;
-    }
-    if (h->n == h->cap) {
-        size_t          ncap = h->cap ? h->cap * 2 : 16;
-        pdp_activation *nv   = realloc(h->v, ncap * sizeof(*nv));
-        if (nv == NULL) {
-            h->oom = true;
-            return;
-        }
-        h->v   = nv;
-        h->cap = ncap;
     }
     h->v[h->n++] = *a;
 }
@@ -1286,18 +1298,9 @@ pdp_cli_collect_key(void *arg, const pdp_key *k)
     pdp_cli_row  *r;
     size_t        len = 0;
 
-    if (rs->oom) {
+    if (rs->oom ||
+        (rs->oom = !pdp_cli_reserve(&rs->v, rs->n, &rs->cap, sizeof(*rs->v)))) {
         return;
-    }
-    if (rs->n == rs->cap) {
-        size_t       ncap = rs->cap ? rs->cap * 2 : 16;
-        pdp_cli_row *nv   = realloc(rs->v, ncap * sizeof(*nv));
-        if (nv == NULL) {
-            rs->oom = true;
-            return;
-        }
-        rs->v   = nv;
-        rs->cap = ncap;
     }
     r = &rs->v[rs->n];
     memset(r, 0, sizeof(*r));
@@ -1655,18 +1658,9 @@ pdp_cli_collect_tenant(void *arg, const pdp_tenant *t)
 {
     pdp_cli_tenants *ts = arg;
 
-    if (ts->oom) {
+    if (ts->oom ||
+        (ts->oom = !pdp_cli_reserve(&ts->v, ts->n, &ts->cap, sizeof(*ts->v)))) {
         return;
-    }
-    if (ts->n == ts->cap) {
-        size_t      ncap = ts->cap ? ts->cap * 2 : 16;
-        pdp_tenant *nv   = realloc(ts->v, ncap * sizeof(*nv));
-        if (nv == NULL) {
-            ts->oom = true;
-            return;
-        }
-        ts->v   = nv;
-        ts->cap = ncap;
     }
     ts->v[ts->n++] = *t;
 }
