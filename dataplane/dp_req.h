@@ -79,6 +79,7 @@ struct dp_req {
     dp_phase        phase;
     unsigned        status;
     tg_buf          out;          /* response body / stream bytes */
+    size_t          out_off;      /* stream bytes of out already sent */
     bool            out_done;     /* no more bytes will come */
     bool            suspended;    /* the MHD connection is suspended */
     bool            client_gone;  /* MHD finished the connection */

@@ -330,11 +330,21 @@ dp_server_reader(void *cls, uint64_t pos, char *buf, size_t max)
 
     (void)pos;
     pthread_mutex_lock(&r->mtx);
-    if (r->out.len > 0) {
-        n = r->out.len < max ? r->out.len : max;
-        memcpy(buf, r->out.data, n);
-        tg_buf_consume(&r->out, n);
-        if (r->curl_paused && r->out.len < DP_OUT_LOW) {
+    if (r->out.len > r->out_off) {
+        size_t left = r->out.len - r->out_off;
+        n           = left < max ? left : max;
+        memcpy(buf, r->out.data + r->out_off, n);
+        r->out_off += n;
+        /* Move the unread tail down only once half the buffer is read, so
+         * a slow reader with a large backlog costs no quadratic copying. */
+        if (r->out_off == r->out.len) {
+            tg_buf_reset(&r->out);
+            r->out_off = 0;
+        } else if (r->out_off > r->out.len / 2) {
+            tg_buf_consume(&r->out, r->out_off);
+            r->out_off = 0;
+        }
+        if (r->curl_paused && r->out.len - r->out_off < DP_OUT_LOW) {
             r->curl_paused = false;
             pthread_mutex_unlock(&r->mtx);
             dp_worker_unpause(r->worker, r);

@@ -283,7 +283,7 @@ dp_worker_write_cb(char *data, size_t size, size_t n, void *arg)
         pthread_mutex_unlock(&r->mtx);
         return 0; /* aborts the transfer */
     }
-    if (r->out.len > DP_OUT_HIGH) {
+    if (r->out.len - r->out_off > DP_OUT_HIGH) {
         r->curl_paused = true;
         pthread_mutex_unlock(&r->mtx);
         return CURL_WRITEFUNC_PAUSE;
