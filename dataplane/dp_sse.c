@@ -33,6 +33,23 @@ dp_sse_end(const char *p, size_t n)
     return 0;
 }
 
+/* dp_sse_end_after finds where the pending event ends in data, given the
+ * last two bytes already pending (p2, p1): the index just past the blank
+ * line, or 0 if data does not finish the event. */
+static size_t
+dp_sse_end_after(char p2, char p1, const char *data, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        char c = data[i];
+        if (c == '\n' && (p1 == '\n' || (p1 == '\r' && p2 == '\n'))) {
+            return i + 1;
+        }
+        p2 = p1;
+        p1 = c;
+    }
+    return 0;
+}
+
 tg_err
 dp_sse_feed(dp_sse *s, const char *data, size_t len, dp_sse_event_cb cb,
             void *arg)
@@ -41,24 +58,25 @@ dp_sse_feed(dp_sse *s, const char *data, size_t len, dp_sse_event_cb cb,
     tg_err rv;
 
     if (s->partial.len > 0) {
-        /* Complete the pending event with the fewest bytes possible. */
-        size_t old = s->partial.len;
-        if ((rv = tg_buf_append(&s->partial, data, len)) != TG_OK) {
+        /* Find the end first and append only this event's bytes, so the
+         * size cap applies to the event, not to whatever follows it. */
+        size_t pl = s->partial.len;
+        char   p1 = s->partial.data[pl - 1];
+        char   p2 = pl > 1 ? s->partial.data[pl - 2] : '\0';
+        end       = dp_sse_end_after(p2, p1, data, len);
+        if ((rv = tg_buf_append(&s->partial, data, end ? end : len)) !=
+            TG_OK) {
             return rv;
         }
-        end = dp_sse_end(s->partial.data + (old > 2 ? old - 2 : 0),
-                         s->partial.len - (old > 2 ? old - 2 : 0));
         if (end == 0) {
             return TG_OK;
         }
-        end += old > 2 ? old - 2 : 0;
-        if (cb(arg, s->partial.data, end) != 0) {
+        if (cb(arg, s->partial.data, s->partial.len) != 0) {
             return TG_ECLOSED;
         }
-        /* The rest came from data: continue there, without copying. */
-        data += end - old;
-        len -= end - old;
         tg_buf_reset(&s->partial);
+        data += end;
+        len -= end;
     }
     while (len > 0 && (end = dp_sse_end(data, len)) != 0) {
         if (cb(arg, data, end) != 0) {

@@ -79,12 +79,36 @@ test_partial_is_kept_and_capped(void)
     dp_sse_fini(&s);
 }
 
+static void
+test_cap_applies_to_the_event_not_the_chunk(void)
+{
+    dp_sse s;
+    seen   got = {0};
+    /* A 20-byte event split 10 | 10, the second chunk carrying the start
+     * of the next event too: over the 24-byte cap as a chunk, not as an
+     * event. */
+    static const char a[] = "data: aaaa";
+    static const char b[] = "bbbbbbbb\n\ndata: cccc";
+
+    dp_sse_init(&s, 24);
+    CU_ASSERT_EQUAL(dp_sse_feed(&s, a, strlen(a), collect, &got), TG_OK);
+    CU_ASSERT_EQUAL(dp_sse_feed(&s, b, strlen(b), collect, &got), TG_OK);
+    CU_ASSERT_EQUAL(got.n, 1);
+    CU_ASSERT_STRING_EQUAL(got.events[0], "data: aaaabbbbbbbb\n\n");
+    CU_ASSERT_EQUAL(dp_sse_feed(&s, "\n\n", 2, collect, &got), TG_OK);
+    CU_ASSERT_EQUAL(got.n, 2);
+    CU_ASSERT_STRING_EQUAL(got.events[1], "data: cccc\n\n");
+    dp_sse_fini(&s);
+}
+
 int
 main(void)
 {
     static const tg_unit_case cases[] = {
         {"every_split_point", test_every_split_point},
         {"partial_is_kept_and_capped", test_partial_is_kept_and_capped},
+        {"cap_applies_to_the_event_not_the_chunk",
+         test_cap_applies_to_the_event_not_the_chunk},
         {NULL, NULL},
     };
     return tg_unit_run("dataplane.sse", cases);
