@@ -73,7 +73,8 @@ static const char pdp_cli_usage_top[] =
     "  keys revoke    revoke a key by id; takes effect on the next request\n"
     "  tenants set    create or change a tenant (tier, labels)\n"
     "  tenants list   list tenants\n"
-    "  spend          requests, tokens and cost per tenant and per key\n"
+    "  spend          requests, tokens and cost per tenant and per key, or\n"
+    "                 --by tenant|key|user|model|day over a date range\n"
     "\n"
     "policy bundles:\n"
     "  check          compile a bundle and report every error\n"
@@ -161,8 +162,25 @@ static const char pdp_cli_usage_revoke[] =
 
 static const char pdp_cli_usage_spend[] =
     "usage: tollgate-pdp spend --config FILE [--format text|json]\n"
+    "       tollgate-pdp spend --config FILE --by tenant|key|user|model|day\n"
+    "                          [--from DATE] [--to DATE] [--tenant TENANT]\n"
+    "                          [--format table|json|csv]\n"
     "\n"
-    "Settled requests, tokens and cost (USD) per tenant and per key.\n";
+    "Without --by: settled requests, tokens and cost (USD) per tenant and\n"
+    "per key, all time.\n"
+    "\n"
+    "With --by: one row per tenant, key, user (within its tenant), model or\n"
+    "UTC day, from the usage records of requests that started in the\n"
+    "range: requests, prompt and completion tokens, cost (exact, from\n"
+    "micro-USD) and how many requests had estimated tokens (the provider\n"
+    "reported none). Rows by cost, highest first (days: oldest first), then\n"
+    "a TOTAL row. A user-less request shows as \"-\" (null in json).\n"
+    "\n"
+    "  --from     first day (YYYY-MM-DD, UTC, from 00:00:00) or instant\n"
+    "             (RFC 3339, e.g. 2024-05-01T09:30:00+02:00), included\n"
+    "  --to       last day (included whole) or instant (included)\n"
+    "  --tenant   only this tenant's requests\n"
+    "  --format   table (default; text is the same), json or csv (RFC 4180)\n";
 
 /* ---- flags ------------------------------------------------------------- */
 
@@ -1806,10 +1824,705 @@ pdp_cli_totals_line(pdp_cli *c, int w1, const char *a, int w2, const char *b,
             (long long)t->completion_tokens, usd);
 }
 
+/* ---- spend --by ---------------------------------------------------------- */
+
+/* `spend --by` reads the usage records (one per request) rather than the
+ * all-time totals, so it can cut by time and by any dimension. It streams
+ * them in one read snapshot and keeps only the group table; money stays in
+ * integer micro-USD from the record to the printed digits. */
+
+typedef enum pdp_cli_by {
+    PDP_CLI_BY_NONE = 0,
+    PDP_CLI_BY_TENANT,
+    PDP_CLI_BY_KEY,
+    PDP_CLI_BY_USER,
+    PDP_CLI_BY_MODEL,
+    PDP_CLI_BY_DAY,
+} pdp_cli_by;
+
+static const char *const pdp_cli_by_names[] = {"",     "tenant", "key",
+                                               "user", "model",  "day"};
+
+typedef enum pdp_cli_spend_fmt {
+    PDP_CLI_SPEND_TABLE = 0, /* "text" is the same */
+    PDP_CLI_SPEND_JSON,
+    PDP_CLI_SPEND_CSV,
+} pdp_cli_spend_fmt;
+
+typedef struct pdp_cli_spend_opts {
+    const char       *config;
+    const char       *by_arg;
+    const char       *from;
+    const char       *to;
+    const char       *tenant;
+    const char       *format;
+    pdp_cli_by        by;
+    pdp_cli_spend_fmt fmt;
+    int64_t           from_ms; /* inclusive; INT64_MIN: open */
+    int64_t           to_ms;   /* exclusive; INT64_MAX: open */
+    bool              help;
+} pdp_cli_spend_opts;
+
+typedef struct pdp_cli_sums {
+    int64_t requests;
+    int64_t prompt_tokens;
+    int64_t completion_tokens;
+    int64_t cost_micro_usd;
+    int64_t estimated; /* requests whose tokens the gateway counted */
+} pdp_cli_sums;
+
+/* One group: its sums and its name, stored after it as "tenant\0name\0"
+ * (tenant is "" unless the rows show one: --by key and --by user). */
+typedef struct pdp_cli_group {
+    uint64_t     hash;
+    pdp_cli_sums t;
+    char        *name; /* points into s */
+    char         s[];
+} pdp_cli_group;
+
+typedef struct pdp_cli_groups {
+    const pdp_cli_spend_opts *o;
+    pdp_cli_group           **slot; /* open addressing, power-of-two size */
+    size_t                    cap;
+    size_t                    n;
+    pdp_cli_sums              total;
+} pdp_cli_groups;
+
+/* pdp_cli_days_from_civil is days since 1970-01-01 of a proleptic
+ * Gregorian date (H. Hinnant's algorithm; exact, no time zone). */
+static int64_t
+pdp_cli_days_from_civil(int64_t y, int m, int d)
+{
+    int64_t era;
+    int64_t yoe;
+    int64_t doy;
+
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = y - era * 400;
+    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    return era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
+}
+
+/* pdp_cli_day_name writes the UTC date of unix ms as YYYY-MM-DD. */
+static void
+pdp_cli_day_name(int64_t ms, char *buf, size_t cap)
+{
+    int64_t z = ms / 86400000 - (ms % 86400000 < 0 ? 1 : 0);
+    int64_t era;
+    int64_t doe;
+    int64_t yoe;
+    int64_t doy;
+    int64_t mp;
+    int64_t d;
+    int64_t m;
+
+    z += 719468;
+    era = (z >= 0 ? z : z - 146096) / 146097;
+    doe = z - era * 146097;
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp  = (5 * doy + 2) / 153;
+    d   = doy - (153 * mp + 2) / 5 + 1;
+    m   = mp < 10 ? mp + 3 : mp - 9;
+    snprintf(buf, cap, "%04lld-%02lld-%02lld",
+             (long long)(yoe + era * 400 + (m <= 2)), (long long)m,
+             (long long)d);
+}
+
+/* pdp_cli_digits reads exactly n decimal digits at s. */
+static bool
+pdp_cli_digits(const char *s, int n, int *out)
+{
+    int v = 0;
+
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return false;
+        }
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return true;
+}
+
+/* pdp_cli_spend_date parses --from/--to: YYYY-MM-DD (a whole UTC day) or
+ * an RFC 3339 date-time (an instant). The result is the range bound in unix
+ * ms: for --from the first ms included, for --to the first ms after the
+ * range (the day's end, or the instant's ms + 1). */
+static bool
+pdp_cli_spend_date(const char *s, bool is_to, int64_t *out)
+{
+    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int              y, mo, d, h = 0, mi = 0, sec = 0, oh = 0, om = 0;
+    int64_t          ms   = 0;
+    int64_t          off  = 0; /* seconds east of UTC */
+    bool             frac = false;
+    bool             leap;
+    const char      *p = s + 10;
+
+    if (strlen(s) < 10 || !pdp_cli_digits(s, 4, &y) || s[4] != '-' ||
+        !pdp_cli_digits(s + 5, 2, &mo) || s[7] != '-' ||
+        !pdp_cli_digits(s + 8, 2, &d) || mo < 1 || mo > 12 || d < 1) {
+        return false;
+    }
+    leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (d > mdays[mo - 1] + (mo == 2 && leap ? 1 : 0)) {
+        return false;
+    }
+    if (*p == '\0') {
+        *out = (pdp_cli_days_from_civil(y, mo, d) + (is_to ? 1 : 0)) * 86400000;
+        return true;
+    }
+    if ((*p != 'T' && *p != 't') || !pdp_cli_digits(p + 1, 2, &h) ||
+        p[3] != ':' || !pdp_cli_digits(p + 4, 2, &mi) || p[6] != ':' ||
+        !pdp_cli_digits(p + 7, 2, &sec) || h > 23 || mi > 59 || sec > 60) {
+        return false;
+    }
+    p += 9;
+    if (*p == '.') {
+        int n = 0;
+        for (p++; *p >= '0' && *p <= '9'; p++, n++) {
+            if (n < 3) {
+                ms = ms * 10 + (*p - '0');
+            } else if (*p != '0') {
+                frac = true; /* below a millisecond */
+            }
+        }
+        if (n == 0) {
+            return false;
+        }
+        for (; n < 3; n++) {
+            ms *= 10;
+        }
+    }
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if ((*p == '+' || *p == '-') && pdp_cli_digits(p + 1, 2, &oh) &&
+               p[3] == ':' && pdp_cli_digits(p + 4, 2, &om) && oh <= 23 &&
+               om <= 59) {
+        off = (int64_t)(oh * 3600 + om * 60) * (*p == '-' ? -1 : 1);
+        p += 6;
+    } else {
+        return false;
+    }
+    if (*p != '\0') {
+        return false;
+    }
+    ms += ((pdp_cli_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 +
+            sec) -
+           off) *
+          1000;
+    /* --from includes the first whole ms at or after the instant; --to
+     * includes every ms up to it. */
+    *out = is_to ? ms + 1 : ms + (frac ? 1 : 0);
+    return true;
+}
+
+/* pdp_cli_spend_parse is pdp_cli_parse for spend, whose --format takes
+ * more values and whose flags no other command has. A flag given twice is
+ * an error: two --by or two --from are a mistake, not a choice. */
+static int
+pdp_cli_spend_parse(pdp_cli *c, int argc, char **argv, pdp_cli_spend_opts *o)
+{
+    static const char *const names[] = {"config", "by",     "from",
+                                        "to",     "tenant", "format"};
+
+    memset(o, 0, sizeof(*o));
+    o->from_ms = INT64_MIN;
+    o->to_ms   = INT64_MAX;
+    for (int i = 0; i < argc; i++) {
+        const char  *a   = argv[i];
+        const char  *val = NULL;
+        const char **slot[6];
+        size_t       nlen;
+        int          w = -1;
+
+        slot[0] = &o->config;
+        slot[1] = &o->by_arg;
+        slot[2] = &o->from;
+        slot[3] = &o->to;
+        slot[4] = &o->tenant;
+        slot[5] = &o->format;
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            o->help = true;
+            continue;
+        }
+        if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
+            return a[0] == '-' && a[1] != '\0'
+                       ? pdp_cli_usage_error(c, "unknown option %s", a)
+                       : pdp_cli_usage_error(c, "unexpected argument \"%s\"",
+                                             a);
+        }
+        val  = strchr(a, '=');
+        nlen = val != NULL ? (size_t)(val - a - 2) : strlen(a + 2);
+        for (int j = 0; j < 6 && w < 0; j++) {
+            if (strlen(names[j]) == nlen &&
+                strncmp(names[j], a + 2, nlen) == 0) {
+                w = j;
+            }
+        }
+        if (w < 0) {
+            return pdp_cli_usage_error(c, "unknown option %s", a);
+        }
+        if (val != NULL) {
+            val++;
+        } else if (i + 1 < argc) {
+            val = argv[++i];
+        } else {
+            return pdp_cli_usage_error(c, "option %s needs a value", a);
+        }
+        if (*slot[w] != NULL) {
+            return pdp_cli_usage_error(c, "--%s given twice", names[w]);
+        }
+        *slot[w] = val;
+    }
+    if (o->help) {
+        return PDP_EXIT_OK;
+    }
+    if (o->format == NULL || strcmp(o->format, "text") == 0 ||
+        strcmp(o->format, "table") == 0) {
+        o->fmt = PDP_CLI_SPEND_TABLE;
+    } else if (strcmp(o->format, "json") == 0) {
+        o->fmt = PDP_CLI_SPEND_JSON;
+    } else if (strcmp(o->format, "csv") == 0) {
+        o->fmt = PDP_CLI_SPEND_CSV;
+    } else {
+        return pdp_cli_usage_error(c,
+                                   "--format must be table, json or csv, "
+                                   "not \"%s\"",
+                                   o->format);
+    }
+    if (o->by_arg != NULL) {
+        for (int j = PDP_CLI_BY_TENANT; j <= PDP_CLI_BY_DAY; j++) {
+            if (strcmp(o->by_arg, pdp_cli_by_names[j]) == 0) {
+                o->by = (pdp_cli_by)j;
+            }
+        }
+        if (o->by == PDP_CLI_BY_NONE) {
+            return pdp_cli_usage_error(c,
+                                       "--by must be tenant, key, user, model "
+                                       "or day, not \"%s\"",
+                                       o->by_arg);
+        }
+    } else if (o->from != NULL || o->to != NULL || o->tenant != NULL ||
+               o->fmt == PDP_CLI_SPEND_CSV) {
+        /* The report without --by is the all-time totals; silently
+         * ignoring a range would print numbers that look filtered. */
+        return pdp_cli_usage_error(c, "%s needs --by tenant|key|user|model|day",
+                                   o->from     ? "--from"
+                                   : o->to     ? "--to"
+                                   : o->tenant ? "--tenant"
+                                               : "--format csv");
+    }
+    if (o->from != NULL && !pdp_cli_spend_date(o->from, false, &o->from_ms)) {
+        return pdp_cli_usage_error(c,
+                                   "--from \"%s\" is not a date: use "
+                                   "YYYY-MM-DD (UTC) or RFC 3339, e.g. "
+                                   "2024-05-01T00:00:00Z",
+                                   o->from);
+    }
+    if (o->to != NULL && !pdp_cli_spend_date(o->to, true, &o->to_ms)) {
+        return pdp_cli_usage_error(c,
+                                   "--to \"%s\" is not a date: use "
+                                   "YYYY-MM-DD (UTC) or RFC 3339, e.g. "
+                                   "2024-05-31T23:59:59Z",
+                                   o->to);
+    }
+    if (o->from_ms >= o->to_ms) {
+        return pdp_cli_usage_error(c, "--from %s is after --to %s", o->from,
+                                   o->to);
+    }
+    if (o->tenant != NULL && !pdp_cli_tenant_ok(o->tenant)) {
+        return pdp_cli_usage_error(c,
+                                   "--tenant \"%s\" is not a tenant id: "
+                                   "1-63 of A-Z a-z 0-9 . _ -",
+                                   o->tenant);
+    }
+    return PDP_EXIT_OK;
+}
+
+static uint64_t
+pdp_cli_fnv(uint64_t h, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+    }
+    return h;
+}
+
+/* pdp_cli_sum adds one record to g; TG_ETOOBIG if a sum would overflow
+ * (then g is unchanged). */
+static tg_err
+pdp_cli_sum(pdp_cli_sums *g, const pdp_usage_rec *r)
+{
+    pdp_cli_sums t = *g;
+
+    if (__builtin_add_overflow(t.requests, 1, &t.requests) ||
+        __builtin_add_overflow(t.prompt_tokens, r->usage.prompt_tokens,
+                               &t.prompt_tokens) ||
+        __builtin_add_overflow(t.completion_tokens, r->usage.completion_tokens,
+                               &t.completion_tokens) ||
+        __builtin_add_overflow(t.cost_micro_usd, r->cost_micro_usd,
+                               &t.cost_micro_usd) ||
+        __builtin_add_overflow(t.estimated, r->usage.estimated ? 1 : 0,
+                               &t.estimated)) {
+        return TG_ETOOBIG;
+    }
+    *g = t;
+    return TG_OK;
+}
+
+static bool
+pdp_cli_groups_grow(pdp_cli_groups *gs)
+{
+    size_t          ncap = gs->cap ? gs->cap * 2 : 64;
+    pdp_cli_group **ns   = calloc(ncap, sizeof(*ns));
+
+    if (ns == NULL) {
+        return false;
+    }
+    for (size_t i = 0; i < gs->cap; i++) {
+        if (gs->slot[i] != NULL) {
+            size_t j = gs->slot[i]->hash & (ncap - 1);
+            while (ns[j] != NULL) {
+                j = (j + 1) & (ncap - 1);
+            }
+            ns[j] = gs->slot[i];
+        }
+    }
+    free(gs->slot);
+    gs->slot = ns;
+    gs->cap  = ncap;
+    return true;
+}
+
+/* pdp_cli_spend_add is the pdp_store_usage_fn of `spend --by`. */
+static tg_err
+pdp_cli_spend_add(void *arg, const pdp_usage_rec *r)
+{
+    pdp_cli_groups *gs     = arg;
+    const tg_usage *u      = &r->usage;
+    const char     *tenant = "";
+    const char     *name;
+    char            day[16];
+    size_t          tl;
+    size_t          nl;
+    uint64_t        h;
+    size_t          j;
+    pdp_cli_group  *g;
+    tg_err          rv;
+
+    if (u->started_ms < gs->o->from_ms || u->started_ms >= gs->o->to_ms ||
+        (gs->o->tenant != NULL && strcmp(u->tenant_id, gs->o->tenant) != 0)) {
+        return TG_OK;
+    }
+    switch (gs->o->by) {
+    case PDP_CLI_BY_KEY:
+        tenant = u->tenant_id;
+        name   = u->key_id;
+        break;
+    case PDP_CLI_BY_USER:
+        /* The same user string in two tenants is two people. */
+        tenant = u->tenant_id;
+        name   = u->user;
+        break;
+    case PDP_CLI_BY_MODEL:
+        name = u->model;
+        break;
+    case PDP_CLI_BY_DAY:
+        pdp_cli_day_name(u->started_ms, day, sizeof(day));
+        name = day;
+        break;
+    default:
+        name = u->tenant_id;
+        break;
+    }
+    if ((rv = pdp_cli_sum(&gs->total, r)) != TG_OK) {
+        return rv;
+    }
+    tl = strlen(tenant);
+    nl = strlen(name);
+    h  = pdp_cli_fnv(pdp_cli_fnv(14695981039346656037ULL, tenant, tl + 1), name,
+                     nl);
+    if ((gs->n + 1) * 10 > gs->cap * 7 && !pdp_cli_groups_grow(gs)) {
+        return TG_ENOMEM;
+    }
+    for (j = h & (gs->cap - 1); (g = gs->slot[j]) != NULL;
+         j = (j + 1) & (gs->cap - 1)) {
+        if (g->hash == h && strcmp(g->s, tenant) == 0 &&
+            strcmp(g->name, name) == 0) {
+            return pdp_cli_sum(&g->t, r);
+        }
+    }
+    if ((g = calloc(1, sizeof(*g) + tl + nl + 2)) == NULL) {
+        return TG_ENOMEM;
+    }
+    g->hash = h;
+    memcpy(g->s, tenant, tl + 1);
+    g->name = g->s + tl + 1;
+    memcpy(g->name, name, nl + 1);
+    gs->slot[j] = g;
+    gs->n++;
+    return pdp_cli_sum(&g->t, r);
+}
+
+static int
+pdp_cli_group_cmp(const void *a, const void *b)
+{
+    const pdp_cli_group *x = *(pdp_cli_group *const *)a;
+    const pdp_cli_group *y = *(pdp_cli_group *const *)b;
+    int                  d;
+
+    if (x->t.cost_micro_usd != y->t.cost_micro_usd) {
+        return x->t.cost_micro_usd > y->t.cost_micro_usd ? -1 : 1;
+    }
+    if ((d = strcmp(x->name, y->name)) != 0) {
+        return d;
+    }
+    return strcmp(x->s, y->s);
+}
+
+/* Days read as a time series: oldest first. */
+static int
+pdp_cli_group_day_cmp(const void *a, const void *b)
+{
+    const pdp_cli_group *x = *(pdp_cli_group *const *)a;
+    const pdp_cli_group *y = *(pdp_cli_group *const *)b;
+
+    return strcmp(x->name, y->name);
+}
+
+/* pdp_cli_shown is how a group's name prints: "-" for no user. */
+static const char *
+pdp_cli_shown(const char *name)
+{
+    return name[0] == '\0' ? "-" : name;
+}
+
+/* pdp_cli_csv_field writes s as one RFC 4180 field. */
+static void
+pdp_cli_csv_field(FILE *f, const char *s)
+{
+    if (strpbrk(s, ",\"\r\n") == NULL) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s != '\0'; s++) {
+        if (*s == '"') {
+            fputc('"', f);
+        }
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+/* pdp_cli_table_field pads s to w columns with control characters shown as
+ * '?': a user name comes from the client and must not drive the terminal. */
+static void
+pdp_cli_table_field(FILE *f, const char *s, int w)
+{
+    int n = 0;
+
+    for (; *s != '\0'; s++, n++) {
+        unsigned char ch = (unsigned char)*s;
+        fputc(ch < 0x20 || ch == 0x7f ? '?' : ch, f);
+    }
+    for (; n < w; n++) {
+        fputc(' ', f);
+    }
+}
+
+static cJSON *
+pdp_cli_group_json(cJSON *j, const pdp_cli_sums *g)
+{
+    char usd[32];
+
+    pdp_cli_usd(g->cost_micro_usd, usd, sizeof(usd));
+    cJSON_AddNumberToObject(j, "requests", (double)g->requests);
+    cJSON_AddNumberToObject(j, "prompt_tokens", (double)g->prompt_tokens);
+    cJSON_AddNumberToObject(j, "completion_tokens",
+                            (double)g->completion_tokens);
+    cJSON_AddNumberToObject(j, "cost_micro_usd", (double)g->cost_micro_usd);
+    cJSON_AddStringToObject(j, "cost_usd", usd);
+    cJSON_AddNumberToObject(j, "estimated_requests", (double)g->estimated);
+    return j;
+}
+
+static void
+pdp_cli_spend_print_json(pdp_cli *c, const pdp_cli_spend_opts *o,
+                         pdp_cli_group **v, size_t n, const pdp_cli_sums *total)
+{
+    static const char *const field[] = {"",     "tenant", "key_id",
+                                        "user", "model",  "day"};
+    cJSON                   *doc     = cJSON_CreateObject();
+    cJSON                   *rows;
+    bool two = o->by == PDP_CLI_BY_KEY || o->by == PDP_CLI_BY_USER;
+
+    cJSON_AddStringToObject(doc, "by", pdp_cli_by_names[o->by]);
+    cJSON_AddItemToObject(doc, "from",
+                          o->from ? cJSON_CreateString(o->from)
+                                  : cJSON_CreateNull());
+    cJSON_AddItemToObject(
+        doc, "to", o->to ? cJSON_CreateString(o->to) : cJSON_CreateNull());
+    cJSON_AddItemToObject(doc, "tenant",
+                          o->tenant ? cJSON_CreateString(o->tenant)
+                                    : cJSON_CreateNull());
+    cJSON_AddStringToObject(doc, "currency", "USD");
+    rows = cJSON_AddArrayToObject(doc, "rows");
+    for (size_t i = 0; i < n; i++) {
+        cJSON *j = cJSON_CreateObject();
+        if (o->by == PDP_CLI_BY_USER && v[i]->name[0] == '\0') {
+            cJSON_AddNullToObject(j, field[o->by]); /* no user given */
+        } else {
+            cJSON_AddStringToObject(j, field[o->by], v[i]->name);
+        }
+        if (two) {
+            cJSON_AddStringToObject(j, "tenant", v[i]->s);
+        }
+        cJSON_AddItemToArray(rows, pdp_cli_group_json(j, &v[i]->t));
+    }
+    cJSON_AddItemToObject(doc, "total",
+                          pdp_cli_group_json(cJSON_CreateObject(), total));
+    pdp_cli_print_json(c, doc);
+}
+
+static void
+pdp_cli_spend_print_csv(pdp_cli *c, const pdp_cli_spend_opts *o,
+                        pdp_cli_group **v, size_t n, const pdp_cli_sums *total)
+{
+    static const char *const field[] = {"",     "tenant", "key_id",
+                                        "user", "model",  "day"};
+    bool two = o->by == PDP_CLI_BY_KEY || o->by == PDP_CLI_BY_USER;
+
+    fprintf(c->out,
+            "%s%s,requests,prompt_tokens,completion_tokens,cost_micro_usd,"
+            "cost_usd,estimated_requests\r\n",
+            field[o->by], two ? ",tenant" : "");
+    for (size_t i = 0; i <= n; i++) {
+        const pdp_cli_sums *g = i < n ? &v[i]->t : total;
+        char                usd[32];
+
+        pdp_cli_csv_field(c->out, i < n ? pdp_cli_shown(v[i]->name) : "TOTAL");
+        if (two) {
+            fputc(',', c->out);
+            pdp_cli_csv_field(c->out, i < n ? v[i]->s : "");
+        }
+        pdp_cli_usd(g->cost_micro_usd, usd, sizeof(usd));
+        fprintf(c->out, ",%lld,%lld,%lld,%lld,%s,%lld\r\n",
+                (long long)g->requests, (long long)g->prompt_tokens,
+                (long long)g->completion_tokens, (long long)g->cost_micro_usd,
+                usd, (long long)g->estimated);
+    }
+}
+
+static void
+pdp_cli_spend_print_table(pdp_cli *c, const pdp_cli_spend_opts *o,
+                          pdp_cli_group **v, size_t n,
+                          const pdp_cli_sums *total)
+{
+    static const char *const head[] = {"",     "TENANT", "KEY",
+                                       "USER", "MODEL",  "DAY"};
+    bool two = o->by == PDP_CLI_BY_KEY || o->by == PDP_CLI_BY_USER;
+    int  w1  = 6;
+    int  w2  = 6;
+
+    for (size_t i = 0; i < n; i++) {
+        int l1 = (int)strlen(pdp_cli_shown(v[i]->name));
+        int l2 = (int)strlen(v[i]->s);
+        w1     = l1 > w1 ? l1 : w1;
+        w2     = l2 > w2 ? l2 : w2;
+    }
+    pdp_cli_table_field(c->out, head[o->by], w1);
+    if (two) {
+        fputs("  ", c->out);
+        pdp_cli_table_field(c->out, "TENANT", w2);
+    }
+    fprintf(c->out, "  %10s  %14s  %17s  %14s  %9s\n", "REQUESTS",
+            "PROMPT_TOKENS", "COMPLETION_TOKENS", "COST_USD", "ESTIMATED");
+    for (size_t i = 0; i <= n; i++) {
+        const pdp_cli_sums *g = i < n ? &v[i]->t : total;
+        char                usd[32];
+
+        if (i == n) {
+            fputc('\n', c->out);
+        }
+        pdp_cli_table_field(c->out, i < n ? pdp_cli_shown(v[i]->name) : "TOTAL",
+                            w1);
+        if (two) {
+            fputs("  ", c->out);
+            pdp_cli_table_field(c->out, i < n ? v[i]->s : "", w2);
+        }
+        pdp_cli_usd(g->cost_micro_usd, usd, sizeof(usd));
+        fprintf(c->out, "  %10lld  %14lld  %17lld  %14s  %9lld\n",
+                (long long)g->requests, (long long)g->prompt_tokens,
+                (long long)g->completion_tokens, usd, (long long)g->estimated);
+    }
+}
+
+/* pdp_cli_spend_by runs `spend --by`: one streaming pass over the usage
+ * records, then sort and print. */
+static int
+pdp_cli_spend_by(pdp_cli *c, const pdp_cli_spend_opts *o, pdp_store *st)
+{
+    pdp_cli_groups  gs;
+    pdp_cli_group **v = NULL;
+    size_t          n = 0;
+    tg_err          rv;
+    int             ec = PDP_EXIT_OK;
+
+    memset(&gs, 0, sizeof(gs));
+    gs.o = o;
+    if (!pdp_cli_groups_grow(&gs)) {
+        rv = TG_ENOMEM;
+    } else {
+        rv = pdp_store_usage_list(st, pdp_cli_spend_add, &gs);
+    }
+    if (rv == TG_OK && gs.n > 0 && (v = malloc(gs.n * sizeof(*v))) == NULL) {
+        rv = TG_ENOMEM;
+    }
+    if (rv != TG_OK) {
+        fprintf(c->err, "tollgate-pdp %s: cannot read usage records: %s\n",
+                c->cmd,
+                rv == TG_ETOOBIG ? "a sum overflows 64 bits" : tg_strerror(rv));
+        ec = PDP_EXIT_FAIL;
+        goto out;
+    }
+    for (size_t i = 0; i < gs.cap; i++) {
+        if (gs.slot[i] != NULL) {
+            v[n++] = gs.slot[i];
+        }
+    }
+    if (n > 0) {
+        qsort(v, n, sizeof(*v),
+              o->by == PDP_CLI_BY_DAY ? pdp_cli_group_day_cmp
+                                      : pdp_cli_group_cmp);
+    }
+    switch (o->fmt) {
+    case PDP_CLI_SPEND_JSON:
+        pdp_cli_spend_print_json(c, o, v, n, &gs.total);
+        break;
+    case PDP_CLI_SPEND_CSV:
+        pdp_cli_spend_print_csv(c, o, v, n, &gs.total);
+        break;
+    default:
+        pdp_cli_spend_print_table(c, o, v, n, &gs.total);
+        break;
+    }
+out:
+    for (size_t i = 0; i < gs.cap; i++) {
+        free(gs.slot[i]);
+    }
+    free(gs.slot);
+    free(v);
+    return ec;
+}
+
 static int
 pdp_cli_spend_cmd(pdp_cli *c, int argc, char **argv)
 {
-    static const char *const flags[] = {"config", "format", NULL};
+    pdp_cli_spend_opts       so;
     pdp_cli_opts             o;
     tg_config               *cfg = NULL;
     pdp_store               *st  = NULL;
@@ -1821,15 +2534,22 @@ pdp_cli_spend_cmd(pdp_cli *c, int argc, char **argv)
     int                      ec;
 
     memset(&s, 0, sizeof(s));
-    if ((ec = pdp_cli_parse(c, argc, argv, flags, 0, &o)) != PDP_EXIT_OK) {
+    if ((ec = pdp_cli_spend_parse(c, argc, argv, &so)) != PDP_EXIT_OK) {
         goto out;
     }
-    if (o.help) {
+    if (so.help) {
         fputs(pdp_cli_usage_spend, c->out);
         goto out;
     }
+    memset(&o, 0, sizeof(o));
+    o.config = so.config;
+    o.format = so.fmt == PDP_CLI_SPEND_JSON ? "json" : NULL;
     if ((ec = pdp_cli_config(c, &o, &cfg)) != PDP_EXIT_OK ||
         (ec = pdp_cli_store(c, cfg, &st)) != PDP_EXIT_OK) {
+        goto out;
+    }
+    if (so.by != PDP_CLI_BY_NONE) {
+        ec = pdp_cli_spend_by(c, &so, st);
         goto out;
     }
     rv = pdp_store_totals_list(st, pdp_cli_collect_totals, &s);

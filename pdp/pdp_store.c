@@ -1579,3 +1579,54 @@ pdp_store_usage_settle(pdp_store *st, const tg_usage *u, int64_t cost_micro_usd,
     pthread_cond_destroy(&w.cv);
     return rv;
 }
+
+/* ---- usage listing ------------------------------------------------------ */
+
+typedef struct pdp_usage_list_arg {
+    pdp_store_usage_fn fn;
+    void              *arg;
+    tg_err             rv; /* fn's result when it stopped the walk */
+    pdp_usage_rec      r;
+} pdp_usage_list_arg;
+
+static tg_err
+pdp_store_usage_list_one(const MDB_val *k, const MDB_val *v, void *arg)
+{
+    pdp_usage_list_arg *a = arg;
+    size_t              n = k->mv_size;
+    tg_err              rv;
+
+    memset(&a->r, 0, sizeof(a->r));
+    if ((rv = pdp_usage_decode(v, &a->r)) != TG_OK) {
+        return rv;
+    }
+    if (n >= sizeof(a->r.usage.request_id)) {
+        n = sizeof(a->r.usage.request_id) - 1;
+    }
+    memcpy(a->r.usage.request_id, k->mv_data, n);
+    a->r.usage.request_id[n] = '\0';
+    if ((a->rv = a->fn(a->arg, &a->r)) != TG_OK) {
+        return TG_EEXIST; /* stops pdp_store_scan; a->rv is the answer */
+    }
+    return TG_OK;
+}
+
+tg_err
+pdp_store_usage_list(pdp_store *st, pdp_store_usage_fn fn, void *arg)
+{
+    pdp_usage_list_arg *a = malloc(sizeof(*a));
+    tg_err              rv;
+
+    if (a == NULL) {
+        return TG_ENOMEM;
+    }
+    a->fn  = fn;
+    a->arg = arg;
+    a->rv  = TG_OK;
+    rv     = pdp_store_scan(st, st->usage, pdp_store_usage_list_one, a);
+    if (rv == TG_OK) {
+        rv = a->rv;
+    }
+    free(a);
+    return rv;
+}

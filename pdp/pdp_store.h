@@ -237,4 +237,14 @@ tg_err pdp_store_usage_submit(pdp_store *st, const tg_usage *u,
 tg_err pdp_store_usage_settle(pdp_store *st, const tg_usage *u,
                               int64_t cost_micro_usd, tg_usage_ack *ack);
 
+/* pdp_store_usage_list calls fn for every settled usage record, in request
+ * id order, in one read snapshot; it streams (one record is decoded at a
+ * time, nothing else is copied). fn borrows r only during the call; a
+ * return other than TG_OK stops the walk and is returned as is. TG_EVERSION
+ * or TG_EIO on a record this build cannot read. The snapshot is held (and
+ * a map resize in this process waits) until the walk ends: not for nng
+ * callbacks or the decision path. */
+typedef tg_err (*pdp_store_usage_fn)(void *arg, const pdp_usage_rec *r);
+tg_err pdp_store_usage_list(pdp_store *st, pdp_store_usage_fn fn, void *arg);
+
 #endif

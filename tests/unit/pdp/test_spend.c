@@ -1,0 +1,429 @@
+/* test_spend.c - pdp.spend: `tollgate-pdp spend --by` over usage records
+ * written through the store: each grouping, the edges of the date range
+ * (whole UTC days, records exactly at midnight, RFC 3339 instants), the
+ * json and csv shapes and the argument errors. */
+#include <cjson/cJSON.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pdp_cli.h"
+#include "pdp_store.h"
+#include "pdp_test_util.h"
+#include "tg_unit.h"
+
+#define MAY1 1714521600000LL /* 2024-05-01T00:00:00Z */
+#define DAY 86400000LL
+
+static char g_cfg[768];
+static char g_empty_cfg[768];
+static char g_out[65536];
+static char g_err[4096];
+
+static void
+slurp(FILE *f, char *buf, size_t cap)
+{
+    size_t n;
+
+    rewind(f);
+    n      = fread(buf, 1, cap - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+}
+
+/* run executes `tollgate-pdp spend --config g_cfg WORDS...` in-process. */
+static int
+run(const char *first, ...)
+{
+    char   *argv[32];
+    int     argc = 0;
+    va_list ap;
+    FILE   *o = tmpfile();
+    FILE   *e = tmpfile();
+    int     rc;
+
+    argv[argc++] = "tollgate-pdp";
+    argv[argc++] = "spend";
+    argv[argc++] = "--config";
+    argv[argc++] = g_cfg;
+    va_start(ap, first);
+    for (const char *a = first; a != NULL && argc < 31;
+         a             = va_arg(ap, const char *)) {
+        argv[argc++] = (char *)a;
+    }
+    va_end(ap);
+    argv[argc] = NULL;
+    rc         = pdp_cli_run(argc, argv, o, e);
+    slurp(o, g_out, sizeof(g_out));
+    slurp(e, g_err, sizeof(g_err));
+    return rc;
+}
+
+/* run_json runs with --format json appended and parses the output. */
+#define run_json(...)                                                          \
+    (run(__VA_ARGS__, "--format", "json", NULL) == 0 ? cJSON_Parse(g_out)      \
+                                                     : NULL)
+
+static double
+num(const cJSON *j, const char *k)
+{
+    return cJSON_GetNumberValue(cJSON_GetObjectItem(j, k));
+}
+
+static const char *
+str(const cJSON *j, const char *k)
+{
+    return cJSON_GetStringValue(cJSON_GetObjectItem(j, k));
+}
+
+static const cJSON *
+row(const cJSON *doc, int i)
+{
+    return cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "rows"), i);
+}
+
+static int
+nrows(const cJSON *doc)
+{
+    return cJSON_GetArraySize(cJSON_GetObjectItem(doc, "rows"));
+}
+
+static const char *
+total_usd(const cJSON *doc)
+{
+    return str(cJSON_GetObjectItem(doc, "total"), "cost_usd");
+}
+
+static void
+settle(pdp_store *st, const char *id, const char *tenant, const char *key,
+       const char *model, const char *user, int64_t prompt, int64_t completion,
+       int64_t cost, int64_t started_ms, bool estimated)
+{
+    tg_usage     u;
+    tg_usage_ack ack;
+
+    memset(&u, 0, sizeof(u));
+    snprintf(u.request_id, sizeof(u.request_id), "%s", id);
+    snprintf(u.tenant_id, sizeof(u.tenant_id), "%s", tenant);
+    snprintf(u.key_id, sizeof(u.key_id), "%s", key);
+    snprintf(u.model, sizeof(u.model), "%s", model);
+    snprintf(u.user, sizeof(u.user), "%s", user);
+    u.prompt_tokens     = prompt;
+    u.completion_tokens = completion;
+    u.started_ms        = started_ms;
+    u.duration_ms       = 100;
+    u.estimated         = estimated;
+    u.status            = 200;
+    CU_ASSERT_EQUAL_FATAL(pdp_store_usage_settle(st, &u, cost, &ack), TG_OK);
+}
+
+/* The records every case reads. r1 is the last ms of April, r2 the first
+ * of May, r4 the last of May 1, r5 the first of May 2. */
+static char g_dir[512];
+
+static void
+test_write_records(void)
+{
+    char       state[600];
+    char       msg[512];
+    pdp_store *st = NULL;
+
+    snprintf(state, sizeof(state), "%s/state", g_dir);
+    CU_ASSERT_EQUAL_FATAL(pdp_store_open(&st, state, 4, msg, sizeof(msg)),
+                          TG_OK);
+    settle(st, "r1", "acme", "key_a", "gpt-4o-mini", "alice", 100, 50, 1500,
+           MAY1 - 1, false);
+    settle(st, "r2", "acme", "key_a", "gpt-4o-mini", "alice", 200, 100, 3000,
+           MAY1, false);
+    settle(st, "r3", "acme", "key_b", "gpt-4o", "", 10, 5, 250000,
+           MAY1 + DAY / 2, true);
+    settle(st, "r4", "beta", "key_c", "gpt-4o", "bob, \"the builder\"", 1000,
+           1000, 1234567, MAY1 + DAY - 1, false);
+    settle(st, "r5", "beta", "key_c", "gpt-4o-mini", "alice", 1, 1, 7,
+           MAY1 + DAY, false);
+    settle(st, "r6", "acme", "key_a", "gpt-4o-mini", "alice", 1, 1, 1,
+           MAY1 + 2 * DAY, false);
+    /* A repeat of r2 (same request id) is not counted twice. */
+    settle(st, "r2", "acme", "key_a", "gpt-4o-mini", "alice", 200, 100, 3000,
+           MAY1, false);
+    pdp_store_close(st);
+}
+
+static void
+test_by_tenant_one_day(void)
+{
+    cJSON *doc = run_json("--by", "tenant", "--from", "2024-05-01", "--to",
+                          "2024-05-01");
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+    CU_ASSERT_STRING_EQUAL(str(doc, "by"), "tenant");
+    CU_ASSERT_STRING_EQUAL(str(doc, "from"), "2024-05-01");
+    CU_ASSERT_STRING_EQUAL(str(doc, "to"), "2024-05-01");
+    CU_ASSERT_EQUAL(nrows(doc), 2);
+    /* Highest cost first: beta (r4) then acme (r2 + r3). */
+    CU_ASSERT_STRING_EQUAL(str(row(doc, 0), "tenant"), "beta");
+    CU_ASSERT_EQUAL(num(row(doc, 0), "requests"), 1);
+    CU_ASSERT_STRING_EQUAL(str(row(doc, 0), "cost_usd"), "1.234567");
+    CU_ASSERT_STRING_EQUAL(str(row(doc, 1), "tenant"), "acme");
+    CU_ASSERT_EQUAL(num(row(doc, 1), "requests"), 2);
+    CU_ASSERT_EQUAL(num(row(doc, 1), "prompt_tokens"), 210);
+    CU_ASSERT_EQUAL(num(row(doc, 1), "completion_tokens"), 105);
+    CU_ASSERT_EQUAL(num(row(doc, 1), "cost_micro_usd"), 253000);
+    CU_ASSERT_STRING_EQUAL(str(row(doc, 1), "cost_usd"), "0.253000");
+    CU_ASSERT_EQUAL(num(row(doc, 1), "estimated_requests"), 1);
+    CU_ASSERT_EQUAL(num(cJSON_GetObjectItem(doc, "total"), "requests"), 3);
+    CU_ASSERT_STRING_EQUAL(total_usd(doc), "1.487567");
+    cJSON_Delete(doc);
+}
+
+static void
+test_date_edges(void)
+{
+    cJSON *doc;
+
+    /* No range: everything, the repeated r2 once. */
+    doc = run_json("--by", "tenant");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+    CU_ASSERT_EQUAL(num(cJSON_GetObjectItem(doc, "total"), "requests"), 6);
+    CU_ASSERT_STRING_EQUAL(total_usd(doc), "1.489075");
+    CU_ASSERT_TRUE(cJSON_IsNull(cJSON_GetObjectItem(doc, "from")));
+    CU_ASSERT_TRUE(cJSON_IsNull(cJSON_GetObjectItem(doc, "to")));
+    cJSON_Delete(doc);
+    /* --to a day includes all of it and nothing of the next midnight. */
+    doc = run_json("--by", "day", "--to", "2024-04-30");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+    CU_ASSERT_EQUAL(nrows(doc), 1);
+    CU_ASSERT_STRING_EQUAL(str(row(doc, 0), "day"), "2024-04-30");
+    CU_ASSERT_STRING_EQUAL(total_usd(doc), "0.001500");
+    cJSON_Delete(doc);
+    /* --from a day starts at its midnight, open-ended. */
+    doc = run_json("--by", "day", "--from", "2024-05-02");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+    CU_ASSERT_EQUAL(nrows(doc), 2);
+    CU_ASSERT_STRING_EQUAL(total_usd(doc), "0.000008"); /* r5 + r6 */
+    cJSON_Delete(doc);
+    /* An RFC 3339 --to is an instant, included: r2 exactly at midnight. */
+    doc = run_json("--by", "tenant", "--from", "2024-05-01T00:00:00Z", "--to",
+                   "2024-05-01T00:00:00Z");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+    CU_ASSERT_EQUAL(num(cJSON_GetObjectItem(doc, "total"), "requests"), 1);
+    CU_ASSERT_STRING_EQUAL(total_usd(doc), "0.003000");
+    cJSON_Delete(doc);
+    /* Offsets and fractions: 02:00+02:00 is midnight UTC. */
+    doc = run_json("--by", "tenant", "--from", "2024-04-30T23:59:59.999Z",
+                   "--to", "2024-05-01T02:00:00+02:00");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+    CU_ASSERT_EQUAL(num(cJSON_GetObjectItem(doc, "total"), "requests"), 2);
+    cJSON_Delete(doc);
+    /* A sub-ms --from rounds up, an RFC 3339 --to is included to its ms:
+     * 23:59:59.9991 is after 23:59:59.999. */
+    CU_ASSERT_EQUAL(run("--by", "tenant", "--from", "2024-04-30T23:59:59.9991Z",
+                        "--to", "2024-05-01T01:59:59.999+02:00", NULL),
+                    2);
+    doc = run_json("--by", "tenant", "--from", "2024-05-01T00:00:00.001Z",
+                   "--to", "2024-05-01T11:59:59.999Z");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+    CU_ASSERT_EQUAL(num(cJSON_GetObjectItem(doc, "total"), "requests"), 0);
+    CU_ASSERT_EQUAL(nrows(doc), 0);
+    CU_ASSERT_STRING_EQUAL(total_usd(doc), "0.000000");
+    cJSON_Delete(doc);
+}
+
+static void
+test_by_day_is_chronological(void)
+{
+    cJSON *doc = run_json("--by", "day");
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+    CU_ASSERT_EQUAL_FATAL(nrows(doc), 4);
+    CU_ASSERT_STRING_EQUAL(str(row(doc, 0), "day"), "2024-04-30");
+    CU_ASSERT_STRING_EQUAL(str(row(doc, 1), "day"), "2024-05-01");
+    CU_ASSERT_EQUAL(num(row(doc, 1), "requests"), 3);
+    CU_ASSERT_STRING_EQUAL(str(row(doc, 2), "day"), "2024-05-02");
+    CU_ASSERT_STRING_EQUAL(str(row(doc, 3), "day"), "2024-05-03");
+    cJSON_Delete(doc);
+}
+
+static void
+test_by_key_model_user(void)
+{
+    cJSON *doc;
+
+    doc = run_json("--by", "key");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+    CU_ASSERT_EQUAL_FATAL(nrows(doc), 3);
+    CU_ASSERT_STRING_EQUAL(str(row(doc, 0), "key_id"), "key_c");
+    CU_ASSERT_STRING_EQUAL(str(row(doc, 0), "tenant"), "beta");
+    CU_ASSERT_EQUAL(num(row(doc, 0), "requests"), 2);
+    CU_ASSERT_STRING_EQUAL(str(row(doc, 1), "key_id"), "key_b");
+    CU_ASSERT_STRING_EQUAL(str(row(doc, 2), "key_id"), "key_a");
+    CU_ASSERT_EQUAL(num(row(doc, 2), "requests"), 3);
+    CU_ASSERT_STRING_EQUAL(str(row(doc, 2), "cost_usd"), "0.004501");
+    cJSON_Delete(doc);
+
+    doc = run_json("--by", "model");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+    CU_ASSERT_EQUAL_FATAL(nrows(doc), 2);
+    CU_ASSERT_STRING_EQUAL(str(row(doc, 0), "model"), "gpt-4o");
+    CU_ASSERT_STRING_EQUAL(str(row(doc, 0), "cost_usd"), "1.484567");
+    CU_ASSERT_PTR_NULL(cJSON_GetObjectItem(row(doc, 0), "tenant"));
+    CU_ASSERT_STRING_EQUAL(str(row(doc, 1), "model"), "gpt-4o-mini");
+    CU_ASSERT_EQUAL(num(row(doc, 1), "requests"), 4);
+    cJSON_Delete(doc);
+
+    /* alice of acme and alice of beta are different people; no user is
+     * null. */
+    doc = run_json("--by", "user");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+    CU_ASSERT_EQUAL_FATAL(nrows(doc), 4);
+    CU_ASSERT_STRING_EQUAL(str(row(doc, 0), "user"), "bob, \"the builder\"");
+    CU_ASSERT_TRUE(cJSON_IsNull(cJSON_GetObjectItem(row(doc, 1), "user")));
+    CU_ASSERT_STRING_EQUAL(str(row(doc, 1), "tenant"), "acme");
+    CU_ASSERT_STRING_EQUAL(str(row(doc, 2), "user"), "alice");
+    CU_ASSERT_STRING_EQUAL(str(row(doc, 2), "tenant"), "acme");
+    CU_ASSERT_EQUAL(num(row(doc, 2), "requests"), 3);
+    CU_ASSERT_STRING_EQUAL(str(row(doc, 3), "user"), "alice");
+    CU_ASSERT_STRING_EQUAL(str(row(doc, 3), "tenant"), "beta");
+    cJSON_Delete(doc);
+
+    doc = run_json("--by", "user", "--tenant", "beta");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+    CU_ASSERT_EQUAL(nrows(doc), 2);
+    CU_ASSERT_STRING_EQUAL(str(doc, "tenant"), "beta");
+    CU_ASSERT_STRING_EQUAL(total_usd(doc), "1.234574");
+    cJSON_Delete(doc);
+}
+
+static void
+test_csv(void)
+{
+    CU_ASSERT_EQUAL_FATAL(run("--by", "user", "--format", "csv", NULL), 0);
+    CU_ASSERT_EQUAL(strncmp(g_out,
+                            "user,tenant,requests,prompt_tokens,"
+                            "completion_tokens,cost_micro_usd,cost_usd,"
+                            "estimated_requests\r\n",
+                            strlen("user,tenant,requests,prompt_tokens,"
+                                   "completion_tokens,cost_micro_usd,"
+                                   "cost_usd,estimated_requests\r\n")),
+                    0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "\r\n\"bob, \"\"the builder\"\"\","
+                                         "beta,1,1000,1000,1234567,1.234567,"
+                                         "0\r\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "\r\n-,acme,1,10,5,250000,0.250000,"
+                                         "1\r\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "\r\nTOTAL,,6,1312,1157,1489075,"
+                                         "1.489075,1\r\n"));
+    CU_ASSERT_EQUAL(
+        run("--by", "day", "--format=csv", "--to", "2024-04-30", NULL), 0);
+    CU_ASSERT_STRING_EQUAL(g_out,
+                           "day,requests,prompt_tokens,completion_tokens,"
+                           "cost_micro_usd,cost_usd,estimated_requests\r\n"
+                           "2024-04-30,1,100,50,1500,0.001500,0\r\n"
+                           "TOTAL,1,100,50,1500,0.001500,0\r\n");
+}
+
+static void
+test_table(void)
+{
+    CU_ASSERT_EQUAL_FATAL(run("--by", "user", NULL), 0);
+    CU_ASSERT_EQUAL(strncmp(g_out, "USER", 4), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "ESTIMATED"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "\n-  "));
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "\nTOTAL "));
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "1.489075"));
+    /* text is table. */
+    CU_ASSERT_EQUAL(run("--by", "tenant", "--format", "text", NULL), 0);
+    CU_ASSERT_EQUAL(strncmp(g_out, "TENANT", 6), 0);
+    /* Without --by the all-time totals stay as they were. */
+    CU_ASSERT_EQUAL(run(NULL), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "KEY"));
+    CU_ASSERT_PTR_NULL(strstr(g_out, "ESTIMATED"));
+}
+
+static void
+test_empty_store(void)
+{
+    char   saved[sizeof(g_cfg)];
+    cJSON *doc;
+
+    memcpy(saved, g_cfg, sizeof(saved));
+    memcpy(g_cfg, g_empty_cfg, sizeof(g_cfg));
+    doc = run_json("--by", "model");
+    CU_ASSERT_PTR_NOT_NULL(doc);
+    CU_ASSERT_EQUAL(nrows(doc), 0);
+    CU_ASSERT_STRING_EQUAL(total_usd(doc), "0.000000");
+    cJSON_Delete(doc);
+    memcpy(g_cfg, saved, sizeof(g_cfg));
+}
+
+static void
+test_bad_arguments(void)
+{
+    static const char *const bad_dates[] = {"2024-13-01",
+                                            "2024-02-30",
+                                            "2023-02-29",
+                                            "2024-5-1",
+                                            "2024-05-01T25:00:00Z",
+                                            "2024-05-01T10:00:00",
+                                            "2024-05-01T10:00Z",
+                                            "2024-05-01T10:00:00.Z",
+                                            "2024-05-01T10:00:00+2:00",
+                                            "yesterday",
+                                            "2024-05-01x",
+                                            ""};
+
+    for (size_t i = 0; i < sizeof(bad_dates) / sizeof(bad_dates[0]); i++) {
+        CU_ASSERT_EQUAL(run("--by", "tenant", "--from", bad_dates[i], NULL), 2);
+        CU_ASSERT_PTR_NOT_NULL(strstr(g_err, "is not a date"));
+        CU_ASSERT_EQUAL(g_out[0], '\0');
+    }
+    CU_ASSERT_EQUAL(run("--by", "tenant", "--from", "2024-02-29", NULL), 0);
+    CU_ASSERT_EQUAL(run("--by", "tenant", "--from", "2024-05-02", "--to",
+                        "2024-05-01", NULL),
+                    2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_err, "--from 2024-05-02 is after --to "
+                                         "2024-05-01"));
+    CU_ASSERT_EQUAL(run("--by", "tenant", "--from", "2024-05-01T00:00:00.001Z",
+                        "--to", "2024-05-01T00:00:00Z", NULL),
+                    2);
+    CU_ASSERT_EQUAL(run("--by", "team", NULL), 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_err, "\"team\""));
+    CU_ASSERT_EQUAL(run("--by", "tenant", "--by", "key", NULL), 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_err, "twice"));
+    CU_ASSERT_EQUAL(run("--by", "tenant", "--format", "xml", NULL), 2);
+    CU_ASSERT_EQUAL(run("--by", "tenant", "--tenant", "a,b", NULL), 2);
+    CU_ASSERT_EQUAL(run("--by", NULL), 2);
+    CU_ASSERT_EQUAL(run("--by", "tenant", "extra", NULL), 2);
+    CU_ASSERT_EQUAL(run("--by", "tenant", "--bogus", "1", NULL), 2);
+    /* Filters without --by would print all-time totals that look cut. */
+    CU_ASSERT_EQUAL(run("--from", "2024-05-01", NULL), 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_err, "needs --by"));
+    CU_ASSERT_EQUAL(run("--format", "csv", NULL), 2);
+    CU_ASSERT_EQUAL(run("--tenant", "acme", NULL), 2);
+    CU_ASSERT_EQUAL(run("--help", NULL), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "--by"));
+}
+
+static const tg_unit_case cases[] = {
+    {"write_records", test_write_records}, /* first: the others read them */
+    {"by_tenant_one_day", test_by_tenant_one_day},
+    {"date_edges", test_date_edges},
+    {"by_day_is_chronological", test_by_day_is_chronological},
+    {"by_key_model_user", test_by_key_model_user},
+    {"csv", test_csv},
+    {"table", test_table},
+    {"empty_store", test_empty_store},
+    {"bad_arguments", test_bad_arguments},
+    {NULL, NULL},
+};
+
+int
+main(void)
+{
+    snprintf(g_dir, sizeof(g_dir), "%s", tg_unit_tmpdir("spend-empty"));
+    snprintf(g_empty_cfg, sizeof(g_empty_cfg), "%s", pdp_test_config(g_dir, 4));
+    snprintf(g_dir, sizeof(g_dir), "%s", tg_unit_tmpdir("spend"));
+    snprintf(g_cfg, sizeof(g_cfg), "%s", pdp_test_config(g_dir, 4));
+    return tg_unit_run("pdp.spend", cases);
+}
