@@ -71,7 +71,7 @@ tg_config_pdp(tg_config *cfg, tg_config_priv *p, const cJSON *sec,
     static const char *const keys[] = {
         "listen",      "state_dir",   "admin_listen", "pricing_file",
         "bundle",      "bundle_watch", "workers",    "max_message_bytes",
-        "map_size_mb", NULL};
+        "map_size_mb", "reservation_ttl_s", NULL};
     const tg_json_doc *d  = p->doc;
     tg_pdp_config     *c  = &cfg->pdp;
     const char        *sd = NULL;
@@ -84,6 +84,7 @@ tg_config_pdp(tg_config *cfg, tg_config_priv *p, const cJSON *sec,
     c->bundle_watch      = true;
     c->max_message_bytes = 64 * 1024;
     c->map_size_mb       = 1024;
+    c->reservation_ttl_s = 900;
     if ((rv = tg_json_only_keys(d, sec, "pdp", keys, err, errlen)) != TG_OK ||
         (rv = tg_json_get_string(d, sec, "pdp", "state_dir", true, &sd, err,
                                  errlen)) != TG_OK ||
@@ -102,7 +103,10 @@ tg_config_pdp(tg_config *cfg, tg_config_priv *p, const cJSON *sec,
                               errlen)) != TG_OK ||
         (rv = tg_json_get_int(d, sec, "pdp", "map_size_mb", false, 1,
                               1 << 20, &c->map_size_mb, err, errlen)) !=
-            TG_OK) {
+            TG_OK ||
+        (rv = tg_json_get_int(d, sec, "pdp", "reservation_ttl_s", false, 1,
+                              7 * 24 * 3600, &c->reservation_ttl_s, err,
+                              errlen)) != TG_OK) {
         return rv;
     }
     l = cJSON_GetObjectItemCaseSensitive(sec, "listen");

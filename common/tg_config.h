@@ -40,6 +40,9 @@ typedef struct tg_pdp_config {
     int64_t     workers;      /* nng contexts served concurrently */
     int64_t     max_message_bytes;
     int64_t     map_size_mb; /* initial LMDB map size */
+    /* A rate-limit (or budget) reservation whose usage report never comes
+     * is released after this many seconds (default 900). */
+    int64_t reservation_ttl_s;
 } tg_pdp_config;
 
 typedef struct tg_dp_config {

@@ -370,6 +370,33 @@ dp_server_reader_free(void *cls)
     dp_req_unref(cls);
 }
 
+/* dp_server_limit_headers adds OpenAI's x-ratelimit-* headers from the
+ * decision's limits ("requests", "tokens"); "retry" is the PDP's hint for
+ * retry-after on its own 429s (set by dp_worker into r->retry_after). */
+static void
+dp_server_limit_headers(struct MHD_Response *resp, const tg_decision *d)
+{
+    for (uint32_t i = 0; i < d->n_limits && i < TG_MSG_LIMITS_MAX; i++) {
+        const tg_limit_state *l = &d->limits[i];
+        char                  name[48];
+        char                  val[32];
+
+        if (strcmp(l->name, "requests") != 0 &&
+            strcmp(l->name, "tokens") != 0) {
+            continue;
+        }
+        snprintf(name, sizeof(name), "x-ratelimit-limit-%s", l->name);
+        snprintf(val, sizeof(val), "%lld", (long long)l->limit);
+        MHD_add_response_header(resp, name, val);
+        snprintf(name, sizeof(name), "x-ratelimit-remaining-%s", l->name);
+        snprintf(val, sizeof(val), "%lld", (long long)l->remaining);
+        MHD_add_response_header(resp, name, val);
+        snprintf(name, sizeof(name), "x-ratelimit-reset-%s", l->name);
+        tg_format_reset(l->reset_ms, val, sizeof(val));
+        MHD_add_response_header(resp, name, val);
+    }
+}
+
 static enum MHD_Result
 dp_server_queue(dp_server *srv, struct MHD_Connection *conn, dp_req *r)
 {
@@ -400,6 +427,9 @@ dp_server_queue(dp_server *srv, struct MHD_Connection *conn, dp_req *r)
     if (r->include_revision) {
         snprintf(rev, sizeof(rev), "%llu", (unsigned long long)r->revision);
         MHD_add_response_header(resp, "x-tollgate-policy-revision", rev);
+    }
+    if (r->have_decision) {
+        dp_server_limit_headers(resp, &r->dec);
     }
     if (stream) {
         MHD_add_response_header(resp, "Content-Type", "text/event-stream");

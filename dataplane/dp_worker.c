@@ -163,8 +163,9 @@ dp_worker_report(dp_req *r, unsigned status)
     const dp_upstream *up = r->dep;
     tg_usage           u;
 
-    if (r->usage_reported || up == NULL) {
-        return; /* nothing went upstream: nothing to meter */
+    if (r->usage_reported ||
+        (up == NULL && (!r->have_decision || r->dec.reservation_id[0] == '\0'))) {
+        return; /* nothing went upstream and nothing is held: no report */
     }
     r->usage_reported = true;
     memset(&u, 0, sizeof(u));
@@ -172,7 +173,10 @@ dp_worker_report(dp_req *r, unsigned status)
     snprintf(u.key_id, sizeof(u.key_id), "%s", r->dec.key_id);
     snprintf(u.tenant_id, sizeof(u.tenant_id), "%s", r->dec.tenant_id);
     snprintf(u.model, sizeof(u.model), "%s", r->chat.model);
-    snprintf(u.deployment_id, sizeof(u.deployment_id), "%s", up->dep->id);
+    /* Without a deployment the report only settles what the decision
+     * reserved (zero tokens), so the PDP frees it now, not at expiry. */
+    snprintf(u.deployment_id, sizeof(u.deployment_id), "%s",
+             up != NULL ? up->dep->id : "");
     snprintf(u.reservation_id, sizeof(u.reservation_id), "%s",
              r->dec.reservation_id);
     snprintf(u.user, sizeof(u.user), "%s", r->chat.user);
@@ -224,6 +228,14 @@ dp_worker_finish(dp_worker *w, dp_req *r)
 
     if (r->finished) {
         return;
+    }
+    if (!r->usage_reported && r->have_decision &&
+        r->dec.reservation_id[0] != '\0') {
+        unsigned status;
+        pthread_mutex_lock(&r->mtx);
+        status = r->status != 0 ? r->status : 499;
+        pthread_mutex_unlock(&r->mtx);
+        dp_worker_report(r, status);
     }
     r->finished = true;
     dp_worker_release_upstream(w, r);
@@ -682,6 +694,16 @@ dp_worker_decided(dp_worker *w, dp_req *r, tg_err err, const char *why)
     }
     r->have_decision = err == TG_OK;
     if (r->dec.verdict != TG_VERDICT_ALLOW) {
+        for (uint32_t i = 0; r->dec.status == 429 && i < r->dec.n_limits;
+             i++) {
+            if (strcmp(r->dec.limits[i].name, "retry") == 0) {
+                /* Whole seconds, rounded up, at least 1. */
+                int64_t s = (r->dec.limits[i].reset_ms + 999) / 1000;
+                s = s < 1 ? 1 : s > 86400 ? 86400 : s;
+                snprintf(r->retry_after, sizeof(r->retry_after), "%d",
+                         (int)s);
+            }
+        }
         dp_worker_error(r, r->dec.status >= 400 ? r->dec.status : 403,
                         r->dec.message[0] ? r->dec.message
                                           : "Denied by policy.",

@@ -1925,9 +1925,11 @@ pdp_cli_day_name(int64_t ms, char *buf, size_t cap)
     mp  = (5 * doy + 2) / 153;
     d   = doy - (153 * mp + 2) / 5 + 1;
     m   = mp < 10 ? mp + 3 : mp - 9;
-    snprintf(buf, cap, "%04lld-%02lld-%02lld",
-             (long long)(yoe + era * 400 + (m <= 2)), (long long)m,
-             (long long)d);
+    /* m is 1..12 and d 1..31 by construction; the casts tell the
+     * compiler so, which keeps -Wformat-truncation quiet at -O2. */
+    snprintf(buf, cap, "%04lld-%02u-%02u",
+             (long long)(yoe + era * 400 + (m <= 2)),
+             (unsigned)(unsigned char)m, (unsigned)(unsigned char)d);
 }
 
 /* pdp_cli_digits reads exactly n decimal digits at s. */
@@ -2205,7 +2207,7 @@ pdp_cli_spend_add(void *arg, const pdp_usage_rec *r)
     const tg_usage *u      = &r->usage;
     const char     *tenant = "";
     const char     *name;
-    char            day[16];
+    char            day[32]; /* "YYYY-MM-DD"; room for any int64 year */
     size_t          tl;
     size_t          nl;
     uint64_t        h;

@@ -215,9 +215,151 @@ pdp_decide_policy(const pdp_policy_result *r, tg_decision *out)
         r->strategy != TG_ROUTE_UNSPECIFIED ? r->strategy : TG_ROUTE_ORDERED;
 }
 
+static const char *
+pdp_decide_scope_value(const pdp_attrs *a, pdp_scope s)
+{
+    switch (s) {
+    case PDP_SCOPE_TENANT: return a->tenant_id;
+    case PDP_SCOPE_USER: return a->user; /* "" : one bucket for no user */
+    case PDP_SCOPE_MODEL: return a->model;
+    case PDP_SCOPE_KEY: break;
+    }
+    return a->key_id;
+}
+
+static const char *
+pdp_decide_scope_name(pdp_scope s)
+{
+    static const char *const names[] = {"key", "tenant", "user", "model"};
+
+    return (unsigned)s < 4 ? names[s] : "key";
+}
+
+/* pdp_decide_rate applies the matched rate_limit rules of an allowed
+ * request: audit ones are counted in the shadow and logged when they would
+ * deny; enforced ones are checked and reserved atomically, and fill
+ * out->limits (and the reservation id), or turn out into a 429. */
+static void
+pdp_decide_rate(pdp_limits *lim, const pdp_decide_ctx *x, tg_decision *out)
+{
+    const pdp_policy_result *r = &x->r;
+    pdp_limits_req           enf[PDP_RATE_HITS_MAX];
+    pdp_limits_req           aud[PDP_RATE_HITS_MAX];
+    pdp_scope                esc[PDP_RATE_HITS_MAX];
+    pdp_scope                asc[PDP_RATE_HITS_MAX];
+    uint32_t                 ne = 0;
+    uint32_t                 na = 0;
+    pdp_limits_result        res;
+    int64_t                  tokens;
+    char                     reset[24];
+
+    for (uint32_t i = 0; i < r->n_rate; i++) {
+        const pdp_rate_hit *h = &r->rate[i];
+        pdp_limits_req     *q;
+
+        if (h->enforced) {
+            esc[ne] = h->scope;
+            q       = &enf[ne++];
+        } else {
+            asc[na] = h->scope;
+            q       = &aud[na++];
+        }
+
+        q->rule_id    = h->rule_id;
+        q->scope      = pdp_decide_scope_value(&x->a, h->scope);
+        q->rpm        = h->rpm;
+        q->tpm        = h->tpm;
+        q->concurrent = h->concurrent;
+    }
+    if (r->n_rate_dropped > 0) {
+        tg_warn("decide: %u more rate_limit rules matched than the %d "
+                "applied to one request; only the first %d (by id) count",
+                r->n_rate_dropped + r->n_rate, PDP_RATE_HITS_MAX,
+                PDP_RATE_HITS_MAX);
+    }
+    tokens = x->a.prompt_tokens +
+             (x->a.max_tokens > 0 ? x->a.max_tokens : PDP_LIMITS_OUTPUT_CAP);
+    if (na > 0) {
+        pdp_limits_check(lim, aud, na, tokens, false, x->a.now_ms, &res);
+        if (res.denied != PDP_LIMITS_OK) {
+            tg_info("decide: audit rate_limit rule %s (per %s) would deny "
+                    "key %s: %lld of %lld %s used",
+                    aud[res.denied_rule].rule_id,
+                    pdp_decide_scope_name(asc[res.denied_rule]), out->key_id,
+                    (long long)res.used, (long long)res.limit,
+                    res.denied == PDP_LIMITS_TOKENS ? "tokens per minute"
+                    : res.denied == PDP_LIMITS_REQUESTS
+                        ? "requests per minute"
+                        : "concurrent requests");
+        }
+    }
+    if (ne == 0) {
+        return;
+    }
+    pdp_limits_check(lim, enf, ne, tokens, true, x->a.now_ms, &res);
+    out->n_limits = 0;
+    if (res.requests.limit > 0) {
+        out->limits[out->n_limits++] = res.requests;
+    }
+    if (res.tokens.limit > 0) {
+        out->limits[out->n_limits++] = res.tokens;
+    }
+    if (res.denied == PDP_LIMITS_OK) {
+        memcpy(out->reservation_id, res.reservation_id,
+               sizeof(out->reservation_id));
+        return;
+    }
+    tg_format_reset(res.retry_ms, reset, sizeof(reset));
+    /* OpenAI's type names the limit: "requests" or "tokens". */
+    if (res.denied == PDP_LIMITS_CONCURRENT) {
+        pdp_decide_deny(out, 429, "requests", "rate_limit_exceeded",
+                        "Rate limit reached on concurrent requests per %s "
+                        "(rule %s): limit %lld, in flight %lld. Retry when "
+                        "one of them finishes.",
+                        pdp_decide_scope_name(esc[res.denied_rule]),
+                        enf[res.denied_rule].rule_id, (long long)res.limit,
+                        (long long)res.used);
+    } else {
+        bool tok = res.denied == PDP_LIMITS_TOKENS;
+        pdp_decide_deny(out, 429, tok ? "tokens" : "requests",
+                        "rate_limit_exceeded",
+                        "Rate limit reached on %s per %s (rule %s): "
+                        "limit %lld, used %lld, requested %lld. Please try "
+                        "again in %s.",
+                        tok ? "tokens per min (TPM)"
+                            : "requests per min (RPM)",
+                        pdp_decide_scope_name(esc[res.denied_rule]),
+                        enf[res.denied_rule].rule_id, (long long)res.limit,
+                        (long long)res.used, (long long)(tok ? tokens : 1),
+                        reset);
+    }
+    /* The retry hint travels as a third limit entry the data plane turns
+     * into retry-after. */
+    if (out->n_limits < TG_MSG_LIMITS_MAX) {
+        tg_limit_state *ra = &out->limits[out->n_limits++];
+        memset(ra, 0, sizeof(*ra));
+        pdp_decide_copy(ra->name, sizeof(ra->name), "retry");
+        ra->reset_ms = res.retry_ms;
+    }
+    /* The rule that denied determines the outcome. */
+    out->n_matched = 0;
+    pdp_decide_copy(out->matched[0].rule_id, sizeof(out->matched[0].rule_id),
+                    enf[res.denied_rule].rule_id);
+    out->matched[0].enforced = true;
+    out->n_matched           = 1;
+}
+
 tg_err
 pdp_decide_eval(pdp_store_reader *rd, const tg_config *cfg, const pdp_bundle *b,
                 const tg_decide *req, tg_decision *out)
+{
+    return pdp_decide_eval_limits(rd, cfg, b, NULL, req, out);
+}
+
+tg_err
+pdp_decide_eval_limits(pdp_store_reader *rd, const tg_config *cfg,
+                       const pdp_bundle *b, pdp_limits *lim,
+                       const tg_decide *req, tg_decision *out)
 {
     pdp_decide_ctx x;
     tg_err         rv;
@@ -289,6 +431,10 @@ pdp_decide_eval(pdp_store_reader *rd, const tg_config *cfg, const pdp_bundle *b,
     if (b != NULL) {
         pdp_bundle_eval(b, &x.a, &x.r, NULL);
         pdp_decide_policy(&x.r, out);
+        if (lim != NULL && x.r.n_rate > 0 &&
+            out->verdict == TG_VERDICT_ALLOW) {
+            pdp_decide_rate(lim, &x, out);
+        }
     }
     return TG_OK;
 }

@@ -8,6 +8,7 @@
 #ifndef PDP_DECIDE_H
 #define PDP_DECIDE_H
 
+#include "pdp_limits.h"
 #include "pdp_policy.h"
 #include "pdp_store.h"
 #include "tg_config.h"
@@ -29,5 +30,19 @@
 tg_err pdp_decide_eval(pdp_store_reader *rd, const tg_config *cfg,
                        const pdp_bundle *b, const tg_decide *req,
                        tg_decision *out);
+
+/* pdp_decide_eval_limits is pdp_decide_eval that also applies the matched
+ * rate_limit rules of an allowed request against lim (NULL: rate limits
+ * are not applied). Enforced rules are checked and reserved atomically:
+ * either out is an allow with a reservation_id (when a slot or tokens are
+ * held; release it with pdp_limits_release on the usage report) and
+ * limits "requests"/"tokens" of the most constraining rule, or a deny 429
+ * code rate_limit_exceeded, type "requests" or "tokens", with nothing
+ * reserved and an extra limits entry "retry" whose reset_ms says when to
+ * retry. Audit rules are counted in a shadow window and only logged.
+ * Borrows: lim (thread-safe). */
+tg_err pdp_decide_eval_limits(pdp_store_reader *rd, const tg_config *cfg,
+                              const pdp_bundle *b, pdp_limits *lim,
+                              const tg_decide *req, tg_decision *out);
 
 #endif

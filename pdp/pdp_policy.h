@@ -51,6 +51,32 @@ typedef struct pdp_attrs {
     int64_t now_ms;
 } pdp_attrs;
 
+/* What a rate_limit rule counts per: the value of this attribute. */
+typedef enum pdp_scope {
+    PDP_SCOPE_KEY = 0,
+    PDP_SCOPE_TENANT,
+    PDP_SCOPE_USER,
+    PDP_SCOPE_MODEL,
+} pdp_scope;
+
+/* Maximum values a rate_limit rule accepts. */
+#define PDP_RPM_MAX 100000000LL
+#define PDP_TPM_MAX 1000000000000LL
+#define PDP_CONCURRENT_MAX 1000000LL
+
+/* A matched rate_limit rule (enforced or audit). rule_id points into the
+ * bundle: valid while the caller holds its reference. */
+typedef struct pdp_rate_hit {
+    const char *rule_id;
+    pdp_scope   scope;
+    int64_t     rpm; /* 0: not limited */
+    int64_t     tpm;
+    int64_t     concurrent;
+    bool        enforced;
+} pdp_rate_hit;
+
+#define PDP_RATE_HITS_MAX 8
+
 /* What evaluation decided; the caller (pdp_decide) turns it into a
  * tg_decision together with the key check and the deployments catalog. */
 typedef struct pdp_policy_result {
@@ -69,6 +95,12 @@ typedef struct pdp_policy_result {
     bool              route_restricted; /* a route rule matched */
     tg_route_strategy strategy;
     uint32_t          capture_level; /* 0 none, 1 metadata, 2 full */
+    /* Matched rate_limit rules, in id order (the first PDP_RATE_HITS_MAX;
+     * n_rate_dropped counts the rest). The caller applies them: they only
+     * matter when the verdict is ALLOW. */
+    pdp_rate_hit      rate[PDP_RATE_HITS_MAX];
+    uint32_t          n_rate;
+    uint32_t          n_rate_dropped;
 } pdp_policy_result;
 
 /* One line of an explanation: a rule, whether it matched, and why. */

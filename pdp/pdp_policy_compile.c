@@ -91,9 +91,10 @@ static const pdp_attr_def pdp_attr_defs[] = {
 const char *
 pdp_kind_name(uint8_t kind)
 {
-    return kind == PDP_KIND_ACCESS  ? "access"
-           : kind == PDP_KIND_ROUTE ? "route"
-                                    : "audit";
+    return kind == PDP_KIND_ACCESS       ? "access"
+           : kind == PDP_KIND_ROUTE      ? "route"
+           : kind == PDP_KIND_RATE_LIMIT ? "rate_limit"
+                                         : "audit";
 }
 
 const char *
@@ -1292,9 +1293,11 @@ pdp_cc_pred(pdp_cc *cc, const cJSON *j, uint32_t depth)
 
 /* ---- rules --------------------------------------------------------------- */
 
-static const char *const pdp_kind_list[]   = {"access", "route", "audit"};
-static const char *const pdp_later_kinds[] = {"budget", "rate_limit",
-                                              "guardrail"};
+static const char *const pdp_kind_list[]   = {"access", "route", "audit",
+                                              "rate_limit"};
+static const char *const pdp_later_kinds[] = {"budget", "guardrail"};
+static const char *const pdp_scope_list[]  = {"key", "tenant", "user",
+                                              "model"};
 static const char *const pdp_mode_list[]   = {"enforce", "audit", "off"};
 static const char *const pdp_onerr_list[]  = {"deny", "skip"};
 static const char *const pdp_effect_list[] = {"allow", "deny"};
@@ -1616,6 +1619,52 @@ out:
     free(rt.fallbacks);
 }
 
+/* pdp_cc_limit reads an optional positive integer limit; 0 if absent. */
+static int64_t
+pdp_cc_limit(pdp_cc *cc, const cJSON *r, const char *key, int64_t max,
+             bool *bad)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(r, key);
+
+    if (v == NULL) {
+        return 0;
+    }
+    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int64_t)v->valuedouble ||
+        v->valuedouble < 1 || v->valuedouble > (double)max) {
+        PDP_ERR(cc, v, "\"%s\" expects a whole number from 1 to %lld", key,
+                (long long)max);
+        *bad = true;
+        return 0;
+    }
+    return (int64_t)v->valuedouble;
+}
+
+static void
+pdp_cc_rate(pdp_cc *cc, const cJSON *r, pdp_rule *rule)
+{
+    const cJSON *sc  = cJSON_GetObjectItemCaseSensitive(r, "scope");
+    bool         bad = false;
+    int          s;
+
+    if (sc == NULL) {
+        PDP_ERR(cc, r,
+                "missing required field \"scope\" (\"key\", \"tenant\", "
+                "\"user\" or \"model\")");
+    } else {
+        s           = pdp_cc_field_enum(cc, r, "scope", 0, pdp_scope_list, 4);
+        rule->scope = (uint8_t)(s < 0 ? 0 : s);
+    }
+    rule->rpm        = pdp_cc_limit(cc, r, "rpm", PDP_RPM_MAX, &bad);
+    rule->tpm        = pdp_cc_limit(cc, r, "tpm", PDP_TPM_MAX, &bad);
+    rule->concurrent =
+        pdp_cc_limit(cc, r, "concurrent", PDP_CONCURRENT_MAX, &bad);
+    if (!bad && rule->rpm == 0 && rule->tpm == 0 && rule->concurrent == 0) {
+        PDP_ERR(cc, r,
+                "a rate_limit rule needs at least one of \"rpm\", \"tpm\" "
+                "or \"concurrent\"");
+    }
+}
+
 static void
 pdp_cc_rule(pdp_cc *cc, const cJSON *r, int index)
 {
@@ -1629,6 +1678,10 @@ pdp_cc_rule(pdp_cc *cc, const cJSON *r, int index)
         "when", "deployments", "labels", "strategy", "fallbacks"};
     static const char *const audit[] = {
         "id", "kind", "mode", "on_error", "description", "when", "capture"};
+    static const char *const rate[] = {"id",       "kind",        "mode",
+                                       "on_error", "description", "when",
+                                       "scope",    "rpm",         "tpm",
+                                       "concurrent"};
     pdp_bundle  *b = cc->b;
     pdp_rule     rule;
     const cJSON *idj;
@@ -1678,14 +1731,14 @@ pdp_cc_rule(pdp_cc *cc, const cJSON *r, int index)
     kind  = pdp_cc_string(cc, r, "kind", true);
     k     = -1;
     if (kind != NULL) {
-        for (size_t i = 0; i < 3; i++) {
+        for (size_t i = 0; i < 2; i++) {
             if (strcmp(kind, pdp_later_kinds[i]) == 0) {
                 PDP_ERR(cc, kindj, "rule kind \"%s\" is not supported yet",
                         kind);
                 return;
             }
         }
-        k = pdp_cc_enum(cc, kindj, "rule kind", kind, pdp_kind_list, 3);
+        k = pdp_cc_enum(cc, kindj, "rule kind", kind, pdp_kind_list, 4);
     }
     if (k < 0) {
         pdp_cc_keys(cc, r, "a rule", common, 6);
@@ -1696,6 +1749,8 @@ pdp_cc_rule(pdp_cc *cc, const cJSON *r, int index)
         pdp_cc_keys(cc, r, "an access rule", access, 10);
     } else if (k == PDP_KIND_ROUTE) {
         pdp_cc_keys(cc, r, "a route rule", route, 10);
+    } else if (k == PDP_KIND_RATE_LIMIT) {
+        pdp_cc_keys(cc, r, "a rate_limit rule", rate, 10);
     } else {
         pdp_cc_keys(cc, r, "an audit rule", audit, 7);
     }
@@ -1716,6 +1771,8 @@ pdp_cc_rule(pdp_cc *cc, const cJSON *r, int index)
         pdp_cc_access(cc, r, &rule);
     } else if (k == PDP_KIND_ROUTE) {
         pdp_cc_route(cc, r, &rule);
+    } else if (k == PDP_KIND_RATE_LIMIT) {
+        pdp_cc_rate(cc, r, &rule);
     } else {
         int c = pdp_cc_field_enum(cc, r, "capture", 1, pdp_capture_names, 3);
         rule.capture = (uint8_t)(c < 0 ? 1 : c);

@@ -689,6 +689,8 @@ pdp_bundle_eval(const pdp_bundle *b, const pdp_attrs *a, pdp_policy_result *out,
     out->route_restricted = false;
     out->strategy         = TG_ROUTE_UNSPECIFIED;
     out->capture_level    = 0;
+    out->n_rate           = 0;
+    out->n_rate_dropped   = 0;
     if (trace != NULL) {
         pdp_trace_begin(trace, b);
     }
@@ -723,6 +725,19 @@ pdp_bundle_eval(const pdp_bundle *b, const pdp_attrs *a, pdp_policy_result *out,
                                NULL);
             }
         }
+        if (st[i] == PDP_S_MATCH && r->kind == PDP_KIND_RATE_LIMIT) {
+            if (out->n_rate < PDP_RATE_HITS_MAX) {
+                pdp_rate_hit *h = &out->rate[out->n_rate++];
+                h->rule_id      = pdp_s(b, r->id);
+                h->scope        = (pdp_scope)r->scope;
+                h->rpm          = r->rpm;
+                h->tpm          = r->tpm;
+                h->concurrent   = r->concurrent;
+                h->enforced     = r->mode == PDP_MODE_ENFORCE;
+            } else {
+                out->n_rate_dropped++;
+            }
+        }
         if (r->mode != PDP_MODE_ENFORCE) {
             continue;
         }
@@ -750,7 +765,8 @@ pdp_bundle_eval(const pdp_bundle *b, const pdp_attrs *a, pdp_policy_result *out,
                 any_allow = true;
             } else if (r->kind == PDP_KIND_ROUTE) {
                 mr[nmr++] = (uint16_t)i;
-            } else if (r->capture > out->capture_level) {
+            } else if (r->kind == PDP_KIND_AUDIT &&
+                       r->capture > out->capture_level) {
                 out->capture_level = r->capture;
             }
         }

@@ -84,6 +84,7 @@ typedef enum pdp_kind {
     PDP_KIND_ACCESS = 0,
     PDP_KIND_ROUTE,
     PDP_KIND_AUDIT,
+    PDP_KIND_RATE_LIMIT,
 } pdp_kind;
 
 typedef enum pdp_mode {
@@ -195,6 +196,10 @@ typedef struct pdp_rule {
     pdp_str  message; /* access deny */
     uint32_t root;    /* first node of "when" */
     uint32_t route;   /* into pdp_bundle.routes (kind route) */
+    uint8_t  scope;   /* rate_limit: pdp_scope */
+    int64_t  rpm;     /* rate_limit: 0 = no such limit */
+    int64_t  tpm;
+    int64_t  concurrent;
     pdp_str  file;    /* the file's path, for traces */
     int      line;    /* of the rule's "id" */
     int      col;

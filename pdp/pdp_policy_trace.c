@@ -278,6 +278,11 @@ pdp_trace_print_rule(const pdp_trace *t, const pdp_trace_r *tr, FILE *f)
     } else if (r->kind == PDP_KIND_AUDIT) {
         snprintf(what, sizeof(what), "audit capture %s",
                  pdp_capture_name(r->capture));
+    } else if (r->kind == PDP_KIND_RATE_LIMIT) {
+        static const char *const scopes[] = {"key", "tenant", "user",
+                                             "model"};
+        snprintf(what, sizeof(what), "rate_limit per %s",
+                 scopes[r->scope & 3]);
     } else {
         snprintf(what, sizeof(what), "route");
     }

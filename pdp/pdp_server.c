@@ -25,6 +25,7 @@
 #include "pdp_wire.h"
 #include "tg_buf.h"
 #include "tg_log.h"
+#include "tg_time.h"
 
 typedef enum pdp_worker_state {
     PDP_WORKER_RECV = 0,
@@ -50,6 +51,7 @@ struct pdp_server {
     pdp_store       *st;
     pdp_pricing     *pr;
     pdp_rollout     *ro;
+    pdp_limits      *lim; /* rate-limit windows and reservations */
     atomic_llong     decisions[3]; /* allow, deny, error */
     nng_socket       sock;
     bool             sock_open;
@@ -122,6 +124,14 @@ pdp_worker_usage_done(void *arg, tg_err rv, const tg_usage_ack *ack)
 
     w->parked = NULL;
     if (rv == TG_OK) {
+        /* Once per reservation: a duplicate report, or one for a
+         * reservation already expired, finds nothing to release. */
+        if (!ack->duplicate && w->req.u.usage.reservation_id[0] != '\0') {
+            const tg_usage *u = &w->req.u.usage;
+            pdp_limits_release(srv->lim, u->reservation_id,
+                               u->prompt_tokens + u->completion_tokens,
+                               tg_now_ms());
+        }
         memset(&w->rep, 0, offsetof(pdp_rep, u));
         w->rep.kind  = PDP_REP_USAGE_ACK;
         w->rep.u.ack = *ack;
@@ -196,7 +206,8 @@ pdp_worker_decide(pdp_worker *w)
     /* Held for this decision only: a reload may swap the bundle meanwhile,
      * and this decision still finishes on the one it started with. */
     b  = pdp_rollout_acquire(srv->ro);
-    rv = pdp_decide_eval(w->rd, srv->cfg, b, req, &w->rep.u.decision);
+    rv = pdp_decide_eval_limits(w->rd, srv->cfg, b, srv->lim, req,
+                                &w->rep.u.decision);
     pdp_bundle_unref(b);
     pdp_store_read_end(w->rd);
     if (rv != TG_OK) {
@@ -370,6 +381,12 @@ pdp_server_start(pdp_server **out, const tg_config *cfg, pdp_store *st,
     srv->st  = st;
     srv->pr  = pr;
     srv->ro  = ro;
+    if ((rv = pdp_limits_create(&srv->lim,
+                                cfg->pdp.reservation_ttl_s * 1000)) != TG_OK) {
+        snprintf(err, errlen, "server: out of memory");
+        free(srv);
+        return rv;
+    }
     for (size_t i = 0; i < 3; i++) {
         atomic_init(&srv->decisions[i], 0);
     }
@@ -493,6 +510,7 @@ pdp_server_stop(pdp_server *srv)
         tg_buf_fini(&w->out);
     }
     free(srv->workers);
+    pdp_limits_destroy(srv->lim);
     pthread_mutex_destroy(&srv->mu);
     pthread_cond_destroy(&srv->cv);
     free(srv);

@@ -650,8 +650,29 @@ test_rule_field_errors(void)
          "strategy \"fastest\" is not valid"},
         {"{\"id\": \"x\", \"kind\": \"guardrail\"}",
          "rule kind \"guardrail\" is not supported yet"},
-        {"{\"id\": \"x\", \"kind\": \"rate_limit\"}",
-         "rule kind \"rate_limit\" is not supported yet"},
+        {"{\"id\": \"x\", \"kind\": \"budget\"}",
+         "rule kind \"budget\" is not supported yet"},
+        {"{\"id\": \"x\", \"kind\": \"rate_limit\", \"rpm\": 5}",
+         "rule x: missing required field \"scope\""},
+        {"{\"id\": \"x\", \"kind\": \"rate_limit\", \"scope\": "
+         "\"tenant\"}",
+         "needs at least one of \"rpm\", \"tpm\" or \"concurrent\""},
+        {"{\"id\": \"x\", \"kind\": \"rate_limit\", \"scope\": "
+         "\"org\", \"rpm\": 5}",
+         "scope \"org\" is not valid"},
+        {"{\"id\": \"x\", \"kind\": \"rate_limit\", \"scope\": "
+         "\"key\", \"rpm\": 0}",
+         "a.policy.json:1:62: rule x: \"rpm\" expects a whole number from 1 "
+         "to 100000000"},
+        {"{\"id\": \"x\", \"kind\": \"rate_limit\", \"scope\": "
+         "\"key\", \"tpm\": 1.5}",
+         "\"tpm\" expects a whole number"},
+        {"{\"id\": \"x\", \"kind\": \"rate_limit\", \"scope\": "
+         "\"key\", \"concurrent\": 2000000}",
+         "\"concurrent\" expects a whole number from 1 to 1000000"},
+        {"{\"id\": \"x\", \"kind\": \"rate_limit\", \"scope\": "
+         "\"key\", \"rpm\": 5, \"burst\": 2}",
+         "burst"},
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

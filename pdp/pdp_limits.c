@@ -1,0 +1,579 @@
+/* pdp_limits.c - two sharded tables: windows keyed by "rule\0scope" and
+ * reservations keyed by id. A check locks the window shards it needs in
+ * ascending order (so two checks never deadlock), decides, counts and
+ * unlocks: exact under any number of threads. A reservation is unlinked
+ * from its table under the reservation shard's lock and only then are the
+ * window shards taken, so no thread ever holds locks of both tables.
+ * Windows are never freed before pdp_limits_destroy (reservations point
+ * at them); their number is bounded by rules x distinct scope values. */
+#include "pdp_limits.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pdp_policy_int.h" /* pdp_hash */
+#include "tg_log.h"
+#include "tg_time.h"
+
+#define PDP_LIM_SHARDS 64
+#define PDP_LIM_CHAINS 256 /* per shard, power of two */
+
+typedef struct pdp_lim_bucket {
+    int64_t sec;
+    int64_t reqs;
+    int64_t toks;
+} pdp_lim_bucket;
+
+typedef struct pdp_lim_win {
+    struct pdp_lim_win *next;
+    uint64_t            hash;
+    size_t              klen;
+    int64_t             inflight;
+    pdp_lim_bucket      b[PDP_LIMITS_WINDOW_S];
+    char                key[]; /* rule id, NUL, scope, NUL */
+} pdp_lim_win;
+
+typedef struct pdp_lim_res {
+    struct pdp_lim_res *next;
+    uint64_t            hash;
+    char                id[TG_REQUEST_ID_MAX];
+    int64_t             created_ms;
+    int64_t             sec; /* the second its tokens were counted in */
+    int64_t             tokens;
+    uint32_t            n;
+    pdp_lim_win        *w[PDP_LIMITS_RULES_MAX];
+    bool                conc[PDP_LIMITS_RULES_MAX];
+} pdp_lim_res;
+
+typedef struct pdp_lim_shard {
+    pthread_mutex_t mu;
+    pdp_lim_win    *chains[PDP_LIM_CHAINS];
+} pdp_lim_shard;
+
+typedef struct pdp_lim_rshard {
+    pthread_mutex_t mu;
+    pdp_lim_res    *chains[PDP_LIM_CHAINS];
+} pdp_lim_rshard;
+
+struct pdp_limits {
+    int64_t         ttl_ms;
+    int64_t         boot_ms;
+    atomic_ullong   seq;
+    atomic_ullong   pending;
+    atomic_llong    last_sweep_s;
+    pthread_mutex_t sweep_mu;
+    pdp_lim_shard   shards[PDP_LIM_SHARDS];
+    pdp_lim_rshard  rshards[PDP_LIM_SHARDS];
+};
+
+tg_err
+pdp_limits_create(pdp_limits **out, int64_t ttl_ms)
+{
+    pdp_limits *l = calloc(1, sizeof(*l));
+
+    if (l == NULL) {
+        return TG_ENOMEM;
+    }
+    l->ttl_ms  = ttl_ms > 0 ? ttl_ms : 900 * 1000;
+    /* Ids stay unique across restarts: a late report for a reservation
+     * of an earlier run never releases one of this run. */
+    l->boot_ms = tg_now_ms();
+    atomic_init(&l->seq, 0);
+    atomic_init(&l->pending, 0);
+    atomic_init(&l->last_sweep_s, 0);
+    pthread_mutex_init(&l->sweep_mu, NULL);
+    for (size_t i = 0; i < PDP_LIM_SHARDS; i++) {
+        pthread_mutex_init(&l->shards[i].mu, NULL);
+        pthread_mutex_init(&l->rshards[i].mu, NULL);
+    }
+    *out = l;
+    return TG_OK;
+}
+
+void
+pdp_limits_destroy(pdp_limits *l)
+{
+    if (l == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < PDP_LIM_SHARDS; i++) {
+        for (size_t c = 0; c < PDP_LIM_CHAINS; c++) {
+            pdp_lim_win *w = l->shards[i].chains[c];
+            pdp_lim_res *r = l->rshards[i].chains[c];
+            while (w != NULL) {
+                pdp_lim_win *nx = w->next;
+                free(w);
+                w = nx;
+            }
+            while (r != NULL) {
+                pdp_lim_res *nx = r->next;
+                free(r);
+                r = nx;
+            }
+        }
+        pthread_mutex_destroy(&l->shards[i].mu);
+        pthread_mutex_destroy(&l->rshards[i].mu);
+    }
+    pthread_mutex_destroy(&l->sweep_mu);
+    free(l);
+}
+
+/* ---- windows ------------------------------------------------------------ */
+
+static uint64_t
+pdp_lim_key_hash(const char *rule, const char *scope)
+{
+    uint64_t h = pdp_hash(rule, strlen(rule));
+
+    h = (h ^ 0xff) * 1099511628211ull; /* the separator */
+    return h ^ pdp_hash(scope, strlen(scope));
+}
+
+/* pdp_lim_win_get finds or creates the window; shard locked by caller. */
+static pdp_lim_win *
+pdp_lim_win_get(pdp_lim_shard *s, uint64_t h, const char *rule,
+                const char *scope)
+{
+    size_t       rl = strlen(rule);
+    size_t       sl = strlen(scope);
+    size_t       kl = rl + 1 + sl + 1;
+    size_t       c  = (size_t)(h >> 8) & (PDP_LIM_CHAINS - 1);
+    pdp_lim_win *w;
+
+    for (w = s->chains[c]; w != NULL; w = w->next) {
+        if (w->hash == h && w->klen == kl && strcmp(w->key, rule) == 0 &&
+            strcmp(w->key + rl + 1, scope) == 0) {
+            return w;
+        }
+    }
+    if ((w = calloc(1, sizeof(*w) + kl)) == NULL) {
+        return NULL;
+    }
+    w->hash = h;
+    w->klen = kl;
+    memcpy(w->key, rule, rl + 1);
+    memcpy(w->key + rl + 1, scope, sl + 1);
+    for (size_t i = 0; i < PDP_LIMITS_WINDOW_S; i++) {
+        w->b[i].sec = -1;
+    }
+    w->next      = s->chains[c];
+    s->chains[c] = w;
+    return w;
+}
+
+static bool
+pdp_lim_live(const pdp_lim_bucket *b, int64_t now_s)
+{
+    return b->sec > now_s - PDP_LIMITS_WINDOW_S && b->sec <= now_s;
+}
+
+static void
+pdp_lim_sums(const pdp_lim_win *w, int64_t now_s, int64_t *reqs,
+             int64_t *toks)
+{
+    int64_t r = 0;
+    int64_t t = 0;
+
+    for (size_t i = 0; i < PDP_LIMITS_WINDOW_S; i++) {
+        if (pdp_lim_live(&w->b[i], now_s)) {
+            r += w->b[i].reqs;
+            t += w->b[i].toks;
+        }
+    }
+    *reqs = r;
+    *toks = t;
+}
+
+/* pdp_lim_free_at: the time (ms from now_ms) at which the window has freed
+ * at least `need` of what it holds (toks or reqs), oldest second first; 0
+ * if need <= 0. */
+static int64_t
+pdp_lim_free_at(const pdp_lim_win *w, int64_t now_ms, bool toks, int64_t need)
+{
+    int64_t now_s = now_ms / 1000;
+    int64_t freed = 0;
+
+    if (need <= 0) {
+        return 0;
+    }
+    for (int64_t sec = now_s - PDP_LIMITS_WINDOW_S + 1; sec <= now_s; sec++) {
+        const pdp_lim_bucket *b = &w->b[sec % PDP_LIMITS_WINDOW_S];
+        if (b->sec != sec) {
+            continue;
+        }
+        freed += toks ? b->toks : b->reqs;
+        if (freed >= need) {
+            int64_t at = (sec + PDP_LIMITS_WINDOW_S) * 1000 - now_ms;
+            return at > 0 ? at : 1;
+        }
+    }
+    return PDP_LIMITS_WINDOW_S * 1000;
+}
+
+static pdp_lim_bucket *
+pdp_lim_bucket_at(pdp_lim_win *w, int64_t sec)
+{
+    pdp_lim_bucket *b = &w->b[sec % PDP_LIMITS_WINDOW_S];
+
+    if (b->sec != sec) {
+        b->sec  = sec;
+        b->reqs = 0;
+        b->toks = 0;
+    }
+    return b;
+}
+
+/* pdp_lim_state folds one rule's state into the most constraining one. */
+static void
+pdp_lim_state(tg_limit_state *st, const char *name, int64_t limit,
+              int64_t used, int64_t reset_ms)
+{
+    int64_t rem = limit - used;
+
+    if (limit <= 0) {
+        return;
+    }
+    rem = rem > 0 ? rem : 0;
+    if (st->limit == 0 || rem < st->remaining ||
+        (rem == st->remaining && reset_ms > st->reset_ms)) {
+        snprintf(st->name, sizeof(st->name), "%s", name);
+        st->limit     = limit;
+        st->remaining = rem;
+        st->reset_ms  = reset_ms;
+    }
+}
+
+static int
+pdp_lim_cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a;
+    uint32_t y = *(const uint32_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/* ---- reservations ------------------------------------------------------- */
+
+static pdp_lim_rshard *
+pdp_lim_rshard_of(pdp_limits *l, uint64_t h)
+{
+    return &l->rshards[h % PDP_LIM_SHARDS];
+}
+
+static void
+pdp_lim_res_put(pdp_limits *l, pdp_lim_res *r)
+{
+    pdp_lim_rshard *s = pdp_lim_rshard_of(l, r->hash);
+    size_t          c = (size_t)(r->hash >> 8) & (PDP_LIM_CHAINS - 1);
+
+    pthread_mutex_lock(&s->mu);
+    r->next      = s->chains[c];
+    s->chains[c] = r;
+    pthread_mutex_unlock(&s->mu);
+    atomic_fetch_add(&l->pending, 1);
+}
+
+/* pdp_lim_res_end gives back r's slots and corrects its tokens (actual < 0:
+ * keep the estimate), then frees r. r is already unlinked. */
+static void
+pdp_lim_res_end(pdp_limits *l, pdp_lim_res *r, int64_t actual, int64_t now_ms)
+{
+    int64_t now_s = now_ms / 1000;
+
+    for (uint32_t i = 0; i < r->n; i++) {
+        pdp_lim_win   *w = r->w[i];
+        pdp_lim_shard *s = &l->shards[w->hash % PDP_LIM_SHARDS];
+
+        pthread_mutex_lock(&s->mu);
+        if (r->conc[i] && w->inflight > 0) {
+            w->inflight--;
+        }
+        if (actual >= 0 && r->sec > now_s - PDP_LIMITS_WINDOW_S) {
+            pdp_lim_bucket *b = &w->b[r->sec % PDP_LIMITS_WINDOW_S];
+            if (b->sec == r->sec) {
+                b->toks += actual - r->tokens;
+                if (b->toks < 0) {
+                    b->toks = 0;
+                }
+            }
+        }
+        pthread_mutex_unlock(&s->mu);
+    }
+    atomic_fetch_sub(&l->pending, 1);
+    free(r);
+}
+
+bool
+pdp_limits_release(pdp_limits *l, const char *id, int64_t actual_tokens,
+                   int64_t now_ms)
+{
+    uint64_t        h;
+    pdp_lim_rshard *s;
+    pdp_lim_res   **pp;
+    pdp_lim_res    *r = NULL;
+    size_t          c;
+
+    if (l == NULL || id == NULL || id[0] == '\0') {
+        return false;
+    }
+    h = pdp_hash(id, strlen(id));
+    s = pdp_lim_rshard_of(l, h);
+    c = (size_t)(h >> 8) & (PDP_LIM_CHAINS - 1);
+    pthread_mutex_lock(&s->mu);
+    for (pp = &s->chains[c]; *pp != NULL; pp = &(*pp)->next) {
+        if ((*pp)->hash == h && strcmp((*pp)->id, id) == 0) {
+            r   = *pp;
+            *pp = r->next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (r == NULL) {
+        return false;
+    }
+    pdp_lim_res_end(l, r, actual_tokens < 0 ? 0 : actual_tokens, now_ms);
+    return true;
+}
+
+uint32_t
+pdp_limits_expire(pdp_limits *l, int64_t now_ms)
+{
+    uint32_t n = 0;
+
+    for (size_t i = 0; i < PDP_LIM_SHARDS; i++) {
+        pdp_lim_rshard *s    = &l->rshards[i];
+        pdp_lim_res    *dead = NULL;
+
+        pthread_mutex_lock(&s->mu);
+        for (size_t c = 0; c < PDP_LIM_CHAINS; c++) {
+            pdp_lim_res **pp = &s->chains[c];
+            while (*pp != NULL) {
+                pdp_lim_res *r = *pp;
+                if (now_ms - r->created_ms >= l->ttl_ms) {
+                    *pp     = r->next;
+                    r->next = dead;
+                    dead    = r;
+                } else {
+                    pp = &r->next;
+                }
+            }
+        }
+        pthread_mutex_unlock(&s->mu);
+        while (dead != NULL) {
+            pdp_lim_res *nx = dead->next;
+            tg_warn("limits: reservation %s expired: no usage report within "
+                    "%lld s; its concurrency slot is released and its "
+                    "estimated %lld tokens stay counted",
+                    dead->id, (long long)(l->ttl_ms / 1000),
+                    (long long)dead->tokens);
+            pdp_lim_res_end(l, dead, -1, now_ms);
+            dead = nx;
+            n++;
+        }
+    }
+    return n;
+}
+
+uint64_t
+pdp_limits_pending(pdp_limits *l)
+{
+    return l != NULL ? atomic_load(&l->pending) : 0;
+}
+
+/* pdp_lim_maybe_sweep expires reservations at most once a second, on
+ * whichever thread gets there first; the others never wait for it. */
+static void
+pdp_lim_maybe_sweep(pdp_limits *l, int64_t now_ms)
+{
+    long long now_s = now_ms / 1000;
+    long long last  = atomic_load(&l->last_sweep_s);
+
+    if (now_s <= last || atomic_load(&l->pending) == 0) {
+        return;
+    }
+    if (!atomic_compare_exchange_strong(&l->last_sweep_s, &last, now_s)) {
+        return;
+    }
+    if (pthread_mutex_trylock(&l->sweep_mu) != 0) {
+        return;
+    }
+    pdp_limits_expire(l, now_ms);
+    pthread_mutex_unlock(&l->sweep_mu);
+}
+
+/* ---- check -------------------------------------------------------------- */
+
+void
+pdp_limits_check(pdp_limits *l, const pdp_limits_req *reqs, uint32_t n,
+                 int64_t tokens, bool reserve, int64_t now_ms,
+                 pdp_limits_result *out)
+{
+    uint32_t     shard_of[PDP_LIMITS_RULES_MAX];
+    uint32_t     order[PDP_LIMITS_RULES_MAX];
+    uint64_t     hash[PDP_LIMITS_RULES_MAX];
+    pdp_lim_win *w[PDP_LIMITS_RULES_MAX];
+    uint32_t     nlock = 0;
+    int64_t      now_s = now_ms / 1000;
+    bool         need_res = false;
+    pdp_lim_res *res      = NULL;
+
+    memset(out, 0, sizeof(*out));
+    if (n > PDP_LIMITS_RULES_MAX) {
+        n = PDP_LIMITS_RULES_MAX;
+    }
+    if (tokens < 0) {
+        tokens = 0;
+    }
+    if (n == 0) {
+        return;
+    }
+    pdp_lim_maybe_sweep(l, now_ms);
+    if (reserve) {
+        /* Allocated before locking; freed unused if nothing is held. */
+        res = calloc(1, sizeof(*res));
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        hash[i]     = pdp_lim_key_hash(reqs[i].rule_id, reqs[i].scope);
+        shard_of[i] = (uint32_t)(hash[i] % PDP_LIM_SHARDS);
+        bool seen   = false;
+        for (uint32_t k = 0; k < nlock && !seen; k++) {
+            seen = order[k] == shard_of[i];
+        }
+        if (!seen) {
+            order[nlock++] = shard_of[i];
+        }
+    }
+    qsort(order, nlock, sizeof(order[0]), pdp_lim_cmp_u32);
+    for (uint32_t k = 0; k < nlock; k++) {
+        pthread_mutex_lock(&l->shards[order[k]].mu);
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        w[i] = pdp_lim_win_get(&l->shards[shard_of[i]], hash[i],
+                               reqs[i].rule_id, reqs[i].scope);
+        if (w[i] == NULL) {
+            /* Out of memory: fail closed on this rule. */
+            out->denied      = PDP_LIMITS_REQUESTS;
+            out->denied_rule = i;
+            out->limit       = reqs[i].rpm;
+            out->retry_ms    = 1000;
+            goto unlock;
+        }
+    }
+    /* Decide over every rule before counting anything. */
+    for (uint32_t i = 0; i < n && out->denied == PDP_LIMITS_OK; i++) {
+        const pdp_limits_req *q = &reqs[i];
+        int64_t               ur;
+        int64_t               ut;
+
+        pdp_lim_sums(w[i], now_s, &ur, &ut);
+        if (q->concurrent > 0 && reserve && w[i]->inflight + 1 > q->concurrent) {
+            out->denied   = PDP_LIMITS_CONCURRENT;
+            out->limit    = q->concurrent;
+            out->used     = w[i]->inflight;
+            out->retry_ms = 1000;
+        } else if (q->rpm > 0 && ur + 1 > q->rpm) {
+            out->denied   = PDP_LIMITS_REQUESTS;
+            out->limit    = q->rpm;
+            out->used     = ur;
+            out->retry_ms = pdp_lim_free_at(w[i], now_ms, false, ur + 1 - q->rpm);
+        } else if (q->tpm > 0 && ut + tokens > q->tpm) {
+            out->denied   = PDP_LIMITS_TOKENS;
+            out->limit    = q->tpm;
+            out->used     = ut;
+            out->retry_ms = tokens > q->tpm
+                                ? PDP_LIMITS_WINDOW_S * 1000
+                                : pdp_lim_free_at(w[i], now_ms, true,
+                                                  ut + tokens - q->tpm);
+        }
+        if (out->denied != PDP_LIMITS_OK) {
+            out->denied_rule = i;
+        }
+    }
+    if (out->denied == PDP_LIMITS_OK || !reserve) {
+        for (uint32_t i = 0; i < n; i++) {
+            pdp_lim_bucket *b = pdp_lim_bucket_at(w[i], now_s);
+            b->reqs++;
+            b->toks += tokens;
+            if (reserve && reqs[i].concurrent > 0) {
+                w[i]->inflight++;
+                need_res = true;
+            }
+            if (reserve && reqs[i].tpm > 0 && tokens > 0) {
+                need_res = true;
+            }
+        }
+    }
+    /* Headers: the state each rule is left in. */
+    for (uint32_t i = 0; i < n; i++) {
+        int64_t ur;
+        int64_t ut;
+
+        pdp_lim_sums(w[i], now_s, &ur, &ut);
+        pdp_lim_state(&out->requests, "requests", reqs[i].rpm, ur,
+                      pdp_lim_free_at(w[i], now_ms, false, 1));
+        pdp_lim_state(&out->tokens, "tokens", reqs[i].tpm, ut,
+                      pdp_lim_free_at(w[i], now_ms, true, 1));
+    }
+    if (out->denied != PDP_LIMITS_OK) {
+        /* The limit that denied is the one the client must wait for. */
+        tg_limit_state *st = out->denied == PDP_LIMITS_TOKENS ? &out->tokens
+                                                              : &out->requests;
+        const pdp_limits_req *q = &reqs[out->denied_rule];
+        if (out->denied == PDP_LIMITS_TOKENS ||
+            out->denied == PDP_LIMITS_REQUESTS) {
+            int64_t lim = out->limit;
+            int64_t rem = lim - out->used;
+            snprintf(st->name, sizeof(st->name), "%s",
+                     out->denied == PDP_LIMITS_TOKENS ? "tokens" : "requests");
+            st->limit     = lim;
+            st->remaining = rem > 0 ? rem : 0;
+            st->reset_ms  = out->retry_ms;
+        }
+        (void)q;
+    }
+    if (need_res && res != NULL) {
+        uint32_t k = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            if (reqs[i].concurrent > 0 || reqs[i].tpm > 0) {
+                res->w[k]    = w[i];
+                res->conc[k] = reqs[i].concurrent > 0;
+                k++;
+            }
+        }
+        res->n = k;
+    } else if (need_res) {
+        /* No memory for the reservation: undo, fail closed. */
+        for (uint32_t i = 0; i < n; i++) {
+            pdp_lim_bucket *b = pdp_lim_bucket_at(w[i], now_s);
+            b->reqs--;
+            b->toks -= tokens;
+            if (reqs[i].concurrent > 0) {
+                w[i]->inflight--;
+            }
+        }
+        out->denied   = PDP_LIMITS_REQUESTS;
+        out->limit    = reqs[0].rpm;
+        out->retry_ms = 1000;
+        need_res      = false;
+    }
+unlock:
+    for (uint32_t k = nlock; k-- > 0;) {
+        pthread_mutex_unlock(&l->shards[order[k]].mu);
+    }
+    if (!need_res) {
+        free(res);
+        return;
+    }
+    snprintf(res->id, sizeof(res->id), "rl-%llx-%llx",
+             (unsigned long long)l->boot_ms,
+             (unsigned long long)atomic_fetch_add(&l->seq, 1));
+    res->hash       = pdp_hash(res->id, strlen(res->id));
+    res->created_ms = now_ms;
+    res->sec        = now_s;
+    res->tokens     = tokens;
+    memcpy(out->reservation_id, res->id, sizeof(out->reservation_id));
+    pdp_lim_res_put(l, res);
+}
