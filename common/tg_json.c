@@ -14,6 +14,7 @@ typedef struct tg_json_pos {
     const cJSON *node;
     int          line;
     int          col;
+    char        *num; /* a number member's literal text, or NULL */
 } tg_json_pos;
 
 struct tg_json_doc {
@@ -72,7 +73,7 @@ tg_json_record(tg_json_walk *w, const cJSON *node, int line, int col)
         d->pos = np;
         d->cap = ncap;
     }
-    d->pos[d->npos++] = (tg_json_pos){node, line, col};
+    d->pos[d->npos++] = (tg_json_pos){node, line, col, NULL};
     return TG_OK;
 }
 
@@ -136,6 +137,7 @@ tg_json_walk_value(tg_json_walk *w, const cJSON *node, int depth)
         return TG_OK;
     }
     /* number, true, false, null */
+    size_t start = w->off;
     while (w->off < w->len) {
         char c = w->text[w->off];
         if (c == ',' || c == '}' || c == ']' || c == ' ' || c == '\n' ||
@@ -143,6 +145,19 @@ tg_json_walk_value(tg_json_walk *w, const cJSON *node, int depth)
             break;
         }
         tg_json_advance(w);
+    }
+    /* Keep a number's text so exact decimals (money) can be read from it;
+     * its entry is the one just recorded (members and elements only). */
+    if (cJSON_IsNumber(node) && w->doc->npos > 0 &&
+        w->doc->pos[w->doc->npos - 1].node == node) {
+        size_t n   = w->off - start;
+        char  *num = malloc(n + 1);
+        if (num == NULL) {
+            return TG_ENOMEM;
+        }
+        memcpy(num, w->text + start, n);
+        num[n]                            = '\0';
+        w->doc->pos[w->doc->npos - 1].num = num;
     }
     return TG_OK;
 }
@@ -280,6 +295,9 @@ tg_json_doc_destroy(tg_json_doc *doc)
         return;
     }
     cJSON_Delete(doc->root);
+    for (size_t i = 0; i < doc->npos; i++) {
+        free(doc->pos[i].num);
+    }
     free(doc->pos);
     free(doc->name);
     free(doc);
@@ -301,12 +319,22 @@ void
 tg_json_doc_pos(const tg_json_doc *doc, const cJSON *node, int *line,
                 int *col)
 {
-    tg_json_pos        key = {node, 0, 0};
+    tg_json_pos        key = {node, 0, 0, NULL};
     const tg_json_pos *hit =
         bsearch(&key, doc->pos, doc->npos, sizeof(key), tg_json_pos_cmp);
 
     *line = hit ? hit->line : 0;
     *col  = hit ? hit->col : 0;
+}
+
+const char *
+tg_json_doc_number_text(const tg_json_doc *doc, const cJSON *node)
+{
+    tg_json_pos        key = {node, 0, 0, NULL};
+    const tg_json_pos *hit =
+        bsearch(&key, doc->pos, doc->npos, sizeof(key), tg_json_pos_cmp);
+
+    return hit != NULL ? hit->num : NULL;
 }
 
 tg_err

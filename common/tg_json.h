@@ -37,6 +37,12 @@ const char  *tg_json_doc_name(const tg_json_doc *doc);
 void tg_json_doc_pos(const tg_json_doc *doc, const cJSON *node, int *line,
                      int *col);
 
+/* tg_json_doc_number_text is the literal source text of a number that is
+ * an object member or array element ("12.50", "1e3"), so an exact decimal
+ * can be read without going through a double; NULL for any other node.
+ * Borrowed: valid until tg_json_doc_destroy. */
+const char *tg_json_doc_number_text(const tg_json_doc *doc, const cJSON *node);
+
 /* tg_json_errf writes "name:line:col: <message>" into err. Returns
  * TG_ECONFIG so callers can `return tg_json_errf(...)`. */
 tg_err tg_json_errf(const tg_json_doc *doc, const cJSON *node, char *err,

@@ -222,7 +222,8 @@ pdp_decide_scope_value(const pdp_attrs *a, pdp_scope s)
     case PDP_SCOPE_TENANT: return a->tenant_id;
     case PDP_SCOPE_USER: return a->user; /* "" : one bucket for no user */
     case PDP_SCOPE_MODEL: return a->model;
-    case PDP_SCOPE_KEY: break;
+    case PDP_SCOPE_KEY:
+    case PDP_SCOPE_META: break;
     }
     return a->key_id;
 }

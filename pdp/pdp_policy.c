@@ -529,6 +529,38 @@ pdp_bundle_rule_count(const pdp_bundle *b)
     return b->nrules;
 }
 
+bool
+pdp_bundle_unenforced(const pdp_bundle *b, char *err, size_t errlen)
+{
+    size_t used  = 0;
+    bool   found = false;
+
+    if (errlen > 0) {
+        err[0] = '\0';
+    }
+    for (uint32_t i = 0; i < b->nrules; i++) {
+        const pdp_rule *r = &b->rules[i];
+        int             n;
+
+        if (r->kind != PDP_KIND_BUDGET) {
+            continue;
+        }
+        found = true;
+        if (used >= errlen) {
+            continue;
+        }
+        n = snprintf(err + used, errlen - used,
+                     "%s%s:%d:%d: rule %s: budget rules are checked but not "
+                     "enforced yet in this release; a bundle with one is "
+                     "refused so that nobody relies on a limit that does not "
+                     "hold (remove the rule for now)",
+                     used ? "\n" : "", pdp_s(b, r->file), r->line, r->col,
+                     pdp_s(b, r->id));
+        used += n > 0 ? (size_t)n : 0;
+    }
+    return found;
+}
+
 /* ---- attributes from JSON ------------------------------------------------ */
 
 static tg_err

@@ -51,13 +51,42 @@ typedef struct pdp_attrs {
     int64_t now_ms;
 } pdp_attrs;
 
-/* What a rate_limit rule counts per: the value of this attribute. */
+/* What a rate_limit or budget rule counts per: the value of this
+ * attribute (META: request.metadata.<k>, budget rules only). */
 typedef enum pdp_scope {
     PDP_SCOPE_KEY = 0,
     PDP_SCOPE_TENANT,
     PDP_SCOPE_USER,
     PDP_SCOPE_MODEL,
+    PDP_SCOPE_META,
 } pdp_scope;
+
+/* A budget rule's window: calendar ones in the bundle's time zone. */
+typedef enum pdp_window {
+    PDP_WINDOW_DAILY = 0,
+    PDP_WINDOW_WEEKLY, /* Monday 00:00 to Monday 00:00 */
+    PDP_WINDOW_MONTHLY,
+    PDP_WINDOW_ROLLING, /* the last window_h hours */
+} pdp_window;
+
+/* Budget limits: USD 1,000,000,000 in micro-USD; rolling up to 31 days. */
+#define PDP_BUDGET_LIMIT_MAX 1000000000000000LL
+#define PDP_BUDGET_ROLLING_H_MAX 744
+
+/* A matched budget rule (enforced or audit). Strings point into the
+ * bundle: valid while the caller holds its reference. */
+typedef struct pdp_budget_hit {
+    const char *rule_id;
+    pdp_scope   scope;
+    const char *meta_key; /* PDP_SCOPE_META: the metadata key */
+    pdp_window  window;
+    int32_t     window_h;    /* PDP_WINDOW_ROLLING: hours */
+    int64_t     limit_micro; /* micro-USD */
+    bool        clamp;       /* action clamp (else deny) */
+    bool        enforced;
+} pdp_budget_hit;
+
+#define PDP_BUDGET_HITS_MAX 8
 
 /* Maximum values a rate_limit rule accepts. */
 #define PDP_RPM_MAX 100000000LL
@@ -101,6 +130,10 @@ typedef struct pdp_policy_result {
     pdp_rate_hit      rate[PDP_RATE_HITS_MAX];
     uint32_t          n_rate;
     uint32_t          n_rate_dropped;
+    /* Matched budget rules, the same way. */
+    pdp_budget_hit budget[PDP_BUDGET_HITS_MAX];
+    uint32_t       n_budget;
+    uint32_t       n_budget_dropped;
 } pdp_policy_result;
 
 /* One line of an explanation: a rule, whether it matched, and why. */
@@ -130,6 +163,12 @@ uint64_t    pdp_bundle_revision(const pdp_bundle *b);
 /* SHA-256 (hex) over the bundle's files, sorted by name. */
 const char *pdp_bundle_hash(const pdp_bundle *b);
 size_t      pdp_bundle_rule_count(const pdp_bundle *b);
+
+/* pdp_bundle_unenforced tells whether b has rules that compile but are
+ * not enforced yet (budget rules, until budgets land); err gets one
+ * "file:line:col: rule <id>: …" line per rule. check/test/eval and serve
+ * refuse such a bundle, so a limit never looks active when it is not. */
+bool pdp_bundle_unenforced(const pdp_bundle *b, char *err, size_t errlen);
 
 /* pdp_bundle_eval evaluates a against b. Never fails: evaluation errors
  * follow each rule's on_error. trace may be NULL; when given it receives

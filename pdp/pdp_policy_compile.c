@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "pdp_policy_int.h"
+#include "pdp_pricing.h"
 #include "tg_buf.h"
 
 struct pdp_cc {
@@ -27,6 +28,12 @@ struct pdp_cc {
     uint32_t seq;
     bool     oom;
     bool     too_many_rules;
+    /* The price table budget rules are checked against, loaded on the
+     * first budget rule: pr_state 0 not yet, 1 loaded (pr may be NULL:
+     * there is none), 2 failed (reported once). */
+    int          pr_state;
+    pdp_pricing *pr;
+    char         pr_src[512];
 };
 
 const char *const pdp_op_names[PDP_OP_COUNT] = {
@@ -94,6 +101,7 @@ pdp_kind_name(uint8_t kind)
     return kind == PDP_KIND_ACCESS       ? "access"
            : kind == PDP_KIND_ROUTE      ? "route"
            : kind == PDP_KIND_RATE_LIMIT ? "rate_limit"
+           : kind == PDP_KIND_BUDGET     ? "budget"
                                          : "audit";
 }
 
@@ -1294,8 +1302,8 @@ pdp_cc_pred(pdp_cc *cc, const cJSON *j, uint32_t depth)
 /* ---- rules --------------------------------------------------------------- */
 
 static const char *const pdp_kind_list[]   = {"access", "route", "audit",
-                                              "rate_limit"};
-static const char *const pdp_later_kinds[] = {"budget", "guardrail"};
+                                              "rate_limit", "budget"};
+static const char *const pdp_later_kinds[] = {"guardrail"};
 static const char *const pdp_scope_list[]  = {"key", "tenant", "user",
                                               "model"};
 static const char *const pdp_mode_list[]   = {"enforce", "audit", "off"};
@@ -1665,6 +1673,398 @@ pdp_cc_rate(pdp_cc *cc, const cJSON *r, pdp_rule *rule)
     }
 }
 
+/* ---- budget rules -------------------------------------------------------- */
+
+/* pdp_cc_usd_micro reads a JSON number's text as an exact decimal in
+ * micro-USD (no double in between: "0.1" is 100000, never 99999). Returns
+ * 0 and sets *why when it is not a number > 0 and <= 1e9 with at most 6
+ * decimals. */
+static int64_t
+pdp_cc_usd_micro(const char *t, const char **why)
+{
+    char     dig[64];
+    size_t   nd    = 0;
+    int64_t  e10   = 6; /* micro = digits x 10^e10 */
+    int64_t  exp   = 0;
+    bool     neg   = false;
+    bool     frac  = false;
+    uint64_t micro = 0;
+
+    *why = "expects a number of USD greater than 0";
+    if (*t == '-') {
+        neg = true;
+        t++;
+    }
+    for (; (*t >= '0' && *t <= '9') || *t == '.'; t++) {
+        if (*t == '.') {
+            frac = true;
+            continue;
+        }
+        if (nd == 0 && *t == '0') {
+            e10 -= frac ? 1 : 0;
+            continue; /* leading zeros */
+        }
+        if (nd == sizeof(dig)) {
+            *why = "is not a plausible amount of USD (at most 1000000000)";
+            return 0;
+        }
+        dig[nd++] = *t;
+        e10 -= frac ? 1 : 0;
+    }
+    if (*t == 'e' || *t == 'E') {
+        bool eneg = false;
+        t++;
+        if (*t == '+' || *t == '-') {
+            eneg = *t == '-';
+            t++;
+        }
+        for (; *t >= '0' && *t <= '9'; t++) {
+            exp = exp * 10 + (*t - '0');
+            if (exp > 1000) {
+                exp = 1000;
+            }
+        }
+        e10 += eneg ? -exp : exp;
+    }
+    while (nd > 0 && dig[nd - 1] == '0') {
+        nd--;
+        e10++;
+    }
+    if (nd == 0 || neg) {
+        return 0;
+    }
+    if ((int64_t)nd + e10 > 16) {
+        *why = "is not a plausible amount of USD (at most 1000000000)";
+        return 0;
+    }
+    if (e10 < 0) {
+        *why = "has more than 6 decimals (budgets count whole micro-USD)";
+        return 0;
+    }
+    for (size_t i = 0; i < nd; i++) {
+        micro = micro * 10 + (uint64_t)(dig[i] - '0');
+    }
+    for (int64_t i = 0; i < e10; i++) {
+        micro *= 10;
+    }
+    if (micro > (uint64_t)PDP_BUDGET_LIMIT_MAX) {
+        *why = "is not a plausible amount of USD (at most 1000000000)";
+        return 0;
+    }
+    return (int64_t)micro;
+}
+
+/* pdp_cc_window parses "daily", "weekly", "monthly" or "rolling:<N>h". */
+static bool
+pdp_cc_window(const char *s, uint8_t *w, int32_t *hours)
+{
+    static const char *const names[] = {"daily", "weekly", "monthly"};
+    long                     n       = 0;
+    const char              *p;
+
+    for (int i = 0; i < 3; i++) {
+        if (strcmp(s, names[i]) == 0) {
+            *w = (uint8_t)i;
+            return true;
+        }
+    }
+    if (strncmp(s, "rolling:", 8) != 0) {
+        return false;
+    }
+    for (p = s + 8; *p >= '0' && *p <= '9' && n <= PDP_BUDGET_ROLLING_H_MAX;
+         p++) {
+        n = n * 10 + (*p - '0');
+    }
+    if (p == s + 8 || strcmp(p, "h") != 0 || n < 1 ||
+        n > PDP_BUDGET_ROLLING_H_MAX || s[8] == '0') {
+        return false;
+    }
+    *w     = PDP_WINDOW_ROLLING;
+    *hours = (int32_t)n;
+    return true;
+}
+
+/* pdp_cc_pricing is the table budget rules are checked against: the
+ * deployment's pdp.pricing_file when the config sets one (it overrides),
+ * else the bundle's own pricing.json, else none (NULL, pr_state 1). */
+static pdp_pricing *
+pdp_cc_pricing(pdp_cc *cc, const cJSON *r)
+{
+    char        path[512];
+    char        msg[1024];
+    const char *file = NULL;
+    FILE       *f;
+
+    if (cc->pr_state != 0) {
+        return cc->pr;
+    }
+    cc->pr_state = 1;
+    if (cc->cfg != NULL && cc->cfg->pdp.pricing_file != NULL) {
+        file = cc->cfg->pdp.pricing_file;
+    } else {
+        snprintf(path, sizeof(path), "%s/pricing.json", cc->b->dir);
+        if ((f = fopen(path, "r")) != NULL) {
+            fclose(f);
+            file = path;
+        }
+    }
+    if (file == NULL) {
+        return NULL;
+    }
+    snprintf(cc->pr_src, sizeof(cc->pr_src), "%s", file);
+    if (pdp_pricing_load(&cc->pr, file, msg, sizeof(msg)) != TG_OK) {
+        cc->pr_state = 2;
+        cc->pr       = NULL;
+        PDP_ERR(cc, r, "cannot check budget prices: %s", msg);
+    }
+    return cc->pr;
+}
+
+/* A set of model names (pool offsets) a rule's `when` restricts
+ * request.model to. */
+typedef struct pdp_cc_models {
+    pdp_str *v;
+    uint32_t n;
+    bool     restricted;
+} pdp_cc_models;
+
+static bool
+pdp_cc_models_has(const pdp_cc *cc, const pdp_cc_models *m, const char *s)
+{
+    for (uint32_t i = 0; i < m->n; i++) {
+        if (strcmp(pdp_cc_s(cc, m->v[i]), s) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void
+pdp_cc_models_add(pdp_cc *cc, pdp_cc_models *m, pdp_str s)
+{
+    pdp_str *nv;
+
+    if (pdp_cc_models_has(cc, m, pdp_cc_s(cc, s))) {
+        return;
+    }
+    if ((nv = realloc(m->v, (m->n + 1) * sizeof(*nv))) == NULL) {
+        cc->oom = true;
+        return;
+    }
+    m->v         = nv;
+    m->v[m->n++] = s;
+}
+
+/* pdp_cc_models_of: the models node n can match, when it can only match
+ * named ones: eq/in on request.model, an `all` with such a condition
+ * (intersected), an `any` of only such conditions (united). Anything else
+ * is unrestricted. */
+static void
+pdp_cc_models_of(pdp_cc *cc, uint32_t n, pdp_cc_models *out)
+{
+    const pdp_node *nd = &cc->b->nodes[n];
+
+    memset(out, 0, sizeof(*out));
+    if (nd->op == PDP_OP_EQ && nd->attr == PDP_A_MODEL &&
+        nd->vtype == PDP_T_STR) {
+        out->restricted = true;
+        pdp_cc_models_add(cc, out, nd->u.str);
+    } else if (nd->op == PDP_OP_IN && nd->attr == PDP_A_MODEL &&
+               cc->b->sets[nd->u.idx].type == PDP_T_STR) {
+        const pdp_set *set = &cc->b->sets[nd->u.idx];
+        out->restricted    = true;
+        for (uint32_t i = 0; set->slots != NULL && i <= set->mask; i++) {
+            if (set->slots[i].s.len != UINT32_MAX) {
+                pdp_cc_models_add(cc, out, set->slots[i].s);
+            }
+        }
+    } else if (nd->op == PDP_OP_ALL || nd->op == PDP_OP_ANY) {
+        bool all        = nd->op == PDP_OP_ALL;
+        out->restricted = !all;
+        for (uint32_t c = n + 1; c < nd->end; c = cc->b->nodes[c].end) {
+            pdp_cc_models sub;
+            pdp_cc_models_of(cc, c, &sub);
+            if (all && sub.restricted && !out->restricted) {
+                *out = sub;
+                continue;
+            }
+            if (all && sub.restricted) {
+                uint32_t k = 0;
+                for (uint32_t i = 0; i < out->n; i++) {
+                    if (pdp_cc_models_has(cc, &sub, pdp_cc_s(cc, out->v[i]))) {
+                        out->v[k++] = out->v[i];
+                    }
+                }
+                out->n = k;
+            } else if (!all && !sub.restricted) {
+                out->restricted = false;
+            } else if (!all) {
+                for (uint32_t i = 0; i < sub.n; i++) {
+                    pdp_cc_models_add(cc, out, sub.v[i]);
+                }
+            }
+            free(sub.v);
+        }
+        if (!out->restricted) {
+            out->n = 0;
+        }
+    }
+}
+
+/* pdp_cc_budget_prices refuses a budget on a model that has no price:
+ * the models the rule's `when` names, else every catalog model. */
+static void
+pdp_cc_budget_prices(pdp_cc *cc, const cJSON *r, const pdp_rule *rule)
+{
+    pdp_cc_models m;
+    pdp_pricing  *pr;
+    pdp_price     price;
+    tg_buf        missing;
+    uint32_t      nmissing = 0;
+
+    pdp_cc_models_of(cc, rule->root, &m);
+    if (!m.restricted && cc->cfg == NULL) {
+        PDP_ERR(cc, r,
+                "a budget rule that does not name its models in \"when\" "
+                "needs the deployments catalog to check their prices: pass "
+                "--config");
+        goto out;
+    }
+    pr = pdp_cc_pricing(cc, r);
+    if (cc->pr_state == 2) {
+        goto out;
+    }
+    if (pr == NULL) {
+        PDP_ERR(cc, r,
+                "a budget needs prices, and there is no pricing table: set "
+                "pdp.pricing_file in the config or add pricing.json to the "
+                "bundle");
+        goto out;
+    }
+    tg_buf_init(&missing, 0);
+    if (m.restricted) {
+        for (uint32_t i = 0; i < m.n; i++) {
+            const char *model = pdp_cc_s(cc, m.v[i]);
+            if (!pdp_pricing_find(pr, model, &price)) {
+                tg_buf_printf(&missing, "%s\"%s\"", nmissing ? ", " : "",
+                              model);
+                nmissing++;
+            }
+        }
+    } else {
+        for (uint32_t g = 0; g < cc->b->ngroups; g++) {
+            const char *model = pdp_cc_s(cc, cc->b->groups[g].model);
+            if (!pdp_pricing_find(pr, model, &price)) {
+                tg_buf_printf(&missing, "%s\"%s\"", nmissing ? ", " : "",
+                              model);
+                nmissing++;
+            }
+        }
+    }
+    if (nmissing > 0) {
+        PDP_ERR(cc, r,
+                "budget on %s no price in %s: %s (add %s to the pricing "
+                "table, or restrict the rule with {\"in\": "
+                "[\"request.model\", [...]]})",
+                m.restricted ? (nmissing > 1 ? "models with" : "a model with")
+                             : (nmissing > 1 ? "every model, but catalog "
+                                               "models have"
+                                             : "every model, but a catalog "
+                                               "model has"),
+                cc->pr_src, missing.data != NULL ? missing.data : "",
+                nmissing > 1 ? "them" : "it");
+    }
+    tg_buf_fini(&missing);
+out:
+    free(m.v);
+}
+
+static void
+pdp_cc_budget(pdp_cc *cc, const cJSON *r, pdp_rule *rule)
+{
+    static const char *const actions[] = {"deny", "clamp"};
+    const cJSON             *sc = cJSON_GetObjectItemCaseSensitive(r, "scope");
+    const cJSON             *wj = cJSON_GetObjectItemCaseSensitive(r, "window");
+    const cJSON *lj = cJSON_GetObjectItemCaseSensitive(r, "limit_usd");
+    const char  *why;
+    int          a;
+    bool         ok = true;
+
+    if (sc == NULL) {
+        ok = false;
+        PDP_ERR(cc, r,
+                "missing required field \"scope\" (\"tenant\", \"key\", "
+                "\"user\", \"model\" or \"metadata.<key>\")");
+    } else if (!cJSON_IsString(sc)) {
+        ok = false;
+        PDP_ERR(cc, sc, "\"scope\" expects a string, got %s",
+                pdp_json_type(sc));
+    } else if (strncmp(sc->valuestring, "metadata.", 9) == 0) {
+        if (!pdp_key_ok(sc->valuestring + 9)) {
+            ok = false;
+            PDP_ERR(cc, sc,
+                    "scope \"%s\" needs a metadata key after \"metadata.\" "
+                    "(1 to %d of A-Z a-z 0-9 . _ - /)",
+                    sc->valuestring, TG_MSG_META_KEY_MAX - 1);
+        } else {
+            rule->scope    = PDP_SCOPE_META;
+            rule->meta_key = pdp_cc_cstr(cc, sc->valuestring + 9);
+        }
+    } else {
+        static const char *const scopes[] = {"key", "tenant", "user", "model",
+                                             "metadata.<key>"};
+        int                      s        = -1;
+        for (int i = 0; i < 4; i++) {
+            if (strcmp(sc->valuestring, scopes[i]) == 0) {
+                s = i;
+            }
+        }
+        if (s < 0) {
+            ok = false;
+            pdp_cc_enum(cc, sc, "scope", sc->valuestring, scopes, 5);
+        }
+        rule->scope = (uint8_t)(s < 0 ? 0 : s);
+    }
+    if (wj == NULL) {
+        ok = false;
+        PDP_ERR(cc, r,
+                "missing required field \"window\" (\"daily\", \"weekly\", "
+                "\"monthly\" or \"rolling:<hours>h\")");
+    } else if (!cJSON_IsString(wj) ||
+               !pdp_cc_window(wj->valuestring, &rule->window,
+                              &rule->window_h)) {
+        ok = false;
+        PDP_ERR(cc, wj,
+                "window %s%s%s is not valid; expected \"daily\", \"weekly\", "
+                "\"monthly\" (calendar, in the bundle's time zone) or "
+                "\"rolling:<N>h\" with N from 1 to %d",
+                cJSON_IsString(wj) ? "\"" : "",
+                cJSON_IsString(wj) ? wj->valuestring : pdp_json_type(wj),
+                cJSON_IsString(wj) ? "\"" : "", PDP_BUDGET_ROLLING_H_MAX);
+    }
+    if (lj == NULL) {
+        ok = false;
+        PDP_ERR(cc, r, "missing required field \"limit_usd\"");
+    } else if (!cJSON_IsNumber(lj)) {
+        ok = false;
+        PDP_ERR(cc, lj, "\"limit_usd\" expects a number of USD, got %s",
+                pdp_json_type(lj));
+    } else {
+        const char *text  = tg_json_doc_number_text(cc->doc, lj);
+        rule->limit_micro = pdp_cc_usd_micro(text != NULL ? text : "", &why);
+        if (rule->limit_micro == 0) {
+            ok = false;
+            PDP_ERR(cc, lj, "\"limit_usd\" %s %s", text != NULL ? text : "",
+                    why);
+        }
+    }
+    a           = pdp_cc_field_enum(cc, r, "action", 0, actions, 2);
+    rule->clamp = a == 1;
+    if (ok && !cc->oom) {
+        pdp_cc_budget_prices(cc, r, rule);
+    }
+}
+
 static void
 pdp_cc_rule(pdp_cc *cc, const cJSON *r, int index)
 {
@@ -1682,6 +2082,9 @@ pdp_cc_rule(pdp_cc *cc, const cJSON *r, int index)
                                        "on_error", "description", "when",
                                        "scope",    "rpm",         "tpm",
                                        "concurrent"};
+    static const char *const budget[] = {
+        "id",   "kind",  "mode",   "on_error",  "description",
+        "when", "scope", "window", "limit_usd", "action"};
     pdp_bundle  *b = cc->b;
     pdp_rule     rule;
     const cJSON *idj;
@@ -1731,14 +2134,14 @@ pdp_cc_rule(pdp_cc *cc, const cJSON *r, int index)
     kind  = pdp_cc_string(cc, r, "kind", true);
     k     = -1;
     if (kind != NULL) {
-        for (size_t i = 0; i < 2; i++) {
+        for (size_t i = 0; i < 1; i++) {
             if (strcmp(kind, pdp_later_kinds[i]) == 0) {
                 PDP_ERR(cc, kindj, "rule kind \"%s\" is not supported yet",
                         kind);
                 return;
             }
         }
-        k = pdp_cc_enum(cc, kindj, "rule kind", kind, pdp_kind_list, 4);
+        k = pdp_cc_enum(cc, kindj, "rule kind", kind, pdp_kind_list, 5);
     }
     if (k < 0) {
         pdp_cc_keys(cc, r, "a rule", common, 6);
@@ -1751,6 +2154,8 @@ pdp_cc_rule(pdp_cc *cc, const cJSON *r, int index)
         pdp_cc_keys(cc, r, "a route rule", route, 10);
     } else if (k == PDP_KIND_RATE_LIMIT) {
         pdp_cc_keys(cc, r, "a rate_limit rule", rate, 10);
+    } else if (k == PDP_KIND_BUDGET) {
+        pdp_cc_keys(cc, r, "a budget rule", budget, 10);
     } else {
         pdp_cc_keys(cc, r, "an audit rule", audit, 7);
     }
@@ -1773,6 +2178,8 @@ pdp_cc_rule(pdp_cc *cc, const cJSON *r, int index)
         pdp_cc_route(cc, r, &rule);
     } else if (k == PDP_KIND_RATE_LIMIT) {
         pdp_cc_rate(cc, r, &rule);
+    } else if (k == PDP_KIND_BUDGET) {
+        pdp_cc_budget(cc, r, &rule);
     } else {
         int c = pdp_cc_field_enum(cc, r, "capture", 1, pdp_capture_names, 3);
         rule.capture = (uint8_t)(c < 0 ? 1 : c);
@@ -1946,5 +2353,6 @@ pdp_compile_free(pdp_cc *cc)
         return;
     }
     tg_buf_fini(&cc->pool);
+    pdp_pricing_destroy(cc->pr);
     free(cc);
 }

@@ -691,6 +691,8 @@ pdp_bundle_eval(const pdp_bundle *b, const pdp_attrs *a, pdp_policy_result *out,
     out->capture_level    = 0;
     out->n_rate           = 0;
     out->n_rate_dropped   = 0;
+    out->n_budget         = 0;
+    out->n_budget_dropped = 0;
     if (trace != NULL) {
         pdp_trace_begin(trace, b);
     }
@@ -736,6 +738,21 @@ pdp_bundle_eval(const pdp_bundle *b, const pdp_attrs *a, pdp_policy_result *out,
                 h->enforced     = r->mode == PDP_MODE_ENFORCE;
             } else {
                 out->n_rate_dropped++;
+            }
+        }
+        if (st[i] == PDP_S_MATCH && r->kind == PDP_KIND_BUDGET) {
+            if (out->n_budget < PDP_BUDGET_HITS_MAX) {
+                pdp_budget_hit *h = &out->budget[out->n_budget++];
+                h->rule_id        = pdp_s(b, r->id);
+                h->scope          = (pdp_scope)r->scope;
+                h->meta_key       = pdp_s(b, r->meta_key);
+                h->window         = (pdp_window)r->window;
+                h->window_h       = r->window_h;
+                h->limit_micro    = r->limit_micro;
+                h->clamp          = r->clamp;
+                h->enforced       = r->mode == PDP_MODE_ENFORCE;
+            } else {
+                out->n_budget_dropped++;
             }
         }
         if (r->mode != PDP_MODE_ENFORCE) {

@@ -85,6 +85,7 @@ typedef enum pdp_kind {
     PDP_KIND_ROUTE,
     PDP_KIND_AUDIT,
     PDP_KIND_RATE_LIMIT,
+    PDP_KIND_BUDGET,
 } pdp_kind;
 
 typedef enum pdp_mode {
@@ -196,10 +197,15 @@ typedef struct pdp_rule {
     pdp_str  message; /* access deny */
     uint32_t root;    /* first node of "when" */
     uint32_t route;   /* into pdp_bundle.routes (kind route) */
-    uint8_t  scope;   /* rate_limit: pdp_scope */
+    uint8_t  scope;   /* rate_limit, budget: pdp_scope */
     int64_t  rpm;     /* rate_limit: 0 = no such limit */
     int64_t  tpm;
     int64_t  concurrent;
+    uint8_t  window;      /* budget: pdp_window */
+    int32_t  window_h;    /* budget: rolling hours */
+    int64_t  limit_micro; /* budget: micro-USD */
+    bool     clamp;       /* budget: action clamp */
+    pdp_str  meta_key;    /* budget: scope metadata.<k> */
     pdp_str  file;    /* the file's path, for traces */
     int      line;    /* of the rule's "id" */
     int      col;

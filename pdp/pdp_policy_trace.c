@@ -283,6 +283,16 @@ pdp_trace_print_rule(const pdp_trace *t, const pdp_trace_r *tr, FILE *f)
                                              "model"};
         snprintf(what, sizeof(what), "rate_limit per %s",
                  scopes[r->scope & 3]);
+    } else if (r->kind == PDP_KIND_BUDGET) {
+        static const char *const scopes[]  = {"key", "tenant", "user", "model",
+                                              "metadata."};
+        static const char *const windows[] = {"daily", "weekly", "monthly",
+                                              "rolling"};
+        snprintf(what, sizeof(what), "budget %s per %s%.24s, %s",
+                 r->clamp ? "clamp" : "deny",
+                 scopes[r->scope <= PDP_SCOPE_META ? r->scope : 0],
+                 r->scope == PDP_SCOPE_META ? pdp_s(b, r->meta_key) : "",
+                 windows[r->window & 3]);
     } else {
         snprintf(what, sizeof(what), "route");
     }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "pdp_policy.h"
+#include "pdp_policy_int.h" /* compiled budget fields */
 #include "pdp_policy_cli.h"
 #include "tg_json.h"
 #include "tg_unit.h"
@@ -374,7 +375,7 @@ test_error_positions(void)
         "    },\n"
         "    {\n"
         "      \"id\": \"r6\",\n"
-        "      \"kind\": \"budget\",\n" /* 34 */
+        "      \"kind\": \"guardrail\",\n" /* 34 */
         "      \"effect\": \"allow\"\n"
         "    },\n"
         "    {\n"
@@ -412,7 +413,7 @@ test_error_positions(void)
     LINE("28:7: rule r1: duplicate rule id; it is already used at "
          "%s/a.policy.json:4:7",
          g_dir);
-    LINE("34:7: rule r6: rule kind \"budget\" is not supported yet");
+    LINE("34:7: rule r6: rule kind \"guardrail\" is not supported yet");
     LINE("40:34: rule r7: unknown deployment id \"eu-minj\" (did you mean "
          "\"eu-mini\"?)");
     LINE("46:23: rule r8: lt compares numbers; request.model is a string "
@@ -650,8 +651,6 @@ test_rule_field_errors(void)
          "strategy \"fastest\" is not valid"},
         {"{\"id\": \"x\", \"kind\": \"guardrail\"}",
          "rule kind \"guardrail\" is not supported yet"},
-        {"{\"id\": \"x\", \"kind\": \"budget\"}",
-         "rule kind \"budget\" is not supported yet"},
         {"{\"id\": \"x\", \"kind\": \"rate_limit\", \"rpm\": 5}",
          "rule x: missing required field \"scope\""},
         {"{\"id\": \"x\", \"kind\": \"rate_limit\", \"scope\": "
@@ -705,6 +704,203 @@ test_route_needs_catalog(void)
     g_cfg = saved;
     CU_ASSERT_PTR_NOT_NULL(b);
     pdp_bundle_unref(b);
+}
+
+/* ---- budget rules -------------------------------------------------------- */
+
+#define PRICES                                                                 \
+    "{\"currency\": \"USD\", \"models\": {"                                    \
+    "\"gpt-4o\": {\"input_per_mtok\": 2.5, \"output_per_mtok\": 10},"          \
+    "\"gpt-4o-mini\": {\"input_per_mtok\": 0.15, \"output_per_mtok\": "        \
+    "0.6}}}\n"
+
+/* budget1 compiles one budget rule in a bundle with PRICES as its own
+ * pricing.json (the test config sets no pdp.pricing_file). */
+static pdp_bundle *
+budget1(const char *rule)
+{
+    char text[4096];
+
+    snprintf(text, sizeof(text), "{\"rules\": [%s]}\n", rule);
+    return load(mkbundle("bundle.json", BUNDLE_JSON, "a.policy.json", text,
+                         "pricing.json", PRICES, NULL));
+}
+
+/* A budget rule compiles, but until budgets are enforced every entry
+ * point refuses the bundle, saying where the rule is. */
+static void
+test_budget_refused_until_enforced(void)
+{
+    char        err[1024];
+    pdp_bundle *b = budget1("{\"id\": \"cap\", \"kind\": \"budget\", "
+                            "\"scope\": \"tenant\", \"window\": "
+                            "\"daily\", \"limit_usd\": 1, \"when\": "
+                            "{\"eq\": [\"request.model\", \"gpt-4o\"]}}");
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    CU_ASSERT_TRUE(pdp_bundle_unenforced(b, err, sizeof(err)));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "rule cap: budget rules are checked "
+                                       "but not enforced yet"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, ".policy.json:"));
+    pdp_bundle_unref(b);
+}
+
+static void
+test_budget_compiles(void)
+{
+    static const struct {
+        const char *limit;
+        int64_t     micro;
+    } lims[] = {
+        {"0.1", 100000},
+        {"12.345678", 12345678},
+        {"1e9", 1000000000000000},
+        {"1000000000", 1000000000000000},
+        {"0.000001", 1},
+        {"2.50E+1", 25000000},
+        {"999999999.999999", 999999999999999},
+    };
+    char        rule[1024];
+    pdp_bundle *b;
+
+    for (size_t i = 0; i < sizeof(lims) / sizeof(lims[0]); i++) {
+        snprintf(rule, sizeof(rule),
+                 "{\"id\": \"b\", \"kind\": \"budget\", \"scope\": "
+                 "\"tenant\", \"window\": \"monthly\", \"limit_usd\": %s, "
+                 "\"when\": {\"in\": [\"request.model\", [\"gpt-4o\", "
+                 "\"gpt-4o-mini\"]]}}",
+                 lims[i].limit);
+        b = budget1(rule);
+        CU_ASSERT_PTR_NOT_NULL(b);
+        if (b == NULL) {
+            fprintf(stderr, "\n%s: %s\n", lims[i].limit, g_err);
+            continue;
+        }
+        CU_ASSERT_EQUAL(b->rules[0].kind, PDP_KIND_BUDGET);
+        CU_ASSERT_EQUAL(b->rules[0].limit_micro, lims[i].micro);
+        CU_ASSERT_EQUAL(b->rules[0].window, PDP_WINDOW_MONTHLY);
+        CU_ASSERT_EQUAL(b->rules[0].scope, PDP_SCOPE_TENANT);
+        CU_ASSERT_FALSE(b->rules[0].clamp);
+        pdp_bundle_unref(b);
+    }
+    b = budget1("{\"id\": \"b\", \"kind\": \"budget\", \"scope\": "
+                "\"metadata.team\", \"window\": \"rolling:24h\", "
+                "\"limit_usd\": 5, \"action\": \"clamp\", \"when\": "
+                "{\"all\": [{\"eq\": [\"tenant.tier\", \"free\"]}, "
+                "{\"eq\": [\"request.model\", \"gpt-4o\"]}]}}");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    CU_ASSERT_EQUAL(b->rules[0].scope, PDP_SCOPE_META);
+    CU_ASSERT_STRING_EQUAL(pdp_s(b, b->rules[0].meta_key), "team");
+    CU_ASSERT_EQUAL(b->rules[0].window, PDP_WINDOW_ROLLING);
+    CU_ASSERT_EQUAL(b->rules[0].window_h, 24);
+    CU_ASSERT_TRUE(b->rules[0].clamp);
+    {
+        /* A matched budget rule is reported, never decides the outcome. */
+        pdp_policy_result r;
+        pdp_attrs         a;
+        attrs_of("{\"tenant\": {\"id\": \"t1\", \"tier\": \"free\"}, "
+                 "\"request\": {\"model\": \"gpt-4o\"}}",
+                 &a);
+        pdp_bundle_eval(b, &a, &r, NULL);
+        CU_ASSERT_EQUAL(r.verdict, TG_VERDICT_DENY); /* default deny */
+        CU_ASSERT_EQUAL(r.n_budget, 1);
+        CU_ASSERT_EQUAL(r.budget[0].limit_micro, 5000000);
+        CU_ASSERT_TRUE(r.budget[0].enforced);
+        CU_ASSERT_STRING_EQUAL(r.budget[0].meta_key, "team");
+    }
+    pdp_bundle_unref(b);
+}
+
+static void
+test_budget_errors(void)
+{
+    static const struct {
+        const char *rule;
+        const char *msg;
+    } cases[] = {
+        {"{\"id\": \"x\", \"kind\": \"budget\", \"window\": \"daily\", "
+         "\"limit_usd\": 1}",
+         "rule x: missing required field \"scope\""},
+        {"{\"id\": \"x\", \"kind\": \"budget\", \"scope\": \"org\", "
+         "\"window\": \"daily\", \"limit_usd\": 1}",
+         "scope \"org\" is not valid"},
+        {"{\"id\": \"x\", \"kind\": \"budget\", \"scope\": \"metadata.\", "
+         "\"window\": \"daily\", \"limit_usd\": 1}",
+         "scope \"metadata.\" needs a metadata key"},
+        {"{\"id\": \"x\", \"kind\": \"budget\", \"scope\": \"key\", "
+         "\"window\": \"fortnightly\", \"limit_usd\": 1}",
+         "a.policy.json:1:58: rule x: window \"fortnightly\" is not valid"},
+        {"{\"id\": \"x\", \"kind\": \"budget\", \"scope\": \"key\", "
+         "\"window\": \"rolling:0h\", \"limit_usd\": 1}",
+         "window \"rolling:0h\" is not valid"},
+        {"{\"id\": \"x\", \"kind\": \"budget\", \"scope\": \"key\", "
+         "\"window\": \"rolling:745h\", \"limit_usd\": 1}",
+         "with N from 1 to 744"},
+        {"{\"id\": \"x\", \"kind\": \"budget\", \"scope\": \"key\", "
+         "\"window\": \"rolling:24\", \"limit_usd\": 1}",
+         "window \"rolling:24\" is not valid"},
+        {"{\"id\": \"x\", \"kind\": \"budget\", \"scope\": \"key\", "
+         "\"window\": \"daily\", \"limit_usd\": -5}",
+         "a.policy.json:1:77: rule x: \"limit_usd\" -5 expects a number of "
+         "USD greater than 0"},
+        {"{\"id\": \"x\", \"kind\": \"budget\", \"scope\": \"key\", "
+         "\"window\": \"daily\", \"limit_usd\": 0}",
+         "\"limit_usd\" 0 expects a number of USD greater than 0"},
+        {"{\"id\": \"x\", \"kind\": \"budget\", \"scope\": \"key\", "
+         "\"window\": \"daily\", \"limit_usd\": 1e10}",
+         "\"limit_usd\" 1e10 is not a plausible amount of USD"},
+        {"{\"id\": \"x\", \"kind\": \"budget\", \"scope\": \"key\", "
+         "\"window\": \"daily\", \"limit_usd\": 1000000000.000001}",
+         "is not a plausible amount of USD"},
+        {"{\"id\": \"x\", \"kind\": \"budget\", \"scope\": \"key\", "
+         "\"window\": \"daily\", \"limit_usd\": 0.0000001}",
+         "has more than 6 decimals"},
+        {"{\"id\": \"x\", \"kind\": \"budget\", \"scope\": \"key\", "
+         "\"window\": \"daily\", \"limit_usd\": \"5\"}",
+         "\"limit_usd\" expects a number of USD, got a string"},
+        {"{\"id\": \"x\", \"kind\": \"budget\", \"scope\": \"key\", "
+         "\"window\": \"daily\", \"limit_usd\": 1, \"action\": \"warn\"}",
+         "action \"warn\" is not valid"},
+        {"{\"id\": \"x\", \"kind\": \"budget\", \"scope\": \"key\", "
+         "\"window\": \"daily\", \"limit_usd\": 1, \"rpm\": 5}",
+         "unknown field \"rpm\" in a budget rule"},
+        /* Prices: a named model without one, and the whole catalog. */
+        {"{\"id\": \"x\", \"kind\": \"budget\", \"scope\": \"key\", "
+         "\"window\": \"daily\", \"limit_usd\": 1, \"when\": {\"eq\": "
+         "[\"request.model\", \"o3\"]}}",
+         "rule x: budget on a model with no price in "},
+        {"{\"id\": \"x\", \"kind\": \"budget\", \"scope\": \"key\", "
+         "\"window\": \"daily\", \"limit_usd\": 1}",
+         "rule x: budget on every model, but a catalog model has no price "
+         "in "},
+        {"{\"id\": \"x\", \"kind\": \"budget\", \"scope\": \"key\", "
+         "\"window\": \"daily\", \"limit_usd\": 1, \"when\": {\"any\": ["
+         "{\"eq\": [\"request.model\", \"gpt-4o\"]}, {\"eq\": "
+         "[\"tenant.tier\", \"free\"]}]}}",
+         "pricing.json: \"small\" (add it"},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        CU_ASSERT_PTR_NULL(budget1(cases[i].rule));
+        if (strstr(g_err, cases[i].msg) == NULL) {
+            fprintf(stderr, "\ncase %zu: expected \"%s\" in:\n%s\n", i,
+                    cases[i].msg, g_err);
+            CU_FAIL("message");
+        }
+    }
+    /* The model named in the error, and no table at all. */
+    CU_ASSERT_PTR_NULL(budget1("{\"id\": \"x\", \"kind\": \"budget\", "
+                               "\"scope\": \"key\", \"window\": \"daily\", "
+                               "\"limit_usd\": 1, \"when\": {\"in\": "
+                               "[\"request.model\", [\"o3\", \"gpt-4o\"]]}}"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_err, ": \"o3\" (add it"));
+    CU_ASSERT_PTR_NULL(strstr(g_err, "\"gpt-4o\" (add"));
+    CU_ASSERT_PTR_NULL(
+        rules1("{\"id\": \"nt\", \"kind\": \"budget\", \"scope\": \"key\", "
+               "\"window\": \"daily\", \"limit_usd\": 1, \"when\": {\"eq\": "
+               "[\"request.model\", \"gpt-4o\"]}}"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_err, "rule nt: a budget needs prices, "
+                                         "and there is no pricing table"));
 }
 
 /* ---- operators ----------------------------------------------------------- */
@@ -1798,6 +1994,9 @@ static const tg_unit_case cases[] = {
     {"type_and_domain_errors", test_type_and_domain_errors},
     {"rule_field_errors", test_rule_field_errors},
     {"route_needs_catalog", test_route_needs_catalog},
+    {"budget_compiles", test_budget_compiles},
+    {"budget_refused_until_enforced", test_budget_refused_until_enforced},
+    {"budget_errors", test_budget_errors},
     {"operators", test_operators},
     {"cedar_semantics", test_cedar_semantics},
     {"order_independence", test_order_independence},
