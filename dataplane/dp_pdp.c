@@ -17,6 +17,8 @@
 #include "tg_log.h"
 #include "tg_time.h"
 
+#define DP_PDP_MAX_PIPES 64
+
 typedef enum dp_pdp_kind { DP_PDP_DECIDE, DP_PDP_USAGE } dp_pdp_kind;
 
 typedef struct dp_pdp_call dp_pdp_call;
@@ -45,7 +47,10 @@ struct dp_pdp {
     dp_pdp_call    *all;
     pthread_cond_t  idle;
     unsigned        starting; /* calls being started, under lock */
-    atomic_int      pipes;
+    pthread_mutex_t pipe_lock; /* guards pipe_ids */
+    uint32_t        pipe_ids[DP_PDP_MAX_PIPES];
+    size_t          n_pipe_ids;
+    atomic_int      pipes; /* n_pipe_ids, for lock-free reads */
     atomic_bool     closing;  /* set under lock */
 };
 
@@ -53,17 +58,28 @@ static void dp_pdp_call_cb(void *arg);
 static void dp_pdp_call_finish(dp_pdp_call *c, tg_err err, nng_msg *reply,
                                const char *why_in);
 
+/* dp_pdp_pipe_cb keeps the set of live pipes. nng delivers REM_POST also
+ * for a pipe that was closed before it was ever added (a PDP dying during
+ * the handshake), so a bare counter can drift below zero and report "no
+ * connection" forever after; tracking pipe ids cannot. */
 static void
 dp_pdp_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
-    dp_pdp *pdp = arg;
+    dp_pdp  *pdp = arg;
+    uint32_t id  = nng_pipe_id(p);
+    size_t   i;
 
-    (void)p;
-    if (ev == NNG_PIPE_EV_ADD_POST) {
-        atomic_fetch_add(&pdp->pipes, 1);
-    } else if (ev == NNG_PIPE_EV_REM_POST) {
-        atomic_fetch_sub(&pdp->pipes, 1);
+    pthread_mutex_lock(&pdp->pipe_lock);
+    for (i = 0; i < pdp->n_pipe_ids && pdp->pipe_ids[i] != id; i++) {
     }
+    if (ev == NNG_PIPE_EV_ADD_POST && i == pdp->n_pipe_ids &&
+        pdp->n_pipe_ids < DP_PDP_MAX_PIPES) {
+        pdp->pipe_ids[pdp->n_pipe_ids++] = id;
+    } else if (ev == NNG_PIPE_EV_REM_POST && i < pdp->n_pipe_ids) {
+        pdp->pipe_ids[i] = pdp->pipe_ids[--pdp->n_pipe_ids];
+    }
+    atomic_store(&pdp->pipes, (int)pdp->n_pipe_ids);
+    pthread_mutex_unlock(&pdp->pipe_lock);
 }
 
 tg_err
@@ -77,10 +93,12 @@ dp_pdp_create(dp_pdp **out, const char *url, size_t max_reply)
     }
     pdp->max_reply = max_reply;
     pthread_mutex_init(&pdp->lock, NULL);
+    pthread_mutex_init(&pdp->pipe_lock, NULL);
     pthread_cond_init(&pdp->idle, NULL);
     if ((rv = nng_req0_open(&pdp->sock)) != 0) {
         tg_error("cannot open PDP socket: %s", nng_strerror(rv));
         pthread_mutex_destroy(&pdp->lock);
+        pthread_mutex_destroy(&pdp->pipe_lock);
         pthread_cond_destroy(&pdp->idle);
         free(pdp);
         return TG_ESYS;
@@ -97,6 +115,7 @@ dp_pdp_create(dp_pdp **out, const char *url, size_t max_reply)
                  nng_strerror(rv));
         nng_close(pdp->sock);
         pthread_mutex_destroy(&pdp->lock);
+        pthread_mutex_destroy(&pdp->pipe_lock);
         pthread_cond_destroy(&pdp->idle);
         free(pdp);
         return TG_ECONFIG;
@@ -147,6 +166,7 @@ dp_pdp_destroy(dp_pdp *pdp)
     }
     nng_close(pdp->sock);
     pthread_mutex_destroy(&pdp->lock);
+    pthread_mutex_destroy(&pdp->pipe_lock);
     pthread_cond_destroy(&pdp->idle);
     free(pdp);
 }
