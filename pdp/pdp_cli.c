@@ -2655,12 +2655,35 @@ out:
 
 /* ---- dispatch ------------------------------------------------------------ */
 
+typedef struct pdp_cli_cmd {
+    const char *cmd;
+    const char *sub; /* NULL: the command takes no subcommand */
+    const char *name;
+    int (*fn)(pdp_cli *c, int argc, char **argv);
+} pdp_cli_cmd;
+
+/* Every command but the policy tools (check, test, eval), which
+ * pdp_policy_cli parses itself. */
+static const pdp_cli_cmd pdp_cli_cmds[] = {
+    {"serve", NULL, "serve", pdp_cli_serve},
+    {"spend", NULL, "spend", pdp_cli_spend_cmd},
+    {"reload", NULL, "reload", pdp_cli_reload},
+    {"policy", "history", "policy history", pdp_cli_policy_history},
+    {"tenants", "set", "tenants set", pdp_cli_tenants_set},
+    {"tenants", "list", "tenants list", pdp_cli_tenants_list},
+    {"keys", "create", "keys create", pdp_cli_keys_create},
+    {"keys", "list", "keys list", pdp_cli_keys_list},
+    {"keys", "revoke", "keys revoke", pdp_cli_keys_revoke},
+    {NULL, NULL, NULL, NULL},
+};
+
+static int pdp_cli_dispatch(pdp_cli *c, int argc, char **argv);
+
 int
 pdp_cli_run(int argc, char **argv, FILE *out, FILE *err)
 {
     pdp_cli     c   = {out, err, ""};
     const char *cmd = argc > 1 ? argv[1] : NULL;
-    const char *sub = argc > 2 ? argv[2] : NULL;
 
     /* Admin commands stay quiet unless something is wrong. */
     tg_log_init("tollgate-pdp", TG_LOG_WARN);
@@ -2677,83 +2700,54 @@ pdp_cli_run(int argc, char **argv, FILE *out, FILE *err)
         fprintf(out, "tollgate-pdp %s\n", PDP_VERSION);
         return PDP_EXIT_OK;
     }
-    if (strcmp(cmd, "serve") == 0) {
-        c.cmd = "serve";
-        return pdp_cli_serve(&c, argc - 2, argv + 2);
-    }
-    if (strcmp(cmd, "spend") == 0) {
-        c.cmd = "spend";
-        return pdp_cli_spend_cmd(&c, argc - 2, argv + 2);
-    }
     if (strcmp(cmd, "check") == 0 || strcmp(cmd, "test") == 0 ||
         strcmp(cmd, "eval") == 0) {
         return pdp_policy_cli(cmd, argc - 2, argv + 2, out, err);
     }
-    if (strcmp(cmd, "reload") == 0) {
-        c.cmd = "reload";
-        return pdp_cli_reload(&c, argc - 2, argv + 2);
+    return pdp_cli_dispatch(&c, argc, argv);
+}
+
+static int
+pdp_cli_dispatch(pdp_cli *c, int argc, char **argv)
+{
+    const char *cmd   = argv[1];
+    const char *sub   = argc > 2 ? argv[2] : NULL;
+    bool        group = false;
+    char        subs[128] = "";
+    size_t      used      = 0;
+
+    for (size_t i = 0; pdp_cli_cmds[i].cmd != NULL; i++) {
+        const pdp_cli_cmd *d = &pdp_cli_cmds[i];
+        if (strcmp(d->cmd, cmd) != 0) {
+            continue;
+        }
+        if (d->sub == NULL) {
+            c->cmd = d->name;
+            return d->fn(c, argc - 2, argv + 2);
+        }
+        group = true;
+        if (sub != NULL && strcmp(d->sub, sub) == 0) {
+            c->cmd = d->name;
+            return d->fn(c, argc - 3, argv + 3);
+        }
+        used += (size_t)snprintf(subs + used, sizeof(subs) - used, "%s%s",
+                                 used ? ", " : "", d->sub);
     }
-    if (strcmp(cmd, "policy") == 0) {
-        if (sub != NULL && strcmp(sub, "history") == 0) {
-            c.cmd = "policy history";
-            return pdp_cli_policy_history(&c, argc - 3, argv + 3);
-        }
-        if (sub != NULL &&
-            (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0)) {
-            fputs(pdp_cli_usage_history, out);
-            return PDP_EXIT_OK;
-        }
-        fprintf(err,
-                "tollgate-pdp policy: expected history%s%s\n"
+    if (group && sub != NULL &&
+        (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0)) {
+        fputs(strcmp(cmd, "policy") == 0 ? pdp_cli_usage_history
+                                         : pdp_cli_usage_top,
+              c->out);
+        return PDP_EXIT_OK;
+    }
+    if (group) {
+        fprintf(c->err,
+                "tollgate-pdp %s: expected %s%s%s\n"
                 "Run 'tollgate-pdp --help' for usage.\n",
-                sub ? ", not " : "", sub ? sub : "");
+                cmd, subs, sub ? ", not " : "", sub ? sub : "");
         return PDP_EXIT_USAGE;
     }
-    if (strcmp(cmd, "tenants") == 0) {
-        if (sub != NULL && strcmp(sub, "set") == 0) {
-            c.cmd = "tenants set";
-            return pdp_cli_tenants_set(&c, argc - 3, argv + 3);
-        }
-        if (sub != NULL && strcmp(sub, "list") == 0) {
-            c.cmd = "tenants list";
-            return pdp_cli_tenants_list(&c, argc - 3, argv + 3);
-        }
-        if (sub != NULL &&
-            (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0)) {
-            fputs(pdp_cli_usage_top, out);
-            return PDP_EXIT_OK;
-        }
-        fprintf(err,
-                "tollgate-pdp tenants: expected set or list%s%s\n"
-                "Run 'tollgate-pdp --help' for usage.\n",
-                sub ? ", not " : "", sub ? sub : "");
-        return PDP_EXIT_USAGE;
-    }
-    if (strcmp(cmd, "keys") == 0) {
-        if (sub != NULL && strcmp(sub, "create") == 0) {
-            c.cmd = "keys create";
-            return pdp_cli_keys_create(&c, argc - 3, argv + 3);
-        }
-        if (sub != NULL && strcmp(sub, "list") == 0) {
-            c.cmd = "keys list";
-            return pdp_cli_keys_list(&c, argc - 3, argv + 3);
-        }
-        if (sub != NULL && strcmp(sub, "revoke") == 0) {
-            c.cmd = "keys revoke";
-            return pdp_cli_keys_revoke(&c, argc - 3, argv + 3);
-        }
-        if (sub != NULL &&
-            (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0)) {
-            fputs(pdp_cli_usage_top, out);
-            return PDP_EXIT_OK;
-        }
-        fprintf(err,
-                "tollgate-pdp keys: expected create, list or revoke%s%s\n"
-                "Run 'tollgate-pdp --help' for usage.\n",
-                sub ? ", not " : "", sub ? sub : "");
-        return PDP_EXIT_USAGE;
-    }
-    fprintf(err,
+    fprintf(c->err,
             "tollgate-pdp: unknown command \"%s\"\n"
             "Run 'tollgate-pdp --help' for usage.\n",
             cmd);
