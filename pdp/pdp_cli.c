@@ -46,6 +46,9 @@ typedef struct pdp_cli_opts {
     const char *models;
     const char *format;
     const char *tier;
+    const char *expires_in;
+    const char *expires;
+    const char *grace;
     const char *labels[PDP_CLI_LABELS_MAX]; /* every --label, in order */
     int         nlabels;
     bool        allow_rollback;
@@ -70,6 +73,9 @@ static const char pdp_cli_usage_top[] =
     "SIGINT/SIGTERM\n"
     "  keys create    create a virtual API key (shown once)\n"
     "  keys list      list keys (never the key itself)\n"
+    "  keys show      one key's details and status (never the key itself)\n"
+    "  keys rotate    give a key a new secret; the old one works for a grace\n"
+    "                 period\n"
     "  keys revoke    revoke a key by id; takes effect on the next request\n"
     "  tenants set    create or change a tenant (tier, labels)\n"
     "  tenants list   list tenants\n"
@@ -122,6 +128,7 @@ static const char pdp_cli_usage_create[] =
     "usage: tollgate-pdp keys create --config FILE --tenant TENANT\n"
     "                                [--name NAME] [--models M1,M2,...]\n"
     "                                [--label NAME=VALUE ...]\n"
+    "                                [--expires-in DURATION | --expires WHEN]\n"
     "                                [--format text|json]\n"
     "\n"
     "  --tenant   who the key belongs to: 1-63 of A-Z a-z 0-9 . _ -\n"
@@ -131,9 +138,32 @@ static const char pdp_cli_usage_create[] =
     "  --label    an attribute policies read as principal.labels.NAME;\n"
     "             repeat for more (at most 16). NAME: 1-63 of A-Z a-z 0-9\n"
     "             . _ -; VALUE: 1-255 printable characters\n"
+    "  --expires-in  the key stops working after DURATION: a number and a\n"
+    "             unit s, m, h or d, e.g. 90d, 12h, 30m (default: never)\n"
+    "  --expires  the key stops working at WHEN: YYYY-MM-DD (00:00:00 UTC\n"
+    "             that day) or RFC 3339, e.g. 2025-01-31T18:00:00+01:00\n"
     "  --format   text (default) or json\n"
     "\n"
     "The key is printed once; only its SHA-256 is stored.\n";
+
+static const char pdp_cli_usage_show[] =
+    "usage: tollgate-pdp keys show --config FILE KEY_ID [--format text|json]\n"
+    "\n"
+    "The key's tenant, name, models, labels, status (active, revoked,\n"
+    "expired, or rotated-grace while the secret it replaced still works),\n"
+    "creation, expiry and last rotation. Never the key or its hash. Exits 1\n"
+    "for an unknown id.\n";
+
+static const char pdp_cli_usage_rotate[] =
+    "usage: tollgate-pdp keys rotate --config FILE KEY_ID [--grace DURATION]\n"
+    "                                [--format text|json]\n"
+    "\n"
+    "Gives the key a new secret, printed once; the key id, tenant, models,\n"
+    "labels, expiry and spend stay. The old secret keeps working for the\n"
+    "grace period, then is refused (401).\n"
+    "\n"
+    "  --grace    how long the old secret still works: a number and a unit\n"
+    "             s, m, h or d (default 24h); 0 stops it at once\n";
 
 static const char pdp_cli_usage_tenants_set[] =
     "usage: tollgate-pdp tenants set --config FILE TENANT [--tier TIER]\n"
@@ -158,7 +188,8 @@ static const char pdp_cli_usage_list[] =
 static const char pdp_cli_usage_revoke[] =
     "usage: tollgate-pdp keys revoke --config FILE KEY_ID\n"
     "\n"
-    "Requests with the key are refused (401) from the next request on.\n";
+    "Requests with the key are refused (401) from the next request on,\n"
+    "with every earlier secret of it still in a rotation grace period.\n";
 
 static const char pdp_cli_usage_spend[] =
     "usage: tollgate-pdp spend --config FILE [--format text|json]\n"
@@ -263,6 +294,12 @@ pdp_cli_parse(pdp_cli *c, int argc, char **argv, const char *const allowed[],
             slot = &o->models;
         } else if (PDP_CLI_IS("tier")) {
             slot = &o->tier;
+        } else if (PDP_CLI_IS("expires-in")) {
+            slot = &o->expires_in;
+        } else if (PDP_CLI_IS("expires")) {
+            slot = &o->expires;
+        } else if (PDP_CLI_IS("grace")) {
+            slot = &o->grace;
         } else if (PDP_CLI_IS("label")) {
             if (o->nlabels == PDP_CLI_LABELS_MAX) {
                 return pdp_cli_usage_error(c,
@@ -1148,11 +1185,223 @@ pdp_cli_labels_text(const tg_kv *l, uint32_t n, char *buf, size_t cap)
     }
 }
 
+/* ---- key lifetimes ------------------------------------------------------- */
+
+#define PDP_CLI_DURATION_MAX_MS ((int64_t)100 * 366 * 86400000) /* a century */
+#define PDP_CLI_GRACE_DEFAULT_MS ((int64_t)24 * 3600000)
+
+static bool pdp_cli_spend_date(const char *s, bool is_to, int64_t *out);
+
+/* pdp_cli_duration parses "0" or a whole number and a unit s, m, h or d
+ * ("90d", "12h", "30m") into ms, at most a century. */
+static bool
+pdp_cli_duration(const char *s, int64_t *ms)
+{
+    int64_t n = 0;
+    int64_t unit;
+    size_t  i = 0;
+
+    for (; s[i] >= '0' && s[i] <= '9'; i++) {
+        if (i == 9) {
+            return false;
+        }
+        n = n * 10 + (s[i] - '0');
+    }
+    if (i == 0) {
+        return false;
+    }
+    if (s[i] == '\0') {
+        *ms = 0;
+        return n == 0; /* a bare number is only clear when it is 0 */
+    }
+    switch (s[i]) {
+    case 's': unit = 1000; break;
+    case 'm': unit = 60000; break;
+    case 'h': unit = 3600000; break;
+    case 'd': unit = 86400000; break;
+    default: return false;
+    }
+    if (s[i + 1] != '\0' || n > PDP_CLI_DURATION_MAX_MS / unit) {
+        return false;
+    }
+    *ms = n * unit;
+    return true;
+}
+
+/* pdp_cli_expiry turns --expires-in or --expires into *out (0: never);
+ * the time must be in the future. */
+static int
+pdp_cli_expiry(pdp_cli *c, const pdp_cli_opts *o, int64_t now_ms,
+               int64_t *out)
+{
+    int64_t d;
+
+    *out = 0;
+    if (o->expires_in != NULL && o->expires != NULL) {
+        return pdp_cli_usage_error(c, "give --expires-in or --expires, not "
+                                      "both");
+    }
+    if (o->expires_in != NULL) {
+        if (!pdp_cli_duration(o->expires_in, &d) || d == 0) {
+            return pdp_cli_usage_error(
+                c,
+                "--expires-in \"%s\" is not a duration: use a whole number "
+                "above 0 and a unit s, m, h or d, e.g. 90d, 12h or 30m (at "
+                "most 100 years)",
+                o->expires_in);
+        }
+        *out = now_ms + d;
+    }
+    if (o->expires != NULL) {
+        if (!pdp_cli_spend_date(o->expires, false, &d)) {
+            return pdp_cli_usage_error(
+                c,
+                "--expires \"%s\" is not a date: use YYYY-MM-DD (00:00:00 UTC "
+                "that day) or RFC 3339, e.g. 2025-01-31T18:00:00Z",
+                o->expires);
+        }
+        if (d <= now_ms) {
+            return pdp_cli_usage_error(c,
+                                       "--expires \"%s\" is not in the "
+                                       "future",
+                                       o->expires);
+        }
+        *out = d;
+    }
+    return PDP_EXIT_OK;
+}
+
+/* pdp_cli_key_status names what a key's current record allows now. */
+static const char *
+pdp_cli_key_status(const pdp_key *k, int64_t now_ms)
+{
+    switch (pdp_key_state_at(k, now_ms)) {
+    case PDP_KEY_STATE_REVOKED: return "revoked";
+    case PDP_KEY_STATE_EXPIRED: return "expired";
+    case PDP_KEY_STATE_ROTATED: return "rotated";
+    case PDP_KEY_STATE_ACTIVE: break;
+    }
+    return k->rotated_ms != 0 && k->grace_until_ms > now_ms ? "rotated-grace"
+                                                           : "active";
+}
+
+/* pdp_cli_secret makes a new key and its hash. Owns nothing; the caller
+ * wipes key. */
+static tg_err
+pdp_cli_secret(char *key, size_t cap, uint8_t hash[TG_SHA256_LEN])
+{
+    char   hex[2 * PDP_KEY_RANDOM_BYTES + 1];
+    tg_err rv = tg_random_token(hex, PDP_KEY_RANDOM_BYTES);
+
+    if (rv == TG_OK) {
+        snprintf(key, cap, "%s%s", PDP_KEY_PREFIX, hex);
+        tg_sha256(key, strlen(key), hash);
+    }
+    explicit_bzero(hex, sizeof(hex));
+    return rv;
+}
+
+static void
+pdp_cli_json_time(cJSON *j, const char *name, int64_t ms)
+{
+    char when[32];
+    char ms_name[64];
+
+    snprintf(ms_name, sizeof(ms_name), "%s_ms", name);
+    if (ms == 0) {
+        cJSON_AddNullToObject(j, name);
+        cJSON_AddNullToObject(j, ms_name);
+        return;
+    }
+    pdp_cli_time(ms, when, sizeof(when));
+    cJSON_AddStringToObject(j, name, when);
+    cJSON_AddNumberToObject(j, ms_name, (double)ms);
+}
+
+/* pdp_cli_key_out prints a key record (and key, the secret, when it was
+ * just made: once). Never the hash. */
+static void
+pdp_cli_key_out(pdp_cli *c, const pdp_key *k, const char *key, bool json,
+                int64_t now_ms)
+{
+    char when[32];
+
+    if (json) {
+        cJSON *doc = cJSON_CreateObject();
+        cJSON *ms;
+        cJSON_AddStringToObject(doc, "id", k->id);
+        if (key != NULL) {
+            cJSON_AddStringToObject(doc, "key", key);
+        }
+        cJSON_AddStringToObject(doc, "tenant", k->tenant);
+        cJSON_AddStringToObject(doc, "name", k->name);
+        ms = cJSON_AddArrayToObject(doc, "models");
+        for (uint32_t i = 0; i < k->n_models; i++) {
+            cJSON_AddItemToArray(ms, cJSON_CreateString(k->models[i]));
+        }
+        cJSON_AddItemToObject(doc, "labels",
+                              pdp_cli_labels_json(k->labels, k->n_labels));
+        cJSON_AddStringToObject(doc, "status", pdp_cli_key_status(k, now_ms));
+        pdp_cli_json_time(doc, "created", k->created_ms);
+        pdp_cli_json_time(doc, "expires", k->expires_ms);
+        pdp_cli_json_time(doc, "rotated", k->rotated_ms);
+        pdp_cli_json_time(doc, "previous_valid_until",
+                          k->rotated_ms != 0 ? k->grace_until_ms : 0);
+        pdp_cli_json_time(doc, "revoked",
+                          k->status == PDP_KEY_REVOKED ? k->revoked_ms : 0);
+        pdp_cli_print_json(c, doc);
+        return;
+    }
+    fprintf(c->out, "  id:       %s\n", k->id);
+    fprintf(c->out, "  tenant:   %s\n", k->tenant);
+    if (k->name[0] != '\0') {
+        fprintf(c->out, "  name:     %s\n", k->name);
+    }
+    fprintf(c->out, "  models:   ");
+    if (k->n_models == 0) {
+        fprintf(c->out, "all models in the catalog");
+    }
+    for (uint32_t i = 0; i < k->n_models; i++) {
+        fprintf(c->out, "%s%s", i ? ", " : "", k->models[i]);
+    }
+    if (k->n_labels > 0) {
+        fprintf(c->out, "\n  labels:   ");
+        for (uint32_t i = 0; i < k->n_labels; i++) {
+            fprintf(c->out, "%s%s=%s", i ? ", " : "", k->labels[i].key,
+                    k->labels[i].value);
+        }
+    }
+    fprintf(c->out, "\n  status:   %s\n", pdp_cli_key_status(k, now_ms));
+    pdp_cli_time(k->created_ms, when, sizeof(when));
+    fprintf(c->out, "  created:  %s\n", when);
+    if (k->expires_ms != 0) {
+        pdp_cli_time(k->expires_ms, when, sizeof(when));
+    }
+    fprintf(c->out, "  expires:  %s\n", k->expires_ms != 0 ? when : "never");
+    if (k->rotated_ms != 0) {
+        pdp_cli_time(k->rotated_ms, when, sizeof(when));
+        fprintf(c->out, "  rotated:  %s", when);
+        pdp_cli_time(k->grace_until_ms, when, sizeof(when));
+        fprintf(c->out, " (the previous key %s until %s)\n",
+                k->grace_until_ms > now_ms ? "works" : "worked", when);
+    }
+    if (k->status == PDP_KEY_REVOKED) {
+        pdp_cli_time(k->revoked_ms, when, sizeof(when));
+        fprintf(c->out, "  revoked:  %s\n", when);
+    }
+    if (key != NULL) {
+        fprintf(c->out, "  key:      %s\n\n", key);
+        fprintf(c->out, "Save the key now: it cannot be shown again "
+                        "(Tollgate stores only its SHA-256).\n");
+    }
+}
+
 static int
 pdp_cli_keys_create(pdp_cli *c, int argc, char **argv)
 {
-    static const char *const flags[] = {"config", "tenant", "name", "models",
-                                        "label",  "format", NULL};
+    static const char *const flags[] = {
+        "config", "tenant", "name", "models", "label", "expires-in", "expires",
+        "format", NULL};
     pdp_cli_opts             o;
     tg_config               *cfg = NULL;
     pdp_store               *st  = NULL;
@@ -1206,6 +1455,11 @@ pdp_cli_keys_create(pdp_cli *c, int argc, char **argv)
         PDP_EXIT_OK) {
         goto out;
     }
+    k->created_ms = tg_now_ms();
+    if ((ec = pdp_cli_expiry(c, &o, k->created_ms, &k->expires_ms)) !=
+        PDP_EXIT_OK) {
+        goto out;
+    }
     if ((ec = pdp_cli_config(c, &o, &cfg)) != PDP_EXIT_OK) {
         goto out;
     }
@@ -1217,8 +1471,7 @@ pdp_cli_keys_create(pdp_cli *c, int argc, char **argv)
         goto out;
     }
     snprintf(k->tenant, sizeof(k->tenant), "%s", o.tenant);
-    k->status     = PDP_KEY_ACTIVE;
-    k->created_ms = tg_now_ms();
+    k->status = PDP_KEY_ACTIVE;
     /* A collision of 64 or 192 random bits will not happen; retrying costs
      * nothing and keeps the store's no-overwrite rule the only guard. */
     for (int attempt = 0; attempt < 3 && rv == TG_EEXIST; attempt++) {
@@ -1251,6 +1504,7 @@ pdp_cli_keys_create(pdp_cli *c, int argc, char **argv)
         }
         cJSON_AddItemToObject(doc, "labels",
                               pdp_cli_labels_json(k->labels, k->n_labels));
+        pdp_cli_json_time(doc, "expires", k->expires_ms);
         pdp_cli_print_json(c, doc);
     } else {
         fprintf(c->out, "Created key %s for tenant %s.\n\n", k->id, k->tenant);
@@ -1272,6 +1526,11 @@ pdp_cli_keys_create(pdp_cli *c, int argc, char **argv)
                 fprintf(c->out, "%s%s=%s", i ? ", " : "", k->labels[i].key,
                         k->labels[i].value);
             }
+        }
+        if (k->expires_ms != 0) {
+            char when[32];
+            pdp_cli_time(k->expires_ms, when, sizeof(when));
+            fprintf(c->out, "\n  expires: %s", when);
         }
         fprintf(c->out, "\n  key:     %s\n\n", key);
         fprintf(c->out, "Save the key now: it cannot be shown again "
@@ -1300,6 +1559,8 @@ typedef struct pdp_cli_row {
     pdp_key_status status;
     int64_t        created_ms;
     int64_t        revoked_ms;
+    int64_t        expires_ms;
+    const char    *status_name; /* static */
 } pdp_cli_row;
 
 typedef struct pdp_cli_rows {
@@ -1327,7 +1588,9 @@ pdp_cli_collect_key(void *arg, const pdp_key *k)
     memcpy(r->name, k->name, sizeof(r->name));
     r->status     = k->status;
     r->created_ms = k->created_ms;
-    r->revoked_ms = k->revoked_ms;
+    r->revoked_ms  = k->revoked_ms;
+    r->expires_ms  = k->expires_ms;
+    r->status_name = pdp_cli_key_status(k, tg_now_ms());
     if (k->n_labels > 0) {
         if ((r->labels = malloc(k->n_labels * sizeof(*r->labels))) == NULL) {
             rs->oom = true;
@@ -1433,9 +1696,7 @@ pdp_cli_keys_list(pdp_cli *c, int argc, char **argv)
             }
             cJSON_AddItemToObject(j, "labels",
                                   pdp_cli_labels_json(r->labels, r->n_labels));
-            cJSON_AddStringToObject(j, "status",
-                                    r->status == PDP_KEY_ACTIVE ? "active"
-                                                                : "revoked");
+            cJSON_AddStringToObject(j, "status", r->status_name);
             pdp_cli_time(r->created_ms, when, sizeof(when));
             cJSON_AddStringToObject(j, "created", when);
             cJSON_AddNumberToObject(j, "created_ms", (double)r->created_ms);
@@ -1443,6 +1704,7 @@ pdp_cli_keys_list(pdp_cli *c, int argc, char **argv)
                 pdp_cli_time(r->revoked_ms, when, sizeof(when));
                 cJSON_AddStringToObject(j, "revoked", when);
             }
+            pdp_cli_json_time(j, "expires", r->expires_ms);
             cJSON_AddItemToArray(keys, j);
         }
         pdp_cli_print_json(c, doc);
@@ -1464,24 +1726,189 @@ pdp_cli_keys_list(pdp_cli *c, int argc, char **argv)
             wn  = (int)strlen(r->name) > wn ? (int)strlen(r->name) : wn;
             wm  = lm > wm ? lm : wm;
         }
-        fprintf(c->out, "%-*s  %-*s  %-*s  %-*s  %-7s  %-20s  %s\n", wid, "ID",
-                wt, "TENANT", wn, "NAME", wm, "MODELS", "STATUS", "CREATED",
-                "LABELS");
+        char expires[32];
+        fprintf(c->out, "%-*s  %-*s  %-*s  %-*s  %-13s  %-20s  %-20s  %s\n",
+                wid, "ID", wt, "TENANT", wn, "NAME", wm, "MODELS", "STATUS",
+                "CREATED", "EXPIRES", "LABELS");
         for (size_t i = 0; i < rs.n; i++) {
             const pdp_cli_row *r = &rs.v[i];
             pdp_cli_time(r->created_ms, when, sizeof(when));
+            if (r->expires_ms != 0) {
+                pdp_cli_time(r->expires_ms, expires, sizeof(expires));
+            } else {
+                snprintf(expires, sizeof(expires), "never");
+            }
             pdp_cli_labels_text(r->labels, r->n_labels, labels, sizeof(labels));
-            fprintf(c->out, "%-*s  %-*s  %-*s  %-*s  %-7s  %-20s  %s\n", wid,
+            fprintf(c->out,
+                    "%-*s  %-*s  %-*s  %-*s  %-13s  %-20s  %-20s  %s\n", wid,
                     r->id, wt, r->tenant, wn, r->name[0] ? r->name : "-", wm,
-                    r->models ? r->models : "all",
-                    r->status == PDP_KEY_ACTIVE ? "active" : "revoked", when,
-                    labels);
+                    r->models ? r->models : "all", r->status_name, when,
+                    expires, labels);
         }
     }
 out:
     pdp_cli_rows_free(&rs);
     pdp_store_close(st);
     tg_config_destroy(cfg);
+    return ec;
+}
+
+/* ---- keys show, keys rotate ---------------------------------------------- */
+
+static int
+pdp_cli_unknown_key(pdp_cli *c, const tg_config *cfg, const char *id)
+{
+    fprintf(c->err,
+            "tollgate-pdp %s: no key with id \"%s\" in %s (see "
+            "tollgate-pdp keys list)\n",
+            c->cmd, id, cfg->pdp.state_dir);
+    return PDP_EXIT_FAIL;
+}
+
+static int
+pdp_cli_keys_show(pdp_cli *c, int argc, char **argv)
+{
+    static const char *const flags[] = {"config", "format", NULL};
+    pdp_cli_opts             o;
+    tg_config               *cfg = NULL;
+    pdp_store               *st  = NULL;
+    pdp_store_reader        *rd  = NULL;
+    pdp_key                 *k   = calloc(1, sizeof(*k));
+    tg_err                   rv;
+    int                      ec;
+
+    if (k == NULL) {
+        fprintf(c->err, "tollgate-pdp %s: out of memory\n", c->cmd);
+        return PDP_EXIT_FAIL;
+    }
+    if ((ec = pdp_cli_parse(c, argc, argv, flags, 1, &o)) != PDP_EXIT_OK) {
+        goto out;
+    }
+    if (o.help) {
+        fputs(pdp_cli_usage_show, c->out);
+        goto out;
+    }
+    if (o.npos != 1) {
+        ec = pdp_cli_usage_error(c, "give the id of the key to show, e.g. "
+                                    "key_0123456789abcdef (see tollgate-pdp "
+                                    "keys list)");
+        goto out;
+    }
+    if ((ec = pdp_cli_config(c, &o, &cfg)) != PDP_EXIT_OK ||
+        (ec = pdp_cli_store(c, cfg, &st)) != PDP_EXIT_OK) {
+        goto out;
+    }
+    if ((rv = pdp_store_reader_create(st, &rd)) == TG_OK &&
+        (rv = pdp_store_read_begin(rd)) == TG_OK) {
+        rv = pdp_store_key_get_by_id(rd, o.pos[0], k);
+        pdp_store_read_end(rd);
+    }
+    if (rv == TG_ENOTFOUND) {
+        ec = pdp_cli_unknown_key(c, cfg, o.pos[0]);
+        goto out;
+    }
+    if (rv != TG_OK) {
+        fprintf(c->err, "tollgate-pdp %s: cannot read %s: %s\n", c->cmd,
+                o.pos[0], tg_strerror(rv));
+        ec = PDP_EXIT_FAIL;
+        goto out;
+    }
+    if (!pdp_cli_json(&o)) {
+        fprintf(c->out, "Key %s\n\n", k->id);
+    }
+    pdp_cli_key_out(c, k, NULL, pdp_cli_json(&o), tg_now_ms());
+out:
+    pdp_store_reader_destroy(rd);
+    pdp_store_close(st);
+    tg_config_destroy(cfg);
+    free(k);
+    return ec;
+}
+
+static int
+pdp_cli_keys_rotate(pdp_cli *c, int argc, char **argv)
+{
+    static const char *const flags[] = {"config", "grace", "format", NULL};
+    pdp_cli_opts             o;
+    tg_config               *cfg = NULL;
+    pdp_store               *st  = NULL;
+    pdp_key                 *k   = calloc(1, sizeof(*k));
+    char    key[sizeof(PDP_KEY_PREFIX) + 2 * PDP_KEY_RANDOM_BYTES];
+    uint8_t hash[TG_SHA256_LEN];
+    int64_t grace = PDP_CLI_GRACE_DEFAULT_MS;
+    int64_t now   = tg_now_ms();
+    char    when[32];
+    tg_err  rv = TG_EEXIST;
+    int     ec;
+
+    key[0] = '\0';
+    if (k == NULL) {
+        fprintf(c->err, "tollgate-pdp %s: out of memory\n", c->cmd);
+        return PDP_EXIT_FAIL;
+    }
+    if ((ec = pdp_cli_parse(c, argc, argv, flags, 1, &o)) != PDP_EXIT_OK) {
+        goto out;
+    }
+    if (o.help) {
+        fputs(pdp_cli_usage_rotate, c->out);
+        goto out;
+    }
+    if (o.npos != 1) {
+        ec = pdp_cli_usage_error(c, "give the id of the key to rotate, e.g. "
+                                    "key_0123456789abcdef (see tollgate-pdp "
+                                    "keys list)");
+        goto out;
+    }
+    if (o.grace != NULL && !pdp_cli_duration(o.grace, &grace)) {
+        ec = pdp_cli_usage_error(
+            c,
+            "--grace \"%s\" is not a duration: use 0 or a whole number and "
+            "a unit s, m, h or d, e.g. 24h, 7d or 30m (at most 100 years)",
+            o.grace);
+        goto out;
+    }
+    if ((ec = pdp_cli_config(c, &o, &cfg)) != PDP_EXIT_OK ||
+        (ec = pdp_cli_store(c, cfg, &st)) != PDP_EXIT_OK) {
+        goto out;
+    }
+    for (int attempt = 0; attempt < 3 && rv == TG_EEXIST; attempt++) {
+        if ((rv = pdp_cli_secret(key, sizeof(key), hash)) != TG_OK) {
+            break;
+        }
+        rv = pdp_store_key_rotate(st, o.pos[0], hash, now, grace, k);
+    }
+    switch (rv) {
+    case TG_OK: break;
+    case TG_ENOTFOUND: ec = pdp_cli_unknown_key(c, cfg, o.pos[0]); goto out;
+    case TG_EINVAL:
+        fprintf(c->err,
+                "tollgate-pdp %s: key %s is %s; only an active key can be "
+                "rotated (create a new one with tollgate-pdp keys create)\n",
+                c->cmd, o.pos[0], pdp_cli_key_status(k, now));
+        ec = PDP_EXIT_FAIL;
+        goto out;
+    default:
+        fprintf(c->err, "tollgate-pdp %s: cannot rotate %s: %s\n", c->cmd,
+                o.pos[0], tg_strerror(rv));
+        ec = PDP_EXIT_FAIL;
+        goto out;
+    }
+    if (!pdp_cli_json(&o)) {
+        pdp_cli_time(k->grace_until_ms, when, sizeof(when));
+        fprintf(c->out,
+                "Rotated key %s for tenant %s. The previous key %s until "
+                "%s.\n\n",
+                k->id, k->tenant, grace > 0 ? "works" : "stopped working",
+                when);
+    }
+    pdp_cli_key_out(c, k, key, pdp_cli_json(&o), now);
+    fflush(c->out);
+    tg_info("keys: rotated %s (grace %lld ms)", k->id, (long long)grace);
+out:
+    explicit_bzero(key, sizeof(key));
+    pdp_store_close(st);
+    tg_config_destroy(cfg);
+    free(k);
     return ec;
 }
 
@@ -2673,6 +3100,8 @@ static const pdp_cli_cmd pdp_cli_cmds[] = {
     {"tenants", "list", "tenants list", pdp_cli_tenants_list},
     {"keys", "create", "keys create", pdp_cli_keys_create},
     {"keys", "list", "keys list", pdp_cli_keys_list},
+    {"keys", "show", "keys show", pdp_cli_keys_show},
+    {"keys", "rotate", "keys rotate", pdp_cli_keys_rotate},
     {"keys", "revoke", "keys revoke", pdp_cli_keys_revoke},
     {NULL, NULL, NULL, NULL},
 };

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "tg_log.h"
 #include "tg_time.h"
@@ -51,6 +52,19 @@ pdp_decide_deny(tg_decision *d, uint32_t status, const char *type,
     va_start(ap, fmt);
     vsnprintf(d->message, sizeof(d->message), fmt, ap);
     va_end(ap);
+}
+
+/* pdp_decide_time writes unix ms as RFC 3339 UTC, for messages. */
+static void
+pdp_decide_time(int64_t ms, char *buf, size_t cap)
+{
+    time_t    s = (time_t)(ms / 1000);
+    struct tm tm;
+
+    if (gmtime_r(&s, &tm) == NULL ||
+        strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
+        snprintf(buf, cap, "%lld ms since the epoch", (long long)ms);
+    }
 }
 
 static bool
@@ -363,6 +377,7 @@ pdp_decide_eval_limits(pdp_store_reader *rd, const tg_config *cfg,
                        const tg_decide *req, tg_decision *out)
 {
     pdp_decide_ctx x;
+    char           when[32];
     tg_err         rv;
 
     memset(out, 0, sizeof(*out));
@@ -387,11 +402,30 @@ pdp_decide_eval_limits(pdp_store_reader *rd, const tg_config *cfg,
     }
     pdp_decide_copy(out->key_id, sizeof(out->key_id), x.k.id);
     pdp_decide_copy(out->tenant_id, sizeof(out->tenant_id), x.k.tenant);
-    if (x.k.status != PDP_KEY_ACTIVE) {
+    switch (pdp_key_state_at(&x.k, req->now_ms > 0 ? req->now_ms
+                                                   : tg_now_ms())) {
+    case PDP_KEY_STATE_ACTIVE:
+        break;
+    case PDP_KEY_STATE_REVOKED:
         pdp_decide_deny(out, 401, "invalid_request_error", "invalid_api_key",
                         "This API key (%s) has been revoked. Ask your "
                         "Tollgate administrator for a new one.",
                         x.k.id);
+        return TG_OK;
+    case PDP_KEY_STATE_ROTATED:
+        pdp_decide_time(x.k.grace_until_ms, when, sizeof(when));
+        pdp_decide_deny(out, 401, "invalid_request_error", "invalid_api_key",
+                        "This API key (%s) was rotated and its grace period "
+                        "ended at %s. Use the new key, or ask your Tollgate "
+                        "administrator for it.",
+                        x.k.id, when);
+        return TG_OK;
+    case PDP_KEY_STATE_EXPIRED:
+        pdp_decide_time(x.k.expires_ms, when, sizeof(when));
+        pdp_decide_deny(out, 401, "invalid_request_error", "invalid_api_key",
+                        "This API key (%s) expired at %s. Ask your Tollgate "
+                        "administrator for a new one.",
+                        x.k.id, when);
         return TG_OK;
     }
     if (b != NULL && (rv = pdp_decide_attrs(rd, req, &x)) != TG_OK) {

@@ -25,7 +25,8 @@
 #define PDP_STORE_BATCH_MAX 512
 #define PDP_STORE_REC_MAX (16 * 1024)
 #define PDP_STORE_REC_VERSION 1
-#define PDP_STORE_KEY_VERSION 2 /* 1: without labels */
+#define PDP_STORE_KEY_VERSION 3 /* 2: no expiry/rotation; 1: no labels */
+#define PDP_KEY_FLAG_SUPERSEDED 1u
 #define PDP_STORE_RETRIES 64 /* map doublings before giving up */
 
 typedef struct pdp_store_item {
@@ -192,6 +193,10 @@ pdp_key_encode(pdp_rec_out *o, const pdp_key *k)
         pdp_rec_str(o, k->models[i]);
     }
     pdp_rec_labels(o, k->labels, k->n_labels);
+    pdp_rec_uint(o, (uint64_t)k->expires_ms, 8);
+    pdp_rec_uint(o, (uint64_t)k->rotated_ms, 8);
+    pdp_rec_uint(o, (uint64_t)k->grace_until_ms, 8);
+    pdp_rec_uint(o, k->superseded ? PDP_KEY_FLAG_SUPERSEDED : 0u, 1);
 }
 
 static tg_err
@@ -200,7 +205,7 @@ pdp_key_decode(const MDB_val *v, pdp_key *k)
     pdp_rec_in in = {v->mv_data, v->mv_size, 0, false};
     uint64_t   version = pdp_rec_get_uint(&in, 1);
 
-    if (version != 1 && version != PDP_STORE_KEY_VERSION) {
+    if (version < 1 || version > PDP_STORE_KEY_VERSION) {
         return TG_EVERSION;
     }
     k->status     = (pdp_key_status)pdp_rec_get_uint(&in, 1);
@@ -219,6 +224,17 @@ pdp_key_decode(const MDB_val *v, pdp_key *k)
     k->n_labels = 0;
     if (version >= 2) {
         pdp_rec_get_labels(&in, k->labels, &k->n_labels);
+    }
+    k->expires_ms     = 0;
+    k->rotated_ms     = 0;
+    k->grace_until_ms = 0;
+    k->superseded     = false;
+    if (version >= 3) {
+        k->expires_ms     = pdp_rec_get_i64(&in);
+        k->rotated_ms     = pdp_rec_get_i64(&in);
+        k->grace_until_ms = pdp_rec_get_i64(&in);
+        k->superseded =
+            (pdp_rec_get_uint(&in, 1) & PDP_KEY_FLAG_SUPERSEDED) != 0;
     }
     if (in.bad ||
         (k->status != PDP_KEY_ACTIVE && k->status != PDP_KEY_REVOKED)) {
@@ -635,7 +651,7 @@ pdp_store_env_open(pdp_store *st, int64_t map_size_mb, char *err, size_t errlen)
     }
     if (a.upgraded != 0) {
         tg_info("store: upgraded %s from schema version %d to %d (tenants, "
-                "key labels, policy history); older tollgate-pdp builds will "
+                "key labels, policy history, key expiry and rotation); older tollgate-pdp builds will "
                 "now refuse it",
                 st->dir, a.upgraded, PDP_STORE_SCHEMA_VERSION);
     }
@@ -936,6 +952,43 @@ pdp_store_key_put(pdp_store *st, const uint8_t hash[TG_SHA256_LEN],
     return pdp_store_write(st, pdp_store_key_put_txn, &a);
 }
 
+/* pdp_store_key_revoke_superseded revokes every superseded secret of key
+ * id. Rotations are rare and revokes are admin writes, so a scan of the
+ * keys database beats keeping an index of old secrets. k and o are
+ * scratch. */
+static int
+pdp_store_key_revoke_superseded(pdp_store *st, MDB_txn *txn, const char *id,
+                                int64_t now_ms, pdp_key *k, pdp_rec_out *o)
+{
+    MDB_cursor *cur = NULL;
+    MDB_val     hk;
+    MDB_val     v;
+    int         rc;
+
+    if ((rc = mdb_cursor_open(txn, st->keys, &cur)) != 0) {
+        return rc;
+    }
+    for (rc = mdb_cursor_get(cur, &hk, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &hk, &v, MDB_NEXT)) {
+        if (pdp_key_decode(&v, k) != TG_OK || !k->superseded ||
+            k->status == PDP_KEY_REVOKED || strcmp(k->id, id) != 0) {
+            continue;
+        }
+        k->status     = PDP_KEY_REVOKED;
+        k->revoked_ms = now_ms;
+        o->len        = 0;
+        o->bad        = false;
+        pdp_key_encode(o, k);
+        v.mv_size = o->len;
+        v.mv_data = o->buf;
+        if ((rc = mdb_cursor_put(cur, &hk, &v, MDB_CURRENT)) != 0) {
+            break;
+        }
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 typedef struct pdp_key_revoke_arg {
     const char *id;
     int64_t     now_ms;
@@ -977,7 +1030,10 @@ pdp_store_key_revoke_txn(pdp_store *st, MDB_txn *txn, void *arg)
     pdp_key_encode(o, k);
     v.mv_size = o->len;
     v.mv_data = o->buf;
-    rc        = mdb_put(txn, st->keys, &hk, &v, 0);
+    if ((rc = mdb_put(txn, st->keys, &hk, &v, 0)) != 0) {
+        goto out;
+    }
+    rc = pdp_store_key_revoke_superseded(st, txn, a->id, a->now_ms, k, o);
 out:
     free(k);
     free(o);
@@ -995,6 +1051,114 @@ pdp_store_key_revoke(pdp_store *st, const char *id, int64_t now_ms)
     }
     rv = pdp_store_write(st, pdp_store_key_revoke_txn, &a);
     return rv == TG_OK && a.already ? TG_EEXIST : rv;
+}
+
+typedef struct pdp_key_rotate_arg {
+    const char    *id;
+    const uint8_t *hash;
+    int64_t        now_ms;
+    int64_t        grace_ms;
+    pdp_key       *k; /* the current record, as read or as written */
+    bool           refused;
+} pdp_key_rotate_arg;
+
+static int
+pdp_store_key_rotate_txn(pdp_store *st, MDB_txn *txn, void *arg)
+{
+    pdp_key_rotate_arg *a  = arg;
+    MDB_val             ik = {strlen(a->id), (void *)a->id};
+    MDB_val             nk = {TG_SHA256_LEN, (void *)a->hash};
+    MDB_val             hk;
+    MDB_val             v;
+    pdp_rec_out        *o = malloc(sizeof(*o));
+    uint8_t             old[TG_SHA256_LEN];
+    int                 rc;
+
+    a->refused = false;
+    if (o == NULL) {
+        return ENOMEM;
+    }
+    if ((rc = mdb_get(txn, st->key_ids, &ik, &hk)) != 0 ||
+        (rc = mdb_get(txn, st->keys, &hk, &v)) != 0) {
+        goto out;
+    }
+    if (hk.mv_size != TG_SHA256_LEN || pdp_key_decode(&v, a->k) != TG_OK) {
+        rc = MDB_CORRUPTED;
+        goto out;
+    }
+    if (pdp_key_state_at(a->k, a->now_ms) != PDP_KEY_STATE_ACTIVE) {
+        a->refused = true;
+        goto out;
+    }
+    memcpy(old, hk.mv_data, sizeof(old));
+    hk.mv_data = old; /* mdb_put below may move the page it pointed into */
+    a->k->rotated_ms     = a->now_ms;
+    a->k->grace_until_ms = a->now_ms + a->grace_ms;
+    a->k->superseded     = false;
+    o->len               = 0;
+    o->bad               = false;
+    pdp_key_encode(o, a->k);
+    v.mv_size = o->len;
+    v.mv_data = o->buf;
+    if ((rc = mdb_put(txn, st->keys, &nk, &v, MDB_NOOVERWRITE)) != 0) {
+        goto out;
+    }
+    a->k->superseded = true;
+    o->len           = 0;
+    pdp_key_encode(o, a->k);
+    v.mv_size = o->len;
+    v.mv_data = o->buf;
+    if ((rc = mdb_put(txn, st->keys, &hk, &v, 0)) != 0) {
+        goto out;
+    }
+    a->k->superseded = false;
+    rc               = mdb_put(txn, st->key_ids, &ik, &nk, 0);
+out:
+    free(o);
+    return rc;
+}
+
+tg_err
+pdp_store_key_rotate(pdp_store *st, const char *id,
+                     const uint8_t new_hash[TG_SHA256_LEN], int64_t now_ms,
+                     int64_t grace_ms, pdp_key *out)
+{
+    pdp_key_rotate_arg a = {id, new_hash, now_ms, grace_ms, NULL, false};
+    tg_err             rv;
+
+    if (id[0] == '\0') {
+        return TG_ENOTFOUND;
+    }
+    if (grace_ms < 0) {
+        return TG_EINVAL;
+    }
+    if ((a.k = calloc(1, sizeof(*a.k))) == NULL) {
+        return TG_ENOMEM;
+    }
+    rv = pdp_store_write(st, pdp_store_key_rotate_txn, &a);
+    if (rv == TG_OK && a.refused) {
+        rv = TG_EINVAL;
+    }
+    if (out != NULL && (rv == TG_OK || rv == TG_EINVAL)) {
+        *out = *a.k;
+    }
+    free(a.k);
+    return rv;
+}
+
+pdp_key_state
+pdp_key_state_at(const pdp_key *k, int64_t now_ms)
+{
+    if (k->status != PDP_KEY_ACTIVE) {
+        return PDP_KEY_STATE_REVOKED;
+    }
+    if (k->superseded && now_ms >= k->grace_until_ms) {
+        return PDP_KEY_STATE_ROTATED;
+    }
+    if (k->expires_ms != 0 && now_ms >= k->expires_ms) {
+        return PDP_KEY_STATE_EXPIRED;
+    }
+    return PDP_KEY_STATE_ACTIVE;
 }
 
 /* pdp_store_scan walks one database in a snapshot, last to first when
@@ -1063,7 +1227,9 @@ pdp_store_key_list_one(const MDB_val *k, const MDB_val *v, void *arg)
     if (rv != TG_OK) {
         return rv;
     }
-    a->fn(a->arg, &a->k);
+    if (!a->k.superseded) {
+        a->fn(a->arg, &a->k);
+    }
     return TG_OK;
 }
 

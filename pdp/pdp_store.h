@@ -11,8 +11,9 @@
  * with a u8 record version, so a later release can add fields without a
  * dump/restore. A reader accepts every version it knows; writers write the
  * newest.
- *   meta     "schema_version" -> ASCII decimal ("2"). Schema 2 added the
+ *   meta     "schema_version" -> ASCII decimal ("3"). Schema 2 added the
  *            tenants and policy_history databases and key record version 2;
+ *            schema 3 added key record version 3 (expiry, rotation);
  *            opening a schema-1 directory upgrades it in place (nothing is
  *            rewritten but this value; version-1 key records stay readable),
  *            after which an older tollgate-pdp refuses the directory
@@ -20,9 +21,15 @@
  *   keys     SHA-256 of the key (32 bytes) -> u8 version (2), u8 status
  *            (1 active, 2 revoked), i64 created_ms, i64 revoked_ms
  *            (0: never), str id, str tenant, str name, u16 n, n x str model
- *            (0 models: all), then (version 2 only) u16 n, n x (str label
- *            name, str label value). Version 1 is the same without labels.
- *   key_ids  key id -> SHA-256 (32 bytes)
+ *            (0 models: all), then (version 2 and up) u16 n, n x (str
+ *            label name, str label value), then (version 3) i64 expires_ms
+ *            (0: never), i64 rotated_ms, i64 grace_until_ms, u8 flags
+ *            (1: superseded). Version 1 is version 2 without labels.
+ *            Rotation keeps the key id: the old hash's record becomes
+ *            superseded (it still authenticates until its grace_until_ms)
+ *            and key_ids points the id at the new hash, whose record holds
+ *            when it replaced the old one and until when that still works.
+ *   key_ids  key id -> SHA-256 (32 bytes) of its current secret
  *   tenants  tenant id -> u8 1, i64 created_ms, i64 updated_ms, str tier
  *            ("" none), u16 n, n x (str label name, str label value)
  *   usage    request id -> u8 1, u8 flags (1 stream, 2 estimated),
@@ -48,7 +55,7 @@
 #include "tg_err.h"
 #include "tg_msg.h"
 
-#define PDP_STORE_SCHEMA_VERSION 2
+#define PDP_STORE_SCHEMA_VERSION 3
 #define PDP_KEY_NAME_MAX 128
 #define PDP_KEY_MODELS_MAX 64
 #define PDP_LABELS_MAX 16 /* per key and per tenant */
@@ -73,7 +80,26 @@ typedef struct pdp_key {
     int64_t        revoked_ms;             /* 0 while active */
     tg_kv          labels[PDP_LABELS_MAX]; /* principal.labels.<name> */
     uint32_t       n_labels;
+    int64_t        expires_ms; /* 0: never */
+    /* Current secret: when it replaced the previous one (0: never rotated)
+     * and until when that previous one still works. Superseded secret:
+     * when it was replaced and until when it works. */
+    int64_t rotated_ms;
+    int64_t grace_until_ms;
+    bool    superseded; /* an old secret of a rotated key */
 } pdp_key;
+
+/* What a key record allows at a given time, most final reason first. */
+typedef enum pdp_key_state {
+    PDP_KEY_STATE_ACTIVE  = 0,
+    PDP_KEY_STATE_REVOKED = 1,
+    PDP_KEY_STATE_ROTATED = 2, /* superseded and its grace period ended */
+    PDP_KEY_STATE_EXPIRED = 3,
+} pdp_key_state;
+
+/* pdp_key_state_at says whether k authenticates at now_ms, and if not,
+ * why. Pure; thread-safe. */
+pdp_key_state pdp_key_state_at(const pdp_key *k, int64_t now_ms);
 
 /* A tenant record: what tenant.* attributes read. A key's tenant need not
  * have one; then only tenant.id is known. */
@@ -183,9 +209,22 @@ tg_err pdp_store_tenant_get(pdp_store_reader *rd, const char *id,
 tg_err pdp_store_key_put(pdp_store *st, const uint8_t hash[TG_SHA256_LEN],
                          const pdp_key *k);
 
-/* pdp_store_key_revoke marks key id revoked at now_ms. TG_ENOTFOUND for an
- * unknown id, TG_EEXIST if it was already revoked (nothing changes). */
+/* pdp_store_key_revoke marks key id revoked at now_ms, with every
+ * superseded secret of it (those still in a rotation grace period too).
+ * TG_ENOTFOUND for an unknown id, TG_EEXIST if it was already revoked
+ * (nothing changes). */
 tg_err pdp_store_key_revoke(pdp_store *st, const char *id, int64_t now_ms);
+
+/* pdp_store_key_rotate gives key id a new secret (stored by new_hash) with
+ * the same id, tenant, name, models, labels and expiry; the old secret
+ * keeps working until now_ms + grace_ms (grace_ms 0: it stops at once).
+ * TG_ENOTFOUND for an unknown id; TG_EINVAL when the key is revoked or
+ * expired (nothing is written; out says which); TG_EEXIST if new_hash is
+ * already stored. out (may be NULL) receives the current record: the new
+ * one on TG_OK. */
+tg_err pdp_store_key_rotate(pdp_store *st, const char *id,
+                            const uint8_t new_hash[TG_SHA256_LEN],
+                            int64_t now_ms, int64_t grace_ms, pdp_key *out);
 
 /* pdp_store_tenant_set creates tenant c->id or changes it: the tier when
  * c->tier is given, each label in c->labels (an empty value removes it);
@@ -205,7 +244,8 @@ tg_err pdp_store_history_add(pdp_store *st, pdp_activation *a);
 tg_err pdp_store_history_last(pdp_store *st, pdp_activation *out);
 
 /* Listing, each in one snapshot, in database order (history: newest
- * first). fn borrows its pointer arguments only during the call. */
+ * first); keys lists each key id once (superseded secrets are left out). fn
+ * borrows its pointer arguments only during the call. */
 typedef void (*pdp_store_key_fn)(void *arg, const pdp_key *k);
 typedef void (*pdp_store_totals_fn)(void *arg, pdp_totals_kind kind,
                                     const char *id, const pdp_totals *t);

@@ -215,6 +215,143 @@ test_revoke(void)
     CU_ASSERT_EQUAL(run("keys", "revoke", "--config", g_cfg, NULL), 2);
 }
 
+static cJSON *
+show_json(const char *id)
+{
+    if (run("keys", "show", "--config", g_cfg, id, "--format", "json", NULL) !=
+        0) {
+        return NULL;
+    }
+    return cJSON_Parse(g_out);
+}
+
+static const char *
+jstr(const cJSON *j, const char *k)
+{
+    const char *s = cJSON_GetStringValue(cJSON_GetObjectItem(j, k));
+
+    return s != NULL ? s : "(none)";
+}
+
+static void
+test_expiry_flags(void)
+{
+    char   id[64];
+    cJSON *doc;
+
+    CU_ASSERT_EQUAL_FATAL(run("keys", "create", "--config", g_cfg, "--tenant",
+                              "exp", "--expires-in", "90d", "--format", "json",
+                              NULL),
+                          0);
+    doc = cJSON_Parse(g_out);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+    snprintf(id, sizeof(id), "%s", jstr(doc, "id"));
+    CU_ASSERT(cJSON_GetNumberValue(cJSON_GetObjectItem(doc, "expires_ms")) >
+              (double)time(NULL) * 1000 + 89.0 * 86400000);
+    cJSON_Delete(doc);
+    doc = show_json(id);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+    CU_ASSERT_STRING_EQUAL(jstr(doc, "status"), "active");
+    CU_ASSERT_PTR_NOT_NULL(strstr(jstr(doc, "expires"), "Z"));
+    cJSON_Delete(doc);
+    CU_ASSERT_EQUAL(run("keys", "create", "--config", g_cfg, "--tenant", "exp",
+                        "--expires", "2999-01-31", NULL),
+                    0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "expires: 2999-01-31T00:00:00Z"));
+    CU_ASSERT_EQUAL(run("keys", "list", "--config", g_cfg, NULL), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "EXPIRES"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "2999-01-31T00:00:00Z"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "never"));
+    /* Bad durations and dates: usage errors naming the value. */
+    static const char *const bad_in[] = {"90", "0d",   "-1d",          "12x",
+                                         "d",  "1.5h", "99999999999d", NULL};
+    for (int i = 0; bad_in[i] != NULL; i++) {
+        CU_ASSERT_EQUAL(run("keys", "create", "--config", g_cfg, "--tenant",
+                            "exp", "--expires-in", bad_in[i], NULL),
+                        2);
+        CU_ASSERT_PTR_NOT_NULL(strstr(g_err, "is not a duration"));
+    }
+    CU_ASSERT_EQUAL(run("keys", "create", "--config", g_cfg, "--tenant", "exp",
+                        "--expires", "2020-01-01", NULL),
+                    2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_err, "not in the future"));
+    CU_ASSERT_EQUAL(run("keys", "create", "--config", g_cfg, "--tenant", "exp",
+                        "--expires", "tomorrow", NULL),
+                    2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_err, "is not a date"));
+    CU_ASSERT_EQUAL(run("keys", "create", "--config", g_cfg, "--tenant", "exp",
+                        "--expires", "2999-01-01", "--expires-in", "1d", NULL),
+                    2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_err, "not both"));
+}
+
+static void
+test_show_and_rotate(void)
+{
+    char   id[64];
+    char   key[128];
+    char   key2[128];
+    cJSON *doc;
+
+    CU_ASSERT_EQUAL_FATAL(create_key("rot", "gpt-4o", id, key), 0);
+    CU_ASSERT_EQUAL(run("keys", "show", "--config", g_cfg, id, NULL), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, id));
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "status:   active"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "expires:  never"));
+    CU_ASSERT_PTR_NULL(strstr(g_out, "sk-tg-"));
+    CU_ASSERT_EQUAL(
+        run("keys", "rotate", "--config", g_cfg, id, "--format", "json", NULL),
+        0);
+    doc = cJSON_Parse(g_out);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+    CU_ASSERT_STRING_EQUAL(jstr(doc, "id"), id);
+    CU_ASSERT_STRING_EQUAL(jstr(doc, "tenant"), "rot");
+    CU_ASSERT_STRING_EQUAL(jstr(doc, "status"), "rotated-grace");
+    snprintf(key2, sizeof(key2), "%s", jstr(doc, "key"));
+    CU_ASSERT_EQUAL(strncmp(key2, "sk-tg-", 6), 0);
+    CU_ASSERT_STRING_NOT_EQUAL(key2, key);
+    CU_ASSERT(cJSON_GetNumberValue(
+                  cJSON_GetObjectItem(doc, "previous_valid_until_ms")) >
+              (double)time(NULL) * 1000 + 23.0 * 3600000);
+    cJSON_Delete(doc);
+    doc = show_json(id);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+    CU_ASSERT_STRING_EQUAL(jstr(doc, "status"), "rotated-grace");
+    CU_ASSERT_PTR_NULL(cJSON_GetObjectItem(doc, "key"));
+    CU_ASSERT_PTR_NULL(cJSON_GetObjectItem(doc, "hash"));
+    cJSON_Delete(doc);
+    /* Rotated once more with no grace: the id is listed once, active. */
+    CU_ASSERT_EQUAL(
+        run("keys", "rotate", "--config", g_cfg, id, "--grace", "0", NULL), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "stopped working"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "sk-tg-"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "cannot be shown again"));
+    CU_ASSERT_EQUAL(run("keys", "list", "--config", g_cfg, NULL), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, id));
+    CU_ASSERT_PTR_NULL(strstr(strstr(g_out, id) + 1, id));
+    CU_ASSERT_EQUAL(
+        run("keys", "rotate", "--config", g_cfg, id, "--grace", "2w", NULL), 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_err, "is not a duration"));
+    CU_ASSERT_EQUAL(run("keys", "rotate", "--config", g_cfg, NULL), 2);
+    /* Revoked: shown as such, cannot be rotated. */
+    CU_ASSERT_EQUAL(run("keys", "revoke", "--config", g_cfg, id, NULL), 0);
+    doc = show_json(id);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+    CU_ASSERT_STRING_EQUAL(jstr(doc, "status"), "revoked");
+    cJSON_Delete(doc);
+    CU_ASSERT_EQUAL(run("keys", "rotate", "--config", g_cfg, id, NULL), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_err, "is revoked"));
+    /* Unknown ids exit 1. */
+    CU_ASSERT_EQUAL(
+        run("keys", "show", "--config", g_cfg, "key_0000000000000000", NULL),
+        1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_err, "no key with id"));
+    CU_ASSERT_EQUAL(
+        run("keys", "rotate", "--config", g_cfg, "key_0000000000000000", NULL),
+        1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_err, "no key with id"));
+}
+
 static void
 test_usage_errors_exit_2(void)
 {
@@ -539,6 +676,8 @@ static const tg_unit_case cases[] = {
      test_create_json_key_works_and_only_hash_stored},
     {"list_never_shows_keys", test_list_never_shows_keys},
     {"revoke", test_revoke},
+    {"expiry_flags", test_expiry_flags},
+    {"show_and_rotate", test_show_and_rotate},
     {"usage_errors_exit_2", test_usage_errors_exit_2},
     {"help_and_env_config", test_help_and_env_config},
     {"spend_totals", test_spend_totals},

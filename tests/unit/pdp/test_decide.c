@@ -372,7 +372,98 @@ test_policy_filters_models_list(void)
     CU_ASSERT_EQUAL(g_dec.n_models, 0); /* every chat request is denied */
 }
 
+static tg_err
+decide_at(const char *secret, int64_t now_ms)
+{
+    tg_err rv;
+
+    memset(&g_req, 0, sizeof(g_req));
+    tg_sha256(secret, strlen(secret), g_req.key_hash);
+    g_req.endpoint = TG_EP_CHAT_COMPLETIONS;
+    snprintf(g_req.model, sizeof(g_req.model), "gpt-4o");
+    g_req.now_ms = now_ms;
+    CU_ASSERT_EQUAL_FATAL(pdp_store_read_begin(g_rd), TG_OK);
+    rv = pdp_decide_eval(g_rd, g_cfg, NULL, &g_req, &g_dec);
+    pdp_store_read_end(g_rd);
+    return rv;
+}
+
+static void
+assert_401(const char *words)
+{
+    CU_ASSERT_EQUAL(g_dec.verdict, TG_VERDICT_DENY);
+    CU_ASSERT_EQUAL(g_dec.status, 401);
+    CU_ASSERT_STRING_EQUAL(g_dec.error_code, "invalid_api_key");
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_dec.message, words));
+    CU_ASSERT_PTR_NULL(strstr(g_dec.message, "sk-")); /* never the key */
+}
+
+static void
+test_expired_key_401(void)
+{
+    pdp_key k;
+    uint8_t hash[TG_SHA256_LEN];
+
+    memset(&k, 0, sizeof(k));
+    snprintf(k.id, sizeof(k.id), "key_exp");
+    snprintf(k.tenant, sizeof(k.tenant), "acme");
+    k.status     = PDP_KEY_ACTIVE;
+    k.created_ms = 1;
+    k.expires_ms = 1700000000000; /* 2023-11-14T22:13:20Z */
+    tg_sha256("sk-exp", 6, hash);
+    CU_ASSERT_EQUAL_FATAL(pdp_store_key_put(g_st, hash, &k), TG_OK);
+    CU_ASSERT_EQUAL(decide_at("sk-exp", 1699999999999), TG_OK);
+    CU_ASSERT_EQUAL(g_dec.verdict, TG_VERDICT_ALLOW);
+    CU_ASSERT_EQUAL(decide_at("sk-exp", 1700000000000), TG_OK);
+    assert_401("expired at 2023-11-14T22:13:20Z");
+    CU_ASSERT_STRING_EQUAL(g_dec.key_id, "key_exp");
+}
+
+/* The old secret works until the grace ends, then says why it stopped;
+ * both secrets answer for the same key id. */
+static void
+test_rotated_key_grace(void)
+{
+    uint8_t nh[TG_SHA256_LEN];
+    int64_t t = 1700000000000;
+
+    put_key("sk-rot1", "key_rot", "acme", NULL, false);
+    tg_sha256("sk-rot2", 7, nh);
+    CU_ASSERT_EQUAL_FATAL(
+        pdp_store_key_rotate(g_st, "key_rot", nh, t, 3600000, NULL), TG_OK);
+    CU_ASSERT_EQUAL(decide_at("sk-rot1", t + 3599999), TG_OK);
+    CU_ASSERT_EQUAL(g_dec.verdict, TG_VERDICT_ALLOW);
+    CU_ASSERT_STRING_EQUAL(g_dec.key_id, "key_rot");
+    CU_ASSERT_EQUAL(decide_at("sk-rot2", t + 3599999), TG_OK);
+    CU_ASSERT_EQUAL(g_dec.verdict, TG_VERDICT_ALLOW);
+    CU_ASSERT_STRING_EQUAL(g_dec.key_id, "key_rot");
+    CU_ASSERT_EQUAL(decide_at("sk-rot1", t + 3600000), TG_OK);
+    assert_401("rotated and its grace period ended at 2023-11-14T23:13:20Z");
+    CU_ASSERT_EQUAL(decide_at("sk-rot2", t + 3600000), TG_OK);
+    CU_ASSERT_EQUAL(g_dec.verdict, TG_VERDICT_ALLOW);
+}
+
+static void
+test_revoke_after_rotate_kills_both(void)
+{
+    uint8_t nh[TG_SHA256_LEN];
+    int64_t t = 1700000000000;
+
+    put_key("sk-rv1", "key_rv", "acme", NULL, false);
+    tg_sha256("sk-rv2", 6, nh);
+    CU_ASSERT_EQUAL_FATAL(
+        pdp_store_key_rotate(g_st, "key_rv", nh, t, 86400000, NULL), TG_OK);
+    CU_ASSERT_EQUAL_FATAL(pdp_store_key_revoke(g_st, "key_rv", t + 1), TG_OK);
+    CU_ASSERT_EQUAL(decide_at("sk-rv1", t + 2), TG_OK);
+    assert_401("revoked");
+    CU_ASSERT_EQUAL(decide_at("sk-rv2", t + 2), TG_OK);
+    assert_401("revoked");
+}
+
 static const tg_unit_case cases[] = {
+    {"expired_key_401", test_expired_key_401},
+    {"rotated_key_grace", test_rotated_key_grace},
+    {"revoke_after_rotate_kills_both", test_revoke_after_rotate_kills_both},
     {"unknown_key_401", test_unknown_key_401},
     {"revoked_key_401", test_revoked_key_401},
     {"model_not_allowed_403", test_model_not_allowed_403},

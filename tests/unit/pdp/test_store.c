@@ -78,7 +78,7 @@ test_schema_version_written(void)
     CU_ASSERT_EQUAL_FATAL(stat(dir, &sb), 0);
     CU_ASSERT_EQUAL(sb.st_mode & 0777, 0700); /* state is private */
     CU_ASSERT_EQUAL(raw_meta(dir, NULL, got, sizeof(got)), 0);
-    CU_ASSERT_STRING_EQUAL(got, "2");
+    CU_ASSERT_STRING_EQUAL(got, "3");
 }
 
 static void
@@ -90,15 +90,15 @@ test_newer_schema_refused(void)
 
     CU_ASSERT_PTR_NOT_NULL_FATAL(st);
     pdp_store_close(st);
-    CU_ASSERT_EQUAL_FATAL(raw_meta(dir, "3", NULL, 0), 0);
+    CU_ASSERT_EQUAL_FATAL(raw_meta(dir, "4", NULL, 0), 0);
     st = NULL;
     CU_ASSERT_EQUAL(pdp_store_open(&st, dir, 4, err, sizeof(err)), TG_EVERSION);
     CU_ASSERT_PTR_NULL(st);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "newer tollgate-pdp"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(err, "schema version 3"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "schema version 4"));
     /* Refusing must not rewrite what the newer build left. */
     CU_ASSERT_EQUAL(raw_meta(dir, NULL, err, sizeof(err)), 0);
-    CU_ASSERT_STRING_EQUAL(err, "3");
+    CU_ASSERT_STRING_EQUAL(err, "4");
 }
 
 /* raw_put writes one record into database db behind the store's back. */
@@ -178,7 +178,7 @@ test_schema1_upgraded_and_v1_keys_readable(void)
     st = open_store(dir, 4);
     CU_ASSERT_PTR_NOT_NULL_FATAL(st);
     CU_ASSERT_EQUAL(raw_meta(dir, NULL, got, sizeof(got)), 0);
-    CU_ASSERT_STRING_EQUAL(got, "2");
+    CU_ASSERT_STRING_EQUAL(got, "3");
     CU_ASSERT_EQUAL_FATAL(pdp_store_reader_create(st, &rd), TG_OK);
     CU_ASSERT_EQUAL_FATAL(pdp_store_read_begin(rd), TG_OK);
     memset(&g_got, 0x5a, sizeof(g_got)); /* labels must be cleared */
@@ -190,8 +190,11 @@ test_schema1_upgraded_and_v1_keys_readable(void)
     CU_ASSERT_STRING_EQUAL(g_got.models[0], "gpt-4o");
     CU_ASSERT_EQUAL(g_got.created_ms, created);
     CU_ASSERT_EQUAL(g_got.n_labels, 0);
+    CU_ASSERT_EQUAL(g_got.expires_ms, 0); /* never */
+    CU_ASSERT_EQUAL(g_got.rotated_ms, 0);
+    CU_ASSERT_FALSE(g_got.superseded);
     pdp_store_read_end(rd);
-    /* Revoking rewrites it as version 2 without losing anything. */
+    /* Revoking rewrites it as the newest version without losing anything. */
     CU_ASSERT_EQUAL(pdp_store_key_revoke(st, "key_v1", created + 5), TG_OK);
     CU_ASSERT_EQUAL_FATAL(pdp_store_read_begin(rd), TG_OK);
     CU_ASSERT_EQUAL(pdp_store_key_get_by_id(rd, "key_v1", &g_got), TG_OK);
@@ -294,6 +297,164 @@ test_key_labels_round_trip(void)
     snprintf(g_key.id, sizeof(g_key.id), "key_too_many");
     tg_sha256("sk-labels-2", 11, hash);
     CU_ASSERT_EQUAL(pdp_store_key_put(st, hash, &g_key), TG_EINVAL);
+    pdp_store_close(st);
+}
+
+/* A version-2 record (labels, no expiry or rotation), as schema 2 wrote
+ * it, reads as a key that never expires and was never rotated; rotating
+ * it works. */
+static void
+test_v2_key_readable_and_rotatable(void)
+{
+    const char       *dir = tg_unit_tmpdir("store");
+    pdp_store        *st  = open_store(dir, 4);
+    pdp_store_reader *rd  = NULL;
+    uint8_t           hash[TG_SHA256_LEN];
+    uint8_t           nh[TG_SHA256_LEN];
+    uint8_t           rec[256];
+    size_t            n = 0;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    pdp_store_close(st);
+    CU_ASSERT_EQUAL_FATAL(raw_meta(dir, "2", NULL, 0), 0);
+    tg_sha256("sk-v2", 5, hash);
+    rec[n++] = 2;
+    rec[n++] = PDP_KEY_ACTIVE;
+    memset(rec + n, 0, 16); /* created_ms 0, revoked_ms 0 */
+    rec[n] = 7;
+    n += 16;
+    n += rec_str(rec + n, "key_v2");
+    n += rec_str(rec + n, "acme");
+    n += rec_str(rec + n, "");
+    rec[n++] = 0; /* no models */
+    rec[n++] = 0;
+    rec[n++] = 1; /* one label */
+    rec[n++] = 0;
+    n += rec_str(rec + n, "env");
+    n += rec_str(rec + n, "ci");
+    CU_ASSERT_EQUAL_FATAL(raw_put(dir, "keys", hash, sizeof(hash), rec, n), 0);
+    CU_ASSERT_EQUAL_FATAL(
+        raw_put(dir, "key_ids", "key_v2", 6, hash, sizeof(hash)), 0);
+    st = open_store(dir, 4);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    CU_ASSERT_EQUAL_FATAL(pdp_store_reader_create(st, &rd), TG_OK);
+    CU_ASSERT_EQUAL_FATAL(pdp_store_read_begin(rd), TG_OK);
+    CU_ASSERT_EQUAL(pdp_store_key_get(rd, hash, &g_got), TG_OK);
+    CU_ASSERT_EQUAL(g_got.created_ms, 7);
+    CU_ASSERT_EQUAL(g_got.n_labels, 1);
+    CU_ASSERT_STRING_EQUAL(g_got.labels[0].value, "ci");
+    CU_ASSERT_EQUAL(g_got.expires_ms, 0);
+    CU_ASSERT_EQUAL(pdp_key_state_at(&g_got, INT64_MAX / 2),
+                    PDP_KEY_STATE_ACTIVE);
+    pdp_store_read_end(rd);
+    tg_sha256("sk-v2-new", 9, nh);
+    CU_ASSERT_EQUAL(pdp_store_key_rotate(st, "key_v2", nh, 1000, 500, NULL),
+                    TG_OK);
+    CU_ASSERT_EQUAL_FATAL(pdp_store_read_begin(rd), TG_OK);
+    CU_ASSERT_EQUAL(pdp_store_key_get(rd, nh, &g_got), TG_OK);
+    CU_ASSERT_STRING_EQUAL(g_got.labels[0].value, "ci");
+    CU_ASSERT_EQUAL(g_got.created_ms, 7);
+    pdp_store_read_end(rd);
+    pdp_store_reader_destroy(rd);
+    pdp_store_close(st);
+}
+
+static int g_keys_listed;
+
+static void
+key_count_cb(void *arg, const pdp_key *k)
+{
+    (void)arg;
+    g_keys_listed += strcmp(k->id, "key_r") == 0 ? 1 : 0;
+}
+
+/* Expiry and rotation survive a reopen; rotation keeps the id, the old
+ * secret is superseded with its grace end, key_ids moves, list shows the
+ * id once, and revoke reaches every secret. */
+static void
+test_key_expiry_and_rotation_round_trip(void)
+{
+    const char       *dir = tg_unit_tmpdir("store");
+    pdp_store        *st  = open_store(dir, 4);
+    pdp_store_reader *rd  = NULL;
+    uint8_t           h1[TG_SHA256_LEN];
+    uint8_t           h2[TG_SHA256_LEN];
+    uint8_t           h3[TG_SHA256_LEN];
+    pdp_key           cur;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    tg_sha256("sk-r1", 5, h1);
+    tg_sha256("sk-r2", 5, h2);
+    tg_sha256("sk-r3", 5, h3);
+    make_key(&g_key, "key_r", "acme", "gpt-4o");
+    g_key.expires_ms = 1800000000000;
+    CU_ASSERT_EQUAL(pdp_store_key_put(st, h1, &g_key), TG_OK);
+    CU_ASSERT_EQUAL(pdp_store_key_rotate(st, "key_nope", h2, 1, 1, NULL),
+                    TG_ENOTFOUND);
+    CU_ASSERT_EQUAL(
+        pdp_store_key_rotate(st, "key_r", h1, 1700000001000, 60000, NULL),
+        TG_EEXIST); /* the new hash is already stored */
+    CU_ASSERT_EQUAL(
+        pdp_store_key_rotate(st, "key_r", h2, 1700000001000, 60000, &cur),
+        TG_OK);
+    CU_ASSERT_EQUAL(cur.rotated_ms, 1700000001000);
+    CU_ASSERT_EQUAL(cur.grace_until_ms, 1700000061000);
+    CU_ASSERT_FALSE(cur.superseded);
+    pdp_store_close(st);
+    st = open_store(dir, 4);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    CU_ASSERT_EQUAL_FATAL(pdp_store_reader_create(st, &rd), TG_OK);
+    CU_ASSERT_EQUAL_FATAL(pdp_store_read_begin(rd), TG_OK);
+    CU_ASSERT_EQUAL(pdp_store_key_get(rd, h1, &g_got), TG_OK);
+    CU_ASSERT_TRUE(g_got.superseded);
+    CU_ASSERT_STRING_EQUAL(g_got.id, "key_r");
+    CU_ASSERT_EQUAL(g_got.grace_until_ms, 1700000061000);
+    CU_ASSERT_EQUAL(g_got.expires_ms, 1800000000000);
+    CU_ASSERT_EQUAL(pdp_key_state_at(&g_got, 1700000060999),
+                    PDP_KEY_STATE_ACTIVE);
+    CU_ASSERT_EQUAL(pdp_key_state_at(&g_got, 1700000061000),
+                    PDP_KEY_STATE_ROTATED);
+    CU_ASSERT_EQUAL(pdp_store_key_get_by_id(rd, "key_r", &g_got), TG_OK);
+    CU_ASSERT_FALSE(g_got.superseded);
+    CU_ASSERT_STRING_EQUAL(g_got.models[0], "gpt-4o");
+    CU_ASSERT_EQUAL(g_got.expires_ms, 1800000000000);
+    CU_ASSERT_EQUAL(g_got.created_ms, 1700000000000);
+    CU_ASSERT_EQUAL(pdp_key_state_at(&g_got, 1800000000000),
+                    PDP_KEY_STATE_EXPIRED);
+    pdp_store_read_end(rd);
+    /* A second rotation inside the grace: three secrets, one id. */
+    CU_ASSERT_EQUAL(
+        pdp_store_key_rotate(st, "key_r", h3, 1700000002000, 60000, NULL),
+        TG_OK);
+    g_keys_listed = 0;
+    CU_ASSERT_EQUAL(pdp_store_key_list(st, key_count_cb, NULL), TG_OK);
+    CU_ASSERT_EQUAL(g_keys_listed, 1);
+    CU_ASSERT_EQUAL(pdp_store_key_revoke(st, "key_r", 1700000003000), TG_OK);
+    CU_ASSERT_EQUAL_FATAL(pdp_store_read_begin(rd), TG_OK);
+    CU_ASSERT_EQUAL(pdp_store_key_get(rd, h1, &g_got), TG_OK);
+    CU_ASSERT_EQUAL(g_got.status, PDP_KEY_REVOKED);
+    CU_ASSERT_EQUAL(pdp_store_key_get(rd, h2, &g_got), TG_OK);
+    CU_ASSERT_EQUAL(g_got.status, PDP_KEY_REVOKED);
+    CU_ASSERT_EQUAL(pdp_store_key_get(rd, h3, &g_got), TG_OK);
+    CU_ASSERT_EQUAL(g_got.status, PDP_KEY_REVOKED);
+    pdp_store_read_end(rd);
+    /* A revoked key cannot be rotated; out says why. */
+    tg_sha256("sk-r4", 5, h1);
+    CU_ASSERT_EQUAL(
+        pdp_store_key_rotate(st, "key_r", h1, 1700000004000, 0, &cur),
+        TG_EINVAL);
+    CU_ASSERT_EQUAL(cur.status, PDP_KEY_REVOKED);
+    /* Nor an expired one. */
+    make_key(&g_key, "key_x", "acme", NULL);
+    g_key.expires_ms = 1700000000500;
+    tg_sha256("sk-x1", 5, h2);
+    CU_ASSERT_EQUAL(pdp_store_key_put(st, h2, &g_key), TG_OK);
+    CU_ASSERT_EQUAL(
+        pdp_store_key_rotate(st, "key_x", h1, 1700000000500, 0, &cur),
+        TG_EINVAL);
+    CU_ASSERT_EQUAL(pdp_key_state_at(&cur, 1700000000500),
+                    PDP_KEY_STATE_EXPIRED);
+    pdp_store_reader_destroy(rd);
     pdp_store_close(st);
 }
 
@@ -673,6 +834,9 @@ static const tg_unit_case cases[] = {
      test_schema1_upgraded_and_v1_keys_readable},
     {"key_create_lookup_revoke", test_key_create_lookup_revoke},
     {"key_labels_round_trip", test_key_labels_round_trip},
+    {"v2_key_readable_and_rotatable", test_v2_key_readable_and_rotatable},
+    {"key_expiry_and_rotation_round_trip",
+     test_key_expiry_and_rotation_round_trip},
     {"tenants_set_merge_and_list", test_tenants_set_merge_and_list},
     {"history_newest_first", test_history_newest_first},
     {"usage_idempotent", test_usage_idempotent},
