@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "pdp_pricing.h"
 #include "tg_log.h"
 #include "tg_time.h"
 
@@ -250,14 +251,47 @@ pdp_decide_scope_name(pdp_scope s)
     return (unsigned)s < 4 ? names[s] : "key";
 }
 
+/* pdp_decide_budget_scope: the scope value a budget counts under. */
+static const char *
+pdp_decide_budget_scope(const pdp_attrs *a, const pdp_budget_hit *h)
+{
+    if (h->scope != PDP_SCOPE_META) {
+        return pdp_decide_scope_value(a, h->scope);
+    }
+    for (uint32_t i = 0; i < a->n_meta; i++) {
+        if (strcmp(a->meta[i].key, h->meta_key) == 0) {
+            return a->meta[i].value;
+        }
+    }
+    return ""; /* requests without the tag share one budget */
+}
+
+/* pdp_decide_usd writes micro-USD as dollars ("$1.250000"). */
+static void
+pdp_decide_usd(int64_t micro, char *buf, size_t cap)
+{
+    if (micro < 0) {
+        micro = 0;
+    }
+    snprintf(buf, cap, "$%lld.%06lld", (long long)(micro / 1000000),
+             (long long)(micro % 1000000));
+}
+
 /* pdp_decide_rate applies the matched rate_limit rules of an allowed
  * request: audit ones are counted in the shadow and logged when they would
  * deny; enforced ones are checked and reserved atomically, and fill
  * out->limits (and the reservation id), or turn out into a 429. */
 static void
-pdp_decide_rate(pdp_limits *lim, const pdp_decide_ctx *x, tg_decision *out)
+pdp_decide_rate(pdp_limits *lim, const pdp_bundle *bun,
+                const pdp_decide_ctx *x, tg_decision *out)
 {
     const pdp_policy_result *r = &x->r;
+    pdp_limits_budget        bud[PDP_BUDGET_HITS_MAX];
+    const pdp_budget_hit    *bh[PDP_BUDGET_HITS_MAX];
+    int64_t                  breset[PDP_BUDGET_HITS_MAX];
+    uint32_t                 nb = 0;
+    pdp_limits_cost          cost;
+    pdp_price                price;
     pdp_limits_req           enf[PDP_RATE_HITS_MAX];
     pdp_limits_req           aud[PDP_RATE_HITS_MAX];
     pdp_scope                esc[PDP_RATE_HITS_MAX];
@@ -294,6 +328,50 @@ pdp_decide_rate(pdp_limits *lim, const pdp_decide_ctx *x, tg_decision *out)
     }
     tokens = x->a.prompt_tokens +
              (x->a.max_tokens > 0 ? x->a.max_tokens : PDP_LIMITS_OUTPUT_CAP);
+    memset(&cost, 0, sizeof(cost));
+    cost.prompt  = x->a.prompt_tokens > 0 ? x->a.prompt_tokens : 0;
+    cost.max_out = x->a.max_tokens > 0 ? x->a.max_tokens : PDP_LIMITS_OUTPUT_CAP;
+    for (uint32_t i = 0; i < r->n_budget; i++) {
+        const pdp_budget_hit *h = &r->budget[i];
+        pdp_limits_budget    *q = &bud[nb];
+        int64_t               wend;
+
+        if (!h->enforced) {
+            continue; /* audit budgets are reported, never counted */
+        }
+        bh[nb]     = h;
+        q->rule_id = h->rule_id;
+        q->scope   = pdp_decide_budget_scope(&x->a, h);
+        q->code    = (uint8_t)h->window;
+        q->span_h  = h->window == PDP_WINDOW_ROLLING ? h->window_h : 0;
+        q->limit   = h->limit_micro;
+        q->clamp   = h->clamp;
+        pdp_bundle_budget_window(bun, h->window, x->a.now_ms, &q->start_ms,
+                                 &wend);
+        breset[nb] = wend;
+        nb++;
+    }
+    if (r->n_budget_dropped > 0) {
+        tg_warn("decide: %u more budget rules matched than the %d applied "
+                "to one request; only the first %d (by id) count",
+                r->n_budget_dropped + r->n_budget, PDP_BUDGET_HITS_MAX,
+                PDP_BUDGET_HITS_MAX);
+    }
+    if (nb > 0) {
+        if (!pdp_bundle_price(bun, x->a.model, &price)) {
+            /* The compiler refuses a budget on a model without a price;
+             * never let a budget look satisfied when it cannot be priced. */
+            pdp_decide_deny(out, 403, "invalid_request_error",
+                            "budget_exceeded",
+                            "Budget rule %s applies to this request but the "
+                            "model '%.100s' has no price; ask your Tollgate "
+                            "administrator to add it to the pricing table.",
+                            bh[0]->rule_id, x->a.model);
+            return;
+        }
+        cost.in_per_mtok  = price.input;
+        cost.out_per_mtok = price.output;
+    }
     if (na > 0) {
         pdp_limits_check(lim, aud, na, tokens, false, x->a.now_ms, &res);
         if (res.denied != PDP_LIMITS_OK) {
@@ -308,10 +386,11 @@ pdp_decide_rate(pdp_limits *lim, const pdp_decide_ctx *x, tg_decision *out)
                         : "concurrent requests");
         }
     }
-    if (ne == 0) {
+    if (ne == 0 && nb == 0) {
         return;
     }
-    pdp_limits_check(lim, enf, ne, tokens, true, x->a.now_ms, &res);
+    pdp_limits_check_budgets(lim, enf, ne, bud, nb, &cost, tokens,
+                             x->a.now_ms, &res);
     out->n_limits = 0;
     if (res.requests.limit > 0) {
         out->limits[out->n_limits++] = res.requests;
@@ -322,6 +401,70 @@ pdp_decide_rate(pdp_limits *lim, const pdp_decide_ctx *x, tg_decision *out)
     if (res.denied == PDP_LIMITS_OK) {
         memcpy(out->reservation_id, res.reservation_id,
                sizeof(out->reservation_id));
+        /* The worst case reserved holds only if the provider is held to
+         * the output tokens it was priced with. */
+        if (nb > 0 && (res.clamp_tokens < cost.max_out ||
+                       x->a.max_tokens <= 0)) {
+            out->clamp_max_tokens = res.clamp_tokens;
+        }
+        return;
+    }
+    if (res.denied == PDP_LIMITS_BUDGET) {
+        uint32_t              j = res.denied_budget;
+        const pdp_budget_hit *h = bh[j];
+        char                  lim_s[32];
+        char                  spent_s[32];
+        char                  res_s[32];
+        char                  rem_s[32];
+        char                  worst_s[32];
+        char                  when[32];
+        int64_t               rem = res.limit - res.b_spent - res.b_reserved;
+
+        pdp_decide_usd(res.limit, lim_s, sizeof(lim_s));
+        pdp_decide_usd(res.b_spent, spent_s, sizeof(spent_s));
+        pdp_decide_usd(res.b_reserved, res_s, sizeof(res_s));
+        pdp_decide_usd(rem, rem_s, sizeof(rem_s));
+        pdp_decide_usd(res.b_worst, worst_s, sizeof(worst_s));
+        if (h->window == PDP_WINDOW_ROLLING) {
+            snprintf(when, sizeof(when), "over the last %d hours",
+                     (int)h->window_h);
+        } else {
+            pdp_decide_time(breset[j], when, sizeof(when));
+        }
+        pdp_decide_deny(out, 429, "insufficient_quota", "budget_exceeded",
+                        "Budget exceeded (rule %s, %s budget per %s%s%s): "
+                        "limit %s, spent %s, reserved by requests in flight "
+                        "%s, remaining %s; this request may cost up to %s. "
+                        "%s%s.",
+                        h->rule_id,
+                        h->window == PDP_WINDOW_DAILY     ? "daily"
+                        : h->window == PDP_WINDOW_WEEKLY  ? "weekly"
+                        : h->window == PDP_WINDOW_MONTHLY ? "monthly"
+                                                          : "rolling",
+                        h->scope == PDP_SCOPE_META
+                            ? "metadata."
+                            : pdp_decide_scope_name(h->scope),
+                        h->scope == PDP_SCOPE_META ? h->meta_key : "",
+                        h->clamp ? ", action clamp" : "", lim_s, spent_s,
+                        res_s, rem_s, worst_s,
+                        h->window == PDP_WINDOW_ROLLING
+                            ? "Spend counts "
+                            : "The budget resets at ",
+                        when);
+        if (h->window != PDP_WINDOW_ROLLING &&
+            out->n_limits < TG_MSG_LIMITS_MAX) {
+            tg_limit_state *ra = &out->limits[out->n_limits++];
+            memset(ra, 0, sizeof(*ra));
+            pdp_decide_copy(ra->name, sizeof(ra->name), "retry");
+            ra->reset_ms = breset[j] - x->a.now_ms > 0
+                               ? breset[j] - x->a.now_ms
+                               : 1;
+        }
+        out->n_matched = 0;
+        pdp_decide_copy(out->matched[0].rule_id,
+                        sizeof(out->matched[0].rule_id), h->rule_id);
+        out->matched[0].enforced = true;
+        out->n_matched           = 1;
         return;
     }
     tg_format_reset(res.retry_ms, reset, sizeof(reset));
@@ -466,9 +609,9 @@ pdp_decide_eval_limits(pdp_store_reader *rd, const tg_config *cfg,
     if (b != NULL) {
         pdp_bundle_eval(b, &x.a, &x.r, NULL);
         pdp_decide_policy(&x.r, out);
-        if (lim != NULL && x.r.n_rate > 0 &&
+        if (lim != NULL && (x.r.n_rate > 0 || x.r.n_budget > 0) &&
             out->verdict == TG_VERDICT_ALLOW) {
-            pdp_decide_rate(lim, &x, out);
+            pdp_decide_rate(lim, b, &x, out);
         }
     }
     return TG_OK;

@@ -36,6 +36,25 @@ typedef struct pdp_lim_win {
     char                key[]; /* rule id, NUL, scope, NUL */
 } pdp_lim_win;
 
+/* A budget bucket: settled and reserved micro-USD of one window (or, for
+ * rolling windows, one hour). */
+typedef struct pdp_lim_bkt {
+    uint8_t code;
+    int64_t start;
+    int64_t settled;
+    int64_t reserved;
+} pdp_lim_bkt;
+
+typedef struct pdp_lim_bud {
+    struct pdp_lim_bud *next;
+    uint64_t            hash;
+    size_t              klen;
+    pdp_lim_bkt        *b;
+    uint32_t            nb;
+    uint32_t            cap;
+    char                key[]; /* rule id, NUL, scope, NUL */
+} pdp_lim_bud;
+
 typedef struct pdp_lim_res {
     struct pdp_lim_res *next;
     uint64_t            hash;
@@ -46,11 +65,17 @@ typedef struct pdp_lim_res {
     uint32_t            n;
     pdp_lim_win        *w[PDP_LIMITS_RULES_MAX];
     bool                conc[PDP_LIMITS_RULES_MAX];
+    uint32_t            nbud;
+    int64_t             bamt; /* the worst case reserved in each */
+    pdp_lim_bud        *bw[PDP_LIMITS_BUDGETS_MAX];
+    uint8_t             bcode[PDP_LIMITS_BUDGETS_MAX];
+    int64_t             bstart[PDP_LIMITS_BUDGETS_MAX];
 } pdp_lim_res;
 
 typedef struct pdp_lim_shard {
     pthread_mutex_t mu;
     pdp_lim_win    *chains[PDP_LIM_CHAINS];
+    pdp_lim_bud    *bchains[PDP_LIM_CHAINS];
 } pdp_lim_shard;
 
 typedef struct pdp_lim_rshard {
@@ -103,6 +128,13 @@ pdp_limits_destroy(pdp_limits *l)
         for (size_t c = 0; c < PDP_LIM_CHAINS; c++) {
             pdp_lim_win *w = l->shards[i].chains[c];
             pdp_lim_res *r = l->rshards[i].chains[c];
+            pdp_lim_bud *bd = l->shards[i].bchains[c];
+            while (bd != NULL) {
+                pdp_lim_bud *nx = bd->next;
+                free(bd->b);
+                free(bd);
+                bd = nx;
+            }
             while (w != NULL) {
                 pdp_lim_win *nx = w->next;
                 free(w);
@@ -255,6 +287,132 @@ pdp_lim_cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* ---- budgets ------------------------------------------------------------ */
+
+#define PDP_LIM_HOUR_MS 3600000LL
+/* Buckets older than the longest window (rolling:744h, a 31-day month)
+ * are dropped once nothing is reserved in them. */
+#define PDP_LIM_KEEP_MS (745LL * PDP_LIM_HOUR_MS)
+
+static uint64_t
+pdp_lim_bud_hash(const char *rule, const char *scope)
+{
+    return pdp_lim_key_hash(rule, scope) ^ 0x9e3779b97f4a7c15ull;
+}
+
+/* pdp_lim_bud_get finds or creates the budget; shard locked by caller. */
+static pdp_lim_bud *
+pdp_lim_bud_get(pdp_lim_shard *s, uint64_t h, const char *rule,
+                const char *scope)
+{
+    size_t       rl = strlen(rule);
+    size_t       sl = strlen(scope);
+    size_t       kl = rl + 1 + sl + 1;
+    size_t       c  = (size_t)(h >> 8) & (PDP_LIM_CHAINS - 1);
+    pdp_lim_bud *w;
+
+    for (w = s->bchains[c]; w != NULL; w = w->next) {
+        if (w->hash == h && w->klen == kl && strcmp(w->key, rule) == 0 &&
+            strcmp(w->key + rl + 1, scope) == 0) {
+            return w;
+        }
+    }
+    if ((w = calloc(1, sizeof(*w) + kl)) == NULL) {
+        return NULL;
+    }
+    w->hash = h;
+    w->klen = kl;
+    memcpy(w->key, rule, rl + 1);
+    memcpy(w->key + rl + 1, scope, sl + 1);
+    w->next       = s->bchains[c];
+    s->bchains[c] = w;
+    return w;
+}
+
+/* pdp_lim_bkt_get finds or adds bucket (code, start), dropping dead ones;
+ * NULL when out of memory. */
+static pdp_lim_bkt *
+pdp_lim_bkt_get(pdp_lim_bud *w, uint8_t code, int64_t start)
+{
+    uint32_t k = 0;
+
+    for (uint32_t i = 0; i < w->nb; i++) {
+        if (w->b[i].code == code && w->b[i].start == start) {
+            return &w->b[i];
+        }
+    }
+    for (uint32_t i = 0; i < w->nb; i++) {
+        if (w->b[i].reserved == 0 && w->b[i].start < start - PDP_LIM_KEEP_MS) {
+            continue;
+        }
+        w->b[k++] = w->b[i];
+    }
+    w->nb = k;
+    if (w->nb == w->cap) {
+        uint32_t     cap = w->cap ? w->cap * 2 : 4;
+        pdp_lim_bkt *nb  = realloc(w->b, cap * sizeof(*nb));
+        if (nb == NULL) {
+            return NULL;
+        }
+        w->b   = nb;
+        w->cap = cap;
+    }
+    w->b[w->nb] = (pdp_lim_bkt){code, start, 0, 0};
+    return &w->b[w->nb++];
+}
+
+/* pdp_lim_bud_sum: settled and reserved in the window of q. */
+static void
+pdp_lim_bud_sum(const pdp_lim_bud *w, const pdp_limits_budget *q,
+                int64_t *settled, int64_t *reserved)
+{
+    int64_t s = 0;
+    int64_t r = 0;
+
+    for (uint32_t i = 0; i < w->nb; i++) {
+        const pdp_lim_bkt *b = &w->b[i];
+        if (b->code != q->code) {
+            continue;
+        }
+        if (q->span_h > 0 ? (b->start <= q->start_ms &&
+                             b->start > q->start_ms - q->span_h * PDP_LIM_HOUR_MS)
+                          : b->start == q->start_ms) {
+            s += b->settled;
+            r += b->reserved;
+        }
+    }
+    *settled  = s;
+    *reserved = r;
+}
+
+int64_t
+pdp_limits_worst(const pdp_limits_cost *c, int64_t out_tokens)
+{
+    __int128 x = (__int128)c->in_per_mtok * (c->prompt > 0 ? c->prompt : 0) +
+                 (__int128)c->out_per_mtok * (out_tokens > 0 ? out_tokens : 0);
+    __int128 w = (x + 999999) / 1000000;
+
+    return w > INT64_MAX ? INT64_MAX : (int64_t)w;
+}
+
+int64_t
+pdp_limits_fit(const pdp_limits_cost *c, int64_t remaining)
+{
+    __int128 room;
+    __int128 k;
+
+    if (remaining < 0 || pdp_limits_worst(c, 0) > remaining) {
+        return -1;
+    }
+    if (c->out_per_mtok <= 0) {
+        return c->max_out;
+    }
+    room = (__int128)remaining * 1000000 -
+           (__int128)c->in_per_mtok * (c->prompt > 0 ? c->prompt : 0);
+    k = room / c->out_per_mtok;
+    return k > c->max_out ? c->max_out : (int64_t)k;
+}
+
 /* ---- reservations ------------------------------------------------------- */
 
 static pdp_lim_rshard *
@@ -298,6 +456,21 @@ pdp_lim_res_end(pdp_limits *l, pdp_lim_res *r, int64_t actual, int64_t now_ms)
                 if (b->toks < 0) {
                     b->toks = 0;
                 }
+            }
+        }
+        pthread_mutex_unlock(&s->mu);
+    }
+    for (uint32_t i = 0; i < r->nbud; i++) {
+        pdp_lim_bud   *w = r->bw[i];
+        pdp_lim_shard *s = &l->shards[w->hash % PDP_LIM_SHARDS];
+        pdp_lim_bkt   *b;
+
+        pthread_mutex_lock(&s->mu);
+        b = pdp_lim_bkt_get(w, r->bcode[i], r->bstart[i]);
+        if (b != NULL) {
+            b->reserved -= r->bamt;
+            if (b->reserved < 0) {
+                b->reserved = 0;
             }
         }
         pthread_mutex_unlock(&s->mu);
@@ -365,10 +538,11 @@ pdp_limits_expire(pdp_limits *l, int64_t now_ms)
         while (dead != NULL) {
             pdp_lim_res *nx = dead->next;
             tg_warn("limits: reservation %s expired: no usage report within "
-                    "%lld s; its concurrency slot is released and its "
-                    "estimated %lld tokens stay counted",
+                    "%lld s; its concurrency slot and its reserved budget "
+                    "(%lld micro-USD) are released and its estimated %lld "
+                    "tokens stay counted",
                     dead->id, (long long)(l->ttl_ms / 1000),
-                    (long long)dead->tokens);
+                    (long long)dead->bamt, (long long)dead->tokens);
             pdp_lim_res_end(l, dead, -1, now_ms);
             dead = nx;
             n++;
@@ -406,28 +580,40 @@ pdp_lim_maybe_sweep(pdp_limits *l, int64_t now_ms)
 
 /* ---- check -------------------------------------------------------------- */
 
-void
-pdp_limits_check(pdp_limits *l, const pdp_limits_req *reqs, uint32_t n,
-                 int64_t tokens, bool reserve, int64_t now_ms,
-                 pdp_limits_result *out)
+static void
+pdp_lim_check(pdp_limits *l, const pdp_limits_req *reqs, uint32_t n,
+              const pdp_limits_budget *buds, uint32_t nb,
+              const pdp_limits_cost *cost, int64_t tokens, bool reserve,
+              int64_t now_ms, pdp_limits_result *out)
 {
-    uint32_t     shard_of[PDP_LIMITS_RULES_MAX];
-    uint32_t     order[PDP_LIMITS_RULES_MAX];
-    uint64_t     hash[PDP_LIMITS_RULES_MAX];
+    uint32_t     shard_of[PDP_LIMITS_RULES_MAX + PDP_LIMITS_BUDGETS_MAX];
+    uint32_t     order[PDP_LIMITS_RULES_MAX + PDP_LIMITS_BUDGETS_MAX];
+    uint64_t     hash[PDP_LIMITS_RULES_MAX + PDP_LIMITS_BUDGETS_MAX];
     pdp_lim_win *w[PDP_LIMITS_RULES_MAX];
+    pdp_lim_bud *bw[PDP_LIMITS_BUDGETS_MAX];
+    int64_t      bset[PDP_LIMITS_BUDGETS_MAX];
+    int64_t      bres[PDP_LIMITS_BUDGETS_MAX];
     uint32_t     nlock = 0;
     int64_t      now_s = now_ms / 1000;
     bool         need_res = false;
     pdp_lim_res *res      = NULL;
+    int64_t      kout     = 0;
+    int64_t      worst    = 0;
 
     memset(out, 0, sizeof(*out));
     if (n > PDP_LIMITS_RULES_MAX) {
         n = PDP_LIMITS_RULES_MAX;
     }
+    if (nb > PDP_LIMITS_BUDGETS_MAX) {
+        nb = PDP_LIMITS_BUDGETS_MAX;
+    }
+    if (cost == NULL || !reserve) {
+        nb = 0;
+    }
     if (tokens < 0) {
         tokens = 0;
     }
-    if (n == 0) {
+    if (n == 0 && nb == 0) {
         return;
     }
     pdp_lim_maybe_sweep(l, now_ms);
@@ -437,6 +623,18 @@ pdp_limits_check(pdp_limits *l, const pdp_limits_req *reqs, uint32_t n,
     }
     for (uint32_t i = 0; i < n; i++) {
         hash[i]     = pdp_lim_key_hash(reqs[i].rule_id, reqs[i].scope);
+        shard_of[i] = (uint32_t)(hash[i] % PDP_LIM_SHARDS);
+        bool seen   = false;
+        for (uint32_t k = 0; k < nlock && !seen; k++) {
+            seen = order[k] == shard_of[i];
+        }
+        if (!seen) {
+            order[nlock++] = shard_of[i];
+        }
+    }
+    for (uint32_t j = 0; j < nb; j++) {
+        uint32_t i  = PDP_LIMITS_RULES_MAX + j;
+        hash[i]     = pdp_lim_bud_hash(buds[j].rule_id, buds[j].scope);
         shard_of[i] = (uint32_t)(hash[i] % PDP_LIM_SHARDS);
         bool seen   = false;
         for (uint32_t k = 0; k < nlock && !seen; k++) {
@@ -461,6 +659,60 @@ pdp_limits_check(pdp_limits *l, const pdp_limits_req *reqs, uint32_t n,
             out->retry_ms    = 1000;
             goto unlock;
         }
+    }
+    for (uint32_t j = 0; j < nb; j++) {
+        uint32_t i = PDP_LIMITS_RULES_MAX + j;
+        bw[j] = pdp_lim_bud_get(&l->shards[shard_of[i]], hash[i],
+                                buds[j].rule_id, buds[j].scope);
+        if (bw[j] == NULL || pdp_lim_bkt_get(bw[j], buds[j].code,
+                                             buds[j].start_ms) == NULL) {
+            out->denied        = PDP_LIMITS_BUDGET;
+            out->denied_budget = j;
+            out->limit         = buds[j].limit;
+            goto unlock;
+        }
+        pdp_lim_bud_sum(bw[j], &buds[j], &bset[j], &bres[j]);
+    }
+    /* Budgets first: a clamp lowers the output tokens every other limit
+     * then counts. */
+    if (nb > 0) {
+        kout = cost->max_out;
+        for (uint32_t j = 0; j < nb && out->denied == PDP_LIMITS_OK; j++) {
+            int64_t f;
+            if (!buds[j].clamp) {
+                continue;
+            }
+            f = pdp_limits_fit(cost, buds[j].limit - bset[j] - bres[j]);
+            if (f < 1) {
+                out->denied        = PDP_LIMITS_BUDGET;
+                out->denied_budget = j;
+                out->b_worst       = pdp_limits_worst(cost, 1);
+            } else if (f < kout) {
+                kout = f;
+            }
+        }
+        worst = pdp_limits_worst(cost, kout);
+        for (uint32_t j = 0; j < nb && out->denied == PDP_LIMITS_OK; j++) {
+            if (bset[j] + bres[j] > buds[j].limit - worst) {
+                out->denied        = PDP_LIMITS_BUDGET;
+                out->denied_budget = j;
+                out->b_worst       = worst;
+            }
+        }
+        if (out->denied == PDP_LIMITS_BUDGET) {
+            uint32_t j      = out->denied_budget;
+            out->limit      = buds[j].limit;
+            out->used       = bset[j] + bres[j];
+            out->b_spent    = bset[j];
+            out->b_reserved = bres[j];
+            goto unlock;
+        }
+        out->clamp_tokens = kout;
+        tokens -= cost->max_out - kout;
+        if (tokens < 0) {
+            tokens = 0;
+        }
+        need_res = true;
     }
     /* Decide over every rule before counting anything. */
     for (uint32_t i = 0; i < n && out->denied == PDP_LIMITS_OK; i++) {
@@ -534,8 +786,21 @@ pdp_limits_check(pdp_limits *l, const pdp_limits_req *reqs, uint32_t n,
         }
         (void)q;
     }
+    if (out->denied != PDP_LIMITS_OK) {
+        need_res = false; /* budgets: nothing was counted yet */
+    }
     if (need_res && res != NULL) {
         uint32_t k = 0;
+        for (uint32_t j = 0; j < nb; j++) {
+            pdp_lim_bkt *b = pdp_lim_bkt_get(bw[j], buds[j].code,
+                                             buds[j].start_ms);
+            b->reserved += worst; /* found above: no allocation here */
+            res->bw[j]     = bw[j];
+            res->bcode[j]  = buds[j].code;
+            res->bstart[j] = buds[j].start_ms;
+        }
+        res->nbud = nb;
+        res->bamt = worst;
         for (uint32_t i = 0; i < n; i++) {
             if (reqs[i].concurrent > 0 || reqs[i].tpm > 0) {
                 res->w[k]    = w[i];
@@ -555,7 +820,7 @@ pdp_limits_check(pdp_limits *l, const pdp_limits_req *reqs, uint32_t n,
             }
         }
         out->denied   = PDP_LIMITS_REQUESTS;
-        out->limit    = reqs[0].rpm;
+        out->limit    = n > 0 ? reqs[0].rpm : 0;
         out->retry_ms = 1000;
         need_res      = false;
     }
@@ -576,4 +841,118 @@ unlock:
     res->tokens     = tokens;
     memcpy(out->reservation_id, res->id, sizeof(out->reservation_id));
     pdp_lim_res_put(l, res);
+}
+
+void
+pdp_limits_check(pdp_limits *l, const pdp_limits_req *reqs, uint32_t n,
+                 int64_t tokens, bool reserve, int64_t now_ms,
+                 pdp_limits_result *out)
+{
+    pdp_lim_check(l, reqs, n, NULL, 0, NULL, tokens, reserve, now_ms, out);
+}
+
+void
+pdp_limits_check_budgets(pdp_limits *l, const pdp_limits_req *reqs,
+                         uint32_t n, const pdp_limits_budget *buds,
+                         uint32_t nb, const pdp_limits_cost *cost,
+                         int64_t tokens, int64_t now_ms,
+                         pdp_limits_result *out)
+{
+    pdp_lim_check(l, reqs, n, buds, nb, cost, tokens, true, now_ms, out);
+}
+
+uint32_t
+pdp_limits_budget_keys(pdp_limits *l, const char *id,
+                       pdp_limits_spend_key *out, uint32_t max)
+{
+    uint64_t        h;
+    pdp_lim_rshard *s;
+    pdp_lim_res    *r;
+    uint32_t        n = 0;
+    size_t          c;
+
+    if (l == NULL || id == NULL || id[0] == '\0') {
+        return 0;
+    }
+    h = pdp_hash(id, strlen(id));
+    s = pdp_lim_rshard_of(l, h);
+    c = (size_t)(h >> 8) & (PDP_LIM_CHAINS - 1);
+    pthread_mutex_lock(&s->mu);
+    for (r = s->chains[c]; r != NULL; r = r->next) {
+        if (r->hash == h && strcmp(r->id, id) == 0) {
+            break;
+        }
+    }
+    for (uint32_t i = 0; r != NULL && i < r->nbud && n < max; i++) {
+        /* The key text is immutable once the budget exists. */
+        const char *rule = r->bw[i]->key;
+        snprintf(out[n].rule_id, sizeof(out[n].rule_id), "%s", rule);
+        snprintf(out[n].scope, sizeof(out[n].scope), "%s",
+                 rule + strlen(rule) + 1);
+        out[n].code     = r->bcode[i];
+        out[n].start_ms = r->bstart[i];
+        n++;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+static void
+pdp_lim_bud_add(pdp_limits *l, const char *rule, const char *scope,
+                uint8_t code, int64_t start_ms, int64_t amount)
+{
+    uint64_t       h = pdp_lim_bud_hash(rule, scope);
+    pdp_lim_shard *s = &l->shards[h % PDP_LIM_SHARDS];
+    pdp_lim_bud   *w;
+    pdp_lim_bkt   *b = NULL;
+
+    pthread_mutex_lock(&s->mu);
+    if ((w = pdp_lim_bud_get(s, h, rule, scope)) != NULL) {
+        b = pdp_lim_bkt_get(w, code, start_ms);
+    }
+    if (b != NULL) {
+        b->settled += amount;
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (b == NULL) {
+        tg_error("limits: out of memory: %lld micro-USD of budget %s (%s) "
+                 "not counted until restart",
+                 (long long)amount, rule, scope);
+    }
+}
+
+bool
+pdp_limits_settle(pdp_limits *l, const char *id, int64_t actual_tokens,
+                  int64_t cost, const pdp_limits_spend_key *keys, uint32_t n,
+                  int64_t now_ms)
+{
+    for (uint32_t i = 0; i < n && cost > 0; i++) {
+        pdp_lim_bud_add(l, keys[i].rule_id, keys[i].scope, keys[i].code,
+                        keys[i].start_ms, cost);
+    }
+    return pdp_limits_release(l, id, actual_tokens, now_ms);
+}
+
+void
+pdp_limits_budget_load(pdp_limits *l, const char *rule, const char *scope,
+                       uint8_t code, int64_t start_ms, int64_t spent)
+{
+    pdp_lim_bud_add(l, rule, scope, code, start_ms, spent);
+}
+
+void
+pdp_limits_budget_state(pdp_limits *l, const pdp_limits_budget *q,
+                        int64_t *spent, int64_t *reserved)
+{
+    uint64_t       h = pdp_lim_bud_hash(q->rule_id, q->scope);
+    pdp_lim_shard *s = &l->shards[h % PDP_LIM_SHARDS];
+    pdp_lim_bud   *w;
+
+    *spent    = 0;
+    *reserved = 0;
+    pthread_mutex_lock(&s->mu);
+    if ((w = pdp_lim_bud_get(s, h, q->rule_id, q->scope)) != NULL) {
+        pdp_lim_bud_sum(w, q, spent, reserved);
+    }
+    pthread_mutex_unlock(&s->mu);
 }

@@ -1,12 +1,17 @@
-/* pdp_limits.h - rate-limit state of the rate_limit rules: per (rule id,
- * scope value) a sliding 60 s window of requests and tokens (1 s buckets)
- * and a count of requests in flight. A decision checks and reserves
- * atomically across every rule that applies, so N threads can never
- * admit more than the limit; the usage report releases the concurrency
- * slot and corrects the estimated tokens to the actual ones. In memory
- * only (a restarted PDP starts with empty windows). Thread-safe: state is
- * sharded under short mutexes that are never held across I/O. Called by
- * pdp_decide (check) and pdp_server (release, expiry). */
+/* pdp_limits.h - rate-limit and budget state of the rate_limit and budget
+ * rules. Rate limits: per (rule id, scope value) a sliding 60 s window of
+ * requests and tokens (1 s buckets) and a count of requests in flight.
+ * Budgets: settled and reserved micro-USD per (rule id, scope value,
+ * window). A decision checks and reserves atomically across every rule
+ * that applies (rate limits and budgets together, all or nothing), so N
+ * threads can never admit more than a limit; the usage report releases
+ * the reservation, corrects the estimated tokens to the actual ones and
+ * adds the actual cost to the budgets. Rate-limit state is in memory only
+ * (a restarted PDP starts with empty windows); settled budget spend is
+ * persisted by pdp_store with the usage record and loaded back with
+ * pdp_limits_budget_load. Thread-safe: state is sharded under short
+ * mutexes that are never held across I/O. Called by pdp_decide (check)
+ * and pdp_server (settle, release, expiry, load). */
 #ifndef PDP_LIMITS_H
 #define PDP_LIMITS_H
 
@@ -18,6 +23,7 @@
 
 #define PDP_LIMITS_WINDOW_S 60
 #define PDP_LIMITS_RULES_MAX 8 /* rate_limit rules applied to one request */
+#define PDP_LIMITS_BUDGETS_MAX 8 /* budget rules applied to one request */
 /* Output tokens counted when the request sets no max_tokens. */
 #define PDP_LIMITS_OUTPUT_CAP 4096
 
@@ -32,11 +38,51 @@ typedef struct pdp_limits_req {
     int64_t     concurrent;
 } pdp_limits_req;
 
+/* Budgets: per (rule id, scope value) settled and reserved micro-USD in
+ * buckets keyed by (window code, window start): one bucket per calendar
+ * window, or one per hour for a rolling window (summed over the last N).
+ * A reservation holds the worst case in the bucket of the decision time;
+ * settling moves the actual cost into that bucket's settled spend. */
+typedef struct pdp_limits_budget {
+    const char *rule_id;  /* borrowed during the call */
+    const char *scope;    /* the scope value */
+    uint8_t     code;     /* pdp_window (rolling: one code for any N) */
+    int64_t     start_ms; /* current window start (rolling: hour start) */
+    int32_t     span_h;   /* rolling: N hours; 0 calendar */
+    int64_t     limit;    /* micro-USD */
+    bool        clamp;    /* action clamp (else deny) */
+} pdp_limits_budget;
+
+/* The request's price: worst case of k output tokens is
+ * ceil((in_per_mtok * prompt + out_per_mtok * k) / 1e6) micro-USD. */
+typedef struct pdp_limits_cost {
+    int64_t in_per_mtok;
+    int64_t out_per_mtok;
+    int64_t prompt;
+    int64_t max_out; /* max_tokens, or PDP_LIMITS_OUTPUT_CAP */
+} pdp_limits_cost;
+
+/* pdp_limits_worst is that worst case (saturating). */
+int64_t pdp_limits_worst(const pdp_limits_cost *c, int64_t out_tokens);
+
+/* pdp_limits_fit is the largest k in [0, c->max_out] whose worst case is
+ * at most remaining, or -1 when not even k = 0 fits. */
+int64_t pdp_limits_fit(const pdp_limits_cost *c, int64_t remaining);
+
+/* A settled bucket: what a reservation's budgets were counted in. */
+typedef struct pdp_limits_spend_key {
+    char    rule_id[TG_ID_MAX];
+    char    scope[TG_MSG_META_VAL_MAX];
+    uint8_t code;
+    int64_t start_ms;
+} pdp_limits_spend_key;
+
 typedef enum pdp_limits_what {
     PDP_LIMITS_OK = 0,
     PDP_LIMITS_REQUESTS,
     PDP_LIMITS_TOKENS,
     PDP_LIMITS_CONCURRENT,
+    PDP_LIMITS_BUDGET, /* denied_budget says which */
 } pdp_limits_what;
 
 typedef struct pdp_limits_result {
@@ -49,6 +95,14 @@ typedef struct pdp_limits_result {
      * (limit 0: no rule has one), after this request when admitted. */
     tg_limit_state requests;
     tg_limit_state tokens;
+    /* Budgets (pdp_limits_check_budgets): the rule that denied, its
+     * limit, settled and reserved spend, and the worst case asked. */
+    uint32_t denied_budget;
+    int64_t  b_spent;
+    int64_t  b_reserved;
+    int64_t  b_worst;
+    /* Output tokens reserved when a clamp rule lowered them (0: none). */
+    int64_t clamp_tokens;
     /* Set when something was reserved (concurrency or tokens) and must
      * be released with pdp_limits_release; "" otherwise. */
     char reservation_id[TG_REQUEST_ID_MAX];
@@ -69,6 +123,42 @@ void   pdp_limits_destroy(pdp_limits *l); /* NULL-safe */
 void pdp_limits_check(pdp_limits *l, const pdp_limits_req *reqs, uint32_t n,
                       int64_t tokens, bool reserve, int64_t now_ms,
                       pdp_limits_result *out);
+
+/* pdp_limits_check_budgets is pdp_limits_check (reserve true) with nb
+ * budgets checked and reserved in the same all-or-nothing step: a request
+ * fits when settled + reserved + worst case <= limit for every budget (a
+ * clamp budget first lowers the output tokens to what fits; fewer than 1
+ * denies). The rate limits count prompt + the (clamped) output tokens.
+ * cost NULL or nb 0: no budgets. Borrows everything. */
+void pdp_limits_check_budgets(pdp_limits *l, const pdp_limits_req *reqs,
+                              uint32_t n, const pdp_limits_budget *buds,
+                              uint32_t nb, const pdp_limits_cost *cost,
+                              int64_t tokens, int64_t now_ms,
+                              pdp_limits_result *out);
+
+/* pdp_limits_budget_keys copies the buckets reservation id holds budgets
+ * in (at most max); 0 when it holds none or is unknown. */
+uint32_t pdp_limits_budget_keys(pdp_limits *l, const char *id,
+                                pdp_limits_spend_key *out, uint32_t max);
+
+/* pdp_limits_settle is pdp_limits_release that also adds cost to the
+ * settled spend of the n buckets keys (as returned by
+ * pdp_limits_budget_keys before the report was committed; counted even if
+ * the reservation expired meanwhile). */
+bool pdp_limits_settle(pdp_limits *l, const char *id, int64_t actual_tokens,
+                       int64_t cost, const pdp_limits_spend_key *keys,
+                       uint32_t n, int64_t now_ms);
+
+/* pdp_limits_budget_load adds settled spend read from the store (at PDP
+ * start). */
+void pdp_limits_budget_load(pdp_limits *l, const char *rule, const char *scope,
+                            uint8_t code, int64_t start_ms, int64_t spent);
+
+/* pdp_limits_budget_state reads a budget's settled and reserved spend at
+ * the given window (the sum over [start - (span_h-1)h, start] for a
+ * rolling one), for tests and reports. */
+void pdp_limits_budget_state(pdp_limits *l, const pdp_limits_budget *b,
+                             int64_t *spent, int64_t *reserved);
 
 /* pdp_limits_release ends reservation id: frees its concurrency slots and
  * replaces its estimated tokens by actual_tokens (if their second is

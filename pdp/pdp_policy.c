@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "pdp_policy_int.h"
+#include "pdp_pricing.h"
 #include "tg_hash.h"
 #include "tg_time.h"
 
@@ -390,6 +391,7 @@ pdp_bundle_free(pdp_bundle *b)
     free(b->groups);
     free(b->members);
     free(b->dir);
+    pdp_pricing_destroy(b->pricing);
     pdp_tz_fini(&b->tz);
     free(b);
 }
@@ -530,35 +532,56 @@ pdp_bundle_rule_count(const pdp_bundle *b)
 }
 
 bool
-pdp_bundle_unenforced(const pdp_bundle *b, char *err, size_t errlen)
+pdp_bundle_price(const pdp_bundle *b, const char *model, pdp_price *out)
 {
-    size_t used  = 0;
-    bool   found = false;
+    return b->pricing != NULL && pdp_pricing_find(b->pricing, model, out);
+}
 
-    if (errlen > 0) {
-        err[0] = '\0';
-    }
-    for (uint32_t i = 0; i < b->nrules; i++) {
-        const pdp_rule *r = &b->rules[i];
-        int             n;
+/* pdp_local_midnight is the UTC instant of local 00:00 of day (days since
+ * 1970-01-01, local). */
+static int64_t
+pdp_local_midnight(const pdp_tz *tz, int64_t day)
+{
+    int64_t local = day * 86400;
+    int64_t utc   = local - pdp_tz_offset(tz, local);
 
-        if (r->kind != PDP_KIND_BUDGET) {
-            continue;
-        }
-        found = true;
-        if (used >= errlen) {
-            continue;
-        }
-        n = snprintf(err + used, errlen - used,
-                     "%s%s:%d:%d: rule %s: budget rules are checked but not "
-                     "enforced yet in this release; a bundle with one is "
-                     "refused so that nobody relies on a limit that does not "
-                     "hold (remove the rule for now)",
-                     used ? "\n" : "", pdp_s(b, r->file), r->line, r->col,
-                     pdp_s(b, r->id));
-        used += n > 0 ? (size_t)n : 0;
+    /* Again with the offset in force at that instant (DST). */
+    return local - pdp_tz_offset(tz, utc);
+}
+
+void
+pdp_bundle_budget_window(const pdp_bundle *b, pdp_window w, int64_t now_ms,
+                         int64_t *start_ms, int64_t *reset_ms)
+{
+    int64_t  now_s = now_ms >= 0 ? now_ms / 1000 : (now_ms - 999) / 1000;
+    int64_t  local = now_s + pdp_tz_offset(&b->tz, now_s);
+    int64_t  day   = local >= 0 ? local / 86400 : (local - 86399) / 86400;
+    int64_t  from  = day;
+    int64_t  to    = day + 1;
+    int64_t  y;
+    unsigned m;
+    unsigned d;
+
+    switch (w) {
+    case PDP_WINDOW_ROLLING:
+        *start_ms = now_ms - now_ms % 3600000;
+        *reset_ms = *start_ms + 3600000;
+        return;
+    case PDP_WINDOW_DAILY:
+        break;
+    case PDP_WINDOW_WEEKLY:
+        from = day - ((day % 7 + 7 + 3) % 7); /* 1970-01-01 was a Thursday */
+        to   = from + 7;
+        break;
+    case PDP_WINDOW_MONTHLY:
+        pdp_civil_from_days(day, &y, &m, &d);
+        from = pdp_days_from_civil(y, m, 1);
+        to   = m == 12 ? pdp_days_from_civil(y + 1, 1, 1)
+                       : pdp_days_from_civil(y, m + 1, 1);
+        break;
     }
-    return found;
+    *start_ms = pdp_local_midnight(&b->tz, from) * 1000;
+    *reset_ms = pdp_local_midnight(&b->tz, to) * 1000;
 }
 
 /* ---- attributes from JSON ------------------------------------------------ */

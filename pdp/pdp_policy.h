@@ -164,11 +164,20 @@ uint64_t    pdp_bundle_revision(const pdp_bundle *b);
 const char *pdp_bundle_hash(const pdp_bundle *b);
 size_t      pdp_bundle_rule_count(const pdp_bundle *b);
 
-/* pdp_bundle_unenforced tells whether b has rules that compile but are
- * not enforced yet (budget rules, until budgets land); err gets one
- * "file:line:col: rule <id>: …" line per rule. check/test/eval and serve
- * refuse such a bundle, so a limit never looks active when it is not. */
-bool pdp_bundle_unenforced(const pdp_bundle *b, char *err, size_t errlen);
+/* pdp_bundle_price finds model's prices in the table the bundle's budget
+ * rules were checked against (false: no such table or model). */
+struct pdp_price;
+bool pdp_bundle_price(const pdp_bundle *b, const char *model,
+                      struct pdp_price *out);
+
+/* pdp_bundle_budget_window: the window of kind w holding now_ms, in the
+ * bundle's time zone: daily, weekly (Monday 00:00) and monthly calendar
+ * windows; PDP_WINDOW_ROLLING gives the UTC hour holding now_ms. reset_ms
+ * is when it ends (the next window's start). */
+void pdp_bundle_budget_window(const pdp_bundle *b, pdp_window w,
+                              int64_t now_ms, int64_t *start_ms,
+                              int64_t *reset_ms);
+
 
 /* pdp_bundle_eval evaluates a against b. Never fails: evaluation errors
  * follow each rule's on_error. trace may be NULL; when given it receives

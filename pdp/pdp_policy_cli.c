@@ -187,12 +187,6 @@ pdp_pc_load(pdp_pc *c, const char *dir)
 {
     tg_err rv = pdp_bundle_load(&c->b, dir, c->cfg, c->msg, PDP_PC_ERR_MAX);
 
-    if (rv == TG_OK && pdp_bundle_unenforced(c->b, c->msg, PDP_PC_ERR_MAX)) {
-        /* What serve would refuse, check refuses too. */
-        pdp_bundle_unref(c->b);
-        c->b = NULL;
-        rv   = TG_ECONFIG;
-    }
     if (rv == TG_OK) {
         return PDP_PC_EXIT_OK;
     }

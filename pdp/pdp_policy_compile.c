@@ -2339,6 +2339,8 @@ pdp_compile_end(pdp_cc *cc, pdp_errs *e)
                           first->line, first->col);
         }
     }
+    b->pricing    = cc->pr;
+    cc->pr        = NULL;
     b->pool       = cc->pool.data;
     b->pool_len   = cc->pool.len;
     cc->pool.data = NULL;

@@ -245,6 +245,9 @@ struct pdp_bundle {
     char        hash[TG_MSG_HASH_MAX];
     char       *dir;
     pdp_tz      tz;
+    /* The price table budget rules were checked against (NULL without
+     * budget rules): what decisions price the worst case with. */
+    struct pdp_pricing *pricing;
 
     pdp_rule *rules; /* sorted by id: evaluation and output never depend on
                         file order */

@@ -250,14 +250,6 @@ pdp_rollout_load(pdp_rollout *ro, pdp_reload_result *res)
     res->details[0] = '\0';
     rv = pdp_bundle_load(&b, ro->cfg->pdp.bundle_dir, ro->cfg, res->details,
                          sizeof(res->details));
-    if (rv == TG_OK &&
-        pdp_bundle_unenforced(b, res->details, sizeof(res->details))) {
-        pdp_bundle_unref(b);
-        snprintf(res->why, sizeof(res->why),
-                 "the bundle in %s has rules this release does not enforce",
-                 ro->cfg->pdp.bundle_dir);
-        return NULL;
-    }
     if (rv == TG_OK) {
         return b;
     }

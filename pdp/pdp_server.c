@@ -44,6 +44,9 @@ typedef struct pdp_worker {
     tg_buf            out;
     pdp_req           req;
     pdp_rep           rep;
+    /* The budget windows the parked report's reservation held. */
+    uint32_t             nspend;
+    pdp_limits_spend_key spend[PDP_LIMITS_BUDGETS_MAX];
 } pdp_worker;
 
 struct pdp_server {
@@ -128,9 +131,12 @@ pdp_worker_usage_done(void *arg, tg_err rv, const tg_usage_ack *ack)
          * reservation already expired, finds nothing to release. */
         if (!ack->duplicate && w->req.u.usage.reservation_id[0] != '\0') {
             const tg_usage *u = &w->req.u.usage;
-            pdp_limits_release(srv->lim, u->reservation_id,
-                               u->prompt_tokens + u->completion_tokens,
-                               tg_now_ms());
+            /* The spend was committed with the usage record; now count
+             * it in memory and free the reserved worst case. */
+            pdp_limits_settle(srv->lim, u->reservation_id,
+                              u->prompt_tokens + u->completion_tokens,
+                              ack->cost_micro_usd, w->spend, w->nspend,
+                              tg_now_ms());
         }
         memset(&w->rep, 0, offsetof(pdp_rep, u));
         w->rep.kind  = PDP_REP_USAGE_ACK;
@@ -160,8 +166,26 @@ pdp_worker_usage(pdp_worker *w, nng_msg *msg)
     int64_t         cost;
     tg_err          rv;
 
-    cost = pdp_pricing_cost(srv->pr, u->model, u->prompt_tokens,
-                            u->cached_tokens, u->completion_tokens);
+    {
+        pdp_price   price;
+        pdp_bundle *b;
+        /* The deployment's pricing_file wins; without a price there, the
+         * running bundle's own pricing.json (what its budgets were
+         * priced with), so a budget's settled spend is never left at 0. */
+        if (pdp_pricing_find(srv->pr, u->model, &price)) {
+            cost = pdp_pricing_cost_of(&price, u->prompt_tokens,
+                                       u->cached_tokens, u->completion_tokens);
+        } else if ((b = pdp_rollout_acquire(srv->ro)) != NULL &&
+                   pdp_bundle_price(b, u->model, &price)) {
+            cost = pdp_pricing_cost_of(&price, u->prompt_tokens,
+                                       u->cached_tokens, u->completion_tokens);
+            pdp_bundle_unref(b);
+        } else {
+            pdp_bundle_unref(b);
+            cost = pdp_pricing_cost(srv->pr, u->model, u->prompt_tokens,
+                                    u->cached_tokens, u->completion_tokens);
+        }
+    }
     pthread_mutex_lock(&srv->mu);
     if (atomic_load(&srv->stopping)) {
         pthread_mutex_unlock(&srv->mu);
@@ -174,7 +198,10 @@ pdp_worker_usage(pdp_worker *w, nng_msg *msg)
     w->state  = PDP_WORKER_STORE;
     w->parked = msg;
     pthread_mutex_unlock(&srv->mu);
-    rv = pdp_store_usage_submit(srv->st, u, cost, pdp_worker_usage_done, w);
+    w->nspend = pdp_limits_budget_keys(srv->lim, u->reservation_id, w->spend,
+                                       PDP_LIMITS_BUDGETS_MAX);
+    rv = pdp_store_usage_submit_spend(srv->st, u, cost, w->spend, w->nspend,
+                                      pdp_worker_usage_done, w);
     if (rv != TG_OK) {
         w->parked = NULL;
         pdp_worker_error(w, w->req.request_id,
@@ -365,6 +392,13 @@ pdp_server_listen(pdp_server *srv, const char *url, char *err, size_t errlen)
     return TG_OK;
 }
 
+static void
+pdp_server_budget_load(void *arg, const pdp_limits_spend_key *k, int64_t spent)
+{
+    pdp_limits_budget_load(arg, k->rule_id, k->scope, k->code, k->start_ms,
+                           spent);
+}
+
 tg_err
 pdp_server_start(pdp_server **out, const tg_config *cfg, pdp_store *st,
                  pdp_pricing *pr, pdp_rollout *ro, char *err, size_t errlen)
@@ -384,6 +418,17 @@ pdp_server_start(pdp_server **out, const tg_config *cfg, pdp_store *st,
     if ((rv = pdp_limits_create(&srv->lim,
                                 cfg->pdp.reservation_ttl_s * 1000)) != TG_OK) {
         snprintf(err, errlen, "server: out of memory");
+        free(srv);
+        return rv;
+    }
+    /* Settled budget spend of every window that can still count (the
+     * longest is rolling:744h or a 31-day month). */
+    if ((rv = pdp_store_budget_list(st, tg_now_ms() - 745LL * 3600 * 1000,
+                                    pdp_server_budget_load, srv->lim)) !=
+        TG_OK) {
+        snprintf(err, errlen, "server: cannot read budget spend: %s",
+                 tg_strerror(rv));
+        pdp_limits_destroy(srv->lim);
         free(srv);
         return rv;
     }

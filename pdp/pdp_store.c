@@ -37,6 +37,8 @@ typedef struct pdp_store_item {
     pdp_store_usage_cb     cb;
     void                  *arg;
     tg_usage_ack           ack;
+    uint32_t               nspend;
+    pdp_limits_spend_key   spend[PDP_LIMITS_BUDGETS_MAX];
 } pdp_store_item;
 
 struct pdp_store {
@@ -48,6 +50,7 @@ struct pdp_store {
     MDB_dbi          totals;
     MDB_dbi          tenants;
     MDB_dbi          history;
+    MDB_dbi          budgets;
     char            *dir;
     pthread_rwlock_t resize_lk;
     bool             lk_init;
@@ -556,7 +559,8 @@ pdp_store_init_txn(pdp_store *st, MDB_txn *txn, void *arg)
         (rc = mdb_dbi_open(txn, "totals", MDB_CREATE, &st->totals)) != 0 ||
         (rc = mdb_dbi_open(txn, "tenants", MDB_CREATE, &st->tenants)) != 0 ||
         (rc = mdb_dbi_open(txn, "policy_history", MDB_CREATE, &st->history)) !=
-            0) {
+            0 ||
+        (rc = mdb_dbi_open(txn, "budgets", MDB_CREATE, &st->budgets)) != 0) {
         return rc;
     }
     a->upgraded = 0;
@@ -651,7 +655,7 @@ pdp_store_env_open(pdp_store *st, int64_t map_size_mb, char *err, size_t errlen)
     }
     if (a.upgraded != 0) {
         tg_info("store: upgraded %s from schema version %d to %d (tenants, "
-                "key labels, policy history, key expiry and rotation); older tollgate-pdp builds will "
+                "key labels, policy history, key expiry and rotation, budget spend); older tollgate-pdp builds will "
                 "now refuse it",
                 st->dir, a.upgraded, PDP_STORE_SCHEMA_VERSION);
     }
@@ -1572,6 +1576,114 @@ pdp_store_totals_add(pdp_store *st, MDB_txn *txn, pdp_totals_kind kind,
     return mdb_put(txn, st->totals, &k, &v, 0);
 }
 
+/* Budget spend records (see pdp_store.h). */
+static size_t
+pdp_budget_key(pdp_rec_out *o, const pdp_limits_spend_key *sk)
+{
+    uint8_t be[8];
+
+    o->len = 0;
+    o->bad = false;
+    pdp_rec_str(o, sk->rule_id);
+    pdp_rec_str(o, sk->scope);
+    pdp_rec_uint(o, sk->code, 1);
+    for (size_t i = 0; i < 8; i++) {
+        be[i] = (uint8_t)((uint64_t)sk->start_ms >> (8 * (7 - i)));
+    }
+    pdp_rec_put(o, be, 8);
+    return o->bad ? 0 : o->len;
+}
+
+static tg_err
+pdp_budget_decode(const MDB_val *k, const MDB_val *v, pdp_limits_spend_key *sk,
+                  int64_t *spent)
+{
+    pdp_rec_in in = {k->mv_data, k->mv_size, 0, false};
+    uint64_t   start = 0;
+
+    pdp_rec_get_str(&in, sk->rule_id, sizeof(sk->rule_id));
+    pdp_rec_get_str(&in, sk->scope, sizeof(sk->scope));
+    sk->code = (uint8_t)pdp_rec_get_uint(&in, 1);
+    if (in.bad || in.len - in.off != 8) {
+        return TG_EVERSION;
+    }
+    for (size_t i = 0; i < 8; i++) {
+        start = (start << 8) | in.p[in.off + i];
+    }
+    sk->start_ms = (int64_t)start;
+    in           = (pdp_rec_in){v->mv_data, v->mv_size, 0, false};
+    if (pdp_rec_get_uint(&in, 1) < 1) {
+        return TG_EVERSION;
+    }
+    *spent = pdp_rec_get_i64(&in);
+    return in.bad ? TG_EVERSION : TG_OK;
+}
+
+static int
+pdp_store_budget_add(pdp_store *st, MDB_txn *txn, const pdp_limits_spend_key *sk,
+                     int64_t cost, int64_t now_ms)
+{
+    pdp_rec_out ko;
+    pdp_rec_out vo;
+    MDB_val     k;
+    MDB_val     v;
+    int64_t     spent = 0;
+    int         rc;
+
+    if ((k.mv_size = pdp_budget_key(&ko, sk)) == 0) {
+        return EINVAL;
+    }
+    k.mv_data = ko.buf;
+    rc        = mdb_get(txn, st->budgets, &k, &v);
+    if (rc == 0) {
+        pdp_limits_spend_key old;
+        if (pdp_budget_decode(&k, &v, &old, &spent) != TG_OK) {
+            return MDB_CORRUPTED;
+        }
+    } else if (rc != MDB_NOTFOUND) {
+        return rc;
+    }
+    vo.len = 0;
+    vo.bad = false;
+    pdp_rec_uint(&vo, 1, 1);
+    pdp_rec_uint(&vo, (uint64_t)(spent + cost), 8);
+    pdp_rec_uint(&vo, (uint64_t)now_ms, 8);
+    v.mv_size = vo.len;
+    v.mv_data = vo.buf;
+    return mdb_put(txn, st->budgets, &k, &v, 0);
+}
+
+typedef struct pdp_budget_list_arg {
+    pdp_store_budget_fn fn;
+    void               *arg;
+    int64_t             since_ms;
+} pdp_budget_list_arg;
+
+static tg_err
+pdp_store_budget_list_one(const MDB_val *k, const MDB_val *v, void *arg)
+{
+    pdp_budget_list_arg *a = arg;
+    pdp_limits_spend_key sk;
+    int64_t              spent = 0;
+
+    if (pdp_budget_decode(k, v, &sk, &spent) != TG_OK) {
+        return TG_OK; /* not ours: skip rather than refuse to start */
+    }
+    if (sk.start_ms >= a->since_ms) {
+        a->fn(a->arg, &sk, spent);
+    }
+    return TG_OK;
+}
+
+tg_err
+pdp_store_budget_list(pdp_store *st, int64_t since_ms, pdp_store_budget_fn fn,
+                      void *arg)
+{
+    pdp_budget_list_arg a = {fn, arg, since_ms};
+
+    return pdp_store_scan(st, st->budgets, pdp_store_budget_list_one, &a);
+}
+
 /* pdp_store_batch_txn settles a batch; reruns from scratch after a grow. */
 static int
 pdp_store_batch_txn(pdp_store *st, MDB_txn *txn, void *arg)
@@ -1610,6 +1722,13 @@ pdp_store_batch_txn(pdp_store *st, MDB_txn *txn, void *arg)
                                        it->usage.key_id, it)) != 0 ||
             (rc = pdp_store_totals_add(st, txn, PDP_TOTALS_TENANT,
                                        it->usage.tenant_id, it)) != 0) {
+            break;
+        }
+        for (uint32_t i = 0; i < it->nspend && rc == 0 && it->cost > 0; i++) {
+            rc = pdp_store_budget_add(st, txn, &it->spend[i], it->cost,
+                                      it->settled_ms);
+        }
+        if (rc != 0) {
             break;
         }
     }
@@ -1669,6 +1788,16 @@ tg_err
 pdp_store_usage_submit(pdp_store *st, const tg_usage *u, int64_t cost_micro_usd,
                        pdp_store_usage_cb cb, void *arg)
 {
+    return pdp_store_usage_submit_spend(st, u, cost_micro_usd, NULL, 0, cb,
+                                        arg);
+}
+
+tg_err
+pdp_store_usage_submit_spend(pdp_store *st, const tg_usage *u,
+                             int64_t cost_micro_usd,
+                             const pdp_limits_spend_key *spend, uint32_t nspend,
+                             pdp_store_usage_cb cb, void *arg)
+{
     pdp_store_item *it;
 
     if (u->request_id[0] == '\0') {
@@ -1682,6 +1811,11 @@ pdp_store_usage_submit(pdp_store *st, const tg_usage *u, int64_t cost_micro_usd,
     it->settled_ms = tg_now_ms();
     it->cb         = cb;
     it->arg        = arg;
+    it->nspend     = nspend < PDP_LIMITS_BUDGETS_MAX ? nspend
+                                                     : PDP_LIMITS_BUDGETS_MAX;
+    if (it->nspend > 0) {
+        memcpy(it->spend, spend, it->nspend * sizeof(spend[0]));
+    }
     memcpy(it->ack.request_id, u->request_id, sizeof(it->ack.request_id));
     pthread_mutex_lock(&st->mu);
     if (st->stopping) {
@@ -1725,13 +1859,23 @@ tg_err
 pdp_store_usage_settle(pdp_store *st, const tg_usage *u, int64_t cost_micro_usd,
                        tg_usage_ack *ack)
 {
+    return pdp_store_usage_settle_spend(st, u, cost_micro_usd, NULL, 0, ack);
+}
+
+tg_err
+pdp_store_usage_settle_spend(pdp_store *st, const tg_usage *u,
+                             int64_t cost_micro_usd,
+                             const pdp_limits_spend_key *spend, uint32_t nspend,
+                             tg_usage_ack *ack)
+{
     pdp_store_waiter w;
     tg_err           rv;
 
     memset(&w, 0, sizeof(w));
     pthread_mutex_init(&w.mu, NULL);
     pthread_cond_init(&w.cv, NULL);
-    rv = pdp_store_usage_submit(st, u, cost_micro_usd, pdp_store_settle_cb, &w);
+    rv = pdp_store_usage_submit_spend(st, u, cost_micro_usd, spend, nspend,
+                                      pdp_store_settle_cb, &w);
     if (rv == TG_OK) {
         pthread_mutex_lock(&w.mu);
         while (!w.done) {

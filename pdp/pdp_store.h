@@ -11,10 +11,11 @@
  * with a u8 record version, so a later release can add fields without a
  * dump/restore. A reader accepts every version it knows; writers write the
  * newest.
- *   meta     "schema_version" -> ASCII decimal ("3"). Schema 2 added the
+ *   meta     "schema_version" -> ASCII decimal ("4"). Schema 2 added the
  *            tenants and policy_history databases and key record version 2;
  *            schema 3 added key record version 3 (expiry, rotation);
- *            opening a schema-1 directory upgrades it in place (nothing is
+ *            schema 4 added the budgets database; opening a schema-1 to 3
+ *            directory upgrades it in place (nothing is
  *            rewritten but this value; version-1 key records stay readable),
  *            after which an older tollgate-pdp refuses the directory
  *            instead of failing on records it cannot read.
@@ -44,6 +45,13 @@
  *            order) -> u8 1, u64 revision, u64 previous_revision (0: none),
  *            i64 activated_ms, u8 how (1 start, 2 sighup, 3 command,
  *            4 watch), u8 flags (1 rollback), str bundle name, str hash
+ *   budgets  str rule id, str scope value, u8 window (0 daily, 1 weekly,
+ *            2 monthly, 3 rolling: one bucket per UTC hour), u64 window
+ *            start in unix ms, BIG-endian -> u8 1, i64 settled
+ *            cost_micro_usd, i64 updated_ms. The settled spend of one
+ *            budget window, written in the same write txn as the usage
+ *            record whose cost it adds (so a crash neither loses nor
+ *            double counts it); read back at PDP start.
  */
 #ifndef PDP_STORE_H
 #define PDP_STORE_H
@@ -52,10 +60,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pdp_limits.h"
 #include "tg_err.h"
 #include "tg_msg.h"
 
-#define PDP_STORE_SCHEMA_VERSION 3
+#define PDP_STORE_SCHEMA_VERSION 4
 #define PDP_KEY_NAME_MAX 128
 #define PDP_KEY_MODELS_MAX 64
 #define PDP_LABELS_MAX 16 /* per key and per tenant */
@@ -272,10 +281,31 @@ tg_err pdp_store_usage_submit(pdp_store *st, const tg_usage *u,
                               int64_t cost_micro_usd, pdp_store_usage_cb cb,
                               void *arg);
 
+/* pdp_store_usage_submit_spend is pdp_store_usage_submit that also adds
+ * cost_micro_usd to the settled spend of the nspend budget windows in
+ * spend (copied), in the same write txn as the usage record, unless the
+ * report is a duplicate. */
+tg_err pdp_store_usage_submit_spend(pdp_store *st, const tg_usage *u,
+                                    int64_t                     cost_micro_usd,
+                                    const pdp_limits_spend_key *spend,
+                                    uint32_t nspend, pdp_store_usage_cb cb,
+                                    void *arg);
+
+/* pdp_store_budget_list calls fn for each stored budget window starting
+ * at or after since_ms, in one snapshot. */
+typedef void (*pdp_store_budget_fn)(void *arg, const pdp_limits_spend_key *k,
+                                    int64_t spent_micro_usd);
+tg_err pdp_store_budget_list(pdp_store *st, int64_t since_ms,
+                             pdp_store_budget_fn fn, void *arg);
+
 /* pdp_store_usage_settle is pdp_store_usage_submit that waits for the
  * commit and copies the ack out. Not for nng callbacks. */
 tg_err pdp_store_usage_settle(pdp_store *st, const tg_usage *u,
                               int64_t cost_micro_usd, tg_usage_ack *ack);
+tg_err pdp_store_usage_settle_spend(pdp_store *st, const tg_usage *u,
+                                    int64_t                     cost_micro_usd,
+                                    const pdp_limits_spend_key *spend,
+                                    uint32_t nspend, tg_usage_ack *ack);
 
 /* pdp_store_usage_list calls fn for every settled usage record, in request
  * id order, in one read snapshot; it streams (one record is decoded at a

@@ -225,6 +225,216 @@ test_format_reset(void)
     CU_ASSERT_STRING_EQUAL(b, "1h2m3s");
 }
 
+/* ---- budgets ------------------------------------------------------------- */
+
+/* gpt-4o-like prices: $2.50 in, $10 out per 1M tokens. */
+static pdp_limits_cost
+cost_of(int64_t prompt, int64_t max_out)
+{
+    pdp_limits_cost c = {2500000, 10000000, prompt, max_out};
+
+    return c;
+}
+
+static void
+test_budget_clamp_math(void)
+{
+    pdp_limits_cost c = cost_of(1000, 1000);
+
+    /* 1000 x 2.5 + 1000 x 10 = 12500 micro-USD, exact. */
+    CU_ASSERT_EQUAL(pdp_limits_worst(&c, 1000), 12500);
+    CU_ASSERT_EQUAL(pdp_limits_worst(&c, 0), 2500);
+    CU_ASSERT_EQUAL(pdp_limits_worst(&c, 3), 2530);
+    /* 1001 prompt tokens: 2502.5 micro-USD, rounded up. */
+    c.prompt = 1001;
+    CU_ASSERT_EQUAL(pdp_limits_worst(&c, 0), 2503);
+    c.prompt = 1000;
+    CU_ASSERT_EQUAL(pdp_limits_fit(&c, 12500), 1000);
+    CU_ASSERT_EQUAL(pdp_limits_fit(&c, 100000), 1000); /* at most max_out */
+    CU_ASSERT_EQUAL(pdp_limits_fit(&c, 7500), 500);
+    CU_ASSERT_EQUAL(pdp_limits_fit(&c, 7499), 499);
+    CU_ASSERT_EQUAL(pdp_limits_fit(&c, 2500), 0);
+    CU_ASSERT_EQUAL(pdp_limits_fit(&c, 2499), -1);
+    CU_ASSERT_EQUAL(pdp_limits_fit(&c, -5), -1);
+    /* The fit is the largest k whose worst case fits. */
+    for (int64_t rem = 2500; rem < 13000; rem += 37) {
+        int64_t k = pdp_limits_fit(&c, rem);
+        CU_ASSERT(pdp_limits_worst(&c, k) <= rem);
+        if (k < c.max_out) {
+            CU_ASSERT(pdp_limits_worst(&c, k + 1) > rem);
+        }
+    }
+}
+
+static void
+test_budget_clamp_and_deny(void)
+{
+    pdp_limits       *l    = mk(900000);
+    pdp_limits_budget den  = {"cap", "t1", 0, T0, 0, 30000, false};
+    pdp_limits_budget clm  = {"clamp", "t1", 0, T0, 0, 30000, true};
+    pdp_limits_cost   c    = cost_of(1000, 1000);
+    pdp_limits_result r;
+    int64_t           spent;
+    int64_t           resv;
+
+    /* deny: two worst cases of 12500 fit in 30000, the third does not. */
+    pdp_limits_check_budgets(l, NULL, 0, &den, 1, &c, 2000, T0, &r);
+    CU_ASSERT_EQUAL(r.denied, PDP_LIMITS_OK);
+    CU_ASSERT_EQUAL(r.clamp_tokens, 1000);
+    CU_ASSERT_STRING_NOT_EQUAL(r.reservation_id, "");
+    pdp_limits_check_budgets(l, NULL, 0, &den, 1, &c, 2000, T0, &r);
+    CU_ASSERT_EQUAL(r.denied, PDP_LIMITS_OK);
+    pdp_limits_check_budgets(l, NULL, 0, &den, 1, &c, 2000, T0, &r);
+    CU_ASSERT_EQUAL(r.denied, PDP_LIMITS_BUDGET);
+    CU_ASSERT_EQUAL(r.limit, 30000);
+    CU_ASSERT_EQUAL(r.b_reserved, 25000);
+    CU_ASSERT_EQUAL(r.b_worst, 12500);
+    /* clamp: 30000 and 17500 fit 1000 tokens; then 5000 fits 250. */
+    pdp_limits_check_budgets(l, NULL, 0, &clm, 1, &c, 2000, T0, &r);
+    CU_ASSERT_EQUAL(r.clamp_tokens, 1000);
+    pdp_limits_check_budgets(l, NULL, 0, &clm, 1, &c, 2000, T0, &r);
+    CU_ASSERT_EQUAL(r.clamp_tokens, 1000);
+    pdp_limits_check_budgets(l, NULL, 0, &clm, 1, &c, 2000, T0, &r);
+    CU_ASSERT_EQUAL(r.denied, PDP_LIMITS_OK);
+    CU_ASSERT_EQUAL(r.clamp_tokens, 250);
+    pdp_limits_budget_state(l, &clm, &spent, &resv);
+    CU_ASSERT_EQUAL(resv, 30000);
+    /* Nothing left: not even 1 output token fits. */
+    pdp_limits_check_budgets(l, NULL, 0, &clm, 1, &c, 2000, T0, &r);
+    CU_ASSERT_EQUAL(r.denied, PDP_LIMITS_BUDGET);
+    /* Expiry gives the reserved amounts back. */
+    CU_ASSERT_EQUAL(pdp_limits_expire(l, T0 + 900000), 5);
+    pdp_limits_budget_state(l, &clm, &spent, &resv);
+    CU_ASSERT_EQUAL(resv, 0);
+    CU_ASSERT_EQUAL(spent, 0);
+    pdp_limits_destroy(l);
+}
+
+static void
+test_budget_all_or_nothing(void)
+{
+    pdp_limits       *l   = mk(900000);
+    pdp_limits_req    rpm = {"rpm", "t1", 1, 0, 0};
+    pdp_limits_budget bud = {"cap", "t1", 0, T0, 0, 25000, false};
+    pdp_limits_cost   c   = cost_of(1000, 1000);
+    pdp_limits_result r;
+    int64_t           spent;
+    int64_t           resv;
+
+    pdp_limits_check_budgets(l, &rpm, 1, &bud, 1, &c, 2000, T0, &r);
+    CU_ASSERT_EQUAL(r.denied, PDP_LIMITS_OK);
+    /* The rate limit denies: the budget reserves nothing. */
+    pdp_limits_check_budgets(l, &rpm, 1, &bud, 1, &c, 2000, T0, &r);
+    CU_ASSERT_EQUAL(r.denied, PDP_LIMITS_REQUESTS);
+    pdp_limits_budget_state(l, &bud, &spent, &resv);
+    CU_ASSERT_EQUAL(resv, 12500);
+    pdp_limits_check_budgets(l, NULL, 0, &bud, 1, &c, 2000, T0, &r);
+    CU_ASSERT_EQUAL(r.denied, PDP_LIMITS_OK); /* now the budget is full */
+    /* The budget denies (a minute later): the request is not counted. */
+    pdp_limits_check_budgets(l, &rpm, 1, &bud, 1, &c, 2000, T0 + 61000, &r);
+    CU_ASSERT_EQUAL(r.denied, PDP_LIMITS_BUDGET);
+    pdp_limits_check(l, &rpm, 1, 0, true, T0 + 61000, &r);
+    CU_ASSERT_EQUAL(r.denied, PDP_LIMITS_OK);
+    pdp_limits_destroy(l);
+}
+
+typedef struct {
+    pdp_limits *l;
+    atomic_int *allowed;
+    atomic_llong *settled;
+    int         n;
+} bud_arg;
+
+#define BUD_LIMIT (10 * 12500 + 7000) /* about 10 worst cases */
+
+static void *
+bud_thread(void *p)
+{
+    bud_arg             *a    = p;
+    pdp_limits_req       q    = {"rpm", "tenant-x", 1000000, 0, 0};
+    pdp_limits_budget    bud  = {"cap", "tenant-x", 0, T0, 0, BUD_LIMIT,
+                                 false};
+    pdp_limits_cost      c    = cost_of(1000, 1000);
+    pdp_limits_spend_key keys[PDP_LIMITS_BUDGETS_MAX];
+    pdp_limits_result    r;
+
+    for (int i = 0; i < a->n; i++) {
+        pdp_limits_check_budgets(a->l, &q, 1, &bud, 1, &c, 2000, T0 + i, &r);
+        if (r.denied == PDP_LIMITS_OK) {
+            /* The actual cost is at most the worst case. */
+            int64_t  actual = 2500 + (i % 7) * 1000;
+            uint32_t n = pdp_limits_budget_keys(a->l, r.reservation_id, keys,
+                                                PDP_LIMITS_BUDGETS_MAX);
+            CU_ASSERT_EQUAL(n, 1);
+            atomic_fetch_add(a->allowed, 1);
+            atomic_fetch_add(a->settled, actual);
+            CU_ASSERT_TRUE(pdp_limits_settle(a->l, r.reservation_id, 1100,
+                                             actual, keys, n, T0 + i));
+        }
+    }
+    return NULL;
+}
+
+static void
+test_budget_exact_under_threads(void)
+{
+    pdp_limits       *l = mk(900000);
+    pdp_limits_budget bud = {"cap", "tenant-x", 0, T0, 0, BUD_LIMIT, false};
+    atomic_int        allowed;
+    atomic_llong      settled;
+    pthread_t         th[8];
+    bud_arg           a;
+    int64_t           spent;
+    int64_t           resv;
+
+    atomic_init(&allowed, 0);
+    atomic_init(&settled, 0);
+    a.l       = l;
+    a.allowed = &allowed;
+    a.settled = &settled;
+    a.n       = 3000;
+    for (int i = 0; i < 8; i++) {
+        CU_ASSERT_EQUAL_FATAL(pthread_create(&th[i], NULL, bud_thread, &a), 0);
+    }
+    for (int i = 0; i < 8; i++) {
+        pthread_join(th[i], NULL);
+    }
+    pdp_limits_budget_state(l, &bud, &spent, &resv);
+    CU_ASSERT_EQUAL(resv, 0);
+    CU_ASSERT_EQUAL(spent, atomic_load(&settled));
+    CU_ASSERT(spent <= BUD_LIMIT);
+    /* Everything that fit was admitted: what is left is below a worst case. */
+    CU_ASSERT(BUD_LIMIT - spent < 12500);
+    CU_ASSERT(atomic_load(&allowed) >= 10);
+    CU_ASSERT_EQUAL(pdp_limits_pending(l), 0);
+    pdp_limits_destroy(l);
+}
+
+static void
+test_budget_windows_and_load(void)
+{
+    pdp_limits       *l = mk(900000);
+    pdp_limits_budget day1 = {"cap", "k", 0, T0, 0, 1000, false};
+    pdp_limits_budget day2 = {"cap", "k", 0, T0 + 86400000, 0, 1000, false};
+    pdp_limits_budget roll = {"r", "k", 3, T0, 3, 1000, false};
+    int64_t           spent;
+    int64_t           resv;
+
+    pdp_limits_budget_load(l, "cap", "k", 0, T0, 700);
+    pdp_limits_budget_state(l, &day1, &spent, &resv);
+    CU_ASSERT_EQUAL(spent, 700);
+    pdp_limits_budget_state(l, &day2, &spent, &resv);
+    CU_ASSERT_EQUAL(spent, 0); /* a new window starts empty */
+    /* rolling:3h sums the last three hourly buckets. */
+    pdp_limits_budget_load(l, "r", "k", 3, T0 - 3 * 3600000, 1);
+    pdp_limits_budget_load(l, "r", "k", 3, T0 - 2 * 3600000, 10);
+    pdp_limits_budget_load(l, "r", "k", 3, T0 - 3600000, 100);
+    pdp_limits_budget_load(l, "r", "k", 3, T0, 1000);
+    pdp_limits_budget_state(l, &roll, &spent, &resv);
+    CU_ASSERT_EQUAL(spent, 1110);
+    pdp_limits_destroy(l);
+}
+
 int
 main(void)
 {
@@ -236,6 +446,11 @@ main(void)
         {"all_or_nothing", test_all_or_nothing},
         {"exact_under_threads", test_exact_under_threads},
         {"format_reset", test_format_reset},
+        {"budget_clamp_math", test_budget_clamp_math},
+        {"budget_clamp_and_deny", test_budget_clamp_and_deny},
+        {"budget_all_or_nothing", test_budget_all_or_nothing},
+        {"budget_exact_under_threads", test_budget_exact_under_threads},
+        {"budget_windows_and_load", test_budget_windows_and_load},
         {NULL, NULL},
     };
 

@@ -14,8 +14,10 @@
 #include <unistd.h>
 
 #include "pdp_policy.h"
+#include "pdp_limits.h"
 #include "pdp_policy_int.h" /* compiled budget fields */
 #include "pdp_policy_cli.h"
+#include "pdp_pricing.h"
 #include "tg_json.h"
 #include "tg_unit.h"
 
@@ -726,22 +728,21 @@ budget1(const char *rule)
                          "pricing.json", PRICES, NULL));
 }
 
-/* A budget rule compiles, but until budgets are enforced every entry
- * point refuses the bundle, saying where the rule is. */
+/* A budget rule compiles and is reported by the evaluator for the PDP
+ * to enforce; the bundle keeps the price table it was checked against. */
 static void
-test_budget_refused_until_enforced(void)
+test_budget_enforced(void)
 {
-    char        err[1024];
     pdp_bundle *b = budget1("{\"id\": \"cap\", \"kind\": \"budget\", "
                             "\"scope\": \"tenant\", \"window\": "
                             "\"daily\", \"limit_usd\": 1, \"when\": "
                             "{\"eq\": [\"request.model\", \"gpt-4o\"]}}");
+    pdp_price   p;
 
     CU_ASSERT_PTR_NOT_NULL_FATAL(b);
-    CU_ASSERT_TRUE(pdp_bundle_unenforced(b, err, sizeof(err)));
-    CU_ASSERT_PTR_NOT_NULL(strstr(err, "rule cap: budget rules are checked "
-                                       "but not enforced yet"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(err, ".policy.json:"));
+    CU_ASSERT_TRUE(pdp_bundle_price(b, "gpt-4o", &p));
+    CU_ASSERT(p.output > 0);
+    CU_ASSERT_FALSE(pdp_bundle_price(b, "no-such-model", &p));
     pdp_bundle_unref(b);
 }
 
@@ -1982,8 +1983,71 @@ setup(void)
     }
 }
 
+
+/* Budget windows are calendar windows in the bundle's zone: a daily budget
+ * in Europe/Berlin rolls over at local midnight (23:00 UTC in winter, 22:00
+ * in summer), and what was spent the day before no longer counts. */
+static void
+test_budget_window_berlin(void)
+{
+    pdp_bundle       *b = berlin("true");
+    pdp_limits       *l = NULL;
+    pdp_limits_budget q = {"day", "t", PDP_WINDOW_DAILY, 0, 0, 10000, false};
+    pdp_limits_cost   c = {1000000, 1000000, 1000, 4000}; /* 5000 worst */
+    pdp_limits_result r;
+    int64_t           start;
+    int64_t           reset;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    /* 2026-03-10 23:59:59 CET */
+    pdp_bundle_budget_window(b, PDP_WINDOW_DAILY, 1773183599000LL, &start,
+                             &reset);
+    CU_ASSERT_EQUAL(start, 1773097200000LL); /* 2026-03-09T23:00:00Z */
+    CU_ASSERT_EQUAL(reset, 1773183600000LL); /* 2026-03-10T23:00:00Z */
+    pdp_bundle_budget_window(b, PDP_WINDOW_DAILY, 1773183600000LL, &start,
+                             &reset);
+    CU_ASSERT_EQUAL(start, 1773183600000LL);
+    CU_ASSERT_EQUAL(reset, 1773270000000LL);
+    /* The day DST starts has 23 hours. */
+    pdp_bundle_budget_window(b, PDP_WINDOW_DAILY, 1774778400000LL, &start,
+                             &reset);
+    CU_ASSERT_EQUAL(start, 1774738800000LL); /* 2026-03-28T23:00:00Z */
+    CU_ASSERT_EQUAL(reset, 1774821600000LL); /* 2026-03-29T22:00:00Z */
+    /* Thursday 2026-03-12: the week from Monday 2026-03-09 00:00 CET. */
+    pdp_bundle_budget_window(b, PDP_WINDOW_WEEKLY, 1773316800000LL, &start,
+                             &reset);
+    CU_ASSERT_EQUAL(start, 1773010800000LL);
+    CU_ASSERT_EQUAL(reset, 1773615600000LL);
+    pdp_bundle_budget_window(b, PDP_WINDOW_MONTHLY, 1773316800000LL, &start,
+                             &reset);
+    CU_ASSERT_EQUAL(start, 1772319600000LL); /* 2026-03-01 00:00 CET */
+    CU_ASSERT_EQUAL(reset, 1774994400000LL); /* 2026-04-01 00:00 CEST */
+    pdp_bundle_budget_window(b, PDP_WINDOW_ROLLING, 1773316800123LL, &start,
+                             &reset);
+    CU_ASSERT_EQUAL(start, 1773316800000LL);
+
+    /* Fill the budget just before midnight; the next day starts empty. */
+    CU_ASSERT_EQUAL_FATAL(pdp_limits_create(&l, 900000000), TG_OK);
+    pdp_bundle_budget_window(b, PDP_WINDOW_DAILY, 1773183599000LL,
+                             &q.start_ms, &reset);
+    for (int i = 0; i < 2; i++) {
+        pdp_limits_check_budgets(l, NULL, 0, &q, 1, &c, 5000, 1773183599000LL,
+                                 &r);
+        CU_ASSERT_EQUAL(r.denied, PDP_LIMITS_OK);
+    }
+    pdp_limits_check_budgets(l, NULL, 0, &q, 1, &c, 5000, 1773183599500LL, &r);
+    CU_ASSERT_EQUAL(r.denied, PDP_LIMITS_BUDGET);
+    pdp_bundle_budget_window(b, PDP_WINDOW_DAILY, 1773183600000LL,
+                             &q.start_ms, &reset);
+    pdp_limits_check_budgets(l, NULL, 0, &q, 1, &c, 5000, 1773183600000LL, &r);
+    CU_ASSERT_EQUAL(r.denied, PDP_LIMITS_OK);
+    pdp_limits_destroy(l);
+    pdp_bundle_unref(b);
+}
+
 static const tg_unit_case cases[] = {
     {"load_and_hash", test_load_and_hash},
+    {"budget_window_berlin", test_budget_window_berlin},
     {"bundle_file_errors", test_bundle_file_errors},
     {"file_deleted_while_loading", test_file_deleted_while_loading},
     {"error_positions", test_error_positions},
@@ -1995,7 +2059,7 @@ static const tg_unit_case cases[] = {
     {"rule_field_errors", test_rule_field_errors},
     {"route_needs_catalog", test_route_needs_catalog},
     {"budget_compiles", test_budget_compiles},
-    {"budget_refused_until_enforced", test_budget_refused_until_enforced},
+    {"budget_enforced", test_budget_enforced},
     {"budget_errors", test_budget_errors},
     {"operators", test_operators},
     {"cedar_semantics", test_cedar_semantics},

@@ -78,7 +78,7 @@ test_schema_version_written(void)
     CU_ASSERT_EQUAL_FATAL(stat(dir, &sb), 0);
     CU_ASSERT_EQUAL(sb.st_mode & 0777, 0700); /* state is private */
     CU_ASSERT_EQUAL(raw_meta(dir, NULL, got, sizeof(got)), 0);
-    CU_ASSERT_STRING_EQUAL(got, "3");
+    CU_ASSERT_STRING_EQUAL(got, "4");
 }
 
 static void
@@ -90,15 +90,15 @@ test_newer_schema_refused(void)
 
     CU_ASSERT_PTR_NOT_NULL_FATAL(st);
     pdp_store_close(st);
-    CU_ASSERT_EQUAL_FATAL(raw_meta(dir, "4", NULL, 0), 0);
+    CU_ASSERT_EQUAL_FATAL(raw_meta(dir, "5", NULL, 0), 0);
     st = NULL;
     CU_ASSERT_EQUAL(pdp_store_open(&st, dir, 4, err, sizeof(err)), TG_EVERSION);
     CU_ASSERT_PTR_NULL(st);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "newer tollgate-pdp"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(err, "schema version 4"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "schema version 5"));
     /* Refusing must not rewrite what the newer build left. */
     CU_ASSERT_EQUAL(raw_meta(dir, NULL, err, sizeof(err)), 0);
-    CU_ASSERT_STRING_EQUAL(err, "4");
+    CU_ASSERT_STRING_EQUAL(err, "5");
 }
 
 /* raw_put writes one record into database db behind the store's back. */
@@ -178,7 +178,7 @@ test_schema1_upgraded_and_v1_keys_readable(void)
     st = open_store(dir, 4);
     CU_ASSERT_PTR_NOT_NULL_FATAL(st);
     CU_ASSERT_EQUAL(raw_meta(dir, NULL, got, sizeof(got)), 0);
-    CU_ASSERT_STRING_EQUAL(got, "3");
+    CU_ASSERT_STRING_EQUAL(got, "4");
     CU_ASSERT_EQUAL_FATAL(pdp_store_reader_create(st, &rd), TG_OK);
     CU_ASSERT_EQUAL_FATAL(pdp_store_read_begin(rd), TG_OK);
     memset(&g_got, 0x5a, sizeof(g_got)); /* labels must be cleared */
@@ -827,8 +827,64 @@ test_close_drains_queue(void)
     pdp_store_close(st);
 }
 
+
+static void
+budget_sum_cb(void *arg, const pdp_limits_spend_key *k, int64_t spent)
+{
+    int64_t *sum = arg;
+
+    if (strcmp(k->rule_id, "cap") == 0 && strcmp(k->scope, "acme") == 0 &&
+        k->code == 2 && k->start_ms == 1772319600000LL) {
+        *sum += spent;
+    }
+}
+
+/* Budget spend is committed with the usage record (a duplicate adds
+ * nothing) and read back after a reopen. */
+static void
+test_budget_spend_persists(void)
+{
+    const char          *dir = tg_unit_tmpdir("store");
+    pdp_store           *st  = open_store(dir, 4);
+    pdp_limits_spend_key sk[2];
+    tg_usage             u;
+    tg_usage_ack         ack;
+    int64_t              sum = 0;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    memset(sk, 0, sizeof(sk));
+    snprintf(sk[0].rule_id, sizeof(sk[0].rule_id), "cap");
+    snprintf(sk[0].scope, sizeof(sk[0].scope), "acme");
+    sk[0].code     = 2;
+    sk[0].start_ms = 1772319600000LL;
+    sk[1]          = sk[0];
+    snprintf(sk[1].scope, sizeof(sk[1].scope), "other");
+    make_usage(&u, "req-b1", "key_a", "acme", 1000, 500);
+    CU_ASSERT_EQUAL_FATAL(
+        pdp_store_usage_settle_spend(st, &u, 435, sk, 2, &ack), TG_OK);
+    CU_ASSERT_EQUAL_FATAL(
+        pdp_store_usage_settle_spend(st, &u, 435, sk, 2, &ack), TG_OK);
+    CU_ASSERT_TRUE(ack.duplicate);
+    make_usage(&u, "req-b2", "key_a", "acme", 10, 5);
+    CU_ASSERT_EQUAL_FATAL(
+        pdp_store_usage_settle_spend(st, &u, 65, sk, 1, &ack), TG_OK);
+    pdp_store_close(st);
+    st = open_store(dir, 4);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    CU_ASSERT_EQUAL(pdp_store_budget_list(st, 0, budget_sum_cb, &sum), TG_OK);
+    CU_ASSERT_EQUAL(sum, 500);
+    sum = 0;
+    /* Windows that ended long ago are not read back. */
+    CU_ASSERT_EQUAL(
+        pdp_store_budget_list(st, 1772319600001LL, budget_sum_cb, &sum),
+        TG_OK);
+    CU_ASSERT_EQUAL(sum, 0);
+    pdp_store_close(st);
+}
+
 static const tg_unit_case cases[] = {
     {"schema_version_written", test_schema_version_written},
+    {"budget_spend_persists", test_budget_spend_persists},
     {"newer_schema_refused", test_newer_schema_refused},
     {"schema1_upgraded_and_v1_keys_readable",
      test_schema1_upgraded_and_v1_keys_readable},
