@@ -71,7 +71,7 @@ tg_config_pdp(tg_config *cfg, tg_config_priv *p, const cJSON *sec,
     static const char *const keys[] = {
         "listen",      "state_dir",   "admin_listen", "pricing_file",
         "bundle",      "bundle_watch", "workers",    "max_message_bytes",
-        "map_size_mb", "reservation_ttl_s", NULL};
+        "map_size_mb", "reservation_ttl_s", "alert_webhook", NULL};
     const tg_json_doc *d  = p->doc;
     tg_pdp_config     *c  = &cfg->pdp;
     const char        *sd = NULL;
@@ -106,8 +106,24 @@ tg_config_pdp(tg_config *cfg, tg_config_priv *p, const cJSON *sec,
             TG_OK ||
         (rv = tg_json_get_int(d, sec, "pdp", "reservation_ttl_s", false, 1,
                               7 * 24 * 3600, &c->reservation_ttl_s, err,
-                              errlen)) != TG_OK) {
+                              errlen)) != TG_OK ||
+        (rv = tg_json_get_string(d, sec, "pdp", "alert_webhook", false,
+                                 &c->alert_webhook, err, errlen)) != TG_OK) {
         return rv;
+    }
+    if (c->alert_webhook != NULL) {
+        const char *u    = c->alert_webhook;
+        size_t      skip = strncmp(u, "http://", 7) == 0    ? 7
+                           : strncmp(u, "https://", 8) == 0 ? 8
+                                                            : 0;
+        if (skip == 0 || u[skip] == '\0' || strlen(u) >= 512 ||
+            strpbrk(u, " \t\r\n") != NULL) {
+            return tg_json_errf(
+                d, cJSON_GetObjectItem(sec, "alert_webhook"), err, errlen,
+                "pdp.alert_webhook: expected an http:// or https:// URL (at "
+                "most 511 bytes, no spaces), e.g. "
+                "\"http://127.0.0.1:9000/alerts\"");
+        }
     }
     l = cJSON_GetObjectItemCaseSensitive(sec, "listen");
     if (l == NULL) {

@@ -43,6 +43,9 @@ typedef struct tg_pdp_config {
     /* A rate-limit (or budget) reservation whose usage report never comes
      * is released after this many seconds (default 900). */
     int64_t reservation_ttl_s;
+    /* Where budget threshold alerts are POSTed when the rule names no
+     * webhook of its own (http:// or https://); NULL: none. */
+    const char *alert_webhook;
 } tg_pdp_config;
 
 typedef struct tg_dp_config {

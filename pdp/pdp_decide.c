@@ -346,6 +346,9 @@ pdp_decide_rate(pdp_limits *lim, const pdp_bundle *bun,
         q->span_h  = h->window == PDP_WINDOW_ROLLING ? h->window_h : 0;
         q->limit   = h->limit_micro;
         q->clamp   = h->clamp;
+        q->scope_kind = (uint8_t)h->scope;
+        q->nthr       = h->nthr;
+        memcpy(q->thr, h->thr, h->nthr);
         pdp_bundle_budget_window(bun, h->window, x->a.now_ms, &q->start_ms,
                                  &wend);
         breset[nb] = wend;

@@ -70,6 +70,10 @@ typedef struct pdp_lim_res {
     pdp_lim_bud        *bw[PDP_LIMITS_BUDGETS_MAX];
     uint8_t             bcode[PDP_LIMITS_BUDGETS_MAX];
     int64_t             bstart[PDP_LIMITS_BUDGETS_MAX];
+    int64_t             blimit[PDP_LIMITS_BUDGETS_MAX];
+    uint8_t             bkind[PDP_LIMITS_BUDGETS_MAX];
+    uint8_t             bnthr[PDP_LIMITS_BUDGETS_MAX];
+    uint8_t bthr[PDP_LIMITS_BUDGETS_MAX][PDP_LIMITS_THRESHOLDS_MAX];
 } pdp_lim_res;
 
 typedef struct pdp_lim_shard {
@@ -798,6 +802,12 @@ pdp_lim_check(pdp_limits *l, const pdp_limits_req *reqs, uint32_t n,
             res->bw[j]     = bw[j];
             res->bcode[j]  = buds[j].code;
             res->bstart[j] = buds[j].start_ms;
+            res->blimit[j] = buds[j].limit;
+            res->bkind[j]  = buds[j].scope_kind;
+            res->bnthr[j]  = buds[j].nthr <= PDP_LIMITS_THRESHOLDS_MAX
+                                 ? buds[j].nthr
+                                 : PDP_LIMITS_THRESHOLDS_MAX;
+            memcpy(res->bthr[j], buds[j].thr, res->bnthr[j]);
         }
         res->nbud = nb;
         res->bamt = worst;
@@ -891,6 +901,12 @@ pdp_limits_budget_keys(pdp_limits *l, const char *id,
                  rule + strlen(rule) + 1);
         out[n].code     = r->bcode[i];
         out[n].start_ms = r->bstart[i];
+        out[n].limit      = r->blimit[i];
+        out[n].scope_kind = r->bkind[i];
+        out[n].nthr       = r->bnthr[i];
+        memcpy(out[n].thr, r->bthr[i], r->bnthr[i]);
+        out[n].nfired      = 0;
+        out[n].spent_after = 0;
         n++;
     }
     pthread_mutex_unlock(&s->mu);
@@ -955,4 +971,22 @@ pdp_limits_budget_state(pdp_limits *l, const pdp_limits_budget *q,
         pdp_lim_bud_sum(w, q, spent, reserved);
     }
     pthread_mutex_unlock(&s->mu);
+}
+
+uint32_t
+pdp_limits_crossed(int64_t before, int64_t after, int64_t limit,
+                   const uint8_t *thr, uint32_t nthr, uint8_t *out)
+{
+    uint32_t n = 0;
+
+    if (limit <= 0 || after <= before) {
+        return 0;
+    }
+    for (uint32_t i = 0; i < nthr && n < PDP_LIMITS_THRESHOLDS_MAX; i++) {
+        __int128 mark = (__int128)thr[i] * limit;
+        if ((__int128)before * 100 < mark && mark <= (__int128)after * 100) {
+            out[n++] = thr[i];
+        }
+    }
+    return n;
 }

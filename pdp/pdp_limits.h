@@ -26,6 +26,8 @@
 #define PDP_LIMITS_BUDGETS_MAX 8 /* budget rules applied to one request */
 /* Output tokens counted when the request sets no max_tokens. */
 #define PDP_LIMITS_OUTPUT_CAP 4096
+/* Soft alert thresholds of one budget rule (percent of the limit). */
+#define PDP_LIMITS_THRESHOLDS_MAX 8
 
 typedef struct pdp_limits pdp_limits;
 
@@ -51,6 +53,9 @@ typedef struct pdp_limits_budget {
     int32_t     span_h;   /* rolling: N hours; 0 calendar */
     int64_t     limit;    /* micro-USD */
     bool        clamp;    /* action clamp (else deny) */
+    uint8_t     scope_kind; /* pdp_scope, carried to alerts */
+    uint8_t     nthr;       /* alert thresholds (calendar windows only) */
+    uint8_t     thr[PDP_LIMITS_THRESHOLDS_MAX]; /* ascending, 1..99 */
 } pdp_limits_budget;
 
 /* The request's price: worst case of k output tokens is
@@ -75,7 +80,24 @@ typedef struct pdp_limits_spend_key {
     char    scope[TG_MSG_META_VAL_MAX];
     uint8_t code;
     int64_t start_ms;
+    /* Alerts: the budget's limit and thresholds when it was reserved. */
+    int64_t limit;
+    uint8_t scope_kind;
+    uint8_t nthr;
+    uint8_t thr[PDP_LIMITS_THRESHOLDS_MAX];
+    /* Written back by pdp_store when the spend is committed: the
+     * thresholds this cost crossed that had not fired yet in this window
+     * (recorded in the same txn) and the window's settled spend after. */
+    uint8_t nfired;
+    uint8_t fired[PDP_LIMITS_THRESHOLDS_MAX];
+    int64_t spent_after;
 } pdp_limits_spend_key;
+
+/* pdp_limits_crossed writes to out (room for PDP_LIMITS_THRESHOLDS_MAX)
+ * the thresholds t of thr with before < t% of limit <= after, i.e.
+ * before * 100 < t * limit <= after * 100, and returns how many. */
+uint32_t pdp_limits_crossed(int64_t before, int64_t after, int64_t limit,
+                            const uint8_t *thr, uint32_t nthr, uint8_t *out);
 
 typedef enum pdp_limits_what {
     PDP_LIMITS_OK = 0,

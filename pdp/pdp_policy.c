@@ -532,6 +532,24 @@ pdp_bundle_rule_count(const pdp_bundle *b)
 }
 
 bool
+pdp_bundle_budget_webhook(const pdp_bundle *b, const char *rule_id, char *buf,
+                          size_t len)
+{
+    if (len > 0) {
+        buf[0] = '\0';
+    }
+    for (uint32_t i = 0; b != NULL && i < b->nrules; i++) {
+        const pdp_rule *r = &b->rules[i];
+        if (r->kind == PDP_KIND_BUDGET && strcmp(pdp_s(b, r->id), rule_id) == 0) {
+            snprintf(buf, len, "%s",
+                     r->webhook.len > 0 ? pdp_s(b, r->webhook) : "");
+            return true;
+        }
+    }
+    return false;
+}
+
+bool
 pdp_bundle_price(const pdp_bundle *b, const char *model, pdp_price *out)
 {
     return b->pricing != NULL && pdp_pricing_find(b->pricing, model, out);

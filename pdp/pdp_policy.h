@@ -75,6 +75,9 @@ typedef enum pdp_window {
 
 /* A matched budget rule (enforced or audit). Strings point into the
  * bundle: valid while the caller holds its reference. */
+#define PDP_BUDGET_THRESHOLDS_MAX 8 /* = PDP_LIMITS_THRESHOLDS_MAX */
+#define PDP_WEBHOOK_MAX 512
+
 typedef struct pdp_budget_hit {
     const char *rule_id;
     pdp_scope   scope;
@@ -84,6 +87,8 @@ typedef struct pdp_budget_hit {
     int64_t     limit_micro; /* micro-USD */
     bool        clamp;       /* action clamp (else deny) */
     bool        enforced;
+    uint8_t     nthr; /* soft alert thresholds, percent, ascending */
+    uint8_t     thr[PDP_BUDGET_THRESHOLDS_MAX];
 } pdp_budget_hit;
 
 #define PDP_BUDGET_HITS_MAX 8
@@ -163,6 +168,11 @@ uint64_t    pdp_bundle_revision(const pdp_bundle *b);
 /* SHA-256 (hex) over the bundle's files, sorted by name. */
 const char *pdp_bundle_hash(const pdp_bundle *b);
 size_t      pdp_bundle_rule_count(const pdp_bundle *b);
+/* pdp_bundle_budget_webhook copies the webhook of budget rule rule_id
+ * into buf ("" when the rule has none or is not in b); false when b has
+ * no budget rule of that id. */
+bool pdp_bundle_budget_webhook(const pdp_bundle *b, const char *rule_id,
+                               char *buf, size_t len);
 
 /* pdp_bundle_price finds model's prices in the table the bundle's budget
  * rules were checked against (false: no such table or model). */

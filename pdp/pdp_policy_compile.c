@@ -1979,6 +1979,83 @@ out:
     free(m.v);
 }
 
+/* pdp_cc_budget_alerts: "thresholds" (integers 1..99, ascending, unique,
+ * at most PDP_BUDGET_THRESHOLDS_MAX; calendar windows only) and
+ * "webhook" (an http:// or https:// URL). */
+static void
+pdp_cc_budget_alerts(pdp_cc *cc, const cJSON *r, pdp_rule *rule)
+{
+    const cJSON *tj = cJSON_GetObjectItemCaseSensitive(r, "thresholds");
+    const cJSON *hj = cJSON_GetObjectItemCaseSensitive(r, "webhook");
+    const cJSON *e;
+    int          prev = 0;
+
+    if (tj != NULL) {
+        if (!cJSON_IsArray(tj)) {
+            PDP_ERR(cc, tj,
+                    "\"thresholds\" expects a list of percentages (integers "
+                    "1 to 99, ascending), got %s",
+                    pdp_json_type(tj));
+        } else if (cJSON_GetArraySize(tj) > PDP_BUDGET_THRESHOLDS_MAX) {
+            PDP_ERR(cc, tj, "\"thresholds\" has %d values; at most %d",
+                    cJSON_GetArraySize(tj), PDP_BUDGET_THRESHOLDS_MAX);
+        } else {
+            cJSON_ArrayForEach(e, tj)
+            {
+                double d = cJSON_IsNumber(e) ? e->valuedouble : -1;
+                if (!cJSON_IsNumber(e) || d != (double)(int)d || d < 1 ||
+                    d > 99) {
+                    PDP_ERR(cc, e,
+                            "threshold %s is not valid; expected an integer "
+                            "percentage from 1 to 99",
+                            cJSON_IsNumber(e)
+                                ? (tg_json_doc_number_text(cc->doc, e) != NULL
+                                       ? tg_json_doc_number_text(cc->doc, e)
+                                       : "?")
+                                : pdp_json_type(e));
+                    rule->nthr = 0;
+                    break;
+                }
+                if ((int)d <= prev) {
+                    PDP_ERR(cc, e,
+                            "threshold %d is not above the one before it "
+                            "(%d); thresholds must be ascending and unique",
+                            (int)d, prev);
+                    rule->nthr = 0;
+                    break;
+                }
+                prev                     = (int)d;
+                rule->thr[rule->nthr++] = (uint8_t)d;
+            }
+            if (rule->nthr > 0 && rule->window == PDP_WINDOW_ROLLING) {
+                PDP_ERR(cc, tj,
+                        "\"thresholds\" need a calendar window (daily, "
+                        "weekly or monthly): a rolling window has no start "
+                        "to alert once per");
+                rule->nthr = 0;
+            }
+        }
+    }
+    if (hj != NULL) {
+        if (!cJSON_IsString(hj)) {
+            PDP_ERR(cc, hj, "\"webhook\" expects a URL string, got %s",
+                    pdp_json_type(hj));
+        } else if ((strncmp(hj->valuestring, "http://", 7) != 0 &&
+                    strncmp(hj->valuestring, "https://", 8) != 0) ||
+                   strlen(hj->valuestring) >= PDP_WEBHOOK_MAX ||
+                   strpbrk(hj->valuestring, " \t\r\n") != NULL ||
+                   hj->valuestring[strcspn(hj->valuestring, ":") + 3] ==
+                       '\0') {
+            PDP_ERR(cc, hj,
+                    "\"webhook\" \"%s\" is not valid; expected an "
+                    "http:// or https:// URL (at most %d bytes, no spaces)",
+                    hj->valuestring, PDP_WEBHOOK_MAX - 1);
+        } else {
+            rule->webhook = pdp_cc_cstr(cc, hj->valuestring);
+        }
+    }
+}
+
 static void
 pdp_cc_budget(pdp_cc *cc, const cJSON *r, pdp_rule *rule)
 {
@@ -2060,6 +2137,7 @@ pdp_cc_budget(pdp_cc *cc, const cJSON *r, pdp_rule *rule)
     }
     a           = pdp_cc_field_enum(cc, r, "action", 0, actions, 2);
     rule->clamp = a == 1;
+    pdp_cc_budget_alerts(cc, r, rule);
     if (ok && !cc->oom) {
         pdp_cc_budget_prices(cc, r, rule);
     }
@@ -2084,7 +2162,8 @@ pdp_cc_rule(pdp_cc *cc, const cJSON *r, int index)
                                        "concurrent"};
     static const char *const budget[] = {
         "id",   "kind",  "mode",   "on_error",  "description",
-        "when", "scope", "window", "limit_usd", "action"};
+        "when", "scope", "window", "limit_usd", "action", "thresholds",
+        "webhook"};
     pdp_bundle  *b = cc->b;
     pdp_rule     rule;
     const cJSON *idj;
@@ -2155,7 +2234,7 @@ pdp_cc_rule(pdp_cc *cc, const cJSON *r, int index)
     } else if (k == PDP_KIND_RATE_LIMIT) {
         pdp_cc_keys(cc, r, "a rate_limit rule", rate, 10);
     } else if (k == PDP_KIND_BUDGET) {
-        pdp_cc_keys(cc, r, "a budget rule", budget, 10);
+        pdp_cc_keys(cc, r, "a budget rule", budget, 12);
     } else {
         pdp_cc_keys(cc, r, "an audit rule", audit, 7);
     }

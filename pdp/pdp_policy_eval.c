@@ -751,6 +751,8 @@ pdp_bundle_eval(const pdp_bundle *b, const pdp_attrs *a, pdp_policy_result *out,
                 h->limit_micro    = r->limit_micro;
                 h->clamp          = r->clamp;
                 h->enforced       = r->mode == PDP_MODE_ENFORCE;
+                h->nthr           = r->nthr;
+                memcpy(h->thr, r->thr, r->nthr);
             } else {
                 out->n_budget_dropped++;
             }

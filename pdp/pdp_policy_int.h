@@ -206,6 +206,9 @@ typedef struct pdp_rule {
     int64_t  limit_micro; /* budget: micro-USD */
     bool     clamp;       /* budget: action clamp */
     pdp_str  meta_key;    /* budget: scope metadata.<k> */
+    uint8_t  nthr;        /* budget: alert thresholds (percent) */
+    uint8_t  thr[PDP_BUDGET_THRESHOLDS_MAX];
+    pdp_str  webhook;     /* budget: alert URL ("": pdp.alert_webhook) */
     pdp_str  file;    /* the file's path, for traces */
     int      line;    /* of the rule's "id" */
     int      col;

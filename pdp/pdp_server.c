@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "pdp_alerts.h"
 #include "pdp_decide.h"
 #include "pdp_rollout.h"
 #include "pdp_wire.h"
@@ -55,6 +56,7 @@ struct pdp_server {
     pdp_pricing     *pr;
     pdp_rollout     *ro;
     pdp_limits      *lim; /* rate-limit windows and reservations */
+    pdp_alerts      *alerts; /* budget threshold alerts */
     atomic_llong     decisions[3]; /* allow, deny, error */
     nng_socket       sock;
     bool             sock_open;
@@ -117,6 +119,59 @@ pdp_worker_error(pdp_worker *w, const char *request_id, const char *why)
     snprintf(w->rep.u.error, sizeof(w->rep.u.error), "%s", why);
 }
 
+/* pdp_server_alerts queues an alert for each budget threshold the
+ * committed report crossed (the store recorded it as fired in the same
+ * txn). Writer thread; never blocks on I/O. */
+static void
+pdp_server_alerts(pdp_server *srv, const pdp_limits_spend_key *sp, uint32_t n)
+{
+    static const char *const scopes[] = {"key", "tenant", "user", "model",
+                                         "metadata"};
+    static const char *const windows[] = {"daily", "weekly", "monthly",
+                                          "rolling"};
+    pdp_bundle *b = NULL;
+    pdp_alert   al;
+
+    for (uint32_t i = 0; i < n; i++) {
+        for (uint32_t j = 0; j < sp[i].nfired; j++) {
+            if (b == NULL) {
+                b = pdp_rollout_acquire(srv->ro);
+            }
+            memset(&al, 0, sizeof(al));
+            if (!pdp_bundle_budget_webhook(b, sp[i].rule_id, al.url,
+                                           sizeof(al.url)) ||
+                al.url[0] == '\0') {
+                snprintf(al.url, sizeof(al.url), "%s",
+                         srv->cfg->pdp.alert_webhook != NULL
+                             ? srv->cfg->pdp.alert_webhook
+                             : "");
+            }
+            snprintf(al.rule, sizeof(al.rule), "%s", sp[i].rule_id);
+            snprintf(al.scope, sizeof(al.scope), "%s",
+                     sp[i].scope_kind < 5 ? scopes[sp[i].scope_kind] : "?");
+            snprintf(al.scope_value, sizeof(al.scope_value), "%s",
+                     sp[i].scope);
+            snprintf(al.window, sizeof(al.window), "%s",
+                     sp[i].code < 4 ? windows[sp[i].code] : "?");
+            al.window_start_ms = sp[i].start_ms;
+            al.threshold       = sp[i].fired[j];
+            al.limit_micro     = sp[i].limit;
+            al.spent_micro     = sp[i].spent_after;
+            al.bundle_revision = pdp_rollout_revision(srv->ro);
+            al.at_ms           = tg_now_ms();
+            if (al.url[0] == '\0') {
+                tg_warn("alerts: budget %s (%s) crossed %d%% of its "
+                        "limit; no webhook to tell (set the rule's "
+                        "\"webhook\" or pdp.alert_webhook)",
+                        al.rule, al.scope_value, al.threshold);
+                continue;
+            }
+            pdp_alerts_enqueue(srv->alerts, &al);
+        }
+    }
+    pdp_bundle_unref(b);
+}
+
 /* pdp_worker_usage_done runs on the store's writer thread. */
 static void
 pdp_worker_usage_done(void *arg, tg_err rv, const tg_usage_ack *ack)
@@ -137,6 +192,9 @@ pdp_worker_usage_done(void *arg, tg_err rv, const tg_usage_ack *ack)
                               u->prompt_tokens + u->completion_tokens,
                               ack->cost_micro_usd, w->spend, w->nspend,
                               tg_now_ms());
+        }
+        if (!ack->duplicate) {
+            pdp_server_alerts(srv, w->spend, w->nspend);
         }
         memset(&w->rep, 0, offsetof(pdp_rep, u));
         w->rep.kind  = PDP_REP_USAGE_ACK;
@@ -432,6 +490,13 @@ pdp_server_start(pdp_server **out, const tg_config *cfg, pdp_store *st,
         free(srv);
         return rv;
     }
+    if ((rv = pdp_alerts_start(&srv->alerts)) != TG_OK) {
+        snprintf(err, errlen, "server: cannot start the alert sender: %s",
+                 tg_strerror(rv));
+        pdp_limits_destroy(srv->lim);
+        free(srv);
+        return rv;
+    }
     for (size_t i = 0; i < 3; i++) {
         atomic_init(&srv->decisions[i], 0);
     }
@@ -514,6 +579,7 @@ pdp_server_metrics(pdp_server *srv, tg_buf *out)
             names[i],
             srv != NULL ? (long long)atomic_load(&srv->decisions[i]) : 0LL);
     }
+    pdp_alerts_metrics(srv != NULL ? srv->alerts : NULL, out);
 }
 
 void
@@ -555,6 +621,7 @@ pdp_server_stop(pdp_server *srv)
         tg_buf_fini(&w->out);
     }
     free(srv->workers);
+    pdp_alerts_stop(srv->alerts); /* no usage report is in flight now */
     pdp_limits_destroy(srv->lim);
     pthread_mutex_destroy(&srv->mu);
     pthread_cond_destroy(&srv->cv);

@@ -39,6 +39,7 @@ typedef struct pdp_store_item {
     tg_usage_ack           ack;
     uint32_t               nspend;
     pdp_limits_spend_key   spend[PDP_LIMITS_BUDGETS_MAX];
+    pdp_limits_spend_key  *spend_out; /* the caller's, written back */
 } pdp_store_item;
 
 struct pdp_store {
@@ -51,6 +52,7 @@ struct pdp_store {
     MDB_dbi          tenants;
     MDB_dbi          history;
     MDB_dbi          budgets;
+    MDB_dbi          alerts;
     char            *dir;
     pthread_rwlock_t resize_lk;
     bool             lk_init;
@@ -560,7 +562,9 @@ pdp_store_init_txn(pdp_store *st, MDB_txn *txn, void *arg)
         (rc = mdb_dbi_open(txn, "tenants", MDB_CREATE, &st->tenants)) != 0 ||
         (rc = mdb_dbi_open(txn, "policy_history", MDB_CREATE, &st->history)) !=
             0 ||
-        (rc = mdb_dbi_open(txn, "budgets", MDB_CREATE, &st->budgets)) != 0) {
+        (rc = mdb_dbi_open(txn, "budgets", MDB_CREATE, &st->budgets)) != 0 ||
+        (rc = mdb_dbi_open(txn, "alerts_fired", MDB_CREATE, &st->alerts)) !=
+            0) {
         return rc;
     }
     a->upgraded = 0;
@@ -1619,8 +1623,53 @@ pdp_budget_decode(const MDB_val *k, const MDB_val *v, pdp_limits_spend_key *sk,
     return in.bad ? TG_EVERSION : TG_OK;
 }
 
+/* pdp_store_alerts_mark records, for each threshold the cost took the
+ * window across, that its alert fired (alerts_fired, see pdp_store.h),
+ * unless it already had: sk->fired lists the new ones. */
 static int
-pdp_store_budget_add(pdp_store *st, MDB_txn *txn, const pdp_limits_spend_key *sk,
+pdp_store_alerts_mark(pdp_store *st, MDB_txn *txn, pdp_limits_spend_key *sk,
+                      const pdp_rec_out *bkey, int64_t before, int64_t after,
+                      int64_t now_ms)
+{
+    uint8_t  crossed[PDP_LIMITS_THRESHOLDS_MAX];
+    uint32_t n = pdp_limits_crossed(before, after, sk->limit, sk->thr,
+                                    sk->nthr, crossed);
+
+    sk->nfired      = 0;
+    sk->spent_after = after;
+    for (uint32_t i = 0; i < n; i++) {
+        pdp_rec_out ko = *bkey;
+        pdp_rec_out vo;
+        MDB_val     k;
+        MDB_val     v;
+        int         rc;
+
+        pdp_rec_uint(&ko, crossed[i], 1);
+        if (ko.bad) {
+            return EINVAL;
+        }
+        vo.len = 0;
+        vo.bad = false;
+        pdp_rec_uint(&vo, 1, 1);
+        pdp_rec_uint(&vo, (uint64_t)now_ms, 8);
+        pdp_rec_uint(&vo, (uint64_t)after, 8);
+        pdp_rec_uint(&vo, (uint64_t)sk->limit, 8);
+        k  = (MDB_val){ko.len, ko.buf};
+        v  = (MDB_val){vo.len, vo.buf};
+        rc = mdb_put(txn, st->alerts, &k, &v, MDB_NOOVERWRITE);
+        if (rc == MDB_KEYEXIST) {
+            continue; /* fired already in this window */
+        }
+        if (rc != 0) {
+            return rc;
+        }
+        sk->fired[sk->nfired++] = crossed[i];
+    }
+    return 0;
+}
+
+static int
+pdp_store_budget_add(pdp_store *st, MDB_txn *txn, pdp_limits_spend_key *sk,
                      int64_t cost, int64_t now_ms)
 {
     pdp_rec_out ko;
@@ -1650,7 +1699,11 @@ pdp_store_budget_add(pdp_store *st, MDB_txn *txn, const pdp_limits_spend_key *sk
     pdp_rec_uint(&vo, (uint64_t)now_ms, 8);
     v.mv_size = vo.len;
     v.mv_data = vo.buf;
-    return mdb_put(txn, st->budgets, &k, &v, 0);
+    if ((rc = mdb_put(txn, st->budgets, &k, &v, 0)) != 0) {
+        return rc;
+    }
+    return pdp_store_alerts_mark(st, txn, sk, &ko, spent, spent + cost,
+                                 now_ms);
 }
 
 typedef struct pdp_budget_list_arg {
@@ -1724,6 +1777,9 @@ pdp_store_batch_txn(pdp_store *st, MDB_txn *txn, void *arg)
                                        it->usage.tenant_id, it)) != 0) {
             break;
         }
+        for (uint32_t i = 0; i < it->nspend; i++) {
+            it->spend[i].nfired = 0; /* a retried txn starts over */
+        }
         for (uint32_t i = 0; i < it->nspend && rc == 0 && it->cost > 0; i++) {
             rc = pdp_store_budget_add(st, txn, &it->spend[i], it->cost,
                                       it->settled_ms);
@@ -1774,6 +1830,15 @@ pdp_store_writer_main(void *arg)
                  (long long)(tg_mono_us() - t0), tg_strerror(rv));
         while (batch != NULL) {
             pdp_store_item *next = batch->next;
+            for (uint32_t i = 0; batch->spend_out != NULL && rv == TG_OK &&
+                                 i < batch->nspend;
+                 i++) {
+                batch->spend_out[i].nfired =
+                    batch->ack.duplicate ? 0 : batch->spend[i].nfired;
+                memcpy(batch->spend_out[i].fired, batch->spend[i].fired,
+                       sizeof(batch->spend[i].fired));
+                batch->spend_out[i].spent_after = batch->spend[i].spent_after;
+            }
             batch->cb(batch->arg, rv, &batch->ack);
             free(batch);
             batch = next;
@@ -1795,7 +1860,7 @@ pdp_store_usage_submit(pdp_store *st, const tg_usage *u, int64_t cost_micro_usd,
 tg_err
 pdp_store_usage_submit_spend(pdp_store *st, const tg_usage *u,
                              int64_t cost_micro_usd,
-                             const pdp_limits_spend_key *spend, uint32_t nspend,
+                             pdp_limits_spend_key *spend, uint32_t nspend,
                              pdp_store_usage_cb cb, void *arg)
 {
     pdp_store_item *it;
@@ -1815,6 +1880,7 @@ pdp_store_usage_submit_spend(pdp_store *st, const tg_usage *u,
                                                      : PDP_LIMITS_BUDGETS_MAX;
     if (it->nspend > 0) {
         memcpy(it->spend, spend, it->nspend * sizeof(spend[0]));
+        it->spend_out = spend;
     }
     memcpy(it->ack.request_id, u->request_id, sizeof(it->ack.request_id));
     pthread_mutex_lock(&st->mu);
@@ -1865,7 +1931,7 @@ pdp_store_usage_settle(pdp_store *st, const tg_usage *u, int64_t cost_micro_usd,
 tg_err
 pdp_store_usage_settle_spend(pdp_store *st, const tg_usage *u,
                              int64_t cost_micro_usd,
-                             const pdp_limits_spend_key *spend, uint32_t nspend,
+                             pdp_limits_spend_key *spend, uint32_t nspend,
                              tg_usage_ack *ack)
 {
     pdp_store_waiter w;

@@ -52,6 +52,16 @@
  *            budget window, written in the same write txn as the usage
  *            record whose cost it adds (so a crash neither loses nor
  *            double counts it); read back at PDP start.
+ *   alerts_fired  the budgets key (str rule id, str scope value, u8
+ *            window, u64 window start BIG-endian), then u8 threshold
+ *            percent -> u8 1, i64 fired_ms, i64 settled cost_micro_usd
+ *            after the crossing, i64 limit micro-USD. Written with
+ *            MDB_NOOVERWRITE in the same write txn as the spend that
+ *            crossed the threshold, so a budget alert is queued at most
+ *            once per window and threshold, across restarts and crashes
+ *            (a crash after the commit and before delivery loses that
+ *            alert: at most once, never twice). Added without a schema
+ *            bump: older builds ignore the database.
  */
 #ifndef PDP_STORE_H
 #define PDP_STORE_H
@@ -284,10 +294,16 @@ tg_err pdp_store_usage_submit(pdp_store *st, const tg_usage *u,
 /* pdp_store_usage_submit_spend is pdp_store_usage_submit that also adds
  * cost_micro_usd to the settled spend of the nspend budget windows in
  * spend (copied), in the same write txn as the usage record, unless the
- * report is a duplicate. */
+ * report is a duplicate. In that txn, every alert threshold of a window
+ * (spend[i].thr, percent of spend[i].limit) that the cost took the
+ * settled spend across and that has no alerts_fired record yet gets one;
+ * before cb runs (on commit) spend[i].nfired/fired list those thresholds
+ * and spend[i].spent_after the window's settled spend, so the caller
+ * sends each alert once per window and threshold, even across restarts
+ * (spend must stay valid until cb). */
 tg_err pdp_store_usage_submit_spend(pdp_store *st, const tg_usage *u,
-                                    int64_t                     cost_micro_usd,
-                                    const pdp_limits_spend_key *spend,
+                                    int64_t               cost_micro_usd,
+                                    pdp_limits_spend_key *spend,
                                     uint32_t nspend, pdp_store_usage_cb cb,
                                     void *arg);
 
@@ -303,8 +319,8 @@ tg_err pdp_store_budget_list(pdp_store *st, int64_t since_ms,
 tg_err pdp_store_usage_settle(pdp_store *st, const tg_usage *u,
                               int64_t cost_micro_usd, tg_usage_ack *ack);
 tg_err pdp_store_usage_settle_spend(pdp_store *st, const tg_usage *u,
-                                    int64_t                     cost_micro_usd,
-                                    const pdp_limits_spend_key *spend,
+                                    int64_t               cost_micro_usd,
+                                    pdp_limits_spend_key *spend,
                                     uint32_t nspend, tg_usage_ack *ack);
 
 /* pdp_store_usage_list calls fn for every settled usage record, in request

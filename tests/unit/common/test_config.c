@@ -34,6 +34,7 @@ test_good_config_and_defaults(void)
 
     CU_ASSERT_EQUAL_FATAL(load(GOOD, &cfg, err, sizeof(err)), TG_OK);
     CU_ASSERT_EQUAL(cfg->pdp.n_listen, 1);
+    CU_ASSERT_PTR_NULL(cfg->pdp.alert_webhook);
     CU_ASSERT_EQUAL(cfg->dataplane.pdp_timeout_ms, 50);
     CU_ASSERT_FALSE(cfg->dataplane.on_pdp_error_allow);
     CU_ASSERT_EQUAL(cfg->n_deployments, 1);
@@ -94,6 +95,14 @@ test_bad_values(void)
                     TG_ECONFIG);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "pdp.workers: expected an integer "
                                        "from 1"));
+    CU_ASSERT_EQUAL(load("{\"pdp\": {\"listen\": [\"ipc:///a\"], "
+                         "\"state_dir\": \"s\", \"alert_webhook\": "
+                         "\"ftp://h/x\"}}",
+                         &cfg, err, sizeof(err)),
+                    TG_ECONFIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "tollgate.json:1:"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "pdp.alert_webhook: expected an "
+                                       "http:// or https:// URL"));
     CU_ASSERT_EQUAL(load("{\"pdp\": {\"listen\": [\"ipc:///a\"], "
                          "\"state_dir\": \"s\"}}",
                          &cfg, err, sizeof(err)),

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pdp_alerts.h"
 #include "pdp_limits.h"
 #include "tg_time.h"
 #include "tg_unit.h"
@@ -270,8 +271,8 @@ static void
 test_budget_clamp_and_deny(void)
 {
     pdp_limits       *l    = mk(900000);
-    pdp_limits_budget den  = {"cap", "t1", 0, T0, 0, 30000, false};
-    pdp_limits_budget clm  = {"clamp", "t1", 0, T0, 0, 30000, true};
+    pdp_limits_budget den  = {"cap", "t1", 0, T0, 0, 30000, false, 0, 0, {0}};
+    pdp_limits_budget clm  = {"clamp", "t1", 0, T0, 0, 30000, true, 0, 0, {0}};
     pdp_limits_cost   c    = cost_of(1000, 1000);
     pdp_limits_result r;
     int64_t           spent;
@@ -315,7 +316,7 @@ test_budget_all_or_nothing(void)
 {
     pdp_limits       *l   = mk(900000);
     pdp_limits_req    rpm = {"rpm", "t1", 1, 0, 0};
-    pdp_limits_budget bud = {"cap", "t1", 0, T0, 0, 25000, false};
+    pdp_limits_budget bud = {"cap", "t1", 0, T0, 0, 25000, false, 0, 0, {0}};
     pdp_limits_cost   c   = cost_of(1000, 1000);
     pdp_limits_result r;
     int64_t           spent;
@@ -353,7 +354,7 @@ bud_thread(void *p)
     bud_arg             *a    = p;
     pdp_limits_req       q    = {"rpm", "tenant-x", 1000000, 0, 0};
     pdp_limits_budget    bud  = {"cap", "tenant-x", 0, T0, 0, BUD_LIMIT,
-                                 false};
+                                 false, 0, 0, {0}};
     pdp_limits_cost      c    = cost_of(1000, 1000);
     pdp_limits_spend_key keys[PDP_LIMITS_BUDGETS_MAX];
     pdp_limits_result    r;
@@ -379,7 +380,7 @@ static void
 test_budget_exact_under_threads(void)
 {
     pdp_limits       *l = mk(900000);
-    pdp_limits_budget bud = {"cap", "tenant-x", 0, T0, 0, BUD_LIMIT, false};
+    pdp_limits_budget bud = {"cap", "tenant-x", 0, T0, 0, BUD_LIMIT, false, 0, 0, {0}};
     atomic_int        allowed;
     atomic_llong      settled;
     pthread_t         th[8];
@@ -414,9 +415,9 @@ static void
 test_budget_windows_and_load(void)
 {
     pdp_limits       *l = mk(900000);
-    pdp_limits_budget day1 = {"cap", "k", 0, T0, 0, 1000, false};
-    pdp_limits_budget day2 = {"cap", "k", 0, T0 + 86400000, 0, 1000, false};
-    pdp_limits_budget roll = {"r", "k", 3, T0, 3, 1000, false};
+    pdp_limits_budget day1 = {"cap", "k", 0, T0, 0, 1000, false, 0, 0, {0}};
+    pdp_limits_budget day2 = {"cap", "k", 0, T0 + 86400000, 0, 1000, false, 0, 0, {0}};
+    pdp_limits_budget roll = {"r", "k", 3, T0, 3, 1000, false, 0, 0, {0}};
     int64_t           spent;
     int64_t           resv;
 
@@ -435,6 +436,78 @@ test_budget_windows_and_load(void)
     pdp_limits_destroy(l);
 }
 
+/* Threshold crossing: before < t% of limit <= after, exactly. */
+static void
+test_thresholds_crossed(void)
+{
+    const uint8_t thr[2] = {50, 80};
+    uint8_t       out[PDP_LIMITS_THRESHOLDS_MAX];
+
+    CU_ASSERT_EQUAL(pdp_limits_crossed(0, 499999, 1000000, thr, 2, out), 0);
+    CU_ASSERT_EQUAL(pdp_limits_crossed(499999, 500000, 1000000, thr, 2, out),
+                    1);
+    CU_ASSERT_EQUAL(out[0], 50);
+    /* Already at 50 %: not crossed again. */
+    CU_ASSERT_EQUAL(pdp_limits_crossed(500000, 700000, 1000000, thr, 2, out),
+                    0);
+    CU_ASSERT_EQUAL(pdp_limits_crossed(0, 2000000, 1000000, thr, 2, out), 2);
+    CU_ASSERT_EQUAL(out[0], 50);
+    CU_ASSERT_EQUAL(out[1], 80);
+    CU_ASSERT_EQUAL(pdp_limits_crossed(799999, 800000, 1000000, thr, 2, out),
+                    1);
+    CU_ASSERT_EQUAL(out[0], 80);
+    /* No cost, no limit: nothing. */
+    CU_ASSERT_EQUAL(pdp_limits_crossed(800000, 800000, 1000000, thr, 2, out),
+                    0);
+    CU_ASSERT_EQUAL(pdp_limits_crossed(0, 900000, 0, thr, 2, out), 0);
+    /* An odd limit: 50 % of 3 micro-USD is 1.5, crossed by 1 -> 2. */
+    CU_ASSERT_EQUAL(pdp_limits_crossed(1, 2, 3, thr, 1, out), 1);
+    CU_ASSERT_EQUAL(pdp_limits_crossed(0, 1, 3, thr, 1, out), 0);
+}
+
+static void
+test_alerts_helpers(void)
+{
+    pdp_alert al;
+    tg_buf    b;
+    char      h[128];
+
+    CU_ASSERT_EQUAL(pdp_alerts_backoff_ms(1), 500);
+    CU_ASSERT_EQUAL(pdp_alerts_backoff_ms(2), 1000);
+    CU_ASSERT_EQUAL(pdp_alerts_backoff_ms(4), 4000);
+    CU_ASSERT_TRUE(pdp_alerts_retryable(false, 0));
+    CU_ASSERT_TRUE(pdp_alerts_retryable(true, 500));
+    CU_ASSERT_TRUE(pdp_alerts_retryable(true, 429));
+    CU_ASSERT_FALSE(pdp_alerts_retryable(true, 400));
+    CU_ASSERT_FALSE(pdp_alerts_retryable(true, 302));
+    pdp_alerts_redact("https://u:secret@hooks.example:8443/x?token=t", h,
+                      sizeof(h));
+    CU_ASSERT_STRING_EQUAL(h, "https://hooks.example:8443");
+    memset(&al, 0, sizeof(al));
+    snprintf(al.rule, sizeof(al.rule), "team-\"m\"");
+    snprintf(al.scope, sizeof(al.scope), "tenant");
+    snprintf(al.scope_value, sizeof(al.scope_value), "acme");
+    snprintf(al.window, sizeof(al.window), "monthly");
+    al.window_start_ms = 1772319600000LL; /* 2026-02-28T23:00:00Z */
+    al.threshold       = 80;
+    al.limit_micro     = 1000000;
+    al.spent_micro     = 812345;
+    al.bundle_revision = 3;
+    al.at_ms           = 1772323200000LL;
+    tg_buf_init(&b, 0);
+    CU_ASSERT_EQUAL(pdp_alerts_json(&al, &b), TG_OK);
+    tg_buf_append(&b, "", 1);
+    CU_ASSERT_STRING_EQUAL(
+        (const char *)b.data,
+        "{\"type\":\"budget.threshold\",\"rule\":\"team-\\\"m\\\"\","
+        "\"scope\":\"tenant\",\"scope_value\":\"acme\",\"window\":"
+        "\"monthly\",\"window_start\":\"2026-02-28T23:00:00Z\","
+        "\"threshold_percent\":80,\"limit_usd\":\"1.000000\","
+        "\"spent_usd\":\"0.812345\",\"bundle_revision\":3,"
+        "\"at\":\"2026-03-01T00:00:00Z\"}");
+    tg_buf_fini(&b);
+}
+
 int
 main(void)
 {
@@ -449,6 +522,8 @@ main(void)
         {"budget_clamp_math", test_budget_clamp_math},
         {"budget_clamp_and_deny", test_budget_clamp_and_deny},
         {"budget_all_or_nothing", test_budget_all_or_nothing},
+        {"thresholds_crossed", test_thresholds_crossed},
+        {"alerts_helpers", test_alerts_helpers},
         {"budget_exact_under_threads", test_budget_exact_under_threads},
         {"budget_windows_and_load", test_budget_windows_and_load},
         {NULL, NULL},

@@ -829,6 +829,35 @@ test_budget_errors(void)
          "\"window\": \"daily\", \"limit_usd\": 1}",
          "scope \"metadata.\" needs a metadata key"},
         {"{\"id\": \"x\", \"kind\": \"budget\", \"scope\": \"key\", "
+         "\"window\": \"daily\", \"limit_usd\": 1, \"thresholds\": [80, 50]}",
+         "a.policy.json:1:112: rule x: threshold 50 is not above the one "
+         "before it (80)"},
+        {"{\"id\": \"x\", \"kind\": \"budget\", \"scope\": \"key\", "
+         "\"window\": \"daily\", \"limit_usd\": 1, \"thresholds\": [50, 50]}",
+         "threshold 50 is not above the one before it (50)"},
+        {"{\"id\": \"x\", \"kind\": \"budget\", \"scope\": \"key\", "
+         "\"window\": \"daily\", \"limit_usd\": 1, \"thresholds\": [100]}",
+         "threshold 100 is not valid; expected an integer percentage from 1 "
+         "to 99"},
+        {"{\"id\": \"x\", \"kind\": \"budget\", \"scope\": \"key\", "
+         "\"window\": \"daily\", \"limit_usd\": 1, \"thresholds\": [12.5]}",
+         "threshold 12.5 is not valid"},
+        {"{\"id\": \"x\", \"kind\": \"budget\", \"scope\": \"key\", "
+         "\"window\": \"daily\", \"limit_usd\": 1, \"thresholds\": 50}",
+         "\"thresholds\" expects a list of percentages"},
+        {"{\"id\": \"x\", \"kind\": \"budget\", \"scope\": \"key\", "
+         "\"window\": \"rolling:24h\", \"limit_usd\": 1, "
+         "\"thresholds\": [50]}",
+         "\"thresholds\" need a calendar window"},
+        {"{\"id\": \"x\", \"kind\": \"budget\", \"scope\": \"key\", "
+         "\"window\": \"daily\", \"limit_usd\": 1, "
+         "\"webhook\": \"ftp://h/x\"}",
+         "\"webhook\" \"ftp://h/x\" is not valid; expected an http:// or "
+         "https:// URL"},
+        {"{\"id\": \"x\", \"kind\": \"budget\", \"scope\": \"key\", "
+         "\"window\": \"daily\", \"limit_usd\": 1, \"webhook\": \"http://\"}",
+         "\"webhook\" \"http://\" is not valid"},
+        {"{\"id\": \"x\", \"kind\": \"budget\", \"scope\": \"key\", "
          "\"window\": \"fortnightly\", \"limit_usd\": 1}",
          "a.policy.json:1:58: rule x: window \"fortnightly\" is not valid"},
         {"{\"id\": \"x\", \"kind\": \"budget\", \"scope\": \"key\", "
@@ -1992,7 +2021,7 @@ test_budget_window_berlin(void)
 {
     pdp_bundle       *b = berlin("true");
     pdp_limits       *l = NULL;
-    pdp_limits_budget q = {"day", "t", PDP_WINDOW_DAILY, 0, 0, 10000, false};
+    pdp_limits_budget q = {"day", "t", PDP_WINDOW_DAILY, 0, 0, 10000, false, 0, 0, {0}};
     pdp_limits_cost   c = {1000000, 1000000, 1000, 4000}; /* 5000 worst */
     pdp_limits_result r;
     int64_t           start;

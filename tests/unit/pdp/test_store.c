@@ -882,8 +882,84 @@ test_budget_spend_persists(void)
     pdp_store_close(st);
 }
 
+/* Budget alerts: the store records each threshold a committed cost took
+ * the window across, once per window and threshold, also after a reopen;
+ * a new window fires again; a duplicate report fires nothing. */
+static void
+alert_key(pdp_limits_spend_key *sk, int64_t start)
+{
+    memset(sk, 0, sizeof(*sk));
+    snprintf(sk->rule_id, sizeof(sk->rule_id), "cap");
+    snprintf(sk->scope, sizeof(sk->scope), "acme");
+    sk->code     = 2;
+    sk->start_ms = start;
+    sk->limit    = 1000000; /* $1 */
+    sk->nthr     = 2;
+    sk->thr[0]   = 50;
+    sk->thr[1]   = 80;
+}
+
+static void
+test_alerts_fire_once_per_window(void)
+{
+    const char          *dir = tg_unit_tmpdir("store");
+    pdp_store           *st  = open_store(dir, 4);
+    pdp_limits_spend_key sk;
+    tg_usage             u;
+    tg_usage_ack         ack;
+    const int64_t        w1 = 1772319600000LL;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    alert_key(&sk, w1);
+    make_usage(&u, "req-a1", "key_a", "acme", 10, 5);
+    CU_ASSERT_EQUAL_FATAL(
+        pdp_store_usage_settle_spend(st, &u, 499999, &sk, 1, &ack), TG_OK);
+    CU_ASSERT_EQUAL(sk.nfired, 0); /* 49.9999 % */
+    CU_ASSERT_EQUAL(sk.spent_after, 499999);
+    alert_key(&sk, w1);
+    make_usage(&u, "req-a2", "key_a", "acme", 10, 5);
+    CU_ASSERT_EQUAL_FATAL(
+        pdp_store_usage_settle_spend(st, &u, 1, &sk, 1, &ack), TG_OK);
+    CU_ASSERT_EQUAL_FATAL(sk.nfired, 1); /* exactly 50 % */
+    CU_ASSERT_EQUAL(sk.fired[0], 50);
+    CU_ASSERT_EQUAL(sk.spent_after, 500000);
+    /* The same report again: a duplicate fires nothing. */
+    alert_key(&sk, w1);
+    CU_ASSERT_EQUAL_FATAL(
+        pdp_store_usage_settle_spend(st, &u, 1, &sk, 1, &ack), TG_OK);
+    CU_ASSERT_TRUE(ack.duplicate);
+    CU_ASSERT_EQUAL(sk.nfired, 0);
+    pdp_store_close(st);
+
+    /* After a reopen: 50 % fired already; a jump across 80 % fires it. */
+    st = open_store(dir, 4);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    alert_key(&sk, w1);
+    make_usage(&u, "req-a3", "key_a", "acme", 10, 5);
+    CU_ASSERT_EQUAL_FATAL(
+        pdp_store_usage_settle_spend(st, &u, 400000, &sk, 1, &ack), TG_OK);
+    CU_ASSERT_EQUAL_FATAL(sk.nfired, 1);
+    CU_ASSERT_EQUAL(sk.fired[0], 80);
+    CU_ASSERT_EQUAL(sk.spent_after, 900000);
+    alert_key(&sk, w1);
+    make_usage(&u, "req-a4", "key_a", "acme", 10, 5);
+    CU_ASSERT_EQUAL_FATAL(
+        pdp_store_usage_settle_spend(st, &u, 50000, &sk, 1, &ack), TG_OK);
+    CU_ASSERT_EQUAL(sk.nfired, 0);
+    /* A new window: both fire again, at once, in ascending order. */
+    alert_key(&sk, w1 + 31LL * 86400000);
+    make_usage(&u, "req-a5", "key_a", "acme", 10, 5);
+    CU_ASSERT_EQUAL_FATAL(
+        pdp_store_usage_settle_spend(st, &u, 850000, &sk, 1, &ack), TG_OK);
+    CU_ASSERT_EQUAL_FATAL(sk.nfired, 2);
+    CU_ASSERT_EQUAL(sk.fired[0], 50);
+    CU_ASSERT_EQUAL(sk.fired[1], 80);
+    pdp_store_close(st);
+}
+
 static const tg_unit_case cases[] = {
     {"schema_version_written", test_schema_version_written},
+    {"alerts_fire_once_per_window", test_alerts_fire_once_per_window},
     {"budget_spend_persists", test_budget_spend_persists},
     {"newer_schema_refused", test_newer_schema_refused},
     {"schema1_upgraded_and_v1_keys_readable",
