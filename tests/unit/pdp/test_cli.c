@@ -25,17 +25,6 @@ static char g_cfg[768];
 static char g_out[16384];
 static char g_err[4096];
 
-static void
-slurp(FILE *f, char *buf, size_t cap)
-{
-    size_t n;
-
-    rewind(f);
-    n      = fread(buf, 1, cap - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-}
-
 /* run executes one command line (NULL-terminated words) in-process. */
 static int
 run(const char *first, ...)
@@ -43,9 +32,6 @@ run(const char *first, ...)
     char   *argv[32];
     int     argc = 0;
     va_list ap;
-    FILE   *o = tmpfile();
-    FILE   *e = tmpfile();
-    int     rc;
 
     argv[argc++] = "tollgate-pdp";
     va_start(ap, first);
@@ -55,10 +41,8 @@ run(const char *first, ...)
     }
     va_end(ap);
     argv[argc] = NULL;
-    rc         = pdp_cli_run(argc, argv, o, e);
-    slurp(o, g_out, sizeof(g_out));
-    slurp(e, g_err, sizeof(g_err));
-    return rc;
+    return pdp_test_cli(argc, argv, g_out, sizeof(g_out), g_err,
+                        sizeof(g_err));
 }
 
 static bool

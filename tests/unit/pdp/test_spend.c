@@ -21,17 +21,6 @@ static char g_empty_cfg[768];
 static char g_out[65536];
 static char g_err[4096];
 
-static void
-slurp(FILE *f, char *buf, size_t cap)
-{
-    size_t n;
-
-    rewind(f);
-    n      = fread(buf, 1, cap - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-}
-
 /* run executes `tollgate-pdp spend --config g_cfg WORDS...` in-process. */
 static int
 run(const char *first, ...)
@@ -39,9 +28,6 @@ run(const char *first, ...)
     char   *argv[32];
     int     argc = 0;
     va_list ap;
-    FILE   *o = tmpfile();
-    FILE   *e = tmpfile();
-    int     rc;
 
     argv[argc++] = "tollgate-pdp";
     argv[argc++] = "spend";
@@ -54,10 +40,8 @@ run(const char *first, ...)
     }
     va_end(ap);
     argv[argc] = NULL;
-    rc         = pdp_cli_run(argc, argv, o, e);
-    slurp(o, g_out, sizeof(g_out));
-    slurp(e, g_err, sizeof(g_err));
-    return rc;
+    return pdp_test_cli(argc, argv, g_out, sizeof(g_out), g_err,
+                        sizeof(g_err));
 }
 
 /* run_json runs with --format json appended and parses the output. */
