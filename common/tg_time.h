@@ -2,6 +2,7 @@
 #ifndef TG_TIME_H
 #define TG_TIME_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -15,5 +16,16 @@ int64_t tg_mono_us(void);
  * headers do: "0s", "20ms" (under a second), "17s", "6m0s", "1h2m3s"
  * (whole seconds, rounded up). Always NUL-terminates buf (cap > 0). */
 void tg_format_reset(int64_t ms, char *buf, size_t cap);
+
+/* tg_days_from_civil is days since 1970-01-01 of a proleptic Gregorian
+ * date (exact, no time zone). */
+int64_t tg_days_from_civil(int64_t y, int m, int d);
+
+/* tg_parse_date parses YYYY-MM-DD (a whole UTC day) or an RFC 3339
+ * date-time (an instant) as a range bound in unix ms: with is_to false the
+ * first ms included (the day's start), with is_to true the first ms after
+ * the range (the day's end, or the instant's ms + 1). False when s is not
+ * such a date. */
+bool tg_parse_date(const char *s, bool is_to, int64_t *out);
 
 #endif

@@ -1,8 +1,9 @@
 /* pdp_admin.c - probe bodies are static strings, so /healthz and /readyz
- * never allocate beyond MHD's own bookkeeping; /metrics and the reload
- * answer are built in a tg_buf and copied into the response. A POST is
- * answered on the handler's last call, once MHD has read the (ignored)
- * body. */
+ * never allocate beyond MHD's own bookkeeping; /metrics and the admin
+ * answers are built in a tg_buf and copied into the response. An /admin/
+ * request is answered on the handler's last call, once MHD has read its
+ * body (up to 1 MiB) into a per-request buffer; the token is checked
+ * then. */
 #include "pdp_admin.h"
 
 #include <microhttpd.h>
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include "tg_log.h"
@@ -22,8 +24,6 @@ struct pdp_admin {
     pdp_admin_hooks    hooks;
     uint16_t           port;
 };
-
-static int pdp_admin_post_marker; /* con_cls of a POST being read */
 
 static void
 pdp_admin_log(void *cls, const char *fmt, va_list ap)
@@ -104,6 +104,172 @@ pdp_admin_reload(pdp_admin *a, struct MHD_Connection *c)
     tg_buf_fini(&b);
     return ret;
 }
+/* One /admin/ request while its body is read. */
+typedef struct pdp_admin_req {
+    tg_buf body;
+    bool   too_big;
+    bool   authed;
+    char   actor[96];
+} pdp_admin_req;
+
+static void
+pdp_admin_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                    enum MHD_RequestTerminationCode toe)
+{
+    pdp_admin_req *rq = *con_cls;
+
+    (void)cls;
+    (void)c;
+    (void)toe;
+    if (rq != NULL) {
+        tg_buf_fini(&rq->body);
+        free(rq);
+        *con_cls = NULL;
+    }
+}
+
+/* pdp_admin_query_one re-encodes one GET argument into the query string
+ * the API parses (MHD hands them over decoded). */
+static enum MHD_Result
+pdp_admin_query_one(void *cls, enum MHD_ValueKind kind, const char *key,
+                    const char *value)
+{
+    tg_buf     *q = cls;
+    const char *parts[2] = {key, value != NULL ? value : ""};
+
+    (void)kind;
+    if (q->len > 0) {
+        tg_buf_append(q, "&", 1);
+    }
+    for (int i = 0; i < 2; i++) {
+        for (const unsigned char *p = (const unsigned char *)parts[i];
+             *p != '\0'; p++) {
+            if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+                (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' ||
+                *p == '_' || *p == '~' || *p == ':') {
+                tg_buf_append(q, p, 1);
+            } else {
+                tg_buf_printf(q, "%%%02X", *p);
+            }
+        }
+        if (i == 0) {
+            tg_buf_append(q, "=", 1);
+        }
+    }
+    return MHD_YES;
+}
+
+static enum MHD_Result
+pdp_admin_api(pdp_admin *a, struct MHD_Connection *c, pdp_admin_req *rq,
+              const char *url, const char *method)
+{
+    tg_buf          q;
+    tg_buf          b;
+    const char     *ctype = "application/json";
+    unsigned        status;
+    enum MHD_Result ret;
+
+    tg_buf_init(&q, 8192);
+    tg_buf_init(&b, 16u << 20);
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, pdp_admin_query_one,
+                              &q);
+    tg_buf_append(&q, "", 1); /* NUL-terminate */
+    status = a->hooks.api(a->hooks.arg, rq->actor, method, url,
+                          q.data != NULL ? q.data : "",
+                          rq->body.len > 0 ? rq->body.data : NULL,
+                          rq->body.len, &b, &ctype);
+    ret = pdp_admin_send_buf(c, status, &b, ctype);
+    tg_buf_fini(&q);
+    tg_buf_fini(&b);
+    return ret;
+}
+
+/* pdp_admin_authorize checks the bearer token once per request. */
+static bool
+pdp_admin_authorize(pdp_admin *a, struct MHD_Connection *c, pdp_admin_req *rq)
+{
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *tok = NULL;
+
+    if (h != NULL && strncasecmp(h, "Bearer ", 7) == 0) {
+        tok = h + 7;
+        while (*tok == ' ') {
+            tok++;
+        }
+    }
+    rq->authed = a->hooks.auth != NULL && tok != NULL && tok[0] != '\0' &&
+                 a->hooks.auth(a->hooks.arg, tok, rq->actor,
+                               sizeof(rq->actor));
+    return tok != NULL;
+}
+
+static enum MHD_Result
+pdp_admin_handle_admin(pdp_admin *a, struct MHD_Connection *c, const char *url,
+                       const char *method, const char *upload_data,
+                       size_t *upload_data_size, void **con_cls)
+{
+    pdp_admin_req *rq = *con_cls;
+    bool           sent_token;
+
+    if (rq == NULL) {
+        if ((rq = calloc(1, sizeof(*rq))) == NULL) {
+            return MHD_NO;
+        }
+        tg_buf_init(&rq->body, PDP_ADMIN_BODY_MAX);
+        *con_cls = rq;
+        return MHD_YES; /* headers only so far */
+    }
+    if (*upload_data_size != 0) {
+        if (!rq->too_big &&
+            tg_buf_append(&rq->body, upload_data, *upload_data_size) !=
+                TG_OK) {
+            rq->too_big = true; /* keep reading, answer 413 at the end */
+            tg_buf_reset(&rq->body);
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    sent_token = pdp_admin_authorize(a, c, rq);
+    if (!rq->authed) {
+        return pdp_admin_send(
+            c, MHD_HTTP_UNAUTHORIZED,
+            sent_token
+                ? "{\"error\":{\"code\":\"invalid_admin_token\",\"message\":"
+                  "\"This admin token is not valid (unknown or revoked). "
+                  "List tokens with tollgate-pdp admin-tokens list.\"}}\n"
+                : "{\"error\":{\"code\":\"admin_token_required\","
+                  "\"message\":\"Send an admin token: Authorization: Bearer "
+                  "TOKEN. Create one with tollgate-pdp admin-tokens create "
+                  "NAME (shown once).\"}}\n");
+    }
+    if (rq->too_big) {
+        return pdp_admin_send(c, MHD_HTTP_CONTENT_TOO_LARGE,
+                              "{\"error\":{\"code\":\"body_too_large\","
+                              "\"message\":\"The request body is over 1 MiB."
+                              "\"}}\n");
+    }
+    if (strcmp(url, "/admin/reload") == 0 && a->hooks.reload != NULL) {
+        if (strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
+            return pdp_admin_send(c, MHD_HTTP_METHOD_NOT_ALLOWED,
+                                  "{\"error\":{\"code\":\"method_not_"
+                                  "allowed\",\"message\":\"use POST "
+                                  "/admin/reload (tollgate-pdp reload "
+                                  "does)\"}}\n");
+        }
+        tg_info("admin: reload requested by %s", rq->actor);
+        return pdp_admin_reload(a, c);
+    }
+    if (strncmp(url, "/admin/v1/", 10) == 0 && a->hooks.api != NULL) {
+        return pdp_admin_api(a, c, rq, url, method);
+    }
+    return pdp_admin_send(c, MHD_HTTP_NOT_FOUND,
+                          "{\"error\":{\"code\":\"not_found\",\"message\":"
+                          "\"No such admin path; the API is under "
+                          "/admin/v1/ (tenants, keys, budgets, ratelimits, "
+                          "spend, audit) and POST /admin/reload.\"}}\n");
+}
+
 static enum MHD_Result
 pdp_admin_handle(void *cls, struct MHD_Connection *c, const char *url,
                  const char *method, const char *version,
@@ -113,26 +279,11 @@ pdp_admin_handle(void *cls, struct MHD_Connection *c, const char *url,
     pdp_admin *a = cls;
 
     (void)version;
-    (void)upload_data;
-    if (strcmp(method, MHD_HTTP_METHOD_POST) == 0 &&
-        strcmp(url, "/admin/reload") == 0 && a->hooks.reload != NULL) {
-        if (*con_cls == NULL) {
-            *con_cls = &pdp_admin_post_marker; /* headers only so far */
-            return MHD_YES;
-        }
-        if (*upload_data_size != 0) {
-            *upload_data_size = 0; /* the body is ignored */
-            return MHD_YES;
-        }
-        return pdp_admin_reload(a, c);
+    if (strncmp(url, "/admin/", 7) == 0) {
+        return pdp_admin_handle_admin(a, c, url, method, upload_data,
+                                      upload_data_size, con_cls);
     }
     *upload_data_size = 0; /* bodies are ignored: no other endpoint takes one */
-    if (strcmp(url, "/admin/reload") == 0 && a->hooks.reload != NULL) {
-        return pdp_admin_send(c, MHD_HTTP_METHOD_NOT_ALLOWED,
-                              "{\"error\":{\"message\":\"use POST "
-                              "/admin/reload (tollgate-pdp reload does)\","
-                              "\"type\":\"invalid_request_error\"}}\n");
-    }
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
         strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
         return pdp_admin_send(c, MHD_HTTP_METHOD_NOT_ALLOWED,
@@ -155,8 +306,8 @@ pdp_admin_handle(void *cls, struct MHD_Connection *c, const char *url,
     }
     return pdp_admin_send(c, MHD_HTTP_NOT_FOUND,
                           "{\"error\":{\"message\":\"no such path; try "
-                          "/healthz, /readyz, /metrics or POST "
-                          "/admin/reload\",\"type\":"
+                          "/healthz, /readyz, /metrics, POST /admin/reload "
+                          "or the admin API under /admin/v1/\",\"type\":"
                           "\"invalid_request_error\"}}\n");
 }
 
@@ -228,7 +379,9 @@ pdp_admin_start(pdp_admin **out, const char *hostport,
         flags, 0, NULL, NULL, pdp_admin_handle, a, MHD_OPTION_EXTERNAL_LOGGER,
         pdp_admin_log, NULL, MHD_OPTION_SOCK_ADDR, res->ai_addr,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)64,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10,
+        MHD_OPTION_NOTIFY_COMPLETED, pdp_admin_completed, NULL,
+        MHD_OPTION_END);
     if (a->d == NULL) {
         snprintf(err, errlen,
                  "pdp.admin_listen: cannot listen on %s (address in use or "
@@ -239,8 +392,9 @@ pdp_admin_start(pdp_admin **out, const char *hostport,
     }
     info    = MHD_get_daemon_info(a->d, MHD_DAEMON_INFO_BIND_PORT);
     a->port = info != NULL ? info->port : 0;
-    tg_info("admin: listening on http://%s (/healthz, /readyz, /metrics, "
-            "POST /admin/reload; bound port %u)",
+    tg_info("admin: listening on http://%s (/healthz, /readyz, /metrics; "
+            "with an admin token POST /admin/reload and /admin/v1/; bound "
+            "port %u)",
             hostport, (unsigned)a->port);
     *out = a;
     a    = NULL;

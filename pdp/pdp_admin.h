@@ -1,7 +1,8 @@
 /* pdp_admin.h - the PDP's small HTTP listener (libmicrohttpd) on
- * pdp.admin_listen: GET /healthz, GET /readyz, GET /metrics (Prometheus)
- * and POST /admin/reload[?allow_rollback=1] (what `tollgate-pdp reload`
- * calls). No authentication: bind it to loopback or a private network.
+ * pdp.admin_listen: GET /healthz, GET /readyz, GET /metrics (Prometheus),
+ * unauthenticated for probes and scrapers; and, behind an admin token
+ * (Authorization: Bearer), POST /admin/reload[?allow_rollback=1] (what
+ * `tollgate-pdp reload` calls) and the JSON admin API under /admin/v1/.
  * One MHD thread per connection, so a slow reload never delays a probe;
  * start/stop from one thread. */
 #ifndef PDP_ADMIN_H
@@ -26,6 +27,15 @@ typedef struct pdp_admin_hooks {
     /* reload reloads the policy bundle, writes a JSON object to out and
      * returns the HTTP status (200 done or already active, 409 refused). */
     unsigned (*reload)(void *arg, bool allow_rollback, tg_buf *out);
+    /* auth says whether token (the bearer token; NULL when none was sent)
+     * may administer this PDP, and names who it is in actor. NULL: every
+     * /admin/ path answers 401. */
+    bool (*auth)(void *arg, const char *token, char *actor, size_t cap);
+    /* api answers /admin/v1/... (pdp_api_handle): writes the body to out,
+     * its type to *ctype and returns the status. */
+    unsigned (*api)(void *arg, const char *actor, const char *method,
+                    const char *url, const char *query, const char *body,
+                    size_t len, tg_buf *out, const char **ctype);
     void *arg;
 } pdp_admin_hooks;
 

@@ -4,6 +4,8 @@
  * config exit 2, failed operations exit 1. */
 #include "pdp_cli.h"
 
+#include "pdp_api.h"
+
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <netdb.h>
@@ -21,6 +23,7 @@
 #include <unistd.h>
 
 #include "pdp_admin.h"
+#include "pdp_cli_api.h"
 #include "pdp_policy_cli.h"
 #include "pdp_pricing.h"
 #include "pdp_rollout.h"
@@ -33,8 +36,6 @@
 
 #define PDP_CLI_POS_MAX 4
 #define PDP_CLI_LABELS_MAX 32 /* --label flags on one command line */
-#define PDP_KEY_PREFIX "sk-tg-"
-#define PDP_KEY_RANDOM_BYTES 24           /* 48 hex digits */
 #define PDP_KEY_ID_BYTES 8                /* key_ + 16 hex digits */
 #define PDP_CLI_SERVE_ERR_MAX (64 * 1024) /* every bundle error at start */
 #define PDP_CLI_RELOAD_TIMEOUT_S 120      /* compile + tests of a bundle */
@@ -77,8 +78,20 @@ static const char pdp_cli_usage_top[] =
     "  keys rotate    give a key a new secret; the old one works for a grace\n"
     "                 period\n"
     "  keys revoke    revoke a key by id; takes effect on the next request\n"
+    "  tenants create create a tenant (name, tier, labels)\n"
+    "  tenants show   one tenant and its spend\n"
+    "  tenants update change a tenant\n"
     "  tenants set    create or change a tenant (tier, labels)\n"
     "  tenants list   list tenants\n"
+    "  budgets set|list|show|delete\n"
+    "                 USD budgets per tenant or key (tenant:ID, key:ID),\n"
+    "                 with spent, reserved and remaining\n"
+    "  ratelimits set|list|show|delete\n"
+    "                 requests/tokens per minute and concurrency per\n"
+    "                 tenant or key\n"
+    "  audit list     administrative changes and who made them\n"
+    "  admin-tokens create|list|revoke\n"
+    "                 tokens for the admin API (state directory only)\n"
     "  spend          requests, tokens and cost per tenant and per key, or\n"
     "                 --by tenant|key|user|model|day over a date range\n"
     "\n"
@@ -90,7 +103,10 @@ static const char pdp_cli_usage_top[] =
     "  policy history bundle activations, newest first\n"
     "\n"
     "Every command takes --config FILE (or the TOLLGATE_CONFIG environment\n"
-    "variable) and --help. All of them work while serve runs.\n";
+    "variable) and --help. All of them work while serve runs. The tenant,\n"
+    "key, budget, rate-limit, spend and audit commands also work against a\n"
+    "running PDP's admin API: --url http://HOST:PORT (TOLLGATE_ADMIN_URL)\n"
+    "and --token TOKEN (TOLLGATE_ADMIN_TOKEN).\n";
 
 static const char pdp_cli_usage_serve[] =
     "usage: tollgate-pdp serve --config FILE\n"
@@ -167,7 +183,7 @@ static const char pdp_cli_usage_rotate[] =
 
 static const char pdp_cli_usage_tenants_set[] =
     "usage: tollgate-pdp tenants set --config FILE TENANT [--tier TIER]\n"
-    "                                [--label NAME=VALUE ...]\n"
+    "                                [--name NAME] [--label NAME=VALUE ...]\n"
     "                                [--format text|json]\n"
     "\n"
     "Creates the tenant or changes it; what is not given stays as it was.\n"
@@ -371,16 +387,6 @@ pdp_cli_store(pdp_cli *c, const tg_config *cfg, pdp_store **st)
     return PDP_EXIT_OK;
 }
 
-static void
-pdp_cli_time(int64_t ms, char *buf, size_t cap)
-{
-    time_t    s = (time_t)(ms / 1000);
-    struct tm tm;
-
-    gmtime_r(&s, &tm);
-    strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 /* pdp_cli_usd prints micro-USD exactly as dollars with 6 decimals. */
 static void
 pdp_cli_usd(int64_t micro, char *buf, size_t cap)
@@ -404,6 +410,52 @@ pdp_cli_print_json(pdp_cli *c, cJSON *doc)
     cJSON_Delete(doc);
 }
 
+/* pdp_cli_audit records a change made from the command line; detail is
+ * taken. */
+static void
+pdp_cli_audit(pdp_cli *c, pdp_store *st, const char *action, const char *kind,
+              const char *id, cJSON *detail)
+{
+    char actor[PDP_ACTOR_MAX];
+    char target[PDP_AUDIT_TARGET_MAX];
+
+    (void)c;
+    pdp_api_cli_actor(actor, sizeof(actor));
+    snprintf(target, sizeof(target), "%s:%s", kind, id);
+    pdp_api_audit_record(st, actor, action, target, detail, tg_now_ms());
+}
+
+/* pdp_cli_tenant_exists: a key or quota may only name a tenant that was
+ * created (a typo would otherwise make a tenant no budget applies to). */
+static int
+pdp_cli_tenant_exists(pdp_cli *c, pdp_store *st, const char *id)
+{
+    pdp_store_reader *rd = NULL;
+    pdp_tenant       *t  = malloc(sizeof(*t));
+    tg_err            rv = t == NULL ? TG_ENOMEM : TG_OK;
+
+    if (rv == TG_OK && (rv = pdp_store_reader_create(st, &rd)) == TG_OK &&
+        (rv = pdp_store_read_begin(rd)) == TG_OK) {
+        rv = pdp_store_tenant_get(rd, id, t);
+        pdp_store_read_end(rd);
+    }
+    pdp_store_reader_destroy(rd);
+    free(t);
+    if (rv == TG_ENOTFOUND) {
+        fprintf(c->err,
+                "tollgate-pdp %s: there is no tenant \"%s\"; create it first "
+                "with: tollgate-pdp tenants create %s\n",
+                c->cmd, id, id);
+        return PDP_EXIT_FAIL;
+    }
+    if (rv != TG_OK) {
+        fprintf(c->err, "tollgate-pdp %s: cannot read tenant %s: %s\n",
+                c->cmd, id, tg_strerror(rv));
+        return PDP_EXIT_FAIL;
+    }
+    return PDP_EXIT_OK;
+}
+
 /* ---- serve ------------------------------------------------------------- */
 
 /* What the admin listener's hooks reach; the server pointer is published
@@ -411,7 +463,49 @@ pdp_cli_print_json(pdp_cli *c, cJSON *doc)
 typedef struct pdp_cli_serving {
     _Atomic(pdp_server *) srv;
     pdp_rollout          *ro;
+    pdp_store            *st;
+    const tg_config      *cfg;
 } pdp_cli_serving;
+
+/* pdp_cli_auth_fn checks an admin API token against the stored hashes. */
+static bool
+pdp_cli_auth_fn(void *arg, const char *token, char *actor, size_t cap)
+{
+    pdp_cli_serving *sv = arg;
+    pdp_admin_token  t;
+    uint8_t          hash[TG_SHA256_LEN];
+
+    tg_sha256(token, strlen(token), hash);
+    if (pdp_store_token_check(sv->st, hash, &t) != TG_OK) {
+        return false;
+    }
+    snprintf(actor, cap, "token:%s", t.name);
+    return true;
+}
+
+/* pdp_cli_api_fn answers the admin API with the live limits (reserved
+ * spend) and the bundle in effect (budget windows' time zone). */
+static unsigned
+pdp_cli_api_fn(void *arg, const char *actor, const char *method,
+               const char *url, const char *query, const char *body,
+               size_t len, tg_buf *out, const char **ctype)
+{
+    pdp_cli_serving *sv = arg;
+    pdp_bundle      *b  = pdp_rollout_acquire(sv->ro);
+    pdp_api_ctx      x;
+    pdp_api_reply    r;
+
+    memset(&x, 0, sizeof(x));
+    x.st     = sv->st;
+    x.cfg    = sv->cfg;
+    x.lim    = pdp_server_limits(atomic_load(&sv->srv));
+    x.bundle = b;
+    x.actor  = actor;
+    r        = pdp_api_handle(&x, method, url, query, body, len, out);
+    *ctype   = r.ctype;
+    pdp_bundle_unref(b);
+    return r.status;
+}
 
 static bool
 pdp_cli_ready_fn(void *arg)
@@ -508,7 +602,9 @@ pdp_cli_serve(pdp_cli *c, int argc, char **argv)
     int                      ec;
 
     atomic_init(&sv.srv, NULL);
-    sv.ro = NULL;
+    sv.ro  = NULL;
+    sv.st  = NULL;
+    sv.cfg = NULL;
     if ((ec = pdp_cli_parse(c, argc, argv, flags, 0, &o)) != PDP_EXIT_OK) {
         return ec;
     }
@@ -567,7 +663,17 @@ pdp_cli_serve(pdp_cli *c, int argc, char **argv)
     hooks.ready   = pdp_cli_ready_fn;
     hooks.metrics = pdp_cli_metrics_fn;
     hooks.reload  = pdp_cli_reload_fn;
+    hooks.auth    = pdp_cli_auth_fn;
+    hooks.api     = pdp_cli_api_fn;
     hooks.arg     = &sv;
+    sv.st         = st;
+    sv.cfg        = cfg;
+    if (cfg->pdp.admin_listen != NULL &&
+        pdp_cli_token_local(st, cfg->pdp.state_dir, msg,
+                            PDP_CLI_SERVE_ERR_MAX) != TG_OK) {
+        fprintf(c->err, "tollgate-pdp serve: %s\n", msg);
+        goto out;
+    }
     if (cfg->pdp.admin_listen != NULL &&
         pdp_admin_start(&adm, cfg->pdp.admin_listen, &hooks, msg,
                         PDP_CLI_SERVE_ERR_MAX) != TG_OK) {
@@ -625,118 +731,50 @@ out:
 /* ---- reload -------------------------------------------------------------- */
 
 /* pdp_cli_admin_post sends POST path to the admin listener of the PDP that
- * serves cfg and reads the whole answer into body. Returns the HTTP status
- * or -1 with a message printed. */
+ * serves cfg, with the admin token serve left in the state directory (or
+ * TOLLGATE_ADMIN_TOKEN), and reads the answer into body. Returns the HTTP
+ * status or -1 with a message printed. */
 static int
 pdp_cli_admin_post(pdp_cli *c, const tg_config *cfg, const char *path,
                    tg_buf *body)
 {
-    const char      *hp    = cfg->pdp.admin_listen;
-    const char      *colon = strrchr(hp, ':');
-    char             host[256];
-    size_t           hl = colon != NULL ? (size_t)(colon - hp) : 0;
-    struct addrinfo  hints;
-    struct addrinfo *res = NULL;
-    struct timeval   tv  = {PDP_CLI_RELOAD_TIMEOUT_S, 0};
-    tg_buf           raw;
-    char             req[512];
-    char             chunk[4096];
-    const char      *sep;
-    int              fd     = -1;
-    int              status = -1;
-    int              rc;
-    ssize_t          n;
+    char        base[300];
+    char        url[600];
+    char        why[512];
+    char        token[256];
+    const char *env = getenv("TOLLGATE_ADMIN_TOKEN");
+    int         status;
 
-    tg_buf_init(&raw, 4u << 20);
-    if (colon == NULL || hl == 0 || hl >= sizeof(host)) {
+    if (!pdp_cli_admin_base(cfg->pdp.admin_listen, base, sizeof(base), why,
+                            sizeof(why))) {
+        fprintf(c->err, "tollgate-pdp %s: %s\n", c->cmd, why);
+        return -1;
+    }
+    if (env != NULL && env[0] != '\0') {
+        snprintf(token, sizeof(token), "%s", env);
+    } else if (!pdp_cli_token_read(cfg->pdp.state_dir, token, sizeof(token))) {
         fprintf(c->err,
-                "tollgate-pdp %s: pdp.admin_listen \"%s\" is not "
-                "host:port\n",
-                c->cmd, hp);
-        goto out;
+                "tollgate-pdp %s: no admin token: %s/%s is missing (serve "
+                "writes it at start; is `tollgate-pdp serve --config %s` "
+                "running?) and TOLLGATE_ADMIN_TOKEN is not set\n",
+                c->cmd, cfg->pdp.state_dir, PDP_CLI_TOKEN_FILE, cfg->path);
+        return -1;
     }
-    if (hp[0] == '[' && hl >= 2 && hp[hl - 1] == ']') {
-        memcpy(host, hp + 1, hl - 2);
-        host[hl - 2] = '\0';
-    } else {
-        memcpy(host, hp, hl);
-        host[hl] = '\0';
-    }
-    /* A wildcard listener is reached on loopback. */
-    if (strcmp(host, "0.0.0.0") == 0 || host[0] == '\0') {
-        snprintf(host, sizeof(host), "127.0.0.1");
-    } else if (strcmp(host, "::") == 0) {
-        snprintf(host, sizeof(host), "::1");
-    }
-    if (strcmp(colon + 1, "0") == 0) {
-        fprintf(c->err,
-                "tollgate-pdp %s: pdp.admin_listen uses port 0 (any free "
-                "port), so the running tollgate-pdp cannot be found; give it "
-                "a fixed port, or send it SIGHUP instead\n",
-                c->cmd);
-        goto out;
-    }
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family   = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags    = AI_NUMERICSERV;
-    if ((rc = getaddrinfo(host, colon + 1, &hints, &res)) != 0) {
-        fprintf(c->err,
-                "tollgate-pdp %s: cannot resolve pdp.admin_listen "
-                "\"%s\": %s\n",
-                c->cmd, hp, gai_strerror(rc));
-        goto out;
-    }
-    if ((fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0 ||
-        connect(fd, res->ai_addr, res->ai_addrlen) != 0) {
+    snprintf(url, sizeof(url), "%s%s", base, path);
+    status = pdp_cli_http("POST", url, token, NULL, body, why, sizeof(why));
+    explicit_bzero(token, sizeof(token));
+    if (status < 0) {
         fprintf(c->err,
                 "tollgate-pdp %s: cannot reach the running tollgate-pdp at "
-                "http://%s (%s). Is `tollgate-pdp serve --config %s` "
-                "running?\n",
-                c->cmd, hp, strerror(errno), cfg->path);
-        goto out;
-    }
-    snprintf(req, sizeof(req),
-             "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Length: 0\r\n"
-             "Connection: close\r\nUser-Agent: tollgate-pdp/%s\r\n\r\n",
-             path, hp, PDP_VERSION);
-    if (write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
-        fprintf(c->err, "tollgate-pdp %s: cannot send to http://%s: %s\n",
-                c->cmd, hp, strerror(errno));
-        goto out;
-    }
-    while ((n = read(fd, chunk, sizeof(chunk))) > 0) {
-        if (tg_buf_append(&raw, chunk, (size_t)n) != TG_OK) {
-            break;
-        }
-    }
-    if (n < 0) {
+                "%s (%s). Is `tollgate-pdp serve --config %s` running?\n",
+                c->cmd, base, why, cfg->path);
+    } else if (status == 401) {
         fprintf(c->err,
-                "tollgate-pdp %s: no complete answer from http://%s within "
-                "%d s: %s\n",
-                c->cmd, hp, PDP_CLI_RELOAD_TIMEOUT_S, strerror(errno));
-        goto out;
-    }
-    if (raw.data == NULL || sscanf(raw.data, "HTTP/1.%*c %d", &status) != 1 ||
-        (sep = strstr(raw.data, "\r\n\r\n")) == NULL) {
-        fprintf(c->err,
-                "tollgate-pdp %s: http://%s did not answer like a "
-                "tollgate-pdp admin listener\n",
-                c->cmd, hp);
+                "tollgate-pdp %s: the running tollgate-pdp refused the admin "
+                "token (restarted with another state directory?)\n",
+                c->cmd);
         status = -1;
-        goto out;
     }
-    tg_buf_append(body, sep + 4, raw.len - (size_t)(sep + 4 - raw.data));
-out:
-    if (fd >= 0) {
-        close(fd);
-    }
-    if (res != NULL) {
-        freeaddrinfo(res);
-    }
-    tg_buf_fini(&raw);
     return status;
 }
 
@@ -931,7 +969,7 @@ pdp_cli_policy_history(pdp_cli *c, int argc, char **argv)
         for (size_t i = 0; i < h.n; i++) {
             const pdp_activation *a = &h.v[i];
             cJSON                *j = cJSON_CreateObject();
-            pdp_cli_time(a->activated_ms, when, sizeof(when));
+            pdp_api_time(a->activated_ms, when, sizeof(when));
             cJSON_AddNumberToObject(j, "seq", (double)a->seq);
             cJSON_AddStringToObject(j, "activated", when);
             cJSON_AddNumberToObject(j, "activated_ms", (double)a->activated_ms);
@@ -963,7 +1001,7 @@ pdp_cli_policy_history(pdp_cli *c, int argc, char **argv)
         for (size_t i = 0; i < h.n; i++) {
             const pdp_activation *a        = &h.v[i];
             char                  note[64] = "";
-            pdp_cli_time(a->activated_ms, when, sizeof(when));
+            pdp_api_time(a->activated_ms, when, sizeof(when));
             if (a->rollback) {
                 snprintf(note, sizeof(note), "rollback from %llu",
                          (unsigned long long)a->previous_revision);
@@ -1160,17 +1198,6 @@ pdp_cli_labels(pdp_cli *c, const pdp_cli_opts *o, bool allow_remove, tg_kv *out,
     return PDP_EXIT_OK;
 }
 
-static cJSON *
-pdp_cli_labels_json(const tg_kv *l, uint32_t n)
-{
-    cJSON *j = cJSON_CreateObject();
-
-    for (uint32_t i = 0; i < n; i++) {
-        cJSON_AddStringToObject(j, l[i].key, l[i].value);
-    }
-    return j;
-}
-
 /* pdp_cli_labels_text joins labels as "a=1,b=2" ("-" for none). */
 static void
 pdp_cli_labels_text(const tg_kv *l, uint32_t n, char *buf, size_t cap)
@@ -1190,43 +1217,6 @@ pdp_cli_labels_text(const tg_kv *l, uint32_t n, char *buf, size_t cap)
 #define PDP_CLI_DURATION_MAX_MS ((int64_t)100 * 366 * 86400000) /* a century */
 #define PDP_CLI_GRACE_DEFAULT_MS ((int64_t)24 * 3600000)
 
-static bool pdp_cli_spend_date(const char *s, bool is_to, int64_t *out);
-
-/* pdp_cli_duration parses "0" or a whole number and a unit s, m, h or d
- * ("90d", "12h", "30m") into ms, at most a century. */
-static bool
-pdp_cli_duration(const char *s, int64_t *ms)
-{
-    int64_t n = 0;
-    int64_t unit;
-    size_t  i = 0;
-
-    for (; s[i] >= '0' && s[i] <= '9'; i++) {
-        if (i == 9) {
-            return false;
-        }
-        n = n * 10 + (s[i] - '0');
-    }
-    if (i == 0) {
-        return false;
-    }
-    if (s[i] == '\0') {
-        *ms = 0;
-        return n == 0; /* a bare number is only clear when it is 0 */
-    }
-    switch (s[i]) {
-    case 's': unit = 1000; break;
-    case 'm': unit = 60000; break;
-    case 'h': unit = 3600000; break;
-    case 'd': unit = 86400000; break;
-    default: return false;
-    }
-    if (s[i + 1] != '\0' || n > PDP_CLI_DURATION_MAX_MS / unit) {
-        return false;
-    }
-    *ms = n * unit;
-    return true;
-}
 
 /* pdp_cli_expiry turns --expires-in or --expires into *out (0: never);
  * the time must be in the future. */
@@ -1242,7 +1232,7 @@ pdp_cli_expiry(pdp_cli *c, const pdp_cli_opts *o, int64_t now_ms,
                                       "both");
     }
     if (o->expires_in != NULL) {
-        if (!pdp_cli_duration(o->expires_in, &d) || d == 0) {
+        if (!pdp_api_duration(o->expires_in, &d) || d == 0) {
             return pdp_cli_usage_error(
                 c,
                 "--expires-in \"%s\" is not a duration: use a whole number "
@@ -1253,7 +1243,7 @@ pdp_cli_expiry(pdp_cli *c, const pdp_cli_opts *o, int64_t now_ms,
         *out = now_ms + d;
     }
     if (o->expires != NULL) {
-        if (!pdp_cli_spend_date(o->expires, false, &d)) {
+        if (!tg_parse_date(o->expires, false, &d)) {
             return pdp_cli_usage_error(
                 c,
                 "--expires \"%s\" is not a date: use YYYY-MM-DD (00:00:00 UTC "
@@ -1271,53 +1261,6 @@ pdp_cli_expiry(pdp_cli *c, const pdp_cli_opts *o, int64_t now_ms,
     return PDP_EXIT_OK;
 }
 
-/* pdp_cli_key_status names what a key's current record allows now. */
-static const char *
-pdp_cli_key_status(const pdp_key *k, int64_t now_ms)
-{
-    switch (pdp_key_state_at(k, now_ms)) {
-    case PDP_KEY_STATE_REVOKED: return "revoked";
-    case PDP_KEY_STATE_EXPIRED: return "expired";
-    case PDP_KEY_STATE_ROTATED: return "rotated";
-    case PDP_KEY_STATE_ACTIVE: break;
-    }
-    return k->rotated_ms != 0 && k->grace_until_ms > now_ms ? "rotated-grace"
-                                                           : "active";
-}
-
-/* pdp_cli_secret makes a new key and its hash. Owns nothing; the caller
- * wipes key. */
-static tg_err
-pdp_cli_secret(char *key, size_t cap, uint8_t hash[TG_SHA256_LEN])
-{
-    char   hex[2 * PDP_KEY_RANDOM_BYTES + 1];
-    tg_err rv = tg_random_token(hex, PDP_KEY_RANDOM_BYTES);
-
-    if (rv == TG_OK) {
-        snprintf(key, cap, "%s%s", PDP_KEY_PREFIX, hex);
-        tg_sha256(key, strlen(key), hash);
-    }
-    explicit_bzero(hex, sizeof(hex));
-    return rv;
-}
-
-static void
-pdp_cli_json_time(cJSON *j, const char *name, int64_t ms)
-{
-    char when[32];
-    char ms_name[64];
-
-    snprintf(ms_name, sizeof(ms_name), "%s_ms", name);
-    if (ms == 0) {
-        cJSON_AddNullToObject(j, name);
-        cJSON_AddNullToObject(j, ms_name);
-        return;
-    }
-    pdp_cli_time(ms, when, sizeof(when));
-    cJSON_AddStringToObject(j, name, when);
-    cJSON_AddNumberToObject(j, ms_name, (double)ms);
-}
-
 /* pdp_cli_key_out prints a key record (and key, the secret, when it was
  * just made: once). Never the hash. */
 static void
@@ -1327,29 +1270,7 @@ pdp_cli_key_out(pdp_cli *c, const pdp_key *k, const char *key, bool json,
     char when[32];
 
     if (json) {
-        cJSON *doc = cJSON_CreateObject();
-        cJSON *ms;
-        cJSON_AddStringToObject(doc, "id", k->id);
-        if (key != NULL) {
-            cJSON_AddStringToObject(doc, "key", key);
-        }
-        cJSON_AddStringToObject(doc, "tenant", k->tenant);
-        cJSON_AddStringToObject(doc, "name", k->name);
-        ms = cJSON_AddArrayToObject(doc, "models");
-        for (uint32_t i = 0; i < k->n_models; i++) {
-            cJSON_AddItemToArray(ms, cJSON_CreateString(k->models[i]));
-        }
-        cJSON_AddItemToObject(doc, "labels",
-                              pdp_cli_labels_json(k->labels, k->n_labels));
-        cJSON_AddStringToObject(doc, "status", pdp_cli_key_status(k, now_ms));
-        pdp_cli_json_time(doc, "created", k->created_ms);
-        pdp_cli_json_time(doc, "expires", k->expires_ms);
-        pdp_cli_json_time(doc, "rotated", k->rotated_ms);
-        pdp_cli_json_time(doc, "previous_valid_until",
-                          k->rotated_ms != 0 ? k->grace_until_ms : 0);
-        pdp_cli_json_time(doc, "revoked",
-                          k->status == PDP_KEY_REVOKED ? k->revoked_ms : 0);
-        pdp_cli_print_json(c, doc);
+        pdp_cli_print_json(c, pdp_api_key_json(k, key, now_ms));
         return;
     }
     fprintf(c->out, "  id:       %s\n", k->id);
@@ -1371,22 +1292,22 @@ pdp_cli_key_out(pdp_cli *c, const pdp_key *k, const char *key, bool json,
                     k->labels[i].value);
         }
     }
-    fprintf(c->out, "\n  status:   %s\n", pdp_cli_key_status(k, now_ms));
-    pdp_cli_time(k->created_ms, when, sizeof(when));
+    fprintf(c->out, "\n  status:   %s\n", pdp_api_key_status(k, now_ms));
+    pdp_api_time(k->created_ms, when, sizeof(when));
     fprintf(c->out, "  created:  %s\n", when);
     if (k->expires_ms != 0) {
-        pdp_cli_time(k->expires_ms, when, sizeof(when));
+        pdp_api_time(k->expires_ms, when, sizeof(when));
     }
     fprintf(c->out, "  expires:  %s\n", k->expires_ms != 0 ? when : "never");
     if (k->rotated_ms != 0) {
-        pdp_cli_time(k->rotated_ms, when, sizeof(when));
+        pdp_api_time(k->rotated_ms, when, sizeof(when));
         fprintf(c->out, "  rotated:  %s", when);
-        pdp_cli_time(k->grace_until_ms, when, sizeof(when));
+        pdp_api_time(k->grace_until_ms, when, sizeof(when));
         fprintf(c->out, " (the previous key %s until %s)\n",
                 k->grace_until_ms > now_ms ? "works" : "worked", when);
     }
     if (k->status == PDP_KEY_REVOKED) {
-        pdp_cli_time(k->revoked_ms, when, sizeof(when));
+        pdp_api_time(k->revoked_ms, when, sizeof(when));
         fprintf(c->out, "  revoked:  %s\n", when);
     }
     if (key != NULL) {
@@ -1406,8 +1327,7 @@ pdp_cli_keys_create(pdp_cli *c, int argc, char **argv)
     tg_config               *cfg = NULL;
     pdp_store               *st  = NULL;
     pdp_key                 *k   = calloc(1, sizeof(*k));
-    char    key[sizeof(PDP_KEY_PREFIX) + 2 * PDP_KEY_RANDOM_BYTES];
-    char    hex[2 * PDP_KEY_RANDOM_BYTES + 1];
+    char    key[PDP_API_KEY_MAX];
     uint8_t hash[TG_SHA256_LEN];
     tg_err  rv = TG_EEXIST;
     int     ec;
@@ -1472,17 +1392,18 @@ pdp_cli_keys_create(pdp_cli *c, int argc, char **argv)
     }
     snprintf(k->tenant, sizeof(k->tenant), "%s", o.tenant);
     k->status = PDP_KEY_ACTIVE;
+    if ((ec = pdp_cli_tenant_exists(c, st, o.tenant)) != PDP_EXIT_OK) {
+        goto out;
+    }
     /* A collision of 64 or 192 random bits will not happen; retrying costs
      * nothing and keeps the store's no-overwrite rule the only guard. */
     for (int attempt = 0; attempt < 3 && rv == TG_EEXIST; attempt++) {
         char idhex[2 * PDP_KEY_ID_BYTES + 1];
-        if ((rv = tg_random_token(hex, PDP_KEY_RANDOM_BYTES)) != TG_OK ||
+        if ((rv = pdp_api_secret(key, sizeof(key), hash)) != TG_OK ||
             (rv = tg_random_token(idhex, PDP_KEY_ID_BYTES)) != TG_OK) {
             break;
         }
-        snprintf(key, sizeof(key), "%s%s", PDP_KEY_PREFIX, hex);
         snprintf(k->id, sizeof(k->id), "key_%s", idhex);
-        tg_sha256(key, strlen(key), hash);
         rv = pdp_store_key_put(st, hash, k);
     }
     if (rv != TG_OK) {
@@ -1491,21 +1412,10 @@ pdp_cli_keys_create(pdp_cli *c, int argc, char **argv)
         ec = PDP_EXIT_FAIL;
         goto out;
     }
+    pdp_cli_audit(c, st, "keys.create", "key", k->id,
+                  pdp_api_key_json(k, NULL, k->created_ms));
     if (pdp_cli_json(&o)) {
-        cJSON *doc = cJSON_CreateObject();
-        cJSON *ms;
-        cJSON_AddStringToObject(doc, "id", k->id);
-        cJSON_AddStringToObject(doc, "key", key);
-        cJSON_AddStringToObject(doc, "tenant", k->tenant);
-        cJSON_AddStringToObject(doc, "name", k->name);
-        ms = cJSON_AddArrayToObject(doc, "models");
-        for (uint32_t i = 0; i < k->n_models; i++) {
-            cJSON_AddItemToArray(ms, cJSON_CreateString(k->models[i]));
-        }
-        cJSON_AddItemToObject(doc, "labels",
-                              pdp_cli_labels_json(k->labels, k->n_labels));
-        pdp_cli_json_time(doc, "expires", k->expires_ms);
-        pdp_cli_print_json(c, doc);
+        pdp_cli_print_json(c, pdp_api_key_json(k, key, k->created_ms));
     } else {
         fprintf(c->out, "Created key %s for tenant %s.\n\n", k->id, k->tenant);
         fprintf(c->out, "  id:      %s\n", k->id);
@@ -1529,7 +1439,7 @@ pdp_cli_keys_create(pdp_cli *c, int argc, char **argv)
         }
         if (k->expires_ms != 0) {
             char when[32];
-            pdp_cli_time(k->expires_ms, when, sizeof(when));
+            pdp_api_time(k->expires_ms, when, sizeof(when));
             fprintf(c->out, "\n  expires: %s", when);
         }
         fprintf(c->out, "\n  key:     %s\n\n", key);
@@ -1540,7 +1450,6 @@ pdp_cli_keys_create(pdp_cli *c, int argc, char **argv)
     tg_info("keys: created %s for tenant %s", k->id, k->tenant);
 out:
     explicit_bzero(key, sizeof(key));
-    explicit_bzero(hex, sizeof(hex));
     pdp_store_close(st);
     tg_config_destroy(cfg);
     free(k);
@@ -1590,7 +1499,7 @@ pdp_cli_collect_key(void *arg, const pdp_key *k)
     r->created_ms = k->created_ms;
     r->revoked_ms  = k->revoked_ms;
     r->expires_ms  = k->expires_ms;
-    r->status_name = pdp_cli_key_status(k, tg_now_ms());
+    r->status_name = pdp_api_key_status(k, tg_now_ms());
     if (k->n_labels > 0) {
         if ((r->labels = malloc(k->n_labels * sizeof(*r->labels))) == NULL) {
             rs->oom = true;
@@ -1695,16 +1604,16 @@ pdp_cli_keys_list(pdp_cli *c, int argc, char **argv)
                 p += n + (e ? 1 : 0);
             }
             cJSON_AddItemToObject(j, "labels",
-                                  pdp_cli_labels_json(r->labels, r->n_labels));
+                                  pdp_api_labels_json(r->labels, r->n_labels));
             cJSON_AddStringToObject(j, "status", r->status_name);
-            pdp_cli_time(r->created_ms, when, sizeof(when));
+            pdp_api_time(r->created_ms, when, sizeof(when));
             cJSON_AddStringToObject(j, "created", when);
             cJSON_AddNumberToObject(j, "created_ms", (double)r->created_ms);
             if (r->status == PDP_KEY_REVOKED) {
-                pdp_cli_time(r->revoked_ms, when, sizeof(when));
+                pdp_api_time(r->revoked_ms, when, sizeof(when));
                 cJSON_AddStringToObject(j, "revoked", when);
             }
-            pdp_cli_json_time(j, "expires", r->expires_ms);
+            pdp_api_json_time(j, "expires", r->expires_ms);
             cJSON_AddItemToArray(keys, j);
         }
         pdp_cli_print_json(c, doc);
@@ -1732,9 +1641,9 @@ pdp_cli_keys_list(pdp_cli *c, int argc, char **argv)
                 "CREATED", "EXPIRES", "LABELS");
         for (size_t i = 0; i < rs.n; i++) {
             const pdp_cli_row *r = &rs.v[i];
-            pdp_cli_time(r->created_ms, when, sizeof(when));
+            pdp_api_time(r->created_ms, when, sizeof(when));
             if (r->expires_ms != 0) {
-                pdp_cli_time(r->expires_ms, expires, sizeof(expires));
+                pdp_api_time(r->expires_ms, expires, sizeof(expires));
             } else {
                 snprintf(expires, sizeof(expires), "never");
             }
@@ -1833,7 +1742,7 @@ pdp_cli_keys_rotate(pdp_cli *c, int argc, char **argv)
     tg_config               *cfg = NULL;
     pdp_store               *st  = NULL;
     pdp_key                 *k   = calloc(1, sizeof(*k));
-    char    key[sizeof(PDP_KEY_PREFIX) + 2 * PDP_KEY_RANDOM_BYTES];
+    char    key[PDP_API_KEY_MAX];
     uint8_t hash[TG_SHA256_LEN];
     int64_t grace = PDP_CLI_GRACE_DEFAULT_MS;
     int64_t now   = tg_now_ms();
@@ -1859,7 +1768,7 @@ pdp_cli_keys_rotate(pdp_cli *c, int argc, char **argv)
                                     "keys list)");
         goto out;
     }
-    if (o.grace != NULL && !pdp_cli_duration(o.grace, &grace)) {
+    if (o.grace != NULL && !pdp_api_duration(o.grace, &grace)) {
         ec = pdp_cli_usage_error(
             c,
             "--grace \"%s\" is not a duration: use 0 or a whole number and "
@@ -1872,7 +1781,7 @@ pdp_cli_keys_rotate(pdp_cli *c, int argc, char **argv)
         goto out;
     }
     for (int attempt = 0; attempt < 3 && rv == TG_EEXIST; attempt++) {
-        if ((rv = pdp_cli_secret(key, sizeof(key), hash)) != TG_OK) {
+        if ((rv = pdp_api_secret(key, sizeof(key), hash)) != TG_OK) {
             break;
         }
         rv = pdp_store_key_rotate(st, o.pos[0], hash, now, grace, k);
@@ -1884,7 +1793,7 @@ pdp_cli_keys_rotate(pdp_cli *c, int argc, char **argv)
         fprintf(c->err,
                 "tollgate-pdp %s: key %s is %s; only an active key can be "
                 "rotated (create a new one with tollgate-pdp keys create)\n",
-                c->cmd, o.pos[0], pdp_cli_key_status(k, now));
+                c->cmd, o.pos[0], pdp_api_key_status(k, now));
         ec = PDP_EXIT_FAIL;
         goto out;
     default:
@@ -1893,8 +1802,13 @@ pdp_cli_keys_rotate(pdp_cli *c, int argc, char **argv)
         ec = PDP_EXIT_FAIL;
         goto out;
     }
+    {
+        cJSON *d = cJSON_CreateObject();
+        cJSON_AddNumberToObject(d, "grace_ms", (double)grace);
+        pdp_cli_audit(c, st, "keys.rotate", "key", o.pos[0], d);
+    }
     if (!pdp_cli_json(&o)) {
-        pdp_cli_time(k->grace_until_ms, when, sizeof(when));
+        pdp_api_time(k->grace_until_ms, when, sizeof(when));
         fprintf(c->out,
                 "Rotated key %s for tenant %s. The previous key %s until "
                 "%s.\n\n",
@@ -1949,6 +1863,7 @@ pdp_cli_keys_revoke(pdp_cli *c, int argc, char **argv)
                 "on.\n",
                 o.pos[0]);
         tg_info("keys: revoked %s", o.pos[0]);
+        pdp_cli_audit(c, st, "keys.revoke", "key", o.pos[0], NULL);
         break;
     case TG_EEXIST:
         fprintf(c->out, "Key %s was already revoked; nothing changed.\n",
@@ -1975,33 +1890,11 @@ out:
 
 /* ---- tenants ------------------------------------------------------------- */
 
-static cJSON *
-pdp_cli_tenant_json(const pdp_tenant *t)
-{
-    cJSON *j = cJSON_CreateObject();
-    char   when[32];
-
-    cJSON_AddStringToObject(j, "id", t->id);
-    if (t->tier[0] != '\0') {
-        cJSON_AddStringToObject(j, "tier", t->tier);
-    } else {
-        cJSON_AddNullToObject(j, "tier");
-    }
-    cJSON_AddItemToObject(j, "labels",
-                          pdp_cli_labels_json(t->labels, t->n_labels));
-    pdp_cli_time(t->created_ms, when, sizeof(when));
-    cJSON_AddStringToObject(j, "created", when);
-    cJSON_AddNumberToObject(j, "created_ms", (double)t->created_ms);
-    pdp_cli_time(t->updated_ms, when, sizeof(when));
-    cJSON_AddStringToObject(j, "updated", when);
-    return j;
-}
-
 static int
 pdp_cli_tenants_set(pdp_cli *c, int argc, char **argv)
 {
-    static const char *const flags[] = {"config", "tier", "label", "format",
-                                        NULL};
+    static const char *const flags[] = {"config", "tier", "label", "name",
+                                        "format", NULL};
     pdp_cli_opts             o;
     tg_config               *cfg    = NULL;
     pdp_store               *st     = NULL;
@@ -2052,8 +1945,10 @@ pdp_cli_tenants_set(pdp_cli *c, int argc, char **argv)
         (ec = pdp_cli_store(c, cfg, &st)) != PDP_EXIT_OK) {
         goto out;
     }
+    memset(&ch, 0, sizeof(ch));
     ch.id       = o.pos[0];
     ch.tier     = o.tier;
+    ch.name     = o.name;
     ch.labels   = labels;
     ch.n_labels = n;
     ch.now_ms   = tg_now_ms();
@@ -2073,8 +1968,10 @@ pdp_cli_tenants_set(pdp_cli *c, int argc, char **argv)
         goto out;
     }
     tg_info("tenants: %s %s", created ? "created" : "updated", t->id);
+    pdp_cli_audit(c, st, created ? "tenants.create" : "tenants.update",
+                  "tenant", t->id, pdp_api_tenant_json(t));
     if (pdp_cli_json(&o)) {
-        cJSON *j = pdp_cli_tenant_json(t);
+        cJSON *j = pdp_api_tenant_json(t);
         cJSON_AddBoolToObject(j, "created", created);
         pdp_cli_print_json(c, j);
         goto out;
@@ -2144,7 +2041,7 @@ pdp_cli_tenants_list(pdp_cli *c, int argc, char **argv)
         cJSON *doc = cJSON_CreateObject();
         cJSON *arr = cJSON_AddArrayToObject(doc, "tenants");
         for (size_t i = 0; i < ts.n; i++) {
-            cJSON_AddItemToArray(arr, pdp_cli_tenant_json(&ts.v[i]));
+            cJSON_AddItemToArray(arr, pdp_api_tenant_json(&ts.v[i]));
         }
         pdp_cli_print_json(c, doc);
         goto out;
@@ -2167,7 +2064,7 @@ pdp_cli_tenants_list(pdp_cli *c, int argc, char **argv)
                 "UPDATED", "LABELS");
         for (size_t i = 0; i < ts.n; i++) {
             const pdp_tenant *t = &ts.v[i];
-            pdp_cli_time(t->updated_ms, when, sizeof(when));
+            pdp_api_time(t->updated_ms, when, sizeof(when));
             pdp_cli_labels_text(t->labels, t->n_labels, labels, sizeof(labels));
             fprintf(c->out, "%-*s  %-*s  %-20s  %s\n", wid, t->id, wt,
                     t->tier[0] ? t->tier : "-", when, labels);
@@ -2315,22 +2212,6 @@ typedef struct pdp_cli_groups {
     pdp_cli_sums              total;
 } pdp_cli_groups;
 
-/* pdp_cli_days_from_civil is days since 1970-01-01 of a proleptic
- * Gregorian date (H. Hinnant's algorithm; exact, no time zone). */
-static int64_t
-pdp_cli_days_from_civil(int64_t y, int m, int d)
-{
-    int64_t era;
-    int64_t yoe;
-    int64_t doy;
-
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = y - era * 400;
-    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    return era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
-}
-
 /* pdp_cli_day_name writes the UTC date of unix ms as YYYY-MM-DD. */
 static void
 pdp_cli_day_name(int64_t ms, char *buf, size_t cap)
@@ -2357,95 +2238,6 @@ pdp_cli_day_name(int64_t ms, char *buf, size_t cap)
     snprintf(buf, cap, "%04lld-%02u-%02u",
              (long long)(yoe + era * 400 + (m <= 2)),
              (unsigned)(unsigned char)m, (unsigned)(unsigned char)d);
-}
-
-/* pdp_cli_digits reads exactly n decimal digits at s. */
-static bool
-pdp_cli_digits(const char *s, int n, int *out)
-{
-    int v = 0;
-
-    for (int i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9') {
-            return false;
-        }
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return true;
-}
-
-/* pdp_cli_spend_date parses --from/--to: YYYY-MM-DD (a whole UTC day) or
- * an RFC 3339 date-time (an instant). The result is the range bound in unix
- * ms: for --from the first ms included, for --to the first ms after the
- * range (the day's end, or the instant's ms + 1). */
-static bool
-pdp_cli_spend_date(const char *s, bool is_to, int64_t *out)
-{
-    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int              y, mo, d, h = 0, mi = 0, sec = 0, oh = 0, om = 0;
-    int64_t          ms   = 0;
-    int64_t          off  = 0; /* seconds east of UTC */
-    bool             frac = false;
-    bool             leap;
-    const char      *p = s + 10;
-
-    if (strlen(s) < 10 || !pdp_cli_digits(s, 4, &y) || s[4] != '-' ||
-        !pdp_cli_digits(s + 5, 2, &mo) || s[7] != '-' ||
-        !pdp_cli_digits(s + 8, 2, &d) || mo < 1 || mo > 12 || d < 1) {
-        return false;
-    }
-    leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    if (d > mdays[mo - 1] + (mo == 2 && leap ? 1 : 0)) {
-        return false;
-    }
-    if (*p == '\0') {
-        *out = (pdp_cli_days_from_civil(y, mo, d) + (is_to ? 1 : 0)) * 86400000;
-        return true;
-    }
-    if ((*p != 'T' && *p != 't') || !pdp_cli_digits(p + 1, 2, &h) ||
-        p[3] != ':' || !pdp_cli_digits(p + 4, 2, &mi) || p[6] != ':' ||
-        !pdp_cli_digits(p + 7, 2, &sec) || h > 23 || mi > 59 || sec > 60) {
-        return false;
-    }
-    p += 9;
-    if (*p == '.') {
-        int n = 0;
-        for (p++; *p >= '0' && *p <= '9'; p++, n++) {
-            if (n < 3) {
-                ms = ms * 10 + (*p - '0');
-            } else if (*p != '0') {
-                frac = true; /* below a millisecond */
-            }
-        }
-        if (n == 0) {
-            return false;
-        }
-        for (; n < 3; n++) {
-            ms *= 10;
-        }
-    }
-    if (*p == 'Z' || *p == 'z') {
-        p++;
-    } else if ((*p == '+' || *p == '-') && pdp_cli_digits(p + 1, 2, &oh) &&
-               p[3] == ':' && pdp_cli_digits(p + 4, 2, &om) && oh <= 23 &&
-               om <= 59) {
-        off = (int64_t)(oh * 3600 + om * 60) * (*p == '-' ? -1 : 1);
-        p += 6;
-    } else {
-        return false;
-    }
-    if (*p != '\0') {
-        return false;
-    }
-    ms += ((pdp_cli_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 +
-            sec) -
-           off) *
-          1000;
-    /* --from includes the first whole ms at or after the instant; --to
-     * includes every ms up to it. */
-    *out = is_to ? ms + 1 : ms + (frac ? 1 : 0);
-    return true;
 }
 
 /* pdp_cli_spend_parse is pdp_cli_parse for spend, whose --format takes
@@ -2544,14 +2336,14 @@ pdp_cli_spend_parse(pdp_cli *c, int argc, char **argv, pdp_cli_spend_opts *o)
                                    : o->tenant ? "--tenant"
                                                : "--format csv");
     }
-    if (o->from != NULL && !pdp_cli_spend_date(o->from, false, &o->from_ms)) {
+    if (o->from != NULL && !tg_parse_date(o->from, false, &o->from_ms)) {
         return pdp_cli_usage_error(c,
                                    "--from \"%s\" is not a date: use "
                                    "YYYY-MM-DD (UTC) or RFC 3339, e.g. "
                                    "2024-05-01T00:00:00Z",
                                    o->from);
     }
-    if (o->to != NULL && !pdp_cli_spend_date(o->to, true, &o->to_ms)) {
+    if (o->to != NULL && !tg_parse_date(o->to, true, &o->to_ms)) {
         return pdp_cli_usage_error(c,
                                    "--to \"%s\" is not a date: use "
                                    "YYYY-MM-DD (UTC) or RFC 3339, e.g. "
@@ -2949,37 +2741,19 @@ out:
 }
 
 static int
-pdp_cli_spend_cmd(pdp_cli *c, int argc, char **argv)
+pdp_cli_spend_run(pdp_cli *c, const pdp_cli_spend_opts *so, pdp_store *st)
 {
-    pdp_cli_spend_opts       so;
-    pdp_cli_opts             o;
-    tg_config               *cfg = NULL;
-    pdp_store               *st  = NULL;
-    pdp_store_reader        *rd  = NULL;
-    pdp_cli_spend            s;
-    pdp_totals               total = {0, 0, 0, 0};
-    pdp_key                 *k     = NULL;
-    tg_err                   rv;
-    int                      ec;
+    pdp_store_reader *rd = NULL;
+    pdp_cli_spend     s;
+    pdp_totals        total = {0, 0, 0, 0};
+    pdp_key          *k     = NULL;
+    bool              json  = so->fmt == PDP_CLI_SPEND_JSON;
+    tg_err            rv;
+    int               ec = PDP_EXIT_OK;
 
     memset(&s, 0, sizeof(s));
-    if ((ec = pdp_cli_spend_parse(c, argc, argv, &so)) != PDP_EXIT_OK) {
-        goto out;
-    }
-    if (so.help) {
-        fputs(pdp_cli_usage_spend, c->out);
-        goto out;
-    }
-    memset(&o, 0, sizeof(o));
-    o.config = so.config;
-    o.format = so.fmt == PDP_CLI_SPEND_JSON ? "json" : NULL;
-    if ((ec = pdp_cli_config(c, &o, &cfg)) != PDP_EXIT_OK ||
-        (ec = pdp_cli_store(c, cfg, &st)) != PDP_EXIT_OK) {
-        goto out;
-    }
-    if (so.by != PDP_CLI_BY_NONE) {
-        ec = pdp_cli_spend_by(c, &so, st);
-        goto out;
+    if (so->by != PDP_CLI_BY_NONE) {
+        return pdp_cli_spend_by(c, so, st);
     }
     rv = pdp_store_totals_list(st, pdp_cli_collect_totals, &s);
     if (rv == TG_OK && s.oom) {
@@ -3015,7 +2789,7 @@ pdp_cli_spend_cmd(pdp_cli *c, int argc, char **argv)
         total.completion_tokens += s.v[0][i].t.completion_tokens;
         total.cost_micro_usd += s.v[0][i].t.cost_micro_usd;
     }
-    if (pdp_cli_json(&o)) {
+    if (json) {
         cJSON *doc = cJSON_CreateObject();
         cJSON *ts;
         cJSON *ks;
@@ -3075,9 +2849,48 @@ out:
     pdp_store_reader_destroy(rd);
     free(s.v[0]);
     free(s.v[1]);
+    return ec;
+}
+
+static int
+pdp_cli_spend_cmd(pdp_cli *c, int argc, char **argv)
+{
+    pdp_cli_spend_opts so;
+    pdp_cli_opts       o;
+    tg_config         *cfg = NULL;
+    pdp_store         *st  = NULL;
+    int                ec;
+
+    if ((ec = pdp_cli_spend_parse(c, argc, argv, &so)) != PDP_EXIT_OK) {
+        return ec;
+    }
+    if (so.help) {
+        fputs(pdp_cli_usage_spend, c->out);
+        return PDP_EXIT_OK;
+    }
+    memset(&o, 0, sizeof(o));
+    o.config = so.config;
+    if ((ec = pdp_cli_config(c, &o, &cfg)) == PDP_EXIT_OK &&
+        (ec = pdp_cli_store(c, cfg, &st)) == PDP_EXIT_OK) {
+        ec = pdp_cli_spend_run(c, &so, st);
+    }
     pdp_store_close(st);
     tg_config_destroy(cfg);
     return ec;
+}
+
+int
+pdp_cli_spend_store(pdp_store *st, int argc, char **argv, FILE *out,
+                    FILE *err)
+{
+    pdp_cli            c = {out, err, "spend"};
+    pdp_cli_spend_opts so;
+    int                ec;
+
+    if ((ec = pdp_cli_spend_parse(&c, argc, argv, &so)) != PDP_EXIT_OK) {
+        return ec;
+    }
+    return pdp_cli_spend_run(&c, &so, st);
 }
 
 /* ---- dispatch ------------------------------------------------------------ */
@@ -3132,6 +2945,13 @@ pdp_cli_run(int argc, char **argv, FILE *out, FILE *err)
     if (strcmp(cmd, "check") == 0 || strcmp(cmd, "test") == 0 ||
         strcmp(cmd, "eval") == 0) {
         return pdp_policy_cli(cmd, argc - 2, argv + 2, out, err);
+    }
+    {
+        bool handled = false;
+        int  ec      = pdp_cli_api_run(argc, argv, out, err, &handled);
+        if (handled) {
+            return ec;
+        }
     }
     return pdp_cli_dispatch(&c, argc, argv);
 }

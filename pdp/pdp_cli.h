@@ -17,4 +17,11 @@
  * returns its exit status. Results go to out, messages to err. */
 int pdp_cli_run(int argc, char **argv, FILE *out, FILE *err);
 
+/* pdp_cli_spend_store runs `spend` (its flags in argv, no command name)
+ * against an open store: what the admin API's GET /admin/v1/spend
+ * answers with. Borrows st. */
+struct pdp_store;
+int pdp_cli_spend_store(struct pdp_store *st, int argc, char **argv,
+                        FILE *out, FILE *err);
+
 #endif

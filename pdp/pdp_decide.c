@@ -510,6 +510,82 @@ pdp_decide_rate(pdp_limits *lim, const pdp_bundle *bun,
     out->n_matched           = 1;
 }
 
+/* pdp_decide_quota_add turns a quota set through administration into the
+ * hits a bundle rule would give: its budget and its rate limits count
+ * exactly like rules with the ids PDP_QUOTA_RULE_TENANT / _KEY, scoped to
+ * the tenant or key. A quota is never dropped for lack of room: bundle
+ * rules beyond the per-request maximum are (they are logged). */
+static void
+pdp_decide_quota_add(pdp_decide_ctx *x, const pdp_quota *q)
+{
+    pdp_policy_result *r       = &x->r;
+    const char        *rule_id = q->scope == PDP_QUOTA_TENANT
+                                     ? PDP_QUOTA_RULE_TENANT
+                                     : PDP_QUOTA_RULE_KEY;
+    pdp_scope          scope   = q->scope == PDP_QUOTA_TENANT
+                                     ? PDP_SCOPE_TENANT
+                                     : PDP_SCOPE_KEY;
+
+    if (q->limit_micro > 0) {
+        pdp_budget_hit *h;
+
+        if (r->n_budget == PDP_BUDGET_HITS_MAX) {
+            r->n_budget--;
+            r->n_budget_dropped++;
+        }
+        h = &r->budget[r->n_budget++];
+        memset(h, 0, sizeof(*h));
+        h->rule_id     = rule_id;
+        h->scope       = scope;
+        h->window      = (pdp_window)q->window;
+        h->window_h    = q->window_h;
+        h->limit_micro = q->limit_micro;
+        h->clamp       = q->clamp;
+        h->enforced    = true;
+        h->nthr        = q->nthr;
+        memcpy(h->thr, q->thr, q->nthr);
+    }
+    if (q->rpm > 0 || q->tpm > 0 || q->concurrent > 0) {
+        pdp_rate_hit *h;
+
+        if (r->n_rate == PDP_RATE_HITS_MAX) {
+            r->n_rate--;
+            r->n_rate_dropped++;
+        }
+        h = &r->rate[r->n_rate++];
+        memset(h, 0, sizeof(*h));
+        h->rule_id    = rule_id;
+        h->scope      = scope;
+        h->rpm        = q->rpm;
+        h->tpm        = q->tpm;
+        h->concurrent = q->concurrent;
+        h->enforced   = true;
+    }
+}
+
+/* pdp_decide_quotas adds the quotas of the key's tenant and of the key
+ * (read in the decision's snapshot). */
+static tg_err
+pdp_decide_quotas(pdp_store_reader *rd, pdp_decide_ctx *x)
+{
+    pdp_quota q;
+    tg_err    rv;
+
+    rv = pdp_store_quota_get(rd, PDP_QUOTA_TENANT, x->k.tenant, &q);
+    if (rv == TG_OK) {
+        pdp_decide_quota_add(x, &q);
+    } else if (rv != TG_ENOTFOUND) {
+        return rv;
+    }
+    rv = pdp_store_quota_get(rd, PDP_QUOTA_KEY, x->k.id, &q);
+    if (rv == TG_OK) {
+        pdp_decide_quota_add(x, &q);
+    } else if (rv != TG_ENOTFOUND) {
+        return rv;
+    }
+    return TG_OK;
+}
+
 tg_err
 pdp_decide_eval(pdp_store_reader *rd, const tg_config *cfg, const pdp_bundle *b,
                 const tg_decide *req, tg_decision *out)
@@ -612,9 +688,16 @@ pdp_decide_eval_limits(pdp_store_reader *rd, const tg_config *cfg,
     if (b != NULL) {
         pdp_bundle_eval(b, &x.a, &x.r, NULL);
         pdp_decide_policy(&x.r, out);
-        if (lim != NULL && (x.r.n_rate > 0 || x.r.n_budget > 0) &&
-            out->verdict == TG_VERDICT_ALLOW) {
-            pdp_decide_rate(lim, b, &x, out);
+        if (lim != NULL && out->verdict == TG_VERDICT_ALLOW) {
+            if ((rv = pdp_decide_quotas(rd, &x)) != TG_OK) {
+                pdp_decide_deny(out, 503, "server_error", "pdp_unavailable",
+                                "The gateway could not read this key's "
+                                "budgets; try again shortly.");
+                return rv;
+            }
+            if (x.r.n_rate > 0 || x.r.n_budget > 0) {
+                pdp_decide_rate(lim, b, &x, out);
+            }
         }
     }
     return TG_OK;

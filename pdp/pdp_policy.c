@@ -571,8 +571,10 @@ void
 pdp_bundle_budget_window(const pdp_bundle *b, pdp_window w, int64_t now_ms,
                          int64_t *start_ms, int64_t *reset_ms)
 {
+    static const pdp_tz utc = {.name = "UTC"}; /* no bundle: UTC */
+    const pdp_tz       *tz    = b != NULL ? &b->tz : &utc;
     int64_t  now_s = now_ms >= 0 ? now_ms / 1000 : (now_ms - 999) / 1000;
-    int64_t  local = now_s + pdp_tz_offset(&b->tz, now_s);
+    int64_t  local = now_s + pdp_tz_offset(tz, now_s);
     int64_t  day   = local >= 0 ? local / 86400 : (local - 86399) / 86400;
     int64_t  from  = day;
     int64_t  to    = day + 1;
@@ -598,8 +600,8 @@ pdp_bundle_budget_window(const pdp_bundle *b, pdp_window w, int64_t now_ms,
                        : pdp_days_from_civil(y, m + 1, 1);
         break;
     }
-    *start_ms = pdp_local_midnight(&b->tz, from) * 1000;
-    *reset_ms = pdp_local_midnight(&b->tz, to) * 1000;
+    *start_ms = pdp_local_midnight(tz, from) * 1000;
+    *reset_ms = pdp_local_midnight(tz, to) * 1000;
 }
 
 /* ---- attributes from JSON ------------------------------------------------ */

@@ -73,6 +73,16 @@ typedef enum pdp_window {
 #define PDP_BUDGET_LIMIT_MAX 1000000000000000LL
 #define PDP_BUDGET_ROLLING_H_MAX 744
 
+/* pdp_usd_micro reads a decimal number of USD ("1", "0.25", "2e3") as
+ * exact micro-USD: 0 with *why set for a negative, zero, over-precise (more
+ * than 6 decimals) or implausible (over PDP_BUDGET_LIMIT_MAX) amount. */
+int64_t pdp_usd_micro(const char *t, const char **why);
+
+/* pdp_window_parse reads a budget window: "daily", "weekly", "monthly" or
+ * "rolling:<N>h" (N 1 to PDP_BUDGET_ROLLING_H_MAX) into *w (a pdp_window)
+ * and, for rolling, *hours. False for anything else. */
+bool pdp_window_parse(const char *s, uint8_t *w, int32_t *hours);
+
 /* A matched budget rule (enforced or audit). Strings point into the
  * bundle: valid while the caller holds its reference. */
 #define PDP_BUDGET_THRESHOLDS_MAX 8 /* = PDP_LIMITS_THRESHOLDS_MAX */

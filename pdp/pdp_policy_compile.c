@@ -1675,12 +1675,12 @@ pdp_cc_rate(pdp_cc *cc, const cJSON *r, pdp_rule *rule)
 
 /* ---- budget rules -------------------------------------------------------- */
 
-/* pdp_cc_usd_micro reads a JSON number's text as an exact decimal in
+/* pdp_usd_micro reads a JSON number's text as an exact decimal in
  * micro-USD (no double in between: "0.1" is 100000, never 99999). Returns
  * 0 and sets *why when it is not a number > 0 and <= 1e9 with at most 6
  * decimals. */
-static int64_t
-pdp_cc_usd_micro(const char *t, const char **why)
+int64_t
+pdp_usd_micro(const char *t, const char **why)
 {
     char     dig[64];
     size_t   nd    = 0;
@@ -1754,9 +1754,9 @@ pdp_cc_usd_micro(const char *t, const char **why)
     return (int64_t)micro;
 }
 
-/* pdp_cc_window parses "daily", "weekly", "monthly" or "rolling:<N>h". */
-static bool
-pdp_cc_window(const char *s, uint8_t *w, int32_t *hours)
+/* pdp_window_parse parses "daily", "weekly", "monthly" or "rolling:<N>h". */
+bool
+pdp_window_parse(const char *s, uint8_t *w, int32_t *hours)
 {
     static const char *const names[] = {"daily", "weekly", "monthly"};
     long                     n       = 0;
@@ -1784,9 +1784,11 @@ pdp_cc_window(const char *s, uint8_t *w, int32_t *hours)
     return true;
 }
 
-/* pdp_cc_pricing is the table budget rules are checked against: the
- * deployment's pdp.pricing_file when the config sets one (it overrides),
- * else the bundle's own pricing.json, else none (NULL, pr_state 1). */
+/* pdp_cc_pricing is the table budgets are priced with: the deployment's
+ * pdp.pricing_file when the config sets one (it overrides), else the
+ * bundle's own pricing.json, else none (NULL, pr_state 1). r is the rule
+ * an error is reported at (NULL: none; a table that does not load is then
+ * reported by the bundle's syntax check). */
 static pdp_pricing *
 pdp_cc_pricing(pdp_cc *cc, const cJSON *r)
 {
@@ -1815,7 +1817,9 @@ pdp_cc_pricing(pdp_cc *cc, const cJSON *r)
     if (pdp_pricing_load(&cc->pr, file, msg, sizeof(msg)) != TG_OK) {
         cc->pr_state = 2;
         cc->pr       = NULL;
-        PDP_ERR(cc, r, "cannot check budget prices: %s", msg);
+        if (r != NULL) {
+            PDP_ERR(cc, r, "cannot check budget prices: %s", msg);
+        }
     }
     return cc->pr;
 }
@@ -2108,7 +2112,7 @@ pdp_cc_budget(pdp_cc *cc, const cJSON *r, pdp_rule *rule)
                 "missing required field \"window\" (\"daily\", \"weekly\", "
                 "\"monthly\" or \"rolling:<hours>h\")");
     } else if (!cJSON_IsString(wj) ||
-               !pdp_cc_window(wj->valuestring, &rule->window,
+               !pdp_window_parse(wj->valuestring, &rule->window,
                               &rule->window_h)) {
         ok = false;
         PDP_ERR(cc, wj,
@@ -2128,7 +2132,7 @@ pdp_cc_budget(pdp_cc *cc, const cJSON *r, pdp_rule *rule)
                 pdp_json_type(lj));
     } else {
         const char *text  = tg_json_doc_number_text(cc->doc, lj);
-        rule->limit_micro = pdp_cc_usd_micro(text != NULL ? text : "", &why);
+        rule->limit_micro = pdp_usd_micro(text != NULL ? text : "", &why);
         if (rule->limit_micro == 0) {
             ok = false;
             PDP_ERR(cc, lj, "\"limit_usd\" %s %s", text != NULL ? text : "",
@@ -2417,6 +2421,11 @@ pdp_compile_end(pdp_cc *cc, pdp_errs *e)
                           pdp_cc_s(cc, r->id), pdp_cc_s(cc, first->file),
                           first->line, first->col);
         }
+    }
+    /* Budgets set through administration are priced with the same table,
+     * so a bundle without budget rules loads it too. */
+    if (cc->pr_state == 0) {
+        pdp_cc_pricing(cc, NULL);
     }
     b->pricing    = cc->pr;
     cc->pr        = NULL;

@@ -627,3 +627,9 @@ pdp_server_stop(pdp_server *srv)
     pthread_cond_destroy(&srv->cv);
     free(srv);
 }
+
+pdp_limits *
+pdp_server_limits(pdp_server *srv)
+{
+    return srv != NULL ? srv->lim : NULL;
+}

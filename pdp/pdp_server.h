@@ -11,6 +11,7 @@
 
 #include "pdp_pricing.h"
 #include "pdp_rollout.h"
+#include "pdp_limits.h"
 #include "pdp_store.h"
 #include "tg_buf.h"
 #include "tg_config.h"
@@ -37,6 +38,11 @@ bool pdp_server_ready(const pdp_server *srv);
 /* pdp_server_metrics appends Prometheus text: decisions by verdict.
  * Thread-safe; srv may be NULL (all zero). */
 void pdp_server_metrics(pdp_server *srv, tg_buf *out);
+
+/* pdp_server_limits is the server's rate-limit and budget state (for the
+ * admin API's reserved spend); NULL when srv is NULL. Borrows: valid until
+ * pdp_server_stop. */
+pdp_limits *pdp_server_limits(pdp_server *srv);
 
 /* pdp_server_stop closes the listeners, waits for usage reports already
  * handed to the store (their replies are attempted), stops every aio and

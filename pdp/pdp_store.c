@@ -7,7 +7,7 @@
  * process chose (MDB_MAP_RESIZED) takes it exclusively. The lock prefers
  * the exclusive side so a steady stream of decisions cannot starve a resize;
  * that path is rare and short. */
-#include "pdp_store.h"
+#include "pdp_store_int.h"
 
 #include <errno.h>
 #include <lmdb.h>
@@ -19,169 +19,6 @@
 
 #include "tg_log.h"
 #include "tg_time.h"
-
-#define PDP_STORE_MAX_READERS 4096 /* one slot per nng context and thread */
-#define PDP_STORE_MAX_DBS 16
-#define PDP_STORE_BATCH_MAX 512
-#define PDP_STORE_REC_MAX (16 * 1024)
-#define PDP_STORE_REC_VERSION 1
-#define PDP_STORE_KEY_VERSION 3 /* 2: no expiry/rotation; 1: no labels */
-#define PDP_KEY_FLAG_SUPERSEDED 1u
-#define PDP_STORE_RETRIES 64 /* map doublings before giving up */
-
-typedef struct pdp_store_item {
-    struct pdp_store_item *next;
-    tg_usage               usage;
-    int64_t                cost;
-    int64_t                settled_ms;
-    pdp_store_usage_cb     cb;
-    void                  *arg;
-    tg_usage_ack           ack;
-    uint32_t               nspend;
-    pdp_limits_spend_key   spend[PDP_LIMITS_BUDGETS_MAX];
-    pdp_limits_spend_key  *spend_out; /* the caller's, written back */
-} pdp_store_item;
-
-struct pdp_store {
-    MDB_env         *env;
-    MDB_dbi          meta;
-    MDB_dbi          keys;
-    MDB_dbi          key_ids;
-    MDB_dbi          usage;
-    MDB_dbi          totals;
-    MDB_dbi          tenants;
-    MDB_dbi          history;
-    MDB_dbi          budgets;
-    MDB_dbi          alerts;
-    char            *dir;
-    pthread_rwlock_t resize_lk;
-    bool             lk_init;
-    pthread_mutex_t  mu; /* guards the queue below */
-    pthread_cond_t   cv;
-    pdp_store_item  *head;
-    pdp_store_item  *tail;
-    bool             stopping;
-    bool             writer_running;
-    pthread_t        writer;
-};
-
-struct pdp_store_reader {
-    pdp_store *st;
-    MDB_txn   *txn; /* reset between reads; keeps its reader slot */
-    bool       active;
-};
-
-/* ---- record codec ---------------------------------------------------- */
-
-typedef struct pdp_rec_out {
-    uint8_t buf[PDP_STORE_REC_MAX];
-    size_t  len;
-    bool    bad;
-} pdp_rec_out;
-
-typedef struct pdp_rec_in {
-    const uint8_t *p;
-    size_t         len;
-    size_t         off;
-    bool           bad;
-} pdp_rec_in;
-
-static void
-pdp_rec_put(pdp_rec_out *o, const void *data, size_t n)
-{
-    if (o->bad || n > sizeof(o->buf) - o->len) {
-        o->bad = true;
-        return;
-    }
-    memcpy(o->buf + o->len, data, n);
-    o->len += n;
-}
-
-static void
-pdp_rec_uint(pdp_rec_out *o, uint64_t v, size_t width)
-{
-    uint8_t b[8];
-
-    for (size_t i = 0; i < width; i++) {
-        b[i] = (uint8_t)(v >> (8 * i));
-    }
-    pdp_rec_put(o, b, width);
-}
-
-static void
-pdp_rec_str(pdp_rec_out *o, const char *s)
-{
-    size_t n = strlen(s);
-
-    if (n > UINT16_MAX) {
-        o->bad = true;
-        return;
-    }
-    pdp_rec_uint(o, n, 2);
-    pdp_rec_put(o, s, n);
-}
-
-static uint64_t
-pdp_rec_get_uint(pdp_rec_in *in, size_t width)
-{
-    uint64_t v = 0;
-
-    if (in->bad || width > in->len - in->off) {
-        in->bad = true;
-        return 0;
-    }
-    for (size_t i = 0; i < width; i++) {
-        v |= (uint64_t)in->p[in->off + i] << (8 * i);
-    }
-    in->off += width;
-    return v;
-}
-
-static int64_t
-pdp_rec_get_i64(pdp_rec_in *in)
-{
-    return (int64_t)pdp_rec_get_uint(in, 8);
-}
-
-static void
-pdp_rec_get_str(pdp_rec_in *in, char *dst, size_t cap)
-{
-    size_t n = (size_t)pdp_rec_get_uint(in, 2);
-
-    if (in->bad || n >= cap || n > in->len - in->off) {
-        in->bad = true;
-        dst[0]  = '\0';
-        return;
-    }
-    memcpy(dst, in->p + in->off, n);
-    dst[n] = '\0';
-    in->off += n;
-}
-
-static void
-pdp_rec_labels(pdp_rec_out *o, const tg_kv *l, uint32_t n)
-{
-    pdp_rec_uint(o, n, 2);
-    for (uint32_t i = 0; i < n; i++) {
-        pdp_rec_str(o, l[i].key);
-        pdp_rec_str(o, l[i].value);
-    }
-}
-
-static void
-pdp_rec_get_labels(pdp_rec_in *in, tg_kv *l, uint32_t *n)
-{
-    *n = (uint32_t)pdp_rec_get_uint(in, 2);
-    if (*n > PDP_LABELS_MAX) {
-        in->bad = true;
-        *n      = 0;
-        return;
-    }
-    for (uint32_t i = 0; i < *n; i++) {
-        pdp_rec_get_str(in, l[i].key, sizeof(l[i].key));
-        pdp_rec_get_str(in, l[i].value, sizeof(l[i].value));
-    }
-}
 
 static void
 pdp_key_encode(pdp_rec_out *o, const pdp_key *k)
@@ -335,6 +172,7 @@ pdp_tenant_encode(pdp_rec_out *o, const pdp_tenant *t)
     pdp_rec_uint(o, (uint64_t)t->updated_ms, 8);
     pdp_rec_str(o, t->tier);
     pdp_rec_labels(o, t->labels, t->n_labels);
+    pdp_rec_str(o, t->name); /* trailing: older readers ignore it */
 }
 
 /* pdp_tenant_decode fills t except its id (the database key). */
@@ -350,6 +188,10 @@ pdp_tenant_decode(const MDB_val *v, pdp_tenant *t)
     t->updated_ms = pdp_rec_get_i64(&in);
     pdp_rec_get_str(&in, t->tier, sizeof(t->tier));
     pdp_rec_get_labels(&in, t->labels, &t->n_labels);
+    t->name[0] = '\0';
+    if (!in.bad && in.off < in.len) {
+        pdp_rec_get_str(&in, t->name, sizeof(t->name));
+    }
     return in.bad ? TG_EIO : TG_OK;
 }
 
@@ -402,8 +244,8 @@ pdp_history_decode(const MDB_val *k, const MDB_val *v, pdp_activation *a)
 
 /* ---- environment ------------------------------------------------------ */
 
-static tg_err
-pdp_store_rc(int rc)
+tg_err
+pdp_store__rc(int rc)
 {
     switch (rc) {
     case MDB_SUCCESS: return TG_OK;
@@ -457,7 +299,7 @@ pdp_store_adopt_size(pdp_store *st)
     if (rc != 0) {
         tg_error("store: cannot adopt the new map size: %s", mdb_strerror(rc));
     }
-    return pdp_store_rc(rc);
+    return pdp_store__rc(rc);
 }
 
 /* pdp_store_grow doubles the map unless someone already grew it past seen. */
@@ -480,7 +322,7 @@ pdp_store_grow(pdp_store *st, size_t seen)
         }
     }
     pthread_rwlock_unlock(&st->resize_lk);
-    return pdp_store_rc(rc);
+    return pdp_store__rc(rc);
 }
 
 size_t
@@ -497,10 +339,8 @@ pdp_store_map_size(pdp_store *st)
 /* A write body: runs inside a write txn, returns an LMDB rc. It may run more
  * than once (after the map grows), so it must not keep effects outside the
  * txn except outputs it fully rewrites on each run. */
-typedef int (*pdp_store_txn_fn)(pdp_store *st, MDB_txn *txn, void *arg);
-
-static tg_err
-pdp_store_write(pdp_store *st, pdp_store_txn_fn fn, void *arg)
+tg_err
+pdp_store__write(pdp_store *st, pdp_store_txn_fn fn, void *arg)
 {
     for (int attempt = 0; attempt < PDP_STORE_RETRIES; attempt++) {
         MDB_txn *txn  = NULL;
@@ -535,7 +375,7 @@ pdp_store_write(pdp_store *st, pdp_store_txn_fn fn, void *arg)
         if (rc != 0 && rc != MDB_NOTFOUND && rc != MDB_KEYEXIST) {
             tg_error("store: write failed: %s", mdb_strerror(rc));
         }
-        return pdp_store_rc(rc);
+        return pdp_store__rc(rc);
     }
     return TG_EFULL;
 }
@@ -564,7 +404,8 @@ pdp_store_init_txn(pdp_store *st, MDB_txn *txn, void *arg)
             0 ||
         (rc = mdb_dbi_open(txn, "budgets", MDB_CREATE, &st->budgets)) != 0 ||
         (rc = mdb_dbi_open(txn, "alerts_fired", MDB_CREATE, &st->alerts)) !=
-            0) {
+            0 ||
+        (rc = pdp_store__admin_open(st, txn)) != 0) {
         return rc;
     }
     a->upgraded = 0;
@@ -613,13 +454,13 @@ pdp_store_env_open(pdp_store *st, int64_t map_size_mb, char *err, size_t errlen)
         (rc = mdb_env_set_maxdbs(st->env, PDP_STORE_MAX_DBS)) != 0 ||
         (rc = mdb_env_set_maxreaders(st->env, PDP_STORE_MAX_READERS)) != 0) {
         snprintf(err, errlen, "store: %s", mdb_strerror(rc));
-        return pdp_store_rc(rc);
+        return pdp_store__rc(rc);
     }
     /* MDB_NOTLS: read txns belong to nng contexts, not threads. */
     if ((rc = mdb_env_open(st->env, st->dir, MDB_NOTLS, 0600)) != 0) {
         snprintf(err, errlen, "store: cannot open LMDB environment in %s: %s",
                  st->dir, mdb_strerror(rc));
-        return pdp_store_rc(rc);
+        return pdp_store__rc(rc);
     }
     /* Opened without a size, LMDB takes the one on disk; only ever grow it,
      * another process may have grown it past the configured size. */
@@ -628,19 +469,19 @@ pdp_store_env_open(pdp_store *st, int64_t map_size_mb, char *err, size_t errlen)
         (rc = mdb_env_set_mapsize(st->env, want)) != 0) {
         snprintf(err, errlen, "store: cannot set map size to %lld MB: %s",
                  (long long)map_size_mb, mdb_strerror(rc));
-        return pdp_store_rc(rc);
+        return pdp_store__rc(rc);
     }
     if ((rc = mdb_reader_check(st->env, &dead)) != 0) {
         snprintf(err, errlen, "store: reader check failed in %s: %s", st->dir,
                  mdb_strerror(rc));
-        return pdp_store_rc(rc);
+        return pdp_store__rc(rc);
     }
     if (dead > 0) {
         tg_info("store: cleared %d stale reader slot(s) left by exited "
                 "processes",
                 dead);
     }
-    rv = pdp_store_write(st, pdp_store_init_txn, &a);
+    rv = pdp_store__write(st, pdp_store_init_txn, &a);
     if (a.version > PDP_STORE_SCHEMA_VERSION) {
         snprintf(err, errlen,
                  "store: %s holds state written by a newer tollgate-pdp "
@@ -792,7 +633,7 @@ pdp_store_read_begin(pdp_store_reader *rd)
         rd->txn = NULL;
         if (rc != MDB_MAP_RESIZED) {
             tg_error("store: cannot start a read: %s", mdb_strerror(rc));
-            return pdp_store_rc(rc);
+            return pdp_store__rc(rc);
         }
         if (pdp_store_adopt_size(st) != TG_OK) {
             return TG_EIO;
@@ -826,7 +667,7 @@ pdp_store_get(pdp_store_reader *rd, MDB_dbi dbi, const void *key, size_t klen,
     if (rc != 0 && rc != MDB_NOTFOUND) {
         tg_error("store: read failed: %s", mdb_strerror(rc));
     }
-    return pdp_store_rc(rc);
+    return pdp_store__rc(rc);
 }
 
 tg_err
@@ -957,7 +798,7 @@ pdp_store_key_put(pdp_store *st, const uint8_t hash[TG_SHA256_LEN],
         k->n_labels > PDP_LABELS_MAX) {
         return TG_EINVAL;
     }
-    return pdp_store_write(st, pdp_store_key_put_txn, &a);
+    return pdp_store__write(st, pdp_store_key_put_txn, &a);
 }
 
 /* pdp_store_key_revoke_superseded revokes every superseded secret of key
@@ -1057,7 +898,7 @@ pdp_store_key_revoke(pdp_store *st, const char *id, int64_t now_ms)
     if (id[0] == '\0') {
         return TG_ENOTFOUND;
     }
-    rv = pdp_store_write(st, pdp_store_key_revoke_txn, &a);
+    rv = pdp_store__write(st, pdp_store_key_revoke_txn, &a);
     return rv == TG_OK && a.already ? TG_EEXIST : rv;
 }
 
@@ -1143,7 +984,7 @@ pdp_store_key_rotate(pdp_store *st, const char *id,
     if ((a.k = calloc(1, sizeof(*a.k))) == NULL) {
         return TG_ENOMEM;
     }
-    rv = pdp_store_write(st, pdp_store_key_rotate_txn, &a);
+    rv = pdp_store__write(st, pdp_store_key_rotate_txn, &a);
     if (rv == TG_OK && a.refused) {
         rv = TG_EINVAL;
     }
@@ -1169,14 +1010,9 @@ pdp_key_state_at(const pdp_key *k, int64_t now_ms)
     return PDP_KEY_STATE_ACTIVE;
 }
 
-/* pdp_store_scan walks one database in a snapshot, last to first when
- * backwards. fn returning TG_EEXIST stops the walk without an error. */
-typedef tg_err (*pdp_store_scan_fn)(const MDB_val *k, const MDB_val *v,
-                                    void *arg);
-
-static tg_err
-pdp_store_scan_dir(pdp_store *st, MDB_dbi dbi, bool backwards,
-                   pdp_store_scan_fn fn, void *arg)
+tg_err
+pdp_store__scan(pdp_store *st, MDB_dbi dbi, bool backwards,
+                pdp_store_scan_fn fn, void *arg)
 {
     MDB_cursor_op     first = backwards ? MDB_LAST : MDB_FIRST;
     MDB_cursor_op     next  = backwards ? MDB_PREV : MDB_NEXT;
@@ -1192,7 +1028,7 @@ pdp_store_scan_dir(pdp_store *st, MDB_dbi dbi, bool backwards,
         goto out;
     }
     if ((rc = mdb_cursor_open(rd->txn, dbi, &cur)) != 0) {
-        rv = pdp_store_rc(rc);
+        rv = pdp_store__rc(rc);
         goto out;
     }
     for (rc = mdb_cursor_get(cur, &k, &v, first); rc == 0;
@@ -1204,7 +1040,7 @@ pdp_store_scan_dir(pdp_store *st, MDB_dbi dbi, bool backwards,
             goto out;
         }
     }
-    rv = rc == MDB_NOTFOUND ? TG_OK : pdp_store_rc(rc);
+    rv = rc == MDB_NOTFOUND ? TG_OK : pdp_store__rc(rc);
 out:
     if (cur != NULL) {
         mdb_cursor_close(cur);
@@ -1216,7 +1052,7 @@ out:
 static tg_err
 pdp_store_scan(pdp_store *st, MDB_dbi dbi, pdp_store_scan_fn fn, void *arg)
 {
-    return pdp_store_scan_dir(st, dbi, false, fn, arg);
+    return pdp_store__scan(st, dbi, false, fn, arg);
 }
 
 typedef struct pdp_key_list_arg {
@@ -1357,6 +1193,9 @@ pdp_store_tenant_set_txn(pdp_store *st, MDB_txn *txn, void *arg)
     if (c->tier != NULL) {
         snprintf(t->tier, sizeof(t->tier), "%s", c->tier);
     }
+    if (c->name != NULL) {
+        snprintf(t->name, sizeof(t->name), "%s", c->name);
+    }
     for (uint32_t i = 0; i < c->n_labels; i++) {
         if (pdp_tenant_label_apply(t, &c->labels[i]) != 0) {
             a->too_many = true;
@@ -1384,13 +1223,14 @@ pdp_store_tenant_set(pdp_store *st, const pdp_tenant_change *c, pdp_tenant *out,
     tg_err             rv;
 
     if (c->id == NULL || c->id[0] == '\0' || strlen(c->id) >= TG_ID_MAX ||
-        (c->tier != NULL && strlen(c->tier) >= TG_ID_MAX)) {
+        (c->tier != NULL && strlen(c->tier) >= TG_ID_MAX) ||
+        (c->name != NULL && strlen(c->name) >= PDP_KEY_NAME_MAX)) {
         return TG_EINVAL;
     }
     if ((a.t = malloc(sizeof(*a.t))) == NULL) {
         return TG_ENOMEM;
     }
-    rv = pdp_store_write(st, pdp_store_tenant_set_txn, &a);
+    rv = pdp_store__write(st, pdp_store_tenant_set_txn, &a);
     if (rv != TG_OK && a.too_many) {
         rv = TG_ETOOBIG;
     }
@@ -1487,7 +1327,7 @@ pdp_store_history_add_txn(pdp_store *st, MDB_txn *txn, void *arg)
 tg_err
 pdp_store_history_add(pdp_store *st, pdp_activation *a)
 {
-    return pdp_store_write(st, pdp_store_history_add_txn, a);
+    return pdp_store__write(st, pdp_store_history_add_txn, a);
 }
 
 typedef struct pdp_history_list_arg {
@@ -1520,7 +1360,7 @@ pdp_store_history_list(pdp_store *st, pdp_store_history_fn fn, void *arg)
     memset(&a, 0, sizeof(a));
     a.fn  = fn;
     a.arg = arg;
-    return pdp_store_scan_dir(st, st->history, true, pdp_store_history_list_one,
+    return pdp_store__scan(st, st->history, true, pdp_store_history_list_one,
                               &a);
 }
 
@@ -1533,7 +1373,7 @@ pdp_store_history_last(pdp_store *st, pdp_activation *out)
     memset(&a, 0, sizeof(a));
     a.first_only = true;
     a.a.seq      = 0;
-    rv = pdp_store_scan_dir(st, st->history, true, pdp_store_history_list_one,
+    rv = pdp_store__scan(st, st->history, true, pdp_store_history_list_one,
                             &a);
     if (rv != TG_OK) {
         return rv;
@@ -1825,7 +1665,7 @@ pdp_store_writer_main(void *arg)
         pthread_mutex_unlock(&st->mu);
 
         t0 = tg_mono_us();
-        rv = pdp_store_write(st, pdp_store_batch_txn, batch);
+        rv = pdp_store__write(st, pdp_store_batch_txn, batch);
         tg_debug("store: settled %zu usage report(s) in %lld us: %s", n,
                  (long long)(tg_mono_us() - t0), tg_strerror(rv));
         while (batch != NULL) {

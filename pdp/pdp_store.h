@@ -32,7 +32,9 @@
  *            when it replaced the old one and until when that still works.
  *   key_ids  key id -> SHA-256 (32 bytes) of its current secret
  *   tenants  tenant id -> u8 1, i64 created_ms, i64 updated_ms, str tier
- *            ("" none), u16 n, n x (str label name, str label value)
+ *            ("" none), u16 n, n x (str label name, str label value), then
+ *            optionally str name (for people; records written before it
+ *            existed end before it)
  *   usage    request id -> u8 1, u8 flags (1 stream, 2 estimated),
  *            u8 endpoint, u32 status, i64 prompt_tokens,
  *            i64 completion_tokens, i64 cached_tokens, i64 cost_micro_usd,
@@ -62,6 +64,20 @@
  *            (a crash after the commit and before delivery loses that
  *            alert: at most once, never twice). Added without a schema
  *            bump: older builds ignore the database.
+ *   quotas   u8 scope ('t' tenant, 'k' key), str id -> u8 1, i64
+ *            created_ms, i64 updated_ms, str updated_by, i64 budget
+ *            limit micro-USD (0: no budget), u8 window, i32 rolling hours,
+ *            u8 action (0 deny, 1 clamp), u8 n, n x u8 threshold percent,
+ *            i64 rpm, i64 tpm, i64 concurrent (0: not limited). A budget
+ *            and rate limits set through administration for one tenant or
+ *            key; enforced like bundle rules whose ids are
+ *            PDP_QUOTA_RULE_TENANT / PDP_QUOTA_RULE_KEY. Added without a
+ *            schema bump (older builds ignore it), like the two below.
+ *   admin_tokens  SHA-256 of an admin API token -> u8 1, i64 created_ms,
+ *            i64 revoked_ms (0: active), str name, str created_by.
+ *   admin_audit  u64 sequence, BIG-endian -> u8 1, i64 at_ms, str actor,
+ *            str action, str target, str detail (JSON text). One record per
+ *            administrative change, by the CLI or the admin API.
  */
 #ifndef PDP_STORE_H
 #define PDP_STORE_H
@@ -124,6 +140,7 @@ pdp_key_state pdp_key_state_at(const pdp_key *k, int64_t now_ms);
  * have one; then only tenant.id is known. */
 typedef struct pdp_tenant {
     char     id[TG_ID_MAX];
+    char     name[PDP_KEY_NAME_MAX]; /* for people; "" when not set */
     char     tier[TG_ID_MAX]; /* "" when not set */
     tg_kv    labels[PDP_LABELS_MAX];
     uint32_t n_labels;
@@ -139,6 +156,7 @@ typedef struct pdp_tenant_change {
     const tg_kv *labels; /* each set, or removed when its value is "" */
     uint32_t     n_labels;
     int64_t      now_ms;
+    const char  *name; /* NULL: keep; "": clear */
 } pdp_tenant_change;
 
 typedef enum pdp_activation_how {
@@ -332,5 +350,102 @@ tg_err pdp_store_usage_settle_spend(pdp_store *st, const tg_usage *u,
  * callbacks or the decision path. */
 typedef tg_err (*pdp_store_usage_fn)(void *arg, const pdp_usage_rec *r);
 tg_err pdp_store_usage_list(pdp_store *st, pdp_store_usage_fn fn, void *arg);
+
+/* ---- administration: quotas, admin tokens, audit trail --------------- */
+
+#define PDP_QUOTA_RULE_TENANT "admin.tenant"
+#define PDP_QUOTA_RULE_KEY "admin.key"
+#define PDP_ACTOR_MAX 96
+#define PDP_AUDIT_ACTION_MAX 48
+#define PDP_AUDIT_TARGET_MAX 160
+#define PDP_AUDIT_DETAIL_MAX 2048
+#define PDP_TOKEN_NAME_MAX 64
+
+typedef enum pdp_quota_scope {
+    PDP_QUOTA_TENANT = 't',
+    PDP_QUOTA_KEY    = 'k',
+} pdp_quota_scope;
+
+/* A budget and rate limits set through administration for one tenant or
+ * key. A limit of 0 is not set. */
+typedef struct pdp_quota {
+    pdp_quota_scope scope;
+    char            id[TG_ID_MAX];
+    int64_t         created_ms;
+    int64_t         updated_ms;
+    char            updated_by[PDP_ACTOR_MAX];
+    int64_t         limit_micro; /* budget, micro-USD */
+    uint8_t         window;      /* pdp_window */
+    int32_t         window_h;    /* rolling: hours */
+    bool            clamp;       /* action clamp (else deny) */
+    uint8_t         nthr;
+    uint8_t         thr[PDP_LIMITS_THRESHOLDS_MAX]; /* ascending percent */
+    int64_t         rpm;
+    int64_t         tpm;
+    int64_t         concurrent;
+} pdp_quota;
+
+/* pdp_store_quota_get reads the quota of (scope, id) inside a read. */
+tg_err pdp_store_quota_get(pdp_store_reader *rd, pdp_quota_scope scope,
+                           const char *id, pdp_quota *out);
+
+/* pdp_store_quota_put creates or replaces q (created_ms kept from an
+ * existing record). The tenant (a tenant record) or key id must exist, in
+ * the same txn: TG_ENOTFOUND otherwise, nothing written. *created (may be
+ * NULL) says whether it was new. Borrows q. */
+tg_err pdp_store_quota_put(pdp_store *st, const pdp_quota *q, bool *created);
+
+/* pdp_store_quota_del removes a quota; TG_ENOTFOUND if there is none. */
+tg_err pdp_store_quota_del(pdp_store *st, pdp_quota_scope scope,
+                           const char *id);
+
+typedef void (*pdp_store_quota_fn)(void *arg, const pdp_quota *q);
+tg_err pdp_store_quota_list(pdp_store *st, pdp_store_quota_fn fn, void *arg);
+
+/* An admin API token; only its SHA-256 is stored. */
+typedef struct pdp_admin_token {
+    char    name[PDP_TOKEN_NAME_MAX];
+    char    created_by[PDP_ACTOR_MAX];
+    int64_t created_ms;
+    int64_t revoked_ms; /* 0: active */
+} pdp_admin_token;
+
+/* pdp_store_token_put stores a new token. TG_EEXIST when an active token
+ * has that name already (or the hash is stored). When replace is true an
+ * active token of that name is deleted first, in the same txn (what serve
+ * does with its "local" token at every start). Borrows t. */
+tg_err pdp_store_token_put(pdp_store *st, const uint8_t hash[TG_SHA256_LEN],
+                           const pdp_admin_token *t, bool replace);
+
+/* pdp_store_token_check looks a token up by hash: TG_OK with *out when it
+ * is active, TG_ENOTFOUND when unknown or revoked. */
+tg_err pdp_store_token_check(pdp_store *st, const uint8_t hash[TG_SHA256_LEN],
+                             pdp_admin_token *out);
+
+/* pdp_store_token_revoke revokes the active token called name;
+ * TG_ENOTFOUND when there is none. */
+tg_err pdp_store_token_revoke(pdp_store *st, const char *name, int64_t now_ms);
+
+typedef void (*pdp_store_token_fn)(void *arg, const pdp_admin_token *t);
+tg_err pdp_store_token_list(pdp_store *st, pdp_store_token_fn fn, void *arg);
+
+/* One administrative change. */
+typedef struct pdp_audit {
+    uint64_t seq; /* assigned by the store, increasing */
+    int64_t  at_ms;
+    char     actor[PDP_ACTOR_MAX];  /* "token:<name>" or "cli:<user>" */
+    char     action[PDP_AUDIT_ACTION_MAX];   /* "keys.create", ... */
+    char     target[PDP_AUDIT_TARGET_MAX];   /* "key:<id>", ... */
+    char     detail[PDP_AUDIT_DETAIL_MAX];   /* JSON text, never a secret */
+} pdp_audit;
+
+/* pdp_store_audit_add appends a (a->seq is written back). Borrows a. */
+tg_err pdp_store_audit_add(pdp_store *st, pdp_audit *a);
+
+/* pdp_store_audit_list calls fn for the newest records first until fn
+ * returns false or limit records were given (0: all). */
+typedef bool (*pdp_store_audit_fn)(void *arg, const pdp_audit *a);
+tg_err pdp_store_audit_list(pdp_store *st, uint32_t limit,
+                            pdp_store_audit_fn fn, void *arg);
 
 #endif

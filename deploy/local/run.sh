@@ -48,6 +48,7 @@ done
 curl -sf http://127.0.0.1:8080/readyz >/dev/null ||
   { echo "run: the gateway did not become ready; see the log above" >&2; exit 1; }
 
+"$bin/tollgate-pdp" tenants set --config "$cfg" demo --tier demo >/dev/null
 key=$("$bin/tollgate-pdp" keys create --config "$cfg" --tenant demo \
         --name "run.sh demo key" --format json |
       sed -n 's/.*"key":"\([^"]*\)".*/\1/p')

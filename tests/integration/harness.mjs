@@ -434,6 +434,7 @@ export class Gateway {
     this.ipc = `ipc://${this.dir}/pdp.sock`;
     this.providerKey = `pk-test-${crypto.randomBytes(16).toString('hex')}`;
     this.secrets = [this.providerKey]; // must never appear in a log
+    this.tenantsMade = new Set();
     this.procs = [];
     this.killedPdps = 0;
     this.failures = [];
@@ -567,6 +568,11 @@ export class Gateway {
   }
 
   async createKey({ tenant, models, name, labels } = {}) {
+    // A key must name an existing tenant; `tenants set` creates it if needed.
+    if (!this.tenantsMade.has(tenant)) {
+      await this.cli(['tenants', 'set', '--config', this.cfgPath, tenant]);
+      this.tenantsMade.add(tenant);
+    }
     const args = ['keys', 'create', '--config', this.cfgPath, '--tenant', tenant, '--format', 'json'];
     if (name) args.push('--name', name);
     if (models) args.push('--models', Array.isArray(models) ? models.join(',') : models);

@@ -1,6 +1,6 @@
 /* test_admin.c - pdp.admin: the probes Kubernetes and operators hit, the
- * metrics Prometheus scrapes and the reload endpoint `tollgate-pdp reload`
- * calls. */
+ * metrics Prometheus scrapes, and the token-guarded reload endpoint and
+ * admin API under /admin/. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
@@ -46,20 +46,50 @@ reload_fn(void *arg, bool allow_rollback, tg_buf *out)
     return n % 2 ? 200 : 409;
 }
 
-static pdp_admin_hooks g_hooks = {ready_fn, metrics_fn, reload_fn, &g_ready};
+/* auth_fn accepts one token. */
+static bool
+auth_fn(void *arg, const char *token, char *actor, size_t cap)
+{
+    (void)arg;
+    if (strcmp(token, "good-token") != 0) {
+        return false;
+    }
+    snprintf(actor, cap, "token:ops");
+    return true;
+}
 
-/* http sends one request and returns the status; the body lands in g_body. */
+/* api_fn echoes what the admin API would receive. */
+static unsigned
+api_fn(void *arg, const char *actor, const char *method, const char *url,
+       const char *query, const char *body, size_t len, tg_buf *out,
+       const char **ctype)
+{
+    (void)arg;
+    tg_buf_printf(out, "actor=%s method=%s url=%s query=%s len=%zu body=%.*s",
+                  actor, method, url, query, len, (int)(len > 64 ? 64 : len),
+                  body != NULL ? body : "");
+    *ctype = "text/plain";
+    return 200;
+}
+
+static pdp_admin_hooks g_hooks = {ready_fn, metrics_fn, reload_fn,
+                                  auth_fn,  api_fn,     &g_ready};
+
+/* http_auth sends one request (with a bearer token and a body when given)
+ * and returns the status; the answer's body lands in g_body. */
 static int
-http(const char *method, const char *path)
+http_auth(const char *method, const char *path, const char *token,
+          const char *body, size_t blen)
 {
     struct sockaddr_in sa;
-    char               req[256];
+    char               req[512];
     char               resp[4096];
+    char               auth[128] = "";
     size_t             got = 0;
     ssize_t            n;
     int                fd     = socket(AF_INET, SOCK_STREAM, 0);
     int                status = -1;
-    const char        *body;
+    const char        *b;
 
     memset(&sa, 0, sizeof(sa));
     sa.sin_family      = AF_INET;
@@ -69,13 +99,23 @@ http(const char *method, const char *path)
         close(fd);
         return -1;
     }
+    if (token != NULL) {
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s\r\n", token);
+    }
     snprintf(req, sizeof(req),
-             "%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-             "Content-Length: 0\r\n\r\n",
-             method, path);
+             "%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n%s"
+             "Content-Length: %zu\r\n\r\n",
+             method, path, auth, blen);
     if (write(fd, req, strlen(req)) < 0) {
         close(fd);
         return -1;
+    }
+    for (size_t off = 0; off < blen;) {
+        n = write(fd, body + off, blen - off);
+        if (n <= 0) {
+            break; /* the server may answer and close before reading all */
+        }
+        off += (size_t)n;
     }
     while (got < sizeof(resp) - 1 &&
            (n = read(fd, resp + got, sizeof(resp) - 1 - got)) > 0) {
@@ -84,9 +124,15 @@ http(const char *method, const char *path)
     resp[got] = '\0';
     close(fd);
     sscanf(resp, "HTTP/1.1 %d", &status);
-    body = strstr(resp, "\r\n\r\n");
-    snprintf(g_body, sizeof(g_body), "%s", body != NULL ? body + 4 : "");
+    b = strstr(resp, "\r\n\r\n");
+    snprintf(g_body, sizeof(g_body), "%s", b != NULL ? b + 4 : "");
     return status;
+}
+
+static int
+http(const char *method, const char *path)
+{
+    return http_auth(method, path, "good-token", NULL, 0);
 }
 
 static void
@@ -139,6 +185,49 @@ test_reload_post_only(void)
 }
 
 static void
+test_admin_needs_token(void)
+{
+    int before = atomic_load(&g_reloads);
+
+    CU_ASSERT_EQUAL(http_auth("POST", "/admin/reload", NULL, NULL, 0), 401);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_body, "admin_token_required"));
+    CU_ASSERT_EQUAL(http_auth("POST", "/admin/reload", "bad", NULL, 0), 401);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_body, "invalid_admin_token"));
+    CU_ASSERT_EQUAL(http_auth("GET", "/admin/v1/tenants", "bad", NULL, 0), 401);
+    CU_ASSERT_EQUAL(atomic_load(&g_reloads), before); /* nothing ran */
+    /* Probes and metrics stay open to kubelets and scrapers. */
+    CU_ASSERT_EQUAL(http_auth("GET", "/healthz", NULL, NULL, 0), 200);
+    CU_ASSERT_EQUAL(http_auth("GET", "/metrics", NULL, NULL, 0), 200);
+}
+
+static void
+test_api_gets_actor_query_and_body(void)
+{
+    static const char body[] = "{\"id\":\"acme\"}";
+
+    CU_ASSERT_EQUAL(http_auth("PUT", "/admin/v1/budgets/tenant/acme?a=1&b=x%20y",
+                              "good-token", body, strlen(body)),
+                    200);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_body, "actor=token:ops method=PUT "
+                                          "url=/admin/v1/budgets/tenant/acme"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_body, "query=a=1&b=x%20y"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_body, "len=13 body={\"id\":\"acme\"}"));
+}
+
+static void
+test_api_body_too_large(void)
+{
+    size_t n   = (1u << 20) + 10;
+    char  *big = malloc(n);
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(big);
+    memset(big, ' ', n);
+    CU_ASSERT_EQUAL(http_auth("POST", "/admin/v1/tenants", "good-token", big, n),
+                    413);
+    free(big);
+}
+
+static void
 test_bad_address_rejected(void)
 {
     pdp_admin *a        = NULL;
@@ -156,6 +245,9 @@ static const tg_unit_case cases[] = {
     {"unknown_path_and_method", test_unknown_path_and_method},
     {"metrics", test_metrics},
     {"reload_post_only", test_reload_post_only},
+    {"admin_needs_token", test_admin_needs_token},
+    {"api_gets_actor_query_and_body", test_api_gets_actor_query_and_body},
+    {"api_body_too_large", test_api_body_too_large},
     {"bad_address_rejected", test_bad_address_rejected},
     {NULL, NULL},
 };

@@ -25,6 +25,10 @@ static char g_cfg[768];
 static char g_out[16384];
 static char g_err[4096];
 
+static const char *const g_tenants[] = {"acme", "exp",   "t",     "lab",
+                                        "nolabel", "beta", "delta", "gamma",
+                                        "rot",  "live",  NULL};
+
 /* run executes one command line (NULL-terminated words) in-process. */
 static int
 run(const char *first, ...)
@@ -518,8 +522,14 @@ test_key_labels(void)
 static void
 test_tenants_set_and_list(void)
 {
+    char   saved[sizeof(g_cfg)];
     cJSON *doc;
     cJSON *t;
+
+    /* A state directory of its own: main() made tenants in the shared one. */
+    snprintf(saved, sizeof(saved), "%s", g_cfg);
+    snprintf(g_cfg, sizeof(g_cfg), "%s",
+             pdp_test_config(tg_unit_tmpdir("cli-tenants"), 4));
 
     CU_ASSERT_EQUAL(run("tenants", "list", "--config", g_cfg, NULL), 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "No tenants yet"));
@@ -564,6 +574,7 @@ test_tenants_set_and_list(void)
                     2);
     CU_ASSERT_PTR_NOT_NULL(strstr(g_err, "--tier"));
     CU_ASSERT_EQUAL(run("tenants", "frob", NULL), 2);
+    snprintf(g_cfg, sizeof(g_cfg), "%s", saved);
 }
 
 static void
@@ -604,7 +615,12 @@ test_policy_commands_without_serve(void)
              "\"ipc://%s/p.sock\", \"spool_dir\": \"spool\"},\n%s}\n",
              dir, dir, PDP_TEST_DEPLOYMENTS);
     snprintf(cfg, sizeof(cfg), "%s", tg_unit_write(dir, "t.json", text));
+    /* Without serve there is no admin token in the state directory. */
     CU_ASSERT_EQUAL(run("reload", "--config", cfg, NULL), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_err, "no admin token"));
+    setenv("TOLLGATE_ADMIN_TOKEN", "tga-test", 1);
+    CU_ASSERT_EQUAL(run("reload", "--config", cfg, NULL), 1);
+    unsetenv("TOLLGATE_ADMIN_TOKEN");
     CU_ASSERT_PTR_NOT_NULL(strstr(g_err, "cannot reach the running "
                                          "tollgate-pdp at http://127.0.0.1:1"));
     CU_ASSERT_EQUAL(run("reload", "--config", cfg, "--allow-rollback=1", NULL),
@@ -641,6 +657,7 @@ test_serve_with_cli_alongside_then_sigterm(void)
         nanosleep(&ts, NULL);
     }
     /* Keys created and revoked by another process take effect at once. */
+    CU_ASSERT_EQUAL(run("tenants", "create", "--config", cfg, "live", NULL), 0);
     CU_ASSERT_EQUAL(create_key("live", "gpt-4o", id, key), 0);
     CU_ASSERT_EQUAL(decide_over_nng(url, key), 200);
     CU_ASSERT_EQUAL(run("keys", "revoke", "--config", cfg, id, NULL), 0);
@@ -654,7 +671,25 @@ test_serve_with_cli_alongside_then_sigterm(void)
     CU_ASSERT_NOT_EQUAL(access(sock, F_OK), 0); /* socket file removed */
 }
 
+/* test_key_needs_tenant: a key for a tenant that was never created is
+ * refused (a typo would make a tenant no budget or policy applies to). */
+static void
+test_key_needs_tenant(void)
+{
+    CU_ASSERT_EQUAL(run("keys", "create", "--config", g_cfg, "--tenant",
+                        "typo-co", NULL),
+                    1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_err, "tenants create typo-co"));
+    CU_ASSERT_EQUAL(run("tenants", "create", "--config", g_cfg, "typo-co",
+                        NULL),
+                    0);
+    CU_ASSERT_EQUAL(run("keys", "create", "--config", g_cfg, "--tenant",
+                        "typo-co", NULL),
+                    0);
+}
+
 static const tg_unit_case cases[] = {
+    {"key_needs_tenant", test_key_needs_tenant},
     {"create_text_shows_key_once", test_create_text_shows_key_once},
     {"create_json_key_works_and_only_hash_stored",
      test_create_json_key_works_and_only_hash_stored},
@@ -678,5 +713,12 @@ main(void)
 {
     snprintf(g_dir, sizeof(g_dir), "%s", tg_unit_tmpdir("cli"));
     snprintf(g_cfg, sizeof(g_cfg), "%s", pdp_test_config(g_dir, 4));
+    /* A key names an existing tenant. */
+    for (const char *const *t = g_tenants; *t != NULL; t++) {
+        if (run("tenants", "create", "--config", g_cfg, *t, NULL) != 0) {
+            fprintf(stderr, "cannot create tenant %s: %s", *t, g_err);
+            return 1;
+        }
+    }
     return tg_unit_run("pdp.cli", cases);
 }

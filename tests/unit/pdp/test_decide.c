@@ -112,7 +112,7 @@ setup(void)
         memset(&l, 0, sizeof(l));
         snprintf(l.key, sizeof(l.key), "region");
         snprintf(l.value, sizeof(l.value), "eu");
-        c = (pdp_tenant_change){"freeco", "free", &l, 1, 1};
+        c = (pdp_tenant_change){"freeco", "free", &l, 1, 1, NULL};
         snprintf(bdir, sizeof(bdir), "%s/bundle", dir);
         mkdir(bdir, 0700);
         tg_unit_write(bdir, "bundle.json",

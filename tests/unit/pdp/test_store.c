@@ -484,7 +484,7 @@ test_tenants_set_merge_and_list(void)
     snprintf(l[0].value, sizeof(l[0].value), "eu");
     snprintf(l[1].key, sizeof(l[1].key), "team");
     snprintf(l[1].value, sizeof(l[1].value), "search");
-    c = (pdp_tenant_change){"acme", "free", l, 2, 1000};
+    c = (pdp_tenant_change){"acme", "free", l, 2, 1000, NULL};
     CU_ASSERT_EQUAL(pdp_store_tenant_set(st, &c, &t, &created), TG_OK);
     CU_ASSERT_TRUE(created);
     CU_ASSERT_STRING_EQUAL(t.tier, "free");
@@ -493,7 +493,7 @@ test_tenants_set_merge_and_list(void)
     /* A second change keeps what it does not name, and "" removes. */
     snprintf(l[0].value, sizeof(l[0].value), "us");
     l[1].value[0] = '\0';
-    c             = (pdp_tenant_change){"acme", NULL, l, 2, 2000};
+    c             = (pdp_tenant_change){"acme", NULL, l, 2, 2000, NULL};
     CU_ASSERT_EQUAL(pdp_store_tenant_set(st, &c, &t, &created), TG_OK);
     CU_ASSERT_FALSE(created);
     CU_ASSERT_EQUAL(t.created_ms, 1000);
@@ -513,7 +513,7 @@ test_tenants_set_merge_and_list(void)
     pdp_store_reader_destroy(rd);
 
     /* Clearing the tier; the 17th label is refused and nothing changes. */
-    c = (pdp_tenant_change){"acme", "", NULL, 0, 3000};
+    c = (pdp_tenant_change){"acme", "", NULL, 0, 3000, NULL};
     CU_ASSERT_EQUAL(pdp_store_tenant_set(st, &c, &t, NULL), TG_OK);
     CU_ASSERT_STRING_EQUAL(t.tier, "");
     {
@@ -523,17 +523,17 @@ test_tenants_set_merge_and_list(void)
             snprintf(many[i].key, sizeof(many[i].key), "n%d", i);
             snprintf(many[i].value, sizeof(many[i].value), "v");
         }
-        c = (pdp_tenant_change){"acme", "pro", many, PDP_LABELS_MAX, 4000};
+        c = (pdp_tenant_change){"acme", "pro", many, PDP_LABELS_MAX, 4000, NULL};
         CU_ASSERT_EQUAL(pdp_store_tenant_set(st, &c, &t, NULL), TG_ETOOBIG);
     }
-    c = (pdp_tenant_change){"acme", NULL, NULL, 0, 5000};
+    c = (pdp_tenant_change){"acme", NULL, NULL, 0, 5000, NULL};
     CU_ASSERT_EQUAL(pdp_store_tenant_set(st, &c, &t, NULL), TG_OK);
     CU_ASSERT_STRING_EQUAL(t.tier, ""); /* not "pro": that write failed */
     CU_ASSERT_EQUAL(t.n_labels, 1);
     g_tenants_seen = 0;
     CU_ASSERT_EQUAL(pdp_store_tenant_list(st, tenant_cb, NULL), TG_OK);
     CU_ASSERT_EQUAL(g_tenants_seen, 1);
-    c = (pdp_tenant_change){"", NULL, NULL, 0, 1};
+    c = (pdp_tenant_change){"", NULL, NULL, 0, 1, NULL};
     CU_ASSERT_EQUAL(pdp_store_tenant_set(st, &c, NULL, NULL), TG_EINVAL);
     pdp_store_close(st);
 }
@@ -957,7 +957,119 @@ test_alerts_fire_once_per_window(void)
     pdp_store_close(st);
 }
 
+/* test_admin_records: quotas need their tenant or key, keep created_ms
+ * across updates and survive a reopen; admin tokens are found by hash only
+ * while active, one active per name; the audit trail lists newest first. */
+static bool
+audit_collect(void *arg, const pdp_audit *a)
+{
+    uint64_t *seqs = arg;
+
+    for (int i = 0; i < 8; i++) {
+        if (seqs[i] == 0) {
+            seqs[i] = a->seq;
+            break;
+        }
+    }
+    return true;
+}
+
+static void
+test_admin_records(void)
+{
+    const char       *dir = tg_unit_tmpdir("store");
+    pdp_store        *st  = open_store(dir, 4);
+    pdp_store_reader *rd  = NULL;
+    pdp_tenant_change tc  = {"acme", NULL, NULL, 0, 1000, "Acme"};
+    pdp_quota         q;
+    pdp_quota         got;
+    pdp_admin_token   t;
+    pdp_admin_token   seen;
+    pdp_audit         a;
+    uint8_t           h1[TG_SHA256_LEN];
+    uint8_t           h2[TG_SHA256_LEN];
+    uint64_t          seqs[8] = {0};
+    bool              created = false;
+    pdp_tenant        tn;
+
+    memset(&q, 0, sizeof(q));
+    q.scope = PDP_QUOTA_TENANT;
+    snprintf(q.id, sizeof(q.id), "acme");
+    q.limit_micro = 1000000;
+    q.window      = 2;
+    q.nthr        = 2;
+    q.thr[0]      = 50;
+    q.thr[1]      = 80;
+    q.rpm         = 60;
+    q.updated_ms  = 2000;
+    CU_ASSERT_EQUAL(pdp_store_quota_put(st, &q, &created), TG_ENOTFOUND);
+    CU_ASSERT_EQUAL_FATAL(pdp_store_tenant_set(st, &tc, &tn, NULL), TG_OK);
+    CU_ASSERT_STRING_EQUAL(tn.name, "Acme");
+    CU_ASSERT_EQUAL(pdp_store_quota_put(st, &q, &created), TG_OK);
+    CU_ASSERT_TRUE(created);
+    q.rpm        = 120;
+    q.updated_ms = 3000;
+    CU_ASSERT_EQUAL(pdp_store_quota_put(st, &q, &created), TG_OK);
+    CU_ASSERT_FALSE(created);
+    pdp_store_close(st);
+
+    st = open_store(dir, 4);
+    CU_ASSERT_EQUAL_FATAL(pdp_store_reader_create(st, &rd), TG_OK);
+    CU_ASSERT_EQUAL_FATAL(pdp_store_read_begin(rd), TG_OK);
+    CU_ASSERT_EQUAL(pdp_store_quota_get(rd, PDP_QUOTA_TENANT, "acme", &got),
+                    TG_OK);
+    CU_ASSERT_EQUAL(pdp_store_quota_get(rd, PDP_QUOTA_KEY, "acme", &q),
+                    TG_ENOTFOUND);
+    CU_ASSERT_EQUAL(pdp_store_tenant_get(rd, "acme", &tn), TG_OK);
+    CU_ASSERT_STRING_EQUAL(tn.name, "Acme");
+    pdp_store_read_end(rd);
+    pdp_store_reader_destroy(rd);
+    CU_ASSERT_EQUAL(got.limit_micro, 1000000);
+    CU_ASSERT_EQUAL(got.rpm, 120);
+    CU_ASSERT_EQUAL(got.created_ms, 2000);
+    CU_ASSERT_EQUAL(got.updated_ms, 3000);
+    CU_ASSERT_EQUAL(got.nthr, 2);
+    CU_ASSERT_EQUAL(got.thr[1], 80);
+    CU_ASSERT_EQUAL(pdp_store_quota_del(st, PDP_QUOTA_TENANT, "acme"), TG_OK);
+    CU_ASSERT_EQUAL(pdp_store_quota_del(st, PDP_QUOTA_TENANT, "acme"),
+                    TG_ENOTFOUND);
+
+    memset(&t, 0, sizeof(t));
+    snprintf(t.name, sizeof(t.name), "ops");
+    t.created_ms = 5;
+    tg_sha256("one", 3, h1);
+    tg_sha256("two", 3, h2);
+    CU_ASSERT_EQUAL(pdp_store_token_put(st, h1, &t, false), TG_OK);
+    CU_ASSERT_EQUAL(pdp_store_token_put(st, h2, &t, false), TG_EEXIST);
+    CU_ASSERT_EQUAL(pdp_store_token_check(st, h1, &seen), TG_OK);
+    CU_ASSERT_STRING_EQUAL(seen.name, "ops");
+    CU_ASSERT_EQUAL(pdp_store_token_check(st, h2, &seen), TG_ENOTFOUND);
+    /* replace: the new secret takes over the name (serve's "local"). */
+    CU_ASSERT_EQUAL(pdp_store_token_put(st, h2, &t, true), TG_OK);
+    CU_ASSERT_EQUAL(pdp_store_token_check(st, h1, &seen), TG_ENOTFOUND);
+    CU_ASSERT_EQUAL(pdp_store_token_check(st, h2, &seen), TG_OK);
+    CU_ASSERT_EQUAL(pdp_store_token_revoke(st, "ops", 9), TG_OK);
+    CU_ASSERT_EQUAL(pdp_store_token_check(st, h2, &seen), TG_ENOTFOUND);
+    CU_ASSERT_EQUAL(pdp_store_token_revoke(st, "ops", 9), TG_ENOTFOUND);
+
+    for (int i = 0; i < 3; i++) {
+        memset(&a, 0, sizeof(a));
+        a.at_ms = 100 + i;
+        snprintf(a.actor, sizeof(a.actor), "token:ops");
+        snprintf(a.action, sizeof(a.action), "tenants.update");
+        snprintf(a.target, sizeof(a.target), "tenant:acme");
+        CU_ASSERT_EQUAL(pdp_store_audit_add(st, &a), TG_OK);
+        CU_ASSERT_EQUAL(a.seq, (uint64_t)i + 1);
+    }
+    CU_ASSERT_EQUAL(pdp_store_audit_list(st, 2, audit_collect, seqs), TG_OK);
+    CU_ASSERT_EQUAL(seqs[0], 3);
+    CU_ASSERT_EQUAL(seqs[1], 2);
+    CU_ASSERT_EQUAL(seqs[2], 0); /* the limit held */
+    pdp_store_close(st);
+}
+
 static const tg_unit_case cases[] = {
+    {"admin_records", test_admin_records},
     {"schema_version_written", test_schema_version_written},
     {"alerts_fire_once_per_window", test_alerts_fire_once_per_window},
     {"budget_spend_persists", test_budget_spend_persists},

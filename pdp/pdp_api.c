@@ -1,0 +1,1710 @@
+/* pdp_api.c - the administration API. Each handler validates everything
+ * before it writes, answers with the record as stored, and appends one
+ * audit record per change (after the change committed: a crash between the
+ * two loses the audit line, never the change). Request bodies are parsed
+ * with tg_json so an error can say line:col and budgets read USD exactly
+ * from the number's text. */
+#include "pdp_api.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <pwd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pdp_cli.h"
+#include "tg_hash.h"
+#include "tg_json.h"
+#include "tg_log.h"
+#include "tg_time.h"
+
+#define PDP_API_SEGS 5
+#define PDP_API_DURATION_MAX_MS ((int64_t)100 * 366 * 86400000) /* century */
+#define PDP_API_GRACE_DEFAULT_MS ((int64_t)24 * 3600000)
+#define PDP_API_AUDIT_LIMIT 100
+#define PDP_API_KEY_RANDOM_BYTES 24 /* 48 hex digits */
+
+typedef struct pdp_api_call {
+    const pdp_api_ctx *x;
+    const char        *method;
+    const char        *seg[PDP_API_SEGS];
+    char               segbuf[512];
+    uint32_t           nseg;
+    const char        *query;
+    tg_json_doc       *doc; /* the body; NULL when there is none */
+    const cJSON       *body;
+    tg_buf            *out;
+    int64_t            now_ms;
+    const char        *ctype;
+} pdp_api_call;
+
+/* ---- shared pieces ------------------------------------------------------ */
+
+bool
+pdp_api_id_ok(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n >= TG_ID_MAX) {
+        return false;
+    }
+    for (; *s != '\0'; s++) {
+        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||
+              (*s >= '0' && *s <= '9') || *s == '.' || *s == '_' ||
+              *s == '-')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+tg_err
+pdp_api_secret(char *key, size_t cap, uint8_t hash[TG_SHA256_LEN])
+{
+    char   hex[2 * PDP_API_KEY_RANDOM_BYTES + 1];
+    tg_err rv = tg_random_token(hex, PDP_API_KEY_RANDOM_BYTES);
+
+    if (rv == TG_OK) {
+        snprintf(key, cap, "%s%s", PDP_API_KEY_PREFIX, hex);
+        tg_sha256(key, strlen(key), hash);
+    }
+    explicit_bzero(hex, sizeof(hex));
+    return rv;
+}
+
+bool
+pdp_api_duration(const char *s, int64_t *ms)
+{
+    int64_t n = 0;
+    int64_t unit;
+
+    if (strcmp(s, "0") == 0) {
+        *ms = 0;
+        return true;
+    }
+    if (*s < '0' || *s > '9') {
+        return false;
+    }
+    for (; *s >= '0' && *s <= '9'; s++) {
+        n = n * 10 + (*s - '0');
+        if (n > PDP_API_DURATION_MAX_MS) {
+            return false;
+        }
+    }
+    switch (*s) {
+    case 's': unit = 1000; break;
+    case 'm': unit = 60000; break;
+    case 'h': unit = 3600000; break;
+    case 'd': unit = 86400000; break;
+    default: return false;
+    }
+    if (s[1] != '\0' || n > PDP_API_DURATION_MAX_MS / unit) {
+        return false;
+    }
+    *ms = n * unit;
+    return true;
+}
+
+void
+pdp_api_time(int64_t ms, char *buf, size_t cap)
+{
+    time_t    s = (time_t)(ms / 1000);
+    struct tm tm;
+
+    gmtime_r(&s, &tm);
+    strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+const char *
+pdp_api_key_status(const pdp_key *k, int64_t now_ms)
+{
+    switch (pdp_key_state_at(k, now_ms)) {
+    case PDP_KEY_STATE_REVOKED: return "revoked";
+    case PDP_KEY_STATE_EXPIRED: return "expired";
+    case PDP_KEY_STATE_ROTATED: return "rotated";
+    case PDP_KEY_STATE_ACTIVE: break;
+    }
+    return k->rotated_ms != 0 && k->grace_until_ms > now_ms ? "rotated-grace"
+                                                           : "active";
+}
+
+void
+pdp_api_json_time(cJSON *j, const char *name, int64_t ms)
+{
+    char when[32];
+    char ms_name[64];
+
+    snprintf(ms_name, sizeof(ms_name), "%s_ms", name);
+    if (ms == 0) {
+        cJSON_AddNullToObject(j, name);
+        cJSON_AddNullToObject(j, ms_name);
+        return;
+    }
+    pdp_api_time(ms, when, sizeof(when));
+    cJSON_AddStringToObject(j, name, when);
+    cJSON_AddNumberToObject(j, ms_name, (double)ms);
+}
+
+cJSON *
+pdp_api_labels_json(const tg_kv *l, uint32_t n)
+{
+    cJSON *j = cJSON_CreateObject();
+
+    for (uint32_t i = 0; i < n; i++) {
+        cJSON_AddStringToObject(j, l[i].key, l[i].value);
+    }
+    return j;
+}
+
+cJSON *
+pdp_api_key_json(const pdp_key *k, const char *secret, int64_t now_ms)
+{
+    cJSON *doc = cJSON_CreateObject();
+    cJSON *ms;
+
+    cJSON_AddStringToObject(doc, "id", k->id);
+    if (secret != NULL) {
+        cJSON_AddStringToObject(doc, "key", secret);
+    }
+    cJSON_AddStringToObject(doc, "tenant", k->tenant);
+    cJSON_AddStringToObject(doc, "name", k->name);
+    ms = cJSON_AddArrayToObject(doc, "models");
+    for (uint32_t i = 0; i < k->n_models; i++) {
+        cJSON_AddItemToArray(ms, cJSON_CreateString(k->models[i]));
+    }
+    cJSON_AddItemToObject(doc, "labels",
+                          pdp_api_labels_json(k->labels, k->n_labels));
+    cJSON_AddStringToObject(doc, "status", pdp_api_key_status(k, now_ms));
+    pdp_api_json_time(doc, "created", k->created_ms);
+    pdp_api_json_time(doc, "expires", k->expires_ms);
+    pdp_api_json_time(doc, "rotated", k->rotated_ms);
+    pdp_api_json_time(doc, "previous_valid_until",
+                      k->rotated_ms != 0 ? k->grace_until_ms : 0);
+    pdp_api_json_time(doc, "revoked",
+                      k->status == PDP_KEY_REVOKED ? k->revoked_ms : 0);
+    return doc;
+}
+
+cJSON *
+pdp_api_tenant_json(const pdp_tenant *t)
+{
+    cJSON *j = cJSON_CreateObject();
+    char   when[32];
+
+    cJSON_AddStringToObject(j, "id", t->id);
+    if (t->name[0] != '\0') {
+        cJSON_AddStringToObject(j, "name", t->name);
+    } else {
+        cJSON_AddNullToObject(j, "name");
+    }
+    if (t->tier[0] != '\0') {
+        cJSON_AddStringToObject(j, "tier", t->tier);
+    } else {
+        cJSON_AddNullToObject(j, "tier");
+    }
+    cJSON_AddItemToObject(j, "labels",
+                          pdp_api_labels_json(t->labels, t->n_labels));
+    pdp_api_time(t->created_ms, when, sizeof(when));
+    cJSON_AddStringToObject(j, "created", when);
+    cJSON_AddNumberToObject(j, "created_ms", (double)t->created_ms);
+    pdp_api_time(t->updated_ms, when, sizeof(when));
+    cJSON_AddStringToObject(j, "updated", when);
+    return j;
+}
+
+bool
+pdp_api_quota_target(const char *s, pdp_quota_scope *scope, const char **id)
+{
+    if (strncmp(s, "tenant:", 7) == 0) {
+        *scope = PDP_QUOTA_TENANT;
+        *id    = s + 7;
+    } else if (strncmp(s, "key:", 4) == 0) {
+        *scope = PDP_QUOTA_KEY;
+        *id    = s + 4;
+    } else {
+        return false;
+    }
+    return pdp_api_id_ok(*id);
+}
+
+/* ---- answers ------------------------------------------------------------ */
+
+static unsigned pdp_api_err(pdp_api_call *c, unsigned status, const char *code,
+                            const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static unsigned
+pdp_api_err(pdp_api_call *c, unsigned status, const char *code,
+            const char *fmt, ...)
+{
+    char    msg[1024];
+    cJSON  *doc = cJSON_CreateObject();
+    cJSON  *e   = cJSON_AddObjectToObject(doc, "error");
+    char   *txt;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    cJSON_AddStringToObject(e, "code", code);
+    cJSON_AddStringToObject(e, "message", msg);
+    txt = cJSON_PrintUnformatted(doc);
+    tg_buf_reset(c->out);
+    tg_buf_printf(c->out, "%s\n", txt != NULL ? txt : "{}");
+    cJSON_free(txt);
+    cJSON_Delete(doc);
+    return status;
+}
+
+/* pdp_api_ok writes doc (taken) as the answer. */
+static unsigned
+pdp_api_ok(pdp_api_call *c, unsigned status, cJSON *doc)
+{
+    char *txt = doc != NULL ? cJSON_PrintUnformatted(doc) : NULL;
+
+    cJSON_Delete(doc);
+    if (txt == NULL) {
+        return pdp_api_err(c, 500, "internal", "out of memory");
+    }
+    tg_buf_reset(c->out);
+    tg_buf_printf(c->out, "%s\n", txt);
+    cJSON_free(txt);
+    return status;
+}
+
+static unsigned
+pdp_api_store_err(pdp_api_call *c, tg_err rv, const char *what)
+{
+    if (rv == TG_EFULL) {
+        return pdp_api_err(c, 507, "storage_full",
+                           "Cannot %s: the state directory's disk is full. "
+                           "Free space or grow the volume, then retry; "
+                           "nothing was changed.",
+                           what);
+    }
+    return pdp_api_err(c, 500, "store_error",
+                       "Cannot %s: %s. Nothing was changed; see the PDP's "
+                       "log.",
+                       what, tg_strerror(rv));
+}
+
+void
+pdp_api_audit_record(pdp_store *st, const char *actor, const char *action,
+                     const char *target, cJSON *detail, int64_t at_ms)
+{
+    pdp_audit *a   = calloc(1, sizeof(*a));
+    char      *txt = detail != NULL ? cJSON_PrintUnformatted(detail) : NULL;
+    tg_err     rv;
+
+    cJSON_Delete(detail);
+    if (a == NULL) {
+        cJSON_free(txt);
+        tg_error("audit: out of memory; %s %s by %s not recorded", action,
+                 target, actor);
+        return;
+    }
+    a->at_ms = at_ms;
+    snprintf(a->actor, sizeof(a->actor), "%s", actor);
+    snprintf(a->action, sizeof(a->action), "%s", action);
+    snprintf(a->target, sizeof(a->target), "%s", target);
+    if (txt != NULL && strlen(txt) < sizeof(a->detail)) {
+        memcpy(a->detail, txt, strlen(txt) + 1);
+    } else if (txt != NULL) {
+        snprintf(a->detail, sizeof(a->detail), "{\"truncated\":true}");
+    }
+    cJSON_free(txt);
+    if ((rv = pdp_store_audit_add(st, a)) != TG_OK) {
+        tg_error("audit: cannot record %s %s by %s: %s", action, target,
+                 a->actor, tg_strerror(rv));
+    }
+    tg_info("admin: %s %s by %s", action, target, a->actor);
+    free(a);
+}
+
+void
+pdp_api_cli_actor(char *buf, size_t cap)
+{
+    char           host[64] = "localhost";
+    struct passwd  pw;
+    struct passwd *res = NULL;
+    char           pwbuf[1024];
+    const char    *user = NULL;
+
+    if (getpwuid_r(getuid(), &pw, pwbuf, sizeof(pwbuf), &res) == 0 &&
+        res != NULL) {
+        user = res->pw_name;
+    }
+    gethostname(host, sizeof(host) - 1);
+    host[sizeof(host) - 1] = '\0';
+    if (user != NULL) {
+        snprintf(buf, cap, "cli:%s@%s", user, host);
+    } else {
+        snprintf(buf, cap, "cli:uid%u@%s", (unsigned)getuid(), host);
+    }
+}
+
+/* pdp_api_audit records a change made through the API. */
+static void
+pdp_api_audit(pdp_api_call *c, const char *action, const char *target,
+              cJSON *detail)
+{
+    pdp_api_audit_record(c->x->st, c->x->actor, action, target, detail,
+                         c->now_ms);
+}
+
+/* ---- body and query ----------------------------------------------------- */
+
+/* pdp_api_fields refuses members of the body not in allowed (NULL-ended). */
+static bool
+pdp_api_fields(pdp_api_call *c, const char *const allowed[], unsigned *st)
+{
+    char err[512];
+
+    if (c->body == NULL) {
+        return true;
+    }
+    if (!cJSON_IsObject(c->body)) {
+        *st = pdp_api_err(c, 400, "invalid_body",
+                          "The request body must be a JSON object.");
+        return false;
+    }
+    if (tg_json_only_keys(c->doc, c->body, "body", allowed, err,
+                          sizeof(err)) != TG_OK) {
+        *st = pdp_api_err(c, 400, "unknown_field", "%s", err);
+        return false;
+    }
+    return true;
+}
+
+/* pdp_api_str reads an optional string member (NULL when absent; a JSON
+ * null reads as ""). */
+static bool
+pdp_api_str(pdp_api_call *c, const char *name, const char **out, unsigned *st)
+{
+    const cJSON *m =
+        c->body != NULL ? cJSON_GetObjectItemCaseSensitive(c->body, name) : NULL;
+
+    *out = NULL;
+    if (m == NULL) {
+        return true;
+    }
+    if (cJSON_IsNull(m)) {
+        *out = "";
+        return true;
+    }
+    if (!cJSON_IsString(m)) {
+        *st = pdp_api_err(c, 400, "invalid_field",
+                          "\"%s\" must be a string.", name);
+        return false;
+    }
+    *out = m->valuestring;
+    return true;
+}
+
+/* pdp_api_labels reads an object of label name -> value (null or "":
+ * remove, when allow_remove). */
+static bool
+pdp_api_labels(pdp_api_call *c, bool allow_remove, tg_kv *l, uint32_t *n,
+               unsigned *st)
+{
+    const cJSON *m = c->body != NULL
+                         ? cJSON_GetObjectItemCaseSensitive(c->body, "labels")
+                         : NULL;
+
+    *n = 0;
+    if (m == NULL) {
+        return true;
+    }
+    if (!cJSON_IsObject(m)) {
+        *st = pdp_api_err(c, 400, "invalid_field",
+                          "\"labels\" must be an object of name: value.");
+        return false;
+    }
+    for (const cJSON *e = m->child; e != NULL; e = e->next) {
+        const char *v = cJSON_IsNull(e) ? "" : e->valuestring;
+        bool        ok;
+
+        if (!pdp_api_id_ok(e->string) ||
+            strlen(e->string) >= sizeof(l[0].key)) {
+            *st = pdp_api_err(c, 400, "invalid_field",
+                              "label name \"%.80s\" is not valid: use 1 to "
+                              "63 of A-Z a-z 0-9 . _ -",
+                              e->string);
+            return false;
+        }
+        if (!cJSON_IsString(e) && !cJSON_IsNull(e)) {
+            *st = pdp_api_err(c, 400, "invalid_field",
+                              "label %s: the value must be a string.",
+                              e->string);
+            return false;
+        }
+        ok = strlen(v) < sizeof(l[0].value);
+        for (const char *p = v; ok && *p != '\0'; p++) {
+            ok = (unsigned char)*p >= 0x20 && *p != 0x7f;
+        }
+        if (!ok || (v[0] == '\0' && !allow_remove)) {
+            *st = pdp_api_err(c, 400, "invalid_field",
+                              "label %s: the value must be 1 to 255 "
+                              "printable characters.",
+                              e->string);
+            return false;
+        }
+        if (*n == PDP_LABELS_MAX) {
+            *st = pdp_api_err(c, 400, "too_many_labels", "At most %d labels.",
+                              PDP_LABELS_MAX);
+            return false;
+        }
+        snprintf(l[*n].key, sizeof(l[*n].key), "%s", e->string);
+        snprintf(l[*n].value, sizeof(l[*n].value), "%s", v);
+        (*n)++;
+    }
+    return true;
+}
+
+/* pdp_api_query copies the value of query parameter name (URL-decoded)
+ * into buf; false when absent. */
+static bool
+pdp_api_query(const pdp_api_call *c, const char *name, char *buf, size_t cap)
+{
+    size_t      nl = strlen(name);
+    const char *p  = c->query;
+
+    while (p != NULL && *p != '\0') {
+        const char *end = strchr(p, '&');
+        size_t      len = end != NULL ? (size_t)(end - p) : strlen(p);
+
+        if (len > nl && strncmp(p, name, nl) == 0 && p[nl] == '=') {
+            size_t o = 0;
+            for (size_t i = nl + 1; i < len && o + 1 < cap; i++) {
+                unsigned h;
+                if (p[i] == '+') {
+                    buf[o++] = ' ';
+                } else if (p[i] == '%' && i + 2 < len &&
+                           sscanf(p + i + 1, "%2x", &h) == 1) {
+                    buf[o++] = (char)h;
+                    i += 2;
+                } else {
+                    buf[o++] = p[i];
+                }
+            }
+            buf[o] = '\0';
+            return true;
+        }
+        p = end != NULL ? end + 1 : NULL;
+    }
+    return false;
+}
+
+/* ---- tenants ------------------------------------------------------------ */
+
+typedef struct pdp_api_list {
+    cJSON  *arr;
+    int64_t now_ms;
+    char    tenant[TG_ID_MAX]; /* filter; "" none */
+} pdp_api_list;
+
+static void
+pdp_api_tenant_one(void *arg, const pdp_tenant *t)
+{
+    pdp_api_list *l = arg;
+
+    cJSON_AddItemToArray(l->arr, pdp_api_tenant_json(t));
+}
+
+static unsigned
+pdp_api_tenants_list(pdp_api_call *c)
+{
+    cJSON       *doc = cJSON_CreateObject();
+    pdp_api_list l   = {cJSON_AddArrayToObject(doc, "tenants"), 0, ""};
+    tg_err       rv  = pdp_store_tenant_list(c->x->st, pdp_api_tenant_one, &l);
+
+    if (rv != TG_OK) {
+        cJSON_Delete(doc);
+        return pdp_api_store_err(c, rv, "list tenants");
+    }
+    return pdp_api_ok(c, 200, doc);
+}
+
+/* pdp_api_read_tenant reads tenant id in a snapshot. */
+static tg_err
+pdp_api_read_tenant(pdp_api_call *c, const char *id, pdp_tenant *t,
+                    pdp_totals *tot)
+{
+    pdp_store_reader *rd = NULL;
+    tg_err            rv;
+
+    if ((rv = pdp_store_reader_create(c->x->st, &rd)) != TG_OK) {
+        return rv;
+    }
+    if ((rv = pdp_store_read_begin(rd)) == TG_OK) {
+        rv = pdp_store_tenant_get(rd, id, t);
+        if (rv == TG_OK && tot != NULL &&
+            pdp_store_totals_get(rd, PDP_TOTALS_TENANT, id, tot) != TG_OK) {
+            memset(tot, 0, sizeof(*tot));
+        }
+        pdp_store_read_end(rd);
+    }
+    pdp_store_reader_destroy(rd);
+    return rv;
+}
+
+static void
+pdp_api_usd_text(int64_t micro, char *buf, size_t cap)
+{
+    uint64_t m = micro < 0 ? (uint64_t)0 - (uint64_t)micro : (uint64_t)micro;
+
+    snprintf(buf, cap, "%s%llu.%06llu", micro < 0 ? "-" : "",
+             (unsigned long long)(m / 1000000),
+             (unsigned long long)(m % 1000000));
+}
+
+static unsigned
+pdp_api_tenant_show(pdp_api_call *c, const char *id)
+{
+    pdp_tenant t;
+    pdp_totals tot;
+    cJSON     *doc;
+    cJSON     *sp;
+    char       usd[32];
+    tg_err     rv = pdp_api_read_tenant(c, id, &t, &tot);
+
+    if (rv == TG_ENOTFOUND) {
+        return pdp_api_err(c, 404, "tenant_not_found",
+                           "No tenant \"%s\". List them with GET "
+                           "/admin/v1/tenants (tollgate-pdp tenants list).",
+                           id);
+    }
+    if (rv != TG_OK) {
+        return pdp_api_store_err(c, rv, "read the tenant");
+    }
+    doc = pdp_api_tenant_json(&t);
+    sp  = cJSON_AddObjectToObject(doc, "spend");
+    cJSON_AddNumberToObject(sp, "requests", (double)tot.requests);
+    cJSON_AddNumberToObject(sp, "prompt_tokens", (double)tot.prompt_tokens);
+    cJSON_AddNumberToObject(sp, "completion_tokens",
+                            (double)tot.completion_tokens);
+    pdp_api_usd_text(tot.cost_micro_usd, usd, sizeof(usd));
+    cJSON_AddStringToObject(sp, "cost_usd", usd);
+    cJSON_AddNumberToObject(sp, "cost_micro_usd", (double)tot.cost_micro_usd);
+    return pdp_api_ok(c, 200, doc);
+}
+
+/* pdp_api_tenant_write creates (create true: 409 if it exists) or updates
+ * (404 if it does not) tenant id from the body. */
+static unsigned
+pdp_api_tenant_write(pdp_api_call *c, const char *id, bool create)
+{
+    static const char *const create_fields[] = {"id", "name", "tier",
+                                                "labels", NULL};
+    static const char *const update_fields[] = {"name", "tier", "labels",
+                                                NULL};
+    tg_kv             labels[PDP_LABELS_MAX];
+    uint32_t          n = 0;
+    const char       *name;
+    const char       *tier;
+    pdp_tenant        t;
+    pdp_tenant_change ch;
+    bool              created = false;
+    unsigned          st      = 0;
+    tg_err            rv;
+
+    if (!pdp_api_fields(c, create ? create_fields : update_fields, &st) ||
+        !pdp_api_str(c, "name", &name, &st) ||
+        !pdp_api_str(c, "tier", &tier, &st) ||
+        !pdp_api_labels(c, !create, labels, &n, &st)) {
+        return st;
+    }
+    if (create) {
+        const char *body_id = NULL;
+        if (!pdp_api_str(c, "id", &body_id, &st)) {
+            return st;
+        }
+        id = body_id;
+        if (id == NULL || id[0] == '\0') {
+            return pdp_api_err(c, 400, "missing_field",
+                               "Give the tenant's \"id\" (1 to 63 of A-Z a-z "
+                               "0-9 . _ -).");
+        }
+    }
+    if (!pdp_api_id_ok(id)) {
+        return pdp_api_err(c, 400, "invalid_id",
+                           "Tenant id \"%.80s\" is not valid: use 1 to 63 of "
+                           "A-Z a-z 0-9 . _ -",
+                           id);
+    }
+    if (tier != NULL && tier[0] != '\0' && !pdp_api_id_ok(tier)) {
+        return pdp_api_err(c, 400, "invalid_field",
+                           "\"tier\" \"%.80s\" is not valid: use 1 to 63 of "
+                           "A-Z a-z 0-9 . _ - (or null to clear it)",
+                           tier);
+    }
+    if (name != NULL && strlen(name) >= PDP_KEY_NAME_MAX) {
+        return pdp_api_err(c, 400, "invalid_field",
+                           "\"name\" is longer than %d bytes.",
+                           PDP_KEY_NAME_MAX - 1);
+    }
+    rv = pdp_api_read_tenant(c, id, &t, NULL);
+    if (rv == TG_OK && create) {
+        return pdp_api_err(c, 409, "tenant_exists",
+                           "Tenant \"%s\" already exists; change it with "
+                           "PATCH /admin/v1/tenants/%s (tollgate-pdp tenants "
+                           "update).",
+                           id, id);
+    }
+    if (rv == TG_ENOTFOUND && !create) {
+        return pdp_api_err(c, 404, "tenant_not_found",
+                           "No tenant \"%s\"; create it with POST "
+                           "/admin/v1/tenants (tollgate-pdp tenants create).",
+                           id);
+    }
+    if (rv != TG_OK && rv != TG_ENOTFOUND) {
+        return pdp_api_store_err(c, rv, "read the tenant");
+    }
+    memset(&ch, 0, sizeof(ch));
+    ch.id       = id;
+    ch.tier     = tier;
+    ch.name     = name;
+    ch.labels   = labels;
+    ch.n_labels = n;
+    ch.now_ms   = c->now_ms;
+    rv          = pdp_store_tenant_set(c->x->st, &ch, &t, &created);
+    if (rv == TG_ETOOBIG) {
+        return pdp_api_err(c, 400, "too_many_labels",
+                           "Tenant %s would have more than %d labels; remove "
+                           "some (a label set to null is removed).",
+                           id, PDP_LABELS_MAX);
+    }
+    if (rv != TG_OK) {
+        return pdp_api_store_err(c, rv, "store the tenant");
+    }
+    {
+        char target[PDP_AUDIT_TARGET_MAX];
+        snprintf(target, sizeof(target), "tenant:%s", id);
+        pdp_api_audit(c, create ? "tenants.create" : "tenants.update", target,
+                      c->body != NULL ? cJSON_Duplicate(c->body, true) : NULL);
+    }
+    return pdp_api_ok(c, create ? 201 : 200, pdp_api_tenant_json(&t));
+}
+
+/* ---- keys --------------------------------------------------------------- */
+
+static void
+pdp_api_key_one(void *arg, const pdp_key *k)
+{
+    pdp_api_list *l = arg;
+
+    if (l->tenant[0] == '\0' || strcmp(l->tenant, k->tenant) == 0) {
+        cJSON_AddItemToArray(l->arr, pdp_api_key_json(k, NULL, l->now_ms));
+    }
+}
+
+static unsigned
+pdp_api_keys_list(pdp_api_call *c)
+{
+    cJSON       *doc = cJSON_CreateObject();
+    pdp_api_list l   = {cJSON_AddArrayToObject(doc, "keys"), c->now_ms, ""};
+    tg_err       rv;
+
+    pdp_api_query(c, "tenant", l.tenant, sizeof(l.tenant));
+    rv = pdp_store_key_list(c->x->st, pdp_api_key_one, &l);
+    if (rv != TG_OK) {
+        cJSON_Delete(doc);
+        return pdp_api_store_err(c, rv, "list keys");
+    }
+    return pdp_api_ok(c, 200, doc);
+}
+
+static tg_err
+pdp_api_read_key(pdp_api_call *c, const char *id, pdp_key *k)
+{
+    pdp_store_reader *rd = NULL;
+    tg_err            rv;
+
+    if (!pdp_api_id_ok(id)) {
+        return TG_ENOTFOUND;
+    }
+    if ((rv = pdp_store_reader_create(c->x->st, &rd)) != TG_OK) {
+        return rv;
+    }
+    if ((rv = pdp_store_read_begin(rd)) == TG_OK) {
+        rv = pdp_store_key_get_by_id(rd, id, k);
+        pdp_store_read_end(rd);
+    }
+    pdp_store_reader_destroy(rd);
+    return rv;
+}
+
+static unsigned
+pdp_api_key_missing(pdp_api_call *c, const char *id)
+{
+    return pdp_api_err(c, 404, "key_not_found",
+                       "No key with id \"%.80s\". List them with GET "
+                       "/admin/v1/keys (tollgate-pdp keys list).",
+                       id);
+}
+
+static unsigned
+pdp_api_key_show(pdp_api_call *c, const char *id)
+{
+    pdp_key k;
+    tg_err  rv = pdp_api_read_key(c, id, &k);
+
+    if (rv == TG_ENOTFOUND) {
+        return pdp_api_key_missing(c, id);
+    }
+    if (rv != TG_OK) {
+        return pdp_api_store_err(c, rv, "read the key");
+    }
+    return pdp_api_ok(c, 200, pdp_api_key_json(&k, NULL, c->now_ms));
+}
+
+static bool
+pdp_api_model_known(const tg_config *cfg, const char *model)
+{
+    for (size_t i = 0; cfg != NULL && i < cfg->n_deployments; i++) {
+        if (strcmp(cfg->deployments[i].model, model) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static unsigned
+pdp_api_key_create(pdp_api_call *c)
+{
+    static const char *const fields[] = {"tenant", "name",       "models",
+                                         "labels", "expires_in", "expires",
+                                         NULL};
+    pdp_key    *k = calloc(1, sizeof(*k));
+    pdp_tenant  t;
+    const char *tenant;
+    const char *name;
+    const char *expires_in;
+    const char *expires;
+    const cJSON *models;
+    char        secret[PDP_API_KEY_MAX];
+    uint8_t     hash[TG_SHA256_LEN];
+    char        idhex[17];
+    unsigned    st = 0;
+    tg_err      rv;
+
+    if (k == NULL) {
+        return pdp_api_err(c, 500, "internal", "out of memory");
+    }
+    if (!pdp_api_fields(c, fields, &st) ||
+        !pdp_api_str(c, "tenant", &tenant, &st) ||
+        !pdp_api_str(c, "name", &name, &st) ||
+        !pdp_api_str(c, "expires_in", &expires_in, &st) ||
+        !pdp_api_str(c, "expires", &expires, &st) ||
+        !pdp_api_labels(c, false, k->labels, &k->n_labels, &st)) {
+        goto out;
+    }
+    if (tenant == NULL || !pdp_api_id_ok(tenant)) {
+        st = pdp_api_err(c, 400, "missing_field",
+                         "Give the key's \"tenant\" (an existing tenant id).");
+        goto out;
+    }
+    rv = pdp_api_read_tenant(c, tenant, &t, NULL);
+    if (rv == TG_ENOTFOUND) {
+        st = pdp_api_err(c, 404, "tenant_not_found",
+                         "No tenant \"%s\"; create it first with POST "
+                         "/admin/v1/tenants (tollgate-pdp tenants create "
+                         "%s).",
+                         tenant, tenant);
+        goto out;
+    }
+    if (rv != TG_OK) {
+        st = pdp_api_store_err(c, rv, "read the tenant");
+        goto out;
+    }
+    if (name != NULL && strlen(name) >= sizeof(k->name)) {
+        st = pdp_api_err(c, 400, "invalid_field",
+                         "\"name\" is longer than %zu bytes.",
+                         sizeof(k->name) - 1);
+        goto out;
+    }
+    models = c->body != NULL
+                 ? cJSON_GetObjectItemCaseSensitive(c->body, "models")
+                 : NULL;
+    if (models != NULL && !cJSON_IsArray(models)) {
+        st = pdp_api_err(c, 400, "invalid_field",
+                         "\"models\" must be an array of model names.");
+        goto out;
+    }
+    for (const cJSON *m = models != NULL ? models->child : NULL; m != NULL;
+         m = m->next) {
+        if (!cJSON_IsString(m) || !pdp_api_model_known(c->x->cfg,
+                                                        m->valuestring)) {
+            st = pdp_api_err(c, 400, "unknown_model",
+                             "\"models\": %s%.100s%s is not a model of this "
+                             "gateway's deployments catalog.",
+                             cJSON_IsString(m) ? "\"" : "",
+                             cJSON_IsString(m) ? m->valuestring : "an item",
+                             cJSON_IsString(m) ? "\"" : "");
+            goto out;
+        }
+        if (k->n_models == PDP_KEY_MODELS_MAX) {
+            st = pdp_api_err(c, 400, "invalid_field", "At most %d models.",
+                             PDP_KEY_MODELS_MAX);
+            goto out;
+        }
+        snprintf(k->models[k->n_models++], sizeof(k->models[0]), "%s",
+                 m->valuestring);
+    }
+    if (expires_in != NULL && expires != NULL) {
+        st = pdp_api_err(c, 400, "invalid_field",
+                         "Give \"expires_in\" or \"expires\", not both.");
+        goto out;
+    }
+    if (expires_in != NULL) {
+        int64_t d = 0;
+        if (!pdp_api_duration(expires_in, &d) || d == 0) {
+            st = pdp_api_err(c, 400, "invalid_field",
+                             "\"expires_in\" \"%.40s\" is not a duration: "
+                             "use a whole number and s, m, h or d, e.g. "
+                             "\"90d\".",
+                             expires_in);
+            goto out;
+        }
+        k->expires_ms = c->now_ms + d;
+    }
+    if (expires != NULL) {
+        int64_t when = 0;
+        if (!tg_parse_date(expires, false, &when) || when <= c->now_ms) {
+            st = pdp_api_err(c, 400, "invalid_field",
+                             "\"expires\" \"%.40s\" is not a future date: "
+                             "use YYYY-MM-DD or RFC 3339.",
+                             expires);
+            goto out;
+        }
+        k->expires_ms = when;
+    }
+    if (pdp_api_secret(secret, sizeof(secret), hash) != TG_OK ||
+        tg_random_token(idhex, 8) != TG_OK) {
+        st = pdp_api_err(c, 500, "internal",
+                         "Cannot read random bytes for a new key.");
+        goto out;
+    }
+    snprintf(k->id, sizeof(k->id), "key_%s", idhex);
+    snprintf(k->tenant, sizeof(k->tenant), "%s", tenant);
+    snprintf(k->name, sizeof(k->name), "%s", name != NULL ? name : "");
+    k->status     = PDP_KEY_ACTIVE;
+    k->created_ms = c->now_ms;
+    if ((rv = pdp_store_key_put(c->x->st, hash, k)) != TG_OK) {
+        st = pdp_api_store_err(c, rv, "store the key");
+        goto out;
+    }
+    {
+        char   target[PDP_AUDIT_TARGET_MAX];
+        cJSON *d = pdp_api_key_json(k, NULL, c->now_ms);
+        snprintf(target, sizeof(target), "key:%s", k->id);
+        pdp_api_audit(c, "keys.create", target, d);
+    }
+    st = pdp_api_ok(c, 201, pdp_api_key_json(k, secret, c->now_ms));
+out:
+    explicit_bzero(secret, sizeof(secret));
+    free(k);
+    return st;
+}
+
+static unsigned
+pdp_api_key_revoke(pdp_api_call *c, const char *id)
+{
+    static const char *const fields[] = {NULL};
+    pdp_key                  k;
+    unsigned                 st = 0;
+    char                     target[PDP_AUDIT_TARGET_MAX];
+    tg_err                   rv;
+
+    if (!pdp_api_fields(c, fields, &st)) {
+        return st;
+    }
+    rv = pdp_api_id_ok(id) ? pdp_store_key_revoke(c->x->st, id, c->now_ms)
+                           : TG_ENOTFOUND;
+    if (rv == TG_ENOTFOUND) {
+        return pdp_api_key_missing(c, id);
+    }
+    if (rv != TG_OK && rv != TG_EEXIST) {
+        return pdp_api_store_err(c, rv, "revoke the key");
+    }
+    if (rv == TG_OK) {
+        snprintf(target, sizeof(target), "key:%s", id);
+        pdp_api_audit(c, "keys.revoke", target, NULL);
+    }
+    if (pdp_api_read_key(c, id, &k) != TG_OK) {
+        return pdp_api_store_err(c, TG_EIO, "read the key back");
+    }
+    return pdp_api_ok(c, 200, pdp_api_key_json(&k, NULL, c->now_ms));
+}
+
+static unsigned
+pdp_api_key_rotate(pdp_api_call *c, const char *id)
+{
+    static const char *const fields[] = {"grace", NULL};
+    const char              *grace    = NULL;
+    int64_t                  grace_ms = PDP_API_GRACE_DEFAULT_MS;
+    char                     secret[PDP_API_KEY_MAX];
+    uint8_t                  hash[TG_SHA256_LEN];
+    pdp_key                  k;
+    unsigned                 st = 0;
+    tg_err                   rv;
+
+    if (!pdp_api_fields(c, fields, &st) ||
+        !pdp_api_str(c, "grace", &grace, &st)) {
+        return st;
+    }
+    if (grace != NULL && !pdp_api_duration(grace, &grace_ms)) {
+        return pdp_api_err(c, 400, "invalid_field",
+                           "\"grace\" \"%.40s\" is not a duration: use a "
+                           "whole number and s, m, h or d (\"24h\"), or "
+                           "\"0\".",
+                           grace);
+    }
+    if (!pdp_api_id_ok(id)) {
+        return pdp_api_key_missing(c, id);
+    }
+    if (pdp_api_secret(secret, sizeof(secret), hash) != TG_OK) {
+        return pdp_api_err(c, 500, "internal",
+                           "Cannot read random bytes for a new key.");
+    }
+    rv = pdp_store_key_rotate(c->x->st, id, hash, c->now_ms, grace_ms, &k);
+    if (rv == TG_ENOTFOUND) {
+        st = pdp_api_key_missing(c, id);
+    } else if (rv == TG_EINVAL) {
+        st = pdp_api_err(c, 409, "key_not_active",
+                         "Key %s is %s; only an active key can be rotated.",
+                         id, pdp_api_key_status(&k, c->now_ms));
+    } else if (rv != TG_OK) {
+        st = pdp_api_store_err(c, rv, "rotate the key");
+    } else {
+        char   target[PDP_AUDIT_TARGET_MAX];
+        cJSON *d = cJSON_CreateObject();
+        cJSON_AddNumberToObject(d, "grace_ms", (double)grace_ms);
+        snprintf(target, sizeof(target), "key:%s", id);
+        pdp_api_audit(c, "keys.rotate", target, d);
+        st = pdp_api_ok(c, 200, pdp_api_key_json(&k, secret, c->now_ms));
+    }
+    explicit_bzero(secret, sizeof(secret));
+    return st;
+}
+
+/* ---- budgets and rate limits -------------------------------------------- */
+
+static const char *const pdp_api_windows[] = {"daily", "weekly", "monthly",
+                                              "rolling"};
+
+typedef struct pdp_api_spent {
+    const char *rule;
+    const char *scope;
+    uint8_t     code;
+    int64_t     from_ms; /* buckets starting in [from_ms, to_ms] count */
+    int64_t     to_ms;
+    int64_t     spent;
+} pdp_api_spent;
+
+static void
+pdp_api_spent_one(void *arg, const pdp_limits_spend_key *k, int64_t spent)
+{
+    pdp_api_spent *s = arg;
+
+    if (strcmp(k->rule_id, s->rule) == 0 && strcmp(k->scope, s->scope) == 0 &&
+        k->code == s->code && k->start_ms >= s->from_ms &&
+        k->start_ms <= s->to_ms) {
+        s->spent += spent;
+    }
+}
+
+/* pdp_api_budget_json renders quota q's budget with its window now and
+ * its spent, reserved (when the limits are known) and remaining spend. */
+static cJSON *
+pdp_api_budget_json(pdp_api_call *c, const pdp_quota *q)
+{
+    cJSON            *j = cJSON_CreateObject();
+    cJSON            *th;
+    pdp_limits_budget b;
+    int64_t           reset = 0;
+    int64_t           spent = 0;
+    int64_t           reserved = 0;
+    char              usd[32];
+    char              win[24];
+
+    memset(&b, 0, sizeof(b));
+    b.rule_id = q->scope == PDP_QUOTA_TENANT ? PDP_QUOTA_RULE_TENANT
+                                             : PDP_QUOTA_RULE_KEY;
+    b.scope   = q->id;
+    b.code    = q->window;
+    b.span_h  = q->window == PDP_WINDOW_ROLLING ? q->window_h : 0;
+    b.limit   = q->limit_micro;
+    pdp_bundle_budget_window(c->x->bundle, (pdp_window)q->window, c->now_ms,
+                             &b.start_ms, &reset);
+    if (c->x->lim != NULL) {
+        pdp_limits_budget_state(c->x->lim, &b, &spent, &reserved);
+    } else {
+        pdp_api_spent s = {b.rule_id, q->id, q->window, b.start_ms,
+                           b.start_ms, 0};
+        if (b.span_h > 0) {
+            s.from_ms = b.start_ms - (int64_t)(b.span_h - 1) * 3600000;
+        }
+        pdp_store_budget_list(c->x->st, s.from_ms, pdp_api_spent_one, &s);
+        spent = s.spent;
+    }
+    cJSON_AddStringToObject(j, "target",
+                            q->scope == PDP_QUOTA_TENANT ? "tenant" : "key");
+    cJSON_AddStringToObject(j, "id", q->id);
+    if (q->window == PDP_WINDOW_ROLLING) {
+        snprintf(win, sizeof(win), "rolling:%dh", (int)q->window_h);
+    } else {
+        snprintf(win, sizeof(win), "%s",
+                 pdp_api_windows[q->window < 3 ? q->window : 0]);
+    }
+    cJSON_AddStringToObject(j, "window", win);
+    pdp_api_usd_text(q->limit_micro, usd, sizeof(usd));
+    cJSON_AddStringToObject(j, "limit_usd", usd);
+    pdp_api_usd_text(spent, usd, sizeof(usd));
+    cJSON_AddStringToObject(j, "spent_usd", usd);
+    if (c->x->lim != NULL) {
+        pdp_api_usd_text(reserved, usd, sizeof(usd));
+        cJSON_AddStringToObject(j, "reserved_usd", usd);
+    } else {
+        cJSON_AddNullToObject(j, "reserved_usd"); /* only serve knows */
+    }
+    pdp_api_usd_text(q->limit_micro - spent - reserved > 0
+                         ? q->limit_micro - spent - reserved
+                         : 0,
+                     usd, sizeof(usd));
+    cJSON_AddStringToObject(j, "remaining_usd", usd);
+    cJSON_AddNumberToObject(j, "limit_micro_usd", (double)q->limit_micro);
+    cJSON_AddNumberToObject(j, "spent_micro_usd", (double)spent);
+    cJSON_AddNumberToObject(j, "reserved_micro_usd", (double)reserved);
+    cJSON_AddNumberToObject(j, "remaining_micro_usd",
+                            (double)(q->limit_micro - spent - reserved > 0
+                                         ? q->limit_micro - spent - reserved
+                                         : 0));
+    cJSON_AddStringToObject(j, "action", q->clamp ? "clamp" : "deny");
+    th = cJSON_AddArrayToObject(j, "thresholds");
+    for (uint32_t i = 0; i < q->nthr; i++) {
+        cJSON_AddItemToArray(th, cJSON_CreateNumber(q->thr[i]));
+    }
+    if (q->window == PDP_WINDOW_ROLLING) {
+        pdp_api_json_time(j, "window_start",
+                          b.start_ms - (int64_t)(q->window_h - 1) * 3600000);
+        cJSON_AddNullToObject(j, "resets");
+    } else {
+        pdp_api_json_time(j, "window_start", b.start_ms);
+        pdp_api_json_time(j, "resets", reset);
+    }
+    pdp_api_json_time(j, "updated", q->updated_ms);
+    cJSON_AddStringToObject(j, "updated_by", q->updated_by);
+    return j;
+}
+
+static cJSON *
+pdp_api_ratelimit_json(const pdp_quota *q)
+{
+    cJSON *j = cJSON_CreateObject();
+
+    cJSON_AddStringToObject(j, "target",
+                            q->scope == PDP_QUOTA_TENANT ? "tenant" : "key");
+    cJSON_AddStringToObject(j, "id", q->id);
+    cJSON_AddNumberToObject(j, "rpm", (double)q->rpm);
+    cJSON_AddNumberToObject(j, "tpm", (double)q->tpm);
+    cJSON_AddNumberToObject(j, "concurrent", (double)q->concurrent);
+    pdp_api_json_time(j, "updated", q->updated_ms);
+    cJSON_AddStringToObject(j, "updated_by", q->updated_by);
+    return j;
+}
+
+typedef struct pdp_api_qlist {
+    pdp_api_call *c;
+    cJSON        *arr;
+    bool          budgets; /* else rate limits */
+} pdp_api_qlist;
+
+static void
+pdp_api_quota_one(void *arg, const pdp_quota *q)
+{
+    pdp_api_qlist *l = arg;
+
+    if (l->budgets && q->limit_micro > 0) {
+        cJSON_AddItemToArray(l->arr, pdp_api_budget_json(l->c, q));
+    } else if (!l->budgets &&
+               (q->rpm > 0 || q->tpm > 0 || q->concurrent > 0)) {
+        cJSON_AddItemToArray(l->arr, pdp_api_ratelimit_json(q));
+    }
+}
+
+static unsigned
+pdp_api_quota_list(pdp_api_call *c, bool budgets)
+{
+    cJSON        *doc = cJSON_CreateObject();
+    pdp_api_qlist l   = {c, NULL, budgets};
+    tg_err        rv;
+
+    l.arr = cJSON_AddArrayToObject(doc, budgets ? "budgets" : "ratelimits");
+    rv    = pdp_store_quota_list(c->x->st, pdp_api_quota_one, &l);
+    if (rv != TG_OK) {
+        cJSON_Delete(doc);
+        return pdp_api_store_err(c, rv, "list quotas");
+    }
+    return pdp_api_ok(c, 200, doc);
+}
+
+/* pdp_api_target reads /<budgets|ratelimits>/<tenant|key>/<id>. */
+static bool
+pdp_api_target(pdp_api_call *c, pdp_quota_scope *scope, const char **id,
+               unsigned *st)
+{
+    if (strcmp(c->seg[1], "tenant") == 0) {
+        *scope = PDP_QUOTA_TENANT;
+    } else if (strcmp(c->seg[1], "key") == 0) {
+        *scope = PDP_QUOTA_KEY;
+    } else {
+        *st = pdp_api_err(c, 404, "not_found",
+                          "Expected /admin/v1/%s/tenant/ID or "
+                          "/admin/v1/%s/key/ID.",
+                          c->seg[0], c->seg[0]);
+        return false;
+    }
+    *id = c->seg[2];
+    if (!pdp_api_id_ok(*id)) {
+        *st = pdp_api_err(c, 404, *scope == PDP_QUOTA_TENANT
+                                      ? "tenant_not_found"
+                                      : "key_not_found",
+                          "\"%.80s\" is not a valid id.", *id);
+        return false;
+    }
+    return true;
+}
+
+static tg_err
+pdp_api_read_quota(pdp_api_call *c, pdp_quota_scope scope, const char *id,
+                   pdp_quota *q)
+{
+    pdp_store_reader *rd = NULL;
+    tg_err            rv;
+
+    if ((rv = pdp_store_reader_create(c->x->st, &rd)) != TG_OK) {
+        return rv;
+    }
+    if ((rv = pdp_store_read_begin(rd)) == TG_OK) {
+        rv = pdp_store_quota_get(rd, scope, id, q);
+        pdp_store_read_end(rd);
+    }
+    pdp_store_reader_destroy(rd);
+    return rv;
+}
+
+static unsigned
+pdp_api_quota_missing(pdp_api_call *c, bool budgets, pdp_quota_scope scope,
+                      const char *id)
+{
+    return pdp_api_err(c, 404, budgets ? "budget_not_found"
+                                       : "ratelimit_not_found",
+                       "%s %s has no %s set through administration (bundle "
+                       "rules are not listed here).",
+                       scope == PDP_QUOTA_TENANT ? "Tenant" : "Key", id,
+                       budgets ? "budget" : "rate limit");
+}
+
+static unsigned
+pdp_api_quota_show(pdp_api_call *c, bool budgets)
+{
+    pdp_quota_scope scope;
+    const char     *id;
+    pdp_quota       q;
+    unsigned        st = 0;
+    tg_err          rv;
+
+    if (!pdp_api_target(c, &scope, &id, &st)) {
+        return st;
+    }
+    rv = pdp_api_read_quota(c, scope, id, &q);
+    if (rv == TG_OK && (budgets ? q.limit_micro == 0
+                                : (q.rpm == 0 && q.tpm == 0 &&
+                                   q.concurrent == 0))) {
+        rv = TG_ENOTFOUND;
+    }
+    if (rv == TG_ENOTFOUND) {
+        return pdp_api_quota_missing(c, budgets, scope, id);
+    }
+    if (rv != TG_OK) {
+        return pdp_api_store_err(c, rv, "read the quota");
+    }
+    return pdp_api_ok(c, 200, budgets ? pdp_api_budget_json(c, &q)
+                                      : pdp_api_ratelimit_json(&q));
+}
+
+/* pdp_api_budget_body reads a budget from the body into q. */
+static bool
+pdp_api_budget_body(pdp_api_call *c, pdp_quota *q, unsigned *st)
+{
+    static const char *const fields[] = {"limit_usd", "window", "thresholds",
+                                         "action", NULL};
+    const cJSON *lim = cJSON_GetObjectItemCaseSensitive(c->body, "limit_usd");
+    const cJSON *thr = cJSON_GetObjectItemCaseSensitive(c->body, "thresholds");
+    const char  *window;
+    const char  *action;
+    const char  *why  = "is not a positive number of USD";
+    const char  *text = NULL;
+    int64_t      micro;
+
+    if (!pdp_api_fields(c, fields, st) ||
+        !pdp_api_str(c, "window", &window, st) ||
+        !pdp_api_str(c, "action", &action, st)) {
+        return false;
+    }
+    if (lim == NULL) {
+        *st = pdp_api_err(c, 400, "missing_field",
+                          "Give \"limit_usd\", e.g. {\"limit_usd\": 100, "
+                          "\"window\": \"monthly\"}.");
+        return false;
+    }
+    if (cJSON_IsNumber(lim)) {
+        text = tg_json_doc_number_text(c->doc, lim);
+    } else if (cJSON_IsString(lim)) {
+        text = lim->valuestring;
+    }
+    micro = text != NULL ? pdp_usd_micro(text, &why) : 0;
+    if (micro <= 0) {
+        *st = pdp_api_err(c, 400, "invalid_limit", "\"limit_usd\" %.40s %s.",
+                          text != NULL ? text : "", why);
+        return false;
+    }
+    q->limit_micro = micro;
+    if (window == NULL) {
+        *st = pdp_api_err(c, 400, "missing_field",
+                          "Give \"window\": \"daily\", \"weekly\", "
+                          "\"monthly\" or \"rolling:<hours>h\".");
+        return false;
+    }
+    if (!pdp_window_parse(window, &q->window, &q->window_h)) {
+        *st = pdp_api_err(c, 400, "invalid_window",
+                          "\"window\" \"%.40s\" is not a window the budget "
+                          "calendar knows: use \"daily\", \"weekly\" (Monday "
+                          "to Monday), \"monthly\" or \"rolling:<N>h\" with N "
+                          "from 1 to %d.",
+                          window, PDP_BUDGET_ROLLING_H_MAX);
+        return false;
+    }
+    if (q->window != PDP_WINDOW_ROLLING) {
+        q->window_h = 0;
+    }
+    q->clamp = false;
+    if (action != NULL && strcmp(action, "clamp") == 0) {
+        q->clamp = true;
+    } else if (action != NULL && strcmp(action, "deny") != 0) {
+        *st = pdp_api_err(c, 400, "invalid_field",
+                          "\"action\" \"%.40s\" is not valid: \"deny\" (429 "
+                          "budget_exceeded) or \"clamp\" (lower max_tokens "
+                          "to what the budget can pay).",
+                          action);
+        return false;
+    }
+    q->nthr = 0;
+    if (thr != NULL && !cJSON_IsArray(thr)) {
+        *st = pdp_api_err(c, 400, "invalid_field",
+                          "\"thresholds\" must be an array of percents, e.g. "
+                          "[50, 80].");
+        return false;
+    }
+    for (const cJSON *t = thr != NULL ? thr->child : NULL; t != NULL;
+         t = t->next) {
+        if (!cJSON_IsNumber(t) || t->valuedouble != (double)(int)t->valuedouble ||
+            t->valueint < 1 || t->valueint > 99 ||
+            (q->nthr > 0 && t->valueint <= q->thr[q->nthr - 1]) ||
+            q->nthr == PDP_LIMITS_THRESHOLDS_MAX) {
+            *st = pdp_api_err(c, 400, "invalid_field",
+                              "\"thresholds\": give at most %d whole "
+                              "percents from 1 to 99, ascending, e.g. [50, "
+                              "80].",
+                              PDP_LIMITS_THRESHOLDS_MAX);
+            return false;
+        }
+        q->thr[q->nthr++] = (uint8_t)t->valueint;
+    }
+    if (q->nthr > 0 && q->window == PDP_WINDOW_ROLLING) {
+        *st = pdp_api_err(c, 400, "invalid_field",
+                          "\"thresholds\" need a calendar window (daily, "
+                          "weekly or monthly): a rolling window has no start "
+                          "to alert once per.");
+        return false;
+    }
+    return true;
+}
+
+static bool
+pdp_api_rate_field(pdp_api_call *c, const char *name, int64_t max,
+                   int64_t *out, unsigned *st)
+{
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(c->body, name);
+
+    if (m == NULL) {
+        *out = 0;
+        return true;
+    }
+    if (!cJSON_IsNumber(m) || m->valuedouble < 0 ||
+        m->valuedouble > (double)max ||
+        m->valuedouble != (double)(int64_t)m->valuedouble) {
+        *st = pdp_api_err(c, 400, "invalid_limit",
+                          "\"%s\" must be a whole number from 0 (no limit) "
+                          "to %lld.",
+                          name, (long long)max);
+        return false;
+    }
+    *out = (int64_t)m->valuedouble;
+    return true;
+}
+
+static bool
+pdp_api_rate_body(pdp_api_call *c, pdp_quota *q, unsigned *st)
+{
+    static const char *const fields[] = {"rpm", "tpm", "concurrent", NULL};
+
+    if (!pdp_api_fields(c, fields, st) ||
+        !pdp_api_rate_field(c, "rpm", PDP_RPM_MAX, &q->rpm, st) ||
+        !pdp_api_rate_field(c, "tpm", PDP_TPM_MAX, &q->tpm, st) ||
+        !pdp_api_rate_field(c, "concurrent", PDP_CONCURRENT_MAX,
+                            &q->concurrent, st)) {
+        return false;
+    }
+    if (q->rpm == 0 && q->tpm == 0 && q->concurrent == 0) {
+        *st = pdp_api_err(c, 400, "missing_field",
+                          "Give at least one of \"rpm\", \"tpm\", "
+                          "\"concurrent\" above 0 (to remove the limits, "
+                          "DELETE them).");
+        return false;
+    }
+    return true;
+}
+
+/* pdp_api_quota_write sets (PUT) or removes (DELETE) the budget or the rate
+ * limits of a tenant or key, keeping the other half of its quota. */
+static unsigned
+pdp_api_quota_write(pdp_api_call *c, bool budgets, bool remove)
+{
+    pdp_quota_scope scope;
+    const char     *id;
+    pdp_quota       q;
+    unsigned        st = 0;
+    bool            created = false;
+    char            target[PDP_AUDIT_TARGET_MAX];
+    tg_err          rv;
+
+    if (!pdp_api_target(c, &scope, &id, &st)) {
+        return st;
+    }
+    rv = pdp_api_read_quota(c, scope, id, &q);
+    if (rv == TG_ENOTFOUND) {
+        memset(&q, 0, sizeof(q));
+        q.scope = scope;
+        snprintf(q.id, sizeof(q.id), "%s", id);
+    } else if (rv != TG_OK) {
+        return pdp_api_store_err(c, rv, "read the quota");
+    }
+    if (remove) {
+        bool had = budgets ? q.limit_micro > 0
+                           : (q.rpm > 0 || q.tpm > 0 || q.concurrent > 0);
+        if (!had) {
+            return pdp_api_quota_missing(c, budgets, scope, id);
+        }
+        if (budgets) {
+            q.limit_micro = 0;
+            q.nthr        = 0;
+        } else {
+            q.rpm = q.tpm = q.concurrent = 0;
+        }
+    } else if (c->body == NULL) {
+        return pdp_api_err(c, 400, "missing_body",
+                           budgets ? "Give the budget as JSON, e.g. "
+                                     "{\"limit_usd\": 100, \"window\": "
+                                     "\"monthly\", \"thresholds\": [50, 80]}."
+                                   : "Give the limits as JSON, e.g. "
+                                     "{\"rpm\": 60}.");
+    } else if (budgets ? !pdp_api_budget_body(c, &q, &st)
+                       : !pdp_api_rate_body(c, &q, &st)) {
+        return st;
+    }
+    q.updated_ms = c->now_ms;
+    snprintf(q.updated_by, sizeof(q.updated_by), "%s", c->x->actor);
+    if (q.limit_micro == 0 && q.rpm == 0 && q.tpm == 0 && q.concurrent == 0) {
+        rv = pdp_store_quota_del(c->x->st, scope, id);
+    } else {
+        rv = pdp_store_quota_put(c->x->st, &q, &created);
+    }
+    if (rv == TG_ENOTFOUND) {
+        return scope == PDP_QUOTA_TENANT
+                   ? pdp_api_err(c, 404, "tenant_not_found",
+                                 "No tenant \"%s\"; create it first "
+                                 "(tollgate-pdp tenants create %s).",
+                                 id, id)
+                   : pdp_api_key_missing(c, id);
+    }
+    if (rv != TG_OK) {
+        return pdp_api_store_err(c, rv, "store the quota");
+    }
+    snprintf(target, sizeof(target), "%s:%s",
+             scope == PDP_QUOTA_TENANT ? "tenant" : "key", id);
+    pdp_api_audit(c,
+                  budgets ? (remove ? "budgets.delete" : "budgets.set")
+                          : (remove ? "ratelimits.delete" : "ratelimits.set"),
+                  target,
+                  c->body != NULL && !remove ? cJSON_Duplicate(c->body, true)
+                                             : NULL);
+    if (remove) {
+        cJSON *doc = cJSON_CreateObject();
+        cJSON_AddStringToObject(doc, "deleted", target);
+        return pdp_api_ok(c, 200, doc);
+    }
+    return pdp_api_ok(c, 200, budgets ? pdp_api_budget_json(c, &q)
+                                      : pdp_api_ratelimit_json(&q));
+}
+
+/* ---- spend and audit ------------------------------------------------------ */
+
+static unsigned
+pdp_api_spend(pdp_api_call *c)
+{
+    static const char *const names[] = {"by", "from", "to", "tenant",
+                                        "format"};
+    char   vals[5][128];
+    char   flags[5][16];
+    char  *argv[10];
+    int    argc = 0;
+    char  *txt  = NULL;
+    size_t len  = 0;
+    char  *etxt = NULL;
+    size_t elen = 0;
+    FILE  *out;
+    FILE  *err;
+    int    ec;
+
+    for (int i = 0; i < 5; i++) {
+        if (pdp_api_query(c, names[i], vals[i], sizeof(vals[i]))) {
+            snprintf(flags[i], sizeof(flags[i]), "--%s", names[i]);
+            argv[argc++] = flags[i];
+            argv[argc++] = vals[i];
+        }
+    }
+    if (!pdp_api_query(c, "format", vals[4], sizeof(vals[4]))) {
+        argv[argc++] = (char *)"--format";
+        argv[argc++] = (char *)"json";
+        snprintf(vals[4], sizeof(vals[4]), "json");
+    }
+    out = open_memstream(&txt, &len);
+    err = open_memstream(&etxt, &elen);
+    if (out == NULL || err == NULL) {
+        if (out != NULL) {
+            fclose(out);
+        }
+        free(txt);
+        return pdp_api_err(c, 500, "internal", "out of memory");
+    }
+    ec = pdp_cli_spend_store(c->x->st, argc, argv, out, err);
+    fclose(out);
+    fclose(err);
+    if (ec != PDP_EXIT_OK) {
+        char *nl = etxt != NULL ? strstr(etxt, "\nRun ") : NULL;
+        if (nl != NULL) {
+            *nl = '\0'; /* the CLI's "Run --help" hint means nothing here */
+        }
+        c->ctype = NULL;
+        ec = (int)pdp_api_err(c, ec == PDP_EXIT_USAGE ? 400 : 500,
+                              ec == PDP_EXIT_USAGE ? "invalid_query"
+                                                   : "store_error",
+                              "%s", etxt != NULL ? etxt : "failed");
+    } else {
+        tg_buf_reset(c->out);
+        tg_buf_append(c->out, txt, len);
+        c->ctype = strcmp(vals[4], "csv") == 0    ? "text/csv; charset=utf-8"
+                   : strcmp(vals[4], "json") == 0 ? NULL
+                                                  : "text/plain; charset=utf-8";
+        ec = 200;
+    }
+    free(txt);
+    free(etxt);
+    return (unsigned)ec;
+}
+
+typedef struct pdp_api_audit_list {
+    cJSON *arr;
+} pdp_api_audit_list;
+
+static bool
+pdp_api_audit_one(void *arg, const pdp_audit *a)
+{
+    pdp_api_audit_list *l = arg;
+    cJSON              *j = cJSON_CreateObject();
+    cJSON              *d = cJSON_Parse(a->detail);
+
+    cJSON_AddNumberToObject(j, "seq", (double)a->seq);
+    pdp_api_json_time(j, "at", a->at_ms);
+    cJSON_AddStringToObject(j, "actor", a->actor);
+    cJSON_AddStringToObject(j, "action", a->action);
+    cJSON_AddStringToObject(j, "target", a->target);
+    if (d != NULL) {
+        cJSON_AddItemToObject(j, "detail", d);
+    } else {
+        cJSON_AddNullToObject(j, "detail");
+    }
+    cJSON_AddItemToArray(l->arr, j);
+    return true;
+}
+
+static unsigned
+pdp_api_audit_get(pdp_api_call *c)
+{
+    cJSON             *doc = cJSON_CreateObject();
+    pdp_api_audit_list l   = {cJSON_AddArrayToObject(doc, "audit")};
+    char               lim[24];
+    long               n = PDP_API_AUDIT_LIMIT;
+    tg_err             rv;
+
+    if (pdp_api_query(c, "limit", lim, sizeof(lim))) {
+        char *end;
+        n = strtol(lim, &end, 10);
+        if (*end != '\0' || n < 1 || n > 100000) {
+            cJSON_Delete(doc);
+            return pdp_api_err(c, 400, "invalid_query",
+                               "limit must be a whole number from 1 to "
+                               "100000.");
+        }
+    }
+    rv = pdp_store_audit_list(c->x->st, (uint32_t)n, pdp_api_audit_one, &l);
+    if (rv != TG_OK) {
+        cJSON_Delete(doc);
+        return pdp_api_store_err(c, rv, "read the audit trail");
+    }
+    return pdp_api_ok(c, 200, doc);
+}
+
+/* ---- routing --------------------------------------------------------------- */
+
+static bool
+pdp_api_is(const pdp_api_call *c, const char *method, uint32_t nseg,
+           const char *s0, const char *s2)
+{
+    return strcmp(c->method, method) == 0 && c->nseg == nseg &&
+           strcmp(c->seg[0], s0) == 0 &&
+           (s2 == NULL || (nseg > 2 && strcmp(c->seg[2], s2) == 0));
+}
+
+static unsigned
+pdp_api_route(pdp_api_call *c)
+{
+    if (c->nseg == 0) {
+        return pdp_api_err(c, 404, "not_found",
+                           "Resources: tenants, keys, budgets, ratelimits, "
+                           "spend, audit (under /admin/v1/).");
+    }
+    if (pdp_api_is(c, "GET", 1, "tenants", NULL)) {
+        return pdp_api_tenants_list(c);
+    }
+    if (pdp_api_is(c, "POST", 1, "tenants", NULL)) {
+        return pdp_api_tenant_write(c, NULL, true);
+    }
+    if (pdp_api_is(c, "GET", 2, "tenants", NULL)) {
+        return pdp_api_tenant_show(c, c->seg[1]);
+    }
+    if (pdp_api_is(c, "PATCH", 2, "tenants", NULL)) {
+        return pdp_api_tenant_write(c, c->seg[1], false);
+    }
+    if (pdp_api_is(c, "GET", 1, "keys", NULL)) {
+        return pdp_api_keys_list(c);
+    }
+    if (pdp_api_is(c, "POST", 1, "keys", NULL)) {
+        return pdp_api_key_create(c);
+    }
+    if (pdp_api_is(c, "GET", 2, "keys", NULL)) {
+        return pdp_api_key_show(c, c->seg[1]);
+    }
+    if (pdp_api_is(c, "POST", 3, "keys", "revoke")) {
+        return pdp_api_key_revoke(c, c->seg[1]);
+    }
+    if (pdp_api_is(c, "POST", 3, "keys", "rotate")) {
+        return pdp_api_key_rotate(c, c->seg[1]);
+    }
+    for (int b = 0; b < 2; b++) {
+        const char *res = b ? "budgets" : "ratelimits";
+        if (pdp_api_is(c, "GET", 1, res, NULL)) {
+            return pdp_api_quota_list(c, b);
+        }
+        if (pdp_api_is(c, "GET", 3, res, NULL)) {
+            return pdp_api_quota_show(c, b);
+        }
+        if (pdp_api_is(c, "PUT", 3, res, NULL)) {
+            return pdp_api_quota_write(c, b, false);
+        }
+        if (pdp_api_is(c, "DELETE", 3, res, NULL)) {
+            return pdp_api_quota_write(c, b, true);
+        }
+    }
+    if (pdp_api_is(c, "GET", 1, "spend", NULL)) {
+        return pdp_api_spend(c);
+    }
+    if (pdp_api_is(c, "GET", 1, "audit", NULL)) {
+        return pdp_api_audit_get(c);
+    }
+    return pdp_api_err(c, 404, "not_found",
+                       "No %s %s%s here. See the README's \"Admin API\" for "
+                       "the resources and their methods.",
+                       c->method, PDP_API_PREFIX, c->seg[0]);
+}
+
+pdp_api_reply
+pdp_api_handle(const pdp_api_ctx *x, const char *method, const char *path,
+               const char *query, const char *body, size_t len, tg_buf *out)
+{
+    pdp_api_call *c = calloc(1, sizeof(*c));
+    pdp_api_reply r = {500, "application/json"};
+    size_t        plen = strlen(PDP_API_PREFIX);
+    char          err[512];
+    char         *p;
+
+    if (c == NULL) {
+        tg_buf_printf(out, "{\"error\":{\"code\":\"internal\",\"message\":"
+                           "\"out of memory\"}}\n");
+        return r;
+    }
+    c->x      = x;
+    c->method = method;
+    c->query  = query;
+    c->out    = out;
+    c->now_ms = x->now_ms > 0 ? x->now_ms : tg_now_ms();
+    if (strncmp(path, PDP_API_PREFIX, plen) != 0 ||
+        strlen(path + plen) >= sizeof(c->segbuf)) {
+        r.status = pdp_api_err(c, 404, "not_found", "No such path.");
+        goto out;
+    }
+    snprintf(c->segbuf, sizeof(c->segbuf), "%s", path + plen);
+    for (p = c->segbuf; *p != '\0' && c->nseg < PDP_API_SEGS;) {
+        char *slash = strchr(p, '/');
+        c->seg[c->nseg++] = p;
+        if (slash == NULL) {
+            break;
+        }
+        *slash = '\0';
+        p      = slash + 1;
+        if (*p == '\0') {
+            break; /* a trailing slash */
+        }
+    }
+    if (body != NULL && len > 0) {
+        if (tg_json_doc_parse(&c->doc, "request body", body, len, err,
+                              sizeof(err)) != TG_OK) {
+            r.status = pdp_api_err(c, 400, "invalid_json",
+                                   "%s. Send a JSON object.", err);
+            goto out;
+        }
+        c->body = tg_json_doc_root(c->doc);
+    }
+    r.status = pdp_api_route(c);
+    if (c->ctype != NULL) {
+        r.ctype = c->ctype;
+    }
+out:
+    tg_json_doc_destroy(c->doc);
+    free(c);
+    return r;
+}

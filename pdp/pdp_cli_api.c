@@ -1,0 +1,1148 @@
+/* pdp_cli_api.c - each command is a row: its flags say which JSON field or
+ * query parameter they fill, so the same request goes to pdp_api_handle in
+ * this process (against the state directory) or over HTTP to a running PDP
+ * (--url), and the answer is printed the same way either way. */
+#include "pdp_cli_api.h"
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "pdp_api.h"
+#include "pdp_cli.h"
+#include "pdp_policy.h"
+#include "pdp_server.h"
+#include "tg_config.h"
+#include "tg_hash.h"
+#include "tg_log.h"
+#include "tg_time.h"
+
+#define PDP_CLI_HTTP_TIMEOUT_S 30
+#define PDP_CLI_FLAGS_MAX 8
+#define PDP_CLI_TOKEN_MAX 128
+#define PDP_CLI_CELL_MAX 72 /* a table cell; --format json has it all */
+
+typedef enum pdp_cli_fk {
+    FK_STR,    /* "field": "value" */
+    FK_NUM,    /* "field": 12.5 (the text as given; must be a number) */
+    FK_INT,    /* "field": 12 */
+    FK_LIST,   /* "a,b" -> ["a","b"] */
+    FK_INTS,   /* "50,80" -> [50,80] */
+    FK_LABEL,  /* repeatable NAME=VALUE -> {"NAME":"VALUE"}; NAME= -> null */
+    FK_QUERY,  /* ?field=value */
+} pdp_cli_fk;
+
+typedef struct pdp_cli_flag {
+    const char *flag; /* without "--" */
+    const char *field;
+    pdp_cli_fk  kind;
+} pdp_cli_flag;
+
+typedef enum pdp_cli_pos {
+    POS_NONE,
+    POS_PATH,   /* ID into the path's "%s" */
+    POS_TARGET, /* tenant:ID or key:ID into "%s" as tenant/ID or key/ID */
+    POS_BODY_ID /* ID into the body's "id" */
+} pdp_cli_pos;
+
+typedef struct pdp_cli_api_cmd {
+    const char  *cmd;
+    const char  *sub;    /* NULL: none */
+    bool         always; /* false: only with --url */
+    const char  *method;
+    const char  *path; /* after /admin/v1/; "%s" takes the positional */
+    pdp_cli_pos  pos;
+    bool         raw; /* print the answer as it is (spend) */
+    pdp_cli_flag flags[PDP_CLI_FLAGS_MAX];
+    const char  *usage;
+} pdp_cli_api_cmd;
+
+#define PDP_CLI_COMMON                                                         \
+    "\n"                                                                       \
+    "Against the state directory of --config FILE (TOLLGATE_CONFIG), or a\n"   \
+    "running PDP's admin API with --url URL (TOLLGATE_ADMIN_URL, e.g.\n"        \
+    "http://127.0.0.1:7071) and --token TOKEN (TOLLGATE_ADMIN_TOKEN).\n"        \
+    "--format text (default) or json. Every change is recorded in the\n"       \
+    "audit trail (tollgate-pdp audit list) with who made it.\n"
+
+static const pdp_cli_api_cmd pdp_cli_api_cmds[] = {
+    {"tenants", "create", true, "POST", "tenants", POS_BODY_ID, false,
+     {{"name", "name", FK_STR}, {"tier", "tier", FK_STR},
+      {"label", "labels", FK_LABEL}},
+     "usage: tollgate-pdp tenants create TENANT [--name NAME] [--tier TIER]\n"
+     "                                  [--label NAME=VALUE ...]\n"
+     "\n"
+     "Creates a tenant (refused if it exists). TENANT and TIER: 1-63 of\n"
+     "A-Z a-z 0-9 . _ -; NAME is for people. Policies read tenant.id,\n"
+     "tenant.tier and tenant.labels.NAME.\n" PDP_CLI_COMMON},
+    {"tenants", "show", true, "GET", "tenants/%s", POS_PATH, false, {{0}},
+     "usage: tollgate-pdp tenants show TENANT\n"
+     "\n"
+     "The tenant's name, tier, labels and all-time spend.\n" PDP_CLI_COMMON},
+    {"tenants", "update", true, "PATCH", "tenants/%s", POS_PATH, false,
+     {{"name", "name", FK_STR}, {"tier", "tier", FK_STR},
+      {"label", "labels", FK_LABEL}},
+     "usage: tollgate-pdp tenants update TENANT [--name NAME] [--tier TIER]\n"
+     "                                  [--label NAME=VALUE ...]\n"
+     "\n"
+     "Changes an existing tenant; what is not given stays. --tier \"\"\n"
+     "clears the tier, --label NAME= removes a label.\n" PDP_CLI_COMMON},
+    {"tenants", "list", false, "GET", "tenants", POS_NONE, false, {{0}}, NULL},
+    {"keys", "create", false, "POST", "keys", POS_NONE, false,
+     {{"tenant", "tenant", FK_STR}, {"name", "name", FK_STR},
+      {"models", "models", FK_LIST}, {"label", "labels", FK_LABEL},
+      {"expires-in", "expires_in", FK_STR}, {"expires", "expires", FK_STR}},
+     NULL},
+    {"keys", "list", false, "GET", "keys", POS_NONE, false,
+     {{"tenant", "tenant", FK_QUERY}}, NULL},
+    {"keys", "show", false, "GET", "keys/%s", POS_PATH, false, {{0}}, NULL},
+    {"keys", "revoke", false, "POST", "keys/%s/revoke", POS_PATH, false,
+     {{0}}, NULL},
+    {"keys", "rotate", false, "POST", "keys/%s/rotate", POS_PATH, false,
+     {{"grace", "grace", FK_STR}}, NULL},
+    {"spend", NULL, false, "GET", "spend", POS_NONE, true,
+     {{"by", "by", FK_QUERY}, {"from", "from", FK_QUERY},
+      {"to", "to", FK_QUERY}, {"tenant", "tenant", FK_QUERY}},
+     NULL},
+    {"budgets", "set", true, "PUT", "budgets/%s", POS_TARGET, false,
+     {{"limit-usd", "limit_usd", FK_NUM}, {"window", "window", FK_STR},
+      {"thresholds", "thresholds", FK_INTS}, {"action", "action", FK_STR}},
+     "usage: tollgate-pdp budgets set tenant:ID|key:ID --limit-usd USD\n"
+     "                                --window daily|weekly|monthly|"
+     "rolling:<N>h\n"
+     "                                [--thresholds 50,80] "
+     "[--action deny|clamp]\n"
+     "\n"
+     "Sets the budget of a tenant or a key (replacing the one it had; the\n"
+     "spend of the current window stays). Calendar windows follow the\n"
+     "policy bundle's time zone. Over the limit a request gets 429\n"
+     "budget_exceeded (deny) or a max_tokens the rest of the budget can pay\n"
+     "for (clamp). Each threshold (percent) POSTs an alert to\n"
+     "pdp.alert_webhook once per window.\n" PDP_CLI_COMMON},
+    {"budgets", "list", true, "GET", "budgets", POS_NONE, false, {{0}},
+     "usage: tollgate-pdp budgets list\n"
+     "\n"
+     "Every budget set through administration, with the current window's\n"
+     "spent, reserved (requests in flight; only a running PDP knows, so\n"
+     "with --url) and remaining USD.\n" PDP_CLI_COMMON},
+    {"budgets", "show", true, "GET", "budgets/%s", POS_TARGET, false, {{0}},
+     "usage: tollgate-pdp budgets show tenant:ID|key:ID\n"
+     "\n"
+     "One budget with spent, reserved and remaining USD in the current\n"
+     "window, when it started and when it resets.\n" PDP_CLI_COMMON},
+    {"budgets", "delete", true, "DELETE", "budgets/%s", POS_TARGET, false,
+     {{0}},
+     "usage: tollgate-pdp budgets delete tenant:ID|key:ID\n" PDP_CLI_COMMON},
+    {"ratelimits", "set", true, "PUT", "ratelimits/%s", POS_TARGET, false,
+     {{"rpm", "rpm", FK_INT}, {"tpm", "tpm", FK_INT},
+      {"concurrent", "concurrent", FK_INT}},
+     "usage: tollgate-pdp ratelimits set tenant:ID|key:ID [--rpm N] "
+     "[--tpm N]\n"
+     "                                   [--concurrent N]\n"
+     "\n"
+     "Sets requests per minute, tokens per minute (estimated, corrected by\n"
+     "actual usage) and requests in flight for a tenant or key (0 or\n"
+     "absent: not limited). Over a limit a request gets 429\n"
+     "rate_limit_exceeded with retry-after.\n" PDP_CLI_COMMON},
+    {"ratelimits", "list", true, "GET", "ratelimits", POS_NONE, false, {{0}},
+     "usage: tollgate-pdp ratelimits list\n" PDP_CLI_COMMON},
+    {"ratelimits", "show", true, "GET", "ratelimits/%s", POS_TARGET, false,
+     {{0}}, "usage: tollgate-pdp ratelimits show tenant:ID|key:ID\n"
+            PDP_CLI_COMMON},
+    {"ratelimits", "delete", true, "DELETE", "ratelimits/%s", POS_TARGET,
+     false, {{0}},
+     "usage: tollgate-pdp ratelimits delete tenant:ID|key:ID\n"
+     PDP_CLI_COMMON},
+    {"audit", "list", true, "GET", "audit", POS_NONE, false,
+     {{"limit", "limit", FK_QUERY}},
+     "usage: tollgate-pdp audit list [--limit N]\n"
+     "\n"
+     "Administrative changes, newest first (default 100): when, who (the\n"
+     "admin token's name, or the CLI's user@host), what and on which\n"
+     "tenant or key. Never a secret.\n" PDP_CLI_COMMON},
+    {NULL, NULL, false, NULL, NULL, POS_NONE, false, {{0}}, NULL},
+};
+
+/* ---- HTTP ---------------------------------------------------------------- */
+
+static size_t
+pdp_cli_http_write(char *p, size_t size, size_t n, void *arg)
+{
+    tg_buf *b = arg;
+
+    return tg_buf_append(b, p, size * n) == TG_OK ? size * n : 0;
+}
+
+int
+pdp_cli_http(const char *method, const char *url, const char *token,
+             const char *body, tg_buf *resp, char *errbuf, size_t errlen)
+{
+    CURL              *h   = curl_easy_init();
+    struct curl_slist *hdr = NULL;
+    char               auth[PDP_CLI_TOKEN_MAX + 32];
+    char               cerr[CURL_ERROR_SIZE] = "";
+    long               status = -1;
+    CURLcode           rc;
+
+    if (h == NULL) {
+        snprintf(errbuf, errlen, "out of memory");
+        return -1;
+    }
+    if (token != NULL) {
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+        hdr = curl_slist_append(hdr, auth);
+        explicit_bzero(auth, sizeof(auth));
+    }
+    hdr = curl_slist_append(hdr, "Content-Type: application/json");
+    hdr = curl_slist_append(hdr, "Expect:");
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 5L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)PDP_CLI_HTTP_TIMEOUT_S);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, pdp_cli_http_write);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, resp);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, "tollgate-pdp/" PDP_VERSION);
+    if (body != NULL) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+    } else if (strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 ||
+               strcmp(method, "PATCH") == 0) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, 0L);
+    }
+    rc = curl_easy_perform(h);
+    if (rc == CURLE_OK) {
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    } else {
+        snprintf(errbuf, errlen, "%s", cerr[0] ? cerr : curl_easy_strerror(rc));
+        status = -1;
+    }
+    curl_slist_free_all(hdr);
+    curl_easy_cleanup(h);
+    return (int)status;
+}
+
+bool
+pdp_cli_admin_base(const char *hp, char *buf, size_t cap, char *err,
+                   size_t errlen)
+{
+    const char *colon = strrchr(hp, ':');
+    size_t      hl    = colon != NULL ? (size_t)(colon - hp) : 0;
+    char        host[256];
+
+    if (colon == NULL || hl == 0 || hl >= sizeof(host)) {
+        snprintf(err, errlen, "pdp.admin_listen \"%s\" is not host:port", hp);
+        return false;
+    }
+    memcpy(host, hp, hl);
+    host[hl] = '\0';
+    if (strcmp(colon + 1, "0") == 0) {
+        snprintf(err, errlen,
+                 "pdp.admin_listen uses port 0 (any free port), so the "
+                 "running tollgate-pdp cannot be found; give it a fixed "
+                 "port");
+        return false;
+    }
+    /* A wildcard listener is reached on loopback. */
+    if (strcmp(host, "0.0.0.0") == 0) {
+        snprintf(host, sizeof(host), "127.0.0.1");
+    } else if (strcmp(host, "[::]") == 0) {
+        snprintf(host, sizeof(host), "[::1]");
+    }
+    snprintf(buf, cap, "http://%s:%s", host, colon + 1);
+    return true;
+}
+
+/* ---- the local admin token --------------------------------------------- */
+
+tg_err
+pdp_cli_token_local(pdp_store *st, const char *state_dir, char *err,
+                    size_t errlen)
+{
+    char            token[PDP_CLI_TOKEN_MAX];
+    char            hex[65];
+    char            path[4096];
+    char            tmp[4096 + 8];
+    uint8_t         hash[TG_SHA256_LEN];
+    pdp_admin_token t;
+    tg_err          rv;
+    int             fd;
+    size_t          len;
+
+    if ((rv = tg_random_token(hex, 32)) != TG_OK) {
+        snprintf(err, errlen, "cannot read random bytes for the admin token");
+        return rv;
+    }
+    snprintf(token, sizeof(token), "tga-%s", hex);
+    explicit_bzero(hex, sizeof(hex));
+    tg_sha256(token, strlen(token), hash);
+    memset(&t, 0, sizeof(t));
+    snprintf(t.name, sizeof(t.name), PDP_CLI_TOKEN_LOCAL);
+    snprintf(t.created_by, sizeof(t.created_by), "serve");
+    t.created_ms = tg_now_ms();
+    snprintf(path, sizeof(path), "%s/%s", state_dir, PDP_CLI_TOKEN_FILE);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    len = strlen(token);
+    /* Written to a temporary file first: a reader never sees half a token. */
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 || write(fd, token, len) != (ssize_t)len ||
+        write(fd, "\n", 1) != 1 || fsync(fd) != 0) {
+        snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+        }
+        unlink(tmp);
+        explicit_bzero(token, sizeof(token));
+        return TG_EIO;
+    }
+    close(fd);
+    if ((rv = pdp_store_token_put(st, hash, &t, true)) != TG_OK) {
+        snprintf(err, errlen, "cannot store the local admin token: %s",
+                 tg_strerror(rv));
+        unlink(tmp);
+    } else if (rename(tmp, path) != 0) {
+        snprintf(err, errlen, "cannot rename %s: %s", tmp, strerror(errno));
+        unlink(tmp);
+        rv = TG_EIO;
+    }
+    explicit_bzero(token, sizeof(token));
+    return rv;
+}
+
+bool
+pdp_cli_token_read(const char *state_dir, char *buf, size_t cap)
+{
+    char  path[4096];
+    FILE *f;
+    bool  ok;
+
+    snprintf(path, sizeof(path), "%s/%s", state_dir, PDP_CLI_TOKEN_FILE);
+    if ((f = fopen(path, "re")) == NULL) {
+        return false;
+    }
+    ok = fgets(buf, (int)cap, f) != NULL;
+    fclose(f);
+    if (ok) {
+        buf[strcspn(buf, "\r\n")] = '\0';
+    }
+    return ok && buf[0] != '\0';
+}
+
+/* ---- printing ------------------------------------------------------------ */
+
+/* pdp_cli_value writes a JSON value as text: strings as is, whole numbers
+ * without decimals, null "-", arrays "a,b", objects "k=v,k=v". */
+static void
+pdp_cli_value(const cJSON *v, char *buf, size_t cap)
+{
+    size_t used = 0;
+
+    buf[0] = '\0';
+    if (cJSON_IsString(v)) {
+        snprintf(buf, cap, "%s", v->valuestring);
+    } else if (cJSON_IsNumber(v)) {
+        if (v->valuedouble == (double)(long long)v->valuedouble) {
+            snprintf(buf, cap, "%lld", (long long)v->valuedouble);
+        } else {
+            snprintf(buf, cap, "%g", v->valuedouble);
+        }
+    } else if (cJSON_IsBool(v)) {
+        snprintf(buf, cap, "%s", cJSON_IsTrue(v) ? "true" : "false");
+    } else if (cJSON_IsArray(v) || cJSON_IsObject(v)) {
+        for (const cJSON *e = v->child; e != NULL && used + 1 < cap;
+             e = e->next) {
+            char part[512];
+            int  w;
+            pdp_cli_value(e, part, sizeof(part));
+            w = cJSON_IsObject(v)
+                    ? snprintf(buf + used, cap - used, "%s%s=%s",
+                               used ? "," : "", e->string, part)
+                    : snprintf(buf + used, cap - used, "%s%s",
+                               used ? "," : "", part);
+            used += w > 0 ? (size_t)w : 0;
+        }
+        if (used == 0) {
+            snprintf(buf, cap, "-");
+        }
+    } else {
+        snprintf(buf, cap, "-");
+    }
+}
+
+/* Fields only the JSON shows (machine forms of what the text shows). */
+static bool
+pdp_cli_hidden(const char *name)
+{
+    size_t n = strlen(name);
+
+    return (n > 3 && strcmp(name + n - 3, "_ms") == 0) ||
+           (n > 10 && strcmp(name + n - 10, "_micro_usd") == 0);
+}
+
+static void
+pdp_cli_table(FILE *out, const cJSON *arr)
+{
+    const cJSON *first = arr->child;
+    int          w[24] = {0};
+    int          ncol  = 0;
+    char         cell[1024];
+
+    if (first == NULL) {
+        fprintf(out, "None.\n");
+        return;
+    }
+    for (const cJSON *f = first->child; f != NULL && ncol < 24; f = f->next) {
+        if (pdp_cli_hidden(f->string)) {
+            continue;
+        }
+        w[ncol] = (int)strlen(f->string);
+        for (const cJSON *r = arr->child; r != NULL; r = r->next) {
+            int l;
+            pdp_cli_value(cJSON_GetObjectItemCaseSensitive(r, f->string), cell,
+                          PDP_CLI_CELL_MAX);
+            l       = (int)strlen(cell);
+            w[ncol] = l > w[ncol] ? l : w[ncol];
+        }
+        ncol++;
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        for (const cJSON *r = pass ? arr->child : first; r != NULL;
+             r = pass ? r->next : NULL) {
+            int col = 0;
+            for (const cJSON *f = first->child; f != NULL && col < 24;
+                 f = f->next) {
+                if (pdp_cli_hidden(f->string)) {
+                    continue;
+                }
+                if (pass == 0) {
+                    snprintf(cell, sizeof(cell), "%s", f->string);
+                    for (char *p = cell; *p != '\0'; p++) {
+                        *p = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+                    }
+                } else {
+                    pdp_cli_value(
+                        cJSON_GetObjectItemCaseSensitive(r, f->string), cell,
+                        PDP_CLI_CELL_MAX);
+                }
+                fprintf(out, "%s%-*s", col ? "  " : "",
+                        f->next != NULL ? w[col] : 0, cell);
+                col++;
+            }
+            fprintf(out, "\n");
+            if (pass == 0) {
+                break;
+            }
+        }
+    }
+}
+
+static void
+pdp_cli_print(FILE *out, const cJSON *doc)
+{
+    const cJSON *only = doc->child;
+    char         cell[2048];
+
+    if (only != NULL && only->next == NULL && cJSON_IsArray(only)) {
+        pdp_cli_table(out, only);
+        return;
+    }
+    for (const cJSON *f = doc->child; f != NULL; f = f->next) {
+        if (pdp_cli_hidden(f->string) || strcmp(f->string, "key") == 0) {
+            continue;
+        }
+        pdp_cli_value(f, cell, sizeof(cell));
+        fprintf(out, "  %-14s %s\n", f->string, cell);
+    }
+    if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(doc, "key"))) {
+        fprintf(out, "  %-14s %s\n\nSave the key now: it cannot be shown "
+                     "again (Tollgate stores only its SHA-256).\n",
+                "key", cJSON_GetObjectItemCaseSensitive(doc, "key")->valuestring);
+    }
+}
+
+/* ---- building the request ------------------------------------------------- */
+
+typedef struct pdp_cli_req {
+    const char *config;
+    const char *url;
+    const char *token;
+    const char *format;
+    bool        help;
+    const char *pos;
+    cJSON      *body; /* NULL: no body */
+    char        query[1024];
+    char        path[512];
+} pdp_cli_req;
+
+static int pdp_cli_api_usage(FILE *err, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int
+pdp_cli_api_usage(FILE *err, const char *name, const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(err, "tollgate-pdp %s: ", name);
+    va_start(ap, fmt);
+    vfprintf(err, fmt, ap);
+    va_end(ap);
+    fprintf(err, "\nRun 'tollgate-pdp %s --help' for usage.\n", name);
+    return PDP_EXIT_USAGE;
+}
+
+static void
+pdp_cli_query_add(pdp_cli_req *r, const char *name, const char *val)
+{
+    size_t used = strlen(r->query);
+
+    used += (size_t)snprintf(r->query + used, sizeof(r->query) - used, "%s%s=",
+                             used ? "&" : "", name);
+    for (const unsigned char *p = (const unsigned char *)val;
+         *p != '\0' && used + 4 < sizeof(r->query); p++) {
+        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+            (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' ||
+            *p == '_' || *p == ':') {
+            r->query[used++] = (char)*p;
+        } else {
+            used += (size_t)snprintf(r->query + used, sizeof(r->query) - used,
+                                     "%%%02X", *p);
+        }
+    }
+    r->query[used] = '\0';
+}
+
+static cJSON *
+pdp_cli_body(pdp_cli_req *r)
+{
+    if (r->body == NULL) {
+        r->body = cJSON_CreateObject();
+    }
+    return r->body;
+}
+
+/* pdp_cli_flag_set puts one flag's value where its row says. */
+static int
+pdp_cli_flag_set(FILE *err, const char *name, pdp_cli_req *r,
+                 const pdp_cli_flag *f, const char *val)
+{
+    cJSON *b;
+    cJSON *item = NULL;
+    char  *end;
+
+    if (f->kind == FK_QUERY) {
+        pdp_cli_query_add(r, f->field, val);
+        return PDP_EXIT_OK;
+    }
+    b = pdp_cli_body(r);
+    switch (f->kind) {
+    case FK_STR: item = cJSON_CreateString(val); break;
+    case FK_NUM:
+    case FK_INT: {
+        double d = strtod(val, &end);
+        if (val[0] == '\0' || *end != '\0' ||
+            (f->kind == FK_INT && strspn(val, "0123456789") != strlen(val))) {
+            return pdp_cli_api_usage(err, name, "--%s \"%s\" is not a %s",
+                                     f->flag, val,
+                                     f->kind == FK_INT ? "whole number"
+                                                       : "number");
+        }
+        if (f->kind == FK_NUM) {
+            item = cJSON_CreateRaw(val); /* exact: the API reads the text */
+        } else {
+            item = cJSON_CreateNumber(d);
+        }
+        break;
+    }
+    case FK_LIST:
+    case FK_INTS: {
+        const char *p = val;
+        item          = cJSON_CreateArray();
+        while (*p != '\0') {
+            size_t n = strcspn(p, ",");
+            char   part[256];
+            snprintf(part, sizeof(part), "%.*s", (int)n, p);
+            if (f->kind == FK_INTS) {
+                long v = strtol(part, &end, 10);
+                if (part[0] == '\0' || *end != '\0') {
+                    cJSON_Delete(item);
+                    return pdp_cli_api_usage(err, name,
+                                             "--%s \"%s\": expected whole "
+                                             "numbers separated by commas",
+                                             f->flag, val);
+                }
+                cJSON_AddItemToArray(item, cJSON_CreateNumber((double)v));
+            } else if (n > 0) {
+                cJSON_AddItemToArray(item, cJSON_CreateString(part));
+            }
+            p += n + (p[n] == ',' ? 1 : 0);
+        }
+        break;
+    }
+    case FK_LABEL: {
+        const char *eq = strchr(val, '=');
+        char        key[128];
+        cJSON      *labels = cJSON_GetObjectItemCaseSensitive(b, f->field);
+        if (eq == NULL || eq == val || (size_t)(eq - val) >= sizeof(key)) {
+            return pdp_cli_api_usage(err, name,
+                                     "--%s \"%s\": expected NAME=VALUE",
+                                     f->flag, val);
+        }
+        snprintf(key, sizeof(key), "%.*s", (int)(eq - val), val);
+        if (labels == NULL) {
+            labels = cJSON_AddObjectToObject(b, f->field);
+        }
+        cJSON_DeleteItemFromObjectCaseSensitive(labels, key);
+        cJSON_AddItemToObject(labels, key,
+                              eq[1] == '\0' ? cJSON_CreateNull()
+                                            : cJSON_CreateString(eq + 1));
+        return PDP_EXIT_OK;
+    }
+    case FK_QUERY: break;
+    }
+    if (cJSON_GetObjectItemCaseSensitive(b, f->field) != NULL) {
+        cJSON_Delete(item);
+        return pdp_cli_api_usage(err, name, "--%s is given twice", f->flag);
+    }
+    cJSON_AddItemToObject(b, f->field, item);
+    return PDP_EXIT_OK;
+}
+
+static int
+pdp_cli_api_parse(FILE *err, const char *name, const pdp_cli_api_cmd *cmd,
+                  int argc, char **argv, pdp_cli_req *r)
+{
+    for (int i = 0; i < argc; i++) {
+        const char  *a   = argv[i];
+        const char  *val = NULL;
+        char         flag[64];
+        const char  *eq;
+        const char **common = NULL;
+        int          ec;
+
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            r->help = true;
+            continue;
+        }
+        if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
+            if (r->pos != NULL || cmd->pos == POS_NONE) {
+                return pdp_cli_api_usage(err, name, "unexpected argument "
+                                                    "\"%s\"",
+                                         a);
+            }
+            r->pos = a;
+            continue;
+        }
+        eq = strchr(a + 2, '=');
+        snprintf(flag, sizeof(flag), "%.*s",
+                 (int)(eq != NULL ? (size_t)(eq - a - 2) : strlen(a + 2)),
+                 a + 2);
+        if (eq != NULL) {
+            val = eq + 1;
+        } else if (i + 1 < argc) {
+            val = argv[++i];
+        } else {
+            return pdp_cli_api_usage(err, name, "--%s needs a value", flag);
+        }
+        if (strcmp(flag, "config") == 0) {
+            common = &r->config;
+        } else if (strcmp(flag, "url") == 0) {
+            common = &r->url;
+        } else if (strcmp(flag, "token") == 0) {
+            common = &r->token;
+        } else if (strcmp(flag, "format") == 0) {
+            common = &r->format;
+        }
+        if (common != NULL) {
+            *common = val;
+            continue;
+        }
+        {
+            const pdp_cli_flag *f   = cmd->flags;
+            const pdp_cli_flag *end = cmd->flags + PDP_CLI_FLAGS_MAX;
+            while (f < end && f->flag != NULL && strcmp(f->flag, flag) != 0) {
+                f++;
+            }
+            if (f == end || f->flag == NULL) {
+                return pdp_cli_api_usage(err, name, "unknown flag --%s", flag);
+            }
+            ec = pdp_cli_flag_set(err, name, r, f, val);
+        }
+        if (ec != PDP_EXIT_OK) {
+            return ec;
+        }
+    }
+    if (r->format != NULL && strcmp(r->format, "json") != 0 &&
+        strcmp(r->format, "text") != 0 &&
+        !(cmd->raw && (strcmp(r->format, "table") == 0 ||
+                       strcmp(r->format, "csv") == 0))) {
+        return pdp_cli_api_usage(err, name, "--format \"%s\": use text or json",
+                                 r->format);
+    }
+    return PDP_EXIT_OK;
+}
+
+/* pdp_cli_api_path fills r->path from the row and the positional. */
+static int
+pdp_cli_api_path(FILE *err, const char *name, const pdp_cli_api_cmd *cmd,
+                 pdp_cli_req *r)
+{
+    char            arg[256];
+    pdp_quota_scope scope;
+    const char     *id;
+
+    if (cmd->pos != POS_NONE && r->pos == NULL) {
+        return pdp_cli_api_usage(err, name, "give the %s",
+                                 cmd->pos == POS_TARGET
+                                     ? "target: tenant:ID or key:ID"
+                                     : "id");
+    }
+    switch (cmd->pos) {
+    case POS_NONE:
+    case POS_BODY_ID: snprintf(arg, sizeof(arg), "%s", ""); break;
+    case POS_PATH:
+        if (!pdp_api_id_ok(r->pos)) {
+            return pdp_cli_api_usage(err, name,
+                                     "\"%s\" is not a valid id: use 1 to 63 "
+                                     "of A-Z a-z 0-9 . _ -",
+                                     r->pos);
+        }
+        snprintf(arg, sizeof(arg), "%s", r->pos);
+        break;
+    case POS_TARGET:
+        if (!pdp_api_quota_target(r->pos, &scope, &id)) {
+            return pdp_cli_api_usage(err, name,
+                                     "\"%s\" is not a target: use tenant:ID "
+                                     "or key:ID",
+                                     r->pos);
+        }
+        snprintf(arg, sizeof(arg), "%s/%s",
+                 scope == PDP_QUOTA_TENANT ? "tenant" : "key", id);
+        break;
+    }
+    if (cmd->pos == POS_BODY_ID) {
+        cJSON *b = pdp_cli_body(r);
+        cJSON_AddItemToObject(b, "id", cJSON_CreateString(r->pos));
+    }
+    snprintf(r->path, sizeof(r->path), PDP_API_PREFIX);
+    snprintf(r->path + strlen(r->path), sizeof(r->path) - strlen(r->path),
+             cmd->path, arg);
+    if (cmd->raw) {
+        pdp_cli_query_add(r, "format",
+                          r->format == NULL ? "table"
+                          : strcmp(r->format, "text") == 0 ? "table"
+                                                           : r->format);
+    }
+    return PDP_EXIT_OK;
+}
+
+/* ---- running it -------------------------------------------------------- */
+
+/* pdp_cli_api_local answers r in this process against the state directory
+ * of the config. */
+static int
+pdp_cli_api_local(FILE *err, const char *name, const pdp_cli_api_cmd *cmd,
+                  pdp_cli_req *r, const char *body, tg_buf *resp)
+{
+    const char   *path = r->config != NULL ? r->config : getenv("TOLLGATE_CONFIG");
+    tg_config    *cfg  = NULL;
+    pdp_store    *st   = NULL;
+    pdp_bundle   *b    = NULL;
+    char         *msg  = malloc(8192);
+    char          actor[PDP_ACTOR_MAX];
+    pdp_api_ctx   x;
+    pdp_api_reply rep;
+    int           status = -1;
+
+    if (msg == NULL) {
+        fprintf(err, "tollgate-pdp %s: out of memory\n", name);
+        return -1;
+    }
+    if (path == NULL || path[0] == '\0') {
+        pdp_cli_api_usage(err, name,
+                          "no config file given: pass --config FILE (or set "
+                          "TOLLGATE_CONFIG), or --url URL for a running PDP");
+        status = -2;
+        goto out;
+    }
+    if (tg_config_load(&cfg, path, msg, 8192) != TG_OK) {
+        fprintf(err, "%s\n", msg);
+        status = -2;
+        goto out;
+    }
+    if (pdp_store_open(&st, cfg->pdp.state_dir, cfg->pdp.map_size_mb, msg,
+                       8192) != TG_OK) {
+        fprintf(err, "tollgate-pdp %s: %s\n", name, msg);
+        goto out;
+    }
+    /* Budget windows follow the bundle's time zone. */
+    if (cfg->pdp.bundle_dir != NULL && strcmp(cmd->cmd, "budgets") == 0 &&
+        pdp_bundle_load(&b, cfg->pdp.bundle_dir, cfg, msg, 8192) != TG_OK) {
+        fprintf(err,
+                "tollgate-pdp %s: warning: the policy bundle does not load, "
+                "so windows are shown in UTC\n",
+                name);
+        b = NULL;
+    }
+    pdp_api_cli_actor(actor, sizeof(actor));
+    memset(&x, 0, sizeof(x));
+    x.st     = st;
+    x.cfg    = cfg;
+    x.bundle = b;
+    x.actor  = actor;
+    rep      = pdp_api_handle(&x, cmd->method, r->path, r->query, body,
+                              body != NULL ? strlen(body) : 0, resp);
+    status   = (int)rep.status;
+out:
+    pdp_bundle_unref(b);
+    pdp_store_close(st);
+    tg_config_destroy(cfg);
+    free(msg);
+    return status;
+}
+
+static int
+pdp_cli_api_remote(FILE *err, const char *name, const pdp_cli_api_cmd *cmd,
+                   pdp_cli_req *r, const char *body, tg_buf *resp)
+{
+    char        url[2048];
+    char        why[CURL_ERROR_SIZE + 64];
+    const char *token = r->token != NULL ? r->token
+                                         : getenv("TOLLGATE_ADMIN_TOKEN");
+    size_t      ul    = strlen(r->url);
+    int         status;
+
+    if (token == NULL || token[0] == '\0') {
+        pdp_cli_api_usage(err, name,
+                          "--url needs an admin token: --token TOKEN or "
+                          "TOLLGATE_ADMIN_TOKEN (create one with "
+                          "tollgate-pdp admin-tokens create NAME)");
+        return -2;
+    }
+    while (ul > 0 && r->url[ul - 1] == '/') {
+        ul--;
+    }
+    snprintf(url, sizeof(url), "%.*s%s%s%s", (int)ul, r->url, r->path,
+             r->query[0] ? "?" : "", r->query);
+    status = pdp_cli_http(cmd->method, url, token, body, resp, why,
+                          sizeof(why));
+    if (status < 0) {
+        fprintf(err, "tollgate-pdp %s: cannot reach the admin API at %.*s: "
+                     "%s\n",
+                name, (int)ul, r->url, why);
+    }
+    return status;
+}
+
+static const pdp_cli_api_cmd *
+pdp_cli_api_find(int argc, char **argv, bool remote)
+{
+    for (const pdp_cli_api_cmd *c = pdp_cli_api_cmds; c->cmd != NULL; c++) {
+        if (strcmp(c->cmd, argv[1]) != 0 ||
+            (c->sub != NULL && (argc < 3 || strcmp(c->sub, argv[2]) != 0))) {
+            continue;
+        }
+        if (c->always || remote) {
+            return c;
+        }
+    }
+    return NULL;
+}
+
+static bool
+pdp_cli_api_remote_wanted(int argc, char **argv)
+{
+    const char *env = getenv("TOLLGATE_ADMIN_URL");
+
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--url") == 0 ||
+            strncmp(argv[i], "--url=", 6) == 0) {
+            return true;
+        }
+    }
+    return env != NULL && env[0] != '\0';
+}
+
+static int pdp_cli_tokens(int argc, char **argv, FILE *out, FILE *err);
+
+int
+pdp_cli_api_run(int argc, char **argv, FILE *out, FILE *err, bool *handled)
+{
+    const pdp_cli_api_cmd *cmd;
+    pdp_cli_req            r;
+    char                   name[64];
+    char                  *body = NULL;
+    tg_buf                 resp;
+    cJSON                 *doc  = NULL;
+    int                    skip;
+    int                    status;
+    int                    ec;
+
+    *handled = false;
+    if (argc < 2) {
+        return 0;
+    }
+    if (strcmp(argv[1], "admin-tokens") == 0) {
+        *handled = true;
+        return pdp_cli_tokens(argc, argv, out, err);
+    }
+    if ((cmd = pdp_cli_api_find(argc, argv,
+                                pdp_cli_api_remote_wanted(argc, argv))) ==
+        NULL) {
+        return 0;
+    }
+    *handled = true;
+    skip     = cmd->sub != NULL ? 3 : 2;
+    snprintf(name, sizeof(name), "%s%s%s", cmd->cmd, cmd->sub ? " " : "",
+             cmd->sub ? cmd->sub : "");
+    memset(&r, 0, sizeof(r));
+    tg_buf_init(&resp, 64u << 20);
+    if ((ec = pdp_cli_api_parse(err, name, cmd, argc - skip, argv + skip,
+                                &r)) != PDP_EXIT_OK) {
+        goto out;
+    }
+    if (r.help) {
+        fputs(cmd->usage != NULL ? cmd->usage
+                                 : "This command takes the same flags as "
+                                   "without --url; see the README's Admin "
+                                   "API section.\n",
+              out);
+        goto out;
+    }
+    if (r.url == NULL) {
+        r.url = getenv("TOLLGATE_ADMIN_URL");
+        if (r.url != NULL && r.url[0] == '\0') {
+            r.url = NULL;
+        }
+    }
+    if ((ec = pdp_cli_api_path(err, name, cmd, &r)) != PDP_EXIT_OK) {
+        goto out;
+    }
+    body   = r.body != NULL ? cJSON_PrintUnformatted(r.body) : NULL;
+    status = r.url != NULL ? pdp_cli_api_remote(err, name, cmd, &r, body, &resp)
+                           : pdp_cli_api_local(err, name, cmd, &r, body, &resp);
+    if (status < 0) {
+        ec = status == -2 ? PDP_EXIT_USAGE : PDP_EXIT_FAIL;
+        goto out;
+    }
+    tg_buf_append(&resp, "", 1);
+    resp.len--;
+    if (cmd->raw && status < 400) {
+        fwrite(resp.data, 1, resp.len, out);
+        ec = PDP_EXIT_OK;
+        goto out;
+    }
+    doc = cJSON_Parse(resp.data != NULL ? resp.data : "");
+    if (status >= 400) {
+        const cJSON *e = cJSON_GetObjectItemCaseSensitive(doc, "error");
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(e, "message");
+        fprintf(err, "tollgate-pdp %s: %s (HTTP %d)\n", name,
+                cJSON_IsString(m) ? m->valuestring : "the request failed",
+                status);
+        ec = status == 400 ? PDP_EXIT_USAGE : PDP_EXIT_FAIL;
+        goto out;
+    }
+    if (doc == NULL) {
+        fprintf(err, "tollgate-pdp %s: the answer is not JSON\n", name);
+        ec = PDP_EXIT_FAIL;
+        goto out;
+    }
+    if (r.format != NULL && strcmp(r.format, "json") == 0) {
+        fprintf(out, "%s", resp.data);
+    } else {
+        pdp_cli_print(out, doc);
+    }
+    ec = PDP_EXIT_OK;
+out:
+    if (resp.data != NULL) {
+        explicit_bzero(resp.data, resp.len); /* may hold a new key */
+    }
+    cJSON_Delete(doc);
+    cJSON_free(body);
+    cJSON_Delete(r.body);
+    tg_buf_fini(&resp);
+    return ec;
+}
+
+/* ---- admin-tokens ------------------------------------------------------------ */
+
+static const char pdp_cli_tokens_usage[] =
+    "usage: tollgate-pdp admin-tokens create NAME --config FILE\n"
+    "       tollgate-pdp admin-tokens list --config FILE [--format "
+    "text|json]\n"
+    "       tollgate-pdp admin-tokens revoke NAME --config FILE\n"
+    "\n"
+    "Tokens for the admin API (Authorization: Bearer TOKEN on\n"
+    "pdp.admin_listen). The token is printed once; only its SHA-256 is\n"
+    "stored. NAME (1-63 of A-Z a-z 0-9 . _ -) is who the audit trail\n"
+    "records as having made a change (\"token:NAME\"). These commands work\n"
+    "on the state directory only: whoever may create a token must be able\n"
+    "to read it. serve makes a token named \"local\" at every start and\n"
+    "writes it to <state_dir>/admin.token for the CLI on the same machine.\n";
+
+typedef struct pdp_cli_tok_list {
+    cJSON *arr;
+} pdp_cli_tok_list;
+
+static void
+pdp_cli_tok_one(void *arg, const pdp_admin_token *t)
+{
+    pdp_cli_tok_list *l = arg;
+    cJSON            *j = cJSON_CreateObject();
+
+    cJSON_AddStringToObject(j, "name", t->name);
+    cJSON_AddStringToObject(j, "status", t->revoked_ms ? "revoked" : "active");
+    pdp_api_json_time(j, "created", t->created_ms);
+    cJSON_AddStringToObject(j, "created_by", t->created_by);
+    pdp_api_json_time(j, "revoked", t->revoked_ms);
+    cJSON_AddItemToArray(l->arr, j);
+}
+
+static int
+pdp_cli_tokens(int argc, char **argv, FILE *out, FILE *err)
+{
+    const char *sub    = argc > 2 ? argv[2] : "";
+    const char *config = getenv("TOLLGATE_CONFIG");
+    const char *format = NULL;
+    const char *pos    = NULL;
+    tg_config  *cfg    = NULL;
+    pdp_store  *st     = NULL;
+    char        msg[1024];
+    char        actor[PDP_ACTOR_MAX];
+    int         ec = PDP_EXIT_OK;
+    tg_err      rv;
+
+    for (int i = 3; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(pdp_cli_tokens_usage, out);
+            return PDP_EXIT_OK;
+        }
+        if ((strcmp(argv[i], "--config") == 0 ||
+             strcmp(argv[i], "--format") == 0) &&
+            i + 1 < argc) {
+            *(argv[i][2] == 'c' ? &config : &format) = argv[i + 1];
+            i++;
+        } else if (strncmp(argv[i], "--config=", 9) == 0) {
+            config = argv[i] + 9;
+        } else if (strncmp(argv[i], "--format=", 9) == 0) {
+            format = argv[i] + 9;
+        } else if (argv[i][0] != '-' && pos == NULL) {
+            pos = argv[i];
+        } else {
+            fprintf(err, "tollgate-pdp admin-tokens: unexpected \"%s\"\n%s",
+                    argv[i], pdp_cli_tokens_usage);
+            return PDP_EXIT_USAGE;
+        }
+    }
+    if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0) {
+        fputs(pdp_cli_tokens_usage, out);
+        return PDP_EXIT_OK;
+    }
+    if (strcmp(sub, "list") != 0 && strcmp(sub, "create") != 0 &&
+        strcmp(sub, "revoke") != 0) {
+        fprintf(err, "tollgate-pdp admin-tokens: expected create, list or "
+                     "revoke\n%s",
+                pdp_cli_tokens_usage);
+        return PDP_EXIT_USAGE;
+    }
+    if (strcmp(sub, "list") != 0 && (pos == NULL || !pdp_api_id_ok(pos) ||
+                                     strlen(pos) >= PDP_TOKEN_NAME_MAX)) {
+        fprintf(err, "tollgate-pdp admin-tokens %s: give the token's NAME "
+                     "(1-63 of A-Z a-z 0-9 . _ -)\n",
+                sub);
+        return PDP_EXIT_USAGE;
+    }
+    if (config == NULL || config[0] == '\0') {
+        fprintf(err, "tollgate-pdp admin-tokens: no config file given: pass "
+                     "--config FILE or set TOLLGATE_CONFIG\n");
+        return PDP_EXIT_USAGE;
+    }
+    if (tg_config_load(&cfg, config, msg, sizeof(msg)) != TG_OK) {
+        fprintf(err, "%s\n", msg);
+        return PDP_EXIT_USAGE;
+    }
+    if (pdp_store_open(&st, cfg->pdp.state_dir, cfg->pdp.map_size_mb, msg,
+                       sizeof(msg)) != TG_OK) {
+        fprintf(err, "tollgate-pdp admin-tokens: %s\n", msg);
+        tg_config_destroy(cfg);
+        return PDP_EXIT_FAIL;
+    }
+    pdp_api_cli_actor(actor, sizeof(actor));
+    if (strcmp(sub, "list") == 0) {
+        cJSON           *doc = cJSON_CreateObject();
+        pdp_cli_tok_list l   = {cJSON_AddArrayToObject(doc, "admin_tokens")};
+        rv                   = pdp_store_token_list(st, pdp_cli_tok_one, &l);
+        if (rv != TG_OK) {
+            fprintf(err, "tollgate-pdp admin-tokens list: %s\n",
+                    tg_strerror(rv));
+            ec = PDP_EXIT_FAIL;
+        } else if (format != NULL && strcmp(format, "json") == 0) {
+            char *txt = cJSON_PrintUnformatted(doc);
+            fprintf(out, "%s\n", txt != NULL ? txt : "{}");
+            cJSON_free(txt);
+        } else {
+            pdp_cli_print(out, doc);
+        }
+        cJSON_Delete(doc);
+    } else if (strcmp(sub, "revoke") == 0) {
+        rv = pdp_store_token_revoke(st, pos, tg_now_ms());
+        if (rv == TG_OK) {
+            char target[PDP_AUDIT_TARGET_MAX];
+            snprintf(target, sizeof(target), "admin-token:%s", pos);
+            pdp_api_audit_record(st, actor, "admin-tokens.revoke", target,
+                                 NULL, tg_now_ms());
+            fprintf(out, "Revoked admin token %s.\n", pos);
+        } else {
+            fprintf(err, "tollgate-pdp admin-tokens revoke: %s\n",
+                    rv == TG_ENOTFOUND ? "no active token of that name"
+                                       : tg_strerror(rv));
+            ec = PDP_EXIT_FAIL;
+        }
+    } else {
+        char            token[PDP_CLI_TOKEN_MAX];
+        char            hex[65];
+        uint8_t         hash[TG_SHA256_LEN];
+        pdp_admin_token t;
+
+        memset(&t, 0, sizeof(t));
+        snprintf(t.name, sizeof(t.name), "%s", pos);
+        snprintf(t.created_by, sizeof(t.created_by), "%s", actor);
+        t.created_ms = tg_now_ms();
+        rv           = tg_random_token(hex, 32);
+        snprintf(token, sizeof(token), "tga-%s", hex);
+        explicit_bzero(hex, sizeof(hex));
+        tg_sha256(token, strlen(token), hash);
+        if (rv == TG_OK) {
+            rv = pdp_store_token_put(st, hash, &t, false);
+        }
+        if (rv == TG_OK) {
+            char target[PDP_AUDIT_TARGET_MAX];
+            snprintf(target, sizeof(target), "admin-token:%s", pos);
+            pdp_api_audit_record(st, actor, "admin-tokens.create", target,
+                                 NULL, tg_now_ms());
+            fprintf(out, "%s\n", token);
+            fprintf(err, "Created admin token %s. Save it now: it cannot be "
+                         "shown again (Tollgate stores only its SHA-256).\n",
+                    pos);
+        } else {
+            fprintf(err, "tollgate-pdp admin-tokens create: %s\n",
+                    rv == TG_EEXIST ? "an active token has that name; revoke "
+                                      "it first or pick another name"
+                                    : tg_strerror(rv));
+            ec = PDP_EXIT_FAIL;
+        }
+        explicit_bzero(token, sizeof(token));
+    }
+    pdp_store_close(st);
+    tg_config_destroy(cfg);
+    return ec;
+}

@@ -1,0 +1,204 @@
+/* pdp_store_int.h - what the pdp_store_*.c files share and nothing else
+ * may include: the store's struct, the record codec (every value starts
+ * with a u8 version; integers little-endian; a string is a u16 length then
+ * the bytes) and the write/scan helpers. See pdp_store.h for the layout of
+ * every database. */
+#ifndef PDP_STORE_INT_H
+#define PDP_STORE_INT_H
+
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "pdp_store.h"
+
+#define PDP_STORE_MAX_READERS 4096 /* one slot per nng context and thread */
+#define PDP_STORE_MAX_DBS 16
+#define PDP_STORE_BATCH_MAX 512
+#define PDP_STORE_REC_MAX (16 * 1024)
+#define PDP_STORE_REC_VERSION 1
+#define PDP_STORE_KEY_VERSION 3 /* 2: no expiry/rotation; 1: no labels */
+#define PDP_KEY_FLAG_SUPERSEDED 1u
+#define PDP_STORE_RETRIES 64 /* map doublings before giving up */
+
+typedef struct pdp_store_item {
+    struct pdp_store_item *next;
+    tg_usage               usage;
+    int64_t                cost;
+    int64_t                settled_ms;
+    pdp_store_usage_cb     cb;
+    void                  *arg;
+    tg_usage_ack           ack;
+    uint32_t               nspend;
+    pdp_limits_spend_key   spend[PDP_LIMITS_BUDGETS_MAX];
+    pdp_limits_spend_key  *spend_out; /* the caller's, written back */
+} pdp_store_item;
+
+struct pdp_store {
+    MDB_env         *env;
+    MDB_dbi          meta;
+    MDB_dbi          keys;
+    MDB_dbi          key_ids;
+    MDB_dbi          usage;
+    MDB_dbi          totals;
+    MDB_dbi          tenants;
+    MDB_dbi          history;
+    MDB_dbi          budgets;
+    MDB_dbi          alerts;
+    MDB_dbi          quotas;
+    MDB_dbi          tokens;
+    MDB_dbi          audit;
+    char            *dir;
+    pthread_rwlock_t resize_lk;
+    bool             lk_init;
+    pthread_mutex_t  mu; /* guards the queue below */
+    pthread_cond_t   cv;
+    pdp_store_item  *head;
+    pdp_store_item  *tail;
+    bool             stopping;
+    bool             writer_running;
+    pthread_t        writer;
+};
+
+struct pdp_store_reader {
+    pdp_store *st;
+    MDB_txn   *txn; /* reset between reads; keeps its reader slot */
+    bool       active;
+};
+
+/* ---- record codec ---------------------------------------------------- */
+
+typedef struct pdp_rec_out {
+    uint8_t buf[PDP_STORE_REC_MAX];
+    size_t  len;
+    bool    bad;
+} pdp_rec_out;
+
+typedef struct pdp_rec_in {
+    const uint8_t *p;
+    size_t         len;
+    size_t         off;
+    bool           bad;
+} pdp_rec_in;
+
+static inline void
+pdp_rec_put(pdp_rec_out *o, const void *data, size_t n)
+{
+    if (o->bad || n > sizeof(o->buf) - o->len) {
+        o->bad = true;
+        return;
+    }
+    memcpy(o->buf + o->len, data, n);
+    o->len += n;
+}
+
+static inline void
+pdp_rec_uint(pdp_rec_out *o, uint64_t v, size_t width)
+{
+    uint8_t b[8];
+
+    for (size_t i = 0; i < width; i++) {
+        b[i] = (uint8_t)(v >> (8 * i));
+    }
+    pdp_rec_put(o, b, width);
+}
+
+static inline void
+pdp_rec_str(pdp_rec_out *o, const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n > UINT16_MAX) {
+        o->bad = true;
+        return;
+    }
+    pdp_rec_uint(o, n, 2);
+    pdp_rec_put(o, s, n);
+}
+
+static inline uint64_t
+pdp_rec_get_uint(pdp_rec_in *in, size_t width)
+{
+    uint64_t v = 0;
+
+    if (in->bad || width > in->len - in->off) {
+        in->bad = true;
+        return 0;
+    }
+    for (size_t i = 0; i < width; i++) {
+        v |= (uint64_t)in->p[in->off + i] << (8 * i);
+    }
+    in->off += width;
+    return v;
+}
+
+static inline int64_t
+pdp_rec_get_i64(pdp_rec_in *in)
+{
+    return (int64_t)pdp_rec_get_uint(in, 8);
+}
+
+static inline void
+pdp_rec_get_str(pdp_rec_in *in, char *dst, size_t cap)
+{
+    size_t n = (size_t)pdp_rec_get_uint(in, 2);
+
+    if (in->bad || n >= cap || n > in->len - in->off) {
+        in->bad = true;
+        dst[0]  = '\0';
+        return;
+    }
+    memcpy(dst, in->p + in->off, n);
+    dst[n] = '\0';
+    in->off += n;
+}
+
+static inline void
+pdp_rec_labels(pdp_rec_out *o, const tg_kv *l, uint32_t n)
+{
+    pdp_rec_uint(o, n, 2);
+    for (uint32_t i = 0; i < n; i++) {
+        pdp_rec_str(o, l[i].key);
+        pdp_rec_str(o, l[i].value);
+    }
+}
+
+static inline void
+pdp_rec_get_labels(pdp_rec_in *in, tg_kv *l, uint32_t *n)
+{
+    *n = (uint32_t)pdp_rec_get_uint(in, 2);
+    if (*n > PDP_LABELS_MAX) {
+        in->bad = true;
+        *n      = 0;
+        return;
+    }
+    for (uint32_t i = 0; i < *n; i++) {
+        pdp_rec_get_str(in, l[i].key, sizeof(l[i].key));
+        pdp_rec_get_str(in, l[i].value, sizeof(l[i].value));
+    }
+}
+
+
+/* pdp_store__rc maps an LMDB return code to a tg_err. */
+tg_err pdp_store__rc(int rc);
+
+/* pdp_store__write runs fn in a write txn and commits it when fn returns
+ * 0; on MDB_MAP_FULL it grows the map and runs fn again (fn must be
+ * repeatable), so a write is never dropped for lack of space. */
+typedef int (*pdp_store_txn_fn)(pdp_store *st, MDB_txn *txn, void *arg);
+tg_err pdp_store__write(pdp_store *st, pdp_store_txn_fn fn, void *arg);
+
+/* pdp_store__scan walks one database in a snapshot, last to first when
+ * backwards. fn returning TG_EEXIST stops the walk without an error. */
+typedef tg_err (*pdp_store_scan_fn)(const MDB_val *k, const MDB_val *v,
+                                    void *arg);
+tg_err pdp_store__scan(pdp_store *st, MDB_dbi dbi, bool backwards,
+                       pdp_store_scan_fn fn, void *arg);
+
+/* pdp_store__admin_open opens the administration databases (quotas,
+ * admin_tokens, admin_audit) inside the store's init txn. */
+int pdp_store__admin_open(pdp_store *st, MDB_txn *txn);
+
+#endif
