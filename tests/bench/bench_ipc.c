@@ -14,6 +14,14 @@
  * Exits non-zero only when something does not work (no PDP, a bad or denied
  * reply), never because a number is bad: it is a benchmark, not a test.
  * One thread measures; two echo threads answer the raw and nng runs.
+ *
+ * With --conc C, throughput too: C threads, each with its own nng context
+ * on the one req0 socket (C requests in flight), send back to back for
+ * --secs S per kind, in rounds that take turns: pdp_ping_cC (the
+ * reference), pdp_decide_cC (with --key; every reply must be ALLOW) and,
+ * with --usage, pdp_usage_cC (a Usage report with a fresh request id,
+ * acked once durably committed; must not be a duplicate). Prints
+ * "name requests=.. per_s=.." and "ratio" lines.
  * Run by tests/bench/run.sh. */
 #include <errno.h>
 #include <pthread.h>
@@ -39,6 +47,8 @@
 #define BENCH_MAX_REPLY (1 << 16)
 #define BENCH_RECV_TIMEOUT_MS 2000
 #define BENCH_BLOCKS 10
+#define BENCH_TP_ROUNDS 3
+#define BENCH_CONC_MAX 256
 
 typedef struct bench_stats {
     double p50_us;
@@ -50,7 +60,10 @@ typedef struct bench_opts {
     long        n;
     long        warmup;
     const char *url;
-    const char *key; /* NULL: skip the Decide run */
+    const char *key;   /* NULL: skip the Decide run */
+    long        conc;  /* 0: no throughput run */
+    double      secs;  /* throughput: per kind, over all rounds */
+    bool        usage; /* throughput: Usage reports too */
 } bench_opts;
 
 static uint64_t
@@ -110,7 +123,8 @@ typedef enum bench_kind {
     BENCH_RAW,
     BENCH_NNG,
     BENCH_PING,
-    BENCH_DECIDE
+    BENCH_DECIDE,
+    BENCH_USAGE /* throughput only */
 } bench_kind;
 
 /* What the round trips share; one at a time, from main's thread. */
@@ -291,6 +305,213 @@ bench_block(bench_ctx *c, bench_run *r, long count, bool keep)
     return true;
 }
 
+/* --- throughput: C contexts in flight ------------------------------------ */
+
+/* One kind run by C threads at once; each thread owns one nng context. */
+typedef struct bench_tp {
+    const char      *name;
+    bench_kind       kind; /* BENCH_PING, BENCH_DECIDE or BENCH_USAGE */
+    long             done; /* over all rounds */
+    double           secs; /* over all rounds */
+    pthread_mutex_t *mu;
+    long             round_done;
+    long             reserved; /* Decide: allows that hold a reservation */
+    bool             failed;
+} bench_tp;
+
+typedef struct bench_tp_thread {
+    bench_tp        *tp;
+    nng_socket       sock;
+    const tg_decide *decide; /* template */
+    double           until;  /* CLOCK_MONOTONIC seconds */
+    int              id;
+    long             round; /* request ids stay unique across rounds */
+    long             seq;
+    long             reserved;
+} bench_tp_thread;
+
+static double
+bench_now_s(void)
+{
+    return (double)bench_now_ns() / 1e9;
+}
+
+/* bench_tp_once does one round trip on ctx with aio; false with a message
+ * on stderr if it fails or the reply is wrong. */
+static bool
+bench_tp_once(bench_tp_thread *t, nng_ctx ctx, nng_aio *aio, tg_decision *dec)
+{
+    uint8_t      req[DP_WIRE_MAX_REQUEST];
+    char         rid[TG_REQUEST_ID_MAX];
+    char         why[256] = "";
+    size_t       len      = 0;
+    nng_msg     *m        = NULL;
+    tg_err       err      = TG_OK;
+    tg_usage_ack ack;
+    int          rv;
+    bool         ok = false;
+
+    snprintf(rid, sizeof(rid), "bench-%d-r%ld-t%d-%ld", (int)getpid(), t->round,
+             t->id, t->seq++);
+    if (t->tp->kind == BENCH_PING) {
+        err = dp_wire_encode_ping(rid, tg_now_ms(), req, sizeof(req), &len);
+    } else if (t->tp->kind == BENCH_DECIDE) {
+        tg_decide d = *t->decide;
+
+        memcpy(d.request_id, rid, sizeof(rid));
+        d.now_ms = tg_now_ms();
+        err      = dp_wire_encode_decide(&d, req, sizeof(req), &len);
+    } else {
+        tg_usage u;
+
+        memset(&u, 0, sizeof(u));
+        memcpy(u.request_id, rid, sizeof(rid));
+        snprintf(u.key_id, sizeof(u.key_id), "bench-ipc");
+        snprintf(u.tenant_id, sizeof(u.tenant_id), "bench");
+        snprintf(u.model, sizeof(u.model), "gpt-4o-mini");
+        snprintf(u.deployment_id, sizeof(u.deployment_id), "mock-gpt-4o-mini");
+        u.endpoint          = TG_EP_CHAT_COMPLETIONS;
+        u.prompt_tokens     = 256;
+        u.completion_tokens = 100;
+        u.status            = 200;
+        u.started_ms        = tg_now_ms();
+        u.duration_ms       = 300;
+        err                 = dp_wire_encode_usage(&u, req, sizeof(req), &len);
+    }
+    if (err != TG_OK) {
+        fprintf(stderr, "bench-ipc: encode: %s\n", tg_strerror(err));
+        return false;
+    }
+    if ((rv = nng_msg_alloc(&m, 0)) != 0 ||
+        (rv = nng_msg_append(m, req, len)) != 0) {
+        nng_msg_free(m);
+        fprintf(stderr, "bench-ipc: nng_msg: %s\n", nng_strerror(rv));
+        return false;
+    }
+    nng_aio_set_msg(aio, m);
+    nng_ctx_send(ctx, aio);
+    nng_aio_wait(aio);
+    if ((rv = nng_aio_result(aio)) != 0) {
+        nng_msg_free(m); /* still ours when the send failed */
+        fprintf(stderr, "bench-ipc: send %s: %s\n", rid, nng_strerror(rv));
+        return false;
+    }
+    nng_ctx_recv(ctx, aio);
+    nng_aio_wait(aio);
+    if ((rv = nng_aio_result(aio)) != 0) {
+        fprintf(stderr, "bench-ipc: reply to %s: %s\n", rid, nng_strerror(rv));
+        return false;
+    }
+    m = nng_aio_get_msg(aio);
+    if (t->tp->kind == BENCH_PING) {
+        ok = dp_wire_decode_pong(nng_msg_body(m), nng_msg_len(m), rid) == TG_OK;
+        if (!ok) {
+            fprintf(stderr, "bench-ipc: reply to %s is not its Pong\n", rid);
+        }
+    } else if (t->tp->kind == BENCH_DECIDE) {
+        err = dp_wire_decode_decision(nng_msg_body(m), nng_msg_len(m),
+                                      BENCH_MAX_REPLY, rid, dec, why,
+                                      sizeof(why));
+        ok  = err == TG_OK && dec->verdict == TG_VERDICT_ALLOW;
+        t->reserved += ok && dec->reservation_id[0] != '\0';
+        if (err != TG_OK) {
+            fprintf(stderr, "bench-ipc: decision for %s: %s\n", rid, why);
+        } else if (!ok) {
+            fprintf(stderr,
+                    "bench-ipc: decision for %s is a deny (%u %s: "
+                    "%s)\n",
+                    rid, dec->status, dec->error_code, dec->message);
+        }
+    } else {
+        err = dp_wire_decode_usage_ack(nng_msg_body(m), nng_msg_len(m),
+                                       BENCH_MAX_REPLY, rid, &ack, why,
+                                       sizeof(why));
+        ok  = err == TG_OK && !ack.duplicate;
+        if (!ok) {
+            fprintf(stderr, "bench-ipc: usage ack for %s: %s%s\n", rid, why,
+                    err == TG_OK ? "a duplicate" : "");
+        }
+    }
+    nng_msg_free(m);
+    return ok;
+}
+
+static void *
+bench_tp_main(void *arg)
+{
+    bench_tp_thread *t   = arg;
+    tg_decision     *dec = NULL;
+    nng_aio         *aio = NULL;
+    nng_ctx          ctx;
+    bool             ctx_open = false;
+    long             n        = 0;
+    bool             ok       = false;
+    int              rv;
+
+    if ((dec = malloc(sizeof(*dec))) == NULL ||
+        (rv = nng_aio_alloc(&aio, NULL, NULL)) != 0 ||
+        (rv = nng_ctx_open(&ctx, t->sock)) != 0) {
+        fprintf(stderr, "bench-ipc: a client context cannot start\n");
+        goto out;
+    }
+    ctx_open = true;
+    nng_aio_set_timeout(aio, BENCH_RECV_TIMEOUT_MS);
+    ok = true;
+    while (bench_now_s() < t->until) {
+        if (!(ok = bench_tp_once(t, ctx, aio, dec))) {
+            break;
+        }
+        n++;
+    }
+out:
+    if (ctx_open) {
+        nng_ctx_close(ctx);
+    }
+    nng_aio_free(aio);
+    free(dec);
+    pthread_mutex_lock(t->tp->mu);
+    t->tp->round_done += n;
+    t->tp->reserved += t->reserved;
+    t->tp->failed = t->tp->failed || !ok;
+    pthread_mutex_unlock(t->tp->mu);
+    return NULL;
+}
+
+/* bench_tp_round runs tp's kind on conc threads for secs. */
+static bool
+bench_tp_round(bench_tp *tp, nng_socket sock, const tg_decide *decide,
+               long conc, double secs)
+{
+    static long     rounds;
+    pthread_t       th[BENCH_CONC_MAX];
+    bench_tp_thread t[BENCH_CONC_MAX];
+    long            started = 0;
+    double          t0      = bench_now_s();
+
+    tp->round_done = 0;
+    rounds++;
+    for (long i = 0; i < conc; i++) {
+        t[i] = (bench_tp_thread){.tp     = tp,
+                                 .sock   = sock,
+                                 .decide = decide,
+                                 .until  = t0 + secs,
+                                 .id     = (int)i,
+                                 .round  = rounds};
+        if (pthread_create(&th[i], NULL, bench_tp_main, &t[i]) != 0) {
+            fprintf(stderr, "bench-ipc: cannot start a client thread\n");
+            tp->failed = true;
+            break;
+        }
+        started++;
+    }
+    for (long i = 0; i < started; i++) {
+        pthread_join(th[i], NULL);
+    }
+    tp->secs += bench_now_s() - t0;
+    tp->done += tp->round_done;
+    return !tp->failed;
+}
+
 /* bench_pdp_dial dials url, retrying for up to 5 s while the PDP starts. */
 static int
 bench_pdp_dial(const char *url, nng_socket *sock)
@@ -354,12 +575,15 @@ static void
 bench_usage(FILE *f)
 {
     fprintf(f, "usage: tollgate-bench-ipc [-n N] [-w WARMUP] [--key KEY] "
-               "PDP_URL\n"
+               "[--conc C [--secs S] [--usage]] PDP_URL\n"
                "  Times N round trips (after WARMUP untimed ones) of a raw\n"
                "  AF_UNIX ping-pong, an in-process nng req/rep echo over ipc,\n"
                "  a PDP Ping over nng to PDP_URL and, with --key, a PDP\n"
                "  Decide (chat, gpt-4o-mini) that must be ALLOW.\n"
-               "  Defaults: -n 20000 -w 2000.\n");
+               "  With --conc C: C requests in flight (one nng context per\n"
+               "  thread) for S seconds per kind: Ping, Decide (with --key)\n"
+               "  and, with --usage, Usage reports; requests/s of each.\n"
+               "  Defaults: -n 20000 -w 2000, --secs 3.\n");
 }
 
 static bool
@@ -377,10 +601,69 @@ bench_parse_long(const char *s, long min, long *out)
     return true;
 }
 
+/* bench_throughput runs the --conc kinds in rounds that take turns and
+ * prints one line per kind and ratios to Ping. */
+static int
+bench_throughput(const bench_opts *o, bench_ctx *c)
+{
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    bench_tp        tps[3];
+    size_t          n   = 0;
+    double          per = o->secs / BENCH_TP_ROUNDS;
+    char            name[3][32];
+
+    snprintf(name[0], sizeof(name[0]), "pdp_ping_c%ld", o->conc);
+    snprintf(name[1], sizeof(name[1]), "pdp_decide_c%ld", o->conc);
+    snprintf(name[2], sizeof(name[2]), "pdp_usage_c%ld", o->conc);
+    tps[n++] = (bench_tp){.name = name[0], .kind = BENCH_PING, .mu = &mu};
+    if (o->key != NULL) {
+        tps[n++] = (bench_tp){.name = name[1], .kind = BENCH_DECIDE, .mu = &mu};
+    }
+    if (o->usage) {
+        tps[n++] = (bench_tp){.name = name[2], .kind = BENCH_USAGE, .mu = &mu};
+    }
+    /* A short warm-up of each (connections, the PDP's pages), then rounds. */
+    for (size_t k = 0; k < n; k++) {
+        if (!bench_tp_round(&tps[k], c->sock, &c->decide, o->conc, 0.2)) {
+            return 1;
+        }
+        tps[k].done     = 0;
+        tps[k].secs     = 0;
+        tps[k].reserved = 0;
+    }
+    for (int r = 0; r < BENCH_TP_ROUNDS; r++) {
+        for (size_t k = 0; k < n; k++) {
+            if (!bench_tp_round(&tps[k], c->sock, &c->decide, o->conc, per)) {
+                return 1;
+            }
+        }
+    }
+    printf("# throughput: %ld requests in flight (one nng context per "
+           "thread), %.1f s per kind in %d interleaved rounds\n",
+           o->conc, o->secs, BENCH_TP_ROUNDS);
+    for (size_t k = 0; k < n; k++) {
+        printf("%s requests=%ld per_s=%.0f", tps[k].name, tps[k].done,
+               (double)tps[k].done / tps[k].secs);
+        if (tps[k].kind == BENCH_DECIDE) {
+            /* With rate_limit or budget rules in effect, every allow
+             * holds a reservation: this says whether they were. */
+            printf(" with_reservation=%ld", tps[k].reserved);
+        }
+        printf("\n");
+    }
+    for (size_t k = 1; k < n; k++) {
+        printf("ratio %s/%s throughput=%.3f\n", tps[k].name, tps[0].name,
+               ((double)tps[k].done / tps[k].secs) /
+                   ((double)tps[0].done / tps[0].secs));
+    }
+    fflush(stdout);
+    return 0;
+}
+
 int
 main(int argc, char **argv)
 {
-    bench_opts o      = {.n = 20000, .warmup = 2000};
+    bench_opts o      = {.n = 20000, .warmup = 2000, .secs = 3};
     bench_run  runs[] = {{.name = "raw_unix", .kind = BENCH_RAW},
                          {.name = "nng_echo", .kind = BENCH_NNG},
                          {.name = "pdp_ping", .kind = BENCH_PING},
@@ -410,6 +693,21 @@ main(int argc, char **argv)
             }
         } else if (strcmp(argv[i], "--key") == 0 && i + 1 < argc) {
             o.key = argv[++i];
+        } else if (strcmp(argv[i], "--conc") == 0 && i + 1 < argc) {
+            if (!bench_parse_long(argv[++i], 1, &o.conc) ||
+                o.conc > BENCH_CONC_MAX) {
+                fprintf(stderr, "bench-ipc: --conc wants 1 to %d\n",
+                        BENCH_CONC_MAX);
+                return 2;
+            }
+        } else if (strcmp(argv[i], "--secs") == 0 && i + 1 < argc) {
+            o.secs = atof(argv[++i]);
+            if (!(o.secs > 0)) {
+                fprintf(stderr, "bench-ipc: --secs wants seconds > 0\n");
+                return 2;
+            }
+        } else if (strcmp(argv[i], "--usage") == 0) {
+            o.usage = true;
         } else if (strcmp(argv[i], "-h") == 0 ||
                    strcmp(argv[i], "--help") == 0) {
             bench_usage(stdout);
@@ -500,6 +798,9 @@ main(int argc, char **argv)
     }
     bench_print_ratio("nng_echo/raw_unix", &runs[1].stats, &runs[0].stats);
     bench_print_ratio("pdp_ping/nng_echo", &runs[2].stats, &runs[1].stats);
+    if (o.conc > 0 && bench_throughput(&o, &c) != 0) {
+        goto out;
+    }
     rv = 0;
 out:
     if (dialed) {

@@ -7,10 +7,12 @@
 #   D  wrk -> Tollgate data plane (+ PDP over ipc) -> mock
 # Latency at concurrency 1, throughput with p99 < 10 ms, the PDP ipc round
 # trip against a raw Unix-socket ping-pong, policy evaluation alone (20-rule
-# bundle against an empty one), data-plane RSS. Prints a summary
-# block for the README at the end.
+# bundle against an empty one), decisions with a budget and a rate limit in
+# effect (in process against an allow-only bundle; over ipc with 8 requests
+# in flight against Ping), settled usage records per second, data-plane
+# RSS. Prints a summary block for the README at the end.
 #
-#   tests/bench/run.sh            (about 2.5 minutes after the build)
+#   tests/bench/run.sh            (about 3 minutes after the build)
 #
 # Builds into build/release, installs wrk and nginx-light if missing. Stops
 # everything it started on exit, Ctrl-C included. A benchmark, not a test:
@@ -20,7 +22,8 @@
 # under the summary.
 # Knobs (environment): BENCH_LAT_SECS (10 per target, in BENCH_LAT_ROUNDS
 # rounds: 5), BENCH_STEP_SECS (5), BENCH_STEPS ("1 2 4 8 16 32 64"),
-# BENCH_IPC_N (20000), BENCH_NO_BUILD=1 (use build/release as it is),
+# BENCH_IPC_N (20000), BENCH_LIMITS_IPC_N (5000), BENCH_CONC (8),
+# BENCH_CONC_SECS (3 per kind), BENCH_NO_BUILD=1 (use build/release as it is),
 # BENCH_KEEP=1 (keep the temporary directory with every log).
 set -euo pipefail
 
@@ -33,6 +36,9 @@ lat_secs=${BENCH_LAT_SECS:-10}
 step_secs=${BENCH_STEP_SECS:-5}
 steps=${BENCH_STEPS:-"1 2 4 8 16 32 64"}
 ipc_n=${BENCH_IPC_N:-20000}
+limits_ipc_n=${BENCH_LIMITS_IPC_N:-5000}
+conc=${BENCH_CONC:-8}
+conc_secs=${BENCH_CONC_SECS:-3}
 p99_limit_us=10000
 
 say() { echo "bench: $*" >&2; }
@@ -61,7 +67,7 @@ if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
   "$top/deploy/local/setup.sh" "$build" -DTG_SANITIZER=
 fi
 for b in tollgate-mock-llm tollgate-pdp tollgate-dataplane tollgate-bench-ipc \
-         tollgate-bench-policy; do
+         tollgate-bench-policy tollgate-bench-decide; do
   [ -x "$bin/$b" ] || die "$bin/$b is missing; did the build fail?"
 done
 
@@ -86,7 +92,7 @@ stop_pid() { # stop_pid PID: TERM, then KILL after 5 s
 cleanup() {
   trap - EXIT INT TERM
   [ -z "$sampler" ] || stop_pid "$sampler"
-  for n in dataplane nginx pdp mock; do
+  for n in dataplane nginx pdp pdp_limits mock; do
     [ -z "${pids[$n]:-}" ] || stop_pid "${pids[$n]}"
   done
   if [ "$ok" = 1 ] && [ "${BENCH_KEEP:-0}" != 1 ]; then
@@ -234,6 +240,7 @@ wait_http dataplane "http://127.0.0.1:$dp_port/readyz"
 alive pdp
 
 # keys create prints pretty or compact JSON; take "key" either way.
+"$bin/tollgate-pdp" tenants set --config "$cfg" bench >/dev/null
 key=$("$bin/tollgate-pdp" keys create --config "$cfg" --tenant bench \
         --name "tests/bench" --format json 2>"$tmp/keys.log" |
       tr -d ' \t\r\n' | sed -n 's/.*"key":"\([^"]*\)".*/\1/p') ||
@@ -403,6 +410,40 @@ ipc_get() { # ipc_get NAME FIELD
 }
 alive dataplane; alive pdp; alive nginx; alive mock
 
+# 3b. decisions with a budget and a rate limit in effect, over ipc: a second
+# PDP (its own state) running tests/bench/budget-rate; Decide latency one at
+# a time, then Ping, Decide and Usage with $conc requests in flight.
+say "PDP with budget + rate limit over ipc: $limits_ipc_n round trips each," \
+    "then ${conc_secs}s per kind with $conc in flight"
+sed -e "s|\"ipc://$tmp/pdp.sock\"\]|\"ipc://$tmp/pdp-limits.sock\"]|" \
+    -e "s|\"state_dir\": \"pdp-state\"|\"state_dir\": \"pdp-limits-state\", \"bundle\": \"$here/budget-rate\"|" \
+    "$cfg" >"$tmp/limits.json"
+"$bin/tollgate-pdp" serve --config "$tmp/limits.json" >"$tmp/pdp_limits.log" 2>&1 &
+pids[pdp_limits]=$!
+"$bin/tollgate-pdp" tenants set --config "$tmp/limits.json" bench >/dev/null
+lkey=$("$bin/tollgate-pdp" keys create --config "$tmp/limits.json" \
+         --tenant bench --name "tests/bench limits" --format json \
+         2>"$tmp/lkeys.log" | tr -d ' \t\r\n' |
+       sed -n 's/.*"key":"\([^"]*\)".*/\1/p') || true
+[ -n "$lkey" ] || { cat "$tmp/lkeys.log" >&2; die "keys create for the limits PDP gave no key"; }
+"$bin/tollgate-bench-ipc" -n "$limits_ipc_n" -w 1000 --key "$lkey" \
+  --conc "$conc" --secs "$conc_secs" --usage "ipc://$tmp/pdp-limits.sock" \
+  >"$tmp/ipc-limits.log" 2>&1 ||
+  { cat "$tmp/ipc-limits.log" >&2; alive pdp_limits; die "tollgate-bench-ipc (limits) failed"; }
+cat "$tmp/ipc-limits.log" >&2
+alive pdp_limits
+grep -q 'policy: bundle budget-rate' "$tmp/pdp_limits.log" ||
+  die "the limits PDP did not load tests/bench/budget-rate ($tmp/pdp_limits.log)"
+stop_pid "${pids[pdp_limits]}"; unset 'pids[pdp_limits]'
+lim_get() { # lim_get NAME FIELD
+  awk -v n="$1" -v f="$2" '$1 == n { for (i = 2; i <= NF; i++) {
+      split($i, kv, "="); if (kv[1] == f) print kv[2] } }' "$tmp/ipc-limits.log"
+}
+lim_ratio() { # lim_ratio NAME FIELD: from a "ratio NAME f=v" line
+  awk -v n="$1" -v f="$2" '$1 == "ratio" && $2 == n { for (i = 3; i <= NF; i++) {
+      split($i, kv, "="); if (kv[1] == f) print kv[2] } }' "$tmp/ipc-limits.log"
+}
+
 # 4. policy evaluation alone, in process on one thread: the 20-rule bundle
 # against an empty bundle in the same run
 say "policy evaluation: tests/bench/policy-20 against an empty bundle"
@@ -415,10 +456,28 @@ pol_get() { # pol_get NAME FIELD
       split($i, kv, "="); if (kv[1] == f) print kv[2] } }' "$tmp/policy.log"
 }
 
+# 4b. a full decision with the budget + rate limit (tests/bench/budget-rate)
+# against an allow-only bundle, in process; settled usage records per second
+# (grouped, 256 in flight) against one at a time.
+say "decisions with limits in process; settled usage records per second"
+"$bin/tollgate-bench-decide" --dir "$tmp" >"$tmp/decide.log" 2>&1 ||
+  { cat "$tmp/decide.log" >&2; die "tollgate-bench-decide failed"; }
+cat "$tmp/decide.log" >&2
+dec_get() { # dec_get NAME FIELD
+  awk -v n="$1" -v f="$2" '$1 == n { for (i = 2; i <= NF; i++) {
+      split($i, kv, "="); if (kv[1] == f) print kv[2] } }' "$tmp/decide.log"
+}
+dec_ratio() { # dec_ratio NAME FIELD: from a "ratio NAME f=v" line
+  awk -v n="$1" -v f="$2" '$1 == "ratio" && $2 == n { for (i = 3; i <= NF; i++) {
+      split($i, kv, "="); if (kv[1] == f) print kv[2] } }' "$tmp/decide.log"
+}
+
 # Anything the gateway logged at warn or worse while we measured.
 dp_warn=$(grep -ciE ' (warn|error|fatal) ' "$tmp/dataplane.log" || true)
 pdp_warn=$(grep -vi 'pricing_file is not set' "$tmp/pdp.log" |
            grep -ciE ' (warn|error|fatal) ' || true)
+lpdp_warn=$(grep -vi 'pricing_file is not set' "$tmp/pdp_limits.log" |
+            grep -ciE ' (warn|error|fatal) ' || true)
 
 # ---- summary ---------------------------------------------------------------
 
@@ -498,13 +557,32 @@ load_end=$(cut -d' ' -f1-3 /proc/loadavg)
   printf '  %-40s %8s decisions/s\n' "empty bundle (reference)" "$(f0 "$(pol_get policy_empty decisions_per_s)")"
   printf '  %-40s %8s        (%s ns added per decision)\n' "ratio 20-rule / empty" "$(pol_get ratio throughput)" "$(pol_get ratio added_ns)"
   echo
+  echo "Decisions with a budget and a rate limit in effect (tests/bench/budget-rate)"
+  printf '  %-40s %8s decisions/s  (%s ns each)\n' "in process, full decision + settle" "$(f0 "$(dec_get decide_limits decisions_per_s)")" "$(dec_get decide_limits ns_per_decision)"
+  printf '  %-40s %8s decisions/s  (%s ns each)\n' "same, allow-only bundle (reference)" "$(f0 "$(dec_get decide_allow decisions_per_s)")" "$(dec_get decide_allow ns_per_decision)"
+  printf '  %-40s %8s        (%s ns added per decision)\n' "ratio limits / allow-only" "$(dec_ratio decide_limits/decide_allow throughput)" "$(dec_ratio decide_limits/decide_allow added_ns)"
+  row "over ipc, one at a time" "p50 us" "p99 us"
+  row "PDP Decide with limits (ALLOW)" "$(lim_get pdp_decide p50_us)" "$(lim_get pdp_decide p99_us)"
+  row "PDP Ping (reference)" "$(lim_get pdp_ping p50_us)" "$(lim_get pdp_ping p99_us)"
+  printf '  over ipc, %s in flight, %ss per kind\n' "$conc" "$conc_secs"
+  printf '  %-40s %8s req/s\n' "PDP Decide with limits (ALLOW)" "$(lim_get "pdp_decide_c$conc" per_s)"
+  printf '  %-40s %8s req/s\n' "PDP Ping (reference)" "$(lim_get "pdp_ping_c$conc" per_s)"
+  printf '  %-40s %8s\n' "ratio Decide / Ping" "$(lim_ratio "pdp_decide_c$conc/pdp_ping_c$conc" throughput)"
+  echo
+  echo "Settled usage records (durable: acked after the LMDB commit)"
+  printf '  %-40s %8s records/s\n' "in process, $(dec_get usage_grouped in_flight) in flight (group commit)" "$(f0 "$(dec_get usage_grouped records_per_s)")"
+  printf '  %-40s %8s records/s\n' "in process, one at a time (reference)" "$(f0 "$(dec_get usage_sync records_per_s)")"
+  printf '  %-40s %8s\n' "ratio grouped / one at a time" "$(dec_ratio usage_grouped/usage_sync throughput)"
+  printf '  %-40s %8s acks/s\n' "Usage over ipc, $conc in flight" "$(f0 "$(lim_get "pdp_usage_c$conc" per_s)")"
+  echo
   echo "Data plane RSS (VmRSS)"
   printf '  %-40s %8s MB  target: <= 16 MB\n' "idle after start" "$(mb "$rss_idle_kb")"
   printf '  %-40s %8s MB\n' "peak during the c=$top_c step (highest)" "$(mb "$rss_top_kb")"
   printf '  %-40s %8s MB\n' "peak during any step" "$(mb "$rss_peak_kb")"
   printf '  %-40s %8s MB  %sx idle\n' "1 s after the load" "$(mb "$rss_after_kb")" "$rss_growth"
   echo '```'
-  if [ ${#problems[@]} -gt 0 ] || [ "$dp_warn" != 0 ] || [ "$pdp_warn" != 0 ]; then
+  if [ ${#problems[@]} -gt 0 ] || [ "$dp_warn" != 0 ] || [ "$pdp_warn" != 0 ] ||
+     [ "$lpdp_warn" != 0 ]; then
     echo
     echo "Noticed while measuring:"
     for p in "${problems[@]}"; do echo "  - $p"; done
@@ -512,6 +590,8 @@ load_end=$(cut -d' ' -f1-3 /proc/loadavg)
     log_digest "$tmp/dataplane.log" dataplane
     [ "$pdp_warn" = 0 ] || echo "  - the PDP logged $pdp_warn warn/error lines:"
     log_digest "$tmp/pdp.log" pdp
+    [ "$lpdp_warn" = 0 ] || echo "  - the limits PDP logged $lpdp_warn warn/error lines:"
+    log_digest "$tmp/pdp_limits.log" pdp_limits
   fi
 }
 ok=1
