@@ -43,6 +43,22 @@ typedef struct pdp_api_call {
 /* ---- shared pieces ------------------------------------------------------ */
 
 bool
+pdp_api_user_ok(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n >= TG_MSG_USER_MAX) {
+        return false;
+    }
+    for (; *s != '\0'; s++) {
+        if ((unsigned char)*s < 0x20 || *s == 0x7f) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool
 pdp_api_id_ok(const char *s)
 {
     size_t n = strlen(s);
@@ -170,6 +186,11 @@ pdp_api_key_json(const pdp_key *k, const char *secret, int64_t now_ms)
     }
     cJSON_AddStringToObject(doc, "tenant", k->tenant);
     cJSON_AddStringToObject(doc, "name", k->name);
+    if (k->user[0] != '\0') {
+        cJSON_AddStringToObject(doc, "user", k->user);
+    } else {
+        cJSON_AddNullToObject(doc, "user");
+    }
     ms = cJSON_AddArrayToObject(doc, "models");
     for (uint32_t i = 0; i < k->n_models; i++) {
         cJSON_AddItemToArray(ms, cJSON_CreateString(k->models[i]));
@@ -774,13 +795,14 @@ pdp_api_model_known(const tg_config *cfg, const char *model)
 static unsigned
 pdp_api_key_create(pdp_api_call *c)
 {
-    static const char *const fields[] = {"tenant", "name",       "models",
-                                         "labels", "expires_in", "expires",
-                                         NULL};
+    static const char *const fields[] = {"tenant", "name",       "user",
+                                         "models", "labels",     "expires_in",
+                                         "expires", NULL};
     pdp_key    *k = calloc(1, sizeof(*k));
     pdp_tenant  t;
     const char *tenant;
     const char *name;
+    const char *user;
     const char *expires_in;
     const char *expires;
     const cJSON *models;
@@ -796,6 +818,7 @@ pdp_api_key_create(pdp_api_call *c)
     if (!pdp_api_fields(c, fields, &st) ||
         !pdp_api_str(c, "tenant", &tenant, &st) ||
         !pdp_api_str(c, "name", &name, &st) ||
+        !pdp_api_str(c, "user", &user, &st) ||
         !pdp_api_str(c, "expires_in", &expires_in, &st) ||
         !pdp_api_str(c, "expires", &expires, &st) ||
         !pdp_api_labels(c, false, k->labels, &k->n_labels, &st)) {
@@ -825,6 +848,12 @@ pdp_api_key_create(pdp_api_call *c)
                          sizeof(k->name) - 1);
         goto out;
     }
+    if (user != NULL && !pdp_api_user_ok(user)) {
+        st = pdp_api_err(c, 400, "invalid_field",
+                         "\"user\" must be 1 to 127 printable characters.");
+        goto out;
+    }
+    snprintf(k->user, sizeof(k->user), "%s", user != NULL ? user : "");
     models = c->body != NULL
                  ? cJSON_GetObjectItemCaseSensitive(c->body, "models")
                  : NULL;

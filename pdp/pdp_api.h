@@ -53,6 +53,9 @@ pdp_api_reply pdp_api_handle(const pdp_api_ctx *x, const char *method,
  * label names, token names). */
 bool pdp_api_id_ok(const char *s);
 
+/* pdp_api_user_ok: 1-127 printable characters (a key's user). */
+bool pdp_api_user_ok(const char *s);
+
 /* pdp_api_secret makes a new virtual key ("sk-tg-" + 48 hex) into key
  * (cap >= PDP_API_KEY_MAX) and its SHA-256. The caller wipes key. */
 tg_err pdp_api_secret(char *key, size_t cap, uint8_t hash[TG_SHA256_LEN]);

@@ -44,6 +44,7 @@ typedef struct pdp_cli_opts {
     const char *config;
     const char *tenant;
     const char *name;
+    const char *user;
     const char *models;
     const char *format;
     const char *tier;
@@ -142,13 +143,17 @@ static const char pdp_cli_usage_history[] =
 
 static const char pdp_cli_usage_create[] =
     "usage: tollgate-pdp keys create --config FILE --tenant TENANT\n"
-    "                                [--name NAME] [--models M1,M2,...]\n"
+    "                                [--name NAME] [--user USER]\n"
+    "                                [--models M1,M2,...]\n"
     "                                [--label NAME=VALUE ...]\n"
     "                                [--expires-in DURATION | --expires WHEN]\n"
     "                                [--format text|json]\n"
     "\n"
     "  --tenant   who the key belongs to: 1-63 of A-Z a-z 0-9 . _ -\n"
     "  --name     a label for people, e.g. \"ci-bot\" (optional)\n"
+    "  --user     the person or service the key is for: policies read it\n"
+    "             as principal.user and spend --by user counts under it,\n"
+    "             whatever a request's \"user\" field says (optional)\n"
     "  --models   models the key may use, from the config's deployments\n"
     "             (default: all of them)\n"
     "  --label    an attribute policies read as principal.labels.NAME;\n"
@@ -306,6 +311,8 @@ pdp_cli_parse(pdp_cli *c, int argc, char **argv, const char *const allowed[],
             slot = &o->tenant;
         } else if (PDP_CLI_IS("name")) {
             slot = &o->name;
+        } else if (PDP_CLI_IS("user")) {
+            slot = &o->user;
         } else if (PDP_CLI_IS("models")) {
             slot = &o->models;
         } else if (PDP_CLI_IS("tier")) {
@@ -1278,6 +1285,9 @@ pdp_cli_key_out(pdp_cli *c, const pdp_key *k, const char *key, bool json,
     if (k->name[0] != '\0') {
         fprintf(c->out, "  name:     %s\n", k->name);
     }
+    if (k->user[0] != '\0') {
+        fprintf(c->out, "  user:     %s\n", k->user);
+    }
     fprintf(c->out, "  models:   ");
     if (k->n_models == 0) {
         fprintf(c->out, "all models in the catalog");
@@ -1321,8 +1331,8 @@ static int
 pdp_cli_keys_create(pdp_cli *c, int argc, char **argv)
 {
     static const char *const flags[] = {
-        "config", "tenant", "name", "models", "label", "expires-in", "expires",
-        "format", NULL};
+        "config", "tenant", "name", "user", "models", "label", "expires-in",
+        "expires", "format", NULL};
     pdp_cli_opts             o;
     tg_config               *cfg = NULL;
     pdp_store               *st  = NULL;
@@ -1370,6 +1380,16 @@ pdp_cli_keys_create(pdp_cli *c, int argc, char **argv)
             goto out;
         }
         snprintf(k->name, sizeof(k->name), "%s", o.name);
+    }
+    if (o.user != NULL) {
+        if (!pdp_api_user_ok(o.user)) {
+            ec = pdp_cli_usage_error(c,
+                                     "--user \"%s\" is not valid: use 1 to "
+                                     "127 printable characters",
+                                     o.user);
+            goto out;
+        }
+        snprintf(k->user, sizeof(k->user), "%s", o.user);
     }
     if ((ec = pdp_cli_labels(c, &o, false, k->labels, &k->n_labels)) !=
         PDP_EXIT_OK) {
@@ -1422,6 +1442,9 @@ pdp_cli_keys_create(pdp_cli *c, int argc, char **argv)
         fprintf(c->out, "  tenant:  %s\n", k->tenant);
         if (k->name[0] != '\0') {
             fprintf(c->out, "  name:    %s\n", k->name);
+        }
+        if (k->user[0] != '\0') {
+            fprintf(c->out, "  user:    %s\n", k->user);
         }
         fprintf(c->out, "  models:  ");
         if (k->n_models == 0) {

@@ -136,7 +136,9 @@ pdp_decide_attrs(pdp_store_reader *rd, const tg_decide *req, pdp_decide_ctx *x)
     a->tenant_tier[0]  = '\0';
     a->n_tenant_labels = 0;
     pdp_decide_copy(a->key_id, sizeof(a->key_id), x->k.id);
-    pdp_decide_copy(a->user, sizeof(a->user), req->user);
+    /* A key issued to a user speaks for that user only. */
+    pdp_decide_copy(a->user, sizeof(a->user),
+                    x->k.user[0] != '\0' ? x->k.user : req->user);
     a->n_key_labels = x->k.n_labels < PDP_ATTR_LABELS_MAX ? x->k.n_labels
                                                           : PDP_ATTR_LABELS_MAX;
     memcpy(a->key_labels, x->k.labels,

@@ -41,6 +41,7 @@ typedef struct pdp_worker {
     bool              ctx_open;
     pdp_worker_state  state;
     pdp_store_reader *rd;
+    pdp_key           key; /* scratch for the usage report's key */
     nng_msg          *parked; /* the request, reused for the usage reply */
     tg_buf            out;
     pdp_req           req;
@@ -223,6 +224,17 @@ pdp_worker_usage(pdp_worker *w, nng_msg *msg)
     const tg_usage *u   = &w->req.u.usage;
     int64_t         cost;
     tg_err          rv;
+
+    /* A key issued to a user is that user's spend, whatever the request
+     * said (a missing key leaves the report as it came). */
+    if (u->key_id[0] != '\0' && pdp_store_read_begin(w->rd) == TG_OK) {
+        if (pdp_store_key_get_by_id(w->rd, u->key_id, &w->key) == TG_OK &&
+            w->key.user[0] != '\0') {
+            snprintf(w->req.u.usage.user, sizeof(w->req.u.usage.user), "%s",
+                     w->key.user);
+        }
+        pdp_store_read_end(w->rd);
+    }
 
     {
         pdp_price   price;

@@ -39,6 +39,7 @@ pdp_key_encode(pdp_rec_out *o, const pdp_key *k)
     pdp_rec_uint(o, (uint64_t)k->rotated_ms, 8);
     pdp_rec_uint(o, (uint64_t)k->grace_until_ms, 8);
     pdp_rec_uint(o, k->superseded ? PDP_KEY_FLAG_SUPERSEDED : 0u, 1);
+    pdp_rec_str(o, k->user); /* trailing: older readers ignore it */
 }
 
 static tg_err
@@ -77,6 +78,10 @@ pdp_key_decode(const MDB_val *v, pdp_key *k)
         k->grace_until_ms = pdp_rec_get_i64(&in);
         k->superseded =
             (pdp_rec_get_uint(&in, 1) & PDP_KEY_FLAG_SUPERSEDED) != 0;
+    }
+    k->user[0] = '\0';
+    if (version >= 3 && !in.bad && in.off < in.len) {
+        pdp_rec_get_str(&in, k->user, sizeof(k->user));
     }
     if (in.bad ||
         (k->status != PDP_KEY_ACTIVE && k->status != PDP_KEY_REVOKED)) {

@@ -25,7 +25,8 @@
  *            (0 models: all), then (version 2 and up) u16 n, n x (str
  *            label name, str label value), then (version 3) i64 expires_ms
  *            (0: never), i64 rotated_ms, i64 grace_until_ms, u8 flags
- *            (1: superseded). Version 1 is version 2 without labels.
+ *            (1: superseded), then optionally str user (records written
+ *            before it existed end before it; older readers ignore it). Version 1 is version 2 without labels.
  *            Rotation keeps the key id: the old hash's record becomes
  *            superseded (it still authenticates until its grace_until_ms)
  *            and key_ids points the id at the new hash, whose record holds
@@ -122,6 +123,9 @@ typedef struct pdp_key {
     int64_t rotated_ms;
     int64_t grace_until_ms;
     bool    superseded; /* an old secret of a rotated key */
+    /* The person or service the key is for: principal.user and the usage
+     * record's user, whatever the request's "user" says ("": none). */
+    char user[TG_MSG_USER_MAX];
 } pdp_key;
 
 /* What a key record allows at a given time, most final reason first. */

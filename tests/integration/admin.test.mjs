@@ -149,6 +149,24 @@ describe('administration', () => {
     for (const s of gw.secrets) assert.ok(!r.text.includes(s), 'no secret in the audit trail');
   });
 
+  test('a key issued to a user counts as that user, whatever the request says', async () => {
+    let r = await api('POST', 'tenants', { id: 'users-co' });
+    assert.equal(r.status, 201, r.text);
+    r = await api('POST', 'keys', { tenant: 'users-co', user: 'alice@example.com' });
+    assert.equal(r.status, 201, r.text);
+    gw.secrets.push(r.json.key);
+    assert.equal(r.json.user, 'alice@example.com');
+    const res = await gw.chat({ model: 'gpt-4o', messages: userMsg('[[mock chunks=3]] hi'), max_tokens: 10, user: 'mallory' },
+      { key: r.json.key });
+    assert.equal(res.status, 200, res.text);
+    const rows = await pollUntil(async () => {
+      const out = await gw.cli(['spend', '--by', 'user', '--tenant', 'users-co', '--config', gw.cfgPath, '--format', 'json']);
+      const j = JSON.parse(out.stdout);
+      return j.rows.length > 0 ? j.rows : null;
+    }, { timeoutMs: 15_000, intervalMs: 100, what: 'the usage to settle' });
+    assert.deepEqual(rows.map((x) => x.user), ['alice@example.com']);
+  });
+
   test('bad input is refused with what was wrong and what to do', async () => {
     adminError(await api('POST', 'tenants', '{"id": "x",'), 400, 'invalid_json');
     let e = adminError(await api('POST', 'tenants', { id: 'x', colour: 'red' }), 400, 'unknown_field');
