@@ -721,6 +721,34 @@ pdp_api_key_one(void *arg, const pdp_key *k)
     }
 }
 
+/* pdp_api_last_used adds "last_used" to each key of arr, in one snapshot. */
+static tg_err
+pdp_api_last_used(pdp_api_call *c, cJSON *arr)
+{
+    pdp_store_reader *rd = NULL;
+    pdp_totals        t;
+    tg_err            rv;
+
+    if ((rv = pdp_store_reader_create(c->x->st, &rd)) != TG_OK) {
+        return rv;
+    }
+    if ((rv = pdp_store_read_begin(rd)) == TG_OK) {
+        for (cJSON *k = arr->child; k != NULL; k = k->next) {
+            const char *id = cJSON_GetStringValue(
+                cJSON_GetObjectItemCaseSensitive(k, "id"));
+            pdp_api_json_time(k, "last_used",
+                              id != NULL && pdp_store_totals_get(
+                                                rd, PDP_TOTALS_KEY, id, &t) ==
+                                                TG_OK
+                                  ? t.last_ms
+                                  : 0);
+        }
+        pdp_store_read_end(rd);
+    }
+    pdp_store_reader_destroy(rd);
+    return rv;
+}
+
 static unsigned
 pdp_api_keys_list(pdp_api_call *c)
 {
@@ -730,6 +758,9 @@ pdp_api_keys_list(pdp_api_call *c)
 
     pdp_api_query(c, "tenant", l.tenant, sizeof(l.tenant));
     rv = pdp_store_key_list(c->x->st, pdp_api_key_one, &l);
+    if (rv == TG_OK) {
+        rv = pdp_api_last_used(c, l.arr);
+    }
     if (rv != TG_OK) {
         cJSON_Delete(doc);
         return pdp_api_store_err(c, rv, "list keys");
@@ -738,9 +769,11 @@ pdp_api_keys_list(pdp_api_call *c)
 }
 
 static tg_err
-pdp_api_read_key(pdp_api_call *c, const char *id, pdp_key *k)
+pdp_api_read_key(pdp_api_call *c, const char *id, pdp_key *k,
+                 int64_t *last_ms)
 {
     pdp_store_reader *rd = NULL;
+    pdp_totals        t;
     tg_err            rv;
 
     if (!pdp_api_id_ok(id)) {
@@ -751,6 +784,12 @@ pdp_api_read_key(pdp_api_call *c, const char *id, pdp_key *k)
     }
     if ((rv = pdp_store_read_begin(rd)) == TG_OK) {
         rv = pdp_store_key_get_by_id(rd, id, k);
+        if (last_ms != NULL) {
+            *last_ms = rv == TG_OK && pdp_store_totals_get(
+                                          rd, PDP_TOTALS_KEY, id, &t) == TG_OK
+                           ? t.last_ms
+                           : 0;
+        }
         pdp_store_read_end(rd);
     }
     pdp_store_reader_destroy(rd);
@@ -770,7 +809,9 @@ static unsigned
 pdp_api_key_show(pdp_api_call *c, const char *id)
 {
     pdp_key k;
-    tg_err  rv = pdp_api_read_key(c, id, &k);
+    int64_t last = 0;
+    cJSON  *doc;
+    tg_err  rv = pdp_api_read_key(c, id, &k, &last);
 
     if (rv == TG_ENOTFOUND) {
         return pdp_api_key_missing(c, id);
@@ -778,7 +819,9 @@ pdp_api_key_show(pdp_api_call *c, const char *id)
     if (rv != TG_OK) {
         return pdp_api_store_err(c, rv, "read the key");
     }
-    return pdp_api_ok(c, 200, pdp_api_key_json(&k, NULL, c->now_ms));
+    doc = pdp_api_key_json(&k, NULL, c->now_ms);
+    pdp_api_json_time(doc, "last_used", last);
+    return pdp_api_ok(c, 200, doc);
 }
 
 static bool
@@ -962,7 +1005,7 @@ pdp_api_key_revoke(pdp_api_call *c, const char *id)
         snprintf(target, sizeof(target), "key:%s", id);
         pdp_api_audit(c, "keys.revoke", target, NULL);
     }
-    if (pdp_api_read_key(c, id, &k) != TG_OK) {
+    if (pdp_api_read_key(c, id, &k, NULL) != TG_OK) {
         return pdp_api_store_err(c, TG_EIO, "read the key back");
     }
     return pdp_api_ok(c, 200, pdp_api_key_json(&k, NULL, c->now_ms));

@@ -1272,12 +1272,14 @@ pdp_cli_expiry(pdp_cli *c, const pdp_cli_opts *o, int64_t now_ms,
  * just made: once). Never the hash. */
 static void
 pdp_cli_key_out(pdp_cli *c, const pdp_key *k, const char *key, bool json,
-                int64_t now_ms)
+                int64_t now_ms, int64_t last_ms)
 {
     char when[32];
 
     if (json) {
-        pdp_cli_print_json(c, pdp_api_key_json(k, key, now_ms));
+        cJSON *doc = pdp_api_key_json(k, key, now_ms);
+        pdp_api_json_time(doc, "last_used", last_ms);
+        pdp_cli_print_json(c, doc);
         return;
     }
     fprintf(c->out, "  id:       %s\n", k->id);
@@ -1309,6 +1311,10 @@ pdp_cli_key_out(pdp_cli *c, const pdp_key *k, const char *key, bool json,
         pdp_api_time(k->expires_ms, when, sizeof(when));
     }
     fprintf(c->out, "  expires:  %s\n", k->expires_ms != 0 ? when : "never");
+    if (last_ms != 0) {
+        pdp_api_time(last_ms, when, sizeof(when));
+    }
+    fprintf(c->out, "  last used: %s\n", last_ms != 0 ? when : "never");
     if (k->rotated_ms != 0) {
         pdp_api_time(k->rotated_ms, when, sizeof(when));
         fprintf(c->out, "  rotated:  %s", when);
@@ -1704,6 +1710,7 @@ pdp_cli_keys_show(pdp_cli *c, int argc, char **argv)
     pdp_cli_opts             o;
     tg_config               *cfg = NULL;
     pdp_store               *st  = NULL;
+    pdp_totals               tot = {0, 0, 0, 0, 0};
     pdp_store_reader        *rd  = NULL;
     pdp_key                 *k   = calloc(1, sizeof(*k));
     tg_err                   rv;
@@ -1733,6 +1740,10 @@ pdp_cli_keys_show(pdp_cli *c, int argc, char **argv)
     if ((rv = pdp_store_reader_create(st, &rd)) == TG_OK &&
         (rv = pdp_store_read_begin(rd)) == TG_OK) {
         rv = pdp_store_key_get_by_id(rd, o.pos[0], k);
+        if (rv == TG_OK &&
+            pdp_store_totals_get(rd, PDP_TOTALS_KEY, o.pos[0], &tot) != TG_OK) {
+            tot.last_ms = 0;
+        }
         pdp_store_read_end(rd);
     }
     if (rv == TG_ENOTFOUND) {
@@ -1748,7 +1759,7 @@ pdp_cli_keys_show(pdp_cli *c, int argc, char **argv)
     if (!pdp_cli_json(&o)) {
         fprintf(c->out, "Key %s\n\n", k->id);
     }
-    pdp_cli_key_out(c, k, NULL, pdp_cli_json(&o), tg_now_ms());
+    pdp_cli_key_out(c, k, NULL, pdp_cli_json(&o), tg_now_ms(), tot.last_ms);
 out:
     pdp_store_reader_destroy(rd);
     pdp_store_close(st);
@@ -1838,7 +1849,7 @@ pdp_cli_keys_rotate(pdp_cli *c, int argc, char **argv)
                 k->id, k->tenant, grace > 0 ? "works" : "stopped working",
                 when);
     }
-    pdp_cli_key_out(c, k, key, pdp_cli_json(&o), now);
+    pdp_cli_key_out(c, k, key, pdp_cli_json(&o), now, 0);
     fflush(c->out);
     tg_info("keys: rotated %s (grace %lld ms)", k->id, (long long)grace);
 out:
@@ -2768,7 +2779,7 @@ pdp_cli_spend_run(pdp_cli *c, const pdp_cli_spend_opts *so, pdp_store *st)
 {
     pdp_store_reader *rd = NULL;
     pdp_cli_spend     s;
-    pdp_totals        total = {0, 0, 0, 0};
+    pdp_totals        total = {0, 0, 0, 0, 0};
     pdp_key          *k     = NULL;
     bool              json  = so->fmt == PDP_CLI_SPEND_JSON;
     tg_err            rv;

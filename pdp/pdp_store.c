@@ -152,6 +152,7 @@ pdp_totals_encode(pdp_rec_out *o, const pdp_totals *t)
     pdp_rec_uint(o, (uint64_t)t->prompt_tokens, 8);
     pdp_rec_uint(o, (uint64_t)t->completion_tokens, 8);
     pdp_rec_uint(o, (uint64_t)t->cost_micro_usd, 8);
+    pdp_rec_uint(o, (uint64_t)t->last_ms, 8); /* trailing: older ignore it */
 }
 
 static tg_err
@@ -166,6 +167,10 @@ pdp_totals_decode(const MDB_val *v, pdp_totals *t)
     t->prompt_tokens     = pdp_rec_get_i64(&in);
     t->completion_tokens = pdp_rec_get_i64(&in);
     t->cost_micro_usd    = pdp_rec_get_i64(&in);
+    t->last_ms           = 0;
+    if (!in.bad && in.off < in.len) {
+        t->last_ms = pdp_rec_get_i64(&in);
+    }
     return in.bad ? TG_EIO : TG_OK;
 }
 
@@ -1399,7 +1404,7 @@ pdp_store_totals_add(pdp_store *st, MDB_txn *txn, pdp_totals_kind kind,
     char        key[TG_ID_MAX + 4];
     MDB_val     k = {pdp_totals_key(key, sizeof(key), kind, id), key};
     MDB_val     v;
-    pdp_totals  t = {0, 0, 0, 0};
+    pdp_totals  t = {0, 0, 0, 0, 0};
     pdp_rec_out o;
     int         rc;
 
@@ -1417,6 +1422,9 @@ pdp_store_totals_add(pdp_store *st, MDB_txn *txn, pdp_totals_kind kind,
     t.prompt_tokens += it->usage.prompt_tokens;
     t.completion_tokens += it->usage.completion_tokens;
     t.cost_micro_usd += it->cost;
+    if (it->usage.started_ms > t.last_ms) {
+        t.last_ms = it->usage.started_ms;
+    }
     o.len = 0;
     o.bad = false;
     pdp_totals_encode(&o, &t);

@@ -43,7 +43,9 @@
  *            str tenant_id, str model, str deployment_id, str reservation_id,
  *            str user
  *   totals   "k:<key id>" or "t:<tenant>" -> u8 1, i64 requests,
- *            i64 prompt_tokens, i64 completion_tokens, i64 cost_micro_usd
+ *            i64 prompt_tokens, i64 completion_tokens, i64 cost_micro_usd,
+ *            then optionally i64 last_ms (a key's "last used": when its
+ *            latest settled request started; older records end before it)
  *   policy_history  u64 sequence, BIG-endian (so LMDB order is activation
  *            order) -> u8 1, u64 revision, u64 previous_revision (0: none),
  *            i64 activated_ms, u8 how (1 start, 2 sighup, 3 command,
@@ -187,6 +189,7 @@ typedef struct pdp_totals {
     int64_t prompt_tokens;
     int64_t completion_tokens;
     int64_t cost_micro_usd;
+    int64_t last_ms; /* when the latest settled request started (0: none) */
 } pdp_totals;
 
 typedef enum pdp_totals_kind {

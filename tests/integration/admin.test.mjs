@@ -119,6 +119,13 @@ describe('administration', () => {
     assert.equal((await chat(k.key)).status, 200);
     r = await api('GET', `keys/${k.id}`);
     assert.equal(r.json.status, 'active');
+    // "last used" is when its latest settled request started.
+    r = await pollUntil(async () => {
+      const x = await api('GET', `keys/${k.id}`);
+      return x.json.last_used_ms ? x : null;
+    }, { timeoutMs: 15_000, intervalMs: 100, what: 'last_used' });
+    assert.ok(Math.abs(r.json.last_used_ms - Date.now()) < 60_000);
+    assert.ok((await api('GET', 'keys?tenant=acme')).json.keys.find((x) => x.id === k.id).last_used_ms > 0);
     assert.equal(r.json.key, undefined, 'a key is shown once, at creation');
 
     // Rotation keeps the old secret for the grace period; revoke ends both.
