@@ -2,6 +2,7 @@
 
 #include <libgen.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -288,13 +289,78 @@ tg_config_labels(const tg_json_doc *d, const cJSON *o, const char *ctx,
     return TG_OK;
 }
 
+/* tg_config_price reads one price (USD per 1M tokens) into micro-USD. */
+static tg_err
+tg_config_price(const tg_json_doc *d, const cJSON *pr, const char *ctx,
+                const char *key, bool required, int64_t *out, char *err,
+                size_t errlen)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(pr, key);
+    double       x = cJSON_GetNumberValue(v);
+
+    if (v == NULL) {
+        return required ? tg_json_errf(d, pr, err, errlen,
+                                       "%s.pricing: missing \"%s\" (USD per "
+                                       "1M tokens, e.g. 0.15)",
+                                       ctx, key)
+                        : TG_OK;
+    }
+    if (!cJSON_IsNumber(v) || !(x >= 0.0) || x > TG_CONFIG_PRICE_MAX_USD) {
+        return tg_json_errf(d, v, err, errlen,
+                            "%s.pricing.%s: expected a number of USD per 1M "
+                            "tokens from 0 to %.0f",
+                            ctx, key, TG_CONFIG_PRICE_MAX_USD);
+    }
+    *out = llround(x * 1e6);
+    return TG_OK;
+}
+
+/* tg_config_pricing reads a deployment's optional "pricing": {
+ * "input_per_mtok", "output_per_mtok", "cached_input_per_mtok"?}. */
+static tg_err
+tg_config_pricing(const tg_json_doc *d, const cJSON *o, const char *ctx,
+                  tg_deployment *dep, char *err, size_t errlen)
+{
+    static const char *const keys[] = {"input_per_mtok", "output_per_mtok",
+                                       "cached_input_per_mtok", NULL};
+    const cJSON *pr = cJSON_GetObjectItemCaseSensitive(o, "pricing");
+    char         pctx[64];
+    tg_err       rv;
+
+    if (pr == NULL) {
+        return TG_OK;
+    }
+    snprintf(pctx, sizeof(pctx), "%s.pricing", ctx);
+    if (!cJSON_IsObject(pr)) {
+        return tg_json_errf(d, pr, err, errlen,
+                            "%s: expected {\"input_per_mtok\": …, "
+                            "\"output_per_mtok\": …}",
+                            pctx);
+    }
+    if ((rv = tg_json_only_keys(d, pr, pctx, keys, err, errlen)) != TG_OK ||
+        (rv = tg_config_price(d, pr, ctx, "input_per_mtok", true,
+                              &dep->price_input, err, errlen)) != TG_OK ||
+        (rv = tg_config_price(d, pr, ctx, "output_per_mtok", true,
+                              &dep->price_output, err, errlen)) != TG_OK) {
+        return rv;
+    }
+    dep->price_cached_input = dep->price_input;
+    if ((rv = tg_config_price(d, pr, ctx, "cached_input_per_mtok", false,
+                              &dep->price_cached_input, err, errlen)) !=
+        TG_OK) {
+        return rv;
+    }
+    dep->has_price = true;
+    return TG_OK;
+}
+
 static tg_err
 tg_config_deployments(tg_config *cfg, tg_config_priv *p, const cJSON *arr,
                       char *err, size_t errlen)
 {
     static const char *const keys[] = {"id",       "model",   "provider",
                                        "api_base", "api_key", "upstream_model",
-                                       "labels",   NULL};
+                                       "labels",   "pricing", NULL};
     const tg_json_doc *d = p->doc;
     size_t             i = 0;
     tg_err             rv;
@@ -366,7 +432,8 @@ tg_config_deployments(tg_config *cfg, tg_config_priv *p, const cJSON *arr,
         if (dep->upstream_model == NULL) {
             dep->upstream_model = dep->model;
         }
-        if ((rv = tg_config_labels(d, o, ctx, dep, err, errlen)) != TG_OK) {
+        if ((rv = tg_config_labels(d, o, ctx, dep, err, errlen)) != TG_OK ||
+            (rv = tg_config_pricing(d, o, ctx, dep, err, errlen)) != TG_OK) {
             return rv;
         }
         for (size_t j = 0; j < i; j++) {

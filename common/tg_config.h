@@ -17,6 +17,8 @@
 #define TG_MODEL_MAX 128   /* model names */
 #define TG_CONFIG_MAX_LABELS 16
 
+#define TG_CONFIG_PRICE_MAX_USD 1000000.0 /* per 1M tokens */
+
 typedef struct tg_deployment {
     const char *id;             /* unique in the catalog */
     const char *model;          /* model name clients ask for */
@@ -27,6 +29,13 @@ typedef struct tg_deployment {
     const char *label_keys[TG_CONFIG_MAX_LABELS]; /* e.g. "region" */
     const char *label_values[TG_CONFIG_MAX_LABELS]; /* e.g. "eu" */
     size_t      n_labels;
+    /* "pricing": this deployment's own prices, micro-USD per 1M tokens,
+     * overriding the price table for its model (e.g. a negotiated rate or
+     * a self-hosted model). */
+    bool    has_price;
+    int64_t price_input;
+    int64_t price_output;
+    int64_t price_cached_input; /* defaults to price_input */
 } tg_deployment;
 
 typedef struct tg_pdp_config {

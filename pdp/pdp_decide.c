@@ -279,12 +279,51 @@ pdp_decide_usd(int64_t micro, char *buf, size_t cap)
              (long long)(micro % 1000000));
 }
 
+/* pdp_decide_worst_price is the price a budget reserves with: the most
+ * expensive of the deployments the request may be routed to (a
+ * deployment's own "pricing", else the model's price in the bundle's
+ * table), so the worst case holds wherever it goes. False when some
+ * target has no price at all. */
+static bool
+pdp_decide_worst_price(const tg_config *cfg, const pdp_bundle *bun,
+                       const char *model, const tg_decision *out,
+                       pdp_price *price)
+{
+    pdp_price table;
+    bool      have_table = pdp_bundle_price(bun, model, &table);
+    bool      any        = false;
+
+    memset(price, 0, sizeof(*price));
+    for (uint32_t i = 0; i < out->n_targets; i++) {
+        const tg_deployment *d =
+            tg_config_deployment(cfg, out->targets[i].deployment_id);
+        pdp_price p;
+        if (d != NULL && d->has_price) {
+            p.input        = d->price_input;
+            p.output       = d->price_output;
+            p.cached_input = d->price_cached_input;
+        } else if (have_table) {
+            p = table;
+        } else {
+            return false;
+        }
+        price->input  = p.input > price->input ? p.input : price->input;
+        price->output = p.output > price->output ? p.output : price->output;
+        any           = true;
+    }
+    if (!any && have_table) {
+        *price = table;
+        any    = true;
+    }
+    return any;
+}
+
 /* pdp_decide_rate applies the matched rate_limit rules of an allowed
  * request: audit ones are counted in the shadow and logged when they would
  * deny; enforced ones are checked and reserved atomically, and fill
  * out->limits (and the reservation id), or turn out into a 429. */
 static void
-pdp_decide_rate(pdp_limits *lim, const pdp_bundle *bun,
+pdp_decide_rate(pdp_limits *lim, const tg_config *cfg, const pdp_bundle *bun,
                 const pdp_decide_ctx *x, tg_decision *out)
 {
     const pdp_policy_result *r = &x->r;
@@ -363,7 +402,7 @@ pdp_decide_rate(pdp_limits *lim, const pdp_bundle *bun,
                 PDP_BUDGET_HITS_MAX);
     }
     if (nb > 0) {
-        if (!pdp_bundle_price(bun, x->a.model, &price)) {
+        if (!pdp_decide_worst_price(cfg, bun, x->a.model, out, &price)) {
             /* The compiler refuses a budget on a model without a price;
              * never let a budget look satisfied when it cannot be priced. */
             pdp_decide_deny(out, 403, "invalid_request_error",
@@ -698,7 +737,7 @@ pdp_decide_eval_limits(pdp_store_reader *rd, const tg_config *cfg,
                 return rv;
             }
             if (x.r.n_rate > 0 || x.r.n_budget > 0) {
-                pdp_decide_rate(lim, b, &x, out);
+                pdp_decide_rate(lim, cfg, b, &x, out);
             }
         }
     }

@@ -237,12 +237,21 @@ pdp_worker_usage(pdp_worker *w, nng_msg *msg)
     }
 
     {
-        pdp_price   price;
-        pdp_bundle *b;
-        /* The deployment's pricing_file wins; without a price there, the
-         * running bundle's own pricing.json (what its budgets were
-         * priced with), so a budget's settled spend is never left at 0. */
-        if (pdp_pricing_find(srv->pr, u->model, &price)) {
+        pdp_price            price;
+        pdp_bundle          *b;
+        const tg_deployment *dep =
+            tg_config_deployment(srv->cfg, u->deployment_id);
+        /* The deployment's own "pricing" first; then pdp.pricing_file;
+         * without a price there, the running bundle's own pricing.json
+         * (what its budgets were priced with), so a budget's settled spend
+         * is never left at 0. */
+        if (dep != NULL && dep->has_price) {
+            price.input        = dep->price_input;
+            price.output       = dep->price_output;
+            price.cached_input = dep->price_cached_input;
+            cost = pdp_pricing_cost_of(&price, u->prompt_tokens,
+                                       u->cached_tokens, u->completion_tokens);
+        } else if (pdp_pricing_find(srv->pr, u->model, &price)) {
             cost = pdp_pricing_cost_of(&price, u->prompt_tokens,
                                        u->cached_tokens, u->completion_tokens);
         } else if ((b = pdp_rollout_acquire(srv->ro)) != NULL &&

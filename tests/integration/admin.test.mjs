@@ -66,7 +66,12 @@ describe('administration', () => {
       bundle,
       pdpAdmin: true,
       pdp: { alert_webhook: hook.url },
-      deployments: (port) => [mockDeployment('mock-gpt-4o', 'gpt-4o', port)],
+      deployments: (port) => [
+        mockDeployment('mock-gpt-4o', 'gpt-4o', port),
+        // A negotiated rate: $1 in / $2 out per 1M tokens, not the table's.
+        mockDeployment('mock-gpt-4o-deal', 'gpt-4o-deal', port,
+          { upstream_model: 'gpt-4o', pricing: { input_per_mtok: 1, output_per_mtok: 2 } }),
+      ],
     });
     const r = await gw.cli(['admin-tokens', 'create', 'ops', '--config', gw.cfgPath]);
     token = r.stdout.trim();
@@ -172,6 +177,24 @@ describe('administration', () => {
       return j.rows.length > 0 ? j.rows : null;
     }, { timeoutMs: 15_000, intervalMs: 100, what: 'the usage to settle' });
     assert.deepEqual(rows.map((x) => x.user), ['alice@example.com']);
+  });
+
+  test("a deployment's own pricing overrides the price table, for spend and for budgets", async () => {
+    let r = await api('POST', 'tenants', { id: 'deal-co' });
+    assert.equal(r.status, 201, r.text);
+    const k = await gw.createKey({ tenant: 'deal-co' });
+    // A budget of $0.0001 pays for 20 output tokens at $2/M plus the
+    // prompt at $1/M; at gpt-4o's table price it would pay for 5.
+    r = await api('PUT', 'budgets/tenant/deal-co', { limit_usd: 0.0001, window: 'daily' });
+    assert.equal(r.status, 200, r.text);
+    const res = await gw.chat({ model: 'gpt-4o-deal', messages: userMsg('[[mock chunks=20]] hi'), max_tokens: 20 }, { key: k.key });
+    assert.equal(res.status, 200, res.text);
+    const u = res.json.usage;
+    const s = await pollUntil(async () => {
+      const t = await gw.spendTenant('deal-co');
+      return t.requests === 1 ? t : null;
+    }, { timeoutMs: 15_000, intervalMs: 100, what: 'the usage to settle' });
+    assert.equal(s.cost_micro_usd, Math.round(u.prompt_tokens + 2 * u.completion_tokens));
   });
 
   test('bad input is refused with what was wrong and what to do', async () => {

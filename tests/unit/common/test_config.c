@@ -78,6 +78,52 @@ test_literal_secret_refused_without_echo(void)
     CU_ASSERT_PTR_NULL(strstr(err, "sk-realkey"));
 }
 
+/* with_pricing is GOOD with deployment a's "pricing" set to json. */
+static tg_err
+with_pricing(const char *json, tg_config **cfg, char *err, size_t errlen)
+{
+    char  text[2048];
+    char *p;
+
+    snprintf(text, sizeof(text), "%s", GOOD);
+    p = strstr(text, "\"api_key\"");
+    snprintf(p, sizeof(text) - (size_t)(p - text),
+             "\"pricing\": %s}\n  ]\n}\n", json);
+    return load(text, cfg, err, errlen);
+}
+
+static void
+test_deployment_pricing(void)
+{
+    tg_config *cfg = NULL;
+    char       err[512];
+
+    CU_ASSERT_EQUAL_FATAL(with_pricing("{\"input_per_mtok\": 0.5, "
+                                       "\"output_per_mtok\": 1.25}",
+                                       &cfg, err, sizeof(err)),
+                          TG_OK);
+    CU_ASSERT_TRUE(cfg->deployments[0].has_price);
+    CU_ASSERT_EQUAL(cfg->deployments[0].price_input, 500000);
+    CU_ASSERT_EQUAL(cfg->deployments[0].price_output, 1250000);
+    CU_ASSERT_EQUAL(cfg->deployments[0].price_cached_input, 500000);
+    tg_config_destroy(cfg);
+    cfg = NULL;
+    CU_ASSERT_EQUAL(with_pricing("{\"input_per_mtok\": -1, "
+                                 "\"output_per_mtok\": 1}",
+                                 &cfg, err, sizeof(err)),
+                    TG_ECONFIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "deployments[0].pricing.input_per_mtok"));
+    CU_ASSERT_EQUAL(with_pricing("{\"input_per_mtok\": 1}", &cfg, err,
+                                 sizeof(err)),
+                    TG_ECONFIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "missing \"output_per_mtok\""));
+    CU_ASSERT_EQUAL(with_pricing("{\"input_per_mtok\": 1, \"output_per_mtok\""
+                                 ": 1, \"currency\": \"EUR\"}",
+                                 &cfg, err, sizeof(err)),
+                    TG_ECONFIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "unknown key \"currency\""));
+}
+
 static void
 test_bad_values(void)
 {
@@ -136,6 +182,7 @@ main(void)
 {
     static const tg_unit_case cases[] = {
         {"good_config_and_defaults", test_good_config_and_defaults},
+        {"deployment_pricing", test_deployment_pricing},
         {"unknown_key_has_location", test_unknown_key_has_location},
         {"literal_secret_refused_without_echo",
          test_literal_secret_refused_without_echo},
