@@ -10,7 +10,10 @@
 # bundle against an empty one), decisions with a budget and a rate limit in
 # effect (in process against an allow-only bundle; over ipc with 8 requests
 # in flight against Ping), settled usage records per second, data-plane
-# RSS. Prints a summary block for the README at the end.
+# RSS, and streaming (SSE) chat completions through the data plane against
+# the same streams straight to the mock: added time to first token, added
+# cost per chunk, 1,000 streams held at once without a stall. Prints a
+# summary block for the README at the end.
 #
 #   tests/bench/run.sh            (about 3 minutes after the build)
 #
@@ -23,8 +26,12 @@
 # Knobs (environment): BENCH_LAT_SECS (10 per target, in BENCH_LAT_ROUNDS
 # rounds: 5), BENCH_STEP_SECS (5), BENCH_STEPS ("1 2 4 8 16 32 64"),
 # BENCH_IPC_N (20000), BENCH_LIMITS_IPC_N (5000), BENCH_CONC (8),
-# BENCH_CONC_SECS (3 per kind), BENCH_NO_BUILD=1 (use build/release as it is),
-# BENCH_KEEP=1 (keep the temporary directory with every log).
+# BENCH_CONC_SECS (3 per kind), BENCH_STREAM_N (1000), BENCH_STREAM_CHUNKS
+# (2000), BENCH_STREAM_ROUNDS (21), BENCH_STREAM_CONC (1000; 0 skips it),
+# BENCH_STREAM_CONC_CHUNKS (50), BENCH_STREAM_DELAY_MS (100),
+# BENCH_STREAM_CONC_REF (1: the same concurrent streams to the mock too),
+# BENCH_NO_BUILD=1 (use build/release as it is), BENCH_KEEP=1 (keep the
+# temporary directory with every log).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -39,6 +46,14 @@ ipc_n=${BENCH_IPC_N:-20000}
 limits_ipc_n=${BENCH_LIMITS_IPC_N:-5000}
 conc=${BENCH_CONC:-8}
 conc_secs=${BENCH_CONC_SECS:-3}
+stream_n=${BENCH_STREAM_N:-1000}
+stream_chunks=${BENCH_STREAM_CHUNKS:-2000}
+stream_rounds=${BENCH_STREAM_ROUNDS:-21}
+stream_conc=${BENCH_STREAM_CONC:-1000}
+stream_conc_chunks=${BENCH_STREAM_CONC_CHUNKS:-50}
+stream_delay_ms=${BENCH_STREAM_DELAY_MS:-100}
+stream_conc_ref=${BENCH_STREAM_CONC_REF:-1}
+stream_stall_x=5
 p99_limit_us=10000
 
 say() { echo "bench: $*" >&2; }
@@ -67,7 +82,7 @@ if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
   "$top/deploy/local/setup.sh" "$build" -DTG_SANITIZER=
 fi
 for b in tollgate-mock-llm tollgate-pdp tollgate-dataplane tollgate-bench-ipc \
-         tollgate-bench-policy tollgate-bench-decide; do
+         tollgate-bench-policy tollgate-bench-decide tollgate-bench-stream; do
   [ -x "$bin/$b" ] || die "$bin/$b is missing; did the build fail?"
 done
 
@@ -141,6 +156,28 @@ if awk -v l="${load_start%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; t
       "starting; something else is busy and the figures will be noisy"
 fi
 export TOLLGATE_MOCK_KEY=$mock_key
+
+# File descriptors for the concurrent streams: the data plane holds two per
+# stream (client and upstream), the mock one per stream (its threads), the
+# tool one; everything started from here inherits the limit.
+want_fds=$(( stream_conc * 2 + 1024 ))
+[ "$want_fds" -ge 8192 ] || want_fds=8192
+hard_fds=$(ulimit -Hn)
+[ "$hard_fds" = unlimited ] || [ "$hard_fds" -ge "$want_fds" ] ||
+  want_fds=$hard_fds
+ulimit -n "$want_fds" 2>/dev/null || say "warning: cannot raise ulimit -n to $want_fds"
+if [ "$stream_conc" -gt $(( ($(ulimit -n) - 1024) / 2 )) ]; then
+  stream_conc=$(( ($(ulimit -n) - 1024) / 2 ))
+  [ "$stream_conc" -gt 0 ] || stream_conc=0
+  say "warning: ulimit -n is $(ulimit -n) (hard $hard_fds): holding" \
+      "$stream_conc concurrent streams"
+fi
+# The data plane's default max_connections (4096) holds 1,000 streams; more
+# need a higher one.
+dp_max_conn=""
+[ "$stream_conc" -le 4000 ] ||
+  dp_max_conn=",
+    \"max_connections\": $(( stream_conc + 1024 ))"
 
 # The mock picks a free port itself and says which.
 : >"$tmp/mock.log"
@@ -218,7 +255,7 @@ cat >"$tmp/tollgate.json" <<EOF
   "dataplane": {
     "listen": "127.0.0.1:$dp_port",
     "pdp_url": "ipc://$tmp/pdp.sock",
-    "spool_dir": "spool"
+    "spool_dir": "spool"$dp_max_conn
   },
   "deployments": [
     {
@@ -472,6 +509,44 @@ dec_ratio() { # dec_ratio NAME FIELD: from a "ratio NAME f=v" line
       split($i, kv, "="); if (kv[1] == f) print kv[2] } }' "$tmp/decide.log"
 }
 
+# 5. streaming chat completions: the data plane against the mock directly
+# (the reference), in one tool: time to first content event, cost per
+# chunk, and $stream_conc streams held at once (gaps between events against
+# the configured delay, completions, data-plane RSS).
+say "streams: time to first token ($stream_n each), cost per chunk" \
+    "($stream_chunks chunks, $stream_rounds rounds), $stream_conc at once"
+stream_ref=()
+[ "$stream_conc_ref" = 1 ] || stream_ref=(--no-conc-ref)
+"$bin/tollgate-bench-stream" --url "$D_url" --key "$key" \
+  --ref-url "$A_url" --ref-key "$mock_key" -n "$stream_n" \
+  -w $(( stream_n / 10 )) --chunks "$stream_chunks" \
+  --chunk-rounds "$stream_rounds" --conc "$stream_conc" \
+  --conc-chunks "$stream_conc_chunks" --conc-delay-ms "$stream_delay_ms" \
+  --stall-x "$stream_stall_x" --pid "${pids[dataplane]}" ${stream_ref[@]+"${stream_ref[@]}"} \
+  >"$tmp/stream.log" 2>&1 ||
+  { cat "$tmp/stream.log" >&2; alive dataplane; alive pdp; alive mock;
+    die "tollgate-bench-stream failed"; }
+cat "$tmp/stream.log" >&2
+alive dataplane; alive pdp; alive mock
+st_get() { # st_get NAME FIELD
+  awk -v n="$1" -v f="$2" '$1 == n { for (i = 2; i <= NF; i++) {
+      split($i, kv, "="); if (kv[1] == f) print kv[2] } }' "$tmp/stream.log"
+}
+st_ratio() { # st_ratio NAME FIELD: from a "ratio NAME f=v" line
+  awk -v n="$1" -v f="$2" '$1 == "ratio" && $2 == n { for (i = 3; i <= NF; i++) {
+      split($i, kv, "="); if (kv[1] == f) print kv[2] } }' "$tmp/stream.log"
+}
+if [ "$stream_conc" -gt 0 ]; then
+  for t in tollgate direct; do
+    [ -n "$(st_get "conc_$t" streams)" ] || continue
+    st_done=$(st_get "conc_$t" completed) st_stalls=$(st_get "conc_$t" stalls)
+    [ "$st_done" = "$stream_conc" ] ||
+      problems+=("streams, $t: $st_done of $stream_conc concurrent streams completed with [DONE] ($(sed -n "s/^# conc_$t: //p" "$tmp/stream.log"))")
+    [ "$st_stalls" = 0 ] ||
+      problems+=("streams, $t: $st_stalls of $stream_conc concurrent streams stalled (a gap over ${stream_stall_x}x the ${stream_delay_ms} ms delay)")
+  done
+fi
+
 # Anything the gateway logged at warn or worse while we measured.
 dp_warn=$(grep -ciE ' (warn|error|fatal) ' "$tmp/dataplane.log" || true)
 pdp_warn=$(grep -vi 'pricing_file is not set' "$tmp/pdp.log" |
@@ -580,6 +655,44 @@ load_end=$(cut -d' ' -f1-3 /proc/loadavg)
   printf '  %-40s %8s MB\n' "peak during the c=$top_c step (highest)" "$(mb "$rss_top_kb")"
   printf '  %-40s %8s MB\n' "peak during any step" "$(mb "$rss_peak_kb")"
   printf '  %-40s %8s MB  %sx idle\n' "1 s after the load" "$(mb "$rss_after_kb")" "$rss_growth"
+  echo
+  echo "Streams (SSE chat completions, [[mock ...]] directives): D against A"
+  row "time to first content event, $stream_n each" "p50 us" "p99 us"
+  row "D tollgate -> mock" "$(f0 "$(st_get ttft_tollgate p50_us)")" "$(f0 "$(st_get ttft_tollgate p99_us)")"
+  row "A mock direct (reference)" "$(f0 "$(st_get ttft_direct p50_us)")" "$(f0 "$(st_get ttft_direct p99_us)")"
+  row "added by tollgate (D-A)" "$(f0 "$(st_get ttft_added p50_us)")" "$(f0 "$(st_get ttft_added p99_us)")"
+  row "ratio D/A" "$(st_ratio ttft_tollgate/ttft_direct p50)" "$(st_ratio ttft_tollgate/ttft_direct p99)"
+  printf '  %-40s %8s\n' "cost per chunk, chunks=$stream_chunks, no delay" "us/chunk"
+  printf '  %-40s %8s  (median of %s streams: %s ms)\n' "D tollgate -> mock" "$(st_get chunk_tollgate us_per_chunk)" "$stream_rounds" "$(st_get chunk_tollgate stream_ms_p50)"
+  printf '  %-40s %8s  (median of %s streams: %s ms)\n' "A mock direct (reference)" "$(st_get chunk_direct us_per_chunk)" "$stream_rounds" "$(st_get chunk_direct stream_ms_p50)"
+  printf '  %-40s %8s\n' "added by tollgate (D-A)" "$(st_get chunk_added us_per_chunk)"
+  printf '  %-40s %8s\n' "ratio D/A" "$(st_ratio chunk_tollgate/chunk_direct per_chunk)"
+  if [ "$stream_conc" -gt 0 ]; then
+    echo "  $stream_conc streams at once, chunks=$stream_conc_chunks every $stream_delay_ms ms;" \
+         "gap = a stream's largest gap between events"
+    printf '  %-22s %11s %19s %7s %22s\n' "" "completed" "gap p50/p99/max ms" \
+      "stalls" "1st content p50/p99 ms"
+    for t in tollgate direct; do
+      [ -n "$(st_get "conc_$t" streams)" ] || continue
+      name="D tollgate -> mock"; [ "$t" = tollgate ] || name="A mock direct"
+      printf '  %-22s %11s %19s %7s %22s\n' "$name" \
+        "$(st_get "conc_$t" completed)/$(st_get "conc_$t" streams)" \
+        "$(f0 "$(st_get "conc_$t" gap_p50_ms)")/$(f0 "$(st_get "conc_$t" gap_p99_ms)")/$(f0 "$(st_get "conc_$t" gap_max_ms)")" \
+        "$(st_get "conc_$t" stalls)" \
+        "$(f0 "$(st_get "conc_$t" first_p50_ms)")/$(f0 "$(st_get "conc_$t" first_p99_ms)")"
+    done
+    printf '  %-40s p50 %s, p99 %s, max %s  (stall: > %sx)\n' \
+      "ratio D gap / configured delay" "$(st_ratio conc_tollgate/delay gap_p50)" \
+      "$(st_ratio conc_tollgate/delay gap_p99)" "$(st_ratio conc_tollgate/delay gap_max)" "$stream_stall_x"
+    [ -z "$(st_get conc_direct streams)" ] ||
+      printf '  %-40s p50 %s, p99 %s, max %s\n' \
+        "ratio A gap / configured delay" "$(st_ratio conc_direct/delay gap_p50)" \
+        "$(st_ratio conc_direct/delay gap_p99)" "$(st_ratio conc_direct/delay gap_max)"
+    printf '  %-40s %s -> %s -> %s MB\n' "data plane RSS before/peak/1 s after" \
+      "$(mb "$(st_get conc_tollgate rss_before_kb)")" \
+      "$(mb "$(st_get conc_tollgate rss_peak_kb)")" \
+      "$(mb "$(st_get conc_tollgate rss_after_kb)")"
+  fi
   echo '```'
   if [ ${#problems[@]} -gt 0 ] || [ "$dp_warn" != 0 ] || [ "$pdp_warn" != 0 ] ||
      [ "$lpdp_warn" != 0 ]; then
