@@ -5,7 +5,10 @@
  * from its table under the reservation shard's lock and only then are the
  * window shards taken, so no thread ever holds locks of both tables.
  * Windows are never freed before pdp_limits_destroy (reservations point
- * at them); their number is bounded by rules x distinct scope values. */
+ * at them); their number is bounded by rules x distinct scope values.
+ * A snapshot follows the same rule: it copies one shard at a time (window
+ * shards, then reservation shards), reading the immutable key text of the
+ * windows a reservation points at without their shard's lock. */
 #include "pdp_limits.h"
 
 #include <pthread.h>
@@ -92,7 +95,10 @@ struct pdp_limits {
     int64_t         boot_ms;
     atomic_ullong   seq;
     atomic_ullong   pending;
+    atomic_ullong   changes; /* see pdp_limits_changes */
     atomic_llong    last_sweep_s;
+    uint32_t        restored_win;
+    uint32_t        restored_res;
     pthread_mutex_t sweep_mu;
     pdp_lim_shard   shards[PDP_LIM_SHARDS];
     pdp_lim_rshard  rshards[PDP_LIM_SHARDS];
@@ -112,6 +118,7 @@ pdp_limits_create(pdp_limits **out, int64_t ttl_ms)
     l->boot_ms = tg_now_ms();
     atomic_init(&l->seq, 0);
     atomic_init(&l->pending, 0);
+    atomic_init(&l->changes, 0);
     atomic_init(&l->last_sweep_s, 0);
     pthread_mutex_init(&l->sweep_mu, NULL);
     for (size_t i = 0; i < PDP_LIM_SHARDS; i++) {
@@ -480,6 +487,7 @@ pdp_lim_res_end(pdp_limits *l, pdp_lim_res *r, int64_t actual, int64_t now_ms)
         pthread_mutex_unlock(&s->mu);
     }
     atomic_fetch_sub(&l->pending, 1);
+    atomic_fetch_add(&l->changes, 1);
     free(r);
 }
 
@@ -749,6 +757,7 @@ pdp_lim_check(pdp_limits *l, const pdp_limits_req *reqs, uint32_t n,
         }
     }
     if (out->denied == PDP_LIMITS_OK || !reserve) {
+        atomic_fetch_add(&l->changes, 1);
         for (uint32_t i = 0; i < n; i++) {
             pdp_lim_bucket *b = pdp_lim_bucket_at(w[i], now_s);
             b->reqs++;
@@ -930,6 +939,7 @@ pdp_lim_bud_add(pdp_limits *l, const char *rule, const char *scope,
         b->settled += amount;
     }
     pthread_mutex_unlock(&s->mu);
+    atomic_fetch_add(&l->changes, 1);
     if (b == NULL) {
         tg_error("limits: out of memory: %lld micro-USD of budget %s (%s) "
                  "not counted until restart",
@@ -989,4 +999,473 @@ pdp_limits_crossed(int64_t before, int64_t after, int64_t limit,
         }
     }
     return n;
+}
+
+/* ---- snapshot and restore ----------------------------------------------- */
+
+/* A snapshot writer: the first error sticks and later appends do nothing. */
+typedef struct pdp_lim_wr {
+    tg_buf *b;
+    tg_err  rv;
+} pdp_lim_wr;
+
+static void
+pdp_lim_wr_uint(pdp_lim_wr *w, uint64_t v, size_t width)
+{
+    uint8_t b[8];
+
+    if (w->rv != TG_OK) {
+        return;
+    }
+    for (size_t i = 0; i < width; i++) {
+        b[i] = (uint8_t)(v >> (8 * i));
+    }
+    w->rv = tg_buf_append(w->b, b, width);
+}
+
+static void
+pdp_lim_wr_str(pdp_lim_wr *w, const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n > UINT16_MAX) {
+        n = UINT16_MAX; /* never: ids and scope values are far shorter */
+    }
+    pdp_lim_wr_uint(w, n, 2);
+    if (w->rv == TG_OK) {
+        w->rv = tg_buf_append(w->b, s, n);
+    }
+}
+
+/* pdp_lim_wr_patch writes a u32 at offset at (reserved earlier). */
+static void
+pdp_lim_wr_patch(pdp_lim_wr *w, size_t at, uint32_t v)
+{
+    if (w->rv != TG_OK) {
+        return;
+    }
+    for (size_t i = 0; i < 4; i++) {
+        w->b->data[at + i] = (char)(uint8_t)(v >> (8 * i));
+    }
+}
+
+/* pdp_lim_snap_win writes window w if it holds anything; shard locked. */
+static uint32_t
+pdp_lim_snap_win(pdp_lim_wr *o, const pdp_lim_win *w, int64_t now_s)
+{
+    uint8_t nb = 0;
+
+    for (int64_t sec = now_s - PDP_LIMITS_WINDOW_S + 1; sec <= now_s; sec++) {
+        const pdp_lim_bucket *b = &w->b[sec % PDP_LIMITS_WINDOW_S];
+        nb += b->sec == sec && (b->reqs != 0 || b->toks != 0);
+    }
+    if (nb == 0 && w->inflight == 0) {
+        return 0;
+    }
+    pdp_lim_wr_str(o, w->key);
+    pdp_lim_wr_str(o, w->key + strlen(w->key) + 1);
+    pdp_lim_wr_uint(o, (uint64_t)w->inflight, 8);
+    pdp_lim_wr_uint(o, nb, 1);
+    for (int64_t sec = now_s - PDP_LIMITS_WINDOW_S + 1; sec <= now_s; sec++) {
+        const pdp_lim_bucket *b = &w->b[sec % PDP_LIMITS_WINDOW_S];
+        if (b->sec == sec && (b->reqs != 0 || b->toks != 0)) {
+            pdp_lim_wr_uint(o, (uint64_t)b->sec, 8);
+            pdp_lim_wr_uint(o, (uint64_t)b->reqs, 8);
+            pdp_lim_wr_uint(o, (uint64_t)b->toks, 8);
+        }
+    }
+    return 1;
+}
+
+/* pdp_lim_snap_res writes reservation r; its rshard locked. The window
+ * and budget keys it points at never change once created. */
+static void
+pdp_lim_snap_res(pdp_lim_wr *o, const pdp_lim_res *r)
+{
+    pdp_lim_wr_str(o, r->id);
+    pdp_lim_wr_uint(o, (uint64_t)r->created_ms, 8);
+    pdp_lim_wr_uint(o, (uint64_t)r->sec, 8);
+    pdp_lim_wr_uint(o, (uint64_t)r->tokens, 8);
+    pdp_lim_wr_uint(o, r->n, 1);
+    for (uint32_t i = 0; i < r->n; i++) {
+        pdp_lim_wr_str(o, r->w[i]->key);
+        pdp_lim_wr_str(o, r->w[i]->key + strlen(r->w[i]->key) + 1);
+        pdp_lim_wr_uint(o, r->conc[i] ? 1 : 0, 1);
+    }
+    pdp_lim_wr_uint(o, r->nbud, 1);
+    for (uint32_t i = 0; i < r->nbud; i++) {
+        pdp_lim_wr_str(o, r->bw[i]->key);
+        pdp_lim_wr_str(o, r->bw[i]->key + strlen(r->bw[i]->key) + 1);
+        pdp_lim_wr_uint(o, r->bcode[i], 1);
+        pdp_lim_wr_uint(o, (uint64_t)r->bstart[i], 8);
+        pdp_lim_wr_uint(o, (uint64_t)r->bamt, 8);
+        pdp_lim_wr_uint(o, (uint64_t)r->blimit[i], 8);
+        pdp_lim_wr_uint(o, r->bkind[i], 1);
+        pdp_lim_wr_uint(o, r->bnthr[i], 1);
+        for (uint32_t k = 0; k < r->bnthr[i]; k++) {
+            pdp_lim_wr_uint(o, r->bthr[i][k], 1);
+        }
+    }
+}
+
+tg_err
+pdp_limits_snapshot(pdp_limits *l, int64_t now_ms, tg_buf *out)
+{
+    pdp_lim_wr o     = {out, TG_OK};
+    int64_t    now_s = now_ms / 1000;
+    uint32_t   nwin  = 0;
+    uint32_t   nres  = 0;
+    size_t     at;
+
+    pdp_lim_wr_uint(&o, PDP_LIMITS_SNAPSHOT_VERSION, 1);
+    pdp_lim_wr_uint(&o, (uint64_t)now_ms, 8);
+    at = out->len;
+    pdp_lim_wr_uint(&o, 0, 4); /* nwin, patched below */
+    for (size_t i = 0; i < PDP_LIM_SHARDS && o.rv == TG_OK; i++) {
+        pdp_lim_shard *s = &l->shards[i];
+
+        pthread_mutex_lock(&s->mu);
+        for (size_t c = 0; c < PDP_LIM_CHAINS; c++) {
+            for (const pdp_lim_win *w = s->chains[c]; w != NULL; w = w->next) {
+                nwin += pdp_lim_snap_win(&o, w, now_s);
+            }
+        }
+        pthread_mutex_unlock(&s->mu);
+    }
+    pdp_lim_wr_patch(&o, at, nwin);
+    at = out->len;
+    pdp_lim_wr_uint(&o, 0, 4); /* nres */
+    for (size_t i = 0; i < PDP_LIM_SHARDS && o.rv == TG_OK; i++) {
+        pdp_lim_rshard *s = &l->rshards[i];
+
+        pthread_mutex_lock(&s->mu);
+        for (size_t c = 0; c < PDP_LIM_CHAINS; c++) {
+            for (const pdp_lim_res *r = s->chains[c]; r != NULL; r = r->next) {
+                pdp_lim_snap_res(&o, r);
+                nres++;
+            }
+        }
+        pthread_mutex_unlock(&s->mu);
+    }
+    pdp_lim_wr_patch(&o, at, nres);
+    return o.rv;
+}
+
+/* A snapshot reader: the first overrun or bad value sets bad. */
+typedef struct pdp_lim_rd {
+    const uint8_t *p;
+    size_t         len;
+    size_t         off;
+    bool           bad;
+} pdp_lim_rd;
+
+static uint64_t
+pdp_lim_rd_uint(pdp_lim_rd *in, size_t width)
+{
+    uint64_t v = 0;
+
+    if (in->bad || width > in->len - in->off) {
+        in->bad = true;
+        return 0;
+    }
+    for (size_t i = 0; i < width; i++) {
+        v |= (uint64_t)in->p[in->off + i] << (8 * i);
+    }
+    in->off += width;
+    return v;
+}
+
+static int64_t
+pdp_lim_rd_i64(pdp_lim_rd *in)
+{
+    return (int64_t)pdp_lim_rd_uint(in, 8);
+}
+
+/* pdp_lim_rd_str copies a string into dst (cap > UINT16_MAX); a string
+ * holding a NUL is malformed (it could not be a key). */
+static void
+pdp_lim_rd_str(pdp_lim_rd *in, char *dst, size_t cap)
+{
+    size_t n = (size_t)pdp_lim_rd_uint(in, 2);
+
+    dst[0] = '\0';
+    if (in->bad || n >= cap || n > in->len - in->off ||
+        memchr(in->p + in->off, '\0', n) != NULL) {
+        in->bad = true;
+        return;
+    }
+    memcpy(dst, in->p + in->off, n);
+    dst[n] = '\0';
+    in->off += n;
+}
+
+#define PDP_LIM_STR_CAP (UINT16_MAX + 1)
+/* Counts above this are malformed: 60 buckets of it cannot overflow. */
+#define PDP_LIM_COUNT_MAX (1LL << 53)
+
+static int64_t
+pdp_lim_sat_add(int64_t a, int64_t b)
+{
+    return a > PDP_LIM_COUNT_MAX - b ? PDP_LIM_COUNT_MAX : a + b;
+}
+
+typedef struct pdp_lim_scratch {
+    char rule[PDP_LIM_STR_CAP];
+    char scope[PDP_LIM_STR_CAP];
+} pdp_lim_scratch;
+
+/* pdp_lim_restore_win restores one window record (apply false: checks
+ * it only). Returns whether a live bucket was restored. */
+static bool
+pdp_lim_restore_win(pdp_limits *l, pdp_lim_rd *in, pdp_lim_scratch *sc,
+                    int64_t now_s, bool apply, tg_err *rv)
+{
+    pdp_lim_shard *s = NULL;
+    pdp_lim_win   *w = NULL;
+    uint32_t       nb;
+    bool           live = false;
+
+    pdp_lim_rd_str(in, sc->rule, sizeof(sc->rule));
+    pdp_lim_rd_str(in, sc->scope, sizeof(sc->scope));
+    (void)pdp_lim_rd_i64(in); /* inflight: rebuilt from the reservations */
+    nb = (uint32_t)pdp_lim_rd_uint(in, 1);
+    if (nb > PDP_LIMITS_WINDOW_S) {
+        in->bad = true;
+    }
+    if (in->bad) {
+        return false;
+    }
+    if (apply) {
+        uint64_t h = pdp_lim_key_hash(sc->rule, sc->scope);
+        s          = &l->shards[h % PDP_LIM_SHARDS];
+        pthread_mutex_lock(&s->mu);
+        if ((w = pdp_lim_win_get(s, h, sc->rule, sc->scope)) == NULL) {
+            *rv = TG_ENOMEM;
+        }
+    }
+    for (uint32_t i = 0; i < nb; i++) {
+        int64_t sec  = pdp_lim_rd_i64(in);
+        int64_t reqs = pdp_lim_rd_i64(in);
+        int64_t toks = pdp_lim_rd_i64(in);
+        if (!in->bad && (sec < 0 || reqs < 0 || toks < 0 ||
+                         reqs > PDP_LIM_COUNT_MAX || toks > PDP_LIM_COUNT_MAX)) {
+            in->bad = true;
+        }
+        if (w != NULL && !in->bad && sec > now_s - PDP_LIMITS_WINDOW_S &&
+            sec <= now_s) {
+            pdp_lim_bucket *b = pdp_lim_bucket_at(w, sec);
+            b->reqs = pdp_lim_sat_add(b->reqs, reqs);
+            b->toks = pdp_lim_sat_add(b->toks, toks);
+            live    = true;
+        }
+    }
+    if (s != NULL) {
+        pthread_mutex_unlock(&s->mu);
+    }
+    return live;
+}
+
+/* pdp_lim_restore_res restores one reservation record (apply false:
+ * checks it only). Returns whether it was restored (not yet expired). */
+static bool
+pdp_lim_restore_res(pdp_limits *l, pdp_lim_rd *in, pdp_lim_scratch *sc,
+                    int64_t now_ms, bool apply, tg_err *rv)
+{
+    pdp_lim_res  tmp;
+    pdp_lim_res *r = &tmp;
+    uint32_t     n;
+    uint32_t     nbud;
+    bool         keep;
+
+    memset(&tmp, 0, sizeof(tmp));
+    pdp_lim_rd_str(in, sc->rule, sizeof(sc->rule));
+    if (!in->bad && (sc->rule[0] == '\0' || strlen(sc->rule) >= sizeof(r->id))) {
+        in->bad = true;
+    } else {
+        memcpy(tmp.id, sc->rule, strlen(sc->rule) + 1);
+    }
+    tmp.created_ms = pdp_lim_rd_i64(in);
+    tmp.sec        = pdp_lim_rd_i64(in);
+    tmp.tokens     = pdp_lim_rd_i64(in);
+    n              = (uint32_t)pdp_lim_rd_uint(in, 1);
+    if (n > PDP_LIMITS_RULES_MAX || tmp.created_ms < 0 || tmp.sec < 0 ||
+        tmp.tokens < 0 || tmp.tokens > PDP_LIM_COUNT_MAX) {
+        in->bad = true;
+    }
+    keep = apply && !in->bad && now_ms - tmp.created_ms < l->ttl_ms;
+    if (keep) {
+        if ((r = malloc(sizeof(*r))) == NULL) {
+            *rv  = TG_ENOMEM;
+            keep = false;
+            r    = &tmp;
+        } else {
+            *r = tmp;
+        }
+    }
+    for (uint32_t i = 0; i < n && !in->bad; i++) {
+        bool conc;
+        pdp_lim_rd_str(in, sc->rule, sizeof(sc->rule));
+        pdp_lim_rd_str(in, sc->scope, sizeof(sc->scope));
+        conc = pdp_lim_rd_uint(in, 1) != 0;
+        if (keep && !in->bad) {
+            uint64_t       h = pdp_lim_key_hash(sc->rule, sc->scope);
+            pdp_lim_shard *s = &l->shards[h % PDP_LIM_SHARDS];
+            pdp_lim_win   *w;
+            pthread_mutex_lock(&s->mu);
+            if ((w = pdp_lim_win_get(s, h, sc->rule, sc->scope)) != NULL) {
+                w->inflight += conc;
+                r->w[r->n]    = w;
+                r->conc[r->n] = conc;
+                r->n++;
+            } else {
+                *rv = TG_ENOMEM;
+            }
+            pthread_mutex_unlock(&s->mu);
+        }
+    }
+    nbud = (uint32_t)pdp_lim_rd_uint(in, 1);
+    if (nbud > PDP_LIMITS_BUDGETS_MAX) {
+        in->bad = true;
+    }
+    for (uint32_t i = 0; i < nbud && !in->bad; i++) {
+        uint8_t code;
+        int64_t start;
+        int64_t amt;
+        int64_t limit;
+        uint8_t kind;
+        uint8_t nthr;
+        uint8_t thr[PDP_LIMITS_THRESHOLDS_MAX];
+
+        pdp_lim_rd_str(in, sc->rule, sizeof(sc->rule));
+        pdp_lim_rd_str(in, sc->scope, sizeof(sc->scope));
+        code  = (uint8_t)pdp_lim_rd_uint(in, 1);
+        start = pdp_lim_rd_i64(in);
+        amt   = pdp_lim_rd_i64(in);
+        limit = pdp_lim_rd_i64(in);
+        kind  = (uint8_t)pdp_lim_rd_uint(in, 1);
+        nthr  = (uint8_t)pdp_lim_rd_uint(in, 1);
+        /* One worst case is reserved in every budget of a request. */
+        if (nthr > PDP_LIMITS_THRESHOLDS_MAX || amt < 0 || start < 0 ||
+            (i > 0 && amt != tmp.bamt)) {
+            in->bad = true;
+            break;
+        }
+        for (uint32_t k = 0; k < nthr; k++) {
+            thr[k] = (uint8_t)pdp_lim_rd_uint(in, 1);
+        }
+        tmp.bamt = amt;
+        if (keep && !in->bad) {
+            uint64_t       h = pdp_lim_bud_hash(sc->rule, sc->scope);
+            pdp_lim_shard *s = &l->shards[h % PDP_LIM_SHARDS];
+            pdp_lim_bud   *bw;
+            pdp_lim_bkt   *b = NULL;
+            uint32_t       j = r->nbud;
+            pthread_mutex_lock(&s->mu);
+            if ((bw = pdp_lim_bud_get(s, h, sc->rule, sc->scope)) != NULL) {
+                b = pdp_lim_bkt_get(bw, code, start);
+            }
+            if (b != NULL) {
+                b->reserved = b->reserved > INT64_MAX - amt
+                                  ? INT64_MAX
+                                  : b->reserved + amt;
+                r->bw[j]     = bw;
+                r->bcode[j]  = code;
+                r->bstart[j] = start;
+                r->blimit[j] = limit;
+                r->bkind[j]  = kind;
+                r->bnthr[j]  = nthr;
+                memcpy(r->bthr[j], thr, nthr);
+                r->bamt = amt;
+                r->nbud++;
+            } else {
+                *rv = TG_ENOMEM;
+            }
+            pthread_mutex_unlock(&s->mu);
+        }
+    }
+    if (!keep) {
+        return false;
+    }
+    /* Only reached in the apply pass, after the check pass accepted the
+     * whole snapshot: in->bad cannot be set here. */
+    r->hash = pdp_hash(r->id, strlen(r->id));
+    {
+        /* This run's ids must not collide with restored ones (two runs
+         * started in the same millisecond, as tests do). */
+        unsigned long long boot = 0;
+        unsigned long long seq  = 0;
+        if (sscanf(r->id, "rl-%llx-%llx", &boot, &seq) == 2 &&
+            boot == (unsigned long long)l->boot_ms &&
+            seq >= atomic_load(&l->seq)) {
+            atomic_store(&l->seq, seq + 1);
+        }
+    }
+    pdp_lim_res_put(l, r);
+    return true;
+}
+
+/* pdp_lim_restore_pass walks the whole snapshot; apply false only checks
+ * it (so a bad one changes nothing). */
+static tg_err
+pdp_lim_restore_pass(pdp_limits *l, const void *data, size_t len,
+                     int64_t now_ms, bool apply, pdp_lim_scratch *sc)
+{
+    pdp_lim_rd in = {data, len, 0, false};
+    tg_err     rv = TG_OK;
+    uint32_t   nwin;
+    uint32_t   nres;
+
+    if (pdp_lim_rd_uint(&in, 1) != PDP_LIMITS_SNAPSHOT_VERSION) {
+        return TG_EPROTO;
+    }
+    (void)pdp_lim_rd_i64(&in); /* when it was taken */
+    nwin = (uint32_t)pdp_lim_rd_uint(&in, 4);
+    for (uint32_t i = 0; i < nwin && !in.bad; i++) {
+        l->restored_win +=
+            pdp_lim_restore_win(l, &in, sc, now_ms / 1000, apply, &rv);
+    }
+    nres = (uint32_t)pdp_lim_rd_uint(&in, 4);
+    for (uint32_t i = 0; i < nres && !in.bad; i++) {
+        l->restored_res += pdp_lim_restore_res(l, &in, sc, now_ms, apply, &rv);
+    }
+    if (in.bad || in.off != in.len) {
+        return TG_EPROTO;
+    }
+    return rv;
+}
+
+tg_err
+pdp_limits_restore(pdp_limits *l, const void *data, size_t len,
+                   int64_t now_ms)
+{
+    pdp_lim_scratch *sc = malloc(sizeof(*sc));
+    tg_err           rv;
+
+    l->restored_win = 0;
+    l->restored_res = 0;
+    if (sc == NULL) {
+        return TG_ENOMEM;
+    }
+    if (data == NULL) {
+        len = 0;
+    }
+    rv = pdp_lim_restore_pass(l, data, len, now_ms, false, sc);
+    if (rv == TG_OK) {
+        rv = pdp_lim_restore_pass(l, data, len, now_ms, true, sc);
+    }
+    free(sc);
+    return rv;
+}
+
+void
+pdp_limits_restored(pdp_limits *l, uint32_t *windows, uint32_t *reservations)
+{
+    *windows      = l->restored_win;
+    *reservations = l->restored_res;
+}
+
+uint64_t
+pdp_limits_changes(pdp_limits *l)
+{
+    return l != NULL ? atomic_load(&l->changes) : 0;
 }

@@ -6,18 +6,23 @@
  * that applies (rate limits and budgets together, all or nothing), so N
  * threads can never admit more than a limit; the usage report releases
  * the reservation, corrects the estimated tokens to the actual ones and
- * adds the actual cost to the budgets. Rate-limit state is in memory only
- * (a restarted PDP starts with empty windows); settled budget spend is
- * persisted by pdp_store with the usage record and loaded back with
- * pdp_limits_budget_load. Thread-safe: state is sharded under short
- * mutexes that are never held across I/O. Called by pdp_decide (check)
- * and pdp_server (settle, release, expiry, load). */
+ * adds the actual cost to the budgets. Settled budget spend is persisted
+ * by pdp_store with the usage record and loaded back with
+ * pdp_limits_budget_load; the rest (windows, concurrency slots, open
+ * reservations and the worst cases they hold in budgets) is copied out by
+ * pdp_limits_snapshot, which pdp_server writes to the store once a second
+ * and at stop and restores with pdp_limits_restore at start: a clean stop
+ * loses nothing, a crash (kill -9) loses at most the last ~1 s of counts.
+ * Thread-safe: state is sharded under short mutexes that are never held
+ * across I/O. Called by pdp_decide (check) and pdp_server (settle,
+ * release, expiry, load, snapshot, restore). */
 #ifndef PDP_LIMITS_H
 #define PDP_LIMITS_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "tg_buf.h"
 #include "tg_err.h"
 #include "tg_msg.h"
 
@@ -28,6 +33,8 @@
 #define PDP_LIMITS_OUTPUT_CAP 4096
 /* Soft alert thresholds of one budget rule (percent of the limit). */
 #define PDP_LIMITS_THRESHOLDS_MAX 8
+/* The format pdp_limits_snapshot writes (its first byte). */
+#define PDP_LIMITS_SNAPSHOT_VERSION 1
 
 typedef struct pdp_limits pdp_limits;
 
@@ -196,5 +203,52 @@ uint32_t pdp_limits_expire(pdp_limits *l, int64_t now_ms);
 
 /* pdp_limits_pending is the number of open reservations. */
 uint64_t pdp_limits_pending(pdp_limits *l);
+
+/* pdp_limits_snapshot appends to out the rate-limit state at now_ms:
+ * every window with a count in the last PDP_LIMITS_WINDOW_S seconds (or a
+ * request in flight) and every open reservation, with what it holds in
+ * windows and budgets. Settled budget spend is left out (the store has
+ * it). Format, little-endian, a string being a u16 length then the bytes:
+ *   u8 version (PDP_LIMITS_SNAPSHOT_VERSION), i64 now_ms,
+ *   u32 nwin, nwin x (str rule id, str scope, i64 inflight, u8 nb,
+ *       nb x (i64 second, i64 requests, i64 tokens)),
+ *   u32 nres, nres x (str id, i64 created_ms, i64 second, i64 tokens,
+ *       u8 n, n x (str rule id, str scope, u8 holds a concurrency slot),
+ *       u8 nbud, nbud x (str rule id, str scope, u8 window code,
+ *       i64 bucket start_ms, i64 reserved micro-USD, i64 limit,
+ *       u8 scope kind, u8 nthr, nthr x u8 threshold)).
+ * Shard locks are taken one at a time (each only while its entries are
+ * copied), so a decision never waits for more than one shard's copy and
+ * never for I/O; the snapshot is consistent within a shard but not across
+ * shards (a request admitted meanwhile may be in one table and not the
+ * other: at most that request is lost or its slot freed early). On error
+ * (TG_ENOMEM, TG_ETOOBIG: out's cap) out holds a partial snapshot. */
+tg_err pdp_limits_snapshot(pdp_limits *l, int64_t now_ms, tg_buf *out);
+
+/* pdp_limits_restore recreates a snapshot's windows and reservations in l
+ * (called at start, before any decision; pdp_limits_budget_load may come
+ * before or after, as the snapshot holds no settled spend). Buckets that
+ * left the window by now_ms are dropped, and so are reservations already
+ * past the TTL; the others keep their ids and created_ms, so a usage
+ * report arriving after the restart releases or settles them and they
+ * expire on the usual TTL. A window's concurrency count is rebuilt from
+ * the restored reservations that hold a slot in it (a slot no reservation
+ * holds could never be freed). A restored budget reservation adds its
+ * worst case to its bucket's reserved spend. The whole snapshot is checked
+ * before anything is restored: TG_EPROTO for an unknown version or
+ * truncated or malformed data, and l is left as it was (so a bad snapshot
+ * costs the state, never the start).
+ * TG_ENOMEM: l holds part of the snapshot. Borrows data. */
+tg_err pdp_limits_restore(pdp_limits *l, const void *data, size_t len,
+                          int64_t now_ms);
+
+/* pdp_limits_restored says how many windows and reservations the last
+ * pdp_limits_restore recreated. */
+void pdp_limits_restored(pdp_limits *l, uint32_t *windows,
+                         uint32_t *reservations);
+
+/* pdp_limits_changes counts changes to the state a snapshot holds (it
+ * only grows): equal before and after, nothing changed in between. */
+uint64_t pdp_limits_changes(pdp_limits *l);
 
 #endif

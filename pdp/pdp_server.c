@@ -4,9 +4,16 @@
  * map-growth path). A usage report parks its worker until the store's
  * writer calls back after the commit; that callback sends the reply.
  *
+ * Rate-limit state survives a restart: at start the snapshot in the store
+ * is restored before the first decision; while serving, a snapshot thread
+ * copies the state (short shard locks, never the decision path's I/O) and
+ * writes it to the store once a second when it changed.
+ *
  * Shutdown order matters: mark stopping (no new work is started), wait
  * until no usage report is parked, stop every aio (waits out running
- * callbacks), close the contexts, then the socket, then free. */
+ * callbacks), close the contexts, then the socket, stop the snapshot
+ * thread and write a final snapshot (nothing changes the state any more),
+ * then free. */
 #include "pdp_server.h"
 
 #include <errno.h>
@@ -19,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "pdp_alerts.h"
 #include "pdp_decide.h"
@@ -68,6 +76,18 @@ struct pdp_server {
     pthread_mutex_t  mu; /* guards parked and, with it, stopping for usage */
     pthread_cond_t   cv;
     size_t           parked;
+    /* The snapshot thread; snap_stop is guarded by snap_mu. snap_seen and
+     * snap_buf belong to whoever writes snapshots: the thread, then stop
+     * once it is joined. */
+    pthread_t       snap_thread;
+    bool            snap_running;
+    bool            snap_stop;
+    bool            snap_force; /* the stored snapshot is bad: replace it */
+    bool            snap_failing; /* the last write failed (warned once) */
+    uint64_t        snap_seen;  /* pdp_limits_changes at the last write */
+    pthread_mutex_t snap_mu;
+    pthread_cond_t  snap_cv;
+    tg_buf          snap_buf;
 };
 
 static void pdp_worker_cb(void *arg);
@@ -193,6 +213,16 @@ pdp_worker_usage_done(void *arg, tg_err rv, const tg_usage_ack *ack)
                               u->prompt_tokens + u->completion_tokens,
                               ack->cost_micro_usd, w->spend, w->nspend,
                               tg_now_ms());
+        } else if (w->req.u.usage.reservation_id[0] != '\0') {
+            const tg_usage *u = &w->req.u.usage;
+            /* A repeat whose reservation is still open: the first report
+             * was committed (its spend is in the store, loaded at start)
+             * but the PDP died before releasing the reservation, which
+             * came back from the snapshot. Free it without counting the
+             * cost again; usually it is long gone and this is a no-op. */
+            pdp_limits_release(srv->lim, u->reservation_id,
+                               u->prompt_tokens + u->completion_tokens,
+                               tg_now_ms());
         }
         if (!ack->duplicate) {
             pdp_server_alerts(srv, w->spend, w->nspend);
@@ -471,6 +501,110 @@ pdp_server_listen(pdp_server *srv, const char *url, char *err, size_t errlen)
     return TG_OK;
 }
 
+/* pdp_server_snapshot writes the rate-limit state to the store unless
+ * nothing changed since the last write. Snapshot thread, or stop after
+ * it is joined. */
+static void
+pdp_server_snapshot(pdp_server *srv)
+{
+    uint64_t seen = pdp_limits_changes(srv->lim);
+    tg_err   rv;
+
+    if (seen == srv->snap_seen && !srv->snap_force) {
+        return;
+    }
+    tg_buf_reset(&srv->snap_buf);
+    rv = pdp_limits_snapshot(srv->lim, tg_now_ms(), &srv->snap_buf);
+    if (rv == TG_OK) {
+        rv = pdp_store_limits_save(srv->st, srv->snap_buf.data,
+                                   srv->snap_buf.len);
+    }
+    if (rv != TG_OK) {
+        if (!srv->snap_failing) {
+            tg_warn("limits: cannot save the rate-limit snapshot: %s (a "
+                    "restart now would forget recent counts; retrying "
+                    "every second)",
+                    tg_strerror(rv));
+        }
+        srv->snap_failing = true;
+        return;
+    }
+    if (srv->snap_failing) {
+        tg_info("limits: rate-limit snapshot saved again");
+    }
+    srv->snap_failing = false;
+    srv->snap_force   = false;
+    srv->snap_seen    = seen;
+}
+
+static void *
+pdp_server_snap_main(void *arg)
+{
+    pdp_server     *srv = arg;
+    struct timespec due;
+    struct timespec now;
+
+    /* Due once a second on a fixed beat, so a slow write does not stretch
+     * the interval (a late one is due at once). */
+    clock_gettime(CLOCK_MONOTONIC, &due);
+    pthread_mutex_lock(&srv->snap_mu);
+    while (!srv->snap_stop) {
+        due.tv_sec += 1;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (due.tv_sec < now.tv_sec) {
+            due = now;
+        }
+        while (!srv->snap_stop &&
+               pthread_cond_timedwait(&srv->snap_cv, &srv->snap_mu, &due) !=
+                   ETIMEDOUT) {
+        }
+        if (srv->snap_stop) {
+            break;
+        }
+        pthread_mutex_unlock(&srv->snap_mu);
+        pdp_server_snapshot(srv);
+        pthread_mutex_lock(&srv->snap_mu);
+    }
+    pthread_mutex_unlock(&srv->snap_mu);
+    return NULL;
+}
+
+/* pdp_server_limits_restore brings back the rate-limit state saved by the
+ * previous run. Anything wrong with it costs the state, never the start. */
+static void
+pdp_server_limits_restore(pdp_server *srv)
+{
+    tg_buf   b;
+    tg_err   rv;
+    uint32_t nwin = 0;
+    uint32_t nres = 0;
+
+    tg_buf_init(&b, 0);
+    rv = pdp_store_limits_load(srv->st, &b);
+    if (rv == TG_OK) {
+        rv = pdp_limits_restore(srv->lim, b.data, b.len, tg_now_ms());
+        pdp_limits_restored(srv->lim, &nwin, &nres);
+        if (rv == TG_OK) {
+            tg_info("limits: restored %u rate-limit windows and %u open "
+                    "reservations from the snapshot",
+                    nwin, nres);
+        } else {
+            tg_warn("limits: the rate-limit snapshot (%zu bytes) cannot be "
+                    "restored: %s; %s",
+                    b.len, tg_strerror(rv),
+                    rv == TG_ENOMEM ? "part of it was restored"
+                                    : "starting with empty windows");
+            srv->snap_force = true;
+        }
+    } else if (rv != TG_ENOTFOUND) {
+        tg_warn("limits: cannot read the rate-limit snapshot: %s; starting "
+                "with empty windows",
+                tg_strerror(rv));
+    }
+    tg_buf_fini(&b);
+    srv->snap_seen = pdp_limits_changes(srv->lim);
+}
+
 static void
 pdp_server_budget_load(void *arg, const pdp_limits_spend_key *k, int64_t spent)
 {
@@ -511,6 +645,10 @@ pdp_server_start(pdp_server **out, const tg_config *cfg, pdp_store *st,
         free(srv);
         return rv;
     }
+    /* After the settled spend: the snapshot holds none, only what open
+     * reservations hold on top of it. Before listening: no decision sees
+     * empty windows. */
+    pdp_server_limits_restore(srv);
     if ((rv = pdp_alerts_start(&srv->alerts)) != TG_OK) {
         snprintf(err, errlen, "server: cannot start the alert sender: %s",
                  tg_strerror(rv));
@@ -525,6 +663,15 @@ pdp_server_start(pdp_server **out, const tg_config *cfg, pdp_store *st,
     atomic_init(&srv->ready, false);
     pthread_mutex_init(&srv->mu, NULL);
     pthread_cond_init(&srv->cv, NULL);
+    {
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_mutex_init(&srv->snap_mu, NULL);
+        pthread_cond_init(&srv->snap_cv, &ca);
+        pthread_condattr_destroy(&ca);
+    }
+    tg_buf_init(&srv->snap_buf, 0);
     srv->n_workers = (size_t)cfg->pdp.workers;
     if ((srv->workers = calloc(srv->n_workers, sizeof(*srv->workers))) ==
         NULL) {
@@ -568,6 +715,16 @@ pdp_server_start(pdp_server **out, const tg_config *cfg, pdp_store *st,
             goto out;
         }
     }
+    /* Only once this PDP serves: a start that fails (say, another PDP
+     * listens there) must not overwrite that one's snapshot. */
+    if ((nrv = pthread_create(&srv->snap_thread, NULL, pdp_server_snap_main,
+                              srv)) != 0) {
+        snprintf(err, errlen, "server: cannot start the snapshot thread: %s",
+                 strerror(nrv));
+        rv = TG_ESYS;
+        goto out;
+    }
+    srv->snap_running = true;
     for (size_t i = 0; i < srv->n_workers; i++) {
         pdp_worker_recv(&srv->workers[i]);
     }
@@ -635,6 +792,15 @@ pdp_server_stop(pdp_server *srv)
     if (srv->sock_open) {
         nng_close(srv->sock);
     }
+    if (srv->snap_running) {
+        pthread_mutex_lock(&srv->snap_mu);
+        srv->snap_stop = true;
+        pthread_cond_signal(&srv->snap_cv);
+        pthread_mutex_unlock(&srv->snap_mu);
+        pthread_join(srv->snap_thread, NULL);
+        /* No decision or report runs any more: this one is final. */
+        pdp_server_snapshot(srv);
+    }
     for (size_t i = 0; srv->workers != NULL && i < srv->n_workers; i++) {
         pdp_worker *w = &srv->workers[i];
         nng_aio_free(w->aio);
@@ -646,6 +812,9 @@ pdp_server_stop(pdp_server *srv)
     pdp_limits_destroy(srv->lim);
     pthread_mutex_destroy(&srv->mu);
     pthread_cond_destroy(&srv->cv);
+    pthread_mutex_destroy(&srv->snap_mu);
+    pthread_cond_destroy(&srv->snap_cv);
+    tg_buf_fini(&srv->snap_buf);
     free(srv);
 }
 

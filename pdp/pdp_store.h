@@ -1,6 +1,7 @@
 /* pdp_store.h - all PDP state in one LMDB environment (pdp.state_dir):
- * virtual keys, tenants, settled usage, spend totals and the history of
- * policy bundle activations. Thread-safe. Decisions read through a
+ * virtual keys, tenants, settled usage, spend totals, the history of
+ * policy bundle activations and a snapshot of the rate-limit state.
+ * Thread-safe. Decisions read through a
  * pdp_store_reader (one per thread or nng context); usage writes go through
  * one internal writer thread that group-commits; admin writes (the CLI,
  * possibly another process, and policy activations) are direct, short
@@ -81,6 +82,13 @@
  *   admin_audit  u64 sequence, BIG-endian -> u8 1, i64 at_ms, str actor,
  *            str action, str target, str detail (JSON text). One record per
  *            administrative change, by the CLI or the admin API.
+ *   limits_state  "snapshot" -> the rate-limit state as written by
+ *            pdp_limits_snapshot (its own leading u8 version, layout in
+ *            pdp_limits.h): windows, concurrency slots and open
+ *            reservations, with the worst cases they hold in budgets (not
+ *            the settled spend, which is in budgets). Rewritten whole by
+ *            the running PDP about once a second and at stop, restored at
+ *            start. Added without a schema bump: older builds ignore it.
  */
 #ifndef PDP_STORE_H
 #define PDP_STORE_H
@@ -90,6 +98,7 @@
 #include <stdint.h>
 
 #include "pdp_limits.h"
+#include "tg_buf.h"
 #include "tg_err.h"
 #include "tg_msg.h"
 
@@ -357,6 +366,16 @@ tg_err pdp_store_usage_settle_spend(pdp_store *st, const tg_usage *u,
  * callbacks or the decision path. */
 typedef tg_err (*pdp_store_usage_fn)(void *arg, const pdp_usage_rec *r);
 tg_err pdp_store_usage_list(pdp_store *st, pdp_store_usage_fn fn, void *arg);
+
+/* pdp_store_limits_save replaces the rate-limit snapshot (limits_state
+ * "snapshot") with the len bytes at data, in one write txn (the map grows
+ * when full). Direct, not through the usage writer: call it off the
+ * decision path. Borrows data. */
+tg_err pdp_store_limits_save(pdp_store *st, const void *data, size_t len);
+
+/* pdp_store_limits_load appends the stored snapshot to out; TG_ENOTFOUND
+ * when none was saved. */
+tg_err pdp_store_limits_load(pdp_store *st, tg_buf *out);
 
 /* ---- administration: quotas, admin tokens, audit trail --------------- */
 

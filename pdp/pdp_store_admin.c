@@ -18,7 +18,10 @@ pdp_store__admin_open(pdp_store *st, MDB_txn *txn)
     if ((rc = mdb_dbi_open(txn, "quotas", MDB_CREATE, &st->quotas)) != 0 ||
         (rc = mdb_dbi_open(txn, "admin_tokens", MDB_CREATE, &st->tokens)) !=
             0 ||
-        (rc = mdb_dbi_open(txn, "admin_audit", MDB_CREATE, &st->audit)) != 0) {
+        (rc = mdb_dbi_open(txn, "admin_audit", MDB_CREATE, &st->audit)) !=
+            0 ||
+        (rc = mdb_dbi_open(txn, "limits_state", MDB_CREATE, &st->limits)) !=
+            0) {
         return rc;
     }
     return 0;

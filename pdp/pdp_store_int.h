@@ -50,6 +50,7 @@ struct pdp_store {
     MDB_dbi          quotas;
     MDB_dbi          tokens;
     MDB_dbi          audit;
+    MDB_dbi          limits; /* limits_state */
     char            *dir;
     pthread_rwlock_t resize_lk;
     bool             lk_init;
@@ -197,8 +198,9 @@ typedef tg_err (*pdp_store_scan_fn)(const MDB_val *k, const MDB_val *v,
 tg_err pdp_store__scan(pdp_store *st, MDB_dbi dbi, bool backwards,
                        pdp_store_scan_fn fn, void *arg);
 
-/* pdp_store__admin_open opens the administration databases (quotas,
- * admin_tokens, admin_audit) inside the store's init txn. */
+/* pdp_store__admin_open opens the databases added without a schema bump
+ * (quotas, admin_tokens, admin_audit, limits_state) inside the store's
+ * init txn. */
 int pdp_store__admin_open(pdp_store *st, MDB_txn *txn);
 
 #endif

@@ -1,11 +1,12 @@
 // limits.test.mjs - rate_limit rules as a client sees them: the request
 // over rpm is a 429 rate_limit_exceeded with retry-after, a concurrency
 // slot is held until the request finishes (its usage report releases it),
-// and every answer under a limit carries OpenAI's x-ratelimit-* headers.
+// and every answer under a limit carries OpenAI's x-ratelimit-* headers;
+// the counts survive a kill -9 of the PDP (it snapshots them every second).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import { errorBody, pollUntil, startGateway, userMsg } from './harness.mjs';
+import { errorBody, pollUntil, sleep, startGateway, userMsg } from './harness.mjs';
 
 const bundle = {
   'bundle.json': { name: 'limits', revision: 1, default: 'deny' },
@@ -107,5 +108,29 @@ describe('rate limits', () => {
       return r.status === 200 ? r : null;
     }, { what: 'a request after the slow ones finished' });
     assert.equal(ok.status, 200);
+  });
+
+  test('rpm=5 survives a kill -9 of the PDP: 3 used before, exactly 2 pass after', async () => {
+    // A key of its own: a fresh window.
+    const { key } = await gw.createKey({ tenant: 'rpm-co', labels: { plan: 'rpm' } });
+    const body = { model: 'mock-small', messages: userMsg('hi'), max_tokens: 10 };
+    for (let i = 0; i < 3; i++) {
+      const r = await gw.chat(body, { key });
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.headers['x-ratelimit-remaining-requests'], String(4 - i));
+    }
+    // The PDP writes its rate-limit snapshot once a second; the margin is
+    // for an LMDB write while the other test files load the machine.
+    await sleep(2500);
+    await gw.killPdp('SIGKILL');
+    await gw.startPdp();
+    for (let i = 0; i < 2; i++) {
+      const r = await gw.chat(body, { key });
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.headers['x-ratelimit-remaining-requests'], String(1 - i));
+    }
+    const denied = await gw.chat(body, { key });
+    const e = errorBody(denied, 429, 'rate_limit_exceeded');
+    assert.match(e.message, /rule rpm-5\): limit 5, used 5/);
   });
 });

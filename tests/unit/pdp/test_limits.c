@@ -8,6 +8,7 @@
 
 #include "pdp_alerts.h"
 #include "pdp_limits.h"
+#include "tg_buf.h"
 #include "tg_time.h"
 #include "tg_unit.h"
 
@@ -508,6 +509,249 @@ test_alerts_helpers(void)
     tg_buf_fini(&b);
 }
 
+/* ---- snapshot and restore: what a restarted PDP remembers ---------- */
+
+typedef struct snap_fixture {
+    pdp_limits_req    rpm;  /* rpm 5, 3 used */
+    pdp_limits_req    tpm;  /* tpm 1000: 400 settled + 200 reserved */
+    pdp_limits_req    conc; /* 1 in flight, its slot held */
+    pdp_limits_budget bud;  /* 4000 settled (the store's) + 3000 reserved */
+    pdp_limits_cost   cost;
+    char              tok_id[TG_REQUEST_ID_MAX];
+    char              conc_id[TG_REQUEST_ID_MAX];
+    char              bud_id[TG_REQUEST_ID_MAX];
+} snap_fixture;
+
+static void
+snap_fixture_init(snap_fixture *f)
+{
+    memset(f, 0, sizeof(*f));
+    f->rpm  = (pdp_limits_req){"rpm5", "key-a", 5, 0, 0};
+    f->tpm  = (pdp_limits_req){"tpm", "key-a", 0, 1000, 0};
+    f->conc = (pdp_limits_req){"conc", "t1", 0, 0, 1};
+    f->bud  = (pdp_limits_budget){"cap", "t1", 0, T0, 0, 9000, false, 1, 2,
+                                  {50, 80}};
+    /* 1 micro-USD a token: the worst case is 1000 + 2000 = 3000. */
+    f->cost = (pdp_limits_cost){1000000, 1000000, 1000, 2000};
+}
+
+/* snap_source builds the state of the fixture in a running PDP and
+ * returns its snapshot at T0 + 5 s. */
+static void
+snap_source(snap_fixture *f, tg_buf *out)
+{
+    pdp_limits       *l = mk(900000);
+    pdp_limits_req    old = {"old", "key-z", 5, 0, 0};
+    pdp_limits_result r;
+
+    pdp_limits_budget_load(l, "cap", "t1", 0, T0, 4000);
+    CU_ASSERT_EQUAL(chk(l, &old, 1, T0 - 120000).denied, PDP_LIMITS_OK);
+    CU_ASSERT_EQUAL(chk(l, &f->rpm, 1, T0).denied, PDP_LIMITS_OK);
+    CU_ASSERT_EQUAL(chk(l, &f->rpm, 1, T0 + 1000).denied, PDP_LIMITS_OK);
+    CU_ASSERT_EQUAL(chk(l, &f->rpm, 1, T0 + 2000).denied, PDP_LIMITS_OK);
+    r = chk(l, &f->tpm, 300, T0);
+    CU_ASSERT_EQUAL_FATAL(r.denied, PDP_LIMITS_OK);
+    CU_ASSERT_TRUE(pdp_limits_release(l, r.reservation_id, 400, T0 + 100));
+    r = chk(l, &f->tpm, 200, T0);
+    CU_ASSERT_EQUAL_FATAL(r.denied, PDP_LIMITS_OK);
+    memcpy(f->tok_id, r.reservation_id, sizeof(f->tok_id));
+    r = chk(l, &f->conc, 1, T0 + 3000);
+    CU_ASSERT_EQUAL_FATAL(r.denied, PDP_LIMITS_OK);
+    memcpy(f->conc_id, r.reservation_id, sizeof(f->conc_id));
+    pdp_limits_check_budgets(l, NULL, 0, &f->bud, 1, &f->cost, 3000,
+                             T0 + 4000, &r);
+    CU_ASSERT_EQUAL_FATAL(r.denied, PDP_LIMITS_OK);
+    memcpy(f->bud_id, r.reservation_id, sizeof(f->bud_id));
+    CU_ASSERT_EQUAL(pdp_limits_pending(l), 3);
+    CU_ASSERT_EQUAL(pdp_limits_snapshot(l, T0 + 5000, out), TG_OK);
+    CU_ASSERT_EQUAL(out->data[0], PDP_LIMITS_SNAPSHOT_VERSION);
+    pdp_limits_destroy(l);
+}
+
+static void
+test_snapshot_restore(void)
+{
+    snap_fixture         f;
+    tg_buf               b;
+    pdp_limits          *l = mk(900000);
+    pdp_limits_result    r;
+    pdp_limits_spend_key keys[PDP_LIMITS_BUDGETS_MAX];
+    int64_t              spent;
+    int64_t              reserved;
+    uint32_t             nwin;
+    uint32_t             nres;
+    uint64_t             changes;
+    int64_t              now = T0 + 5000;
+
+    snap_fixture_init(&f);
+    tg_buf_init(&b, 0);
+    snap_source(&f, &b);
+    /* What the PDP does at start: settled spend from the store, then the
+     * snapshot. Neither counts the other's part. */
+    pdp_limits_budget_load(l, "cap", "t1", 0, T0, 4000);
+    CU_ASSERT_EQUAL_FATAL(pdp_limits_restore(l, b.data, b.len, now), TG_OK);
+    pdp_limits_restored(l, &nwin, &nres);
+    CU_ASSERT_EQUAL(nwin, 3); /* rpm5, tpm, conc; "old" had left the window */
+    CU_ASSERT_EQUAL(nres, 3);
+    CU_ASSERT_EQUAL(pdp_limits_pending(l), 3);
+    pdp_limits_budget_state(l, &f.bud, &spent, &reserved);
+    CU_ASSERT_EQUAL(spent, 4000);
+    CU_ASSERT_EQUAL(reserved, 3000);
+
+    /* rpm 5 with 3 used: exactly 2 more. */
+    changes = pdp_limits_changes(l);
+    CU_ASSERT_EQUAL(chk(l, &f.rpm, 1, now).denied, PDP_LIMITS_OK);
+    CU_ASSERT_TRUE(pdp_limits_changes(l) > changes);
+    CU_ASSERT_EQUAL(chk(l, &f.rpm, 1, now).denied, PDP_LIMITS_OK);
+    r = chk(l, &f.rpm, 1, now);
+    CU_ASSERT_EQUAL(r.denied, PDP_LIMITS_REQUESTS);
+    CU_ASSERT_EQUAL(r.used, 5);
+    CU_ASSERT_EQUAL(r.retry_ms, 55000); /* the first still leaves at T0+60s */
+
+    /* Tokens: 400 settled + 200 still reserved. */
+    r = chk(l, &f.tpm, 401, now);
+    CU_ASSERT_EQUAL(r.denied, PDP_LIMITS_TOKENS);
+    CU_ASSERT_EQUAL(r.used, 600);
+    /* The restored reservation is corrected like any other. */
+    CU_ASSERT_TRUE(pdp_limits_release(l, f.tok_id, 0, now));
+    CU_ASSERT_FALSE(pdp_limits_release(l, f.tok_id, 0, now));
+    r = chk(l, &f.tpm, 600, now);
+    CU_ASSERT_EQUAL(r.denied, PDP_LIMITS_OK);
+    CU_ASSERT_EQUAL(r.tokens.remaining, 0);
+
+    /* The slot is held by the restored reservation, freed by its id. */
+    CU_ASSERT_EQUAL(chk(l, &f.conc, 1, now).denied, PDP_LIMITS_CONCURRENT);
+    CU_ASSERT_TRUE(pdp_limits_release(l, f.conc_id, 1, now));
+    r = chk(l, &f.conc, 1, now);
+    CU_ASSERT_EQUAL(r.denied, PDP_LIMITS_OK);
+    /* New ids never collide with restored ones, even in the same ms. */
+    CU_ASSERT_STRING_NOT_EQUAL(r.reservation_id, f.bud_id);
+    CU_ASSERT_STRING_NOT_EQUAL(r.reservation_id, f.tok_id);
+    CU_ASSERT_STRING_NOT_EQUAL(r.reservation_id, f.conc_id);
+
+    /* The restored worst case counts against the budget: 4000 + 3000 +
+     * 3000 > 9000. */
+    pdp_limits_check_budgets(l, NULL, 0, &f.bud, 1, &f.cost, 3000, now, &r);
+    CU_ASSERT_EQUAL(r.denied, PDP_LIMITS_BUDGET);
+    CU_ASSERT_EQUAL(r.b_spent, 4000);
+    CU_ASSERT_EQUAL(r.b_reserved, 3000);
+    /* Its usage report settles it as before the restart. */
+    CU_ASSERT_EQUAL_FATAL(pdp_limits_budget_keys(l, f.bud_id, keys, 8), 1);
+    CU_ASSERT_STRING_EQUAL(keys[0].rule_id, "cap");
+    CU_ASSERT_STRING_EQUAL(keys[0].scope, "t1");
+    CU_ASSERT_EQUAL(keys[0].code, 0);
+    CU_ASSERT_EQUAL(keys[0].start_ms, T0);
+    CU_ASSERT_EQUAL(keys[0].limit, 9000);
+    CU_ASSERT_EQUAL(keys[0].scope_kind, 1);
+    CU_ASSERT_EQUAL(keys[0].nthr, 2);
+    CU_ASSERT_EQUAL(keys[0].thr[1], 80);
+    CU_ASSERT_TRUE(
+        pdp_limits_settle(l, f.bud_id, 1500, 1500, keys, 1, now + 100));
+    pdp_limits_budget_state(l, &f.bud, &spent, &reserved);
+    CU_ASSERT_EQUAL(spent, 5500);
+    CU_ASSERT_EQUAL(reserved, 0);
+    pdp_limits_check_budgets(l, NULL, 0, &f.bud, 1, &f.cost, 3000, now, &r);
+    CU_ASSERT_EQUAL(r.denied, PDP_LIMITS_OK); /* 5500 + 3000 <= 9000 */
+    /* Only this run's three (tpm, conc, budget) are left. */
+    CU_ASSERT_EQUAL(pdp_limits_pending(l), 3);
+    tg_buf_fini(&b);
+    pdp_limits_destroy(l);
+}
+
+/* A restart long after the snapshot: what left the window is gone, and
+ * reservations past the TTL are not brought back. */
+static void
+test_snapshot_old_state_dropped(void)
+{
+    snap_fixture      f;
+    tg_buf            b;
+    pdp_limits       *l = mk(30000);
+    pdp_limits       *k = mk(900000);
+    int64_t           now = T0 + 61500;
+    int64_t           spent;
+    int64_t           reserved;
+    pdp_limits_result r;
+
+    snap_fixture_init(&f);
+    tg_buf_init(&b, 0);
+    snap_source(&f, &b);
+    CU_ASSERT_EQUAL_FATAL(pdp_limits_restore(l, b.data, b.len, now), TG_OK);
+    CU_ASSERT_EQUAL(pdp_limits_pending(l), 0); /* all past the 30 s TTL */
+    /* The T0 and T0+1s requests left the window; T0+2s is still in it. */
+    for (int i = 0; i < 4; i++) {
+        CU_ASSERT_EQUAL(chk(l, &f.rpm, 1, now).denied, PDP_LIMITS_OK);
+    }
+    CU_ASSERT_EQUAL(chk(l, &f.rpm, 1, now).denied, PDP_LIMITS_REQUESTS);
+    CU_ASSERT_EQUAL(chk(l, &f.conc, 1, now).denied, PDP_LIMITS_OK);
+    pdp_limits_budget_state(l, &f.bud, &spent, &reserved);
+    CU_ASSERT_EQUAL(reserved, 0);
+    /* With a longer TTL the reservations stay (slot and worst case held)
+     * though their tokens left the window. */
+    CU_ASSERT_EQUAL_FATAL(pdp_limits_restore(k, b.data, b.len, now), TG_OK);
+    CU_ASSERT_EQUAL(pdp_limits_pending(k), 3);
+    CU_ASSERT_EQUAL(chk(k, &f.conc, 1, now).denied, PDP_LIMITS_CONCURRENT);
+    r = chk(k, &f.tpm, 1000, now);
+    CU_ASSERT_EQUAL(r.denied, PDP_LIMITS_OK);
+    /* ...and expire on the usual TTL, counted from their creation. */
+    CU_ASSERT_EQUAL(pdp_limits_expire(k, T0 + 4000 + 900000), 3);
+    CU_ASSERT_EQUAL(pdp_limits_pending(k), 1);
+    tg_buf_fini(&b);
+    pdp_limits_destroy(l);
+    pdp_limits_destroy(k);
+}
+
+/* A bad snapshot is refused whole: the PDP starts with empty windows. */
+static void
+test_snapshot_bad_refused(void)
+{
+    snap_fixture   f;
+    tg_buf         b;
+    pdp_limits    *l = mk(900000);
+    int64_t        now = T0 + 5000;
+    uint8_t        junk[64];
+    uint32_t       nwin;
+    uint32_t       nres;
+    int64_t        spent;
+    int64_t        reserved;
+
+    snap_fixture_init(&f);
+    tg_buf_init(&b, 0);
+    snap_source(&f, &b);
+    for (size_t n = 0; n < b.len; n++) {
+        CU_ASSERT_EQUAL(pdp_limits_restore(l, b.data, n, now), TG_EPROTO);
+    }
+    /* Trailing bytes, an unknown version, garbage, nothing. */
+    CU_ASSERT_EQUAL(tg_buf_append(&b, "", 1), TG_OK);
+    CU_ASSERT_EQUAL(pdp_limits_restore(l, b.data, b.len, now), TG_EPROTO);
+    b.data[0] = PDP_LIMITS_SNAPSHOT_VERSION + 1;
+    CU_ASSERT_EQUAL(pdp_limits_restore(l, b.data, b.len - 1, now),
+                    TG_EPROTO);
+    memset(junk, 0xff, sizeof(junk));
+    junk[0] = PDP_LIMITS_SNAPSHOT_VERSION;
+    CU_ASSERT_EQUAL(pdp_limits_restore(l, junk, sizeof(junk), now),
+                    TG_EPROTO);
+    for (size_t i = 1; i < sizeof(junk); i++) {
+        junk[i] = (uint8_t)(i * 37 + 11);
+    }
+    CU_ASSERT_EQUAL(pdp_limits_restore(l, junk, sizeof(junk), now),
+                    TG_EPROTO);
+    CU_ASSERT_EQUAL(pdp_limits_restore(l, NULL, 0, now), TG_EPROTO);
+    pdp_limits_restored(l, &nwin, &nres);
+    CU_ASSERT_EQUAL(nwin, 0);
+    CU_ASSERT_EQUAL(nres, 0);
+    /* Empty and usable. */
+    CU_ASSERT_EQUAL(pdp_limits_pending(l), 0);
+    pdp_limits_budget_state(l, &f.bud, &spent, &reserved);
+    CU_ASSERT_EQUAL(reserved, 0);
+    for (int i = 0; i < 5; i++) {
+        CU_ASSERT_EQUAL(chk(l, &f.rpm, 1, now).denied, PDP_LIMITS_OK);
+    }
+    CU_ASSERT_EQUAL(chk(l, &f.rpm, 1, now).denied, PDP_LIMITS_REQUESTS);
+    CU_ASSERT_EQUAL(chk(l, &f.conc, 1, now).denied, PDP_LIMITS_OK);
+    tg_buf_fini(&b);
+    pdp_limits_destroy(l);
+}
+
 int
 main(void)
 {
@@ -526,6 +770,9 @@ main(void)
         {"alerts_helpers", test_alerts_helpers},
         {"budget_exact_under_threads", test_budget_exact_under_threads},
         {"budget_windows_and_load", test_budget_windows_and_load},
+        {"snapshot_restore", test_snapshot_restore},
+        {"snapshot_old_state_dropped", test_snapshot_old_state_dropped},
+        {"snapshot_bad_refused", test_snapshot_bad_refused},
         {NULL, NULL},
     };
 

@@ -1068,7 +1068,51 @@ test_admin_records(void)
     pdp_store_close(st);
 }
 
+/* The rate-limit snapshot: one record, replaced whole, survives a reopen,
+ * and a snapshot bigger than the map grows it rather than failing. */
+static void
+test_limits_snapshot_saved(void)
+{
+    const char *dir = tg_unit_tmpdir("store");
+    pdp_store  *st  = open_store(dir, 1); /* 1 MB */
+    size_t      big = 3u << 20;
+    char       *blob = malloc(big);
+    tg_buf      b;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(blob);
+    tg_buf_init(&b, 0);
+    CU_ASSERT_EQUAL(pdp_store_limits_load(st, &b), TG_ENOTFOUND);
+    CU_ASSERT_EQUAL(b.len, 0);
+    CU_ASSERT_EQUAL(pdp_store_limits_save(st, "\x01" "ab\0cd", 6), TG_OK);
+    CU_ASSERT_EQUAL(pdp_store_limits_load(st, &b), TG_OK);
+    CU_ASSERT_EQUAL(b.len, 6);
+    CU_ASSERT_EQUAL(memcmp(b.data, "\x01" "ab\0cd", 6), 0);
+    for (size_t i = 0; i < big; i++) {
+        blob[i] = (char)(i * 7 + 1);
+    }
+    CU_ASSERT_EQUAL(pdp_store_limits_save(st, blob, big), TG_OK);
+    CU_ASSERT_TRUE(pdp_store_map_size(st) > big);
+    pdp_store_close(st);
+    st = open_store(dir, 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    tg_buf_reset(&b);
+    CU_ASSERT_EQUAL(pdp_store_limits_load(st, &b), TG_OK);
+    CU_ASSERT_EQUAL_FATAL(b.len, big);
+    CU_ASSERT_EQUAL(memcmp(b.data, blob, big), 0);
+    /* Replaced, not appended. */
+    CU_ASSERT_EQUAL(pdp_store_limits_save(st, "\x01z", 2), TG_OK);
+    tg_buf_reset(&b);
+    CU_ASSERT_EQUAL(pdp_store_limits_load(st, &b), TG_OK);
+    CU_ASSERT_EQUAL(b.len, 2);
+    CU_ASSERT_EQUAL(pdp_store_limits_save(st, NULL, 0), TG_EINVAL);
+    tg_buf_fini(&b);
+    free(blob);
+    pdp_store_close(st);
+}
+
 static const tg_unit_case cases[] = {
+    {"limits_snapshot_saved", test_limits_snapshot_saved},
     {"admin_records", test_admin_records},
     {"schema_version_written", test_schema_version_written},
     {"alerts_fire_once_per_window", test_alerts_fire_once_per_window},
