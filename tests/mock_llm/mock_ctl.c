@@ -6,16 +6,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A key with is_name set takes a tool name instead of an integer. */
 static const struct {
     const char *name;
     long        min;
     long        max;
+    bool        is_name;
 } mock_ctl__keys[MOCK_CTL__COUNT] = {
-    [MOCK_CTL_TTFT_MS]        = {"ttft_ms", 0, 3600000},
-    [MOCK_CTL_CHUNK_DELAY_MS] = {"chunk_delay_ms", 0, 3600000},
-    [MOCK_CTL_CHUNKS]         = {"chunks", 0, 100000},
-    [MOCK_CTL_STATUS]         = {"status", 400, 599},
-    [MOCK_CTL_DROP_AFTER]     = {"drop_after", 0, 100000},
+    [MOCK_CTL_TTFT_MS]        = {"ttft_ms", 0, 3600000, false},
+    [MOCK_CTL_CHUNK_DELAY_MS] = {"chunk_delay_ms", 0, 3600000, false},
+    [MOCK_CTL_CHUNKS]         = {"chunks", 0, 100000, false},
+    [MOCK_CTL_STATUS]         = {"status", 400, 599, false},
+    [MOCK_CTL_DROP_AFTER]     = {"drop_after", 0, 100000, false},
+    [MOCK_CTL_ERROR_AFTER]    = {"error_after", 0, 100000, false},
+    [MOCK_CTL_CONTEXT]        = {"context", 1, 1000000000, false},
+    [MOCK_CTL_CONTENT_FILTER] = {"content_filter", 0, 1, false},
+    [MOCK_CTL_TOOL]           = {"tool", 1, MOCK_CTL_NAME_MAX, true},
+    [MOCK_CTL_ONLY]           = {"only", 1, MOCK_CTL_NAME_MAX, true},
+    [MOCK_CTL_TIMES]          = {"times", 1, 100000, false},
+    [MOCK_CTL_TAG]            = {"tag", 1, MOCK_CTL_NAME_MAX, true},
 };
 
 #define MOCK_CTL__DIRECTIVE "[[mock"
@@ -30,6 +39,59 @@ long
 mock_ctl_get(const mock_ctl *c, mock_ctl_key k, long dflt)
 {
     return c->set[k] ? c->val[k] : dflt;
+}
+
+const char *
+mock_ctl_tool(const mock_ctl *c)
+{
+    return c->set[MOCK_CTL_TOOL] ? c->tool : NULL;
+}
+
+void
+mock_ctl_unset(mock_ctl *c, mock_ctl_key k)
+{
+    c->set[k] = false;
+    c->val[k] = 0;
+    if (k == MOCK_CTL_TOOL) {
+        c->tool[0] = '\0';
+    }
+}
+
+static bool
+mock_ctl__name_char(char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+           (ch >= '0' && ch <= '9') || ch == '_' || ch == '-';
+}
+
+/* mock_ctl__name stores a tool name value of length vlen. */
+static bool
+mock_ctl__name(mock_ctl *c, int k, const char *v, size_t vlen, char *err,
+               size_t errsz)
+{
+    char *dst = k == MOCK_CTL_ONLY  ? c->only
+                : k == MOCK_CTL_TAG ? c->tag
+                                    : c->tool;
+    bool  ok  = vlen >= 1 && vlen <= MOCK_CTL_NAME_MAX;
+
+    /* A model name (only=) may also hold '.' and ':'. */
+    for (size_t i = 0; ok && i < vlen; i++) {
+        ok = mock_ctl__name_char(v[i]) ||
+             (k == MOCK_CTL_ONLY && (v[i] == '.' || v[i] == ':'));
+    }
+    if (!ok) {
+        snprintf(err, errsz,
+                 "invalid value '%.*s' for mock control '%s' (want a name "
+                 "of 1..%d letters, digits, '_' or '-')",
+                 (int)(vlen > 32 ? 32 : vlen), v, mock_ctl__keys[k].name,
+                 MOCK_CTL_NAME_MAX);
+        return false;
+    }
+    memcpy(dst, v, vlen);
+    dst[vlen] = '\0';
+    c->val[k] = (long)vlen;
+    c->set[k]     = true;
+    return true;
 }
 
 static bool
@@ -59,16 +121,21 @@ mock_ctl__item(mock_ctl *c, const char *tok, size_t n, char *err, size_t errsz)
     if (k == MOCK_CTL__COUNT) {
         snprintf(err, errsz,
                  "unknown mock control '%.*s' (known: ttft_ms, "
-                 "chunk_delay_ms, chunks, status, drop_after)",
+                 "chunk_delay_ms, chunks, status, drop_after, error_after, "
+                 "context, content_filter, tool, only, times, tag)",
                  (int)(klen > 64 ? 64 : klen), tok);
         return false;
     }
     if (eq == NULL) {
-        snprintf(err, errsz, "mock control '%s' needs a value (%s=N)",
-                 mock_ctl__keys[k].name, mock_ctl__keys[k].name);
+        snprintf(err, errsz, "mock control '%s' needs a value (%s=%s)",
+                 mock_ctl__keys[k].name, mock_ctl__keys[k].name,
+                 mock_ctl__keys[k].is_name ? "NAME" : "N");
         return false;
     }
     vlen = n - klen - 1;
+    if (mock_ctl__keys[k].is_name) {
+        return mock_ctl__name(c, k, eq + 1, vlen, err, errsz);
+    }
     /* digits only: strtol alone would accept "+5", " 5" and "0x5" */
     if (vlen == 0 || vlen >= sizeof(num)) {
         goto bad;
@@ -158,5 +225,14 @@ mock_ctl_merge(mock_ctl *dst, const mock_ctl *over)
             dst->val[k] = over->val[k];
             dst->set[k] = true;
         }
+    }
+    if (over->set[MOCK_CTL_TOOL]) {
+        memcpy(dst->tool, over->tool, sizeof(dst->tool));
+    }
+    if (over->set[MOCK_CTL_ONLY]) {
+        memcpy(dst->only, over->only, sizeof(dst->only));
+    }
+    if (over->set[MOCK_CTL_TAG]) {
+        memcpy(dst->tag, over->tag, sizeof(dst->tag));
     }
 }

@@ -14,18 +14,38 @@ typedef enum mock_ctl_key {
     MOCK_CTL_CHUNKS,         /* words in the reply */
     MOCK_CTL_STATUS,         /* answer with this HTTP error status */
     MOCK_CTL_DROP_AFTER,     /* abort after this many content chunks */
+    MOCK_CTL_ERROR_AFTER,    /* stream: in-stream error after N chunks */
+    MOCK_CTL_CONTEXT,        /* context window: reject longer prompts */
+    MOCK_CTL_CONTENT_FILTER, /* 1: the provider's content filter trips */
+    MOCK_CTL_TOOL,           /* string: reply with a call to this tool */
+    MOCK_CTL_ONLY,           /* string: faults apply only to this model */
+    MOCK_CTL_TIMES,          /* faults apply to the first N such requests */
+    MOCK_CTL_TAG,            /* string: what "times" counts by */
     MOCK_CTL__COUNT
 } mock_ctl_key;
 
+/* Tool names as OpenAI allows them: [A-Za-z0-9_-]{1,64}. */
+#define MOCK_CTL_NAME_MAX 64
+
 typedef struct mock_ctl {
-    long val[MOCK_CTL__COUNT];
+    long val[MOCK_CTL__COUNT]; /* a string key's val is its length */
     bool set[MOCK_CTL__COUNT];
+    char tool[MOCK_CTL_NAME_MAX + 1]; /* MOCK_CTL_TOOL's value */
+    char only[MOCK_CTL_NAME_MAX + 1]; /* MOCK_CTL_ONLY's value */
+    char tag[MOCK_CTL_NAME_MAX + 1];  /* MOCK_CTL_TAG's value */
 } mock_ctl;
 
 void mock_ctl_init(mock_ctl *c);
 
 /* mock_ctl_get returns the key's value, or dflt when it was not given. */
 long mock_ctl_get(const mock_ctl *c, mock_ctl_key k, long dflt);
+
+/* mock_ctl_tool returns the tool control's name, or NULL when it was not
+ * given. Borrows: valid while c is. */
+const char *mock_ctl_tool(const mock_ctl *c);
+
+/* mock_ctl_unset forgets key k, as if it was never given. */
+void mock_ctl_unset(mock_ctl *c, mock_ctl_key k);
 
 /* mock_ctl_parse reads "k=v" items separated by commas or whitespace from
  * s[0..n) into c; a key given again overrides the earlier value. On a bad

@@ -1,7 +1,7 @@
-/* mock_llm.c - tollgate-mock-llm, a mock LLM provider speaking OpenAI's
- * chat-completions wire format, with per-request faults and delays, for
- * Tollgate's tests, demo and benchmarks. Thin main: parse flags, serve until
- * SIGINT or SIGTERM, shut down cleanly, exit 0. */
+/* mock_llm.c - tollgate-mock-llm, a mock LLM provider speaking the OpenAI,
+ * Azure OpenAI, Anthropic and Gemini wire formats, with per-request faults and
+ * delays, for Tollgate's tests, demo and benchmarks. Thin main: parse flags,
+ * serve until SIGINT or SIGTERM, shut down cleanly, exit 0. */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -23,15 +23,28 @@ mock_llm__usage(FILE *f)
             "usage: tollgate-mock-llm --port N [--host 127.0.0.1] "
             "[--api-key KEY] [--verbose]\n"
             "\n"
-            "Mock OpenAI-compatible LLM provider. Endpoints:\n"
-            "  POST /v1/chat/completions  GET /v1/models  GET /healthz\n"
-            "  GET /_mock/stats           POST /_mock/reset\n"
+            "Mock LLM provider. Endpoints (key checked with --api-key):\n"
+            "  OpenAI   POST /v1/chat/completions, /v1/completions,\n"
+            "           /v1/embeddings (Authorization: Bearer KEY)\n"
+            "  Azure    POST /openai/deployments/{dep}/chat/completions\n"
+            "           ?api-version=V (api-key: KEY)\n"
+            "  Anthropic POST /v1/messages (x-api-key: KEY, "
+            "anthropic-version)\n"
+            "  Gemini   POST /v1beta/models/{model}:generateContent,\n"
+            "           :streamGenerateContent?alt=sse (x-goog-api-key or "
+            "?key=)\n"
+            "  GET /v1/models  GET /healthz  GET /_mock/stats  "
+            "POST /_mock/reset\n"
             "Per-request controls, as header 'x-mock-control: k=v,k=v' or as\n"
             "'[[mock k=v k=v]]' in message text (the header wins per key):\n"
             "  ttft_ms, chunk_delay_ms, chunks (0..100000), status "
             "(400..599),\n"
             "  drop_after (stream: abort after N content chunks; non-stream:\n"
-            "  0 closes the connection without a response)\n");
+            "  0 closes the connection without a response), error_after\n"
+            "  (stream: an in-stream error event after N chunks), context=N\n"
+            "  (reject prompts over N tokens), content_filter=1, tool=NAME\n"
+            "  (with tools in the request and in the final user message:\n"
+            "  reply with a call to NAME)\n");
 }
 
 /* mock_llm__flag matches "--name VALUE" and "--name=VALUE"; *i advances

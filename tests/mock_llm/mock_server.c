@@ -1,15 +1,21 @@
 /* mock_server.c - HTTP side of the mock LLM; see mock_server.h.
  *
+ * Routing is one table: each model endpoint names its wire format (a
+ * mock_wire_fmt from mock_openai.c, mock_anthropic.c or mock_gemini.c), how
+ * its key is sent and which extra header or query it requires; one request
+ * flow (mock_srv__model) serves all of them.
+ *
  * Each request gets a mock_req, allocated on the first handler call and
  * freed in the request-completed callback, which MHD calls exactly once per
  * request whatever happened. A stream's reader state lives in that mock_req,
  * so the MHD response holds no memory of its own and the reader is never
  * called after the completed callback.
  *
- * Counters are C11 atomics. "completed" and the token totals are added when
- * the last byte of a reply is handed to MHD (before the client can see it,
- * so a test that reads /_mock/stats right after its reply never races us)
- * and taken back if MHD then reports that the reply was not delivered. */
+ * Counters are C11 atomics, kept in total and per API. "completed" and the
+ * token totals are added when the last byte of a reply is handed to MHD
+ * (before the client can see it, so a test that reads /_mock/stats right
+ * after its reply never races us) and taken back if MHD then reports that
+ * the reply was not delivered. */
 #include "mock_server.h"
 
 #include <errno.h>
@@ -17,6 +23,7 @@
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -30,9 +37,12 @@
 
 #include <microhttpd.h>
 
+#include "mock_anthropic.h"
 #include "mock_buf.h"
 #include "mock_ctl.h"
+#include "mock_gemini.h"
 #include "mock_openai.h"
+#include "mock_wire.h"
 
 #define MOCK_SRV__BODY_CAP (4u * 1024u * 1024u)
 /* past this much discarded body we stop reading an oversized upload */
@@ -44,43 +54,103 @@
 #define MOCK_SRV__NAP_MS 50
 #define MOCK_SRV__STREAM_BLOCK (16u * 1024u)
 
-typedef enum mock_srv__route {
-    MOCK_ROUTE_CHAT,
-    MOCK_ROUTE_MODELS,
-    MOCK_ROUTE_HEALTH,
-    MOCK_ROUTE_STATS,
-    MOCK_ROUTE_RESET,
-    MOCK_ROUTE__COUNT
-} mock_srv__route;
+/* The APIs counted apart in /_mock/stats. */
+typedef enum mock_srv__api {
+    MOCK_API_OPENAI,
+    MOCK_API_AZURE,
+    MOCK_API_COMPLETIONS,
+    MOCK_API_EMBEDDINGS,
+    MOCK_API_ANTHROPIC,
+    MOCK_API_GEMINI,
+    MOCK_API__COUNT
+} mock_srv__api;
 
-static const struct {
-    const char *path;
-    const char *method;
-} mock_srv__routes[MOCK_ROUTE__COUNT] = {
-    [MOCK_ROUTE_CHAT]   = {"/v1/chat/completions", "POST"},
-    [MOCK_ROUTE_MODELS] = {"/v1/models", "GET"},
-    [MOCK_ROUTE_HEALTH] = {"/healthz", "GET"},
-    [MOCK_ROUTE_STATS]  = {"/_mock/stats", "GET"},
-    [MOCK_ROUTE_RESET]  = {"/_mock/reset", "POST"},
+typedef enum mock_srv__kind {
+    MOCK_KIND_MODEL, /* a provider endpoint: body, auth, faults, counters */
+    MOCK_KIND_MODELS,
+    MOCK_KIND_HEALTH,
+    MOCK_KIND_STATS,
+    MOCK_KIND_RESET
+} mock_srv__kind;
+
+/* How a model endpoint takes its key (checked only with --api-key). */
+typedef enum mock_srv__auth_kind {
+    MOCK_AUTH_BEARER, /* Authorization: Bearer KEY */
+    MOCK_AUTH_XKEY,   /* x-api-key: KEY (Anthropic) */
+    MOCK_AUTH_GOOG,   /* x-goog-api-key: KEY, or ?key=KEY (Gemini) */
+    MOCK_AUTH_AZURE   /* api-key: KEY (Azure OpenAI) */
+} mock_srv__auth_kind;
+
+/* route flags */
+#define MOCK_RF_STREAM 0x1u      /* always streams; needs ?alt=sse */
+#define MOCK_RF_ANT_VERSION 0x2u /* needs an anthropic-version header */
+#define MOCK_RF_API_VERSION 0x4u /* needs ?api-version= (Azure) */
+
+/* A route matches a path equal to prefix when suffix is NULL, else
+ * prefix NAME suffix where NAME is a non-empty path segment (the model or
+ * deployment, handed to the format's parse). */
+typedef struct mock_srv__route_def {
+    const char          *prefix;
+    const char          *suffix;
+    const char          *method;
+    mock_srv__kind       kind;
+    const mock_wire_fmt *fmt; /* model routes only */
+    mock_srv__api        api;
+    mock_srv__auth_kind  auth;
+    unsigned             flags;
+} mock_srv__route_def;
+
+static const mock_srv__route_def mock_srv__routes[] = {
+    {"/v1/chat/completions", NULL, "POST", MOCK_KIND_MODEL,
+     &mock_openai_chat_fmt, MOCK_API_OPENAI, MOCK_AUTH_BEARER, 0},
+    {"/v1/completions", NULL, "POST", MOCK_KIND_MODEL,
+     &mock_openai_completions_fmt, MOCK_API_COMPLETIONS, MOCK_AUTH_BEARER, 0},
+    {"/v1/embeddings", NULL, "POST", MOCK_KIND_MODEL,
+     &mock_openai_embeddings_fmt, MOCK_API_EMBEDDINGS, MOCK_AUTH_BEARER, 0},
+    {"/v1/messages", NULL, "POST", MOCK_KIND_MODEL, &mock_anthropic_fmt,
+     MOCK_API_ANTHROPIC, MOCK_AUTH_XKEY, MOCK_RF_ANT_VERSION},
+    {"/v1beta/models/", ":generateContent", "POST", MOCK_KIND_MODEL,
+     &mock_gemini_fmt, MOCK_API_GEMINI, MOCK_AUTH_GOOG, 0},
+    {"/v1beta/models/", ":streamGenerateContent", "POST", MOCK_KIND_MODEL,
+     &mock_gemini_fmt, MOCK_API_GEMINI, MOCK_AUTH_GOOG, MOCK_RF_STREAM},
+    {"/openai/deployments/", "/chat/completions", "POST", MOCK_KIND_MODEL,
+     &mock_openai_azure_fmt, MOCK_API_AZURE, MOCK_AUTH_AZURE,
+     MOCK_RF_API_VERSION},
+    {"/v1/models", NULL, "GET", MOCK_KIND_MODELS, NULL, MOCK_API_OPENAI,
+     MOCK_AUTH_BEARER, 0},
+    {"/healthz", NULL, "GET", MOCK_KIND_HEALTH, NULL, MOCK_API_OPENAI,
+     MOCK_AUTH_BEARER, 0},
+    {"/_mock/stats", NULL, "GET", MOCK_KIND_STATS, NULL, MOCK_API_OPENAI,
+     MOCK_AUTH_BEARER, 0},
+    {"/_mock/reset", NULL, "POST", MOCK_KIND_RESET, NULL, MOCK_API_OPENAI,
+     MOCK_AUTH_BEARER, 0},
 };
 
+#define MOCK_SRV__NROUTES                                                      \
+    ((int)(sizeof(mock_srv__routes) / sizeof(mock_srv__routes[0])))
+
 typedef enum mock_srv__phase {
-    MOCK_PHASE_ROLE,  /* next event: the role chunk */
-    MOCK_PHASE_WORDS, /* next event: a word, or the end events */
-    MOCK_PHASE_EOF    /* everything handed to MHD */
+    MOCK_PHASE_START,  /* next event: what precedes the content */
+    MOCK_PHASE_PIECES, /* next event: a piece, or the end events */
+    MOCK_PHASE_EOF     /* everything handed to MHD */
 } mock_srv__phase;
 
 /* Counters are signed so a reset racing an undo cannot wrap them; they are
  * clamped at 0 when shown. */
-typedef struct mock_srv__stats {
+typedef struct mock_srv__counts {
     atomic_llong requests;
     atomic_llong completed;
     atomic_llong prompt_tokens;
     atomic_llong completion_tokens;
     atomic_llong errors;
-    atomic_llong dropped;
-    atomic_llong aborted;
-    atomic_uint  gen; /* bumped by each reset */
+} mock_srv__counts;
+
+typedef struct mock_srv__stats {
+    mock_srv__counts all;
+    atomic_llong     dropped;
+    atomic_llong     aborted;
+    mock_srv__counts api[MOCK_API__COUNT];
+    atomic_uint      gen; /* bumped by each reset */
 } mock_srv__stats;
 
 struct mock_server {
@@ -92,33 +162,41 @@ struct mock_server {
     atomic_uint_fast64_t next_id;
     mock_srv__stats      st;
     struct MHD_Response *resp_health; /* shared, queued many times */
+    pthread_mutex_t      times_mu;    /* guards times[] */
+    struct {
+        char tag[MOCK_CTL_NAME_MAX + 1];
+        long count;
+    } times[64]; /* faults served per "times" tag */
     struct MHD_Response *resp_models;
 };
 
 typedef struct mock_req {
-    mock_server    *srv;
-    mock_srv__route route;
-    const char     *method; /* borrows from MHD: valid until completed */
-    const char     *url;
-    mock_buf        body;
-    uint64_t        discarded;
-    bool            too_large;
-    bool            answered; /* a response is queued, or we dropped */
+    mock_server *srv;
+    int          route;  /* MOCK_SRV__NROUTES: no route matched */
+    const char  *method; /* borrows from MHD: valid until completed */
+    const char  *url;
+    char        *path_name; /* owns: the NAME a route captured, or NULL */
+    mock_buf     body;
+    uint64_t     discarded;
+    bool         too_large;
+    bool         answered; /* a response is queued, or we dropped */
     /* accounting, settled in mock_srv__completed */
     bool     started; /* a 200 reply was queued */
     bool     counted; /* completed and tokens were added */
     bool     dropped; /* we cut the connection on purpose */
     unsigned gen;     /* stats generation when counted */
-    /* the reply; reply.model borrows chat.model */
-    mock_chat_req chat;
-    mock_reply    reply;
+    /* the reply; reply.model and reply.tool borrow from chat */
+    mock_chat_req        chat;
+    mock_reply           reply;
+    const mock_wire_fmt *fmt;
     /* stream reader state */
     mock_srv__phase phase;
     long            word;
     long            chunk_delay_ms;
-    long            drop_after; /* -1: never */
-    mock_buf        head;       /* shared start of every chunk event */
-    mock_buf        ev;         /* the event being sent */
+    long            drop_after;  /* -1: never */
+    long            error_after; /* -1: never */
+    mock_buf        head;        /* shared start of every chunk event */
+    mock_buf        ev;          /* the event being sent */
     size_t          ev_off;
 } mock_req;
 
@@ -186,6 +264,20 @@ mock_srv__sleep(mock_server *srv, long ms, int fd)
     }
 }
 
+static const mock_srv__route_def *
+mock_srv__rt(const mock_req *rq)
+{
+    return rq->route < MOCK_SRV__NROUTES ? &mock_srv__routes[rq->route] : NULL;
+}
+
+static bool
+mock_srv__is_model(const mock_req *rq)
+{
+    const mock_srv__route_def *rt = mock_srv__rt(rq);
+
+    return rt != NULL && rt->kind == MOCK_KIND_MODEL;
+}
+
 static void
 mock_srv__req_free(mock_req *rq)
 {
@@ -195,7 +287,8 @@ mock_srv__req_free(mock_req *rq)
     mock_buf_fini(&rq->body);
     mock_buf_fini(&rq->head);
     mock_buf_fini(&rq->ev);
-    mock_openai_chat_fini(&rq->chat);
+    mock_wire_req_fini(&rq->chat);
+    free(rq->path_name);
     free(rq);
 }
 
@@ -209,40 +302,53 @@ mock_srv__stat(atomic_llong *v)
     return x < 0 ? 0 : x;
 }
 
+/* mock_srv__bump adds d to counter field f in total and for rq's API. */
+#define mock_srv__bump(rq, f, d)                                               \
+    do {                                                                       \
+        mock_srv__stats *st_ = &(rq)->srv->st;                                 \
+        atomic_fetch_add(&st_->all.f, (d));                                    \
+        atomic_fetch_add(&st_->api[mock_srv__routes[(rq)->route].api].f, (d)); \
+    } while (0)
+
 static void
 mock_srv__count_completed(mock_req *rq)
 {
-    mock_srv__stats *st = &rq->srv->st;
-
-    rq->gen     = atomic_load(&st->gen);
+    rq->gen     = atomic_load(&rq->srv->st.gen);
     rq->counted = true;
-    atomic_fetch_add(&st->completed, 1);
-    atomic_fetch_add(&st->prompt_tokens, (long long)rq->reply.prompt_tokens);
-    atomic_fetch_add(&st->completion_tokens, (long long)rq->reply.emit);
+    mock_srv__bump(rq, completed, 1);
+    mock_srv__bump(rq, prompt_tokens, (long long)rq->reply.prompt_tokens);
+    mock_srv__bump(rq, completion_tokens, (long long)rq->reply.emit);
 }
 
 static void
 mock_srv__uncount_completed(mock_req *rq)
 {
-    mock_srv__stats *st = &rq->srv->st;
-
-    if (atomic_load(&st->gen) != rq->gen) {
+    if (atomic_load(&rq->srv->st.gen) != rq->gen) {
         return; /* a reset already cleared what we added */
     }
-    atomic_fetch_sub(&st->completed, 1);
-    atomic_fetch_sub(&st->prompt_tokens, (long long)rq->reply.prompt_tokens);
-    atomic_fetch_sub(&st->completion_tokens, (long long)rq->reply.emit);
+    mock_srv__bump(rq, completed, -1);
+    mock_srv__bump(rq, prompt_tokens, -(long long)rq->reply.prompt_tokens);
+    mock_srv__bump(rq, completion_tokens, -(long long)rq->reply.emit);
+}
+
+static void
+mock_srv__counts_reset(mock_srv__counts *c)
+{
+    atomic_store(&c->requests, 0);
+    atomic_store(&c->completed, 0);
+    atomic_store(&c->prompt_tokens, 0);
+    atomic_store(&c->completion_tokens, 0);
+    atomic_store(&c->errors, 0);
 }
 
 static void
 mock_srv__stats_reset(mock_srv__stats *st)
 {
     atomic_fetch_add(&st->gen, 1);
-    atomic_store(&st->requests, 0);
-    atomic_store(&st->completed, 0);
-    atomic_store(&st->prompt_tokens, 0);
-    atomic_store(&st->completion_tokens, 0);
-    atomic_store(&st->errors, 0);
+    mock_srv__counts_reset(&st->all);
+    for (int i = 0; i < MOCK_API__COUNT; i++) {
+        mock_srv__counts_reset(&st->api[i]);
+    }
     atomic_store(&st->dropped, 0);
     atomic_store(&st->aborted, 0);
 }
@@ -302,22 +408,32 @@ mock_srv__json_response(mock_buf *b)
     return resp;
 }
 
-/* mock_srv__send_error answers with an OpenAI error body and, when xname
- * is not NULL, one extra header. */
+/* mock_srv__send_error answers in the route's wire format (OpenAI's when
+ * no route matched) and, when xname is not NULL, with one extra header. A
+ * 429 always says Retry-After: 1. */
 static enum MHD_Result
 mock_srv__send_error(mock_server *srv, mock_req *rq,
-                     struct MHD_Connection *conn, unsigned status,
-                     const char *msg, const char *type, const char *code,
+                     struct MHD_Connection *conn, const mock_wire_err *e,
                      const char *xname, const char *xval)
 {
-    mock_buf             b;
-    struct MHD_Response *resp;
+    const mock_srv__route_def *rt  = mock_srv__rt(rq);
+    const mock_wire_fmt       *fmt = &mock_openai_chat_fmt;
+    mock_buf                   b;
+    struct MHD_Response       *resp;
+    unsigned                   status;
 
-    if (rq->route == MOCK_ROUTE_CHAT) {
-        atomic_fetch_add(&srv->st.errors, 1);
+    if (rt != NULL && rt->fmt != NULL) {
+        fmt = rt->fmt;
+    }
+    if (mock_srv__is_model(rq)) {
+        mock_srv__bump(rq, errors, 1);
     }
     mock_buf_init(&b);
-    mock_openai_render_error(&b, msg, type, code);
+    status = fmt->error(&b, e, false);
+    if (status == MHD_HTTP_TOO_MANY_REQUESTS && xname == NULL) {
+        xname = MHD_HTTP_HEADER_RETRY_AFTER;
+        xval  = "1";
+    }
     resp = mock_srv__json_response(&b);
     if (resp != NULL && xname != NULL &&
         MHD_add_response_header(resp, xname, xval) != MHD_YES) {
@@ -325,6 +441,45 @@ mock_srv__send_error(mock_server *srv, mock_req *rq,
         resp = NULL;
     }
     return mock_srv__queue(srv, conn, rq->method, rq->url, status, resp);
+}
+
+/* mock_srv__fail sends an error of kind k with message msg (NULL: the
+ * format's own). */
+static enum MHD_Result
+mock_srv__fail(mock_req *rq, struct MHD_Connection *conn, mock_wire_err_kind k,
+               const char *msg)
+{
+    mock_wire_err e = {.kind = k, .msg = msg};
+
+    return mock_srv__send_error(rq->srv, rq, conn, &e, NULL, NULL);
+}
+
+static void
+mock_srv__add_counts(mock_buf *b, mock_srv__counts *c)
+{
+    mock_buf_adds(b, "\"requests\":");
+    mock_buf_add_i64(b, mock_srv__stat(&c->requests));
+    mock_buf_adds(b, ",\"completed\":");
+    mock_buf_add_i64(b, mock_srv__stat(&c->completed));
+    mock_buf_adds(b, ",\"prompt_tokens\":");
+    mock_buf_add_i64(b, mock_srv__stat(&c->prompt_tokens));
+    mock_buf_adds(b, ",\"completion_tokens\":");
+    mock_buf_add_i64(b, mock_srv__stat(&c->completion_tokens));
+    mock_buf_adds(b, ",\"errors\":");
+    mock_buf_add_i64(b, mock_srv__stat(&c->errors));
+}
+
+/* mock_srv__api_name is the stats key of api: its format's name. */
+static const char *
+mock_srv__api_name(int api)
+{
+    for (int i = 0; i < MOCK_SRV__NROUTES; i++) {
+        if (mock_srv__routes[i].fmt != NULL &&
+            (int)mock_srv__routes[i].api == api) {
+            return mock_srv__routes[i].fmt->name;
+        }
+    }
+    return "unknown";
 }
 
 static enum MHD_Result
@@ -335,29 +490,32 @@ mock_srv__send_stats(mock_server *srv, struct MHD_Connection *conn,
     mock_buf         b;
 
     mock_buf_init(&b);
-    mock_buf_adds(&b, "{\"requests\":");
-    mock_buf_add_i64(&b, mock_srv__stat(&st->requests));
-    mock_buf_adds(&b, ",\"completed\":");
-    mock_buf_add_i64(&b, mock_srv__stat(&st->completed));
-    mock_buf_adds(&b, ",\"prompt_tokens\":");
-    mock_buf_add_i64(&b, mock_srv__stat(&st->prompt_tokens));
-    mock_buf_adds(&b, ",\"completion_tokens\":");
-    mock_buf_add_i64(&b, mock_srv__stat(&st->completion_tokens));
-    mock_buf_adds(&b, ",\"errors\":");
-    mock_buf_add_i64(&b, mock_srv__stat(&st->errors));
+    mock_buf_addc(&b, '{');
+    mock_srv__add_counts(&b, &st->all);
     mock_buf_adds(&b, ",\"dropped\":");
     mock_buf_add_i64(&b, mock_srv__stat(&st->dropped));
     mock_buf_adds(&b, ",\"aborted\":");
     mock_buf_add_i64(&b, mock_srv__stat(&st->aborted));
-    mock_buf_addc(&b, '}');
+    mock_buf_adds(&b, ",\"by_api\":{");
+    for (int i = 0; i < MOCK_API__COUNT; i++) {
+        if (i > 0) {
+            mock_buf_addc(&b, ',');
+        }
+        mock_buf_add_json_str(&b, mock_srv__api_name(i));
+        mock_buf_adds(&b, ":{");
+        mock_srv__add_counts(&b, &st->api[i]);
+        mock_buf_addc(&b, '}');
+    }
+    mock_buf_adds(&b, "}}");
     return mock_srv__queue(srv, conn, method, url, MHD_HTTP_OK,
                            mock_srv__json_response(&b));
 }
 
 /* ---- streaming ---- */
 
-/* mock_srv__next_event renders the next stream event into rq->ev.
- * Returns 0, or an MHD_CONTENT_READER_END_* code to stop with. */
+/* mock_srv__next_event renders the next stream event into rq->ev (it may
+ * render nothing). Returns 0, or an MHD_CONTENT_READER_END_* code to stop
+ * with. */
 static ssize_t
 mock_srv__next_event(mock_req *rq)
 {
@@ -366,11 +524,11 @@ mock_srv__next_event(mock_req *rq)
     mock_buf_clear(&rq->ev);
     rq->ev_off = 0;
     switch (rq->phase) {
-    case MOCK_PHASE_ROLE:
-        mock_openai_event_role(&rq->ev, &rq->head, &rq->reply);
-        rq->phase = MOCK_PHASE_WORDS;
+    case MOCK_PHASE_START:
+        rq->fmt->stream_start(&rq->ev, &rq->head, &rq->reply);
+        rq->phase = MOCK_PHASE_PIECES;
         break;
-    case MOCK_PHASE_WORDS:
+    case MOCK_PHASE_PIECES:
         if (rq->chunk_delay_ms > 0 &&
             !mock_srv__sleep(srv, rq->chunk_delay_ms, -1)) {
             return MHD_CONTENT_READER_END_WITH_ERROR;
@@ -382,12 +540,22 @@ mock_srv__next_event(mock_req *rq)
                           rq->url, rq->word);
             return MHD_CONTENT_READER_END_WITH_ERROR;
         }
-        if (rq->word < rq->reply.emit) {
-            mock_openai_event_word(&rq->ev, &rq->head, &rq->reply, rq->word);
+        if (rq->word == rq->error_after) {
+            mock_wire_err e = {.kind = MOCK_WERR_OVERLOADED};
+
+            (void)rq->fmt->error(&rq->ev, &e, true);
+            rq->phase = MOCK_PHASE_EOF;
+            mock_srv__bump(rq, errors, 1);
+            mock_srv__log(srv, "%s %s: error after %ld chunks", rq->method,
+                          rq->url, rq->word);
+            break;
+        }
+        if (rq->word < rq->reply.pieces) {
+            rq->fmt->stream_piece(&rq->ev, &rq->head, &rq->reply, rq->word);
             rq->word++;
             break;
         }
-        mock_openai_event_end(&rq->ev, &rq->head, &rq->reply);
+        rq->fmt->stream_end(&rq->ev, &rq->head, &rq->reply);
         rq->phase = MOCK_PHASE_EOF;
         if (!mock_buf_failed(&rq->ev)) {
             mock_srv__count_completed(rq);
@@ -408,7 +576,8 @@ mock_srv__stream_read(void *cls, uint64_t pos, char *out, size_t max)
     size_t    n;
 
     (void)pos;
-    if (rq->ev_off == rq->ev.len) {
+    /* each call moves the phase on, so this ends at MOCK_PHASE_EOF */
+    while (rq->ev_off == rq->ev.len) {
         ssize_t rv = mock_srv__next_event(rq);
 
         if (rv != 0) {
@@ -430,11 +599,13 @@ mock_srv__send_stream(mock_server *srv, mock_req *rq,
 {
     struct MHD_Response *resp;
 
-    mock_openai_render_chunk_head(&rq->head, &rq->reply);
-    if (mock_buf_failed(&rq->head)) {
-        return MHD_NO;
+    if (rq->fmt->stream_head != NULL) {
+        rq->fmt->stream_head(&rq->head, &rq->reply);
+        if (mock_buf_failed(&rq->head)) {
+            return MHD_NO;
+        }
     }
-    rq->phase = MOCK_PHASE_ROLE;
+    rq->phase = MOCK_PHASE_START;
 
     resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN,
                                              MOCK_SRV__STREAM_BLOCK,
@@ -453,29 +624,25 @@ mock_srv__send_stream(mock_server *srv, mock_req *rq,
     return mock_srv__queue(srv, conn, rq->method, rq->url, MHD_HTTP_OK, resp);
 }
 
-/* ---- chat completions ---- */
+/* ---- model endpoints ---- */
 
-static enum MHD_Result
-mock_srv__chat_error(mock_req *rq, struct MHD_Connection *conn, unsigned status,
-                     const char *msg, const char *type, const char *code)
+static const char *
+mock_srv__header(struct MHD_Connection *conn, const char *name)
 {
-    if (status == MHD_HTTP_TOO_MANY_REQUESTS) {
-        return mock_srv__send_error(rq->srv, rq, conn, status, msg, type, code,
-                                    MHD_HTTP_HEADER_RETRY_AFTER, "1");
-    }
-    return mock_srv__send_error(rq->srv, rq, conn, status, msg, type, code,
-                                NULL, NULL);
+    return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
 }
 
-/* mock_srv__auth checks the bearer key; NULL if it is fine, else the
- * message to refuse with. */
+/* mock_srv__bearer checks an OpenAI bearer key; NULL if it is fine, else
+ * the message to refuse with and *kind says why. */
 static const char *
-mock_srv__auth(const mock_server *srv, struct MHD_Connection *conn)
+mock_srv__bearer(const mock_server *srv, struct MHD_Connection *conn,
+                 mock_wire_err_kind *kind)
 {
-    const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *h = mock_srv__header(conn, MHD_HTTP_HEADER_AUTHORIZATION);
 
+    *kind = MOCK_WERR_AUTH_BAD;
     if (h == NULL) {
+        *kind = MOCK_WERR_AUTH_MISSING;
         return "You didn't provide an API key. You need to provide your API "
                "key in an Authorization header using Bearer auth (i.e. "
                "Authorization: Bearer YOUR_KEY).";
@@ -493,53 +660,244 @@ mock_srv__auth(const mock_server *srv, struct MHD_Connection *conn)
     return NULL;
 }
 
-static enum MHD_Result
-mock_srv__chat(mock_server *srv, mock_req *rq, struct MHD_Connection *conn)
+/* mock_srv__auth checks the key the way the route's provider takes it;
+ * NULL if it is fine, else the message to refuse with (formats other than
+ * OpenAI's use their own) and *kind says why. */
+static const char *
+mock_srv__auth(const mock_server *srv, struct MHD_Connection *conn,
+               mock_srv__auth_kind how, mock_wire_err_kind *kind)
 {
-    char        err[384];
-    const char *hdr;
-    const char *deny;
-    mock_ctl    ctl;
-    long        status;
-    long        max_tokens;
+    const char *key = NULL;
 
-    if (srv->api_key != NULL && (deny = mock_srv__auth(srv, conn)) != NULL) {
-        return mock_srv__chat_error(rq, conn, MHD_HTTP_UNAUTHORIZED, deny,
-                                    "invalid_request_error", "invalid_api_key");
+    switch (how) {
+    case MOCK_AUTH_BEARER:
+        return mock_srv__bearer(srv, conn, kind);
+    case MOCK_AUTH_XKEY:
+        key = mock_srv__header(conn, "x-api-key");
+        break;
+    case MOCK_AUTH_GOOG:
+        key = mock_srv__header(conn, "x-goog-api-key");
+        if (key == NULL) {
+            key =
+                MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "key");
+        }
+        break;
+    case MOCK_AUTH_AZURE:
+        key = mock_srv__header(conn, "api-key");
+        break;
+    }
+    if (key == NULL) {
+        *kind = MOCK_WERR_AUTH_MISSING;
+        return "missing API key";
+    }
+    if (strcmp(key, srv->api_key) != 0) {
+        *kind = MOCK_WERR_AUTH_BAD;
+        return "invalid API key";
+    }
+    return NULL;
+}
+
+/* mock_srv__precheck applies the route's own rules (key, version header or
+ * query, stream query, body size); an error response is queued and *rv
+ * set when one fails. */
+static bool
+mock_srv__precheck(mock_server *srv, mock_req *rq, struct MHD_Connection *conn,
+                   enum MHD_Result *rv)
+{
+    const mock_srv__route_def *rt = mock_srv__rt(rq);
+    mock_wire_err_kind         kind;
+    const char                *deny;
+    const char                *q;
+
+    if (srv->api_key != NULL &&
+        (deny = mock_srv__auth(srv, conn, rt->auth, &kind)) != NULL) {
+        *rv = mock_srv__fail(rq, conn, kind, deny);
+        return false;
+    }
+    if ((rt->flags & MOCK_RF_ANT_VERSION) != 0 &&
+        mock_srv__header(conn, "anthropic-version") == NULL) {
+        *rv = mock_srv__fail(rq, conn, MOCK_WERR_INVALID,
+                             "anthropic-version: header is required");
+        return false;
+    }
+    if ((rt->flags & MOCK_RF_API_VERSION) != 0 &&
+        MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
+                                    "api-version") == NULL) {
+        /* Azure answers a missing api-version as an unknown resource */
+        *rv =
+            mock_srv__fail(rq, conn, MOCK_WERR_NOT_FOUND, "Resource not found");
+        return false;
+    }
+    q = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "alt");
+    if ((rt->flags & MOCK_RF_STREAM) != 0 &&
+        (q == NULL || strcmp(q, "sse") != 0)) {
+        *rv = mock_srv__fail(rq, conn, MOCK_WERR_INVALID,
+                             "mock: streamGenerateContent is only served "
+                             "as SSE; add ?alt=sse");
+        return false;
     }
     if (rq->too_large) {
-        return mock_srv__chat_error(rq, conn, MHD_HTTP_CONTENT_TOO_LARGE,
-                                    "Request body exceeds the 4 MiB limit.",
-                                    "invalid_request_error",
-                                    "request_too_large");
+        *rv = mock_srv__fail(rq, conn, MOCK_WERR_TOO_LARGE,
+                             "Request body exceeds the 4 MiB limit.");
+        return false;
     }
     if (mock_buf_failed(&rq->body)) {
-        return mock_srv__chat_error(rq, conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
-                                    "mock: out of memory reading the body",
-                                    "server_error", "server_error");
+        *rv = mock_srv__fail(rq, conn, MOCK_WERR_INTERNAL,
+                             "mock: out of memory reading the body");
+        return false;
     }
-    if (!mock_openai_parse_chat(&rq->chat,
-                                rq->body.data != NULL ? rq->body.data : "",
-                                rq->body.len, err, sizeof(err))) {
-        return mock_srv__chat_error(rq, conn, MHD_HTTP_BAD_REQUEST, err,
-                                    "invalid_request_error", NULL);
+    return true;
+}
+
+/* mock_srv__parse parses the body in the route's format into rq->chat;
+ * false with the message in err. */
+static bool
+mock_srv__parse(mock_req *rq, char *err, size_t errsz)
+{
+    cJSON *root = mock_wire_parse_root(
+        rq->body.data != NULL ? rq->body.data : "", rq->body.len, err, errsz);
+    bool ok;
+
+    if (root == NULL) {
+        return false;
+    }
+    ok = rq->fmt->parse(&rq->chat, root, rq->path_name, err, errsz);
+    cJSON_Delete(root);
+    if (!ok) {
+        return false;
+    }
+    if ((mock_srv__rt(rq)->flags & MOCK_RF_STREAM) != 0) {
+        rq->chat.stream = true;
+    }
+    if (rq->fmt->stream_piece == NULL) {
+        rq->chat.stream = false;
+    }
+    return true;
+}
+
+/* mock_srv__plan fills rq->reply from the request and its controls. */
+static void
+mock_srv__plan(mock_server *srv, mock_req *rq, const mock_ctl *ctl)
+{
+    mock_reply *r          = &rq->reply;
+    long        max_tokens = rq->chat.max_tokens;
+    const char *tool       = mock_ctl_tool(ctl);
+
+    r->id      = atomic_fetch_add(&srv->next_id, 1) + 1;
+    r->created = (int64_t)time(NULL);
+    r->model   = rq->chat.model;
+    r->words   = mock_ctl_get(ctl, MOCK_CTL_CHUNKS, MOCK_SRV__DEFAULT_WORDS);
+    r->emit = max_tokens > 0 && max_tokens < r->words ? max_tokens : r->words;
+    r->stop_word = -1;
+    if (rq->chat.stop_word >= 0 && rq->chat.stop_word < r->emit) {
+        r->emit      = rq->chat.stop_word;
+        r->stop_word = rq->chat.stop_word;
+    }
+    r->prompt_tokens = rq->chat.prompt_tokens;
+    r->include_usage = rq->chat.stream && rq->chat.include_usage;
+    r->inputs        = rq->chat.inputs;
+    r->dimensions    = rq->chat.dimensions;
+    r->pieces        = r->emit;
+    if (rq->fmt->tool_pieces > 0 && rq->chat.has_tools && tool != NULL) {
+        /* the copy in rq->ctl outlives the reply */
+        r->tool   = rq->chat.ctl.tool;
+        r->emit   = MOCK_WIRE_TOOL_FRAGS;
+        r->pieces = rq->fmt->tool_pieces;
+        memcpy(rq->chat.ctl.tool, tool, strlen(tool) + 1);
+    }
+    if (rq->fmt->stream_piece == NULL) {
+        r->emit = 0; /* embeddings: prompt tokens only */
+    }
+    rq->chunk_delay_ms = mock_ctl_get(ctl, MOCK_CTL_CHUNK_DELAY_MS, 0);
+    rq->error_after    = mock_ctl_get(ctl, MOCK_CTL_ERROR_AFTER, -1);
+}
+
+/* mock_srv__model serves every model endpoint: checks, parse, controls,
+ * faults, then the reply in the route's format. */
+/* The controls that make a request fail or stall. */
+static const mock_ctl_key mock_srv__faults[] = {
+    MOCK_CTL_TTFT_MS,    MOCK_CTL_STATUS,  MOCK_CTL_DROP_AFTER,
+    MOCK_CTL_ERROR_AFTER, MOCK_CTL_CONTEXT, MOCK_CTL_CONTENT_FILTER};
+
+static void
+mock_srv__no_faults(mock_ctl *ctl)
+{
+    for (size_t i = 0; i < sizeof(mock_srv__faults) / sizeof(mock_srv__faults[0]);
+         i++) {
+        mock_ctl_unset(ctl, mock_srv__faults[i]);
+    }
+}
+
+/* mock_srv__scope_faults applies "only" (faults for one model: one
+ * deployment of several behind a gateway) and "times" (faults for the
+ * first N requests with the same tag, then healthy: a retry succeeds). */
+static void
+mock_srv__scope_faults(mock_server *srv, mock_req *rq, mock_ctl *ctl)
+{
+    if (ctl->set[MOCK_CTL_ONLY] &&
+        (rq->chat.model == NULL || strcmp(rq->chat.model, ctl->only) != 0)) {
+        mock_srv__no_faults(ctl);
+        return;
+    }
+    if (ctl->set[MOCK_CTL_TIMES]) {
+        const char *tag = ctl->set[MOCK_CTL_TAG] ? ctl->tag : "-";
+        size_t      i;
+        size_t      n = sizeof(srv->times) / sizeof(srv->times[0]);
+        bool        fault;
+
+        pthread_mutex_lock(&srv->times_mu);
+        for (i = 0; i < n && srv->times[i].tag[0] != '\0' &&
+                    strcmp(srv->times[i].tag, tag) != 0;
+             i++) {
+        }
+        if (i == n) {
+            i = n - 1; /* full: the last slot is shared */
+        }
+        if (srv->times[i].tag[0] == '\0') {
+            snprintf(srv->times[i].tag, sizeof(srv->times[i].tag), "%s", tag);
+        }
+        fault = srv->times[i].count < ctl->val[MOCK_CTL_TIMES];
+        srv->times[i].count++;
+        pthread_mutex_unlock(&srv->times_mu);
+        if (!fault) {
+            mock_srv__no_faults(ctl);
+        }
+    }
+}
+
+static enum MHD_Result
+mock_srv__model(mock_server *srv, mock_req *rq, struct MHD_Connection *conn)
+{
+    char            err[384];
+    const char     *hdr;
+    mock_ctl        ctl;
+    long            status;
+    long            limit;
+    enum MHD_Result rv;
+
+    rq->fmt = mock_srv__rt(rq)->fmt;
+    if (!mock_srv__precheck(srv, rq, conn, &rv)) {
+        return rv;
+    }
+    if (!mock_srv__parse(rq, err, sizeof(err))) {
+        return mock_srv__fail(rq, conn, MOCK_WERR_INVALID, err);
     }
     mock_buf_fini(&rq->body);
 
     /* directives first, then the header, so the header wins per key */
     ctl = rq->chat.ctl;
-    hdr = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "x-mock-control");
+    hdr = mock_srv__header(conn, "x-mock-control");
     if (hdr != NULL) {
         mock_ctl hctl;
 
         mock_ctl_init(&hctl);
         if (!mock_ctl_parse(&hctl, hdr, strlen(hdr), err, sizeof(err))) {
-            return mock_srv__chat_error(rq, conn, MHD_HTTP_BAD_REQUEST, err,
-                                        "invalid_request_error", NULL);
+            return mock_srv__fail(rq, conn, MOCK_WERR_INVALID, err);
         }
         mock_ctl_merge(&ctl, &hctl);
     }
 
+    mock_srv__scope_faults(srv, rq, &ctl);
     {
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
@@ -552,13 +910,24 @@ mock_srv__chat(mock_server *srv, mock_req *rq, struct MHD_Connection *conn)
     }
     status = mock_ctl_get(&ctl, MOCK_CTL_STATUS, 0);
     if (status != 0) {
-        const char *type;
-        const char *code;
-        const char *msg;
+        mock_wire_err e = {.kind   = MOCK_WERR_STATUS,
+                           .status = (unsigned)status};
 
-        mock_openai_status_error((int)status, &type, &code, &msg);
-        return mock_srv__chat_error(rq, conn, (unsigned)status, msg, type,
-                                    code);
+        return mock_srv__send_error(srv, rq, conn, &e, NULL, NULL);
+    }
+    limit = mock_ctl_get(&ctl, MOCK_CTL_CONTEXT, 0);
+    if (limit > 0 && rq->chat.prompt_tokens > (uint64_t)limit) {
+        mock_wire_err e = {.kind   = MOCK_WERR_CONTEXT,
+                           .tokens = rq->chat.prompt_tokens,
+                           .limit  = limit};
+
+        return mock_srv__send_error(srv, rq, conn, &e, NULL, NULL);
+    }
+    if (mock_ctl_get(&ctl, MOCK_CTL_CONTENT_FILTER, 0) != 0) {
+        if (rq->fmt->filter_is_error) {
+            return mock_srv__fail(rq, conn, MOCK_WERR_FILTER, NULL);
+        }
+        rq->reply.blocked = true;
     }
     rq->drop_after = mock_ctl_get(&ctl, MOCK_CTL_DROP_AFTER, -1);
     if (!rq->chat.stream && rq->drop_after == 0) {
@@ -569,19 +938,12 @@ mock_srv__chat(mock_server *srv, mock_req *rq, struct MHD_Connection *conn)
         return MHD_NO; /* MHD closes the connection without a response */
     }
 
-    rq->reply.id      = atomic_fetch_add(&srv->next_id, 1) + 1;
-    rq->reply.created = (int64_t)time(NULL);
-    rq->reply.model   = rq->chat.model;
-    rq->reply.words =
-        mock_ctl_get(&ctl, MOCK_CTL_CHUNKS, MOCK_SRV__DEFAULT_WORDS);
-    max_tokens              = rq->chat.max_tokens;
-    rq->reply.emit          = max_tokens > 0 && max_tokens < rq->reply.words
-                                  ? max_tokens
-                                  : rq->reply.words;
-    rq->reply.prompt_tokens = rq->chat.prompt_tokens;
-    rq->reply.include_usage = rq->chat.stream && rq->chat.include_usage;
-    rq->chunk_delay_ms      = mock_ctl_get(&ctl, MOCK_CTL_CHUNK_DELAY_MS, 0);
-
+    mock_srv__plan(srv, rq, &ctl);
+    if (rq->reply.blocked) {
+        rq->reply.tool   = NULL;
+        rq->reply.emit   = 0;
+        rq->reply.pieces = 0;
+    }
     if (rq->chat.stream) {
         return mock_srv__send_stream(srv, rq, conn);
     }
@@ -590,7 +952,7 @@ mock_srv__chat(mock_server *srv, mock_req *rq, struct MHD_Connection *conn)
         struct MHD_Response *resp;
 
         mock_buf_init(&b);
-        mock_openai_render_completion(&b, &rq->reply);
+        rq->fmt->render(&b, &rq->reply);
         resp = mock_srv__json_response(&b);
         if (resp == NULL) {
             return MHD_NO;
@@ -607,10 +969,36 @@ mock_srv__chat(mock_server *srv, mock_req *rq, struct MHD_Connection *conn)
 static bool
 mock_srv__expects_continue(struct MHD_Connection *conn)
 {
-    const char *e = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                MHD_HTTP_HEADER_EXPECT);
+    const char *e = mock_srv__header(conn, MHD_HTTP_HEADER_EXPECT);
 
     return e != NULL && strcasecmp(e, "100-continue") == 0;
+}
+
+/* mock_srv__match reports whether url matches route rt; a captured NAME
+ * is copied to *name (owns; NULL when the route has none or on ENOMEM). */
+static bool
+mock_srv__match(const mock_srv__route_def *rt, const char *url, char **name)
+{
+    size_t ulen = strlen(url);
+    size_t plen = strlen(rt->prefix);
+    size_t slen;
+    size_t nlen;
+
+    *name = NULL;
+    if (rt->suffix == NULL) {
+        return strcmp(url, rt->prefix) == 0;
+    }
+    slen = strlen(rt->suffix);
+    if (ulen <= plen + slen || strncmp(url, rt->prefix, plen) != 0 ||
+        strcmp(url + ulen - slen, rt->suffix) != 0) {
+        return false;
+    }
+    nlen = ulen - plen - slen;
+    if (memchr(url + plen, '/', nlen) != NULL) {
+        return false;
+    }
+    *name = strndup(url + plen, nlen);
+    return true;
 }
 
 /* mock_srv__begin handles the first call for a request: it only routes
@@ -623,37 +1011,44 @@ mock_srv__begin(mock_server *srv, struct MHD_Connection *conn, const char *url,
 {
     const char *cl;
     mock_req   *rq;
+    char       *name = NULL;
     int         route;
 
-    for (route = 0; route < MOCK_ROUTE__COUNT; route++) {
-        if (strcmp(url, mock_srv__routes[route].path) == 0) {
+    for (route = 0; route < MOCK_SRV__NROUTES; route++) {
+        if (mock_srv__match(&mock_srv__routes[route], url, &name)) {
             break;
         }
     }
     rq = calloc(1, sizeof(*rq));
     if (rq == NULL) {
+        free(name);
         return MHD_NO;
     }
-    rq->srv        = srv;
-    rq->route      = (mock_srv__route)route;
-    rq->method     = method;
-    rq->url        = url;
-    rq->drop_after = -1;
+    rq->srv         = srv;
+    rq->route       = route;
+    rq->method      = method;
+    rq->url         = url;
+    rq->path_name   = name;
+    rq->drop_after  = -1;
+    rq->error_after = -1;
+    mock_wire_req_init(&rq->chat);
     mock_buf_init(&rq->body);
     mock_buf_init(&rq->head);
     mock_buf_init(&rq->ev);
     *req_cls = rq;
-    if (route == MOCK_ROUTE__COUNT ||
+    if (route == MOCK_SRV__NROUTES ||
         strcmp(method, mock_srv__routes[route].method) != 0) {
         return MHD_YES; /* 404 or 405 once any body has been read */
     }
-    if (route != MOCK_ROUTE_CHAT) {
+    if (mock_srv__routes[route].kind != MOCK_KIND_MODEL) {
         return MHD_YES;
     }
-    atomic_fetch_add(&srv->st.requests, 1);
+    if (mock_srv__routes[route].suffix != NULL && name == NULL) {
+        return MHD_NO; /* out of memory */
+    }
+    mock_srv__bump(rq, requests, 1);
 
-    cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+    cl = mock_srv__header(conn, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl != NULL) {
         char              *end = NULL;
         unsigned long long n;
@@ -669,10 +1064,9 @@ mock_srv__begin(mock_server *srv, struct MHD_Connection *conn, const char *url,
                  * connection, and the client would never see the 413. */
                 rq->too_large = true;
                 rq->answered  = true;
-                return mock_srv__send_error(
-                    srv, rq, conn, MHD_HTTP_CONTENT_TOO_LARGE,
-                    "Request body exceeds the 4 MiB limit.",
-                    "invalid_request_error", "request_too_large", NULL, NULL);
+                return mock_srv__fail(rq, conn, MOCK_WERR_TOO_LARGE,
+                                      "Request body exceeds the 4 MiB "
+                                      "limit.");
             }
             if (n <= MOCK_SRV__BODY_CAP) {
                 mock_buf_reserve(&rq->body, (size_t)n);
@@ -686,42 +1080,40 @@ mock_srv__begin(mock_server *srv, struct MHD_Connection *conn, const char *url,
 static enum MHD_Result
 mock_srv__answer(mock_server *srv, mock_req *rq, struct MHD_Connection *conn)
 {
-    const char *want;
-    char        msg[256];
-    mock_buf    b;
+    const mock_srv__route_def *rt = mock_srv__rt(rq);
+    char                       msg[256];
+    mock_buf                   b;
 
-    if (rq->route == MOCK_ROUTE__COUNT) {
+    if (rt == NULL) {
         snprintf(msg, sizeof(msg), "Invalid URL (%.16s %.200s)", rq->method,
                  rq->url);
-        return mock_srv__send_error(srv, rq, conn, MHD_HTTP_NOT_FOUND, msg,
-                                    "invalid_request_error", NULL, NULL, NULL);
+        return mock_srv__fail(rq, conn, MOCK_WERR_NOT_FOUND, msg);
     }
-    want = mock_srv__routes[rq->route].method;
-    if (strcmp(rq->method, want) != 0) {
-        bool is_get = strcmp(want, "GET") == 0;
+    if (strcmp(rq->method, rt->method) != 0) {
+        bool          is_get = strcmp(rt->method, "GET") == 0;
+        mock_wire_err e      = {.kind = MOCK_WERR_METHOD, .msg = msg};
 
         /* MHD leaves the body out of a HEAD answer by itself */
         if (!(is_get && strcmp(rq->method, "HEAD") == 0)) {
             snprintf(msg, sizeof(msg), "Method %.16s is not allowed for %s.",
                      rq->method, rq->url);
-            return mock_srv__send_error(
-                srv, rq, conn, MHD_HTTP_METHOD_NOT_ALLOWED, msg,
-                "invalid_request_error", NULL, MHD_HTTP_HEADER_ALLOW,
-                is_get ? "GET, HEAD" : want);
+            return mock_srv__send_error(srv, rq, conn, &e,
+                                        MHD_HTTP_HEADER_ALLOW,
+                                        is_get ? "GET, HEAD" : rt->method);
         }
     }
-    switch (rq->route) {
-    case MOCK_ROUTE_CHAT:
-        return mock_srv__chat(srv, rq, conn);
-    case MOCK_ROUTE_MODELS:
+    switch (rt->kind) {
+    case MOCK_KIND_MODEL:
+        return mock_srv__model(srv, rq, conn);
+    case MOCK_KIND_MODELS:
         return mock_srv__send(srv, conn, rq->method, rq->url, MHD_HTTP_OK,
                               srv->resp_models, false);
-    case MOCK_ROUTE_HEALTH:
+    case MOCK_KIND_HEALTH:
         return mock_srv__send(srv, conn, rq->method, rq->url, MHD_HTTP_OK,
                               srv->resp_health, false);
-    case MOCK_ROUTE_STATS:
+    case MOCK_KIND_STATS:
         return mock_srv__send_stats(srv, conn, rq->method, rq->url);
-    case MOCK_ROUTE_RESET:
+    case MOCK_KIND_RESET:
     default:
         mock_srv__stats_reset(&srv->st);
         mock_buf_init(&b);
@@ -745,16 +1137,17 @@ mock_srv__handler(void *cls, struct MHD_Connection *conn, const char *url,
         return mock_srv__begin(srv, conn, url, method, req_cls);
     }
     if (*upload_data_size != 0) {
-        size_t n = *upload_data_size;
+        size_t n     = *upload_data_size;
+        bool   model = mock_srv__is_model(rq) &&
+                     strcmp(rq->method, mock_srv__rt(rq)->method) == 0;
 
         *upload_data_size = 0;
         if (rq->answered) {
             return MHD_YES;
         }
-        if (rq->route != MOCK_ROUTE_CHAT || rq->too_large ||
-            n > MOCK_SRV__BODY_CAP - rq->body.len) {
+        if (!model || rq->too_large || n > MOCK_SRV__BODY_CAP - rq->body.len) {
             /* keep reading so the answer can be sent once the body is in */
-            if (rq->route == MOCK_ROUTE_CHAT) {
+            if (model) {
                 rq->too_large = true;
                 mock_buf_fini(&rq->body);
             }
@@ -897,6 +1290,7 @@ mock_server_create(mock_server **out, const mock_server_opts *opts, char *err,
         return false;
     }
     srv->verbose = opts->verbose;
+    pthread_mutex_init(&srv->times_mu, NULL);
     if (opts->api_key != NULL &&
         (srv->api_key = strdup(opts->api_key)) == NULL) {
         snprintf(err, errsz, "out of memory");
@@ -968,5 +1362,6 @@ mock_server_destroy(mock_server *srv)
         MHD_destroy_response(srv->resp_models);
     }
     free(srv->api_key);
+    pthread_mutex_destroy(&srv->times_mu);
     free(srv);
 }

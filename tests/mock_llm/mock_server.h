@@ -1,7 +1,8 @@
-/* mock_server.h - the mock LLM's HTTP server: OpenAI-style endpoints, fault
- * injection and counters, on libmicrohttpd with one thread per connection
- * (so stream callbacks may sleep). Create and destroy from one thread; the
- * server's own threads serve requests in between. */
+/* mock_server.h - the mock LLM's HTTP server: OpenAI, Azure OpenAI,
+ * Anthropic and Gemini endpoints, fault injection and counters, on
+ * libmicrohttpd with one thread per connection (so stream callbacks may sleep).
+ * Create and destroy from one thread; the server's own threads serve requests
+ * in between. */
 #ifndef MOCK_SERVER_H
 #define MOCK_SERVER_H
 
@@ -13,7 +14,7 @@ typedef struct mock_server mock_server;
 typedef struct mock_server_opts {
     const char *host;    /* address or host name to bind */
     unsigned    port;    /* 0 picks a free port; see mock_server_port */
-    const char *api_key; /* NULL: chat completions need no key */
+    const char *api_key; /* NULL: model endpoints need no key */
     bool        verbose; /* one stderr line per request */
 } mock_server_opts;
 

@@ -1,0 +1,13 @@
+/* mock_gemini.h - Google Gemini generateContent wire format for the mock
+ * LLM (POST /v1beta/models/{model}:generateContent and
+ * :streamGenerateContent?alt=sse): request parsing, response and SSE event
+ * rendering, error bodies. Pure functions; thread-safe. Called by
+ * mock_server.c through the table below. */
+#ifndef MOCK_GEMINI_H
+#define MOCK_GEMINI_H
+
+#include "mock_wire.h"
+
+extern const mock_wire_fmt mock_gemini_fmt;
+
+#endif
