@@ -183,7 +183,14 @@ tg_config_dataplane(tg_config *cfg, tg_config_priv *p, const cJSON *sec,
                                        "connect_timeout_ms",
                                        "first_byte_timeout_ms",
                                        "total_timeout_ms",
+                                       "idle_timeout_ms",
                                        "spool_dir",
+                                       "retries",
+                                       "retry_backoff_ms",
+                                       "retry_backoff_max_ms",
+                                       "cooldown_failures",
+                                       "cooldown_window_ms",
+                                       "cooldown_ms",
                                        NULL};
     const tg_json_doc *d   = p->doc;
     tg_dp_config      *c   = &cfg->dataplane;
@@ -199,6 +206,13 @@ tg_config_dataplane(tg_config *cfg, tg_config_priv *p, const cJSON *sec,
     c->connect_timeout_ms    = 5000;
     c->first_byte_timeout_ms = 60000;
     c->total_timeout_ms      = 600000;
+    c->idle_timeout_ms       = 120000;
+    c->retries               = 2;
+    c->retry_backoff_ms      = 200;
+    c->retry_backoff_max_ms  = 8000;
+    c->cooldown_failures     = 3;
+    c->cooldown_window_ms    = 30000;
+    c->cooldown_ms           = 30000;
     if ((rv = tg_json_only_keys(d, sec, "dataplane", keys, err, errlen)) !=
             TG_OK ||
         (rv = tg_json_get_string(d, sec, "dataplane", "listen", true,
@@ -234,7 +248,27 @@ tg_config_dataplane(tg_config *cfg, tg_config_priv *p, const cJSON *sec,
                               1, 86400000, &c->total_timeout_ms, err,
                               errlen)) != TG_OK ||
         (rv = tg_json_get_string(d, sec, "dataplane", "spool_dir", true, &sd,
-                                 err, errlen)) != TG_OK) {
+                                 err, errlen)) != TG_OK ||
+        (rv = tg_json_get_int(d, sec, "dataplane", "idle_timeout_ms", false,
+                              1, 86400000, &c->idle_timeout_ms, err,
+                              errlen)) != TG_OK ||
+        (rv = tg_json_get_int(d, sec, "dataplane", "retries", false, 0, 10,
+                              &c->retries, err, errlen)) != TG_OK ||
+        (rv = tg_json_get_int(d, sec, "dataplane", "retry_backoff_ms", false,
+                              0, 60000, &c->retry_backoff_ms, err, errlen)) !=
+            TG_OK ||
+        (rv = tg_json_get_int(d, sec, "dataplane", "retry_backoff_max_ms",
+                              false, 0, 600000, &c->retry_backoff_max_ms, err,
+                              errlen)) != TG_OK ||
+        (rv = tg_json_get_int(d, sec, "dataplane", "cooldown_failures", false,
+                              1, 1000, &c->cooldown_failures, err, errlen)) !=
+            TG_OK ||
+        (rv = tg_json_get_int(d, sec, "dataplane", "cooldown_window_ms",
+                              false, 1, 86400000, &c->cooldown_window_ms, err,
+                              errlen)) != TG_OK ||
+        (rv = tg_json_get_int(d, sec, "dataplane", "cooldown_ms", false, 1,
+                              86400000, &c->cooldown_ms, err, errlen)) !=
+            TG_OK) {
         return rv;
     }
     if (!tg_config_hostport_ok(c->listen)) {
@@ -285,6 +319,101 @@ tg_config_labels(const tg_json_doc *d, const cJSON *o, const char *ctx,
         dep->label_keys[dep->n_labels]   = m->string;
         dep->label_values[dep->n_labels] = m->valuestring;
         dep->n_labels++;
+    }
+    return TG_OK;
+}
+
+/* The providers a deployment may name. Named OpenAI-compatible services
+ * have their usual API base as the default. */
+static const struct {
+    const char *name;
+    tg_provider kind;
+    const char *api_base; /* default; NULL: api_base is required */
+} tg_config_providers[] = {
+    {"openai", TG_PROVIDER_OPENAI, "https://api.openai.com/v1"},
+    {"openai_compatible", TG_PROVIDER_OPENAI, NULL},
+    {"vllm", TG_PROVIDER_OPENAI, NULL},
+    {"ollama", TG_PROVIDER_OPENAI, "http://127.0.0.1:11434/v1"},
+    {"groq", TG_PROVIDER_OPENAI, "https://api.groq.com/openai/v1"},
+    {"mistral", TG_PROVIDER_OPENAI, "https://api.mistral.ai/v1"},
+    {"deepseek", TG_PROVIDER_OPENAI, "https://api.deepseek.com/v1"},
+    {"together", TG_PROVIDER_OPENAI, "https://api.together.xyz/v1"},
+    {"openrouter", TG_PROVIDER_OPENAI, "https://openrouter.ai/api/v1"},
+    {"azure", TG_PROVIDER_AZURE, NULL},
+    {"anthropic", TG_PROVIDER_ANTHROPIC, "https://api.anthropic.com"},
+    {"gemini", TG_PROVIDER_GEMINI,
+     "https://generativelanguage.googleapis.com"},
+};
+
+const char *
+tg_provider_name(tg_provider k)
+{
+    static const char *const names[] = {"openai", "azure", "anthropic",
+                                        "gemini"};
+
+    return (unsigned)k < 4 ? names[k] : "openai";
+}
+
+/* tg_config_provider checks a deployment's provider, api_base and the
+ * fields its provider needs. */
+static tg_err
+tg_config_provider(const tg_json_doc *d, const cJSON *o, const char *ctx,
+                   tg_deployment *dep, char *err, size_t errlen)
+{
+    size_t n = sizeof(tg_config_providers) / sizeof(tg_config_providers[0]);
+    size_t i;
+
+    for (i = 0; i < n && strcmp(tg_config_providers[i].name, dep->provider);
+         i++) {
+    }
+    if (i == n) {
+        return tg_json_errf(d, cJSON_GetObjectItem(o, "provider"), err, errlen,
+                            "%s.provider: \"%s\" is not supported; expected "
+                            "openai, azure, anthropic, gemini, or an "
+                            "OpenAI-compatible API: openai_compatible, vllm, "
+                            "ollama, groq, mistral, deepseek, together, "
+                            "openrouter",
+                            ctx, dep->provider);
+    }
+    dep->kind = tg_config_providers[i].kind;
+    if (dep->api_base == NULL) {
+        dep->api_base = tg_config_providers[i].api_base;
+    }
+    if (dep->api_base == NULL) {
+        return tg_json_errf(d, o, err, errlen,
+                            "%s: provider \"%s\" needs \"api_base\" (the "
+                            "URL its API is served at)",
+                            ctx, dep->provider);
+    }
+    if (strncmp(dep->api_base, "http://", 7) != 0 &&
+        strncmp(dep->api_base, "https://", 8) != 0) {
+        return tg_json_errf(d, cJSON_GetObjectItem(o, "api_base"), err,
+                            errlen,
+                            "%s.api_base: expected an http:// or https:// URL",
+                            ctx);
+    }
+    if (dep->kind == TG_PROVIDER_AZURE && dep->api_version == NULL) {
+        return tg_json_errf(d, o, err, errlen,
+                            "%s: an azure deployment needs \"api_version\" "
+                            "(e.g. \"2024-10-21\"); its upstream_model is "
+                            "the Azure deployment name",
+                            ctx);
+    }
+    if (dep->api_version != NULL && dep->kind != TG_PROVIDER_AZURE) {
+        return tg_json_errf(d, cJSON_GetObjectItem(o, "api_version"), err,
+                            errlen,
+                            "%s.api_version: only azure deployments take it",
+                            ctx);
+    }
+    if (dep->anthropic_version != NULL && dep->kind != TG_PROVIDER_ANTHROPIC) {
+        return tg_json_errf(d, cJSON_GetObjectItem(o, "anthropic_version"),
+                            err, errlen,
+                            "%s.anthropic_version: only anthropic "
+                            "deployments take it",
+                            ctx);
+    }
+    if (dep->kind == TG_PROVIDER_ANTHROPIC && dep->anthropic_version == NULL) {
+        dep->anthropic_version = "2023-06-01";
     }
     return TG_OK;
 }
@@ -360,7 +489,9 @@ tg_config_deployments(tg_config *cfg, tg_config_priv *p, const cJSON *arr,
 {
     static const char *const keys[] = {"id",       "model",   "provider",
                                        "api_base", "api_key", "upstream_model",
-                                       "labels",   "pricing", NULL};
+                                       "labels",   "pricing", "weight",
+                                       "api_version", "anthropic_version",
+                                       NULL};
     const tg_json_doc *d = p->doc;
     size_t             i = 0;
     tg_err             rv;
@@ -377,6 +508,8 @@ tg_config_deployments(tg_config *cfg, tg_config_priv *p, const cJSON *arr,
     for (const cJSON *o = arr->child; o != NULL; o = o->next, i++) {
         tg_deployment *dep = &cfg->deployments[i];
         char           ctx[48];
+
+        dep->weight = 1;
         snprintf(ctx, sizeof(ctx), "deployments[%zu]", i);
         if ((rv = tg_json_only_keys(d, o, ctx, keys, err, errlen)) != TG_OK ||
             (rv = tg_json_get_string(d, o, ctx, "id", true, &dep->id, err,
@@ -385,8 +518,16 @@ tg_config_deployments(tg_config *cfg, tg_config_priv *p, const cJSON *arr,
                                      err, errlen)) != TG_OK ||
             (rv = tg_json_get_string(d, o, ctx, "provider", true,
                                      &dep->provider, err, errlen)) != TG_OK ||
-            (rv = tg_json_get_string(d, o, ctx, "api_base", true,
+            (rv = tg_json_get_string(d, o, ctx, "api_base", false,
                                      &dep->api_base, err, errlen)) != TG_OK ||
+            (rv = tg_json_get_string(d, o, ctx, "api_version", false,
+                                     &dep->api_version, err, errlen)) !=
+                TG_OK ||
+            (rv = tg_json_get_string(d, o, ctx, "anthropic_version", false,
+                                     &dep->anthropic_version, err, errlen)) !=
+                TG_OK ||
+            (rv = tg_json_get_int(d, o, ctx, "weight", false, 0, 1000000,
+                                  &dep->weight, err, errlen)) != TG_OK ||
             (rv = tg_json_get_string(d, o, ctx, "api_key", false,
                                      &dep->api_key, err, errlen)) != TG_OK ||
             (rv = tg_json_get_string(d, o, ctx, "upstream_model", false,
@@ -404,21 +545,8 @@ tg_config_deployments(tg_config *cfg, tg_config_priv *p, const cJSON *arr,
                                 errlen, "%s.model: expected 1 to %d characters",
                                 ctx, TG_MODEL_MAX - 1);
         }
-        if (strcmp(dep->provider, "openai") != 0) {
-            return tg_json_errf(d, cJSON_GetObjectItem(o, "provider"), err,
-                                errlen,
-                                "%s.provider: \"%s\" is not supported; "
-                                "expected \"openai\" (any OpenAI-compatible "
-                                "API)",
-                                ctx, dep->provider);
-        }
-        if (strncmp(dep->api_base, "http://", 7) != 0 &&
-            strncmp(dep->api_base, "https://", 8) != 0) {
-            return tg_json_errf(d, cJSON_GetObjectItem(o, "api_base"), err,
-                                errlen,
-                                "%s.api_base: expected an http:// or https:// "
-                                "URL",
-                                ctx);
+        if ((rv = tg_config_provider(d, o, ctx, dep, err, errlen)) != TG_OK) {
+            return rv;
         }
         if (dep->api_key != NULL && !tg_config_is_secret_ref(dep->api_key)) {
             /* Never echo the value: it may be a real key pasted by mistake. */
@@ -448,11 +576,148 @@ tg_config_deployments(tg_config *cfg, tg_config_priv *p, const cJSON *arr,
     return TG_OK;
 }
 
+static bool
+tg_config_has_model(const tg_config *cfg, const char *model)
+{
+    for (size_t i = 0; i < cfg->n_deployments; i++) {
+        if (strcmp(cfg->deployments[i].model, model) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* tg_config_models reads a list of catalog models (a group's fallbacks). */
+static tg_err
+tg_config_models(const tg_config *cfg, const tg_json_doc *d, const cJSON *g,
+                 const char *ctx, const char *key, const char **out,
+                 size_t *n, char *err, size_t errlen)
+{
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(g, key);
+
+    *n = 0;
+    if (a == NULL) {
+        return TG_OK;
+    }
+    if (!cJSON_IsArray(a)) {
+        return tg_json_errf(d, a, err, errlen,
+                            "%s.%s: expected a list of model names", ctx, key);
+    }
+    for (const cJSON *m = a->child; m != NULL; m = m->next) {
+        if (!cJSON_IsString(m) || !tg_config_has_model(cfg, m->valuestring)) {
+            return tg_json_errf(d, m, err, errlen,
+                                "%s.%s: %s%s%s is not a model of any "
+                                "deployment",
+                                ctx, key, cJSON_IsString(m) ? "\"" : "",
+                                cJSON_IsString(m) ? m->valuestring : "an item",
+                                cJSON_IsString(m) ? "\"" : "");
+        }
+        if (*n == TG_CONFIG_MAX_FALLBACKS) {
+            return tg_json_errf(d, m, err, errlen, "%s.%s: at most %d models",
+                                ctx, key, TG_CONFIG_MAX_FALLBACKS);
+        }
+        out[(*n)++] = m->valuestring;
+    }
+    return TG_OK;
+}
+
+/* tg_config_groups reads "model_groups": [{"model", "strategy"?,
+ * "fallbacks"?, "context_window_fallbacks"?, "content_policy_fallbacks"?}]. */
+static tg_err
+tg_config_groups(tg_config *cfg, tg_config_priv *p, const cJSON *arr,
+                 char *err, size_t errlen)
+{
+    static const char *const keys[] = {"model", "strategy", "fallbacks",
+                                       "context_window_fallbacks",
+                                       "content_policy_fallbacks", NULL};
+    static const char *const strategies[] = {
+        "ordered", "priority", "weighted", "least_inflight", "lowest_latency",
+        "lowest_cost", NULL};
+    const tg_json_doc *d = p->doc;
+    size_t             i = 0;
+    tg_err             rv;
+
+    if (!cJSON_IsArray(arr)) {
+        return tg_json_errf(d, arr, err, errlen,
+                            "model_groups: expected a list of groups");
+    }
+    cfg->groups = calloc((size_t)cJSON_GetArraySize(arr) + 1,
+                         sizeof(*cfg->groups));
+    if (cfg->groups == NULL) {
+        return TG_ENOMEM;
+    }
+    for (const cJSON *o = arr->child; o != NULL; o = o->next, i++) {
+        tg_model_group *g = &cfg->groups[i];
+        char            ctx[48];
+        bool            known = false;
+
+        snprintf(ctx, sizeof(ctx), "model_groups[%zu]", i);
+        if ((rv = tg_json_only_keys(d, o, ctx, keys, err, errlen)) != TG_OK ||
+            (rv = tg_json_get_string(d, o, ctx, "model", true, &g->model, err,
+                                     errlen)) != TG_OK ||
+            (rv = tg_json_get_string(d, o, ctx, "strategy", false,
+                                     &g->strategy, err, errlen)) != TG_OK) {
+            return rv;
+        }
+        if (!tg_config_has_model(cfg, g->model)) {
+            return tg_json_errf(d, cJSON_GetObjectItem(o, "model"), err,
+                                errlen,
+                                "%s.model: \"%s\" is not a model of any "
+                                "deployment",
+                                ctx, g->model);
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(cfg->groups[j].model, g->model) == 0) {
+                return tg_json_errf(d, cJSON_GetObjectItem(o, "model"), err,
+                                    errlen, "%s.model: \"%s\" has a group "
+                                            "already",
+                                    ctx, g->model);
+            }
+        }
+        for (size_t j = 0; g->strategy != NULL && strategies[j] != NULL; j++) {
+            known = known || strcmp(strategies[j], g->strategy) == 0;
+        }
+        if (g->strategy != NULL && !known) {
+            return tg_json_errf(d, cJSON_GetObjectItem(o, "strategy"), err,
+                                errlen,
+                                "%s.strategy: \"%s\" is not a strategy; "
+                                "expected ordered, weighted, least_inflight, "
+                                "lowest_latency or lowest_cost",
+                                ctx, g->strategy);
+        }
+        if ((rv = tg_config_models(cfg, d, o, ctx, "fallbacks", g->fallbacks,
+                                   &g->n_fallbacks, err, errlen)) != TG_OK ||
+            (rv = tg_config_models(cfg, d, o, ctx, "context_window_fallbacks",
+                                   g->context_fallbacks,
+                                   &g->n_context_fallbacks, err, errlen)) !=
+                TG_OK ||
+            (rv = tg_config_models(cfg, d, o, ctx, "content_policy_fallbacks",
+                                   g->content_fallbacks,
+                                   &g->n_content_fallbacks, err, errlen)) !=
+                TG_OK) {
+            return rv;
+        }
+        cfg->n_groups++;
+    }
+    return TG_OK;
+}
+
+const tg_model_group *
+tg_config_group(const tg_config *cfg, const char *model)
+{
+    for (size_t i = 0; i < cfg->n_groups; i++) {
+        if (strcmp(cfg->groups[i].model, model) == 0) {
+            return &cfg->groups[i];
+        }
+    }
+    return NULL;
+}
+
 tg_err
 tg_config_load(tg_config **out, const char *path, char *err, size_t errlen)
 {
     static const char *const keys[] = {"$schema", "pdp", "dataplane",
-                                       "deployments", NULL};
+                                       "deployments", "model_groups", NULL};
     tg_config      *cfg = calloc(1, sizeof(*cfg));
     tg_config_priv *p   = calloc(1, sizeof(*p));
     char           *tmp = NULL;
@@ -508,6 +773,11 @@ tg_config_load(tg_config **out, const char *path, char *err, size_t errlen)
     if ((rv = tg_config_deployments(cfg, p, sec, err, errlen)) != TG_OK) {
         goto out;
     }
+    sec = cJSON_GetObjectItemCaseSensitive(root, "model_groups");
+    if (sec != NULL &&
+        (rv = tg_config_groups(cfg, p, sec, err, errlen)) != TG_OK) {
+        goto out;
+    }
     *out = cfg;
     cfg  = NULL;
 out:
@@ -530,6 +800,7 @@ tg_config_destroy(tg_config *cfg)
     free(cfg->pdp.bundle_dir);
     free(cfg->dataplane.spool_dir);
     free(cfg->deployments);
+    free(cfg->groups);
     if (p != NULL) {
         tg_json_doc_destroy(p->doc);
         free(p->dir);

@@ -18,11 +18,21 @@
 #define TG_CONFIG_MAX_LABELS 16
 
 #define TG_CONFIG_PRICE_MAX_USD 1000000.0 /* per 1M tokens */
+#define TG_CONFIG_MAX_FALLBACKS 8
+
+/* How a deployment is spoken to. */
+typedef enum tg_provider {
+    TG_PROVIDER_OPENAI = 0, /* OpenAI, and every OpenAI-compatible API */
+    TG_PROVIDER_AZURE,      /* Azure OpenAI: deployment URLs, api-key */
+    TG_PROVIDER_ANTHROPIC,  /* Anthropic Messages */
+    TG_PROVIDER_GEMINI,     /* Google Gemini generateContent */
+} tg_provider;
 
 typedef struct tg_deployment {
     const char *id;             /* unique in the catalog */
     const char *model;          /* model name clients ask for */
-    const char *provider;       /* "openai" */
+    const char *provider;       /* as written: "openai", "groq", ... */
+    tg_provider kind;
     const char *api_base;       /* e.g. "https://api.openai.com/v1" */
     const char *api_key;        /* "${ENV}" or NULL: no key */
     const char *upstream_model; /* name sent upstream; defaults to model */
@@ -36,7 +46,23 @@ typedef struct tg_deployment {
     int64_t price_input;
     int64_t price_output;
     int64_t price_cached_input; /* defaults to price_input */
+    int64_t weight;             /* for the weighted strategy (default 1) */
+    const char *api_version;    /* azure: the api-version query parameter */
+    const char *anthropic_version; /* anthropic: default "2023-06-01" */
 } tg_deployment;
+
+/* "model_groups": how the deployments of one model are chosen, and where
+ * a request goes when they all fail. */
+typedef struct tg_model_group {
+    const char *model;
+    const char *strategy; /* "ordered" (default), "weighted", ... */
+    const char *fallbacks[TG_CONFIG_MAX_FALLBACKS]; /* other models */
+    size_t      n_fallbacks;
+    const char *context_fallbacks[TG_CONFIG_MAX_FALLBACKS]; /* larger window */
+    size_t      n_context_fallbacks;
+    const char *content_fallbacks[TG_CONFIG_MAX_FALLBACKS]; /* other policy */
+    size_t      n_content_fallbacks;
+} tg_model_group;
 
 typedef struct tg_pdp_config {
     const char *listen[TG_CONFIG_MAX_LISTEN]; /* nng URLs */
@@ -70,7 +96,17 @@ typedef struct tg_dp_config {
     int64_t     connect_timeout_ms;
     int64_t     first_byte_timeout_ms;
     int64_t     total_timeout_ms;
+    int64_t     idle_timeout_ms; /* longest gap between stream chunks */
     char       *spool_dir; /* resolved */
+    /* Resilience: attempts after the first, their backoff, and when a
+     * deployment is taken out (cooldown_failures within
+     * cooldown_window_ms -> out for cooldown_ms, then one probe). */
+    int64_t retries;
+    int64_t retry_backoff_ms;
+    int64_t retry_backoff_max_ms;
+    int64_t cooldown_failures;
+    int64_t cooldown_window_ms;
+    int64_t cooldown_ms;
 } tg_dp_config;
 
 typedef struct tg_config {
@@ -79,6 +115,8 @@ typedef struct tg_config {
     tg_dp_config   dataplane;
     tg_deployment *deployments;
     size_t         n_deployments;
+    tg_model_group *groups;
+    size_t          n_groups;
     void          *priv; /* the parsed document the strings borrow from */
 } tg_config;
 
@@ -93,6 +131,12 @@ void tg_config_destroy(tg_config *cfg);
 /* Borrowed from cfg; NULL if no deployment has that id. */
 const tg_deployment *tg_config_deployment(const tg_config *cfg,
                                           const char *id);
+
+/* Borrowed from cfg; NULL if the model has no "model_groups" entry. */
+const tg_model_group *tg_config_group(const tg_config *cfg, const char *model);
+
+/* tg_provider_name names a provider kind ("openai", "azure", ...). */
+const char *tg_provider_name(tg_provider k);
 
 /* tg_config_secret resolves a "${NAME}" reference from the environment.
  * Returns TG_ENOTFOUND when the variable is unset or empty (writes NAME

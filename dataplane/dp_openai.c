@@ -77,9 +77,71 @@ dp_chat_int(const cJSON *root, const char *key, int64_t *out, char *msg,
     return TG_OK;
 }
 
+/* Fields that would let a client choose where or how a request goes
+ * upstream: never accepted (SSRF, credential injection). */
+static const char *const dp_chat_forbidden[] = {
+    "api_base",    "base_url",   "api_key",        "api_version",
+    "azure_endpoint", "azure_deployment", "custom_llm_provider",
+    "extra_headers", "headers", "proxy", "url", "endpoint", "metadata_url",
+    NULL};
+
+/* dp_text_bytes sums the bytes of the strings in v (a string or nested
+ * arrays of strings); token arrays count 4 bytes a token. */
+static int64_t
+dp_text_bytes(const cJSON *v)
+{
+    int64_t n = 0;
+
+    if (cJSON_IsString(v)) {
+        return (int64_t)strlen(v->valuestring);
+    }
+    if (cJSON_IsNumber(v)) {
+        return 4;
+    }
+    for (const cJSON *e = cJSON_IsArray(v) ? v->child : NULL; e != NULL;
+         e              = e->next) {
+        n += dp_text_bytes(e);
+    }
+    return n;
+}
+
+/* dp_chat_input checks embeddings' "input" or completions' "prompt": a
+ * string, or a non-empty array of strings (or token ids). */
+static tg_err
+dp_chat_input(dp_chat_req *r, const char *key, char *msg, size_t msglen,
+              char *param, size_t paramlen)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(r->root, key);
+
+    if (v == NULL) {
+        snprintf(msg, msglen, "Missing required parameter: '%s'.", key);
+        snprintf(param, paramlen, "%s", key);
+        return TG_EINVAL;
+    }
+    if (!cJSON_IsString(v) &&
+        !(cJSON_IsArray(v) && cJSON_GetArraySize(v) > 0)) {
+        snprintf(msg, msglen,
+                 "'%s' must be a string or a non-empty array of strings.",
+                 key);
+        snprintf(param, paramlen, "%s", key);
+        return TG_EINVAL;
+    }
+    r->prompt_bytes           = dp_text_bytes(v);
+    r->prompt_tokens_estimate = (r->prompt_bytes + 3) / 4 + 1;
+    return TG_OK;
+}
+
 tg_err
 dp_chat_parse(const char *body, size_t len, dp_chat_req *r, char *msg,
               size_t msglen, char *param, size_t paramlen)
+{
+    return dp_req_parse(TG_EP_CHAT_COMPLETIONS, body, len, r, msg, msglen,
+                        param, paramlen);
+}
+
+tg_err
+dp_req_parse(tg_endpoint ep, const char *body, size_t len, dp_chat_req *r,
+             char *msg, size_t msglen, char *param, size_t paramlen)
 {
     const char  *end = NULL;
     const cJSON *v;
@@ -120,6 +182,26 @@ dp_chat_parse(const char *body, size_t len, dp_chat_req *r, char *msg,
         goto fail;
     }
     snprintf(r->model, sizeof(r->model), "%s", v->valuestring);
+    for (size_t k = 0; dp_chat_forbidden[k] != NULL; k++) {
+        if (cJSON_GetObjectItemCaseSensitive(r->root, dp_chat_forbidden[k]) !=
+            NULL) {
+            snprintf(param, paramlen, "%s", dp_chat_forbidden[k]);
+            snprintf(msg, msglen,
+                     "'%s' is not accepted: where a request goes upstream "
+                     "and with which credentials comes only from the "
+                     "gateway's configuration.",
+                     dp_chat_forbidden[k]);
+            rv = TG_EINVAL;
+            goto fail;
+        }
+    }
+    if (ep == TG_EP_EMBEDDINGS || ep == TG_EP_COMPLETIONS) {
+        if ((rv = dp_chat_input(r, ep == TG_EP_EMBEDDINGS ? "input" : "prompt",
+                                msg, msglen, param, paramlen)) != TG_OK) {
+            goto fail;
+        }
+        goto common;
+    }
     v = cJSON_GetObjectItemCaseSensitive(r->root, "messages");
     if (v == NULL) {
         rv = dp_chat_bad(msg, msglen, param, paramlen, "messages",
@@ -146,6 +228,7 @@ dp_chat_parse(const char *body, size_t len, dp_chat_req *r, char *msg,
         i++;
     }
     r->prompt_tokens_estimate = dp_openai_estimate_tokens(v, &r->prompt_bytes);
+common:
     v = cJSON_GetObjectItemCaseSensitive(r->root, "stream");
     if (v != NULL && !cJSON_IsNull(v)) {
         if (!cJSON_IsBool(v)) {

@@ -34,6 +34,14 @@ tg_err dp_chat_parse(const char *body, size_t len, dp_chat_req *r,
                      char *msg, size_t msglen, char *param, size_t paramlen);
 void   dp_chat_fini(dp_chat_req *r);
 
+/* dp_req_parse is dp_chat_parse for any body in the OpenAI format of ep:
+ * chat completions ("messages"), embeddings ("input") or completions
+ * ("prompt"). Fields that would choose the upstream or its credentials
+ * (api_base, base_url, api_key, ...) are refused. */
+tg_err dp_req_parse(tg_endpoint ep, const char *body, size_t len,
+                    dp_chat_req *r, char *msg, size_t msglen, char *param,
+                    size_t paramlen);
+
 /* dp_chat_upstream_body renders the body sent upstream: the model renamed
  * to upstream_model, max_tokens clamped when clamp > 0, and for streams
  * stream_options.include_usage forced on so usage is always metered.

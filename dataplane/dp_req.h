@@ -15,6 +15,7 @@
 #include <microhttpd.h>
 
 #include "dp_openai.h"
+#include "dp_provider.h"
 #include "dp_sse.h"
 #include "tg_buf.h"
 #include "tg_msg.h"
@@ -53,13 +54,30 @@ struct dp_req {
     bool        queued; /* a response was queued to MHD */
 
     /* worker */
-    dp_chat_req          chat;
+    dp_chat_req          chat;   /* OpenAI form (Messages: translated) */
+    dp_client_req        cr;
     bool                 have_decision;
     tg_decision          dec;
-    const void          *dep; /* tg_deployment in use */
+    const dp_upstream   *dep;    /* deployment of the current attempt */
+    dp_call              call;   /* the current attempt */
     CURL                *easy;
-    struct curl_slist   *hdrs;
-    char                *up_body;
+    /* Attempts: upstream indices in the order to try, each with its group
+     * (0 the model, 1.. fallbacks; DP_GROUP_CONTEXT/_CONTENT only after
+     * such an error), the position of the current one, retries there. */
+    uint32_t             order[TG_MSG_TARGETS_MAX];
+    uint8_t              group[TG_MSG_TARGETS_MAX];
+    uint32_t             n_order;
+    uint32_t             pos;
+    uint32_t             same_tries;
+    uint32_t             attempts;
+    int64_t              retry_at_us; /* > 0: the next attempt waits */
+    bool                 probe;       /* this attempt is a half-open probe */
+    bool                 health_open; /* dp_health_begin without end */
+    int64_t              last_data_us;
+    bool                 have_err;    /* the last failure, for the answer */
+    dp_call_err          err;
+    tg_buf               err_body;
+    int                  variant;     /* dp_strategy + 1 forced by :floor/:nitro */
     long                 up_status;
     tg_buf               up_resp; /* non-stream body or upstream error */
     dp_sse               sse;
@@ -86,6 +104,7 @@ struct dp_req {
     bool            curl_paused;  /* write callback paused (backpressure) */
     bool            include_revision;
     uint64_t        revision;
+    char            served_by[TG_ID_MAX]; /* deployment that answered; "" */
 };
 
 void dp_req_ref(dp_req *r);

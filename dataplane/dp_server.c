@@ -38,6 +38,7 @@ dp_req_unref(dp_req *r)
     }
     tg_buf_fini(&r->body);
     tg_buf_fini(&r->out);
+    tg_buf_fini(&r->err_body);
     pthread_mutex_destroy(&r->mtx);
     free(r);
 }
@@ -137,6 +138,51 @@ dp_server_too_large(dp_server *srv, struct MHD_Connection *conn,
                                 "request_too_large", request_id, NULL);
 }
 
+/* dp_server_deployment_metrics appends per-deployment health. */
+static void
+dp_server_deployment_metrics(dp_server *srv, tg_buf *b)
+{
+    int64_t now = tg_mono_us() / 1000;
+
+    tg_buf_printf(b, "# HELP tollgate_deployment_up 1 while a deployment "
+                     "takes traffic, 0 while it cools down after failures.\n"
+                     "# TYPE tollgate_deployment_up gauge\n");
+    for (size_t i = 0; i < srv->n_upstreams; i++) {
+        dp_health_stat st;
+        dp_health_get(srv->health, i, now, &st);
+        tg_buf_printf(b,
+                      "tollgate_deployment_up{deployment=\"%s\",state=\"%s\"} "
+                      "%d\n",
+                      srv->upstreams[i].dep->id,
+                      dp_health_circuit_name(st.state),
+                      st.state == DP_CIRCUIT_OK ? 1 : 0);
+    }
+    tg_buf_printf(b, "# TYPE tollgate_deployment_cooldowns_total counter\n");
+    for (size_t i = 0; i < srv->n_upstreams; i++) {
+        dp_health_stat st;
+        dp_health_get(srv->health, i, now, &st);
+        tg_buf_printf(b,
+                      "tollgate_deployment_cooldowns_total{deployment=\"%s\"} "
+                      "%llu\n"
+                      "tollgate_deployment_attempts_total{deployment=\"%s\","
+                      "result=\"ok\"} %llu\n"
+                      "tollgate_deployment_attempts_total{deployment=\"%s\","
+                      "result=\"failed\"} %llu\n"
+                      "tollgate_deployment_inflight{deployment=\"%s\"} %lld\n"
+                      "tollgate_deployment_ttft_seconds{deployment=\"%s\"} "
+                      "%.6f\n",
+                      srv->upstreams[i].dep->id,
+                      (unsigned long long)st.cooldowns,
+                      srv->upstreams[i].dep->id,
+                      (unsigned long long)st.successes,
+                      srv->upstreams[i].dep->id,
+                      (unsigned long long)st.failures_total,
+                      srv->upstreams[i].dep->id, (long long)st.inflight,
+                      srv->upstreams[i].dep->id,
+                      (double)st.ttft_ewma_us / 1e6);
+    }
+}
+
 static enum MHD_Result
 dp_server_metrics(dp_server *srv, struct MHD_Connection *conn)
 {
@@ -188,9 +234,56 @@ dp_server_metrics(dp_server *srv, struct MHD_Connection *conn)
         (unsigned long long)dp_spool_pending(srv->spool),
         (unsigned long long)dp_spool_acked(srv->spool),
         dp_pdp_connected(srv->pdp) ? 1 : 0);
+    dp_server_deployment_metrics(srv, &b);
     ret = dp_server_send(srv, conn, 200, "text/plain; version=0.0.4", b.data, b.len,
                          NULL, NULL);
     tg_buf_fini(&b);
+    return ret;
+}
+
+/* dp_server_deployments answers GET /admin/deployments: each deployment's
+ * circuit, in-flight requests, time to first token and counters (no
+ * credentials, no URLs). */
+static enum MHD_Result
+dp_server_deployments(dp_server *srv, struct MHD_Connection *conn)
+{
+    int64_t         now = tg_mono_us() / 1000;
+    cJSON          *doc = cJSON_CreateObject();
+    cJSON          *arr = cJSON_AddArrayToObject(doc, "deployments");
+    char           *txt;
+    enum MHD_Result ret;
+
+    for (size_t i = 0; i < srv->n_upstreams; i++) {
+        const dp_upstream *up = &srv->upstreams[i];
+        dp_health_stat     st;
+        cJSON             *j = cJSON_CreateObject();
+
+        dp_health_get(srv->health, i, now, &st);
+        cJSON_AddStringToObject(j, "id", up->dep->id);
+        cJSON_AddStringToObject(j, "model", up->dep->model);
+        cJSON_AddStringToObject(j, "provider", up->dep->provider);
+        cJSON_AddBoolToObject(j, "usable", up->usable);
+        cJSON_AddStringToObject(j, "state", dp_health_circuit_name(st.state));
+        cJSON_AddNumberToObject(j, "cooldown_remaining_ms",
+                                (double)(st.cooldown_until_ms > now
+                                             ? st.cooldown_until_ms - now
+                                             : 0));
+        cJSON_AddNumberToObject(j, "inflight", (double)st.inflight);
+        cJSON_AddNumberToObject(j, "ttft_ms", (double)st.ttft_ewma_us / 1000);
+        cJSON_AddNumberToObject(j, "recent_failures", (double)st.failures);
+        cJSON_AddNumberToObject(j, "successes", (double)st.successes);
+        cJSON_AddNumberToObject(j, "failures", (double)st.failures_total);
+        cJSON_AddNumberToObject(j, "cooldowns", (double)st.cooldowns);
+        cJSON_AddItemToArray(arr, j);
+    }
+    txt = cJSON_PrintUnformatted(doc);
+    cJSON_Delete(doc);
+    if (txt == NULL) {
+        return MHD_NO;
+    }
+    ret = dp_server_send(srv, conn, 200, "application/json", txt, strlen(txt),
+                         NULL, NULL);
+    cJSON_free(txt);
     return ret;
 }
 
@@ -424,6 +517,9 @@ dp_server_queue(dp_server *srv, struct MHD_Connection *conn, dp_req *r)
         return MHD_NO;
     }
     MHD_add_response_header(resp, "x-request-id", r->request_id);
+    if (r->served_by[0] != '\0') {
+        MHD_add_response_header(resp, "x-tollgate-deployment", r->served_by);
+    }
     if (r->include_revision) {
         snprintf(rev, sizeof(rev), "%llu", (unsigned long long)r->revision);
         MHD_add_response_header(resp, "x-tollgate-policy-revision", rev);
@@ -437,7 +533,8 @@ dp_server_queue(dp_server *srv, struct MHD_Connection *conn, dp_req *r)
         MHD_add_response_header(resp, "X-Accel-Buffering", "no");
     } else {
         MHD_add_response_header(resp, "Content-Type", "application/json");
-        if (r->retry_after[0] != '\0' && r->status == 429) {
+        if (r->retry_after[0] != '\0' &&
+            (r->status == 429 || r->status == 503)) {
             MHD_add_response_header(resp, "Retry-After", r->retry_after);
         }
     }
@@ -486,17 +583,35 @@ dp_server_first(dp_server *srv, struct MHD_Connection *conn, const char *url,
         return dp_server_send(srv, conn, 200, "application/json",
                               "{\"status\":\"ready\"}", 18, NULL, NULL);
     }
+    if (strcmp(url, "/admin/deployments") == 0) {
+        if (strcmp(method, "GET") != 0) {
+            return dp_server_send_error(srv, conn, 405, "Use GET on this path.",
+                                        "invalid_request_error",
+                                        "method_not_allowed", NULL, "GET");
+        }
+        return dp_server_deployments(srv, conn);
+    }
     if (strcmp(url, "/v1/chat/completions") == 0) {
         ep    = TG_EP_CHAT_COMPLETIONS;
+        allow = "POST";
+    } else if (strcmp(url, "/v1/messages") == 0) {
+        ep    = TG_EP_MESSAGES;
+        allow = "POST";
+    } else if (strcmp(url, "/v1/embeddings") == 0) {
+        ep    = TG_EP_EMBEDDINGS;
+        allow = "POST";
+    } else if (strcmp(url, "/v1/completions") == 0) {
+        ep    = TG_EP_COMPLETIONS;
         allow = "POST";
     } else if (strcmp(url, "/v1/models") == 0) {
         ep    = TG_EP_MODELS;
         allow = "GET";
     } else {
-        char msg[300];
+        char msg[400];
         snprintf(msg, sizeof(msg),
-                 "Unknown path '%.200s'. Tollgate serves /v1/chat/completions "
-                 "and /v1/models.",
+                 "Unknown path '%.200s'. Tollgate serves /v1/chat/completions, "
+                 "/v1/messages, /v1/embeddings, /v1/completions and "
+                 "/v1/models.",
                  url);
         return dp_server_send_error(srv, conn, 404, msg,
                                     "invalid_request_error", "unknown_url",
@@ -510,7 +625,7 @@ dp_server_first(dp_server *srv, struct MHD_Connection *conn, const char *url,
                                     "invalid_request_error",
                                     "method_not_allowed", NULL, allow);
     }
-    if (ep == TG_EP_CHAT_COMPLETIONS) {
+    if (ep != TG_EP_MODELS) {
         const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                      "Content-Type");
         if (!dp_server_is_json(ct)) {
@@ -670,12 +785,12 @@ dp_server_upstreams(dp_server *srv)
         size_t               blen = strlen(d->api_base);
         char                *key  = NULL;
 
-        up->dep = d;
+        up->dep   = d;
+        up->index = i;
         while (blen > 0 && d->api_base[blen - 1] == '/') {
             blen--;
         }
-        if (asprintf(&up->chat_url, "%.*s/chat/completions", (int)blen,
-                     d->api_base) < 0) {
+        if (asprintf(&up->base, "%.*s", (int)blen, d->api_base) < 0) {
             return TG_ENOMEM;
         }
         up->usable = true;
@@ -685,8 +800,13 @@ dp_server_upstreams(dp_server *srv)
         switch (tg_config_secret(d->api_key, &key, up->missing,
                                  sizeof(up->missing))) {
         case TG_OK:
-            if (asprintf(&up->auth_header, "Authorization: Bearer %s", key) <
-                0) {
+            /* Each provider's own credential header. */
+            if (asprintf(&up->auth_header, "%s%s",
+                         d->kind == TG_PROVIDER_AZURE       ? "api-key: "
+                         : d->kind == TG_PROVIDER_ANTHROPIC ? "x-api-key: "
+                         : d->kind == TG_PROVIDER_GEMINI    ? "x-goog-api-key: "
+                                                    : "Authorization: Bearer ",
+                         key) < 0) {
                 free(key);
                 return TG_ENOMEM;
             }
@@ -704,6 +824,30 @@ dp_server_upstreams(dp_server *srv)
         }
     }
     return TG_OK;
+}
+
+static tg_err
+dp_server_health(dp_server *srv)
+{
+    const tg_dp_config *c     = &srv->cfg->dataplane;
+    const char        **names = calloc(srv->n_upstreams + 1, sizeof(*names));
+    dp_health_opts      o;
+    tg_err              rv;
+
+    if (names == NULL) {
+        return TG_ENOMEM;
+    }
+    for (size_t i = 0; i < srv->n_upstreams; i++) {
+        names[i] = srv->upstreams[i].dep->id;
+    }
+    memset(&o, 0, sizeof(o));
+    o.failures    = (uint32_t)c->cooldown_failures;
+    o.window_ms   = c->cooldown_window_ms;
+    o.cooldown_ms = c->cooldown_ms;
+    o.names       = names;
+    rv = dp_health_create(&srv->health, srv->n_upstreams, &o);
+    free(names);
+    return rv;
 }
 
 static tg_err
@@ -753,7 +897,8 @@ dp_server_create(dp_server **out, const tg_config *cfg)
         sizeof(srv->boot_id)) {
         srv->boot_id = (uint64_t)tg_mono_us() ^ (uint64_t)getpid();
     }
-    if ((rv = dp_server_upstreams(srv)) != TG_OK) {
+    if ((rv = dp_server_upstreams(srv)) != TG_OK ||
+        (rv = dp_server_health(srv)) != TG_OK) {
         goto fail;
     }
     if ((rv = dp_pdp_create(&srv->pdp, c->pdp_url, 1 << 20)) != TG_OK) {
@@ -841,7 +986,7 @@ dp_server_destroy(dp_server *srv)
     }
     dp_spool_close(srv->spool);
     for (size_t i = 0; i < srv->n_upstreams; i++) {
-        free(srv->upstreams[i].chat_url);
+        free(srv->upstreams[i].base);
         if (srv->upstreams[i].auth_header != NULL) {
             explicit_bzero(srv->upstreams[i].auth_header,
                            strlen(srv->upstreams[i].auth_header));
@@ -849,6 +994,7 @@ dp_server_destroy(dp_server *srv)
         }
     }
     free(srv->upstreams);
+    dp_health_destroy(srv->health);
     free(srv->workers);
     free(srv);
 }

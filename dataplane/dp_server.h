@@ -12,19 +12,13 @@
 
 #include <microhttpd.h>
 
+#include "dp_health.h"
 #include "dp_pdp.h"
+#include "dp_provider.h"
 #include "dp_req.h"
 #include "dp_spool.h"
 #include "tg_config.h"
 
-/* An upstream deployment with its credentials resolved. */
-typedef struct dp_upstream {
-    const tg_deployment *dep;
-    char                *auth_header; /* "Authorization: Bearer …" or NULL */
-    char                *chat_url;
-    bool                 usable;       /* false: its api_key env is unset */
-    char                 missing[64];  /* the env var that is unset */
-} dp_upstream;
 
 typedef struct dp_metrics {
     atomic_uint_fast64_t requests;
@@ -48,6 +42,7 @@ struct dp_server {
     atomic_uint        next_worker;
     dp_upstream       *upstreams;
     size_t             n_upstreams;
+    dp_health         *health; /* one slot per upstream, by index */
     dp_metrics         m;
     uint64_t           boot_id;
     atomic_uint_fast64_t seq;

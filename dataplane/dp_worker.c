@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dp_router.h"
 #include "dp_server.h"
 #include "tg_log.h"
 #include "tg_time.h"
@@ -14,6 +15,12 @@
 #define DP_UP_BODY_MAX (64u << 20)  /* largest non-stream upstream reply */
 #define DP_SSE_EVENT_MAX (8u << 20) /* largest single stream event */
 #define DP_HANGUP_CHECK_US (200 * 1000) /* how often to look for hang-ups */
+/* Attempt groups beyond the model's fallbacks: tried only after an error
+ * of that kind. */
+#define DP_GROUP_OTHER 60   /* fallbacks a route rule added */
+#define DP_GROUP_CONTEXT 100
+#define DP_GROUP_CONTENT 200
+#define DP_ATTEMPTS_MAX 32
 
 typedef enum dp_job_type {
     DP_JOB_NEW,
@@ -134,6 +141,10 @@ dp_worker_respond(dp_req *r, unsigned status, const char *body, size_t len)
             r->include_revision = true;
             r->revision         = r->dec.policy_revision;
         }
+        if (r->dep != NULL) {
+            snprintf(r->served_by, sizeof(r->served_by), "%s",
+                     r->dep->dep->id);
+        }
         dp_server_resume_locked(r);
     }
     pthread_mutex_unlock(&r->mtx);
@@ -147,7 +158,8 @@ dp_worker_error(dp_req *r, unsigned status, const char *message,
     tg_buf b;
 
     tg_buf_init(&b, 0);
-    if (dp_openai_error(&b, message, type, param, code) == TG_OK) {
+    if (dp_client_error(r->endpoint, &b, message, type, param, code) ==
+        TG_OK) {
         dp_worker_respond(r, status, b.data, b.len);
     } else {
         dp_worker_respond(r, 500, "", 0);
@@ -172,7 +184,9 @@ dp_worker_report(dp_req *r, unsigned status)
     snprintf(u.request_id, sizeof(u.request_id), "%s", r->request_id);
     snprintf(u.key_id, sizeof(u.key_id), "%s", r->dec.key_id);
     snprintf(u.tenant_id, sizeof(u.tenant_id), "%s", r->dec.tenant_id);
-    snprintf(u.model, sizeof(u.model), "%s", r->chat.model);
+    /* The model that served it (a fallback's, when one did). */
+    snprintf(u.model, sizeof(u.model), "%s",
+             up != NULL ? up->dep->model : r->chat.model);
     /* Without a deployment the report only settles what the decision
      * reserved (zero tokens), so the PDP frees it now, not at expiry. */
     snprintf(u.deployment_id, sizeof(u.deployment_id), "%s",
@@ -186,8 +200,10 @@ dp_worker_report(dp_req *r, unsigned status)
         u.prompt_tokens     = r->usage.prompt_tokens;
         u.completion_tokens = r->usage.completion_tokens;
         u.cached_tokens     = r->usage.cached_tokens;
-    } else if (r->up_got_bytes || r->cancelled) {
-        /* The provider never said: count what we saw, and say so. */
+    } else if (r->up_streaming || (status >= 200 && status < 300) ||
+               (r->cancelled && r->up_got_bytes)) {
+        /* The provider never said: count what we saw, and say so (a
+         * provider's error answer is not charged). */
         u.prompt_tokens     = r->chat.prompt_tokens_estimate;
         u.completion_tokens = r->content_events;
         u.estimated         = true;
@@ -207,6 +223,37 @@ dp_worker_report(dp_req *r, unsigned status)
 
 /* ---- lifecycle ------------------------------------------------------ */
 
+/* dp_worker_health_end closes the current attempt's health bracket. A
+ * cancelled probe gives its claim back. */
+static void
+dp_worker_health_end(dp_worker *w, dp_req *r)
+{
+    if (r->health_open && r->dep != NULL) {
+        dp_health_end(w->srv->health, r->dep->index);
+        if (r->probe) {
+            dp_health_abandon(w->srv->health, r->dep->index);
+        }
+    }
+    r->health_open = false;
+    r->probe       = false;
+}
+
+static void
+dp_worker_verdict(dp_worker *w, dp_req *r, bool ok, const char *why)
+{
+    int64_t now = tg_mono_us() / 1000;
+
+    if (r->dep == NULL || !r->health_open) {
+        return;
+    }
+    if (ok) {
+        dp_health_success(w->srv->health, r->dep->index, now);
+    } else {
+        dp_health_failure(w->srv->health, r->dep->index, now, why);
+    }
+    r->probe = false; /* the verdict settles the claim */
+}
+
 static void
 dp_worker_release_upstream(dp_worker *w, dp_req *r)
 {
@@ -215,10 +262,16 @@ dp_worker_release_upstream(dp_worker *w, dp_req *r)
         curl_easy_cleanup(r->easy);
         r->easy = NULL;
     }
-    curl_slist_free_all(r->hdrs);
-    r->hdrs = NULL;
-    free(r->up_body);
-    r->up_body = NULL;
+    dp_worker_health_end(w, r);
+    /* Keep what the attempt metered for the usage report. */
+    if (r->call.up != NULL) {
+        if (r->call.usage.found) {
+            r->usage = r->call.usage;
+        }
+        r->content_events += r->call.content_events;
+        r->call.content_events = 0;
+    }
+    dp_call_fini(&r->call);
 }
 
 static void
@@ -229,6 +282,7 @@ dp_worker_finish(dp_worker *w, dp_req *r)
     if (r->finished) {
         return;
     }
+    dp_worker_release_upstream(w, r);
     if (!r->usage_reported && r->have_decision &&
         r->dec.reservation_id[0] != '\0') {
         unsigned status;
@@ -238,7 +292,8 @@ dp_worker_finish(dp_worker *w, dp_req *r)
         dp_worker_report(r, status);
     }
     r->finished = true;
-    dp_worker_release_upstream(w, r);
+    tg_buf_fini(&r->up_resp);
+    dp_sse_fini(&r->sse);
     dp_chat_fini(&r->chat);
     for (pp = &w->active; *pp != NULL; pp = &(*pp)->next) {
         if (*pp == r) {
@@ -261,19 +316,27 @@ static int
 dp_worker_on_event(void *arg, const char *ev, size_t len)
 {
     dp_sse_ctx *c = arg;
-    dp_sse_info info;
 
-    dp_openai_sse_inspect(ev, len, &info);
-    if (info.usage.found) {
-        c->r->usage = info.usage;
-    }
-    if (info.has_content) {
-        c->r->content_events++;
-    }
-    if (info.usage_only && !c->r->chat.include_usage) {
-        return 0; /* we asked for it; the client did not */
-    }
-    return tg_buf_append(&c->w->scratch, ev, len) == TG_OK ? 0 : 1;
+    return dp_call_event(&c->r->call, ev, len, &c->w->scratch) == TG_OK ? 0
+                                                                        : 1;
+}
+
+/* dp_worker_commit starts the client's 200 stream: from here on nothing
+ * is retried. Call with r->mtx held. */
+static void
+dp_worker_commit(dp_worker *w, dp_req *r)
+{
+    dp_worker_count_status(r->srv, 200);
+    r->up_streaming     = true;
+    r->phase            = DP_PHASE_STREAMING;
+    r->status           = 200;
+    r->include_revision = true;
+    r->revision         = r->dec.policy_revision;
+    snprintf(r->served_by, sizeof(r->served_by), "%s", r->dep->dep->id);
+    dp_worker_verdict(w, r, true, NULL);
+    dp_health_ttft(w->srv->health, r->dep->index,
+                   tg_mono_us() - r->up_started_us);
+    dp_server_resume_locked(r);
 }
 
 static size_t
@@ -287,6 +350,7 @@ dp_worker_write_cb(char *data, size_t size, size_t n, void *arg)
         curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->up_status);
     }
     r->up_got_bytes = true;
+    r->last_data_us = tg_mono_us();
     if (!(r->chat.stream && r->up_status == 200)) {
         return tg_buf_append(&r->up_resp, data, len) == TG_OK ? len : 0;
     }
@@ -301,13 +365,7 @@ dp_worker_write_cb(char *data, size_t size, size_t n, void *arg)
         return CURL_WRITEFUNC_PAUSE;
     }
     if (!r->up_streaming) {
-        dp_worker_count_status(r->srv, 200);
-        r->up_streaming     = true;
-        r->phase            = DP_PHASE_STREAMING;
-        r->status           = 200;
-        r->include_revision = true;
-        r->revision         = r->dec.policy_revision;
-        dp_server_resume_locked(r);
+        dp_worker_commit(w, r);
     }
     pthread_mutex_unlock(&r->mtx);
 
@@ -353,42 +411,44 @@ dp_worker_header_cb(char *data, size_t size, size_t n, void *arg)
     return len;
 }
 
-static bool
-dp_worker_start_upstream(dp_worker *w, dp_req *r, const dp_upstream *up)
+/* dp_worker_start_upstream sends the attempt to up. TG_EINVAL: this
+ * deployment cannot take the request (msg says why); another error: the
+ * gateway failed. */
+static tg_err
+dp_worker_start_upstream(dp_worker *w, dp_req *r, const dp_upstream *up,
+                         char *msg, size_t msglen)
 {
     const tg_dp_config *c = &w->srv->cfg->dataplane;
-    size_t              blen;
+    char                param[64];
     CURL               *e;
+    tg_err              rv;
 
-    if (dp_chat_upstream_body(&r->chat, up->dep->upstream_model,
-                              r->dec.clamp_max_tokens, &r->up_body,
-                              &blen) != TG_OK) {
-        dp_worker_error(r, 500, "Out of memory building the upstream request.",
-                        "server_error", NULL, "internal_error");
-        return false;
+    rv = dp_call_prepare(&r->call, up, &r->cr, r->dec.clamp_max_tokens, msg,
+                         msglen, param, sizeof(param));
+    if (rv != TG_OK) {
+        dp_call_fini(&r->call);
+        return rv;
     }
     if ((e = curl_easy_init()) == NULL) {
-        dp_worker_error(r, 500, "Could not start the upstream request.",
-                        "server_error", NULL, "internal_error");
-        return false;
+        dp_call_fini(&r->call);
+        snprintf(msg, msglen, "Could not start the upstream request.");
+        return TG_ENOMEM;
     }
-    r->easy = e;
-    r->dep  = up;
-    r->hdrs = curl_slist_append(r->hdrs, "Content-Type: application/json");
-    r->hdrs = curl_slist_append(r->hdrs, r->chat.stream
-                                             ? "Accept: text/event-stream"
-                                             : "Accept: application/json");
-    r->hdrs = curl_slist_append(r->hdrs, "Expect:");
-    if (up->auth_header != NULL) {
-        r->hdrs = curl_slist_append(r->hdrs, up->auth_header);
-    }
+    r->easy           = e;
+    r->dep            = up;
+    r->up_status      = 0;
+    r->up_got_bytes   = false;
+    r->retry_after[0] = '\0';
+    r->attempts++;
+    tg_buf_fini(&r->up_resp);
     tg_buf_init(&r->up_resp, DP_UP_BODY_MAX);
+    dp_sse_fini(&r->sse);
     dp_sse_init(&r->sse, DP_SSE_EVENT_MAX);
-    curl_easy_setopt(e, CURLOPT_URL, up->chat_url);
+    curl_easy_setopt(e, CURLOPT_URL, r->call.url);
     curl_easy_setopt(e, CURLOPT_POST, 1L);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->up_body);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)blen);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->hdrs);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->call.body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->call.len);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->call.hdrs);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, dp_worker_write_cb);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, dp_worker_header_cb);
@@ -402,12 +462,14 @@ dp_worker_start_upstream(dp_worker *w, dp_req *r, const dp_upstream *up)
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)c->total_timeout_ms);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     r->up_started_us = tg_mono_us();
+    r->last_data_us  = r->up_started_us;
+    dp_health_begin(w->srv->health, up->index);
+    r->health_open = true;
     if (curl_multi_add_handle(w->multi, e) != CURLM_OK) {
-        dp_worker_error(r, 500, "Could not start the upstream request.",
-                        "server_error", NULL, "internal_error");
-        return false;
+        snprintf(msg, msglen, "Could not start the upstream request.");
+        return TG_ENOMEM;
     }
-    return true;
+    return TG_OK;
 }
 
 /* dp_worker_end_stream ends a stream the client is already reading: what
@@ -419,10 +481,8 @@ dp_worker_end_stream(dp_req *r, const char *error_message)
 
     tg_buf_init(&b, 0);
     if (error_message != NULL) {
-        tg_buf_append(&b, "data: ", 6);
-        dp_openai_error(&b, error_message, "server_error", NULL,
-                        "upstream_error");
-        tg_buf_append(&b, "\n\n", 2);
+        dp_client_error_event(r->endpoint, &b, error_message, "server_error",
+                              "upstream_error");
     }
     pthread_mutex_lock(&r->mtx);
     tg_buf_append(&r->out, b.data, b.len);
@@ -434,7 +494,8 @@ dp_worker_end_stream(dp_req *r, const char *error_message)
 
 /* dp_worker_sse_tail passes on a last event that the provider ended with
  * EOF instead of a blank line ("data: [DONE]\n", or a usage chunk with no
- * newline at all): it would otherwise be lost, and its usage with it. */
+ * newline at all): it would otherwise be lost, and its usage with it; then
+ * whatever closes the client's stream in its format. */
 static void
 dp_worker_sse_tail(dp_worker *w, dp_req *r)
 {
@@ -443,15 +504,15 @@ dp_worker_sse_tail(dp_worker *w, dp_req *r)
     const char *rest = dp_sse_rest(&r->sse, &len);
     size_t      i    = 0;
 
+    tg_buf_reset(&w->scratch);
     while (i < len && (rest[i] == '\r' || rest[i] == '\n')) {
         i++;
     }
-    if (i == len) {
-        return; /* nothing, or only line ends */
+    if (i < len) {
+        dp_sse_feed(&r->sse, "\n\n", 2, dp_worker_on_event, &ctx);
     }
-    tg_buf_reset(&w->scratch);
-    if (dp_sse_feed(&r->sse, "\n\n", 2, dp_worker_on_event, &ctx) != TG_OK ||
-        w->scratch.len == 0) {
+    dp_call_stream_end(&r->call, &w->scratch);
+    if (w->scratch.len == 0) {
         return;
     }
     pthread_mutex_lock(&r->mtx);
@@ -459,52 +520,165 @@ dp_worker_sse_tail(dp_worker *w, dp_req *r)
     pthread_mutex_unlock(&r->mtx);
 }
 
-static void
-dp_worker_upstream_status(dp_req *r)
-{
-    const dp_upstream *up = r->dep;
-    char               umsg[200];
-    char               msg[400];
-    long               st = r->up_status;
+/* ---- attempts ------------------------------------------------------- */
 
-    dp_openai_error_message(r->up_resp.data, r->up_resp.len, umsg,
-                            sizeof(umsg));
-    atomic_fetch_add(&r->srv->m.upstream_errors, 1);
-    if (st == 429) {
-        snprintf(msg, sizeof(msg),
-                 "The provider behind deployment '%s' is rate limiting "
-                 "requests%s%s. Retry later.",
-                 up->dep->id, umsg[0] ? ": " : "", umsg);
-        dp_worker_error(r, 429, msg, "rate_limit_error", NULL,
-                        "upstream_rate_limited");
-    } else if (st == 401 || st == 403) {
-        snprintf(msg, sizeof(msg),
-                 "The provider rejected the gateway's credentials for "
-                 "deployment '%s' (HTTP %ld). An operator must check the key "
-                 "named in its api_key.",
-                 up->dep->id, st);
-        dp_worker_error(r, 502, msg, "server_error", NULL,
-                        "upstream_auth_failed");
-    } else if (st >= 400 && st < 500 && st != 408) {
-        /* The provider judged the request itself: pass its answer on. */
-        if (r->up_resp.len > 0 && umsg[0] != '\0') {
-            dp_worker_respond(r, (unsigned)st, r->up_resp.data,
-                              r->up_resp.len);
-        } else {
-            snprintf(msg, sizeof(msg),
-                     "The provider behind deployment '%s' refused the "
-                     "request with HTTP %ld.",
-                     up->dep->id, st);
-            dp_worker_error(r, (unsigned)st, msg, "invalid_request_error",
-                            NULL, "upstream_rejected");
-        }
+/* dp_worker_fail answers the client with the last failure. */
+static void
+dp_worker_fail(dp_worker *w, dp_req *r)
+{
+    unsigned status = r->have_err ? r->err.status : 502;
+
+    if (r->have_err && r->err.pass_body && r->err_body.len > 0) {
+        dp_worker_respond(r, status, r->err_body.data, r->err_body.len);
+    } else if (r->have_err) {
+        dp_worker_error(r, status, r->err.message, r->err.type, NULL,
+                        r->err.code);
     } else {
-        snprintf(msg, sizeof(msg),
-                 "The provider behind deployment '%s' failed with HTTP "
-                 "%ld%s%s.",
-                 up->dep->id, st, umsg[0] ? ": " : "", umsg);
-        dp_worker_error(r, 502, msg, "server_error", NULL, "upstream_error");
+        dp_worker_error(r, 503, "No deployment could serve the request.",
+                        "server_error", "model", "no_deployment_available");
+        status = 503;
     }
+    dp_worker_report(r, status);
+    dp_worker_finish(w, r);
+}
+
+static bool dp_worker_next(dp_worker *w, dp_req *r);
+
+/* dp_worker_attempt_failed records a failed attempt (e, and the body the
+ * client would get in body) and moves on: the same deployment again after
+ * a backoff, the next one, a context or content fallback, or the answer. */
+static void
+dp_worker_attempt_failed(dp_worker *w, dp_req *r, const dp_call_err *e,
+                         const tg_buf *body)
+{
+    const tg_dp_config *c     = &w->srv->cfg->dataplane;
+    uint32_t            want  = 0; /* the group to jump to; 0: next */
+    int64_t             delay = 0;
+    char                why[32];
+
+    atomic_fetch_add(&w->srv->m.upstream_errors, 1);
+    snprintf(why, sizeof(why), "HTTP %ld", r->up_status);
+    dp_worker_verdict(w, r, e->kind != DP_FAIL_RETRY && e->kind != DP_FAIL_NEXT,
+                      r->up_status != 0 ? why : e->message);
+    r->err      = *e;
+    r->have_err = true;
+    tg_buf_reset(&r->err_body);
+    if (e->pass_body && body != NULL) {
+        tg_buf_append(&r->err_body, body->data, body->len);
+    }
+    tg_info("request %s: attempt %u at deployment %s failed (%s); %s",
+            r->request_id, r->attempts, r->dep != NULL ? r->dep->dep->id : "-",
+            e->code,
+            e->kind == DP_FAIL_CLIENT ? "not retried" : "trying further");
+    dp_worker_release_upstream(w, r);
+    switch (e->kind) {
+    case DP_FAIL_CLIENT: dp_worker_fail(w, r); return;
+    case DP_FAIL_CONTEXT: want = DP_GROUP_CONTEXT; break;
+    case DP_FAIL_CONTENT: want = DP_GROUP_CONTENT; break;
+    case DP_FAIL_RETRY: {
+        int64_t ra = r->retry_after[0] != '\0'
+                         ? strtoll(r->retry_after, NULL, 10) * 1000
+                         : 0;
+        /* The same deployment again, unless it asks for more patience
+         * than we have or its retries are spent. */
+        if (r->same_tries < (uint32_t)c->retries) {
+            delay = dp_router_backoff_ms(r->same_tries, c->retry_backoff_ms,
+                                         c->retry_backoff_max_ms, ra,
+                                         (uint64_t)tg_mono_us() ^
+                                             (uint64_t)(uintptr_t)r);
+        } else {
+            delay = -1;
+        }
+        /* Another deployment first, when there is one in the group. */
+        if (r->pos + 1 < r->n_order &&
+            r->group[r->pos + 1] == r->group[r->pos]) {
+            delay = -1;
+        }
+        if (delay >= 0) {
+            r->same_tries++;
+            r->retry_at_us = tg_mono_us() + delay * 1000;
+            return; /* dp_worker_check_timeouts starts it */
+        }
+        break;
+    }
+    case DP_FAIL_NEXT: break;
+    }
+    if (want != 0) {
+        /* Skip to the first deployment of that kind of fallback. */
+        uint32_t i = r->pos + 1;
+        while (i < r->n_order && r->group[i] < want) {
+            i++;
+        }
+        if (i >= r->n_order || r->group[i] < want ||
+            r->group[i] >= want + 100) {
+            dp_worker_fail(w, r);
+            return;
+        }
+        r->pos = i - 1;
+    } else {
+        /* Ordinary fallbacks never reach the context/content-only ones. */
+        if (r->pos + 1 >= r->n_order ||
+            r->group[r->pos + 1] >= DP_GROUP_CONTEXT) {
+            dp_worker_fail(w, r);
+            return;
+        }
+    }
+    r->pos++;
+    r->same_tries = 0;
+    if (!dp_worker_next(w, r)) {
+        dp_worker_fail(w, r);
+    }
+}
+
+/* dp_worker_next starts the attempt at order[pos], skipping deployments
+ * that cooled down meanwhile or cannot take the request. False: nothing
+ * left to try (r->err says why). */
+static bool
+dp_worker_next(dp_worker *w, dp_req *r)
+{
+    char msg[400];
+
+    while (r->pos < r->n_order && r->attempts < DP_ATTEMPTS_MAX) {
+        const dp_upstream *up = &w->srv->upstreams[r->order[r->pos]];
+        dp_health_state    hs =
+            dp_health_acquire(w->srv->health, up->index, tg_mono_us() / 1000);
+        tg_err rv;
+
+        if (hs == DP_HEALTH_COOLDOWN && r->attempts > 0) {
+            r->pos++;
+            continue;
+        }
+        r->probe = hs == DP_HEALTH_PROBE;
+        rv       = dp_worker_start_upstream(w, r, up, msg, sizeof(msg));
+        if (rv == TG_OK) {
+            return true;
+        }
+        if (r->probe && !r->health_open) {
+            /* Never sent: the probe claim goes back unused. */
+            dp_health_abandon(w->srv->health, up->index);
+            r->probe = false;
+        }
+        dp_worker_release_upstream(w, r);
+        r->dep = NULL;
+        memset(&r->err, 0, sizeof(r->err));
+        r->have_err   = true;
+        r->err.kind   = DP_FAIL_NEXT;
+        r->err.status = rv == TG_EINVAL ? 400 : 500;
+        snprintf(r->err.type, sizeof(r->err.type), "%s",
+                 rv == TG_EINVAL ? "invalid_request_error" : "server_error");
+        snprintf(r->err.code, sizeof(r->err.code), "%s",
+                 rv == TG_EINVAL ? "unsupported_by_deployment"
+                                 : "internal_error");
+        snprintf(r->err.message, sizeof(r->err.message), "%s", msg);
+        if (rv != TG_EINVAL) {
+            return false;
+        }
+        r->pos++;
+        if (r->pos < r->n_order && r->group[r->pos] >= DP_GROUP_CONTEXT) {
+            return false;
+        }
+    }
+    return false;
 }
 
 static void
@@ -527,37 +701,84 @@ dp_worker_on_done(dp_worker *w, dp_req *r, CURLcode res)
             atomic_fetch_add(&w->srv->m.client_disconnects, 1);
         }
     }
-    if (res != CURLE_OK && !r->cancelled) {
+    if (r->cancelled) {
+        dp_worker_release_upstream(w, r);
+        dp_worker_report(r, 499);
+        dp_worker_finish(w, r);
+        return;
+    }
+    if (res != CURLE_OK) {
         bool timeout = res == CURLE_OPERATION_TIMEDOUT;
-        atomic_fetch_add(&w->srv->m.upstream_errors, 1);
         snprintf(msg, sizeof(msg),
                  "The provider behind deployment '%s' %s: %s.", up->dep->id,
                  timeout ? "did not answer in time" : "could not be reached",
                  curl_easy_strerror(res));
         if (r->up_streaming) {
+            /* The client has bytes already: never a retry now. */
+            atomic_fetch_add(&w->srv->m.upstream_errors, 1);
+            dp_worker_verdict(w, r, false, msg);
+            dp_worker_release_upstream(w, r);
             dp_worker_end_stream(r, msg);
-            status = 200;
-        } else {
-            status = timeout ? 504 : 502;
-            dp_worker_error(r, status, msg, "server_error", NULL,
-                            timeout ? "upstream_timeout" : "upstream_error");
+            dp_worker_report(r, 200);
+            dp_worker_finish(w, r);
+            return;
         }
-    } else if (r->up_streaming) {
-        dp_worker_sse_tail(w, r);
-        dp_worker_end_stream(r, NULL);
-        status = 200;
-    } else if (r->up_status >= 200 && r->up_status < 300) {
-        dp_openai_usage(r->up_resp.data, r->up_resp.len, &r->usage);
-        status = (unsigned)r->up_status;
-        dp_worker_respond(r, status, r->up_resp.data, r->up_resp.len);
-    } else {
-        dp_worker_upstream_status(r);
-        status = r->up_status == 429 ? 429 : 502;
+        {
+            dp_call_err e;
+            dp_call_error(&r->call, 0, NULL, 0, curl_easy_strerror(res), &e,
+                          NULL);
+            if (timeout) {
+                e.status = 504;
+                snprintf(e.code, sizeof(e.code), "upstream_timeout");
+            }
+            snprintf(e.message, sizeof(e.message), "%s", msg);
+            dp_worker_attempt_failed(w, r, &e, NULL);
+        }
+        return;
     }
-    dp_worker_report(r, r->cancelled ? 499 : status);
-    tg_buf_fini(&r->up_resp);
-    dp_sse_fini(&r->sse);
-    dp_worker_finish(w, r);
+    if (r->up_streaming) {
+        dp_worker_sse_tail(w, r);
+        dp_worker_release_upstream(w, r);
+        dp_worker_end_stream(r, NULL);
+        dp_worker_report(r, 200);
+        dp_worker_finish(w, r);
+        return;
+    }
+    if (r->up_status >= 200 && r->up_status < 300) {
+        tg_buf out;
+        tg_buf_init(&out, 0);
+        status = (unsigned)r->up_status;
+        if (dp_call_body(&r->call, r->up_resp.data, r->up_resp.len, &out) !=
+            TG_OK) {
+            dp_call_err e;
+            tg_buf_fini(&out);
+            dp_call_error(&r->call, 502, NULL, 0, NULL, &e, NULL);
+            snprintf(e.message, sizeof(e.message),
+                     "The provider behind deployment '%s' answered with a "
+                     "body the gateway could not read.",
+                     up->dep->id);
+            dp_worker_attempt_failed(w, r, &e, NULL);
+            return;
+        }
+        dp_worker_verdict(w, r, true, NULL);
+        dp_health_ttft(w->srv->health, up->index,
+                       tg_mono_us() - r->up_started_us);
+        dp_worker_release_upstream(w, r);
+        dp_worker_respond(r, status, out.data, out.len);
+        tg_buf_fini(&out);
+        dp_worker_report(r, status);
+        dp_worker_finish(w, r);
+        return;
+    }
+    {
+        dp_call_err e;
+        tg_buf      body;
+        tg_buf_init(&body, 0);
+        dp_call_error(&r->call, r->up_status, r->up_resp.data, r->up_resp.len,
+                      NULL, &e, &body);
+        dp_worker_attempt_failed(w, r, &e, &body);
+        tg_buf_fini(&body);
+    }
 }
 
 /* ---- decisions ------------------------------------------------------ */
@@ -630,7 +851,7 @@ dp_worker_fail_open(dp_worker *w, dp_req *r)
             tg_route_target *t = &r->dec.targets[r->dec.n_targets++];
             snprintf(t->deployment_id, sizeof(t->deployment_id), "%s",
                      cfg->deployments[i].id);
-            t->weight = 1;
+            t->weight = (uint32_t)cfg->deployments[i].weight;
         }
     }
     for (size_t i = 0; r->endpoint == TG_EP_MODELS && i < cfg->n_deployments &&
@@ -648,11 +869,118 @@ dp_worker_fail_open(dp_worker *w, dp_req *r)
     }
 }
 
+/* dp_worker_group says which attempt group a deployment of model belongs
+ * to for a request of base: 0 the model itself, 1.. its group's
+ * fallbacks, then route-rule fallbacks, then the context-window and
+ * content-policy ones. */
+static uint8_t
+dp_worker_group(const tg_config *cfg, const char *base, const char *model)
+{
+    const tg_model_group *g = tg_config_group(cfg, base);
+
+    if (strcmp(model, base) == 0) {
+        return 0;
+    }
+    for (size_t i = 0; g != NULL && i < g->n_fallbacks; i++) {
+        if (strcmp(g->fallbacks[i], model) == 0) {
+            return (uint8_t)(1 + i);
+        }
+    }
+    for (size_t i = 0; g != NULL && i < g->n_context_fallbacks; i++) {
+        if (strcmp(g->context_fallbacks[i], model) == 0) {
+            return (uint8_t)(DP_GROUP_CONTEXT + i);
+        }
+    }
+    for (size_t i = 0; g != NULL && i < g->n_content_fallbacks; i++) {
+        if (strcmp(g->content_fallbacks[i], model) == 0) {
+            return (uint8_t)(DP_GROUP_CONTENT + i);
+        }
+    }
+    return DP_GROUP_OTHER;
+}
+
+/* dp_worker_plan orders the decision's targets into r->order: only what
+ * the decision allowed, grouped, ordered by the strategy within a group,
+ * deployments cooling down left out. Returns how many can be tried;
+ * *off counts those without credentials, *cool those cooling down. */
+static uint32_t
+dp_worker_plan(dp_worker *w, dp_req *r, const dp_upstream **off,
+               uint32_t *cool)
+{
+    dp_server   *srv = w->srv;
+    dp_candidate c[TG_MSG_TARGETS_MAX];
+    size_t       ord[TG_MSG_TARGETS_MAX];
+    size_t       n   = 0;
+    int64_t      now = tg_mono_us() / 1000;
+    dp_strategy  s   = r->variant > 0 ? (dp_strategy)(r->variant - 1)
+                                      : dp_strategy_from_wire(r->dec.strategy);
+    size_t       k;
+
+    *off  = NULL;
+    *cool = 0;
+    for (uint32_t i = 0; i < r->dec.n_targets && n < TG_MSG_TARGETS_MAX; i++) {
+        const dp_upstream *up =
+            dp_server_upstream(srv, r->dec.targets[i].deployment_id);
+        dp_health_stat st;
+        if (up == NULL) {
+            continue;
+        }
+        if (!up->usable) {
+            *off = *off != NULL ? *off : up;
+            continue;
+        }
+        dp_health_get(srv->health, up->index, now, &st);
+        memset(&c[n], 0, sizeof(c[n]));
+        c[n].index    = up->index;
+        c[n].weight   = r->dec.targets[i].weight;
+        c[n].priority = (int32_t)i;
+        c[n].inflight = st.inflight;
+        c[n].ttft_us  = st.ttft_ewma_us;
+        c[n].cost     = up->dep->has_price
+                            ? up->dep->price_input + up->dep->price_output
+                            : 0;
+        /* Half-open counts as available: dp_worker_next claims the probe. */
+        c[n].cooldown = st.state == DP_CIRCUIT_COOLDOWN;
+        c[n].group    = dp_worker_group(srv->cfg, r->chat.model,
+                                        up->dep->model);
+        *cool += c[n].cooldown ? 1 : 0;
+        n++;
+    }
+    if (s == DP_STRATEGY_LOWEST_COST) {
+        /* Without a deployment price, the table price of its model. */
+        for (size_t i = 0; i < n; i++) {
+            if (c[i].cost == 0) {
+                c[i].cost = 1; /* unknown: after every priced one */
+            }
+        }
+    }
+    k = dp_router_order(c, n, s, (uint64_t)tg_mono_us() ^ r->started_us,
+                        ord);
+    r->n_order = 0;
+    for (size_t i = 0; i < k; i++) {
+        r->order[r->n_order] = (uint32_t)c[ord[i]].index;
+        r->group[r->n_order] = (uint8_t)c[ord[i]].group;
+        r->n_order++;
+    }
+    /* Context/content-only fallbacks sort after everything else. */
+    for (uint32_t i = 1; i < r->n_order; i++) {
+        for (uint32_t j = i; j > 0 && r->group[j - 1] > r->group[j]; j--) {
+            uint32_t o = r->order[j];
+            uint8_t  g = r->group[j];
+            r->order[j]     = r->order[j - 1];
+            r->group[j]     = r->group[j - 1];
+            r->order[j - 1] = o;
+            r->group[j - 1] = g;
+        }
+    }
+    return r->n_order;
+}
+
 static void
 dp_worker_decided(dp_worker *w, dp_req *r, tg_err err, const char *why)
 {
-    const dp_upstream *pick    = NULL;
-    const dp_upstream *missing = NULL;
+    const dp_upstream *off  = NULL;
+    uint32_t           cool = 0;
     char               msg[400];
 
     if (r->finished) {
@@ -718,55 +1046,112 @@ dp_worker_decided(dp_worker *w, dp_req *r, tg_err err, const char *why)
         dp_worker_finish(w, r);
         return;
     }
-    /* Only deployments the decision allowed, in its order. */
-    for (uint32_t i = 0; i < r->dec.n_targets && pick == NULL; i++) {
-        const dp_upstream *up =
-            dp_server_upstream(w->srv, r->dec.targets[i].deployment_id);
-        if (up == NULL) {
-            continue;
-        }
-        if (up->usable) {
-            pick = up;
-        } else if (missing == NULL) {
-            missing = up;
-        }
-    }
-    if (pick == NULL) {
-        if (missing != NULL) {
+    /* Only deployments the decision allowed, in the strategy's order. */
+    if (dp_worker_plan(w, r, &off, &cool) == 0) {
+        if (cool > 0) {
+            snprintf(msg, sizeof(msg),
+                     "Every deployment allowed for model '%s' is cooling "
+                     "down after repeated failures; retry shortly (GET "
+                     "/admin/deployments shows when each returns).",
+                     r->chat.model);
+            snprintf(r->retry_after, sizeof(r->retry_after), "%d",
+                     (int)((w->srv->cfg->dataplane.cooldown_ms % 86400000 +
+                            999) /
+                           1000));
+            dp_worker_error(r, 503, msg, "server_error", "model",
+                            "no_healthy_deployment");
+        } else if (off != NULL) {
             snprintf(msg, sizeof(msg),
                      "No deployment can serve model '%s': deployment '%s' "
                      "needs the environment variable %s, which is not set "
                      "where tollgate-dataplane runs.",
-                     r->chat.model, missing->dep->id, missing->missing);
+                     r->chat.model, off->dep->id, off->missing);
+            dp_worker_error(r, 503, msg, "server_error", "model",
+                            "no_deployment_available");
         } else {
             snprintf(msg, sizeof(msg),
                      "No deployment allowed by policy can serve model '%s'.",
                      r->chat.model);
+            dp_worker_error(r, 503, msg, "server_error", "model",
+                            "no_deployment_available");
         }
-        dp_worker_error(r, 503, msg, "server_error", "model",
-                        "no_deployment_available");
         dp_worker_finish(w, r);
         return;
     }
-    if (!dp_worker_start_upstream(w, r, pick)) {
-        dp_worker_finish(w, r);
+    r->pos = 0;
+    if (!dp_worker_next(w, r)) {
+        dp_worker_fail(w, r);
     }
 }
 
 /* ---- new requests --------------------------------------------------- */
 
+/* dp_worker_parse reads the client's body into r->chat (OpenAI form): a
+ * Messages request is translated; a model variant (":floor", ":nitro")
+ * becomes the base model and a strategy. */
+static bool
+dp_worker_parse(dp_req *r)
+{
+    char        msg[256];
+    char        param[64];
+    char        base[TG_MODEL_MAX];
+    dp_strategy forced;
+    tg_err      rv;
+
+    if (r->endpoint == TG_EP_MESSAGES) {
+        cJSON           *root = cJSON_ParseWithLength(r->body.data, r->body.len);
+        char            *oai  = NULL;
+        size_t           olen = 0;
+        dp_anth_req_opts o    = {NULL, 0, 0};
+
+        if (root == NULL) {
+            dp_worker_error(r, 400,
+                            "We could not parse the JSON body of your "
+                            "request.",
+                            "invalid_request_error", NULL, "invalid_json");
+            return false;
+        }
+        rv = dp_anth_req_to_openai(root, &o, &oai, &olen, msg, sizeof(msg),
+                                   param, sizeof(param));
+        cJSON_Delete(root);
+        if (rv == TG_OK) {
+            rv = dp_req_parse(TG_EP_CHAT_COMPLETIONS, oai, olen, &r->chat, msg,
+                              sizeof(msg), param, sizeof(param));
+        }
+        free(oai);
+    } else {
+        rv = dp_req_parse(r->endpoint, r->body.data, r->body.len, &r->chat,
+                          msg, sizeof(msg), param, sizeof(param));
+    }
+    if (rv != TG_OK) {
+        dp_worker_error(r, 400, msg, "invalid_request_error", param,
+                        param[0] ? "invalid_value" : "invalid_json");
+        return false;
+    }
+    if (dp_router_variant(r->chat.model, base, sizeof(base), &forced)) {
+        snprintf(r->chat.model, sizeof(r->chat.model), "%s", base);
+        r->variant = (int)forced + 1;
+    }
+    r->cr.ep      = r->endpoint;
+    r->cr.chat    = &r->chat;
+    r->cr.raw     = r->body.data;
+    r->cr.raw_len = r->body.len;
+    r->cr.raw_exact = r->endpoint != TG_EP_MESSAGES && r->variant == 0;
+    r->cr.id      = r->request_id;
+    return true;
+}
+
 static void
 dp_worker_start(dp_worker *w, dp_req *r)
 {
     tg_decide d;
-    char      msg[256];
-    char      param[64];
     tg_err    rv;
 
     r->next   = w->active;
     w->active = r;
     dp_req_ref(r); /* the worker's ref, released by dp_worker_finish */
     atomic_fetch_add(&w->srv->m.inflight, 1);
+    tg_buf_init(&r->err_body, 1u << 20);
     if (atomic_load(&w->srv->stopping)) {
         dp_worker_error(r, 503, "The gateway is shutting down; retry.",
                         "server_error", NULL, "shutting_down");
@@ -782,11 +1167,7 @@ dp_worker_start(dp_worker *w, dp_req *r)
         dp_worker_finish(w, r);
         return;
     }
-    if (r->endpoint == TG_EP_CHAT_COMPLETIONS &&
-        dp_chat_parse(r->body.data, r->body.len, &r->chat, msg, sizeof(msg),
-                      param, sizeof(param)) != TG_OK) {
-        dp_worker_error(r, 400, msg, "invalid_request_error", param,
-                        param[0] ? "invalid_value" : "invalid_json");
+    if (r->endpoint != TG_EP_MODELS && !dp_worker_parse(r)) {
         dp_worker_finish(w, r);
         return;
     }
@@ -826,8 +1207,9 @@ dp_worker_cancelled(dp_worker *w, dp_req *r, bool resume)
     }
     r->cancelled = true;
     atomic_fetch_add(&w->srv->m.client_disconnects, 1);
-    if (r->easy != NULL) {
+    if (r->easy != NULL || r->retry_at_us > 0) {
         /* Stop the upstream transfer now; meter what it produced. */
+        dp_worker_release_upstream(w, r);
         dp_worker_report(r, 499);
         if (resume) {
             if (r->up_streaming) {
@@ -838,8 +1220,6 @@ dp_worker_cancelled(dp_worker *w, dp_req *r, bool resume)
                                 "client_closed");
             }
         }
-        tg_buf_fini(&r->up_resp);
-        dp_sse_fini(&r->sse);
         dp_worker_finish(w, r);
     }
     /* Otherwise a PDP call is in flight: dp_worker_decided finishes it. */
@@ -864,30 +1244,51 @@ dp_worker_client_hung_up(dp_req *r, int64_t now)
 static void
 dp_worker_check_timeouts(dp_worker *w)
 {
-    int64_t now = tg_mono_us();
-    int64_t fb  = w->srv->cfg->dataplane.first_byte_timeout_ms * 1000;
-    dp_req *r   = w->active;
+    const tg_dp_config *c    = &w->srv->cfg->dataplane;
+    int64_t             now  = tg_mono_us();
+    int64_t             fb   = c->first_byte_timeout_ms * 1000;
+    int64_t             idle = c->idle_timeout_ms * 1000;
+    dp_req             *r    = w->active;
 
     while (r != NULL) {
         dp_req *next = r->next;
-        if (r->easy != NULL && dp_worker_client_hung_up(r, now)) {
+        bool    live = r->easy != NULL || r->retry_at_us > 0;
+        if (live && dp_worker_client_hung_up(r, now)) {
             /* Answer so MHD resumes, notices the closed socket and frees
              * the connection; the upstream transfer stops now. */
             dp_worker_cancelled(w, r, true);
+        } else if (r->retry_at_us > 0 && now >= r->retry_at_us) {
+            r->retry_at_us = 0;
+            if (!dp_worker_next(w, r)) {
+                dp_worker_fail(w, r);
+            }
         } else if (r->easy != NULL && !r->up_got_bytes &&
-            now - r->up_started_us > fb) {
-            char msg[256];
-            snprintf(msg, sizeof(msg),
+                   now - r->up_started_us > fb) {
+            /* Too slow to start: the next deployment may be quicker. */
+            dp_call_err e;
+            memset(&e, 0, sizeof(e));
+            e.kind   = DP_FAIL_RETRY;
+            e.status = 504;
+            snprintf(e.type, sizeof(e.type), "server_error");
+            snprintf(e.code, sizeof(e.code), "upstream_timeout");
+            snprintf(e.message, sizeof(e.message),
                      "The provider behind deployment '%s' sent nothing "
                      "within %lld ms.",
-                     ((const dp_upstream *)r->dep)->dep->id,
-                     (long long)(fb / 1000));
+                     r->dep->dep->id, (long long)(fb / 1000));
+            r->up_status = 0;
+            dp_worker_attempt_failed(w, r, &e, NULL);
+        } else if (r->easy != NULL && r->up_streaming &&
+                   now - r->last_data_us > idle) {
+            char msg[200];
+            snprintf(msg, sizeof(msg),
+                     "The provider behind deployment '%s' sent nothing for "
+                     "%lld ms in the middle of the stream.",
+                     r->dep->dep->id, (long long)(idle / 1000));
             atomic_fetch_add(&w->srv->m.upstream_errors, 1);
-            dp_worker_error(r, 504, msg, "server_error", NULL,
-                            "upstream_timeout");
-            dp_worker_report(r, 504);
-            tg_buf_fini(&r->up_resp);
-            dp_sse_fini(&r->sse);
+            dp_worker_verdict(w, r, false, "idle stream");
+            dp_worker_release_upstream(w, r);
+            dp_worker_end_stream(r, msg);
+            dp_worker_report(r, 200);
             dp_worker_finish(w, r);
         }
         r = next;
@@ -1011,9 +1412,8 @@ dp_worker_stop(dp_worker *w)
                             "server_error", NULL, "shutting_down");
         }
         if (r->easy != NULL) {
+            dp_worker_release_upstream(w, r);
             dp_worker_report(r, 503);
-            tg_buf_fini(&r->up_resp);
-            dp_sse_fini(&r->sse);
         }
         dp_worker_finish(w, r);
     }

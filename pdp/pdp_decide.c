@@ -167,27 +167,87 @@ pdp_decide_attrs(pdp_store_reader *rd, const tg_decide *req, pdp_decide_ctx *x)
     return TG_OK;
 }
 
+/* pdp_decide_catalog_add appends the deployments of model not listed
+ * yet. */
 static void
-pdp_decide_catalog_targets(const tg_config *cfg, const char *model,
-                           tg_decision *out)
+pdp_decide_catalog_add(const tg_config *cfg, const char *model,
+                       tg_decision *out)
 {
     for (size_t i = 0; i < cfg->n_deployments; i++) {
-        const tg_deployment *dep = &cfg->deployments[i];
+        const tg_deployment *dep  = &cfg->deployments[i];
+        bool                 seen = false;
 
         if (strcmp(dep->model, model) != 0) {
             continue;
         }
+        for (uint32_t k = 0; k < out->n_targets && !seen; k++) {
+            seen = strcmp(out->targets[k].deployment_id, dep->id) == 0;
+        }
+        if (seen) {
+            continue;
+        }
         if (out->n_targets == TG_MSG_TARGETS_MAX) {
-            tg_warn("decide: model \"%.100s\" has more than %d deployments; "
-                    "routing uses the first %d",
+            tg_warn("decide: model \"%.100s\" and its fallbacks have more "
+                    "than %d deployments; routing uses the first %d",
                     model, TG_MSG_TARGETS_MAX, TG_MSG_TARGETS_MAX);
-            break;
+            return;
         }
         pdp_decide_copy(out->targets[out->n_targets].deployment_id,
                         sizeof(out->targets[0].deployment_id), dep->id);
-        out->targets[out->n_targets].weight = 1;
+        out->targets[out->n_targets].weight = (uint32_t)dep->weight;
         out->n_targets++;
     }
+}
+
+/* pdp_decide_catalog_targets lists the model's deployments, then those of
+ * its model group's fallbacks (general, context-window, content-policy, in
+ * that order): the data plane tries them in that order of groups and
+ * knows from the catalog which is which. */
+static void
+pdp_decide_catalog_targets(const tg_config *cfg, const char *model,
+                           tg_decision *out)
+{
+    const tg_model_group *g = tg_config_group(cfg, model);
+
+    pdp_decide_catalog_add(cfg, model, out);
+    if (out->n_targets == 0 || g == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < g->n_fallbacks; i++) {
+        pdp_decide_catalog_add(cfg, g->fallbacks[i], out);
+    }
+    for (size_t i = 0; i < g->n_context_fallbacks; i++) {
+        pdp_decide_catalog_add(cfg, g->context_fallbacks[i], out);
+    }
+    for (size_t i = 0; i < g->n_content_fallbacks; i++) {
+        pdp_decide_catalog_add(cfg, g->content_fallbacks[i], out);
+    }
+}
+
+/* pdp_decide_group_strategy is the model group's strategy (ordered when
+ * it names none). */
+static tg_route_strategy
+pdp_decide_group_strategy(const tg_config *cfg, const char *model)
+{
+    static const struct {
+        const char       *name;
+        tg_route_strategy s;
+    } map[] = {{"ordered", TG_ROUTE_ORDERED},
+               {"priority", TG_ROUTE_ORDERED},
+               {"weighted", TG_ROUTE_WEIGHTED},
+               {"least_inflight", TG_ROUTE_LEAST_INFLIGHT},
+               {"lowest_latency", TG_ROUTE_LOWEST_LATENCY},
+               {"lowest_cost", TG_ROUTE_LOWEST_COST}};
+    const tg_model_group *g = tg_config_group(cfg, model);
+
+    for (size_t i = 0; g != NULL && g->strategy != NULL &&
+                       i < sizeof(map) / sizeof(map[0]);
+         i++) {
+        if (strcmp(map[i].name, g->strategy) == 0) {
+            return map[i].s;
+        }
+    }
+    return TG_ROUTE_ORDERED;
 }
 
 /* pdp_decide_policy applies the bundle's result r to out (whose targets
@@ -228,8 +288,9 @@ pdp_decide_policy(const pdp_policy_result *r, tg_decision *out)
                         "routing policy.");
         return;
     }
-    out->strategy =
-        r->strategy != TG_ROUTE_UNSPECIFIED ? r->strategy : TG_ROUTE_ORDERED;
+    if (r->strategy != TG_ROUTE_UNSPECIFIED) {
+        out->strategy = r->strategy; /* else the model group's */
+    }
 }
 
 static const char *
@@ -725,7 +786,7 @@ pdp_decide_eval_limits(pdp_store_reader *rd, const tg_config *cfg,
     }
     out->verdict  = TG_VERDICT_ALLOW;
     out->status   = 200;
-    out->strategy = TG_ROUTE_ORDERED;
+    out->strategy = pdp_decide_group_strategy(cfg, req->model);
     if (b != NULL) {
         pdp_bundle_eval(b, &x.a, &x.r, NULL);
         pdp_decide_policy(&x.r, out);

@@ -2,7 +2,10 @@
 # run.sh - the gateway on this machine: the mock provider on :9090, the PDP
 # over ipc, the data plane on http://localhost:8080. Creates a demo key and
 # prints it with a curl example. Ctrl-C stops everything.
-# Set OPENAI_API_KEY to also serve openai/gpt-4o and openai/gpt-4o-mini.
+# The mock plays OpenAI (gpt-4o-mini, mock-small), Azure (mock-azure),
+# Anthropic (mock-claude) and Gemini (mock-gemini). Set OPENAI_API_KEY,
+# ANTHROPIC_API_KEY or GEMINI_API_KEY to also serve openai/gpt-4o(-mini),
+# anthropic/claude-sonnet-4 or gemini/gemini-2.5-flash.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)

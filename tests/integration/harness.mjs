@@ -381,6 +381,21 @@ export function mockDeployment(id, model, mockPort, extra = {}) {
   };
 }
 
+/** providerDeployments: one deployment per provider kind, all played by
+ * the mock (OpenAI, Azure OpenAI, Anthropic, Gemini; plus an
+ * OpenAI-compatible one for embeddings). */
+export function providerDeployments(mockPort) {
+  const base = `http://127.0.0.1:${mockPort}`;
+  const key = mockDeployment('x', 'x', mockPort).api_key;
+  return [
+    { id: 'oai', model: 'm-openai', provider: 'openai', api_base: `${base}/v1`, api_key: key, upstream_model: 'gpt-4o' },
+    { id: 'az', model: 'm-azure', provider: 'azure', api_base: base, api_key: key, upstream_model: 'my-gpt4o-deployment', api_version: '2024-10-21' },
+    { id: 'ant', model: 'm-anthropic', provider: 'anthropic', api_base: base, api_key: key, upstream_model: 'claude-sonnet-4' },
+    { id: 'gem', model: 'm-gemini', provider: 'gemini', api_base: base, api_key: key, upstream_model: 'gemini-2.5-flash' },
+    { id: 'emb', model: 'text-embedding-3-small', provider: 'openai_compatible', api_base: `${base}/v1`, api_key: key },
+  ];
+}
+
 /** writeBundleFiles writes files ({name: object | string}) into dir,
  * each through a dot-named temp file and a rename, as editors and
  * deploy tools do, so the PDP never reads a half-written file. With
@@ -492,6 +507,7 @@ export class Gateway {
         mockDeployment('mock-small', 'mock-small', this.mockPort),
         ...extra,
       ],
+      ...(this.opts.modelGroups ? { model_groups: this.opts.modelGroups } : {}),
     };
     fs.writeFileSync(this.cfgPath, `${JSON.stringify(this.config, null, 2)}\n`);
 

@@ -27,7 +27,10 @@ describe('upstream failures', () => {
   before(async () => {
     const deadPort = await freePort(); // nothing listens there
     gw = await startGateway({
-      dataplane: { first_byte_timeout_ms: 500, connect_timeout_ms: 2000 },
+      // One attempt per request, no cooldown: this file is about how one
+      // failure looks to the client (resilience.test.mjs covers retries,
+      // fallbacks and cooldowns).
+      dataplane: { first_byte_timeout_ms: 500, connect_timeout_ms: 2000, retries: 0, cooldown_failures: 1000 },
       deployments: (mockPort) => [
         { ...mockDeployment('dead', 'dead-model', mockPort), api_base: `http://127.0.0.1:${deadPort}/v1` },
         mockDeployment('wrong-key', 'wrong-key-model', mockPort, { api_key: '${TG_TEST_WRONG_PROVIDER_KEY}' }),

@@ -1,0 +1,523 @@
+/* dataplane.gemini - OpenAI <-> Gemini generateContent translation, checked
+ * against golden transcripts in golden/gemini/: each file is one case or
+ * an array of cases, {"kind": ..., "input"/"events": ..., "expected": ...}.
+ * Bodies are compared as JSON values; streams byte for byte. */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dp_gemini.h"
+#include "tg_unit.h"
+
+/* ---- loading ------------------------------------------------------------ */
+
+static const char *
+golden_dir(void)
+{
+    static char dir[1024];
+    const char *src = getenv("TG_SRC");
+
+    if (src != NULL) {
+        snprintf(dir, sizeof(dir), "%s/tests/unit/dataplane/golden/gemini",
+                 src);
+    } else {
+        /* Run by hand: CMake compiles this file by its absolute path. */
+        const char *slash = strrchr(__FILE__, '/');
+        int         n     = slash != NULL ? (int)(slash - __FILE__) : 1;
+        snprintf(dir, sizeof(dir), "%.*s/golden/gemini", n,
+                 slash != NULL ? __FILE__ : ".");
+    }
+    return dir;
+}
+
+static char *
+read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf;
+    long  n;
+
+    if (f == NULL) {
+        return NULL;
+    }
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    buf = malloc((size_t)n + 1);
+    if (buf != NULL && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    if (buf != NULL) {
+        buf[n] = '\0';
+    }
+    fclose(f);
+    return buf;
+}
+
+static int
+golden_filter(const struct dirent *d)
+{
+    size_t n = strlen(d->d_name);
+
+    return n > 5 && strcmp(d->d_name + n - 5, ".json") == 0;
+}
+
+typedef void (*case_fn)(const char *name, const cJSON *c);
+
+/* for_each_case runs fn on every case of kind in the golden directory and
+ * returns how many there were. */
+static int
+for_each_case(const char *kind, case_fn fn)
+{
+    struct dirent **names = NULL;
+    int             n = scandir(golden_dir(), &names, golden_filter, alphasort);
+    int             count = 0;
+
+    CU_ASSERT_FATAL(n > 0);
+    for (int i = 0; i < n; i++) {
+        char         path[1536];
+        char        *text;
+        cJSON       *root;
+        const cJSON *c;
+
+        snprintf(path, sizeof(path), "%s/%s", golden_dir(), names[i]->d_name);
+        text = read_file(path);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+        root = cJSON_Parse(text);
+        if (root == NULL) {
+            fprintf(stderr, "\n%s: not JSON\n", path);
+        }
+        CU_ASSERT_PTR_NOT_NULL_FATAL(root);
+        if (cJSON_IsObject(root)) {
+            cJSON *arr = cJSON_CreateArray();
+            cJSON_AddItemToArray(arr, root);
+            root = arr;
+        }
+        cJSON_ArrayForEach(c, root)
+        {
+            const cJSON *k  = cJSON_GetObjectItemCaseSensitive(c, "kind");
+            const cJSON *nm = cJSON_GetObjectItemCaseSensitive(c, "name");
+            char         label[512];
+            CU_ASSERT_FATAL(cJSON_IsString(k));
+            if (strcmp(k->valuestring, kind) != 0) {
+                continue;
+            }
+            snprintf(label, sizeof(label), "%s:%s", names[i]->d_name,
+                     cJSON_IsString(nm) ? nm->valuestring : "");
+            fn(label, c);
+            count++;
+        }
+        cJSON_Delete(root);
+        free(text);
+        free(names[i]);
+    }
+    free(names);
+    return count;
+}
+
+static const cJSON *
+get(const cJSON *o, const char *key)
+{
+    return cJSON_GetObjectItemCaseSensitive(o, key);
+}
+
+static const char *
+gets_or(const cJSON *o, const char *key, const char *dflt)
+{
+    const cJSON *v = get(o, key);
+
+    return cJSON_IsString(v) ? v->valuestring : dflt;
+}
+
+static int64_t
+geti(const cJSON *o, const char *key)
+{
+    const cJSON *v = get(o, key);
+
+    return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : 0;
+}
+
+/* same_json compares got (text) with expected as JSON values and shows
+ * both when they differ. */
+static void
+same_json(const char *label, const char *got, const cJSON *expected)
+{
+    cJSON *g  = cJSON_Parse(got);
+    bool   eq = g != NULL && cJSON_Compare(g, expected, 1);
+
+    if (!eq) {
+        char *e = cJSON_PrintUnformatted(expected);
+        fprintf(stderr, "\n%s:\n  expected %s\n  got      %s\n", label, e, got);
+        cJSON_free(e);
+    }
+    CU_ASSERT(eq);
+    cJSON_Delete(g);
+}
+
+static void
+same_text(const char *label, const char *got, const char *expected)
+{
+    bool eq = strcmp(got, expected) == 0;
+
+    if (!eq) {
+        fprintf(stderr, "\n%s:\n--- expected\n%s--- got\n%s---\n", label,
+                expected, got);
+    }
+    CU_ASSERT(eq);
+}
+
+/* check_usage compares u with {"prompt","completion","cached"} when the
+ * case has "usage". */
+static void
+check_usage(const char *label, const dp_usage_counts *u, const cJSON *c)
+{
+    const cJSON *e = get(c, "usage");
+    bool         eq;
+
+    if (e == NULL) {
+        return;
+    }
+    eq = u->found && u->prompt_tokens == geti(e, "prompt") &&
+         u->completion_tokens == geti(e, "completion") &&
+         u->cached_tokens == geti(e, "cached");
+    if (!eq) {
+        fprintf(stderr,
+                "\n%s: usage found %d prompt %lld completion %lld cached "
+                "%lld\n",
+                label, (int)u->found, (long long)u->prompt_tokens,
+                (long long)u->completion_tokens, (long long)u->cached_tokens);
+    }
+    CU_ASSERT(eq);
+}
+
+/* expected_stream joins the expected events, each followed by "\n\n". */
+static char *
+expected_stream(const cJSON *c)
+{
+    tg_buf       b;
+    const cJSON *e;
+
+    tg_buf_init(&b, 0);
+    tg_buf_append(&b, "", 0);
+    cJSON_ArrayForEach(e, get(c, "expected"))
+    {
+        tg_buf_printf(&b, "%s\n\n", e->valuestring);
+    }
+    return b.data;
+}
+
+static dp_gem_resp_meta
+meta_of(const cJSON *c)
+{
+    const cJSON     *m    = get(c, "meta");
+    dp_gem_resp_meta meta = {
+        .id          = gets_or(m, "id", "x"),
+        .model       = gets_or(m, "model", "m"),
+        .created     = geti(m, "created"),
+        .call_prefix = gets_or(m, "call_prefix", NULL),
+    };
+    return meta;
+}
+
+/* ---- requests ----------------------------------------------------------- */
+
+static void
+case_openai_request(const char *label, const cJSON *c)
+{
+    const cJSON    *o    = get(c, "opts");
+    const cJSON    *err  = get(c, "error");
+    dp_gem_req_opts opts = {
+        .max_tokens_default = geti(o, "max_tokens_default"),
+        .max_tokens_clamp   = geti(o, "max_tokens_clamp"),
+    };
+    char   msg[256];
+    char   param[96];
+    char  *out = NULL;
+    size_t len = 0;
+    tg_err rv  = dp_gem_req_from_openai(get(c, "input"), &opts, &out, &len, msg,
+                                        sizeof(msg), param, sizeof(param));
+
+    if (err != NULL) {
+        const char *want_param = gets_or(err, "param", "");
+        const char *want_msg   = gets_or(err, "contains", "");
+        bool        ok = rv == TG_EINVAL && strcmp(param, want_param) == 0 &&
+                  strstr(msg, want_msg) != NULL;
+        if (!ok) {
+            fprintf(stderr, "\n%s: rv %d param '%s' msg '%s'\n", label, (int)rv,
+                    rv == TG_OK ? "" : param, rv == TG_OK ? "" : msg);
+        }
+        CU_ASSERT(ok);
+        CU_ASSERT_PTR_NULL(out);
+        free(out);
+        return;
+    }
+    if (rv != TG_OK) {
+        fprintf(stderr, "\n%s: rv %d: %s (%s)\n", label, (int)rv, msg, param);
+    }
+    CU_ASSERT_EQUAL_FATAL(rv, TG_OK);
+    CU_ASSERT_EQUAL(len, strlen(out));
+    same_json(label, out, get(c, "expected"));
+    free(out);
+}
+
+static void
+test_openai_request(void)
+{
+    CU_ASSERT(for_each_case("openai_request", case_openai_request) >= 15);
+}
+
+/* ---- non-stream responses ----------------------------------------------- */
+
+static void
+case_gemini_response(const char *label, const cJSON *c)
+{
+    dp_gem_resp_meta meta = meta_of(c);
+    const cJSON     *in   = get(c, "input");
+    char       *body = cJSON_IsString(in) ? NULL : cJSON_PrintUnformatted(in);
+    const char *text = body != NULL ? body : in->valuestring;
+    char       *out  = NULL;
+    size_t      len  = 0;
+    dp_usage_counts u;
+    tg_err          rv =
+        dp_gem_resp_to_openai(text, strlen(text), &meta, &out, &len, &u);
+
+    if (get(c, "expected_rv") != NULL) {
+        CU_ASSERT_STRING_EQUAL(tg_strerror(rv), gets_or(c, "expected_rv", ""));
+        CU_ASSERT_PTR_NULL(out);
+    } else {
+        if (rv != TG_OK) {
+            fprintf(stderr, "\n%s: rv %d\n", label, (int)rv);
+        }
+        CU_ASSERT_EQUAL_FATAL(rv, TG_OK);
+        CU_ASSERT_EQUAL(len, strlen(out));
+        same_json(label, out, get(c, "expected"));
+        check_usage(label, &u, c);
+    }
+    free(out);
+    cJSON_free(body);
+}
+
+static void
+test_gemini_response(void)
+{
+    CU_ASSERT(for_each_case("gemini_response", case_gemini_response) >= 8);
+}
+
+/* ---- streams ------------------------------------------------------------ */
+
+/* render_event renders one input event as the raw SSE bytes Gemini sends:
+ * "data: <json or text>\r\n\r\n" (Gemini ends lines with CRLF). */
+static char *
+render_event(const cJSON *ev)
+{
+    const cJSON *data = get(ev, "data");
+    char        *d = cJSON_IsString(data) ? NULL : cJSON_PrintUnformatted(data);
+    tg_buf       b;
+
+    tg_buf_init(&b, 0);
+    tg_buf_printf(&b, "data: %s\r\n\r\n", d != NULL ? d : data->valuestring);
+    cJSON_free(d);
+    return b.data;
+}
+
+static void
+case_gemini_stream(const char *label, const cJSON *c)
+{
+    dp_gem_resp_meta meta = meta_of(c);
+    dp_gem_stream   *s    = NULL;
+    const cJSON     *ev;
+    char            *want = expected_stream(c);
+    tg_buf           out;
+    dp_usage_counts  u;
+
+    tg_buf_init(&out, 0);
+    tg_buf_append(&out, "", 0);
+    CU_ASSERT_EQUAL_FATAL(
+        dp_gem_stream_create(&s, &meta, cJSON_IsTrue(get(c, "include_usage"))),
+        TG_OK);
+    cJSON_ArrayForEach(ev, get(c, "events"))
+    {
+        char *raw = render_event(ev);
+        CU_ASSERT_EQUAL(dp_gem_stream_feed_sse(s, raw, strlen(raw), &out),
+                        TG_OK);
+        free(raw);
+    }
+    CU_ASSERT_EQUAL(dp_gem_stream_finish(s, &out), TG_OK);
+    CU_ASSERT_TRUE(dp_gem_stream_ended(s));
+    same_text(label, out.data, want);
+    dp_gem_stream_usage(s, &u);
+    check_usage(label, &u, c);
+    dp_gem_stream_destroy(s);
+    tg_buf_fini(&out);
+    free(want);
+}
+
+static void
+test_gemini_stream(void)
+{
+    CU_ASSERT(for_each_case("gemini_stream", case_gemini_stream) >= 6);
+}
+
+/* ---- errors ------------------------------------------------------------- */
+
+static void
+case_error_to_openai(const char *label, const cJSON *c)
+{
+    const cJSON *in   = get(c, "input");
+    char        *body = cJSON_IsString(in) ? NULL : cJSON_PrintUnformatted(in);
+    const char  *text = body != NULL ? body : in->valuestring;
+    int          status = -1;
+    tg_buf       out;
+
+    tg_buf_init(&out, 0);
+    CU_ASSERT_EQUAL_FATAL(dp_gem_error_to_openai((int)geti(c, "status"), text,
+                                                 strlen(text), &out, &status),
+                          TG_OK);
+    same_json(label, out.data, get(c, "expected"));
+    if (status != geti(c, "expected_status")) {
+        fprintf(stderr, "\n%s: status %d\n", label, status);
+    }
+    CU_ASSERT_EQUAL(status, geti(c, "expected_status"));
+    tg_buf_fini(&out);
+    cJSON_free(body);
+}
+
+static void
+test_errors(void)
+{
+    CU_ASSERT(for_each_case("error_to_openai", case_error_to_openai) >= 9);
+}
+
+/* ---- behaviour the transcripts do not show ------------------------------ */
+
+static void
+test_model_path(void)
+{
+    static const struct {
+        const char *model;
+        bool        stream;
+        tg_err      rv;
+        const char *path;
+    } cases[] = {
+        {"gemini-2.5-flash", false, TG_OK,
+         "/v1beta/models/gemini-2.5-flash:generateContent"},
+        {"gemini-2.5-pro", true, TG_OK,
+         "/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse"},
+        {"tuned model:v1", false, TG_OK,
+         "/v1beta/models/tuned%20model%3Av1:generateContent"},
+        {"models/gemini-2.5-flash", false, TG_EINVAL, NULL},
+        {"gemini?key=x", false, TG_EINVAL, NULL},
+        {"gemini#x", false, TG_EINVAL, NULL},
+        {"..", false, TG_EINVAL, NULL},
+        {"a..b", true, TG_EINVAL, NULL},
+        {"", false, TG_EINVAL, NULL},
+    };
+    char path[128];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        tg_err rv = dp_gem_model_path(cases[i].model, cases[i].stream, path,
+                                      sizeof(path));
+        CU_ASSERT_EQUAL(rv, cases[i].rv);
+        if (rv == TG_OK && cases[i].path != NULL) {
+            CU_ASSERT_STRING_EQUAL(path, cases[i].path);
+        }
+    }
+    CU_ASSERT_EQUAL(dp_gem_model_path(NULL, false, path, sizeof(path)),
+                    TG_EINVAL);
+    /* Exactly the size needed fits; one byte less does not. */
+    CU_ASSERT_EQUAL(dp_gem_model_path("g", false, path, 33), TG_OK);
+    CU_ASSERT_STRING_EQUAL(path, "/v1beta/models/g:generateContent");
+    CU_ASSERT_EQUAL(dp_gem_model_path("g", false, path, 32), TG_ETOOBIG);
+}
+
+/* Usage is readable mid-stream, so a cut stream can still be metered; bad
+ * data is a protocol error that writes nothing; events after the end are
+ * ignored. */
+static void
+test_stream_usage_midway(void)
+{
+    static const char ev[] =
+        "data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":"
+        "[{\"text\":\"Hi\"}]}}],\"usageMetadata\":{\"promptTokenCount\":60,"
+        "\"candidatesTokenCount\":1,\"cachedContentTokenCount\":30,"
+        "\"thoughtsTokenCount\":4}}\r\n\r\n";
+    dp_gem_resp_meta meta = {"chatcmpl-1", "gpt-x", 1, NULL};
+    dp_gem_stream   *s    = NULL;
+    dp_usage_counts  c;
+    tg_buf           out;
+    size_t           n;
+
+    tg_buf_init(&out, 0);
+    CU_ASSERT_EQUAL_FATAL(dp_gem_stream_create(&s, &meta, false), TG_OK);
+    CU_ASSERT_EQUAL(dp_gem_stream_feed_sse(s, ev, strlen(ev), &out), TG_OK);
+    CU_ASSERT_FALSE(dp_gem_stream_ended(s));
+    dp_gem_stream_usage(s, &c);
+    CU_ASSERT_TRUE(c.found);
+    CU_ASSERT_EQUAL(c.prompt_tokens, 60);
+    CU_ASSERT_EQUAL(c.cached_tokens, 30);
+    CU_ASSERT_EQUAL(c.completion_tokens, 5);
+    n = out.len;
+    CU_ASSERT_EQUAL(dp_gem_stream_feed(s, "{x", 2, &out), TG_EPROTO);
+    CU_ASSERT_EQUAL(dp_gem_stream_feed(s, "[1,2]", 5, &out), TG_EPROTO);
+    CU_ASSERT_EQUAL(out.len, n);
+    /* A keep-alive comment has no data: nothing to say. */
+    CU_ASSERT_EQUAL(dp_gem_stream_feed_sse(s, ": ping\n\n", 8, &out), TG_OK);
+    CU_ASSERT_EQUAL(out.len, n);
+    CU_ASSERT_EQUAL(dp_gem_stream_finish(s, &out), TG_OK);
+    CU_ASSERT_TRUE(dp_gem_stream_ended(s));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out.data, "upstream_stream_incomplete"));
+    n = out.len;
+    CU_ASSERT_EQUAL(dp_gem_stream_feed_sse(s, ev, strlen(ev), &out), TG_OK);
+    CU_ASSERT_EQUAL(dp_gem_stream_finish(s, &out), TG_OK);
+    CU_ASSERT_EQUAL(out.len, n);
+    dp_gem_stream_destroy(s);
+    dp_gem_stream_destroy(NULL);
+    tg_buf_fini(&out);
+}
+
+/* A capped output buffer fails whole: an event that needs several chunks
+ * (role, text, finish) leaves neither a half chunk nor the first chunks,
+ * and the stream state is as before, so a retry gives the same output. */
+static void
+test_stream_out_full(void)
+{
+    static const char ev[] =
+        "{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":"
+        "[{\"text\":\"hello there\"}]},\"finishReason\":\"STOP\"}]}";
+    dp_gem_resp_meta meta = {"chatcmpl-1", "gpt-x", 1, NULL};
+    dp_gem_stream   *s    = NULL;
+    tg_buf           out;
+    tg_buf           big;
+
+    tg_buf_init(&out, 200);
+    tg_buf_init(&big, 0);
+    CU_ASSERT_EQUAL_FATAL(dp_gem_stream_create(&s, &meta, false), TG_OK);
+    tg_buf_append(&out, "keep", 4);
+    CU_ASSERT_EQUAL(dp_gem_stream_feed(s, ev, strlen(ev), &out), TG_ETOOBIG);
+    CU_ASSERT_EQUAL(out.len, 4);
+    CU_ASSERT_STRING_EQUAL(out.data, "keep");
+    CU_ASSERT_EQUAL(dp_gem_stream_feed(s, ev, strlen(ev), &big), TG_OK);
+    CU_ASSERT_PTR_NOT_NULL(strstr(big.data, "\"role\":\"assistant\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(big.data, "\"finish_reason\":\"stop\""));
+    dp_gem_stream_destroy(s);
+    tg_buf_fini(&out);
+    tg_buf_fini(&big);
+}
+
+int
+main(void)
+{
+    static const tg_unit_case cases[] = {
+        {"openai_request_to_gemini", test_openai_request},
+        {"gemini_response_to_openai", test_gemini_response},
+        {"gemini_stream_to_openai", test_gemini_stream},
+        {"errors", test_errors},
+        {"model_path", test_model_path},
+        {"stream_usage_midway", test_stream_usage_midway},
+        {"stream_out_full", test_stream_out_full},
+        {NULL, NULL},
+    };
+    return tg_unit_run("dataplane.gemini", cases);
+}
