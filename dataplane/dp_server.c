@@ -901,6 +901,18 @@ dp_server_create(dp_server **out, const tg_config *cfg)
         (rv = dp_server_health(srv)) != TG_OK) {
         goto fail;
     }
+    {
+        /* Prices order the lowest_cost strategy; the PDP already refused
+         * a file that does not load, so a failure here only costs that. */
+        char msg[512];
+        if (tg_pricing_load(&srv->pricing, cfg->pdp.pricing_file, msg,
+                            sizeof(msg)) != TG_OK) {
+            tg_warn("pricing: %s; lowest_cost routing uses deployment "
+                    "prices only",
+                    msg);
+            tg_pricing_load(&srv->pricing, NULL, msg, sizeof(msg));
+        }
+    }
     if ((rv = dp_pdp_create(&srv->pdp, c->pdp_url, 1 << 20)) != TG_OK) {
         goto fail;
     }
@@ -995,6 +1007,7 @@ dp_server_destroy(dp_server *srv)
     }
     free(srv->upstreams);
     dp_health_destroy(srv->health);
+    tg_pricing_destroy(srv->pricing);
     free(srv->workers);
     free(srv);
 }

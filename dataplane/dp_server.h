@@ -18,6 +18,7 @@
 #include "dp_req.h"
 #include "dp_spool.h"
 #include "tg_config.h"
+#include "tg_pricing.h"
 
 
 typedef struct dp_metrics {
@@ -43,6 +44,7 @@ struct dp_server {
     dp_upstream       *upstreams;
     size_t             n_upstreams;
     dp_health         *health; /* one slot per upstream, by index */
+    tg_pricing        *pricing; /* pdp.pricing_file (lowest_cost); may be empty */
     dp_metrics         m;
     uint64_t           boot_id;
     atomic_uint_fast64_t seq;

@@ -899,6 +899,25 @@ dp_worker_group(const tg_config *cfg, const char *base, const char *model)
     return DP_GROUP_OTHER;
 }
 
+/* dp_worker_cost is what a deployment charges (input + output per 1M
+ * tokens): its own "pricing", else the price table's for its model; 0
+ * unknown (tried after every priced one). */
+static int64_t
+dp_worker_cost(const dp_server *srv, const dp_upstream *up)
+{
+    tg_price p;
+
+    if (up->dep->has_price) {
+        return up->dep->price_input + up->dep->price_output;
+    }
+    if (srv->pricing != NULL &&
+        (tg_pricing_find(srv->pricing, up->dep->model, &p) ||
+         tg_pricing_find(srv->pricing, up->dep->upstream_model, &p))) {
+        return p.input + p.output;
+    }
+    return 0;
+}
+
 /* dp_worker_plan orders the decision's targets into r->order: only what
  * the decision allowed, grouped, ordered by the strategy within a group,
  * deployments cooling down left out. Returns how many can be tried;
@@ -936,23 +955,13 @@ dp_worker_plan(dp_worker *w, dp_req *r, const dp_upstream **off,
         c[n].priority = (int32_t)i;
         c[n].inflight = st.inflight;
         c[n].ttft_us  = st.ttft_ewma_us;
-        c[n].cost     = up->dep->has_price
-                            ? up->dep->price_input + up->dep->price_output
-                            : 0;
+        c[n].cost     = dp_worker_cost(srv, up);
         /* Half-open counts as available: dp_worker_next claims the probe. */
         c[n].cooldown = st.state == DP_CIRCUIT_COOLDOWN;
         c[n].group    = dp_worker_group(srv->cfg, r->chat.model,
                                         up->dep->model);
         *cool += c[n].cooldown ? 1 : 0;
         n++;
-    }
-    if (s == DP_STRATEGY_LOWEST_COST) {
-        /* Without a deployment price, the table price of its model. */
-        for (size_t i = 0; i < n; i++) {
-            if (c[i].cost == 0) {
-                c[i].cost = 1; /* unknown: after every priced one */
-            }
-        }
     }
     k = dp_router_order(c, n, s, (uint64_t)tg_mono_us() ^ r->started_us,
                         ord);

@@ -25,7 +25,7 @@
 #include "pdp_admin.h"
 #include "pdp_cli_api.h"
 #include "pdp_policy_cli.h"
-#include "pdp_pricing.h"
+#include "tg_pricing.h"
 #include "pdp_rollout.h"
 #include "pdp_server.h"
 #include "pdp_store.h"
@@ -596,7 +596,7 @@ pdp_cli_serve(pdp_cli *c, int argc, char **argv)
     static const char *const flags[] = {"config", NULL};
     pdp_cli_opts             o;
     tg_config               *cfg = NULL;
-    pdp_pricing             *pr  = NULL;
+    tg_pricing             *pr  = NULL;
     pdp_store               *st  = NULL;
     pdp_rollout             *ro  = NULL;
     pdp_server              *srv = NULL;
@@ -636,7 +636,7 @@ pdp_cli_serve(pdp_cli *c, int argc, char **argv)
     if ((ec = pdp_cli_config(c, &o, &cfg)) != PDP_EXIT_OK) {
         goto out;
     }
-    if (pdp_pricing_load(&pr, cfg->pdp.pricing_file, msg,
+    if (tg_pricing_load(&pr, cfg->pdp.pricing_file, msg,
                          PDP_CLI_SERVE_ERR_MAX) != TG_OK) {
         fprintf(c->err, "%s\n", msg);
         ec = PDP_EXIT_USAGE;
@@ -645,7 +645,7 @@ pdp_cli_serve(pdp_cli *c, int argc, char **argv)
     if (cfg->pdp.pricing_file == NULL) {
         tg_warn("pricing: pdp.pricing_file is not set; all usage costs 0");
     } else {
-        tg_info("pricing: %zu models from %s", pdp_pricing_count(pr),
+        tg_info("pricing: %zu models from %s", tg_pricing_count(pr),
                 cfg->pdp.pricing_file);
     }
     if ((ec = pdp_cli_store(c, cfg, &st)) != PDP_EXIT_OK) {
@@ -726,7 +726,7 @@ out:
     pdp_server_stop(srv);    /* no decision holds a bundle from here on */
     pdp_rollout_destroy(ro); /* joins the watcher, which may write history */
     pdp_store_close(st);
-    pdp_pricing_destroy(pr);
+    tg_pricing_destroy(pr);
     tg_config_destroy(cfg);
     free(msg);
     if (ec == PDP_EXIT_OK) {

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "pdp_pricing.h"
+#include "tg_pricing.h"
 #include "tg_log.h"
 #include "tg_time.h"
 
@@ -348,9 +348,9 @@ pdp_decide_usd(int64_t micro, char *buf, size_t cap)
 static bool
 pdp_decide_worst_price(const tg_config *cfg, const pdp_bundle *bun,
                        const char *model, const tg_decision *out,
-                       pdp_price *price)
+                       tg_price *price)
 {
-    pdp_price table;
+    tg_price table;
     bool      have_table = pdp_bundle_price(bun, model, &table);
     bool      any        = false;
 
@@ -358,7 +358,7 @@ pdp_decide_worst_price(const tg_config *cfg, const pdp_bundle *bun,
     for (uint32_t i = 0; i < out->n_targets; i++) {
         const tg_deployment *d =
             tg_config_deployment(cfg, out->targets[i].deployment_id);
-        pdp_price p;
+        tg_price p;
         if (d != NULL && d->has_price) {
             p.input        = d->price_input;
             p.output       = d->price_output;
@@ -393,7 +393,7 @@ pdp_decide_rate(pdp_limits *lim, const tg_config *cfg, const pdp_bundle *bun,
     int64_t                  breset[PDP_BUDGET_HITS_MAX];
     uint32_t                 nb = 0;
     pdp_limits_cost          cost;
-    pdp_price                price;
+    tg_price                price;
     pdp_limits_req           enf[PDP_RATE_HITS_MAX];
     pdp_limits_req           aud[PDP_RATE_HITS_MAX];
     pdp_scope                esc[PDP_RATE_HITS_MAX];

@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 
 #include "pdp_policy_int.h"
-#include "pdp_pricing.h"
+#include "tg_pricing.h"
 #include "tg_hash.h"
 #include "tg_time.h"
 
@@ -391,7 +391,7 @@ pdp_bundle_free(pdp_bundle *b)
     free(b->groups);
     free(b->members);
     free(b->dir);
-    pdp_pricing_destroy(b->pricing);
+    tg_pricing_destroy(b->pricing);
     pdp_tz_fini(&b->tz);
     free(b);
 }
@@ -550,9 +550,9 @@ pdp_bundle_budget_webhook(const pdp_bundle *b, const char *rule_id, char *buf,
 }
 
 bool
-pdp_bundle_price(const pdp_bundle *b, const char *model, pdp_price *out)
+pdp_bundle_price(const pdp_bundle *b, const char *model, tg_price *out)
 {
-    return b->pricing != NULL && pdp_pricing_find(b->pricing, model, out);
+    return b->pricing != NULL && tg_pricing_find(b->pricing, model, out);
 }
 
 /* pdp_local_midnight is the UTC instant of local 00:00 of day (days since

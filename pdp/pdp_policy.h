@@ -186,9 +186,9 @@ bool pdp_bundle_budget_webhook(const pdp_bundle *b, const char *rule_id,
 
 /* pdp_bundle_price finds model's prices in the table the bundle's budget
  * rules were checked against (false: no such table or model). */
-struct pdp_price;
+struct tg_price;
 bool pdp_bundle_price(const pdp_bundle *b, const char *model,
-                      struct pdp_price *out);
+                      struct tg_price *out);
 
 /* pdp_bundle_budget_window: the window of kind w holding now_ms, in the
  * bundle's time zone: daily, weekly (Monday 00:00) and monthly calendar

@@ -14,7 +14,7 @@
 
 #include "pdp_policy.h"
 #include "pdp_policy_int.h"
-#include "pdp_pricing.h"
+#include "tg_pricing.h"
 #include "tg_config.h"
 #include "tg_json.h"
 
@@ -740,16 +740,16 @@ pdp_pc_check(pdp_pc *c, int argc, char **argv)
     pdp_pc_tests(c, o.dir, false, &tally);
     {
         char         path[1024];
-        pdp_pricing *pr = NULL;
+        tg_pricing *pr = NULL;
         FILE        *f;
         snprintf(path, sizeof(path), "%s/pricing.json", o.dir);
         if ((f = fopen(path, "r")) != NULL) {
             fclose(f);
-            if (pdp_pricing_load(&pr, path, c->msg, PDP_PC_ERR_MAX) != TG_OK) {
+            if (tg_pricing_load(&pr, path, c->msg, PDP_PC_ERR_MAX) != TG_OK) {
                 fprintf(c->err, "%s\n", c->msg);
                 tally.errors++;
             }
-            pdp_pricing_destroy(pr);
+            tg_pricing_destroy(pr);
         }
     }
     if (tally.errors > 0) {

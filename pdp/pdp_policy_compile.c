@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "pdp_policy_int.h"
-#include "pdp_pricing.h"
+#include "tg_pricing.h"
 #include "tg_buf.h"
 
 struct pdp_cc {
@@ -32,7 +32,7 @@ struct pdp_cc {
      * first budget rule: pr_state 0 not yet, 1 loaded (pr may be NULL:
      * there is none), 2 failed (reported once). */
     int          pr_state;
-    pdp_pricing *pr;
+    tg_pricing *pr;
     char         pr_src[512];
 };
 
@@ -1789,7 +1789,7 @@ pdp_window_parse(const char *s, uint8_t *w, int32_t *hours)
  * bundle's own pricing.json, else none (NULL, pr_state 1). r is the rule
  * an error is reported at (NULL: none; a table that does not load is then
  * reported by the bundle's syntax check). */
-static pdp_pricing *
+static tg_pricing *
 pdp_cc_pricing(pdp_cc *cc, const cJSON *r)
 {
     char        path[512];
@@ -1814,7 +1814,7 @@ pdp_cc_pricing(pdp_cc *cc, const cJSON *r)
         return NULL;
     }
     snprintf(cc->pr_src, sizeof(cc->pr_src), "%s", file);
-    if (pdp_pricing_load(&cc->pr, file, msg, sizeof(msg)) != TG_OK) {
+    if (tg_pricing_load(&cc->pr, file, msg, sizeof(msg)) != TG_OK) {
         cc->pr_state = 2;
         cc->pr       = NULL;
         if (r != NULL) {
@@ -1921,8 +1921,8 @@ static void
 pdp_cc_budget_prices(pdp_cc *cc, const cJSON *r, const pdp_rule *rule)
 {
     pdp_cc_models m;
-    pdp_pricing  *pr;
-    pdp_price     price;
+    tg_pricing  *pr;
+    tg_price     price;
     tg_buf        missing;
     uint32_t      nmissing = 0;
 
@@ -1949,7 +1949,7 @@ pdp_cc_budget_prices(pdp_cc *cc, const cJSON *r, const pdp_rule *rule)
     if (m.restricted) {
         for (uint32_t i = 0; i < m.n; i++) {
             const char *model = pdp_cc_s(cc, m.v[i]);
-            if (!pdp_pricing_find(pr, model, &price)) {
+            if (!tg_pricing_find(pr, model, &price)) {
                 tg_buf_printf(&missing, "%s\"%s\"", nmissing ? ", " : "",
                               model);
                 nmissing++;
@@ -1958,7 +1958,7 @@ pdp_cc_budget_prices(pdp_cc *cc, const cJSON *r, const pdp_rule *rule)
     } else {
         for (uint32_t g = 0; g < cc->b->ngroups; g++) {
             const char *model = pdp_cc_s(cc, cc->b->groups[g].model);
-            if (!pdp_pricing_find(pr, model, &price)) {
+            if (!tg_pricing_find(pr, model, &price)) {
                 tg_buf_printf(&missing, "%s\"%s\"", nmissing ? ", " : "",
                               model);
                 nmissing++;
@@ -2443,6 +2443,6 @@ pdp_compile_free(pdp_cc *cc)
         return;
     }
     tg_buf_fini(&cc->pool);
-    pdp_pricing_destroy(cc->pr);
+    tg_pricing_destroy(cc->pr);
     free(cc);
 }

@@ -250,7 +250,7 @@ struct pdp_bundle {
     pdp_tz      tz;
     /* The price table budget rules were checked against (NULL without
      * budget rules): what decisions price the worst case with. */
-    struct pdp_pricing *pricing;
+    struct tg_pricing *pricing;
 
     pdp_rule *rules; /* sorted by id: evaluation and output never depend on
                         file order */

@@ -62,7 +62,7 @@ typedef struct pdp_worker {
 struct pdp_server {
     const tg_config *cfg;
     pdp_store       *st;
-    pdp_pricing     *pr;
+    tg_pricing     *pr;
     pdp_rollout     *ro;
     pdp_limits      *lim; /* rate-limit windows and reservations */
     pdp_alerts      *alerts; /* budget threshold alerts */
@@ -267,7 +267,7 @@ pdp_worker_usage(pdp_worker *w, nng_msg *msg)
     }
 
     {
-        pdp_price            price;
+        tg_price            price;
         pdp_bundle          *b;
         const tg_deployment *dep =
             tg_config_deployment(srv->cfg, u->deployment_id);
@@ -279,19 +279,19 @@ pdp_worker_usage(pdp_worker *w, nng_msg *msg)
             price.input        = dep->price_input;
             price.output       = dep->price_output;
             price.cached_input = dep->price_cached_input;
-            cost = pdp_pricing_cost_of(&price, u->prompt_tokens,
+            cost = tg_pricing_cost_of(&price, u->prompt_tokens,
                                        u->cached_tokens, u->completion_tokens);
-        } else if (pdp_pricing_find(srv->pr, u->model, &price)) {
-            cost = pdp_pricing_cost_of(&price, u->prompt_tokens,
+        } else if (tg_pricing_find(srv->pr, u->model, &price)) {
+            cost = tg_pricing_cost_of(&price, u->prompt_tokens,
                                        u->cached_tokens, u->completion_tokens);
         } else if ((b = pdp_rollout_acquire(srv->ro)) != NULL &&
                    pdp_bundle_price(b, u->model, &price)) {
-            cost = pdp_pricing_cost_of(&price, u->prompt_tokens,
+            cost = tg_pricing_cost_of(&price, u->prompt_tokens,
                                        u->cached_tokens, u->completion_tokens);
             pdp_bundle_unref(b);
         } else {
             pdp_bundle_unref(b);
-            cost = pdp_pricing_cost(srv->pr, u->model, u->prompt_tokens,
+            cost = tg_pricing_cost(srv->pr, u->model, u->prompt_tokens,
                                     u->cached_tokens, u->completion_tokens);
         }
     }
@@ -614,7 +614,7 @@ pdp_server_budget_load(void *arg, const pdp_limits_spend_key *k, int64_t spent)
 
 tg_err
 pdp_server_start(pdp_server **out, const tg_config *cfg, pdp_store *st,
-                 pdp_pricing *pr, pdp_rollout *ro, char *err, size_t errlen)
+                 tg_pricing *pr, pdp_rollout *ro, char *err, size_t errlen)
 {
     pdp_server *srv = calloc(1, sizeof(*srv));
     tg_err      rv  = TG_OK;

@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "pdp_pricing.h"
+#include "tg_pricing.h"
 #include "pdp_rollout.h"
 #include "pdp_limits.h"
 #include "pdp_store.h"
@@ -29,7 +29,7 @@ typedef struct pdp_server pdp_server;
  * Borrows: cfg, st, pr and ro until pdp_server_stop returns.
  * Owns: *out, free with pdp_server_stop. */
 tg_err pdp_server_start(pdp_server **out, const tg_config *cfg, pdp_store *st,
-                        pdp_pricing *pr, pdp_rollout *ro, char *err,
+                        tg_pricing *pr, pdp_rollout *ro, char *err,
                         size_t errlen);
 
 /* pdp_server_ready is true once every listener is up. Thread-safe. */

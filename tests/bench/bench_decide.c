@@ -34,7 +34,7 @@
 #include "pdp_decide.h"
 #include "pdp_limits.h"
 #include "pdp_policy.h"
-#include "pdp_pricing.h"
+#include "tg_pricing.h"
 #include "pdp_store.h"
 #include "tg_config.h"
 #include "tg_hash.h"
@@ -71,7 +71,7 @@ typedef struct bench_env {
     pdp_store        *st;
     pdp_store_reader *rd;
     pdp_limits       *lim;
-    pdp_price         price;
+    tg_price         price;
     tg_decide         req;
 } bench_env;
 
@@ -126,7 +126,7 @@ bench_decide_once(bench_env *e, const pdp_bundle *b, uint64_t *reserved)
         return false;
     }
     if (dec.reservation_id[0] != '\0') {
-        int64_t cost = pdp_pricing_cost_of(&e->price, BENCH_PROMPT_TOKENS, 0,
+        int64_t cost = tg_pricing_cost_of(&e->price, BENCH_PROMPT_TOKENS, 0,
                                            BENCH_COMPLETION_TOKENS);
 
         nk = pdp_limits_budget_keys(e->lim, dec.reservation_id, keys,
@@ -550,7 +550,7 @@ main(int argc, char **argv)
         bu.tmpl.limit      = 1000000LL * 1000000LL;
         bu.tmpl.scope_kind = (uint8_t)PDP_SCOPE_TENANT;
     }
-    cost = pdp_pricing_cost_of(&e.price, BENCH_PROMPT_TOKENS, 0,
+    cost = tg_pricing_cost_of(&e.price, BENCH_PROMPT_TOKENS, 0,
                                BENCH_COMPLETION_TOKENS);
     {
         long per = o.usage_n / o.usage_rounds;

@@ -56,11 +56,16 @@ describe('resilience', () => {
         mockDeployment('lenient', 'r-lenient', p, { upstream_model: 'lenient-up' }),
         { ...mockDeployment('kill-a', 'r-kill', p), api_base: `http://127.0.0.1:${port2}/v1`, api_key: '${TG_TEST_SECOND_KEY}' },
         mockDeployment('kill-b', 'r-kill', p, { upstream_model: 'kill-b' }),
+        mockDeployment('dear', 'r-price', p, { pricing: { input_per_mtok: 5, output_per_mtok: 15 } }),
+        mockDeployment('cheap', 'r-price', p, { pricing: { input_per_mtok: 0.1, output_per_mtok: 0.3 } }),
+        mockDeployment('w-a', 'r-weighted', p, { weight: 1 }),
+        mockDeployment('w-b', 'r-weighted', p, { weight: 3 }),
       ],
       dataplaneEnv: { TG_TEST_SECOND_KEY: SECOND_KEY },
       modelGroups: [
         { model: 'r-small-ctx', context_window_fallbacks: ['r-big-ctx'] },
         { model: 'r-strict', content_policy_fallbacks: ['r-lenient'] },
+        { model: 'r-weighted', strategy: 'weighted' },
       ],
     });
     ({ key } = await gw.createKey({ tenant: 'resilience' }));
@@ -72,6 +77,22 @@ describe('resilience', () => {
   });
 
   const chat = (model, text, extra = {}) => gw.chat({ model, messages: userMsg(text), max_tokens: 50, ...extra }, { key });
+
+  test('strategies: ordered by default, :floor picks the cheapest, weighted spreads by weight', async () => {
+    let r = await chat('r-price', 'hi');
+    assert.equal(r.headers['x-tollgate-deployment'], 'dear', 'ordered: the catalog order');
+    r = await chat('r-price:floor', 'hi');
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.headers['x-tollgate-deployment'], 'cheap');
+    r = await chat('r-price:nitro', 'hi');
+    assert.equal(r.status, 200, r.text);
+    const seen = { 'w-a': 0, 'w-b': 0 };
+    for (let i = 0; i < 60; i++) {
+      const x = await chat('r-weighted', 'hi');
+      seen[x.headers['x-tollgate-deployment']]++;
+    }
+    assert.ok(seen['w-a'] > 3 && seen['w-b'] > seen['w-a'], JSON.stringify(seen));
+  });
 
   test('429 then 200: retried on the same deployment, the client sees 200', async () => {
     const r = await chat('r-single', '[[mock status=429 times=1 tag=t429 chunks=3]] hi');

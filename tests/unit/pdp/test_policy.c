@@ -17,7 +17,7 @@
 #include "pdp_limits.h"
 #include "pdp_policy_int.h" /* compiled budget fields */
 #include "pdp_policy_cli.h"
-#include "pdp_pricing.h"
+#include "tg_pricing.h"
 #include "tg_json.h"
 #include "tg_unit.h"
 
@@ -737,7 +737,7 @@ test_budget_enforced(void)
                             "\"scope\": \"tenant\", \"window\": "
                             "\"daily\", \"limit_usd\": 1, \"when\": "
                             "{\"eq\": [\"request.model\", \"gpt-4o\"]}}");
-    pdp_price   p;
+    tg_price   p;
 
     CU_ASSERT_PTR_NOT_NULL_FATAL(b);
     CU_ASSERT_TRUE(pdp_bundle_price(b, "gpt-4o", &p));

@@ -10,7 +10,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "pdp_pricing.h"
+#include "tg_pricing.h"
 #include "pdp_server.h"
 #include "pdp_store.h"
 #include "pdp_test_util.h"
@@ -23,7 +23,7 @@ typedef struct fixture {
     char         url[640];
     tg_config   *cfg;
     pdp_store   *st;
-    pdp_pricing *pr;
+    tg_pricing *pr;
     pdp_server  *srv;
 } fixture;
 
@@ -42,7 +42,7 @@ fixture_start(fixture *fx, const char *tag)
     fx->cfg = pdp_test_load(pdp_test_config(fx->dir, 4));
     if (pdp_store_open(&fx->st, fx->cfg->pdp.state_dir, 4, err, sizeof(err)) !=
             TG_OK ||
-        pdp_pricing_load(&fx->pr, fx->cfg->pdp.pricing_file, err,
+        tg_pricing_load(&fx->pr, fx->cfg->pdp.pricing_file, err,
                          sizeof(err)) != TG_OK ||
         pdp_server_start(&fx->srv, fx->cfg, fx->st, fx->pr, NULL, err,
                          sizeof(err)) != TG_OK) {
@@ -56,7 +56,7 @@ fixture_stop(fixture *fx)
 {
     pdp_server_stop(fx->srv);
     pdp_store_close(fx->st);
-    pdp_pricing_destroy(fx->pr);
+    tg_pricing_destroy(fx->pr);
     tg_config_destroy(fx->cfg);
 }
 
@@ -311,7 +311,7 @@ test_stale_socket_file_replaced(void)
         CU_ASSERT_EQUAL_FATAL(
             pdp_store_open(&fx.st, fx.cfg->pdp.state_dir, 4, err, sizeof(err)),
             TG_OK);
-        CU_ASSERT_EQUAL_FATAL(pdp_pricing_load(&fx.pr, NULL, err, sizeof(err)),
+        CU_ASSERT_EQUAL_FATAL(tg_pricing_load(&fx.pr, NULL, err, sizeof(err)),
                               TG_OK);
         CU_ASSERT_EQUAL(pdp_server_start(&fx.srv, fx.cfg, fx.st, fx.pr, NULL,
                                          err, sizeof(err)),

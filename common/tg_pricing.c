@@ -1,7 +1,7 @@
-/* pdp_pricing.c - prices are parsed from USD floats once and kept as
+/* tg_pricing.c - prices are parsed from USD floats once and kept as
  * integers, so every cost is exact integer arithmetic and the same request
  * always costs the same micro-USD everywhere. */
-#include "pdp_pricing.h"
+#include "tg_pricing.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -12,32 +12,32 @@
 #include "tg_json.h"
 #include "tg_log.h"
 
-#define PDP_PRICING_MAX_BYTES (4u << 20)
-#define PDP_PRICING_WARN_MAX 256 /* bounds memory if clients invent names */
-#define PDP_MTOK 1000000
+#define TG_PRICING_MAX_BYTES (4u << 20)
+#define TG_PRICING_WARN_MAX 256 /* bounds memory if clients invent names */
+#define TG_MTOK 1000000
 
-typedef struct pdp_pricing_model {
+typedef struct tg_pricing_model {
     char     *name;
-    pdp_price price;
-} pdp_pricing_model;
+    tg_price price;
+} tg_pricing_model;
 
-struct pdp_pricing {
-    pdp_pricing_model *models; /* sorted by name */
+struct tg_pricing {
+    tg_pricing_model *models; /* sorted by name */
     size_t             n;
     pthread_mutex_t    warn_mu;
-    char              *warned[PDP_PRICING_WARN_MAX];
+    char              *warned[TG_PRICING_WARN_MAX];
     size_t             n_warned;
 };
 
 static int
-pdp_pricing_cmp(const void *a, const void *b)
+tg_pricing_cmp(const void *a, const void *b)
 {
-    return strcmp(((const pdp_pricing_model *)a)->name,
-                  ((const pdp_pricing_model *)b)->name);
+    return strcmp(((const tg_pricing_model *)a)->name,
+                  ((const tg_pricing_model *)b)->name);
 }
 
 static tg_err
-pdp_pricing_usd(const tg_json_doc *doc, const cJSON *m, const char *model,
+tg_pricing_usd(const tg_json_doc *doc, const cJSON *m, const char *model,
                 const char *key, bool required, int64_t *out, char *err,
                 size_t errlen)
 {
@@ -54,18 +54,18 @@ pdp_pricing_usd(const tg_json_doc *doc, const cJSON *m, const char *model,
         return TG_OK;
     }
     d = cJSON_GetNumberValue(v);
-    if (!cJSON_IsNumber(v) || !(d >= 0.0) || d > PDP_PRICE_MAX_USD) {
+    if (!cJSON_IsNumber(v) || !(d >= 0.0) || d > TG_PRICE_MAX_USD) {
         return tg_json_errf(doc, v, err, errlen,
                             "models.%s.%s: expected a number of USD per 1M "
                             "tokens from 0 to %.0f",
-                            model, key, PDP_PRICE_MAX_USD);
+                            model, key, TG_PRICE_MAX_USD);
     }
     *out = llround(d * 1e6);
     return TG_OK;
 }
 
 static tg_err
-pdp_pricing_parse(pdp_pricing *p, const tg_json_doc *doc, char *err,
+tg_pricing_parse(tg_pricing *p, const tg_json_doc *doc, char *err,
                   size_t errlen)
 {
     static const char *const top[]    = {"$schema", "currency", "models", NULL};
@@ -99,7 +99,7 @@ pdp_pricing_parse(pdp_pricing *p, const tg_json_doc *doc, char *err,
         return TG_ENOMEM;
     }
     for (const cJSON *m = models->child; m != NULL; m = m->next) {
-        pdp_pricing_model *pm = &p->models[p->n];
+        tg_pricing_model *pm = &p->models[p->n];
         char               ctx[160];
 
         snprintf(ctx, sizeof(ctx), "models.%s", m->string);
@@ -111,11 +111,11 @@ pdp_pricing_parse(pdp_pricing *p, const tg_json_doc *doc, char *err,
         }
         pm->price.cached_input = -1;
         if ((rv = tg_json_only_keys(doc, m, ctx, per, err, errlen)) != TG_OK ||
-            (rv = pdp_pricing_usd(doc, m, m->string, "input_per_mtok", true,
+            (rv = tg_pricing_usd(doc, m, m->string, "input_per_mtok", true,
                                   &pm->price.input, err, errlen)) != TG_OK ||
-            (rv = pdp_pricing_usd(doc, m, m->string, "output_per_mtok", false,
+            (rv = tg_pricing_usd(doc, m, m->string, "output_per_mtok", false,
                                   &pm->price.output, err, errlen)) != TG_OK ||
-            (rv = pdp_pricing_usd(doc, m, m->string, "cached_input_per_mtok",
+            (rv = tg_pricing_usd(doc, m, m->string, "cached_input_per_mtok",
                                   false, &pm->price.cached_input, err,
                                   errlen)) != TG_OK) {
             return rv;
@@ -128,14 +128,14 @@ pdp_pricing_parse(pdp_pricing *p, const tg_json_doc *doc, char *err,
         }
         p->n++;
     }
-    qsort(p->models, p->n, sizeof(*p->models), pdp_pricing_cmp);
+    qsort(p->models, p->n, sizeof(*p->models), tg_pricing_cmp);
     return TG_OK;
 }
 
 tg_err
-pdp_pricing_load(pdp_pricing **out, const char *path, char *err, size_t errlen)
+tg_pricing_load(tg_pricing **out, const char *path, char *err, size_t errlen)
 {
-    pdp_pricing *p   = calloc(1, sizeof(*p));
+    tg_pricing *p   = calloc(1, sizeof(*p));
     tg_json_doc *doc = NULL;
     tg_err       rv  = TG_OK;
 
@@ -144,9 +144,9 @@ pdp_pricing_load(pdp_pricing **out, const char *path, char *err, size_t errlen)
     }
     pthread_mutex_init(&p->warn_mu, NULL);
     if (path != NULL) {
-        if ((rv = tg_json_doc_load(&doc, path, PDP_PRICING_MAX_BYTES, err,
+        if ((rv = tg_json_doc_load(&doc, path, TG_PRICING_MAX_BYTES, err,
                                    errlen)) != TG_OK ||
-            (rv = pdp_pricing_parse(p, doc, err, errlen)) != TG_OK) {
+            (rv = tg_pricing_parse(p, doc, err, errlen)) != TG_OK) {
             goto out;
         }
     }
@@ -154,12 +154,12 @@ pdp_pricing_load(pdp_pricing **out, const char *path, char *err, size_t errlen)
     p    = NULL;
 out:
     tg_json_doc_destroy(doc);
-    pdp_pricing_destroy(p);
+    tg_pricing_destroy(p);
     return rv;
 }
 
 void
-pdp_pricing_destroy(pdp_pricing *p)
+tg_pricing_destroy(tg_pricing *p)
 {
     if (p == NULL) {
         return;
@@ -176,15 +176,15 @@ pdp_pricing_destroy(pdp_pricing *p)
 }
 
 bool
-pdp_pricing_find(const pdp_pricing *p, const char *model, pdp_price *out)
+tg_pricing_find(const tg_pricing *p, const char *model, tg_price *out)
 {
-    pdp_pricing_model        key = {(char *)model, {0, 0, 0}};
-    const pdp_pricing_model *hit;
+    tg_pricing_model        key = {(char *)model, {0, 0, 0}};
+    const tg_pricing_model *hit;
 
     if (p == NULL || p->n == 0) {
         return false;
     }
-    hit = bsearch(&key, p->models, p->n, sizeof(key), pdp_pricing_cmp);
+    hit = bsearch(&key, p->models, p->n, sizeof(key), tg_pricing_cmp);
     if (hit == NULL) {
         return false;
     }
@@ -193,7 +193,7 @@ pdp_pricing_find(const pdp_pricing *p, const char *model, pdp_price *out)
 }
 
 size_t
-pdp_pricing_count(const pdp_pricing *p)
+tg_pricing_count(const tg_pricing *p)
 {
     return p != NULL ? p->n : 0;
 }
@@ -202,7 +202,7 @@ pdp_pricing_count(const pdp_pricing *p)
  * q * price is exact and the remainders r * price (< 1e6 * 1e12) can be
  * summed before the one rounding step without overflow. */
 int64_t
-pdp_pricing_cost_of(const pdp_price *price, int64_t prompt, int64_t cached,
+tg_pricing_cost_of(const tg_price *price, int64_t prompt, int64_t cached,
                     int64_t completion)
 {
     int64_t tokens[3];
@@ -217,8 +217,8 @@ pdp_pricing_cost_of(const pdp_price *price, int64_t prompt, int64_t cached,
     tokens[1]  = cached;
     tokens[2]  = completion;
     for (int i = 0; i < 3; i++) {
-        int64_t q = tokens[i] / PDP_MTOK;
-        int64_t r = tokens[i] % PDP_MTOK;
+        int64_t q = tokens[i] / TG_MTOK;
+        int64_t r = tokens[i] % TG_MTOK;
         int64_t part;
 
         if (__builtin_mul_overflow(q, rates[i], &part) ||
@@ -227,7 +227,7 @@ pdp_pricing_cost_of(const pdp_price *price, int64_t prompt, int64_t cached,
         }
         frac += r * rates[i];
     }
-    if (__builtin_add_overflow(whole, (frac + PDP_MTOK / 2) / PDP_MTOK,
+    if (__builtin_add_overflow(whole, (frac + TG_MTOK / 2) / TG_MTOK,
                                &whole)) {
         return INT64_MAX;
     }
@@ -235,7 +235,7 @@ pdp_pricing_cost_of(const pdp_price *price, int64_t prompt, int64_t cached,
 }
 
 static void
-pdp_pricing_warn_unknown(pdp_pricing *p, const char *model)
+tg_pricing_warn_unknown(tg_pricing *p, const char *model)
 {
     bool seen = false;
 
@@ -243,7 +243,7 @@ pdp_pricing_warn_unknown(pdp_pricing *p, const char *model)
     for (size_t i = 0; i < p->n_warned && !seen; i++) {
         seen = strcmp(p->warned[i], model) == 0;
     }
-    if (!seen && p->n_warned < PDP_PRICING_WARN_MAX) {
+    if (!seen && p->n_warned < TG_PRICING_WARN_MAX) {
         p->warned[p->n_warned] = strdup(model);
         if (p->warned[p->n_warned] != NULL) {
             p->n_warned++;
@@ -258,17 +258,17 @@ pdp_pricing_warn_unknown(pdp_pricing *p, const char *model)
 }
 
 int64_t
-pdp_pricing_cost(pdp_pricing *p, const char *model, int64_t prompt,
+tg_pricing_cost(tg_pricing *p, const char *model, int64_t prompt,
                  int64_t cached, int64_t completion)
 {
-    pdp_price price;
+    tg_price price;
 
     if (p == NULL) {
         return 0;
     }
-    if (!pdp_pricing_find(p, model, &price)) {
-        pdp_pricing_warn_unknown(p, model);
+    if (!tg_pricing_find(p, model, &price)) {
+        tg_pricing_warn_unknown(p, model);
         return 0;
     }
-    return pdp_pricing_cost_of(&price, prompt, cached, completion);
+    return tg_pricing_cost_of(&price, prompt, cached, completion);
 }

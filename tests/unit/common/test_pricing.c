@@ -1,56 +1,56 @@
-/* test_pricing.c - pdp.pricing: exact micro-USD costs and a strict price
+/* test_pricing.c - common.pricing: exact micro-USD costs and a strict price
  * file, since every spend figure a user sees comes from here. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "pdp_pricing.h"
+#include "tg_pricing.h"
 #include "tg_unit.h"
 
-static pdp_pricing *
+static tg_pricing *
 load_text(const char *text, tg_err *rv, char *err, size_t errlen)
 {
     const char  *dir  = tg_unit_tmpdir("pricing");
     const char  *path = tg_unit_write(dir, "pricing.json", text);
-    pdp_pricing *p    = NULL;
+    tg_pricing *p    = NULL;
 
-    *rv = pdp_pricing_load(&p, path, err, errlen);
+    *rv = tg_pricing_load(&p, path, err, errlen);
     return p;
 }
 
 static void
 test_exact_cost(void)
 {
-    pdp_price price = {150000, 600000, 75000}; /* gpt-4o-mini */
+    tg_price price = {150000, 600000, 75000}; /* gpt-4o-mini */
 
     /* 800 * 0.15 + 200 * 0.075 + 500 * 0.60 USD/Mtok = 435 micro-USD */
-    CU_ASSERT_EQUAL(pdp_pricing_cost_of(&price, 1000, 200, 500), 435);
-    CU_ASSERT_EQUAL(pdp_pricing_cost_of(&price, 0, 0, 0), 0);
+    CU_ASSERT_EQUAL(tg_pricing_cost_of(&price, 1000, 200, 500), 435);
+    CU_ASSERT_EQUAL(tg_pricing_cost_of(&price, 0, 0, 0), 0);
     /* 1M prompt tokens cost exactly the list price. */
-    CU_ASSERT_EQUAL(pdp_pricing_cost_of(&price, 1000000, 0, 0), 150000);
+    CU_ASSERT_EQUAL(tg_pricing_cost_of(&price, 1000000, 0, 0), 150000);
     /* cached above prompt is clamped to prompt. */
-    CU_ASSERT_EQUAL(pdp_pricing_cost_of(&price, 1000, 5000, 0), 75);
+    CU_ASSERT_EQUAL(tg_pricing_cost_of(&price, 1000, 5000, 0), 75);
 }
 
 static void
 test_rounding(void)
 {
-    pdp_price one = {1, 1, 1}; /* 1 micro-USD per 1M tokens */
+    tg_price one = {1, 1, 1}; /* 1 micro-USD per 1M tokens */
 
-    CU_ASSERT_EQUAL(pdp_pricing_cost_of(&one, 499999, 0, 0), 0);
-    CU_ASSERT_EQUAL(pdp_pricing_cost_of(&one, 500000, 0, 0), 1); /* half up */
+    CU_ASSERT_EQUAL(tg_pricing_cost_of(&one, 499999, 0, 0), 0);
+    CU_ASSERT_EQUAL(tg_pricing_cost_of(&one, 500000, 0, 0), 1); /* half up */
     /* Fractions add up before rounding: 0.4 + 0.4 = 0.8 -> 1. */
-    CU_ASSERT_EQUAL(pdp_pricing_cost_of(&one, 400000, 0, 400000), 1);
+    CU_ASSERT_EQUAL(tg_pricing_cost_of(&one, 400000, 0, 400000), 1);
 }
 
 static void
 test_large_counts_no_overflow(void)
 {
-    pdp_price opus = {15000000, 75000000, 1500000}; /* claude-opus-4 */
+    tg_price opus = {15000000, 75000000, 1500000}; /* claude-opus-4 */
 
     /* 1e9 tokens each way: 15,000 + 75,000 USD. */
-    CU_ASSERT_EQUAL(pdp_pricing_cost_of(&opus, 1000000000, 0, 1000000000),
+    CU_ASSERT_EQUAL(tg_pricing_cost_of(&opus, 1000000000, 0, 1000000000),
                     90000LL * 1000000);
-    CU_ASSERT_EQUAL(pdp_pricing_cost_of(&opus, INT64_MAX, 0, INT64_MAX),
+    CU_ASSERT_EQUAL(tg_pricing_cost_of(&opus, INT64_MAX, 0, INT64_MAX),
                     INT64_MAX); /* saturates */
 }
 
@@ -59,27 +59,27 @@ test_shipped_table(void)
 {
     char         path[1024];
     char         err[512];
-    pdp_pricing *p   = NULL;
+    tg_pricing *p   = NULL;
     const char  *src = getenv("TG_SRC");
-    pdp_price    pr;
+    tg_price    pr;
 
     CU_ASSERT_PTR_NOT_NULL_FATAL(src);
     snprintf(path, sizeof(path), "%s/policies/pricing.json", src);
-    CU_ASSERT_EQUAL_FATAL(pdp_pricing_load(&p, path, err, sizeof(err)), TG_OK);
-    CU_ASSERT(pdp_pricing_count(p) >= 16);
-    CU_ASSERT_FATAL(pdp_pricing_find(p, "gpt-4o-mini", &pr));
+    CU_ASSERT_EQUAL_FATAL(tg_pricing_load(&p, path, err, sizeof(err)), TG_OK);
+    CU_ASSERT(tg_pricing_count(p) >= 16);
+    CU_ASSERT_FATAL(tg_pricing_find(p, "gpt-4o-mini", &pr));
     CU_ASSERT_EQUAL(pr.input, 150000);
     CU_ASSERT_EQUAL(pr.output, 600000);
     CU_ASSERT_EQUAL(pr.cached_input, 75000);
     /* No cached price in the file: cached tokens cost the input price. */
-    CU_ASSERT_FATAL(pdp_pricing_find(p, "text-embedding-3-small", &pr));
+    CU_ASSERT_FATAL(tg_pricing_find(p, "text-embedding-3-small", &pr));
     CU_ASSERT_EQUAL(pr.input, 20000);
     CU_ASSERT_EQUAL(pr.cached_input, 20000);
     CU_ASSERT_EQUAL(pr.output, 0);
-    CU_ASSERT_EQUAL(pdp_pricing_cost(p, "gpt-4o-mini", 1000, 200, 500), 435);
-    CU_ASSERT_EQUAL(pdp_pricing_cost(p, "no-such-model", 1000, 0, 1000), 0);
-    CU_ASSERT_EQUAL(pdp_pricing_cost(p, "no-such-model", 1000, 0, 1000), 0);
-    pdp_pricing_destroy(p);
+    CU_ASSERT_EQUAL(tg_pricing_cost(p, "gpt-4o-mini", 1000, 200, 500), 435);
+    CU_ASSERT_EQUAL(tg_pricing_cost(p, "no-such-model", 1000, 0, 1000), 0);
+    CU_ASSERT_EQUAL(tg_pricing_cost(p, "no-such-model", 1000, 0, 1000), 0);
+    tg_pricing_destroy(p);
 }
 
 static void
@@ -87,7 +87,7 @@ test_unknown_key_rejected_with_position(void)
 {
     char         err[512] = "";
     tg_err       rv;
-    pdp_pricing *p = load_text("{\n"
+    tg_pricing *p = load_text("{\n"
                                "  \"currency\": \"USD\",\n"
                                "  \"models\": {\n"
                                "    \"m\": {\"input_per_mtok\": 1,\n"
@@ -100,7 +100,7 @@ test_unknown_key_rejected_with_position(void)
     CU_ASSERT_EQUAL(rv, TG_ECONFIG);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "pricing.json:5:12:"));
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "ouptut_per_mtok"));
-    pdp_pricing_destroy(p);
+    tg_pricing_destroy(p);
 }
 
 static void
@@ -108,46 +108,46 @@ test_bad_files_rejected(void)
 {
     char         err[512];
     tg_err       rv;
-    pdp_pricing *p;
+    tg_pricing *p;
 
     p = load_text("{\"currency\": \"USD\", \"models\": {}, \"extra\": 1}", &rv,
                   err, sizeof(err));
     CU_ASSERT_EQUAL(rv, TG_ECONFIG);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "extra"));
-    pdp_pricing_destroy(p);
+    tg_pricing_destroy(p);
     p = load_text("{\"currency\": \"EUR\", \"models\": {}}", &rv, err,
                   sizeof(err));
     CU_ASSERT_EQUAL(rv, TG_ECONFIG);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "USD"));
-    pdp_pricing_destroy(p);
+    tg_pricing_destroy(p);
     p = load_text("{\"currency\": \"USD\", \"models\": {\"m\": "
                   "{\"input_per_mtok\": -1}}}",
                   &rv, err, sizeof(err));
     CU_ASSERT_EQUAL(rv, TG_ECONFIG);
-    pdp_pricing_destroy(p);
+    tg_pricing_destroy(p);
     p = load_text("{\"currency\": \"USD\", \"models\": {\"m\": "
                   "{\"output_per_mtok\": 1}}}",
                   &rv, err, sizeof(err));
     CU_ASSERT_EQUAL(rv, TG_ECONFIG); /* input price is required */
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "input_per_mtok"));
-    pdp_pricing_destroy(p);
+    tg_pricing_destroy(p);
     p = load_text("{\"currency\": \"USD\", \"models\": {\"m\": "
                   "{\"input_per_mtok\": \"1\"}}}",
                   &rv, err, sizeof(err));
     CU_ASSERT_EQUAL(rv, TG_ECONFIG);
-    pdp_pricing_destroy(p);
+    tg_pricing_destroy(p);
 }
 
 static void
 test_no_file_costs_zero(void)
 {
     char         err[64];
-    pdp_pricing *p = NULL;
+    tg_pricing *p = NULL;
 
-    CU_ASSERT_EQUAL_FATAL(pdp_pricing_load(&p, NULL, err, sizeof(err)), TG_OK);
-    CU_ASSERT_EQUAL(pdp_pricing_count(p), 0);
-    CU_ASSERT_EQUAL(pdp_pricing_cost(p, "gpt-4o", 1000, 0, 1000), 0);
-    pdp_pricing_destroy(p);
+    CU_ASSERT_EQUAL_FATAL(tg_pricing_load(&p, NULL, err, sizeof(err)), TG_OK);
+    CU_ASSERT_EQUAL(tg_pricing_count(p), 0);
+    CU_ASSERT_EQUAL(tg_pricing_cost(p, "gpt-4o", 1000, 0, 1000), 0);
+    tg_pricing_destroy(p);
 }
 
 static const tg_unit_case cases[] = {
@@ -165,5 +165,5 @@ static const tg_unit_case cases[] = {
 int
 main(void)
 {
-    return tg_unit_run("pdp.pricing", cases);
+    return tg_unit_run("common.pricing", cases);
 }
