@@ -347,11 +347,12 @@ pdp_decide_usd(int64_t micro, char *buf, size_t cap)
  * target has no price at all. */
 static bool
 pdp_decide_worst_price(const tg_config *cfg, const pdp_bundle *bun,
-                       const char *model, const tg_decision *out,
-                       tg_price *price)
+                       const tg_pricing *pr, const char *model,
+                       const tg_decision *out, tg_price *price)
 {
     tg_price table;
-    bool      have_table = pdp_bundle_price(bun, model, &table);
+    bool     have_table = (bun != NULL && pdp_bundle_price(bun, model, &table)) ||
+                          (pr != NULL && tg_pricing_find(pr, model, &table));
     bool      any        = false;
 
     memset(price, 0, sizeof(*price));
@@ -385,7 +386,8 @@ pdp_decide_worst_price(const tg_config *cfg, const pdp_bundle *bun,
  * out->limits (and the reservation id), or turn out into a 429. */
 static void
 pdp_decide_rate(pdp_limits *lim, const tg_config *cfg, const pdp_bundle *bun,
-                const pdp_decide_ctx *x, tg_decision *out)
+                const tg_pricing *pr, const pdp_decide_ctx *x,
+                tg_decision *out)
 {
     const pdp_policy_result *r = &x->r;
     pdp_limits_budget        bud[PDP_BUDGET_HITS_MAX];
@@ -463,7 +465,7 @@ pdp_decide_rate(pdp_limits *lim, const tg_config *cfg, const pdp_bundle *bun,
                 PDP_BUDGET_HITS_MAX);
     }
     if (nb > 0) {
-        if (!pdp_decide_worst_price(cfg, bun, x->a.model, out, &price)) {
+        if (!pdp_decide_worst_price(cfg, bun, pr, x->a.model, out, &price)) {
             /* The compiler refuses a budget on a model without a price;
              * never let a budget look satisfied when it cannot be priced. */
             pdp_decide_deny(out, 403, "invalid_request_error",
@@ -692,13 +694,14 @@ tg_err
 pdp_decide_eval(pdp_store_reader *rd, const tg_config *cfg, const pdp_bundle *b,
                 const tg_decide *req, tg_decision *out)
 {
-    return pdp_decide_eval_limits(rd, cfg, b, NULL, req, out);
+    return pdp_decide_eval_limits(rd, cfg, b, NULL, NULL, req, out);
 }
 
 tg_err
 pdp_decide_eval_limits(pdp_store_reader *rd, const tg_config *cfg,
                        const pdp_bundle *b, pdp_limits *lim,
-                       const tg_decide *req, tg_decision *out)
+                       const tg_pricing *pr, const tg_decide *req,
+                       tg_decision *out)
 {
     pdp_decide_ctx x;
     char           when[32];
@@ -752,7 +755,8 @@ pdp_decide_eval_limits(pdp_store_reader *rd, const tg_config *cfg,
                         x.k.id, when);
         return TG_OK;
     }
-    if (b != NULL && (rv = pdp_decide_attrs(rd, req, &x)) != TG_OK) {
+    if ((b != NULL || lim != NULL) &&
+        (rv = pdp_decide_attrs(rd, req, &x)) != TG_OK) {
         pdp_decide_deny(out, 503, "server_error", "pdp_unavailable",
                         "The gateway could not read this key's tenant; try "
                         "again shortly.");
@@ -787,19 +791,22 @@ pdp_decide_eval_limits(pdp_store_reader *rd, const tg_config *cfg,
     out->verdict  = TG_VERDICT_ALLOW;
     out->status   = 200;
     out->strategy = pdp_decide_group_strategy(cfg, req->model);
+    memset(&x.r, 0, sizeof(x.r));
     if (b != NULL) {
         pdp_bundle_eval(b, &x.a, &x.r, NULL);
         pdp_decide_policy(&x.r, out);
-        if (lim != NULL && out->verdict == TG_VERDICT_ALLOW) {
-            if ((rv = pdp_decide_quotas(rd, &x)) != TG_OK) {
-                pdp_decide_deny(out, 503, "server_error", "pdp_unavailable",
-                                "The gateway could not read this key's "
-                                "budgets; try again shortly.");
-                return rv;
-            }
-            if (x.r.n_rate > 0 || x.r.n_budget > 0) {
-                pdp_decide_rate(lim, cfg, b, &x, out);
-            }
+    }
+    /* Budgets and rate limits set through administration apply with or
+     * without a policy bundle. */
+    if (lim != NULL && out->verdict == TG_VERDICT_ALLOW) {
+        if ((rv = pdp_decide_quotas(rd, &x)) != TG_OK) {
+            pdp_decide_deny(out, 503, "server_error", "pdp_unavailable",
+                            "The gateway could not read this key's budgets; "
+                            "try again shortly.");
+            return rv;
+        }
+        if (x.r.n_rate > 0 || x.r.n_budget > 0) {
+            pdp_decide_rate(lim, cfg, b, pr, &x, out);
         }
     }
     return TG_OK;

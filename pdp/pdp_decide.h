@@ -14,6 +14,7 @@
 #include "tg_config.h"
 #include "tg_err.h"
 #include "tg_msg.h"
+#include "tg_pricing.h"
 
 /* pdp_decide_eval fills *out (fully overwritten). Order: the key (401),
  * the model (400 model_required), the key's own model list (403
@@ -40,9 +41,14 @@ tg_err pdp_decide_eval(pdp_store_reader *rd, const tg_config *cfg,
  * code rate_limit_exceeded, type "requests" or "tokens", with nothing
  * reserved and an extra limits entry "retry" whose reset_ms says when to
  * retry. Audit rules are counted in a shadow window and only logged.
- * Borrows: lim (thread-safe). */
+ * Budgets and rate limits set through administration (pdp_store quotas)
+ * apply with or without a bundle; a budget prices the request with the
+ * bundle's table, else pr (pdp.pricing_file; NULL: none), and a
+ * deployment's own pricing wins.
+ * Borrows: lim (thread-safe), pr. */
 tg_err pdp_decide_eval_limits(pdp_store_reader *rd, const tg_config *cfg,
                               const pdp_bundle *b, pdp_limits *lim,
-                              const tg_decide *req, tg_decision *out);
+                              const tg_pricing *pr, const tg_decide *req,
+                              tg_decision *out);
 
 #endif

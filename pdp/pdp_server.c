@@ -342,7 +342,7 @@ pdp_worker_decide(pdp_worker *w)
     /* Held for this decision only: a reload may swap the bundle meanwhile,
      * and this decision still finishes on the one it started with. */
     b  = pdp_rollout_acquire(srv->ro);
-    rv = pdp_decide_eval_limits(w->rd, srv->cfg, b, srv->lim, req,
+    rv = pdp_decide_eval_limits(w->rd, srv->cfg, b, srv->lim, srv->pr, req,
                                 &w->rep.u.decision);
     pdp_bundle_unref(b);
     pdp_store_read_end(w->rd);

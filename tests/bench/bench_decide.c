@@ -116,7 +116,7 @@ bench_decide_once(bench_env *e, const pdp_bundle *b, uint64_t *reserved)
         fprintf(stderr, "bench-decide: read_begin: %s\n", tg_strerror(rv));
         return false;
     }
-    rv = pdp_decide_eval_limits(e->rd, e->cfg, b, e->lim, &e->req, &dec);
+    rv = pdp_decide_eval_limits(e->rd, e->cfg, b, e->lim, NULL, &e->req, &dec);
     pdp_store_read_end(e->rd);
     if (rv != TG_OK || dec.verdict != TG_VERDICT_ALLOW) {
         fprintf(stderr,

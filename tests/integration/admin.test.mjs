@@ -317,3 +317,30 @@ describe('administration', () => {
     assert.match(r.stderr, /not valid/);
   });
 });
+
+describe('administration without a policy bundle', () => {
+  let gw;
+
+  before(async () => {
+    gw = await startGateway({ deployments: (port) => [mockDeployment('mock-gpt-4o', 'gpt-4o', port)] });
+  });
+
+  after(async () => {
+    await gw?.stop();
+  });
+
+  test('budgets and rate limits set through administration still apply', async () => {
+    await gw.cli(['tenants', 'create', 'nobundle', '--config', gw.cfgPath]);
+    const { key } = await gw.createKey({ tenant: 'nobundle' });
+    await gw.cli(['ratelimits', 'set', 'tenant:nobundle', '--rpm', '2', '--config', gw.cfgPath]);
+    const body = { model: 'gpt-4o', messages: userMsg('[[mock chunks=2]] hi'), max_tokens: 10 };
+    assert.equal((await gw.chat(body, { key })).status, 200);
+    assert.equal((await gw.chat(body, { key })).status, 200);
+    errorBody(await gw.chat(body, { key }), 429, 'rate_limit_exceeded');
+    // A budget too small for one request's worst case (priced with
+    // pdp.pricing_file) refuses it.
+    await gw.cli(['ratelimits', 'delete', 'tenant:nobundle', '--config', gw.cfgPath]);
+    await gw.cli(['budgets', 'set', 'tenant:nobundle', '--limit-usd', '0.000001', '--window', 'daily', '--config', gw.cfgPath]);
+    errorBody(await gw.chat(body, { key }), 429, 'budget_exceeded');
+  });
+});
