@@ -163,6 +163,9 @@ dp_call_prepare(dp_call *c, const dp_upstream *up, const dp_client_req *cr,
     c->up     = up;
     c->cr     = cr;
     c->stream = ch->stream;
+    /* Ids in each format's style, from the gateway's request id. */
+    snprintf(c->oai_id, sizeof(c->oai_id), "chatcmpl-%s", cr->id);
+    snprintf(c->msg_id, sizeof(c->msg_id), "msg_%s", cr->id);
     tg_buf_init(&c->mid, DP_CALL_EVENT_MAX);
     tg_buf_init(&c->scratch, DP_CALL_EVENT_MAX);
     msg[0]   = '\0';
@@ -255,8 +258,11 @@ dp_call_prepare(dp_call *c, const dp_upstream *up, const dp_client_req *cr,
         return TG_OK;
     }
     {
-        dp_anth_resp_meta am = {cr->id, ch->model, (int64_t)time(NULL)};
-        dp_gem_resp_meta  gm = {cr->id, ch->model, (int64_t)time(NULL), NULL};
+        dp_anth_resp_meta am = {cr->ep == TG_EP_MESSAGES ? c->msg_id
+                                                         : c->oai_id,
+                                ch->model, (int64_t)time(NULL)};
+        dp_gem_resp_meta  gm = {c->oai_id, ch->model, (int64_t)time(NULL),
+                                NULL};
         bool              iu = ch->include_usage;
 
         if (cr->ep == TG_EP_MESSAGES) {
@@ -411,8 +417,10 @@ tg_err
 dp_call_body(dp_call *c, const char *body, size_t len, tg_buf *out)
 {
     const dp_client_req *cr = c->cr;
-    dp_anth_resp_meta    am = {cr->id, cr->chat->model, (int64_t)time(NULL)};
-    dp_gem_resp_meta     gm = {cr->id, cr->chat->model, (int64_t)time(NULL),
+    dp_anth_resp_meta    am = {cr->ep == TG_EP_MESSAGES ? c->msg_id
+                                                            : c->oai_id,
+                               cr->chat->model, (int64_t)time(NULL)};
+    dp_gem_resp_meta     gm = {c->oai_id, cr->chat->model, (int64_t)time(NULL),
                                NULL};
     dp_anth_usage        au;
     char                *tmp  = NULL;

@@ -71,6 +71,8 @@ typedef struct dp_call {
     tg_buf             scratch;
     dp_usage_counts    usage;
     int64_t            content_events;
+    char               oai_id[TG_REQUEST_ID_MAX + 16]; /* "chatcmpl-…" */
+    char               msg_id[TG_REQUEST_ID_MAX + 16]; /* "msg_…" */
 } dp_call;
 
 /* dp_call_prepare builds the attempt of cr at up; clamp > 0 lowers

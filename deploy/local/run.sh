@@ -69,7 +69,15 @@ cat <<MSG
       -H "Authorization: Bearer \$TOLLGATE_KEY" -H 'Content-Type: application/json' \\
       -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello"}]}'
 
-  Stream it with "stream": true and curl -N. Usage so far:
+  Stream it with "stream": true and curl -N. The mock also plays Azure
+  (model mock-azure), Anthropic (mock-claude) and Gemini (mock-gemini);
+  Anthropic's Messages API works against any of them:
+
+    curl -s http://localhost:8080/v1/messages \\
+      -H "x-api-key: \$TOLLGATE_KEY" -H 'Content-Type: application/json' \\
+      -d '{"model":"mock-gemini","max_tokens":64,"messages":[{"role":"user","content":"Hello"}]}'
+
+  Usage so far:
 
     $bin/tollgate-pdp spend --config $cfg
 
