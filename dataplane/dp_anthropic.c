@@ -8,137 +8,14 @@
 #include <string.h>
 #include <strings.h>
 
+#include "dp_jtx.h"
+
 /* ---- small helpers ------------------------------------------------------ */
-
-/* A translation in progress: where a client-facing error goes, and whether
- * an allocation failed. Building with cJSON would otherwise need a check
- * after every add; dp_anth_add records the failure and the result is
- * thrown away at the end instead. */
-typedef struct dp_anth_tx {
-    bool   oom;
-    char  *msg;
-    size_t msglen;
-    char  *param;
-    size_t paramlen;
-} dp_anth_tx;
-
-static tg_err dp_anth_fail(dp_anth_tx *tx, const char *param, const char *fmt,
-                           ...) __attribute__((format(printf, 3, 4)));
-
-static tg_err
-dp_anth_fail(dp_anth_tx *tx, const char *param, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (tx->msg != NULL && tx->msglen > 0) {
-        va_start(ap, fmt);
-        vsnprintf(tx->msg, tx->msglen, fmt, ap);
-        va_end(ap);
-    }
-    if (tx->param != NULL && tx->paramlen > 0) {
-        snprintf(tx->param, tx->paramlen, "%s", param);
-    }
-    return TG_EINVAL;
-}
-
-/* dp_anth_add adds item to parent (an object when key is set, else an
- * array) and returns it; on any failure it frees item, records oom and
- * returns NULL. A NULL parent (an earlier failure) is a failure too. */
-static cJSON *
-dp_anth_add(dp_anth_tx *tx, cJSON *parent, const char *key, cJSON *item)
-{
-    cJSON_bool ok;
-
-    if (item == NULL || parent == NULL) {
-        cJSON_Delete(item);
-        tx->oom = true;
-        return NULL;
-    }
-    ok = key != NULL ? cJSON_AddItemToObject(parent, key, item)
-                     : cJSON_AddItemToArray(parent, item);
-    if (!ok) {
-        cJSON_Delete(item);
-        tx->oom = true;
-        return NULL;
-    }
-    return item;
-}
-
-static cJSON *
-dp_anth_str(dp_anth_tx *tx, cJSON *parent, const char *key, const char *s)
-{
-    return dp_anth_add(tx, parent, key, cJSON_CreateString(s));
-}
-
-static cJSON *
-dp_anth_num(dp_anth_tx *tx, cJSON *parent, const char *key, double v)
-{
-    return dp_anth_add(tx, parent, key, cJSON_CreateNumber(v));
-}
-
-static cJSON *
-dp_anth_obj(dp_anth_tx *tx, cJSON *parent, const char *key)
-{
-    return dp_anth_add(tx, parent, key, cJSON_CreateObject());
-}
-
-static cJSON *
-dp_anth_arr(dp_anth_tx *tx, cJSON *parent, const char *key)
-{
-    return dp_anth_add(tx, parent, key, cJSON_CreateArray());
-}
-
-static cJSON *
-dp_anth_dup(dp_anth_tx *tx, cJSON *parent, const char *key, const cJSON *v)
-{
-    return dp_anth_add(tx, parent, key, cJSON_Duplicate(v, 1));
-}
-
-static const cJSON *
-dp_anth_get(const cJSON *o, const char *key)
-{
-    return cJSON_GetObjectItemCaseSensitive(o, key);
-}
-
-/* dp_anth_gets borrows the string member key of o, or NULL. */
-static const char *
-dp_anth_gets(const cJSON *o, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-static bool
-dp_anth_present(const cJSON *v)
-{
-    return v != NULL && !cJSON_IsNull(v);
-}
-
-/* dp_anth_print renders root and frees it. */
-static tg_err
-dp_anth_print(dp_anth_tx *tx, cJSON *root, char **out, size_t *len)
-{
-    char *txt = NULL;
-
-    if (!tx->oom) {
-        txt = cJSON_PrintUnformatted(root);
-    }
-    cJSON_Delete(root);
-    if (txt == NULL) {
-        return TG_ENOMEM;
-    }
-    *out = txt;
-    if (len != NULL) {
-        *len = strlen(txt);
-    }
-    return TG_OK;
-}
 
 /* dp_anth_emit appends prefix, the compact JSON of root and "\n\n" to out,
  * all or nothing, and frees root. */
 static tg_err
-dp_anth_emit(dp_anth_tx *tx, cJSON *root, const char *prefix, tg_buf *out)
+dp_anth_emit(dp_jtx *tx, cJSON *root, const char *prefix, tg_buf *out)
 {
     char  *txt    = NULL;
     size_t before = out->len;
@@ -161,18 +38,6 @@ dp_anth_emit(dp_anth_tx *tx, cJSON *root, const char *prefix, tg_buf *out)
     }
     cJSON_free(txt);
     return rv;
-}
-
-static char *
-dp_anth_strdup(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char  *d = malloc(n);
-
-    if (d != NULL) {
-        memcpy(d, s, n);
-    }
-    return d;
 }
 
 /* dp_anth_count reads a non-negative token count; false if absent. */
@@ -217,7 +82,7 @@ dp_anth_usage_read_openai(const cJSON *u, dp_anth_usage *out)
     out->found = true;
     dp_anth_count(u, "prompt_tokens", &prompt);
     dp_anth_count(u, "completion_tokens", &out->output_tokens);
-    dp_anth_count(dp_anth_get(u, "prompt_tokens_details"), "cached_tokens",
+    dp_anth_count(dp_jtx_get(u, "prompt_tokens_details"), "cached_tokens",
                   &cached);
     if (cached > prompt) {
         cached = prompt;
@@ -239,19 +104,19 @@ dp_anth_usage_counts(const dp_anth_usage *u, dp_usage_counts *out)
 }
 
 static void
-dp_anth_usage_openai_json(dp_anth_tx *tx, cJSON *parent, const dp_anth_usage *u)
+dp_anth_usage_openai_json(dp_jtx *tx, cJSON *parent, const dp_anth_usage *u)
 {
     dp_usage_counts c;
-    cJSON          *o = dp_anth_obj(tx, parent, "usage");
+    cJSON          *o = dp_jtx_obj(tx, parent, "usage");
     cJSON          *d;
 
     dp_anth_usage_counts(u, &c);
-    dp_anth_num(tx, o, "prompt_tokens", (double)c.prompt_tokens);
-    dp_anth_num(tx, o, "completion_tokens", (double)c.completion_tokens);
-    dp_anth_num(tx, o, "total_tokens",
+    dp_jtx_num(tx, o, "prompt_tokens", (double)c.prompt_tokens);
+    dp_jtx_num(tx, o, "completion_tokens", (double)c.completion_tokens);
+    dp_jtx_num(tx, o, "total_tokens",
                 (double)(c.prompt_tokens + c.completion_tokens));
-    d = dp_anth_obj(tx, o, "prompt_tokens_details");
-    dp_anth_num(tx, d, "cached_tokens", (double)c.cached_tokens);
+    d = dp_jtx_obj(tx, o, "prompt_tokens_details");
+    dp_jtx_num(tx, d, "cached_tokens", (double)c.cached_tokens);
 }
 
 /* Stop reasons. Anthropic's pause_turn (a server tool paused) and unknown
@@ -369,8 +234,8 @@ static tg_err
 dp_anth_openai_error_from_obj(const cJSON *err, int status, tg_buf *out,
                               int *out_status)
 {
-    const char *type    = dp_anth_gets(err, "type");
-    const char *message = dp_anth_gets(err, "message");
+    const char *type    = dp_jtx_gets(err, "type");
+    const char *message = dp_jtx_gets(err, "message");
     size_t      i       = DP_ANTH_NERR;
     const char *code;
 
@@ -408,8 +273,8 @@ dp_anth_error_to_openai(int status, const char *body, size_t len, tg_buf *out,
     cJSON *fake = NULL;
     tg_err rv;
 
-    if (root != NULL && cJSON_IsObject(dp_anth_get(root, "error"))) {
-        rv = dp_anth_openai_error_from_obj(dp_anth_get(root, "error"), status,
+    if (root != NULL && cJSON_IsObject(dp_jtx_get(root, "error"))) {
+        rv = dp_anth_openai_error_from_obj(dp_jtx_get(root, "error"), status,
                                            out, out_status);
         cJSON_Delete(root);
         return rv;
@@ -508,11 +373,11 @@ dp_anth_anth_type(const char *type, const char *code, int *status)
 /* dp_anth_anth_error_obj builds {"type":"error","error":{...}} from an
  * OpenAI error object (NULL: unknown). */
 static cJSON *
-dp_anth_anth_error_obj(dp_anth_tx *tx, const cJSON *err, int *status)
+dp_anth_anth_error_obj(dp_jtx *tx, const cJSON *err, int *status)
 {
-    const char *type    = dp_anth_gets(err, "type");
-    const char *code    = dp_anth_gets(err, "code");
-    const char *message = dp_anth_gets(err, "message");
+    const char *type    = dp_jtx_gets(err, "type");
+    const char *code    = dp_jtx_gets(err, "code");
+    const char *message = dp_jtx_gets(err, "message");
     const char *atype   = dp_anth_anth_type(type, code, status);
     cJSON      *root    = cJSON_CreateObject();
     cJSON      *e;
@@ -524,9 +389,9 @@ dp_anth_anth_error_obj(dp_anth_tx *tx, const cJSON *err, int *status)
     if (message == NULL) {
         message = "The upstream provider returned an error.";
     }
-    dp_anth_str(tx, root, "type", "error");
-    e = dp_anth_obj(tx, root, "error");
-    dp_anth_str(tx, e, "type", atype);
+    dp_jtx_str(tx, root, "type", "error");
+    e = dp_jtx_obj(tx, root, "error");
+    dp_jtx_str(tx, e, "type", atype);
     if (code != NULL && strcmp(code, "context_length_exceeded") == 0 &&
         !dp_anth_icontains(message, "prompt is too long")) {
         /* Anthropic clients look for this phrase to compact and retry. */
@@ -536,11 +401,11 @@ dp_anth_anth_error_obj(dp_anth_tx *tx, const cJSON *err, int *status)
             tx->oom = true;
         } else {
             snprintf(m, n, "prompt is too long: %s", message);
-            dp_anth_str(tx, e, "message", m);
+            dp_jtx_str(tx, e, "message", m);
             free(m);
         }
     } else {
-        dp_anth_str(tx, e, "message", message);
+        dp_jtx_str(tx, e, "message", message);
     }
     return root;
 }
@@ -549,9 +414,9 @@ tg_err
 dp_anth_error_from_openai(int status, const char *body, size_t len, tg_buf *out,
                           int *out_status)
 {
-    dp_anth_tx   tx   = {0};
+    dp_jtx   tx   = {0};
     cJSON       *root = cJSON_ParseWithLength(body, len);
-    const cJSON *err  = dp_anth_get(root, "error");
+    const cJSON *err  = dp_jtx_get(root, "error");
     cJSON       *res;
     char        *txt = NULL;
     tg_err       rv;
@@ -568,7 +433,7 @@ dp_anth_error_from_openai(int status, const char *body, size_t len, tg_buf *out,
                                      &status);
     }
     cJSON_Delete(root);
-    if (res == NULL || (rv = dp_anth_print(&tx, res, &txt, NULL)) != TG_OK) {
+    if (res == NULL || (rv = dp_jtx_print(&tx, res, &txt, NULL)) != TG_OK) {
         return TG_ENOMEM;
     }
     rv = tg_buf_append(out, txt, strlen(txt));
@@ -584,30 +449,30 @@ dp_anth_error_from_openai(int status, const char *body, size_t len, tg_buf *out,
 /* dp_anth_text_block appends {"type":"text","text":s} unless s is empty:
  * Anthropic rejects empty text blocks. */
 static void
-dp_anth_text_block(dp_anth_tx *tx, cJSON *blocks, const char *s)
+dp_anth_text_block(dp_jtx *tx, cJSON *blocks, const char *s)
 {
     cJSON *b;
 
     if (s[0] == '\0') {
         return;
     }
-    b = dp_anth_obj(tx, blocks, NULL);
-    dp_anth_str(tx, b, "type", "text");
-    dp_anth_str(tx, b, "text", s);
+    b = dp_jtx_obj(tx, blocks, NULL);
+    dp_jtx_str(tx, b, "type", "text");
+    dp_jtx_str(tx, b, "text", s);
 }
 
 static tg_err
-dp_anth_image_block(dp_anth_tx *tx, cJSON *blocks, const cJSON *part,
+dp_anth_image_block(dp_jtx *tx, cJSON *blocks, const cJSON *part,
                     const char *where)
 {
-    const cJSON *iu = dp_anth_get(part, "image_url");
+    const cJSON *iu = dp_jtx_get(part, "image_url");
     const char  *url =
-        cJSON_IsString(iu) ? iu->valuestring : dp_anth_gets(iu, "url");
+        cJSON_IsString(iu) ? iu->valuestring : dp_jtx_gets(iu, "url");
     cJSON *b;
     cJSON *src;
 
     if (url == NULL) {
-        return dp_anth_fail(tx, where, "%s.image_url.url must be a string.",
+        return dp_jtx_fail(tx, where, "%s.image_url.url must be a string.",
                             where);
     }
     if (strncmp(url, "data:", 5) == 0) {
@@ -618,35 +483,35 @@ dp_anth_image_block(dp_anth_tx *tx, cJSON *blocks, const cJSON *part,
 
         if (comma == NULL || semi == NULL || semi > comma ||
             (size_t)(comma - semi) != 7 || strncmp(semi, ";base64", 7) != 0) {
-            return dp_anth_fail(tx, where,
+            return dp_jtx_fail(tx, where,
                                 "%s: image data URLs must be base64 "
                                 "(data:<media type>;base64,<data>).",
                                 where);
         }
         mlen = (size_t)(semi - (url + 5));
         if (mlen == 0 || mlen >= sizeof(media)) {
-            return dp_anth_fail(
+            return dp_jtx_fail(
                 tx, where, "%s: the image data URL has no media type.", where);
         }
         memcpy(media, url + 5, mlen);
         media[mlen] = '\0';
-        b           = dp_anth_obj(tx, blocks, NULL);
-        dp_anth_str(tx, b, "type", "image");
-        src = dp_anth_obj(tx, b, "source");
-        dp_anth_str(tx, src, "type", "base64");
-        dp_anth_str(tx, src, "media_type", media);
-        dp_anth_str(tx, src, "data", comma + 1);
+        b           = dp_jtx_obj(tx, blocks, NULL);
+        dp_jtx_str(tx, b, "type", "image");
+        src = dp_jtx_obj(tx, b, "source");
+        dp_jtx_str(tx, src, "type", "base64");
+        dp_jtx_str(tx, src, "media_type", media);
+        dp_jtx_str(tx, src, "data", comma + 1);
         return TG_OK;
     }
     if (strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0) {
-        b = dp_anth_obj(tx, blocks, NULL);
-        dp_anth_str(tx, b, "type", "image");
-        src = dp_anth_obj(tx, b, "source");
-        dp_anth_str(tx, src, "type", "url");
-        dp_anth_str(tx, src, "url", url);
+        b = dp_jtx_obj(tx, blocks, NULL);
+        dp_jtx_str(tx, b, "type", "image");
+        src = dp_jtx_obj(tx, b, "source");
+        dp_jtx_str(tx, src, "type", "url");
+        dp_jtx_str(tx, src, "url", url);
         return TG_OK;
     }
-    return dp_anth_fail(tx, where,
+    return dp_jtx_fail(tx, where,
                         "%s: image URLs must be http(s) or base64 data URLs.",
                         where);
 }
@@ -654,7 +519,7 @@ dp_anth_image_block(dp_anth_tx *tx, cJSON *blocks, const cJSON *part,
 /* dp_anth_parts appends the blocks for an OpenAI content value (string,
  * array of parts, or null) to blocks. images: image_url parts allowed. */
 static tg_err
-dp_anth_parts(dp_anth_tx *tx, cJSON *blocks, const cJSON *content, bool images,
+dp_anth_parts(dp_jtx *tx, cJSON *blocks, const cJSON *content, bool images,
               const char *where)
 {
     const cJSON *part;
@@ -670,22 +535,22 @@ dp_anth_parts(dp_anth_tx *tx, cJSON *blocks, const cJSON *content, bool images,
         return TG_OK;
     }
     if (!cJSON_IsArray(content)) {
-        return dp_anth_fail(tx, where,
+        return dp_jtx_fail(tx, where,
                             "%s must be a string or an array of parts.", where);
     }
     cJSON_ArrayForEach(part, content)
     {
-        const char *type = dp_anth_gets(part, "type");
+        const char *type = dp_jtx_gets(part, "type");
         snprintf(pw, sizeof(pw), "%s[%zu]", where, j++);
         if (type != NULL && strcmp(type, "text") == 0 &&
-            dp_anth_gets(part, "text") != NULL) {
-            dp_anth_text_block(tx, blocks, dp_anth_gets(part, "text"));
+            dp_jtx_gets(part, "text") != NULL) {
+            dp_anth_text_block(tx, blocks, dp_jtx_gets(part, "text"));
         } else if (images && type != NULL && strcmp(type, "image_url") == 0) {
             if ((rv = dp_anth_image_block(tx, blocks, part, pw)) != TG_OK) {
                 return rv;
             }
         } else {
-            return dp_anth_fail(tx, pw,
+            return dp_jtx_fail(tx, pw,
                                 "%s: content parts of type '%s' cannot be "
                                 "sent to this model.",
                                 pw, type != NULL ? type : "(none)");
@@ -698,7 +563,7 @@ dp_anth_parts(dp_anth_tx *tx, cJSON *blocks, const cJSON *content, bool images,
  * previous message when it has the same role (Anthropic requires user and
  * assistant to alternate). Takes blocks. */
 static void
-dp_anth_append_msg(dp_anth_tx *tx, cJSON *msgs, const char *role, cJSON *blocks)
+dp_anth_append_msg(dp_jtx *tx, cJSON *msgs, const char *role, cJSON *blocks)
 {
     cJSON *last = cJSON_GetArrayItem(msgs, cJSON_GetArraySize(msgs) - 1);
     cJSON *m;
@@ -711,47 +576,47 @@ dp_anth_append_msg(dp_anth_tx *tx, cJSON *msgs, const char *role, cJSON *blocks)
         cJSON_Delete(blocks);
         return;
     }
-    if (last != NULL && strcmp(dp_anth_gets(last, "role"), role) == 0) {
+    if (last != NULL && strcmp(dp_jtx_gets(last, "role"), role) == 0) {
         cJSON *dst = cJSON_GetObjectItemCaseSensitive(last, "content");
         cJSON *b;
         while ((b = cJSON_DetachItemFromArray(blocks, 0)) != NULL) {
-            dp_anth_add(tx, dst, NULL, b);
+            dp_jtx_add(tx, dst, NULL, b);
         }
         cJSON_Delete(blocks);
         return;
     }
-    m = dp_anth_obj(tx, msgs, NULL);
-    dp_anth_str(tx, m, "role", role);
-    dp_anth_add(tx, m, "content", blocks);
+    m = dp_jtx_obj(tx, msgs, NULL);
+    dp_jtx_str(tx, m, "role", role);
+    dp_jtx_add(tx, m, "content", blocks);
 }
 
 static tg_err
-dp_anth_tool_uses(dp_anth_tx *tx, cJSON *blocks, const cJSON *calls, size_t i)
+dp_anth_tool_uses(dp_jtx *tx, cJSON *blocks, const cJSON *calls, size_t i)
 {
     const cJSON *c;
     size_t       j = 0;
     char         pw[96];
 
-    if (!dp_anth_present(calls)) {
+    if (!dp_jtx_present(calls)) {
         return TG_OK;
     }
     if (!cJSON_IsArray(calls)) {
         snprintf(pw, sizeof(pw), "messages[%zu].tool_calls", i);
-        return dp_anth_fail(tx, pw, "%s must be an array.", pw);
+        return dp_jtx_fail(tx, pw, "%s must be an array.", pw);
     }
     cJSON_ArrayForEach(c, calls)
     {
-        const cJSON *fn   = dp_anth_get(c, "function");
-        const char  *id   = dp_anth_gets(c, "id");
-        const char  *name = dp_anth_gets(fn, "name");
-        const char  *args = dp_anth_gets(fn, "arguments");
+        const cJSON *fn   = dp_jtx_get(c, "function");
+        const char  *id   = dp_jtx_gets(c, "id");
+        const char  *name = dp_jtx_gets(fn, "name");
+        const char  *args = dp_jtx_gets(fn, "arguments");
         cJSON       *input;
         cJSON       *b;
         const char  *p;
 
         snprintf(pw, sizeof(pw), "messages[%zu].tool_calls[%zu]", i, j++);
         if (id == NULL || name == NULL) {
-            return dp_anth_fail(tx, pw,
+            return dp_jtx_fail(tx, pw,
                                 "%s needs a string 'id' and "
                                 "'function.name'.",
                                 pw);
@@ -764,38 +629,38 @@ dp_anth_tool_uses(dp_anth_tx *tx, cJSON *blocks, const cJSON *calls, size_t i)
             snprintf(pw, sizeof(pw),
                      "messages[%zu].tool_calls[%zu].function.arguments", i,
                      j - 1);
-            return dp_anth_fail(tx, pw, "%s must be a JSON object.", pw);
+            return dp_jtx_fail(tx, pw, "%s must be a JSON object.", pw);
         }
-        b = dp_anth_obj(tx, blocks, NULL);
-        dp_anth_str(tx, b, "type", "tool_use");
-        dp_anth_str(tx, b, "id", id);
-        dp_anth_str(tx, b, "name", name);
-        dp_anth_add(tx, b, "input", input);
+        b = dp_jtx_obj(tx, blocks, NULL);
+        dp_jtx_str(tx, b, "type", "tool_use");
+        dp_jtx_str(tx, b, "id", id);
+        dp_jtx_str(tx, b, "name", name);
+        dp_jtx_add(tx, b, "input", input);
     }
     return TG_OK;
 }
 
 static tg_err
-dp_anth_tool_result(dp_anth_tx *tx, cJSON *blocks, const cJSON *m, size_t i)
+dp_anth_tool_result(dp_jtx *tx, cJSON *blocks, const cJSON *m, size_t i)
 {
-    const char  *id      = dp_anth_gets(m, "tool_call_id");
-    const cJSON *content = dp_anth_get(m, "content");
+    const char  *id      = dp_jtx_gets(m, "tool_call_id");
+    const cJSON *content = dp_jtx_get(m, "content");
     char         pw[96];
     cJSON       *b;
     tg_err       rv;
 
     if (id == NULL) {
         snprintf(pw, sizeof(pw), "messages[%zu].tool_call_id", i);
-        return dp_anth_fail(tx, pw, "%s must be a string.", pw);
+        return dp_jtx_fail(tx, pw, "%s must be a string.", pw);
     }
-    b = dp_anth_obj(tx, blocks, NULL);
-    dp_anth_str(tx, b, "type", "tool_result");
-    dp_anth_str(tx, b, "tool_use_id", id);
+    b = dp_jtx_obj(tx, blocks, NULL);
+    dp_jtx_str(tx, b, "type", "tool_result");
+    dp_jtx_str(tx, b, "tool_use_id", id);
     if (cJSON_IsString(content)) {
-        dp_anth_str(tx, b, "content", content->valuestring);
-    } else if (dp_anth_present(content)) {
+        dp_jtx_str(tx, b, "content", content->valuestring);
+    } else if (dp_jtx_present(content)) {
         snprintf(pw, sizeof(pw), "messages[%zu].content", i);
-        if ((rv = dp_anth_parts(tx, dp_anth_arr(tx, b, "content"), content,
+        if ((rv = dp_anth_parts(tx, dp_jtx_arr(tx, b, "content"), content,
                                 false, pw)) != TG_OK) {
             return rv;
         }
@@ -804,43 +669,43 @@ dp_anth_tool_result(dp_anth_tx *tx, cJSON *blocks, const cJSON *m, size_t i)
 }
 
 static tg_err
-dp_anth_messages(dp_anth_tx *tx, cJSON *root, const cJSON *messages)
+dp_anth_messages(dp_jtx *tx, cJSON *root, const cJSON *messages)
 {
     cJSON       *sys  = cJSON_CreateArray();
-    cJSON       *msgs = dp_anth_arr(tx, root, "messages");
+    cJSON       *msgs = dp_jtx_arr(tx, root, "messages");
     const cJSON *m;
     size_t       i = 0;
     char         pw[96];
     tg_err       rv = TG_OK;
 
     if (!cJSON_IsArray(messages) || cJSON_GetArraySize(messages) == 0) {
-        rv = dp_anth_fail(tx, "messages",
+        rv = dp_jtx_fail(tx, "messages",
                           "'messages' must be a non-empty array.");
         goto out;
     }
     cJSON_ArrayForEach(m, messages)
     {
-        const char *role = dp_anth_gets(m, "role");
+        const char *role = dp_jtx_gets(m, "role");
         cJSON      *blocks;
 
         snprintf(pw, sizeof(pw), "messages[%zu].content", i);
         if (role == NULL) {
             snprintf(pw, sizeof(pw), "messages[%zu].role", i);
-            rv = dp_anth_fail(tx, pw, "%s must be a string.", pw);
+            rv = dp_jtx_fail(tx, pw, "%s must be a string.", pw);
             goto out;
         }
         if (strcmp(role, "system") == 0 || strcmp(role, "developer") == 0) {
-            rv = dp_anth_parts(tx, sys, dp_anth_get(m, "content"), false, pw);
+            rv = dp_anth_parts(tx, sys, dp_jtx_get(m, "content"), false, pw);
         } else if (strcmp(role, "user") == 0) {
             blocks = cJSON_CreateArray();
-            rv = dp_anth_parts(tx, blocks, dp_anth_get(m, "content"), true, pw);
+            rv = dp_anth_parts(tx, blocks, dp_jtx_get(m, "content"), true, pw);
             dp_anth_append_msg(tx, msgs, "user", blocks);
         } else if (strcmp(role, "assistant") == 0) {
             blocks = cJSON_CreateArray();
             rv =
-                dp_anth_parts(tx, blocks, dp_anth_get(m, "content"), false, pw);
+                dp_anth_parts(tx, blocks, dp_jtx_get(m, "content"), false, pw);
             if (rv == TG_OK) {
-                rv = dp_anth_tool_uses(tx, blocks, dp_anth_get(m, "tool_calls"),
+                rv = dp_anth_tool_uses(tx, blocks, dp_jtx_get(m, "tool_calls"),
                                        i);
             }
             dp_anth_append_msg(tx, msgs, "assistant", blocks);
@@ -850,7 +715,7 @@ dp_anth_messages(dp_anth_tx *tx, cJSON *root, const cJSON *messages)
             dp_anth_append_msg(tx, msgs, "user", blocks);
         } else {
             snprintf(pw, sizeof(pw), "messages[%zu].role", i);
-            rv = dp_anth_fail(tx, pw,
+            rv = dp_jtx_fail(tx, pw,
                               "%s: role '%s' is not supported by this model.",
                               pw, role);
         }
@@ -860,10 +725,10 @@ dp_anth_messages(dp_anth_tx *tx, cJSON *root, const cJSON *messages)
         i++;
     }
     if (cJSON_GetArraySize(sys) == 1) {
-        dp_anth_str(tx, root, "system",
-                    dp_anth_gets(cJSON_GetArrayItem(sys, 0), "text"));
+        dp_jtx_str(tx, root, "system",
+                    dp_jtx_gets(cJSON_GetArrayItem(sys, 0), "text"));
     } else if (cJSON_GetArraySize(sys) > 1) {
-        dp_anth_add(tx, root, "system", sys);
+        dp_jtx_add(tx, root, "system", sys);
         sys = NULL;
     }
 out:
@@ -872,52 +737,52 @@ out:
 }
 
 static tg_err
-dp_anth_tools(dp_anth_tx *tx, cJSON *root, const cJSON *req)
+dp_anth_tools(dp_jtx *tx, cJSON *root, const cJSON *req)
 {
-    const cJSON *tools  = dp_anth_get(req, "tools");
-    const cJSON *choice = dp_anth_get(req, "tool_choice");
-    const cJSON *par    = dp_anth_get(req, "parallel_tool_calls");
+    const cJSON *tools  = dp_jtx_get(req, "tools");
+    const cJSON *choice = dp_jtx_get(req, "tool_choice");
+    const cJSON *par    = dp_jtx_get(req, "parallel_tool_calls");
     const cJSON *t;
     cJSON       *out;
     cJSON       *tc = NULL;
     size_t       i  = 0;
     char         pw[64];
 
-    if (!dp_anth_present(tools) ||
+    if (!dp_jtx_present(tools) ||
         (cJSON_IsArray(tools) && cJSON_GetArraySize(tools) == 0)) {
         return TG_OK; /* tool_choice without tools means nothing */
     }
     if (!cJSON_IsArray(tools)) {
-        return dp_anth_fail(tx, "tools", "'tools' must be an array.");
+        return dp_jtx_fail(tx, "tools", "'tools' must be an array.");
     }
-    out = dp_anth_arr(tx, root, "tools");
+    out = dp_jtx_arr(tx, root, "tools");
     cJSON_ArrayForEach(t, tools)
     {
-        const cJSON *fn     = dp_anth_get(t, "function");
-        const char  *type   = dp_anth_gets(t, "type");
-        const char  *name   = dp_anth_gets(fn, "name");
-        const char  *desc   = dp_anth_gets(fn, "description");
-        const cJSON *params = dp_anth_get(fn, "parameters");
+        const cJSON *fn     = dp_jtx_get(t, "function");
+        const char  *type   = dp_jtx_gets(t, "type");
+        const char  *name   = dp_jtx_gets(fn, "name");
+        const char  *desc   = dp_jtx_gets(fn, "description");
+        const cJSON *params = dp_jtx_get(fn, "parameters");
         cJSON       *o;
 
         snprintf(pw, sizeof(pw), "tools[%zu]", i++);
         if (type == NULL || strcmp(type, "function") != 0 || name == NULL) {
-            return dp_anth_fail(tx, pw,
+            return dp_jtx_fail(tx, pw,
                                 "%s: only tools of type 'function' with a "
                                 "function.name can be sent to this model.",
                                 pw);
         }
-        o = dp_anth_obj(tx, out, NULL);
-        dp_anth_str(tx, o, "name", name);
+        o = dp_jtx_obj(tx, out, NULL);
+        dp_jtx_str(tx, o, "name", name);
         if (desc != NULL) {
-            dp_anth_str(tx, o, "description", desc);
+            dp_jtx_str(tx, o, "description", desc);
         }
         if (cJSON_IsObject(params)) {
-            dp_anth_dup(tx, o, "input_schema", params);
+            dp_jtx_dup(tx, o, "input_schema", params);
         } else {
-            cJSON *s = dp_anth_obj(tx, o, "input_schema");
-            dp_anth_str(tx, s, "type", "object");
-            dp_anth_obj(tx, s, "properties");
+            cJSON *s = dp_jtx_obj(tx, o, "input_schema");
+            dp_jtx_str(tx, s, "type", "object");
+            dp_jtx_obj(tx, s, "properties");
         }
     }
     if (cJSON_IsString(choice)) {
@@ -927,34 +792,34 @@ dp_anth_tools(dp_anth_tx *tx, cJSON *root, const cJSON *req)
                            : strcmp(c, "none") == 0     ? "none"
                                                         : NULL;
         if (type == NULL) {
-            return dp_anth_fail(tx, "tool_choice",
+            return dp_jtx_fail(tx, "tool_choice",
                                 "'tool_choice' must be 'auto', 'required', "
                                 "'none' or a function.");
         }
-        tc = dp_anth_obj(tx, root, "tool_choice");
-        dp_anth_str(tx, tc, "type", type);
+        tc = dp_jtx_obj(tx, root, "tool_choice");
+        dp_jtx_str(tx, tc, "type", type);
     } else if (cJSON_IsObject(choice)) {
         const char *name =
-            dp_anth_gets(dp_anth_get(choice, "function"), "name");
+            dp_jtx_gets(dp_jtx_get(choice, "function"), "name");
         if (name == NULL) {
-            return dp_anth_fail(tx, "tool_choice",
+            return dp_jtx_fail(tx, "tool_choice",
                                 "'tool_choice' must name a function.");
         }
-        tc = dp_anth_obj(tx, root, "tool_choice");
-        dp_anth_str(tx, tc, "type", "tool");
-        dp_anth_str(tx, tc, "name", name);
-    } else if (dp_anth_present(choice)) {
-        return dp_anth_fail(tx, "tool_choice",
+        tc = dp_jtx_obj(tx, root, "tool_choice");
+        dp_jtx_str(tx, tc, "type", "tool");
+        dp_jtx_str(tx, tc, "name", name);
+    } else if (dp_jtx_present(choice)) {
+        return dp_jtx_fail(tx, "tool_choice",
                             "'tool_choice' must be a string or an object.");
     }
     if (cJSON_IsFalse(par)) {
         if (tc == NULL) {
-            tc = dp_anth_obj(tx, root, "tool_choice");
-            dp_anth_str(tx, tc, "type", "auto");
+            tc = dp_jtx_obj(tx, root, "tool_choice");
+            dp_jtx_str(tx, tc, "type", "auto");
         }
-        if (strcmp(dp_anth_gets(tc, "type") ? dp_anth_gets(tc, "type") : "",
+        if (strcmp(dp_jtx_gets(tc, "type") ? dp_jtx_gets(tc, "type") : "",
                    "none") != 0) {
-            dp_anth_add(tx, tc, "disable_parallel_tool_use",
+            dp_jtx_add(tx, tc, "disable_parallel_tool_use",
                         cJSON_CreateTrue());
         }
     }
@@ -964,58 +829,58 @@ dp_anth_tools(dp_anth_tx *tx, cJSON *root, const cJSON *req)
 /* dp_anth_unsupported rejects the OpenAI fields that would change the
  * answer in a way Anthropic cannot honour. */
 static tg_err
-dp_anth_unsupported(dp_anth_tx *tx, const cJSON *req)
+dp_anth_unsupported(dp_jtx *tx, const cJSON *req)
 {
     const cJSON *v;
 
-    v = dp_anth_get(req, "n");
-    if (dp_anth_present(v) && !(cJSON_IsNumber(v) && v->valuedouble == 1)) {
-        return dp_anth_fail(tx, "n",
+    v = dp_jtx_get(req, "n");
+    if (dp_jtx_present(v) && !(cJSON_IsNumber(v) && v->valuedouble == 1)) {
+        return dp_jtx_fail(tx, "n",
                             "'n' other than 1 is not supported by this "
                             "model.");
     }
-    if (cJSON_IsTrue(dp_anth_get(req, "logprobs"))) {
-        return dp_anth_fail(tx, "logprobs",
+    if (cJSON_IsTrue(dp_jtx_get(req, "logprobs"))) {
+        return dp_jtx_fail(tx, "logprobs",
                             "'logprobs' is not supported by this model.");
     }
-    v = dp_anth_get(req, "top_logprobs");
-    if (dp_anth_present(v) && !(cJSON_IsNumber(v) && v->valuedouble == 0)) {
-        return dp_anth_fail(tx, "top_logprobs",
+    v = dp_jtx_get(req, "top_logprobs");
+    if (dp_jtx_present(v) && !(cJSON_IsNumber(v) && v->valuedouble == 0)) {
+        return dp_jtx_fail(tx, "top_logprobs",
                             "'top_logprobs' is not supported by this model.");
     }
-    v = dp_anth_get(req, "logit_bias");
+    v = dp_jtx_get(req, "logit_bias");
     if (cJSON_IsObject(v) && v->child != NULL) {
-        return dp_anth_fail(tx, "logit_bias",
+        return dp_jtx_fail(tx, "logit_bias",
                             "'logit_bias' is not supported by this model.");
     }
-    v = dp_anth_get(req, "response_format");
-    if (dp_anth_present(v) && !(dp_anth_gets(v, "type") != NULL &&
-                                strcmp(dp_anth_gets(v, "type"), "text") == 0)) {
-        return dp_anth_fail(tx, "response_format",
+    v = dp_jtx_get(req, "response_format");
+    if (dp_jtx_present(v) && !(dp_jtx_gets(v, "type") != NULL &&
+                                strcmp(dp_jtx_gets(v, "type"), "text") == 0)) {
+        return dp_jtx_fail(tx, "response_format",
                             "'response_format' other than 'text' "
                             "(json_object, json_schema) is not supported by "
                             "this model.");
     }
-    if (dp_anth_present(dp_anth_get(req, "audio"))) {
-        return dp_anth_fail(tx, "audio",
+    if (dp_jtx_present(dp_jtx_get(req, "audio"))) {
+        return dp_jtx_fail(tx, "audio",
                             "'audio' output is not supported by this model.");
     }
-    v = dp_anth_get(req, "modalities");
+    v = dp_jtx_get(req, "modalities");
     if (cJSON_IsArray(v)) {
         const cJSON *e;
         cJSON_ArrayForEach(e, v)
         {
             if (!cJSON_IsString(e) || strcmp(e->valuestring, "text") != 0) {
-                return dp_anth_fail(tx, "modalities",
+                return dp_jtx_fail(tx, "modalities",
                                     "'modalities' other than 'text' are not "
                                     "supported by this model.");
             }
         }
     }
-    if (dp_anth_present(dp_anth_get(req, "functions")) ||
-        dp_anth_present(dp_anth_get(req, "function_call"))) {
-        return dp_anth_fail(tx,
-                            dp_anth_present(dp_anth_get(req, "functions"))
+    if (dp_jtx_present(dp_jtx_get(req, "functions")) ||
+        dp_jtx_present(dp_jtx_get(req, "function_call"))) {
+        return dp_jtx_fail(tx,
+                            dp_jtx_present(dp_jtx_get(req, "functions"))
                                 ? "functions"
                                 : "function_call",
                             "The legacy 'functions'/'function_call' "
@@ -1027,17 +892,17 @@ dp_anth_unsupported(dp_anth_tx *tx, const cJSON *req)
 
 /* dp_anth_max_tokens reads an optional positive integer; 0 when absent. */
 static tg_err
-dp_anth_max_tokens(dp_anth_tx *tx, const cJSON *req, const char *key,
+dp_anth_max_tokens(dp_jtx *tx, const cJSON *req, const char *key,
                    int64_t *out)
 {
-    const cJSON *v = dp_anth_get(req, key);
+    const cJSON *v = dp_jtx_get(req, key);
 
-    if (!dp_anth_present(v)) {
+    if (!dp_jtx_present(v)) {
         return TG_OK;
     }
     if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) ||
         v->valuedouble < 1 || v->valuedouble > 1e9) {
-        return dp_anth_fail(tx, key, "'%s' must be a positive integer.", key);
+        return dp_jtx_fail(tx, key, "'%s' must be a positive integer.", key);
     }
     *out = (int64_t)v->valuedouble;
     return TG_OK;
@@ -1046,19 +911,19 @@ dp_anth_max_tokens(dp_anth_tx *tx, const cJSON *req, const char *key,
 /* dp_anth_sampling copies temperature and top_p, which mean the same in
  * both APIs (Anthropic's temperature range is 0..1; it says so itself). */
 static tg_err
-dp_anth_sampling(dp_anth_tx *tx, cJSON *root, const cJSON *req)
+dp_anth_sampling(dp_jtx *tx, cJSON *root, const cJSON *req)
 {
     static const char *const keys[] = {"temperature", "top_p"};
 
     for (size_t i = 0; i < 2; i++) {
-        const cJSON *v = dp_anth_get(req, keys[i]);
-        if (!dp_anth_present(v)) {
+        const cJSON *v = dp_jtx_get(req, keys[i]);
+        if (!dp_jtx_present(v)) {
             continue;
         }
         if (!cJSON_IsNumber(v)) {
-            return dp_anth_fail(tx, keys[i], "'%s' must be a number.", keys[i]);
+            return dp_jtx_fail(tx, keys[i], "'%s' must be a number.", keys[i]);
         }
-        dp_anth_dup(tx, root, keys[i], v);
+        dp_jtx_dup(tx, root, keys[i], v);
     }
     return TG_OK;
 }
@@ -1068,7 +933,7 @@ dp_anth_req_from_openai(const cJSON *req, const dp_anth_req_opts *opts,
                         char **out, size_t *len, char *msg, size_t msglen,
                         char *param, size_t paramlen)
 {
-    dp_anth_tx   tx   = {false, msg, msglen, param, paramlen};
+    dp_jtx   tx   = {false, msg, msglen, param, paramlen};
     cJSON       *root = cJSON_CreateObject();
     const char  *model;
     const cJSON *v;
@@ -1085,12 +950,12 @@ dp_anth_req_from_openai(const cJSON *req, const dp_anth_req_opts *opts,
         return TG_ENOMEM;
     }
     if (!cJSON_IsObject(req)) {
-        rv = dp_anth_fail(&tx, "", "The request body must be a JSON object.");
+        rv = dp_jtx_fail(&tx, "", "The request body must be a JSON object.");
         goto fail;
     }
-    model = opts->model != NULL ? opts->model : dp_anth_gets(req, "model");
+    model = opts->model != NULL ? opts->model : dp_jtx_gets(req, "model");
     if (model == NULL) {
-        rv = dp_anth_fail(&tx, "model",
+        rv = dp_jtx_fail(&tx, "model",
                           "Missing required parameter: "
                           "'model'.");
         goto fail;
@@ -1109,48 +974,48 @@ dp_anth_req_from_openai(const cJSON *req, const dp_anth_req_opts *opts,
         max_tokens = opts->max_tokens_clamp;
     }
     if (max_tokens <= 0) {
-        rv = dp_anth_fail(&tx, "max_tokens",
+        rv = dp_jtx_fail(&tx, "max_tokens",
                           "'max_tokens' is required by this model.");
         goto fail;
     }
-    dp_anth_str(&tx, root, "model", model);
-    dp_anth_num(&tx, root, "max_tokens", (double)max_tokens);
-    if ((rv = dp_anth_messages(&tx, root, dp_anth_get(req, "messages"))) !=
+    dp_jtx_str(&tx, root, "model", model);
+    dp_jtx_num(&tx, root, "max_tokens", (double)max_tokens);
+    if ((rv = dp_anth_messages(&tx, root, dp_jtx_get(req, "messages"))) !=
             TG_OK ||
         (rv = dp_anth_tools(&tx, root, req)) != TG_OK ||
         (rv = dp_anth_sampling(&tx, root, req)) != TG_OK) {
         goto fail;
     }
-    v = dp_anth_get(req, "stop");
+    v = dp_jtx_get(req, "stop");
     if (cJSON_IsString(v)) {
-        dp_anth_str(&tx, dp_anth_arr(&tx, root, "stop_sequences"), NULL,
+        dp_jtx_str(&tx, dp_jtx_arr(&tx, root, "stop_sequences"), NULL,
                     v->valuestring);
     } else if (cJSON_IsArray(v) && cJSON_GetArraySize(v) > 0) {
         const cJSON *e;
         cJSON_ArrayForEach(e, v)
         {
             if (!cJSON_IsString(e)) {
-                rv = dp_anth_fail(&tx, "stop",
+                rv = dp_jtx_fail(&tx, "stop",
                                   "'stop' must be a string or an array of "
                                   "strings.");
                 goto fail;
             }
         }
-        dp_anth_dup(&tx, root, "stop_sequences", v);
-    } else if (dp_anth_present(v) && !cJSON_IsArray(v)) {
-        rv = dp_anth_fail(&tx, "stop",
+        dp_jtx_dup(&tx, root, "stop_sequences", v);
+    } else if (dp_jtx_present(v) && !cJSON_IsArray(v)) {
+        rv = dp_jtx_fail(&tx, "stop",
                           "'stop' must be a string or an array of strings.");
         goto fail;
     }
-    v = dp_anth_get(req, "user");
+    v = dp_jtx_get(req, "user");
     if (cJSON_IsString(v) && v->valuestring[0] != '\0') {
-        dp_anth_str(&tx, dp_anth_obj(&tx, root, "metadata"), "user_id",
+        dp_jtx_str(&tx, dp_jtx_obj(&tx, root, "metadata"), "user_id",
                     v->valuestring);
     }
-    if (cJSON_IsTrue(dp_anth_get(req, "stream"))) {
-        dp_anth_add(&tx, root, "stream", cJSON_CreateTrue());
+    if (cJSON_IsTrue(dp_jtx_get(req, "stream"))) {
+        dp_jtx_add(&tx, root, "stream", cJSON_CreateTrue());
     }
-    return dp_anth_print(&tx, root, out, len);
+    return dp_jtx_print(&tx, root, out, len);
 fail:
     cJSON_Delete(root);
     return rv;
@@ -1163,7 +1028,7 @@ dp_anth_resp_to_openai(const char *body, size_t len,
                        const dp_anth_resp_meta *meta, char **out,
                        size_t *outlen, dp_anth_usage *usage)
 {
-    dp_anth_tx    tx   = {0};
+    dp_jtx    tx   = {0};
     cJSON        *in   = cJSON_ParseWithLength(body, len);
     cJSON        *root = NULL;
     const cJSON  *content;
@@ -1177,7 +1042,7 @@ dp_anth_resp_to_openai(const char *body, size_t len,
     tg_err        rv       = TG_EPROTO;
 
     tg_buf_init(&text, 0);
-    content = dp_anth_get(in, "content");
+    content = dp_jtx_get(in, "content");
     if (!cJSON_IsArray(content)) {
         goto out;
     }
@@ -1187,17 +1052,17 @@ dp_anth_resp_to_openai(const char *body, size_t len,
     }
     cJSON_ArrayForEach(b, content)
     {
-        const char *type = dp_anth_gets(b, "type");
+        const char *type = dp_jtx_gets(b, "type");
         if (type != NULL && strcmp(type, "text") == 0 &&
-            dp_anth_gets(b, "text") != NULL) {
-            const char *t = dp_anth_gets(b, "text");
+            dp_jtx_gets(b, "text") != NULL) {
+            const char *t = dp_jtx_gets(b, "text");
             has_text      = true;
             if (tg_buf_append(&text, t, strlen(t)) != TG_OK) {
                 rv = TG_ENOMEM;
                 goto out;
             }
         } else if (type != NULL && strcmp(type, "tool_use") == 0) {
-            const cJSON *input = dp_anth_get(b, "input");
+            const cJSON *input = dp_jtx_get(b, "input");
             char  *args = input != NULL ? cJSON_PrintUnformatted(input) : NULL;
             cJSON *c;
             cJSON *fn;
@@ -1205,47 +1070,47 @@ dp_anth_resp_to_openai(const char *body, size_t len,
             if (calls == NULL) {
                 calls = cJSON_CreateArray();
             }
-            c = dp_anth_obj(&tx, calls, NULL);
-            dp_anth_str(&tx, c, "id",
-                        dp_anth_gets(b, "id") != NULL ? dp_anth_gets(b, "id")
+            c = dp_jtx_obj(&tx, calls, NULL);
+            dp_jtx_str(&tx, c, "id",
+                        dp_jtx_gets(b, "id") != NULL ? dp_jtx_gets(b, "id")
                                                       : "");
-            dp_anth_str(&tx, c, "type", "function");
-            fn = dp_anth_obj(&tx, c, "function");
-            dp_anth_str(
+            dp_jtx_str(&tx, c, "type", "function");
+            fn = dp_jtx_obj(&tx, c, "function");
+            dp_jtx_str(
                 &tx, fn, "name",
-                dp_anth_gets(b, "name") != NULL ? dp_anth_gets(b, "name") : "");
-            dp_anth_str(&tx, fn, "arguments", args != NULL ? args : "{}");
+                dp_jtx_gets(b, "name") != NULL ? dp_jtx_gets(b, "name") : "");
+            dp_jtx_str(&tx, fn, "arguments", args != NULL ? args : "{}");
             cJSON_free(args);
         }
         /* thinking and server-tool blocks have no OpenAI form. */
     }
-    dp_anth_usage_read(dp_anth_get(in, "usage"), &u);
-    dp_anth_str(&tx, root, "id", meta->id);
-    dp_anth_str(&tx, root, "object", "chat.completion");
-    dp_anth_num(&tx, root, "created", (double)meta->created);
-    dp_anth_str(&tx, root, "model", meta->model);
-    choice = dp_anth_obj(&tx, dp_anth_arr(&tx, root, "choices"), NULL);
-    dp_anth_num(&tx, choice, "index", 0);
-    message = dp_anth_obj(&tx, choice, "message");
-    dp_anth_str(&tx, message, "role", "assistant");
+    dp_anth_usage_read(dp_jtx_get(in, "usage"), &u);
+    dp_jtx_str(&tx, root, "id", meta->id);
+    dp_jtx_str(&tx, root, "object", "chat.completion");
+    dp_jtx_num(&tx, root, "created", (double)meta->created);
+    dp_jtx_str(&tx, root, "model", meta->model);
+    choice = dp_jtx_obj(&tx, dp_jtx_arr(&tx, root, "choices"), NULL);
+    dp_jtx_num(&tx, choice, "index", 0);
+    message = dp_jtx_obj(&tx, choice, "message");
+    dp_jtx_str(&tx, message, "role", "assistant");
     if (has_text || calls == NULL) {
-        dp_anth_str(&tx, message, "content", text.data ? text.data : "");
+        dp_jtx_str(&tx, message, "content", text.data ? text.data : "");
     } else {
-        dp_anth_add(&tx, message, "content", cJSON_CreateNull());
+        dp_jtx_add(&tx, message, "content", cJSON_CreateNull());
     }
-    dp_anth_add(&tx, message, "refusal", cJSON_CreateNull());
+    dp_jtx_add(&tx, message, "refusal", cJSON_CreateNull());
     if (calls != NULL) {
-        dp_anth_add(&tx, message, "tool_calls", calls);
+        dp_jtx_add(&tx, message, "tool_calls", calls);
         calls = NULL;
     }
-    dp_anth_add(&tx, choice, "logprobs", cJSON_CreateNull());
-    dp_anth_str(&tx, choice, "finish_reason",
-                dp_anth_finish_reason(dp_anth_gets(in, "stop_reason")));
+    dp_jtx_add(&tx, choice, "logprobs", cJSON_CreateNull());
+    dp_jtx_str(&tx, choice, "finish_reason",
+                dp_anth_finish_reason(dp_jtx_gets(in, "stop_reason")));
     dp_anth_usage_openai_json(&tx, root, &u);
     if (usage != NULL) {
         *usage = u;
     }
-    rv   = dp_anth_print(&tx, root, out, outlen);
+    rv   = dp_jtx_print(&tx, root, out, outlen);
     root = NULL;
 out:
     cJSON_Delete(calls);
@@ -1337,8 +1202,8 @@ dp_anth_stream_create(dp_anth_stream **out, const dp_anth_resp_meta *meta,
 {
     dp_anth_stream *s = calloc(1, sizeof(*s));
 
-    if (s == NULL || (s->id = dp_anth_strdup(meta->id)) == NULL ||
-        (s->model = dp_anth_strdup(meta->model)) == NULL) {
+    if (s == NULL || (s->id = dp_jtx_strdup(meta->id)) == NULL ||
+        (s->model = dp_jtx_strdup(meta->model)) == NULL) {
         dp_anth_stream_destroy(s);
         return TG_ENOMEM;
     }
@@ -1375,35 +1240,20 @@ dp_anth_stream_usage(const dp_anth_stream *s, dp_anth_usage *out)
 /* dp_anth_chunk starts a chat.completion.chunk; *delta is its delta and
  * *choice its choice (NULL when choices is to stay empty). */
 static cJSON *
-dp_anth_chunk(dp_anth_tx *tx, const dp_anth_stream *s, bool with_choice,
+dp_anth_chunk(dp_jtx *tx, const dp_anth_stream *s, bool with_choice,
               cJSON **choice, cJSON **delta)
 {
-    cJSON *root = cJSON_CreateObject();
-    cJSON *choices;
-
-    if (root == NULL) {
-        tx->oom = true;
-    }
-    dp_anth_str(tx, root, "id", s->id);
-    dp_anth_str(tx, root, "object", "chat.completion.chunk");
-    dp_anth_num(tx, root, "created", (double)s->created);
-    dp_anth_str(tx, root, "model", s->model);
-    choices = dp_anth_arr(tx, root, "choices");
-    if (with_choice) {
-        *choice = dp_anth_obj(tx, choices, NULL);
-        dp_anth_num(tx, *choice, "index", 0);
-        *delta = dp_anth_obj(tx, *choice, "delta");
-    }
-    return root;
+    return dp_jtx_chunk(tx, s->id, s->created, s->model, with_choice,
+                        choice, delta);
 }
 
 static tg_err
-dp_anth_chunk_emit(dp_anth_tx *tx, cJSON *root, cJSON *choice,
+dp_anth_chunk_emit(dp_jtx *tx, cJSON *root, cJSON *choice,
                    const char *finish, tg_buf *out)
 {
     if (choice != NULL) {
-        dp_anth_add(tx, choice, "logprobs", cJSON_CreateNull());
-        dp_anth_add(tx, choice, "finish_reason",
+        dp_jtx_add(tx, choice, "logprobs", cJSON_CreateNull());
+        dp_jtx_add(tx, choice, "finish_reason",
                     finish != NULL ? cJSON_CreateString(finish)
                                    : cJSON_CreateNull());
     }
@@ -1432,7 +1282,7 @@ dp_anth_stream_tool_map(dp_anth_stream *s, size_t block, int tool)
 static int
 dp_anth_stream_tool_of(const dp_anth_stream *s, const cJSON *ev)
 {
-    const cJSON *idx = dp_anth_get(ev, "index");
+    const cJSON *idx = dp_jtx_get(ev, "index");
 
     if (!cJSON_IsNumber(idx) || idx->valuedouble < 0 ||
         idx->valuedouble >= (double)s->ntool_of) {
@@ -1444,7 +1294,7 @@ dp_anth_stream_tool_of(const dp_anth_stream *s, const cJSON *ev)
 static tg_err
 dp_anth_stream_finish_chunk(dp_anth_stream *s, const char *stop, tg_buf *out)
 {
-    dp_anth_tx tx     = {0};
+    dp_jtx tx     = {0};
     cJSON     *choice = NULL;
     cJSON     *delta  = NULL;
     cJSON     *root   = dp_anth_chunk(&tx, s, true, &choice, &delta);
@@ -1467,7 +1317,7 @@ dp_anth_stream_stop(dp_anth_stream *s, tg_buf *out)
         return rv;
     }
     if (s->include_usage) {
-        dp_anth_tx tx   = {0};
+        dp_jtx tx   = {0};
         cJSON     *root = dp_anth_chunk(&tx, s, false, NULL, NULL);
         dp_anth_usage_openai_json(&tx, root, &s->usage);
         if ((rv = dp_anth_emit(&tx, root, "data: ", out)) != TG_OK) {
@@ -1502,10 +1352,10 @@ dp_anth_stream_error(dp_anth_stream *s, const cJSON *err, tg_buf *out)
 static tg_err
 dp_anth_stream_block_start(dp_anth_stream *s, const cJSON *ev, tg_buf *out)
 {
-    const cJSON *cb     = dp_anth_get(ev, "content_block");
-    const cJSON *idx    = dp_anth_get(ev, "index");
-    const char  *type   = dp_anth_gets(cb, "type");
-    dp_anth_tx   tx     = {0};
+    const cJSON *cb     = dp_jtx_get(ev, "content_block");
+    const cJSON *idx    = dp_jtx_get(ev, "index");
+    const char  *type   = dp_jtx_gets(cb, "type");
+    dp_jtx   tx     = {0};
     cJSON       *choice = NULL;
     cJSON       *delta  = NULL;
     cJSON       *root;
@@ -1514,12 +1364,12 @@ dp_anth_stream_block_start(dp_anth_stream *s, const cJSON *ev, tg_buf *out)
     tg_err       rv;
 
     if (type != NULL && strcmp(type, "text") == 0) {
-        const char *t = dp_anth_gets(cb, "text");
+        const char *t = dp_jtx_gets(cb, "text");
         if (t == NULL || t[0] == '\0') {
             return TG_OK;
         }
         root = dp_anth_chunk(&tx, s, true, &choice, &delta);
-        dp_anth_str(&tx, delta, "content", t);
+        dp_jtx_str(&tx, delta, "content", t);
         return dp_anth_chunk_emit(&tx, root, choice, NULL, out);
     }
     if (type == NULL || strcmp(type, "tool_use") != 0) {
@@ -1534,39 +1384,39 @@ dp_anth_stream_block_start(dp_anth_stream *s, const cJSON *ev, tg_buf *out)
         return rv;
     }
     root = dp_anth_chunk(&tx, s, true, &choice, &delta);
-    tc   = dp_anth_obj(&tx, dp_anth_arr(&tx, delta, "tool_calls"), NULL);
-    dp_anth_num(&tx, tc, "index", s->ntools++);
-    dp_anth_str(&tx, tc, "id",
-                dp_anth_gets(cb, "id") ? dp_anth_gets(cb, "id") : "");
-    dp_anth_str(&tx, tc, "type", "function");
-    fn = dp_anth_obj(&tx, tc, "function");
-    dp_anth_str(&tx, fn, "name",
-                dp_anth_gets(cb, "name") ? dp_anth_gets(cb, "name") : "");
-    dp_anth_str(&tx, fn, "arguments", "");
+    tc   = dp_jtx_obj(&tx, dp_jtx_arr(&tx, delta, "tool_calls"), NULL);
+    dp_jtx_num(&tx, tc, "index", s->ntools++);
+    dp_jtx_str(&tx, tc, "id",
+                dp_jtx_gets(cb, "id") ? dp_jtx_gets(cb, "id") : "");
+    dp_jtx_str(&tx, tc, "type", "function");
+    fn = dp_jtx_obj(&tx, tc, "function");
+    dp_jtx_str(&tx, fn, "name",
+                dp_jtx_gets(cb, "name") ? dp_jtx_gets(cb, "name") : "");
+    dp_jtx_str(&tx, fn, "arguments", "");
     return dp_anth_chunk_emit(&tx, root, choice, NULL, out);
 }
 
 static tg_err
 dp_anth_stream_block_delta(dp_anth_stream *s, const cJSON *ev, tg_buf *out)
 {
-    const cJSON *d      = dp_anth_get(ev, "delta");
-    const char  *type   = dp_anth_gets(d, "type");
-    dp_anth_tx   tx     = {0};
+    const cJSON *d      = dp_jtx_get(ev, "delta");
+    const char  *type   = dp_jtx_gets(d, "type");
+    dp_jtx   tx     = {0};
     cJSON       *choice = NULL;
     cJSON       *delta  = NULL;
     cJSON       *root;
 
     if (type != NULL && strcmp(type, "text_delta") == 0) {
-        const char *t = dp_anth_gets(d, "text");
+        const char *t = dp_jtx_gets(d, "text");
         if (t == NULL || t[0] == '\0') {
             return TG_OK;
         }
         root = dp_anth_chunk(&tx, s, true, &choice, &delta);
-        dp_anth_str(&tx, delta, "content", t);
+        dp_jtx_str(&tx, delta, "content", t);
         return dp_anth_chunk_emit(&tx, root, choice, NULL, out);
     }
     if (type != NULL && strcmp(type, "input_json_delta") == 0) {
-        const char *pj   = dp_anth_gets(d, "partial_json");
+        const char *pj   = dp_jtx_gets(d, "partial_json");
         int         tool = dp_anth_stream_tool_of(s, ev);
         cJSON      *tc;
         if (tool < 0) {
@@ -1576,9 +1426,9 @@ dp_anth_stream_block_delta(dp_anth_stream *s, const cJSON *ev, tg_buf *out)
             return TG_OK;
         }
         root = dp_anth_chunk(&tx, s, true, &choice, &delta);
-        tc   = dp_anth_obj(&tx, dp_anth_arr(&tx, delta, "tool_calls"), NULL);
-        dp_anth_num(&tx, tc, "index", tool);
-        dp_anth_str(&tx, dp_anth_obj(&tx, tc, "function"), "arguments", pj);
+        tc   = dp_jtx_obj(&tx, dp_jtx_arr(&tx, delta, "tool_calls"), NULL);
+        dp_jtx_num(&tx, tc, "index", tool);
+        dp_jtx_str(&tx, dp_jtx_obj(&tx, tc, "function"), "arguments", pj);
         return dp_anth_chunk_emit(&tx, root, choice, NULL, out);
     }
     return TG_OK; /* thinking_delta, signature_delta, citations_delta */
@@ -1601,18 +1451,18 @@ dp_anth_stream_feed(dp_anth_stream *s, const char *event, const char *data,
     if ((ev = cJSON_ParseWithLength(data, len)) == NULL) {
         return TG_EPROTO;
     }
-    type = event != NULL && event[0] != '\0' ? event : dp_anth_gets(ev, "type");
+    type = event != NULL && event[0] != '\0' ? event : dp_jtx_gets(ev, "type");
     if (type == NULL) {
         rv = TG_EPROTO;
     } else if (strcmp(type, "message_start") == 0) {
-        dp_anth_tx tx     = {0};
+        dp_jtx tx     = {0};
         cJSON     *choice = NULL;
         cJSON     *delta  = NULL;
         cJSON     *root   = dp_anth_chunk(&tx, s, true, &choice, &delta);
-        dp_anth_usage_read(dp_anth_get(dp_anth_get(ev, "message"), "usage"),
+        dp_anth_usage_read(dp_jtx_get(dp_jtx_get(ev, "message"), "usage"),
                            &s->usage);
-        dp_anth_str(&tx, delta, "role", "assistant");
-        dp_anth_str(&tx, delta, "content", "");
+        dp_jtx_str(&tx, delta, "role", "assistant");
+        dp_jtx_str(&tx, delta, "content", "");
         rv = dp_anth_chunk_emit(&tx, root, choice, NULL, out);
     } else if (strcmp(type, "content_block_start") == 0) {
         rv = dp_anth_stream_block_start(s, ev, out);
@@ -1620,15 +1470,15 @@ dp_anth_stream_feed(dp_anth_stream *s, const char *event, const char *data,
         rv = dp_anth_stream_block_delta(s, ev, out);
     } else if (strcmp(type, "message_delta") == 0) {
         const char *stop =
-            dp_anth_gets(dp_anth_get(ev, "delta"), "stop_reason");
-        dp_anth_usage_read(dp_anth_get(ev, "usage"), &s->usage);
+            dp_jtx_gets(dp_jtx_get(ev, "delta"), "stop_reason");
+        dp_anth_usage_read(dp_jtx_get(ev, "usage"), &s->usage);
         if (stop != NULL && !s->finish_sent) {
             rv = dp_anth_stream_finish_chunk(s, stop, out);
         }
     } else if (strcmp(type, "message_stop") == 0) {
         rv = dp_anth_stream_stop(s, out);
     } else if (strcmp(type, "error") == 0) {
-        rv = dp_anth_stream_error(s, dp_anth_get(ev, "error"), out);
+        rv = dp_anth_stream_error(s, dp_jtx_get(ev, "error"), out);
     }
     cJSON_Delete(ev);
     return rv;
@@ -1688,7 +1538,7 @@ dp_anth_stream_finish(dp_anth_stream *s, tg_buf *out)
 /* dp_anth_join_text appends the text of a string or of the text blocks of
  * an array to b, blocks separated by "\n". Other blocks are an error. */
 static tg_err
-dp_anth_join_text(dp_anth_tx *tx, tg_buf *b, const cJSON *content,
+dp_anth_join_text(dp_jtx *tx, tg_buf *b, const cJSON *content,
                   const char *where)
 {
     const cJSON *blk;
@@ -1700,8 +1550,8 @@ dp_anth_join_text(dp_anth_tx *tx, tg_buf *b, const cJSON *content,
                              strlen(content->valuestring));
     }
     if (!cJSON_IsArray(content)) {
-        return dp_anth_present(content)
-                   ? dp_anth_fail(tx, where,
+        return dp_jtx_present(content)
+                   ? dp_jtx_fail(tx, where,
                                   "%s must be a string or an array of "
                                   "blocks.",
                                   where)
@@ -1709,12 +1559,12 @@ dp_anth_join_text(dp_anth_tx *tx, tg_buf *b, const cJSON *content,
     }
     cJSON_ArrayForEach(blk, content)
     {
-        const char *type = dp_anth_gets(blk, "type");
-        const char *t    = dp_anth_gets(blk, "text");
+        const char *type = dp_jtx_gets(blk, "type");
+        const char *t    = dp_jtx_gets(blk, "text");
         tg_err      rv;
         snprintf(pw, sizeof(pw), "%s[%zu]", where, j++);
         if (type == NULL || strcmp(type, "text") != 0 || t == NULL) {
-            return dp_anth_fail(tx, pw,
+            return dp_jtx_fail(tx, pw,
                                 "%s: only text blocks can be sent to this "
                                 "model here.",
                                 pw);
@@ -1728,59 +1578,59 @@ dp_anth_join_text(dp_anth_tx *tx, tg_buf *b, const cJSON *content,
 }
 
 static tg_err
-dp_anth_image_part(dp_anth_tx *tx, cJSON *parts, const cJSON *blk,
+dp_anth_image_part(dp_jtx *tx, cJSON *parts, const cJSON *blk,
                    const char *where)
 {
-    const cJSON *src   = dp_anth_get(blk, "source");
-    const char  *stype = dp_anth_gets(src, "type");
+    const cJSON *src   = dp_jtx_get(blk, "source");
+    const char  *stype = dp_jtx_gets(src, "type");
     cJSON       *p;
     cJSON       *iu;
 
     if (stype != NULL && strcmp(stype, "base64") == 0 &&
-        dp_anth_gets(src, "media_type") != NULL &&
-        dp_anth_gets(src, "data") != NULL) {
-        const char *mt  = dp_anth_gets(src, "media_type");
-        const char *d   = dp_anth_gets(src, "data");
+        dp_jtx_gets(src, "media_type") != NULL &&
+        dp_jtx_gets(src, "data") != NULL) {
+        const char *mt  = dp_jtx_gets(src, "media_type");
+        const char *d   = dp_jtx_gets(src, "data");
         size_t      n   = strlen(mt) + strlen(d) + 16;
         char       *url = malloc(n);
         if (url == NULL) {
             return TG_ENOMEM;
         }
         snprintf(url, n, "data:%s;base64,%s", mt, d);
-        p = dp_anth_obj(tx, parts, NULL);
-        dp_anth_str(tx, p, "type", "image_url");
-        iu = dp_anth_obj(tx, p, "image_url");
-        dp_anth_str(tx, iu, "url", url);
+        p = dp_jtx_obj(tx, parts, NULL);
+        dp_jtx_str(tx, p, "type", "image_url");
+        iu = dp_jtx_obj(tx, p, "image_url");
+        dp_jtx_str(tx, iu, "url", url);
         free(url);
         return TG_OK;
     }
     if (stype != NULL && strcmp(stype, "url") == 0 &&
-        dp_anth_gets(src, "url") != NULL) {
-        p = dp_anth_obj(tx, parts, NULL);
-        dp_anth_str(tx, p, "type", "image_url");
-        iu = dp_anth_obj(tx, p, "image_url");
-        dp_anth_str(tx, iu, "url", dp_anth_gets(src, "url"));
+        dp_jtx_gets(src, "url") != NULL) {
+        p = dp_jtx_obj(tx, parts, NULL);
+        dp_jtx_str(tx, p, "type", "image_url");
+        iu = dp_jtx_obj(tx, p, "image_url");
+        dp_jtx_str(tx, iu, "url", dp_jtx_gets(src, "url"));
         return TG_OK;
     }
-    return dp_anth_fail(tx, where,
+    return dp_jtx_fail(tx, where,
                         "%s: images must have a base64 or url source.", where);
 }
 
 static void
-dp_anth_tool_msg(dp_anth_tx *tx, cJSON *msgs, const char *id, const char *text)
+dp_anth_tool_msg(dp_jtx *tx, cJSON *msgs, const char *id, const char *text)
 {
-    cJSON *m = dp_anth_obj(tx, msgs, NULL);
+    cJSON *m = dp_jtx_obj(tx, msgs, NULL);
 
-    dp_anth_str(tx, m, "role", "tool");
-    dp_anth_str(tx, m, "tool_call_id", id);
-    dp_anth_str(tx, m, "content", text);
+    dp_jtx_str(tx, m, "role", "tool");
+    dp_jtx_str(tx, m, "tool_call_id", id);
+    dp_jtx_str(tx, m, "content", text);
 }
 
 /* dp_anth_user_to_openai: tool_result blocks become tool messages, which
  * must directly follow the assistant's tool calls, so they go first; the
  * other blocks make one user message after them. */
 static tg_err
-dp_anth_user_to_openai(dp_anth_tx *tx, cJSON *msgs, const cJSON *content,
+dp_anth_user_to_openai(dp_jtx *tx, cJSON *msgs, const cJSON *content,
                        size_t i)
 {
     cJSON       *parts = NULL;
@@ -1794,33 +1644,33 @@ dp_anth_user_to_openai(dp_anth_tx *tx, cJSON *msgs, const cJSON *content,
     }
     cJSON_ArrayForEach(blk, content)
     {
-        const char *type = dp_anth_gets(blk, "type");
+        const char *type = dp_jtx_gets(blk, "type");
         snprintf(pw, sizeof(pw), "messages[%zu].content[%zu]", i, j++);
         if (type != NULL && strcmp(type, "tool_result") == 0) {
-            const char *id = dp_anth_gets(blk, "tool_use_id");
+            const char *id = dp_jtx_gets(blk, "tool_use_id");
             tg_buf      t;
             char        cw[112];
             if (id == NULL) {
-                rv = dp_anth_fail(tx, pw, "%s.tool_use_id must be a string.",
+                rv = dp_jtx_fail(tx, pw, "%s.tool_use_id must be a string.",
                                   pw);
                 goto out;
             }
             snprintf(cw, sizeof(cw), "%s.content", pw);
             tg_buf_init(&t, 0);
-            rv = dp_anth_join_text(tx, &t, dp_anth_get(blk, "content"), cw);
+            rv = dp_anth_join_text(tx, &t, dp_jtx_get(blk, "content"), cw);
             if (rv == TG_OK) {
                 dp_anth_tool_msg(tx, msgs, id, t.data != NULL ? t.data : "");
             }
             tg_buf_fini(&t);
         } else if (type != NULL && strcmp(type, "text") == 0 &&
-                   dp_anth_gets(blk, "text") != NULL) {
-            cJSON *p = dp_anth_obj(tx, parts, NULL);
-            dp_anth_str(tx, p, "type", "text");
-            dp_anth_str(tx, p, "text", dp_anth_gets(blk, "text"));
+                   dp_jtx_gets(blk, "text") != NULL) {
+            cJSON *p = dp_jtx_obj(tx, parts, NULL);
+            dp_jtx_str(tx, p, "type", "text");
+            dp_jtx_str(tx, p, "text", dp_jtx_gets(blk, "text"));
         } else if (type != NULL && strcmp(type, "image") == 0) {
             rv = dp_anth_image_part(tx, parts, blk, pw);
         } else {
-            rv = dp_anth_fail(tx, pw,
+            rv = dp_jtx_fail(tx, pw,
                               "%s: blocks of type '%s' cannot be sent to "
                               "this model.",
                               pw, type != NULL ? type : "(none)");
@@ -1830,14 +1680,14 @@ dp_anth_user_to_openai(dp_anth_tx *tx, cJSON *msgs, const cJSON *content,
         }
     }
     if (cJSON_GetArraySize(parts) > 0) {
-        cJSON       *m     = dp_anth_obj(tx, msgs, NULL);
+        cJSON       *m     = dp_jtx_obj(tx, msgs, NULL);
         const cJSON *first = cJSON_GetArrayItem(parts, 0);
-        dp_anth_str(tx, m, "role", "user");
+        dp_jtx_str(tx, m, "role", "user");
         if (cJSON_GetArraySize(parts) == 1 &&
-            strcmp(dp_anth_gets(first, "type"), "text") == 0) {
-            dp_anth_str(tx, m, "content", dp_anth_gets(first, "text"));
+            strcmp(dp_jtx_gets(first, "type"), "text") == 0) {
+            dp_jtx_str(tx, m, "content", dp_jtx_gets(first, "text"));
         } else {
-            dp_anth_add(tx, m, "content", parts);
+            dp_jtx_add(tx, m, "content", parts);
             parts = NULL;
         }
     }
@@ -1847,10 +1697,10 @@ out:
 }
 
 static tg_err
-dp_anth_assistant_to_openai(dp_anth_tx *tx, cJSON *msgs, const cJSON *content,
+dp_anth_assistant_to_openai(dp_jtx *tx, cJSON *msgs, const cJSON *content,
                             size_t i)
 {
-    cJSON       *m     = dp_anth_obj(tx, msgs, NULL);
+    cJSON       *m     = dp_jtx_obj(tx, msgs, NULL);
     cJSON       *calls = NULL;
     const cJSON *blk;
     tg_buf       text;
@@ -1860,48 +1710,48 @@ dp_anth_assistant_to_openai(dp_anth_tx *tx, cJSON *msgs, const cJSON *content,
     tg_err       rv = TG_OK;
 
     tg_buf_init(&text, 0);
-    dp_anth_str(tx, m, "role", "assistant");
+    dp_jtx_str(tx, m, "role", "assistant");
     cJSON_ArrayForEach(blk, content)
     {
-        const char *type = dp_anth_gets(blk, "type");
+        const char *type = dp_jtx_gets(blk, "type");
         snprintf(pw, sizeof(pw), "messages[%zu].content[%zu]", i, j++);
         if (type != NULL && strcmp(type, "text") == 0 &&
-            dp_anth_gets(blk, "text") != NULL) {
-            const char *t = dp_anth_gets(blk, "text");
+            dp_jtx_gets(blk, "text") != NULL) {
+            const char *t = dp_jtx_gets(blk, "text");
             has_text      = true;
             if ((rv = tg_buf_append(&text, t, strlen(t))) != TG_OK) {
                 goto out;
             }
         } else if (type != NULL && strcmp(type, "tool_use") == 0) {
-            const char  *id    = dp_anth_gets(blk, "id");
-            const char  *name  = dp_anth_gets(blk, "name");
-            const cJSON *input = dp_anth_get(blk, "input");
+            const char  *id    = dp_jtx_gets(blk, "id");
+            const char  *name  = dp_jtx_gets(blk, "name");
+            const cJSON *input = dp_jtx_get(blk, "input");
             char        *args;
             cJSON       *c;
             cJSON       *fn;
             if (id == NULL || name == NULL) {
-                rv = dp_anth_fail(tx, pw,
+                rv = dp_jtx_fail(tx, pw,
                                   "%s: tool_use needs a string 'id' and "
                                   "'name'.",
                                   pw);
                 goto out;
             }
             if (calls == NULL) {
-                calls = dp_anth_arr(tx, m, "tool_calls");
+                calls = dp_jtx_arr(tx, m, "tool_calls");
             }
-            c = dp_anth_obj(tx, calls, NULL);
-            dp_anth_str(tx, c, "id", id);
-            dp_anth_str(tx, c, "type", "function");
-            fn = dp_anth_obj(tx, c, "function");
-            dp_anth_str(tx, fn, "name", name);
+            c = dp_jtx_obj(tx, calls, NULL);
+            dp_jtx_str(tx, c, "id", id);
+            dp_jtx_str(tx, c, "type", "function");
+            fn = dp_jtx_obj(tx, c, "function");
+            dp_jtx_str(tx, fn, "name", name);
             args = input != NULL ? cJSON_PrintUnformatted(input) : NULL;
-            dp_anth_str(tx, fn, "arguments", args != NULL ? args : "{}");
+            dp_jtx_str(tx, fn, "arguments", args != NULL ? args : "{}");
             cJSON_free(args);
         } else if (type != NULL && (strcmp(type, "thinking") == 0 ||
                                     strcmp(type, "redacted_thinking") == 0)) {
             continue; /* an OpenAI model cannot take it back */
         } else {
-            rv = dp_anth_fail(tx, pw,
+            rv = dp_jtx_fail(tx, pw,
                               "%s: blocks of type '%s' cannot be sent to "
                               "this model.",
                               pw, type != NULL ? type : "(none)");
@@ -1909,9 +1759,9 @@ dp_anth_assistant_to_openai(dp_anth_tx *tx, cJSON *msgs, const cJSON *content,
         }
     }
     if (has_text) {
-        dp_anth_str(tx, m, "content", text.data);
+        dp_jtx_str(tx, m, "content", text.data);
     } else {
-        dp_anth_add(tx, m, "content", cJSON_CreateNull());
+        dp_jtx_add(tx, m, "content", cJSON_CreateNull());
     }
 out:
     tg_buf_fini(&text);
@@ -1919,78 +1769,78 @@ out:
 }
 
 static tg_err
-dp_anth_tools_to_openai(dp_anth_tx *tx, cJSON *root, const cJSON *req)
+dp_anth_tools_to_openai(dp_jtx *tx, cJSON *root, const cJSON *req)
 {
-    const cJSON *tools  = dp_anth_get(req, "tools");
-    const cJSON *choice = dp_anth_get(req, "tool_choice");
+    const cJSON *tools  = dp_jtx_get(req, "tools");
+    const cJSON *choice = dp_jtx_get(req, "tool_choice");
     const cJSON *t;
     cJSON       *out;
     size_t       i = 0;
     char         pw[64];
 
-    if (dp_anth_present(tools) && !cJSON_IsArray(tools)) {
-        return dp_anth_fail(tx, "tools", "'tools' must be an array.");
+    if (dp_jtx_present(tools) && !cJSON_IsArray(tools)) {
+        return dp_jtx_fail(tx, "tools", "'tools' must be an array.");
     }
     if (cJSON_IsArray(tools) && cJSON_GetArraySize(tools) > 0) {
-        out = dp_anth_arr(tx, root, "tools");
+        out = dp_jtx_arr(tx, root, "tools");
         cJSON_ArrayForEach(t, tools)
         {
-            const char  *type   = dp_anth_gets(t, "type");
-            const char  *name   = dp_anth_gets(t, "name");
-            const char  *desc   = dp_anth_gets(t, "description");
-            const cJSON *schema = dp_anth_get(t, "input_schema");
+            const char  *type   = dp_jtx_gets(t, "type");
+            const char  *name   = dp_jtx_gets(t, "name");
+            const char  *desc   = dp_jtx_gets(t, "description");
+            const cJSON *schema = dp_jtx_get(t, "input_schema");
             cJSON       *o;
             cJSON       *fn;
 
             snprintf(pw, sizeof(pw), "tools[%zu]", i++);
             if ((type != NULL && strcmp(type, "custom") != 0) || name == NULL) {
-                return dp_anth_fail(tx, pw,
+                return dp_jtx_fail(tx, pw,
                                     "%s: only client tools with a name and "
                                     "an input_schema can be sent to this "
                                     "model.",
                                     pw);
             }
-            o = dp_anth_obj(tx, out, NULL);
-            dp_anth_str(tx, o, "type", "function");
-            fn = dp_anth_obj(tx, o, "function");
-            dp_anth_str(tx, fn, "name", name);
+            o = dp_jtx_obj(tx, out, NULL);
+            dp_jtx_str(tx, o, "type", "function");
+            fn = dp_jtx_obj(tx, o, "function");
+            dp_jtx_str(tx, fn, "name", name);
             if (desc != NULL) {
-                dp_anth_str(tx, fn, "description", desc);
+                dp_jtx_str(tx, fn, "description", desc);
             }
             if (cJSON_IsObject(schema)) {
-                dp_anth_dup(tx, fn, "parameters", schema);
+                dp_jtx_dup(tx, fn, "parameters", schema);
             }
         }
     }
     if (cJSON_IsObject(choice)) {
-        const char *type = dp_anth_gets(choice, "type");
+        const char *type = dp_jtx_gets(choice, "type");
         if (type == NULL) {
-            return dp_anth_fail(tx, "tool_choice",
+            return dp_jtx_fail(tx, "tool_choice",
                                 "'tool_choice.type' must be a string.");
         }
         if (strcmp(type, "auto") == 0) {
-            dp_anth_str(tx, root, "tool_choice", "auto");
+            dp_jtx_str(tx, root, "tool_choice", "auto");
         } else if (strcmp(type, "any") == 0) {
-            dp_anth_str(tx, root, "tool_choice", "required");
+            dp_jtx_str(tx, root, "tool_choice", "required");
         } else if (strcmp(type, "none") == 0) {
-            dp_anth_str(tx, root, "tool_choice", "none");
+            dp_jtx_str(tx, root, "tool_choice", "none");
         } else if (strcmp(type, "tool") == 0 &&
-                   dp_anth_gets(choice, "name") != NULL) {
-            cJSON *c = dp_anth_obj(tx, root, "tool_choice");
-            dp_anth_str(tx, c, "type", "function");
-            dp_anth_str(tx, dp_anth_obj(tx, c, "function"), "name",
-                        dp_anth_gets(choice, "name"));
+                   dp_jtx_gets(choice, "name") != NULL) {
+            cJSON *c = dp_jtx_obj(tx, root, "tool_choice");
+            dp_jtx_str(tx, c, "type", "function");
+            dp_jtx_str(tx, dp_jtx_obj(tx, c, "function"), "name",
+                        dp_jtx_gets(choice, "name"));
         } else {
-            return dp_anth_fail(tx, "tool_choice",
+            return dp_jtx_fail(tx, "tool_choice",
                                 "'tool_choice.type' must be auto, any, "
                                 "none or tool (with a name).");
         }
-        if (cJSON_IsTrue(dp_anth_get(choice, "disable_parallel_tool_use")) &&
+        if (cJSON_IsTrue(dp_jtx_get(choice, "disable_parallel_tool_use")) &&
             cJSON_IsArray(tools) && cJSON_GetArraySize(tools) > 0) {
-            dp_anth_add(tx, root, "parallel_tool_calls", cJSON_CreateFalse());
+            dp_jtx_add(tx, root, "parallel_tool_calls", cJSON_CreateFalse());
         }
-    } else if (dp_anth_present(choice)) {
-        return dp_anth_fail(tx, "tool_choice",
+    } else if (dp_jtx_present(choice)) {
+        return dp_jtx_fail(tx, "tool_choice",
                             "'tool_choice' must be an object.");
     }
     return TG_OK;
@@ -2001,7 +1851,7 @@ dp_anth_req_to_openai(const cJSON *req, const dp_anth_req_opts *opts,
                       char **out, size_t *len, char *msg, size_t msglen,
                       char *param, size_t paramlen)
 {
-    dp_anth_tx   tx   = {false, msg, msglen, param, paramlen};
+    dp_jtx   tx   = {false, msg, msglen, param, paramlen};
     cJSON       *root = cJSON_CreateObject();
     cJSON       *msgs;
     const cJSON *messages;
@@ -2023,36 +1873,36 @@ dp_anth_req_to_openai(const cJSON *req, const dp_anth_req_opts *opts,
         return TG_ENOMEM;
     }
     if (!cJSON_IsObject(req)) {
-        rv = dp_anth_fail(&tx, "", "The request body must be a JSON object.");
+        rv = dp_jtx_fail(&tx, "", "The request body must be a JSON object.");
         goto fail;
     }
     model = opts != NULL && opts->model != NULL ? opts->model
-                                                : dp_anth_gets(req, "model");
+                                                : dp_jtx_gets(req, "model");
     if (model == NULL) {
-        rv = dp_anth_fail(&tx, "model", "Missing required parameter: 'model'.");
+        rv = dp_jtx_fail(&tx, "model", "Missing required parameter: 'model'.");
         goto fail;
     }
     if ((rv = dp_anth_max_tokens(&tx, req, "max_tokens", &max_tokens)) !=
         TG_OK) {
         goto fail;
     }
-    messages = dp_anth_get(req, "messages");
+    messages = dp_jtx_get(req, "messages");
     if (!cJSON_IsArray(messages) || cJSON_GetArraySize(messages) == 0) {
-        rv = dp_anth_fail(&tx, "messages",
+        rv = dp_jtx_fail(&tx, "messages",
                           "'messages' must be a non-empty array.");
         goto fail;
     }
-    dp_anth_str(&tx, root, "model", model);
-    msgs = dp_anth_arr(&tx, root, "messages");
-    v    = dp_anth_get(req, "system");
-    if (dp_anth_present(v)) {
+    dp_jtx_str(&tx, root, "model", model);
+    msgs = dp_jtx_arr(&tx, root, "messages");
+    v    = dp_jtx_get(req, "system");
+    if (dp_jtx_present(v)) {
         tg_buf t;
         tg_buf_init(&t, 0);
         rv = dp_anth_join_text(&tx, &t, v, "system");
         if (rv == TG_OK && t.len > 0) {
-            cJSON *sm = dp_anth_obj(&tx, msgs, NULL);
-            dp_anth_str(&tx, sm, "role", "system");
-            dp_anth_str(&tx, sm, "content", t.data);
+            cJSON *sm = dp_jtx_obj(&tx, msgs, NULL);
+            dp_jtx_str(&tx, sm, "role", "system");
+            dp_jtx_str(&tx, sm, "content", t.data);
         }
         tg_buf_fini(&t);
         if (rv != TG_OK) {
@@ -2061,22 +1911,22 @@ dp_anth_req_to_openai(const cJSON *req, const dp_anth_req_opts *opts,
     }
     cJSON_ArrayForEach(m, messages)
     {
-        const char  *role    = dp_anth_gets(m, "role");
-        const cJSON *content = dp_anth_get(m, "content");
+        const char  *role    = dp_jtx_gets(m, "role");
+        const cJSON *content = dp_jtx_get(m, "content");
         bool         user    = role != NULL && strcmp(role, "user") == 0;
 
         if (!user && (role == NULL || strcmp(role, "assistant") != 0)) {
             snprintf(pw, sizeof(pw), "messages[%zu].role", i);
-            rv = dp_anth_fail(&tx, pw, "%s must be 'user' or 'assistant'.", pw);
+            rv = dp_jtx_fail(&tx, pw, "%s must be 'user' or 'assistant'.", pw);
             goto fail;
         }
         if (cJSON_IsString(content)) {
-            cJSON *om = dp_anth_obj(&tx, msgs, NULL);
-            dp_anth_str(&tx, om, "role", role);
-            dp_anth_str(&tx, om, "content", content->valuestring);
+            cJSON *om = dp_jtx_obj(&tx, msgs, NULL);
+            dp_jtx_str(&tx, om, "role", role);
+            dp_jtx_str(&tx, om, "content", content->valuestring);
         } else if (!cJSON_IsArray(content)) {
             snprintf(pw, sizeof(pw), "messages[%zu].content", i);
-            rv = dp_anth_fail(&tx, pw,
+            rv = dp_jtx_fail(&tx, pw,
                               "%s must be a string or an array of blocks.", pw);
             goto fail;
         } else if ((rv = user ? dp_anth_user_to_openai(&tx, msgs, content, i)
@@ -2091,22 +1941,22 @@ dp_anth_req_to_openai(const cJSON *req, const dp_anth_req_opts *opts,
         goto fail;
     }
     if (max_tokens > 0) {
-        dp_anth_num(&tx, root, "max_tokens", (double)max_tokens);
+        dp_jtx_num(&tx, root, "max_tokens", (double)max_tokens);
     }
-    v = dp_anth_get(req, "stop_sequences");
+    v = dp_jtx_get(req, "stop_sequences");
     if (cJSON_IsArray(v) && cJSON_GetArraySize(v) > 0) {
-        dp_anth_dup(&tx, root, "stop", v);
+        dp_jtx_dup(&tx, root, "stop", v);
     }
-    v = dp_anth_get(dp_anth_get(req, "metadata"), "user_id");
+    v = dp_jtx_get(dp_jtx_get(req, "metadata"), "user_id");
     if (cJSON_IsString(v) && v->valuestring[0] != '\0') {
-        dp_anth_str(&tx, root, "user", v->valuestring);
+        dp_jtx_str(&tx, root, "user", v->valuestring);
     }
-    if (cJSON_IsTrue(dp_anth_get(req, "stream"))) {
-        dp_anth_add(&tx, root, "stream", cJSON_CreateTrue());
-        dp_anth_add(&tx, dp_anth_obj(&tx, root, "stream_options"),
+    if (cJSON_IsTrue(dp_jtx_get(req, "stream"))) {
+        dp_jtx_add(&tx, root, "stream", cJSON_CreateTrue());
+        dp_jtx_add(&tx, dp_jtx_obj(&tx, root, "stream_options"),
                     "include_usage", cJSON_CreateTrue());
     }
-    return dp_anth_print(&tx, root, out, len);
+    return dp_jtx_print(&tx, root, out, len);
 fail:
     cJSON_Delete(root);
     return rv;
@@ -2115,15 +1965,15 @@ fail:
 /* ---- D: OpenAI response -> Anthropic response --------------------------- */
 
 static void
-dp_anth_usage_anth_json(dp_anth_tx *tx, cJSON *parent, const dp_anth_usage *u)
+dp_anth_usage_anth_json(dp_jtx *tx, cJSON *parent, const dp_anth_usage *u)
 {
-    cJSON *o = dp_anth_obj(tx, parent, "usage");
+    cJSON *o = dp_jtx_obj(tx, parent, "usage");
 
-    dp_anth_num(tx, o, "input_tokens", (double)u->input_tokens);
-    dp_anth_num(tx, o, "cache_creation_input_tokens",
+    dp_jtx_num(tx, o, "input_tokens", (double)u->input_tokens);
+    dp_jtx_num(tx, o, "cache_creation_input_tokens",
                 (double)u->cache_write_tokens);
-    dp_anth_num(tx, o, "cache_read_input_tokens", (double)u->cache_read_tokens);
-    dp_anth_num(tx, o, "output_tokens", (double)u->output_tokens);
+    dp_jtx_num(tx, o, "cache_read_input_tokens", (double)u->cache_read_tokens);
+    dp_jtx_num(tx, o, "output_tokens", (double)u->output_tokens);
 }
 
 /* dp_anth_parse_args parses tool call arguments into an object ("" is {}).
@@ -2153,7 +2003,7 @@ dp_anth_resp_from_openai(const char *body, size_t len,
                          const dp_anth_resp_meta *meta, char **out,
                          size_t *outlen, dp_anth_usage *usage)
 {
-    dp_anth_tx    tx   = {0};
+    dp_jtx    tx   = {0};
     cJSON        *in   = cJSON_ParseWithLength(body, len);
     cJSON        *root = NULL;
     cJSON        *content;
@@ -2165,8 +2015,8 @@ dp_anth_resp_from_openai(const char *body, size_t len,
     dp_anth_usage u         = {0};
     tg_err        rv        = TG_EPROTO;
 
-    choice  = cJSON_GetArrayItem(dp_anth_get(in, "choices"), 0);
-    message = dp_anth_get(choice, "message");
+    choice  = cJSON_GetArrayItem(dp_jtx_get(in, "choices"), 0);
+    message = dp_jtx_get(choice, "message");
     if (!cJSON_IsObject(message)) {
         goto out;
     }
@@ -2174,54 +2024,54 @@ dp_anth_resp_from_openai(const char *body, size_t len,
         rv = TG_ENOMEM;
         goto out;
     }
-    dp_anth_str(&tx, root, "id", meta->id);
-    dp_anth_str(&tx, root, "type", "message");
-    dp_anth_str(&tx, root, "role", "assistant");
-    dp_anth_str(&tx, root, "model", meta->model);
-    content = dp_anth_arr(&tx, root, "content");
-    v       = dp_anth_get(message, "content");
+    dp_jtx_str(&tx, root, "id", meta->id);
+    dp_jtx_str(&tx, root, "type", "message");
+    dp_jtx_str(&tx, root, "role", "assistant");
+    dp_jtx_str(&tx, root, "model", meta->model);
+    content = dp_jtx_arr(&tx, root, "content");
+    v       = dp_jtx_get(message, "content");
     if (cJSON_IsString(v)) {
         dp_anth_text_block(&tx, content, v->valuestring);
     } else if (cJSON_IsArray(v)) {
         const cJSON *p;
         cJSON_ArrayForEach(p, v)
         {
-            if (dp_anth_gets(p, "text") != NULL) {
-                dp_anth_text_block(&tx, content, dp_anth_gets(p, "text"));
+            if (dp_jtx_gets(p, "text") != NULL) {
+                dp_anth_text_block(&tx, content, dp_jtx_gets(p, "text"));
             }
         }
     }
-    if (dp_anth_gets(message, "refusal") != NULL) {
-        dp_anth_text_block(&tx, content, dp_anth_gets(message, "refusal"));
+    if (dp_jtx_gets(message, "refusal") != NULL) {
+        dp_anth_text_block(&tx, content, dp_jtx_gets(message, "refusal"));
     }
-    cJSON_ArrayForEach(c, dp_anth_get(message, "tool_calls"))
+    cJSON_ArrayForEach(c, dp_jtx_get(message, "tool_calls"))
     {
-        const cJSON *fn    = dp_anth_get(c, "function");
-        cJSON       *input = dp_anth_parse_args(dp_anth_gets(fn, "arguments"));
+        const cJSON *fn    = dp_jtx_get(c, "function");
+        cJSON       *input = dp_anth_parse_args(dp_jtx_gets(fn, "arguments"));
         cJSON       *b;
         if (input == NULL) {
             rv = TG_EPROTO;
             goto out;
         }
-        b = dp_anth_obj(&tx, content, NULL);
-        dp_anth_str(&tx, b, "type", "tool_use");
-        dp_anth_str(&tx, b, "id",
-                    dp_anth_gets(c, "id") ? dp_anth_gets(c, "id") : "");
-        dp_anth_str(&tx, b, "name",
-                    dp_anth_gets(fn, "name") ? dp_anth_gets(fn, "name") : "");
-        dp_anth_add(&tx, b, "input", input);
+        b = dp_jtx_obj(&tx, content, NULL);
+        dp_jtx_str(&tx, b, "type", "tool_use");
+        dp_jtx_str(&tx, b, "id",
+                    dp_jtx_gets(c, "id") ? dp_jtx_gets(c, "id") : "");
+        dp_jtx_str(&tx, b, "name",
+                    dp_jtx_gets(fn, "name") ? dp_jtx_gets(fn, "name") : "");
+        dp_jtx_add(&tx, b, "input", input);
         had_tools = true;
     }
-    dp_anth_str(
+    dp_jtx_str(
         &tx, root, "stop_reason",
-        dp_anth_stop_reason(dp_anth_gets(choice, "finish_reason"), had_tools));
-    dp_anth_add(&tx, root, "stop_sequence", cJSON_CreateNull());
-    dp_anth_usage_read_openai(dp_anth_get(in, "usage"), &u);
+        dp_anth_stop_reason(dp_jtx_gets(choice, "finish_reason"), had_tools));
+    dp_jtx_add(&tx, root, "stop_sequence", cJSON_CreateNull());
+    dp_anth_usage_read_openai(dp_jtx_get(in, "usage"), &u);
     dp_anth_usage_anth_json(&tx, root, &u);
     if (usage != NULL) {
         *usage = u;
     }
-    rv   = dp_anth_print(&tx, root, out, outlen);
+    rv   = dp_jtx_print(&tx, root, out, outlen);
     root = NULL;
 out:
     cJSON_Delete(root);
@@ -2252,8 +2102,8 @@ dp_anth_rstream_create(dp_anth_rstream **out, const dp_anth_resp_meta *meta,
 {
     dp_anth_rstream *s = calloc(1, sizeof(*s));
 
-    if (s == NULL || (s->id = dp_anth_strdup(meta->id)) == NULL ||
-        (s->model = dp_anth_strdup(meta->model)) == NULL) {
+    if (s == NULL || (s->id = dp_jtx_strdup(meta->id)) == NULL ||
+        (s->model = dp_jtx_strdup(meta->model)) == NULL) {
         dp_anth_rstream_destroy(s);
         return TG_ENOMEM;
     }
@@ -2289,19 +2139,19 @@ dp_anth_rstream_usage(const dp_anth_rstream *s, dp_anth_usage *out)
 
 /* dp_anth_revent starts an Anthropic event object of the given type. */
 static cJSON *
-dp_anth_revent(dp_anth_tx *tx, const char *type)
+dp_anth_revent(dp_jtx *tx, const char *type)
 {
     cJSON *root = cJSON_CreateObject();
 
     if (root == NULL) {
         tx->oom = true;
     }
-    dp_anth_str(tx, root, "type", type);
+    dp_jtx_str(tx, root, "type", type);
     return root;
 }
 
 static tg_err
-dp_anth_rsend(dp_anth_tx *tx, cJSON *root, const char *type, tg_buf *out)
+dp_anth_rsend(dp_jtx *tx, cJSON *root, const char *type, tg_buf *out)
 {
     char prefix[64];
 
@@ -2312,7 +2162,7 @@ dp_anth_rsend(dp_anth_tx *tx, cJSON *root, const char *type, tg_buf *out)
 static tg_err
 dp_anth_rstream_start(dp_anth_rstream *s, tg_buf *out)
 {
-    dp_anth_tx tx = {0};
+    dp_jtx tx = {0};
     cJSON     *root;
     cJSON     *m;
     cJSON     *u;
@@ -2322,17 +2172,17 @@ dp_anth_rstream_start(dp_anth_rstream *s, tg_buf *out)
         return TG_OK;
     }
     root = dp_anth_revent(&tx, "message_start");
-    m    = dp_anth_obj(&tx, root, "message");
-    dp_anth_str(&tx, m, "id", s->id);
-    dp_anth_str(&tx, m, "type", "message");
-    dp_anth_str(&tx, m, "role", "assistant");
-    dp_anth_str(&tx, m, "model", s->model);
-    dp_anth_arr(&tx, m, "content");
-    dp_anth_add(&tx, m, "stop_reason", cJSON_CreateNull());
-    dp_anth_add(&tx, m, "stop_sequence", cJSON_CreateNull());
-    u = dp_anth_obj(&tx, m, "usage");
-    dp_anth_num(&tx, u, "input_tokens", (double)s->input_hint);
-    dp_anth_num(&tx, u, "output_tokens", 0);
+    m    = dp_jtx_obj(&tx, root, "message");
+    dp_jtx_str(&tx, m, "id", s->id);
+    dp_jtx_str(&tx, m, "type", "message");
+    dp_jtx_str(&tx, m, "role", "assistant");
+    dp_jtx_str(&tx, m, "model", s->model);
+    dp_jtx_arr(&tx, m, "content");
+    dp_jtx_add(&tx, m, "stop_reason", cJSON_CreateNull());
+    dp_jtx_add(&tx, m, "stop_sequence", cJSON_CreateNull());
+    u = dp_jtx_obj(&tx, m, "usage");
+    dp_jtx_num(&tx, u, "input_tokens", (double)s->input_hint);
+    dp_jtx_num(&tx, u, "output_tokens", 0);
     if ((rv = dp_anth_rsend(&tx, root, "message_start", out)) == TG_OK) {
         s->started = true;
     }
@@ -2342,7 +2192,7 @@ dp_anth_rstream_start(dp_anth_rstream *s, tg_buf *out)
 static tg_err
 dp_anth_rstream_close_block(dp_anth_rstream *s, tg_buf *out)
 {
-    dp_anth_tx tx = {0};
+    dp_jtx tx = {0};
     cJSON     *root;
     tg_err     rv;
 
@@ -2350,7 +2200,7 @@ dp_anth_rstream_close_block(dp_anth_rstream *s, tg_buf *out)
         return TG_OK;
     }
     root = dp_anth_revent(&tx, "content_block_stop");
-    dp_anth_num(&tx, root, "index", s->open_block);
+    dp_jtx_num(&tx, root, "index", s->open_block);
     if ((rv = dp_anth_rsend(&tx, root, "content_block_stop", out)) == TG_OK) {
         s->open_block = -1;
         s->open_tool  = -1;
@@ -2364,7 +2214,7 @@ static tg_err
 dp_anth_rstream_open(dp_anth_rstream *s, const char *id, const char *name,
                      int tool, tg_buf *out)
 {
-    dp_anth_tx tx = {0};
+    dp_jtx tx = {0};
     cJSON     *root;
     cJSON     *cb;
     tg_err     rv;
@@ -2373,16 +2223,16 @@ dp_anth_rstream_open(dp_anth_rstream *s, const char *id, const char *name,
         return rv;
     }
     root = dp_anth_revent(&tx, "content_block_start");
-    dp_anth_num(&tx, root, "index", s->next_block);
-    cb = dp_anth_obj(&tx, root, "content_block");
+    dp_jtx_num(&tx, root, "index", s->next_block);
+    cb = dp_jtx_obj(&tx, root, "content_block");
     if (id == NULL) {
-        dp_anth_str(&tx, cb, "type", "text");
-        dp_anth_str(&tx, cb, "text", "");
+        dp_jtx_str(&tx, cb, "type", "text");
+        dp_jtx_str(&tx, cb, "text", "");
     } else {
-        dp_anth_str(&tx, cb, "type", "tool_use");
-        dp_anth_str(&tx, cb, "id", id);
-        dp_anth_str(&tx, cb, "name", name != NULL ? name : "");
-        dp_anth_obj(&tx, cb, "input");
+        dp_jtx_str(&tx, cb, "type", "tool_use");
+        dp_jtx_str(&tx, cb, "id", id);
+        dp_jtx_str(&tx, cb, "name", name != NULL ? name : "");
+        dp_jtx_obj(&tx, cb, "input");
     }
     if ((rv = dp_anth_rsend(&tx, root, "content_block_start", out)) == TG_OK) {
         s->open_block = s->next_block++;
@@ -2396,14 +2246,14 @@ static tg_err
 dp_anth_rstream_delta(dp_anth_rstream *s, const char *dtype, const char *key,
                       const char *text, tg_buf *out)
 {
-    dp_anth_tx tx   = {0};
+    dp_jtx tx   = {0};
     cJSON     *root = dp_anth_revent(&tx, "content_block_delta");
     cJSON     *d;
 
-    dp_anth_num(&tx, root, "index", s->open_block);
-    d = dp_anth_obj(&tx, root, "delta");
-    dp_anth_str(&tx, d, "type", dtype);
-    dp_anth_str(&tx, d, key, text);
+    dp_jtx_num(&tx, root, "index", s->open_block);
+    d = dp_jtx_obj(&tx, root, "delta");
+    dp_jtx_str(&tx, d, "type", dtype);
+    dp_jtx_str(&tx, d, key, text);
     return dp_anth_rsend(&tx, root, "content_block_delta", out);
 }
 
@@ -2430,14 +2280,14 @@ dp_anth_rstream_tools(dp_anth_rstream *s, const cJSON *calls, tg_buf *out)
 
     cJSON_ArrayForEach(c, calls)
     {
-        const cJSON *idx  = dp_anth_get(c, "index");
-        const cJSON *fn   = dp_anth_get(c, "function");
-        const char  *id   = dp_anth_gets(c, "id");
-        const char  *args = dp_anth_gets(fn, "arguments");
+        const cJSON *idx  = dp_jtx_get(c, "index");
+        const cJSON *fn   = dp_jtx_get(c, "function");
+        const char  *id   = dp_jtx_gets(c, "id");
+        const char  *args = dp_jtx_gets(fn, "arguments");
         int          tool = cJSON_IsNumber(idx) ? (int)idx->valuedouble : 0;
 
         if (id != NULL && id[0] != '\0' && tool != s->open_tool) {
-            if ((rv = dp_anth_rstream_open(s, id, dp_anth_gets(fn, "name"),
+            if ((rv = dp_anth_rstream_open(s, id, dp_jtx_gets(fn, "name"),
                                            tool, out)) != TG_OK) {
                 return rv;
             }
@@ -2458,7 +2308,7 @@ dp_anth_rstream_tools(dp_anth_rstream *s, const cJSON *calls, tg_buf *out)
 static tg_err
 dp_anth_rstream_stop(dp_anth_rstream *s, tg_buf *out)
 {
-    dp_anth_tx tx = {0};
+    dp_jtx tx = {0};
     cJSON     *root;
     cJSON     *d;
     cJSON     *u;
@@ -2469,18 +2319,18 @@ dp_anth_rstream_stop(dp_anth_rstream *s, tg_buf *out)
         return rv;
     }
     root = dp_anth_revent(&tx, "message_delta");
-    d    = dp_anth_obj(&tx, root, "delta");
-    dp_anth_str(
+    d    = dp_jtx_obj(&tx, root, "delta");
+    dp_jtx_str(
         &tx, d, "stop_reason",
         dp_anth_stop_reason(s->finish[0] ? s->finish : NULL, s->had_tools));
-    dp_anth_add(&tx, d, "stop_sequence", cJSON_CreateNull());
-    u = dp_anth_obj(&tx, root, "usage");
+    dp_jtx_add(&tx, d, "stop_sequence", cJSON_CreateNull());
+    u = dp_jtx_obj(&tx, root, "usage");
     if (s->usage.found) {
-        dp_anth_num(&tx, u, "input_tokens", (double)s->usage.input_tokens);
-        dp_anth_num(&tx, u, "cache_read_input_tokens",
+        dp_jtx_num(&tx, u, "input_tokens", (double)s->usage.input_tokens);
+        dp_jtx_num(&tx, u, "cache_read_input_tokens",
                     (double)s->usage.cache_read_tokens);
     }
-    dp_anth_num(&tx, u, "output_tokens", (double)s->usage.output_tokens);
+    dp_jtx_num(&tx, u, "output_tokens", (double)s->usage.output_tokens);
     if ((rv = dp_anth_rsend(&tx, root, "message_delta", out)) != TG_OK) {
         return rv;
     }
@@ -2494,7 +2344,7 @@ dp_anth_rstream_stop(dp_anth_rstream *s, tg_buf *out)
 static tg_err
 dp_anth_rstream_error(dp_anth_rstream *s, const cJSON *err, tg_buf *out)
 {
-    dp_anth_tx tx     = {0};
+    dp_jtx tx     = {0};
     int        status = 0;
     cJSON     *root   = dp_anth_anth_error_obj(&tx, err, &status);
     tg_err     rv;
@@ -2527,8 +2377,8 @@ dp_anth_rstream_feed(dp_anth_rstream *s, const char *data, size_t len,
     if ((ev = cJSON_ParseWithLength(data, len)) == NULL) {
         return TG_EPROTO;
     }
-    if (dp_anth_present(dp_anth_get(ev, "error"))) {
-        const cJSON *e = dp_anth_get(ev, "error");
+    if (dp_jtx_present(dp_jtx_get(ev, "error"))) {
+        const cJSON *e = dp_jtx_get(ev, "error");
         cJSON       *o = NULL;
         if (cJSON_IsString(e)) {
             o = cJSON_CreateObject();
@@ -2541,20 +2391,20 @@ dp_anth_rstream_feed(dp_anth_rstream *s, const char *data, size_t len,
     if ((rv = dp_anth_rstream_start(s, out)) != TG_OK) {
         goto out;
     }
-    if (cJSON_IsObject(dp_anth_get(ev, "usage"))) {
-        dp_anth_usage_read_openai(dp_anth_get(ev, "usage"), &s->usage);
+    if (cJSON_IsObject(dp_jtx_get(ev, "usage"))) {
+        dp_anth_usage_read_openai(dp_jtx_get(ev, "usage"), &s->usage);
     }
-    choice = cJSON_GetArrayItem(dp_anth_get(ev, "choices"), 0);
-    delta  = dp_anth_get(choice, "delta");
-    if ((rv = dp_anth_rstream_text(s, dp_anth_gets(delta, "content"), out)) !=
+    choice = cJSON_GetArrayItem(dp_jtx_get(ev, "choices"), 0);
+    delta  = dp_jtx_get(choice, "delta");
+    if ((rv = dp_anth_rstream_text(s, dp_jtx_gets(delta, "content"), out)) !=
             TG_OK ||
-        (rv = dp_anth_rstream_text(s, dp_anth_gets(delta, "refusal"), out)) !=
+        (rv = dp_anth_rstream_text(s, dp_jtx_gets(delta, "refusal"), out)) !=
             TG_OK ||
-        (rv = dp_anth_rstream_tools(s, dp_anth_get(delta, "tool_calls"),
+        (rv = dp_anth_rstream_tools(s, dp_jtx_get(delta, "tool_calls"),
                                     out)) != TG_OK) {
         goto out;
     }
-    finish = dp_anth_gets(choice, "finish_reason");
+    finish = dp_jtx_gets(choice, "finish_reason");
     if (finish != NULL) {
         snprintf(s->finish, sizeof(s->finish), "%s", finish);
         rv = dp_anth_rstream_close_block(s, out);
@@ -2587,7 +2437,7 @@ dp_anth_rstream_feed_sse(dp_anth_rstream *s, const char *ev, size_t len,
 tg_err
 dp_anth_rstream_finish(dp_anth_rstream *s, tg_buf *out)
 {
-    dp_anth_tx tx = {0};
+    dp_jtx tx = {0};
     cJSON     *e;
     tg_err     rv;
 
@@ -2598,8 +2448,8 @@ dp_anth_rstream_finish(dp_anth_rstream *s, tg_buf *out)
         return dp_anth_rstream_stop(s, out);
     }
     e = cJSON_CreateObject();
-    dp_anth_str(&tx, e, "type", "server_error");
-    dp_anth_str(&tx, e, "message",
+    dp_jtx_str(&tx, e, "type", "server_error");
+    dp_jtx_str(&tx, e, "message",
                 "The upstream stream ended before the response was "
                 "complete.");
     rv = tx.oom ? TG_ENOMEM : dp_anth_rstream_error(s, e, out);

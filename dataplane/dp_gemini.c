@@ -8,143 +8,14 @@
 #include <string.h>
 #include <strings.h>
 
+#include "dp_jtx.h"
+
 /* ---- small helpers ------------------------------------------------------ */
-
-/* A translation in progress: where a client-facing error goes, and whether
- * an allocation failed. dp_gem_add records a failure so that building a
- * cJSON tree needs no check after every add; the result is thrown away at
- * the end instead. */
-typedef struct dp_gem_tx {
-    bool   oom;
-    char  *msg;
-    size_t msglen;
-    char  *param;
-    size_t paramlen;
-} dp_gem_tx;
-
-static tg_err dp_gem_fail(dp_gem_tx *tx, const char *param, const char *fmt,
-                          ...) __attribute__((format(printf, 3, 4)));
-
-static tg_err
-dp_gem_fail(dp_gem_tx *tx, const char *param, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (tx->msg != NULL && tx->msglen > 0) {
-        va_start(ap, fmt);
-        vsnprintf(tx->msg, tx->msglen, fmt, ap);
-        va_end(ap);
-    }
-    if (tx->param != NULL && tx->paramlen > 0) {
-        snprintf(tx->param, tx->paramlen, "%s", param);
-    }
-    return TG_EINVAL;
-}
-
-/* dp_gem_add adds item to parent (an object when key is set, else an
- * array) and returns it; on any failure it frees item, records oom and
- * returns NULL. A NULL parent (an earlier failure) is a failure too. */
-static cJSON *
-dp_gem_add(dp_gem_tx *tx, cJSON *parent, const char *key, cJSON *item)
-{
-    cJSON_bool ok;
-
-    if (item == NULL || parent == NULL) {
-        cJSON_Delete(item);
-        tx->oom = true;
-        return NULL;
-    }
-    ok = key != NULL ? cJSON_AddItemToObject(parent, key, item)
-                     : cJSON_AddItemToArray(parent, item);
-    if (!ok) {
-        cJSON_Delete(item);
-        tx->oom = true;
-        return NULL;
-    }
-    return item;
-}
-
-static cJSON *
-dp_gem_str(dp_gem_tx *tx, cJSON *parent, const char *key, const char *s)
-{
-    return dp_gem_add(tx, parent, key, cJSON_CreateString(s));
-}
-
-static cJSON *
-dp_gem_num(dp_gem_tx *tx, cJSON *parent, const char *key, double v)
-{
-    return dp_gem_add(tx, parent, key, cJSON_CreateNumber(v));
-}
-
-static cJSON *
-dp_gem_obj(dp_gem_tx *tx, cJSON *parent, const char *key)
-{
-    return dp_gem_add(tx, parent, key, cJSON_CreateObject());
-}
-
-static cJSON *
-dp_gem_arr(dp_gem_tx *tx, cJSON *parent, const char *key)
-{
-    return dp_gem_add(tx, parent, key, cJSON_CreateArray());
-}
-
-static cJSON *
-dp_gem_dup(dp_gem_tx *tx, cJSON *parent, const char *key, const cJSON *v)
-{
-    return dp_gem_add(tx, parent, key, cJSON_Duplicate(v, 1));
-}
-
-static const cJSON *
-dp_gem_get(const cJSON *o, const char *key)
-{
-    return cJSON_GetObjectItemCaseSensitive(o, key);
-}
-
-/* dp_gem_gets borrows the string member key of o, or NULL. */
-static const char *
-dp_gem_gets(const cJSON *o, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-static bool
-dp_gem_present(const cJSON *v)
-{
-    return v != NULL && !cJSON_IsNull(v);
-}
-
-static bool
-dp_gem_is(const char *s, const char *lit)
-{
-    return s != NULL && strcmp(s, lit) == 0;
-}
-
-/* dp_gem_print renders root and frees it. */
-static tg_err
-dp_gem_print(dp_gem_tx *tx, cJSON *root, char **out, size_t *len)
-{
-    char *txt = NULL;
-
-    if (!tx->oom) {
-        txt = cJSON_PrintUnformatted(root);
-    }
-    cJSON_Delete(root);
-    if (txt == NULL) {
-        return TG_ENOMEM;
-    }
-    *out = txt;
-    if (len != NULL) {
-        *len = strlen(txt);
-    }
-    return TG_OK;
-}
 
 /* dp_gem_emit appends "data: ", the compact JSON of root and "\n\n" to
  * out and frees root. The caller rolls out back on failure. */
 static tg_err
-dp_gem_emit(dp_gem_tx *tx, cJSON *root, tg_buf *out)
+dp_gem_emit(dp_jtx *tx, cJSON *root, tg_buf *out)
 {
     char  *txt = NULL;
     tg_err rv;
@@ -172,18 +43,6 @@ dp_gem_rollback(tg_buf *out, size_t before)
     if (out->data != NULL) {
         out->data[before] = '\0';
     }
-}
-
-static char *
-dp_gem_strdup(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char  *d = malloc(n);
-
-    if (d != NULL) {
-        memcpy(d, s, n);
-    }
-    return d;
 }
 
 static bool
@@ -242,18 +101,18 @@ dp_gem_usage_read(const cJSON *m, dp_gem_usage *u)
 }
 
 static void
-dp_gem_usage_json(dp_gem_tx *tx, cJSON *parent, const dp_gem_usage *u)
+dp_gem_usage_json(dp_jtx *tx, cJSON *parent, const dp_gem_usage *u)
 {
-    cJSON *o = dp_gem_obj(tx, parent, "usage");
+    cJSON *o = dp_jtx_obj(tx, parent, "usage");
 
-    dp_gem_num(tx, o, "prompt_tokens", (double)u->c.prompt_tokens);
-    dp_gem_num(tx, o, "completion_tokens", (double)u->c.completion_tokens);
-    dp_gem_num(tx, o, "total_tokens",
+    dp_jtx_num(tx, o, "prompt_tokens", (double)u->c.prompt_tokens);
+    dp_jtx_num(tx, o, "completion_tokens", (double)u->c.completion_tokens);
+    dp_jtx_num(tx, o, "total_tokens",
                (double)(u->c.prompt_tokens + u->c.completion_tokens));
-    dp_gem_num(tx, dp_gem_obj(tx, o, "prompt_tokens_details"), "cached_tokens",
+    dp_jtx_num(tx, dp_jtx_obj(tx, o, "prompt_tokens_details"), "cached_tokens",
                (double)u->c.cached_tokens);
     if (u->thoughts > 0) {
-        dp_gem_num(tx, dp_gem_obj(tx, o, "completion_tokens_details"),
+        dp_jtx_num(tx, dp_jtx_obj(tx, o, "completion_tokens_details"),
                    "reasoning_tokens", (double)u->thoughts);
     }
 }
@@ -270,7 +129,7 @@ dp_gem_finish_reason(const char *fr, bool had_calls)
         "SPII",   "PROHIBITED_CONTENT", "IMAGE_SAFETY",
     };
 
-    if (dp_gem_is(fr, "MAX_TOKENS")) {
+    if (dp_jtx_is(fr, "MAX_TOKENS")) {
         return "length";
     }
     for (size_t i = 0; fr != NULL && i < sizeof(filtered) / sizeof(*filtered);
@@ -298,27 +157,27 @@ dp_gem_call_id(const char *prefix, int index)
 /* dp_gem_call_json renders an OpenAI tool call for a Gemini functionCall.
  * index >= 0 adds the "index" a stream delta carries. */
 static cJSON *
-dp_gem_call_json(dp_gem_tx *tx, cJSON *parent, const cJSON *fc,
+dp_gem_call_json(dp_jtx *tx, cJSON *parent, const cJSON *fc,
                  const char *prefix, int n, int index)
 {
-    const char  *name = dp_gem_gets(fc, "name");
-    const cJSON *args = dp_gem_get(fc, "args");
+    const char  *name = dp_jtx_gets(fc, "name");
+    const cJSON *args = dp_jtx_get(fc, "args");
     char        *a = cJSON_IsObject(args) ? cJSON_PrintUnformatted(args) : NULL;
     char        *id = dp_gem_call_id(prefix, n);
-    cJSON       *c  = dp_gem_obj(tx, parent, NULL);
+    cJSON       *c  = dp_jtx_obj(tx, parent, NULL);
     cJSON       *fn;
 
     if ((cJSON_IsObject(args) && a == NULL) || id == NULL) {
         tx->oom = true;
     }
     if (index >= 0) {
-        dp_gem_num(tx, c, "index", index);
+        dp_jtx_num(tx, c, "index", index);
     }
-    dp_gem_str(tx, c, "id", id != NULL ? id : "");
-    dp_gem_str(tx, c, "type", "function");
-    fn = dp_gem_obj(tx, c, "function");
-    dp_gem_str(tx, fn, "name", name != NULL ? name : "");
-    dp_gem_str(tx, fn, "arguments", a != NULL ? a : "{}");
+    dp_jtx_str(tx, c, "id", id != NULL ? id : "");
+    dp_jtx_str(tx, c, "type", "function");
+    fn = dp_jtx_obj(tx, c, "function");
+    dp_jtx_str(tx, fn, "name", name != NULL ? name : "");
+    dp_jtx_str(tx, fn, "arguments", a != NULL ? a : "{}");
     cJSON_free(a);
     free(id);
     return c;
@@ -329,10 +188,10 @@ dp_gem_call_json(dp_gem_tx *tx, cJSON *parent, const cJSON *fc,
 static const char *
 dp_gem_part_text(const cJSON *part)
 {
-    if (cJSON_IsTrue(dp_gem_get(part, "thought"))) {
+    if (cJSON_IsTrue(dp_jtx_get(part, "thought"))) {
         return NULL;
     }
-    return dp_gem_gets(part, "text");
+    return dp_jtx_gets(part, "text");
 }
 
 /* ---- errors ------------------------------------------------------------- */
@@ -377,9 +236,9 @@ dp_gem_bad_key(const cJSON *err, const char *message)
     if (dp_gem_icontains(message, "API key not valid")) {
         return true;
     }
-    cJSON_ArrayForEach(d, dp_gem_get(err, "details"))
+    cJSON_ArrayForEach(d, dp_jtx_get(err, "details"))
     {
-        if (dp_gem_is(dp_gem_gets(d, "reason"), "API_KEY_INVALID")) {
+        if (dp_jtx_is(dp_jtx_gets(d, "reason"), "API_KEY_INVALID")) {
             return true;
         }
     }
@@ -392,9 +251,9 @@ static tg_err
 dp_gem_openai_error_from_obj(const cJSON *err, int status, tg_buf *out,
                              int *out_status)
 {
-    const char  *message = dp_gem_gets(err, "message");
-    const char  *gstatus = dp_gem_gets(err, "status");
-    const cJSON *code_n  = dp_gem_get(err, "code");
+    const char  *message = dp_jtx_gets(err, "message");
+    const char  *gstatus = dp_jtx_gets(err, "status");
+    const cJSON *code_n  = dp_jtx_get(err, "code");
     size_t       i;
     const char  *type;
     const char  *code;
@@ -450,7 +309,7 @@ dp_gem_error_obj(const cJSON *root)
     if (cJSON_IsArray(root)) {
         root = cJSON_GetArrayItem(root, 0);
     }
-    e = dp_gem_get(root, "error");
+    e = dp_jtx_get(root, "error");
     return cJSON_IsObject(e) ? e : NULL;
 }
 
@@ -530,10 +389,10 @@ dp_gem_model_path(const char *model, bool stream, char *out, size_t outlen)
 /* dp_gem_text_part appends {"text":s} unless s is empty: Gemini rejects
  * empty parts. */
 static void
-dp_gem_text_part(dp_gem_tx *tx, cJSON *parts, const char *s)
+dp_gem_text_part(dp_jtx *tx, cJSON *parts, const char *s)
 {
     if (s[0] != '\0') {
-        dp_gem_str(tx, dp_gem_obj(tx, parts, NULL), "text", s);
+        dp_jtx_str(tx, dp_jtx_obj(tx, parts, NULL), "text", s);
     }
 }
 
@@ -563,16 +422,16 @@ dp_gem_url_mime(const char *url)
 }
 
 static tg_err
-dp_gem_image_part(dp_gem_tx *tx, cJSON *parts, const cJSON *part,
+dp_gem_image_part(dp_jtx *tx, cJSON *parts, const cJSON *part,
                   const char *where)
 {
-    const cJSON *iu = dp_gem_get(part, "image_url");
+    const cJSON *iu = dp_jtx_get(part, "image_url");
     const char  *url =
-        cJSON_IsString(iu) ? iu->valuestring : dp_gem_gets(iu, "url");
+        cJSON_IsString(iu) ? iu->valuestring : dp_jtx_gets(iu, "url");
     cJSON *d;
 
     if (url == NULL) {
-        return dp_gem_fail(tx, where, "%s.image_url.url must be a string.",
+        return dp_jtx_fail(tx, where, "%s.image_url.url must be a string.",
                            where);
     }
     if (strncmp(url, "data:", 5) == 0) {
@@ -583,30 +442,30 @@ dp_gem_image_part(dp_gem_tx *tx, cJSON *parts, const cJSON *part,
 
         if (comma == NULL || semi == NULL || semi > comma ||
             (size_t)(comma - semi) != 7 || strncmp(semi, ";base64", 7) != 0) {
-            return dp_gem_fail(tx, where,
+            return dp_jtx_fail(tx, where,
                                "%s: image data URLs must be base64 "
                                "(data:<media type>;base64,<data>).",
                                where);
         }
         mlen = (size_t)(semi - (url + 5));
         if (mlen == 0 || mlen >= sizeof(media)) {
-            return dp_gem_fail(
+            return dp_jtx_fail(
                 tx, where, "%s: the image data URL has no media type.", where);
         }
         memcpy(media, url + 5, mlen);
         media[mlen] = '\0';
-        d           = dp_gem_obj(tx, dp_gem_obj(tx, parts, NULL), "inlineData");
-        dp_gem_str(tx, d, "mimeType", media);
-        dp_gem_str(tx, d, "data", comma + 1);
+        d           = dp_jtx_obj(tx, dp_jtx_obj(tx, parts, NULL), "inlineData");
+        dp_jtx_str(tx, d, "mimeType", media);
+        dp_jtx_str(tx, d, "data", comma + 1);
         return TG_OK;
     }
     if (strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0) {
-        d = dp_gem_obj(tx, dp_gem_obj(tx, parts, NULL), "fileData");
-        dp_gem_str(tx, d, "mimeType", dp_gem_url_mime(url));
-        dp_gem_str(tx, d, "fileUri", url);
+        d = dp_jtx_obj(tx, dp_jtx_obj(tx, parts, NULL), "fileData");
+        dp_jtx_str(tx, d, "mimeType", dp_gem_url_mime(url));
+        dp_jtx_str(tx, d, "fileUri", url);
         return TG_OK;
     }
-    return dp_gem_fail(tx, where,
+    return dp_jtx_fail(tx, where,
                        "%s: image URLs must be http(s) or base64 data URLs.",
                        where);
 }
@@ -614,7 +473,7 @@ dp_gem_image_part(dp_gem_tx *tx, cJSON *parts, const cJSON *part,
 /* dp_gem_parts appends the parts for an OpenAI content value (string,
  * array of parts, or null) to parts. images: image_url parts allowed. */
 static tg_err
-dp_gem_parts(dp_gem_tx *tx, cJSON *parts, const cJSON *content, bool images,
+dp_gem_parts(dp_jtx *tx, cJSON *parts, const cJSON *content, bool images,
              const char *where)
 {
     const cJSON *part;
@@ -630,21 +489,21 @@ dp_gem_parts(dp_gem_tx *tx, cJSON *parts, const cJSON *content, bool images,
         return TG_OK;
     }
     if (!cJSON_IsArray(content)) {
-        return dp_gem_fail(tx, where,
+        return dp_jtx_fail(tx, where,
                            "%s must be a string or an array of parts.", where);
     }
     cJSON_ArrayForEach(part, content)
     {
-        const char *type = dp_gem_gets(part, "type");
+        const char *type = dp_jtx_gets(part, "type");
         snprintf(pw, sizeof(pw), "%s[%zu]", where, j++);
-        if (dp_gem_is(type, "text") && dp_gem_gets(part, "text") != NULL) {
-            dp_gem_text_part(tx, parts, dp_gem_gets(part, "text"));
-        } else if (images && dp_gem_is(type, "image_url")) {
+        if (dp_jtx_is(type, "text") && dp_jtx_gets(part, "text") != NULL) {
+            dp_gem_text_part(tx, parts, dp_jtx_gets(part, "text"));
+        } else if (images && dp_jtx_is(type, "image_url")) {
             if ((rv = dp_gem_image_part(tx, parts, part, pw)) != TG_OK) {
                 return rv;
             }
         } else {
-            return dp_gem_fail(tx, pw,
+            return dp_jtx_fail(tx, pw,
                                "%s: content parts of type '%s' cannot be "
                                "sent to this model.",
                                pw, type != NULL ? type : "(none)");
@@ -657,7 +516,7 @@ dp_gem_parts(dp_gem_tx *tx, cJSON *parts, const cJSON *content, bool images,
  * content when it has the same role (Gemini wants the turns to alternate,
  * and all the responses to one turn's calls in one content). Takes parts. */
 static void
-dp_gem_append(dp_gem_tx *tx, cJSON *contents, const char *role, cJSON *parts)
+dp_gem_append(dp_jtx *tx, cJSON *contents, const char *role, cJSON *parts)
 {
     cJSON *last =
         cJSON_GetArrayItem(contents, cJSON_GetArraySize(contents) - 1);
@@ -671,50 +530,50 @@ dp_gem_append(dp_gem_tx *tx, cJSON *contents, const char *role, cJSON *parts)
         cJSON_Delete(parts);
         return;
     }
-    if (last != NULL && dp_gem_is(dp_gem_gets(last, "role"), role)) {
+    if (last != NULL && dp_jtx_is(dp_jtx_gets(last, "role"), role)) {
         cJSON *dst = cJSON_GetObjectItemCaseSensitive(last, "parts");
         cJSON *p;
         while ((p = cJSON_DetachItemFromArray(parts, 0)) != NULL) {
-            dp_gem_add(tx, dst, NULL, p);
+            dp_jtx_add(tx, dst, NULL, p);
         }
         cJSON_Delete(parts);
         return;
     }
-    c = dp_gem_obj(tx, contents, NULL);
-    dp_gem_str(tx, c, "role", role);
-    dp_gem_add(tx, c, "parts", parts);
+    c = dp_jtx_obj(tx, contents, NULL);
+    dp_jtx_str(tx, c, "role", role);
+    dp_jtx_add(tx, c, "parts", parts);
 }
 
 /* dp_gem_calls appends a functionCall part per assistant tool call and
  * records id -> name in names for the tool messages that answer them. */
 static tg_err
-dp_gem_calls(dp_gem_tx *tx, cJSON *parts, const cJSON *calls, size_t i,
+dp_gem_calls(dp_jtx *tx, cJSON *parts, const cJSON *calls, size_t i,
              cJSON *names)
 {
     const cJSON *c;
     size_t       j = 0;
     char         pw[96];
 
-    if (!dp_gem_present(calls)) {
+    if (!dp_jtx_present(calls)) {
         return TG_OK;
     }
     if (!cJSON_IsArray(calls)) {
         snprintf(pw, sizeof(pw), "messages[%zu].tool_calls", i);
-        return dp_gem_fail(tx, pw, "%s must be an array.", pw);
+        return dp_jtx_fail(tx, pw, "%s must be an array.", pw);
     }
     cJSON_ArrayForEach(c, calls)
     {
-        const cJSON *fn   = dp_gem_get(c, "function");
-        const char  *id   = dp_gem_gets(c, "id");
-        const char  *name = dp_gem_gets(fn, "name");
-        const char  *args = dp_gem_gets(fn, "arguments");
+        const cJSON *fn   = dp_jtx_get(c, "function");
+        const char  *id   = dp_jtx_gets(c, "id");
+        const char  *name = dp_jtx_gets(fn, "name");
+        const char  *args = dp_jtx_gets(fn, "arguments");
         const char  *p;
         cJSON       *a;
         cJSON       *fc;
 
         snprintf(pw, sizeof(pw), "messages[%zu].tool_calls[%zu]", i, j++);
         if (id == NULL || name == NULL) {
-            return dp_gem_fail(
+            return dp_jtx_fail(
                 tx, pw, "%s needs a string 'id' and 'function.name'.", pw);
         }
         for (p = args != NULL ? args : ""; isspace((unsigned char)*p); p++) {
@@ -725,13 +584,13 @@ dp_gem_calls(dp_gem_tx *tx, cJSON *parts, const cJSON *calls, size_t i,
             snprintf(pw, sizeof(pw),
                      "messages[%zu].tool_calls[%zu].function.arguments", i,
                      j - 1);
-            return dp_gem_fail(tx, pw, "%s must be a JSON object.", pw);
+            return dp_jtx_fail(tx, pw, "%s must be a JSON object.", pw);
         }
-        fc = dp_gem_obj(tx, dp_gem_obj(tx, parts, NULL), "functionCall");
-        dp_gem_str(tx, fc, "name", name);
-        dp_gem_add(tx, fc, "args", a);
+        fc = dp_jtx_obj(tx, dp_jtx_obj(tx, parts, NULL), "functionCall");
+        dp_jtx_str(tx, fc, "name", name);
+        dp_jtx_add(tx, fc, "args", a);
         cJSON_DeleteItemFromObjectCaseSensitive(names, id);
-        dp_gem_str(tx, names, id, name);
+        dp_jtx_str(tx, names, id, name);
     }
     return TG_OK;
 }
@@ -739,7 +598,7 @@ dp_gem_calls(dp_gem_tx *tx, cJSON *parts, const cJSON *calls, size_t i,
 /* dp_gem_join_text appends the text of a tool message's content (a string
  * or text parts) to b. */
 static tg_err
-dp_gem_join_text(dp_gem_tx *tx, tg_buf *b, const cJSON *content,
+dp_gem_join_text(dp_jtx *tx, tg_buf *b, const cJSON *content,
                  const char *where)
 {
     const cJSON *part;
@@ -748,18 +607,18 @@ dp_gem_join_text(dp_gem_tx *tx, tg_buf *b, const cJSON *content,
         return tg_buf_append(b, content->valuestring,
                              strlen(content->valuestring));
     }
-    if (!dp_gem_present(content)) {
+    if (!dp_jtx_present(content)) {
         return TG_OK;
     }
     if (!cJSON_IsArray(content)) {
-        return dp_gem_fail(
+        return dp_jtx_fail(
             tx, where, "%s must be a string or an array of text parts.", where);
     }
     cJSON_ArrayForEach(part, content)
     {
-        const char *t = dp_gem_gets(part, "text");
-        if (!dp_gem_is(dp_gem_gets(part, "type"), "text") || t == NULL) {
-            return dp_gem_fail(
+        const char *t = dp_jtx_gets(part, "text");
+        if (!dp_jtx_is(dp_jtx_gets(part, "type"), "text") || t == NULL) {
+            return dp_jtx_fail(
                 tx, where, "%s: tool results can only hold text parts.", where);
         }
         if (tg_buf_append(b, t, strlen(t)) != TG_OK) {
@@ -774,10 +633,10 @@ dp_gem_join_text(dp_gem_tx *tx, tg_buf *b, const cJSON *content,
  * object, so JSON-object content goes as is and anything else as
  * {"content": text}. */
 static tg_err
-dp_gem_tool_response(dp_gem_tx *tx, cJSON *parts, const cJSON *m, size_t i,
+dp_gem_tool_response(dp_jtx *tx, cJSON *parts, const cJSON *m, size_t i,
                      const cJSON *names)
 {
-    const char *id = dp_gem_gets(m, "tool_call_id");
+    const char *id = dp_jtx_gets(m, "tool_call_id");
     const char *name;
     char        pw[96];
     tg_buf      text;
@@ -787,11 +646,11 @@ dp_gem_tool_response(dp_gem_tx *tx, cJSON *parts, const cJSON *m, size_t i,
 
     snprintf(pw, sizeof(pw), "messages[%zu].tool_call_id", i);
     if (id == NULL) {
-        return dp_gem_fail(tx, pw, "%s must be a string.", pw);
+        return dp_jtx_fail(tx, pw, "%s must be a string.", pw);
     }
-    name = dp_gem_gets(names, id);
+    name = dp_jtx_gets(names, id);
     if (name == NULL) {
-        return dp_gem_fail(tx, pw,
+        return dp_jtx_fail(tx, pw,
                            "%s: '%s' does not answer any earlier assistant "
                            "tool call.",
                            pw, id);
@@ -799,7 +658,7 @@ dp_gem_tool_response(dp_gem_tx *tx, cJSON *parts, const cJSON *m, size_t i,
     snprintf(pw, sizeof(pw), "messages[%zu].content", i);
     tg_buf_init(&text, 0);
     if ((rv = tg_buf_append(&text, "", 0)) != TG_OK ||
-        (rv = dp_gem_join_text(tx, &text, dp_gem_get(m, "content"), pw)) !=
+        (rv = dp_gem_join_text(tx, &text, dp_jtx_get(m, "content"), pw)) !=
             TG_OK) {
         tg_buf_fini(&text);
         return rv;
@@ -808,18 +667,18 @@ dp_gem_tool_response(dp_gem_tx *tx, cJSON *parts, const cJSON *m, size_t i,
     if (!cJSON_IsObject(resp)) {
         cJSON_Delete(resp);
         if ((resp = cJSON_CreateObject()) != NULL) {
-            dp_gem_str(tx, resp, "content", text.data);
+            dp_jtx_str(tx, resp, "content", text.data);
         }
     }
     tg_buf_fini(&text);
-    fr = dp_gem_obj(tx, dp_gem_obj(tx, parts, NULL), "functionResponse");
-    dp_gem_str(tx, fr, "name", name);
-    dp_gem_add(tx, fr, "response", resp);
+    fr = dp_jtx_obj(tx, dp_jtx_obj(tx, parts, NULL), "functionResponse");
+    dp_jtx_str(tx, fr, "name", name);
+    dp_jtx_add(tx, fr, "response", resp);
     return TG_OK;
 }
 
 static tg_err
-dp_gem_messages(dp_gem_tx *tx, cJSON *root, const cJSON *messages)
+dp_gem_messages(dp_jtx *tx, cJSON *root, const cJSON *messages)
 {
     cJSON       *sys      = cJSON_CreateArray();
     cJSON       *names    = cJSON_CreateObject();
@@ -834,32 +693,32 @@ dp_gem_messages(dp_gem_tx *tx, cJSON *root, const cJSON *messages)
         goto out;
     }
     if (!cJSON_IsArray(messages) || cJSON_GetArraySize(messages) == 0) {
-        rv = dp_gem_fail(tx, "messages",
+        rv = dp_jtx_fail(tx, "messages",
                          "'messages' must be a non-empty array.");
         goto out;
     }
     cJSON_ArrayForEach(m, messages)
     {
-        const char *role = dp_gem_gets(m, "role");
+        const char *role = dp_jtx_gets(m, "role");
         cJSON      *parts;
 
         snprintf(pw, sizeof(pw), "messages[%zu].content", i);
         if (role == NULL) {
             snprintf(pw, sizeof(pw), "messages[%zu].role", i);
-            rv = dp_gem_fail(tx, pw, "%s must be a string.", pw);
+            rv = dp_jtx_fail(tx, pw, "%s must be a string.", pw);
             goto out;
         }
         if (strcmp(role, "system") == 0 || strcmp(role, "developer") == 0) {
-            rv = dp_gem_parts(tx, sys, dp_gem_get(m, "content"), false, pw);
+            rv = dp_gem_parts(tx, sys, dp_jtx_get(m, "content"), false, pw);
         } else if (strcmp(role, "user") == 0) {
             parts = cJSON_CreateArray();
-            rv    = dp_gem_parts(tx, parts, dp_gem_get(m, "content"), true, pw);
+            rv    = dp_gem_parts(tx, parts, dp_jtx_get(m, "content"), true, pw);
             dp_gem_append(tx, contents, "user", parts);
         } else if (strcmp(role, "assistant") == 0) {
             parts = cJSON_CreateArray();
-            rv = dp_gem_parts(tx, parts, dp_gem_get(m, "content"), false, pw);
+            rv = dp_gem_parts(tx, parts, dp_jtx_get(m, "content"), false, pw);
             if (rv == TG_OK) {
-                rv = dp_gem_calls(tx, parts, dp_gem_get(m, "tool_calls"), i,
+                rv = dp_gem_calls(tx, parts, dp_jtx_get(m, "tool_calls"), i,
                                   names);
             }
             dp_gem_append(tx, contents, "model", parts);
@@ -869,7 +728,7 @@ dp_gem_messages(dp_gem_tx *tx, cJSON *root, const cJSON *messages)
             dp_gem_append(tx, contents, "user", parts);
         } else {
             snprintf(pw, sizeof(pw), "messages[%zu].role", i);
-            rv = dp_gem_fail(tx, pw,
+            rv = dp_jtx_fail(tx, pw,
                              "%s: role '%s' is not supported by this model.",
                              pw, role);
         }
@@ -879,17 +738,17 @@ dp_gem_messages(dp_gem_tx *tx, cJSON *root, const cJSON *messages)
         i++;
     }
     if (cJSON_GetArraySize(contents) == 0) {
-        rv = dp_gem_fail(tx, "messages",
+        rv = dp_jtx_fail(tx, "messages",
                          "'messages' must hold at least one non-empty user "
                          "or assistant message for this model.");
         goto out;
     }
     if (cJSON_GetArraySize(sys) > 0) {
-        cJSON *si = dp_gem_obj(tx, root, "systemInstruction");
-        dp_gem_add(tx, si, "parts", sys);
+        cJSON *si = dp_jtx_obj(tx, root, "systemInstruction");
+        dp_jtx_add(tx, si, "parts", sys);
         sys = NULL;
     }
-    dp_gem_add(tx, root, "contents", contents);
+    dp_jtx_add(tx, root, "contents", contents);
     contents = NULL;
 out:
     cJSON_Delete(sys);
@@ -926,7 +785,7 @@ static const char *const dp_gem_schema_drop[] = {
 
 /* dp_gem_schema_type rewrites "type": [T, "null"] as T plus nullable. */
 static void
-dp_gem_schema_type(dp_gem_tx *tx, cJSON *s)
+dp_gem_schema_type(dp_jtx *tx, cJSON *s)
 {
     cJSON       *t = cJSON_GetObjectItemCaseSensitive(s, "type");
     const cJSON *e;
@@ -950,12 +809,12 @@ dp_gem_schema_type(dp_gem_tx *tx, cJSON *s)
         return; /* a real union: leave it for Gemini to judge */
     }
     cJSON_ReplaceItemInObjectCaseSensitive(s, "type", cJSON_CreateString(only));
-    if (!cJSON_IsString(dp_gem_get(s, "type"))) {
+    if (!cJSON_IsString(dp_jtx_get(s, "type"))) {
         tx->oom = true;
     }
     if (nullable) {
         cJSON_DeleteItemFromObjectCaseSensitive(s, "nullable");
-        dp_gem_add(tx, s, "nullable", cJSON_CreateTrue());
+        dp_jtx_add(tx, s, "nullable", cJSON_CreateTrue());
     }
 }
 
@@ -964,7 +823,7 @@ dp_gem_schema_type(dp_gem_tx *tx, cJSON *s)
  * one-value enum and oneOf into anyOf, keeps only the string formats it
  * knows. "$ref" cannot be honoured without inlining: an error. */
 static tg_err
-dp_gem_schema_clean(dp_gem_tx *tx, cJSON *s, const char *where, int depth)
+dp_gem_schema_clean(dp_jtx *tx, cJSON *s, const char *where, int depth)
 {
     cJSON      *v;
     cJSON      *e;
@@ -975,10 +834,10 @@ dp_gem_schema_clean(dp_gem_tx *tx, cJSON *s, const char *where, int depth)
         return TG_OK;
     }
     if (depth > 64) {
-        return dp_gem_fail(tx, where, "%s is nested too deeply.", where);
+        return dp_jtx_fail(tx, where, "%s is nested too deeply.", where);
     }
-    if (dp_gem_get(s, "$ref") != NULL) {
-        return dp_gem_fail(tx, where,
+    if (dp_jtx_get(s, "$ref") != NULL) {
+        return dp_jtx_fail(tx, where,
                            "%s: '$ref' is not supported by this model; "
                            "inline the definitions.",
                            where);
@@ -987,21 +846,21 @@ dp_gem_schema_clean(dp_gem_tx *tx, cJSON *s, const char *where, int depth)
         cJSON_DeleteItemFromObjectCaseSensitive(s, dp_gem_schema_drop[i]);
     }
     if ((v = cJSON_DetachItemFromObjectCaseSensitive(s, "const")) != NULL) {
-        if (cJSON_IsString(v) && dp_gem_get(s, "enum") == NULL) {
-            cJSON *en = dp_gem_arr(tx, s, "enum");
-            dp_gem_add(tx, en, NULL, v);
+        if (cJSON_IsString(v) && dp_jtx_get(s, "enum") == NULL) {
+            cJSON *en = dp_jtx_arr(tx, s, "enum");
+            dp_jtx_add(tx, en, NULL, v);
             v = NULL;
         }
         cJSON_Delete(v);
     }
-    fmt = dp_gem_gets(s, "format");
-    if (fmt != NULL && dp_gem_is(dp_gem_gets(s, "type"), "string") &&
+    fmt = dp_jtx_gets(s, "format");
+    if (fmt != NULL && dp_jtx_is(dp_jtx_gets(s, "type"), "string") &&
         strcmp(fmt, "enum") != 0 && strcmp(fmt, "date-time") != 0) {
         cJSON_DeleteItemFromObjectCaseSensitive(s, "format");
     }
-    if (dp_gem_get(s, "anyOf") == NULL &&
+    if (dp_jtx_get(s, "anyOf") == NULL &&
         (v = cJSON_DetachItemFromObjectCaseSensitive(s, "oneOf")) != NULL) {
-        dp_gem_add(tx, s, "anyOf", v);
+        dp_jtx_add(tx, s, "anyOf", v);
     }
     dp_gem_schema_type(tx, s);
     cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(s, "properties"))
@@ -1027,19 +886,19 @@ dp_gem_schema_clean(dp_gem_tx *tx, cJSON *s, const char *where, int depth)
 
 /* dp_gem_schema_add adds a cleaned copy of schema under key. */
 static tg_err
-dp_gem_schema_add(dp_gem_tx *tx, cJSON *parent, const char *key,
+dp_gem_schema_add(dp_jtx *tx, cJSON *parent, const char *key,
                   const cJSON *schema, const char *where)
 {
-    cJSON *copy = dp_gem_dup(tx, parent, key, schema);
+    cJSON *copy = dp_jtx_dup(tx, parent, key, schema);
 
     return copy == NULL ? TG_OK : dp_gem_schema_clean(tx, copy, where, 0);
 }
 
 static tg_err
-dp_gem_tools(dp_gem_tx *tx, cJSON *root, const cJSON *req)
+dp_gem_tools(dp_jtx *tx, cJSON *root, const cJSON *req)
 {
-    const cJSON *tools  = dp_gem_get(req, "tools");
-    const cJSON *choice = dp_gem_get(req, "tool_choice");
+    const cJSON *tools  = dp_jtx_get(req, "tools");
+    const cJSON *choice = dp_jtx_get(req, "tool_choice");
     const cJSON *t;
     cJSON       *decls;
     cJSON       *fcc;
@@ -1049,40 +908,40 @@ dp_gem_tools(dp_gem_tx *tx, cJSON *root, const cJSON *req)
     char         pw[64];
     tg_err       rv;
 
-    if (!dp_gem_present(tools) ||
+    if (!dp_jtx_present(tools) ||
         (cJSON_IsArray(tools) && cJSON_GetArraySize(tools) == 0)) {
         return TG_OK; /* tool_choice without tools means nothing */
     }
     if (!cJSON_IsArray(tools)) {
-        return dp_gem_fail(tx, "tools", "'tools' must be an array.");
+        return dp_jtx_fail(tx, "tools", "'tools' must be an array.");
     }
-    decls = dp_gem_arr(tx, dp_gem_obj(tx, dp_gem_arr(tx, root, "tools"), NULL),
+    decls = dp_jtx_arr(tx, dp_jtx_obj(tx, dp_jtx_arr(tx, root, "tools"), NULL),
                        "functionDeclarations");
     cJSON_ArrayForEach(t, tools)
     {
-        const cJSON *fn     = dp_gem_get(t, "function");
-        const char  *name   = dp_gem_gets(fn, "name");
-        const char  *desc   = dp_gem_gets(fn, "description");
-        const cJSON *params = dp_gem_get(fn, "parameters");
+        const cJSON *fn     = dp_jtx_get(t, "function");
+        const char  *name   = dp_jtx_gets(fn, "name");
+        const char  *desc   = dp_jtx_gets(fn, "description");
+        const cJSON *params = dp_jtx_get(fn, "parameters");
         cJSON       *o;
 
         snprintf(pw, sizeof(pw), "tools[%zu]", i++);
-        if (!dp_gem_is(dp_gem_gets(t, "type"), "function") || name == NULL) {
-            return dp_gem_fail(tx, pw,
+        if (!dp_jtx_is(dp_jtx_gets(t, "type"), "function") || name == NULL) {
+            return dp_jtx_fail(tx, pw,
                                "%s: only tools of type 'function' with a "
                                "function.name can be sent to this model.",
                                pw);
         }
-        o = dp_gem_obj(tx, decls, NULL);
-        dp_gem_str(tx, o, "name", name);
+        o = dp_jtx_obj(tx, decls, NULL);
+        dp_jtx_str(tx, o, "name", name);
         if (desc != NULL) {
-            dp_gem_str(tx, o, "description", desc);
+            dp_jtx_str(tx, o, "description", desc);
         }
         /* A function without parameters has none in Gemini: an empty
          * object schema is rejected by some models. */
         if (cJSON_IsObject(params) &&
-            !(cJSON_GetArraySize(dp_gem_get(params, "properties")) == 0 &&
-              dp_gem_is(dp_gem_gets(params, "type"), "object"))) {
+            !(cJSON_GetArraySize(dp_jtx_get(params, "properties")) == 0 &&
+              dp_jtx_is(dp_jtx_gets(params, "type"), "object"))) {
             snprintf(pw, sizeof(pw), "tools[%zu].function.parameters", i - 1);
             if ((rv = dp_gem_schema_add(tx, o, "parameters", params, pw)) !=
                 TG_OK) {
@@ -1097,27 +956,27 @@ dp_gem_tools(dp_gem_tx *tx, cJSON *root, const cJSON *req)
                         : strcmp(c, "none") == 0     ? "NONE"
                                                      : NULL;
         if (mode == NULL) {
-            return dp_gem_fail(tx, "tool_choice",
+            return dp_jtx_fail(tx, "tool_choice",
                                "'tool_choice' must be 'auto', 'required', "
                                "'none' or a function.");
         }
     } else if (cJSON_IsObject(choice)) {
-        only = dp_gem_gets(dp_gem_get(choice, "function"), "name");
+        only = dp_jtx_gets(dp_jtx_get(choice, "function"), "name");
         if (only == NULL) {
-            return dp_gem_fail(tx, "tool_choice",
+            return dp_jtx_fail(tx, "tool_choice",
                                "'tool_choice' must name a function.");
         }
         mode = "ANY";
-    } else if (dp_gem_present(choice)) {
-        return dp_gem_fail(tx, "tool_choice",
+    } else if (dp_jtx_present(choice)) {
+        return dp_jtx_fail(tx, "tool_choice",
                            "'tool_choice' must be a string or an object.");
     }
     if (mode != NULL) {
-        fcc = dp_gem_obj(tx, dp_gem_obj(tx, root, "toolConfig"),
+        fcc = dp_jtx_obj(tx, dp_jtx_obj(tx, root, "toolConfig"),
                          "functionCallingConfig");
-        dp_gem_str(tx, fcc, "mode", mode);
+        dp_jtx_str(tx, fcc, "mode", mode);
         if (only != NULL) {
-            dp_gem_str(tx, dp_gem_arr(tx, fcc, "allowedFunctionNames"), NULL,
+            dp_jtx_str(tx, dp_jtx_arr(tx, fcc, "allowedFunctionNames"), NULL,
                        only);
         }
     }
@@ -1127,49 +986,49 @@ dp_gem_tools(dp_gem_tx *tx, cJSON *root, const cJSON *req)
 /* dp_gem_unsupported rejects the OpenAI fields that would change the
  * answer in a way Gemini cannot honour (as dp_anthropic does). */
 static tg_err
-dp_gem_unsupported(dp_gem_tx *tx, const cJSON *req)
+dp_gem_unsupported(dp_jtx *tx, const cJSON *req)
 {
     const cJSON *v;
 
-    v = dp_gem_get(req, "n");
-    if (dp_gem_present(v) && !(cJSON_IsNumber(v) && v->valuedouble == 1)) {
-        return dp_gem_fail(tx, "n",
+    v = dp_jtx_get(req, "n");
+    if (dp_jtx_present(v) && !(cJSON_IsNumber(v) && v->valuedouble == 1)) {
+        return dp_jtx_fail(tx, "n",
                            "'n' other than 1 is not supported by this model.");
     }
-    if (cJSON_IsTrue(dp_gem_get(req, "logprobs"))) {
-        return dp_gem_fail(tx, "logprobs",
+    if (cJSON_IsTrue(dp_jtx_get(req, "logprobs"))) {
+        return dp_jtx_fail(tx, "logprobs",
                            "'logprobs' is not supported by this model.");
     }
-    v = dp_gem_get(req, "top_logprobs");
-    if (dp_gem_present(v) && !(cJSON_IsNumber(v) && v->valuedouble == 0)) {
-        return dp_gem_fail(tx, "top_logprobs",
+    v = dp_jtx_get(req, "top_logprobs");
+    if (dp_jtx_present(v) && !(cJSON_IsNumber(v) && v->valuedouble == 0)) {
+        return dp_jtx_fail(tx, "top_logprobs",
                            "'top_logprobs' is not supported by this model.");
     }
-    v = dp_gem_get(req, "logit_bias");
+    v = dp_jtx_get(req, "logit_bias");
     if (cJSON_IsObject(v) && v->child != NULL) {
-        return dp_gem_fail(tx, "logit_bias",
+        return dp_jtx_fail(tx, "logit_bias",
                            "'logit_bias' is not supported by this model.");
     }
-    if (dp_gem_present(dp_gem_get(req, "audio"))) {
-        return dp_gem_fail(tx, "audio",
+    if (dp_jtx_present(dp_jtx_get(req, "audio"))) {
+        return dp_jtx_fail(tx, "audio",
                            "'audio' output is not supported by this model.");
     }
-    v = dp_gem_get(req, "modalities");
+    v = dp_jtx_get(req, "modalities");
     if (cJSON_IsArray(v)) {
         const cJSON *e;
         cJSON_ArrayForEach(e, v)
         {
             if (!cJSON_IsString(e) || strcmp(e->valuestring, "text") != 0) {
-                return dp_gem_fail(tx, "modalities",
+                return dp_jtx_fail(tx, "modalities",
                                    "'modalities' other than 'text' are not "
                                    "supported by this model.");
             }
         }
     }
-    if (dp_gem_present(dp_gem_get(req, "functions")) ||
-        dp_gem_present(dp_gem_get(req, "function_call"))) {
-        return dp_gem_fail(tx,
-                           dp_gem_present(dp_gem_get(req, "functions"))
+    if (dp_jtx_present(dp_jtx_get(req, "functions")) ||
+        dp_jtx_present(dp_jtx_get(req, "function_call"))) {
+        return dp_jtx_fail(tx,
+                           dp_jtx_present(dp_jtx_get(req, "functions"))
                                ? "functions"
                                : "function_call",
                            "The legacy 'functions'/'function_call' "
@@ -1182,52 +1041,52 @@ dp_gem_unsupported(dp_gem_tx *tx, const cJSON *req)
 /* dp_gem_max_tokens reads an optional positive integer; *out unchanged
  * when absent. */
 static tg_err
-dp_gem_max_tokens(dp_gem_tx *tx, const cJSON *req, const char *key,
+dp_gem_max_tokens(dp_jtx *tx, const cJSON *req, const char *key,
                   int64_t *out)
 {
-    const cJSON *v = dp_gem_get(req, key);
+    const cJSON *v = dp_jtx_get(req, key);
 
-    if (!dp_gem_present(v)) {
+    if (!dp_jtx_present(v)) {
         return TG_OK;
     }
     if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) ||
         v->valuedouble < 1 || v->valuedouble > 1e9) {
-        return dp_gem_fail(tx, key, "'%s' must be a positive integer.", key);
+        return dp_jtx_fail(tx, key, "'%s' must be a positive integer.", key);
     }
     *out = (int64_t)v->valuedouble;
     return TG_OK;
 }
 
 static tg_err
-dp_gem_response_format(dp_gem_tx *tx, cJSON *gc, const cJSON *req)
+dp_gem_response_format(dp_jtx *tx, cJSON *gc, const cJSON *req)
 {
-    const cJSON *v = dp_gem_get(req, "response_format");
+    const cJSON *v = dp_jtx_get(req, "response_format");
     const char  *type;
     const cJSON *schema;
 
-    if (!dp_gem_present(v)) {
+    if (!dp_jtx_present(v)) {
         return TG_OK;
     }
-    type = dp_gem_gets(v, "type");
-    if (dp_gem_is(type, "text")) {
+    type = dp_jtx_gets(v, "type");
+    if (dp_jtx_is(type, "text")) {
         return TG_OK;
     }
-    if (dp_gem_is(type, "json_object")) {
-        dp_gem_str(tx, gc, "responseMimeType", "application/json");
+    if (dp_jtx_is(type, "json_object")) {
+        dp_jtx_str(tx, gc, "responseMimeType", "application/json");
         return TG_OK;
     }
-    if (!dp_gem_is(type, "json_schema")) {
-        return dp_gem_fail(tx, "response_format",
+    if (!dp_jtx_is(type, "json_schema")) {
+        return dp_jtx_fail(tx, "response_format",
                            "'response_format' must be of type 'text', "
                            "'json_object' or 'json_schema'.");
     }
-    schema = dp_gem_get(dp_gem_get(v, "json_schema"), "schema");
-    if (dp_gem_present(schema) && !cJSON_IsObject(schema)) {
-        return dp_gem_fail(tx, "response_format.json_schema.schema",
+    schema = dp_jtx_get(dp_jtx_get(v, "json_schema"), "schema");
+    if (dp_jtx_present(schema) && !cJSON_IsObject(schema)) {
+        return dp_jtx_fail(tx, "response_format.json_schema.schema",
                            "'response_format.json_schema.schema' must be an "
                            "object.");
     }
-    dp_gem_str(tx, gc, "responseMimeType", "application/json");
+    dp_jtx_str(tx, gc, "responseMimeType", "application/json");
     if (cJSON_IsObject(schema)) {
         return dp_gem_schema_add(tx, gc, "responseSchema", schema,
                                  "response_format.json_schema.schema");
@@ -1237,7 +1096,7 @@ dp_gem_response_format(dp_gem_tx *tx, cJSON *gc, const cJSON *req)
 
 /* dp_gem_generation fills generationConfig; it is left out when empty. */
 static tg_err
-dp_gem_generation(dp_gem_tx *tx, cJSON *root, const cJSON *req,
+dp_gem_generation(dp_jtx *tx, cJSON *root, const cJSON *req,
                   const dp_gem_req_opts *opts)
 {
     static const struct {
@@ -1268,38 +1127,38 @@ dp_gem_generation(dp_gem_tx *tx, cJSON *root, const cJSON *req,
         max_tokens = opts->max_tokens_clamp;
     }
     if (max_tokens > 0) {
-        dp_gem_num(tx, gc, "maxOutputTokens", (double)max_tokens);
+        dp_jtx_num(tx, gc, "maxOutputTokens", (double)max_tokens);
     }
     for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
-        v = dp_gem_get(req, nums[i].openai);
-        if (!dp_gem_present(v)) {
+        v = dp_jtx_get(req, nums[i].openai);
+        if (!dp_jtx_present(v)) {
             continue;
         }
         if (!cJSON_IsNumber(v)) {
-            rv = dp_gem_fail(tx, nums[i].openai, "'%s' must be a number.",
+            rv = dp_jtx_fail(tx, nums[i].openai, "'%s' must be a number.",
                              nums[i].openai);
             goto out;
         }
-        dp_gem_dup(tx, gc, nums[i].gemini, v);
+        dp_jtx_dup(tx, gc, nums[i].gemini, v);
     }
-    v = dp_gem_get(req, "stop");
+    v = dp_jtx_get(req, "stop");
     if (cJSON_IsString(v)) {
-        dp_gem_str(tx, dp_gem_arr(tx, gc, "stopSequences"), NULL,
+        dp_jtx_str(tx, dp_jtx_arr(tx, gc, "stopSequences"), NULL,
                    v->valuestring);
     } else if (cJSON_IsArray(v) && cJSON_GetArraySize(v) > 0) {
         const cJSON *e;
         cJSON_ArrayForEach(e, v)
         {
             if (!cJSON_IsString(e)) {
-                rv = dp_gem_fail(tx, "stop",
+                rv = dp_jtx_fail(tx, "stop",
                                  "'stop' must be a string or an array of "
                                  "strings.");
                 goto out;
             }
         }
-        dp_gem_dup(tx, gc, "stopSequences", v);
-    } else if (dp_gem_present(v) && !cJSON_IsArray(v)) {
-        rv = dp_gem_fail(tx, "stop",
+        dp_jtx_dup(tx, gc, "stopSequences", v);
+    } else if (dp_jtx_present(v) && !cJSON_IsArray(v)) {
+        rv = dp_jtx_fail(tx, "stop",
                          "'stop' must be a string or an array of strings.");
         goto out;
     }
@@ -1307,7 +1166,7 @@ dp_gem_generation(dp_gem_tx *tx, cJSON *root, const cJSON *req,
         goto out;
     }
     if (gc->child != NULL) {
-        dp_gem_add(tx, root, "generationConfig", gc);
+        dp_jtx_add(tx, root, "generationConfig", gc);
         gc = NULL;
     }
 out:
@@ -1320,7 +1179,7 @@ dp_gem_req_from_openai(const cJSON *req, const dp_gem_req_opts *opts,
                        char **out, size_t *len, char *msg, size_t msglen,
                        char *param, size_t paramlen)
 {
-    dp_gem_tx tx   = {false, msg, msglen, param, paramlen};
+    dp_jtx tx   = {false, msg, msglen, param, paramlen};
     cJSON    *root = cJSON_CreateObject();
     tg_err    rv;
 
@@ -1334,17 +1193,17 @@ dp_gem_req_from_openai(const cJSON *req, const dp_gem_req_opts *opts,
         return TG_ENOMEM;
     }
     if (!cJSON_IsObject(req)) {
-        rv = dp_gem_fail(&tx, "", "The request body must be a JSON object.");
+        rv = dp_jtx_fail(&tx, "", "The request body must be a JSON object.");
         goto fail;
     }
     if ((rv = dp_gem_unsupported(&tx, req)) != TG_OK ||
-        (rv = dp_gem_messages(&tx, root, dp_gem_get(req, "messages"))) !=
+        (rv = dp_gem_messages(&tx, root, dp_jtx_get(req, "messages"))) !=
             TG_OK ||
         (rv = dp_gem_tools(&tx, root, req)) != TG_OK ||
         (rv = dp_gem_generation(&tx, root, req, opts)) != TG_OK) {
         goto fail;
     }
-    return dp_gem_print(&tx, root, out, len);
+    return dp_jtx_print(&tx, root, out, len);
 fail:
     cJSON_Delete(root);
     return rv;
@@ -1357,12 +1216,12 @@ dp_gem_resp_to_openai(const char *body, size_t len,
                       const dp_gem_resp_meta *meta, char **out, size_t *outlen,
                       dp_usage_counts *usage)
 {
-    dp_gem_tx    tx    = {0};
+    dp_jtx    tx    = {0};
     cJSON       *in    = cJSON_ParseWithLength(body, len);
-    const cJSON *cands = dp_gem_get(in, "candidates");
+    const cJSON *cands = dp_jtx_get(in, "candidates");
     const cJSON *cand  = cJSON_GetArrayItem(cands, 0);
     const char  *block =
-        dp_gem_gets(dp_gem_get(in, "promptFeedback"), "blockReason");
+        dp_jtx_gets(dp_jtx_get(in, "promptFeedback"), "blockReason");
     const char  *prefix = meta->call_prefix ? meta->call_prefix : "call_";
     const cJSON *part;
     cJSON       *root  = NULL;
@@ -1386,10 +1245,10 @@ dp_gem_resp_to_openai(const char *body, size_t len,
         rv = TG_ENOMEM;
         goto out;
     }
-    cJSON_ArrayForEach(part, dp_gem_get(dp_gem_get(cand, "content"), "parts"))
+    cJSON_ArrayForEach(part, dp_jtx_get(dp_jtx_get(cand, "content"), "parts"))
     {
         const char  *t  = dp_gem_part_text(part);
-        const cJSON *fc = dp_gem_get(part, "functionCall");
+        const cJSON *fc = dp_jtx_get(part, "functionCall");
         if (t != NULL) {
             has_text = true;
             if (tg_buf_append(&text, t, strlen(t)) != TG_OK) {
@@ -1401,33 +1260,33 @@ dp_gem_resp_to_openai(const char *body, size_t len,
         }
         /* executableCode, inlineData...: no chat.completion form. */
     }
-    dp_gem_usage_read(dp_gem_get(in, "usageMetadata"), &u);
+    dp_gem_usage_read(dp_jtx_get(in, "usageMetadata"), &u);
     finish = cJSON_IsObject(cand)
-                 ? dp_gem_finish_reason(dp_gem_gets(cand, "finishReason"),
+                 ? dp_gem_finish_reason(dp_jtx_gets(cand, "finishReason"),
                                         ncalls > 0)
                  : "content_filter";
-    dp_gem_str(&tx, root, "id", meta->id);
-    dp_gem_str(&tx, root, "object", "chat.completion");
-    dp_gem_num(&tx, root, "created", (double)meta->created);
-    dp_gem_str(&tx, root, "model", meta->model);
-    choice = dp_gem_obj(&tx, dp_gem_arr(&tx, root, "choices"), NULL);
-    dp_gem_num(&tx, choice, "index", 0);
-    message = dp_gem_obj(&tx, choice, "message");
-    dp_gem_str(&tx, message, "role", "assistant");
+    dp_jtx_str(&tx, root, "id", meta->id);
+    dp_jtx_str(&tx, root, "object", "chat.completion");
+    dp_jtx_num(&tx, root, "created", (double)meta->created);
+    dp_jtx_str(&tx, root, "model", meta->model);
+    choice = dp_jtx_obj(&tx, dp_jtx_arr(&tx, root, "choices"), NULL);
+    dp_jtx_num(&tx, choice, "index", 0);
+    message = dp_jtx_obj(&tx, choice, "message");
+    dp_jtx_str(&tx, message, "role", "assistant");
     if (has_text || ncalls == 0) {
-        dp_gem_str(&tx, message, "content", text.data);
+        dp_jtx_str(&tx, message, "content", text.data);
     } else {
-        dp_gem_add(&tx, message, "content", cJSON_CreateNull());
+        dp_jtx_add(&tx, message, "content", cJSON_CreateNull());
     }
-    dp_gem_add(&tx, message, "refusal", cJSON_CreateNull());
+    dp_jtx_add(&tx, message, "refusal", cJSON_CreateNull());
     if (ncalls > 0) {
-        dp_gem_add(&tx, message, "tool_calls", calls);
+        dp_jtx_add(&tx, message, "tool_calls", calls);
         calls = NULL;
     }
-    dp_gem_add(&tx, choice, "logprobs", cJSON_CreateNull());
-    dp_gem_str(&tx, choice, "finish_reason", finish);
+    dp_jtx_add(&tx, choice, "logprobs", cJSON_CreateNull());
+    dp_jtx_str(&tx, choice, "finish_reason", finish);
     dp_gem_usage_json(&tx, root, &u);
-    rv   = dp_gem_print(&tx, root, out, outlen);
+    rv   = dp_jtx_print(&tx, root, out, outlen);
     root = NULL;
     if (rv == TG_OK && usage != NULL) {
         *usage = u.c;
@@ -1461,9 +1320,9 @@ dp_gem_stream_create(dp_gem_stream **out, const dp_gem_resp_meta *meta,
 {
     dp_gem_stream *s = calloc(1, sizeof(*s));
 
-    if (s == NULL || (s->id = dp_gem_strdup(meta->id)) == NULL ||
-        (s->model = dp_gem_strdup(meta->model)) == NULL ||
-        (s->prefix = dp_gem_strdup(meta->call_prefix ? meta->call_prefix
+    if (s == NULL || (s->id = dp_jtx_strdup(meta->id)) == NULL ||
+        (s->model = dp_jtx_strdup(meta->model)) == NULL ||
+        (s->prefix = dp_jtx_strdup(meta->call_prefix ? meta->call_prefix
                                                      : "call_")) == NULL) {
         dp_gem_stream_destroy(s);
         return TG_ENOMEM;
@@ -1501,34 +1360,19 @@ dp_gem_stream_usage(const dp_gem_stream *s, dp_usage_counts *out)
 /* dp_gem_chunk starts a chat.completion.chunk; *delta is its delta and
  * *choice its choice (not set when choices is to stay empty). */
 static cJSON *
-dp_gem_chunk(dp_gem_tx *tx, const dp_gem_stream *s, bool with_choice,
+dp_gem_chunk(dp_jtx *tx, const dp_gem_stream *s, bool with_choice,
              cJSON **choice, cJSON **delta)
 {
-    cJSON *root = cJSON_CreateObject();
-    cJSON *choices;
-
-    if (root == NULL) {
-        tx->oom = true;
-    }
-    dp_gem_str(tx, root, "id", s->id);
-    dp_gem_str(tx, root, "object", "chat.completion.chunk");
-    dp_gem_num(tx, root, "created", (double)s->created);
-    dp_gem_str(tx, root, "model", s->model);
-    choices = dp_gem_arr(tx, root, "choices");
-    if (with_choice) {
-        *choice = dp_gem_obj(tx, choices, NULL);
-        dp_gem_num(tx, *choice, "index", 0);
-        *delta = dp_gem_obj(tx, *choice, "delta");
-    }
-    return root;
+    return dp_jtx_chunk(tx, s->id, s->created, s->model, with_choice,
+                        choice, delta);
 }
 
 static tg_err
-dp_gem_chunk_emit(dp_gem_tx *tx, cJSON *root, cJSON *choice, const char *finish,
+dp_gem_chunk_emit(dp_jtx *tx, cJSON *root, cJSON *choice, const char *finish,
                   tg_buf *out)
 {
-    dp_gem_add(tx, choice, "logprobs", cJSON_CreateNull());
-    dp_gem_add(tx, choice, "finish_reason",
+    dp_jtx_add(tx, choice, "logprobs", cJSON_CreateNull());
+    dp_jtx_add(tx, choice, "finish_reason",
                finish != NULL ? cJSON_CreateString(finish)
                               : cJSON_CreateNull());
     return dp_gem_emit(tx, root, out);
@@ -1540,27 +1384,27 @@ static tg_err
 dp_gem_stream_text(dp_gem_stream *s, const char *role, const char *text,
                    tg_buf *out)
 {
-    dp_gem_tx tx     = {0};
+    dp_jtx tx     = {0};
     cJSON    *choice = NULL;
     cJSON    *delta  = NULL;
     cJSON    *root   = dp_gem_chunk(&tx, s, true, &choice, &delta);
 
     if (role != NULL) {
-        dp_gem_str(&tx, delta, "role", role);
+        dp_jtx_str(&tx, delta, "role", role);
     }
-    dp_gem_str(&tx, delta, "content", text);
+    dp_jtx_str(&tx, delta, "content", text);
     return dp_gem_chunk_emit(&tx, root, choice, NULL, out);
 }
 
 static tg_err
 dp_gem_stream_call(dp_gem_stream *s, const cJSON *fc, tg_buf *out)
 {
-    dp_gem_tx tx     = {0};
+    dp_jtx tx     = {0};
     cJSON    *choice = NULL;
     cJSON    *delta  = NULL;
     cJSON    *root   = dp_gem_chunk(&tx, s, true, &choice, &delta);
 
-    dp_gem_call_json(&tx, dp_gem_arr(&tx, delta, "tool_calls"), fc, s->prefix,
+    dp_gem_call_json(&tx, dp_jtx_arr(&tx, delta, "tool_calls"), fc, s->prefix,
                      s->ncalls, s->ncalls);
     s->ncalls++;
     return dp_gem_chunk_emit(&tx, root, choice, NULL, out);
@@ -1569,7 +1413,7 @@ dp_gem_stream_call(dp_gem_stream *s, const cJSON *fc, tg_buf *out)
 static tg_err
 dp_gem_stream_finish_chunk(dp_gem_stream *s, const char *finish, tg_buf *out)
 {
-    dp_gem_tx tx     = {0};
+    dp_jtx tx     = {0};
     cJSON    *choice = NULL;
     cJSON    *delta  = NULL;
     cJSON    *root   = dp_gem_chunk(&tx, s, true, &choice, &delta);
@@ -1605,7 +1449,7 @@ dp_gem_stream_parts(dp_gem_stream *s, const cJSON *parts, tg_buf *out)
     cJSON_ArrayForEach(part, parts)
     {
         const char  *t  = dp_gem_part_text(part);
-        const cJSON *fc = dp_gem_get(part, "functionCall");
+        const cJSON *fc = dp_jtx_get(part, "functionCall");
         if (t != NULL) {
             if ((rv = tg_buf_append(&text, t, strlen(t))) != TG_OK) {
                 break;
@@ -1634,16 +1478,16 @@ dp_gem_stream_parts(dp_gem_stream *s, const cJSON *parts, tg_buf *out)
 static tg_err
 dp_gem_stream_event(dp_gem_stream *s, const cJSON *ev, tg_buf *out)
 {
-    const cJSON *cand = cJSON_GetArrayItem(dp_gem_get(ev, "candidates"), 0);
-    const char  *fr   = dp_gem_gets(cand, "finishReason");
+    const cJSON *cand = cJSON_GetArrayItem(dp_jtx_get(ev, "candidates"), 0);
+    const char  *fr   = dp_jtx_gets(cand, "finishReason");
     const char  *block =
-        dp_gem_gets(dp_gem_get(ev, "promptFeedback"), "blockReason");
+        dp_jtx_gets(dp_jtx_get(ev, "promptFeedback"), "blockReason");
     tg_err rv;
 
-    if (cJSON_IsObject(dp_gem_get(ev, "error"))) {
-        return dp_gem_stream_error(s, dp_gem_get(ev, "error"), out);
+    if (cJSON_IsObject(dp_jtx_get(ev, "error"))) {
+        return dp_gem_stream_error(s, dp_jtx_get(ev, "error"), out);
     }
-    dp_gem_usage_read(dp_gem_get(ev, "usageMetadata"), &s->usage);
+    dp_gem_usage_read(dp_jtx_get(ev, "usageMetadata"), &s->usage);
     if (s->finish_sent) {
         return TG_OK; /* only usage may still change */
     }
@@ -1654,7 +1498,7 @@ dp_gem_stream_event(dp_gem_stream *s, const cJSON *ev, tg_buf *out)
         s->started = true;
     }
     if ((rv = dp_gem_stream_parts(
-             s, dp_gem_get(dp_gem_get(cand, "content"), "parts"), out)) !=
+             s, dp_jtx_get(dp_jtx_get(cand, "content"), "parts"), out)) !=
         TG_OK) {
         return rv;
     }
@@ -1789,7 +1633,7 @@ dp_gem_stream_finish(dp_gem_stream *s, tg_buf *out)
     } else {
         rv = TG_OK;
         if (s->include_usage) {
-            dp_gem_tx tx   = {0};
+            dp_jtx tx   = {0};
             cJSON    *root = dp_gem_chunk(&tx, s, false, NULL, NULL);
             dp_gem_usage_json(&tx, root, &s->usage);
             rv = dp_gem_emit(&tx, root, out);

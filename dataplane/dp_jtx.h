@@ -1,0 +1,65 @@
+/* dp_jtx.h - building a translated JSON body with cJSON without a check
+ * after every add: a dp_jtx records the first allocation failure (the
+ * result is thrown away at the end) and where a client-facing error goes.
+ * Shared by the provider translations (dp_anthropic, dp_gemini). No state
+ * beyond the caller's dp_jtx: thread-safe. */
+#ifndef DP_JTX_H
+#define DP_JTX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "tg_err.h"
+
+typedef struct dp_jtx {
+    bool   oom;
+    char  *msg; /* the client-facing error; may be NULL */
+    size_t msglen;
+    char  *param; /* the offending field; may be NULL */
+    size_t paramlen;
+} dp_jtx;
+
+/* dp_jtx_fail writes the message and the field; returns TG_EINVAL. */
+tg_err dp_jtx_fail(dp_jtx *tx, const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* dp_jtx_add adds item to parent (an object when key is set, else an
+ * array) and returns it; on any failure it frees item, records oom and
+ * returns NULL. A NULL parent (an earlier failure) is a failure too.
+ * Takes: item. */
+cJSON *dp_jtx_add(dp_jtx *tx, cJSON *parent, const char *key, cJSON *item);
+
+/* Shorthands for dp_jtx_add of a new string, number, object, array or a
+ * deep copy of v. */
+cJSON *dp_jtx_str(dp_jtx *tx, cJSON *parent, const char *key, const char *s);
+cJSON *dp_jtx_num(dp_jtx *tx, cJSON *parent, const char *key, double v);
+cJSON *dp_jtx_obj(dp_jtx *tx, cJSON *parent, const char *key);
+cJSON *dp_jtx_arr(dp_jtx *tx, cJSON *parent, const char *key);
+cJSON *dp_jtx_dup(dp_jtx *tx, cJSON *parent, const char *key, const cJSON *v);
+
+/* Reading: the member key of o (NULL if absent), its string (NULL if not a
+ * string), whether v is present and not null, whether s equals lit. */
+const cJSON *dp_jtx_get(const cJSON *o, const char *key);
+const char  *dp_jtx_gets(const cJSON *o, const char *key);
+bool         dp_jtx_present(const cJSON *v);
+bool         dp_jtx_is(const char *s, const char *lit);
+
+/* dp_jtx_chunk starts an OpenAI chat.completion.chunk with its id,
+ * created and model; with_choice adds choices[0] (index 0) into *choice
+ * and its delta into *delta. Owns: the result (cJSON_Delete), even after
+ * a failed add (tx->oom). */
+cJSON *dp_jtx_chunk(dp_jtx *tx, const char *id, int64_t created,
+                    const char *model, bool with_choice, cJSON **choice,
+                    cJSON **delta);
+
+/* dp_jtx_strdup copies s (NULL: NULL). Owns: the copy (free()). */
+char *dp_jtx_strdup(const char *s);
+
+/* dp_jtx_print renders root (compact) into *out and frees root;
+ * TG_ENOMEM when an add failed or printing did. Owns: *out (free()). */
+tg_err dp_jtx_print(dp_jtx *tx, cJSON *root, char **out, size_t *len);
+
+#endif
