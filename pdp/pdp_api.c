@@ -571,8 +571,8 @@ pdp_api_read_tenant(pdp_api_call *c, const char *id, pdp_tenant *t,
     return rv;
 }
 
-static void
-pdp_api_usd_text(int64_t micro, char *buf, size_t cap)
+void
+pdp_api_usd(int64_t micro, char *buf, size_t cap)
 {
     uint64_t m = micro < 0 ? (uint64_t)0 - (uint64_t)micro : (uint64_t)micro;
 
@@ -606,7 +606,7 @@ pdp_api_tenant_show(pdp_api_call *c, const char *id)
     cJSON_AddNumberToObject(sp, "prompt_tokens", (double)tot.prompt_tokens);
     cJSON_AddNumberToObject(sp, "completion_tokens",
                             (double)tot.completion_tokens);
-    pdp_api_usd_text(tot.cost_micro_usd, usd, sizeof(usd));
+    pdp_api_usd(tot.cost_micro_usd, usd, sizeof(usd));
     cJSON_AddStringToObject(sp, "cost_usd", usd);
     cJSON_AddNumberToObject(sp, "cost_micro_usd", (double)tot.cost_micro_usd);
     return pdp_api_ok(c, 200, doc);
@@ -1132,17 +1132,17 @@ pdp_api_budget_json(pdp_api_call *c, const pdp_quota *q)
                  pdp_api_windows[q->window < 3 ? q->window : 0]);
     }
     cJSON_AddStringToObject(j, "window", win);
-    pdp_api_usd_text(q->limit_micro, usd, sizeof(usd));
+    pdp_api_usd(q->limit_micro, usd, sizeof(usd));
     cJSON_AddStringToObject(j, "limit_usd", usd);
-    pdp_api_usd_text(spent, usd, sizeof(usd));
+    pdp_api_usd(spent, usd, sizeof(usd));
     cJSON_AddStringToObject(j, "spent_usd", usd);
     if (c->x->lim != NULL) {
-        pdp_api_usd_text(reserved, usd, sizeof(usd));
+        pdp_api_usd(reserved, usd, sizeof(usd));
         cJSON_AddStringToObject(j, "reserved_usd", usd);
     } else {
         cJSON_AddNullToObject(j, "reserved_usd"); /* only serve knows */
     }
-    pdp_api_usd_text(q->limit_micro - spent - reserved > 0
+    pdp_api_usd(q->limit_micro - spent - reserved > 0
                          ? q->limit_micro - spent - reserved
                          : 0,
                      usd, sizeof(usd));

@@ -394,17 +394,6 @@ pdp_cli_store(pdp_cli *c, const tg_config *cfg, pdp_store **st)
     return PDP_EXIT_OK;
 }
 
-/* pdp_cli_usd prints micro-USD exactly as dollars with 6 decimals. */
-static void
-pdp_cli_usd(int64_t micro, char *buf, size_t cap)
-{
-    uint64_t m = micro < 0 ? (uint64_t)0 - (uint64_t)micro : (uint64_t)micro;
-
-    snprintf(buf, cap, "%s%llu.%06llu", micro < 0 ? "-" : "",
-             (unsigned long long)(m / 1000000),
-             (unsigned long long)(m % 1000000));
-}
-
 static void
 pdp_cli_print_json(pdp_cli *c, cJSON *doc)
 {
@@ -2160,7 +2149,7 @@ pdp_cli_totals_json(cJSON *j, const pdp_totals *t)
 {
     char usd[32];
 
-    pdp_cli_usd(t->cost_micro_usd, usd, sizeof(usd));
+    pdp_api_usd(t->cost_micro_usd, usd, sizeof(usd));
     cJSON_AddNumberToObject(j, "requests", (double)t->requests);
     cJSON_AddNumberToObject(j, "prompt_tokens", (double)t->prompt_tokens);
     cJSON_AddNumberToObject(j, "completion_tokens",
@@ -2176,7 +2165,7 @@ pdp_cli_totals_line(pdp_cli *c, int w1, const char *a, int w2, const char *b,
 {
     char usd[32];
 
-    pdp_cli_usd(t->cost_micro_usd, usd, sizeof(usd));
+    pdp_api_usd(t->cost_micro_usd, usd, sizeof(usd));
     fprintf(c->out, "%-*s  %-*s  %10lld  %14lld  %17lld  %14s\n", w1, a, w2, b,
             (long long)t->requests, (long long)t->prompt_tokens,
             (long long)t->completion_tokens, usd);
@@ -2594,7 +2583,7 @@ pdp_cli_group_json(cJSON *j, const pdp_cli_sums *g)
 {
     char usd[32];
 
-    pdp_cli_usd(g->cost_micro_usd, usd, sizeof(usd));
+    pdp_api_usd(g->cost_micro_usd, usd, sizeof(usd));
     cJSON_AddNumberToObject(j, "requests", (double)g->requests);
     cJSON_AddNumberToObject(j, "prompt_tokens", (double)g->prompt_tokens);
     cJSON_AddNumberToObject(j, "completion_tokens",
@@ -2664,7 +2653,7 @@ pdp_cli_spend_print_csv(pdp_cli *c, const pdp_cli_spend_opts *o,
             fputc(',', c->out);
             pdp_cli_csv_field(c->out, i < n ? v[i]->s : "");
         }
-        pdp_cli_usd(g->cost_micro_usd, usd, sizeof(usd));
+        pdp_api_usd(g->cost_micro_usd, usd, sizeof(usd));
         fprintf(c->out, ",%lld,%lld,%lld,%lld,%s,%lld\r\n",
                 (long long)g->requests, (long long)g->prompt_tokens,
                 (long long)g->completion_tokens, (long long)g->cost_micro_usd,
@@ -2709,7 +2698,7 @@ pdp_cli_spend_print_table(pdp_cli *c, const pdp_cli_spend_opts *o,
             fputs("  ", c->out);
             pdp_cli_table_field(c->out, i < n ? v[i]->s : "", w2);
         }
-        pdp_cli_usd(g->cost_micro_usd, usd, sizeof(usd));
+        pdp_api_usd(g->cost_micro_usd, usd, sizeof(usd));
         fprintf(c->out, "  %10lld  %14lld  %17lld  %14s  %9lld\n",
                 (long long)g->requests, (long long)g->prompt_tokens,
                 (long long)g->completion_tokens, usd, (long long)g->estimated);
