@@ -131,6 +131,25 @@ dp_chat_input(dp_chat_req *r, const char *key, char *msg, size_t msglen,
     return TG_OK;
 }
 
+bool
+dp_req_forbidden(const cJSON *root, char *msg, size_t msglen, char *param,
+                 size_t paramlen)
+{
+    for (size_t k = 0; dp_chat_forbidden[k] != NULL; k++) {
+        if (cJSON_GetObjectItemCaseSensitive(root, dp_chat_forbidden[k]) !=
+            NULL) {
+            snprintf(param, paramlen, "%s", dp_chat_forbidden[k]);
+            snprintf(msg, msglen,
+                     "'%s' is not accepted: where a request goes upstream "
+                     "and with which credentials comes only from the "
+                     "gateway's configuration.",
+                     dp_chat_forbidden[k]);
+            return true;
+        }
+    }
+    return false;
+}
+
 tg_err
 dp_chat_parse(const char *body, size_t len, dp_chat_req *r, char *msg,
               size_t msglen, char *param, size_t paramlen)
@@ -182,18 +201,9 @@ dp_req_parse(tg_endpoint ep, const char *body, size_t len, dp_chat_req *r,
         goto fail;
     }
     snprintf(r->model, sizeof(r->model), "%s", v->valuestring);
-    for (size_t k = 0; dp_chat_forbidden[k] != NULL; k++) {
-        if (cJSON_GetObjectItemCaseSensitive(r->root, dp_chat_forbidden[k]) !=
-            NULL) {
-            snprintf(param, paramlen, "%s", dp_chat_forbidden[k]);
-            snprintf(msg, msglen,
-                     "'%s' is not accepted: where a request goes upstream "
-                     "and with which credentials comes only from the "
-                     "gateway's configuration.",
-                     dp_chat_forbidden[k]);
-            rv = TG_EINVAL;
-            goto fail;
-        }
+    if (dp_req_forbidden(r->root, msg, msglen, param, paramlen)) {
+        rv = TG_EINVAL;
+        goto fail;
     }
     if (ep == TG_EP_EMBEDDINGS || ep == TG_EP_COMPLETIONS) {
         if ((rv = dp_chat_input(r, ep == TG_EP_EMBEDDINGS ? "input" : "prompt",

@@ -34,6 +34,12 @@ tg_err dp_chat_parse(const char *body, size_t len, dp_chat_req *r,
                      char *msg, size_t msglen, char *param, size_t paramlen);
 void   dp_chat_fini(dp_chat_req *r);
 
+/* dp_req_forbidden is true (msg and param say which) when root names a
+ * field that would choose the upstream or its credentials (api_base,
+ * base_url, api_key, ...): refused in any client format. */
+bool dp_req_forbidden(const cJSON *root, char *msg, size_t msglen,
+                      char *param, size_t paramlen);
+
 /* dp_req_parse is dp_chat_parse for any body in the OpenAI format of ep:
  * chat completions ("messages"), embeddings ("input") or completions
  * ("prompt"). Fields that would choose the upstream or its credentials

@@ -102,7 +102,7 @@ dp_call_passthrough_body(dp_call *c, int64_t clamp)
         return TG_EINVAL;
     }
     mt   = cJSON_GetObjectItemCaseSensitive(root, "max_tokens");
-    same = strcmp(um, cr->chat->model) == 0 &&
+    same = cr->raw_exact && strcmp(um, cr->chat->model) == 0 &&
            (clamp <= 0 || (cJSON_IsNumber(mt) && mt->valuedouble <= clamp));
     if (same) {
         cJSON_Delete(root);
@@ -627,7 +627,10 @@ dp_client_anth_type(const char *type, const char *code)
                          strcmp(code, "unknown_url") == 0)) {
         return "not_found_error";
     }
-    if (code != NULL && strcmp(code, "policy_denied") == 0) {
+    if (code != NULL && (strcmp(code, "policy_denied") == 0 ||
+                         strcmp(code, "policy_error") == 0 ||
+                         strcmp(code, "model_not_allowed") == 0 ||
+                         strcmp(code, "no_route") == 0)) {
         return "permission_error";
     }
     return "invalid_request_error";

@@ -107,15 +107,16 @@ dp_server_send(dp_server *srv, struct MHD_Connection *conn, unsigned status,
 
 static enum MHD_Result
 dp_server_send_error(dp_server *srv, struct MHD_Connection *conn,
-                     unsigned status, const char *message, const char *type,
-                     const char *code, const char *request_id,
-                     const char *allow)
+                     tg_endpoint ep, unsigned status, const char *message,
+                     const char *type, const char *code,
+                     const char *request_id, const char *allow)
 {
     tg_buf          b;
     enum MHD_Result ret;
 
     tg_buf_init(&b, 0);
-    dp_openai_error(&b, message, type, NULL, code);
+    /* In the client's format: Anthropic's for /v1/messages. */
+    dp_client_error(ep, &b, message, type, NULL, code);
     ret = dp_server_send(srv, conn, status, "application/json", b.data, b.len,
                          request_id, allow);
     tg_buf_fini(&b);
@@ -126,7 +127,7 @@ dp_server_send_error(dp_server *srv, struct MHD_Connection *conn,
 
 static enum MHD_Result
 dp_server_too_large(dp_server *srv, struct MHD_Connection *conn,
-                    const char *request_id)
+                    tg_endpoint ep, const char *request_id)
 {
     char msg[160];
 
@@ -134,53 +135,83 @@ dp_server_too_large(dp_server *srv, struct MHD_Connection *conn,
              "The request body is larger than this gateway accepts (%lld "
              "bytes).",
              (long long)srv->cfg->dataplane.max_body_bytes);
-    return dp_server_send_error(srv, conn, 413, msg, "invalid_request_error",
-                                "request_too_large", request_id, NULL);
+    return dp_server_send_error(srv, conn, ep, 413, msg,
+                                "invalid_request_error", "request_too_large",
+                                request_id, NULL);
 }
 
-/* dp_server_deployment_metrics appends per-deployment health. */
+/* dp_server_deployment_metrics appends per-deployment health, one metric
+ * family at a time (the text format wants each family's lines together). */
 static void
 dp_server_deployment_metrics(dp_server *srv, tg_buf *b)
 {
-    int64_t now = tg_mono_us() / 1000;
+    static const char *const families[] = {
+        "# HELP tollgate_deployment_up 1 while a deployment takes traffic, 0 "
+        "while it cools down after failures.\n"
+        "# TYPE tollgate_deployment_up gauge\n",
+        "# HELP tollgate_deployment_cooldowns_total Times a deployment was "
+        "taken out after failures.\n"
+        "# TYPE tollgate_deployment_cooldowns_total counter\n",
+        "# HELP tollgate_deployment_attempts_total Upstream attempts by "
+        "outcome.\n"
+        "# TYPE tollgate_deployment_attempts_total counter\n",
+        "# TYPE tollgate_deployment_inflight gauge\n",
+        "# HELP tollgate_deployment_ttft_seconds Moving average of the time "
+        "to the first byte (streams) or the answer.\n"
+        "# TYPE tollgate_deployment_ttft_seconds gauge\n",
+    };
+    int64_t         now = tg_mono_us() / 1000;
+    dp_health_stat *st  = calloc(srv->n_upstreams + 1, sizeof(*st));
 
-    tg_buf_printf(b, "# HELP tollgate_deployment_up 1 while a deployment "
-                     "takes traffic, 0 while it cools down after failures.\n"
-                     "# TYPE tollgate_deployment_up gauge\n");
-    for (size_t i = 0; i < srv->n_upstreams; i++) {
-        dp_health_stat st;
-        dp_health_get(srv->health, i, now, &st);
-        tg_buf_printf(b,
-                      "tollgate_deployment_up{deployment=\"%s\",state=\"%s\"} "
-                      "%d\n",
-                      srv->upstreams[i].dep->id,
-                      dp_health_circuit_name(st.state),
-                      st.state == DP_CIRCUIT_OK ? 1 : 0);
+    if (st == NULL) {
+        return;
     }
-    tg_buf_printf(b, "# TYPE tollgate_deployment_cooldowns_total counter\n");
     for (size_t i = 0; i < srv->n_upstreams; i++) {
-        dp_health_stat st;
-        dp_health_get(srv->health, i, now, &st);
-        tg_buf_printf(b,
-                      "tollgate_deployment_cooldowns_total{deployment=\"%s\"} "
-                      "%llu\n"
-                      "tollgate_deployment_attempts_total{deployment=\"%s\","
-                      "result=\"ok\"} %llu\n"
-                      "tollgate_deployment_attempts_total{deployment=\"%s\","
-                      "result=\"failed\"} %llu\n"
-                      "tollgate_deployment_inflight{deployment=\"%s\"} %lld\n"
-                      "tollgate_deployment_ttft_seconds{deployment=\"%s\"} "
-                      "%.6f\n",
-                      srv->upstreams[i].dep->id,
-                      (unsigned long long)st.cooldowns,
-                      srv->upstreams[i].dep->id,
-                      (unsigned long long)st.successes,
-                      srv->upstreams[i].dep->id,
-                      (unsigned long long)st.failures_total,
-                      srv->upstreams[i].dep->id, (long long)st.inflight,
-                      srv->upstreams[i].dep->id,
-                      (double)st.ttft_ewma_us / 1e6);
+        dp_health_get(srv->health, i, now, &st[i]);
     }
+    for (size_t f = 0; f < sizeof(families) / sizeof(families[0]); f++) {
+        tg_buf_printf(b, "%s", families[f]);
+        for (size_t i = 0; i < srv->n_upstreams; i++) {
+            const char *id = srv->upstreams[i].dep->id;
+            switch (f) {
+            case 0:
+                tg_buf_printf(b,
+                              "tollgate_deployment_up{deployment=\"%s\","
+                              "state=\"%s\"} %d\n",
+                              id, dp_health_circuit_name(st[i].state),
+                              st[i].state == DP_CIRCUIT_OK ? 1 : 0);
+                break;
+            case 1:
+                tg_buf_printf(b,
+                              "tollgate_deployment_cooldowns_total{deployment="
+                              "\"%s\"} %llu\n",
+                              id, (unsigned long long)st[i].cooldowns);
+                break;
+            case 2:
+                tg_buf_printf(b,
+                              "tollgate_deployment_attempts_total{deployment="
+                              "\"%s\",result=\"ok\"} %llu\n"
+                              "tollgate_deployment_attempts_total{deployment="
+                              "\"%s\",result=\"failed\"} %llu\n",
+                              id, (unsigned long long)st[i].successes, id,
+                              (unsigned long long)st[i].failures_total);
+                break;
+            case 3:
+                tg_buf_printf(b,
+                              "tollgate_deployment_inflight{deployment=\"%s\"} "
+                              "%lld\n",
+                              id, (long long)st[i].inflight);
+                break;
+            default:
+                tg_buf_printf(b,
+                              "tollgate_deployment_ttft_seconds{deployment="
+                              "\"%s\"} %.6f\n",
+                              id, (double)st[i].ttft_ewma_us / 1e6);
+                break;
+            }
+        }
+    }
+    free(st);
 }
 
 static enum MHD_Result
@@ -561,7 +592,7 @@ dp_server_first(dp_server *srv, struct MHD_Connection *conn, const char *url,
     if (strcmp(url, "/healthz") == 0 || strcmp(url, "/readyz") == 0 ||
         strcmp(url, "/metrics") == 0) {
         if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
-            return dp_server_send_error(srv, conn, 405,
+            return dp_server_send_error(srv, conn, TG_EP_UNSPECIFIED, 405,
                                         "Use GET on this path.",
                                         "invalid_request_error",
                                         "method_not_allowed", NULL, "GET");
@@ -585,7 +616,7 @@ dp_server_first(dp_server *srv, struct MHD_Connection *conn, const char *url,
     }
     if (strcmp(url, "/admin/deployments") == 0) {
         if (strcmp(method, "GET") != 0) {
-            return dp_server_send_error(srv, conn, 405, "Use GET on this path.",
+            return dp_server_send_error(srv, conn, TG_EP_UNSPECIFIED, 405, "Use GET on this path.",
                                         "invalid_request_error",
                                         "method_not_allowed", NULL, "GET");
         }
@@ -613,7 +644,7 @@ dp_server_first(dp_server *srv, struct MHD_Connection *conn, const char *url,
                  "/v1/messages, /v1/embeddings, /v1/completions and "
                  "/v1/models.",
                  url);
-        return dp_server_send_error(srv, conn, 404, msg,
+        return dp_server_send_error(srv, conn, TG_EP_UNSPECIFIED, 404, msg,
                                     "invalid_request_error", "unknown_url",
                                     NULL, NULL);
     }
@@ -621,7 +652,7 @@ dp_server_first(dp_server *srv, struct MHD_Connection *conn, const char *url,
         char msg[128];
         snprintf(msg, sizeof(msg), "Method %.20s is not allowed here; use %s.",
                  method, allow);
-        return dp_server_send_error(srv, conn, 405, msg,
+        return dp_server_send_error(srv, conn, ep, 405, msg,
                                     "invalid_request_error",
                                     "method_not_allowed", NULL, allow);
     }
@@ -630,7 +661,7 @@ dp_server_first(dp_server *srv, struct MHD_Connection *conn, const char *url,
                                                      "Content-Type");
         if (!dp_server_is_json(ct)) {
             return dp_server_send_error(
-                srv, conn, 415,
+                srv, conn, ep, 415,
                 "Send the request body as JSON with 'Content-Type: "
                 "application/json'.",
                 "invalid_request_error", "unsupported_media_type", NULL,
@@ -641,7 +672,7 @@ dp_server_first(dp_server *srv, struct MHD_Connection *conn, const char *url,
         if (clen != NULL &&
             strtoull(clen, NULL, 10) >
                 (unsigned long long)srv->cfg->dataplane.max_body_bytes) {
-            return dp_server_too_large(srv, conn, NULL);
+            return dp_server_too_large(srv, conn, ep, NULL);
         }
     }
     if ((r = dp_server_req_new(srv, conn, ep)) == NULL) {
@@ -650,7 +681,7 @@ dp_server_first(dp_server *srv, struct MHD_Connection *conn, const char *url,
     *con_cls = r;
     if (!dp_server_take_key(conn, r)) {
         r->dispatched = true; /* answered here */
-        return dp_server_send_error(srv, conn, 401,
+        return dp_server_send_error(srv, conn, ep, 401,
                                     "The API key is too long to be valid.",
                                     "invalid_request_error", "invalid_api_key",
                                     r->request_id, NULL);
@@ -665,7 +696,7 @@ dp_server_first(dp_server *srv, struct MHD_Connection *conn, const char *url,
                  mc.bad_name, TG_MSG_META_MAX, TG_MSG_META_KEY_MAX,
                  TG_MSG_META_VAL_MAX);
         r->dispatched = true;
-        return dp_server_send_error(srv, conn, 400, msg,
+        return dp_server_send_error(srv, conn, ep, 400, msg,
                                     "invalid_request_error", "invalid_header",
                                     r->request_id, NULL);
     }
@@ -701,10 +732,10 @@ dp_server_access(void *cls, struct MHD_Connection *conn, const char *url,
     if (!r->dispatched) {
         r->dispatched = true;
         if (r->too_big) {
-            return dp_server_too_large(srv, conn, r->request_id);
+            return dp_server_too_large(srv, conn, r->endpoint, r->request_id);
         }
         if (atomic_load(&srv->stopping)) {
-            return dp_server_send_error(srv, conn, 503,
+            return dp_server_send_error(srv, conn, r->endpoint, 503,
                                         "The gateway is shutting down; retry.",
                                         "server_error", "shutting_down",
                                         r->request_id, NULL);
@@ -719,7 +750,8 @@ dp_server_access(void *cls, struct MHD_Connection *conn, const char *url,
              * answer here, or MHD would stop with a suspended connection. */
             tg_buf b;
             tg_buf_init(&b, 0);
-            dp_openai_error(&b, "The gateway is shutting down; retry.",
+            dp_client_error(r->endpoint, &b,
+                            "The gateway is shutting down; retry.",
                             "server_error", NULL, "shutting_down");
             pthread_mutex_lock(&r->mtx);
             r->phase    = DP_PHASE_COMPLETE;

@@ -326,6 +326,7 @@ dp_worker_on_event(void *arg, const char *ev, size_t len)
 static void
 dp_worker_commit(dp_worker *w, dp_req *r)
 {
+    (void)w;
     dp_worker_count_status(r->srv, 200);
     r->up_streaming     = true;
     r->phase            = DP_PHASE_STREAMING;
@@ -333,9 +334,6 @@ dp_worker_commit(dp_worker *w, dp_req *r)
     r->include_revision = true;
     r->revision         = r->dec.policy_revision;
     snprintf(r->served_by, sizeof(r->served_by), "%s", r->dep->dep->id);
-    dp_worker_verdict(w, r, true, NULL);
-    dp_health_ttft(w->srv->health, r->dep->index,
-                   tg_mono_us() - r->up_started_us);
     dp_server_resume_locked(r);
 }
 
@@ -364,10 +362,18 @@ dp_worker_write_cb(char *data, size_t size, size_t n, void *arg)
         pthread_mutex_unlock(&r->mtx);
         return CURL_WRITEFUNC_PAUSE;
     }
+    bool committed = false;
     if (!r->up_streaming) {
         dp_worker_commit(w, r);
+        committed = true;
     }
     pthread_mutex_unlock(&r->mtx);
+    if (committed) {
+        /* The shared health table, never under the request's lock. */
+        dp_worker_verdict(w, r, true, NULL);
+        dp_health_ttft(w->srv->health, r->dep->index,
+                       tg_mono_us() - r->up_started_us);
+    }
 
     tg_buf_reset(&w->scratch);
     {
@@ -571,6 +577,7 @@ dp_worker_attempt_failed(dp_worker *w, dp_req *r, const dp_call_err *e,
             e->code,
             e->kind == DP_FAIL_CLIENT ? "not retried" : "trying further");
     dp_worker_release_upstream(w, r);
+    r->up_got_bytes = false; /* an error answer is not charged */
     switch (e->kind) {
     case DP_FAIL_CLIENT: dp_worker_fail(w, r); return;
     case DP_FAIL_CONTEXT: want = DP_GROUP_CONTEXT; break;
@@ -633,18 +640,46 @@ dp_worker_attempt_failed(dp_worker *w, dp_req *r, const dp_call_err *e,
 /* dp_worker_next starts the attempt at order[pos], skipping deployments
  * that cooled down meanwhile or cannot take the request. False: nothing
  * left to try (r->err says why). */
+/* dp_worker_class: ordinary groups, context-window fallbacks and
+ * content-policy fallbacks are three classes an attempt never crosses
+ * except on purpose (dp_worker_attempt_failed). */
+static int
+dp_worker_class(uint8_t group)
+{
+    return group >= DP_GROUP_CONTENT ? 2 : group >= DP_GROUP_CONTEXT ? 1 : 0;
+}
+
 static bool
 dp_worker_next(dp_worker *w, dp_req *r)
 {
     char msg[400];
+    int  cls = r->pos < r->n_order ? dp_worker_class(r->group[r->pos]) : 0;
 
-    while (r->pos < r->n_order && r->attempts < DP_ATTEMPTS_MAX) {
+    while (r->pos < r->n_order && r->attempts < DP_ATTEMPTS_MAX &&
+           dp_worker_class(r->group[r->pos]) == cls) {
         const dp_upstream *up = &w->srv->upstreams[r->order[r->pos]];
         dp_health_state    hs =
             dp_health_acquire(w->srv->health, up->index, tg_mono_us() / 1000);
         tg_err rv;
 
-        if (hs == DP_HEALTH_COOLDOWN && r->attempts > 0) {
+        if (hs == DP_HEALTH_COOLDOWN) {
+            /* Cooling down, or half-open with its one probe out. */
+            if (!r->have_err) {
+                memset(&r->err, 0, sizeof(r->err));
+                r->have_err   = true;
+                r->err.kind   = DP_FAIL_NEXT;
+                r->err.status = 503;
+                snprintf(r->err.type, sizeof(r->err.type), "server_error");
+                snprintf(r->err.code, sizeof(r->err.code),
+                         "no_healthy_deployment");
+                snprintf(r->err.message, sizeof(r->err.message),
+                         "Every deployment allowed for model '%s' is cooling "
+                         "down after repeated failures; retry shortly.",
+                         r->chat.model);
+                snprintf(r->retry_after, sizeof(r->retry_after), "%d",
+                         (int)((w->srv->cfg->dataplane.cooldown_ms + 999) /
+                               1000));
+            }
             r->pos++;
             continue;
         }
@@ -660,23 +695,25 @@ dp_worker_next(dp_worker *w, dp_req *r)
         }
         dp_worker_release_upstream(w, r);
         r->dep = NULL;
-        memset(&r->err, 0, sizeof(r->err));
-        r->have_err   = true;
-        r->err.kind   = DP_FAIL_NEXT;
-        r->err.status = rv == TG_EINVAL ? 400 : 500;
-        snprintf(r->err.type, sizeof(r->err.type), "%s",
-                 rv == TG_EINVAL ? "invalid_request_error" : "server_error");
-        snprintf(r->err.code, sizeof(r->err.code), "%s",
-                 rv == TG_EINVAL ? "unsupported_by_deployment"
-                                 : "internal_error");
-        snprintf(r->err.message, sizeof(r->err.message), "%s", msg);
+        /* An earlier provider failure says more than "this one cannot
+         * take it": keep it for the answer. */
+        if (!r->have_err || r->err.kind == DP_FAIL_NEXT) {
+            memset(&r->err, 0, sizeof(r->err));
+            r->have_err   = true;
+            r->err.kind   = DP_FAIL_NEXT;
+            r->err.status = rv == TG_EINVAL ? 400 : 500;
+            snprintf(r->err.type, sizeof(r->err.type), "%s",
+                     rv == TG_EINVAL ? "invalid_request_error"
+                                     : "server_error");
+            snprintf(r->err.code, sizeof(r->err.code), "%s",
+                     rv == TG_EINVAL ? "unsupported_by_deployment"
+                                     : "internal_error");
+            snprintf(r->err.message, sizeof(r->err.message), "%s", msg);
+        }
         if (rv != TG_EINVAL) {
             return false;
         }
         r->pos++;
-        if (r->pos < r->n_order && r->group[r->pos] >= DP_GROUP_CONTEXT) {
-            return false;
-        }
     }
     return false;
 }
@@ -835,40 +872,6 @@ dp_worker_models(dp_req *r)
     tg_buf_fini(&b);
 }
 
-static void
-dp_worker_fail_open(dp_worker *w, dp_req *r)
-{
-    /* on_pdp_error: allow — route as the catalog says, never outside it. */
-    const tg_config *cfg = w->srv->cfg;
-
-    memset(&r->dec, 0, sizeof(r->dec));
-    r->dec.verdict = TG_VERDICT_ALLOW;
-    for (size_t i = 0; i < cfg->n_deployments &&
-                       r->dec.n_targets < TG_MSG_TARGETS_MAX;
-         i++) {
-        if (r->endpoint == TG_EP_MODELS ||
-            strcmp(cfg->deployments[i].model, r->chat.model) == 0) {
-            tg_route_target *t = &r->dec.targets[r->dec.n_targets++];
-            snprintf(t->deployment_id, sizeof(t->deployment_id), "%s",
-                     cfg->deployments[i].id);
-            t->weight = (uint32_t)cfg->deployments[i].weight;
-        }
-    }
-    for (size_t i = 0; r->endpoint == TG_EP_MODELS && i < cfg->n_deployments &&
-                       r->dec.n_models < TG_MSG_MODELS_MAX;
-         i++) {
-        bool seen = false;
-        for (uint32_t k = 0; k < r->dec.n_models; k++) {
-            seen = seen ||
-                   strcmp(r->dec.models[k], cfg->deployments[i].model) == 0;
-        }
-        if (!seen) {
-            snprintf(r->dec.models[r->dec.n_models++], TG_MODEL_MAX, "%s",
-                     cfg->deployments[i].model);
-        }
-    }
-}
-
 /* dp_worker_group says which attempt group a deployment of model belongs
  * to for a request of base: 0 the model itself, 1.. its group's
  * fallbacks, then route-rule fallbacks, then the context-window and
@@ -898,6 +901,51 @@ dp_worker_group(const tg_config *cfg, const char *base, const char *model)
     }
     return DP_GROUP_OTHER;
 }
+
+static void
+dp_worker_fail_open(dp_worker *w, dp_req *r)
+{
+    /* on_pdp_error: allow — route as the catalog says, never outside it. */
+    const tg_config *cfg = w->srv->cfg;
+
+    const tg_model_group *g = tg_config_group(cfg, r->chat.model);
+    dp_strategy           s;
+
+    memset(&r->dec, 0, sizeof(r->dec));
+    r->dec.verdict = TG_VERDICT_ALLOW;
+    /* The model's deployments, then its group's fallbacks, as the PDP's
+     * catalog routing would list them. */
+    for (size_t i = 0; i < cfg->n_deployments &&
+                       r->dec.n_targets < TG_MSG_TARGETS_MAX;
+         i++) {
+        if (r->endpoint == TG_EP_MODELS ||
+            dp_worker_group(cfg, r->chat.model, cfg->deployments[i].model) !=
+                DP_GROUP_OTHER) {
+            tg_route_target *t = &r->dec.targets[r->dec.n_targets++];
+            snprintf(t->deployment_id, sizeof(t->deployment_id), "%s",
+                     cfg->deployments[i].id);
+            t->weight = (uint32_t)cfg->deployments[i].weight;
+        }
+    }
+    if (r->variant == 0 && g != NULL && g->strategy != NULL &&
+        dp_strategy_parse(g->strategy, &s)) {
+        r->variant = (int)s + 1;
+    }
+    for (size_t i = 0; r->endpoint == TG_EP_MODELS && i < cfg->n_deployments &&
+                       r->dec.n_models < TG_MSG_MODELS_MAX;
+         i++) {
+        bool seen = false;
+        for (uint32_t k = 0; k < r->dec.n_models; k++) {
+            seen = seen ||
+                   strcmp(r->dec.models[k], cfg->deployments[i].model) == 0;
+        }
+        if (!seen) {
+            snprintf(r->dec.models[r->dec.n_models++], TG_MODEL_MAX, "%s",
+                     cfg->deployments[i].model);
+        }
+    }
+}
+
 
 /* dp_worker_cost is what a deployment charges (input + output per 1M
  * tokens): its own "pricing", else the price table's for its model; 0
@@ -996,6 +1044,8 @@ dp_worker_decided(dp_worker *w, dp_req *r, tg_err err, const char *why)
         return; /* answered at shutdown while the PDP call was out */
     }
     if (r->cancelled) {
+        /* A reservation the decision made is freed now, not at expiry. */
+        r->have_decision = err == TG_OK && r->dec.verdict == TG_VERDICT_ALLOW;
         dp_worker_finish(w, r);
         return;
     }
@@ -1064,9 +1114,7 @@ dp_worker_decided(dp_worker *w, dp_req *r, tg_err err, const char *why)
                      "/admin/deployments shows when each returns).",
                      r->chat.model);
             snprintf(r->retry_after, sizeof(r->retry_after), "%d",
-                     (int)((w->srv->cfg->dataplane.cooldown_ms % 86400000 +
-                            999) /
-                           1000));
+                     (int)((w->srv->cfg->dataplane.cooldown_ms + 999) / 1000));
             dp_worker_error(r, 503, msg, "server_error", "model",
                             "no_healthy_deployment");
         } else if (off != NULL) {
@@ -1120,8 +1168,10 @@ dp_worker_parse(dp_req *r)
                             "invalid_request_error", NULL, "invalid_json");
             return false;
         }
-        rv = dp_anth_req_to_openai(root, &o, &oai, &olen, msg, sizeof(msg),
-                                   param, sizeof(param));
+        rv = dp_req_forbidden(root, msg, sizeof(msg), param, sizeof(param))
+                 ? TG_EINVAL
+                 : dp_anth_req_to_openai(root, &o, &oai, &olen, msg,
+                                         sizeof(msg), param, sizeof(param));
         cJSON_Delete(root);
         if (rv == TG_OK) {
             rv = dp_req_parse(TG_EP_CHAT_COMPLETIONS, oai, olen, &r->chat, msg,
@@ -1145,7 +1195,7 @@ dp_worker_parse(dp_req *r)
     r->cr.chat    = &r->chat;
     r->cr.raw     = r->body.data;
     r->cr.raw_len = r->body.len;
-    r->cr.raw_exact = r->endpoint != TG_EP_MESSAGES && r->variant == 0;
+    r->cr.raw_exact = r->variant == 0;
     r->cr.id      = r->request_id;
     return true;
 }
@@ -1250,6 +1300,22 @@ dp_worker_client_hung_up(dp_req *r, int64_t now)
            (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
+/* dp_worker_paused: the transfer waits for the client to read (its
+ * silence is the client's, not the provider's). */
+static bool
+dp_worker_paused(dp_req *r)
+{
+    bool paused;
+
+    pthread_mutex_lock(&r->mtx);
+    paused = r->curl_paused;
+    pthread_mutex_unlock(&r->mtx);
+    if (paused) {
+        r->last_data_us = tg_mono_us();
+    }
+    return paused;
+}
+
 static void
 dp_worker_check_timeouts(dp_worker *w)
 {
@@ -1287,7 +1353,7 @@ dp_worker_check_timeouts(dp_worker *w)
             r->up_status = 0;
             dp_worker_attempt_failed(w, r, &e, NULL);
         } else if (r->easy != NULL && r->up_streaming &&
-                   now - r->last_data_us > idle) {
+                   now - r->last_data_us > idle && !dp_worker_paused(r)) {
             char msg[200];
             snprintf(msg, sizeof(msg),
                      "The provider behind deployment '%s' sent nothing for "

@@ -135,6 +135,25 @@ describe('providers', () => {
     });
   }
 
+  test('/v1/messages: a model variant reaches Anthropic under its real name; bad input in Anthropic format', async () => {
+    const ok = await gw.request('/v1/messages', { method: 'POST', key, headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'm-anthropic:floor', max_tokens: 16, messages: [{ role: 'user', content: '[[mock chunks=2]] hi' }] }) });
+    assert.equal(ok.status, 200, ok.text);
+    assert.equal(ok.json.content[0].text, mockWords(2));
+    let r = await gw.request('/v1/messages', { method: 'GET', key });
+    assert.equal(r.status, 405);
+    assert.equal(r.json.type, 'error');
+    r = await gw.request('/v1/messages', { method: 'POST', key, headers: { 'content-type': 'text/plain' }, body: 'x' });
+    assert.equal(r.status, 415);
+    assert.equal(r.json.type, 'error');
+    assert.equal(r.json.error.type, 'invalid_request_error');
+    r = await gw.request('/v1/messages', { method: 'POST', key, headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'm-anthropic', max_tokens: 5, base_url: 'http://169.254.169.254', messages: [{ role: 'user', content: 'x' }] }) });
+    assert.equal(r.status, 400, r.text);
+    assert.equal(r.json.type, 'error');
+    assert.match(r.json.error.message, /gateway's configuration/);
+  });
+
   test('errors reach the client in its own format', async () => {
     const r = await gw.request('/v1/messages', { method: 'POST', key, headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ model: 'no-such-model', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] }) });

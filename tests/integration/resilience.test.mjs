@@ -58,6 +58,9 @@ describe('resilience', () => {
         mockDeployment('kill-b', 'r-kill', p, { upstream_model: 'kill-b' }),
         mockDeployment('dear', 'r-price', p, { pricing: { input_per_mtok: 5, output_per_mtok: 15 } }),
         mockDeployment('cheap', 'r-price', p, { pricing: { input_per_mtok: 0.1, output_per_mtok: 0.3 } }),
+        mockDeployment('x-a', 'r-ctx2', p, { upstream_model: 'x-a' }),
+        mockDeployment('fb', 'r-fb', p, { upstream_model: 'fb-up' }),
+        mockDeployment('big2', 'r-bigctx2', p, { upstream_model: 'big2-up' }),
         mockDeployment('w-a', 'r-weighted', p, { weight: 1 }),
         mockDeployment('w-b', 'r-weighted', p, { weight: 3 }),
       ],
@@ -66,6 +69,7 @@ describe('resilience', () => {
         { model: 'r-small-ctx', context_window_fallbacks: ['r-big-ctx'] },
         { model: 'r-strict', content_policy_fallbacks: ['r-lenient'] },
         { model: 'r-weighted', strategy: 'weighted' },
+        { model: 'r-ctx2', fallbacks: ['r-fb'], context_window_fallbacks: ['r-bigctx2'] },
       ],
     });
     ({ key } = await gw.createKey({ tenant: 'resilience' }));
@@ -176,6 +180,17 @@ describe('resilience', () => {
     assert.equal(m['tollgate_deployment_up{deployment="cool-a",state="ok"}'], 1);
     d = (await httpRequest(gw.port, { path: '/admin/deployments' })).json.deployments.find((x) => x.id === 'cool-a');
     assert.equal(d.state, 'ok');
+  });
+
+  test('an ordinary failure never lands on a context-window fallback, even past a cooling one', async () => {
+    // Cool the general fallback down.
+    for (let i = 0; i < 2; i++) await chat('r-fb', '[[mock status=500 only=fb-up]] hi');
+    const m = await gw.metrics();
+    assert.equal(m['tollgate_deployment_up{deployment="fb",state="cooldown"}'], 0);
+    const r = await chat('r-ctx2', '[[mock status=503 only=x-a]] hi');
+    assert.notEqual(r.headers['x-tollgate-deployment'], 'big2', 'an ordinary 503 went to the context-window fallback');
+    errorBody(r, 502, 'upstream_error');
+    await sleep(1600);
   });
 
   test('every deployment cooling down: 503 saying so, never a pick outside the decision', async () => {
