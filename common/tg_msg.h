@@ -149,4 +149,14 @@ typedef struct tg_usage_ack {
     int64_t cost_micro_usd;
 } tg_usage_ack;
 
+/* A batch of usage reports travels as one message (UsageBatch). */
+#define TG_USAGE_BATCH_MAX 32
+
+/* The answer to one report of a batch: committed (ack) or not (ok false:
+ * keep the report and send it again). */
+typedef struct tg_usage_item_ack {
+    bool         ok;
+    tg_usage_ack ack;
+} tg_usage_item_ack;
+
 #endif

@@ -19,7 +19,11 @@
 
 #define DP_PDP_MAX_PIPES 64
 
-typedef enum dp_pdp_kind { DP_PDP_DECIDE, DP_PDP_USAGE } dp_pdp_kind;
+typedef enum dp_pdp_kind {
+    DP_PDP_DECIDE,
+    DP_PDP_USAGE,
+    DP_PDP_USAGE_BATCH
+} dp_pdp_kind;
 
 typedef struct dp_pdp_call dp_pdp_call;
 struct dp_pdp_call {
@@ -33,6 +37,9 @@ struct dp_pdp_call {
     char         request_id[TG_REQUEST_ID_MAX];
     dp_pdp_decision_cb decide_cb;
     dp_pdp_ack_cb      ack_cb;
+    dp_pdp_batch_cb    batch_cb;
+    const tg_usage    *batch; /* borrowed until batch_cb */
+    size_t             batch_n;
     void        *arg;
     dp_pdp_call *next_free;
     dp_pdp_call *next_all;
@@ -232,11 +239,15 @@ dp_pdp_call_finish(dp_pdp_call *c, tg_err err, nng_msg *reply,
     dp_pdp_kind        kind      = c->kind;
     dp_pdp_decision_cb decide_cb = c->decide_cb;
     dp_pdp_ack_cb      ack_cb    = c->ack_cb;
+    dp_pdp_batch_cb    batch_cb  = c->batch_cb;
+    const tg_usage    *batch     = c->batch;
+    size_t             batch_n   = c->batch_n;
     void              *arg       = c->arg;
     char        rid[TG_REQUEST_ID_MAX];
     char        why[256];
     tg_decision dec;
     tg_usage_ack ack;
+    tg_usage_item_ack acks[TG_USAGE_BATCH_MAX];
 
     c->in_flight = false;
     memcpy(rid, c->request_id, sizeof(rid));
@@ -246,16 +257,23 @@ dp_pdp_call_finish(dp_pdp_call *c, tg_err err, nng_msg *reply,
         err = dp_wire_decode_decision(nng_msg_body(reply), nng_msg_len(reply),
                                       pdp->max_reply, rid, &dec, why,
                                       sizeof(why));
-    } else if (err == TG_OK) {
+    } else if (err == TG_OK && kind == DP_PDP_USAGE) {
         err = dp_wire_decode_usage_ack(nng_msg_body(reply),
                                        nng_msg_len(reply), pdp->max_reply,
                                        rid, &ack, why, sizeof(why));
+    } else if (err == TG_OK) {
+        err = dp_wire_decode_usage_batch_ack(
+            nng_msg_body(reply), nng_msg_len(reply), pdp->max_reply, rid,
+            batch, batch_n, acks, why, sizeof(why));
     }
     nng_msg_free(reply);
     if (kind == DP_PDP_DECIDE) {
         decide_cb(arg, err, err == TG_OK ? &dec : NULL, why);
-    } else {
+    } else if (kind == DP_PDP_USAGE) {
         ack_cb(arg, err, err == TG_OK ? &ack : NULL);
+    } else {
+        batch_cb(arg, err, err == TG_OK ? acks : NULL,
+                 err == TG_OK ? batch_n : 0);
     }
 }
 
@@ -308,10 +326,18 @@ dp_pdp_call_cb(void *arg)
     }
 }
 
+typedef struct dp_pdp_cbs {
+    dp_pdp_decision_cb decide_cb;
+    dp_pdp_ack_cb      ack_cb;
+    dp_pdp_batch_cb    batch_cb;
+    const tg_usage    *batch;
+    size_t             batch_n;
+} dp_pdp_cbs;
+
 static tg_err
 dp_pdp_start(dp_pdp *pdp, dp_pdp_kind kind, const char *request_id,
              const uint8_t *buf, size_t len, int64_t timeout_ms,
-             dp_pdp_decision_cb decide_cb, dp_pdp_ack_cb ack_cb, void *arg)
+             const dp_pdp_cbs *cbs, void *arg)
 {
     dp_pdp_call *c;
     nng_msg     *msg;
@@ -334,8 +360,11 @@ dp_pdp_start(dp_pdp *pdp, dp_pdp_kind kind, const char *request_id,
         goto out;
     }
     c->kind        = kind;
-    c->decide_cb   = decide_cb;
-    c->ack_cb      = ack_cb;
+    c->decide_cb   = cbs->decide_cb;
+    c->ack_cb      = cbs->ack_cb;
+    c->batch_cb    = cbs->batch_cb;
+    c->batch       = cbs->batch;
+    c->batch_n     = cbs->batch_n;
     c->arg         = arg;
     c->sending     = true;
     c->in_flight   = true;
@@ -364,8 +393,10 @@ dp_pdp_decide(dp_pdp *pdp, const tg_decide *req, int64_t timeout_ms,
     if (rv != TG_OK) {
         return rv;
     }
+    dp_pdp_cbs cbs = {.decide_cb = cb};
+
     return dp_pdp_start(pdp, DP_PDP_DECIDE, req->request_id, buf, len,
-                        timeout_ms, cb, NULL, arg);
+                        timeout_ms, &cbs, arg);
 }
 
 tg_err
@@ -379,6 +410,34 @@ dp_pdp_usage(dp_pdp *pdp, const tg_usage *u, int64_t timeout_ms,
     if (rv != TG_OK) {
         return rv;
     }
+    dp_pdp_cbs cbs = {.ack_cb = cb};
+
     return dp_pdp_start(pdp, DP_PDP_USAGE, u->request_id, buf, len,
-                        timeout_ms, NULL, cb, arg);
+                        timeout_ms, &cbs, arg);
+}
+
+tg_err
+dp_pdp_usage_batch(dp_pdp *pdp, const tg_usage *u, size_t n,
+                   int64_t timeout_ms, dp_pdp_batch_cb cb, void *arg)
+{
+    size_t     cap = n * 2048 + 1024;
+    uint8_t   *buf = malloc(cap);
+    char       id[TG_REQUEST_ID_MAX];
+    size_t     len;
+    dp_pdp_cbs cbs = {.batch_cb = cb, .batch = u, .batch_n = n};
+    tg_err     rv;
+
+    if (buf == NULL) {
+        return TG_ENOMEM;
+    }
+    /* The batch's own id: its first report's, marked (unique: a report is
+     * in one batch at a time). */
+    snprintf(id, sizeof(id), "b:%.*s", (int)sizeof(id) - 3, u[0].request_id);
+    rv = dp_wire_encode_usage_batch(u, n, id, buf, cap, &len);
+    if (rv == TG_OK) {
+        rv = dp_pdp_start(pdp, DP_PDP_USAGE_BATCH, id, buf, len, timeout_ms,
+                          &cbs, arg);
+    }
+    free(buf);
+    return rv;
 }

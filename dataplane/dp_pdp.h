@@ -19,6 +19,8 @@ typedef struct dp_pdp dp_pdp;
 typedef void (*dp_pdp_decision_cb)(void *arg, tg_err err,
                                    const tg_decision *d, const char *why);
 typedef void (*dp_pdp_ack_cb)(void *arg, tg_err err, const tg_usage_ack *ack);
+typedef void (*dp_pdp_batch_cb)(void *arg, tg_err err,
+                                const tg_usage_item_ack *acks, size_t n);
 
 /* dp_pdp_create dials url in the background (a PDP that is not up yet is
  * fine: calls fail until it is). Owns: *out, free with dp_pdp_destroy. */
@@ -36,6 +38,13 @@ tg_err dp_pdp_decide(dp_pdp *pdp, const tg_decide *req, int64_t timeout_ms,
 /* dp_pdp_usage reports usage; same contract as dp_pdp_decide. */
 tg_err dp_pdp_usage(dp_pdp *pdp, const tg_usage *u, int64_t timeout_ms,
                     dp_pdp_ack_cb cb, void *arg);
+
+/* dp_pdp_usage_batch reports n (1 to TG_USAGE_BATCH_MAX) reports in one
+ * message; cb gets one ack per report, in order (or err for all). A PDP
+ * that does not know batches answers with an error: TG_EPROTO. Borrows u
+ * until cb has run; same contract as dp_pdp_decide otherwise. */
+tg_err dp_pdp_usage_batch(dp_pdp *pdp, const tg_usage *u, size_t n,
+                          int64_t timeout_ms, dp_pdp_batch_cb cb, void *arg);
 
 /* dp_pdp_connected tells whether a connection to the PDP is up now. */
 bool dp_pdp_connected(dp_pdp *pdp);

@@ -21,6 +21,7 @@
 #define DP_SPOOL_SCAN_US (500 * 1000)
 #define DP_SPOOL_ACK_TIMEOUT_MS 2000
 #define DP_SPOOL_SYNC_US (1000 * 1000)
+#define DP_SPOOL_LINGER_US 2000 /* gathering a batch of new reports */
 
 typedef struct dp_spool_rec {
     uint32_t magic;
@@ -63,7 +64,21 @@ struct dp_spool {
     bool             dirty; /* committed but not yet fsynced */
     atomic_uint_fast64_t pending;
     atomic_uint_fast64_t acked;
+    /* Reports collected for one UsageBatch (spool thread only); a PDP
+     * that does not know batches gets them one by one (no_batch). */
+    tg_usage             batch[TG_USAGE_BATCH_MAX];
+    size_t               n_batch;
+    int64_t              batch_since_us; /* when its first report came */
+    atomic_bool          no_batch;
 };
+
+/* One UsageBatch in flight: its reports, borrowed by dp_pdp until the
+ * callback. */
+typedef struct dp_spool_batch {
+    dp_spool *sp;
+    size_t    n;
+    tg_usage  u[TG_USAGE_BATCH_MAX];
+} dp_spool_batch;
 
 static uint32_t
 dp_spool_hash(const char *s)
@@ -115,12 +130,99 @@ dp_spool_ack_cb(void *arg, tg_err err, const tg_usage_ack *ack)
     pthread_mutex_unlock(&sp->lock);
 }
 
-/* dp_spool_send starts one report unless it is already in flight. */
+/* dp_spool_send_one sends one report on its own. */
+static void
+dp_spool_send_one(dp_spool *sp, const tg_usage *u)
+{
+    dp_spool_item *it = calloc(1, sizeof(*it));
+
+    if (it == NULL) {
+        dp_spool_flight_remove(sp, u->request_id);
+        return;
+    }
+    it->usage = *u;
+    it->sp    = sp;
+    if (dp_pdp_usage(sp->pdp, u, DP_SPOOL_ACK_TIMEOUT_MS, dp_spool_ack_cb,
+                     it) != TG_OK) {
+        free(it);
+        dp_spool_flight_remove(sp, u->request_id);
+    }
+}
+
+/* dp_spool_batch_cb hands each report's result to the spool thread, like
+ * dp_spool_ack_cb for one. Runs on an nng thread. */
+static void
+dp_spool_batch_cb(void *arg, tg_err err, const tg_usage_item_ack *acks,
+                  size_t n)
+{
+    dp_spool_batch *b    = arg;
+    dp_spool       *sp   = b->sp;
+    dp_spool_item  *head = NULL;
+
+    if (err == TG_EPROTO && !atomic_exchange(&sp->no_batch, true)) {
+        tg_warn("usage spool: the PDP does not take usage batches; sending "
+                "reports one by one");
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        dp_spool_item *it = calloc(1, sizeof(*it));
+        if (it == NULL) {
+            continue; /* not acked: it stays on disk and goes again */
+        }
+        it->usage = b->u[i];
+        it->sp    = sp;
+        it->acked = err == TG_OK && i < n && acks[i].ok;
+        it->next  = head;
+        head      = it;
+    }
+    pthread_mutex_lock(&sp->lock);
+    while (head != NULL) {
+        dp_spool_item *next = head->next;
+        head->next          = sp->acks;
+        sp->acks            = head;
+        head                = next;
+    }
+    pthread_cond_signal(&sp->cond);
+    pthread_mutex_unlock(&sp->lock);
+    free(b);
+}
+
+/* dp_spool_flush sends the collected reports: one UsageBatch (one message
+ * instead of one per report), or one by one. */
+static void
+dp_spool_flush(dp_spool *sp)
+{
+    dp_spool_batch *b;
+    size_t          n = sp->n_batch;
+
+    sp->n_batch = 0;
+    if (n == 0) {
+        return;
+    }
+    if (n == 1 || atomic_load(&sp->no_batch) ||
+        (b = malloc(sizeof(*b))) == NULL) {
+        for (size_t i = 0; i < n; i++) {
+            dp_spool_send_one(sp, &sp->batch[i]);
+        }
+        return;
+    }
+    b->sp = sp;
+    b->n  = n;
+    memcpy(b->u, sp->batch, n * sizeof(b->u[0]));
+    if (dp_pdp_usage_batch(sp->pdp, b->u, n, DP_SPOOL_ACK_TIMEOUT_MS,
+                           dp_spool_batch_cb, b) != TG_OK) {
+        for (size_t i = 0; i < n; i++) {
+            dp_spool_flight_remove(sp, b->u[i].request_id);
+        }
+        free(b);
+    }
+}
+
+/* dp_spool_send starts one report unless it is already in flight: into
+ * the batch being collected (dp_spool_flush sends it). */
 static void
 dp_spool_send(dp_spool *sp, const tg_usage *u, int64_t now_us)
 {
     dp_spool_flight **pp = dp_spool_flight_find(sp, u->request_id);
-    dp_spool_item    *it;
 
     if (*pp != NULL) {
         if (now_us - (*pp)->sent_us < DP_SPOOL_RESEND_US) {
@@ -135,15 +237,12 @@ dp_spool_send(dp_spool *sp, const tg_usage *u, int64_t now_us)
         sp->n_flight++;
     }
     (*pp)->sent_us = now_us;
-    if ((it = calloc(1, sizeof(*it))) == NULL) {
-        return;
+    if (sp->n_batch == 0) {
+        sp->batch_since_us = now_us;
     }
-    it->usage = *u;
-    it->sp    = sp;
-    if (dp_pdp_usage(sp->pdp, u, DP_SPOOL_ACK_TIMEOUT_MS, dp_spool_ack_cb,
-                     it) != TG_OK) {
-        free(it);
-        dp_spool_flight_remove(sp, u->request_id);
+    sp->batch[sp->n_batch++] = *u;
+    if (sp->n_batch == TG_USAGE_BATCH_MAX) {
+        dp_spool_flush(sp);
     }
 }
 
@@ -249,6 +348,7 @@ dp_spool_scan(dp_spool *sp, int64_t now_us)
         mdb_cursor_close(cur);
     }
     mdb_txn_abort(txn);
+    dp_spool_flush(sp);
     atomic_store(&sp->pending, n);
 }
 
@@ -277,8 +377,11 @@ dp_spool_main(void *arg)
 
         pthread_mutex_lock(&sp->lock);
         if (sp->queue == NULL && sp->acks == NULL && !sp->stop) {
+            /* A batch being gathered waits at most DP_SPOOL_LINGER_US. */
+            long wait_ns = sp->n_batch > 0 ? DP_SPOOL_LINGER_US * 1000L
+                                           : 200 * 1000000L;
             clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 200 * 1000000L;
+            ts.tv_nsec += wait_ns;
             if (ts.tv_nsec >= 1000000000L) {
                 ts.tv_sec++;
                 ts.tv_nsec -= 1000000000L;
@@ -295,6 +398,9 @@ dp_spool_main(void *arg)
         now_us = tg_mono_us();
         if (queue != NULL) {
             if (dp_spool_commit(sp, queue, true) == TG_OK) {
+                /* On disk now (a crash loses nothing); sent together with
+                 * what follows within DP_SPOOL_LINGER_US: one message for
+                 * many reports. */
                 for (dp_spool_item *it = queue; it != NULL && !stop;
                      it = it->next) {
                     dp_spool_send(sp, &it->usage, now_us);
@@ -334,6 +440,10 @@ dp_spool_main(void *arg)
                 atomic_fetch_add(&sp->acked, n);
             }
             dp_spool_free_list(done);
+        }
+        if (sp->n_batch > 0 &&
+            (stop || now_us - sp->batch_since_us >= DP_SPOOL_LINGER_US)) {
+            dp_spool_flush(sp);
         }
         if (sp->dirty && (stop || now_us - sp->last_sync_us >= DP_SPOOL_SYNC_US)) {
             dp_spool_sync(sp, now_us);

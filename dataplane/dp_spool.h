@@ -2,9 +2,11 @@
  * small local LMDB so that none is lost when the PDP restarts or is
  * unreachable, or when the data plane itself is killed. One spool thread
  * owns the LMDB environment: it commits new reports in batches (fsynced at
- * most a second later), sends them, deletes them when
- * the PDP acknowledges, and replays whatever is left (also across restarts
- * of the data plane). The PDP counts a report once by its request id, so
+ * most a second later), sends them to the PDP as UsageBatch messages (the
+ * reports committed within ~2 ms share one message; a PDP that does not
+ * know batches gets them one by one), deletes them when the PDP
+ * acknowledges, and replays whatever is left (also across restarts of the
+ * data plane). The PDP counts a report once by its request id, so
  * sending one twice is harmless. dp_spool_put is thread-safe. */
 #ifndef DP_SPOOL_H
 #define DP_SPOOL_H

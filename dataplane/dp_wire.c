@@ -55,6 +55,28 @@ dp_wire_encode_decide(const tg_decide *d, uint8_t *buf, size_t cap,
     return dp_wire_pack(&req, buf, cap, len);
 }
 
+/* dp_wire_usage_fill maps a report onto its wire form (strings borrowed
+ * from u). */
+static void
+dp_wire_usage_fill(Tollgate__V1__Usage *us, const tg_usage *u)
+{
+    us->key_id            = (char *)u->key_id;
+    us->tenant_id         = (char *)u->tenant_id;
+    us->model             = (char *)u->model;
+    us->deployment_id     = (char *)u->deployment_id;
+    us->reservation_id    = (char *)u->reservation_id;
+    us->endpoint          = (Tollgate__V1__Endpoint)u->endpoint;
+    us->stream            = u->stream;
+    us->prompt_tokens     = u->prompt_tokens;
+    us->completion_tokens = u->completion_tokens;
+    us->cached_tokens     = u->cached_tokens;
+    us->estimated         = u->estimated;
+    us->status            = u->status;
+    us->started_ms        = u->started_ms;
+    us->duration_ms       = u->duration_ms;
+    us->user              = (char *)u->user;
+}
+
 tg_err
 dp_wire_encode_usage(const tg_usage *u, uint8_t *buf, size_t cap,
                      size_t *len)
@@ -62,25 +84,41 @@ dp_wire_encode_usage(const tg_usage *u, uint8_t *buf, size_t cap,
     pb_req              req = TOLLGATE__V1__PDP_REQUEST__INIT;
     Tollgate__V1__Usage us  = TOLLGATE__V1__USAGE__INIT;
 
-    req.wire_version      = TOLLGATE__V1__WIRE_VERSION__WIRE_VERSION_1;
-    req.request_id        = (char *)u->request_id;
-    req.body_case         = TOLLGATE__V1__PDP_REQUEST__BODY_USAGE;
-    req.usage             = &us;
-    us.key_id             = (char *)u->key_id;
-    us.tenant_id          = (char *)u->tenant_id;
-    us.model              = (char *)u->model;
-    us.deployment_id      = (char *)u->deployment_id;
-    us.reservation_id     = (char *)u->reservation_id;
-    us.endpoint           = (Tollgate__V1__Endpoint)u->endpoint;
-    us.stream             = u->stream;
-    us.prompt_tokens      = u->prompt_tokens;
-    us.completion_tokens  = u->completion_tokens;
-    us.cached_tokens      = u->cached_tokens;
-    us.estimated          = u->estimated;
-    us.status             = u->status;
-    us.started_ms         = u->started_ms;
-    us.duration_ms        = u->duration_ms;
-    us.user               = (char *)u->user;
+    req.wire_version = TOLLGATE__V1__WIRE_VERSION__WIRE_VERSION_1;
+    req.request_id   = (char *)u->request_id;
+    req.body_case    = TOLLGATE__V1__PDP_REQUEST__BODY_USAGE;
+    req.usage        = &us;
+    dp_wire_usage_fill(&us, u);
+    return dp_wire_pack(&req, buf, cap, len);
+}
+
+tg_err
+dp_wire_encode_usage_batch(const tg_usage *u, size_t n, const char *batch_id,
+                           uint8_t *buf, size_t cap, size_t *len)
+{
+    pb_req                   req = TOLLGATE__V1__PDP_REQUEST__INIT;
+    Tollgate__V1__UsageBatch b   = TOLLGATE__V1__USAGE_BATCH__INIT;
+    Tollgate__V1__UsageItem  items[TG_USAGE_BATCH_MAX];
+    Tollgate__V1__UsageItem *itemp[TG_USAGE_BATCH_MAX];
+    Tollgate__V1__Usage      us[TG_USAGE_BATCH_MAX];
+
+    if (n == 0 || n > TG_USAGE_BATCH_MAX) {
+        return TG_EINVAL;
+    }
+    req.wire_version = TOLLGATE__V1__WIRE_VERSION__WIRE_VERSION_1;
+    req.request_id   = (char *)batch_id;
+    req.body_case    = TOLLGATE__V1__PDP_REQUEST__BODY_USAGE_BATCH;
+    req.usage_batch  = &b;
+    for (size_t i = 0; i < n; i++) {
+        tollgate__v1__usage_item__init(&items[i]);
+        tollgate__v1__usage__init(&us[i]);
+        dp_wire_usage_fill(&us[i], &u[i]);
+        items[i].request_id = (char *)u[i].request_id;
+        items[i].usage      = &us[i];
+        itemp[i]            = &items[i];
+    }
+    b.n_items = n;
+    b.items   = itemp;
     return dp_wire_pack(&req, buf, cap, len);
 }
 
@@ -288,6 +326,46 @@ dp_wire_decode_usage_ack(const uint8_t *buf, size_t len, size_t max,
                      r->request_id);
         out->duplicate      = r->usage_ack->duplicate;
         out->cost_micro_usd = r->usage_ack->cost_micro_usd;
+    }
+    tollgate__v1__pdp_response__free_unpacked(r, NULL);
+    return rv;
+}
+
+tg_err
+dp_wire_decode_usage_batch_ack(const uint8_t *buf, size_t len, size_t max,
+                               const char *batch_id, const tg_usage *u,
+                               size_t n, tg_usage_item_ack *out, char *why,
+                               size_t whylen)
+{
+    pb_resp *r = dp_wire_unpack(buf, len, max, batch_id, why, whylen);
+    tg_err   rv = TG_OK;
+
+    if (r == NULL) {
+        return TG_EPROTO;
+    }
+    if (r->body_case != TOLLGATE__V1__PDP_RESPONSE__BODY_USAGE_BATCH_ACK ||
+        r->usage_batch_ack->n_acks != n) {
+        snprintf(why, whylen, "PDP reply is not an ack of this usage batch");
+        rv = TG_EPROTO;
+    }
+    for (size_t i = 0; rv == TG_OK && i < n; i++) {
+        const Tollgate__V1__UsageItemAck *a = r->usage_batch_ack->acks[i];
+        /* One ack per report, in order: anything else is not our answer. */
+        if (a->request_id == NULL ||
+            strcmp(a->request_id, u[i].request_id) != 0) {
+            snprintf(why, whylen, "PDP usage batch ack %zu is for another "
+                                  "report", i);
+            rv = TG_EPROTO;
+            break;
+        }
+        memset(&out[i], 0, sizeof(out[i]));
+        out[i].ok = a->ok && a->ack != NULL;
+        memcpy(out[i].ack.request_id, u[i].request_id,
+               sizeof(out[i].ack.request_id));
+        if (out[i].ok) {
+            out[i].ack.duplicate      = a->ack->duplicate;
+            out[i].ack.cost_micro_usd = a->ack->cost_micro_usd;
+        }
     }
     tollgate__v1__pdp_response__free_unpacked(r, NULL);
     return rv;

@@ -29,6 +29,21 @@ tg_err dp_wire_decode_decision(const uint8_t *buf, size_t len, size_t max,
                                const char *request_id, tg_decision *out,
                                char *why, size_t whylen);
 
+/* dp_wire_encode_usage_batch encodes n (1 to TG_USAGE_BATCH_MAX) reports
+ * as one UsageBatch under batch_id. TG_ETOOBIG when it does not fit. */
+tg_err dp_wire_encode_usage_batch(const tg_usage *u, size_t n,
+                                  const char *batch_id, uint8_t *buf,
+                                  size_t cap, size_t *len);
+
+/* dp_wire_decode_usage_batch_ack reads the UsageBatchAck of the batch u
+ * (n reports, sent as batch_id) into out[n]: one ack per report, in order,
+ * each naming its report, or TG_EPROTO. */
+tg_err dp_wire_decode_usage_batch_ack(const uint8_t *buf, size_t len,
+                                      size_t max, const char *batch_id,
+                                      const tg_usage *u, size_t n,
+                                      tg_usage_item_ack *out, char *why,
+                                      size_t whylen);
+
 /* dp_wire_decode_usage_ack: same rules, for a UsageAck. */
 tg_err dp_wire_decode_usage_ack(const uint8_t *buf, size_t len, size_t max,
                                 const char *request_id, tg_usage_ack *out,

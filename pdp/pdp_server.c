@@ -193,6 +193,35 @@ pdp_server_alerts(pdp_server *srv, const pdp_limits_spend_key *sp, uint32_t n)
     pdp_bundle_unref(b);
 }
 
+/* pdp_server_settled updates memory after report u committed (writer
+ * thread): the reservation's spend and tokens, and threshold alerts. */
+static void
+pdp_server_settled(pdp_server *srv, const tg_usage *u, const tg_usage_ack *ack,
+                   const pdp_limits_spend_key *spend, uint32_t nspend)
+{
+    /* Once per reservation: a duplicate report, or one for a reservation
+     * already expired, finds nothing to release. */
+    if (!ack->duplicate && u->reservation_id[0] != '\0') {
+        /* The spend was committed with the usage record; now count it in
+         * memory and free the reserved worst case. */
+        pdp_limits_settle(srv->lim, u->reservation_id,
+                          u->prompt_tokens + u->completion_tokens,
+                          ack->cost_micro_usd, spend, nspend, tg_now_ms());
+    } else if (u->reservation_id[0] != '\0') {
+        /* A repeat whose reservation is still open: the first report was
+         * committed (its spend is in the store, loaded at start) but the
+         * PDP died before releasing the reservation, which came back from
+         * the snapshot. Free it without counting the cost again; usually
+         * it is long gone and this is a no-op. */
+        pdp_limits_release(srv->lim, u->reservation_id,
+                           u->prompt_tokens + u->completion_tokens,
+                           tg_now_ms());
+    }
+    if (!ack->duplicate) {
+        pdp_server_alerts(srv, spend, nspend);
+    }
+}
+
 /* pdp_worker_usage_done runs on the store's writer thread. */
 static void
 pdp_worker_usage_done(void *arg, tg_err rv, const tg_usage_ack *ack)
@@ -203,30 +232,7 @@ pdp_worker_usage_done(void *arg, tg_err rv, const tg_usage_ack *ack)
 
     w->parked = NULL;
     if (rv == TG_OK) {
-        /* Once per reservation: a duplicate report, or one for a
-         * reservation already expired, finds nothing to release. */
-        if (!ack->duplicate && w->req.u.usage.reservation_id[0] != '\0') {
-            const tg_usage *u = &w->req.u.usage;
-            /* The spend was committed with the usage record; now count
-             * it in memory and free the reserved worst case. */
-            pdp_limits_settle(srv->lim, u->reservation_id,
-                              u->prompt_tokens + u->completion_tokens,
-                              ack->cost_micro_usd, w->spend, w->nspend,
-                              tg_now_ms());
-        } else if (w->req.u.usage.reservation_id[0] != '\0') {
-            const tg_usage *u = &w->req.u.usage;
-            /* A repeat whose reservation is still open: the first report
-             * was committed (its spend is in the store, loaded at start)
-             * but the PDP died before releasing the reservation, which
-             * came back from the snapshot. Free it without counting the
-             * cost again; usually it is long gone and this is a no-op. */
-            pdp_limits_release(srv->lim, u->reservation_id,
-                               u->prompt_tokens + u->completion_tokens,
-                               tg_now_ms());
-        }
-        if (!ack->duplicate) {
-            pdp_server_alerts(srv, w->spend, w->nspend);
-        }
+        pdp_server_settled(srv, &w->req.u.usage, ack, w->spend, w->nspend);
         memset(&w->rep, 0, offsetof(pdp_rep, u));
         w->rep.kind  = PDP_REP_USAGE_ACK;
         w->rep.u.ack = *ack;
@@ -246,26 +252,22 @@ pdp_worker_usage_done(void *arg, tg_err rv, const tg_usage_ack *ack)
     pthread_mutex_unlock(&srv->mu);
 }
 
-/* pdp_worker_usage parks the worker until the store commits. Takes msg. */
-static void
-pdp_worker_usage(pdp_worker *w, nng_msg *msg)
+/* pdp_worker_usage_prep readies report u for the store: a key issued to
+ * a user makes it that user's spend, whatever the request said (a missing
+ * key leaves it as it came); returns its cost. */
+static int64_t
+pdp_worker_usage_prep(pdp_worker *w, tg_usage *u)
 {
-    pdp_server     *srv = w->srv;
-    const tg_usage *u   = &w->req.u.usage;
-    int64_t         cost;
-    tg_err          rv;
+    pdp_server *srv = w->srv;
+    int64_t     cost;
 
-    /* A key issued to a user is that user's spend, whatever the request
-     * said (a missing key leaves the report as it came). */
     if (u->key_id[0] != '\0' && pdp_store_read_begin(w->rd) == TG_OK) {
         if (pdp_store_key_get_by_id(w->rd, u->key_id, &w->key) == TG_OK &&
             w->key.user[0] != '\0') {
-            snprintf(w->req.u.usage.user, sizeof(w->req.u.usage.user), "%s",
-                     w->key.user);
+            snprintf(u->user, sizeof(u->user), "%s", w->key.user);
         }
         pdp_store_read_end(w->rd);
     }
-
     {
         tg_price            price;
         pdp_bundle          *b;
@@ -295,6 +297,18 @@ pdp_worker_usage(pdp_worker *w, nng_msg *msg)
                                     u->cached_tokens, u->completion_tokens);
         }
     }
+    return cost;
+}
+
+/* pdp_worker_usage parks the worker until the store commits. Takes msg. */
+static void
+pdp_worker_usage(pdp_worker *w, nng_msg *msg)
+{
+    pdp_server     *srv  = w->srv;
+    const tg_usage *u    = &w->req.u.usage;
+    int64_t         cost = pdp_worker_usage_prep(w, &w->req.u.usage);
+    tg_err          rv;
+
     pthread_mutex_lock(&srv->mu);
     if (atomic_load(&srv->stopping)) {
         pthread_mutex_unlock(&srv->mu);
@@ -320,6 +334,112 @@ pdp_worker_usage(pdp_worker *w, nng_msg *msg)
         srv->parked--;
         pthread_cond_broadcast(&srv->cv);
         pthread_mutex_unlock(&srv->mu);
+    }
+}
+
+/* A usage batch being committed: each report's budget windows, and how
+ * many are still out. The worker stays parked until the last one. */
+typedef struct pdp_batch pdp_batch;
+
+typedef struct pdp_batch_item {
+    pdp_batch           *b;
+    uint32_t             i;
+    uint32_t             nspend;
+    pdp_limits_spend_key spend[PDP_LIMITS_BUDGETS_MAX];
+} pdp_batch_item;
+
+struct pdp_batch {
+    pdp_worker    *w;
+    nng_msg       *msg;
+    atomic_uint    left;
+    pdp_batch_item item[TG_USAGE_BATCH_MAX];
+};
+
+/* pdp_batch_item_done records one report's result; the last one answers
+ * the batch. Writer thread (or the submitting worker on a refusal). */
+static void
+pdp_batch_item_done(void *arg, tg_err rv, const tg_usage_ack *ack)
+{
+    pdp_batch_item    *it  = arg;
+    pdp_batch         *b   = it->b;
+    pdp_worker        *w   = b->w;
+    pdp_server        *srv = w->srv;
+    tg_usage_item_ack *out = &w->rep.u.batch.acks[it->i];
+    const tg_usage    *u   = &w->req.u.batch.items[it->i];
+
+    out->ok = rv == TG_OK;
+    if (rv == TG_OK) {
+        pdp_server_settled(srv, u, ack, it->spend, it->nspend);
+        out->ack = *ack;
+    }
+    {
+        size_t n = strnlen(u->request_id, sizeof(out->ack.request_id) - 1);
+        memcpy(out->ack.request_id, u->request_id, n);
+        out->ack.request_id[n] = '\0';
+    }
+    if (atomic_fetch_sub(&b->left, 1) != 1) {
+        return;
+    }
+    pdp_worker_reply(w, b->msg);
+    free(b);
+    /* Last touch of w: after this, stop may free it. */
+    pthread_mutex_lock(&srv->mu);
+    srv->parked--;
+    pthread_cond_broadcast(&srv->cv);
+    pthread_mutex_unlock(&srv->mu);
+}
+
+/* pdp_worker_usage_batch commits the reports of a UsageBatch, each
+ * idempotent by its own request id, and answers once every one is
+ * committed (or refused). Takes msg. */
+static void
+pdp_worker_usage_batch(pdp_worker *w, nng_msg *msg)
+{
+    pdp_server *srv = w->srv;
+    uint32_t    n   = w->req.u.batch.n;
+    pdp_batch  *b   = calloc(1, sizeof(*b));
+    int64_t     cost[TG_USAGE_BATCH_MAX];
+
+    pthread_mutex_lock(&srv->mu);
+    if (b == NULL || atomic_load(&srv->stopping)) {
+        pthread_mutex_unlock(&srv->mu);
+        free(b);
+        pdp_worker_error(w, w->req.request_id,
+                         b == NULL ? "out of memory; retry the usage reports"
+                                   : "pdp is shutting down; retry the usage "
+                                     "reports");
+        pdp_worker_reply(w, msg);
+        return;
+    }
+    srv->parked++;
+    w->state = PDP_WORKER_STORE;
+    pthread_mutex_unlock(&srv->mu);
+    memset(&w->rep, 0, offsetof(pdp_rep, u));
+    w->rep.kind      = PDP_REP_USAGE_BATCH_ACK;
+    w->rep.u.batch.n = n;
+    memcpy(w->rep.request_id, w->req.request_id, sizeof(w->rep.request_id));
+    b->w   = w;
+    b->msg = msg;
+    atomic_init(&b->left, n);
+    for (uint32_t i = 0; i < n; i++) {
+        tg_usage *u = &w->req.u.batch.items[i];
+        cost[i]     = pdp_worker_usage_prep(w, u);
+        b->item[i].b      = b;
+        b->item[i].i      = i;
+        b->item[i].nspend = pdp_limits_budget_keys(
+            srv->lim, u->reservation_id, b->item[i].spend,
+            PDP_LIMITS_BUDGETS_MAX);
+    }
+    /* Submitted last, all together: the first callback may run at once,
+     * and the batch must be complete by then. */
+    for (uint32_t i = 0; i < n; i++) {
+        pdp_batch_item *it = &b->item[i];
+        if (pdp_store_usage_submit_spend(srv->st, &w->req.u.batch.items[i],
+                                         cost[i], it->spend, it->nspend,
+                                         pdp_batch_item_done,
+                                         it) != TG_OK) {
+            pdp_batch_item_done(it, TG_ECLOSED, NULL);
+        }
     }
 }
 
@@ -395,6 +515,7 @@ pdp_worker_handle(pdp_worker *w, nng_msg *msg)
     switch (w->req.kind) {
     case PDP_REQ_DECIDE: pdp_worker_decide(w); break;
     case PDP_REQ_USAGE: pdp_worker_usage(w, msg); return;
+    case PDP_REQ_USAGE_BATCH: pdp_worker_usage_batch(w, msg); return;
     case PDP_REQ_HELLO:
         pdp_server_printable(w->req.u.hello.component);
         pdp_server_printable(w->req.u.hello.version);

@@ -234,6 +234,32 @@ pdp_wire_decode_request(const void *buf, size_t len, size_t max, pdp_req *out,
                                "usage report without a request_id");
         }
         break;
+    case TOLLGATE__V1__PDP_REQUEST__BODY_USAGE_BATCH:
+        out->kind = PDP_REQ_USAGE_BATCH;
+        if (in->usage_batch->n_items == 0 ||
+            in->usage_batch->n_items > TG_USAGE_BATCH_MAX) {
+            rv = pdp_wire_fail(TG_EPROTO, err, errlen,
+                               "usage batch of %zu reports (1 to %d)",
+                               in->usage_batch->n_items, TG_USAGE_BATCH_MAX);
+            break;
+        }
+        for (size_t i = 0; rv == TG_OK && i < in->usage_batch->n_items; i++) {
+            const Tollgate__V1__UsageItem *it = in->usage_batch->items[i];
+            tg_usage                      *u  = &out->u.batch.items[i];
+            if (it->usage == NULL || it->request_id == NULL ||
+                it->request_id[0] == '\0' ||
+                strlen(it->request_id) >= sizeof(u->request_id)) {
+                rv = pdp_wire_fail(TG_EPROTO, err, errlen,
+                                   "usage batch item %zu has no usage or no "
+                                   "valid request_id",
+                                   i);
+                break;
+            }
+            rv = pdp_wire_usage_in(it->usage, u, err, errlen);
+            memcpy(u->request_id, it->request_id, strlen(it->request_id) + 1);
+        }
+        out->u.batch.n = (uint32_t)in->usage_batch->n_items;
+        break;
     case TOLLGATE__V1__PDP_REQUEST__BODY_HELLO:
         out->kind = PDP_REQ_HELLO;
         PDP_WIRE_STR(out->u.hello.component, in->hello->component,
@@ -352,6 +378,10 @@ pdp_wire_encode_reply(const pdp_rep *rep, tg_buf *out)
     Tollgate__V1__HelloAck    ha   = TOLLGATE__V1__HELLO_ACK__INIT;
     Tollgate__V1__Pong        pong = TOLLGATE__V1__PONG__INIT;
     Tollgate__V1__WireError   we   = TOLLGATE__V1__WIRE_ERROR__INIT;
+    Tollgate__V1__UsageBatchAck ba = TOLLGATE__V1__USAGE_BATCH_ACK__INIT;
+    Tollgate__V1__UsageItemAck  ia[TG_USAGE_BATCH_MAX];
+    Tollgate__V1__UsageItemAck *iap[TG_USAGE_BATCH_MAX];
+    Tollgate__V1__UsageAck      iack[TG_USAGE_BATCH_MAX];
     pdp_wire_decision_out     dec;
     tg_err                    rv;
 
@@ -387,6 +417,26 @@ pdp_wire_encode_reply(const pdp_rep *rep, tg_buf *out)
         we.message  = (char *)rep->u.error;
         m.body_case = TOLLGATE__V1__PDP_RESPONSE__BODY_ERROR;
         m.error     = &we;
+        break;
+    case PDP_REP_USAGE_BATCH_ACK:
+        if (rep->u.batch.n > TG_USAGE_BATCH_MAX) {
+            return TG_EINVAL;
+        }
+        for (uint32_t i = 0; i < rep->u.batch.n; i++) {
+            const tg_usage_item_ack *a = &rep->u.batch.acks[i];
+            tollgate__v1__usage_item_ack__init(&ia[i]);
+            tollgate__v1__usage_ack__init(&iack[i]);
+            ia[i].request_id         = (char *)a->ack.request_id;
+            ia[i].ok                 = a->ok;
+            iack[i].duplicate        = a->ack.duplicate;
+            iack[i].cost_micro_usd   = a->ack.cost_micro_usd;
+            ia[i].ack                = a->ok ? &iack[i] : NULL;
+            iap[i]                   = &ia[i];
+        }
+        ba.n_acks         = rep->u.batch.n;
+        ba.acks           = iap;
+        m.body_case       = TOLLGATE__V1__PDP_RESPONSE__BODY_USAGE_BATCH_ACK;
+        m.usage_batch_ack = &ba;
         break;
     default: return TG_EINVAL;
     }

@@ -22,6 +22,7 @@ typedef enum pdp_req_kind {
     PDP_REQ_USAGE,
     PDP_REQ_HELLO,
     PDP_REQ_PING,
+    PDP_REQ_USAGE_BATCH,
 } pdp_req_kind;
 
 typedef struct pdp_hello {
@@ -39,6 +40,10 @@ typedef struct pdp_req {
         tg_usage  usage;
         pdp_hello hello;
         int64_t   ping_sent_ms;
+        struct {
+            uint32_t n;
+            tg_usage items[TG_USAGE_BATCH_MAX]; /* each with its request_id */
+        } batch;
     } u;
 } pdp_req;
 
@@ -48,6 +53,7 @@ typedef enum pdp_rep_kind {
     PDP_REP_HELLO_ACK,
     PDP_REP_PONG,
     PDP_REP_ERROR,
+    PDP_REP_USAGE_BATCH_ACK,
 } pdp_rep_kind;
 
 typedef struct pdp_hello_ack {
@@ -66,6 +72,10 @@ typedef struct pdp_rep {
         pdp_hello_ack hello_ack;
         int64_t       pong_sent_ms;
         char          error[TG_MSG_TEXT_MAX];
+        struct {
+            uint32_t          n;
+            tg_usage_item_ack acks[TG_USAGE_BATCH_MAX];
+        } batch;
     } u;
 } pdp_rep;
 

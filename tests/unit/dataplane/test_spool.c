@@ -18,9 +18,22 @@
 typedef struct fake_pdp {
     nng_socket  sock;
     pthread_t   thread;
-    atomic_int  acks;
+    atomic_int  acks;     /* reports acknowledged */
+    atomic_int  messages; /* requests received */
+    bool        legacy;   /* answers every request as one report */
     char        seen[16][TG_REQUEST_ID_MAX];
 } fake_pdp;
+
+/* fake_pdp_seen records one acknowledged report. */
+static void
+fake_pdp_seen(fake_pdp *f, const char *rid)
+{
+    int n = atomic_fetch_add(&f->acks, 1);
+
+    if (n < 16) {
+        snprintf(f->seen[n], TG_REQUEST_ID_MAX, "%s", rid);
+    }
+}
 
 static void *
 fake_pdp_main(void *arg)
@@ -39,15 +52,36 @@ fake_pdp_main(void *arg)
         if (req == NULL) {
             continue;
         }
-        Tollgate__V1__PdpResponse r   = TOLLGATE__V1__PDP_RESPONSE__INIT;
-        Tollgate__V1__UsageAck    ack = TOLLGATE__V1__USAGE_ACK__INIT;
-        uint8_t                   buf[512];
+        Tollgate__V1__PdpResponse   r   = TOLLGATE__V1__PDP_RESPONSE__INIT;
+        Tollgate__V1__UsageAck      ack = TOLLGATE__V1__USAGE_ACK__INIT;
+        Tollgate__V1__UsageBatchAck ba  = TOLLGATE__V1__USAGE_BATCH_ACK__INIT;
+        Tollgate__V1__UsageItemAck  ia[TG_USAGE_BATCH_MAX];
+        Tollgate__V1__UsageItemAck *iap[TG_USAGE_BATCH_MAX];
+        uint8_t                     buf[8192];
+        atomic_fetch_add(&f->messages, 1);
         r.request_id = req->request_id;
-        r.body_case  = TOLLGATE__V1__PDP_RESPONSE__BODY_USAGE_ACK;
-        r.usage_ack  = &ack;
-        int n        = atomic_fetch_add(&f->acks, 1);
-        if (n < 16) {
-            snprintf(f->seen[n], TG_REQUEST_ID_MAX, "%s", req->request_id);
+        if (req->body_case == TOLLGATE__V1__PDP_REQUEST__BODY_USAGE_BATCH &&
+            !f->legacy) {
+            for (size_t i = 0; i < req->usage_batch->n_items; i++) {
+                tollgate__v1__usage_item_ack__init(&ia[i]);
+                ia[i].request_id = req->usage_batch->items[i]->request_id;
+                ia[i].ok         = true;
+                ia[i].ack        = &ack;
+                iap[i]           = &ia[i];
+                fake_pdp_seen(f, ia[i].request_id);
+            }
+            ba.n_acks         = req->usage_batch->n_items;
+            ba.acks           = iap;
+            r.body_case       = TOLLGATE__V1__PDP_RESPONSE__BODY_USAGE_BATCH_ACK;
+            r.usage_batch_ack = &ba;
+        } else {
+            /* An older PDP: a usage ack to anything; a batch gets one it
+             * cannot use, so the spool goes back to single reports. */
+            r.body_case = TOLLGATE__V1__PDP_RESPONSE__BODY_USAGE_ACK;
+            r.usage_ack = &ack;
+            if (req->body_case == TOLLGATE__V1__PDP_REQUEST__BODY_USAGE) {
+                fake_pdp_seen(f, req->request_id);
+            }
         }
         size_t len = tollgate__v1__pdp_response__pack(&r, buf);
         tollgate__v1__pdp_request__free_unpacked(req, NULL);
@@ -56,12 +90,19 @@ fake_pdp_main(void *arg)
 }
 
 static void
-fake_pdp_start(fake_pdp *f, const char *url)
+fake_pdp_start_as(fake_pdp *f, const char *url, bool legacy)
 {
     memset(f, 0, sizeof(*f));
+    f->legacy = legacy;
     CU_ASSERT_EQUAL_FATAL(nng_rep0_open(&f->sock), 0);
     CU_ASSERT_EQUAL_FATAL(nng_listen(f->sock, url, NULL, 0), 0);
     pthread_create(&f->thread, NULL, fake_pdp_main, f);
+}
+
+static void
+fake_pdp_start(fake_pdp *f, const char *url)
+{
+    fake_pdp_start_as(f, url, false);
 }
 
 static void
@@ -132,6 +173,8 @@ test_survives_pdp_down_and_restart(void)
     fake_pdp_stop(&f);
     CU_ASSERT_EQUAL(atomic_load(&f.acks), 4);
     CU_ASSERT_STRING_EQUAL(f.seen[3], "req_d");
+    /* The three replayed together: fewer messages than reports. */
+    CU_ASSERT(atomic_load(&f.messages) < 4);
 
     /* Nothing left on disk: a new start sends nothing. */
     fake_pdp_start(&f, url);
@@ -146,11 +189,46 @@ test_survives_pdp_down_and_restart(void)
     CU_ASSERT_EQUAL(atomic_load(&f.acks), 0);
 }
 
+/* test_older_pdp_gets_single_reports: a PDP that does not know usage
+ * batches still gets every report, one by one. */
+static void
+test_older_pdp_gets_single_reports(void)
+{
+    char      dir[512];
+    char      url[600];
+    dp_pdp   *pdp = NULL;
+    dp_spool *sp  = NULL;
+    fake_pdp  f;
+
+    snprintf(dir, sizeof(dir), "%s", tg_unit_tmpdir("spool-old"));
+    snprintf(url, sizeof(url), "ipc://%s/pdp.sock", dir);
+    strcat(dir, "/spool");
+    CU_ASSERT_EQUAL_FATAL(dp_pdp_create(&pdp, url, 1 << 16), TG_OK);
+    CU_ASSERT_EQUAL_FATAL(dp_spool_open(&sp, dir, pdp), TG_OK);
+    put(sp, "req_1");
+    put(sp, "req_2");
+    put(sp, "req_3");
+    CU_ASSERT_TRUE(wait_for(sp, 0, 3));
+    dp_spool_stop(sp);
+    dp_pdp_destroy(pdp);
+    dp_spool_close(sp);
+    fake_pdp_start_as(&f, url, true);
+    CU_ASSERT_EQUAL_FATAL(dp_pdp_create(&pdp, url, 1 << 16), TG_OK);
+    CU_ASSERT_EQUAL_FATAL(dp_spool_open(&sp, dir, pdp), TG_OK);
+    CU_ASSERT_TRUE(wait_for(sp, 3, 0));
+    dp_spool_stop(sp);
+    dp_pdp_destroy(pdp);
+    dp_spool_close(sp);
+    fake_pdp_stop(&f);
+    CU_ASSERT_EQUAL(atomic_load(&f.acks), 3);
+}
+
 int
 main(void)
 {
     static const tg_unit_case cases[] = {
         {"survives_pdp_down_and_restart", test_survives_pdp_down_and_restart},
+        {"older_pdp_gets_single_reports", test_older_pdp_gets_single_reports},
         {NULL, NULL},
     };
     return tg_unit_run("dataplane.spool", cases);

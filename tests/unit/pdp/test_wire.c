@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dp_wire.h"
 #include "pdp_wire.h"
+#include "tg_buf.h"
 #include "tg_unit.h"
 #include "tollgate/v1/pdp.pb-c.h"
 
@@ -336,7 +338,79 @@ test_reply_over_cap_is_error(void)
     tg_buf_fini(&b);
 }
 
+/* test_usage_batch_both_ways: the data plane's UsageBatch as the PDP
+ * reads it, and the PDP's answer as the data plane reads it: one ack per
+ * report, in order, failures kept apart. */
+static void
+test_usage_batch_both_ways(void)
+{
+    static tg_usage   u[3];
+    tg_usage_item_ack acks[3];
+    uint8_t           buf[16384];
+    size_t            len = 0;
+    tg_buf            out;
+    char              why[256];
+
+    memset(u, 0, sizeof(u));
+    for (int i = 0; i < 3; i++) {
+        snprintf(u[i].request_id, sizeof(u[i].request_id), "req-%d", i);
+        snprintf(u[i].key_id, sizeof(u[i].key_id), "key_%d", i);
+        snprintf(u[i].model, sizeof(u[i].model), "gpt-4o-mini");
+        u[i].prompt_tokens     = 10 + i;
+        u[i].completion_tokens = 20 + i;
+        u[i].endpoint          = TG_EP_CHAT_COMPLETIONS;
+    }
+    CU_ASSERT_EQUAL_FATAL(dp_wire_encode_usage_batch(u, 3, "b:req-0", buf,
+                                                     sizeof(buf), &len),
+                          TG_OK);
+    CU_ASSERT_EQUAL_FATAL(pdp_wire_decode_request(buf, len, 1 << 16, &g_req,
+                                                  why, sizeof(why)),
+                          TG_OK);
+    CU_ASSERT_EQUAL(g_req.kind, PDP_REQ_USAGE_BATCH);
+    CU_ASSERT_EQUAL_FATAL(g_req.u.batch.n, 3);
+    CU_ASSERT_STRING_EQUAL(g_req.u.batch.items[2].request_id, "req-2");
+    CU_ASSERT_STRING_EQUAL(g_req.u.batch.items[1].key_id, "key_1");
+    CU_ASSERT_EQUAL(g_req.u.batch.items[2].completion_tokens, 22);
+
+    memset(&g_rep, 0, sizeof(g_rep));
+    g_rep.kind = PDP_REP_USAGE_BATCH_ACK;
+    strcpy(g_rep.request_id, "b:req-0");
+    g_rep.u.batch.n = 3;
+    for (int i = 0; i < 3; i++) {
+        g_rep.u.batch.acks[i].ok = i != 1; /* the second was not stored */
+        strcpy(g_rep.u.batch.acks[i].ack.request_id, u[i].request_id);
+        g_rep.u.batch.acks[i].ack.cost_micro_usd = 100 * i;
+        g_rep.u.batch.acks[i].ack.duplicate      = i == 2;
+    }
+    tg_buf_init(&out, 1 << 20);
+    CU_ASSERT_EQUAL_FATAL(pdp_wire_encode_reply(&g_rep, &out), TG_OK);
+    CU_ASSERT_EQUAL_FATAL(dp_wire_decode_usage_batch_ack(
+                              (const uint8_t *)out.data, out.len, 1 << 16,
+                              "b:req-0", u, 3, acks, why, sizeof(why)),
+                          TG_OK);
+    CU_ASSERT_TRUE(acks[0].ok);
+    CU_ASSERT_FALSE(acks[1].ok);
+    CU_ASSERT_TRUE(acks[2].ok && acks[2].ack.duplicate);
+    CU_ASSERT_EQUAL(acks[2].ack.cost_micro_usd, 200);
+    /* An answer for other reports, or for another batch, is refused. */
+    strcpy(u[1].request_id, "req-X");
+    CU_ASSERT_EQUAL(dp_wire_decode_usage_batch_ack(
+                        (const uint8_t *)out.data, out.len, 1 << 16,
+                        "b:req-0", u, 3, acks, why, sizeof(why)),
+                    TG_EPROTO);
+    CU_ASSERT_EQUAL(dp_wire_decode_usage_batch_ack(
+                        (const uint8_t *)out.data, out.len, 1 << 16,
+                        "b:other", u, 3, acks, why, sizeof(why)),
+                    TG_EPROTO);
+    tg_buf_fini(&out);
+    /* An empty or oversized batch never leaves the data plane. */
+    CU_ASSERT_EQUAL(dp_wire_encode_usage_batch(u, 0, "b", buf, sizeof(buf),
+                                               &len),
+                    TG_EINVAL);
+}
+
 static const tg_unit_case cases[] = {
+    {"usage_batch_both_ways", test_usage_batch_both_ways},
     {"decide_round_trip", test_decide_round_trip},
     {"usage_round_trip", test_usage_round_trip},
     {"decision_reply_round_trip", test_decision_reply_round_trip},
