@@ -2,187 +2,29 @@
  * against golden transcripts in golden/anthropic/: each file is one case or
  * an array of cases, {"kind": ..., "input"/"events": ..., "expected": ...}.
  * Bodies are compared as JSON values; streams byte for byte. */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dp_anthropic.h"
+#include "golden.h"
 #include "tg_unit.h"
-
-/* ---- loading ------------------------------------------------------------ */
-
-static const char *
-golden_dir(void)
-{
-    static char dir[1024];
-    const char *src = getenv("TG_SRC");
-
-    if (src != NULL) {
-        snprintf(dir, sizeof(dir), "%s/tests/unit/dataplane/golden/anthropic",
-                 src);
-    } else {
-        /* Run by hand: CMake compiles this file by its absolute path. */
-        const char *slash = strrchr(__FILE__, '/');
-        int         n     = slash != NULL ? (int)(slash - __FILE__) : 1;
-        snprintf(dir, sizeof(dir), "%.*s/golden/anthropic", n,
-                 slash != NULL ? __FILE__ : ".");
-    }
-    return dir;
-}
-
-static char *
-read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf;
-    long  n;
-
-    if (f == NULL) {
-        return NULL;
-    }
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = malloc((size_t)n + 1);
-    if (buf != NULL && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    if (buf != NULL) {
-        buf[n] = '\0';
-    }
-    fclose(f);
-    return buf;
-}
-
-static int
-golden_filter(const struct dirent *d)
-{
-    size_t n = strlen(d->d_name);
-
-    return n > 5 && strcmp(d->d_name + n - 5, ".json") == 0;
-}
-
-typedef void (*case_fn)(const char *name, const cJSON *c);
-
-/* for_each_case runs fn on every case of kind in the golden directory and
- * returns how many there were. */
-static int
-for_each_case(const char *kind, case_fn fn)
-{
-    struct dirent **names = NULL;
-    int             n = scandir(golden_dir(), &names, golden_filter, alphasort);
-    int             count = 0;
-
-    CU_ASSERT_FATAL(n > 0);
-    for (int i = 0; i < n; i++) {
-        char         path[1536];
-        char        *text;
-        cJSON       *root;
-        const cJSON *c;
-
-        snprintf(path, sizeof(path), "%s/%s", golden_dir(), names[i]->d_name);
-        text = read_file(path);
-        CU_ASSERT_PTR_NOT_NULL_FATAL(text);
-        root = cJSON_Parse(text);
-        if (root == NULL) {
-            fprintf(stderr, "\n%s: not JSON\n", path);
-        }
-        CU_ASSERT_PTR_NOT_NULL_FATAL(root);
-        if (cJSON_IsObject(root)) {
-            cJSON *arr = cJSON_CreateArray();
-            cJSON_AddItemToArray(arr, root);
-            root = arr;
-        }
-        cJSON_ArrayForEach(c, root)
-        {
-            const cJSON *k  = cJSON_GetObjectItemCaseSensitive(c, "kind");
-            const cJSON *nm = cJSON_GetObjectItemCaseSensitive(c, "name");
-            char         label[512];
-            CU_ASSERT_FATAL(cJSON_IsString(k));
-            if (strcmp(k->valuestring, kind) != 0) {
-                continue;
-            }
-            snprintf(label, sizeof(label), "%s:%s", names[i]->d_name,
-                     cJSON_IsString(nm) ? nm->valuestring : "");
-            fn(label, c);
-            count++;
-        }
-        cJSON_Delete(root);
-        free(text);
-        free(names[i]);
-    }
-    free(names);
-    return count;
-}
-
-static const cJSON *
-get(const cJSON *o, const char *key)
-{
-    return cJSON_GetObjectItemCaseSensitive(o, key);
-}
-
-static const char *
-gets_or(const cJSON *o, const char *key, const char *dflt)
-{
-    const cJSON *v = get(o, key);
-
-    return cJSON_IsString(v) ? v->valuestring : dflt;
-}
-
-static int64_t
-geti(const cJSON *o, const char *key)
-{
-    const cJSON *v = get(o, key);
-
-    return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : 0;
-}
-
-/* same_json compares got (text) with expected as JSON values and shows
- * both when they differ. */
-static void
-same_json(const char *label, const char *got, const cJSON *expected)
-{
-    cJSON *g  = cJSON_Parse(got);
-    bool   eq = g != NULL && cJSON_Compare(g, expected, 1);
-
-    if (!eq) {
-        char *e = cJSON_PrintUnformatted(expected);
-        fprintf(stderr, "\n%s:\n  expected %s\n  got      %s\n", label, e, got);
-        cJSON_free(e);
-    }
-    CU_ASSERT(eq);
-    cJSON_Delete(g);
-}
-
-static void
-same_text(const char *label, const char *got, const char *expected)
-{
-    bool eq = strcmp(got, expected) == 0;
-
-    if (!eq) {
-        fprintf(stderr, "\n%s:\n--- expected\n%s--- got\n%s---\n", label,
-                expected, got);
-    }
-    CU_ASSERT(eq);
-}
 
 /* check_usage compares u with {"input","cache_read","cache_write","output"}
  * when the case has "usage". */
 static void
 check_usage(const char *label, const dp_anth_usage *u, const cJSON *c)
 {
-    const cJSON *e = get(c, "usage");
+    const cJSON *e = golden_get(c, "usage");
     bool         eq;
 
     if (e == NULL) {
         return;
     }
-    eq = u->input_tokens == geti(e, "input") &&
-         u->cache_read_tokens == geti(e, "cache_read") &&
-         u->cache_write_tokens == geti(e, "cache_write") &&
-         u->output_tokens == geti(e, "output");
+    eq = u->input_tokens == golden_geti(e, "input") &&
+         u->cache_read_tokens == golden_geti(e, "cache_read") &&
+         u->cache_write_tokens == golden_geti(e, "cache_write") &&
+         u->output_tokens == golden_geti(e, "output");
     if (!eq) {
         fprintf(stderr,
                 "\n%s: usage input %lld cache_read %lld cache_write %lld "
@@ -203,7 +45,7 @@ expected_stream(const cJSON *c)
 
     tg_buf_init(&b, 0);
     tg_buf_append(&b, "", 0);
-    cJSON_ArrayForEach(e, get(c, "expected"))
+    cJSON_ArrayForEach(e, golden_get(c, "expected"))
     {
         tg_buf_printf(&b, "%s\n\n", e->valuestring);
     }
@@ -218,23 +60,23 @@ typedef tg_err (*req_fn)(const cJSON *, const dp_anth_req_opts *, char **,
 static void
 run_request(const char *label, const cJSON *c, req_fn fn)
 {
-    const cJSON     *o    = get(c, "opts");
-    const cJSON     *err  = get(c, "error");
+    const cJSON     *o    = golden_get(c, "opts");
+    const cJSON     *err  = golden_get(c, "error");
     dp_anth_req_opts opts = {
-        .model              = gets_or(o, "model", NULL),
-        .max_tokens_default = geti(o, "max_tokens_default"),
-        .max_tokens_clamp   = geti(o, "max_tokens_clamp"),
+        .model              = golden_gets_or(o, "model", NULL),
+        .max_tokens_default = golden_geti(o, "max_tokens_default"),
+        .max_tokens_clamp   = golden_geti(o, "max_tokens_clamp"),
     };
     char   msg[256];
     char   param[96];
     char  *out = NULL;
     size_t len = 0;
-    tg_err rv  = fn(get(c, "input"), &opts, &out, &len, msg, sizeof(msg), param,
+    tg_err rv  = fn(golden_get(c, "input"), &opts, &out, &len, msg, sizeof(msg), param,
                     sizeof(param));
 
     if (err != NULL) {
-        const char *want_param = gets_or(err, "param", "");
-        const char *want_msg   = gets_or(err, "contains", "");
+        const char *want_param = golden_gets_or(err, "param", "");
+        const char *want_msg   = golden_gets_or(err, "contains", "");
         bool        ok = rv == TG_EINVAL && strcmp(param, want_param) == 0 &&
                   strstr(msg, want_msg) != NULL;
         if (!ok) {
@@ -251,7 +93,7 @@ run_request(const char *label, const cJSON *c, req_fn fn)
     }
     CU_ASSERT_EQUAL_FATAL(rv, TG_OK);
     CU_ASSERT_EQUAL(len, strlen(out));
-    same_json(label, out, get(c, "expected"));
+    golden_same_json(label, out, golden_get(c, "expected"));
     free(out);
 }
 
@@ -270,13 +112,13 @@ case_messages_request(const char *label, const cJSON *c)
 static void
 test_openai_request(void)
 {
-    CU_ASSERT(for_each_case("openai_request", case_openai_request) >= 10);
+    CU_ASSERT(golden_each("anthropic", "openai_request", case_openai_request) >= 10);
 }
 
 static void
 test_messages_request(void)
 {
-    CU_ASSERT(for_each_case("messages_request", case_messages_request) >= 5);
+    CU_ASSERT(golden_each("anthropic", "messages_request", case_messages_request) >= 5);
 }
 
 /* ---- non-stream responses ----------------------------------------------- */
@@ -287,13 +129,13 @@ typedef tg_err (*resp_fn)(const char *, size_t, const dp_anth_resp_meta *,
 static void
 run_response(const char *label, const cJSON *c, resp_fn fn)
 {
-    const cJSON      *m    = get(c, "meta");
+    const cJSON      *m    = golden_get(c, "meta");
     dp_anth_resp_meta meta = {
-        .id      = gets_or(m, "id", "x"),
-        .model   = gets_or(m, "model", "m"),
-        .created = geti(m, "created"),
+        .id      = golden_gets_or(m, "id", "x"),
+        .model   = golden_gets_or(m, "model", "m"),
+        .created = golden_geti(m, "created"),
     };
-    const cJSON  *in   = get(c, "input");
+    const cJSON  *in   = golden_get(c, "input");
     char         *body = cJSON_IsString(in) ? NULL : cJSON_PrintUnformatted(in);
     const char   *text = body != NULL ? body : in->valuestring;
     char         *out  = NULL;
@@ -301,8 +143,8 @@ run_response(const char *label, const cJSON *c, resp_fn fn)
     dp_anth_usage u;
     tg_err        rv = fn(text, strlen(text), &meta, &out, &len, &u);
 
-    if (get(c, "expected_rv") != NULL) {
-        CU_ASSERT_STRING_EQUAL(tg_strerror(rv), gets_or(c, "expected_rv", ""));
+    if (golden_get(c, "expected_rv") != NULL) {
+        CU_ASSERT_STRING_EQUAL(tg_strerror(rv), golden_gets_or(c, "expected_rv", ""));
         CU_ASSERT_PTR_NULL(out);
     } else {
         if (rv != TG_OK) {
@@ -310,7 +152,7 @@ run_response(const char *label, const cJSON *c, resp_fn fn)
         }
         CU_ASSERT_EQUAL_FATAL(rv, TG_OK);
         CU_ASSERT_EQUAL(len, strlen(out));
-        same_json(label, out, get(c, "expected"));
+        golden_same_json(label, out, golden_get(c, "expected"));
         check_usage(label, &u, c);
     }
     free(out);
@@ -332,14 +174,14 @@ case_openai_response(const char *label, const cJSON *c)
 static void
 test_anthropic_response(void)
 {
-    CU_ASSERT(for_each_case("anthropic_response", case_anthropic_response) >=
+    CU_ASSERT(golden_each("anthropic", "anthropic_response", case_anthropic_response) >=
               5);
 }
 
 static void
 test_openai_response(void)
 {
-    CU_ASSERT(for_each_case("openai_response", case_openai_response) >= 4);
+    CU_ASSERT(golden_each("anthropic", "openai_response", case_openai_response) >= 4);
 }
 
 /* ---- streams ------------------------------------------------------------ */
@@ -349,8 +191,8 @@ test_openai_response(void)
 static char *
 render_event(const cJSON *ev)
 {
-    const cJSON *data = get(ev, "data");
-    const char  *name = gets_or(ev, "event", NULL);
+    const cJSON *data = golden_get(ev, "data");
+    const char  *name = golden_gets_or(ev, "event", NULL);
     char        *d = cJSON_IsString(data) ? NULL : cJSON_PrintUnformatted(data);
     tg_buf       b;
 
@@ -366,11 +208,11 @@ render_event(const cJSON *ev)
 static void
 case_anthropic_stream(const char *label, const cJSON *c)
 {
-    const cJSON      *m    = get(c, "meta");
+    const cJSON      *m    = golden_get(c, "meta");
     dp_anth_resp_meta meta = {
-        .id      = gets_or(m, "id", "x"),
-        .model   = gets_or(m, "model", "m"),
-        .created = geti(m, "created"),
+        .id      = golden_gets_or(m, "id", "x"),
+        .model   = golden_gets_or(m, "model", "m"),
+        .created = golden_geti(m, "created"),
     };
     dp_anth_stream *s = NULL;
     const cJSON    *ev;
@@ -381,20 +223,20 @@ case_anthropic_stream(const char *label, const cJSON *c)
     tg_buf_init(&out, 0);
     tg_buf_append(&out, "", 0);
     CU_ASSERT_EQUAL_FATAL(
-        dp_anth_stream_create(&s, &meta, cJSON_IsTrue(get(c, "include_usage"))),
+        dp_anth_stream_create(&s, &meta, cJSON_IsTrue(golden_get(c, "include_usage"))),
         TG_OK);
-    cJSON_ArrayForEach(ev, get(c, "events"))
+    cJSON_ArrayForEach(ev, golden_get(c, "events"))
     {
         char *raw = render_event(ev);
         CU_ASSERT_EQUAL(dp_anth_stream_feed_sse(s, raw, strlen(raw), &out),
                         TG_OK);
         free(raw);
     }
-    if (cJSON_IsTrue(get(c, "finish"))) {
+    if (cJSON_IsTrue(golden_get(c, "finish"))) {
         CU_ASSERT_EQUAL(dp_anth_stream_finish(s, &out), TG_OK);
     }
     CU_ASSERT_TRUE(dp_anth_stream_ended(s));
-    same_text(label, out.data, want);
+    golden_same_text(label, out.data, want);
     dp_anth_stream_usage(s, &u);
     check_usage(label, &u, c);
     dp_anth_stream_destroy(s);
@@ -405,10 +247,10 @@ case_anthropic_stream(const char *label, const cJSON *c)
 static void
 case_openai_stream(const char *label, const cJSON *c)
 {
-    const cJSON      *m    = get(c, "meta");
+    const cJSON      *m    = golden_get(c, "meta");
     dp_anth_resp_meta meta = {
-        .id    = gets_or(m, "id", "x"),
-        .model = gets_or(m, "model", "m"),
+        .id    = golden_gets_or(m, "id", "x"),
+        .model = golden_gets_or(m, "model", "m"),
     };
     dp_anth_rstream *s = NULL;
     const cJSON     *ev;
@@ -419,19 +261,19 @@ case_openai_stream(const char *label, const cJSON *c)
     tg_buf_init(&out, 0);
     tg_buf_append(&out, "", 0);
     CU_ASSERT_EQUAL_FATAL(
-        dp_anth_rstream_create(&s, &meta, geti(c, "input_tokens")), TG_OK);
-    cJSON_ArrayForEach(ev, get(c, "events"))
+        dp_anth_rstream_create(&s, &meta, golden_geti(c, "input_tokens")), TG_OK);
+    cJSON_ArrayForEach(ev, golden_get(c, "events"))
     {
         char *raw = render_event(ev);
         CU_ASSERT_EQUAL(dp_anth_rstream_feed_sse(s, raw, strlen(raw), &out),
                         TG_OK);
         free(raw);
     }
-    if (cJSON_IsTrue(get(c, "finish"))) {
+    if (cJSON_IsTrue(golden_get(c, "finish"))) {
         CU_ASSERT_EQUAL(dp_anth_rstream_finish(s, &out), TG_OK);
     }
     CU_ASSERT_TRUE(dp_anth_rstream_ended(s));
-    same_text(label, out.data, want);
+    golden_same_text(label, out.data, want);
     dp_anth_rstream_usage(s, &u);
     check_usage(label, &u, c);
     dp_anth_rstream_destroy(s);
@@ -442,13 +284,13 @@ case_openai_stream(const char *label, const cJSON *c)
 static void
 test_anthropic_stream(void)
 {
-    CU_ASSERT(for_each_case("anthropic_stream", case_anthropic_stream) >= 5);
+    CU_ASSERT(golden_each("anthropic", "anthropic_stream", case_anthropic_stream) >= 5);
 }
 
 static void
 test_openai_stream(void)
 {
-    CU_ASSERT(for_each_case("openai_stream", case_openai_stream) >= 4);
+    CU_ASSERT(golden_each("anthropic", "openai_stream", case_openai_stream) >= 4);
 }
 
 /* ---- errors ------------------------------------------------------------- */
@@ -458,7 +300,7 @@ typedef tg_err (*err_fn)(int, const char *, size_t, tg_buf *, int *);
 static void
 run_error(const char *label, const cJSON *c, err_fn fn)
 {
-    const cJSON *in   = get(c, "input");
+    const cJSON *in   = golden_get(c, "input");
     char        *body = cJSON_IsString(in) ? NULL : cJSON_PrintUnformatted(in);
     const char  *text = body != NULL ? body : in->valuestring;
     int          status = -1;
@@ -466,12 +308,12 @@ run_error(const char *label, const cJSON *c, err_fn fn)
 
     tg_buf_init(&out, 0);
     CU_ASSERT_EQUAL_FATAL(
-        fn((int)geti(c, "status"), text, strlen(text), &out, &status), TG_OK);
-    same_json(label, out.data, get(c, "expected"));
-    if (status != geti(c, "expected_status")) {
+        fn((int)golden_geti(c, "status"), text, strlen(text), &out, &status), TG_OK);
+    golden_same_json(label, out.data, golden_get(c, "expected"));
+    if (status != golden_geti(c, "expected_status")) {
         fprintf(stderr, "\n%s: status %d\n", label, status);
     }
-    CU_ASSERT_EQUAL(status, geti(c, "expected_status"));
+    CU_ASSERT_EQUAL(status, golden_geti(c, "expected_status"));
     tg_buf_fini(&out);
     cJSON_free(body);
 }
@@ -491,8 +333,8 @@ case_error_from_openai(const char *label, const cJSON *c)
 static void
 test_errors(void)
 {
-    CU_ASSERT(for_each_case("error_to_openai", case_error_to_openai) >= 4);
-    CU_ASSERT(for_each_case("error_from_openai", case_error_from_openai) >= 4);
+    CU_ASSERT(golden_each("anthropic", "error_to_openai", case_error_to_openai) >= 4);
+    CU_ASSERT(golden_each("anthropic", "error_from_openai", case_error_from_openai) >= 4);
 }
 
 /* ---- behaviour the transcripts do not show ------------------------------ */

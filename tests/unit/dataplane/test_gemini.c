@@ -2,186 +2,28 @@
  * against golden transcripts in golden/gemini/: each file is one case or
  * an array of cases, {"kind": ..., "input"/"events": ..., "expected": ...}.
  * Bodies are compared as JSON values; streams byte for byte. */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dp_gemini.h"
+#include "golden.h"
 #include "tg_unit.h"
-
-/* ---- loading ------------------------------------------------------------ */
-
-static const char *
-golden_dir(void)
-{
-    static char dir[1024];
-    const char *src = getenv("TG_SRC");
-
-    if (src != NULL) {
-        snprintf(dir, sizeof(dir), "%s/tests/unit/dataplane/golden/gemini",
-                 src);
-    } else {
-        /* Run by hand: CMake compiles this file by its absolute path. */
-        const char *slash = strrchr(__FILE__, '/');
-        int         n     = slash != NULL ? (int)(slash - __FILE__) : 1;
-        snprintf(dir, sizeof(dir), "%.*s/golden/gemini", n,
-                 slash != NULL ? __FILE__ : ".");
-    }
-    return dir;
-}
-
-static char *
-read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf;
-    long  n;
-
-    if (f == NULL) {
-        return NULL;
-    }
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = malloc((size_t)n + 1);
-    if (buf != NULL && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    if (buf != NULL) {
-        buf[n] = '\0';
-    }
-    fclose(f);
-    return buf;
-}
-
-static int
-golden_filter(const struct dirent *d)
-{
-    size_t n = strlen(d->d_name);
-
-    return n > 5 && strcmp(d->d_name + n - 5, ".json") == 0;
-}
-
-typedef void (*case_fn)(const char *name, const cJSON *c);
-
-/* for_each_case runs fn on every case of kind in the golden directory and
- * returns how many there were. */
-static int
-for_each_case(const char *kind, case_fn fn)
-{
-    struct dirent **names = NULL;
-    int             n = scandir(golden_dir(), &names, golden_filter, alphasort);
-    int             count = 0;
-
-    CU_ASSERT_FATAL(n > 0);
-    for (int i = 0; i < n; i++) {
-        char         path[1536];
-        char        *text;
-        cJSON       *root;
-        const cJSON *c;
-
-        snprintf(path, sizeof(path), "%s/%s", golden_dir(), names[i]->d_name);
-        text = read_file(path);
-        CU_ASSERT_PTR_NOT_NULL_FATAL(text);
-        root = cJSON_Parse(text);
-        if (root == NULL) {
-            fprintf(stderr, "\n%s: not JSON\n", path);
-        }
-        CU_ASSERT_PTR_NOT_NULL_FATAL(root);
-        if (cJSON_IsObject(root)) {
-            cJSON *arr = cJSON_CreateArray();
-            cJSON_AddItemToArray(arr, root);
-            root = arr;
-        }
-        cJSON_ArrayForEach(c, root)
-        {
-            const cJSON *k  = cJSON_GetObjectItemCaseSensitive(c, "kind");
-            const cJSON *nm = cJSON_GetObjectItemCaseSensitive(c, "name");
-            char         label[512];
-            CU_ASSERT_FATAL(cJSON_IsString(k));
-            if (strcmp(k->valuestring, kind) != 0) {
-                continue;
-            }
-            snprintf(label, sizeof(label), "%s:%s", names[i]->d_name,
-                     cJSON_IsString(nm) ? nm->valuestring : "");
-            fn(label, c);
-            count++;
-        }
-        cJSON_Delete(root);
-        free(text);
-        free(names[i]);
-    }
-    free(names);
-    return count;
-}
-
-static const cJSON *
-get(const cJSON *o, const char *key)
-{
-    return cJSON_GetObjectItemCaseSensitive(o, key);
-}
-
-static const char *
-gets_or(const cJSON *o, const char *key, const char *dflt)
-{
-    const cJSON *v = get(o, key);
-
-    return cJSON_IsString(v) ? v->valuestring : dflt;
-}
-
-static int64_t
-geti(const cJSON *o, const char *key)
-{
-    const cJSON *v = get(o, key);
-
-    return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : 0;
-}
-
-/* same_json compares got (text) with expected as JSON values and shows
- * both when they differ. */
-static void
-same_json(const char *label, const char *got, const cJSON *expected)
-{
-    cJSON *g  = cJSON_Parse(got);
-    bool   eq = g != NULL && cJSON_Compare(g, expected, 1);
-
-    if (!eq) {
-        char *e = cJSON_PrintUnformatted(expected);
-        fprintf(stderr, "\n%s:\n  expected %s\n  got      %s\n", label, e, got);
-        cJSON_free(e);
-    }
-    CU_ASSERT(eq);
-    cJSON_Delete(g);
-}
-
-static void
-same_text(const char *label, const char *got, const char *expected)
-{
-    bool eq = strcmp(got, expected) == 0;
-
-    if (!eq) {
-        fprintf(stderr, "\n%s:\n--- expected\n%s--- got\n%s---\n", label,
-                expected, got);
-    }
-    CU_ASSERT(eq);
-}
 
 /* check_usage compares u with {"prompt","completion","cached"} when the
  * case has "usage". */
 static void
 check_usage(const char *label, const dp_usage_counts *u, const cJSON *c)
 {
-    const cJSON *e = get(c, "usage");
+    const cJSON *e = golden_get(c, "usage");
     bool         eq;
 
     if (e == NULL) {
         return;
     }
-    eq = u->found && u->prompt_tokens == geti(e, "prompt") &&
-         u->completion_tokens == geti(e, "completion") &&
-         u->cached_tokens == geti(e, "cached");
+    eq = u->found && u->prompt_tokens == golden_geti(e, "prompt") &&
+         u->completion_tokens == golden_geti(e, "completion") &&
+         u->cached_tokens == golden_geti(e, "cached");
     if (!eq) {
         fprintf(stderr,
                 "\n%s: usage found %d prompt %lld completion %lld cached "
@@ -201,7 +43,7 @@ expected_stream(const cJSON *c)
 
     tg_buf_init(&b, 0);
     tg_buf_append(&b, "", 0);
-    cJSON_ArrayForEach(e, get(c, "expected"))
+    cJSON_ArrayForEach(e, golden_get(c, "expected"))
     {
         tg_buf_printf(&b, "%s\n\n", e->valuestring);
     }
@@ -211,12 +53,12 @@ expected_stream(const cJSON *c)
 static dp_gem_resp_meta
 meta_of(const cJSON *c)
 {
-    const cJSON     *m    = get(c, "meta");
+    const cJSON     *m    = golden_get(c, "meta");
     dp_gem_resp_meta meta = {
-        .id          = gets_or(m, "id", "x"),
-        .model       = gets_or(m, "model", "m"),
-        .created     = geti(m, "created"),
-        .call_prefix = gets_or(m, "call_prefix", NULL),
+        .id          = golden_gets_or(m, "id", "x"),
+        .model       = golden_gets_or(m, "model", "m"),
+        .created     = golden_geti(m, "created"),
+        .call_prefix = golden_gets_or(m, "call_prefix", NULL),
     };
     return meta;
 }
@@ -226,22 +68,22 @@ meta_of(const cJSON *c)
 static void
 case_openai_request(const char *label, const cJSON *c)
 {
-    const cJSON    *o    = get(c, "opts");
-    const cJSON    *err  = get(c, "error");
+    const cJSON    *o    = golden_get(c, "opts");
+    const cJSON    *err  = golden_get(c, "error");
     dp_gem_req_opts opts = {
-        .max_tokens_default = geti(o, "max_tokens_default"),
-        .max_tokens_clamp   = geti(o, "max_tokens_clamp"),
+        .max_tokens_default = golden_geti(o, "max_tokens_default"),
+        .max_tokens_clamp   = golden_geti(o, "max_tokens_clamp"),
     };
     char   msg[256];
     char   param[96];
     char  *out = NULL;
     size_t len = 0;
-    tg_err rv  = dp_gem_req_from_openai(get(c, "input"), &opts, &out, &len, msg,
+    tg_err rv  = dp_gem_req_from_openai(golden_get(c, "input"), &opts, &out, &len, msg,
                                         sizeof(msg), param, sizeof(param));
 
     if (err != NULL) {
-        const char *want_param = gets_or(err, "param", "");
-        const char *want_msg   = gets_or(err, "contains", "");
+        const char *want_param = golden_gets_or(err, "param", "");
+        const char *want_msg   = golden_gets_or(err, "contains", "");
         bool        ok = rv == TG_EINVAL && strcmp(param, want_param) == 0 &&
                   strstr(msg, want_msg) != NULL;
         if (!ok) {
@@ -258,14 +100,14 @@ case_openai_request(const char *label, const cJSON *c)
     }
     CU_ASSERT_EQUAL_FATAL(rv, TG_OK);
     CU_ASSERT_EQUAL(len, strlen(out));
-    same_json(label, out, get(c, "expected"));
+    golden_same_json(label, out, golden_get(c, "expected"));
     free(out);
 }
 
 static void
 test_openai_request(void)
 {
-    CU_ASSERT(for_each_case("openai_request", case_openai_request) >= 15);
+    CU_ASSERT(golden_each("gemini", "openai_request", case_openai_request) >= 15);
 }
 
 /* ---- non-stream responses ----------------------------------------------- */
@@ -274,7 +116,7 @@ static void
 case_gemini_response(const char *label, const cJSON *c)
 {
     dp_gem_resp_meta meta = meta_of(c);
-    const cJSON     *in   = get(c, "input");
+    const cJSON     *in   = golden_get(c, "input");
     char       *body = cJSON_IsString(in) ? NULL : cJSON_PrintUnformatted(in);
     const char *text = body != NULL ? body : in->valuestring;
     char       *out  = NULL;
@@ -283,8 +125,8 @@ case_gemini_response(const char *label, const cJSON *c)
     tg_err          rv =
         dp_gem_resp_to_openai(text, strlen(text), &meta, &out, &len, &u);
 
-    if (get(c, "expected_rv") != NULL) {
-        CU_ASSERT_STRING_EQUAL(tg_strerror(rv), gets_or(c, "expected_rv", ""));
+    if (golden_get(c, "expected_rv") != NULL) {
+        CU_ASSERT_STRING_EQUAL(tg_strerror(rv), golden_gets_or(c, "expected_rv", ""));
         CU_ASSERT_PTR_NULL(out);
     } else {
         if (rv != TG_OK) {
@@ -292,7 +134,7 @@ case_gemini_response(const char *label, const cJSON *c)
         }
         CU_ASSERT_EQUAL_FATAL(rv, TG_OK);
         CU_ASSERT_EQUAL(len, strlen(out));
-        same_json(label, out, get(c, "expected"));
+        golden_same_json(label, out, golden_get(c, "expected"));
         check_usage(label, &u, c);
     }
     free(out);
@@ -302,7 +144,7 @@ case_gemini_response(const char *label, const cJSON *c)
 static void
 test_gemini_response(void)
 {
-    CU_ASSERT(for_each_case("gemini_response", case_gemini_response) >= 8);
+    CU_ASSERT(golden_each("gemini", "gemini_response", case_gemini_response) >= 8);
 }
 
 /* ---- streams ------------------------------------------------------------ */
@@ -312,7 +154,7 @@ test_gemini_response(void)
 static char *
 render_event(const cJSON *ev)
 {
-    const cJSON *data = get(ev, "data");
+    const cJSON *data = golden_get(ev, "data");
     char        *d = cJSON_IsString(data) ? NULL : cJSON_PrintUnformatted(data);
     tg_buf       b;
 
@@ -335,9 +177,9 @@ case_gemini_stream(const char *label, const cJSON *c)
     tg_buf_init(&out, 0);
     tg_buf_append(&out, "", 0);
     CU_ASSERT_EQUAL_FATAL(
-        dp_gem_stream_create(&s, &meta, cJSON_IsTrue(get(c, "include_usage"))),
+        dp_gem_stream_create(&s, &meta, cJSON_IsTrue(golden_get(c, "include_usage"))),
         TG_OK);
-    cJSON_ArrayForEach(ev, get(c, "events"))
+    cJSON_ArrayForEach(ev, golden_get(c, "events"))
     {
         char *raw = render_event(ev);
         CU_ASSERT_EQUAL(dp_gem_stream_feed_sse(s, raw, strlen(raw), &out),
@@ -346,7 +188,7 @@ case_gemini_stream(const char *label, const cJSON *c)
     }
     CU_ASSERT_EQUAL(dp_gem_stream_finish(s, &out), TG_OK);
     CU_ASSERT_TRUE(dp_gem_stream_ended(s));
-    same_text(label, out.data, want);
+    golden_same_text(label, out.data, want);
     dp_gem_stream_usage(s, &u);
     check_usage(label, &u, c);
     dp_gem_stream_destroy(s);
@@ -357,7 +199,7 @@ case_gemini_stream(const char *label, const cJSON *c)
 static void
 test_gemini_stream(void)
 {
-    CU_ASSERT(for_each_case("gemini_stream", case_gemini_stream) >= 6);
+    CU_ASSERT(golden_each("gemini", "gemini_stream", case_gemini_stream) >= 6);
 }
 
 /* ---- errors ------------------------------------------------------------- */
@@ -365,21 +207,21 @@ test_gemini_stream(void)
 static void
 case_error_to_openai(const char *label, const cJSON *c)
 {
-    const cJSON *in   = get(c, "input");
+    const cJSON *in   = golden_get(c, "input");
     char        *body = cJSON_IsString(in) ? NULL : cJSON_PrintUnformatted(in);
     const char  *text = body != NULL ? body : in->valuestring;
     int          status = -1;
     tg_buf       out;
 
     tg_buf_init(&out, 0);
-    CU_ASSERT_EQUAL_FATAL(dp_gem_error_to_openai((int)geti(c, "status"), text,
+    CU_ASSERT_EQUAL_FATAL(dp_gem_error_to_openai((int)golden_geti(c, "status"), text,
                                                  strlen(text), &out, &status),
                           TG_OK);
-    same_json(label, out.data, get(c, "expected"));
-    if (status != geti(c, "expected_status")) {
+    golden_same_json(label, out.data, golden_get(c, "expected"));
+    if (status != golden_geti(c, "expected_status")) {
         fprintf(stderr, "\n%s: status %d\n", label, status);
     }
-    CU_ASSERT_EQUAL(status, geti(c, "expected_status"));
+    CU_ASSERT_EQUAL(status, golden_geti(c, "expected_status"));
     tg_buf_fini(&out);
     cJSON_free(body);
 }
@@ -387,7 +229,7 @@ case_error_to_openai(const char *label, const cJSON *c)
 static void
 test_errors(void)
 {
-    CU_ASSERT(for_each_case("error_to_openai", case_error_to_openai) >= 9);
+    CU_ASSERT(golden_each("gemini", "error_to_openai", case_error_to_openai) >= 9);
 }
 
 /* ---- behaviour the transcripts do not show ------------------------------ */
