@@ -1,6 +1,7 @@
 /* dp_jtx.c - see dp_jtx.h. */
 #include "dp_jtx.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,4 +155,73 @@ dp_jtx_strdup(const char *s)
         memcpy(d, s, n);
     }
     return d;
+}
+
+tg_err
+dp_jtx_openai_unsupported(dp_jtx *tx, const cJSON *req)
+{
+    const cJSON *v;
+
+    v = dp_jtx_get(req, "n");
+    if (dp_jtx_present(v) && !(cJSON_IsNumber(v) && v->valuedouble == 1)) {
+        return dp_jtx_fail(tx, "n",
+                           "'n' other than 1 is not supported by this model.");
+    }
+    if (cJSON_IsTrue(dp_jtx_get(req, "logprobs"))) {
+        return dp_jtx_fail(tx, "logprobs",
+                           "'logprobs' is not supported by this model.");
+    }
+    v = dp_jtx_get(req, "top_logprobs");
+    if (dp_jtx_present(v) && !(cJSON_IsNumber(v) && v->valuedouble == 0)) {
+        return dp_jtx_fail(tx, "top_logprobs",
+                           "'top_logprobs' is not supported by this model.");
+    }
+    v = dp_jtx_get(req, "logit_bias");
+    if (cJSON_IsObject(v) && v->child != NULL) {
+        return dp_jtx_fail(tx, "logit_bias",
+                           "'logit_bias' is not supported by this model.");
+    }
+    if (dp_jtx_present(dp_jtx_get(req, "audio"))) {
+        return dp_jtx_fail(tx, "audio",
+                           "'audio' output is not supported by this model.");
+    }
+    v = dp_jtx_get(req, "modalities");
+    if (cJSON_IsArray(v)) {
+        const cJSON *e;
+        cJSON_ArrayForEach(e, v)
+        {
+            if (!cJSON_IsString(e) || strcmp(e->valuestring, "text") != 0) {
+                return dp_jtx_fail(tx, "modalities",
+                                   "'modalities' other than 'text' are not "
+                                   "supported by this model.");
+            }
+        }
+    }
+    if (dp_jtx_present(dp_jtx_get(req, "functions")) ||
+        dp_jtx_present(dp_jtx_get(req, "function_call"))) {
+        return dp_jtx_fail(tx,
+                           dp_jtx_present(dp_jtx_get(req, "functions"))
+                               ? "functions"
+                               : "function_call",
+                           "The legacy 'functions'/'function_call' "
+                           "parameters are not supported by this model; use "
+                           "'tools'.");
+    }
+    return TG_OK;
+}
+
+tg_err
+dp_jtx_max_tokens(dp_jtx *tx, const cJSON *req, const char *key, int64_t *out)
+{
+    const cJSON *v = dp_jtx_get(req, key);
+
+    if (!dp_jtx_present(v)) {
+        return TG_OK;
+    }
+    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) ||
+        v->valuedouble < 1 || v->valuedouble > 1e9) {
+        return dp_jtx_fail(tx, key, "'%s' must be a positive integer.", key);
+    }
+    *out = (int64_t)v->valuedouble;
+    return TG_OK;
 }

@@ -58,6 +58,17 @@ cJSON *dp_jtx_chunk(dp_jtx *tx, const char *id, int64_t created,
 /* dp_jtx_strdup copies s (NULL: NULL). Owns: the copy (free()). */
 char *dp_jtx_strdup(const char *s);
 
+/* dp_jtx_openai_unsupported refuses (naming the field) the OpenAI chat
+ * fields that change the answer in a way another provider cannot honour:
+ * n other than 1, logprobs, top_logprobs, logit_bias, audio, modalities
+ * other than text, the legacy functions/function_call. */
+tg_err dp_jtx_openai_unsupported(dp_jtx *tx, const cJSON *req);
+
+/* dp_jtx_max_tokens reads the optional positive integer key of req into
+ * *out (unchanged when absent); a bad value is refused naming it. */
+tg_err dp_jtx_max_tokens(dp_jtx *tx, const cJSON *req, const char *key,
+                         int64_t *out);
+
 /* dp_jtx_print renders root (compact) into *out and frees root;
  * TG_ENOMEM when an add failed or printing did. Owns: *out (free()). */
 tg_err dp_jtx_print(dp_jtx *tx, cJSON *root, char **out, size_t *len);
