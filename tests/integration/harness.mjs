@@ -63,6 +63,12 @@ export async function pollUntil(fn, { timeoutMs = 15_000, intervalMs = 50, what 
   }
 }
 
+/** DEAD_PORT is where nothing listens, ever: a connection to it is refused.
+ * A port from freePort() cannot serve: it is free only until the next test
+ * file running beside this one binds it (a mock that then answers 401). The
+ * kernel never hands out port 1 for a port-0 bind and no test listens on it. */
+export const DEAD_PORT = 1;
+
 /** freePort asks the kernel for a free loopback port. */
 export function freePort() {
   return new Promise((resolve, reject) => {

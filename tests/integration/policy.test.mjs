@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { after, before, describe, test } from 'node:test';
 
 import {
-  errorBody, freePort, mockDeployment, pollUntil, runBinary, startGateway, userMsg, writeBundleFiles,
+  DEAD_PORT, errorBody, mockDeployment, pollUntil, runBinary, startGateway, userMsg, writeBundleFiles,
 } from './harness.mjs';
 
 const ALLOW_ALL = { id: 'allow-all', kind: 'access', effect: 'allow' };
@@ -94,12 +94,11 @@ describe('policy serving and rollout', () => {
   const body = { model: 'mock-small', messages: userMsg('hello') };
 
   before(async () => {
-    const dead = await freePort(); // nothing listens there
     gw = await startGateway({
       pdpAdmin: true,
       pdp: { bundle_watch: false }, // reloads here are explicit; the watcher has its own test
       bundle: bundle(1),
-      deployments: routeDeployments(dead),
+      deployments: routeDeployments(DEAD_PORT),
     });
     await gw.setTenant('free-co', { tier: 'free', labels: { region: 'eu' } });
     await gw.setTenant('pro-co', { tier: 'pro' });
@@ -306,7 +305,7 @@ describe('policy bundle directory watch', () => {
   let key;
 
   before(async () => {
-    gw = await startGateway({ bundle: bundle(1), deployments: routeDeployments(await freePort()) });
+    gw = await startGateway({ bundle: bundle(1), deployments: routeDeployments(DEAD_PORT) });
     ({ key } = await gw.createKey({ tenant: 'watch' }));
   });
 

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { after, before, describe, test } from 'node:test';
 
-import { errorBody, freePort, mockDeployment, pollUntil, startGateway, userMsg } from './harness.mjs';
+import { DEAD_PORT, errorBody, mockDeployment, pollUntil, startGateway, userMsg } from './harness.mjs';
 
 /** With first_byte_timeout_ms at 500, an ASan build on a loaded 2-core
  * machine can now and then take that long for a healthy answer, and 504 is
@@ -25,14 +25,13 @@ describe('upstream failures', () => {
   let key;
 
   before(async () => {
-    const deadPort = await freePort(); // nothing listens there
     gw = await startGateway({
       // One attempt per request, no cooldown: this file is about how one
       // failure looks to the client (resilience.test.mjs covers retries,
       // fallbacks and cooldowns).
       dataplane: { first_byte_timeout_ms: 500, connect_timeout_ms: 2000, retries: 0, cooldown_failures: 1000 },
       deployments: (mockPort) => [
-        { ...mockDeployment('dead', 'dead-model', mockPort), api_base: `http://127.0.0.1:${deadPort}/v1` },
+        { ...mockDeployment('dead', 'dead-model', mockPort), api_base: `http://127.0.0.1:${DEAD_PORT}/v1` },
         mockDeployment('wrong-key', 'wrong-key-model', mockPort, { api_key: '${TG_TEST_WRONG_PROVIDER_KEY}' }),
       ],
       dataplaneEnv: { TG_TEST_WRONG_PROVIDER_KEY: 'pk-not-the-right-one' },
