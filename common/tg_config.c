@@ -329,20 +329,21 @@ static const struct {
     const char *name;
     tg_provider kind;
     const char *api_base; /* default; NULL: api_base is required */
+    bool        no_stream_options; /* rejects stream_options (422) */
 } tg_config_providers[] = {
-    {"openai", TG_PROVIDER_OPENAI, "https://api.openai.com/v1"},
-    {"openai_compatible", TG_PROVIDER_OPENAI, NULL},
-    {"vllm", TG_PROVIDER_OPENAI, NULL},
-    {"ollama", TG_PROVIDER_OPENAI, "http://127.0.0.1:11434/v1"},
-    {"groq", TG_PROVIDER_OPENAI, "https://api.groq.com/openai/v1"},
-    {"mistral", TG_PROVIDER_OPENAI, "https://api.mistral.ai/v1"},
-    {"deepseek", TG_PROVIDER_OPENAI, "https://api.deepseek.com/v1"},
-    {"together", TG_PROVIDER_OPENAI, "https://api.together.xyz/v1"},
-    {"openrouter", TG_PROVIDER_OPENAI, "https://openrouter.ai/api/v1"},
-    {"azure", TG_PROVIDER_AZURE, NULL},
-    {"anthropic", TG_PROVIDER_ANTHROPIC, "https://api.anthropic.com"},
+    {"openai", TG_PROVIDER_OPENAI, "https://api.openai.com/v1", false},
+    {"openai_compatible", TG_PROVIDER_OPENAI, NULL, false},
+    {"vllm", TG_PROVIDER_OPENAI, NULL, false},
+    {"ollama", TG_PROVIDER_OPENAI, "http://127.0.0.1:11434/v1", false},
+    {"groq", TG_PROVIDER_OPENAI, "https://api.groq.com/openai/v1", false},
+    {"mistral", TG_PROVIDER_OPENAI, "https://api.mistral.ai/v1", true},
+    {"deepseek", TG_PROVIDER_OPENAI, "https://api.deepseek.com/v1", false},
+    {"together", TG_PROVIDER_OPENAI, "https://api.together.xyz/v1", false},
+    {"openrouter", TG_PROVIDER_OPENAI, "https://openrouter.ai/api/v1", false},
+    {"azure", TG_PROVIDER_AZURE, NULL, false},
+    {"anthropic", TG_PROVIDER_ANTHROPIC, "https://api.anthropic.com", false},
     {"gemini", TG_PROVIDER_GEMINI,
-     "https://generativelanguage.googleapis.com"},
+     "https://generativelanguage.googleapis.com", false},
 };
 
 const char *
@@ -375,7 +376,8 @@ tg_config_provider(const tg_json_doc *d, const cJSON *o, const char *ctx,
                             "openrouter",
                             ctx, dep->provider);
     }
-    dep->kind = tg_config_providers[i].kind;
+    dep->kind              = tg_config_providers[i].kind;
+    dep->no_stream_options = tg_config_providers[i].no_stream_options;
     if (dep->api_base == NULL) {
         dep->api_base = tg_config_providers[i].api_base;
     }
@@ -483,6 +485,36 @@ tg_config_pricing(const tg_json_doc *d, const cJSON *o, const char *ctx,
     return TG_OK;
 }
 
+/* tg_config_stream_options reads "stream_options": whether an
+ * OpenAI-format deployment accepts stream_options.include_usage (the
+ * provider's default unless written). */
+static tg_err
+tg_config_stream_options(const tg_json_doc *d, const cJSON *o,
+                         const char *ctx, tg_deployment *dep, char *err,
+                         size_t errlen)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "stream_options");
+    bool         accepts = !dep->no_stream_options;
+    tg_err       rv;
+
+    if (v == NULL) {
+        return TG_OK;
+    }
+    if (dep->kind == TG_PROVIDER_ANTHROPIC || dep->kind == TG_PROVIDER_GEMINI) {
+        return tg_json_errf(d, v, err, errlen,
+                            "%s.stream_options: only OpenAI-format "
+                            "deployments take it; remove it for provider "
+                            "\"%s\"",
+                            ctx, dep->provider);
+    }
+    if ((rv = tg_json_get_bool(d, o, ctx, "stream_options", false, &accepts,
+                               err, errlen)) != TG_OK) {
+        return rv;
+    }
+    dep->no_stream_options = !accepts;
+    return TG_OK;
+}
+
 static tg_err
 tg_config_deployments(tg_config *cfg, tg_config_priv *p, const cJSON *arr,
                       char *err, size_t errlen)
@@ -491,7 +523,7 @@ tg_config_deployments(tg_config *cfg, tg_config_priv *p, const cJSON *arr,
                                        "api_base", "api_key", "upstream_model",
                                        "labels",   "pricing", "weight",
                                        "api_version", "anthropic_version",
-                                       NULL};
+                                       "stream_options", NULL};
     const tg_json_doc *d = p->doc;
     size_t             i = 0;
     tg_err             rv;
@@ -545,7 +577,9 @@ tg_config_deployments(tg_config *cfg, tg_config_priv *p, const cJSON *arr,
                                 errlen, "%s.model: expected 1 to %d characters",
                                 ctx, TG_MODEL_MAX - 1);
         }
-        if ((rv = tg_config_provider(d, o, ctx, dep, err, errlen)) != TG_OK) {
+        if ((rv = tg_config_provider(d, o, ctx, dep, err, errlen)) != TG_OK ||
+            (rv = tg_config_stream_options(d, o, ctx, dep, err, errlen)) !=
+                TG_OK) {
             return rv;
         }
         if (dep->api_key != NULL && !tg_config_is_secret_ref(dep->api_key)) {

@@ -49,6 +49,10 @@ typedef struct tg_deployment {
     int64_t weight;             /* for the weighted strategy (default 1) */
     const char *api_version;    /* azure: the api-version query parameter */
     const char *anthropic_version; /* anthropic: default "2023-06-01" */
+    /* "stream_options": false for an OpenAI-compatible API that rejects
+     * the field (Mistral: 422) and reports usage in its last chunk anyway.
+     * Then the gateway never adds it, and drops a client's. */
+    bool no_stream_options;
 } tg_deployment;
 
 /* "model_groups": how the deployments of one model are chosen, and where

@@ -305,7 +305,8 @@ dp_chat_set(cJSON *obj, const char *key, cJSON *val)
 
 tg_err
 dp_chat_upstream_body(dp_chat_req *r, const char *upstream_model,
-                      int64_t clamp, char **out, size_t *len)
+                      int64_t clamp, bool stream_options, char **out,
+                      size_t *len)
 {
     tg_err rv;
 
@@ -324,7 +325,9 @@ dp_chat_upstream_body(dp_chat_req *r, const char *upstream_model,
             return rv;
         }
     }
-    if (r->stream) {
+    if (!stream_options) {
+        cJSON_DeleteItemFromObjectCaseSensitive(r->root, "stream_options");
+    } else if (r->stream) {
         cJSON *so = cJSON_GetObjectItemCaseSensitive(r->root,
                                                      "stream_options");
         if (!cJSON_IsObject(so)) {

@@ -50,10 +50,13 @@ tg_err dp_req_parse(tg_endpoint ep, const char *body, size_t len,
 
 /* dp_chat_upstream_body renders the body sent upstream: the model renamed
  * to upstream_model, max_tokens clamped when clamp > 0, and for streams
- * stream_options.include_usage forced on so usage is always metered.
+ * stream_options.include_usage forced on so usage is always metered; with
+ * stream_options false (a provider that rejects the field and reports
+ * usage in its last chunk anyway) stream_options is removed instead.
  * Owns: *out (free()). Modifies r->root. */
 tg_err dp_chat_upstream_body(dp_chat_req *r, const char *upstream_model,
-                             int64_t clamp, char **out, size_t *len);
+                             int64_t clamp, bool stream_options, char **out,
+                             size_t *len);
 
 /* dp_openai_estimate_tokens estimates the prompt tokens of a messages
  * array: 4 per message plus one per 4 bytes of text. */

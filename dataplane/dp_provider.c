@@ -136,7 +136,8 @@ dp_call_passthrough_body(dp_call *c, int64_t clamp)
 /* dp_call_verbatim: an OpenAI-format request to an OpenAI-format
  * deployment can go as the client wrote it when the model keeps its name,
  * nothing is clamped and (for a stream) the client asked for the usage
- * chunk the gateway meters with. */
+ * chunk the gateway meters with, or the deployment takes no stream_options
+ * and the client sent none. */
 static bool
 dp_call_verbatim(const dp_call *c, int64_t clamp)
 {
@@ -147,7 +148,10 @@ dp_call_verbatim(const dp_call *c, int64_t clamp)
            strcmp(c->up->dep->upstream_model, ch->model) == 0 &&
            (clamp <= 0 || cr->ep == TG_EP_EMBEDDINGS ||
             (ch->max_tokens > 0 && ch->max_tokens <= clamp)) &&
-           (!ch->stream || ch->include_usage);
+           (c->up->dep->no_stream_options
+                ? cJSON_GetObjectItemCaseSensitive(ch->root,
+                                                   "stream_options") == NULL
+                : !ch->stream || ch->include_usage);
 }
 
 tg_err
@@ -198,7 +202,8 @@ dp_call_prepare(dp_call *c, const dp_upstream *up, const dp_client_req *cr,
         } else if (rv == TG_OK) {
             rv = dp_chat_upstream_body(ch, d->upstream_model,
                                        cr->ep == TG_EP_EMBEDDINGS ? 0 : clamp,
-                                       &c->body, &c->len);
+                                       !d->no_stream_options, &c->body,
+                                       &c->len);
         }
         break;
     case TG_PROVIDER_ANTHROPIC:

@@ -124,6 +124,65 @@ test_deployment_pricing(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "unknown key \"currency\""));
 }
 
+/* with_deployment is GOOD with deployment a's provider and api_key
+ * replaced by fields (a JSON fragment). */
+static tg_err
+with_deployment(const char *fields, tg_config **cfg, char *err,
+                size_t errlen)
+{
+    char  text[2048];
+    char *p;
+
+    snprintf(text, sizeof(text), "%s", GOOD);
+    p = strstr(text, "\"provider\"");
+    snprintf(p, sizeof(text) - (size_t)(p - text),
+             "%s, \"api_base\": \"http://127.0.0.1:9\"}\n  ]\n}\n", fields);
+    return load(text, cfg, err, errlen);
+}
+
+/* "stream_options": the provider's default (Mistral rejects the field),
+ * overridable, and only on OpenAI-format deployments. */
+static void
+test_stream_options(void)
+{
+    tg_config *cfg = NULL;
+    char       err[512];
+
+    CU_ASSERT_EQUAL_FATAL(load(GOOD, &cfg, err, sizeof(err)), TG_OK);
+    CU_ASSERT_FALSE(cfg->deployments[0].no_stream_options);
+    tg_config_destroy(cfg);
+    CU_ASSERT_EQUAL_FATAL(with_deployment("\"provider\": \"mistral\"", &cfg,
+                                          err, sizeof(err)),
+                          TG_OK);
+    CU_ASSERT_TRUE(cfg->deployments[0].no_stream_options);
+    tg_config_destroy(cfg);
+    CU_ASSERT_EQUAL_FATAL(with_deployment("\"provider\": \"mistral\", "
+                                          "\"stream_options\": true",
+                                          &cfg, err, sizeof(err)),
+                          TG_OK);
+    CU_ASSERT_FALSE(cfg->deployments[0].no_stream_options);
+    tg_config_destroy(cfg);
+    CU_ASSERT_EQUAL_FATAL(with_deployment("\"provider\": \"vllm\", "
+                                          "\"stream_options\": false",
+                                          &cfg, err, sizeof(err)),
+                          TG_OK);
+    CU_ASSERT_TRUE(cfg->deployments[0].no_stream_options);
+    tg_config_destroy(cfg);
+    cfg = NULL;
+    CU_ASSERT_EQUAL(with_deployment("\"provider\": \"vllm\", "
+                                    "\"stream_options\": \"no\"",
+                                    &cfg, err, sizeof(err)),
+                    TG_ECONFIG);
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(err, "deployments[0].stream_options: expected true or false"));
+    CU_ASSERT_EQUAL(with_deployment("\"provider\": \"anthropic\", "
+                                    "\"stream_options\": false",
+                                    &cfg, err, sizeof(err)),
+                    TG_ECONFIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "only OpenAI-format deployments"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "tollgate.json:5:"));
+}
+
 static void
 test_bad_values(void)
 {
@@ -183,6 +242,7 @@ main(void)
     static const tg_unit_case cases[] = {
         {"good_config_and_defaults", test_good_config_and_defaults},
         {"deployment_pricing", test_deployment_pricing},
+        {"stream_options", test_stream_options},
         {"unknown_key_has_location", test_unknown_key_has_location},
         {"literal_secret_refused_without_echo",
          test_literal_secret_refused_without_echo},

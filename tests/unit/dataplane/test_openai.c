@@ -96,8 +96,8 @@ test_upstream_body(void)
                                 "\"user\",\"content\":\"hi\"}]}",
                                 &r, msg, param),
                           TG_OK);
-    CU_ASSERT_EQUAL_FATAL(dp_chat_upstream_body(&r, "real-model", 100, &out,
-                                                &len),
+    CU_ASSERT_EQUAL_FATAL(dp_chat_upstream_body(&r, "real-model", 100, true,
+                                                &out, &len),
                           TG_OK);
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"model\":\"real-model\""));
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"max_tokens\":100"));

@@ -275,8 +275,62 @@ test_verbatim_when_nothing_changes(void)
     dp_chat_fini(&f.chat);
 }
 
+/* A stream to a deployment that takes no stream_options (Mistral answers
+ * 422 to the field and reports usage in its last chunk anyway): the
+ * gateway adds none, and removes a client's. */
+static void
+test_stream_options_per_deployment(void)
+{
+    static const char with_so[] =
+        "{\"model\":\"gpt-4o\",\"stream\":true,\"stream_options\":{"
+        "\"include_usage\":true},\"messages\":[{\"role\":\"user\","
+        "\"content\":\"hi\"}]}";
+    fixture     f;
+    dp_call     c;
+    dp_chat_req ch;
+    char        msg[256];
+    char        param[64];
+
+    /* Default: a stream that did not ask for usage gets it asked for. */
+    setup(&f, TG_PROVIDER_OPENAI, "http://o/v1", true);
+    f.dep.upstream_model = "gpt-4o";
+    f.cr.raw_exact       = true;
+    CU_ASSERT_EQUAL_FATAL(dp_call_prepare(&c, &f.up, &f.cr, 0, msg,
+                                          sizeof(msg), param, sizeof(param)),
+                          TG_OK);
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(c.body, "\"stream_options\":{\"include_usage\":true}"));
+    dp_call_fini(&c);
+    /* stream_options false: the client's bytes, unchanged. */
+    f.dep.no_stream_options = true;
+    CU_ASSERT_EQUAL_FATAL(dp_call_prepare(&c, &f.up, &f.cr, 0, msg,
+                                          sizeof(msg), param, sizeof(param)),
+                          TG_OK);
+    CU_ASSERT_EQUAL(c.len, strlen(f.body));
+    CU_ASSERT_EQUAL(memcmp(c.body, f.body, c.len), 0);
+    CU_ASSERT_TRUE(c.raw); /* still metered from the relayed chunks */
+    dp_call_fini(&c);
+    dp_chat_fini(&f.chat);
+
+    /* A client's own stream_options are removed for such a deployment. */
+    CU_ASSERT_EQUAL_FATAL(dp_chat_parse(with_so, strlen(with_so), &ch, msg,
+                                        sizeof(msg), param, sizeof(param)),
+                          TG_OK);
+    f.cr.chat    = &ch;
+    f.cr.raw     = with_so;
+    f.cr.raw_len = strlen(with_so);
+    CU_ASSERT_EQUAL_FATAL(dp_call_prepare(&c, &f.up, &f.cr, 0, msg,
+                                          sizeof(msg), param, sizeof(param)),
+                          TG_OK);
+    CU_ASSERT_PTR_NULL(strstr(c.body, "stream_options"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(c.body, "\"stream\":true"));
+    dp_call_fini(&c);
+    dp_chat_fini(&ch);
+}
+
 static const tg_unit_case cases[] = {
     {"verbatim_when_nothing_changes", test_verbatim_when_nothing_changes},
+    {"stream_options_per_deployment", test_stream_options_per_deployment},
     {"urls_and_headers_per_provider", test_urls_and_headers_per_provider},
     {"embeddings_only_where_served", test_embeddings_only_where_served},
     {"failure_classes", test_failure_classes},
