@@ -104,6 +104,7 @@ typedef struct dp_call_err {
     char         type[48];
     char         code[64];
     char         message[400];
+    char         param[64]; /* the request field at fault, or "" */
     bool         pass_body; /* out holds the provider's body, ready */
 } dp_call_err;
 

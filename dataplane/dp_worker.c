@@ -422,15 +422,15 @@ dp_worker_header_cb(char *data, size_t size, size_t n, void *arg)
  * gateway failed. */
 static tg_err
 dp_worker_start_upstream(dp_worker *w, dp_req *r, const dp_upstream *up,
-                         char *msg, size_t msglen)
+                         char *msg, size_t msglen, char *param,
+                         size_t paramlen)
 {
     const tg_dp_config *c = &w->srv->cfg->dataplane;
-    char                param[64];
     CURL               *e;
     tg_err              rv;
 
     rv = dp_call_prepare(&r->call, up, &r->cr, r->dec.clamp_max_tokens, msg,
-                         msglen, param, sizeof(param));
+                         msglen, param, paramlen);
     if (rv != TG_OK) {
         dp_call_fini(&r->call);
         return rv;
@@ -537,7 +537,8 @@ dp_worker_fail(dp_worker *w, dp_req *r)
     if (r->have_err && r->err.pass_body && r->err_body.len > 0) {
         dp_worker_respond(r, status, r->err_body.data, r->err_body.len);
     } else if (r->have_err) {
-        dp_worker_error(r, status, r->err.message, r->err.type, NULL,
+        dp_worker_error(r, status, r->err.message, r->err.type,
+                        r->err.param[0] != '\0' ? r->err.param : NULL,
                         r->err.code);
     } else {
         dp_worker_error(r, 503, "No deployment could serve the request.",
@@ -653,6 +654,7 @@ static bool
 dp_worker_next(dp_worker *w, dp_req *r)
 {
     char msg[400];
+    char param[64];
     int  cls = r->pos < r->n_order ? dp_worker_class(r->group[r->pos]) : 0;
 
     while (r->pos < r->n_order && r->attempts < DP_ATTEMPTS_MAX &&
@@ -684,7 +686,8 @@ dp_worker_next(dp_worker *w, dp_req *r)
             continue;
         }
         r->probe = hs == DP_HEALTH_PROBE;
-        rv       = dp_worker_start_upstream(w, r, up, msg, sizeof(msg));
+        rv       = dp_worker_start_upstream(w, r, up, msg, sizeof(msg),
+                                            param, sizeof(param));
         if (rv == TG_OK) {
             return true;
         }
@@ -709,6 +712,7 @@ dp_worker_next(dp_worker *w, dp_req *r)
                      rv == TG_EINVAL ? "unsupported_by_deployment"
                                      : "internal_error");
             snprintf(r->err.message, sizeof(r->err.message), "%s", msg);
+            snprintf(r->err.param, sizeof(r->err.param), "%s", param);
         }
         if (rv != TG_EINVAL) {
             return false;

@@ -182,6 +182,14 @@ describe('providers', () => {
     assert.equal(r.json.error.code, 'unsupported_by_deployment');
   });
 
+  test('a field a translation cannot honour is refused by name (param), for each translated backend', async () => {
+    for (const model of ['m-anthropic', 'm-gemini']) {
+      const r = await gw.chat({ model, n: 2, messages: userMsg('hi') }, { key });
+      const e = errorBody(r, 400, 'unsupported_by_deployment');
+      assert.equal(e.param, 'n', `${model}: ${r.text}`);
+    }
+  });
+
   test('a client can never choose the upstream (SSRF)', async () => {
     const before = await gw.mockStats();
     for (const field of ['api_base', 'base_url', 'api_key', 'azure_endpoint']) {
