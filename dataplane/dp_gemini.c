@@ -344,13 +344,13 @@ dp_gem_error_to_openai(int status, const char *body, size_t len, tg_buf *out,
 
 /* ---- E: the URL path ---------------------------------------------------- */
 
-tg_err
-dp_gem_model_path(const char *model, bool stream, char *out, size_t outlen)
+/* dp_gem_path writes "/v1beta/models/<model><tail>", the model
+ * percent-encoded. */
+static tg_err
+dp_gem_path(const char *model, const char *tail, char *out, size_t outlen)
 {
     static const char hex[] = "0123456789ABCDEF";
-    const char       *tail =
-        stream ? ":streamGenerateContent?alt=sse" : ":generateContent";
-    size_t n = 0;
+    size_t            n     = 0;
 
     if (model == NULL || model[0] == '\0' || strpbrk(model, "/?#") != NULL ||
         strstr(model, "..") != NULL) {
@@ -382,6 +382,21 @@ dp_gem_model_path(const char *model, bool stream, char *out, size_t outlen)
 #undef DP_GEM_PUT
     out[n] = '\0';
     return TG_OK;
+}
+
+tg_err
+dp_gem_model_path(const char *model, bool stream, char *out, size_t outlen)
+{
+    return dp_gem_path(model,
+                       stream ? ":streamGenerateContent?alt=sse"
+                              : ":generateContent",
+                       out, outlen);
+}
+
+tg_err
+dp_gem_embed_path(const char *model, char *out, size_t outlen)
+{
+    return dp_gem_path(model, ":batchEmbedContents", out, outlen);
 }
 
 /* ---- A: OpenAI request -> Gemini request -------------------------------- */

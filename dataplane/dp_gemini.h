@@ -1,7 +1,8 @@
 /* dp_gemini.h - translates between the OpenAI chat completions format and
  * Google Gemini's generateContent / streamGenerateContent?alt=sse API: an
  * OpenAI client served by a Gemini backend (request out, reply and stream
- * events back, errors back). Pure: no I/O, no global state, so thread-safe;
+ * events back, errors back); and OpenAI embeddings to batchEmbedContents
+ * and back (dp_gemini_embed.c). Pure: no I/O, no global state, so thread-safe;
  * a stream translator belongs to one request and is not thread-safe itself.
  *
  * The model is not in a Gemini body but in the URL (dp_gem_model_path).
@@ -144,5 +145,40 @@ void dp_gem_stream_usage(const dp_gem_stream *s, dp_usage_counts *out);
  * HTTP status. The caller decides what the client sees for 401/403. */
 tg_err dp_gem_error_to_openai(int status, const char *body, size_t len,
                               tg_buf *out, int *out_status);
+
+/* ---- Embeddings: OpenAI /v1/embeddings served by batchEmbedContents ---- */
+
+/* dp_gem_embed_path is dp_gem_model_path for
+ * "/v1beta/models/<model>:batchEmbedContents". */
+tg_err dp_gem_embed_path(const char *model, char *out, size_t outlen);
+
+/* dp_gem_embed_req_from_openai renders the BatchEmbedContentsRequest for
+ * an OpenAI embeddings request (parsed body): one request per input, each
+ * naming "models/<model>", with "dimensions" as outputDimensionality.
+ * "user" is dropped; "encoding_format" must be float or base64 (the reply
+ * is rendered accordingly by dp_gem_embed_resp_to_openai). Token-id input
+ * has no Gemini equivalent: TG_EINVAL with msg and param ("input[2]"), as
+ * for a bad dimensions or encoding_format. Owns: *out (free()). */
+tg_err dp_gem_embed_req_from_openai(const cJSON *req, const char *model,
+                                    char **out, size_t *len, char *msg,
+                                    size_t msglen, char *param,
+                                    size_t paramlen);
+
+/* What the caller fixes about an embeddings reply. Gemini reports no token
+ * counts for embeddings, so usage carries the caller's estimate. */
+typedef struct dp_gem_embed_meta {
+    const char *model;         /* the name the client asked for */
+    bool        base64;        /* encoding_format "base64" */
+    int         inputs;        /* > 0: the reply must hold this many */
+    int64_t     prompt_tokens; /* the estimate, for "usage" */
+} dp_gem_embed_meta;
+
+/* dp_gem_embed_resp_to_openai renders the OpenAI embeddings list for a
+ * BatchEmbedContentsResponse: data[i] from embeddings[i].values, as
+ * numbers or (base64) the base64 of little-endian float32s. TG_EPROTO when
+ * body is not one or holds another number of embeddings. Owns: *out. */
+tg_err dp_gem_embed_resp_to_openai(const char *body, size_t len,
+                                   const dp_gem_embed_meta *meta, char **out,
+                                   size_t *outlen);
 
 #endif

@@ -174,8 +174,8 @@ dp_call_prepare(dp_call *c, const dp_upstream *up, const dp_client_req *cr,
     tg_buf_init(&c->scratch, DP_CALL_EVENT_MAX);
     msg[0]   = '\0';
     param[0] = '\0';
-    if ((cr->ep == TG_EP_EMBEDDINGS || cr->ep == TG_EP_COMPLETIONS) &&
-        !dp_call_is_openai(c)) {
+    if ((cr->ep == TG_EP_COMPLETIONS && !dp_call_is_openai(c)) ||
+        (cr->ep == TG_EP_EMBEDDINGS && d->kind == TG_PROVIDER_ANTHROPIC)) {
         snprintf(msg, msglen,
                  "Deployment '%s' (%s) does not serve /v1/%s.", d->id,
                  tg_provider_name(d->kind),
@@ -224,12 +224,18 @@ dp_call_prepare(dp_call *c, const dp_upstream *up, const dp_client_req *cr,
     case TG_PROVIDER_GEMINI: {
         char             path[512];
         dp_gem_req_opts  o = {0, clamp};
-        rv = dp_gem_model_path(d->upstream_model, c->stream, path,
-                               sizeof(path));
+        rv = cr->ep == TG_EP_EMBEDDINGS
+                 ? dp_gem_embed_path(d->upstream_model, path, sizeof(path))
+                 : dp_gem_model_path(d->upstream_model, c->stream, path,
+                                     sizeof(path));
         if (rv == TG_OK) {
             rv = dp_call_url(c, "%s%s", up->base, path);
         }
-        if (rv == TG_OK) {
+        if (rv == TG_OK && cr->ep == TG_EP_EMBEDDINGS) {
+            rv = dp_gem_embed_req_from_openai(ch->root, d->upstream_model,
+                                              &c->body, &c->len, msg, msglen,
+                                              param, paramlen);
+        } else if (rv == TG_OK) {
             rv = dp_gem_req_from_openai(ch->root, &o, &c->body, &c->len, msg,
                                         msglen, param, paramlen);
         }
@@ -418,6 +424,27 @@ dp_call_stream_end(dp_call *c, tg_buf *out)
     return rv;
 }
 
+/* dp_call_wants_base64: an embeddings request with encoding_format
+ * "base64" (the openai SDKs' default). */
+static bool
+dp_call_wants_base64(const dp_client_req *cr)
+{
+    const cJSON *f =
+        cJSON_GetObjectItemCaseSensitive(cr->chat->root, "encoding_format");
+
+    return cJSON_IsString(f) && strcmp(f->valuestring, "base64") == 0;
+}
+
+/* dp_call_inputs: how many inputs an embeddings request has. */
+static int
+dp_call_inputs(const dp_client_req *cr)
+{
+    const cJSON *in = cJSON_GetObjectItemCaseSensitive(cr->chat->root,
+                                                       "input");
+
+    return cJSON_IsArray(in) ? cJSON_GetArraySize(in) : 1;
+}
+
 tg_err
 dp_call_body(dp_call *c, const char *body, size_t len, tg_buf *out)
 {
@@ -427,6 +454,9 @@ dp_call_body(dp_call *c, const char *body, size_t len, tg_buf *out)
                                cr->chat->model, (int64_t)time(NULL)};
     dp_gem_resp_meta     gm = {c->oai_id, cr->chat->model, (int64_t)time(NULL),
                                NULL};
+    dp_gem_embed_meta    em = {cr->chat->model, dp_call_wants_base64(cr),
+                               dp_call_inputs(cr),
+                               cr->chat->prompt_tokens_estimate};
     dp_anth_usage        au;
     char                *tmp  = NULL;
     size_t               tlen = 0;
@@ -447,6 +477,11 @@ dp_call_body(dp_call *c, const char *body, size_t len, tg_buf *out)
         dp_anth_usage_counts(&au, &c->usage);
         break;
     case TG_PROVIDER_GEMINI:
+        if (cr->ep == TG_EP_EMBEDDINGS) {
+            /* No token counts come back: the worker meters the estimate. */
+            rv = dp_gem_embed_resp_to_openai(body, len, &em, &tmp, &tlen);
+            break;
+        }
         rv = dp_gem_resp_to_openai(body, len, &gm, &tmp, &tlen, &c->usage);
         break;
     default:

@@ -43,6 +43,20 @@ describe('SDKs against every backend', () => {
     await gw?.stop();
   });
 
+  // The SDK asks for base64 unless told otherwise and decodes it itself.
+  for (const model of ['text-embedding-3-small', 'e-azure', 'e-gemini']) {
+    test(`openai SDK embeddings -> ${model}: default (base64) and float`, async () => {
+      const want = (i, dims) => Array.from({ length: dims },
+        (_, j) => Math.fround((((i + 1) * 7919 + (j + 1) * 104729) % 2001 - 1000) / 1000));
+      const r = await openai.embeddings.create({ model, input: ['alpha', 'beta'], dimensions: 6 });
+      assert.equal(r.data.length, 2);
+      assert.deepEqual(r.data.map((d) => d.embedding), [want(0, 6), want(1, 6)]);
+      assert.ok(r.usage.prompt_tokens > 0);
+      const f = await openai.embeddings.create({ model, input: 'alpha', encoding_format: 'float' });
+      assert.deepEqual(f.data[0].embedding.map(Math.fround), want(0, 8));
+    });
+  }
+
   for (const model of MODELS) {
     test(`openai SDK -> ${model}: create, stream, tools`, async () => {
       const c = await openai.chat.completions.create({

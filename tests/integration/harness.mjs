@@ -388,8 +388,8 @@ export function mockDeployment(id, model, mockPort, extra = {}) {
 }
 
 /** providerDeployments: one deployment per provider kind, all played by
- * the mock (OpenAI, Azure OpenAI, Anthropic, Gemini; plus an
- * OpenAI-compatible one for embeddings). */
+ * the mock (OpenAI, Azure OpenAI, Anthropic, Gemini; plus embedding models
+ * on an OpenAI-compatible API, Azure and Gemini). */
 export function providerDeployments(mockPort) {
   const base = `http://127.0.0.1:${mockPort}`;
   const key = mockDeployment('x', 'x', mockPort).api_key;
@@ -399,6 +399,8 @@ export function providerDeployments(mockPort) {
     { id: 'ant', model: 'm-anthropic', provider: 'anthropic', api_base: base, api_key: key, upstream_model: 'claude-sonnet-4' },
     { id: 'gem', model: 'm-gemini', provider: 'gemini', api_base: base, api_key: key, upstream_model: 'gemini-2.5-flash' },
     { id: 'emb', model: 'text-embedding-3-small', provider: 'openai_compatible', api_base: `${base}/v1`, api_key: key },
+    { id: 'emb-az', model: 'e-azure', provider: 'azure', api_base: base, api_key: key, upstream_model: 'my-embedding-deployment', api_version: '2024-10-21' },
+    { id: 'emb-gem', model: 'e-gemini', provider: 'gemini', api_base: base, api_key: key, upstream_model: 'gemini-embedding-001' },
   ];
 }
 

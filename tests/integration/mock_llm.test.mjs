@@ -350,6 +350,31 @@ describe('Gemini generateContent', () => {
   });
 });
 
+describe('Gemini batchEmbedContents', () => {
+  const embedReq = (model, text, extra = {}) => ({ model, content: { parts: [{ text }] }, ...extra });
+  const embed = (model, body, headers = {}) =>
+    post(`/v1beta/models/${model}:batchEmbedContents`, body, { 'x-goog-api-key': KEY, ...headers });
+
+  test('one embedding per request, in order, outputDimensionality, no token counts', async () => {
+    let r = await embed('gemini-embedding-001', { requests: [
+      embedReq('models/gemini-embedding-001', 'one'), embedReq('models/gemini-embedding-001', 'two')] });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(Object.keys(r.json), ['embeddings']);
+    assert.equal(r.json.embeddings.length, 2);
+    assert.equal(r.json.embeddings[0].values.length, 8);
+    assert.notDeepEqual(r.json.embeddings[0].values, r.json.embeddings[1].values);
+    r = await embed('e', { requests: [embedReq('models/e', 'x', { outputDimensionality: 3 })] });
+    assert.equal(r.json.embeddings[0].values.length, 3);
+  });
+
+  test('errors: the model must match the URL, auth, injected status', async () => {
+    gemError(await embed('e', { requests: [embedReq('models/other', 'x')] }), 400, 'INVALID_ARGUMENT');
+    gemError(await embed('e', { requests: [] }), 400, 'INVALID_ARGUMENT');
+    gemError(await embed('e', { requests: [embedReq('models/e', 'x')] }, { 'x-goog-api-key': 'wrong' }), 400, 'INVALID_ARGUMENT');
+    gemError(await embed('e', { requests: [embedReq('models/e', '[[mock status=429]] x')] }), 429, 'RESOURCE_EXHAUSTED');
+  });
+});
+
 describe('Azure OpenAI', () => {
   const path = '/openai/deployments/my-gpt4o/chat/completions';
 
@@ -401,6 +426,17 @@ describe('embeddings and legacy completions', () => {
     assert.equal(r.json.usage.prompt_tokens, 5);
     r = await post('/v1/embeddings', { model: 'e', input: [1, 2, 3] }, auth);
     assert.equal(r.json.data.length, 1);
+    r = await post('/v1/embeddings', { model: 'e', input: ['a'], dimensions: 3, encoding_format: 'base64' }, auth);
+    const b = Buffer.from(r.json.data[0].embedding, 'base64');
+    assert.equal(b.length, 12, 'three little-endian float32s');
+    const floats = (await post('/v1/embeddings', { model: 'e', input: ['a'], dimensions: 3 }, auth)).json.data[0].embedding;
+    assert.deepEqual([0, 1, 2].map((j) => b.readFloatLE(j * 4)), floats.map(Math.fround));
+    r = await post('/v1/embeddings', { model: 'e', input: 'x', encoding_format: 'int8' }, auth);
+    assert.equal(r.status, 400, r.text);
+    r = await post('/openai/deployments/my-embedder/embeddings?api-version=2024-10-21', { input: ['a', 'b'] }, { 'api-key': KEY });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.model, 'my-embedder');
+    assert.equal(r.json.data.length, 2);
     r = await post('/v1/embeddings', { model: 'e' }, auth);
     assert.equal(r.status, 400, r.text);
     r = await post('/v1/embeddings', { model: 'e', input: 'x' });

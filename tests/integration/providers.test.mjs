@@ -190,6 +190,54 @@ describe('providers', () => {
     }
   });
 
+  // The mock's vectors: component j of input i, in thousandths.
+  const mockVector = (i, dims) => Array.from({ length: dims },
+    (_, j) => (((i + 1) * 7919 + (j + 1) * 104729) % 2001 - 1000) / 1000);
+
+  for (const model of ['text-embedding-3-small', 'e-azure', 'e-gemini']) {
+    test(`embeddings from ${model}: floats, base64 and dimensions in OpenAI's shape`, async () => {
+      const embed = (body) => gw.request('/v1/embeddings', { method: 'POST', key,
+        headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model, ...body }) });
+      let r = await embed({ input: ['one', 'two', 'three'] });
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.json.object, 'list');
+      if (model === 'e-gemini') assert.equal(r.json.model, model); // translated: the client's name
+      assert.deepEqual(r.json.data.map((d) => [d.object, d.index]), [['embedding', 0], ['embedding', 1], ['embedding', 2]]);
+      for (const d of r.json.data) assert.deepEqual(d.embedding, mockVector(d.index, 8));
+      assert.ok(r.json.usage.prompt_tokens > 0 && r.json.usage.total_tokens === r.json.usage.prompt_tokens, r.text);
+
+      r = await embed({ input: 'one', encoding_format: 'base64', dimensions: 5 });
+      assert.equal(r.status, 200, r.text);
+      assert.equal(typeof r.json.data[0].embedding, 'string');
+      const buf = Buffer.from(r.json.data[0].embedding, 'base64');
+      const floats = Array.from({ length: buf.length / 4 }, (_, j) => buf.readFloatLE(j * 4));
+      assert.deepEqual(floats, mockVector(0, 5).map(Math.fround));
+
+      // A provider's refusal comes back in OpenAI's shape.
+      r = await embed({ input: '[[mock status=400]] x' });
+      assert.equal(r.status, 400, r.text);
+      assert.equal(r.json.error.type, 'invalid_request_error', r.text);
+      assert.equal(typeof r.json.error.message, 'string');
+    });
+  }
+
+  test('Gemini embeddings: token ids are refused by name, usage is metered as estimated', async () => {
+    const r = await gw.request('/v1/embeddings', { method: 'POST', key, headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'e-gemini', input: [[1, 2, 3]] }) });
+    const e = errorBody(r, 400);
+    assert.equal(e.param, 'input[0]');
+    assert.match(e.message, /Gemini embeddings take text/);
+    await pollUntil(async () => (await gw.metrics()).tollgate_usage_spool_pending === 0,
+      { timeoutMs: 15_000, what: 'the spool to drain' });
+    const out = await gw.cli(['spend', '--by', 'model', '--config', gw.cfgPath, '--format', 'json']);
+    const row = JSON.parse(out.stdout).rows.find((x) => x.model === 'e-gemini');
+    // Gemini reports no token counts for embeddings: the gateway's estimate
+    // is recorded, and says so (the two answered requests of the test
+    // above; its refused one costs nothing).
+    assert.ok(row && row.prompt_tokens > 0, out.stdout);
+    assert.equal(row.estimated_requests, 2, out.stdout);
+  });
+
   test('a client can never choose the upstream (SSRF)', async () => {
     const before = await gw.mockStats();
     for (const field of ['api_base', 'base_url', 'api_key', 'azure_endpoint']) {

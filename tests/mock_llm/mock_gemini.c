@@ -495,6 +495,119 @@ mock_gem__error(mock_buf *b, const mock_wire_err *e, bool in_stream)
     return status;
 }
 
+/* ---- batchEmbedContents ---- */
+
+#define MOCK_GEM__EMBED_DIM 8
+#define MOCK_GEM__EMBED_DIM_MAX 3072
+
+/* mock_gem__embed_parse reads a BatchEmbedContentsRequest: every request
+ * names the model of the URL, its content is text parts. The reply has one
+ * dimension for the whole batch, the last outputDimensionality given. */
+static bool
+mock_gem__embed_parse(mock_chat_req *req, const cJSON *root,
+                      const char *path_model, char *err, size_t errsz)
+{
+    const cJSON *reqs = cJSON_GetObjectItemCaseSensitive(root, "requests");
+    const cJSON *r;
+    int          i = 0;
+
+    if (!cJSON_IsArray(reqs) || cJSON_GetArraySize(reqs) == 0) {
+        snprintf(err, errsz,
+                 "* BatchEmbedContentsRequest.requests: requests is not "
+                 "specified");
+        return false;
+    }
+    req->dimensions = MOCK_GEM__EMBED_DIM;
+    cJSON_ArrayForEach(r, reqs)
+    {
+        const cJSON *model = cJSON_GetObjectItemCaseSensitive(r, "model");
+        const cJSON *parts = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(r, "content"), "parts");
+        const cJSON *dims =
+            mock_gem__item(r, "outputDimensionality", "output_dimensionality");
+        const cJSON *p;
+        size_t       bytes = 0;
+
+        if (!cJSON_IsString(model) ||
+            strncmp(model->valuestring, "models/", 7) != 0 ||
+            path_model == NULL ||
+            strcmp(model->valuestring + 7, path_model) != 0) {
+            snprintf(err, errsz,
+                     "* BatchEmbedContentsRequest.requests[%d].model: the "
+                     "model must be models/%s, as in the URL",
+                     i, path_model != NULL ? path_model : "");
+            return false;
+        }
+        if (!cJSON_IsArray(parts) || cJSON_GetArraySize(parts) == 0) {
+            snprintf(err, errsz,
+                     "* BatchEmbedContentsRequest.requests[%d].content.parts: "
+                     "contents.parts must not be empty.",
+                     i);
+            return false;
+        }
+        cJSON_ArrayForEach(p, parts)
+        {
+            const cJSON *text = cJSON_GetObjectItemCaseSensitive(p, "text");
+
+            if (!cJSON_IsString(text)) {
+                snprintf(err, errsz,
+                         "* BatchEmbedContentsRequest.requests[%d]: only "
+                         "text parts can be embedded.",
+                         i);
+                return false;
+            }
+            if (!mock_wire_text_in(req, text->valuestring, &bytes, err,
+                                   errsz)) {
+                return false;
+            }
+        }
+        if (dims != NULL && !mock_wire_get_int(dims, 1, MOCK_GEM__EMBED_DIM_MAX,
+                                               &req->dimensions)) {
+            snprintf(err, errsz,
+                     "* BatchEmbedContentsRequest.requests[%d]."
+                     "output_dimensionality: must be between 1 and %d.",
+                     i, MOCK_GEM__EMBED_DIM_MAX);
+            return false;
+        }
+        req->prompt_tokens += (bytes + 3) / 4;
+        i++;
+    }
+    req->inputs = i;
+    mock_ctl_unset(&req->ctl, MOCK_CTL_TOOL);
+    req->model = strdup(path_model);
+    if (req->model == NULL) {
+        snprintf(err, errsz, "out of memory");
+        return false;
+    }
+    return true;
+}
+
+/* mock_gem__embed_render: {"embeddings":[{"values":[...]}, ...]}. Gemini
+ * reports no token counts for embeddings. */
+static void
+mock_gem__embed_render(mock_buf *b, const mock_reply *r)
+{
+    mock_buf_reserve(b, 32 + (size_t)r->inputs *
+                                 (16 + (size_t)r->dimensions * 7));
+    mock_buf_adds(b, "{\"embeddings\":[");
+    for (long i = 0; i < r->inputs; i++) {
+        mock_buf_adds(b, i > 0 ? ",{\"values\":" : "{\"values\":");
+        mock_wire_embed_vector(b, r, i);
+        mock_buf_addc(b, '}');
+    }
+    mock_buf_adds(b, "]}");
+}
+
+/* batchEmbedContents never streams: stream_* stay NULL */
+const mock_wire_fmt mock_gemini_embed_fmt = {
+    .name            = "gemini_embed",
+    .tool_pieces     = 0,
+    .filter_is_error = false,
+    .parse           = mock_gem__embed_parse,
+    .render          = mock_gem__embed_render,
+    .error           = mock_gem__error,
+};
+
 const mock_wire_fmt mock_gemini_fmt = {
     .name            = "gemini",
     .tool_pieces     = 1, /* Gemini sends a functionCall whole */

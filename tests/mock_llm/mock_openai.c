@@ -393,11 +393,15 @@ mock_openai__parse_embeddings(mock_chat_req *req, const cJSON *root,
         return false;
     }
     if (fmt != NULL && !cJSON_IsNull(fmt) &&
-        !(cJSON_IsString(fmt) && strcmp(fmt->valuestring, "float") == 0)) {
+        !(cJSON_IsString(fmt) && (strcmp(fmt->valuestring, "float") == 0 ||
+                                  strcmp(fmt->valuestring, "base64") == 0))) {
         snprintf(err, errsz,
-                 "mock: only encoding_format \"float\" is supported.");
+                 "Invalid value for 'encoding_format': expected 'float' or "
+                 "'base64'.");
         return false;
     }
+    req->base64 = cJSON_IsString(fmt) &&
+                  strcmp(fmt->valuestring, "base64") == 0;
     mock_ctl_unset(&req->ctl, MOCK_CTL_TOOL);
     return true;
 }
@@ -651,24 +655,6 @@ mock_openai__cmpl_end(mock_buf *b, const mock_buf *head, const mock_reply *r)
 
 /* ---- embeddings ---- */
 
-/* mock_openai__embed_value is component j of input i's vector: fixed
- * values in [-1, 1] with three decimals, so every run prints the same. */
-static void
-mock_openai__embed_value(mock_buf *b, long i, long j)
-{
-    long v = ((i + 1) * 7919 + (j + 1) * 104729) % 2001 - 1000;
-
-    if (v < 0) {
-        mock_buf_addc(b, '-');
-        v = -v;
-    }
-    mock_buf_add_u64(b, (uint64_t)(v / 1000));
-    mock_buf_addc(b, '.');
-    mock_buf_addc(b, (char)('0' + v / 100 % 10));
-    mock_buf_addc(b, (char)('0' + v / 10 % 10));
-    mock_buf_addc(b, (char)('0' + v % 10));
-}
-
 static void
 mock_openai__render_embeddings(mock_buf *b, const mock_reply *r)
 {
@@ -681,14 +667,9 @@ mock_openai__render_embeddings(mock_buf *b, const mock_reply *r)
         }
         mock_buf_adds(b, "{\"object\":\"embedding\",\"index\":");
         mock_buf_add_i64(b, i);
-        mock_buf_adds(b, ",\"embedding\":[");
-        for (long j = 0; j < r->dimensions; j++) {
-            if (j > 0) {
-                mock_buf_addc(b, ',');
-            }
-            mock_openai__embed_value(b, i, j);
-        }
-        mock_buf_adds(b, "]}");
+        mock_buf_adds(b, ",\"embedding\":");
+        mock_wire_embed_vector(b, r, i);
+        mock_buf_addc(b, '}');
     }
     mock_buf_adds(b, "],\"model\":");
     mock_buf_add_json_str(b, r->model);

@@ -113,8 +113,16 @@ static const mock_srv__route_def mock_srv__routes[] = {
      &mock_gemini_fmt, MOCK_API_GEMINI, MOCK_AUTH_GOOG, 0},
     {"/v1beta/models/", ":streamGenerateContent", "POST", MOCK_KIND_MODEL,
      &mock_gemini_fmt, MOCK_API_GEMINI, MOCK_AUTH_GOOG, MOCK_RF_STREAM},
+    {"/v1beta/models/", ":batchEmbedContents", "POST", MOCK_KIND_MODEL,
+     &mock_gemini_embed_fmt, MOCK_API_GEMINI, MOCK_AUTH_GOOG, 0},
     {"/openai/deployments/", "/chat/completions", "POST", MOCK_KIND_MODEL,
      &mock_openai_azure_fmt, MOCK_API_AZURE, MOCK_AUTH_AZURE,
+     MOCK_RF_API_VERSION},
+    {"/openai/deployments/", "/completions", "POST", MOCK_KIND_MODEL,
+     &mock_openai_completions_fmt, MOCK_API_AZURE, MOCK_AUTH_AZURE,
+     MOCK_RF_API_VERSION},
+    {"/openai/deployments/", "/embeddings", "POST", MOCK_KIND_MODEL,
+     &mock_openai_embeddings_fmt, MOCK_API_AZURE, MOCK_AUTH_AZURE,
      MOCK_RF_API_VERSION},
     {"/v1/models", NULL, "GET", MOCK_KIND_MODELS, NULL, MOCK_API_OPENAI,
      MOCK_AUTH_BEARER, 0},
@@ -797,6 +805,7 @@ mock_srv__plan(mock_server *srv, mock_req *rq, const mock_ctl *ctl)
     r->include_usage = rq->chat.stream && rq->chat.include_usage;
     r->inputs        = rq->chat.inputs;
     r->dimensions    = rq->chat.dimensions;
+    r->base64        = rq->chat.base64;
     r->pieces        = r->emit;
     if (rq->fmt->tool_pieces > 0 && rq->chat.has_tools && tool != NULL) {
         /* the copy in rq->ctl outlives the reply */

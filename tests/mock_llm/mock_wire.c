@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 /* MOCK_WIRE_TOOL_ARGS cut in MOCK_WIRE_TOOL_FRAGS pieces, JSON-escaped */
 static const char *const mock_wire__frags[MOCK_WIRE_TOOL_FRAGS] = {
     "\"{\\\"city\\\":\"",
@@ -50,6 +52,64 @@ mock_wire_text(mock_buf *b, const mock_reply *r)
     for (long i = 0; i < r->emit; i++) {
         mock_wire_word(b, r, i);
     }
+}
+
+/* mock_wire__embed_milli is component j of input i's vector, in
+ * thousandths: -1000..1000. */
+static long
+mock_wire__embed_milli(long i, long j)
+{
+    return ((i + 1) * 7919 + (j + 1) * 104729) % 2001 - 1000;
+}
+
+void
+mock_wire_embed_vector(mock_buf *b, const mock_reply *r, long i)
+{
+    if (r->base64) {
+        size_t         n   = (size_t)r->dimensions * 4;
+        unsigned char *raw = malloc(n + 1);
+        unsigned char *out = malloc((n + 2) / 3 * 4 + 1);
+
+        if (raw == NULL || out == NULL) {
+            free(raw);
+            free(out);
+            b->failed = true; /* sticky, as an append's ENOMEM */
+            return;
+        }
+        for (long j = 0; j < r->dimensions; j++) {
+            float    f = (float)mock_wire__embed_milli(i, j) / 1000.0f;
+            uint32_t u;
+
+            memcpy(&u, &f, sizeof(u));
+            for (int k = 0; k < 4; k++) {
+                raw[(size_t)j * 4 + (size_t)k] =
+                    (unsigned char)(u >> (8 * k));
+            }
+        }
+        EVP_EncodeBlock(out, raw, (int)n);
+        mock_buf_add_json_str(b, (const char *)out);
+        free(raw);
+        free(out);
+        return;
+    }
+    mock_buf_addc(b, '[');
+    for (long j = 0; j < r->dimensions; j++) {
+        long v = mock_wire__embed_milli(i, j);
+
+        if (j > 0) {
+            mock_buf_addc(b, ',');
+        }
+        if (v < 0) {
+            mock_buf_addc(b, '-');
+            v = -v;
+        }
+        mock_buf_add_u64(b, (uint64_t)(v / 1000));
+        mock_buf_addc(b, '.');
+        mock_buf_addc(b, (char)('0' + v / 100 % 10));
+        mock_buf_addc(b, (char)('0' + v / 10 % 10));
+        mock_buf_addc(b, (char)('0' + v % 10));
+    }
+    mock_buf_addc(b, ']');
 }
 
 uint64_t

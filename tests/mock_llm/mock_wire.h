@@ -25,6 +25,7 @@ typedef struct mock_chat_req {
     long     stop_word;     /* >= 0: a stop sequence is "w<stop_word>" */
     long     inputs;        /* embeddings: how many inputs */
     long     dimensions;    /* embeddings: vector length */
+    bool     base64;        /* embeddings: encoding_format "base64" */
     mock_ctl ctl;           /* from [[mock ...]] directives in the text */
 } mock_chat_req;
 
@@ -49,6 +50,7 @@ typedef struct mock_reply {
     long        stop_word; /* >= 0: emit stopped at stop sequence wN */
     long        inputs;    /* embeddings */
     long        dimensions;
+    bool        base64; /* embeddings as base64 of little-endian float32 */
 } mock_reply;
 
 /* The arguments of every mock tool call, and how many stream fragments
@@ -66,6 +68,13 @@ void mock_wire_word(mock_buf *b, const mock_reply *r, long i);
 
 /* mock_wire_text appends the raw text of every emitted word. */
 void mock_wire_text(mock_buf *b, const mock_reply *r);
+
+/* mock_wire_embed_vector appends input i's embedding of r->dimensions
+ * fixed components in [-1, 1] (three decimals, the same every run): a JSON
+ * array of numbers, or with r->base64 a JSON string holding the base64 of
+ * the components as little-endian float32s (OpenAI's encoding_format
+ * "base64"). */
+void mock_wire_embed_vector(mock_buf *b, const mock_reply *r, long i);
 
 /* mock_wire_msg_tokens estimates a message of `bytes` text bytes:
  * 4 + ceil(bytes / 4), as the gateway does. */

@@ -277,6 +277,113 @@ test_model_path(void)
 /* Usage is readable mid-stream, so a cut stream can still be metered; bad
  * data is a protocol error that writes nothing; events after the end are
  * ignored. */
+/* embed_req translates an OpenAI embeddings body; NULL when refused, with
+ * the param left in param. */
+static char *
+embed_req(const char *json, char *param, size_t paramlen)
+{
+    cJSON *req = cJSON_Parse(json);
+    char   msg[256];
+    char  *out = NULL;
+    size_t len = 0;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(req);
+    if (dp_gem_embed_req_from_openai(req, "gemini-embedding-001", &out, &len,
+                                     msg, sizeof(msg), param,
+                                     paramlen) != TG_OK) {
+        CU_ASSERT_PTR_NULL(out);
+        CU_ASSERT_NOT_EQUAL(msg[0], '\0');
+        out = NULL;
+    } else {
+        CU_ASSERT_EQUAL(len, strlen(out));
+    }
+    cJSON_Delete(req);
+    return out;
+}
+
+/* OpenAI embeddings to batchEmbedContents: one request per input, the
+ * model as "models/<name>", dimensions as outputDimensionality; what has
+ * no Gemini equivalent is refused naming the field. */
+static void
+test_embeddings_request(void)
+{
+    char  param[64];
+    char *out;
+
+    out = embed_req("{\"model\":\"e\",\"input\":\"hello\",\"user\":\"u1\"}",
+                    param, sizeof(param));
+    CU_ASSERT_STRING_EQUAL(out,
+                           "{\"requests\":[{\"content\":{\"parts\":[{\"text\":"
+                           "\"hello\"}]},\"model\":\"models/"
+                           "gemini-embedding-001\"}]}");
+    free(out);
+    out = embed_req("{\"model\":\"e\",\"input\":[\"a\",\"b\"],\"dimensions\":"
+                    "256,\"encoding_format\":\"base64\"}",
+                    param, sizeof(param));
+    CU_ASSERT_STRING_EQUAL(
+        out, "{\"requests\":[{\"content\":{\"parts\":[{\"text\":\"a\"}]},"
+             "\"model\":\"models/gemini-embedding-001\","
+             "\"outputDimensionality\":256},{\"content\":{\"parts\":[{"
+             "\"text\":\"b\"}]},\"model\":\"models/gemini-embedding-001\","
+             "\"outputDimensionality\":256}]}");
+    free(out);
+    CU_ASSERT_PTR_NULL(embed_req("{\"model\":\"e\",\"input\":[1,2,3]}", param,
+                                 sizeof(param)));
+    CU_ASSERT_STRING_EQUAL(param, "input[0]");
+    CU_ASSERT_PTR_NULL(embed_req("{\"model\":\"e\",\"input\":[\"a\",[1,2]]}",
+                                 param, sizeof(param)));
+    CU_ASSERT_STRING_EQUAL(param, "input[1]");
+    CU_ASSERT_PTR_NULL(embed_req("{\"model\":\"e\",\"input\":\"a\","
+                                 "\"dimensions\":0}",
+                                 param, sizeof(param)));
+    CU_ASSERT_STRING_EQUAL(param, "dimensions");
+    CU_ASSERT_PTR_NULL(embed_req("{\"model\":\"e\",\"input\":\"a\","
+                                 "\"encoding_format\":\"int8\"}",
+                                 param, sizeof(param)));
+    CU_ASSERT_STRING_EQUAL(param, "encoding_format");
+}
+
+static void
+test_embeddings_response(void)
+{
+    static const char body[] =
+        "{\"embeddings\":[{\"values\":[1,-0.5]},{\"values\":[0.25,0]}]}";
+    dp_gem_embed_meta meta = {"text-embedding-3-small", false, 2, 7};
+    char             *out  = NULL;
+    size_t            len  = 0;
+
+    CU_ASSERT_EQUAL_FATAL(dp_gem_embed_resp_to_openai(body, strlen(body),
+                                                      &meta, &out, &len),
+                          TG_OK);
+    CU_ASSERT_STRING_EQUAL(
+        out, "{\"object\":\"list\",\"data\":[{\"object\":\"embedding\","
+             "\"index\":0,\"embedding\":[1,-0.5]},{\"object\":\"embedding\","
+             "\"index\":1,\"embedding\":[0.25,0]}],\"model\":"
+             "\"text-embedding-3-small\",\"usage\":{\"prompt_tokens\":7,"
+             "\"total_tokens\":7}}");
+    free(out);
+    /* base64: little-endian float32s, as OpenAI sends them */
+    meta.base64 = true;
+    CU_ASSERT_EQUAL_FATAL(dp_gem_embed_resp_to_openai(body, strlen(body),
+                                                      &meta, &out, &len),
+                          TG_OK);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"embedding\":\"AACAPwAAAL8=\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"embedding\":\"AACAPgAAAAA=\""));
+    free(out);
+    /* Another number of embeddings than inputs, or not numbers: unreadable */
+    meta.inputs = 3;
+    CU_ASSERT_EQUAL(dp_gem_embed_resp_to_openai(body, strlen(body), &meta,
+                                                &out, &len),
+                    TG_EPROTO);
+    meta.inputs = 1;
+    CU_ASSERT_EQUAL(dp_gem_embed_resp_to_openai(
+                        "{\"embeddings\":[{\"values\":[\"x\"]}]}", 33, &meta,
+                        &out, &len),
+                    TG_EPROTO);
+    CU_ASSERT_EQUAL(dp_gem_embed_resp_to_openai("{}", 2, &meta, &out, &len),
+                    TG_EPROTO);
+}
+
 static void
 test_stream_usage_midway(void)
 {
@@ -357,6 +464,8 @@ main(void)
         {"gemini_stream_to_openai", test_gemini_stream},
         {"errors", test_errors},
         {"model_path", test_model_path},
+        {"embeddings_request", test_embeddings_request},
+        {"embeddings_response", test_embeddings_response},
         {"stream_usage_midway", test_stream_usage_midway},
         {"stream_out_full", test_stream_out_full},
         {NULL, NULL},
