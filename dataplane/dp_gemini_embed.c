@@ -69,28 +69,26 @@ dp_gem_embed_one(cJSON *requests, const char *model_name, const char *text,
 
 tg_err
 dp_gem_embed_req_from_openai(const cJSON *req, const char *model, char **out,
-                             size_t *len, char *msg, size_t msglen,
-                             char *param, size_t paramlen)
+                             size_t *len, char *msg, size_t msglen, char *param,
+                             size_t paramlen)
 {
     const cJSON *input = cJSON_GetObjectItemCaseSensitive(req, "input");
     const cJSON *dims  = cJSON_GetObjectItemCaseSensitive(req, "dimensions");
-    const cJSON *fmt =
-        cJSON_GetObjectItemCaseSensitive(req, "encoding_format");
-    int64_t      d     = 0;
+    const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(req, "encoding_format");
+    int64_t      d   = 0;
     char         model_name[300];
-    cJSON       *root  = NULL;
+    cJSON       *root = NULL;
     cJSON       *requests;
-    tg_err       rv    = TG_OK;
+    tg_err       rv = TG_OK;
 
-    *out = NULL;
+    *out     = NULL;
     msg[0]   = '\0';
     param[0] = '\0';
     if (dims != NULL && !cJSON_IsNull(dims)) {
         if (!cJSON_IsNumber(dims) || dims->valuedouble < 1 ||
             dims->valuedouble > 65536 ||
             dims->valuedouble != floor(dims->valuedouble)) {
-            snprintf(msg, msglen,
-                     "'dimensions' must be a positive integer.");
+            snprintf(msg, msglen, "'dimensions' must be a positive integer.");
             snprintf(param, paramlen, "dimensions");
             return TG_EINVAL;
         }
@@ -122,14 +120,12 @@ dp_gem_embed_req_from_openai(const cJSON *req, const char *model, char **out,
 
             snprintf(where, sizeof(where), "input[%d]", i);
             rv = dp_gem_embed_text(e, where, msg, msglen, param, paramlen)
-                     ? dp_gem_embed_one(requests, model_name, e->valuestring,
-                                        d)
+                     ? dp_gem_embed_one(requests, model_name, e->valuestring, d)
                      : TG_EINVAL;
         }
     } else {
         rv = dp_gem_embed_text(input, "input", msg, msglen, param, paramlen)
-                 ? dp_gem_embed_one(requests, model_name, input->valuestring,
-                                    d)
+                 ? dp_gem_embed_one(requests, model_name, input->valuestring, d)
                  : TG_EINVAL;
     }
     if (rv == TG_OK && (*out = cJSON_PrintUnformatted(root)) == NULL) {
@@ -188,8 +184,7 @@ dp_gem_embed_item(cJSON *data, int i, const cJSON *emb, bool base64)
             return TG_EPROTO;
         }
     }
-    vec = base64 ? dp_gem_embed_base64(values)
-                 : cJSON_Duplicate(values, true);
+    vec = base64 ? dp_gem_embed_base64(values) : cJSON_Duplicate(values, true);
     if ((item = cJSON_CreateObject()) == NULL || vec == NULL ||
         !cJSON_AddItemToArray(data, item)) {
         cJSON_Delete(item);
@@ -213,7 +208,7 @@ dp_gem_embed_resp_to_openai(const char *body, size_t len,
                             const dp_gem_embed_meta *meta, char **out,
                             size_t *outlen)
 {
-    cJSON       *in = cJSON_ParseWithLength(body, len);
+    cJSON       *in   = cJSON_ParseWithLength(body, len);
     const cJSON *embs = cJSON_GetObjectItemCaseSensitive(in, "embeddings");
     cJSON       *root = NULL;
     cJSON       *data;
@@ -232,7 +227,7 @@ dp_gem_embed_resp_to_openai(const char *body, size_t len,
         (data = cJSON_AddArrayToObject(root, "data")) == NULL) {
         rv = TG_ENOMEM;
     }
-    for (const cJSON *e = rv == TG_OK ? embs->child : NULL;
+    for (const cJSON *e              = rv == TG_OK ? embs->child : NULL;
          e != NULL && rv == TG_OK; e = e->next, i++) {
         rv = dp_gem_embed_item(data, i, e, meta->base64);
     }

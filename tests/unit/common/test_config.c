@@ -78,18 +78,31 @@ test_literal_secret_refused_without_echo(void)
     CU_ASSERT_PTR_NULL(strstr(err, "sk-realkey"));
 }
 
-/* with_pricing is GOOD with deployment a's "pricing" set to json. */
+/* with_deployment is GOOD with deployment a's provider and api_key
+ * replaced by fields (a JSON fragment). */
 static tg_err
-with_pricing(const char *json, tg_config **cfg, char *err, size_t errlen)
+with_deployment(const char *fields, tg_config **cfg, char *err,
+                size_t errlen)
 {
     char  text[2048];
     char *p;
 
     snprintf(text, sizeof(text), "%s", GOOD);
-    p = strstr(text, "\"api_key\"");
+    p = strstr(text, "\"provider\"");
     snprintf(p, sizeof(text) - (size_t)(p - text),
-             "\"pricing\": %s}\n  ]\n}\n", json);
+             "%s, \"api_base\": \"http://127.0.0.1:9\"}\n  ]\n}\n", fields);
     return load(text, cfg, err, errlen);
+}
+
+/* with_pricing is GOOD with deployment a's "pricing" set to json. */
+static tg_err
+with_pricing(const char *json, tg_config **cfg, char *err, size_t errlen)
+{
+    char fields[512];
+
+    snprintf(fields, sizeof(fields), "\"provider\": \"openai\", \"pricing\": %s",
+             json);
+    return with_deployment(fields, cfg, err, errlen);
 }
 
 static void
@@ -122,22 +135,6 @@ test_deployment_pricing(void)
                                  &cfg, err, sizeof(err)),
                     TG_ECONFIG);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "unknown key \"currency\""));
-}
-
-/* with_deployment is GOOD with deployment a's provider and api_key
- * replaced by fields (a JSON fragment). */
-static tg_err
-with_deployment(const char *fields, tg_config **cfg, char *err,
-                size_t errlen)
-{
-    char  text[2048];
-    char *p;
-
-    snprintf(text, sizeof(text), "%s", GOOD);
-    p = strstr(text, "\"provider\"");
-    snprintf(p, sizeof(text) - (size_t)(p - text),
-             "%s, \"api_base\": \"http://127.0.0.1:9\"}\n  ]\n}\n", fields);
-    return load(text, cfg, err, errlen);
 }
 
 /* "stream_options": the provider's default (Mistral rejects the field),
