@@ -1,9 +1,9 @@
 /* pdp_api.c - the administration API. Each handler validates everything
  * before it writes, answers with the record as stored, and appends one
- * audit record per change (after the change committed: a crash between the
- * two loses the audit line, never the change). Request bodies are parsed
- * with tg_json so an error can say line:col and budgets read USD exactly
- * from the number's text. */
+ * audit record per change in the change's own transaction. Request bodies
+ * are parsed
+ * with tg_json so an error can say line:col and budgets read USD
+ * exactly from the number's text. */
 #include "pdp_api.h"
 
 #include <stdarg.h>
@@ -311,20 +311,19 @@ pdp_api_store_err(pdp_api_call *c, tg_err rv, const char *what)
                        what, tg_strerror(rv));
 }
 
-void
-pdp_api_audit_record(pdp_store *st, const char *actor, const char *action,
-                     const char *target, cJSON *detail, int64_t at_ms)
+pdp_audit *
+pdp_api_audit_begin(pdp_store *st, const char *actor, const char *action,
+                    const char *target, cJSON *detail, int64_t at_ms)
 {
     pdp_audit *a   = calloc(1, sizeof(*a));
     char      *txt = detail != NULL ? cJSON_PrintUnformatted(detail) : NULL;
-    tg_err     rv;
 
     cJSON_Delete(detail);
     if (a == NULL) {
         cJSON_free(txt);
         tg_error("audit: out of memory; %s %s by %s not recorded", action,
                  target, actor);
-        return;
+        return NULL;
     }
     a->at_ms = at_ms;
     snprintf(a->actor, sizeof(a->actor), "%s", actor);
@@ -336,11 +335,16 @@ pdp_api_audit_record(pdp_store *st, const char *actor, const char *action,
         snprintf(a->detail, sizeof(a->detail), "{\"truncated\":true}");
     }
     cJSON_free(txt);
-    if ((rv = pdp_store_audit_add(st, a)) != TG_OK) {
-        tg_error("audit: cannot record %s %s by %s: %s", action, target,
-                 a->actor, tg_strerror(rv));
+    pdp_store_audit_arm(st, a);
+    return a;
+}
+
+void
+pdp_api_audit_end(pdp_store *st, pdp_audit *a)
+{
+    if (pdp_store_audit_disarm(st) && a != NULL) {
+        tg_info("admin: %s %s by %s", a->action, a->target, a->actor);
     }
-    tg_info("admin: %s %s by %s", action, target, a->actor);
     free(a);
 }
 
@@ -366,13 +370,14 @@ pdp_api_cli_actor(char *buf, size_t cap)
     }
 }
 
-/* pdp_api_audit records a change made through the API. */
-static void
+/* pdp_api_audit arms the audit line of a change made through the API;
+ * end it with pdp_api_audit_end(c->x->st, ...). */
+static pdp_audit *
 pdp_api_audit(pdp_api_call *c, const char *action, const char *target,
               cJSON *detail)
 {
-    pdp_api_audit_record(c->x->st, c->x->actor, action, target, detail,
-                         c->now_ms);
+    return pdp_api_audit_begin(c->x->st, c->x->actor, action, target, detail,
+                               c->now_ms);
 }
 
 /* ---- body and query ----------------------------------------------------- */
@@ -629,6 +634,8 @@ pdp_api_tenant_write(pdp_api_call *c, const char *id, bool create)
     pdp_tenant_change ch;
     bool              created = false;
     unsigned          st      = 0;
+    char              target[PDP_AUDIT_TARGET_MAX];
+    pdp_audit        *a;
     tg_err            rv;
 
     if (!pdp_api_fields(c, create ? create_fields : update_fields, &st) ||
@@ -690,7 +697,11 @@ pdp_api_tenant_write(pdp_api_call *c, const char *id, bool create)
     ch.labels   = labels;
     ch.n_labels = n;
     ch.now_ms   = c->now_ms;
-    rv          = pdp_store_tenant_set(c->x->st, &ch, &t, &created);
+    snprintf(target, sizeof(target), "tenant:%s", id);
+    a  = pdp_api_audit(c, create ? "tenants.create" : "tenants.update", target,
+                       c->body != NULL ? cJSON_Duplicate(c->body, true) : NULL);
+    rv = pdp_store_tenant_set(c->x->st, &ch, &t, &created);
+    pdp_api_audit_end(c->x->st, a);
     if (rv == TG_ETOOBIG) {
         return pdp_api_err(c, 400, "too_many_labels",
                            "Tenant %s would have more than %d labels; remove "
@@ -699,12 +710,6 @@ pdp_api_tenant_write(pdp_api_call *c, const char *id, bool create)
     }
     if (rv != TG_OK) {
         return pdp_api_store_err(c, rv, "store the tenant");
-    }
-    {
-        char target[PDP_AUDIT_TARGET_MAX];
-        snprintf(target, sizeof(target), "tenant:%s", id);
-        pdp_api_audit(c, create ? "tenants.create" : "tenants.update", target,
-                      c->body != NULL ? cJSON_Duplicate(c->body, true) : NULL);
     }
     return pdp_api_ok(c, create ? 201 : 200, pdp_api_tenant_json(&t));
 }
@@ -964,15 +969,18 @@ pdp_api_key_create(pdp_api_call *c)
     snprintf(k->name, sizeof(k->name), "%s", name != NULL ? name : "");
     k->status     = PDP_KEY_ACTIVE;
     k->created_ms = c->now_ms;
-    if ((rv = pdp_store_key_put(c->x->st, hash, k)) != TG_OK) {
+    {
+        char       target[PDP_AUDIT_TARGET_MAX];
+        pdp_audit *a;
+        snprintf(target, sizeof(target), "key:%s", k->id);
+        a  = pdp_api_audit(c, "keys.create", target,
+                           pdp_api_key_json(k, NULL, c->now_ms));
+        rv = pdp_store_key_put(c->x->st, hash, k);
+        pdp_api_audit_end(c->x->st, a);
+    }
+    if (rv != TG_OK) {
         st = pdp_api_store_err(c, rv, "store the key");
         goto out;
-    }
-    {
-        char   target[PDP_AUDIT_TARGET_MAX];
-        cJSON *d = pdp_api_key_json(k, NULL, c->now_ms);
-        snprintf(target, sizeof(target), "key:%s", k->id);
-        pdp_api_audit(c, "keys.create", target, d);
     }
     st = pdp_api_ok(c, 201, pdp_api_key_json(k, secret, c->now_ms));
 out:
@@ -988,22 +996,24 @@ pdp_api_key_revoke(pdp_api_call *c, const char *id)
     pdp_key                  k;
     unsigned                 st = 0;
     char                     target[PDP_AUDIT_TARGET_MAX];
+    pdp_audit               *a;
     tg_err                   rv;
 
     if (!pdp_api_fields(c, fields, &st)) {
         return st;
     }
-    rv = pdp_api_id_ok(id) ? pdp_store_key_revoke(c->x->st, id, c->now_ms)
-                           : TG_ENOTFOUND;
+    if (!pdp_api_id_ok(id)) {
+        return pdp_api_key_missing(c, id);
+    }
+    snprintf(target, sizeof(target), "key:%s", id);
+    a  = pdp_api_audit(c, "keys.revoke", target, NULL);
+    rv = pdp_store_key_revoke(c->x->st, id, c->now_ms);
+    pdp_api_audit_end(c->x->st, a);
     if (rv == TG_ENOTFOUND) {
         return pdp_api_key_missing(c, id);
     }
     if (rv != TG_OK && rv != TG_EEXIST) {
         return pdp_api_store_err(c, rv, "revoke the key");
-    }
-    if (rv == TG_OK) {
-        snprintf(target, sizeof(target), "key:%s", id);
-        pdp_api_audit(c, "keys.revoke", target, NULL);
     }
     if (pdp_api_read_key(c, id, &k, NULL) != TG_OK) {
         return pdp_api_store_err(c, TG_EIO, "read the key back");
@@ -1041,7 +1051,17 @@ pdp_api_key_rotate(pdp_api_call *c, const char *id)
         return pdp_api_err(c, 500, "internal",
                            "Cannot read random bytes for a new key.");
     }
-    rv = pdp_store_key_rotate(c->x->st, id, hash, c->now_ms, grace_ms, &k);
+    {
+        char       target[PDP_AUDIT_TARGET_MAX];
+        cJSON     *d = cJSON_CreateObject();
+        pdp_audit *a;
+        cJSON_AddNumberToObject(d, "grace_ms", (double)grace_ms);
+        snprintf(target, sizeof(target), "key:%s", id);
+        a  = pdp_api_audit(c, "keys.rotate", target, d);
+        rv = pdp_store_key_rotate(c->x->st, id, hash, c->now_ms, grace_ms,
+                                  &k);
+        pdp_api_audit_end(c->x->st, a);
+    }
     if (rv == TG_ENOTFOUND) {
         st = pdp_api_key_missing(c, id);
     } else if (rv == TG_EINVAL) {
@@ -1051,11 +1071,6 @@ pdp_api_key_rotate(pdp_api_call *c, const char *id)
     } else if (rv != TG_OK) {
         st = pdp_api_store_err(c, rv, "rotate the key");
     } else {
-        char   target[PDP_AUDIT_TARGET_MAX];
-        cJSON *d = cJSON_CreateObject();
-        cJSON_AddNumberToObject(d, "grace_ms", (double)grace_ms);
-        snprintf(target, sizeof(target), "key:%s", id);
-        pdp_api_audit(c, "keys.rotate", target, d);
         st = pdp_api_ok(c, 200, pdp_api_key_json(&k, secret, c->now_ms));
     }
     explicit_bzero(secret, sizeof(secret));
@@ -1462,6 +1477,7 @@ pdp_api_quota_write(pdp_api_call *c, bool budgets, bool remove)
     unsigned        st = 0;
     bool            created = false;
     char            target[PDP_AUDIT_TARGET_MAX];
+    pdp_audit      *a;
     tg_err          rv;
 
     if (!pdp_api_target(c, &scope, &id, &st)) {
@@ -1500,11 +1516,22 @@ pdp_api_quota_write(pdp_api_call *c, bool budgets, bool remove)
     }
     q.updated_ms = c->now_ms;
     snprintf(q.updated_by, sizeof(q.updated_by), "%s", c->x->actor);
+    snprintf(target, sizeof(target), "%s:%s",
+             scope == PDP_QUOTA_TENANT ? "tenant" : "key", id);
+    a = pdp_api_audit(c,
+                      budgets ? (remove ? "budgets.delete" : "budgets.set")
+                              : (remove ? "ratelimits.delete"
+                                        : "ratelimits.set"),
+                      target,
+                      c->body != NULL && !remove
+                          ? cJSON_Duplicate(c->body, true)
+                          : NULL);
     if (q.limit_micro == 0 && q.rpm == 0 && q.tpm == 0 && q.concurrent == 0) {
         rv = pdp_store_quota_del(c->x->st, scope, id);
     } else {
         rv = pdp_store_quota_put(c->x->st, &q, &created);
     }
+    pdp_api_audit_end(c->x->st, a);
     if (rv == TG_ENOTFOUND) {
         return scope == PDP_QUOTA_TENANT
                    ? pdp_api_err(c, 404, "tenant_not_found",
@@ -1516,14 +1543,6 @@ pdp_api_quota_write(pdp_api_call *c, bool budgets, bool remove)
     if (rv != TG_OK) {
         return pdp_api_store_err(c, rv, "store the quota");
     }
-    snprintf(target, sizeof(target), "%s:%s",
-             scope == PDP_QUOTA_TENANT ? "tenant" : "key", id);
-    pdp_api_audit(c,
-                  budgets ? (remove ? "budgets.delete" : "budgets.set")
-                          : (remove ? "ratelimits.delete" : "ratelimits.set"),
-                  target,
-                  c->body != NULL && !remove ? cJSON_Duplicate(c->body, true)
-                                             : NULL);
     if (remove) {
         cJSON *doc = cJSON_CreateObject();
         cJSON_AddStringToObject(doc, "deleted", target);

@@ -86,11 +86,16 @@ cJSON *pdp_api_key_json(const pdp_key *k, const char *secret, int64_t now_ms);
 cJSON *pdp_api_tenant_json(const pdp_tenant *t);
 cJSON *pdp_api_labels_json(const tg_kv *l, uint32_t n);
 
-/* pdp_api_audit_record appends one audit record (detail taken; may be
- * NULL); a failure is logged, never returned: the change it records has
- * already been made. */
-void pdp_api_audit_record(pdp_store *st, const char *actor, const char *action,
-                          const char *target, cJSON *detail, int64_t at_ms);
+/* pdp_api_audit_begin arms the audit record of the change about to be
+ * written on st by this thread (detail taken; may be NULL): the store
+ * commits it in the change's own transaction (pdp_store_audit_arm), so
+ * there is never a change without its line, nor a line without its
+ * change. pdp_api_audit_end disarms it after the change, logs it when it
+ * was written and frees it. Owns: the result, until pdp_api_audit_end. */
+pdp_audit *pdp_api_audit_begin(pdp_store *st, const char *actor,
+                               const char *action, const char *target,
+                               cJSON *detail, int64_t at_ms);
+void       pdp_api_audit_end(pdp_store *st, pdp_audit *a);
 
 /* pdp_api_cli_actor names who runs the CLI: "cli:<login>@<host>". */
 void pdp_api_cli_actor(char *buf, size_t cap);

@@ -406,25 +406,24 @@ pdp_cli_print_json(pdp_cli *c, cJSON *doc)
     cJSON_Delete(doc);
 }
 
-/* pdp_cli_audit records a change made from the command line; detail is
- * taken. */
-static void
-pdp_cli_audit(pdp_cli *c, pdp_store *st, const char *action, const char *kind,
+/* pdp_cli_audit arms the audit line of a change about to be made from the
+ * command line (detail taken); end it with pdp_api_audit_end. */
+static pdp_audit *
+pdp_cli_audit(pdp_store *st, const char *action, const char *kind,
               const char *id, cJSON *detail)
 {
     char actor[PDP_ACTOR_MAX];
     char target[PDP_AUDIT_TARGET_MAX];
 
-    (void)c;
     pdp_api_cli_actor(actor, sizeof(actor));
     snprintf(target, sizeof(target), "%s:%s", kind, id);
-    pdp_api_audit_record(st, actor, action, target, detail, tg_now_ms());
+    return pdp_api_audit_begin(st, actor, action, target, detail,
+                               tg_now_ms());
 }
 
-/* pdp_cli_tenant_exists: a key or quota may only name a tenant that was
- * created (a typo would otherwise make a tenant no budget applies to). */
-static int
-pdp_cli_tenant_exists(pdp_cli *c, pdp_store *st, const char *id)
+/* pdp_cli_tenant_read: TG_OK if tenant id exists, TG_ENOTFOUND if not. */
+static tg_err
+pdp_cli_tenant_read(pdp_store *st, const char *id)
 {
     pdp_store_reader *rd = NULL;
     pdp_tenant       *t  = malloc(sizeof(*t));
@@ -437,6 +436,16 @@ pdp_cli_tenant_exists(pdp_cli *c, pdp_store *st, const char *id)
     }
     pdp_store_reader_destroy(rd);
     free(t);
+    return rv;
+}
+
+/* pdp_cli_tenant_exists: a key or quota may only name a tenant that was
+ * created (a typo would otherwise make a tenant no budget applies to). */
+static int
+pdp_cli_tenant_exists(pdp_cli *c, pdp_store *st, const char *id)
+{
+    tg_err rv = pdp_cli_tenant_read(st, id);
+
     if (rv == TG_ENOTFOUND) {
         fprintf(c->err,
                 "tollgate-pdp %s: there is no tenant \"%s\"; create it first "
@@ -1413,13 +1422,17 @@ pdp_cli_keys_create(pdp_cli *c, int argc, char **argv)
     /* A collision of 64 or 192 random bits will not happen; retrying costs
      * nothing and keeps the store's no-overwrite rule the only guard. */
     for (int attempt = 0; attempt < 3 && rv == TG_EEXIST; attempt++) {
-        char idhex[2 * PDP_KEY_ID_BYTES + 1];
+        char       idhex[2 * PDP_KEY_ID_BYTES + 1];
+        pdp_audit *a;
         if ((rv = pdp_api_secret(key, sizeof(key), hash)) != TG_OK ||
             (rv = tg_random_token(idhex, PDP_KEY_ID_BYTES)) != TG_OK) {
             break;
         }
         snprintf(k->id, sizeof(k->id), "key_%s", idhex);
+        a  = pdp_cli_audit(st, "keys.create", "key", k->id,
+                           pdp_api_key_json(k, NULL, k->created_ms));
         rv = pdp_store_key_put(st, hash, k);
+        pdp_api_audit_end(st, a);
     }
     if (rv != TG_OK) {
         fprintf(c->err, "tollgate-pdp %s: cannot store the key: %s\n", c->cmd,
@@ -1427,8 +1440,6 @@ pdp_cli_keys_create(pdp_cli *c, int argc, char **argv)
         ec = PDP_EXIT_FAIL;
         goto out;
     }
-    pdp_cli_audit(c, st, "keys.create", "key", k->id,
-                  pdp_api_key_json(k, NULL, k->created_ms));
     if (pdp_cli_json(&o)) {
         pdp_cli_print_json(c, pdp_api_key_json(k, key, k->created_ms));
     } else {
@@ -1803,11 +1814,18 @@ pdp_cli_keys_rotate(pdp_cli *c, int argc, char **argv)
         (ec = pdp_cli_store(c, cfg, &st)) != PDP_EXIT_OK) {
         goto out;
     }
-    for (int attempt = 0; attempt < 3 && rv == TG_EEXIST; attempt++) {
-        if ((rv = pdp_api_secret(key, sizeof(key), hash)) != TG_OK) {
-            break;
+    {
+        cJSON     *d = cJSON_CreateObject();
+        pdp_audit *a;
+        cJSON_AddNumberToObject(d, "grace_ms", (double)grace);
+        a = pdp_cli_audit(st, "keys.rotate", "key", o.pos[0], d);
+        for (int attempt = 0; attempt < 3 && rv == TG_EEXIST; attempt++) {
+            if ((rv = pdp_api_secret(key, sizeof(key), hash)) != TG_OK) {
+                break;
+            }
+            rv = pdp_store_key_rotate(st, o.pos[0], hash, now, grace, k);
         }
-        rv = pdp_store_key_rotate(st, o.pos[0], hash, now, grace, k);
+        pdp_api_audit_end(st, a);
     }
     switch (rv) {
     case TG_OK: break;
@@ -1824,11 +1842,6 @@ pdp_cli_keys_rotate(pdp_cli *c, int argc, char **argv)
                 o.pos[0], tg_strerror(rv));
         ec = PDP_EXIT_FAIL;
         goto out;
-    }
-    {
-        cJSON *d = cJSON_CreateObject();
-        cJSON_AddNumberToObject(d, "grace_ms", (double)grace);
-        pdp_cli_audit(c, st, "keys.rotate", "key", o.pos[0], d);
     }
     if (!pdp_cli_json(&o)) {
         pdp_api_time(k->grace_until_ms, when, sizeof(when));
@@ -1878,7 +1891,11 @@ pdp_cli_keys_revoke(pdp_cli *c, int argc, char **argv)
         (ec = pdp_cli_store(c, cfg, &st)) != PDP_EXIT_OK) {
         goto out;
     }
-    rv = pdp_store_key_revoke(st, o.pos[0], tg_now_ms());
+    {
+        pdp_audit *a = pdp_cli_audit(st, "keys.revoke", "key", o.pos[0], NULL);
+        rv           = pdp_store_key_revoke(st, o.pos[0], tg_now_ms());
+        pdp_api_audit_end(st, a);
+    }
     switch (rv) {
     case TG_OK:
         fprintf(c->out,
@@ -1886,7 +1903,6 @@ pdp_cli_keys_revoke(pdp_cli *c, int argc, char **argv)
                 "on.\n",
                 o.pos[0]);
         tg_info("keys: revoked %s", o.pos[0]);
-        pdp_cli_audit(c, st, "keys.revoke", "key", o.pos[0], NULL);
         break;
     case TG_EEXIST:
         fprintf(c->out, "Key %s was already revoked; nothing changed.\n",
@@ -1975,7 +1991,27 @@ pdp_cli_tenants_set(pdp_cli *c, int argc, char **argv)
     ch.labels   = labels;
     ch.n_labels = n;
     ch.now_ms   = tg_now_ms();
-    rv          = pdp_store_tenant_set(st, &ch, t, &created);
+    {
+        /* What was asked, as the API records its request body. */
+        cJSON     *d = cJSON_CreateObject();
+        pdp_audit *a;
+        tg_err     known = pdp_cli_tenant_read(st, ch.id);
+        if (o.name != NULL) {
+            cJSON_AddStringToObject(d, "name", o.name);
+        }
+        if (o.tier != NULL) {
+            cJSON_AddStringToObject(d, "tier", o.tier);
+        }
+        if (n > 0) {
+            cJSON_AddItemToObject(d, "labels", pdp_api_labels_json(labels, n));
+        }
+        a  = pdp_cli_audit(st,
+                           known == TG_ENOTFOUND ? "tenants.create"
+                                                 : "tenants.update",
+                           "tenant", ch.id, d);
+        rv = pdp_store_tenant_set(st, &ch, t, &created);
+        pdp_api_audit_end(st, a);
+    }
     if (rv == TG_ETOOBIG) {
         fprintf(c->err,
                 "tollgate-pdp %s: tenant %s would have more than %d labels; "
@@ -1991,8 +2027,6 @@ pdp_cli_tenants_set(pdp_cli *c, int argc, char **argv)
         goto out;
     }
     tg_info("tenants: %s %s", created ? "created" : "updated", t->id);
-    pdp_cli_audit(c, st, created ? "tenants.create" : "tenants.update",
-                  "tenant", t->id, pdp_api_tenant_json(t));
     if (pdp_cli_json(&o)) {
         cJSON *j = pdp_api_tenant_json(t);
         cJSON_AddBoolToObject(j, "created", created);

@@ -1095,12 +1095,14 @@ pdp_cli_tokens(int argc, char **argv, FILE *out, FILE *err)
         }
         cJSON_Delete(doc);
     } else if (strcmp(sub, "revoke") == 0) {
-        rv = pdp_store_token_revoke(st, pos, tg_now_ms());
-        if (rv == TG_OK) {
-            char target[PDP_AUDIT_TARGET_MAX];
-            snprintf(target, sizeof(target), "admin-token:%s", pos);
-            pdp_api_audit_record(st, actor, "admin-tokens.revoke", target,
+        char       target[PDP_AUDIT_TARGET_MAX];
+        pdp_audit *a;
+        snprintf(target, sizeof(target), "admin-token:%s", pos);
+        a  = pdp_api_audit_begin(st, actor, "admin-tokens.revoke", target,
                                  NULL, tg_now_ms());
+        rv = pdp_store_token_revoke(st, pos, tg_now_ms());
+        pdp_api_audit_end(st, a);
+        if (rv == TG_OK) {
             fprintf(out, "Revoked admin token %s.\n", pos);
         } else {
             fprintf(err, "tollgate-pdp admin-tokens revoke: %s\n",
@@ -1123,13 +1125,15 @@ pdp_cli_tokens(int argc, char **argv, FILE *out, FILE *err)
         explicit_bzero(hex, sizeof(hex));
         tg_sha256(token, strlen(token), hash);
         if (rv == TG_OK) {
+            char       target[PDP_AUDIT_TARGET_MAX];
+            pdp_audit *a;
+            snprintf(target, sizeof(target), "admin-token:%s", pos);
+            a  = pdp_api_audit_begin(st, actor, "admin-tokens.create", target,
+                                     NULL, tg_now_ms());
             rv = pdp_store_token_put(st, hash, &t, false);
+            pdp_api_audit_end(st, a);
         }
         if (rv == TG_OK) {
-            char target[PDP_AUDIT_TARGET_MAX];
-            snprintf(target, sizeof(target), "admin-token:%s", pos);
-            pdp_api_audit_record(st, actor, "admin-tokens.create", target,
-                                 NULL, tg_now_ms());
             fprintf(out, "%s\n", token);
             fprintf(err, "Created admin token %s. Save it now: it cannot be "
                          "shown again (Tollgate stores only its SHA-256).\n",

@@ -346,6 +346,47 @@ pdp_store_map_size(pdp_store *st)
     return info.me_mapsize;
 }
 
+/* The audit line armed on this thread (pdp_store_audit_arm). */
+static _Thread_local struct {
+    pdp_store *st;
+    pdp_audit *a;
+    bool       done;
+} pdp_store__armed;
+
+void
+pdp_store_audit_arm(pdp_store *st, pdp_audit *a)
+{
+    pdp_store__armed.st   = st;
+    pdp_store__armed.a    = a;
+    pdp_store__armed.done = false;
+}
+
+bool
+pdp_store_audit_disarm(pdp_store *st)
+{
+    bool done = pdp_store__armed.st == st && pdp_store__armed.done;
+
+    memset(&pdp_store__armed, 0, sizeof(pdp_store__armed));
+    return done;
+}
+
+/* pdp_store__with_audit: runs fn, then appends the armed audit line (if
+ * any, not yet written, for st) in the same txn. */
+static int
+pdp_store__with_audit(pdp_store *st, MDB_txn *txn, pdp_store_txn_fn fn,
+                      void *arg, bool *audited)
+{
+    int rc = fn(st, txn, arg);
+
+    *audited = false;
+    if (rc == 0 && pdp_store__armed.st == st && pdp_store__armed.a != NULL &&
+        !pdp_store__armed.done && fn != pdp_store__audit_txn) {
+        rc       = pdp_store__audit_txn(st, txn, pdp_store__armed.a);
+        *audited = rc == 0;
+    }
+    return rc;
+}
+
 /* A write body: runs inside a write txn, returns an LMDB rc. It may run more
  * than once (after the map grows), so it must not keep effects outside the
  * txn except outputs it fully rewrites on each run. */
@@ -357,12 +398,15 @@ pdp_store__write(pdp_store *st, pdp_store_txn_fn fn, void *arg)
         size_t   seen = pdp_store_map_size(st);
         int      rc;
 
+        bool     audited = false;
+
         pthread_rwlock_rdlock(&st->resize_lk);
         rc = mdb_txn_begin(st->env, NULL, 0, &txn);
         if (rc == 0) {
-            rc = fn(st, txn, arg);
+            rc = pdp_store__with_audit(st, txn, fn, arg, &audited);
             if (rc == 0) {
                 rc = mdb_txn_commit(txn); /* frees txn on failure too */
+                pdp_store__armed.done |= rc == 0 && audited;
             } else {
                 mdb_txn_abort(txn);
             }
@@ -880,6 +924,7 @@ pdp_store_key_revoke_txn(pdp_store *st, MDB_txn *txn, void *arg)
     }
     if (k->status == PDP_KEY_REVOKED) {
         a->already = true;
+        rc         = MDB_KEYEXIST; /* nothing to commit (nor to audit) */
         goto out;
     }
     k->status     = PDP_KEY_REVOKED;
@@ -909,7 +954,7 @@ pdp_store_key_revoke(pdp_store *st, const char *id, int64_t now_ms)
         return TG_ENOTFOUND;
     }
     rv = pdp_store__write(st, pdp_store_key_revoke_txn, &a);
-    return rv == TG_OK && a.already ? TG_EEXIST : rv;
+    return a.already ? TG_EEXIST : rv;
 }
 
 typedef struct pdp_key_rotate_arg {

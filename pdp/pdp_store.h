@@ -468,6 +468,15 @@ typedef struct pdp_audit {
 /* pdp_store_audit_add appends a (a->seq is written back). Borrows a. */
 tg_err pdp_store_audit_add(pdp_store *st, pdp_audit *a);
 
+/* pdp_store_audit_arm makes the first write this thread commits on st from
+ * now on append a in the same transaction, so a change and its audit line
+ * are committed together or not at all (an audit line that cannot be
+ * written fails the change). pdp_store_audit_disarm ends that and returns
+ * whether a was committed. One armed record per thread; borrows a until
+ * disarm. */
+void pdp_store_audit_arm(pdp_store *st, pdp_audit *a);
+bool pdp_store_audit_disarm(pdp_store *st);
+
 /* pdp_store_audit_list calls fn for the newest records first until fn
  * returns false or limit records were given (0: all). */
 typedef bool (*pdp_store_audit_fn)(void *arg, const pdp_audit *a);

@@ -461,8 +461,8 @@ pdp_seq_get(const MDB_val *k)
     return seq;
 }
 
-static int
-pdp_store_audit_add_txn(pdp_store *st, MDB_txn *txn, void *arg)
+int
+pdp_store__audit_txn(pdp_store *st, MDB_txn *txn, void *arg)
 {
     pdp_audit   *a = arg;
     MDB_cursor  *cur;
@@ -505,7 +505,7 @@ pdp_store_audit_add_txn(pdp_store *st, MDB_txn *txn, void *arg)
 tg_err
 pdp_store_audit_add(pdp_store *st, pdp_audit *a)
 {
-    return pdp_store__write(st, pdp_store_audit_add_txn, a);
+    return pdp_store__write(st, pdp_store__audit_txn, a);
 }
 
 typedef struct pdp_audit_list_arg {

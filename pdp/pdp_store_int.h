@@ -185,6 +185,10 @@ pdp_rec_get_labels(pdp_rec_in *in, tg_kv *l, uint32_t *n)
 /* pdp_store__rc maps an LMDB return code to a tg_err. */
 tg_err pdp_store__rc(int rc);
 
+/* pdp_store__audit_txn appends the pdp_audit arg in txn (its seq is
+ * written back). */
+int pdp_store__audit_txn(pdp_store *st, MDB_txn *txn, void *arg);
+
 /* pdp_store__write runs fn in a write txn and commits it when fn returns
  * 0; on MDB_MAP_FULL it grows the map and runs fn again (fn must be
  * repeatable), so a write is never dropped for lack of space. */

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "pdp_store.h"
+#include "pdp_store_int.h" /* st->env, to count transactions */
 #include "tg_hash.h"
 #include "tg_unit.h"
 
@@ -1068,6 +1069,80 @@ test_admin_records(void)
     pdp_store_close(st);
 }
 
+static bool
+audit_count(void *arg, const pdp_audit *a)
+{
+    (void)a;
+    (*(int *)arg)++;
+    return true;
+}
+
+static size_t
+last_txn(pdp_store *st)
+{
+    MDB_envinfo info;
+
+    mdb_env_info(st->env, &info);
+    return info.me_last_txnid;
+}
+
+/* An armed audit line is committed in the change's own transaction (a
+ * crash can never keep one without the other), once, and only when a
+ * change is committed. */
+static void
+test_audit_with_its_change(void)
+{
+    const char       *dir = tg_unit_tmpdir("store");
+    pdp_store        *st  = open_store(dir, 4);
+    pdp_audit         a;
+    pdp_tenant        t;
+    pdp_tenant_change ch = {.id = "acme", .now_ms = 1};
+    uint8_t           hash[TG_SHA256_LEN];
+    bool              created = false;
+    int               n       = 0;
+    size_t            txn;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    memset(&a, 0, sizeof(a));
+    snprintf(a.actor, sizeof(a.actor), "cli:test");
+    snprintf(a.action, sizeof(a.action), "tenants.create");
+    snprintf(a.target, sizeof(a.target), "tenant:acme");
+    txn = last_txn(st);
+    pdp_store_audit_arm(st, &a);
+    CU_ASSERT_EQUAL(pdp_store_tenant_set(st, &ch, &t, &created), TG_OK);
+    CU_ASSERT_TRUE(created);
+    CU_ASSERT_EQUAL(last_txn(st), txn + 1); /* one transaction for both */
+    CU_ASSERT_EQUAL(a.seq, 1);
+    /* Consumed: a later write in the same operation adds no second line. */
+    CU_ASSERT_EQUAL(pdp_store_tenant_set(st, &ch, &t, &created), TG_OK);
+    CU_ASSERT_TRUE(pdp_store_audit_disarm(st));
+    CU_ASSERT_EQUAL(pdp_store_audit_list(st, 0, audit_count, &n), TG_OK);
+    CU_ASSERT_EQUAL(n, 1);
+
+    /* No change, no line: an unknown key, a key already revoked. */
+    pdp_store_audit_arm(st, &a);
+    CU_ASSERT_EQUAL(pdp_store_key_revoke(st, "key_nope", 2), TG_ENOTFOUND);
+    CU_ASSERT_FALSE(pdp_store_audit_disarm(st));
+    tg_sha256("sk-tg-audit", 11, hash);
+    make_key(&g_key, "key_a", "acme", NULL);
+    CU_ASSERT_EQUAL(pdp_store_key_put(st, hash, &g_key), TG_OK);
+    CU_ASSERT_EQUAL(pdp_store_key_revoke(st, "key_a", 3), TG_OK);
+    txn = last_txn(st);
+    pdp_store_audit_arm(st, &a);
+    CU_ASSERT_EQUAL(pdp_store_key_revoke(st, "key_a", 4), TG_EEXIST);
+    CU_ASSERT_FALSE(pdp_store_audit_disarm(st));
+    CU_ASSERT_EQUAL(last_txn(st), txn); /* nothing committed */
+    n = 0;
+    CU_ASSERT_EQUAL(pdp_store_audit_list(st, 0, audit_count, &n), TG_OK);
+    CU_ASSERT_EQUAL(n, 1);
+    /* Disarmed: writes are not audited. */
+    CU_ASSERT_EQUAL(pdp_store_tenant_set(st, &ch, &t, &created), TG_OK);
+    n = 0;
+    CU_ASSERT_EQUAL(pdp_store_audit_list(st, 0, audit_count, &n), TG_OK);
+    CU_ASSERT_EQUAL(n, 1);
+    pdp_store_close(st);
+}
+
 /* The rate-limit snapshot: one record, replaced whole, survives a reopen,
  * and a snapshot bigger than the map grows it rather than failing. */
 static void
@@ -1114,6 +1189,7 @@ test_limits_snapshot_saved(void)
 static const tg_unit_case cases[] = {
     {"limits_snapshot_saved", test_limits_snapshot_saved},
     {"admin_records", test_admin_records},
+    {"audit_with_its_change", test_audit_with_its_change},
     {"schema_version_written", test_schema_version_written},
     {"alerts_fire_once_per_window", test_alerts_fire_once_per_window},
     {"budget_spend_persists", test_budget_spend_persists},
