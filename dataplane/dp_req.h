@@ -29,6 +29,31 @@ typedef enum dp_phase {
     DP_PHASE_STREAMING,   /* 200 SSE: bytes flow through out */
 } dp_phase;
 
+/* What a request keeps of its decision: tg_decision without what the data
+ * plane never reads (matched rules, redactions) and without the model list,
+ * which only GET /v1/models needs (dp_req.models), so the thousands of
+ * requests a data plane may hold open stay small. */
+typedef struct dp_decision {
+    tg_verdict        verdict;
+    uint32_t          status; /* HTTP status for a deny */
+    char              error_code[TG_MSG_CODE_MAX];
+    char              error_type[TG_MSG_CODE_MAX];
+    char              message[TG_MSG_TEXT_MAX];
+    tg_route_target   targets[TG_MSG_TARGETS_MAX];
+    uint32_t          n_targets;
+    tg_route_strategy strategy;
+    int64_t           clamp_max_tokens; /* 0: none */
+    char              reservation_id[TG_REQUEST_ID_MAX];
+    uint64_t          policy_revision;
+    char              key_id[TG_ID_MAX];
+    char              tenant_id[TG_ID_MAX];
+    tg_limit_state    limits[TG_MSG_LIMITS_MAX];
+    uint32_t          n_limits;
+} dp_decision;
+
+/* dp_decision_keep copies what the data plane keeps of d into out. */
+void dp_decision_keep(dp_decision *out, const tg_decision *d);
+
 typedef struct dp_req dp_req;
 struct dp_req {
     atomic_int             refs;
@@ -43,7 +68,7 @@ struct dp_req {
     tg_buf      body;
     bool        has_key;
     uint8_t     key_hash[TG_SHA256_LEN];
-    tg_kv       meta[TG_MSG_META_MAX];
+    tg_kv      *meta; /* TG_MSG_META_MAX slots, or NULL until one is sent */
     uint32_t    n_meta;
     char        client_ip[TG_MSG_IP_MAX];
     int         client_fd; /* polled for hang-ups while suspended */
@@ -57,7 +82,9 @@ struct dp_req {
     dp_chat_req          chat;   /* OpenAI form (Messages: translated) */
     dp_client_req        cr;
     bool                 have_decision;
-    tg_decision          dec;
+    dp_decision          dec;
+    char (*models)[TG_MODEL_MAX]; /* GET /v1/models: the list, n_models */
+    uint32_t             n_models;
     const dp_upstream   *dep;    /* deployment of the current attempt */
     dp_call              call;   /* the current attempt */
     CURL                *easy;

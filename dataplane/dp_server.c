@@ -40,7 +40,30 @@ dp_req_unref(dp_req *r)
     tg_buf_fini(&r->out);
     tg_buf_fini(&r->err_body);
     pthread_mutex_destroy(&r->mtx);
+    free(r->meta);
+    free(r->models);
     free(r);
+}
+
+void
+dp_decision_keep(dp_decision *out, const tg_decision *d)
+{
+    out->verdict  = d->verdict;
+    out->status   = d->status;
+    memcpy(out->error_code, d->error_code, sizeof(out->error_code));
+    memcpy(out->error_type, d->error_type, sizeof(out->error_type));
+    memcpy(out->message, d->message, sizeof(out->message));
+    memcpy(out->targets, d->targets, sizeof(out->targets));
+    out->n_targets        = d->n_targets;
+    out->strategy         = d->strategy;
+    out->clamp_max_tokens = d->clamp_max_tokens;
+    memcpy(out->reservation_id, d->reservation_id,
+           sizeof(out->reservation_id));
+    out->policy_revision = d->policy_revision;
+    memcpy(out->key_id, d->key_id, sizeof(out->key_id));
+    memcpy(out->tenant_id, d->tenant_id, sizeof(out->tenant_id));
+    memcpy(out->limits, d->limits, sizeof(out->limits));
+    out->n_limits = d->n_limits;
 }
 
 void
@@ -345,6 +368,12 @@ dp_server_meta_iter(void *cls, enum MHD_ValueKind kind, const char *key,
         snprintf(c->bad_name, sizeof(c->bad_name), "%.79s", key);
         return MHD_NO;
     }
+    if (c->r->meta == NULL &&
+        (c->r->meta = calloc(TG_MSG_META_MAX, sizeof(*c->r->meta))) == NULL) {
+        c->bad = true;
+        snprintf(c->bad_name, sizeof(c->bad_name), "%.79s", key);
+        return MHD_NO;
+    }
     tg_kv *kv = &c->r->meta[c->r->n_meta++];
     for (size_t i = 0; suffix[i] != '\0'; i++) {
         kv->key[i]     = (char)(suffix[i] >= 'A' && suffix[i] <= 'Z'
@@ -498,7 +527,7 @@ dp_server_reader_free(void *cls)
  * decision's limits ("requests", "tokens"); "retry" is the PDP's hint for
  * retry-after on its own 429s (set by dp_worker into r->retry_after). */
 static void
-dp_server_limit_headers(struct MHD_Response *resp, const tg_decision *d)
+dp_server_limit_headers(struct MHD_Response *resp, const dp_decision *d)
 {
     for (uint32_t i = 0; i < d->n_limits && i < TG_MSG_LIMITS_MAX; i++) {
         const tg_limit_state *l = &d->limits[i];
@@ -534,7 +563,7 @@ dp_server_queue(dp_server *srv, struct MHD_Connection *conn, dp_req *r)
     if (stream) {
         dp_req_ref(r); /* the response's, released by reader_free */
         resp = MHD_create_response_from_callback(
-            MHD_SIZE_UNKNOWN, 16 * 1024, dp_server_reader, r,
+            MHD_SIZE_UNKNOWN, 4 * 1024, dp_server_reader, r,
             dp_server_reader_free);
     } else {
         resp = MHD_create_response_from_buffer(r->out.len, r->out.data,
@@ -983,7 +1012,7 @@ dp_server_create(dp_server **out, const tg_config *cfg)
         MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)c->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)c->client_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)c->max_header_bytes + 16384, MHD_OPTION_NOTIFY_COMPLETED,
+        (size_t)c->max_header_bytes + 4096, MHD_OPTION_NOTIFY_COMPLETED,
         dp_server_completed, srv, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, MHD_OPTION_END);
     if (srv->mhd == NULL) {
         tg_error("cannot listen on %s (is the port in use? check "

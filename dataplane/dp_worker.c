@@ -833,7 +833,16 @@ dp_worker_on_decision(void *arg, tg_err err, const tg_decision *d,
     /* Runs on an nng thread: copy and hand over to the owning worker. The
      * worker does not touch r->dec until it takes this job. */
     if (err == TG_OK) {
-        r->dec = *d;
+        dp_decision_keep(&r->dec, d);
+    }
+    if (err == TG_OK && r->endpoint == TG_EP_MODELS && d->n_models > 0) {
+        if ((r->models = calloc(d->n_models, sizeof(*r->models))) == NULL) {
+            err = TG_ENOMEM;
+            why = "out of memory for the model list";
+        } else {
+            memcpy(r->models, d->models, d->n_models * sizeof(*r->models));
+            r->n_models = d->n_models;
+        }
     }
     dp_worker_post(r->worker, DP_JOB_DECISION, r, err, why);
     dp_req_unref(r); /* the PDP call's ref */
@@ -847,11 +856,11 @@ dp_worker_models(dp_req *r)
 
     tg_buf_init(&b, 0);
     tg_buf_printf(&b, "{\"object\":\"list\",\"data\":[");
-    for (uint32_t i = 0, n = 0; i < r->dec.n_models; i++) {
+    for (uint32_t i = 0, n = 0; i < r->n_models; i++) {
         bool usable = false;
         for (size_t k = 0; k < srv->n_upstreams; k++) {
             if (srv->upstreams[k].usable &&
-                strcmp(srv->upstreams[k].dep->model, r->dec.models[i]) == 0) {
+                strcmp(srv->upstreams[k].dep->model, r->models[i]) == 0) {
                 usable = true;
                 break;
             }
@@ -860,7 +869,7 @@ dp_worker_models(dp_req *r)
             continue;
         }
         cJSON *m = cJSON_CreateObject();
-        cJSON_AddStringToObject(m, "id", r->dec.models[i]);
+        cJSON_AddStringToObject(m, "id", r->models[i]);
         cJSON_AddStringToObject(m, "object", "model");
         cJSON_AddNumberToObject(m, "created", 0);
         cJSON_AddStringToObject(m, "owned_by", "tollgate");
@@ -935,16 +944,18 @@ dp_worker_fail_open(dp_worker *w, dp_req *r)
         dp_strategy_parse(g->strategy, &s)) {
         r->variant = (int)s + 1;
     }
-    for (size_t i = 0; r->endpoint == TG_EP_MODELS && i < cfg->n_deployments &&
-                       r->dec.n_models < TG_MSG_MODELS_MAX;
+    if (r->endpoint == TG_EP_MODELS && r->models == NULL) {
+        r->models = calloc(TG_MSG_MODELS_MAX, sizeof(*r->models));
+    }
+    for (size_t i = 0; r->models != NULL && i < cfg->n_deployments &&
+                       r->n_models < TG_MSG_MODELS_MAX;
          i++) {
         bool seen = false;
-        for (uint32_t k = 0; k < r->dec.n_models; k++) {
-            seen = seen ||
-                   strcmp(r->dec.models[k], cfg->deployments[i].model) == 0;
+        for (uint32_t k = 0; k < r->n_models; k++) {
+            seen = seen || strcmp(r->models[k], cfg->deployments[i].model) == 0;
         }
         if (!seen) {
-            snprintf(r->dec.models[r->dec.n_models++], TG_MODEL_MAX, "%s",
+            snprintf(r->models[r->n_models++], TG_MODEL_MAX, "%s",
                      cfg->deployments[i].model);
         }
     }
@@ -1244,7 +1255,9 @@ dp_worker_start(dp_worker *w, dp_req *r)
     d.prompt_bytes           = r->chat.prompt_bytes;
     d.n_meta                 = r->n_meta;
     d.now_ms                 = tg_now_ms();
-    memcpy(d.meta, r->meta, sizeof(d.meta));
+    if (r->n_meta > 0) {
+        memcpy(d.meta, r->meta, r->n_meta * sizeof(d.meta[0]));
+    }
     snprintf(d.model, sizeof(d.model), "%s", r->chat.model);
     snprintf(d.client_ip, sizeof(d.client_ip), "%s", r->client_ip);
     snprintf(d.user, sizeof(d.user), "%s", r->chat.user);

@@ -51,6 +51,18 @@ describe('bad input', () => {
     assert.equal(r.status, 200, r.text);
   });
 
+  test('headers up to max_header_bytes (16 KB) are accepted, streams included', async () => {
+    const big = { 'x-big': 'h'.repeat(15 * 1024) };
+    const r = await post({ model: 'mock-small', messages: userMsg('hi') }, big);
+    assert.equal(r.status, 200, r.text);
+    // The connection's memory also holds the stream's write buffer.
+    const s = await gw.chat({ model: 'mock-small', stream: true, messages: userMsg('[[mock chunks=40]] hi') },
+      { key, stream: true, headers: big });
+    assert.equal(s.status, 200, s.text);
+    assert.equal(s.events.at(-1).data, '[DONE]');
+    assert.equal(s.events.length, 40 + 3); // role, 40 words, finish, [DONE]
+  });
+
   test('a 40 KB header -> 431', async () => {
     const r = await post({ model: 'mock-small', messages: userMsg('hi') }, { 'x-big': 'h'.repeat(40 * 1024) });
     assert.equal(r.status, 431, r.text);
