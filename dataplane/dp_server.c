@@ -563,7 +563,7 @@ dp_server_queue(dp_server *srv, struct MHD_Connection *conn, dp_req *r)
     if (stream) {
         dp_req_ref(r); /* the response's, released by reader_free */
         resp = MHD_create_response_from_callback(
-            MHD_SIZE_UNKNOWN, 4 * 1024, dp_server_reader, r,
+            MHD_SIZE_UNKNOWN, 1024, dp_server_reader, r,
             dp_server_reader_free);
     } else {
         resp = MHD_create_response_from_buffer(r->out.len, r->out.data,
@@ -1012,7 +1012,7 @@ dp_server_create(dp_server **out, const tg_config *cfg)
         MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)c->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)c->client_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)c->max_header_bytes + 4096, MHD_OPTION_NOTIFY_COMPLETED,
+        (size_t)c->max_header_bytes + 8192, MHD_OPTION_NOTIFY_COMPLETED,
         dp_server_completed, srv, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, MHD_OPTION_END);
     if (srv->mhd == NULL) {
         tg_error("cannot listen on %s (is the port in use? check "
