@@ -1,7 +1,9 @@
 // backends_sdk.test.mjs - the real SDKs, unmodified, against every backend
 // the mock plays: the `openai` package through Tollgate to OpenAI, Azure,
 // Anthropic and Gemini deployments, and `@anthropic-ai/sdk` against
-// /v1/messages backed by each of them; streaming and not, with tools.
+// /v1/messages backed by each of them; streaming and not, with tools; each
+// SDK against a model group of two deployments of the other format; and
+// the openai SDK's embeddings against every backend that has them.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
@@ -33,7 +35,21 @@ describe('SDKs against every backend', () => {
   let anthropic;
 
   before(async () => {
-    gw = await startGateway({ deployments: providerDeployments });
+    // Model groups: "claude-group" is two Anthropic deployments, "gpt-group"
+    // two OpenAI ones, each chosen at random by weight.
+    gw = await startGateway({
+      deployments: (p) => {
+        const base = providerDeployments(p);
+        const ant = base.find((d) => d.id === 'ant');
+        const oai = base.find((d) => d.id === 'oai');
+        return [...base,
+          { ...ant, id: 'ant-a', model: 'claude-group', upstream_model: 'claude-a' },
+          { ...ant, id: 'ant-b', model: 'claude-group', upstream_model: 'claude-b' },
+          { ...oai, id: 'oai-a', model: 'gpt-group', upstream_model: 'gpt-a' },
+          { ...oai, id: 'oai-b', model: 'gpt-group', upstream_model: 'gpt-b' }];
+      },
+      modelGroups: [{ model: 'claude-group', strategy: 'weighted' }, { model: 'gpt-group', strategy: 'weighted' }],
+    });
     const k = await gw.createKey({ tenant: 'sdks' });
     openai = new OpenAI({ baseURL: `${gw.baseUrl}/v1`, apiKey: k.key, maxRetries: 0, timeout: 30_000 });
     anthropic = new Anthropic({ baseURL: gw.baseUrl, apiKey: k.key, maxRetries: 0, timeout: 30_000 });
@@ -41,6 +57,42 @@ describe('SDKs against every backend', () => {
 
   after(async () => {
     await gw?.stop();
+  });
+
+  test('openai SDK -> a model group of two Anthropic deployments: both serve, stream and tools work', async () => {
+    const seen = new Set();
+    for (let i = 0; i < 24; i++) {
+      const { data, response } = await openai.chat.completions.create({
+        model: 'claude-group', max_tokens: 20, messages: [{ role: 'user', content: '[[mock chunks=2]] hi' }],
+      }).withResponse();
+      assert.equal(data.choices[0].message.content, mockWords(2));
+      assert.equal(data.model, 'claude-group');
+      seen.add(response.headers.get('x-tollgate-deployment'));
+    }
+    assert.deepEqual([...seen].sort(), ['ant-a', 'ant-b']);
+    const runner = openai.beta.chat.completions.stream({
+      model: 'claude-group', max_tokens: 50, tools: OPENAI_TOOLS,
+      messages: [{ role: 'user', content: '[[mock tool=get_weather]] weather in Paris?' }],
+    });
+    const final = await runner.finalChatCompletion();
+    assert.equal(final.choices[0].message.tool_calls[0].function.name, 'get_weather');
+  });
+
+  test('@anthropic-ai/sdk -> a model group of two OpenAI deployments: both serve, stream works', async () => {
+    const seen = new Set();
+    for (let i = 0; i < 24; i++) {
+      const { data, response } = await anthropic.messages.create({
+        model: 'gpt-group', max_tokens: 20, messages: [{ role: 'user', content: '[[mock chunks=2]] hi' }],
+      }).withResponse();
+      assert.equal(data.content[0].text, mockWords(2));
+      seen.add(response.headers.get('x-tollgate-deployment'));
+    }
+    assert.deepEqual([...seen].sort(), ['oai-a', 'oai-b']);
+    const stream = anthropic.messages.stream({
+      model: 'gpt-group', max_tokens: 64, messages: [{ role: 'user', content: '[[mock chunks=5]] hi' }],
+    });
+    const msg = await stream.finalMessage();
+    assert.equal(msg.content[0].text, mockWords(5));
   });
 
   // The SDK asks for base64 unless told otherwise and decodes it itself.
