@@ -248,7 +248,13 @@ common:
         }
         r->stream = cJSON_IsTrue(v);
     }
+    if (r->stream && ep == TG_EP_EMBEDDINGS) {
+        rv = dp_chat_bad(msg, msglen, param, paramlen, "stream",
+                         "Embeddings do not stream; remove 'stream'.");
+        goto fail;
+    }
     v = cJSON_GetObjectItemCaseSensitive(r->root, "stream_options");
+    r->has_stream_options = v != NULL;
     if (v != NULL && !cJSON_IsNull(v)) {
         const cJSON *iu =
             cJSON_GetObjectItemCaseSensitive(v, "include_usage");

@@ -20,6 +20,7 @@ typedef struct dp_chat_req {
     char    model[TG_MODEL_MAX];
     bool    stream;
     bool    include_usage; /* the client asked for the usage chunk */
+    bool    has_stream_options; /* the client sent "stream_options" */
     int64_t max_tokens;    /* 0: not set */
     int64_t prompt_tokens_estimate;
     int64_t prompt_bytes;

@@ -148,10 +148,8 @@ dp_call_verbatim(const dp_call *c, int64_t clamp)
            strcmp(c->up->dep->upstream_model, ch->model) == 0 &&
            (clamp <= 0 || cr->ep == TG_EP_EMBEDDINGS ||
             (ch->max_tokens > 0 && ch->max_tokens <= clamp)) &&
-           (c->up->dep->no_stream_options
-                ? cJSON_GetObjectItemCaseSensitive(ch->root,
-                                                   "stream_options") == NULL
-                : !ch->stream || ch->include_usage);
+           (c->up->dep->no_stream_options ? !ch->has_stream_options
+                                           : !ch->stream || ch->include_usage);
 }
 
 tg_err

@@ -69,6 +69,24 @@ test_errors_name_the_field(void)
     }
 }
 
+/* Embeddings do not stream: "stream": true is refused by name (a
+ * translated backend would otherwise get a stream request for them). */
+static void
+test_embeddings_do_not_stream(void)
+{
+    static const char body[] =
+        "{\"model\":\"e\",\"input\":\"x\",\"stream\":true}";
+    dp_chat_req r;
+    char        msg[256];
+    char        param[64];
+
+    CU_ASSERT_EQUAL(dp_req_parse(TG_EP_EMBEDDINGS, body, strlen(body), &r, msg,
+                                 sizeof(msg), param, sizeof(param)),
+                    TG_EINVAL);
+    CU_ASSERT_STRING_EQUAL(param, "stream");
+    CU_ASSERT_PTR_NOT_NULL(strstr(msg, "do not stream"));
+}
+
 static void
 test_malformed_json_says_where(void)
 {
@@ -198,6 +216,7 @@ main(void)
         {"valid_request", test_valid_request},
         {"errors_name_the_field", test_errors_name_the_field},
         {"malformed_json_says_where", test_malformed_json_says_where},
+        {"embeddings_do_not_stream", test_embeddings_do_not_stream},
         {"upstream_body", test_upstream_body},
         {"sse_inspect", test_sse_inspect},
         {"sse_inspect_spaced_json", test_sse_inspect_spaced_json},

@@ -325,6 +325,13 @@ test_stream_options_per_deployment(void)
     CU_ASSERT_PTR_NULL(strstr(c.body, "stream_options"));
     CU_ASSERT_PTR_NOT_NULL(strstr(c.body, "\"stream\":true"));
     dp_call_fini(&c);
+    /* A retry (or the next such deployment) renders it again: still none,
+     * though the first rendering took the field out of the parsed body. */
+    CU_ASSERT_EQUAL_FATAL(dp_call_prepare(&c, &f.up, &f.cr, 0, msg,
+                                          sizeof(msg), param, sizeof(param)),
+                          TG_OK);
+    CU_ASSERT_PTR_NULL(strstr(c.body, "stream_options"));
+    dp_call_fini(&c);
     dp_chat_fini(&ch);
 }
 
