@@ -311,41 +311,35 @@ pdp_api_store_err(pdp_api_call *c, tg_err rv, const char *what)
                        what, tg_strerror(rv));
 }
 
-pdp_audit *
-pdp_api_audit_begin(pdp_store *st, const char *actor, const char *action,
-                    const char *target, cJSON *detail, int64_t at_ms)
+void
+pdp_api_audit_begin(pdp_store *st, pdp_audit *a, const char *actor,
+                    const char *action, const char *target, cJSON *detail,
+                    int64_t at_ms)
 {
-    pdp_audit *a   = calloc(1, sizeof(*a));
-    char      *txt = detail != NULL ? cJSON_PrintUnformatted(detail) : NULL;
+    bool  had_detail = detail != NULL;
+    char *txt        = had_detail ? cJSON_PrintUnformatted(detail) : NULL;
 
     cJSON_Delete(detail);
-    if (a == NULL) {
-        cJSON_free(txt);
-        tg_error("audit: out of memory; %s %s by %s not recorded", action,
-                 target, actor);
-        return NULL;
-    }
+    memset(a, 0, sizeof(*a));
     a->at_ms = at_ms;
     snprintf(a->actor, sizeof(a->actor), "%s", actor);
     snprintf(a->action, sizeof(a->action), "%s", action);
     snprintf(a->target, sizeof(a->target), "%s", target);
     if (txt != NULL && strlen(txt) < sizeof(a->detail)) {
         memcpy(a->detail, txt, strlen(txt) + 1);
-    } else if (txt != NULL) {
+    } else if (had_detail) { /* too long, or no memory to print it */
         snprintf(a->detail, sizeof(a->detail), "{\"truncated\":true}");
     }
     cJSON_free(txt);
     pdp_store_audit_arm(st, a);
-    return a;
 }
 
 void
-pdp_api_audit_end(pdp_store *st, pdp_audit *a)
+pdp_api_audit_end(pdp_store *st, const pdp_audit *a)
 {
-    if (pdp_store_audit_disarm(st) && a != NULL) {
+    if (pdp_store_audit_disarm(st)) {
         tg_info("admin: %s %s by %s", a->action, a->target, a->actor);
     }
-    free(a);
 }
 
 void
@@ -370,14 +364,14 @@ pdp_api_cli_actor(char *buf, size_t cap)
     }
 }
 
-/* pdp_api_audit arms the audit line of a change made through the API;
- * end it with pdp_api_audit_end(c->x->st, ...). */
-static pdp_audit *
-pdp_api_audit(pdp_api_call *c, const char *action, const char *target,
-              cJSON *detail)
+/* pdp_api_audit arms the audit line of a change made through the API, in
+ * *a; end it with pdp_api_audit_end(c->x->st, a). */
+static void
+pdp_api_audit(pdp_api_call *c, pdp_audit *a, const char *action,
+              const char *target, cJSON *detail)
 {
-    return pdp_api_audit_begin(c->x->st, c->x->actor, action, target, detail,
-                               c->now_ms);
+    pdp_api_audit_begin(c->x->st, a, c->x->actor, action, target, detail,
+                        c->now_ms);
 }
 
 /* ---- body and query ----------------------------------------------------- */
@@ -635,7 +629,7 @@ pdp_api_tenant_write(pdp_api_call *c, const char *id, bool create)
     bool              created = false;
     unsigned          st      = 0;
     char              target[PDP_AUDIT_TARGET_MAX];
-    pdp_audit        *a;
+    pdp_audit         a;
     tg_err            rv;
 
     if (!pdp_api_fields(c, create ? create_fields : update_fields, &st) ||
@@ -698,10 +692,10 @@ pdp_api_tenant_write(pdp_api_call *c, const char *id, bool create)
     ch.n_labels = n;
     ch.now_ms   = c->now_ms;
     snprintf(target, sizeof(target), "tenant:%s", id);
-    a  = pdp_api_audit(c, create ? "tenants.create" : "tenants.update", target,
+    pdp_api_audit(c, &a, create ? "tenants.create" : "tenants.update", target,
                        c->body != NULL ? cJSON_Duplicate(c->body, true) : NULL);
     rv = pdp_store_tenant_set(c->x->st, &ch, &t, &created);
-    pdp_api_audit_end(c->x->st, a);
+    pdp_api_audit_end(c->x->st, &a);
     if (rv == TG_ETOOBIG) {
         return pdp_api_err(c, 400, "too_many_labels",
                            "Tenant %s would have more than %d labels; remove "
@@ -971,12 +965,12 @@ pdp_api_key_create(pdp_api_call *c)
     k->created_ms = c->now_ms;
     {
         char       target[PDP_AUDIT_TARGET_MAX];
-        pdp_audit *a;
+        pdp_audit  a;
         snprintf(target, sizeof(target), "key:%s", k->id);
-        a  = pdp_api_audit(c, "keys.create", target,
+        pdp_api_audit(c, &a, "keys.create", target,
                            pdp_api_key_json(k, NULL, c->now_ms));
         rv = pdp_store_key_put(c->x->st, hash, k);
-        pdp_api_audit_end(c->x->st, a);
+        pdp_api_audit_end(c->x->st, &a);
     }
     if (rv != TG_OK) {
         st = pdp_api_store_err(c, rv, "store the key");
@@ -996,7 +990,7 @@ pdp_api_key_revoke(pdp_api_call *c, const char *id)
     pdp_key                  k;
     unsigned                 st = 0;
     char                     target[PDP_AUDIT_TARGET_MAX];
-    pdp_audit               *a;
+    pdp_audit                a;
     tg_err                   rv;
 
     if (!pdp_api_fields(c, fields, &st)) {
@@ -1006,9 +1000,9 @@ pdp_api_key_revoke(pdp_api_call *c, const char *id)
         return pdp_api_key_missing(c, id);
     }
     snprintf(target, sizeof(target), "key:%s", id);
-    a  = pdp_api_audit(c, "keys.revoke", target, NULL);
+    pdp_api_audit(c, &a, "keys.revoke", target, NULL);
     rv = pdp_store_key_revoke(c->x->st, id, c->now_ms);
-    pdp_api_audit_end(c->x->st, a);
+    pdp_api_audit_end(c->x->st, &a);
     if (rv == TG_ENOTFOUND) {
         return pdp_api_key_missing(c, id);
     }
@@ -1054,13 +1048,13 @@ pdp_api_key_rotate(pdp_api_call *c, const char *id)
     {
         char       target[PDP_AUDIT_TARGET_MAX];
         cJSON     *d = cJSON_CreateObject();
-        pdp_audit *a;
+        pdp_audit  a;
         cJSON_AddNumberToObject(d, "grace_ms", (double)grace_ms);
         snprintf(target, sizeof(target), "key:%s", id);
-        a  = pdp_api_audit(c, "keys.rotate", target, d);
+        pdp_api_audit(c, &a, "keys.rotate", target, d);
         rv = pdp_store_key_rotate(c->x->st, id, hash, c->now_ms, grace_ms,
                                   &k);
-        pdp_api_audit_end(c->x->st, a);
+        pdp_api_audit_end(c->x->st, &a);
     }
     if (rv == TG_ENOTFOUND) {
         st = pdp_api_key_missing(c, id);
@@ -1477,7 +1471,7 @@ pdp_api_quota_write(pdp_api_call *c, bool budgets, bool remove)
     unsigned        st = 0;
     bool            created = false;
     char            target[PDP_AUDIT_TARGET_MAX];
-    pdp_audit      *a;
+    pdp_audit       a;
     tg_err          rv;
 
     if (!pdp_api_target(c, &scope, &id, &st)) {
@@ -1518,8 +1512,7 @@ pdp_api_quota_write(pdp_api_call *c, bool budgets, bool remove)
     snprintf(q.updated_by, sizeof(q.updated_by), "%s", c->x->actor);
     snprintf(target, sizeof(target), "%s:%s",
              scope == PDP_QUOTA_TENANT ? "tenant" : "key", id);
-    a = pdp_api_audit(c,
-                      budgets ? (remove ? "budgets.delete" : "budgets.set")
+    pdp_api_audit(c, &a, budgets ? (remove ? "budgets.delete" : "budgets.set")
                               : (remove ? "ratelimits.delete"
                                         : "ratelimits.set"),
                       target,
@@ -1531,7 +1524,7 @@ pdp_api_quota_write(pdp_api_call *c, bool budgets, bool remove)
     } else {
         rv = pdp_store_quota_put(c->x->st, &q, &created);
     }
-    pdp_api_audit_end(c->x->st, a);
+    pdp_api_audit_end(c->x->st, &a);
     if (rv == TG_ENOTFOUND) {
         return scope == PDP_QUOTA_TENANT
                    ? pdp_api_err(c, 404, "tenant_not_found",

@@ -86,16 +86,18 @@ cJSON *pdp_api_key_json(const pdp_key *k, const char *secret, int64_t now_ms);
 cJSON *pdp_api_tenant_json(const pdp_tenant *t);
 cJSON *pdp_api_labels_json(const tg_kv *l, uint32_t n);
 
-/* pdp_api_audit_begin arms the audit record of the change about to be
- * written on st by this thread (detail taken; may be NULL): the store
- * commits it in the change's own transaction (pdp_store_audit_arm), so
- * there is never a change without its line, nor a line without its
- * change. pdp_api_audit_end disarms it after the change, logs it when it
- * was written and frees it. Owns: the result, until pdp_api_audit_end. */
-pdp_audit *pdp_api_audit_begin(pdp_store *st, const char *actor,
-                               const char *action, const char *target,
-                               cJSON *detail, int64_t at_ms);
-void       pdp_api_audit_end(pdp_store *st, pdp_audit *a);
+/* pdp_api_audit_begin fills *a, the audit record of the change about to
+ * be written on st by this thread (detail taken; may be NULL), and arms
+ * it: the store commits it in the change's own transaction
+ * (pdp_store_audit_arm), so there is never a change without its line, nor
+ * a line without its change. It cannot fail: the record lives in the
+ * caller's *a, and a detail that cannot be printed is recorded as
+ * {"truncated":true}. pdp_api_audit_end disarms it after the change and
+ * logs it when it was written. */
+void pdp_api_audit_begin(pdp_store *st, pdp_audit *a, const char *actor,
+                         const char *action, const char *target,
+                         cJSON *detail, int64_t at_ms);
+void pdp_api_audit_end(pdp_store *st, const pdp_audit *a);
 
 /* pdp_api_cli_actor names who runs the CLI: "cli:<login>@<host>". */
 void pdp_api_cli_actor(char *buf, size_t cap);

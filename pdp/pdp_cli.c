@@ -406,19 +406,18 @@ pdp_cli_print_json(pdp_cli *c, cJSON *doc)
     cJSON_Delete(doc);
 }
 
-/* pdp_cli_audit arms the audit line of a change about to be made from the
- * command line (detail taken); end it with pdp_api_audit_end. */
-static pdp_audit *
-pdp_cli_audit(pdp_store *st, const char *action, const char *kind,
-              const char *id, cJSON *detail)
+/* pdp_cli_audit arms, in *a, the audit line of a change about to be made
+ * from the command line (detail taken); end it with pdp_api_audit_end. */
+static void
+pdp_cli_audit(pdp_store *st, pdp_audit *a, const char *action,
+              const char *kind, const char *id, cJSON *detail)
 {
     char actor[PDP_ACTOR_MAX];
     char target[PDP_AUDIT_TARGET_MAX];
 
     pdp_api_cli_actor(actor, sizeof(actor));
     snprintf(target, sizeof(target), "%s:%s", kind, id);
-    return pdp_api_audit_begin(st, actor, action, target, detail,
-                               tg_now_ms());
+    pdp_api_audit_begin(st, a, actor, action, target, detail, tg_now_ms());
 }
 
 /* pdp_cli_tenant_read: TG_OK if tenant id exists, TG_ENOTFOUND if not. */
@@ -1423,16 +1422,16 @@ pdp_cli_keys_create(pdp_cli *c, int argc, char **argv)
      * nothing and keeps the store's no-overwrite rule the only guard. */
     for (int attempt = 0; attempt < 3 && rv == TG_EEXIST; attempt++) {
         char       idhex[2 * PDP_KEY_ID_BYTES + 1];
-        pdp_audit *a;
+        pdp_audit  a;
         if ((rv = pdp_api_secret(key, sizeof(key), hash)) != TG_OK ||
             (rv = tg_random_token(idhex, PDP_KEY_ID_BYTES)) != TG_OK) {
             break;
         }
         snprintf(k->id, sizeof(k->id), "key_%s", idhex);
-        a  = pdp_cli_audit(st, "keys.create", "key", k->id,
+        pdp_cli_audit(st, &a, "keys.create", "key", k->id,
                            pdp_api_key_json(k, NULL, k->created_ms));
         rv = pdp_store_key_put(st, hash, k);
-        pdp_api_audit_end(st, a);
+        pdp_api_audit_end(st, &a);
     }
     if (rv != TG_OK) {
         fprintf(c->err, "tollgate-pdp %s: cannot store the key: %s\n", c->cmd,
@@ -1816,16 +1815,16 @@ pdp_cli_keys_rotate(pdp_cli *c, int argc, char **argv)
     }
     {
         cJSON     *d = cJSON_CreateObject();
-        pdp_audit *a;
+        pdp_audit  a;
         cJSON_AddNumberToObject(d, "grace_ms", (double)grace);
-        a = pdp_cli_audit(st, "keys.rotate", "key", o.pos[0], d);
+        pdp_cli_audit(st, &a, "keys.rotate", "key", o.pos[0], d);
         for (int attempt = 0; attempt < 3 && rv == TG_EEXIST; attempt++) {
             if ((rv = pdp_api_secret(key, sizeof(key), hash)) != TG_OK) {
                 break;
             }
             rv = pdp_store_key_rotate(st, o.pos[0], hash, now, grace, k);
         }
-        pdp_api_audit_end(st, a);
+        pdp_api_audit_end(st, &a);
     }
     switch (rv) {
     case TG_OK: break;
@@ -1892,9 +1891,10 @@ pdp_cli_keys_revoke(pdp_cli *c, int argc, char **argv)
         goto out;
     }
     {
-        pdp_audit *a = pdp_cli_audit(st, "keys.revoke", "key", o.pos[0], NULL);
-        rv           = pdp_store_key_revoke(st, o.pos[0], tg_now_ms());
-        pdp_api_audit_end(st, a);
+        pdp_audit a;
+        pdp_cli_audit(st, &a, "keys.revoke", "key", o.pos[0], NULL);
+        rv = pdp_store_key_revoke(st, o.pos[0], tg_now_ms());
+        pdp_api_audit_end(st, &a);
     }
     switch (rv) {
     case TG_OK:
@@ -1994,7 +1994,7 @@ pdp_cli_tenants_set(pdp_cli *c, int argc, char **argv)
     {
         /* What was asked, as the API records its request body. */
         cJSON     *d = cJSON_CreateObject();
-        pdp_audit *a;
+        pdp_audit  a;
         tg_err     known = pdp_cli_tenant_read(st, ch.id);
         if (o.name != NULL) {
             cJSON_AddStringToObject(d, "name", o.name);
@@ -2005,12 +2005,11 @@ pdp_cli_tenants_set(pdp_cli *c, int argc, char **argv)
         if (n > 0) {
             cJSON_AddItemToObject(d, "labels", pdp_api_labels_json(labels, n));
         }
-        a  = pdp_cli_audit(st,
-                           known == TG_ENOTFOUND ? "tenants.create"
+        pdp_cli_audit(st, &a, known == TG_ENOTFOUND ? "tenants.create"
                                                  : "tenants.update",
                            "tenant", ch.id, d);
         rv = pdp_store_tenant_set(st, &ch, t, &created);
-        pdp_api_audit_end(st, a);
+        pdp_api_audit_end(st, &a);
     }
     if (rv == TG_ETOOBIG) {
         fprintf(c->err,

@@ -1096,12 +1096,12 @@ pdp_cli_tokens(int argc, char **argv, FILE *out, FILE *err)
         cJSON_Delete(doc);
     } else if (strcmp(sub, "revoke") == 0) {
         char       target[PDP_AUDIT_TARGET_MAX];
-        pdp_audit *a;
+        pdp_audit  a;
         snprintf(target, sizeof(target), "admin-token:%s", pos);
-        a  = pdp_api_audit_begin(st, actor, "admin-tokens.revoke", target,
+        pdp_api_audit_begin(st, &a, actor, "admin-tokens.revoke", target,
                                  NULL, tg_now_ms());
         rv = pdp_store_token_revoke(st, pos, tg_now_ms());
-        pdp_api_audit_end(st, a);
+        pdp_api_audit_end(st, &a);
         if (rv == TG_OK) {
             fprintf(out, "Revoked admin token %s.\n", pos);
         } else {
@@ -1126,12 +1126,12 @@ pdp_cli_tokens(int argc, char **argv, FILE *out, FILE *err)
         tg_sha256(token, strlen(token), hash);
         if (rv == TG_OK) {
             char       target[PDP_AUDIT_TARGET_MAX];
-            pdp_audit *a;
+            pdp_audit  a;
             snprintf(target, sizeof(target), "admin-token:%s", pos);
-            a  = pdp_api_audit_begin(st, actor, "admin-tokens.create", target,
+            pdp_api_audit_begin(st, &a, actor, "admin-tokens.create", target,
                                      NULL, tg_now_ms());
             rv = pdp_store_token_put(st, hash, &t, false);
-            pdp_api_audit_end(st, a);
+            pdp_api_audit_end(st, &a);
         }
         if (rv == TG_OK) {
             fprintf(out, "%s\n", token);

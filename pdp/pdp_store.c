@@ -992,6 +992,7 @@ pdp_store_key_rotate_txn(pdp_store *st, MDB_txn *txn, void *arg)
     }
     if (pdp_key_state_at(a->k, a->now_ms) != PDP_KEY_STATE_ACTIVE) {
         a->refused = true;
+        rc         = MDB_KEYEXIST; /* nothing to commit (nor to audit) */
         goto out;
     }
     memcpy(old, hk.mv_data, sizeof(old));
@@ -1040,7 +1041,7 @@ pdp_store_key_rotate(pdp_store *st, const char *id,
         return TG_ENOMEM;
     }
     rv = pdp_store__write(st, pdp_store_key_rotate_txn, &a);
-    if (rv == TG_OK && a.refused) {
+    if (a.refused) {
         rv = TG_EINVAL;
     }
     if (out != NULL && (rv == TG_OK || rv == TG_EINVAL)) {

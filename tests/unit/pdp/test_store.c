@@ -1132,6 +1132,13 @@ test_audit_with_its_change(void)
     CU_ASSERT_EQUAL(pdp_store_key_revoke(st, "key_a", 4), TG_EEXIST);
     CU_ASSERT_FALSE(pdp_store_audit_disarm(st));
     CU_ASSERT_EQUAL(last_txn(st), txn); /* nothing committed */
+    /* Rotating a revoked key is refused: no change, no line. */
+    tg_sha256("sk-tg-audit-2", 13, hash);
+    pdp_store_audit_arm(st, &a);
+    CU_ASSERT_EQUAL(pdp_store_key_rotate(st, "key_a", hash, 5, 0, NULL),
+                    TG_EINVAL);
+    CU_ASSERT_FALSE(pdp_store_audit_disarm(st));
+    CU_ASSERT_EQUAL(last_txn(st), txn);
     n = 0;
     CU_ASSERT_EQUAL(pdp_store_audit_list(st, 0, audit_count, &n), TG_OK);
     CU_ASSERT_EQUAL(n, 1);
