@@ -343,8 +343,9 @@ pdp_decide_usd(int64_t micro, char *buf, size_t cap)
 /* pdp_decide_worst_price is the price a budget reserves with: the most
  * expensive of the deployments the request may be routed to (a
  * deployment's own "pricing", else the model's price in the bundle's
- * table), so the worst case holds wherever it goes. False when some
- * target has no price at all. */
+ * table, else the price of the model the deployment calls upstream), so
+ * the worst case holds wherever it goes. False when some target has no
+ * price at all. */
 static bool
 pdp_decide_worst_price(const tg_config *cfg, const pdp_bundle *bun,
                        const tg_pricing *pr, const char *model,
@@ -366,7 +367,11 @@ pdp_decide_worst_price(const tg_config *cfg, const pdp_bundle *bun,
             p.cached_input = d->price_cached_input;
         } else if (have_table) {
             p = table;
-        } else {
+        } else if (d == NULL || d->upstream_model == NULL ||
+                   !((bun != NULL &&
+                      pdp_bundle_price(bun, d->upstream_model, &p)) ||
+                     (pr != NULL && tg_pricing_find(pr, d->upstream_model,
+                                                    &p)))) {
             return false;
         }
         price->input  = p.input > price->input ? p.input : price->input;

@@ -269,10 +269,17 @@ pdp_worker_usage_prep(pdp_worker *w, tg_usage *u)
         pdp_store_read_end(w->rd);
     }
     {
-        tg_price            price;
+        tg_price             price;
         pdp_bundle          *b;
         const tg_deployment *dep =
             tg_config_deployment(srv->cfg, u->deployment_id);
+        /* A deployment named for clients ("openai/gpt-4o") is priced as
+         * the model it calls upstream ("gpt-4o") when the table does not
+         * know the first name. */
+        const char *up = dep != NULL && dep->upstream_model != NULL &&
+                                 strcmp(dep->upstream_model, u->model) != 0
+                             ? dep->upstream_model
+                             : NULL;
         /* The deployment's own "pricing" first; then pdp.pricing_file;
          * without a price there, the running bundle's own pricing.json
          * (what its budgets were priced with), so a budget's settled spend
@@ -283,11 +290,13 @@ pdp_worker_usage_prep(pdp_worker *w, tg_usage *u)
             price.cached_input = dep->price_cached_input;
             cost = tg_pricing_cost_of(&price, u->prompt_tokens,
                                        u->cached_tokens, u->completion_tokens);
-        } else if (tg_pricing_find(srv->pr, u->model, &price)) {
+        } else if (tg_pricing_find(srv->pr, u->model, &price) ||
+                   (up != NULL && tg_pricing_find(srv->pr, up, &price))) {
             cost = tg_pricing_cost_of(&price, u->prompt_tokens,
                                        u->cached_tokens, u->completion_tokens);
         } else if ((b = pdp_rollout_acquire(srv->ro)) != NULL &&
-                   pdp_bundle_price(b, u->model, &price)) {
+                   (pdp_bundle_price(b, u->model, &price) ||
+                    (up != NULL && pdp_bundle_price(b, up, &price)))) {
             cost = tg_pricing_cost_of(&price, u->prompt_tokens,
                                        u->cached_tokens, u->completion_tokens);
             pdp_bundle_unref(b);

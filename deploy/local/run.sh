@@ -77,6 +77,13 @@ cat <<MSG
       -H "x-api-key: \$TOLLGATE_KEY" -H 'Content-Type: application/json' \\
       -d '{"model":"mock-gemini","max_tokens":64,"messages":[{"role":"user","content":"Hello"}]}'
 
+  Embeddings, from the mock as OpenAI (text-embedding-3-small) or as
+  Gemini (mock-gemini-embedding):
+
+    curl -s http://localhost:8080/v1/embeddings \\
+      -H "Authorization: Bearer \$TOLLGATE_KEY" -H 'Content-Type: application/json' \\
+      -d '{"model":"mock-gemini-embedding","input":["one","two"],"dimensions":4}'
+
   Usage so far:
 
     $bin/tollgate-pdp spend --config $cfg

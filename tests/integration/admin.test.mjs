@@ -71,6 +71,8 @@ describe('administration', () => {
         // A negotiated rate: $1 in / $2 out per 1M tokens, not the table's.
         mockDeployment('mock-gpt-4o-deal', 'gpt-4o-deal', port,
           { upstream_model: 'gpt-4o', pricing: { input_per_mtok: 1, output_per_mtok: 2 } }),
+        // Named for clients, priced as the model it calls upstream.
+        mockDeployment('vendor-gpt-4o', 'vendor/gpt-4o', port, { upstream_model: 'gpt-4o' }),
       ],
     });
     const r = await gw.cli(['admin-tokens', 'create', 'ops', '--config', gw.cfgPath]);
@@ -195,6 +197,24 @@ describe('administration', () => {
       return t.requests === 1 ? t : null;
     }, { timeoutMs: 15_000, intervalMs: 100, what: 'the usage to settle' });
     assert.equal(s.cost_micro_usd, Math.round(u.prompt_tokens + 2 * u.completion_tokens));
+  });
+
+  test('a deployment named for clients ("vendor/gpt-4o") is priced as its upstream model, for spend and for budgets', async () => {
+    let r = await api('POST', 'tenants', { id: 'vendor-co' });
+    assert.equal(r.status, 201, r.text);
+    const k = await gw.createKey({ tenant: 'vendor-co' });
+    // Under a budget, a model without any price would be refused (403).
+    r = await api('PUT', 'budgets/tenant/vendor-co', { limit_usd: 1, window: 'daily' });
+    assert.equal(r.status, 200, r.text);
+    const res = await gw.chat({ model: 'vendor/gpt-4o', messages: userMsg('[[mock chunks=12]] hi'), max_tokens: 20 }, { key: k.key });
+    assert.equal(res.status, 200, res.text);
+    const u = res.json.usage;
+    const s = await pollUntil(async () => {
+      const t = await gw.spendTenant('vendor-co');
+      return t.requests === 1 ? t : null;
+    }, { timeoutMs: 15_000, intervalMs: 100, what: 'the usage to settle' });
+    // gpt-4o in policies/pricing.json: $2.50 in, $10 out per 1M tokens.
+    assert.equal(s.cost_micro_usd, Math.round(2.5 * u.prompt_tokens + 10 * u.completion_tokens));
   });
 
   test('bad input is refused with what was wrong and what to do', async () => {
