@@ -1915,6 +1915,33 @@ pdp_cc_models_of(pdp_cc *cc, uint32_t n, pdp_cc_models *out)
     }
 }
 
+/* pdp_cc_priced: the PDP can cost model as it costs usage (pdp_server.c):
+ * the price table knows it, or every catalog deployment of it has its own
+ * "pricing" or calls an upstream model the table knows. */
+static bool
+pdp_cc_priced(const pdp_cc *cc, const tg_pricing *pr, const char *model)
+{
+    tg_price p;
+    size_t   n = 0;
+
+    if (tg_pricing_find(pr, model, &p)) {
+        return true;
+    }
+    for (size_t i = 0; cc->cfg != NULL && i < cc->cfg->n_deployments; i++) {
+        const tg_deployment *d = &cc->cfg->deployments[i];
+        if (strcmp(d->model, model) != 0) {
+            continue;
+        }
+        if (!d->has_price &&
+            !(d->upstream_model != NULL &&
+              tg_pricing_find(pr, d->upstream_model, &p))) {
+            return false;
+        }
+        n++;
+    }
+    return n > 0;
+}
+
 /* pdp_cc_budget_prices refuses a budget on a model that has no price:
  * the models the rule's `when` names, else every catalog model. */
 static void
@@ -1922,7 +1949,6 @@ pdp_cc_budget_prices(pdp_cc *cc, const cJSON *r, const pdp_rule *rule)
 {
     pdp_cc_models m;
     tg_pricing  *pr;
-    tg_price     price;
     tg_buf        missing;
     uint32_t      nmissing = 0;
 
@@ -1949,7 +1975,7 @@ pdp_cc_budget_prices(pdp_cc *cc, const cJSON *r, const pdp_rule *rule)
     if (m.restricted) {
         for (uint32_t i = 0; i < m.n; i++) {
             const char *model = pdp_cc_s(cc, m.v[i]);
-            if (!tg_pricing_find(pr, model, &price)) {
+            if (!pdp_cc_priced(cc, pr, model)) {
                 tg_buf_printf(&missing, "%s\"%s\"", nmissing ? ", " : "",
                               model);
                 nmissing++;
@@ -1958,7 +1984,7 @@ pdp_cc_budget_prices(pdp_cc *cc, const cJSON *r, const pdp_rule *rule)
     } else {
         for (uint32_t g = 0; g < cc->b->ngroups; g++) {
             const char *model = pdp_cc_s(cc, cc->b->groups[g].model);
-            if (!tg_pricing_find(pr, model, &price)) {
+            if (!pdp_cc_priced(cc, pr, model)) {
                 tg_buf_printf(&missing, "%s\"%s\"", nmissing ? ", " : "",
                               model);
                 nmissing++;

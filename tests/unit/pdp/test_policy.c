@@ -918,6 +918,18 @@ test_budget_errors(void)
             CU_FAIL("message");
         }
     }
+    /* Priced as usage is costed: through a deployment's upstream model,
+     * or by its own pricing. */
+    pdp_bundle *ok = budget1("{\"id\": \"x\", \"kind\": \"budget\", "
+                             "\"scope\": \"key\", \"window\": \"daily\", "
+                             "\"limit_usd\": 1, \"when\": {\"in\": "
+                             "[\"request.model\", [\"vendor/gpt-4o\", "
+                             "\"deal\"]]}}");
+    CU_ASSERT_PTR_NOT_NULL(ok);
+    if (ok == NULL) {
+        fprintf(stderr, "\n%s\n", g_err);
+    }
+    pdp_bundle_unref(ok);
     /* The model named in the error, and no table at all. */
     CU_ASSERT_PTR_NULL(budget1("{\"id\": \"x\", \"kind\": \"budget\", "
                                "\"scope\": \"key\", \"window\": \"daily\", "
@@ -2000,7 +2012,14 @@ setup(void)
         "\"labels\": {\"region\": \"eu\", \"tier\": \"b\"}},\n"
         "    {\"id\": \"us-small\", \"model\": \"small\", "
         "\"provider\": \"openai\", \"api_base\": \"http://127.0.0.1:9/v1\", "
-        "\"labels\": {\"region\": \"us\"}}\n"
+        "\"labels\": {\"region\": \"us\"}},\n"
+        /* priced through its upstream model, and by its own pricing */
+        "    {\"id\": \"vendor-4o\", \"model\": \"vendor/gpt-4o\", "
+        "\"upstream_model\": \"gpt-4o\", \"provider\": \"openai\", "
+        "\"api_base\": \"http://127.0.0.1:9/v1\"},\n"
+        "    {\"id\": \"deal\", \"model\": \"deal\", \"provider\": "
+        "\"openai\", \"api_base\": \"http://127.0.0.1:9/v1\", "
+        "\"pricing\": {\"input_per_mtok\": 1, \"output_per_mtok\": 2}}\n"
         "  ]\n"
         "}\n",
         dir, dir);
