@@ -1,9 +1,8 @@
 /* pdp_api.c - the administration API. Each handler validates everything
  * before it writes, answers with the record as stored, and appends one
  * audit record per change in the change's own transaction. Request bodies
- * are parsed
- * with tg_json so an error can say line:col and budgets read USD
- * exactly from the number's text. */
+ * are parsed with tg_json so an error can say line:col and budgets read
+ * USD exactly from the number's text. */
 #include "pdp_api.h"
 
 #include <stdarg.h>
@@ -693,7 +692,7 @@ pdp_api_tenant_write(pdp_api_call *c, const char *id, bool create)
     ch.now_ms   = c->now_ms;
     snprintf(target, sizeof(target), "tenant:%s", id);
     pdp_api_audit(c, &a, create ? "tenants.create" : "tenants.update", target,
-                       c->body != NULL ? cJSON_Duplicate(c->body, true) : NULL);
+                  c->body != NULL ? cJSON_Duplicate(c->body, true) : NULL);
     rv = pdp_store_tenant_set(c->x->st, &ch, &t, &created);
     pdp_api_audit_end(c->x->st, &a);
     if (rv == TG_ETOOBIG) {
@@ -968,7 +967,7 @@ pdp_api_key_create(pdp_api_call *c)
         pdp_audit  a;
         snprintf(target, sizeof(target), "key:%s", k->id);
         pdp_api_audit(c, &a, "keys.create", target,
-                           pdp_api_key_json(k, NULL, c->now_ms));
+                      pdp_api_key_json(k, NULL, c->now_ms));
         rv = pdp_store_key_put(c->x->st, hash, k);
         pdp_api_audit_end(c->x->st, &a);
     }
@@ -1512,13 +1511,12 @@ pdp_api_quota_write(pdp_api_call *c, bool budgets, bool remove)
     snprintf(q.updated_by, sizeof(q.updated_by), "%s", c->x->actor);
     snprintf(target, sizeof(target), "%s:%s",
              scope == PDP_QUOTA_TENANT ? "tenant" : "key", id);
-    pdp_api_audit(c, &a, budgets ? (remove ? "budgets.delete" : "budgets.set")
-                              : (remove ? "ratelimits.delete"
-                                        : "ratelimits.set"),
-                      target,
-                      c->body != NULL && !remove
-                          ? cJSON_Duplicate(c->body, true)
-                          : NULL);
+    pdp_api_audit(c, &a,
+                  budgets ? (remove ? "budgets.delete" : "budgets.set")
+                          : (remove ? "ratelimits.delete" : "ratelimits.set"),
+                  target,
+                  c->body != NULL && !remove ? cJSON_Duplicate(c->body, true)
+                                             : NULL);
     if (q.limit_micro == 0 && q.rpm == 0 && q.tpm == 0 && q.concurrent == 0) {
         rv = pdp_store_quota_del(c->x->st, scope, id);
     } else {

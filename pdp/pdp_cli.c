@@ -1429,7 +1429,7 @@ pdp_cli_keys_create(pdp_cli *c, int argc, char **argv)
         }
         snprintf(k->id, sizeof(k->id), "key_%s", idhex);
         pdp_cli_audit(st, &a, "keys.create", "key", k->id,
-                           pdp_api_key_json(k, NULL, k->created_ms));
+                      pdp_api_key_json(k, NULL, k->created_ms));
         rv = pdp_store_key_put(st, hash, k);
         pdp_api_audit_end(st, &a);
     }
@@ -2005,9 +2005,10 @@ pdp_cli_tenants_set(pdp_cli *c, int argc, char **argv)
         if (n > 0) {
             cJSON_AddItemToObject(d, "labels", pdp_api_labels_json(labels, n));
         }
-        pdp_cli_audit(st, &a, known == TG_ENOTFOUND ? "tenants.create"
-                                                 : "tenants.update",
-                           "tenant", ch.id, d);
+        pdp_cli_audit(st, &a,
+                      known == TG_ENOTFOUND ? "tenants.create"
+                                            : "tenants.update",
+                      "tenant", ch.id, d);
         rv = pdp_store_tenant_set(st, &ch, t, &created);
         pdp_api_audit_end(st, &a);
     }

@@ -1099,7 +1099,7 @@ pdp_cli_tokens(int argc, char **argv, FILE *out, FILE *err)
         pdp_audit  a;
         snprintf(target, sizeof(target), "admin-token:%s", pos);
         pdp_api_audit_begin(st, &a, actor, "admin-tokens.revoke", target,
-                                 NULL, tg_now_ms());
+                            NULL, tg_now_ms());
         rv = pdp_store_token_revoke(st, pos, tg_now_ms());
         pdp_api_audit_end(st, &a);
         if (rv == TG_OK) {
@@ -1128,8 +1128,8 @@ pdp_cli_tokens(int argc, char **argv, FILE *out, FILE *err)
             char       target[PDP_AUDIT_TARGET_MAX];
             pdp_audit  a;
             snprintf(target, sizeof(target), "admin-token:%s", pos);
-            pdp_api_audit_begin(st, &a, actor, "admin-tokens.create", target,
-                                     NULL, tg_now_ms());
+            pdp_api_audit_begin(st, &a, actor, "admin-tokens.create",
+                                target, NULL, tg_now_ms());
             rv = pdp_store_token_put(st, hash, &t, false);
             pdp_api_audit_end(st, &a);
         }
