@@ -12,34 +12,6 @@
 
 /* ---- small helpers ------------------------------------------------------ */
 
-/* dp_anth_emit appends prefix, the compact JSON of root and "\n\n" to out,
- * all or nothing, and frees root. */
-static tg_err
-dp_anth_emit(dp_jtx *tx, cJSON *root, const char *prefix, tg_buf *out)
-{
-    char  *txt    = NULL;
-    size_t before = out->len;
-    tg_err rv;
-
-    if (!tx->oom) {
-        txt = cJSON_PrintUnformatted(root);
-    }
-    cJSON_Delete(root);
-    if (txt == NULL) {
-        return TG_ENOMEM;
-    }
-    if ((rv = tg_buf_append(out, prefix, strlen(prefix))) != TG_OK ||
-        (rv = tg_buf_append(out, txt, strlen(txt))) != TG_OK ||
-        (rv = tg_buf_append(out, "\n\n", 2)) != TG_OK) {
-        out->len = before;
-        if (out->data != NULL) {
-            out->data[before] = '\0';
-        }
-    }
-    cJSON_free(txt);
-    return rv;
-}
-
 /* dp_anth_count reads a non-negative token count; false if absent. */
 static bool
 dp_anth_count(const cJSON *o, const char *key, int64_t *out)
@@ -1124,9 +1096,7 @@ dp_anth_sse_fields(const char *ev, size_t len, char *name, size_t namelen,
 /* ---- C: Anthropic stream -> OpenAI chunks ------------------------------- */
 
 struct dp_anth_stream {
-    char         *id;
-    char         *model;
-    int64_t       created;
+    dp_jtx_head   h;
     bool          include_usage;
     bool          ended;
     bool          finish_sent;
@@ -1142,12 +1112,11 @@ dp_anth_stream_create(dp_anth_stream **out, const dp_anth_resp_meta *meta,
 {
     dp_anth_stream *s = calloc(1, sizeof(*s));
 
-    if (s == NULL || (s->id = dp_jtx_strdup(meta->id)) == NULL ||
-        (s->model = dp_jtx_strdup(meta->model)) == NULL) {
+    if (s == NULL || dp_jtx_head_init(&s->h, meta->id, meta->model,
+                                      meta->created) != TG_OK) {
         dp_anth_stream_destroy(s);
         return TG_ENOMEM;
     }
-    s->created       = meta->created;
     s->include_usage = include_usage;
     *out             = s;
     return TG_OK;
@@ -1159,8 +1128,7 @@ dp_anth_stream_destroy(dp_anth_stream *s)
     if (s == NULL) {
         return;
     }
-    free(s->id);
-    free(s->model);
+    dp_jtx_head_fini(&s->h);
     free(s->tool_of);
     free(s);
 }
@@ -1175,29 +1143,6 @@ void
 dp_anth_stream_usage(const dp_anth_stream *s, dp_anth_usage *out)
 {
     *out = s->usage;
-}
-
-/* dp_anth_chunk starts a chat.completion.chunk; *delta is its delta and
- * *choice its choice (NULL when choices is to stay empty). */
-static cJSON *
-dp_anth_chunk(dp_jtx *tx, const dp_anth_stream *s, bool with_choice,
-              cJSON **choice, cJSON **delta)
-{
-    return dp_jtx_chunk(tx, s->id, s->created, s->model, with_choice,
-                        choice, delta);
-}
-
-static tg_err
-dp_anth_chunk_emit(dp_jtx *tx, cJSON *root, cJSON *choice,
-                   const char *finish, tg_buf *out)
-{
-    if (choice != NULL) {
-        dp_jtx_add(tx, choice, "logprobs", cJSON_CreateNull());
-        dp_jtx_add(tx, choice, "finish_reason",
-                    finish != NULL ? cJSON_CreateString(finish)
-                                   : cJSON_CreateNull());
-    }
-    return dp_anth_emit(tx, root, "data: ", out);
 }
 
 static tg_err
@@ -1237,9 +1182,9 @@ dp_anth_stream_finish_chunk(dp_anth_stream *s, const char *stop, tg_buf *out)
     dp_jtx tx     = {0};
     cJSON     *choice = NULL;
     cJSON     *delta  = NULL;
-    cJSON     *root   = dp_anth_chunk(&tx, s, true, &choice, &delta);
+    cJSON     *root   = dp_jtx_head_chunk(&tx, &s->h, true, &choice, &delta);
     tg_err     rv =
-        dp_anth_chunk_emit(&tx, root, choice, dp_anth_finish_reason(stop), out);
+        dp_jtx_chunk_emit(&tx, root, choice, dp_anth_finish_reason(stop), out);
 
     if (rv == TG_OK) {
         s->finish_sent = true;
@@ -1258,9 +1203,9 @@ dp_anth_stream_stop(dp_anth_stream *s, tg_buf *out)
     }
     if (s->include_usage) {
         dp_jtx tx   = {0};
-        cJSON     *root = dp_anth_chunk(&tx, s, false, NULL, NULL);
+        cJSON     *root = dp_jtx_head_chunk(&tx, &s->h, false, NULL, NULL);
         dp_anth_usage_openai_json(&tx, root, &s->usage);
-        if ((rv = dp_anth_emit(&tx, root, "data: ", out)) != TG_OK) {
+        if ((rv = dp_jtx_emit(&tx, root, "data: ", out)) != TG_OK) {
             return rv;
         }
     }
@@ -1308,9 +1253,9 @@ dp_anth_stream_block_start(dp_anth_stream *s, const cJSON *ev, tg_buf *out)
         if (t == NULL || t[0] == '\0') {
             return TG_OK;
         }
-        root = dp_anth_chunk(&tx, s, true, &choice, &delta);
+        root = dp_jtx_head_chunk(&tx, &s->h, true, &choice, &delta);
         dp_jtx_str(&tx, delta, "content", t);
-        return dp_anth_chunk_emit(&tx, root, choice, NULL, out);
+        return dp_jtx_chunk_emit(&tx, root, choice, NULL, out);
     }
     if (type == NULL || strcmp(type, "tool_use") != 0) {
         return TG_OK; /* thinking and server tools: nothing to say */
@@ -1323,7 +1268,7 @@ dp_anth_stream_block_start(dp_anth_stream *s, const cJSON *ev, tg_buf *out)
                                       s->ntools)) != TG_OK) {
         return rv;
     }
-    root = dp_anth_chunk(&tx, s, true, &choice, &delta);
+    root = dp_jtx_head_chunk(&tx, &s->h, true, &choice, &delta);
     tc   = dp_jtx_obj(&tx, dp_jtx_arr(&tx, delta, "tool_calls"), NULL);
     dp_jtx_num(&tx, tc, "index", s->ntools++);
     dp_jtx_str(&tx, tc, "id",
@@ -1333,7 +1278,7 @@ dp_anth_stream_block_start(dp_anth_stream *s, const cJSON *ev, tg_buf *out)
     dp_jtx_str(&tx, fn, "name",
                 dp_jtx_gets(cb, "name") ? dp_jtx_gets(cb, "name") : "");
     dp_jtx_str(&tx, fn, "arguments", "");
-    return dp_anth_chunk_emit(&tx, root, choice, NULL, out);
+    return dp_jtx_chunk_emit(&tx, root, choice, NULL, out);
 }
 
 static tg_err
@@ -1351,9 +1296,9 @@ dp_anth_stream_block_delta(dp_anth_stream *s, const cJSON *ev, tg_buf *out)
         if (t == NULL || t[0] == '\0') {
             return TG_OK;
         }
-        root = dp_anth_chunk(&tx, s, true, &choice, &delta);
+        root = dp_jtx_head_chunk(&tx, &s->h, true, &choice, &delta);
         dp_jtx_str(&tx, delta, "content", t);
-        return dp_anth_chunk_emit(&tx, root, choice, NULL, out);
+        return dp_jtx_chunk_emit(&tx, root, choice, NULL, out);
     }
     if (type != NULL && strcmp(type, "input_json_delta") == 0) {
         const char *pj   = dp_jtx_gets(d, "partial_json");
@@ -1365,11 +1310,11 @@ dp_anth_stream_block_delta(dp_anth_stream *s, const cJSON *ev, tg_buf *out)
         if (pj == NULL || pj[0] == '\0') {
             return TG_OK;
         }
-        root = dp_anth_chunk(&tx, s, true, &choice, &delta);
+        root = dp_jtx_head_chunk(&tx, &s->h, true, &choice, &delta);
         tc   = dp_jtx_obj(&tx, dp_jtx_arr(&tx, delta, "tool_calls"), NULL);
         dp_jtx_num(&tx, tc, "index", tool);
         dp_jtx_str(&tx, dp_jtx_obj(&tx, tc, "function"), "arguments", pj);
-        return dp_anth_chunk_emit(&tx, root, choice, NULL, out);
+        return dp_jtx_chunk_emit(&tx, root, choice, NULL, out);
     }
     return TG_OK; /* thinking_delta, signature_delta, citations_delta */
 }
@@ -1398,12 +1343,12 @@ dp_anth_stream_feed(dp_anth_stream *s, const char *event, const char *data,
         dp_jtx tx     = {0};
         cJSON     *choice = NULL;
         cJSON     *delta  = NULL;
-        cJSON     *root   = dp_anth_chunk(&tx, s, true, &choice, &delta);
+        cJSON     *root   = dp_jtx_head_chunk(&tx, &s->h, true, &choice, &delta);
         dp_anth_usage_read(dp_jtx_get(dp_jtx_get(ev, "message"), "usage"),
                            &s->usage);
         dp_jtx_str(&tx, delta, "role", "assistant");
         dp_jtx_str(&tx, delta, "content", "");
-        rv = dp_anth_chunk_emit(&tx, root, choice, NULL, out);
+        rv = dp_jtx_chunk_emit(&tx, root, choice, NULL, out);
     } else if (strcmp(type, "content_block_start") == 0) {
         rv = dp_anth_stream_block_start(s, ev, out);
     } else if (strcmp(type, "content_block_delta") == 0) {
@@ -2022,8 +1967,7 @@ out:
 /* ---- D: OpenAI stream -> Anthropic events ------------------------------- */
 
 struct dp_anth_rstream {
-    char   *id;
-    char   *model;
+    dp_jtx_head h; /* created unused: Anthropic events carry none */
     int64_t input_hint;
     bool    started;
     bool    ended;
@@ -2042,8 +1986,8 @@ dp_anth_rstream_create(dp_anth_rstream **out, const dp_anth_resp_meta *meta,
 {
     dp_anth_rstream *s = calloc(1, sizeof(*s));
 
-    if (s == NULL || (s->id = dp_jtx_strdup(meta->id)) == NULL ||
-        (s->model = dp_jtx_strdup(meta->model)) == NULL) {
+    if (s == NULL || dp_jtx_head_init(&s->h, meta->id, meta->model,
+                                      meta->created) != TG_OK) {
         dp_anth_rstream_destroy(s);
         return TG_ENOMEM;
     }
@@ -2060,8 +2004,7 @@ dp_anth_rstream_destroy(dp_anth_rstream *s)
     if (s == NULL) {
         return;
     }
-    free(s->id);
-    free(s->model);
+    dp_jtx_head_fini(&s->h);
     free(s);
 }
 
@@ -2096,7 +2039,7 @@ dp_anth_rsend(dp_jtx *tx, cJSON *root, const char *type, tg_buf *out)
     char prefix[64];
 
     snprintf(prefix, sizeof(prefix), "event: %s\ndata: ", type);
-    return dp_anth_emit(tx, root, prefix, out);
+    return dp_jtx_emit(tx, root, prefix, out);
 }
 
 static tg_err
@@ -2113,10 +2056,10 @@ dp_anth_rstream_start(dp_anth_rstream *s, tg_buf *out)
     }
     root = dp_anth_revent(&tx, "message_start");
     m    = dp_jtx_obj(&tx, root, "message");
-    dp_jtx_str(&tx, m, "id", s->id);
+    dp_jtx_str(&tx, m, "id", s->h.id);
     dp_jtx_str(&tx, m, "type", "message");
     dp_jtx_str(&tx, m, "role", "assistant");
-    dp_jtx_str(&tx, m, "model", s->model);
+    dp_jtx_str(&tx, m, "model", s->h.model);
     dp_jtx_arr(&tx, m, "content");
     dp_jtx_add(&tx, m, "stop_reason", cJSON_CreateNull());
     dp_jtx_add(&tx, m, "stop_sequence", cJSON_CreateNull());

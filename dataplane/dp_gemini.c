@@ -12,29 +12,6 @@
 
 /* ---- small helpers ------------------------------------------------------ */
 
-/* dp_gem_emit appends "data: ", the compact JSON of root and "\n\n" to
- * out and frees root. The caller rolls out back on failure. */
-static tg_err
-dp_gem_emit(dp_jtx *tx, cJSON *root, tg_buf *out)
-{
-    char  *txt = NULL;
-    tg_err rv;
-
-    if (!tx->oom) {
-        txt = cJSON_PrintUnformatted(root);
-    }
-    cJSON_Delete(root);
-    if (txt == NULL) {
-        return TG_ENOMEM;
-    }
-    if ((rv = tg_buf_append(out, "data: ", 6)) == TG_OK &&
-        (rv = tg_buf_append(out, txt, strlen(txt))) == TG_OK) {
-        rv = tg_buf_append(out, "\n\n", 2);
-    }
-    cJSON_free(txt);
-    return rv;
-}
-
 /* dp_gem_rollback undoes the appends made to out since before. */
 static void
 dp_gem_rollback(tg_buf *out, size_t before)
@@ -1243,10 +1220,8 @@ out:
 /* ---- C: Gemini stream -> OpenAI chunks ---------------------------------- */
 
 struct dp_gem_stream {
-    char        *id;
-    char        *model;
+    dp_jtx_head  h;
     char        *prefix;
-    int64_t      created;
     bool         include_usage;
     bool         started;     /* the role chunk went out */
     bool         finish_sent; /* a finishReason was translated */
@@ -1261,14 +1236,14 @@ dp_gem_stream_create(dp_gem_stream **out, const dp_gem_resp_meta *meta,
 {
     dp_gem_stream *s = calloc(1, sizeof(*s));
 
-    if (s == NULL || (s->id = dp_jtx_strdup(meta->id)) == NULL ||
-        (s->model = dp_jtx_strdup(meta->model)) == NULL ||
+    if (s == NULL ||
+        dp_jtx_head_init(&s->h, meta->id, meta->model, meta->created) !=
+            TG_OK ||
         (s->prefix = dp_jtx_strdup(meta->call_prefix ? meta->call_prefix
                                                      : "call_")) == NULL) {
         dp_gem_stream_destroy(s);
         return TG_ENOMEM;
     }
-    s->created       = meta->created;
     s->include_usage = include_usage;
     *out             = s;
     return TG_OK;
@@ -1280,8 +1255,7 @@ dp_gem_stream_destroy(dp_gem_stream *s)
     if (s == NULL) {
         return;
     }
-    free(s->id);
-    free(s->model);
+    dp_jtx_head_fini(&s->h);
     free(s->prefix);
     free(s);
 }
@@ -1298,27 +1272,6 @@ dp_gem_stream_usage(const dp_gem_stream *s, dp_usage_counts *out)
     *out = s->usage.c;
 }
 
-/* dp_gem_chunk starts a chat.completion.chunk; *delta is its delta and
- * *choice its choice (not set when choices is to stay empty). */
-static cJSON *
-dp_gem_chunk(dp_jtx *tx, const dp_gem_stream *s, bool with_choice,
-             cJSON **choice, cJSON **delta)
-{
-    return dp_jtx_chunk(tx, s->id, s->created, s->model, with_choice,
-                        choice, delta);
-}
-
-static tg_err
-dp_gem_chunk_emit(dp_jtx *tx, cJSON *root, cJSON *choice, const char *finish,
-                  tg_buf *out)
-{
-    dp_jtx_add(tx, choice, "logprobs", cJSON_CreateNull());
-    dp_jtx_add(tx, choice, "finish_reason",
-               finish != NULL ? cJSON_CreateString(finish)
-                              : cJSON_CreateNull());
-    return dp_gem_emit(tx, root, out);
-}
-
 /* dp_gem_stream_text emits a content delta, with the role for the first
  * chunk of the stream. */
 static tg_err
@@ -1328,13 +1281,13 @@ dp_gem_stream_text(dp_gem_stream *s, const char *role, const char *text,
     dp_jtx tx     = {0};
     cJSON    *choice = NULL;
     cJSON    *delta  = NULL;
-    cJSON    *root   = dp_gem_chunk(&tx, s, true, &choice, &delta);
+    cJSON    *root   = dp_jtx_head_chunk(&tx, &s->h, true, &choice, &delta);
 
     if (role != NULL) {
         dp_jtx_str(&tx, delta, "role", role);
     }
     dp_jtx_str(&tx, delta, "content", text);
-    return dp_gem_chunk_emit(&tx, root, choice, NULL, out);
+    return dp_jtx_chunk_emit(&tx, root, choice, NULL, out);
 }
 
 static tg_err
@@ -1343,12 +1296,12 @@ dp_gem_stream_call(dp_gem_stream *s, const cJSON *fc, tg_buf *out)
     dp_jtx tx     = {0};
     cJSON    *choice = NULL;
     cJSON    *delta  = NULL;
-    cJSON    *root   = dp_gem_chunk(&tx, s, true, &choice, &delta);
+    cJSON    *root   = dp_jtx_head_chunk(&tx, &s->h, true, &choice, &delta);
 
     dp_gem_call_json(&tx, dp_jtx_arr(&tx, delta, "tool_calls"), fc, s->prefix,
                      s->ncalls, s->ncalls);
     s->ncalls++;
-    return dp_gem_chunk_emit(&tx, root, choice, NULL, out);
+    return dp_jtx_chunk_emit(&tx, root, choice, NULL, out);
 }
 
 static tg_err
@@ -1357,10 +1310,10 @@ dp_gem_stream_finish_chunk(dp_gem_stream *s, const char *finish, tg_buf *out)
     dp_jtx tx     = {0};
     cJSON    *choice = NULL;
     cJSON    *delta  = NULL;
-    cJSON    *root   = dp_gem_chunk(&tx, s, true, &choice, &delta);
+    cJSON    *root   = dp_jtx_head_chunk(&tx, &s->h, true, &choice, &delta);
 
     s->finish_sent = true;
-    return dp_gem_chunk_emit(&tx, root, choice, finish, out);
+    return dp_jtx_chunk_emit(&tx, root, choice, finish, out);
 }
 
 static tg_err
@@ -1575,9 +1528,9 @@ dp_gem_stream_finish(dp_gem_stream *s, tg_buf *out)
         rv = TG_OK;
         if (s->include_usage) {
             dp_jtx tx   = {0};
-            cJSON    *root = dp_gem_chunk(&tx, s, false, NULL, NULL);
+            cJSON    *root = dp_jtx_head_chunk(&tx, &s->h, false, NULL, NULL);
             dp_gem_usage_json(&tx, root, &s->usage);
-            rv = dp_gem_emit(&tx, root, out);
+            rv = dp_jtx_emit(&tx, root, "data: ", out);
         }
         if (rv == TG_OK) {
             rv = tg_buf_append(out, "data: [DONE]\n\n", 14);

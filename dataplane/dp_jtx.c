@@ -141,6 +141,74 @@ dp_jtx_chunk(dp_jtx *tx, const char *id, int64_t created, const char *model,
     return root;
 }
 
+tg_err
+dp_jtx_emit(dp_jtx *tx, cJSON *root, const char *prefix, tg_buf *out)
+{
+    char  *txt    = NULL;
+    size_t before = out->len;
+    tg_err rv;
+
+    if (!tx->oom) {
+        txt = cJSON_PrintUnformatted(root);
+    }
+    cJSON_Delete(root);
+    if (txt == NULL) {
+        return TG_ENOMEM;
+    }
+    if ((rv = tg_buf_append(out, prefix, strlen(prefix))) != TG_OK ||
+        (rv = tg_buf_append(out, txt, strlen(txt))) != TG_OK ||
+        (rv = tg_buf_append(out, "\n\n", 2)) != TG_OK) {
+        out->len = before;
+        if (out->data != NULL) {
+            out->data[before] = '\0';
+        }
+    }
+    cJSON_free(txt);
+    return rv;
+}
+
+tg_err
+dp_jtx_chunk_emit(dp_jtx *tx, cJSON *root, cJSON *choice, const char *finish,
+                  tg_buf *out)
+{
+    if (choice != NULL) {
+        dp_jtx_add(tx, choice, "logprobs", cJSON_CreateNull());
+        dp_jtx_add(tx, choice, "finish_reason",
+                   finish != NULL ? cJSON_CreateString(finish)
+                                  : cJSON_CreateNull());
+    }
+    return dp_jtx_emit(tx, root, "data: ", out);
+}
+
+tg_err
+dp_jtx_head_init(dp_jtx_head *h, const char *id, const char *model,
+                 int64_t created)
+{
+    h->created = created;
+    if ((h->id = dp_jtx_strdup(id)) == NULL ||
+        (h->model = dp_jtx_strdup(model)) == NULL) {
+        return TG_ENOMEM;
+    }
+    return TG_OK;
+}
+
+void
+dp_jtx_head_fini(dp_jtx_head *h)
+{
+    free(h->id);
+    free(h->model);
+    h->id    = NULL;
+    h->model = NULL;
+}
+
+cJSON *
+dp_jtx_head_chunk(dp_jtx *tx, const dp_jtx_head *h, bool with_choice,
+                  cJSON **choice, cJSON **delta)
+{
+    return dp_jtx_chunk(tx, h->id, h->created, h->model, with_choice, choice,
+                        delta);
+}
+
 char *
 dp_jtx_strdup(const char *s)
 {

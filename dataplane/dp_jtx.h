@@ -12,6 +12,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "tg_buf.h"
 #include "tg_err.h"
 
 typedef struct dp_jtx {
@@ -54,6 +55,35 @@ bool         dp_jtx_is(const char *s, const char *lit);
 cJSON *dp_jtx_chunk(dp_jtx *tx, const char *id, int64_t created,
                     const char *model, bool with_choice, cJSON **choice,
                     cJSON **delta);
+
+/* dp_jtx_emit appends prefix ("data: ", "event: x\ndata: "), the compact
+ * JSON of root and "\n\n" to out, all or nothing, and frees root;
+ * TG_ENOMEM when an add failed (tx->oom) or printing did. */
+tg_err dp_jtx_emit(dp_jtx *tx, cJSON *root, const char *prefix, tg_buf *out);
+
+/* dp_jtx_chunk_emit finishes a chunk from dp_jtx_chunk: choice (if any)
+ * gets "logprobs": null and "finish_reason" (finish, or null), then the
+ * chunk goes out as one "data: " event (dp_jtx_emit). */
+tg_err dp_jtx_chunk_emit(dp_jtx *tx, cJSON *root, cJSON *choice,
+                         const char *finish, tg_buf *out);
+
+/* What a translated stream repeats in every event it writes: the
+ * response id, the model the client asked for and the creation time. */
+typedef struct dp_jtx_head {
+    char   *id;
+    char   *model;
+    int64_t created;
+} dp_jtx_head;
+
+/* dp_jtx_head_init copies id and model; TG_ENOMEM leaves h to
+ * dp_jtx_head_fini, which frees them (on a zeroed h too). */
+tg_err dp_jtx_head_init(dp_jtx_head *h, const char *id, const char *model,
+                        int64_t created);
+void   dp_jtx_head_fini(dp_jtx_head *h);
+
+/* dp_jtx_head_chunk is dp_jtx_chunk with h's id, created and model. */
+cJSON *dp_jtx_head_chunk(dp_jtx *tx, const dp_jtx_head *h, bool with_choice,
+                         cJSON **choice, cJSON **delta);
 
 /* dp_jtx_strdup copies s (NULL: NULL). Owns: the copy (free()). */
 char *dp_jtx_strdup(const char *s);
