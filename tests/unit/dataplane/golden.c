@@ -157,3 +157,34 @@ golden_same_text(const char *label, const char *got, const char *expected)
     }
     CU_ASSERT(eq);
 }
+
+void
+golden_check_request(const char *label, const cJSON *c, tg_err rv,
+                     const char *msg, const char *param, char *out,
+                     size_t len)
+{
+    const cJSON *err = golden_get(c, "error");
+
+    if (err != NULL) {
+        const char *want_param = golden_gets_or(err, "param", "");
+        const char *want_msg   = golden_gets_or(err, "contains", "");
+        bool        ok = rv == TG_EINVAL && strcmp(param, want_param) == 0 &&
+                  strstr(msg, want_msg) != NULL;
+        if (!ok) {
+            fprintf(stderr, "\n%s: rv %d param '%s' msg '%s'\n", label,
+                    (int)rv, rv == TG_OK ? "" : param,
+                    rv == TG_OK ? "" : msg);
+        }
+        CU_ASSERT(ok);
+        CU_ASSERT_PTR_NULL(out);
+        free(out);
+        return;
+    }
+    if (rv != TG_OK) {
+        fprintf(stderr, "\n%s: rv %d: %s (%s)\n", label, (int)rv, msg, param);
+    }
+    CU_ASSERT_EQUAL_FATAL(rv, TG_OK);
+    CU_ASSERT_EQUAL(len, strlen(out));
+    golden_same_json(label, out, golden_get(c, "expected"));
+    free(out);
+}

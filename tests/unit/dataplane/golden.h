@@ -6,9 +6,12 @@
 #define GOLDEN_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <cjson/cJSON.h>
+
+#include "tg_err.h"
 
 typedef void (*golden_fn)(const char *name, const cJSON *c);
 
@@ -31,5 +34,13 @@ void golden_same_json(const char *label, const char *got,
                       const cJSON *expected);
 void golden_same_text(const char *label, const char *got,
                       const char *expected);
+
+/* golden_check_request asserts that a request translation ended as case
+ * c says: its "error" ({"param", "contains"}) as TG_EINVAL with that param
+ * and a message containing that text, else TG_OK with its "expected" body
+ * in out (len bytes). Frees out. */
+void golden_check_request(const char *label, const cJSON *c, tg_err rv,
+                          const char *msg, const char *param, char *out,
+                          size_t len);
 
 #endif

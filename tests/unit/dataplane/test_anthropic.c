@@ -61,7 +61,6 @@ static void
 run_request(const char *label, const cJSON *c, req_fn fn)
 {
     const cJSON     *o    = golden_get(c, "opts");
-    const cJSON     *err  = golden_get(c, "error");
     dp_anth_req_opts opts = {
         .model              = golden_gets_or(o, "model", NULL),
         .max_tokens_default = golden_geti(o, "max_tokens_default"),
@@ -74,27 +73,7 @@ run_request(const char *label, const cJSON *c, req_fn fn)
     tg_err rv  = fn(golden_get(c, "input"), &opts, &out, &len, msg, sizeof(msg), param,
                     sizeof(param));
 
-    if (err != NULL) {
-        const char *want_param = golden_gets_or(err, "param", "");
-        const char *want_msg   = golden_gets_or(err, "contains", "");
-        bool        ok = rv == TG_EINVAL && strcmp(param, want_param) == 0 &&
-                  strstr(msg, want_msg) != NULL;
-        if (!ok) {
-            fprintf(stderr, "\n%s: rv %d param '%s' msg '%s'\n", label, (int)rv,
-                    rv == TG_OK ? "" : param, rv == TG_OK ? "" : msg);
-        }
-        CU_ASSERT(ok);
-        CU_ASSERT_PTR_NULL(out);
-        free(out);
-        return;
-    }
-    if (rv != TG_OK) {
-        fprintf(stderr, "\n%s: rv %d: %s (%s)\n", label, (int)rv, msg, param);
-    }
-    CU_ASSERT_EQUAL_FATAL(rv, TG_OK);
-    CU_ASSERT_EQUAL(len, strlen(out));
-    golden_same_json(label, out, golden_get(c, "expected"));
-    free(out);
+    golden_check_request(label, c, rv, msg, param, out, len);
 }
 
 static void
