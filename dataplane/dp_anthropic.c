@@ -437,55 +437,26 @@ static tg_err
 dp_anth_image_block(dp_jtx *tx, cJSON *blocks, const cJSON *part,
                     const char *where)
 {
-    const cJSON *iu = dp_jtx_get(part, "image_url");
-    const char  *url =
-        cJSON_IsString(iu) ? iu->valuestring : dp_jtx_gets(iu, "url");
-    cJSON *b;
-    cJSON *src;
+    dp_jtx_image img;
+    cJSON       *b;
+    cJSON       *src;
+    tg_err       rv = dp_jtx_image_url(tx, part, where, &img);
 
-    if (url == NULL) {
-        return dp_jtx_fail(tx, where, "%s.image_url.url must be a string.",
-                            where);
+    if (rv != TG_OK) {
+        return rv;
     }
-    if (strncmp(url, "data:", 5) == 0) {
-        const char *comma = strchr(url, ',');
-        const char *semi  = strchr(url, ';');
-        char        media[128];
-        size_t      mlen;
-
-        if (comma == NULL || semi == NULL || semi > comma ||
-            (size_t)(comma - semi) != 7 || strncmp(semi, ";base64", 7) != 0) {
-            return dp_jtx_fail(tx, where,
-                                "%s: image data URLs must be base64 "
-                                "(data:<media type>;base64,<data>).",
-                                where);
-        }
-        mlen = (size_t)(semi - (url + 5));
-        if (mlen == 0 || mlen >= sizeof(media)) {
-            return dp_jtx_fail(
-                tx, where, "%s: the image data URL has no media type.", where);
-        }
-        memcpy(media, url + 5, mlen);
-        media[mlen] = '\0';
-        b           = dp_jtx_obj(tx, blocks, NULL);
-        dp_jtx_str(tx, b, "type", "image");
-        src = dp_jtx_obj(tx, b, "source");
+    b = dp_jtx_obj(tx, blocks, NULL);
+    dp_jtx_str(tx, b, "type", "image");
+    src = dp_jtx_obj(tx, b, "source");
+    if (img.data != NULL) {
         dp_jtx_str(tx, src, "type", "base64");
-        dp_jtx_str(tx, src, "media_type", media);
-        dp_jtx_str(tx, src, "data", comma + 1);
-        return TG_OK;
-    }
-    if (strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0) {
-        b = dp_jtx_obj(tx, blocks, NULL);
-        dp_jtx_str(tx, b, "type", "image");
-        src = dp_jtx_obj(tx, b, "source");
+        dp_jtx_str(tx, src, "media_type", img.media);
+        dp_jtx_str(tx, src, "data", img.data);
+    } else {
         dp_jtx_str(tx, src, "type", "url");
-        dp_jtx_str(tx, src, "url", url);
-        return TG_OK;
+        dp_jtx_str(tx, src, "url", img.url);
     }
-    return dp_jtx_fail(tx, where,
-                        "%s: image URLs must be http(s) or base64 data URLs.",
-                        where);
+    return TG_OK;
 }
 
 /* dp_anth_parts appends the blocks for an OpenAI content value (string,

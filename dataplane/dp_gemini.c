@@ -417,49 +417,23 @@ static tg_err
 dp_gem_image_part(dp_jtx *tx, cJSON *parts, const cJSON *part,
                   const char *where)
 {
-    const cJSON *iu = dp_jtx_get(part, "image_url");
-    const char  *url =
-        cJSON_IsString(iu) ? iu->valuestring : dp_jtx_gets(iu, "url");
-    cJSON *d;
+    dp_jtx_image img;
+    cJSON       *d;
+    tg_err       rv = dp_jtx_image_url(tx, part, where, &img);
 
-    if (url == NULL) {
-        return dp_jtx_fail(tx, where, "%s.image_url.url must be a string.",
-                           where);
+    if (rv != TG_OK) {
+        return rv;
     }
-    if (strncmp(url, "data:", 5) == 0) {
-        const char *comma = strchr(url, ',');
-        const char *semi  = strchr(url, ';');
-        char        media[128];
-        size_t      mlen;
-
-        if (comma == NULL || semi == NULL || semi > comma ||
-            (size_t)(comma - semi) != 7 || strncmp(semi, ";base64", 7) != 0) {
-            return dp_jtx_fail(tx, where,
-                               "%s: image data URLs must be base64 "
-                               "(data:<media type>;base64,<data>).",
-                               where);
-        }
-        mlen = (size_t)(semi - (url + 5));
-        if (mlen == 0 || mlen >= sizeof(media)) {
-            return dp_jtx_fail(
-                tx, where, "%s: the image data URL has no media type.", where);
-        }
-        memcpy(media, url + 5, mlen);
-        media[mlen] = '\0';
-        d           = dp_jtx_obj(tx, dp_jtx_obj(tx, parts, NULL), "inlineData");
-        dp_jtx_str(tx, d, "mimeType", media);
-        dp_jtx_str(tx, d, "data", comma + 1);
-        return TG_OK;
-    }
-    if (strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0) {
+    if (img.data != NULL) {
+        d = dp_jtx_obj(tx, dp_jtx_obj(tx, parts, NULL), "inlineData");
+        dp_jtx_str(tx, d, "mimeType", img.media);
+        dp_jtx_str(tx, d, "data", img.data);
+    } else {
         d = dp_jtx_obj(tx, dp_jtx_obj(tx, parts, NULL), "fileData");
-        dp_jtx_str(tx, d, "mimeType", dp_gem_url_mime(url));
-        dp_jtx_str(tx, d, "fileUri", url);
-        return TG_OK;
+        dp_jtx_str(tx, d, "mimeType", dp_gem_url_mime(img.url));
+        dp_jtx_str(tx, d, "fileUri", img.url);
     }
-    return dp_jtx_fail(tx, where,
-                       "%s: image URLs must be http(s) or base64 data URLs.",
-                       where);
+    return TG_OK;
 }
 
 /* dp_gem_parts appends the parts for an OpenAI content value (string,

@@ -209,6 +209,50 @@ dp_jtx_head_chunk(dp_jtx *tx, const dp_jtx_head *h, bool with_choice,
                         delta);
 }
 
+tg_err
+dp_jtx_image_url(dp_jtx *tx, const cJSON *part, const char *where,
+                 dp_jtx_image *out)
+{
+    const cJSON *iu = dp_jtx_get(part, "image_url");
+    const char  *url =
+        cJSON_IsString(iu) ? iu->valuestring : dp_jtx_gets(iu, "url");
+
+    memset(out, 0, sizeof(*out));
+    if (url == NULL) {
+        return dp_jtx_fail(tx, where, "%s.image_url.url must be a string.",
+                           where);
+    }
+    out->url = url;
+    if (strncmp(url, "data:", 5) == 0) {
+        const char *comma = strchr(url, ',');
+        const char *semi  = strchr(url, ';');
+        size_t      mlen;
+
+        if (comma == NULL || semi == NULL || semi > comma ||
+            (size_t)(comma - semi) != 7 || strncmp(semi, ";base64", 7) != 0) {
+            return dp_jtx_fail(tx, where,
+                               "%s: image data URLs must be base64 "
+                               "(data:<media type>;base64,<data>).",
+                               where);
+        }
+        mlen = (size_t)(semi - (url + 5));
+        if (mlen == 0 || mlen >= sizeof(out->media)) {
+            return dp_jtx_fail(
+                tx, where, "%s: the image data URL has no media type.", where);
+        }
+        memcpy(out->media, url + 5, mlen);
+        out->media[mlen] = '\0';
+        out->data        = comma + 1;
+        return TG_OK;
+    }
+    if (strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0) {
+        return TG_OK;
+    }
+    return dp_jtx_fail(tx, where,
+                       "%s: image URLs must be http(s) or base64 data URLs.",
+                       where);
+}
+
 char *
 dp_jtx_strdup(const char *s)
 {

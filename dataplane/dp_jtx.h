@@ -85,6 +85,21 @@ void   dp_jtx_head_fini(dp_jtx_head *h);
 cJSON *dp_jtx_head_chunk(dp_jtx *tx, const dp_jtx_head *h, bool with_choice,
                          cJSON **choice, cJSON **delta);
 
+/* An OpenAI image_url content part, read: a base64 data URL (its media
+ * type, and data pointing at the base64 text inside the part) or an
+ * http(s) URL (data NULL). */
+typedef struct dp_jtx_image {
+    const char *url;
+    char        media[128]; /* data URLs only */
+    const char *data;       /* data URLs only; borrowed from the part */
+} dp_jtx_image;
+
+/* dp_jtx_image_url reads the image_url of part; where names it in the
+ * errors (a missing URL, a data URL that is not base64 or has no media
+ * type, another scheme). Borrows part for as long as out is used. */
+tg_err dp_jtx_image_url(dp_jtx *tx, const cJSON *part, const char *where,
+                        dp_jtx_image *out);
+
 /* dp_jtx_strdup copies s (NULL: NULL). Owns: the copy (free()). */
 char *dp_jtx_strdup(const char *s);
 
