@@ -463,43 +463,12 @@ dp_anth_image_block(dp_jtx *tx, cJSON *blocks, const cJSON *part,
  * array of parts, or null) to blocks. images: image_url parts allowed. */
 static tg_err
 dp_anth_parts(dp_jtx *tx, cJSON *blocks, const cJSON *content, bool images,
-              const char *where)
+               const char *where)
 {
-    const cJSON *part;
-    size_t       j = 0;
-    char         pw[96];
-    tg_err       rv;
+    static const dp_jtx_part_fns fns = {dp_anth_text_block,
+                                        dp_anth_image_block};
 
-    if (content == NULL || cJSON_IsNull(content)) {
-        return TG_OK;
-    }
-    if (cJSON_IsString(content)) {
-        dp_anth_text_block(tx, blocks, content->valuestring);
-        return TG_OK;
-    }
-    if (!cJSON_IsArray(content)) {
-        return dp_jtx_fail(tx, where,
-                            "%s must be a string or an array of parts.", where);
-    }
-    cJSON_ArrayForEach(part, content)
-    {
-        const char *type = dp_jtx_gets(part, "type");
-        snprintf(pw, sizeof(pw), "%s[%zu]", where, j++);
-        if (type != NULL && strcmp(type, "text") == 0 &&
-            dp_jtx_gets(part, "text") != NULL) {
-            dp_anth_text_block(tx, blocks, dp_jtx_gets(part, "text"));
-        } else if (images && type != NULL && strcmp(type, "image_url") == 0) {
-            if ((rv = dp_anth_image_block(tx, blocks, part, pw)) != TG_OK) {
-                return rv;
-            }
-        } else {
-            return dp_jtx_fail(tx, pw,
-                                "%s: content parts of type '%s' cannot be "
-                                "sent to this model.",
-                                pw, type != NULL ? type : "(none)");
-        }
-    }
-    return TG_OK;
+    return dp_jtx_content(tx, blocks, content, images, where, &fns);
 }
 
 /* dp_anth_append_msg adds the blocks as a message of role, merged into the

@@ -440,42 +440,11 @@ dp_gem_image_part(dp_jtx *tx, cJSON *parts, const cJSON *part,
  * array of parts, or null) to parts. images: image_url parts allowed. */
 static tg_err
 dp_gem_parts(dp_jtx *tx, cJSON *parts, const cJSON *content, bool images,
-             const char *where)
+              const char *where)
 {
-    const cJSON *part;
-    size_t       j = 0;
-    char         pw[96];
-    tg_err       rv;
+    static const dp_jtx_part_fns fns = {dp_gem_text_part, dp_gem_image_part};
 
-    if (content == NULL || cJSON_IsNull(content)) {
-        return TG_OK;
-    }
-    if (cJSON_IsString(content)) {
-        dp_gem_text_part(tx, parts, content->valuestring);
-        return TG_OK;
-    }
-    if (!cJSON_IsArray(content)) {
-        return dp_jtx_fail(tx, where,
-                           "%s must be a string or an array of parts.", where);
-    }
-    cJSON_ArrayForEach(part, content)
-    {
-        const char *type = dp_jtx_gets(part, "type");
-        snprintf(pw, sizeof(pw), "%s[%zu]", where, j++);
-        if (dp_jtx_is(type, "text") && dp_jtx_gets(part, "text") != NULL) {
-            dp_gem_text_part(tx, parts, dp_jtx_gets(part, "text"));
-        } else if (images && dp_jtx_is(type, "image_url")) {
-            if ((rv = dp_gem_image_part(tx, parts, part, pw)) != TG_OK) {
-                return rv;
-            }
-        } else {
-            return dp_jtx_fail(tx, pw,
-                               "%s: content parts of type '%s' cannot be "
-                               "sent to this model.",
-                               pw, type != NULL ? type : "(none)");
-        }
-    }
-    return TG_OK;
+    return dp_jtx_content(tx, parts, content, images, where, &fns);
 }
 
 /* dp_gem_append adds parts as a content of role, merged into the previous

@@ -253,6 +253,46 @@ dp_jtx_image_url(dp_jtx *tx, const cJSON *part, const char *where,
                        where);
 }
 
+tg_err
+dp_jtx_content(dp_jtx *tx, cJSON *out, const cJSON *content, bool images,
+               const char *where, const dp_jtx_part_fns *fns)
+{
+    const cJSON *part;
+    size_t       j = 0;
+    char         pw[96];
+    tg_err       rv;
+
+    if (content == NULL || cJSON_IsNull(content)) {
+        return TG_OK;
+    }
+    if (cJSON_IsString(content)) {
+        fns->text(tx, out, content->valuestring);
+        return TG_OK;
+    }
+    if (!cJSON_IsArray(content)) {
+        return dp_jtx_fail(tx, where,
+                           "%s must be a string or an array of parts.", where);
+    }
+    cJSON_ArrayForEach(part, content)
+    {
+        const char *type = dp_jtx_gets(part, "type");
+        snprintf(pw, sizeof(pw), "%s[%zu]", where, j++);
+        if (dp_jtx_is(type, "text") && dp_jtx_gets(part, "text") != NULL) {
+            fns->text(tx, out, dp_jtx_gets(part, "text"));
+        } else if (images && dp_jtx_is(type, "image_url")) {
+            if ((rv = fns->image(tx, out, part, pw)) != TG_OK) {
+                return rv;
+            }
+        } else {
+            return dp_jtx_fail(tx, pw,
+                               "%s: content parts of type '%s' cannot be "
+                               "sent to this model.",
+                               pw, type != NULL ? type : "(none)");
+        }
+    }
+    return TG_OK;
+}
+
 char *
 dp_jtx_strdup(const char *s)
 {

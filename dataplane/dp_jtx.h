@@ -100,6 +100,21 @@ typedef struct dp_jtx_image {
 tg_err dp_jtx_image_url(dp_jtx *tx, const cJSON *part, const char *where,
                         dp_jtx_image *out);
 
+/* How a translation writes one text and one image_url content part. */
+typedef struct dp_jtx_part_fns {
+    void (*text)(dp_jtx *tx, cJSON *out, const char *text);
+    tg_err (*image)(dp_jtx *tx, cJSON *out, const cJSON *part,
+                    const char *where);
+} dp_jtx_part_fns;
+
+/* dp_jtx_content walks an OpenAI message content (null, a string, or an
+ * array of text / image_url parts) and writes each part into out with
+ * fns; images false refuses image_url parts. A part of another type, or
+ * content of another JSON type, is refused naming where[i]. */
+tg_err dp_jtx_content(dp_jtx *tx, cJSON *out, const cJSON *content,
+                      bool images, const char *where,
+                      const dp_jtx_part_fns *fns);
+
 /* dp_jtx_strdup copies s (NULL: NULL). Owns: the copy (free()). */
 char *dp_jtx_strdup(const char *s);
 
