@@ -51,6 +51,24 @@ tg_config_is_secret_ref(const char *s)
     return true;
 }
 
+bool
+tg_id_ok(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n >= TG_ID_MAX) {
+        return false;
+    }
+    for (; *s != '\0'; s++) {
+        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||
+              (*s >= '0' && *s <= '9') || *s == '.' || *s == '_' ||
+              *s == '-')) {
+            return false;
+        }
+    }
+    return true;
+}
+
 static bool
 tg_config_hostport_ok(const char *s)
 {

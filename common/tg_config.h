@@ -17,6 +17,11 @@
 #define TG_MODEL_MAX 128   /* model names */
 #define TG_CONFIG_MAX_LABELS 16
 
+/* tg_id_ok: s is an id as Tollgate names things (tenants, keys, rules,
+ * bundles, tiers, label names, admin tokens): 1 to TG_ID_MAX - 1 of
+ * A-Z a-z 0-9 . _ - */
+bool tg_id_ok(const char *s);
+
 #define TG_CONFIG_PRICE_MAX_USD 1000000.0 /* per 1M tokens */
 #define TG_CONFIG_MAX_FALLBACKS 8
 

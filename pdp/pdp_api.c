@@ -57,24 +57,6 @@ pdp_api_user_ok(const char *s)
     return true;
 }
 
-bool
-pdp_api_id_ok(const char *s)
-{
-    size_t n = strlen(s);
-
-    if (n == 0 || n >= TG_ID_MAX) {
-        return false;
-    }
-    for (; *s != '\0'; s++) {
-        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||
-              (*s >= '0' && *s <= '9') || *s == '.' || *s == '_' ||
-              *s == '-')) {
-            return false;
-        }
-    }
-    return true;
-}
-
 tg_err
 pdp_api_secret(char *key, size_t cap, uint8_t hash[TG_SHA256_LEN])
 {
@@ -246,7 +228,7 @@ pdp_api_quota_target(const char *s, pdp_quota_scope *scope, const char **id)
     } else {
         return false;
     }
-    return pdp_api_id_ok(*id);
+    return tg_id_ok(*id);
 }
 
 /* ---- answers ------------------------------------------------------------ */
@@ -445,7 +427,7 @@ pdp_api_labels(pdp_api_call *c, bool allow_remove, tg_kv *l, uint32_t *n,
         const char *v = cJSON_IsNull(e) ? "" : e->valuestring;
         bool        ok;
 
-        if (!pdp_api_id_ok(e->string) ||
+        if (!tg_id_ok(e->string) ||
             strlen(e->string) >= sizeof(l[0].key)) {
             *st = pdp_api_err(c, 400, "invalid_field",
                               "label name \"%.80s\" is not valid: use 1 to "
@@ -649,13 +631,13 @@ pdp_api_tenant_write(pdp_api_call *c, const char *id, bool create)
                                "0-9 . _ -).");
         }
     }
-    if (!pdp_api_id_ok(id)) {
+    if (!tg_id_ok(id)) {
         return pdp_api_err(c, 400, "invalid_id",
                            "Tenant id \"%.80s\" is not valid: use 1 to 63 of "
                            "A-Z a-z 0-9 . _ -",
                            id);
     }
-    if (tier != NULL && tier[0] != '\0' && !pdp_api_id_ok(tier)) {
+    if (tier != NULL && tier[0] != '\0' && !tg_id_ok(tier)) {
         return pdp_api_err(c, 400, "invalid_field",
                            "\"tier\" \"%.80s\" is not valid: use 1 to 63 of "
                            "A-Z a-z 0-9 . _ - (or null to clear it)",
@@ -774,7 +756,7 @@ pdp_api_read_key(pdp_api_call *c, const char *id, pdp_key *k,
     pdp_totals        t;
     tg_err            rv;
 
-    if (!pdp_api_id_ok(id)) {
+    if (!tg_id_ok(id)) {
         return TG_ENOTFOUND;
     }
     if ((rv = pdp_store_reader_create(c->x->st, &rd)) != TG_OK) {
@@ -865,7 +847,7 @@ pdp_api_key_create(pdp_api_call *c)
         !pdp_api_labels(c, false, k->labels, &k->n_labels, &st)) {
         goto out;
     }
-    if (tenant == NULL || !pdp_api_id_ok(tenant)) {
+    if (tenant == NULL || !tg_id_ok(tenant)) {
         st = pdp_api_err(c, 400, "missing_field",
                          "Give the key's \"tenant\" (an existing tenant id).");
         goto out;
@@ -995,7 +977,7 @@ pdp_api_key_revoke(pdp_api_call *c, const char *id)
     if (!pdp_api_fields(c, fields, &st)) {
         return st;
     }
-    if (!pdp_api_id_ok(id)) {
+    if (!tg_id_ok(id)) {
         return pdp_api_key_missing(c, id);
     }
     snprintf(target, sizeof(target), "key:%s", id);
@@ -1037,7 +1019,7 @@ pdp_api_key_rotate(pdp_api_call *c, const char *id)
                            "\"0\".",
                            grace);
     }
-    if (!pdp_api_id_ok(id)) {
+    if (!tg_id_ok(id)) {
         return pdp_api_key_missing(c, id);
     }
     if (pdp_api_secret(secret, sizeof(secret), hash) != TG_OK) {
@@ -1248,7 +1230,7 @@ pdp_api_target(pdp_api_call *c, pdp_quota_scope *scope, const char **id,
         return false;
     }
     *id = c->seg[2];
-    if (!pdp_api_id_ok(*id)) {
+    if (!tg_id_ok(*id)) {
         *st = pdp_api_err(c, 404, *scope == PDP_QUOTA_TENANT
                                       ? "tenant_not_found"
                                       : "key_not_found",

@@ -49,9 +49,6 @@ pdp_api_reply pdp_api_handle(const pdp_api_ctx *x, const char *method,
 
 /* ---- pieces the CLI shares ------------------------------------------ */
 
-/* pdp_api_id_ok: 1-63 of A-Z a-z 0-9 . _ - (tenant and key ids, tiers,
- * label names, token names). */
-bool pdp_api_id_ok(const char *s);
 
 /* pdp_api_user_ok: 1-127 printable characters (a key's user). */
 bool pdp_api_user_ok(const char *s);

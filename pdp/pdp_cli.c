@@ -1025,25 +1025,6 @@ out:
 /* ---- keys create ------------------------------------------------------- */
 
 static bool
-pdp_cli_tenant_ok(const char *t)
-{
-    size_t n = strlen(t);
-
-    if (n == 0 || n > 63) {
-        return false;
-    }
-    for (size_t i = 0; i < n; i++) {
-        char ch = t[i];
-        if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
-              (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' ||
-              ch == '-')) {
-            return false;
-        }
-    }
-    return true;
-}
-
-static bool
 pdp_cli_in_catalog(const tg_config *cfg, const char *model)
 {
     for (size_t i = 0; i < cfg->n_deployments; i++) {
@@ -1133,13 +1114,6 @@ pdp_cli_models(pdp_cli *c, const tg_config *cfg, const char *list, pdp_key *k)
     return PDP_EXIT_OK;
 }
 
-/* pdp_cli_name_ok: 1-63 of A-Z a-z 0-9 . _ - (ids, tiers, label names). */
-static bool
-pdp_cli_name_ok(const char *t)
-{
-    return pdp_cli_tenant_ok(t);
-}
-
 /* pdp_cli_labels parses every --label NAME=VALUE into out (a repeated
  * NAME keeps the last value). An empty VALUE is only accepted (meaning
  * "remove") when allow_remove. */
@@ -1164,7 +1138,7 @@ pdp_cli_labels(pdp_cli *c, const pdp_cli_opts *o, bool allow_remove, tg_kv *out,
         }
         memcpy(name, l, kl);
         name[kl] = '\0';
-        if (!pdp_cli_name_ok(name)) {
+        if (!tg_id_ok(name)) {
             return pdp_cli_usage_error(
                 c,
                 "--label \"%s\": the name \"%s\" is not "
@@ -1363,7 +1337,7 @@ pdp_cli_keys_create(pdp_cli *c, int argc, char **argv)
                                    "the key is for)");
         goto out;
     }
-    if (!pdp_cli_tenant_ok(o.tenant)) {
+    if (!tg_id_ok(o.tenant)) {
         ec = pdp_cli_usage_error(c,
                                  "--tenant \"%s\" is not valid: use 1 to 63 "
                                  "of A-Z a-z 0-9 . _ -",
@@ -1963,14 +1937,14 @@ pdp_cli_tenants_set(pdp_cli *c, int argc, char **argv)
                                     "tenants set acme --tier pro");
         goto out;
     }
-    if (!pdp_cli_tenant_ok(o.pos[0])) {
+    if (!tg_id_ok(o.pos[0])) {
         ec = pdp_cli_usage_error(c,
                                  "tenant \"%s\" is not valid: use 1 to 63 of "
                                  "A-Z a-z 0-9 . _ -",
                                  o.pos[0]);
         goto out;
     }
-    if (o.tier != NULL && o.tier[0] != '\0' && !pdp_cli_name_ok(o.tier)) {
+    if (o.tier != NULL && o.tier[0] != '\0' && !tg_id_ok(o.tier)) {
         ec = pdp_cli_usage_error(c,
                                  "--tier \"%s\" is not valid: use 1 to 63 of "
                                  "A-Z a-z 0-9 . _ - (or \"\" to clear it)",
@@ -2411,7 +2385,7 @@ pdp_cli_spend_parse(pdp_cli *c, int argc, char **argv, pdp_cli_spend_opts *o)
         return pdp_cli_usage_error(c, "--from %s is after --to %s", o->from,
                                    o->to);
     }
-    if (o->tenant != NULL && !pdp_cli_tenant_ok(o->tenant)) {
+    if (o->tenant != NULL && !tg_id_ok(o->tenant)) {
         return pdp_cli_usage_error(c,
                                    "--tenant \"%s\" is not a tenant id: "
                                    "1-63 of A-Z a-z 0-9 . _ -",

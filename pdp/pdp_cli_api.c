@@ -711,7 +711,7 @@ pdp_cli_api_path(FILE *err, const char *name, const pdp_cli_api_cmd *cmd,
     case POS_NONE:
     case POS_BODY_ID: snprintf(arg, sizeof(arg), "%s", ""); break;
     case POS_PATH:
-        if (!pdp_api_id_ok(r->pos)) {
+        if (!tg_id_ok(r->pos)) {
             return pdp_cli_api_usage(err, name,
                                      "\"%s\" is not a valid id: use 1 to 63 "
                                      "of A-Z a-z 0-9 . _ -",
@@ -1055,7 +1055,7 @@ pdp_cli_tokens(int argc, char **argv, FILE *out, FILE *err)
                 pdp_cli_tokens_usage);
         return PDP_EXIT_USAGE;
     }
-    if (strcmp(sub, "list") != 0 && (pos == NULL || !pdp_api_id_ok(pos) ||
+    if (strcmp(sub, "list") != 0 && (pos == NULL || !tg_id_ok(pos) ||
                                      strlen(pos) >= PDP_TOKEN_NAME_MAX)) {
         fprintf(err, "tollgate-pdp admin-tokens %s: give the token's NAME "
                      "(1-63 of A-Z a-z 0-9 . _ -)\n",

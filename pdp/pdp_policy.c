@@ -256,24 +256,6 @@ pdp_files_hash(const pdp_files *fs, char out[TG_MSG_HASH_MAX])
     return TG_OK;
 }
 
-static bool
-pdp_name_ok(const char *s)
-{
-    size_t n = strlen(s);
-
-    if (n == 0 || n > 63) {
-        return false;
-    }
-    for (; *s != '\0'; s++) {
-        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||
-              (*s >= '0' && *s <= '9') || *s == '.' || *s == '_' ||
-              *s == '-')) {
-            return false;
-        }
-    }
-    return true;
-}
-
 static void
 pdp_bundle_json(pdp_bundle *b, const tg_json_doc *doc, pdp_errs *e)
 {
@@ -315,7 +297,7 @@ pdp_bundle_json(pdp_bundle *b, const tg_json_doc *doc, pdp_errs *e)
         pdp_errs_add(e, doc, root, NULL,
                      "missing required field \"name\" (1 to 63 of A-Z a-z "
                      "0-9 . _ -)");
-    } else if (!cJSON_IsString(v) || !pdp_name_ok(v->valuestring)) {
+    } else if (!cJSON_IsString(v) || !tg_id_ok(v->valuestring)) {
         pdp_errs_add(e, doc, v, NULL,
                      "\"name\" expects 1 to 63 of A-Z a-z 0-9 . _ -");
     } else {

@@ -445,24 +445,6 @@ pdp_cc_enum(pdp_cc *cc, const cJSON *node, const char *field, const char *s,
 }
 
 static bool
-pdp_id_ok(const char *s)
-{
-    size_t n = strlen(s);
-
-    if (n == 0 || n >= PDP_RULE_ID_MAX) {
-        return false;
-    }
-    for (; *s != '\0'; s++) {
-        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||
-              (*s >= '0' && *s <= '9') || *s == '.' || *s == '_' ||
-              *s == '-')) {
-            return false;
-        }
-    }
-    return true;
-}
-
-static bool
 pdp_key_ok(const char *s)
 {
     size_t n = strlen(s);
@@ -2217,7 +2199,7 @@ pdp_cc_rule(pdp_cc *cc, const cJSON *r, int index)
     }
     idj = cJSON_GetObjectItemCaseSensitive(r, "id");
     id  = pdp_cc_string(cc, r, "id", true);
-    if (id != NULL && !pdp_id_ok(id)) {
+    if (id != NULL && !tg_id_ok(id)) {
         PDP_ERR(cc, idj,
                 "rule id \"%s\" is not valid: expected 1 to %d of "
                 "A-Z a-z 0-9 . _ -",
@@ -2434,7 +2416,7 @@ pdp_compile_end(pdp_cc *cc, pdp_errs *e)
         /* A rule without a valid id is named "rules[i]" and already has
          * its error; two of those are not duplicates. */
         if (strcmp(pdp_cc_s(cc, p->id), pdp_cc_s(cc, r->id)) == 0 &&
-            pdp_id_ok(pdp_cc_s(cc, r->id))) {
+            tg_id_ok(pdp_cc_s(cc, r->id))) {
             const pdp_rule *first = p;
             while (first > b->rules && strcmp(pdp_cc_s(cc, (first - 1)->id),
                                               pdp_cc_s(cc, r->id)) == 0) {
