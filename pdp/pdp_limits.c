@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "pdp_policy_int.h" /* pdp_hash */
+#include "pdp_rec.h"
 #include "tg_log.h"
 #include "tg_time.h"
 
@@ -1151,54 +1152,7 @@ pdp_limits_snapshot(pdp_limits *l, int64_t now_ms, tg_buf *out)
     return o.rv;
 }
 
-/* A snapshot reader: the first overrun or bad value sets bad. */
-typedef struct pdp_lim_rd {
-    const uint8_t *p;
-    size_t         len;
-    size_t         off;
-    bool           bad;
-} pdp_lim_rd;
-
-static uint64_t
-pdp_lim_rd_uint(pdp_lim_rd *in, size_t width)
-{
-    uint64_t v = 0;
-
-    if (in->bad || width > in->len - in->off) {
-        in->bad = true;
-        return 0;
-    }
-    for (size_t i = 0; i < width; i++) {
-        v |= (uint64_t)in->p[in->off + i] << (8 * i);
-    }
-    in->off += width;
-    return v;
-}
-
-static int64_t
-pdp_lim_rd_i64(pdp_lim_rd *in)
-{
-    return (int64_t)pdp_lim_rd_uint(in, 8);
-}
-
-/* pdp_lim_rd_str copies a string into dst (cap > UINT16_MAX); a string
- * holding a NUL is malformed (it could not be a key). */
-static void
-pdp_lim_rd_str(pdp_lim_rd *in, char *dst, size_t cap)
-{
-    size_t n = (size_t)pdp_lim_rd_uint(in, 2);
-
-    dst[0] = '\0';
-    if (in->bad || n >= cap || n > in->len - in->off ||
-        memchr(in->p + in->off, '\0', n) != NULL) {
-        in->bad = true;
-        return;
-    }
-    memcpy(dst, in->p + in->off, n);
-    dst[n] = '\0';
-    in->off += n;
-}
-
+/* Reading a snapshot (pdp_rec.h): the first overrun or bad value sets bad. */
 #define PDP_LIM_STR_CAP (UINT16_MAX + 1)
 /* Counts above this are malformed: 60 buckets of it cannot overflow. */
 #define PDP_LIM_COUNT_MAX (1LL << 53)
@@ -1217,7 +1171,7 @@ typedef struct pdp_lim_scratch {
 /* pdp_lim_restore_win restores one window record (apply false: checks
  * it only). Returns whether a live bucket was restored. */
 static bool
-pdp_lim_restore_win(pdp_limits *l, pdp_lim_rd *in, pdp_lim_scratch *sc,
+pdp_lim_restore_win(pdp_limits *l, pdp_rec_in *in, pdp_lim_scratch *sc,
                     int64_t now_s, bool apply, tg_err *rv)
 {
     pdp_lim_shard *s = NULL;
@@ -1225,10 +1179,10 @@ pdp_lim_restore_win(pdp_limits *l, pdp_lim_rd *in, pdp_lim_scratch *sc,
     uint32_t       nb;
     bool           live = false;
 
-    pdp_lim_rd_str(in, sc->rule, sizeof(sc->rule));
-    pdp_lim_rd_str(in, sc->scope, sizeof(sc->scope));
-    (void)pdp_lim_rd_i64(in); /* inflight: rebuilt from the reservations */
-    nb = (uint32_t)pdp_lim_rd_uint(in, 1);
+    pdp_rec_get_str(in, sc->rule, sizeof(sc->rule));
+    pdp_rec_get_str(in, sc->scope, sizeof(sc->scope));
+    (void)pdp_rec_get_i64(in); /* inflight: rebuilt from the reservations */
+    nb = (uint32_t)pdp_rec_get_uint(in, 1);
     if (nb > PDP_LIMITS_WINDOW_S) {
         in->bad = true;
     }
@@ -1244,9 +1198,9 @@ pdp_lim_restore_win(pdp_limits *l, pdp_lim_rd *in, pdp_lim_scratch *sc,
         }
     }
     for (uint32_t i = 0; i < nb; i++) {
-        int64_t sec  = pdp_lim_rd_i64(in);
-        int64_t reqs = pdp_lim_rd_i64(in);
-        int64_t toks = pdp_lim_rd_i64(in);
+        int64_t sec  = pdp_rec_get_i64(in);
+        int64_t reqs = pdp_rec_get_i64(in);
+        int64_t toks = pdp_rec_get_i64(in);
         if (!in->bad && (sec < 0 || reqs < 0 || toks < 0 ||
                          reqs > PDP_LIM_COUNT_MAX || toks > PDP_LIM_COUNT_MAX)) {
             in->bad = true;
@@ -1268,7 +1222,7 @@ pdp_lim_restore_win(pdp_limits *l, pdp_lim_rd *in, pdp_lim_scratch *sc,
 /* pdp_lim_restore_res restores one reservation record (apply false:
  * checks it only). Returns whether it was restored (not yet expired). */
 static bool
-pdp_lim_restore_res(pdp_limits *l, pdp_lim_rd *in, pdp_lim_scratch *sc,
+pdp_lim_restore_res(pdp_limits *l, pdp_rec_in *in, pdp_lim_scratch *sc,
                     int64_t now_ms, bool apply, tg_err *rv)
 {
     pdp_lim_res  tmp;
@@ -1278,16 +1232,16 @@ pdp_lim_restore_res(pdp_limits *l, pdp_lim_rd *in, pdp_lim_scratch *sc,
     bool         keep;
 
     memset(&tmp, 0, sizeof(tmp));
-    pdp_lim_rd_str(in, sc->rule, sizeof(sc->rule));
+    pdp_rec_get_str(in, sc->rule, sizeof(sc->rule));
     if (!in->bad && (sc->rule[0] == '\0' || strlen(sc->rule) >= sizeof(r->id))) {
         in->bad = true;
     } else {
         memcpy(tmp.id, sc->rule, strlen(sc->rule) + 1);
     }
-    tmp.created_ms = pdp_lim_rd_i64(in);
-    tmp.sec        = pdp_lim_rd_i64(in);
-    tmp.tokens     = pdp_lim_rd_i64(in);
-    n              = (uint32_t)pdp_lim_rd_uint(in, 1);
+    tmp.created_ms = pdp_rec_get_i64(in);
+    tmp.sec        = pdp_rec_get_i64(in);
+    tmp.tokens     = pdp_rec_get_i64(in);
+    n              = (uint32_t)pdp_rec_get_uint(in, 1);
     if (n > PDP_LIMITS_RULES_MAX || tmp.created_ms < 0 || tmp.sec < 0 ||
         tmp.tokens < 0 || tmp.tokens > PDP_LIM_COUNT_MAX) {
         in->bad = true;
@@ -1304,9 +1258,9 @@ pdp_lim_restore_res(pdp_limits *l, pdp_lim_rd *in, pdp_lim_scratch *sc,
     }
     for (uint32_t i = 0; i < n && !in->bad; i++) {
         bool conc;
-        pdp_lim_rd_str(in, sc->rule, sizeof(sc->rule));
-        pdp_lim_rd_str(in, sc->scope, sizeof(sc->scope));
-        conc = pdp_lim_rd_uint(in, 1) != 0;
+        pdp_rec_get_str(in, sc->rule, sizeof(sc->rule));
+        pdp_rec_get_str(in, sc->scope, sizeof(sc->scope));
+        conc = pdp_rec_get_uint(in, 1) != 0;
         if (keep && !in->bad) {
             uint64_t       h = pdp_lim_key_hash(sc->rule, sc->scope);
             pdp_lim_shard *s = &l->shards[h % PDP_LIM_SHARDS];
@@ -1323,7 +1277,7 @@ pdp_lim_restore_res(pdp_limits *l, pdp_lim_rd *in, pdp_lim_scratch *sc,
             pthread_mutex_unlock(&s->mu);
         }
     }
-    nbud = (uint32_t)pdp_lim_rd_uint(in, 1);
+    nbud = (uint32_t)pdp_rec_get_uint(in, 1);
     if (nbud > PDP_LIMITS_BUDGETS_MAX) {
         in->bad = true;
     }
@@ -1336,14 +1290,14 @@ pdp_lim_restore_res(pdp_limits *l, pdp_lim_rd *in, pdp_lim_scratch *sc,
         uint8_t nthr;
         uint8_t thr[PDP_LIMITS_THRESHOLDS_MAX];
 
-        pdp_lim_rd_str(in, sc->rule, sizeof(sc->rule));
-        pdp_lim_rd_str(in, sc->scope, sizeof(sc->scope));
-        code  = (uint8_t)pdp_lim_rd_uint(in, 1);
-        start = pdp_lim_rd_i64(in);
-        amt   = pdp_lim_rd_i64(in);
-        limit = pdp_lim_rd_i64(in);
-        kind  = (uint8_t)pdp_lim_rd_uint(in, 1);
-        nthr  = (uint8_t)pdp_lim_rd_uint(in, 1);
+        pdp_rec_get_str(in, sc->rule, sizeof(sc->rule));
+        pdp_rec_get_str(in, sc->scope, sizeof(sc->scope));
+        code  = (uint8_t)pdp_rec_get_uint(in, 1);
+        start = pdp_rec_get_i64(in);
+        amt   = pdp_rec_get_i64(in);
+        limit = pdp_rec_get_i64(in);
+        kind  = (uint8_t)pdp_rec_get_uint(in, 1);
+        nthr  = (uint8_t)pdp_rec_get_uint(in, 1);
         /* One worst case is reserved in every budget of a request. */
         if (nthr > PDP_LIMITS_THRESHOLDS_MAX || amt < 0 || start < 0 ||
             (i > 0 && amt != tmp.bamt)) {
@@ -1351,7 +1305,7 @@ pdp_lim_restore_res(pdp_limits *l, pdp_lim_rd *in, pdp_lim_scratch *sc,
             break;
         }
         for (uint32_t k = 0; k < nthr; k++) {
-            thr[k] = (uint8_t)pdp_lim_rd_uint(in, 1);
+            thr[k] = (uint8_t)pdp_rec_get_uint(in, 1);
         }
         tmp.bamt = amt;
         if (keep && !in->bad) {
@@ -1410,21 +1364,21 @@ static tg_err
 pdp_lim_restore_pass(pdp_limits *l, const void *data, size_t len,
                      int64_t now_ms, bool apply, pdp_lim_scratch *sc)
 {
-    pdp_lim_rd in = {data, len, 0, false};
+    pdp_rec_in in = {data, len, 0, false};
     tg_err     rv = TG_OK;
     uint32_t   nwin;
     uint32_t   nres;
 
-    if (pdp_lim_rd_uint(&in, 1) != PDP_LIMITS_SNAPSHOT_VERSION) {
+    if (pdp_rec_get_uint(&in, 1) != PDP_LIMITS_SNAPSHOT_VERSION) {
         return TG_EPROTO;
     }
-    (void)pdp_lim_rd_i64(&in); /* when it was taken */
-    nwin = (uint32_t)pdp_lim_rd_uint(&in, 4);
+    (void)pdp_rec_get_i64(&in); /* when it was taken */
+    nwin = (uint32_t)pdp_rec_get_uint(&in, 4);
     for (uint32_t i = 0; i < nwin && !in.bad; i++) {
         l->restored_win +=
             pdp_lim_restore_win(l, &in, sc, now_ms / 1000, apply, &rv);
     }
-    nres = (uint32_t)pdp_lim_rd_uint(&in, 4);
+    nres = (uint32_t)pdp_rec_get_uint(&in, 4);
     for (uint32_t i = 0; i < nres && !in.bad; i++) {
         l->restored_res += pdp_lim_restore_res(l, &in, sc, now_ms, apply, &rv);
     }

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "pdp_rec.h"
 #include "pdp_store.h"
 
 #define PDP_STORE_MAX_READERS 4096 /* one slot per nng context and thread */
@@ -77,13 +78,6 @@ typedef struct pdp_rec_out {
     bool    bad;
 } pdp_rec_out;
 
-typedef struct pdp_rec_in {
-    const uint8_t *p;
-    size_t         len;
-    size_t         off;
-    bool           bad;
-} pdp_rec_in;
-
 static inline void
 pdp_rec_put(pdp_rec_out *o, const void *data, size_t n)
 {
@@ -117,43 +111,6 @@ pdp_rec_str(pdp_rec_out *o, const char *s)
     }
     pdp_rec_uint(o, n, 2);
     pdp_rec_put(o, s, n);
-}
-
-static inline uint64_t
-pdp_rec_get_uint(pdp_rec_in *in, size_t width)
-{
-    uint64_t v = 0;
-
-    if (in->bad || width > in->len - in->off) {
-        in->bad = true;
-        return 0;
-    }
-    for (size_t i = 0; i < width; i++) {
-        v |= (uint64_t)in->p[in->off + i] << (8 * i);
-    }
-    in->off += width;
-    return v;
-}
-
-static inline int64_t
-pdp_rec_get_i64(pdp_rec_in *in)
-{
-    return (int64_t)pdp_rec_get_uint(in, 8);
-}
-
-static inline void
-pdp_rec_get_str(pdp_rec_in *in, char *dst, size_t cap)
-{
-    size_t n = (size_t)pdp_rec_get_uint(in, 2);
-
-    if (in->bad || n >= cap || n > in->len - in->off) {
-        in->bad = true;
-        dst[0]  = '\0';
-        return;
-    }
-    memcpy(dst, in->p + in->off, n);
-    dst[n] = '\0';
-    in->off += n;
 }
 
 static inline void
