@@ -452,9 +452,6 @@ dp_call_body(dp_call *c, const char *body, size_t len, tg_buf *out)
                                cr->chat->model, (int64_t)time(NULL)};
     dp_gem_resp_meta     gm = {c->oai_id, cr->chat->model, (int64_t)time(NULL),
                                NULL};
-    dp_gem_embed_meta    em = {cr->chat->model, dp_call_wants_base64(cr),
-                               dp_call_inputs(cr),
-                               cr->chat->prompt_tokens_estimate};
     dp_anth_usage        au;
     char                *tmp  = NULL;
     size_t               tlen = 0;
@@ -477,6 +474,9 @@ dp_call_body(dp_call *c, const char *body, size_t len, tg_buf *out)
     case TG_PROVIDER_GEMINI:
         if (cr->ep == TG_EP_EMBEDDINGS) {
             /* No token counts come back: the worker meters the estimate. */
+            dp_gem_embed_meta em = {cr->chat->model, dp_call_wants_base64(cr),
+                                    dp_call_inputs(cr),
+                                    cr->chat->prompt_tokens_estimate};
             rv = dp_gem_embed_resp_to_openai(body, len, &em, &tmp, &tlen);
             break;
         }
