@@ -20,6 +20,7 @@ tg_strerror(tg_err err)
     case TG_ESYS: return "system call failed";
     case TG_EAGAIN: return "try again";
     case TG_EINTERNAL: return "internal error";
+    case TG_ECORRUPT: return "damaged data";
     }
     return "unknown error";
 }

@@ -20,6 +20,7 @@ typedef enum tg_err {
     TG_ESYS,      /* a system call failed; errno tells more */
     TG_EAGAIN,    /* try again later */
     TG_EINTERNAL, /* a bug: should not happen */
+    TG_ECORRUPT,  /* stored data is damaged or truncated */
 } tg_err;
 
 /* tg_strerror returns a static, human-readable text; never NULL. */

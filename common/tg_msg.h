@@ -141,6 +141,10 @@ typedef struct tg_usage {
     int64_t     started_ms;
     int64_t     duration_ms;
     char        user[TG_MSG_USER_MAX];
+    /* Nothing went upstream and the data plane gave up on the decision
+     * (timeout, PDP gone, client gone, shutdown): the PDP releases whatever
+     * it reserved for request_id, or will reserve, and counts no usage. */
+    bool abandoned;
 } tg_usage;
 
 typedef struct tg_usage_ack {

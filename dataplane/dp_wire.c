@@ -71,6 +71,7 @@ dp_wire_usage_fill(Tollgate__V1__Usage *us, const tg_usage *u)
     us->completion_tokens = u->completion_tokens;
     us->cached_tokens     = u->cached_tokens;
     us->estimated         = u->estimated;
+    us->abandoned         = u->abandoned;
     us->status            = u->status;
     us->started_ms        = u->started_ms;
     us->duration_ms       = u->duration_ms;

@@ -1645,6 +1645,128 @@ pdp_api_audit_get(pdp_api_call *c)
 
 /* ---- routing --------------------------------------------------------------- */
 
+/* ---- reservations -------------------------------------------------------- */
+
+typedef struct pdp_api_res_list {
+    pdp_api_call *c;
+    cJSON        *arr;
+    int64_t       ttl_ms;
+} pdp_api_res_list;
+
+static void
+pdp_api_res_one(void *arg, const char *id, const void *data, size_t len)
+{
+    pdp_api_res_list    *l    = arg;
+    pdp_limits_res_info *info = malloc(sizeof(*info));
+    cJSON               *j;
+    cJSON               *a;
+    char                 usd[32];
+
+    if (info == NULL) {
+        return;
+    }
+    j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "request_id", id);
+    if (pdp_limits_reservation_info(data, len, info) != TG_OK) {
+        cJSON_AddStringToObject(j, "error", "unreadable record");
+        cJSON_AddItemToArray(l->arr, j);
+        free(info);
+        return;
+    }
+    pdp_api_json_time(j, "created", info->created_ms);
+    pdp_api_json_time(j, "expires", info->created_ms + l->ttl_ms);
+    cJSON_AddNumberToObject(j, "tokens", (double)info->tokens);
+    pdp_api_usd(info->n_budgets > 0 ? info->reserved_micro : 0, usd,
+                sizeof(usd));
+    cJSON_AddStringToObject(j, "reserved_usd", usd);
+    a = cJSON_AddArrayToObject(j, "limits");
+    for (uint32_t i = 0; i < info->n_limits; i++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "rule", info->limits[i].rule_id);
+        cJSON_AddStringToObject(o, "scope", info->limits[i].scope);
+        cJSON_AddBoolToObject(o, "concurrency_slot", info->limits[i].slot);
+        cJSON_AddItemToArray(a, o);
+    }
+    a = cJSON_AddArrayToObject(j, "budgets");
+    for (uint32_t i = 0; i < info->n_budgets; i++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "rule", info->budgets[i].rule_id);
+        cJSON_AddStringToObject(o, "scope", info->budgets[i].scope);
+        cJSON_AddItemToArray(a, o);
+    }
+    cJSON_AddItemToArray(l->arr, j);
+    free(info);
+}
+
+/* pdp_api_reservations_list: every open reservation as recorded (what a
+ * restart restores), oldest request id first. */
+static unsigned
+pdp_api_reservations_list(pdp_api_call *c)
+{
+    cJSON           *doc = cJSON_CreateObject();
+    pdp_api_res_list l;
+    tg_err           rv;
+
+    l.c      = c;
+    l.arr    = cJSON_AddArrayToObject(doc, "reservations");
+    l.ttl_ms = c->x->cfg != NULL ? c->x->cfg->pdp.reservation_ttl_s * 1000
+                                 : 900 * 1000;
+    rv = pdp_store_reservation_list(c->x->st, pdp_api_res_one, &l);
+    if (rv != TG_OK) {
+        cJSON_Delete(doc);
+        return pdp_api_store_err(c, rv, "read the reservations");
+    }
+    return pdp_api_ok(c, 200, doc);
+}
+
+/* pdp_api_reservation_release frees a reservation by hand: its record
+ * and, in a running PDP, what it holds (slots, worst case); a decision
+ * for that request id still on its way then holds nothing. */
+static unsigned
+pdp_api_reservation_release(pdp_api_call *c, const char *id)
+{
+    static const char *const fields[] = {NULL};
+    unsigned                 st       = 0;
+    char                     target[PDP_AUDIT_TARGET_MAX];
+    pdp_audit                a;
+    tg_err                   rv;
+    bool                     held = false;
+    cJSON                   *doc;
+
+    if (!pdp_api_fields(c, fields, &st)) {
+        return st;
+    }
+    if (!tg_id_ok(id)) {
+        return pdp_api_err(c, 404, "not_found",
+                           "No reservation \"%.64s\": list them with GET "
+                           "/admin/v1/reservations (tollgate-pdp "
+                           "reservations list).",
+                           id);
+    }
+    snprintf(target, sizeof(target), "reservation:%s", id);
+    pdp_api_audit(c, &a, "reservations.release", target, NULL);
+    rv = pdp_store_reservation_del(c->x->st, id);
+    pdp_api_audit_end(c->x->st, &a);
+    if (rv != TG_OK && rv != TG_ENOTFOUND) {
+        return pdp_api_store_err(c, rv, "delete the reservation");
+    }
+    if (c->x->lim != NULL) {
+        held = pdp_limits_abandon(c->x->lim, id, c->now_ms);
+    }
+    if (rv == TG_ENOTFOUND && !held) {
+        return pdp_api_err(c, 404, "not_found",
+                           "No open reservation \"%s\": it was settled, "
+                           "released or expired. List them with GET "
+                           "/admin/v1/reservations (tollgate-pdp "
+                           "reservations list).",
+                           id);
+    }
+    doc = cJSON_CreateObject();
+    cJSON_AddStringToObject(doc, "request_id", id);
+    cJSON_AddBoolToObject(doc, "released", true);
+    return pdp_api_ok(c, 200, doc);
+}
+
 static bool
 pdp_api_is(const pdp_api_call *c, const char *method, uint32_t nseg,
            const char *s0, const char *s2)
@@ -1660,7 +1782,7 @@ pdp_api_route(pdp_api_call *c)
     if (c->nseg == 0) {
         return pdp_api_err(c, 404, "not_found",
                            "Resources: tenants, keys, budgets, ratelimits, "
-                           "spend, audit (under /admin/v1/).");
+                           "spend, audit, reservations (under /admin/v1/).");
     }
     if (pdp_api_is(c, "GET", 1, "tenants", NULL)) {
         return pdp_api_tenants_list(c);
@@ -1709,6 +1831,12 @@ pdp_api_route(pdp_api_call *c)
     }
     if (pdp_api_is(c, "GET", 1, "audit", NULL)) {
         return pdp_api_audit_get(c);
+    }
+    if (pdp_api_is(c, "GET", 1, "reservations", NULL)) {
+        return pdp_api_reservations_list(c);
+    }
+    if (pdp_api_is(c, "POST", 3, "reservations", "release")) {
+        return pdp_api_reservation_release(c, c->seg[1]);
     }
     return pdp_api_err(c, 404, "not_found",
                        "No %s %s%s here. See the README's \"Admin API\" for "

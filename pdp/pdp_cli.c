@@ -28,6 +28,7 @@
 #include "tg_pricing.h"
 #include "pdp_rollout.h"
 #include "pdp_server.h"
+#include "pdp_state_cli.h"
 #include "pdp_store.h"
 #include "tg_config.h"
 #include "tg_hash.h"
@@ -95,6 +96,8 @@ static const char pdp_cli_usage_top[] =
     "                 tokens for the admin API (state directory only)\n"
     "  spend          requests, tokens and cost per tenant and per key, or\n"
     "                 --by tenant|key|user|model|day over a date range\n"
+    "  state check    read every record of the state (or --spool DIR) and\n"
+    "                 report what is damaged\n"
     "\n"
     "policy bundles:\n"
     "  check          compile a bundle and report every error\n"
@@ -2976,6 +2979,9 @@ pdp_cli_run(int argc, char **argv, FILE *out, FILE *err)
     if (strcmp(cmd, "check") == 0 || strcmp(cmd, "test") == 0 ||
         strcmp(cmd, "eval") == 0) {
         return pdp_policy_cli(cmd, argc - 2, argv + 2, out, err);
+    }
+    if (strcmp(cmd, "state") == 0) {
+        return pdp_state_cli(argc - 2, argv + 2, out, err);
     }
     {
         bool handled = false;

@@ -1,6 +1,7 @@
 /* pdp_cli.h - the tollgate-pdp command line: serve, keys create|list|revoke,
  * tenants set|list, spend, reload, policy history, and the policy engine's
- * check|test|eval (pdp_policy_cli.h). Called by main() (and by tests, for
+ * check|test|eval (pdp_policy_cli.h), state check (pdp_state_cli.h).
+ * Called by main() (and by tests, for
  * everything but serve, which blocks SIGINT/SIGTERM/SIGHUP process-wide and
  * waits for them). Not thread-safe. */
 #ifndef PDP_CLI_H

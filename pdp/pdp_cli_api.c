@@ -167,6 +167,22 @@ static const pdp_cli_api_cmd pdp_cli_api_cmds[] = {
      "Administrative changes, newest first (default 100): when, who (the\n"
      "admin token's name, or the CLI's user@host), what and on which\n"
      "tenant or key. Never a secret.\n" PDP_CLI_COMMON},
+    {"reservations", "list", true, "GET", "reservations", POS_NONE, false,
+     {{0}},
+     "usage: tollgate-pdp reservations list\n"
+     "\n"
+     "Open reservations: requests admitted whose usage report has not come\n"
+     "yet, with what each holds (concurrency slots, budget worst case) and\n"
+     "when it expires (pdp.reservation_ttl_s). A PDP restart restores\n"
+     "exactly these.\n" PDP_CLI_COMMON},
+    {"reservations", "release", true, "POST", "reservations/%s/release",
+     POS_PATH, false, {{0}},
+     "usage: tollgate-pdp reservations release REQUEST_ID\n"
+     "\n"
+     "Frees a reservation by hand (its slots and budget worst case), e.g.\n"
+     "for a data plane that is gone for good. With a running PDP it goes\n"
+     "to its admin API (--url, or the local admin token and\n"
+     "pdp.admin_listen), so the PDP's memory is freed too.\n" PDP_CLI_COMMON},
     {NULL, NULL, false, NULL, NULL, POS_NONE, false, {{0}}, NULL},
 };
 
@@ -748,6 +764,37 @@ pdp_cli_api_path(FILE *err, const char *name, const pdp_cli_api_cmd *cmd,
 
 /* ---- running it -------------------------------------------------------- */
 
+/* pdp_cli_api_running sends r to the PDP serving cfg, if one runs (its
+ * admin listener answers with the token serve left in the state
+ * directory); -1 when none answered. */
+static int
+pdp_cli_api_running(const tg_config *cfg, const pdp_cli_api_cmd *cmd,
+                    pdp_cli_req *r, const char *body, tg_buf *resp)
+{
+    char base[300];
+    char url[2048];
+    char token[256];
+    char why[CURL_ERROR_SIZE + 64];
+    int  status;
+
+    if (cfg->pdp.admin_listen == NULL ||
+        !pdp_cli_admin_base(cfg->pdp.admin_listen, base, sizeof(base), why,
+                            sizeof(why)) ||
+        !pdp_cli_token_read(cfg->pdp.state_dir, token, sizeof(token))) {
+        return -1;
+    }
+    snprintf(url, sizeof(url), "%s%s%s%s", base, r->path,
+             r->query[0] ? "?" : "", r->query);
+    status = pdp_cli_http(cmd->method, url, token, body, resp, why,
+                          sizeof(why));
+    explicit_bzero(token, sizeof(token));
+    if (status < 0 || status == 401) {
+        tg_buf_reset(resp); /* not running (a stale token file) */
+        return -1;
+    }
+    return status;
+}
+
 /* pdp_cli_api_local answers r in this process against the state directory
  * of the config. */
 static int
@@ -779,6 +826,10 @@ pdp_cli_api_local(FILE *err, const char *name, const pdp_cli_api_cmd *cmd,
         fprintf(err, "%s\n", msg);
         status = -2;
         goto out;
+    }
+    if (strcmp(cmd->cmd, "reservations") == 0 &&
+        (status = pdp_cli_api_running(cfg, cmd, r, body, resp)) >= 0) {
+        goto out; /* the running PDP answered (its memory is the truth) */
     }
     if (pdp_store_open(&st, cfg->pdp.state_dir, cfg->pdp.map_size_mb, msg,
                        8192) != TG_OK) {

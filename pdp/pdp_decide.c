@@ -391,8 +391,8 @@ pdp_decide_worst_price(const tg_config *cfg, const pdp_bundle *bun,
  * out->limits (and the reservation id), or turn out into a 429. */
 static void
 pdp_decide_rate(pdp_limits *lim, const tg_config *cfg, const pdp_bundle *bun,
-                const tg_pricing *pr, const pdp_decide_ctx *x,
-                tg_decision *out)
+                const tg_pricing *pr, const char *request_id,
+                const pdp_decide_ctx *x, tg_decision *out)
 {
     const pdp_policy_result *r = &x->r;
     pdp_limits_budget        bud[PDP_BUDGET_HITS_MAX];
@@ -501,7 +501,7 @@ pdp_decide_rate(pdp_limits *lim, const tg_config *cfg, const pdp_bundle *bun,
     if (ne == 0 && nb == 0) {
         return;
     }
-    pdp_limits_check_budgets(lim, enf, ne, bud, nb, &cost, tokens,
+    pdp_limits_check_budgets(lim, request_id, enf, ne, bud, nb, &cost, tokens,
                              x->a.now_ms, &res);
     out->n_limits = 0;
     if (res.requests.limit > 0) {
@@ -519,6 +519,15 @@ pdp_decide_rate(pdp_limits *lim, const tg_config *cfg, const pdp_bundle *bun,
                        x->a.max_tokens <= 0)) {
             out->clamp_max_tokens = res.clamp_tokens;
         }
+        return;
+    }
+    if (res.denied == PDP_LIMITS_ABANDONED) {
+        /* The data plane gave up on this request before this decision
+         * (its abandon arrived first): nothing is held for it. */
+        pdp_decide_deny(out, 409, "invalid_request_error",
+                        "request_abandoned",
+                        "This request was abandoned by the gateway before "
+                        "the policy service decided it; send it again.");
         return;
     }
     if (res.denied == PDP_LIMITS_BUDGET) {
@@ -811,7 +820,7 @@ pdp_decide_eval_limits(pdp_store_reader *rd, const tg_config *cfg,
             return rv;
         }
         if (x.r.n_rate > 0 || x.r.n_budget > 0) {
-            pdp_decide_rate(lim, cfg, b, pr, &x, out);
+            pdp_decide_rate(lim, cfg, b, pr, req->request_id, &x, out);
         }
     }
     return TG_OK;

@@ -64,6 +64,7 @@ typedef struct pdp_lim_res {
     uint64_t            hash;
     char                id[TG_REQUEST_ID_MAX];
     int64_t             created_ms;
+    bool                tomb; /* abandoned before it was reserved */
     int64_t             sec; /* the second its tokens were counted in */
     int64_t             tokens;
     uint32_t            n;
@@ -96,11 +97,14 @@ struct pdp_limits {
     int64_t         boot_ms;
     atomic_ullong   seq;
     atomic_ullong   pending;
+    atomic_ullong   tombs; /* abandoned ids not reserved (yet) */
     atomic_ullong   changes; /* see pdp_limits_changes */
     atomic_llong    last_sweep_s;
     uint32_t        restored_win;
     uint32_t        restored_res;
     pthread_mutex_t sweep_mu;
+    pdp_limits_expired_fn on_expire; /* set before any decision */
+    void                 *on_expire_arg;
     pdp_lim_shard   shards[PDP_LIM_SHARDS];
     pdp_lim_rshard  rshards[PDP_LIM_SHARDS];
 };
@@ -119,6 +123,7 @@ pdp_limits_create(pdp_limits **out, int64_t ttl_ms)
     l->boot_ms = tg_now_ms();
     atomic_init(&l->seq, 0);
     atomic_init(&l->pending, 0);
+    atomic_init(&l->tombs, 0);
     atomic_init(&l->changes, 0);
     atomic_init(&l->last_sweep_s, 0);
     pthread_mutex_init(&l->sweep_mu, NULL);
@@ -433,17 +438,26 @@ pdp_lim_rshard_of(pdp_limits *l, uint64_t h)
     return &l->rshards[h % PDP_LIM_SHARDS];
 }
 
-static void
+/* pdp_lim_res_put links r unless its id is already known (reserved, or
+ * abandoned before it was reserved): false then, and r is not linked. */
+static bool
 pdp_lim_res_put(pdp_limits *l, pdp_lim_res *r)
 {
     pdp_lim_rshard *s = pdp_lim_rshard_of(l, r->hash);
     size_t          c = (size_t)(r->hash >> 8) & (PDP_LIM_CHAINS - 1);
 
     pthread_mutex_lock(&s->mu);
+    for (pdp_lim_res *o = s->chains[c]; o != NULL; o = o->next) {
+        if (o->hash == r->hash && strcmp(o->id, r->id) == 0) {
+            pthread_mutex_unlock(&s->mu);
+            return false;
+        }
+    }
     r->next      = s->chains[c];
     s->chains[c] = r;
     pthread_mutex_unlock(&s->mu);
-    atomic_fetch_add(&l->pending, 1);
+    atomic_fetch_add(r->tomb ? &l->tombs : &l->pending, 1);
+    return true;
 }
 
 /* pdp_lim_res_end gives back r's slots and corrects its tokens (actual < 0:
@@ -487,41 +501,95 @@ pdp_lim_res_end(pdp_limits *l, pdp_lim_res *r, int64_t actual, int64_t now_ms)
         }
         pthread_mutex_unlock(&s->mu);
     }
-    atomic_fetch_sub(&l->pending, 1);
+    if (!r->tomb) {
+        atomic_fetch_sub(&l->pending, 1);
+    }
     atomic_fetch_add(&l->changes, 1);
     free(r);
 }
 
-bool
-pdp_limits_release(pdp_limits *l, const char *id, int64_t actual_tokens,
-                   int64_t now_ms)
+/* pdp_lim_res_take unlinks reservation id (a tombstone too) and returns
+ * it, or NULL when the id is unknown. */
+static pdp_lim_res *
+pdp_lim_res_take(pdp_limits *l, const char *id, bool tombs)
 {
-    uint64_t        h;
-    pdp_lim_rshard *s;
+    uint64_t        h = pdp_hash(id, strlen(id));
+    pdp_lim_rshard *s = pdp_lim_rshard_of(l, h);
+    size_t          c = (size_t)(h >> 8) & (PDP_LIM_CHAINS - 1);
     pdp_lim_res   **pp;
     pdp_lim_res    *r = NULL;
-    size_t          c;
 
-    if (l == NULL || id == NULL || id[0] == '\0') {
-        return false;
-    }
-    h = pdp_hash(id, strlen(id));
-    s = pdp_lim_rshard_of(l, h);
-    c = (size_t)(h >> 8) & (PDP_LIM_CHAINS - 1);
     pthread_mutex_lock(&s->mu);
     for (pp = &s->chains[c]; *pp != NULL; pp = &(*pp)->next) {
         if ((*pp)->hash == h && strcmp((*pp)->id, id) == 0) {
+            if ((*pp)->tomb && !tombs) {
+                break;
+            }
             r   = *pp;
             *pp = r->next;
             break;
         }
     }
     pthread_mutex_unlock(&s->mu);
-    if (r == NULL) {
+    return r;
+}
+
+/* pdp_lim_res_known: id is reserved or abandoned. */
+static bool
+pdp_lim_res_known(pdp_limits *l, const char *id)
+{
+    uint64_t        h = pdp_hash(id, strlen(id));
+    pdp_lim_rshard *s = pdp_lim_rshard_of(l, h);
+    size_t          c = (size_t)(h >> 8) & (PDP_LIM_CHAINS - 1);
+    bool            known = false;
+
+    pthread_mutex_lock(&s->mu);
+    for (pdp_lim_res *r = s->chains[c]; r != NULL && !known; r = r->next) {
+        known = r->hash == h && strcmp(r->id, id) == 0;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return known;
+}
+
+bool
+pdp_limits_release(pdp_limits *l, const char *id, int64_t actual_tokens,
+                   int64_t now_ms)
+{
+    pdp_lim_res *r;
+
+    if (l == NULL || id == NULL || id[0] == '\0' ||
+        (r = pdp_lim_res_take(l, id, false)) == NULL) {
         return false;
     }
     pdp_lim_res_end(l, r, actual_tokens < 0 ? 0 : actual_tokens, now_ms);
     return true;
+}
+
+bool
+pdp_limits_abandon(pdp_limits *l, const char *id, int64_t now_ms)
+{
+    pdp_lim_res *t;
+
+    if (l == NULL || id == NULL || id[0] == '\0' ||
+        strlen(id) >= sizeof(t->id)) {
+        return false;
+    }
+    if (pdp_limits_release(l, id, 0, now_ms)) {
+        return true;
+    }
+    /* Not reserved (yet): remember the id, so a decision still on its way
+     * reserves nothing. Without memory the decision reserves and the TTL
+     * frees it: late, never lost. */
+    if ((t = calloc(1, sizeof(*t))) != NULL) {
+        snprintf(t->id, sizeof(t->id), "%s", id);
+        t->hash       = pdp_hash(t->id, strlen(t->id));
+        t->tomb       = true;
+        t->created_ms = now_ms;
+        if (!pdp_lim_res_put(l, t)) {
+            free(t); /* abandoned twice */
+        }
+    }
+    return false;
 }
 
 uint32_t
@@ -550,18 +618,34 @@ pdp_limits_expire(pdp_limits *l, int64_t now_ms)
         pthread_mutex_unlock(&s->mu);
         while (dead != NULL) {
             pdp_lim_res *nx = dead->next;
+            if (dead->tomb) {
+                atomic_fetch_sub(&l->tombs, 1);
+                free(dead);
+                dead = nx;
+                continue;
+            }
             tg_warn("limits: reservation %s expired: no usage report within "
                     "%lld s; its concurrency slot and its reserved budget "
                     "(%lld micro-USD) are released and its estimated %lld "
                     "tokens stay counted",
                     dead->id, (long long)(l->ttl_ms / 1000),
                     (long long)dead->bamt, (long long)dead->tokens);
+            if (l->on_expire != NULL) {
+                l->on_expire(l->on_expire_arg, dead->id);
+            }
             pdp_lim_res_end(l, dead, -1, now_ms);
             dead = nx;
             n++;
         }
     }
     return n;
+}
+
+void
+pdp_limits_on_expire(pdp_limits *l, pdp_limits_expired_fn fn, void *arg)
+{
+    l->on_expire     = fn;
+    l->on_expire_arg = arg;
 }
 
 uint64_t
@@ -578,7 +662,8 @@ pdp_lim_maybe_sweep(pdp_limits *l, int64_t now_ms)
     long long now_s = now_ms / 1000;
     long long last  = atomic_load(&l->last_sweep_s);
 
-    if (now_s <= last || atomic_load(&l->pending) == 0) {
+    if (now_s <= last ||
+        atomic_load(&l->pending) + atomic_load(&l->tombs) == 0) {
         return;
     }
     if (!atomic_compare_exchange_strong(&l->last_sweep_s, &last, now_s)) {
@@ -594,7 +679,8 @@ pdp_lim_maybe_sweep(pdp_limits *l, int64_t now_ms)
 /* ---- check -------------------------------------------------------------- */
 
 static void
-pdp_lim_check(pdp_limits *l, const pdp_limits_req *reqs, uint32_t n,
+pdp_lim_check(pdp_limits *l, const char *id, const pdp_limits_req *reqs,
+              uint32_t n,
               const pdp_limits_budget *buds, uint32_t nb,
               const pdp_limits_cost *cost, int64_t tokens, bool reserve,
               int64_t now_ms, pdp_limits_result *out)
@@ -765,11 +851,10 @@ pdp_lim_check(pdp_limits *l, const pdp_limits_req *reqs, uint32_t n,
             b->toks += tokens;
             if (reserve && reqs[i].concurrent > 0) {
                 w[i]->inflight++;
-                need_res = true;
             }
-            if (reserve && reqs[i].tpm > 0 && tokens > 0) {
-                need_res = true;
-            }
+            /* Every admitted request is held until its usage report, so
+             * a restart can count it again and its tokens get corrected. */
+            need_res = need_res || reserve;
         }
     }
     /* Headers: the state each rule is left in. */
@@ -822,11 +907,9 @@ pdp_lim_check(pdp_limits *l, const pdp_limits_req *reqs, uint32_t n,
         res->nbud = nb;
         res->bamt = worst;
         for (uint32_t i = 0; i < n; i++) {
-            if (reqs[i].concurrent > 0 || reqs[i].tpm > 0) {
-                res->w[k]    = w[i];
-                res->conc[k] = reqs[i].concurrent > 0;
-                k++;
-            }
+            res->w[k]    = w[i];
+            res->conc[k] = reqs[i].concurrent > 0;
+            k++;
         }
         res->n = k;
     } else if (need_res) {
@@ -852,15 +935,27 @@ unlock:
         free(res);
         return;
     }
-    snprintf(res->id, sizeof(res->id), "rl-%llx-%llx",
-             (unsigned long long)l->boot_ms,
-             (unsigned long long)atomic_fetch_add(&l->seq, 1));
+    if (id != NULL && id[0] != '\0' && strlen(id) < sizeof(res->id)) {
+        memcpy(res->id, id, strlen(id) + 1);
+    } else {
+        snprintf(res->id, sizeof(res->id), "rl-%llx-%llx",
+                 (unsigned long long)l->boot_ms,
+                 (unsigned long long)atomic_fetch_add(&l->seq, 1));
+    }
     res->hash       = pdp_hash(res->id, strlen(res->id));
     res->created_ms = now_ms;
     res->sec        = now_s;
     res->tokens     = tokens;
+    if (!pdp_lim_res_put(l, res)) {
+        /* Abandoned before it got here (or a repeated id): undo. */
+        atomic_fetch_add(&l->pending, 1); /* pdp_lim_res_end takes it back */
+        pdp_lim_res_end(l, res, 0, now_ms);
+        memset(out, 0, sizeof(*out));
+        out->denied   = PDP_LIMITS_ABANDONED;
+        out->retry_ms = 1000;
+        return;
+    }
     memcpy(out->reservation_id, res->id, sizeof(out->reservation_id));
-    pdp_lim_res_put(l, res);
 }
 
 void
@@ -868,17 +963,19 @@ pdp_limits_check(pdp_limits *l, const pdp_limits_req *reqs, uint32_t n,
                  int64_t tokens, bool reserve, int64_t now_ms,
                  pdp_limits_result *out)
 {
-    pdp_lim_check(l, reqs, n, NULL, 0, NULL, tokens, reserve, now_ms, out);
+    pdp_lim_check(l, NULL, reqs, n, NULL, 0, NULL, tokens, reserve, now_ms,
+                  out);
 }
 
 void
-pdp_limits_check_budgets(pdp_limits *l, const pdp_limits_req *reqs,
+pdp_limits_check_budgets(pdp_limits *l, const char *id,
+                         const pdp_limits_req *reqs,
                          uint32_t n, const pdp_limits_budget *buds,
                          uint32_t nb, const pdp_limits_cost *cost,
                          int64_t tokens, int64_t now_ms,
                          pdp_limits_result *out)
 {
-    pdp_lim_check(l, reqs, n, buds, nb, cost, tokens, true, now_ms, out);
+    pdp_lim_check(l, id, reqs, n, buds, nb, cost, tokens, true, now_ms, out);
 }
 
 uint32_t
@@ -1109,8 +1206,23 @@ pdp_lim_snap_res(pdp_lim_wr *o, const pdp_lim_res *r)
     }
 }
 
+static tg_err pdp_lim_snapshot(pdp_limits *l, int64_t now_ms, bool with_res,
+                               tg_buf *out);
+
 tg_err
 pdp_limits_snapshot(pdp_limits *l, int64_t now_ms, tg_buf *out)
+{
+    return pdp_lim_snapshot(l, now_ms, true, out);
+}
+
+tg_err
+pdp_limits_snapshot_windows(pdp_limits *l, int64_t now_ms, tg_buf *out)
+{
+    return pdp_lim_snapshot(l, now_ms, false, out);
+}
+
+static tg_err
+pdp_lim_snapshot(pdp_limits *l, int64_t now_ms, bool with_res, tg_buf *out)
 {
     pdp_lim_wr o     = {out, TG_OK};
     int64_t    now_s = now_ms / 1000;
@@ -1136,12 +1248,15 @@ pdp_limits_snapshot(pdp_limits *l, int64_t now_ms, tg_buf *out)
     pdp_lim_wr_patch(&o, at, nwin);
     at = out->len;
     pdp_lim_wr_uint(&o, 0, 4); /* nres */
-    for (size_t i = 0; i < PDP_LIM_SHARDS && o.rv == TG_OK; i++) {
+    for (size_t i = 0; with_res && i < PDP_LIM_SHARDS && o.rv == TG_OK; i++) {
         pdp_lim_rshard *s = &l->rshards[i];
 
         pthread_mutex_lock(&s->mu);
         for (size_t c = 0; c < PDP_LIM_CHAINS; c++) {
             for (const pdp_lim_res *r = s->chains[c]; r != NULL; r = r->next) {
+                if (r->tomb) {
+                    continue;
+                }
                 pdp_lim_snap_res(&o, r);
                 nres++;
             }
@@ -1223,7 +1338,8 @@ pdp_lim_restore_win(pdp_limits *l, pdp_rec_in *in, pdp_lim_scratch *sc,
  * checks it only). Returns whether it was restored (not yet expired). */
 static bool
 pdp_lim_restore_res(pdp_limits *l, pdp_rec_in *in, pdp_lim_scratch *sc,
-                    int64_t now_ms, bool apply, tg_err *rv)
+                    int64_t now_ms, int64_t count_after_ms, bool apply,
+                    tg_err *rv)
 {
     pdp_lim_res  tmp;
     pdp_lim_res *r = &tmp;
@@ -1267,6 +1383,14 @@ pdp_lim_restore_res(pdp_limits *l, pdp_rec_in *in, pdp_lim_scratch *sc,
             pdp_lim_win   *w;
             pthread_mutex_lock(&s->mu);
             if ((w = pdp_lim_win_get(s, h, sc->rule, sc->scope)) != NULL) {
+                /* Admitted after the window snapshot: not counted in it. */
+                if (tmp.created_ms > count_after_ms &&
+                    tmp.sec > now_ms / 1000 - PDP_LIMITS_WINDOW_S &&
+                    tmp.sec <= now_ms / 1000) {
+                    pdp_lim_bucket *b = pdp_lim_bucket_at(w, tmp.sec);
+                    b->reqs           = pdp_lim_sat_add(b->reqs, 1);
+                    b->toks           = pdp_lim_sat_add(b->toks, tmp.tokens);
+                }
                 w->inflight += conc;
                 r->w[r->n]    = w;
                 r->conc[r->n] = conc;
@@ -1354,7 +1478,12 @@ pdp_lim_restore_res(pdp_limits *l, pdp_rec_in *in, pdp_lim_scratch *sc,
             atomic_store(&l->seq, seq + 1);
         }
     }
-    pdp_lim_res_put(l, r);
+    if (!pdp_lim_res_put(l, r)) {
+        /* Restored twice: give back what this copy took. */
+        atomic_fetch_add(&l->pending, 1);
+        pdp_lim_res_end(l, r, -1, now_ms);
+        return false;
+    }
     return true;
 }
 
@@ -1380,7 +1509,8 @@ pdp_lim_restore_pass(pdp_limits *l, const void *data, size_t len,
     }
     nres = (uint32_t)pdp_rec_get_uint(&in, 4);
     for (uint32_t i = 0; i < nres && !in.bad; i++) {
-        l->restored_res += pdp_lim_restore_res(l, &in, sc, now_ms, apply, &rv);
+        l->restored_res +=
+            pdp_lim_restore_res(l, &in, sc, now_ms, INT64_MAX, apply, &rv);
     }
     if (in.bad || in.off != in.len) {
         return TG_EPROTO;
@@ -1422,4 +1552,132 @@ uint64_t
 pdp_limits_changes(pdp_limits *l)
 {
     return l != NULL ? atomic_load(&l->changes) : 0;
+}
+
+/* ---- one reservation as a record ---------------------------------------- */
+
+tg_err
+pdp_limits_reservation_encode(pdp_limits *l, const char *id, tg_buf *out)
+{
+    uint64_t        h;
+    pdp_lim_rshard *s;
+    pdp_lim_wr      o = {out, TG_ENOTFOUND};
+    size_t          c;
+
+    if (l == NULL || id == NULL || id[0] == '\0') {
+        return TG_ENOTFOUND;
+    }
+    h = pdp_hash(id, strlen(id));
+    s = pdp_lim_rshard_of(l, h);
+    c = (size_t)(h >> 8) & (PDP_LIM_CHAINS - 1);
+    pthread_mutex_lock(&s->mu);
+    for (const pdp_lim_res *r = s->chains[c]; r != NULL; r = r->next) {
+        if (r->hash == h && !r->tomb && strcmp(r->id, id) == 0) {
+            o.rv = TG_OK;
+            pdp_lim_wr_uint(&o, PDP_LIMITS_SNAPSHOT_VERSION, 1);
+            pdp_lim_snap_res(&o, r);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    return o.rv;
+}
+
+tg_err
+pdp_limits_restore_reservation(pdp_limits *l, const void *data, size_t len,
+                               int64_t now_ms, int64_t count_after_ms)
+{
+    pdp_lim_scratch *sc = malloc(sizeof(*sc));
+    tg_err           rv = TG_OK;
+    bool             kept;
+
+    if (sc == NULL) {
+        return TG_ENOMEM;
+    }
+    for (int apply = 0; apply < 2; apply++) {
+        if (apply == 1) {
+            /* Restored already: this copy must not count again. */
+            pdp_limits_res_info *info = malloc(sizeof(*info));
+            if (info == NULL) {
+                rv = TG_ENOMEM;
+                break;
+            }
+            bool known = pdp_limits_reservation_info(data, len, info) ==
+                             TG_OK &&
+                         pdp_lim_res_known(l, info->id);
+            free(info);
+            if (known) {
+                rv = TG_ENOTFOUND;
+                break;
+            }
+        }
+        pdp_rec_in in = {data, data != NULL ? len : 0, 0, false};
+        if (pdp_rec_get_uint(&in, 1) != PDP_LIMITS_SNAPSHOT_VERSION) {
+            rv = TG_EPROTO;
+            break;
+        }
+        kept = pdp_lim_restore_res(l, &in, sc, now_ms, count_after_ms,
+                                   apply == 1, &rv);
+        if (in.bad || in.off != in.len) {
+            rv = TG_EPROTO; /* only the check pass can get here */
+            break;
+        }
+        if (apply == 1 && rv == TG_OK && !kept) {
+            rv = TG_ENOTFOUND;
+        }
+    }
+    free(sc);
+    return rv;
+}
+
+tg_err
+pdp_limits_reservation_info(const void *data, size_t len,
+                            pdp_limits_res_info *out)
+{
+    pdp_rec_in in = {data, data != NULL ? len : 0, 0, false};
+    uint32_t   n;
+    uint32_t   nbud;
+
+    memset(out, 0, sizeof(*out));
+    if (pdp_rec_get_uint(&in, 1) != PDP_LIMITS_SNAPSHOT_VERSION) {
+        return TG_EPROTO;
+    }
+    pdp_rec_get_str(&in, out->id, sizeof(out->id));
+    out->created_ms = pdp_rec_get_i64(&in);
+    (void)pdp_rec_get_i64(&in); /* second */
+    out->tokens = pdp_rec_get_i64(&in);
+    n           = (uint32_t)pdp_rec_get_uint(&in, 1);
+    if (n > PDP_LIMITS_RULES_MAX) {
+        return TG_EPROTO;
+    }
+    for (uint32_t i = 0; i < n && !in.bad; i++) {
+        pdp_rec_get_str(&in, out->limits[i].rule_id,
+                        sizeof(out->limits[i].rule_id));
+        pdp_rec_get_str(&in, out->limits[i].scope,
+                        sizeof(out->limits[i].scope));
+        out->limits[i].slot = pdp_rec_get_uint(&in, 1) != 0;
+    }
+    out->n_limits = n;
+    nbud          = (uint32_t)pdp_rec_get_uint(&in, 1);
+    if (nbud > PDP_LIMITS_BUDGETS_MAX) {
+        return TG_EPROTO;
+    }
+    for (uint32_t i = 0; i < nbud && !in.bad; i++) {
+        uint32_t nthr;
+        pdp_rec_get_str(&in, out->budgets[i].rule_id,
+                        sizeof(out->budgets[i].rule_id));
+        pdp_rec_get_str(&in, out->budgets[i].scope,
+                        sizeof(out->budgets[i].scope));
+        (void)pdp_rec_get_uint(&in, 1); /* window code */
+        (void)pdp_rec_get_i64(&in);     /* bucket start */
+        out->reserved_micro = pdp_rec_get_i64(&in);
+        (void)pdp_rec_get_i64(&in); /* limit */
+        (void)pdp_rec_get_uint(&in, 1);
+        nthr = (uint32_t)pdp_rec_get_uint(&in, 1);
+        for (uint32_t k = 0; k < nthr; k++) {
+            (void)pdp_rec_get_uint(&in, 1);
+        }
+    }
+    out->n_budgets = nbud;
+    return in.bad || in.off != in.len ? TG_EPROTO : TG_OK;
 }

@@ -112,6 +112,9 @@ typedef enum pdp_limits_what {
     PDP_LIMITS_TOKENS,
     PDP_LIMITS_CONCURRENT,
     PDP_LIMITS_BUDGET, /* denied_budget says which */
+    /* The request id was abandoned (pdp_limits_abandon) before it was
+     * reserved, or is reserved already: nothing was counted. */
+    PDP_LIMITS_ABANDONED,
 } pdp_limits_what;
 
 typedef struct pdp_limits_result {
@@ -158,8 +161,13 @@ void pdp_limits_check(pdp_limits *l, const pdp_limits_req *reqs, uint32_t n,
  * fits when settled + reserved + worst case <= limit for every budget (a
  * clamp budget first lowers the output tokens to what fits; fewer than 1
  * denies). The rate limits count prompt + the (clamped) output tokens.
- * cost NULL or nb 0: no budgets. Borrows everything. */
-void pdp_limits_check_budgets(pdp_limits *l, const pdp_limits_req *reqs,
+ * Every admitted request holds a reservation named id (the request id;
+ * NULL or "": a generated one) until it is released, settled, abandoned
+ * or expires. An id that is already held or was abandoned is denied with
+ * PDP_LIMITS_ABANDONED and counts nothing. cost NULL or nb 0: no budgets.
+ * Borrows everything. */
+void pdp_limits_check_budgets(pdp_limits *l, const char *id,
+                              const pdp_limits_req *reqs,
                               uint32_t n, const pdp_limits_budget *buds,
                               uint32_t nb, const pdp_limits_cost *cost,
                               int64_t tokens, int64_t now_ms,
@@ -196,10 +204,22 @@ void pdp_limits_budget_state(pdp_limits *l, const pdp_limits_budget *b,
 bool pdp_limits_release(pdp_limits *l, const char *id, int64_t actual_tokens,
                         int64_t now_ms);
 
+/* pdp_limits_abandon ends reservation id of a request that never went
+ * upstream (its tokens are not counted). If id is not reserved (yet), it
+ * is remembered until the TTL so a decision that arrives later reserves
+ * nothing. Returns whether a reservation was released. */
+bool pdp_limits_abandon(pdp_limits *l, const char *id, int64_t now_ms);
+
 /* pdp_limits_expire releases every reservation older than the TTL at
  * now_ms (keeping its estimated tokens), logs each, and returns how many.
  * pdp_limits_check calls it at most once a second on its own. */
 uint32_t pdp_limits_expire(pdp_limits *l, int64_t now_ms);
+
+/* pdp_limits_on_expire makes pdp_limits_expire call fn with the id of
+ * every reservation it expires (on the thread that sweeps: fn must not
+ * block). Set it before the first decision. */
+typedef void (*pdp_limits_expired_fn)(void *arg, const char *id);
+void pdp_limits_on_expire(pdp_limits *l, pdp_limits_expired_fn fn, void *arg);
 
 /* pdp_limits_pending is the number of open reservations. */
 uint64_t pdp_limits_pending(pdp_limits *l);
@@ -224,6 +244,12 @@ uint64_t pdp_limits_pending(pdp_limits *l);
  * other: at most that request is lost or its slot freed early). On error
  * (TG_ENOMEM, TG_ETOOBIG: out's cap) out holds a partial snapshot. */
 tg_err pdp_limits_snapshot(pdp_limits *l, int64_t now_ms, tg_buf *out);
+
+/* pdp_limits_snapshot_windows is pdp_limits_snapshot without the
+ * reservations (nres 0): pdp_server keeps each reservation as its own
+ * store record (pdp_limits_reservation_encode). */
+tg_err pdp_limits_snapshot_windows(pdp_limits *l, int64_t now_ms,
+                                   tg_buf *out);
 
 /* pdp_limits_restore recreates a snapshot's windows and reservations in l
  * (called at start, before any decision; pdp_limits_budget_load may come
@@ -250,5 +276,46 @@ void pdp_limits_restored(pdp_limits *l, uint32_t *windows,
 /* pdp_limits_changes counts changes to the state a snapshot holds (it
  * only grows): equal before and after, nothing changed in between. */
 uint64_t pdp_limits_changes(pdp_limits *l);
+
+/* ---- one reservation as a record (the store's reservations database) -- */
+
+/* pdp_limits_reservation_encode appends reservation id to out: u8
+ * PDP_LIMITS_SNAPSHOT_VERSION, then one reservation as in the snapshot.
+ * TG_ENOTFOUND when id holds nothing. */
+tg_err pdp_limits_reservation_encode(pdp_limits *l, const char *id,
+                                     tg_buf *out);
+
+/* pdp_limits_restore_reservation recreates one encoded reservation (at
+ * start, before any decision, after pdp_limits_restore of the window
+ * snapshot taken at count_after_ms: a reservation created after it also
+ * counts its request and tokens in its windows again). TG_ENOTFOUND: past
+ * the TTL, nothing restored; TG_EPROTO: malformed, nothing restored. */
+tg_err pdp_limits_restore_reservation(pdp_limits *l, const void *data,
+                                      size_t len, int64_t now_ms,
+                                      int64_t count_after_ms);
+
+/* What an encoded reservation holds, for listings. */
+typedef struct pdp_limits_res_info {
+    char     id[TG_REQUEST_ID_MAX];
+    int64_t  created_ms;
+    int64_t  tokens;
+    int64_t  reserved_micro; /* worst case held in each budget */
+    uint32_t n_limits;
+    struct {
+        char rule_id[TG_ID_MAX];
+        char scope[TG_MSG_META_VAL_MAX];
+        bool slot; /* holds a concurrency slot */
+    } limits[PDP_LIMITS_RULES_MAX];
+    uint32_t n_budgets;
+    struct {
+        char rule_id[TG_ID_MAX];
+        char scope[TG_MSG_META_VAL_MAX];
+    } budgets[PDP_LIMITS_BUDGETS_MAX];
+} pdp_limits_res_info;
+
+/* pdp_limits_reservation_info decodes an encoded reservation; TG_EPROTO
+ * when malformed. */
+tg_err pdp_limits_reservation_info(const void *data, size_t len,
+                                   pdp_limits_res_info *out);
 
 #endif

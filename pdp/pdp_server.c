@@ -54,6 +54,7 @@ typedef struct pdp_worker {
     tg_buf            out;
     pdp_req           req;
     pdp_rep           rep;
+    tg_buf            resbuf; /* the decision's reservation, encoded */
     /* The budget windows the parked report's reservation held. */
     uint32_t             nspend;
     pdp_limits_spend_key spend[PDP_LIMITS_BUDGETS_MAX];
@@ -199,23 +200,31 @@ static void
 pdp_server_settled(pdp_server *srv, const tg_usage *u, const tg_usage_ack *ack,
                    const pdp_limits_spend_key *spend, uint32_t nspend)
 {
-    /* Once per reservation: a duplicate report, or one for a reservation
-     * already expired, finds nothing to release. */
-    if (!ack->duplicate && u->reservation_id[0] != '\0') {
+    int64_t now = tg_now_ms();
+
+    if (u->reservation_id[0] == '\0') {
+        /* Nothing was held for it. */
+    } else if (u->abandoned) {
+        /* Nothing went upstream: free what the decision held, or make sure
+         * a decision still on its way holds nothing. */
+        pdp_limits_abandon(srv->lim, u->reservation_id, now);
+    } else if (!ack->duplicate) {
         /* The spend was committed with the usage record; now count it in
-         * memory and free the reserved worst case. */
-        pdp_limits_settle(srv->lim, u->reservation_id,
-                          u->prompt_tokens + u->completion_tokens,
-                          ack->cost_micro_usd, spend, nspend, tg_now_ms());
-    } else if (u->reservation_id[0] != '\0') {
+         * memory and free the reserved worst case. A report that finds no
+         * reservation (a decision the data plane did not wait for, or one
+         * that expired) leaves the id remembered, so a late decision
+         * holds nothing. */
+        if (!pdp_limits_settle(srv->lim, u->reservation_id,
+                               u->prompt_tokens + u->completion_tokens,
+                               ack->cost_micro_usd, spend, nspend, now)) {
+            pdp_limits_abandon(srv->lim, u->reservation_id, now);
+        }
+    } else {
         /* A repeat whose reservation is still open: the first report was
-         * committed (its spend is in the store, loaded at start) but the
-         * PDP died before releasing the reservation, which came back from
-         * the snapshot. Free it without counting the cost again; usually
-         * it is long gone and this is a no-op. */
+         * committed (with its record's deletion) but this PDP had not yet
+         * released it. Free it without counting the cost again. */
         pdp_limits_release(srv->lim, u->reservation_id,
-                           u->prompt_tokens + u->completion_tokens,
-                           tg_now_ms());
+                           u->prompt_tokens + u->completion_tokens, now);
     }
     if (!ack->duplicate) {
         pdp_server_alerts(srv, spend, nspend);
@@ -452,8 +461,100 @@ pdp_worker_usage_batch(pdp_worker *w, nng_msg *msg)
     }
 }
 
+static void pdp_worker_reserved(void *arg, tg_err rv, const tg_usage_ack *ack);
+
+/* pdp_worker_park_reservation records the decision's reservation before
+ * the decision is sent: true when the worker is parked until the store's
+ * callback replies. false: w->rep says why it is denied (nothing held). */
+static bool
+pdp_worker_park_reservation(pdp_worker *w, nng_msg *msg)
+{
+    pdp_server  *srv = w->srv;
+    tg_decision *d   = &w->rep.u.decision;
+    tg_err       rv;
+
+    tg_buf_reset(&w->resbuf);
+    rv = pdp_limits_reservation_encode(srv->lim, d->reservation_id,
+                                       &w->resbuf);
+    pthread_mutex_lock(&srv->mu);
+    if (rv == TG_OK && atomic_load(&srv->stopping)) {
+        rv = TG_ECLOSED;
+    }
+    if (rv == TG_OK) {
+        srv->parked++;
+        w->state  = PDP_WORKER_STORE;
+        w->parked = msg;
+    }
+    pthread_mutex_unlock(&srv->mu);
+    if (rv == TG_OK) {
+        rv = pdp_store_reserve_submit(srv->st, d->reservation_id,
+                                      w->resbuf.data, w->resbuf.len,
+                                      pdp_worker_reserved, w);
+        if (rv == TG_OK) {
+            return true;
+        }
+        w->parked = NULL;
+        pthread_mutex_lock(&srv->mu);
+        srv->parked--;
+        pthread_cond_broadcast(&srv->cv);
+        pthread_mutex_unlock(&srv->mu);
+    }
+    pdp_limits_release(srv->lim, d->reservation_id, 0, tg_now_ms());
+    atomic_fetch_add(&srv->decisions[2], 1);
+    pdp_worker_error(w, w->req.request_id,
+                     "pdp could not record the reservation; the request is "
+                     "denied");
+    return false;
+}
+
+/* pdp_worker_reserved runs on the store's writer thread once the
+ * decision's reservation is recorded (or could not be): only then does
+ * the decision leave the PDP. */
 static void
-pdp_worker_decide(pdp_worker *w)
+pdp_worker_reserved(void *arg, tg_err rv, const tg_usage_ack *ack)
+{
+    pdp_worker *w   = arg;
+    pdp_server *srv = w->srv;
+    nng_msg    *msg = w->parked;
+    tg_decision *d  = &w->rep.u.decision;
+
+    w->parked = NULL;
+    if (rv != TG_OK || ack->duplicate) {
+        /* Undo it: nothing may hold budget that no record backs. */
+        pdp_limits_release(srv->lim, d->reservation_id, 0, tg_now_ms());
+        if (rv != TG_OK) {
+            char why[TG_MSG_TEXT_MAX];
+            atomic_fetch_add(&srv->decisions[2], 1);
+            snprintf(why, sizeof(why),
+                     "pdp could not record the reservation (%s); the request "
+                     "is denied",
+                     tg_strerror(rv));
+            pdp_worker_error(w, w->req.request_id, why);
+        } else {
+            d->verdict = TG_VERDICT_DENY;
+            d->status  = 409;
+            snprintf(d->error_code, sizeof(d->error_code),
+                     "request_abandoned");
+            snprintf(d->error_type, sizeof(d->error_type),
+                     "invalid_request_error");
+            snprintf(d->message, sizeof(d->message),
+                     "This request was settled or abandoned before the "
+                     "policy service decided it; send it again.");
+            d->reservation_id[0] = '\0';
+        }
+    }
+    pdp_worker_reply(w, msg);
+    /* Last touch of w: after this, stop may free it. */
+    pthread_mutex_lock(&srv->mu);
+    srv->parked--;
+    pthread_cond_broadcast(&srv->cv);
+    pthread_mutex_unlock(&srv->mu);
+}
+
+/* pdp_worker_decide answers a Decide into w->rep; true when the reply
+ * waits for the store (the worker is parked with msg). */
+static bool
+pdp_worker_decide(pdp_worker *w, nng_msg *msg)
 {
     pdp_server      *srv = w->srv;
     const tg_decide *req = &w->req.u.decide;
@@ -466,7 +567,7 @@ pdp_worker_decide(pdp_worker *w)
     if ((rv = pdp_store_read_begin(w->rd)) != TG_OK) {
         atomic_fetch_add(&srv->decisions[2], 1);
         pdp_worker_error(w, w->req.request_id, "pdp state store unavailable");
-        return;
+        return false;
     }
     /* Held for this decision only: a reload may swap the bundle meanwhile,
      * and this decision still finishes on the one it started with. */
@@ -478,7 +579,7 @@ pdp_worker_decide(pdp_worker *w)
     if (rv != TG_OK) {
         atomic_fetch_add(&srv->decisions[2], 1);
         pdp_worker_error(w, w->req.request_id, "pdp state store read failed");
-        return;
+        return false;
     }
     atomic_fetch_add(
         &srv->decisions[w->rep.u.decision.verdict == TG_VERDICT_ALLOW ? 0 : 1],
@@ -492,6 +593,8 @@ pdp_worker_decide(pdp_worker *w)
              w->rep.u.decision.status,
              w->rep.u.decision.error_code[0] ? " " : "",
              w->rep.u.decision.error_code);
+    return w->rep.u.decision.reservation_id[0] != '\0' &&
+           pdp_worker_park_reservation(w, msg);
 }
 
 /* pdp_server_printable keeps peer-supplied text from forging log lines. */
@@ -522,7 +625,11 @@ pdp_worker_handle(pdp_worker *w, nng_msg *msg)
         return;
     }
     switch (w->req.kind) {
-    case PDP_REQ_DECIDE: pdp_worker_decide(w); break;
+    case PDP_REQ_DECIDE:
+        if (pdp_worker_decide(w, msg)) {
+            return; /* parked: the store's callback replies */
+        }
+        break;
     case PDP_REQ_USAGE: pdp_worker_usage(w, msg); return;
     case PDP_REQ_USAGE_BATCH: pdp_worker_usage_batch(w, msg); return;
     case PDP_REQ_HELLO:
@@ -644,7 +751,7 @@ pdp_server_snapshot(pdp_server *srv)
         return;
     }
     tg_buf_reset(&srv->snap_buf);
-    rv = pdp_limits_snapshot(srv->lim, tg_now_ms(), &srv->snap_buf);
+    rv = pdp_limits_snapshot_windows(srv->lim, tg_now_ms(), &srv->snap_buf);
     if (rv == TG_OK) {
         rv = pdp_store_limits_save(srv->st, srv->snap_buf.data,
                                    srv->snap_buf.len);
@@ -699,25 +806,76 @@ pdp_server_snap_main(void *arg)
     return NULL;
 }
 
-/* pdp_server_limits_restore brings back the rate-limit state saved by the
- * previous run. Anything wrong with it costs the state, never the start. */
+/* What pdp_server_limits_restore found in the reservations database. */
+typedef struct pdp_server_res_restore {
+    pdp_server *srv;
+    int64_t     now_ms;
+    int64_t     snap_ms; /* when the window snapshot was taken; 0: none */
+    uint32_t    restored;
+    uint32_t    dropped;
+    char      (*drop)[TG_REQUEST_ID_MAX]; /* records to delete */
+    uint32_t    ndrop;
+    uint32_t    cap;
+} pdp_server_res_restore;
+
+static void
+pdp_server_res_one(void *arg, const char *id, const void *data, size_t len)
+{
+    pdp_server_res_restore *a = arg;
+    tg_err rv = pdp_limits_restore_reservation(a->srv->lim, data, len,
+                                               a->now_ms, a->snap_ms);
+
+    if (rv == TG_OK) {
+        a->restored++;
+        return;
+    }
+    if (rv == TG_EPROTO) {
+        tg_warn("limits: reservation record %s is malformed; dropping it",
+                id);
+    }
+    a->dropped++;
+    if (a->ndrop == a->cap) {
+        uint32_t cap = a->cap ? a->cap * 2 : 64;
+        void    *p   = realloc(a->drop, cap * sizeof(*a->drop));
+        if (p == NULL) {
+            return; /* dropped again at the next start */
+        }
+        a->drop = p;
+        a->cap  = cap;
+    }
+    snprintf(a->drop[a->ndrop++], TG_REQUEST_ID_MAX, "%s", id);
+}
+
+/* pdp_server_limits_restore brings back the rate-limit windows saved by
+ * the previous run, then every recorded reservation (what was in flight
+ * when it stopped or died): those admitted after the window snapshot
+ * count their request and tokens again. Records past the TTL are deleted.
+ * Anything wrong costs the state, never the start. */
 static void
 pdp_server_limits_restore(pdp_server *srv)
 {
-    tg_buf   b;
-    tg_err   rv;
-    uint32_t nwin = 0;
-    uint32_t nres = 0;
+    pdp_server_res_restore ra;
+    tg_buf                 b;
+    tg_err                 rv;
+    uint32_t               nwin = 0;
+    uint32_t               nres = 0;
 
+    memset(&ra, 0, sizeof(ra));
+    ra.srv    = srv;
+    ra.now_ms = tg_now_ms();
     tg_buf_init(&b, 0);
     rv = pdp_store_limits_load(srv->st, &b);
     if (rv == TG_OK) {
-        rv = pdp_limits_restore(srv->lim, b.data, b.len, tg_now_ms());
+        rv = pdp_limits_restore(srv->lim, b.data, b.len, ra.now_ms);
         pdp_limits_restored(srv->lim, &nwin, &nres);
         if (rv == TG_OK) {
-            tg_info("limits: restored %u rate-limit windows and %u open "
-                    "reservations from the snapshot",
-                    nwin, nres);
+            /* u8 version, then i64 when it was taken (little-endian). */
+            for (size_t i = 0; i < 8 && 1 + i < b.len; i++) {
+                ra.snap_ms |= (int64_t)(uint8_t)b.data[1 + i] << (8 * i);
+            }
+            tg_info("limits: restored %u rate-limit windows from the "
+                    "snapshot",
+                    nwin);
         } else {
             tg_warn("limits: the rate-limit snapshot (%zu bytes) cannot be "
                     "restored: %s; %s",
@@ -732,7 +890,36 @@ pdp_server_limits_restore(pdp_server *srv)
                 tg_strerror(rv));
     }
     tg_buf_fini(&b);
+    rv = pdp_store_reservation_list(srv->st, pdp_server_res_one, &ra);
+    if (rv != TG_OK) {
+        tg_warn("limits: cannot read the recorded reservations: %s; "
+                "requests in flight before this start are not counted",
+                tg_strerror(rv));
+    }
+    for (uint32_t i = 0; i < ra.ndrop; i++) {
+        pdp_store_reservation_del(srv->st, ra.drop[i]);
+    }
+    free(ra.drop);
+    if (ra.restored + ra.dropped > 0 || nres > 0) {
+        tg_info("limits: restored %u open reservations (%u past their TTL "
+                "or unreadable, deleted)",
+                ra.restored + nres, ra.dropped);
+    }
     srv->snap_seen = pdp_limits_changes(srv->lim);
+}
+
+/* pdp_server_expired deletes an expired reservation's record (on the
+ * thread that swept; the writer does it). */
+static void
+pdp_server_expired(void *arg, const char *id)
+{
+    pdp_server *srv = arg;
+
+    if (pdp_store_reservation_forget(srv->st, id) != TG_OK) {
+        tg_warn("limits: cannot delete the record of expired reservation "
+                "%s; it is dropped at the next start",
+                id);
+    }
 }
 
 static void
@@ -779,6 +966,7 @@ pdp_server_start(pdp_server **out, const tg_config *cfg, pdp_store *st,
      * reservations hold on top of it. Before listening: no decision sees
      * empty windows. */
     pdp_server_limits_restore(srv);
+    pdp_limits_on_expire(srv->lim, pdp_server_expired, srv);
     if ((rv = pdp_alerts_start(&srv->alerts)) != TG_OK) {
         snprintf(err, errlen, "server: cannot start the alert sender: %s",
                  tg_strerror(rv));
@@ -825,6 +1013,7 @@ pdp_server_start(pdp_server **out, const tg_config *cfg, pdp_store *st,
 
         w->srv = srv;
         tg_buf_init(&w->out, (size_t)cfg->pdp.max_message_bytes);
+        tg_buf_init(&w->resbuf, 0);
         if ((nrv = nng_aio_alloc(&w->aio, pdp_worker_cb, w)) != 0 ||
             (nrv = nng_ctx_open(&w->ctx, srv->sock)) != 0) {
             snprintf(err, errlen, "server: cannot set up worker %zu: %s", i,
@@ -936,6 +1125,7 @@ pdp_server_stop(pdp_server *srv)
         nng_aio_free(w->aio);
         pdp_store_reader_destroy(w->rd);
         tg_buf_fini(&w->out);
+        tg_buf_fini(&w->resbuf);
     }
     free(srv->workers);
     pdp_alerts_stop(srv->alerts); /* no usage report is in flight now */

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "tg_lmdb.h"
 #include "tg_log.h"
 #include "tg_time.h"
 
@@ -95,7 +96,10 @@ pdp_usage_encode(pdp_rec_out *o, const tg_usage *u, int64_t cost,
                  int64_t settled_ms)
 {
     pdp_rec_uint(o, PDP_STORE_REC_VERSION, 1);
-    pdp_rec_uint(o, (u->stream ? 1u : 0u) | (u->estimated ? 2u : 0u), 1);
+    pdp_rec_uint(o,
+                 (u->stream ? 1u : 0u) | (u->estimated ? 2u : 0u) |
+                     (u->abandoned ? 4u : 0u),
+                 1);
     pdp_rec_uint(o, (uint64_t)u->endpoint, 1);
     pdp_rec_uint(o, u->status, 4);
     pdp_rec_uint(o, (uint64_t)u->prompt_tokens, 8);
@@ -126,6 +130,7 @@ pdp_usage_decode(const MDB_val *v, pdp_usage_rec *r)
     flags                = (unsigned)pdp_rec_get_uint(&in, 1);
     u->stream            = (flags & 1u) != 0;
     u->estimated         = (flags & 2u) != 0;
+    u->abandoned         = (flags & 4u) != 0;
     u->endpoint          = (tg_endpoint)pdp_rec_get_uint(&in, 1);
     u->status            = (uint32_t)pdp_rec_get_uint(&in, 4);
     u->prompt_tokens     = pdp_rec_get_i64(&in);
@@ -387,11 +392,35 @@ pdp_store__with_audit(pdp_store *st, MDB_txn *txn, pdp_store_txn_fn fn,
     return rc;
 }
 
+/* pdp_store__log_failure says why a write failed: a full disk once a
+ * minute (with what to do), anything else every time. */
+static void
+pdp_store__log_failure(pdp_store *st, const char *what, int rc)
+{
+    int64_t now  = tg_mono_us() / 1000;
+    int64_t last = atomic_load(&st->full_logged_ms);
+
+    if (rc == ENOSPC || rc == EDQUOT) {
+        if ((last != 0 && now - last < 60000) ||
+            !atomic_compare_exchange_strong(&st->full_logged_ms, &last, now)) {
+            return;
+        }
+        tg_error("store: disk full: cannot %s %s (free space on its "
+                 "filesystem; usage reports are kept by the data planes and "
+                 "retried, decisions with limits are refused until then; "
+                 "this message repeats at most once a minute)",
+                 what, st->dir);
+        return;
+    }
+    tg_error("store: %s failed in %s: %s", what, st->dir, mdb_strerror(rc));
+}
+
 /* A write body: runs inside a write txn, returns an LMDB rc. It may run more
  * than once (after the map grows), so it must not keep effects outside the
  * txn except outputs it fully rewrites on each run. */
-tg_err
-pdp_store__write(pdp_store *st, pdp_store_txn_fn fn, void *arg)
+static tg_err
+pdp_store__write_opt(pdp_store *st, pdp_store_txn_fn fn, void *arg,
+                     bool sync)
 {
     for (int attempt = 0; attempt < PDP_STORE_RETRIES; attempt++) {
         MDB_txn *txn  = NULL;
@@ -426,12 +455,30 @@ pdp_store__write(pdp_store *st, pdp_store_txn_fn fn, void *arg)
             }
             continue;
         }
+        if (rc == 0 && sync && (rc = mdb_env_sync(st->env, 1)) != 0) {
+            /* Committed, but maybe not on the disk: say so; the caller
+             * must not take it as durable. */
+            pdp_store__log_failure(st, "fsync", rc);
+            return pdp_store__rc(rc);
+        }
         if (rc != 0 && rc != MDB_NOTFOUND && rc != MDB_KEYEXIST) {
-            tg_error("store: write failed: %s", mdb_strerror(rc));
+            pdp_store__log_failure(st, "write", rc);
         }
         return pdp_store__rc(rc);
     }
     return TG_EFULL;
+}
+
+tg_err
+pdp_store__write(pdp_store *st, pdp_store_txn_fn fn, void *arg)
+{
+    return pdp_store__write_opt(st, fn, arg, true);
+}
+
+tg_err
+pdp_store__write_nosync(pdp_store *st, pdp_store_txn_fn fn, void *arg)
+{
+    return pdp_store__write_opt(st, fn, arg, false);
 }
 
 typedef struct pdp_store_init_arg {
@@ -459,6 +506,8 @@ pdp_store_init_txn(pdp_store *st, MDB_txn *txn, void *arg)
         (rc = mdb_dbi_open(txn, "budgets", MDB_CREATE, &st->budgets)) != 0 ||
         (rc = mdb_dbi_open(txn, "alerts_fired", MDB_CREATE, &st->alerts)) !=
             0 ||
+        (rc = mdb_dbi_open(txn, "reservations", MDB_CREATE,
+                           &st->reservations)) != 0 ||
         (rc = pdp_store__admin_open(st, txn)) != 0) {
         return rc;
     }
@@ -510,8 +559,16 @@ pdp_store_env_open(pdp_store *st, int64_t map_size_mb, char *err, size_t errlen)
         snprintf(err, errlen, "store: %s", mdb_strerror(rc));
         return pdp_store__rc(rc);
     }
-    /* MDB_NOTLS: read txns belong to nng contexts, not threads. */
-    if ((rc = mdb_env_open(st->env, st->dir, MDB_NOTLS, 0600)) != 0) {
+    /* A truncated or damaged file: refused here, not SIGBUS in the map. */
+    if ((rv = tg_lmdb_check_file(st->dir, err, errlen)) != TG_OK) {
+        return rv;
+    }
+    /* MDB_NOTLS: read txns belong to nng contexts, not threads.
+     * MDB_NOSYNC: pdp_store__write syncs after its commit; only recorded
+     * reservations (pdp_store_reserve_submit) skip it, so a decision does
+     * not wait for the disk (see pdp_store__write_nosync). */
+    if ((rc = mdb_env_open(st->env, st->dir, MDB_NOTLS | MDB_NOSYNC, 0600)) !=
+        0) {
         snprintf(err, errlen, "store: cannot open LMDB environment in %s: %s",
                  st->dir, mdb_strerror(rc));
         return pdp_store__rc(rc);
@@ -561,7 +618,8 @@ pdp_store_env_open(pdp_store *st, int64_t map_size_mb, char *err, size_t errlen)
     return TG_OK;
 }
 
-static void *pdp_store_writer_main(void *arg);
+static void  *pdp_store_writer_main(void *arg);
+static tg_err pdp_store__enqueue(pdp_store *st, pdp_store_item *it);
 
 tg_err
 pdp_store_open(pdp_store **out, const char *dir, int64_t map_size_mb, char *err,
@@ -1649,9 +1707,42 @@ pdp_store_batch_txn(pdp_store *st, MDB_txn *txn, void *arg)
     for (pdp_store_item *it = arg; it != NULL; it = it->next) {
         MDB_val       k = {strlen(it->usage.request_id), it->usage.request_id};
         MDB_val       v;
+        MDB_val       rk = {strlen(it->usage.reservation_id),
+                            it->usage.reservation_id};
         pdp_usage_rec prev;
 
+        if (it->op == PDP_STORE_OP_FORGET) {
+            rc = mdb_del(txn, st->reservations, &k, NULL);
+            if (rc != 0 && rc != MDB_NOTFOUND) {
+                break;
+            }
+            rc = 0;
+            continue;
+        }
         rc = mdb_get(txn, st->usage, &k, &v);
+        if (it->op == PDP_STORE_OP_RESERVE) {
+            /* Settled or abandoned already (its report came first): the
+             * reservation is not recorded, and the caller undoes it. */
+            it->ack.duplicate = rc == 0;
+            if (rc == MDB_NOTFOUND) {
+                v.mv_size = it->res_len;
+                v.mv_data = it->res;
+                rc = mdb_put(txn, st->reservations, &k, &v, 0);
+            }
+            if (rc != 0) {
+                break;
+            }
+            continue;
+        }
+        /* The report ends the reservation record in the same txn: a
+         * settled reservation never comes back after a crash. */
+        if (rk.mv_size > 0 && (rc == 0 || rc == MDB_NOTFOUND)) {
+            int drc = mdb_del(txn, st->reservations, &rk, NULL);
+            if (drc != 0 && drc != MDB_NOTFOUND) {
+                rc = drc;
+                break;
+            }
+        }
         if (rc == 0) {
             /* A retry of a report we already hold: ack it, count nothing. */
             it->ack.duplicate = true;
@@ -1669,8 +1760,13 @@ pdp_store_batch_txn(pdp_store *st, MDB_txn *txn, void *arg)
         pdp_usage_encode(o, &it->usage, it->cost, it->settled_ms);
         v.mv_size = o->len;
         v.mv_data = o->buf;
-        if ((rc = mdb_put(txn, st->usage, &k, &v, MDB_NOOVERWRITE)) != 0 ||
-            (rc = pdp_store_totals_add(st, txn, PDP_TOTALS_KEY,
+        if ((rc = mdb_put(txn, st->usage, &k, &v, MDB_NOOVERWRITE)) != 0) {
+            break;
+        }
+        if (it->usage.abandoned) {
+            continue; /* nothing went upstream: no totals, no spend */
+        }
+        if ((rc = pdp_store_totals_add(st, txn, PDP_TOTALS_KEY,
                                        it->usage.key_id, it)) != 0 ||
             (rc = pdp_store_totals_add(st, txn, PDP_TOTALS_TENANT,
                                        it->usage.tenant_id, it)) != 0) {
@@ -1724,8 +1820,19 @@ pdp_store_writer_main(void *arg)
         pthread_mutex_unlock(&st->mu);
 
         t0 = tg_mono_us();
-        rv = pdp_store__write(st, pdp_store_batch_txn, batch);
-        tg_debug("store: settled %zu usage report(s) in %lld us: %s", n,
+        {
+            /* Acknowledged usage must be on the disk; a batch of recorded
+             * reservations only needs to survive this process dying. */
+            bool usage = false;
+            for (pdp_store_item *it = batch; it != NULL && !usage;
+                 it = it->next) {
+                usage = it->op == PDP_STORE_OP_USAGE;
+            }
+            rv = usage ? pdp_store__write(st, pdp_store_batch_txn, batch)
+                       : pdp_store__write_nosync(st, pdp_store_batch_txn,
+                                                 batch);
+        }
+        tg_debug("store: committed %zu item(s) in %lld us: %s", n,
                  (long long)(tg_mono_us() - t0), tg_strerror(rv));
         while (batch != NULL) {
             pdp_store_item *next = batch->next;
@@ -1738,7 +1845,10 @@ pdp_store_writer_main(void *arg)
                        sizeof(batch->spend[i].fired));
                 batch->spend_out[i].spent_after = batch->spend[i].spent_after;
             }
-            batch->cb(batch->arg, rv, &batch->ack);
+            if (batch->cb != NULL) {
+                batch->cb(batch->arg, rv, &batch->ack);
+            }
+            free(batch->res);
             free(batch);
             batch = next;
         }
@@ -1782,9 +1892,18 @@ pdp_store_usage_submit_spend(pdp_store *st, const tg_usage *u,
         it->spend_out = spend;
     }
     memcpy(it->ack.request_id, u->request_id, sizeof(it->ack.request_id));
+    return pdp_store__enqueue(st, it);
+}
+
+/* pdp_store__enqueue hands it to the writer; TG_ECLOSED (it is freed)
+ * when the store is closing. */
+static tg_err
+pdp_store__enqueue(pdp_store *st, pdp_store_item *it)
+{
     pthread_mutex_lock(&st->mu);
     if (st->stopping) {
         pthread_mutex_unlock(&st->mu);
+        free(it->res);
         free(it);
         return TG_ECLOSED;
     }
@@ -1797,6 +1916,49 @@ pdp_store_usage_submit_spend(pdp_store *st, const tg_usage *u,
     pthread_cond_signal(&st->cv);
     pthread_mutex_unlock(&st->mu);
     return TG_OK;
+}
+
+tg_err
+pdp_store_reserve_submit(pdp_store *st, const char *request_id,
+                         const void *data, size_t len, pdp_store_usage_cb cb,
+                         void *arg)
+{
+    pdp_store_item *it;
+    size_t          n = strlen(request_id);
+
+    if (n == 0 || n >= TG_REQUEST_ID_MAX || len == 0) {
+        return TG_EINVAL;
+    }
+    if ((it = calloc(1, sizeof(*it))) == NULL ||
+        (it->res = malloc(len)) == NULL) {
+        free(it);
+        return TG_ENOMEM;
+    }
+    it->op      = PDP_STORE_OP_RESERVE;
+    it->res_len = len;
+    memcpy(it->res, data, len);
+    memcpy(it->usage.request_id, request_id, n + 1);
+    memcpy(it->ack.request_id, request_id, n + 1);
+    it->cb  = cb;
+    it->arg = arg;
+    return pdp_store__enqueue(st, it);
+}
+
+tg_err
+pdp_store_reservation_forget(pdp_store *st, const char *id)
+{
+    pdp_store_item *it;
+    size_t          n = strlen(id);
+
+    if (n == 0 || n >= TG_REQUEST_ID_MAX) {
+        return TG_EINVAL;
+    }
+    if ((it = calloc(1, sizeof(*it))) == NULL) {
+        return TG_ENOMEM;
+    }
+    it->op = PDP_STORE_OP_FORGET;
+    memcpy(it->usage.request_id, id, n + 1);
+    return pdp_store__enqueue(st, it);
 }
 
 typedef struct pdp_store_waiter {
@@ -1903,5 +2065,41 @@ pdp_store_usage_list(pdp_store *st, pdp_store_usage_fn fn, void *arg)
         rv = a->rv;
     }
     free(a);
+    return rv;
+}
+
+/* ---- state check -------------------------------------------------------- */
+
+tg_err
+pdp_store__check_rec(const char *db, const MDB_val *k, const MDB_val *v)
+{
+    union {
+        pdp_key              key;
+        pdp_usage_rec        usage;
+        pdp_totals           totals;
+        pdp_tenant           tenant;
+        pdp_activation       act;
+        pdp_limits_spend_key spend;
+    } *r = malloc(sizeof(*r));
+    int64_t spent;
+    tg_err  rv = TG_ENOTFOUND;
+
+    if (r == NULL) {
+        return TG_ENOMEM;
+    }
+    if (strcmp(db, "keys") == 0) {
+        rv = pdp_key_decode(v, &r->key);
+    } else if (strcmp(db, "usage") == 0) {
+        rv = pdp_usage_decode(v, &r->usage);
+    } else if (strcmp(db, "totals") == 0) {
+        rv = pdp_totals_decode(v, &r->totals);
+    } else if (strcmp(db, "tenants") == 0) {
+        rv = pdp_tenant_decode(v, &r->tenant);
+    } else if (strcmp(db, "policy_history") == 0) {
+        rv = pdp_history_decode(k, v, &r->act);
+    } else if (strcmp(db, "budgets") == 0) {
+        rv = pdp_budget_decode(k, v, &r->spend, &spent);
+    }
+    free(r);
     return rv;
 }

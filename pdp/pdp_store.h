@@ -89,6 +89,18 @@
  *            the settled spend, which is in budgets). Rewritten whole by
  *            the running PDP about once a second and at stop, restored at
  *            start. Added without a schema bump: older builds ignore it.
+ *            Written by pdp_limits_snapshot_windows since reservations
+ *            have their own records (below): its reservation count is 0.
+ *   reservations  request id -> one open reservation as encoded by
+ *            pdp_limits_reservation_encode (u8 1, then the snapshot's
+ *            reservation layout). Committed before the decision that made
+ *            it is sent (no fsync: a process crash keeps it), deleted in
+ *            the same txn as the usage record that settles or abandons
+ *            it, so a restart sees exactly what was in flight and a
+ *            settled reservation never comes back. Added without a schema
+ *            bump: older builds ignore it.
+ *   The environment is opened MDB_NOSYNC: every write but a recorded
+ *   reservation is followed by an fsync before it is reported done.
  */
 #ifndef PDP_STORE_H
 #define PDP_STORE_H
@@ -341,6 +353,33 @@ tg_err pdp_store_usage_submit_spend(pdp_store *st, const tg_usage *u,
                                     uint32_t nspend, pdp_store_usage_cb cb,
                                     void *arg);
 
+/* pdp_store_reserve_submit queues reservation request_id (the len bytes
+ * at data, copied: pdp_limits_reservation_encode) for the writer thread,
+ * which records it unless a usage report for request_id is already stored
+ * (then ack->duplicate is true and nothing is written: the caller must
+ * release the reservation, the request was settled or abandoned first).
+ * cb runs on the writer thread once the batch is committed (no fsync: a
+ * crash of this process keeps it) or failed. Same contract as
+ * pdp_store_usage_submit otherwise. */
+tg_err pdp_store_reserve_submit(pdp_store *st, const char *request_id,
+                                const void *data, size_t len,
+                                pdp_store_usage_cb cb, void *arg);
+
+/* pdp_store_reservation_list calls fn for every recorded reservation, in
+ * one snapshot; fn borrows id and data during the call. */
+typedef void (*pdp_store_res_fn)(void *arg, const char *id, const void *data,
+                                 size_t len);
+tg_err pdp_store_reservation_list(pdp_store *st, pdp_store_res_fn fn,
+                                  void *arg);
+
+/* pdp_store_reservation_forget queues the deletion of reservation id's
+ * record for the writer thread (an expired reservation); never blocks. */
+tg_err pdp_store_reservation_forget(pdp_store *st, const char *id);
+
+/* pdp_store_reservation_del deletes the record of reservation id (a
+ * manual release, or one past its TTL); TG_ENOTFOUND if there is none. */
+tg_err pdp_store_reservation_del(pdp_store *st, const char *id);
+
 /* pdp_store_budget_list calls fn for each stored budget window starting
  * at or after since_ms, in one snapshot. */
 typedef void (*pdp_store_budget_fn)(void *arg, const pdp_limits_spend_key *k,
@@ -482,5 +521,46 @@ bool pdp_store_audit_disarm(pdp_store *st);
 typedef bool (*pdp_store_audit_fn)(void *arg, const pdp_audit *a);
 tg_err pdp_store_audit_list(pdp_store *st, uint32_t limit,
                             pdp_store_audit_fn fn, void *arg);
+
+/* ---- checking a state directory (pdp_store_check.c) ------------------- */
+
+/* A record that was read but does not decode. Its key is printable:
+ * escaped bytes, a sequence number or a key id; never a hash of a secret. */
+typedef struct pdp_store_check_bad {
+    const char *db;  /* its database, e.g. "usage" */
+    const char *key; /* how the record is named */
+    tg_err      rv;  /* TG_EVERSION: a newer build wrote it; else damaged */
+} pdp_store_check_bad;
+
+/* One database, after its records. name is as stored ("(main)" and "(free
+ * pages)" are LMDB's own trees); decoded says this build knows it and
+ * decoded every record (else it was only read). */
+typedef struct pdp_store_check_db {
+    const char *name;
+    uint64_t    records; /* read (when not read: found by the page walk) */
+    uint64_t    bad;     /* read, but do not decode */
+    bool        decoded;
+    bool        damaged; /* pages unreadable: records may be missing */
+    const char *problem; /* when damaged: where and what */
+} pdp_store_check_db;
+
+typedef void (*pdp_store_check_bad_fn)(void *arg, const pdp_store_check_bad *b);
+typedef void (*pdp_store_check_db_fn)(void *arg, const pdp_store_check_db *d);
+
+/* pdp_store_check reads every record of the state directory dir and
+ * decodes it with the store's own readers, without writing to it and
+ * without a pdp_store (which would write its schema version, start the
+ * writer and could crash on a damaged file): tg_lmdb_read_all, which
+ * walks every page first and never reads a damaged database through
+ * LMDB. Works beside a running serve (one read snapshot). bad_fn is
+ * called for each record that does not decode, db_fn once per database
+ * after its records; both borrow their argument during the call.
+ * TG_OK: every record reads and decodes. TG_ECORRUPT: something is
+ * damaged (the callbacks said what, or err when the file as a whole is
+ * refused: truncated, not LMDB). TG_ENOTFOUND: no state in dir. TG_EIO,
+ * TG_ENOMEM, TG_ESYS: err says why. */
+tg_err pdp_store_check(const char *dir, pdp_store_check_bad_fn bad_fn,
+                       pdp_store_check_db_fn db_fn, void *arg, char *err,
+                       size_t errlen);
 
 #endif

@@ -559,3 +559,39 @@ pdp_store_audit_list(pdp_store *st, uint32_t limit, pdp_store_audit_fn fn,
     free(l);
     return rv;
 }
+
+/* ---- state check -------------------------------------------------------- */
+
+static bool
+pdp_store_audit_any(void *arg, const pdp_audit *a)
+{
+    (void)arg;
+    (void)a;
+    return true;
+}
+
+tg_err
+pdp_store__admin_check_rec(const char *db, const MDB_val *k, const MDB_val *v)
+{
+    pdp_audit_list_arg *l;
+    pdp_admin_token     t;
+    pdp_quota           q;
+    tg_err              rv;
+
+    if (strcmp(db, "quotas") == 0) {
+        return pdp_quota_decode(k, v, &q);
+    }
+    if (strcmp(db, "admin_tokens") == 0) {
+        return pdp_token_decode(v, &t);
+    }
+    if (strcmp(db, "admin_audit") != 0) {
+        return TG_ENOTFOUND;
+    }
+    if ((l = calloc(1, sizeof(*l))) == NULL) {
+        return TG_ENOMEM;
+    }
+    l->fn = pdp_store_audit_any;
+    rv    = pdp_store_audit_list_one(k, v, l);
+    free(l);
+    return rv;
+}

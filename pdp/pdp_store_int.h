@@ -8,6 +8,7 @@
 
 #include <lmdb.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -24,9 +25,18 @@
 #define PDP_KEY_FLAG_SUPERSEDED 1u
 #define PDP_STORE_RETRIES 64 /* map doublings before giving up */
 
+typedef enum pdp_store_op {
+    PDP_STORE_OP_USAGE = 0,  /* settle a usage report */
+    PDP_STORE_OP_RESERVE,    /* record a reservation (res, res_len) */
+    PDP_STORE_OP_FORGET,     /* delete a reservation record (expired) */
+} pdp_store_op;
+
 typedef struct pdp_store_item {
     struct pdp_store_item *next;
-    tg_usage               usage;
+    pdp_store_op           op;
+    void                  *res; /* RESERVE: the encoded reservation */
+    size_t                 res_len;
+    tg_usage               usage; /* RESERVE: only request_id */
     int64_t                cost;
     int64_t                settled_ms;
     pdp_store_usage_cb     cb;
@@ -52,6 +62,10 @@ struct pdp_store {
     MDB_dbi          tokens;
     MDB_dbi          audit;
     MDB_dbi          limits; /* limits_state */
+    MDB_dbi          reservations;
+    /* Disk full: when the writer last said so (it says it once a minute,
+     * not once per failed commit). Writer thread only. */
+    atomic_llong     full_logged_ms;
     char            *dir;
     pthread_rwlock_t resize_lk;
     bool             lk_init;
@@ -152,6 +166,13 @@ int pdp_store__audit_txn(pdp_store *st, MDB_txn *txn, void *arg);
 typedef int (*pdp_store_txn_fn)(pdp_store *st, MDB_txn *txn, void *arg);
 tg_err pdp_store__write(pdp_store *st, pdp_store_txn_fn fn, void *arg);
 
+/* pdp_store__write_nosync is pdp_store__write without the fsync: the
+ * commit survives a crash of this process (LMDB wrote it to the file),
+ * and the next synced write or pdp_store_sync makes it survive an
+ * operating-system crash too. The environment is opened MDB_NOSYNC and
+ * every other write syncs on its own. */
+tg_err pdp_store__write_nosync(pdp_store *st, pdp_store_txn_fn fn, void *arg);
+
 /* pdp_store__scan walks one database in a snapshot, last to first when
  * backwards. fn returning TG_EEXIST stops the walk without an error. */
 typedef tg_err (*pdp_store_scan_fn)(const MDB_val *k, const MDB_val *v,
@@ -163,5 +184,13 @@ tg_err pdp_store__scan(pdp_store *st, MDB_dbi dbi, bool backwards,
  * (quotas, admin_tokens, admin_audit, limits_state) inside the store's
  * init txn. */
 int pdp_store__admin_open(pdp_store *st, MDB_txn *txn);
+
+/* pdp_store__check_rec (pdp_store.c) and pdp_store__admin_check_rec
+ * (pdp_store_admin.c) decode one record of database db with the reader
+ * the store uses for it: TG_OK, its error, or TG_ENOTFOUND when db is not
+ * one of that file's databases. For pdp_store_check. */
+tg_err pdp_store__check_rec(const char *db, const MDB_val *k, const MDB_val *v);
+tg_err pdp_store__admin_check_rec(const char *db, const MDB_val *k,
+                                  const MDB_val *v);
 
 #endif

@@ -1,7 +1,9 @@
-/* pdp_store_limits.c - the limits_state database of pdp_store: one record
- * holding the latest rate-limit snapshot (pdp_limits_snapshot), saved by
- * pdp_server while it serves and read back at its start. Thread-safe like
- * the rest of the store. */
+/* pdp_store_limits.c - the limits_state and reservations databases of
+ * pdp_store: one record holding the latest rate-limit window snapshot
+ * (pdp_limits_snapshot_windows), saved by pdp_server while it serves and
+ * read back at its start, and one record per open reservation (written by
+ * the writer thread, pdp_store_reserve_submit; ended by the usage report
+ * in the same txn as its record). Thread-safe like the rest of the store. */
 #include "pdp_store_int.h"
 
 #define PDP_LIMITS_SNAPSHOT_KEY "snapshot"
@@ -53,4 +55,54 @@ pdp_store_limits_load(pdp_store *st, tg_buf *out)
     }
     pdp_store_reader_destroy(rd);
     return rv;
+}
+
+typedef struct pdp_res_list_arg {
+    pdp_store_res_fn fn;
+    void            *arg;
+    char             id[TG_REQUEST_ID_MAX];
+} pdp_res_list_arg;
+
+static tg_err
+pdp_store_res_list_one(const MDB_val *k, const MDB_val *v, void *arg)
+{
+    pdp_res_list_arg *a = arg;
+    size_t            n = k->mv_size;
+
+    if (n >= sizeof(a->id)) {
+        n = sizeof(a->id) - 1;
+    }
+    memcpy(a->id, k->mv_data, n);
+    a->id[n] = '\0';
+    a->fn(a->arg, a->id, v->mv_data, v->mv_size);
+    return TG_OK;
+}
+
+tg_err
+pdp_store_reservation_list(pdp_store *st, pdp_store_res_fn fn, void *arg)
+{
+    pdp_res_list_arg a;
+
+    a.fn  = fn;
+    a.arg = arg;
+    return pdp_store__scan(st, st->reservations, false,
+                           pdp_store_res_list_one, &a);
+}
+
+static int
+pdp_store_res_del_txn(pdp_store *st, MDB_txn *txn, void *arg)
+{
+    const char *id = arg;
+    MDB_val     k  = {strlen(id), (void *)id};
+
+    return mdb_del(txn, st->reservations, &k, NULL);
+}
+
+tg_err
+pdp_store_reservation_del(pdp_store *st, const char *id)
+{
+    if (id == NULL || id[0] == '\0') {
+        return TG_EINVAL;
+    }
+    return pdp_store__write(st, pdp_store_res_del_txn, (void *)id);
 }

@@ -183,6 +183,7 @@ pdp_wire_usage_in(const Tollgate__V1__Usage *in, tg_usage *u, char *err,
     u->completion_tokens = in->completion_tokens;
     u->cached_tokens     = in->cached_tokens;
     u->estimated         = in->estimated != 0;
+    u->abandoned         = in->abandoned != 0;
     u->status            = in->status;
     u->started_ms        = in->started_ms;
     u->duration_ms       = in->duration_ms;
@@ -497,6 +498,7 @@ pdp_wire_encode_request(const pdp_req *req, tg_buf *out)
         use.completion_tokens = u->completion_tokens;
         use.cached_tokens     = u->cached_tokens;
         use.estimated         = u->estimated;
+        use.abandoned         = u->abandoned;
         use.status            = u->status;
         use.started_ms        = u->started_ms;
         use.duration_ms       = u->duration_ms;

@@ -32,6 +32,18 @@ chk(pdp_limits *l, const pdp_limits_req *q, int64_t tokens, int64_t now)
     return r;
 }
 
+/* chk_done is chk followed by the request's usage report. */
+static pdp_limits_what
+chk_done(pdp_limits *l, const pdp_limits_req *q, int64_t tokens, int64_t now)
+{
+    pdp_limits_result r = chk(l, q, tokens, now);
+
+    if (r.denied == PDP_LIMITS_OK) {
+        CU_ASSERT_TRUE(pdp_limits_release(l, r.reservation_id, tokens, now));
+    }
+    return r.denied;
+}
+
 static void
 test_window_slides(void)
 {
@@ -47,7 +59,9 @@ test_window_slides(void)
     /* The oldest request leaves the window 60 s after it came. */
     CU_ASSERT_EQUAL(r.requests.reset_ms, 60000);
     CU_ASSERT_EQUAL(r.tokens.limit, 0); /* no tpm: no tokens state */
-    CU_ASSERT_STRING_EQUAL(r.reservation_id, ""); /* nothing to release */
+    /* Every admitted request is held until its usage report (so a restart
+     * counts it again and its tokens get corrected). */
+    CU_ASSERT_STRING_NOT_EQUAL(r.reservation_id, "");
     CU_ASSERT_EQUAL(chk(l, &q, 10, T0 + 10000).denied, PDP_LIMITS_OK);
     r = chk(l, &q, 10, T0 + 20000);
     CU_ASSERT_EQUAL(r.denied, PDP_LIMITS_OK);
@@ -280,29 +294,29 @@ test_budget_clamp_and_deny(void)
     int64_t           resv;
 
     /* deny: two worst cases of 12500 fit in 30000, the third does not. */
-    pdp_limits_check_budgets(l, NULL, 0, &den, 1, &c, 2000, T0, &r);
+    pdp_limits_check_budgets(l, NULL, NULL, 0, &den, 1, &c, 2000, T0, &r);
     CU_ASSERT_EQUAL(r.denied, PDP_LIMITS_OK);
     CU_ASSERT_EQUAL(r.clamp_tokens, 1000);
     CU_ASSERT_STRING_NOT_EQUAL(r.reservation_id, "");
-    pdp_limits_check_budgets(l, NULL, 0, &den, 1, &c, 2000, T0, &r);
+    pdp_limits_check_budgets(l, NULL, NULL, 0, &den, 1, &c, 2000, T0, &r);
     CU_ASSERT_EQUAL(r.denied, PDP_LIMITS_OK);
-    pdp_limits_check_budgets(l, NULL, 0, &den, 1, &c, 2000, T0, &r);
+    pdp_limits_check_budgets(l, NULL, NULL, 0, &den, 1, &c, 2000, T0, &r);
     CU_ASSERT_EQUAL(r.denied, PDP_LIMITS_BUDGET);
     CU_ASSERT_EQUAL(r.limit, 30000);
     CU_ASSERT_EQUAL(r.b_reserved, 25000);
     CU_ASSERT_EQUAL(r.b_worst, 12500);
     /* clamp: 30000 and 17500 fit 1000 tokens; then 5000 fits 250. */
-    pdp_limits_check_budgets(l, NULL, 0, &clm, 1, &c, 2000, T0, &r);
+    pdp_limits_check_budgets(l, NULL, NULL, 0, &clm, 1, &c, 2000, T0, &r);
     CU_ASSERT_EQUAL(r.clamp_tokens, 1000);
-    pdp_limits_check_budgets(l, NULL, 0, &clm, 1, &c, 2000, T0, &r);
+    pdp_limits_check_budgets(l, NULL, NULL, 0, &clm, 1, &c, 2000, T0, &r);
     CU_ASSERT_EQUAL(r.clamp_tokens, 1000);
-    pdp_limits_check_budgets(l, NULL, 0, &clm, 1, &c, 2000, T0, &r);
+    pdp_limits_check_budgets(l, NULL, NULL, 0, &clm, 1, &c, 2000, T0, &r);
     CU_ASSERT_EQUAL(r.denied, PDP_LIMITS_OK);
     CU_ASSERT_EQUAL(r.clamp_tokens, 250);
     pdp_limits_budget_state(l, &clm, &spent, &resv);
     CU_ASSERT_EQUAL(resv, 30000);
     /* Nothing left: not even 1 output token fits. */
-    pdp_limits_check_budgets(l, NULL, 0, &clm, 1, &c, 2000, T0, &r);
+    pdp_limits_check_budgets(l, NULL, NULL, 0, &clm, 1, &c, 2000, T0, &r);
     CU_ASSERT_EQUAL(r.denied, PDP_LIMITS_BUDGET);
     /* Expiry gives the reserved amounts back. */
     CU_ASSERT_EQUAL(pdp_limits_expire(l, T0 + 900000), 5);
@@ -323,17 +337,17 @@ test_budget_all_or_nothing(void)
     int64_t           spent;
     int64_t           resv;
 
-    pdp_limits_check_budgets(l, &rpm, 1, &bud, 1, &c, 2000, T0, &r);
+    pdp_limits_check_budgets(l, NULL, &rpm, 1, &bud, 1, &c, 2000, T0, &r);
     CU_ASSERT_EQUAL(r.denied, PDP_LIMITS_OK);
     /* The rate limit denies: the budget reserves nothing. */
-    pdp_limits_check_budgets(l, &rpm, 1, &bud, 1, &c, 2000, T0, &r);
+    pdp_limits_check_budgets(l, NULL, &rpm, 1, &bud, 1, &c, 2000, T0, &r);
     CU_ASSERT_EQUAL(r.denied, PDP_LIMITS_REQUESTS);
     pdp_limits_budget_state(l, &bud, &spent, &resv);
     CU_ASSERT_EQUAL(resv, 12500);
-    pdp_limits_check_budgets(l, NULL, 0, &bud, 1, &c, 2000, T0, &r);
+    pdp_limits_check_budgets(l, NULL, NULL, 0, &bud, 1, &c, 2000, T0, &r);
     CU_ASSERT_EQUAL(r.denied, PDP_LIMITS_OK); /* now the budget is full */
     /* The budget denies (a minute later): the request is not counted. */
-    pdp_limits_check_budgets(l, &rpm, 1, &bud, 1, &c, 2000, T0 + 61000, &r);
+    pdp_limits_check_budgets(l, NULL, &rpm, 1, &bud, 1, &c, 2000, T0 + 61000, &r);
     CU_ASSERT_EQUAL(r.denied, PDP_LIMITS_BUDGET);
     pdp_limits_check(l, &rpm, 1, 0, true, T0 + 61000, &r);
     CU_ASSERT_EQUAL(r.denied, PDP_LIMITS_OK);
@@ -361,7 +375,7 @@ bud_thread(void *p)
     pdp_limits_result    r;
 
     for (int i = 0; i < a->n; i++) {
-        pdp_limits_check_budgets(a->l, &q, 1, &bud, 1, &c, 2000, T0 + i, &r);
+        pdp_limits_check_budgets(a->l, NULL, &q, 1, &bud, 1, &c, 2000, T0 + i, &r);
         if (r.denied == PDP_LIMITS_OK) {
             /* The actual cost is at most the worst case. */
             int64_t  actual = 2500 + (i % 7) * 1000;
@@ -545,10 +559,10 @@ snap_source(snap_fixture *f, tg_buf *out)
     pdp_limits_result r;
 
     pdp_limits_budget_load(l, "cap", "t1", 0, T0, 4000);
-    CU_ASSERT_EQUAL(chk(l, &old, 1, T0 - 120000).denied, PDP_LIMITS_OK);
-    CU_ASSERT_EQUAL(chk(l, &f->rpm, 1, T0).denied, PDP_LIMITS_OK);
-    CU_ASSERT_EQUAL(chk(l, &f->rpm, 1, T0 + 1000).denied, PDP_LIMITS_OK);
-    CU_ASSERT_EQUAL(chk(l, &f->rpm, 1, T0 + 2000).denied, PDP_LIMITS_OK);
+    CU_ASSERT_EQUAL(chk_done(l, &old, 1, T0 - 120000), PDP_LIMITS_OK);
+    CU_ASSERT_EQUAL(chk_done(l, &f->rpm, 1, T0), PDP_LIMITS_OK);
+    CU_ASSERT_EQUAL(chk_done(l, &f->rpm, 1, T0 + 1000), PDP_LIMITS_OK);
+    CU_ASSERT_EQUAL(chk_done(l, &f->rpm, 1, T0 + 2000), PDP_LIMITS_OK);
     r = chk(l, &f->tpm, 300, T0);
     CU_ASSERT_EQUAL_FATAL(r.denied, PDP_LIMITS_OK);
     CU_ASSERT_TRUE(pdp_limits_release(l, r.reservation_id, 400, T0 + 100));
@@ -558,7 +572,7 @@ snap_source(snap_fixture *f, tg_buf *out)
     r = chk(l, &f->conc, 1, T0 + 3000);
     CU_ASSERT_EQUAL_FATAL(r.denied, PDP_LIMITS_OK);
     memcpy(f->conc_id, r.reservation_id, sizeof(f->conc_id));
-    pdp_limits_check_budgets(l, NULL, 0, &f->bud, 1, &f->cost, 3000,
+    pdp_limits_check_budgets(l, NULL, NULL, 0, &f->bud, 1, &f->cost, 3000,
                              T0 + 4000, &r);
     CU_ASSERT_EQUAL_FATAL(r.denied, PDP_LIMITS_OK);
     memcpy(f->bud_id, r.reservation_id, sizeof(f->bud_id));
@@ -600,9 +614,9 @@ test_snapshot_restore(void)
 
     /* rpm 5 with 3 used: exactly 2 more. */
     changes = pdp_limits_changes(l);
-    CU_ASSERT_EQUAL(chk(l, &f.rpm, 1, now).denied, PDP_LIMITS_OK);
+    CU_ASSERT_EQUAL(chk_done(l, &f.rpm, 1, now), PDP_LIMITS_OK);
     CU_ASSERT_TRUE(pdp_limits_changes(l) > changes);
-    CU_ASSERT_EQUAL(chk(l, &f.rpm, 1, now).denied, PDP_LIMITS_OK);
+    CU_ASSERT_EQUAL(chk_done(l, &f.rpm, 1, now), PDP_LIMITS_OK);
     r = chk(l, &f.rpm, 1, now);
     CU_ASSERT_EQUAL(r.denied, PDP_LIMITS_REQUESTS);
     CU_ASSERT_EQUAL(r.used, 5);
@@ -631,7 +645,7 @@ test_snapshot_restore(void)
 
     /* The restored worst case counts against the budget: 4000 + 3000 +
      * 3000 > 9000. */
-    pdp_limits_check_budgets(l, NULL, 0, &f.bud, 1, &f.cost, 3000, now, &r);
+    pdp_limits_check_budgets(l, NULL, NULL, 0, &f.bud, 1, &f.cost, 3000, now, &r);
     CU_ASSERT_EQUAL(r.denied, PDP_LIMITS_BUDGET);
     CU_ASSERT_EQUAL(r.b_spent, 4000);
     CU_ASSERT_EQUAL(r.b_reserved, 3000);
@@ -650,7 +664,7 @@ test_snapshot_restore(void)
     pdp_limits_budget_state(l, &f.bud, &spent, &reserved);
     CU_ASSERT_EQUAL(spent, 5500);
     CU_ASSERT_EQUAL(reserved, 0);
-    pdp_limits_check_budgets(l, NULL, 0, &f.bud, 1, &f.cost, 3000, now, &r);
+    pdp_limits_check_budgets(l, NULL, NULL, 0, &f.bud, 1, &f.cost, 3000, now, &r);
     CU_ASSERT_EQUAL(r.denied, PDP_LIMITS_OK); /* 5500 + 3000 <= 9000 */
     /* Only this run's three (tpm, conc, budget) are left. */
     CU_ASSERT_EQUAL(pdp_limits_pending(l), 3);
@@ -752,6 +766,150 @@ test_snapshot_bad_refused(void)
     pdp_limits_destroy(l);
 }
 
+
+/* A decision the data plane gave up on is abandoned by its request id:
+ * before the decision (the abandon overtook it) nothing is reserved and
+ * the decision is refused; after it, the slot and the worst case go back
+ * at once, not at the TTL. */
+static void
+test_abandon_by_request_id(void)
+{
+    pdp_limits       *l    = mk(900000);
+    pdp_limits_req    conc = {"conc", "key-a", 0, 0, 1};
+    pdp_limits_budget bud  = {"cap", "t1", 0, T0, 0, 9000, false, 1, 0, {0}};
+    pdp_limits_cost   c    = {1000000, 1000000, 1000, 2000}; /* 3000 */
+    pdp_limits_result r;
+    int64_t           spent;
+    int64_t           reserved;
+
+    pdp_limits_check_budgets(l, "req_1", &conc, 1, &bud, 1, &c, 3000, T0, &r);
+    CU_ASSERT_EQUAL_FATAL(r.denied, PDP_LIMITS_OK);
+    CU_ASSERT_STRING_EQUAL(r.reservation_id, "req_1");
+    /* The same id again (a repeated Decide) holds nothing more. */
+    pdp_limits_check_budgets(l, "req_1", NULL, 0, &bud, 1, &c, 3000, T0, &r);
+    CU_ASSERT_EQUAL(r.denied, PDP_LIMITS_ABANDONED);
+    pdp_limits_budget_state(l, &bud, &spent, &reserved);
+    CU_ASSERT_EQUAL(reserved, 3000);
+    CU_ASSERT_EQUAL(pdp_limits_pending(l), 1);
+    /* Abandoned after the decision: released now. */
+    CU_ASSERT_TRUE(pdp_limits_abandon(l, "req_1", T0 + 10));
+    pdp_limits_budget_state(l, &bud, &spent, &reserved);
+    CU_ASSERT_EQUAL(reserved, 0);
+    CU_ASSERT_EQUAL(spent, 0);
+    CU_ASSERT_EQUAL(pdp_limits_pending(l), 0);
+    /* Abandoned before its decision arrives: the decision holds nothing. */
+    CU_ASSERT_FALSE(pdp_limits_abandon(l, "req_2", T0 + 20));
+    CU_ASSERT_FALSE(pdp_limits_abandon(l, "req_2", T0 + 21)); /* twice */
+    pdp_limits_check_budgets(l, "req_2", &conc, 1, &bud, 1, &c, 3000,
+                             T0 + 30, &r);
+    CU_ASSERT_EQUAL(r.denied, PDP_LIMITS_ABANDONED);
+    CU_ASSERT_STRING_EQUAL(r.reservation_id, "");
+    pdp_limits_budget_state(l, &bud, &spent, &reserved);
+    CU_ASSERT_EQUAL(reserved, 0);
+    CU_ASSERT_EQUAL(pdp_limits_pending(l), 0);
+    /* ...and its concurrency slot is free for the next request. */
+    pdp_limits_check_budgets(l, "req_3", &conc, 1, NULL, 0, NULL, 10, T0 + 40,
+                             &r);
+    CU_ASSERT_EQUAL(r.denied, PDP_LIMITS_OK);
+    /* A tombstone is forgotten at the TTL like a reservation, silently. */
+    CU_ASSERT_EQUAL(pdp_limits_expire(l, T0 + 900100), 1); /* req_3 only */
+    pdp_limits_check_budgets(l, "req_2", &conc, 1, NULL, 0, NULL, 10,
+                             T0 + 900200, &r);
+    CU_ASSERT_EQUAL(r.denied, PDP_LIMITS_OK);
+    pdp_limits_destroy(l);
+}
+
+static void
+test_expired_cb(void *arg, const char *id)
+{
+    char *seen = arg;
+
+    snprintf(seen, TG_REQUEST_ID_MAX, "%s", id);
+}
+
+/* One reservation as a record: what a PDP restart reads back. A request
+ * admitted after the window snapshot counts again in its windows; one
+ * before it does not count twice; past the TTL nothing comes back. */
+static void
+test_reservation_record(void)
+{
+    pdp_limits       *l    = mk(900000);
+    pdp_limits       *k    = mk(900000);
+    pdp_limits_req    q    = {"rl", "key-a", 2, 0, 1};
+    pdp_limits_budget bud  = {"cap", "t1", 0, T0, 0, 9000, false, 1, 0, {0}};
+    pdp_limits_cost   c    = {1000000, 1000000, 1000, 2000};
+    pdp_limits_result r;
+    pdp_limits_res_info info;
+    tg_buf            rec;
+    int64_t           spent;
+    int64_t           reserved;
+    char              seen[TG_REQUEST_ID_MAX] = "";
+
+    tg_buf_init(&rec, 0);
+    pdp_limits_check_budgets(l, "req_9", &q, 1, &bud, 1, &c, 3000, T0 + 500,
+                             &r);
+    CU_ASSERT_EQUAL_FATAL(r.denied, PDP_LIMITS_OK);
+    CU_ASSERT_EQUAL(pdp_limits_reservation_encode(l, "nope", &rec),
+                    TG_ENOTFOUND);
+    CU_ASSERT_EQUAL_FATAL(pdp_limits_reservation_encode(l, "req_9", &rec),
+                          TG_OK);
+    CU_ASSERT_EQUAL_FATAL(pdp_limits_reservation_info(rec.data, rec.len,
+                                                      &info),
+                          TG_OK);
+    CU_ASSERT_STRING_EQUAL(info.id, "req_9");
+    CU_ASSERT_EQUAL(info.reserved_micro, 3000);
+    CU_ASSERT_EQUAL(info.n_limits, 1);
+    CU_ASSERT_TRUE(info.limits[0].slot);
+    CU_ASSERT_STRING_EQUAL(info.budgets[0].scope, "t1");
+    /* Truncated: refused whole. */
+    CU_ASSERT_EQUAL(pdp_limits_restore_reservation(k, rec.data, rec.len - 1,
+                                                   T0 + 1000, 0),
+                    TG_EPROTO);
+    CU_ASSERT_EQUAL(pdp_limits_pending(k), 0);
+    /* Admitted after the snapshot (taken at T0): counted again. */
+    CU_ASSERT_EQUAL(pdp_limits_restore_reservation(k, rec.data, rec.len,
+                                                   T0 + 1000, T0),
+                    TG_OK);
+    CU_ASSERT_EQUAL(pdp_limits_pending(k), 1);
+    pdp_limits_budget_state(k, &bud, &spent, &reserved);
+    CU_ASSERT_EQUAL(reserved, 3000);
+    /* The slot is held (concurrent 1), and rpm 2 has one left. */
+    CU_ASSERT_EQUAL(chk(k, &q, 1, T0 + 1000).denied, PDP_LIMITS_CONCURRENT);
+    /* Restored twice: the second copy takes nothing. */
+    CU_ASSERT_EQUAL(pdp_limits_restore_reservation(k, rec.data, rec.len,
+                                                   T0 + 1000, T0),
+                    TG_ENOTFOUND);
+    CU_ASSERT_EQUAL(pdp_limits_pending(k), 1);
+    pdp_limits_budget_state(k, &bud, &spent, &reserved);
+    CU_ASSERT_EQUAL(reserved, 3000);
+    CU_ASSERT_TRUE(pdp_limits_release(k, "req_9", 10, T0 + 1000));
+    CU_ASSERT_EQUAL(chk_done(k, &q, 1, T0 + 1000), PDP_LIMITS_OK);
+    CU_ASSERT_EQUAL(chk(k, &q, 1, T0 + 1000).denied, PDP_LIMITS_REQUESTS);
+    pdp_limits_destroy(k);
+    /* Snapshot taken after it: its request is in the snapshot already. */
+    k = mk(900000);
+    CU_ASSERT_EQUAL(pdp_limits_restore_reservation(k, rec.data, rec.len,
+                                                   T0 + 1000, T0 + 600),
+                    TG_OK);
+    CU_ASSERT_TRUE(pdp_limits_release(k, "req_9", 10, T0 + 1000));
+    CU_ASSERT_EQUAL(chk_done(k, &q, 1, T0 + 1000), PDP_LIMITS_OK);
+    CU_ASSERT_EQUAL(chk_done(k, &q, 1, T0 + 1000), PDP_LIMITS_OK);
+    pdp_limits_destroy(k);
+    /* Past the TTL: nothing comes back. */
+    k = mk(900000);
+    CU_ASSERT_EQUAL(pdp_limits_restore_reservation(k, rec.data, rec.len,
+                                                   T0 + 901000, T0),
+                    TG_ENOTFOUND);
+    CU_ASSERT_EQUAL(pdp_limits_pending(k), 0);
+    pdp_limits_destroy(k);
+    /* Expiry names each expired reservation (its record is deleted). */
+    pdp_limits_on_expire(l, test_expired_cb, seen);
+    CU_ASSERT_EQUAL(pdp_limits_expire(l, T0 + 900600), 1);
+    CU_ASSERT_STRING_EQUAL(seen, "req_9");
+    tg_buf_fini(&rec);
+    pdp_limits_destroy(l);
+}
+
 int
 main(void)
 {
@@ -773,6 +931,8 @@ main(void)
         {"snapshot_restore", test_snapshot_restore},
         {"snapshot_old_state_dropped", test_snapshot_old_state_dropped},
         {"snapshot_bad_refused", test_snapshot_bad_refused},
+        {"abandon_by_request_id", test_abandon_by_request_id},
+        {"reservation_record", test_reservation_record},
         {NULL, NULL},
     };
 

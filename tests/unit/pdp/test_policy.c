@@ -2079,15 +2079,15 @@ test_budget_window_berlin(void)
     pdp_bundle_budget_window(b, PDP_WINDOW_DAILY, 1773183599000LL,
                              &q.start_ms, &reset);
     for (int i = 0; i < 2; i++) {
-        pdp_limits_check_budgets(l, NULL, 0, &q, 1, &c, 5000, 1773183599000LL,
+        pdp_limits_check_budgets(l, NULL, NULL, 0, &q, 1, &c, 5000, 1773183599000LL,
                                  &r);
         CU_ASSERT_EQUAL(r.denied, PDP_LIMITS_OK);
     }
-    pdp_limits_check_budgets(l, NULL, 0, &q, 1, &c, 5000, 1773183599500LL, &r);
+    pdp_limits_check_budgets(l, NULL, NULL, 0, &q, 1, &c, 5000, 1773183599500LL, &r);
     CU_ASSERT_EQUAL(r.denied, PDP_LIMITS_BUDGET);
     pdp_bundle_budget_window(b, PDP_WINDOW_DAILY, 1773183600000LL,
                              &q.start_ms, &reset);
-    pdp_limits_check_budgets(l, NULL, 0, &q, 1, &c, 5000, 1773183600000LL, &r);
+    pdp_limits_check_budgets(l, NULL, NULL, 0, &q, 1, &c, 5000, 1773183600000LL, &r);
     CU_ASSERT_EQUAL(r.denied, PDP_LIMITS_OK);
     pdp_limits_destroy(l);
     pdp_bundle_unref(b);
