@@ -209,6 +209,7 @@ tg_config_dataplane(tg_config *cfg, tg_config_priv *p, const cJSON *sec,
                                        "cooldown_failures",
                                        "cooldown_window_ms",
                                        "cooldown_ms",
+                                       "spool_memory_max_bytes",
                                        NULL};
     const tg_json_doc *d   = p->doc;
     tg_dp_config      *c   = &cfg->dataplane;
@@ -231,6 +232,7 @@ tg_config_dataplane(tg_config *cfg, tg_config_priv *p, const cJSON *sec,
     c->cooldown_failures     = 3;
     c->cooldown_window_ms    = 30000;
     c->cooldown_ms           = 30000;
+    c->spool_memory_max_bytes = 64 << 20;
     if ((rv = tg_json_only_keys(d, sec, "dataplane", keys, err, errlen)) !=
             TG_OK ||
         (rv = tg_json_get_string(d, sec, "dataplane", "listen", true,
@@ -286,6 +288,10 @@ tg_config_dataplane(tg_config *cfg, tg_config_priv *p, const cJSON *sec,
                               errlen)) != TG_OK ||
         (rv = tg_json_get_int(d, sec, "dataplane", "cooldown_ms", false, 1,
                               86400000, &c->cooldown_ms, err, errlen)) !=
+            TG_OK ||
+        (rv = tg_json_get_int(d, sec, "dataplane", "spool_memory_max_bytes",
+                              false, 4096, 16LL << 30,
+                              &c->spool_memory_max_bytes, err, errlen)) !=
             TG_OK) {
         return rv;
     }

@@ -116,6 +116,9 @@ typedef struct tg_dp_config {
     int64_t cooldown_failures;
     int64_t cooldown_window_ms;
     int64_t cooldown_ms;
+    /* Usage records that wait in memory while the spool's disk refuses
+     * writes; past this new requests get 503 usage_spool_full. */
+    int64_t spool_memory_max_bytes;
 } tg_dp_config;
 
 typedef struct tg_config {

@@ -118,6 +118,21 @@ struct dp_req {
     bool                 up_got_bytes;
     int64_t              hangup_checked_us;
     char                 retry_after[16];
+    size_t               body_off;     /* upload position of the attempt */
+    bool                 decide_sent;  /* a Decide went to the PDP */
+    bool                 intent_written; /* the spool holds its intent */
+    uint8_t              spool_wait;   /* dp_spool_wait: what it waits for */
+    bool                 no_verdict;   /* this failure is not the provider's */
+    /* Deployments whose failure this request counted (once each). */
+    uint32_t             failed[TG_MSG_TARGETS_MAX];
+    uint32_t             n_failed;
+    /* The answer prepared while its usage is being recorded: a whole
+     * response (status + body) or the end of a stream (final bytes and
+     * an error message, if any). */
+    uint8_t              ans_kind;
+    unsigned             ans_status;
+    tg_buf               ans_body;
+    char                 ans_msg[320];
 
     /* shared, under mtx */
     pthread_mutex_t mtx;

@@ -272,8 +272,20 @@ dp_server_metrics(dp_server *srv, struct MHD_Connection *conn)
         "# TYPE tollgate_tokens_total counter\n"
         "tollgate_tokens_total{kind=\"prompt\"} %llu\n"
         "tollgate_tokens_total{kind=\"completion\"} %llu\n"
+        "# HELP tollgate_usage_spool_pending Usage reports the PDP has not "
+        "acknowledged yet (on disk or waiting in memory).\n"
         "# TYPE tollgate_usage_spool_pending gauge\n"
         "tollgate_usage_spool_pending %llu\n"
+        "# HELP tollgate_usage_spool_bytes Usage records waiting in memory "
+        "because the spool's disk refuses writes.\n"
+        "# TYPE tollgate_usage_spool_bytes gauge\n"
+        "tollgate_usage_spool_bytes %llu\n"
+        "# TYPE tollgate_usage_spool_memory_max_bytes gauge\n"
+        "tollgate_usage_spool_memory_max_bytes %llu\n"
+        "# HELP tollgate_usage_spool_refused_total Requests refused because "
+        "their usage could not be recorded.\n"
+        "# TYPE tollgate_usage_spool_refused_total counter\n"
+        "tollgate_usage_spool_refused_total %llu\n"
         "# TYPE tollgate_usage_reports_acked_total counter\n"
         "tollgate_usage_reports_acked_total %llu\n"
         "# TYPE tollgate_pdp_connected gauge\n"
@@ -286,6 +298,9 @@ dp_server_metrics(dp_server *srv, struct MHD_Connection *conn)
         (unsigned long long)atomic_load(&m->prompt_tokens),
         (unsigned long long)atomic_load(&m->completion_tokens),
         (unsigned long long)dp_spool_pending(srv->spool),
+        (unsigned long long)dp_spool_held_bytes(srv->spool),
+        (unsigned long long)dp_spool_mem_max(srv->spool),
+        (unsigned long long)atomic_load(&m->spool_refused),
         (unsigned long long)dp_spool_acked(srv->spool),
         dp_pdp_connected(srv->pdp) ? 1 : 0);
     dp_server_deployment_metrics(srv, &b);
@@ -977,7 +992,8 @@ dp_server_create(dp_server **out, const tg_config *cfg)
     if ((rv = dp_pdp_create(&srv->pdp, c->pdp_url, 1 << 20)) != TG_OK) {
         goto fail;
     }
-    if ((rv = dp_spool_open(&srv->spool, c->spool_dir, srv->pdp)) != TG_OK) {
+    if ((rv = dp_spool_open(&srv->spool, c->spool_dir, srv->pdp,
+                            (size_t)c->spool_memory_max_bytes)) != TG_OK) {
         goto fail;
     }
     if (nw <= 0) {

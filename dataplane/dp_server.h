@@ -31,6 +31,7 @@ typedef struct dp_metrics {
     atomic_int_fast64_t  inflight;
     atomic_uint_fast64_t prompt_tokens;
     atomic_uint_fast64_t completion_tokens;
+    atomic_uint_fast64_t spool_refused; /* 503 usage_spool_full */
 } dp_metrics;
 
 struct dp_server {

@@ -1,9 +1,19 @@
+/* dp_spool.c - one thread owns the LMDB environment. New records join the
+ * *held* list (memory, in arrival order) and are written from its head in
+ * transactions of at most DP_SPOOL_TXN_MAX records, so a backlog drains
+ * in bounded steps once the disk takes writes again; each record's
+ * callback runs once it is on disk, or at once (TG_OK) while the disk
+ * refuses writes and memory is below the ceiling. Finals go to the PDP
+ * from disk or memory (the flight table keeps one send per id at a time)
+ * and are deleted from both when acknowledged. Commits are MDB_NOSYNC
+ * (they survive this process dying) and fsynced at most a second later,
+ * which bounds what an operating-system crash could take. */
 #include "dp_spool.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,10 +21,12 @@
 
 #include <lmdb.h>
 
+#include "tg_lmdb.h"
 #include "tg_log.h"
 #include "tg_time.h"
 
-#define DP_SPOOL_MAGIC 0x31534754u /* "TGS1": record layout version */
+#define DP_SPOOL_MAGIC_V1 0x31534754u /* "TGS1": a final, older tg_usage */
+#define DP_SPOOL_MAGIC 0x32534754u    /* "TGS2": kind, then tg_usage */
 #define DP_SPOOL_BUCKETS 1024
 #define DP_SPOOL_MAX_INFLIGHT 512
 #define DP_SPOOL_RESEND_US (3 * 1000000)
@@ -22,18 +34,29 @@
 #define DP_SPOOL_ACK_TIMEOUT_MS 2000
 #define DP_SPOOL_SYNC_US (1000 * 1000)
 #define DP_SPOOL_LINGER_US 2000 /* gathering a batch of new reports */
+#define DP_SPOOL_TXN_MAX 256    /* records per write transaction */
+#define DP_SPOOL_RETRY_US (250 * 1000) /* a refusing disk is tried again */
+#define DP_SPOOL_LOG_US (60 * 1000000LL) /* "disk full" at most this often */
+#define DP_SPOOL_MEM_DEFAULT (64u << 20)
 
 typedef struct dp_spool_rec {
     uint32_t magic;
-    uint32_t pad;
+    uint8_t  kind;
+    uint8_t  pad[3];
     tg_usage usage;
 } dp_spool_rec;
+
+/* The tg_usage TGS1 records hold: everything before "abandoned". */
+#define DP_SPOOL_V1_USAGE ((offsetof(tg_usage, abandoned) + 7) & ~(size_t)7)
 
 typedef struct dp_spool_item dp_spool_item;
 struct dp_spool_item {
     dp_spool_item *next;
     dp_spool      *sp;
+    dp_spool_kind  kind;
     tg_usage       usage;
+    dp_spool_cb    cb; /* NULL once called */
+    void          *arg;
     bool           acked; /* on the ack list: true if the PDP acked */
 };
 
@@ -53,23 +76,32 @@ struct dp_spool {
     pthread_t        thread;
     pthread_mutex_t  lock;
     pthread_cond_t   cond;
-    dp_spool_item   *queue; /* new reports, guarded by lock */
-    dp_spool_item   *acks;  /* ack results, guarded by lock */
-    bool             stop;
+    dp_spool_item   *queue; /* new records in order, guarded by lock */
+    dp_spool_item   *queue_tail;
+    dp_spool_item   *acks; /* ack results, guarded by lock */
+    bool             stop;  /* guarded by lock */
     bool             joined;
-    dp_spool_flight *flight[DP_SPOOL_BUCKETS]; /* spool thread only */
+    /* Spool thread only (then dp_spool_close). */
+    dp_spool_item   *held; /* not on disk yet, oldest first */
+    dp_spool_item   *held_tail;
+    bool             disk_failing;
+    int64_t          retry_us;  /* when a failing disk is tried again */
+    int64_t          logged_us; /* when "disk full" was last said */
+    dp_spool_flight *flight[DP_SPOOL_BUCKETS];
     size_t           n_flight;
     int64_t          last_scan_us;
     int64_t          last_sync_us;
     bool             dirty; /* committed but not yet fsynced */
+    /* Reports collected for one UsageBatch; a PDP that does not know
+     * batches gets them one by one (no_batch). */
+    tg_usage         batch[TG_USAGE_BATCH_MAX];
+    size_t           n_batch;
+    int64_t          batch_since_us; /* when its first report came */
+    atomic_bool      no_batch;
+    size_t           mem_max;
+    atomic_uint_fast64_t held_bytes;
     atomic_uint_fast64_t pending;
     atomic_uint_fast64_t acked;
-    /* Reports collected for one UsageBatch (spool thread only); a PDP
-     * that does not know batches gets them one by one (no_batch). */
-    tg_usage             batch[TG_USAGE_BATCH_MAX];
-    size_t               n_batch;
-    int64_t              batch_since_us; /* when its first report came */
-    atomic_bool          no_batch;
 };
 
 /* One UsageBatch in flight: its reports, borrowed by dp_pdp until the
@@ -79,6 +111,8 @@ typedef struct dp_spool_batch {
     size_t    n;
     tg_usage  u[TG_USAGE_BATCH_MAX];
 } dp_spool_batch;
+
+/* ---- the flight table --------------------------------------------------- */
 
 static uint32_t
 dp_spool_hash(const char *s)
@@ -115,19 +149,32 @@ dp_spool_flight_remove(dp_spool *sp, const char *rid)
     }
 }
 
+/* ---- sending ------------------------------------------------------------ */
+
+/* dp_spool_ack_post hands ack results to the spool thread. */
+static void
+dp_spool_ack_post(dp_spool *sp, dp_spool_item *head)
+{
+    pthread_mutex_lock(&sp->lock);
+    while (head != NULL) {
+        dp_spool_item *next = head->next;
+        head->next          = sp->acks;
+        sp->acks            = head;
+        head                = next;
+    }
+    pthread_cond_signal(&sp->cond);
+    pthread_mutex_unlock(&sp->lock);
+}
+
 static void
 dp_spool_ack_cb(void *arg, tg_err err, const tg_usage_ack *ack)
 {
     dp_spool_item *it = arg;
-    dp_spool      *sp = it->sp;
 
     (void)ack;
     it->acked = err == TG_OK;
-    pthread_mutex_lock(&sp->lock);
-    it->next  = sp->acks;
-    sp->acks  = it;
-    pthread_cond_signal(&sp->cond);
-    pthread_mutex_unlock(&sp->lock);
+    it->next  = NULL;
+    dp_spool_ack_post(it->sp, it);
 }
 
 /* dp_spool_send_one sends one report on its own. */
@@ -166,7 +213,7 @@ dp_spool_batch_cb(void *arg, tg_err err, const tg_usage_item_ack *acks,
     for (size_t i = 0; i < b->n; i++) {
         dp_spool_item *it = calloc(1, sizeof(*it));
         if (it == NULL) {
-            continue; /* not acked: it stays on disk and goes again */
+            continue; /* not acked: it stays and goes again */
         }
         it->usage = b->u[i];
         it->sp    = sp;
@@ -174,15 +221,7 @@ dp_spool_batch_cb(void *arg, tg_err err, const tg_usage_item_ack *acks,
         it->next  = head;
         head      = it;
     }
-    pthread_mutex_lock(&sp->lock);
-    while (head != NULL) {
-        dp_spool_item *next = head->next;
-        head->next          = sp->acks;
-        sp->acks            = head;
-        head                = next;
-    }
-    pthread_cond_signal(&sp->cond);
-    pthread_mutex_unlock(&sp->lock);
+    dp_spool_ack_post(sp, head);
     free(b);
 }
 
@@ -246,27 +285,61 @@ dp_spool_send(dp_spool *sp, const tg_usage *u, int64_t now_us)
     }
 }
 
-/* dp_spool_commit runs fn in a write txn, growing the map when it fills:
- * a report is never dropped for lack of space while the disk has room. */
-static tg_err
-dp_spool_commit(dp_spool *sp, dp_spool_item *items, bool put)
+/* ---- the disk ----------------------------------------------------------- */
+
+/* dp_spool_disk_error says a write failed: a full disk at most once a
+ * minute (records wait in memory meanwhile), anything else each time. */
+static void
+dp_spool_disk_error(dp_spool *sp, const char *what, int rc, int64_t now_us)
+{
+    bool full = rc == ENOSPC || rc == EDQUOT || rc == MDB_MAP_FULL;
+
+    if (full && sp->logged_us != 0 && now_us - sp->logged_us < DP_SPOOL_LOG_US) {
+        return;
+    }
+    sp->logged_us = now_us;
+    if (full) {
+        tg_error("usage spool: disk full: cannot %s (free space where "
+                 "dataplane.spool_dir is; usage waits in memory meanwhile, "
+                 "%llu of %zu bytes used, and new requests are refused with "
+                 "503 usage_spool_full when it is full; said at most once a "
+                 "minute)",
+                 what, (unsigned long long)atomic_load(&sp->held_bytes),
+                 sp->mem_max);
+    } else {
+        tg_error("usage spool: cannot %s: %s (usage waits in memory "
+                 "meanwhile)",
+                 what, mdb_strerror(rc));
+    }
+}
+
+/* dp_spool_txn runs n puts (items) or deletes (keys) in one write txn,
+ * growing the map when it fills. Returns an LMDB rc. */
+static int
+dp_spool_txn(dp_spool *sp, dp_spool_item *items, size_t n, char (*keys)[TG_REQUEST_ID_MAX])
 {
     for (;;) {
         MDB_txn *txn;
         int      rc = mdb_txn_begin(sp->env, NULL, 0, &txn);
 
         if (rc != 0) {
-            tg_error("usage spool: cannot begin write: %s", mdb_strerror(rc));
-            return TG_EIO;
+            return rc;
         }
-        for (dp_spool_item *it = items; it != NULL && rc == 0; it = it->next) {
-            MDB_val k = {strlen(it->usage.request_id), it->usage.request_id};
-            if (put) {
-                dp_spool_rec rec = {DP_SPOOL_MAGIC, 0, it->usage};
-                MDB_val      v   = {sizeof(rec), &rec};
-                rc               = mdb_put(txn, sp->dbi, &k, &v, 0);
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            if (items != NULL) {
+                dp_spool_rec rec;
+                MDB_val      k = {strlen(items->usage.request_id),
+                                  items->usage.request_id};
+                MDB_val      v = {sizeof(rec), &rec};
+                memset(&rec, 0, sizeof(rec));
+                rec.magic = DP_SPOOL_MAGIC;
+                rec.kind  = (uint8_t)items->kind;
+                rec.usage = items->usage;
+                rc        = mdb_put(txn, sp->dbi, &k, &v, 0);
+                items     = items->next;
             } else {
-                rc = mdb_del(txn, sp->dbi, &k, NULL);
+                MDB_val k = {strlen(keys[i]), keys[i]};
+                rc        = mdb_del(txn, sp->dbi, &k, NULL);
                 if (rc == MDB_NOTFOUND) {
                     rc = 0;
                 }
@@ -279,52 +352,216 @@ dp_spool_commit(dp_spool *sp, dp_spool_item *items, bool put)
         }
         if (rc == 0) {
             sp->dirty = true;
-            return TG_OK;
         }
         if (rc != MDB_MAP_FULL) {
-            tg_error("usage spool: write failed: %s%s", mdb_strerror(rc),
-                     rc == ENOSPC ? " (disk full: free space in the spool "
-                                    "directory; reports stay queued)"
-                                  : "");
-            return rc == ENOSPC ? TG_EFULL : TG_EIO;
+            return rc;
+        }
+        if ((rc = mdb_env_set_mapsize(sp->env, sp->mapsize * 2)) != 0) {
+            return rc;
         }
         sp->mapsize *= 2;
-        if ((rc = mdb_env_set_mapsize(sp->env, sp->mapsize)) != 0) {
-            tg_error("usage spool: cannot grow map: %s", mdb_strerror(rc));
-            return TG_EFULL;
-        }
         tg_info("usage spool: map grown to %zu MiB", sp->mapsize >> 20);
     }
 }
 
-/* dp_spool_sync flushes committed reports to the disk. Commits are written
- * (MDB_NOSYNC) without an fsync each: once committed a report survives a
+/* dp_spool_called runs an item's callback once. */
+static void
+dp_spool_called(dp_spool_item *it, tg_err rv)
+{
+    dp_spool_cb cb = it->cb;
+
+    it->cb = NULL;
+    if (cb != NULL) {
+        cb(it->arg, rv);
+    }
+}
+
+/* dp_spool_unhold takes the first n held items off the list. */
+static dp_spool_item *
+dp_spool_unhold(dp_spool *sp, size_t n)
+{
+    dp_spool_item *head = sp->held;
+    dp_spool_item *last = head;
+
+    for (size_t i = 1; i < n; i++) {
+        last = last->next;
+    }
+    sp->held   = last->next;
+    last->next = NULL;
+    if (sp->held == NULL) {
+        sp->held_tail = NULL;
+    }
+    atomic_fetch_sub(&sp->held_bytes, n * sizeof(*head));
+    return head;
+}
+
+/* dp_spool_write_held writes the held records, oldest first, in bounded
+ * transactions; what the disk refuses stays held (its callback runs now:
+ * recorded in memory, or an intent refused past the ceiling). */
+static void
+dp_spool_write_held(dp_spool *sp, int64_t now_us)
+{
+    size_t written = 0;
+
+    if (!sp->disk_failing || now_us >= sp->retry_us) {
+        while (sp->held != NULL) {
+            dp_spool_item *it = sp->held;
+            size_t         n  = 1;
+            int            rc;
+
+            while (n < DP_SPOOL_TXN_MAX && it->next != NULL) {
+                it = it->next;
+                n++;
+            }
+            if ((rc = dp_spool_txn(sp, sp->held, n, NULL)) != 0) {
+                dp_spool_disk_error(sp, "write usage records", rc, now_us);
+                sp->disk_failing = true;
+                sp->retry_us     = now_us + DP_SPOOL_RETRY_US;
+                break;
+            }
+            written += n;
+            for (it = dp_spool_unhold(sp, n); it != NULL;) {
+                dp_spool_item *next = it->next;
+                dp_spool_called(it, TG_OK);
+                if (it->kind == DP_SPOOL_FINAL) {
+                    dp_spool_send(sp, &it->usage, now_us);
+                }
+                free(it);
+                it = next;
+            }
+        }
+    }
+    if (written > 0 && sp->disk_failing && sp->held == NULL) {
+        tg_info("usage spool: the disk takes writes again; every waiting "
+                "record is written");
+        sp->disk_failing = false;
+        sp->logged_us    = 0;
+    }
+    /* Still held: recorded in memory below the ceiling, else an intent is
+     * refused (its request must not go upstream). A final is never. */
+    for (dp_spool_item **pp = &sp->held; *pp != NULL;) {
+        dp_spool_item *it = *pp;
+        if (it->cb == NULL) {
+            pp = &it->next;
+            continue;
+        }
+        if (it->kind == DP_SPOOL_INTENT &&
+            atomic_load(&sp->held_bytes) > sp->mem_max) {
+            *pp = it->next;
+            if (sp->held_tail == it) {
+                sp->held_tail = NULL;
+                for (dp_spool_item *t = sp->held; t != NULL; t = t->next) {
+                    sp->held_tail = t;
+                }
+            }
+            atomic_fetch_sub(&sp->held_bytes, sizeof(*it));
+            dp_spool_called(it, TG_EFULL);
+            free(it);
+            continue;
+        }
+        dp_spool_called(it, TG_OK);
+        pp = &it->next;
+    }
+}
+
+/* dp_spool_forget deletes acknowledged reports: from memory, and from the
+ * disk in bounded transactions (one the disk cannot delete is sent again
+ * later and acknowledged as a duplicate). */
+static void
+dp_spool_forget(dp_spool *sp, char (*ids)[TG_REQUEST_ID_MAX], size_t n,
+                int64_t now_us)
+{
+    for (size_t i = 0; i < n; i++) {
+        for (dp_spool_item **pp = &sp->held; *pp != NULL;) {
+            dp_spool_item *it = *pp;
+            if (strcmp(it->usage.request_id, ids[i]) != 0) {
+                pp = &it->next;
+                continue;
+            }
+            *pp = it->next;
+            atomic_fetch_sub(&sp->held_bytes, sizeof(*it));
+            dp_spool_called(it, TG_OK);
+            free(it);
+        }
+    }
+    sp->held_tail = NULL;
+    for (dp_spool_item *t = sp->held; t != NULL; t = t->next) {
+        sp->held_tail = t;
+    }
+    for (size_t i = 0; i < n; i += DP_SPOOL_TXN_MAX) {
+        size_t k  = n - i < DP_SPOOL_TXN_MAX ? n - i : DP_SPOOL_TXN_MAX;
+        int    rc = dp_spool_txn(sp, NULL, k, ids + i);
+        if (rc != 0) {
+            dp_spool_disk_error(sp, "delete acknowledged usage records", rc,
+                                now_us);
+            break;
+        }
+    }
+}
+
+/* dp_spool_sync flushes committed records to the disk. Commits are written
+ * (MDB_NOSYNC) without an fsync each: once committed a record survives a
  * crash of this process, and this periodic fsync bounds what an operating
- * system crash could take to about one second of unacknowledged reports. An
- * fsync per request would put disk latency on every request instead. */
+ * system crash could take to about one second. An fsync per request would
+ * put disk latency on every request instead. */
 static void
 dp_spool_sync(dp_spool *sp, int64_t now_us)
 {
     int rc = mdb_env_sync(sp->env, 1);
 
+    sp->last_sync_us = now_us;
     if (rc != 0) {
-        tg_error("usage spool: fsync failed: %s", mdb_strerror(rc));
+        dp_spool_disk_error(sp, "fsync the spool", rc, now_us);
         return;
     }
-    sp->dirty        = false;
-    sp->last_sync_us = now_us;
+    sp->dirty = false;
 }
 
-/* dp_spool_scan (re)sends what is on disk and not in flight. */
+/* dp_spool_read decodes a stored record; false for one this build does
+ * not know (left alone). */
+static bool
+dp_spool_read(const MDB_val *v, dp_spool_kind *kind, tg_usage *u)
+{
+    uint32_t magic;
+
+    if (v->mv_size < sizeof(magic)) {
+        return false;
+    }
+    memcpy(&magic, v->mv_data, sizeof(magic));
+    if (magic == DP_SPOOL_MAGIC && v->mv_size == sizeof(dp_spool_rec)) {
+        dp_spool_rec rec;
+        memcpy(&rec, v->mv_data, sizeof(rec));
+        if (rec.kind != DP_SPOOL_INTENT && rec.kind != DP_SPOOL_FINAL) {
+            return false;
+        }
+        *kind = (dp_spool_kind)rec.kind;
+        *u    = rec.usage;
+    } else if (magic == DP_SPOOL_MAGIC_V1 &&
+               v->mv_size == 8 + DP_SPOOL_V1_USAGE) {
+        memset(u, 0, sizeof(*u));
+        memcpy(u, (const char *)v->mv_data + 8, DP_SPOOL_V1_USAGE);
+        *kind = DP_SPOOL_FINAL;
+    } else {
+        return false;
+    }
+    u->request_id[sizeof(u->request_id) - 1] = '\0';
+    return u->request_id[0] != '\0';
+}
+
+/* dp_spool_scan (re)sends the finals on disk and in memory that are not in
+ * flight, and counts them. */
 static void
 dp_spool_scan(dp_spool *sp, int64_t now_us)
 {
-    MDB_txn    *txn;
-    MDB_cursor *cur;
-    MDB_val     k;
-    MDB_val     v;
-    uint64_t    n = 0;
-    int         rc;
+    MDB_txn      *txn;
+    MDB_cursor   *cur;
+    MDB_val       k;
+    MDB_val       v;
+    uint64_t      n    = 0;
+    bool          send = dp_pdp_connected(sp->pdp);
+    dp_spool_kind kind;
+    tg_usage      u;
+    int           rc;
 
     if (mdb_txn_begin(sp->env, NULL, MDB_RDONLY, &txn) != 0) {
         return;
@@ -332,25 +569,100 @@ dp_spool_scan(dp_spool *sp, int64_t now_us)
     if (mdb_cursor_open(txn, sp->dbi, &cur) == 0) {
         for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
              rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-            dp_spool_rec rec;
+            if (!dp_spool_read(&v, &kind, &u) || kind != DP_SPOOL_FINAL) {
+                continue;
+            }
             n++;
-            if (v.mv_size != sizeof(rec)) {
-                continue;
-            }
-            memcpy(&rec, v.mv_data, sizeof(rec));
-            if (rec.magic != DP_SPOOL_MAGIC) {
-                continue;
-            }
-            if (dp_pdp_connected(sp->pdp)) {
-                dp_spool_send(sp, &rec.usage, now_us);
+            if (send) {
+                dp_spool_send(sp, &u, now_us);
             }
         }
         mdb_cursor_close(cur);
     }
     mdb_txn_abort(txn);
+    for (dp_spool_item *it = sp->held; it != NULL; it = it->next) {
+        if (it->kind == DP_SPOOL_FINAL) {
+            n++;
+            if (send) {
+                dp_spool_send(sp, &it->usage, now_us);
+            }
+        }
+    }
     dp_spool_flush(sp);
     atomic_store(&sp->pending, n);
 }
+
+/* dp_spool_settle_intents turns what a previous run left in flight into
+ * estimated finals (their worst case), in bounded transactions. */
+static tg_err
+dp_spool_settle_intents(dp_spool *sp)
+{
+    dp_spool_item *list = NULL;
+    dp_spool_item *tail = NULL;
+    size_t         n    = 0;
+    MDB_txn       *txn;
+    MDB_cursor    *cur;
+    MDB_val        k;
+    MDB_val        v;
+    int            rc;
+
+    if ((rc = mdb_txn_begin(sp->env, NULL, MDB_RDONLY, &txn)) != 0) {
+        return TG_EIO;
+    }
+    if ((rc = mdb_cursor_open(txn, sp->dbi, &cur)) == 0) {
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+            dp_spool_kind  kind;
+            dp_spool_item *it;
+            tg_usage       u;
+            if (!dp_spool_read(&v, &kind, &u) || kind != DP_SPOOL_INTENT ||
+                (it = calloc(1, sizeof(*it))) == NULL) {
+                continue;
+            }
+            it->kind            = DP_SPOOL_FINAL;
+            it->usage           = u;
+            it->usage.estimated = true;
+            if (tail != NULL) {
+                tail->next = it;
+            } else {
+                list = it;
+            }
+            tail = it;
+            n++;
+        }
+        mdb_cursor_close(cur);
+    }
+    mdb_txn_abort(txn);
+    if (n > 0) {
+        tg_warn("usage spool: %zu request(s) were in flight when the data "
+                "plane stopped without finishing them; each is reported as "
+                "estimated at its worst case (what the PDP reserved for it)",
+                n);
+    }
+    for (dp_spool_item *it = list; it != NULL;) {
+        size_t         k2 = 0;
+        dp_spool_item *end = it;
+        while (k2 < DP_SPOOL_TXN_MAX && end != NULL) {
+            end = end->next;
+            k2++;
+        }
+        if ((rc = dp_spool_txn(sp, it, k2, NULL)) != 0) {
+            tg_error("usage spool: cannot settle the requests left in "
+                     "flight: %s (they are settled at the next start)",
+                     mdb_strerror(rc));
+            break;
+        }
+        it = end;
+    }
+    while (list != NULL) {
+        dp_spool_item *next = list->next;
+        free(list);
+        list = next;
+    }
+    return TG_OK;
+}
+
+/* ---- the thread --------------------------------------------------------- */
 
 static void
 dp_spool_free_list(dp_spool_item *it)
@@ -362,6 +674,39 @@ dp_spool_free_list(dp_spool_item *it)
     }
 }
 
+/* dp_spool_acks deletes what the PDP acknowledged; the rest waits for a
+ * scan. */
+static void
+dp_spool_acks(dp_spool *sp, dp_spool_item *acks, int64_t now_us)
+{
+    char (*ids)[TG_REQUEST_ID_MAX] = NULL;
+    size_t n                       = 0;
+    size_t cap                     = 0;
+
+    for (dp_spool_item *it = acks; it != NULL; it = it->next) {
+        dp_spool_flight_remove(sp, it->usage.request_id);
+        if (!it->acked) {
+            continue;
+        }
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 64;
+            void  *p  = realloc(ids, nc * sizeof(*ids));
+            if (p == NULL) {
+                break; /* sent again later, acked as a duplicate */
+            }
+            ids = p;
+            cap = nc;
+        }
+        snprintf(ids[n++], TG_REQUEST_ID_MAX, "%s", it->usage.request_id);
+    }
+    if (n > 0) {
+        dp_spool_forget(sp, ids, n, now_us);
+        atomic_fetch_add(&sp->acked, n); /* pending: the next scan */
+    }
+    free(ids);
+    dp_spool_free_list(acks);
+}
+
 static void *
 dp_spool_main(void *arg)
 {
@@ -370,82 +715,59 @@ dp_spool_main(void *arg)
     for (;;) {
         dp_spool_item  *queue;
         dp_spool_item  *acks;
-        dp_spool_item  *done = NULL;
         bool            stop;
         int64_t         now_us;
         struct timespec ts;
 
         pthread_mutex_lock(&sp->lock);
         if (sp->queue == NULL && sp->acks == NULL && !sp->stop) {
-            /* A batch being gathered waits at most DP_SPOOL_LINGER_US. */
+            /* A batch being gathered waits at most DP_SPOOL_LINGER_US; a
+             * refusing disk is tried again soon. */
             long wait_ns = sp->n_batch > 0 ? DP_SPOOL_LINGER_US * 1000L
-                                           : 200 * 1000000L;
+                           : sp->held != NULL ? DP_SPOOL_RETRY_US * 1000L
+                                              : 200 * 1000000L;
             clock_gettime(CLOCK_REALTIME, &ts);
             ts.tv_nsec += wait_ns;
-            if (ts.tv_nsec >= 1000000000L) {
+            while (ts.tv_nsec >= 1000000000L) {
                 ts.tv_sec++;
                 ts.tv_nsec -= 1000000000L;
             }
             pthread_cond_timedwait(&sp->cond, &sp->lock, &ts);
         }
-        queue     = sp->queue;
-        acks      = sp->acks;
-        sp->queue = NULL;
-        sp->acks  = NULL;
-        stop      = sp->stop;
+        queue          = sp->queue;
+        acks           = sp->acks;
+        sp->queue      = NULL;
+        sp->queue_tail = NULL;
+        sp->acks       = NULL;
+        stop           = sp->stop;
         pthread_mutex_unlock(&sp->lock);
 
         now_us = tg_mono_us();
         if (queue != NULL) {
-            if (dp_spool_commit(sp, queue, true) == TG_OK) {
-                /* On disk now (a crash loses nothing); sent together with
-                 * what follows within DP_SPOOL_LINGER_US: one message for
-                 * many reports. */
-                for (dp_spool_item *it = queue; it != NULL && !stop;
-                     it = it->next) {
-                    dp_spool_send(sp, &it->usage, now_us);
-                }
-                dp_spool_free_list(queue);
-            } else {
-                /* Keep them in memory and try the disk again shortly. */
-                pthread_mutex_lock(&sp->lock);
-                dp_spool_item *tail = queue;
-                while (tail->next != NULL) {
-                    tail = tail->next;
-                }
-                tail->next = sp->queue;
-                sp->queue  = queue;
-                pthread_mutex_unlock(&sp->lock);
-                struct timespec nap = {0, 100 * 1000000L};
-                nanosleep(&nap, NULL);
-            }
-        }
-        /* Ack results: delete the acked ones; failed ones wait for a scan. */
-        for (dp_spool_item *it = acks, *next; it != NULL; it = next) {
-            next = it->next;
-            dp_spool_flight_remove(sp, it->usage.request_id);
-            if (it->acked) {
-                it->next = done;
-                done     = it;
-            } else {
-                free(it);
-            }
-        }
-        if (done != NULL) {
             uint64_t n = 0;
-            for (dp_spool_item *it = done; it != NULL; it = it->next) {
+            for (dp_spool_item *t = queue; t != NULL; t = t->next) {
                 n++;
+                if (t->next == NULL) {
+                    if (sp->held_tail != NULL) {
+                        sp->held_tail->next = queue;
+                    } else {
+                        sp->held = queue;
+                    }
+                    sp->held_tail = t;
+                }
             }
-            if (dp_spool_commit(sp, done, false) == TG_OK) {
-                atomic_fetch_add(&sp->acked, n);
-            }
-            dp_spool_free_list(done);
+            atomic_fetch_add(&sp->held_bytes, n * sizeof(*queue));
+        }
+        dp_spool_write_held(sp, now_us);
+        if (acks != NULL) {
+            dp_spool_acks(sp, acks, now_us);
         }
         if (sp->n_batch > 0 &&
             (stop || now_us - sp->batch_since_us >= DP_SPOOL_LINGER_US)) {
             dp_spool_flush(sp);
         }
-        if (sp->dirty && (stop || now_us - sp->last_sync_us >= DP_SPOOL_SYNC_US)) {
+        if (sp->dirty &&
+            (stop || now_us - sp->last_sync_us >= DP_SPOOL_SYNC_US)) {
             dp_spool_sync(sp, now_us);
         }
         if (stop) {
@@ -458,6 +780,8 @@ dp_spool_main(void *arg)
     }
     return NULL;
 }
+
+/* ---- open and close ----------------------------------------------------- */
 
 /* dp_spool_mkdirs creates dir and its missing parents (mode 0700). */
 static int
@@ -482,10 +806,11 @@ dp_spool_mkdirs(const char *dir)
 }
 
 tg_err
-dp_spool_open(dp_spool **out, const char *dir, dp_pdp *pdp)
+dp_spool_open(dp_spool **out, const char *dir, dp_pdp *pdp, size_t mem_max)
 {
     dp_spool *sp = calloc(1, sizeof(*sp));
     MDB_txn  *txn;
+    tg_err    rv = TG_EIO;
     int       rc;
 
     if (sp == NULL) {
@@ -493,6 +818,7 @@ dp_spool_open(dp_spool **out, const char *dir, dp_pdp *pdp)
     }
     sp->pdp     = pdp;
     sp->mapsize = 16u << 20;
+    sp->mem_max = mem_max > 0 ? mem_max : DP_SPOOL_MEM_DEFAULT;
     pthread_mutex_init(&sp->lock, NULL);
     pthread_cond_init(&sp->cond, NULL);
     if (dp_spool_mkdirs(dir) != 0) {
@@ -500,6 +826,14 @@ dp_spool_open(dp_spool **out, const char *dir, dp_pdp *pdp)
                  "dataplane.spool_dir)",
                  dir, strerror(errno));
         goto fail;
+    }
+    { /* a truncated or damaged file: refused here, not SIGBUS in the map */
+        char msg[1024];
+        if ((rv = tg_lmdb_check_file(dir, msg, sizeof(msg))) != TG_OK) {
+            tg_error("usage spool: %s", msg);
+            goto fail;
+        }
+        rv = TG_EIO;
     }
     if ((rc = mdb_env_create(&sp->env)) != 0 ||
         (rc = mdb_env_set_mapsize(sp->env, sp->mapsize)) != 0 ||
@@ -512,8 +846,13 @@ dp_spool_open(dp_spool **out, const char *dir, dp_pdp *pdp)
         goto fail;
     }
     {
-        int dead = 0;
+        MDB_envinfo info;
+        int         dead = 0;
         mdb_reader_check(sp->env, &dead);
+        mdb_env_info(sp->env, &info);
+        if (info.me_mapsize > sp->mapsize) {
+            sp->mapsize = info.me_mapsize; /* grown by an earlier run */
+        }
     }
     if ((rc = mdb_txn_begin(sp->env, NULL, 0, &txn)) != 0 ||
         (rc = mdb_dbi_open(txn, "usage", MDB_CREATE, &sp->dbi)) != 0 ||
@@ -521,6 +860,7 @@ dp_spool_open(dp_spool **out, const char *dir, dp_pdp *pdp)
         tg_error("usage spool: cannot open database: %s", mdb_strerror(rc));
         goto fail;
     }
+    dp_spool_settle_intents(sp);
     sp->last_scan_us = 0; /* replay what a previous run left at once */
     if (pthread_create(&sp->thread, NULL, dp_spool_main, sp) != 0) {
         goto fail;
@@ -534,7 +874,7 @@ fail:
     pthread_mutex_destroy(&sp->lock);
     pthread_cond_destroy(&sp->cond);
     free(sp);
-    return TG_EIO;
+    return rv;
 }
 
 void
@@ -558,17 +898,38 @@ dp_spool_close(dp_spool *sp)
         return;
     }
     dp_spool_stop(sp);
-    /* Reports queued after the thread stopped (requests answered during
-     * shutdown) are committed now; everything not acknowledged stays on
-     * disk and is replayed at the next start. */
-    if (sp->queue != NULL && dp_spool_commit(sp, sp->queue, true) != TG_OK) {
-        tg_error("usage spool: %s reports could not be written at shutdown",
-                 "some");
+    /* Records queued after the thread stopped (requests answered during
+     * shutdown; none has a callback) join the held ones and are written
+     * now; everything not acknowledged stays on disk and is replayed at
+     * the next start. */
+    if (sp->queue != NULL) {
+        if (sp->held_tail != NULL) {
+            sp->held_tail->next = sp->queue;
+        } else {
+            sp->held = sp->queue;
+        }
+        sp->queue = NULL;
+    }
+    for (dp_spool_item *it = sp->held; it != NULL;) {
+        size_t         n   = 0;
+        dp_spool_item *end = it;
+        int            rc;
+        while (n < DP_SPOOL_TXN_MAX && end != NULL) {
+            end = end->next;
+            n++;
+        }
+        if ((rc = dp_spool_txn(sp, it, n, NULL)) != 0) {
+            tg_error("usage spool: %s: usage of requests answered during "
+                     "shutdown could not be written; it is lost",
+                     mdb_strerror(rc));
+            break;
+        }
+        it = end;
     }
     if (sp->dirty) {
         dp_spool_sync(sp, tg_mono_us());
     }
-    dp_spool_free_list(sp->queue);
+    dp_spool_free_list(sp->held);
     dp_spool_free_list(sp->acks);
     for (size_t i = 0; i < DP_SPOOL_BUCKETS; i++) {
         while (sp->flight[i] != NULL) {
@@ -584,27 +945,68 @@ dp_spool_close(dp_spool *sp)
 }
 
 tg_err
-dp_spool_put(dp_spool *sp, const tg_usage *u)
+dp_spool_record(dp_spool *sp, dp_spool_kind kind, const tg_usage *u,
+                dp_spool_cb cb, void *arg)
 {
     dp_spool_item *it = calloc(1, sizeof(*it));
 
     if (it == NULL) {
         return TG_ENOMEM;
     }
+    it->sp    = sp;
+    it->kind  = kind;
     it->usage = *u;
-    atomic_fetch_add(&sp->pending, 1);
+    it->cb    = cb;
+    it->arg   = arg;
     pthread_mutex_lock(&sp->lock);
-    it->next  = sp->queue;
-    sp->queue = it;
+    if (sp->stop && cb != NULL) {
+        /* Nobody would call it back: the caller goes on without. */
+        pthread_mutex_unlock(&sp->lock);
+        free(it);
+        return TG_ECLOSED;
+    }
+    if (sp->queue_tail != NULL) {
+        sp->queue_tail->next = it;
+    } else {
+        sp->queue = it;
+    }
+    sp->queue_tail = it;
     pthread_cond_signal(&sp->cond);
     pthread_mutex_unlock(&sp->lock);
+    if (kind == DP_SPOOL_FINAL) {
+        atomic_fetch_add(&sp->pending, 1);
+    }
     return TG_OK;
+}
+
+tg_err
+dp_spool_put(dp_spool *sp, const tg_usage *u)
+{
+    return dp_spool_record(sp, DP_SPOOL_FINAL, u, NULL, NULL);
+}
+
+bool
+dp_spool_full(dp_spool *sp)
+{
+    return atomic_load(&sp->held_bytes) >= sp->mem_max;
 }
 
 uint64_t
 dp_spool_pending(dp_spool *sp)
 {
     return atomic_load(&sp->pending);
+}
+
+uint64_t
+dp_spool_held_bytes(dp_spool *sp)
+{
+    return atomic_load(&sp->held_bytes);
+}
+
+uint64_t
+dp_spool_mem_max(dp_spool *sp)
+{
+    return sp->mem_max;
 }
 
 uint64_t

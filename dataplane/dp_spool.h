@@ -1,16 +1,31 @@
-/* dp_spool.h - usage reports the PDP has not acknowledged yet, kept in a
- * small local LMDB so that none is lost when the PDP restarts or is
- * unreachable, or when the data plane itself is killed. One spool thread
- * owns the LMDB environment: it commits new reports in batches (fsynced at
- * most a second later), sends them to the PDP as UsageBatch messages (the
- * reports committed within ~2 ms share one message; a PDP that does not
- * know batches gets them one by one), deletes them when the PDP
- * acknowledges, and replays whatever is left (also across restarts of the
- * data plane). The PDP counts a report once by its request id, so
- * sending one twice is harmless. dp_spool_put is thread-safe. */
+/* dp_spool.h - the data plane's write-ahead record of usage, in a small
+ * local LMDB, so that no provider call goes uncounted whatever dies: the
+ * PDP (restarted, unreachable), the data plane itself (kill -9) or the
+ * disk (full).
+ *
+ * Two kinds of record, one per request id (the later replaces the
+ * earlier): an *intent*, committed before the request goes upstream (who,
+ * which reservation, the worst case it may cost), and the *final* usage
+ * report, committed before the answer completes. After a crash every
+ * intent without a final becomes a final marked estimated, charged at its
+ * worst case (what the PDP reserved for it: never more than a budget
+ * allowed). Finals are sent to the PDP as UsageBatch messages (the ones
+ * committed within ~2 ms share one message; a PDP that does not know
+ * batches gets them one by one), deleted when acknowledged, replayed until
+ * then (also across restarts). The PDP counts a report once by its
+ * request id, so sending one twice is harmless.
+ *
+ * When the disk refuses writes (full, failing) records are kept in memory
+ * up to a ceiling and written in bounded batches once it takes them again;
+ * finals held in memory are still sent to the PDP. Past the ceiling new
+ * requests are refused (dp_spool_full) rather than served unrecorded.
+ *
+ * One spool thread owns the LMDB environment and calls every callback.
+ * dp_spool_record and the counters are thread-safe. */
 #ifndef DP_SPOOL_H
 #define DP_SPOOL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,24 +35,56 @@
 
 typedef struct dp_spool dp_spool;
 
-/* dp_spool_open opens (creating) the spool in dir and starts its thread.
+typedef enum dp_spool_kind {
+    DP_SPOOL_INTENT = 1, /* before upstream: the worst case, estimated */
+    DP_SPOOL_FINAL  = 2, /* the usage report */
+} dp_spool_kind;
+
+/* dp_spool_open opens (creating) the spool in dir and starts its thread;
+ * intents a previous run left become estimated finals. A truncated or
+ * damaged spool file is refused with a message naming it. mem_max bytes
+ * of records may wait in memory for the disk (0: 64 MiB).
  * Borrows pdp until dp_spool_close. Owns: *out. */
-tg_err dp_spool_open(dp_spool **out, const char *dir, dp_pdp *pdp);
+tg_err dp_spool_open(dp_spool **out, const char *dir, dp_pdp *pdp,
+                     size_t mem_max);
 
 /* dp_spool_stop writes out what is queued and stops the thread: nothing
- * is sent after it returns. Call it before destroying the PDP client. */
+ * is sent and no callback runs after it returns. Call it before
+ * destroying the PDP client. */
 void dp_spool_stop(dp_spool *sp);
 
 /* dp_spool_close stops (if needed) and frees; call it after the PDP client
- * is destroyed, since that runs the last ack callbacks. Reports still
- * unacknowledged stay on disk for the next start. NULL-safe. */
+ * is destroyed, since that runs the last ack callbacks. Records not yet
+ * acknowledged stay on disk for the next start. NULL-safe. */
 void dp_spool_close(dp_spool *sp);
 
-/* dp_spool_put queues a copy of u; it is on disk within one batch. */
+/* Called once on the spool thread: TG_OK when the record is on disk, or
+ * (the disk refusing) held in memory below the ceiling; TG_EFULL when an
+ * intent was refused because the memory ceiling is reached (the request
+ * must not go upstream). Must not block. */
+typedef void (*dp_spool_cb)(void *arg, tg_err rv);
+
+/* dp_spool_record queues a copy of u as kind; cb (may be NULL) runs once
+ * it is recorded. A final is never refused. If this returns an error
+ * (TG_ENOMEM, TG_ECLOSED after stop) cb is never called. */
+tg_err dp_spool_record(dp_spool *sp, dp_spool_kind kind, const tg_usage *u,
+                       dp_spool_cb cb, void *arg);
+
+/* dp_spool_put queues a final report with no callback. */
 tg_err dp_spool_put(dp_spool *sp, const tg_usage *u);
 
-/* dp_spool_pending counts reports queued or on disk, not yet acked. */
+/* dp_spool_full: records waiting in memory for the disk have reached the
+ * ceiling; new requests are to be refused. */
+bool dp_spool_full(dp_spool *sp);
+
+/* dp_spool_pending counts final reports not yet acknowledged (on disk or
+ * in memory). */
 uint64_t dp_spool_pending(dp_spool *sp);
+
+/* dp_spool_held_bytes is what waits in memory because the disk refused
+ * it; dp_spool_mem_max the ceiling. */
+uint64_t dp_spool_held_bytes(dp_spool *sp);
+uint64_t dp_spool_mem_max(dp_spool *sp);
 
 /* dp_spool_acked counts reports acknowledged since open. */
 uint64_t dp_spool_acked(dp_spool *sp);

@@ -21,13 +21,31 @@
 #define DP_GROUP_CONTEXT 100
 #define DP_GROUP_CONTENT 200
 #define DP_ATTEMPTS_MAX 32
+/* Output tokens an intent counts when the request sets no max_tokens: the
+ * PDP's worst case (PDP_LIMITS_OUTPUT_CAP). */
+#define DP_OUTPUT_WORST 4096
 
 typedef enum dp_job_type {
     DP_JOB_NEW,
     DP_JOB_DECISION,
     DP_JOB_CANCEL,
     DP_JOB_UNPAUSE,
+    DP_JOB_SPOOLED, /* the spool recorded (or refused) its record */
 } dp_job_type;
+
+/* What a request waits for from the spool (dp_req.spool_wait). */
+typedef enum dp_spool_wait {
+    DP_WAIT_NONE = 0,
+    DP_WAIT_INTENT, /* then it goes upstream */
+    DP_WAIT_FINAL,  /* then its answer is delivered */
+} dp_spool_wait;
+
+/* The answer a request delivers once its usage is recorded. */
+typedef enum dp_ans_kind {
+    DP_ANS_NONE = 0,
+    DP_ANS_COMPLETE,   /* ans_status + ans_body */
+    DP_ANS_STREAM_END, /* ans_body bytes, then ans_msg as an error event */
+} dp_ans_kind;
 
 typedef struct dp_job dp_job;
 struct dp_job {
@@ -169,56 +187,116 @@ dp_worker_error(dp_req *r, unsigned status, const char *message,
 
 /* ---- usage ---------------------------------------------------------- */
 
-static void
-dp_worker_report(dp_req *r, unsigned status)
+/* dp_worker_usage builds the request's final usage report; false when
+ * none is due (nothing went upstream, nothing was reserved or recorded).
+ * A request whose decision never came reports by its request id (the PDP
+ * may still reserve for it): abandoned when nothing went upstream. */
+static bool
+dp_worker_usage(dp_req *r, unsigned status, tg_usage *u)
 {
-    const dp_upstream *up = r->dep;
-    tg_usage           u;
+    const dp_upstream *up       = r->dep;
+    bool               held     = r->have_decision &&
+                                  r->dec.reservation_id[0] != '\0';
+    bool               orphaned = r->decide_sent && !r->have_decision;
 
     if (r->usage_reported ||
-        (up == NULL && (!r->have_decision || r->dec.reservation_id[0] == '\0'))) {
-        return; /* nothing went upstream and nothing is held: no report */
+        (up == NULL && !held && !orphaned && !r->intent_written)) {
+        return false;
     }
-    r->usage_reported = true;
-    memset(&u, 0, sizeof(u));
-    snprintf(u.request_id, sizeof(u.request_id), "%s", r->request_id);
-    snprintf(u.key_id, sizeof(u.key_id), "%s", r->dec.key_id);
-    snprintf(u.tenant_id, sizeof(u.tenant_id), "%s", r->dec.tenant_id);
+    memset(u, 0, sizeof(*u));
+    snprintf(u->request_id, sizeof(u->request_id), "%s", r->request_id);
+    snprintf(u->key_id, sizeof(u->key_id), "%s", r->dec.key_id);
+    snprintf(u->tenant_id, sizeof(u->tenant_id), "%s", r->dec.tenant_id);
     /* The model that served it (a fallback's, when one did). */
-    snprintf(u.model, sizeof(u.model), "%s",
+    snprintf(u->model, sizeof(u->model), "%s",
              up != NULL ? up->dep->model : r->chat.model);
     /* Without a deployment the report only settles what the decision
      * reserved (zero tokens), so the PDP frees it now, not at expiry. */
-    snprintf(u.deployment_id, sizeof(u.deployment_id), "%s",
+    snprintf(u->deployment_id, sizeof(u->deployment_id), "%s",
              up != NULL ? up->dep->id : "");
-    snprintf(u.reservation_id, sizeof(u.reservation_id), "%s",
-             r->dec.reservation_id);
-    snprintf(u.user, sizeof(u.user), "%s", r->chat.user);
-    u.endpoint = r->endpoint;
-    u.stream   = r->chat.stream;
+    snprintf(u->reservation_id, sizeof(u->reservation_id), "%s",
+             orphaned ? r->request_id : r->dec.reservation_id);
+    u->abandoned = orphaned && up == NULL;
+    snprintf(u->user, sizeof(u->user), "%s", r->chat.user);
+    u->endpoint = r->endpoint;
+    u->stream   = r->chat.stream;
     if (r->usage.found) {
-        u.prompt_tokens     = r->usage.prompt_tokens;
-        u.completion_tokens = r->usage.completion_tokens;
-        u.cached_tokens     = r->usage.cached_tokens;
+        u->prompt_tokens     = r->usage.prompt_tokens;
+        u->completion_tokens = r->usage.completion_tokens;
+        u->cached_tokens     = r->usage.cached_tokens;
     } else if (r->up_streaming || (status >= 200 && status < 300) ||
                (r->cancelled && r->up_got_bytes)) {
         /* The provider never said: count what we saw, and say so (a
          * provider's error answer is not charged). */
-        u.prompt_tokens     = r->chat.prompt_tokens_estimate;
-        u.completion_tokens = r->content_events;
-        u.estimated         = true;
+        u->prompt_tokens     = r->chat.prompt_tokens_estimate;
+        u->completion_tokens = r->content_events;
+        u->estimated         = true;
     }
-    u.status      = status;
-    u.started_ms  = r->started_ms;
-    u.duration_ms = (tg_mono_us() - r->started_us) / 1000;
-    atomic_fetch_add(&r->srv->m.prompt_tokens, (uint64_t)u.prompt_tokens);
+    u->status      = status;
+    u->started_ms  = r->started_ms;
+    u->duration_ms = (tg_mono_us() - r->started_us) / 1000;
+    r->usage_reported = true;
+    atomic_fetch_add(&r->srv->m.prompt_tokens, (uint64_t)u->prompt_tokens);
     atomic_fetch_add(&r->srv->m.completion_tokens,
-                     (uint64_t)u.completion_tokens);
-    if (dp_spool_put(r->srv->spool, &u) != TG_OK) {
+                     (uint64_t)u->completion_tokens);
+    return true;
+}
+
+/* dp_worker_report queues the final report without waiting for it (the
+ * client is gone, or the gateway is stopping). */
+static void
+dp_worker_report(dp_req *r, unsigned status)
+{
+    tg_usage u;
+
+    if (dp_worker_usage(r, status, &u) &&
+        dp_spool_put(r->srv->spool, &u) != TG_OK) {
         tg_error("request %s: could not queue its usage report (out of "
                  "memory)",
                  r->request_id);
     }
+}
+
+/* dp_worker_spooled runs on the spool thread: hands the result to the
+ * request's worker. */
+static void
+dp_worker_spooled(void *arg, tg_err rv)
+{
+    dp_req *r = arg;
+
+    dp_worker_post(r->worker, DP_JOB_SPOOLED, r, rv, NULL);
+    dp_req_unref(r); /* the spool's ref */
+}
+
+/* dp_worker_intent_usage is the intent of the request's first attempt:
+ * its worst case, what the PDP reserved (settled as estimated if the data
+ * plane dies before the final report). */
+static void
+dp_worker_intent_usage(dp_worker *w, dp_req *r, tg_usage *u)
+{
+    const dp_upstream *up = &w->srv->upstreams[r->order[0]];
+    int64_t            out;
+
+    memset(u, 0, sizeof(*u));
+    snprintf(u->request_id, sizeof(u->request_id), "%s", r->request_id);
+    snprintf(u->key_id, sizeof(u->key_id), "%s", r->dec.key_id);
+    snprintf(u->tenant_id, sizeof(u->tenant_id), "%s", r->dec.tenant_id);
+    snprintf(u->model, sizeof(u->model), "%s", up->dep->model);
+    snprintf(u->deployment_id, sizeof(u->deployment_id), "%s", up->dep->id);
+    snprintf(u->reservation_id, sizeof(u->reservation_id), "%s",
+             r->have_decision ? r->dec.reservation_id : r->request_id);
+    snprintf(u->user, sizeof(u->user), "%s", r->chat.user);
+    out = r->dec.clamp_max_tokens > 0 ? r->dec.clamp_max_tokens
+          : r->chat.max_tokens > 0    ? r->chat.max_tokens
+          : r->endpoint == TG_EP_EMBEDDINGS
+              ? 0
+              : DP_OUTPUT_WORST; /* what the PDP reserves without one */
+    u->endpoint          = r->endpoint;
+    u->stream            = r->chat.stream;
+    u->prompt_tokens     = r->chat.prompt_tokens_estimate;
+    u->completion_tokens = out;
+    u->estimated         = true;
+    u->started_ms        = r->started_ms;
 }
 
 /* ---- lifecycle ------------------------------------------------------ */
@@ -238,6 +316,22 @@ dp_worker_health_end(dp_worker *w, dp_req *r)
     r->probe       = false;
 }
 
+/* dp_worker_failed_before: this request already counted a failure of
+ * deployment index; records it otherwise. */
+static bool
+dp_worker_failed_before(dp_req *r, uint32_t index)
+{
+    for (uint32_t i = 0; i < r->n_failed; i++) {
+        if (r->failed[i] == index) {
+            return true;
+        }
+    }
+    if (r->n_failed < TG_MSG_TARGETS_MAX) {
+        r->failed[r->n_failed++] = index;
+    }
+    return false;
+}
+
 static void
 dp_worker_verdict(dp_worker *w, dp_req *r, bool ok, const char *why)
 {
@@ -248,7 +342,15 @@ dp_worker_verdict(dp_worker *w, dp_req *r, bool ok, const char *why)
     }
     if (ok) {
         dp_health_success(w->srv->health, r->dep->index, now);
-    } else {
+    } else if (r->no_verdict) {
+        r->no_verdict = false;
+        if (r->probe) {
+            dp_health_abandon(w->srv->health, r->dep->index);
+        }
+    } else if (r->probe || !dp_worker_failed_before(r, r->dep->index)) {
+        /* A deployment's failures count requests, not attempts: one
+         * request retried three times is one failure (a probe always
+         * counts: it decides the circuit). */
         dp_health_failure(w->srv->health, r->dep->index, now, why);
     }
     r->probe = false; /* the verdict settles the claim */
@@ -283,8 +385,9 @@ dp_worker_finish(dp_worker *w, dp_req *r)
         return;
     }
     dp_worker_release_upstream(w, r);
-    if (!r->usage_reported && r->have_decision &&
-        r->dec.reservation_id[0] != '\0') {
+    if (!r->usage_reported) {
+        /* Whatever is still held or recorded for it is settled now: a
+         * reservation, an intent, a decision that may still come. */
         unsigned status;
         pthread_mutex_lock(&r->mtx);
         status = r->status != 0 ? r->status : 499;
@@ -292,6 +395,7 @@ dp_worker_finish(dp_worker *w, dp_req *r)
         dp_worker_report(r, status);
     }
     r->finished = true;
+    tg_buf_fini(&r->ans_body);
     tg_buf_fini(&r->up_resp);
     dp_sse_fini(&r->sse);
     dp_chat_fini(&r->chat);
@@ -303,6 +407,100 @@ dp_worker_finish(dp_worker *w, dp_req *r)
     }
     atomic_fetch_sub(&r->srv->m.inflight, 1);
     dp_req_unref(r); /* the worker's ref */
+}
+
+/* ---- answers after their usage is recorded -------------------------- */
+
+static void dp_worker_end_stream(dp_req *r, const char *error_message);
+
+/* dp_worker_deliver hands the prepared answer to the client and finishes
+ * the request. */
+static void
+dp_worker_deliver(dp_worker *w, dp_req *r)
+{
+    switch ((dp_ans_kind)r->ans_kind) {
+    case DP_ANS_COMPLETE:
+        dp_worker_respond(r, r->ans_status, r->ans_body.data,
+                          r->ans_body.len);
+        break;
+    case DP_ANS_STREAM_END:
+        if (r->ans_body.len > 0) {
+            pthread_mutex_lock(&r->mtx);
+            if (tg_buf_append(&r->out, r->ans_body.data, r->ans_body.len) !=
+                TG_OK) {
+                tg_warn("request %s: out of memory for the end of the "
+                        "stream",
+                        r->request_id);
+            }
+            pthread_mutex_unlock(&r->mtx);
+        }
+        dp_worker_end_stream(r, r->ans_msg[0] != '\0' ? r->ans_msg : NULL);
+        break;
+    case DP_ANS_NONE: break;
+    }
+    r->ans_kind = DP_ANS_NONE;
+    dp_worker_finish(w, r);
+}
+
+/* dp_worker_conclude records the final usage and delivers the prepared
+ * answer once it is recorded (on disk, or held in memory while the disk
+ * refuses): a client never holds a finished answer whose usage could
+ * still be lost. */
+static void
+dp_worker_conclude(dp_worker *w, dp_req *r, unsigned status)
+{
+    tg_usage u;
+
+    if (!dp_worker_usage(r, status, &u)) {
+        dp_worker_deliver(w, r);
+        return;
+    }
+    dp_req_ref(r); /* the spool's, released by dp_worker_spooled */
+    if (dp_spool_record(w->srv->spool, DP_SPOOL_FINAL, &u, dp_worker_spooled,
+                        r) != TG_OK) {
+        /* Stopping (or out of memory): queued without a callback. */
+        dp_req_unref(r);
+        if (dp_spool_put(w->srv->spool, &u) != TG_OK) {
+            tg_error("request %s: could not queue its usage report (out of "
+                     "memory)",
+                     r->request_id);
+        }
+        dp_worker_deliver(w, r);
+        return;
+    }
+    r->spool_wait = DP_WAIT_FINAL;
+}
+
+/* dp_worker_answer_error prepares an error answer in the client's format. */
+static void
+dp_worker_answer_error(dp_req *r, unsigned status, const char *message,
+                       const char *type, const char *param, const char *code)
+{
+    r->ans_kind   = DP_ANS_COMPLETE;
+    r->ans_status = status;
+    tg_buf_reset(&r->ans_body);
+    if (dp_client_error(r->endpoint, &r->ans_body, message, type, param,
+                        code) != TG_OK) {
+        r->ans_status = 500;
+        tg_buf_reset(&r->ans_body);
+    }
+}
+
+/* dp_worker_answer_stream_end prepares the end of a stream: the bytes in
+ * tail (may be NULL), then message as an error event (NULL: none). */
+static void
+dp_worker_answer_stream_end(dp_req *r, const tg_buf *tail,
+                            const char *message)
+{
+    r->ans_kind = DP_ANS_STREAM_END;
+    tg_buf_reset(&r->ans_body);
+    if (tail != NULL && tail->len > 0 &&
+        tg_buf_append(&r->ans_body, tail->data, tail->len) != TG_OK) {
+        tg_warn("request %s: out of memory for the end of the stream",
+                r->request_id);
+    }
+    snprintf(r->ans_msg, sizeof(r->ans_msg), "%s",
+             message != NULL ? message : "");
 }
 
 /* ---- upstream ------------------------------------------------------- */
@@ -417,6 +615,30 @@ dp_worker_header_cb(char *data, size_t size, size_t n, void *arg)
     return len;
 }
 
+static size_t
+dp_worker_read_cb(char *buf, size_t size, size_t n, void *arg)
+{
+    dp_req *r    = arg;
+    size_t  room = size * n;
+    size_t  left = r->call.len - r->body_off;
+
+    if (room > left) {
+        room = left;
+    }
+    memcpy(buf, r->call.body + r->body_off, room);
+    r->body_off += room;
+    return room;
+}
+
+static int
+dp_worker_seek_cb(void *arg, curl_off_t offset, int origin)
+{
+    (void)arg;
+    (void)offset;
+    (void)origin;
+    return CURL_SEEKFUNC_CANTSEEK;
+}
+
 /* dp_worker_start_upstream sends the attempt to up. TG_EINVAL: this
  * deployment cannot take the request (msg says why); another error: the
  * gateway failed. */
@@ -451,8 +673,16 @@ dp_worker_start_upstream(dp_worker *w, dp_req *r, const dp_upstream *up,
     dp_sse_fini(&r->sse);
     dp_sse_init(&r->sse, DP_SSE_EVENT_MAX);
     curl_easy_setopt(e, CURLOPT_URL, r->call.url);
+    /* The body through a read callback that cannot seek: libcurl never
+     * sends it a second time on its own (it would resend a request on a
+     * reused connection that died, a double charge with a real provider);
+     * that attempt fails instead, and the router decides and counts. */
+    r->body_off = 0;
     curl_easy_setopt(e, CURLOPT_POST, 1L);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->call.body);
+    curl_easy_setopt(e, CURLOPT_READFUNCTION, dp_worker_read_cb);
+    curl_easy_setopt(e, CURLOPT_READDATA, r);
+    curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, dp_worker_seek_cb);
+    curl_easy_setopt(e, CURLOPT_SEEKDATA, r);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->call.len);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->call.hdrs);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, dp_worker_write_cb);
@@ -498,10 +728,11 @@ dp_worker_end_stream(dp_req *r, const char *error_message)
     tg_buf_fini(&b);
 }
 
-/* dp_worker_sse_tail passes on a last event that the provider ended with
- * EOF instead of a blank line ("data: [DONE]\n", or a usage chunk with no
- * newline at all): it would otherwise be lost, and its usage with it; then
- * whatever closes the client's stream in its format. */
+/* dp_worker_sse_tail renders into w->scratch a last event that the
+ * provider ended with EOF instead of a blank line ("data: [DONE]\n", or a
+ * usage chunk with no newline at all): it would otherwise be lost, and its
+ * usage with it; then whatever closes the client's stream in its format.
+ * The caller sends it once the usage is recorded. */
 static void
 dp_worker_sse_tail(dp_worker *w, dp_req *r)
 {
@@ -518,12 +749,6 @@ dp_worker_sse_tail(dp_worker *w, dp_req *r)
         dp_sse_feed(&r->sse, "\n\n", 2, dp_worker_on_event, &ctx);
     }
     dp_call_stream_end(&r->call, &w->scratch);
-    if (w->scratch.len == 0) {
-        return;
-    }
-    pthread_mutex_lock(&r->mtx);
-    tg_buf_append(&r->out, w->scratch.data, w->scratch.len);
-    pthread_mutex_unlock(&r->mtx);
 }
 
 /* ---- attempts ------------------------------------------------------- */
@@ -535,18 +760,26 @@ dp_worker_fail(dp_worker *w, dp_req *r)
     unsigned status = r->have_err ? r->err.status : 502;
 
     if (r->have_err && r->err.pass_body && r->err_body.len > 0) {
-        dp_worker_respond(r, status, r->err_body.data, r->err_body.len);
+        r->ans_kind   = DP_ANS_COMPLETE;
+        r->ans_status = status;
+        tg_buf_reset(&r->ans_body);
+        if (tg_buf_append(&r->ans_body, r->err_body.data, r->err_body.len) !=
+            TG_OK) {
+            r->ans_status = 500;
+            tg_buf_reset(&r->ans_body);
+        }
     } else if (r->have_err) {
-        dp_worker_error(r, status, r->err.message, r->err.type,
-                        r->err.param[0] != '\0' ? r->err.param : NULL,
-                        r->err.code);
+        dp_worker_answer_error(r, status, r->err.message, r->err.type,
+                               r->err.param[0] != '\0' ? r->err.param : NULL,
+                               r->err.code);
     } else {
-        dp_worker_error(r, 503, "No deployment could serve the request.",
-                        "server_error", "model", "no_deployment_available");
+        dp_worker_answer_error(r, 503,
+                               "No deployment could serve the request.",
+                               "server_error", "model",
+                               "no_deployment_available");
         status = 503;
     }
-    dp_worker_report(r, status);
-    dp_worker_finish(w, r);
+    dp_worker_conclude(w, r, status);
 }
 
 static bool dp_worker_next(dp_worker *w, dp_req *r);
@@ -759,13 +992,16 @@ dp_worker_on_done(dp_worker *w, dp_req *r, CURLcode res)
             atomic_fetch_add(&w->srv->m.upstream_errors, 1);
             dp_worker_verdict(w, r, false, msg);
             dp_worker_release_upstream(w, r);
-            dp_worker_end_stream(r, msg);
-            dp_worker_report(r, 200);
-            dp_worker_finish(w, r);
+            dp_worker_answer_stream_end(r, NULL, msg);
+            dp_worker_conclude(w, r, 200);
             return;
         }
         {
             dp_call_err e;
+            /* A reused connection that died before any answer: libcurl
+             * would have resent on its own; the router retries instead,
+             * and the provider is not blamed for it. */
+            r->no_verdict = res == CURLE_SEND_FAIL_REWIND;
             dp_call_error(&r->call, 0, NULL, 0, curl_easy_strerror(res), &e,
                           NULL);
             if (timeout) {
@@ -779,20 +1015,18 @@ dp_worker_on_done(dp_worker *w, dp_req *r, CURLcode res)
     }
     if (r->up_streaming) {
         dp_worker_sse_tail(w, r);
+        dp_worker_answer_stream_end(r, &w->scratch, NULL);
         dp_worker_release_upstream(w, r);
-        dp_worker_end_stream(r, NULL);
-        dp_worker_report(r, 200);
-        dp_worker_finish(w, r);
+        dp_worker_conclude(w, r, 200);
         return;
     }
     if (r->up_status >= 200 && r->up_status < 300) {
-        tg_buf out;
-        tg_buf_init(&out, 0);
         status = (unsigned)r->up_status;
-        if (dp_call_body(&r->call, r->up_resp.data, r->up_resp.len, &out) !=
-            TG_OK) {
+        tg_buf_reset(&r->ans_body);
+        if (dp_call_body(&r->call, r->up_resp.data, r->up_resp.len,
+                         &r->ans_body) != TG_OK) {
             dp_call_err e;
-            tg_buf_fini(&out);
+            tg_buf_reset(&r->ans_body);
             dp_call_error(&r->call, 502, NULL, 0, NULL, &e, NULL);
             snprintf(e.message, sizeof(e.message),
                      "The provider behind deployment '%s' answered with a "
@@ -805,10 +1039,9 @@ dp_worker_on_done(dp_worker *w, dp_req *r, CURLcode res)
         dp_health_ttft(w->srv->health, up->index,
                        tg_mono_us() - r->up_started_us);
         dp_worker_release_upstream(w, r);
-        dp_worker_respond(r, status, out.data, out.len);
-        tg_buf_fini(&out);
-        dp_worker_report(r, status);
-        dp_worker_finish(w, r);
+        r->ans_kind   = DP_ANS_COMPLETE;
+        r->ans_status = status;
+        dp_worker_conclude(w, r, status);
         return;
     }
     {
@@ -1048,6 +1281,77 @@ dp_worker_plan(dp_worker *w, dp_req *r, const dp_upstream **off,
     return r->n_order;
 }
 
+/* dp_worker_write_intent records the request's intent before anything
+ * goes upstream; dp_worker_intent_done starts the first attempt. */
+static void
+dp_worker_write_intent(dp_worker *w, dp_req *r)
+{
+    tg_usage u;
+
+    dp_worker_intent_usage(w, r, &u);
+    dp_req_ref(r); /* the spool's, released by dp_worker_spooled */
+    if (dp_spool_record(w->srv->spool, DP_SPOOL_INTENT, &u,
+                        dp_worker_spooled, r) != TG_OK) {
+        dp_req_unref(r);
+        dp_worker_error(r, 503,
+                        "The gateway could not record this request's usage, "
+                        "so it was not sent; retry shortly.",
+                        "server_error", NULL, "usage_spool_full");
+        dp_worker_finish(w, r);
+        return;
+    }
+    r->spool_wait = DP_WAIT_INTENT;
+}
+
+static void
+dp_worker_intent_done(dp_worker *w, dp_req *r, tg_err rv)
+{
+    if (rv != TG_OK) {
+        atomic_fetch_add(&w->srv->m.spool_refused, 1);
+        dp_worker_error(r, 503,
+                        "The gateway cannot record usage right now (its "
+                        "usage spool's disk is full and the memory for "
+                        "waiting records is used up), so the request was "
+                        "not sent upstream. Retry later; an operator should "
+                        "free space where dataplane.spool_dir is.",
+                        "server_error", NULL, "usage_spool_full");
+        dp_worker_finish(w, r);
+        return;
+    }
+    r->intent_written = true;
+    if (r->cancelled) {
+        dp_worker_finish(w, r); /* settles the intent at zero */
+        return;
+    }
+    if (atomic_load(&w->srv->stopping)) {
+        dp_worker_error(r, 503, "The gateway is shutting down; retry.",
+                        "server_error", NULL, "shutting_down");
+        dp_worker_finish(w, r);
+        return;
+    }
+    if (!dp_worker_next(w, r)) {
+        dp_worker_fail(w, r);
+    }
+}
+
+/* dp_worker_on_spooled continues a request after the spool recorded (or
+ * refused) its intent or final report. */
+static void
+dp_worker_on_spooled(dp_worker *w, dp_req *r, tg_err rv)
+{
+    dp_spool_wait wait = (dp_spool_wait)r->spool_wait;
+
+    if (r->finished) {
+        return;
+    }
+    r->spool_wait = DP_WAIT_NONE;
+    if (wait == DP_WAIT_INTENT) {
+        dp_worker_intent_done(w, r, rv);
+    } else if (wait == DP_WAIT_FINAL) {
+        dp_worker_deliver(w, r);
+    }
+}
+
 static void
 dp_worker_decided(dp_worker *w, dp_req *r, tg_err err, const char *why)
 {
@@ -1151,9 +1455,7 @@ dp_worker_decided(dp_worker *w, dp_req *r, tg_err err, const char *why)
         return;
     }
     r->pos = 0;
-    if (!dp_worker_next(w, r)) {
-        dp_worker_fail(w, r);
-    }
+    dp_worker_write_intent(w, r);
 }
 
 /* ---- new requests --------------------------------------------------- */
@@ -1226,6 +1528,7 @@ dp_worker_start(dp_worker *w, dp_req *r)
     dp_req_ref(r); /* the worker's ref, released by dp_worker_finish */
     atomic_fetch_add(&w->srv->m.inflight, 1);
     tg_buf_init(&r->err_body, 1u << 20);
+    tg_buf_init(&r->ans_body, DP_UP_BODY_MAX);
     if (atomic_load(&w->srv->stopping)) {
         dp_worker_error(r, 503, "The gateway is shutting down; retry.",
                         "server_error", NULL, "shutting_down");
@@ -1242,6 +1545,19 @@ dp_worker_start(dp_worker *w, dp_req *r)
         return;
     }
     if (r->endpoint != TG_EP_MODELS && !dp_worker_parse(r)) {
+        dp_worker_finish(w, r);
+        return;
+    }
+    if (r->endpoint != TG_EP_MODELS && dp_spool_full(w->srv->spool)) {
+        /* Refused before anything is reserved: never served unrecorded. */
+        atomic_fetch_add(&w->srv->m.spool_refused, 1);
+        dp_worker_error(r, 503,
+                        "The gateway cannot record usage right now (its "
+                        "usage spool's disk is full and the memory for "
+                        "waiting records is used up), so the request was "
+                        "not sent upstream. Retry later; an operator should "
+                        "free space where dataplane.spool_dir is.",
+                        "server_error", NULL, "usage_spool_full");
         dp_worker_finish(w, r);
         return;
     }
@@ -1267,9 +1583,11 @@ dp_worker_start(dp_worker *w, dp_req *r)
         return;
     }
     dp_req_ref(r); /* the PDP call's ref */
+    r->decide_sent = true; /* before the call: its callback may run first */
     rv = dp_pdp_decide(w->srv->pdp, &d, w->srv->cfg->dataplane.pdp_timeout_ms,
                        dp_worker_on_decision, r);
     if (rv != TG_OK) {
+        r->decide_sent = false; /* never sent: nothing to abandon */
         dp_req_unref(r);
         dp_worker_decided(w, r, rv, tg_strerror(rv));
     }
@@ -1379,9 +1697,8 @@ dp_worker_check_timeouts(dp_worker *w)
             atomic_fetch_add(&w->srv->m.upstream_errors, 1);
             dp_worker_verdict(w, r, false, "idle stream");
             dp_worker_release_upstream(w, r);
-            dp_worker_end_stream(r, msg);
-            dp_worker_report(r, 200);
-            dp_worker_finish(w, r);
+            dp_worker_answer_stream_end(r, NULL, msg);
+            dp_worker_conclude(w, r, 200);
         }
         r = next;
     }
@@ -1402,6 +1719,9 @@ dp_worker_run_jobs(dp_worker *w, dp_job *j)
             break;
         case DP_JOB_CANCEL:
             dp_worker_cancelled(w, r, false);
+            break;
+        case DP_JOB_SPOOLED:
+            dp_worker_on_spooled(w, r, j->err);
             break;
         case DP_JOB_UNPAUSE:
             if (r->easy != NULL && !r->finished) {
@@ -1497,6 +1817,13 @@ dp_worker_stop(dp_worker *w)
     dp_worker_run_jobs(w, left);
     while (w->active != NULL) {
         dp_req *r = w->active;
+        if (r->spool_wait == DP_WAIT_FINAL) {
+            /* Its usage is queued (dp_spool_close writes it): the answer
+             * it prepared goes out as it is. */
+            r->spool_wait = DP_WAIT_NONE;
+            dp_worker_deliver(w, r);
+            continue;
+        }
         if (r->up_streaming) {
             dp_worker_end_stream(r, "The gateway is shutting down.");
         } else {

@@ -151,7 +151,7 @@ test_survives_pdp_down_and_restart(void)
 
     /* No PDP: reports are kept on disk. */
     CU_ASSERT_EQUAL_FATAL(dp_pdp_create(&pdp, url, 1 << 16), TG_OK);
-    CU_ASSERT_EQUAL_FATAL(dp_spool_open(&sp, dir, pdp), TG_OK);
+    CU_ASSERT_EQUAL_FATAL(dp_spool_open(&sp, dir, pdp, 0), TG_OK);
     put(sp, "req_a");
     put(sp, "req_b");
     put(sp, "req_c");
@@ -163,7 +163,7 @@ test_survives_pdp_down_and_restart(void)
     /* Data plane restarts with the PDP up: all three are replayed. */
     fake_pdp_start(&f, url);
     CU_ASSERT_EQUAL_FATAL(dp_pdp_create(&pdp, url, 1 << 16), TG_OK);
-    CU_ASSERT_EQUAL_FATAL(dp_spool_open(&sp, dir, pdp), TG_OK);
+    CU_ASSERT_EQUAL_FATAL(dp_spool_open(&sp, dir, pdp, 0), TG_OK);
     CU_ASSERT_TRUE(wait_for(sp, 3, 0));
     put(sp, "req_d");
     CU_ASSERT_TRUE(wait_for(sp, 4, 0));
@@ -179,7 +179,7 @@ test_survives_pdp_down_and_restart(void)
     /* Nothing left on disk: a new start sends nothing. */
     fake_pdp_start(&f, url);
     CU_ASSERT_EQUAL_FATAL(dp_pdp_create(&pdp, url, 1 << 16), TG_OK);
-    CU_ASSERT_EQUAL_FATAL(dp_spool_open(&sp, dir, pdp), TG_OK);
+    CU_ASSERT_EQUAL_FATAL(dp_spool_open(&sp, dir, pdp, 0), TG_OK);
     usleep(800 * 1000);
     CU_ASSERT_EQUAL(dp_spool_pending(sp), 0);
     dp_spool_stop(sp);
@@ -204,7 +204,7 @@ test_older_pdp_gets_single_reports(void)
     snprintf(url, sizeof(url), "ipc://%s/pdp.sock", dir);
     strcat(dir, "/spool");
     CU_ASSERT_EQUAL_FATAL(dp_pdp_create(&pdp, url, 1 << 16), TG_OK);
-    CU_ASSERT_EQUAL_FATAL(dp_spool_open(&sp, dir, pdp), TG_OK);
+    CU_ASSERT_EQUAL_FATAL(dp_spool_open(&sp, dir, pdp, 0), TG_OK);
     put(sp, "req_1");
     put(sp, "req_2");
     put(sp, "req_3");
@@ -214,7 +214,7 @@ test_older_pdp_gets_single_reports(void)
     dp_spool_close(sp);
     fake_pdp_start_as(&f, url, true);
     CU_ASSERT_EQUAL_FATAL(dp_pdp_create(&pdp, url, 1 << 16), TG_OK);
-    CU_ASSERT_EQUAL_FATAL(dp_spool_open(&sp, dir, pdp), TG_OK);
+    CU_ASSERT_EQUAL_FATAL(dp_spool_open(&sp, dir, pdp, 0), TG_OK);
     CU_ASSERT_TRUE(wait_for(sp, 3, 0));
     dp_spool_stop(sp);
     dp_pdp_destroy(pdp);
