@@ -292,7 +292,7 @@ dp_spool_send(dp_spool *sp, const tg_usage *u, int64_t now_us)
 static void
 dp_spool_disk_error(dp_spool *sp, const char *what, int rc, int64_t now_us)
 {
-    bool full = rc == ENOSPC || rc == EDQUOT || rc == MDB_MAP_FULL;
+    bool full = rc == ENOSPC || rc == EDQUOT || rc == EFBIG || rc == MDB_MAP_FULL;
 
     if (full && sp->logged_us != 0 && now_us - sp->logged_us < DP_SPOOL_LOG_US) {
         return;
@@ -438,15 +438,17 @@ dp_spool_write_held(dp_spool *sp, int64_t now_us)
         sp->logged_us    = 0;
     }
     /* Still held: recorded in memory below the ceiling, else an intent is
-     * refused (its request must not go upstream). A final is never. */
+     * refused (its request must not go upstream), the newest first. A
+     * final is never refused. */
+    size_t used = 0;
     for (dp_spool_item **pp = &sp->held; *pp != NULL;) {
         dp_spool_item *it = *pp;
         if (it->cb == NULL) {
+            used += sizeof(*it);
             pp = &it->next;
             continue;
         }
-        if (it->kind == DP_SPOOL_INTENT &&
-            atomic_load(&sp->held_bytes) > sp->mem_max) {
+        if (it->kind == DP_SPOOL_INTENT && used + sizeof(*it) > sp->mem_max) {
             *pp = it->next;
             if (sp->held_tail == it) {
                 sp->held_tail = NULL;
@@ -460,6 +462,7 @@ dp_spool_write_held(dp_spool *sp, int64_t now_us)
             continue;
         }
         dp_spool_called(it, TG_OK);
+        used += sizeof(*it);
         pp = &it->next;
     }
 }
@@ -988,7 +991,8 @@ dp_spool_put(dp_spool *sp, const tg_usage *u)
 bool
 dp_spool_full(dp_spool *sp)
 {
-    return atomic_load(&sp->held_bytes) >= sp->mem_max;
+    /* No room for one more record. */
+    return atomic_load(&sp->held_bytes) + sizeof(dp_spool_item) > sp->mem_max;
 }
 
 uint64_t
