@@ -1193,6 +1193,127 @@ test_limits_snapshot_saved(void)
     pdp_store_close(st);
 }
 
+/* A waiter for pdp_store_reserve_submit's callback. */
+typedef struct res_wait {
+    pthread_mutex_t mu;
+    pthread_cond_t  cv;
+    bool            done;
+    tg_err          rv;
+    bool            dup;
+} res_wait;
+
+static void
+res_wait_cb(void *arg, tg_err rv, const tg_usage_ack *ack)
+{
+    res_wait *w = arg;
+
+    pthread_mutex_lock(&w->mu);
+    w->rv   = rv;
+    w->dup  = ack->duplicate;
+    w->done = true;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static tg_err
+reserve(pdp_store *st, const char *id, const char *data, bool *dup)
+{
+    res_wait w;
+    tg_err   rv;
+
+    memset(&w, 0, sizeof(w));
+    pthread_mutex_init(&w.mu, NULL);
+    pthread_cond_init(&w.cv, NULL);
+    rv = pdp_store_reserve_submit(st, id, data, strlen(data), res_wait_cb, &w);
+    if (rv == TG_OK) {
+        pthread_mutex_lock(&w.mu);
+        while (!w.done) {
+            pthread_cond_wait(&w.cv, &w.mu);
+        }
+        pthread_mutex_unlock(&w.mu);
+        rv   = w.rv;
+        *dup = w.dup;
+    }
+    pthread_mutex_destroy(&w.mu);
+    pthread_cond_destroy(&w.cv);
+    return rv;
+}
+
+static void
+count_res(void *arg, const char *id, const void *data, size_t len)
+{
+    (void)id;
+    (void)data;
+    (void)len;
+    (*(int *)arg)++;
+}
+
+/* A reservation record lives from its decision to its usage report, which
+ * deletes it in the same txn; one reserved after its request's report
+ * (the data plane abandoned it first) is not recorded. */
+static void
+test_reservation_records(void)
+{
+    const char  *dir = tg_unit_tmpdir("store");
+    pdp_store   *st  = open_store(dir, 4);
+    tg_usage     u;
+    tg_usage_ack ack;
+    bool         dup = true;
+    int          n   = 0;
+
+    CU_ASSERT_EQUAL(reserve(st, "req_a", "x", &dup), TG_OK);
+    CU_ASSERT_FALSE(dup);
+    CU_ASSERT_EQUAL(reserve(st, "req_b", "y", &dup), TG_OK);
+    CU_ASSERT_EQUAL(pdp_store_reservation_list(st, count_res, &n), TG_OK);
+    CU_ASSERT_EQUAL(n, 2);
+    /* Kept across a close (a crash keeps what was committed). */
+    pdp_store_close(st);
+    st = open_store(dir, 4);
+    n  = 0;
+    pdp_store_reservation_list(st, count_res, &n);
+    CU_ASSERT_EQUAL(n, 2);
+    /* req_a's report settles it: the record goes with the same commit. */
+    memset(&u, 0, sizeof(u));
+    strcpy(u.request_id, "req_a");
+    strcpy(u.reservation_id, "req_a");
+    strcpy(u.key_id, "key_1");
+    CU_ASSERT_EQUAL(pdp_store_usage_settle(st, &u, 10, &ack), TG_OK);
+    n = 0;
+    pdp_store_reservation_list(st, count_res, &n);
+    CU_ASSERT_EQUAL(n, 1);
+    /* req_c abandoned before its decision: the late reservation is not
+     * recorded and the caller is told. */
+    memset(&u, 0, sizeof(u));
+    strcpy(u.request_id, "req_c");
+    strcpy(u.reservation_id, "req_c");
+    u.abandoned = true;
+    CU_ASSERT_EQUAL(pdp_store_usage_settle(st, &u, 0, &ack), TG_OK);
+    CU_ASSERT_EQUAL(reserve(st, "req_c", "z", &dup), TG_OK);
+    CU_ASSERT_TRUE(dup);
+    n = 0;
+    pdp_store_reservation_list(st, count_res, &n);
+    CU_ASSERT_EQUAL(n, 1);
+    /* An abandoned request is no spend: the key's totals do not move. */
+    {
+        pdp_store_reader *rd = NULL;
+        pdp_totals        t;
+        CU_ASSERT_EQUAL_FATAL(pdp_store_reader_create(st, &rd), TG_OK);
+        CU_ASSERT_EQUAL_FATAL(pdp_store_read_begin(rd), TG_OK);
+        CU_ASSERT_EQUAL(pdp_store_totals_get(rd, PDP_TOTALS_KEY, "key_1", &t),
+                        TG_OK);
+        CU_ASSERT_EQUAL(t.requests, 1);
+        pdp_store_read_end(rd);
+        pdp_store_reader_destroy(rd);
+    }
+    /* A manual release deletes the record. */
+    CU_ASSERT_EQUAL(pdp_store_reservation_del(st, "req_b"), TG_OK);
+    CU_ASSERT_EQUAL(pdp_store_reservation_del(st, "req_b"), TG_ENOTFOUND);
+    n = 0;
+    pdp_store_reservation_list(st, count_res, &n);
+    CU_ASSERT_EQUAL(n, 0);
+    pdp_store_close(st);
+}
+
 static const tg_unit_case cases[] = {
     {"limits_snapshot_saved", test_limits_snapshot_saved},
     {"admin_records", test_admin_records},
@@ -1216,6 +1337,7 @@ static const tg_unit_case cases[] = {
      test_totals_per_key_and_tenant_survive_reopen},
     {"map_full_grows_never_drops", test_map_full_grows_never_drops},
     {"close_drains_queue", test_close_drains_queue},
+    {"reservation_records", test_reservation_records},
     {NULL, NULL},
 };
 
