@@ -100,6 +100,7 @@ struct dp_spool {
     atomic_bool      no_batch;
     size_t           mem_max;
     atomic_uint_fast64_t held_bytes;
+    atomic_uint_fast64_t queued_finals; /* in queue, not yet held */
     atomic_uint_fast64_t pending;
     atomic_uint_fast64_t acked;
 };
@@ -592,7 +593,8 @@ dp_spool_scan(dp_spool *sp, int64_t now_us)
         }
     }
     dp_spool_flush(sp);
-    atomic_store(&sp->pending, n);
+    /* With those still in the queue: a report is never uncounted. */
+    atomic_store(&sp->pending, n + atomic_load(&sp->queued_finals));
 }
 
 /* dp_spool_settle_intents turns what a previous run left in flight into
@@ -750,6 +752,9 @@ dp_spool_main(void *arg)
             uint64_t n = 0;
             for (dp_spool_item *t = queue; t != NULL; t = t->next) {
                 n++;
+                if (t->kind == DP_SPOOL_FINAL) {
+                    atomic_fetch_sub(&sp->queued_finals, 1);
+                }
                 if (t->next == NULL) {
                     if (sp->held_tail != NULL) {
                         sp->held_tail->next = queue;
@@ -974,11 +979,13 @@ dp_spool_record(dp_spool *sp, dp_spool_kind kind, const tg_usage *u,
         sp->queue = it;
     }
     sp->queue_tail = it;
-    pthread_cond_signal(&sp->cond);
-    pthread_mutex_unlock(&sp->lock);
     if (kind == DP_SPOOL_FINAL) {
+        /* Counted before the spool thread can take it from the queue. */
+        atomic_fetch_add(&sp->queued_finals, 1);
         atomic_fetch_add(&sp->pending, 1);
     }
+    pthread_cond_signal(&sp->cond);
+    pthread_mutex_unlock(&sp->lock);
     return TG_OK;
 }
 

@@ -1645,6 +1645,95 @@ pdp_api_audit_get(pdp_api_call *c)
 
 /* ---- routing --------------------------------------------------------------- */
 
+/* ---- usage records -------------------------------------------------------- */
+
+typedef struct pdp_api_usage_list {
+    cJSON *arr;
+    char   tenant[TG_ID_MAX];
+    char   key[TG_ID_MAX];
+    long   limit; /* 0: all */
+    long   n;
+} pdp_api_usage_list;
+
+static tg_err
+pdp_api_usage_one(void *arg, const pdp_usage_rec *r)
+{
+    static const char *const eps[] = {"",          "chat_completions",
+                                      "completions", "embeddings",
+                                      "messages",  "models"};
+    pdp_api_usage_list      *l     = arg;
+    const tg_usage          *u     = &r->usage;
+    cJSON                   *j;
+    char                     usd[32];
+
+    if ((l->tenant[0] != '\0' && strcmp(u->tenant_id, l->tenant) != 0) ||
+        (l->key[0] != '\0' && strcmp(u->key_id, l->key) != 0)) {
+        return TG_OK;
+    }
+    if (l->limit > 0 && l->n >= l->limit) {
+        return TG_EEXIST; /* stops the walk */
+    }
+    l->n++;
+    j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "request_id", u->request_id);
+    pdp_api_json_time(j, "started", u->started_ms);
+    pdp_api_json_time(j, "settled", r->settled_ms);
+    cJSON_AddNumberToObject(j, "duration_ms", (double)u->duration_ms);
+    cJSON_AddStringToObject(j, "tenant", u->tenant_id);
+    cJSON_AddStringToObject(j, "key_id", u->key_id);
+    cJSON_AddStringToObject(j, "user", u->user);
+    cJSON_AddStringToObject(j, "model", u->model);
+    cJSON_AddStringToObject(j, "deployment_id", u->deployment_id);
+    cJSON_AddStringToObject(j, "endpoint",
+                            (unsigned)u->endpoint < 6 ? eps[u->endpoint] : "");
+    cJSON_AddBoolToObject(j, "stream", u->stream);
+    cJSON_AddNumberToObject(j, "status", u->status);
+    cJSON_AddBoolToObject(j, "estimated", u->estimated);
+    cJSON_AddBoolToObject(j, "abandoned", u->abandoned);
+    cJSON_AddNumberToObject(j, "prompt_tokens", (double)u->prompt_tokens);
+    cJSON_AddNumberToObject(j, "completion_tokens",
+                            (double)u->completion_tokens);
+    cJSON_AddNumberToObject(j, "cached_tokens", (double)u->cached_tokens);
+    cJSON_AddNumberToObject(j, "cost_micro_usd", (double)r->cost_micro_usd);
+    pdp_api_usd(r->cost_micro_usd, usd, sizeof(usd));
+    cJSON_AddStringToObject(j, "cost_usd", usd);
+    cJSON_AddStringToObject(j, "reservation_id", u->reservation_id);
+    cJSON_AddItemToArray(l->arr, j);
+    return TG_OK;
+}
+
+/* pdp_api_usage_get: the settled usage records, one per request id (in
+ * request id order), optionally of one tenant or key, at most limit. */
+static unsigned
+pdp_api_usage_get(pdp_api_call *c)
+{
+    cJSON             *doc = cJSON_CreateObject();
+    pdp_api_usage_list l;
+    char               lim[24];
+    tg_err             rv;
+
+    memset(&l, 0, sizeof(l));
+    l.arr = cJSON_AddArrayToObject(doc, "records");
+    pdp_api_query(c, "tenant", l.tenant, sizeof(l.tenant));
+    pdp_api_query(c, "key", l.key, sizeof(l.key));
+    if (pdp_api_query(c, "limit", lim, sizeof(lim))) {
+        char *end;
+        l.limit = strtol(lim, &end, 10);
+        if (*end != '\0' || l.limit < 1 || l.limit > 100000000) {
+            cJSON_Delete(doc);
+            return pdp_api_err(c, 400, "invalid_query",
+                               "limit must be a whole number from 1 to "
+                               "100000000.");
+        }
+    }
+    rv = pdp_store_usage_list(c->x->st, pdp_api_usage_one, &l);
+    if (rv != TG_OK && rv != TG_EEXIST) {
+        cJSON_Delete(doc);
+        return pdp_api_store_err(c, rv, "read the usage records");
+    }
+    return pdp_api_ok(c, 200, doc);
+}
+
 /* ---- reservations -------------------------------------------------------- */
 
 typedef struct pdp_api_res_list {
@@ -1782,7 +1871,8 @@ pdp_api_route(pdp_api_call *c)
     if (c->nseg == 0) {
         return pdp_api_err(c, 404, "not_found",
                            "Resources: tenants, keys, budgets, ratelimits, "
-                           "spend, audit, reservations (under /admin/v1/).");
+                           "spend, usage, audit, reservations (under "
+                           "/admin/v1/).");
     }
     if (pdp_api_is(c, "GET", 1, "tenants", NULL)) {
         return pdp_api_tenants_list(c);
@@ -1831,6 +1921,9 @@ pdp_api_route(pdp_api_call *c)
     }
     if (pdp_api_is(c, "GET", 1, "audit", NULL)) {
         return pdp_api_audit_get(c);
+    }
+    if (pdp_api_is(c, "GET", 1, "usage", NULL)) {
+        return pdp_api_usage_get(c);
     }
     if (pdp_api_is(c, "GET", 1, "reservations", NULL)) {
         return pdp_api_reservations_list(c);

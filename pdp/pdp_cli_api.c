@@ -167,6 +167,17 @@ static const pdp_cli_api_cmd pdp_cli_api_cmds[] = {
      "Administrative changes, newest first (default 100): when, who (the\n"
      "admin token's name, or the CLI's user@host), what and on which\n"
      "tenant or key. Never a secret.\n" PDP_CLI_COMMON},
+    {"usage", "list", true, "GET", "usage", POS_NONE, false,
+     {{"tenant", "tenant", FK_QUERY}, {"key", "key", FK_QUERY},
+      {"limit", "limit", FK_QUERY}},
+     "usage: tollgate-pdp usage list [--tenant ID] [--key ID] [--limit N]\n"
+     "\n"
+     "The settled usage records, one per request id: who, which model and\n"
+     "deployment, tokens, cost, whether the tokens were estimated by the\n"
+     "gateway (a provider that never said, or a request cut by a crash:\n"
+     "charged at its worst case) and whether the request was abandoned\n"
+     "before it went upstream (no cost). --format json for every field.\n"
+     PDP_CLI_COMMON},
     {"reservations", "list", true, "GET", "reservations", POS_NONE, false,
      {{0}},
      "usage: tollgate-pdp reservations list\n"
