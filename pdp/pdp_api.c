@@ -1754,6 +1754,11 @@ pdp_api_res_one(void *arg, const char *id, const void *data, size_t len)
     if (info == NULL) {
         return;
     }
+    if (pdp_limits_reservation_info(data, len, info) == TG_OK &&
+        info->settled) {
+        free(info); /* kept for the rate windows only: nothing is held */
+        return;
+    }
     j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "request_id", id);
     if (pdp_limits_reservation_info(data, len, info) != TG_OK) {

@@ -64,6 +64,7 @@ typedef struct pdp_lim_res {
     uint64_t            hash;
     char                id[TG_REQUEST_ID_MAX];
     int64_t             created_ms;
+    uint64_t            seq;  /* admission order (pdp_limits.admit_seq) */
     bool                tomb; /* abandoned before it was reserved */
     int64_t             sec; /* the second its tokens were counted in */
     int64_t             tokens;
@@ -98,6 +99,10 @@ struct pdp_limits {
     atomic_ullong   seq;
     atomic_ullong   pending;
     atomic_ullong   tombs; /* abandoned ids not reserved (yet) */
+    /* Admission order: taken under the window locks when a request is
+     * counted, so a snapshot that read it first holds every request with
+     * a smaller number (see pdp_limits_snapshot_seq). */
+    atomic_ullong   admit_seq;
     atomic_ullong   changes; /* see pdp_limits_changes */
     atomic_llong    last_sweep_s;
     uint32_t        restored_win;
@@ -124,6 +129,7 @@ pdp_limits_create(pdp_limits **out, int64_t ttl_ms)
     atomic_init(&l->seq, 0);
     atomic_init(&l->pending, 0);
     atomic_init(&l->tombs, 0);
+    atomic_init(&l->admit_seq, 1);
     atomic_init(&l->changes, 0);
     atomic_init(&l->last_sweep_s, 0);
     pthread_mutex_init(&l->sweep_mu, NULL);
@@ -845,6 +851,9 @@ pdp_lim_check(pdp_limits *l, const char *id, const pdp_limits_req *reqs,
     }
     if (out->denied == PDP_LIMITS_OK || !reserve) {
         atomic_fetch_add(&l->changes, 1);
+        if (res != NULL) {
+            res->seq = atomic_fetch_add(&l->admit_seq, 1);
+        }
         for (uint32_t i = 0; i < n; i++) {
             pdp_lim_bucket *b = pdp_lim_bucket_at(w[i], now_s);
             b->reqs++;
@@ -1232,6 +1241,9 @@ pdp_lim_snapshot(pdp_limits *l, int64_t now_ms, bool with_res, tg_buf *out)
 
     pdp_lim_wr_uint(&o, PDP_LIMITS_SNAPSHOT_VERSION, 1);
     pdp_lim_wr_uint(&o, (uint64_t)now_ms, 8);
+    /* Read before any shard is copied: every request counted with a
+     * smaller number is in this snapshot. */
+    pdp_lim_wr_uint(&o, atomic_load(&l->admit_seq), 8);
     at = out->len;
     pdp_lim_wr_uint(&o, 0, 4); /* nwin, patched below */
     for (size_t i = 0; i < PDP_LIM_SHARDS && o.rv == TG_OK; i++) {
@@ -1334,11 +1346,13 @@ pdp_lim_restore_win(pdp_limits *l, pdp_rec_in *in, pdp_lim_scratch *sc,
     return live;
 }
 
-/* pdp_lim_restore_res restores one reservation record (apply false:
- * checks it only). Returns whether it was restored (not yet expired). */
+/* pdp_lim_restore_res restores one reservation (apply false: checks it
+ * only): count, its request and tokens in its windows (a request the
+ * window snapshot does not hold); hold, the reservation itself unless past
+ * the TTL. Returns whether it holds one now. */
 static bool
 pdp_lim_restore_res(pdp_limits *l, pdp_rec_in *in, pdp_lim_scratch *sc,
-                    int64_t now_ms, int64_t count_after_ms, bool apply,
+                    int64_t now_ms, bool count, bool hold, bool apply,
                     tg_err *rv)
 {
     pdp_lim_res  tmp;
@@ -1362,7 +1376,8 @@ pdp_lim_restore_res(pdp_limits *l, pdp_rec_in *in, pdp_lim_scratch *sc,
         tmp.tokens < 0 || tmp.tokens > PDP_LIM_COUNT_MAX) {
         in->bad = true;
     }
-    keep = apply && !in->bad && now_ms - tmp.created_ms < l->ttl_ms;
+    keep = hold && apply && !in->bad && now_ms - tmp.created_ms < l->ttl_ms;
+    count = count && apply && !in->bad;
     if (keep) {
         if ((r = malloc(sizeof(*r))) == NULL) {
             *rv  = TG_ENOMEM;
@@ -1377,24 +1392,24 @@ pdp_lim_restore_res(pdp_limits *l, pdp_rec_in *in, pdp_lim_scratch *sc,
         pdp_rec_get_str(in, sc->rule, sizeof(sc->rule));
         pdp_rec_get_str(in, sc->scope, sizeof(sc->scope));
         conc = pdp_rec_get_uint(in, 1) != 0;
-        if (keep && !in->bad) {
+        if ((keep || count) && !in->bad) {
             uint64_t       h = pdp_lim_key_hash(sc->rule, sc->scope);
             pdp_lim_shard *s = &l->shards[h % PDP_LIM_SHARDS];
             pdp_lim_win   *w;
             pthread_mutex_lock(&s->mu);
             if ((w = pdp_lim_win_get(s, h, sc->rule, sc->scope)) != NULL) {
-                /* Admitted after the window snapshot: not counted in it. */
-                if (tmp.created_ms > count_after_ms &&
-                    tmp.sec > now_ms / 1000 - PDP_LIMITS_WINDOW_S &&
+                if (count && tmp.sec > now_ms / 1000 - PDP_LIMITS_WINDOW_S &&
                     tmp.sec <= now_ms / 1000) {
                     pdp_lim_bucket *b = pdp_lim_bucket_at(w, tmp.sec);
                     b->reqs           = pdp_lim_sat_add(b->reqs, 1);
                     b->toks           = pdp_lim_sat_add(b->toks, tmp.tokens);
                 }
-                w->inflight += conc;
-                r->w[r->n]    = w;
-                r->conc[r->n] = conc;
-                r->n++;
+                if (keep) {
+                    w->inflight += conc;
+                    r->w[r->n]    = w;
+                    r->conc[r->n] = conc;
+                    r->n++;
+                }
             } else {
                 *rv = TG_ENOMEM;
             }
@@ -1498,10 +1513,19 @@ pdp_lim_restore_pass(pdp_limits *l, const void *data, size_t len,
     uint32_t   nwin;
     uint32_t   nres;
 
-    if (pdp_rec_get_uint(&in, 1) != PDP_LIMITS_SNAPSHOT_VERSION) {
+    uint64_t   version = pdp_rec_get_uint(&in, 1);
+    uint64_t   seq     = 0;
+
+    if (version != 1 && version != PDP_LIMITS_SNAPSHOT_VERSION) {
         return TG_EPROTO;
     }
     (void)pdp_rec_get_i64(&in); /* when it was taken */
+    if (version >= 2) {
+        seq = pdp_rec_get_uint(&in, 8);
+    }
+    if (apply && seq > atomic_load(&l->admit_seq)) {
+        atomic_store(&l->admit_seq, seq);
+    }
     nwin = (uint32_t)pdp_rec_get_uint(&in, 4);
     for (uint32_t i = 0; i < nwin && !in.bad; i++) {
         l->restored_win +=
@@ -1509,8 +1533,8 @@ pdp_lim_restore_pass(pdp_limits *l, const void *data, size_t len,
     }
     nres = (uint32_t)pdp_rec_get_uint(&in, 4);
     for (uint32_t i = 0; i < nres && !in.bad; i++) {
-        l->restored_res +=
-            pdp_lim_restore_res(l, &in, sc, now_ms, INT64_MAX, apply, &rv);
+        l->restored_res += pdp_lim_restore_res(l, &in, sc, now_ms, false,
+                                               true, apply, &rv);
     }
     if (in.bad || in.off != in.len) {
         return TG_EPROTO;
@@ -1556,6 +1580,10 @@ pdp_limits_changes(pdp_limits *l)
 
 /* ---- one reservation as a record ---------------------------------------- */
 
+/* A record: u8 state (PDP_LIMITS_RES_OPEN or _SETTLED), u64 admission
+ * number, then the reservation as the snapshot writes it. */
+#define PDP_LIM_REC_HEAD 9
+
 tg_err
 pdp_limits_reservation_encode(pdp_limits *l, const char *id, tg_buf *out)
 {
@@ -1574,7 +1602,8 @@ pdp_limits_reservation_encode(pdp_limits *l, const char *id, tg_buf *out)
     for (const pdp_lim_res *r = s->chains[c]; r != NULL; r = r->next) {
         if (r->hash == h && !r->tomb && strcmp(r->id, id) == 0) {
             o.rv = TG_OK;
-            pdp_lim_wr_uint(&o, PDP_LIMITS_SNAPSHOT_VERSION, 1);
+            pdp_lim_wr_uint(&o, PDP_LIMITS_RES_OPEN, 1);
+            pdp_lim_wr_uint(&o, r->seq, 8);
             pdp_lim_snap_res(&o, r);
             break;
         }
@@ -1585,48 +1614,43 @@ pdp_limits_reservation_encode(pdp_limits *l, const char *id, tg_buf *out)
 
 tg_err
 pdp_limits_restore_reservation(pdp_limits *l, const void *data, size_t len,
-                               int64_t now_ms, int64_t count_after_ms)
+                               int64_t now_ms, uint64_t snap_seq)
 {
-    pdp_lim_scratch *sc = malloc(sizeof(*sc));
-    tg_err           rv = TG_OK;
-    bool             kept;
+    pdp_lim_scratch     *sc   = malloc(sizeof(*sc));
+    pdp_limits_res_info *info = malloc(sizeof(*info));
+    tg_err               rv;
+    bool                 open;
+    bool                 count;
+    bool                 kept;
 
-    if (sc == NULL) {
+    if (sc == NULL || info == NULL) {
+        free(sc);
+        free(info);
         return TG_ENOMEM;
     }
-    for (int apply = 0; apply < 2; apply++) {
-        if (apply == 1) {
-            /* Restored already: this copy must not count again. */
-            pdp_limits_res_info *info = malloc(sizeof(*info));
-            if (info == NULL) {
-                rv = TG_ENOMEM;
-                break;
-            }
-            bool known = pdp_limits_reservation_info(data, len, info) ==
-                             TG_OK &&
-                         pdp_lim_res_known(l, info->id);
-            free(info);
-            if (known) {
-                rv = TG_ENOTFOUND;
-                break;
-            }
-        }
-        pdp_rec_in in = {data, data != NULL ? len : 0, 0, false};
-        if (pdp_rec_get_uint(&in, 1) != PDP_LIMITS_SNAPSHOT_VERSION) {
-            rv = TG_EPROTO;
-            break;
-        }
-        kept = pdp_lim_restore_res(l, &in, sc, now_ms, count_after_ms,
-                                   apply == 1, &rv);
-        if (in.bad || in.off != in.len) {
-            rv = TG_EPROTO; /* only the check pass can get here */
-            break;
-        }
-        if (apply == 1 && rv == TG_OK && !kept) {
-            rv = TG_ENOTFOUND;
-        }
+    /* The whole record is checked before anything is counted. */
+    if ((rv = pdp_limits_reservation_info(data, len, info)) != TG_OK) {
+        goto out;
     }
+    if (pdp_lim_res_known(l, info->id)) {
+        rv = TG_ENOTFOUND; /* restored already: it must not count twice */
+        goto out;
+    }
+    open  = !info->settled;
+    count = info->seq >= snap_seq; /* the snapshot may not hold it */
+    {
+        pdp_rec_in in = {data, len, PDP_LIM_REC_HEAD, false};
+        kept = pdp_lim_restore_res(l, &in, sc, now_ms, count, open, true, &rv);
+    }
+    if (info->seq >= atomic_load(&l->admit_seq)) {
+        atomic_store(&l->admit_seq, info->seq + 1);
+    }
+    if (rv == TG_OK && !kept) {
+        rv = TG_ENOTFOUND;
+    }
+out:
     free(sc);
+    free(info);
     return rv;
 }
 
@@ -1635,19 +1659,24 @@ pdp_limits_reservation_info(const void *data, size_t len,
                             pdp_limits_res_info *out)
 {
     pdp_rec_in in = {data, data != NULL ? len : 0, 0, false};
+    uint64_t   state;
     uint32_t   n;
     uint32_t   nbud;
 
     memset(out, 0, sizeof(*out));
-    if (pdp_rec_get_uint(&in, 1) != PDP_LIMITS_SNAPSHOT_VERSION) {
+    state = pdp_rec_get_uint(&in, 1);
+    if (state != PDP_LIMITS_RES_OPEN && state != PDP_LIMITS_RES_SETTLED) {
         return TG_EPROTO;
     }
+    out->settled = state == PDP_LIMITS_RES_SETTLED;
+    out->seq     = pdp_rec_get_uint(&in, 8);
     pdp_rec_get_str(&in, out->id, sizeof(out->id));
     out->created_ms = pdp_rec_get_i64(&in);
     (void)pdp_rec_get_i64(&in); /* second */
     out->tokens = pdp_rec_get_i64(&in);
     n           = (uint32_t)pdp_rec_get_uint(&in, 1);
-    if (n > PDP_LIMITS_RULES_MAX) {
+    if (in.bad || out->id[0] == '\0' || n > PDP_LIMITS_RULES_MAX ||
+        out->tokens < 0 || out->tokens > PDP_LIM_COUNT_MAX) {
         return TG_EPROTO;
     }
     for (uint32_t i = 0; i < n && !in.bad; i++) {
@@ -1664,20 +1693,84 @@ pdp_limits_reservation_info(const void *data, size_t len,
     }
     for (uint32_t i = 0; i < nbud && !in.bad; i++) {
         uint32_t nthr;
+        int64_t  amt;
         pdp_rec_get_str(&in, out->budgets[i].rule_id,
                         sizeof(out->budgets[i].rule_id));
         pdp_rec_get_str(&in, out->budgets[i].scope,
                         sizeof(out->budgets[i].scope));
         (void)pdp_rec_get_uint(&in, 1); /* window code */
         (void)pdp_rec_get_i64(&in);     /* bucket start */
-        out->reserved_micro = pdp_rec_get_i64(&in);
+        amt = pdp_rec_get_i64(&in);
         (void)pdp_rec_get_i64(&in); /* limit */
         (void)pdp_rec_get_uint(&in, 1);
         nthr = (uint32_t)pdp_rec_get_uint(&in, 1);
+        if (amt < 0 || (i > 0 && amt != out->reserved_micro) ||
+            nthr > PDP_LIMITS_THRESHOLDS_MAX) {
+            return TG_EPROTO;
+        }
+        out->reserved_micro = amt;
         for (uint32_t k = 0; k < nthr; k++) {
             (void)pdp_rec_get_uint(&in, 1);
         }
     }
     out->n_budgets = nbud;
     return in.bad || in.off != in.len ? TG_EPROTO : TG_OK;
+}
+
+tg_err
+pdp_limits_record_settle(void *data, size_t len, int64_t actual_tokens)
+{
+    pdp_limits_res_info *info = malloc(sizeof(*info));
+    uint8_t             *p    = data;
+    size_t               at;
+    tg_err               rv;
+
+    if (info == NULL) {
+        return TG_ENOMEM;
+    }
+    rv = pdp_limits_reservation_info(data, len, info);
+    /* The tokens: after the head, the id (u16 + bytes), created, second. */
+    at = PDP_LIM_REC_HEAD + 2 + strlen(info->id) + 8 + 8;
+    free(info);
+    if (rv != TG_OK) {
+        return rv;
+    }
+    if (actual_tokens < 0) {
+        actual_tokens = 0;
+    }
+    p[0] = PDP_LIMITS_RES_SETTLED;
+    for (size_t i = 0; i < 8; i++) {
+        p[at + i] = (uint8_t)((uint64_t)actual_tokens >> (8 * i));
+    }
+    return TG_OK;
+}
+
+bool
+pdp_limits_record_prunable(const void *data, size_t len, uint64_t snap_seq)
+{
+    const uint8_t *p   = data;
+    uint64_t       seq = 0;
+
+    if (len < PDP_LIM_REC_HEAD || p[0] != PDP_LIMITS_RES_SETTLED) {
+        return false;
+    }
+    for (size_t i = 0; i < 8; i++) {
+        seq |= (uint64_t)p[1 + i] << (8 * i);
+    }
+    return seq < snap_seq;
+}
+
+uint64_t
+pdp_limits_snapshot_seq(const void *data, size_t len)
+{
+    const uint8_t *p   = data;
+    uint64_t       seq = 0;
+
+    if (data == NULL || len < 17 || p[0] != PDP_LIMITS_SNAPSHOT_VERSION) {
+        return 0; /* version 1 had none: nothing is known to be in it */
+    }
+    for (size_t i = 0; i < 8; i++) {
+        seq |= (uint64_t)p[9 + i] << (8 * i);
+    }
+    return seq;
 }

@@ -34,7 +34,10 @@
 /* Soft alert thresholds of one budget rule (percent of the limit). */
 #define PDP_LIMITS_THRESHOLDS_MAX 8
 /* The format pdp_limits_snapshot writes (its first byte). */
-#define PDP_LIMITS_SNAPSHOT_VERSION 1
+#define PDP_LIMITS_SNAPSHOT_VERSION 2
+/* The state byte a reservation record starts with. */
+#define PDP_LIMITS_RES_OPEN 1
+#define PDP_LIMITS_RES_SETTLED 2
 
 typedef struct pdp_limits pdp_limits;
 
@@ -229,7 +232,8 @@ uint64_t pdp_limits_pending(pdp_limits *l);
  * request in flight) and every open reservation, with what it holds in
  * windows and budgets. Settled budget spend is left out (the store has
  * it). Format, little-endian, a string being a u16 length then the bytes:
- *   u8 version (PDP_LIMITS_SNAPSHOT_VERSION), i64 now_ms,
+ *   u8 version (PDP_LIMITS_SNAPSHOT_VERSION), i64 now_ms, u64 admission
+ *       number (version 2 on; see pdp_limits_snapshot_seq),
  *   u32 nwin, nwin x (str rule id, str scope, i64 inflight, u8 nb,
  *       nb x (i64 second, i64 requests, i64 tokens)),
  *   u32 nres, nres x (str id, i64 created_ms, i64 second, i64 tokens,
@@ -279,24 +283,46 @@ uint64_t pdp_limits_changes(pdp_limits *l);
 
 /* ---- one reservation as a record (the store's reservations database) -- */
 
-/* pdp_limits_reservation_encode appends reservation id to out: u8
- * PDP_LIMITS_SNAPSHOT_VERSION, then one reservation as in the snapshot.
- * TG_ENOTFOUND when id holds nothing. */
+/* pdp_limits_reservation_encode appends reservation id to out as a record:
+ * u8 PDP_LIMITS_RES_OPEN, u64 its admission number, then the reservation
+ * as in the snapshot. TG_ENOTFOUND when id holds nothing. */
 tg_err pdp_limits_reservation_encode(pdp_limits *l, const char *id,
                                      tg_buf *out);
 
-/* pdp_limits_restore_reservation recreates one encoded reservation (at
- * start, before any decision, after pdp_limits_restore of the window
- * snapshot taken at count_after_ms: a reservation created after it also
- * counts its request and tokens in its windows again). TG_ENOTFOUND: past
- * the TTL, nothing restored; TG_EPROTO: malformed, nothing restored. */
+/* pdp_limits_record_settle turns an open record (a copy the caller owns)
+ * into a settled one with the request's actual tokens: kept so that a
+ * restart still counts the request in its rate windows until a window
+ * snapshot holds it (pdp_limits_record_prunable). TG_EPROTO: malformed. */
+tg_err pdp_limits_record_settle(void *data, size_t len, int64_t actual_tokens);
+
+/* pdp_limits_snapshot_seq is the admission number a window snapshot was
+ * taken at: every request admitted with a smaller one is counted in it
+ * (0 for a version-1 snapshot, or malformed data). */
+uint64_t pdp_limits_snapshot_seq(const void *data, size_t len);
+
+/* pdp_limits_record_prunable: the record is settled and a saved window
+ * snapshot taken at snap_seq counts its request. */
+bool pdp_limits_record_prunable(const void *data, size_t len,
+                                uint64_t snap_seq);
+
+/* pdp_limits_restore_reservation brings back one record at start, before
+ * any decision, after pdp_limits_restore of the window snapshot taken at
+ * admission number snap_seq: an open record holds its reservation again
+ * (unless past the TTL); either kind counts its request and tokens in its
+ * windows again when the snapshot may not hold it (admitted at or after
+ * snap_seq: counted twice at worst, never not at all). The whole record is checked
+ * before anything is counted. TG_OK: open and held again; TG_ENOTFOUND:
+ * nothing held (settled, past the TTL, or restored already);
+ * TG_EPROTO: malformed, nothing restored. */
 tg_err pdp_limits_restore_reservation(pdp_limits *l, const void *data,
                                       size_t len, int64_t now_ms,
-                                      int64_t count_after_ms);
+                                      uint64_t snap_seq);
 
 /* What an encoded reservation holds, for listings. */
 typedef struct pdp_limits_res_info {
     char     id[TG_REQUEST_ID_MAX];
+    bool     settled; /* its usage report came (kept for the windows) */
+    uint64_t seq;     /* admission number */
     int64_t  created_ms;
     int64_t  tokens;
     int64_t  reserved_micro; /* worst case held in each budget */

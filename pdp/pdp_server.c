@@ -810,8 +810,9 @@ pdp_server_snap_main(void *arg)
 typedef struct pdp_server_res_restore {
     pdp_server *srv;
     int64_t     now_ms;
-    int64_t     snap_ms; /* when the window snapshot was taken; 0: none */
+    uint64_t    snap_seq; /* the window snapshot's admission number */
     uint32_t    restored;
+    uint32_t    settled; /* settled since the snapshot: counted again */
     uint32_t    dropped;
     char      (*drop)[TG_REQUEST_ID_MAX]; /* records to delete */
     uint32_t    ndrop;
@@ -823,10 +824,16 @@ pdp_server_res_one(void *arg, const char *id, const void *data, size_t len)
 {
     pdp_server_res_restore *a = arg;
     tg_err rv = pdp_limits_restore_reservation(a->srv->lim, data, len,
-                                               a->now_ms, a->snap_ms);
+                                               a->now_ms, a->snap_seq);
 
     if (rv == TG_OK) {
         a->restored++;
+        return;
+    }
+    if (rv == TG_ENOTFOUND && len > 0 &&
+        ((const uint8_t *)data)[0] == PDP_LIMITS_RES_SETTLED) {
+        /* Kept until a saved snapshot counts it; the next one will. */
+        a->settled++;
         return;
     }
     if (rv == TG_EPROTO) {
@@ -869,10 +876,7 @@ pdp_server_limits_restore(pdp_server *srv)
         rv = pdp_limits_restore(srv->lim, b.data, b.len, ra.now_ms);
         pdp_limits_restored(srv->lim, &nwin, &nres);
         if (rv == TG_OK) {
-            /* u8 version, then i64 when it was taken (little-endian). */
-            for (size_t i = 0; i < 8 && 1 + i < b.len; i++) {
-                ra.snap_ms |= (int64_t)(uint8_t)b.data[1 + i] << (8 * i);
-            }
+            ra.snap_seq = pdp_limits_snapshot_seq(b.data, b.len);
             tg_info("limits: restored %u rate-limit windows from the "
                     "snapshot",
                     nwin);
@@ -900,11 +904,14 @@ pdp_server_limits_restore(pdp_server *srv)
         pdp_store_reservation_del(srv->st, ra.drop[i]);
     }
     free(ra.drop);
-    if (ra.restored + ra.dropped > 0 || nres > 0) {
+    if (ra.restored + ra.dropped + ra.settled > 0 || nres > 0) {
         tg_info("limits: restored %u open reservations (%u past their TTL "
-                "or unreadable, deleted)",
-                ra.restored + nres, ra.dropped);
+                "or unreadable, deleted) and the rate-limit counts of %u "
+                "requests settled after the snapshot",
+                ra.restored + nres, ra.dropped, ra.settled);
     }
+    /* Counted now: the next snapshot holds them and prunes their records. */
+    srv->snap_force = srv->snap_force || ra.settled > 0;
     srv->snap_seen = pdp_limits_changes(srv->lim);
 }
 

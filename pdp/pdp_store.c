@@ -1734,12 +1734,29 @@ pdp_store_batch_txn(pdp_store *st, MDB_txn *txn, void *arg)
             }
             continue;
         }
-        /* The report ends the reservation record in the same txn: a
-         * settled reservation never comes back after a crash. */
-        if (rk.mv_size > 0 && (rc == 0 || rc == MDB_NOTFOUND)) {
-            int drc = mdb_del(txn, st->reservations, &rk, NULL);
-            if (drc != 0 && drc != MDB_NOTFOUND) {
-                rc = drc;
+        /* The report settles the reservation record in the same txn: a
+         * settled reservation never comes back after a crash, and its
+         * request still counts in its rate windows until a saved window
+         * snapshot does (pdp_store_limits_save prunes it then). */
+        if (rk.mv_size > 0 && rc == MDB_NOTFOUND) {
+            MDB_val rv2;
+            int     grc = mdb_get(txn, st->reservations, &rk, &rv2);
+            if (grc == 0 && rv2.mv_size <= sizeof(o->buf) &&
+                rv2.mv_size > 0 &&
+                ((const uint8_t *)rv2.mv_data)[0] == PDP_LIMITS_RES_OPEN) {
+                memcpy(o->buf, rv2.mv_data, rv2.mv_size);
+                grc = pdp_limits_record_settle(o->buf, rv2.mv_size,
+                                               it->usage.prompt_tokens +
+                                                   it->usage.completion_tokens) ==
+                              TG_OK
+                          ? mdb_put(txn, st->reservations, &rk,
+                                    &(MDB_val){rv2.mv_size, o->buf}, 0)
+                          : mdb_del(txn, st->reservations, &rk, NULL);
+            } else if (grc == 0) {
+                grc = mdb_del(txn, st->reservations, &rk, NULL);
+            }
+            if (grc != 0 && grc != MDB_NOTFOUND) {
+                rc = grc;
                 break;
             }
         }

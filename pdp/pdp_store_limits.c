@@ -13,14 +13,36 @@ typedef struct pdp_limits_save_arg {
     size_t      len;
 } pdp_limits_save_arg;
 
+/* Saving a window snapshot also deletes, in the same txn, the settled
+ * reservation records it counts: before the commit a restart counts them
+ * from their records, after it from the snapshot, never neither. */
 static int
 pdp_store_limits_save_txn(pdp_store *st, MDB_txn *txn, void *arg)
 {
     pdp_limits_save_arg *a = arg;
     MDB_val k = {sizeof(PDP_LIMITS_SNAPSHOT_KEY) - 1, PDP_LIMITS_SNAPSHOT_KEY};
     MDB_val v = {a->len, (void *)a->data};
+    uint64_t    seq = pdp_limits_snapshot_seq(a->data, a->len);
+    MDB_cursor *cur;
+    MDB_val     rk;
+    MDB_val     rv;
+    int         rc;
 
-    return mdb_put(txn, st->limits, &k, &v, 0);
+    if ((rc = mdb_put(txn, st->limits, &k, &v, 0)) != 0 || seq == 0) {
+        return rc;
+    }
+    if ((rc = mdb_cursor_open(txn, st->reservations, &cur)) != 0) {
+        return rc;
+    }
+    for (rc = mdb_cursor_get(cur, &rk, &rv, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &rk, &rv, MDB_NEXT)) {
+        if (pdp_limits_record_prunable(rv.mv_data, rv.mv_size, seq) &&
+            (rc = mdb_cursor_del(cur, 0)) != 0) {
+            break;
+        }
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
 tg_err

@@ -829,23 +829,30 @@ test_expired_cb(void *arg, const char *id)
 
 /* One reservation as a record: what a PDP restart reads back. A request
  * admitted after the window snapshot counts again in its windows; one
- * before it does not count twice; past the TTL nothing comes back. */
+ * before it does not count twice; past the TTL nothing is held; a settled
+ * record counts its request but holds nothing, and may be pruned once a
+ * snapshot counts it. */
 static void
 test_reservation_record(void)
 {
-    pdp_limits       *l    = mk(900000);
-    pdp_limits       *k    = mk(900000);
-    pdp_limits_req    q    = {"rl", "key-a", 2, 0, 1};
-    pdp_limits_budget bud  = {"cap", "t1", 0, T0, 0, 9000, false, 1, 0, {0}};
-    pdp_limits_cost   c    = {1000000, 1000000, 1000, 2000};
-    pdp_limits_result r;
+    pdp_limits         *l   = mk(900000);
+    pdp_limits         *k   = mk(900000);
+    pdp_limits_req      q   = {"rl", "key-a", 2, 0, 1};
+    pdp_limits_budget   bud = {"cap", "t1", 0, T0, 0, 9000, false, 1, 0, {0}};
+    pdp_limits_cost     c   = {1000000, 1000000, 1000, 2000};
+    pdp_limits_result   r;
     pdp_limits_res_info info;
-    tg_buf            rec;
-    int64_t           spent;
-    int64_t           reserved;
-    char              seen[TG_REQUEST_ID_MAX] = "";
+    tg_buf              rec;
+    tg_buf              snap;
+    tg_buf              settled;
+    int64_t             spent;
+    int64_t             reserved;
+    uint64_t            seq;
+    char                seen[TG_REQUEST_ID_MAX] = "";
 
     tg_buf_init(&rec, 0);
+    tg_buf_init(&snap, 0);
+    tg_buf_init(&settled, 0);
     pdp_limits_check_budgets(l, "req_9", &q, 1, &bud, 1, &c, 3000, T0 + 500,
                              &r);
     CU_ASSERT_EQUAL_FATAL(r.denied, PDP_LIMITS_OK);
@@ -857,18 +864,23 @@ test_reservation_record(void)
                                                       &info),
                           TG_OK);
     CU_ASSERT_STRING_EQUAL(info.id, "req_9");
+    CU_ASSERT_FALSE(info.settled);
     CU_ASSERT_EQUAL(info.reserved_micro, 3000);
     CU_ASSERT_EQUAL(info.n_limits, 1);
     CU_ASSERT_TRUE(info.limits[0].slot);
     CU_ASSERT_STRING_EQUAL(info.budgets[0].scope, "t1");
+    seq = info.seq;
+    /* A window snapshot taken now counts it: its number is past seq. */
+    CU_ASSERT_EQUAL(pdp_limits_snapshot_windows(l, T0 + 600, &snap), TG_OK);
+    CU_ASSERT_TRUE(pdp_limits_snapshot_seq(snap.data, snap.len) > seq);
     /* Truncated: refused whole. */
     CU_ASSERT_EQUAL(pdp_limits_restore_reservation(k, rec.data, rec.len - 1,
                                                    T0 + 1000, 0),
                     TG_EPROTO);
     CU_ASSERT_EQUAL(pdp_limits_pending(k), 0);
-    /* Admitted after the snapshot (taken at T0): counted again. */
+    /* The snapshot may not hold it (taken at its number): counted again. */
     CU_ASSERT_EQUAL(pdp_limits_restore_reservation(k, rec.data, rec.len,
-                                                   T0 + 1000, T0),
+                                                   T0 + 1000, seq),
                     TG_OK);
     CU_ASSERT_EQUAL(pdp_limits_pending(k), 1);
     pdp_limits_budget_state(k, &bud, &spent, &reserved);
@@ -877,7 +889,7 @@ test_reservation_record(void)
     CU_ASSERT_EQUAL(chk(k, &q, 1, T0 + 1000).denied, PDP_LIMITS_CONCURRENT);
     /* Restored twice: the second copy takes nothing. */
     CU_ASSERT_EQUAL(pdp_limits_restore_reservation(k, rec.data, rec.len,
-                                                   T0 + 1000, T0),
+                                                   T0 + 1000, seq),
                     TG_ENOTFOUND);
     CU_ASSERT_EQUAL(pdp_limits_pending(k), 1);
     pdp_limits_budget_state(k, &bud, &spent, &reserved);
@@ -886,19 +898,47 @@ test_reservation_record(void)
     CU_ASSERT_EQUAL(chk_done(k, &q, 1, T0 + 1000), PDP_LIMITS_OK);
     CU_ASSERT_EQUAL(chk(k, &q, 1, T0 + 1000).denied, PDP_LIMITS_REQUESTS);
     pdp_limits_destroy(k);
-    /* Snapshot taken after it: its request is in the snapshot already. */
+    /* The snapshot holds it: restored, but not counted twice. */
     k = mk(900000);
     CU_ASSERT_EQUAL(pdp_limits_restore_reservation(k, rec.data, rec.len,
-                                                   T0 + 1000, T0 + 600),
+                                                   T0 + 1000, seq + 1),
                     TG_OK);
     CU_ASSERT_TRUE(pdp_limits_release(k, "req_9", 10, T0 + 1000));
     CU_ASSERT_EQUAL(chk_done(k, &q, 1, T0 + 1000), PDP_LIMITS_OK);
     CU_ASSERT_EQUAL(chk_done(k, &q, 1, T0 + 1000), PDP_LIMITS_OK);
+    /* Numbers go on after the restored ones. */
+    CU_ASSERT_EQUAL(pdp_limits_snapshot_windows(k, T0 + 1000, &snap), TG_OK);
     pdp_limits_destroy(k);
-    /* Past the TTL: nothing comes back. */
+    /* Settled: counts its request (rpm 2: one left), holds no slot and no
+     * budget, and is prunable once a snapshot past its number is saved. */
+    CU_ASSERT_EQUAL(tg_buf_append(&settled, rec.data, rec.len), TG_OK);
+    CU_ASSERT_FALSE(pdp_limits_record_prunable(rec.data, rec.len, seq + 1));
+    CU_ASSERT_EQUAL_FATAL(pdp_limits_record_settle(settled.data, settled.len,
+                                                   1234),
+                          TG_OK);
+    CU_ASSERT_EQUAL_FATAL(pdp_limits_reservation_info(settled.data,
+                                                      settled.len, &info),
+                          TG_OK);
+    CU_ASSERT_TRUE(info.settled);
+    CU_ASSERT_EQUAL(info.tokens, 1234);
+    CU_ASSERT_FALSE(pdp_limits_record_prunable(settled.data, settled.len, seq));
+    CU_ASSERT_TRUE(
+        pdp_limits_record_prunable(settled.data, settled.len, seq + 1));
+    k = mk(900000);
+    CU_ASSERT_EQUAL(pdp_limits_restore_reservation(k, settled.data,
+                                                   settled.len, T0 + 1000,
+                                                   seq),
+                    TG_ENOTFOUND);
+    CU_ASSERT_EQUAL(pdp_limits_pending(k), 0);
+    pdp_limits_budget_state(k, &bud, &spent, &reserved);
+    CU_ASSERT_EQUAL(reserved, 0);
+    CU_ASSERT_EQUAL(chk_done(k, &q, 1, T0 + 1000), PDP_LIMITS_OK);
+    CU_ASSERT_EQUAL(chk(k, &q, 1, T0 + 1000).denied, PDP_LIMITS_REQUESTS);
+    pdp_limits_destroy(k);
+    /* Past the TTL: nothing is held. */
     k = mk(900000);
     CU_ASSERT_EQUAL(pdp_limits_restore_reservation(k, rec.data, rec.len,
-                                                   T0 + 901000, T0),
+                                                   T0 + 901000, seq),
                     TG_ENOTFOUND);
     CU_ASSERT_EQUAL(pdp_limits_pending(k), 0);
     pdp_limits_destroy(k);
@@ -907,6 +947,8 @@ test_reservation_record(void)
     CU_ASSERT_EQUAL(pdp_limits_expire(l, T0 + 900600), 1);
     CU_ASSERT_STRING_EQUAL(seen, "req_9");
     tg_buf_fini(&rec);
+    tg_buf_fini(&snap);
+    tg_buf_fini(&settled);
     pdp_limits_destroy(l);
 }
 
