@@ -17,7 +17,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
 #include <lmdb.h>
 
@@ -69,6 +73,7 @@ struct dp_spool_flight {
 };
 
 struct dp_spool {
+    int              lock_fd; /* flock: one data plane per spool */
     MDB_env         *env;
     MDB_dbi          dbi;
     size_t           mapsize;
@@ -99,6 +104,7 @@ struct dp_spool {
     int64_t          batch_since_us; /* when its first report came */
     atomic_bool      no_batch;
     size_t           mem_max;
+    char            *dir;
     atomic_uint_fast64_t held_bytes;
     atomic_uint_fast64_t queued_finals; /* in queue, not yet held */
     atomic_uint_fast64_t pending;
@@ -293,10 +299,15 @@ dp_spool_send(dp_spool *sp, const tg_usage *u, int64_t now_us)
 static void
 dp_spool_disk_error(dp_spool *sp, const char *what, int rc, int64_t now_us)
 {
-    bool full = rc == ENOSPC || rc == EDQUOT || rc == EFBIG || rc == MDB_MAP_FULL;
+    struct statvfs v;
+    /* LMDB reports a write cut short on a full filesystem as EIO. */
+    bool full = rc == ENOSPC || rc == EDQUOT || rc == EFBIG ||
+                rc == MDB_MAP_FULL ||
+                (rc == EIO && statvfs(sp->dir, &v) == 0 &&
+                 (uint64_t)v.f_bavail * v.f_frsize < 65536);
 
-    if (full && sp->logged_us != 0 && now_us - sp->logged_us < DP_SPOOL_LOG_US) {
-        return;
+    if (sp->logged_us != 0 && now_us - sp->logged_us < DP_SPOOL_LOG_US) {
+        return; /* a failing disk fails every write: said once a minute */
     }
     sp->logged_us = now_us;
     if (full) {
@@ -309,7 +320,7 @@ dp_spool_disk_error(dp_spool *sp, const char *what, int rc, int64_t now_us)
                  sp->mem_max);
     } else {
         tg_error("usage spool: cannot %s: %s (usage waits in memory "
-                 "meanwhile)",
+                 "meanwhile; said at most once a minute)",
                  what, mdb_strerror(rc));
     }
 }
@@ -827,13 +838,30 @@ dp_spool_open(dp_spool **out, const char *dir, dp_pdp *pdp, size_t mem_max)
     sp->pdp     = pdp;
     sp->mapsize = 16u << 20;
     sp->mem_max = mem_max > 0 ? mem_max : DP_SPOOL_MEM_DEFAULT;
+    if ((sp->dir = strdup(dir)) == NULL) {
+        free(sp);
+        return TG_ENOMEM;
+    }
     pthread_mutex_init(&sp->lock, NULL);
     pthread_cond_init(&sp->cond, NULL);
+    sp->lock_fd = -1;
     if (dp_spool_mkdirs(dir) != 0) {
         tg_error("usage spool: cannot create %s: %s (check "
                  "dataplane.spool_dir)",
                  dir, strerror(errno));
         goto fail;
+    }
+    { /* Another data plane's intents are not ours to settle. */
+        char lk[4200];
+        snprintf(lk, sizeof(lk), "%s/spool.lock", dir);
+        if ((sp->lock_fd = open(lk, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0 ||
+            flock(sp->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+            tg_error("usage spool: %s is in use by another process (%s): "
+                     "give each tollgate-dataplane its own "
+                     "dataplane.spool_dir",
+                     dir, strerror(errno));
+            goto fail;
+        }
     }
     { /* a truncated or damaged file: refused here, not SIGBUS in the map */
         char msg[1024];
@@ -879,6 +907,10 @@ fail:
     if (sp->env != NULL) {
         mdb_env_close(sp->env);
     }
+    if (sp->lock_fd >= 0) {
+        close(sp->lock_fd);
+    }
+    free(sp->dir);
     pthread_mutex_destroy(&sp->lock);
     pthread_cond_destroy(&sp->cond);
     free(sp);
@@ -947,6 +979,8 @@ dp_spool_close(dp_spool *sp)
         }
     }
     mdb_env_close(sp->env);
+    close(sp->lock_fd);
+    free(sp->dir);
     pthread_mutex_destroy(&sp->lock);
     pthread_cond_destroy(&sp->cond);
     free(sp);

@@ -268,14 +268,24 @@ dp_worker_spooled(void *arg, tg_err rv)
     dp_req_unref(r); /* the spool's ref */
 }
 
-/* dp_worker_intent_usage is the intent of the request's first attempt:
- * its worst case, what the PDP reserved (settled as estimated if the data
- * plane dies before the final report). */
+static int64_t dp_worker_cost(const dp_server *srv, const dp_upstream *up);
+
+/* dp_worker_intent_usage is the request's intent: its worst case, what
+ * the PDP reserved (settled as estimated if the data plane dies before
+ * the final report), at the dearest deployment it may be sent to (a
+ * fallback may be dearer than the first). */
 static void
 dp_worker_intent_usage(dp_worker *w, dp_req *r, tg_usage *u)
 {
     const dp_upstream *up = &w->srv->upstreams[r->order[0]];
     int64_t            out;
+
+    for (uint32_t i = 1; i < r->n_order; i++) {
+        const dp_upstream *o = &w->srv->upstreams[r->order[i]];
+        if (dp_worker_cost(w->srv, o) > dp_worker_cost(w->srv, up)) {
+            up = o;
+        }
+    }
 
     memset(u, 0, sizeof(*u));
     snprintf(u->request_id, sizeof(u->request_id), "%s", r->request_id);
@@ -674,9 +684,10 @@ dp_worker_start_upstream(dp_worker *w, dp_req *r, const dp_upstream *up,
     dp_sse_init(&r->sse, DP_SSE_EVENT_MAX);
     curl_easy_setopt(e, CURLOPT_URL, r->call.url);
     /* The body through a read callback that cannot seek: libcurl never
-     * sends it a second time on its own (it would resend a request on a
-     * reused connection that died, a double charge with a real provider);
-     * that attempt fails instead, and the router decides and counts. */
+     * sends it a second time on its own (it would resend a request whose
+     * reused connection died, unseen by retries, breakers and budgets);
+     * that attempt fails instead, and whether to send it again is the
+     * router's decision, counted as one of its retries. */
     r->body_off = 0;
     curl_easy_setopt(e, CURLOPT_POST, 1L);
     curl_easy_setopt(e, CURLOPT_READFUNCTION, dp_worker_read_cb);

@@ -574,28 +574,59 @@ pdp_limits_release(pdp_limits *l, const char *id, int64_t actual_tokens,
 bool
 pdp_limits_abandon(pdp_limits *l, const char *id, int64_t now_ms)
 {
-    pdp_lim_res *t;
+    pdp_lim_res    *t;
+    pdp_lim_res    *r = NULL;
+    pdp_lim_rshard *s;
+    size_t          c;
+    bool            known = false;
 
     if (l == NULL || id == NULL || id[0] == '\0' ||
         strlen(id) >= sizeof(t->id)) {
         return false;
     }
-    if (pdp_limits_release(l, id, 0, now_ms)) {
-        return true;
-    }
-    /* Not reserved (yet): remember the id, so a decision still on its way
-     * reserves nothing. Without memory the decision reserves and the TTL
-     * frees it: late, never lost. */
+    /* Allocated before the lock. Without memory a decision still on its
+     * way reserves and the TTL frees it: late, never lost. */
     if ((t = calloc(1, sizeof(*t))) != NULL) {
         snprintf(t->id, sizeof(t->id), "%s", id);
-        t->hash       = pdp_hash(t->id, strlen(t->id));
         t->tomb       = true;
         t->created_ms = now_ms;
-        if (!pdp_lim_res_put(l, t)) {
-            free(t); /* abandoned twice */
-        }
     }
-    return false;
+    {
+        uint64_t h = pdp_hash(id, strlen(id));
+        s          = pdp_lim_rshard_of(l, h);
+        c          = (size_t)(h >> 8) & (PDP_LIM_CHAINS - 1);
+        if (t != NULL) {
+            t->hash = h;
+        }
+        /* One lock for the lookup and the tombstone: a decision putting
+         * its reservation in between cannot slip past both. */
+        pthread_mutex_lock(&s->mu);
+        for (pdp_lim_res **pp = &s->chains[c]; *pp != NULL;
+             pp = &(*pp)->next) {
+            if ((*pp)->hash == h && strcmp((*pp)->id, id) == 0) {
+                known = true;
+                if (!(*pp)->tomb) {
+                    r   = *pp;
+                    *pp = r->next;
+                }
+                break;
+            }
+        }
+        if (!known && t != NULL) {
+            t->next      = s->chains[c];
+            s->chains[c] = t;
+            t            = NULL;
+            atomic_fetch_add(&l->tombs, 1);
+        }
+        pthread_mutex_unlock(&s->mu);
+    }
+    free(t);
+    if (r == NULL) {
+        return false;
+    }
+    /* Nothing went upstream: its tokens are not counted. */
+    pdp_lim_res_end(l, r, 0, now_ms);
+    return true;
 }
 
 uint32_t

@@ -389,6 +389,9 @@ pdp_batch_item_done(void *arg, tg_err rv, const tg_usage_ack *ack)
     if (rv == TG_OK) {
         pdp_server_settled(srv, u, ack, it->spend, it->nspend);
         out->ack = *ack;
+    } else {
+        /* The reply's union was never cleared: no garbage on the wire. */
+        memset(&out->ack, 0, sizeof(out->ack));
     }
     {
         size_t n = strnlen(u->request_id, sizeof(out->ack.request_id) - 1);
@@ -463,6 +466,40 @@ pdp_worker_usage_batch(pdp_worker *w, nng_msg *msg)
 
 static void pdp_worker_reserved(void *arg, tg_err rv, const tg_usage_ack *ack);
 
+/* pdp_worker_unrecorded turns the allow in w->rep into a deny: its
+ * reservation could not be recorded (rv), or the request was settled or
+ * abandoned first (rv TG_OK). A deny, not an error: a data plane that
+ * fails open on PDP errors must not serve it without limits. */
+static void
+pdp_worker_unrecorded(pdp_worker *w, tg_err rv)
+{
+    tg_decision *d = &w->rep.u.decision;
+
+    atomic_fetch_sub(&w->srv->decisions[0], 1);
+    atomic_fetch_add(&w->srv->decisions[1], 1);
+    d->verdict           = TG_VERDICT_DENY;
+    d->reservation_id[0] = '\0';
+    d->n_targets         = 0;
+    if (rv != TG_OK) {
+        d->status = 503;
+        snprintf(d->error_code, sizeof(d->error_code), "state_unavailable");
+        snprintf(d->error_type, sizeof(d->error_type), "server_error");
+        snprintf(d->message, sizeof(d->message),
+                 "The gateway's policy service could not record this "
+                 "request's reservation (%s), so it was not admitted. Retry "
+                 "shortly; an operator should check tollgate-pdp's state "
+                 "directory (disk full?).",
+                 rv == TG_EFULL ? "its disk is full" : tg_strerror(rv));
+        return;
+    }
+    d->status = 409;
+    snprintf(d->error_code, sizeof(d->error_code), "request_abandoned");
+    snprintf(d->error_type, sizeof(d->error_type), "invalid_request_error");
+    snprintf(d->message, sizeof(d->message),
+             "This request was settled or abandoned before the policy "
+             "service decided it; send it again.");
+}
+
 /* pdp_worker_park_reservation records the decision's reservation before
  * the decision is sent: true when the worker is parked until the store's
  * callback replies. false: w->rep says why it is denied (nothing held). */
@@ -500,10 +537,7 @@ pdp_worker_park_reservation(pdp_worker *w, nng_msg *msg)
         pthread_mutex_unlock(&srv->mu);
     }
     pdp_limits_release(srv->lim, d->reservation_id, 0, tg_now_ms());
-    atomic_fetch_add(&srv->decisions[2], 1);
-    pdp_worker_error(w, w->req.request_id,
-                     "pdp could not record the reservation; the request is "
-                     "denied");
+    pdp_worker_unrecorded(w, rv);
     return false;
 }
 
@@ -522,26 +556,7 @@ pdp_worker_reserved(void *arg, tg_err rv, const tg_usage_ack *ack)
     if (rv != TG_OK || ack->duplicate) {
         /* Undo it: nothing may hold budget that no record backs. */
         pdp_limits_release(srv->lim, d->reservation_id, 0, tg_now_ms());
-        if (rv != TG_OK) {
-            char why[TG_MSG_TEXT_MAX];
-            atomic_fetch_add(&srv->decisions[2], 1);
-            snprintf(why, sizeof(why),
-                     "pdp could not record the reservation (%s); the request "
-                     "is denied",
-                     tg_strerror(rv));
-            pdp_worker_error(w, w->req.request_id, why);
-        } else {
-            d->verdict = TG_VERDICT_DENY;
-            d->status  = 409;
-            snprintf(d->error_code, sizeof(d->error_code),
-                     "request_abandoned");
-            snprintf(d->error_type, sizeof(d->error_type),
-                     "invalid_request_error");
-            snprintf(d->message, sizeof(d->message),
-                     "This request was settled or abandoned before the "
-                     "policy service decided it; send it again.");
-            d->reservation_id[0] = '\0';
-        }
+        pdp_worker_unrecorded(w, rv);
     }
     pdp_worker_reply(w, msg);
     /* Last touch of w: after this, stop may free it. */

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include "tg_lmdb.h"
 #include "tg_log.h"
@@ -392,27 +393,45 @@ pdp_store__with_audit(pdp_store *st, MDB_txn *txn, pdp_store_txn_fn fn,
     return rc;
 }
 
-/* pdp_store__log_failure says why a write failed: a full disk once a
- * minute (with what to do), anything else every time. */
+/* pdp_store__disk_full: rc means the filesystem is out of space. LMDB
+ * reports a write cut short on a full filesystem as EIO, so an EIO is
+ * taken as "full" when the state directory's filesystem has no room. */
+static bool
+pdp_store__disk_full(const pdp_store *st, int rc)
+{
+    struct statvfs v;
+
+    if (rc == ENOSPC || rc == EDQUOT || rc == EFBIG) {
+        return true;
+    }
+    return rc == EIO && statvfs(st->dir, &v) == 0 &&
+           (v.f_bavail == 0 || (uint64_t)v.f_bavail * v.f_frsize < 65536);
+}
+
+/* pdp_store__log_failure says why a write failed, at most once a minute
+ * (a failing disk fails every write): a full disk with what to do. */
 static void
 pdp_store__log_failure(pdp_store *st, const char *what, int rc)
 {
     int64_t now  = tg_mono_us() / 1000;
     int64_t last = atomic_load(&st->full_logged_ms);
 
-    if (rc == ENOSPC || rc == EDQUOT) {
-        if ((last != 0 && now - last < 60000) ||
-            !atomic_compare_exchange_strong(&st->full_logged_ms, &last, now)) {
-            return;
-        }
+    if ((last != 0 && now - last < 60000) ||
+        !atomic_compare_exchange_strong(&st->full_logged_ms, &last, now)) {
+        return;
+    }
+    if (pdp_store__disk_full(st, rc)) {
         tg_error("store: disk full: cannot %s %s (free space on its "
                  "filesystem; usage reports are kept by the data planes and "
-                 "retried, decisions with limits are refused until then; "
-                 "this message repeats at most once a minute)",
+                 "retried, decisions whose reservation cannot be recorded "
+                 "are refused until then; this message repeats at most once "
+                 "a minute)",
                  what, st->dir);
         return;
     }
-    tg_error("store: %s failed in %s: %s", what, st->dir, mdb_strerror(rc));
+    tg_error("store: %s failed in %s: %s (this message repeats at most once "
+             "a minute while it lasts)",
+             what, st->dir, mdb_strerror(rc));
 }
 
 /* A write body: runs inside a write txn, returns an LMDB rc. It may run more
@@ -463,6 +482,9 @@ pdp_store__write_opt(pdp_store *st, pdp_store_txn_fn fn, void *arg,
         }
         if (rc != 0 && rc != MDB_NOTFOUND && rc != MDB_KEYEXIST) {
             pdp_store__log_failure(st, "write", rc);
+            if (pdp_store__disk_full(st, rc)) {
+                return TG_EFULL; /* EIO from a write cut short */
+            }
         }
         return pdp_store__rc(rc);
     }
@@ -1837,37 +1859,50 @@ pdp_store_writer_main(void *arg)
         pthread_mutex_unlock(&st->mu);
 
         t0 = tg_mono_us();
-        {
-            /* Acknowledged usage must be on the disk; a batch of recorded
-             * reservations only needs to survive this process dying. */
-            bool usage = false;
-            for (pdp_store_item *it = batch; it != NULL && !usage;
-                 it = it->next) {
-                usage = it->op == PDP_STORE_OP_USAGE;
-            }
-            rv = usage ? pdp_store__write(st, pdp_store_batch_txn, batch)
-                       : pdp_store__write_nosync(st, pdp_store_batch_txn,
-                                                 batch);
-        }
+        /* One commit for the whole batch, no fsync: the reservations in it
+         * only need to survive this process dying, so their decisions go
+         * out now; the usage acks wait for the fsync below. */
+        rv = pdp_store__write_nosync(st, pdp_store_batch_txn, batch);
         tg_debug("store: committed %zu item(s) in %lld us: %s", n,
                  (long long)(tg_mono_us() - t0), tg_strerror(rv));
-        while (batch != NULL) {
-            pdp_store_item *next = batch->next;
-            for (uint32_t i = 0; batch->spend_out != NULL && rv == TG_OK &&
-                                 i < batch->nspend;
-                 i++) {
-                batch->spend_out[i].nfired =
-                    batch->ack.duplicate ? 0 : batch->spend[i].nfired;
-                memcpy(batch->spend_out[i].fired, batch->spend[i].fired,
-                       sizeof(batch->spend[i].fired));
-                batch->spend_out[i].spent_after = batch->spend[i].spent_after;
+        for (int pass = 0; pass < 2; pass++) {
+            /* pass 0: reservations and forgets; pass 1: usage, synced. */
+            if (pass == 1 && rv == TG_OK) {
+                bool usage = false;
+                for (pdp_store_item *it = batch; it != NULL && !usage;
+                     it = it->next) {
+                    usage = it->op == PDP_STORE_OP_USAGE;
+                }
+                int src = usage ? mdb_env_sync(st->env, 1) : 0;
+                if (src != 0) {
+                    /* Committed (a crash of this process keeps it) but
+                     * maybe not on the disk: memory follows the commit,
+                     * and the failing disk is said. */
+                    pdp_store__log_failure(st, "fsync", src);
+                }
             }
-            if (batch->cb != NULL) {
-                batch->cb(batch->arg, rv, &batch->ack);
+            for (pdp_store_item **pp = &batch; *pp != NULL;) {
+                pdp_store_item *it = *pp;
+                if ((it->op == PDP_STORE_OP_USAGE) != (pass == 1)) {
+                    pp = &it->next;
+                    continue;
+                }
+                *pp = it->next;
+                for (uint32_t i = 0; it->spend_out != NULL && rv == TG_OK &&
+                                     i < it->nspend;
+                     i++) {
+                    it->spend_out[i].nfired =
+                        it->ack.duplicate ? 0 : it->spend[i].nfired;
+                    memcpy(it->spend_out[i].fired, it->spend[i].fired,
+                           sizeof(it->spend[i].fired));
+                    it->spend_out[i].spent_after = it->spend[i].spent_after;
+                }
+                if (it->cb != NULL) {
+                    it->cb(it->arg, rv, &it->ack);
+                }
+                free(it->res);
+                free(it);
             }
-            free(batch->res);
-            free(batch);
-            batch = next;
         }
         pthread_mutex_lock(&st->mu);
     }

@@ -429,8 +429,8 @@ pdp_wire_encode_reply(const pdp_rep *rep, tg_buf *out)
             tollgate__v1__usage_ack__init(&iack[i]);
             ia[i].request_id         = (char *)a->ack.request_id;
             ia[i].ok                 = a->ok;
-            iack[i].duplicate        = a->ack.duplicate;
-            iack[i].cost_micro_usd   = a->ack.cost_micro_usd;
+            iack[i].duplicate        = a->ok && a->ack.duplicate;
+            iack[i].cost_micro_usd   = a->ok ? a->ack.cost_micro_usd : 0;
             ia[i].ack                = a->ok ? &iack[i] : NULL;
             iap[i]                   = &ia[i];
         }

@@ -30,6 +30,13 @@
 //    request retried twice does not cool the only deployment down; and a
 //    connection closed without an answer is not resent by libcurl on its
 //    own (retries=2 means exactly 3 upstream requests).
+// F. The PDP's state directory (pdp.state_dir) on a full tmpfs, under a
+//    rate limit (every decision records a reservation): a decision whose
+//    reservation cannot be written is refused with 503 pdp_unavailable,
+//    usage reports are not acknowledged (the data plane keeps and retries
+//    them), the PDP says "disk full" once a minute, not once per failed
+//    write; when the space returns the backlog drains, one record per
+//    served request, and what was acknowledged before is still there.
 //
 // Interfaces these tests assume beyond what the code had before this issue:
 //   tollgate-pdp usage list --config F --format json [--tenant T],
@@ -152,7 +159,7 @@ async function usageRecords(gw, { tenant } = {}) {
   if (tenant) args.push('--tenant', tenant);
   const r = await runBinary('tollgate-pdp', args);
   if (r.code !== 0) {
-    throw new Error(`tollgate-pdp ${args.join(' ')} exited ${r.code}: ${r.stderr}${r.stdout}`);
+    throw new Error(`tollgate-pdp ${args.join(' ')} exited ${r.code}${r.signal ? ` (${r.signal})` : ''}: ${r.stderr}${r.stdout}`);
   }
   const j = JSON.parse(r.stdout);
   assert.ok(Array.isArray(j.records), `usage list printed no {records}: ${r.stdout.slice(0, 300)}`);
@@ -1037,5 +1044,221 @@ describe('E: retries and the circuit breaker', () => {
     assert.equal(upstream, 3, `retries=2 must mean exactly 3 upstream requests, the mock saw ${upstream}`);
     const d = await deployment('e-drop');
     assert.equal(d.state, 'ok', `one failed request cooled the deployment down: ${JSON.stringify(d)}`);
+  });
+});
+
+// ========================================================================
+// F. The PDP's state directory on a full disk.
+// ========================================================================
+
+/** An error line of the PDP's state store ("store: write failed in ...",
+ * "store: disk full: ..."). */
+const STORE_ERR_RE = /\berror\b.*\bstore: /;
+
+describe('F: PDP state directory on a full disk', () => {
+  let gw;
+  let mnt;
+  const TENANT = 'fault-f';
+  let key;
+
+  before(async () => {
+    // The PDP's LMDB state on a small tmpfs; the data plane's spool stays
+    // on the ordinary disk (in the gateway's directory).
+    mnt = await mountTmpfs(4);
+    gw = await startGateway({ pdp: { state_dir: path.join(mnt, 'pdp-state') } });
+    let id;
+    ({ key, id } = await gw.createKey({ tenant: TENANT }));
+    // A rate limit far above what the test sends: every decision takes a
+    // reservation, which the PDP records before it answers.
+    await gw.cli(['ratelimits', 'set', `key:${id}`, '--rpm', '1000', '--concurrent', '100', '--config', gw.cfgPath]);
+  });
+  after(async () => {
+    try {
+      fs.rmSync(path.join(mnt ?? '/nonexistent', 'filler'), { force: true });
+      await gw?.stop();
+    } finally {
+      await unmountTmpfs(mnt);
+    }
+  });
+
+  test('reports kept and retried, reserving decisions refused with 503, "disk full" logged once, nothing lost',
+    { timeout: 60_000 }, async () => {
+      // Tags padded to one length: every request has the same prompt tokens.
+      const body = (tag) => ({ model: 'mock-small', messages: userMsg(`[[mock chunks=3 ttft_ms=20]] f-${tag.padEnd(12, '.')}`), max_tokens: 10 });
+      const PROMPT = promptTokens(body('x').messages);
+      const served = []; // every 200, whatever the phase
+      const refused = []; // 503 state_unavailable: the reservation could not be recorded
+      const bad = [];
+      const tally = (phase, out) => {
+        for (const r of out) {
+          if (r.status === 200 && r.id) served.push({ ...r, phase });
+          else if (r.status === 503 && r.code === 'state_unavailable') refused.push({ ...r, phase });
+          else bad.push(`${phase} #${r.i}: ${r.status} ${r.error ?? String(r.text).slice(0, 300)}`);
+        }
+        return out;
+      };
+      const nonAbandoned = async () => (await usageRecords(gw, { tenant: TENANT })).filter((r) => !r.abandoned);
+
+      // 1. Space left: served and acknowledged.
+      const pre = tally('before', await Promise.all(sendAll(gw, 8, (i) => body(`pre-${i}`), key)));
+      assert.deepEqual(pre.filter((r) => r.status !== 200).map((r) => `${r.status} ${r.error ?? r.text}`), [],
+        'requests refused before the disk was full');
+      const { snap: acked } = await settle(gw, nonAbandoned, { timeoutMs: 15_000 });
+      assert.equal(acked.length, pre.length, `${acked.length} usage records for ${pre.length} requests served with space left`);
+
+      // 2. The state's filesystem full.
+      const logAt = gw.pdp.stderr().length;
+      const filler = fillDisk(mnt);
+      const tFill = performance.now();
+      const freeAtFill = diskFree(mnt);
+      const samples = [];
+      let fullOut = [];
+      try {
+        const tFull = performance.now();
+        const waves = [];
+        for (let w = 0; w < 10; w++) {
+          const out = tally('full', await Promise.all(sendAll(gw, 4, (i) => body(`full-${w}-${i}`), key)));
+          waves.push(out.map((r) => (r.status === 200 ? '+' : r.status === 503 ? 'x' : '?')).join(''));
+          fullOut = fullOut.concat(out);
+          samples.push((await gw.metrics()).tollgate_usage_spool_pending);
+          await sleep(100);
+        }
+        // Past the data plane's resend interval (3 s) with nothing new: a
+        // report the PDP could not record is still pending now.
+        const until = performance.now() + 3500;
+        while (performance.now() < until) {
+          samples.push((await gw.metrics()).tollgate_usage_spool_pending);
+          await sleep(250);
+        }
+        const m = await gw.metrics();
+        const stillFull = fs.statfsSync(mnt).bavail === 0;
+        gw.checkAlive();
+        const fullServed = fullOut.filter((r) => r.status === 200).length;
+        const fullRefused = fullOut.filter((r) => r.status === 503 && r.code === 'state_unavailable').length;
+        log(`F: disk full (${freeAtFill} bytes free) for ${Math.round(performance.now() - tFull)} ms: ` +
+          `${fullOut.length} requests, ${fullServed} served, ${fullRefused} state_unavailable, ` +
+          `${fullOut.length - fullServed - fullRefused} other (waves of 4, + served, x refused: ${waves.join(' ')}); ` +
+          `spool_pending samples ${JSON.stringify(samples)}; ` +
+          `at the end pending ${m.tollgate_usage_spool_pending}, still full ${stillFull}`);
+        assert.deepEqual(bad, [], 'answers other than 200 or 503 state_unavailable');
+        assert.equal(freeAtFill, 0, 'the filesystem had space left after filling');
+        assert.ok(stillFull, 'the filesystem did not stay full');
+        // The fault really happened: a decision was refused, or a report
+        // was not acknowledged (still pending after the resend interval).
+        assert.ok(fullRefused > 0 || m.tollgate_usage_spool_pending > 0,
+          `the full disk changed nothing: all ${fullOut.length} requests served and every report acknowledged`);
+        for (const r of fullOut.filter((x) => x.status === 503)) {
+          const e = JSON.parse(r.text).error;
+          assert.equal(e.code, 'state_unavailable');
+          assert.match(e.message, /disk is full/);
+        }
+      } finally {
+        fs.rmSync(filler, { force: true });
+      }
+      const pdpLogFull = gw.pdp.stderr().slice(logAt);
+
+      // 3. Space back: new requests pass, the backlog drains, once each.
+      gw.keepLogs = true;
+      const first = await pollUntil(async () => {
+        const r = await gw.chat(body('back-0'), { key });
+        tally('after', [{ i: 0, status: r.status, code: r.json?.error?.code ?? null, id: r.headers['x-request-id'], text: r.text }]);
+        return r.status === 200 ? r : null;
+      }, { timeoutMs: 10_000, intervalMs: 250, what: 'a request to pass once space returned' });
+      assert.equal(first.status, 200);
+      const post = tally('after', await Promise.all(sendAll(gw, 6, (i) => body(`back-${i + 1}`), key)));
+      assert.deepEqual(post.filter((r) => r.status !== 200).map((r) => `${r.status} ${r.error ?? r.text}`), [],
+        'requests refused after space returned');
+      const t1 = performance.now();
+      const { snap: recs, metrics: mEnd } = await settle(gw, nonAbandoned, { timeoutMs: 20_000 });
+      const drainMs = Math.round(performance.now() - t1);
+      const all = await usageRecords(gw, { tenant: TENANT });
+      const { map, dups } = byId(recs);
+      const { dups: dupsAll } = byId(all);
+      const pdpLog = gw.pdp.stderr().slice(logAt);
+      // What the PDP said about its disk: the disk-full line, and any error
+      // its store logged (a failed write however worded: LMDB reports a
+      // short write on a full filesystem as EIO, not ENOSPC).
+      const fullLines = pdpLog.split('\n').filter((l) => DISK_FULL_RE.test(l) || STORE_ERR_RE.test(l));
+      log(`F: drained in ${drainMs} ms (spool_pending ${mEnd.tollgate_usage_spool_pending}); ${served.length} served ` +
+        `(${served.filter((r) => r.phase === 'full').length} while full), ${refused.length} refused; ` +
+        `${recs.length} usage records (${all.length - recs.length} abandoned); PDP error lines about its store: ` +
+        `${fullLines.length}${fullLines.length ? `:\n#   ${fullLines.slice(0, 4).map((l) => l.slice(0, 200)).join('\n#   ')}` : ''}`);
+
+      assert.deepEqual(bad, [], 'unexpected answers');
+      assert.equal(mEnd.tollgate_usage_spool_pending, 0);
+      assert.deepEqual(dupsAll, [], 'request ids with more than one usage record');
+      assert.deepEqual(dups, []);
+      const missing = served.filter((r) => !map.has(r.id)).map((r) => `${r.phase} ${r.id}`);
+      assert.deepEqual(missing, [], `${missing.length} served requests have no usage record`);
+      assert.deepEqual(refused.filter((r) => map.has(r.id)).map((r) => r.id), [], 'refused requests with a usage record');
+      assert.equal(recs.length, served.length, `${recs.length} usage records for ${served.length} served requests`);
+      // What was acknowledged before the disk filled is still there, unchanged.
+      const changed = acked.filter((a) => JSON.stringify(map.get(a.request_id)) !== JSON.stringify(a)).map((a) => a.request_id);
+      assert.deepEqual(changed, [], 'acknowledged usage records lost or changed');
+      for (const r of served) {
+        const u = map.get(r.id);
+        assert.deepEqual([u.prompt_tokens, u.completion_tokens, u.estimated], [PROMPT, 3, false], `usage of ${r.id}`);
+      }
+      // Said, and said once a minute (the test is well under a minute), not
+      // once per failed write.
+      assert.match(pdpLogFull, /disk full/i, 'the PDP never said its disk is full');
+      assert.ok(fullLines.length <= 2, `the PDP logged ${fullLines.length} errors about its full disk in ` +
+        `${Math.round((performance.now() - tFill) / 1000)} s (README: 'disk full' once a minute):\n` +
+        `${fullLines.slice(0, 8).join('\n')}`);
+      // Nothing is held for requests long finished or refused.
+      let lastList;
+      const left = await pollUntil(async () => {
+        lastList = await openReservations(gw);
+        return lastList.length === 0 ? lastList : null;
+      }, { timeoutMs: 3000, intervalMs: 200, what: 'no open reservation' }).catch((e) => e);
+      assert.ok(!(left instanceof Error), `open reservations remain with nothing in flight: ${JSON.stringify(lastList?.slice(0, 3))}`);
+      gw.keepLogs = false;
+    });
+});
+
+// G. Rate windows across a PDP SIGKILL. The PDP writes its rate-limit
+// windows to a snapshot about once a second; what was admitted since is
+// in its reservation records (open or settled), so a restart right after a
+// burst still counts every request of the burst: a key with rpm N that
+// used M just before the kill gets exactly N - M more, not N.
+describe('G: rate windows across a PDP SIGKILL', () => {
+  let gw;
+  const RPM = 20;
+  const BURST = 14;
+
+  before(async () => {
+    gw = await startGateway({ dataplane: { pdp_timeout_ms: 1000 } });
+  });
+  after(async () => {
+    await gw?.stop();
+  });
+
+  test('a burst settled just before the kill still counts after the restart: exactly rpm - burst more are admitted', { timeout: 60_000 }, async () => {
+    const { key, id } = await gw.createKey({ tenant: 'fault-g' });
+    await gw.cli(['ratelimits', 'set', `key:${id}`, '--rpm', String(RPM), '--config', gw.cfgPath]);
+    const body = (i) => ({ model: 'mock-small', messages: userMsg(`[[mock chunks=1]] g${i}`), max_tokens: 5 });
+    // Wait out the snapshot beat so the burst lands just after a snapshot.
+    await sleep(1100);
+    const t0 = performance.now();
+    const first = await Promise.all(Array.from({ length: BURST }, (_, i) => gw.chat(body(i), { key })));
+    const burstMs = performance.now() - t0;
+    assert.deepEqual(first.map((r) => r.status), Array(BURST).fill(200),
+      `the burst is admitted: ${first.map((r) => r.status)}`);
+    // Their usage reports are settled (acked) before the kill.
+    await pollUntil(async () => (await gw.metrics()).tollgate_usage_spool_pending === 0,
+      { timeoutMs: 5_000, what: 'the burst\'s reports to be acknowledged' });
+    const killedAfterMs = performance.now() - t0;
+    const r = await gw.killPdp('SIGKILL');
+    assert.equal(r.signal, 'SIGKILL');
+    log(`G: burst of ${BURST} in ${Math.round(burstMs)} ms, PDP killed ${Math.round(killedAfterMs)} ms after it began`);
+    // The fault must hit the window the snapshot had not saved yet.
+    assert.ok(killedAfterMs < 1000, `the kill came ${Math.round(killedAfterMs)} ms after the burst: too late to test anything`);
+    await gw.startPdp();
+    const after = [];
+    for (let i = 0; i < RPM; i++) after.push((await gw.chat(body(100 + i), { key })).status);
+    const admitted = after.filter((s) => s === 200).length;
+    assert.ok(after.every((s) => s === 200 || s === 429), `only 200 and 429 expected: ${after}`);
+    assert.equal(admitted, RPM - BURST,
+      `after the restart ${admitted} more were admitted; rpm ${RPM} with ${BURST} used allows ${RPM - BURST}: ${after}`);
   });
 });

@@ -246,7 +246,8 @@ test_older_pdp_gets_single_reports(void)
 /* A recorded callback: how often it ran and with what. */
 typedef struct rec_cb {
     atomic_int calls;
-    atomic_int last; /* tg_err */
+    atomic_int last;  /* tg_err */
+    atomic_int efull; /* how many were refused */
 } rec_cb;
 
 static void
@@ -255,6 +256,9 @@ rec_cb_fn(void *arg, tg_err rv)
     rec_cb *c = arg;
 
     atomic_store(&c->last, (int)rv);
+    if (rv == TG_EFULL) {
+        atomic_fetch_add(&c->efull, 1);
+    }
     atomic_fetch_add(&c->calls, 1);
 }
 
@@ -310,6 +314,13 @@ test_intent_becomes_estimated(void)
                     TG_OK);
     CU_ASSERT_TRUE(rec_cb_wait(&cb, 3));
     CU_ASSERT_EQUAL(atomic_load(&cb.last), TG_OK);
+    /* A second data plane on the same spool would settle this one's
+     * intents as its own: refused. */
+    {
+        dp_spool *other = NULL;
+        CU_ASSERT_NOT_EQUAL(dp_spool_open(&other, dir, pdp, 0), TG_OK);
+        CU_ASSERT_PTR_NULL(other);
+    }
     /* Only finals are reports: the intent waits for its request. */
     CU_ASSERT_TRUE(wait_for(sp, 0, 1));
     dp_spool_stop(sp);
@@ -394,7 +405,9 @@ test_disk_refuses_writes(void)
                         TG_OK);
     }
     CU_ASSERT_TRUE(rec_cb_wait(&refused, 6));
+    /* Room for four: the two newest are refused. */
     CU_ASSERT_EQUAL(atomic_load(&refused.last), TG_EFULL);
+    CU_ASSERT_EQUAL(atomic_load(&refused.efull), 2);
     CU_ASSERT_TRUE(dp_spool_full(sp));
     CU_ASSERT_TRUE(dp_spool_held_bytes(sp) > 0);
     /* A final still goes in past the ceiling. */

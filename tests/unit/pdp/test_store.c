@@ -1370,8 +1370,10 @@ test_reservation_records(void)
     memset(&u, 0, sizeof(u));
     strcpy(u.request_id, "req_c");
     strcpy(u.reservation_id, "req_c");
-    u.abandoned = true;
-    CU_ASSERT_EQUAL(pdp_store_usage_settle(st, &u, 0, &ack), TG_OK);
+    strcpy(u.key_id, "key_1");
+    u.prompt_tokens = 99;
+    u.abandoned     = true;
+    CU_ASSERT_EQUAL(pdp_store_usage_settle(st, &u, 5, &ack), TG_OK);
     CU_ASSERT_EQUAL(reserve(st, "req_c", "z", &dup), TG_OK);
     CU_ASSERT_TRUE(dup);
     n = 0;
@@ -1386,6 +1388,8 @@ test_reservation_records(void)
         CU_ASSERT_EQUAL(pdp_store_totals_get(rd, PDP_TOTALS_KEY, "key_1", &t),
                         TG_OK);
         CU_ASSERT_EQUAL(t.requests, 1);
+        CU_ASSERT_EQUAL(t.prompt_tokens, 0);
+        CU_ASSERT_EQUAL(t.cost_micro_usd, 10);
         pdp_store_read_end(rd);
         pdp_store_reader_destroy(rd);
     }
