@@ -1374,8 +1374,9 @@ dp_worker_decided(dp_worker *w, dp_req *r, tg_err err, const char *why)
         return; /* answered at shutdown while the PDP call was out */
     }
     if (r->cancelled) {
-        /* A reservation the decision made is freed now, not at expiry. */
-        r->have_decision = err == TG_OK && r->dec.verdict == TG_VERDICT_ALLOW;
+        /* A decision came: an allow's reservation is freed now (a deny
+         * holds none); none came: it is abandoned by its request id. */
+        r->have_decision = err == TG_OK;
         dp_worker_finish(w, r);
         return;
     }

@@ -1755,8 +1755,8 @@ pdp_api_res_one(void *arg, const char *id, const void *data, size_t len)
         return;
     }
     if (pdp_limits_reservation_info(data, len, info) == TG_OK &&
-        info->settled) {
-        free(info); /* kept for the rate windows only: nothing is held */
+        (info->settled || info->ended)) {
+        free(info); /* kept for the windows or a late report: none held */
         return;
     }
     j = cJSON_CreateObject();
@@ -1839,10 +1839,10 @@ pdp_api_reservation_release(pdp_api_call *c, const char *id)
     }
     snprintf(target, sizeof(target), "reservation:%s", id);
     pdp_api_audit(c, &a, "reservations.release", target, NULL);
-    rv = pdp_store_reservation_del(c->x->st, id);
+    rv = pdp_store_reservation_end(c->x->st, id);
     pdp_api_audit_end(c->x->st, &a);
     if (rv != TG_OK && rv != TG_ENOTFOUND) {
-        return pdp_api_store_err(c, rv, "delete the reservation");
+        return pdp_api_store_err(c, rv, "release the reservation");
     }
     if (c->x->lim != NULL) {
         held = pdp_limits_abandon(c->x->lim, id, c->now_ms);

@@ -1667,7 +1667,7 @@ pdp_limits_restore_reservation(pdp_limits *l, const void *data, size_t len,
         rv = TG_ENOTFOUND; /* restored already: it must not count twice */
         goto out;
     }
-    open  = !info->settled;
+    open  = !info->settled && !info->ended;
     count = info->seq >= snap_seq; /* the snapshot may not hold it */
     {
         pdp_rec_in in = {data, len, PDP_LIM_REC_HEAD, false};
@@ -1696,10 +1696,12 @@ pdp_limits_reservation_info(const void *data, size_t len,
 
     memset(out, 0, sizeof(*out));
     state = pdp_rec_get_uint(&in, 1);
-    if (state != PDP_LIMITS_RES_OPEN && state != PDP_LIMITS_RES_SETTLED) {
+    if (state != PDP_LIMITS_RES_OPEN && state != PDP_LIMITS_RES_SETTLED &&
+        state != PDP_LIMITS_RES_ENDED) {
         return TG_EPROTO;
     }
     out->settled = state == PDP_LIMITS_RES_SETTLED;
+    out->ended   = state == PDP_LIMITS_RES_ENDED;
     out->seq     = pdp_rec_get_uint(&in, 8);
     pdp_rec_get_str(&in, out->id, sizeof(out->id));
     out->created_ms = pdp_rec_get_i64(&in);
@@ -1762,6 +1764,9 @@ pdp_limits_record_settle(void *data, size_t len, int64_t actual_tokens)
     rv = pdp_limits_reservation_info(data, len, info);
     /* The tokens: after the head, the id (u16 + bytes), created, second. */
     at = PDP_LIM_REC_HEAD + 2 + strlen(info->id) + 8 + 8;
+    if (rv == TG_OK && info->settled) {
+        rv = TG_EEXIST; /* settled once */
+    }
     free(info);
     if (rv != TG_OK) {
         return rv;
@@ -1777,18 +1782,92 @@ pdp_limits_record_settle(void *data, size_t len, int64_t actual_tokens)
 }
 
 bool
-pdp_limits_record_prunable(const void *data, size_t len, uint64_t snap_seq)
+pdp_limits_record_prunable(const void *data, size_t len, uint64_t snap_seq,
+                           int64_t now_ms)
 {
     const uint8_t *p   = data;
     uint64_t       seq = 0;
 
-    if (len < PDP_LIM_REC_HEAD || p[0] != PDP_LIMITS_RES_SETTLED) {
+    if (len < PDP_LIM_REC_HEAD) {
+        return false;
+    }
+    if (p[0] == PDP_LIMITS_RES_ENDED) {
+        pdp_limits_res_info info;
+        return pdp_limits_reservation_info(data, len, &info) == TG_OK &&
+               now_ms - info.created_ms > PDP_LIMITS_RES_ENDED_KEEP_MS;
+    }
+    if (p[0] != PDP_LIMITS_RES_SETTLED) {
         return false;
     }
     for (size_t i = 0; i < 8; i++) {
         seq |= (uint64_t)p[1 + i] << (8 * i);
     }
     return seq < snap_seq;
+}
+
+tg_err
+pdp_limits_record_end(void *data, size_t len)
+{
+    pdp_limits_res_info *info = malloc(sizeof(*info));
+    tg_err               rv;
+
+    if (info == NULL) {
+        return TG_ENOMEM;
+    }
+    rv = pdp_limits_reservation_info(data, len, info);
+    free(info);
+    if (rv == TG_OK) {
+        ((uint8_t *)data)[0] = PDP_LIMITS_RES_ENDED;
+    }
+    return rv;
+}
+
+uint32_t
+pdp_limits_record_budget_keys(const void *data, size_t len,
+                              pdp_limits_spend_key *out, uint32_t max)
+{
+    pdp_rec_in in = {data, len, PDP_LIM_REC_HEAD, false};
+    char       buf[TG_REQUEST_ID_MAX + TG_MSG_META_VAL_MAX]; /* >= any field */
+    uint32_t   n;
+    uint32_t   nbud;
+    uint32_t   k = 0;
+
+    if (data == NULL || len < PDP_LIM_REC_HEAD) {
+        return 0;
+    }
+    pdp_rec_get_str(&in, buf, sizeof(buf)); /* id */
+    (void)pdp_rec_get_i64(&in);             /* created */
+    (void)pdp_rec_get_i64(&in);             /* second */
+    (void)pdp_rec_get_i64(&in);             /* tokens */
+    n = (uint32_t)pdp_rec_get_uint(&in, 1);
+    for (uint32_t i = 0; i < n && !in.bad; i++) {
+        pdp_rec_get_str(&in, buf, sizeof(buf));
+        pdp_rec_get_str(&in, buf, sizeof(buf));
+        (void)pdp_rec_get_uint(&in, 1);
+    }
+    nbud = (uint32_t)pdp_rec_get_uint(&in, 1);
+    for (uint32_t i = 0; i < nbud && !in.bad; i++) {
+        pdp_limits_spend_key sk;
+        memset(&sk, 0, sizeof(sk));
+        pdp_rec_get_str(&in, sk.rule_id, sizeof(sk.rule_id));
+        pdp_rec_get_str(&in, sk.scope, sizeof(sk.scope));
+        sk.code     = (uint8_t)pdp_rec_get_uint(&in, 1);
+        sk.start_ms = pdp_rec_get_i64(&in);
+        (void)pdp_rec_get_i64(&in); /* the worst case reserved */
+        sk.limit      = pdp_rec_get_i64(&in);
+        sk.scope_kind = (uint8_t)pdp_rec_get_uint(&in, 1);
+        sk.nthr       = (uint8_t)pdp_rec_get_uint(&in, 1);
+        if (sk.nthr > PDP_LIMITS_THRESHOLDS_MAX) {
+            return 0;
+        }
+        for (uint32_t t = 0; t < sk.nthr; t++) {
+            sk.thr[t] = (uint8_t)pdp_rec_get_uint(&in, 1);
+        }
+        if (!in.bad && k < max) {
+            out[k++] = sk;
+        }
+    }
+    return in.bad || in.off != in.len ? 0 : k;
 }
 
 uint64_t

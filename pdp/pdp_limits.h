@@ -38,6 +38,12 @@
 /* The state byte a reservation record starts with. */
 #define PDP_LIMITS_RES_OPEN 1
 #define PDP_LIMITS_RES_SETTLED 2
+/* Expired, or released by hand: holds nothing, but a usage report that
+ * still comes is charged to the budgets it names. */
+#define PDP_LIMITS_RES_ENDED 3
+/* An ended record is kept this long for a late report (a data plane that
+ * comes back after a long outage replays its spool). */
+#define PDP_LIMITS_RES_ENDED_KEEP_MS (7LL * 24 * 3600 * 1000)
 
 typedef struct pdp_limits pdp_limits;
 
@@ -289,7 +295,19 @@ uint64_t pdp_limits_changes(pdp_limits *l);
 tg_err pdp_limits_reservation_encode(pdp_limits *l, const char *id,
                                      tg_buf *out);
 
-/* pdp_limits_record_settle turns an open record (a copy the caller owns)
+/* pdp_limits_record_mark sets the state of a record (a copy the caller
+ * owns) to PDP_LIMITS_RES_ENDED; TG_EPROTO: malformed. */
+tg_err pdp_limits_record_end(void *data, size_t len);
+
+/* pdp_limits_record_budget_keys copies the budget windows a record's
+ * reservation held (at most max), for settling a report whose reservation
+ * is no longer in memory; 0 when it held none or is malformed. */
+uint32_t pdp_limits_record_budget_keys(const void *data, size_t len,
+                                       pdp_limits_spend_key *out,
+                                       uint32_t max);
+
+/* pdp_limits_record_settle turns an open or ended record (a copy the
+ * caller owns)
  * into a settled one with the request's actual tokens: kept so that a
  * restart still counts the request in its rate windows until a window
  * snapshot holds it (pdp_limits_record_prunable). TG_EPROTO: malformed. */
@@ -301,9 +319,10 @@ tg_err pdp_limits_record_settle(void *data, size_t len, int64_t actual_tokens);
 uint64_t pdp_limits_snapshot_seq(const void *data, size_t len);
 
 /* pdp_limits_record_prunable: the record is settled and a saved window
- * snapshot taken at snap_seq counts its request. */
+ * snapshot taken at snap_seq counts its request, or it ended more than
+ * PDP_LIMITS_RES_ENDED_KEEP_MS before now_ms. */
 bool pdp_limits_record_prunable(const void *data, size_t len,
-                                uint64_t snap_seq);
+                                uint64_t snap_seq, int64_t now_ms);
 
 /* pdp_limits_restore_reservation brings back one record at start, before
  * any decision, after pdp_limits_restore of the window snapshot taken at
@@ -322,6 +341,7 @@ tg_err pdp_limits_restore_reservation(pdp_limits *l, const void *data,
 typedef struct pdp_limits_res_info {
     char     id[TG_REQUEST_ID_MAX];
     bool     settled; /* its usage report came (kept for the windows) */
+    bool     ended;   /* expired or released: holds nothing */
     uint64_t seq;     /* admission number */
     int64_t  created_ms;
     int64_t  tokens;

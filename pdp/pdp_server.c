@@ -341,8 +341,8 @@ pdp_worker_usage(pdp_worker *w, nng_msg *msg)
     pthread_mutex_unlock(&srv->mu);
     w->nspend = pdp_limits_budget_keys(srv->lim, u->reservation_id, w->spend,
                                        PDP_LIMITS_BUDGETS_MAX);
-    rv = pdp_store_usage_submit_spend(srv->st, u, cost, w->spend, w->nspend,
-                                      pdp_worker_usage_done, w);
+    rv = pdp_store_usage_submit_res(srv->st, u, cost, w->spend, &w->nspend,
+                                    pdp_worker_usage_done, w);
     if (rv != TG_OK) {
         w->parked = NULL;
         pdp_worker_error(w, w->req.request_id,
@@ -455,10 +455,9 @@ pdp_worker_usage_batch(pdp_worker *w, nng_msg *msg)
      * and the batch must be complete by then. */
     for (uint32_t i = 0; i < n; i++) {
         pdp_batch_item *it = &b->item[i];
-        if (pdp_store_usage_submit_spend(srv->st, &w->req.u.batch.items[i],
-                                         cost[i], it->spend, it->nspend,
-                                         pdp_batch_item_done,
-                                         it) != TG_OK) {
+        if (pdp_store_usage_submit_res(srv->st, &w->req.u.batch.items[i],
+                                       cost[i], it->spend, &it->nspend,
+                                       pdp_batch_item_done, it) != TG_OK) {
             pdp_batch_item_done(it, TG_ECLOSED, NULL);
         }
     }
@@ -828,6 +827,7 @@ typedef struct pdp_server_res_restore {
     uint64_t    snap_seq; /* the window snapshot's admission number */
     uint32_t    restored;
     uint32_t    settled; /* settled since the snapshot: counted again */
+    uint32_t    ended;   /* open but past the TTL: ended now */
     uint32_t    dropped;
     char      (*drop)[TG_REQUEST_ID_MAX]; /* records to delete */
     uint32_t    ndrop;
@@ -846,9 +846,18 @@ pdp_server_res_one(void *arg, const char *id, const void *data, size_t len)
         return;
     }
     if (rv == TG_ENOTFOUND && len > 0 &&
-        ((const uint8_t *)data)[0] == PDP_LIMITS_RES_SETTLED) {
-        /* Kept until a saved snapshot counts it; the next one will. */
+        ((const uint8_t *)data)[0] != PDP_LIMITS_RES_OPEN) {
+        /* Settled: kept until a saved snapshot counts it (the next one
+         * will); ended: kept for a late report. */
         a->settled++;
+        return;
+    }
+    if (rv == TG_ENOTFOUND) {
+        /* Open but past its TTL: it ends now (no longer held), kept for
+         * a late report. */
+        if (pdp_store_reservation_end(a->srv->st, id) == TG_OK) {
+            a->ended++;
+        }
         return;
     }
     if (rv == TG_EPROTO) {
@@ -919,11 +928,11 @@ pdp_server_limits_restore(pdp_server *srv)
         pdp_store_reservation_del(srv->st, ra.drop[i]);
     }
     free(ra.drop);
-    if (ra.restored + ra.dropped + ra.settled > 0 || nres > 0) {
-        tg_info("limits: restored %u open reservations (%u past their TTL "
-                "or unreadable, deleted) and the rate-limit counts of %u "
-                "requests settled after the snapshot",
-                ra.restored + nres, ra.dropped, ra.settled);
+    if (ra.restored + ra.dropped + ra.settled + ra.ended > 0 || nres > 0) {
+        tg_info("limits: restored %u open reservations (%u past their TTL, "
+                "ended; %u unreadable, deleted) and %u settled or ended "
+                "records",
+                ra.restored + nres, ra.ended, ra.dropped, ra.settled);
     }
     /* Counted now: the next snapshot holds them and prunes their records. */
     srv->snap_force = srv->snap_force || ra.settled > 0;

@@ -1716,6 +1716,30 @@ pdp_store_budget_list(pdp_store *st, int64_t since_ms, pdp_store_budget_fn fn,
     return pdp_store_scan(st, st->budgets, pdp_store_budget_list_one, &a);
 }
 
+/* pdp_store__res_end marks reservation record k ended (see
+ * PDP_LIMITS_RES_ENDED) using o as scratch; MDB_NOTFOUND when there is no
+ * open one. */
+int
+pdp_store__res_end(pdp_store *st, MDB_txn *txn, MDB_val *k, pdp_rec_out *o)
+{
+    MDB_val v;
+    int     rc = mdb_get(txn, st->reservations, k, &v);
+
+    if (rc != 0) {
+        return rc;
+    }
+    if (v.mv_size == 0 || v.mv_size > sizeof(o->buf) ||
+        ((const uint8_t *)v.mv_data)[0] != PDP_LIMITS_RES_OPEN) {
+        return MDB_NOTFOUND;
+    }
+    memcpy(o->buf, v.mv_data, v.mv_size);
+    if (pdp_limits_record_end(o->buf, v.mv_size) != TG_OK) {
+        return mdb_del(txn, st->reservations, k, NULL); /* unreadable */
+    }
+    v.mv_data = o->buf;
+    return mdb_put(txn, st->reservations, k, &v, 0);
+}
+
 /* pdp_store_batch_txn settles a batch; reruns from scratch after a grow. */
 static int
 pdp_store_batch_txn(pdp_store *st, MDB_txn *txn, void *arg)
@@ -1734,7 +1758,9 @@ pdp_store_batch_txn(pdp_store *st, MDB_txn *txn, void *arg)
         pdp_usage_rec prev;
 
         if (it->op == PDP_STORE_OP_FORGET) {
-            rc = mdb_del(txn, st->reservations, &k, NULL);
+            /* Expired: it holds nothing now, but a report that still
+             * comes is charged to the budgets it names. */
+            rc = pdp_store__res_end(st, txn, &k, o);
             if (rc != 0 && rc != MDB_NOTFOUND) {
                 break;
             }
@@ -1765,7 +1791,17 @@ pdp_store_batch_txn(pdp_store *st, MDB_txn *txn, void *arg)
             int     grc = mdb_get(txn, st->reservations, &rk, &rv2);
             if (grc == 0 && rv2.mv_size <= sizeof(o->buf) &&
                 rv2.mv_size > 0 &&
-                ((const uint8_t *)rv2.mv_data)[0] == PDP_LIMITS_RES_OPEN) {
+                (((const uint8_t *)rv2.mv_data)[0] == PDP_LIMITS_RES_OPEN ||
+                 ((const uint8_t *)rv2.mv_data)[0] == PDP_LIMITS_RES_ENDED)) {
+                /* No longer held in memory (expired, released, or the
+                 * PDP restarted past its TTL): the record still says which
+                 * budgets the request fell under. */
+                if (it->nspend == 0 && it->nspend_out != NULL &&
+                    !it->usage.abandoned) {
+                    it->nspend = pdp_limits_record_budget_keys(
+                        rv2.mv_data, rv2.mv_size, it->spend,
+                        PDP_LIMITS_BUDGETS_MAX);
+                }
                 memcpy(o->buf, rv2.mv_data, rv2.mv_size);
                 grc = pdp_limits_record_settle(o->buf, rv2.mv_size,
                                                it->usage.prompt_tokens +
@@ -1888,6 +1924,12 @@ pdp_store_writer_main(void *arg)
                     continue;
                 }
                 *pp = it->next;
+                if (it->nspend_out != NULL && rv == TG_OK) {
+                    /* The keys may be the record's: copy them whole. */
+                    *it->nspend_out = it->nspend;
+                    memcpy(it->spend_out, it->spend,
+                           it->nspend * sizeof(it->spend[0]));
+                }
                 for (uint32_t i = 0; it->spend_out != NULL && rv == TG_OK &&
                                      i < it->nspend;
                      i++) {
@@ -1943,6 +1985,33 @@ pdp_store_usage_submit_spend(pdp_store *st, const tg_usage *u,
         memcpy(it->spend, spend, it->nspend * sizeof(spend[0]));
         it->spend_out = spend;
     }
+    memcpy(it->ack.request_id, u->request_id, sizeof(it->ack.request_id));
+    return pdp_store__enqueue(st, it);
+}
+
+tg_err
+pdp_store_usage_submit_res(pdp_store *st, const tg_usage *u,
+                           int64_t cost_micro_usd, pdp_limits_spend_key *spend,
+                           uint32_t *nspend, pdp_store_usage_cb cb, void *arg)
+{
+    pdp_store_item *it;
+
+    if (u->request_id[0] == '\0') {
+        return TG_EINVAL;
+    }
+    if ((it = calloc(1, sizeof(*it))) == NULL) {
+        return TG_ENOMEM;
+    }
+    it->usage      = *u;
+    it->cost       = cost_micro_usd;
+    it->settled_ms = tg_now_ms();
+    it->cb         = cb;
+    it->arg        = arg;
+    it->nspend     = *nspend < PDP_LIMITS_BUDGETS_MAX ? *nspend
+                                                      : PDP_LIMITS_BUDGETS_MAX;
+    memcpy(it->spend, spend, it->nspend * sizeof(spend[0]));
+    it->spend_out  = spend;
+    it->nspend_out = nspend;
     memcpy(it->ack.request_id, u->request_id, sizeof(it->ack.request_id));
     return pdp_store__enqueue(st, it);
 }

@@ -91,14 +91,18 @@
  *            start. Added without a schema bump: older builds ignore it.
  *            Written by pdp_limits_snapshot_windows since reservations
  *            have their own records (below): its reservation count is 0.
- *   reservations  request id -> one open reservation as encoded by
- *            pdp_limits_reservation_encode (u8 1, then the snapshot's
+ *   reservations  request id -> a reservation record as encoded by
+ *            pdp_limits_reservation_encode (u8 state: 1 open, 2 settled,
+ *            3 ended; u64 admission number; then the snapshot's
  *            reservation layout). Committed before the decision that made
- *            it is sent (no fsync: a process crash keeps it), deleted in
- *            the same txn as the usage record that settles or abandons
+ *            it is sent (no fsync: a process crash keeps it) and settled
+ *            in the same txn as the usage record that settles or abandons
  *            it, so a restart sees exactly what was in flight and a
- *            settled reservation never comes back. Added without a schema
- *            bump: older builds ignore it.
+ *            settled reservation never comes back. A settled record stays
+ *            until a saved window snapshot counts its request (deleted in
+ *            that snapshot's txn); an expired or released one stays ended
+ *            for a late report (charged to the budgets it names), at most
+ *            7 days. Added without a schema bump: older builds ignore it.
  *   The environment is opened MDB_NOSYNC: every write but a recorded
  *   reservation is followed by an fsync before it is reported done.
  */
@@ -372,13 +376,32 @@ typedef void (*pdp_store_res_fn)(void *arg, const char *id, const void *data,
 tg_err pdp_store_reservation_list(pdp_store *st, pdp_store_res_fn fn,
                                   void *arg);
 
-/* pdp_store_reservation_forget queues the deletion of reservation id's
- * record for the writer thread (an expired reservation); never blocks. */
+/* pdp_store_reservation_forget queues, for the writer thread, the end of
+ * reservation id's record (it expired): it holds nothing any more, but a
+ * usage report that still comes is charged to the budgets it names. Never
+ * blocks. */
 tg_err pdp_store_reservation_forget(pdp_store *st, const char *id);
 
-/* pdp_store_reservation_del deletes the record of reservation id (a
- * manual release, or one past its TTL); TG_ENOTFOUND if there is none. */
+/* pdp_store_reservation_end ends an open reservation record now (a manual
+ * release, or one past its TTL at start); TG_ENOTFOUND if there is no
+ * open one. */
+tg_err pdp_store_reservation_end(pdp_store *st, const char *id);
+
+/* pdp_store_reservation_del deletes a record outright (an unreadable
+ * one); TG_ENOTFOUND if there is none. */
 tg_err pdp_store_reservation_del(pdp_store *st, const char *id);
+
+/* pdp_store_usage_submit_res is pdp_store_usage_submit_spend where spend
+ * has room for PDP_LIMITS_BUDGETS_MAX keys and *nspend says how many are
+ * given: when none are (the reservation is no longer held in memory) and
+ * the report's reservation record names budgets, the writer takes them
+ * from the record, charges them in the same txn and writes them and
+ * their count back before cb. */
+tg_err pdp_store_usage_submit_res(pdp_store *st, const tg_usage *u,
+                                  int64_t               cost_micro_usd,
+                                  pdp_limits_spend_key *spend,
+                                  uint32_t *nspend, pdp_store_usage_cb cb,
+                                  void *arg);
 
 /* pdp_store_budget_list calls fn for each stored budget window starting
  * at or after since_ms, in one snapshot. */

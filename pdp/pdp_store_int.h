@@ -28,7 +28,7 @@
 typedef enum pdp_store_op {
     PDP_STORE_OP_USAGE = 0,  /* settle a usage report */
     PDP_STORE_OP_RESERVE,    /* record a reservation (res, res_len) */
-    PDP_STORE_OP_FORGET,     /* delete a reservation record (expired) */
+    PDP_STORE_OP_FORGET,     /* end a reservation record (expired) */
 } pdp_store_op;
 
 typedef struct pdp_store_item {
@@ -45,6 +45,7 @@ typedef struct pdp_store_item {
     uint32_t               nspend;
     pdp_limits_spend_key   spend[PDP_LIMITS_BUDGETS_MAX];
     pdp_limits_spend_key  *spend_out; /* the caller's, written back */
+    uint32_t              *nspend_out; /* how many: the record's keys */
 } pdp_store_item;
 
 struct pdp_store {
@@ -172,6 +173,11 @@ tg_err pdp_store__write(pdp_store *st, pdp_store_txn_fn fn, void *arg);
  * operating-system crash too. The environment is opened MDB_NOSYNC and
  * every other write syncs on its own. */
 tg_err pdp_store__write_nosync(pdp_store *st, pdp_store_txn_fn fn, void *arg);
+
+/* pdp_store__res_end marks reservation record k ended inside txn (o is
+ * scratch); MDB_NOTFOUND when there is no open one. */
+int pdp_store__res_end(pdp_store *st, MDB_txn *txn, MDB_val *k,
+                       pdp_rec_out *o);
 
 /* pdp_store__scan walks one database in a snapshot, last to first when
  * backwards. fn returning TG_EEXIST stops the walk without an error. */

@@ -6,6 +6,11 @@
  * in the same txn as its record). Thread-safe like the rest of the store. */
 #include "pdp_store_int.h"
 
+#include <errno.h>
+#include <stdlib.h>
+
+#include "tg_time.h"
+
 #define PDP_LIMITS_SNAPSHOT_KEY "snapshot"
 
 typedef struct pdp_limits_save_arg {
@@ -36,7 +41,8 @@ pdp_store_limits_save_txn(pdp_store *st, MDB_txn *txn, void *arg)
     }
     for (rc = mdb_cursor_get(cur, &rk, &rv, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(cur, &rk, &rv, MDB_NEXT)) {
-        if (pdp_limits_record_prunable(rv.mv_data, rv.mv_size, seq) &&
+        if (pdp_limits_record_prunable(rv.mv_data, rv.mv_size, seq,
+                                       tg_now_ms()) &&
             (rc = mdb_cursor_del(cur, 0)) != 0) {
             break;
         }
@@ -127,4 +133,29 @@ pdp_store_reservation_del(pdp_store *st, const char *id)
         return TG_EINVAL;
     }
     return pdp_store__write(st, pdp_store_res_del_txn, (void *)id);
+}
+
+static int
+pdp_store_res_end_txn(pdp_store *st, MDB_txn *txn, void *arg)
+{
+    const char  *id = arg;
+    MDB_val      k  = {strlen(id), (void *)id};
+    pdp_rec_out *o  = malloc(sizeof(*o));
+    int          rc;
+
+    if (o == NULL) {
+        return ENOMEM;
+    }
+    rc = pdp_store__res_end(st, txn, &k, o);
+    free(o);
+    return rc;
+}
+
+tg_err
+pdp_store_reservation_end(pdp_store *st, const char *id)
+{
+    if (id == NULL || id[0] == '\0') {
+        return TG_EINVAL;
+    }
+    return pdp_store__write(st, pdp_store_res_end_txn, (void *)id);
 }

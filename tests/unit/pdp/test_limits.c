@@ -912,7 +912,7 @@ test_reservation_record(void)
     /* Settled: counts its request (rpm 2: one left), holds no slot and no
      * budget, and is prunable once a snapshot past its number is saved. */
     CU_ASSERT_EQUAL(tg_buf_append(&settled, rec.data, rec.len), TG_OK);
-    CU_ASSERT_FALSE(pdp_limits_record_prunable(rec.data, rec.len, seq + 1));
+    CU_ASSERT_FALSE(pdp_limits_record_prunable(rec.data, rec.len, seq + 1, T0));
     CU_ASSERT_EQUAL_FATAL(pdp_limits_record_settle(settled.data, settled.len,
                                                    1234),
                           TG_OK);
@@ -921,9 +921,9 @@ test_reservation_record(void)
                           TG_OK);
     CU_ASSERT_TRUE(info.settled);
     CU_ASSERT_EQUAL(info.tokens, 1234);
-    CU_ASSERT_FALSE(pdp_limits_record_prunable(settled.data, settled.len, seq));
+    CU_ASSERT_FALSE(pdp_limits_record_prunable(settled.data, settled.len, seq, T0));
     CU_ASSERT_TRUE(
-        pdp_limits_record_prunable(settled.data, settled.len, seq + 1));
+        pdp_limits_record_prunable(settled.data, settled.len, seq + 1, T0));
     k = mk(900000);
     CU_ASSERT_EQUAL(pdp_limits_restore_reservation(k, settled.data,
                                                    settled.len, T0 + 1000,

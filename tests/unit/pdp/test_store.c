@@ -1217,7 +1217,8 @@ res_wait_cb(void *arg, tg_err rv, const tg_usage_ack *ack)
 }
 
 static tg_err
-reserve(pdp_store *st, const char *id, const char *data, bool *dup)
+reserve_len(pdp_store *st, const char *id, const void *data, size_t len,
+            bool *dup)
 {
     res_wait w;
     tg_err   rv;
@@ -1225,7 +1226,7 @@ reserve(pdp_store *st, const char *id, const char *data, bool *dup)
     memset(&w, 0, sizeof(w));
     pthread_mutex_init(&w.mu, NULL);
     pthread_cond_init(&w.cv, NULL);
-    rv = pdp_store_reserve_submit(st, id, data, strlen(data), res_wait_cb, &w);
+    rv = pdp_store_reserve_submit(st, id, data, len, res_wait_cb, &w);
     if (rv == TG_OK) {
         pthread_mutex_lock(&w.mu);
         while (!w.done) {
@@ -1238,6 +1239,12 @@ reserve(pdp_store *st, const char *id, const char *data, bool *dup)
     pthread_mutex_destroy(&w.mu);
     pthread_cond_destroy(&w.cv);
     return rv;
+}
+
+static tg_err
+reserve(pdp_store *st, const char *id, const char *data, bool *dup)
+{
+    return reserve_len(st, id, data, strlen(data), dup);
 }
 
 static void
@@ -1402,6 +1409,109 @@ test_reservation_records(void)
     pdp_store_close(st);
 }
 
+static void
+sum_budget(void *arg, const pdp_limits_spend_key *k, int64_t spent)
+{
+    if (strcmp(k->rule_id, "cap") == 0) {
+        *(int64_t *)arg += spent;
+    }
+}
+
+typedef struct usage_wait {
+    pthread_mutex_t mu;
+    pthread_cond_t  cv;
+    bool            done;
+    tg_err          rv;
+} usage_wait;
+
+static void
+usage_wait_cb(void *arg, tg_err rv, const tg_usage_ack *ack)
+{
+    usage_wait *w = arg;
+
+    (void)ack;
+    pthread_mutex_lock(&w->mu);
+    w->rv   = rv;
+    w->done = true;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* A reservation that expired (or was released by hand) before its usage
+ * report came: the report is still charged to the budgets the record
+ * names, in the store and (through the keys written back) in memory. */
+static void
+test_late_report_charged_from_record(void)
+{
+    const char       *dir = tg_unit_tmpdir("store");
+    pdp_store        *st  = open_store(dir, 4);
+    pdp_limits       *l   = NULL;
+    pdp_limits_budget bud = {"cap", "t1", 0, 0, 0, 9000000, false, 1, 1,
+                             {50}};
+    pdp_limits_cost   c   = {1000000, 1000000, 10, 20};
+    pdp_limits_result r;
+    pdp_limits_spend_key keys[PDP_LIMITS_BUDGETS_MAX];
+    uint32_t          nkeys = 0;
+    tg_buf            rec;
+    tg_usage          u;
+    usage_wait        w;
+    int64_t           spent = 0;
+    int               state = 0;
+
+    tg_buf_init(&rec, 0);
+    bud.start_ms = 1767225600000LL;
+    CU_ASSERT_EQUAL_FATAL(pdp_limits_create(&l, 900000), TG_OK);
+    pdp_limits_check_budgets(l, "req_late", NULL, 0, &bud, 1, &c, 30,
+                             tg_now_ms(), &r);
+    CU_ASSERT_EQUAL_FATAL(r.denied, PDP_LIMITS_OK);
+    CU_ASSERT_EQUAL_FATAL(pdp_limits_reservation_encode(l, "req_late", &rec),
+                          TG_OK);
+    {
+        bool dup = true;
+        CU_ASSERT_EQUAL(reserve_len(st, "req_late", rec.data, rec.len, &dup),
+                        TG_OK);
+        CU_ASSERT_FALSE(dup);
+    }
+    /* It is released by hand: the record ends (holds nothing, names its
+     * budget); a second release finds nothing open. */
+    CU_ASSERT_EQUAL(pdp_store_reservation_end(st, "req_late"), TG_OK);
+    CU_ASSERT_EQUAL(pdp_store_reservation_end(st, "req_late"), TG_ENOTFOUND);
+    pdp_store_reservation_list(st, state_res, &state);
+    CU_ASSERT_EQUAL(state, PDP_LIMITS_RES_ENDED);
+    /* The report comes late, with no keys from memory. */
+    memset(&u, 0, sizeof(u));
+    strcpy(u.request_id, "req_late");
+    strcpy(u.reservation_id, "req_late");
+    strcpy(u.key_id, "key_1");
+    u.prompt_tokens = 10;
+    memset(&w, 0, sizeof(w));
+    pthread_mutex_init(&w.mu, NULL);
+    pthread_cond_init(&w.cv, NULL);
+    CU_ASSERT_EQUAL_FATAL(pdp_store_usage_submit_res(st, &u, 777, keys,
+                                                     &nkeys, usage_wait_cb,
+                                                     &w),
+                          TG_OK);
+    pthread_mutex_lock(&w.mu);
+    while (!w.done) {
+        pthread_cond_wait(&w.cv, &w.mu);
+    }
+    pthread_mutex_unlock(&w.mu);
+    pthread_mutex_destroy(&w.mu);
+    pthread_cond_destroy(&w.cv);
+    CU_ASSERT_EQUAL(w.rv, TG_OK);
+    CU_ASSERT_EQUAL_FATAL(nkeys, 1);
+    CU_ASSERT_STRING_EQUAL(keys[0].rule_id, "cap");
+    CU_ASSERT_STRING_EQUAL(keys[0].scope, "t1");
+    CU_ASSERT_EQUAL(keys[0].limit, 9000000);
+    CU_ASSERT_EQUAL(pdp_store_budget_list(st, 0, sum_budget, &spent), TG_OK);
+    CU_ASSERT_EQUAL(spent, 777);
+    pdp_store_reservation_list(st, state_res, &state);
+    CU_ASSERT_EQUAL(state, PDP_LIMITS_RES_SETTLED);
+    pdp_limits_destroy(l);
+    tg_buf_fini(&rec);
+    pdp_store_close(st);
+}
+
 static const tg_unit_case cases[] = {
     {"limits_snapshot_saved", test_limits_snapshot_saved},
     {"admin_records", test_admin_records},
@@ -1427,6 +1537,7 @@ static const tg_unit_case cases[] = {
     {"close_drains_queue", test_close_drains_queue},
     {"reservation_records", test_reservation_records},
     {"reservation_settled_then_pruned", test_reservation_settled_then_pruned},
+    {"late_report_charged_from_record", test_late_report_charged_from_record},
     {NULL, NULL},
 };
 
