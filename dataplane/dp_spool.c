@@ -376,6 +376,28 @@ dp_spool_txn(dp_spool *sp, dp_spool_item *items, size_t n, char (*keys)[TG_REQUE
     }
 }
 
+/* dp_spool_write_list writes a whole list in transactions of at most
+ * DP_SPOOL_TXN_MAX records; the first failing one's LMDB rc (what came
+ * before it is written). */
+static int
+dp_spool_write_list(dp_spool *sp, dp_spool_item *it)
+{
+    while (it != NULL) {
+        size_t         n   = 0;
+        dp_spool_item *end = it;
+        int            rc;
+        while (n < DP_SPOOL_TXN_MAX && end != NULL) {
+            end = end->next;
+            n++;
+        }
+        if ((rc = dp_spool_txn(sp, it, n, NULL)) != 0) {
+            return rc;
+        }
+        it = end;
+    }
+    return 0;
+}
+
 /* dp_spool_called runs an item's callback once. */
 static void
 dp_spool_called(dp_spool_item *it, tg_err rv)
@@ -655,20 +677,10 @@ dp_spool_settle_intents(dp_spool *sp)
                 "estimated at its worst case (what the PDP reserved for it)",
                 n);
     }
-    for (dp_spool_item *it = list; it != NULL;) {
-        size_t         k2 = 0;
-        dp_spool_item *end = it;
-        while (k2 < DP_SPOOL_TXN_MAX && end != NULL) {
-            end = end->next;
-            k2++;
-        }
-        if ((rc = dp_spool_txn(sp, it, k2, NULL)) != 0) {
-            tg_error("usage spool: cannot settle the requests left in "
-                     "flight: %s (they are settled at the next start)",
-                     mdb_strerror(rc));
-            break;
-        }
-        it = end;
+    if ((rc = dp_spool_write_list(sp, list)) != 0) {
+        tg_error("usage spool: cannot settle the requests left in flight: "
+                 "%s (they are settled at the next start)",
+                 mdb_strerror(rc));
     }
     while (list != NULL) {
         dp_spool_item *next = list->next;
@@ -950,21 +962,13 @@ dp_spool_close(dp_spool *sp)
         }
         sp->queue = NULL;
     }
-    for (dp_spool_item *it = sp->held; it != NULL;) {
-        size_t         n   = 0;
-        dp_spool_item *end = it;
-        int            rc;
-        while (n < DP_SPOOL_TXN_MAX && end != NULL) {
-            end = end->next;
-            n++;
-        }
-        if ((rc = dp_spool_txn(sp, it, n, NULL)) != 0) {
+    {
+        int rc = dp_spool_write_list(sp, sp->held);
+        if (rc != 0) {
             tg_error("usage spool: %s: usage of requests answered during "
                      "shutdown could not be written; it is lost",
                      mdb_strerror(rc));
-            break;
         }
-        it = end;
     }
     if (sp->dirty) {
         dp_spool_sync(sp, tg_mono_us());

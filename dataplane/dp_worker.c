@@ -1292,6 +1292,21 @@ dp_worker_plan(dp_worker *w, dp_req *r, const dp_upstream **off,
     return r->n_order;
 }
 
+/* dp_worker_spool_refuse answers a request whose usage cannot be
+ * recorded: it never goes upstream. */
+static void
+dp_worker_spool_refuse(dp_worker *w, dp_req *r)
+{
+    atomic_fetch_add(&w->srv->m.spool_refused, 1);
+        dp_worker_error(r, 503,
+                        "The gateway cannot record usage right now (its "
+                        "usage spool's disk is full and the memory for "
+                        "waiting records is used up), so the request was "
+                        "not sent upstream. Retry later; an operator should "
+                        "free space where dataplane.spool_dir is.",
+                        "server_error", NULL, "usage_spool_full");
+}
+
 /* dp_worker_write_intent records the request's intent before anything
  * goes upstream; dp_worker_intent_done starts the first attempt. */
 static void
@@ -1318,14 +1333,7 @@ static void
 dp_worker_intent_done(dp_worker *w, dp_req *r, tg_err rv)
 {
     if (rv != TG_OK) {
-        atomic_fetch_add(&w->srv->m.spool_refused, 1);
-        dp_worker_error(r, 503,
-                        "The gateway cannot record usage right now (its "
-                        "usage spool's disk is full and the memory for "
-                        "waiting records is used up), so the request was "
-                        "not sent upstream. Retry later; an operator should "
-                        "free space where dataplane.spool_dir is.",
-                        "server_error", NULL, "usage_spool_full");
+        dp_worker_spool_refuse(w, r);
         dp_worker_finish(w, r);
         return;
     }
@@ -1562,14 +1570,7 @@ dp_worker_start(dp_worker *w, dp_req *r)
     }
     if (r->endpoint != TG_EP_MODELS && dp_spool_full(w->srv->spool)) {
         /* Refused before anything is reserved: never served unrecorded. */
-        atomic_fetch_add(&w->srv->m.spool_refused, 1);
-        dp_worker_error(r, 503,
-                        "The gateway cannot record usage right now (its "
-                        "usage spool's disk is full and the memory for "
-                        "waiting records is used up), so the request was "
-                        "not sent upstream. Retry later; an operator should "
-                        "free space where dataplane.spool_dir is.",
-                        "server_error", NULL, "usage_spool_full");
+        dp_worker_spool_refuse(w, r);
         dp_worker_finish(w, r);
         return;
     }

@@ -1960,11 +1960,14 @@ pdp_store_usage_submit(pdp_store *st, const tg_usage *u, int64_t cost_micro_usd,
                                         arg);
 }
 
-tg_err
-pdp_store_usage_submit_spend(pdp_store *st, const tg_usage *u,
-                             int64_t cost_micro_usd,
-                             pdp_limits_spend_key *spend, uint32_t nspend,
-                             pdp_store_usage_cb cb, void *arg)
+/* pdp_store__submit_usage queues report u with the budget keys given
+ * (nspend of spend); nspend_out non-NULL: spend has room for
+ * PDP_LIMITS_BUDGETS_MAX and the keys and their count are written back. */
+static tg_err
+pdp_store__submit_usage(pdp_store *st, const tg_usage *u, int64_t cost,
+                        pdp_limits_spend_key *spend, uint32_t nspend,
+                        uint32_t *nspend_out, pdp_store_usage_cb cb,
+                        void *arg)
 {
     pdp_store_item *it;
 
@@ -1975,7 +1978,7 @@ pdp_store_usage_submit_spend(pdp_store *st, const tg_usage *u,
         return TG_ENOMEM;
     }
     it->usage      = *u;
-    it->cost       = cost_micro_usd;
+    it->cost       = cost;
     it->settled_ms = tg_now_ms();
     it->cb         = cb;
     it->arg        = arg;
@@ -1983,10 +1986,23 @@ pdp_store_usage_submit_spend(pdp_store *st, const tg_usage *u,
                                                      : PDP_LIMITS_BUDGETS_MAX;
     if (it->nspend > 0) {
         memcpy(it->spend, spend, it->nspend * sizeof(spend[0]));
+    }
+    if (it->nspend > 0 || nspend_out != NULL) {
         it->spend_out = spend;
     }
+    it->nspend_out = nspend_out;
     memcpy(it->ack.request_id, u->request_id, sizeof(it->ack.request_id));
     return pdp_store__enqueue(st, it);
+}
+
+tg_err
+pdp_store_usage_submit_spend(pdp_store *st, const tg_usage *u,
+                             int64_t cost_micro_usd,
+                             pdp_limits_spend_key *spend, uint32_t nspend,
+                             pdp_store_usage_cb cb, void *arg)
+{
+    return pdp_store__submit_usage(st, u, cost_micro_usd, spend, nspend, NULL,
+                                   cb, arg);
 }
 
 tg_err
@@ -1994,26 +2010,8 @@ pdp_store_usage_submit_res(pdp_store *st, const tg_usage *u,
                            int64_t cost_micro_usd, pdp_limits_spend_key *spend,
                            uint32_t *nspend, pdp_store_usage_cb cb, void *arg)
 {
-    pdp_store_item *it;
-
-    if (u->request_id[0] == '\0') {
-        return TG_EINVAL;
-    }
-    if ((it = calloc(1, sizeof(*it))) == NULL) {
-        return TG_ENOMEM;
-    }
-    it->usage      = *u;
-    it->cost       = cost_micro_usd;
-    it->settled_ms = tg_now_ms();
-    it->cb         = cb;
-    it->arg        = arg;
-    it->nspend     = *nspend < PDP_LIMITS_BUDGETS_MAX ? *nspend
-                                                      : PDP_LIMITS_BUDGETS_MAX;
-    memcpy(it->spend, spend, it->nspend * sizeof(spend[0]));
-    it->spend_out  = spend;
-    it->nspend_out = nspend;
-    memcpy(it->ack.request_id, u->request_id, sizeof(it->ack.request_id));
-    return pdp_store__enqueue(st, it);
+    return pdp_store__submit_usage(st, u, cost_micro_usd, spend, *nspend,
+                                   nspend, cb, arg);
 }
 
 /* pdp_store__enqueue hands it to the writer; TG_ECLOSED (it is freed)
