@@ -8,11 +8,15 @@
  * the reservation, corrects the estimated tokens to the actual ones and
  * adds the actual cost to the budgets. Settled budget spend is persisted
  * by pdp_store with the usage record and loaded back with
- * pdp_limits_budget_load; the rest (windows, concurrency slots, open
- * reservations and the worst cases they hold in budgets) is copied out by
- * pdp_limits_snapshot, which pdp_server writes to the store once a second
- * and at stop and restores with pdp_limits_restore at start: a clean stop
- * loses nothing, a crash (kill -9) loses at most the last ~1 s of counts.
+ * pdp_limits_budget_load. Every admitted request holds a reservation
+ * named by its request id, with an admission number; pdp_server records
+ * each one in the store (pdp_limits_reservation_encode) before its
+ * decision is sent, and writes the windows (pdp_limits_snapshot_windows)
+ * about once a second. At start the windows come back from the snapshot
+ * and every recorded reservation is restored on top
+ * (pdp_limits_restore_reservation): nothing admitted is forgotten by a
+ * crash. A decision the data plane gave up on is abandoned by its id
+ * (pdp_limits_abandon), also before it is made.
  * Thread-safe: state is sharded under short mutexes that are never held
  * across I/O. Called by pdp_decide (check) and pdp_server (settle,
  * release, expiry, load, snapshot, restore). */

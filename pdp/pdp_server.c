@@ -4,10 +4,16 @@
  * map-growth path). A usage report parks its worker until the store's
  * writer calls back after the commit; that callback sends the reply.
  *
- * Rate-limit state survives a restart: at start the snapshot in the store
- * is restored before the first decision; while serving, a snapshot thread
- * copies the state (short shard locks, never the decision path's I/O) and
- * writes it to the store once a second when it changed.
+ * A decision that reserves parks its worker too: the reservation is
+ * recorded by the store's writer (pdp_store_reserve_submit) before the
+ * decision is sent, and the writer's callback sends it.
+ *
+ * Rate-limit state survives a restart: at start the window snapshot and
+ * every recorded reservation are restored before the first decision;
+ * while serving, a snapshot thread copies the windows (short shard locks,
+ * never the decision path's I/O) and writes them to the store once a
+ * second when they changed (which prunes the settled reservation records
+ * the snapshot now counts).
  *
  * Shutdown order matters: mark stopping (no new work is started), wait
  * until no usage report is parked, stop every aio (waits out running
