@@ -3,8 +3,10 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "tg_json.h"
+#include "tg_jstrict.h"
 
 static int64_t
 dp_openai_text_bytes(const cJSON *content)
@@ -135,16 +137,36 @@ bool
 dp_req_forbidden(const cJSON *root, char *msg, size_t msglen, char *param,
                  size_t paramlen)
 {
-    for (size_t k = 0; dp_chat_forbidden[k] != NULL; k++) {
-        if (cJSON_GetObjectItemCaseSensitive(root, dp_chat_forbidden[k]) !=
-            NULL) {
-            snprintf(param, paramlen, "%s", dp_chat_forbidden[k]);
-            snprintf(msg, msglen,
-                     "'%s' is not accepted: where a request goes upstream "
-                     "and with which credentials comes only from the "
-                     "gateway's configuration.",
-                     dp_chat_forbidden[k]);
-            return true;
+    /* At the top level and inside "extra_body" (which some SDKs merge into
+     * the body), in any letter case: a provider may match names loosely. */
+    const cJSON *extra = NULL;
+    const cJSON *c;
+
+    for (c = root != NULL ? root->child : NULL; c != NULL; c = c->next) {
+        if (c->string != NULL && strcasecmp(c->string, "extra_body") == 0) {
+            extra = c;
+        }
+    }
+    for (int level = 0; level < 2; level++) {
+        const cJSON *obj = level == 0 ? root : extra;
+        if (obj == NULL || !cJSON_IsObject(obj)) {
+            continue;
+        }
+        for (c = obj->child; c != NULL; c = c->next) {
+            for (size_t k = 0; c->string != NULL && dp_chat_forbidden[k] != NULL;
+                 k++) {
+                if (strcasecmp(c->string, dp_chat_forbidden[k]) != 0) {
+                    continue;
+                }
+                snprintf(param, paramlen, "%s%s", level ? "extra_body." : "",
+                         dp_chat_forbidden[k]);
+                snprintf(msg, msglen,
+                         "'%s' is not accepted: where a request goes "
+                         "upstream and with which credentials comes only from "
+                         "the gateway's configuration.",
+                         dp_chat_forbidden[k]);
+                return true;
+            }
         }
     }
     return false;
@@ -181,6 +203,22 @@ dp_req_parse(tg_endpoint ep, const char *body, size_t len, dp_chat_req *r,
                  line, col, off);
         param[0] = '\0';
         return TG_EINVAL;
+    }
+    /* One reading for the policy and the provider: duplicate names, bytes
+     * after the value, NUL escapes and invalid UTF-8 are refused whole
+     * (the body may go upstream byte for byte). */
+    {
+        char why[256];
+        rv = tg_jstrict_check(body, len, param, paramlen, why, sizeof(why));
+        if (rv != TG_OK) {
+            snprintf(msg, msglen,
+                     "We could not accept the JSON body of your request: "
+                     "%s%s%s%s.",
+                     why, param[0] != '\0' ? " (in " : "", param,
+                     param[0] != '\0' ? ")" : "");
+            dp_chat_fini(r);
+            return rv == TG_ENOMEM ? TG_ENOMEM : TG_EPROTO;
+        }
     }
     if (!cJSON_IsObject(r->root)) {
         rv = dp_chat_bad(msg, msglen, param, paramlen, "",

@@ -27,10 +27,12 @@ typedef struct dp_chat_req {
     char    user[TG_MSG_USER_MAX];
 } dp_chat_req;
 
-/* dp_chat_parse parses and checks a chat completions body. On a bad body
- * returns TG_EINVAL with a client-facing message in msg and the offending
- * field (or "") in param. Borrows body until return. On TG_OK the caller
- * owns r->root: free it with dp_chat_fini. */
+/* dp_chat_parse parses and checks a chat completions body. A body that is
+ * not exactly one strict JSON text (tg_jstrict_check: duplicate names,
+ * bytes after it, NUL escapes, invalid UTF-8) returns TG_EPROTO; a valid
+ * one with a bad field TG_EINVAL; either with a client-facing message in
+ * msg and the offending field (or "") in param. Borrows body until
+ * return. On TG_OK the caller owns r->root: free it with dp_chat_fini. */
 tg_err dp_chat_parse(const char *body, size_t len, dp_chat_req *r,
                      char *msg, size_t msglen, char *param, size_t paramlen);
 void   dp_chat_fini(dp_chat_req *r);

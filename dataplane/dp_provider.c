@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "tg_jstrict.h"
 #include "tg_log.h"
 
 #define DP_CALL_DEFAULT_MAX_TOKENS 4096 /* Anthropic requires max_tokens */
@@ -699,21 +700,36 @@ dp_client_anth_error(tg_buf *b, const char *message, const char *type,
     return rv;
 }
 
+/* Error text may quote what a client sent (a model name, a header):
+ * invalid UTF-8 (or a multi-byte character cut in half) would make the
+ * error body invalid JSON, so it is scrubbed first. */
+#define DP_ERR_TEXT_MAX 4096
+
 tg_err
 dp_client_error(tg_endpoint ep, tg_buf *b, const char *message,
                 const char *type, const char *param, const char *code)
 {
-    if (ep == TG_EP_MESSAGES) {
-        return dp_client_anth_error(b, message, type, code);
+    char m[DP_ERR_TEXT_MAX];
+    char p[256];
+
+    tg_utf8_scrub(message, strlen(message), m, sizeof(m));
+    if (param != NULL) {
+        tg_utf8_scrub(param, strlen(param), p, sizeof(p));
     }
-    return dp_openai_error(b, message, type, param, code);
+    if (ep == TG_EP_MESSAGES) {
+        return dp_client_anth_error(b, m, type, code);
+    }
+    return dp_openai_error(b, m, type, param != NULL ? p : NULL, code);
 }
 
 tg_err
-dp_client_error_event(tg_endpoint ep, tg_buf *b, const char *message,
+dp_client_error_event(tg_endpoint ep, tg_buf *b, const char *msg_in,
                       const char *type, const char *code)
 {
+    char   message[DP_ERR_TEXT_MAX];
     tg_err rv;
+
+    tg_utf8_scrub(msg_in, strlen(msg_in), message, sizeof(message));
 
     if (ep == TG_EP_MESSAGES) {
         if ((rv = tg_buf_append(b, "event: error\ndata: ", 19)) != TG_OK ||

@@ -8,6 +8,7 @@
 
 #include "dp_router.h"
 #include "dp_server.h"
+#include "tg_jstrict.h"
 #include "tg_log.h"
 #include "tg_time.h"
 
@@ -1430,7 +1431,11 @@ dp_worker_decided(dp_worker *w, dp_req *r, tg_err err, const char *why)
                          (int)s);
             }
         }
-        dp_worker_error(r, r->dec.status >= 400 ? r->dec.status : 403,
+        /* A deny is a 4xx or 5xx; anything else the PDP says is a 403. */
+        dp_worker_error(r,
+                        r->dec.status >= 400 && r->dec.status <= 599
+                            ? r->dec.status
+                            : 403,
                         r->dec.message[0] ? r->dec.message
                                           : "Denied by policy.",
                         r->dec.error_type[0] ? r->dec.error_type
@@ -1486,18 +1491,33 @@ dp_worker_decided(dp_worker *w, dp_req *r, tg_err err, const char *why)
 static bool
 dp_worker_parse(dp_req *r)
 {
-    char        msg[256];
+    char        msg[512];
     char        param[64];
     char        base[TG_MODEL_MAX];
     dp_strategy forced;
     tg_err      rv;
 
     if (r->endpoint == TG_EP_MESSAGES) {
-        cJSON           *root = cJSON_ParseWithLength(r->body.data, r->body.len);
+        cJSON           *root = NULL;
         char            *oai  = NULL;
         size_t           olen = 0;
         dp_anth_req_opts o    = {NULL, 0, 0};
+        char             why[256];
 
+        /* The same one strict reading as every other body. */
+        if ((rv = tg_jstrict_check(r->body.data, r->body.len, param,
+                                   sizeof(param), why, sizeof(why))) !=
+            TG_OK) {
+            snprintf(msg, sizeof(msg),
+                     "We could not accept the JSON body of your request: "
+                     "%s%s%s%s.",
+                     why, param[0] != '\0' ? " (in " : "", param,
+                     param[0] != '\0' ? ")" : "");
+            dp_worker_error(r, 400, msg, "invalid_request_error",
+                            param[0] != '\0' ? param : NULL, "invalid_json");
+            return false;
+        }
+        root = cJSON_ParseWithLength(r->body.data, r->body.len);
         if (root == NULL) {
             dp_worker_error(r, 400,
                             "We could not parse the JSON body of your "
@@ -1520,8 +1540,11 @@ dp_worker_parse(dp_req *r)
                           msg, sizeof(msg), param, sizeof(param));
     }
     if (rv != TG_OK) {
-        dp_worker_error(r, 400, msg, "invalid_request_error", param,
-                        param[0] ? "invalid_value" : "invalid_json");
+        /* TG_EPROTO: not one strict JSON text (param: where). */
+        dp_worker_error(r, 400, msg, "invalid_request_error",
+                        param[0] ? param : NULL,
+                        rv == TG_EPROTO || !param[0] ? "invalid_json"
+                                                     : "invalid_value");
         return false;
     }
     if (dp_router_variant(r->chat.model, base, sizeof(base), &forced)) {
