@@ -90,7 +90,8 @@ tg_config_pdp(tg_config *cfg, tg_config_priv *p, const cJSON *sec,
     static const char *const keys[] = {
         "listen",      "state_dir",   "admin_listen", "pricing_file",
         "bundle",      "bundle_watch", "workers",    "max_message_bytes",
-        "map_size_mb", "reservation_ttl_s", "alert_webhook", NULL};
+        "map_size_mb", "reservation_ttl_s", "alert_webhook", "allow_uids",
+        NULL};
     const tg_json_doc *d  = p->doc;
     tg_pdp_config     *c  = &cfg->pdp;
     const char        *sd = NULL;
@@ -167,6 +168,26 @@ tg_config_pdp(tg_config *cfg, tg_config_priv *p, const cJSON *sec,
         }
         c->listen[c->n_listen++] = u->valuestring;
     }
+    if ((l = cJSON_GetObjectItemCaseSensitive(sec, "allow_uids")) != NULL) {
+        if (!cJSON_IsArray(l) || cJSON_GetArraySize(l) == 0 ||
+            cJSON_GetArraySize(l) > TG_CONFIG_MAX_UIDS) {
+            return tg_json_errf(d, l, err, errlen,
+                                "pdp.allow_uids: expected a list of 1 to %d "
+                                "user ids, e.g. [998, 999]",
+                                TG_CONFIG_MAX_UIDS);
+        }
+        for (const cJSON *u = l->child; u != NULL; u = u->next) {
+            if (!cJSON_IsNumber(u) || u->valuedouble < 0 ||
+                u->valuedouble > 4294967294.0 ||
+                u->valuedouble != (double)(int64_t)u->valuedouble) {
+                return tg_json_errf(d, u, err, errlen,
+                                    "pdp.allow_uids: expected a user id (a "
+                                    "whole number from 0 to 4294967294; "
+                                    "id -u NAME prints it)");
+            }
+            c->allow_uids[c->n_allow_uids++] = (int64_t)u->valuedouble;
+        }
+    }
     if (c->admin_listen != NULL && !tg_config_hostport_ok(c->admin_listen)) {
         return tg_json_errf(d, cJSON_GetObjectItem(sec, "admin_listen"), err,
                             errlen,
@@ -210,6 +231,8 @@ tg_config_dataplane(tg_config *cfg, tg_config_priv *p, const cJSON *sec,
                                        "cooldown_window_ms",
                                        "cooldown_ms",
                                        "spool_memory_max_bytes",
+                                       "pdp_uid",
+                                       "fail_open_key_ttl_s",
                                        NULL};
     const tg_json_doc *d   = p->doc;
     tg_dp_config      *c   = &cfg->dataplane;
@@ -233,6 +256,8 @@ tg_config_dataplane(tg_config *cfg, tg_config_priv *p, const cJSON *sec,
     c->cooldown_window_ms    = 30000;
     c->cooldown_ms           = 30000;
     c->spool_memory_max_bytes = 64 << 20;
+    c->pdp_uid                = -1;
+    c->fail_open_key_ttl_s    = 600;
     if ((rv = tg_json_only_keys(d, sec, "dataplane", keys, err, errlen)) !=
             TG_OK ||
         (rv = tg_json_get_string(d, sec, "dataplane", "listen", true,
@@ -241,9 +266,15 @@ tg_config_dataplane(tg_config *cfg, tg_config_priv *p, const cJSON *sec,
                               &c->workers, err, errlen)) != TG_OK ||
         (rv = tg_json_get_string(d, sec, "dataplane", "pdp_url", true,
                                  &c->pdp_url, err, errlen)) != TG_OK ||
+        (rv = tg_json_get_int(d, sec, "dataplane", "pdp_uid", false, 0,
+                              4294967294LL, &c->pdp_uid, err, errlen)) !=
+            TG_OK ||
         (rv = tg_json_get_int(d, sec, "dataplane", "pdp_timeout_ms", false, 1,
                               60000, &c->pdp_timeout_ms, err, errlen)) !=
             TG_OK ||
+        (rv = tg_json_get_int(d, sec, "dataplane", "fail_open_key_ttl_s",
+                              false, 1, 86400, &c->fail_open_key_ttl_s, err,
+                              errlen)) != TG_OK ||
         (rv = tg_json_get_string(d, sec, "dataplane", "on_pdp_error", false,
                                  &ope, err, errlen)) != TG_OK ||
         (rv = tg_json_get_int(d, sec, "dataplane", "max_body_bytes", false,

@@ -13,6 +13,7 @@
 #include "tg_err.h"
 
 #define TG_CONFIG_MAX_LISTEN 8
+#define TG_CONFIG_MAX_UIDS 16 /* pdp.allow_uids */
 #define TG_ID_MAX 64       /* deployment ids, key ids, tenant ids */
 #define TG_MODEL_MAX 128   /* model names */
 #define TG_CONFIG_MAX_LABELS 16
@@ -90,14 +91,23 @@ typedef struct tg_pdp_config {
     /* Where budget threshold alerts are POSTed when the rule names no
      * webhook of its own (http:// or https://); NULL: none. */
     const char *alert_webhook;
+    /* Local users (uids) whose processes may talk to an ipc:// listener;
+     * n_allow_uids 0 (the default): only the PDP's own uid. */
+    int64_t allow_uids[TG_CONFIG_MAX_UIDS];
+    size_t  n_allow_uids;
 } tg_pdp_config;
 
 typedef struct tg_dp_config {
     const char *listen;  /* "host:port" */
     int64_t     workers; /* 0: number of cores */
     const char *pdp_url;
+    /* The uid an ipc:// PDP must run as (and own its socket's directory,
+     * or root does); -1 (the default): the data plane's own uid. */
+    int64_t     pdp_uid;
     int64_t     pdp_timeout_ms;
     bool        on_pdp_error_allow; /* default false: deny with 503 */
+    /* Failing open serves only keys the PDP allowed this recently. */
+    int64_t     fail_open_key_ttl_s;
     int64_t     max_body_bytes;
     int64_t     max_header_bytes;
     int64_t     client_timeout_s; /* idle client connection timeout */

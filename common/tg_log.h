@@ -3,6 +3,8 @@
 #ifndef TG_LOG_H
 #define TG_LOG_H
 
+#include <stddef.h>
+
 typedef enum tg_log_level {
     TG_LOG_DEBUG = 0,
     TG_LOG_INFO,
@@ -14,8 +16,18 @@ typedef enum tg_log_level {
  * level; TG_LOG_LEVEL (debug|info|warn|error) in the environment overrides. */
 void tg_log_init(const char *component, tg_log_level min);
 
+/* tg_log writes one record: the formatted message has every control byte
+ * (below 0x20, 0x7f, and the UTF-8 C1 controls U+0080..U+009F) escaped as
+ * \n, \t, \r, \xHH or \u00HH, so text a client sent can neither forge
+ * a second record nor drive the terminal. Records over 2 KiB are cut. */
 void tg_log(tg_log_level lvl, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* tg_log_escape copies src into dst (cap > 0 bytes, always NUL-terminated)
+ * with control characters escaped as tg_log does; an escape is never cut
+ * in half. Returns the length written. For any untrusted text printed on
+ * one line: log records, table cells. */
+size_t tg_log_escape(char *dst, size_t cap, const char *src);
 
 #define tg_debug(...) tg_log(TG_LOG_DEBUG, __VA_ARGS__)
 #define tg_info(...) tg_log(TG_LOG_INFO, __VA_ARGS__)

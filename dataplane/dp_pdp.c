@@ -4,11 +4,14 @@
  * the request. The pool's lock is held only to push or pop a pointer. */
 #include "dp_pdp.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
@@ -16,6 +19,7 @@
 #include "dp_wire.h"
 #include "tg_log.h"
 #include "tg_time.h"
+#include "tg_trust.h"
 
 #define DP_PDP_MAX_PIPES 64
 
@@ -59,6 +63,9 @@ struct dp_pdp {
     size_t          n_pipe_ids;
     atomic_int      pipes; /* n_pipe_ids, for lock-free reads */
     atomic_bool     closing;  /* set under lock */
+    bool            ipc;      /* the URL is ipc://: the peer uid is checked */
+    uid_t           pdp_uid;  /* the uid an ipc PDP must run as */
+    tg_trust_log    refused;  /* pipe callback only */
 };
 
 static void dp_pdp_call_cb(void *arg);
@@ -69,6 +76,39 @@ static void dp_pdp_call_finish(dp_pdp_call *c, tg_err err, nng_msg *reply,
  * for a pipe that was closed before it was ever added (a PDP dying during
  * the handshake), so a bare counter can drift below zero and report "no
  * connection" forever after; tracking pipe ids cannot. */
+/* dp_pdp_pipe_check runs before nng adds a pipe: an ipc peer that does not
+ * run as the expected uid (a fake PDP another local user started where the
+ * socket should be) is closed, so none of its replies is ever trusted. */
+static void
+dp_pdp_pipe_check(dp_pdp *pdp, nng_pipe p)
+{
+    uint64_t uid = UINT64_MAX;
+    int      rv;
+
+    if (!pdp->ipc) {
+        return;
+    }
+    if ((rv = nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_UID, &uid)) == 0 &&
+        uid == (uint64_t)pdp->pdp_uid) {
+        return;
+    }
+    if (tg_trust_log_due(&pdp->refused, uid, tg_now_ms())) {
+        if (rv != 0) {
+            tg_error("PDP connection refused: cannot read the peer's uid "
+                     "(%s)",
+                     nng_strerror(rv));
+        } else {
+            tg_error("PDP connection refused: the process serving the PDP "
+                     "socket runs as uid %llu, not uid %u (another local "
+                     "user may be impersonating the PDP; if that is the "
+                     "real PDP, set dataplane.pdp_uid; logged once a "
+                     "minute per uid)",
+                     (unsigned long long)uid, (unsigned)pdp->pdp_uid);
+        }
+    }
+    nng_pipe_close(p);
+}
+
 static void
 dp_pdp_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
@@ -76,6 +116,10 @@ dp_pdp_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
     uint32_t id  = nng_pipe_id(p);
     size_t   i;
 
+    if (ev == NNG_PIPE_EV_ADD_PRE) {
+        dp_pdp_pipe_check(pdp, p);
+        return;
+    }
     pthread_mutex_lock(&pdp->pipe_lock);
     for (i = 0; i < pdp->n_pipe_ids && pdp->pipe_ids[i] != id; i++) {
     }
@@ -89,21 +133,71 @@ dp_pdp_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
     pthread_mutex_unlock(&pdp->pipe_lock);
 }
 
+/* dp_pdp_dir_check refuses an ipc socket in a directory someone other
+ * than the PDP's uid or root could write to: whoever can write there can
+ * put their own PDP at the socket's path. A directory that does not exist
+ * yet (the PDP starts later and makes it) passes; the peer-uid check on
+ * every connection still holds. */
+static tg_err
+dp_pdp_dir_check(const char *url, uid_t pdp_uid)
+{
+    uid_t       owners[2] = {pdp_uid, 0};
+    char        dir[4096];
+    char        msg[1024];
+    struct stat sb;
+
+    if (strncmp(url, "ipc://", 6) != 0) {
+        return TG_OK;
+    }
+    if (!tg_trust_dirname(url + 6, dir, sizeof(dir))) {
+        tg_error("dataplane.pdp_url: %s: path too long", url);
+        return TG_ECONFIG;
+    }
+    if (stat(dir, &sb) != 0 && errno == ENOENT) {
+        tg_warn("dataplane.pdp_url: %s does not exist yet; the PDP's uid is "
+                "checked when it connects",
+                dir);
+        return TG_OK;
+    }
+    if (tg_trust_dir_check("dataplane.pdp_url", dir, owners,
+                           pdp_uid == 0 ? 1 : 2, msg,
+                           sizeof(msg)) != TG_OK) {
+        tg_error("%s (dataplane.pdp_uid names the uid the PDP runs as)", msg);
+        return TG_ECONFIG;
+    }
+    return TG_OK;
+}
+
 tg_err
 dp_pdp_create(dp_pdp **out, const char *url, size_t max_reply)
 {
-    dp_pdp *pdp = calloc(1, sizeof(*pdp));
-    int     rv;
+    return dp_pdp_create_as(out, url, max_reply, -1);
+}
 
-    if (pdp == NULL) {
+tg_err
+dp_pdp_create_as(dp_pdp **out, const char *url, size_t max_reply,
+                 int64_t pdp_uid)
+{
+    dp_pdp *pdp;
+    int     rv;
+    uid_t   expect = pdp_uid < 0 ? geteuid() : (uid_t)pdp_uid;
+
+    if (dp_pdp_dir_check(url, expect) != TG_OK) {
+        return TG_ECONFIG;
+    }
+    if ((pdp = calloc(1, sizeof(*pdp))) == NULL) {
         return TG_ENOMEM;
     }
     pdp->max_reply = max_reply;
+    pdp->ipc       = strncmp(url, "ipc://", 6) == 0;
+    pdp->pdp_uid   = expect;
+    tg_trust_log_init(&pdp->refused);
     pthread_mutex_init(&pdp->lock, NULL);
     pthread_mutex_init(&pdp->pipe_lock, NULL);
     pthread_cond_init(&pdp->idle, NULL);
     if ((rv = nng_req0_open(&pdp->sock)) != 0) {
         tg_error("cannot open PDP socket: %s", nng_strerror(rv));
+        tg_trust_log_fini(&pdp->refused);
         pthread_mutex_destroy(&pdp->lock);
         pthread_mutex_destroy(&pdp->pipe_lock);
         pthread_cond_destroy(&pdp->idle);
@@ -115,12 +209,14 @@ dp_pdp_create(dp_pdp **out, const char *url, size_t max_reply)
     nng_socket_set_size(pdp->sock, NNG_OPT_RECVMAXSZ, max_reply);
     nng_socket_set_ms(pdp->sock, NNG_OPT_RECONNMINT, 10);
     nng_socket_set_ms(pdp->sock, NNG_OPT_RECONNMAXT, 500);
+    nng_pipe_notify(pdp->sock, NNG_PIPE_EV_ADD_PRE, dp_pdp_pipe_cb, pdp);
     nng_pipe_notify(pdp->sock, NNG_PIPE_EV_ADD_POST, dp_pdp_pipe_cb, pdp);
     nng_pipe_notify(pdp->sock, NNG_PIPE_EV_REM_POST, dp_pdp_pipe_cb, pdp);
     if ((rv = nng_dial(pdp->sock, url, &pdp->dialer, NNG_FLAG_NONBLOCK)) != 0) {
         tg_error("cannot dial PDP at %s: %s (check dataplane.pdp_url)", url,
                  nng_strerror(rv));
         nng_close(pdp->sock);
+        tg_trust_log_fini(&pdp->refused);
         pthread_mutex_destroy(&pdp->lock);
         pthread_mutex_destroy(&pdp->pipe_lock);
         pthread_cond_destroy(&pdp->idle);
@@ -172,6 +268,7 @@ dp_pdp_destroy(dp_pdp *pdp)
         free(c);
     }
     nng_close(pdp->sock);
+    tg_trust_log_fini(&pdp->refused);
     pthread_mutex_destroy(&pdp->lock);
     pthread_mutex_destroy(&pdp->pipe_lock);
     pthread_cond_destroy(&pdp->idle);

@@ -26,6 +26,14 @@ typedef void (*dp_pdp_batch_cb)(void *arg, tg_err err,
  * fine: calls fail until it is). Owns: *out, free with dp_pdp_destroy. */
 tg_err dp_pdp_create(dp_pdp **out, const char *url, size_t max_reply);
 
+/* dp_pdp_create_as is dp_pdp_create for a PDP that runs as pdp_uid (-1:
+ * our own uid). For an ipc:// url it returns TG_ECONFIG (logged) when the
+ * socket's directory exists and is owned by another uid than pdp_uid and
+ * root, or writable by group or other; and it closes every connection
+ * whose peer does not run as pdp_uid. */
+tg_err dp_pdp_create_as(dp_pdp **out, const char *url, size_t max_reply,
+                        int64_t pdp_uid);
+
 /* dp_pdp_destroy stops every call in flight (their callbacks run with
  * TG_ECLOSED) and frees. NULL-safe. */
 void dp_pdp_destroy(dp_pdp *pdp);

@@ -263,6 +263,10 @@ dp_server_metrics(dp_server *srv, struct MHD_Connection *conn)
         "tollgate_pdp_errors_total %llu\n"
         "# TYPE tollgate_pdp_fail_open_total counter\n"
         "tollgate_pdp_fail_open_total %llu\n"
+        "# HELP tollgate_pdp_fail_open_refused_total Requests refused while "
+        "failing open: the PDP had not allowed their key recently.\n"
+        "# TYPE tollgate_pdp_fail_open_refused_total counter\n"
+        "tollgate_pdp_fail_open_refused_total %llu\n"
         "# TYPE tollgate_upstream_errors_total counter\n"
         "tollgate_upstream_errors_total %llu\n"
         "# TYPE tollgate_client_disconnects_total counter\n"
@@ -292,6 +296,7 @@ dp_server_metrics(dp_server *srv, struct MHD_Connection *conn)
         "tollgate_pdp_connected %d\n",
         (unsigned long long)atomic_load(&m->pdp_errors),
         (unsigned long long)atomic_load(&m->pdp_fail_open),
+        (unsigned long long)atomic_load(&m->pdp_fail_open_refused),
         (unsigned long long)atomic_load(&m->upstream_errors),
         (unsigned long long)atomic_load(&m->client_disconnects),
         (long long)atomic_load(&m->inflight),
@@ -989,11 +994,17 @@ dp_server_create(dp_server **out, const tg_config *cfg)
             tg_pricing_load(&srv->pricing, NULL, msg, sizeof(msg));
         }
     }
-    if ((rv = dp_pdp_create(&srv->pdp, c->pdp_url, 1 << 20)) != TG_OK) {
+    if ((rv = dp_pdp_create_as(&srv->pdp, c->pdp_url, 1 << 20,
+                               c->pdp_uid)) != TG_OK) {
         goto fail;
     }
     if ((rv = dp_spool_open(&srv->spool, c->spool_dir, srv->pdp,
                             (size_t)c->spool_memory_max_bytes)) != TG_OK) {
+        goto fail;
+    }
+    if (c->on_pdp_error_allow &&
+        (rv = dp_keycache_create(&srv->keys,
+                                 c->fail_open_key_ttl_s * 1000)) != TG_OK) {
         goto fail;
     }
     if (nw <= 0) {
@@ -1074,6 +1085,7 @@ dp_server_destroy(dp_server *srv)
         dp_worker_destroy(srv->workers[i]);
     }
     dp_spool_close(srv->spool);
+    dp_keycache_destroy(srv->keys);
     for (size_t i = 0; i < srv->n_upstreams; i++) {
         free(srv->upstreams[i].base);
         if (srv->upstreams[i].auth_header != NULL) {

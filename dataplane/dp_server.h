@@ -13,6 +13,7 @@
 #include <microhttpd.h>
 
 #include "dp_health.h"
+#include "dp_keycache.h"
 #include "dp_pdp.h"
 #include "dp_provider.h"
 #include "dp_req.h"
@@ -26,6 +27,7 @@ typedef struct dp_metrics {
     atomic_uint_fast64_t responses[6]; /* by status class 1xx..5xx */
     atomic_uint_fast64_t pdp_errors;
     atomic_uint_fast64_t pdp_fail_open; /* allowed by on_pdp_error: allow */
+    atomic_uint_fast64_t pdp_fail_open_refused; /* key not allowed lately */
     atomic_uint_fast64_t upstream_errors;
     atomic_uint_fast64_t client_disconnects;
     atomic_int_fast64_t  inflight;
@@ -39,6 +41,7 @@ struct dp_server {
     struct MHD_Daemon *mhd;
     dp_pdp            *pdp;
     dp_spool          *spool;
+    dp_keycache       *keys; /* on_pdp_error: allow only: keys allowed lately */
     dp_worker        **workers;
     size_t             n_workers;
     atomic_uint        next_worker;

@@ -25,6 +25,7 @@
 
 #include <lmdb.h>
 
+#include "tg_trust.h"
 #include "tg_lmdb.h"
 #include "tg_log.h"
 #include "tg_time.h"
@@ -862,6 +863,16 @@ dp_spool_open(dp_spool **out, const char *dir, dp_pdp *pdp, size_t mem_max)
                  "dataplane.spool_dir)",
                  dir, strerror(errno));
         goto fail;
+    }
+    { /* Another user who can write here can forge or drop usage intents. */
+        uid_t me = geteuid();
+        char  msg[1024];
+        if (tg_trust_dir_check("dataplane.spool_dir", dir, &me, 1, msg,
+                                sizeof(msg)) != TG_OK) {
+            tg_error("usage spool: %s", msg);
+            rv = TG_ECONFIG;
+            goto fail;
+        }
     }
     { /* Another data plane's intents are not ours to settle. */
         char lk[4200];

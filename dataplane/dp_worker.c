@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dp_keycache.h"
 #include "dp_router.h"
 #include "dp_server.h"
 #include "tg_jstrict.h"
@@ -1400,14 +1401,30 @@ dp_worker_decided(dp_worker *w, dp_req *r, tg_err err, const char *why)
         if (!dp_pdp_connected(w->srv->pdp)) {
             why = "no connection to the PDP at dataplane.pdp_url";
         }
-        if (!w->srv->cfg->dataplane.on_pdp_error_allow) {
-            tg_warn("request %s denied: %s (on_pdp_error: deny)",
-                    r->request_id, why);
+        /* Failing open still authenticates: only a key the PDP allowed
+         * within dataplane.fail_open_key_ttl_s is served without it. */
+        bool known = w->srv->keys != NULL &&
+                     dp_keycache_known(w->srv->keys, r->key_hash,
+                                       tg_mono_us() / 1000);
+        if (!w->srv->cfg->dataplane.on_pdp_error_allow || !known) {
+            if (w->srv->cfg->dataplane.on_pdp_error_allow) {
+                atomic_fetch_add(&w->srv->m.pdp_fail_open_refused, 1);
+            }
+            tg_warn("request %s denied: %s (on_pdp_error: %s)",
+                    r->request_id, why,
+                    w->srv->cfg->dataplane.on_pdp_error_allow
+                        ? "allow, but the PDP has not allowed this key "
+                          "recently"
+                        : "deny");
             snprintf(msg, sizeof(msg),
                      "The gateway's policy service is unavailable (%s), so "
-                     "the request was denied. Retry shortly; if it persists, "
-                     "an operator should check tollgate-pdp.",
-                     why);
+                     "the request was denied%s. Retry shortly; if it "
+                     "persists, an operator should check tollgate-pdp.",
+                     why,
+                     w->srv->cfg->dataplane.on_pdp_error_allow
+                         ? " (only keys it allowed recently are served "
+                           "without it)"
+                         : "");
             dp_worker_error(r, 503, msg, "server_error", NULL,
                             "pdp_unavailable");
             dp_worker_finish(w, r);
@@ -1420,6 +1437,10 @@ dp_worker_decided(dp_worker *w, dp_req *r, tg_err err, const char *why)
         dp_worker_fail_open(w, r);
     }
     r->have_decision = err == TG_OK;
+    if (err == TG_OK && r->dec.verdict == TG_VERDICT_ALLOW &&
+        w->srv->keys != NULL) {
+        dp_keycache_allowed(w->srv->keys, r->key_hash, tg_mono_us() / 1000);
+    }
     if (r->dec.verdict != TG_VERDICT_ALLOW) {
         for (uint32_t i = 0; r->dec.status == 429 && i < r->dec.n_limits;
              i++) {

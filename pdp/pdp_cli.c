@@ -115,7 +115,8 @@ static const char pdp_cli_usage_top[] =
     "variable) and --help. All of them work while serve runs. The tenant,\n"
     "key, budget, rate-limit, spend and audit commands also work against a\n"
     "running PDP's admin API: --url http://HOST:PORT (TOLLGATE_ADMIN_URL)\n"
-    "and --token TOKEN (TOLLGATE_ADMIN_TOKEN).\n";
+    "and --token-file FILE or TOLLGATE_ADMIN_TOKEN (not --token TOKEN:\n"
+    "other local users can read command-line arguments in /proc).\n";
 
 static const char pdp_cli_usage_serve[] =
     "usage: tollgate-pdp serve --config FILE\n"
@@ -1184,17 +1185,23 @@ pdp_cli_labels(pdp_cli *c, const pdp_cli_opts *o, bool allow_remove, tg_kv *out,
     return PDP_EXIT_OK;
 }
 
-/* pdp_cli_labels_text joins labels as "a=1,b=2" ("-" for none). */
+/* pdp_cli_labels_text joins labels as "a=1,b=2" ("-" for none), control
+ * characters escaped: a label is free text and must stay on its row. */
 static void
 pdp_cli_labels_text(const tg_kv *l, uint32_t n, char *buf, size_t cap)
 {
     size_t used = 0;
 
     snprintf(buf, cap, "-");
-    for (uint32_t i = 0; i < n && used < cap; i++) {
-        int w = snprintf(buf + used, cap - used, "%s%s=%s", i ? "," : "",
-                         l[i].key, l[i].value);
-        used += w > 0 ? (size_t)w : 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (i > 0 && used + 1 < cap) {
+            buf[used++] = ',';
+        }
+        used += tg_log_escape(buf + used, cap - used, l[i].key);
+        if (used + 1 < cap) {
+            buf[used++] = '=';
+        }
+        used += tg_log_escape(buf + used, cap - used, l[i].value);
     }
 }
 
@@ -1637,12 +1644,14 @@ pdp_cli_keys_list(pdp_cli *c, int argc, char **argv)
     {
         int  wid = 2, wt = 6, wn = 4, wm = 6;
         char labels[1024];
+        char name[4 * PDP_KEY_NAME_MAX]; /* escaped: a name is free text */
         for (size_t i = 0; i < rs.n; i++) {
             const pdp_cli_row *r  = &rs.v[i];
             int                lm = r->models ? (int)strlen(r->models) : 3;
             wid = (int)strlen(r->id) > wid ? (int)strlen(r->id) : wid;
             wt  = (int)strlen(r->tenant) > wt ? (int)strlen(r->tenant) : wt;
-            wn  = (int)strlen(r->name) > wn ? (int)strlen(r->name) : wn;
+            tg_log_escape(name, sizeof(name), r->name);
+            wn  = (int)strlen(name) > wn ? (int)strlen(name) : wn;
             wm  = lm > wm ? lm : wm;
         }
         char expires[32];
@@ -1658,9 +1667,10 @@ pdp_cli_keys_list(pdp_cli *c, int argc, char **argv)
                 snprintf(expires, sizeof(expires), "never");
             }
             pdp_cli_labels_text(r->labels, r->n_labels, labels, sizeof(labels));
+            tg_log_escape(name, sizeof(name), r->name);
             fprintf(c->out,
                     "%-*s  %-*s  %-*s  %-*s  %-13s  %-20s  %-20s  %s\n", wid,
-                    r->id, wt, r->tenant, wn, r->name[0] ? r->name : "-", wm,
+                    r->id, wt, r->tenant, wn, name[0] ? name : "-", wm,
                     r->models ? r->models : "all", r->status_name, when,
                     expires, labels);
         }
@@ -2560,15 +2570,20 @@ pdp_cli_shown(const char *name)
     return name[0] == '\0' ? "-" : name;
 }
 
-/* pdp_cli_csv_field writes s as one RFC 4180 field. */
+/* pdp_cli_csv_field writes s as one RFC 4180 field. A text field (a name a
+ * client chose) that starts with = + - @, tab or CR would run as a formula
+ * in a spreadsheet: it is quoted with a ' in front (OWASP's advice for CSV
+ * injection). Numbers and the "-" and TOTAL markers are not text. */
 static void
-pdp_cli_csv_field(FILE *f, const char *s)
+pdp_cli_csv_field(FILE *f, const char *s, bool text)
 {
-    if (strpbrk(s, ",\"\r\n") == NULL) {
+    bool lead = text && s[0] != '\0' && strchr("=+-@\t\r", s[0]) != NULL;
+
+    if (!lead && strpbrk(s, ",\"\r\n") == NULL) {
         fputs(s, f);
         return;
     }
-    fputc('"', f);
+    fputs(lead ? "\"'" : "\"", f);
     for (; *s != '\0'; s++) {
         if (*s == '"') {
             fputc('"', f);
@@ -2578,20 +2593,23 @@ pdp_cli_csv_field(FILE *f, const char *s)
     fputc('"', f);
 }
 
-/* pdp_cli_table_field pads s to w columns with control characters shown as
- * '?': a user name comes from the client and must not drive the terminal. */
-static void
+/* pdp_cli_table_field pads s to w columns with control characters escaped
+ * (\n, \x1b): a user name comes from the client and must neither add rows
+ * nor drive the terminal. Returns the columns s took; f NULL only measures. */
+static int
 pdp_cli_table_field(FILE *f, const char *s, int w)
 {
-    int n = 0;
+    char buf[2048];
+    int  n = (int)tg_log_escape(buf, sizeof(buf), s);
 
-    for (; *s != '\0'; s++, n++) {
-        unsigned char ch = (unsigned char)*s;
-        fputc(ch < 0x20 || ch == 0x7f ? '?' : ch, f);
+    if (f == NULL) {
+        return n;
     }
-    for (; n < w; n++) {
+    fputs(buf, f);
+    for (int i = n; i < w; i++) {
         fputc(' ', f);
     }
+    return n;
 }
 
 static cJSON *
@@ -2664,10 +2682,11 @@ pdp_cli_spend_print_csv(pdp_cli *c, const pdp_cli_spend_opts *o,
         const pdp_cli_sums *g = i < n ? &v[i]->t : total;
         char                usd[32];
 
-        pdp_cli_csv_field(c->out, i < n ? pdp_cli_shown(v[i]->name) : "TOTAL");
+        pdp_cli_csv_field(c->out, i < n ? pdp_cli_shown(v[i]->name) : "TOTAL",
+                          i < n && v[i]->name[0] != '\0');
         if (two) {
             fputc(',', c->out);
-            pdp_cli_csv_field(c->out, i < n ? v[i]->s : "");
+            pdp_cli_csv_field(c->out, i < n ? v[i]->s : "", true);
         }
         pdp_api_usd(g->cost_micro_usd, usd, sizeof(usd));
         fprintf(c->out, ",%lld,%lld,%lld,%lld,%s,%lld\r\n",
@@ -2689,8 +2708,8 @@ pdp_cli_spend_print_table(pdp_cli *c, const pdp_cli_spend_opts *o,
     int  w2  = 6;
 
     for (size_t i = 0; i < n; i++) {
-        int l1 = (int)strlen(pdp_cli_shown(v[i]->name));
-        int l2 = (int)strlen(v[i]->s);
+        int l1 = pdp_cli_table_field(NULL, pdp_cli_shown(v[i]->name), 0);
+        int l2 = pdp_cli_table_field(NULL, v[i]->s, 0);
         w1     = l1 > w1 ? l1 : w1;
         w2     = l2 > w2 ? l2 : w2;
     }

@@ -67,7 +67,9 @@ typedef struct pdp_cli_api_cmd {
     "\n"                                                                       \
     "Against the state directory of --config FILE (TOLLGATE_CONFIG), or a\n"   \
     "running PDP's admin API with --url URL (TOLLGATE_ADMIN_URL, e.g.\n"        \
-    "http://127.0.0.1:7071) and --token TOKEN (TOLLGATE_ADMIN_TOKEN).\n"        \
+    "http://127.0.0.1:7071) and --token-file FILE (first line: the token)\n"   \
+    "or TOLLGATE_ADMIN_TOKEN. --token TOKEN works too, but other local\n"      \
+    "users can read command-line arguments in /proc.\n"                        \
     "--format text (default) or json. Every change is recorded in the\n"       \
     "audit trail (tollgate-pdp audit list) with who made it.\n"
 
@@ -321,14 +323,31 @@ pdp_cli_token_local(pdp_store *st, const char *state_dir, char *err,
     snprintf(path, sizeof(path), "%s/%s", state_dir, PDP_CLI_TOKEN_FILE);
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     len = strlen(token);
-    /* Written to a temporary file first: a reader never sees half a token. */
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0 || write(fd, token, len) != (ssize_t)len ||
+    /* Written to a temporary file first: a reader never sees half a token.
+     * Created fresh (O_EXCL, O_NOFOLLOW): a symlink planted at tmp is never
+     * followed and a file another user made is never reused. A stale tmp
+     * from a crash is removed only when it is our own regular file. */
+    {
+        struct stat sb;
+        if (lstat(tmp, &sb) == 0 && S_ISREG(sb.st_mode) &&
+            sb.st_uid == geteuid()) {
+            unlink(tmp);
+        }
+    }
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(err, errlen,
+                 "cannot create %s: %s (if it is not a file tollgate-pdp "
+                 "left, check who else can write to %s and remove it)",
+                 tmp, strerror(errno), state_dir);
+        explicit_bzero(token, sizeof(token));
+        return TG_EIO;
+    }
+    /* Exactly 0600 whatever the umask took away. */
+    if (fchmod(fd, 0600) != 0 || write(fd, token, len) != (ssize_t)len ||
         write(fd, "\n", 1) != 1 || fsync(fd) != 0) {
         snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
-        if (fd >= 0) {
-            close(fd);
-        }
+        close(fd);
         unlink(tmp);
         explicit_bzero(token, sizeof(token));
         return TG_EIO;
@@ -368,8 +387,10 @@ pdp_cli_token_read(const char *state_dir, char *buf, size_t cap)
 
 /* ---- printing ------------------------------------------------------------ */
 
-/* pdp_cli_value writes a JSON value as text: strings as is, whole numbers
- * without decimals, null "-", arrays "a,b", objects "k=v,k=v". */
+/* pdp_cli_value writes a JSON value as text: strings with control
+ * characters escaped (\n, \x1b: a value must neither add a row nor move the
+ * cursor), whole numbers without decimals, null "-", arrays "a,b", objects
+ * "k=v,k=v". */
 static void
 pdp_cli_value(const cJSON *v, char *buf, size_t cap)
 {
@@ -377,7 +398,7 @@ pdp_cli_value(const cJSON *v, char *buf, size_t cap)
 
     buf[0] = '\0';
     if (cJSON_IsString(v)) {
-        snprintf(buf, cap, "%s", v->valuestring);
+        tg_log_escape(buf, cap, v->valuestring);
     } else if (cJSON_IsNumber(v)) {
         if (v->valuedouble == (double)(long long)v->valuedouble) {
             snprintf(buf, cap, "%lld", (long long)v->valuedouble);
@@ -390,11 +411,13 @@ pdp_cli_value(const cJSON *v, char *buf, size_t cap)
         for (const cJSON *e = v->child; e != NULL && used + 1 < cap;
              e = e->next) {
             char part[512];
+            char key[512];
             int  w;
             pdp_cli_value(e, part, sizeof(part));
+            tg_log_escape(key, sizeof(key), e->string != NULL ? e->string : "");
             w = cJSON_IsObject(v)
                     ? snprintf(buf + used, cap - used, "%s%s=%s",
-                               used ? "," : "", e->string, part)
+                               used ? "," : "", key, part)
                     : snprintf(buf + used, cap - used, "%s%s",
                                used ? "," : "", part);
             used += w > 0 ? (size_t)w : 0;
@@ -504,6 +527,7 @@ typedef struct pdp_cli_req {
     const char *config;
     const char *url;
     const char *token;
+    const char *token_file;
     const char *format;
     bool        help;
     const char *pos;
@@ -687,6 +711,8 @@ pdp_cli_api_parse(FILE *err, const char *name, const pdp_cli_api_cmd *cmd,
             common = &r->url;
         } else if (strcmp(flag, "token") == 0) {
             common = &r->token;
+        } else if (strcmp(flag, "token-file") == 0) {
+            common = &r->token_file;
         } else if (strcmp(flag, "format") == 0) {
             common = &r->format;
         }
@@ -873,20 +899,68 @@ out:
     return status;
 }
 
+/* pdp_cli_token_file reads an admin token from the first line of path into
+ * buf (cap bytes): a file keeps the token out of argv, which every local
+ * user can read in /proc/PID/cmdline. A file other users may read gets a
+ * warning. False, with the reason on err, when there is no token. */
+static bool
+pdp_cli_token_file(FILE *err, const char *name, const char *path, char *buf,
+                   size_t cap)
+{
+    struct stat sb;
+    FILE       *f = fopen(path, "re");
+    bool        ok;
+
+    if (f == NULL) {
+        fprintf(err, "tollgate-pdp %s: cannot read --token-file %s: %s\n",
+                name, path, strerror(errno));
+        return false;
+    }
+    if (fstat(fileno(f), &sb) == 0 && (sb.st_mode & 077) != 0) {
+        fprintf(err, "tollgate-pdp %s: warning: --token-file %s is open to "
+                     "other users (mode %03o); chmod 600 it\n",
+                name, path, (unsigned)(sb.st_mode & 0777));
+    }
+    ok = fgets(buf, (int)cap, f) != NULL;
+    fclose(f);
+    if (ok) {
+        buf[strcspn(buf, "\r\n")] = '\0';
+    }
+    if (!ok || buf[0] == '\0') {
+        fprintf(err, "tollgate-pdp %s: --token-file %s has no token on its "
+                     "first line\n",
+                name, path);
+        return false;
+    }
+    return true;
+}
+
 static int
 pdp_cli_api_remote(FILE *err, const char *name, const pdp_cli_api_cmd *cmd,
                    pdp_cli_req *r, const char *body, tg_buf *resp)
 {
     char        url[2048];
     char        why[CURL_ERROR_SIZE + 64];
+    char        buf[1024];
     const char *token = r->token != NULL ? r->token
                                          : getenv("TOLLGATE_ADMIN_TOKEN");
     size_t      ul    = strlen(r->url);
     int         status;
 
+    if (r->token != NULL && r->token_file != NULL) {
+        pdp_cli_api_usage(err, name, "give --token or --token-file, not both");
+        return -2;
+    }
+    if (r->token_file != NULL) {
+        if (!pdp_cli_token_file(err, name, r->token_file, buf, sizeof(buf))) {
+            explicit_bzero(buf, sizeof(buf));
+            return -1;
+        }
+        token = buf;
+    }
     if (token == NULL || token[0] == '\0') {
         pdp_cli_api_usage(err, name,
-                          "--url needs an admin token: --token TOKEN or "
+                          "--url needs an admin token: --token-file FILE or "
                           "TOLLGATE_ADMIN_TOKEN (create one with "
                           "tollgate-pdp admin-tokens create NAME)");
         return -2;
@@ -898,6 +972,7 @@ pdp_cli_api_remote(FILE *err, const char *name, const pdp_cli_api_cmd *cmd,
              r->query[0] ? "?" : "", r->query);
     status = pdp_cli_http(cmd->method, url, token, body, resp, why,
                           sizeof(why));
+    explicit_bzero(buf, sizeof(buf));
     if (status < 0) {
         fprintf(err, "tollgate-pdp %s: cannot reach the admin API at %.*s: "
                      "%s\n",

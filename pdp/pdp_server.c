@@ -33,6 +33,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "pdp_alerts.h"
 #include "pdp_decide.h"
@@ -41,6 +42,7 @@
 #include "tg_buf.h"
 #include "tg_log.h"
 #include "tg_time.h"
+#include "tg_trust.h"
 
 typedef enum pdp_worker_state {
     PDP_WORKER_RECV = 0,
@@ -95,6 +97,11 @@ struct pdp_server {
     pthread_mutex_t snap_mu;
     pthread_cond_t  snap_cv;
     tg_buf          snap_buf;
+    /* Who may talk to an ipc:// listener (pdp.allow_uids, else our uid);
+     * refused is only touched by the pipe callback. */
+    uid_t        allow[TG_CONFIG_MAX_UIDS];
+    size_t       n_allow;
+    tg_trust_log refused;
 };
 
 static void pdp_worker_cb(void *arg);
@@ -710,6 +717,8 @@ pdp_worker_cb(void *arg)
     }
 }
 
+/* pdp_server_mkdirs creates the directories above an ipc socket: the
+ * socket's own 0700, its missing parents 0750. */
 static tg_err
 pdp_server_mkdirs(const char *path)
 {
@@ -721,8 +730,9 @@ pdp_server_mkdirs(const char *path)
     }
     for (char *s = p + 1; *s != '\0'; s++) {
         if (*s == '/') {
-            *s = '\0';
-            if (mkdir(p, 0750) != 0 && errno != EEXIST) {
+            mode_t mode = strchr(s + 1, '/') == NULL ? 0700 : 0750;
+            *s          = '\0';
+            if (mkdir(p, mode) != 0 && errno != EEXIST) {
                 rv = TG_ESYS;
                 break;
             }
@@ -733,18 +743,110 @@ pdp_server_mkdirs(const char *path)
     return rv;
 }
 
-static tg_err
-pdp_server_listen(pdp_server *srv, const char *url, char *err, size_t errlen)
+/* pdp_server_pipe_cb runs before nng adds a pipe: an ipc peer whose uid is
+ * not allowed is closed, so none of its requests (forged usage reports,
+ * say) is ever read. tcp:// and tls+tcp:// pipes pass: those listeners
+ * are guarded by the network and mutual TLS. */
+static void
+pdp_server_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
-    int rv;
+    pdp_server  *srv = arg;
+    nng_sockaddr sa;
+    uint64_t     uid = UINT64_MAX;
+    int          rv;
 
-    if (strncmp(url, "ipc://", 6) == 0 && pdp_server_mkdirs(url + 6) != TG_OK) {
+    (void)ev;
+    if (nng_pipe_get_addr(p, NNG_OPT_LOCADDR, &sa) == 0 &&
+        sa.s_family != NNG_AF_IPC) {
+        return;
+    }
+    if ((rv = nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_UID, &uid)) == 0) {
+        for (size_t i = 0; i < srv->n_allow; i++) {
+            if (uid == (uint64_t)srv->allow[i]) {
+                return;
+            }
+        }
+    }
+    if (tg_trust_log_due(&srv->refused, uid, tg_now_ms())) {
+        if (rv != 0) {
+            tg_warn("server: refused an ipc connection: cannot read the "
+                    "peer's uid (%s)",
+                    nng_strerror(rv));
+        } else {
+            tg_warn("server: refused an ipc connection from uid %llu: not "
+                    "in pdp.allow_uids (add it there if that user's "
+                    "tollgate-dataplane should be served; logged once a "
+                    "minute per uid)",
+                    (unsigned long long)uid);
+        }
+    }
+    nng_pipe_close(p);
+}
+
+/* pdp_server_listen_ipc makes sure the socket's directory is ours alone,
+ * then listens with the socket 0600 (NNG_OPT_IPC_PERMISSIONS). Whatever
+ * the umask, no other user can reach the socket before its mode is set:
+ * the directory is ours and not writable or searchable by them; and the
+ * peer-uid check in pdp_server_pipe_cb stands behind both. */
+static tg_err
+pdp_server_listen_ipc(pdp_server *srv, const char *url, char *err,
+                      size_t errlen)
+{
+    char         dir[4096];
+    uid_t        me = geteuid();
+    nng_listener l;
+    tg_err       rv;
+    int          nrv;
+
+    if (pdp_server_mkdirs(url + 6) != TG_OK) {
         snprintf(err, errlen,
                  "pdp.listen: cannot create the directory for %s: %s", url,
                  strerror(errno));
         return TG_ESYS;
     }
-    if ((rv = nng_listen(srv->sock, url, NULL, 0)) != 0) {
+    if (!tg_trust_dirname(url + 6, dir, sizeof(dir))) {
+        snprintf(err, errlen, "pdp.listen: %s: path too long", url);
+        return TG_ECONFIG;
+    }
+    if ((rv = tg_trust_dir_check("pdp.listen", dir, &me, 1, err, errlen)) !=
+        TG_OK) {
+        return rv;
+    }
+    if ((nrv = nng_listener_create(&l, srv->sock, url)) != 0) {
+        snprintf(err, errlen, "pdp.listen: cannot listen on %s: %s", url,
+                 nng_strerror(nrv));
+        return TG_EIO;
+    }
+    if ((nrv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, 0600)) != 0) {
+        nng_listener_close(l);
+        snprintf(err, errlen, "pdp.listen: cannot listen on %s: %s", url,
+                 nng_strerror(nrv));
+        return TG_EIO;
+    }
+    if ((nrv = nng_listener_start(l, 0)) != 0) {
+        nng_listener_close(l);
+        snprintf(err, errlen, "pdp.listen: cannot listen on %s: %s%s", url,
+                 nng_strerror(nrv),
+                 nrv == NNG_EADDRINUSE
+                     ? " (another tollgate-pdp is already serving there; "
+                       "stop it or choose another address)"
+                     : "");
+        return TG_EIO;
+    }
+    return TG_OK;
+}
+
+static tg_err
+pdp_server_listen(pdp_server *srv, const char *url, char *err, size_t errlen)
+{
+    int    rv;
+    tg_err trv;
+
+    if (strncmp(url, "ipc://", 6) == 0) {
+        if ((trv = pdp_server_listen_ipc(srv, url, err, errlen)) != TG_OK) {
+            return trv;
+        }
+    } else if ((rv = nng_listen(srv->sock, url, NULL, 0)) != 0) {
         snprintf(err, errlen, "pdp.listen: cannot listen on %s: %s%s", url,
                  nng_strerror(rv),
                  rv == NNG_EADDRINUSE
@@ -1027,6 +1129,13 @@ pdp_server_start(pdp_server **out, const tg_config *cfg, pdp_store *st,
         pthread_condattr_destroy(&ca);
     }
     tg_buf_init(&srv->snap_buf, 0);
+    tg_trust_log_init(&srv->refused);
+    for (size_t i = 0; i < cfg->pdp.n_allow_uids; i++) {
+        srv->allow[srv->n_allow++] = (uid_t)cfg->pdp.allow_uids[i];
+    }
+    if (srv->n_allow == 0) {
+        srv->allow[srv->n_allow++] = geteuid();
+    }
     srv->n_workers = (size_t)cfg->pdp.workers;
     if ((srv->workers = calloc(srv->n_workers, sizeof(*srv->workers))) ==
         NULL) {
@@ -1041,6 +1150,7 @@ pdp_server_start(pdp_server **out, const tg_config *cfg, pdp_store *st,
         goto out;
     }
     srv->sock_open = true;
+    nng_pipe_notify(srv->sock, NNG_PIPE_EV_ADD_PRE, pdp_server_pipe_cb, srv);
     /* nng drops an over-size message before we see it; the requester then
      * times out and fails closed. */
     nng_socket_set_size(srv->sock, NNG_OPT_RECVMAXSZ,
@@ -1172,6 +1282,7 @@ pdp_server_stop(pdp_server *srv)
     pthread_mutex_destroy(&srv->snap_mu);
     pthread_cond_destroy(&srv->snap_cv);
     tg_buf_fini(&srv->snap_buf);
+    tg_trust_log_fini(&srv->refused);
     free(srv);
 }
 

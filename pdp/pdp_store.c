@@ -17,7 +17,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
+#include "tg_trust.h"
 #include "tg_lmdb.h"
 #include "tg_log.h"
 #include "tg_time.h"
@@ -669,6 +671,13 @@ pdp_store_open(pdp_store **out, const char *dir, int64_t map_size_mb, char *err,
                  dir, strerror(errno));
         rv = TG_ESYS;
         goto out;
+    }
+    { /* Another user who can write here can plant symlinks or a store. */
+        uid_t me = geteuid();
+        if ((rv = tg_trust_dir_check("pdp.state_dir", dir, &me, 1, err,
+                                      errlen)) != TG_OK) {
+            goto out;
+        }
     }
     if ((rv = pdp_store_env_open(st, map_size_mb, err, errlen)) != TG_OK) {
         goto out;

@@ -135,3 +135,35 @@ describe('hostile request bodies', () => {
     assert.match(r.json.error.message, /twice/);
   });
 });
+
+// Failing open still authenticates: with on_pdp_error: allow and the PDP
+// down, only a key the PDP allowed recently is served; a made-up key gets
+// 503 (on the build before, any string in Authorization was served).
+describe('on_pdp_error: allow with the PDP down', () => {
+  let gw;
+  let key;
+
+  before(async () => {
+    gw = await startGateway({ dataplane: { on_pdp_error: 'allow', fail_open_key_ttl_s: 600 } });
+    ({ key } = await gw.createKey({ tenant: 'failopen' }));
+  });
+  after(async () => {
+    await gw?.stop();
+  });
+
+  test('a key allowed before is served, a made-up key is not', async () => {
+    const body = { model: 'mock-small', messages: userMsg('hi') };
+    assert.equal((await gw.chat(body, { key })).status, 200);
+    const r = await gw.killPdp('SIGKILL');
+    assert.equal(r.signal, 'SIGKILL');
+    const known = await gw.chat(body, { key });
+    assert.equal(known.status, 200, known.text);
+    const madeUp = await gw.chat(body, { key: 'not-a-real-key' });
+    const e = errorBody(madeUp, 503, 'pdp_unavailable');
+    assert.match(e.message, /allowed recently/);
+    const m = await gw.metrics();
+    assert.ok(m.tollgate_pdp_fail_open_total >= 1, 'the known key was served failing open');
+    assert.ok(m.tollgate_pdp_fail_open_refused_total >= 1, 'the made-up key was counted as refused');
+    await gw.startPdp();
+  });
+});

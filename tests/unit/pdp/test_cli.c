@@ -688,8 +688,52 @@ test_key_needs_tenant(void)
                     0);
 }
 
+static int
+count_lines(const char *s)
+{
+    int n = 0;
+
+    for (; *s != '\0'; s++) {
+        n += *s == '\n';
+    }
+    return n;
+}
+
+/* A tenant's --name is free text (it may come through the admin API): in
+ * tenants show and in the audit list table it must neither add a row nor
+ * drive the terminal. */
+static void
+test_table_escapes_control_characters(void)
+{
+    char cfg[768];
+
+    snprintf(cfg, sizeof(cfg), "%s",
+             pdp_test_config(tg_unit_tmpdir("cli-hostile"), 4));
+    CU_ASSERT_EQUAL_FATAL(run("tenants", "create", "--config", cfg, "evil",
+                              "--name", "Evil\nSEQ forged row\x1b[2J\r",
+                              NULL),
+                          0);
+    CU_ASSERT_EQUAL(run("tenants", "show", "--config", cfg, "evil", NULL), 0);
+    CU_ASSERT_PTR_NULL(strchr(g_out, '\x1b'));
+    CU_ASSERT_PTR_NULL(strchr(g_out, '\r'));
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, " Evil\\nSEQ forged row\\x1b[2J"
+                                         "\\r\n"));
+    CU_ASSERT_EQUAL(run("audit", "list", "--config", cfg, NULL), 0);
+    CU_ASSERT_PTR_NULL(strchr(g_out, '\x1b'));
+    CU_ASSERT_EQUAL(count_lines(g_out), 2); /* header and one change */
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "name=Evil\\nSEQ forged row"
+                                         "\\x1b[2J\\r"));
+    /* JSON keeps the exact text. */
+    CU_ASSERT_EQUAL(run("tenants", "show", "--config", cfg, "evil",
+                        "--format", "json", NULL),
+                    0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "Evil\\nSEQ forged row\\u001b[2J"));
+}
+
 static const tg_unit_case cases[] = {
     {"key_needs_tenant", test_key_needs_tenant},
+    {"table_escapes_control_characters",
+     test_table_escapes_control_characters},
     {"create_text_shows_key_once", test_create_text_shows_key_once},
     {"create_json_key_works_and_only_hash_stored",
      test_create_json_key_works_and_only_hash_stored},

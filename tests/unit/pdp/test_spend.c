@@ -325,6 +325,54 @@ test_table(void)
     CU_ASSERT_PTR_NULL(strstr(g_out, "ESTIMATED"));
 }
 
+/* Names a client chose: a spreadsheet must see text, a terminal no
+ * control sequence, and a newline must not add a row. */
+static void
+test_hostile_names(void)
+{
+    char        saved[sizeof(g_cfg)];
+    char        dir[512];
+    char        state[600];
+    char        msg[512];
+    pdp_store  *st = NULL;
+    int         lines = 0;
+
+    snprintf(dir, sizeof(dir), "%s", tg_unit_tmpdir("spend-hostile"));
+    snprintf(state, sizeof(state), "%s/state", dir);
+    memcpy(saved, g_cfg, sizeof(saved));
+    snprintf(g_cfg, sizeof(g_cfg), "%s", pdp_test_config(dir, 4));
+    CU_ASSERT_EQUAL_FATAL(pdp_store_open(&st, state, 4, msg, sizeof(msg)),
+                          TG_OK);
+    settle(st, "h1", "@SUM(1+1)", "key_h", "gpt-4o",
+           "=HYPERLINK(\"http://evil/\",\"x\")", 1, 1, 10, MAY1, false);
+    settle(st, "h2", "plain", "key_h", "+cmd", "-2+3", 1, 1, 10, MAY1, false);
+    settle(st, "h3", "plain", "key_h", "gpt-4o",
+           "eve\n2024-05-01 error forged\x1b[2J", 1, 1, 10, MAY1, false);
+    pdp_store_close(st);
+
+    CU_ASSERT_EQUAL(run("--by", "user", "--format", "csv", NULL), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "\r\n\"'=HYPERLINK(\"\"http://evil/\"\","
+                                         "\"\"x\"\")\",\"'@SUM(1+1)\",1,"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "\r\n\"'-2+3\",plain,1,"));
+    CU_ASSERT_PTR_NULL(strstr(g_out, "\r\n=HYPERLINK"));
+    CU_ASSERT_PTR_NULL(strstr(g_out, "\r\n-2+3"));
+    CU_ASSERT_PTR_NULL(strstr(g_out, ",@SUM"));
+    /* numbers stay numbers */
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "\r\nTOTAL,,3,3,3,30,0.000030,0\r\n"));
+    CU_ASSERT_EQUAL(run("--by", "model", "--format", "csv", NULL), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "\r\n\"'+cmd\",1,"));
+
+    CU_ASSERT_EQUAL(run("--by", "user", NULL), 0);
+    CU_ASSERT_PTR_NULL(strchr(g_out, '\x1b'));
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "\neve\\n2024-05-01 error forged"
+                                         "\\x1b[2J  plain "));
+    for (const char *p = g_out; *p != '\0'; p++) {
+        lines += *p == '\n';
+    }
+    CU_ASSERT_EQUAL(lines, 6); /* head, 3 rows, blank, TOTAL */
+    memcpy(g_cfg, saved, sizeof(g_cfg));
+}
+
 static void
 test_empty_store(void)
 {
@@ -397,6 +445,7 @@ static const tg_unit_case cases[] = {
     {"by_key_model_user", test_by_key_model_user},
     {"csv", test_csv},
     {"table", test_table},
+    {"hostile_names", test_hostile_names},
     {"empty_store", test_empty_store},
     {"bad_arguments", test_bad_arguments},
     {NULL, NULL},
