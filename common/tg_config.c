@@ -219,6 +219,8 @@ tg_config_dataplane(tg_config *cfg, tg_config_priv *p, const cJSON *sec,
                                        "max_header_bytes",
                                        "client_timeout_s",
                                        "max_connections",
+                                       "max_connections_per_ip",
+                                       "request_timeout_s",
                                        "connect_timeout_ms",
                                        "first_byte_timeout_ms",
                                        "total_timeout_ms",
@@ -245,6 +247,8 @@ tg_config_dataplane(tg_config *cfg, tg_config_priv *p, const cJSON *sec,
     c->max_header_bytes      = 16 * 1024;
     c->client_timeout_s      = 30;
     c->max_connections       = 4096;
+    c->max_connections_per_ip = 256;
+    c->request_timeout_s     = 60;
     c->connect_timeout_ms    = 5000;
     c->first_byte_timeout_ms = 60000;
     c->total_timeout_ms      = 600000;
@@ -288,6 +292,12 @@ tg_config_dataplane(tg_config *cfg, tg_config_priv *p, const cJSON *sec,
             TG_OK ||
         (rv = tg_json_get_int(d, sec, "dataplane", "max_connections", false,
                               16, 1000000, &c->max_connections, err,
+                              errlen)) != TG_OK ||
+        (rv = tg_json_get_int(d, sec, "dataplane", "max_connections_per_ip",
+                              false, 1, 1000000, &c->max_connections_per_ip,
+                              err, errlen)) != TG_OK ||
+        (rv = tg_json_get_int(d, sec, "dataplane", "request_timeout_s",
+                              false, 1, 3600, &c->request_timeout_s, err,
                               errlen)) != TG_OK ||
         (rv = tg_json_get_int(d, sec, "dataplane", "connect_timeout_ms",
                               false, 1, 600000, &c->connect_timeout_ms, err,

@@ -112,6 +112,10 @@ typedef struct tg_dp_config {
     int64_t     max_header_bytes;
     int64_t     client_timeout_s; /* idle client connection timeout */
     int64_t     max_connections;
+    int64_t     max_connections_per_ip; /* from one client address */
+    /* A whole request (headers and body) must arrive within this, however
+     * steadily it trickles in; client_timeout_s only bounds silence. */
+    int64_t     request_timeout_s;
     int64_t     connect_timeout_ms;
     int64_t     first_byte_timeout_ms;
     int64_t     total_timeout_ms;

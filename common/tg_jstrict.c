@@ -173,7 +173,7 @@ tg_utf8_scrub(const char *s, size_t len, char *out, size_t cap)
 static bool
 tg_js_name_put(tg_js *j, const void *b, size_t n)
 {
-    if (j->name_len + n > j->name_cap) {
+    if (j->name == NULL || j->name_len + n > j->name_cap) {
         size_t cap = j->name_cap ? j->name_cap * 2 : 64;
         char  *nb;
         while (cap < j->name_len + n) {
@@ -231,6 +231,11 @@ tg_js_string(tg_js *j, bool keep)
 
     j->i++; /* the quote */
     j->name_len = 0;
+    /* An empty name ("") still needs a buffer: memcmp and memcpy of zero
+     * bytes from NULL are undefined (found by fuzz_req_parse). */
+    if (keep && !tg_js_name_put(j, "", 0)) {
+        return false;
+    }
     for (;;) {
         uint8_t  c;
         uint32_t cp;
@@ -468,7 +473,7 @@ tg_js_names_add(tg_js *j, tg_js_names *t, bool *dup)
             return false;
         }
     }
-    if (t->used + j->name_len > t->cap) {
+    if (t->buf == NULL || t->used + j->name_len > t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 256;
         char  *nb;
         while (cap < t->used + j->name_len) {

@@ -88,6 +88,20 @@ dp_server_upstream(const dp_server *srv, const char *id)
 
 /* ---- small responses on the MHD thread ------------------------------ */
 
+/* dp_server_request_read stops conn's request deadline: the request is in
+ * (or is being answered), and the time from here on is ours. */
+static void
+dp_server_request_read(dp_server *srv, struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+    (void)srv;
+    if (ci != NULL) {
+        tg_deadline_disarm(ci->socket_context);
+    }
+}
+
 /* dp_server_new_id writes a request id: a random per-process prefix and a
  * counter, so ids never repeat across restarts (usage is idempotent by
  * them) and cost no system call. */
@@ -112,6 +126,7 @@ dp_server_send(dp_server *srv, struct MHD_Connection *conn, unsigned status,
         dp_server_new_id(srv, rid, sizeof(rid));
         request_id = rid;
     }
+    dp_server_request_read(srv, conn);
 
     resp = MHD_create_response_from_buffer(len, (void *)body,
                                            MHD_RESPMEM_MUST_COPY);
@@ -627,6 +642,110 @@ dp_server_queue(dp_server *srv, struct MHD_Connection *conn, dp_req *r)
 
 /* ---- the access handler --------------------------------------------- */
 
+/* What dp_server_framing_iter learns from one request's header lines. */
+typedef struct {
+    size_t      bytes;  /* as on the wire: "name: value\r\n" each */
+    unsigned    n_clen; /* Content-Length lines */
+    const char *clen;   /* the first one's value */
+    bool        clen_conflict;
+    bool        te;     /* any Transfer-Encoding line */
+} dp_framing;
+
+static enum MHD_Result
+dp_server_framing_iter(void *cls, enum MHD_ValueKind kind, const char *key,
+                       const char *value)
+{
+    dp_framing *f = cls;
+
+    (void)kind;
+    value = value != NULL ? value : "";
+    f->bytes += strlen(key) + strlen(value) + 4;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+        if (f->n_clen++ == 0) {
+            f->clen = value;
+        } else if (strcmp(f->clen, value) != 0) {
+            f->clen_conflict = true;
+        }
+    } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+        f->te = true;
+    }
+    return MHD_YES;
+}
+
+/* dp_server_refuse answers a request whose framing or size we will not
+ * read on from, and closes the connection: whatever follows on it cannot
+ * be trusted to start a request (RFC 9112, section 6.3). */
+static enum MHD_Result
+dp_server_refuse(dp_server *srv, struct MHD_Connection *conn, unsigned status,
+                 const char *message, const char *code)
+{
+    struct MHD_Response *resp;
+    enum MHD_Result      ret;
+    tg_buf               b;
+    char                 rid[TG_REQUEST_ID_MAX];
+
+    dp_server_new_id(srv, rid, sizeof(rid));
+    dp_server_request_read(srv, conn);
+    tg_buf_init(&b, 0);
+    dp_client_error(TG_EP_UNSPECIFIED, &b, message, "invalid_request_error",
+                    NULL, code);
+    resp = MHD_create_response_from_buffer(b.len, b.data,
+                                           MHD_RESPMEM_MUST_COPY);
+    tg_buf_fini(&b);
+    if (resp == NULL) {
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    MHD_add_response_header(resp, "x-request-id", rid);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    ret = MHD_queue_response(conn, status, resp);
+    MHD_destroy_response(resp);
+    atomic_fetch_add(&srv->m.responses[status / 100], 1);
+    return ret;
+}
+
+/* dp_server_framing checks what libmicrohttpd 0.9.75 lets through: it
+ * takes the first of several Content-Length lines (the rest of the body
+ * then reads as the next request) and lets Transfer-Encoding win over
+ * Content-Length on a connection it keeps open; and its header limit is
+ * its memory pool, not max_header_bytes. Returns true if it answered. */
+static bool
+dp_server_framing(dp_server *srv, struct MHD_Connection *conn,
+                  const char *url, const char *method, enum MHD_Result *ret)
+{
+    dp_framing f = {0};
+
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, dp_server_framing_iter,
+                              &f);
+    if (f.te && f.n_clen > 0) {
+        *ret = dp_server_refuse(
+            srv, conn, 400,
+            "Send either Content-Length or Transfer-Encoding, not both.",
+            "invalid_framing");
+        return true;
+    }
+    if (f.clen_conflict) {
+        *ret = dp_server_refuse(srv, conn, 400,
+                                "The request has conflicting Content-Length "
+                                "headers.",
+                                "invalid_framing");
+        return true;
+    }
+    /* The request line: method, target, "HTTP/1.1" and separators. */
+    f.bytes += strlen(method) + strlen(url) + 12;
+    if (f.bytes > (size_t)srv->cfg->dataplane.max_header_bytes) {
+        char msg[160];
+        snprintf(msg, sizeof(msg),
+                 "The request headers are larger than this gateway accepts "
+                 "(%lld bytes).",
+                 (long long)srv->cfg->dataplane.max_header_bytes);
+        *ret = dp_server_refuse(srv, conn, 431, msg,
+                                "request_header_fields_too_large");
+        return true;
+    }
+    return false;
+}
+
 static enum MHD_Result
 dp_server_first(dp_server *srv, struct MHD_Connection *conn, const char *url,
                 const char *method, void **con_cls)
@@ -636,8 +755,12 @@ dp_server_first(dp_server *srv, struct MHD_Connection *conn, const char *url,
     const char *clen;
     dp_req     *r;
     dp_meta_ctx mc = {0};
+    enum MHD_Result ret;
 
     atomic_fetch_add(&srv->m.requests, 1);
+    if (dp_server_framing(srv, conn, url, method, &ret)) {
+        return ret;
+    }
     if (strcmp(url, "/healthz") == 0 || strcmp(url, "/readyz") == 0 ||
         strcmp(url, "/metrics") == 0) {
         if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
@@ -789,6 +912,7 @@ dp_server_access(void *cls, struct MHD_Connection *conn, const char *url,
                                         "server_error", "shutting_down",
                                         r->request_id, NULL);
         }
+        dp_server_request_read(srv, conn);
         pthread_mutex_lock(&r->mtx);
         r->suspended = true;
         MHD_suspend_connection(conn);
@@ -820,10 +944,15 @@ static void
 dp_server_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                     enum MHD_RequestTerminationCode toe)
 {
-    dp_req *r = *con_cls;
+    dp_req                         *r = *con_cls;
+    const union MHD_ConnectionInfo *ci;
 
     (void)cls;
-    (void)conn;
+    /* A kept-alive connection now waits for its next request. */
+    ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    if (ci != NULL && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK) {
+        tg_deadline_arm(ci->socket_context);
+    }
     if (r == NULL) {
         return;
     }
@@ -835,6 +964,26 @@ dp_server_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         dp_worker_cancel(r->worker, r);
     }
     dp_req_unref(r);
+}
+
+/* dp_server_notify tracks each connection for request_timeout_s, from
+ * accept to its close (MHD calls CLOSED before it closes the socket). */
+static void
+dp_server_notify(void *cls, struct MHD_Connection *conn, void **socket_ctx,
+                 enum MHD_ConnectionNotificationCode code)
+{
+    dp_server                      *srv = cls;
+    const union MHD_ConnectionInfo *ci;
+
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_ctx = ci != NULL ? tg_deadline_add(srv->deadline,
+                                                   (int)ci->connect_fd)
+                                 : NULL;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        tg_deadline_remove(*socket_ctx);
+        *socket_ctx = NULL;
+    }
 }
 
 static void
@@ -1027,6 +1176,10 @@ dp_server_create(dp_server **out, const tg_config *cfg)
         tg_error("dataplane.listen: cannot resolve \"%s\"", c->listen);
         goto fail;
     }
+    if ((rv = tg_deadline_create(&srv->deadline,
+                                 c->request_timeout_s * 1000)) != TG_OK) {
+        goto fail;
+    }
     flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
             MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6) {
@@ -1036,11 +1189,18 @@ dp_server_create(dp_server **out, const tg_config *cfg)
         flags, 0, NULL, NULL, dp_server_access, srv,
         MHD_OPTION_EXTERNAL_LOGGER, dp_server_mhd_log, NULL,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)c->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)c->client_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)c->max_header_bytes + 8192, MHD_OPTION_NOTIFY_COMPLETED,
-        dp_server_completed, srv, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)c->max_connections_per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)c->client_timeout_s,
+        /* Room for headers past max_header_bytes, so dp_server_framing
+         * (not MHD, which drops some with no answer) refuses them, and
+         * for a stream's write buffer next to the largest we accept. */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)c->max_header_bytes * 2 + 32768, MHD_OPTION_STRICT_FOR_CLIENT,
+        (int)1, MHD_OPTION_NOTIFY_CONNECTION, dp_server_notify, srv,
+        MHD_OPTION_NOTIFY_COMPLETED, dp_server_completed, srv,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, MHD_OPTION_END);
     if (srv->mhd == NULL) {
         tg_error("cannot listen on %s (is the port in use? check "
                  "dataplane.listen)",
@@ -1080,6 +1240,7 @@ dp_server_destroy(dp_server *srv)
         usleep(100 * 1000); /* let MHD flush the answers just resumed */
         MHD_stop_daemon(srv->mhd);
     }
+    tg_deadline_destroy(srv->deadline); /* MHD stopped: nothing tracked */
     dp_pdp_destroy(srv->pdp);
     for (size_t i = 0; i < srv->n_workers; i++) {
         dp_worker_destroy(srv->workers[i]);

@@ -18,6 +18,7 @@
 #include "dp_provider.h"
 #include "dp_req.h"
 #include "dp_spool.h"
+#include "tg_deadline.h"
 #include "tg_config.h"
 #include "tg_pricing.h"
 
@@ -53,6 +54,7 @@ struct dp_server {
     uint64_t           boot_id;
     atomic_uint_fast64_t seq;
     atomic_bool        stopping;
+    tg_deadline       *deadline; /* dataplane.request_timeout_s */
 };
 
 /* dp_server_create starts listening and serving. Borrows cfg until

@@ -15,15 +15,56 @@
 #include <strings.h>
 #include <sys/socket.h>
 
+#include "tg_deadline.h"
 #include "tg_log.h"
 
 #define PDP_ADMIN_BODY_MAX (1u << 20)
+/* One address may hold a quarter of the connections, so probes from
+ * elsewhere still get in while one client is slow or hostile; a whole
+ * request must arrive within PDP_ADMIN_REQUEST_MS however it trickles. */
+#define PDP_ADMIN_CONNS        64u
+#define PDP_ADMIN_CONNS_PER_IP 16u
+#define PDP_ADMIN_REQUEST_MS   10000
 
 struct pdp_admin {
     struct MHD_Daemon *d;
     pdp_admin_hooks    hooks;
     uint16_t           port;
+    tg_deadline       *deadline;
 };
+
+/* pdp_admin_request_read stops c's request deadline: it is being
+ * answered. Called by the MHD thread serving c. */
+static void
+pdp_admin_request_read(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+    if (ci != NULL) {
+        tg_deadline_disarm(ci->socket_context);
+    }
+}
+
+/* pdp_admin_notify tracks each connection for PDP_ADMIN_REQUEST_MS, from
+ * accept to its close (MHD calls CLOSED before it closes the socket). */
+static void
+pdp_admin_notify(void *cls, struct MHD_Connection *c, void **socket_ctx,
+                 enum MHD_ConnectionNotificationCode code)
+{
+    pdp_admin                      *a = cls;
+    const union MHD_ConnectionInfo *ci;
+
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_ctx = ci != NULL ? tg_deadline_add(a->deadline,
+                                                   (int)ci->connect_fd)
+                                 : NULL;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        tg_deadline_remove(*socket_ctx);
+        *socket_ctx = NULL;
+    }
+}
 
 static void
 pdp_admin_log(void *cls, const char *fmt, va_list ap)
@@ -42,6 +83,7 @@ pdp_admin_send(struct MHD_Connection *c, unsigned int status, const char *body)
     struct MHD_Response *r;
     enum MHD_Result      ret;
 
+    pdp_admin_request_read(c);
     r = MHD_create_response_from_buffer(strlen(body), (void *)body,
                                         MHD_RESPMEM_PERSISTENT);
     if (r == NULL) {
@@ -62,6 +104,7 @@ pdp_admin_send_buf(struct MHD_Connection *c, unsigned int status,
     struct MHD_Response *r;
     enum MHD_Result      ret;
 
+    pdp_admin_request_read(c);
     r = MHD_create_response_from_buffer(b->len, b->data != NULL ? b->data : "",
                                         MHD_RESPMEM_MUST_COPY);
     if (r == NULL) {
@@ -116,11 +159,15 @@ static void
 pdp_admin_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                     enum MHD_RequestTerminationCode toe)
 {
-    pdp_admin_req *rq = *con_cls;
+    pdp_admin_req                  *rq = *con_cls;
+    const union MHD_ConnectionInfo *ci;
 
     (void)cls;
-    (void)c;
-    (void)toe;
+    /* A kept-alive connection now waits for its next request. */
+    ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    if (ci != NULL && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK) {
+        tg_deadline_arm(ci->socket_context);
+    }
     if (rq != NULL) {
         tg_buf_fini(&rq->body);
         free(rq);
@@ -369,6 +416,11 @@ pdp_admin_start(pdp_admin **out, const char *hostport,
     if ((rv = pdp_admin_resolve(hostport, &res, err, errlen)) != TG_OK) {
         goto out;
     }
+    if ((rv = tg_deadline_create(&a->deadline, PDP_ADMIN_REQUEST_MS)) !=
+        TG_OK) {
+        snprintf(err, errlen, "admin: cannot start the request reaper");
+        goto out;
+    }
     flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
             MHD_USE_ERROR_LOG;
     if (res->ai_family == AF_INET6) {
@@ -378,9 +430,12 @@ pdp_admin_start(pdp_admin **out, const char *hostport,
     a->d = MHD_start_daemon(
         flags, 0, NULL, NULL, pdp_admin_handle, a, MHD_OPTION_EXTERNAL_LOGGER,
         pdp_admin_log, NULL, MHD_OPTION_SOCK_ADDR, res->ai_addr,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)64,
+        MHD_OPTION_CONNECTION_LIMIT, PDP_ADMIN_CONNS,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, PDP_ADMIN_CONNS_PER_IP,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10,
-        MHD_OPTION_NOTIFY_COMPLETED, pdp_admin_completed, NULL,
+        MHD_OPTION_STRICT_FOR_CLIENT, (int)1, MHD_OPTION_NOTIFY_CONNECTION,
+        pdp_admin_notify, a, MHD_OPTION_NOTIFY_COMPLETED, pdp_admin_completed,
+        NULL,
         MHD_OPTION_END);
     if (a->d == NULL) {
         snprintf(err, errlen,
@@ -421,5 +476,6 @@ pdp_admin_stop(pdp_admin *a)
     if (a->d != NULL) {
         MHD_stop_daemon(a->d);
     }
+    tg_deadline_destroy(a->deadline); /* MHD stopped: nothing tracked */
     free(a);
 }

@@ -416,7 +416,7 @@ static void
 pdp_store__log_failure(pdp_store *st, const char *what, int rc)
 {
     int64_t now  = tg_mono_us() / 1000;
-    int64_t last = atomic_load(&st->full_logged_ms);
+    long long last = atomic_load(&st->full_logged_ms);
 
     if ((last != 0 && now - last < 60000) ||
         !atomic_compare_exchange_strong(&st->full_logged_ms, &last, now)) {

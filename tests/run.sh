@@ -2,8 +2,9 @@
 # tests/run.sh - every test: installs what is missing, builds with
 # AddressSanitizer + UndefinedBehaviorSanitizer into build/asan, runs the
 # CUnit suites under ctest, then the integration tests and the real-SDK
-# client tests (node --test) against real processes on loopback and ipc.
-# Safe to run twice.
+# client tests (node --test) against real processes on loopback and ipc,
+# then a short run (10 s each) of every libFuzzer target (tests/fuzz/run.sh,
+# clang, build/fuzz). Safe to run twice.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,8 +31,11 @@ conc=()
 node --help | grep -q -- --test-concurrency && conc=(--test-concurrency=2)
 TG_BIN=$build/bin node --test "${conc[@]}" integration/ clients/ || node_rc=$?
 
-if [ $unit_rc -ne 0 ] || [ $node_rc -ne 0 ]; then
-  echo "tests: FAILED (unit: exit $unit_rc, integration/clients: exit $node_rc)" >&2
+fuzz_rc=0
+"$top/tests/fuzz/run.sh" all "${TG_FUZZ_SECONDS:-10}" || fuzz_rc=$?
+
+if [ $unit_rc -ne 0 ] || [ $node_rc -ne 0 ] || [ $fuzz_rc -ne 0 ]; then
+  echo "tests: FAILED (unit: exit $unit_rc, integration/clients: exit $node_rc, fuzz: exit $fuzz_rc)" >&2
   exit 1
 fi
 echo "tests: all passed" >&2

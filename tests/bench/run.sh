@@ -174,9 +174,11 @@ if [ "$stream_conc" -gt $(( ($(ulimit -n) - 1024) / 2 )) ]; then
 fi
 # The data plane's default max_connections (4096) holds 1,000 streams; more
 # need a higher one.
-dp_max_conn=""
+# All load comes from 127.0.0.1: lift the per-address limit to the total.
+dp_max_conn=",
+    \"max_connections_per_ip\": 1000000"
 [ "$stream_conc" -le 4000 ] ||
-  dp_max_conn=",
+  dp_max_conn="$dp_max_conn,
     \"max_connections\": $(( stream_conc + 1024 ))"
 
 # The mock picks a free port itself and says which.

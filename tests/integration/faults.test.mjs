@@ -724,7 +724,8 @@ describe('D: usage spool on a full disk (served with usage in memory, drained wh
 
   before(async () => {
     mnt = await mountTmpfs(8);
-    gw = await startGateway({ dataplane: { spool_dir: path.join(mnt, 'spool') } });
+    // 3,000 calls at once from one address: above the per-address limit.
+    gw = await startGateway({ dataplane: { spool_dir: path.join(mnt, 'spool'), max_connections_per_ip: 8192 } });
     ({ key } = await gw.createKey({ tenant: TENANT }));
   });
   after(async () => {
