@@ -264,15 +264,31 @@ tg_json_doc_load(tg_json_doc **out, const char *path, size_t max_bytes,
         snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return TG_EIO;
     }
-    if ((buf = malloc(max_bytes + 1)) == NULL) {
-        rv = TG_ENOMEM;
-        goto out;
-    }
-    n = fread(buf, 1, max_bytes + 1, f);
-    if (ferror(f)) {
-        snprintf(err, errlen, "%s: read failed: %s", path, strerror(errno));
-        rv = TG_EIO;
-        goto out;
+    /* The buffer grows with the file rather than being max_bytes up front:
+     * most files are a few KB and the limit is megabytes. */
+    for (size_t cap = 0;;) {
+        size_t want = cap == 0 ? 16384 : cap * 2;
+        char  *nb;
+
+        if (want > max_bytes + 1) {
+            want = max_bytes + 1;
+        }
+        if ((nb = realloc(buf, want + 1)) == NULL) {
+            rv = TG_ENOMEM;
+            goto out;
+        }
+        buf = nb;
+        cap = want;
+        n += fread(buf + n, 1, cap - n, f);
+        if (ferror(f)) {
+            snprintf(err, errlen, "%s: read failed: %s", path,
+                     strerror(errno));
+            rv = TG_EIO;
+            goto out;
+        }
+        if (n < cap || cap == max_bytes + 1) {
+            break;
+        }
     }
     if (n > max_bytes) {
         snprintf(err, errlen, "%s: file is larger than %zu bytes", path,

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "dp_worker.h"
+#include "tg_framing.h"
 #include "tg_hash.h"
 #include "tg_log.h"
 #include "tg_time.h"
@@ -642,36 +643,6 @@ dp_server_queue(dp_server *srv, struct MHD_Connection *conn, dp_req *r)
 
 /* ---- the access handler --------------------------------------------- */
 
-/* What dp_server_framing_iter learns from one request's header lines. */
-typedef struct {
-    size_t      bytes;  /* as on the wire: "name: value\r\n" each */
-    unsigned    n_clen; /* Content-Length lines */
-    const char *clen;   /* the first one's value */
-    bool        clen_conflict;
-    bool        te;     /* any Transfer-Encoding line */
-} dp_framing;
-
-static enum MHD_Result
-dp_server_framing_iter(void *cls, enum MHD_ValueKind kind, const char *key,
-                       const char *value)
-{
-    dp_framing *f = cls;
-
-    (void)kind;
-    value = value != NULL ? value : "";
-    f->bytes += strlen(key) + strlen(value) + 4;
-    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
-        if (f->n_clen++ == 0) {
-            f->clen = value;
-        } else if (strcmp(f->clen, value) != 0) {
-            f->clen_conflict = true;
-        }
-    } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
-        f->te = true;
-    }
-    return MHD_YES;
-}
-
 /* dp_server_refuse answers a request whose framing or size we will not
  * read on from, and closes the connection: whatever follows on it cannot
  * be trusted to start a request (RFC 9112, section 6.3). */
@@ -704,46 +675,22 @@ dp_server_refuse(dp_server *srv, struct MHD_Connection *conn, unsigned status,
     return ret;
 }
 
-/* dp_server_framing checks what libmicrohttpd 0.9.75 lets through: it
- * takes the first of several Content-Length lines (the rest of the body
- * then reads as the next request) and lets Transfer-Encoding win over
- * Content-Length on a connection it keeps open; and its header limit is
- * its memory pool, not max_header_bytes. Returns true if it answered. */
+/* dp_server_framing refuses a request whose length is ambiguous or whose
+ * headers are over max_header_bytes (tg_framing). Returns true if it
+ * answered. */
 static bool
 dp_server_framing(dp_server *srv, struct MHD_Connection *conn,
                   const char *url, const char *method, enum MHD_Result *ret)
 {
-    dp_framing f = {0};
+    tg_framing_refusal why;
 
-    MHD_get_connection_values(conn, MHD_HEADER_KIND, dp_server_framing_iter,
-                              &f);
-    if (f.te && f.n_clen > 0) {
-        *ret = dp_server_refuse(
-            srv, conn, 400,
-            "Send either Content-Length or Transfer-Encoding, not both.",
-            "invalid_framing");
-        return true;
+    if (!tg_framing_check(conn, url, method,
+                          (size_t)srv->cfg->dataplane.max_header_bytes,
+                          &why)) {
+        return false;
     }
-    if (f.clen_conflict) {
-        *ret = dp_server_refuse(srv, conn, 400,
-                                "The request has conflicting Content-Length "
-                                "headers.",
-                                "invalid_framing");
-        return true;
-    }
-    /* The request line: method, target, "HTTP/1.1" and separators. */
-    f.bytes += strlen(method) + strlen(url) + 12;
-    if (f.bytes > (size_t)srv->cfg->dataplane.max_header_bytes) {
-        char msg[160];
-        snprintf(msg, sizeof(msg),
-                 "The request headers are larger than this gateway accepts "
-                 "(%lld bytes).",
-                 (long long)srv->cfg->dataplane.max_header_bytes);
-        *ret = dp_server_refuse(srv, conn, 431, msg,
-                                "request_header_fields_too_large");
-        return true;
-    }
-    return false;
+    *ret = dp_server_refuse(srv, conn, why.status, why.message, why.code);
+    return true;
 }
 
 static enum MHD_Result

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 
 #include "tg_deadline.h"
+#include "tg_framing.h"
 #include "tg_log.h"
 
 #define PDP_ADMIN_BODY_MAX (1u << 20)
@@ -25,6 +26,8 @@
 #define PDP_ADMIN_CONNS        64u
 #define PDP_ADMIN_CONNS_PER_IP 16u
 #define PDP_ADMIN_REQUEST_MS   10000
+/* Request line and headers; an admin token is 64 characters. */
+#define PDP_ADMIN_HEADER_MAX 8192u
 
 struct pdp_admin {
     struct MHD_Daemon *d;
@@ -93,6 +96,35 @@ pdp_admin_send(struct MHD_Connection *c, unsigned int status, const char *body)
                             "application/json");
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* pdp_admin_refuse answers a request tg_framing refused and closes the
+ * connection: what follows on it cannot be trusted to start a request. */
+static enum MHD_Result
+pdp_admin_refuse(struct MHD_Connection *c, const tg_framing_refusal *why)
+{
+    struct MHD_Response *r;
+    enum MHD_Result      ret;
+    char                 body[320];
+    int                  n;
+
+    pdp_admin_request_read(c);
+    /* code and message are ours: no character needs escaping. */
+    n = snprintf(body, sizeof(body),
+                 "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}\n",
+                 why->code, why->message);
+    r = MHD_create_response_from_buffer((size_t)n, body,
+                                        MHD_RESPMEM_MUST_COPY);
+    if (r == NULL) {
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            "application/json");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    ret = MHD_queue_response(c, why->status, r);
     MHD_destroy_response(r);
     return ret;
 }
@@ -323,9 +355,16 @@ pdp_admin_handle(void *cls, struct MHD_Connection *c, const char *url,
                  const char *upload_data, size_t *upload_data_size,
                  void **con_cls)
 {
-    pdp_admin *a = cls;
+    pdp_admin         *a = cls;
+    tg_framing_refusal why;
 
     (void)version;
+    /* The first call for a request (an /admin/ request then has no state
+     * yet; every other path is answered on its first call). */
+    if (*con_cls == NULL &&
+        tg_framing_check(c, url, method, PDP_ADMIN_HEADER_MAX, &why)) {
+        return pdp_admin_refuse(c, &why);
+    }
     if (strncmp(url, "/admin/", 7) == 0) {
         return pdp_admin_handle_admin(a, c, url, method, upload_data,
                                       upload_data_size, con_cls);
@@ -433,6 +472,10 @@ pdp_admin_start(pdp_admin **out, const char *hostport,
         MHD_OPTION_CONNECTION_LIMIT, PDP_ADMIN_CONNS,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, PDP_ADMIN_CONNS_PER_IP,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10,
+        /* Room past PDP_ADMIN_HEADER_MAX so tg_framing, not MHD (which
+         * drops some with no answer), refuses large headers. */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)PDP_ADMIN_HEADER_MAX * 2 + 32768,
         MHD_OPTION_STRICT_FOR_CLIENT, (int)1, MHD_OPTION_NOTIFY_CONNECTION,
         pdp_admin_notify, a, MHD_OPTION_NOTIFY_COMPLETED, pdp_admin_completed,
         NULL,

@@ -11,6 +11,7 @@
 #   tests/fuzz/run.sh req_parse 3600  # a long run of one target
 #   FUZZ_JOBS=2 tests/fuzz/run.sh policy 600   # parallel workers
 #   FUZZ_NO_BUILD=1 tests/fuzz/run.sh all 60     # no rebuild first
+#   FUZZ_BUILD=/tmp/f FUZZ_NO_BUILD=1 ...        # binaries copied elsewhere
 set -euo pipefail
 
 if [ $# -ne 2 ] || ! [[ $2 =~ ^[0-9]+$ ]]; then
@@ -21,7 +22,7 @@ target=$1
 secs=$2
 top=$(cd "$(dirname "$0")/../.." && pwd)
 fuzz=$top/tests/fuzz
-build=$top/build/fuzz
+build=${FUZZ_BUILD:-$top/build/fuzz}
 
 pkgs=(clang libclang-rt-14-dev)
 missing=()

@@ -7,7 +7,7 @@ import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { after, before, describe, test } from 'node:test';
 
-import { httpRequest, pollUntil, sleep, startGateway, withTimeout } from './harness.mjs';
+import { httpRequest, pollUntil, runBinary, sleep, startGateway, userMsg, withTimeout } from './harness.mjs';
 
 /* raw sends bytes on a fresh connection and collects what comes back until
  * the server closes it or waitMs passes. */
@@ -115,6 +115,43 @@ describe('framing', () => {
     }
   });
 
+  test('Content-Length that is a list, signed or not decimal -> 400 invalid_framing', async () => {
+    for (const clen of ['2, 2', '+2', '0x2', '2 2']) {
+      const r = await raw(gw.port,
+        'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n' +
+        `Content-Length: ${clen}\r\n\r\n{}`);
+      // libmicrohttpd 0.9.75 refuses some of these itself, before our
+      // handler runs, with an HTML body (and its status line twice); what
+      // matters is a 400, nothing answered after it, a closed connection.
+      const st = statuses(r.text);
+      assert.ok(st.length > 0 && st.every((x) => x === 400), `Content-Length: ${clen}:\n${r.text.slice(0, 300)}`);
+      assert.ok(r.closed, `Content-Length: ${clen}: the connection was kept open`);
+    }
+  });
+
+  test('PDP admin listener: the same framing rules, JSON errors, closed connections', async () => {
+    const port = gw.pdpAdminPort;
+    const body = '{}GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n';
+    let r = await raw(port,
+      'POST /admin/v1/tenants HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n' +
+      `Content-Length: ${body.length}\r\nTransfer-Encoding: chunked\r\n\r\n` +
+      `${body.length.toString(16)}\r\n${body}\r\n0\r\n\r\n`);
+    jsonError(r.text, 400, 'invalid_framing');
+    assert.ok(r.closed, 'the connection was kept open');
+    r = await raw(port,
+      'POST /admin/v1/tenants HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n' +
+      `Content-Length: 2\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+    jsonError(r.text, 400, 'invalid_framing');
+    assert.ok(r.closed, 'the connection was kept open');
+    for (const size of [9 * 1024, 30 * 1024]) {
+      r = await raw(port, `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'h'.repeat(size)}\r\n\r\n`);
+      jsonError(r.text, 431, 'request_header_fields_too_large');
+      assert.ok(r.closed);
+    }
+    r = await raw(port, 'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    assert.deepEqual(statuses(r.text), [200], r.text);
+  });
+
   test('300 trickling connections from 127.0.0.2: probes from 127.0.0.1 still answer', async () => {
     const t = await trickle(gw.port, 300, '127.0.0.2');
     try {
@@ -211,6 +248,82 @@ describe('PDP admin request deadline', () => {
       for (const c of closed) assert.ok(c - t0 >= 9000, `closed after ${(c - t0).toFixed(0)} ms`);
     } finally {
       t.stop();
+    }
+  });
+});
+
+describe('slow response readers', () => {
+  let gw;
+
+  before(async () => {
+    gw = await startGateway({ dataplane: { client_timeout_s: 2 } });
+  });
+
+  after(async () => {
+    await gw?.stop();
+  });
+
+  test('streams nobody reads: upstream is held back, the connection closed after client_timeout_s, usage kept', async () => {
+    const N = 8;
+    const CHUNKS = 100000; // ~15 MB of events each: more than any socket buffer
+    const { key } = await gw.createKey({ tenant: 'slowread' });
+    const before = await gw.mockStats();
+    const body = JSON.stringify({
+      model: 'mock-small', stream: true,
+      messages: userMsg(`[[mock chunks=${CHUNKS}]] nobody reads this`),
+    });
+    const t0 = performance.now();
+    // Each client reads the head (for its request id), then stops reading.
+    const conns = await Promise.all(Array.from({ length: N }, () => new Promise((resolve, reject) => {
+      const s = net.connect({ port: gw.port, host: '127.0.0.1', localAddress: '127.0.0.2' });
+      const c = { s, head: '', closedAt: null };
+      s.on('error', () => {});
+      s.on('close', () => { c.closedAt = performance.now(); });
+      s.once('data', (d) => { c.head = d.toString('latin1'); s.pause(); resolve(c); });
+      s.on('connect', () => s.write(
+        `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key}\r\n` +
+        `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`));
+      setTimeout(() => reject(new Error('no response head in 10 s')), 10000);
+    })));
+    try {
+      const ids = conns.map((c) => {
+        assert.match(c.head, /^HTTP\/1\.1 200 /, c.head.slice(0, 300));
+        return /^x-request-id: (\S+)/im.exec(c.head)?.[1];
+      });
+      // Probes keep answering while eight streams are stalled.
+      const h = await httpRequest(gw.port, { path: '/healthz', timeoutMs: 2000 });
+      assert.equal(h.status, 200);
+      // The upstream streams are held back by the stalled clients (not read
+      // to the end into memory) and cancelled once client_timeout_s passes
+      // with nothing sent.
+      const st = await pollUntil(async () => {
+        const x = await gw.mockStats();
+        return x.aborted - before.aborted >= N ? x : null;
+      }, { timeoutMs: 15000, what: `the mock to see ${N} upstream streams cancelled (client_timeout_s is 2)` });
+      assert.ok(performance.now() - t0 >= 1500, 'cancelled before client_timeout_s');
+      assert.equal(st.completed - before.completed, 0, `upstream streams ran to the end: ${JSON.stringify(st)}`);
+      // The gateway closed them: a client that reads again gets what was
+      // queued for it, then the end, and never [DONE].
+      await Promise.all(conns.map((c) => {
+        let text = '';
+        c.s.on('data', (d) => { text += d.toString('latin1'); });
+        c.s.resume();
+        return pollUntil(() => c.closedAt !== null, { timeoutMs: 15000, what: 'a stalled connection to end' })
+          .then(() => assert.ok(!text.includes('[DONE]'), 'a stalled stream was served to the end'));
+      }));
+      // Each request is still metered: what was sent before the stall.
+      const recs = await pollUntil(async () => {
+        const r = await runBinary('tollgate-pdp', ['usage', 'list', '--config', gw.cfgPath, '--format', 'json', '--tenant', 'slowread']);
+        const list = JSON.parse(r.stdout).records ?? [];
+        return list.length >= N ? list : null;
+      }, { timeoutMs: 10000, what: 'a usage record for every stalled stream' });
+      for (const id of ids) {
+        const rec = recs.find((x) => x.request_id === id);
+        assert.ok(rec, `no usage record for ${id}`);
+        assert.ok(rec.completion_tokens > 0, JSON.stringify(rec));
+      }
+    } finally {
+      for (const c of conns) c.s.destroy();
     }
   });
 });
