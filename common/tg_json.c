@@ -437,13 +437,34 @@ tg_json_get_string(const tg_json_doc *doc, const cJSON *obj, const char *ctx,
     return TG_OK;
 }
 
+bool
+tg_json_whole(const cJSON *v, int64_t min, int64_t max, int64_t *out)
+{
+    double  d;
+    int64_t i;
+
+    if (!cJSON_IsNumber(v)) {
+        return false;
+    }
+    d = v->valuedouble;
+    /* The range first (NaN fails it too): only then may d be converted. */
+    if (!(d >= (double)min) || !(d < 9223372036854775808.0) || d != floor(d)) {
+        return false;
+    }
+    i = (int64_t)d;
+    if (i < min || i > max) {
+        return false;
+    }
+    *out = i;
+    return true;
+}
+
 tg_err
 tg_json_get_int(const tg_json_doc *doc, const cJSON *obj, const char *ctx,
                 const char *key, bool required, int64_t min, int64_t max,
                 int64_t *out, char *err, size_t errlen)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    double       d;
 
     if (v == NULL) {
         if (required) {
@@ -453,14 +474,11 @@ tg_json_get_int(const tg_json_doc *doc, const cJSON *obj, const char *ctx,
         }
         return TG_OK;
     }
-    d = cJSON_GetNumberValue(v);
-    if (!cJSON_IsNumber(v) || d != floor(d) || d < (double)min ||
-        d > (double)max) {
+    if (!tg_json_whole(v, min, max, out)) {
         return tg_json_errf(doc, v, err, errlen,
                             "%s.%s: expected an integer from %lld to %lld",
                             ctx, key, (long long)min, (long long)max);
     }
-    *out = (int64_t)d;
     return TG_OK;
 }
 

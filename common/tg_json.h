@@ -59,6 +59,12 @@ tg_err tg_json_only_keys(const tg_json_doc *doc, const cJSON *obj,
                          const char *ctx, const char *const allowed[],
                          char *err, size_t errlen);
 
+/* tg_json_whole reads v as a whole number in [min, max]: false if v is not
+ * a number, has a fraction, or is out of range. Use it rather than casting
+ * valuedouble, which is undefined behaviour for values out of int64_t's
+ * range. NULL-safe. */
+bool tg_json_whole(const cJSON *v, int64_t min, int64_t max, int64_t *out);
+
 /* Typed getters. A missing member leaves *out unchanged and succeeds unless
  * required; a member of the wrong type or out of range is an error naming
  * ctx.key and what was expected. Strings are borrowed from the doc. */

@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "dp_jtx.h"
+#include "tg_json.h"
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -18,11 +19,7 @@ dp_anth_count(const cJSON *o, const char *key, int64_t *out)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
 
-    if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0) || v->valuedouble > 1e15) {
-        return false;
-    }
-    *out = (int64_t)v->valuedouble;
-    return true;
+    return tg_json_whole(v, 0, DP_TOKENS_MAX, out);
 }
 
 /* dp_anth_usage_read merges the members of an Anthropic usage object that
@@ -2107,7 +2104,11 @@ dp_anth_rstream_tools(dp_anth_rstream *s, const cJSON *calls, tg_buf *out)
         const cJSON *fn   = dp_jtx_get(c, "function");
         const char  *id   = dp_jtx_gets(c, "id");
         const char  *args = dp_jtx_gets(fn, "arguments");
-        int          tool = cJSON_IsNumber(idx) ? (int)idx->valuedouble : 0;
+        int64_t      index = 0;
+        int          tool;
+
+        (void)tg_json_whole(idx, 0, INT32_MAX, &index);
+        tool = (int)index;
 
         if (id != NULL && id[0] != '\0' && tool != s->open_tool) {
             if ((rv = dp_anth_rstream_open(s, id, dp_jtx_gets(fn, "name"),

@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "dp_jtx.h"
+#include "tg_json.h"
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -41,10 +42,10 @@ dp_gem_count(const cJSON *o, const char *key)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
 
-    if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0) || v->valuedouble > 1e15) {
-        return 0;
-    }
-    return (int64_t)v->valuedouble;
+    int64_t n = 0;
+
+    (void)tg_json_whole(v, 0, DP_TOKENS_MAX, &n);
+    return n;
 }
 
 /* ---- usage and finish reasons ------------------------------------------- */

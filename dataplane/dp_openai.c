@@ -403,19 +403,15 @@ dp_openai_usage_obj(const cJSON *u, dp_usage_counts *out)
         return;
     }
     out->found = true;
-    v          = cJSON_GetObjectItemCaseSensitive(u, "prompt_tokens");
-    if (cJSON_IsNumber(v) && v->valuedouble >= 0) {
-        out->prompt_tokens = (int64_t)v->valuedouble;
-    }
+    /* A count that is not a whole number up to DP_TOKENS_MAX is ignored
+     * (the estimate stands), whatever the provider sent. */
+    v = cJSON_GetObjectItemCaseSensitive(u, "prompt_tokens");
+    (void)tg_json_whole(v, 0, DP_TOKENS_MAX, &out->prompt_tokens);
     v = cJSON_GetObjectItemCaseSensitive(u, "completion_tokens");
-    if (cJSON_IsNumber(v) && v->valuedouble >= 0) {
-        out->completion_tokens = (int64_t)v->valuedouble;
-    }
+    (void)tg_json_whole(v, 0, DP_TOKENS_MAX, &out->completion_tokens);
     det = cJSON_GetObjectItemCaseSensitive(u, "prompt_tokens_details");
     v   = cJSON_GetObjectItemCaseSensitive(det, "cached_tokens");
-    if (cJSON_IsNumber(v) && v->valuedouble >= 0) {
-        out->cached_tokens = (int64_t)v->valuedouble;
-    }
+    (void)tg_json_whole(v, 0, DP_TOKENS_MAX, &out->cached_tokens);
 }
 
 void

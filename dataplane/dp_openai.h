@@ -65,6 +65,10 @@ tg_err dp_chat_upstream_body(dp_chat_req *r, const char *upstream_model,
  * array: 4 per message plus one per 4 bytes of text. */
 int64_t dp_openai_estimate_tokens(const cJSON *messages, int64_t *bytes);
 
+/* DP_TOKENS_MAX: a provider's token count above this is nonsense and is
+ * ignored (the request keeps its estimate). */
+#define DP_TOKENS_MAX 1000000000000000LL
+
 typedef struct dp_usage_counts {
     bool    found;
     int64_t prompt_tokens;

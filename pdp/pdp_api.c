@@ -1373,9 +1373,10 @@ pdp_api_budget_body(pdp_api_call *c, pdp_quota *q, unsigned *st)
     }
     for (const cJSON *t = thr != NULL ? thr->child : NULL; t != NULL;
          t = t->next) {
-        if (!cJSON_IsNumber(t) || t->valuedouble != (double)(int)t->valuedouble ||
-            t->valueint < 1 || t->valueint > 99 ||
-            (q->nthr > 0 && t->valueint <= q->thr[q->nthr - 1]) ||
+        int64_t pct = 0;
+
+        if (!tg_json_whole(t, 1, 99, &pct) ||
+            (q->nthr > 0 && pct <= q->thr[q->nthr - 1]) ||
             q->nthr == PDP_LIMITS_THRESHOLDS_MAX) {
             *st = pdp_api_err(c, 400, "invalid_field",
                               "\"thresholds\": give at most %d whole "
@@ -1384,7 +1385,7 @@ pdp_api_budget_body(pdp_api_call *c, pdp_quota *q, unsigned *st)
                               PDP_LIMITS_THRESHOLDS_MAX);
             return false;
         }
-        q->thr[q->nthr++] = (uint8_t)t->valueint;
+        q->thr[q->nthr++] = (uint8_t)pct;
     }
     if (q->nthr > 0 && q->window == PDP_WINDOW_ROLLING) {
         *st = pdp_api_err(c, 400, "invalid_field",
@@ -1406,16 +1407,13 @@ pdp_api_rate_field(pdp_api_call *c, const char *name, int64_t max,
         *out = 0;
         return true;
     }
-    if (!cJSON_IsNumber(m) || m->valuedouble < 0 ||
-        m->valuedouble > (double)max ||
-        m->valuedouble != (double)(int64_t)m->valuedouble) {
+    if (!tg_json_whole(m, 0, max, out)) {
         *st = pdp_api_err(c, 400, "invalid_limit",
                           "\"%s\" must be a whole number from 0 (no limit) "
                           "to %lld.",
                           name, (long long)max);
         return false;
     }
-    *out = (int64_t)m->valuedouble;
     return true;
 }
 

@@ -20,6 +20,7 @@
 #include "pdp_server.h"
 #include "tg_config.h"
 #include "tg_hash.h"
+#include "tg_json.h"
 #include "tg_log.h"
 #include "tg_time.h"
 
@@ -400,8 +401,10 @@ pdp_cli_value(const cJSON *v, char *buf, size_t cap)
     if (cJSON_IsString(v)) {
         tg_log_escape(buf, cap, v->valuestring);
     } else if (cJSON_IsNumber(v)) {
-        if (v->valuedouble == (double)(long long)v->valuedouble) {
-            snprintf(buf, cap, "%lld", (long long)v->valuedouble);
+        int64_t n;
+
+        if (tg_json_whole(v, INT64_MIN, INT64_MAX, &n)) {
+            snprintf(buf, cap, "%lld", (long long)n);
         } else {
             snprintf(buf, cap, "%g", v->valuedouble);
         }

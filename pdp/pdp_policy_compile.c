@@ -14,6 +14,7 @@
 #include "pdp_policy_int.h"
 #include "tg_pricing.h"
 #include "tg_buf.h"
+#include "tg_json.h"
 
 struct pdp_cc {
     pdp_bundle        *b;
@@ -1615,18 +1616,18 @@ pdp_cc_limit(pdp_cc *cc, const cJSON *r, const char *key, int64_t max,
              bool *bad)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(r, key);
+    int64_t      n = 0;
 
     if (v == NULL) {
         return 0;
     }
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int64_t)v->valuedouble ||
-        v->valuedouble < 1 || v->valuedouble > (double)max) {
+    if (!tg_json_whole(v, 1, max, &n)) {
         PDP_ERR(cc, v, "\"%s\" expects a whole number from 1 to %lld", key,
                 (long long)max);
         *bad = true;
         return 0;
     }
-    return (int64_t)v->valuedouble;
+    return n;
 }
 
 static void

@@ -1,5 +1,6 @@
 /* common.json - positions in config/policy errors must point at the right
  * line and column, or users cannot find their mistake. */
+#include <stdint.h>
 #include <string.h>
 
 #include "tg_json.h"
@@ -126,6 +127,42 @@ test_typed_getters(void)
     tg_json_doc_destroy(doc);
 }
 
+/* Numbers out of int64_t's range must be refused before any cast (a cast
+ * is undefined behaviour there; UBSan aborts this test if one happens). */
+static void
+test_whole_numbers(void)
+{
+    static const struct {
+        const char *text;
+        int64_t     min, max;
+        bool        ok;
+        int64_t     want;
+    } cases[] = {
+        {"7", 0, 10, true, 7},
+        {"-3", -5, 5, true, -3},
+        {"1.5", 0, 10, false, 0},
+        {"11", 0, 10, false, 0},
+        {"-1", 0, 10, false, 0},
+        {"3.7e38", 0, INT64_MAX, false, 0},
+        {"-3.7e38", INT64_MIN, INT64_MAX, false, 0},
+        {"9223372036854775807", 0, INT64_MAX, false, 0}, /* 2^63 as a double */
+        {"1e15", 0, 1000000000000000LL, true, 1000000000000000LL},
+        {"\"7\"", 0, 10, false, 0},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cJSON  *v = cJSON_Parse(cases[i].text);
+        int64_t n = -42;
+
+        CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+        CU_ASSERT_EQUAL(tg_json_whole(v, cases[i].min, cases[i].max, &n),
+                        cases[i].ok);
+        CU_ASSERT_EQUAL(n, cases[i].ok ? cases[i].want : -42);
+        cJSON_Delete(v);
+    }
+    CU_ASSERT_FALSE(tg_json_whole(NULL, 0, 1, NULL));
+}
+
 int
 main(void)
 {
@@ -135,6 +172,7 @@ main(void)
         {"trailing_garbage", test_trailing_garbage},
         {"only_keys_and_duplicates", test_only_keys_and_duplicates},
         {"typed_getters", test_typed_getters},
+        {"whole_numbers", test_whole_numbers},
         {NULL, NULL},
     };
     return tg_unit_run("common.json", cases);
