@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "tg_json.h"
+#include "tg_msg.h"
 
 #define TG_CONFIG_MAX_BYTES (4u << 20)
 
@@ -83,6 +84,29 @@ tg_config_hostport_ok(const char *s)
     return *end == '\0' && port > 0 && port < 65536;
 }
 
+/* Only a local socket carries decisions and usage until the transport has
+ * TLS with client certificates: tcp:// would let anyone who reaches the
+ * port forge both. */
+#define TG_CONFIG_IPC_ONLY                                                     \
+    "the PDP link has no authentication over tcp://, so only ipc:// is "      \
+    "accepted: run the PDP beside the data plane"
+
+/* tg_config_check_pdp_url: dataplane.pdp_url must name a local socket (its
+ * peer's uid is checked; a URL of another scheme would skip that). */
+static tg_err
+tg_config_check_pdp_url(const tg_json_doc *d, const cJSON *sec,
+                        const char *url, char *err, size_t errlen)
+{
+    if (strncmp(url, "ipc://", 6) == 0 && url[6] == '/') {
+        return TG_OK;
+    }
+    return tg_json_errf(d, cJSON_GetObjectItemCaseSensitive(sec, "pdp_url"),
+                        err, errlen,
+                        "dataplane.pdp_url: expected an ipc:///absolute/path "
+                        "URL (%s)",
+                        TG_CONFIG_IPC_ONLY);
+}
+
 static tg_err
 tg_config_pdp(tg_config *cfg, tg_config_priv *p, const cJSON *sec,
               char *err, size_t errlen)
@@ -102,7 +126,7 @@ tg_config_pdp(tg_config *cfg, tg_config_priv *p, const cJSON *sec,
 
     c->workers           = 16;
     c->bundle_watch      = true;
-    c->max_message_bytes = 64 * 1024;
+    c->max_message_bytes = 128 * 1024;
     c->map_size_mb       = 1024;
     c->reservation_ttl_s = 900;
     if ((rv = tg_json_only_keys(d, sec, "pdp", keys, err, errlen)) != TG_OK ||
@@ -118,7 +142,8 @@ tg_config_pdp(tg_config *cfg, tg_config_priv *p, const cJSON *sec,
                                &c->bundle_watch, err, errlen)) != TG_OK ||
         (rv = tg_json_get_int(d, sec, "pdp", "workers", false, 1, 1024,
                               &c->workers, err, errlen)) != TG_OK ||
-        (rv = tg_json_get_int(d, sec, "pdp", "max_message_bytes", false, 1024,
+        (rv = tg_json_get_int(d, sec, "pdp", "max_message_bytes", false,
+                              TG_MSG_WIRE_MIN,
                               16 << 20, &c->max_message_bytes, err,
                               errlen)) != TG_OK ||
         (rv = tg_json_get_int(d, sec, "pdp", "map_size_mb", false, 1,
@@ -158,13 +183,12 @@ tg_config_pdp(tg_config *cfg, tg_config_priv *p, const cJSON *sec,
                             TG_CONFIG_MAX_LISTEN);
     }
     for (const cJSON *u = l->child; u != NULL; u = u->next) {
-        if (!cJSON_IsString(u) ||
-            (strncmp(u->valuestring, "ipc://", 6) != 0 &&
-             strncmp(u->valuestring, "tcp://", 6) != 0 &&
-             strncmp(u->valuestring, "tls+tcp://", 10) != 0)) {
+        if (!cJSON_IsString(u) || strncmp(u->valuestring, "ipc://", 6) != 0 ||
+            u->valuestring[6] != '/') {
             return tg_json_errf(d, u, err, errlen,
-                                "pdp.listen: expected an ipc://, tcp:// or "
-                                "tls+tcp:// URL");
+                                "pdp.listen: expected an ipc:///absolute/path "
+                                "URL (%s)",
+                                TG_CONFIG_IPC_ONLY);
         }
         c->listen[c->n_listen++] = u->valuestring;
     }
@@ -270,6 +294,8 @@ tg_config_dataplane(tg_config *cfg, tg_config_priv *p, const cJSON *sec,
                               &c->workers, err, errlen)) != TG_OK ||
         (rv = tg_json_get_string(d, sec, "dataplane", "pdp_url", true,
                                  &c->pdp_url, err, errlen)) != TG_OK ||
+        (rv = tg_config_check_pdp_url(d, sec, c->pdp_url, err, errlen)) !=
+            TG_OK ||
         (rv = tg_json_get_int(d, sec, "dataplane", "pdp_uid", false, 0,
                               4294967294LL, &c->pdp_uid, err, errlen)) !=
             TG_OK ||

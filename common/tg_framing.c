@@ -12,7 +12,8 @@ typedef struct {
     const char *clen;   /* the first one's value */
     bool        clen_conflict;
     bool        clen_invalid;
-    bool        te; /* any Transfer-Encoding line */
+    unsigned    n_te;       /* Transfer-Encoding lines */
+    bool        te_chunked; /* the (one) line says exactly "chunked" */
 } tg_framing_seen;
 
 /* tg_framing_decimal: value is 1*DIGIT (RFC 9110, section 8.6). A list
@@ -50,7 +51,8 @@ tg_framing_iter(void *cls, enum MHD_ValueKind kind, const char *key,
             f->clen_conflict = true;
         }
     } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
-        f->te = true;
+        f->n_te++;
+        f->te_chunked = strcasecmp(value, "chunked") == 0;
     }
     return MHD_YES;
 }
@@ -73,10 +75,17 @@ tg_framing_check(struct MHD_Connection *conn, const char *url,
     tg_framing_seen f = {0};
 
     MHD_get_connection_values(conn, MHD_HEADER_KIND, tg_framing_iter, &f);
-    if (f.te && f.n_clen > 0) {
+    if (f.n_te > 0 && f.n_clen > 0) {
         return tg_framing_refuse(
             why, 400, "invalid_framing",
             "Send either Content-Length or Transfer-Encoding, not both.");
+    }
+    /* Only chunked is decoded here; "gzip, chunked", a repeated line, or
+     * a coding that is not chunked would leave the body's end unclear. */
+    if (f.n_te > 1 || (f.n_te == 1 && !f.te_chunked)) {
+        return tg_framing_refuse(why, 501, "unsupported_transfer_encoding",
+                                 "Transfer-Encoding must be exactly "
+                                 "chunked (or send Content-Length).");
     }
     if (f.clen_conflict) {
         return tg_framing_refuse(why, 400, "invalid_framing",

@@ -15,7 +15,8 @@
 #include <microhttpd.h>
 
 /* Why a request was refused: the HTTP status, a stable error code and a
- * sentence for the client. */
+ * sentence for the client (ASCII with no quote, backslash or control
+ * character: it may be put in a JSON string as it is). */
 typedef struct {
     unsigned status;
     const char *code;
@@ -24,8 +25,9 @@ typedef struct {
 
 /* tg_framing_check reads conn's request line and headers; returns true
  * (and fills *why) if the request must be refused: Content-Length with
- * Transfer-Encoding, Content-Length lines that disagree or are not plain
- * decimal, or a request line plus headers over max_header_bytes. */
+ * Transfer-Encoding, a Transfer-Encoding other than one "chunked" (501),
+ * Content-Length lines that disagree or are not plain decimal, or a request
+ * line plus headers over max_header_bytes (431). */
 bool tg_framing_check(struct MHD_Connection *conn, const char *url,
                       const char *method, size_t max_header_bytes,
                       tg_framing_refusal *why);

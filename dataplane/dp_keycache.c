@@ -105,3 +105,18 @@ dp_keycache_known(dp_keycache *c, const uint8_t h[TG_SHA256_LEN],
     pthread_mutex_unlock(&s->mu);
     return known;
 }
+
+void
+dp_keycache_forget(dp_keycache *c, const uint8_t h[TG_SHA256_LEN])
+{
+    dp_keycache_shard *s;
+    dp_keycache_entry *set = dp_keycache_set(c, h, &s);
+
+    pthread_mutex_lock(&s->mu);
+    for (int w = 0; w < DP_KEYCACHE_WAYS; w++) {
+        if (set[w].at_ms != 0 && memcmp(set[w].hash, h, TG_SHA256_LEN) == 0) {
+            set[w].at_ms = 0;
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+}

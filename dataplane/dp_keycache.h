@@ -33,4 +33,9 @@ void dp_keycache_allowed(dp_keycache *c, const uint8_t h[TG_SHA256_LEN],
 bool dp_keycache_known(dp_keycache *c, const uint8_t h[TG_SHA256_LEN],
                        int64_t now_ms);
 
+/* dp_keycache_forget: the PDP refused the key with hash h (revoked,
+ * expired, unknown): it is not served while the PDP is away, even within
+ * the TTL of an earlier allow. */
+void dp_keycache_forget(dp_keycache *c, const uint8_t h[TG_SHA256_LEN]);
+
 #endif

@@ -53,6 +53,7 @@ struct dp_pdp {
     nng_socket      sock;
     nng_dialer      dialer;
     size_t          max_reply;
+    size_t          max_request; /* 0: none */
     pthread_mutex_t lock;
     dp_pdp_call    *free_list;
     dp_pdp_call    *all;
@@ -440,6 +441,9 @@ dp_pdp_start(dp_pdp *pdp, dp_pdp_kind kind, const char *request_id,
     nng_msg     *msg;
     tg_err       rv = TG_OK;
 
+    if (pdp->max_request != 0 && len > pdp->max_request) {
+        return TG_ETOOBIG;
+    }
     pthread_mutex_lock(&pdp->lock);
     if (atomic_load(&pdp->closing)) {
         pthread_mutex_unlock(&pdp->lock);
@@ -477,6 +481,12 @@ out:
     }
     pthread_mutex_unlock(&pdp->lock);
     return rv;
+}
+
+void
+dp_pdp_set_max_request(dp_pdp *pdp, size_t max)
+{
+    pdp->max_request = max;
 }
 
 tg_err
@@ -517,7 +527,7 @@ tg_err
 dp_pdp_usage_batch(dp_pdp *pdp, const tg_usage *u, size_t n,
                    int64_t timeout_ms, dp_pdp_batch_cb cb, void *arg)
 {
-    size_t     cap = n * 2048 + 1024;
+    size_t     cap = n * 2048 + 1024; /* TG_MSG_WIRE_MIN for a full batch */
     uint8_t   *buf = malloc(cap);
     char       id[TG_REQUEST_ID_MAX];
     size_t     len;

@@ -34,6 +34,11 @@ tg_err dp_pdp_create(dp_pdp **out, const char *url, size_t max_reply);
 tg_err dp_pdp_create_as(dp_pdp **out, const char *url, size_t max_reply,
                         int64_t pdp_uid);
 
+/* dp_pdp_set_max_request: a message longer than max (the PDP's
+ * pdp.max_message_bytes, which it drops unread) is not sent; the call
+ * returns TG_ETOOBIG. 0: no limit (the default). Call before any call. */
+void dp_pdp_set_max_request(dp_pdp *pdp, size_t max);
+
 /* dp_pdp_destroy stops every call in flight (their callbacks run with
  * TG_ECLOSED) and frees. NULL-safe. */
 void dp_pdp_destroy(dp_pdp *pdp);

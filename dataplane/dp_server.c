@@ -1094,6 +1094,7 @@ dp_server_create(dp_server **out, const tg_config *cfg)
                                c->pdp_uid)) != TG_OK) {
         goto fail;
     }
+    dp_pdp_set_max_request(srv->pdp, (size_t)cfg->pdp.max_message_bytes);
     if ((rv = dp_spool_open(&srv->spool, c->spool_dir, srv->pdp,
                             (size_t)c->spool_memory_max_bytes)) != TG_OK) {
         goto fail;

@@ -1396,14 +1396,30 @@ dp_worker_decided(dp_worker *w, dp_req *r, tg_err err, const char *why)
         dp_worker_finish(w, r);
         return;
     }
+    if (err == TG_ETOOBIG) {
+        /* Never sent: the PDP would drop it unread (pdp.max_message_bytes),
+         * and a timeout must not be how a request gets past it. */
+        dp_worker_error(r, 400,
+                        "The request carries more metadata than the policy "
+                        "service accepts (pdp.max_message_bytes); send fewer "
+                        "or shorter x-tollgate-meta-* headers.",
+                        "invalid_request_error", NULL, "request_too_large");
+        dp_worker_finish(w, r);
+        return;
+    }
     if (err != TG_OK) {
         atomic_fetch_add(&w->srv->m.pdp_errors, 1);
         if (!dp_pdp_connected(w->srv->pdp)) {
             why = "no connection to the PDP at dataplane.pdp_url";
         }
         /* Failing open still authenticates: only a key the PDP allowed
-         * within dataplane.fail_open_key_ttl_s is served without it. */
-        bool known = w->srv->keys != NULL &&
+         * within dataplane.fail_open_key_ttl_s is served without it. And
+         * only when the PDP could not be reached or did not answer in
+         * time: an answer we cannot read (another version, a damaged
+         * reply) is a deny, never an allow. */
+        bool unreachable = err == TG_ETIMEDOUT || err == TG_ECLOSED ||
+                           err == TG_EIO;
+        bool known = unreachable && w->srv->keys != NULL &&
                      dp_keycache_known(w->srv->keys, r->key_hash,
                                        tg_mono_us() / 1000);
         if (!w->srv->cfg->dataplane.on_pdp_error_allow || !known) {
@@ -1412,10 +1428,11 @@ dp_worker_decided(dp_worker *w, dp_req *r, tg_err err, const char *why)
             }
             tg_warn("request %s denied: %s (on_pdp_error: %s)",
                     r->request_id, why,
-                    w->srv->cfg->dataplane.on_pdp_error_allow
-                        ? "allow, but the PDP has not allowed this key "
-                          "recently"
-                        : "deny");
+                    !w->srv->cfg->dataplane.on_pdp_error_allow ? "deny"
+                    : !unreachable ? "allow, but only when the PDP cannot "
+                                     "be reached"
+                                   : "allow, but the PDP has not allowed "
+                                     "this key recently");
             snprintf(msg, sizeof(msg),
                      "The gateway's policy service is unavailable (%s), so "
                      "the request was denied%s. Retry shortly; if it "
@@ -1440,6 +1457,8 @@ dp_worker_decided(dp_worker *w, dp_req *r, tg_err err, const char *why)
     if (err == TG_OK && r->dec.verdict == TG_VERDICT_ALLOW &&
         w->srv->keys != NULL) {
         dp_keycache_allowed(w->srv->keys, r->key_hash, tg_mono_us() / 1000);
+    } else if (err == TG_OK && r->dec.status == 401 && w->srv->keys != NULL) {
+        dp_keycache_forget(w->srv->keys, r->key_hash); /* revoked, expired */
     }
     if (r->dec.verdict != TG_VERDICT_ALLOW) {
         for (uint32_t i = 0; r->dec.status == 429 && i < r->dec.n_limits;

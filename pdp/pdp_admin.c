@@ -111,7 +111,7 @@ pdp_admin_refuse(struct MHD_Connection *c, const tg_framing_refusal *why)
     int                  n;
 
     pdp_admin_request_read(c);
-    /* code and message are ours: no character needs escaping. */
+    /* No character needs escaping (tg_framing_refusal's contract). */
     n = snprintf(body, sizeof(body),
                  "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}\n",
                  why->code, why->message);
@@ -284,6 +284,21 @@ pdp_admin_authorize(pdp_admin *a, struct MHD_Connection *c, pdp_admin_req *rq)
 }
 
 static enum MHD_Result
+pdp_admin_unauthorized(struct MHD_Connection *c, bool sent_token)
+{
+    return pdp_admin_send(
+        c, MHD_HTTP_UNAUTHORIZED,
+        sent_token
+            ? "{\"error\":{\"code\":\"invalid_admin_token\",\"message\":"
+              "\"This admin token is not valid (unknown or revoked). "
+              "List tokens with tollgate-pdp admin-tokens list.\"}}\n"
+            : "{\"error\":{\"code\":\"admin_token_required\","
+              "\"message\":\"Send an admin token: Authorization: Bearer "
+              "TOKEN. Create one with tollgate-pdp admin-tokens create "
+              "NAME (shown once).\"}}\n");
+}
+
+static enum MHD_Result
 pdp_admin_handle_admin(pdp_admin *a, struct MHD_Connection *c, const char *url,
                        const char *method, const char *upload_data,
                        size_t *upload_data_size, void **con_cls)
@@ -297,6 +312,12 @@ pdp_admin_handle_admin(pdp_admin *a, struct MHD_Connection *c, const char *url,
         }
         tg_buf_init(&rq->body, PDP_ADMIN_BODY_MAX);
         *con_cls = rq;
+        /* The token is checked on the headers: a body from someone
+         * without one is never read. */
+        sent_token = pdp_admin_authorize(a, c, rq);
+        if (!rq->authed) {
+            return pdp_admin_unauthorized(c, sent_token);
+        }
         return MHD_YES; /* headers only so far */
     }
     if (*upload_data_size != 0) {
@@ -308,19 +329,6 @@ pdp_admin_handle_admin(pdp_admin *a, struct MHD_Connection *c, const char *url,
         }
         *upload_data_size = 0;
         return MHD_YES;
-    }
-    sent_token = pdp_admin_authorize(a, c, rq);
-    if (!rq->authed) {
-        return pdp_admin_send(
-            c, MHD_HTTP_UNAUTHORIZED,
-            sent_token
-                ? "{\"error\":{\"code\":\"invalid_admin_token\",\"message\":"
-                  "\"This admin token is not valid (unknown or revoked). "
-                  "List tokens with tollgate-pdp admin-tokens list.\"}}\n"
-                : "{\"error\":{\"code\":\"admin_token_required\","
-                  "\"message\":\"Send an admin token: Authorization: Bearer "
-                  "TOKEN. Create one with tollgate-pdp admin-tokens create "
-                  "NAME (shown once).\"}}\n");
     }
     if (rq->too_big) {
         return pdp_admin_send(c, MHD_HTTP_CONTENT_TOO_LARGE,

@@ -129,6 +129,21 @@ describe('framing', () => {
     }
   });
 
+  test('Transfer-Encoding other than one "chunked" -> 501, the connection closed', async () => {
+    for (const te of ['gzip', 'gzip, chunked', 'chunked, chunked', 'chunked\r\nTransfer-Encoding: chunked']) {
+      const r = await raw(gw.port,
+        'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n' +
+        `Transfer-Encoding: ${te}\r\n\r\n2\r\n{}\r\n0\r\n\r\n`);
+      jsonError(r.text, 501, 'unsupported_transfer_encoding');
+      assert.ok(r.closed, `Transfer-Encoding: ${te}: the connection was kept open`);
+    }
+    // One "chunked", in any letter case, is read as usual (401: no key).
+    const r = await raw(gw.port,
+      'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n' +
+      'Transfer-Encoding: Chunked\r\nConnection: close\r\n\r\n2\r\n{}\r\n0\r\n\r\n');
+    assert.deepEqual(statuses(r.text), [401], r.text.slice(0, 300));
+  });
+
   test('PDP admin listener: the same framing rules, JSON errors, closed connections', async () => {
     const port = gw.pdpAdminPort;
     const body = '{}GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n';
@@ -150,6 +165,12 @@ describe('framing', () => {
     }
     r = await raw(port, 'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     assert.deepEqual(statuses(r.text), [200], r.text);
+    // No token: refused on the headers, before a byte of the body is sent.
+    const t0 = performance.now();
+    r = await raw(port, 'POST /admin/v1/tenants HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n' +
+      'Content-Length: 1000000\r\n\r\n', { waitMs: 5000 });
+    jsonError(r.text, 401, 'admin_token_required');
+    assert.ok(performance.now() - t0 < 4000, 'the 401 waited for the body');
   });
 
   test('300 trickling connections from 127.0.0.2: probes from 127.0.0.1 still answer', async () => {

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 
-import { errorBody, httpRequest, startGateway, userMsg } from './harness.mjs';
+import { errorBody, httpRequest, pollUntil, startGateway, userMsg } from './harness.mjs';
 
 /** rawPost sends bytes exactly as given and returns status and raw body. */
 function rawPost(port, path, key, bytes) {
@@ -164,6 +164,25 @@ describe('on_pdp_error: allow with the PDP down', () => {
     const m = await gw.metrics();
     assert.ok(m.tollgate_pdp_fail_open_total >= 1, 'the known key was served failing open');
     assert.ok(m.tollgate_pdp_fail_open_refused_total >= 1, 'the made-up key was counted as refused');
+    await gw.startPdp();
+  });
+
+  test('a key revoked (and refused once) is not served while the PDP is down', async () => {
+    const body = { model: 'mock-small', messages: userMsg('hi') };
+    const k = await gw.createKey({ tenant: 'failopen' });
+    assert.equal((await gw.chat(body, { key: k.key })).status, 200);
+    await gw.revokeKey(k.id);
+    // Revocation has a grace of 0 here: the next request is refused by the
+    // PDP, and the data plane forgets the key it allowed a moment ago.
+    const refused = await pollUntil(async () => {
+      const x = await gw.chat(body, { key: k.key });
+      return x.status === 401 ? x : null;
+    }, { timeoutMs: 5000, what: 'the revoked key to be refused' });
+    errorBody(refused, 401, 'invalid_api_key');
+    await gw.killPdp('SIGKILL');
+    const r = await gw.chat(body, { key: k.key });
+    errorBody(r, 503, 'pdp_unavailable');
+    assert.equal((await gw.chat(body, { key })).status, 200, 'the other key is still served failing open');
     await gw.startPdp();
   });
 });

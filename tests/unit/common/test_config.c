@@ -47,6 +47,37 @@ test_good_config_and_defaults(void)
     tg_config_destroy(cfg);
 }
 
+/* The PDP link has no authentication over tcp://: both ends refuse it. */
+static void
+test_pdp_link_is_local(void)
+{
+    static const char *const swaps[][2] = {
+        {"\"listen\": [\"ipc:///tmp/x.sock\"]",
+         "\"listen\": [\"tcp://127.0.0.1:7070\"]"},
+        {"\"pdp_url\": \"ipc:///tmp/x.sock\"",
+         "\"pdp_url\": \"tcp://127.0.0.1:7070\""},
+        {"\"pdp_url\": \"ipc:///tmp/x.sock\"", "\"pdp_url\": \"ipc://x.sock\""},
+    };
+
+    for (size_t i = 0; i < sizeof(swaps) / sizeof(swaps[0]); i++) {
+        tg_config *cfg = NULL;
+        char       err[512];
+        char       text[2048];
+        char      *p;
+
+        snprintf(text, sizeof(text), "%s", GOOD);
+        p = strstr(text, swaps[i][0]);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+        snprintf(text + (p - text), sizeof(text) - (size_t)(p - text),
+                 "%s%s", swaps[i][1], strstr(GOOD, swaps[i][0]) +
+                                          strlen(swaps[i][0]));
+        CU_ASSERT_EQUAL(load(text, &cfg, err, sizeof(err)), TG_ECONFIG);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, "only ipc:// is accepted"));
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, i == 0 ? "tollgate.json:2:"
+                                                  : "tollgate.json:3:"));
+    }
+}
+
 static void
 test_unknown_key_has_location(void)
 {
@@ -241,6 +272,7 @@ main(void)
         {"deployment_pricing", test_deployment_pricing},
         {"stream_options", test_stream_options},
         {"unknown_key_has_location", test_unknown_key_has_location},
+        {"pdp_link_is_local", test_pdp_link_is_local},
         {"literal_secret_refused_without_echo",
          test_literal_secret_refused_without_echo},
         {"bad_values", test_bad_values},

@@ -65,12 +65,35 @@ test_bounded(void)
     dp_keycache_destroy(c);
 }
 
+/* A key the PDP refused (revoked) is forgotten at once, its neighbours in
+ * the same set are not. */
+static void
+test_forget(void)
+{
+    dp_keycache *c = NULL;
+    uint8_t      a[TG_SHA256_LEN], b[TG_SHA256_LEN];
+
+    CU_ASSERT_EQUAL_FATAL(dp_keycache_create(&c, 60000), TG_OK);
+    hash_of(1, a);
+    memcpy(b, a, TG_SHA256_LEN);
+    b[TG_SHA256_LEN - 1] ^= 1; /* same set, another key */
+    dp_keycache_allowed(c, a, 1000);
+    dp_keycache_allowed(c, b, 1000);
+    dp_keycache_forget(c, a);
+    CU_ASSERT_FALSE(dp_keycache_known(c, a, 2000));
+    CU_ASSERT_TRUE(dp_keycache_known(c, b, 2000));
+    dp_keycache_allowed(c, a, 3000); /* allowed again (un-revoked) */
+    CU_ASSERT_TRUE(dp_keycache_known(c, a, 4000));
+    dp_keycache_destroy(c);
+}
+
 int
 main(void)
 {
     static const tg_unit_case cases[] = {
         {"known_within_ttl", test_known_within_ttl},
         {"bounded", test_bounded},
+        {"forget", test_forget},
         {NULL, NULL},
     };
     return tg_unit_run("dataplane.keycache", cases);
