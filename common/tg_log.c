@@ -1,6 +1,7 @@
 #include "tg_log.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -31,6 +32,45 @@ tg_log_init(const char *component, tg_log_level min)
     }
 }
 
+/* tg_log_utf8 returns the length (2 to 4) of the valid UTF-8 sequence at s
+ * and its code point, or 0 if s does not start one. */
+static size_t
+tg_log_utf8(const unsigned char *s, unsigned *cp)
+{
+    size_t   len;
+    unsigned c, min;
+
+    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+        len = 2, c = s[0] & 0x1f, min = 0x80;
+    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+        len = 3, c = s[0] & 0x0f, min = 0x800;
+    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+        len = 4, c = s[0] & 0x07, min = 0x10000;
+    } else {
+        return 0;
+    }
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80) {
+            return 0; /* also stops at the NUL */
+        }
+        c = c << 6 | (s[i] & 0x3f);
+    }
+    if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) {
+        return 0;
+    }
+    *cp = c;
+    return len;
+}
+
+/* tg_log_hidden: code points a terminal acts on or that reorder text:
+ * C1 controls (8-bit CSI) and the bidirectional overrides and isolates. */
+static bool
+tg_log_hidden(unsigned cp)
+{
+    return (cp >= 0x80 && cp <= 0x9f) || cp == 0x200e || cp == 0x200f ||
+           (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
+}
+
 size_t
 tg_log_escape(char *dst, size_t cap, const char *src)
 {
@@ -38,35 +78,48 @@ tg_log_escape(char *dst, size_t cap, const char *src)
     const unsigned char *s     = (const unsigned char *)src;
     size_t               n     = 0;
 
-    for (; *s != '\0'; s++) {
-        char     esc[6];
-        size_t   len = 2;
-        unsigned ch  = *s;
+    while (*s != '\0') {
+        char     esc[8];
+        size_t   len = 2, used = 1, ulen;
+        unsigned ch = *s, cp = 0;
 
         esc[0] = '\\';
-        if (ch == '\n' || ch == '\t' || ch == '\r') {
-            esc[1] = ch == '\n' ? 'n' : ch == '\t' ? 't' : 'r';
+        if (ch == '\n' || ch == '\t' || ch == '\r' || ch == '\\') {
+            esc[1] = ch == '\n' ? 'n' : ch == '\t' ? 't' : ch == '\r' ? 'r'
+                                                               : '\\';
         } else if (ch < 0x20 || ch == 0x7f) {
             esc[1] = 'x';
             esc[2] = hex[ch >> 4];
             esc[3] = hex[ch & 0xf];
             len    = 4;
-        } else if (ch == 0xc2 && s[1] >= 0x80 && s[1] <= 0x9f) {
-            /* U+0080..U+009F: 8-bit CSI and friends for a UTF-8 terminal */
-            ch = *++s;
-            memcpy(esc + 1, "u00", 3);
-            esc[4] = hex[ch >> 4];
-            esc[5] = hex[ch & 0xf];
-            len    = 6;
-        } else {
+        } else if (ch < 0x80) {
             esc[0] = (char)ch;
             len    = 1;
+        } else if ((ulen = tg_log_utf8(s, &cp)) == 0) {
+            /* Not UTF-8: the byte, in hex, so the line stays valid text. */
+            esc[1] = 'x';
+            esc[2] = hex[ch >> 4];
+            esc[3] = hex[ch & 0xf];
+            len    = 4;
+        } else if (tg_log_hidden(cp)) {
+            esc[1] = 'u';
+            esc[2] = hex[(cp >> 12) & 0xf];
+            esc[3] = hex[(cp >> 8) & 0xf];
+            esc[4] = hex[(cp >> 4) & 0xf];
+            esc[5] = hex[cp & 0xf];
+            len    = 6;
+            used   = ulen;
+        } else {
+            memcpy(esc, s, ulen);
+            len  = ulen;
+            used = ulen;
         }
         if (n + len >= cap) {
             break;
         }
         memcpy(dst + n, esc, len);
         n += len;
+        s += used;
     }
     dst[n] = '\0';
     return n;

@@ -17,9 +17,12 @@ typedef enum tg_log_level {
 void tg_log_init(const char *component, tg_log_level min);
 
 /* tg_log writes one record: the formatted message has every control byte
- * (below 0x20, 0x7f, and the UTF-8 C1 controls U+0080..U+009F) escaped as
- * \n, \t, \r, \xHH or \u00HH, so text a client sent can neither forge
- * a second record nor drive the terminal. Records over 2 KiB are cut. */
+ * (below 0x20, 0x7f), the backslash, the UTF-8 C1 controls U+0080..U+009F
+ * and the bidirectional overrides and isolates (U+200E/F, U+202A..U+202E,
+ * U+2066..U+2069) escaped as \n, \t, \r, \\, \xHH or \uHHHH, and every
+ * byte that is not part of valid UTF-8 as \xHH, so text a client sent can
+ * neither forge a second record, nor drive or reorder the terminal, nor
+ * pass for an escape. Records over 2 KiB are cut. */
 void tg_log(tg_log_level lvl, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

@@ -41,20 +41,24 @@ typedef struct pdp_api_call {
 
 /* ---- shared pieces ------------------------------------------------------ */
 
-bool
-pdp_api_user_ok(const char *s)
+/* pdp_api_printable: s has no control character (below 0x20, 0x7f). */
+static bool
+pdp_api_printable(const char *s)
 {
-    size_t n = strlen(s);
-
-    if (n == 0 || n >= TG_MSG_USER_MAX) {
-        return false;
-    }
     for (; *s != '\0'; s++) {
         if ((unsigned char)*s < 0x20 || *s == 0x7f) {
             return false;
         }
     }
     return true;
+}
+
+bool
+pdp_api_user_ok(const char *s)
+{
+    size_t n = strlen(s);
+
+    return n > 0 && n < TG_MSG_USER_MAX && pdp_api_printable(s);
 }
 
 tg_err
@@ -643,9 +647,11 @@ pdp_api_tenant_write(pdp_api_call *c, const char *id, bool create)
                            "A-Z a-z 0-9 . _ - (or null to clear it)",
                            tier);
     }
-    if (name != NULL && strlen(name) >= PDP_KEY_NAME_MAX) {
+    if (name != NULL &&
+        (strlen(name) >= PDP_KEY_NAME_MAX || !pdp_api_printable(name))) {
         return pdp_api_err(c, 400, "invalid_field",
-                           "\"name\" is longer than %d bytes.",
+                           "\"name\" must be at most %d printable "
+                           "characters (no control characters).",
                            PDP_KEY_NAME_MAX - 1);
     }
     rv = pdp_api_read_tenant(c, id, &t, NULL);
@@ -865,9 +871,11 @@ pdp_api_key_create(pdp_api_call *c)
         st = pdp_api_store_err(c, rv, "read the tenant");
         goto out;
     }
-    if (name != NULL && strlen(name) >= sizeof(k->name)) {
+    if (name != NULL &&
+        (strlen(name) >= sizeof(k->name) || !pdp_api_printable(name))) {
         st = pdp_api_err(c, 400, "invalid_field",
-                         "\"name\" is longer than %zu bytes.",
+                         "\"name\" must be at most %zu printable characters "
+                         "(no control characters).",
                          sizeof(k->name) - 1);
         goto out;
     }

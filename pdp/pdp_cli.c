@@ -1185,6 +1185,15 @@ pdp_cli_labels(pdp_cli *c, const pdp_cli_opts *o, bool allow_remove, tg_kv *out,
     return PDP_EXIT_OK;
 }
 
+/* pdp_cli_esc escapes s into buf (tg_log_escape) and returns buf: free
+ * text printed on one line of CLI output. */
+static const char *
+pdp_cli_esc(char *buf, size_t cap, const char *s)
+{
+    tg_log_escape(buf, cap, s);
+    return buf;
+}
+
 /* pdp_cli_labels_text joins labels as "a=1,b=2" ("-" for none), control
  * characters escaped: a label is free text and must stay on its row. */
 static void
@@ -1261,6 +1270,7 @@ pdp_cli_key_out(pdp_cli *c, const pdp_key *k, const char *key, bool json,
                 int64_t now_ms, int64_t last_ms)
 {
     char when[32];
+    char e[2048];
 
     if (json) {
         cJSON *doc = pdp_api_key_json(k, key, now_ms);
@@ -1268,27 +1278,27 @@ pdp_cli_key_out(pdp_cli *c, const pdp_key *k, const char *key, bool json,
         pdp_cli_print_json(c, doc);
         return;
     }
-    fprintf(c->out, "  id:       %s\n", k->id);
-    fprintf(c->out, "  tenant:   %s\n", k->tenant);
+    /* Names, users, models and labels are free text (an API caller's):
+     * escaped, so they can neither add lines nor drive the terminal. */
+    fprintf(c->out, "  id:       %s\n", pdp_cli_esc(e, sizeof(e), k->id));
+    fprintf(c->out, "  tenant:   %s\n", pdp_cli_esc(e, sizeof(e), k->tenant));
     if (k->name[0] != '\0') {
-        fprintf(c->out, "  name:     %s\n", k->name);
+        fprintf(c->out, "  name:     %s\n", pdp_cli_esc(e, sizeof(e), k->name));
     }
     if (k->user[0] != '\0') {
-        fprintf(c->out, "  user:     %s\n", k->user);
+        fprintf(c->out, "  user:     %s\n", pdp_cli_esc(e, sizeof(e), k->user));
     }
     fprintf(c->out, "  models:   ");
     if (k->n_models == 0) {
         fprintf(c->out, "all models in the catalog");
     }
     for (uint32_t i = 0; i < k->n_models; i++) {
-        fprintf(c->out, "%s%s", i ? ", " : "", k->models[i]);
+        fprintf(c->out, "%s%s", i ? ", " : "",
+                pdp_cli_esc(e, sizeof(e), k->models[i]));
     }
     if (k->n_labels > 0) {
-        fprintf(c->out, "\n  labels:   ");
-        for (uint32_t i = 0; i < k->n_labels; i++) {
-            fprintf(c->out, "%s%s=%s", i ? ", " : "", k->labels[i].key,
-                    k->labels[i].value);
-        }
+        pdp_cli_labels_text(k->labels, k->n_labels, e, sizeof(e));
+        fprintf(c->out, "\n  labels:   %s", e);
     }
     fprintf(c->out, "\n  status:   %s\n", pdp_api_key_status(k, now_ms));
     pdp_api_time(k->created_ms, when, sizeof(when));
@@ -1432,36 +1442,7 @@ pdp_cli_keys_create(pdp_cli *c, int argc, char **argv)
         pdp_cli_print_json(c, pdp_api_key_json(k, key, k->created_ms));
     } else {
         fprintf(c->out, "Created key %s for tenant %s.\n\n", k->id, k->tenant);
-        fprintf(c->out, "  id:      %s\n", k->id);
-        fprintf(c->out, "  tenant:  %s\n", k->tenant);
-        if (k->name[0] != '\0') {
-            fprintf(c->out, "  name:    %s\n", k->name);
-        }
-        if (k->user[0] != '\0') {
-            fprintf(c->out, "  user:    %s\n", k->user);
-        }
-        fprintf(c->out, "  models:  ");
-        if (k->n_models == 0) {
-            fprintf(c->out, "all models in the catalog");
-        }
-        for (uint32_t i = 0; i < k->n_models; i++) {
-            fprintf(c->out, "%s%s", i ? ", " : "", k->models[i]);
-        }
-        if (k->n_labels > 0) {
-            fprintf(c->out, "\n  labels:  ");
-            for (uint32_t i = 0; i < k->n_labels; i++) {
-                fprintf(c->out, "%s%s=%s", i ? ", " : "", k->labels[i].key,
-                        k->labels[i].value);
-            }
-        }
-        if (k->expires_ms != 0) {
-            char when[32];
-            pdp_api_time(k->expires_ms, when, sizeof(when));
-            fprintf(c->out, "\n  expires: %s", when);
-        }
-        fprintf(c->out, "\n  key:     %s\n\n", key);
-        fprintf(c->out, "Save the key now: it cannot be shown again "
-                        "(Tollgate stores only its SHA-256).\n");
+        pdp_cli_key_out(c, k, key, false, k->created_ms, 0);
     }
     fflush(c->out);
     tg_info("keys: created %s for tenant %s", k->id, k->tenant);

@@ -1086,9 +1086,13 @@ pdp_cli_api_run(int argc, char **argv, FILE *out, FILE *err, bool *handled)
     if (status >= 400) {
         const cJSON *e = cJSON_GetObjectItemCaseSensitive(doc, "error");
         const cJSON *m = cJSON_GetObjectItemCaseSensitive(e, "message");
-        fprintf(err, "tollgate-pdp %s: %s (HTTP %d)\n", name,
-                cJSON_IsString(m) ? m->valuestring : "the request failed",
-                status);
+        char         msg[2048];
+
+        /* The server's message may quote what a caller sent: escaped. */
+        tg_log_escape(msg, sizeof(msg),
+                      cJSON_IsString(m) ? m->valuestring
+                                        : "the request failed");
+        fprintf(err, "tollgate-pdp %s: %s (HTTP %d)\n", name, msg, status);
         ec = status == 400 ? PDP_EXIT_USAGE : PDP_EXIT_FAIL;
         goto out;
     }

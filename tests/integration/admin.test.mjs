@@ -249,6 +249,20 @@ describe('administration', () => {
       '--config', gw.cfgPath], { expectCode: 1 });
   });
 
+  test('free text from API callers never reaches a terminal raw', async () => {
+    // Control characters in names are refused where they enter.
+    adminError(await api('POST', 'tenants', { id: 'esc-co', name: 'x\u001b]0;pwn\u0007' }), 400, 'invalid_field');
+    assert.equal((await api('POST', 'tenants', { id: 'esc-co' })).status, 201);
+    adminError(await api('POST', 'keys', { tenant: 'esc-co', name: 'x\u001b[2J\nforged' }), 400, 'invalid_field');
+    // An error message that quotes what the caller sent is escaped by the
+    // CLI that prints it (this one came back from the API over --url).
+    const r = await gw.cli(['keys', 'create', '--tenant', 'esc-co', '--label', 'a\u001b[2J\nb=v',
+      '--url', adminUrl(), '--token', token], { expectCode: 2 });
+    assert.ok(!r.stderr.includes('\u001b'), JSON.stringify(r.stderr));
+    assert.equal(r.stderr.trim().split('\n').length, 1, JSON.stringify(r.stderr));
+    assert.match(r.stderr, /\\x1b\[2J\\nb/);
+  });
+
   test('a $1 monthly budget and 60 requests/minute: both trip, alerts arrive, spend matches the provider exactly and survives kill -9',
     { timeout: 180_000 }, async () => {
       let r = await api('POST', 'tenants', { id: 'quota-co', tier: 'pro' });

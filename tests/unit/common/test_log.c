@@ -60,9 +60,27 @@ test_forged_line_and_ansi(void)
 static void
 test_plain_text_unchanged(void)
 {
-    capture(TG_LOG_ERROR, "caf\xc3\xa9 %d %s", 42, "a\\b \"q\"");
-    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, " error test: caf\xc3\xa9 42 "
-                                         "a\\b \"q\"\n"));
+    /* UTF-8 text and quotes pass; a backslash is doubled, so a client's
+     * literal "\n" cannot pass for an escaped newline. */
+    capture(TG_LOG_ERROR, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 %d %s",
+            42, "a\\b \"q\" \\n");
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, " error test: caf\xc3\xa9 \xe2\x82\xac "
+                                         "\xf0\x9f\x98\x80 42 a\\\\b \"q\" "
+                                         "\\\\n\n"));
+}
+
+static void
+test_invalid_utf8_and_bidi(void)
+{
+    /* A lone 8-bit CSI, a truncated sequence, an overlong slash, a
+     * surrogate; then RIGHT-TO-LEFT OVERRIDE and an isolate. */
+    capture(TG_LOG_INFO, "a\x9b"
+                         "2J b\xe2\x82 c\xc0\xaf d\xed\xa0\x80 "
+                         "e\xe2\x80\xae"
+                         "gnp.exe f\xe2\x81\xa6");
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, ": a\\x9b2J b\\xe2\\x82 c\\xc0\\xaf "
+                                         "d\\xed\\xa0\\x80 e\\u202egnp.exe "
+                                         "f\\u2066\n"));
 }
 
 static void
@@ -110,6 +128,7 @@ static const tg_unit_case cases[] = {
     {"forged_line_and_ansi", test_forged_line_and_ansi},
     {"plain_text_unchanged", test_plain_text_unchanged},
     {"c1_controls", test_c1_controls},
+    {"invalid_utf8_and_bidi", test_invalid_utf8_and_bidi},
     {"long_message_stays_one_line", test_long_message_stays_one_line},
     {"escape_bounds", test_escape_bounds},
     {NULL, NULL},
