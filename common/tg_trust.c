@@ -2,10 +2,13 @@
 #include "tg_trust.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* tg_trust_user writes "uid N (name)" or "uid N" to buf. getpwuid_r: the
  * check may run while other threads look users up. */
@@ -22,6 +25,106 @@ tg_trust_user(uid_t uid, char *buf, size_t cap)
     } else {
         snprintf(buf, cap, "uid %u", (unsigned)uid);
     }
+}
+
+/* tg_trust_uid_ok: uid may control a directory on the way to ours: root
+ * or one of the owners. */
+static bool
+tg_trust_uid_ok(uid_t uid, const uid_t *owners, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (uid == owners[i]) {
+            return true;
+        }
+    }
+    return uid == 0;
+}
+
+/* tg_trust_walk checks every entry on path, from the root down: the
+ * directory holding it must be owned by root or an owner and not writable
+ * by group or other, unless it is sticky (/tmp) and the entry is owned by
+ * root or an owner (then nobody else may rename or replace it); an entry
+ * that is a symlink must be owned by root or an owner. So nobody else can
+ * swap any part of the path between this check and its use. */
+static tg_err
+tg_trust_walk(const char *what, const char *path, const uid_t *owners,
+              size_t n, char *err, size_t errlen)
+{
+    char buf[PATH_MAX];
+    char who[160];
+
+    if (path[0] == '/') {
+        if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf)) {
+            snprintf(err, errlen, "%s: %s: path too long", what, path);
+            return TG_ECONFIG;
+        }
+    } else if (getcwd(buf, sizeof(buf)) == NULL ||
+               strlen(buf) + 1 + strlen(path) >= sizeof(buf)) {
+        snprintf(err, errlen, "%s: %s: cannot resolve it: %s", what, path,
+                 strerror(errno));
+        return TG_ESYS;
+    } else {
+        strcat(buf, "/");
+        strcat(buf, path);
+    }
+    for (size_t i = 1;; i++) {
+        struct stat sp, se;
+        char        parent[PATH_MAX];
+        char        save = buf[i];
+        char       *slash;
+
+        if ((save != '/' && save != '\0') || buf[i - 1] == '/') {
+            if (save == '\0') {
+                break;
+            }
+            continue;
+        }
+        buf[i] = '\0';
+        slash  = strrchr(buf, '/');
+        snprintf(parent, sizeof(parent), "%.*s",
+                 slash == buf ? 1 : (int)(slash - buf), buf);
+        if (stat(parent, &sp) != 0 || lstat(buf, &se) != 0) {
+            snprintf(err, errlen, "%s: cannot use %s: %s", what, buf,
+                     strerror(errno));
+            return TG_ESYS;
+        }
+        if (!tg_trust_uid_ok(sp.st_uid, owners, n)) {
+            tg_trust_user(sp.st_uid, who, sizeof(who));
+            snprintf(err, errlen,
+                     "%s: %s is inside %s, which is owned by %s: that user "
+                     "could move it away and put their own in its place; "
+                     "use a directory whose every parent belongs to root or "
+                     "to this service's user",
+                     what, path, parent, who);
+            return TG_ECONFIG;
+        }
+        if ((sp.st_mode & (S_IWGRP | S_IWOTH)) != 0 &&
+            ((sp.st_mode & S_ISVTX) == 0 ||
+             !tg_trust_uid_ok(se.st_uid, owners, n))) {
+            tg_trust_user(se.st_uid, who, sizeof(who));
+            snprintf(err, errlen,
+                     "%s: %s is inside %s (mode %04o), where other users can "
+                     "replace %s (owned by %s); use a directory whose every "
+                     "parent only root or this service's user can write",
+                     what, path, parent, (unsigned)(sp.st_mode & 07777), buf,
+                     who);
+            return TG_ECONFIG;
+        }
+        if (S_ISLNK(se.st_mode) && !tg_trust_uid_ok(se.st_uid, owners, n)) {
+            tg_trust_user(se.st_uid, who, sizeof(who));
+            snprintf(err, errlen,
+                     "%s: %s goes through the symlink %s, owned by %s, who "
+                     "could point it elsewhere; use the real path or a "
+                     "symlink owned by root or this service's user",
+                     what, path, buf, who);
+            return TG_ECONFIG;
+        }
+        buf[i] = save;
+        if (save == '\0') {
+            break;
+        }
+    }
+    return TG_OK;
 }
 
 tg_err
@@ -46,7 +149,20 @@ tg_trust_dir_check(const char *what, const char *dir, const uid_t *owners,
         owned = owned || sb.st_uid == owners[i];
     }
     if (owned && (sb.st_mode & (S_IWGRP | S_IWOTH)) == 0) {
-        return TG_OK;
+        char real[PATH_MAX];
+        tg_err rv;
+
+        /* The path as written (its symlinks), then as resolved. */
+        if ((rv = tg_trust_walk(what, dir, owners, n, err, errlen)) !=
+            TG_OK) {
+            return rv;
+        }
+        if (realpath(dir, real) == NULL) {
+            snprintf(err, errlen, "%s: cannot resolve %s: %s", what, dir,
+                     strerror(errno));
+            return TG_ESYS;
+        }
+        return tg_trust_walk(what, real, owners, n, err, errlen);
     }
     tg_trust_user(sb.st_uid, have, sizeof(have));
     want[0] = '\0';
@@ -56,13 +172,27 @@ tg_trust_dir_check(const char *what, const char *dir, const uid_t *owners,
         used += (size_t)snprintf(want + used, sizeof(want) - used, "%s%s",
                                  i > 0 ? " or " : "", one);
     }
-    if (!owned) {
+    if (!owned && (sb.st_uid == 0 || (sb.st_mode & S_ISVTX) != 0)) {
+        /* /tmp, /run, /var/lib: not to be chowned; a directory of its own. */
+        snprintf(err, errlen,
+                 "%s: %s is owned by %s (mode %04o), not by %s: it is shared "
+                 "with other users; use a directory of its own inside it "
+                 "(mkdir -m 0700 %s/tollgate; chown %u %s/tollgate)",
+                 what, dir, have, (unsigned)(sb.st_mode & 07777), want, dir,
+                 (unsigned)(n > 0 ? owners[0] : 0), dir);
+    } else if (!owned) {
         snprintf(err, errlen,
                  "%s: %s is owned by %s (mode %04o), not by %s: another "
                  "user could replace what is in it; use a directory this "
                  "service's user owns (chown %u %s) or choose another one",
                  what, dir, have, (unsigned)(sb.st_mode & 07777), want,
                  (unsigned)(n > 0 ? owners[0] : 0), dir);
+    } else if ((sb.st_mode & S_ISVTX) != 0) {
+        snprintf(err, errlen,
+                 "%s: %s (owner %s, mode %04o) is shared: other users can "
+                 "create entries in it; use a directory of its own inside "
+                 "it (mkdir -m 0700 %s/tollgate)",
+                 what, dir, have, (unsigned)(sb.st_mode & 07777), dir);
     } else {
         snprintf(err, errlen,
                  "%s: %s (owner %s) has mode %04o: group or other can write "

@@ -228,3 +228,37 @@ test('a spool directory writable by others is refused', { skip }, async () => {
   const dp = start('tollgate-dataplane', ['--config', cfg]);
   await exitsWith(dp, /dataplane\.spool_dir: .*\/spool .*has mode 0777/);
 });
+
+test('a state directory inside a directory another user owns is refused', { skip }, async () => {
+  // The state directory itself is ours and 0700, but its parent is the
+  // other user's: they could rename it away and put their own in its place.
+  const dir = tmpdir();
+  const theirs = path.join(dir, 'theirs');
+  fs.mkdirSync(theirs, { mode: 0o755 });
+  fs.chownSync(theirs, other.uid, other.gid);
+  const cfg = await writeConfig(dir, { pdp: { state_dir: path.join(theirs, 'state') } });
+  fs.mkdirSync(path.join(theirs, 'state'), { mode: 0o700 });
+  const pdp = start('tollgate-pdp', ['serve', '--config', cfg]);
+  await exitsWith(pdp, new RegExp(`pdp\\.state_dir: ${theirs}/state is inside ${theirs}, which is owned by uid ${other.uid}`));
+});
+
+test('a socket path through a symlink another user owns is refused by both', { skip }, async () => {
+  // The symlink points at a directory that passes every check (root's,
+  // 0700), but its owner could point it at their own at any moment.
+  const dir = tmpdir();
+  fs.chmodSync(dir, 0o755); // the other user may look inside
+  const real = path.join(dir, 'real');
+  fs.mkdirSync(real, { mode: 0o700 });
+  const shared = path.join(dir, 'shared');
+  fs.mkdirSync(shared, { mode: 0o1777 });
+  fs.chmodSync(shared, 0o1777);
+  const link = path.join(shared, 'run');
+  execFileSync('setpriv', [`--reuid=${other.uid}`, `--regid=${other.gid}`, '--clear-groups', 'ln', '-s', real, link]);
+  assert.equal(fs.lstatSync(link).uid, other.uid);
+  const sock = `ipc://${link}/pdp.sock`;
+  const cfg = await writeConfig(dir, { pdp: { listen: [sock] }, dataplane: { pdp_url: sock } });
+  const pdp = start('tollgate-pdp', ['serve', '--config', cfg]);
+  await exitsWith(pdp, new RegExp(`pdp\\.listen: .*goes through the symlink ${link}, owned by uid ${other.uid}|pdp\\.listen: .*where other users can replace ${link}`));
+  const dp = start('tollgate-dataplane', ['--config', cfg]);
+  await exitsWith(dp, new RegExp(`dataplane\\.pdp_url: .*(symlink|other users can replace) ${link}`));
+});
