@@ -115,7 +115,7 @@ tg_config_pdp(tg_config *cfg, tg_config_priv *p, const cJSON *sec,
         "listen",      "state_dir",   "admin_listen", "pricing_file",
         "bundle",      "bundle_watch", "workers",    "max_message_bytes",
         "map_size_mb", "reservation_ttl_s", "alert_webhook", "allow_uids",
-        NULL};
+        "socket_group", NULL};
     const tg_json_doc *d  = p->doc;
     tg_pdp_config     *c  = &cfg->pdp;
     const char        *sd = NULL;
@@ -134,6 +134,8 @@ tg_config_pdp(tg_config *cfg, tg_config_priv *p, const cJSON *sec,
                                  errlen)) != TG_OK ||
         (rv = tg_json_get_string(d, sec, "pdp", "admin_listen", false,
                                  &c->admin_listen, err, errlen)) != TG_OK ||
+        (rv = tg_json_get_string(d, sec, "pdp", "socket_group", false,
+                                 &c->socket_group, err, errlen)) != TG_OK ||
         (rv = tg_json_get_string(d, sec, "pdp", "pricing_file", false, &pf,
                                  err, errlen)) != TG_OK ||
         (rv = tg_json_get_string(d, sec, "pdp", "bundle", false, &bd, err,

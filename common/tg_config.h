@@ -93,6 +93,11 @@ typedef struct tg_pdp_config {
     const char *alert_webhook;
     /* Local users (uids) whose processes may talk to an ipc:// listener;
      * n_allow_uids 0 (the default): only the PDP's own uid. */
+    /* socket_group (a group name or number; NULL: none): ipc sockets are
+     * 0660 in a 0710 directory, both of that group, so a data plane running
+     * as another user in the group can connect (its uid must still be in
+     * allow_uids). */
+    const char *socket_group;
     int64_t allow_uids[TG_CONFIG_MAX_UIDS];
     size_t  n_allow_uids;
 } tg_pdp_config;

@@ -23,6 +23,7 @@
 #include "pdp_server.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <pthread.h>
@@ -783,17 +784,62 @@ pdp_server_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
     nng_pipe_close(p);
 }
 
+/* pdp_server_group resolves pdp.socket_group (a name or a number). */
+static tg_err
+pdp_server_group(const char *name, gid_t *gid, char *err, size_t errlen)
+{
+    struct group  gr;
+    struct group *res = NULL;
+    char          scratch[4096];
+    char         *end;
+    unsigned long n = strtoul(name, &end, 10);
+
+    if (name[0] != '\0' && *end == '\0' && n < 4294967295UL) {
+        *gid = (gid_t)n;
+        return TG_OK;
+    }
+    if (getgrnam_r(name, &gr, scratch, sizeof(scratch), &res) != 0 ||
+        res == NULL) {
+        snprintf(err, errlen,
+                 "pdp.socket_group: no group \"%s\" on this host (getent "
+                 "group lists them; a number works too)",
+                 name);
+        return TG_ECONFIG;
+    }
+    *gid = gr.gr_gid;
+    return TG_OK;
+}
+
+/* pdp_server_share gives the socket's directory (0710) and the socket
+ * (0660) to pdp.socket_group, so its members can connect. */
+static tg_err
+pdp_server_share(const char *what, const char *path, gid_t gid, mode_t mode,
+                 char *err, size_t errlen)
+{
+    if (chown(path, (uid_t)-1, gid) != 0 || chmod(path, mode) != 0) {
+        snprintf(err, errlen,
+                 "pdp.socket_group: cannot give the %s %s to group %u: %s "
+                 "(the PDP's user must be a member of that group)",
+                 what, path, (unsigned)gid, strerror(errno));
+        return TG_ESYS;
+    }
+    return TG_OK;
+}
+
 /* pdp_server_listen_ipc makes sure the socket's directory is ours alone,
- * then listens with the socket 0600 (NNG_OPT_IPC_PERMISSIONS). Whatever
- * the umask, no other user can reach the socket before its mode is set:
- * the directory is ours and not writable or searchable by them; and the
- * peer-uid check in pdp_server_pipe_cb stands behind both. */
+ * then listens with the socket 0600 (NNG_OPT_IPC_PERMISSIONS), or 0660 in
+ * a 0710 directory of pdp.socket_group. Whatever the umask, no other user
+ * can reach the socket before its mode is set: the directory is ours and
+ * not writable by them (searchable only by the group); and the peer-uid
+ * check in pdp_server_pipe_cb stands behind both. */
 static tg_err
 pdp_server_listen_ipc(pdp_server *srv, const char *url, char *err,
                       size_t errlen)
 {
     char         dir[4096];
-    uid_t        me = geteuid();
+    uid_t        me    = geteuid();
+    const char  *group = srv->cfg->pdp.socket_group;
+    gid_t        gid   = (gid_t)-1;
     nng_listener l;
     tg_err       rv;
     int          nrv;
@@ -812,12 +858,19 @@ pdp_server_listen_ipc(pdp_server *srv, const char *url, char *err,
         TG_OK) {
         return rv;
     }
+    if (group != NULL &&
+        ((rv = pdp_server_group(group, &gid, err, errlen)) != TG_OK ||
+         (rv = pdp_server_share("directory", dir, gid, 0710, err, errlen)) !=
+             TG_OK)) {
+        return rv;
+    }
     if ((nrv = nng_listener_create(&l, srv->sock, url)) != 0) {
         snprintf(err, errlen, "pdp.listen: cannot listen on %s: %s", url,
                  nng_strerror(nrv));
         return TG_EIO;
     }
-    if ((nrv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, 0600)) != 0) {
+    if ((nrv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS,
+                                    group != NULL ? 0660 : 0600)) != 0) {
         nng_listener_close(l);
         snprintf(err, errlen, "pdp.listen: cannot listen on %s: %s", url,
                  nng_strerror(nrv));
@@ -832,6 +885,11 @@ pdp_server_listen_ipc(pdp_server *srv, const char *url, char *err,
                        "stop it or choose another address)"
                      : "");
         return TG_EIO;
+    }
+    if (group != NULL && (rv = pdp_server_share("socket", url + 6, gid, 0660,
+                                                err, errlen)) != TG_OK) {
+        nng_listener_close(l);
+        return rv;
     }
     return TG_OK;
 }

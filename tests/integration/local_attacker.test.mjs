@@ -8,7 +8,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { bin, pollUntil, runBinary, freePort, sleep } from './harness.mjs';
+import { bin, httpRequest, pollUntil, runBinary, freePort, sleep } from './harness.mjs';
 
 const OTHER = 'tgtest_other';
 const isRoot = process.getuid && process.getuid() === 0;
@@ -261,4 +261,40 @@ test('a socket path through a symlink another user owns is refused by both', { s
   await exitsWith(pdp, new RegExp(`pdp\\.listen: .*goes through the symlink ${link}, owned by uid ${other.uid}|pdp\\.listen: .*where other users can replace ${link}`));
   const dp = start('tollgate-dataplane', ['--config', cfg]);
   await exitsWith(dp, new RegExp(`dataplane\\.pdp_url: .*(symlink|other users can replace) ${link}`));
+});
+
+test('pdp.socket_group lets a data plane that runs as another user connect, and only then', { skip }, async () => {
+  for (const shared of [false, true]) {
+    const dir = tmpdir();
+    fs.chmodSync(dir, 0o755); // the other user may look inside
+    const spool = path.join(dir, 'spool');
+    fs.mkdirSync(spool, { mode: 0o700 });
+    fs.chownSync(spool, other.uid, other.gid);
+    const cfg = await writeConfig(dir, {
+      pdp: { allow_uids: [0, other.uid], ...(shared ? { socket_group: String(other.gid) } : {}) },
+      dataplane: { pdp_uid: 0 },
+    });
+    const port = JSON.parse(fs.readFileSync(cfg, 'utf8')).dataplane.listen.split(':')[1];
+    const pdp = start('tollgate-pdp', ['serve', '--config', cfg]);
+    await waitListening(pdp);
+    const sock = path.join(dir, 'run', 'pdp.sock');
+    if (shared) {
+      assert.equal(fs.statSync(sock).mode & 0o777, 0o660);
+      assert.equal(fs.statSync(sock).gid, other.gid);
+      assert.equal(fs.statSync(path.join(dir, 'run')).mode & 0o777, 0o710);
+      assert.equal(fs.statSync(path.join(dir, 'run')).gid, other.gid);
+    }
+    // setpriv: uid and primary group the other user's, no other group.
+    const dp = start('tollgate-dataplane', ['--config', cfg], { asUser: other });
+    const ready = async () => (await httpRequest(Number(port), { path: '/readyz' }).catch(() => ({}))).status === 200;
+    if (shared) {
+      await pollUntil(ready, { timeoutMs: 15000, what: `the data plane (uid ${other.uid}) to reach the PDP:\n${dp.log}` });
+    } else {
+      await sleep(2000);
+      assert.equal(await ready(), false, 'a data plane outside the socket group reached a 0600 socket');
+      assert.equal(dp.exitCode, null, dp.log); // running, but not ready
+    }
+    await stop(dp);
+    await stop(pdp);
+  }
 });
