@@ -247,6 +247,7 @@ tg_config_dataplane(tg_config *cfg, tg_config_priv *p, const cJSON *sec,
                                        "max_connections",
                                        "max_connections_per_ip",
                                        "request_timeout_s",
+                                       "response_timeout_s",
                                        "connect_timeout_ms",
                                        "first_byte_timeout_ms",
                                        "total_timeout_ms",
@@ -275,6 +276,7 @@ tg_config_dataplane(tg_config *cfg, tg_config_priv *p, const cJSON *sec,
     c->max_connections       = 4096;
     c->max_connections_per_ip = 256;
     c->request_timeout_s     = 60;
+    c->response_timeout_s    = 0; /* below: total_timeout_ms + 5 min */
     c->connect_timeout_ms    = 5000;
     c->first_byte_timeout_ms = 60000;
     c->total_timeout_ms      = 600000;
@@ -327,6 +329,9 @@ tg_config_dataplane(tg_config *cfg, tg_config_priv *p, const cJSON *sec,
         (rv = tg_json_get_int(d, sec, "dataplane", "request_timeout_s",
                               false, 1, 3600, &c->request_timeout_s, err,
                               errlen)) != TG_OK ||
+        (rv = tg_json_get_int(d, sec, "dataplane", "response_timeout_s",
+                              false, 1, 172800, &c->response_timeout_s, err,
+                              errlen)) != TG_OK ||
         (rv = tg_json_get_int(d, sec, "dataplane", "connect_timeout_ms",
                               false, 1, 600000, &c->connect_timeout_ms, err,
                               errlen)) != TG_OK ||
@@ -369,6 +374,18 @@ tg_config_dataplane(tg_config *cfg, tg_config_priv *p, const cJSON *sec,
                             errlen,
                             "dataplane.listen: expected \"host:port\", e.g. "
                             "\"127.0.0.1:8080\"");
+    }
+    /* The client's time to take an answer starts when its request is in:
+     * longer than any one upstream attempt may run. */
+    if (c->response_timeout_s == 0) {
+        c->response_timeout_s = c->total_timeout_ms / 1000 + 300;
+    } else if (c->response_timeout_s * 1000 <= c->total_timeout_ms) {
+        return tg_json_errf(
+            d, cJSON_GetObjectItem(sec, "response_timeout_s"), err, errlen,
+            "dataplane.response_timeout_s (%lld s) must be longer than "
+            "total_timeout_ms (%lld ms), or a slow provider's answers would "
+            "be cut by it",
+            (long long)c->response_timeout_s, (long long)c->total_timeout_ms);
     }
     if (ope != NULL) {
         if (strcmp(ope, "allow") == 0) {

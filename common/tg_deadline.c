@@ -23,6 +23,7 @@ struct tg_deadline_conn {
     bool              armed;
     bool              reaped; /* shut down once; the listener closes it */
     int64_t           since_us;
+    int64_t           limit_us; /* this arming's */
 };
 
 struct tg_deadline {
@@ -45,7 +46,7 @@ tg_deadline_main(void *arg)
     while (!dl->stop) {
         int64_t now = tg_mono_us();
         for (tg_deadline_conn *c = dl->head; c != NULL; c = c->next) {
-            if (c->armed && !c->reaped && now - c->since_us > dl->limit_us) {
+            if (c->armed && !c->reaped && now - c->since_us > c->limit_us) {
                 c->reaped = true;
                 (void)shutdown(c->fd, SHUT_RDWR);
             }
@@ -121,6 +122,7 @@ tg_deadline_add(tg_deadline *dl, int fd)
     c->fd       = fd;
     c->armed    = true;
     c->since_us = tg_mono_us();
+    c->limit_us = dl->limit_us;
     pthread_mutex_lock(&dl->mtx);
     c->next = dl->head;
     if (dl->head != NULL) {
@@ -134,6 +136,14 @@ tg_deadline_add(tg_deadline *dl, int fd)
 void
 tg_deadline_arm(tg_deadline_conn *c)
 {
+    if (c != NULL) {
+        tg_deadline_arm_for(c, c->dl->limit_us / 1000);
+    }
+}
+
+void
+tg_deadline_arm_for(tg_deadline_conn *c, int64_t limit_ms)
+{
     tg_deadline *dl;
 
     if (c == NULL) {
@@ -143,20 +153,7 @@ tg_deadline_arm(tg_deadline_conn *c)
     pthread_mutex_lock(&dl->mtx);
     c->armed    = true;
     c->since_us = tg_mono_us();
-    pthread_mutex_unlock(&dl->mtx);
-}
-
-void
-tg_deadline_disarm(tg_deadline_conn *c)
-{
-    tg_deadline *dl;
-
-    if (c == NULL) {
-        return;
-    }
-    dl = c->dl;
-    pthread_mutex_lock(&dl->mtx);
-    c->armed = false;
+    c->limit_us = limit_ms * 1000;
     pthread_mutex_unlock(&dl->mtx);
 }
 

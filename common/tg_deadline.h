@@ -2,7 +2,9 @@
  * whole request. An idle timeout restarts on every byte, so a client that
  * trickles a header a byte at a time holds its connection for ever; this
  * clock does not restart. A reaper thread shuts an overdue socket down and
- * the listener then closes it as it would any peer that went away.
+ * the listener then closes it as it would any peer that went away. The
+ * same clock, armed with a longer limit, bounds the time a client takes to
+ * read its answer.
  * Thread-safe; MHD-free (the listeners wire it to their callbacks). */
 #ifndef TG_DEADLINE_H
 #define TG_DEADLINE_H
@@ -32,9 +34,10 @@ tg_deadline_conn *tg_deadline_add(tg_deadline *dl, int fd);
  * (a new connection, or a kept-alive one whose last answer went out). */
 void tg_deadline_arm(tg_deadline_conn *c);
 
-/* tg_deadline_disarm stops the clock: the request was read in full (or is
- * being answered), so the time left is the answer's, not the client's. */
-void tg_deadline_disarm(tg_deadline_conn *c);
+/* tg_deadline_arm_for restarts the clock with a limit of its own: the
+ * request was read and its answer must be taken within limit_ms (a client
+ * that reads a byte at a time must not hold the connection for ever). */
+void tg_deadline_arm_for(tg_deadline_conn *c, int64_t limit_ms);
 
 /* tg_deadline_remove stops tracking c and frees it. */
 void tg_deadline_remove(tg_deadline_conn *c);

@@ -89,17 +89,18 @@ dp_server_upstream(const dp_server *srv, const char *id)
 
 /* ---- small responses on the MHD thread ------------------------------ */
 
-/* dp_server_request_read stops conn's request deadline: the request is in
- * (or is being answered), and the time from here on is ours. */
+/* dp_server_request_read swaps conn's request deadline for its response
+ * deadline: the request is in (or is being answered), and the answer must
+ * be taken within response_timeout_s, however slowly the client reads. */
 static void
 dp_server_request_read(dp_server *srv, struct MHD_Connection *conn)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 
-    (void)srv;
     if (ci != NULL) {
-        tg_deadline_disarm(ci->socket_context);
+        tg_deadline_arm_for(ci->socket_context,
+                            srv->cfg->dataplane.response_timeout_s * 1000);
     }
 }
 

@@ -26,6 +26,7 @@
 #define PDP_ADMIN_CONNS        64u
 #define PDP_ADMIN_CONNS_PER_IP 16u
 #define PDP_ADMIN_REQUEST_MS   10000
+#define PDP_ADMIN_RESPONSE_MS  60000
 /* Request line and headers; an admin token is 64 characters. */
 #define PDP_ADMIN_HEADER_MAX 8192u
 
@@ -36,8 +37,10 @@ struct pdp_admin {
     tg_deadline       *deadline;
 };
 
-/* pdp_admin_request_read stops c's request deadline: it is being
- * answered. Called by the MHD thread serving c. */
+/* pdp_admin_request_read swaps c's request deadline for its response
+ * deadline (PDP_ADMIN_RESPONSE_MS): it is being answered, and a client
+ * reading a byte at a time must not hold a thread for ever. Called by the
+ * MHD thread serving c. */
 static void
 pdp_admin_request_read(struct MHD_Connection *c)
 {
@@ -45,7 +48,7 @@ pdp_admin_request_read(struct MHD_Connection *c)
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 
     if (ci != NULL) {
-        tg_deadline_disarm(ci->socket_context);
+        tg_deadline_arm_for(ci->socket_context, PDP_ADMIN_RESPONSE_MS);
     }
 }
 

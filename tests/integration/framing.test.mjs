@@ -3,6 +3,7 @@
 // header limit is max_header_bytes with a JSON 431, and one address that
 // opens hundreds of trickling connections cannot starve probes from another.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { after, before, describe, test } from 'node:test';
@@ -346,5 +347,67 @@ describe('slow response readers', () => {
     } finally {
       for (const c of conns) c.s.destroy();
     }
+  });
+});
+
+/* serverEstablished: is the server's side of the connection from client
+ * port cport to server port sport still ESTABLISHED (/proc/net/tcp)? What
+ * the client sees lags: a closed server socket still sends what it had
+ * queued before its FIN. */
+function serverEstablished(sport, cport) {
+  const hex = (n) => n.toString(16).toUpperCase().padStart(4, '0');
+  return fs.readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1).some((line) => {
+    const f = line.trim().split(/\s+/);
+    return f.length > 3 && f[1].endsWith(`:${hex(sport)}`) && f[2].endsWith(`:${hex(cport)}`) && f[3] === '01';
+  });
+}
+
+describe('slow response readers: a trickle', () => {
+  let gw;
+
+  before(async () => {
+    gw = await startGateway({ dataplane: { client_timeout_s: 30, total_timeout_ms: 2000, response_timeout_s: 3 } });
+  });
+
+  after(async () => {
+    await gw?.stop();
+  });
+
+  test('a client that reads a little now and then is cut at response_timeout_s', async () => {
+    const { key } = await gw.createKey({ tenant: 'trickle' });
+    const body = JSON.stringify({ model: 'mock-small', stream: true, messages: userMsg('[[mock chunks=100000]] read slowly') });
+    const s = net.connect({ port: gw.port, host: '127.0.0.1' });
+    s.on('error', () => {});
+    await new Promise((resolve) => s.on('connect', resolve));
+    const t0 = performance.now();
+    s.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key}\r\n` +
+      `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    let got = 0;
+    s.on('data', (d) => { got += d.length; s.pause(); });
+    // A read now and then: never idle for client_timeout_s, never done.
+    const timer = setInterval(() => s.resume(), 300);
+    try {
+      await pollUntil(() => got > 0, { timeoutMs: 5000, what: 'the first bytes' });
+      assert.ok(serverEstablished(gw.port, s.localPort), 'the server side is not established after the first bytes');
+      await pollUntil(() => !serverEstablished(gw.port, s.localPort),
+        { timeoutMs: 10000, what: 'the gateway to close a trickling reader (response_timeout_s is 3)' });
+      const took = performance.now() - t0;
+      assert.ok(took >= 2500 && took < 8000, `closed after ${took.toFixed(0)} ms`);
+      const h = await httpRequest(gw.port, { path: '/healthz', timeoutMs: 2000 });
+      assert.equal(h.status, 200);
+    } finally {
+      clearInterval(timer);
+      s.destroy();
+    }
+  });
+
+  test('response_timeout_s must outlast total_timeout_ms', async () => {
+    const cfg = JSON.parse(fs.readFileSync(gw.cfgPath, 'utf8'));
+    cfg.dataplane.response_timeout_s = 2;
+    const p = `${gw.cfgPath}.short.json`;
+    fs.writeFileSync(p, JSON.stringify(cfg, null, 2));
+    const r = await runBinary('tollgate-dataplane', ['--config', p], { timeoutMs: 10000 });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /response_timeout_s \(2 s\) must be longer than total_timeout_ms \(2000 ms\)/);
   });
 });
