@@ -83,24 +83,36 @@ pdp_admin_log(void *cls, const char *fmt, va_list ap)
     tg_warn("admin: %s", line);
 }
 
+/* pdp_admin_respond queues one answer (body copied; close: the
+ * connection is closed after it). Every answer goes through here. */
 static enum MHD_Result
-pdp_admin_send(struct MHD_Connection *c, unsigned int status, const char *body)
+pdp_admin_respond(struct MHD_Connection *c, unsigned int status,
+                  const char *body, size_t len, const char *type, bool close)
 {
     struct MHD_Response *r;
     enum MHD_Result      ret;
 
     pdp_admin_request_read(c);
-    r = MHD_create_response_from_buffer(strlen(body), (void *)body,
-                                        MHD_RESPMEM_PERSISTENT);
+    r = MHD_create_response_from_buffer(len, (void *)body,
+                                        MHD_RESPMEM_MUST_COPY);
     if (r == NULL) {
         return MHD_NO;
     }
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-                            "application/json");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (close) {
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    }
     ret = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     return ret;
+}
+
+static enum MHD_Result
+pdp_admin_send(struct MHD_Connection *c, unsigned int status, const char *body)
+{
+    return pdp_admin_respond(c, status, body, strlen(body),
+                             "application/json", false);
 }
 
 /* pdp_admin_refuse answers a request tg_framing refused and closes the
@@ -108,48 +120,23 @@ pdp_admin_send(struct MHD_Connection *c, unsigned int status, const char *body)
 static enum MHD_Result
 pdp_admin_refuse(struct MHD_Connection *c, const tg_framing_refusal *why)
 {
-    struct MHD_Response *r;
-    enum MHD_Result      ret;
-    char                 body[320];
-    int                  n;
+    char body[320];
+    int  n;
 
-    pdp_admin_request_read(c);
     /* No character needs escaping (tg_framing_refusal's contract). */
     n = snprintf(body, sizeof(body),
                  "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}\n",
                  why->code, why->message);
-    r = MHD_create_response_from_buffer((size_t)n, body,
-                                        MHD_RESPMEM_MUST_COPY);
-    if (r == NULL) {
-        return MHD_NO;
-    }
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-                            "application/json");
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
-    ret = MHD_queue_response(c, why->status, r);
-    MHD_destroy_response(r);
-    return ret;
+    return pdp_admin_respond(c, why->status, body, (size_t)n,
+                             "application/json", true);
 }
 
 static enum MHD_Result
 pdp_admin_send_buf(struct MHD_Connection *c, unsigned int status,
                    const tg_buf *b, const char *type)
 {
-    struct MHD_Response *r;
-    enum MHD_Result      ret;
-
-    pdp_admin_request_read(c);
-    r = MHD_create_response_from_buffer(b->len, b->data != NULL ? b->data : "",
-                                        MHD_RESPMEM_MUST_COPY);
-    if (r == NULL) {
-        return MHD_NO;
-    }
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    ret = MHD_queue_response(c, status, r);
-    MHD_destroy_response(r);
-    return ret;
+    return pdp_admin_respond(c, status, b->data != NULL ? b->data : "",
+                             b->len, type, false);
 }
 
 static enum MHD_Result
