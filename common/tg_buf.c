@@ -1,6 +1,7 @@
 #include "tg_buf.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@ tg_buf_init(tg_buf *b, size_t max)
     b->len  = 0;
     b->cap  = 0;
     b->max  = max;
+    b->err  = TG_OK;
 }
 
 void
@@ -25,6 +27,7 @@ void
 tg_buf_reset(tg_buf *b)
 {
     b->len = 0;
+    b->err = TG_OK;
     if (b->data != NULL) {
         b->data[0] = '\0';
     }
@@ -33,13 +36,15 @@ tg_buf_reset(tg_buf *b)
 static tg_err
 tg_buf_reserve(tg_buf *b, size_t extra)
 {
-    size_t need = b->len + extra + 1;
+    size_t need;
     size_t ncap;
     char  *nd;
 
-    if (b->max != 0 && b->len + extra > b->max) {
+    if (extra > SIZE_MAX / 2 - b->len ||
+        (b->max != 0 && b->len + extra > b->max)) {
         return TG_ETOOBIG;
     }
+    need = b->len + extra + 1;
     if (need <= b->cap) {
         return TG_OK;
     }
@@ -71,27 +76,71 @@ tg_buf_append(tg_buf *b, const void *data, size_t len)
     return TG_OK;
 }
 
-tg_err
-tg_buf_printf(tg_buf *b, const char *fmt, ...)
+static tg_err
+tg_buf_vprintf(tg_buf *b, const char *fmt, va_list ap)
 {
-    va_list ap;
+    va_list ap2;
     int     n;
     tg_err  rv;
 
-    va_start(ap, fmt);
-    n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
+    va_copy(ap2, ap);
+    n = vsnprintf(NULL, 0, fmt, ap2);
+    va_end(ap2);
     if (n < 0) {
         return TG_EINVAL;
     }
     if ((rv = tg_buf_reserve(b, (size_t)n)) != TG_OK) {
         return rv;
     }
-    va_start(ap, fmt);
     vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
     b->len += (size_t)n;
     return TG_OK;
+}
+
+tg_err
+tg_buf_printf(tg_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    tg_err  rv;
+
+    va_start(ap, fmt);
+    rv = tg_buf_vprintf(b, fmt, ap);
+    va_end(ap);
+    return rv;
+}
+
+void
+tg_buf_add(tg_buf *b, const void *data, size_t len)
+{
+    if (b->err == TG_OK) {
+        b->err = tg_buf_append(b, data, len);
+    }
+}
+
+void
+tg_buf_addf(tg_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (b->err == TG_OK) {
+        va_start(ap, fmt);
+        b->err = tg_buf_vprintf(b, fmt, ap);
+        va_end(ap);
+    }
+}
+
+void
+tg_buf_fail(tg_buf *b, tg_err err)
+{
+    if (b->err == TG_OK) {
+        b->err = err;
+    }
+}
+
+tg_err
+tg_buf_error(const tg_buf *b)
+{
+    return b->err;
 }
 
 void

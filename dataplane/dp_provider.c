@@ -564,8 +564,9 @@ dp_call_error(dp_call *c, long status, const char *body, size_t len,
         dp_anth_error_to_openai((int)status, body, len, &ob, &ostat);
     } else if (d->kind == TG_PROVIDER_GEMINI) {
         dp_gem_error_to_openai((int)status, body, len, &ob, &ostat);
-    } else if (body != NULL && len > 0) {
-        tg_buf_append(&ob, body, len);
+    } else if (body != NULL && len > 0 &&
+               tg_buf_append(&ob, body, len) != TG_OK) {
+        tg_buf_reset(&ob); /* judged without the provider's words */
     }
     if (ob.len > 0) {
         j   = cJSON_ParseWithLength(ob.data, ob.len);
@@ -611,16 +612,18 @@ dp_call_error(dp_call *c, long status, const char *body, size_t len,
                  code[0] ? code : "upstream_rejected");
         snprintf(e->message, sizeof(e->message), "%.380s",
                  umsg[0] ? umsg : "The provider refused the request.");
+        /* The provider's own body goes to the client when it fits;
+         * otherwise the gateway's message says the same. */
         if (out != NULL && ob.len > 0 && j != NULL) {
-            e->pass_body = true;
             if (c->cr->ep == TG_EP_MESSAGES && d->kind == TG_PROVIDER_ANTHROPIC) {
-                tg_buf_append(out, body, len);
+                e->pass_body = tg_buf_append(out, body, len) == TG_OK;
             } else if (c->cr->ep == TG_EP_MESSAGES) {
                 int s2 = 0;
                 dp_anth_error_from_openai((int)e->status, ob.data, ob.len, out,
                                           &s2);
+                e->pass_body = true;
             } else {
-                tg_buf_append(out, ob.data, ob.len);
+                e->pass_body = tg_buf_append(out, ob.data, ob.len) == TG_OK;
             }
         }
         break;

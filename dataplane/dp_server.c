@@ -204,31 +204,32 @@ dp_server_deployment_metrics(dp_server *srv, tg_buf *b)
     dp_health_stat *st  = calloc(srv->n_upstreams + 1, sizeof(*st));
 
     if (st == NULL) {
+        tg_buf_fail(b, TG_ENOMEM); /* the metrics answer 500 */
         return;
     }
     for (size_t i = 0; i < srv->n_upstreams; i++) {
         dp_health_get(srv->health, i, now, &st[i]);
     }
     for (size_t f = 0; f < sizeof(families) / sizeof(families[0]); f++) {
-        tg_buf_printf(b, "%s", families[f]);
+        tg_buf_addf(b, "%s", families[f]);
         for (size_t i = 0; i < srv->n_upstreams; i++) {
             const char *id = srv->upstreams[i].dep->id;
             switch (f) {
             case 0:
-                tg_buf_printf(b,
+                tg_buf_addf(b,
                               "tollgate_deployment_up{deployment=\"%s\","
                               "state=\"%s\"} %d\n",
                               id, dp_health_circuit_name(st[i].state),
                               st[i].state == DP_CIRCUIT_OK ? 1 : 0);
                 break;
             case 1:
-                tg_buf_printf(b,
+                tg_buf_addf(b,
                               "tollgate_deployment_cooldowns_total{deployment="
                               "\"%s\"} %llu\n",
                               id, (unsigned long long)st[i].cooldowns);
                 break;
             case 2:
-                tg_buf_printf(b,
+                tg_buf_addf(b,
                               "tollgate_deployment_attempts_total{deployment="
                               "\"%s\",result=\"ok\"} %llu\n"
                               "tollgate_deployment_attempts_total{deployment="
@@ -237,13 +238,13 @@ dp_server_deployment_metrics(dp_server *srv, tg_buf *b)
                               (unsigned long long)st[i].failures_total);
                 break;
             case 3:
-                tg_buf_printf(b,
+                tg_buf_addf(b,
                               "tollgate_deployment_inflight{deployment=\"%s\"} "
                               "%lld\n",
                               id, (long long)st[i].inflight);
                 break;
             default:
-                tg_buf_printf(b,
+                tg_buf_addf(b,
                               "tollgate_deployment_ttft_seconds{deployment="
                               "\"%s\"} %.6f\n",
                               id, (double)st[i].ttft_ewma_us / 1e6);
@@ -262,7 +263,7 @@ dp_server_metrics(dp_server *srv, struct MHD_Connection *conn)
     enum MHD_Result ret;
 
     tg_buf_init(&b, 0);
-    tg_buf_printf(&b,
+    tg_buf_addf(&b,
                   "# HELP tollgate_requests_total Client requests received.\n"
                   "# TYPE tollgate_requests_total counter\n"
                   "tollgate_requests_total %llu\n"
@@ -271,10 +272,10 @@ dp_server_metrics(dp_server *srv, struct MHD_Connection *conn)
                   "# TYPE tollgate_responses_total counter\n",
                   (unsigned long long)atomic_load(&m->requests));
     for (int i = 1; i < 6; i++) {
-        tg_buf_printf(&b, "tollgate_responses_total{class=\"%dxx\"} %llu\n", i,
+        tg_buf_addf(&b, "tollgate_responses_total{class=\"%dxx\"} %llu\n", i,
                       (unsigned long long)atomic_load(&m->responses[i]));
     }
-    tg_buf_printf(
+    tg_buf_addf(
         &b,
         "# TYPE tollgate_pdp_errors_total counter\n"
         "tollgate_pdp_errors_total %llu\n"
@@ -326,8 +327,14 @@ dp_server_metrics(dp_server *srv, struct MHD_Connection *conn)
         (unsigned long long)dp_spool_acked(srv->spool),
         dp_pdp_connected(srv->pdp) ? 1 : 0);
     dp_server_deployment_metrics(srv, &b);
-    ret = dp_server_send(srv, conn, 200, "text/plain; version=0.0.4", b.data, b.len,
-                         NULL, NULL);
+    if (tg_buf_error(&b) != TG_OK) {
+        static const char oom[] = "out of memory\n";
+        ret = dp_server_send(srv, conn, 500, "text/plain", oom,
+                             sizeof(oom) - 1, NULL, NULL);
+    } else {
+        ret = dp_server_send(srv, conn, 200, "text/plain; version=0.0.4",
+                             b.data, b.len, NULL, NULL);
+    }
     tg_buf_fini(&b);
     return ret;
 }
@@ -878,7 +885,10 @@ dp_server_access(void *cls, struct MHD_Connection *conn, const char *url,
             r->phase    = DP_PHASE_COMPLETE;
             r->status   = 503;
             r->out_done = true;
-            tg_buf_append(&r->out, b.data, b.len);
+            if (tg_buf_append(&r->out, b.data, b.len) != TG_OK) {
+                tg_warn("request %s: out of memory for its 503 body",
+                        r->request_id);
+            }
             dp_server_resume_locked(r);
             pthread_mutex_unlock(&r->mtx);
             tg_buf_fini(&b);

@@ -734,7 +734,12 @@ dp_worker_end_stream(dp_req *r, const char *error_message)
                               "upstream_error");
     }
     pthread_mutex_lock(&r->mtx);
-    tg_buf_append(&r->out, b.data, b.len);
+    if (tg_buf_error(&b) != TG_OK ||
+        tg_buf_append(&r->out, b.data, b.len) != TG_OK) {
+        tg_warn("request %s: out of memory for its final error event; the "
+                "stream ends without it",
+                r->request_id);
+    }
     r->out_done = true;
     dp_server_resume_locked(r);
     pthread_mutex_unlock(&r->mtx);
@@ -816,8 +821,9 @@ dp_worker_attempt_failed(dp_worker *w, dp_req *r, const dp_call_err *e,
     r->err      = *e;
     r->have_err = true;
     tg_buf_reset(&r->err_body);
-    if (e->pass_body && body != NULL) {
-        tg_buf_append(&r->err_body, body->data, body->len);
+    if (e->pass_body && body != NULL &&
+        tg_buf_append(&r->err_body, body->data, body->len) != TG_OK) {
+        r->err.pass_body = false; /* the gateway's message instead */
     }
     tg_info("request %s: attempt %u at deployment %s failed (%s); %s",
             r->request_id, r->attempts, r->dep != NULL ? r->dep->dep->id : "-",
@@ -1101,7 +1107,7 @@ dp_worker_models(dp_req *r)
     tg_buf     b;
 
     tg_buf_init(&b, 0);
-    tg_buf_printf(&b, "{\"object\":\"list\",\"data\":[");
+    tg_buf_addf(&b, "{\"object\":\"list\",\"data\":[");
     for (uint32_t i = 0, n = 0; i < r->n_models; i++) {
         bool usable = false;
         for (size_t k = 0; k < srv->n_upstreams; k++) {
@@ -1121,13 +1127,21 @@ dp_worker_models(dp_req *r)
         cJSON_AddStringToObject(m, "owned_by", "tollgate");
         char *txt = cJSON_PrintUnformatted(m);
         cJSON_Delete(m);
-        if (txt != NULL) {
-            tg_buf_printf(&b, "%s%s", n++ ? "," : "", txt);
-            cJSON_free(txt);
+        if (txt == NULL) {
+            tg_buf_fail(&b, TG_ENOMEM); /* never a list with one missing */
+            break;
         }
+        tg_buf_addf(&b, "%s%s", n++ ? "," : "", txt);
+        cJSON_free(txt);
     }
-    tg_buf_printf(&b, "]}");
-    dp_worker_respond(r, 200, b.data, b.len);
+    tg_buf_addf(&b, "]}");
+    if (tg_buf_error(&b) != TG_OK) {
+        dp_worker_error(r, 500, "The gateway ran out of memory listing the "
+                        "models; retry.", "server_error", NULL,
+                        "internal_error");
+    } else {
+        dp_worker_respond(r, 200, b.data, b.len);
+    }
     tg_buf_fini(&b);
 }
 

@@ -147,8 +147,13 @@ pdp_admin_metrics(pdp_admin *a, struct MHD_Connection *c)
 
     tg_buf_init(&b, PDP_ADMIN_BODY_MAX);
     a->hooks.metrics(a->hooks.arg, &b);
-    ret = pdp_admin_send_buf(c, MHD_HTTP_OK, &b,
-                             "text/plain; version=0.0.4; charset=utf-8");
+    ret = tg_buf_error(&b) != TG_OK
+              ? pdp_admin_send(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                               "{\"error\":{\"code\":\"internal\","
+                               "\"message\":\"out of memory\"}}\n")
+              : pdp_admin_send_buf(c, MHD_HTTP_OK, &b,
+                                   "text/plain; version=0.0.4; "
+                                   "charset=utf-8");
     tg_buf_fini(&b);
     return ret;
 }
@@ -165,7 +170,13 @@ pdp_admin_reload(pdp_admin *a, struct MHD_Connection *c)
 
     tg_buf_init(&b, PDP_ADMIN_BODY_MAX);
     status = a->hooks.reload(a->hooks.arg, allow, &b);
-    ret    = pdp_admin_send_buf(c, status, &b, "application/json");
+    ret    = tg_buf_error(&b) != TG_OK
+                 ? pdp_admin_send(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                                  "{\"error\":{\"code\":\"internal\","
+                                  "\"message\":\"The reload ran but its "
+                                  "report could not be made (out of memory); "
+                                  "see tollgate-pdp policy history.\"}}\n")
+                 : pdp_admin_send_buf(c, status, &b, "application/json");
     tg_buf_fini(&b);
     return ret;
 }
@@ -208,7 +219,7 @@ pdp_admin_query_one(void *cls, enum MHD_ValueKind kind, const char *key,
 
     (void)kind;
     if (q->len > 0) {
-        tg_buf_append(q, "&", 1);
+        tg_buf_add(q, "&", 1);
     }
     for (int i = 0; i < 2; i++) {
         for (const unsigned char *p = (const unsigned char *)parts[i];
@@ -216,13 +227,13 @@ pdp_admin_query_one(void *cls, enum MHD_ValueKind kind, const char *key,
             if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
                 (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' ||
                 *p == '_' || *p == '~' || *p == ':') {
-                tg_buf_append(q, p, 1);
+                tg_buf_add(q, p, 1);
             } else {
-                tg_buf_printf(q, "%%%02X", *p);
+                tg_buf_addf(q, "%%%02X", *p);
             }
         }
         if (i == 0) {
-            tg_buf_append(q, "=", 1);
+            tg_buf_add(q, "=", 1);
         }
     }
     return MHD_YES;
@@ -242,7 +253,16 @@ pdp_admin_api(pdp_admin *a, struct MHD_Connection *c, pdp_admin_req *rq,
     tg_buf_init(&b, 16u << 20);
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, pdp_admin_query_one,
                               &q);
-    tg_buf_append(&q, "", 1); /* NUL-terminate */
+    tg_buf_add(&q, "", 1); /* NUL-terminate */
+    if (tg_buf_error(&q) != TG_OK) {
+        /* Never a query with a piece missing: it could mean another one. */
+        tg_buf_fini(&q);
+        tg_buf_fini(&b);
+        return pdp_admin_send(c, MHD_HTTP_URI_TOO_LONG,
+                              "{\"error\":{\"code\":\"query_too_long\","
+                              "\"message\":\"The query string is over 8 KiB."
+                              "\"}}\n");
+    }
     status = a->hooks.api(a->hooks.arg, rq->actor, method, url,
                           q.data != NULL ? q.data : "",
                           rq->body.len > 0 ? rq->body.data : NULL,

@@ -400,7 +400,7 @@ pdp_alerts_enqueue(pdp_alerts *a, const pdp_alert *al)
 void
 pdp_alerts_metrics(pdp_alerts *a, tg_buf *out)
 {
-    tg_buf_printf(
+    tg_buf_addf(
         out,
         "# HELP tollgate_pdp_alerts_total Budget threshold alerts by result.\n"
         "# TYPE tollgate_pdp_alerts_total counter\n"

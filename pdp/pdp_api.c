@@ -258,7 +258,7 @@ pdp_api_err(pdp_api_call *c, unsigned status, const char *code,
     cJSON_AddStringToObject(e, "message", msg);
     txt = cJSON_PrintUnformatted(doc);
     tg_buf_reset(c->out);
-    tg_buf_printf(c->out, "%s\n", txt != NULL ? txt : "{}");
+    tg_buf_addf(c->out, "%s\n", txt != NULL ? txt : "{}");
     cJSON_free(txt);
     cJSON_Delete(doc);
     return status;
@@ -275,7 +275,7 @@ pdp_api_ok(pdp_api_call *c, unsigned status, cJSON *doc)
         return pdp_api_err(c, 500, "internal", "out of memory");
     }
     tg_buf_reset(c->out);
-    tg_buf_printf(c->out, "%s\n", txt);
+    tg_buf_addf(c->out, "%s\n", txt); /* checked in pdp_api_handle */
     cJSON_free(txt);
     return status;
 }
@@ -1586,7 +1586,7 @@ pdp_api_spend(pdp_api_call *c)
                               "%s", etxt != NULL ? etxt : "failed");
     } else {
         tg_buf_reset(c->out);
-        tg_buf_append(c->out, txt, len);
+        tg_buf_add(c->out, txt, len); /* checked in pdp_api_handle */
         c->ctype = strcmp(vals[4], "csv") == 0    ? "text/csv; charset=utf-8"
                    : strcmp(vals[4], "json") == 0 ? NULL
                                                   : "text/plain; charset=utf-8";
@@ -1959,8 +1959,8 @@ pdp_api_handle(const pdp_api_ctx *x, const char *method, const char *path,
     char         *p;
 
     if (c == NULL) {
-        tg_buf_printf(out, "{\"error\":{\"code\":\"internal\",\"message\":"
-                           "\"out of memory\"}}\n");
+        tg_buf_addf(out, "{\"error\":{\"code\":\"internal\",\"message\":"
+                         "\"out of memory\"}}\n");
         return r;
     }
     c->x      = x;
@@ -1998,6 +1998,18 @@ pdp_api_handle(const pdp_api_ctx *x, const char *method, const char *path,
     r.status = pdp_api_route(c);
     if (c->ctype != NULL) {
         r.ctype = c->ctype;
+    }
+    if (tg_buf_error(out) != TG_OK) {
+        /* Never an answer with a piece missing. */
+        bool big = tg_buf_error(out) == TG_ETOOBIG;
+
+        r.status = pdp_api_err(c, big ? 507 : 500,
+                               big ? "answer_too_large" : "internal",
+                               big ? "The answer is larger than this "
+                                     "interface sends; ask for less (e.g. "
+                                     "limit=, tenant=, from=/to=)."
+                                   : "out of memory");
+        r.ctype  = "application/json";
     }
 out:
     tg_json_doc_destroy(c->doc);

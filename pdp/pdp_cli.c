@@ -563,8 +563,8 @@ pdp_cli_reload_fn(void *arg, bool allow_rollback, tg_buf *out)
     unsigned           status;
 
     if (res == NULL) {
-        tg_buf_printf(out, "{\"result\":\"refused\",\"reason\":\"out of "
-                           "memory\"}\n");
+        tg_buf_addf(out, "{\"result\":\"refused\",\"reason\":\"out of "
+                         "memory\"}\n");
         return 503;
     }
     pdp_rollout_reload(sv->ro, PDP_ACTIVATION_COMMAND, allow_rollback, res);
@@ -587,8 +587,8 @@ pdp_cli_reload_fn(void *arg, bool allow_rollback, tg_buf *out)
     txt = cJSON_PrintUnformatted(j);
     if (txt == NULL || tg_buf_printf(out, "%s\n", txt) != TG_OK) {
         tg_buf_reset(out);
-        tg_buf_printf(out, "{\"result\":\"%s\"}\n",
-                      pdp_cli_outcome_name(res->outcome));
+        tg_buf_addf(out, "{\"result\":\"%s\"}\n",
+                    pdp_cli_outcome_name(res->outcome));
     }
     cJSON_free(txt);
     cJSON_Delete(j);

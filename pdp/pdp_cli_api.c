@@ -1075,8 +1075,12 @@ pdp_cli_api_run(int argc, char **argv, FILE *out, FILE *err, bool *handled)
         ec = status == -2 ? PDP_EXIT_USAGE : PDP_EXIT_FAIL;
         goto out;
     }
-    tg_buf_append(&resp, "", 1);
-    resp.len--;
+    /* resp.data is set (NUL-terminated) from here on. */
+    if (tg_buf_append(&resp, "", 0) != TG_OK) {
+        fprintf(err, "tollgate-pdp %s: out of memory\n", name);
+        ec = PDP_EXIT_FAIL;
+        goto out;
+    }
     if (cmd->raw && status < 400) {
         fwrite(resp.data, 1, resp.len, out);
         ec = PDP_EXIT_OK;

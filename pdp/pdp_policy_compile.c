@@ -1959,8 +1959,8 @@ pdp_cc_budget_prices(pdp_cc *cc, const cJSON *r, const pdp_rule *rule)
         for (uint32_t i = 0; i < m.n; i++) {
             const char *model = pdp_cc_s(cc, m.v[i]);
             if (!pdp_cc_priced(cc, pr, model)) {
-                tg_buf_printf(&missing, "%s\"%s\"", nmissing ? ", " : "",
-                              model);
+                tg_buf_addf(&missing, "%s\"%s\"", nmissing ? ", " : "",
+                            model);
                 nmissing++;
             }
         }
@@ -1968,8 +1968,8 @@ pdp_cc_budget_prices(pdp_cc *cc, const cJSON *r, const pdp_rule *rule)
         for (uint32_t g = 0; g < cc->b->ngroups; g++) {
             const char *model = pdp_cc_s(cc, cc->b->groups[g].model);
             if (!pdp_cc_priced(cc, pr, model)) {
-                tg_buf_printf(&missing, "%s\"%s\"", nmissing ? ", " : "",
-                              model);
+                tg_buf_addf(&missing, "%s\"%s\"", nmissing ? ", " : "",
+                            model);
                 nmissing++;
             }
         }
@@ -1984,7 +1984,10 @@ pdp_cc_budget_prices(pdp_cc *cc, const cJSON *r, const pdp_rule *rule)
                                                "models have"
                                              : "every model, but a catalog "
                                                "model has"),
-                cc->pr_src, missing.data != NULL ? missing.data : "",
+                cc->pr_src,
+                tg_buf_error(&missing) == TG_OK && missing.data != NULL
+                    ? missing.data
+                    : "(out of memory listing them)",
                 nmissing > 1 ? "them" : "it");
     }
     tg_buf_fini(&missing);

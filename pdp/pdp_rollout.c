@@ -479,7 +479,7 @@ pdp_rollout_destroy(pdp_rollout *ro)
 void
 pdp_rollout_metrics(pdp_rollout *ro, tg_buf *out)
 {
-    tg_buf_printf(
+    tg_buf_addf(
         out,
         "# HELP tollgate_pdp_policy_revision Revision of the policy bundle "
         "in effect (0: none).\n"

@@ -1271,12 +1271,12 @@ pdp_server_metrics(pdp_server *srv, tg_buf *out)
 {
     static const char *const names[3] = {"allow", "deny", "error"};
 
-    tg_buf_printf(out, "# HELP tollgate_pdp_decisions_total Decisions "
+    tg_buf_addf(out, "# HELP tollgate_pdp_decisions_total Decisions "
                        "answered, by verdict (error: the store could not be "
                        "read; the data plane denies).\n"
                        "# TYPE tollgate_pdp_decisions_total counter\n");
     for (size_t i = 0; i < 3; i++) {
-        tg_buf_printf(
+        tg_buf_addf(
             out, "tollgate_pdp_decisions_total{verdict=\"%s\"} %lld\n",
             names[i],
             srv != NULL ? (long long)atomic_load(&srv->decisions[i]) : 0LL);

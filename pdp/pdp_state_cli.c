@@ -58,7 +58,7 @@ pdp_state_bad(void *arg, const pdp_store_check_bad *b)
 
     s->db_newer += newer ? 1 : 0;
     if (s->db_bad++ < PDP_STATE_BAD_SHOWN) {
-        (void)tg_buf_printf(&s->lines, "      %s: %s\n", b->key,
+        tg_buf_addf(&s->lines, "      %s: %s\n", b->key,
                             newer ? "a record version this build does not "
                                     "know (a newer tollgate-pdp wrote it, or "
                                     "it is damaged)"
@@ -92,15 +92,19 @@ pdp_state_db(void *arg, const pdp_store_check_db *d)
     fprintf(s->out, "  %-16s %10llu  %s\n", d->name,
             (unsigned long long)d->records, status);
     if (s->db_bad > PDP_STATE_BAD_SHOWN) {
-        (void)tg_buf_printf(
+        tg_buf_addf(
             &s->lines, "      ... and %llu more\n",
             (unsigned long long)(s->db_bad - PDP_STATE_BAD_SHOWN));
     }
     if (s->lines.len > 0) {
         fputs(s->lines.data, s->out);
     }
+    if (tg_buf_error(&s->lines) != TG_OK) {
+        fputs("      (out of memory: not every bad record is listed)\n",
+              s->out);
+    }
     if (broken) {
-        (void)tg_buf_printf(&s->damaged, "%s%s", s->damaged.len ? ", " : "",
+        tg_buf_addf(&s->damaged, "%s%s", s->damaged.len ? ", " : "",
                             d->name);
     }
     s->newer += s->db_newer;
@@ -282,7 +286,7 @@ pdp_state_check(int argc, char **argv, FILE *out, FILE *err)
         } else {
             fprintf(out, "state check: FAILED: %s\n", tg_strerror(rv));
         }
-    } else if (s.damaged.len > 0) {
+    } else if (s.damaged.len > 0 || tg_buf_error(&s.damaged) != TG_OK) {
         fprintf(out,
                 s.spool ? "state check: DAMAGED (%s): stop tollgate-dataplane "
                           "and move %s/data.mdb aside; it then starts an "
@@ -292,7 +296,9 @@ pdp_state_check(int argc, char **argv, FILE *out, FILE *err)
                           "restore %s from a backup, or move data.mdb aside "
                           "to start empty (losing its keys, tenants and "
                           "spend)\n",
-                s.damaged.data, s.dir);
+                tg_buf_error(&s.damaged) == TG_OK ? s.damaged.data
+                                                  : "some databases",
+                s.dir);
     } else if (s.newer > 0) {
         fprintf(out,
                 "state check: %llu record(s) have a record version this "

@@ -44,10 +44,10 @@ expected_stream(const cJSON *c)
     const cJSON *e;
 
     tg_buf_init(&b, 0);
-    tg_buf_append(&b, "", 0);
+    CU_ASSERT_EQUAL_FATAL(tg_buf_append(&b, "", 0), TG_OK);
     cJSON_ArrayForEach(e, golden_get(c, "expected"))
     {
-        tg_buf_printf(&b, "%s\n\n", e->valuestring);
+        CU_ASSERT_EQUAL_FATAL(tg_buf_printf(&b, "%s\n\n", e->valuestring), TG_OK);
     }
     return b.data;
 }
@@ -177,9 +177,9 @@ render_event(const cJSON *ev)
 
     tg_buf_init(&b, 0);
     if (name != NULL) {
-        tg_buf_printf(&b, "event: %s\n", name);
+        CU_ASSERT_EQUAL_FATAL(tg_buf_printf(&b, "event: %s\n", name), TG_OK);
     }
-    tg_buf_printf(&b, "data: %s\n\n", d != NULL ? d : data->valuestring);
+    CU_ASSERT_EQUAL_FATAL(tg_buf_printf(&b, "data: %s\n\n", d != NULL ? d : data->valuestring), TG_OK);
     cJSON_free(d);
     return b.data;
 }
@@ -200,7 +200,7 @@ case_anthropic_stream(const char *label, const cJSON *c)
     dp_anth_usage   u;
 
     tg_buf_init(&out, 0);
-    tg_buf_append(&out, "", 0);
+    CU_ASSERT_EQUAL_FATAL(tg_buf_append(&out, "", 0), TG_OK);
     CU_ASSERT_EQUAL_FATAL(
         dp_anth_stream_create(&s, &meta, cJSON_IsTrue(golden_get(c, "include_usage"))),
         TG_OK);
@@ -238,7 +238,7 @@ case_openai_stream(const char *label, const cJSON *c)
     dp_anth_usage    u;
 
     tg_buf_init(&out, 0);
-    tg_buf_append(&out, "", 0);
+    CU_ASSERT_EQUAL_FATAL(tg_buf_append(&out, "", 0), TG_OK);
     CU_ASSERT_EQUAL_FATAL(
         dp_anth_rstream_create(&s, &meta, golden_geti(c, "input_tokens")), TG_OK);
     cJSON_ArrayForEach(ev, golden_get(c, "events"))
@@ -371,7 +371,7 @@ test_stream_out_full(void)
 
     tg_buf_init(&out, 40);
     CU_ASSERT_EQUAL_FATAL(dp_anth_stream_create(&s, &meta, false), TG_OK);
-    tg_buf_append(&out, "keep", 4);
+    CU_ASSERT_EQUAL_FATAL(tg_buf_append(&out, "keep", 4), TG_OK);
     CU_ASSERT_EQUAL(
         dp_anth_stream_feed(s, "content_block_delta", ev, strlen(ev), &out),
         TG_ETOOBIG);

@@ -42,10 +42,10 @@ expected_stream(const cJSON *c)
     const cJSON *e;
 
     tg_buf_init(&b, 0);
-    tg_buf_append(&b, "", 0);
+    CU_ASSERT_EQUAL_FATAL(tg_buf_append(&b, "", 0), TG_OK);
     cJSON_ArrayForEach(e, golden_get(c, "expected"))
     {
-        tg_buf_printf(&b, "%s\n\n", e->valuestring);
+        CU_ASSERT_EQUAL_FATAL(tg_buf_printf(&b, "%s\n\n", e->valuestring), TG_OK);
     }
     return b.data;
 }
@@ -138,7 +138,7 @@ render_event(const cJSON *ev)
     tg_buf       b;
 
     tg_buf_init(&b, 0);
-    tg_buf_printf(&b, "data: %s\r\n\r\n", d != NULL ? d : data->valuestring);
+    CU_ASSERT_EQUAL_FATAL(tg_buf_printf(&b, "data: %s\r\n\r\n", d != NULL ? d : data->valuestring), TG_OK);
     cJSON_free(d);
     return b.data;
 }
@@ -154,7 +154,7 @@ case_gemini_stream(const char *label, const cJSON *c)
     dp_usage_counts  u;
 
     tg_buf_init(&out, 0);
-    tg_buf_append(&out, "", 0);
+    CU_ASSERT_EQUAL_FATAL(tg_buf_append(&out, "", 0), TG_OK);
     CU_ASSERT_EQUAL_FATAL(
         dp_gem_stream_create(&s, &meta, cJSON_IsTrue(golden_get(c, "include_usage"))),
         TG_OK);
@@ -422,7 +422,7 @@ test_stream_out_full(void)
     tg_buf_init(&out, 200);
     tg_buf_init(&big, 0);
     CU_ASSERT_EQUAL_FATAL(dp_gem_stream_create(&s, &meta, false), TG_OK);
-    tg_buf_append(&out, "keep", 4);
+    CU_ASSERT_EQUAL_FATAL(tg_buf_append(&out, "keep", 4), TG_OK);
     CU_ASSERT_EQUAL(dp_gem_stream_feed(s, ev, strlen(ev), &out), TG_ETOOBIG);
     CU_ASSERT_EQUAL(out.len, 4);
     CU_ASSERT_STRING_EQUAL(out.data, "keep");

@@ -237,14 +237,14 @@ test_client_errors_in_its_format(void)
     CU_ASSERT_EQUAL(dp_client_error(TG_EP_MESSAGES, &b, "no", "server_error",
                                     NULL, "upstream_error"),
                     TG_OK);
-    tg_buf_append(&b, "", 1);
+    CU_ASSERT_EQUAL_FATAL(tg_buf_append(&b, "", 1), TG_OK);
     CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "\"type\":\"error\""));
     CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "\"type\":\"api_error\""));
     tg_buf_reset(&b);
     CU_ASSERT_EQUAL(dp_client_error(TG_EP_CHAT_COMPLETIONS, &b, "no",
                                     "server_error", NULL, "upstream_error"),
                     TG_OK);
-    tg_buf_append(&b, "", 1);
+    CU_ASSERT_EQUAL_FATAL(tg_buf_append(&b, "", 1), TG_OK);
     CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "{\"error\":{"));
     tg_buf_fini(&b);
 }

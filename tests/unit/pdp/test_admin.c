@@ -29,8 +29,8 @@ static void
 metrics_fn(void *arg, tg_buf *out)
 {
     (void)arg;
-    tg_buf_printf(out, "# TYPE x counter\nx_total %d\n",
-                  atomic_load(&g_reloads));
+    CU_ASSERT_EQUAL_FATAL(tg_buf_printf(out, "# TYPE x counter\nx_total %d\n",
+                  atomic_load(&g_reloads)), TG_OK);
 }
 
 /* reload_fn refuses every other call, like a bundle that does not compile. */
@@ -41,8 +41,8 @@ reload_fn(void *arg, bool allow_rollback, tg_buf *out)
 
     (void)arg;
     atomic_store(&g_last_allow, allow_rollback);
-    tg_buf_printf(out, "{\"result\":\"%s\",\"n\":%d}\n",
-                  n % 2 ? "ok" : "refused", n);
+    CU_ASSERT_EQUAL_FATAL(tg_buf_printf(out, "{\"result\":\"%s\",\"n\":%d}\n",
+                  n % 2 ? "ok" : "refused", n), TG_OK);
     return n % 2 ? 200 : 409;
 }
 
@@ -65,9 +65,9 @@ api_fn(void *arg, const char *actor, const char *method, const char *url,
        const char **ctype)
 {
     (void)arg;
-    tg_buf_printf(out, "actor=%s method=%s url=%s query=%s len=%zu body=%.*s",
+    CU_ASSERT_EQUAL_FATAL(tg_buf_printf(out, "actor=%s method=%s url=%s query=%s len=%zu body=%.*s",
                   actor, method, url, query, len, (int)(len > 64 ? 64 : len),
-                  body != NULL ? body : "");
+                  body != NULL ? body : ""), TG_OK);
     *ctype = "text/plain";
     return 200;
 }

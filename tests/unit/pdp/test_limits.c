@@ -511,7 +511,7 @@ test_alerts_helpers(void)
     al.at_ms           = 1772323200000LL;
     tg_buf_init(&b, 0);
     CU_ASSERT_EQUAL(pdp_alerts_json(&al, &b), TG_OK);
-    tg_buf_append(&b, "", 1);
+    CU_ASSERT_EQUAL_FATAL(tg_buf_append(&b, "", 1), TG_OK);
     CU_ASSERT_STRING_EQUAL(
         (const char *)b.data,
         "{\"type\":\"budget.threshold\",\"rule\":\"team-\\\"m\\\"\","

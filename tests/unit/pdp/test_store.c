@@ -1291,7 +1291,7 @@ test_reservation_settled_then_pruned(void)
     CU_ASSERT_EQUAL_FATAL(r.denied, PDP_LIMITS_OK);
     CU_ASSERT_EQUAL_FATAL(pdp_limits_reservation_encode(l, "req_s", &rec),
                           TG_OK);
-    tg_buf_append(&rec, "", 1); /* reserve() takes a string */
+    CU_ASSERT_EQUAL_FATAL(tg_buf_append(&rec, "", 1), TG_OK); /* reserve() takes a string */
     rec.len--;
     {
         res_wait w;
