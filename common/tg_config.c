@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "tg_json.h"
-#include "tg_msg.h"
 
 #define TG_CONFIG_MAX_BYTES (4u << 20)
 
@@ -145,7 +144,7 @@ tg_config_pdp(tg_config *cfg, tg_config_priv *p, const cJSON *sec,
         (rv = tg_json_get_int(d, sec, "pdp", "workers", false, 1, 1024,
                               &c->workers, err, errlen)) != TG_OK ||
         (rv = tg_json_get_int(d, sec, "pdp", "max_message_bytes", false,
-                              TG_MSG_WIRE_MIN,
+                              TG_CONFIG_PDP_MSG_MIN,
                               16 << 20, &c->max_message_bytes, err,
                               errlen)) != TG_OK ||
         (rv = tg_json_get_int(d, sec, "pdp", "map_size_mb", false, 1,

@@ -14,6 +14,8 @@
 
 #define TG_CONFIG_MAX_LISTEN 8
 #define TG_CONFIG_MAX_UIDS 16 /* pdp.allow_uids */
+/* The least pdp.max_message_bytes: a full usage batch (tg_msg.h). */
+#define TG_CONFIG_PDP_MSG_MIN 66560
 #define TG_ID_MAX 64       /* deployment ids, key ids, tenant ids */
 #define TG_MODEL_MAX 128   /* model names */
 #define TG_CONFIG_MAX_LABELS 16

@@ -155,10 +155,11 @@ typedef struct tg_usage_ack {
 
 /* A batch of usage reports travels as one message (UsageBatch). */
 #define TG_USAGE_BATCH_MAX 32
-/* TG_MSG_WIRE_MIN: the least pdp.max_message_bytes may be: a full usage
- * batch (2 KB a report at most, and its envelope) must fit, or the PDP
- * would drop it unread and the spool would retry it for ever. */
-#define TG_MSG_WIRE_MIN (TG_USAGE_BATCH_MAX * 2048 + 1024)
+/* A full usage batch (2 KB a report at most, and its envelope) must fit in
+ * the least pdp.max_message_bytes, or the PDP would drop it unread and the
+ * spool would retry it for ever. */
+_Static_assert(TG_CONFIG_PDP_MSG_MIN >= TG_USAGE_BATCH_MAX * 2048 + 1024,
+               "pdp.max_message_bytes may be set below a full usage batch");
 
 /* The answer to one report of a batch: committed (ack) or not (ok false:
  * keep the report and send it again). */

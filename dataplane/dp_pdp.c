@@ -527,7 +527,7 @@ tg_err
 dp_pdp_usage_batch(dp_pdp *pdp, const tg_usage *u, size_t n,
                    int64_t timeout_ms, dp_pdp_batch_cb cb, void *arg)
 {
-    size_t     cap = n * 2048 + 1024; /* TG_MSG_WIRE_MIN for a full batch */
+    size_t     cap = n * 2048 + 1024; /* TG_CONFIG_PDP_MSG_MIN for a full batch */
     uint8_t   *buf = malloc(cap);
     char       id[TG_REQUEST_ID_MAX];
     size_t     len;
