@@ -1001,7 +1001,11 @@ pdp_api_key_revoke(pdp_api_call *c, const char *id)
     if (pdp_api_read_key(c, id, &k, NULL) != TG_OK) {
         return pdp_api_store_err(c, TG_EIO, "read the key back");
     }
-    return pdp_api_ok(c, 200, pdp_api_key_json(&k, NULL, c->now_ms));
+    {
+        cJSON *doc = pdp_api_key_json(&k, NULL, c->now_ms);
+        cJSON_AddBoolToObject(doc, "already_revoked", rv == TG_EEXIST);
+        return pdp_api_ok(c, 200, doc);
+    }
 }
 
 static unsigned
@@ -1043,6 +1047,15 @@ pdp_api_key_rotate(pdp_api_call *c, const char *id)
         pdp_api_audit(c, &a, "keys.rotate", target, d);
         rv = pdp_store_key_rotate(c->x->st, id, hash, c->now_ms, grace_ms,
                                   &k);
+        /* A new secret that is already stored (a 2^-128 chance, or a
+         * broken random source) gets another try or two. */
+        for (int i = 0; i < 2 && rv == TG_EEXIST; i++) {
+            if (pdp_api_secret(secret, sizeof(secret), hash) != TG_OK) {
+                break;
+            }
+            rv = pdp_store_key_rotate(c->x->st, id, hash, c->now_ms,
+                                      grace_ms, &k);
+        }
         pdp_api_audit_end(c->x->st, &a);
     }
     if (rv == TG_ENOTFOUND) {

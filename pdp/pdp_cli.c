@@ -176,25 +176,6 @@ static const char pdp_cli_usage_create[] =
     "\n"
     "The key is printed once; only its SHA-256 is stored.\n";
 
-static const char pdp_cli_usage_show[] =
-    "usage: tollgate-pdp keys show --config FILE KEY_ID [--format text|json]\n"
-    "\n"
-    "The key's tenant, name, models, labels, status (active, revoked,\n"
-    "expired, or rotated-grace while the secret it replaced still works),\n"
-    "creation, expiry and last rotation. Never the key or its hash. Exits 1\n"
-    "for an unknown id.\n";
-
-static const char pdp_cli_usage_rotate[] =
-    "usage: tollgate-pdp keys rotate --config FILE KEY_ID [--grace DURATION]\n"
-    "                                [--format text|json]\n"
-    "\n"
-    "Gives the key a new secret, printed once; the key id, tenant, models,\n"
-    "labels, expiry and spend stay. The old secret keeps working for the\n"
-    "grace period, then is refused (401).\n"
-    "\n"
-    "  --grace    how long the old secret still works: a number and a unit\n"
-    "             s, m, h or d (default 24h); 0 stops it at once\n";
-
 static const char pdp_cli_usage_tenants_set[] =
     "usage: tollgate-pdp tenants set --config FILE TENANT [--tier TIER]\n"
     "                                [--name NAME] [--label NAME=VALUE ...]\n"
@@ -214,12 +195,6 @@ static const char pdp_cli_usage_tenants_list[] =
 
 static const char pdp_cli_usage_list[] =
     "usage: tollgate-pdp keys list --config FILE [--format text|json]\n";
-
-static const char pdp_cli_usage_revoke[] =
-    "usage: tollgate-pdp keys revoke --config FILE KEY_ID\n"
-    "\n"
-    "Requests with the key are refused (401) from the next request on,\n"
-    "with every earlier secret of it still in a rotation grace period.\n";
 
 static const char pdp_cli_usage_spend[] =
     "usage: tollgate-pdp spend --config FILE [--format text|json]\n"
@@ -1665,240 +1640,7 @@ out:
 
 /* ---- keys show, keys rotate ---------------------------------------------- */
 
-static int
-pdp_cli_unknown_key(pdp_cli *c, const tg_config *cfg, const char *id)
-{
-    fprintf(c->err,
-            "tollgate-pdp %s: no key with id \"%s\" in %s (see "
-            "tollgate-pdp keys list)\n",
-            c->cmd, id, cfg->pdp.state_dir);
-    return PDP_EXIT_FAIL;
-}
-
-static int
-pdp_cli_keys_show(pdp_cli *c, int argc, char **argv)
-{
-    static const char *const flags[] = {"config", "format", NULL};
-    pdp_cli_opts             o;
-    tg_config               *cfg = NULL;
-    pdp_store               *st  = NULL;
-    pdp_totals               tot = {0, 0, 0, 0, 0};
-    pdp_store_reader        *rd  = NULL;
-    pdp_key                 *k   = calloc(1, sizeof(*k));
-    tg_err                   rv;
-    int                      ec;
-
-    if (k == NULL) {
-        fprintf(c->err, "tollgate-pdp %s: out of memory\n", c->cmd);
-        return PDP_EXIT_FAIL;
-    }
-    if ((ec = pdp_cli_parse(c, argc, argv, flags, 1, &o)) != PDP_EXIT_OK) {
-        goto out;
-    }
-    if (o.help) {
-        fputs(pdp_cli_usage_show, c->out);
-        goto out;
-    }
-    if (o.npos != 1) {
-        ec = pdp_cli_usage_error(c, "give the id of the key to show, e.g. "
-                                    "key_0123456789abcdef (see tollgate-pdp "
-                                    "keys list)");
-        goto out;
-    }
-    if ((ec = pdp_cli_config(c, &o, &cfg)) != PDP_EXIT_OK ||
-        (ec = pdp_cli_store(c, cfg, &st)) != PDP_EXIT_OK) {
-        goto out;
-    }
-    if ((rv = pdp_store_reader_create(st, &rd)) == TG_OK &&
-        (rv = pdp_store_read_begin(rd)) == TG_OK) {
-        rv = pdp_store_key_get_by_id(rd, o.pos[0], k);
-        if (rv == TG_OK &&
-            pdp_store_totals_get(rd, PDP_TOTALS_KEY, o.pos[0], &tot) != TG_OK) {
-            tot.last_ms = 0;
-        }
-        pdp_store_read_end(rd);
-    }
-    if (rv == TG_ENOTFOUND) {
-        ec = pdp_cli_unknown_key(c, cfg, o.pos[0]);
-        goto out;
-    }
-    if (rv != TG_OK) {
-        fprintf(c->err, "tollgate-pdp %s: cannot read %s: %s\n", c->cmd,
-                o.pos[0], tg_strerror(rv));
-        ec = PDP_EXIT_FAIL;
-        goto out;
-    }
-    if (!pdp_cli_json(&o)) {
-        fprintf(c->out, "Key %s\n\n", k->id);
-    }
-    pdp_cli_key_out(c, k, NULL, pdp_cli_json(&o), tg_now_ms(), tot.last_ms);
-out:
-    pdp_store_reader_destroy(rd);
-    pdp_store_close(st);
-    tg_config_destroy(cfg);
-    free(k);
-    return ec;
-}
-
-static int
-pdp_cli_keys_rotate(pdp_cli *c, int argc, char **argv)
-{
-    static const char *const flags[] = {"config", "grace", "format", NULL};
-    pdp_cli_opts             o;
-    tg_config               *cfg = NULL;
-    pdp_store               *st  = NULL;
-    pdp_key                 *k   = calloc(1, sizeof(*k));
-    char    key[PDP_API_KEY_MAX];
-    uint8_t hash[TG_SHA256_LEN];
-    int64_t grace = PDP_CLI_GRACE_DEFAULT_MS;
-    int64_t now   = tg_now_ms();
-    char    when[32];
-    tg_err  rv = TG_EEXIST;
-    int     ec;
-
-    key[0] = '\0';
-    if (k == NULL) {
-        fprintf(c->err, "tollgate-pdp %s: out of memory\n", c->cmd);
-        return PDP_EXIT_FAIL;
-    }
-    if ((ec = pdp_cli_parse(c, argc, argv, flags, 1, &o)) != PDP_EXIT_OK) {
-        goto out;
-    }
-    if (o.help) {
-        fputs(pdp_cli_usage_rotate, c->out);
-        goto out;
-    }
-    if (o.npos != 1) {
-        ec = pdp_cli_usage_error(c, "give the id of the key to rotate, e.g. "
-                                    "key_0123456789abcdef (see tollgate-pdp "
-                                    "keys list)");
-        goto out;
-    }
-    if (o.grace != NULL && !pdp_api_duration(o.grace, &grace)) {
-        ec = pdp_cli_usage_error(
-            c,
-            "--grace \"%s\" is not a duration: use 0 or a whole number and "
-            "a unit s, m, h or d, e.g. 24h, 7d or 30m (at most 100 years)",
-            o.grace);
-        goto out;
-    }
-    if ((ec = pdp_cli_config(c, &o, &cfg)) != PDP_EXIT_OK ||
-        (ec = pdp_cli_store(c, cfg, &st)) != PDP_EXIT_OK) {
-        goto out;
-    }
-    {
-        cJSON     *d = cJSON_CreateObject();
-        pdp_audit  a;
-        cJSON_AddNumberToObject(d, "grace_ms", (double)grace);
-        pdp_cli_audit(st, &a, "keys.rotate", "key", o.pos[0], d);
-        for (int attempt = 0; attempt < 3 && rv == TG_EEXIST; attempt++) {
-            if ((rv = pdp_api_secret(key, sizeof(key), hash)) != TG_OK) {
-                break;
-            }
-            rv = pdp_store_key_rotate(st, o.pos[0], hash, now, grace, k);
-        }
-        pdp_api_audit_end(st, &a);
-    }
-    switch (rv) {
-    case TG_OK: break;
-    case TG_ENOTFOUND: ec = pdp_cli_unknown_key(c, cfg, o.pos[0]); goto out;
-    case TG_EINVAL:
-        fprintf(c->err,
-                "tollgate-pdp %s: key %s is %s; only an active key can be "
-                "rotated (create a new one with tollgate-pdp keys create)\n",
-                c->cmd, o.pos[0], pdp_api_key_status(k, now));
-        ec = PDP_EXIT_FAIL;
-        goto out;
-    default:
-        fprintf(c->err, "tollgate-pdp %s: cannot rotate %s: %s\n", c->cmd,
-                o.pos[0], tg_strerror(rv));
-        ec = PDP_EXIT_FAIL;
-        goto out;
-    }
-    if (!pdp_cli_json(&o)) {
-        pdp_api_time(k->grace_until_ms, when, sizeof(when));
-        fprintf(c->out,
-                "Rotated key %s for tenant %s. The previous key %s until "
-                "%s.\n\n",
-                k->id, k->tenant, grace > 0 ? "works" : "stopped working",
-                when);
-    }
-    pdp_cli_key_out(c, k, key, pdp_cli_json(&o), now, 0);
-    fflush(c->out);
-    tg_info("keys: rotated %s (grace %lld ms)", k->id, (long long)grace);
-out:
-    explicit_bzero(key, sizeof(key));
-    pdp_store_close(st);
-    tg_config_destroy(cfg);
-    free(k);
-    return ec;
-}
-
 /* ---- keys revoke --------------------------------------------------------- */
-
-static int
-pdp_cli_keys_revoke(pdp_cli *c, int argc, char **argv)
-{
-    static const char *const flags[] = {"config", NULL};
-    pdp_cli_opts             o;
-    tg_config               *cfg = NULL;
-    pdp_store               *st  = NULL;
-    tg_err                   rv;
-    int                      ec;
-
-    if ((ec = pdp_cli_parse(c, argc, argv, flags, 1, &o)) != PDP_EXIT_OK) {
-        goto out;
-    }
-    if (o.help) {
-        fputs(pdp_cli_usage_revoke, c->out);
-        goto out;
-    }
-    if (o.npos != 1) {
-        ec = pdp_cli_usage_error(c, "give the id of the key to revoke, e.g. "
-                                    "key_0123456789abcdef (see tollgate-pdp "
-                                    "keys list)");
-        goto out;
-    }
-    if ((ec = pdp_cli_config(c, &o, &cfg)) != PDP_EXIT_OK ||
-        (ec = pdp_cli_store(c, cfg, &st)) != PDP_EXIT_OK) {
-        goto out;
-    }
-    {
-        pdp_audit a;
-        pdp_cli_audit(st, &a, "keys.revoke", "key", o.pos[0], NULL);
-        rv = pdp_store_key_revoke(st, o.pos[0], tg_now_ms());
-        pdp_api_audit_end(st, &a);
-    }
-    switch (rv) {
-    case TG_OK:
-        fprintf(c->out,
-                "Revoked key %s. Requests with it are refused (401) from now "
-                "on.\n",
-                o.pos[0]);
-        tg_info("keys: revoked %s", o.pos[0]);
-        break;
-    case TG_EEXIST:
-        fprintf(c->out, "Key %s was already revoked; nothing changed.\n",
-                o.pos[0]);
-        break;
-    case TG_ENOTFOUND:
-        fprintf(c->err,
-                "tollgate-pdp %s: no key with id \"%s\" in %s (see "
-                "tollgate-pdp keys list)\n",
-                c->cmd, o.pos[0], cfg->pdp.state_dir);
-        ec = PDP_EXIT_FAIL;
-        break;
-    default:
-        fprintf(c->err, "tollgate-pdp %s: cannot revoke %s: %s\n", c->cmd,
-                o.pos[0], tg_strerror(rv));
-        ec = PDP_EXIT_FAIL;
-        break;
-    }
-out:
-    pdp_store_close(st);
-    tg_config_destroy(cfg);
-    return ec;
-}
 
 /* ---- tenants ------------------------------------------------------------- */
 
@@ -2952,9 +2694,6 @@ static const pdp_cli_cmd pdp_cli_cmds[] = {
     {"tenants", "list", "tenants list", pdp_cli_tenants_list},
     {"keys", "create", "keys create", pdp_cli_keys_create},
     {"keys", "list", "keys list", pdp_cli_keys_list},
-    {"keys", "show", "keys show", pdp_cli_keys_show},
-    {"keys", "rotate", "keys rotate", pdp_cli_keys_rotate},
-    {"keys", "revoke", "keys revoke", pdp_cli_keys_revoke},
     {NULL, NULL, NULL, NULL},
 };
 

@@ -62,6 +62,9 @@ typedef struct pdp_cli_api_cmd {
     bool         raw; /* print the answer as it is (spend) */
     pdp_cli_flag flags[PDP_CLI_FLAGS_MAX];
     const char  *usage;
+    /* The text answer (NULL: pdp_cli_print); --format json prints the
+     * API's JSON as it is. */
+    void (*print)(FILE *out, const cJSON *doc);
 } pdp_cli_api_cmd;
 
 #define PDP_CLI_COMMON                                                         \
@@ -74,6 +77,10 @@ typedef struct pdp_cli_api_cmd {
     "--format text (default) or json. Every change is recorded in the\n"       \
     "audit trail (tollgate-pdp audit list) with who made it.\n"
 
+static void pdp_cli_print_key(FILE *out, const cJSON *doc);
+static void pdp_cli_print_revoked(FILE *out, const cJSON *doc);
+static void pdp_cli_print_rotated(FILE *out, const cJSON *doc);
+
 static const pdp_cli_api_cmd pdp_cli_api_cmds[] = {
     {"tenants", "create", true, "POST", "tenants", POS_BODY_ID, false,
      {{"name", "name", FK_STR}, {"tier", "tier", FK_STR},
@@ -83,11 +90,11 @@ static const pdp_cli_api_cmd pdp_cli_api_cmds[] = {
      "\n"
      "Creates a tenant (refused if it exists). TENANT and TIER: 1-63 of\n"
      "A-Z a-z 0-9 . _ -; NAME is for people. Policies read tenant.id,\n"
-     "tenant.tier and tenant.labels.NAME.\n" PDP_CLI_COMMON},
+     "tenant.tier and tenant.labels.NAME.\n" PDP_CLI_COMMON, NULL},
     {"tenants", "show", true, "GET", "tenants/%s", POS_PATH, false, {{0}},
      "usage: tollgate-pdp tenants show TENANT\n"
      "\n"
-     "The tenant's name, tier, labels and all-time spend.\n" PDP_CLI_COMMON},
+     "The tenant's name, tier, labels and all-time spend.\n" PDP_CLI_COMMON, NULL},
     {"tenants", "update", true, "PATCH", "tenants/%s", POS_PATH, false,
      {{"name", "name", FK_STR}, {"tier", "tier", FK_STR},
       {"label", "labels", FK_LABEL}},
@@ -95,25 +102,48 @@ static const pdp_cli_api_cmd pdp_cli_api_cmds[] = {
      "                                  [--label NAME=VALUE ...]\n"
      "\n"
      "Changes an existing tenant; what is not given stays. --tier \"\"\n"
-     "clears the tier, --label NAME= removes a label.\n" PDP_CLI_COMMON},
-    {"tenants", "list", false, "GET", "tenants", POS_NONE, false, {{0}}, NULL},
+     "clears the tier, --label NAME= removes a label.\n" PDP_CLI_COMMON, NULL},
+    {"tenants", "list", false, "GET", "tenants", POS_NONE, false, {{0}}, NULL, NULL},
     {"keys", "create", false, "POST", "keys", POS_NONE, false,
      {{"tenant", "tenant", FK_STR}, {"name", "name", FK_STR},
       {"user", "user", FK_STR}, {"models", "models", FK_LIST},
       {"label", "labels", FK_LABEL},
       {"expires-in", "expires_in", FK_STR}, {"expires", "expires", FK_STR}},
-     NULL},
+     NULL, NULL},
     {"keys", "list", false, "GET", "keys", POS_NONE, false,
-     {{"tenant", "tenant", FK_QUERY}}, NULL},
-    {"keys", "show", false, "GET", "keys/%s", POS_PATH, false, {{0}}, NULL},
-    {"keys", "revoke", false, "POST", "keys/%s/revoke", POS_PATH, false,
-     {{0}}, NULL},
-    {"keys", "rotate", false, "POST", "keys/%s/rotate", POS_PATH, false,
-     {{"grace", "grace", FK_STR}}, NULL},
+     {{"tenant", "tenant", FK_QUERY}}, NULL, NULL},
+    {"keys", "show", true, "GET", "keys/%s", POS_PATH, false, {{0}},
+     "usage: tollgate-pdp keys show KEY_ID\n"
+     "\n"
+     "The key's tenant, name, models, labels, status (active, revoked,\n"
+     "expired, or rotated-grace while the secret it replaced still works),\n"
+     "creation, expiry, last use and last rotation. Never the key or its\n"
+     "hash. Exits 1 for an unknown id.\n" PDP_CLI_COMMON,
+     pdp_cli_print_key},
+    {"keys", "revoke", true, "POST", "keys/%s/revoke", POS_PATH, false,
+     {{0}},
+     "usage: tollgate-pdp keys revoke KEY_ID\n"
+     "\n"
+     "Requests with the key are refused (401) from the next request on,\n"
+     "with every earlier secret of it still in a rotation grace period.\n"
+     PDP_CLI_COMMON,
+     pdp_cli_print_revoked},
+    {"keys", "rotate", true, "POST", "keys/%s/rotate", POS_PATH, false,
+     {{"grace", "grace", FK_STR}},
+     "usage: tollgate-pdp keys rotate KEY_ID [--grace DURATION]\n"
+     "\n"
+     "Gives the key a new secret, printed once; the key id, tenant, models,\n"
+     "labels, expiry and spend stay. The old secret keeps working for the\n"
+     "grace period, then is refused (401).\n"
+     "\n"
+     "  --grace    how long the old secret still works: a number and a unit\n"
+     "             s, m, h or d (default 24h); 0 stops it at once\n"
+     PDP_CLI_COMMON,
+     pdp_cli_print_rotated},
     {"spend", NULL, false, "GET", "spend", POS_NONE, true,
      {{"by", "by", FK_QUERY}, {"from", "from", FK_QUERY},
       {"to", "to", FK_QUERY}, {"tenant", "tenant", FK_QUERY}},
-     NULL},
+     NULL, NULL},
     {"budgets", "set", true, "PUT", "budgets/%s", POS_TARGET, false,
      {{"limit-usd", "limit_usd", FK_NUM}, {"window", "window", FK_STR},
       {"thresholds", "thresholds", FK_INTS}, {"action", "action", FK_STR}},
@@ -128,21 +158,21 @@ static const pdp_cli_api_cmd pdp_cli_api_cmds[] = {
      "policy bundle's time zone. Over the limit a request gets 429\n"
      "budget_exceeded (deny) or a max_tokens the rest of the budget can pay\n"
      "for (clamp). Each threshold (percent) POSTs an alert to\n"
-     "pdp.alert_webhook once per window.\n" PDP_CLI_COMMON},
+     "pdp.alert_webhook once per window.\n" PDP_CLI_COMMON, NULL},
     {"budgets", "list", true, "GET", "budgets", POS_NONE, false, {{0}},
      "usage: tollgate-pdp budgets list\n"
      "\n"
      "Every budget set through administration, with the current window's\n"
      "spent, reserved (requests in flight; only a running PDP knows, so\n"
-     "with --url) and remaining USD.\n" PDP_CLI_COMMON},
+     "with --url) and remaining USD.\n" PDP_CLI_COMMON, NULL},
     {"budgets", "show", true, "GET", "budgets/%s", POS_TARGET, false, {{0}},
      "usage: tollgate-pdp budgets show tenant:ID|key:ID\n"
      "\n"
      "One budget with spent, reserved and remaining USD in the current\n"
-     "window, when it started and when it resets.\n" PDP_CLI_COMMON},
+     "window, when it started and when it resets.\n" PDP_CLI_COMMON, NULL},
     {"budgets", "delete", true, "DELETE", "budgets/%s", POS_TARGET, false,
      {{0}},
-     "usage: tollgate-pdp budgets delete tenant:ID|key:ID\n" PDP_CLI_COMMON},
+     "usage: tollgate-pdp budgets delete tenant:ID|key:ID\n" PDP_CLI_COMMON, NULL},
     {"ratelimits", "set", true, "PUT", "ratelimits/%s", POS_TARGET, false,
      {{"rpm", "rpm", FK_INT}, {"tpm", "tpm", FK_INT},
       {"concurrent", "concurrent", FK_INT}},
@@ -153,23 +183,23 @@ static const pdp_cli_api_cmd pdp_cli_api_cmds[] = {
      "Sets requests per minute, tokens per minute (estimated, corrected by\n"
      "actual usage) and requests in flight for a tenant or key (0 or\n"
      "absent: not limited). Over a limit a request gets 429\n"
-     "rate_limit_exceeded with retry-after.\n" PDP_CLI_COMMON},
+     "rate_limit_exceeded with retry-after.\n" PDP_CLI_COMMON, NULL},
     {"ratelimits", "list", true, "GET", "ratelimits", POS_NONE, false, {{0}},
-     "usage: tollgate-pdp ratelimits list\n" PDP_CLI_COMMON},
+     "usage: tollgate-pdp ratelimits list\n" PDP_CLI_COMMON, NULL},
     {"ratelimits", "show", true, "GET", "ratelimits/%s", POS_TARGET, false,
      {{0}}, "usage: tollgate-pdp ratelimits show tenant:ID|key:ID\n"
-            PDP_CLI_COMMON},
+            PDP_CLI_COMMON, NULL},
     {"ratelimits", "delete", true, "DELETE", "ratelimits/%s", POS_TARGET,
      false, {{0}},
      "usage: tollgate-pdp ratelimits delete tenant:ID|key:ID\n"
-     PDP_CLI_COMMON},
+     PDP_CLI_COMMON, NULL},
     {"audit", "list", true, "GET", "audit", POS_NONE, false,
      {{"limit", "limit", FK_QUERY}},
      "usage: tollgate-pdp audit list [--limit N]\n"
      "\n"
      "Administrative changes, newest first (default 100): when, who (the\n"
      "admin token's name, or the CLI's user@host), what and on which\n"
-     "tenant or key. Never a secret.\n" PDP_CLI_COMMON},
+     "tenant or key. Never a secret.\n" PDP_CLI_COMMON, NULL},
     {"usage", "list", true, "GET", "usage", POS_NONE, false,
      {{"tenant", "tenant", FK_QUERY}, {"key", "key", FK_QUERY},
       {"limit", "limit", FK_QUERY}},
@@ -180,7 +210,7 @@ static const pdp_cli_api_cmd pdp_cli_api_cmds[] = {
      "gateway (a provider that never said, or a request cut by a crash:\n"
      "charged at its worst case) and whether the request was abandoned\n"
      "before it went upstream (no cost). --format json for every field.\n"
-     PDP_CLI_COMMON},
+     PDP_CLI_COMMON, NULL},
     {"reservations", "list", true, "GET", "reservations", POS_NONE, false,
      {{0}},
      "usage: tollgate-pdp reservations list\n"
@@ -188,7 +218,7 @@ static const pdp_cli_api_cmd pdp_cli_api_cmds[] = {
      "Open reservations: requests admitted whose usage report has not come\n"
      "yet, with what each holds (concurrency slots, budget worst case) and\n"
      "when it expires (pdp.reservation_ttl_s). A PDP restart restores\n"
-     "exactly these.\n" PDP_CLI_COMMON},
+     "exactly these.\n" PDP_CLI_COMMON, NULL},
     {"reservations", "release", true, "POST", "reservations/%s/release",
      POS_PATH, false, {{0}},
      "usage: tollgate-pdp reservations release REQUEST_ID\n"
@@ -196,8 +226,8 @@ static const pdp_cli_api_cmd pdp_cli_api_cmds[] = {
      "Frees a reservation by hand (its slots and budget worst case), e.g.\n"
      "for a data plane that is gone for good. With a running PDP it goes\n"
      "to its admin API (--url, or the local admin token and\n"
-     "pdp.admin_listen), so the PDP's memory is freed too.\n" PDP_CLI_COMMON},
-    {NULL, NULL, false, NULL, NULL, POS_NONE, false, {{0}}, NULL},
+     "pdp.admin_listen), so the PDP's memory is freed too.\n" PDP_CLI_COMMON, NULL},
+    {NULL, NULL, false, NULL, NULL, POS_NONE, false, {{0}}, NULL, NULL},
 };
 
 /* ---- HTTP ---------------------------------------------------------------- */
@@ -522,6 +552,123 @@ pdp_cli_print(FILE *out, const cJSON *doc)
                      "again (Tollgate stores only its SHA-256).\n",
                 "key", cJSON_GetObjectItemCaseSensitive(doc, "key")->valuestring);
     }
+}
+
+/* ---- printers for one command's answer ----------------------------------- */
+
+static const char *
+pdp_cli_jstr(const cJSON *doc, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, name);
+
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* pdp_cli_print_key prints a key as the API answers it (keys show,
+ * create, rotate): free text escaped; the secret only when the answer has
+ * it (just made), with the warning that it is shown once. */
+static void
+pdp_cli_print_key(FILE *out, const cJSON *doc)
+{
+    const cJSON *models = cJSON_GetObjectItemCaseSensitive(doc, "models");
+    const cJSON *labels = cJSON_GetObjectItemCaseSensitive(doc, "labels");
+    const cJSON *until =
+        cJSON_GetObjectItemCaseSensitive(doc, "previous_valid_until_ms");
+    const char *v;
+    char        e[2048];
+
+    pdp_cli_value(cJSON_GetObjectItemCaseSensitive(doc, "id"), e, sizeof(e));
+    fprintf(out, "  id:       %s\n", e);
+    pdp_cli_value(cJSON_GetObjectItemCaseSensitive(doc, "tenant"), e,
+                  sizeof(e));
+    fprintf(out, "  tenant:   %s\n", e);
+    if ((v = pdp_cli_jstr(doc, "name")) != NULL && v[0] != '\0') {
+        tg_log_escape(e, sizeof(e), v);
+        fprintf(out, "  name:     %s\n", e);
+    }
+    if ((v = pdp_cli_jstr(doc, "user")) != NULL) {
+        tg_log_escape(e, sizeof(e), v);
+        fprintf(out, "  user:     %s\n", e);
+    }
+    fprintf(out, "  models:   ");
+    if (cJSON_GetArraySize(models) == 0) {
+        fprintf(out, "all models in the catalog");
+    }
+    for (const cJSON *m = models != NULL ? models->child : NULL; m != NULL;
+         m = m->next) {
+        pdp_cli_value(m, e, sizeof(e));
+        fprintf(out, "%s%s", m != models->child ? ", " : "", e);
+    }
+    fprintf(out, "\n");
+    if (cJSON_GetArraySize(labels) > 0) {
+        pdp_cli_value(labels, e, sizeof(e));
+        fprintf(out, "  labels:   %s\n", e);
+    }
+    v = pdp_cli_jstr(doc, "status");
+    fprintf(out, "  status:   %s\n", v != NULL ? v : "-");
+    v = pdp_cli_jstr(doc, "created");
+    fprintf(out, "  created:  %s\n", v != NULL ? v : "-");
+    v = pdp_cli_jstr(doc, "expires");
+    fprintf(out, "  expires:  %s\n", v != NULL ? v : "never");
+    v = pdp_cli_jstr(doc, "last_used");
+    fprintf(out, "  last used: %s\n", v != NULL ? v : "never");
+    if ((v = pdp_cli_jstr(doc, "rotated")) != NULL) {
+        const char *p = pdp_cli_jstr(doc, "previous_valid_until");
+        fprintf(out, "  rotated:  %s (the previous key %s until %s)\n", v,
+                cJSON_IsNumber(until) &&
+                        until->valuedouble > (double)tg_now_ms()
+                    ? "works"
+                    : "worked",
+                p != NULL ? p : "-");
+    }
+    if ((v = pdp_cli_jstr(doc, "revoked")) != NULL) {
+        fprintf(out, "  revoked:  %s\n", v);
+    }
+    if ((v = pdp_cli_jstr(doc, "key")) != NULL) {
+        fprintf(out, "  key:      %s\n\n", v);
+        fprintf(out, "Save the key now: it cannot be shown again "
+                     "(Tollgate stores only its SHA-256).\n");
+    }
+}
+
+static void
+pdp_cli_print_revoked(FILE *out, const cJSON *doc)
+{
+    char id[256];
+
+    pdp_cli_value(cJSON_GetObjectItemCaseSensitive(doc, "id"), id,
+                  sizeof(id));
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc,
+                                                      "already_revoked"))) {
+        fprintf(out, "Key %s was already revoked; nothing changed.\n", id);
+    } else {
+        fprintf(out,
+                "Revoked key %s. Requests with it are refused (401) from "
+                "now on.\n",
+                id);
+    }
+}
+
+static void
+pdp_cli_print_rotated(FILE *out, const cJSON *doc)
+{
+    const cJSON *until =
+        cJSON_GetObjectItemCaseSensitive(doc, "previous_valid_until_ms");
+    const char *when = pdp_cli_jstr(doc, "previous_valid_until");
+    char        id[256], tenant[256];
+
+    pdp_cli_value(cJSON_GetObjectItemCaseSensitive(doc, "id"), id,
+                  sizeof(id));
+    pdp_cli_value(cJSON_GetObjectItemCaseSensitive(doc, "tenant"), tenant,
+                  sizeof(tenant));
+    fprintf(out, "Rotated key %s for tenant %s. The previous key %s until "
+                 "%s.\n\n",
+            id, tenant,
+            cJSON_IsNumber(until) && until->valuedouble > (double)tg_now_ms()
+                ? "works"
+                : "stopped working",
+            when != NULL ? when : "now");
+    pdp_cli_print_key(out, doc);
 }
 
 /* ---- building the request ------------------------------------------------- */
@@ -1092,11 +1239,21 @@ pdp_cli_api_run(int argc, char **argv, FILE *out, FILE *err, bool *handled)
         const cJSON *m = cJSON_GetObjectItemCaseSensitive(e, "message");
         char         msg[2048];
 
-        /* The server's message may quote what a caller sent: escaped. */
+        /* The server's message may quote what a caller sent: escaped. A
+         * CLI message starts in lower case; only an answer that came over
+         * HTTP says its status. */
         tg_log_escape(msg, sizeof(msg),
                       cJSON_IsString(m) ? m->valuestring
                                         : "the request failed");
-        fprintf(err, "tollgate-pdp %s: %s (HTTP %d)\n", name, msg, status);
+        if (msg[0] >= 'A' && msg[0] <= 'Z' &&
+            !(msg[1] >= 'A' && msg[1] <= 'Z')) {
+            msg[0] = (char)(msg[0] - 'A' + 'a');
+        }
+        if (r.url != NULL) {
+            fprintf(err, "tollgate-pdp %s: %s (HTTP %d)\n", name, msg, status);
+        } else {
+            fprintf(err, "tollgate-pdp %s: %s\n", name, msg);
+        }
         ec = status == 400 ? PDP_EXIT_USAGE : PDP_EXIT_FAIL;
         goto out;
     }
@@ -1107,6 +1264,8 @@ pdp_cli_api_run(int argc, char **argv, FILE *out, FILE *err, bool *handled)
     }
     if (r.format != NULL && strcmp(r.format, "json") == 0) {
         fprintf(out, "%s", resp.data);
+    } else if (cmd->print != NULL) {
+        cmd->print(out, doc);
     } else {
         pdp_cli_print(out, doc);
     }
