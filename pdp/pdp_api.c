@@ -735,6 +735,53 @@ pdp_api_last_used(pdp_api_call *c, cJSON *arr)
     return rv;
 }
 
+/* pdp_api_key_cmp orders keys by creation, then id: a list reads the same
+ * every time. */
+static int
+pdp_api_key_cmp(const void *a, const void *b)
+{
+    const cJSON *x  = *(const cJSON *const *)a;
+    const cJSON *y  = *(const cJSON *const *)b;
+    double       cx = cJSON_GetNumberValue(
+        cJSON_GetObjectItemCaseSensitive(x, "created_ms"));
+    double cy = cJSON_GetNumberValue(
+        cJSON_GetObjectItemCaseSensitive(y, "created_ms"));
+
+    if (cx != cy) {
+        return cx < cy ? -1 : 1;
+    }
+    return strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(x,
+                                                                         "id")),
+                  cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(y,
+                                                                        "id")));
+}
+
+/* pdp_api_sort_keys sorts arr (pdp_api_key_cmp); false when out of
+ * memory (arr is then as it was). */
+static bool
+pdp_api_sort_keys(cJSON *arr)
+{
+    int     n = cJSON_GetArraySize(arr);
+    cJSON **v;
+    int     i = 0;
+
+    if (n < 2) {
+        return true;
+    }
+    if ((v = malloc((size_t)n * sizeof(*v))) == NULL) {
+        return false;
+    }
+    while (arr->child != NULL) {
+        v[i++] = cJSON_DetachItemViaPointer(arr, arr->child);
+    }
+    qsort(v, (size_t)n, sizeof(*v), pdp_api_key_cmp);
+    for (i = 0; i < n; i++) {
+        cJSON_AddItemToArray(arr, v[i]);
+    }
+    free(v);
+    return true;
+}
+
 static unsigned
 pdp_api_keys_list(pdp_api_call *c)
 {
@@ -746,6 +793,9 @@ pdp_api_keys_list(pdp_api_call *c)
     rv = pdp_store_key_list(c->x->st, pdp_api_key_one, &l);
     if (rv == TG_OK) {
         rv = pdp_api_last_used(c, l.arr);
+    }
+    if (rv == TG_OK && !pdp_api_sort_keys(l.arr)) {
+        rv = TG_ENOMEM;
     }
     if (rv != TG_OK) {
         cJSON_Delete(doc);

@@ -78,6 +78,7 @@ typedef struct pdp_cli_api_cmd {
     "audit trail (tollgate-pdp audit list) with who made it.\n"
 
 static void pdp_cli_print_key(FILE *out, const cJSON *doc);
+static void pdp_cli_print_keys(FILE *out, const cJSON *doc);
 static void pdp_cli_print_revoked(FILE *out, const cJSON *doc);
 static void pdp_cli_print_rotated(FILE *out, const cJSON *doc);
 
@@ -110,8 +111,14 @@ static const pdp_cli_api_cmd pdp_cli_api_cmds[] = {
       {"label", "labels", FK_LABEL},
       {"expires-in", "expires_in", FK_STR}, {"expires", "expires", FK_STR}},
      NULL, NULL},
-    {"keys", "list", false, "GET", "keys", POS_NONE, false,
-     {{"tenant", "tenant", FK_QUERY}}, NULL, NULL},
+    {"keys", "list", true, "GET", "keys", POS_NONE, false,
+     {{"tenant", "tenant", FK_QUERY}},
+     "usage: tollgate-pdp keys list [--tenant TENANT]\n"
+     "\n"
+     "Every key (or a tenant's), oldest first: id, tenant, name, models,\n"
+     "status, creation, expiry and labels. Never a key or its hash.\n"
+     PDP_CLI_COMMON,
+     pdp_cli_print_keys},
     {"keys", "show", true, "GET", "keys/%s", POS_PATH, false, {{0}},
      "usage: tollgate-pdp keys show KEY_ID\n"
      "\n"
@@ -628,6 +635,78 @@ pdp_cli_print_key(FILE *out, const cJSON *doc)
         fprintf(out, "  key:      %s\n\n", v);
         fprintf(out, "Save the key now: it cannot be shown again "
                      "(Tollgate stores only its SHA-256).\n");
+    }
+}
+
+/* pdp_cli_print_keys prints keys list as a table, one key a row. */
+static void
+pdp_cli_print_keys(FILE *out, const cJSON *doc)
+{
+    static const char *const cols[] = {"ID",     "TENANT",  "NAME",
+                                       "MODELS", "STATUS",  "CREATED",
+                                       "EXPIRES", "LABELS"};
+    enum { NCOL = 8 };
+    const cJSON *keys = cJSON_GetObjectItemCaseSensitive(doc, "keys");
+    int          w[NCOL];
+    char         cell[NCOL][PDP_CLI_CELL_MAX];
+
+    if (cJSON_GetArraySize(keys) == 0) {
+        fprintf(out, "No keys yet. Create one with: tollgate-pdp keys "
+                     "create --tenant TENANT\n");
+        return;
+    }
+    for (int i = 0; i < NCOL; i++) {
+        w[i] = (int)strlen(cols[i]);
+    }
+    for (int pass = 0; pass < 3; pass++) {
+        if (pass == 1) {
+            for (int i = 0; i < NCOL; i++) {
+                fprintf(out, "%s%-*s", i ? "  " : "", i < NCOL - 1 ? w[i] : 0,
+                        cols[i]);
+            }
+            fprintf(out, "\n");
+            continue;
+        }
+        for (const cJSON *k = keys->child; k != NULL; k = k->next) {
+            const char *name = pdp_cli_jstr(k, "name");
+            const char *exp  = pdp_cli_jstr(k, "expires");
+            const cJSON *ms  = cJSON_GetObjectItemCaseSensitive(k, "models");
+
+            pdp_cli_value(cJSON_GetObjectItemCaseSensitive(k, "id"), cell[0],
+                          sizeof(cell[0]));
+            pdp_cli_value(cJSON_GetObjectItemCaseSensitive(k, "tenant"),
+                          cell[1], sizeof(cell[1]));
+            if (name != NULL && name[0] != '\0') {
+                tg_log_escape(cell[2], sizeof(cell[2]), name);
+            } else {
+                snprintf(cell[2], sizeof(cell[2]), "-");
+            }
+            if (cJSON_GetArraySize(ms) > 0) {
+                pdp_cli_value(ms, cell[3], sizeof(cell[3]));
+            } else {
+                snprintf(cell[3], sizeof(cell[3]), "all");
+            }
+            pdp_cli_value(cJSON_GetObjectItemCaseSensitive(k, "status"),
+                          cell[4], sizeof(cell[4]));
+            pdp_cli_value(cJSON_GetObjectItemCaseSensitive(k, "created"),
+                          cell[5], sizeof(cell[5]));
+            snprintf(cell[6], sizeof(cell[6]), "%s",
+                     exp != NULL ? exp : "never");
+            pdp_cli_value(cJSON_GetObjectItemCaseSensitive(k, "labels"),
+                          cell[7], sizeof(cell[7]));
+            for (int i = 0; i < NCOL; i++) {
+                int l = (int)strlen(cell[i]);
+                if (pass == 0) {
+                    w[i] = l > w[i] ? l : w[i];
+                } else {
+                    fprintf(out, "%s%-*s", i ? "  " : "",
+                            i < NCOL - 1 ? w[i] : 0, cell[i]);
+                }
+            }
+            if (pass == 2) {
+                fprintf(out, "\n");
+            }
+        }
     }
 }
 
