@@ -871,6 +871,35 @@ pdp_api_model_known(const tg_config *cfg, const char *model)
     return false;
 }
 
+/* pdp_api_catalog writes the catalog's model names, each once, comma
+ * separated (cut with "..." when they do not fit). */
+static void
+pdp_api_catalog(const tg_config *cfg, char *buf, size_t cap)
+{
+    size_t used = 0;
+
+    buf[0] = '\0';
+    for (size_t i = 0; cfg != NULL && i < cfg->n_deployments; i++) {
+        const char *m    = cfg->deployments[i].model;
+        bool        seen = false;
+        int         w;
+
+        for (size_t j = 0; j < i && !seen; j++) {
+            seen = strcmp(cfg->deployments[j].model, m) == 0;
+        }
+        if (seen) {
+            continue;
+        }
+        w = snprintf(buf + used, cap - used, "%s%s", used ? ", " : "", m);
+        if (w < 0 || (size_t)w >= cap - used) {
+            snprintf(buf + (cap > 4 ? cap - 4 : 0), cap > 4 ? 4 : cap,
+                     "...");
+            return;
+        }
+        used += (size_t)w;
+    }
+}
+
 static unsigned
 pdp_api_key_create(pdp_api_call *c)
 {
@@ -947,12 +976,16 @@ pdp_api_key_create(pdp_api_call *c)
          m = m->next) {
         if (!cJSON_IsString(m) || !pdp_api_model_known(c->x->cfg,
                                                         m->valuestring)) {
+            char known[512];
+
+            pdp_api_catalog(c->x->cfg, known, sizeof(known));
             st = pdp_api_err(c, 400, "unknown_model",
                              "\"models\": %s%.100s%s is not a model of this "
-                             "gateway's deployments catalog.",
+                             "gateway's deployments catalog (it has: %s).",
                              cJSON_IsString(m) ? "\"" : "",
                              cJSON_IsString(m) ? m->valuestring : "an item",
-                             cJSON_IsString(m) ? "\"" : "");
+                             cJSON_IsString(m) ? "\"" : "",
+                             known[0] ? known : "none");
             goto out;
         }
         if (k->n_models == PDP_KEY_MODELS_MAX) {
@@ -982,29 +1015,40 @@ pdp_api_key_create(pdp_api_call *c)
     }
     if (expires != NULL) {
         int64_t when = 0;
-        if (!tg_parse_date(expires, false, &when) || when <= c->now_ms) {
+        if (!tg_parse_date(expires, false, &when)) {
             st = pdp_api_err(c, 400, "invalid_field",
-                             "\"expires\" \"%.40s\" is not a future date: "
-                             "use YYYY-MM-DD or RFC 3339.",
+                             "\"expires\" \"%.40s\" is not a date: use "
+                             "YYYY-MM-DD (00:00:00 UTC that day) or RFC 3339, "
+                             "e.g. 2025-01-31T18:00:00Z.",
+                             expires);
+            goto out;
+        }
+        if (when <= c->now_ms) {
+            st = pdp_api_err(c, 400, "invalid_field",
+                             "\"expires\" \"%.40s\" is not in the future.",
                              expires);
             goto out;
         }
         k->expires_ms = when;
     }
-    if (pdp_api_secret(secret, sizeof(secret), hash) != TG_OK ||
-        tg_random_token(idhex, 8) != TG_OK) {
-        st = pdp_api_err(c, 500, "internal",
-                         "Cannot read random bytes for a new key.");
-        goto out;
-    }
-    snprintf(k->id, sizeof(k->id), "key_%s", idhex);
     snprintf(k->tenant, sizeof(k->tenant), "%s", tenant);
     snprintf(k->name, sizeof(k->name), "%s", name != NULL ? name : "");
     k->status     = PDP_KEY_ACTIVE;
     k->created_ms = c->now_ms;
-    {
-        char       target[PDP_AUDIT_TARGET_MAX];
-        pdp_audit  a;
+    /* An id or secret already stored (a 2^-64 or 2^-128 chance, or a
+     * broken random source) gets another try or two. */
+    rv = TG_EEXIST;
+    for (int i = 0; i < 3 && rv == TG_EEXIST; i++) {
+        char      target[PDP_AUDIT_TARGET_MAX];
+        pdp_audit a;
+
+        if (pdp_api_secret(secret, sizeof(secret), hash) != TG_OK ||
+            tg_random_token(idhex, 8) != TG_OK) {
+            st = pdp_api_err(c, 500, "internal",
+                             "Cannot read random bytes for a new key.");
+            goto out;
+        }
+        snprintf(k->id, sizeof(k->id), "key_%s", idhex);
         snprintf(target, sizeof(target), "key:%s", k->id);
         pdp_api_audit(c, &a, "keys.create", target,
                       pdp_api_key_json(k, NULL, c->now_ms));

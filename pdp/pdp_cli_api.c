@@ -79,6 +79,7 @@ typedef struct pdp_cli_api_cmd {
 
 static void pdp_cli_print_key(FILE *out, const cJSON *doc);
 static void pdp_cli_print_keys(FILE *out, const cJSON *doc);
+static void pdp_cli_print_created(FILE *out, const cJSON *doc);
 static void pdp_cli_print_revoked(FILE *out, const cJSON *doc);
 static void pdp_cli_print_rotated(FILE *out, const cJSON *doc);
 
@@ -105,12 +106,33 @@ static const pdp_cli_api_cmd pdp_cli_api_cmds[] = {
      "Changes an existing tenant; what is not given stays. --tier \"\"\n"
      "clears the tier, --label NAME= removes a label.\n" PDP_CLI_COMMON, NULL},
     {"tenants", "list", false, "GET", "tenants", POS_NONE, false, {{0}}, NULL, NULL},
-    {"keys", "create", false, "POST", "keys", POS_NONE, false,
+    {"keys", "create", true, "POST", "keys", POS_NONE, false,
      {{"tenant", "tenant", FK_STR}, {"name", "name", FK_STR},
       {"user", "user", FK_STR}, {"models", "models", FK_LIST},
       {"label", "labels", FK_LABEL},
       {"expires-in", "expires_in", FK_STR}, {"expires", "expires", FK_STR}},
-     NULL, NULL},
+     "usage: tollgate-pdp keys create --tenant TENANT [--name NAME]\n"
+     "                                [--user USER] [--models M1,M2,...]\n"
+     "                                [--label NAME=VALUE ...]\n"
+     "                                [--expires-in DURATION | --expires WHEN]\n"
+     "\n"
+     "  --tenant   who the key belongs to (an existing tenant)\n"
+     "  --name     a label for people, e.g. \"ci-bot\" (optional)\n"
+     "  --user     the person or service the key is for: policies read it\n"
+     "             as principal.user and spend --by user counts under it,\n"
+     "             whatever a request's \"user\" field says (optional)\n"
+     "  --models   models the key may use, from the config's deployments\n"
+     "             (default: all of them)\n"
+     "  --label    an attribute policies read as principal.labels.NAME;\n"
+     "             repeat for more (at most 16). NAME: 1-63 of A-Z a-z 0-9\n"
+     "             . _ -; VALUE: 1-255 printable characters\n"
+     "  --expires-in  the key stops working after DURATION: a number and a\n"
+     "             unit s, m, h or d, e.g. 90d, 12h, 30m (default: never)\n"
+     "  --expires  the key stops working at WHEN: YYYY-MM-DD (00:00:00 UTC\n"
+     "             that day) or RFC 3339, e.g. 2025-01-31T18:00:00+01:00\n"
+     "\n"
+     "The key is printed once; only its SHA-256 is stored.\n" PDP_CLI_COMMON,
+     pdp_cli_print_created},
     {"keys", "list", true, "GET", "keys", POS_NONE, false,
      {{"tenant", "tenant", FK_QUERY}},
      "usage: tollgate-pdp keys list [--tenant TENANT]\n"
@@ -561,6 +583,30 @@ pdp_cli_print(FILE *out, const cJSON *doc)
     }
 }
 
+/* pdp_cli_flag_names rewrites the API's "field" in msg as the command's
+ * --flag: the CLI's user gave flags, not JSON. */
+static void
+pdp_cli_flag_names(const pdp_cli_api_cmd *cmd, char *msg, size_t cap)
+{
+    for (int i = 0; i < PDP_CLI_FLAGS_MAX && cmd->flags[i].flag != NULL; i++) {
+        char  quoted[64];
+        char  flag[64];
+        char *p;
+
+        if (cmd->flags[i].kind == FK_QUERY) {
+            continue;
+        }
+        snprintf(quoted, sizeof(quoted), "\"%s\"", cmd->flags[i].field);
+        snprintf(flag, sizeof(flag), "--%s", cmd->flags[i].flag);
+        while ((p = strstr(msg, quoted)) != NULL &&
+               strlen(msg) - strlen(quoted) + strlen(flag) < cap) {
+            memmove(p + strlen(flag), p + strlen(quoted),
+                    strlen(p + strlen(quoted)) + 1);
+            memcpy(p, flag, strlen(flag));
+        }
+    }
+}
+
 /* ---- printers for one command's answer ----------------------------------- */
 
 static const char *
@@ -708,6 +754,19 @@ pdp_cli_print_keys(FILE *out, const cJSON *doc)
             }
         }
     }
+}
+
+static void
+pdp_cli_print_created(FILE *out, const cJSON *doc)
+{
+    char id[256], tenant[256];
+
+    pdp_cli_value(cJSON_GetObjectItemCaseSensitive(doc, "id"), id,
+                  sizeof(id));
+    pdp_cli_value(cJSON_GetObjectItemCaseSensitive(doc, "tenant"), tenant,
+                  sizeof(tenant));
+    fprintf(out, "Created key %s for tenant %s.\n\n", id, tenant);
+    pdp_cli_print_key(out, doc);
 }
 
 static void
@@ -862,8 +921,16 @@ pdp_cli_flag_set(FILE *err, const char *name, pdp_cli_req *r,
                                              f->flag, val);
                 }
                 cJSON_AddItemToArray(item, cJSON_CreateNumber((double)v));
-            } else if (n > 0) {
-                cJSON_AddItemToArray(item, cJSON_CreateString(part));
+            } else {
+                /* "a, b" reads as "a,b". */
+                char *t = part + strspn(part, " \t");
+                size_t tl = strlen(t);
+                while (tl > 0 && (t[tl - 1] == ' ' || t[tl - 1] == '\t')) {
+                    t[--tl] = '\0';
+                }
+                if (tl > 0) {
+                    cJSON_AddItemToArray(item, cJSON_CreateString(t));
+                }
             }
             p += n + (p[n] == ',' ? 1 : 0);
         }
@@ -882,10 +949,13 @@ pdp_cli_flag_set(FILE *err, const char *name, pdp_cli_req *r,
         if (labels == NULL) {
             labels = cJSON_AddObjectToObject(b, f->field);
         }
-        cJSON_DeleteItemFromObjectCaseSensitive(labels, key);
-        cJSON_AddItemToObject(labels, key,
-                              eq[1] == '\0' ? cJSON_CreateNull()
-                                            : cJSON_CreateString(eq + 1));
+        item = eq[1] == '\0' ? cJSON_CreateNull() : cJSON_CreateString(eq + 1);
+        /* A repeated NAME: the last value, in the first one's place. */
+        if (cJSON_GetObjectItemCaseSensitive(labels, key) != NULL) {
+            cJSON_ReplaceItemInObjectCaseSensitive(labels, key, item);
+        } else {
+            cJSON_AddItemToObject(labels, key, item);
+        }
         return PDP_EXIT_OK;
     }
     case FK_QUERY: break;
@@ -1328,6 +1398,7 @@ pdp_cli_api_run(int argc, char **argv, FILE *out, FILE *err, bool *handled)
             !(msg[1] >= 'A' && msg[1] <= 'Z')) {
             msg[0] = (char)(msg[0] - 'A' + 'a');
         }
+        pdp_cli_flag_names(cmd, msg, sizeof(msg));
         if (r.url != NULL) {
             fprintf(err, "tollgate-pdp %s: %s (HTTP %d)\n", name, msg, status);
         } else {
