@@ -596,11 +596,19 @@ pdp_api_tenant_show(pdp_api_call *c, const char *id)
     return pdp_api_ok(c, 200, doc);
 }
 
-/* pdp_api_tenant_write creates (create true: 409 if it exists) or updates
- * (404 if it does not) tenant id from the body. */
+typedef enum pdp_api_tenant_how {
+    PDP_API_TENANT_CREATE, /* POST tenants: 409 if it exists */
+    PDP_API_TENANT_UPDATE, /* PATCH tenants/ID: 404 if it does not */
+    PDP_API_TENANT_SET,    /* PUT tenants/ID: either; "new" says which */
+} pdp_api_tenant_how;
+
+/* pdp_api_tenant_write creates or changes tenant id from the body; what
+ * is not given stays, a label set to null (or "", except at create) is
+ * removed. */
 static unsigned
-pdp_api_tenant_write(pdp_api_call *c, const char *id, bool create)
+pdp_api_tenant_write(pdp_api_call *c, const char *id, pdp_api_tenant_how how)
 {
+    bool create = how == PDP_API_TENANT_CREATE;
     static const char *const create_fields[] = {"id", "name", "tier",
                                                 "labels", NULL};
     static const char *const update_fields[] = {"name", "tier", "labels",
@@ -662,7 +670,7 @@ pdp_api_tenant_write(pdp_api_call *c, const char *id, bool create)
                            "update).",
                            id, id);
     }
-    if (rv == TG_ENOTFOUND && !create) {
+    if (rv == TG_ENOTFOUND && how == PDP_API_TENANT_UPDATE) {
         return pdp_api_err(c, 404, "tenant_not_found",
                            "No tenant \"%s\"; create it with POST "
                            "/admin/v1/tenants (tollgate-pdp tenants create).",
@@ -679,7 +687,9 @@ pdp_api_tenant_write(pdp_api_call *c, const char *id, bool create)
     ch.n_labels = n;
     ch.now_ms   = c->now_ms;
     snprintf(target, sizeof(target), "tenant:%s", id);
-    pdp_api_audit(c, &a, create ? "tenants.create" : "tenants.update", target,
+    pdp_api_audit(c, &a,
+                  rv == TG_ENOTFOUND ? "tenants.create" : "tenants.update",
+                  target,
                   c->body != NULL ? cJSON_Duplicate(c->body, true) : NULL);
     rv = pdp_store_tenant_set(c->x->st, &ch, &t, &created);
     pdp_api_audit_end(c->x->st, &a);
@@ -691,6 +701,11 @@ pdp_api_tenant_write(pdp_api_call *c, const char *id, bool create)
     }
     if (rv != TG_OK) {
         return pdp_api_store_err(c, rv, "store the tenant");
+    }
+    if (how == PDP_API_TENANT_SET) {
+        cJSON *doc = pdp_api_tenant_json(&t);
+        cJSON_AddBoolToObject(doc, "new", created);
+        return pdp_api_ok(c, created ? 201 : 200, doc);
     }
     return pdp_api_ok(c, create ? 201 : 200, pdp_api_tenant_json(&t));
 }
@@ -1996,13 +2011,16 @@ pdp_api_route(pdp_api_call *c)
         return pdp_api_tenants_list(c);
     }
     if (pdp_api_is(c, "POST", 1, "tenants", NULL)) {
-        return pdp_api_tenant_write(c, NULL, true);
+        return pdp_api_tenant_write(c, NULL, PDP_API_TENANT_CREATE);
+    }
+    if (pdp_api_is(c, "PUT", 2, "tenants", NULL)) {
+        return pdp_api_tenant_write(c, c->seg[1], PDP_API_TENANT_SET);
     }
     if (pdp_api_is(c, "GET", 2, "tenants", NULL)) {
         return pdp_api_tenant_show(c, c->seg[1]);
     }
     if (pdp_api_is(c, "PATCH", 2, "tenants", NULL)) {
-        return pdp_api_tenant_write(c, c->seg[1], false);
+        return pdp_api_tenant_write(c, c->seg[1], PDP_API_TENANT_UPDATE);
     }
     if (pdp_api_is(c, "GET", 1, "keys", NULL)) {
         return pdp_api_keys_list(c);

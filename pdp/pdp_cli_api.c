@@ -80,6 +80,8 @@ typedef struct pdp_cli_api_cmd {
 static void pdp_cli_print_key(FILE *out, const cJSON *doc);
 static void pdp_cli_print_keys(FILE *out, const cJSON *doc);
 static void pdp_cli_print_created(FILE *out, const cJSON *doc);
+static void pdp_cli_print_tenant_set(FILE *out, const cJSON *doc);
+static void pdp_cli_print_tenants(FILE *out, const cJSON *doc);
 static void pdp_cli_print_revoked(FILE *out, const cJSON *doc);
 static void pdp_cli_print_rotated(FILE *out, const cJSON *doc);
 
@@ -105,7 +107,20 @@ static const pdp_cli_api_cmd pdp_cli_api_cmds[] = {
      "\n"
      "Changes an existing tenant; what is not given stays. --tier \"\"\n"
      "clears the tier, --label NAME= removes a label.\n" PDP_CLI_COMMON, NULL},
-    {"tenants", "list", false, "GET", "tenants", POS_NONE, false, {{0}}, NULL, NULL},
+    {"tenants", "set", true, "PUT", "tenants/%s", POS_PATH, false,
+     {{"name", "name", FK_STR}, {"tier", "tier", FK_STR},
+      {"label", "labels", FK_LABEL}},
+     "usage: tollgate-pdp tenants set TENANT [--tier TIER] [--name NAME]\n"
+     "                               [--label NAME=VALUE ...]\n"
+     "\n"
+     "Creates the tenant, or changes it: what is not given stays; --tier \"\"\n"
+     "clears the tier, --label NAME= removes a label.\n" PDP_CLI_COMMON,
+     pdp_cli_print_tenant_set},
+    {"tenants", "list", true, "GET", "tenants", POS_NONE, false, {{0}},
+     "usage: tollgate-pdp tenants list\n"
+     "\n"
+     "Every tenant: id, tier, when it last changed, labels.\n" PDP_CLI_COMMON,
+     pdp_cli_print_tenants},
     {"keys", "create", true, "POST", "keys", POS_NONE, false,
      {{"tenant", "tenant", FK_STR}, {"name", "name", FK_STR},
       {"user", "user", FK_STR}, {"models", "models", FK_LIST},
@@ -752,6 +767,62 @@ pdp_cli_print_keys(FILE *out, const cJSON *doc)
             if (pass == 2) {
                 fprintf(out, "\n");
             }
+        }
+    }
+}
+
+static void
+pdp_cli_print_tenant_set(FILE *out, const cJSON *doc)
+{
+    char id[256], tier[256], labels[2048];
+
+    pdp_cli_value(cJSON_GetObjectItemCaseSensitive(doc, "id"), id,
+                  sizeof(id));
+    pdp_cli_value(cJSON_GetObjectItemCaseSensitive(doc, "tier"), tier,
+                  sizeof(tier));
+    pdp_cli_value(cJSON_GetObjectItemCaseSensitive(doc, "labels"), labels,
+                  sizeof(labels));
+    fprintf(out, "%s tenant %s: tier %s, labels %s\n",
+            cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc, "new"))
+                ? "Created"
+                : "Updated",
+            id, tier, labels);
+}
+
+/* pdp_cli_print_tenants prints tenants list as a table. */
+static void
+pdp_cli_print_tenants(FILE *out, const cJSON *doc)
+{
+    const cJSON *ts = cJSON_GetObjectItemCaseSensitive(doc, "tenants");
+    int          wid = 6, wt = 4;
+    char         id[256], tier[256], when[64], labels[1024];
+
+    if (cJSON_GetArraySize(ts) == 0) {
+        fprintf(out, "No tenants yet. Create one with: tollgate-pdp tenants "
+                     "set TENANT --tier TIER\n");
+        return;
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) {
+            fprintf(out, "%-*s  %-*s  %-20s  %s\n", wid, "TENANT", wt, "TIER",
+                    "UPDATED", "LABELS");
+        }
+        for (const cJSON *t = ts->child; t != NULL; t = t->next) {
+            pdp_cli_value(cJSON_GetObjectItemCaseSensitive(t, "id"), id,
+                          sizeof(id));
+            pdp_cli_value(cJSON_GetObjectItemCaseSensitive(t, "tier"), tier,
+                          sizeof(tier));
+            if (pass == 0) {
+                wid = (int)strlen(id) > wid ? (int)strlen(id) : wid;
+                wt  = (int)strlen(tier) > wt ? (int)strlen(tier) : wt;
+                continue;
+            }
+            pdp_cli_value(cJSON_GetObjectItemCaseSensitive(t, "updated"),
+                          when, sizeof(when));
+            pdp_cli_value(cJSON_GetObjectItemCaseSensitive(t, "labels"),
+                          labels, sizeof(labels));
+            fprintf(out, "%-*s  %-*s  %-20s  %s\n", wid, id, wt, tier, when,
+                    labels);
         }
     }
 }
