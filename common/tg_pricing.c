@@ -272,3 +272,13 @@ tg_pricing_cost(tg_pricing *p, const char *model, int64_t prompt,
     }
     return tg_pricing_cost_of(&price, prompt, cached, completion);
 }
+
+void
+tg_usd(int64_t micro, char *buf, size_t cap)
+{
+    uint64_t m = micro < 0 ? (uint64_t)0 - (uint64_t)micro : (uint64_t)micro;
+
+    snprintf(buf, cap, "%s%llu.%06llu", micro < 0 ? "-" : "",
+             (unsigned long long)(m / 1000000),
+             (unsigned long long)(m % 1000000));
+}

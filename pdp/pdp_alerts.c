@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "tg_log.h"
+#include "tg_pricing.h"
 #include "tg_time.h"
 
 typedef struct pdp_alert_item {
@@ -110,10 +111,14 @@ pdp_alerts_json(const pdp_alert *al, tg_buf *out)
 {
     char   ws[32];
     char   at[32];
+    char   limit[TG_USD_MAX];
+    char   spent[TG_USD_MAX];
     tg_err rv;
 
     pdp_alerts_rfc3339(al->window_start_ms, ws, sizeof(ws));
     pdp_alerts_rfc3339(al->at_ms, at, sizeof(at));
+    tg_usd(al->limit_micro, limit, sizeof(limit));
+    tg_usd(al->spent_micro, spent, sizeof(spent));
     if ((rv = tg_buf_printf(out, "{\"type\":\"budget.threshold\",\"rule\":")) !=
             TG_OK ||
         (rv = pdp_alerts_jstr(out, al->rule)) != TG_OK ||
@@ -126,12 +131,9 @@ pdp_alerts_json(const pdp_alert *al, tg_buf *out)
     return tg_buf_printf(
         out,
         ",\"window\":\"%s\",\"window_start\":\"%s\",\"threshold_percent\":%d,"
-        "\"limit_usd\":\"%lld.%06lld\",\"spent_usd\":\"%lld.%06lld\","
+        "\"limit_usd\":\"%s\",\"spent_usd\":\"%s\","
         "\"bundle_revision\":%llu,\"at\":\"%s\"}",
-        al->window, ws, al->threshold, (long long)(al->limit_micro / 1000000),
-        (long long)(al->limit_micro % 1000000),
-        (long long)(al->spent_micro / 1000000),
-        (long long)(al->spent_micro % 1000000),
+        al->window, ws, al->threshold, limit, spent,
         (unsigned long long)al->bundle_revision, at);
 }
 

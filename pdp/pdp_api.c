@@ -13,10 +13,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "pdp_cli.h"
+#include "pdp_spend.h"
 #include "tg_hash.h"
 #include "tg_json.h"
 #include "tg_log.h"
+#include "tg_pricing.h"
 #include "tg_time.h"
 
 #define PDP_API_SEGS 5
@@ -555,16 +556,6 @@ pdp_api_read_tenant(pdp_api_call *c, const char *id, pdp_tenant *t,
     return rv;
 }
 
-void
-pdp_api_usd(int64_t micro, char *buf, size_t cap)
-{
-    uint64_t m = micro < 0 ? (uint64_t)0 - (uint64_t)micro : (uint64_t)micro;
-
-    snprintf(buf, cap, "%s%llu.%06llu", micro < 0 ? "-" : "",
-             (unsigned long long)(m / 1000000),
-             (unsigned long long)(m % 1000000));
-}
-
 static unsigned
 pdp_api_tenant_show(pdp_api_call *c, const char *id)
 {
@@ -590,7 +581,7 @@ pdp_api_tenant_show(pdp_api_call *c, const char *id)
     cJSON_AddNumberToObject(sp, "prompt_tokens", (double)tot.prompt_tokens);
     cJSON_AddNumberToObject(sp, "completion_tokens",
                             (double)tot.completion_tokens);
-    pdp_api_usd(tot.cost_micro_usd, usd, sizeof(usd));
+    tg_usd(tot.cost_micro_usd, usd, sizeof(usd));
     cJSON_AddStringToObject(sp, "cost_usd", usd);
     cJSON_AddNumberToObject(sp, "cost_micro_usd", (double)tot.cost_micro_usd);
     return pdp_api_ok(c, 200, doc);
@@ -1252,17 +1243,17 @@ pdp_api_budget_json(pdp_api_call *c, const pdp_quota *q)
                  pdp_api_windows[q->window < 3 ? q->window : 0]);
     }
     cJSON_AddStringToObject(j, "window", win);
-    pdp_api_usd(q->limit_micro, usd, sizeof(usd));
+    tg_usd(q->limit_micro, usd, sizeof(usd));
     cJSON_AddStringToObject(j, "limit_usd", usd);
-    pdp_api_usd(spent, usd, sizeof(usd));
+    tg_usd(spent, usd, sizeof(usd));
     cJSON_AddStringToObject(j, "spent_usd", usd);
     if (c->x->lim != NULL) {
-        pdp_api_usd(reserved, usd, sizeof(usd));
+        tg_usd(reserved, usd, sizeof(usd));
         cJSON_AddStringToObject(j, "reserved_usd", usd);
     } else {
         cJSON_AddNullToObject(j, "reserved_usd"); /* only serve knows */
     }
-    pdp_api_usd(q->limit_micro - spent - reserved > 0
+    tg_usd(q->limit_micro - spent - reserved > 0
                          ? q->limit_micro - spent - reserved
                          : 0,
                      usd, sizeof(usd));
@@ -1658,65 +1649,33 @@ pdp_api_quota_write(pdp_api_call *c, bool budgets, bool remove)
 static unsigned
 pdp_api_spend(pdp_api_call *c)
 {
-    static const char *const names[] = {"by", "from", "to", "tenant",
-                                        "format"};
-    char   vals[5][128];
-    char   flags[5][16];
-    char  *argv[10];
-    int    argc = 0;
-    char  *txt  = NULL;
-    size_t len  = 0;
-    char  *etxt = NULL;
-    size_t elen = 0;
-    FILE  *out;
-    FILE  *err;
-    int    ec;
+    char            v[5][128];
+    const char     *p[5];
+    static const char *const names[5] = {"by", "from", "to", "tenant",
+                                         "format"};
+    pdp_spend_query q;
+    char            err[256];
+    tg_err          rv;
 
     for (int i = 0; i < 5; i++) {
-        if (pdp_api_query(c, names[i], vals[i], sizeof(vals[i]))) {
-            snprintf(flags[i], sizeof(flags[i]), "--%s", names[i]);
-            argv[argc++] = flags[i];
-            argv[argc++] = vals[i];
-        }
+        p[i] = pdp_api_query(c, names[i], v[i], sizeof(v[i])) ? v[i] : NULL;
     }
-    if (!pdp_api_query(c, "format", vals[4], sizeof(vals[4]))) {
-        argv[argc++] = (char *)"--format";
-        argv[argc++] = (char *)"json";
-        snprintf(vals[4], sizeof(vals[4]), "json");
+    /* The API's default is JSON; the CLI asks for a table. */
+    if (pdp_spend_parse(&q, p[0], p[1], p[2], p[3],
+                        p[4] != NULL ? p[4] : "json", err,
+                        sizeof(err)) != TG_OK) {
+        return pdp_api_err(c, 400, "invalid_query", "%s.", err);
     }
-    out = open_memstream(&txt, &len);
-    err = open_memstream(&etxt, &elen);
-    if (out == NULL || err == NULL) {
-        if (out != NULL) {
-            fclose(out);
-        }
-        free(txt);
-        return pdp_api_err(c, 500, "internal", "out of memory");
+    tg_buf_reset(c->out);
+    if ((rv = pdp_spend_write(c->x->st, &q, c->out, err, sizeof(err))) !=
+        TG_OK) {
+        return pdp_api_err(c, 500, "store_error", "The spend report failed: "
+                           "%s.", err);
     }
-    ec = pdp_cli_spend_store(c->x->st, argc, argv, out, err);
-    fclose(out);
-    fclose(err);
-    if (ec != PDP_EXIT_OK) {
-        char *nl = etxt != NULL ? strstr(etxt, "\nRun ") : NULL;
-        if (nl != NULL) {
-            *nl = '\0'; /* the CLI's "Run --help" hint means nothing here */
-        }
-        c->ctype = NULL;
-        ec = (int)pdp_api_err(c, ec == PDP_EXIT_USAGE ? 400 : 500,
-                              ec == PDP_EXIT_USAGE ? "invalid_query"
-                                                   : "store_error",
-                              "%s", etxt != NULL ? etxt : "failed");
-    } else {
-        tg_buf_reset(c->out);
-        tg_buf_add(c->out, txt, len); /* checked in pdp_api_handle */
-        c->ctype = strcmp(vals[4], "csv") == 0    ? "text/csv; charset=utf-8"
-                   : strcmp(vals[4], "json") == 0 ? NULL
-                                                  : "text/plain; charset=utf-8";
-        ec = 200;
-    }
-    free(txt);
-    free(etxt);
-    return (unsigned)ec;
+    c->ctype = q.fmt == PDP_SPEND_CSV    ? "text/csv; charset=utf-8"
+               : q.fmt == PDP_SPEND_JSON ? NULL
+                                         : "text/plain; charset=utf-8";
+    return 200; /* an append that failed: checked in pdp_api_handle */
 }
 
 typedef struct pdp_api_audit_list {
@@ -1823,7 +1782,7 @@ pdp_api_usage_one(void *arg, const pdp_usage_rec *r)
                             (double)u->completion_tokens);
     cJSON_AddNumberToObject(j, "cached_tokens", (double)u->cached_tokens);
     cJSON_AddNumberToObject(j, "cost_micro_usd", (double)r->cost_micro_usd);
-    pdp_api_usd(r->cost_micro_usd, usd, sizeof(usd));
+    tg_usd(r->cost_micro_usd, usd, sizeof(usd));
     cJSON_AddStringToObject(j, "cost_usd", usd);
     cJSON_AddStringToObject(j, "reservation_id", u->reservation_id);
     cJSON_AddItemToArray(l->arr, j);
@@ -1898,7 +1857,7 @@ pdp_api_res_one(void *arg, const char *id, const void *data, size_t len)
     pdp_api_json_time(j, "created", info->created_ms);
     pdp_api_json_time(j, "expires", info->created_ms + l->ttl_ms);
     cJSON_AddNumberToObject(j, "tokens", (double)info->tokens);
-    pdp_api_usd(info->n_budgets > 0 ? info->reserved_micro : 0, usd,
+    tg_usd(info->n_budgets > 0 ? info->reserved_micro : 0, usd,
                 sizeof(usd));
     cJSON_AddStringToObject(j, "reserved_usd", usd);
     a = cJSON_AddArrayToObject(j, "limits");

@@ -61,10 +61,6 @@ tg_err pdp_api_secret(char *key, size_t cap, uint8_t hash[TG_SHA256_LEN]);
  * ("90d", "12h", "30m") into ms, at most a century. */
 bool pdp_api_duration(const char *s, int64_t *ms);
 
-/* pdp_api_usd writes micro-USD exactly as dollars with 6 decimals
- * ("1.250000", "-0.000001"). */
-void pdp_api_usd(int64_t micro, char *buf, size_t cap);
-
 /* pdp_api_time writes unix ms as RFC 3339 UTC ("2026-01-31T09:00:00Z"). */
 void pdp_api_time(int64_t ms, char *buf, size_t cap);
 

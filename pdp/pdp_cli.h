@@ -1,6 +1,7 @@
-/* pdp_cli.h - the tollgate-pdp command line: serve, keys create|list|revoke,
- * tenants set|list, spend, reload, policy history, and the policy engine's
- * check|test|eval (pdp_policy_cli.h), state check (pdp_state_cli.h).
+/* pdp_cli.h - the tollgate-pdp command line: serve, reload, policy
+ * history, the admin commands (pdp_cli_api.h: through the admin API), the
+ * policy engine's check|test|eval (pdp_policy_cli.h) and state check
+ * (pdp_state_cli.h).
  * Called by main() (and by tests, for
  * everything but serve, which blocks SIGINT/SIGTERM/SIGHUP process-wide and
  * waits for them). Not thread-safe. */
@@ -17,12 +18,5 @@
 /* pdp_cli_run runs one command line (argv[0] is the program name) and
  * returns its exit status. Results go to out, messages to err. */
 int pdp_cli_run(int argc, char **argv, FILE *out, FILE *err);
-
-/* pdp_cli_spend_store runs `spend` (its flags in argv, no command name)
- * against an open store: what the admin API's GET /admin/v1/spend
- * answers with. Borrows st. */
-struct pdp_store;
-int pdp_cli_spend_store(struct pdp_store *st, int argc, char **argv,
-                        FILE *out, FILE *err);
 
 #endif

@@ -184,10 +184,31 @@ static const pdp_cli_api_cmd pdp_cli_api_cmds[] = {
      "             s, m, h or d (default 24h); 0 stops it at once\n"
      PDP_CLI_COMMON,
      pdp_cli_print_rotated},
-    {"spend", NULL, false, "GET", "spend", POS_NONE, true,
+    {"spend", NULL, true, "GET", "spend", POS_NONE, true,
      {{"by", "by", FK_QUERY}, {"from", "from", FK_QUERY},
       {"to", "to", FK_QUERY}, {"tenant", "tenant", FK_QUERY}},
-     NULL, NULL},
+     "usage: tollgate-pdp spend [--format text|json]\n"
+     "       tollgate-pdp spend --by tenant|key|user|model|day\n"
+     "                          [--from DATE] [--to DATE] [--tenant TENANT]\n"
+     "                          [--format table|json|csv]\n"
+     "\n"
+     "Without --by: settled requests, tokens and cost (USD) per tenant and\n"
+     "per key, all time.\n"
+     "\n"
+     "With --by: one row per tenant, key, user (within its tenant), model or\n"
+     "UTC day, from the usage records of requests that started in the\n"
+     "range: requests, prompt and completion tokens, cost (exact, from\n"
+     "micro-USD) and how many requests had estimated tokens (the provider\n"
+     "reported none). Rows by cost, highest first (days: oldest first), then\n"
+     "a TOTAL row. A user-less request shows as \"-\" (null in json).\n"
+     "\n"
+     "  --from     first day (YYYY-MM-DD, UTC, from 00:00:00) or instant\n"
+     "             (RFC 3339, e.g. 2024-05-01T09:30:00+02:00), included\n"
+     "  --to       last day (included whole) or instant (included)\n"
+     "  --tenant   only this tenant's requests\n"
+     "  --format   table (default; text is the same), json or csv (RFC 4180)\n"
+     PDP_CLI_COMMON,
+     NULL},
     {"budgets", "set", true, "PUT", "budgets/%s", POS_TARGET, false,
      {{"limit-usd", "limit_usd", FK_NUM}, {"window", "window", FK_STR},
       {"thresholds", "thresholds", FK_INTS}, {"action", "action", FK_STR}},
@@ -603,16 +624,21 @@ pdp_cli_print(FILE *out, const cJSON *doc)
 static void
 pdp_cli_flag_names(const pdp_cli_api_cmd *cmd, char *msg, size_t cap)
 {
-    for (int i = 0; i < PDP_CLI_FLAGS_MAX && cmd->flags[i].flag != NULL; i++) {
-        char  quoted[64];
-        char  flag[64];
-        char *p;
+    for (int i = 0; i <= PDP_CLI_FLAGS_MAX; i++) {
+        /* The command's flags, then --format, which every command has. */
+        const char *field = i < PDP_CLI_FLAGS_MAX ? cmd->flags[i].field
+                                                  : "format";
+        const char *name  = i < PDP_CLI_FLAGS_MAX ? cmd->flags[i].flag
+                                                  : "format";
+        char        quoted[64];
+        char        flag[64];
+        char       *p;
 
-        if (cmd->flags[i].kind == FK_QUERY) {
+        if (field == NULL) {
             continue;
         }
-        snprintf(quoted, sizeof(quoted), "\"%s\"", cmd->flags[i].field);
-        snprintf(flag, sizeof(flag), "--%s", cmd->flags[i].flag);
+        snprintf(quoted, sizeof(quoted), "\"%s\"", field);
+        snprintf(flag, sizeof(flag), "--%s", name);
         while ((p = strstr(msg, quoted)) != NULL &&
                strlen(msg) - strlen(quoted) + strlen(flag) < cap) {
             memmove(p + strlen(flag), p + strlen(quoted),
@@ -911,15 +937,24 @@ pdp_cli_api_usage(FILE *err, const char *name, const char *fmt, ...)
     return PDP_EXIT_USAGE;
 }
 
-static void
+/* pdp_cli_query_add appends name=val (percent-encoded) to r's query; false
+ * when it does not fit (never a query with a piece missing). */
+static bool
 pdp_cli_query_add(pdp_cli_req *r, const char *name, const char *val)
 {
     size_t used = strlen(r->query);
+    int    w    = snprintf(r->query + used, sizeof(r->query) - used, "%s%s=",
+                           used ? "&" : "", name);
 
-    used += (size_t)snprintf(r->query + used, sizeof(r->query) - used, "%s%s=",
-                             used ? "&" : "", name);
-    for (const unsigned char *p = (const unsigned char *)val;
-         *p != '\0' && used + 4 < sizeof(r->query); p++) {
+    if (w < 0 || (size_t)w >= sizeof(r->query) - used) {
+        return false;
+    }
+    used += (size_t)w;
+    for (const unsigned char *p = (const unsigned char *)val; *p != '\0';
+         p++) {
+        if (used + 4 >= sizeof(r->query)) {
+            return false;
+        }
         if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
             (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' ||
             *p == '_' || *p == ':') {
@@ -930,6 +965,23 @@ pdp_cli_query_add(pdp_cli_req *r, const char *name, const char *val)
         }
     }
     r->query[used] = '\0';
+    return true;
+}
+
+/* pdp_cli_query_has: name is in r's query already. */
+static bool
+pdp_cli_query_has(const pdp_cli_req *r, const char *name)
+{
+    size_t n = strlen(name);
+
+    for (const char *p = r->query; *p != '\0';) {
+        if (strncmp(p, name, n) == 0 && p[n] == '=') {
+            return true;
+        }
+        p = strchr(p, '&');
+        p = p != NULL ? p + 1 : "";
+    }
+    return false;
 }
 
 static cJSON *
@@ -951,7 +1003,14 @@ pdp_cli_flag_set(FILE *err, const char *name, pdp_cli_req *r,
     char  *end;
 
     if (f->kind == FK_QUERY) {
-        pdp_cli_query_add(r, f->field, val);
+        if (pdp_cli_query_has(r, f->field)) {
+            return pdp_cli_api_usage(err, name, "--%s is given twice",
+                                     f->flag);
+        }
+        if (!pdp_cli_query_add(r, f->field, val)) {
+            return pdp_cli_api_usage(err, name, "--%s: the value is too long",
+                                     f->flag);
+        }
         return PDP_EXIT_OK;
     }
     b = pdp_cli_body(r);
@@ -1160,11 +1219,12 @@ pdp_cli_api_path(FILE *err, const char *name, const pdp_cli_api_cmd *cmd,
     snprintf(r->path, sizeof(r->path), PDP_API_PREFIX);
     snprintf(r->path + strlen(r->path), sizeof(r->path) - strlen(r->path),
              cmd->path, arg);
-    if (cmd->raw) {
-        pdp_cli_query_add(r, "format",
-                          r->format == NULL ? "table"
-                          : strcmp(r->format, "text") == 0 ? "table"
-                                                           : r->format);
+    if (cmd->raw &&
+        !pdp_cli_query_add(r, "format",
+                           r->format == NULL ? "table"
+                           : strcmp(r->format, "text") == 0 ? "table"
+                                                            : r->format)) {
+        return pdp_cli_api_usage(err, name, "the options are too long");
     }
     return PDP_EXIT_OK;
 }

@@ -333,11 +333,10 @@ pdp_decide_budget_scope(const pdp_attrs *a, const pdp_budget_hit *h)
 static void
 pdp_decide_usd(int64_t micro, char *buf, size_t cap)
 {
-    if (micro < 0) {
-        micro = 0;
-    }
-    snprintf(buf, cap, "$%lld.%06lld", (long long)(micro / 1000000),
-             (long long)(micro % 1000000));
+    char usd[TG_USD_MAX];
+
+    tg_usd(micro < 0 ? 0 : micro, usd, sizeof(usd));
+    snprintf(buf, cap, "$%s", usd);
 }
 
 /* pdp_decide_worst_price is the price a budget reserves with: the most

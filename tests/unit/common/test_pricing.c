@@ -1,6 +1,7 @@
 /* test_pricing.c - common.pricing: exact micro-USD costs and a strict price
  * file, since every spend figure a user sees comes from here. */
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "tg_pricing.h"
@@ -150,6 +151,24 @@ test_no_file_costs_zero(void)
     tg_pricing_destroy(p);
 }
 
+/* One money formatter: exact micro-USD, any sign, any size. */
+static void
+test_usd_text(void)
+{
+    char buf[TG_USD_MAX];
+
+    tg_usd(1250000, buf, sizeof(buf));
+    CU_ASSERT_STRING_EQUAL(buf, "1.250000");
+    tg_usd(-1, buf, sizeof(buf));
+    CU_ASSERT_STRING_EQUAL(buf, "-0.000001");
+    tg_usd(0, buf, sizeof(buf));
+    CU_ASSERT_STRING_EQUAL(buf, "0.000000");
+    tg_usd(INT64_MIN, buf, sizeof(buf));
+    CU_ASSERT_STRING_EQUAL(buf, "-9223372036854.775808");
+    tg_usd(INT64_MAX, buf, sizeof(buf));
+    CU_ASSERT_STRING_EQUAL(buf, "9223372036854.775807");
+}
+
 static const tg_unit_case cases[] = {
     {"exact_cost", test_exact_cost},
     {"rounding", test_rounding},
@@ -159,6 +178,7 @@ static const tg_unit_case cases[] = {
      test_unknown_key_rejected_with_position},
     {"bad_files_rejected", test_bad_files_rejected},
     {"no_file_costs_zero", test_no_file_costs_zero},
+    {"usd_text", test_usd_text},
     {NULL, NULL},
 };
 

@@ -1,0 +1,733 @@
+/* pdp_spend.c - see pdp_spend.h. */
+#include "pdp_spend.h"
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tg_pricing.h"
+#include "tg_log.h"
+#include "tg_time.h"
+
+static const char *const pdp_spend_by_names[] = {"",     "tenant", "key",
+                                                 "user", "model",  "day"};
+
+tg_err
+pdp_spend_parse(pdp_spend_query *q, const char *by, const char *from,
+                const char *to, const char *tenant, const char *format,
+                char *err, size_t errlen)
+{
+    memset(q, 0, sizeof(*q));
+    q->from    = from;
+    q->to      = to;
+    q->tenant  = tenant;
+    q->from_ms = INT64_MIN;
+    q->to_ms   = INT64_MAX;
+    if (format == NULL || strcmp(format, "table") == 0 ||
+        strcmp(format, "text") == 0) {
+        q->fmt = PDP_SPEND_TABLE;
+    } else if (strcmp(format, "json") == 0) {
+        q->fmt = PDP_SPEND_JSON;
+    } else if (strcmp(format, "csv") == 0) {
+        q->fmt = PDP_SPEND_CSV;
+    } else {
+        snprintf(err, errlen,
+                 "\"format\" must be table, json or csv, not \"%.40s\"",
+                 format);
+        return TG_EINVAL;
+    }
+    if (by != NULL) {
+        for (int j = PDP_SPEND_BY_TENANT; j <= PDP_SPEND_BY_DAY; j++) {
+            if (strcmp(by, pdp_spend_by_names[j]) == 0) {
+                q->by = (pdp_spend_by)j;
+            }
+        }
+        if (q->by == PDP_SPEND_BY_NONE) {
+            snprintf(err, errlen,
+                     "\"by\" must be tenant, key, user, model or day, not "
+                     "\"%.40s\"",
+                     by);
+            return TG_EINVAL;
+        }
+    } else if (from != NULL || to != NULL || tenant != NULL ||
+               q->fmt == PDP_SPEND_CSV) {
+        /* The report without "by" is the all-time totals; silently
+         * ignoring a range would print numbers that look filtered. */
+        snprintf(err, errlen, "%s needs \"by\" tenant|key|user|model|day",
+                 from     ? "\"from\""
+                 : to     ? "\"to\""
+                 : tenant ? "\"tenant\""
+                          : "\"format\" csv");
+        return TG_EINVAL;
+    }
+    if (from != NULL && !tg_parse_date(from, false, &q->from_ms)) {
+        snprintf(err, errlen,
+                 "\"from\" \"%.40s\" is not a date: use YYYY-MM-DD (UTC) or "
+                 "RFC 3339, e.g. 2024-05-01T00:00:00Z",
+                 from);
+        return TG_EINVAL;
+    }
+    if (to != NULL && !tg_parse_date(to, true, &q->to_ms)) {
+        snprintf(err, errlen,
+                 "\"to\" \"%.40s\" is not a date: use YYYY-MM-DD (UTC) or "
+                 "RFC 3339, e.g. 2024-05-31T23:59:59Z",
+                 to);
+        return TG_EINVAL;
+    }
+    if (q->from_ms >= q->to_ms) {
+        snprintf(err, errlen, "\"from\" %.40s is after \"to\" %.40s", from,
+                 to);
+        return TG_EINVAL;
+    }
+    if (tenant != NULL && !tg_id_ok(tenant)) {
+        snprintf(err, errlen,
+                 "\"tenant\" \"%.80s\" is not a tenant id: 1-63 of A-Z a-z "
+                 "0-9 . _ -",
+                 tenant);
+        return TG_EINVAL;
+    }
+    return TG_OK;
+}
+
+/* pdp_spend_json appends doc, one line, and frees it. */
+static void
+pdp_spend_json(tg_buf *out, cJSON *doc)
+{
+    char *s = cJSON_PrintUnformatted(doc);
+
+    if (s == NULL) {
+        tg_buf_fail(out, TG_ENOMEM);
+    } else {
+        tg_buf_addf(out, "%s\n", s);
+        cJSON_free(s);
+    }
+    cJSON_Delete(doc);
+}
+
+typedef struct pdp_spend_total_row {
+    char       id[TG_ID_MAX];
+    char       tenant[TG_ID_MAX]; /* for key rows */
+    pdp_totals t;
+} pdp_spend_total_row;
+
+typedef struct pdp_spend_totals {
+    pdp_spend_total_row *v[2]; /* [0] tenants, [1] keys */
+    size_t             n[2];
+    size_t             cap[2];
+    bool               oom;
+} pdp_spend_totals;
+
+static void
+pdp_spend_collect_totals(void *arg, pdp_totals_kind kind, const char *id,
+                       const pdp_totals *t)
+{
+    pdp_spend_totals     *s = arg;
+    int                w = kind == PDP_TOTALS_KEY ? 1 : 0;
+    pdp_spend_total_row *r;
+
+    if (s->oom) {
+        return;
+    }
+    if (s->n[w] == s->cap[w]) {
+        size_t             ncap = s->cap[w] ? s->cap[w] * 2 : 16;
+        pdp_spend_total_row *nv   = realloc(s->v[w], ncap * sizeof(*nv));
+        if (nv == NULL) {
+            s->oom = true;
+            return;
+        }
+        s->v[w]   = nv;
+        s->cap[w] = ncap;
+    }
+    r = &s->v[w][s->n[w]++];
+    memset(r, 0, sizeof(*r));
+    snprintf(r->id, sizeof(r->id), "%s", id);
+    r->t = *t;
+}
+
+/* pdp_spend_totals_json appends the totals to j (after its id fields, so
+ * they read first) and returns j. */
+static cJSON *
+pdp_spend_totals_json(cJSON *j, const pdp_totals *t)
+{
+    char usd[32];
+
+    tg_usd(t->cost_micro_usd, usd, sizeof(usd));
+    cJSON_AddNumberToObject(j, "requests", (double)t->requests);
+    cJSON_AddNumberToObject(j, "prompt_tokens", (double)t->prompt_tokens);
+    cJSON_AddNumberToObject(j, "completion_tokens",
+                            (double)t->completion_tokens);
+    cJSON_AddNumberToObject(j, "cost_micro_usd", (double)t->cost_micro_usd);
+    cJSON_AddStringToObject(j, "cost_usd", usd);
+    return j;
+}
+
+static void
+pdp_spend_totals_line(tg_buf *out, int w1, const char *a, int w2, const char *b,
+                    const pdp_totals *t)
+{
+    char usd[32];
+
+    tg_usd(t->cost_micro_usd, usd, sizeof(usd));
+    tg_buf_addf(out, "%-*s  %-*s  %10lld  %14lld  %17lld  %14s\n", w1, a, w2, b,
+            (long long)t->requests, (long long)t->prompt_tokens,
+            (long long)t->completion_tokens, usd);
+}
+
+/* ---- spend --by ---------------------------------------------------------- */
+
+/* `spend --by` reads the usage records (one per request) rather than the
+ * all-time totals, so it can cut by time and by any dimension. It streams
+ * them in one read snapshot and keeps only the group table; money stays in
+ * integer micro-USD from the record to the printed digits. */
+
+typedef struct pdp_spend_sums {
+    int64_t requests;
+    int64_t prompt_tokens;
+    int64_t completion_tokens;
+    int64_t cost_micro_usd;
+    int64_t estimated; /* requests whose tokens the gateway counted */
+} pdp_spend_sums;
+
+/* One group: its sums and its name, stored after it as "tenant\0name\0"
+ * (tenant is "" unless the rows show one: --by key and --by user). */
+typedef struct pdp_spend_group {
+    uint64_t     hash;
+    pdp_spend_sums t;
+    char        *name; /* points into s */
+    char         s[];
+} pdp_spend_group;
+
+typedef struct pdp_spend_groups {
+    const pdp_spend_query *o;
+    pdp_spend_group           **slot; /* open addressing, power-of-two size */
+    size_t                    cap;
+    size_t                    n;
+    pdp_spend_sums              total;
+} pdp_spend_groups;
+
+/* pdp_spend_day_name writes the UTC date of unix ms as YYYY-MM-DD. */
+static void
+pdp_spend_day_name(int64_t ms, char *buf, size_t cap)
+{
+    int64_t z = ms / 86400000 - (ms % 86400000 < 0 ? 1 : 0);
+    int64_t era;
+    int64_t doe;
+    int64_t yoe;
+    int64_t doy;
+    int64_t mp;
+    int64_t d;
+    int64_t m;
+
+    z += 719468;
+    era = (z >= 0 ? z : z - 146096) / 146097;
+    doe = z - era * 146097;
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp  = (5 * doy + 2) / 153;
+    d   = doy - (153 * mp + 2) / 5 + 1;
+    m   = mp < 10 ? mp + 3 : mp - 9;
+    /* m is 1..12 and d 1..31 by construction; the casts tell the
+     * compiler so, which keeps -Wformat-truncation quiet at -O2. */
+    snprintf(buf, cap, "%04lld-%02u-%02u",
+             (long long)(yoe + era * 400 + (m <= 2)),
+             (unsigned)(unsigned char)m, (unsigned)(unsigned char)d);
+}
+
+static uint64_t
+pdp_spend_fnv(uint64_t h, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+    }
+    return h;
+}
+
+/* pdp_spend_sum adds one record to g; TG_ETOOBIG if a sum would overflow
+ * (then g is unchanged). */
+static tg_err
+pdp_spend_sum(pdp_spend_sums *g, const pdp_usage_rec *r)
+{
+    pdp_spend_sums t = *g;
+
+    if (__builtin_add_overflow(t.requests, 1, &t.requests) ||
+        __builtin_add_overflow(t.prompt_tokens, r->usage.prompt_tokens,
+                               &t.prompt_tokens) ||
+        __builtin_add_overflow(t.completion_tokens, r->usage.completion_tokens,
+                               &t.completion_tokens) ||
+        __builtin_add_overflow(t.cost_micro_usd, r->cost_micro_usd,
+                               &t.cost_micro_usd) ||
+        __builtin_add_overflow(t.estimated, r->usage.estimated ? 1 : 0,
+                               &t.estimated)) {
+        return TG_ETOOBIG;
+    }
+    *g = t;
+    return TG_OK;
+}
+
+static bool
+pdp_spend_groups_grow(pdp_spend_groups *gs)
+{
+    size_t          ncap = gs->cap ? gs->cap * 2 : 64;
+    pdp_spend_group **ns   = calloc(ncap, sizeof(*ns));
+
+    if (ns == NULL) {
+        return false;
+    }
+    for (size_t i = 0; i < gs->cap; i++) {
+        if (gs->slot[i] != NULL) {
+            size_t j = gs->slot[i]->hash & (ncap - 1);
+            while (ns[j] != NULL) {
+                j = (j + 1) & (ncap - 1);
+            }
+            ns[j] = gs->slot[i];
+        }
+    }
+    free(gs->slot);
+    gs->slot = ns;
+    gs->cap  = ncap;
+    return true;
+}
+
+/* pdp_spend_add is the pdp_store_usage_fn of `spend --by`. */
+static tg_err
+pdp_spend_add(void *arg, const pdp_usage_rec *r)
+{
+    pdp_spend_groups *gs     = arg;
+    const tg_usage *u      = &r->usage;
+    const char     *tenant = "";
+    const char     *name;
+    char            day[32]; /* "YYYY-MM-DD"; room for any int64 year */
+    size_t          tl;
+    size_t          nl;
+    uint64_t        h;
+    size_t          j;
+    pdp_spend_group  *g;
+    tg_err          rv;
+
+    if (u->started_ms < gs->o->from_ms || u->started_ms >= gs->o->to_ms ||
+        (gs->o->tenant != NULL && strcmp(u->tenant_id, gs->o->tenant) != 0)) {
+        return TG_OK;
+    }
+    switch (gs->o->by) {
+    case PDP_SPEND_BY_KEY:
+        tenant = u->tenant_id;
+        name   = u->key_id;
+        break;
+    case PDP_SPEND_BY_USER:
+        /* The same user string in two tenants is two people. */
+        tenant = u->tenant_id;
+        name   = u->user;
+        break;
+    case PDP_SPEND_BY_MODEL:
+        name = u->model;
+        break;
+    case PDP_SPEND_BY_DAY:
+        pdp_spend_day_name(u->started_ms, day, sizeof(day));
+        name = day;
+        break;
+    default:
+        name = u->tenant_id;
+        break;
+    }
+    if ((rv = pdp_spend_sum(&gs->total, r)) != TG_OK) {
+        return rv;
+    }
+    tl = strlen(tenant);
+    nl = strlen(name);
+    h  = pdp_spend_fnv(pdp_spend_fnv(14695981039346656037ULL, tenant, tl + 1), name,
+                     nl);
+    if ((gs->n + 1) * 10 > gs->cap * 7 && !pdp_spend_groups_grow(gs)) {
+        return TG_ENOMEM;
+    }
+    for (j = h & (gs->cap - 1); (g = gs->slot[j]) != NULL;
+         j = (j + 1) & (gs->cap - 1)) {
+        if (g->hash == h && strcmp(g->s, tenant) == 0 &&
+            strcmp(g->name, name) == 0) {
+            return pdp_spend_sum(&g->t, r);
+        }
+    }
+    if ((g = calloc(1, sizeof(*g) + tl + nl + 2)) == NULL) {
+        return TG_ENOMEM;
+    }
+    g->hash = h;
+    memcpy(g->s, tenant, tl + 1);
+    g->name = g->s + tl + 1;
+    memcpy(g->name, name, nl + 1);
+    gs->slot[j] = g;
+    gs->n++;
+    return pdp_spend_sum(&g->t, r);
+}
+
+static int
+pdp_spend_group_cmp(const void *a, const void *b)
+{
+    const pdp_spend_group *x = *(pdp_spend_group *const *)a;
+    const pdp_spend_group *y = *(pdp_spend_group *const *)b;
+    int                  d;
+
+    if (x->t.cost_micro_usd != y->t.cost_micro_usd) {
+        return x->t.cost_micro_usd > y->t.cost_micro_usd ? -1 : 1;
+    }
+    if ((d = strcmp(x->name, y->name)) != 0) {
+        return d;
+    }
+    return strcmp(x->s, y->s);
+}
+
+/* Days read as a time series: oldest first. */
+static int
+pdp_spend_group_day_cmp(const void *a, const void *b)
+{
+    const pdp_spend_group *x = *(pdp_spend_group *const *)a;
+    const pdp_spend_group *y = *(pdp_spend_group *const *)b;
+
+    return strcmp(x->name, y->name);
+}
+
+/* pdp_spend_shown is how a group's name prints: "-" for no user. */
+static const char *
+pdp_spend_shown(const char *name)
+{
+    return name[0] == '\0' ? "-" : name;
+}
+
+/* pdp_spend_csv_field writes s as one RFC 4180 field. A text field (a name a
+ * client chose) that starts with = + - @, tab or CR would run as a formula
+ * in a spreadsheet: it is quoted with a ' in front (OWASP's advice for CSV
+ * injection). Numbers and the "-" and TOTAL markers are not text. */
+static void
+pdp_spend_csv_field(tg_buf *f, const char *s, bool text)
+{
+    bool lead = text && s[0] != '\0' && strchr("=+-@\t\r", s[0]) != NULL;
+
+    if (!lead && strpbrk(s, ",\"\r\n") == NULL) {
+        tg_buf_addf(f, "%s", s);
+        return;
+    }
+    tg_buf_addf(f, "%s", lead ? "\"'" : "\"");
+    for (; *s != '\0'; s++) {
+        if (*s == '"') {
+            tg_buf_add(f, "\"", 1);
+        }
+        tg_buf_add(f, s, 1);
+    }
+    tg_buf_add(f, "\"", 1);
+}
+
+/* pdp_spend_table_field pads s to w columns with control characters escaped
+ * (\n, \x1b): a user name comes from the client and must neither add rows
+ * nor drive the terminal. Returns the columns s took; f NULL only measures. */
+static int
+pdp_spend_table_field(tg_buf *f, const char *s, int w)
+{
+    char buf[2048];
+    int  n = (int)tg_log_escape(buf, sizeof(buf), s);
+
+    if (f == NULL) {
+        return n;
+    }
+    tg_buf_addf(f, "%s", buf);
+    for (int i = n; i < w; i++) {
+        tg_buf_add(f, " ", 1);
+    }
+    return n;
+}
+
+static cJSON *
+pdp_spend_group_json(cJSON *j, const pdp_spend_sums *g)
+{
+    char usd[32];
+
+    tg_usd(g->cost_micro_usd, usd, sizeof(usd));
+    cJSON_AddNumberToObject(j, "requests", (double)g->requests);
+    cJSON_AddNumberToObject(j, "prompt_tokens", (double)g->prompt_tokens);
+    cJSON_AddNumberToObject(j, "completion_tokens",
+                            (double)g->completion_tokens);
+    cJSON_AddNumberToObject(j, "cost_micro_usd", (double)g->cost_micro_usd);
+    cJSON_AddStringToObject(j, "cost_usd", usd);
+    cJSON_AddNumberToObject(j, "estimated_requests", (double)g->estimated);
+    return j;
+}
+
+static void
+pdp_spend_write_json(tg_buf *out, const pdp_spend_query *o,
+                         pdp_spend_group **v, size_t n, const pdp_spend_sums *total)
+{
+    static const char *const field[] = {"",     "tenant", "key_id",
+                                        "user", "model",  "day"};
+    cJSON                   *doc     = cJSON_CreateObject();
+    cJSON                   *rows;
+    bool two = o->by == PDP_SPEND_BY_KEY || o->by == PDP_SPEND_BY_USER;
+
+    cJSON_AddStringToObject(doc, "by", pdp_spend_by_names[o->by]);
+    cJSON_AddItemToObject(doc, "from",
+                          o->from ? cJSON_CreateString(o->from)
+                                  : cJSON_CreateNull());
+    cJSON_AddItemToObject(
+        doc, "to", o->to ? cJSON_CreateString(o->to) : cJSON_CreateNull());
+    cJSON_AddItemToObject(doc, "tenant",
+                          o->tenant ? cJSON_CreateString(o->tenant)
+                                    : cJSON_CreateNull());
+    cJSON_AddStringToObject(doc, "currency", "USD");
+    rows = cJSON_AddArrayToObject(doc, "rows");
+    for (size_t i = 0; i < n; i++) {
+        cJSON *j = cJSON_CreateObject();
+        if (o->by == PDP_SPEND_BY_USER && v[i]->name[0] == '\0') {
+            cJSON_AddNullToObject(j, field[o->by]); /* no user given */
+        } else {
+            cJSON_AddStringToObject(j, field[o->by], v[i]->name);
+        }
+        if (two) {
+            cJSON_AddStringToObject(j, "tenant", v[i]->s);
+        }
+        cJSON_AddItemToArray(rows, pdp_spend_group_json(j, &v[i]->t));
+    }
+    cJSON_AddItemToObject(doc, "total",
+                          pdp_spend_group_json(cJSON_CreateObject(), total));
+    pdp_spend_json(out, doc);
+}
+
+static void
+pdp_spend_write_csv(tg_buf *out, const pdp_spend_query *o,
+                        pdp_spend_group **v, size_t n, const pdp_spend_sums *total)
+{
+    static const char *const field[] = {"",     "tenant", "key_id",
+                                        "user", "model",  "day"};
+    bool two = o->by == PDP_SPEND_BY_KEY || o->by == PDP_SPEND_BY_USER;
+
+    tg_buf_addf(out,
+            "%s%s,requests,prompt_tokens,completion_tokens,cost_micro_usd,"
+            "cost_usd,estimated_requests\r\n",
+            field[o->by], two ? ",tenant" : "");
+    for (size_t i = 0; i <= n; i++) {
+        const pdp_spend_sums *g = i < n ? &v[i]->t : total;
+        char                usd[32];
+
+        pdp_spend_csv_field(out, i < n ? pdp_spend_shown(v[i]->name) : "TOTAL",
+                          i < n && v[i]->name[0] != '\0');
+        if (two) {
+            tg_buf_add(out, ",", 1);
+            pdp_spend_csv_field(out, i < n ? v[i]->s : "", true);
+        }
+        tg_usd(g->cost_micro_usd, usd, sizeof(usd));
+        tg_buf_addf(out, ",%lld,%lld,%lld,%lld,%s,%lld\r\n",
+                (long long)g->requests, (long long)g->prompt_tokens,
+                (long long)g->completion_tokens, (long long)g->cost_micro_usd,
+                usd, (long long)g->estimated);
+    }
+}
+
+static void
+pdp_spend_write_table(tg_buf *out, const pdp_spend_query *o,
+                          pdp_spend_group **v, size_t n,
+                          const pdp_spend_sums *total)
+{
+    static const char *const head[] = {"",     "TENANT", "KEY",
+                                       "USER", "MODEL",  "DAY"};
+    bool two = o->by == PDP_SPEND_BY_KEY || o->by == PDP_SPEND_BY_USER;
+    int  w1  = 6;
+    int  w2  = 6;
+
+    for (size_t i = 0; i < n; i++) {
+        int l1 = pdp_spend_table_field(NULL, pdp_spend_shown(v[i]->name), 0);
+        int l2 = pdp_spend_table_field(NULL, v[i]->s, 0);
+        w1     = l1 > w1 ? l1 : w1;
+        w2     = l2 > w2 ? l2 : w2;
+    }
+    pdp_spend_table_field(out, head[o->by], w1);
+    if (two) {
+        tg_buf_add(out, "  ", 2);
+        pdp_spend_table_field(out, "TENANT", w2);
+    }
+    tg_buf_addf(out, "  %10s  %14s  %17s  %14s  %9s\n", "REQUESTS",
+            "PROMPT_TOKENS", "COMPLETION_TOKENS", "COST_USD", "ESTIMATED");
+    for (size_t i = 0; i <= n; i++) {
+        const pdp_spend_sums *g = i < n ? &v[i]->t : total;
+        char                usd[32];
+
+        if (i == n) {
+            tg_buf_add(out, "\n", 1);
+        }
+        pdp_spend_table_field(out, i < n ? pdp_spend_shown(v[i]->name) : "TOTAL",
+                            w1);
+        if (two) {
+            tg_buf_add(out, "  ", 2);
+            pdp_spend_table_field(out, i < n ? v[i]->s : "", w2);
+        }
+        tg_usd(g->cost_micro_usd, usd, sizeof(usd));
+        tg_buf_addf(out, "  %10lld  %14lld  %17lld  %14s  %9lld\n",
+                (long long)g->requests, (long long)g->prompt_tokens,
+                (long long)g->completion_tokens, usd, (long long)g->estimated);
+    }
+}
+
+/* pdp_spend_by_run runs `spend --by`: one streaming pass over the usage
+ * records, then sort and print. */
+static tg_err
+pdp_spend_by_run(tg_buf *out, const pdp_spend_query *o, pdp_store *st,
+                 char *err, size_t errlen)
+{
+    pdp_spend_groups  gs;
+    pdp_spend_group **v = NULL;
+    size_t          n = 0;
+    tg_err          rv;
+
+    memset(&gs, 0, sizeof(gs));
+    gs.o = o;
+    if (!pdp_spend_groups_grow(&gs)) {
+        rv = TG_ENOMEM;
+    } else {
+        rv = pdp_store_usage_list(st, pdp_spend_add, &gs);
+    }
+    if (rv == TG_OK && gs.n > 0 && (v = malloc(gs.n * sizeof(*v))) == NULL) {
+        rv = TG_ENOMEM;
+    }
+    if (rv != TG_OK) {
+        snprintf(err, errlen, "cannot read the usage records: %s",
+                 rv == TG_ETOOBIG ? "a sum overflows 64 bits"
+                                  : tg_strerror(rv));
+        goto done;
+    }
+    for (size_t i = 0; i < gs.cap; i++) {
+        if (gs.slot[i] != NULL) {
+            v[n++] = gs.slot[i];
+        }
+    }
+    if (n > 0) {
+        qsort(v, n, sizeof(*v),
+              o->by == PDP_SPEND_BY_DAY ? pdp_spend_group_day_cmp
+                                      : pdp_spend_group_cmp);
+    }
+    switch (o->fmt) {
+    case PDP_SPEND_JSON:
+        pdp_spend_write_json(out, o, v, n, &gs.total);
+        break;
+    case PDP_SPEND_CSV:
+        pdp_spend_write_csv(out, o, v, n, &gs.total);
+        break;
+    default:
+        pdp_spend_write_table(out, o, v, n, &gs.total);
+        break;
+    }
+done:
+    for (size_t i = 0; i < gs.cap; i++) {
+        free(gs.slot[i]);
+    }
+    free(gs.slot);
+    free(v);
+    return rv;
+}
+
+tg_err
+pdp_spend_write(pdp_store *st, const pdp_spend_query *so, tg_buf *out,
+                char *err, size_t errlen)
+{
+    pdp_store_reader *rd = NULL;
+    pdp_spend_totals     s;
+    pdp_totals        total = {0, 0, 0, 0, 0};
+    pdp_key          *k     = NULL;
+    bool              json  = so->fmt == PDP_SPEND_JSON;
+    tg_err            rv;
+
+    memset(&s, 0, sizeof(s));
+    if (so->by != PDP_SPEND_BY_NONE) {
+        return pdp_spend_by_run(out, so, st, err, errlen);
+    }
+    rv = pdp_store_totals_list(st, pdp_spend_collect_totals, &s);
+    if (rv == TG_OK && s.oom) {
+        rv = TG_ENOMEM;
+    }
+    /* Key rows show their tenant; a deleted key shows "-". */
+    if (rv == TG_OK && s.n[1] > 0 &&
+        ((k = malloc(sizeof(*k))) == NULL ||
+         (rv = pdp_store_reader_create(st, &rd)) != TG_OK ||
+         (rv = pdp_store_read_begin(rd)) != TG_OK)) {
+        rv = rv != TG_OK ? rv : TG_ENOMEM;
+    }
+    for (size_t i = 0; rv == TG_OK && i < s.n[1]; i++) {
+        if (pdp_store_key_get_by_id(rd, s.v[1][i].id, k) == TG_OK) {
+            snprintf(s.v[1][i].tenant, sizeof(s.v[1][i].tenant), "%s",
+                     k->tenant);
+        } else {
+            snprintf(s.v[1][i].tenant, sizeof(s.v[1][i].tenant), "-");
+        }
+    }
+    if (rd != NULL) {
+        pdp_store_read_end(rd);
+    }
+    if (rv != TG_OK) {
+        snprintf(err, errlen, "cannot read the spend totals: %s",
+                 tg_strerror(rv));
+        goto done;
+    }
+    for (size_t i = 0; i < s.n[0]; i++) {
+        total.requests += s.v[0][i].t.requests;
+        total.prompt_tokens += s.v[0][i].t.prompt_tokens;
+        total.completion_tokens += s.v[0][i].t.completion_tokens;
+        total.cost_micro_usd += s.v[0][i].t.cost_micro_usd;
+    }
+    if (json) {
+        cJSON *doc = cJSON_CreateObject();
+        cJSON *ts;
+        cJSON *ks;
+        cJSON_AddStringToObject(doc, "currency", "USD");
+        ts = cJSON_AddArrayToObject(doc, "tenants");
+        ks = cJSON_AddArrayToObject(doc, "keys");
+        for (size_t i = 0; i < s.n[0]; i++) {
+            cJSON *j = cJSON_CreateObject();
+            cJSON_AddStringToObject(j, "tenant", s.v[0][i].id);
+            cJSON_AddItemToArray(ts, pdp_spend_totals_json(j, &s.v[0][i].t));
+        }
+        for (size_t i = 0; i < s.n[1]; i++) {
+            cJSON *j = cJSON_CreateObject();
+            cJSON_AddStringToObject(j, "key_id", s.v[1][i].id);
+            cJSON_AddStringToObject(j, "tenant", s.v[1][i].tenant);
+            cJSON_AddItemToArray(ks, pdp_spend_totals_json(j, &s.v[1][i].t));
+        }
+        cJSON_AddItemToObject(
+            doc, "total", pdp_spend_totals_json(cJSON_CreateObject(), &total));
+        pdp_spend_json(out, doc);
+        goto done;
+    }
+    if (s.n[0] == 0 && s.n[1] == 0) {
+        tg_buf_addf(out, "No usage recorded yet.\n");
+        goto done;
+    }
+    {
+        int w1 = 6, w2 = 6;
+        for (size_t i = 0; i < s.n[0]; i++) {
+            int l = (int)strlen(s.v[0][i].id);
+            w1    = l > w1 ? l : w1;
+        }
+        for (size_t i = 0; i < s.n[1]; i++) {
+            int l1 = (int)strlen(s.v[1][i].id);
+            int l2 = (int)strlen(s.v[1][i].tenant);
+            w1     = l1 > w1 ? l1 : w1;
+            w2     = l2 > w2 ? l2 : w2;
+        }
+        tg_buf_addf(out, "%-*s  %-*s  %10s  %14s  %17s  %14s\n", w1, "TENANT",
+                w2, "", "REQUESTS", "PROMPT_TOKENS", "COMPLETION_TOKENS",
+                "COST_USD");
+        for (size_t i = 0; i < s.n[0]; i++) {
+            pdp_spend_totals_line(out, w1, s.v[0][i].id, w2, "", &s.v[0][i].t);
+        }
+        tg_buf_addf(out, "\n%-*s  %-*s  %10s  %14s  %17s  %14s\n", w1, "KEY", w2,
+                "TENANT", "REQUESTS", "PROMPT_TOKENS", "COMPLETION_TOKENS",
+                "COST_USD");
+        for (size_t i = 0; i < s.n[1]; i++) {
+            pdp_spend_totals_line(out, w1, s.v[1][i].id, w2, s.v[1][i].tenant,
+                                &s.v[1][i].t);
+        }
+        tg_buf_addf(out, "\n");
+        pdp_spend_totals_line(out, w1, "TOTAL", w2, "", &total);
+    }
+done:
+    free(k);
+    pdp_store_reader_destroy(rd);
+    free(s.v[0]);
+    free(s.v[1]);
+    return rv;
+}
+
