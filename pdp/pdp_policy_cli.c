@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pdp_bundle_test.h"
 #include "pdp_policy.h"
 #include "pdp_policy_int.h"
 #include "tg_pricing.h"
@@ -22,7 +23,6 @@
 #define PDP_PC_EXIT_FAIL 1
 #define PDP_PC_EXIT_USAGE 2
 #define PDP_PC_ERR_MAX (64 * 1024)
-#define PDP_PC_TEST_FILE_MAX (4u << 20)
 
 typedef struct pdp_pc_opts {
     const char *config;
@@ -202,515 +202,31 @@ pdp_pc_load(pdp_pc *c, const char *dir)
     return PDP_PC_EXIT_FAIL;
 }
 
-/* ---- test files ---------------------------------------------------------- */
+/* ---- printing a test report --------------------------------------------- */
 
-typedef struct pdp_pc_expect {
-    int          decision; /* 1 allow, 2 deny, 0 not given */
-    int64_t      status;   /* 0: not given */
-    const char  *code;
-    const cJSON *rules; /* NULL: not given */
-    const cJSON *audit;
-    const cJSON *route;
-    int          capture; /* -1: not given */
-} pdp_pc_expect;
-
-static bool
-pdp_pc_rule_exists(const pdp_bundle *b, const char *id)
-{
-    uint32_t lo = 0;
-    uint32_t hi = b->nrules;
-
-    while (lo < hi) { /* rules are sorted by id */
-        uint32_t mid = lo + (hi - lo) / 2;
-        int      c   = strcmp(pdp_s(b, b->rules[mid].id), id);
-        if (c == 0) {
-            return true;
-        }
-        if (c < 0) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    return false;
-}
-
-static bool
-pdp_pc_id_list(pdp_pc *c, const tg_json_doc *doc, const cJSON *v,
-               const char *what, int *nerr)
-{
-    bool ok = true;
-
-    if (v == NULL) {
-        return true;
-    }
-    if (!cJSON_IsArray(v)) {
-        char msg[512];
-        tg_json_errf(doc, v, msg, sizeof(msg),
-                     "expect.%s: expected a list of %s ids", what,
-                     strcmp(what, "route") == 0 ? "deployment" : "rule");
-        fprintf(c->err, "%s\n", msg);
-        (*nerr)++;
-        return false;
-    }
-    for (const cJSON *e = v->child; e != NULL; e = e->next) {
-        char msg[512];
-        if (!cJSON_IsString(e)) {
-            tg_json_errf(doc, e, msg, sizeof(msg),
-                         "expect.%s: expected a string", what);
-        } else if (strcmp(what, "route") != 0 &&
-                   !pdp_pc_rule_exists(c->b, e->valuestring)) {
-            tg_json_errf(doc, e, msg, sizeof(msg),
-                         "expect.%s: no rule \"%s\" in the bundle", what,
-                         e->valuestring);
-        } else if (strcmp(what, "route") == 0 && c->cfg != NULL &&
-                   tg_config_deployment(c->cfg, e->valuestring) == NULL) {
-            tg_json_errf(doc, e, msg, sizeof(msg),
-                         "expect.route: no deployment \"%s\" in the config",
-                         e->valuestring);
-        } else {
-            continue;
-        }
-        fprintf(c->err, "%s\n", msg);
-        (*nerr)++;
-        ok = false;
-    }
-    return ok;
-}
-
-/* pdp_pc_expect_parse reads and checks one "expect"; errors go to err. */
-static bool
-pdp_pc_expect_parse(pdp_pc *c, const tg_json_doc *doc, const cJSON *e,
-                    pdp_pc_expect *x, int *nerr)
-{
-    static const char *const keys[] = {"decision", "status", "code",    "rules",
-                                       "audit",    "route",  "capture", NULL};
-    const char              *s      = NULL;
-    char                     msg[1024];
-    int                      before = *nerr;
-
-    memset(x, 0, sizeof(*x));
-    x->capture = -1;
-    if (tg_json_only_keys(doc, e, "expect", keys, msg, sizeof(msg)) != TG_OK) {
-        fprintf(c->err, "%s\n", msg);
-        (*nerr)++;
-        return false;
-    }
-    if (tg_json_get_string(doc, e, "expect", "decision", true, &s, msg,
-                           sizeof(msg)) != TG_OK) {
-        fprintf(c->err, "%s\n", msg);
-        (*nerr)++;
-    } else if (strcmp(s, "allow") == 0 || strcmp(s, "deny") == 0) {
-        x->decision = s[0] == 'a' ? 1 : 2;
-    } else {
-        tg_json_errf(doc, cJSON_GetObjectItemCaseSensitive(e, "decision"), msg,
-                     sizeof(msg),
-                     "expect.decision: expected \"allow\" or \"deny\"");
-        fprintf(c->err, "%s\n", msg);
-        (*nerr)++;
-    }
-    if (tg_json_get_int(doc, e, "expect", "status", false, 400, 599, &x->status,
-                        msg, sizeof(msg)) != TG_OK ||
-        tg_json_get_string(doc, e, "expect", "code", false, &x->code, msg,
-                           sizeof(msg)) != TG_OK) {
-        fprintf(c->err, "%s\n", msg);
-        (*nerr)++;
-    }
-    s = NULL;
-    if (tg_json_get_string(doc, e, "expect", "capture", false, &s, msg,
-                           sizeof(msg)) != TG_OK) {
-        fprintf(c->err, "%s\n", msg);
-        (*nerr)++;
-    } else if (s != NULL) {
-        for (int i = 0; i < 3; i++) {
-            if (strcmp(s, pdp_capture_name((uint32_t)i)) == 0) {
-                x->capture = i;
-            }
-        }
-        if (x->capture < 0) {
-            tg_json_errf(doc, cJSON_GetObjectItemCaseSensitive(e, "capture"),
-                         msg, sizeof(msg),
-                         "expect.capture: expected \"none\", \"metadata\" or "
-                         "\"full\"");
-            fprintf(c->err, "%s\n", msg);
-            (*nerr)++;
-        }
-    }
-    x->rules = cJSON_GetObjectItemCaseSensitive(e, "rules");
-    x->audit = cJSON_GetObjectItemCaseSensitive(e, "audit");
-    x->route = cJSON_GetObjectItemCaseSensitive(e, "route");
-    pdp_pc_id_list(c, doc, x->rules, "rules", nerr);
-    pdp_pc_id_list(c, doc, x->audit, "audit", nerr);
-    pdp_pc_id_list(c, doc, x->route, "route", nerr);
-    return *nerr == before;
-}
-
-/* pdp_pc_effective_route is the deployment order a request will use: the
- * route rules' targets, or, when none restricted it, the catalog's
- * deployments of the model in catalog order. */
-static size_t
-pdp_pc_effective_route(const pdp_pc *c, const pdp_attrs *a,
-                       const pdp_policy_result *r, const char **ids, size_t cap)
-{
-    size_t n = 0;
-
-    if (r->verdict != TG_VERDICT_ALLOW) {
-        return 0;
-    }
-    if (r->route_restricted) {
-        for (uint32_t i = 0; i < r->n_targets && n < cap; i++) {
-            ids[n++] = r->targets[i].deployment_id;
-        }
-        return n;
-    }
-    for (size_t i = 0; c->cfg != NULL && i < c->cfg->n_deployments && n < cap;
-         i++) {
-        if (strcmp(c->cfg->deployments[i].model, a->model) == 0) {
-            ids[n++] = c->cfg->deployments[i].id;
-        }
-    }
-    return n;
-}
-
+/* pdp_pc_messages prints the mistakes found in test files. */
 static void
-pdp_pc_list(char *buf, size_t cap, const char *const *ids, size_t n)
+pdp_pc_messages(pdp_pc *c, const pdp_bundle_tests *t)
 {
-    size_t used = 0;
-
-    used += (size_t)snprintf(buf, cap, "[");
-    for (size_t i = 0; i < n && used < cap; i++) {
-        used += (size_t)snprintf(buf + used, cap - used, "%s%s", i ? ", " : "",
-                                 ids[i]);
+    if (t->messages.len > 0) {
+        fputs(t->messages.data, c->err);
     }
-    if (used < cap) {
-        snprintf(buf + used, cap - used, "]");
+    if (tg_buf_error(&t->messages) != TG_OK) {
+        fprintf(c->err, "tollgate-pdp %s: out of memory: not every mistake "
+                        "is listed\n",
+                c->cmd);
     }
 }
 
-static int
-pdp_pc_str_cmp(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* pdp_pc_set_equal compares a JSON list of ids with got[] as sets; both
- * are rendered sorted into want_s / got_s. */
-static bool
-pdp_pc_set_equal(const cJSON *want, const char **got, size_t ngot, char *want_s,
-                 char *got_s, size_t cap)
-{
-    const char *w[TG_MSG_RULES_MAX + 8];
-    size_t      nw = 0;
-    bool        eq;
-
-    for (const cJSON *e = want->child; e != NULL && nw < TG_MSG_RULES_MAX + 8;
-         e              = e->next) {
-        w[nw++] = e->valuestring;
-    }
-    qsort(w, nw, sizeof(w[0]), pdp_pc_str_cmp);
-    qsort(got, ngot, sizeof(got[0]), pdp_pc_str_cmp);
-    /* Deduplicate the expectation: it is a set. */
-    {
-        size_t k = 0;
-        for (size_t i = 0; i < nw; i++) {
-            if (k == 0 || strcmp(w[k - 1], w[i]) != 0) {
-                w[k++] = w[i];
-            }
-        }
-        nw = k;
-    }
-    eq = nw == ngot;
-    for (size_t i = 0; eq && i < nw; i++) {
-        eq = strcmp(w[i], got[i]) == 0;
-    }
-    pdp_pc_list(want_s, cap, w, nw);
-    pdp_pc_list(got_s, cap, got, ngot);
-    return eq;
-}
-
-static void pdp_pc_append(char *buf, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
+/* pdp_pc_print_indented prints text (lines) with indent before each. */
 static void
-pdp_pc_append(char *buf, size_t cap, const char *fmt, ...)
+pdp_pc_print_indented(FILE *f, const char *text, const char *indent)
 {
-    size_t  used = strlen(buf);
-    va_list ap;
-
-    if (used + 1 >= cap) {
-        return;
+    for (const char *p = text; p != NULL && *p != '\0';) {
+        size_t n = strcspn(p, "\n");
+        fprintf(f, "%s%.*s\n", indent, (int)n, p);
+        p += n + (p[n] == '\n');
     }
-    if (used > 0) {
-        used += (size_t)snprintf(buf + used, cap - used, "; ");
-        if (used + 1 >= cap) {
-            return;
-        }
-    }
-    va_start(ap, fmt);
-    vsnprintf(buf + used, cap - used, fmt, ap);
-    va_end(ap);
-}
-
-/* pdp_pc_compare fills why with every way r differs from x ("" if none). */
-static void
-pdp_pc_compare(const pdp_pc *c, const pdp_pc_expect *x, const pdp_attrs *a,
-               const pdp_policy_result *r, char *why, size_t cap)
-{
-    const char *got[TG_MSG_RULES_MAX];
-    size_t      n;
-    char        ws[1024];
-    char        gs[1024];
-    bool        allow = r->verdict == TG_VERDICT_ALLOW;
-
-    why[0] = '\0';
-    if (x->decision != 0 && (x->decision == 1) != allow) {
-        if (allow) {
-            pdp_pc_append(why, cap, "expected deny, got allow");
-        } else {
-            pdp_pc_append(why, cap, "expected allow, got deny %u %s (\"%s\")",
-                          r->status, r->error_code, r->message);
-        }
-    }
-    /* Status and code belong to a deny; on an allow the decision line
-     * above already says what is wrong. */
-    if (!allow && x->status != 0 && (int64_t)r->status != x->status) {
-        pdp_pc_append(why, cap, "expected status %lld, got %u",
-                      (long long)x->status, r->status);
-    }
-    if (!allow && x->code != NULL && strcmp(x->code, r->error_code) != 0) {
-        pdp_pc_append(why, cap, "expected code \"%s\", got \"%s\"", x->code,
-                      r->error_code);
-    }
-    for (int k = 0; k < 2; k++) {
-        const cJSON *want = k == 0 ? x->rules : x->audit;
-        if (want == NULL) {
-            continue;
-        }
-        n = 0;
-        for (uint32_t i = 0; i < r->n_matched; i++) {
-            if (r->matched[i].enforced == (k == 0)) {
-                got[n++] = r->matched[i].rule_id;
-            }
-        }
-        if (!pdp_pc_set_equal(want, got, n, ws, gs, sizeof(ws))) {
-            pdp_pc_append(why, cap, "expected %s %s, got %s",
-                          k == 0 ? "rules" : "audit", ws, gs);
-        }
-    }
-    if (x->route != NULL) {
-        const char *ids[TG_MSG_TARGETS_MAX + 64];
-        const char *w[TG_MSG_TARGETS_MAX + 64];
-        size_t      nw = 0;
-        bool        eq;
-        n = pdp_pc_effective_route(c, a, r, ids, TG_MSG_TARGETS_MAX + 64);
-        for (const cJSON *e                               = x->route->child;
-             e != NULL && nw < TG_MSG_TARGETS_MAX + 64; e = e->next) {
-            w[nw++] = e->valuestring;
-        }
-        eq = n == nw;
-        for (size_t i = 0; eq && i < n; i++) {
-            eq = strcmp(ids[i], w[i]) == 0;
-        }
-        if (!eq) {
-            pdp_pc_list(ws, sizeof(ws), w, nw);
-            pdp_pc_list(gs, sizeof(gs), ids, n);
-            pdp_pc_append(why, cap, "expected route %s, got %s", ws, gs);
-        }
-    }
-    if (x->capture >= 0 && (uint32_t)x->capture != r->capture_level) {
-        pdp_pc_append(why, cap, "expected capture %s, got %s",
-                      pdp_capture_name((uint32_t)x->capture),
-                      pdp_capture_name(r->capture_level));
-    }
-}
-
-static void
-pdp_pc_print_indented(FILE *f, const pdp_trace *t, const char *indent)
-{
-    char  *text = NULL;
-    size_t len  = 0;
-    FILE  *m    = open_memstream(&text, &len);
-    char  *line;
-    char  *save = NULL;
-
-    if (m == NULL) {
-        return;
-    }
-    pdp_trace_print(t, m);
-    fclose(m);
-    for (line = strtok_r(text, "\n", &save); line != NULL;
-         line = strtok_r(NULL, "\n", &save)) {
-        fprintf(f, "%s%s\n", indent, line);
-    }
-    free(text);
-}
-
-typedef struct pdp_pc_tally {
-    int passed;
-    int failed;
-    int errors;    /* mistakes in test files, one per message printed */
-    int malformed; /* cases (or unreadable files) that could not run */
-} pdp_pc_tally;
-
-/* pdp_pc_test_file checks (and, when run, runs) every case of one test
- * file. */
-static void
-pdp_pc_test_file(pdp_pc *c, const char *dir, const char *name, bool run,
-                 pdp_pc_tally *tally)
-{
-    static const char *const fkeys[] = {"$schema", "description", "tests",
-                                        NULL};
-    static const char *const ckeys[] = {"name", "description", "input",
-                                        "expect", NULL};
-    char                     path[1024];
-    char                     msg[1024];
-    tg_json_doc             *doc = NULL;
-    const cJSON             *root;
-    const cJSON             *tests;
-    pdp_trace               *t = run ? pdp_trace_create() : NULL;
-    int                      i = 0;
-
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    if (tg_json_doc_load(&doc, path, PDP_PC_TEST_FILE_MAX, msg, sizeof(msg)) !=
-        TG_OK) {
-        fprintf(c->err, "%s\n", msg);
-        tally->errors++;
-        tally->malformed++;
-        goto out;
-    }
-    root = tg_json_doc_root(doc);
-    if (tg_json_only_keys(doc, root, "test file", fkeys, msg, sizeof(msg)) !=
-        TG_OK) {
-        fprintf(c->err, "%s\n", msg);
-        tally->errors++;
-        tally->malformed++;
-        goto out;
-    }
-    tests = cJSON_GetObjectItemCaseSensitive(root, "tests");
-    if (!cJSON_IsArray(tests)) {
-        tg_json_errf(doc, tests != NULL ? tests : root, msg, sizeof(msg),
-                     "test file: expected \"tests\": [ {\"name\": ..., "
-                     "\"input\": {...}, \"expect\": {...}}, ... ]");
-        fprintf(c->err, "%s\n", msg);
-        tally->errors++;
-        tally->malformed++;
-        goto out;
-    }
-    for (const cJSON *tc = tests->child; tc != NULL; tc = tc->next, i++) {
-        const char       *tname = NULL;
-        const cJSON      *in;
-        const cJSON      *ex;
-        pdp_pc_expect     x;
-        pdp_attrs         a;
-        pdp_policy_result r;
-        char              ctx[32];
-        char              why[4096];
-        int               nerr = 0;
-
-        snprintf(ctx, sizeof(ctx), "tests[%d]", i);
-        if (tg_json_only_keys(doc, tc, ctx, ckeys, msg, sizeof(msg)) != TG_OK ||
-            tg_json_get_string(doc, tc, ctx, "name", true, &tname, msg,
-                               sizeof(msg)) != TG_OK) {
-            fprintf(c->err, "%s\n", msg);
-            tally->errors++;
-            tally->malformed++;
-            continue;
-        }
-        in = cJSON_GetObjectItemCaseSensitive(tc, "input");
-        ex = cJSON_GetObjectItemCaseSensitive(tc, "expect");
-        if (in == NULL || ex == NULL) {
-            tg_json_errf(doc, tc, msg, sizeof(msg), "%s (%s): missing \"%s\"",
-                         ctx, tname, in == NULL ? "input" : "expect");
-            fprintf(c->err, "%s\n", msg);
-            tally->errors++;
-            tally->malformed++;
-            continue;
-        }
-        if (pdp_attrs_from_json(&a, doc, in, msg, sizeof(msg)) != TG_OK) {
-            fprintf(c->err, "%s\n", msg);
-            nerr++;
-        }
-        if (!cJSON_IsObject(ex)) {
-            tg_json_errf(doc, ex, msg, sizeof(msg),
-                         "expect: expected an object such as "
-                         "{\"decision\": \"deny\", \"code\": "
-                         "\"policy_denied\"}");
-            fprintf(c->err, "%s\n", msg);
-            nerr++;
-        } else {
-            pdp_pc_expect_parse(c, doc, ex, &x, &nerr);
-        }
-        if (nerr > 0) {
-            tally->errors += nerr;
-            tally->malformed++;
-            continue;
-        }
-        if (!run) {
-            continue;
-        }
-        pdp_bundle_eval(c->b, &a, &r, t);
-        pdp_pc_compare(c, &x, &a, &r, why, sizeof(why));
-        if (why[0] == '\0') {
-            fprintf(c->out, "PASS %s: %s\n", name, tname);
-            tally->passed++;
-        } else {
-            fprintf(c->out, "FAIL %s: %s: %s\n", name, tname, why);
-            pdp_pc_print_indented(c->out, t, "    ");
-            tally->failed++;
-        }
-    }
-out:
-    pdp_trace_destroy(t);
-    tg_json_doc_destroy(doc);
-}
-
-static int
-pdp_pc_name_cmp(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* pdp_pc_tests walks DIR's *.test.json in name order. */
-static void
-pdp_pc_tests(pdp_pc *c, const char *dir, bool run, pdp_pc_tally *tally)
-{
-    DIR           *d = opendir(dir);
-    struct dirent *de;
-    char         **names = NULL;
-    size_t         n     = 0;
-    size_t         cap   = 0;
-
-    if (d == NULL) {
-        return; /* pdp_bundle_load already said why */
-    }
-    while ((de = readdir(d)) != NULL) {
-        size_t len = strlen(de->d_name);
-        if (de->d_name[0] == '.' || len <= 10 ||
-            strcmp(de->d_name + len - 10, ".test.json") != 0) {
-            continue;
-        }
-        if (n == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            char **nn   = realloc(names, ncap * sizeof(*nn));
-            if (nn == NULL) {
-                break;
-            }
-            names = nn;
-            cap   = ncap;
-        }
-        if ((names[n] = strdup(de->d_name)) != NULL) {
-            n++;
-        }
-    }
-    closedir(d);
-    if (n > 1) {
-        qsort(names, n, sizeof(*names), pdp_pc_name_cmp);
-    }
-    for (size_t i = 0; i < n; i++) {
-        pdp_pc_test_file(c, dir, names[i], run, tally);
-        free(names[i]);
-    }
-    free(names);
 }
 
 /* ---- commands ------------------------------------------------------------ */
@@ -720,7 +236,8 @@ pdp_pc_check(pdp_pc *c, int argc, char **argv)
 {
     static const char *const flags[] = {"config", NULL};
     pdp_pc_opts              o;
-    pdp_pc_tally             tally = {0};
+    pdp_bundle_tests         tally;
+    int                      errors;
     int                      ec;
 
     if ((ec = pdp_pc_parse(c, argc, argv, flags, true, &o)) != 0) {
@@ -737,7 +254,10 @@ pdp_pc_check(pdp_pc *c, int argc, char **argv)
     if ((ec = pdp_pc_config(c, &o)) != 0 || (ec = pdp_pc_load(c, o.dir)) != 0) {
         return ec;
     }
-    pdp_pc_tests(c, o.dir, false, &tally);
+    pdp_bundle_tests_init(&tally);
+    pdp_bundle_tests_run(c->b, c->cfg, o.dir, false, &tally);
+    pdp_pc_messages(c, &tally);
+    errors = tally.errors;
     {
         char         path[1024];
         tg_pricing *pr = NULL;
@@ -747,16 +267,17 @@ pdp_pc_check(pdp_pc *c, int argc, char **argv)
             fclose(f);
             if (tg_pricing_load(&pr, path, c->msg, PDP_PC_ERR_MAX) != TG_OK) {
                 fprintf(c->err, "%s\n", c->msg);
-                tally.errors++;
+                errors++;
             }
             tg_pricing_destroy(pr);
         }
     }
-    if (tally.errors > 0) {
+    pdp_bundle_tests_fini(&tally);
+    if (errors > 0) {
         fprintf(c->err,
                 "tollgate-pdp check: %s: %d error%s in test or "
                 "pricing files\n",
-                o.dir, tally.errors, tally.errors == 1 ? "" : "s");
+                o.dir, errors, errors == 1 ? "" : "s");
         return PDP_PC_EXIT_FAIL;
     }
     fprintf(c->out, "ok: bundle %s revision %llu, %zu rule%s (hash %s)\n",
@@ -772,19 +293,31 @@ pdp_pc_check(pdp_pc *c, int argc, char **argv)
 static int
 pdp_pc_test_run(pdp_pc *c, const char *dir)
 {
-    pdp_pc_tally tally = {0};
-    int          ec;
+    pdp_bundle_tests t;
+    int              ec;
 
     if ((ec = pdp_pc_load(c, dir)) != 0) {
         return ec;
     }
-    pdp_pc_tests(c, dir, true, &tally);
+    pdp_bundle_tests_init(&t);
+    pdp_bundle_tests_run(c->b, c->cfg, dir, true, &t);
+    pdp_pc_messages(c, &t);
+    for (size_t i = 0; i < t.n; i++) {
+        const pdp_bundle_case *k = &t.cases[i];
+        if (k->passed) {
+            fprintf(c->out, "PASS %s: %s\n", k->file, k->name);
+            continue;
+        }
+        fprintf(c->out, "FAIL %s: %s: %s\n", k->file, k->name, k->why);
+        pdp_pc_print_indented(c->out, k->trace, "    ");
+    }
     /* A malformed case cannot pass: it counts as one failed case, however
      * many mistakes it has. */
-    fprintf(c->out, "%d passed, %d failed\n", tally.passed,
-            tally.failed + tally.malformed);
-    return tally.failed + tally.malformed > 0 ? PDP_PC_EXIT_FAIL
-                                              : PDP_PC_EXIT_OK;
+    fprintf(c->out, "%d passed, %d failed\n", t.passed,
+            t.failed + t.malformed);
+    ec = t.failed + t.malformed > 0 ? PDP_PC_EXIT_FAIL : PDP_PC_EXIT_OK;
+    pdp_bundle_tests_fini(&t);
+    return ec;
 }
 
 static int
@@ -816,7 +349,7 @@ pdp_pc_eval_text(pdp_pc *c, const pdp_attrs *a, const pdp_policy_result *r,
                  const pdp_trace *t)
 {
     const char *ids[TG_MSG_TARGETS_MAX + 64];
-    size_t n    = pdp_pc_effective_route(c, a, r, ids, TG_MSG_TARGETS_MAX + 64);
+    size_t n    = pdp_bundle_route(c->cfg, a, r, ids, TG_MSG_TARGETS_MAX + 64);
     int    ndet = 0;
     int    naud = 0;
 
@@ -872,7 +405,7 @@ pdp_pc_eval_json(pdp_pc *c, const pdp_attrs *a, const pdp_policy_result *r,
                  const pdp_trace *t)
 {
     const char *ids[TG_MSG_TARGETS_MAX + 64];
-    size_t n   = pdp_pc_effective_route(c, a, r, ids, TG_MSG_TARGETS_MAX + 64);
+    size_t n   = pdp_bundle_route(c->cfg, a, r, ids, TG_MSG_TARGETS_MAX + 64);
     cJSON *o   = cJSON_CreateObject();
     cJSON *det = cJSON_CreateArray();
     cJSON *aud = cJSON_CreateArray();
@@ -973,24 +506,6 @@ pdp_pc_eval(pdp_pc *c, int argc, char **argv)
 out:
     pdp_trace_destroy(t);
     tg_json_doc_destroy(doc);
-    return ec;
-}
-
-int
-pdp_policy_test(const tg_config *cfg, const char *dir, FILE *out, FILE *err)
-{
-    /* cfg is only read; c.cfg is not destroyed below. */
-    pdp_pc c = {out, err, "test", (tg_config *)cfg, NULL, NULL};
-    int    ec;
-
-    if ((c.msg = malloc(PDP_PC_ERR_MAX)) == NULL) {
-        fprintf(err, "tollgate-pdp test: out of memory\n");
-        return PDP_PC_EXIT_FAIL;
-    }
-    c.msg[0] = '\0';
-    ec       = pdp_pc_test_run(&c, dir);
-    pdp_bundle_unref(c.b);
-    free(c.msg);
     return ec;
 }
 

@@ -17,11 +17,4 @@
 int pdp_policy_cli(const char *cmd, int argc, char **argv, FILE *out,
                    FILE *err);
 
-/* pdp_policy_test is `test DIR` with the deployments catalog of cfg (may
- * be NULL) instead of one loaded from a file: what a reload runs, so the
- * candidate is tested against the catalog being served. Same output and
- * exit status. Borrows: cfg until return. */
-int pdp_policy_test(const tg_config *cfg, const char *dir, FILE *out,
-                    FILE *err);
-
 #endif

@@ -22,7 +22,7 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
-#include "pdp_policy_cli.h"
+#include "pdp_bundle_test.h"
 #include "tg_log.h"
 #include "tg_time.h"
 
@@ -150,52 +150,41 @@ pdp_rollout_swap(pdp_rollout *ro, pdp_bundle *b)
 
 /* ---- the bundle's own tests -------------------------------------------- */
 
-/* pdp_rollout_tests runs `tollgate-pdp test` on dir in-process, against
- * the catalog being served (not the config file, which may have changed
- * since), capturing its output into details. True when every test
- * passed. */
+/* pdp_rollout_tests runs the bundle's own tests (dir's *.test.json)
+ * against b, the candidate, with the catalog being served (not the config
+ * file, which may have changed since). True when every case passed;
+ * otherwise details says what failed: the mistakes in test files, each
+ * failed case with how its rules evaluated, and the count. */
 static bool
-pdp_rollout_tests(pdp_rollout *ro, const char *dir, char *details, size_t cap)
+pdp_rollout_tests(pdp_rollout *ro, const pdp_bundle *b, const char *dir,
+                  char *details, size_t cap)
 {
-    char  *outtxt = NULL;
-    char  *errtxt = NULL;
-    size_t outlen = 0;
-    size_t errlen = 0;
-    FILE  *out    = open_memstream(&outtxt, &outlen);
-    FILE  *err    = open_memstream(&errtxt, &errlen);
-    int    rc     = -1;
+    pdp_bundle_tests t;
+    tg_buf           d;
+    bool             ok;
 
-    if (out != NULL && err != NULL) {
-        rc = pdp_policy_test(ro->cfg, dir, out, err);
-    }
-    if (out != NULL) {
-        fclose(out);
-    }
-    if (err != NULL) {
-        fclose(err);
-    }
-    if (rc != 0) {
-        /* Only what failed: the PASS lines of a big suite would push the
-         * failures out of the (capped) details. */
-        size_t used =
-            (size_t)snprintf(details, cap, "%s", errtxt != NULL ? errtxt : "");
-        for (const char *p = outtxt; p != NULL && *p != '\0' && used < cap;) {
-            size_t n = strcspn(p, "\n");
-            if (strncmp(p, "PASS ", 5) != 0) {
-                int w =
-                    snprintf(details + used, cap - used, "%.*s\n", (int)n, p);
-                used += w > 0 ? (size_t)w : 0;
+    pdp_bundle_tests_init(&t);
+    pdp_bundle_tests_run(b, ro->cfg, dir, true, &t);
+    ok = t.failed + t.malformed == 0 && t.errors == 0;
+    if (!ok) {
+        tg_buf_init(&d, cap > 0 ? cap - 1 : 0);
+        tg_buf_add(&d, t.messages.data != NULL ? t.messages.data : "",
+                   t.messages.len);
+        for (size_t i = 0; i < t.n; i++) {
+            if (!t.cases[i].passed) {
+                tg_buf_addf(&d, "FAIL %s: %s: %s\n%s", t.cases[i].file,
+                            t.cases[i].name, t.cases[i].why,
+                            t.cases[i].trace != NULL ? t.cases[i].trace : "");
             }
-            p += n + (p[n] == '\n');
         }
-        if (rc < 0) {
-            snprintf(details, cap, "cannot capture the test output: %s",
-                     strerror(errno));
-        }
+        tg_buf_addf(&d, "%d passed, %d failed\n", t.passed,
+                    t.failed + t.malformed);
+        /* Capped: what fits, which is the first failures. */
+        snprintf(details, cap, "%s", d.data != NULL ? d.data : "");
+        tg_buf_fini(&d);
     }
-    free(outtxt);
-    free(errtxt);
-    return rc == 0;
+    pdp_bundle_tests_fini(&t);
+    return ok;
 }
 
 /* ---- reload ------------------------------------------------------------ */
@@ -298,7 +287,7 @@ pdp_rollout_try(pdp_rollout *ro, pdp_activation_how how, bool allow_rollback,
         snprintf(res->why, sizeof(res->why), "%s", why);
         goto out;
     }
-    if (!pdp_rollout_tests(ro, ro->cfg->pdp.bundle_dir, res->details,
+    if (!pdp_rollout_tests(ro, cand, ro->cfg->pdp.bundle_dir, res->details,
                            sizeof(res->details))) {
         snprintf(res->why, sizeof(res->why),
                  "the tests of bundle %s revision %llu failed",
@@ -307,8 +296,8 @@ pdp_rollout_try(pdp_rollout *ro, pdp_activation_how how, bool allow_rollback,
         oc = PDP_RELOAD_REFUSED;
         goto out;
     }
-    /* The tests compiled the directory on their own: make sure they saw
-     * what is about to go live. */
+    /* The files must still be what was compiled and tested: a half-copied
+     * bundle directory is refused, not activated. */
     if ((tmp = malloc(sizeof(*tmp))) == NULL) {
         snprintf(res->why, sizeof(res->why), "out of memory");
         oc = PDP_RELOAD_REFUSED;
@@ -422,7 +411,7 @@ pdp_rollout_create(pdp_rollout **out, const tg_config *cfg, pdp_store *st,
         rv = TG_ECONFIG;
         goto out;
     }
-    if (!pdp_rollout_tests(ro, cfg->pdp.bundle_dir, res->details,
+    if (!pdp_rollout_tests(ro, b, cfg->pdp.bundle_dir, res->details,
                            sizeof(res->details))) {
         snprintf(err, errlen,
                  "the tests of bundle %s revision %llu in %s failed:\n%s",
