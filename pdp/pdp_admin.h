@@ -15,6 +15,12 @@
 #include "tg_buf.h"
 #include "tg_err.h"
 
+/* serve mints an admin token named PDP_ADMIN_TOKEN_LOCAL at each start
+ * and writes it to <state_dir>/PDP_ADMIN_TOKEN_FILE (0600) for the CLI on
+ * the same machine. */
+#define PDP_ADMIN_TOKEN_FILE "admin.token"
+#define PDP_ADMIN_TOKEN_LOCAL "local"
+
 typedef struct pdp_admin pdp_admin;
 
 /* What the endpoints call, on MHD threads (any number at once): each must

@@ -67,7 +67,6 @@ pdp_bt_record(pdp_bt *c, const char *file, const char *name, const char *why,
     }
 }
 
-
 typedef struct pdp_bt_expect {
     int          decision; /* 1 allow, 2 deny, 0 not given */
     int64_t      status;   /* 0: not given */
@@ -224,8 +223,7 @@ pdp_bundle_route(const tg_config *cfg, const pdp_attrs *a,
         }
         return n;
     }
-    for (size_t i = 0; cfg != NULL && i < cfg->n_deployments && n < cap;
-         i++) {
+    for (size_t i = 0; cfg != NULL && i < cfg->n_deployments && n < cap; i++) {
         if (strcmp(cfg->deployments[i].model, a->model) == 0) {
             ids[n++] = cfg->deployments[i].id;
         }
@@ -538,7 +536,6 @@ pdp_bt_tests(pdp_bt *c, const char *dir, bool run)
     free(names);
 }
 
-
 void
 pdp_bundle_tests_init(pdp_bundle_tests *t)
 {
@@ -558,8 +555,8 @@ pdp_bundle_tests_fini(pdp_bundle_tests *t)
 }
 
 void
-pdp_bundle_tests_run(const pdp_bundle *b, const tg_config *cfg,
-                     const char *dir, bool run, pdp_bundle_tests *t)
+pdp_bundle_tests_run(const pdp_bundle *b, const tg_config *cfg, const char *dir,
+                     bool run, pdp_bundle_tests *t)
 {
     pdp_bt c = {b, cfg, t};
 

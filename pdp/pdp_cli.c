@@ -27,6 +27,7 @@
 #include "pdp_policy_cli.h"
 #include "tg_pricing.h"
 #include "pdp_rollout.h"
+#include "pdp_serve.h"
 #include "pdp_server.h"
 #include "pdp_state_cli.h"
 #include "pdp_store.h"
@@ -38,7 +39,6 @@
 #define PDP_CLI_POS_MAX 4
 #define PDP_CLI_LABELS_MAX 32 /* --label flags on one command line */
 #define PDP_KEY_ID_BYTES 8                /* key_ + 16 hex digits */
-#define PDP_CLI_SERVE_ERR_MAX (64 * 1024) /* every bundle error at start */
 #define PDP_CLI_RELOAD_TIMEOUT_S 120      /* compile + tests of a bundle */
 
 typedef struct pdp_cli_opts {
@@ -324,153 +324,14 @@ pdp_cli_print_json(pdp_cli *c, cJSON *doc)
 
 /* ---- serve ------------------------------------------------------------- */
 
-/* What the admin listener's hooks reach; the server pointer is published
- * once it is listening and withdrawn before it stops. */
-typedef struct pdp_cli_serving {
-    _Atomic(pdp_server *) srv;
-    pdp_rollout          *ro;
-    pdp_store            *st;
-    const tg_config      *cfg;
-} pdp_cli_serving;
-
-/* pdp_cli_auth_fn checks an admin API token against the stored hashes. */
-static bool
-pdp_cli_auth_fn(void *arg, const char *token, char *actor, size_t cap)
-{
-    pdp_cli_serving *sv = arg;
-    pdp_admin_token  t;
-    uint8_t          hash[TG_SHA256_LEN];
-
-    tg_sha256(token, strlen(token), hash);
-    if (pdp_store_token_check(sv->st, hash, &t) != TG_OK) {
-        return false;
-    }
-    snprintf(actor, cap, "token:%s", t.name);
-    return true;
-}
-
-/* pdp_cli_api_fn answers the admin API with the live limits (reserved
- * spend) and the bundle in effect (budget windows' time zone). */
-static unsigned
-pdp_cli_api_fn(void *arg, const char *actor, const char *method,
-               const char *url, const char *query, const char *body,
-               size_t len, tg_buf *out, const char **ctype)
-{
-    pdp_cli_serving *sv = arg;
-    pdp_bundle      *b  = pdp_rollout_acquire(sv->ro);
-    pdp_api_ctx      x;
-    pdp_api_reply    r;
-
-    memset(&x, 0, sizeof(x));
-    x.st     = sv->st;
-    x.cfg    = sv->cfg;
-    x.lim    = pdp_server_limits(atomic_load(&sv->srv));
-    x.bundle = b;
-    x.actor  = actor;
-    r        = pdp_api_handle(&x, method, url, query, body, len, out);
-    *ctype   = r.ctype;
-    pdp_bundle_unref(b);
-    return r.status;
-}
-
-static bool
-pdp_cli_ready_fn(void *arg)
-{
-    pdp_cli_serving *sv = arg;
-
-    return pdp_server_ready(atomic_load(&sv->srv));
-}
-
-static void
-pdp_cli_metrics_fn(void *arg, tg_buf *out)
-{
-    pdp_cli_serving *sv = arg;
-
-    pdp_rollout_metrics(sv->ro, out);
-    pdp_server_metrics(atomic_load(&sv->srv), out);
-}
-
-static const char *
-pdp_cli_outcome_name(pdp_reload_outcome oc)
-{
-    switch (oc) {
-    case PDP_RELOAD_OK:
-        return "ok";
-    case PDP_RELOAD_UNCHANGED:
-        return "unchanged";
-    case PDP_RELOAD_REFUSED:
-        return "refused";
-    }
-    return "refused";
-}
-
-/* pdp_cli_reload_fn answers POST /admin/reload. The JSON is what
- * `tollgate-pdp reload` reads. */
-static unsigned
-pdp_cli_reload_fn(void *arg, bool allow_rollback, tg_buf *out)
-{
-    pdp_cli_serving   *sv  = arg;
-    pdp_reload_result *res = malloc(sizeof(*res));
-    cJSON             *j;
-    char              *txt;
-    unsigned           status;
-
-    if (res == NULL) {
-        tg_buf_addf(out, "{\"result\":\"refused\",\"reason\":\"out of "
-                         "memory\"}\n");
-        return 503;
-    }
-    pdp_rollout_reload(sv->ro, PDP_ACTIVATION_COMMAND, allow_rollback, res);
-    status = res->outcome == PDP_RELOAD_REFUSED ? 409 : 200;
-    j      = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "result", pdp_cli_outcome_name(res->outcome));
-    cJSON_AddStringToObject(j, "bundle", res->name);
-    cJSON_AddNumberToObject(j, "revision", (double)res->revision);
-    cJSON_AddStringToObject(j, "hash", res->hash);
-    cJSON_AddNumberToObject(j, "previous_revision",
-                            (double)res->previous_revision);
-    cJSON_AddNumberToObject(j, "candidate_revision",
-                            (double)res->candidate_revision);
-    cJSON_AddStringToObject(j, "candidate_hash", res->candidate_hash);
-    cJSON_AddBoolToObject(j, "rollback", res->rollback);
-    cJSON_AddNumberToObject(j, "duration_ms",
-                            (double)res->duration_us / 1000.0);
-    cJSON_AddStringToObject(j, "reason", res->why);
-    cJSON_AddStringToObject(j, "details", res->details);
-    txt = cJSON_PrintUnformatted(j);
-    if (txt == NULL || tg_buf_printf(out, "%s\n", txt) != TG_OK) {
-        tg_buf_reset(out);
-        tg_buf_addf(out, "{\"result\":\"%s\"}\n",
-                    pdp_cli_outcome_name(res->outcome));
-    }
-    cJSON_free(txt);
-    cJSON_Delete(j);
-    free(res);
-    return status;
-}
-
 static int
 pdp_cli_serve(pdp_cli *c, int argc, char **argv)
 {
     static const char *const flags[] = {"config", NULL};
     pdp_cli_opts             o;
     tg_config               *cfg = NULL;
-    tg_pricing             *pr  = NULL;
-    pdp_store               *st  = NULL;
-    pdp_rollout             *ro  = NULL;
-    pdp_server              *srv = NULL;
-    pdp_admin               *adm = NULL;
-    pdp_cli_serving          sv;
-    pdp_admin_hooks          hooks;
-    sigset_t                 set;
-    char                    *msg = NULL;
-    int                      sig = 0;
     int                      ec;
 
-    atomic_init(&sv.srv, NULL);
-    sv.ro  = NULL;
-    sv.st  = NULL;
-    sv.cfg = NULL;
     if ((ec = pdp_cli_parse(c, argc, argv, flags, 0, &o)) != PDP_EXIT_OK) {
         return ec;
     }
@@ -478,119 +339,11 @@ pdp_cli_serve(pdp_cli *c, int argc, char **argv)
         fputs(pdp_cli_usage_serve, c->out);
         return PDP_EXIT_OK;
     }
-    if ((msg = malloc(PDP_CLI_SERVE_ERR_MAX)) == NULL) {
-        fprintf(c->err, "tollgate-pdp serve: out of memory\n");
-        return PDP_EXIT_FAIL;
-    }
-    /* Blocked before any thread exists (the store's writer, nng's pool,
-     * MHD's, the bundle watcher), so every thread inherits the mask and
-     * only sigwait below sees the signal: no work in a signal handler. */
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    tg_log_init("tollgate-pdp", TG_LOG_INFO);
     if ((ec = pdp_cli_config(c, &o, &cfg)) != PDP_EXIT_OK) {
-        goto out;
+        return ec;
     }
-    if (tg_pricing_load(&pr, cfg->pdp.pricing_file, msg,
-                         PDP_CLI_SERVE_ERR_MAX) != TG_OK) {
-        fprintf(c->err, "%s\n", msg);
-        ec = PDP_EXIT_USAGE;
-        goto out;
-    }
-    if (cfg->pdp.pricing_file == NULL) {
-        tg_warn("pricing: pdp.pricing_file is not set; all usage costs 0");
-    } else {
-        tg_info("pricing: %zu models from %s", tg_pricing_count(pr),
-                cfg->pdp.pricing_file);
-    }
-    if ((ec = pdp_cli_store(c, cfg, &st)) != PDP_EXIT_OK) {
-        goto out;
-    }
-    tg_info("store: %s (map %zu MB)", cfg->pdp.state_dir,
-            pdp_store_map_size(st) >> 20);
-    if (pdp_rollout_create(&ro, cfg, st, msg, PDP_CLI_SERVE_ERR_MAX) != TG_OK) {
-        /* Never serve a bundle that is not entirely right. */
-        fprintf(c->err, "tollgate-pdp serve: pdp.bundle: %s%s", msg,
-                msg[0] != '\0' && msg[strlen(msg) - 1] == '\n' ? "" : "\n");
-        ec = PDP_EXIT_USAGE;
-        goto out;
-    }
-    sv.ro = ro;
-    if (cfg->pdp.bundle_dir == NULL) {
-        tg_warn("policy: pdp.bundle is not set: no policy applies, every key "
-                "may use every catalog model it is allowed (revision 0)");
-    }
-    ec = PDP_EXIT_FAIL;
-    memset(&hooks, 0, sizeof(hooks));
-    hooks.ready   = pdp_cli_ready_fn;
-    hooks.metrics = pdp_cli_metrics_fn;
-    hooks.reload  = pdp_cli_reload_fn;
-    hooks.auth    = pdp_cli_auth_fn;
-    hooks.api     = pdp_cli_api_fn;
-    hooks.arg     = &sv;
-    sv.st         = st;
-    sv.cfg        = cfg;
-    if (cfg->pdp.admin_listen != NULL &&
-        pdp_cli_token_local(st, cfg->pdp.state_dir, msg,
-                            PDP_CLI_SERVE_ERR_MAX) != TG_OK) {
-        fprintf(c->err, "tollgate-pdp serve: %s\n", msg);
-        goto out;
-    }
-    if (cfg->pdp.admin_listen != NULL &&
-        pdp_admin_start(&adm, cfg->pdp.admin_listen, &hooks, msg,
-                        PDP_CLI_SERVE_ERR_MAX) != TG_OK) {
-        fprintf(c->err, "tollgate-pdp serve: %s\n", msg);
-        goto out;
-    }
-    if (pdp_server_start(&srv, cfg, st, pr, ro, msg, PDP_CLI_SERVE_ERR_MAX) !=
-        TG_OK) {
-        fprintf(c->err, "tollgate-pdp serve: %s\n", msg);
-        goto out;
-    }
-    atomic_store(&sv.srv, srv);
-    if (cfg->pdp.bundle_watch &&
-        pdp_rollout_watch_start(ro, msg, PDP_CLI_SERVE_ERR_MAX) != TG_OK) {
-        tg_warn("%s; bundle changes are picked up on SIGHUP and tollgate-pdp "
-                "reload only",
-                msg);
-    }
-    tg_info("ready: tollgate-pdp %s serving %zu deployment(s), policy "
-            "revision %llu",
-            PDP_VERSION, cfg->n_deployments,
-            (unsigned long long)pdp_rollout_revision(ro));
-    for (;;) {
-        pdp_reload_result *res;
-
-        while (sigwait(&set, &sig) != 0) {
-            /* only EINVAL is possible, and the set is valid */
-        }
-        if (sig != SIGHUP) {
-            break;
-        }
-        tg_info("received SIGHUP; reloading the policy bundle");
-        if ((res = malloc(sizeof(*res))) != NULL) {
-            pdp_rollout_reload(ro, PDP_ACTIVATION_SIGHUP, false, res);
-            free(res);
-        }
-    }
-    tg_info("received %s; stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    ec = PDP_EXIT_OK;
-out:
-    atomic_store(&sv.srv, NULL);
-    pdp_admin_stop(adm);     /* no reload command from here on */
-    pdp_server_stop(srv);    /* no decision holds a bundle from here on */
-    pdp_rollout_destroy(ro); /* joins the watcher, which may write history */
-    pdp_store_close(st);
-    tg_pricing_destroy(pr);
+    ec = pdp_serve(cfg, c->err);
     tg_config_destroy(cfg);
-    free(msg);
-    if (ec == PDP_EXIT_OK) {
-        tg_info("stopped");
-    }
     return ec;
 }
 
@@ -623,7 +376,7 @@ pdp_cli_admin_post(pdp_cli *c, const tg_config *cfg, const char *path,
                 "tollgate-pdp %s: no admin token: %s/%s is missing (serve "
                 "writes it at start; is `tollgate-pdp serve --config %s` "
                 "running?) and TOLLGATE_ADMIN_TOKEN is not set\n",
-                c->cmd, cfg->pdp.state_dir, PDP_CLI_TOKEN_FILE, cfg->path);
+                c->cmd, cfg->pdp.state_dir, PDP_ADMIN_TOKEN_FILE, cfg->path);
         return -1;
     }
     snprintf(url, sizeof(url), "%s%s", base, path);

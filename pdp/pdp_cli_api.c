@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "pdp_admin.h"
 #include "pdp_api.h"
 #include "pdp_cli.h"
 #include "pdp_policy.h"
@@ -391,77 +392,6 @@ pdp_cli_admin_base(const char *hp, char *buf, size_t cap, char *err,
 
 /* ---- the local admin token --------------------------------------------- */
 
-tg_err
-pdp_cli_token_local(pdp_store *st, const char *state_dir, char *err,
-                    size_t errlen)
-{
-    char            token[PDP_CLI_TOKEN_MAX];
-    char            hex[65];
-    char            path[4096];
-    char            tmp[4096 + 8];
-    uint8_t         hash[TG_SHA256_LEN];
-    pdp_admin_token t;
-    tg_err          rv;
-    int             fd;
-    size_t          len;
-
-    if ((rv = tg_random_token(hex, 32)) != TG_OK) {
-        snprintf(err, errlen, "cannot read random bytes for the admin token");
-        return rv;
-    }
-    snprintf(token, sizeof(token), "tga-%s", hex);
-    explicit_bzero(hex, sizeof(hex));
-    tg_sha256(token, strlen(token), hash);
-    memset(&t, 0, sizeof(t));
-    snprintf(t.name, sizeof(t.name), PDP_CLI_TOKEN_LOCAL);
-    snprintf(t.created_by, sizeof(t.created_by), "serve");
-    t.created_ms = tg_now_ms();
-    snprintf(path, sizeof(path), "%s/%s", state_dir, PDP_CLI_TOKEN_FILE);
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    len = strlen(token);
-    /* Written to a temporary file first: a reader never sees half a token.
-     * Created fresh (O_EXCL, O_NOFOLLOW): a symlink planted at tmp is never
-     * followed and a file another user made is never reused. A stale tmp
-     * from a crash is removed only when it is our own regular file. */
-    {
-        struct stat sb;
-        if (lstat(tmp, &sb) == 0 && S_ISREG(sb.st_mode) &&
-            sb.st_uid == geteuid()) {
-            unlink(tmp);
-        }
-    }
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        snprintf(err, errlen,
-                 "cannot create %s: %s (if it is not a file tollgate-pdp "
-                 "left, check who else can write to %s and remove it)",
-                 tmp, strerror(errno), state_dir);
-        explicit_bzero(token, sizeof(token));
-        return TG_EIO;
-    }
-    /* Exactly 0600 whatever the umask took away. */
-    if (fchmod(fd, 0600) != 0 || write(fd, token, len) != (ssize_t)len ||
-        write(fd, "\n", 1) != 1 || fsync(fd) != 0) {
-        snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
-        close(fd);
-        unlink(tmp);
-        explicit_bzero(token, sizeof(token));
-        return TG_EIO;
-    }
-    close(fd);
-    if ((rv = pdp_store_token_put(st, hash, &t, true)) != TG_OK) {
-        snprintf(err, errlen, "cannot store the local admin token: %s",
-                 tg_strerror(rv));
-        unlink(tmp);
-    } else if (rename(tmp, path) != 0) {
-        snprintf(err, errlen, "cannot rename %s: %s", tmp, strerror(errno));
-        unlink(tmp);
-        rv = TG_EIO;
-    }
-    explicit_bzero(token, sizeof(token));
-    return rv;
-}
-
 bool
 pdp_cli_token_read(const char *state_dir, char *buf, size_t cap)
 {
@@ -469,7 +399,7 @@ pdp_cli_token_read(const char *state_dir, char *buf, size_t cap)
     FILE *f;
     bool  ok;
 
-    snprintf(path, sizeof(path), "%s/%s", state_dir, PDP_CLI_TOKEN_FILE);
+    snprintf(path, sizeof(path), "%s/%s", state_dir, PDP_ADMIN_TOKEN_FILE);
     if ((f = fopen(path, "re")) == NULL) {
         return false;
     }

@@ -13,8 +13,6 @@
 #include "pdp_store.h"
 #include "tg_buf.h"
 
-#define PDP_CLI_TOKEN_FILE "admin.token"
-#define PDP_CLI_TOKEN_LOCAL "local"
 
 /* pdp_cli_api_run runs argv (argv[1] the command) when it is one of the
  * commands above and sets *handled; otherwise returns 0 with *handled
@@ -28,14 +26,6 @@ int pdp_cli_api_run(int argc, char **argv, FILE *out, FILE *err,
  * not followed. */
 int pdp_cli_http(const char *method, const char *url, const char *token,
                  const char *body, tg_buf *resp, char *errbuf, size_t errlen);
-
-/* pdp_cli_token_local makes a fresh admin token named "local" (replacing
- * the previous one) and writes it to <state_dir>/admin.token, mode 0600,
- * for the CLI on this machine (reload, --url without --token). Whoever
- * can read the state directory can change it anyway, so the file grants
- * nothing more. */
-tg_err pdp_cli_token_local(pdp_store *st, const char *state_dir, char *err,
-                           size_t errlen);
 
 /* pdp_cli_token_read reads <state_dir>/admin.token into buf; false when
  * there is none. */

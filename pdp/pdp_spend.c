@@ -77,8 +77,7 @@ pdp_spend_parse(pdp_spend_query *q, const char *by, const char *from,
         return TG_EINVAL;
     }
     if (q->from_ms >= q->to_ms) {
-        snprintf(err, errlen, "\"from\" %.40s is after \"to\" %.40s", from,
-                 to);
+        snprintf(err, errlen, "\"from\" %.40s is after \"to\" %.40s", from, to);
         return TG_EINVAL;
     }
     if (tenant != NULL && !tg_id_ok(tenant)) {
@@ -114,24 +113,24 @@ typedef struct pdp_spend_total_row {
 
 typedef struct pdp_spend_totals {
     pdp_spend_total_row *v[2]; /* [0] tenants, [1] keys */
-    size_t             n[2];
-    size_t             cap[2];
-    bool               oom;
+    size_t               n[2];
+    size_t               cap[2];
+    bool                 oom;
 } pdp_spend_totals;
 
 static void
 pdp_spend_collect_totals(void *arg, pdp_totals_kind kind, const char *id,
-                       const pdp_totals *t)
+                         const pdp_totals *t)
 {
-    pdp_spend_totals     *s = arg;
-    int                w = kind == PDP_TOTALS_KEY ? 1 : 0;
+    pdp_spend_totals    *s = arg;
+    int                  w = kind == PDP_TOTALS_KEY ? 1 : 0;
     pdp_spend_total_row *r;
 
     if (s->oom) {
         return;
     }
     if (s->n[w] == s->cap[w]) {
-        size_t             ncap = s->cap[w] ? s->cap[w] * 2 : 16;
+        size_t               ncap = s->cap[w] ? s->cap[w] * 2 : 16;
         pdp_spend_total_row *nv   = realloc(s->v[w], ncap * sizeof(*nv));
         if (nv == NULL) {
             s->oom = true;
@@ -165,14 +164,14 @@ pdp_spend_totals_json(cJSON *j, const pdp_totals *t)
 
 static void
 pdp_spend_totals_line(tg_buf *out, int w1, const char *a, int w2, const char *b,
-                    const pdp_totals *t)
+                      const pdp_totals *t)
 {
     char usd[32];
 
     tg_usd(t->cost_micro_usd, usd, sizeof(usd));
     tg_buf_addf(out, "%-*s  %-*s  %10lld  %14lld  %17lld  %14s\n", w1, a, w2, b,
-            (long long)t->requests, (long long)t->prompt_tokens,
-            (long long)t->completion_tokens, usd);
+                (long long)t->requests, (long long)t->prompt_tokens,
+                (long long)t->completion_tokens, usd);
 }
 
 /* ---- spend --by ---------------------------------------------------------- */
@@ -193,18 +192,18 @@ typedef struct pdp_spend_sums {
 /* One group: its sums and its name, stored after it as "tenant\0name\0"
  * (tenant is "" unless the rows show one: --by key and --by user). */
 typedef struct pdp_spend_group {
-    uint64_t     hash;
+    uint64_t       hash;
     pdp_spend_sums t;
-    char        *name; /* points into s */
-    char         s[];
+    char          *name; /* points into s */
+    char           s[];
 } pdp_spend_group;
 
 typedef struct pdp_spend_groups {
     const pdp_spend_query *o;
-    pdp_spend_group           **slot; /* open addressing, power-of-two size */
-    size_t                    cap;
-    size_t                    n;
-    pdp_spend_sums              total;
+    pdp_spend_group      **slot; /* open addressing, power-of-two size */
+    size_t                 cap;
+    size_t                 n;
+    pdp_spend_sums         total;
 } pdp_spend_groups;
 
 /* pdp_spend_day_name writes the UTC date of unix ms as YYYY-MM-DD. */
@@ -269,7 +268,7 @@ pdp_spend_sum(pdp_spend_sums *g, const pdp_usage_rec *r)
 static bool
 pdp_spend_groups_grow(pdp_spend_groups *gs)
 {
-    size_t          ncap = gs->cap ? gs->cap * 2 : 64;
+    size_t            ncap = gs->cap ? gs->cap * 2 : 64;
     pdp_spend_group **ns   = calloc(ncap, sizeof(*ns));
 
     if (ns == NULL) {
@@ -295,16 +294,16 @@ static tg_err
 pdp_spend_add(void *arg, const pdp_usage_rec *r)
 {
     pdp_spend_groups *gs     = arg;
-    const tg_usage *u      = &r->usage;
-    const char     *tenant = "";
-    const char     *name;
-    char            day[32]; /* "YYYY-MM-DD"; room for any int64 year */
-    size_t          tl;
-    size_t          nl;
-    uint64_t        h;
-    size_t          j;
+    const tg_usage   *u      = &r->usage;
+    const char       *tenant = "";
+    const char       *name;
+    char              day[32]; /* "YYYY-MM-DD"; room for any int64 year */
+    size_t            tl;
+    size_t            nl;
+    uint64_t          h;
+    size_t            j;
     pdp_spend_group  *g;
-    tg_err          rv;
+    tg_err            rv;
 
     if (u->started_ms < gs->o->from_ms || u->started_ms >= gs->o->to_ms ||
         (gs->o->tenant != NULL && strcmp(u->tenant_id, gs->o->tenant) != 0)) {
@@ -336,8 +335,8 @@ pdp_spend_add(void *arg, const pdp_usage_rec *r)
     }
     tl = strlen(tenant);
     nl = strlen(name);
-    h  = pdp_spend_fnv(pdp_spend_fnv(14695981039346656037ULL, tenant, tl + 1), name,
-                     nl);
+    h  = pdp_spend_fnv(pdp_spend_fnv(14695981039346656037ULL, tenant, tl + 1),
+                       name, nl);
     if ((gs->n + 1) * 10 > gs->cap * 7 && !pdp_spend_groups_grow(gs)) {
         return TG_ENOMEM;
     }
@@ -365,7 +364,7 @@ pdp_spend_group_cmp(const void *a, const void *b)
 {
     const pdp_spend_group *x = *(pdp_spend_group *const *)a;
     const pdp_spend_group *y = *(pdp_spend_group *const *)b;
-    int                  d;
+    int                    d;
 
     if (x->t.cost_micro_usd != y->t.cost_micro_usd) {
         return x->t.cost_micro_usd > y->t.cost_micro_usd ? -1 : 1;
@@ -452,8 +451,8 @@ pdp_spend_group_json(cJSON *j, const pdp_spend_sums *g)
 }
 
 static void
-pdp_spend_write_json(tg_buf *out, const pdp_spend_query *o,
-                         pdp_spend_group **v, size_t n, const pdp_spend_sums *total)
+pdp_spend_write_json(tg_buf *out, const pdp_spend_query *o, pdp_spend_group **v,
+                     size_t n, const pdp_spend_sums *total)
 {
     static const char *const field[] = {"",     "tenant", "key_id",
                                         "user", "model",  "day"};
@@ -490,39 +489,39 @@ pdp_spend_write_json(tg_buf *out, const pdp_spend_query *o,
 }
 
 static void
-pdp_spend_write_csv(tg_buf *out, const pdp_spend_query *o,
-                        pdp_spend_group **v, size_t n, const pdp_spend_sums *total)
+pdp_spend_write_csv(tg_buf *out, const pdp_spend_query *o, pdp_spend_group **v,
+                    size_t n, const pdp_spend_sums *total)
 {
     static const char *const field[] = {"",     "tenant", "key_id",
                                         "user", "model",  "day"};
     bool two = o->by == PDP_SPEND_BY_KEY || o->by == PDP_SPEND_BY_USER;
 
     tg_buf_addf(out,
-            "%s%s,requests,prompt_tokens,completion_tokens,cost_micro_usd,"
-            "cost_usd,estimated_requests\r\n",
-            field[o->by], two ? ",tenant" : "");
+                "%s%s,requests,prompt_tokens,completion_tokens,cost_micro_usd,"
+                "cost_usd,estimated_requests\r\n",
+                field[o->by], two ? ",tenant" : "");
     for (size_t i = 0; i <= n; i++) {
         const pdp_spend_sums *g = i < n ? &v[i]->t : total;
-        char                usd[32];
+        char                  usd[32];
 
         pdp_spend_csv_field(out, i < n ? pdp_spend_shown(v[i]->name) : "TOTAL",
-                          i < n && v[i]->name[0] != '\0');
+                            i < n && v[i]->name[0] != '\0');
         if (two) {
             tg_buf_add(out, ",", 1);
             pdp_spend_csv_field(out, i < n ? v[i]->s : "", true);
         }
         tg_usd(g->cost_micro_usd, usd, sizeof(usd));
         tg_buf_addf(out, ",%lld,%lld,%lld,%lld,%s,%lld\r\n",
-                (long long)g->requests, (long long)g->prompt_tokens,
-                (long long)g->completion_tokens, (long long)g->cost_micro_usd,
-                usd, (long long)g->estimated);
+                    (long long)g->requests, (long long)g->prompt_tokens,
+                    (long long)g->completion_tokens,
+                    (long long)g->cost_micro_usd, usd, (long long)g->estimated);
     }
 }
 
 static void
 pdp_spend_write_table(tg_buf *out, const pdp_spend_query *o,
-                          pdp_spend_group **v, size_t n,
-                          const pdp_spend_sums *total)
+                      pdp_spend_group **v, size_t n,
+                      const pdp_spend_sums *total)
 {
     static const char *const head[] = {"",     "TENANT", "KEY",
                                        "USER", "MODEL",  "DAY"};
@@ -542,24 +541,25 @@ pdp_spend_write_table(tg_buf *out, const pdp_spend_query *o,
         pdp_spend_table_field(out, "TENANT", w2);
     }
     tg_buf_addf(out, "  %10s  %14s  %17s  %14s  %9s\n", "REQUESTS",
-            "PROMPT_TOKENS", "COMPLETION_TOKENS", "COST_USD", "ESTIMATED");
+                "PROMPT_TOKENS", "COMPLETION_TOKENS", "COST_USD", "ESTIMATED");
     for (size_t i = 0; i <= n; i++) {
         const pdp_spend_sums *g = i < n ? &v[i]->t : total;
-        char                usd[32];
+        char                  usd[32];
 
         if (i == n) {
             tg_buf_add(out, "\n", 1);
         }
-        pdp_spend_table_field(out, i < n ? pdp_spend_shown(v[i]->name) : "TOTAL",
-                            w1);
+        pdp_spend_table_field(
+            out, i < n ? pdp_spend_shown(v[i]->name) : "TOTAL", w1);
         if (two) {
             tg_buf_add(out, "  ", 2);
             pdp_spend_table_field(out, i < n ? v[i]->s : "", w2);
         }
         tg_usd(g->cost_micro_usd, usd, sizeof(usd));
         tg_buf_addf(out, "  %10lld  %14lld  %17lld  %14s  %9lld\n",
-                (long long)g->requests, (long long)g->prompt_tokens,
-                (long long)g->completion_tokens, usd, (long long)g->estimated);
+                    (long long)g->requests, (long long)g->prompt_tokens,
+                    (long long)g->completion_tokens, usd,
+                    (long long)g->estimated);
     }
 }
 
@@ -571,8 +571,8 @@ pdp_spend_by_run(tg_buf *out, const pdp_spend_query *o, pdp_store *st,
 {
     pdp_spend_groups  gs;
     pdp_spend_group **v = NULL;
-    size_t          n = 0;
-    tg_err          rv;
+    size_t            n = 0;
+    tg_err            rv;
 
     memset(&gs, 0, sizeof(gs));
     gs.o = o;
@@ -598,7 +598,7 @@ pdp_spend_by_run(tg_buf *out, const pdp_spend_query *o, pdp_store *st,
     if (n > 0) {
         qsort(v, n, sizeof(*v),
               o->by == PDP_SPEND_BY_DAY ? pdp_spend_group_day_cmp
-                                      : pdp_spend_group_cmp);
+                                        : pdp_spend_group_cmp);
     }
     switch (o->fmt) {
     case PDP_SPEND_JSON:
@@ -625,7 +625,7 @@ pdp_spend_write(pdp_store *st, const pdp_spend_query *so, tg_buf *out,
                 char *err, size_t errlen)
 {
     pdp_store_reader *rd = NULL;
-    pdp_spend_totals     s;
+    pdp_spend_totals  s;
     pdp_totals        total = {0, 0, 0, 0, 0};
     pdp_key          *k     = NULL;
     bool              json  = so->fmt == PDP_SPEND_JSON;
@@ -708,17 +708,17 @@ pdp_spend_write(pdp_store *st, const pdp_spend_query *so, tg_buf *out,
             w2     = l2 > w2 ? l2 : w2;
         }
         tg_buf_addf(out, "%-*s  %-*s  %10s  %14s  %17s  %14s\n", w1, "TENANT",
-                w2, "", "REQUESTS", "PROMPT_TOKENS", "COMPLETION_TOKENS",
-                "COST_USD");
+                    w2, "", "REQUESTS", "PROMPT_TOKENS", "COMPLETION_TOKENS",
+                    "COST_USD");
         for (size_t i = 0; i < s.n[0]; i++) {
             pdp_spend_totals_line(out, w1, s.v[0][i].id, w2, "", &s.v[0][i].t);
         }
-        tg_buf_addf(out, "\n%-*s  %-*s  %10s  %14s  %17s  %14s\n", w1, "KEY", w2,
-                "TENANT", "REQUESTS", "PROMPT_TOKENS", "COMPLETION_TOKENS",
-                "COST_USD");
+        tg_buf_addf(out, "\n%-*s  %-*s  %10s  %14s  %17s  %14s\n", w1, "KEY",
+                    w2, "TENANT", "REQUESTS", "PROMPT_TOKENS",
+                    "COMPLETION_TOKENS", "COST_USD");
         for (size_t i = 0; i < s.n[1]; i++) {
             pdp_spend_totals_line(out, w1, s.v[1][i].id, w2, s.v[1][i].tenant,
-                                &s.v[1][i].t);
+                                  &s.v[1][i].t);
         }
         tg_buf_addf(out, "\n");
         pdp_spend_totals_line(out, w1, "TOTAL", w2, "", &total);
@@ -730,4 +730,3 @@ done:
     free(s.v[1]);
     return rv;
 }
-
