@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "tg_json.h"
+#include "tg_pricing.h"
 
 #define TG_CONFIG_MAX_BYTES (4u << 20)
 
@@ -545,11 +546,11 @@ tg_config_price(const tg_json_doc *d, const cJSON *pr, const char *ctx,
                                        ctx, key)
                         : TG_OK;
     }
-    if (!cJSON_IsNumber(v) || !(x >= 0.0) || x > TG_CONFIG_PRICE_MAX_USD) {
+    if (!cJSON_IsNumber(v) || !(x >= 0.0) || x > TG_PRICE_MAX_USD) {
         return tg_json_errf(d, v, err, errlen,
                             "%s.pricing.%s: expected a number of USD per 1M "
                             "tokens from 0 to %.0f",
-                            ctx, key, TG_CONFIG_PRICE_MAX_USD);
+                            ctx, key, TG_PRICE_MAX_USD);
     }
     *out = llround(x * 1e6);
     return TG_OK;

@@ -25,7 +25,6 @@
  * A-Z a-z 0-9 . _ - */
 bool tg_id_ok(const char *s);
 
-#define TG_CONFIG_PRICE_MAX_USD 1000000.0 /* per 1M tokens */
 #define TG_CONFIG_MAX_FALLBACKS 8
 
 /* How a deployment is spoken to. */

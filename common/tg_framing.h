@@ -18,7 +18,7 @@
  * sentence for the client (ASCII with no quote, backslash or control
  * character: it may be put in a JSON string as it is). */
 typedef struct {
-    unsigned status;
+    unsigned    status;
     const char *code;
     char        message[160];
 } tg_framing_refusal;

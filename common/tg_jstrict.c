@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tg_hash.h"
+
 #define TG_JSTRICT_SEG 64      /* bytes of a member name kept for the path */
 #define TG_JSTRICT_NUM_MAX 400 /* longest number literal read */
 
@@ -407,12 +409,7 @@ tg_js_number(tg_js *j)
 static uint64_t
 tg_js_hash(const char *s, size_t n)
 {
-    uint64_t h = 1469598103934665603ull;
-
-    for (size_t i = 0; i < n; i++) {
-        h = (h ^ (uint8_t)s[i]) * 1099511628211ull;
-    }
-    return h | 1; /* never 0: 0 marks an empty slot */
+    return tg_fnv1a(TG_FNV_BASIS, s, n) | 1; /* never 0: an empty slot */
 }
 
 static void

@@ -25,6 +25,7 @@
 
 #include <lmdb.h>
 
+#include "tg_hash.h"
 #include "tg_trust.h"
 #include "tg_lmdb.h"
 #include "tg_log.h"
@@ -125,12 +126,8 @@ typedef struct dp_spool_batch {
 static uint32_t
 dp_spool_hash(const char *s)
 {
-    uint32_t h = 2166136261u;
-
-    for (; *s; s++) {
-        h = (h ^ (uint8_t)*s) * 16777619u;
-    }
-    return h % DP_SPOOL_BUCKETS;
+    return (uint32_t)(tg_fnv1a(TG_FNV_BASIS, s, strlen(s)) %
+                      DP_SPOOL_BUCKETS);
 }
 
 static dp_spool_flight **

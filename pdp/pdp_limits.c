@@ -183,7 +183,7 @@ pdp_lim_key_hash(const char *rule, const char *scope)
 {
     uint64_t h = pdp_hash(rule, strlen(rule));
 
-    h = (h ^ 0xff) * 1099511628211ull; /* the separator */
+    h = tg_fnv1a(h, "\xff", 1); /* the separator */
     return h ^ pdp_hash(scope, strlen(scope));
 }
 

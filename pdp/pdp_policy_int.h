@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "pdp_policy.h"
+#include "tg_hash.h"
 #include "tg_json.h"
 
 /* Limits from the bundle format (policies/README.md, "Limits"). */
@@ -319,12 +320,7 @@ void pdp_bundle_free(pdp_bundle *b);
 static inline uint64_t
 pdp_hash(const char *s, size_t n)
 {
-    uint64_t h = 14695981039346656037ull;
-
-    for (size_t i = 0; i < n; i++) {
-        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-    }
-    return h;
+    return tg_fnv1a(TG_FNV_BASIS, s, n);
 }
 
 static inline const char *

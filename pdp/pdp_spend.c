@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tg_hash.h"
 #include "tg_pricing.h"
 #include "tg_log.h"
 #include "tg_time.h"
@@ -234,15 +235,6 @@ pdp_spend_day_name(int64_t ms, char *buf, size_t cap)
              (unsigned)(unsigned char)m, (unsigned)(unsigned char)d);
 }
 
-static uint64_t
-pdp_spend_fnv(uint64_t h, const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
-    }
-    return h;
-}
-
 /* pdp_spend_sum adds one record to g; TG_ETOOBIG if a sum would overflow
  * (then g is unchanged). */
 static tg_err
@@ -335,8 +327,7 @@ pdp_spend_add(void *arg, const pdp_usage_rec *r)
     }
     tl = strlen(tenant);
     nl = strlen(name);
-    h  = pdp_spend_fnv(pdp_spend_fnv(14695981039346656037ULL, tenant, tl + 1),
-                       name, nl);
+    h  = tg_fnv1a(tg_fnv1a(TG_FNV_BASIS, tenant, tl + 1), name, nl);
     if ((gs->n + 1) * 10 > gs->cap * 7 && !pdp_spend_groups_grow(gs)) {
         return TG_ENOMEM;
     }
