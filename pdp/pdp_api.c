@@ -1175,9 +1175,6 @@ pdp_api_key_rotate(pdp_api_call *c, const char *id)
 
 /* ---- budgets and rate limits -------------------------------------------- */
 
-static const char *const pdp_api_windows[] = {"daily", "weekly", "monthly",
-                                              "rolling"};
-
 typedef struct pdp_api_spent {
     const char *rule;
     const char *scope;
@@ -1239,8 +1236,7 @@ pdp_api_budget_json(pdp_api_call *c, const pdp_quota *q)
     if (q->window == PDP_WINDOW_ROLLING) {
         snprintf(win, sizeof(win), "rolling:%dh", (int)q->window_h);
     } else {
-        snprintf(win, sizeof(win), "%s",
-                 pdp_api_windows[q->window < 3 ? q->window : 0]);
+        snprintf(win, sizeof(win), "%s", pdp_window_name(q->window));
     }
     cJSON_AddStringToObject(j, "window", win);
     tg_usd(q->limit_micro, usd, sizeof(usd));

@@ -309,9 +309,7 @@ pdp_decide_scope_value(const pdp_attrs *a, pdp_scope s)
 static const char *
 pdp_decide_scope_name(pdp_scope s)
 {
-    static const char *const names[] = {"key", "tenant", "user", "model"};
-
-    return (unsigned)s < 4 ? names[s] : "key";
+    return s < PDP_SCOPE_META ? pdp_scope_name((uint8_t)s) : "key";
 }
 
 /* pdp_decide_budget_scope: the scope value a budget counts under. */
@@ -557,10 +555,7 @@ pdp_decide_rate(pdp_limits *lim, const tg_config *cfg, const pdp_bundle *bun,
                         "%s, remaining %s; this request may cost up to %s. "
                         "%s%s.",
                         h->rule_id,
-                        h->window == PDP_WINDOW_DAILY     ? "daily"
-                        : h->window == PDP_WINDOW_WEEKLY  ? "weekly"
-                        : h->window == PDP_WINDOW_MONTHLY ? "monthly"
-                                                          : "rolling",
+                        pdp_window_name(h->window),
                         h->scope == PDP_SCOPE_META
                             ? "metadata."
                             : pdp_decide_scope_name(h->scope),

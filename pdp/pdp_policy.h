@@ -83,6 +83,12 @@ int64_t pdp_usd_micro(const char *t, const char **why);
  * and, for rolling, *hours. False for anything else. */
 bool pdp_window_parse(const char *s, uint8_t *w, int32_t *hours);
 
+/* pdp_window_name: "daily", "weekly", "monthly" or "rolling" (the last
+ * for any value out of range). pdp_scope_name: "key", "tenant", "user",
+ * "model" or "metadata" (out of range: "key"). The one table of each. */
+const char *pdp_window_name(uint8_t window);
+const char *pdp_scope_name(uint8_t scope);
+
 /* A matched budget rule (enforced or audit). Strings point into the
  * bundle: valid while the caller holds its reference. */
 #define PDP_BUDGET_THRESHOLDS_MAX 8 /* = PDP_LIMITS_THRESHOLDS_MAX */

@@ -1737,16 +1737,33 @@ pdp_usd_micro(const char *t, const char **why)
     return (int64_t)micro;
 }
 
+static const char *const pdp_window_names[] = {"daily", "weekly", "monthly",
+                                               "rolling"};
+static const char *const pdp_scope_names[]  = {"key", "tenant", "user",
+                                               "model", "metadata"};
+
+const char *
+pdp_window_name(uint8_t window)
+{
+    return window <= PDP_WINDOW_ROLLING ? pdp_window_names[window]
+                                        : "rolling";
+}
+
+const char *
+pdp_scope_name(uint8_t scope)
+{
+    return scope <= PDP_SCOPE_META ? pdp_scope_names[scope] : "key";
+}
+
 /* pdp_window_parse parses "daily", "weekly", "monthly" or "rolling:<N>h". */
 bool
 pdp_window_parse(const char *s, uint8_t *w, int32_t *hours)
 {
-    static const char *const names[] = {"daily", "weekly", "monthly"};
-    long                     n       = 0;
-    const char              *p;
+    long        n = 0;
+    const char *p;
 
-    for (int i = 0; i < 3; i++) {
-        if (strcmp(s, names[i]) == 0) {
+    for (int i = PDP_WINDOW_DAILY; i < PDP_WINDOW_ROLLING; i++) {
+        if (strcmp(s, pdp_window_names[i]) == 0) {
             *w = (uint8_t)i;
             return true;
         }
@@ -2107,8 +2124,8 @@ pdp_cc_budget(pdp_cc *cc, const cJSON *r, pdp_rule *rule)
         static const char *const scopes[] = {"key", "tenant", "user", "model",
                                              "metadata.<key>"};
         int                      s        = -1;
-        for (int i = 0; i < 4; i++) {
-            if (strcmp(sc->valuestring, scopes[i]) == 0) {
+        for (int i = PDP_SCOPE_KEY; i < PDP_SCOPE_META; i++) {
+            if (strcmp(sc->valuestring, pdp_scope_name((uint8_t)i)) == 0) {
                 s = i;
             }
         }

@@ -279,20 +279,14 @@ pdp_trace_print_rule(const pdp_trace *t, const pdp_trace_r *tr, FILE *f)
         snprintf(what, sizeof(what), "audit capture %s",
                  pdp_capture_name(r->capture));
     } else if (r->kind == PDP_KIND_RATE_LIMIT) {
-        static const char *const scopes[] = {"key", "tenant", "user",
-                                             "model"};
         snprintf(what, sizeof(what), "rate_limit per %s",
-                 scopes[r->scope & 3]);
+                 pdp_scope_name(r->scope));
     } else if (r->kind == PDP_KIND_BUDGET) {
-        static const char *const scopes[]  = {"key", "tenant", "user", "model",
-                                              "metadata."};
-        static const char *const windows[] = {"daily", "weekly", "monthly",
-                                              "rolling"};
-        snprintf(what, sizeof(what), "budget %s per %s%.24s, %s",
-                 r->clamp ? "clamp" : "deny",
-                 scopes[r->scope <= PDP_SCOPE_META ? r->scope : 0],
+        snprintf(what, sizeof(what), "budget %s per %s%s%.24s, %s",
+                 r->clamp ? "clamp" : "deny", pdp_scope_name(r->scope),
+                 r->scope == PDP_SCOPE_META ? "." : "",
                  r->scope == PDP_SCOPE_META ? pdp_s(b, r->meta_key) : "",
-                 windows[r->window & 3]);
+                 pdp_window_name(r->window));
     } else {
         snprintf(what, sizeof(what), "route");
     }

@@ -58,7 +58,7 @@ typedef struct pdp_worker {
     bool              ctx_open;
     pdp_worker_state  state;
     pdp_store_reader *rd;
-    pdp_key           key; /* scratch for the usage report's key */
+    pdp_key           key;    /* scratch for the usage report's key */
     nng_msg          *parked; /* the request, reused for the usage reply */
     tg_buf            out;
     pdp_req           req;
@@ -72,10 +72,10 @@ typedef struct pdp_worker {
 struct pdp_server {
     const tg_config *cfg;
     pdp_store       *st;
-    tg_pricing     *pr;
+    tg_pricing      *pr;
     pdp_rollout     *ro;
-    pdp_limits      *lim; /* rate-limit windows and reservations */
-    pdp_alerts      *alerts; /* budget threshold alerts */
+    pdp_limits      *lim;          /* rate-limit windows and reservations */
+    pdp_alerts      *alerts;       /* budget threshold alerts */
     atomic_llong     decisions[3]; /* allow, deny, error */
     nng_socket       sock;
     bool             sock_open;
@@ -92,9 +92,9 @@ struct pdp_server {
     pthread_t       snap_thread;
     bool            snap_running;
     bool            snap_stop;
-    bool            snap_force; /* the stored snapshot is bad: replace it */
+    bool            snap_force;   /* the stored snapshot is bad: replace it */
     bool            snap_failing; /* the last write failed (warned once) */
-    uint64_t        snap_seen;  /* pdp_limits_changes at the last write */
+    uint64_t        snap_seen;    /* pdp_limits_changes at the last write */
     pthread_mutex_t snap_mu;
     pthread_cond_t  snap_cv;
     tg_buf          snap_buf;
@@ -161,10 +161,6 @@ pdp_worker_error(pdp_worker *w, const char *request_id, const char *why)
 static void
 pdp_server_alerts(pdp_server *srv, const pdp_limits_spend_key *sp, uint32_t n)
 {
-    static const char *const scopes[] = {"key", "tenant", "user", "model",
-                                         "metadata"};
-    static const char *const windows[] = {"daily", "weekly", "monthly",
-                                          "rolling"};
     pdp_bundle *b = NULL;
     pdp_alert   al;
 
@@ -184,11 +180,14 @@ pdp_server_alerts(pdp_server *srv, const pdp_limits_spend_key *sp, uint32_t n)
             }
             snprintf(al.rule, sizeof(al.rule), "%s", sp[i].rule_id);
             snprintf(al.scope, sizeof(al.scope), "%s",
-                     sp[i].scope_kind < 5 ? scopes[sp[i].scope_kind] : "?");
-            snprintf(al.scope_value, sizeof(al.scope_value), "%s",
-                     sp[i].scope);
+                     sp[i].scope_kind <= PDP_SCOPE_META
+                         ? pdp_scope_name(sp[i].scope_kind)
+                         : "?");
+            snprintf(al.scope_value, sizeof(al.scope_value), "%s", sp[i].scope);
             snprintf(al.window, sizeof(al.window), "%s",
-                     sp[i].code < 4 ? windows[sp[i].code] : "?");
+                     sp[i].code <= PDP_WINDOW_ROLLING
+                         ? pdp_window_name(sp[i].code)
+                         : "?");
             al.window_start_ms = sp[i].start_ms;
             al.threshold       = sp[i].fired[j];
             al.limit_micro     = sp[i].limit;
@@ -311,22 +310,22 @@ pdp_worker_usage_prep(pdp_worker *w, tg_usage *u)
             price.input        = dep->price_input;
             price.output       = dep->price_output;
             price.cached_input = dep->price_cached_input;
-            cost = tg_pricing_cost_of(&price, u->prompt_tokens,
-                                       u->cached_tokens, u->completion_tokens);
+            cost               = tg_pricing_cost_of(&price, u->prompt_tokens,
+                                                    u->cached_tokens, u->completion_tokens);
         } else if (tg_pricing_find(srv->pr, u->model, &price) ||
                    (up != NULL && tg_pricing_find(srv->pr, up, &price))) {
             cost = tg_pricing_cost_of(&price, u->prompt_tokens,
-                                       u->cached_tokens, u->completion_tokens);
+                                      u->cached_tokens, u->completion_tokens);
         } else if ((b = pdp_rollout_acquire(srv->ro)) != NULL &&
                    (pdp_bundle_price(b, u->model, &price) ||
                     (up != NULL && pdp_bundle_price(b, up, &price)))) {
             cost = tg_pricing_cost_of(&price, u->prompt_tokens,
-                                       u->cached_tokens, u->completion_tokens);
+                                      u->cached_tokens, u->completion_tokens);
             pdp_bundle_unref(b);
         } else {
             pdp_bundle_unref(b);
             cost = tg_pricing_cost(srv->pr, u->model, u->prompt_tokens,
-                                    u->cached_tokens, u->completion_tokens);
+                                   u->cached_tokens, u->completion_tokens);
         }
     }
     return cost;
@@ -457,13 +456,13 @@ pdp_worker_usage_batch(pdp_worker *w, nng_msg *msg)
     b->msg = msg;
     atomic_init(&b->left, n);
     for (uint32_t i = 0; i < n; i++) {
-        tg_usage *u = &w->req.u.batch.items[i];
-        cost[i]     = pdp_worker_usage_prep(w, u);
-        b->item[i].b      = b;
-        b->item[i].i      = i;
-        b->item[i].nspend = pdp_limits_budget_keys(
-            srv->lim, u->reservation_id, b->item[i].spend,
-            PDP_LIMITS_BUDGETS_MAX);
+        tg_usage *u  = &w->req.u.batch.items[i];
+        cost[i]      = pdp_worker_usage_prep(w, u);
+        b->item[i].b = b;
+        b->item[i].i = i;
+        b->item[i].nspend =
+            pdp_limits_budget_keys(srv->lim, u->reservation_id,
+                                   b->item[i].spend, PDP_LIMITS_BUDGETS_MAX);
     }
     /* Submitted last, all together: the first callback may run at once,
      * and the batch must be complete by then. */
@@ -524,8 +523,7 @@ pdp_worker_park_reservation(pdp_worker *w, nng_msg *msg)
     tg_err       rv;
 
     tg_buf_reset(&w->resbuf);
-    rv = pdp_limits_reservation_encode(srv->lim, d->reservation_id,
-                                       &w->resbuf);
+    rv = pdp_limits_reservation_encode(srv->lim, d->reservation_id, &w->resbuf);
     pthread_mutex_lock(&srv->mu);
     if (rv == TG_OK && atomic_load(&srv->stopping)) {
         rv = TG_ECLOSED;
@@ -537,9 +535,9 @@ pdp_worker_park_reservation(pdp_worker *w, nng_msg *msg)
     }
     pthread_mutex_unlock(&srv->mu);
     if (rv == TG_OK) {
-        rv = pdp_store_reserve_submit(srv->st, d->reservation_id,
-                                      w->resbuf.data, w->resbuf.len,
-                                      pdp_worker_reserved, w);
+        rv =
+            pdp_store_reserve_submit(srv->st, d->reservation_id, w->resbuf.data,
+                                     w->resbuf.len, pdp_worker_reserved, w);
         if (rv == TG_OK) {
             return true;
         }
@@ -560,10 +558,10 @@ pdp_worker_park_reservation(pdp_worker *w, nng_msg *msg)
 static void
 pdp_worker_reserved(void *arg, tg_err rv, const tg_usage_ack *ack)
 {
-    pdp_worker *w   = arg;
-    pdp_server *srv = w->srv;
-    nng_msg    *msg = w->parked;
-    tg_decision *d  = &w->rep.u.decision;
+    pdp_worker  *w   = arg;
+    pdp_server  *srv = w->srv;
+    nng_msg     *msg = w->parked;
+    tg_decision *d   = &w->rep.u.decision;
 
     w->parked = NULL;
     if (rv != TG_OK || ack->duplicate) {
@@ -658,8 +656,12 @@ pdp_worker_handle(pdp_worker *w, nng_msg *msg)
             return; /* parked: the store's callback replies */
         }
         break;
-    case PDP_REQ_USAGE: pdp_worker_usage(w, msg); return;
-    case PDP_REQ_USAGE_BATCH: pdp_worker_usage_batch(w, msg); return;
+    case PDP_REQ_USAGE:
+        pdp_worker_usage(w, msg);
+        return;
+    case PDP_REQ_USAGE_BATCH:
+        pdp_worker_usage_batch(w, msg);
+        return;
     case PDP_REQ_HELLO:
         pdp_server_printable(w->req.u.hello.component);
         pdp_server_printable(w->req.u.hello.version);
@@ -995,9 +997,9 @@ typedef struct pdp_server_res_restore {
     uint32_t    settled; /* settled since the snapshot: counted again */
     uint32_t    ended;   /* open but past the TTL: ended now */
     uint32_t    dropped;
-    char      (*drop)[TG_REQUEST_ID_MAX]; /* records to delete */
-    uint32_t    ndrop;
-    uint32_t    cap;
+    char (*drop)[TG_REQUEST_ID_MAX]; /* records to delete */
+    uint32_t ndrop;
+    uint32_t cap;
 } pdp_server_res_restore;
 
 static void
@@ -1027,8 +1029,7 @@ pdp_server_res_one(void *arg, const char *id, const void *data, size_t len)
         return;
     }
     if (rv == TG_EPROTO) {
-        tg_warn("limits: reservation record %s is malformed; dropping it",
-                id);
+        tg_warn("limits: reservation record %s is malformed; dropping it", id);
     }
     a->dropped++;
     if (a->ndrop == a->cap) {
@@ -1102,7 +1103,7 @@ pdp_server_limits_restore(pdp_server *srv)
     }
     /* Counted now: the next snapshot holds them and prunes their records. */
     srv->snap_force = srv->snap_force || ra.settled > 0;
-    srv->snap_seen = pdp_limits_changes(srv->lim);
+    srv->snap_seen  = pdp_limits_changes(srv->lim);
 }
 
 /* pdp_server_expired deletes an expired reservation's record (on the
@@ -1272,14 +1273,14 @@ pdp_server_metrics(pdp_server *srv, tg_buf *out)
     static const char *const names[3] = {"allow", "deny", "error"};
 
     tg_buf_addf(out, "# HELP tollgate_pdp_decisions_total Decisions "
-                       "answered, by verdict (error: the store could not be "
-                       "read; the data plane denies).\n"
-                       "# TYPE tollgate_pdp_decisions_total counter\n");
+                     "answered, by verdict (error: the store could not be "
+                     "read; the data plane denies).\n"
+                     "# TYPE tollgate_pdp_decisions_total counter\n");
     for (size_t i = 0; i < 3; i++) {
-        tg_buf_addf(
-            out, "tollgate_pdp_decisions_total{verdict=\"%s\"} %lld\n",
-            names[i],
-            srv != NULL ? (long long)atomic_load(&srv->decisions[i]) : 0LL);
+        tg_buf_addf(out, "tollgate_pdp_decisions_total{verdict=\"%s\"} %lld\n",
+                    names[i],
+                    srv != NULL ? (long long)atomic_load(&srv->decisions[i])
+                                : 0LL);
     }
     pdp_alerts_metrics(srv != NULL ? srv->alerts : NULL, out);
 }
