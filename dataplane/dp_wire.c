@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "tg_wire.h"
 #include "tollgate/v1/pdp.pb-c.h"
 
 typedef Tollgate__V1__PdpRequest  pb_req;
@@ -21,75 +22,35 @@ dp_wire_pack(pb_req *req, uint8_t *buf, size_t cap, size_t *len)
 }
 
 tg_err
-dp_wire_encode_decide(const tg_decide *d, uint8_t *buf, size_t cap,
-                      size_t *len)
+dp_wire_encode_decide(const tg_decide *d, uint8_t *buf, size_t cap, size_t *len)
 {
-    pb_req                 req = TOLLGATE__V1__PDP_REQUEST__INIT;
-    Tollgate__V1__Decide   dec = TOLLGATE__V1__DECIDE__INIT;
-    Tollgate__V1__KeyValue kv[TG_MSG_META_MAX];
+    pb_req                  req = TOLLGATE__V1__PDP_REQUEST__INIT;
+    Tollgate__V1__Decide    dec;
+    Tollgate__V1__KeyValue  kv[TG_MSG_META_MAX];
     Tollgate__V1__KeyValue *kvp[TG_MSG_META_MAX];
+    tg_err                  rv;
 
+    if ((rv = tg_wire_decide_fill(&dec, d, kv, kvp)) != TG_OK) {
+        return rv;
+    }
     req.wire_version = TOLLGATE__V1__WIRE_VERSION__WIRE_VERSION_1;
     req.request_id   = (char *)d->request_id;
     req.body_case    = TOLLGATE__V1__PDP_REQUEST__BODY_DECIDE;
     req.decide       = &dec;
-    dec.key_hash.data = (uint8_t *)d->key_hash;
-    dec.key_hash.len  = TG_SHA256_LEN;
-    dec.endpoint      = (Tollgate__V1__Endpoint)d->endpoint;
-    dec.model         = (char *)d->model;
-    dec.stream        = d->stream;
-    dec.max_tokens    = d->max_tokens;
-    dec.prompt_tokens_estimate = d->prompt_tokens_estimate;
-    dec.prompt_bytes  = d->prompt_bytes;
-    dec.client_ip     = (char *)d->client_ip;
-    dec.user          = (char *)d->user;
-    dec.now_ms        = d->now_ms;
-    for (uint32_t i = 0; i < d->n_meta && i < TG_MSG_META_MAX; i++) {
-        tollgate__v1__key_value__init(&kv[i]);
-        kv[i].key   = (char *)d->meta[i].key;
-        kv[i].value = (char *)d->meta[i].value;
-        kvp[i]      = &kv[i];
-    }
-    dec.n_metadata = d->n_meta;
-    dec.metadata   = kvp;
     return dp_wire_pack(&req, buf, cap, len);
 }
 
-/* dp_wire_usage_fill maps a report onto its wire form (strings borrowed
- * from u). */
-static void
-dp_wire_usage_fill(Tollgate__V1__Usage *us, const tg_usage *u)
-{
-    us->key_id            = (char *)u->key_id;
-    us->tenant_id         = (char *)u->tenant_id;
-    us->model             = (char *)u->model;
-    us->deployment_id     = (char *)u->deployment_id;
-    us->reservation_id    = (char *)u->reservation_id;
-    us->endpoint          = (Tollgate__V1__Endpoint)u->endpoint;
-    us->stream            = u->stream;
-    us->prompt_tokens     = u->prompt_tokens;
-    us->completion_tokens = u->completion_tokens;
-    us->cached_tokens     = u->cached_tokens;
-    us->estimated         = u->estimated;
-    us->abandoned         = u->abandoned;
-    us->status            = u->status;
-    us->started_ms        = u->started_ms;
-    us->duration_ms       = u->duration_ms;
-    us->user              = (char *)u->user;
-}
-
 tg_err
-dp_wire_encode_usage(const tg_usage *u, uint8_t *buf, size_t cap,
-                     size_t *len)
+dp_wire_encode_usage(const tg_usage *u, uint8_t *buf, size_t cap, size_t *len)
 {
     pb_req              req = TOLLGATE__V1__PDP_REQUEST__INIT;
-    Tollgate__V1__Usage us  = TOLLGATE__V1__USAGE__INIT;
+    Tollgate__V1__Usage us;
 
     req.wire_version = TOLLGATE__V1__WIRE_VERSION__WIRE_VERSION_1;
     req.request_id   = (char *)u->request_id;
     req.body_case    = TOLLGATE__V1__PDP_REQUEST__BODY_USAGE;
     req.usage        = &us;
-    dp_wire_usage_fill(&us, u);
+    tg_wire_usage_fill(&us, u);
     return dp_wire_pack(&req, buf, cap, len);
 }
 
@@ -113,7 +74,7 @@ dp_wire_encode_usage_batch(const tg_usage *u, size_t n, const char *batch_id,
     for (size_t i = 0; i < n; i++) {
         tollgate__v1__usage_item__init(&items[i]);
         tollgate__v1__usage__init(&us[i]);
-        dp_wire_usage_fill(&us[i], &u[i]);
+        tg_wire_usage_fill(&us[i], &u[i]);
         items[i].request_id = (char *)u[i].request_id;
         items[i].usage      = &us[i];
         itemp[i]            = &items[i];
@@ -207,16 +168,15 @@ dp_wire_fill_decision(const Tollgate__V1__Decision *d, tg_decision *out,
         return TG_EPROTO;
     }
     if (d->strategy < 0 ||
-        d->strategy > TOLLGATE__V1__ROUTE_STRATEGY__ROUTE_STRATEGY_LOWEST_COST) {
+        d->strategy >
+            TOLLGATE__V1__ROUTE_STRATEGY__ROUTE_STRATEGY_LOWEST_COST) {
         snprintf(why, whylen, "PDP sent unknown route strategy %d",
                  (int)d->strategy);
         return TG_EPROTO;
     }
     out->strategy = (tg_route_strategy)d->strategy;
-    if (dp_wire_copy(out->error_code, sizeof(out->error_code),
-                     d->error_code) ||
-        dp_wire_copy(out->error_type, sizeof(out->error_type),
-                     d->error_type) ||
+    if (dp_wire_copy(out->error_code, sizeof(out->error_code), d->error_code) ||
+        dp_wire_copy(out->error_type, sizeof(out->error_type), d->error_type) ||
         dp_wire_copy(out->message, sizeof(out->message), d->message) ||
         dp_wire_copy(out->reservation_id, sizeof(out->reservation_id),
                      d->reservation_id) ||
@@ -311,7 +271,7 @@ dp_wire_decode_usage_ack(const uint8_t *buf, size_t len, size_t max,
                          const char *request_id, tg_usage_ack *out, char *why,
                          size_t whylen)
 {
-    pb_resp *r = dp_wire_unpack(buf, len, max, request_id, why, whylen);
+    pb_resp *r  = dp_wire_unpack(buf, len, max, request_id, why, whylen);
     tg_err   rv = TG_OK;
 
     if (r == NULL) {
@@ -323,8 +283,7 @@ dp_wire_decode_usage_ack(const uint8_t *buf, size_t len, size_t max,
     } else {
         memset(out, 0, sizeof(*out));
         /* Equal to the caller's id (checked on unpack), so it fits. */
-        dp_wire_copy(out->request_id, sizeof(out->request_id),
-                     r->request_id);
+        dp_wire_copy(out->request_id, sizeof(out->request_id), r->request_id);
         out->duplicate      = r->usage_ack->duplicate;
         out->cost_micro_usd = r->usage_ack->cost_micro_usd;
     }
@@ -338,7 +297,7 @@ dp_wire_decode_usage_batch_ack(const uint8_t *buf, size_t len, size_t max,
                                size_t n, tg_usage_item_ack *out, char *why,
                                size_t whylen)
 {
-    pb_resp *r = dp_wire_unpack(buf, len, max, batch_id, why, whylen);
+    pb_resp *r  = dp_wire_unpack(buf, len, max, batch_id, why, whylen);
     tg_err   rv = TG_OK;
 
     if (r == NULL) {
@@ -354,8 +313,10 @@ dp_wire_decode_usage_batch_ack(const uint8_t *buf, size_t len, size_t max,
         /* One ack per report, in order: anything else is not our answer. */
         if (a->request_id == NULL ||
             strcmp(a->request_id, u[i].request_id) != 0) {
-            snprintf(why, whylen, "PDP usage batch ack %zu is for another "
-                                  "report", i);
+            snprintf(why, whylen,
+                     "PDP usage batch ack %zu is for another "
+                     "report",
+                     i);
             rv = TG_EPROTO;
             break;
         }
@@ -376,9 +337,9 @@ tg_err
 dp_wire_decode_pong(const uint8_t *buf, size_t len, const char *request_id)
 {
     char     why[128];
-    pb_resp *r  = dp_wire_unpack(buf, len, 1 << 16, request_id, why,
-                                 sizeof(why));
-    tg_err   rv = TG_EPROTO;
+    pb_resp *r =
+        dp_wire_unpack(buf, len, 1 << 16, request_id, why, sizeof(why));
+    tg_err rv = TG_EPROTO;
 
     if (r != NULL) {
         if (r->body_case == TOLLGATE__V1__PDP_RESPONSE__BODY_PONG) {

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "tg_wire.h"
 #include "tollgate/v1/pdp.pb-c.h"
 
 typedef struct pdp_wire_sink {
@@ -374,17 +375,17 @@ pdp_wire_decision_build(const tg_decision *d, pdp_wire_decision_out *s)
 tg_err
 pdp_wire_encode_reply(const pdp_rep *rep, tg_buf *out)
 {
-    Tollgate__V1__PdpResponse m    = TOLLGATE__V1__PDP_RESPONSE__INIT;
-    Tollgate__V1__UsageAck    ack  = TOLLGATE__V1__USAGE_ACK__INIT;
-    Tollgate__V1__HelloAck    ha   = TOLLGATE__V1__HELLO_ACK__INIT;
-    Tollgate__V1__Pong        pong = TOLLGATE__V1__PONG__INIT;
-    Tollgate__V1__WireError   we   = TOLLGATE__V1__WIRE_ERROR__INIT;
-    Tollgate__V1__UsageBatchAck ba = TOLLGATE__V1__USAGE_BATCH_ACK__INIT;
+    Tollgate__V1__PdpResponse   m    = TOLLGATE__V1__PDP_RESPONSE__INIT;
+    Tollgate__V1__UsageAck      ack  = TOLLGATE__V1__USAGE_ACK__INIT;
+    Tollgate__V1__HelloAck      ha   = TOLLGATE__V1__HELLO_ACK__INIT;
+    Tollgate__V1__Pong          pong = TOLLGATE__V1__PONG__INIT;
+    Tollgate__V1__WireError     we   = TOLLGATE__V1__WIRE_ERROR__INIT;
+    Tollgate__V1__UsageBatchAck ba   = TOLLGATE__V1__USAGE_BATCH_ACK__INIT;
     Tollgate__V1__UsageItemAck  ia[TG_USAGE_BATCH_MAX];
     Tollgate__V1__UsageItemAck *iap[TG_USAGE_BATCH_MAX];
     Tollgate__V1__UsageAck      iack[TG_USAGE_BATCH_MAX];
-    pdp_wire_decision_out     dec;
-    tg_err                    rv;
+    pdp_wire_decision_out       dec;
+    tg_err                      rv;
 
     m.wire_version = PDP_WIRE_VERSION;
     m.request_id   = (char *)rep->request_id;
@@ -427,19 +428,20 @@ pdp_wire_encode_reply(const pdp_rep *rep, tg_buf *out)
             const tg_usage_item_ack *a = &rep->u.batch.acks[i];
             tollgate__v1__usage_item_ack__init(&ia[i]);
             tollgate__v1__usage_ack__init(&iack[i]);
-            ia[i].request_id         = (char *)a->ack.request_id;
-            ia[i].ok                 = a->ok;
-            iack[i].duplicate        = a->ok && a->ack.duplicate;
-            iack[i].cost_micro_usd   = a->ok ? a->ack.cost_micro_usd : 0;
-            ia[i].ack                = a->ok ? &iack[i] : NULL;
-            iap[i]                   = &ia[i];
+            ia[i].request_id       = (char *)a->ack.request_id;
+            ia[i].ok               = a->ok;
+            iack[i].duplicate      = a->ok && a->ack.duplicate;
+            iack[i].cost_micro_usd = a->ok ? a->ack.cost_micro_usd : 0;
+            ia[i].ack              = a->ok ? &iack[i] : NULL;
+            iap[i]                 = &ia[i];
         }
         ba.n_acks         = rep->u.batch.n;
         ba.acks           = iap;
         m.body_case       = TOLLGATE__V1__PDP_RESPONSE__BODY_USAGE_BATCH_ACK;
         m.usage_batch_ack = &ba;
         break;
-    default: return TG_EINVAL;
+    default:
+        return TG_EINVAL;
     }
     return pdp_wire_pack(&m.base, out);
 }
@@ -461,50 +463,16 @@ pdp_wire_encode_request(const pdp_req *req, tg_buf *out)
     m.request_id   = (char *)req->request_id;
     switch (req->kind) {
     case PDP_REQ_DECIDE:
-        if (d->n_meta > TG_MSG_META_MAX) {
+        if (tg_wire_decide_fill(&dec, d, kv, kvp) != TG_OK) {
             return TG_EINVAL;
         }
-        dec.key_hash.data          = (uint8_t *)d->key_hash;
-        dec.key_hash.len           = TG_SHA256_LEN;
-        dec.endpoint               = (Tollgate__V1__Endpoint)d->endpoint;
-        dec.model                  = (char *)d->model;
-        dec.stream                 = d->stream;
-        dec.max_tokens             = d->max_tokens;
-        dec.prompt_tokens_estimate = d->prompt_tokens_estimate;
-        dec.prompt_bytes           = d->prompt_bytes;
-        dec.client_ip              = (char *)d->client_ip;
-        dec.user                   = (char *)d->user;
-        dec.now_ms                 = d->now_ms;
-        for (uint32_t i = 0; i < d->n_meta; i++) {
-            tollgate__v1__key_value__init(&kv[i]);
-            kv[i].key   = (char *)d->meta[i].key;
-            kv[i].value = (char *)d->meta[i].value;
-            kvp[i]      = &kv[i];
-        }
-        dec.n_metadata = d->n_meta;
-        dec.metadata   = kvp;
-        m.body_case    = TOLLGATE__V1__PDP_REQUEST__BODY_DECIDE;
-        m.decide       = &dec;
+        m.body_case = TOLLGATE__V1__PDP_REQUEST__BODY_DECIDE;
+        m.decide    = &dec;
         break;
     case PDP_REQ_USAGE:
-        use.key_id            = (char *)u->key_id;
-        use.tenant_id         = (char *)u->tenant_id;
-        use.model             = (char *)u->model;
-        use.deployment_id     = (char *)u->deployment_id;
-        use.reservation_id    = (char *)u->reservation_id;
-        use.endpoint          = (Tollgate__V1__Endpoint)u->endpoint;
-        use.stream            = u->stream;
-        use.prompt_tokens     = u->prompt_tokens;
-        use.completion_tokens = u->completion_tokens;
-        use.cached_tokens     = u->cached_tokens;
-        use.estimated         = u->estimated;
-        use.abandoned         = u->abandoned;
-        use.status            = u->status;
-        use.started_ms        = u->started_ms;
-        use.duration_ms       = u->duration_ms;
-        use.user              = (char *)u->user;
-        m.body_case           = TOLLGATE__V1__PDP_REQUEST__BODY_USAGE;
-        m.usage               = &use;
+        tg_wire_usage_fill(&use, u);
+        m.body_case = TOLLGATE__V1__PDP_REQUEST__BODY_USAGE;
+        m.usage     = &use;
         break;
     case PDP_REQ_HELLO:
         hello.component = (char *)req->u.hello.component;
@@ -517,7 +485,8 @@ pdp_wire_encode_request(const pdp_req *req, tg_buf *out)
         m.body_case  = TOLLGATE__V1__PDP_REQUEST__BODY_PING;
         m.ping       = &ping;
         break;
-    default: return TG_EINVAL;
+    default:
+        return TG_EINVAL;
     }
     return pdp_wire_pack(&m.base, out);
 }

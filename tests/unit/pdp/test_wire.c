@@ -74,6 +74,32 @@ test_decide_round_trip(void)
     tg_buf_fini(&b);
 }
 
+/* Both sides encode with one codec (tg_wire): the data plane's message
+ * decodes to the same request, and more metadata than the wire carries is
+ * refused, never sent with entries that point nowhere. */
+static void
+test_decide_from_the_data_plane(void)
+{
+    uint8_t buf[DP_WIRE_MAX_REQUEST];
+    size_t  len = 0;
+    char    err[256];
+
+    fill_decide(&g_req);
+    CU_ASSERT_EQUAL_FATAL(dp_wire_encode_decide(&g_req.u.decide, buf,
+                                                sizeof(buf), &len),
+                          TG_OK);
+    CU_ASSERT_EQUAL_FATAL(pdp_wire_decode_request(buf, len, 65536, &g_req2,
+                                                  err, sizeof(err)),
+                          TG_OK);
+    CU_ASSERT_EQUAL(g_req2.u.decide.n_meta, 2);
+    CU_ASSERT_STRING_EQUAL(g_req2.u.decide.meta[1].value, "prod");
+    CU_ASSERT_STRING_EQUAL(g_req2.u.decide.user, "user-42");
+    g_req.u.decide.n_meta = TG_MSG_META_MAX + 1;
+    CU_ASSERT_EQUAL(dp_wire_encode_decide(&g_req.u.decide, buf, sizeof(buf),
+                                          &len),
+                    TG_EINVAL);
+}
+
 static void
 test_usage_round_trip(void)
 {
@@ -412,6 +438,7 @@ test_usage_batch_both_ways(void)
 static const tg_unit_case cases[] = {
     {"usage_batch_both_ways", test_usage_batch_both_ways},
     {"decide_round_trip", test_decide_round_trip},
+    {"decide_from_the_data_plane", test_decide_from_the_data_plane},
     {"usage_round_trip", test_usage_round_trip},
     {"decision_reply_round_trip", test_decision_reply_round_trip},
     {"small_replies_round_trip", test_small_replies_round_trip},

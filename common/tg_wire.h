@@ -1,0 +1,23 @@
+/* tg_wire.h - the Decide and Usage messages of the PDP wire protocol,
+ * filled from their C structs (tg_msg.h): the one encoder both sides use
+ * (the data plane sends them; the PDP's wire module re-encodes them for
+ * its tools and tests). Decoding stays with each side's wire module, which
+ * checks every field. Thread-safe (no state). */
+#ifndef TG_WIRE_H
+#define TG_WIRE_H
+
+#include "tg_err.h"
+#include "tg_msg.h"
+#include "tollgate/v1/pdp.pb-c.h"
+
+/* tg_wire_decide_fill points dec's fields at d's (borrowed: dec is valid
+ * while d, kv and kvp are); kv and kvp are the room for the metadata.
+ * TG_EINVAL when d holds more than TG_MSG_META_MAX metadata entries. */
+tg_err tg_wire_decide_fill(Tollgate__V1__Decide *dec, const tg_decide *d,
+                           Tollgate__V1__KeyValue  kv[TG_MSG_META_MAX],
+                           Tollgate__V1__KeyValue *kvp[TG_MSG_META_MAX]);
+
+/* tg_wire_usage_fill points us's fields at u's (borrowed). */
+void tg_wire_usage_fill(Tollgate__V1__Usage *us, const tg_usage *u);
+
+#endif
