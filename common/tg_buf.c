@@ -154,3 +154,31 @@ tg_buf_consume(tg_buf *b, size_t n)
     b->len -= n;
     b->data[b->len] = '\0';
 }
+
+bool
+tg_vec_reserve(void *arrp, size_t *cap, size_t need, size_t elem)
+{
+    size_t ncap = *cap != 0 ? *cap : 16;
+    void  *v;
+    void  *nv;
+
+    if (need <= *cap) {
+        return true;
+    }
+    while (ncap < need) {
+        if (ncap > SIZE_MAX / 2) {
+            return false;
+        }
+        ncap *= 2;
+    }
+    if (elem != 0 && ncap > SIZE_MAX / elem) {
+        return false;
+    }
+    memcpy(&v, arrp, sizeof(v));
+    if ((nv = realloc(v, ncap * elem)) == NULL) {
+        return false;
+    }
+    memcpy(arrp, &nv, sizeof(nv));
+    *cap = ncap;
+    return true;
+}

@@ -4,6 +4,7 @@
 #ifndef TG_BUF_H
 #define TG_BUF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "tg_err.h"
@@ -38,6 +39,14 @@ void tg_buf_addf(tg_buf *b, const char *fmt, ...)
 tg_err tg_buf_error(const tg_buf *b) __attribute__((warn_unused_result));
 /* tg_buf_fail marks b failed with err (a piece of it could not be made). */
 void tg_buf_fail(tg_buf *b, tg_err err);
+/* tg_vec_reserve makes room for need elements of elem bytes in a growable
+ * array: arrp is the address of its pointer (any element type), *cap its
+ * capacity in elements, which doubles (from 16) until need fits. false
+ * when out of memory or the size would overflow (nothing changed). The one
+ * growable array of the code base. */
+bool tg_vec_reserve(void *arrp, size_t *cap, size_t need, size_t elem)
+    __attribute__((warn_unused_result));
+
 /* tg_buf_consume drops the first n bytes. */
 void tg_buf_consume(tg_buf *b, size_t n);
 

@@ -41,15 +41,9 @@ pdp_bt_record(pdp_bt *c, const char *file, const char *name, const char *why,
     } else {
         t->failed++;
     }
-    if (t->n == t->cap) {
-        size_t           ncap = t->cap ? t->cap * 2 : 32;
-        pdp_bundle_case *nv   = realloc(t->cases, ncap * sizeof(*nv));
-        if (nv == NULL) {
-            tg_buf_fail(&t->messages, TG_ENOMEM); /* the counts still hold */
-            return;
-        }
-        t->cases = nv;
-        t->cap   = ncap;
+    if (!tg_vec_reserve(&t->cases, &t->cap, t->n + 1, sizeof(*t->cases))) {
+        tg_buf_fail(&t->messages, TG_ENOMEM); /* the counts still hold */
+        return;
     }
     k = &t->cases[t->n++];
     memset(k, 0, sizeof(*k));
@@ -512,18 +506,15 @@ pdp_bt_tests(pdp_bt *c, const char *dir, bool run)
             strcmp(de->d_name + len - 10, ".test.json") != 0) {
             continue;
         }
-        if (n == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            char **nn   = realloc(names, ncap * sizeof(*nn));
-            if (nn == NULL) {
-                break;
-            }
-            names = nn;
-            cap   = ncap;
+        /* A test file left out would pass a bundle it was to stop. */
+        if (!tg_vec_reserve(&names, &cap, n + 1, sizeof(*names)) ||
+            (names[n] = strdup(de->d_name)) == NULL) {
+            pdp_bt_error(c, "out of memory listing the test files");
+            c->t->errors++;
+            c->t->malformed++;
+            break;
         }
-        if ((names[n] = strdup(de->d_name)) != NULL) {
-            n++;
-        }
+        n++;
     }
     closedir(d);
     if (n > 1) {

@@ -508,27 +508,6 @@ out:
     return ec;
 }
 
-/* pdp_cli_reserve makes room for one more element in the growable array
- * *vecp (any element type; vecp is the address of its pointer) holding n
- * of cap elements of elem bytes. false: out of memory, nothing changed. */
-static bool
-pdp_cli_reserve(void *vecp, size_t n, size_t *cap, size_t elem)
-{
-    void *v;
-    void *nv;
-
-    if (n < *cap) {
-        return true;
-    }
-    memcpy(&v, vecp, sizeof(v));
-    if ((nv = realloc(v, (*cap ? *cap * 2 : 16) * elem)) == NULL) {
-        return false;
-    }
-    memcpy(vecp, &nv, sizeof(nv));
-    *cap = *cap ? *cap * 2 : 16;
-    return true;
-}
-
 /* ---- policy history ------------------------------------------------------ */
 
 typedef struct pdp_cli_history {
@@ -544,7 +523,7 @@ pdp_cli_collect_activation(void *arg, const pdp_activation *a)
     pdp_cli_history *h = arg;
 
     if (h->oom ||
-        (h->oom = !pdp_cli_reserve(&h->v, h->n, &h->cap, sizeof(*h->v)))) {
+        (h->oom = !tg_vec_reserve(&h->v, &h->cap, h->n + 1, sizeof(*h->v)))) {
         return;
     }
     h->v[h->n++] = *a;

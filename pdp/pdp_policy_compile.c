@@ -286,22 +286,13 @@ pdp_join(char *buf, size_t cap, const char *const items[], size_t n)
 static bool
 pdp_cc_grow(pdp_cc *cc, void **arr, uint32_t *cap, uint32_t need, size_t sz)
 {
-    uint32_t ncap;
-    void    *p;
+    size_t c = *cap;
 
-    if (need <= *cap) {
-        return true;
-    }
-    ncap = *cap ? *cap * 2 : 16;
-    while (ncap < need) {
-        ncap *= 2;
-    }
-    if ((p = realloc(*arr, (size_t)ncap * sz)) == NULL) {
+    if (!tg_vec_reserve(arr, &c, need, sz) || c > UINT32_MAX) {
         cc->oom = true;
         return false;
     }
-    *arr = p;
-    *cap = ncap;
+    *cap = (uint32_t)c;
     return true;
 }
 

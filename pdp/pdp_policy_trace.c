@@ -91,19 +91,13 @@ static bool
 pdp_trace_grow(pdp_trace *t, void **arr, uint32_t *cap, uint32_t need,
                size_t sz)
 {
-    void    *p;
-    uint32_t ncap;
+    size_t c = *cap;
 
-    if (need <= *cap) {
-        return true;
-    }
-    ncap = *cap ? *cap * 2 : 32;
-    if ((p = realloc(*arr, (size_t)ncap * sz)) == NULL) {
+    if (!tg_vec_reserve(arr, &c, need, sz) || c > UINT32_MAX) {
         t->oom = true;
         return false;
     }
-    *arr = p;
-    *cap = ncap;
+    *cap = (uint32_t)c;
     return true;
 }
 

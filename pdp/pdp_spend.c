@@ -130,15 +130,9 @@ pdp_spend_collect_totals(void *arg, pdp_totals_kind kind, const char *id,
     if (s->oom) {
         return;
     }
-    if (s->n[w] == s->cap[w]) {
-        size_t               ncap = s->cap[w] ? s->cap[w] * 2 : 16;
-        pdp_spend_total_row *nv   = realloc(s->v[w], ncap * sizeof(*nv));
-        if (nv == NULL) {
-            s->oom = true;
-            return;
-        }
-        s->v[w]   = nv;
-        s->cap[w] = ncap;
+    if (!tg_vec_reserve(&s->v[w], &s->cap[w], s->n[w] + 1, sizeof(*s->v[w]))) {
+        s->oom = true;
+        return;
     }
     r = &s->v[w][s->n[w]++];
     memset(r, 0, sizeof(*r));

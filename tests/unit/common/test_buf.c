@@ -1,6 +1,7 @@
 /* common.buf - the byte buffer every answer is built in: a cap that holds,
  * and no failed append that goes unseen (a body with a piece missing). */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tg_buf.h"
@@ -53,12 +54,35 @@ test_add_keeps_the_first_failure(void)
     tg_buf_fini(&b);
 }
 
+static void
+test_vec_reserve(void)
+{
+    int   *v   = NULL;
+    size_t cap = 0;
+
+    CU_ASSERT_TRUE_FATAL(tg_vec_reserve(&v, &cap, 1, sizeof(*v)));
+    CU_ASSERT_EQUAL(cap, 16);
+    v[0] = 7;
+    CU_ASSERT_TRUE_FATAL(tg_vec_reserve(&v, &cap, 100, sizeof(*v)));
+    CU_ASSERT_EQUAL(cap, 128);
+    CU_ASSERT_EQUAL(v[0], 7);
+    v[99] = 9;
+    CU_ASSERT_TRUE(tg_vec_reserve(&v, &cap, 50, sizeof(*v))); /* fits */
+    CU_ASSERT_EQUAL(cap, 128);
+    /* A size that would overflow is refused; nothing changes. */
+    CU_ASSERT_FALSE(tg_vec_reserve(&v, &cap, SIZE_MAX / 2, sizeof(*v)));
+    CU_ASSERT_EQUAL(cap, 128);
+    CU_ASSERT_EQUAL(v[99], 9);
+    free(v);
+}
+
 int
 main(void)
 {
     static const tg_unit_case cases[] = {
         {"append_and_cap", test_append_and_cap},
         {"add_keeps_the_first_failure", test_add_keeps_the_first_failure},
+        {"vec_reserve", test_vec_reserve},
         {NULL, NULL},
     };
     return tg_unit_run("common.buf", cases);
