@@ -96,11 +96,20 @@ pdp_api_duration(const char *s, int64_t *ms)
         }
     }
     switch (*s) {
-    case 's': unit = 1000; break;
-    case 'm': unit = 60000; break;
-    case 'h': unit = 3600000; break;
-    case 'd': unit = 86400000; break;
-    default: return false;
+    case 's':
+        unit = 1000;
+        break;
+    case 'm':
+        unit = 60000;
+        break;
+    case 'h':
+        unit = 3600000;
+        break;
+    case 'd':
+        unit = 86400000;
+        break;
+    default:
+        return false;
     }
     if (s[1] != '\0' || n > PDP_API_DURATION_MAX_MS / unit) {
         return false;
@@ -123,13 +132,17 @@ const char *
 pdp_api_key_status(const pdp_key *k, int64_t now_ms)
 {
     switch (pdp_key_state_at(k, now_ms)) {
-    case PDP_KEY_STATE_REVOKED: return "revoked";
-    case PDP_KEY_STATE_EXPIRED: return "expired";
-    case PDP_KEY_STATE_ROTATED: return "rotated";
-    case PDP_KEY_STATE_ACTIVE: break;
+    case PDP_KEY_STATE_REVOKED:
+        return "revoked";
+    case PDP_KEY_STATE_EXPIRED:
+        return "expired";
+    case PDP_KEY_STATE_ROTATED:
+        return "rotated";
+    case PDP_KEY_STATE_ACTIVE:
+        break;
     }
     return k->rotated_ms != 0 && k->grace_until_ms > now_ms ? "rotated-grace"
-                                                           : "active";
+                                                            : "active";
 }
 
 void
@@ -243,8 +256,8 @@ static unsigned pdp_api_err(pdp_api_call *c, unsigned status, const char *code,
     __attribute__((format(printf, 4, 5)));
 
 static unsigned
-pdp_api_err(pdp_api_call *c, unsigned status, const char *code,
-            const char *fmt, ...)
+pdp_api_err(pdp_api_call *c, unsigned status, const char *code, const char *fmt,
+            ...)
 {
     char    msg[1024];
     cJSON  *doc = cJSON_CreateObject();
@@ -376,8 +389,8 @@ pdp_api_fields(pdp_api_call *c, const char *const allowed[], unsigned *st)
                           "The request body must be a JSON object.");
         return false;
     }
-    if (tg_json_only_keys(c->doc, c->body, "body", allowed, err,
-                          sizeof(err)) != TG_OK) {
+    if (tg_json_only_keys(c->doc, c->body, "body", allowed, err, sizeof(err)) !=
+        TG_OK) {
         *st = pdp_api_err(c, 400, "unknown_field", "%s", err);
         return false;
     }
@@ -389,8 +402,9 @@ pdp_api_fields(pdp_api_call *c, const char *const allowed[], unsigned *st)
 static bool
 pdp_api_str(pdp_api_call *c, const char *name, const char **out, unsigned *st)
 {
-    const cJSON *m =
-        c->body != NULL ? cJSON_GetObjectItemCaseSensitive(c->body, name) : NULL;
+    const cJSON *m = c->body != NULL
+                         ? cJSON_GetObjectItemCaseSensitive(c->body, name)
+                         : NULL;
 
     *out = NULL;
     if (m == NULL) {
@@ -401,8 +415,8 @@ pdp_api_str(pdp_api_call *c, const char *name, const char **out, unsigned *st)
         return true;
     }
     if (!cJSON_IsString(m)) {
-        *st = pdp_api_err(c, 400, "invalid_field",
-                          "\"%s\" must be a string.", name);
+        *st = pdp_api_err(c, 400, "invalid_field", "\"%s\" must be a string.",
+                          name);
         return false;
     }
     *out = m->valuestring;
@@ -432,8 +446,7 @@ pdp_api_labels(pdp_api_call *c, bool allow_remove, tg_kv *l, uint32_t *n,
         const char *v = cJSON_IsNull(e) ? "" : e->valuestring;
         bool        ok;
 
-        if (!tg_id_ok(e->string) ||
-            strlen(e->string) >= sizeof(l[0].key)) {
+        if (!tg_id_ok(e->string) || strlen(e->string) >= sizeof(l[0].key)) {
             *st = pdp_api_err(c, 400, "invalid_field",
                               "label name \"%.80s\" is not valid: use 1 to "
                               "63 of A-Z a-z 0-9 . _ -",
@@ -441,9 +454,9 @@ pdp_api_labels(pdp_api_call *c, bool allow_remove, tg_kv *l, uint32_t *n,
             return false;
         }
         if (!cJSON_IsString(e) && !cJSON_IsNull(e)) {
-            *st = pdp_api_err(c, 400, "invalid_field",
-                              "label %s: the value must be a string.",
-                              e->string);
+            *st =
+                pdp_api_err(c, 400, "invalid_field",
+                            "label %s: the value must be a string.", e->string);
             return false;
         }
         ok = strlen(v) < sizeof(l[0].value);
@@ -599,22 +612,21 @@ typedef enum pdp_api_tenant_how {
 static unsigned
 pdp_api_tenant_write(pdp_api_call *c, const char *id, pdp_api_tenant_how how)
 {
-    bool create = how == PDP_API_TENANT_CREATE;
-    static const char *const create_fields[] = {"id", "name", "tier",
-                                                "labels", NULL};
-    static const char *const update_fields[] = {"name", "tier", "labels",
+    bool                     create          = how == PDP_API_TENANT_CREATE;
+    static const char *const create_fields[] = {"id", "name", "tier", "labels",
                                                 NULL};
-    tg_kv             labels[PDP_LABELS_MAX];
-    uint32_t          n = 0;
-    const char       *name;
-    const char       *tier;
-    pdp_tenant        t;
-    pdp_tenant_change ch;
-    bool              created = false;
-    unsigned          st      = 0;
-    char              target[PDP_AUDIT_TARGET_MAX];
-    pdp_audit         a;
-    tg_err            rv;
+    static const char *const update_fields[] = {"name", "tier", "labels", NULL};
+    tg_kv                    labels[PDP_LABELS_MAX];
+    uint32_t                 n = 0;
+    const char              *name;
+    const char              *tier;
+    pdp_tenant               t;
+    pdp_tenant_change        ch;
+    bool                     created = false;
+    unsigned                 st      = 0;
+    char                     target[PDP_AUDIT_TARGET_MAX];
+    pdp_audit                a;
+    tg_err                   rv;
 
     if (!pdp_api_fields(c, create ? create_fields : update_fields, &st) ||
         !pdp_api_str(c, "name", &name, &st) ||
@@ -678,10 +690,9 @@ pdp_api_tenant_write(pdp_api_call *c, const char *id, pdp_api_tenant_how how)
     ch.n_labels = n;
     ch.now_ms   = c->now_ms;
     snprintf(target, sizeof(target), "tenant:%s", id);
-    pdp_api_audit(c, &a,
-                  rv == TG_ENOTFOUND ? "tenants.create" : "tenants.update",
-                  target,
-                  c->body != NULL ? cJSON_Duplicate(c->body, true) : NULL);
+    pdp_api_audit(
+        c, &a, rv == TG_ENOTFOUND ? "tenants.create" : "tenants.update", target,
+        c->body != NULL ? cJSON_Duplicate(c->body, true) : NULL);
     rv = pdp_store_tenant_set(c->x->st, &ch, &t, &created);
     pdp_api_audit_end(c->x->st, &a);
     if (rv == TG_ETOOBIG) {
@@ -726,12 +737,12 @@ pdp_api_last_used(pdp_api_call *c, cJSON *arr)
     }
     if ((rv = pdp_store_read_begin(rd)) == TG_OK) {
         for (cJSON *k = arr->child; k != NULL; k = k->next) {
-            const char *id = cJSON_GetStringValue(
-                cJSON_GetObjectItemCaseSensitive(k, "id"));
+            const char *id =
+                cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(k, "id"));
             pdp_api_json_time(k, "last_used",
-                              id != NULL && pdp_store_totals_get(
-                                                rd, PDP_TOTALS_KEY, id, &t) ==
-                                                TG_OK
+                              id != NULL &&
+                                      pdp_store_totals_get(rd, PDP_TOTALS_KEY,
+                                                           id, &t) == TG_OK
                                   ? t.last_ms
                                   : 0);
         }
@@ -746,20 +757,19 @@ pdp_api_last_used(pdp_api_call *c, cJSON *arr)
 static int
 pdp_api_key_cmp(const void *a, const void *b)
 {
-    const cJSON *x  = *(const cJSON *const *)a;
-    const cJSON *y  = *(const cJSON *const *)b;
-    double       cx = cJSON_GetNumberValue(
-        cJSON_GetObjectItemCaseSensitive(x, "created_ms"));
-    double cy = cJSON_GetNumberValue(
-        cJSON_GetObjectItemCaseSensitive(y, "created_ms"));
+    const cJSON *x = *(const cJSON *const *)a;
+    const cJSON *y = *(const cJSON *const *)b;
+    double       cx =
+        cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(x, "created_ms"));
+    double cy =
+        cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(y, "created_ms"));
 
     if (cx != cy) {
         return cx < cy ? -1 : 1;
     }
-    return strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(x,
-                                                                         "id")),
-                  cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(y,
-                                                                        "id")));
+    return strcmp(
+        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(x, "id")),
+        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(y, "id")));
 }
 
 /* pdp_api_sort_keys sorts arr (pdp_api_key_cmp); false when out of
@@ -811,8 +821,7 @@ pdp_api_keys_list(pdp_api_call *c)
 }
 
 static tg_err
-pdp_api_read_key(pdp_api_call *c, const char *id, pdp_key *k,
-                 int64_t *last_ms)
+pdp_api_read_key(pdp_api_call *c, const char *id, pdp_key *k, int64_t *last_ms)
 {
     pdp_store_reader *rd = NULL;
     pdp_totals        t;
@@ -827,8 +836,8 @@ pdp_api_read_key(pdp_api_call *c, const char *id, pdp_key *k,
     if ((rv = pdp_store_read_begin(rd)) == TG_OK) {
         rv = pdp_store_key_get_by_id(rd, id, k);
         if (last_ms != NULL) {
-            *last_ms = rv == TG_OK && pdp_store_totals_get(
-                                          rd, PDP_TOTALS_KEY, id, &t) == TG_OK
+            *last_ms = rv == TG_OK && pdp_store_totals_get(rd, PDP_TOTALS_KEY,
+                                                           id, &t) == TG_OK
                            ? t.last_ms
                            : 0;
         }
@@ -898,33 +907,117 @@ pdp_api_catalog(const tg_config *cfg, char *buf, size_t cap)
         }
         w = snprintf(buf + used, cap - used, "%s%s", used ? ", " : "", m);
         if (w < 0 || (size_t)w >= cap - used) {
-            snprintf(buf + (cap > 4 ? cap - 4 : 0), cap > 4 ? 4 : cap,
-                     "...");
+            snprintf(buf + (cap > 4 ? cap - 4 : 0), cap > 4 ? 4 : cap, "...");
             return;
         }
         used += (size_t)w;
     }
 }
 
+/* pdp_api_key_models reads the body's "models" (catalog models only)
+ * into k. */
+static bool
+pdp_api_key_models(pdp_api_call *c, pdp_key *k, unsigned *st)
+{
+    const cJSON *models;
+
+    models = c->body != NULL
+                 ? cJSON_GetObjectItemCaseSensitive(c->body, "models")
+                 : NULL;
+    if (models != NULL && !cJSON_IsArray(models)) {
+        *st = pdp_api_err(c, 400, "invalid_field",
+                          "\"models\" must be an array of model names.");
+        return false;
+    }
+    for (const cJSON *m = models != NULL ? models->child : NULL; m != NULL;
+         m              = m->next) {
+        if (!cJSON_IsString(m) ||
+            !pdp_api_model_known(c->x->cfg, m->valuestring)) {
+            char known[512];
+
+            pdp_api_catalog(c->x->cfg, known, sizeof(known));
+            *st = pdp_api_err(c, 400, "unknown_model",
+                              "\"models\": %s%.100s%s is not a model of this "
+                              "gateway's deployments catalog (it has: %s).",
+                              cJSON_IsString(m) ? "\"" : "",
+                              cJSON_IsString(m) ? m->valuestring : "an item",
+                              cJSON_IsString(m) ? "\"" : "",
+                              known[0] ? known : "none");
+            return false;
+        }
+        if (k->n_models == PDP_KEY_MODELS_MAX) {
+            *st = pdp_api_err(c, 400, "invalid_field", "At most %d models.",
+                              PDP_KEY_MODELS_MAX);
+            return false;
+        }
+        snprintf(k->models[k->n_models++], sizeof(k->models[0]), "%s",
+                 m->valuestring);
+    }
+    return true;
+}
+
+/* pdp_api_key_expiry reads "expires_in" or "expires" into k (now_ms is
+ * when the key is made). */
+static bool
+pdp_api_key_expiry(pdp_api_call *c, const char *expires_in, const char *expires,
+                   pdp_key *k, unsigned *st)
+{
+    if (expires_in != NULL && expires != NULL) {
+        *st = pdp_api_err(c, 400, "invalid_field",
+                          "Give \"expires_in\" or \"expires\", not both.");
+        return false;
+    }
+    if (expires_in != NULL) {
+        int64_t d = 0;
+        if (!pdp_api_duration(expires_in, &d) || d == 0) {
+            *st = pdp_api_err(c, 400, "invalid_field",
+                              "\"expires_in\" \"%.40s\" is not a duration: "
+                              "use a whole number and s, m, h or d, e.g. "
+                              "\"90d\".",
+                              expires_in);
+            return false;
+        }
+        k->expires_ms = c->now_ms + d;
+    }
+    if (expires != NULL) {
+        int64_t when = 0;
+        if (!tg_parse_date(expires, false, &when)) {
+            *st = pdp_api_err(c, 400, "invalid_field",
+                              "\"expires\" \"%.40s\" is not a date: use "
+                              "YYYY-MM-DD (00:00:00 UTC that day) or RFC 3339, "
+                              "e.g. 2025-01-31T18:00:00Z.",
+                              expires);
+            return false;
+        }
+        if (when <= c->now_ms) {
+            *st = pdp_api_err(c, 400, "invalid_field",
+                              "\"expires\" \"%.40s\" is not in the future.",
+                              expires);
+            return false;
+        }
+        k->expires_ms = when;
+    }
+    return true;
+}
+
 static unsigned
 pdp_api_key_create(pdp_api_call *c)
 {
-    static const char *const fields[] = {"tenant", "name",       "user",
-                                         "models", "labels",     "expires_in",
+    static const char *const fields[] = {"tenant",  "name",   "user",
+                                         "models",  "labels", "expires_in",
                                          "expires", NULL};
-    pdp_key    *k = calloc(1, sizeof(*k));
-    pdp_tenant  t;
-    const char *tenant;
-    const char *name;
-    const char *user;
-    const char *expires_in;
-    const char *expires;
-    const cJSON *models;
-    char        secret[PDP_API_KEY_MAX];
-    uint8_t     hash[TG_SHA256_LEN];
-    char        idhex[17];
-    unsigned    st = 0;
-    tg_err      rv;
+    pdp_key                 *k        = calloc(1, sizeof(*k));
+    pdp_tenant               t;
+    const char              *tenant;
+    const char              *name;
+    const char              *user;
+    const char              *expires_in;
+    const char              *expires;
+    char                     secret[PDP_API_KEY_MAX];
+    uint8_t                  hash[TG_SHA256_LEN];
+    char                     idhex[17];
+    unsigned                 st = 0;
+    tg_err                   rv;
 
     if (k == NULL) {
         return pdp_api_err(c, 500, "internal", "out of memory");
@@ -970,72 +1063,9 @@ pdp_api_key_create(pdp_api_call *c)
         goto out;
     }
     snprintf(k->user, sizeof(k->user), "%s", user != NULL ? user : "");
-    models = c->body != NULL
-                 ? cJSON_GetObjectItemCaseSensitive(c->body, "models")
-                 : NULL;
-    if (models != NULL && !cJSON_IsArray(models)) {
-        st = pdp_api_err(c, 400, "invalid_field",
-                         "\"models\" must be an array of model names.");
+    if (!pdp_api_key_models(c, k, &st) ||
+        !pdp_api_key_expiry(c, expires_in, expires, k, &st)) {
         goto out;
-    }
-    for (const cJSON *m = models != NULL ? models->child : NULL; m != NULL;
-         m = m->next) {
-        if (!cJSON_IsString(m) || !pdp_api_model_known(c->x->cfg,
-                                                        m->valuestring)) {
-            char known[512];
-
-            pdp_api_catalog(c->x->cfg, known, sizeof(known));
-            st = pdp_api_err(c, 400, "unknown_model",
-                             "\"models\": %s%.100s%s is not a model of this "
-                             "gateway's deployments catalog (it has: %s).",
-                             cJSON_IsString(m) ? "\"" : "",
-                             cJSON_IsString(m) ? m->valuestring : "an item",
-                             cJSON_IsString(m) ? "\"" : "",
-                             known[0] ? known : "none");
-            goto out;
-        }
-        if (k->n_models == PDP_KEY_MODELS_MAX) {
-            st = pdp_api_err(c, 400, "invalid_field", "At most %d models.",
-                             PDP_KEY_MODELS_MAX);
-            goto out;
-        }
-        snprintf(k->models[k->n_models++], sizeof(k->models[0]), "%s",
-                 m->valuestring);
-    }
-    if (expires_in != NULL && expires != NULL) {
-        st = pdp_api_err(c, 400, "invalid_field",
-                         "Give \"expires_in\" or \"expires\", not both.");
-        goto out;
-    }
-    if (expires_in != NULL) {
-        int64_t d = 0;
-        if (!pdp_api_duration(expires_in, &d) || d == 0) {
-            st = pdp_api_err(c, 400, "invalid_field",
-                             "\"expires_in\" \"%.40s\" is not a duration: "
-                             "use a whole number and s, m, h or d, e.g. "
-                             "\"90d\".",
-                             expires_in);
-            goto out;
-        }
-        k->expires_ms = c->now_ms + d;
-    }
-    if (expires != NULL) {
-        int64_t when = 0;
-        if (!tg_parse_date(expires, false, &when)) {
-            st = pdp_api_err(c, 400, "invalid_field",
-                             "\"expires\" \"%.40s\" is not a date: use "
-                             "YYYY-MM-DD (00:00:00 UTC that day) or RFC 3339, "
-                             "e.g. 2025-01-31T18:00:00Z.",
-                             expires);
-            goto out;
-        }
-        if (when <= c->now_ms) {
-            st = pdp_api_err(c, 400, "invalid_field",
-                             "\"expires\" \"%.40s\" is not in the future.",
-                             expires);
-            goto out;
-        }
-        k->expires_ms = when;
     }
     snprintf(k->tenant, sizeof(k->tenant), "%s", tenant);
     snprintf(k->name, sizeof(k->name), "%s", name != NULL ? name : "");
@@ -1139,22 +1169,21 @@ pdp_api_key_rotate(pdp_api_call *c, const char *id)
                            "Cannot read random bytes for a new key.");
     }
     {
-        char       target[PDP_AUDIT_TARGET_MAX];
-        cJSON     *d = cJSON_CreateObject();
-        pdp_audit  a;
+        char      target[PDP_AUDIT_TARGET_MAX];
+        cJSON    *d = cJSON_CreateObject();
+        pdp_audit a;
         cJSON_AddNumberToObject(d, "grace_ms", (double)grace_ms);
         snprintf(target, sizeof(target), "key:%s", id);
         pdp_api_audit(c, &a, "keys.rotate", target, d);
-        rv = pdp_store_key_rotate(c->x->st, id, hash, c->now_ms, grace_ms,
-                                  &k);
+        rv = pdp_store_key_rotate(c->x->st, id, hash, c->now_ms, grace_ms, &k);
         /* A new secret that is already stored (a 2^-128 chance, or a
          * broken random source) gets another try or two. */
         for (int i = 0; i < 2 && rv == TG_EEXIST; i++) {
             if (pdp_api_secret(secret, sizeof(secret), hash) != TG_OK) {
                 break;
             }
-            rv = pdp_store_key_rotate(c->x->st, id, hash, c->now_ms,
-                                      grace_ms, &k);
+            rv = pdp_store_key_rotate(c->x->st, id, hash, c->now_ms, grace_ms,
+                                      &k);
         }
         pdp_api_audit_end(c->x->st, &a);
     }
@@ -1162,8 +1191,8 @@ pdp_api_key_rotate(pdp_api_call *c, const char *id)
         st = pdp_api_key_missing(c, id);
     } else if (rv == TG_EINVAL) {
         st = pdp_api_err(c, 409, "key_not_active",
-                         "Key %s is %s; only an active key can be rotated.",
-                         id, pdp_api_key_status(&k, c->now_ms));
+                         "Key %s is %s; only an active key can be rotated.", id,
+                         pdp_api_key_status(&k, c->now_ms));
     } else if (rv != TG_OK) {
         st = pdp_api_store_err(c, rv, "rotate the key");
     } else {
@@ -1204,8 +1233,8 @@ pdp_api_budget_json(pdp_api_call *c, const pdp_quota *q)
     cJSON            *j = cJSON_CreateObject();
     cJSON            *th;
     pdp_limits_budget b;
-    int64_t           reset = 0;
-    int64_t           spent = 0;
+    int64_t           reset    = 0;
+    int64_t           spent    = 0;
     int64_t           reserved = 0;
     char              usd[32];
     char              win[24];
@@ -1222,8 +1251,8 @@ pdp_api_budget_json(pdp_api_call *c, const pdp_quota *q)
     if (c->x->lim != NULL) {
         pdp_limits_budget_state(c->x->lim, &b, &spent, &reserved);
     } else {
-        pdp_api_spent s = {b.rule_id, q->id, q->window, b.start_ms,
-                           b.start_ms, 0};
+        pdp_api_spent s = {b.rule_id,  q->id,      q->window,
+                           b.start_ms, b.start_ms, 0};
         if (b.span_h > 0) {
             s.from_ms = b.start_ms - (int64_t)(b.span_h - 1) * 3600000;
         }
@@ -1250,9 +1279,9 @@ pdp_api_budget_json(pdp_api_call *c, const pdp_quota *q)
         cJSON_AddNullToObject(j, "reserved_usd"); /* only serve knows */
     }
     tg_usd(q->limit_micro - spent - reserved > 0
-                         ? q->limit_micro - spent - reserved
-                         : 0,
-                     usd, sizeof(usd));
+               ? q->limit_micro - spent - reserved
+               : 0,
+           usd, sizeof(usd));
     cJSON_AddStringToObject(j, "remaining_usd", usd);
     cJSON_AddNumberToObject(j, "limit_micro_usd", (double)q->limit_micro);
     cJSON_AddNumberToObject(j, "spent_micro_usd", (double)spent);
@@ -1308,8 +1337,7 @@ pdp_api_quota_one(void *arg, const pdp_quota *q)
 
     if (l->budgets && q->limit_micro > 0) {
         cJSON_AddItemToArray(l->arr, pdp_api_budget_json(l->c, q));
-    } else if (!l->budgets &&
-               (q->rpm > 0 || q->tpm > 0 || q->concurrent > 0)) {
+    } else if (!l->budgets && (q->rpm > 0 || q->tpm > 0 || q->concurrent > 0)) {
         cJSON_AddItemToArray(l->arr, pdp_api_ratelimit_json(q));
     }
 }
@@ -1348,9 +1376,9 @@ pdp_api_target(pdp_api_call *c, pdp_quota_scope *scope, const char **id,
     }
     *id = c->seg[2];
     if (!tg_id_ok(*id)) {
-        *st = pdp_api_err(c, 404, *scope == PDP_QUOTA_TENANT
-                                      ? "tenant_not_found"
-                                      : "key_not_found",
+        *st = pdp_api_err(c, 404,
+                          *scope == PDP_QUOTA_TENANT ? "tenant_not_found"
+                                                     : "key_not_found",
                           "\"%.80s\" is not a valid id.", *id);
         return false;
     }
@@ -1379,8 +1407,8 @@ static unsigned
 pdp_api_quota_missing(pdp_api_call *c, bool budgets, pdp_quota_scope scope,
                       const char *id)
 {
-    return pdp_api_err(c, 404, budgets ? "budget_not_found"
-                                       : "ratelimit_not_found",
+    return pdp_api_err(c, 404,
+                       budgets ? "budget_not_found" : "ratelimit_not_found",
                        "%s %s has no %s set through administration (bundle "
                        "rules are not listed here).",
                        scope == PDP_QUOTA_TENANT ? "Tenant" : "Key", id,
@@ -1400,9 +1428,9 @@ pdp_api_quota_show(pdp_api_call *c, bool budgets)
         return st;
     }
     rv = pdp_api_read_quota(c, scope, id, &q);
-    if (rv == TG_OK && (budgets ? q.limit_micro == 0
-                                : (q.rpm == 0 && q.tpm == 0 &&
-                                   q.concurrent == 0))) {
+    if (rv == TG_OK &&
+        (budgets ? q.limit_micro == 0
+                 : (q.rpm == 0 && q.tpm == 0 && q.concurrent == 0))) {
         rv = TG_ENOTFOUND;
     }
     if (rv == TG_ENOTFOUND) {
@@ -1411,8 +1439,9 @@ pdp_api_quota_show(pdp_api_call *c, bool budgets)
     if (rv != TG_OK) {
         return pdp_api_store_err(c, rv, "read the quota");
     }
-    return pdp_api_ok(c, 200, budgets ? pdp_api_budget_json(c, &q)
-                                      : pdp_api_ratelimit_json(&q));
+    return pdp_api_ok(c, 200,
+                      budgets ? pdp_api_budget_json(c, &q)
+                              : pdp_api_ratelimit_json(&q));
 }
 
 /* pdp_api_budget_body reads a budget from the body into q. */
@@ -1489,7 +1518,7 @@ pdp_api_budget_body(pdp_api_call *c, pdp_quota *q, unsigned *st)
         return false;
     }
     for (const cJSON *t = thr != NULL ? thr->child : NULL; t != NULL;
-         t = t->next) {
+         t              = t->next) {
         int64_t pct = 0;
 
         if (!tg_json_whole(t, 1, 99, &pct) ||
@@ -1515,8 +1544,8 @@ pdp_api_budget_body(pdp_api_call *c, pdp_quota *q, unsigned *st)
 }
 
 static bool
-pdp_api_rate_field(pdp_api_call *c, const char *name, int64_t max,
-                   int64_t *out, unsigned *st)
+pdp_api_rate_field(pdp_api_call *c, const char *name, int64_t max, int64_t *out,
+                   unsigned *st)
 {
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(c->body, name);
 
@@ -1542,8 +1571,8 @@ pdp_api_rate_body(pdp_api_call *c, pdp_quota *q, unsigned *st)
     if (!pdp_api_fields(c, fields, st) ||
         !pdp_api_rate_field(c, "rpm", PDP_RPM_MAX, &q->rpm, st) ||
         !pdp_api_rate_field(c, "tpm", PDP_TPM_MAX, &q->tpm, st) ||
-        !pdp_api_rate_field(c, "concurrent", PDP_CONCURRENT_MAX,
-                            &q->concurrent, st)) {
+        !pdp_api_rate_field(c, "concurrent", PDP_CONCURRENT_MAX, &q->concurrent,
+                            st)) {
         return false;
     }
     if (q->rpm == 0 && q->tpm == 0 && q->concurrent == 0) {
@@ -1564,7 +1593,7 @@ pdp_api_quota_write(pdp_api_call *c, bool budgets, bool remove)
     pdp_quota_scope scope;
     const char     *id;
     pdp_quota       q;
-    unsigned        st = 0;
+    unsigned        st      = 0;
     bool            created = false;
     char            target[PDP_AUDIT_TARGET_MAX];
     pdp_audit       a;
@@ -1636,22 +1665,24 @@ pdp_api_quota_write(pdp_api_call *c, bool budgets, bool remove)
         cJSON_AddStringToObject(doc, "deleted", target);
         return pdp_api_ok(c, 200, doc);
     }
-    return pdp_api_ok(c, 200, budgets ? pdp_api_budget_json(c, &q)
-                                      : pdp_api_ratelimit_json(&q));
+    return pdp_api_ok(c, 200,
+                      budgets ? pdp_api_budget_json(c, &q)
+                              : pdp_api_ratelimit_json(&q));
 }
 
-/* ---- spend and audit ------------------------------------------------------ */
+/* ---- spend and audit ------------------------------------------------------
+ */
 
 static unsigned
 pdp_api_spend(pdp_api_call *c)
 {
-    char            v[5][128];
-    const char     *p[5];
+    char                     v[5][128];
+    const char              *p[5];
     static const char *const names[5] = {"by", "from", "to", "tenant",
                                          "format"};
-    pdp_spend_query q;
-    char            err[256];
-    tg_err          rv;
+    pdp_spend_query          q;
+    char                     err[256];
+    tg_err                   rv;
 
     for (int i = 0; i < 5; i++) {
         p[i] = pdp_api_query(c, names[i], v[i], sizeof(v[i])) ? v[i] : NULL;
@@ -1665,8 +1696,10 @@ pdp_api_spend(pdp_api_call *c)
     tg_buf_reset(c->out);
     if ((rv = pdp_spend_write(c->x->st, &q, c->out, err, sizeof(err))) !=
         TG_OK) {
-        return pdp_api_err(c, 500, "store_error", "The spend report failed: "
-                           "%s.", err);
+        return pdp_api_err(c, 500, "store_error",
+                           "The spend report failed: "
+                           "%s.",
+                           err);
     }
     c->ctype = q.fmt == PDP_SPEND_CSV    ? "text/csv; charset=utf-8"
                : q.fmt == PDP_SPEND_JSON ? NULL
@@ -1726,9 +1759,11 @@ pdp_api_audit_get(pdp_api_call *c)
     return pdp_api_ok(c, 200, doc);
 }
 
-/* ---- routing --------------------------------------------------------------- */
+/* ---- routing ---------------------------------------------------------------
+ */
 
-/* ---- usage records -------------------------------------------------------- */
+/* ---- usage records --------------------------------------------------------
+ */
 
 typedef struct pdp_api_usage_list {
     cJSON *arr;
@@ -1741,13 +1776,13 @@ typedef struct pdp_api_usage_list {
 static tg_err
 pdp_api_usage_one(void *arg, const pdp_usage_rec *r)
 {
-    static const char *const eps[] = {"",          "chat_completions",
-                                      "completions", "embeddings",
-                                      "messages",  "models"};
-    pdp_api_usage_list      *l     = arg;
-    const tg_usage          *u     = &r->usage;
-    cJSON                   *j;
-    char                     usd[32];
+    static const char *const eps[] = {
+        "",           "chat_completions", "completions",
+        "embeddings", "messages",         "models"};
+    pdp_api_usage_list *l = arg;
+    const tg_usage     *u = &r->usage;
+    cJSON              *j;
+    char                usd[32];
 
     if ((l->tenant[0] != '\0' && strcmp(u->tenant_id, l->tenant) != 0) ||
         (l->key[0] != '\0' && strcmp(u->key_id, l->key) != 0)) {
@@ -1853,8 +1888,7 @@ pdp_api_res_one(void *arg, const char *id, const void *data, size_t len)
     pdp_api_json_time(j, "created", info->created_ms);
     pdp_api_json_time(j, "expires", info->created_ms + l->ttl_ms);
     cJSON_AddNumberToObject(j, "tokens", (double)info->tokens);
-    tg_usd(info->n_budgets > 0 ? info->reserved_micro : 0, usd,
-                sizeof(usd));
+    tg_usd(info->n_budgets > 0 ? info->reserved_micro : 0, usd, sizeof(usd));
     cJSON_AddStringToObject(j, "reserved_usd", usd);
     a = cJSON_AddArrayToObject(j, "limits");
     for (uint32_t i = 0; i < info->n_limits; i++) {
@@ -1888,7 +1922,7 @@ pdp_api_reservations_list(pdp_api_call *c)
     l.arr    = cJSON_AddArrayToObject(doc, "reservations");
     l.ttl_ms = c->x->cfg != NULL ? c->x->cfg->pdp.reservation_ttl_s * 1000
                                  : 900 * 1000;
-    rv = pdp_store_reservation_list(c->x->st, pdp_api_res_one, &l);
+    rv       = pdp_store_reservation_list(c->x->st, pdp_api_res_one, &l);
     if (rv != TG_OK) {
         cJSON_Delete(doc);
         return pdp_api_store_err(c, rv, "read the reservations");
@@ -2032,8 +2066,8 @@ pdp_api_reply
 pdp_api_handle(const pdp_api_ctx *x, const char *method, const char *path,
                const char *query, const char *body, size_t len, tg_buf *out)
 {
-    pdp_api_call *c = calloc(1, sizeof(*c));
-    pdp_api_reply r = {500, "application/json"};
+    pdp_api_call *c    = calloc(1, sizeof(*c));
+    pdp_api_reply r    = {500, "application/json"};
     size_t        plen = strlen(PDP_API_PREFIX);
     char          err[512];
     char         *p;
@@ -2055,7 +2089,7 @@ pdp_api_handle(const pdp_api_ctx *x, const char *method, const char *path,
     }
     snprintf(c->segbuf, sizeof(c->segbuf), "%s", path + plen);
     for (p = c->segbuf; *p != '\0' && c->nseg < PDP_API_SEGS;) {
-        char *slash = strchr(p, '/');
+        char *slash       = strchr(p, '/');
         c->seg[c->nseg++] = p;
         if (slash == NULL) {
             break;
