@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "tg_json.h"
+#include "tg_log.h"
 #include "tg_pricing.h"
 
 #define TG_CONFIG_MAX_BYTES (4u << 20)
@@ -145,8 +146,7 @@ tg_config_pdp(tg_config *cfg, tg_config_priv *p, const cJSON *sec,
         (rv = tg_json_get_int(d, sec, "pdp", "workers", false, 1, 1024,
                               &c->workers, err, errlen)) != TG_OK ||
         (rv = tg_json_get_int(d, sec, "pdp", "max_message_bytes", false,
-                              TG_CONFIG_PDP_MSG_MIN,
-                              16 << 20, &c->max_message_bytes, err,
+                              1024, 16 << 20, &c->max_message_bytes, err,
                               errlen)) != TG_OK ||
         (rv = tg_json_get_int(d, sec, "pdp", "map_size_mb", false, 1,
                               1 << 20, &c->map_size_mb, err, errlen)) !=
@@ -193,6 +193,16 @@ tg_config_pdp(tg_config *cfg, tg_config_priv *p, const cJSON *sec,
                                 TG_CONFIG_IPC_ONLY);
         }
         c->listen[c->n_listen++] = u->valuestring;
+    }
+    if (c->max_message_bytes < TG_CONFIG_PDP_MSG_MIN) {
+        /* A config made for an older release (whose default was 65536)
+         * still loads; a full usage batch must fit, or the PDP would drop
+         * it unread and the spool retry it for ever. */
+        tg_warn("%s: pdp.max_message_bytes %lld is below a full usage batch "
+                "(%d bytes); using %d",
+                tg_json_doc_name(d), (long long)c->max_message_bytes,
+                TG_CONFIG_PDP_MSG_MIN, TG_CONFIG_PDP_MSG_MIN);
+        c->max_message_bytes = TG_CONFIG_PDP_MSG_MIN;
     }
     if ((l = cJSON_GetObjectItemCaseSensitive(sec, "allow_uids")) != NULL) {
         if (!cJSON_IsArray(l) || cJSON_GetArraySize(l) == 0 ||

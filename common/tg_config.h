@@ -122,7 +122,7 @@ typedef struct tg_dp_config {
     /* A whole request (headers and body) must arrive within this, however
      * steadily it trickles in; client_timeout_s only bounds silence. */
     int64_t     request_timeout_s;
-    /* From when a request is in to when its answer was taken whole, however
+    /* From when an answer starts to when it was taken whole, however
      * slowly the client reads (default total_timeout_ms + 300 s). */
     int64_t     response_timeout_s;
     int64_t     connect_timeout_ms;

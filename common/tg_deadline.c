@@ -158,6 +158,20 @@ tg_deadline_arm_for(tg_deadline_conn *c, int64_t limit_ms)
 }
 
 void
+tg_deadline_disarm(tg_deadline_conn *c)
+{
+    tg_deadline *dl;
+
+    if (c == NULL) {
+        return;
+    }
+    dl = c->dl;
+    pthread_mutex_lock(&dl->mtx);
+    c->armed = false;
+    pthread_mutex_unlock(&dl->mtx);
+}
+
+void
 tg_deadline_remove(tg_deadline_conn *c)
 {
     tg_deadline *dl;

@@ -35,9 +35,14 @@ tg_deadline_conn *tg_deadline_add(tg_deadline *dl, int fd);
 void tg_deadline_arm(tg_deadline_conn *c);
 
 /* tg_deadline_arm_for restarts the clock with a limit of its own: the
- * request was read and its answer must be taken within limit_ms (a client
- * that reads a byte at a time must not hold the connection for ever). */
+ * answer is going out and must be taken within limit_ms (a client that
+ * reads a byte at a time must not hold the connection for ever). */
 void tg_deadline_arm_for(tg_deadline_conn *c, int64_t limit_ms);
+
+/* tg_deadline_disarm stops the clock: the request is in and is being
+ * worked on (deciding, calling upstream, retrying): the time that takes is
+ * the server's, not the client's. */
+void tg_deadline_disarm(tg_deadline_conn *c);
 
 /* tg_deadline_remove stops tracking c and frees it. */
 void tg_deadline_remove(tg_deadline_conn *c);

@@ -89,11 +89,25 @@ dp_server_upstream(const dp_server *srv, const char *id)
 
 /* ---- small responses on the MHD thread ------------------------------ */
 
-/* dp_server_request_read swaps conn's request deadline for its response
- * deadline: the request is in (or is being answered), and the answer must
- * be taken within response_timeout_s, however slowly the client reads. */
+/* dp_server_request_read stops conn's request deadline: the request is
+ * in, and deciding, calling upstream and retrying take the server's time,
+ * not the client's. */
 static void
-dp_server_request_read(dp_server *srv, struct MHD_Connection *conn)
+dp_server_request_read(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+    if (ci != NULL) {
+        tg_deadline_disarm(ci->socket_context);
+    }
+}
+
+/* dp_server_answering starts conn's response deadline: the answer is
+ * queued and must be taken within response_timeout_s, however slowly the
+ * client reads. */
+static void
+dp_server_answering(dp_server *srv, struct MHD_Connection *conn)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
@@ -128,7 +142,7 @@ dp_server_send(dp_server *srv, struct MHD_Connection *conn, unsigned status,
         dp_server_new_id(srv, rid, sizeof(rid));
         request_id = rid;
     }
-    dp_server_request_read(srv, conn);
+    dp_server_answering(srv, conn);
 
     resp = MHD_create_response_from_buffer(len, (void *)body,
                                            MHD_RESPMEM_MUST_COPY);
@@ -602,6 +616,7 @@ dp_server_queue(dp_server *srv, struct MHD_Connection *conn, dp_req *r)
     char                 rev[24];
     bool                 stream;
 
+    dp_server_answering(srv, conn);
     pthread_mutex_lock(&r->mtx);
     stream = r->phase == DP_PHASE_STREAMING;
     if (stream) {
@@ -664,7 +679,7 @@ dp_server_refuse(dp_server *srv, struct MHD_Connection *conn, unsigned status,
     char                 rid[TG_REQUEST_ID_MAX];
 
     dp_server_new_id(srv, rid, sizeof(rid));
-    dp_server_request_read(srv, conn);
+    dp_server_answering(srv, conn);
     tg_buf_init(&b, 0);
     dp_client_error(TG_EP_UNSPECIFIED, &b, message, "invalid_request_error",
                     NULL, code);
@@ -867,7 +882,7 @@ dp_server_access(void *cls, struct MHD_Connection *conn, const char *url,
                                         "server_error", "shutting_down",
                                         r->request_id, NULL);
         }
-        dp_server_request_read(srv, conn);
+        dp_server_request_read(conn);
         pthread_mutex_lock(&r->mtx);
         r->suspended = true;
         MHD_suspend_connection(conn);

@@ -37,12 +37,24 @@ struct pdp_admin {
     tg_deadline       *deadline;
 };
 
-/* pdp_admin_request_read swaps c's request deadline for its response
- * deadline (PDP_ADMIN_RESPONSE_MS): it is being answered, and a client
- * reading a byte at a time must not hold a thread for ever. Called by the
- * MHD thread serving c. */
+/* pdp_admin_request_read stops c's request deadline: the request is in,
+ * and a reload (compile and tests) may take longer than a client may take
+ * to send one. Called by the MHD thread serving c. */
 static void
 pdp_admin_request_read(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+    if (ci != NULL) {
+        tg_deadline_disarm(ci->socket_context);
+    }
+}
+
+/* pdp_admin_answering starts c's response deadline (PDP_ADMIN_RESPONSE_MS):
+ * a client reading a byte at a time must not hold a thread for ever. */
+static void
+pdp_admin_answering(struct MHD_Connection *c)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
@@ -92,7 +104,7 @@ pdp_admin_respond(struct MHD_Connection *c, unsigned int status,
     struct MHD_Response *r;
     enum MHD_Result      ret;
 
-    pdp_admin_request_read(c);
+    pdp_admin_answering(c);
     r = MHD_create_response_from_buffer(len, (void *)body,
                                         MHD_RESPMEM_MUST_COPY);
     if (r == NULL) {
@@ -339,6 +351,11 @@ pdp_admin_handle_admin(pdp_admin *a, struct MHD_Connection *c, const char *url,
         }
         *upload_data_size = 0;
         return MHD_YES;
+    }
+    /* The whole request is in: what follows is the PDP's time. */
+    pdp_admin_request_read(c);
+    if (!rq->authed) { /* refused on the first call; never reached */
+        return pdp_admin_unauthorized(c, false);
     }
     if (rq->too_big) {
         return pdp_admin_send(c, MHD_HTTP_CONTENT_TOO_LARGE,

@@ -680,7 +680,7 @@ pdp_cli_dispatch(pdp_cli *c, int argc, char **argv)
     const char *cmd   = argv[1];
     const char *sub   = argc > 2 ? argv[2] : NULL;
     bool        group = false;
-    char        subs[128] = "";
+    char        subs[256] = "";
     size_t      used      = 0;
 
     for (size_t i = 0; pdp_cli_cmds[i].cmd != NULL; i++) {
@@ -699,6 +699,11 @@ pdp_cli_dispatch(pdp_cli *c, int argc, char **argv)
         }
         used += (size_t)snprintf(subs + used, sizeof(subs) - used, "%s%s",
                                  used ? ", " : "", d->sub);
+    }
+    /* An admin group (keys, tenants, ...) whose subcommand did not match
+     * any row of pdp_cli_api. */
+    if (!group && pdp_cli_api_subcommands(cmd, subs, sizeof(subs)) > 0) {
+        group = true;
     }
     if (group && sub != NULL &&
         (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0)) {

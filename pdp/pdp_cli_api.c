@@ -31,13 +31,13 @@
 #define PDP_CLI_CELL_MAX 72 /* a table cell; --format json has it all */
 
 typedef enum pdp_cli_fk {
-    FK_STR,    /* "field": "value" */
-    FK_NUM,    /* "field": 12.5 (the text as given; must be a number) */
-    FK_INT,    /* "field": 12 */
-    FK_LIST,   /* "a,b" -> ["a","b"] */
-    FK_INTS,   /* "50,80" -> [50,80] */
-    FK_LABEL,  /* repeatable NAME=VALUE -> {"NAME":"VALUE"}; NAME= -> null */
-    FK_QUERY,  /* ?field=value */
+    FK_STR,   /* "field": "value" */
+    FK_NUM,   /* "field": 12.5 (the text as given; must be a number) */
+    FK_INT,   /* "field": 12 */
+    FK_LIST,  /* "a,b" -> ["a","b"] */
+    FK_INTS,  /* "50,80" -> [50,80] */
+    FK_LABEL, /* repeatable NAME=VALUE -> {"NAME":"VALUE"}; NAME= -> null */
+    FK_QUERY, /* ?field=value */
 } pdp_cli_fk;
 
 typedef struct pdp_cli_flag {
@@ -71,7 +71,7 @@ typedef struct pdp_cli_api_cmd {
 #define PDP_CLI_COMMON                                                         \
     "\n"                                                                       \
     "Against the state directory of --config FILE (TOLLGATE_CONFIG), or a\n"   \
-    "running PDP's admin API with --url URL (TOLLGATE_ADMIN_URL, e.g.\n"        \
+    "running PDP's admin API with --url URL (TOLLGATE_ADMIN_URL, e.g.\n"       \
     "http://127.0.0.1:7071) and --token-file FILE (first line: the token)\n"   \
     "or TOLLGATE_ADMIN_TOKEN. --token TOKEN works too, but other local\n"      \
     "users can read command-line arguments in /proc.\n"                        \
@@ -79,6 +79,7 @@ typedef struct pdp_cli_api_cmd {
     "audit trail (tollgate-pdp audit list) with who made it.\n"
 
 static void pdp_cli_print_key(FILE *out, const cJSON *doc);
+static void pdp_cli_print_shown(FILE *out, const cJSON *doc);
 static void pdp_cli_print_keys(FILE *out, const cJSON *doc);
 static void pdp_cli_print_created(FILE *out, const cJSON *doc);
 static void pdp_cli_print_tenant_set(FILE *out, const cJSON *doc);
@@ -87,29 +88,60 @@ static void pdp_cli_print_revoked(FILE *out, const cJSON *doc);
 static void pdp_cli_print_rotated(FILE *out, const cJSON *doc);
 
 static const pdp_cli_api_cmd pdp_cli_api_cmds[] = {
-    {"tenants", "create", true, "POST", "tenants", POS_BODY_ID, false,
-     {{"name", "name", FK_STR}, {"tier", "tier", FK_STR},
+    {"tenants",
+     "create",
+     true,
+     "POST",
+     "tenants",
+     POS_BODY_ID,
+     false,
+     {{"name", "name", FK_STR},
+      {"tier", "tier", FK_STR},
       {"label", "labels", FK_LABEL}},
      "usage: tollgate-pdp tenants create TENANT [--name NAME] [--tier TIER]\n"
      "                                  [--label NAME=VALUE ...]\n"
      "\n"
      "Creates a tenant (refused if it exists). TENANT and TIER: 1-63 of\n"
      "A-Z a-z 0-9 . _ -; NAME is for people. Policies read tenant.id,\n"
-     "tenant.tier and tenant.labels.NAME.\n" PDP_CLI_COMMON, NULL},
-    {"tenants", "show", true, "GET", "tenants/%s", POS_PATH, false, {{0}},
+     "tenant.tier and tenant.labels.NAME.\n" PDP_CLI_COMMON,
+     NULL},
+    {"tenants",
+     "show",
+     true,
+     "GET",
+     "tenants/%s",
+     POS_PATH,
+     false,
+     {{0}},
      "usage: tollgate-pdp tenants show TENANT\n"
      "\n"
-     "The tenant's name, tier, labels and all-time spend.\n" PDP_CLI_COMMON, NULL},
-    {"tenants", "update", true, "PATCH", "tenants/%s", POS_PATH, false,
-     {{"name", "name", FK_STR}, {"tier", "tier", FK_STR},
+     "The tenant's name, tier, labels and all-time spend.\n" PDP_CLI_COMMON,
+     NULL},
+    {"tenants",
+     "update",
+     true,
+     "PATCH",
+     "tenants/%s",
+     POS_PATH,
+     false,
+     {{"name", "name", FK_STR},
+      {"tier", "tier", FK_STR},
       {"label", "labels", FK_LABEL}},
      "usage: tollgate-pdp tenants update TENANT [--name NAME] [--tier TIER]\n"
      "                                  [--label NAME=VALUE ...]\n"
      "\n"
      "Changes an existing tenant; what is not given stays. --tier \"\"\n"
-     "clears the tier, --label NAME= removes a label.\n" PDP_CLI_COMMON, NULL},
-    {"tenants", "set", true, "PUT", "tenants/%s", POS_PATH, false,
-     {{"name", "name", FK_STR}, {"tier", "tier", FK_STR},
+     "clears the tier, --label NAME= removes a label.\n" PDP_CLI_COMMON,
+     NULL},
+    {"tenants",
+     "set",
+     true,
+     "PUT",
+     "tenants/%s",
+     POS_PATH,
+     false,
+     {{"name", "name", FK_STR},
+      {"tier", "tier", FK_STR},
       {"label", "labels", FK_LABEL}},
      "usage: tollgate-pdp tenants set TENANT [--tier TIER] [--name NAME]\n"
      "                               [--label NAME=VALUE ...]\n"
@@ -117,20 +149,37 @@ static const pdp_cli_api_cmd pdp_cli_api_cmds[] = {
      "Creates the tenant, or changes it: what is not given stays; --tier \"\"\n"
      "clears the tier, --label NAME= removes a label.\n" PDP_CLI_COMMON,
      pdp_cli_print_tenant_set},
-    {"tenants", "list", true, "GET", "tenants", POS_NONE, false, {{0}},
+    {"tenants",
+     "list",
+     true,
+     "GET",
+     "tenants",
+     POS_NONE,
+     false,
+     {{0}},
      "usage: tollgate-pdp tenants list\n"
      "\n"
      "Every tenant: id, tier, when it last changed, labels.\n" PDP_CLI_COMMON,
      pdp_cli_print_tenants},
-    {"keys", "create", true, "POST", "keys", POS_NONE, false,
-     {{"tenant", "tenant", FK_STR}, {"name", "name", FK_STR},
-      {"user", "user", FK_STR}, {"models", "models", FK_LIST},
+    {"keys",
+     "create",
+     true,
+     "POST",
+     "keys",
+     POS_NONE,
+     false,
+     {{"tenant", "tenant", FK_STR},
+      {"name", "name", FK_STR},
+      {"user", "user", FK_STR},
+      {"models", "models", FK_LIST},
       {"label", "labels", FK_LABEL},
-      {"expires-in", "expires_in", FK_STR}, {"expires", "expires", FK_STR}},
+      {"expires-in", "expires_in", FK_STR},
+      {"expires", "expires", FK_STR}},
      "usage: tollgate-pdp keys create --tenant TENANT [--name NAME]\n"
      "                                [--user USER] [--models M1,M2,...]\n"
      "                                [--label NAME=VALUE ...]\n"
-     "                                [--expires-in DURATION | --expires WHEN]\n"
+     "                                [--expires-in DURATION | --expires "
+     "WHEN]\n"
      "\n"
      "  --tenant   who the key belongs to (an existing tenant)\n"
      "  --name     a label for people, e.g. \"ci-bot\" (optional)\n"
@@ -149,31 +198,56 @@ static const pdp_cli_api_cmd pdp_cli_api_cmds[] = {
      "\n"
      "The key is printed once; only its SHA-256 is stored.\n" PDP_CLI_COMMON,
      pdp_cli_print_created},
-    {"keys", "list", true, "GET", "keys", POS_NONE, false,
+    {"keys",
+     "list",
+     true,
+     "GET",
+     "keys",
+     POS_NONE,
+     false,
      {{"tenant", "tenant", FK_QUERY}},
      "usage: tollgate-pdp keys list [--tenant TENANT]\n"
      "\n"
      "Every key (or a tenant's), oldest first: id, tenant, name, models,\n"
-     "status, creation, expiry and labels. Never a key or its hash.\n"
-     PDP_CLI_COMMON,
+     "status, creation, expiry and labels. Never a key or its "
+     "hash.\n" PDP_CLI_COMMON,
      pdp_cli_print_keys},
-    {"keys", "show", true, "GET", "keys/%s", POS_PATH, false, {{0}},
+    {"keys",
+     "show",
+     true,
+     "GET",
+     "keys/%s",
+     POS_PATH,
+     false,
+     {{0}},
      "usage: tollgate-pdp keys show KEY_ID\n"
      "\n"
      "The key's tenant, name, models, labels, status (active, revoked,\n"
      "expired, or rotated-grace while the secret it replaced still works),\n"
      "creation, expiry, last use and last rotation. Never the key or its\n"
      "hash. Exits 1 for an unknown id.\n" PDP_CLI_COMMON,
-     pdp_cli_print_key},
-    {"keys", "revoke", true, "POST", "keys/%s/revoke", POS_PATH, false,
+     pdp_cli_print_shown},
+    {"keys",
+     "revoke",
+     true,
+     "POST",
+     "keys/%s/revoke",
+     POS_PATH,
+     false,
      {{0}},
      "usage: tollgate-pdp keys revoke KEY_ID\n"
      "\n"
      "Requests with the key are refused (401) from the next request on,\n"
-     "with every earlier secret of it still in a rotation grace period.\n"
-     PDP_CLI_COMMON,
+     "with every earlier secret of it still in a rotation grace "
+     "period.\n" PDP_CLI_COMMON,
      pdp_cli_print_revoked},
-    {"keys", "rotate", true, "POST", "keys/%s/rotate", POS_PATH, false,
+    {"keys",
+     "rotate",
+     true,
+     "POST",
+     "keys/%s/rotate",
+     POS_PATH,
+     false,
      {{"grace", "grace", FK_STR}},
      "usage: tollgate-pdp keys rotate KEY_ID [--grace DURATION]\n"
      "\n"
@@ -182,12 +256,20 @@ static const pdp_cli_api_cmd pdp_cli_api_cmds[] = {
      "grace period, then is refused (401).\n"
      "\n"
      "  --grace    how long the old secret still works: a number and a unit\n"
-     "             s, m, h or d (default 24h); 0 stops it at once\n"
-     PDP_CLI_COMMON,
+     "             s, m, h or d (default 24h); 0 stops it at "
+     "once\n" PDP_CLI_COMMON,
      pdp_cli_print_rotated},
-    {"spend", NULL, true, "GET", "spend", POS_NONE, true,
-     {{"by", "by", FK_QUERY}, {"from", "from", FK_QUERY},
-      {"to", "to", FK_QUERY}, {"tenant", "tenant", FK_QUERY}},
+    {"spend",
+     NULL,
+     true,
+     "GET",
+     "spend",
+     POS_NONE,
+     true,
+     {{"by", "by", FK_QUERY},
+      {"from", "from", FK_QUERY},
+      {"to", "to", FK_QUERY},
+      {"tenant", "tenant", FK_QUERY}},
      "usage: tollgate-pdp spend [--format text|json]\n"
      "       tollgate-pdp spend --by tenant|key|user|model|day\n"
      "                          [--from DATE] [--to DATE] [--tenant TENANT]\n"
@@ -207,12 +289,20 @@ static const pdp_cli_api_cmd pdp_cli_api_cmds[] = {
      "             (RFC 3339, e.g. 2024-05-01T09:30:00+02:00), included\n"
      "  --to       last day (included whole) or instant (included)\n"
      "  --tenant   only this tenant's requests\n"
-     "  --format   table (default; text is the same), json or csv (RFC 4180)\n"
-     PDP_CLI_COMMON,
+     "  --format   table (default; text is the same), json or csv (RFC "
+     "4180)\n" PDP_CLI_COMMON,
      NULL},
-    {"budgets", "set", true, "PUT", "budgets/%s", POS_TARGET, false,
-     {{"limit-usd", "limit_usd", FK_NUM}, {"window", "window", FK_STR},
-      {"thresholds", "thresholds", FK_INTS}, {"action", "action", FK_STR}},
+    {"budgets",
+     "set",
+     true,
+     "PUT",
+     "budgets/%s",
+     POS_TARGET,
+     false,
+     {{"limit-usd", "limit_usd", FK_NUM},
+      {"window", "window", FK_STR},
+      {"thresholds", "thresholds", FK_INTS},
+      {"action", "action", FK_STR}},
      "usage: tollgate-pdp budgets set tenant:ID|key:ID --limit-usd USD\n"
      "                                --window daily|weekly|monthly|"
      "rolling:<N>h\n"
@@ -224,23 +314,54 @@ static const pdp_cli_api_cmd pdp_cli_api_cmds[] = {
      "policy bundle's time zone. Over the limit a request gets 429\n"
      "budget_exceeded (deny) or a max_tokens the rest of the budget can pay\n"
      "for (clamp). Each threshold (percent) POSTs an alert to\n"
-     "pdp.alert_webhook once per window.\n" PDP_CLI_COMMON, NULL},
-    {"budgets", "list", true, "GET", "budgets", POS_NONE, false, {{0}},
+     "pdp.alert_webhook once per window.\n" PDP_CLI_COMMON,
+     NULL},
+    {"budgets",
+     "list",
+     true,
+     "GET",
+     "budgets",
+     POS_NONE,
+     false,
+     {{0}},
      "usage: tollgate-pdp budgets list\n"
      "\n"
      "Every budget set through administration, with the current window's\n"
      "spent, reserved (requests in flight; only a running PDP knows, so\n"
-     "with --url) and remaining USD.\n" PDP_CLI_COMMON, NULL},
-    {"budgets", "show", true, "GET", "budgets/%s", POS_TARGET, false, {{0}},
+     "with --url) and remaining USD.\n" PDP_CLI_COMMON,
+     NULL},
+    {"budgets",
+     "show",
+     true,
+     "GET",
+     "budgets/%s",
+     POS_TARGET,
+     false,
+     {{0}},
      "usage: tollgate-pdp budgets show tenant:ID|key:ID\n"
      "\n"
      "One budget with spent, reserved and remaining USD in the current\n"
-     "window, when it started and when it resets.\n" PDP_CLI_COMMON, NULL},
-    {"budgets", "delete", true, "DELETE", "budgets/%s", POS_TARGET, false,
+     "window, when it started and when it resets.\n" PDP_CLI_COMMON,
+     NULL},
+    {"budgets",
+     "delete",
+     true,
+     "DELETE",
+     "budgets/%s",
+     POS_TARGET,
+     false,
      {{0}},
-     "usage: tollgate-pdp budgets delete tenant:ID|key:ID\n" PDP_CLI_COMMON, NULL},
-    {"ratelimits", "set", true, "PUT", "ratelimits/%s", POS_TARGET, false,
-     {{"rpm", "rpm", FK_INT}, {"tpm", "tpm", FK_INT},
+     "usage: tollgate-pdp budgets delete tenant:ID|key:ID\n" PDP_CLI_COMMON,
+     NULL},
+    {"ratelimits",
+     "set",
+     true,
+     "PUT",
+     "ratelimits/%s",
+     POS_TARGET,
+     false,
+     {{"rpm", "rpm", FK_INT},
+      {"tpm", "tpm", FK_INT},
       {"concurrent", "concurrent", FK_INT}},
      "usage: tollgate-pdp ratelimits set tenant:ID|key:ID [--rpm N] "
      "[--tpm N]\n"
@@ -249,25 +370,61 @@ static const pdp_cli_api_cmd pdp_cli_api_cmds[] = {
      "Sets requests per minute, tokens per minute (estimated, corrected by\n"
      "actual usage) and requests in flight for a tenant or key (0 or\n"
      "absent: not limited). Over a limit a request gets 429\n"
-     "rate_limit_exceeded with retry-after.\n" PDP_CLI_COMMON, NULL},
-    {"ratelimits", "list", true, "GET", "ratelimits", POS_NONE, false, {{0}},
-     "usage: tollgate-pdp ratelimits list\n" PDP_CLI_COMMON, NULL},
-    {"ratelimits", "show", true, "GET", "ratelimits/%s", POS_TARGET, false,
-     {{0}}, "usage: tollgate-pdp ratelimits show tenant:ID|key:ID\n"
-            PDP_CLI_COMMON, NULL},
-    {"ratelimits", "delete", true, "DELETE", "ratelimits/%s", POS_TARGET,
-     false, {{0}},
-     "usage: tollgate-pdp ratelimits delete tenant:ID|key:ID\n"
-     PDP_CLI_COMMON, NULL},
-    {"audit", "list", true, "GET", "audit", POS_NONE, false,
+     "rate_limit_exceeded with retry-after.\n" PDP_CLI_COMMON,
+     NULL},
+    {"ratelimits",
+     "list",
+     true,
+     "GET",
+     "ratelimits",
+     POS_NONE,
+     false,
+     {{0}},
+     "usage: tollgate-pdp ratelimits list\n" PDP_CLI_COMMON,
+     NULL},
+    {"ratelimits",
+     "show",
+     true,
+     "GET",
+     "ratelimits/%s",
+     POS_TARGET,
+     false,
+     {{0}},
+     "usage: tollgate-pdp ratelimits show tenant:ID|key:ID\n" PDP_CLI_COMMON,
+     NULL},
+    {"ratelimits",
+     "delete",
+     true,
+     "DELETE",
+     "ratelimits/%s",
+     POS_TARGET,
+     false,
+     {{0}},
+     "usage: tollgate-pdp ratelimits delete tenant:ID|key:ID\n" PDP_CLI_COMMON,
+     NULL},
+    {"audit",
+     "list",
+     true,
+     "GET",
+     "audit",
+     POS_NONE,
+     false,
      {{"limit", "limit", FK_QUERY}},
      "usage: tollgate-pdp audit list [--limit N]\n"
      "\n"
      "Administrative changes, newest first (default 100): when, who (the\n"
      "admin token's name, or the CLI's user@host), what and on which\n"
-     "tenant or key. Never a secret.\n" PDP_CLI_COMMON, NULL},
-    {"usage", "list", true, "GET", "usage", POS_NONE, false,
-     {{"tenant", "tenant", FK_QUERY}, {"key", "key", FK_QUERY},
+     "tenant or key. Never a secret.\n" PDP_CLI_COMMON,
+     NULL},
+    {"usage",
+     "list",
+     true,
+     "GET",
+     "usage",
+     POS_NONE,
+     false,
+     {{"tenant", "tenant", FK_QUERY},
+      {"key", "key", FK_QUERY},
       {"limit", "limit", FK_QUERY}},
      "usage: tollgate-pdp usage list [--tenant ID] [--key ID] [--limit N]\n"
      "\n"
@@ -275,24 +432,39 @@ static const pdp_cli_api_cmd pdp_cli_api_cmds[] = {
      "deployment, tokens, cost, whether the tokens were estimated by the\n"
      "gateway (a provider that never said, or a request cut by a crash:\n"
      "charged at its worst case) and whether the request was abandoned\n"
-     "before it went upstream (no cost). --format json for every field.\n"
-     PDP_CLI_COMMON, NULL},
-    {"reservations", "list", true, "GET", "reservations", POS_NONE, false,
+     "before it went upstream (no cost). --format json for every "
+     "field.\n" PDP_CLI_COMMON,
+     NULL},
+    {"reservations",
+     "list",
+     true,
+     "GET",
+     "reservations",
+     POS_NONE,
+     false,
      {{0}},
      "usage: tollgate-pdp reservations list\n"
      "\n"
      "Open reservations: requests admitted whose usage report has not come\n"
      "yet, with what each holds (concurrency slots, budget worst case) and\n"
      "when it expires (pdp.reservation_ttl_s). A PDP restart restores\n"
-     "exactly these.\n" PDP_CLI_COMMON, NULL},
-    {"reservations", "release", true, "POST", "reservations/%s/release",
-     POS_PATH, false, {{0}},
+     "exactly these.\n" PDP_CLI_COMMON,
+     NULL},
+    {"reservations",
+     "release",
+     true,
+     "POST",
+     "reservations/%s/release",
+     POS_PATH,
+     false,
+     {{0}},
      "usage: tollgate-pdp reservations release REQUEST_ID\n"
      "\n"
      "Frees a reservation by hand (its slots and budget worst case), e.g.\n"
      "for a data plane that is gone for good. With a running PDP it goes\n"
      "to its admin API (--url, or the local admin token and\n"
-     "pdp.admin_listen), so the PDP's memory is freed too.\n" PDP_CLI_COMMON, NULL},
+     "pdp.admin_listen), so the PDP's memory is freed too.\n" PDP_CLI_COMMON,
+     NULL},
     {NULL, NULL, false, NULL, NULL, POS_NONE, false, {{0}}, NULL, NULL},
 };
 
@@ -314,7 +486,7 @@ pdp_cli_http(const char *method, const char *url, const char *token,
     struct curl_slist *hdr = NULL;
     char               auth[PDP_CLI_TOKEN_MAX + 32];
     char               cerr[CURL_ERROR_SIZE] = "";
-    long               status = -1;
+    long               status                = -1;
     CURLcode           rc;
 
     if (h == NULL) {
@@ -437,17 +609,16 @@ pdp_cli_value(const cJSON *v, char *buf, size_t cap)
         snprintf(buf, cap, "%s", cJSON_IsTrue(v) ? "true" : "false");
     } else if (cJSON_IsArray(v) || cJSON_IsObject(v)) {
         for (const cJSON *e = v->child; e != NULL && used + 1 < cap;
-             e = e->next) {
+             e              = e->next) {
             char part[512];
             char key[512];
             int  w;
             pdp_cli_value(e, part, sizeof(part));
             tg_log_escape(key, sizeof(key), e->string != NULL ? e->string : "");
-            w = cJSON_IsObject(v)
-                    ? snprintf(buf + used, cap - used, "%s%s=%s",
-                               used ? "," : "", key, part)
-                    : snprintf(buf + used, cap - used, "%s%s",
-                               used ? "," : "", part);
+            w = cJSON_IsObject(v) ? snprintf(buf + used, cap - used, "%s%s=%s",
+                                             used ? "," : "", key, part)
+                                  : snprintf(buf + used, cap - used, "%s%s",
+                                             used ? "," : "", part);
             used += w > 0 ? (size_t)w : 0;
         }
         if (used == 0) {
@@ -496,10 +667,10 @@ pdp_cli_table(FILE *out, const cJSON *arr)
     }
     for (int pass = 0; pass < 2; pass++) {
         for (const cJSON *r = pass ? arr->child : first; r != NULL;
-             r = pass ? r->next : NULL) {
+             r              = pass ? r->next : NULL) {
             int col = 0;
             for (const cJSON *f = first->child; f != NULL && col < 24;
-                 f = f->next) {
+                 f              = f->next) {
                 if (pdp_cli_hidden(f->string)) {
                     continue;
                 }
@@ -543,9 +714,11 @@ pdp_cli_print(FILE *out, const cJSON *doc)
         fprintf(out, "  %-14s %s\n", f->string, cell);
     }
     if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(doc, "key"))) {
-        fprintf(out, "  %-14s %s\n\nSave the key now: it cannot be shown "
-                     "again (Tollgate stores only its SHA-256).\n",
-                "key", cJSON_GetObjectItemCaseSensitive(doc, "key")->valuestring);
+        fprintf(out,
+                "  %-14s %s\n\nSave the key now: it cannot be shown "
+                "again (Tollgate stores only its SHA-256).\n",
+                "key",
+                cJSON_GetObjectItemCaseSensitive(doc, "key")->valuestring);
     }
 }
 
@@ -556,13 +729,13 @@ pdp_cli_flag_names(const pdp_cli_api_cmd *cmd, char *msg, size_t cap)
 {
     for (int i = 0; i <= PDP_CLI_FLAGS_MAX; i++) {
         /* The command's flags, then --format, which every command has. */
-        const char *field = i < PDP_CLI_FLAGS_MAX ? cmd->flags[i].field
-                                                  : "format";
-        const char *name  = i < PDP_CLI_FLAGS_MAX ? cmd->flags[i].flag
-                                                  : "format";
-        char        quoted[64];
-        char        flag[64];
-        char       *p;
+        const char *field =
+            i < PDP_CLI_FLAGS_MAX ? cmd->flags[i].field : "format";
+        const char *name =
+            i < PDP_CLI_FLAGS_MAX ? cmd->flags[i].flag : "format";
+        char  quoted[64];
+        char  flag[64];
+        char *p;
 
         if (field == NULL) {
             continue;
@@ -619,14 +792,20 @@ pdp_cli_print_key(FILE *out, const cJSON *doc)
         fprintf(out, "all models in the catalog");
     }
     for (const cJSON *m = models != NULL ? models->child : NULL; m != NULL;
-         m = m->next) {
+         m              = m->next) {
         pdp_cli_value(m, e, sizeof(e));
         fprintf(out, "%s%s", m != models->child ? ", " : "", e);
     }
     fprintf(out, "\n");
     if (cJSON_GetArraySize(labels) > 0) {
-        pdp_cli_value(labels, e, sizeof(e));
-        fprintf(out, "  labels:   %s\n", e);
+        fprintf(out, "  labels:   ");
+        for (const cJSON *l = labels->child; l != NULL; l = l->next) {
+            char k[256];
+            tg_log_escape(k, sizeof(k), l->string);
+            pdp_cli_value(l, e, sizeof(e));
+            fprintf(out, "%s%s=%s", l != labels->child ? ", " : "", k, e);
+        }
+        fprintf(out, "\n");
     }
     v = pdp_cli_jstr(doc, "status");
     fprintf(out, "  status:   %s\n", v != NULL ? v : "-");
@@ -659,13 +838,13 @@ pdp_cli_print_key(FILE *out, const cJSON *doc)
 static void
 pdp_cli_print_keys(FILE *out, const cJSON *doc)
 {
-    static const char *const cols[] = {"ID",     "TENANT",  "NAME",
-                                       "MODELS", "STATUS",  "CREATED",
+    static const char *const cols[] = {"ID",      "TENANT", "NAME",
+                                       "MODELS",  "STATUS", "CREATED",
                                        "EXPIRES", "LABELS"};
     enum { NCOL = 8 };
     const cJSON *keys = cJSON_GetObjectItemCaseSensitive(doc, "keys");
     int          w[NCOL];
-    char         cell[NCOL][PDP_CLI_CELL_MAX];
+    char         cell[NCOL][1024]; /* whole: a model list is not cut */
 
     if (cJSON_GetArraySize(keys) == 0) {
         fprintf(out, "No keys yet. Create one with: tollgate-pdp keys "
@@ -685,9 +864,9 @@ pdp_cli_print_keys(FILE *out, const cJSON *doc)
             continue;
         }
         for (const cJSON *k = keys->child; k != NULL; k = k->next) {
-            const char *name = pdp_cli_jstr(k, "name");
-            const char *exp  = pdp_cli_jstr(k, "expires");
-            const cJSON *ms  = cJSON_GetObjectItemCaseSensitive(k, "models");
+            const char  *name = pdp_cli_jstr(k, "name");
+            const char  *exp  = pdp_cli_jstr(k, "expires");
+            const cJSON *ms   = cJSON_GetObjectItemCaseSensitive(k, "models");
 
             pdp_cli_value(cJSON_GetObjectItemCaseSensitive(k, "id"), cell[0],
                           sizeof(cell[0]));
@@ -732,8 +911,7 @@ pdp_cli_print_tenant_set(FILE *out, const cJSON *doc)
 {
     char id[256], tier[256], labels[2048];
 
-    pdp_cli_value(cJSON_GetObjectItemCaseSensitive(doc, "id"), id,
-                  sizeof(id));
+    pdp_cli_value(cJSON_GetObjectItemCaseSensitive(doc, "id"), id, sizeof(id));
     pdp_cli_value(cJSON_GetObjectItemCaseSensitive(doc, "tier"), tier,
                   sizeof(tier));
     pdp_cli_value(cJSON_GetObjectItemCaseSensitive(doc, "labels"), labels,
@@ -749,7 +927,7 @@ pdp_cli_print_tenant_set(FILE *out, const cJSON *doc)
 static void
 pdp_cli_print_tenants(FILE *out, const cJSON *doc)
 {
-    const cJSON *ts = cJSON_GetObjectItemCaseSensitive(doc, "tenants");
+    const cJSON *ts  = cJSON_GetObjectItemCaseSensitive(doc, "tenants");
     int          wid = 6, wt = 4;
     char         id[256], tier[256], when[64], labels[1024];
 
@@ -773,10 +951,10 @@ pdp_cli_print_tenants(FILE *out, const cJSON *doc)
                 wt  = (int)strlen(tier) > wt ? (int)strlen(tier) : wt;
                 continue;
             }
-            pdp_cli_value(cJSON_GetObjectItemCaseSensitive(t, "updated"),
-                          when, sizeof(when));
-            pdp_cli_value(cJSON_GetObjectItemCaseSensitive(t, "labels"),
-                          labels, sizeof(labels));
+            pdp_cli_value(cJSON_GetObjectItemCaseSensitive(t, "updated"), when,
+                          sizeof(when));
+            pdp_cli_value(cJSON_GetObjectItemCaseSensitive(t, "labels"), labels,
+                          sizeof(labels));
             fprintf(out, "%-*s  %-*s  %-20s  %s\n", wid, id, wt, tier, when,
                     labels);
         }
@@ -788,11 +966,20 @@ pdp_cli_print_created(FILE *out, const cJSON *doc)
 {
     char id[256], tenant[256];
 
-    pdp_cli_value(cJSON_GetObjectItemCaseSensitive(doc, "id"), id,
-                  sizeof(id));
+    pdp_cli_value(cJSON_GetObjectItemCaseSensitive(doc, "id"), id, sizeof(id));
     pdp_cli_value(cJSON_GetObjectItemCaseSensitive(doc, "tenant"), tenant,
                   sizeof(tenant));
     fprintf(out, "Created key %s for tenant %s.\n\n", id, tenant);
+    pdp_cli_print_key(out, doc);
+}
+
+static void
+pdp_cli_print_shown(FILE *out, const cJSON *doc)
+{
+    char id[256];
+
+    pdp_cli_value(cJSON_GetObjectItemCaseSensitive(doc, "id"), id, sizeof(id));
+    fprintf(out, "Key %s\n\n", id);
     pdp_cli_print_key(out, doc);
 }
 
@@ -801,10 +988,9 @@ pdp_cli_print_revoked(FILE *out, const cJSON *doc)
 {
     char id[256];
 
-    pdp_cli_value(cJSON_GetObjectItemCaseSensitive(doc, "id"), id,
-                  sizeof(id));
-    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc,
-                                                      "already_revoked"))) {
+    pdp_cli_value(cJSON_GetObjectItemCaseSensitive(doc, "id"), id, sizeof(id));
+    if (cJSON_IsTrue(
+            cJSON_GetObjectItemCaseSensitive(doc, "already_revoked"))) {
         fprintf(out, "Key %s was already revoked; nothing changed.\n", id);
     } else {
         fprintf(out,
@@ -822,12 +1008,12 @@ pdp_cli_print_rotated(FILE *out, const cJSON *doc)
     const char *when = pdp_cli_jstr(doc, "previous_valid_until");
     char        id[256], tenant[256];
 
-    pdp_cli_value(cJSON_GetObjectItemCaseSensitive(doc, "id"), id,
-                  sizeof(id));
+    pdp_cli_value(cJSON_GetObjectItemCaseSensitive(doc, "id"), id, sizeof(id));
     pdp_cli_value(cJSON_GetObjectItemCaseSensitive(doc, "tenant"), tenant,
                   sizeof(tenant));
-    fprintf(out, "Rotated key %s for tenant %s. The previous key %s until "
-                 "%s.\n\n",
+    fprintf(out,
+            "Rotated key %s for tenant %s. The previous key %s until "
+            "%s.\n\n",
             id, tenant,
             cJSON_IsNumber(until) && until->valuedouble > (double)tg_now_ms()
                 ? "works"
@@ -836,7 +1022,8 @@ pdp_cli_print_rotated(FILE *out, const cJSON *doc)
     pdp_cli_print_key(out, doc);
 }
 
-/* ---- building the request ------------------------------------------------- */
+/* ---- building the request -------------------------------------------------
+ */
 
 typedef struct pdp_cli_req {
     const char *config;
@@ -873,21 +1060,20 @@ static bool
 pdp_cli_query_add(pdp_cli_req *r, const char *name, const char *val)
 {
     size_t used = strlen(r->query);
-    int    w    = snprintf(r->query + used, sizeof(r->query) - used, "%s%s=",
-                           used ? "&" : "", name);
+    int    w    = snprintf(r->query + used, sizeof(r->query) - used,
+                           "%s%s=", used ? "&" : "", name);
 
     if (w < 0 || (size_t)w >= sizeof(r->query) - used) {
         return false;
     }
     used += (size_t)w;
-    for (const unsigned char *p = (const unsigned char *)val; *p != '\0';
-         p++) {
+    for (const unsigned char *p = (const unsigned char *)val; *p != '\0'; p++) {
         if (used + 4 >= sizeof(r->query)) {
             return false;
         }
         if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
-            (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' ||
-            *p == '_' || *p == ':') {
+            (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' ||
+            *p == ':') {
             r->query[used++] = (char)*p;
         } else {
             used += (size_t)snprintf(r->query + used, sizeof(r->query) - used,
@@ -934,8 +1120,7 @@ pdp_cli_flag_set(FILE *err, const char *name, pdp_cli_req *r,
 
     if (f->kind == FK_QUERY) {
         if (pdp_cli_query_has(r, f->field)) {
-            return pdp_cli_api_usage(err, name, "--%s is given twice",
-                                     f->flag);
+            return pdp_cli_api_usage(err, name, "--%s is given twice", f->flag);
         }
         if (!pdp_cli_query_add(r, f->field, val)) {
             return pdp_cli_api_usage(err, name, "--%s: the value is too long",
@@ -945,16 +1130,21 @@ pdp_cli_flag_set(FILE *err, const char *name, pdp_cli_req *r,
     }
     b = pdp_cli_body(r);
     switch (f->kind) {
-    case FK_STR: item = cJSON_CreateString(val); break;
+    case FK_STR:
+        item = cJSON_CreateString(val);
+        break;
     case FK_NUM:
     case FK_INT: {
         double d = strtod(val, &end);
-        if (val[0] == '\0' || *end != '\0' ||
+        /* Digits, a sign, a point and an exponent only: strtod also reads
+         * "inf", "nan" and "0x10", which are not JSON numbers. */
+        if (val[0] == '\0' || *end != '\0' || val[0] == '+' ||
+            strspn(val, "0123456789+-.eE") != strlen(val) ||
+            strpbrk(val, "0123456789") == NULL ||
             (f->kind == FK_INT && strspn(val, "0123456789") != strlen(val))) {
-            return pdp_cli_api_usage(err, name, "--%s \"%s\" is not a %s",
-                                     f->flag, val,
-                                     f->kind == FK_INT ? "whole number"
-                                                       : "number");
+            return pdp_cli_api_usage(
+                err, name, "--%s \"%s\" is not a %s", f->flag, val,
+                f->kind == FK_INT ? "whole number" : "number");
         }
         if (f->kind == FK_NUM) {
             item = cJSON_CreateRaw(val); /* exact: the API reads the text */
@@ -983,7 +1173,7 @@ pdp_cli_flag_set(FILE *err, const char *name, pdp_cli_req *r,
                 cJSON_AddItemToArray(item, cJSON_CreateNumber((double)v));
             } else {
                 /* "a, b" reads as "a,b". */
-                char *t = part + strspn(part, " \t");
+                char  *t  = part + strspn(part, " \t");
                 size_t tl = strlen(t);
                 while (tl > 0 && (t[tl - 1] == ' ' || t[tl - 1] == '\t')) {
                     t[--tl] = '\0';
@@ -1001,9 +1191,8 @@ pdp_cli_flag_set(FILE *err, const char *name, pdp_cli_req *r,
         char        key[128];
         cJSON      *labels = cJSON_GetObjectItemCaseSensitive(b, f->field);
         if (eq == NULL || eq == val || (size_t)(eq - val) >= sizeof(key)) {
-            return pdp_cli_api_usage(err, name,
-                                     "--%s \"%s\": expected NAME=VALUE",
-                                     f->flag, val);
+            return pdp_cli_api_usage(
+                err, name, "--%s \"%s\": expected NAME=VALUE", f->flag, val);
         }
         snprintf(key, sizeof(key), "%.*s", (int)(eq - val), val);
         if (labels == NULL) {
@@ -1018,7 +1207,8 @@ pdp_cli_flag_set(FILE *err, const char *name, pdp_cli_req *r,
         }
         return PDP_EXIT_OK;
     }
-    case FK_QUERY: break;
+    case FK_QUERY:
+        break;
     }
     if (cJSON_GetObjectItemCaseSensitive(b, f->field) != NULL) {
         cJSON_Delete(item);
@@ -1046,8 +1236,9 @@ pdp_cli_api_parse(FILE *err, const char *name, const pdp_cli_api_cmd *cmd,
         }
         if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
             if (r->pos != NULL || cmd->pos == POS_NONE) {
-                return pdp_cli_api_usage(err, name, "unexpected argument "
-                                                    "\"%s\"",
+                return pdp_cli_api_usage(err, name,
+                                         "unexpected argument "
+                                         "\"%s\"",
                                          a);
             }
             r->pos = a;
@@ -1096,8 +1287,8 @@ pdp_cli_api_parse(FILE *err, const char *name, const pdp_cli_api_cmd *cmd,
     }
     if (r->format != NULL && strcmp(r->format, "json") != 0 &&
         strcmp(r->format, "text") != 0 &&
-        !(cmd->raw && (strcmp(r->format, "table") == 0 ||
-                       strcmp(r->format, "csv") == 0))) {
+        !(cmd->raw &&
+          (strcmp(r->format, "table") == 0 || strcmp(r->format, "csv") == 0))) {
         return pdp_cli_api_usage(err, name, "--format \"%s\": use text or json",
                                  r->format);
     }
@@ -1114,14 +1305,15 @@ pdp_cli_api_path(FILE *err, const char *name, const pdp_cli_api_cmd *cmd,
     const char     *id;
 
     if (cmd->pos != POS_NONE && r->pos == NULL) {
-        return pdp_cli_api_usage(err, name, "give the %s",
-                                 cmd->pos == POS_TARGET
-                                     ? "target: tenant:ID or key:ID"
-                                     : "id");
+        return pdp_cli_api_usage(
+            err, name, "give the %s",
+            cmd->pos == POS_TARGET ? "target: tenant:ID or key:ID" : "id");
     }
     switch (cmd->pos) {
     case POS_NONE:
-    case POS_BODY_ID: snprintf(arg, sizeof(arg), "%s", ""); break;
+    case POS_BODY_ID:
+        snprintf(arg, sizeof(arg), "%s", "");
+        break;
     case POS_PATH:
         if (!tg_id_ok(r->pos)) {
             return pdp_cli_api_usage(err, name,
@@ -1151,7 +1343,7 @@ pdp_cli_api_path(FILE *err, const char *name, const pdp_cli_api_cmd *cmd,
              cmd->path, arg);
     if (cmd->raw &&
         !pdp_cli_query_add(r, "format",
-                           r->format == NULL ? "table"
+                           r->format == NULL                ? "table"
                            : strcmp(r->format, "text") == 0 ? "table"
                                                             : r->format)) {
         return pdp_cli_api_usage(err, name, "the options are too long");
@@ -1182,8 +1374,8 @@ pdp_cli_api_running(const tg_config *cfg, const pdp_cli_api_cmd *cmd,
     }
     snprintf(url, sizeof(url), "%s%s%s%s", base, r->path,
              r->query[0] ? "?" : "", r->query);
-    status = pdp_cli_http(cmd->method, url, token, body, resp, why,
-                          sizeof(why));
+    status =
+        pdp_cli_http(cmd->method, url, token, body, resp, why, sizeof(why));
     explicit_bzero(token, sizeof(token));
     if (status < 0 || status == 401) {
         tg_buf_reset(resp); /* not running (a stale token file) */
@@ -1198,11 +1390,12 @@ static int
 pdp_cli_api_local(FILE *err, const char *name, const pdp_cli_api_cmd *cmd,
                   pdp_cli_req *r, const char *body, tg_buf *resp)
 {
-    const char   *path = r->config != NULL ? r->config : getenv("TOLLGATE_CONFIG");
-    tg_config    *cfg  = NULL;
-    pdp_store    *st   = NULL;
-    pdp_bundle   *b    = NULL;
-    char         *msg  = malloc(8192);
+    const char *path =
+        r->config != NULL ? r->config : getenv("TOLLGATE_CONFIG");
+    tg_config    *cfg = NULL;
+    pdp_store    *st  = NULL;
+    pdp_bundle   *b   = NULL;
+    char         *msg = malloc(8192);
     char          actor[PDP_ACTOR_MAX];
     pdp_api_ctx   x;
     pdp_api_reply rep;
@@ -1249,7 +1442,7 @@ pdp_cli_api_local(FILE *err, const char *name, const pdp_cli_api_cmd *cmd,
     x.bundle = b;
     x.actor  = actor;
     rep      = pdp_api_handle(&x, cmd->method, r->path, r->query, body,
-                              body != NULL ? strlen(body) : 0, resp);
+                         body != NULL ? strlen(body) : 0, resp);
     status   = (int)rep.status;
 out:
     pdp_bundle_unref(b);
@@ -1272,13 +1465,14 @@ pdp_cli_token_file(FILE *err, const char *name, const char *path, char *buf,
     bool        ok;
 
     if (f == NULL) {
-        fprintf(err, "tollgate-pdp %s: cannot read --token-file %s: %s\n",
-                name, path, strerror(errno));
+        fprintf(err, "tollgate-pdp %s: cannot read --token-file %s: %s\n", name,
+                path, strerror(errno));
         return false;
     }
     if (fstat(fileno(f), &sb) == 0 && (sb.st_mode & 077) != 0) {
-        fprintf(err, "tollgate-pdp %s: warning: --token-file %s is open to "
-                     "other users (mode %03o); chmod 600 it\n",
+        fprintf(err,
+                "tollgate-pdp %s: warning: --token-file %s is open to "
+                "other users (mode %03o); chmod 600 it\n",
                 name, path, (unsigned)(sb.st_mode & 0777));
     }
     ok = fgets(buf, (int)cap, f) != NULL;
@@ -1287,8 +1481,9 @@ pdp_cli_token_file(FILE *err, const char *name, const char *path, char *buf,
         buf[strcspn(buf, "\r\n")] = '\0';
     }
     if (!ok || buf[0] == '\0') {
-        fprintf(err, "tollgate-pdp %s: --token-file %s has no token on its "
-                     "first line\n",
+        fprintf(err,
+                "tollgate-pdp %s: --token-file %s has no token on its "
+                "first line\n",
                 name, path);
         return false;
     }
@@ -1302,10 +1497,10 @@ pdp_cli_api_remote(FILE *err, const char *name, const pdp_cli_api_cmd *cmd,
     char        url[2048];
     char        why[CURL_ERROR_SIZE + 64];
     char        buf[1024];
-    const char *token = r->token != NULL ? r->token
-                                         : getenv("TOLLGATE_ADMIN_TOKEN");
-    size_t      ul    = strlen(r->url);
-    int         status;
+    const char *token =
+        r->token != NULL ? r->token : getenv("TOLLGATE_ADMIN_TOKEN");
+    size_t ul = strlen(r->url);
+    int    status;
 
     if (r->token != NULL && r->token_file != NULL) {
         pdp_cli_api_usage(err, name, "give --token or --token-file, not both");
@@ -1330,12 +1525,13 @@ pdp_cli_api_remote(FILE *err, const char *name, const pdp_cli_api_cmd *cmd,
     }
     snprintf(url, sizeof(url), "%.*s%s%s%s", (int)ul, r->url, r->path,
              r->query[0] ? "?" : "", r->query);
-    status = pdp_cli_http(cmd->method, url, token, body, resp, why,
-                          sizeof(why));
+    status =
+        pdp_cli_http(cmd->method, url, token, body, resp, why, sizeof(why));
     explicit_bzero(buf, sizeof(buf));
     if (status < 0) {
-        fprintf(err, "tollgate-pdp %s: cannot reach the admin API at %.*s: "
-                     "%s\n",
+        fprintf(err,
+                "tollgate-pdp %s: cannot reach the admin API at %.*s: "
+                "%s\n",
                 name, (int)ul, r->url, why);
     }
     return status;
@@ -1354,6 +1550,26 @@ pdp_cli_api_find(int argc, char **argv, bool remote)
         }
     }
     return NULL;
+}
+
+size_t
+pdp_cli_api_subcommands(const char *cmd, char *buf, size_t cap)
+{
+    size_t used = 0;
+    size_t n    = 0;
+
+    if (cap > 0) {
+        buf[0] = '\0';
+    }
+    for (const pdp_cli_api_cmd *c = pdp_cli_api_cmds; c->cmd != NULL; c++) {
+        if (c->sub != NULL && strcmp(c->cmd, cmd) == 0 && used < cap) {
+            int w =
+                snprintf(buf + used, cap - used, "%s%s", n ? ", " : "", c->sub);
+            used += w > 0 ? (size_t)w : 0;
+            n++;
+        }
+    }
+    return n;
 }
 
 static bool
@@ -1380,7 +1596,7 @@ pdp_cli_api_run(int argc, char **argv, FILE *out, FILE *err, bool *handled)
     char                   name[64];
     char                  *body = NULL;
     tg_buf                 resp;
-    cJSON                 *doc  = NULL;
+    cJSON                 *doc = NULL;
     int                    skip;
     int                    status;
     int                    ec;
@@ -1393,9 +1609,8 @@ pdp_cli_api_run(int argc, char **argv, FILE *out, FILE *err, bool *handled)
         *handled = true;
         return pdp_cli_tokens(argc, argv, out, err);
     }
-    if ((cmd = pdp_cli_api_find(argc, argv,
-                                pdp_cli_api_remote_wanted(argc, argv))) ==
-        NULL) {
+    if ((cmd = pdp_cli_api_find(
+             argc, argv, pdp_cli_api_remote_wanted(argc, argv))) == NULL) {
         return 0;
     }
     *handled = true;
@@ -1492,7 +1707,8 @@ out:
     return ec;
 }
 
-/* ---- admin-tokens ------------------------------------------------------------ */
+/* ---- admin-tokens
+ * ------------------------------------------------------------ */
 
 static const char pdp_cli_tokens_usage[] =
     "usage: tollgate-pdp admin-tokens create NAME --config FILE\n"
@@ -1568,15 +1784,17 @@ pdp_cli_tokens(int argc, char **argv, FILE *out, FILE *err)
     }
     if (strcmp(sub, "list") != 0 && strcmp(sub, "create") != 0 &&
         strcmp(sub, "revoke") != 0) {
-        fprintf(err, "tollgate-pdp admin-tokens: expected create, list or "
-                     "revoke\n%s",
+        fprintf(err,
+                "tollgate-pdp admin-tokens: expected create, list or "
+                "revoke\n%s",
                 pdp_cli_tokens_usage);
         return PDP_EXIT_USAGE;
     }
-    if (strcmp(sub, "list") != 0 && (pos == NULL || !tg_id_ok(pos) ||
-                                     strlen(pos) >= PDP_TOKEN_NAME_MAX)) {
-        fprintf(err, "tollgate-pdp admin-tokens %s: give the token's NAME "
-                     "(1-63 of A-Z a-z 0-9 . _ -)\n",
+    if (strcmp(sub, "list") != 0 &&
+        (pos == NULL || !tg_id_ok(pos) || strlen(pos) >= PDP_TOKEN_NAME_MAX)) {
+        fprintf(err,
+                "tollgate-pdp admin-tokens %s: give the token's NAME "
+                "(1-63 of A-Z a-z 0-9 . _ -)\n",
                 sub);
         return PDP_EXIT_USAGE;
     }
@@ -1613,11 +1831,11 @@ pdp_cli_tokens(int argc, char **argv, FILE *out, FILE *err)
         }
         cJSON_Delete(doc);
     } else if (strcmp(sub, "revoke") == 0) {
-        char       target[PDP_AUDIT_TARGET_MAX];
-        pdp_audit  a;
+        char      target[PDP_AUDIT_TARGET_MAX];
+        pdp_audit a;
         snprintf(target, sizeof(target), "admin-token:%s", pos);
-        pdp_api_audit_begin(st, &a, actor, "admin-tokens.revoke", target,
-                            NULL, tg_now_ms());
+        pdp_api_audit_begin(st, &a, actor, "admin-tokens.revoke", target, NULL,
+                            tg_now_ms());
         rv = pdp_store_token_revoke(st, pos, tg_now_ms());
         pdp_api_audit_end(st, &a);
         if (rv == TG_OK) {
@@ -1643,18 +1861,19 @@ pdp_cli_tokens(int argc, char **argv, FILE *out, FILE *err)
         explicit_bzero(hex, sizeof(hex));
         tg_sha256(token, strlen(token), hash);
         if (rv == TG_OK) {
-            char       target[PDP_AUDIT_TARGET_MAX];
-            pdp_audit  a;
+            char      target[PDP_AUDIT_TARGET_MAX];
+            pdp_audit a;
             snprintf(target, sizeof(target), "admin-token:%s", pos);
-            pdp_api_audit_begin(st, &a, actor, "admin-tokens.create",
-                                target, NULL, tg_now_ms());
+            pdp_api_audit_begin(st, &a, actor, "admin-tokens.create", target,
+                                NULL, tg_now_ms());
             rv = pdp_store_token_put(st, hash, &t, false);
             pdp_api_audit_end(st, &a);
         }
         if (rv == TG_OK) {
             fprintf(out, "%s\n", token);
-            fprintf(err, "Created admin token %s. Save it now: it cannot be "
-                         "shown again (Tollgate stores only its SHA-256).\n",
+            fprintf(err,
+                    "Created admin token %s. Save it now: it cannot be "
+                    "shown again (Tollgate stores only its SHA-256).\n",
                     pos);
         } else {
             fprintf(err, "tollgate-pdp admin-tokens create: %s\n",

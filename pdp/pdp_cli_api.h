@@ -20,6 +20,11 @@
 int pdp_cli_api_run(int argc, char **argv, FILE *out, FILE *err,
                     bool *handled);
 
+/* pdp_cli_api_subcommands writes the subcommands of command group cmd
+ * ("keys": "create, list, show, ...") into buf; returns how many (0: not a
+ * group of the admin commands). */
+size_t pdp_cli_api_subcommands(const char *cmd, char *buf, size_t cap);
+
 /* pdp_cli_http sends method url with an optional bearer token and JSON
  * body (NULL: none) and reads the answer into resp. Returns the HTTP
  * status, or -1 with why in errbuf (no connection, timeout). Redirects are

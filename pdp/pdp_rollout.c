@@ -167,7 +167,7 @@ pdp_rollout_tests(pdp_rollout *ro, const pdp_bundle *b, const char *dir,
     pdp_bundle_tests_run(b, ro->cfg, dir, true, &t);
     ok = t.failed + t.malformed == 0 && t.errors == 0;
     if (!ok) {
-        tg_buf_init(&d, cap > 0 ? cap - 1 : 0);
+        tg_buf_init(&d, 0); /* whole, then cut to what details holds */
         tg_buf_add(&d, t.messages.data != NULL ? t.messages.data : "",
                    t.messages.len);
         for (size_t i = 0; i < t.n; i++) {

@@ -22,6 +22,7 @@
  * then free. */
 #include "pdp_server.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <grp.h>
 #include <nng/nng.h>
@@ -812,6 +813,40 @@ pdp_server_group(const char *name, gid_t *gid, char *err, size_t errlen)
     return TG_OK;
 }
 
+/* pdp_server_dedicated: dir holds nothing but (perhaps) the socket
+ * named sock: only such a directory may be given to pdp.socket_group (not
+ * /run, say, whose other entries would change hands with it). */
+static tg_err
+pdp_server_dedicated(const char *dir, const char *sock, char *err,
+                     size_t errlen)
+{
+    DIR           *d = opendir(dir);
+    struct dirent *de;
+    const char    *base = strrchr(sock, '/');
+    tg_err         rv   = TG_OK;
+
+    base = base != NULL ? base + 1 : sock;
+    if (d == NULL) {
+        snprintf(err, errlen, "pdp.socket_group: cannot read %s: %s", dir,
+                 strerror(errno));
+        return TG_ESYS;
+    }
+    while ((de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0 &&
+            strcmp(de->d_name, base) != 0) {
+            snprintf(err, errlen,
+                     "pdp.socket_group: %s holds other files (%.64s): the "
+                     "socket needs a directory of its own to share with the "
+                     "group, e.g. %s/tollgate/%s",
+                     dir, de->d_name, dir, base);
+            rv = TG_ECONFIG;
+            break;
+        }
+    }
+    closedir(d);
+    return rv;
+}
+
 /* pdp_server_share gives the socket's directory (0710) and the socket
  * (0660) to pdp.socket_group, so its members can connect. */
 static tg_err
@@ -862,6 +897,7 @@ pdp_server_listen_ipc(pdp_server *srv, const char *url, char *err,
     }
     if (group != NULL &&
         ((rv = pdp_server_group(group, &gid, err, errlen)) != TG_OK ||
+         (rv = pdp_server_dedicated(dir, url + 6, err, errlen)) != TG_OK ||
          (rv = pdp_server_share("directory", dir, gid, 0710, err, errlen)) !=
              TG_OK)) {
         return rv;

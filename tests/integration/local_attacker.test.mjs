@@ -298,3 +298,14 @@ test('pdp.socket_group lets a data plane that runs as another user connect, and 
     await stop(pdp);
   }
 });
+
+test('pdp.socket_group is refused for a directory that holds other files', { skip }, async () => {
+  // Sharing /run (say) with the group would change who may enter it.
+  const dir = tmpdir();
+  fs.mkdirSync(path.join(dir, 'run'), { mode: 0o700 });
+  fs.writeFileSync(path.join(dir, 'run', 'other.pid'), '1\n');
+  const cfg = await writeConfig(dir, { pdp: { socket_group: String(other.gid) } });
+  const pdp = start('tollgate-pdp', ['serve', '--config', cfg]);
+  await exitsWith(pdp, /pdp\.socket_group: .*\/run holds other files \(other\.pid\)/);
+  assert.equal(fs.statSync(path.join(dir, 'run')).mode & 0o777, 0o700);
+});

@@ -78,6 +78,26 @@ test_pdp_link_is_local(void)
     }
 }
 
+/* A config from an older release (max_message_bytes 65536, its default)
+ * still loads, raised to hold a full usage batch. */
+static void
+test_small_message_limit_is_raised(void)
+{
+    tg_config *cfg = NULL;
+    char       err[512];
+    char       text[2048];
+    char      *p;
+
+    snprintf(text, sizeof(text), "%s", GOOD);
+    p = strstr(text, "\"state_dir\"");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    snprintf(p, sizeof(text) - (size_t)(p - text),
+             "\"max_message_bytes\": 65536, %s", strstr(GOOD, "\"state_dir\""));
+    CU_ASSERT_EQUAL_FATAL(load(text, &cfg, err, sizeof(err)), TG_OK);
+    CU_ASSERT_EQUAL(cfg->pdp.max_message_bytes, TG_CONFIG_PDP_MSG_MIN);
+    tg_config_destroy(cfg);
+}
+
 static void
 test_unknown_key_has_location(void)
 {
@@ -273,6 +293,7 @@ main(void)
         {"stream_options", test_stream_options},
         {"unknown_key_has_location", test_unknown_key_has_location},
         {"pdp_link_is_local", test_pdp_link_is_local},
+        {"small_message_limit_is_raised", test_small_message_limit_is_raised},
         {"literal_secret_refused_without_echo",
          test_literal_secret_refused_without_echo},
         {"bad_values", test_bad_values},

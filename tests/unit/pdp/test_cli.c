@@ -360,6 +360,13 @@ test_usage_errors_exit_2(void)
     CU_ASSERT_EQUAL(
         run("keys", "list", "--config", g_cfg, "--format", "xml", NULL), 2);
     CU_ASSERT_EQUAL(run("keys", "frobnicate", NULL), 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_err, "expected create"));
+    CU_ASSERT_EQUAL(run("keys", NULL), 2);
+    CU_ASSERT_EQUAL(run("tenants", "--help", NULL), 0);
+    CU_ASSERT_EQUAL(run("budgets", "set", "--config", g_cfg, "tenant:t",
+                        "--limit-usd", "inf", "--window", "daily", NULL),
+                    2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_err, "is not a number"));
     CU_ASSERT_EQUAL(run("launch", NULL), 2);
     unsetenv("TOLLGATE_CONFIG");
     CU_ASSERT_EQUAL(run("keys", "list", NULL), 2);
