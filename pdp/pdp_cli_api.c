@@ -28,7 +28,7 @@
 #define PDP_CLI_HTTP_TIMEOUT_S 30
 #define PDP_CLI_FLAGS_MAX 8
 #define PDP_CLI_TOKEN_MAX 128
-#define PDP_CLI_CELL_MAX 72 /* a table cell; --format json has it all */
+#define PDP_CLI_CELL_MAX 72 /* a table cell but the last; json has all */
 
 typedef enum pdp_cli_fk {
     FK_STR,   /* "field": "value" */
@@ -680,9 +680,10 @@ pdp_cli_table(FILE *out, const cJSON *arr)
                         *p = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
                     }
                 } else {
+                    /* The last column is not padded: shown whole. */
                     pdp_cli_value(
                         cJSON_GetObjectItemCaseSensitive(r, f->string), cell,
-                        PDP_CLI_CELL_MAX);
+                        f->next != NULL ? PDP_CLI_CELL_MAX : sizeof(cell));
                 }
                 fprintf(out, "%s%-*s", col ? "  " : "",
                         f->next != NULL ? w[col] : 0, cell);

@@ -758,6 +758,25 @@ test_table_escapes_control_characters(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "Evil\\nSEQ forged row\\u001b[2J"));
 }
 
+/* audit list shows a change's details whole (the last column is never
+ * cut), so what was changed can be read without --format json. */
+static void
+test_audit_details_whole(void)
+{
+    char cfg[768];
+
+    snprintf(cfg, sizeof(cfg), "%s",
+             pdp_test_config(tg_unit_tmpdir("cli-audit"), 4));
+    CU_ASSERT_EQUAL_FATAL(
+        run("tenants", "set", "--config", cfg, "wide", "--label",
+            "region=europe-west-with-a-long-name", "--label",
+            "team=platform-engineering-core", "--label",
+            "cost_center=cc-000000000000000000001234", NULL),
+        0);
+    CU_ASSERT_EQUAL(run("audit", "list", "--config", cfg, NULL), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "cc-000000000000000000001234"));
+}
+
 static const tg_unit_case cases[] = {
     {"key_needs_tenant", test_key_needs_tenant},
     {"table_escapes_control_characters",
@@ -774,6 +793,7 @@ static const tg_unit_case cases[] = {
     {"spend_totals", test_spend_totals},
     {"key_labels", test_key_labels},
     {"tenants_set_and_list", test_tenants_set_and_list},
+    {"audit_details_whole", test_audit_details_whole},
     {"policy_commands_without_serve", test_policy_commands_without_serve},
     {"serve_with_cli_alongside_then_sigterm",
      test_serve_with_cli_alongside_then_sigterm},
