@@ -468,10 +468,11 @@ pdp_decide_rate(pdp_limits *lim, const tg_config *cfg, const pdp_bundle *bun,
     }
     if (nb > 0) {
         if (!pdp_decide_worst_price(cfg, bun, pr, x->a.model, out, &price)) {
-            /* The compiler refuses a budget on a model without a price;
-             * never let a budget look satisfied when it cannot be priced. */
+            /* The compiler refuses a budget on a model without a price,
+             * but an administration budget covers every model: never let a
+             * budget look satisfied when it cannot be priced. */
             pdp_decide_deny(out, 403, "invalid_request_error",
-                            "budget_exceeded",
+                            "model_unpriced",
                             "Budget rule %s applies to this request but the "
                             "model '%.100s' has no price; ask your Tollgate "
                             "administrator to add it to the pricing table.",

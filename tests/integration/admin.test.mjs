@@ -376,5 +376,9 @@ describe('administration without a policy bundle', () => {
     await gw.cli(['ratelimits', 'delete', 'tenant:nobundle', '--config', gw.cfgPath]);
     await gw.cli(['budgets', 'set', 'tenant:nobundle', '--limit-usd', '0.000001', '--window', 'daily', '--config', gw.cfgPath]);
     errorBody(await gw.chat(body, { key }), 429, 'budget_exceeded');
+    // A model with no price cannot be held to a budget: refused, saying
+    // so (it was a budget_exceeded that no budget explained).
+    const e = errorBody(await gw.chat({ ...body, model: 'mock-small' }, { key }), 403, 'model_unpriced');
+    assert.match(e.message, /has no price/);
   });
 });
