@@ -327,8 +327,9 @@ static const pdp_cli_api_cmd pdp_cli_api_cmds[] = {
      "usage: tollgate-pdp budgets list\n"
      "\n"
      "Every budget set through administration, with the current window's\n"
-     "spent, reserved (requests in flight; only a running PDP knows, so\n"
-     "with --url) and remaining USD.\n" PDP_CLI_COMMON,
+     "spent, reserved (requests in flight: only a running PDP knows, so it\n"
+     "is asked when it is up on pdp.admin_listen) and remaining USD.\n"
+     PDP_CLI_COMMON,
      NULL},
     {"budgets",
      "show",
@@ -1418,7 +1419,11 @@ pdp_cli_api_local(FILE *err, const char *name, const pdp_cli_api_cmd *cmd,
         status = -2;
         goto out;
     }
-    if (strcmp(cmd->cmd, "reservations") == 0 &&
+    /* Reservations live in the running PDP's memory, and so does what a
+     * budget has reserved for requests in flight: ask it when it is up. */
+    if ((strcmp(cmd->cmd, "reservations") == 0 ||
+         (strcmp(cmd->cmd, "budgets") == 0 &&
+          strcmp(cmd->method, "GET") == 0)) &&
         (status = pdp_cli_api_running(cfg, cmd, r, body, resp)) >= 0) {
         goto out; /* the running PDP answered (its memory is the truth) */
     }

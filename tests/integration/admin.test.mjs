@@ -344,6 +344,15 @@ describe('administration', () => {
       assert.equal(JSON.parse(local.stdout).spent_micro_usd, expected);
     });
 
+  test('budgets list on the state directory asks the running PDP for what is reserved', async () => {
+    await gw.cli(['tenants', 'create', 'resv-co', '--config', gw.cfgPath]);
+    await gw.cli(['budgets', 'set', 'tenant:resv-co', '--limit-usd', '5', '--window', 'daily', '--config', gw.cfgPath]);
+    const r = await gw.cli(['budgets', 'list', '--config', gw.cfgPath, '--format', 'json']);
+    const b = JSON.parse(r.stdout).budgets.find((x) => x.id === 'resv-co');
+    assert.ok(b, r.stdout);
+    assert.equal(typeof b.reserved_usd, 'string', `reserved_usd is ${b.reserved_usd}: the running PDP was not asked`);
+  });
+
   test('a revoked admin token stops working', async () => {
     await gw.cli(['admin-tokens', 'revoke', 'ops', '--config', gw.cfgPath]);
     adminError(await api('GET', 'tenants'), 401, 'invalid_admin_token');
