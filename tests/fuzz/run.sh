@@ -71,7 +71,9 @@ for t in $run; do
   bin=$build/bin/fuzz_$t
   work=$build/work/$t
   found=$build/findings/$t
-  scratch=$(mktemp -d "${TMPDIR:-/tmp}/tg-fuzz-$t.XXXXXX")
+  # The harnesses that write files (config, policy) write them here: a
+  # tmpfs when there is one, so a run waits on no disk.
+  scratch=$(mktemp -d "${FUZZ_TMP:-$( [ -d /dev/shm ] && [ -w /dev/shm ] && echo /dev/shm || echo "${TMPDIR:-/tmp}")}/tg-fuzz-$t.XXXXXX")
   rm -rf "$work"
   mkdir -p "$work" "$found"
   cp -a "$fuzz/corpus/$t/." "$work/"
