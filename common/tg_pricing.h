@@ -38,7 +38,7 @@ typedef struct tg_price {
 /* tg_usd writes micro-USD exactly as dollars with six decimals
  * ("1.250000", "-0.000001"); TG_USD_MAX bytes hold any int64_t. Every
  * amount Tollgate prints goes through here. */
-#define TG_USD_MAX 32
+#define TG_USD_MAX 24
 void tg_usd(int64_t micro, char *buf, size_t cap);
 
 tg_err tg_pricing_load(tg_pricing **out, const char *path, char *err,

@@ -189,7 +189,8 @@ pdp_cli_parse(pdp_cli *c, int argc, char **argv, const char *const allowed[],
             continue;
         }
         if (only_pos || a[0] != '-' || a[1] == '\0') {
-            if (o->npos >= max_pos) {
+            if (o->npos < 0 || o->npos >= max_pos ||
+                o->npos >= PDP_CLI_POS_MAX) {
                 return pdp_cli_usage_error(c, "unexpected argument \"%s\"", a);
             }
             o->pos[o->npos++] = a;

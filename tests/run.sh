@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # tests/run.sh - every test: installs what is missing, builds with
-# AddressSanitizer + UndefinedBehaviorSanitizer into build/asan, runs the
+# AddressSanitizer + UndefinedBehaviorSanitizer into build/asan (and the
+# optimised build of deploy/local/run.sh into build), runs the
 # CUnit suites under ctest, then the integration tests and the real-SDK
 # client tests (node --test) against real processes on loopback and ipc,
 # then a short run (10 s each) of every libFuzzer target (tests/fuzz/run.sh,
@@ -12,6 +13,9 @@ build=$top/build/asan
 
 "$top/deploy/local/setup.sh" "$build" -DTG_SANITIZER=address,undefined \
   -DCMAKE_BUILD_TYPE=Debug
+# The optimised build deploy/local/run.sh makes, too: -O2 turns on warnings
+# (format truncation, array bounds) a debug build never sees.
+"$top/deploy/local/setup.sh" "$top/build"
 
 # LMDB and nng keep some memory until exit by design; ASan's leak check
 # still runs (detect_leaks=1) and fails a process that leaks.
