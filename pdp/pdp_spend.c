@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pdp_policy_int.h" /* pdp_civil_from_days */
 #include "tg_hash.h"
 #include "tg_pricing.h"
 #include "tg_log.h"
@@ -205,27 +206,15 @@ typedef struct pdp_spend_groups {
 static void
 pdp_spend_day_name(int64_t ms, char *buf, size_t cap)
 {
-    int64_t z = ms / 86400000 - (ms % 86400000 < 0 ? 1 : 0);
-    int64_t era;
-    int64_t doe;
-    int64_t yoe;
-    int64_t doy;
-    int64_t mp;
-    int64_t d;
-    int64_t m;
+    int64_t  y;
+    unsigned m;
+    unsigned d;
 
-    z += 719468;
-    era = (z >= 0 ? z : z - 146096) / 146097;
-    doe = z - era * 146097;
-    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    mp  = (5 * doy + 2) / 153;
-    d   = doy - (153 * mp + 2) / 5 + 1;
-    m   = mp < 10 ? mp + 3 : mp - 9;
+    pdp_civil_from_days(ms / 86400000 - (ms % 86400000 < 0 ? 1 : 0), &y, &m,
+                        &d);
     /* m is 1..12 and d 1..31 by construction; the casts tell the
      * compiler so, which keeps -Wformat-truncation quiet at -O2. */
-    snprintf(buf, cap, "%04lld-%02u-%02u",
-             (long long)(yoe + era * 400 + (m <= 2)),
+    snprintf(buf, cap, "%04lld-%02u-%02u", (long long)y,
              (unsigned)(unsigned char)m, (unsigned)(unsigned char)d);
 }
 
@@ -422,15 +411,10 @@ pdp_spend_table_field(tg_buf *f, const char *s, int w)
 static cJSON *
 pdp_spend_group_json(cJSON *j, const pdp_spend_sums *g)
 {
-    char usd[32];
+    pdp_totals t = {g->requests, g->prompt_tokens, g->completion_tokens,
+                    g->cost_micro_usd, 0};
 
-    tg_usd(g->cost_micro_usd, usd, sizeof(usd));
-    cJSON_AddNumberToObject(j, "requests", (double)g->requests);
-    cJSON_AddNumberToObject(j, "prompt_tokens", (double)g->prompt_tokens);
-    cJSON_AddNumberToObject(j, "completion_tokens",
-                            (double)g->completion_tokens);
-    cJSON_AddNumberToObject(j, "cost_micro_usd", (double)g->cost_micro_usd);
-    cJSON_AddStringToObject(j, "cost_usd", usd);
+    pdp_spend_totals_json(j, &t);
     cJSON_AddNumberToObject(j, "estimated_requests", (double)g->estimated);
     return j;
 }
