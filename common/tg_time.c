@@ -63,6 +63,26 @@ tg_days_from_civil(int64_t y, int m, int d)
     return era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
 }
 
+void
+tg_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+    int64_t  era;
+    unsigned doe;
+    unsigned yoe;
+    unsigned doy;
+    unsigned mp;
+
+    z += 719468;
+    era = (z >= 0 ? z : z - 146096) / 146097;
+    doe = (unsigned)(z - era * 146097);
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp  = (5 * doy + 2) / 153;
+    *d  = doy - (153 * mp + 2) / 5 + 1;
+    *m  = mp < 10 ? mp + 3 : mp - 9;
+    *y  = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
 /* tg_time_digits reads exactly n decimal digits at s. */
 static bool
 tg_time_digits(const char *s, int n, int *out)
@@ -142,8 +162,7 @@ tg_parse_date(const char *s, bool is_to, int64_t *out)
     if (*p != '\0') {
         return false;
     }
-    ms += ((tg_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 +
-            sec) -
+    ms += ((tg_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec) -
            off) *
           1000;
     /* --from includes the first whole ms at or after the instant; --to

@@ -21,6 +21,9 @@ void tg_format_reset(int64_t ms, char *buf, size_t cap);
  * date (exact, no time zone). */
 int64_t tg_days_from_civil(int64_t y, int m, int d);
 
+/* tg_civil_from_days is the inverse: the y/m/d of day z since 1970-01-01. */
+void tg_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d);
+
 /* tg_parse_date parses YYYY-MM-DD (a whole UTC day) or an RFC 3339
  * date-time (an instant) as a range bound in unix ms: with is_to false the
  * first ms included (the day's start), with is_to true the first ms after

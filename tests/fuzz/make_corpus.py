@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """make_corpus.py - writes the text seeds of tests/fuzz/corpus/ from the
-golden transcripts (tests/unit/dataplane/golden), the policy bundles
+golden transcripts (tests/unit/dataplane/providers/golden), the policy bundles
 (policies/*/), the example configs and a few hand-written admin requests.
 The wire seeds are binary: fuzz_wire_seeds writes them. Run again when the
 golden files change; it only adds and replaces files named seed-*."""
@@ -11,7 +11,7 @@ import os
 
 top = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 corpus = os.path.join(top, 'tests', 'fuzz', 'corpus')
-golden = os.path.join(top, 'tests', 'unit', 'dataplane', 'golden')
+golden = os.path.join(top, 'tests', 'unit', 'dataplane', 'providers', 'golden')
 MAX = 64 * 1024
 
 

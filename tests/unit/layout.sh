@@ -1,22 +1,27 @@
 #!/bin/sh
-# layout.sh - the dependency rules issue 11 set, checked on the tree:
-# no module of the PDP's core includes a command-line header (the CLI is
-# an adapter over the core, never the other way), and no admin operation
-# calls a CLI function. Prints each offending line; exits 1 if any.
+# layout.sh - the dependency rules of the source tree, checked on the tree:
+# no module of the PDP's core (pdp/ outside cli/) includes a command-line
+# header or calls a CLI function (the CLI is an adapter over the core,
+# never the other way), and every subsystem folder says in its README.md
+# what it owns and what it may call. Prints each offending line; exits 1
+# if any.
 top=${TG_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
-cd "$top/pdp" || exit 2
-cli='pdp_cli|pdp_cli_api|pdp_state_cli|pdp_policy_cli|pdp_main'
+cd "$top" || exit 2
+cli='pdp_cli|pdp_cli_api|pdp_state_cli|pdp_policy_cli'
 rc=0
-for f in *.c *.h; do
-  base=${f%.*}
-  if echo "$base" | grep -Eqx "$cli"; then
-    continue
-  fi
+for f in $(find pdp -name '*.[ch]' ! -path 'pdp/cli/*' ! -name pdp_main.c | sort); do
   bad=$(grep -En "#include \"($cli)\.h\"|\bpdp_(cli|pc|state_cli)_[a-z_]+\(" "$f")
   if [ -n "$bad" ]; then
-    echo "$bad" | sed "s|^|pdp/$f:|"
+    echo "$bad" | sed "s|^|$f:|"
     rc=1
   fi
 done
-[ $rc -eq 0 ] && echo "layout: no core module depends on the CLI"
+for d in pdp/*/ dataplane/*/; do
+  if ! grep -q '^Owns' "${d}README.md" 2>/dev/null ||
+     ! grep -q '^May call' "${d}README.md"; then
+    echo "${d}README.md: missing, or without an 'Owns' and a 'May call' paragraph"
+    rc=1
+  fi
+done
+[ $rc -eq 0 ] && echo "layout: no core module depends on the CLI; every folder says what it owns"
 exit $rc

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pdp_cli.h"
 #include "tg_config.h"
 #include "tg_unit.h"
 
@@ -69,33 +68,6 @@ pdp_test_load(const char *path)
         exit(2);
     }
     return cfg;
-}
-
-/* pdp_test_cli runs tollgate-pdp in-process (argv as main gets it) and
- * captures stdout and stderr, NUL-terminated and cut to fit, into out/err.
- * Returns the exit code. */
-static inline void
-pdp_test_slurp(FILE *f, char *buf, size_t cap)
-{
-    size_t n;
-
-    rewind(f);
-    n      = fread(buf, 1, cap - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-}
-
-static inline int
-pdp_test_cli(int argc, char **argv, char *out, size_t outcap, char *err,
-             size_t errcap)
-{
-    FILE *o  = tmpfile();
-    FILE *e  = tmpfile();
-    int   rc = pdp_cli_run(argc, argv, o, e);
-
-    pdp_test_slurp(o, out, outcap);
-    pdp_test_slurp(e, err, errcap);
-    return rc;
 }
 
 #endif

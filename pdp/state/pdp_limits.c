@@ -17,8 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pdp_policy_int.h" /* pdp_hash */
 #include "pdp_rec.h"
+#include "tg_hash.h"
 #include "tg_log.h"
 #include "tg_time.h"
 
@@ -66,7 +66,7 @@ typedef struct pdp_lim_res {
     int64_t             created_ms;
     uint64_t            seq;  /* admission order (pdp_limits.admit_seq) */
     bool                tomb; /* abandoned before it was reserved */
-    int64_t             sec; /* the second its tokens were counted in */
+    int64_t             sec;  /* the second its tokens were counted in */
     int64_t             tokens;
     uint32_t            n;
     pdp_lim_win        *w[PDP_LIMITS_RULES_MAX];
@@ -79,7 +79,7 @@ typedef struct pdp_lim_res {
     int64_t             blimit[PDP_LIMITS_BUDGETS_MAX];
     uint8_t             bkind[PDP_LIMITS_BUDGETS_MAX];
     uint8_t             bnthr[PDP_LIMITS_BUDGETS_MAX];
-    uint8_t bthr[PDP_LIMITS_BUDGETS_MAX][PDP_LIMITS_THRESHOLDS_MAX];
+    uint8_t             bthr[PDP_LIMITS_BUDGETS_MAX][PDP_LIMITS_THRESHOLDS_MAX];
 } pdp_lim_res;
 
 typedef struct pdp_lim_shard {
@@ -94,24 +94,24 @@ typedef struct pdp_lim_rshard {
 } pdp_lim_rshard;
 
 struct pdp_limits {
-    int64_t         ttl_ms;
-    int64_t         boot_ms;
-    atomic_ullong   seq;
-    atomic_ullong   pending;
-    atomic_ullong   tombs; /* abandoned ids not reserved (yet) */
+    int64_t       ttl_ms;
+    int64_t       boot_ms;
+    atomic_ullong seq;
+    atomic_ullong pending;
+    atomic_ullong tombs; /* abandoned ids not reserved (yet) */
     /* Admission order: taken under the window locks when a request is
      * counted, so a snapshot that read it first holds every request with
      * a smaller number (see pdp_limits_snapshot_seq). */
-    atomic_ullong   admit_seq;
-    atomic_ullong   changes; /* see pdp_limits_changes */
-    atomic_llong    last_sweep_s;
-    uint32_t        restored_win;
-    uint32_t        restored_res;
-    pthread_mutex_t sweep_mu;
+    atomic_ullong         admit_seq;
+    atomic_ullong         changes; /* see pdp_limits_changes */
+    atomic_llong          last_sweep_s;
+    uint32_t              restored_win;
+    uint32_t              restored_res;
+    pthread_mutex_t       sweep_mu;
     pdp_limits_expired_fn on_expire; /* set before any decision */
     void                 *on_expire_arg;
-    pdp_lim_shard   shards[PDP_LIM_SHARDS];
-    pdp_lim_rshard  rshards[PDP_LIM_SHARDS];
+    pdp_lim_shard         shards[PDP_LIM_SHARDS];
+    pdp_lim_rshard        rshards[PDP_LIM_SHARDS];
 };
 
 tg_err
@@ -122,7 +122,7 @@ pdp_limits_create(pdp_limits **out, int64_t ttl_ms)
     if (l == NULL) {
         return TG_ENOMEM;
     }
-    l->ttl_ms  = ttl_ms > 0 ? ttl_ms : 900 * 1000;
+    l->ttl_ms = ttl_ms > 0 ? ttl_ms : 900 * 1000;
     /* Ids stay unique across restarts: a late report for a reservation
      * of an earlier run never releases one of this run. */
     l->boot_ms = tg_now_ms();
@@ -149,8 +149,8 @@ pdp_limits_destroy(pdp_limits *l)
     }
     for (size_t i = 0; i < PDP_LIM_SHARDS; i++) {
         for (size_t c = 0; c < PDP_LIM_CHAINS; c++) {
-            pdp_lim_win *w = l->shards[i].chains[c];
-            pdp_lim_res *r = l->rshards[i].chains[c];
+            pdp_lim_win *w  = l->shards[i].chains[c];
+            pdp_lim_res *r  = l->rshards[i].chains[c];
             pdp_lim_bud *bd = l->shards[i].bchains[c];
             while (bd != NULL) {
                 pdp_lim_bud *nx = bd->next;
@@ -181,10 +181,10 @@ pdp_limits_destroy(pdp_limits *l)
 static uint64_t
 pdp_lim_key_hash(const char *rule, const char *scope)
 {
-    uint64_t h = pdp_hash(rule, strlen(rule));
+    uint64_t h = tg_fnv1a(TG_FNV_BASIS, rule, strlen(rule));
 
     h = tg_fnv1a(h, "\xff", 1); /* the separator */
-    return h ^ pdp_hash(scope, strlen(scope));
+    return h ^ tg_fnv1a(TG_FNV_BASIS, scope, strlen(scope));
 }
 
 /* pdp_lim_win_get finds or creates the window; shard locked by caller. */
@@ -226,8 +226,7 @@ pdp_lim_live(const pdp_lim_bucket *b, int64_t now_s)
 }
 
 static void
-pdp_lim_sums(const pdp_lim_win *w, int64_t now_s, int64_t *reqs,
-             int64_t *toks)
+pdp_lim_sums(const pdp_lim_win *w, int64_t now_s, int64_t *reqs, int64_t *toks)
 {
     int64_t r = 0;
     int64_t t = 0;
@@ -283,8 +282,8 @@ pdp_lim_bucket_at(pdp_lim_win *w, int64_t sec)
 
 /* pdp_lim_state folds one rule's state into the most constraining one. */
 static void
-pdp_lim_state(tg_limit_state *st, const char *name, int64_t limit,
-              int64_t used, int64_t reset_ms)
+pdp_lim_state(tg_limit_state *st, const char *name, int64_t limit, int64_t used,
+              int64_t reset_ms)
 {
     int64_t rem = limit - used;
 
@@ -397,9 +396,10 @@ pdp_lim_bud_sum(const pdp_lim_bud *w, const pdp_limits_budget *q,
         if (b->code != q->code) {
             continue;
         }
-        if (q->span_h > 0 ? (b->start <= q->start_ms &&
-                             b->start > q->start_ms - q->span_h * PDP_LIM_HOUR_MS)
-                          : b->start == q->start_ms) {
+        if (q->span_h > 0
+                ? (b->start <= q->start_ms &&
+                   b->start > q->start_ms - q->span_h * PDP_LIM_HOUR_MS)
+                : b->start == q->start_ms) {
             s += b->settled;
             r += b->reserved;
         }
@@ -519,7 +519,7 @@ pdp_lim_res_end(pdp_limits *l, pdp_lim_res *r, int64_t actual, int64_t now_ms)
 static pdp_lim_res *
 pdp_lim_res_take(pdp_limits *l, const char *id, bool tombs)
 {
-    uint64_t        h = pdp_hash(id, strlen(id));
+    uint64_t        h = tg_fnv1a(TG_FNV_BASIS, id, strlen(id));
     pdp_lim_rshard *s = pdp_lim_rshard_of(l, h);
     size_t          c = (size_t)(h >> 8) & (PDP_LIM_CHAINS - 1);
     pdp_lim_res   **pp;
@@ -544,9 +544,9 @@ pdp_lim_res_take(pdp_limits *l, const char *id, bool tombs)
 static bool
 pdp_lim_res_known(pdp_limits *l, const char *id)
 {
-    uint64_t        h = pdp_hash(id, strlen(id));
-    pdp_lim_rshard *s = pdp_lim_rshard_of(l, h);
-    size_t          c = (size_t)(h >> 8) & (PDP_LIM_CHAINS - 1);
+    uint64_t        h     = tg_fnv1a(TG_FNV_BASIS, id, strlen(id));
+    pdp_lim_rshard *s     = pdp_lim_rshard_of(l, h);
+    size_t          c     = (size_t)(h >> 8) & (PDP_LIM_CHAINS - 1);
     bool            known = false;
 
     pthread_mutex_lock(&s->mu);
@@ -592,7 +592,7 @@ pdp_limits_abandon(pdp_limits *l, const char *id, int64_t now_ms)
         t->created_ms = now_ms;
     }
     {
-        uint64_t h = pdp_hash(id, strlen(id));
+        uint64_t h = tg_fnv1a(TG_FNV_BASIS, id, strlen(id));
         s          = pdp_lim_rshard_of(l, h);
         c          = (size_t)(h >> 8) & (PDP_LIM_CHAINS - 1);
         if (t != NULL) {
@@ -601,8 +601,7 @@ pdp_limits_abandon(pdp_limits *l, const char *id, int64_t now_ms)
         /* One lock for the lookup and the tombstone: a decision putting
          * its reservation in between cannot slip past both. */
         pthread_mutex_lock(&s->mu);
-        for (pdp_lim_res **pp = &s->chains[c]; *pp != NULL;
-             pp = &(*pp)->next) {
+        for (pdp_lim_res **pp = &s->chains[c]; *pp != NULL; pp = &(*pp)->next) {
             if ((*pp)->hash == h && strcmp((*pp)->id, id) == 0) {
                 known = true;
                 if (!(*pp)->tomb) {
@@ -717,8 +716,7 @@ pdp_lim_maybe_sweep(pdp_limits *l, int64_t now_ms)
 
 static void
 pdp_lim_check(pdp_limits *l, const char *id, const pdp_limits_req *reqs,
-              uint32_t n,
-              const pdp_limits_budget *buds, uint32_t nb,
+              uint32_t n, const pdp_limits_budget *buds, uint32_t nb,
               const pdp_limits_cost *cost, int64_t tokens, bool reserve,
               int64_t now_ms, pdp_limits_result *out)
 {
@@ -729,8 +727,8 @@ pdp_lim_check(pdp_limits *l, const char *id, const pdp_limits_req *reqs,
     pdp_lim_bud *bw[PDP_LIMITS_BUDGETS_MAX];
     int64_t      bset[PDP_LIMITS_BUDGETS_MAX];
     int64_t      bres[PDP_LIMITS_BUDGETS_MAX];
-    uint32_t     nlock = 0;
-    int64_t      now_s = now_ms / 1000;
+    uint32_t     nlock    = 0;
+    int64_t      now_s    = now_ms / 1000;
     bool         need_res = false;
     pdp_lim_res *res      = NULL;
     int64_t      kout     = 0;
@@ -798,10 +796,10 @@ pdp_lim_check(pdp_limits *l, const char *id, const pdp_limits_req *reqs,
     }
     for (uint32_t j = 0; j < nb; j++) {
         uint32_t i = PDP_LIMITS_RULES_MAX + j;
-        bw[j] = pdp_lim_bud_get(&l->shards[shard_of[i]], hash[i],
-                                buds[j].rule_id, buds[j].scope);
-        if (bw[j] == NULL || pdp_lim_bkt_get(bw[j], buds[j].code,
-                                             buds[j].start_ms) == NULL) {
+        bw[j]      = pdp_lim_bud_get(&l->shards[shard_of[i]], hash[i],
+                                     buds[j].rule_id, buds[j].scope);
+        if (bw[j] == NULL ||
+            pdp_lim_bkt_get(bw[j], buds[j].code, buds[j].start_ms) == NULL) {
             out->denied        = PDP_LIMITS_BUDGET;
             out->denied_budget = j;
             out->limit         = buds[j].limit;
@@ -857,24 +855,26 @@ pdp_lim_check(pdp_limits *l, const char *id, const pdp_limits_req *reqs,
         int64_t               ut;
 
         pdp_lim_sums(w[i], now_s, &ur, &ut);
-        if (q->concurrent > 0 && reserve && w[i]->inflight + 1 > q->concurrent) {
+        if (q->concurrent > 0 && reserve &&
+            w[i]->inflight + 1 > q->concurrent) {
             out->denied   = PDP_LIMITS_CONCURRENT;
             out->limit    = q->concurrent;
             out->used     = w[i]->inflight;
             out->retry_ms = 1000;
         } else if (q->rpm > 0 && ur + 1 > q->rpm) {
-            out->denied   = PDP_LIMITS_REQUESTS;
-            out->limit    = q->rpm;
-            out->used     = ur;
-            out->retry_ms = pdp_lim_free_at(w[i], now_ms, false, ur + 1 - q->rpm);
+            out->denied = PDP_LIMITS_REQUESTS;
+            out->limit  = q->rpm;
+            out->used   = ur;
+            out->retry_ms =
+                pdp_lim_free_at(w[i], now_ms, false, ur + 1 - q->rpm);
         } else if (q->tpm > 0 && ut + tokens > q->tpm) {
-            out->denied   = PDP_LIMITS_TOKENS;
-            out->limit    = q->tpm;
-            out->used     = ut;
-            out->retry_ms = tokens > q->tpm
-                                ? PDP_LIMITS_WINDOW_S * 1000
-                                : pdp_lim_free_at(w[i], now_ms, true,
-                                                  ut + tokens - q->tpm);
+            out->denied = PDP_LIMITS_TOKENS;
+            out->limit  = q->tpm;
+            out->used   = ut;
+            out->retry_ms =
+                tokens > q->tpm
+                    ? PDP_LIMITS_WINDOW_S * 1000
+                    : pdp_lim_free_at(w[i], now_ms, true, ut + tokens - q->tpm);
         }
         if (out->denied != PDP_LIMITS_OK) {
             out->denied_rule = i;
@@ -910,8 +910,8 @@ pdp_lim_check(pdp_limits *l, const char *id, const pdp_limits_req *reqs,
     }
     if (out->denied != PDP_LIMITS_OK) {
         /* The limit that denied is the one the client must wait for. */
-        tg_limit_state *st = out->denied == PDP_LIMITS_TOKENS ? &out->tokens
-                                                              : &out->requests;
+        tg_limit_state *st =
+            out->denied == PDP_LIMITS_TOKENS ? &out->tokens : &out->requests;
         const pdp_limits_req *q = &reqs[out->denied_rule];
         if (out->denied == PDP_LIMITS_TOKENS ||
             out->denied == PDP_LIMITS_REQUESTS) {
@@ -931,8 +931,8 @@ pdp_lim_check(pdp_limits *l, const char *id, const pdp_limits_req *reqs,
     if (need_res && res != NULL) {
         uint32_t k = 0;
         for (uint32_t j = 0; j < nb; j++) {
-            pdp_lim_bkt *b = pdp_lim_bkt_get(bw[j], buds[j].code,
-                                             buds[j].start_ms);
+            pdp_lim_bkt *b =
+                pdp_lim_bkt_get(bw[j], buds[j].code, buds[j].start_ms);
             b->reserved += worst; /* found above: no allocation here */
             res->bw[j]     = bw[j];
             res->bcode[j]  = buds[j].code;
@@ -982,7 +982,7 @@ unlock:
                  (unsigned long long)l->boot_ms,
                  (unsigned long long)atomic_fetch_add(&l->seq, 1));
     }
-    res->hash       = pdp_hash(res->id, strlen(res->id));
+    res->hash       = tg_fnv1a(TG_FNV_BASIS, res->id, strlen(res->id));
     res->created_ms = now_ms;
     res->sec        = now_s;
     res->tokens     = tokens;
@@ -1009,18 +1009,17 @@ pdp_limits_check(pdp_limits *l, const pdp_limits_req *reqs, uint32_t n,
 
 void
 pdp_limits_check_budgets(pdp_limits *l, const char *id,
-                         const pdp_limits_req *reqs,
-                         uint32_t n, const pdp_limits_budget *buds,
-                         uint32_t nb, const pdp_limits_cost *cost,
-                         int64_t tokens, int64_t now_ms,
-                         pdp_limits_result *out)
+                         const pdp_limits_req *reqs, uint32_t n,
+                         const pdp_limits_budget *buds, uint32_t nb,
+                         const pdp_limits_cost *cost, int64_t tokens,
+                         int64_t now_ms, pdp_limits_result *out)
 {
     pdp_lim_check(l, id, reqs, n, buds, nb, cost, tokens, true, now_ms, out);
 }
 
 uint32_t
-pdp_limits_budget_keys(pdp_limits *l, const char *id,
-                       pdp_limits_spend_key *out, uint32_t max)
+pdp_limits_budget_keys(pdp_limits *l, const char *id, pdp_limits_spend_key *out,
+                       uint32_t max)
 {
     uint64_t        h;
     pdp_lim_rshard *s;
@@ -1031,7 +1030,7 @@ pdp_limits_budget_keys(pdp_limits *l, const char *id,
     if (l == NULL || id == NULL || id[0] == '\0') {
         return 0;
     }
-    h = pdp_hash(id, strlen(id));
+    h = tg_fnv1a(TG_FNV_BASIS, id, strlen(id));
     s = pdp_lim_rshard_of(l, h);
     c = (size_t)(h >> 8) & (PDP_LIM_CHAINS - 1);
     pthread_mutex_lock(&s->mu);
@@ -1046,8 +1045,8 @@ pdp_limits_budget_keys(pdp_limits *l, const char *id,
         snprintf(out[n].rule_id, sizeof(out[n].rule_id), "%s", rule);
         snprintf(out[n].scope, sizeof(out[n].scope), "%s",
                  rule + strlen(rule) + 1);
-        out[n].code     = r->bcode[i];
-        out[n].start_ms = r->bstart[i];
+        out[n].code       = r->bcode[i];
+        out[n].start_ms   = r->bstart[i];
         out[n].limit      = r->blimit[i];
         out[n].scope_kind = r->bkind[i];
         out[n].nthr       = r->bnthr[i];
@@ -1359,16 +1358,17 @@ pdp_lim_restore_win(pdp_limits *l, pdp_rec_in *in, pdp_lim_scratch *sc,
         int64_t sec  = pdp_rec_get_i64(in);
         int64_t reqs = pdp_rec_get_i64(in);
         int64_t toks = pdp_rec_get_i64(in);
-        if (!in->bad && (sec < 0 || reqs < 0 || toks < 0 ||
-                         reqs > PDP_LIM_COUNT_MAX || toks > PDP_LIM_COUNT_MAX)) {
+        if (!in->bad &&
+            (sec < 0 || reqs < 0 || toks < 0 || reqs > PDP_LIM_COUNT_MAX ||
+             toks > PDP_LIM_COUNT_MAX)) {
             in->bad = true;
         }
         if (w != NULL && !in->bad && sec > now_s - PDP_LIMITS_WINDOW_S &&
             sec <= now_s) {
             pdp_lim_bucket *b = pdp_lim_bucket_at(w, sec);
-            b->reqs = pdp_lim_sat_add(b->reqs, reqs);
-            b->toks = pdp_lim_sat_add(b->toks, toks);
-            live    = true;
+            b->reqs           = pdp_lim_sat_add(b->reqs, reqs);
+            b->toks           = pdp_lim_sat_add(b->toks, toks);
+            live              = true;
         }
     }
     if (s != NULL) {
@@ -1394,7 +1394,8 @@ pdp_lim_restore_res(pdp_limits *l, pdp_rec_in *in, pdp_lim_scratch *sc,
 
     memset(&tmp, 0, sizeof(tmp));
     pdp_rec_get_str(in, sc->rule, sizeof(sc->rule));
-    if (!in->bad && (sc->rule[0] == '\0' || strlen(sc->rule) >= sizeof(r->id))) {
+    if (!in->bad &&
+        (sc->rule[0] == '\0' || strlen(sc->rule) >= sizeof(r->id))) {
         in->bad = true;
     } else {
         memcpy(tmp.id, sc->rule, strlen(sc->rule) + 1);
@@ -1407,7 +1408,7 @@ pdp_lim_restore_res(pdp_limits *l, pdp_rec_in *in, pdp_lim_scratch *sc,
         tmp.tokens < 0 || tmp.tokens > PDP_LIM_COUNT_MAX) {
         in->bad = true;
     }
-    keep = hold && apply && !in->bad && now_ms - tmp.created_ms < l->ttl_ms;
+    keep  = hold && apply && !in->bad && now_ms - tmp.created_ms < l->ttl_ms;
     count = count && apply && !in->bad;
     if (keep) {
         if ((r = malloc(sizeof(*r))) == NULL) {
@@ -1489,9 +1490,8 @@ pdp_lim_restore_res(pdp_limits *l, pdp_rec_in *in, pdp_lim_scratch *sc,
                 b = pdp_lim_bkt_get(bw, code, start);
             }
             if (b != NULL) {
-                b->reserved = b->reserved > INT64_MAX - amt
-                                  ? INT64_MAX
-                                  : b->reserved + amt;
+                b->reserved  = b->reserved > INT64_MAX - amt ? INT64_MAX
+                                                             : b->reserved + amt;
                 r->bw[j]     = bw;
                 r->bcode[j]  = code;
                 r->bstart[j] = start;
@@ -1512,7 +1512,7 @@ pdp_lim_restore_res(pdp_limits *l, pdp_rec_in *in, pdp_lim_scratch *sc,
     }
     /* Only reached in the apply pass, after the check pass accepted the
      * whole snapshot: in->bad cannot be set here. */
-    r->hash = pdp_hash(r->id, strlen(r->id));
+    r->hash = tg_fnv1a(TG_FNV_BASIS, r->id, strlen(r->id));
     {
         /* This run's ids must not collide with restored ones (two runs
          * started in the same millisecond, as tests do). */
@@ -1544,8 +1544,8 @@ pdp_lim_restore_pass(pdp_limits *l, const void *data, size_t len,
     uint32_t   nwin;
     uint32_t   nres;
 
-    uint64_t   version = pdp_rec_get_uint(&in, 1);
-    uint64_t   seq     = 0;
+    uint64_t version = pdp_rec_get_uint(&in, 1);
+    uint64_t seq     = 0;
 
     if (version != 1 && version != PDP_LIMITS_SNAPSHOT_VERSION) {
         return TG_EPROTO;
@@ -1564,8 +1564,8 @@ pdp_lim_restore_pass(pdp_limits *l, const void *data, size_t len,
     }
     nres = (uint32_t)pdp_rec_get_uint(&in, 4);
     for (uint32_t i = 0; i < nres && !in.bad; i++) {
-        l->restored_res += pdp_lim_restore_res(l, &in, sc, now_ms, false,
-                                               true, apply, &rv);
+        l->restored_res +=
+            pdp_lim_restore_res(l, &in, sc, now_ms, false, true, apply, &rv);
     }
     if (in.bad || in.off != in.len) {
         return TG_EPROTO;
@@ -1574,8 +1574,7 @@ pdp_lim_restore_pass(pdp_limits *l, const void *data, size_t len,
 }
 
 tg_err
-pdp_limits_restore(pdp_limits *l, const void *data, size_t len,
-                   int64_t now_ms)
+pdp_limits_restore(pdp_limits *l, const void *data, size_t len, int64_t now_ms)
 {
     pdp_lim_scratch *sc = malloc(sizeof(*sc));
     tg_err           rv;
@@ -1626,7 +1625,7 @@ pdp_limits_reservation_encode(pdp_limits *l, const char *id, tg_buf *out)
     if (l == NULL || id == NULL || id[0] == '\0') {
         return TG_ENOTFOUND;
     }
-    h = pdp_hash(id, strlen(id));
+    h = tg_fnv1a(TG_FNV_BASIS, id, strlen(id));
     s = pdp_lim_rshard_of(l, h);
     c = (size_t)(h >> 8) & (PDP_LIM_CHAINS - 1);
     pthread_mutex_lock(&s->mu);

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pdp_policy_int.h" /* pdp_civil_from_days */
 #include "tg_hash.h"
 #include "tg_pricing.h"
 #include "tg_log.h"
@@ -210,8 +209,7 @@ pdp_spend_day_name(int64_t ms, char *buf, size_t cap)
     unsigned m;
     unsigned d;
 
-    pdp_civil_from_days(ms / 86400000 - (ms % 86400000 < 0 ? 1 : 0), &y, &m,
-                        &d);
+    tg_civil_from_days(ms / 86400000 - (ms % 86400000 < 0 ? 1 : 0), &y, &m, &d);
     /* m is 1..12 and d 1..31 by construction; the casts tell the
      * compiler so, which keeps -Wformat-truncation quiet at -O2. */
     snprintf(buf, cap, "%04lld-%02u-%02u", (long long)y,

@@ -576,10 +576,10 @@ pdp_bundle_budget_window(const pdp_bundle *b, pdp_window w, int64_t now_ms,
         to   = from + 7;
         break;
     case PDP_WINDOW_MONTHLY:
-        pdp_civil_from_days(day, &y, &m, &d);
-        from = pdp_days_from_civil(y, m, 1);
-        to   = m == 12 ? pdp_days_from_civil(y + 1, 1, 1)
-                       : pdp_days_from_civil(y, m + 1, 1);
+        tg_civil_from_days(day, &y, &m, &d);
+        from = tg_days_from_civil(y, m, 1);
+        to   = m == 12 ? tg_days_from_civil(y + 1, 1, 1)
+                       : tg_days_from_civil(y, m + 1, 1);
         break;
     }
     *start_ms = pdp_local_midnight(tz, from) * 1000;
@@ -705,7 +705,7 @@ pdp_rfc3339(const char *s, int64_t *ms)
         int64_t  cy;
         unsigned cm;
         unsigned cd;
-        pdp_civil_from_days(pdp_days_from_civil(y, mo, d), &cy, &cm, &cd);
+        tg_civil_from_days(tg_days_from_civil(y, mo, d), &cy, &cm, &cd);
         if (cm != mo || cd != d) {
             return false;
         }
@@ -742,7 +742,7 @@ pdp_rfc3339(const char *s, int64_t *ms)
     if (*p != '\0') {
         return false;
     }
-    *ms = ((pdp_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 +
+    *ms = ((tg_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 +
             (sec > 59 ? 59 : sec)) -
            off) *
               1000 +

@@ -10,6 +10,7 @@
 
 #include "pdp_cli.h"
 #include "pdp_store.h"
+#include "pdp_test_cli.h"
 #include "pdp_test_util.h"
 #include "tg_unit.h"
 

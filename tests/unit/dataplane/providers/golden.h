@@ -1,5 +1,5 @@
 /* golden.h - golden transcripts for the translation tests: each JSON file
- * in tests/unit/dataplane/golden/<set>/ is one case or an array of cases
+ * in tests/unit/dataplane/providers/golden/<set>/ is one case or an array of cases
  * {"kind", "name"?, ...}; helpers to run the cases of one kind and compare
  * bodies as JSON values and streams byte for byte. Test code only. */
 #ifndef GOLDEN_H

@@ -12,11 +12,11 @@ static const char *
 golden_dir(const char *set)
 {
     static _Thread_local char dir[1024];
-    const char *src = getenv("TG_SRC");
+    const char               *src = getenv("TG_SRC");
 
     if (src != NULL) {
-        snprintf(dir, sizeof(dir), "%s/tests/unit/dataplane/golden/%s", src,
-                 set);
+        snprintf(dir, sizeof(dir),
+                 "%s/tests/unit/dataplane/providers/golden/%s", src, set);
     } else {
         /* Run by hand: CMake compiles this file by its absolute path. */
         const char *slash = strrchr(__FILE__, '/');
@@ -64,8 +64,8 @@ int
 golden_each(const char *set, const char *kind, golden_fn fn)
 {
     struct dirent **names = NULL;
-    int             n = scandir(golden_dir(set), &names, golden_filter, alphasort);
-    int             count = 0;
+    int n     = scandir(golden_dir(set), &names, golden_filter, alphasort);
+    int count = 0;
 
     CU_ASSERT_FATAL(n > 0);
     for (int i = 0; i < n; i++) {
@@ -74,7 +74,8 @@ golden_each(const char *set, const char *kind, golden_fn fn)
         cJSON       *root;
         const cJSON *c;
 
-        snprintf(path, sizeof(path), "%s/%s", golden_dir(set), names[i]->d_name);
+        snprintf(path, sizeof(path), "%s/%s", golden_dir(set),
+                 names[i]->d_name);
         text = read_file(path);
         CU_ASSERT_PTR_NOT_NULL_FATAL(text);
         root = cJSON_Parse(text);
@@ -160,8 +161,7 @@ golden_same_text(const char *label, const char *got, const char *expected)
 
 void
 golden_check_request(const char *label, const cJSON *c, tg_err rv,
-                     const char *msg, const char *param, char *out,
-                     size_t len)
+                     const char *msg, const char *param, char *out, size_t len)
 {
     const cJSON *err = golden_get(c, "error");
 
@@ -171,9 +171,8 @@ golden_check_request(const char *label, const cJSON *c, tg_err rv,
         bool        ok = rv == TG_EINVAL && strcmp(param, want_param) == 0 &&
                   strstr(msg, want_msg) != NULL;
         if (!ok) {
-            fprintf(stderr, "\n%s: rv %d param '%s' msg '%s'\n", label,
-                    (int)rv, rv == TG_OK ? "" : param,
-                    rv == TG_OK ? "" : msg);
+            fprintf(stderr, "\n%s: rv %d param '%s' msg '%s'\n", label, (int)rv,
+                    rv == TG_OK ? "" : param, rv == TG_OK ? "" : msg);
         }
         CU_ASSERT(ok);
         CU_ASSERT_PTR_NULL(out);

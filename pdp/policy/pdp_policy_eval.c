@@ -78,7 +78,7 @@ pdp_eval_date(pdp_ectx *x)
     unsigned d;
     unsigned yy;
 
-    pdp_civil_from_days(x->days, &y, &m, &d);
+    tg_civil_from_days(x->days, &y, &m, &d);
     yy          = y < 0 ? 0 : y > 9999 ? 9999 : (unsigned)y;
     x->date[0]  = (char)('0' + yy / 1000);
     x->date[1]  = (char)('0' + yy / 100 % 10);

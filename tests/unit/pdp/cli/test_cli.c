@@ -15,6 +15,7 @@
 
 #include "pdp_cli.h"
 #include "pdp_store.h"
+#include "pdp_test_cli.h"
 #include "pdp_test_util.h"
 #include "pdp_wire.h"
 #include "tg_hash.h"

@@ -14,44 +14,6 @@
 
 #define PDP_TZ_FILE_MAX (1u << 20)
 
-/* Howard Hinnant's days_from_civil / civil_from_days: exact for every
- * proleptic Gregorian date. */
-int64_t
-pdp_days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    int64_t  era;
-    unsigned yoe;
-    unsigned doy;
-    unsigned doe;
-
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = (unsigned)(y - era * 400);
-    doy = (153 * (m + (m > 2 ? (unsigned)-3 : 9)) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
-void
-pdp_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-    int64_t  era;
-    unsigned doe;
-    unsigned yoe;
-    unsigned doy;
-    unsigned mp;
-
-    z += 719468;
-    era = (z >= 0 ? z : z - 146096) / 146097;
-    doe = (unsigned)(z - era * 146097);
-    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    mp  = (5 * doy + 2) / 153;
-    *d  = doy - (153 * mp + 2) / 5 + 1;
-    *m  = mp < 10 ? mp + 3 : mp - 9;
-    *y  = (int64_t)yoe + era * 400 + (*m <= 2);
-}
-
 static bool
 pdp_tz_leap(int64_t y)
 {
@@ -209,14 +171,14 @@ pdp_tz_rule_local(const pdp_tz_date *d, int64_t y)
     int64_t day;
 
     if (d->kind == 'J') {
-        day = pdp_days_from_civil(y, 1, 1) + d->n - 1 +
+        day = tg_days_from_civil(y, 1, 1) + d->n - 1 +
               (pdp_tz_leap(y) && d->n >= 60 ? 1 : 0);
     } else if (d->kind == 'N') {
-        day = pdp_days_from_civil(y, 1, 1) + d->n;
+        day = tg_days_from_civil(y, 1, 1) + d->n;
     } else {
         static const unsigned mdays[12] = {31, 28, 31, 30, 31, 30,
                                            31, 31, 30, 31, 30, 31};
-        int64_t               first     = pdp_days_from_civil(y, d->m, 1);
+        int64_t               first     = tg_days_from_civil(y, d->m, 1);
         unsigned len = mdays[d->m - 1] + (d->m == 2 && pdp_tz_leap(y));
         /* 1970-01-01 was a Thursday (4 with Sunday 0). */
         int      wd1 = (int)(((first % 7) + 7 + 4) % 7);
@@ -244,7 +206,7 @@ pdp_tz_rule_offset(const pdp_tz *tz, int64_t t)
     if (!tz->rule_dst) {
         return tz->std_off;
     }
-    pdp_civil_from_days(days, &y, &m, &d);
+    tg_civil_from_days(days, &y, &m, &d);
     /* The start is given in standard time, the end in daylight time. */
     s = pdp_tz_rule_local(&tz->start, y) - tz->std_off;
     e = pdp_tz_rule_local(&tz->end, y) - tz->dst_off;

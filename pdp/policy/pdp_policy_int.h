@@ -20,6 +20,7 @@
 #include "pdp_policy.h"
 #include "tg_hash.h"
 #include "tg_json.h"
+#include "tg_time.h"
 
 /* Limits from the bundle format (policies/README.md, "Limits"). */
 #define PDP_BUNDLE_MAX_BYTES (4u << 20)
@@ -346,9 +347,6 @@ const char *pdp_suggest(const char *word, const char *const cands[], size_t n);
 tg_err  pdp_tz_load(pdp_tz *tz, const char *name, char *why, size_t whylen);
 void    pdp_tz_fini(pdp_tz *tz);
 int32_t pdp_tz_offset(const pdp_tz *tz, int64_t utc_s);
-/* pdp_civil_from_days converts days since 1970-01-01 to y/m/d. */
-void    pdp_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d);
-int64_t pdp_days_from_civil(int64_t y, unsigned m, unsigned d);
 
 /* traces (pdp_policy_trace.c): the evaluator records into t. */
 typedef enum pdp_trace_state {
