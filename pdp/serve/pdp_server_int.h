@@ -1,0 +1,112 @@
+/* pdp_server_int.h - what pdp_server.c shares with the two files that hold
+ * its listeners (pdp_server_listen.c: ipc sockets only our peers may use)
+ * and its rate-limit persistence (pdp_server_persist.c: snapshot thread,
+ * restore at start). Internal to the server; nothing else includes it. */
+#ifndef PDP_SERVER_INT_H
+#define PDP_SERVER_INT_H
+
+#include <nng/nng.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "pdp_alerts.h"
+#include "pdp_server.h"
+#include "pdp_wire.h"
+#include "tg_buf.h"
+#include "tg_trust.h"
+
+typedef enum pdp_worker_state {
+    PDP_WORKER_RECV = 0,
+    PDP_WORKER_SEND,
+    PDP_WORKER_STORE, /* parked: waiting for the writer's commit */
+} pdp_worker_state;
+
+typedef struct pdp_worker {
+    pdp_server       *srv;
+    nng_aio          *aio;
+    nng_ctx           ctx;
+    bool              ctx_open;
+    pdp_worker_state  state;
+    pdp_store_reader *rd;
+    pdp_key           key;    /* scratch for the usage report's key */
+    nng_msg          *parked; /* the request, reused for the usage reply */
+    tg_buf            out;
+    pdp_req           req;
+    pdp_rep           rep;
+    tg_buf            resbuf; /* the decision's reservation, encoded */
+    /* The budget windows the parked report's reservation held. */
+    uint32_t             nspend;
+    pdp_limits_spend_key spend[PDP_LIMITS_BUDGETS_MAX];
+} pdp_worker;
+
+struct pdp_server {
+    const tg_config *cfg;
+    pdp_store       *st;
+    tg_pricing      *pr;
+    pdp_rollout     *ro;
+    pdp_limits      *lim;          /* rate-limit windows and reservations */
+    pdp_alerts      *alerts;       /* budget threshold alerts */
+    atomic_llong     decisions[3]; /* allow, deny, error */
+    nng_socket       sock;
+    bool             sock_open;
+    pdp_worker      *workers;
+    size_t           n_workers;
+    atomic_bool      stopping;
+    atomic_bool      ready;
+    pthread_mutex_t  mu; /* guards parked and, with it, stopping for usage */
+    pthread_cond_t   cv;
+    size_t           parked;
+    /* The snapshot thread; snap_stop is guarded by snap_mu. snap_seen and
+     * snap_buf belong to whoever writes snapshots: the thread, then stop
+     * once it is joined. */
+    pthread_t       snap_thread;
+    bool            snap_running;
+    bool            snap_stop;
+    bool            snap_force;   /* the stored snapshot is bad: replace it */
+    bool            snap_failing; /* the last write failed (warned once) */
+    uint64_t        snap_seen;    /* pdp_limits_changes at the last write */
+    pthread_mutex_t snap_mu;
+    pthread_cond_t  snap_cv;
+    tg_buf          snap_buf;
+    /* Who may talk to an ipc:// listener (pdp.allow_uids, else our uid);
+     * refused is only touched by the pipe callback. */
+    uid_t        allow[TG_CONFIG_MAX_UIDS];
+    size_t       n_allow;
+    tg_trust_log refused;
+};
+
+/* pdp_server_listen starts a listener on url (ipc:// only: tcp is refused
+ * at config load) on srv->sock; an ipc socket's directory is made ours
+ * alone first (pdp.socket_group shares it). err gets what went wrong. */
+tg_err pdp_server_listen(pdp_server *srv, const char *url, char *err,
+                         size_t errlen);
+
+/* pdp_server_pipe_cb is the nng pipe callback (NNG_PIPE_EV_ADD_PRE) that
+ * closes an ipc peer whose uid is not allowed; arg is the server. */
+void pdp_server_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg);
+
+/* pdp_server_limits_restore brings back the saved rate-limit windows and
+ * every recorded reservation before the first decision (start only). */
+void pdp_server_limits_restore(pdp_server *srv);
+
+/* pdp_server_snap_main is the snapshot thread: a snapshot once a second
+ * while the windows change, until snap_stop. arg is the server. */
+void *pdp_server_snap_main(void *arg);
+
+/* pdp_server_snapshot writes the rate-limit state to the store unless
+ * nothing changed since the last write. The snapshot thread, or stop once
+ * it is joined. */
+void pdp_server_snapshot(pdp_server *srv);
+
+/* pdp_server_expired deletes an expired reservation's record
+ * (pdp_limits_on_expire callback; arg is the server). */
+void pdp_server_expired(void *arg, const char *id);
+
+/* pdp_server_budget_load feeds one settled budget window to the limits
+ * (pdp_store_budget_windows callback; arg is the pdp_limits). */
+void pdp_server_budget_load(void *arg, const pdp_limits_spend_key *k,
+                            int64_t spent);
+
+#endif

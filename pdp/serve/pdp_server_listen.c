@@ -1,0 +1,252 @@
+/* pdp_server_listen.c - the decision server's listeners. An ipc socket
+ * lives in a directory that is ours alone (0700, or 0710 with
+ * pdp.socket_group and the socket 0660); every peer's uid is checked when
+ * it connects, so a socket another local user can reach is still refused
+ * to them. Runs at start (listen) and on nng's pipe thread (pipe_cb). */
+#include <dirent.h>
+#include <errno.h>
+#include <grp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "pdp_server_int.h"
+#include "tg_log.h"
+#include "tg_time.h"
+
+/* pdp_server_mkdirs creates the directories above an ipc socket: the
+ * socket's own 0700, its missing parents 0750. */
+static tg_err
+pdp_server_mkdirs(const char *path)
+{
+    char  *p  = strdup(path);
+    tg_err rv = TG_OK;
+
+    if (p == NULL) {
+        return TG_ENOMEM;
+    }
+    for (char *s = p + 1; *s != '\0'; s++) {
+        if (*s == '/') {
+            mode_t mode = strchr(s + 1, '/') == NULL ? 0700 : 0750;
+            *s          = '\0';
+            if (mkdir(p, mode) != 0 && errno != EEXIST) {
+                rv = TG_ESYS;
+                break;
+            }
+            *s = '/';
+        }
+    }
+    free(p);
+    return rv;
+}
+
+/* pdp_server_pipe_cb runs before nng adds a pipe: an ipc peer whose uid is
+ * not allowed is closed, so none of its requests (forged usage reports,
+ * say) is ever read. tcp:// and tls+tcp:// pipes pass: those listeners
+ * are guarded by the network and mutual TLS. */
+void
+pdp_server_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+    pdp_server  *srv = arg;
+    nng_sockaddr sa;
+    uint64_t     uid = UINT64_MAX;
+    int          rv;
+
+    (void)ev;
+    if (nng_pipe_get_addr(p, NNG_OPT_LOCADDR, &sa) == 0 &&
+        sa.s_family != NNG_AF_IPC) {
+        return;
+    }
+    if ((rv = nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_UID, &uid)) == 0) {
+        for (size_t i = 0; i < srv->n_allow; i++) {
+            if (uid == (uint64_t)srv->allow[i]) {
+                return;
+            }
+        }
+    }
+    if (tg_trust_log_due(&srv->refused, uid, tg_now_ms())) {
+        if (rv != 0) {
+            tg_warn("server: refused an ipc connection: cannot read the "
+                    "peer's uid (%s)",
+                    nng_strerror(rv));
+        } else {
+            tg_warn("server: refused an ipc connection from uid %llu: not "
+                    "in pdp.allow_uids (add it there if that user's "
+                    "tollgate-dataplane should be served; logged once a "
+                    "minute per uid)",
+                    (unsigned long long)uid);
+        }
+    }
+    nng_pipe_close(p);
+}
+
+/* pdp_server_group resolves pdp.socket_group (a name or a number). */
+static tg_err
+pdp_server_group(const char *name, gid_t *gid, char *err, size_t errlen)
+{
+    struct group  gr;
+    struct group *res = NULL;
+    char          scratch[4096];
+    char         *end;
+    unsigned long n = strtoul(name, &end, 10);
+
+    if (name[0] != '\0' && *end == '\0' && n < 4294967295UL) {
+        *gid = (gid_t)n;
+        return TG_OK;
+    }
+    if (getgrnam_r(name, &gr, scratch, sizeof(scratch), &res) != 0 ||
+        res == NULL) {
+        snprintf(err, errlen,
+                 "pdp.socket_group: no group \"%s\" on this host (getent "
+                 "group lists them; a number works too)",
+                 name);
+        return TG_ECONFIG;
+    }
+    *gid = gr.gr_gid;
+    return TG_OK;
+}
+
+/* pdp_server_dedicated: dir holds nothing but (perhaps) the socket
+ * named sock: only such a directory may be given to pdp.socket_group (not
+ * /run, say, whose other entries would change hands with it). */
+static tg_err
+pdp_server_dedicated(const char *dir, const char *sock, char *err,
+                     size_t errlen)
+{
+    DIR           *d = opendir(dir);
+    struct dirent *de;
+    const char    *base = strrchr(sock, '/');
+    tg_err         rv   = TG_OK;
+
+    base = base != NULL ? base + 1 : sock;
+    if (d == NULL) {
+        snprintf(err, errlen, "pdp.socket_group: cannot read %s: %s", dir,
+                 strerror(errno));
+        return TG_ESYS;
+    }
+    while ((de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0 &&
+            strcmp(de->d_name, base) != 0) {
+            snprintf(err, errlen,
+                     "pdp.socket_group: %s holds other files (%.64s): the "
+                     "socket needs a directory of its own to share with the "
+                     "group, e.g. %s/tollgate/%s",
+                     dir, de->d_name, dir, base);
+            rv = TG_ECONFIG;
+            break;
+        }
+    }
+    closedir(d);
+    return rv;
+}
+
+/* pdp_server_share gives the socket's directory (0710) and the socket
+ * (0660) to pdp.socket_group, so its members can connect. */
+static tg_err
+pdp_server_share(const char *what, const char *path, gid_t gid, mode_t mode,
+                 char *err, size_t errlen)
+{
+    if (chown(path, (uid_t)-1, gid) != 0 || chmod(path, mode) != 0) {
+        snprintf(err, errlen,
+                 "pdp.socket_group: cannot give the %s %s to group %u: %s "
+                 "(the PDP's user must be a member of that group)",
+                 what, path, (unsigned)gid, strerror(errno));
+        return TG_ESYS;
+    }
+    return TG_OK;
+}
+
+/* pdp_server_listen_ipc makes sure the socket's directory is ours alone,
+ * then listens with the socket 0600 (NNG_OPT_IPC_PERMISSIONS), or 0660 in
+ * a 0710 directory of pdp.socket_group. Whatever the umask, no other user
+ * can reach the socket before its mode is set: the directory is ours and
+ * not writable by them (searchable only by the group); and the peer-uid
+ * check in pdp_server_pipe_cb stands behind both. */
+static tg_err
+pdp_server_listen_ipc(pdp_server *srv, const char *url, char *err,
+                      size_t errlen)
+{
+    char         dir[4096];
+    uid_t        me    = geteuid();
+    const char  *group = srv->cfg->pdp.socket_group;
+    gid_t        gid   = (gid_t)-1;
+    nng_listener l;
+    tg_err       rv;
+    int          nrv;
+
+    if (pdp_server_mkdirs(url + 6) != TG_OK) {
+        snprintf(err, errlen,
+                 "pdp.listen: cannot create the directory for %s: %s", url,
+                 strerror(errno));
+        return TG_ESYS;
+    }
+    if (!tg_trust_dirname(url + 6, dir, sizeof(dir))) {
+        snprintf(err, errlen, "pdp.listen: %s: path too long", url);
+        return TG_ECONFIG;
+    }
+    if ((rv = tg_trust_dir_check("pdp.listen", dir, &me, 1, err, errlen)) !=
+        TG_OK) {
+        return rv;
+    }
+    if (group != NULL &&
+        ((rv = pdp_server_group(group, &gid, err, errlen)) != TG_OK ||
+         (rv = pdp_server_dedicated(dir, url + 6, err, errlen)) != TG_OK ||
+         (rv = pdp_server_share("directory", dir, gid, 0710, err, errlen)) !=
+             TG_OK)) {
+        return rv;
+    }
+    if ((nrv = nng_listener_create(&l, srv->sock, url)) != 0) {
+        snprintf(err, errlen, "pdp.listen: cannot listen on %s: %s", url,
+                 nng_strerror(nrv));
+        return TG_EIO;
+    }
+    if ((nrv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS,
+                                    group != NULL ? 0660 : 0600)) != 0) {
+        nng_listener_close(l);
+        snprintf(err, errlen, "pdp.listen: cannot listen on %s: %s", url,
+                 nng_strerror(nrv));
+        return TG_EIO;
+    }
+    if ((nrv = nng_listener_start(l, 0)) != 0) {
+        nng_listener_close(l);
+        snprintf(err, errlen, "pdp.listen: cannot listen on %s: %s%s", url,
+                 nng_strerror(nrv),
+                 nrv == NNG_EADDRINUSE
+                     ? " (another tollgate-pdp is already serving there; "
+                       "stop it or choose another address)"
+                     : "");
+        return TG_EIO;
+    }
+    if (group != NULL && (rv = pdp_server_share("socket", url + 6, gid, 0660,
+                                                err, errlen)) != TG_OK) {
+        nng_listener_close(l);
+        return rv;
+    }
+    return TG_OK;
+}
+
+tg_err
+pdp_server_listen(pdp_server *srv, const char *url, char *err, size_t errlen)
+{
+    int    rv;
+    tg_err trv;
+
+    if (strncmp(url, "ipc://", 6) == 0) {
+        if ((trv = pdp_server_listen_ipc(srv, url, err, errlen)) != TG_OK) {
+            return trv;
+        }
+    } else if ((rv = nng_listen(srv->sock, url, NULL, 0)) != 0) {
+        snprintf(err, errlen, "pdp.listen: cannot listen on %s: %s%s", url,
+                 nng_strerror(rv),
+                 rv == NNG_EADDRINUSE
+                     ? " (another tollgate-pdp is already serving there; "
+                       "stop it or choose another address)"
+                     : "");
+        return TG_EIO;
+    }
+    tg_info("server: listening on %s (%zu workers, max message %lld bytes)",
+            url, srv->n_workers, (long long)srv->cfg->pdp.max_message_bytes);
+    return TG_OK;
+}
