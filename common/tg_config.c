@@ -3,6 +3,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,14 +90,14 @@ tg_config_hostport_ok(const char *s)
  * TLS with client certificates: tcp:// would let anyone who reaches the
  * port forge both. */
 #define TG_CONFIG_IPC_ONLY                                                     \
-    "the PDP link has no authentication over tcp://, so only ipc:// is "      \
+    "the PDP link has no authentication over tcp://, so only ipc:// is "       \
     "accepted: run the PDP beside the data plane"
 
 /* tg_config_check_pdp_url: dataplane.pdp_url must name a local socket (its
  * peer's uid is checked; a URL of another scheme would skip that). */
 static tg_err
-tg_config_check_pdp_url(const tg_json_doc *d, const cJSON *sec,
-                        const char *url, char *err, size_t errlen)
+tg_config_check_pdp_url(const tg_json_doc *d, const cJSON *sec, const char *url,
+                        char *err, size_t errlen)
 {
     if (strncmp(url, "ipc://", 6) == 0 && url[6] == '/') {
         return TG_OK;
@@ -109,21 +110,23 @@ tg_config_check_pdp_url(const tg_json_doc *d, const cJSON *sec,
 }
 
 static tg_err
-tg_config_pdp(tg_config *cfg, tg_config_priv *p, const cJSON *sec,
-              char *err, size_t errlen)
+tg_config_pdp(tg_config *cfg, tg_config_priv *p, const cJSON *sec, char *err,
+              size_t errlen)
 {
-    static const char *const keys[] = {
-        "listen",      "state_dir",   "admin_listen", "pricing_file",
-        "bundle",      "bundle_watch", "workers",    "max_message_bytes",
-        "map_size_mb", "reservation_ttl_s", "alert_webhook", "allow_uids",
-        "socket_group", NULL};
-    const tg_json_doc *d  = p->doc;
-    tg_pdp_config     *c  = &cfg->pdp;
-    const char        *sd = NULL;
-    const char        *pf = NULL;
-    const char        *bd = NULL;
-    const cJSON       *l;
-    tg_err             rv;
+    static const char *const keys[] = {"listen",        "state_dir",
+                                       "admin_listen",  "pricing_file",
+                                       "bundle",        "bundle_watch",
+                                       "workers",       "max_message_bytes",
+                                       "map_size_mb",   "reservation_ttl_s",
+                                       "alert_webhook", "allow_uids",
+                                       "socket_group",  NULL};
+    const tg_json_doc       *d      = p->doc;
+    tg_pdp_config           *c      = &cfg->pdp;
+    const char              *sd     = NULL;
+    const char              *pf     = NULL;
+    const char              *bd     = NULL;
+    const cJSON             *l;
+    tg_err                   rv;
 
     c->workers           = 16;
     c->bundle_watch      = true;
@@ -137,20 +140,19 @@ tg_config_pdp(tg_config *cfg, tg_config_priv *p, const cJSON *sec,
                                  &c->admin_listen, err, errlen)) != TG_OK ||
         (rv = tg_json_get_string(d, sec, "pdp", "socket_group", false,
                                  &c->socket_group, err, errlen)) != TG_OK ||
-        (rv = tg_json_get_string(d, sec, "pdp", "pricing_file", false, &pf,
-                                 err, errlen)) != TG_OK ||
+        (rv = tg_json_get_string(d, sec, "pdp", "pricing_file", false, &pf, err,
+                                 errlen)) != TG_OK ||
         (rv = tg_json_get_string(d, sec, "pdp", "bundle", false, &bd, err,
                                  errlen)) != TG_OK ||
         (rv = tg_json_get_bool(d, sec, "pdp", "bundle_watch", false,
                                &c->bundle_watch, err, errlen)) != TG_OK ||
         (rv = tg_json_get_int(d, sec, "pdp", "workers", false, 1, 1024,
                               &c->workers, err, errlen)) != TG_OK ||
-        (rv = tg_json_get_int(d, sec, "pdp", "max_message_bytes", false,
-                              1024, 16 << 20, &c->max_message_bytes, err,
-                              errlen)) != TG_OK ||
-        (rv = tg_json_get_int(d, sec, "pdp", "map_size_mb", false, 1,
-                              1 << 20, &c->map_size_mb, err, errlen)) !=
+        (rv = tg_json_get_int(d, sec, "pdp", "max_message_bytes", false, 1024,
+                              16 << 20, &c->max_message_bytes, err, errlen)) !=
             TG_OK ||
+        (rv = tg_json_get_int(d, sec, "pdp", "map_size_mb", false, 1, 1 << 20,
+                              &c->map_size_mb, err, errlen)) != TG_OK ||
         (rv = tg_json_get_int(d, sec, "pdp", "reservation_ttl_s", false, 1,
                               7 * 24 * 3600, &c->reservation_ttl_s, err,
                               errlen)) != TG_OK ||
@@ -174,9 +176,10 @@ tg_config_pdp(tg_config *cfg, tg_config_priv *p, const cJSON *sec,
     }
     l = cJSON_GetObjectItemCaseSensitive(sec, "listen");
     if (l == NULL) {
-        return tg_json_errf(d, sec, err, errlen,
-                            "pdp: missing required key \"listen\" (a list of "
-                            "nng URLs such as \"ipc:///tmp/tollgate/pdp.sock\")");
+        return tg_json_errf(
+            d, sec, err, errlen,
+            "pdp: missing required key \"listen\" (a list of "
+            "nng URLs such as \"ipc:///tmp/tollgate/pdp.sock\")");
     }
     if (!cJSON_IsArray(l) || cJSON_GetArraySize(l) == 0 ||
         cJSON_GetArraySize(l) > TG_CONFIG_MAX_LISTEN) {
@@ -242,146 +245,79 @@ tg_config_pdp(tg_config *cfg, tg_config_priv *p, const cJSON *sec,
     return TG_OK;
 }
 
-static tg_err
-tg_config_dataplane(tg_config *cfg, tg_config_priv *p, const cJSON *sec,
-                    char *err, size_t errlen)
-{
-    static const char *const keys[] = {"listen",
-                                       "workers",
-                                       "pdp_url",
-                                       "pdp_timeout_ms",
-                                       "on_pdp_error",
-                                       "max_body_bytes",
-                                       "max_header_bytes",
-                                       "client_timeout_s",
-                                       "max_connections",
-                                       "max_connections_per_ip",
-                                       "request_timeout_s",
-                                       "response_timeout_s",
-                                       "connect_timeout_ms",
-                                       "first_byte_timeout_ms",
-                                       "total_timeout_ms",
-                                       "idle_timeout_ms",
-                                       "spool_dir",
-                                       "retries",
-                                       "retry_backoff_ms",
-                                       "retry_backoff_max_ms",
-                                       "cooldown_failures",
-                                       "cooldown_window_ms",
-                                       "cooldown_ms",
-                                       "spool_memory_max_bytes",
-                                       "pdp_uid",
-                                       "fail_open_key_ttl_s",
-                                       NULL};
-    const tg_json_doc *d   = p->doc;
-    tg_dp_config      *c   = &cfg->dataplane;
-    const char        *ope = NULL;
-    const char        *sd  = NULL;
-    tg_err             rv;
+/* The data plane's integer settings: name, field, default, range. A
+ * default of 0 for response_timeout_s means "derived" (below). */
+typedef struct tg_config_int {
+    const char *name;
+    size_t      off; /* in tg_dp_config */
+    int64_t     def;
+    int64_t     min;
+    int64_t     max;
+} tg_config_int;
 
-    c->pdp_timeout_ms        = 50;
-    c->max_body_bytes        = 1 << 20;
-    c->max_header_bytes      = 16 * 1024;
-    c->client_timeout_s      = 30;
-    c->max_connections       = 4096;
-    c->max_connections_per_ip = 256;
-    c->request_timeout_s     = 60;
-    c->response_timeout_s    = 0; /* below: total_timeout_ms + 5 min */
-    c->connect_timeout_ms    = 5000;
-    c->first_byte_timeout_ms = 60000;
-    c->total_timeout_ms      = 600000;
-    c->idle_timeout_ms       = 120000;
-    c->retries               = 2;
-    c->retry_backoff_ms      = 200;
-    c->retry_backoff_max_ms  = 8000;
-    c->cooldown_failures     = 3;
-    c->cooldown_window_ms    = 30000;
-    c->cooldown_ms           = 30000;
-    c->spool_memory_max_bytes = 64 << 20;
-    c->pdp_uid                = -1;
-    c->fail_open_key_ttl_s    = 600;
-    if ((rv = tg_json_only_keys(d, sec, "dataplane", keys, err, errlen)) !=
-            TG_OK ||
-        (rv = tg_json_get_string(d, sec, "dataplane", "listen", true,
-                                 &c->listen, err, errlen)) != TG_OK ||
-        (rv = tg_json_get_int(d, sec, "dataplane", "workers", false, 0, 256,
-                              &c->workers, err, errlen)) != TG_OK ||
-        (rv = tg_json_get_string(d, sec, "dataplane", "pdp_url", true,
-                                 &c->pdp_url, err, errlen)) != TG_OK ||
-        (rv = tg_config_check_pdp_url(d, sec, c->pdp_url, err, errlen)) !=
-            TG_OK ||
-        (rv = tg_json_get_int(d, sec, "dataplane", "pdp_uid", false, 0,
-                              4294967294LL, &c->pdp_uid, err, errlen)) !=
-            TG_OK ||
-        (rv = tg_json_get_int(d, sec, "dataplane", "pdp_timeout_ms", false, 1,
-                              60000, &c->pdp_timeout_ms, err, errlen)) !=
-            TG_OK ||
-        (rv = tg_json_get_int(d, sec, "dataplane", "fail_open_key_ttl_s",
-                              false, 1, 86400, &c->fail_open_key_ttl_s, err,
-                              errlen)) != TG_OK ||
-        (rv = tg_json_get_string(d, sec, "dataplane", "on_pdp_error", false,
-                                 &ope, err, errlen)) != TG_OK ||
-        (rv = tg_json_get_int(d, sec, "dataplane", "max_body_bytes", false,
-                              1024, 256 << 20, &c->max_body_bytes, err,
-                              errlen)) != TG_OK ||
-        (rv = tg_json_get_int(d, sec, "dataplane", "max_header_bytes", false,
-                              1024, 1 << 20, &c->max_header_bytes, err,
-                              errlen)) != TG_OK ||
-        (rv = tg_json_get_int(d, sec, "dataplane", "client_timeout_s", false,
-                              1, 3600, &c->client_timeout_s, err, errlen)) !=
-            TG_OK ||
-        (rv = tg_json_get_int(d, sec, "dataplane", "max_connections", false,
-                              16, 1000000, &c->max_connections, err,
-                              errlen)) != TG_OK ||
-        (rv = tg_json_get_int(d, sec, "dataplane", "max_connections_per_ip",
-                              false, 1, 1000000, &c->max_connections_per_ip,
-                              err, errlen)) != TG_OK ||
-        (rv = tg_json_get_int(d, sec, "dataplane", "request_timeout_s",
-                              false, 1, 3600, &c->request_timeout_s, err,
-                              errlen)) != TG_OK ||
-        (rv = tg_json_get_int(d, sec, "dataplane", "response_timeout_s",
-                              false, 1, 172800, &c->response_timeout_s, err,
-                              errlen)) != TG_OK ||
-        (rv = tg_json_get_int(d, sec, "dataplane", "connect_timeout_ms",
-                              false, 1, 600000, &c->connect_timeout_ms, err,
-                              errlen)) != TG_OK ||
-        (rv = tg_json_get_int(d, sec, "dataplane", "first_byte_timeout_ms",
-                              false, 1, 3600000, &c->first_byte_timeout_ms,
-                              err, errlen)) != TG_OK ||
-        (rv = tg_json_get_int(d, sec, "dataplane", "total_timeout_ms", false,
-                              1, 86400000, &c->total_timeout_ms, err,
-                              errlen)) != TG_OK ||
-        (rv = tg_json_get_string(d, sec, "dataplane", "spool_dir", true, &sd,
-                                 err, errlen)) != TG_OK ||
-        (rv = tg_json_get_int(d, sec, "dataplane", "idle_timeout_ms", false,
-                              1, 86400000, &c->idle_timeout_ms, err,
-                              errlen)) != TG_OK ||
-        (rv = tg_json_get_int(d, sec, "dataplane", "retries", false, 0, 10,
-                              &c->retries, err, errlen)) != TG_OK ||
-        (rv = tg_json_get_int(d, sec, "dataplane", "retry_backoff_ms", false,
-                              0, 60000, &c->retry_backoff_ms, err, errlen)) !=
-            TG_OK ||
-        (rv = tg_json_get_int(d, sec, "dataplane", "retry_backoff_max_ms",
-                              false, 0, 600000, &c->retry_backoff_max_ms, err,
-                              errlen)) != TG_OK ||
-        (rv = tg_json_get_int(d, sec, "dataplane", "cooldown_failures", false,
-                              1, 1000, &c->cooldown_failures, err, errlen)) !=
-            TG_OK ||
-        (rv = tg_json_get_int(d, sec, "dataplane", "cooldown_window_ms",
-                              false, 1, 86400000, &c->cooldown_window_ms, err,
-                              errlen)) != TG_OK ||
-        (rv = tg_json_get_int(d, sec, "dataplane", "cooldown_ms", false, 1,
-                              86400000, &c->cooldown_ms, err, errlen)) !=
-            TG_OK ||
-        (rv = tg_json_get_int(d, sec, "dataplane", "spool_memory_max_bytes",
-                              false, 4096, 16LL << 30,
-                              &c->spool_memory_max_bytes, err, errlen)) !=
-            TG_OK) {
-        return rv;
+#define TG_DP_INT(f, def, min, max)                                            \
+    {                                                                          \
+#f, offsetof(tg_dp_config, f), def, min, max                           \
     }
+static const tg_config_int tg_config_dp_ints[] = {
+    TG_DP_INT(workers, 0, 0, 256),
+    TG_DP_INT(pdp_uid, -1, 0, 4294967294LL),
+    TG_DP_INT(pdp_timeout_ms, 50, 1, 60000),
+    TG_DP_INT(fail_open_key_ttl_s, 600, 1, 86400),
+    TG_DP_INT(max_body_bytes, 1 << 20, 1024, 256 << 20),
+    TG_DP_INT(max_header_bytes, 16 * 1024, 1024, 1 << 20),
+    TG_DP_INT(client_timeout_s, 30, 1, 3600),
+    TG_DP_INT(max_connections, 4096, 16, 1000000),
+    TG_DP_INT(max_connections_per_ip, 256, 1, 1000000),
+    TG_DP_INT(request_timeout_s, 60, 1, 3600),
+    TG_DP_INT(response_timeout_s, 0, 1, 172800),
+    TG_DP_INT(connect_timeout_ms, 5000, 1, 600000),
+    TG_DP_INT(first_byte_timeout_ms, 60000, 1, 3600000),
+    TG_DP_INT(total_timeout_ms, 600000, 1, 86400000),
+    TG_DP_INT(idle_timeout_ms, 120000, 1, 86400000),
+    TG_DP_INT(retries, 2, 0, 10),
+    TG_DP_INT(retry_backoff_ms, 200, 0, 60000),
+    TG_DP_INT(retry_backoff_max_ms, 8000, 0, 600000),
+    TG_DP_INT(cooldown_failures, 3, 1, 1000),
+    TG_DP_INT(cooldown_window_ms, 30000, 1, 86400000),
+    TG_DP_INT(cooldown_ms, 30000, 1, 86400000),
+    TG_DP_INT(spool_memory_max_bytes, 64 << 20, 4096, 16LL << 30),
+};
+#define TG_DP_NINTS (sizeof(tg_config_dp_ints) / sizeof(tg_config_dp_ints[0]))
+
+/* The data plane's string settings, in the order they are read. */
+static const char *const tg_config_dp_strs[] = {"listen", "pdp_url",
+                                                "on_pdp_error", "spool_dir"};
+#define TG_DP_NSTRS (sizeof(tg_config_dp_strs) / sizeof(tg_config_dp_strs[0]))
+
+/* tg_config_dp_ints_read sets every integer setting of c: its default,
+ * then the value in sec when there is one and it is in range. */
+static tg_err
+tg_config_dp_ints_read(const tg_json_doc *d, const cJSON *sec, tg_dp_config *c,
+                       char *err, size_t errlen)
+{
+    for (size_t i = 0; i < TG_DP_NINTS; i++) {
+        const tg_config_int *f = &tg_config_dp_ints[i];
+        int64_t             *v = (int64_t *)((char *)c + f->off);
+        tg_err               rv;
+
+        *v = f->def;
+        if ((rv = tg_json_get_int(d, sec, "dataplane", f->name, false, f->min,
+                                  f->max, v, err, errlen)) != TG_OK) {
+            return rv;
+        }
+    }
+    return TG_OK;
+}
+
+/* tg_config_dp_check checks what one setting alone cannot say: the
+ * listen address, the derived response timeout and on_pdp_error. */
+static tg_err
+tg_config_dp_check(const tg_json_doc *d, const cJSON *sec, tg_dp_config *c,
+                   const char *ope, char *err, size_t errlen)
+{
     if (!tg_config_hostport_ok(c->listen)) {
-        return tg_json_errf(d, cJSON_GetObjectItem(sec, "listen"), err,
-                            errlen,
+        return tg_json_errf(d, cJSON_GetObjectItem(sec, "listen"), err, errlen,
                             "dataplane.listen: expected \"host:port\", e.g. "
                             "\"127.0.0.1:8080\"");
     }
@@ -407,6 +343,44 @@ tg_config_dataplane(tg_config *cfg, tg_config_priv *p, const cJSON *sec,
                                 "(default) or \"allow\"");
         }
     }
+    return TG_OK;
+}
+
+static tg_err
+tg_config_dataplane(tg_config *cfg, tg_config_priv *p, const cJSON *sec,
+                    char *err, size_t errlen)
+{
+    const char        *keys[TG_DP_NINTS + TG_DP_NSTRS + 1];
+    const tg_json_doc *d   = p->doc;
+    tg_dp_config      *c   = &cfg->dataplane;
+    const char        *ope = NULL;
+    const char        *sd  = NULL;
+    size_t             n   = 0;
+    tg_err             rv;
+
+    for (size_t i = 0; i < TG_DP_NSTRS; i++) {
+        keys[n++] = tg_config_dp_strs[i];
+    }
+    for (size_t i = 0; i < TG_DP_NINTS; i++) {
+        keys[n++] = tg_config_dp_ints[i].name;
+    }
+    keys[n] = NULL;
+    if ((rv = tg_json_only_keys(d, sec, "dataplane", keys, err, errlen)) !=
+            TG_OK ||
+        (rv = tg_json_get_string(d, sec, "dataplane", "listen", true,
+                                 &c->listen, err, errlen)) != TG_OK ||
+        (rv = tg_json_get_string(d, sec, "dataplane", "pdp_url", true,
+                                 &c->pdp_url, err, errlen)) != TG_OK ||
+        (rv = tg_config_check_pdp_url(d, sec, c->pdp_url, err, errlen)) !=
+            TG_OK ||
+        (rv = tg_json_get_string(d, sec, "dataplane", "on_pdp_error", false,
+                                 &ope, err, errlen)) != TG_OK ||
+        (rv = tg_json_get_string(d, sec, "dataplane", "spool_dir", true, &sd,
+                                 err, errlen)) != TG_OK ||
+        (rv = tg_config_dp_ints_read(d, sec, c, err, errlen)) != TG_OK ||
+        (rv = tg_config_dp_check(d, sec, c, ope, err, errlen)) != TG_OK) {
+        return rv;
+    }
     return tg_config_path(p, sd, &c->spool_dir);
 }
 
@@ -421,8 +395,7 @@ tg_config_labels(const tg_json_doc *d, const cJSON *o, const char *ctx,
     if (l == NULL) {
         return TG_OK;
     }
-    if (!cJSON_IsObject(l) ||
-        cJSON_GetArraySize(l) > TG_CONFIG_MAX_LABELS) {
+    if (!cJSON_IsObject(l) || cJSON_GetArraySize(l) > TG_CONFIG_MAX_LABELS) {
         return tg_json_errf(d, l, err, errlen,
                             "%s.labels: expected an object of at most %d "
                             "string labels, e.g. {\"region\": \"eu\"}",
@@ -448,7 +421,7 @@ tg_config_labels(const tg_json_doc *d, const cJSON *o, const char *ctx,
 static const struct {
     const char *name;
     tg_provider kind;
-    const char *api_base; /* default; NULL: api_base is required */
+    const char *api_base;          /* default; NULL: api_base is required */
     bool        no_stream_options; /* rejects stream_options (422) */
 } tg_config_providers[] = {
     {"openai", TG_PROVIDER_OPENAI, "https://api.openai.com/v1", false},
@@ -462,8 +435,8 @@ static const struct {
     {"openrouter", TG_PROVIDER_OPENAI, "https://openrouter.ai/api/v1", false},
     {"azure", TG_PROVIDER_AZURE, NULL, false},
     {"anthropic", TG_PROVIDER_ANTHROPIC, "https://api.anthropic.com", false},
-    {"gemini", TG_PROVIDER_GEMINI,
-     "https://generativelanguage.googleapis.com", false},
+    {"gemini", TG_PROVIDER_GEMINI, "https://generativelanguage.googleapis.com",
+     false},
 };
 
 const char *
@@ -509,8 +482,7 @@ tg_config_provider(const tg_json_doc *d, const cJSON *o, const char *ctx,
     }
     if (strncmp(dep->api_base, "http://", 7) != 0 &&
         strncmp(dep->api_base, "https://", 8) != 0) {
-        return tg_json_errf(d, cJSON_GetObjectItem(o, "api_base"), err,
-                            errlen,
+        return tg_json_errf(d, cJSON_GetObjectItem(o, "api_base"), err, errlen,
                             "%s.api_base: expected an http:// or https:// URL",
                             ctx);
     }
@@ -522,14 +494,13 @@ tg_config_provider(const tg_json_doc *d, const cJSON *o, const char *ctx,
                             ctx);
     }
     if (dep->api_version != NULL && dep->kind != TG_PROVIDER_AZURE) {
-        return tg_json_errf(d, cJSON_GetObjectItem(o, "api_version"), err,
-                            errlen,
-                            "%s.api_version: only azure deployments take it",
-                            ctx);
+        return tg_json_errf(
+            d, cJSON_GetObjectItem(o, "api_version"), err, errlen,
+            "%s.api_version: only azure deployments take it", ctx);
     }
     if (dep->anthropic_version != NULL && dep->kind != TG_PROVIDER_ANTHROPIC) {
-        return tg_json_errf(d, cJSON_GetObjectItem(o, "anthropic_version"),
-                            err, errlen,
+        return tg_json_errf(d, cJSON_GetObjectItem(o, "anthropic_version"), err,
+                            errlen,
                             "%s.anthropic_version: only anthropic "
                             "deployments take it",
                             ctx);
@@ -609,9 +580,8 @@ tg_config_pricing(const tg_json_doc *d, const cJSON *o, const char *ctx,
  * OpenAI-format deployment accepts stream_options.include_usage (the
  * provider's default unless written). */
 static tg_err
-tg_config_stream_options(const tg_json_doc *d, const cJSON *o,
-                         const char *ctx, tg_deployment *dep, char *err,
-                         size_t errlen)
+tg_config_stream_options(const tg_json_doc *d, const cJSON *o, const char *ctx,
+                         tg_deployment *dep, char *err, size_t errlen)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "stream_options");
     bool         accepts = !dep->no_stream_options;
@@ -639,21 +609,29 @@ static tg_err
 tg_config_deployments(tg_config *cfg, tg_config_priv *p, const cJSON *arr,
                       char *err, size_t errlen)
 {
-    static const char *const keys[] = {"id",       "model",   "provider",
-                                       "api_base", "api_key", "upstream_model",
-                                       "labels",   "pricing", "weight",
-                                       "api_version", "anthropic_version",
-                                       "stream_options", NULL};
-    const tg_json_doc *d = p->doc;
-    size_t             i = 0;
-    tg_err             rv;
+    static const char *const keys[] = {"id",
+                                       "model",
+                                       "provider",
+                                       "api_base",
+                                       "api_key",
+                                       "upstream_model",
+                                       "labels",
+                                       "pricing",
+                                       "weight",
+                                       "api_version",
+                                       "anthropic_version",
+                                       "stream_options",
+                                       NULL};
+    const tg_json_doc       *d      = p->doc;
+    size_t                   i      = 0;
+    tg_err                   rv;
 
     if (!cJSON_IsArray(arr)) {
         return tg_json_errf(d, arr, err, errlen,
                             "deployments: expected a list of deployments");
     }
-    cfg->deployments = calloc((size_t)cJSON_GetArraySize(arr) + 1,
-                              sizeof(*cfg->deployments));
+    cfg->deployments =
+        calloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof(*cfg->deployments));
     if (cfg->deployments == NULL) {
         return TG_ENOMEM;
     }
@@ -666,8 +644,8 @@ tg_config_deployments(tg_config *cfg, tg_config_priv *p, const cJSON *arr,
         if ((rv = tg_json_only_keys(d, o, ctx, keys, err, errlen)) != TG_OK ||
             (rv = tg_json_get_string(d, o, ctx, "id", true, &dep->id, err,
                                      errlen)) != TG_OK ||
-            (rv = tg_json_get_string(d, o, ctx, "model", true, &dep->model,
-                                     err, errlen)) != TG_OK ||
+            (rv = tg_json_get_string(d, o, ctx, "model", true, &dep->model, err,
+                                     errlen)) != TG_OK ||
             (rv = tg_json_get_string(d, o, ctx, "provider", true,
                                      &dep->provider, err, errlen)) != TG_OK ||
             (rv = tg_json_get_string(d, o, ctx, "api_base", false,
@@ -680,8 +658,8 @@ tg_config_deployments(tg_config *cfg, tg_config_priv *p, const cJSON *arr,
                 TG_OK ||
             (rv = tg_json_get_int(d, o, ctx, "weight", false, 0, 1000000,
                                   &dep->weight, err, errlen)) != TG_OK ||
-            (rv = tg_json_get_string(d, o, ctx, "api_key", false,
-                                     &dep->api_key, err, errlen)) != TG_OK ||
+            (rv = tg_json_get_string(d, o, ctx, "api_key", false, &dep->api_key,
+                                     err, errlen)) != TG_OK ||
             (rv = tg_json_get_string(d, o, ctx, "upstream_model", false,
                                      &dep->upstream_model, err, errlen)) !=
                 TG_OK) {
@@ -693,9 +671,9 @@ tg_config_deployments(tg_config *cfg, tg_config_priv *p, const cJSON *arr,
                                 TG_ID_MAX - 1);
         }
         if (dep->model[0] == '\0' || strlen(dep->model) >= TG_MODEL_MAX) {
-            return tg_json_errf(d, cJSON_GetObjectItem(o, "model"), err,
-                                errlen, "%s.model: expected 1 to %d characters",
-                                ctx, TG_MODEL_MAX - 1);
+            return tg_json_errf(d, cJSON_GetObjectItem(o, "model"), err, errlen,
+                                "%s.model: expected 1 to %d characters", ctx,
+                                TG_MODEL_MAX - 1);
         }
         if ((rv = tg_config_provider(d, o, ctx, dep, err, errlen)) != TG_OK ||
             (rv = tg_config_stream_options(d, o, ctx, dep, err, errlen)) !=
@@ -744,8 +722,8 @@ tg_config_has_model(const tg_config *cfg, const char *model)
 /* tg_config_models reads a list of catalog models (a group's fallbacks). */
 static tg_err
 tg_config_models(const tg_config *cfg, const tg_json_doc *d, const cJSON *g,
-                 const char *ctx, const char *key, const char **out,
-                 size_t *n, char *err, size_t errlen)
+                 const char *ctx, const char *key, const char **out, size_t *n,
+                 char *err, size_t errlen)
 {
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(g, key);
 
@@ -778,15 +756,18 @@ tg_config_models(const tg_config *cfg, const tg_json_doc *d, const cJSON *g,
 /* tg_config_groups reads "model_groups": [{"model", "strategy"?,
  * "fallbacks"?, "context_window_fallbacks"?, "content_policy_fallbacks"?}]. */
 static tg_err
-tg_config_groups(tg_config *cfg, tg_config_priv *p, const cJSON *arr,
-                 char *err, size_t errlen)
+tg_config_groups(tg_config *cfg, tg_config_priv *p, const cJSON *arr, char *err,
+                 size_t errlen)
 {
-    static const char *const keys[] = {"model", "strategy", "fallbacks",
-                                       "context_window_fallbacks",
-                                       "content_policy_fallbacks", NULL};
+    static const char *const keys[]       = {"model",
+                                             "strategy",
+                                             "fallbacks",
+                                             "context_window_fallbacks",
+                                             "content_policy_fallbacks",
+                                             NULL};
     static const char *const strategies[] = {
-        "ordered", "priority", "weighted", "least_inflight", "lowest_latency",
-        "lowest_cost", NULL};
+        "ordered",        "priority",    "weighted", "least_inflight",
+        "lowest_latency", "lowest_cost", NULL};
     const tg_json_doc *d = p->doc;
     size_t             i = 0;
     tg_err             rv;
@@ -795,8 +776,8 @@ tg_config_groups(tg_config *cfg, tg_config_priv *p, const cJSON *arr,
         return tg_json_errf(d, arr, err, errlen,
                             "model_groups: expected a list of groups");
     }
-    cfg->groups = calloc((size_t)cJSON_GetArraySize(arr) + 1,
-                         sizeof(*cfg->groups));
+    cfg->groups =
+        calloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof(*cfg->groups));
     if (cfg->groups == NULL) {
         return TG_ENOMEM;
     }
@@ -809,13 +790,12 @@ tg_config_groups(tg_config *cfg, tg_config_priv *p, const cJSON *arr,
         if ((rv = tg_json_only_keys(d, o, ctx, keys, err, errlen)) != TG_OK ||
             (rv = tg_json_get_string(d, o, ctx, "model", true, &g->model, err,
                                      errlen)) != TG_OK ||
-            (rv = tg_json_get_string(d, o, ctx, "strategy", false,
-                                     &g->strategy, err, errlen)) != TG_OK) {
+            (rv = tg_json_get_string(d, o, ctx, "strategy", false, &g->strategy,
+                                     err, errlen)) != TG_OK) {
             return rv;
         }
         if (!tg_config_has_model(cfg, g->model)) {
-            return tg_json_errf(d, cJSON_GetObjectItem(o, "model"), err,
-                                errlen,
+            return tg_json_errf(d, cJSON_GetObjectItem(o, "model"), err, errlen,
                                 "%s.model: \"%s\" is not a model of any "
                                 "deployment",
                                 ctx, g->model);
@@ -823,8 +803,9 @@ tg_config_groups(tg_config *cfg, tg_config_priv *p, const cJSON *arr,
         for (size_t j = 0; j < i; j++) {
             if (strcmp(cfg->groups[j].model, g->model) == 0) {
                 return tg_json_errf(d, cJSON_GetObjectItem(o, "model"), err,
-                                    errlen, "%s.model: \"%s\" has a group "
-                                            "already",
+                                    errlen,
+                                    "%s.model: \"%s\" has a group "
+                                    "already",
                                     ctx, g->model);
             }
         }
@@ -870,8 +851,8 @@ tg_config_group(const tg_config *cfg, const char *model)
 tg_err
 tg_config_load(tg_config **out, const char *path, char *err, size_t errlen)
 {
-    static const char *const keys[] = {"$schema", "pdp", "dataplane",
-                                       "deployments", "model_groups", NULL};
+    static const char *const keys[] = {
+        "$schema", "pdp", "dataplane", "deployments", "model_groups", NULL};
     tg_config      *cfg = calloc(1, sizeof(*cfg));
     tg_config_priv *p   = calloc(1, sizeof(*p));
     char           *tmp = NULL;
@@ -890,7 +871,8 @@ tg_config_load(tg_config **out, const char *path, char *err, size_t errlen)
         goto out;
     }
     cfg->path = tg_json_doc_name(p->doc);
-    if ((tmp = strdup(path)) == NULL || (p->dir = strdup(dirname(tmp))) == NULL) {
+    if ((tmp = strdup(path)) == NULL ||
+        (p->dir = strdup(dirname(tmp))) == NULL) {
         rv = TG_ENOMEM;
         goto out;
     }
@@ -975,8 +957,7 @@ tg_config_deployment(const tg_config *cfg, const char *id)
 }
 
 tg_err
-tg_config_secret(const char *ref, char **out, char *missing,
-                 size_t missinglen)
+tg_config_secret(const char *ref, char **out, char *missing, size_t missinglen)
 {
     char        name[128];
     size_t      n = strlen(ref);
