@@ -56,8 +56,9 @@ stream_conc_ref=${BENCH_STREAM_CONC_REF:-1}
 stream_stall_x=5
 p99_limit_us=10000
 
-say() { echo "bench: $*" >&2; }
-die() { echo "bench: FAILED: $*" >&2; exit 1; }
+# shellcheck source=tests/bench/lib.sh
+. "$here/lib.sh"
+
 
 # ---- prerequisites and build ---------------------------------------------
 
@@ -93,16 +94,6 @@ declare -A pids=()   # name -> pid of what we started
 sampler=""
 ok=0
 
-stop_pid() { # stop_pid PID: TERM, then KILL after 5 s
-  local p=$1
-  kill -TERM "$p" 2>/dev/null || return 0
-  for _ in $(seq 50); do
-    kill -0 "$p" 2>/dev/null || { wait "$p" 2>/dev/null || true; return 0; }
-    sleep 0.1
-  done
-  kill -KILL "$p" 2>/dev/null || true
-  wait "$p" 2>/dev/null || true
-}
 
 cleanup() {
   trap - EXIT INT TERM
@@ -126,17 +117,6 @@ alive() { # alive NAME: die with its log tail if it exited
   die "$n (pid ${pids[$n]}) exited; log above ($tmp/$n.log)"
 }
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() { # free_port [TAKEN...]: below the usual ephemeral range, so
-              # wrk's own sockets never clash with it
-  local p
-  for _ in $(seq 200); do
-    p=$((20000 + RANDOM % 12000))
-    case " $* " in *" $p "*) continue ;; esac
-    port_free "$p" && { echo "$p"; return 0; }
-  done
-  return 1
-}
 
 wait_http() { # wait_http NAME URL: up to 10 s for a 200
   for _ in $(seq 100); do
@@ -147,7 +127,6 @@ wait_http() { # wait_http NAME URL: up to 10 s for a 200
   die "$1 did not answer $2 within 10 s (log: $tmp/$1.log)"
 }
 
-rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 
 mock_key=bench-mock-key
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -345,17 +324,9 @@ target_alive() { # target_alive A|B|D: die naming a process that exited
   alive mock
   case $1 in B) alive nginx ;; D) alive dataplane; alive pdp ;; esac
 }
-field() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p" <<<" $2"; }
-calc() { awk "BEGIN { printf \"%s\", $1 }"; }
 problems=()
 D_fail=0 D_total=0
 
-ratio() { # ratio NUM DEN: NUM/DEN, or n/a when DEN is not positive
-  awk -v n="$1" -v d="$2" 'BEGIN { if (d > 0) printf "%.2f", n / d;
-                                   else printf "n/a" }'
-}
-median() { tr ' ' '\n' <<<"$*" | grep . | sort -g |
-             awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 # Warm every path (connections, caches, the PDP's LMDB pages).
 for t in A B D; do run_wrk "$tmp/warm-$t.log" "$t" 1 4 2; done
