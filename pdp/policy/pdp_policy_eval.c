@@ -13,8 +13,6 @@
 
 #include "pdp_policy_int.h"
 
-bool pdp_parse_ip(const char *s, uint8_t out[16]);
-
 /* mr[] below holds rule indices in 16 bits. */
 _Static_assert(PDP_RULES_MAX <= UINT16_MAX, "rule index must fit uint16_t");
 
