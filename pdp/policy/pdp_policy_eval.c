@@ -13,8 +13,6 @@
 
 #include "pdp_policy_int.h"
 
-bool pdp_parse_ip(const char *s, uint8_t out[16]);
-
 /* mr[] below holds rule indices in 16 bits. */
 _Static_assert(PDP_RULES_MAX <= UINT16_MAX, "rule index must fit uint16_t");
 
@@ -359,6 +357,94 @@ pdp_fmt_val(const pdp_ectx *x, const pdp_node *nd, bool present,
 
 /* ---- predicates ---------------------------------------------------------- */
 
+/* pdp_eval_cidr: is the client address v in node i's CIDR list? An error
+ * (noted in x) when it is not an address; parsed once per evaluation. */
+static inline pdp_res
+pdp_eval_cidr(pdp_ectx *x, uint32_t i, const pdp_node *nd, const pdp_val *v)
+{
+    const pdp_bundle    *b = x->b;
+    const pdp_cidr_list *l = &b->cidr_lists[nd->u.idx];
+
+    if (x->ip_state == 0) {
+        x->ip_state = pdp_parse_ip(v->s, x->ip) ? 1 : -1;
+    }
+    if (x->ip_state < 0) {
+        x->err_node = i;
+        x->err_ip   = 1;
+        return PDP_R_ERROR;
+    }
+    for (uint32_t k = 0; k < l->n; k++) {
+        if (pdp_cidr_match(&b->cidrs[l->first + k], x->ip)) {
+            return PDP_R_TRUE;
+        }
+    }
+    return PDP_R_FALSE;
+}
+
+/* pdp_eval_cmp applies node i's operator to v, the value its attribute
+ * has (present: absence is handled by the caller). */
+static inline pdp_res
+pdp_eval_cmp(pdp_ectx *x, uint32_t i, const pdp_node *nd, const pdp_val *v)
+{
+    const pdp_bundle *b = x->b;
+    bool              t = false;
+
+    switch (nd->op) {
+    case PDP_OP_EQ:
+    case PDP_OP_NE:
+        if (nd->vtype == PDP_T_NUM) {
+            t = v->n == nd->u.num;
+        } else if (nd->vtype == PDP_T_BOOL) {
+            t = v->b == nd->u.b;
+        } else {
+            t = v->len == nd->u.str.len &&
+                memcmp(v->s, pdp_s(b, nd->u.str), v->len) == 0;
+        }
+        t = t == (nd->op == PDP_OP_EQ);
+        break;
+    case PDP_OP_LT:
+        t = v->n < nd->u.num;
+        break;
+    case PDP_OP_LE:
+        t = v->n <= nd->u.num;
+        break;
+    case PDP_OP_GT:
+        t = v->n > nd->u.num;
+        break;
+    case PDP_OP_GE:
+        t = v->n >= nd->u.num;
+        break;
+    case PDP_OP_IN: {
+        const pdp_set *set = &b->sets[nd->u.idx];
+        t                  = set->type == PDP_T_NUM
+                                 ? pdp_set_has_num(set, v->n)
+                                 : pdp_set_has_str(set, b->pool, v->s, v->len);
+        break;
+    }
+    case PDP_OP_PREFIX:
+        t = v->len >= nd->u.str.len &&
+            memcmp(v->s, pdp_s(b, nd->u.str), nd->u.str.len) == 0;
+        break;
+    case PDP_OP_SUFFIX:
+        t = v->len >= nd->u.str.len &&
+            memcmp(v->s + v->len - nd->u.str.len, pdp_s(b, nd->u.str),
+                   nd->u.str.len) == 0;
+        break;
+    case PDP_OP_CONTAINS:
+        t = nd->u.str.len == 0 ||
+            memmem(v->s, v->len, pdp_s(b, nd->u.str), nd->u.str.len) != NULL;
+        break;
+    case PDP_OP_GLOB:
+        t = pdp_glob_match(b, &b->globs[nd->u.idx], v->s, v->len);
+        break;
+    case PDP_OP_CIDR:
+        return pdp_eval_cidr(x, i, nd, v);
+    default:
+        break;
+    }
+    return t ? PDP_R_TRUE : PDP_R_FALSE;
+}
+
 static pdp_res
 pdp_eval_node(pdp_ectx *x, uint32_t i, uint32_t depth)
 {
@@ -379,6 +465,7 @@ pdp_eval_node(pdp_ectx *x, uint32_t i, uint32_t depth)
         return r;
     case PDP_OP_ALL:
     case PDP_OP_ANY: {
+        /* Left to right, stopping at the first child that decides. */
         pdp_res stop = nd->op == PDP_OP_ALL ? PDP_R_FALSE : PDP_R_TRUE;
         if (x->t != NULL) {
             h = pdp_trace_node(x->t, i, depth, NULL);
@@ -419,95 +506,16 @@ pdp_eval_node(pdp_ectx *x, uint32_t i, uint32_t depth)
         break;
     }
 
+    /* A leaf: reading an absent attribute is an error, except for exists. */
     present = pdp_read(x, nd, &v);
     if (nd->op == PDP_OP_EXISTS) {
         r = present ? PDP_R_TRUE : PDP_R_FALSE;
-        goto done;
-    }
-    if (!present) {
+    } else if (!present) {
         x->err_node = i;
         x->err_ip   = 0;
         r           = PDP_R_ERROR;
-        goto done;
-    }
-    switch (nd->op) {
-    case PDP_OP_EQ:
-    case PDP_OP_NE: {
-        bool eq;
-        if (nd->vtype == PDP_T_NUM) {
-            eq = v.n == nd->u.num;
-        } else if (nd->vtype == PDP_T_BOOL) {
-            eq = v.b == nd->u.b;
-        } else {
-            eq = v.len == nd->u.str.len &&
-                 memcmp(v.s, pdp_s(b, nd->u.str), v.len) == 0;
-        }
-        r = eq == (nd->op == PDP_OP_EQ) ? PDP_R_TRUE : PDP_R_FALSE;
-        break;
-    }
-    case PDP_OP_LT:
-        r = v.n < nd->u.num ? PDP_R_TRUE : PDP_R_FALSE;
-        break;
-    case PDP_OP_LE:
-        r = v.n <= nd->u.num ? PDP_R_TRUE : PDP_R_FALSE;
-        break;
-    case PDP_OP_GT:
-        r = v.n > nd->u.num ? PDP_R_TRUE : PDP_R_FALSE;
-        break;
-    case PDP_OP_GE:
-        r = v.n >= nd->u.num ? PDP_R_TRUE : PDP_R_FALSE;
-        break;
-    case PDP_OP_IN: {
-        const pdp_set *set = &b->sets[nd->u.idx];
-        bool           in  = set->type == PDP_T_NUM
-                                 ? pdp_set_has_num(set, v.n)
-                                 : pdp_set_has_str(set, b->pool, v.s, v.len);
-        r                  = in ? PDP_R_TRUE : PDP_R_FALSE;
-        break;
-    }
-    case PDP_OP_PREFIX:
-        r = v.len >= nd->u.str.len &&
-                    memcmp(v.s, pdp_s(b, nd->u.str), nd->u.str.len) == 0
-                ? PDP_R_TRUE
-                : PDP_R_FALSE;
-        break;
-    case PDP_OP_SUFFIX:
-        r = v.len >= nd->u.str.len &&
-                    memcmp(v.s + v.len - nd->u.str.len, pdp_s(b, nd->u.str),
-                           nd->u.str.len) == 0
-                ? PDP_R_TRUE
-                : PDP_R_FALSE;
-        break;
-    case PDP_OP_CONTAINS:
-        r = nd->u.str.len == 0 || memmem(v.s, v.len, pdp_s(b, nd->u.str),
-                                         nd->u.str.len) != NULL
-                ? PDP_R_TRUE
-                : PDP_R_FALSE;
-        break;
-    case PDP_OP_GLOB:
-        r = pdp_glob_match(b, &b->globs[nd->u.idx], v.s, v.len) ? PDP_R_TRUE
-                                                                : PDP_R_FALSE;
-        break;
-    case PDP_OP_CIDR: {
-        const pdp_cidr_list *l = &b->cidr_lists[nd->u.idx];
-        if (x->ip_state == 0) {
-            x->ip_state = pdp_parse_ip(v.s, x->ip) ? 1 : -1;
-        }
-        if (x->ip_state < 0) {
-            x->err_node = i;
-            x->err_ip   = 1;
-            r           = PDP_R_ERROR;
-            break;
-        }
-        for (uint32_t k = 0; k < l->n && r == PDP_R_FALSE; k++) {
-            if (pdp_cidr_match(&b->cidrs[l->first + k], x->ip)) {
-                r = PDP_R_TRUE;
-            }
-        }
-        break;
-    }
-    default:
-        break;
+    } else {
+        r = pdp_eval_cmp(x, i, nd, &v);
     }
 done:
     if (x->t != NULL) {
@@ -658,28 +666,27 @@ pdp_set_str(char *dst, size_t cap, const char *src)
     dst[n] = '\0';
 }
 
-void
-pdp_bundle_eval(const pdp_bundle *b, const pdp_attrs *a, pdp_policy_result *out,
-                pdp_trace *trace)
-{
-    uint8_t  st[PDP_RULES_MAX];
-    uint16_t mr[PDP_RULES_MAX]; /* matched enforced route rules */
-    uint32_t nmr        = 0;
-    int64_t  first_deny = -1;
-    bool     any_allow  = false;
-    bool     denied_by_rules;
-    bool     no_route = false;
-    char     why[192]; /* not zeroed: this is the hot path */
-    pdp_ectx x;
+/* The state of one evaluation across its stages. The arrays are the
+ * caller's locals (so the struct itself never escapes and its scalars
+ * stay in registers), written up to nrules / nmr only: this is the hot
+ * path, nothing is zeroed. */
+typedef struct pdp_run {
+    uint8_t  *st;  /* PDP_S_* per rule */
+    uint16_t *mr;  /* matched enforced route rules */
+    char     *why; /* why a rule errored, when read; PDP_WHY_MAX bytes */
+    uint32_t  nmr;
+    int64_t   first_deny; /* the enforced rule that denies, or -1 */
+    bool      any_allow;
+    bool      no_route; /* allowed, but no deployment was left */
+} pdp_run;
 
-    x.b         = b;
-    x.a         = a;
-    x.t         = trace;
-    x.err_node  = 0;
-    x.err_ip    = 0;
-    x.ip_state  = 0;
-    x.time_done = false;
-    /* Only what callers read; the arrays are filled up to their counts. */
+#define PDP_WHY_MAX 192
+
+/* pdp_result_reset sets what callers read; the arrays are filled up to
+ * their counts. */
+static inline void
+pdp_result_reset(pdp_policy_result *out)
+{
     out->verdict          = TG_VERDICT_DENY;
     out->status           = 0;
     out->error_code[0]    = '\0';
@@ -693,108 +700,136 @@ pdp_bundle_eval(const pdp_bundle *b, const pdp_attrs *a, pdp_policy_result *out,
     out->n_rate_dropped   = 0;
     out->n_budget         = 0;
     out->n_budget_dropped = 0;
+}
+
+/* pdp_eval_rule evaluates rule i's condition into its PDP_S_* state,
+ * writing run->why when it errored and the reason will be read (a trace,
+ * or the message of the first enforced deny). trace is x->t, passed so
+ * the hot loop keeps it in a register. */
+static inline uint8_t
+pdp_eval_rule(pdp_ectx *x, pdp_trace *trace, const pdp_run *run,
+              const pdp_rule *r, uint32_t i)
+{
+    pdp_res res;
+    uint8_t st;
+
+    if (r->mode == PDP_MODE_OFF) {
+        if (trace != NULL) {
+            pdp_trace_rule(trace, i, PDP_TS_OFF, NULL);
+        }
+        return PDP_S_OFF;
+    }
+    res = pdp_eval_node(x, r->root, 0);
+    if (res == PDP_R_ERROR) {
+        st = r->on_error_skip ? PDP_S_ERR_SKIP : PDP_S_ERR_DENY;
+        if (trace != NULL ||
+            (st == PDP_S_ERR_DENY && r->mode == PDP_MODE_ENFORCE &&
+             run->first_deny < 0)) {
+            pdp_err_why(x, run->why, PDP_WHY_MAX);
+        }
+        if (trace != NULL) {
+            pdp_trace_rule(trace, i, PDP_TS_ERRORED, run->why);
+        }
+        return st;
+    }
+    st = res == PDP_R_TRUE ? PDP_S_MATCH : PDP_S_NO;
     if (trace != NULL) {
-        pdp_trace_begin(trace, b);
+        pdp_trace_rule(trace, i,
+                       res == PDP_R_TRUE ? PDP_TS_MATCHED : PDP_TS_NOT_MATCHED,
+                       NULL);
     }
+    return st;
+}
 
-    for (uint32_t i = 0; i < b->nrules; i++) {
-        const pdp_rule *r = &b->rules[i];
-        pdp_res         res;
-        if (r->mode == PDP_MODE_OFF) {
-            st[i] = PDP_S_OFF;
-            if (trace != NULL) {
-                pdp_trace_rule(trace, i, PDP_TS_OFF, NULL);
-            }
-            continue;
-        }
-        res = pdp_eval_node(&x, r->root, 0);
-        if (res == PDP_R_ERROR) {
-            st[i] = r->on_error_skip ? PDP_S_ERR_SKIP : PDP_S_ERR_DENY;
-            if (trace != NULL ||
-                (st[i] == PDP_S_ERR_DENY && r->mode == PDP_MODE_ENFORCE &&
-                 first_deny < 0)) {
-                pdp_err_why(&x, why, sizeof(why));
-            }
-            if (trace != NULL) {
-                pdp_trace_rule(trace, i, PDP_TS_ERRORED, why);
-            }
+/* pdp_collect_hit adds matched rule r, when it is a rate_limit or budget
+ * rule, to out's hits for the caller to apply (the rest are counted as
+ * dropped). */
+static inline void
+pdp_collect_hit(const pdp_bundle *b, const pdp_rule *r, pdp_policy_result *out)
+{
+    if (r->kind == PDP_KIND_RATE_LIMIT) {
+        if (out->n_rate < PDP_RATE_HITS_MAX) {
+            pdp_rate_hit *h = &out->rate[out->n_rate++];
+            h->rule_id      = pdp_s(b, r->id);
+            h->scope        = (pdp_scope)r->scope;
+            h->rpm          = r->rpm;
+            h->tpm          = r->tpm;
+            h->concurrent   = r->concurrent;
+            h->enforced     = r->mode == PDP_MODE_ENFORCE;
         } else {
-            st[i] = res == PDP_R_TRUE ? PDP_S_MATCH : PDP_S_NO;
-            if (trace != NULL) {
-                pdp_trace_rule(trace, i,
-                               res == PDP_R_TRUE ? PDP_TS_MATCHED
-                                                 : PDP_TS_NOT_MATCHED,
-                               NULL);
-            }
+            out->n_rate_dropped++;
         }
-        if (st[i] == PDP_S_MATCH && r->kind == PDP_KIND_RATE_LIMIT) {
-            if (out->n_rate < PDP_RATE_HITS_MAX) {
-                pdp_rate_hit *h = &out->rate[out->n_rate++];
-                h->rule_id      = pdp_s(b, r->id);
-                h->scope        = (pdp_scope)r->scope;
-                h->rpm          = r->rpm;
-                h->tpm          = r->tpm;
-                h->concurrent   = r->concurrent;
-                h->enforced     = r->mode == PDP_MODE_ENFORCE;
-            } else {
-                out->n_rate_dropped++;
-            }
-        }
-        if (st[i] == PDP_S_MATCH && r->kind == PDP_KIND_BUDGET) {
-            if (out->n_budget < PDP_BUDGET_HITS_MAX) {
-                pdp_budget_hit *h = &out->budget[out->n_budget++];
-                h->rule_id        = pdp_s(b, r->id);
-                h->scope          = (pdp_scope)r->scope;
-                h->meta_key       = pdp_s(b, r->meta_key);
-                h->window         = (pdp_window)r->window;
-                h->window_h       = r->window_h;
-                h->limit_micro    = r->limit_micro;
-                h->clamp          = r->clamp;
-                h->enforced       = r->mode == PDP_MODE_ENFORCE;
-                h->nthr           = r->nthr;
-                memcpy(h->thr, r->thr, r->nthr);
-            } else {
-                out->n_budget_dropped++;
-            }
-        }
-        if (r->mode != PDP_MODE_ENFORCE) {
-            continue;
-        }
-        if (st[i] == PDP_S_ERR_DENY ||
-            (st[i] == PDP_S_MATCH && r->kind == PDP_KIND_ACCESS && r->deny)) {
-            if (first_deny < 0) {
-                first_deny = i;
-                if (st[i] == PDP_S_ERR_DENY) {
-                    out->status = 403;
-                    pdp_set_str(out->error_code, sizeof(out->error_code),
-                                "policy_error");
-                    snprintf(out->message, sizeof(out->message),
-                             "Rule %s could not be evaluated: %s.",
-                             pdp_s(b, r->id), why);
-                } else {
-                    /* The compiler bounds both below the field sizes. */
-                    out->status = r->status;
-                    memcpy(out->error_code, pdp_s(b, r->code), r->code.len + 1);
-                    memcpy(out->message, pdp_s(b, r->message),
-                           r->message.len + 1);
-                }
-            }
-        } else if (st[i] == PDP_S_MATCH) {
-            if (r->kind == PDP_KIND_ACCESS) {
-                any_allow = true;
-            } else if (r->kind == PDP_KIND_ROUTE) {
-                mr[nmr++] = (uint16_t)i;
-            } else if (r->kind == PDP_KIND_AUDIT &&
-                       r->capture > out->capture_level) {
-                out->capture_level = r->capture;
-            }
+    } else if (r->kind == PDP_KIND_BUDGET) {
+        if (out->n_budget < PDP_BUDGET_HITS_MAX) {
+            pdp_budget_hit *h = &out->budget[out->n_budget++];
+            h->rule_id        = pdp_s(b, r->id);
+            h->scope          = (pdp_scope)r->scope;
+            h->meta_key       = pdp_s(b, r->meta_key);
+            h->window         = (pdp_window)r->window;
+            h->window_h       = r->window_h;
+            h->limit_micro    = r->limit_micro;
+            h->clamp          = r->clamp;
+            h->enforced       = r->mode == PDP_MODE_ENFORCE;
+            h->nthr           = r->nthr;
+            memcpy(h->thr, r->thr, r->nthr);
+        } else {
+            out->n_budget_dropped++;
         }
     }
+}
 
-    denied_by_rules = first_deny >= 0;
-    if (denied_by_rules) {
+/* pdp_deny_by_rule writes the deny of enforced rule r: its own status,
+ * code and message, or policy_error with run->why when it errored. */
+static inline void
+pdp_deny_by_rule(const pdp_bundle *b, const pdp_rule *r, uint8_t st,
+                 const char *why, pdp_policy_result *out)
+{
+    if (st == PDP_S_ERR_DENY) {
+        out->status = 403;
+        pdp_set_str(out->error_code, sizeof(out->error_code), "policy_error");
+        snprintf(out->message, sizeof(out->message),
+                 "Rule %s could not be evaluated: %s.", pdp_s(b, r->id), why);
+    } else {
+        /* The compiler bounds both below the field sizes. */
+        out->status = r->status;
+        memcpy(out->error_code, pdp_s(b, r->code), r->code.len + 1);
+        memcpy(out->message, pdp_s(b, r->message), r->message.len + 1);
+    }
+}
+
+/* pdp_apply_enforced folds the state st of enforced rule i (r) into the
+ * outcome: the first deny (which writes the message), an allow, a route
+ * rule, the audit capture level. */
+static inline void
+pdp_apply_enforced(const pdp_bundle *b, pdp_run *run, const pdp_rule *r,
+                   uint32_t i, uint8_t st, pdp_policy_result *out)
+{
+    if (st == PDP_S_ERR_DENY ||
+        (st == PDP_S_MATCH && r->kind == PDP_KIND_ACCESS && r->deny)) {
+        if (run->first_deny < 0) {
+            run->first_deny = i;
+            pdp_deny_by_rule(b, r, st, run->why, out);
+        }
+    } else if (st == PDP_S_MATCH) {
+        if (r->kind == PDP_KIND_ACCESS) {
+            run->any_allow = true;
+        } else if (r->kind == PDP_KIND_ROUTE) {
+            run->mr[run->nmr++] = (uint16_t)i;
+        } else if (r->kind == PDP_KIND_AUDIT &&
+                   r->capture > out->capture_level) {
+            out->capture_level = r->capture;
+        }
+    }
+}
+
+/* pdp_verdict: any enforced deny wins; else an allow (or the bundle's
+ * default) allows; else the default deny. */
+static inline void
+pdp_verdict(const pdp_bundle *b, const pdp_run *run, pdp_policy_result *out)
+{
+    if (run->first_deny >= 0) {
         out->verdict = TG_VERDICT_DENY;
-    } else if (any_allow || b->default_allow) {
+    } else if (run->any_allow || b->default_allow) {
         out->verdict = TG_VERDICT_ALLOW;
     } else {
         out->verdict = TG_VERDICT_DENY;
@@ -802,44 +837,59 @@ pdp_bundle_eval(const pdp_bundle *b, const pdp_attrs *a, pdp_policy_result *out,
         memcpy(out->error_code, "policy_denied", sizeof("policy_denied"));
         memcpy(out->message, pdp_default_deny, sizeof(pdp_default_deny));
     }
-    if (out->verdict == TG_VERDICT_ALLOW && nmr > 0 && a->model[0] != '\0') {
-        out->route_restricted = true;
-        pdp_route_targets(b, mr, nmr, a->model, out);
-        if (out->n_targets == 0) {
-            size_t used;
-            no_route     = true;
-            out->verdict = TG_VERDICT_DENY;
-            out->status  = 403;
-            pdp_set_str(out->error_code, sizeof(out->error_code), "no_route");
-            used = (size_t)snprintf(out->message, sizeof(out->message),
-                                    "No deployment of model \"%.64s\" is "
-                                    "allowed by route rule%s",
-                                    a->model, nmr > 1 ? "s" : "");
-            for (uint32_t k = 0; k < nmr && used < sizeof(out->message); k++) {
-                used += (size_t)snprintf(
-                    out->message + used, sizeof(out->message) - used, "%s %s",
-                    k ? "," : "", pdp_s(b, b->rules[mr[k]].id));
-            }
-            if (used < sizeof(out->message) - 1) {
-                out->message[used]     = '.';
-                out->message[used + 1] = '\0';
-            }
-        }
-    }
+}
 
-    /* matched[]: the enforced rules that determined the outcome, then the
-     * audit-mode hits; each group in id order. */
+/* pdp_route_stage restricts an allowed request for model to what the
+ * matched route rules allow; with nothing left it becomes a no_route
+ * deny naming them. */
+static inline void
+pdp_route_stage(const pdp_bundle *b, pdp_run *run, const char *model,
+                pdp_policy_result *out)
+{
+    size_t used;
+
+    out->route_restricted = true;
+    pdp_route_targets(b, run->mr, run->nmr, model, out);
+    if (out->n_targets > 0) {
+        return;
+    }
+    run->no_route = true;
+    out->verdict  = TG_VERDICT_DENY;
+    out->status   = 403;
+    pdp_set_str(out->error_code, sizeof(out->error_code), "no_route");
+    used = (size_t)snprintf(out->message, sizeof(out->message),
+                            "No deployment of model \"%.64s\" is "
+                            "allowed by route rule%s",
+                            model, run->nmr > 1 ? "s" : "");
+    for (uint32_t k = 0; k < run->nmr && used < sizeof(out->message); k++) {
+        used += (size_t)snprintf(
+            out->message + used, sizeof(out->message) - used, "%s %s",
+            k ? "," : "", pdp_s(b, b->rules[run->mr[k]].id));
+    }
+    if (used < sizeof(out->message) - 1) {
+        out->message[used]     = '.';
+        out->message[used + 1] = '\0';
+    }
+}
+
+/* pdp_matched fills out->matched: the enforced rules that determined the
+ * outcome, then the audit-mode hits; each group in id order. */
+static inline void
+pdp_matched(const pdp_bundle *b, const pdp_run *run, pdp_policy_result *out)
+{
+    const uint8_t *st = run->st;
+
     for (uint32_t i = 0; i < b->nrules; i++) {
         const pdp_rule *r = &b->rules[i];
         bool            det;
         if (r->mode != PDP_MODE_ENFORCE) {
             continue;
         }
-        if (denied_by_rules) {
+        if (run->first_deny >= 0) {
             det =
                 st[i] == PDP_S_ERR_DENY ||
                 (st[i] == PDP_S_MATCH && r->kind == PDP_KIND_ACCESS && r->deny);
-        } else if (no_route) {
+        } else if (run->no_route) {
             det = st[i] == PDP_S_MATCH && r->kind == PDP_KIND_ROUTE;
         } else {
             det = st[i] == PDP_S_MATCH &&
@@ -858,18 +908,71 @@ pdp_bundle_eval(const pdp_bundle *b, const pdp_attrs *a, pdp_policy_result *out,
             pdp_add_match(out, b, i, false);
         }
     }
+}
 
+/* pdp_eval_trace_end closes the trace with a note on route rules that
+ * matched but did not apply. */
+static inline void
+pdp_eval_trace_end(pdp_trace *trace, const pdp_run *run, const char *model,
+                   const pdp_policy_result *out)
+{
+    char note[160] = "";
+
+    if (run->nmr > 0 && model[0] == '\0') {
+        snprintf(note, sizeof(note),
+                 "route rules matched but the request names no model: "
+                 "no restriction");
+    } else if (run->nmr > 0 && !run->no_route &&
+               out->verdict != TG_VERDICT_ALLOW) {
+        snprintf(note, sizeof(note),
+                 "route rules matched, but the request is denied, so "
+                 "they do not apply");
+    }
+    pdp_trace_end(trace, out, note);
+}
+
+/* The stages: each rule's condition (collecting rate and budget hits and
+ * folding enforced rules in as it goes), the verdict, the route, the
+ * matched list, the trace's closing note. */
+void
+pdp_bundle_eval(const pdp_bundle *b, const pdp_attrs *a, pdp_policy_result *out,
+                pdp_trace *trace)
+{
+    uint8_t  st[PDP_RULES_MAX];
+    uint16_t mr[PDP_RULES_MAX];
+    char     why[PDP_WHY_MAX]; /* not zeroed: this is the hot path */
+    pdp_run  run = {st, mr, why, 0, -1, false, false};
+    pdp_ectx x;
+
+    x.b         = b;
+    x.a         = a;
+    x.t         = trace;
+    x.err_node  = 0;
+    x.err_ip    = 0;
+    x.ip_state  = 0;
+    x.time_done = false;
+    pdp_result_reset(out);
     if (trace != NULL) {
-        char note[160] = "";
-        if (nmr > 0 && a->model[0] == '\0') {
-            snprintf(note, sizeof(note),
-                     "route rules matched but the request names no model: "
-                     "no restriction");
-        } else if (nmr > 0 && !no_route && out->verdict != TG_VERDICT_ALLOW) {
-            snprintf(note, sizeof(note),
-                     "route rules matched, but the request is denied, so "
-                     "they do not apply");
+        pdp_trace_begin(trace, b);
+    }
+    for (uint32_t i = 0; i < b->nrules; i++) {
+        const pdp_rule *r = &b->rules[i];
+        uint8_t         s = pdp_eval_rule(&x, trace, &run, r, i);
+        st[i]             = s;
+        if (s == PDP_S_MATCH) {
+            pdp_collect_hit(b, r, out);
         }
-        pdp_trace_end(trace, out, note);
+        if (r->mode == PDP_MODE_ENFORCE) {
+            pdp_apply_enforced(b, &run, r, i, s, out);
+        }
+    }
+    pdp_verdict(b, &run, out);
+    if (out->verdict == TG_VERDICT_ALLOW && run.nmr > 0 &&
+        a->model[0] != '\0') {
+        pdp_route_stage(b, &run, a->model, out);
+    }
+    pdp_matched(b, &run, out);
+    if (trace != NULL) {
+        pdp_eval_trace_end(trace, &run, a->model, out);
     }
 }

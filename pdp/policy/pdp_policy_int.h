@@ -1,7 +1,8 @@
 /* pdp_policy_int.h - the compiled form of a policy bundle, shared by the
- * loader (pdp_policy.c), the compiler (pdp_policy_compile.c), the evaluator
- * (pdp_policy_eval.c), traces (pdp_policy_trace.c) and time zones
- * (pdp_policy_time.c). Not a public API: only pdp_policy*.c include it.
+ * loader (pdp_policy.c), the compiler (pdp_policy_compile*.c, whose own
+ * state is in pdp_policy_compile_int.h), the evaluator (pdp_policy_eval.c),
+ * traces (pdp_policy_trace.c) and time zones (pdp_policy_time.c). Not a
+ * public API: only pdp_policy*.c include it.
  *
  * A predicate is compiled into a pre-order array of pdp_node: a node's
  * children follow it, and node.end is the index just past its subtree, so
@@ -210,7 +211,7 @@ typedef struct pdp_rule {
     pdp_str  meta_key;    /* budget: scope metadata.<k> */
     uint8_t  nthr;        /* budget: alert thresholds (percent) */
     uint8_t  thr[PDP_BUDGET_THRESHOLDS_MAX];
-    pdp_str  webhook;     /* budget: alert URL ("": pdp.alert_webhook) */
+    pdp_str  webhook; /* budget: alert URL ("": pdp.alert_webhook) */
     pdp_str  file;    /* the file's path, for traces */
     int      line;    /* of the rule's "id" */
     int      col;
@@ -342,6 +343,11 @@ const char *pdp_endpoint_name(tg_endpoint ep); /* "" when unspecified */
 /* pdp_suggest returns the candidate closest to word (edit distance at most
  * 2, or a third of its length), or NULL. */
 const char *pdp_suggest(const char *word, const char *const cands[], size_t n);
+
+/* pdp_parse_ip reads an IPv4 or IPv6 address into the 128-bit form
+ * (IPv4 as ::ffff:a.b.c.d, so one CIDR list serves both); false if s is
+ * not one. The compiler reads CIDRs with it, the evaluator client_ip. */
+bool pdp_parse_ip(const char *s, uint8_t out[16]);
 
 /* time zones (pdp_policy_time.c) */
 tg_err  pdp_tz_load(pdp_tz *tz, const char *name, char *why, size_t whylen);
