@@ -69,7 +69,8 @@ main(int argc, char **argv)
         return 1;
     }
     tg_info("listening on http://%s (PDP %s, %zu workers)",
-            cfg->dataplane.listen, cfg->dataplane.pdp_url, srv->n_workers);
+            cfg->dataplane.listen, cfg->dataplane.pdp_url,
+            dp_server_workers(srv));
     sigwait(&set, &sig);
     tg_info("stopping on %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
     dp_server_destroy(srv);

@@ -1,8 +1,7 @@
-/* dp_req.h - one client request as it travels MHD thread -> worker ->
- * MHD thread. Ownership: fields under "MHD thread" are set before the
- * hand-off and read-only after; "worker" fields are touched only by the
- * owning worker; "shared" fields only under mtx. Reference counted: the
- * connection, the response object and the worker each hold one. */
+/* dp_req.h - one client request as it travels MHD thread -> worker -> MHD
+ * thread: its record, create/ref/unref, and the phases of its answer
+ * (pending -> complete, or pending -> streaming -> done). Thread-safety is
+ * per field group (below); the refcount is atomic. */
 #ifndef DP_REQ_H
 #define DP_REQ_H
 
@@ -14,14 +13,20 @@
 #include <curl/curl.h>
 #include <microhttpd.h>
 
+#include "dp_attempt.h"
+#include "dp_metrics.h"
 #include "dp_openai.h"
 #include "dp_provider.h"
 #include "dp_sse.h"
 #include "tg_buf.h"
 #include "tg_msg.h"
 
-typedef struct dp_server dp_server;
-typedef struct dp_worker dp_worker;
+/* The largest answer a request holds: a provider's whole (non-stream)
+ * body, or the client's prepared answer. */
+#define DP_UP_BODY_MAX (64u << 20)
+
+typedef struct dp_worker   dp_worker;
+typedef struct dp_transfer dp_transfer;
 
 typedef enum dp_phase {
     DP_PHASE_PENDING = 0, /* worker has not answered yet */
@@ -54,12 +59,18 @@ typedef struct dp_decision {
 /* dp_decision_keep copies what the data plane keeps of d into out. */
 void dp_decision_keep(dp_decision *out, const tg_decision *d);
 
+/* Ownership: fields under "MHD thread" are set before the hand-off and
+ * read-only after; "worker" fields are touched only by the owning worker;
+ * "shared" fields only under mtx. Reference counted: the connection, the
+ * response object, the worker and each callback in flight (PDP, spool,
+ * queued job) hold one. */
 typedef struct dp_req dp_req;
 struct dp_req {
     atomic_int             refs;
-    dp_server             *srv;
+    dp_metrics            *m; /* the server's counters */
     struct MHD_Connection *conn;
     dp_worker             *worker;
+    dp_transfer           *xf;   /* the worker's transfers (dp_transfer) */
     dp_req                *next; /* worker's queue / active list */
 
     /* MHD thread, read-only after hand-off */
@@ -79,77 +90,133 @@ struct dp_req {
     bool        queued; /* a response was queued to MHD */
 
     /* worker */
-    dp_chat_req          chat;   /* OpenAI form (Messages: translated) */
-    dp_client_req        cr;
-    bool                 have_decision;
-    dp_decision          dec;
+    dp_chat_req   chat; /* OpenAI form (Messages: translated) */
+    dp_client_req cr;
+    bool          have_decision;
+    dp_decision   dec;
     char (*models)[TG_MODEL_MAX]; /* GET /v1/models: the list, n_models */
-    uint32_t             n_models;
-    const dp_upstream   *dep;    /* deployment of the current attempt */
-    dp_call              call;   /* the current attempt */
-    CURL                *easy;
-    /* Attempts: upstream indices in the order to try, each with its group
-     * (0 the model, 1.. fallbacks; DP_GROUP_CONTEXT/_CONTENT only after
-     * such an error), the position of the current one, retries there. */
-    uint32_t             order[TG_MSG_TARGETS_MAX];
-    uint8_t              group[TG_MSG_TARGETS_MAX];
-    uint32_t             n_order;
-    uint32_t             pos;
-    uint32_t             same_tries;
-    uint32_t             attempts;
-    int64_t              retry_at_us; /* > 0: the next attempt waits */
-    bool                 probe;       /* this attempt is a half-open probe */
-    bool                 health_open; /* dp_health_begin without end */
-    int64_t              last_data_us;
-    bool                 have_err;    /* the last failure, for the answer */
-    dp_call_err          err;
-    tg_buf               err_body;
-    int                  variant;     /* dp_strategy + 1 forced by :floor/:nitro */
-    long                 up_status;
-    tg_buf               up_resp; /* non-stream body or upstream error */
-    dp_sse               sse;
-    bool                 up_streaming; /* upstream is sending SSE 200 */
-    int64_t              content_events;
-    dp_usage_counts      usage;
-    bool                 usage_reported;
-    bool                 finished;  /* the worker is done with it */
-    bool                 cancelled; /* the client went away */
-    int64_t              up_started_us;
-    bool                 up_got_bytes;
-    int64_t              hangup_checked_us;
-    char                 retry_after[16];
-    size_t               body_off;     /* upload position of the attempt */
-    bool                 decide_sent;  /* a Decide went to the PDP */
-    bool                 intent_written; /* the spool holds its intent */
-    uint8_t              spool_wait;   /* dp_spool_wait: what it waits for */
-    bool                 no_verdict;   /* this failure is not the provider's */
+    uint32_t           n_models;
+    const dp_upstream *dep;  /* deployment of the current attempt */
+    dp_call            call; /* the current attempt */
+    CURL              *easy;
+    dp_attempt         at;          /* the plan, where it stands */
+    int64_t            retry_at_us; /* > 0: the next attempt waits */
+    bool               probe;       /* this attempt is a half-open probe */
+    bool               health_open; /* dp_health_begin without end */
+    int64_t            last_data_us;
+    bool               have_err; /* the last failure, for the answer */
+    dp_call_err        err;
+    tg_buf             err_body;
+    int                variant; /* dp_strategy + 1 forced by :floor/:nitro */
+    long               up_status;
+    tg_buf             up_resp; /* non-stream body or upstream error */
+    dp_sse             sse;
+    bool               up_streaming; /* upstream is sending SSE 200 */
+    int64_t            content_events;
+    dp_usage_counts    usage;
+    bool               usage_reported;
+    bool               finished;  /* the worker is done with it */
+    bool               cancelled; /* the client went away */
+    int64_t            up_started_us;
+    bool               up_got_bytes;
+    int64_t            hangup_checked_us;
+    char               retry_after[16];
+    size_t             body_off;       /* upload position of the attempt */
+    bool               decide_sent;    /* a Decide went to the PDP */
+    bool               intent_written; /* the spool holds its intent */
+    uint8_t            spool_wait;     /* dp_spool_wait: what it waits for */
+    bool               no_verdict;     /* this failure is not the provider's */
     /* Deployments whose failure this request counted (once each). */
-    uint32_t             failed[TG_MSG_TARGETS_MAX];
-    uint32_t             n_failed;
+    uint32_t failed[TG_MSG_TARGETS_MAX];
+    uint32_t n_failed;
     /* The answer prepared while its usage is being recorded: a whole
      * response (status + body) or the end of a stream (final bytes and
      * an error message, if any). */
-    uint8_t              ans_kind;
-    unsigned             ans_status;
-    tg_buf               ans_body;
-    char                 ans_msg[320];
+    uint8_t  ans_kind;
+    unsigned ans_status;
+    tg_buf   ans_body;
+    char     ans_msg[320];
 
     /* shared, under mtx */
     pthread_mutex_t mtx;
     dp_phase        phase;
     unsigned        status;
-    tg_buf          out;          /* response body / stream bytes */
-    size_t          out_off;      /* stream bytes of out already sent */
-    bool            out_done;     /* no more bytes will come */
-    bool            suspended;    /* the MHD connection is suspended */
-    bool            client_gone;  /* MHD finished the connection */
-    bool            curl_paused;  /* write callback paused (backpressure) */
+    tg_buf          out;         /* response body / stream bytes */
+    size_t          out_off;     /* stream bytes of out already sent */
+    bool            out_done;    /* no more bytes will come */
+    bool            suspended;   /* the MHD connection is suspended */
+    bool            client_gone; /* MHD finished the connection */
+    bool            curl_paused; /* write callback paused (backpressure) */
     bool            include_revision;
     uint64_t        revision;
     char            served_by[TG_ID_MAX]; /* deployment that answered; "" */
 };
 
+/* The answer a request delivers once its usage is recorded (ans_kind). */
+typedef enum dp_ans_kind {
+    DP_ANS_NONE = 0,
+    DP_ANS_COMPLETE,   /* ans_status + ans_body */
+    DP_ANS_STREAM_END, /* ans_body bytes, then ans_msg as an error event */
+} dp_ans_kind;
+
+/* dp_req_create makes the request that arrived on conn, for endpoint ep,
+ * with the id the server gave it (copied) and room for a body of
+ * max_body bytes. One reference, the connection's. NULL: out of memory.
+ * Owns: the result, release with dp_req_unref. Borrows: m and conn for
+ * the request's life. MHD thread. */
+dp_req *dp_req_create(dp_metrics *m, struct MHD_Connection *conn,
+                      tg_endpoint ep, const char *request_id, size_t max_body);
+
+/* dp_req_ref takes a reference; dp_req_unref drops one and frees r with
+ * the last. Any thread. */
 void dp_req_ref(dp_req *r);
 void dp_req_unref(dp_req *r);
+
+/* dp_req_resume_locked resumes r's MHD connection if it is suspended and
+ * the client is still there. Call with r->mtx held. */
+void dp_req_resume_locked(dp_req *r);
+
+/* ---- answers: the worker hands them to the MHD thread ---------------- */
+
+/* dp_req_respond makes r's answer complete: status and body (copied),
+ * with the policy revision and the deployment that served it, and resumes
+ * the connection. Does nothing once r is answered or its client gone;
+ * counts the status either way. Worker thread. */
+void dp_req_respond(dp_req *r, unsigned status, const char *body, size_t len);
+
+/* dp_req_error is dp_req_respond with an error body in the client's
+ * format (param may be NULL). */
+void dp_req_error(dp_req *r, unsigned status, const char *message,
+                  const char *type, const char *param, const char *code);
+
+/* dp_req_stream_commit_locked starts the client's 200 stream from r->dep:
+ * from here on nothing is retried. Call with r->mtx held, r pending. */
+void dp_req_stream_commit_locked(dp_req *r);
+
+/* dp_req_stream_end ends a stream the client is already reading: what
+ * went wrong (error_message, NULL: nothing) becomes a final error event,
+ * never a silent cut. */
+void dp_req_stream_end(dp_req *r, const char *error_message);
+
+/* ---- answers prepared while their usage is recorded ------------------ */
+
+/* dp_req_prepare_error prepares an error answer in the client's format. */
+void dp_req_prepare_error(dp_req *r, unsigned status, const char *message,
+                          const char *type, const char *param,
+                          const char *code);
+
+/* dp_req_prepare_stream_end prepares the end of a stream: the bytes in
+ * tail (may be NULL), then message as an error event (NULL: none). */
+void dp_req_prepare_stream_end(dp_req *r, const tg_buf *tail,
+                               const char *message);
+
+/* dp_req_prepare_failure prepares the answer to a request no attempt
+ * served: the last failure (the provider's body when it is passed on) or
+ * 503 no_deployment_available. Returns its status. */
+unsigned dp_req_prepare_failure(dp_req *r);
+
+/* dp_req_deliver hands the prepared answer to the client (see
+ * dp_req_respond, dp_req_stream_end); nothing when none is prepared. */
+void dp_req_deliver(dp_req *r);
 
 #endif

@@ -1,11 +1,9 @@
-/* dp_server.c - the client-facing listener. libmicrohttpd parses requests
- * on its own thread; once a body is in, the connection is suspended and the
- * request handed to a worker. The worker resumes the connection when it has
- * a whole answer, or each time stream bytes arrive; the content reader
- * suspends it again when it has drained them. */
+/* dp_server.c - the client-facing listener (libmicrohttpd, its own
+ * thread): framing, the gateway's own paths, request set-up, hand-off to
+ * a worker and the answer back. Owns the workers and what they borrow
+ * (struct dp_server is private; workers see a dp_host). */
 #include "dp_server.h"
 
-#include <arpa/inet.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +12,11 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "dp_host.h"
+#include "dp_metrics.h"
+#include "dp_req.h"
 #include "dp_worker.h"
+#include "tg_deadline.h"
 #include "tg_framing.h"
 #include "tg_hash.h"
 #include "tg_log.h"
@@ -25,66 +27,35 @@
 
 static const char DP_META_PREFIX[] = "x-tollgate-meta-";
 
-void
-dp_req_ref(dp_req *r)
-{
-    atomic_fetch_add(&r->refs, 1);
-}
+/* Once a body is in, the connection is suspended and the request handed
+ * to a worker. The worker resumes the connection when it has a whole
+ * answer, or each time stream bytes arrive; the content reader suspends
+ * it again when it has drained them. */
+struct dp_server {
+    const tg_config     *cfg;
+    struct MHD_Daemon   *mhd;
+    dp_pdp              *pdp;
+    dp_spool            *spool;
+    dp_keycache         *keys; /* on_pdp_error: allow only */
+    dp_worker          **workers;
+    size_t               n_workers;
+    atomic_uint          next_worker;
+    dp_upstream         *upstreams;
+    size_t               n_upstreams;
+    dp_health           *health;  /* one slot per upstream, by index */
+    tg_pricing          *pricing; /* pdp.pricing_file; may be empty */
+    dp_metrics           m;
+    dp_host              host; /* what the workers borrow of the above */
+    uint64_t             boot_id;
+    atomic_uint_fast64_t seq;
+    atomic_bool          stopping;
+    tg_deadline         *deadline; /* dataplane.request_timeout_s */
+};
 
-void
-dp_req_unref(dp_req *r)
+size_t
+dp_server_workers(const dp_server *srv)
 {
-    if (atomic_fetch_sub(&r->refs, 1) != 1) {
-        return;
-    }
-    tg_buf_fini(&r->body);
-    tg_buf_fini(&r->out);
-    tg_buf_fini(&r->err_body);
-    pthread_mutex_destroy(&r->mtx);
-    free(r->meta);
-    free(r->models);
-    free(r);
-}
-
-void
-dp_decision_keep(dp_decision *out, const tg_decision *d)
-{
-    out->verdict  = d->verdict;
-    out->status   = d->status;
-    memcpy(out->error_code, d->error_code, sizeof(out->error_code));
-    memcpy(out->error_type, d->error_type, sizeof(out->error_type));
-    memcpy(out->message, d->message, sizeof(out->message));
-    memcpy(out->targets, d->targets, sizeof(out->targets));
-    out->n_targets        = d->n_targets;
-    out->strategy         = d->strategy;
-    out->clamp_max_tokens = d->clamp_max_tokens;
-    memcpy(out->reservation_id, d->reservation_id,
-           sizeof(out->reservation_id));
-    out->policy_revision = d->policy_revision;
-    memcpy(out->key_id, d->key_id, sizeof(out->key_id));
-    memcpy(out->tenant_id, d->tenant_id, sizeof(out->tenant_id));
-    memcpy(out->limits, d->limits, sizeof(out->limits));
-    out->n_limits = d->n_limits;
-}
-
-void
-dp_server_resume_locked(dp_req *r)
-{
-    if (r->suspended && !r->client_gone) {
-        r->suspended = false;
-        MHD_resume_connection(r->conn);
-    }
-}
-
-const dp_upstream *
-dp_server_upstream(const dp_server *srv, const char *id)
-{
-    for (size_t i = 0; i < srv->n_upstreams; i++) {
-        if (strcmp(srv->upstreams[i].dep->id, id) == 0) {
-            return &srv->upstreams[i];
-        }
-    }
-    return NULL;
+    return srv->n_workers;
 }
 
 /* ---- small responses on the MHD thread ------------------------------ */
@@ -124,8 +95,7 @@ dp_server_answering(dp_server *srv, struct MHD_Connection *conn)
 static void
 dp_server_new_id(dp_server *srv, char *out, size_t len)
 {
-    snprintf(out, len, "req_%016llx%012llx",
-             (unsigned long long)srv->boot_id,
+    snprintf(out, len, "req_%016llx%012llx", (unsigned long long)srv->boot_id,
              (unsigned long long)atomic_fetch_add(&srv->seq, 1));
 }
 
@@ -162,8 +132,8 @@ dp_server_send(dp_server *srv, struct MHD_Connection *conn, unsigned status,
 static enum MHD_Result
 dp_server_send_error(dp_server *srv, struct MHD_Connection *conn,
                      tg_endpoint ep, unsigned status, const char *message,
-                     const char *type, const char *code,
-                     const char *request_id, const char *allow)
+                     const char *type, const char *code, const char *request_id,
+                     const char *allow)
 {
     tg_buf          b;
     enum MHD_Result ret;
@@ -174,14 +144,13 @@ dp_server_send_error(dp_server *srv, struct MHD_Connection *conn,
     ret = dp_server_send(srv, conn, status, "application/json", b.data, b.len,
                          request_id, allow);
     tg_buf_fini(&b);
-    atomic_fetch_add(&srv->m.responses[status / 100 < 6 ? status / 100 : 5],
-                     1);
+    dp_metrics_count_status(&srv->m, status);
     return ret;
 }
 
 static enum MHD_Result
-dp_server_too_large(dp_server *srv, struct MHD_Connection *conn,
-                    tg_endpoint ep, const char *request_id)
+dp_server_too_large(dp_server *srv, struct MHD_Connection *conn, tg_endpoint ep,
+                    const char *request_id)
 {
     char msg[160];
 
@@ -194,157 +163,18 @@ dp_server_too_large(dp_server *srv, struct MHD_Connection *conn,
                                 request_id, NULL);
 }
 
-/* dp_server_deployment_metrics appends per-deployment health, one metric
- * family at a time (the text format wants each family's lines together). */
-static void
-dp_server_deployment_metrics(dp_server *srv, tg_buf *b)
-{
-    static const char *const families[] = {
-        "# HELP tollgate_deployment_up 1 while a deployment takes traffic, 0 "
-        "while it cools down after failures.\n"
-        "# TYPE tollgate_deployment_up gauge\n",
-        "# HELP tollgate_deployment_cooldowns_total Times a deployment was "
-        "taken out after failures.\n"
-        "# TYPE tollgate_deployment_cooldowns_total counter\n",
-        "# HELP tollgate_deployment_attempts_total Upstream attempts by "
-        "outcome.\n"
-        "# TYPE tollgate_deployment_attempts_total counter\n",
-        "# TYPE tollgate_deployment_inflight gauge\n",
-        "# HELP tollgate_deployment_ttft_seconds Moving average of the time "
-        "to the first byte (streams) or the answer.\n"
-        "# TYPE tollgate_deployment_ttft_seconds gauge\n",
-    };
-    int64_t         now = tg_mono_us() / 1000;
-    dp_health_stat *st  = calloc(srv->n_upstreams + 1, sizeof(*st));
-
-    if (st == NULL) {
-        tg_buf_fail(b, TG_ENOMEM); /* the metrics answer 500 */
-        return;
-    }
-    for (size_t i = 0; i < srv->n_upstreams; i++) {
-        dp_health_get(srv->health, i, now, &st[i]);
-    }
-    for (size_t f = 0; f < sizeof(families) / sizeof(families[0]); f++) {
-        tg_buf_addf(b, "%s", families[f]);
-        for (size_t i = 0; i < srv->n_upstreams; i++) {
-            const char *id = srv->upstreams[i].dep->id;
-            switch (f) {
-            case 0:
-                tg_buf_addf(b,
-                              "tollgate_deployment_up{deployment=\"%s\","
-                              "state=\"%s\"} %d\n",
-                              id, dp_health_circuit_name(st[i].state),
-                              st[i].state == DP_CIRCUIT_OK ? 1 : 0);
-                break;
-            case 1:
-                tg_buf_addf(b,
-                              "tollgate_deployment_cooldowns_total{deployment="
-                              "\"%s\"} %llu\n",
-                              id, (unsigned long long)st[i].cooldowns);
-                break;
-            case 2:
-                tg_buf_addf(b,
-                              "tollgate_deployment_attempts_total{deployment="
-                              "\"%s\",result=\"ok\"} %llu\n"
-                              "tollgate_deployment_attempts_total{deployment="
-                              "\"%s\",result=\"failed\"} %llu\n",
-                              id, (unsigned long long)st[i].successes, id,
-                              (unsigned long long)st[i].failures_total);
-                break;
-            case 3:
-                tg_buf_addf(b,
-                              "tollgate_deployment_inflight{deployment=\"%s\"} "
-                              "%lld\n",
-                              id, (long long)st[i].inflight);
-                break;
-            default:
-                tg_buf_addf(b,
-                              "tollgate_deployment_ttft_seconds{deployment="
-                              "\"%s\"} %.6f\n",
-                              id, (double)st[i].ttft_ewma_us / 1e6);
-                break;
-            }
-        }
-    }
-    free(st);
-}
-
 static enum MHD_Result
 dp_server_metrics(dp_server *srv, struct MHD_Connection *conn)
 {
-    dp_metrics     *m = &srv->m;
     tg_buf          b;
     enum MHD_Result ret;
 
     tg_buf_init(&b, 0);
-    tg_buf_addf(&b,
-                  "# HELP tollgate_requests_total Client requests received.\n"
-                  "# TYPE tollgate_requests_total counter\n"
-                  "tollgate_requests_total %llu\n"
-                  "# HELP tollgate_responses_total Responses by status "
-                  "class.\n"
-                  "# TYPE tollgate_responses_total counter\n",
-                  (unsigned long long)atomic_load(&m->requests));
-    for (int i = 1; i < 6; i++) {
-        tg_buf_addf(&b, "tollgate_responses_total{class=\"%dxx\"} %llu\n", i,
-                      (unsigned long long)atomic_load(&m->responses[i]));
-    }
-    tg_buf_addf(
-        &b,
-        "# TYPE tollgate_pdp_errors_total counter\n"
-        "tollgate_pdp_errors_total %llu\n"
-        "# TYPE tollgate_pdp_fail_open_total counter\n"
-        "tollgate_pdp_fail_open_total %llu\n"
-        "# HELP tollgate_pdp_fail_open_refused_total Requests refused while "
-        "failing open: the PDP had not allowed their key recently.\n"
-        "# TYPE tollgate_pdp_fail_open_refused_total counter\n"
-        "tollgate_pdp_fail_open_refused_total %llu\n"
-        "# TYPE tollgate_upstream_errors_total counter\n"
-        "tollgate_upstream_errors_total %llu\n"
-        "# TYPE tollgate_client_disconnects_total counter\n"
-        "tollgate_client_disconnects_total %llu\n"
-        "# TYPE tollgate_inflight_requests gauge\n"
-        "tollgate_inflight_requests %lld\n"
-        "# TYPE tollgate_tokens_total counter\n"
-        "tollgate_tokens_total{kind=\"prompt\"} %llu\n"
-        "tollgate_tokens_total{kind=\"completion\"} %llu\n"
-        "# HELP tollgate_usage_spool_pending Usage reports the PDP has not "
-        "acknowledged yet (on disk or waiting in memory).\n"
-        "# TYPE tollgate_usage_spool_pending gauge\n"
-        "tollgate_usage_spool_pending %llu\n"
-        "# HELP tollgate_usage_spool_bytes Usage records waiting in memory "
-        "because the spool's disk refuses writes.\n"
-        "# TYPE tollgate_usage_spool_bytes gauge\n"
-        "tollgate_usage_spool_bytes %llu\n"
-        "# TYPE tollgate_usage_spool_memory_max_bytes gauge\n"
-        "tollgate_usage_spool_memory_max_bytes %llu\n"
-        "# HELP tollgate_usage_spool_refused_total Requests refused because "
-        "their usage could not be recorded.\n"
-        "# TYPE tollgate_usage_spool_refused_total counter\n"
-        "tollgate_usage_spool_refused_total %llu\n"
-        "# TYPE tollgate_usage_reports_acked_total counter\n"
-        "tollgate_usage_reports_acked_total %llu\n"
-        "# TYPE tollgate_pdp_connected gauge\n"
-        "tollgate_pdp_connected %d\n",
-        (unsigned long long)atomic_load(&m->pdp_errors),
-        (unsigned long long)atomic_load(&m->pdp_fail_open),
-        (unsigned long long)atomic_load(&m->pdp_fail_open_refused),
-        (unsigned long long)atomic_load(&m->upstream_errors),
-        (unsigned long long)atomic_load(&m->client_disconnects),
-        (long long)atomic_load(&m->inflight),
-        (unsigned long long)atomic_load(&m->prompt_tokens),
-        (unsigned long long)atomic_load(&m->completion_tokens),
-        (unsigned long long)dp_spool_pending(srv->spool),
-        (unsigned long long)dp_spool_held_bytes(srv->spool),
-        (unsigned long long)dp_spool_mem_max(srv->spool),
-        (unsigned long long)atomic_load(&m->spool_refused),
-        (unsigned long long)dp_spool_acked(srv->spool),
-        dp_pdp_connected(srv->pdp) ? 1 : 0);
-    dp_server_deployment_metrics(srv, &b);
+    dp_metrics_text(&srv->host, &b);
     if (tg_buf_error(&b) != TG_OK) {
         static const char oom[] = "out of memory\n";
-        ret = dp_server_send(srv, conn, 500, "text/plain", oom,
-                             sizeof(oom) - 1, NULL, NULL);
+        ret = dp_server_send(srv, conn, 500, "text/plain", oom, sizeof(oom) - 1,
+                             NULL, NULL);
     } else {
         ret = dp_server_send(srv, conn, 200, "text/plain; version=0.0.4",
                              b.data, b.len, NULL, NULL);
@@ -353,43 +183,13 @@ dp_server_metrics(dp_server *srv, struct MHD_Connection *conn)
     return ret;
 }
 
-/* dp_server_deployments answers GET /admin/deployments: each deployment's
- * circuit, in-flight requests, time to first token and counters (no
- * credentials, no URLs). */
+/* dp_server_deployments answers GET /admin/deployments. */
 static enum MHD_Result
 dp_server_deployments(dp_server *srv, struct MHD_Connection *conn)
 {
-    int64_t         now = tg_mono_us() / 1000;
-    cJSON          *doc = cJSON_CreateObject();
-    cJSON          *arr = cJSON_AddArrayToObject(doc, "deployments");
-    char           *txt;
+    char           *txt = dp_metrics_deployments(&srv->host);
     enum MHD_Result ret;
 
-    for (size_t i = 0; i < srv->n_upstreams; i++) {
-        const dp_upstream *up = &srv->upstreams[i];
-        dp_health_stat     st;
-        cJSON             *j = cJSON_CreateObject();
-
-        dp_health_get(srv->health, i, now, &st);
-        cJSON_AddStringToObject(j, "id", up->dep->id);
-        cJSON_AddStringToObject(j, "model", up->dep->model);
-        cJSON_AddStringToObject(j, "provider", up->dep->provider);
-        cJSON_AddBoolToObject(j, "usable", up->usable);
-        cJSON_AddStringToObject(j, "state", dp_health_circuit_name(st.state));
-        cJSON_AddNumberToObject(j, "cooldown_remaining_ms",
-                                (double)(st.cooldown_until_ms > now
-                                             ? st.cooldown_until_ms - now
-                                             : 0));
-        cJSON_AddNumberToObject(j, "inflight", (double)st.inflight);
-        cJSON_AddNumberToObject(j, "ttft_ms", (double)st.ttft_ewma_us / 1000);
-        cJSON_AddNumberToObject(j, "recent_failures", (double)st.failures);
-        cJSON_AddNumberToObject(j, "successes", (double)st.successes);
-        cJSON_AddNumberToObject(j, "failures", (double)st.failures_total);
-        cJSON_AddNumberToObject(j, "cooldowns", (double)st.cooldowns);
-        cJSON_AddItemToArray(arr, j);
-    }
-    txt = cJSON_PrintUnformatted(doc);
-    cJSON_Delete(doc);
     if (txt == NULL) {
         return MHD_NO;
     }
@@ -434,9 +234,9 @@ dp_server_meta_iter(void *cls, enum MHD_ValueKind kind, const char *key,
     }
     tg_kv *kv = &c->r->meta[c->r->n_meta++];
     for (size_t i = 0; suffix[i] != '\0'; i++) {
-        kv->key[i]     = (char)(suffix[i] >= 'A' && suffix[i] <= 'Z'
-                                    ? suffix[i] + 32
-                                    : suffix[i]);
+        kv->key[i] =
+            (char)(suffix[i] >= 'A' && suffix[i] <= 'Z' ? suffix[i] + 32
+                                                        : suffix[i]);
         kv->key[i + 1] = '\0';
     }
     snprintf(kv->value, sizeof(kv->value), "%s", value);
@@ -471,52 +271,14 @@ dp_server_take_key(struct MHD_Connection *conn, dp_req *r)
     return true;
 }
 
-static void
-dp_server_client_ip(struct MHD_Connection *conn, char *out, size_t len)
-{
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    const struct sockaddr *sa = ci != NULL ? ci->client_addr : NULL;
-
-    out[0] = '\0';
-    if (sa == NULL) {
-        return;
-    }
-    if (sa->sa_family == AF_INET) {
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out,
-                  (socklen_t)len);
-    } else if (sa->sa_family == AF_INET6) {
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr,
-                  out, (socklen_t)len);
-    }
-}
-
 static dp_req *
-dp_server_req_new(dp_server *srv, struct MHD_Connection *conn,
-                  tg_endpoint ep)
+dp_server_req_new(dp_server *srv, struct MHD_Connection *conn, tg_endpoint ep)
 {
-    dp_req *r = calloc(1, sizeof(*r));
+    char rid[TG_REQUEST_ID_MAX];
 
-    if (r == NULL) {
-        return NULL;
-    }
-    atomic_init(&r->refs, 1); /* the connection's */
-    r->srv      = srv;
-    r->conn     = conn;
-    r->endpoint = ep;
-    pthread_mutex_init(&r->mtx, NULL);
-    tg_buf_init(&r->body, (size_t)srv->cfg->dataplane.max_body_bytes);
-    tg_buf_init(&r->out, 0);
-    r->started_ms = tg_now_ms();
-    r->started_us = tg_mono_us();
-    dp_server_new_id(srv, r->request_id, sizeof(r->request_id));
-    dp_server_client_ip(conn, r->client_ip, sizeof(r->client_ip));
-    {
-        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
-            conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-        r->client_fd = ci != NULL ? ci->connect_fd : -1;
-    }
-    return r;
+    dp_server_new_id(srv, rid, sizeof(rid));
+    return dp_req_create(&srv->m, conn, ep, rid,
+                         (size_t)srv->cfg->dataplane.max_body_bytes);
 }
 
 static bool
@@ -622,8 +384,7 @@ dp_server_queue(dp_server *srv, struct MHD_Connection *conn, dp_req *r)
     if (stream) {
         dp_req_ref(r); /* the response's, released by reader_free */
         resp = MHD_create_response_from_callback(
-            MHD_SIZE_UNKNOWN, 1024, dp_server_reader, r,
-            dp_server_reader_free);
+            MHD_SIZE_UNKNOWN, 1024, dp_server_reader, r, dp_server_reader_free);
     } else {
         resp = MHD_create_response_from_buffer(r->out.len, r->out.data,
                                                MHD_RESPMEM_MUST_COPY);
@@ -683,8 +444,8 @@ dp_server_refuse(dp_server *srv, struct MHD_Connection *conn, unsigned status,
     tg_buf_init(&b, 0);
     dp_client_error(TG_EP_UNSPECIFIED, &b, message, "invalid_request_error",
                     NULL, code);
-    resp = MHD_create_response_from_buffer(b.len, b.data,
-                                           MHD_RESPMEM_MUST_COPY);
+    resp =
+        MHD_create_response_from_buffer(b.len, b.data, MHD_RESPMEM_MUST_COPY);
     tg_buf_fini(&b);
     if (resp == NULL) {
         return MHD_NO;
@@ -702,84 +463,99 @@ dp_server_refuse(dp_server *srv, struct MHD_Connection *conn, unsigned status,
  * headers are over max_header_bytes (tg_framing). Returns true if it
  * answered. */
 static bool
-dp_server_framing(dp_server *srv, struct MHD_Connection *conn,
-                  const char *url, const char *method, enum MHD_Result *ret)
+dp_server_framing(dp_server *srv, struct MHD_Connection *conn, const char *url,
+                  const char *method, enum MHD_Result *ret)
 {
     tg_framing_refusal why;
 
     if (!tg_framing_check(conn, url, method,
-                          (size_t)srv->cfg->dataplane.max_header_bytes,
-                          &why)) {
+                          (size_t)srv->cfg->dataplane.max_header_bytes, &why)) {
         return false;
     }
     *ret = dp_server_refuse(srv, conn, why.status, why.message, why.code);
     return true;
 }
 
+/* dp_server_own_path answers the gateway's own paths: /healthz, /readyz,
+ * /metrics and /admin/deployments. False: url is none of them. */
+static bool
+dp_server_own_path(dp_server *srv, struct MHD_Connection *conn, const char *url,
+                   const char *method, enum MHD_Result *ret)
+{
+    static const char nr[] =
+        "{\"status\":\"not ready\",\"reason\":\"no connection to the "
+        "PDP at dataplane.pdp_url\"}";
+    bool admin = strcmp(url, "/admin/deployments") == 0;
+
+    if (!admin && strcmp(url, "/healthz") != 0 && strcmp(url, "/readyz") != 0 &&
+        strcmp(url, "/metrics") != 0) {
+        return false;
+    }
+    if (strcmp(method, "GET") != 0 && (admin || strcmp(method, "HEAD") != 0)) {
+        *ret = dp_server_send_error(
+            srv, conn, TG_EP_UNSPECIFIED, 405, "Use GET on this path.",
+            "invalid_request_error", "method_not_allowed", NULL, "GET");
+    } else if (admin) {
+        *ret = dp_server_deployments(srv, conn);
+    } else if (url[1] == 'm') {
+        *ret = dp_server_metrics(srv, conn);
+    } else if (url[1] == 'h') {
+        *ret = dp_server_send(srv, conn, 200, "application/json",
+                              "{\"status\":\"ok\"}", 15, NULL, NULL);
+    } else if (!dp_pdp_connected(srv->pdp) || atomic_load(&srv->stopping)) {
+        *ret = dp_server_send(srv, conn, 503, "application/json", nr,
+                              sizeof(nr) - 1, NULL, NULL);
+    } else {
+        *ret = dp_server_send(srv, conn, 200, "application/json",
+                              "{\"status\":\"ready\"}", 18, NULL, NULL);
+    }
+    return true;
+}
+
+/* dp_server_endpoint maps an API path to its endpoint and the one method
+ * it takes; false: not an API path. */
+static bool
+dp_server_endpoint(const char *url, tg_endpoint *ep, const char **allow)
+{
+    static const struct {
+        const char *url;
+        tg_endpoint ep;
+        const char *allow;
+    } paths[] = {
+        {"/v1/chat/completions", TG_EP_CHAT_COMPLETIONS, "POST"},
+        {"/v1/messages", TG_EP_MESSAGES, "POST"},
+        {"/v1/embeddings", TG_EP_EMBEDDINGS, "POST"},
+        {"/v1/completions", TG_EP_COMPLETIONS, "POST"},
+        {"/v1/models", TG_EP_MODELS, "GET"},
+    };
+
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        if (strcmp(url, paths[i].url) == 0) {
+            *ep    = paths[i].ep;
+            *allow = paths[i].allow;
+            return true;
+        }
+    }
+    return false;
+}
+
 static enum MHD_Result
 dp_server_first(dp_server *srv, struct MHD_Connection *conn, const char *url,
                 const char *method, void **con_cls)
 {
-    tg_endpoint ep;
-    const char *allow;
-    const char *clen;
-    dp_req     *r;
-    dp_meta_ctx mc = {0};
+    tg_endpoint     ep;
+    const char     *allow;
+    const char     *clen;
+    dp_req         *r;
+    dp_meta_ctx     mc = {0};
     enum MHD_Result ret;
 
     atomic_fetch_add(&srv->m.requests, 1);
-    if (dp_server_framing(srv, conn, url, method, &ret)) {
+    if (dp_server_framing(srv, conn, url, method, &ret) ||
+        dp_server_own_path(srv, conn, url, method, &ret)) {
         return ret;
     }
-    if (strcmp(url, "/healthz") == 0 || strcmp(url, "/readyz") == 0 ||
-        strcmp(url, "/metrics") == 0) {
-        if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
-            return dp_server_send_error(srv, conn, TG_EP_UNSPECIFIED, 405,
-                                        "Use GET on this path.",
-                                        "invalid_request_error",
-                                        "method_not_allowed", NULL, "GET");
-        }
-        if (url[1] == 'm') {
-            return dp_server_metrics(srv, conn);
-        }
-        if (url[1] == 'h') {
-            return dp_server_send(srv, conn, 200, "application/json",
-                                  "{\"status\":\"ok\"}", 15, NULL, NULL);
-        }
-        if (!dp_pdp_connected(srv->pdp) || atomic_load(&srv->stopping)) {
-            static const char nr[] =
-                "{\"status\":\"not ready\",\"reason\":\"no connection to the "
-                "PDP at dataplane.pdp_url\"}";
-            return dp_server_send(srv, conn, 503, "application/json", nr,
-                                  sizeof(nr) - 1, NULL, NULL);
-        }
-        return dp_server_send(srv, conn, 200, "application/json",
-                              "{\"status\":\"ready\"}", 18, NULL, NULL);
-    }
-    if (strcmp(url, "/admin/deployments") == 0) {
-        if (strcmp(method, "GET") != 0) {
-            return dp_server_send_error(srv, conn, TG_EP_UNSPECIFIED, 405, "Use GET on this path.",
-                                        "invalid_request_error",
-                                        "method_not_allowed", NULL, "GET");
-        }
-        return dp_server_deployments(srv, conn);
-    }
-    if (strcmp(url, "/v1/chat/completions") == 0) {
-        ep    = TG_EP_CHAT_COMPLETIONS;
-        allow = "POST";
-    } else if (strcmp(url, "/v1/messages") == 0) {
-        ep    = TG_EP_MESSAGES;
-        allow = "POST";
-    } else if (strcmp(url, "/v1/embeddings") == 0) {
-        ep    = TG_EP_EMBEDDINGS;
-        allow = "POST";
-    } else if (strcmp(url, "/v1/completions") == 0) {
-        ep    = TG_EP_COMPLETIONS;
-        allow = "POST";
-    } else if (strcmp(url, "/v1/models") == 0) {
-        ep    = TG_EP_MODELS;
-        allow = "GET";
-    } else {
+    if (!dp_server_endpoint(url, &ep, &allow)) {
         char msg[400];
         snprintf(msg, sizeof(msg),
                  "Unknown path '%.200s'. Tollgate serves /v1/chat/completions, "
@@ -799,15 +575,14 @@ dp_server_first(dp_server *srv, struct MHD_Connection *conn, const char *url,
                                     "method_not_allowed", NULL, allow);
     }
     if (ep != TG_EP_MODELS) {
-        const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                     "Content-Type");
+        const char *ct =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
         if (!dp_server_is_json(ct)) {
             return dp_server_send_error(
                 srv, conn, ep, 415,
                 "Send the request body as JSON with 'Content-Type: "
                 "application/json'.",
-                "invalid_request_error", "unsupported_media_type", NULL,
-                NULL);
+                "invalid_request_error", "unsupported_media_type", NULL, NULL);
         }
         clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                            "Content-Length");
@@ -823,10 +598,9 @@ dp_server_first(dp_server *srv, struct MHD_Connection *conn, const char *url,
     *con_cls = r;
     if (!dp_server_take_key(conn, r)) {
         r->dispatched = true; /* answered here */
-        return dp_server_send_error(srv, conn, ep, 401,
-                                    "The API key is too long to be valid.",
-                                    "invalid_request_error", "invalid_api_key",
-                                    r->request_id, NULL);
+        return dp_server_send_error(
+            srv, conn, ep, 401, "The API key is too long to be valid.",
+            "invalid_request_error", "invalid_api_key", r->request_id, NULL);
     }
     mc.r = r;
     MHD_get_connection_values(conn, MHD_HEADER_KIND, dp_server_meta_iter, &mc);
@@ -860,8 +634,8 @@ dp_server_access(void *cls, struct MHD_Connection *conn, const char *url,
         return dp_server_first(srv, conn, url, method, con_cls);
     }
     if (*upload_data_size != 0) {
-        if (!r->too_big && tg_buf_append(&r->body, upload_data,
-                                         *upload_data_size) != TG_OK) {
+        if (!r->too_big &&
+            tg_buf_append(&r->body, upload_data, *upload_data_size) != TG_OK) {
             r->too_big = true;
             tg_buf_fini(&r->body); /* drop the rest as it arrives */
         }
@@ -904,7 +678,7 @@ dp_server_access(void *cls, struct MHD_Connection *conn, const char *url,
                 tg_warn("request %s: out of memory for its 503 body",
                         r->request_id);
             }
-            dp_server_resume_locked(r);
+            dp_req_resume_locked(r);
             pthread_mutex_unlock(&r->mtx);
             tg_buf_fini(&b);
         }
@@ -950,9 +724,9 @@ dp_server_notify(void *cls, struct MHD_Connection *conn, void **socket_ctx,
 
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
         ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-        *socket_ctx = ci != NULL ? tg_deadline_add(srv->deadline,
-                                                   (int)ci->connect_fd)
-                                 : NULL;
+        *socket_ctx = ci != NULL
+                          ? tg_deadline_add(srv->deadline, (int)ci->connect_fd)
+                          : NULL;
     } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
         tg_deadline_remove(*socket_ctx);
         *socket_ctx = NULL;
@@ -973,63 +747,6 @@ dp_server_mhd_log(void *cls, const char *fmt, va_list ap)
 /* ---- create / destroy ----------------------------------------------- */
 
 static tg_err
-dp_server_upstreams(dp_server *srv)
-{
-    const tg_config *cfg = srv->cfg;
-
-    srv->upstreams = calloc(cfg->n_deployments + 1, sizeof(*srv->upstreams));
-    if (srv->upstreams == NULL) {
-        return TG_ENOMEM;
-    }
-    srv->n_upstreams = cfg->n_deployments;
-    for (size_t i = 0; i < cfg->n_deployments; i++) {
-        dp_upstream         *up   = &srv->upstreams[i];
-        const tg_deployment *d    = &cfg->deployments[i];
-        size_t               blen = strlen(d->api_base);
-        char                *key  = NULL;
-
-        up->dep   = d;
-        up->index = i;
-        while (blen > 0 && d->api_base[blen - 1] == '/') {
-            blen--;
-        }
-        if (asprintf(&up->base, "%.*s", (int)blen, d->api_base) < 0) {
-            return TG_ENOMEM;
-        }
-        up->usable = true;
-        if (d->api_key == NULL) {
-            continue;
-        }
-        switch (tg_config_secret(d->api_key, &key, up->missing,
-                                 sizeof(up->missing))) {
-        case TG_OK:
-            /* Each provider's own credential header. */
-            if (asprintf(&up->auth_header, "%s%s",
-                         d->kind == TG_PROVIDER_AZURE       ? "api-key: "
-                         : d->kind == TG_PROVIDER_ANTHROPIC ? "x-api-key: "
-                         : d->kind == TG_PROVIDER_GEMINI    ? "x-goog-api-key: "
-                                                    : "Authorization: Bearer ",
-                         key) < 0) {
-                free(key);
-                return TG_ENOMEM;
-            }
-            explicit_bzero(key, strlen(key));
-            free(key);
-            break;
-        case TG_ENOTFOUND:
-            up->usable = false;
-            tg_warn("deployment %s (model %s) is off: environment variable "
-                    "%s is not set",
-                    d->id, d->model, up->missing);
-            break;
-        default:
-            return TG_ENOMEM;
-        }
-    }
-    return TG_OK;
-}
-
-static tg_err
 dp_server_health(dp_server *srv)
 {
     const tg_dp_config *c     = &srv->cfg->dataplane;
@@ -1048,7 +765,7 @@ dp_server_health(dp_server *srv)
     o.window_ms   = c->cooldown_window_ms;
     o.cooldown_ms = c->cooldown_ms;
     o.names       = names;
-    rv = dp_health_create(&srv->health, srv->n_upstreams, &o);
+    rv            = dp_health_create(&srv->health, srv->n_upstreams, &o);
     free(names);
     return rv;
 }
@@ -1082,15 +799,95 @@ dp_server_addr(const char *listen, struct sockaddr_storage *ss)
     return TG_OK;
 }
 
+/* dp_server_start_workers lends the workers what they need (srv->host)
+ * and starts dataplane.workers of them (0: one per CPU). */
+static tg_err
+dp_server_start_workers(dp_server *srv)
+{
+    long   nw = srv->cfg->dataplane.workers;
+    tg_err rv;
+
+    if (nw <= 0) {
+        nw = sysconf(_SC_NPROCESSORS_ONLN);
+        nw = nw > 0 ? nw : 1;
+    }
+    srv->host = (dp_host){
+        .cfg         = srv->cfg,
+        .pdp         = srv->pdp,
+        .spool       = srv->spool,
+        .keys        = srv->keys,
+        .health      = srv->health,
+        .pricing     = srv->pricing,
+        .upstreams   = srv->upstreams,
+        .n_upstreams = srv->n_upstreams,
+        .m           = &srv->m,
+        .stopping    = &srv->stopping,
+    };
+    srv->workers = calloc((size_t)nw, sizeof(*srv->workers));
+    if (srv->workers == NULL) {
+        return TG_ENOMEM;
+    }
+    for (long i = 0; i < nw; i++) {
+        if ((rv = dp_worker_create(&srv->workers[i], &srv->host,
+                                   (unsigned)i)) != TG_OK) {
+            return rv;
+        }
+        srv->n_workers++;
+    }
+    return TG_OK;
+}
+
+/* dp_server_listen starts the MHD daemon on dataplane.listen. */
+static tg_err
+dp_server_listen(dp_server *srv)
+{
+    const tg_dp_config     *c = &srv->cfg->dataplane;
+    struct sockaddr_storage ss;
+    unsigned                flags;
+    tg_err                  rv;
+
+    if ((rv = dp_server_addr(c->listen, &ss)) != TG_OK) {
+        tg_error("dataplane.listen: cannot resolve \"%s\"", c->listen);
+        return rv;
+    }
+    if ((rv = tg_deadline_create(&srv->deadline,
+                                 c->request_timeout_s * 1000)) != TG_OK) {
+        return rv;
+    }
+    flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+            MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    if (ss.ss_family == AF_INET6) {
+        flags |= MHD_USE_IPv6;
+    }
+    srv->mhd = MHD_start_daemon(
+        flags, 0, NULL, NULL, dp_server_access, srv, MHD_OPTION_EXTERNAL_LOGGER,
+        dp_server_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)c->max_connections_per_ip,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)c->client_timeout_s,
+        /* Room for headers past max_header_bytes, so dp_server_framing
+         * (not MHD, which drops some with no answer) refuses them, and
+         * for a stream's write buffer next to the largest we accept. */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)c->max_header_bytes * 2 + 32768, MHD_OPTION_STRICT_FOR_CLIENT,
+        (int)1, MHD_OPTION_NOTIFY_CONNECTION, dp_server_notify, srv,
+        MHD_OPTION_NOTIFY_COMPLETED, dp_server_completed, srv,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, MHD_OPTION_END);
+    if (srv->mhd == NULL) {
+        tg_error("cannot listen on %s (is the port in use? check "
+                 "dataplane.listen)",
+                 c->listen);
+        return TG_ESYS;
+    }
+    return TG_OK;
+}
+
 tg_err
 dp_server_create(dp_server **out, const tg_config *cfg)
 {
-    const tg_dp_config     *c   = &cfg->dataplane;
-    dp_server              *srv = calloc(1, sizeof(*srv));
-    struct sockaddr_storage ss;
-    long                    nw  = c->workers;
-    unsigned                flags;
-    tg_err                  rv;
+    const tg_dp_config *c   = &cfg->dataplane;
+    dp_server          *srv = calloc(1, sizeof(*srv));
+    tg_err              rv;
 
     if (srv == NULL) {
         return TG_ENOMEM;
@@ -1100,7 +897,8 @@ dp_server_create(dp_server **out, const tg_config *cfg)
         sizeof(srv->boot_id)) {
         srv->boot_id = (uint64_t)tg_mono_us() ^ (uint64_t)getpid();
     }
-    if ((rv = dp_server_upstreams(srv)) != TG_OK ||
+    if ((rv = dp_host_upstreams(cfg, &srv->upstreams, &srv->n_upstreams)) !=
+            TG_OK ||
         (rv = dp_server_health(srv)) != TG_OK) {
         goto fail;
     }
@@ -1116,8 +914,8 @@ dp_server_create(dp_server **out, const tg_config *cfg)
             tg_pricing_load(&srv->pricing, NULL, msg, sizeof(msg));
         }
     }
-    if ((rv = dp_pdp_create_as(&srv->pdp, c->pdp_url, 1 << 20,
-                               c->pdp_uid)) != TG_OK) {
+    if ((rv = dp_pdp_create_as(&srv->pdp, c->pdp_url, 1 << 20, c->pdp_uid)) !=
+        TG_OK) {
         goto fail;
     }
     dp_pdp_set_max_request(srv->pdp, (size_t)cfg->pdp.max_message_bytes);
@@ -1126,60 +924,12 @@ dp_server_create(dp_server **out, const tg_config *cfg)
         goto fail;
     }
     if (c->on_pdp_error_allow &&
-        (rv = dp_keycache_create(&srv->keys,
-                                 c->fail_open_key_ttl_s * 1000)) != TG_OK) {
-        goto fail;
-    }
-    if (nw <= 0) {
-        nw = sysconf(_SC_NPROCESSORS_ONLN);
-        nw = nw > 0 ? nw : 1;
-    }
-    srv->workers = calloc((size_t)nw, sizeof(*srv->workers));
-    if (srv->workers == NULL) {
-        rv = TG_ENOMEM;
-        goto fail;
-    }
-    for (long i = 0; i < nw; i++) {
-        if ((rv = dp_worker_create(&srv->workers[i], srv, (unsigned)i)) !=
+        (rv = dp_keycache_create(&srv->keys, c->fail_open_key_ttl_s * 1000)) !=
             TG_OK) {
-            goto fail;
-        }
-        srv->n_workers++;
-    }
-    if ((rv = dp_server_addr(c->listen, &ss)) != TG_OK) {
-        tg_error("dataplane.listen: cannot resolve \"%s\"", c->listen);
         goto fail;
     }
-    if ((rv = tg_deadline_create(&srv->deadline,
-                                 c->request_timeout_s * 1000)) != TG_OK) {
-        goto fail;
-    }
-    flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-            MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-    if (ss.ss_family == AF_INET6) {
-        flags |= MHD_USE_IPv6;
-    }
-    srv->mhd = MHD_start_daemon(
-        flags, 0, NULL, NULL, dp_server_access, srv,
-        MHD_OPTION_EXTERNAL_LOGGER, dp_server_mhd_log, NULL,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->max_connections,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        (unsigned)c->max_connections_per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)c->client_timeout_s,
-        /* Room for headers past max_header_bytes, so dp_server_framing
-         * (not MHD, which drops some with no answer) refuses them, and
-         * for a stream's write buffer next to the largest we accept. */
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)c->max_header_bytes * 2 + 32768, MHD_OPTION_STRICT_FOR_CLIENT,
-        (int)1, MHD_OPTION_NOTIFY_CONNECTION, dp_server_notify, srv,
-        MHD_OPTION_NOTIFY_COMPLETED, dp_server_completed, srv,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, MHD_OPTION_END);
-    if (srv->mhd == NULL) {
-        tg_error("cannot listen on %s (is the port in use? check "
-                 "dataplane.listen)",
-                 c->listen);
-        rv = TG_ESYS;
+    if ((rv = dp_server_start_workers(srv)) != TG_OK ||
+        (rv = dp_server_listen(srv)) != TG_OK) {
         goto fail;
     }
     *out = srv;
@@ -1221,15 +971,7 @@ dp_server_destroy(dp_server *srv)
     }
     dp_spool_close(srv->spool);
     dp_keycache_destroy(srv->keys);
-    for (size_t i = 0; i < srv->n_upstreams; i++) {
-        free(srv->upstreams[i].base);
-        if (srv->upstreams[i].auth_header != NULL) {
-            explicit_bzero(srv->upstreams[i].auth_header,
-                           strlen(srv->upstreams[i].auth_header));
-            free(srv->upstreams[i].auth_header);
-        }
-    }
-    free(srv->upstreams);
+    dp_host_upstreams_free(srv->upstreams, srv->n_upstreams);
     dp_health_destroy(srv->health);
     tg_pricing_destroy(srv->pricing);
     free(srv->workers);

@@ -1,15 +1,19 @@
-/* dp_worker.h - a worker thread: owns one curl multi handle and the
- * requests handed to it; asks the PDP, forwards upstream, streams the
- * answer into the request's output and reports usage. Only the worker
- * touches a request's worker fields. submit/cancel/unpause are
- * thread-safe (a short queue lock and a curl_multi_wakeup). */
+/* dp_worker.h - a worker thread: owns one curl multi and the requests
+ * handed to it; asks the PDP, forwards upstream, streams the answer and
+ * reports usage. submit/cancel/unpause are thread-safe (a short queue
+ * lock and a wakeup); create/stop/destroy are for dp_server only. */
 #ifndef DP_WORKER_H
 #define DP_WORKER_H
 
+#include <stdbool.h>
+
+#include "dp_host.h"
 #include "dp_req.h"
 #include "tg_err.h"
 
-tg_err dp_worker_create(dp_worker **out, dp_server *srv, unsigned index);
+/* dp_worker_create starts worker number index. Borrows: h (and what it
+ * points to) until dp_worker_destroy. Owns: *out. */
+tg_err dp_worker_create(dp_worker **out, const dp_host *h, unsigned index);
 
 /* dp_worker_stop stops the thread and answers every request it holds (503,
  * or an error event on streams). Its queue stays valid: posts after stop

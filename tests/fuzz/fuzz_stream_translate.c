@@ -62,7 +62,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (rlen > 0) {
         /* The body ended without a blank line: the data plane ends the
-         * event itself (dp_worker_sse_tail). */
+         * event itself (dp_transfer_stream_tail). */
         (void)dp_sse_feed(&sse, "\n\n", 2, fuzz_event, &fs);
     }
     for (size_t i = 0; i < 2; i++) {

@@ -1,0 +1,127 @@
+/* dp_host.c - resolving deployments and look-ups over what dp_server
+ * lends its workers (dp_host.h). Thread-safe: reads only what is
+ * immutable after dp_server_create. */
+#include "dp_host.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tg_log.h"
+
+const dp_upstream *
+dp_host_upstream(const dp_host *h, const char *id)
+{
+    for (size_t i = 0; i < h->n_upstreams; i++) {
+        if (strcmp(h->upstreams[i].dep->id, id) == 0) {
+            return &h->upstreams[i];
+        }
+    }
+    return NULL;
+}
+
+int64_t
+dp_host_cost(const dp_host *h, const dp_upstream *up)
+{
+    tg_price p;
+
+    if (up->dep->has_price) {
+        return up->dep->price_input + up->dep->price_output;
+    }
+    if (h->pricing != NULL &&
+        (tg_pricing_find(h->pricing, up->dep->model, &p) ||
+         tg_pricing_find(h->pricing, up->dep->upstream_model, &p))) {
+        return p.input + p.output;
+    }
+    return 0;
+}
+
+bool
+dp_host_stopping(const dp_host *h)
+{
+    return atomic_load(h->stopping);
+}
+
+/* dp_host_resolve fills ups[0..n) from cfg's deployments; on an error
+ * what it filled is for the caller to free. */
+static tg_err
+dp_host_resolve(const tg_config *cfg, dp_upstream *ups)
+{
+    for (size_t i = 0; i < cfg->n_deployments; i++) {
+        dp_upstream         *up   = &ups[i];
+        const tg_deployment *d    = &cfg->deployments[i];
+        size_t               blen = strlen(d->api_base);
+        char                *key  = NULL;
+
+        up->dep   = d;
+        up->index = i;
+        while (blen > 0 && d->api_base[blen - 1] == '/') {
+            blen--;
+        }
+        if (asprintf(&up->base, "%.*s", (int)blen, d->api_base) < 0) {
+            return TG_ENOMEM;
+        }
+        up->usable = true;
+        if (d->api_key == NULL) {
+            continue;
+        }
+        switch (tg_config_secret(d->api_key, &key, up->missing,
+                                 sizeof(up->missing))) {
+        case TG_OK:
+            /* Each provider's own credential header. */
+            if (asprintf(&up->auth_header, "%s%s",
+                         d->kind == TG_PROVIDER_AZURE       ? "api-key: "
+                         : d->kind == TG_PROVIDER_ANTHROPIC ? "x-api-key: "
+                         : d->kind == TG_PROVIDER_GEMINI
+                             ? "x-goog-api-key: "
+                             : "Authorization: Bearer ",
+                         key) < 0) {
+                free(key);
+                return TG_ENOMEM;
+            }
+            explicit_bzero(key, strlen(key));
+            free(key);
+            break;
+        case TG_ENOTFOUND:
+            up->usable = false;
+            tg_warn("deployment %s (model %s) is off: environment variable "
+                    "%s is not set",
+                    d->id, d->model, up->missing);
+            break;
+        default:
+            return TG_ENOMEM;
+        }
+    }
+    return TG_OK;
+}
+
+tg_err
+dp_host_upstreams(const tg_config *cfg, dp_upstream **out, size_t *n)
+{
+    dp_upstream *ups = calloc(cfg->n_deployments + 1, sizeof(*ups));
+    tg_err       rv;
+
+    if (ups == NULL) {
+        return TG_ENOMEM;
+    }
+    if ((rv = dp_host_resolve(cfg, ups)) != TG_OK) {
+        dp_host_upstreams_free(ups, cfg->n_deployments);
+        return rv;
+    }
+    *out = ups;
+    *n   = cfg->n_deployments;
+    return TG_OK;
+}
+
+void
+dp_host_upstreams_free(dp_upstream *ups, size_t n)
+{
+    for (size_t i = 0; ups != NULL && i < n; i++) {
+        free(ups[i].base);
+        if (ups[i].auth_header != NULL) {
+            explicit_bzero(ups[i].auth_header, strlen(ups[i].auth_header));
+            free(ups[i].auth_header);
+        }
+    }
+    free(ups);
+}

@@ -1,0 +1,107 @@
+/* dp_usage.c - a request's intent and final usage report (dp_usage.h).
+ * Worker thread. */
+#include "dp_usage.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "tg_log.h"
+#include "tg_time.h"
+
+/* Output tokens an intent counts when the request sets no max_tokens: the
+ * PDP's worst case (PDP_LIMITS_OUTPUT_CAP). */
+#define DP_OUTPUT_WORST 4096
+
+/* dp_usage_start fills what every record of r says: who, what, when. */
+static void
+dp_usage_start(const dp_req *r, tg_usage *u)
+{
+    memset(u, 0, sizeof(*u));
+    snprintf(u->request_id, sizeof(u->request_id), "%s", r->request_id);
+    snprintf(u->key_id, sizeof(u->key_id), "%s", r->dec.key_id);
+    snprintf(u->tenant_id, sizeof(u->tenant_id), "%s", r->dec.tenant_id);
+    snprintf(u->user, sizeof(u->user), "%s", r->chat.user);
+    u->endpoint   = r->endpoint;
+    u->stream     = r->chat.stream;
+    u->started_ms = r->started_ms;
+}
+
+bool
+dp_usage_final(const dp_host *h, dp_req *r, unsigned status, tg_usage *u)
+{
+    const dp_upstream *up = r->dep;
+    bool held     = r->have_decision && r->dec.reservation_id[0] != '\0';
+    bool orphaned = r->decide_sent && !r->have_decision;
+
+    if (r->usage_reported ||
+        (up == NULL && !held && !orphaned && !r->intent_written)) {
+        return false;
+    }
+    dp_usage_start(r, u);
+    /* The model that served it (a fallback's, when one did). */
+    snprintf(u->model, sizeof(u->model), "%s",
+             up != NULL ? up->dep->model : r->chat.model);
+    /* Without a deployment the report only settles what the decision
+     * reserved (zero tokens), so the PDP frees it now, not at expiry. */
+    snprintf(u->deployment_id, sizeof(u->deployment_id), "%s",
+             up != NULL ? up->dep->id : "");
+    snprintf(u->reservation_id, sizeof(u->reservation_id), "%s",
+             orphaned ? r->request_id : r->dec.reservation_id);
+    u->abandoned = orphaned && up == NULL;
+    if (r->usage.found) {
+        u->prompt_tokens     = r->usage.prompt_tokens;
+        u->completion_tokens = r->usage.completion_tokens;
+        u->cached_tokens     = r->usage.cached_tokens;
+    } else if (r->up_streaming || (status >= 200 && status < 300) ||
+               (r->cancelled && r->up_got_bytes)) {
+        /* The provider never said: count what we saw, and say so (a
+         * provider's error answer is not charged). */
+        u->prompt_tokens     = r->chat.prompt_tokens_estimate;
+        u->completion_tokens = r->content_events;
+        u->estimated         = true;
+    }
+    u->status         = status;
+    u->duration_ms    = (tg_mono_us() - r->started_us) / 1000;
+    r->usage_reported = true;
+    atomic_fetch_add(&h->m->prompt_tokens, (uint64_t)u->prompt_tokens);
+    atomic_fetch_add(&h->m->completion_tokens, (uint64_t)u->completion_tokens);
+    return true;
+}
+
+void
+dp_usage_report(const dp_host *h, dp_req *r, unsigned status)
+{
+    tg_usage u;
+
+    if (dp_usage_final(h, r, status, &u) &&
+        dp_spool_put(h->spool, &u) != TG_OK) {
+        tg_error("request %s: could not queue its usage report (out of "
+                 "memory)",
+                 r->request_id);
+    }
+}
+
+void
+dp_usage_intent(const dp_host *h, const dp_req *r, tg_usage *u)
+{
+    const dp_upstream *up = &h->upstreams[r->at.order[0]];
+
+    for (uint32_t i = 1; i < r->at.n; i++) {
+        const dp_upstream *o = &h->upstreams[r->at.order[i]];
+        if (dp_host_cost(h, o) > dp_host_cost(h, up)) {
+            up = o;
+        }
+    }
+    dp_usage_start(r, u);
+    snprintf(u->model, sizeof(u->model), "%s", up->dep->model);
+    snprintf(u->deployment_id, sizeof(u->deployment_id), "%s", up->dep->id);
+    snprintf(u->reservation_id, sizeof(u->reservation_id), "%s",
+             r->have_decision ? r->dec.reservation_id : r->request_id);
+    u->prompt_tokens = r->chat.prompt_tokens_estimate;
+    /* What the PDP reserves without a max_tokens. */
+    u->completion_tokens = r->dec.clamp_max_tokens > 0 ? r->dec.clamp_max_tokens
+                           : r->chat.max_tokens > 0    ? r->chat.max_tokens
+                           : r->endpoint == TG_EP_EMBEDDINGS ? 0
+                                                             : DP_OUTPUT_WORST;
+    u->estimated         = true;
+}
