@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dp_anth_client.h"
 #include "dp_keycache.h"
 #include "dp_router.h"
 #include "dp_server.h"

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dp_provider.h"
+#include "dp_provider_int.h"
 #include "tg_unit.h"
 
 static const char g_chat[] =
@@ -98,7 +98,8 @@ test_urls_and_headers_per_provider(void)
     CU_ASSERT_TRUE(has_header(&c, "Accept: text/event-stream"));
     CU_ASSERT_PTR_NOT_NULL(strstr(c.body, "\"system\""));
     CU_ASSERT_PTR_NOT_NULL(strstr(c.body, "\"max_tokens\":10")); /* clamped */
-    CU_ASSERT_PTR_NOT_NULL(c.a2o);
+    CU_ASSERT_PTR_EQUAL(c.ops, &dp_anth_backend_ops); /* translated */
+    CU_ASSERT_PTR_NOT_NULL(c.st);
     dp_call_fini(&c);
     dp_chat_fini(&f.chat);
 
@@ -109,7 +110,8 @@ test_urls_and_headers_per_provider(void)
     CU_ASSERT_STRING_EQUAL(
         c.url, "https://g/v1beta/models/up-model:streamGenerateContent?alt=sse");
     CU_ASSERT_PTR_NOT_NULL(strstr(c.body, "\"systemInstruction\""));
-    CU_ASSERT_PTR_NOT_NULL(c.g2o);
+    CU_ASSERT_PTR_EQUAL(c.ops, &dp_gem_ops);
+    CU_ASSERT_PTR_NOT_NULL(c.st);
     dp_call_fini(&c);
     dp_chat_fini(&f.chat);
 }
@@ -308,7 +310,7 @@ test_stream_options_per_deployment(void)
                           TG_OK);
     CU_ASSERT_EQUAL(c.len, strlen(f.body));
     CU_ASSERT_EQUAL(memcmp(c.body, f.body, c.len), 0);
-    CU_ASSERT_TRUE(c.raw); /* still metered from the relayed chunks */
+    CU_ASSERT_PTR_EQUAL(c.ops, &dp_openai_ops); /* relayed, metered */
     dp_call_fini(&c);
     dp_chat_fini(&f.chat);
 
