@@ -755,18 +755,10 @@ dp_worker_end_stream(dp_req *r, const char *error_message)
 static void
 dp_worker_sse_tail(dp_worker *w, dp_req *r)
 {
-    dp_sse_ctx  ctx = {w, r};
-    size_t      len;
-    const char *rest = dp_sse_rest(&r->sse, &len);
-    size_t      i    = 0;
+    dp_sse_ctx ctx = {w, r};
 
     tg_buf_reset(&w->scratch);
-    while (i < len && (rest[i] == '\r' || rest[i] == '\n')) {
-        i++;
-    }
-    if (i < len) {
-        dp_sse_feed(&r->sse, "\n\n", 2, dp_worker_on_event, &ctx);
-    }
+    dp_sse_finish(&r->sse, dp_worker_on_event, &ctx);
     dp_call_stream_end(&r->call, &w->scratch);
 }
 
