@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dp_anth_client.h"
 #include "dp_attempt.h"
 #include "dp_router.h"
 #include "tg_jstrict.h"

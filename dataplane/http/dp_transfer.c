@@ -350,17 +350,8 @@ dp_transfer_send(dp_transfer *xf, dp_req *r, const dp_upstream *up, char *msg,
 static const tg_buf *
 dp_transfer_stream_tail(dp_transfer *xf, dp_req *r)
 {
-    size_t      len;
-    const char *rest = dp_sse_rest(&r->sse, &len);
-    size_t      i    = 0;
-
     tg_buf_reset(&xf->scratch);
-    while (i < len && (rest[i] == '\r' || rest[i] == '\n')) {
-        i++;
-    }
-    if (i < len) {
-        dp_sse_feed(&r->sse, "\n\n", 2, dp_transfer_on_event, r);
-    }
+    dp_sse_finish(&r->sse, dp_transfer_on_event, r);
     dp_call_stream_end(&r->call, &xf->scratch);
     return &xf->scratch;
 }

@@ -1,324 +1,17 @@
+/* dp_gemini.c - an OpenAI client at Gemini: the URL path and the request
+ * in Gemini's format (A), and dp_gem_ops, the table that runs an attempt
+ * (see dp_gemini.h); the answer's translation is in dp_gemini_reply.c. */
 #include "dp_gemini.h"
 
 #include <ctype.h>
-#include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "dp_jtx.h"
-#include "tg_json.h"
-
-/* ---- small helpers ------------------------------------------------------ */
-
-/* dp_gem_rollback undoes the appends made to out since before. */
-static void
-dp_gem_rollback(tg_buf *out, size_t before)
-{
-    out->len = before;
-    if (out->data != NULL) {
-        out->data[before] = '\0';
-    }
-}
-
-static bool
-dp_gem_icontains(const char *hay, const char *needle)
-{
-    size_t n = strlen(needle);
-
-    for (; *hay != '\0'; hay++) {
-        if (strncasecmp(hay, needle, n) == 0) {
-            return true;
-        }
-    }
-    return false;
-}
-
-/* dp_gem_count reads a non-negative token count; 0 if absent. */
-static int64_t
-dp_gem_count(const cJSON *o, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-
-    int64_t n = 0;
-
-    (void)tg_json_whole(v, 0, DP_TOKENS_MAX, &n);
-    return n;
-}
-
-/* ---- usage and finish reasons ------------------------------------------- */
-
-/* Gemini's usage with the thinking tokens kept apart, so the reply can
- * show them as completion_tokens_details.reasoning_tokens. */
-typedef struct dp_gem_usage {
-    dp_usage_counts c;
-    int64_t         thoughts;
-} dp_gem_usage;
-
-/* dp_gem_usage_read replaces u with a usageMetadata object: Gemini sends
- * running totals, never increments. promptTokenCount already includes
- * cachedContentTokenCount. */
-static void
-dp_gem_usage_read(const cJSON *m, dp_gem_usage *u)
-{
-    if (!cJSON_IsObject(m)) {
-        return;
-    }
-    memset(u, 0, sizeof(*u));
-    u->c.found         = true;
-    u->c.prompt_tokens = dp_gem_count(m, "promptTokenCount");
-    u->thoughts        = dp_gem_count(m, "thoughtsTokenCount");
-    u->c.completion_tokens =
-        dp_gem_count(m, "candidatesTokenCount") + u->thoughts;
-    u->c.cached_tokens = dp_gem_count(m, "cachedContentTokenCount");
-    if (u->c.cached_tokens > u->c.prompt_tokens) {
-        u->c.cached_tokens = u->c.prompt_tokens;
-    }
-}
-
-static void
-dp_gem_usage_json(dp_jtx *tx, cJSON *parent, const dp_gem_usage *u)
-{
-    cJSON *o = dp_jtx_obj(tx, parent, "usage");
-
-    dp_jtx_num(tx, o, "prompt_tokens", (double)u->c.prompt_tokens);
-    dp_jtx_num(tx, o, "completion_tokens", (double)u->c.completion_tokens);
-    dp_jtx_num(tx, o, "total_tokens",
-               (double)(u->c.prompt_tokens + u->c.completion_tokens));
-    dp_jtx_num(tx, dp_jtx_obj(tx, o, "prompt_tokens_details"), "cached_tokens",
-               (double)u->c.cached_tokens);
-    if (u->thoughts > 0) {
-        dp_jtx_num(tx, dp_jtx_obj(tx, o, "completion_tokens_details"),
-                   "reasoning_tokens", (double)u->thoughts);
-    }
-}
-
-/* dp_gem_finish_reason maps a Gemini finishReason. The blocking reasons
- * read as content_filter; MAX_TOKENS as length; STOP and the rest
- * (OTHER, LANGUAGE, MALFORMED_FUNCTION_CALL...) as stop, or tool_calls
- * when the turn produced function calls. */
-static const char *
-dp_gem_finish_reason(const char *fr, bool had_calls)
-{
-    static const char *const filtered[] = {
-        "SAFETY", "RECITATION",         "BLOCKLIST",
-        "SPII",   "PROHIBITED_CONTENT", "IMAGE_SAFETY",
-    };
-
-    if (dp_jtx_is(fr, "MAX_TOKENS")) {
-        return "length";
-    }
-    for (size_t i = 0; fr != NULL && i < sizeof(filtered) / sizeof(*filtered);
-         i++) {
-        if (strcmp(fr, filtered[i]) == 0) {
-            return "content_filter";
-        }
-    }
-    return had_calls ? "tool_calls" : "stop";
-}
-
-/* dp_gem_call_id renders call_prefix + index (malloc'ed). */
-static char *
-dp_gem_call_id(const char *prefix, int index)
-{
-    size_t n  = strlen(prefix) + 16;
-    char  *id = malloc(n);
-
-    if (id != NULL) {
-        snprintf(id, n, "%s%d", prefix, index);
-    }
-    return id;
-}
-
-/* dp_gem_call_json renders an OpenAI tool call for a Gemini functionCall.
- * index >= 0 adds the "index" a stream delta carries. */
-static cJSON *
-dp_gem_call_json(dp_jtx *tx, cJSON *parent, const cJSON *fc,
-                 const char *prefix, int n, int index)
-{
-    const char  *name = dp_jtx_gets(fc, "name");
-    const cJSON *args = dp_jtx_get(fc, "args");
-    char        *a = cJSON_IsObject(args) ? cJSON_PrintUnformatted(args) : NULL;
-    char        *id = dp_gem_call_id(prefix, n);
-    cJSON       *c  = dp_jtx_obj(tx, parent, NULL);
-    cJSON       *fn;
-
-    if ((cJSON_IsObject(args) && a == NULL) || id == NULL) {
-        tx->oom = true;
-    }
-    if (index >= 0) {
-        dp_jtx_num(tx, c, "index", index);
-    }
-    dp_jtx_str(tx, c, "id", id != NULL ? id : "");
-    dp_jtx_str(tx, c, "type", "function");
-    fn = dp_jtx_obj(tx, c, "function");
-    dp_jtx_str(tx, fn, "name", name != NULL ? name : "");
-    dp_jtx_str(tx, fn, "arguments", a != NULL ? a : "{}");
-    cJSON_free(a);
-    free(id);
-    return c;
-}
-
-/* dp_gem_part_text borrows the text of a part that is answer text; thought
- * summaries ("thought": true) are not part of the answer. */
-static const char *
-dp_gem_part_text(const cJSON *part)
-{
-    if (cJSON_IsTrue(dp_jtx_get(part, "thought"))) {
-        return NULL;
-    }
-    return dp_jtx_gets(part, "text");
-}
-
-/* ---- errors ------------------------------------------------------------- */
-
-static const struct {
-    const char *status; /* google.rpc.Code name */
-    int         http;
-    const char *type;
-    const char *code;
-} dp_gem_errmap[] = {
-    {"INVALID_ARGUMENT", 400, "invalid_request_error", NULL},
-    {"FAILED_PRECONDITION", 400, "invalid_request_error", NULL},
-    {"OUT_OF_RANGE", 400, "invalid_request_error", NULL},
-    {"UNAUTHENTICATED", 401, "authentication_error", "invalid_api_key"},
-    {"PERMISSION_DENIED", 403, "permission_error", "permission_denied"},
-    {"NOT_FOUND", 404, "invalid_request_error", "not_found"},
-    {"RESOURCE_EXHAUSTED", 429, "rate_limit_error", "rate_limit_exceeded"},
-    {"INTERNAL", 500, "server_error", NULL},
-    {"UNAVAILABLE", 503, "server_error", "overloaded"},
-    {"DEADLINE_EXCEEDED", 504, "server_error", "timeout"},
-};
-#define DP_GEM_NERR (sizeof(dp_gem_errmap) / sizeof(dp_gem_errmap[0]))
-
-static size_t
-dp_gem_err_find(const char *status)
-{
-    for (size_t i = 0; status != NULL && i < DP_GEM_NERR; i++) {
-        if (strcmp(dp_gem_errmap[i].status, status) == 0) {
-            return i;
-        }
-    }
-    return DP_GEM_NERR;
-}
-
-/* dp_gem_bad_key: Gemini answers a wrong API key with 400
- * INVALID_ARGUMENT, reason API_KEY_INVALID, not UNAUTHENTICATED. */
-static bool
-dp_gem_bad_key(const cJSON *err, const char *message)
-{
-    const cJSON *d;
-
-    if (dp_gem_icontains(message, "API key not valid")) {
-        return true;
-    }
-    cJSON_ArrayForEach(d, dp_jtx_get(err, "details"))
-    {
-        if (dp_jtx_is(dp_jtx_gets(d, "reason"), "API_KEY_INVALID")) {
-            return true;
-        }
-    }
-    return false;
-}
-
-/* dp_gem_openai_error_from_obj appends the OpenAI error body for a Gemini
- * error object (status 0: take error.code, as in a stream). */
-static tg_err
-dp_gem_openai_error_from_obj(const cJSON *err, int status, tg_buf *out,
-                             int *out_status)
-{
-    const char  *message = dp_jtx_gets(err, "message");
-    const char  *gstatus = dp_jtx_gets(err, "status");
-    const cJSON *code_n  = dp_jtx_get(err, "code");
-    size_t       i;
-    const char  *type;
-    const char  *code;
-
-    if (message == NULL) {
-        message = "The upstream provider returned an error.";
-    }
-    i = dp_gem_err_find(gstatus);
-    if (dp_gem_bad_key(err, message)) {
-        i = dp_gem_err_find("UNAUTHENTICATED");
-    }
-    if (status == 0 && cJSON_IsNumber(code_n) && code_n->valuedouble >= 400 &&
-        code_n->valuedouble < 600) {
-        status = (int)code_n->valuedouble;
-    }
-    if (i < DP_GEM_NERR) {
-        status = dp_gem_errmap[i].http;
-    } else {
-        if (status < 400 || status > 599) {
-            status = 500;
-        }
-        for (size_t k = 0; k < DP_GEM_NERR; k++) {
-            if (dp_gem_errmap[k].http == status) {
-                i = k;
-                break;
-            }
-        }
-    }
-    if (i < DP_GEM_NERR) {
-        type = dp_gem_errmap[i].type;
-        code = dp_gem_errmap[i].code;
-    } else {
-        type = status < 500 ? "invalid_request_error" : "server_error";
-        code = NULL;
-    }
-    if (status == 400 && dp_gem_icontains(message, "token") &&
-        dp_gem_icontains(message, "exceed")) {
-        code = "context_length_exceeded";
-    }
-    if (out_status != NULL) {
-        *out_status = status;
-    }
-    return dp_openai_error(out, message, type, NULL, code);
-}
-
-/* dp_gem_error_obj finds the error object of a Gemini error body: an
- * object, or (from some stream endpoints) an array holding one. */
-static const cJSON *
-dp_gem_error_obj(const cJSON *root)
-{
-    const cJSON *e;
-
-    if (cJSON_IsArray(root)) {
-        root = cJSON_GetArrayItem(root, 0);
-    }
-    e = dp_jtx_get(root, "error");
-    return cJSON_IsObject(e) ? e : NULL;
-}
-
-tg_err
-dp_gem_error_to_openai(int status, const char *body, size_t len, tg_buf *out,
-                       int *out_status)
-{
-    cJSON       *root = cJSON_ParseWithLength(body, len);
-    const cJSON *err  = dp_gem_error_obj(root);
-    char         text[64];
-    cJSON       *fake = NULL;
-    tg_err       rv;
-
-    if (err != NULL) {
-        rv = dp_gem_openai_error_from_obj(err, status, out, out_status);
-        cJSON_Delete(root);
-        return rv;
-    }
-    cJSON_Delete(root);
-    /* Not an error body (a proxy's HTML page...): say what we know. */
-    snprintf(text, sizeof(text), "The upstream provider returned HTTP %d.",
-             status);
-    if ((fake = cJSON_CreateObject()) == NULL ||
-        cJSON_AddStringToObject(fake, "message", text) == NULL) {
-        cJSON_Delete(fake);
-        return TG_ENOMEM;
-    }
-    rv = dp_gem_openai_error_from_obj(fake, status, out, out_status);
-    cJSON_Delete(fake);
-    return rv;
-}
+#include "dp_provider_int.h"
 
 /* ---- E: the URL path ---------------------------------------------------- */
 
@@ -365,10 +58,9 @@ dp_gem_path(const char *model, const char *tail, char *out, size_t outlen)
 tg_err
 dp_gem_model_path(const char *model, bool stream, char *out, size_t outlen)
 {
-    return dp_gem_path(model,
-                       stream ? ":streamGenerateContent?alt=sse"
-                              : ":generateContent",
-                       out, outlen);
+    return dp_gem_path(
+        model, stream ? ":streamGenerateContent?alt=sse" : ":generateContent",
+        out, outlen);
 }
 
 tg_err
@@ -441,7 +133,7 @@ dp_gem_image_part(dp_jtx *tx, cJSON *parts, const cJSON *part,
  * array of parts, or null) to parts. images: image_url parts allowed. */
 static tg_err
 dp_gem_parts(dp_jtx *tx, cJSON *parts, const cJSON *content, bool images,
-              const char *where)
+             const char *where)
 {
     static const dp_jtx_part_fns fns = {dp_gem_text_part, dp_gem_image_part};
 
@@ -534,8 +226,7 @@ dp_gem_calls(dp_jtx *tx, cJSON *parts, const cJSON *calls, size_t i,
 /* dp_gem_join_text appends the text of a tool message's content (a string
  * or text parts) to b. */
 static tg_err
-dp_gem_join_text(dp_jtx *tx, tg_buf *b, const cJSON *content,
-                 const char *where)
+dp_gem_join_text(dp_jtx *tx, tg_buf *b, const cJSON *content, const char *where)
 {
     const cJSON *part;
 
@@ -1003,28 +694,8 @@ dp_gem_generation(dp_jtx *tx, cJSON *root, const cJSON *req,
         }
         dp_jtx_dup(tx, gc, nums[i].gemini, v);
     }
-    v = dp_jtx_get(req, "stop");
-    if (cJSON_IsString(v)) {
-        dp_jtx_str(tx, dp_jtx_arr(tx, gc, "stopSequences"), NULL,
-                   v->valuestring);
-    } else if (cJSON_IsArray(v) && cJSON_GetArraySize(v) > 0) {
-        const cJSON *e;
-        cJSON_ArrayForEach(e, v)
-        {
-            if (!cJSON_IsString(e)) {
-                rv = dp_jtx_fail(tx, "stop",
-                                 "'stop' must be a string or an array of "
-                                 "strings.");
-                goto out;
-            }
-        }
-        dp_jtx_dup(tx, gc, "stopSequences", v);
-    } else if (dp_jtx_present(v) && !cJSON_IsArray(v)) {
-        rv = dp_jtx_fail(tx, "stop",
-                         "'stop' must be a string or an array of strings.");
-        goto out;
-    }
-    if ((rv = dp_gem_response_format(tx, gc, req)) != TG_OK) {
+    if ((rv = dp_jtx_stop(tx, req, gc, "stopSequences")) != TG_OK ||
+        (rv = dp_gem_response_format(tx, gc, req)) != TG_OK) {
         goto out;
     }
     if (gc->child != NULL) {
@@ -1041,22 +712,12 @@ dp_gem_req_from_openai(const cJSON *req, const dp_gem_req_opts *opts,
                        char **out, size_t *len, char *msg, size_t msglen,
                        char *param, size_t paramlen)
 {
-    dp_jtx tx   = {false, msg, msglen, param, paramlen};
-    cJSON    *root = cJSON_CreateObject();
-    tg_err    rv;
+    dp_jtx tx = {false, msg, msglen, param, paramlen};
+    cJSON *root;
+    tg_err rv;
 
-    if (msglen > 0) {
-        msg[0] = '\0';
-    }
-    if (paramlen > 0) {
-        param[0] = '\0';
-    }
-    if (root == NULL) {
-        return TG_ENOMEM;
-    }
-    if (!cJSON_IsObject(req)) {
-        rv = dp_jtx_fail(&tx, "", "The request body must be a JSON object.");
-        goto fail;
+    if ((root = dp_jtx_request(&tx, req, &rv)) == NULL) {
+        return rv;
     }
     if ((rv = dp_jtx_openai_unsupported(&tx, req)) != TG_OK ||
         (rv = dp_gem_messages(&tx, root, dp_jtx_get(req, "messages"))) !=
@@ -1071,419 +732,136 @@ fail:
     return rv;
 }
 
-/* ---- B: Gemini response -> OpenAI response ------------------------------ */
+/* ---- dp_gem_ops ---------------------------------------------------------- */
 
-tg_err
-dp_gem_resp_to_openai(const char *body, size_t len,
-                      const dp_gem_resp_meta *meta, char **out, size_t *outlen,
-                      dp_usage_counts *usage)
+static tg_err
+dp_gem_prepare(dp_call *c, int64_t clamp, char *msg, size_t msglen, char *param,
+               size_t paramlen)
 {
-    dp_jtx    tx    = {0};
-    cJSON       *in    = cJSON_ParseWithLength(body, len);
-    const cJSON *cands = dp_jtx_get(in, "candidates");
-    const cJSON *cand  = cJSON_GetArrayItem(cands, 0);
-    const char  *block =
-        dp_jtx_gets(dp_jtx_get(in, "promptFeedback"), "blockReason");
-    const char  *prefix = meta->call_prefix ? meta->call_prefix : "call_";
-    const cJSON *part;
-    cJSON       *root  = NULL;
-    cJSON       *calls = NULL;
-    cJSON       *choice;
-    cJSON       *message;
-    const char  *finish;
-    tg_buf       text;
-    bool         has_text = false;
-    int          ncalls   = 0;
-    dp_gem_usage u        = {0};
-    tg_err       rv       = TG_EPROTO;
+    const tg_deployment *d  = c->up->dep;
+    const dp_client_req *cr = c->cr;
+    dp_gem_req_opts      o  = {0, clamp};
+    char                 path[512];
+    tg_err               rv;
 
-    tg_buf_init(&text, 0);
-    if (!cJSON_IsObject(cand) && block == NULL) {
-        goto out;
+    rv = cr->ep == TG_EP_EMBEDDINGS
+             ? dp_gem_embed_path(d->upstream_model, path, sizeof(path))
+             : dp_gem_model_path(d->upstream_model, c->stream, path,
+                                 sizeof(path));
+    if (rv != TG_OK ||
+        (rv = dp_call_url(c, "%s%s", c->up->base, path)) != TG_OK) {
+        return rv;
     }
-    if ((root = cJSON_CreateObject()) == NULL ||
-        (calls = cJSON_CreateArray()) == NULL ||
-        tg_buf_append(&text, "", 0) != TG_OK) {
-        rv = TG_ENOMEM;
-        goto out;
+    if (cr->ep == TG_EP_EMBEDDINGS) {
+        return dp_gem_embed_req_from_openai(cr->chat->root, d->upstream_model,
+                                            &c->body, &c->len, msg, msglen,
+                                            param, paramlen);
     }
-    cJSON_ArrayForEach(part, dp_jtx_get(dp_jtx_get(cand, "content"), "parts"))
-    {
-        const char  *t  = dp_gem_part_text(part);
-        const cJSON *fc = dp_jtx_get(part, "functionCall");
-        if (t != NULL) {
-            has_text = true;
-            if (tg_buf_append(&text, t, strlen(t)) != TG_OK) {
-                rv = TG_ENOMEM;
-                goto out;
-            }
-        } else if (cJSON_IsObject(fc)) {
-            dp_gem_call_json(&tx, calls, fc, prefix, ncalls++, -1);
-        }
-        /* executableCode, inlineData...: no chat.completion form. */
-    }
-    dp_gem_usage_read(dp_jtx_get(in, "usageMetadata"), &u);
-    finish = cJSON_IsObject(cand)
-                 ? dp_gem_finish_reason(dp_jtx_gets(cand, "finishReason"),
-                                        ncalls > 0)
-                 : "content_filter";
-    dp_jtx_str(&tx, root, "id", meta->id);
-    dp_jtx_str(&tx, root, "object", "chat.completion");
-    dp_jtx_num(&tx, root, "created", (double)meta->created);
-    dp_jtx_str(&tx, root, "model", meta->model);
-    choice = dp_jtx_obj(&tx, dp_jtx_arr(&tx, root, "choices"), NULL);
-    dp_jtx_num(&tx, choice, "index", 0);
-    message = dp_jtx_obj(&tx, choice, "message");
-    dp_jtx_str(&tx, message, "role", "assistant");
-    if (has_text || ncalls == 0) {
-        dp_jtx_str(&tx, message, "content", text.data);
-    } else {
-        dp_jtx_add(&tx, message, "content", cJSON_CreateNull());
-    }
-    dp_jtx_add(&tx, message, "refusal", cJSON_CreateNull());
-    if (ncalls > 0) {
-        dp_jtx_add(&tx, message, "tool_calls", calls);
-        calls = NULL;
-    }
-    dp_jtx_add(&tx, choice, "logprobs", cJSON_CreateNull());
-    dp_jtx_str(&tx, choice, "finish_reason", finish);
-    dp_gem_usage_json(&tx, root, &u);
-    rv   = dp_jtx_print(&tx, root, out, outlen);
-    root = NULL;
-    if (rv == TG_OK && usage != NULL) {
-        *usage = u.c;
-    }
-out:
-    cJSON_Delete(calls);
-    cJSON_Delete(root);
-    cJSON_Delete(in);
-    tg_buf_fini(&text);
+    return dp_gem_req_from_openai(cr->chat->root, &o, &c->body, &c->len, msg,
+                                  msglen, param, paramlen);
+}
+
+/* dp_gem_meta: the id, model and time of the OpenAI reply. */
+static dp_gem_resp_meta
+dp_gem_meta(const dp_call *c)
+{
+    dp_gem_resp_meta m = {c->oai_id, c->cr->chat->model, (int64_t)time(NULL),
+                          NULL};
+
+    return m;
+}
+
+static tg_err
+dp_gem_stream_start(const dp_call *c, bool include_usage, void **st)
+{
+    dp_gem_resp_meta m  = dp_gem_meta(c);
+    dp_gem_stream   *s  = NULL;
+    tg_err           rv = dp_gem_stream_create(&s, &m, include_usage);
+
+    *st = s;
     return rv;
 }
 
-/* ---- C: Gemini stream -> OpenAI chunks ---------------------------------- */
+static tg_err
+dp_gem_stream_event(void *st, const char *ev, size_t len, tg_buf *out,
+                    dp_emit *em)
+{
+    tg_err rv = dp_gem_stream_feed_sse(st, ev, len, out);
 
-struct dp_gem_stream {
-    dp_jtx_head  h;
-    char        *prefix;
-    bool         include_usage;
-    bool         started;     /* the role chunk went out */
-    bool         finish_sent; /* a finishReason was translated */
-    bool         ended;
-    int          ncalls; /* function calls so far */
-    dp_gem_usage usage;
+    dp_gem_stream_emitted(st, em);
+    return rv;
+}
+
+static tg_err
+dp_gem_stream_end(void *st, tg_buf *out, dp_emit *em)
+{
+    tg_err rv = dp_gem_stream_finish(st, out);
+
+    dp_gem_stream_emitted(st, em);
+    return rv;
+}
+
+static void
+dp_gem_stream_free(void *st)
+{
+    dp_gem_stream_destroy(st);
+}
+
+/* dp_gem_embed_meta_of: what an embeddings reply must say, from the
+ * request: the encoding the client asked for ("base64" is the openai
+ * SDKs' default), how many inputs, and the token estimate (Gemini reports
+ * no token counts for embeddings: the worker meters the estimate). */
+static dp_gem_embed_meta
+dp_gem_embed_meta_of(const dp_client_req *cr)
+{
+    const cJSON      *root = cr->chat->root;
+    const cJSON      *f    = dp_jtx_get(root, "encoding_format");
+    const cJSON      *in   = dp_jtx_get(root, "input");
+    dp_gem_embed_meta m    = {cr->chat->model,
+                              cJSON_IsString(f) &&
+                                  strcmp(f->valuestring, "base64") == 0,
+                           cJSON_IsArray(in) ? cJSON_GetArraySize(in) : 1,
+                              cr->chat->prompt_tokens_estimate};
+
+    return m;
+}
+
+static tg_err
+dp_gem_body(const dp_call *c, const char *body, size_t len, tg_buf *out,
+            dp_usage_counts *usage)
+{
+    char  *tmp  = NULL;
+    size_t tlen = 0;
+    tg_err rv;
+
+    if (c->cr->ep == TG_EP_EMBEDDINGS) {
+        dp_gem_embed_meta em = dp_gem_embed_meta_of(c->cr);
+        rv = dp_gem_embed_resp_to_openai(body, len, &em, &tmp, &tlen);
+    } else {
+        dp_gem_resp_meta m = dp_gem_meta(c);
+        rv = dp_gem_resp_to_openai(body, len, &m, &tmp, &tlen, usage);
+    }
+    return dp_jtx_take(out, tmp, tlen, rv);
+}
+
+static tg_err
+dp_gem_error(const dp_call *c, int status, const char *body, size_t len,
+             tg_buf *oai, int *out_status)
+{
+    (void)c;
+    return dp_gem_error_to_openai(status, body, len, oai, out_status);
+}
+
+const dp_provider_ops dp_gem_ops = {
+    .name         = "gemini",
+    .completions  = false,
+    .embeddings   = true,
+    .prepare      = dp_gem_prepare,
+    .stream_start = dp_gem_stream_start,
+    .stream_event = dp_gem_stream_event,
+    .stream_end   = dp_gem_stream_end,
+    .stream_free  = dp_gem_stream_free,
+    .body         = dp_gem_body,
+    .error        = dp_gem_error,
+    .error_body   = dp_call_error_oai,
 };
-
-tg_err
-dp_gem_stream_create(dp_gem_stream **out, const dp_gem_resp_meta *meta,
-                     bool include_usage)
-{
-    dp_gem_stream *s = calloc(1, sizeof(*s));
-
-    if (s == NULL ||
-        dp_jtx_head_init(&s->h, meta->id, meta->model, meta->created) !=
-            TG_OK ||
-        (s->prefix = dp_jtx_strdup(meta->call_prefix ? meta->call_prefix
-                                                     : "call_")) == NULL) {
-        dp_gem_stream_destroy(s);
-        return TG_ENOMEM;
-    }
-    s->include_usage = include_usage;
-    *out             = s;
-    return TG_OK;
-}
-
-void
-dp_gem_stream_destroy(dp_gem_stream *s)
-{
-    if (s == NULL) {
-        return;
-    }
-    dp_jtx_head_fini(&s->h);
-    free(s->prefix);
-    free(s);
-}
-
-bool
-dp_gem_stream_ended(const dp_gem_stream *s)
-{
-    return s->ended;
-}
-
-void
-dp_gem_stream_usage(const dp_gem_stream *s, dp_usage_counts *out)
-{
-    *out = s->usage.c;
-}
-
-/* dp_gem_stream_text emits a content delta, with the role for the first
- * chunk of the stream. */
-static tg_err
-dp_gem_stream_text(dp_gem_stream *s, const char *role, const char *text,
-                   tg_buf *out)
-{
-    dp_jtx tx     = {0};
-    cJSON    *choice = NULL;
-    cJSON    *delta  = NULL;
-    cJSON    *root   = dp_jtx_head_chunk(&tx, &s->h, true, &choice, &delta);
-
-    if (role != NULL) {
-        dp_jtx_str(&tx, delta, "role", role);
-    }
-    dp_jtx_str(&tx, delta, "content", text);
-    return dp_jtx_chunk_emit(&tx, root, choice, NULL, out);
-}
-
-static tg_err
-dp_gem_stream_call(dp_gem_stream *s, const cJSON *fc, tg_buf *out)
-{
-    dp_jtx tx     = {0};
-    cJSON    *choice = NULL;
-    cJSON    *delta  = NULL;
-    cJSON    *root   = dp_jtx_head_chunk(&tx, &s->h, true, &choice, &delta);
-
-    dp_gem_call_json(&tx, dp_jtx_arr(&tx, delta, "tool_calls"), fc, s->prefix,
-                     s->ncalls, s->ncalls);
-    s->ncalls++;
-    return dp_jtx_chunk_emit(&tx, root, choice, NULL, out);
-}
-
-static tg_err
-dp_gem_stream_finish_chunk(dp_gem_stream *s, const char *finish, tg_buf *out)
-{
-    dp_jtx tx     = {0};
-    cJSON    *choice = NULL;
-    cJSON    *delta  = NULL;
-    cJSON    *root   = dp_jtx_head_chunk(&tx, &s->h, true, &choice, &delta);
-
-    s->finish_sent = true;
-    return dp_jtx_chunk_emit(&tx, root, choice, finish, out);
-}
-
-static tg_err
-dp_gem_stream_error(dp_gem_stream *s, const cJSON *err, tg_buf *out)
-{
-    tg_err rv;
-
-    if ((rv = tg_buf_append(out, "data: ", 6)) != TG_OK ||
-        (rv = dp_gem_openai_error_from_obj(err, 0, out, NULL)) != TG_OK ||
-        (rv = tg_buf_append(out, "\n\n", 2)) != TG_OK) {
-        return rv;
-    }
-    s->ended = true;
-    return TG_OK;
-}
-
-/* dp_gem_stream_parts translates the parts of one event in order: runs of
- * text become one content delta, each functionCall one tool call. */
-static tg_err
-dp_gem_stream_parts(dp_gem_stream *s, const cJSON *parts, tg_buf *out)
-{
-    const cJSON *part;
-    tg_buf       text;
-    tg_err       rv = TG_OK;
-
-    tg_buf_init(&text, 0);
-    cJSON_ArrayForEach(part, parts)
-    {
-        const char  *t  = dp_gem_part_text(part);
-        const cJSON *fc = dp_jtx_get(part, "functionCall");
-        if (t != NULL) {
-            if ((rv = tg_buf_append(&text, t, strlen(t))) != TG_OK) {
-                break;
-            }
-        } else if (cJSON_IsObject(fc)) {
-            if (text.len > 0) {
-                if ((rv = dp_gem_stream_text(s, NULL, text.data, out)) !=
-                    TG_OK) {
-                    break;
-                }
-                text.len = 0;
-            }
-            if ((rv = dp_gem_stream_call(s, fc, out)) != TG_OK) {
-                break;
-            }
-        }
-    }
-    if (rv == TG_OK && text.len > 0) {
-        text.data[text.len] = '\0';
-        rv                  = dp_gem_stream_text(s, NULL, text.data, out);
-    }
-    tg_buf_fini(&text);
-    return rv;
-}
-
-static tg_err
-dp_gem_stream_event(dp_gem_stream *s, const cJSON *ev, tg_buf *out)
-{
-    const cJSON *cand = cJSON_GetArrayItem(dp_jtx_get(ev, "candidates"), 0);
-    const char  *fr   = dp_jtx_gets(cand, "finishReason");
-    const char  *block =
-        dp_jtx_gets(dp_jtx_get(ev, "promptFeedback"), "blockReason");
-    tg_err rv;
-
-    if (cJSON_IsObject(dp_jtx_get(ev, "error"))) {
-        return dp_gem_stream_error(s, dp_jtx_get(ev, "error"), out);
-    }
-    dp_gem_usage_read(dp_jtx_get(ev, "usageMetadata"), &s->usage);
-    if (s->finish_sent) {
-        return TG_OK; /* only usage may still change */
-    }
-    if (!s->started) {
-        if ((rv = dp_gem_stream_text(s, "assistant", "", out)) != TG_OK) {
-            return rv;
-        }
-        s->started = true;
-    }
-    if ((rv = dp_gem_stream_parts(
-             s, dp_jtx_get(dp_jtx_get(cand, "content"), "parts"), out)) !=
-        TG_OK) {
-        return rv;
-    }
-    if (fr != NULL && strcmp(fr, "FINISH_REASON_UNSPECIFIED") != 0) {
-        return dp_gem_stream_finish_chunk(
-            s, dp_gem_finish_reason(fr, s->ncalls > 0), out);
-    }
-    if (cand == NULL && block != NULL) {
-        return dp_gem_stream_finish_chunk(s, "content_filter", out);
-    }
-    return TG_OK;
-}
-
-tg_err
-dp_gem_stream_feed(dp_gem_stream *s, const char *data, size_t len, tg_buf *out)
-{
-    dp_gem_stream saved  = *s;
-    size_t        before = out->len;
-    cJSON        *ev;
-    tg_err        rv;
-
-    if (s->ended) {
-        return TG_OK;
-    }
-    ev = cJSON_ParseWithLength(data, len);
-    if (cJSON_IsArray(ev) && cJSON_GetArraySize(ev) == 1) {
-        /* Without alt=sse Gemini wraps responses in an array. */
-        cJSON *only = cJSON_DetachItemFromArray(ev, 0);
-        cJSON_Delete(ev);
-        ev = only;
-    }
-    if (!cJSON_IsObject(ev)) {
-        cJSON_Delete(ev);
-        return TG_EPROTO;
-    }
-    rv = dp_gem_stream_event(s, ev, out);
-    cJSON_Delete(ev);
-    if (rv != TG_OK) { /* all or nothing: no half-translated event */
-        *s = saved;
-        dp_gem_rollback(out, before);
-    }
-    return rv;
-}
-
-/* dp_gem_sse_data finds the data of one whole SSE event; several data
- * lines are joined with "\n" into scratch. Borrowed results point into ev
- * or scratch; *data is NULL when the event has none. */
-static tg_err
-dp_gem_sse_data(const char *ev, size_t len, tg_buf *scratch, const char **data,
-                size_t *dlen)
-{
-    const char *p     = ev;
-    const char *end   = ev + len;
-    int         ndata = 0;
-    tg_err      rv;
-
-    *data = NULL;
-    *dlen = 0;
-    while (p < end) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        const char *le  = eol != NULL ? eol : end;
-
-        if (le > p && le[-1] == '\r') {
-            le--;
-        }
-        if ((size_t)(le - p) >= 5 && memcmp(p, "data:", 5) == 0) {
-            const char *v = p + 5;
-            size_t      n;
-            v += v < le && *v == ' ';
-            n = (size_t)(le - v);
-            if (ndata == 0) {
-                *data = v;
-                *dlen = n;
-            } else {
-                if (ndata == 1 &&
-                    (rv = tg_buf_append(scratch, *data, *dlen)) != TG_OK) {
-                    return rv;
-                }
-                if ((rv = tg_buf_append(scratch, "\n", 1)) != TG_OK ||
-                    (rv = tg_buf_append(scratch, v, n)) != TG_OK) {
-                    return rv;
-                }
-                *data = scratch->data;
-                *dlen = scratch->len;
-            }
-            ndata++;
-        }
-        p = eol != NULL ? eol + 1 : end;
-    }
-    return TG_OK;
-}
-
-tg_err
-dp_gem_stream_feed_sse(dp_gem_stream *s, const char *ev, size_t len,
-                       tg_buf *out)
-{
-    const char *data;
-    size_t      dlen;
-    tg_buf      scratch;
-    tg_err      rv;
-
-    tg_buf_init(&scratch, 0);
-    rv = dp_gem_sse_data(ev, len, &scratch, &data, &dlen);
-    if (rv == TG_OK && data != NULL) {
-        rv = dp_gem_stream_feed(s, data, dlen, out);
-    }
-    tg_buf_fini(&scratch);
-    return rv;
-}
-
-tg_err
-dp_gem_stream_finish(dp_gem_stream *s, tg_buf *out)
-{
-    size_t before = out->len;
-    tg_err rv;
-
-    if (s->ended) {
-        return TG_OK;
-    }
-    if (!s->finish_sent) {
-        rv = tg_buf_append(out, "data: ", 6);
-        if (rv == TG_OK) {
-            rv = dp_openai_error(out,
-                                 "The upstream stream ended before the "
-                                 "response was complete.",
-                                 "server_error", NULL,
-                                 "upstream_stream_incomplete");
-        }
-        if (rv == TG_OK) {
-            rv = tg_buf_append(out, "\n\n", 2);
-        }
-    } else {
-        rv = TG_OK;
-        if (s->include_usage) {
-            dp_jtx tx   = {0};
-            cJSON    *root = dp_jtx_head_chunk(&tx, &s->h, false, NULL, NULL);
-            dp_gem_usage_json(&tx, root, &s->usage);
-            rv = dp_jtx_emit(&tx, root, "data: ", out);
-        }
-        if (rv == TG_OK) {
-            rv = tg_buf_append(out, "data: [DONE]\n\n", 14);
-        }
-    }
-    if (rv != TG_OK) {
-        dp_gem_rollback(out, before);
-        return rv;
-    }
-    s->ended = true;
-    return TG_OK;
-}

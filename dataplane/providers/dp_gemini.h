@@ -1,9 +1,11 @@
 /* dp_gemini.h - translates between the OpenAI chat completions format and
  * Google Gemini's generateContent / streamGenerateContent?alt=sse API: an
- * OpenAI client served by a Gemini backend (request out, reply and stream
- * events back, errors back); and OpenAI embeddings to batchEmbedContents
- * and back (dp_gemini_embed.c). Pure: no I/O, no global state, so thread-safe;
- * a stream translator belongs to one request and is not thread-safe itself.
+ * OpenAI client served by a Gemini backend (request out: dp_gemini.c;
+ * reply, stream events and errors back: dp_gemini_reply.c); and OpenAI
+ * embeddings to batchEmbedContents and back (dp_gemini_embed.c).
+ * dp_gem_ops (dp_provider_int.h, in dp_gemini.c) is this provider's table.
+ * Pure: no I/O, no global state, so thread-safe; a stream translator
+ * belongs to one request and is not thread-safe itself.
  *
  * The model is not in a Gemini body but in the URL (dp_gem_model_path).
  * Unsupported OpenAI request fields that would change the answer are errors
@@ -132,6 +134,11 @@ tg_err dp_gem_stream_finish(dp_gem_stream *s, tg_buf *out);
  * running totals), valid at any time, for metering a stream cut short. */
 bool dp_gem_stream_ended(const dp_gem_stream *s);
 void dp_gem_stream_usage(const dp_gem_stream *s, dp_usage_counts *out);
+
+/* dp_gem_stream_emitted: what the last feed or finish gave the client,
+ * counted as it was written (content: the text and tool call chunks), and
+ * the usage so far. */
+void dp_gem_stream_emitted(const dp_gem_stream *s, dp_emit *out);
 
 /* dp_gem_error_to_openai appends to out the OpenAI error body for a Gemini
  * error reply (status, body; body may be any bytes, a

@@ -6,6 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+#include "dp_openai.h"
+#include "dp_sse.h"
+#include "tg_json.h"
 
 tg_err
 dp_jtx_fail(dp_jtx *tx, const char *param, const char *fmt, ...)
@@ -21,6 +26,30 @@ dp_jtx_fail(dp_jtx *tx, const char *param, const char *fmt, ...)
         snprintf(tx->param, tx->paramlen, "%s", param);
     }
     return TG_EINVAL;
+}
+
+cJSON *
+dp_jtx_request(dp_jtx *tx, const cJSON *req, tg_err *rv)
+{
+    cJSON *root;
+
+    if (tx->msglen > 0) {
+        tx->msg[0] = '\0';
+    }
+    if (tx->paramlen > 0) {
+        tx->param[0] = '\0';
+    }
+    if ((root = cJSON_CreateObject()) == NULL) {
+        *rv = TG_ENOMEM;
+        return NULL;
+    }
+    if (!cJSON_IsObject(req)) {
+        *rv = dp_jtx_fail(tx, "", "The request body must be a JSON object.");
+        cJSON_Delete(root);
+        return NULL;
+    }
+    *rv = TG_OK;
+    return root;
 }
 
 cJSON *
@@ -100,6 +129,45 @@ dp_jtx_is(const char *s, const char *lit)
 }
 
 tg_err
+dp_jtx_stop(dp_jtx *tx, const cJSON *req, cJSON *dst, const char *key)
+{
+    const cJSON *v = dp_jtx_get(req, "stop");
+    const cJSON *e;
+
+    if (cJSON_IsString(v)) {
+        dp_jtx_str(tx, dp_jtx_arr(tx, dst, key), NULL, v->valuestring);
+        return TG_OK;
+    }
+    if (dp_jtx_present(v) && !cJSON_IsArray(v)) {
+        return dp_jtx_fail(tx, "stop",
+                           "'stop' must be a string or an array of strings.");
+    }
+    if (cJSON_GetArraySize(v) == 0) {
+        return TG_OK;
+    }
+    cJSON_ArrayForEach(e, v)
+    {
+        if (!cJSON_IsString(e)) {
+            return dp_jtx_fail(tx, "stop",
+                               "'stop' must be a string or an array of "
+                               "strings.");
+        }
+    }
+    dp_jtx_dup(tx, dst, key, v);
+    return TG_OK;
+}
+
+tg_err
+dp_jtx_take(tg_buf *out, char *s, size_t len, tg_err rv)
+{
+    if (rv == TG_OK) {
+        rv = tg_buf_append(out, s, len);
+    }
+    free(s);
+    return rv;
+}
+
+tg_err
 dp_jtx_print(dp_jtx *tx, cJSON *root, char **out, size_t *len)
 {
     char *txt = NULL;
@@ -142,10 +210,9 @@ dp_jtx_chunk(dp_jtx *tx, const char *id, int64_t created, const char *model,
 }
 
 tg_err
-dp_jtx_emit(dp_jtx *tx, cJSON *root, const char *prefix, tg_buf *out)
+dp_jtx_emit(dp_jtx *tx, cJSON *root, const char *event, tg_buf *out)
 {
-    char  *txt    = NULL;
-    size_t before = out->len;
+    char  *txt = NULL;
     tg_err rv;
 
     if (!tx->oom) {
@@ -155,14 +222,7 @@ dp_jtx_emit(dp_jtx *tx, cJSON *root, const char *prefix, tg_buf *out)
     if (txt == NULL) {
         return TG_ENOMEM;
     }
-    if ((rv = tg_buf_append(out, prefix, strlen(prefix))) != TG_OK ||
-        (rv = tg_buf_append(out, txt, strlen(txt))) != TG_OK ||
-        (rv = tg_buf_append(out, "\n\n", 2)) != TG_OK) {
-        out->len = before;
-        if (out->data != NULL) {
-            out->data[before] = '\0';
-        }
-    }
+    rv = dp_sse_put(out, event, txt, strlen(txt));
     cJSON_free(txt);
     return rv;
 }
@@ -177,7 +237,7 @@ dp_jtx_chunk_emit(dp_jtx *tx, cJSON *root, cJSON *choice, const char *finish,
                    finish != NULL ? cJSON_CreateString(finish)
                                   : cJSON_CreateNull());
     }
-    return dp_jtx_emit(tx, root, "data: ", out);
+    return dp_jtx_emit(tx, root, NULL, out);
 }
 
 tg_err
@@ -291,6 +351,26 @@ dp_jtx_content(dp_jtx *tx, cJSON *out, const cJSON *content, bool images,
         }
     }
     return TG_OK;
+}
+
+bool
+dp_jtx_count(const cJSON *o, const char *key, int64_t *out)
+{
+    return tg_json_whole(cJSON_GetObjectItemCaseSensitive(o, key), 0,
+                         DP_TOKENS_MAX, out);
+}
+
+bool
+dp_jtx_icontains(const char *hay, const char *needle)
+{
+    size_t n = strlen(needle);
+
+    for (; *hay != '\0'; hay++) {
+        if (strncasecmp(hay, needle, n) == 0) {
+            return true;
+        }
+    }
+    return false;
 }
 
 char *

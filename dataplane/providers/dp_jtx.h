@@ -27,6 +27,12 @@ typedef struct dp_jtx {
 tg_err dp_jtx_fail(dp_jtx *tx, const char *param, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* dp_jtx_request starts translating the request body req: clears tx's
+ * message and field and returns the root of the new body, or NULL with
+ * *rv TG_ENOMEM, or TG_EINVAL (the client's error, in tx) when req is not
+ * a JSON object. Owns: the root (cJSON_Delete, or dp_jtx_print). */
+cJSON *dp_jtx_request(dp_jtx *tx, const cJSON *req, tg_err *rv);
+
 /* dp_jtx_add adds item to parent (an object when key is set, else an
  * array) and returns it; on any failure it frees item, records oom and
  * returns NULL. A NULL parent (an earlier failure) is a failure too.
@@ -56,10 +62,11 @@ cJSON *dp_jtx_chunk(dp_jtx *tx, const char *id, int64_t created,
                     const char *model, bool with_choice, cJSON **choice,
                     cJSON **delta);
 
-/* dp_jtx_emit appends prefix ("data: ", "event: x\ndata: "), the compact
- * JSON of root and "\n\n" to out, all or nothing, and frees root;
- * TG_ENOMEM when an add failed (tx->oom) or printing did. */
-tg_err dp_jtx_emit(dp_jtx *tx, cJSON *root, const char *prefix, tg_buf *out);
+/* dp_jtx_emit appends the compact JSON of root to out as one SSE event
+ * (dp_sse_put: named event, or a data-only one when event is NULL), all
+ * or nothing, and frees root; TG_ENOMEM when an add failed (tx->oom) or
+ * printing did. */
+tg_err dp_jtx_emit(dp_jtx *tx, cJSON *root, const char *event, tg_buf *out);
 
 /* dp_jtx_chunk_emit finishes a chunk from dp_jtx_chunk: choice (if any)
  * gets "logprobs": null and "finish_reason" (finish, or null), then the
@@ -111,9 +118,15 @@ typedef struct dp_jtx_part_fns {
  * array of text / image_url parts) and writes each part into out with
  * fns; images false refuses image_url parts. A part of another type, or
  * content of another JSON type, is refused naming where[i]. */
-tg_err dp_jtx_content(dp_jtx *tx, cJSON *out, const cJSON *content,
-                      bool images, const char *where,
-                      const dp_jtx_part_fns *fns);
+tg_err dp_jtx_content(dp_jtx *tx, cJSON *out, const cJSON *content, bool images,
+                      const char *where, const dp_jtx_part_fns *fns);
+
+/* dp_jtx_count reads member key of o as a token count (a whole number, 0
+ * to DP_TOKENS_MAX); false, *out unchanged, when it is absent or not one. */
+bool dp_jtx_count(const cJSON *o, const char *key, int64_t *out);
+
+/* dp_jtx_icontains: needle occurs in hay, ignoring ASCII case. */
+bool dp_jtx_icontains(const char *hay, const char *needle);
 
 /* dp_jtx_strdup copies s (NULL: NULL). Owns: the copy (free()). */
 char *dp_jtx_strdup(const char *s);
@@ -128,6 +141,16 @@ tg_err dp_jtx_openai_unsupported(dp_jtx *tx, const cJSON *req);
  * *out (unchanged when absent); a bad value is refused naming it. */
 tg_err dp_jtx_max_tokens(dp_jtx *tx, const cJSON *req, const char *key,
                          int64_t *out);
+
+/* dp_jtx_stop copies the OpenAI request's "stop" (a string or an array
+ * of strings; absent, null or [] is none) into dst as an array under key.
+ * Anything else is refused naming "stop". */
+tg_err dp_jtx_stop(dp_jtx *tx, const cJSON *req, cJSON *dst, const char *key);
+
+/* dp_jtx_take appends s, a translation's rendered text, to out when rv is
+ * TG_OK, frees it either way and returns rv or the append's error. Takes:
+ * s. */
+tg_err dp_jtx_take(tg_buf *out, char *s, size_t len, tg_err rv);
 
 /* dp_jtx_print renders root (compact) into *out and frees root;
  * TG_ENOMEM when an add failed or printing did. Owns: *out (free()). */

@@ -1,3 +1,4 @@
+/* dp_openai.c - see dp_openai.h. */
 #include "dp_openai.h"
 
 #include <math.h>
@@ -5,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "dp_sse.h"
 #include "tg_json.h"
 #include "tg_jstrict.h"
 
@@ -81,11 +83,20 @@ dp_chat_int(const cJSON *root, const char *key, int64_t *out, char *msg,
 
 /* Fields that would let a client choose where or how a request goes
  * upstream: never accepted (SSRF, credential injection). */
-static const char *const dp_chat_forbidden[] = {
-    "api_base",    "base_url",   "api_key",        "api_version",
-    "azure_endpoint", "azure_deployment", "custom_llm_provider",
-    "extra_headers", "headers", "proxy", "url", "endpoint", "metadata_url",
-    NULL};
+static const char *const dp_chat_forbidden[] = {"api_base",
+                                                "base_url",
+                                                "api_key",
+                                                "api_version",
+                                                "azure_endpoint",
+                                                "azure_deployment",
+                                                "custom_llm_provider",
+                                                "extra_headers",
+                                                "headers",
+                                                "proxy",
+                                                "url",
+                                                "endpoint",
+                                                "metadata_url",
+                                                NULL};
 
 /* dp_text_bytes sums the bytes of the strings in v (a string or nested
  * arrays of strings); token arrays count 4 bytes a token. */
@@ -123,8 +134,7 @@ dp_chat_input(dp_chat_req *r, const char *key, char *msg, size_t msglen,
     if (!cJSON_IsString(v) &&
         !(cJSON_IsArray(v) && cJSON_GetArraySize(v) > 0)) {
         snprintf(msg, msglen,
-                 "'%s' must be a string or a non-empty array of strings.",
-                 key);
+                 "'%s' must be a string or a non-empty array of strings.", key);
         snprintf(param, paramlen, "%s", key);
         return TG_EINVAL;
     }
@@ -153,8 +163,8 @@ dp_req_forbidden(const cJSON *root, char *msg, size_t msglen, char *param,
             continue;
         }
         for (c = obj->child; c != NULL; c = c->next) {
-            for (size_t k = 0; c->string != NULL && dp_chat_forbidden[k] != NULL;
-                 k++) {
+            for (size_t k = 0;
+                 c->string != NULL && dp_chat_forbidden[k] != NULL; k++) {
                 if (strcasecmp(c->string, dp_chat_forbidden[k]) != 0) {
                     continue;
                 }
@@ -180,19 +190,20 @@ dp_chat_parse(const char *body, size_t len, dp_chat_req *r, char *msg,
                         param, paramlen);
 }
 
-tg_err
-dp_req_parse(tg_endpoint ep, const char *body, size_t len, dp_chat_req *r,
-             char *msg, size_t msglen, char *param, size_t paramlen)
+/* dp_req_json parses body into r->root: one strict JSON text, the same
+ * reading for the policy and the provider (duplicate names, bytes after
+ * the value, NUL escapes and invalid UTF-8 are refused whole, as the body
+ * may go upstream byte for byte). */
+static tg_err
+dp_req_json(const char *body, size_t len, dp_chat_req *r, char *msg,
+            size_t msglen, char *param, size_t paramlen)
 {
-    const char  *end = NULL;
-    const cJSON *v;
-    const cJSON *m;
-    int          line;
-    int          col;
-    size_t       i = 0;
-    tg_err       rv;
+    const char *end = NULL;
+    char        why[256];
+    int         line;
+    int         col;
+    tg_err      rv;
 
-    memset(r, 0, sizeof(*r));
     r->root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
     if (r->root == NULL) {
         size_t off = end != NULL && end >= body ? (size_t)(end - body) : 0;
@@ -204,62 +215,63 @@ dp_req_parse(tg_endpoint ep, const char *body, size_t len, dp_chat_req *r,
         param[0] = '\0';
         return TG_EINVAL;
     }
-    /* One reading for the policy and the provider: duplicate names, bytes
-     * after the value, NUL escapes and invalid UTF-8 are refused whole
-     * (the body may go upstream byte for byte). */
-    {
-        char why[256];
-        rv = tg_jstrict_check(body, len, param, paramlen, why, sizeof(why));
-        if (rv != TG_OK) {
-            snprintf(msg, msglen,
-                     "We could not accept the JSON body of your request: "
-                     "%s%s%s%s.",
-                     why, param[0] != '\0' ? " (in " : "", param,
-                     param[0] != '\0' ? ")" : "");
-            dp_chat_fini(r);
-            return rv == TG_ENOMEM ? TG_ENOMEM : TG_EPROTO;
-        }
+    rv = tg_jstrict_check(body, len, param, paramlen, why, sizeof(why));
+    if (rv != TG_OK) {
+        snprintf(msg, msglen,
+                 "We could not accept the JSON body of your request: "
+                 "%s%s%s%s.",
+                 why, param[0] != '\0' ? " (in " : "", param,
+                 param[0] != '\0' ? ")" : "");
+        dp_chat_fini(r);
+        return rv == TG_ENOMEM ? TG_ENOMEM : TG_EPROTO;
     }
+    return TG_OK;
+}
+
+/* dp_req_model checks the body is an object naming a model, and no
+ * upstream or credential. */
+static tg_err
+dp_req_model(dp_chat_req *r, char *msg, size_t msglen, char *param,
+             size_t paramlen)
+{
+    const cJSON *v;
+
     if (!cJSON_IsObject(r->root)) {
-        rv = dp_chat_bad(msg, msglen, param, paramlen, "",
-                         "The request body must be a JSON object.");
-        goto fail;
+        return dp_chat_bad(msg, msglen, param, paramlen, "",
+                           "The request body must be a JSON object.");
     }
     v = cJSON_GetObjectItemCaseSensitive(r->root, "model");
     if (v == NULL) {
-        rv = dp_chat_bad(msg, msglen, param, paramlen, "model",
-                         "Missing required parameter: 'model'.");
-        goto fail;
+        return dp_chat_bad(msg, msglen, param, paramlen, "model",
+                           "Missing required parameter: 'model'.");
     }
     if (!cJSON_IsString(v) || v->valuestring[0] == '\0' ||
         strlen(v->valuestring) >= sizeof(r->model)) {
-        rv = dp_chat_bad(msg, msglen, param, paramlen, "model",
-                         "'model' must be a non-empty string of at most 127 "
-                         "characters.");
-        goto fail;
+        return dp_chat_bad(msg, msglen, param, paramlen, "model",
+                           "'model' must be a non-empty string of at most "
+                           "127 characters.");
     }
     snprintf(r->model, sizeof(r->model), "%s", v->valuestring);
-    if (dp_req_forbidden(r->root, msg, msglen, param, paramlen)) {
-        rv = TG_EINVAL;
-        goto fail;
-    }
-    if (ep == TG_EP_EMBEDDINGS || ep == TG_EP_COMPLETIONS) {
-        if ((rv = dp_chat_input(r, ep == TG_EP_EMBEDDINGS ? "input" : "prompt",
-                                msg, msglen, param, paramlen)) != TG_OK) {
-            goto fail;
-        }
-        goto common;
-    }
-    v = cJSON_GetObjectItemCaseSensitive(r->root, "messages");
+    return dp_req_forbidden(r->root, msg, msglen, param, paramlen) ? TG_EINVAL
+                                                                   : TG_OK;
+}
+
+/* dp_chat_messages checks "messages" and estimates the prompt from it. */
+static tg_err
+dp_chat_messages(dp_chat_req *r, char *msg, size_t msglen, char *param,
+                 size_t paramlen)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(r->root, "messages");
+    const cJSON *m;
+    size_t       i = 0;
+
     if (v == NULL) {
-        rv = dp_chat_bad(msg, msglen, param, paramlen, "messages",
-                         "Missing required parameter: 'messages'.");
-        goto fail;
+        return dp_chat_bad(msg, msglen, param, paramlen, "messages",
+                           "Missing required parameter: 'messages'.");
     }
     if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) == 0) {
-        rv = dp_chat_bad(msg, msglen, param, paramlen, "messages",
-                         "'messages' must be a non-empty array.");
-        goto fail;
+        return dp_chat_bad(msg, msglen, param, paramlen, "messages",
+                           "'messages' must be a non-empty array.");
     }
     cJSON_ArrayForEach(m, v)
     {
@@ -270,55 +282,96 @@ dp_req_parse(tg_endpoint ep, const char *body, size_t len, dp_chat_req *r,
                      "Each message must be an object with a string 'role' "
                      "(messages[%zu] is not).",
                      i);
-            rv = TG_EINVAL;
-            goto fail;
+            return TG_EINVAL;
         }
         i++;
     }
     r->prompt_tokens_estimate = dp_openai_estimate_tokens(v, &r->prompt_bytes);
-common:
-    v = cJSON_GetObjectItemCaseSensitive(r->root, "stream");
+    return TG_OK;
+}
+
+/* dp_req_stream reads "stream" and "stream_options". */
+static tg_err
+dp_req_stream(tg_endpoint ep, dp_chat_req *r, char *msg, size_t msglen,
+              char *param, size_t paramlen)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(r->root, "stream");
+
     if (v != NULL && !cJSON_IsNull(v)) {
         if (!cJSON_IsBool(v)) {
-            rv = dp_chat_bad(msg, msglen, param, paramlen, "stream",
-                             "'stream' must be true or false.");
-            goto fail;
+            return dp_chat_bad(msg, msglen, param, paramlen, "stream",
+                               "'stream' must be true or false.");
         }
         r->stream = cJSON_IsTrue(v);
     }
     if (r->stream && ep == TG_EP_EMBEDDINGS) {
-        rv = dp_chat_bad(msg, msglen, param, paramlen, "stream",
-                         "Embeddings do not stream; remove 'stream'.");
-        goto fail;
+        return dp_chat_bad(msg, msglen, param, paramlen, "stream",
+                           "Embeddings do not stream; remove 'stream'.");
     }
     v = cJSON_GetObjectItemCaseSensitive(r->root, "stream_options");
     r->has_stream_options = v != NULL;
     if (v != NULL && !cJSON_IsNull(v)) {
-        const cJSON *iu =
-            cJSON_GetObjectItemCaseSensitive(v, "include_usage");
+        const cJSON *iu = cJSON_GetObjectItemCaseSensitive(v, "include_usage");
         if (!cJSON_IsObject(v) || (iu != NULL && !cJSON_IsBool(iu))) {
-            rv = dp_chat_bad(msg, msglen, param, paramlen, "stream_options",
-                             "'stream_options' must be an object; "
-                             "'include_usage' must be true or false.");
-            goto fail;
+            return dp_chat_bad(msg, msglen, param, paramlen, "stream_options",
+                               "'stream_options' must be an object; "
+                               "'include_usage' must be true or false.");
         }
         r->include_usage = cJSON_IsTrue(iu);
     }
+    return TG_OK;
+}
+
+/* dp_req_limits reads max_tokens (or max_completion_tokens) and user. */
+static tg_err
+dp_req_limits(dp_chat_req *r, char *msg, size_t msglen, char *param,
+              size_t paramlen)
+{
+    const cJSON *v;
+    tg_err       rv;
+
     if ((rv = dp_chat_int(r->root, "max_tokens", &r->max_tokens, msg, msglen,
                           param, paramlen)) != TG_OK ||
-        (rv = dp_chat_int(r->root, "max_completion_tokens", &r->max_tokens,
-                          msg, msglen, param, paramlen)) != TG_OK) {
-        goto fail;
+        (rv = dp_chat_int(r->root, "max_completion_tokens", &r->max_tokens, msg,
+                          msglen, param, paramlen)) != TG_OK) {
+        return rv;
     }
     v = cJSON_GetObjectItemCaseSensitive(r->root, "user");
     if (v != NULL) {
         if (!cJSON_IsString(v) || strlen(v->valuestring) >= sizeof(r->user)) {
-            rv = dp_chat_bad(msg, msglen, param, paramlen, "user",
-                             "'user' must be a string of at most 127 "
-                             "characters.");
-            goto fail;
+            return dp_chat_bad(msg, msglen, param, paramlen, "user",
+                               "'user' must be a string of at most 127 "
+                               "characters.");
         }
         snprintf(r->user, sizeof(r->user), "%s", v->valuestring);
+    }
+    return TG_OK;
+}
+
+tg_err
+dp_req_parse(tg_endpoint ep, const char *body, size_t len, dp_chat_req *r,
+             char *msg, size_t msglen, char *param, size_t paramlen)
+{
+    tg_err rv;
+
+    memset(r, 0, sizeof(*r));
+    if ((rv = dp_req_json(body, len, r, msg, msglen, param, paramlen)) !=
+        TG_OK) {
+        return rv;
+    }
+    if ((rv = dp_req_model(r, msg, msglen, param, paramlen)) != TG_OK) {
+        goto fail;
+    }
+    if (ep == TG_EP_EMBEDDINGS || ep == TG_EP_COMPLETIONS) {
+        rv = dp_chat_input(r, ep == TG_EP_EMBEDDINGS ? "input" : "prompt", msg,
+                           msglen, param, paramlen);
+    } else {
+        rv = dp_chat_messages(r, msg, msglen, param, paramlen);
+    }
+    if (rv != TG_OK ||
+        (rv = dp_req_stream(ep, r, msg, msglen, param, paramlen)) != TG_OK ||
+        (rv = dp_req_limits(r, msg, msglen, param, paramlen)) != TG_OK) {
+        goto fail;
     }
     return TG_OK;
 fail:
@@ -348,9 +401,8 @@ dp_chat_set(cJSON *obj, const char *key, cJSON *val)
 }
 
 tg_err
-dp_chat_upstream_body(dp_chat_req *r, const char *upstream_model,
-                      int64_t clamp, bool stream_options, char **out,
-                      size_t *len)
+dp_chat_upstream_body(dp_chat_req *r, const char *upstream_model, int64_t clamp,
+                      bool stream_options, char **out, size_t *len)
 {
     tg_err rv;
 
@@ -359,11 +411,10 @@ dp_chat_upstream_body(dp_chat_req *r, const char *upstream_model,
         return rv;
     }
     if (clamp > 0 && (r->max_tokens == 0 || r->max_tokens > clamp)) {
-        const char *key =
-            cJSON_GetObjectItemCaseSensitive(r->root,
-                                             "max_completion_tokens") != NULL
-                ? "max_completion_tokens"
-                : "max_tokens";
+        const char *key = cJSON_GetObjectItemCaseSensitive(
+                              r->root, "max_completion_tokens") != NULL
+                              ? "max_completion_tokens"
+                              : "max_tokens";
         if ((rv = dp_chat_set(r->root, key,
                               cJSON_CreateNumber((double)clamp))) != TG_OK) {
             return rv;
@@ -372,8 +423,7 @@ dp_chat_upstream_body(dp_chat_req *r, const char *upstream_model,
     if (!stream_options) {
         cJSON_DeleteItemFromObjectCaseSensitive(r->root, "stream_options");
     } else if (r->stream) {
-        cJSON *so = cJSON_GetObjectItemCaseSensitive(r->root,
-                                                     "stream_options");
+        cJSON *so = cJSON_GetObjectItemCaseSensitive(r->root, "stream_options");
         if (!cJSON_IsObject(so)) {
             if ((rv = dp_chat_set(r->root, "stream_options",
                                   cJSON_CreateObject())) != TG_OK) {
@@ -463,27 +513,15 @@ dp_openai_member(const char *p, size_t len, const char *name, char first)
 }
 
 void
-dp_openai_sse_inspect(const char *ev, size_t len, dp_sse_info *out)
+dp_openai_chunk_inspect(const char *data, size_t len, dp_sse_info *out)
 {
-    const char *data = NULL;
     const char *p;
 
     memset(out, 0, sizeof(*out));
-    /* Find the data field: "data:" at the start of a line. */
-    for (p = ev; p < ev + len; p++) {
-        if ((p == ev || p[-1] == '\n') && (size_t)(ev + len - p) >= 5 &&
-            memcmp(p, "data:", 5) == 0) {
-            data = p + 5;
-            break;
-        }
-    }
-    if (data == NULL) {
-        return;
-    }
-    while (data < ev + len && *data == ' ') {
+    while (len > 0 && *data == ' ') {
         data++;
+        len--;
     }
-    len = (size_t)(ev + len - data);
     if (len >= 6 && memcmp(data, "[DONE]", 6) == 0) {
         out->done = true;
         return;
@@ -500,12 +538,40 @@ dp_openai_sse_inspect(const char *ev, size_t len, dp_sse_info *out)
         cJSON *root = cJSON_ParseWithLength(data, len);
         if (root != NULL) {
             const cJSON *ch = cJSON_GetObjectItemCaseSensitive(root, "choices");
-            dp_openai_usage_obj(
-                cJSON_GetObjectItemCaseSensitive(root, "usage"), &out->usage);
+            dp_openai_usage_obj(cJSON_GetObjectItemCaseSensitive(root, "usage"),
+                                &out->usage);
             out->usage_only = cJSON_IsArray(ch) && cJSON_GetArraySize(ch) == 0;
             cJSON_Delete(root);
         }
     }
+}
+
+void
+dp_openai_sse_inspect(const char *ev, size_t len, dp_sse_info *out)
+{
+    dp_sse_fields f;
+
+    memset(out, 0, sizeof(*out));
+    if (dp_sse_read(ev, len, &f) == TG_OK && f.data != NULL) {
+        dp_openai_chunk_inspect(f.data, f.len, out);
+    }
+    dp_sse_fields_fini(&f);
+}
+
+tg_err
+dp_openai_cut_event(tg_buf *out)
+{
+    size_t mark = out->len;
+    tg_err rv   = dp_sse_open(out, NULL);
+
+    if (rv == TG_OK) {
+        rv =
+            dp_openai_error(out,
+                            "The upstream stream ended before the response "
+                            "was complete.",
+                            "server_error", NULL, "upstream_stream_incomplete");
+    }
+    return dp_sse_close(out, mark, rv);
 }
 
 tg_err
@@ -544,8 +610,7 @@ dp_openai_error(tg_buf *b, const char *message, const char *type,
 }
 
 void
-dp_openai_error_message(const char *body, size_t len, char *out,
-                        size_t outlen)
+dp_openai_error_message(const char *body, size_t len, char *out, size_t outlen)
 {
     cJSON       *root = cJSON_ParseWithLength(body, len);
     const cJSON *m;

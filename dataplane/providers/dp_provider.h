@@ -6,8 +6,12 @@
  * Azure OpenAI, Anthropic or Gemini. Internally a chat is an OpenAI chat
  * body (dp_chat_req); a Messages request to an Anthropic deployment is
  * sent as the client wrote it (only the model renamed and max_tokens
- * clamped when needed). One dp_call per attempt, owned by one worker: not
- * thread-safe. */
+ * clamped when needed). dp_call_prepare chooses the attempt's ops table
+ * (dp_provider_int.h) once, from the client's format and the provider's
+ * kind; every later call follows it. Adding a provider is one module that
+ * fills a dp_provider_ops and one row in dp_provider_rows (dp_provider.c);
+ * dp_provider_int.h says how. One dp_call per attempt, owned by one
+ * worker: not thread-safe. */
 #ifndef DP_PROVIDER_H
 #define DP_PROVIDER_H
 
@@ -17,8 +21,6 @@
 
 #include <curl/curl.h>
 
-#include "dp_anthropic.h"
-#include "dp_gemini.h"
 #include "dp_openai.h"
 #include "tg_buf.h"
 #include "tg_config.h"
@@ -36,12 +38,12 @@ typedef struct dp_upstream {
 
 /* What the client sent, parsed. */
 typedef struct dp_client_req {
-    tg_endpoint  ep;      /* CHAT_COMPLETIONS, MESSAGES, EMBEDDINGS, ... */
-    dp_chat_req *chat;    /* the OpenAI form (for MESSAGES: translated) */
-    const char  *raw;     /* the body as the client sent it */
+    tg_endpoint  ep;   /* CHAT_COMPLETIONS, MESSAGES, EMBEDDINGS, ... */
+    dp_chat_req *chat; /* the OpenAI form (for MESSAGES: translated) */
+    const char  *raw;  /* the body as the client sent it */
     size_t       raw_len;
     bool         raw_exact; /* raw names chat->model exactly (no variant) */
-    const char  *id;      /* the gateway's request id */
+    const char  *id;        /* the gateway's request id */
 } dp_client_req;
 
 /* How an upstream failure is handled. */
@@ -53,26 +55,27 @@ typedef enum dp_fail_kind {
     DP_FAIL_CLIENT,    /* the request itself is wrong: tell the client */
 } dp_fail_kind;
 
+struct dp_provider_ops;
+
 typedef struct dp_call {
-    const dp_upstream *up;
+    const dp_upstream   *up;
     const dp_client_req *cr;
-    bool               stream;
-    char              *url;
-    struct curl_slist *hdrs;
-    char              *body;
-    size_t             len;
-    /* Stream translation, by (client, provider). */
-    dp_anth_stream    *a2o;   /* Anthropic events -> OpenAI chunks */
-    dp_gem_stream     *g2o;   /* Gemini events -> OpenAI chunks */
-    dp_anth_rstream   *o2a;   /* OpenAI chunks -> Anthropic events */
-    dp_anth_stream    *meter; /* Anthropic passthrough: usage only */
-    bool               raw;   /* events go to the client as they came */
-    tg_buf             mid;   /* OpenAI chunks on their way to o2a */
-    tg_buf             scratch;
-    dp_usage_counts    usage;
-    int64_t            content_events;
-    char               oai_id[TG_REQUEST_ID_MAX + 16]; /* "chatcmpl-…" */
-    char               msg_id[TG_REQUEST_ID_MAX + 16]; /* "msg_…" */
+    bool                 stream;
+    char                *url;
+    struct curl_slist   *hdrs;
+    char                *body;
+    size_t               len;
+    /* Chosen once by dp_call_prepare (dp_provider_int.h): ops runs the
+     * attempt; wire is the provider's own format (ops itself, or the
+     * format an adapter for the client's format wraps). */
+    const struct dp_provider_ops *ops;
+    const struct dp_provider_ops *wire;
+    void                         *st; /* ops' stream state, or NULL */
+    /* Metering, from what the ops report (never from searching bytes). */
+    dp_usage_counts usage;
+    int64_t         content_events; /* upstream events with content */
+    char            oai_id[TG_REQUEST_ID_MAX + 16]; /* "chatcmpl-…" */
+    char            msg_id[TG_REQUEST_ID_MAX + 16]; /* "msg_…" */
 } dp_call;
 
 /* dp_call_prepare builds the attempt of cr at up; clamp > 0 lowers
@@ -85,8 +88,10 @@ tg_err dp_call_prepare(dp_call *c, const dp_upstream *up,
                        size_t msglen, char *param, size_t paramlen);
 
 /* dp_call_event turns one upstream stream event (whole, as dp_sse_feed
- * delivers it) into client bytes appended to out; counts usage and
- * content. An error means the stream cannot continue. */
+ * delivers it) into client bytes appended to out; keeps the usage the
+ * provider reported in c->usage and counts in c->content_events the
+ * events that gave the client content. An error means the stream cannot
+ * continue. */
 tg_err dp_call_event(dp_call *c, const char *ev, size_t len, tg_buf *out);
 
 /* dp_call_stream_end appends what ends the client's stream when the

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dp_provider.h"
+#include "dp_provider_int.h"
 #include "tg_unit.h"
 
 static const char g_chat[] =
@@ -98,7 +98,8 @@ test_urls_and_headers_per_provider(void)
     CU_ASSERT_TRUE(has_header(&c, "Accept: text/event-stream"));
     CU_ASSERT_PTR_NOT_NULL(strstr(c.body, "\"system\""));
     CU_ASSERT_PTR_NOT_NULL(strstr(c.body, "\"max_tokens\":10")); /* clamped */
-    CU_ASSERT_PTR_NOT_NULL(c.a2o);
+    CU_ASSERT_PTR_EQUAL(c.ops, &dp_anth_backend_ops); /* translated */
+    CU_ASSERT_PTR_NOT_NULL(c.st);
     dp_call_fini(&c);
     dp_chat_fini(&f.chat);
 
@@ -107,9 +108,11 @@ test_urls_and_headers_per_provider(void)
                                     param, sizeof(param)),
                     TG_OK);
     CU_ASSERT_STRING_EQUAL(
-        c.url, "https://g/v1beta/models/up-model:streamGenerateContent?alt=sse");
+        c.url,
+        "https://g/v1beta/models/up-model:streamGenerateContent?alt=sse");
     CU_ASSERT_PTR_NOT_NULL(strstr(c.body, "\"systemInstruction\""));
-    CU_ASSERT_PTR_NOT_NULL(c.g2o);
+    CU_ASSERT_PTR_EQUAL(c.ops, &dp_gem_ops);
+    CU_ASSERT_PTR_NOT_NULL(c.st);
     dp_call_fini(&c);
     dp_chat_fini(&f.chat);
 }
@@ -142,8 +145,8 @@ classify(tg_provider kind, long status, const char *body, dp_call_err *e)
     char    param[64];
 
     setup(&f, kind, "http://x", false);
-    CU_ASSERT_EQUAL_FATAL(dp_call_prepare(&c, &f.up, &f.cr, 0, msg,
-                                          sizeof(msg), param, sizeof(param)),
+    CU_ASSERT_EQUAL_FATAL(dp_call_prepare(&c, &f.up, &f.cr, 0, msg, sizeof(msg),
+                                          param, sizeof(param)),
                           TG_OK);
     tg_buf_init(&out, 0);
     dp_call_error(&c, status, body, body != NULL ? strlen(body) : 0,
@@ -218,11 +221,11 @@ test_client_cannot_choose_the_upstream(void)
     char        param[64];
 
     for (size_t i = 0; i < 3; i++) {
-        CU_ASSERT_EQUAL(dp_req_parse(i == 2 ? TG_EP_EMBEDDINGS
-                                            : TG_EP_CHAT_COMPLETIONS,
-                                     bodies[i], strlen(bodies[i]), &r, msg,
-                                     sizeof(msg), param, sizeof(param)),
-                        TG_EINVAL);
+        CU_ASSERT_EQUAL(
+            dp_req_parse(i == 2 ? TG_EP_EMBEDDINGS : TG_EP_CHAT_COMPLETIONS,
+                         bodies[i], strlen(bodies[i]), &r, msg, sizeof(msg),
+                         param, sizeof(param)),
+            TG_EINVAL);
         CU_ASSERT_PTR_NOT_NULL(strstr(msg, "gateway's configuration"));
     }
     CU_ASSERT_STRING_EQUAL(param, "api_key");
@@ -295,20 +298,20 @@ test_stream_options_per_deployment(void)
     setup(&f, TG_PROVIDER_OPENAI, "http://o/v1", true);
     f.dep.upstream_model = "gpt-4o";
     f.cr.raw_exact       = true;
-    CU_ASSERT_EQUAL_FATAL(dp_call_prepare(&c, &f.up, &f.cr, 0, msg,
-                                          sizeof(msg), param, sizeof(param)),
+    CU_ASSERT_EQUAL_FATAL(dp_call_prepare(&c, &f.up, &f.cr, 0, msg, sizeof(msg),
+                                          param, sizeof(param)),
                           TG_OK);
     CU_ASSERT_PTR_NOT_NULL(
         strstr(c.body, "\"stream_options\":{\"include_usage\":true}"));
     dp_call_fini(&c);
     /* stream_options false: the client's bytes, unchanged. */
     f.dep.no_stream_options = true;
-    CU_ASSERT_EQUAL_FATAL(dp_call_prepare(&c, &f.up, &f.cr, 0, msg,
-                                          sizeof(msg), param, sizeof(param)),
+    CU_ASSERT_EQUAL_FATAL(dp_call_prepare(&c, &f.up, &f.cr, 0, msg, sizeof(msg),
+                                          param, sizeof(param)),
                           TG_OK);
     CU_ASSERT_EQUAL(c.len, strlen(f.body));
     CU_ASSERT_EQUAL(memcmp(c.body, f.body, c.len), 0);
-    CU_ASSERT_TRUE(c.raw); /* still metered from the relayed chunks */
+    CU_ASSERT_PTR_EQUAL(c.ops, &dp_openai_ops); /* relayed, metered */
     dp_call_fini(&c);
     dp_chat_fini(&f.chat);
 
@@ -319,16 +322,16 @@ test_stream_options_per_deployment(void)
     f.cr.chat    = &ch;
     f.cr.raw     = with_so;
     f.cr.raw_len = strlen(with_so);
-    CU_ASSERT_EQUAL_FATAL(dp_call_prepare(&c, &f.up, &f.cr, 0, msg,
-                                          sizeof(msg), param, sizeof(param)),
+    CU_ASSERT_EQUAL_FATAL(dp_call_prepare(&c, &f.up, &f.cr, 0, msg, sizeof(msg),
+                                          param, sizeof(param)),
                           TG_OK);
     CU_ASSERT_PTR_NULL(strstr(c.body, "stream_options"));
     CU_ASSERT_PTR_NOT_NULL(strstr(c.body, "\"stream\":true"));
     dp_call_fini(&c);
     /* A retry (or the next such deployment) renders it again: still none,
      * though the first rendering took the field out of the parsed body. */
-    CU_ASSERT_EQUAL_FATAL(dp_call_prepare(&c, &f.up, &f.cr, 0, msg,
-                                          sizeof(msg), param, sizeof(param)),
+    CU_ASSERT_EQUAL_FATAL(dp_call_prepare(&c, &f.up, &f.cr, 0, msg, sizeof(msg),
+                                          param, sizeof(param)),
                           TG_OK);
     CU_ASSERT_PTR_NULL(strstr(c.body, "stream_options"));
     dp_call_fini(&c);

@@ -1,5 +1,6 @@
 /* dataplane.sse - stream events must come out whole and in order however
- * the upstream bytes are chunked. */
+ * the upstream bytes are chunked; one event's fields are read alike for
+ * every provider; events are written whole or not at all. */
 #include <string.h>
 
 #include "dp_sse.h"
@@ -101,6 +102,74 @@ test_cap_applies_to_the_event_not_the_chunk(void)
     dp_sse_fini(&s);
 }
 
+/* Reading one event: its name, its data lines joined, CRLF line ends, one
+ * space after the colon dropped, other fields ignored. */
+static void
+test_read_fields(void)
+{
+    static const char ev[] = "id: 7\r\nevent: delta\r\ndata:  a\r\n"
+                             ": note\r\ndata:b\r\n\r\n";
+    dp_sse_fields     f;
+
+    CU_ASSERT_EQUAL_FATAL(dp_sse_read(ev, strlen(ev), &f), TG_OK);
+    CU_ASSERT_STRING_EQUAL(f.event, "delta");
+    CU_ASSERT_EQUAL_FATAL(f.len, 4);
+    CU_ASSERT_NSTRING_EQUAL(f.data, " a\nb", 4);
+    dp_sse_fields_fini(&f);
+    CU_ASSERT_EQUAL_FATAL(dp_sse_read("data: {}\n\n", 10, &f), TG_OK);
+    CU_ASSERT_STRING_EQUAL(f.event, "");
+    CU_ASSERT_EQUAL(f.len, 2);
+    dp_sse_fields_fini(&f);
+    CU_ASSERT_EQUAL_FATAL(dp_sse_read(": ping\n\n", 8, &f), TG_OK);
+    CU_ASSERT_PTR_NULL(f.data);
+    dp_sse_fields_fini(&f);
+}
+
+/* Writing: whole events or nothing, also when the buffer is full. */
+static void
+test_write_whole_or_nothing(void)
+{
+    tg_buf b;
+    size_t mark;
+
+    tg_buf_init(&b, 48);
+    CU_ASSERT_EQUAL(dp_sse_put(&b, NULL, "[DONE]", 6), TG_OK);
+    CU_ASSERT_EQUAL(dp_sse_put(&b, "error", "{}", 2), TG_OK);
+    CU_ASSERT_STRING_EQUAL(b.data,
+                           "data: [DONE]\n\nevent: error\ndata: {}\n\n");
+    mark = b.len;
+    CU_ASSERT_EQUAL(dp_sse_put(&b, NULL, "0123456789", 10), TG_ETOOBIG);
+    CU_ASSERT_EQUAL(b.len, mark);
+    CU_ASSERT_EQUAL(dp_sse_open(&b, NULL), TG_OK);
+    CU_ASSERT_EQUAL(dp_sse_close(&b, mark, TG_EPROTO), TG_EPROTO);
+    CU_ASSERT_EQUAL(b.len, mark);
+    CU_ASSERT_STRING_EQUAL(b.data + mark, "");
+    tg_buf_fini(&b);
+}
+
+/* The end of the body: a last event ended by EOF instead of a blank line
+ * is delivered; line ends alone are not an event. */
+static void
+test_finish_delivers_the_last_event(void)
+{
+    dp_sse s;
+    seen   got = {0};
+
+    dp_sse_init(&s, 1024);
+    CU_ASSERT_EQUAL(dp_sse_feed(&s, "data: [DONE]\n", 13, collect, &got),
+                    TG_OK);
+    CU_ASSERT_EQUAL(got.n, 0);
+    CU_ASSERT_EQUAL(dp_sse_finish(&s, collect, &got), TG_OK);
+    CU_ASSERT_EQUAL_FATAL(got.n, 1);
+    CU_ASSERT_STRING_EQUAL(got.events[0], "data: [DONE]\n\n");
+    CU_ASSERT_EQUAL(dp_sse_finish(&s, collect, &got), TG_OK);
+    CU_ASSERT_EQUAL(got.n, 1);
+    dp_sse_fini(&s);
+    CU_ASSERT_EQUAL(dp_sse_next("data: a\n\ndata: b", 17), 9);
+    CU_ASSERT_EQUAL(dp_sse_next("data: b\r\n\r\nx", 12), 11);
+    CU_ASSERT_EQUAL(dp_sse_next("data: b", 7), 0);
+}
+
 int
 main(void)
 {
@@ -109,6 +178,9 @@ main(void)
         {"partial_is_kept_and_capped", test_partial_is_kept_and_capped},
         {"cap_applies_to_the_event_not_the_chunk",
          test_cap_applies_to_the_event_not_the_chunk},
+        {"read_fields", test_read_fields},
+        {"write_whole_or_nothing", test_write_whole_or_nothing},
+        {"finish_delivers_the_last_event", test_finish_delivers_the_last_event},
         {NULL, NULL},
     };
     return tg_unit_run("dataplane.sse", cases);
