@@ -42,8 +42,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     dp_sse            sse;
     dp_anth_usage     au;
     dp_usage_counts   u;
-    const char       *rest;
-    size_t            rlen;
 
     tg_buf_init(&fs.out, 1 << 20);
     if (dp_anth_stream_create(&fs.a2o[0], &am, false) != TG_OK ||
@@ -55,16 +53,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     dp_sse_init(&sse, 65536);
     (void)dp_sse_feed(&sse, (const char *)data, size, fuzz_event, &fs);
-    rest = dp_sse_rest(&sse, &rlen);
-    while (rlen > 0 && (rest[0] == '\r' || rest[0] == '\n')) {
-        rest++;
-        rlen--;
-    }
-    if (rlen > 0) {
-        /* The body ended without a blank line: the data plane ends the
-         * event itself (dp_transfer_stream_tail). */
-        (void)dp_sse_feed(&sse, "\n\n", 2, fuzz_event, &fs);
-    }
+    /* The body ended (a last event without a blank line is ended as the
+     * data plane ends it: dp_transfer_stream_tail). */
+    (void)dp_sse_finish(&sse, fuzz_event, &fs);
     for (size_t i = 0; i < 2; i++) {
         (void)dp_anth_stream_finish(fs.a2o[i], &fs.out);
         (void)dp_anth_stream_ended(fs.a2o[i]);
