@@ -4,7 +4,7 @@
  * config exit 2, failed operations exit 1. */
 #include "pdp_cli.h"
 
-#include "pdp_api.h"
+#include "pdp_fmt.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -37,9 +37,9 @@
 #include "tg_time.h"
 
 #define PDP_CLI_POS_MAX 4
-#define PDP_CLI_LABELS_MAX 32 /* --label flags on one command line */
-#define PDP_KEY_ID_BYTES 8                /* key_ + 16 hex digits */
-#define PDP_CLI_RELOAD_TIMEOUT_S 120      /* compile + tests of a bundle */
+#define PDP_CLI_LABELS_MAX 32        /* --label flags on one command line */
+#define PDP_KEY_ID_BYTES 8           /* key_ + 16 hex digits */
+#define PDP_CLI_RELOAD_TIMEOUT_S 120 /* compile + tests of a bundle */
 
 typedef struct pdp_cli_opts {
     const char *config;
@@ -568,7 +568,7 @@ pdp_cli_policy_history(pdp_cli *c, int argc, char **argv)
         for (size_t i = 0; i < h.n; i++) {
             const pdp_activation *a = &h.v[i];
             cJSON                *j = cJSON_CreateObject();
-            pdp_api_time(a->activated_ms, when, sizeof(when));
+            pdp_fmt_time(a->activated_ms, when, sizeof(when));
             cJSON_AddNumberToObject(j, "seq", (double)a->seq);
             cJSON_AddStringToObject(j, "activated", when);
             cJSON_AddNumberToObject(j, "activated_ms", (double)a->activated_ms);
@@ -600,7 +600,7 @@ pdp_cli_policy_history(pdp_cli *c, int argc, char **argv)
         for (size_t i = 0; i < h.n; i++) {
             const pdp_activation *a        = &h.v[i];
             char                  note[64] = "";
-            pdp_api_time(a->activated_ms, when, sizeof(when));
+            pdp_fmt_time(a->activated_ms, when, sizeof(when));
             if (a->rollback) {
                 snprintf(note, sizeof(note), "rollback from %llu",
                          (unsigned long long)a->previous_revision);
@@ -678,9 +678,9 @@ pdp_cli_run(int argc, char **argv, FILE *out, FILE *err)
 static int
 pdp_cli_dispatch(pdp_cli *c, int argc, char **argv)
 {
-    const char *cmd   = argv[1];
-    const char *sub   = argc > 2 ? argv[2] : NULL;
-    bool        group = false;
+    const char *cmd       = argv[1];
+    const char *sub       = argc > 2 ? argv[2] : NULL;
+    bool        group     = false;
     char        subs[256] = "";
     size_t      used      = 0;
 

@@ -8,6 +8,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,8 @@
 
 #include "pdp_admin.h"
 #include "pdp_api.h"
+#include "pdp_fmt.h"
+#include "pdp_quotas.h"
 #include "pdp_cli.h"
 #include "pdp_policy.h"
 #include "pdp_server.h"
@@ -328,8 +331,8 @@ static const pdp_cli_api_cmd pdp_cli_api_cmds[] = {
      "\n"
      "Every budget set through administration, with the current window's\n"
      "spent, reserved (requests in flight: only a running PDP knows, so it\n"
-     "is asked when it is up on pdp.admin_listen) and remaining USD.\n"
-     PDP_CLI_COMMON,
+     "is asked when it is up on pdp.admin_listen) and remaining "
+     "USD.\n" PDP_CLI_COMMON,
      NULL},
     {"budgets",
      "show",
@@ -1326,7 +1329,7 @@ pdp_cli_api_path(FILE *err, const char *name, const pdp_cli_api_cmd *cmd,
         snprintf(arg, sizeof(arg), "%s", r->pos);
         break;
     case POS_TARGET:
-        if (!pdp_api_quota_target(r->pos, &scope, &id)) {
+        if (!pdp_quotas_target(r->pos, &scope, &id)) {
             return pdp_cli_api_usage(err, name,
                                      "\"%s\" is not a target: use tenant:ID "
                                      "or key:ID",
@@ -1351,6 +1354,30 @@ pdp_cli_api_path(FILE *err, const char *name, const pdp_cli_api_cmd *cmd,
         return pdp_cli_api_usage(err, name, "the options are too long");
     }
     return PDP_EXIT_OK;
+}
+
+/* pdp_cli_actor names who runs the CLI, for the audit trail:
+ * "cli:<login>@<host>". */
+static void
+pdp_cli_actor(char *buf, size_t cap)
+{
+    char           host[64] = "localhost";
+    struct passwd  pw;
+    struct passwd *res = NULL;
+    char           pwbuf[1024];
+    const char    *user = NULL;
+
+    if (getpwuid_r(getuid(), &pw, pwbuf, sizeof(pwbuf), &res) == 0 &&
+        res != NULL) {
+        user = res->pw_name;
+    }
+    gethostname(host, sizeof(host) - 1);
+    host[sizeof(host) - 1] = '\0';
+    if (user != NULL) {
+        snprintf(buf, cap, "cli:%s@%s", user, host);
+    } else {
+        snprintf(buf, cap, "cli:uid%u@%s", (unsigned)getuid(), host);
+    }
 }
 
 /* ---- running it -------------------------------------------------------- */
@@ -1441,7 +1468,7 @@ pdp_cli_api_local(FILE *err, const char *name, const pdp_cli_api_cmd *cmd,
                 name);
         b = NULL;
     }
-    pdp_api_cli_actor(actor, sizeof(actor));
+    pdp_cli_actor(actor, sizeof(actor));
     memset(&x, 0, sizeof(x));
     x.st     = st;
     x.cfg    = cfg;
@@ -1742,9 +1769,9 @@ pdp_cli_tok_one(void *arg, const pdp_admin_token *t)
 
     cJSON_AddStringToObject(j, "name", t->name);
     cJSON_AddStringToObject(j, "status", t->revoked_ms ? "revoked" : "active");
-    pdp_api_json_time(j, "created", t->created_ms);
+    pdp_fmt_json_time(j, "created", t->created_ms);
     cJSON_AddStringToObject(j, "created_by", t->created_by);
-    pdp_api_json_time(j, "revoked", t->revoked_ms);
+    pdp_fmt_json_time(j, "revoked", t->revoked_ms);
     cJSON_AddItemToArray(l->arr, j);
 }
 
@@ -1819,7 +1846,7 @@ pdp_cli_tokens(int argc, char **argv, FILE *out, FILE *err)
         tg_config_destroy(cfg);
         return PDP_EXIT_FAIL;
     }
-    pdp_api_cli_actor(actor, sizeof(actor));
+    pdp_cli_actor(actor, sizeof(actor));
     if (strcmp(sub, "list") == 0) {
         cJSON           *doc = cJSON_CreateObject();
         pdp_cli_tok_list l   = {cJSON_AddArrayToObject(doc, "admin_tokens")};

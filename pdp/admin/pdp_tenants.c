@@ -1,0 +1,247 @@
+/* pdp_tenants.c - see pdp_tenants.h. Each handler validates everything
+ * before it writes and answers with the record as stored. */
+#include "pdp_tenants.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "pdp_fmt.h"
+#include "tg_hash.h"
+#include "tg_pricing.h"
+
+cJSON *
+pdp_tenants_json(const pdp_tenant *t)
+{
+    cJSON *j = cJSON_CreateObject();
+    char   when[32];
+
+    cJSON_AddStringToObject(j, "id", t->id);
+    if (t->name[0] != '\0') {
+        cJSON_AddStringToObject(j, "name", t->name);
+    } else {
+        cJSON_AddNullToObject(j, "name");
+    }
+    if (t->tier[0] != '\0') {
+        cJSON_AddStringToObject(j, "tier", t->tier);
+    } else {
+        cJSON_AddNullToObject(j, "tier");
+    }
+    cJSON_AddItemToObject(j, "labels",
+                          pdp_fmt_labels_json(t->labels, t->n_labels));
+    pdp_fmt_time(t->created_ms, when, sizeof(when));
+    cJSON_AddStringToObject(j, "created", when);
+    cJSON_AddNumberToObject(j, "created_ms", (double)t->created_ms);
+    pdp_fmt_time(t->updated_ms, when, sizeof(when));
+    cJSON_AddStringToObject(j, "updated", when);
+    return j;
+}
+
+static void
+pdp_tenants_one(void *arg, const pdp_tenant *t)
+{
+    cJSON_AddItemToArray(arg, pdp_tenants_json(t));
+}
+
+unsigned
+pdp_tenants_list(pdp_api_call *c)
+{
+    cJSON *doc = cJSON_CreateObject();
+    cJSON *arr = cJSON_AddArrayToObject(doc, "tenants");
+    tg_err rv  = pdp_store_tenant_list(c->x->st, pdp_tenants_one, arr);
+
+    if (rv != TG_OK) {
+        cJSON_Delete(doc);
+        return pdp_api_store_err(c, rv, "list tenants");
+    }
+    return pdp_api_ok(c, 200, doc);
+}
+
+typedef struct pdp_tenants_get {
+    const char *id;
+    pdp_tenant *t;
+    pdp_totals *tot;
+} pdp_tenants_get;
+
+static tg_err
+pdp_tenants_get_in(pdp_store_reader *rd, void *arg)
+{
+    pdp_tenants_get *g  = arg;
+    tg_err           rv = pdp_store_tenant_get(rd, g->id, g->t);
+
+    if (rv == TG_OK && g->tot != NULL &&
+        pdp_store_totals_get(rd, PDP_TOTALS_TENANT, g->id, g->tot) != TG_OK) {
+        memset(g->tot, 0, sizeof(*g->tot));
+    }
+    return rv;
+}
+
+tg_err
+pdp_tenants_read(pdp_api_call *c, const char *id, pdp_tenant *t,
+                 pdp_totals *tot)
+{
+    pdp_tenants_get g = {id, t, tot};
+
+    return pdp_api_snapshot(c, pdp_tenants_get_in, &g);
+}
+
+unsigned
+pdp_tenants_show(pdp_api_call *c)
+{
+    const char *id = c->seg[1];
+    pdp_tenant  t;
+    pdp_totals  tot;
+    cJSON      *doc;
+    cJSON      *sp;
+    char        usd[32];
+    tg_err      rv = pdp_tenants_read(c, id, &t, &tot);
+
+    if (rv == TG_ENOTFOUND) {
+        return pdp_api_err(c, 404, "tenant_not_found",
+                           "No tenant \"%s\". List them with GET "
+                           "/admin/v1/tenants (tollgate-pdp tenants list).",
+                           id);
+    }
+    if (rv != TG_OK) {
+        return pdp_api_store_err(c, rv, "read the tenant");
+    }
+    doc = pdp_tenants_json(&t);
+    sp  = cJSON_AddObjectToObject(doc, "spend");
+    cJSON_AddNumberToObject(sp, "requests", (double)tot.requests);
+    cJSON_AddNumberToObject(sp, "prompt_tokens", (double)tot.prompt_tokens);
+    cJSON_AddNumberToObject(sp, "completion_tokens",
+                            (double)tot.completion_tokens);
+    tg_usd(tot.cost_micro_usd, usd, sizeof(usd));
+    cJSON_AddStringToObject(sp, "cost_usd", usd);
+    cJSON_AddNumberToObject(sp, "cost_micro_usd", (double)tot.cost_micro_usd);
+    return pdp_api_ok(c, 200, doc);
+}
+
+typedef enum pdp_tenants_how {
+    PDP_TENANTS_CREATE, /* POST tenants: 409 if it exists */
+    PDP_TENANTS_UPDATE, /* PATCH tenants/ID: 404 if it does not */
+    PDP_TENANTS_SET,    /* PUT tenants/ID: either; "new" says which */
+} pdp_tenants_how;
+
+/* pdp_tenants_write creates or changes tenant id from the body; what
+ * is not given stays, a label set to null (or "", except at create) is
+ * removed. */
+static unsigned
+pdp_tenants_write(pdp_api_call *c, const char *id, pdp_tenants_how how)
+{
+    bool                     create          = how == PDP_TENANTS_CREATE;
+    static const char *const create_fields[] = {"id", "name", "tier", "labels",
+                                                NULL};
+    static const char *const update_fields[] = {"name", "tier", "labels", NULL};
+    tg_kv                    labels[PDP_LABELS_MAX];
+    uint32_t                 n = 0;
+    const char              *name;
+    const char              *tier;
+    pdp_tenant               t;
+    pdp_tenant_change        ch;
+    bool                     created = false;
+    unsigned                 st      = 0;
+    char                     target[PDP_AUDIT_TARGET_MAX];
+    pdp_audit                a;
+    tg_err                   rv;
+
+    if (!pdp_api_fields(c, create ? create_fields : update_fields, &st) ||
+        !pdp_api_str(c, "name", &name, &st) ||
+        !pdp_api_str(c, "tier", &tier, &st) ||
+        !pdp_api_labels(c, !create, labels, &n, &st)) {
+        return st;
+    }
+    if (create) {
+        const char *body_id = NULL;
+        if (!pdp_api_str(c, "id", &body_id, &st)) {
+            return st;
+        }
+        id = body_id;
+        if (id == NULL || id[0] == '\0') {
+            return pdp_api_err(c, 400, "missing_field",
+                               "Give the tenant's \"id\" (1 to 63 of A-Z a-z "
+                               "0-9 . _ -).");
+        }
+    }
+    if (!tg_id_ok(id)) {
+        return pdp_api_err(c, 400, "invalid_id",
+                           "Tenant id \"%.80s\" is not valid: use 1 to 63 of "
+                           "A-Z a-z 0-9 . _ -",
+                           id);
+    }
+    if (tier != NULL && tier[0] != '\0' && !tg_id_ok(tier)) {
+        return pdp_api_err(c, 400, "invalid_field",
+                           "\"tier\" \"%.80s\" is not valid: use 1 to 63 of "
+                           "A-Z a-z 0-9 . _ - (or null to clear it)",
+                           tier);
+    }
+    if (name != NULL &&
+        (strlen(name) >= PDP_KEY_NAME_MAX || !pdp_fmt_printable(name))) {
+        return pdp_api_err(c, 400, "invalid_field",
+                           "\"name\" must be at most %d printable "
+                           "characters (no control characters).",
+                           PDP_KEY_NAME_MAX - 1);
+    }
+    rv = pdp_tenants_read(c, id, &t, NULL);
+    if (rv == TG_OK && create) {
+        return pdp_api_err(c, 409, "tenant_exists",
+                           "Tenant \"%s\" already exists; change it with "
+                           "PATCH /admin/v1/tenants/%s (tollgate-pdp tenants "
+                           "update).",
+                           id, id);
+    }
+    if (rv == TG_ENOTFOUND && how == PDP_TENANTS_UPDATE) {
+        return pdp_api_err(c, 404, "tenant_not_found",
+                           "No tenant \"%s\"; create it with POST "
+                           "/admin/v1/tenants (tollgate-pdp tenants create).",
+                           id);
+    }
+    if (rv != TG_OK && rv != TG_ENOTFOUND) {
+        return pdp_api_store_err(c, rv, "read the tenant");
+    }
+    memset(&ch, 0, sizeof(ch));
+    ch.id       = id;
+    ch.tier     = tier;
+    ch.name     = name;
+    ch.labels   = labels;
+    ch.n_labels = n;
+    ch.now_ms   = c->now_ms;
+    snprintf(target, sizeof(target), "tenant:%s", id);
+    pdp_api_audit(
+        c, &a, rv == TG_ENOTFOUND ? "tenants.create" : "tenants.update", target,
+        c->body != NULL ? cJSON_Duplicate(c->body, true) : NULL);
+    rv = pdp_store_tenant_set(c->x->st, &ch, &t, &created);
+    pdp_api_audit_end(c->x->st, &a);
+    if (rv == TG_ETOOBIG) {
+        return pdp_api_err(c, 400, "too_many_labels",
+                           "Tenant %s would have more than %d labels; remove "
+                           "some (a label set to null is removed).",
+                           id, PDP_LABELS_MAX);
+    }
+    if (rv != TG_OK) {
+        return pdp_api_store_err(c, rv, "store the tenant");
+    }
+    if (how == PDP_TENANTS_SET) {
+        cJSON *doc = pdp_tenants_json(&t);
+        cJSON_AddBoolToObject(doc, "new", created);
+        return pdp_api_ok(c, created ? 201 : 200, doc);
+    }
+    return pdp_api_ok(c, create ? 201 : 200, pdp_tenants_json(&t));
+}
+
+unsigned
+pdp_tenants_create(pdp_api_call *c)
+{
+    return pdp_tenants_write(c, NULL, PDP_TENANTS_CREATE);
+}
+
+unsigned
+pdp_tenants_put(pdp_api_call *c)
+{
+    return pdp_tenants_write(c, c->seg[1], PDP_TENANTS_SET);
+}
+
+unsigned
+pdp_tenants_patch(pdp_api_call *c)
+{
+    return pdp_tenants_write(c, c->seg[1], PDP_TENANTS_UPDATE);
+}
