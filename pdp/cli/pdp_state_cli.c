@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pdp_cli.h"
+#include "pdp_cli_flags.h"
 #include "pdp_store.h"
 #include "tg_buf.h"
 #include "tg_config.h"
@@ -59,10 +59,10 @@ pdp_state_bad(void *arg, const pdp_store_check_bad *b)
     s->db_newer += newer ? 1 : 0;
     if (s->db_bad++ < PDP_STATE_BAD_SHOWN) {
         tg_buf_addf(&s->lines, "      %s: %s\n", b->key,
-                            newer ? "a record version this build does not "
-                                    "know (a newer tollgate-pdp wrote it, or "
-                                    "it is damaged)"
-                                  : "does not decode (damaged)");
+                    newer ? "a record version this build does not "
+                            "know (a newer tollgate-pdp wrote it, or "
+                            "it is damaged)"
+                          : "does not decode (damaged)");
     }
 }
 
@@ -92,9 +92,8 @@ pdp_state_db(void *arg, const pdp_store_check_db *d)
     fprintf(s->out, "  %-16s %10llu  %s\n", d->name,
             (unsigned long long)d->records, status);
     if (s->db_bad > PDP_STATE_BAD_SHOWN) {
-        tg_buf_addf(
-            &s->lines, "      ... and %llu more\n",
-            (unsigned long long)(s->db_bad - PDP_STATE_BAD_SHOWN));
+        tg_buf_addf(&s->lines, "      ... and %llu more\n",
+                    (unsigned long long)(s->db_bad - PDP_STATE_BAD_SHOWN));
     }
     if (s->lines.len > 0) {
         fputs(s->lines.data, s->out);
@@ -104,8 +103,7 @@ pdp_state_db(void *arg, const pdp_store_check_db *d)
               s->out);
     }
     if (broken) {
-        tg_buf_addf(&s->damaged, "%s%s", s->damaged.len ? ", " : "",
-                            d->name);
+        tg_buf_addf(&s->damaged, "%s%s", s->damaged.len ? ", " : "", d->name);
     }
     s->newer += s->db_newer;
     s->records += lmdb ? 0 : d->records;
@@ -170,61 +168,31 @@ pdp_state_spool_db(void *arg, const tg_lmdb_db_report *r)
 
 /* ---- the command -------------------------------------------------------- */
 
-/* pdp_state_flag matches --name VALUE and --name=VALUE at argv[*i]. */
-static int
-pdp_state_flag(int argc, char **argv, int *i, const char *name,
-               const char **val, FILE *err)
-{
-    const char *a = argv[*i];
-    size_t      n = strlen(name);
-
-    if (strncmp(a, name, n) != 0 || (a[n] != '\0' && a[n] != '=')) {
-        return 0;
-    }
-    if (a[n] == '=') {
-        *val = a + n + 1;
-    } else if (*i + 1 < argc) {
-        *val = argv[++*i];
-    } else {
-        fprintf(err,
-                "tollgate-pdp state check: option %s needs a value\n"
-                "Run 'tollgate-pdp state check --help' for usage.\n",
-                name);
-        return -1;
-    }
-    return 1;
-}
-
 static int
 pdp_state_check(int argc, char **argv, FILE *out, FILE *err)
 {
-    const char *config = NULL;
-    const char *spool  = NULL;
-    tg_config  *cfg    = NULL;
-    pdp_state   s;
-    char       *msg = NULL;
-    tg_err      rv;
-    int         ec = PDP_EXIT_USAGE;
+    static const pdp_cli_flag flags[] = {
+        {"config", PDP_CLI_VALUE}, {"spool", PDP_CLI_VALUE}, {NULL, 0}};
+    pdp_cli_io   io     = {out, err, "state check"};
+    pdp_cli_args a      = {0};
+    const char  *config = NULL;
+    const char  *spool  = NULL;
+    tg_config   *cfg    = NULL;
+    pdp_state    s;
+    char        *msg = NULL;
+    tg_err       rv;
+    int          ec = PDP_EXIT_USAGE;
 
-    for (int i = 0; i < argc; i++) {
-        int m;
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            fputs(pdp_state_usage, out);
-            return PDP_EXIT_OK;
-        }
-        if ((m = pdp_state_flag(argc, argv, &i, "--config", &config, err)) ==
-                0 &&
-            (m = pdp_state_flag(argc, argv, &i, "--spool", &spool, err)) == 0) {
-            fprintf(err,
-                    "tollgate-pdp state check: unknown %s \"%s\"\n"
-                    "Run 'tollgate-pdp state check --help' for usage.\n",
-                    argv[i][0] == '-' ? "option" : "argument", argv[i]);
-            return PDP_EXIT_USAGE;
-        }
-        if (m < 0) {
-            return PDP_EXIT_USAGE;
-        }
+    if ((ec = pdp_cli_parse(&io, argc, argv, flags, 0, &a)) != PDP_EXIT_OK) {
+        return ec;
     }
+    if (a.help) {
+        fputs(pdp_state_usage, out);
+        return PDP_EXIT_OK;
+    }
+    config = pdp_cli_val(&a, "config");
+    spool  = pdp_cli_val(&a, "spool");
+    ec     = PDP_EXIT_USAGE;
     if (config == NULL && spool == NULL) {
         config = getenv("TOLLGATE_CONFIG");
     }

@@ -17,6 +17,7 @@
 #include "pdp_rollout.h"
 #include "pdp_server.h"
 #include "pdp_store.h"
+#include "pdp_tokens.h"
 #include "tg_hash.h"
 #include "tg_log.h"
 #include "tg_pricing.h"
@@ -35,7 +36,6 @@ pdp_serve_token_local(pdp_store *st, const char *state_dir, char *err,
                       size_t errlen)
 {
     char            token[PDP_SERVE_TOKEN_MAX];
-    char            hex[65];
     char            path[4096];
     char            tmp[4096 + 8];
     uint8_t         hash[TG_SHA256_LEN];
@@ -44,13 +44,10 @@ pdp_serve_token_local(pdp_store *st, const char *state_dir, char *err,
     int             fd;
     size_t          len;
 
-    if ((rv = tg_random_token(hex, 32)) != TG_OK) {
+    if ((rv = pdp_tokens_mint(token, sizeof(token), hash)) != TG_OK) {
         snprintf(err, errlen, "cannot read random bytes for the admin token");
         return rv;
     }
-    snprintf(token, sizeof(token), "tga-%s", hex);
-    explicit_bzero(hex, sizeof(hex));
-    tg_sha256(token, strlen(token), hash);
     memset(&t, 0, sizeof(t));
     snprintf(t.name, sizeof(t.name), PDP_ADMIN_TOKEN_LOCAL);
     snprintf(t.created_by, sizeof(t.created_by), "serve");
