@@ -28,7 +28,7 @@ pdp_records_spend(pdp_api_call *c)
     }
     /* The API's default is JSON; the CLI asks for a table. */
     if (pdp_spend_parse(&q, p[0], p[1], p[2], p[3],
-                        p[4] != NULL ? p[4] : "json", err,
+                        p[4] != NULL ? p[4] : "json", c->now_ms, err,
                         sizeof(err)) != TG_OK) {
         return pdp_api_err(c, 400, "invalid_query", "%s.", err);
     }

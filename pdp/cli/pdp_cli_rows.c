@@ -209,6 +209,10 @@ const pdp_cli_row pdp_cli_rows[] = {
          "  --from     first day (YYYY-MM-DD, UTC, from 00:00:00) or instant\n"
          "             (RFC 3339, e.g. 2024-05-01T09:30:00+02:00), included\n"
          "  --to       last day (included whole) or instant (included)\n"
+         "             A DATE may also be relative: today, yesterday (whole\n"
+         "             UTC days), 7d or 12h (the instant 7 days or 12 hours\n"
+         "             ago), e.g. --from 7d, or --from yesterday --to "
+         "yesterday\n"
          "  --tenant   only this tenant's requests\n"
          "  --format   table (default; text is the same), json or csv (RFC "
          "4180)\n" PDP_CLI_COMMON},
