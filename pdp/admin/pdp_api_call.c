@@ -273,3 +273,36 @@ pdp_api_query(const pdp_api_call *c, const char *name, char *buf, size_t cap)
     }
     return false;
 }
+
+typedef struct pdp_api_key_get {
+    const char *id;
+    pdp_key    *k;
+    int64_t    *last_ms;
+} pdp_api_key_get;
+
+static tg_err
+pdp_api_key_get_in(pdp_store_reader *rd, void *arg)
+{
+    pdp_api_key_get *g  = arg;
+    tg_err           rv = pdp_store_key_get_by_id(rd, g->id, g->k);
+    pdp_totals       t;
+
+    if (g->last_ms != NULL) {
+        *g->last_ms = rv == TG_OK && pdp_store_totals_get(rd, PDP_TOTALS_KEY,
+                                                          g->id, &t) == TG_OK
+                          ? t.last_ms
+                          : 0;
+    }
+    return rv;
+}
+
+tg_err
+pdp_api_read_key(pdp_api_call *c, const char *id, pdp_key *k, int64_t *last_ms)
+{
+    pdp_api_key_get g = {id, k, last_ms};
+
+    if (!tg_id_ok(id)) {
+        return TG_ENOTFOUND;
+    }
+    return pdp_api_snapshot(c, pdp_api_key_get_in, &g);
+}

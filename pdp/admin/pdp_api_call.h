@@ -20,6 +20,7 @@
 #include "tg_buf.h"
 #include "tg_config.h"
 #include "tg_json.h"
+#include "tg_pricing.h"
 
 #define PDP_API_PREFIX "/admin/v1/"
 #define PDP_API_SEGS 5
@@ -30,6 +31,9 @@ typedef struct pdp_api_ctx {
     const tg_config  *cfg;    /* the deployments catalog (key models) */
     pdp_limits       *lim;    /* reserved spend; NULL: not known (CLI) */
     const pdp_bundle *bundle; /* budget windows' time zone; NULL: UTC */
+    /* pdp.pricing_file, which prices budgets (after the bundle's table);
+     * NULL: not known, so nothing is said about unpriced models. */
+    const tg_pricing *pricing;
     const char       *actor;  /* recorded with every change */
     int64_t           now_ms; /* 0: the clock */
 } pdp_api_ctx;
@@ -93,6 +97,12 @@ bool pdp_api_query(const pdp_api_call *c, const char *name, char *buf,
 tg_err pdp_api_snapshot(pdp_api_call *c,
                         tg_err (*fn)(pdp_store_reader *rd, void *arg),
                         void *arg);
+
+/* pdp_api_read_key reads key id, and when it was last used (last_ms NULL:
+ * not wanted; 0: never), in one snapshot. TG_ENOTFOUND for an unknown or
+ * invalid id. */
+tg_err pdp_api_read_key(pdp_api_call *c, const char *id, pdp_key *k,
+                        int64_t *last_ms);
 
 /* ---- the audit trail --------------------------------------------------- */
 

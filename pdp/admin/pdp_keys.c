@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "pdp_fmt.h"
+#include "pdp_quotas.h"
 #include "pdp_tenants.h"
 #include "tg_hash.h"
 #include "tg_time.h"
@@ -194,40 +195,6 @@ pdp_keys_list(pdp_api_call *c)
     return pdp_api_ok(c, 200, doc);
 }
 
-typedef struct pdp_keys_get {
-    const char *id;
-    pdp_key    *k;
-    int64_t    *last_ms;
-} pdp_keys_get;
-
-static tg_err
-pdp_keys_get_in(pdp_store_reader *rd, void *arg)
-{
-    pdp_keys_get *g  = arg;
-    tg_err        rv = pdp_store_key_get_by_id(rd, g->id, g->k);
-    pdp_totals    t;
-
-    if (g->last_ms != NULL) {
-        *g->last_ms = rv == TG_OK && pdp_store_totals_get(rd, PDP_TOTALS_KEY,
-                                                          g->id, &t) == TG_OK
-                          ? t.last_ms
-                          : 0;
-    }
-    return rv;
-}
-
-/* pdp_keys_read reads key id (and when it was last used) in a snapshot. */
-static tg_err
-pdp_keys_read(pdp_api_call *c, const char *id, pdp_key *k, int64_t *last_ms)
-{
-    pdp_keys_get g = {id, k, last_ms};
-
-    if (!tg_id_ok(id)) {
-        return TG_ENOTFOUND;
-    }
-    return pdp_api_snapshot(c, pdp_keys_get_in, &g);
-}
-
 unsigned
 pdp_keys_show(pdp_api_call *c)
 {
@@ -235,7 +202,7 @@ pdp_keys_show(pdp_api_call *c)
     pdp_key     k;
     int64_t     last = 0;
     cJSON      *doc;
-    tg_err      rv = pdp_keys_read(c, id, &k, &last);
+    tg_err      rv = pdp_api_read_key(c, id, &k, &last);
 
     if (rv == TG_ENOTFOUND) {
         return pdp_api_key_missing(c, id);
@@ -373,102 +340,224 @@ pdp_keys_expiry(pdp_api_call *c, const char *expires_in, const char *expires,
     return true;
 }
 
-unsigned
-pdp_keys_create(pdp_api_call *c)
+/* pdp_keys_owner reads the body's "tenant", which must exist, into k. */
+static bool
+pdp_keys_owner(pdp_api_call *c, pdp_key *k, unsigned *st)
 {
-    static const char *const fields[] = {"tenant",  "name",   "user",
-                                         "models",  "labels", "expires_in",
-                                         "expires", NULL};
-    pdp_key                 *k        = calloc(1, sizeof(*k));
-    pdp_tenant               t;
-    const char              *tenant;
-    const char              *name;
-    const char              *user;
-    const char              *expires_in;
-    const char              *expires;
-    char                     secret[PDP_KEYS_SECRET_MAX];
-    uint8_t                  hash[TG_SHA256_LEN];
-    char                     idhex[17];
-    unsigned                 st = 0;
-    tg_err                   rv;
+    const char *tenant;
+    pdp_tenant  t;
+    tg_err      rv;
 
-    if (k == NULL) {
-        return pdp_api_err(c, 500, "internal", "out of memory");
-    }
-    if (!pdp_api_fields(c, fields, &st) ||
-        !pdp_api_str(c, "tenant", &tenant, &st) ||
-        !pdp_api_str(c, "name", &name, &st) ||
-        !pdp_api_str(c, "user", &user, &st) ||
-        !pdp_api_str(c, "expires_in", &expires_in, &st) ||
-        !pdp_api_str(c, "expires", &expires, &st) ||
-        !pdp_api_labels(c, false, k->labels, &k->n_labels, &st)) {
-        goto out;
+    if (!pdp_api_str(c, "tenant", &tenant, st)) {
+        return false;
     }
     if (tenant == NULL || !tg_id_ok(tenant)) {
-        st = pdp_api_err(c, 400, "missing_field",
-                         "Give the key's \"tenant\" (an existing tenant id).");
-        goto out;
+        *st = pdp_api_err(c, 400, "missing_field",
+                          "Give the key's \"tenant\" (an existing tenant id).");
+        return false;
     }
     rv = pdp_tenants_read(c, tenant, &t, NULL);
     if (rv == TG_ENOTFOUND) {
-        st = pdp_api_err(c, 404, "tenant_not_found",
-                         "No tenant \"%s\"; create it first with POST "
-                         "/admin/v1/tenants (tollgate-pdp tenants create "
-                         "%s).",
-                         tenant, tenant);
-        goto out;
+        *st = pdp_api_err(c, 404, "tenant_not_found",
+                          "No tenant \"%s\"; create it first with POST "
+                          "/admin/v1/tenants (tollgate-pdp tenants create "
+                          "%s).",
+                          tenant, tenant);
+        return false;
     }
     if (rv != TG_OK) {
-        st = pdp_api_store_err(c, rv, "read the tenant");
-        goto out;
+        *st = pdp_api_store_err(c, rv, "read the tenant");
+        return false;
+    }
+    snprintf(k->tenant, sizeof(k->tenant), "%s", tenant);
+    return true;
+}
+
+/* pdp_keys_body reads and checks everything the body says of a new key
+ * (but its limits) into k. */
+static bool
+pdp_keys_body(pdp_api_call *c, pdp_key *k, unsigned *st)
+{
+    const char *name;
+    const char *user;
+    const char *expires_in;
+    const char *expires;
+
+    if (!pdp_api_str(c, "name", &name, st) ||
+        !pdp_api_str(c, "user", &user, st) ||
+        !pdp_api_str(c, "expires_in", &expires_in, st) ||
+        !pdp_api_str(c, "expires", &expires, st) ||
+        !pdp_api_labels(c, false, k->labels, &k->n_labels, st) ||
+        !pdp_keys_owner(c, k, st)) {
+        return false;
     }
     if (name != NULL &&
         (strlen(name) >= sizeof(k->name) || !pdp_fmt_printable(name))) {
-        st = pdp_api_err(c, 400, "invalid_field",
-                         "\"name\" must be at most %zu printable characters "
-                         "(no control characters).",
-                         sizeof(k->name) - 1);
-        goto out;
+        *st = pdp_api_err(c, 400, "invalid_field",
+                          "\"name\" must be at most %zu printable characters "
+                          "(no control characters).",
+                          sizeof(k->name) - 1);
+        return false;
     }
     if (user != NULL && !pdp_keys_user_ok(user)) {
-        st = pdp_api_err(c, 400, "invalid_field",
-                         "\"user\" must be 1 to 127 printable characters.");
-        goto out;
+        *st = pdp_api_err(c, 400, "invalid_field",
+                          "\"user\" must be 1 to 127 printable characters.");
+        return false;
     }
     snprintf(k->user, sizeof(k->user), "%s", user != NULL ? user : "");
-    if (!pdp_keys_models(c, k, &st) ||
-        !pdp_keys_expiry(c, expires_in, expires, k, &st)) {
-        goto out;
+    if (!pdp_keys_models(c, k, st) ||
+        !pdp_keys_expiry(c, expires_in, expires, k, st)) {
+        return false;
     }
-    snprintf(k->tenant, sizeof(k->tenant), "%s", tenant);
     snprintf(k->name, sizeof(k->name), "%s", name != NULL ? name : "");
     k->status     = PDP_KEY_ACTIVE;
     k->created_ms = c->now_ms;
-    /* An id or secret already stored (a 2^-64 or 2^-128 chance, or a
-     * broken random source) gets another try or two. */
-    rv = TG_EEXIST;
+    return true;
+}
+
+/* pdp_keys_given: the body has one of the members in names. */
+static bool
+pdp_keys_given(const pdp_api_call *c, const char *const names[])
+{
+    for (size_t i = 0; c->body != NULL && names[i] != NULL; i++) {
+        if (cJSON_GetObjectItemCaseSensitive(c->body, names[i]) != NULL) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The limits a key is created with: the fields of PUT budgets/key/ID and
+ * PUT ratelimits/key/ID, read by the same rules. */
+typedef struct pdp_keys_limits {
+    bool      budget;
+    bool      rates;
+    pdp_quota q;
+} pdp_keys_limits;
+
+static bool
+pdp_keys_limits_read(pdp_api_call *c, pdp_keys_limits *l, unsigned *st)
+{
+    memset(l, 0, sizeof(*l));
+    l->budget = pdp_keys_given(c, pdp_quotas_budget_fields);
+    l->rates  = pdp_keys_given(c, pdp_quotas_rate_fields);
+    if ((l->budget && !pdp_quotas_budget_read(c, &l->q, st)) ||
+        (l->rates && !pdp_quotas_rates_read(c, &l->q, st))) {
+        return false;
+    }
+    l->q.scope      = PDP_QUOTA_KEY;
+    l->q.updated_ms = c->now_ms;
+    snprintf(l->q.updated_by, sizeof(l->q.updated_by), "%s", c->x->actor);
+    return true;
+}
+
+/* pdp_keys_audit_detail is what the audit trail says of a new key: the
+ * key, and the limits as they were given. */
+static cJSON *
+pdp_keys_audit_detail(const pdp_api_call *c, const pdp_key *k)
+{
+    cJSON *d   = pdp_keys_json(k, NULL, c->now_ms);
+    cJSON *lim = NULL;
+
+    for (int h = 0; h < 2; h++) {
+        const char *const *names =
+            h == 0 ? pdp_quotas_budget_fields : pdp_quotas_rate_fields;
+        for (size_t i = 0; c->body != NULL && names[i] != NULL; i++) {
+            const cJSON *m =
+                cJSON_GetObjectItemCaseSensitive(c->body, names[i]);
+            if (m != NULL) {
+                lim = lim != NULL ? lim : cJSON_AddObjectToObject(d, "limits");
+                cJSON_AddItemToObject(lim, names[i], cJSON_Duplicate(m, true));
+            }
+        }
+    }
+    return d;
+}
+
+/* pdp_keys_store stores k, and its limits, under a new id and secret (in
+ * secret) in one transaction with its audit line. An id or secret already
+ * stored (a 2^-64 or 2^-128 chance, or a broken random source) gets
+ * another try or two. */
+static tg_err
+pdp_keys_store(pdp_api_call *c, pdp_key *k, pdp_keys_limits *l, char *secret,
+               size_t cap, bool *no_random)
+{
+    uint8_t hash[TG_SHA256_LEN];
+    char    idhex[17];
+    tg_err  rv = TG_EEXIST;
+
+    *no_random = false;
     for (int i = 0; i < 3 && rv == TG_EEXIST; i++) {
         char      target[PDP_AUDIT_TARGET_MAX];
         pdp_audit a;
 
-        if (pdp_keys_secret(secret, sizeof(secret), hash) != TG_OK ||
+        if (pdp_keys_secret(secret, cap, hash) != TG_OK ||
             tg_random_token(idhex, 8) != TG_OK) {
-            st = pdp_api_err(c, 500, "internal",
-                             "Cannot read random bytes for a new key.");
-            goto out;
+            *no_random = true;
+            return TG_EIO;
         }
         snprintf(k->id, sizeof(k->id), "key_%s", idhex);
+        snprintf(l->q.id, sizeof(l->q.id), "%s", k->id);
         snprintf(target, sizeof(target), "key:%s", k->id);
         pdp_api_audit(c, &a, "keys.create", target,
-                      pdp_keys_json(k, NULL, c->now_ms));
-        rv = pdp_store_key_put(c->x->st, hash, k);
+                      pdp_keys_audit_detail(c, k));
+        rv = pdp_store_key_put_quota(c->x->st, hash, k,
+                                     l->budget || l->rates ? &l->q : NULL);
         pdp_api_audit_end(c->x->st, &a);
     }
-    if (rv != TG_OK) {
-        st = pdp_api_store_err(c, rv, "store the key");
+    return rv;
+}
+
+/* pdp_keys_created answers a new key: its record, the secret (shown this
+ * once) and the limits it was given. */
+static unsigned
+pdp_keys_created(pdp_api_call *c, const pdp_key *k, const pdp_keys_limits *l,
+                 const char *secret)
+{
+    cJSON *doc = pdp_keys_json(k, secret, c->now_ms);
+
+    if (l->budget) {
+        cJSON_AddItemToObject(doc, "budget", pdp_quotas_budget_json(c, &l->q));
+        pdp_quotas_warn_unpriced(c, k, doc);
+    }
+    if (l->rates) {
+        cJSON_AddItemToObject(doc, "ratelimits", pdp_quotas_rate_json(&l->q));
+    }
+    return pdp_api_ok(c, 201, doc);
+}
+
+unsigned
+pdp_keys_create(pdp_api_call *c)
+{
+    static const char *const fields[] = {
+        "tenant",     "name",    "user",      "models",     "labels",
+        "expires_in", "expires", "limit_usd", "window",     "thresholds",
+        "action",     "rpm",     "tpm",       "concurrent", NULL};
+    pdp_key        *k = calloc(1, sizeof(*k));
+    pdp_keys_limits l;
+    char            secret[PDP_KEYS_SECRET_MAX] = "";
+    unsigned        st                          = 0;
+    bool            no_random;
+    tg_err          rv;
+
+    if (k == NULL) {
+        return pdp_api_err(c, 500, "internal", "out of memory");
+    }
+    /* Everything is checked before anything is written: a limit that is
+     * wrong leaves no key behind. */
+    if (!pdp_api_fields(c, fields, &st) || !pdp_keys_body(c, k, &st) ||
+        !pdp_keys_limits_read(c, &l, &st)) {
         goto out;
     }
-    st = pdp_api_ok(c, 201, pdp_keys_json(k, secret, c->now_ms));
+    rv = pdp_keys_store(c, k, &l, secret, sizeof(secret), &no_random);
+    if (no_random) {
+        st = pdp_api_err(c, 500, "internal",
+                         "Cannot read random bytes for a new key.");
+    } else if (rv != TG_OK) {
+        st = pdp_api_store_err(c, rv, "store the key");
+    } else {
+        st = pdp_keys_created(c, k, &l, secret);
+    }
 out:
     explicit_bzero(secret, sizeof(secret));
     free(k);
@@ -502,7 +591,7 @@ pdp_keys_revoke(pdp_api_call *c)
     if (rv != TG_OK && rv != TG_EEXIST) {
         return pdp_api_store_err(c, rv, "revoke the key");
     }
-    if (pdp_keys_read(c, id, &k, NULL) != TG_OK) {
+    if (pdp_api_read_key(c, id, &k, NULL) != TG_OK) {
         return pdp_api_store_err(c, TG_EIO, "read the key back");
     }
     {

@@ -49,7 +49,7 @@ pdp_quotas_spent_one(void *arg, const pdp_limits_spend_key *k, int64_t spent)
 
 /* pdp_quotas_budget_json renders quota q's budget with its window now and
  * its spent, reserved (when the limits are known) and remaining spend. */
-static cJSON *
+cJSON *
 pdp_quotas_budget_json(pdp_api_call *c, const pdp_quota *q)
 {
     cJSON            *j = cJSON_CreateObject();
@@ -130,7 +130,7 @@ pdp_quotas_budget_json(pdp_api_call *c, const pdp_quota *q)
     return j;
 }
 
-static cJSON *
+cJSON *
 pdp_quotas_rate_json(const pdp_quota *q)
 {
     cJSON *j = cJSON_CreateObject();
@@ -271,25 +271,20 @@ pdp_quotas_show(pdp_api_call *c, bool budgets)
                               : pdp_quotas_rate_json(&q));
 }
 
-/* pdp_quotas_budget_body reads a budget from the body into q. */
+const char *const pdp_quotas_budget_fields[] = {"limit_usd", "window",
+                                                "thresholds", "action", NULL};
+const char *const pdp_quotas_rate_fields[] = {"rpm", "tpm", "concurrent", NULL};
+
+/* pdp_quotas_limit reads "limit_usd", USD exactly from the number's text
+ * (or a string), into q. */
 static bool
-pdp_quotas_budget_body(pdp_api_call *c, pdp_quota *q, unsigned *st)
+pdp_quotas_limit(pdp_api_call *c, pdp_quota *q, unsigned *st)
 {
-    static const char *const fields[] = {"limit_usd", "window", "thresholds",
-                                         "action", NULL};
-    const cJSON *lim = cJSON_GetObjectItemCaseSensitive(c->body, "limit_usd");
-    const cJSON *thr = cJSON_GetObjectItemCaseSensitive(c->body, "thresholds");
-    const char  *window;
-    const char  *action;
+    const cJSON *lim  = cJSON_GetObjectItemCaseSensitive(c->body, "limit_usd");
     const char  *why  = "is not a positive number of USD";
     const char  *text = NULL;
     int64_t      micro;
 
-    if (!pdp_api_fields(c, fields, st) ||
-        !pdp_api_str(c, "window", &window, st) ||
-        !pdp_api_str(c, "action", &action, st)) {
-        return false;
-    }
     if (lim == NULL) {
         *st = pdp_api_err(c, 400, "missing_field",
                           "Give \"limit_usd\", e.g. {\"limit_usd\": 100, "
@@ -308,6 +303,14 @@ pdp_quotas_budget_body(pdp_api_call *c, pdp_quota *q, unsigned *st)
         return false;
     }
     q->limit_micro = micro;
+    return true;
+}
+
+/* pdp_quotas_window reads the budget's window (given as window) into q. */
+static bool
+pdp_quotas_window(pdp_api_call *c, const char *window, pdp_quota *q,
+                  unsigned *st)
+{
     if (window == NULL) {
         *st = pdp_api_err(c, 400, "missing_field",
                           "Give \"window\": \"daily\", \"weekly\", "
@@ -326,17 +329,16 @@ pdp_quotas_budget_body(pdp_api_call *c, pdp_quota *q, unsigned *st)
     if (q->window != PDP_WINDOW_ROLLING) {
         q->window_h = 0;
     }
-    q->clamp = false;
-    if (action != NULL && strcmp(action, "clamp") == 0) {
-        q->clamp = true;
-    } else if (action != NULL && strcmp(action, "deny") != 0) {
-        *st = pdp_api_err(c, 400, "invalid_field",
-                          "\"action\" \"%.40s\" is not valid: \"deny\" (429 "
-                          "budget_exceeded) or \"clamp\" (lower max_tokens "
-                          "to what the budget can pay).",
-                          action);
-        return false;
-    }
+    return true;
+}
+
+/* pdp_quotas_thresholds reads "thresholds" (percents alerted at, once per
+ * calendar window) into q. */
+static bool
+pdp_quotas_thresholds(pdp_api_call *c, pdp_quota *q, unsigned *st)
+{
+    const cJSON *thr = cJSON_GetObjectItemCaseSensitive(c->body, "thresholds");
+
     q->nthr = 0;
     if (thr != NULL && !cJSON_IsArray(thr)) {
         *st = pdp_api_err(c, 400, "invalid_field",
@@ -370,6 +372,31 @@ pdp_quotas_budget_body(pdp_api_call *c, pdp_quota *q, unsigned *st)
     return true;
 }
 
+bool
+pdp_quotas_budget_read(pdp_api_call *c, pdp_quota *q, unsigned *st)
+{
+    const char *window;
+    const char *action;
+
+    if (!pdp_api_str(c, "window", &window, st) ||
+        !pdp_api_str(c, "action", &action, st) || !pdp_quotas_limit(c, q, st) ||
+        !pdp_quotas_window(c, window, q, st)) {
+        return false;
+    }
+    q->clamp = false;
+    if (action != NULL && strcmp(action, "clamp") == 0) {
+        q->clamp = true;
+    } else if (action != NULL && strcmp(action, "deny") != 0) {
+        *st = pdp_api_err(c, 400, "invalid_field",
+                          "\"action\" \"%.40s\" is not valid: \"deny\" (429 "
+                          "budget_exceeded) or \"clamp\" (lower max_tokens "
+                          "to what the budget can pay).",
+                          action);
+        return false;
+    }
+    return pdp_quotas_thresholds(c, q, st);
+}
+
 static bool
 pdp_quotas_rate_field(pdp_api_call *c, const char *name, int64_t max,
                       int64_t *out, unsigned *st)
@@ -390,13 +417,10 @@ pdp_quotas_rate_field(pdp_api_call *c, const char *name, int64_t max,
     return true;
 }
 
-static bool
-pdp_quotas_rate_body(pdp_api_call *c, pdp_quota *q, unsigned *st)
+bool
+pdp_quotas_rates_read(pdp_api_call *c, pdp_quota *q, unsigned *st)
 {
-    static const char *const fields[] = {"rpm", "tpm", "concurrent", NULL};
-
-    if (!pdp_api_fields(c, fields, st) ||
-        !pdp_quotas_rate_field(c, "rpm", PDP_RPM_MAX, &q->rpm, st) ||
+    if (!pdp_quotas_rate_field(c, "rpm", PDP_RPM_MAX, &q->rpm, st) ||
         !pdp_quotas_rate_field(c, "tpm", PDP_TPM_MAX, &q->tpm, st) ||
         !pdp_quotas_rate_field(c, "concurrent", PDP_CONCURRENT_MAX,
                                &q->concurrent, st)) {
@@ -410,6 +434,97 @@ pdp_quotas_rate_body(pdp_api_call *c, pdp_quota *q, unsigned *st)
         return false;
     }
     return true;
+}
+
+/* pdp_quotas_priced: a budget can hold a request for model: every
+ * deployment of it has a price. */
+static bool
+pdp_quotas_priced(const pdp_api_ctx *x, const char *model)
+{
+    tg_price p;
+
+    for (size_t i = 0; i < x->cfg->n_deployments; i++) {
+        const tg_deployment *d = &x->cfg->deployments[i];
+        if (strcmp(d->model, model) == 0 &&
+            !pdp_deployment_price(x->bundle, x->pricing, d, model, &p)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* pdp_quotas_may_use: a key k (NULL: any key of the tenant) may ask for
+ * the catalog's deployment i, and it is its model's first. */
+static bool
+pdp_quotas_may_use(const tg_config *cfg, const pdp_key *k, size_t i)
+{
+    const char *m = cfg->deployments[i].model;
+
+    for (size_t j = 0; j < i; j++) {
+        if (strcmp(cfg->deployments[j].model, m) == 0) {
+            return false;
+        }
+    }
+    for (uint32_t j = 0; k != NULL && j < k->n_models; j++) {
+        if (strcmp(k->models[j], m) == 0) {
+            return true;
+        }
+    }
+    return k == NULL || k->n_models == 0;
+}
+
+void
+pdp_quotas_warn_unpriced(pdp_api_call *c, const pdp_key *k, cJSON *doc)
+{
+    const pdp_api_ctx *x         = c->x;
+    char               list[512] = "";
+    size_t             n         = 0;
+
+    if (x->cfg == NULL || (x->pricing == NULL && x->bundle == NULL)) {
+        return; /* the prices are not known here */
+    }
+    for (size_t i = 0; i < x->cfg->n_deployments; i++) {
+        const char *m    = x->cfg->deployments[i].model;
+        size_t      used = strlen(list);
+        if (!pdp_quotas_may_use(x->cfg, k, i) || pdp_quotas_priced(x, m)) {
+            continue;
+        }
+        if (n++ < 8) {
+            snprintf(list + used, sizeof(list) - used, "%s\"%.80s\"",
+                     used > 0 ? ", " : "", m);
+        }
+    }
+    if (n > 0) {
+        char   msg[1024];
+        cJSON *w = cJSON_AddArrayToObject(doc, "warnings");
+        snprintf(msg, sizeof(msg),
+                 "%s %s%s %s no price (in pdp.pricing_file, the bundle's "
+                 "pricing.json or the deployment's \"pricing\"), so under "
+                 "this budget every request for %s is refused with 403 "
+                 "model_unpriced until %s priced.",
+                 n == 1 ? "Model" : "Models", list, n > 8 ? ", ..." : "",
+                 n == 1 ? "has" : "have", n == 1 ? "it" : "them",
+                 n == 1 ? "it is" : "they are");
+        cJSON_AddItemToArray(w, cJSON_CreateString(msg));
+    }
+}
+
+/* pdp_quotas_budget_set answers a budget just set, with a warning when a
+ * model it covers has no price. */
+static unsigned
+pdp_quotas_budget_set(pdp_api_call *c, const pdp_quota *q,
+                      pdp_quota_scope scope, const char *id)
+{
+    cJSON  *doc = pdp_quotas_budget_json(c, q);
+    pdp_key k;
+
+    /* A key's budget covers the models the key may use. */
+    if (scope == PDP_QUOTA_KEY && pdp_api_read_key(c, id, &k, NULL) == TG_OK) {
+        pdp_quotas_warn_unpriced(c, &k, doc);
+    } else if (scope == PDP_QUOTA_TENANT) {
+        pdp_quotas_warn_unpriced(c, NULL, doc);
+    }
+    return pdp_api_ok(c, 200, doc);
 }
 
 /* pdp_quotas_write sets (PUT) or removes (DELETE) the budget or the rate
@@ -456,8 +571,12 @@ pdp_quotas_write(pdp_api_call *c, bool budgets, bool remove)
                                      "\"monthly\", \"thresholds\": [50, 80]}."
                                    : "Give the limits as JSON, e.g. "
                                      "{\"rpm\": 60}.");
-    } else if (budgets ? !pdp_quotas_budget_body(c, &q, &st)
-                       : !pdp_quotas_rate_body(c, &q, &st)) {
+    } else if (!pdp_api_fields(c,
+                               budgets ? pdp_quotas_budget_fields
+                                       : pdp_quotas_rate_fields,
+                               &st) ||
+               (budgets ? !pdp_quotas_budget_read(c, &q, &st)
+                        : !pdp_quotas_rates_read(c, &q, &st))) {
         return st;
     }
     q.updated_ms = c->now_ms;
@@ -492,9 +611,10 @@ pdp_quotas_write(pdp_api_call *c, bool budgets, bool remove)
         cJSON_AddStringToObject(doc, "deleted", target);
         return pdp_api_ok(c, 200, doc);
     }
-    return pdp_api_ok(c, 200,
-                      budgets ? pdp_quotas_budget_json(c, &q)
-                              : pdp_quotas_rate_json(&q));
+    if (budgets) {
+        return pdp_quotas_budget_set(c, &q, scope, id);
+    }
+    return pdp_api_ok(c, 200, pdp_quotas_rate_json(&q));
 }
 
 unsigned

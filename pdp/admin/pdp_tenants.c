@@ -3,6 +3,7 @@
 #include "pdp_tenants.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "pdp_fmt.h"
@@ -33,6 +34,9 @@ pdp_tenants_json(const pdp_tenant *t)
     cJSON_AddNumberToObject(j, "created_ms", (double)t->created_ms);
     pdp_fmt_time(t->updated_ms, when, sizeof(when));
     cJSON_AddStringToObject(j, "updated", when);
+    cJSON_AddStringToObject(j, "status",
+                            t->disabled_ms != 0 ? "disabled" : "active");
+    pdp_fmt_json_time(j, "disabled", t->disabled_ms);
     return j;
 }
 
@@ -244,4 +248,155 @@ unsigned
 pdp_tenants_patch(pdp_api_call *c)
 {
     return pdp_tenants_write(c, c->seg[1], PDP_TENANTS_UPDATE);
+}
+
+/* pdp_tenants_missing answers 404 for tenant id. */
+static unsigned
+pdp_tenants_missing(pdp_api_call *c, const char *id)
+{
+    return pdp_api_err(c, 404, "tenant_not_found",
+                       "No tenant \"%.80s\". List them with GET "
+                       "/admin/v1/tenants (tollgate-pdp tenants list).",
+                       id);
+}
+
+/* pdp_tenants_switch disables (disable) or enables tenant c->seg[1]: a
+ * disabled tenant's keys are refused by every decision (403
+ * tenant_disabled) until it is enabled again; nothing else changes. */
+static unsigned
+pdp_tenants_switch(pdp_api_call *c, bool disable)
+{
+    static const char *const fields[] = {NULL};
+    const char              *id       = c->seg[1];
+    pdp_tenant               t;
+    char                     target[PDP_AUDIT_TARGET_MAX];
+    pdp_audit                a;
+    unsigned                 st = 0;
+    cJSON                   *doc;
+    tg_err                   rv;
+
+    if (!pdp_api_fields(c, fields, &st)) {
+        return st;
+    }
+    rv = tg_id_ok(id) ? pdp_tenants_read(c, id, &t, NULL) : TG_ENOTFOUND;
+    if (rv == TG_ENOTFOUND) {
+        return pdp_tenants_missing(c, id);
+    }
+    if (rv != TG_OK) {
+        return pdp_api_store_err(c, rv, "read the tenant");
+    }
+    if ((t.disabled_ms != 0) != disable) {
+        snprintf(target, sizeof(target), "tenant:%s", id);
+        pdp_api_audit(c, &a, disable ? "tenants.disable" : "tenants.enable",
+                      target, NULL);
+        rv = pdp_store_tenant_disable(c->x->st, id, disable ? c->now_ms : 0,
+                                      c->now_ms, &t);
+        pdp_api_audit_end(c->x->st, &a);
+        if (rv != TG_OK) {
+            return pdp_api_store_err(
+                c, rv, disable ? "disable the tenant" : "enable the tenant");
+        }
+        doc = pdp_tenants_json(&t);
+        cJSON_AddBoolToObject(doc, "changed", true);
+        return pdp_api_ok(c, 200, doc);
+    }
+    doc = pdp_tenants_json(&t);
+    cJSON_AddBoolToObject(doc, "changed", false);
+    return pdp_api_ok(c, 200, doc);
+}
+
+unsigned
+pdp_tenants_disable(pdp_api_call *c)
+{
+    return pdp_tenants_switch(c, true);
+}
+
+unsigned
+pdp_tenants_enable(pdp_api_call *c)
+{
+    return pdp_tenants_switch(c, false);
+}
+
+/* The keys of one tenant that still authenticate. */
+typedef struct pdp_tenants_live {
+    const char *tenant;
+    int64_t     now_ms;
+    size_t      n;
+    char        ids[256]; /* the first few, comma separated */
+} pdp_tenants_live;
+
+static void
+pdp_tenants_live_one(void *arg, const pdp_key *k)
+{
+    pdp_tenants_live *l    = arg;
+    size_t            used = strlen(l->ids);
+
+    if (strcmp(k->tenant, l->tenant) != 0 ||
+        pdp_key_state_at(k, l->now_ms) != PDP_KEY_STATE_ACTIVE) {
+        return;
+    }
+    if (l->n++ < 5) {
+        snprintf(l->ids + used, sizeof(l->ids) - used, "%s%s",
+                 used > 0 ? ", " : "", k->id);
+    } else if (l->n == 6) {
+        snprintf(l->ids + used, sizeof(l->ids) - used, ", ...");
+    }
+}
+
+/* pdp_tenants_delete removes tenant c->seg[1], with its budget and rate
+ * limits, once none of its keys works any more (each revoked or expired:
+ * 409 tenant_has_keys until then). Its keys' records, its usage records
+ * and its spend totals stay, so spend reports still add up. */
+unsigned
+pdp_tenants_delete(pdp_api_call *c)
+{
+    static const char *const fields[] = {NULL};
+    const char              *id       = c->seg[1];
+    pdp_tenants_live         live     = {id, c->now_ms, 0, ""};
+    pdp_tenant               t;
+    char                     target[PDP_AUDIT_TARGET_MAX];
+    pdp_audit                a;
+    unsigned                 st = 0;
+    cJSON                   *doc;
+    tg_err                   rv;
+
+    if (!pdp_api_fields(c, fields, &st)) {
+        return st;
+    }
+    rv = tg_id_ok(id) ? pdp_tenants_read(c, id, &t, NULL) : TG_ENOTFOUND;
+    if (rv == TG_OK) {
+        rv = pdp_store_key_list(c->x->st, pdp_tenants_live_one, &live);
+    }
+    if (rv == TG_ENOTFOUND) {
+        return pdp_tenants_missing(c, id);
+    }
+    if (rv != TG_OK) {
+        return pdp_api_store_err(c, rv, "read the tenant and its keys");
+    }
+    if (live.n > 0) {
+        return pdp_api_err(
+            c, 409, "tenant_has_keys",
+            "Tenant %s still has %zu key%s that work%s (%s). Revoke %s "
+            "first (tollgate-pdp keys revoke KEY_ID)%s%s%s.",
+            id, live.n, live.n == 1 ? "" : "s", live.n == 1 ? "s" : "",
+            live.ids, live.n == 1 ? "it" : "them",
+            t.disabled_ms != 0 ? "; the tenant is disabled, so they are "
+                                 "refused meanwhile"
+                               : ", or disable the tenant to refuse them all "
+                                 "at once (tollgate-pdp tenants disable ",
+            t.disabled_ms != 0 ? "" : id, t.disabled_ms != 0 ? "" : ")");
+    }
+    snprintf(target, sizeof(target), "tenant:%s", id);
+    pdp_api_audit(c, &a, "tenants.delete", target, pdp_tenants_json(&t));
+    rv = pdp_store_tenant_del(c->x->st, id);
+    pdp_api_audit_end(c->x->st, &a);
+    if (rv == TG_ENOTFOUND) {
+        return pdp_tenants_missing(c, id); /* deleted meanwhile */
+    }
+    if (rv != TG_OK) {
+        return pdp_api_store_err(c, rv, "delete the tenant");
+    }
+    doc = cJSON_CreateObject();
+    cJSON_AddStringToObject(doc, "deleted", target);
+    return pdp_api_ok(c, 200, doc);
 }

@@ -372,6 +372,49 @@ pdp_cli_api_asks_running(const pdp_cli_row *row)
             strcmp(row->method, "GET") == 0);
 }
 
+/* pdp_cli_api_budgets: r may set a budget (budgets, keys create), which
+ * reads the bundle (windows' time zone, its price table) and, when it
+ * sets one, the prices (to warn of unpriced models). */
+static bool
+pdp_cli_api_budgets(const pdp_cli_req *r, bool *sets)
+{
+    bool keys = strcmp(r->row->cmd, "keys") == 0 &&
+                strcmp(r->row->method, "POST") == 0 && r->row->sub != NULL &&
+                strcmp(r->row->sub, "create") == 0;
+    bool budgets = strcmp(r->row->cmd, "budgets") == 0;
+
+    *sets = keys || (budgets && strcmp(r->row->method, "PUT") == 0);
+    return keys || budgets;
+}
+
+/* pdp_cli_api_prices loads what prices a budget: the bundle (NULL when
+ * pdp.bundle is unset or does not load) and pdp.pricing_file (when
+ * sets). A part that does not load is said on err and left NULL. */
+static void
+pdp_cli_api_prices(const pdp_cli_io *io, const tg_config *cfg, bool sets,
+                   pdp_bundle **b, tg_pricing **pr)
+{
+    char msg[8192];
+
+    if (cfg->pdp.bundle_dir != NULL &&
+        pdp_bundle_load(b, cfg->pdp.bundle_dir, cfg, msg, sizeof(msg)) !=
+            TG_OK) {
+        fprintf(io->err,
+                "tollgate-pdp %s: warning: the policy bundle does not load, "
+                "so windows are shown in UTC\n",
+                io->cmd);
+        *b = NULL;
+    }
+    if (sets &&
+        tg_pricing_load(pr, cfg->pdp.pricing_file, msg, sizeof(msg)) != TG_OK) {
+        fprintf(io->err,
+                "tollgate-pdp %s: warning: %s; models without a price are "
+                "not looked for\n",
+                io->cmd, msg);
+        *pr = NULL;
+    }
+}
+
 /* pdp_cli_api_answer answers r with pdp_api_handle in this process, on
  * the state directory of cfg. */
 static int
@@ -379,9 +422,10 @@ pdp_cli_api_answer(const pdp_cli_io *io, const tg_config *cfg,
                    const pdp_cli_req *r, const char *body, tg_buf *resp,
                    int *status)
 {
-    pdp_store    *st = NULL;
-    pdp_bundle   *b  = NULL;
-    char          msg[8192];
+    pdp_store    *st   = NULL;
+    pdp_bundle   *b    = NULL;
+    tg_pricing   *pr   = NULL;
+    bool          sets = false;
     char          actor[PDP_ACTOR_MAX];
     pdp_api_ctx   x;
     pdp_api_reply rep;
@@ -390,25 +434,20 @@ pdp_cli_api_answer(const pdp_cli_io *io, const tg_config *cfg,
     if ((ec = pdp_cli_store(io, cfg, &st)) != PDP_EXIT_OK) {
         return ec;
     }
-    /* Budget windows follow the bundle's time zone. */
-    if (cfg->pdp.bundle_dir != NULL && strcmp(r->row->cmd, "budgets") == 0 &&
-        pdp_bundle_load(&b, cfg->pdp.bundle_dir, cfg, msg, sizeof(msg)) !=
-            TG_OK) {
-        fprintf(io->err,
-                "tollgate-pdp %s: warning: the policy bundle does not load, "
-                "so windows are shown in UTC\n",
-                io->cmd);
-        b = NULL;
+    if (pdp_cli_api_budgets(r, &sets)) {
+        pdp_cli_api_prices(io, cfg, sets, &b, &pr);
     }
     pdp_cli_actor(actor, sizeof(actor));
     memset(&x, 0, sizeof(x));
-    x.st     = st;
-    x.cfg    = cfg;
-    x.bundle = b;
-    x.actor  = actor;
-    rep      = pdp_api_handle(&x, r->row->method, r->path, r->query, body,
+    x.st      = st;
+    x.cfg     = cfg;
+    x.bundle  = b;
+    x.pricing = pr;
+    x.actor   = actor;
+    rep       = pdp_api_handle(&x, r->row->method, r->path, r->query, body,
                          body != NULL ? strlen(body) : 0, resp);
-    *status  = (int)rep.status;
+    *status   = (int)rep.status;
+    tg_pricing_destroy(pr);
     pdp_bundle_unref(b);
     pdp_store_close(st);
     return PDP_EXIT_OK;
@@ -513,6 +552,22 @@ pdp_cli_api_failed(const pdp_cli_io *io, const pdp_cli_req *r, const cJSON *doc,
     return status == 400 ? PDP_EXIT_USAGE : PDP_EXIT_FAIL;
 }
 
+/* pdp_cli_api_warnings says the answer's warnings on err and takes them
+ * out of doc (--format json prints the answer as it came). */
+static void
+pdp_cli_api_warnings(const pdp_cli_io *io, cJSON *doc)
+{
+    cJSON *w = cJSON_DetachItemFromObjectCaseSensitive(doc, "warnings");
+    char   msg[2048];
+
+    for (const cJSON *e = w != NULL ? w->child : NULL; e != NULL; e = e->next) {
+        tg_log_escape(msg, sizeof(msg),
+                      cJSON_IsString(e) ? e->valuestring : "(not text)");
+        fprintf(io->err, "tollgate-pdp %s: warning: %s\n", io->cmd, msg);
+    }
+    cJSON_Delete(w);
+}
+
 /* pdp_cli_api_show prints the answer to r (resp: its body, NUL-ended). */
 static int
 pdp_cli_api_show(const pdp_cli_io *io, const pdp_cli_req *r, tg_buf *resp,
@@ -526,6 +581,7 @@ pdp_cli_api_show(const pdp_cli_io *io, const pdp_cli_req *r, tg_buf *resp,
         return PDP_EXIT_OK;
     }
     doc = cJSON_Parse(resp->data);
+    pdp_cli_api_warnings(io, doc);
     if (status >= 400) {
         ec = pdp_cli_api_failed(io, r, doc, status);
     } else if (doc == NULL) {

@@ -2,6 +2,7 @@
  * come from any API caller: it is escaped before it reaches a terminal. */
 #include "pdp_cli_print.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -159,6 +160,44 @@ pdp_cli_jstr(const cJSON *doc, const char *name)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+/* pdp_cli_print_limits prints the budget and rate limits a key was made
+ * with, when it was. */
+static void
+pdp_cli_print_limits(FILE *out, const cJSON *doc)
+{
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(doc, "budget");
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(doc, "ratelimits");
+    char         lim[64], win[64], act[64], thr[256];
+
+    if (cJSON_IsObject(b)) {
+        pdp_cli_value(cJSON_GetObjectItemCaseSensitive(b, "limit_usd"), lim,
+                      sizeof(lim));
+        pdp_cli_value(cJSON_GetObjectItemCaseSensitive(b, "window"), win,
+                      sizeof(win));
+        pdp_cli_value(cJSON_GetObjectItemCaseSensitive(b, "action"), act,
+                      sizeof(act));
+        pdp_cli_value(cJSON_GetObjectItemCaseSensitive(b, "thresholds"), thr,
+                      sizeof(thr));
+        fprintf(out, "  budget:   $%s %s, %s%s%s%s\n", lim, win, act,
+                strcmp(thr, "-") != 0 ? "; alerts at " : "",
+                strcmp(thr, "-") != 0 ? thr : "",
+                strcmp(thr, "-") != 0 ? " %" : "");
+    }
+    if (cJSON_IsObject(r)) {
+        char rpm[32], tpm[32], conc[32];
+        pdp_cli_value(cJSON_GetObjectItemCaseSensitive(r, "rpm"), rpm,
+                      sizeof(rpm));
+        pdp_cli_value(cJSON_GetObjectItemCaseSensitive(r, "tpm"), tpm,
+                      sizeof(tpm));
+        pdp_cli_value(cJSON_GetObjectItemCaseSensitive(r, "concurrent"), conc,
+                      sizeof(conc));
+        fprintf(out,
+                "  limits:   %s requests/min, %s tokens/min, %s at once (0: "
+                "not limited)\n",
+                rpm, tpm, conc);
+    }
+}
+
 /* pdp_cli_print_key prints a key as the API answers it (keys show,
  * create, rotate): free text escaped; the secret only when the answer has
  * it (just made), with the warning that it is shown once. */
@@ -225,6 +264,7 @@ pdp_cli_print_key(FILE *out, const cJSON *doc)
     if ((v = pdp_cli_jstr(doc, "revoked")) != NULL) {
         fprintf(out, "  revoked:  %s\n", v);
     }
+    pdp_cli_print_limits(out, doc);
     if ((v = pdp_cli_jstr(doc, "key")) != NULL) {
         fprintf(out, "  key:      %s\n\n", v);
         fprintf(out, "Save the key now: it cannot be shown again "
@@ -327,7 +367,7 @@ pdp_cli_print_tenants(FILE *out, const cJSON *doc)
 {
     const cJSON *ts  = cJSON_GetObjectItemCaseSensitive(doc, "tenants");
     int          wid = 6, wt = 4;
-    char         id[256], tier[256], when[64], labels[1024];
+    char         id[256], tier[256], status[32], when[64], labels[1024];
 
     if (cJSON_GetArraySize(ts) == 0) {
         fprintf(out, "No tenants yet. Create one with: tollgate-pdp tenants "
@@ -336,8 +376,8 @@ pdp_cli_print_tenants(FILE *out, const cJSON *doc)
     }
     for (int pass = 0; pass < 2; pass++) {
         if (pass == 1) {
-            fprintf(out, "%-*s  %-*s  %-20s  %s\n", wid, "TENANT", wt, "TIER",
-                    "UPDATED", "LABELS");
+            fprintf(out, "%-*s  %-*s  %-8s  %-20s  %s\n", wid, "TENANT", wt,
+                    "TIER", "STATUS", "UPDATED", "LABELS");
         }
         for (const cJSON *t = ts->child; t != NULL; t = t->next) {
             pdp_cli_value(cJSON_GetObjectItemCaseSensitive(t, "id"), id,
@@ -353,10 +393,47 @@ pdp_cli_print_tenants(FILE *out, const cJSON *doc)
                           sizeof(when));
             pdp_cli_value(cJSON_GetObjectItemCaseSensitive(t, "labels"), labels,
                           sizeof(labels));
-            fprintf(out, "%-*s  %-*s  %-20s  %s\n", wid, id, wt, tier, when,
-                    labels);
+            pdp_cli_value(cJSON_GetObjectItemCaseSensitive(t, "status"), status,
+                          sizeof(status));
+            fprintf(out, "%-*s  %-*s  %-8s  %-20s  %s\n", wid, id, wt, tier,
+                    status, when, labels);
         }
     }
+}
+
+void
+pdp_cli_print_tenant_switch(FILE *out, const cJSON *doc)
+{
+    const char *status   = pdp_cli_jstr(doc, "status");
+    bool        disabled = status != NULL && strcmp(status, "disabled") == 0;
+    char        id[256];
+
+    pdp_cli_value(cJSON_GetObjectItemCaseSensitive(doc, "id"), id, sizeof(id));
+    if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc, "changed"))) {
+        fprintf(out, "Tenant %s was already %s; nothing changed.\n", id,
+                disabled ? "disabled" : "enabled");
+    } else if (disabled) {
+        fprintf(out,
+                "Disabled tenant %s: its keys are refused (403 "
+                "tenant_disabled) from the next request on. Enable it again "
+                "with: tollgate-pdp tenants enable %s\n",
+                id, id);
+    } else {
+        fprintf(out, "Enabled tenant %s: its keys work again.\n", id);
+    }
+}
+
+void
+pdp_cli_print_tenant_deleted(FILE *out, const cJSON *doc)
+{
+    char what[256];
+
+    pdp_cli_value(cJSON_GetObjectItemCaseSensitive(doc, "deleted"), what,
+                  sizeof(what));
+    fprintf(out,
+            "Deleted %s with its budget and rate limits. Its keys' records, "
+            "usage records and spend stay.\n",
+            what);
 }
 
 void

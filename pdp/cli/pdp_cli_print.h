@@ -31,5 +31,8 @@ void pdp_cli_print_revoked(FILE *out, const cJSON *doc);    /* keys revoke */
 void pdp_cli_print_rotated(FILE *out, const cJSON *doc);    /* keys rotate */
 void pdp_cli_print_tenant_set(FILE *out, const cJSON *doc); /* tenants set */
 void pdp_cli_print_tenants(FILE *out, const cJSON *doc);    /* tenants list */
+/* tenants disable and enable */
+void pdp_cli_print_tenant_switch(FILE *out, const cJSON *doc);
+void pdp_cli_print_tenant_deleted(FILE *out, const cJSON *doc); /* delete */
 
 #endif

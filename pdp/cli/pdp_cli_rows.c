@@ -79,9 +79,48 @@ const pdp_cli_row pdp_cli_rows[] = {
      .path   = "tenants",
      .usage  = "usage: tollgate-pdp tenants list\n"
                "\n"
-               "Every tenant: id, tier, when it last changed, "
-               "labels.\n" PDP_CLI_COMMON,
+               "Every tenant: id, tier, status (active or disabled), when "
+               "it last\n"
+               "changed, labels.\n" PDP_CLI_COMMON,
      .print  = pdp_cli_print_tenants},
+    {.cmd    = "tenants",
+     .sub    = "disable",
+     .method = "POST",
+     .path   = "tenants/%s/disable",
+     .pos    = POS_PATH,
+     .usage  = "usage: tollgate-pdp tenants disable TENANT\n"
+               "\n"
+               "Every key of the tenant is refused (403 tenant_disabled) "
+               "from the\n"
+               "next request on, until `tollgate-pdp tenants enable "
+               "TENANT`. Its\n"
+               "keys, budgets, rate limits and spend stay as they "
+               "are.\n" PDP_CLI_COMMON,
+     .print  = pdp_cli_print_tenant_switch},
+    {.cmd    = "tenants",
+     .sub    = "enable",
+     .method = "POST",
+     .path   = "tenants/%s/enable",
+     .pos    = POS_PATH,
+     .usage  = "usage: tollgate-pdp tenants enable TENANT\n"
+               "\n"
+               "Lets a disabled tenant's keys work again.\n" PDP_CLI_COMMON,
+     .print  = pdp_cli_print_tenant_switch},
+    {.cmd    = "tenants",
+     .sub    = "delete",
+     .method = "DELETE",
+     .path   = "tenants/%s",
+     .pos    = POS_PATH,
+     .usage  = "usage: tollgate-pdp tenants delete TENANT\n"
+               "\n"
+               "Removes the tenant and its budget and rate limits. Refused "
+               "while a\n"
+               "key of it still works: revoke its keys first (or disable "
+               "the tenant\n"
+               "instead). Its keys' records, usage records and spend "
+               "stay, so spend\n"
+               "reports still add up.\n" PDP_CLI_COMMON,
+     .print  = pdp_cli_print_tenant_deleted},
     {.cmd    = "keys",
      .sub    = "create",
      .method = "POST",
@@ -92,13 +131,25 @@ const pdp_cli_row pdp_cli_rows[] = {
                 {"models", "models", FK_LIST},
                 {"label", "labels", FK_LABEL},
                 {"expires-in", "expires_in", FK_STR},
-                {"expires", "expires", FK_STR}},
+                {"expires", "expires", FK_STR},
+                {"limit-usd", "limit_usd", FK_NUM},
+                {"window", "window", FK_STR},
+                {"thresholds", "thresholds", FK_INTS},
+                {"action", "action", FK_STR},
+                {"rpm", "rpm", FK_INT},
+                {"tpm", "tpm", FK_INT},
+                {"concurrent", "concurrent", FK_INT}},
      .usage =
          "usage: tollgate-pdp keys create --tenant TENANT [--name NAME]\n"
          "                                [--user USER] [--models M1,M2,...]\n"
          "                                [--label NAME=VALUE ...]\n"
          "                                [--expires-in DURATION | --expires "
          "WHEN]\n"
+         "                                [--limit-usd USD --window WINDOW\n"
+         "                                 [--thresholds 50,80] [--action "
+         "deny|clamp]]\n"
+         "                                [--rpm N] [--tpm N] [--concurrent "
+         "N]\n"
          "\n"
          "  --tenant   who the key belongs to (an existing tenant)\n"
          "  --name     a label for people, e.g. \"ci-bot\" (optional)\n"
@@ -117,8 +168,16 @@ const pdp_cli_row pdp_cli_rows[] = {
          "  --expires  the key stops working at WHEN: YYYY-MM-DD (00:00:00 "
          "UTC\n"
          "             that day) or RFC 3339, e.g. 2025-01-31T18:00:00+01:00\n"
+         "  --limit-usd, --window, --thresholds, --action\n"
+         "             the key's budget, as `budgets set key:ID` takes it\n"
+         "  --rpm, --tpm, --concurrent\n"
+         "             the key's rate limits, as `ratelimits set key:ID` "
+         "takes\n"
+         "             them\n"
          "\n"
-         "The key is printed once; only its SHA-256 is "
+         "The key and its limits are made together, or not at all (a wrong\n"
+         "limit leaves no key). The key is printed once; only its SHA-256 "
+         "is\n"
          "stored.\n" PDP_CLI_COMMON,
      .print = pdp_cli_print_created},
     {.cmd    = "keys",

@@ -105,6 +105,7 @@ typedef struct pdp_serving {
     pdp_rollout          *ro;
     pdp_store            *st;
     const tg_config      *cfg;
+    const tg_pricing     *pr;
 } pdp_serving;
 
 /* pdp_serve_auth checks an admin API token against the stored hashes. */
@@ -139,9 +140,10 @@ pdp_serve_api(void *arg, const char *actor, const char *method, const char *url,
     x.st     = sv->st;
     x.cfg    = sv->cfg;
     x.lim    = pdp_server_limits(atomic_load(&sv->srv));
-    x.bundle = b;
-    x.actor  = actor;
-    r        = pdp_api_handle(&x, method, url, query, body, len, out);
+    x.bundle  = b;
+    x.pricing = sv->pr;
+    x.actor   = actor;
+    r         = pdp_api_handle(&x, method, url, query, body, len, out);
     *ctype   = r.ctype;
     pdp_bundle_unref(b);
     return r.status;
@@ -242,6 +244,7 @@ pdp_serve(const tg_config *cfg, FILE *err)
     sv.ro  = NULL;
     sv.st  = NULL;
     sv.cfg = NULL;
+    sv.pr  = NULL;
     if ((msg = malloc(PDP_SERVE_ERR_MAX)) == NULL) {
         fprintf(err, "tollgate-pdp serve: out of memory\n");
         return PDP_SERVE_FAIL;
@@ -298,6 +301,7 @@ pdp_serve(const tg_config *cfg, FILE *err)
     hooks.arg     = &sv;
     sv.st         = st;
     sv.cfg        = cfg;
+    sv.pr         = pr;
     if (cfg->pdp.admin_listen != NULL &&
         pdp_serve_token_local(st, cfg->pdp.state_dir, msg, PDP_SERVE_ERR_MAX) !=
             TG_OK) {
