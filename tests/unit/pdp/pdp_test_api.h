@@ -9,7 +9,9 @@
 #include <string.h>
 
 #include "pdp_api.h"
+#include "pdp_decide.h"
 #include "pdp_test_util.h"
+#include "tg_hash.h"
 #include "tg_unit.h"
 
 typedef struct pdp_test_api {
@@ -100,6 +102,35 @@ static inline const char *
 pdp_test_api_code(const pdp_test_api *t)
 {
     return pdp_test_api_str(t, "error.code");
+}
+
+/* pdp_test_api_decide asks for a chat decision for the key secret and
+ * model at the context's clock; lim (NULL: none) applies the quotas set
+ * through administration, priced with pr. */
+static inline void
+pdp_test_api_decide(pdp_test_api *t, const char *secret, const char *model,
+                    pdp_limits *lim, const tg_pricing *pr, tg_decision *out)
+{
+    static int        n;
+    pdp_store_reader *rd  = NULL;
+    tg_decide        *req = calloc(1, sizeof(*req));
+
+    if (req == NULL || pdp_store_reader_create(t->st, &rd) != TG_OK ||
+        pdp_store_read_begin(rd) != TG_OK) {
+        fprintf(stderr, "test decide: cannot read the store\n");
+        exit(2);
+    }
+    snprintf(req->request_id, sizeof(req->request_id), "test-req-%d", ++n);
+    tg_sha256(secret, strlen(secret), req->key_hash);
+    req->endpoint = TG_EP_CHAT_COMPLETIONS;
+    snprintf(req->model, sizeof(req->model), "%s", model);
+    req->max_tokens             = 100;
+    req->prompt_tokens_estimate = 10;
+    req->now_ms                 = t->x.now_ms;
+    pdp_decide_eval_limits(rd, t->cfg, NULL, lim, pr, req, out);
+    pdp_store_read_end(rd);
+    pdp_store_reader_destroy(rd);
+    free(req);
 }
 
 static inline void
