@@ -17,40 +17,41 @@
 
 /* One route: a method and a path after PDP_API_PREFIX whose segments are
  * matched one by one, "*" matching any segment (the handler reads it from
- * c->seg). */
+ * c->seg), and the variant of the handler it is (c->how). */
 typedef struct pdp_api_row {
     const char *method;
     const char *path;
     unsigned (*fn)(pdp_api_call *c);
+    int how;
 } pdp_api_row;
 
 static const pdp_api_row pdp_api_routes[] = {
-    {"GET", "tenants", pdp_tenants_list},
-    {"POST", "tenants", pdp_tenants_create},
-    {"PUT", "tenants/*", pdp_tenants_put},
-    {"GET", "tenants/*", pdp_tenants_show},
-    {"PATCH", "tenants/*", pdp_tenants_patch},
-    {"DELETE", "tenants/*", pdp_tenants_delete},
-    {"POST", "tenants/*/disable", pdp_tenants_disable},
-    {"POST", "tenants/*/enable", pdp_tenants_enable},
-    {"GET", "keys", pdp_keys_list},
-    {"POST", "keys", pdp_keys_create},
-    {"GET", "keys/*", pdp_keys_show},
-    {"POST", "keys/*/revoke", pdp_keys_revoke},
-    {"POST", "keys/*/rotate", pdp_keys_rotate},
-    {"GET", "ratelimits", pdp_quotas_rates_list},
-    {"GET", "ratelimits/*/*", pdp_quotas_rates_show},
-    {"PUT", "ratelimits/*/*", pdp_quotas_rates_put},
-    {"DELETE", "ratelimits/*/*", pdp_quotas_rates_delete},
-    {"GET", "budgets", pdp_quotas_budgets_list},
-    {"GET", "budgets/*/*", pdp_quotas_budgets_show},
-    {"PUT", "budgets/*/*", pdp_quotas_budgets_put},
-    {"DELETE", "budgets/*/*", pdp_quotas_budgets_delete},
-    {"GET", "spend", pdp_records_spend},
-    {"GET", "audit", pdp_records_audit},
-    {"GET", "usage", pdp_records_usage},
-    {"GET", "reservations", pdp_records_reservations},
-    {"POST", "reservations/*/release", pdp_records_release},
+    {"GET", "tenants", pdp_tenants_list, 0},
+    {"POST", "tenants", pdp_tenants_write, PDP_TENANTS_CREATE},
+    {"PUT", "tenants/*", pdp_tenants_write, PDP_TENANTS_SET},
+    {"GET", "tenants/*", pdp_tenants_show, 0},
+    {"PATCH", "tenants/*", pdp_tenants_write, PDP_TENANTS_UPDATE},
+    {"DELETE", "tenants/*", pdp_tenants_delete, 0},
+    {"POST", "tenants/*/disable", pdp_tenants_switch, PDP_TENANTS_DISABLE},
+    {"POST", "tenants/*/enable", pdp_tenants_switch, PDP_TENANTS_ENABLE},
+    {"GET", "keys", pdp_keys_list, 0},
+    {"POST", "keys", pdp_keys_create, 0},
+    {"GET", "keys/*", pdp_keys_show, 0},
+    {"POST", "keys/*/revoke", pdp_keys_revoke, 0},
+    {"POST", "keys/*/rotate", pdp_keys_rotate, 0},
+    {"GET", "ratelimits", pdp_quotas_list, PDP_QUOTAS_RATES},
+    {"GET", "ratelimits/*/*", pdp_quotas_show, PDP_QUOTAS_RATES},
+    {"PUT", "ratelimits/*/*", pdp_quotas_put, PDP_QUOTAS_RATES},
+    {"DELETE", "ratelimits/*/*", pdp_quotas_delete, PDP_QUOTAS_RATES},
+    {"GET", "budgets", pdp_quotas_list, PDP_QUOTAS_BUDGETS},
+    {"GET", "budgets/*/*", pdp_quotas_show, PDP_QUOTAS_BUDGETS},
+    {"PUT", "budgets/*/*", pdp_quotas_put, PDP_QUOTAS_BUDGETS},
+    {"DELETE", "budgets/*/*", pdp_quotas_delete, PDP_QUOTAS_BUDGETS},
+    {"GET", "spend", pdp_records_spend, 0},
+    {"GET", "audit", pdp_records_audit, 0},
+    {"GET", "usage", pdp_records_usage, 0},
+    {"GET", "reservations", pdp_records_reservations, 0},
+    {"POST", "reservations/*/release", pdp_records_release, 0},
 };
 
 /* pdp_api_matches: route r is c's method and path. */
@@ -87,6 +88,7 @@ pdp_api_route(pdp_api_call *c)
     for (size_t i = 0; i < sizeof(pdp_api_routes) / sizeof(pdp_api_routes[0]);
          i++) {
         if (pdp_api_matches(c, &pdp_api_routes[i])) {
+            c->how = pdp_api_routes[i].how;
             return pdp_api_routes[i].fn(c);
         }
     }

@@ -108,6 +108,16 @@ pdp_api_audit(pdp_api_call *c, pdp_audit *a, const char *action,
 }
 
 unsigned
+pdp_api_listed(pdp_api_call *c, tg_err rv, cJSON *doc, const char *what)
+{
+    if (rv != TG_OK) {
+        cJSON_Delete(doc);
+        return pdp_api_store_err(c, rv, what);
+    }
+    return pdp_api_ok(c, 200, doc);
+}
+
+unsigned
 pdp_api_key_missing(pdp_api_call *c, const char *id)
 {
     return pdp_api_err(c, 404, "key_not_found",

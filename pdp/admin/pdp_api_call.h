@@ -52,6 +52,7 @@ typedef struct pdp_api_call {
     tg_buf            *out;
     int64_t            now_ms;
     const char        *ctype; /* NULL: JSON */
+    int                how;   /* the route's variant (pdp_api.c's table) */
 } pdp_api_call;
 
 /* ---- answers: each writes c->out whole and returns the HTTP status ----- */
@@ -63,6 +64,11 @@ unsigned pdp_api_err(pdp_api_call *c, unsigned status, const char *code,
 
 /* pdp_api_ok answers doc (taken; NULL: out of memory, a 500). */
 unsigned pdp_api_ok(pdp_api_call *c, unsigned status, cJSON *doc);
+
+/* pdp_api_listed answers doc (taken) when rv is TG_OK, else the store
+ * error met while trying to what (doc is then freed). */
+unsigned pdp_api_listed(pdp_api_call *c, tg_err rv, cJSON *doc,
+                        const char *what);
 
 /* pdp_api_store_err answers a store error while trying to what ("store
  * the key"): 507 storage_full, else 500 store_error. */

@@ -188,11 +188,7 @@ pdp_keys_list(pdp_api_call *c)
     if (rv == TG_OK && !pdp_keys_sort(l.arr)) {
         rv = TG_ENOMEM;
     }
-    if (rv != TG_OK) {
-        cJSON_Delete(doc);
-        return pdp_api_store_err(c, rv, "list keys");
-    }
-    return pdp_api_ok(c, 200, doc);
+    return pdp_api_listed(c, rv, doc, "list keys");
 }
 
 unsigned

@@ -164,20 +164,17 @@ pdp_quotas_one(void *arg, const pdp_quota *q)
     }
 }
 
-static unsigned
-pdp_quotas_list(pdp_api_call *c, bool budgets)
+unsigned
+pdp_quotas_list(pdp_api_call *c)
 {
-    cJSON              *doc = cJSON_CreateObject();
-    pdp_quotas_list_arg l   = {c, NULL, budgets};
+    bool                budgets = c->how == PDP_QUOTAS_BUDGETS;
+    cJSON              *doc     = cJSON_CreateObject();
+    pdp_quotas_list_arg l       = {c, NULL, budgets};
     tg_err              rv;
 
     l.arr = cJSON_AddArrayToObject(doc, budgets ? "budgets" : "ratelimits");
     rv    = pdp_store_quota_list(c->x->st, pdp_quotas_one, &l);
-    if (rv != TG_OK) {
-        cJSON_Delete(doc);
-        return pdp_api_store_err(c, rv, "list quotas");
-    }
-    return pdp_api_ok(c, 200, doc);
+    return pdp_api_listed(c, rv, doc, "list quotas");
 }
 
 /* pdp_quotas_path reads /<budgets|ratelimits>/<tenant|key>/<id>. */
@@ -242,9 +239,10 @@ pdp_quotas_missing(pdp_api_call *c, bool budgets, pdp_quota_scope scope,
                        budgets ? "budget" : "rate limit");
 }
 
-static unsigned
-pdp_quotas_show(pdp_api_call *c, bool budgets)
+unsigned
+pdp_quotas_show(pdp_api_call *c)
 {
+    bool            budgets = c->how == PDP_QUOTAS_BUDGETS;
     pdp_quota_scope scope;
     const char     *id;
     pdp_quota       q;
@@ -530,8 +528,9 @@ pdp_quotas_budget_set(pdp_api_call *c, const pdp_quota *q,
 /* pdp_quotas_write sets (PUT) or removes (DELETE) the budget or the rate
  * limits of a tenant or key, keeping the other half of its quota. */
 static unsigned
-pdp_quotas_write(pdp_api_call *c, bool budgets, bool remove)
+pdp_quotas_write(pdp_api_call *c, bool remove)
 {
+    bool            budgets = c->how == PDP_QUOTAS_BUDGETS;
     pdp_quota_scope scope;
     const char     *id;
     pdp_quota       q;
@@ -618,49 +617,13 @@ pdp_quotas_write(pdp_api_call *c, bool budgets, bool remove)
 }
 
 unsigned
-pdp_quotas_budgets_list(pdp_api_call *c)
+pdp_quotas_put(pdp_api_call *c)
 {
-    return pdp_quotas_list(c, true);
+    return pdp_quotas_write(c, false);
 }
 
 unsigned
-pdp_quotas_budgets_show(pdp_api_call *c)
+pdp_quotas_delete(pdp_api_call *c)
 {
-    return pdp_quotas_show(c, true);
-}
-
-unsigned
-pdp_quotas_budgets_put(pdp_api_call *c)
-{
-    return pdp_quotas_write(c, true, false);
-}
-
-unsigned
-pdp_quotas_budgets_delete(pdp_api_call *c)
-{
-    return pdp_quotas_write(c, true, true);
-}
-
-unsigned
-pdp_quotas_rates_list(pdp_api_call *c)
-{
-    return pdp_quotas_list(c, false);
-}
-
-unsigned
-pdp_quotas_rates_show(pdp_api_call *c)
-{
-    return pdp_quotas_show(c, false);
-}
-
-unsigned
-pdp_quotas_rates_put(pdp_api_call *c)
-{
-    return pdp_quotas_write(c, false, false);
-}
-
-unsigned
-pdp_quotas_rates_delete(pdp_api_call *c)
-{
-    return pdp_quotas_write(c, false, true);
+    return pdp_quotas_write(c, true);
 }

@@ -43,23 +43,23 @@ cJSON *pdp_quotas_rate_json(const pdp_quota *q);
  * and c->x->bundle NULL). */
 void pdp_quotas_warn_unpriced(pdp_api_call *c, const pdp_key *k, cJSON *doc);
 
+/* Which half of a quota a route of pdp_api's table is about
+ * (pdp_api_call.how). */
+enum {
+    PDP_QUOTAS_RATES   = 0, /* ratelimits/ */
+    PDP_QUOTAS_BUDGETS = 1, /* budgets/ */
+};
+
 /* The handlers of pdp_api's route table; each answers c and returns the
- * HTTP status. T is tenant or key.
- *   GET budgets                 pdp_quotas_budgets_list
- *   GET budgets/T/ID            pdp_quotas_budgets_show
- *   PUT budgets/T/ID            pdp_quotas_budgets_put
- *   DELETE budgets/T/ID         pdp_quotas_budgets_delete
- *   GET ratelimits              pdp_quotas_rates_list
- *   GET ratelimits/T/ID         pdp_quotas_rates_show
- *   PUT ratelimits/T/ID         pdp_quotas_rates_put
- *   DELETE ratelimits/T/ID      pdp_quotas_rates_delete */
-unsigned pdp_quotas_budgets_list(pdp_api_call *c);
-unsigned pdp_quotas_budgets_show(pdp_api_call *c);
-unsigned pdp_quotas_budgets_put(pdp_api_call *c);
-unsigned pdp_quotas_budgets_delete(pdp_api_call *c);
-unsigned pdp_quotas_rates_list(pdp_api_call *c);
-unsigned pdp_quotas_rates_show(pdp_api_call *c);
-unsigned pdp_quotas_rates_put(pdp_api_call *c);
-unsigned pdp_quotas_rates_delete(pdp_api_call *c);
+ * HTTP status. R is budgets or ratelimits (c->how), T tenant or key.
+ *   GET R             pdp_quotas_list
+ *   GET R/T/ID        pdp_quotas_show
+ *   PUT R/T/ID        pdp_quotas_put (replaces that half; the other stays;
+ *                     a budget answers "warnings" for unpriced models)
+ *   DELETE R/T/ID     pdp_quotas_delete */
+unsigned pdp_quotas_list(pdp_api_call *c);
+unsigned pdp_quotas_show(pdp_api_call *c);
+unsigned pdp_quotas_put(pdp_api_call *c);
+unsigned pdp_quotas_delete(pdp_api_call *c);
 
 #endif

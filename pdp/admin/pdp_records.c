@@ -91,11 +91,7 @@ pdp_records_audit(pdp_api_call *c)
         }
     }
     rv = pdp_store_audit_list(c->x->st, (uint32_t)n, pdp_records_audit_one, &l);
-    if (rv != TG_OK) {
-        cJSON_Delete(doc);
-        return pdp_api_store_err(c, rv, "read the audit trail");
-    }
-    return pdp_api_ok(c, 200, doc);
+    return pdp_api_listed(c, rv, doc, "read the audit trail");
 }
 
 typedef struct pdp_records_usage_arg {
@@ -178,11 +174,9 @@ pdp_records_usage(pdp_api_call *c)
         }
     }
     rv = pdp_store_usage_list(c->x->st, pdp_records_usage_one, &l);
-    if (rv != TG_OK && rv != TG_EEXIST) {
-        cJSON_Delete(doc);
-        return pdp_api_store_err(c, rv, "read the usage records");
-    }
-    return pdp_api_ok(c, 200, doc);
+    /* TG_EEXIST: the limit stopped the walk */
+    return pdp_api_listed(c, rv == TG_EEXIST ? TG_OK : rv, doc,
+                          "read the usage records");
 }
 
 typedef struct pdp_records_res_arg {
@@ -254,11 +248,7 @@ pdp_records_reservations(pdp_api_call *c)
     l.ttl_ms = c->x->cfg != NULL ? c->x->cfg->pdp.reservation_ttl_s * 1000
                                  : 900 * 1000;
     rv       = pdp_store_reservation_list(c->x->st, pdp_records_res_one, &l);
-    if (rv != TG_OK) {
-        cJSON_Delete(doc);
-        return pdp_api_store_err(c, rv, "read the reservations");
-    }
-    return pdp_api_ok(c, 200, doc);
+    return pdp_api_listed(c, rv, doc, "read the reservations");
 }
 
 /* pdp_records_release frees a reservation by hand: its record

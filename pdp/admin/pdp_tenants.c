@@ -53,11 +53,7 @@ pdp_tenants_list(pdp_api_call *c)
     cJSON *arr = cJSON_AddArrayToObject(doc, "tenants");
     tg_err rv  = pdp_store_tenant_list(c->x->st, pdp_tenants_one, arr);
 
-    if (rv != TG_OK) {
-        cJSON_Delete(doc);
-        return pdp_api_store_err(c, rv, "list tenants");
-    }
-    return pdp_api_ok(c, 200, doc);
+    return pdp_api_listed(c, rv, doc, "list tenants");
 }
 
 typedef struct pdp_tenants_get {
@@ -120,18 +116,14 @@ pdp_tenants_show(pdp_api_call *c)
     return pdp_api_ok(c, 200, doc);
 }
 
-typedef enum pdp_tenants_how {
-    PDP_TENANTS_CREATE, /* POST tenants: 409 if it exists */
-    PDP_TENANTS_UPDATE, /* PATCH tenants/ID: 404 if it does not */
-    PDP_TENANTS_SET,    /* PUT tenants/ID: either; "new" says which */
-} pdp_tenants_how;
-
 /* pdp_tenants_write creates or changes tenant id from the body; what
  * is not given stays, a label set to null (or "", except at create) is
  * removed. */
-static unsigned
-pdp_tenants_write(pdp_api_call *c, const char *id, pdp_tenants_how how)
+unsigned
+pdp_tenants_write(pdp_api_call *c)
 {
+    pdp_tenants_how          how             = (pdp_tenants_how)c->how;
+    const char              *id              = c->seg[1];
     bool                     create          = how == PDP_TENANTS_CREATE;
     static const char *const create_fields[] = {"id", "name", "tier", "labels",
                                                 NULL};
@@ -202,13 +194,12 @@ pdp_tenants_write(pdp_api_call *c, const char *id, pdp_tenants_how how)
     if (rv != TG_OK && rv != TG_ENOTFOUND) {
         return pdp_api_store_err(c, rv, "read the tenant");
     }
-    memset(&ch, 0, sizeof(ch));
-    ch.id       = id;
-    ch.tier     = tier;
-    ch.name     = name;
-    ch.labels   = labels;
-    ch.n_labels = n;
-    ch.now_ms   = c->now_ms;
+    ch = (pdp_tenant_change){.id       = id,
+                             .tier     = tier,
+                             .labels   = labels,
+                             .n_labels = n,
+                             .now_ms   = c->now_ms,
+                             .name     = name};
     snprintf(target, sizeof(target), "tenant:%s", id);
     pdp_api_audit(
         c, &a, rv == TG_ENOTFOUND ? "tenants.create" : "tenants.update", target,
@@ -232,24 +223,6 @@ pdp_tenants_write(pdp_api_call *c, const char *id, pdp_tenants_how how)
     return pdp_api_ok(c, create ? 201 : 200, pdp_tenants_json(&t));
 }
 
-unsigned
-pdp_tenants_create(pdp_api_call *c)
-{
-    return pdp_tenants_write(c, NULL, PDP_TENANTS_CREATE);
-}
-
-unsigned
-pdp_tenants_put(pdp_api_call *c)
-{
-    return pdp_tenants_write(c, c->seg[1], PDP_TENANTS_SET);
-}
-
-unsigned
-pdp_tenants_patch(pdp_api_call *c)
-{
-    return pdp_tenants_write(c, c->seg[1], PDP_TENANTS_UPDATE);
-}
-
 /* pdp_tenants_missing answers 404 for tenant id. */
 static unsigned
 pdp_tenants_missing(pdp_api_call *c, const char *id)
@@ -260,30 +233,45 @@ pdp_tenants_missing(pdp_api_call *c, const char *id)
                        id);
 }
 
-/* pdp_tenants_switch disables (disable) or enables tenant c->seg[1]: a
- * disabled tenant's keys are refused by every decision (403
- * tenant_disabled) until it is enabled again; nothing else changes. */
-static unsigned
-pdp_tenants_switch(pdp_api_call *c, bool disable)
+/* pdp_tenants_existing reads tenant c->seg[1] for a request that takes no
+ * body; false with the answer's status in *st when it cannot. */
+static bool
+pdp_tenants_existing(pdp_api_call *c, pdp_tenant *t, unsigned *st)
 {
     static const char *const fields[] = {NULL};
     const char              *id       = c->seg[1];
-    pdp_tenant               t;
-    char                     target[PDP_AUDIT_TARGET_MAX];
-    pdp_audit                a;
-    unsigned                 st = 0;
-    cJSON                   *doc;
     tg_err                   rv;
 
-    if (!pdp_api_fields(c, fields, &st)) {
-        return st;
+    if (!pdp_api_fields(c, fields, st)) {
+        return false;
     }
-    rv = tg_id_ok(id) ? pdp_tenants_read(c, id, &t, NULL) : TG_ENOTFOUND;
+    rv = tg_id_ok(id) ? pdp_tenants_read(c, id, t, NULL) : TG_ENOTFOUND;
     if (rv == TG_ENOTFOUND) {
-        return pdp_tenants_missing(c, id);
+        *st = pdp_tenants_missing(c, id);
+    } else if (rv != TG_OK) {
+        *st = pdp_api_store_err(c, rv, "read the tenant");
     }
-    if (rv != TG_OK) {
-        return pdp_api_store_err(c, rv, "read the tenant");
+    return rv == TG_OK;
+}
+
+/* pdp_tenants_switch disables or enables tenant c->seg[1] (c->how): a
+ * disabled tenant's keys are refused by every decision (403
+ * tenant_disabled) until it is enabled again; nothing else changes. */
+unsigned
+pdp_tenants_switch(pdp_api_call *c)
+{
+    bool        disable = c->how == PDP_TENANTS_DISABLE;
+    const char *id      = c->seg[1];
+    pdp_tenant  t;
+    char        target[PDP_AUDIT_TARGET_MAX];
+    pdp_audit   a;
+    unsigned    st      = 0;
+    bool        changed = false;
+    cJSON      *doc;
+    tg_err      rv;
+
+    if (!pdp_tenants_existing(c, &t, &st)) {
+        return st;
     }
     if ((t.disabled_ms != 0) != disable) {
         snprintf(target, sizeof(target), "tenant:%s", id);
@@ -296,25 +284,11 @@ pdp_tenants_switch(pdp_api_call *c, bool disable)
             return pdp_api_store_err(
                 c, rv, disable ? "disable the tenant" : "enable the tenant");
         }
-        doc = pdp_tenants_json(&t);
-        cJSON_AddBoolToObject(doc, "changed", true);
-        return pdp_api_ok(c, 200, doc);
+        changed = true;
     }
     doc = pdp_tenants_json(&t);
-    cJSON_AddBoolToObject(doc, "changed", false);
+    cJSON_AddBoolToObject(doc, "changed", changed);
     return pdp_api_ok(c, 200, doc);
-}
-
-unsigned
-pdp_tenants_disable(pdp_api_call *c)
-{
-    return pdp_tenants_switch(c, true);
-}
-
-unsigned
-pdp_tenants_enable(pdp_api_call *c)
-{
-    return pdp_tenants_switch(c, false);
 }
 
 /* The keys of one tenant that still authenticate. */
@@ -350,28 +324,21 @@ pdp_tenants_live_one(void *arg, const pdp_key *k)
 unsigned
 pdp_tenants_delete(pdp_api_call *c)
 {
-    static const char *const fields[] = {NULL};
-    const char              *id       = c->seg[1];
-    pdp_tenants_live         live     = {id, c->now_ms, 0, ""};
-    pdp_tenant               t;
-    char                     target[PDP_AUDIT_TARGET_MAX];
-    pdp_audit                a;
-    unsigned                 st = 0;
-    cJSON                   *doc;
-    tg_err                   rv;
+    const char      *id   = c->seg[1];
+    pdp_tenants_live live = {id, c->now_ms, 0, ""};
+    pdp_tenant       t;
+    char             target[PDP_AUDIT_TARGET_MAX];
+    pdp_audit        a;
+    unsigned         st = 0;
+    cJSON           *doc;
+    tg_err           rv;
 
-    if (!pdp_api_fields(c, fields, &st)) {
+    if (!pdp_tenants_existing(c, &t, &st)) {
         return st;
     }
-    rv = tg_id_ok(id) ? pdp_tenants_read(c, id, &t, NULL) : TG_ENOTFOUND;
-    if (rv == TG_OK) {
-        rv = pdp_store_key_list(c->x->st, pdp_tenants_live_one, &live);
-    }
-    if (rv == TG_ENOTFOUND) {
-        return pdp_tenants_missing(c, id);
-    }
-    if (rv != TG_OK) {
-        return pdp_api_store_err(c, rv, "read the tenant and its keys");
+    if ((rv = pdp_store_key_list(c->x->st, pdp_tenants_live_one, &live)) !=
+        TG_OK) {
+        return pdp_api_store_err(c, rv, "read the tenant's keys");
     }
     if (live.n > 0) {
         return pdp_api_err(

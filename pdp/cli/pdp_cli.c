@@ -125,6 +125,36 @@ pdp_cli_print_json(const pdp_cli_io *io, cJSON *doc)
     cJSON_Delete(doc);
 }
 
+/* pdp_cli_start reads a command's flags (and --format, when it takes
+ * one), prints its usage for --help and loads the config. *done says the
+ * command ends here with the status returned; else *cfg is loaded
+ * (tg_config_destroy). */
+static int
+pdp_cli_start(const pdp_cli_io *io, int argc, char **argv,
+              const pdp_cli_flag *flags, const char *usage, pdp_cli_args *a,
+              tg_config **cfg, bool *done)
+{
+    static const char *const formats[] = {"text", "json", NULL};
+    int                      ec;
+
+    *done = true;
+    if ((ec = pdp_cli_parse(io, argc, argv, flags, 0, a)) != PDP_EXIT_OK ||
+        (ec = pdp_cli_format(io, pdp_cli_val(a, "format"), formats)) !=
+            PDP_EXIT_OK) {
+        return ec;
+    }
+    if (a->help) {
+        fputs(usage, io->out);
+        return PDP_EXIT_OK;
+    }
+    if ((ec = pdp_cli_config(io, pdp_cli_val(a, "config"), NULL, cfg)) !=
+        PDP_EXIT_OK) {
+        return ec;
+    }
+    *done = false;
+    return PDP_EXIT_OK;
+}
+
 /* ---- serve ------------------------------------------------------------- */
 
 static int
@@ -133,17 +163,11 @@ pdp_cli_serve(const pdp_cli_io *io, int argc, char **argv)
     static const pdp_cli_flag flags[] = {{"config", PDP_CLI_VALUE}, {NULL, 0}};
     pdp_cli_args              a       = {0};
     tg_config                *cfg     = NULL;
-    int                       ec;
+    bool                      done;
+    int ec = pdp_cli_start(io, argc, argv, flags, pdp_cli_usage_serve, &a, &cfg,
+                           &done);
 
-    if ((ec = pdp_cli_parse(io, argc, argv, flags, 0, &a)) != PDP_EXIT_OK) {
-        return ec;
-    }
-    if (a.help) {
-        fputs(pdp_cli_usage_serve, io->out);
-        return PDP_EXIT_OK;
-    }
-    if ((ec = pdp_cli_config(io, pdp_cli_val(&a, "config"), NULL, &cfg)) !=
-        PDP_EXIT_OK) {
+    if (done) {
         return ec;
     }
     ec = pdp_serve(cfg, io->err);
@@ -295,29 +319,21 @@ out:
 static int
 pdp_cli_reload(const pdp_cli_io *io, int argc, char **argv)
 {
-    static const pdp_cli_flag flags[]   = {{"config", PDP_CLI_VALUE},
-                                           {"allow-rollback", PDP_CLI_SWITCH},
-                                           {"format", PDP_CLI_VALUE},
-                                           {NULL, 0}};
-    static const char *const  formats[] = {"text", "json", NULL};
-    pdp_cli_args              a         = {0};
-    tg_config                *cfg       = NULL;
+    static const pdp_cli_flag flags[] = {{"config", PDP_CLI_VALUE},
+                                         {"allow-rollback", PDP_CLI_SWITCH},
+                                         {"format", PDP_CLI_VALUE},
+                                         {NULL, 0}};
+    pdp_cli_args              a       = {0};
+    tg_config                *cfg     = NULL;
     const char               *format;
-    int                       ec;
+    bool                      done;
+    int ec = pdp_cli_start(io, argc, argv, flags, pdp_cli_usage_reload, &a,
+                           &cfg, &done);
 
-    if ((ec = pdp_cli_parse(io, argc, argv, flags, 0, &a)) != PDP_EXIT_OK ||
-        (ec = pdp_cli_format(io, format = pdp_cli_val(&a, "format"),
-                             formats)) != PDP_EXIT_OK) {
+    if (done) {
         return ec;
     }
-    if (a.help) {
-        fputs(pdp_cli_usage_reload, io->out);
-        return PDP_EXIT_OK;
-    }
-    if ((ec = pdp_cli_config(io, pdp_cli_val(&a, "config"), NULL, &cfg)) !=
-        PDP_EXIT_OK) {
-        return ec;
-    }
+    format = pdp_cli_val(&a, "format");
     if (cfg->pdp.admin_listen == NULL) {
         fprintf(io->err,
                 "tollgate-pdp %s: pdp.admin_listen is not set in %s. reload "
@@ -418,30 +434,21 @@ pdp_cli_policy_history(const pdp_cli_io *io, int argc, char **argv)
 {
     static const pdp_cli_flag flags[] = {
         {"config", PDP_CLI_VALUE}, {"format", PDP_CLI_VALUE}, {NULL, 0}};
-    static const char *const formats[] = {"text", "json", NULL};
-    pdp_cli_args             a         = {0};
-    tg_config               *cfg       = NULL;
-    pdp_store               *st        = NULL;
-    pdp_cli_history          h         = {NULL, 0, 0, false};
-    const char              *format;
-    tg_err                   rv;
-    int                      ec;
+    pdp_cli_args    a   = {0};
+    tg_config      *cfg = NULL;
+    pdp_store      *st  = NULL;
+    pdp_cli_history h   = {NULL, 0, 0, false};
+    const char     *format;
+    bool            done;
+    tg_err          rv;
+    int ec = pdp_cli_start(io, argc, argv, flags, pdp_cli_usage_history, &a,
+                           &cfg, &done);
 
-    if ((ec = pdp_cli_parse(io, argc, argv, flags, 0, &a)) != PDP_EXIT_OK ||
-        (ec = pdp_cli_format(io, format = pdp_cli_val(&a, "format"),
-                             formats)) != PDP_EXIT_OK) {
-        return ec;
-    }
-    if (a.help) {
-        fputs(pdp_cli_usage_history, io->out);
-        return PDP_EXIT_OK;
-    }
-    if ((ec = pdp_cli_config(io, pdp_cli_val(&a, "config"), NULL, &cfg)) !=
-            PDP_EXIT_OK ||
-        (ec = pdp_cli_store(io, cfg, &st)) != PDP_EXIT_OK) {
+    if (done || (ec = pdp_cli_store(io, cfg, &st)) != PDP_EXIT_OK) {
         goto out;
     }
-    rv = pdp_store_history_list(st, pdp_cli_collect_activation, &h);
+    format = pdp_cli_val(&a, "format");
+    rv     = pdp_store_history_list(st, pdp_cli_collect_activation, &h);
     if (rv != TG_OK || h.oom) {
         fprintf(io->err,
                 "tollgate-pdp %s: cannot read the policy history: %s\n",

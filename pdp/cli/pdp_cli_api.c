@@ -438,15 +438,11 @@ pdp_cli_api_answer(const pdp_cli_io *io, const tg_config *cfg,
         pdp_cli_api_prices(io, cfg, sets, &b, &pr);
     }
     pdp_cli_actor(actor, sizeof(actor));
-    memset(&x, 0, sizeof(x));
-    x.st      = st;
-    x.cfg     = cfg;
-    x.bundle  = b;
-    x.pricing = pr;
-    x.actor   = actor;
-    rep       = pdp_api_handle(&x, r->row->method, r->path, r->query, body,
+    x = (pdp_api_ctx){
+        .st = st, .cfg = cfg, .bundle = b, .pricing = pr, .actor = actor};
+    rep     = pdp_api_handle(&x, r->row->method, r->path, r->query, body,
                          body != NULL ? strlen(body) : 0, resp);
-    *status   = (int)rep.status;
+    *status = (int)rep.status;
     tg_pricing_destroy(pr);
     pdp_bundle_unref(b);
     pdp_store_close(st);

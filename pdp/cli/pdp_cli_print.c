@@ -56,6 +56,14 @@ pdp_cli_value(const cJSON *v, char *buf, size_t cap)
     }
 }
 
+/* pdp_cli_field writes member name of doc as pdp_cli_value does ("-" when
+ * it is absent). */
+static void
+pdp_cli_field(const cJSON *doc, const char *name, char *buf, size_t cap)
+{
+    pdp_cli_value(cJSON_GetObjectItemCaseSensitive(doc, name), buf, cap);
+}
+
 /* Fields only the JSON shows (machine forms of what the text shows). */
 static bool
 pdp_cli_hidden(const char *name)
@@ -170,14 +178,10 @@ pdp_cli_print_limits(FILE *out, const cJSON *doc)
     char         lim[64], win[64], act[64], thr[256];
 
     if (cJSON_IsObject(b)) {
-        pdp_cli_value(cJSON_GetObjectItemCaseSensitive(b, "limit_usd"), lim,
-                      sizeof(lim));
-        pdp_cli_value(cJSON_GetObjectItemCaseSensitive(b, "window"), win,
-                      sizeof(win));
-        pdp_cli_value(cJSON_GetObjectItemCaseSensitive(b, "action"), act,
-                      sizeof(act));
-        pdp_cli_value(cJSON_GetObjectItemCaseSensitive(b, "thresholds"), thr,
-                      sizeof(thr));
+        pdp_cli_field(b, "limit_usd", lim, sizeof(lim));
+        pdp_cli_field(b, "window", win, sizeof(win));
+        pdp_cli_field(b, "action", act, sizeof(act));
+        pdp_cli_field(b, "thresholds", thr, sizeof(thr));
         fprintf(out, "  budget:   $%s %s, %s%s%s%s\n", lim, win, act,
                 strcmp(thr, "-") != 0 ? "; alerts at " : "",
                 strcmp(thr, "-") != 0 ? thr : "",
@@ -185,12 +189,9 @@ pdp_cli_print_limits(FILE *out, const cJSON *doc)
     }
     if (cJSON_IsObject(r)) {
         char rpm[32], tpm[32], conc[32];
-        pdp_cli_value(cJSON_GetObjectItemCaseSensitive(r, "rpm"), rpm,
-                      sizeof(rpm));
-        pdp_cli_value(cJSON_GetObjectItemCaseSensitive(r, "tpm"), tpm,
-                      sizeof(tpm));
-        pdp_cli_value(cJSON_GetObjectItemCaseSensitive(r, "concurrent"), conc,
-                      sizeof(conc));
+        pdp_cli_field(r, "rpm", rpm, sizeof(rpm));
+        pdp_cli_field(r, "tpm", tpm, sizeof(tpm));
+        pdp_cli_field(r, "concurrent", conc, sizeof(conc));
         fprintf(out,
                 "  limits:   %s requests/min, %s tokens/min, %s at once (0: "
                 "not limited)\n",
@@ -211,10 +212,9 @@ pdp_cli_print_key(FILE *out, const cJSON *doc)
     const char *v;
     char        e[2048];
 
-    pdp_cli_value(cJSON_GetObjectItemCaseSensitive(doc, "id"), e, sizeof(e));
+    pdp_cli_field(doc, "id", e, sizeof(e));
     fprintf(out, "  id:       %s\n", e);
-    pdp_cli_value(cJSON_GetObjectItemCaseSensitive(doc, "tenant"), e,
-                  sizeof(e));
+    pdp_cli_field(doc, "tenant", e, sizeof(e));
     fprintf(out, "  tenant:   %s\n", e);
     if ((v = pdp_cli_jstr(doc, "name")) != NULL && v[0] != '\0') {
         tg_log_escape(e, sizeof(e), v);
@@ -306,10 +306,8 @@ pdp_cli_print_keys(FILE *out, const cJSON *doc)
             const char  *exp  = pdp_cli_jstr(k, "expires");
             const cJSON *ms   = cJSON_GetObjectItemCaseSensitive(k, "models");
 
-            pdp_cli_value(cJSON_GetObjectItemCaseSensitive(k, "id"), cell[0],
-                          sizeof(cell[0]));
-            pdp_cli_value(cJSON_GetObjectItemCaseSensitive(k, "tenant"),
-                          cell[1], sizeof(cell[1]));
+            pdp_cli_field(k, "id", cell[0], sizeof(cell[0]));
+            pdp_cli_field(k, "tenant", cell[1], sizeof(cell[1]));
             if (name != NULL && name[0] != '\0') {
                 tg_log_escape(cell[2], sizeof(cell[2]), name);
             } else {
@@ -320,14 +318,11 @@ pdp_cli_print_keys(FILE *out, const cJSON *doc)
             } else {
                 snprintf(cell[3], sizeof(cell[3]), "all");
             }
-            pdp_cli_value(cJSON_GetObjectItemCaseSensitive(k, "status"),
-                          cell[4], sizeof(cell[4]));
-            pdp_cli_value(cJSON_GetObjectItemCaseSensitive(k, "created"),
-                          cell[5], sizeof(cell[5]));
+            pdp_cli_field(k, "status", cell[4], sizeof(cell[4]));
+            pdp_cli_field(k, "created", cell[5], sizeof(cell[5]));
             snprintf(cell[6], sizeof(cell[6]), "%s",
                      exp != NULL ? exp : "never");
-            pdp_cli_value(cJSON_GetObjectItemCaseSensitive(k, "labels"),
-                          cell[7], sizeof(cell[7]));
+            pdp_cli_field(k, "labels", cell[7], sizeof(cell[7]));
             for (int i = 0; i < NCOL; i++) {
                 int l = (int)strlen(cell[i]);
                 if (pass == 0) {
@@ -349,11 +344,9 @@ pdp_cli_print_tenant_set(FILE *out, const cJSON *doc)
 {
     char id[256], tier[256], labels[2048];
 
-    pdp_cli_value(cJSON_GetObjectItemCaseSensitive(doc, "id"), id, sizeof(id));
-    pdp_cli_value(cJSON_GetObjectItemCaseSensitive(doc, "tier"), tier,
-                  sizeof(tier));
-    pdp_cli_value(cJSON_GetObjectItemCaseSensitive(doc, "labels"), labels,
-                  sizeof(labels));
+    pdp_cli_field(doc, "id", id, sizeof(id));
+    pdp_cli_field(doc, "tier", tier, sizeof(tier));
+    pdp_cli_field(doc, "labels", labels, sizeof(labels));
     fprintf(out, "%s tenant %s: tier %s, labels %s\n",
             cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc, "new"))
                 ? "Created"
@@ -380,21 +373,16 @@ pdp_cli_print_tenants(FILE *out, const cJSON *doc)
                     "TIER", "STATUS", "UPDATED", "LABELS");
         }
         for (const cJSON *t = ts->child; t != NULL; t = t->next) {
-            pdp_cli_value(cJSON_GetObjectItemCaseSensitive(t, "id"), id,
-                          sizeof(id));
-            pdp_cli_value(cJSON_GetObjectItemCaseSensitive(t, "tier"), tier,
-                          sizeof(tier));
+            pdp_cli_field(t, "id", id, sizeof(id));
+            pdp_cli_field(t, "tier", tier, sizeof(tier));
             if (pass == 0) {
                 wid = (int)strlen(id) > wid ? (int)strlen(id) : wid;
                 wt  = (int)strlen(tier) > wt ? (int)strlen(tier) : wt;
                 continue;
             }
-            pdp_cli_value(cJSON_GetObjectItemCaseSensitive(t, "updated"), when,
-                          sizeof(when));
-            pdp_cli_value(cJSON_GetObjectItemCaseSensitive(t, "labels"), labels,
-                          sizeof(labels));
-            pdp_cli_value(cJSON_GetObjectItemCaseSensitive(t, "status"), status,
-                          sizeof(status));
+            pdp_cli_field(t, "updated", when, sizeof(when));
+            pdp_cli_field(t, "labels", labels, sizeof(labels));
+            pdp_cli_field(t, "status", status, sizeof(status));
             fprintf(out, "%-*s  %-*s  %-8s  %-20s  %s\n", wid, id, wt, tier,
                     status, when, labels);
         }
@@ -408,7 +396,7 @@ pdp_cli_print_tenant_switch(FILE *out, const cJSON *doc)
     bool        disabled = status != NULL && strcmp(status, "disabled") == 0;
     char        id[256];
 
-    pdp_cli_value(cJSON_GetObjectItemCaseSensitive(doc, "id"), id, sizeof(id));
+    pdp_cli_field(doc, "id", id, sizeof(id));
     if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc, "changed"))) {
         fprintf(out, "Tenant %s was already %s; nothing changed.\n", id,
                 disabled ? "disabled" : "enabled");
@@ -428,8 +416,7 @@ pdp_cli_print_tenant_deleted(FILE *out, const cJSON *doc)
 {
     char what[256];
 
-    pdp_cli_value(cJSON_GetObjectItemCaseSensitive(doc, "deleted"), what,
-                  sizeof(what));
+    pdp_cli_field(doc, "deleted", what, sizeof(what));
     fprintf(out,
             "Deleted %s with its budget and rate limits. Its keys' records, "
             "usage records and spend stay.\n",
@@ -441,9 +428,8 @@ pdp_cli_print_created(FILE *out, const cJSON *doc)
 {
     char id[256], tenant[256];
 
-    pdp_cli_value(cJSON_GetObjectItemCaseSensitive(doc, "id"), id, sizeof(id));
-    pdp_cli_value(cJSON_GetObjectItemCaseSensitive(doc, "tenant"), tenant,
-                  sizeof(tenant));
+    pdp_cli_field(doc, "id", id, sizeof(id));
+    pdp_cli_field(doc, "tenant", tenant, sizeof(tenant));
     fprintf(out, "Created key %s for tenant %s.\n\n", id, tenant);
     pdp_cli_print_key(out, doc);
 }
@@ -453,7 +439,7 @@ pdp_cli_print_shown(FILE *out, const cJSON *doc)
 {
     char id[256];
 
-    pdp_cli_value(cJSON_GetObjectItemCaseSensitive(doc, "id"), id, sizeof(id));
+    pdp_cli_field(doc, "id", id, sizeof(id));
     fprintf(out, "Key %s\n\n", id);
     pdp_cli_print_key(out, doc);
 }
@@ -463,7 +449,7 @@ pdp_cli_print_revoked(FILE *out, const cJSON *doc)
 {
     char id[256];
 
-    pdp_cli_value(cJSON_GetObjectItemCaseSensitive(doc, "id"), id, sizeof(id));
+    pdp_cli_field(doc, "id", id, sizeof(id));
     if (cJSON_IsTrue(
             cJSON_GetObjectItemCaseSensitive(doc, "already_revoked"))) {
         fprintf(out, "Key %s was already revoked; nothing changed.\n", id);
@@ -483,9 +469,8 @@ pdp_cli_print_rotated(FILE *out, const cJSON *doc)
     const char *when = pdp_cli_jstr(doc, "previous_valid_until");
     char        id[256], tenant[256];
 
-    pdp_cli_value(cJSON_GetObjectItemCaseSensitive(doc, "id"), id, sizeof(id));
-    pdp_cli_value(cJSON_GetObjectItemCaseSensitive(doc, "tenant"), tenant,
-                  sizeof(tenant));
+    pdp_cli_field(doc, "id", id, sizeof(id));
+    pdp_cli_field(doc, "tenant", tenant, sizeof(tenant));
     fprintf(out,
             "Rotated key %s for tenant %s. The previous key %s until "
             "%s.\n\n",

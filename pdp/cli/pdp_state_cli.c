@@ -168,6 +168,60 @@ pdp_state_spool_db(void *arg, const tg_lmdb_db_report *r)
 
 /* ---- the command -------------------------------------------------------- */
 
+/* pdp_state_verdict prints the last line: what the check found (rv, msg)
+ * and what to do. */
+static void
+pdp_state_verdict(const pdp_state *s, tg_err rv, const char *msg, FILE *err)
+{
+    if (rv == TG_ENOTFOUND) {
+        fprintf(err,
+                "tollgate-pdp state check: %s: nothing to check (is %s "
+                "right?)\n",
+                msg, s->spool ? "the spool directory" : "pdp.state_dir");
+    } else if (rv != TG_OK && s->ndbs == 0 && s->damaged.len == 0) {
+        /* Refused as a whole (truncated, not LMDB) or not readable: msg
+         * says what to do. */
+        fprintf(err, "tollgate-pdp state check: %s\n", msg);
+        if (rv == TG_ECORRUPT) {
+            fprintf(s->out,
+                    "state check: DAMAGED (the whole file): restore "
+                    "%s/data.mdb from a backup, or move it aside to start "
+                    "empty\n",
+                    s->dir);
+        } else {
+            fprintf(s->out, "state check: FAILED: %s\n", tg_strerror(rv));
+        }
+    } else if (s->damaged.len > 0 || tg_buf_error(&s->damaged) != TG_OK) {
+        fprintf(s->out,
+                s->spool ? "state check: DAMAGED (%s): stop tollgate-dataplane "
+                           "and move %s/data.mdb aside; it then starts an "
+                           "empty spool (the usage reports in it that the PDP "
+                           "has not acknowledged are lost)\n"
+                         : "state check: DAMAGED (%s): stop tollgate-pdp and "
+                           "restore %s from a backup, or move data.mdb aside "
+                           "to start empty (losing its keys, tenants and "
+                           "spend)\n",
+                tg_buf_error(&s->damaged) == TG_OK ? s->damaged.data
+                                                   : "some databases",
+                s->dir);
+    } else if (s->newer > 0) {
+        fprintf(s->out,
+                "state check: %llu record(s) have a record version this "
+                "build does not know: run the newer tollgate-pdp that wrote "
+                "them; if none ever ran on this state, they are damaged: "
+                "restore %s from a backup\n",
+                (unsigned long long)s->newer, s->dir);
+    } else if (rv == TG_OK) {
+        fprintf(s->out,
+                "state check: ok: %llu database(s), %llu record(s) read%s; "
+                "nothing to do\n",
+                (unsigned long long)s->ndbs, (unsigned long long)s->records,
+                s->spool ? "" : " and decoded");
+    } else {
+        fprintf(err, "tollgate-pdp state check: %s\n", msg);
+    }
+}
+
 static int
 pdp_state_check(int argc, char **argv, FILE *out, FILE *err)
 {
@@ -236,53 +290,7 @@ pdp_state_check(int argc, char **argv, FILE *out, FILE *err)
              : pdp_store_check(s.dir, pdp_state_bad, pdp_state_db, &s, msg,
                                PDP_STATE_ERR_MAX);
     ec = rv == TG_OK ? PDP_EXIT_OK : PDP_EXIT_FAIL;
-    if (rv == TG_ENOTFOUND) {
-        fprintf(err,
-                "tollgate-pdp state check: %s: nothing to check (is %s "
-                "right?)\n",
-                msg, s.spool ? "the spool directory" : "pdp.state_dir");
-    } else if (rv != TG_OK && s.ndbs == 0 && s.damaged.len == 0) {
-        /* Refused as a whole (truncated, not LMDB) or not readable: msg
-         * says what to do. */
-        fprintf(err, "tollgate-pdp state check: %s\n", msg);
-        if (rv == TG_ECORRUPT) {
-            fprintf(out,
-                    "state check: DAMAGED (the whole file): restore "
-                    "%s/data.mdb from a backup, or move it aside to start "
-                    "empty\n",
-                    s.dir);
-        } else {
-            fprintf(out, "state check: FAILED: %s\n", tg_strerror(rv));
-        }
-    } else if (s.damaged.len > 0 || tg_buf_error(&s.damaged) != TG_OK) {
-        fprintf(out,
-                s.spool ? "state check: DAMAGED (%s): stop tollgate-dataplane "
-                          "and move %s/data.mdb aside; it then starts an "
-                          "empty spool (the usage reports in it that the PDP "
-                          "has not acknowledged are lost)\n"
-                        : "state check: DAMAGED (%s): stop tollgate-pdp and "
-                          "restore %s from a backup, or move data.mdb aside "
-                          "to start empty (losing its keys, tenants and "
-                          "spend)\n",
-                tg_buf_error(&s.damaged) == TG_OK ? s.damaged.data
-                                                  : "some databases",
-                s.dir);
-    } else if (s.newer > 0) {
-        fprintf(out,
-                "state check: %llu record(s) have a record version this "
-                "build does not know: run the newer tollgate-pdp that wrote "
-                "them; if none ever ran on this state, they are damaged: "
-                "restore %s from a backup\n",
-                (unsigned long long)s.newer, s.dir);
-    } else if (rv == TG_OK) {
-        fprintf(out,
-                "state check: ok: %llu database(s), %llu record(s) read%s; "
-                "nothing to do\n",
-                (unsigned long long)s.ndbs, (unsigned long long)s.records,
-                s.spool ? "" : " and decoded");
-    } else {
-        fprintf(err, "tollgate-pdp state check: %s\n", msg);
-    }
+    pdp_state_verdict(&s, rv, msg, err);
 out:
     tg_buf_fini(&s.lines);
     tg_buf_fini(&s.damaged);
