@@ -4,6 +4,8 @@
 #include <string.h>
 #include <time.h>
 
+#define TG_WHEN_AGO_MAX_MS ((int64_t)36600 * 86400000) /* a century */
+
 int64_t
 tg_now_ms(void)
 {
@@ -168,5 +170,34 @@ tg_parse_date(const char *s, bool is_to, int64_t *out)
     /* --from includes the first whole ms at or after the instant; --to
      * includes every ms up to it. */
     *out = is_to ? ms + 1 : ms + (frac ? 1 : 0);
+    return true;
+}
+
+bool
+tg_parse_when(const char *s, bool is_to, int64_t now_ms, int64_t *out)
+{
+    int64_t day = now_ms / 86400000 - (now_ms % 86400000 < 0 ? 1 : 0);
+    int64_t n   = 0;
+    int64_t unit;
+    size_t  len = strlen(s);
+
+    if (strcmp(s, "today") == 0 || strcmp(s, "yesterday") == 0) {
+        day -= s[0] == 'y' ? 1 : 0;
+        *out = (day + (is_to ? 1 : 0)) * 86400000;
+        return true;
+    }
+    if (len < 2 || len > 7 || strspn(s, "0123456789") != len - 1 ||
+        (s[len - 1] != 'd' && s[len - 1] != 'h')) {
+        return tg_parse_date(s, is_to, out);
+    }
+    unit = s[len - 1] == 'd' ? 86400000 : 3600000;
+    for (size_t i = 0; i + 1 < len; i++) {
+        n = n * 10 + (s[i] - '0');
+    }
+    if (n * unit > TG_WHEN_AGO_MAX_MS) {
+        return false;
+    }
+    /* An instant, like an RFC 3339 one: --to includes it. */
+    *out = now_ms - n * unit + (is_to ? 1 : 0);
     return true;
 }

@@ -31,4 +31,10 @@ void tg_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d);
  * such a date. */
 bool tg_parse_date(const char *s, bool is_to, int64_t *out);
 
+/* tg_parse_when is tg_parse_date that also reads a bound relative to
+ * now_ms: "today" and "yesterday" (whole UTC days, as YYYY-MM-DD is), and
+ * "Nd" or "Nh" (the instant N days or hours before now_ms, as an RFC 3339
+ * instant is; N at most a century). */
+bool tg_parse_when(const char *s, bool is_to, int64_t now_ms, int64_t *out);
+
 #endif

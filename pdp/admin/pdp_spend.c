@@ -18,7 +18,7 @@ static const char *const pdp_spend_by_names[] = {"",     "tenant", "key",
 tg_err
 pdp_spend_parse(pdp_spend_query *q, const char *by, const char *from,
                 const char *to, const char *tenant, const char *format,
-                char *err, size_t errlen)
+                int64_t now_ms, char *err, size_t errlen)
 {
     memset(q, 0, sizeof(*q));
     q->from    = from;
@@ -63,17 +63,19 @@ pdp_spend_parse(pdp_spend_query *q, const char *by, const char *from,
                           : "\"format\" csv");
         return TG_EINVAL;
     }
-    if (from != NULL && !tg_parse_date(from, false, &q->from_ms)) {
+    if (from != NULL && !tg_parse_when(from, false, now_ms, &q->from_ms)) {
         snprintf(err, errlen,
-                 "\"from\" \"%.40s\" is not a date: use YYYY-MM-DD (UTC) or "
-                 "RFC 3339, e.g. 2024-05-01T00:00:00Z",
+                 "\"from\" \"%.40s\" is not a date: use YYYY-MM-DD (UTC), "
+                 "RFC 3339 (e.g. 2024-05-01T00:00:00Z), today, yesterday, or "
+                 "Nd or Nh for N days or hours ago (e.g. 7d)",
                  from);
         return TG_EINVAL;
     }
-    if (to != NULL && !tg_parse_date(to, true, &q->to_ms)) {
+    if (to != NULL && !tg_parse_when(to, true, now_ms, &q->to_ms)) {
         snprintf(err, errlen,
-                 "\"to\" \"%.40s\" is not a date: use YYYY-MM-DD (UTC) or "
-                 "RFC 3339, e.g. 2024-05-31T23:59:59Z",
+                 "\"to\" \"%.40s\" is not a date: use YYYY-MM-DD (UTC), "
+                 "RFC 3339 (e.g. 2024-05-31T23:59:59Z), today, yesterday, or "
+                 "Nd or Nh for N days or hours ago (e.g. 1d)",
                  to);
         return TG_EINVAL;
     }
@@ -108,7 +110,8 @@ pdp_spend_json(tg_buf *out, cJSON *doc)
 
 typedef struct pdp_spend_total_row {
     char       id[TG_ID_MAX];
-    char       tenant[TG_ID_MAX]; /* for key rows */
+    char       tenant[TG_ID_MAX];      /* for key rows */
+    char       name[PDP_KEY_NAME_MAX]; /* for key rows: "" none */
     pdp_totals t;
 } pdp_spend_total_row;
 
@@ -157,16 +160,25 @@ pdp_spend_totals_json(cJSON *j, const pdp_totals *t)
     return j;
 }
 
+static int pdp_spend_table_field(tg_buf *f, const char *s, int w);
+
+/* pdp_spend_totals_line writes one row of the all-time totals; name (NULL:
+ * no such column) is a key's. */
 static void
 pdp_spend_totals_line(tg_buf *out, int w1, const char *a, int w2, const char *b,
-                      const pdp_totals *t)
+                      const pdp_totals *t, const char *name)
 {
     char usd[32];
 
     tg_usd(t->cost_micro_usd, usd, sizeof(usd));
-    tg_buf_addf(out, "%-*s  %-*s  %10lld  %14lld  %17lld  %14s\n", w1, a, w2, b,
+    tg_buf_addf(out, "%-*s  %-*s  %10lld  %14lld  %17lld  %14s", w1, a, w2, b,
                 (long long)t->requests, (long long)t->prompt_tokens,
                 (long long)t->completion_tokens, usd);
+    if (name != NULL) {
+        tg_buf_add(out, "  ", 2);
+        pdp_spend_table_field(out, name[0] != '\0' ? name : "-", 0);
+    }
+    tg_buf_add(out, "\n", 1);
 }
 
 /* ---- spend --by ---------------------------------------------------------- */
@@ -200,6 +212,16 @@ typedef struct pdp_spend_groups {
     size_t                 n;
     pdp_spend_sums         total;
 } pdp_spend_groups;
+
+/* What a --by report prints: the groups, sorted, and their total. */
+typedef struct pdp_spend_rows {
+    const pdp_spend_query *o;
+    pdp_spend_group      **v;
+    size_t                 n;
+    const pdp_spend_sums  *total;
+    /* --by key: each row's key name ("": none); else NULL. */
+    char (*names)[PDP_KEY_NAME_MAX];
+} pdp_spend_rows;
 
 /* pdp_spend_day_name writes the UTC date of unix ms as YYYY-MM-DD. */
 static void
@@ -417,10 +439,23 @@ pdp_spend_group_json(cJSON *j, const pdp_spend_sums *g)
     return j;
 }
 
+/* pdp_spend_key_name adds "key_name" to j: name, or null for none. */
 static void
-pdp_spend_write_json(tg_buf *out, const pdp_spend_query *o, pdp_spend_group **v,
-                     size_t n, const pdp_spend_sums *total)
+pdp_spend_key_name(cJSON *j, const char *name)
 {
+    if (name[0] != '\0') {
+        cJSON_AddStringToObject(j, "key_name", name);
+    } else {
+        cJSON_AddNullToObject(j, "key_name");
+    }
+}
+
+static void
+pdp_spend_write_json(tg_buf *out, const pdp_spend_rows *r)
+{
+    const pdp_spend_query   *o       = r->o;
+    pdp_spend_group        **v       = r->v;
+    size_t                   n       = r->n;
     static const char *const field[] = {"",     "tenant", "key_id",
                                         "user", "model",  "day"};
     cJSON                   *doc     = cJSON_CreateObject();
@@ -448,27 +483,34 @@ pdp_spend_write_json(tg_buf *out, const pdp_spend_query *o, pdp_spend_group **v,
         if (two) {
             cJSON_AddStringToObject(j, "tenant", v[i]->s);
         }
-        cJSON_AddItemToArray(rows, pdp_spend_group_json(j, &v[i]->t));
+        pdp_spend_group_json(j, &v[i]->t);
+        if (r->names != NULL) {
+            pdp_spend_key_name(j, r->names[i]);
+        }
+        cJSON_AddItemToArray(rows, j);
     }
     cJSON_AddItemToObject(doc, "total",
-                          pdp_spend_group_json(cJSON_CreateObject(), total));
+                          pdp_spend_group_json(cJSON_CreateObject(), r->total));
     pdp_spend_json(out, doc);
 }
 
 static void
-pdp_spend_write_csv(tg_buf *out, const pdp_spend_query *o, pdp_spend_group **v,
-                    size_t n, const pdp_spend_sums *total)
+pdp_spend_write_csv(tg_buf *out, const pdp_spend_rows *r)
 {
+    const pdp_spend_query   *o       = r->o;
+    pdp_spend_group        **v       = r->v;
+    size_t                   n       = r->n;
     static const char *const field[] = {"",     "tenant", "key_id",
                                         "user", "model",  "day"};
     bool two = o->by == PDP_SPEND_BY_KEY || o->by == PDP_SPEND_BY_USER;
 
     tg_buf_addf(out,
                 "%s%s,requests,prompt_tokens,completion_tokens,cost_micro_usd,"
-                "cost_usd,estimated_requests\r\n",
-                field[o->by], two ? ",tenant" : "");
+                "cost_usd,estimated_requests%s\r\n",
+                field[o->by], two ? ",tenant" : "",
+                r->names != NULL ? ",key_name" : "");
     for (size_t i = 0; i <= n; i++) {
-        const pdp_spend_sums *g = i < n ? &v[i]->t : total;
+        const pdp_spend_sums *g = i < n ? &v[i]->t : r->total;
         char                  usd[32];
 
         pdp_spend_csv_field(out, i < n ? pdp_spend_shown(v[i]->name) : "TOTAL",
@@ -478,18 +520,25 @@ pdp_spend_write_csv(tg_buf *out, const pdp_spend_query *o, pdp_spend_group **v,
             pdp_spend_csv_field(out, i < n ? v[i]->s : "", true);
         }
         tg_usd(g->cost_micro_usd, usd, sizeof(usd));
-        tg_buf_addf(out, ",%lld,%lld,%lld,%lld,%s,%lld\r\n",
-                    (long long)g->requests, (long long)g->prompt_tokens,
+        tg_buf_addf(out, ",%lld,%lld,%lld,%lld,%s,%lld", (long long)g->requests,
+                    (long long)g->prompt_tokens,
                     (long long)g->completion_tokens,
                     (long long)g->cost_micro_usd, usd, (long long)g->estimated);
+        if (r->names != NULL) {
+            tg_buf_add(out, ",", 1);
+            pdp_spend_csv_field(out, i < n ? pdp_spend_shown(r->names[i]) : "",
+                                i < n && r->names[i][0] != '\0');
+        }
+        tg_buf_add(out, "\r\n", 2);
     }
 }
 
 static void
-pdp_spend_write_table(tg_buf *out, const pdp_spend_query *o,
-                      pdp_spend_group **v, size_t n,
-                      const pdp_spend_sums *total)
+pdp_spend_write_table(tg_buf *out, const pdp_spend_rows *r)
 {
+    const pdp_spend_query   *o      = r->o;
+    pdp_spend_group        **v      = r->v;
+    size_t                   n      = r->n;
     static const char *const head[] = {"",     "TENANT", "KEY",
                                        "USER", "MODEL",  "DAY"};
     bool two = o->by == PDP_SPEND_BY_KEY || o->by == PDP_SPEND_BY_USER;
@@ -507,10 +556,11 @@ pdp_spend_write_table(tg_buf *out, const pdp_spend_query *o,
         tg_buf_add(out, "  ", 2);
         pdp_spend_table_field(out, "TENANT", w2);
     }
-    tg_buf_addf(out, "  %10s  %14s  %17s  %14s  %9s\n", "REQUESTS",
-                "PROMPT_TOKENS", "COMPLETION_TOKENS", "COST_USD", "ESTIMATED");
+    tg_buf_addf(out, "  %10s  %14s  %17s  %14s  %9s%s\n", "REQUESTS",
+                "PROMPT_TOKENS", "COMPLETION_TOKENS", "COST_USD", "ESTIMATED",
+                r->names != NULL ? "  NAME" : "");
     for (size_t i = 0; i <= n; i++) {
-        const pdp_spend_sums *g = i < n ? &v[i]->t : total;
+        const pdp_spend_sums *g = i < n ? &v[i]->t : r->total;
         char                  usd[32];
 
         if (i == n) {
@@ -523,11 +573,53 @@ pdp_spend_write_table(tg_buf *out, const pdp_spend_query *o,
             pdp_spend_table_field(out, i < n ? v[i]->s : "", w2);
         }
         tg_usd(g->cost_micro_usd, usd, sizeof(usd));
-        tg_buf_addf(out, "  %10lld  %14lld  %17lld  %14s  %9lld\n",
+        tg_buf_addf(out, "  %10lld  %14lld  %17lld  %14s  %9lld",
                     (long long)g->requests, (long long)g->prompt_tokens,
                     (long long)g->completion_tokens, usd,
                     (long long)g->estimated);
+        if (r->names != NULL && i < n) {
+            tg_buf_add(out, "  ", 2);
+            pdp_spend_table_field(out, pdp_spend_shown(r->names[i]), 0);
+        }
+        tg_buf_add(out, "\n", 1);
     }
+}
+
+/* pdp_spend_key_name_of copies the name of key id into name ("" when it
+ * has none, or is not found: a record of a key since removed). */
+static void
+pdp_spend_key_name_of(pdp_store_reader *rd, const char *id, pdp_key *k,
+                      char name[PDP_KEY_NAME_MAX])
+{
+    name[0] = '\0';
+    if (pdp_store_key_get_by_id(rd, id, k) == TG_OK) {
+        snprintf(name, PDP_KEY_NAME_MAX, "%s", k->name);
+    }
+}
+
+/* pdp_spend_key_names fills r->names (rows by key: each names a key id)
+ * in one read snapshot. */
+static tg_err
+pdp_spend_key_names(pdp_store *st, pdp_spend_rows *r)
+{
+    pdp_store_reader *rd = NULL;
+    pdp_key          *k  = malloc(sizeof(*k));
+    tg_err            rv = TG_ENOMEM;
+
+    r->names = calloc(r->n > 0 ? r->n : 1, sizeof(*r->names));
+    if (k == NULL || r->names == NULL ||
+        (rv = pdp_store_reader_create(st, &rd)) != TG_OK ||
+        (rv = pdp_store_read_begin(rd)) != TG_OK) {
+        goto out;
+    }
+    for (size_t i = 0; i < r->n; i++) {
+        pdp_spend_key_name_of(rd, r->v[i]->name, k, r->names[i]);
+    }
+    pdp_store_read_end(rd);
+out:
+    pdp_store_reader_destroy(rd);
+    free(k);
+    return rv;
 }
 
 /* pdp_spend_by_run runs `spend --by`: one streaming pass over the usage
@@ -537,8 +629,9 @@ pdp_spend_by_run(tg_buf *out, const pdp_spend_query *o, pdp_store *st,
                  char *err, size_t errlen)
 {
     pdp_spend_groups  gs;
-    pdp_spend_group **v = NULL;
-    size_t            n = 0;
+    pdp_spend_group **v    = NULL;
+    size_t            n    = 0;
+    pdp_spend_rows    rows = {o, NULL, 0, NULL, NULL};
     tg_err            rv;
 
     memset(&gs, 0, sizeof(gs));
@@ -567,15 +660,21 @@ pdp_spend_by_run(tg_buf *out, const pdp_spend_query *o, pdp_store *st,
               o->by == PDP_SPEND_BY_DAY ? pdp_spend_group_day_cmp
                                         : pdp_spend_group_cmp);
     }
+    rows = (pdp_spend_rows){o, v, n, &gs.total, NULL};
+    if (o->by == PDP_SPEND_BY_KEY &&
+        (rv = pdp_spend_key_names(st, &rows)) != TG_OK) {
+        snprintf(err, errlen, "cannot read the keys: %s", tg_strerror(rv));
+        goto done;
+    }
     switch (o->fmt) {
     case PDP_SPEND_JSON:
-        pdp_spend_write_json(out, o, v, n, &gs.total);
+        pdp_spend_write_json(out, &rows);
         break;
     case PDP_SPEND_CSV:
-        pdp_spend_write_csv(out, o, v, n, &gs.total);
+        pdp_spend_write_csv(out, &rows);
         break;
     default:
-        pdp_spend_write_table(out, o, v, n, &gs.total);
+        pdp_spend_write_table(out, &rows);
         break;
     }
 done:
@@ -583,48 +682,127 @@ done:
         free(gs.slot[i]);
     }
     free(gs.slot);
+    free(rows.names);
     free(v);
     return rv;
+}
+
+/* pdp_spend_totals_read collects the all-time totals, and each key row's
+ * tenant and name ("-" and "" for a key not found), in s. */
+static tg_err
+pdp_spend_totals_read(pdp_store *st, pdp_spend_totals *s)
+{
+    pdp_store_reader *rd = NULL;
+    pdp_key          *k  = NULL;
+    tg_err rv = pdp_store_totals_list(st, pdp_spend_collect_totals, s);
+
+    if (rv == TG_OK && s->oom) {
+        rv = TG_ENOMEM;
+    }
+    if (rv != TG_OK || s->n[1] == 0) {
+        return rv;
+    }
+    if ((k = malloc(sizeof(*k))) == NULL ||
+        (rv = pdp_store_reader_create(st, &rd)) != TG_OK ||
+        (rv = pdp_store_read_begin(rd)) != TG_OK) {
+        rv = rv != TG_OK ? rv : TG_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < s->n[1]; i++) {
+        pdp_spend_total_row *r = &s->v[1][i];
+        pdp_spend_key_name_of(rd, r->id, k, r->name);
+        snprintf(r->tenant, sizeof(r->tenant), "%s",
+                 pdp_store_key_get_by_id(rd, r->id, k) == TG_OK ? k->tenant
+                                                                : "-");
+    }
+    pdp_store_read_end(rd);
+out:
+    pdp_store_reader_destroy(rd);
+    free(k);
+    return rv;
+}
+
+static void
+pdp_spend_totals_write_json(tg_buf *out, const pdp_spend_totals *s,
+                            const pdp_totals *total)
+{
+    cJSON *doc = cJSON_CreateObject();
+    cJSON *ts;
+    cJSON *ks;
+
+    cJSON_AddStringToObject(doc, "currency", "USD");
+    ts = cJSON_AddArrayToObject(doc, "tenants");
+    ks = cJSON_AddArrayToObject(doc, "keys");
+    for (size_t i = 0; i < s->n[0]; i++) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "tenant", s->v[0][i].id);
+        cJSON_AddItemToArray(ts, pdp_spend_totals_json(j, &s->v[0][i].t));
+    }
+    for (size_t i = 0; i < s->n[1]; i++) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "key_id", s->v[1][i].id);
+        cJSON_AddStringToObject(j, "tenant", s->v[1][i].tenant);
+        pdp_spend_totals_json(j, &s->v[1][i].t);
+        pdp_spend_key_name(j, s->v[1][i].name);
+        cJSON_AddItemToArray(ks, j);
+    }
+    cJSON_AddItemToObject(doc, "total",
+                          pdp_spend_totals_json(cJSON_CreateObject(), total));
+    pdp_spend_json(out, doc);
+}
+
+static void
+pdp_spend_totals_write_table(tg_buf *out, const pdp_spend_totals *s,
+                             const pdp_totals *total)
+{
+    int w1 = 6;
+    int w2 = 6;
+
+    if (s->n[0] == 0 && s->n[1] == 0) {
+        tg_buf_addf(out, "No usage recorded yet.\n");
+        return;
+    }
+    for (size_t i = 0; i < s->n[0]; i++) {
+        int l = (int)strlen(s->v[0][i].id);
+        w1    = l > w1 ? l : w1;
+    }
+    for (size_t i = 0; i < s->n[1]; i++) {
+        int l1 = (int)strlen(s->v[1][i].id);
+        int l2 = (int)strlen(s->v[1][i].tenant);
+        w1     = l1 > w1 ? l1 : w1;
+        w2     = l2 > w2 ? l2 : w2;
+    }
+    tg_buf_addf(out, "%-*s  %-*s  %10s  %14s  %17s  %14s\n", w1, "TENANT", w2,
+                "", "REQUESTS", "PROMPT_TOKENS", "COMPLETION_TOKENS",
+                "COST_USD");
+    for (size_t i = 0; i < s->n[0]; i++) {
+        pdp_spend_totals_line(out, w1, s->v[0][i].id, w2, "", &s->v[0][i].t,
+                              NULL);
+    }
+    tg_buf_addf(out, "\n%-*s  %-*s  %10s  %14s  %17s  %14s  NAME\n", w1, "KEY",
+                w2, "TENANT", "REQUESTS", "PROMPT_TOKENS", "COMPLETION_TOKENS",
+                "COST_USD");
+    for (size_t i = 0; i < s->n[1]; i++) {
+        pdp_spend_totals_line(out, w1, s->v[1][i].id, w2, s->v[1][i].tenant,
+                              &s->v[1][i].t, s->v[1][i].name);
+    }
+    tg_buf_addf(out, "\n");
+    pdp_spend_totals_line(out, w1, "TOTAL", w2, "", total, NULL);
 }
 
 tg_err
 pdp_spend_write(pdp_store *st, const pdp_spend_query *so, tg_buf *out,
                 char *err, size_t errlen)
 {
-    pdp_store_reader *rd = NULL;
-    pdp_spend_totals  s;
-    pdp_totals        total = {0, 0, 0, 0, 0};
-    pdp_key          *k     = NULL;
-    bool              json  = so->fmt == PDP_SPEND_JSON;
-    tg_err            rv;
+    pdp_spend_totals s;
+    pdp_totals       total = {0, 0, 0, 0, 0};
+    tg_err           rv;
 
-    memset(&s, 0, sizeof(s));
     if (so->by != PDP_SPEND_BY_NONE) {
         return pdp_spend_by_run(out, so, st, err, errlen);
     }
-    rv = pdp_store_totals_list(st, pdp_spend_collect_totals, &s);
-    if (rv == TG_OK && s.oom) {
-        rv = TG_ENOMEM;
-    }
-    /* Key rows show their tenant; a deleted key shows "-". */
-    if (rv == TG_OK && s.n[1] > 0 &&
-        ((k = malloc(sizeof(*k))) == NULL ||
-         (rv = pdp_store_reader_create(st, &rd)) != TG_OK ||
-         (rv = pdp_store_read_begin(rd)) != TG_OK)) {
-        rv = rv != TG_OK ? rv : TG_ENOMEM;
-    }
-    for (size_t i = 0; rv == TG_OK && i < s.n[1]; i++) {
-        if (pdp_store_key_get_by_id(rd, s.v[1][i].id, k) == TG_OK) {
-            snprintf(s.v[1][i].tenant, sizeof(s.v[1][i].tenant), "%s",
-                     k->tenant);
-        } else {
-            snprintf(s.v[1][i].tenant, sizeof(s.v[1][i].tenant), "-");
-        }
-    }
-    if (rd != NULL) {
-        pdp_store_read_end(rd);
-    }
-    if (rv != TG_OK) {
+    memset(&s, 0, sizeof(s));
+    if ((rv = pdp_spend_totals_read(st, &s)) != TG_OK) {
         snprintf(err, errlen, "cannot read the spend totals: %s",
                  tg_strerror(rv));
         goto done;
@@ -635,64 +813,12 @@ pdp_spend_write(pdp_store *st, const pdp_spend_query *so, tg_buf *out,
         total.completion_tokens += s.v[0][i].t.completion_tokens;
         total.cost_micro_usd += s.v[0][i].t.cost_micro_usd;
     }
-    if (json) {
-        cJSON *doc = cJSON_CreateObject();
-        cJSON *ts;
-        cJSON *ks;
-        cJSON_AddStringToObject(doc, "currency", "USD");
-        ts = cJSON_AddArrayToObject(doc, "tenants");
-        ks = cJSON_AddArrayToObject(doc, "keys");
-        for (size_t i = 0; i < s.n[0]; i++) {
-            cJSON *j = cJSON_CreateObject();
-            cJSON_AddStringToObject(j, "tenant", s.v[0][i].id);
-            cJSON_AddItemToArray(ts, pdp_spend_totals_json(j, &s.v[0][i].t));
-        }
-        for (size_t i = 0; i < s.n[1]; i++) {
-            cJSON *j = cJSON_CreateObject();
-            cJSON_AddStringToObject(j, "key_id", s.v[1][i].id);
-            cJSON_AddStringToObject(j, "tenant", s.v[1][i].tenant);
-            cJSON_AddItemToArray(ks, pdp_spend_totals_json(j, &s.v[1][i].t));
-        }
-        cJSON_AddItemToObject(
-            doc, "total", pdp_spend_totals_json(cJSON_CreateObject(), &total));
-        pdp_spend_json(out, doc);
-        goto done;
-    }
-    if (s.n[0] == 0 && s.n[1] == 0) {
-        tg_buf_addf(out, "No usage recorded yet.\n");
-        goto done;
-    }
-    {
-        int w1 = 6, w2 = 6;
-        for (size_t i = 0; i < s.n[0]; i++) {
-            int l = (int)strlen(s.v[0][i].id);
-            w1    = l > w1 ? l : w1;
-        }
-        for (size_t i = 0; i < s.n[1]; i++) {
-            int l1 = (int)strlen(s.v[1][i].id);
-            int l2 = (int)strlen(s.v[1][i].tenant);
-            w1     = l1 > w1 ? l1 : w1;
-            w2     = l2 > w2 ? l2 : w2;
-        }
-        tg_buf_addf(out, "%-*s  %-*s  %10s  %14s  %17s  %14s\n", w1, "TENANT",
-                    w2, "", "REQUESTS", "PROMPT_TOKENS", "COMPLETION_TOKENS",
-                    "COST_USD");
-        for (size_t i = 0; i < s.n[0]; i++) {
-            pdp_spend_totals_line(out, w1, s.v[0][i].id, w2, "", &s.v[0][i].t);
-        }
-        tg_buf_addf(out, "\n%-*s  %-*s  %10s  %14s  %17s  %14s\n", w1, "KEY",
-                    w2, "TENANT", "REQUESTS", "PROMPT_TOKENS",
-                    "COMPLETION_TOKENS", "COST_USD");
-        for (size_t i = 0; i < s.n[1]; i++) {
-            pdp_spend_totals_line(out, w1, s.v[1][i].id, w2, s.v[1][i].tenant,
-                                  &s.v[1][i].t);
-        }
-        tg_buf_addf(out, "\n");
-        pdp_spend_totals_line(out, w1, "TOTAL", w2, "", &total);
+    if (so->fmt == PDP_SPEND_JSON) {
+        pdp_spend_totals_write_json(out, &s, &total);
+    } else {
+        pdp_spend_totals_write_table(out, &s, &total);
     }
 done:
-    free(k);
-    pdp_store_reader_destroy(rd);
     free(s.v[0]);
     free(s.v[1]);
     return rv;

@@ -41,12 +41,13 @@ typedef struct pdp_spend_query {
 } pdp_spend_query;
 
 /* pdp_spend_parse fills q from the report's parameters (each NULL when not
- * given; format NULL is table). TG_EINVAL with a message in err that names
- * the parameter as "by", "from", ... when one is wrong. Borrows the
- * strings for q's life. */
+ * given; format NULL is table). from and to are dates as tg_parse_when
+ * reads them, relative ones ("yesterday", "7d") to now_ms. TG_EINVAL with
+ * a message in err that names the parameter as "by", "from", ... when one
+ * is wrong. Borrows the strings for q's life. */
 tg_err pdp_spend_parse(pdp_spend_query *q, const char *by, const char *from,
                        const char *to, const char *tenant, const char *format,
-                       char *err, size_t errlen);
+                       int64_t now_ms, char *err, size_t errlen);
 
 /* pdp_spend_write appends the report q asks for to out. An error other
  * than a failed append (tg_buf_error(out)) comes with a message in err. */

@@ -1,31 +1,22 @@
-/* pdp_cli.c - flag parsing is hand-rolled (no getopt) so the parser has no
- * global state and tests can run many command lines in one process. Every
- * error message names what was wrong and what to do; usage errors and bad
- * config exit 2, failed operations exit 1. */
+/* pdp_cli.c - tollgate-pdp's top level: the usage, which module runs a
+ * command, and the commands that are neither administration nor policy
+ * authoring: serve, reload and policy history. Every error message names
+ * what was wrong and what to do; usage errors and bad config exit 2,
+ * failed operations exit 1 (pdp_cli_flags.h). */
 #include "pdp_cli.h"
 
-#include "pdp_api.h"
-
 #include <cjson/cJSON.h>
-#include <errno.h>
-#include <netdb.h>
-#include <pthread.h>
-#include <signal.h>
-#include <stdarg.h>
-#include <stdatomic.h>
 #include <stdbool.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "pdp_admin.h"
 #include "pdp_cli_api.h"
+#include "pdp_cli_flags.h"
+#include "pdp_cli_http.h"
+#include "pdp_cli_tokens.h"
+#include "pdp_fmt.h"
 #include "pdp_policy_cli.h"
-#include "tg_pricing.h"
 #include "pdp_rollout.h"
 #include "pdp_serve.h"
 #include "pdp_server.h"
@@ -34,37 +25,6 @@
 #include "tg_config.h"
 #include "tg_hash.h"
 #include "tg_log.h"
-#include "tg_time.h"
-
-#define PDP_CLI_POS_MAX 4
-#define PDP_CLI_LABELS_MAX 32 /* --label flags on one command line */
-#define PDP_KEY_ID_BYTES 8                /* key_ + 16 hex digits */
-#define PDP_CLI_RELOAD_TIMEOUT_S 120      /* compile + tests of a bundle */
-
-typedef struct pdp_cli_opts {
-    const char *config;
-    const char *tenant;
-    const char *name;
-    const char *user;
-    const char *models;
-    const char *format;
-    const char *tier;
-    const char *expires_in;
-    const char *expires;
-    const char *grace;
-    const char *labels[PDP_CLI_LABELS_MAX]; /* every --label, in order */
-    int         nlabels;
-    bool        allow_rollback;
-    bool        help;
-    const char *pos[PDP_CLI_POS_MAX];
-    int         npos;
-} pdp_cli_opts;
-
-typedef struct pdp_cli {
-    FILE       *out;
-    FILE       *err;
-    const char *cmd; /* "keys create", for messages */
-} pdp_cli;
 
 static const char pdp_cli_usage_top[] =
     "usage: tollgate-pdp COMMAND [options]\n"
@@ -85,6 +45,9 @@ static const char pdp_cli_usage_top[] =
     "  tenants update change a tenant\n"
     "  tenants set    create or change a tenant (tier, labels)\n"
     "  tenants list   list tenants\n"
+    "  tenants disable|enable\n"
+    "                 refuse every key of a tenant (403), or not any more\n"
+    "  tenants delete remove a tenant whose keys are all revoked\n"
     "  budgets set|list|show|delete\n"
     "                 USD budgets per tenant or key (tenant:ID, key:ID),\n"
     "                 with spent, reserved and remaining\n"
@@ -150,200 +113,64 @@ static const char pdp_cli_usage_history[] =
     "Every activation of a policy bundle (at start, on SIGHUP, by\n"
     "`tollgate-pdp reload`, on a change in the directory), newest first.\n";
 
-/* ---- flags ------------------------------------------------------------- */
-
-static int pdp_cli_usage_error(pdp_cli *c, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static int
-pdp_cli_usage_error(pdp_cli *c, const char *fmt, ...)
-{
-    va_list ap;
-
-    fprintf(c->err, "tollgate-pdp %s: ", c->cmd);
-    va_start(ap, fmt);
-    vfprintf(c->err, fmt, ap);
-    va_end(ap);
-    fprintf(c->err, "\nRun 'tollgate-pdp %s --help' for usage.\n", c->cmd);
-    return PDP_EXIT_USAGE;
-}
-
-/* pdp_cli_parse accepts --flag VALUE, --flag=VALUE, --help/-h and
- * positionals; allowed lists the value flags this command takes. */
-static int
-pdp_cli_parse(pdp_cli *c, int argc, char **argv, const char *const allowed[],
-              int max_pos, pdp_cli_opts *o)
-{
-    bool only_pos = false;
-
-    memset(o, 0, sizeof(*o));
-    for (int i = 0; i < argc; i++) {
-        const char  *a = argv[i];
-        const char  *val;
-        const char **slot = NULL;
-        size_t       nlen;
-        bool         known = false;
-
-        if (!only_pos && strcmp(a, "--") == 0) {
-            only_pos = true;
-            continue;
-        }
-        if (only_pos || a[0] != '-' || a[1] == '\0') {
-            if (o->npos < 0 || o->npos >= max_pos ||
-                o->npos >= PDP_CLI_POS_MAX) {
-                return pdp_cli_usage_error(c, "unexpected argument \"%s\"", a);
-            }
-            o->pos[o->npos++] = a;
-            continue;
-        }
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            o->help = true;
-            continue;
-        }
-        if (strncmp(a, "--", 2) != 0) {
-            return pdp_cli_usage_error(c, "unknown option %s", a);
-        }
-        val  = strchr(a, '=');
-        nlen = val != NULL ? (size_t)(val - a - 2) : strlen(a + 2);
-        for (size_t j = 0; allowed[j] != NULL && !known; j++) {
-            known = strlen(allowed[j]) == nlen &&
-                    strncmp(allowed[j], a + 2, nlen) == 0;
-        }
-        if (!known) {
-            return pdp_cli_usage_error(c, "unknown option %s", a);
-        }
-#define PDP_CLI_IS(flag)                                                       \
-    (nlen == sizeof(flag) - 1 && strncmp(a + 2, flag, nlen) == 0)
-        if (PDP_CLI_IS("allow-rollback")) {
-            if (val != NULL) {
-                return pdp_cli_usage_error(c, "%.*s takes no value",
-                                           (int)nlen + 2, a);
-            }
-            o->allow_rollback = true;
-            continue;
-        }
-        if (PDP_CLI_IS("config")) {
-            slot = &o->config;
-        } else if (PDP_CLI_IS("tenant")) {
-            slot = &o->tenant;
-        } else if (PDP_CLI_IS("name")) {
-            slot = &o->name;
-        } else if (PDP_CLI_IS("user")) {
-            slot = &o->user;
-        } else if (PDP_CLI_IS("models")) {
-            slot = &o->models;
-        } else if (PDP_CLI_IS("tier")) {
-            slot = &o->tier;
-        } else if (PDP_CLI_IS("expires-in")) {
-            slot = &o->expires_in;
-        } else if (PDP_CLI_IS("expires")) {
-            slot = &o->expires;
-        } else if (PDP_CLI_IS("grace")) {
-            slot = &o->grace;
-        } else if (PDP_CLI_IS("label")) {
-            if (o->nlabels == PDP_CLI_LABELS_MAX) {
-                return pdp_cli_usage_error(c,
-                                           "too many --label options "
-                                           "(at most %d)",
-                                           PDP_CLI_LABELS_MAX);
-            }
-            slot = &o->labels[o->nlabels++];
-        } else {
-            slot = &o->format;
-        }
-#undef PDP_CLI_IS
-        if (val != NULL) {
-            val++;
-        } else if (i + 1 < argc) {
-            val = argv[++i];
-        } else {
-            return pdp_cli_usage_error(c, "option %s needs a value", a);
-        }
-        *slot = val;
-    }
-    if (o->format != NULL && strcmp(o->format, "text") != 0 &&
-        strcmp(o->format, "json") != 0) {
-        return pdp_cli_usage_error(c,
-                                   "--format must be text or json, not "
-                                   "\"%s\"",
-                                   o->format);
-    }
-    return PDP_EXIT_OK;
-}
-
-static bool
-pdp_cli_json(const pdp_cli_opts *o)
-{
-    return o->format != NULL && strcmp(o->format, "json") == 0;
-}
-
-/* pdp_cli_config loads the config named by --config or TOLLGATE_CONFIG and
- * prints tg_config_load's message verbatim on failure. */
-static int
-pdp_cli_config(pdp_cli *c, const pdp_cli_opts *o, tg_config **cfg)
-{
-    const char *path =
-        o->config != NULL ? o->config : getenv("TOLLGATE_CONFIG");
-    char msg[1024];
-
-    if (path == NULL || path[0] == '\0') {
-        return pdp_cli_usage_error(c,
-                                   "no config file given: pass --config FILE "
-                                   "or set TOLLGATE_CONFIG");
-    }
-    if (tg_config_load(cfg, path, msg, sizeof(msg)) != TG_OK) {
-        fprintf(c->err, "%s\n", msg);
-        return PDP_EXIT_USAGE;
-    }
-    return PDP_EXIT_OK;
-}
-
-static int
-pdp_cli_store(pdp_cli *c, const tg_config *cfg, pdp_store **st)
-{
-    char msg[1024];
-
-    if (pdp_store_open(st, cfg->pdp.state_dir, cfg->pdp.map_size_mb, msg,
-                       sizeof(msg)) != TG_OK) {
-        fprintf(c->err, "tollgate-pdp %s: %s\n", c->cmd, msg);
-        return PDP_EXIT_FAIL;
-    }
-    return PDP_EXIT_OK;
-}
-
 static void
-pdp_cli_print_json(pdp_cli *c, cJSON *doc)
+pdp_cli_print_json(const pdp_cli_io *io, cJSON *doc)
 {
     char *s = cJSON_PrintUnformatted(doc);
 
     if (s != NULL) {
-        fprintf(c->out, "%s\n", s);
+        fprintf(io->out, "%s\n", s);
         cJSON_free(s);
     }
     cJSON_Delete(doc);
 }
 
+/* pdp_cli_start reads a command's flags (and --format, when it takes
+ * one), prints its usage for --help and loads the config. *done says the
+ * command ends here with the status returned; else *cfg is loaded
+ * (tg_config_destroy). */
+static int
+pdp_cli_start(const pdp_cli_io *io, int argc, char **argv,
+              const pdp_cli_flag *flags, const char *usage, pdp_cli_args *a,
+              tg_config **cfg, bool *done)
+{
+    static const char *const formats[] = {"text", "json", NULL};
+    int                      ec;
+
+    *done = true;
+    if ((ec = pdp_cli_parse(io, argc, argv, flags, 0, a)) != PDP_EXIT_OK ||
+        (ec = pdp_cli_format(io, pdp_cli_val(a, "format"), formats)) !=
+            PDP_EXIT_OK) {
+        return ec;
+    }
+    if (a->help) {
+        fputs(usage, io->out);
+        return PDP_EXIT_OK;
+    }
+    if ((ec = pdp_cli_config(io, pdp_cli_val(a, "config"), NULL, cfg)) !=
+        PDP_EXIT_OK) {
+        return ec;
+    }
+    *done = false;
+    return PDP_EXIT_OK;
+}
+
 /* ---- serve ------------------------------------------------------------- */
 
 static int
-pdp_cli_serve(pdp_cli *c, int argc, char **argv)
+pdp_cli_serve(const pdp_cli_io *io, int argc, char **argv)
 {
-    static const char *const flags[] = {"config", NULL};
-    pdp_cli_opts             o;
-    tg_config               *cfg = NULL;
-    int                      ec;
+    static const pdp_cli_flag flags[] = {{"config", PDP_CLI_VALUE}, {NULL, 0}};
+    pdp_cli_args              a       = {0};
+    tg_config                *cfg     = NULL;
+    bool                      done;
+    int ec = pdp_cli_start(io, argc, argv, flags, pdp_cli_usage_serve, &a, &cfg,
+                           &done);
 
-    if ((ec = pdp_cli_parse(c, argc, argv, flags, 0, &o)) != PDP_EXIT_OK) {
+    if (done) {
         return ec;
     }
-    if (o.help) {
-        fputs(pdp_cli_usage_serve, c->out);
-        return PDP_EXIT_OK;
-    }
-    if ((ec = pdp_cli_config(c, &o, &cfg)) != PDP_EXIT_OK) {
-        return ec;
-    }
-    ec = pdp_serve(cfg, c->err);
+    ec = pdp_serve(cfg, io->err);
     tg_config_destroy(cfg);
     return ec;
 }
@@ -355,47 +182,40 @@ pdp_cli_serve(pdp_cli *c, int argc, char **argv)
  * TOLLGATE_ADMIN_TOKEN), and reads the answer into body. Returns the HTTP
  * status or -1 with a message printed. */
 static int
-pdp_cli_admin_post(pdp_cli *c, const tg_config *cfg, const char *path,
+pdp_cli_admin_post(const pdp_cli_io *io, const tg_config *cfg, const char *path,
                    tg_buf *body)
 {
-    char        base[300];
-    char        url[600];
-    char        why[512];
-    char        token[256];
-    const char *env = getenv("TOLLGATE_ADMIN_TOKEN");
-    int         status;
+    char base[300] = "";
+    char why[512];
+    int  status = pdp_cli_running(cfg, true, "POST", path, NULL, body, base,
+                                  sizeof(base), why, sizeof(why));
 
-    if (!pdp_cli_admin_base(cfg->pdp.admin_listen, base, sizeof(base), why,
-                            sizeof(why))) {
-        fprintf(c->err, "tollgate-pdp %s: %s\n", c->cmd, why);
+    switch (status) {
+    case PDP_CLI_NO_LISTENER:
+        fprintf(io->err, "tollgate-pdp %s: %s\n", io->cmd, why);
         return -1;
-    }
-    if (env != NULL && env[0] != '\0') {
-        snprintf(token, sizeof(token), "%s", env);
-    } else if (!pdp_cli_token_read(cfg->pdp.state_dir, token, sizeof(token))) {
-        fprintf(c->err,
+    case PDP_CLI_NO_TOKEN:
+        fprintf(io->err,
                 "tollgate-pdp %s: no admin token: %s/%s is missing (serve "
                 "writes it at start; is `tollgate-pdp serve --config %s` "
                 "running?) and TOLLGATE_ADMIN_TOKEN is not set\n",
-                c->cmd, cfg->pdp.state_dir, PDP_ADMIN_TOKEN_FILE, cfg->path);
+                io->cmd, cfg->pdp.state_dir, PDP_ADMIN_TOKEN_FILE, cfg->path);
         return -1;
-    }
-    snprintf(url, sizeof(url), "%s%s", base, path);
-    status = pdp_cli_http("POST", url, token, NULL, body, why, sizeof(why));
-    explicit_bzero(token, sizeof(token));
-    if (status < 0) {
-        fprintf(c->err,
+    case PDP_CLI_UNREACHABLE:
+        fprintf(io->err,
                 "tollgate-pdp %s: cannot reach the running tollgate-pdp at "
                 "%s (%s). Is `tollgate-pdp serve --config %s` running?\n",
-                c->cmd, base, why, cfg->path);
-    } else if (status == 401) {
-        fprintf(c->err,
+                io->cmd, base, why, cfg->path);
+        return -1;
+    case 401:
+        fprintf(io->err,
                 "tollgate-pdp %s: the running tollgate-pdp refused the admin "
                 "token (restarted with another state directory?)\n",
-                c->cmd);
-        status = -1;
+                io->cmd);
+        return -1;
+    default:
+        return status;
     }
-    return status;
 }
 
 static const char *
@@ -416,45 +236,60 @@ pdp_cli_jnum(const cJSON *j, const char *k)
                : 0;
 }
 
-static int
-pdp_cli_reload(pdp_cli *c, int argc, char **argv)
+/* pdp_cli_reload_said prints the running PDP's answer j to a reload. */
+static void
+pdp_cli_reload_said(const pdp_cli_io *io, const cJSON *j, const char *result)
 {
-    static const char *const flags[] = {"config", "allow-rollback", "format",
-                                        NULL};
-    pdp_cli_opts             o;
-    tg_config               *cfg = NULL;
-    cJSON                   *j   = NULL;
-    tg_buf                   body;
-    const char              *result;
-    const char              *details;
-    int                      status;
-    int                      ec;
+    const char *details;
+
+    if (strcmp(result, "ok") == 0) {
+        fprintf(io->out,
+                "reloaded: bundle %s revision %llu (hash %.12s), was "
+                "revision %llu%s\n",
+                pdp_cli_jstr(j, "bundle"), pdp_cli_jnum(j, "revision"),
+                pdp_cli_jstr(j, "hash"), pdp_cli_jnum(j, "previous_revision"),
+                cJSON_IsTrue(cJSON_GetObjectItem(j, "rollback")) ? " (rollback)"
+                                                                 : "");
+        return;
+    }
+    if (strcmp(result, "unchanged") == 0) {
+        fprintf(io->out,
+                "already active: bundle %s revision %llu (hash %.12s); "
+                "nothing changed\n",
+                pdp_cli_jstr(j, "bundle"), pdp_cli_jnum(j, "revision"),
+                pdp_cli_jstr(j, "hash"));
+        return;
+    }
+    details = pdp_cli_jstr(j, "details");
+    fprintf(io->err, "reload refused: %s\n", pdp_cli_jstr(j, "reason"));
+    if (details[0] != '\0') {
+        fprintf(io->err, "%s%s", details,
+                details[strlen(details) - 1] == '\n' ? "" : "\n");
+    }
+    if (pdp_cli_jnum(j, "revision") > 0) {
+        fprintf(io->err,
+                "bundle %s revision %llu (hash %.12s) stays in effect\n",
+                pdp_cli_jstr(j, "bundle"), pdp_cli_jnum(j, "revision"),
+                pdp_cli_jstr(j, "hash"));
+    }
+}
+
+/* pdp_cli_reload_ask asks the PDP serving cfg to reload and prints what
+ * it says. */
+static int
+pdp_cli_reload_ask(const pdp_cli_io *io, const tg_config *cfg,
+                   bool allow_rollback, bool json)
+{
+    cJSON      *j = NULL;
+    tg_buf      body;
+    const char *result;
+    int         status;
+    int         ec = PDP_EXIT_FAIL;
 
     tg_buf_init(&body, 4u << 20);
-    if ((ec = pdp_cli_parse(c, argc, argv, flags, 0, &o)) != PDP_EXIT_OK) {
-        goto out;
-    }
-    if (o.help) {
-        fputs(pdp_cli_usage_reload, c->out);
-        goto out;
-    }
-    if ((ec = pdp_cli_config(c, &o, &cfg)) != PDP_EXIT_OK) {
-        goto out;
-    }
-    if (cfg->pdp.admin_listen == NULL) {
-        fprintf(c->err,
-                "tollgate-pdp %s: pdp.admin_listen is not set in %s. reload "
-                "talks to the running tollgate-pdp through its admin "
-                "listener: set pdp.admin_listen (e.g. \"127.0.0.1:7071\") "
-                "and restart it, or send it SIGHUP (kill -HUP <pid>)\n",
-                c->cmd, cfg->path);
-        ec = PDP_EXIT_USAGE;
-        goto out;
-    }
-    ec     = PDP_EXIT_FAIL;
     status = pdp_cli_admin_post(
-        c, cfg,
-        o.allow_rollback ? "/admin/reload?allow_rollback=1" : "/admin/reload",
+        io, cfg,
+        allow_rollback ? "/admin/reload?allow_rollback=1" : "/admin/reload",
         &body);
     if (status < 0) {
         goto out;
@@ -462,49 +297,56 @@ pdp_cli_reload(pdp_cli *c, int argc, char **argv)
     j      = body.data != NULL ? cJSON_Parse(body.data) : NULL;
     result = pdp_cli_jstr(j, "result");
     if (j == NULL || result[0] == '\0') {
-        fprintf(c->err,
+        fprintf(io->err,
                 "tollgate-pdp %s: unexpected answer from http://%s "
                 "(HTTP %d): %.300s\n",
-                c->cmd, cfg->pdp.admin_listen, status,
+                io->cmd, cfg->pdp.admin_listen, status,
                 body.data != NULL ? body.data : "");
         goto out;
     }
     ec = strcmp(result, "refused") == 0 ? PDP_EXIT_FAIL : PDP_EXIT_OK;
-    if (pdp_cli_json(&o)) {
-        fputs(body.data, c->out);
-        goto out;
-    }
-    if (strcmp(result, "ok") == 0) {
-        fprintf(c->out,
-                "reloaded: bundle %s revision %llu (hash %.12s), was "
-                "revision %llu%s\n",
-                pdp_cli_jstr(j, "bundle"), pdp_cli_jnum(j, "revision"),
-                pdp_cli_jstr(j, "hash"), pdp_cli_jnum(j, "previous_revision"),
-                cJSON_IsTrue(cJSON_GetObjectItem(j, "rollback")) ? " (rollback)"
-                                                                 : "");
-    } else if (strcmp(result, "unchanged") == 0) {
-        fprintf(c->out,
-                "already active: bundle %s revision %llu (hash %.12s); "
-                "nothing changed\n",
-                pdp_cli_jstr(j, "bundle"), pdp_cli_jnum(j, "revision"),
-                pdp_cli_jstr(j, "hash"));
+    if (json) {
+        fputs(body.data, io->out);
     } else {
-        details = pdp_cli_jstr(j, "details");
-        fprintf(c->err, "reload refused: %s\n", pdp_cli_jstr(j, "reason"));
-        if (details[0] != '\0') {
-            fprintf(c->err, "%s%s", details,
-                    details[strlen(details) - 1] == '\n' ? "" : "\n");
-        }
-        if (pdp_cli_jnum(j, "revision") > 0) {
-            fprintf(c->err,
-                    "bundle %s revision %llu (hash %.12s) stays in effect\n",
-                    pdp_cli_jstr(j, "bundle"), pdp_cli_jnum(j, "revision"),
-                    pdp_cli_jstr(j, "hash"));
-        }
+        pdp_cli_reload_said(io, j, result);
     }
 out:
     cJSON_Delete(j);
     tg_buf_fini(&body);
+    return ec;
+}
+
+static int
+pdp_cli_reload(const pdp_cli_io *io, int argc, char **argv)
+{
+    static const pdp_cli_flag flags[] = {{"config", PDP_CLI_VALUE},
+                                         {"allow-rollback", PDP_CLI_SWITCH},
+                                         {"format", PDP_CLI_VALUE},
+                                         {NULL, 0}};
+    pdp_cli_args              a       = {0};
+    tg_config                *cfg     = NULL;
+    const char               *format;
+    bool                      done;
+    int ec = pdp_cli_start(io, argc, argv, flags, pdp_cli_usage_reload, &a,
+                           &cfg, &done);
+
+    if (done) {
+        return ec;
+    }
+    format = pdp_cli_val(&a, "format");
+    if (cfg->pdp.admin_listen == NULL) {
+        fprintf(io->err,
+                "tollgate-pdp %s: pdp.admin_listen is not set in %s. reload "
+                "talks to the running tollgate-pdp through its admin "
+                "listener: set pdp.admin_listen (e.g. \"127.0.0.1:7071\") "
+                "and restart it, or send it SIGHUP (kill -HUP <pid>)\n",
+                io->cmd, cfg->path);
+        ec = PDP_EXIT_USAGE;
+    } else {
+        ec = pdp_cli_reload_ask(io, cfg,
+                                pdp_cli_val(&a, "allow-rollback") != NULL,
+                                format != NULL && strcmp(format, "json") == 0);
+    }
     tg_config_destroy(cfg);
     return ec;
 }
@@ -530,85 +372,92 @@ pdp_cli_collect_activation(void *arg, const pdp_activation *a)
     h->v[h->n++] = *a;
 }
 
-static int
-pdp_cli_policy_history(pdp_cli *c, int argc, char **argv)
+static void
+pdp_cli_history_json(const pdp_cli_io *io, const pdp_cli_history *h)
 {
-    static const char *const flags[] = {"config", "format", NULL};
-    pdp_cli_opts             o;
-    tg_config               *cfg = NULL;
-    pdp_store               *st  = NULL;
-    pdp_cli_history          h   = {NULL, 0, 0, false};
-    char                     when[32];
-    tg_err                   rv;
-    int                      ec;
+    cJSON *doc = cJSON_CreateObject();
+    cJSON *arr = cJSON_AddArrayToObject(doc, "history");
+    char   when[32];
 
-    if ((ec = pdp_cli_parse(c, argc, argv, flags, 0, &o)) != PDP_EXIT_OK) {
+    for (size_t i = 0; i < h->n; i++) {
+        const pdp_activation *a = &h->v[i];
+        cJSON                *j = cJSON_CreateObject();
+        pdp_fmt_time(a->activated_ms, when, sizeof(when));
+        cJSON_AddNumberToObject(j, "seq", (double)a->seq);
+        cJSON_AddStringToObject(j, "activated", when);
+        cJSON_AddNumberToObject(j, "activated_ms", (double)a->activated_ms);
+        cJSON_AddStringToObject(j, "bundle", a->name);
+        cJSON_AddNumberToObject(j, "revision", (double)a->revision);
+        cJSON_AddNumberToObject(j, "previous_revision",
+                                (double)a->previous_revision);
+        cJSON_AddStringToObject(j, "hash", a->hash);
+        cJSON_AddStringToObject(j, "how", pdp_activation_how_name(a->how));
+        cJSON_AddBoolToObject(j, "rollback", a->rollback);
+        cJSON_AddItemToArray(arr, j);
+    }
+    pdp_cli_print_json(io, doc);
+}
+
+static void
+pdp_cli_history_table(const pdp_cli_io *io, const pdp_cli_history *h)
+{
+    char when[32];
+    int  wb = 6;
+
+    if (h->n == 0) {
+        fprintf(io->out, "No policy bundle has been activated yet (set "
+                         "pdp.bundle and start tollgate-pdp serve).\n");
+        return;
+    }
+    for (size_t i = 0; i < h->n; i++) {
+        int l = (int)strlen(h->v[i].name);
+        wb    = l > wb ? l : wb;
+    }
+    fprintf(io->out, "%-20s  %8s  %-*s  %-7s  %-12s  %s\n", "ACTIVATED",
+            "REVISION", wb, "BUNDLE", "HOW", "HASH", "NOTE");
+    for (size_t i = 0; i < h->n; i++) {
+        const pdp_activation *a        = &h->v[i];
+        char                  note[64] = "";
+        pdp_fmt_time(a->activated_ms, when, sizeof(when));
+        if (a->rollback) {
+            snprintf(note, sizeof(note), "rollback from %llu",
+                     (unsigned long long)a->previous_revision);
+        }
+        fprintf(io->out, "%-20s  %8llu  %-*s  %-7s  %-12.12s  %s\n", when,
+                (unsigned long long)a->revision, wb, a->name,
+                pdp_activation_how_name(a->how), a->hash, note);
+    }
+}
+
+static int
+pdp_cli_policy_history(const pdp_cli_io *io, int argc, char **argv)
+{
+    static const pdp_cli_flag flags[] = {
+        {"config", PDP_CLI_VALUE}, {"format", PDP_CLI_VALUE}, {NULL, 0}};
+    pdp_cli_args    a   = {0};
+    tg_config      *cfg = NULL;
+    pdp_store      *st  = NULL;
+    pdp_cli_history h   = {NULL, 0, 0, false};
+    const char     *format;
+    bool            done;
+    tg_err          rv;
+    int ec = pdp_cli_start(io, argc, argv, flags, pdp_cli_usage_history, &a,
+                           &cfg, &done);
+
+    if (done || (ec = pdp_cli_store(io, cfg, &st)) != PDP_EXIT_OK) {
         goto out;
     }
-    if (o.help) {
-        fputs(pdp_cli_usage_history, c->out);
-        goto out;
-    }
-    if ((ec = pdp_cli_config(c, &o, &cfg)) != PDP_EXIT_OK ||
-        (ec = pdp_cli_store(c, cfg, &st)) != PDP_EXIT_OK) {
-        goto out;
-    }
-    rv = pdp_store_history_list(st, pdp_cli_collect_activation, &h);
+    format = pdp_cli_val(&a, "format");
+    rv     = pdp_store_history_list(st, pdp_cli_collect_activation, &h);
     if (rv != TG_OK || h.oom) {
-        fprintf(c->err,
-                "tollgate-pdp %s: cannot read the policy history: "
-                "%s\n",
-                c->cmd, tg_strerror(h.oom ? TG_ENOMEM : rv));
+        fprintf(io->err,
+                "tollgate-pdp %s: cannot read the policy history: %s\n",
+                io->cmd, tg_strerror(h.oom ? TG_ENOMEM : rv));
         ec = PDP_EXIT_FAIL;
-        goto out;
-    }
-    if (pdp_cli_json(&o)) {
-        cJSON *doc = cJSON_CreateObject();
-        cJSON *arr = cJSON_AddArrayToObject(doc, "history");
-        for (size_t i = 0; i < h.n; i++) {
-            const pdp_activation *a = &h.v[i];
-            cJSON                *j = cJSON_CreateObject();
-            pdp_api_time(a->activated_ms, when, sizeof(when));
-            cJSON_AddNumberToObject(j, "seq", (double)a->seq);
-            cJSON_AddStringToObject(j, "activated", when);
-            cJSON_AddNumberToObject(j, "activated_ms", (double)a->activated_ms);
-            cJSON_AddStringToObject(j, "bundle", a->name);
-            cJSON_AddNumberToObject(j, "revision", (double)a->revision);
-            cJSON_AddNumberToObject(j, "previous_revision",
-                                    (double)a->previous_revision);
-            cJSON_AddStringToObject(j, "hash", a->hash);
-            cJSON_AddStringToObject(j, "how", pdp_activation_how_name(a->how));
-            cJSON_AddBoolToObject(j, "rollback", a->rollback);
-            cJSON_AddItemToArray(arr, j);
-        }
-        pdp_cli_print_json(c, doc);
-        goto out;
-    }
-    if (h.n == 0) {
-        fprintf(c->out, "No policy bundle has been activated yet (set "
-                        "pdp.bundle and start tollgate-pdp serve).\n");
-        goto out;
-    }
-    {
-        int wb = 6;
-        for (size_t i = 0; i < h.n; i++) {
-            int l = (int)strlen(h.v[i].name);
-            wb    = l > wb ? l : wb;
-        }
-        fprintf(c->out, "%-20s  %8s  %-*s  %-7s  %-12s  %s\n", "ACTIVATED",
-                "REVISION", wb, "BUNDLE", "HOW", "HASH", "NOTE");
-        for (size_t i = 0; i < h.n; i++) {
-            const pdp_activation *a        = &h.v[i];
-            char                  note[64] = "";
-            pdp_api_time(a->activated_ms, when, sizeof(when));
-            if (a->rollback) {
-                snprintf(note, sizeof(note), "rollback from %llu",
-                         (unsigned long long)a->previous_revision);
-            }
-            fprintf(c->out, "%-20s  %8llu  %-*s  %-7s  %-12.12s  %s\n", when,
-                    (unsigned long long)a->revision, wb, a->name,
-                    pdp_activation_how_name(a->how), a->hash, note);
-        }
+    } else if (format != NULL && strcmp(format, "json") == 0) {
+        pdp_cli_history_json(io, &h);
+    } else {
+        pdp_cli_history_table(io, &h);
     }
 out:
     free(h.v);
@@ -623,11 +472,10 @@ typedef struct pdp_cli_cmd {
     const char *cmd;
     const char *sub; /* NULL: the command takes no subcommand */
     const char *name;
-    int (*fn)(pdp_cli *c, int argc, char **argv);
+    int (*fn)(const pdp_cli_io *io, int argc, char **argv);
 } pdp_cli_cmd;
 
-/* Every command but the policy tools (check, test, eval), which
- * pdp_policy_cli parses itself. */
+/* The commands this module runs. */
 static const pdp_cli_cmd pdp_cli_cmds[] = {
     {"serve", NULL, "serve", pdp_cli_serve},
     {"reload", NULL, "reload", pdp_cli_reload},
@@ -635,13 +483,14 @@ static const pdp_cli_cmd pdp_cli_cmds[] = {
     {NULL, NULL, NULL, NULL},
 };
 
-static int pdp_cli_dispatch(pdp_cli *c, int argc, char **argv);
+static int pdp_cli_dispatch(FILE *out, FILE *err, int argc, char **argv);
 
 int
 pdp_cli_run(int argc, char **argv, FILE *out, FILE *err)
 {
-    pdp_cli     c   = {out, err, ""};
-    const char *cmd = argc > 1 ? argv[1] : NULL;
+    const char *cmd     = argc > 1 ? argv[1] : NULL;
+    bool        handled = false;
+    int         ec;
 
     /* Admin commands stay quiet unless something is wrong. */
     tg_log_init("tollgate-pdp", TG_LOG_WARN);
@@ -665,44 +514,41 @@ pdp_cli_run(int argc, char **argv, FILE *out, FILE *err)
     if (strcmp(cmd, "state") == 0) {
         return pdp_state_cli(argc - 2, argv + 2, out, err);
     }
-    {
-        bool handled = false;
-        int  ec      = pdp_cli_api_run(argc, argv, out, err, &handled);
-        if (handled) {
-            return ec;
-        }
+    if (strcmp(cmd, "admin-tokens") == 0) {
+        return pdp_cli_tokens(argc - 2, argv + 2, out, err);
     }
-    return pdp_cli_dispatch(&c, argc, argv);
+    ec = pdp_cli_api_run(argc, argv, out, err, &handled);
+    return handled ? ec : pdp_cli_dispatch(out, err, argc, argv);
 }
 
+/* pdp_cli_dispatch runs one of pdp_cli_cmds, or says what was expected. */
 static int
-pdp_cli_dispatch(pdp_cli *c, int argc, char **argv)
+pdp_cli_dispatch(FILE *out, FILE *err, int argc, char **argv)
 {
-    const char *cmd   = argv[1];
-    const char *sub   = argc > 2 ? argv[2] : NULL;
-    bool        group = false;
+    const char *cmd       = argv[1];
+    const char *sub       = argc > 2 ? argv[2] : NULL;
+    bool        group     = false;
     char        subs[256] = "";
     size_t      used      = 0;
 
     for (size_t i = 0; pdp_cli_cmds[i].cmd != NULL; i++) {
-        const pdp_cli_cmd *d = &pdp_cli_cmds[i];
+        const pdp_cli_cmd *d  = &pdp_cli_cmds[i];
+        pdp_cli_io         io = {out, err, d->name};
         if (strcmp(d->cmd, cmd) != 0) {
             continue;
         }
         if (d->sub == NULL) {
-            c->cmd = d->name;
-            return d->fn(c, argc - 2, argv + 2);
+            return d->fn(&io, argc - 2, argv + 2);
         }
         group = true;
         if (sub != NULL && strcmp(d->sub, sub) == 0) {
-            c->cmd = d->name;
-            return d->fn(c, argc - 3, argv + 3);
+            return d->fn(&io, argc - 3, argv + 3);
         }
         used += (size_t)snprintf(subs + used, sizeof(subs) - used, "%s%s",
                                  used ? ", " : "", d->sub);
     }
     /* An admin group (keys, tenants, ...) whose subcommand did not match
-     * any row of pdp_cli_api. */
+     * any row of pdp_cli_rows. */
     if (!group && pdp_cli_api_subcommands(cmd, subs, sizeof(subs)) > 0) {
         group = true;
     }
@@ -710,17 +556,17 @@ pdp_cli_dispatch(pdp_cli *c, int argc, char **argv)
         (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0)) {
         fputs(strcmp(cmd, "policy") == 0 ? pdp_cli_usage_history
                                          : pdp_cli_usage_top,
-              c->out);
+              out);
         return PDP_EXIT_OK;
     }
     if (group) {
-        fprintf(c->err,
+        fprintf(err,
                 "tollgate-pdp %s: expected %s%s%s\n"
                 "Run 'tollgate-pdp --help' for usage.\n",
                 cmd, subs, sub ? ", not " : "", sub ? sub : "");
         return PDP_EXIT_USAGE;
     }
-    fprintf(c->err,
+    fprintf(err,
             "tollgate-pdp: unknown command \"%s\"\n"
             "Run 'tollgate-pdp --help' for usage.\n",
             cmd);

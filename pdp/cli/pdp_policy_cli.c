@@ -13,15 +13,13 @@
 #include <string.h>
 
 #include "pdp_bundle_test.h"
+#include "pdp_cli_flags.h"
 #include "pdp_policy.h"
 #include "pdp_policy_int.h"
 #include "tg_pricing.h"
 #include "tg_config.h"
 #include "tg_json.h"
 
-#define PDP_PC_EXIT_OK 0
-#define PDP_PC_EXIT_FAIL 1
-#define PDP_PC_EXIT_USAGE 2
 #define PDP_PC_ERR_MAX (64 * 1024)
 
 typedef struct pdp_pc_opts {
@@ -35,9 +33,7 @@ typedef struct pdp_pc_opts {
 } pdp_pc_opts;
 
 typedef struct pdp_pc {
-    FILE       *out;
-    FILE       *err;
-    const char *cmd;
+    pdp_cli_io  io;
     tg_config  *cfg;
     pdp_bundle *b;
     char       *msg; /* PDP_PC_ERR_MAX bytes for compiler errors */
@@ -75,92 +71,28 @@ static const char pdp_pc_usage_eval[] =
     "Exit 0 (allow or deny), 1 the bundle has errors, 2 usage or input "
     "error.\n";
 
-static int pdp_pc_usage_error(pdp_pc *c, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
+/* pdp_pc_parse reads a policy command's flags into o: DIR, the one
+ * operand, when want_dir. */
 static int
-pdp_pc_usage_error(pdp_pc *c, const char *fmt, ...)
-{
-    va_list ap;
-
-    fprintf(c->err, "tollgate-pdp %s: ", c->cmd);
-    va_start(ap, fmt);
-    vfprintf(c->err, fmt, ap);
-    va_end(ap);
-    fprintf(c->err, "\nRun 'tollgate-pdp %s --help' for usage.\n", c->cmd);
-    return PDP_PC_EXIT_USAGE;
-}
-
-/* pdp_pc_parse accepts --flag VALUE, --flag=VALUE, the boolean --explain,
- * --help/-h and one positional DIR when want_dir. */
-static int
-pdp_pc_parse(pdp_pc *c, int argc, char **argv, const char *const flags[],
+pdp_pc_parse(pdp_pc *c, int argc, char **argv, const pdp_cli_flag flags[],
              bool want_dir, pdp_pc_opts *o)
 {
-    memset(o, 0, sizeof(*o));
-    for (int i = 0; i < argc; i++) {
-        const char  *a = argv[i];
-        const char  *val;
-        const char **slot = NULL;
-        size_t       nlen;
-        bool         known = false;
+    static const char *const formats[] = {"text", "json", NULL};
+    pdp_cli_args             a         = {0};
+    int ec = pdp_cli_parse(&c->io, argc, argv, flags, want_dir ? 1 : 0, &a);
 
-        if (a[0] != '-' || a[1] == '\0') {
-            if (!want_dir || o->dir != NULL) {
-                return pdp_pc_usage_error(c, "unexpected argument \"%s\"", a);
-            }
-            o->dir = a;
-            continue;
-        }
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            o->help = true;
-            continue;
-        }
-        if (strncmp(a, "--", 2) != 0) {
-            return pdp_pc_usage_error(c, "unknown option %s", a);
-        }
-        val  = strchr(a, '=');
-        nlen = val != NULL ? (size_t)(val - a - 2) : strlen(a + 2);
-        for (size_t j = 0; flags[j] != NULL && !known; j++) {
-            known =
-                strlen(flags[j]) == nlen && strncmp(flags[j], a + 2, nlen) == 0;
-        }
-        if (!known) {
-            return pdp_pc_usage_error(c, "unknown option %s", a);
-        }
-        if (strncmp(a + 2, "explain", nlen) == 0) {
-            if (val != NULL) {
-                return pdp_pc_usage_error(c, "--explain takes no value");
-            }
-            o->explain = true;
-            continue;
-        }
-        if (strncmp(a + 2, "config", nlen) == 0) {
-            slot = &o->config;
-        } else if (strncmp(a + 2, "bundle", nlen) == 0) {
-            slot = &o->bundle;
-        } else if (strncmp(a + 2, "input", nlen) == 0) {
-            slot = &o->input;
-        } else {
-            slot = &o->format;
-        }
-        if (val != NULL) {
-            val++;
-        } else if (i + 1 < argc) {
-            val = argv[++i];
-        } else {
-            return pdp_pc_usage_error(c, "option %s needs a value", a);
-        }
-        *slot = val;
+    memset(o, 0, sizeof(*o));
+    if (ec != PDP_EXIT_OK) {
+        return ec;
     }
-    if (o->format != NULL && strcmp(o->format, "text") != 0 &&
-        strcmp(o->format, "json") != 0) {
-        return pdp_pc_usage_error(c,
-                                  "--format must be text or json, not "
-                                  "\"%s\"",
-                                  o->format);
-    }
-    return PDP_PC_EXIT_OK;
+    o->config  = pdp_cli_val(&a, "config");
+    o->bundle  = pdp_cli_val(&a, "bundle");
+    o->input   = pdp_cli_val(&a, "input");
+    o->format  = pdp_cli_val(&a, "format");
+    o->explain = pdp_cli_val(&a, "explain") != NULL;
+    o->help    = a.help;
+    o->dir     = a.npos > 0 ? a.pos[0] : NULL;
+    return pdp_cli_format(&c->io, o->format, formats);
 }
 
 /* pdp_pc_config loads --config or TOLLGATE_CONFIG; neither is fine (the
@@ -173,13 +105,13 @@ pdp_pc_config(pdp_pc *c, const pdp_pc_opts *o)
     char msg[1024];
 
     if (path == NULL || path[0] == '\0') {
-        return PDP_PC_EXIT_OK;
+        return PDP_EXIT_OK;
     }
     if (tg_config_load(&c->cfg, path, msg, sizeof(msg)) != TG_OK) {
-        fprintf(c->err, "%s\n", msg);
-        return PDP_PC_EXIT_USAGE;
+        fprintf(c->io.err, "%s\n", msg);
+        return PDP_EXIT_USAGE;
     }
-    return PDP_PC_EXIT_OK;
+    return PDP_EXIT_OK;
 }
 
 static int
@@ -188,18 +120,18 @@ pdp_pc_load(pdp_pc *c, const char *dir)
     tg_err rv = pdp_bundle_load(&c->b, dir, c->cfg, c->msg, PDP_PC_ERR_MAX);
 
     if (rv == TG_OK) {
-        return PDP_PC_EXIT_OK;
+        return PDP_EXIT_OK;
     }
     if (c->msg[0] != '\0') {
-        fprintf(c->err, "%s\n", c->msg);
+        fprintf(c->io.err, "%s\n", c->msg);
     } else {
-        fprintf(c->err, "%s: %s\n", dir, tg_strerror(rv));
+        fprintf(c->io.err, "%s: %s\n", dir, tg_strerror(rv));
     }
-    fprintf(c->err,
+    fprintf(c->io.err,
             "tollgate-pdp %s: %s: the bundle has errors; nothing "
             "was loaded\n",
-            c->cmd, dir);
-    return PDP_PC_EXIT_FAIL;
+            c->io.cmd, dir);
+    return PDP_EXIT_FAIL;
 }
 
 /* ---- printing a test report --------------------------------------------- */
@@ -209,12 +141,13 @@ static void
 pdp_pc_messages(pdp_pc *c, const pdp_bundle_tests *t)
 {
     if (t->messages.len > 0) {
-        fputs(t->messages.data, c->err);
+        fputs(t->messages.data, c->io.err);
     }
     if (tg_buf_error(&t->messages) != TG_OK) {
-        fprintf(c->err, "tollgate-pdp %s: out of memory: not every mistake "
-                        "is listed\n",
-                c->cmd);
+        fprintf(c->io.err,
+                "tollgate-pdp %s: out of memory: not every mistake "
+                "is listed\n",
+                c->io.cmd);
     }
 }
 
@@ -234,22 +167,22 @@ pdp_pc_print_indented(FILE *f, const char *text, const char *indent)
 static int
 pdp_pc_check(pdp_pc *c, int argc, char **argv)
 {
-    static const char *const flags[] = {"config", NULL};
-    pdp_pc_opts              o;
-    pdp_bundle_tests         tally;
-    int                      errors;
-    int                      ec;
+    static const pdp_cli_flag flags[] = {{"config", PDP_CLI_VALUE}, {NULL, 0}};
+    pdp_pc_opts               o;
+    pdp_bundle_tests          tally;
+    int                       errors;
+    int                       ec;
 
     if ((ec = pdp_pc_parse(c, argc, argv, flags, true, &o)) != 0) {
         return ec;
     }
     if (o.help) {
-        fputs(pdp_pc_usage_check, c->out);
-        return PDP_PC_EXIT_OK;
+        fputs(pdp_pc_usage_check, c->io.out);
+        return PDP_EXIT_OK;
     }
     if (o.dir == NULL) {
-        return pdp_pc_usage_error(c, "which bundle? pass its directory, "
-                                     "e.g. policies/default");
+        return pdp_cli_usage_error(&c->io, "which bundle? pass its directory, "
+                                           "e.g. policies/default");
     }
     if ((ec = pdp_pc_config(c, &o)) != 0 || (ec = pdp_pc_load(c, o.dir)) != 0) {
         return ec;
@@ -259,14 +192,14 @@ pdp_pc_check(pdp_pc *c, int argc, char **argv)
     pdp_pc_messages(c, &tally);
     errors = tally.errors;
     {
-        char         path[1024];
+        char        path[1024];
         tg_pricing *pr = NULL;
-        FILE        *f;
+        FILE       *f;
         snprintf(path, sizeof(path), "%s/pricing.json", o.dir);
         if ((f = fopen(path, "r")) != NULL) {
             fclose(f);
             if (tg_pricing_load(&pr, path, c->msg, PDP_PC_ERR_MAX) != TG_OK) {
-                fprintf(c->err, "%s\n", c->msg);
+                fprintf(c->io.err, "%s\n", c->msg);
                 errors++;
             }
             tg_pricing_destroy(pr);
@@ -274,18 +207,18 @@ pdp_pc_check(pdp_pc *c, int argc, char **argv)
     }
     pdp_bundle_tests_fini(&tally);
     if (errors > 0) {
-        fprintf(c->err,
+        fprintf(c->io.err,
                 "tollgate-pdp check: %s: %d error%s in test or "
                 "pricing files\n",
                 o.dir, errors, errors == 1 ? "" : "s");
-        return PDP_PC_EXIT_FAIL;
+        return PDP_EXIT_FAIL;
     }
-    fprintf(c->out, "ok: bundle %s revision %llu, %zu rule%s (hash %s)\n",
+    fprintf(c->io.out, "ok: bundle %s revision %llu, %zu rule%s (hash %s)\n",
             pdp_bundle_name(c->b),
             (unsigned long long)pdp_bundle_revision(c->b),
             pdp_bundle_rule_count(c->b),
             pdp_bundle_rule_count(c->b) == 1 ? "" : "s", pdp_bundle_hash(c->b));
-    return PDP_PC_EXIT_OK;
+    return PDP_EXIT_OK;
 }
 
 /* pdp_pc_test_run compiles dir against c->cfg, runs its tests and prints
@@ -305,17 +238,17 @@ pdp_pc_test_run(pdp_pc *c, const char *dir)
     for (size_t i = 0; i < t.n; i++) {
         const pdp_bundle_case *k = &t.cases[i];
         if (k->passed) {
-            fprintf(c->out, "PASS %s: %s\n", k->file, k->name);
+            fprintf(c->io.out, "PASS %s: %s\n", k->file, k->name);
             continue;
         }
-        fprintf(c->out, "FAIL %s: %s: %s\n", k->file, k->name, k->why);
-        pdp_pc_print_indented(c->out, k->trace, "    ");
+        fprintf(c->io.out, "FAIL %s: %s: %s\n", k->file, k->name, k->why);
+        pdp_pc_print_indented(c->io.out, k->trace, "    ");
     }
     /* A malformed case cannot pass: it counts as one failed case, however
      * many mistakes it has. */
-    fprintf(c->out, "%d passed, %d failed\n", t.passed,
+    fprintf(c->io.out, "%d passed, %d failed\n", t.passed,
             t.failed + t.malformed);
-    ec = t.failed + t.malformed > 0 ? PDP_PC_EXIT_FAIL : PDP_PC_EXIT_OK;
+    ec = t.failed + t.malformed > 0 ? PDP_EXIT_FAIL : PDP_EXIT_OK;
     pdp_bundle_tests_fini(&t);
     return ec;
 }
@@ -323,20 +256,20 @@ pdp_pc_test_run(pdp_pc *c, const char *dir)
 static int
 pdp_pc_test(pdp_pc *c, int argc, char **argv)
 {
-    static const char *const flags[] = {"config", NULL};
-    pdp_pc_opts              o;
-    int                      ec;
+    static const pdp_cli_flag flags[] = {{"config", PDP_CLI_VALUE}, {NULL, 0}};
+    pdp_pc_opts               o;
+    int                       ec;
 
     if ((ec = pdp_pc_parse(c, argc, argv, flags, true, &o)) != 0) {
         return ec;
     }
     if (o.help) {
-        fputs(pdp_pc_usage_test, c->out);
-        return PDP_PC_EXIT_OK;
+        fputs(pdp_pc_usage_test, c->io.out);
+        return PDP_EXIT_OK;
     }
     if (o.dir == NULL) {
-        return pdp_pc_usage_error(c, "which bundle? pass its directory, "
-                                     "e.g. policies/default");
+        return pdp_cli_usage_error(&c->io, "which bundle? pass its directory, "
+                                           "e.g. policies/default");
     }
     if ((ec = pdp_pc_config(c, &o)) != 0) {
         return ec;
@@ -354,49 +287,52 @@ pdp_pc_eval_text(pdp_pc *c, const pdp_attrs *a, const pdp_policy_result *r,
     int    naud = 0;
 
     if (r->verdict == TG_VERDICT_ALLOW) {
-        fprintf(c->out, "decision: allow\n");
+        fprintf(c->io.out, "decision: allow\n");
     } else {
-        fprintf(c->out, "decision: deny\n");
-        fprintf(c->out, "status:   %u\n", r->status);
-        fprintf(c->out, "code:     %s\n", r->error_code);
-        fprintf(c->out, "message:  %s\n", r->message);
+        fprintf(c->io.out, "decision: deny\n");
+        fprintf(c->io.out, "status:   %u\n", r->status);
+        fprintf(c->io.out, "code:     %s\n", r->error_code);
+        fprintf(c->io.out, "message:  %s\n", r->message);
     }
-    fprintf(c->out, "rules:    ");
+    fprintf(c->io.out, "rules:    ");
     for (uint32_t i = 0; i < r->n_matched; i++) {
         if (r->matched[i].enforced) {
-            fprintf(c->out, "%s%s", ndet++ ? ", " : "", r->matched[i].rule_id);
+            fprintf(c->io.out, "%s%s", ndet++ ? ", " : "",
+                    r->matched[i].rule_id);
         }
     }
-    fprintf(c->out, "%s\n", ndet ? "" : "(none: the bundle default decided)");
-    fprintf(c->out, "audit:    ");
+    fprintf(c->io.out, "%s\n",
+            ndet ? "" : "(none: the bundle default decided)");
+    fprintf(c->io.out, "audit:    ");
     for (uint32_t i = 0; i < r->n_matched; i++) {
         if (!r->matched[i].enforced) {
-            fprintf(c->out, "%s%s", naud++ ? ", " : "", r->matched[i].rule_id);
+            fprintf(c->io.out, "%s%s", naud++ ? ", " : "",
+                    r->matched[i].rule_id);
         }
     }
-    fprintf(c->out, "%s\n", naud ? "" : "(none)");
+    fprintf(c->io.out, "%s\n", naud ? "" : "(none)");
     if (r->verdict == TG_VERDICT_ALLOW) {
-        fprintf(c->out, "route:    ");
+        fprintf(c->io.out, "route:    ");
         for (size_t i = 0; i < n; i++) {
-            fprintf(c->out, "%s%s", i ? ", " : "", ids[i]);
+            fprintf(c->io.out, "%s%s", i ? ", " : "", ids[i]);
         }
         if (r->route_restricted) {
-            fprintf(c->out, " (route rules, strategy %s)\n",
+            fprintf(c->io.out, " (route rules, strategy %s)\n",
                     pdp_strategy_name(r->strategy));
         } else if (c->cfg == NULL) {
-            fprintf(c->out, "(catalog order; pass --config to list it)\n");
+            fprintf(c->io.out, "(catalog order; pass --config to list it)\n");
         } else {
-            fprintf(c->out, "%s(catalog order: no route rule matched)\n",
+            fprintf(c->io.out, "%s(catalog order: no route rule matched)\n",
                     n ? " " : "no deployment serves this model ");
         }
     }
-    fprintf(c->out, "capture:  %s\n", pdp_capture_name(r->capture_level));
-    fprintf(c->out, "revision: %llu (bundle %s, hash %s)\n",
+    fprintf(c->io.out, "capture:  %s\n", pdp_capture_name(r->capture_level));
+    fprintf(c->io.out, "revision: %llu (bundle %s, hash %s)\n",
             (unsigned long long)pdp_bundle_revision(c->b),
             pdp_bundle_name(c->b), pdp_bundle_hash(c->b));
     if (t != NULL) {
-        fprintf(c->out, "\n");
-        pdp_trace_print(t, c->out);
+        fprintf(c->io.out, "\n");
+        pdp_trace_print(t, c->io.out);
     }
 }
 
@@ -449,7 +385,7 @@ pdp_pc_eval_json(pdp_pc *c, const pdp_attrs *a, const pdp_policy_result *r,
         }
     }
     if ((s = cJSON_PrintUnformatted(o)) != NULL) {
-        fprintf(c->out, "%s\n", s);
+        fprintf(c->io.out, "%s\n", s);
         cJSON_free(s);
     }
     cJSON_Delete(o);
@@ -458,26 +394,29 @@ pdp_pc_eval_json(pdp_pc *c, const pdp_attrs *a, const pdp_policy_result *r,
 static int
 pdp_pc_eval(pdp_pc *c, int argc, char **argv)
 {
-    static const char *const flags[] = {"config", "bundle",  "input",
-                                        "format", "explain", NULL};
-    pdp_pc_opts              o;
-    tg_json_doc             *doc = NULL;
-    pdp_trace               *t   = NULL;
-    pdp_attrs                a;
-    pdp_policy_result        r;
-    char                     msg[1024];
-    int                      ec;
+    static const pdp_cli_flag flags[] = {
+        {"config", PDP_CLI_VALUE},   {"bundle", PDP_CLI_VALUE},
+        {"input", PDP_CLI_VALUE},    {"format", PDP_CLI_VALUE},
+        {"explain", PDP_CLI_SWITCH}, {NULL, 0}};
+    pdp_pc_opts       o;
+    tg_json_doc      *doc = NULL;
+    pdp_trace        *t   = NULL;
+    pdp_attrs         a;
+    pdp_policy_result r;
+    char              msg[1024];
+    int               ec;
 
     if ((ec = pdp_pc_parse(c, argc, argv, flags, false, &o)) != 0) {
         return ec;
     }
     if (o.help) {
-        fputs(pdp_pc_usage_eval, c->out);
-        return PDP_PC_EXIT_OK;
+        fputs(pdp_pc_usage_eval, c->io.out);
+        return PDP_EXIT_OK;
     }
     if (o.bundle == NULL || o.input == NULL) {
-        return pdp_pc_usage_error(c, "--bundle DIR and --input FILE are both "
-                                     "needed");
+        return pdp_cli_usage_error(&c->io,
+                                   "--bundle DIR and --input FILE are both "
+                                   "needed");
     }
     if ((ec = pdp_pc_config(c, &o)) != 0) {
         return ec;
@@ -485,16 +424,16 @@ pdp_pc_eval(pdp_pc *c, int argc, char **argv)
     if (tg_json_doc_load(&doc, o.input, 1u << 20, msg, sizeof(msg)) != TG_OK ||
         pdp_attrs_from_json(&a, doc, tg_json_doc_root(doc), msg, sizeof(msg)) !=
             TG_OK) {
-        fprintf(c->err, "%s\n", msg);
-        ec = PDP_PC_EXIT_USAGE;
+        fprintf(c->io.err, "%s\n", msg);
+        ec = PDP_EXIT_USAGE;
         goto out;
     }
     if ((ec = pdp_pc_load(c, o.bundle)) != 0) {
         goto out;
     }
     if (o.explain && (t = pdp_trace_create()) == NULL) {
-        fprintf(c->err, "tollgate-pdp eval: out of memory\n");
-        ec = PDP_PC_EXIT_FAIL;
+        fprintf(c->io.err, "tollgate-pdp eval: out of memory\n");
+        ec = PDP_EXIT_FAIL;
         goto out;
     }
     pdp_bundle_eval(c->b, &a, &r, t);
@@ -512,12 +451,12 @@ out:
 int
 pdp_policy_cli(const char *cmd, int argc, char **argv, FILE *out, FILE *err)
 {
-    pdp_pc c = {out, err, cmd, NULL, NULL, NULL};
+    pdp_pc c = {{out, err, cmd}, NULL, NULL, NULL};
     int    ec;
 
     if ((c.msg = malloc(PDP_PC_ERR_MAX)) == NULL) {
         fprintf(err, "tollgate-pdp %s: out of memory\n", cmd);
-        return PDP_PC_EXIT_FAIL;
+        return PDP_EXIT_FAIL;
     }
     c.msg[0] = '\0';
     if (strcmp(cmd, "check") == 0) {
@@ -531,7 +470,7 @@ pdp_policy_cli(const char *cmd, int argc, char **argv, FILE *out, FILE *err)
                 "tollgate-pdp: unknown policy command \"%s\"; expected "
                 "check, test or eval\n",
                 cmd);
-        ec = PDP_PC_EXIT_USAGE;
+        ec = PDP_EXIT_USAGE;
     }
     pdp_bundle_unref(c.b);
     tg_config_destroy(c.cfg);

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pdp_cli.h"
+#include "pdp_cli_flags.h"
 #include "pdp_store.h"
 #include "tg_buf.h"
 #include "tg_config.h"
@@ -59,10 +59,10 @@ pdp_state_bad(void *arg, const pdp_store_check_bad *b)
     s->db_newer += newer ? 1 : 0;
     if (s->db_bad++ < PDP_STATE_BAD_SHOWN) {
         tg_buf_addf(&s->lines, "      %s: %s\n", b->key,
-                            newer ? "a record version this build does not "
-                                    "know (a newer tollgate-pdp wrote it, or "
-                                    "it is damaged)"
-                                  : "does not decode (damaged)");
+                    newer ? "a record version this build does not "
+                            "know (a newer tollgate-pdp wrote it, or "
+                            "it is damaged)"
+                          : "does not decode (damaged)");
     }
 }
 
@@ -92,9 +92,8 @@ pdp_state_db(void *arg, const pdp_store_check_db *d)
     fprintf(s->out, "  %-16s %10llu  %s\n", d->name,
             (unsigned long long)d->records, status);
     if (s->db_bad > PDP_STATE_BAD_SHOWN) {
-        tg_buf_addf(
-            &s->lines, "      ... and %llu more\n",
-            (unsigned long long)(s->db_bad - PDP_STATE_BAD_SHOWN));
+        tg_buf_addf(&s->lines, "      ... and %llu more\n",
+                    (unsigned long long)(s->db_bad - PDP_STATE_BAD_SHOWN));
     }
     if (s->lines.len > 0) {
         fputs(s->lines.data, s->out);
@@ -104,8 +103,7 @@ pdp_state_db(void *arg, const pdp_store_check_db *d)
               s->out);
     }
     if (broken) {
-        tg_buf_addf(&s->damaged, "%s%s", s->damaged.len ? ", " : "",
-                            d->name);
+        tg_buf_addf(&s->damaged, "%s%s", s->damaged.len ? ", " : "", d->name);
     }
     s->newer += s->db_newer;
     s->records += lmdb ? 0 : d->records;
@@ -170,61 +168,85 @@ pdp_state_spool_db(void *arg, const tg_lmdb_db_report *r)
 
 /* ---- the command -------------------------------------------------------- */
 
-/* pdp_state_flag matches --name VALUE and --name=VALUE at argv[*i]. */
-static int
-pdp_state_flag(int argc, char **argv, int *i, const char *name,
-               const char **val, FILE *err)
+/* pdp_state_verdict prints the last line: what the check found (rv, msg)
+ * and what to do. */
+static void
+pdp_state_verdict(const pdp_state *s, tg_err rv, const char *msg, FILE *err)
 {
-    const char *a = argv[*i];
-    size_t      n = strlen(name);
-
-    if (strncmp(a, name, n) != 0 || (a[n] != '\0' && a[n] != '=')) {
-        return 0;
-    }
-    if (a[n] == '=') {
-        *val = a + n + 1;
-    } else if (*i + 1 < argc) {
-        *val = argv[++*i];
-    } else {
+    if (rv == TG_ENOTFOUND) {
         fprintf(err,
-                "tollgate-pdp state check: option %s needs a value\n"
-                "Run 'tollgate-pdp state check --help' for usage.\n",
-                name);
-        return -1;
+                "tollgate-pdp state check: %s: nothing to check (is %s "
+                "right?)\n",
+                msg, s->spool ? "the spool directory" : "pdp.state_dir");
+    } else if (rv != TG_OK && s->ndbs == 0 && s->damaged.len == 0) {
+        /* Refused as a whole (truncated, not LMDB) or not readable: msg
+         * says what to do. */
+        fprintf(err, "tollgate-pdp state check: %s\n", msg);
+        if (rv == TG_ECORRUPT) {
+            fprintf(s->out,
+                    "state check: DAMAGED (the whole file): restore "
+                    "%s/data.mdb from a backup, or move it aside to start "
+                    "empty\n",
+                    s->dir);
+        } else {
+            fprintf(s->out, "state check: FAILED: %s\n", tg_strerror(rv));
+        }
+    } else if (s->damaged.len > 0 || tg_buf_error(&s->damaged) != TG_OK) {
+        fprintf(s->out,
+                s->spool ? "state check: DAMAGED (%s): stop tollgate-dataplane "
+                           "and move %s/data.mdb aside; it then starts an "
+                           "empty spool (the usage reports in it that the PDP "
+                           "has not acknowledged are lost)\n"
+                         : "state check: DAMAGED (%s): stop tollgate-pdp and "
+                           "restore %s from a backup, or move data.mdb aside "
+                           "to start empty (losing its keys, tenants and "
+                           "spend)\n",
+                tg_buf_error(&s->damaged) == TG_OK ? s->damaged.data
+                                                   : "some databases",
+                s->dir);
+    } else if (s->newer > 0) {
+        fprintf(s->out,
+                "state check: %llu record(s) have a record version this "
+                "build does not know: run the newer tollgate-pdp that wrote "
+                "them; if none ever ran on this state, they are damaged: "
+                "restore %s from a backup\n",
+                (unsigned long long)s->newer, s->dir);
+    } else if (rv == TG_OK) {
+        fprintf(s->out,
+                "state check: ok: %llu database(s), %llu record(s) read%s; "
+                "nothing to do\n",
+                (unsigned long long)s->ndbs, (unsigned long long)s->records,
+                s->spool ? "" : " and decoded");
+    } else {
+        fprintf(err, "tollgate-pdp state check: %s\n", msg);
     }
-    return 1;
 }
 
 static int
 pdp_state_check(int argc, char **argv, FILE *out, FILE *err)
 {
-    const char *config = NULL;
-    const char *spool  = NULL;
-    tg_config  *cfg    = NULL;
-    pdp_state   s;
-    char       *msg = NULL;
-    tg_err      rv;
-    int         ec = PDP_EXIT_USAGE;
+    static const pdp_cli_flag flags[] = {
+        {"config", PDP_CLI_VALUE}, {"spool", PDP_CLI_VALUE}, {NULL, 0}};
+    pdp_cli_io   io     = {out, err, "state check"};
+    pdp_cli_args a      = {0};
+    const char  *config = NULL;
+    const char  *spool  = NULL;
+    tg_config   *cfg    = NULL;
+    pdp_state    s;
+    char        *msg = NULL;
+    tg_err       rv;
+    int          ec = PDP_EXIT_USAGE;
 
-    for (int i = 0; i < argc; i++) {
-        int m;
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            fputs(pdp_state_usage, out);
-            return PDP_EXIT_OK;
-        }
-        if ((m = pdp_state_flag(argc, argv, &i, "--config", &config, err)) ==
-                0 &&
-            (m = pdp_state_flag(argc, argv, &i, "--spool", &spool, err)) == 0) {
-            fprintf(err,
-                    "tollgate-pdp state check: unknown %s \"%s\"\n"
-                    "Run 'tollgate-pdp state check --help' for usage.\n",
-                    argv[i][0] == '-' ? "option" : "argument", argv[i]);
-            return PDP_EXIT_USAGE;
-        }
-        if (m < 0) {
-            return PDP_EXIT_USAGE;
-        }
+    if ((ec = pdp_cli_parse(&io, argc, argv, flags, 0, &a)) != PDP_EXIT_OK) {
+        return ec;
     }
+    if (a.help) {
+        fputs(pdp_state_usage, out);
+        return PDP_EXIT_OK;
+    }
+    config = pdp_cli_val(&a, "config");
+    spool  = pdp_cli_val(&a, "spool");
+    ec     = PDP_EXIT_USAGE;
     if (config == NULL && spool == NULL) {
         config = getenv("TOLLGATE_CONFIG");
     }
@@ -268,53 +290,7 @@ pdp_state_check(int argc, char **argv, FILE *out, FILE *err)
              : pdp_store_check(s.dir, pdp_state_bad, pdp_state_db, &s, msg,
                                PDP_STATE_ERR_MAX);
     ec = rv == TG_OK ? PDP_EXIT_OK : PDP_EXIT_FAIL;
-    if (rv == TG_ENOTFOUND) {
-        fprintf(err,
-                "tollgate-pdp state check: %s: nothing to check (is %s "
-                "right?)\n",
-                msg, s.spool ? "the spool directory" : "pdp.state_dir");
-    } else if (rv != TG_OK && s.ndbs == 0 && s.damaged.len == 0) {
-        /* Refused as a whole (truncated, not LMDB) or not readable: msg
-         * says what to do. */
-        fprintf(err, "tollgate-pdp state check: %s\n", msg);
-        if (rv == TG_ECORRUPT) {
-            fprintf(out,
-                    "state check: DAMAGED (the whole file): restore "
-                    "%s/data.mdb from a backup, or move it aside to start "
-                    "empty\n",
-                    s.dir);
-        } else {
-            fprintf(out, "state check: FAILED: %s\n", tg_strerror(rv));
-        }
-    } else if (s.damaged.len > 0 || tg_buf_error(&s.damaged) != TG_OK) {
-        fprintf(out,
-                s.spool ? "state check: DAMAGED (%s): stop tollgate-dataplane "
-                          "and move %s/data.mdb aside; it then starts an "
-                          "empty spool (the usage reports in it that the PDP "
-                          "has not acknowledged are lost)\n"
-                        : "state check: DAMAGED (%s): stop tollgate-pdp and "
-                          "restore %s from a backup, or move data.mdb aside "
-                          "to start empty (losing its keys, tenants and "
-                          "spend)\n",
-                tg_buf_error(&s.damaged) == TG_OK ? s.damaged.data
-                                                  : "some databases",
-                s.dir);
-    } else if (s.newer > 0) {
-        fprintf(out,
-                "state check: %llu record(s) have a record version this "
-                "build does not know: run the newer tollgate-pdp that wrote "
-                "them; if none ever ran on this state, they are damaged: "
-                "restore %s from a backup\n",
-                (unsigned long long)s.newer, s.dir);
-    } else if (rv == TG_OK) {
-        fprintf(out,
-                "state check: ok: %llu database(s), %llu record(s) read%s; "
-                "nothing to do\n",
-                (unsigned long long)s.ndbs, (unsigned long long)s.records,
-                s.spool ? "" : " and decoded");
-    } else {
-        fprintf(err, "tollgate-pdp state check: %s\n", msg);
-    }
+    pdp_state_verdict(&s, rv, msg, err);
 out:
     tg_buf_fini(&s.lines);
     tg_buf_fini(&s.damaged);

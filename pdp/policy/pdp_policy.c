@@ -537,6 +537,30 @@ pdp_bundle_price(const pdp_bundle *b, const char *model, tg_price *out)
     return b->pricing != NULL && tg_pricing_find(b->pricing, model, out);
 }
 
+/* pdp_model_price finds model in b's table, else in pr. */
+static bool
+pdp_model_price(const pdp_bundle *b, const tg_pricing *pr, const char *model,
+                tg_price *out)
+{
+    return (b != NULL && pdp_bundle_price(b, model, out)) ||
+           (pr != NULL && tg_pricing_find(pr, model, out));
+}
+
+bool
+pdp_deployment_price(const pdp_bundle *b, const tg_pricing *pr,
+                     const tg_deployment *d, const char *model, tg_price *out)
+{
+    if (d != NULL && d->has_price) {
+        out->input        = d->price_input;
+        out->output       = d->price_output;
+        out->cached_input = d->price_cached_input;
+        return true;
+    }
+    return pdp_model_price(b, pr, model, out) ||
+           (d != NULL && d->upstream_model != NULL &&
+            pdp_model_price(b, pr, d->upstream_model, out));
+}
+
 /* pdp_local_midnight is the UTC instant of local 00:00 of day (days since
  * 1970-01-01, local). */
 static int64_t

@@ -196,6 +196,16 @@ struct tg_price;
 bool pdp_bundle_price(const pdp_bundle *b, const char *model,
                       struct tg_price *out);
 
+/* pdp_deployment_price finds the price a request for model routed to
+ * deployment d (NULL: not known) is charged at: d's own "pricing", else
+ * model's price in b's table, else in pr (pdp.pricing_file), else the
+ * price of the model d calls upstream (b, pr NULL: none). False when there
+ * is none: a budget cannot hold such a request. */
+struct tg_pricing;
+bool pdp_deployment_price(const pdp_bundle *b, const struct tg_pricing *pr,
+                          const tg_deployment *d, const char *model,
+                          struct tg_price *out);
+
 /* pdp_bundle_budget_window: the window of kind w holding now_ms, in the
  * bundle's time zone: daily, weekly (Monday 00:00) and monthly calendar
  * windows; PDP_WINDOW_ROLLING gives the UTC hour holding now_ms. reset_ms

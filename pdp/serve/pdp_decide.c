@@ -144,6 +144,7 @@ pdp_decide_attrs(pdp_store_reader *rd, const tg_decide *req, pdp_decide_ctx *x)
     memcpy(a->key_labels, x->k.labels,
            a->n_key_labels * sizeof(a->key_labels[0]));
     pdp_decide_copy(a->tenant_id, sizeof(a->tenant_id), x->k.tenant);
+    x->t.disabled_ms = 0; /* a tenant without a record is enabled */
     rv = pdp_store_tenant_get(rd, x->k.tenant, &x->t);
     if (rv == TG_OK) {
         pdp_decide_copy(a->tenant_tier, sizeof(a->tenant_tier), x->t.tier);
@@ -358,17 +359,7 @@ pdp_decide_worst_price(const tg_config *cfg, const pdp_bundle *bun,
         const tg_deployment *d =
             tg_config_deployment(cfg, out->targets[i].deployment_id);
         tg_price p;
-        if (d != NULL && d->has_price) {
-            p.input        = d->price_input;
-            p.output       = d->price_output;
-            p.cached_input = d->price_cached_input;
-        } else if (have_table) {
-            p = table;
-        } else if (d == NULL || d->upstream_model == NULL ||
-                   !((bun != NULL &&
-                      pdp_bundle_price(bun, d->upstream_model, &p)) ||
-                     (pr != NULL && tg_pricing_find(pr, d->upstream_model,
-                                                    &p)))) {
+        if (!pdp_deployment_price(bun, pr, d, model, &p)) {
             return false;
         }
         price->input  = p.input > price->input ? p.input : price->input;
@@ -764,12 +755,20 @@ pdp_decide_eval_limits(pdp_store_reader *rd, const tg_config *cfg,
                         x.k.id, when);
         return TG_OK;
     }
-    if ((b != NULL || lim != NULL) &&
-        (rv = pdp_decide_attrs(rd, req, &x)) != TG_OK) {
+    if ((rv = pdp_decide_attrs(rd, req, &x)) != TG_OK) {
         pdp_decide_deny(out, 503, "server_error", "pdp_unavailable",
                         "The gateway could not read this key's tenant; try "
                         "again shortly.");
         return rv;
+    }
+    if (x.t.disabled_ms != 0) {
+        pdp_decide_deny(out, 403, "invalid_request_error", "tenant_disabled",
+                        "The tenant of this API key (%s) is disabled, so its "
+                        "keys are refused. Ask your Tollgate administrator "
+                        "to enable it again (tollgate-pdp tenants enable "
+                        "%s).",
+                        x.k.tenant, x.k.tenant);
+        return TG_OK;
     }
     if (req->endpoint == TG_EP_MODELS) {
         out->verdict = TG_VERDICT_ALLOW;

@@ -17,6 +17,7 @@
 #include "pdp_rollout.h"
 #include "pdp_server.h"
 #include "pdp_store.h"
+#include "pdp_tokens.h"
 #include "tg_hash.h"
 #include "tg_log.h"
 #include "tg_pricing.h"
@@ -35,7 +36,6 @@ pdp_serve_token_local(pdp_store *st, const char *state_dir, char *err,
                       size_t errlen)
 {
     char            token[PDP_SERVE_TOKEN_MAX];
-    char            hex[65];
     char            path[4096];
     char            tmp[4096 + 8];
     uint8_t         hash[TG_SHA256_LEN];
@@ -44,13 +44,10 @@ pdp_serve_token_local(pdp_store *st, const char *state_dir, char *err,
     int             fd;
     size_t          len;
 
-    if ((rv = tg_random_token(hex, 32)) != TG_OK) {
+    if ((rv = pdp_tokens_mint(token, sizeof(token), hash)) != TG_OK) {
         snprintf(err, errlen, "cannot read random bytes for the admin token");
         return rv;
     }
-    snprintf(token, sizeof(token), "tga-%s", hex);
-    explicit_bzero(hex, sizeof(hex));
-    tg_sha256(token, strlen(token), hash);
     memset(&t, 0, sizeof(t));
     snprintf(t.name, sizeof(t.name), PDP_ADMIN_TOKEN_LOCAL);
     snprintf(t.created_by, sizeof(t.created_by), "serve");
@@ -108,6 +105,7 @@ typedef struct pdp_serving {
     pdp_rollout          *ro;
     pdp_store            *st;
     const tg_config      *cfg;
+    const tg_pricing     *pr;
 } pdp_serving;
 
 /* pdp_serve_auth checks an admin API token against the stored hashes. */
@@ -142,9 +140,10 @@ pdp_serve_api(void *arg, const char *actor, const char *method, const char *url,
     x.st     = sv->st;
     x.cfg    = sv->cfg;
     x.lim    = pdp_server_limits(atomic_load(&sv->srv));
-    x.bundle = b;
-    x.actor  = actor;
-    r        = pdp_api_handle(&x, method, url, query, body, len, out);
+    x.bundle  = b;
+    x.pricing = sv->pr;
+    x.actor   = actor;
+    r         = pdp_api_handle(&x, method, url, query, body, len, out);
     *ctype   = r.ctype;
     pdp_bundle_unref(b);
     return r.status;
@@ -245,6 +244,7 @@ pdp_serve(const tg_config *cfg, FILE *err)
     sv.ro  = NULL;
     sv.st  = NULL;
     sv.cfg = NULL;
+    sv.pr  = NULL;
     if ((msg = malloc(PDP_SERVE_ERR_MAX)) == NULL) {
         fprintf(err, "tollgate-pdp serve: out of memory\n");
         return PDP_SERVE_FAIL;
@@ -301,6 +301,7 @@ pdp_serve(const tg_config *cfg, FILE *err)
     hooks.arg     = &sv;
     sv.st         = st;
     sv.cfg        = cfg;
+    sv.pr         = pr;
     if (cfg->pdp.admin_listen != NULL &&
         pdp_serve_token_local(st, cfg->pdp.state_dir, msg, PDP_SERVE_ERR_MAX) !=
             TG_OK) {

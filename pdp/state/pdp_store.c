@@ -191,6 +191,7 @@ pdp_tenant_encode(pdp_rec_out *o, const pdp_tenant *t)
     pdp_rec_str(o, t->tier);
     pdp_rec_labels(o, t->labels, t->n_labels);
     pdp_rec_str(o, t->name); /* trailing: older readers ignore it */
+    pdp_rec_uint(o, (uint64_t)t->disabled_ms, 8); /* likewise */
 }
 
 /* pdp_tenant_decode fills t except its id (the database key). */
@@ -206,9 +207,13 @@ pdp_tenant_decode(const MDB_val *v, pdp_tenant *t)
     t->updated_ms = pdp_rec_get_i64(&in);
     pdp_rec_get_str(&in, t->tier, sizeof(t->tier));
     pdp_rec_get_labels(&in, t->labels, &t->n_labels);
-    t->name[0] = '\0';
+    t->name[0]     = '\0';
+    t->disabled_ms = 0;
     if (!in.bad && in.off < in.len) {
         pdp_rec_get_str(&in, t->name, sizeof(t->name));
+    }
+    if (!in.bad && in.off < in.len) {
+        t->disabled_ms = pdp_rec_get_i64(&in);
     }
     return in.bad ? TG_EIO : TG_OK;
 }
@@ -894,8 +899,9 @@ pdp_store_tenant_get(pdp_store_reader *rd, const char *id, pdp_tenant *out)
 /* ---- key admin -------------------------------------------------------- */
 
 typedef struct pdp_key_put_arg {
-    const uint8_t *hash;
-    const pdp_key *k;
+    const uint8_t   *hash;
+    const pdp_key   *k;
+    const pdp_quota *q; /* NULL: none */
 } pdp_key_put_arg;
 
 static int
@@ -926,6 +932,9 @@ pdp_store_key_put_txn(pdp_store *st, MDB_txn *txn, void *arg)
     v.mv_size = TG_SHA256_LEN;
     v.mv_data = (void *)a->hash;
     rc        = mdb_put(txn, st->key_ids, &ik, &v, MDB_NOOVERWRITE);
+    if (rc == 0 && a->q != NULL) {
+        rc = pdp_store__quota_put_in(st, txn, a->q);
+    }
 out:
     free(o);
     return rc;
@@ -935,10 +944,19 @@ tg_err
 pdp_store_key_put(pdp_store *st, const uint8_t hash[TG_SHA256_LEN],
                   const pdp_key *k)
 {
-    pdp_key_put_arg a = {hash, k};
+    return pdp_store_key_put_quota(st, hash, k, NULL);
+}
+
+tg_err
+pdp_store_key_put_quota(pdp_store *st, const uint8_t hash[TG_SHA256_LEN],
+                        const pdp_key *k, const pdp_quota *q)
+{
+    pdp_key_put_arg a = {hash, k, q};
 
     if (k->id[0] == '\0' || k->n_models > PDP_KEY_MODELS_MAX ||
-        k->n_labels > PDP_LABELS_MAX) {
+        k->n_labels > PDP_LABELS_MAX ||
+        (q != NULL && (q->scope != PDP_QUOTA_KEY || strcmp(q->id, k->id) != 0 ||
+                       q->nthr > PDP_LIMITS_THRESHOLDS_MAX))) {
         return TG_EINVAL;
     }
     return pdp_store__write(st, pdp_store_key_put_txn, &a);
@@ -1280,6 +1298,7 @@ typedef struct pdp_tenant_set_arg {
     pdp_tenant              *t; /* the result, rebuilt on every run */
     bool                     created;
     bool                     too_many;
+    const int64_t           *disabled_ms; /* NULL: keep; else must exist */
 } pdp_tenant_set_arg;
 
 static int
@@ -1327,11 +1346,14 @@ pdp_store_tenant_set_txn(pdp_store *st, MDB_txn *txn, void *arg)
             return MDB_CORRUPTED;
         }
         a->created = false;
-    } else if (rc == MDB_NOTFOUND) {
+    } else if (rc == MDB_NOTFOUND && a->disabled_ms == NULL) {
         t->created_ms = c->now_ms;
         a->created    = true;
     } else {
         return rc;
+    }
+    if (a->disabled_ms != NULL) {
+        t->disabled_ms = *a->disabled_ms;
     }
     memcpy(t->id, c->id, k.mv_size + 1);
     t->updated_ms = c->now_ms;
@@ -1361,10 +1383,32 @@ pdp_store_tenant_set_txn(pdp_store *st, MDB_txn *txn, void *arg)
 }
 
 tg_err
+pdp_store_tenant_disable(pdp_store *st, const char *id, int64_t disabled_ms,
+                         int64_t now_ms, pdp_tenant *out)
+{
+    pdp_tenant_change  c = {.id = id, .now_ms = now_ms};
+    pdp_tenant_set_arg a = {&c, NULL, false, false, &disabled_ms};
+    tg_err             rv;
+
+    if (id[0] == '\0' || strlen(id) >= TG_ID_MAX) {
+        return TG_ENOTFOUND;
+    }
+    if ((a.t = malloc(sizeof(*a.t))) == NULL) {
+        return TG_ENOMEM;
+    }
+    if ((rv = pdp_store__write(st, pdp_store_tenant_set_txn, &a)) == TG_OK &&
+        out != NULL) {
+        *out = *a.t;
+    }
+    free(a.t);
+    return rv;
+}
+
+tg_err
 pdp_store_tenant_set(pdp_store *st, const pdp_tenant_change *c, pdp_tenant *out,
                      bool *created)
 {
-    pdp_tenant_set_arg a = {c, NULL, false, false};
+    pdp_tenant_set_arg a = {c, NULL, false, false, NULL};
     tg_err             rv;
 
     if (c->id == NULL || c->id[0] == '\0' || strlen(c->id) >= TG_ID_MAX ||

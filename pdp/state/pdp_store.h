@@ -36,7 +36,8 @@
  *   tenants  tenant id -> u8 1, i64 created_ms, i64 updated_ms, str tier
  *            ("" none), u16 n, n x (str label name, str label value), then
  *            optionally str name (for people; records written before it
- *            existed end before it)
+ *            existed end before it), then optionally i64 disabled_ms (0 or
+ *            absent: enabled; its keys are refused while it is not)
  *   usage    request id -> u8 1, u8 flags (1 stream, 2 estimated),
  *            u8 endpoint, u32 status, i64 prompt_tokens,
  *            i64 completion_tokens, i64 cached_tokens, i64 cost_micro_usd,
@@ -177,6 +178,7 @@ typedef struct pdp_tenant {
     uint32_t n_labels;
     int64_t  created_ms;
     int64_t  updated_ms;
+    int64_t  disabled_ms; /* 0: enabled */
 } pdp_tenant;
 
 /* A change to one tenant, applied in one write txn (so two concurrent
@@ -278,6 +280,13 @@ tg_err pdp_store_tenant_get(pdp_store_reader *rd, const char *id,
 tg_err pdp_store_key_put(pdp_store *st, const uint8_t hash[TG_SHA256_LEN],
                          const pdp_key *k);
 
+/* pdp_store_key_put_quota is pdp_store_key_put with the key's budget and
+ * rate limits (q: scope key, id the key's; NULL: none) in the same
+ * transaction: the key is stored with them or not at all. */
+struct pdp_quota;
+tg_err pdp_store_key_put_quota(pdp_store *st, const uint8_t hash[TG_SHA256_LEN],
+                               const pdp_key *k, const struct pdp_quota *q);
+
 /* pdp_store_key_revoke marks key id revoked at now_ms, with every
  * superseded secret of it (those still in a rotation grace period too).
  * TG_ENOTFOUND for an unknown id, TG_EEXIST if it was already revoked
@@ -303,6 +312,19 @@ tg_err pdp_store_key_rotate(pdp_store *st, const char *id,
  * receives the record as stored. Borrows c. */
 tg_err pdp_store_tenant_set(pdp_store *st, const pdp_tenant_change *c,
                             pdp_tenant *out, bool *created);
+
+/* pdp_store_tenant_disable sets when tenant id was disabled (disabled_ms;
+ * 0: enabled again), updated_ms becoming now_ms, and nothing else.
+ * TG_ENOTFOUND when there is no such tenant. out (may be NULL) receives
+ * the record as stored. */
+tg_err pdp_store_tenant_disable(pdp_store *st, const char *id,
+                                int64_t disabled_ms, int64_t now_ms,
+                                pdp_tenant *out);
+
+/* pdp_store_tenant_del removes tenant id's record and its quota (budget
+ * and rate limits) in one transaction; its keys, usage and totals stay.
+ * TG_ENOTFOUND when there is no such tenant. */
+tg_err pdp_store_tenant_del(pdp_store *st, const char *id);
 
 /* pdp_store_history_add appends an activation; a->seq is ignored and the
  * assigned one is written back. Borrows a. */

@@ -165,6 +165,14 @@ pdp_store_quota_put_txn(pdp_store *st, MDB_txn *txn, void *arg)
     return rc;
 }
 
+int
+pdp_store__quota_put_in(pdp_store *st, MDB_txn *txn, const pdp_quota *q)
+{
+    pdp_quota_put_arg a = {q, false};
+
+    return pdp_store_quota_put_txn(st, txn, &a);
+}
+
 tg_err
 pdp_store_quota_put(pdp_store *st, const pdp_quota *q, bool *created)
 {
@@ -209,6 +217,33 @@ pdp_store_quota_del(pdp_store *st, pdp_quota_scope scope, const char *id)
         return TG_ENOTFOUND;
     }
     return pdp_store__write(st, pdp_store_quota_del_txn, &a);
+}
+
+static int
+pdp_store_tenant_del_txn(pdp_store *st, MDB_txn *txn, void *arg)
+{
+    const char *id = arg;
+    MDB_val     t  = {strlen(id), (void *)id};
+    uint8_t     key[PDP_QUOTA_KEY_MAX];
+    MDB_val     q;
+    int         rc;
+
+    if ((rc = mdb_del(txn, st->tenants, &t, NULL)) != 0) {
+        return rc; /* MDB_NOTFOUND: no such tenant */
+    }
+    q.mv_size = pdp_quota_key(key, PDP_QUOTA_TENANT, id);
+    q.mv_data = key;
+    rc        = mdb_del(txn, st->quotas, &q, NULL);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+tg_err
+pdp_store_tenant_del(pdp_store *st, const char *id)
+{
+    if (id[0] == '\0' || strlen(id) >= TG_ID_MAX) {
+        return TG_ENOTFOUND;
+    }
+    return pdp_store__write(st, pdp_store_tenant_del_txn, (void *)id);
 }
 
 typedef struct pdp_quota_list_arg {

@@ -186,6 +186,10 @@ typedef tg_err (*pdp_store_scan_fn)(const MDB_val *k, const MDB_val *v,
 tg_err pdp_store__scan(pdp_store *st, MDB_dbi dbi, bool backwards,
                        pdp_store_scan_fn fn, void *arg);
 
+/* pdp_store__quota_put_in is pdp_store_quota_put inside txn (another
+ * change's: both or neither). */
+int pdp_store__quota_put_in(pdp_store *st, MDB_txn *txn, const pdp_quota *q);
+
 /* pdp_store__admin_open opens the databases added without a schema bump
  * (quotas, admin_tokens, admin_audit, limits_state) inside the store's
  * init txn. */

@@ -353,6 +353,63 @@ describe('administration', () => {
     assert.equal(typeof b.reserved_usd, 'string', `reserved_usd is ${b.reserved_usd}: the running PDP was not asked`);
   });
 
+  test('a tenant is disabled, enabled and deleted; a key made with its limits has them at once; spend names it', async () => {
+    let r = await api('POST', 'tenants', { id: 'off-co' });
+    assert.equal(r.status, 201, r.text);
+    // One request makes the key and its rate limit.
+    r = await api('POST', 'keys', { tenant: 'off-co', name: 'limited-bot', rpm: 2 });
+    assert.equal(r.status, 201, r.text);
+    assert.equal(r.json.ratelimits.rpm, 2);
+    const k = r.json;
+    gw.secrets.push(k.key);
+    // A wrong limit makes no key.
+    adminError(await api('POST', 'keys', { tenant: 'off-co', limit_usd: 1, window: 'fortnightly' }), 400, 'invalid_window');
+    assert.equal((await api('GET', 'keys?tenant=off-co')).json.keys.length, 1);
+    const body = { model: 'gpt-4o', messages: userMsg('[[mock chunks=2]] hi'), max_tokens: 5 };
+    assert.equal((await gw.chat(body, { key: k.key })).status, 200);
+
+    // Disabled: its keys are refused with a code and what to do.
+    await gw.cli(['tenants', 'disable', 'off-co', '--url', adminUrl(), '--token', token]);
+    const e = errorBody(await gw.chat(body, { key: k.key }), 403, 'tenant_disabled');
+    assert.match(e.message, /off-co.*administrator/);
+    r = await api('GET', 'tenants/off-co');
+    assert.equal(r.json.status, 'disabled');
+    r = await api('POST', 'tenants/off-co/enable');
+    assert.equal(r.json.status, 'active');
+    assert.equal((await gw.chat(body, { key: k.key })).status, 200);
+    // Two requests in the minute, then the key's own limit.
+    errorBody(await gw.chat(body, { key: k.key }), 429, 'rate_limit_exceeded');
+
+    // The spend report names the key, from a relative date.
+    const rows = await pollUntil(async () => {
+      const out = await gw.cli(['spend', '--by', 'key', '--from', '1d', '--tenant', 'off-co',
+        '--url', adminUrl(), '--token', token, '--format', 'json']);
+      const j = JSON.parse(out.stdout);
+      return j.rows.length > 0 && j.rows[0].requests === 2 ? j.rows : null;
+    }, { timeoutMs: 15_000, intervalMs: 100, what: 'the usage to settle' });
+    assert.equal(rows[0].key_id, k.id);
+    assert.equal(rows[0].key_name, 'limited-bot');
+    const csv = await gw.cli(['spend', '--by', 'key', '--from', '2h', '--tenant', 'off-co', '--config', gw.cfgPath,
+      '--format', 'csv']);
+    assert.match(csv.stdout, /,key_name\r\n/);
+    assert.match(csv.stdout, /,limited-bot\r\n/);
+
+    // Deleted once no key of it works; its spend stays.
+    r = await gw.cli(['tenants', 'delete', 'off-co', '--config', gw.cfgPath], { expectCode: 1 });
+    assert.match(r.stderr, new RegExp(`${k.id}.*keys revoke`));
+    await api('POST', `keys/${k.id}/revoke`);
+    r = await api('DELETE', 'tenants/off-co');
+    assert.equal(r.status, 200, r.text);
+    adminError(await api('GET', 'tenants/off-co'), 404, 'tenant_not_found');
+    assert.equal((await gw.spendTenant('off-co')).requests, 2);
+
+    r = await api('GET', 'audit?limit=100');
+    const find = (action) => r.json.audit.find((x) => x.action === action && x.target === 'tenant:off-co');
+    assert.equal(find('tenants.disable').actor, 'token:ops');
+    assert.equal(find('tenants.enable').actor, 'token:ops');
+    assert.match(find('tenants.delete').actor, /^token:ops$/);
+  });
+
   test('a revoked admin token stops working', async () => {
     await gw.cli(['admin-tokens', 'revoke', 'ops', '--config', gw.cfgPath]);
     adminError(await api('GET', 'tenants'), 401, 'invalid_admin_token');
@@ -370,6 +427,17 @@ describe('administration without a policy bundle', () => {
 
   after(async () => {
     await gw?.stop();
+  });
+
+  test('a budget set while a catalog model has no price warns, and that model is refused as model_unpriced', async () => {
+    await gw.cli(['tenants', 'create', 'warned', '--config', gw.cfgPath]);
+    const { key } = await gw.createKey({ tenant: 'warned' });
+    const r = await gw.cli(['budgets', 'set', 'tenant:warned', '--limit-usd', '5', '--window', 'daily', '--config', gw.cfgPath]);
+    assert.match(r.stderr, /warning: Model "mock-small" has no price.*403 model_unpriced/);
+    assert.doesNotMatch(r.stderr, /"gpt-4o"/);
+    const body = { model: 'mock-small', messages: userMsg('[[mock chunks=2]] hi'), max_tokens: 10 };
+    errorBody(await gw.chat(body, { key }), 403, 'model_unpriced');
+    assert.equal((await gw.chat({ ...body, model: 'gpt-4o' }, { key })).status, 200);
   });
 
   test('budgets and rate limits set through administration still apply', async () => {

@@ -7,7 +7,7 @@
 # if any.
 top=${TG_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 cd "$top" || exit 2
-cli='pdp_cli|pdp_cli_api|pdp_state_cli|pdp_policy_cli'
+cli='pdp_cli[a-z_]*|pdp_state_cli|pdp_policy_cli'
 rc=0
 for f in $(find pdp -name '*.[ch]' ! -path 'pdp/cli/*' ! -name pdp_main.c | sort); do
   bad=$(grep -En "#include \"($cli)\.h\"|\bpdp_(cli|pc|state_cli)_[a-z_]+\(" "$f")

@@ -1,7 +1,8 @@
 /* test_spend.c - pdp.spend: `tollgate-pdp spend --by` over usage records
  * written through the store: each grouping, the edges of the date range
- * (whole UTC days, records exactly at midnight, RFC 3339 instants), the
- * json and csv shapes and the argument errors. */
+ * (whole UTC days, records exactly at midnight, RFC 3339 instants,
+ * today/yesterday/7d/12h relative to the clock), keys named by name as
+ * well as id, the json and csv shapes and the argument errors. */
 #include <cjson/cJSON.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,8 +11,10 @@
 
 #include "pdp_cli.h"
 #include "pdp_store.h"
+#include "pdp_test_api.h"
 #include "pdp_test_cli.h"
 #include "pdp_test_util.h"
+#include "tg_time.h"
 #include "tg_unit.h"
 
 #define MAY1 1714521600000LL /* 2024-05-01T00:00:00Z */
@@ -41,8 +44,7 @@ run(const char *first, ...)
     }
     va_end(ap);
     argv[argc] = NULL;
-    return pdp_test_cli(argc, argv, g_out, sizeof(g_out), g_err,
-                        sizeof(g_err));
+    return pdp_test_cli(argc, argv, g_out, sizeof(g_out), g_err, sizeof(g_err));
 }
 
 /* run_json runs with --format json appended and parses the output. */
@@ -331,12 +333,12 @@ test_table(void)
 static void
 test_hostile_names(void)
 {
-    char        saved[sizeof(g_cfg)];
-    char        dir[512];
-    char        state[600];
-    char        msg[512];
-    pdp_store  *st = NULL;
-    int         lines = 0;
+    char       saved[sizeof(g_cfg)];
+    char       dir[512];
+    char       state[600];
+    char       msg[512];
+    pdp_store *st    = NULL;
+    int        lines = 0;
 
     snprintf(dir, sizeof(dir), "%s", tg_unit_tmpdir("spend-hostile"));
     snprintf(state, sizeof(state), "%s/state", dir);
@@ -352,8 +354,9 @@ test_hostile_names(void)
     pdp_store_close(st);
 
     CU_ASSERT_EQUAL(run("--by", "user", "--format", "csv", NULL), 0);
-    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "\r\n\"'=HYPERLINK(\"\"http://evil/\"\","
-                                         "\"\"x\"\")\",\"'@SUM(1+1)\",1,"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out,
+                                  "\r\n\"'=HYPERLINK(\"\"http://evil/\"\","
+                                  "\"\"x\"\")\",\"'@SUM(1+1)\",1,"));
     CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "\r\n\"'-2+3\",plain,1,"));
     CU_ASSERT_PTR_NULL(strstr(g_out, "\r\n=HYPERLINK"));
     CU_ASSERT_PTR_NULL(strstr(g_out, "\r\n-2+3"));
@@ -402,7 +405,12 @@ test_bad_arguments(void)
                                             "2024-05-01T10:00Z",
                                             "2024-05-01T10:00:00.Z",
                                             "2024-05-01T10:00:00+2:00",
-                                            "yesterday",
+                                            "7x",
+                                            "d",
+                                            "-1d",
+                                            "1.5d",
+                                            "36601d",
+                                            "Yesterday",
                                             "2024-05-01x",
                                             ""};
 
@@ -438,6 +446,158 @@ test_bad_arguments(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "--by"));
 }
 
+/* spend_api asks GET spend through the API at clock now_ms (noon, May 2)
+ * and returns the number of rows (-1: not a 200). */
+static int
+spend_api(int64_t now_ms, const char *query, const char *total_usd_want)
+{
+    pdp_test_api t;
+    int          n = -1;
+
+    pdp_test_api_attach(&t, g_dir, now_ms);
+    if (pdp_test_api_call(&t, "GET", "spend", query, NULL) == 200) {
+        n = nrows(t.doc);
+        if (total_usd_want != NULL) {
+            CU_ASSERT_STRING_EQUAL(total_usd(t.doc), total_usd_want);
+        }
+    }
+    pdp_test_api_close(&t);
+    return n;
+}
+
+/* Relative dates read against the API's clock: seen from noon on May 2,
+ * "yesterday" is May 1 whole, "today" May 2 whole, "36h" the instant
+ * May 1 00:00, "12h" May 2 00:00. */
+static void
+test_relative_dates(void)
+{
+    const int64_t now = MAY1 + DAY + DAY / 2;
+
+    /* r2, r3 (acme) and r4 (beta) */
+    CU_ASSERT_EQUAL(
+        spend_api(now, "by=tenant&from=yesterday&to=yesterday", "1.487567"), 2);
+    /* r5 only */
+    CU_ASSERT_EQUAL(spend_api(now, "by=tenant&from=today&to=today", "0.000007"),
+                    1);
+    /* r2 (exactly at the bound) to r6 */
+    CU_ASSERT_EQUAL(spend_api(now, "by=day&from=36h", "1.487575"), 3);
+    /* from the instant 12 hours ago to now: r5 */
+    CU_ASSERT_EQUAL(spend_api(now, "by=day&from=12h&to=0h", "0.000007"), 1);
+    /* the same as the dates they stand for */
+    /* 1d is the instant May 1 12:00: r3 (exactly then), r4, r5 */
+    CU_ASSERT_EQUAL(spend_api(now, "by=day&from=1d&to=2024-05-02", "1.484574"),
+                    2);
+    /* 2d is April 30 12:00: r1 to r6 */
+    CU_ASSERT_EQUAL(spend_api(now, "by=day&from=2d", "1.489075"), 4);
+    CU_ASSERT_EQUAL(spend_api(now, "by=day&from=today&to=yesterday", NULL), -1);
+    CU_ASSERT_EQUAL(spend_api(now, "by=day&from=7x", NULL), -1);
+}
+
+/* The command line reads them against the real clock. */
+static void
+test_relative_dates_cli(void)
+{
+    char       saved[sizeof(g_cfg)];
+    char       dir[512];
+    char       state[600];
+    char       msg[512];
+    pdp_store *st = NULL;
+    cJSON     *doc;
+
+    snprintf(dir, sizeof(dir), "%s", tg_unit_tmpdir("spend-recent"));
+    snprintf(state, sizeof(state), "%s/state", dir);
+    memcpy(saved, g_cfg, sizeof(saved));
+    snprintf(g_cfg, sizeof(g_cfg), "%s", pdp_test_config(dir, 4));
+    CU_ASSERT_EQUAL_FATAL(pdp_store_open(&st, state, 4, msg, sizeof(msg)),
+                          TG_OK);
+    settle(st, "n1", "acme", "key_n", "gpt-4o", "", 1, 1, 42,
+           tg_now_ms() - 3600000, false);
+    pdp_store_close(st);
+    doc = run_json("--by", "tenant", "--from", "2h");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+    CU_ASSERT_EQUAL(nrows(doc), 1);
+    CU_ASSERT_STRING_EQUAL(str(doc, "from"), "2h");
+    cJSON_Delete(doc);
+    doc = run_json("--by", "tenant", "--from", "7d", "--to", "2h");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+    CU_ASSERT_EQUAL(nrows(doc), 0);
+    cJSON_Delete(doc);
+    CU_ASSERT_EQUAL(run("--by", "tenant", "--from", "yesterday", NULL), 0);
+    CU_ASSERT_EQUAL(run("--by", "tenant", "--from", "week", NULL), 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_err, "yesterday"));
+    memcpy(g_cfg, saved, sizeof(g_cfg));
+}
+
+/* Keys are named by name as well as id: a column added last (table, CSV)
+ * or a field (JSON), the id columns as they were. */
+static void
+test_key_names(void)
+{
+    char         saved[sizeof(g_cfg)];
+    pdp_test_api t;
+    char         id[64];
+    cJSON       *doc;
+    const cJSON *k;
+
+    pdp_test_api_open(&t, "spend-names", 0);
+    CU_ASSERT_EQUAL_FATAL(
+        pdp_test_api_call(&t, "POST", "tenants", NULL, "{\"id\":\"acme\"}"),
+        201);
+    CU_ASSERT_EQUAL_FATAL(pdp_test_api_call(&t, "POST", "keys", NULL,
+                                            "{\"tenant\":\"acme\",\"name\":"
+                                            "\"ci-bot, nightly\"}"),
+                          201);
+    snprintf(id, sizeof(id), "%s", pdp_test_api_str(&t, "id"));
+    settle(t.st, "k1", "acme", id, "gpt-4o", "", 1, 1, 10, MAY1, false);
+    settle(t.st, "k2", "acme", "key_gone", "gpt-4o", "", 1, 1, 5, MAY1, false);
+    memcpy(saved, g_cfg, sizeof(saved));
+    snprintf(g_cfg, sizeof(g_cfg), "%s", t.cfg_path);
+    pdp_test_api_close(&t);
+
+    doc = run_json("--by", "key");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+    CU_ASSERT_STRING_EQUAL(str(row(doc, 0), "key_id"), id);
+    CU_ASSERT_STRING_EQUAL(str(row(doc, 0), "key_name"), "ci-bot, nightly");
+    CU_ASSERT_TRUE(cJSON_IsNull(cJSON_GetObjectItem(row(doc, 1), "key_name")));
+    cJSON_Delete(doc);
+    CU_ASSERT_EQUAL(run("--by", "key", "--format", "csv", NULL), 0);
+    CU_ASSERT_EQUAL(strncmp(g_out,
+                            "key_id,tenant,requests,prompt_tokens,"
+                            "completion_tokens,cost_micro_usd,cost_usd,"
+                            "estimated_requests,key_name\r\n",
+                            strlen("key_id,tenant,requests,prompt_tokens,"
+                                   "completion_tokens,cost_micro_usd,"
+                                   "cost_usd,estimated_requests,"
+                                   "key_name\r\n")),
+                    0);
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(g_out, ",0.000010,0,\"ci-bot, nightly\"\r\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "key_gone,acme,1,1,1,5,0.000005,0,-"
+                                         "\r\n"));
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(g_out, "\r\nTOTAL,,2,2,2,15,0.000015,0,\r\n"));
+    CU_ASSERT_EQUAL(run("--by", "key", NULL), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "ESTIMATED  NAME\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "  ci-bot, nightly\n"));
+    /* The all-time totals too. */
+    doc = run("--format", "json", NULL) == 0 ? cJSON_Parse(g_out) : NULL;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+    k = cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "keys"), 0);
+    CU_ASSERT_PTR_NOT_NULL(str(k, "key_id"));
+    CU_ASSERT_PTR_NOT_NULL(cJSON_GetObjectItem(k, "key_name"));
+    for (k = cJSON_GetObjectItem(doc, "keys")->child; k != NULL; k = k->next) {
+        if (strcmp(str(k, "key_id"), id) == 0) {
+            CU_ASSERT_STRING_EQUAL(str(k, "key_name"), "ci-bot, nightly");
+            CU_ASSERT_STRING_EQUAL(str(k, "tenant"), "acme");
+        }
+    }
+    cJSON_Delete(doc);
+    CU_ASSERT_EQUAL(run(NULL), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "COST_USD  NAME\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "  ci-bot, nightly\n"));
+    memcpy(g_cfg, saved, sizeof(g_cfg));
+}
+
 static const tg_unit_case cases[] = {
     {"write_records", test_write_records}, /* first: the others read them */
     {"by_tenant_one_day", test_by_tenant_one_day},
@@ -449,6 +609,9 @@ static const tg_unit_case cases[] = {
     {"hostile_names", test_hostile_names},
     {"empty_store", test_empty_store},
     {"bad_arguments", test_bad_arguments},
+    {"relative_dates", test_relative_dates},
+    {"relative_dates_cli", test_relative_dates_cli},
+    {"key_names", test_key_names},
     {NULL, NULL},
 };
 

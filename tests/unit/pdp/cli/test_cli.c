@@ -26,9 +26,9 @@ static char g_cfg[768];
 static char g_out[16384];
 static char g_err[4096];
 
-static const char *const g_tenants[] = {"acme", "exp",   "t",     "lab",
+static const char *const g_tenants[] = {"acme",    "exp",  "t",     "lab",
                                         "nolabel", "beta", "delta", "gamma",
-                                        "rot",  "live",  NULL};
+                                        "rot",     "live", NULL};
 
 /* run executes one command line (NULL-terminated words) in-process. */
 static int
@@ -46,8 +46,7 @@ run(const char *first, ...)
     }
     va_end(ap);
     argv[argc] = NULL;
-    return pdp_test_cli(argc, argv, g_out, sizeof(g_out), g_err,
-                        sizeof(g_err));
+    return pdp_test_cli(argc, argv, g_out, sizeof(g_out), g_err, sizeof(g_err));
 }
 
 static bool
@@ -684,16 +683,15 @@ test_serve_with_cli_alongside_then_sigterm(void)
 static void
 test_key_needs_tenant(void)
 {
-    CU_ASSERT_EQUAL(run("keys", "create", "--config", g_cfg, "--tenant",
-                        "typo-co", NULL),
-                    1);
+    CU_ASSERT_EQUAL(
+        run("keys", "create", "--config", g_cfg, "--tenant", "typo-co", NULL),
+        1);
     CU_ASSERT_PTR_NOT_NULL(strstr(g_err, "tenants create typo-co"));
-    CU_ASSERT_EQUAL(run("tenants", "create", "--config", g_cfg, "typo-co",
-                        NULL),
-                    0);
-    CU_ASSERT_EQUAL(run("keys", "create", "--config", g_cfg, "--tenant",
-                        "typo-co", NULL),
-                    0);
+    CU_ASSERT_EQUAL(
+        run("tenants", "create", "--config", g_cfg, "typo-co", NULL), 0);
+    CU_ASSERT_EQUAL(
+        run("keys", "create", "--config", g_cfg, "--tenant", "typo-co", NULL),
+        0);
 }
 
 static int
@@ -721,19 +719,18 @@ test_table_escapes_control_characters(void)
 
     snprintf(dir, sizeof(dir), "%s", tg_unit_tmpdir("cli-hostile"));
     snprintf(cfg, sizeof(cfg), "%s", pdp_test_config(dir, 4));
-    CU_ASSERT_EQUAL(run("tenants", "create", "--config", cfg, "evil",
-                        "--name", evil, NULL),
-                    2);
+    CU_ASSERT_EQUAL(
+        run("tenants", "create", "--config", cfg, "evil", "--name", evil, NULL),
+        2);
     CU_ASSERT_PTR_NOT_NULL(strstr(g_err, "control characters"));
     snprintf(state, sizeof(state), "%s/state", dir);
     CU_ASSERT_EQUAL_FATAL(pdp_store_open(&st, state, 4, err, sizeof(err)),
                           TG_OK);
-    CU_ASSERT_EQUAL(pdp_store_tenant_set(st,
-                                         &(pdp_tenant_change){
-                                             .id = "evil", .name = evil,
-                                             .now_ms = 1},
-                                         NULL, NULL),
-                    TG_OK);
+    CU_ASSERT_EQUAL(
+        pdp_store_tenant_set(
+            st, &(pdp_tenant_change){.id = "evil", .name = evil, .now_ms = 1},
+            NULL, NULL),
+        TG_OK);
     snprintf(a.actor, sizeof(a.actor), "cli:old");
     snprintf(a.action, sizeof(a.action), "tenants.update");
     snprintf(a.target, sizeof(a.target), "tenant:evil");
@@ -753,8 +750,8 @@ test_table_escapes_control_characters(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "name=Evil\\nSEQ forged row"
                                          "\\x1b[2J\\r"));
     /* JSON keeps the exact text. */
-    CU_ASSERT_EQUAL(run("tenants", "show", "--config", cfg, "evil",
-                        "--format", "json", NULL),
+    CU_ASSERT_EQUAL(run("tenants", "show", "--config", cfg, "evil", "--format",
+                        "json", NULL),
                     0);
     CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "Evil\\nSEQ forged row\\u001b[2J"));
 }
@@ -768,20 +765,130 @@ test_audit_details_whole(void)
 
     snprintf(cfg, sizeof(cfg), "%s",
              pdp_test_config(tg_unit_tmpdir("cli-audit"), 4));
-    CU_ASSERT_EQUAL_FATAL(
-        run("tenants", "set", "--config", cfg, "wide", "--label",
-            "region=europe-west-with-a-long-name", "--label",
-            "team=platform-engineering-core", "--label",
-            "cost_center=cc-000000000000000000001234", NULL),
-        0);
+    CU_ASSERT_EQUAL_FATAL(run("tenants", "set", "--config", cfg, "wide",
+                              "--label", "region=europe-west-with-a-long-name",
+                              "--label", "team=platform-engineering-core",
+                              "--label",
+                              "cost_center=cc-000000000000000000001234", NULL),
+                          0);
     CU_ASSERT_EQUAL(run("audit", "list", "--config", cfg, NULL), 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "cc-000000000000000000001234"));
 }
 
+/* The parity of issue 11: what the API does, the command line does, with
+ * the same rules. */
+static void
+test_tenants_disable_enable_delete(void)
+{
+    char  id[64];
+    char  key[128];
+    char  rev[128];
+    char *line;
+
+    CU_ASSERT_EQUAL(
+        run("tenants", "create", "--config", g_cfg, "gamma-off", NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(create_key("gamma-off", NULL, id, key), 0);
+    CU_ASSERT_EQUAL(
+        run("tenants", "disable", "--config", g_cfg, "gamma-off", NULL), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "Disabled tenant gamma-off"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "tenant_disabled"));
+    CU_ASSERT_EQUAL(run("tenants", "list", "--config", g_cfg, NULL), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "STATUS"));
+    line = strstr(g_out, "\ngamma-off ");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(line);
+    CU_ASSERT_PTR_NOT_NULL(strstr(line, "disabled"));
+    CU_ASSERT_EQUAL(
+        run("tenants", "enable", "--config", g_cfg, "gamma-off", NULL), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "Enabled tenant gamma-off"));
+    /* Refused while a key works: exit 1 and what to do. */
+    CU_ASSERT_EQUAL(
+        run("tenants", "delete", "--config", g_cfg, "gamma-off", NULL), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_err, id));
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_err, "keys revoke"));
+    CU_ASSERT_PTR_NULL(strstr(g_err, "HTTP")); /* no HTTP was involved */
+    snprintf(rev, sizeof(rev), "%s", id);
+    CU_ASSERT_EQUAL(run("keys", "revoke", "--config", g_cfg, rev, NULL), 0);
+    CU_ASSERT_EQUAL(
+        run("tenants", "delete", "--config", g_cfg, "gamma-off", NULL), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "Deleted tenant:gamma-off"));
+    CU_ASSERT_EQUAL(
+        run("tenants", "show", "--config", g_cfg, "gamma-off", NULL), 1);
+    CU_ASSERT_EQUAL(run("audit", "list", "--config", g_cfg, "--limit", "4",
+                        "--format", "json", NULL),
+                    0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "\"action\":\"tenants.delete\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "\"actor\":\"cli:"));
+    /* An unknown subcommand names every one there is. */
+    CU_ASSERT_EQUAL(run("tenants", "remove", "--config", g_cfg, NULL), 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_err, "create, show, update, set, list, "
+                                         "disable, enable, delete, not "
+                                         "remove"));
+}
+
+/* keys create takes the flags of budgets set and ratelimits set; a wrong
+ * one leaves no key. */
+static void
+test_key_create_with_limits(void)
+{
+    cJSON *doc;
+    int    before;
+
+    CU_ASSERT_EQUAL(run("keys", "list", "--config", g_cfg, "--tenant", "live",
+                        "--format", "json", NULL),
+                    0);
+    doc    = cJSON_Parse(g_out);
+    before = cJSON_GetArraySize(cJSON_GetObjectItem(doc, "keys"));
+    cJSON_Delete(doc);
+    CU_ASSERT_EQUAL(run("keys", "create", "--config", g_cfg, "--tenant", "live",
+                        "--limit-usd", "2.50", "--window", "fortnightly",
+                        "--rpm", "60", NULL),
+                    2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_err, "--window \"fortnightly\""));
+    CU_ASSERT_EQUAL(run("keys", "create", "--config", g_cfg, "--tenant", "live",
+                        "--rpm", "-1", NULL),
+                    2);
+    CU_ASSERT_EQUAL(run("keys", "create", "--config", g_cfg, "--tenant", "live",
+                        "--models", "gpt-4o-mini", "--limit-usd", "2.50",
+                        "--window", "daily", "--thresholds", "50,80", "--rpm",
+                        "60", NULL),
+                    0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "budget:   $2.500000 daily, deny; "
+                                         "alerts at 50,80 %"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "60 requests/min"));
+    CU_ASSERT_EQUAL(run("keys", "list", "--config", g_cfg, "--tenant", "live",
+                        "--format", "json", NULL),
+                    0);
+    doc = cJSON_Parse(g_out);
+    CU_ASSERT_EQUAL(cJSON_GetArraySize(cJSON_GetObjectItem(doc, "keys")),
+                    before + 1);
+    cJSON_Delete(doc);
+    CU_ASSERT_EQUAL(run("budgets", "list", "--config", g_cfg, NULL), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "2.500000"));
+}
+
+/* budgets set on a catalog with a model without a price: set, with a
+ * warning on stderr that names it and says what requests will get. */
+static void
+test_budget_warns_unpriced(void)
+{
+    CU_ASSERT_EQUAL(run("budgets", "set", "tenant:beta", "--config", g_cfg,
+                        "--limit-usd", "10", "--window", "monthly", NULL),
+                    0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_err, "warning:"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_err, "\"gpt-4o\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_err, "403 model_unpriced"));
+    CU_ASSERT_PTR_NULL(strstr(g_err, "\"gpt-4o-mini\""));
+    CU_ASSERT_PTR_NULL(strstr(g_out, "warning")); /* not in the answer */
+    CU_ASSERT_EQUAL(run("budgets", "set", "tenant:beta", "--config", g_cfg,
+                        "--limit-usd", "10", "--window", "monthly", "--format",
+                        "json", NULL),
+                    0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "\"warnings\":["));
+}
+
 static const tg_unit_case cases[] = {
     {"key_needs_tenant", test_key_needs_tenant},
-    {"table_escapes_control_characters",
-     test_table_escapes_control_characters},
+    {"table_escapes_control_characters", test_table_escapes_control_characters},
     {"create_text_shows_key_once", test_create_text_shows_key_once},
     {"create_json_key_works_and_only_hash_stored",
      test_create_json_key_works_and_only_hash_stored},
@@ -796,6 +903,9 @@ static const tg_unit_case cases[] = {
     {"tenants_set_and_list", test_tenants_set_and_list},
     {"audit_details_whole", test_audit_details_whole},
     {"policy_commands_without_serve", test_policy_commands_without_serve},
+    {"tenants_disable_enable_delete", test_tenants_disable_enable_delete},
+    {"key_create_with_limits", test_key_create_with_limits},
+    {"budget_warns_unpriced", test_budget_warns_unpriced},
     {"serve_with_cli_alongside_then_sigterm",
      test_serve_with_cli_alongside_then_sigterm},
     {NULL, NULL},
