@@ -162,10 +162,14 @@ describe('policy serving and rollout', () => {
     let reloadDone = false;
     let duringReload = 0; // answers that arrived while the reload ran
     const afterReload = [];
+    let sentAfter = 0; // requests started once the reload had returned
+    // The load lasts until some requests start after the reload returned,
+    // however long the reload takes on a busy machine.
     const worker = async () => {
-      while (next < total) {
+      while (next < total || sentAfter < 16) {
         next++;
         const started = reloadDone;
+        if (started) sentAfter++;
         const r = await gw.chat(body, { key: proKey });
         statuses.push(r.status);
         revisions.push(revision(r));
@@ -184,7 +188,8 @@ describe('policy serving and rollout', () => {
     await load;
     assert.match(rl.stdout, /^reloaded: bundle it revision 2 \(hash [0-9a-f]{12}\), was revision 1\n$/);
     assert.deepEqual(statuses.filter((s) => s !== 200), [], 'a request failed during the reload');
-    assert.equal(statuses.length, total);
+    assert.equal(statuses.length, next);
+    assert.ok(next >= total);
     assert.ok(revisions.every((v) => v === 1 || v === 2), `revisions: ${[...new Set(revisions)]}`);
     assert.ok(revisions.includes(1) && duringReload > 0, `no overlap: ${duringReload} answers during the reload`);
     assert.ok(afterReload.length > 0 && afterReload.every((v) => v === 2),
