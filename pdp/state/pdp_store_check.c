@@ -4,8 +4,8 @@
  * snapshot); this file knows the databases (pdp_store.h): how long their
  * keys may be, how to show a key without showing a secret, and which
  * reader decodes their values. The store's own readers live beside the
- * writers (pdp_store__check_rec, pdp_store__admin_check_rec); the few
- * databases without one are checked here. Thread-safe: no shared state. */
+ * writers (pdp_store__*_check_rec); the few databases without one are
+ * checked here. Thread-safe: no shared state. */
 #include "pdp_store_int.h"
 
 #include <stdio.h>
@@ -303,7 +303,8 @@ pdp_check_rec(void *arg, const char *db, const void *key, size_t klen,
         rv = TG_ECORRUPT;
     } else if (kind->check != NULL) {
         rv = kind->check(&k, &v);
-    } else if ((rv = pdp_store__check_rec(db, &k, &v)) == TG_ENOTFOUND &&
+    } else if ((rv = pdp_store__keys_check_rec(db, &k, &v)) == TG_ENOTFOUND &&
+               (rv = pdp_store__ledger_check_rec(db, &k, &v)) == TG_ENOTFOUND &&
                (rv = pdp_store__admin_check_rec(db, &k, &v)) == TG_ENOTFOUND) {
         rv = TG_EINTERNAL; /* a kind without a reader */
     }
