@@ -405,6 +405,18 @@ typedef struct pdp_decide_hits {
     pdp_limits_cost       cost;
 } pdp_decide_hits;
 
+/* pdp_decide_warn_dropped says that more rules of a kind matched than the
+ * max applied to one request (dropped of them beyond the n kept). */
+static void
+pdp_decide_warn_dropped(const char *kind, uint32_t dropped, uint32_t n, int max)
+{
+    if (dropped > 0) {
+        tg_warn("decide: %u more %s rules matched than the %d applied to "
+                "one request; only the first %d (by id) count",
+                dropped + n, kind, max, max);
+    }
+}
+
 /* pdp_decide_collect_rates sorts the matched rate_limit rules into
  * enforced and audit ones, scoped to this request. */
 static void
@@ -432,12 +444,8 @@ pdp_decide_collect_rates(const pdp_decide_ctx *x, pdp_decide_hits *hs)
         q->tpm        = h->tpm;
         q->concurrent = h->concurrent;
     }
-    if (r->n_rate_dropped > 0) {
-        tg_warn("decide: %u more rate_limit rules matched than the %d "
-                "applied to one request; only the first %d (by id) count",
-                r->n_rate_dropped + r->n_rate, PDP_RATE_HITS_MAX,
-                PDP_RATE_HITS_MAX);
-    }
+    pdp_decide_warn_dropped("rate_limit", r->n_rate_dropped, r->n_rate,
+                            PDP_RATE_HITS_MAX);
 }
 
 /* pdp_decide_collect_budgets lists the enforced budget rules with the
@@ -471,12 +479,8 @@ pdp_decide_collect_budgets(const pdp_bundle *bun, const pdp_decide_ctx *x,
                                  &hs->breset[hs->nb]);
         hs->nb++;
     }
-    if (r->n_budget_dropped > 0) {
-        tg_warn("decide: %u more budget rules matched than the %d applied "
-                "to one request; only the first %d (by id) count",
-                r->n_budget_dropped + r->n_budget, PDP_BUDGET_HITS_MAX,
-                PDP_BUDGET_HITS_MAX);
-    }
+    pdp_decide_warn_dropped("budget", r->n_budget_dropped, r->n_budget,
+                            PDP_BUDGET_HITS_MAX);
 }
 
 /* pdp_decide_price fills what the request may cost: its tokens and, when

@@ -232,18 +232,20 @@ int pdp_store__audit_txn(pdp_store *st, MDB_txn *txn, void *arg);
  * init txn. */
 int pdp_store__admin_open(pdp_store *st, MDB_txn *txn);
 
-/* ---- state check ----------------------------------------------------------
- */
+/* ---- record readers, for pdp_store_check --------------------------------- */
 
-/* pdp_store__keys_check_rec (pdp_store_keys.c), pdp_store__ledger_check_rec
- * (pdp_store_ledger.c) and pdp_store__admin_check_rec (pdp_store_admin.c)
- * decode one record of database db with the reader the store uses for it:
- * TG_OK, its error, or TG_ENOTFOUND when db is not one of that file's
- * databases. For pdp_store_check. */
-tg_err pdp_store__keys_check_rec(const char *db, const MDB_val *k,
-                                 const MDB_val *v);
-tg_err pdp_store__ledger_check_rec(const char *db, const MDB_val *k,
-                                   const MDB_val *v);
+/* Each decodes one record of its database (pdp_store.h) into the struct
+ * given: TG_OK, TG_EVERSION (a version this build does not read) or TG_EIO
+ * (damaged). pdp_store__key_decode and pdp_store__tenant_decode are in
+ * pdp_store_keys.c (a tenant's id, its key, is not filled);
+ * pdp_store__totals_decode and pdp_store__budget_decode in
+ * pdp_store_ledger.c; pdp_store__admin_check_rec in pdp_store_admin.c
+ * decodes the records of its databases (TG_ENOTFOUND: db is not one). */
+tg_err pdp_store__key_decode(const MDB_val *v, pdp_key *k);
+tg_err pdp_store__tenant_decode(const MDB_val *v, pdp_tenant *t);
+tg_err pdp_store__totals_decode(const MDB_val *v, pdp_totals *t);
+tg_err pdp_store__budget_decode(const MDB_val *k, const MDB_val *v,
+                                pdp_limits_spend_key *sk, int64_t *spent);
 tg_err pdp_store__admin_check_rec(const char *db, const MDB_val *k,
                                   const MDB_val *v);
 

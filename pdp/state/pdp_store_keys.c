@@ -33,8 +33,8 @@ pdp_key_encode(pdp_rec_out *o, const pdp_key *k)
     pdp_rec_str(o, k->user); /* trailing: older readers ignore it */
 }
 
-static tg_err
-pdp_key_decode(const MDB_val *v, pdp_key *k)
+tg_err
+pdp_store__key_decode(const MDB_val *v, pdp_key *k)
 {
     pdp_rec_in in      = {v->mv_data, v->mv_size, 0, false};
     uint64_t   version = pdp_rec_get_uint(&in, 1);
@@ -92,9 +92,8 @@ pdp_tenant_encode(pdp_rec_out *o, const pdp_tenant *t)
     pdp_rec_str(o, t->name); /* trailing: older readers ignore it */
 }
 
-/* pdp_tenant_decode fills t except its id (the database key). */
-static tg_err
-pdp_tenant_decode(const MDB_val *v, pdp_tenant *t)
+tg_err
+pdp_store__tenant_decode(const MDB_val *v, pdp_tenant *t)
 {
     pdp_rec_in in = {v->mv_data, v->mv_size, 0, false};
 
@@ -121,7 +120,7 @@ pdp_store_key_get(pdp_store_reader *rd, const uint8_t hash[TG_SHA256_LEN],
     MDB_val v;
     tg_err  rv = pdp_store__get(rd, rd->st->keys, hash, TG_SHA256_LEN, &v);
 
-    return rv != TG_OK ? rv : pdp_key_decode(&v, out);
+    return rv != TG_OK ? rv : pdp_store__key_decode(&v, out);
 }
 
 tg_err
@@ -153,7 +152,7 @@ pdp_store_tenant_get(pdp_store_reader *rd, const char *id, pdp_tenant *out)
         return rv;
     }
     memcpy(out->id, id, strlen(id) + 1);
-    return pdp_tenant_decode(&v, out);
+    return pdp_store__tenant_decode(&v, out);
 }
 
 /* ---- key admin -------------------------------------------------------- */
@@ -227,7 +226,7 @@ pdp_store_key_revoke_superseded(pdp_store *st, MDB_txn *txn, const char *id,
     }
     for (rc = mdb_cursor_get(cur, &hk, &v, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(cur, &hk, &v, MDB_NEXT)) {
-        if (pdp_key_decode(&v, k) != TG_OK || !k->superseded ||
+        if (pdp_store__key_decode(&v, k) != TG_OK || !k->superseded ||
             k->status == PDP_KEY_REVOKED || strcmp(k->id, id) != 0) {
             continue;
         }
@@ -272,7 +271,7 @@ pdp_store_key_revoke_txn(pdp_store *st, MDB_txn *txn, void *arg)
         (rc = mdb_get(txn, st->keys, &hk, &v)) != 0) {
         goto out;
     }
-    if (pdp_key_decode(&v, k) != TG_OK) {
+    if (pdp_store__key_decode(&v, k) != TG_OK) {
         rc = MDB_CORRUPTED;
         goto out;
     }
@@ -340,7 +339,8 @@ pdp_store_key_rotate_txn(pdp_store *st, MDB_txn *txn, void *arg)
         (rc = mdb_get(txn, st->keys, &hk, &v)) != 0) {
         goto out;
     }
-    if (hk.mv_size != TG_SHA256_LEN || pdp_key_decode(&v, a->k) != TG_OK) {
+    if (hk.mv_size != TG_SHA256_LEN ||
+        pdp_store__key_decode(&v, a->k) != TG_OK) {
         rc = MDB_CORRUPTED;
         goto out;
     }
@@ -430,7 +430,7 @@ static tg_err
 pdp_store_key_list_one(const MDB_val *k, const MDB_val *v, void *arg)
 {
     pdp_key_list_arg *a  = arg;
-    tg_err            rv = pdp_key_decode(v, &a->k);
+    tg_err            rv = pdp_store__key_decode(v, &a->k);
 
     (void)k;
     if (rv != TG_OK) {
@@ -508,7 +508,7 @@ pdp_store_tenant_set_txn(pdp_store *st, MDB_txn *txn, void *arg)
     a->too_many = false;
     rc          = mdb_get(txn, st->tenants, &k, &v);
     if (rc == 0) {
-        if (pdp_tenant_decode(&v, t) != TG_OK) {
+        if (pdp_store__tenant_decode(&v, t) != TG_OK) {
             return MDB_CORRUPTED;
         }
         a->created = false;
@@ -591,7 +591,7 @@ pdp_store_tenant_list_one(const MDB_val *k, const MDB_val *v, void *arg)
     if (k->mv_size == 0 || k->mv_size >= sizeof(a->t.id)) {
         return TG_EIO;
     }
-    if ((rv = pdp_tenant_decode(v, &a->t)) != TG_OK) {
+    if ((rv = pdp_store__tenant_decode(v, &a->t)) != TG_OK) {
         return rv;
     }
     memcpy(a->t.id, k->mv_data, k->mv_size);
@@ -613,29 +613,5 @@ pdp_store_tenant_list(pdp_store *st, pdp_store_tenant_fn fn, void *arg)
     a->arg = arg;
     rv = pdp_store__scan(st, st->tenants, false, pdp_store_tenant_list_one, a);
     free(a);
-    return rv;
-}
-
-/* ---- state check -------------------------------------------------------- */
-
-tg_err
-pdp_store__keys_check_rec(const char *db, const MDB_val *k, const MDB_val *v)
-{
-    union {
-        pdp_key    key;
-        pdp_tenant tenant;
-    } *r      = malloc(sizeof(*r));
-    tg_err rv = TG_ENOTFOUND;
-
-    (void)k;
-    if (r == NULL) {
-        return TG_ENOMEM;
-    }
-    if (strcmp(db, "keys") == 0) {
-        rv = pdp_key_decode(v, &r->key);
-    } else if (strcmp(db, "tenants") == 0) {
-        rv = pdp_tenant_decode(v, &r->tenant);
-    }
-    free(r);
     return rv;
 }

@@ -82,8 +82,8 @@ pdp_totals_encode(pdp_rec_out *o, const pdp_totals *t)
     pdp_rec_uint(o, (uint64_t)t->last_ms, 8); /* trailing: older ignore it */
 }
 
-static tg_err
-pdp_totals_decode(const MDB_val *v, pdp_totals *t)
+tg_err
+pdp_store__totals_decode(const MDB_val *v, pdp_totals *t)
 {
     pdp_rec_in in = {v->mv_data, v->mv_size, 0, false};
 
@@ -127,9 +127,9 @@ pdp_budget_key(pdp_rec_out *o, const pdp_limits_spend_key *sk)
     return o->bad ? 0 : o->len;
 }
 
-static tg_err
-pdp_budget_decode(const MDB_val *k, const MDB_val *v, pdp_limits_spend_key *sk,
-                  int64_t *spent)
+tg_err
+pdp_store__budget_decode(const MDB_val *k, const MDB_val *v,
+                         pdp_limits_spend_key *sk, int64_t *spent)
 {
     pdp_rec_in in    = {k->mv_data, k->mv_size, 0, false};
     uint64_t   start = 0;
@@ -163,7 +163,7 @@ pdp_store_totals_get(pdp_store_reader *rd, pdp_totals_kind kind, const char *id,
     MDB_val v;
     tg_err  rv = pdp_store__get(rd, rd->st->totals, key, klen, &v);
 
-    return rv != TG_OK ? rv : pdp_totals_decode(&v, out);
+    return rv != TG_OK ? rv : pdp_store__totals_decode(&v, out);
 }
 
 tg_err
@@ -199,7 +199,7 @@ pdp_store_totals_add(pdp_store *st, MDB_txn *txn, pdp_totals_kind kind,
         return 0;
     }
     rc = mdb_get(txn, st->totals, &k, &v);
-    if (rc == 0 && pdp_totals_decode(&v, &t) != TG_OK) {
+    if (rc == 0 && pdp_store__totals_decode(&v, &t) != TG_OK) {
         return MDB_CORRUPTED;
     }
     if (rc != 0 && rc != MDB_NOTFOUND) {
@@ -283,7 +283,7 @@ pdp_store_budget_add(pdp_store *st, MDB_txn *txn, pdp_limits_spend_key *sk,
     rc        = mdb_get(txn, st->budgets, &k, &v);
     if (rc == 0) {
         pdp_limits_spend_key old;
-        if (pdp_budget_decode(&k, &v, &old, &spent) != TG_OK) {
+        if (pdp_store__budget_decode(&k, &v, &old, &spent) != TG_OK) {
             return MDB_CORRUPTED;
         }
     } else if (rc != MDB_NOTFOUND) {
@@ -361,7 +361,7 @@ pdp_store_totals_list_one(const MDB_val *k, const MDB_val *v, void *arg)
         (s[0] != PDP_TOTALS_KEY && s[0] != PDP_TOTALS_TENANT)) {
         return TG_OK; /* not ours: a later schema may add kinds */
     }
-    if ((rv = pdp_totals_decode(v, &t)) != TG_OK) {
+    if ((rv = pdp_store__totals_decode(v, &t)) != TG_OK) {
         return rv;
     }
     memcpy(id, s + 2, k->mv_size - 2);
@@ -392,7 +392,7 @@ pdp_store_budget_list_one(const MDB_val *k, const MDB_val *v, void *arg)
     pdp_limits_spend_key sk;
     int64_t              spent = 0;
 
-    if (pdp_budget_decode(k, v, &sk, &spent) != TG_OK) {
+    if (pdp_store__budget_decode(k, v, &sk, &spent) != TG_OK) {
         return TG_OK; /* not ours: skip rather than refuse to start */
     }
     if (sk.start_ms >= a->since_ms) {
@@ -457,32 +457,5 @@ pdp_store_usage_list(pdp_store *st, pdp_store_usage_fn fn, void *arg)
         rv = a->rv;
     }
     free(a);
-    return rv;
-}
-
-/* ---- state check -------------------------------------------------------- */
-
-tg_err
-pdp_store__ledger_check_rec(const char *db, const MDB_val *k, const MDB_val *v)
-{
-    union {
-        pdp_usage_rec        usage;
-        pdp_totals           totals;
-        pdp_limits_spend_key spend;
-    } *r = malloc(sizeof(*r));
-    int64_t spent;
-    tg_err  rv = TG_ENOTFOUND;
-
-    if (r == NULL) {
-        return TG_ENOMEM;
-    }
-    if (strcmp(db, "usage") == 0) {
-        rv = pdp_store__usage_decode(v, &r->usage);
-    } else if (strcmp(db, "totals") == 0) {
-        rv = pdp_totals_decode(v, &r->totals);
-    } else if (strcmp(db, "budgets") == 0) {
-        rv = pdp_budget_decode(k, v, &r->spend, &spent);
-    }
-    free(r);
     return rv;
 }
