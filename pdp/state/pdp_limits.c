@@ -307,7 +307,9 @@ pdp_limits_fit(const pdp_limits_cost *c, int64_t remaining)
 /* ---- check -------------------------------------------------------------- */
 
 /* One check's working set, stage to stage: its inputs (already capped) and
- * what it found under the window shards' locks. */
+ * what it found under the window shards' locks. Its address never leaves
+ * pdp_lim_check's stages, so the compiler keeps its fields in registers
+ * across calls: a hot path. */
 typedef struct pdp_lim_ck {
     pdp_limits              *l;
     const pdp_limits_req    *reqs;
@@ -322,8 +324,6 @@ typedef struct pdp_lim_ck {
     /* Rules at [0, n), budgets at PDP_LIMITS_RULES_MAX + [0, nb). */
     uint32_t     shard_of[PDP_LIMITS_RULES_MAX + PDP_LIMITS_BUDGETS_MAX];
     uint64_t     hash[PDP_LIMITS_RULES_MAX + PDP_LIMITS_BUDGETS_MAX];
-    uint32_t     order[PDP_LIMITS_RULES_MAX + PDP_LIMITS_BUDGETS_MAX];
-    uint32_t     nlock; /* shards to lock, ascending in order[] */
     pdp_lim_win *w[PDP_LIMITS_RULES_MAX];
     pdp_lim_bud *bw[PDP_LIMITS_BUDGETS_MAX];
     int64_t      bset[PDP_LIMITS_BUDGETS_MAX]; /* settled in its window */
@@ -342,18 +342,25 @@ pdp_lim_cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* The window shards one check locks, ascending (apart from pdp_lim_ck:
+ * qsort takes its address). */
+typedef struct pdp_lim_locks {
+    uint32_t order[PDP_LIMITS_RULES_MAX + PDP_LIMITS_BUDGETS_MAX];
+    uint32_t n;
+} pdp_lim_locks;
+
 static void
-pdp_lim_plan_add(pdp_lim_ck *ck, uint32_t i, uint64_t h)
+pdp_lim_plan_add(pdp_lim_ck *ck, pdp_lim_locks *lk, uint32_t i, uint64_t h)
 {
     bool seen = false;
 
     ck->hash[i]     = h;
     ck->shard_of[i] = (uint32_t)(h % PDP_LIM_SHARDS);
-    for (uint32_t k = 0; k < ck->nlock && !seen; k++) {
-        seen = ck->order[k] == ck->shard_of[i];
+    for (uint32_t k = 0; k < lk->n && !seen; k++) {
+        seen = lk->order[k] == ck->shard_of[i];
     }
     if (!seen) {
-        ck->order[ck->nlock++] = ck->shard_of[i];
+        lk->order[lk->n++] = ck->shard_of[i];
     }
 }
 
@@ -361,19 +368,20 @@ pdp_lim_plan_add(pdp_lim_ck *ck, uint32_t i, uint64_t h)
  * shards they live in, ascending: the order they are locked in, so two
  * checks never deadlock. */
 static void
-pdp_lim_plan(pdp_lim_ck *ck)
+pdp_lim_plan(pdp_lim_ck *ck, pdp_lim_locks *lk)
 {
-    ck->nlock = 0;
+    lk->n = 0;
     for (uint32_t i = 0; i < ck->n; i++) {
         pdp_lim_plan_add(
-            ck, i, pdp_lim_key_hash(ck->reqs[i].rule_id, ck->reqs[i].scope));
+            ck, lk, i,
+            pdp_lim_key_hash(ck->reqs[i].rule_id, ck->reqs[i].scope));
     }
     for (uint32_t j = 0; j < ck->nb; j++) {
         pdp_lim_plan_add(
-            ck, PDP_LIMITS_RULES_MAX + j,
+            ck, lk, PDP_LIMITS_RULES_MAX + j,
             pdp_lim_bud_hash(ck->buds[j].rule_id, ck->buds[j].scope));
     }
-    qsort(ck->order, ck->nlock, sizeof(ck->order[0]), pdp_lim_cmp_u32);
+    qsort(lk->order, lk->n, sizeof(lk->order[0]), pdp_lim_cmp_u32);
 }
 
 /* pdp_lim_find looks up (or creates) every window and budget, and sums
@@ -398,6 +406,8 @@ pdp_lim_find(pdp_lim_ck *ck, pdp_limits_result *out)
     for (uint32_t j = 0; j < ck->nb; j++) {
         const pdp_limits_budget *q = &ck->buds[j];
         uint32_t                 i = PDP_LIMITS_RULES_MAX + j;
+        int64_t                  settled;
+        int64_t                  reserved;
 
         ck->bw[j] = pdp_limits__bud_get(&l->shards[ck->shard_of[i]],
                                         ck->hash[i], q->rule_id, q->scope);
@@ -408,7 +418,10 @@ pdp_lim_find(pdp_lim_ck *ck, pdp_limits_result *out)
             out->limit         = q->limit;
             return false;
         }
-        pdp_lim_bud_sum(ck->bw[j], q, &ck->bset[j], &ck->bres[j]);
+        /* Through locals: ck's address must not escape (pdp_lim_ck). */
+        pdp_lim_bud_sum(ck->bw[j], q, &settled, &reserved);
+        ck->bset[j] = settled;
+        ck->bres[j] = reserved;
     }
     return true;
 }
@@ -664,7 +677,8 @@ pdp_lim_check(pdp_limits *l, const char *id, const pdp_limits_req *reqs,
               const pdp_limits_cost *cost, int64_t tokens, bool reserve,
               int64_t now_ms, pdp_limits_result *out)
 {
-    pdp_lim_ck ck;
+    pdp_lim_ck    ck;
+    pdp_lim_locks lk;
 
     memset(out, 0, sizeof(*out));
     if (n > PDP_LIMITS_RULES_MAX) {
@@ -693,9 +707,9 @@ pdp_lim_check(pdp_limits *l, const char *id, const pdp_limits_req *reqs,
     ck.worst    = 0;
     ck.need_res = false;
     ck.res      = reserve ? calloc(1, sizeof(*ck.res)) : NULL;
-    pdp_lim_plan(&ck);
-    for (uint32_t k = 0; k < ck.nlock; k++) {
-        pthread_mutex_lock(&l->shards[ck.order[k]].mu);
+    pdp_lim_plan(&ck, &lk);
+    for (uint32_t k = 0; k < lk.n; k++) {
+        pthread_mutex_lock(&l->shards[lk.order[k]].mu);
     }
     if (pdp_lim_find(&ck, out) && pdp_lim_decide_budgets(&ck, out)) {
         pdp_lim_decide_rules(&ck, out);
@@ -703,8 +717,8 @@ pdp_lim_check(pdp_limits *l, const char *id, const pdp_limits_req *reqs,
         pdp_lim_headers(&ck, out);
         pdp_lim_hold(&ck, out);
     }
-    for (uint32_t k = ck.nlock; k-- > 0;) {
-        pthread_mutex_unlock(&l->shards[ck.order[k]].mu);
+    for (uint32_t k = lk.n; k-- > 0;) {
+        pthread_mutex_unlock(&l->shards[lk.order[k]].mu);
     }
     pdp_lim_link(&ck, id, out);
 }
