@@ -145,7 +145,7 @@ pdp_decide_attrs(pdp_store_reader *rd, const tg_decide *req, pdp_decide_ctx *x)
            a->n_key_labels * sizeof(a->key_labels[0]));
     pdp_decide_copy(a->tenant_id, sizeof(a->tenant_id), x->k.tenant);
     x->t.disabled_ms = 0; /* a tenant without a record is enabled */
-    rv = pdp_store_tenant_get(rd, x->k.tenant, &x->t);
+    rv               = pdp_store_tenant_get(rd, x->k.tenant, &x->t);
     if (rv == TG_OK) {
         pdp_decide_copy(a->tenant_tier, sizeof(a->tenant_tier), x->t.tier);
         a->n_tenant_labels = x->t.n_labels < PDP_ATTR_LABELS_MAX
@@ -233,16 +233,16 @@ pdp_decide_group_strategy(const tg_config *cfg, const char *model)
     static const struct {
         const char       *name;
         tg_route_strategy s;
-    } map[] = {{"ordered", TG_ROUTE_ORDERED},
-               {"priority", TG_ROUTE_ORDERED},
-               {"weighted", TG_ROUTE_WEIGHTED},
-               {"least_inflight", TG_ROUTE_LEAST_INFLIGHT},
-               {"lowest_latency", TG_ROUTE_LOWEST_LATENCY},
-               {"lowest_cost", TG_ROUTE_LOWEST_COST}};
+    } map[]                 = {{"ordered", TG_ROUTE_ORDERED},
+                               {"priority", TG_ROUTE_ORDERED},
+                               {"weighted", TG_ROUTE_WEIGHTED},
+                               {"least_inflight", TG_ROUTE_LEAST_INFLIGHT},
+                               {"lowest_latency", TG_ROUTE_LOWEST_LATENCY},
+                               {"lowest_cost", TG_ROUTE_LOWEST_COST}};
     const tg_model_group *g = tg_config_group(cfg, model);
 
-    for (size_t i = 0; g != NULL && g->strategy != NULL &&
-                       i < sizeof(map) / sizeof(map[0]);
+    for (size_t i = 0;
+         g != NULL && g->strategy != NULL && i < sizeof(map) / sizeof(map[0]);
          i++) {
         if (strcmp(map[i].name, g->strategy) == 0) {
             return map[i].s;
@@ -298,11 +298,15 @@ static const char *
 pdp_decide_scope_value(const pdp_attrs *a, pdp_scope s)
 {
     switch (s) {
-    case PDP_SCOPE_TENANT: return a->tenant_id;
-    case PDP_SCOPE_USER: return a->user; /* "" : one bucket for no user */
-    case PDP_SCOPE_MODEL: return a->model;
+    case PDP_SCOPE_TENANT:
+        return a->tenant_id;
+    case PDP_SCOPE_USER:
+        return a->user; /* "" : one bucket for no user */
+    case PDP_SCOPE_MODEL:
+        return a->model;
     case PDP_SCOPE_KEY:
-    case PDP_SCOPE_META: break;
+    case PDP_SCOPE_META:
+        break;
     }
     return a->key_id;
 }
@@ -350,9 +354,9 @@ pdp_decide_worst_price(const tg_config *cfg, const pdp_bundle *bun,
                        const tg_decision *out, tg_price *price)
 {
     tg_price table;
-    bool     have_table = (bun != NULL && pdp_bundle_price(bun, model, &table)) ||
-                          (pr != NULL && tg_pricing_find(pr, model, &table));
-    bool      any        = false;
+    bool have_table = (bun != NULL && pdp_bundle_price(bun, model, &table)) ||
+                      (pr != NULL && tg_pricing_find(pr, model, &table));
+    bool any = false;
 
     memset(price, 0, sizeof(*price));
     for (uint32_t i = 0; i < out->n_targets; i++) {
@@ -373,42 +377,56 @@ pdp_decide_worst_price(const tg_config *cfg, const pdp_bundle *bun,
     return any;
 }
 
-/* pdp_decide_rate applies the matched rate_limit rules of an allowed
- * request: audit ones are counted in the shadow and logged when they would
- * deny; enforced ones are checked and reserved atomically, and fill
- * out->limits (and the reservation id), or turn out into a 429. */
+/* The matched rate_limit and budget rules of one decision, as pdp_limits
+ * asks for them: enforced rate limits, audit ones (counted in a shadow),
+ * enforced budgets (audit budgets are reported, never counted), and what
+ * the request may cost. */
+typedef struct pdp_decide_hits {
+    pdp_limits_req        enf[PDP_RATE_HITS_MAX];
+    pdp_scope             esc[PDP_RATE_HITS_MAX];
+    uint32_t              ne;
+    pdp_limits_req        aud[PDP_RATE_HITS_MAX];
+    pdp_scope             asc[PDP_RATE_HITS_MAX];
+    uint32_t              na;
+    pdp_limits_budget     bud[PDP_BUDGET_HITS_MAX];
+    const pdp_budget_hit *bh[PDP_BUDGET_HITS_MAX];
+    int64_t               breset[PDP_BUDGET_HITS_MAX]; /* window ends */
+    uint32_t              nb;
+    int64_t               tokens; /* prompt + the output it may ask for */
+    pdp_limits_cost       cost;
+} pdp_decide_hits;
+
+/* pdp_decide_warn_dropped says that more rules of a kind matched than the
+ * max applied to one request (dropped of them beyond the n kept). */
 static void
-pdp_decide_rate(pdp_limits *lim, const tg_config *cfg, const pdp_bundle *bun,
-                const tg_pricing *pr, const char *request_id,
-                const pdp_decide_ctx *x, tg_decision *out)
+pdp_decide_warn_dropped(const char *kind, uint32_t dropped, uint32_t n, int max)
+{
+    if (dropped > 0) {
+        tg_warn("decide: %u more %s rules matched than the %d applied to "
+                "one request; only the first %d (by id) count",
+                dropped + n, kind, max, max);
+    }
+}
+
+/* pdp_decide_collect_rates sorts the matched rate_limit rules into
+ * enforced and audit ones, scoped to this request. */
+static void
+pdp_decide_collect_rates(const pdp_decide_ctx *x, pdp_decide_hits *hs)
 {
     const pdp_policy_result *r = &x->r;
-    pdp_limits_budget        bud[PDP_BUDGET_HITS_MAX];
-    const pdp_budget_hit    *bh[PDP_BUDGET_HITS_MAX];
-    int64_t                  breset[PDP_BUDGET_HITS_MAX];
-    uint32_t                 nb = 0;
-    pdp_limits_cost          cost;
-    tg_price                price;
-    pdp_limits_req           enf[PDP_RATE_HITS_MAX];
-    pdp_limits_req           aud[PDP_RATE_HITS_MAX];
-    pdp_scope                esc[PDP_RATE_HITS_MAX];
-    pdp_scope                asc[PDP_RATE_HITS_MAX];
-    uint32_t                 ne = 0;
-    uint32_t                 na = 0;
-    pdp_limits_result        res;
-    int64_t                  tokens;
-    char                     reset[24];
 
+    hs->ne = 0;
+    hs->na = 0;
     for (uint32_t i = 0; i < r->n_rate; i++) {
         const pdp_rate_hit *h = &r->rate[i];
         pdp_limits_req     *q;
 
         if (h->enforced) {
-            esc[ne] = h->scope;
-            q       = &enf[ne++];
+            hs->esc[hs->ne] = h->scope;
+            q               = &hs->enf[hs->ne++];
         } else {
-            asc[na] = h->scope;
-            q       = &aud[na++];
+            hs->asc[hs->na] = h->scope;
+            q               = &hs->aud[hs->na++];
         }
 
         q->rule_id    = h->rule_id;
@@ -417,81 +435,231 @@ pdp_decide_rate(pdp_limits *lim, const tg_config *cfg, const pdp_bundle *bun,
         q->tpm        = h->tpm;
         q->concurrent = h->concurrent;
     }
-    if (r->n_rate_dropped > 0) {
-        tg_warn("decide: %u more rate_limit rules matched than the %d "
-                "applied to one request; only the first %d (by id) count",
-                r->n_rate_dropped + r->n_rate, PDP_RATE_HITS_MAX,
-                PDP_RATE_HITS_MAX);
-    }
-    tokens = x->a.prompt_tokens +
-             (x->a.max_tokens > 0 ? x->a.max_tokens : PDP_LIMITS_OUTPUT_CAP);
-    memset(&cost, 0, sizeof(cost));
-    cost.prompt  = x->a.prompt_tokens > 0 ? x->a.prompt_tokens : 0;
-    cost.max_out = x->a.max_tokens > 0 ? x->a.max_tokens : PDP_LIMITS_OUTPUT_CAP;
+    pdp_decide_warn_dropped("rate_limit", r->n_rate_dropped, r->n_rate,
+                            PDP_RATE_HITS_MAX);
+}
+
+/* pdp_decide_collect_budgets lists the enforced budget rules with the
+ * scope value they count under and their window now (start, and end: when
+ * the budget resets). */
+static void
+pdp_decide_collect_budgets(const pdp_bundle *bun, const pdp_decide_ctx *x,
+                           pdp_decide_hits *hs)
+{
+    const pdp_policy_result *r = &x->r;
+
+    hs->nb = 0;
     for (uint32_t i = 0; i < r->n_budget; i++) {
         const pdp_budget_hit *h = &r->budget[i];
-        pdp_limits_budget    *q = &bud[nb];
-        int64_t               wend;
+        pdp_limits_budget    *q = &hs->bud[hs->nb];
 
         if (!h->enforced) {
             continue; /* audit budgets are reported, never counted */
         }
-        bh[nb]     = h;
-        q->rule_id = h->rule_id;
-        q->scope   = pdp_decide_budget_scope(&x->a, h);
-        q->code    = (uint8_t)h->window;
-        q->span_h  = h->window == PDP_WINDOW_ROLLING ? h->window_h : 0;
-        q->limit   = h->limit_micro;
-        q->clamp   = h->clamp;
-        q->scope_kind = (uint8_t)h->scope;
-        q->nthr       = h->nthr;
+        hs->bh[hs->nb] = h;
+        q->rule_id     = h->rule_id;
+        q->scope       = pdp_decide_budget_scope(&x->a, h);
+        q->code        = (uint8_t)h->window;
+        q->span_h      = h->window == PDP_WINDOW_ROLLING ? h->window_h : 0;
+        q->limit       = h->limit_micro;
+        q->clamp       = h->clamp;
+        q->scope_kind  = (uint8_t)h->scope;
+        q->nthr        = h->nthr;
         memcpy(q->thr, h->thr, h->nthr);
         pdp_bundle_budget_window(bun, h->window, x->a.now_ms, &q->start_ms,
-                                 &wend);
-        breset[nb] = wend;
-        nb++;
+                                 &hs->breset[hs->nb]);
+        hs->nb++;
     }
-    if (r->n_budget_dropped > 0) {
-        tg_warn("decide: %u more budget rules matched than the %d applied "
-                "to one request; only the first %d (by id) count",
-                r->n_budget_dropped + r->n_budget, PDP_BUDGET_HITS_MAX,
-                PDP_BUDGET_HITS_MAX);
+    pdp_decide_warn_dropped("budget", r->n_budget_dropped, r->n_budget,
+                            PDP_BUDGET_HITS_MAX);
+}
+
+/* pdp_decide_price fills what the request may cost: its tokens and, when
+ * a budget applies, the worst price of its targets. False, with out a 403
+ * model_unpriced, when a budget applies and some target has no price: the
+ * compiler refuses a budget on a model without a price, but an
+ * administration budget covers every model, and a budget must never look
+ * satisfied when it cannot be priced. */
+static bool
+pdp_decide_price(const tg_config *cfg, const pdp_bundle *bun,
+                 const tg_pricing *pr, const pdp_decide_ctx *x,
+                 pdp_decide_hits *hs, tg_decision *out)
+{
+    tg_price price;
+
+    hs->tokens =
+        x->a.prompt_tokens +
+        (x->a.max_tokens > 0 ? x->a.max_tokens : PDP_LIMITS_OUTPUT_CAP);
+    memset(&hs->cost, 0, sizeof(hs->cost));
+    hs->cost.prompt = x->a.prompt_tokens > 0 ? x->a.prompt_tokens : 0;
+    hs->cost.max_out =
+        x->a.max_tokens > 0 ? x->a.max_tokens : PDP_LIMITS_OUTPUT_CAP;
+    if (hs->nb == 0) {
+        return true;
     }
-    if (nb > 0) {
-        if (!pdp_decide_worst_price(cfg, bun, pr, x->a.model, out, &price)) {
-            /* The compiler refuses a budget on a model without a price,
-             * but an administration budget covers every model: never let a
-             * budget look satisfied when it cannot be priced. */
-            pdp_decide_deny(out, 403, "invalid_request_error",
-                            "model_unpriced",
-                            "Budget rule %s applies to this request but the "
-                            "model '%.100s' has no price; ask your Tollgate "
-                            "administrator to add it to the pricing table.",
-                            bh[0]->rule_id, x->a.model);
-            return;
-        }
-        cost.in_per_mtok  = price.input;
-        cost.out_per_mtok = price.output;
+    if (!pdp_decide_worst_price(cfg, bun, pr, x->a.model, out, &price)) {
+        pdp_decide_deny(out, 403, "invalid_request_error", "model_unpriced",
+                        "Budget rule %s applies to this request but the "
+                        "model '%.100s' has no price; ask your Tollgate "
+                        "administrator to add it to the pricing table.",
+                        hs->bh[0]->rule_id, x->a.model);
+        return false;
     }
-    if (na > 0) {
-        pdp_limits_check(lim, aud, na, tokens, false, x->a.now_ms, &res);
-        if (res.denied != PDP_LIMITS_OK) {
-            tg_info("decide: audit rate_limit rule %s (per %s) would deny "
-                    "key %s: %lld of %lld %s used",
-                    aud[res.denied_rule].rule_id,
-                    pdp_decide_scope_name(asc[res.denied_rule]), out->key_id,
-                    (long long)res.used, (long long)res.limit,
-                    res.denied == PDP_LIMITS_TOKENS ? "tokens per minute"
-                    : res.denied == PDP_LIMITS_REQUESTS
-                        ? "requests per minute"
-                        : "concurrent requests");
-        }
-    }
-    if (ne == 0 && nb == 0) {
+    hs->cost.in_per_mtok  = price.input;
+    hs->cost.out_per_mtok = price.output;
+    return true;
+}
+
+/* pdp_decide_audit_shadow counts the audit rate_limit rules in their
+ * shadow windows (nothing reserved) and logs the one that would deny. */
+static void
+pdp_decide_audit_shadow(pdp_limits *lim, const pdp_decide_ctx *x,
+                        const pdp_decide_hits *hs, const tg_decision *out)
+{
+    pdp_limits_result res;
+
+    pdp_limits_check(lim, hs->aud, hs->na, hs->tokens, false, x->a.now_ms,
+                     &res);
+    if (res.denied == PDP_LIMITS_OK) {
         return;
     }
-    pdp_limits_check_budgets(lim, request_id, enf, ne, bud, nb, &cost, tokens,
-                             x->a.now_ms, &res);
+    tg_info("decide: audit rate_limit rule %s (per %s) would deny "
+            "key %s: %lld of %lld %s used",
+            hs->aud[res.denied_rule].rule_id,
+            pdp_decide_scope_name(hs->asc[res.denied_rule]), out->key_id,
+            (long long)res.used, (long long)res.limit,
+            res.denied == PDP_LIMITS_TOKENS     ? "tokens per minute"
+            : res.denied == PDP_LIMITS_REQUESTS ? "requests per minute"
+                                                : "concurrent requests");
+}
+
+/* pdp_decide_retry_hint appends the "retry" limits entry the data plane
+ * turns into retry-after, when there is room. */
+static void
+pdp_decide_retry_hint(tg_decision *out, int64_t reset_ms)
+{
+    tg_limit_state *ra;
+
+    if (out->n_limits >= TG_MSG_LIMITS_MAX) {
+        return;
+    }
+    ra = &out->limits[out->n_limits++];
+    memset(ra, 0, sizeof(*ra));
+    pdp_decide_copy(ra->name, sizeof(ra->name), "retry");
+    ra->reset_ms = reset_ms;
+}
+
+/* pdp_decide_matched_only makes rule_id, the rule that denied, the one
+ * matched rule: it determines the outcome. */
+static void
+pdp_decide_matched_only(tg_decision *out, const char *rule_id)
+{
+    out->n_matched = 0;
+    pdp_decide_copy(out->matched[0].rule_id, sizeof(out->matched[0].rule_id),
+                    rule_id);
+    out->matched[0].enforced = true;
+    out->n_matched           = 1;
+}
+
+/* pdp_decide_deny_budget writes the 429 budget_exceeded of budget
+ * res->denied_budget: what it allows, what is spent and reserved, what
+ * this request may cost, and when it resets. */
+static void
+pdp_decide_deny_budget(const pdp_decide_ctx *x, const pdp_decide_hits *hs,
+                       const pdp_limits_result *res, tg_decision *out)
+{
+    uint32_t              j = res->denied_budget;
+    const pdp_budget_hit *h = hs->bh[j];
+    char                  lim_s[32];
+    char                  spent_s[32];
+    char                  res_s[32];
+    char                  rem_s[32];
+    char                  worst_s[32];
+    char                  when[32];
+    int64_t               rem = res->limit - res->b_spent - res->b_reserved;
+
+    pdp_decide_usd(res->limit, lim_s, sizeof(lim_s));
+    pdp_decide_usd(res->b_spent, spent_s, sizeof(spent_s));
+    pdp_decide_usd(res->b_reserved, res_s, sizeof(res_s));
+    pdp_decide_usd(rem, rem_s, sizeof(rem_s));
+    pdp_decide_usd(res->b_worst, worst_s, sizeof(worst_s));
+    if (h->window == PDP_WINDOW_ROLLING) {
+        snprintf(when, sizeof(when), "over the last %d hours",
+                 (int)h->window_h);
+    } else {
+        pdp_decide_time(hs->breset[j], when, sizeof(when));
+    }
+    pdp_decide_deny(
+        out, 429, "insufficient_quota", "budget_exceeded",
+        "Budget exceeded (rule %s, %s budget per %s%s%s): "
+        "limit %s, spent %s, reserved by requests in flight "
+        "%s, remaining %s; this request may cost up to %s. "
+        "%s%s.",
+        h->rule_id, pdp_window_name(h->window),
+        h->scope == PDP_SCOPE_META ? "metadata."
+                                   : pdp_decide_scope_name(h->scope),
+        h->scope == PDP_SCOPE_META ? h->meta_key : "",
+        h->clamp ? ", action clamp" : "", lim_s, spent_s, res_s, rem_s, worst_s,
+        h->window == PDP_WINDOW_ROLLING ? "Spend counts "
+                                        : "The budget resets at ",
+        when);
+    if (h->window != PDP_WINDOW_ROLLING) {
+        pdp_decide_retry_hint(out, hs->breset[j] - x->a.now_ms > 0
+                                       ? hs->breset[j] - x->a.now_ms
+                                       : 1);
+    }
+    pdp_decide_matched_only(out, h->rule_id);
+}
+
+/* pdp_decide_deny_rate writes the 429 rate_limit_exceeded of rule
+ * res->denied_rule: concurrent requests, requests or tokens per minute,
+ * with when to retry. */
+static void
+pdp_decide_deny_rate(const pdp_decide_hits *hs, const pdp_limits_result *res,
+                     tg_decision *out)
+{
+    const pdp_limits_req *q = &hs->enf[res->denied_rule];
+    char                  reset[24];
+
+    tg_format_reset(res->retry_ms, reset, sizeof(reset));
+    /* OpenAI's type names the limit: "requests" or "tokens". */
+    if (res->denied == PDP_LIMITS_CONCURRENT) {
+        pdp_decide_deny(out, 429, "requests", "rate_limit_exceeded",
+                        "Rate limit reached on concurrent requests per %s "
+                        "(rule %s): limit %lld, in flight %lld. Retry when "
+                        "one of them finishes.",
+                        pdp_decide_scope_name(hs->esc[res->denied_rule]),
+                        q->rule_id, (long long)res->limit,
+                        (long long)res->used);
+    } else {
+        bool tok = res->denied == PDP_LIMITS_TOKENS;
+        pdp_decide_deny(out, 429, tok ? "tokens" : "requests",
+                        "rate_limit_exceeded",
+                        "Rate limit reached on %s per %s (rule %s): "
+                        "limit %lld, used %lld, requested %lld. Please try "
+                        "again in %s.",
+                        tok ? "tokens per min (TPM)" : "requests per min (RPM)",
+                        pdp_decide_scope_name(hs->esc[res->denied_rule]),
+                        q->rule_id, (long long)res->limit, (long long)res->used,
+                        (long long)(tok ? hs->tokens : 1), reset);
+    }
+    pdp_decide_retry_hint(out, res->retry_ms);
+    pdp_decide_matched_only(out, q->rule_id);
+}
+
+/* pdp_decide_enforce checks and reserves the enforced rate limits and
+ * budgets atomically: an allow gets the reservation id, the limits of the
+ * most constraining rule and, when a budget was priced, the output tokens
+ * the provider is held to; a deny is one of the messages above. */
+static void
+pdp_decide_enforce(pdp_limits *lim, const char *request_id,
+                   const pdp_decide_ctx *x, const pdp_decide_hits *hs,
+                   tg_decision *out)
+{
+    pdp_limits_result res;
+
+    pdp_limits_check_budgets(lim, request_id, hs->enf, hs->ne, hs->bud, hs->nb,
+                             &hs->cost, hs->tokens, x->a.now_ms, &res);
     out->n_limits = 0;
     if (res.requests.limit > 0) {
         out->limits[out->n_limits++] = res.requests;
@@ -504,114 +672,47 @@ pdp_decide_rate(pdp_limits *lim, const tg_config *cfg, const pdp_bundle *bun,
                sizeof(out->reservation_id));
         /* The worst case reserved holds only if the provider is held to
          * the output tokens it was priced with. */
-        if (nb > 0 && (res.clamp_tokens < cost.max_out ||
-                       x->a.max_tokens <= 0)) {
+        if (hs->nb > 0 &&
+            (res.clamp_tokens < hs->cost.max_out || x->a.max_tokens <= 0)) {
             out->clamp_max_tokens = res.clamp_tokens;
         }
-        return;
-    }
-    if (res.denied == PDP_LIMITS_ABANDONED) {
+    } else if (res.denied == PDP_LIMITS_ABANDONED) {
         /* The data plane gave up on this request before this decision
          * (its abandon arrived first): nothing is held for it. */
-        pdp_decide_deny(out, 409, "invalid_request_error",
-                        "request_abandoned",
+        pdp_decide_deny(out, 409, "invalid_request_error", "request_abandoned",
                         "This request was abandoned by the gateway before "
                         "the policy service decided it; send it again.");
-        return;
-    }
-    if (res.denied == PDP_LIMITS_BUDGET) {
-        uint32_t              j = res.denied_budget;
-        const pdp_budget_hit *h = bh[j];
-        char                  lim_s[32];
-        char                  spent_s[32];
-        char                  res_s[32];
-        char                  rem_s[32];
-        char                  worst_s[32];
-        char                  when[32];
-        int64_t               rem = res.limit - res.b_spent - res.b_reserved;
-
-        pdp_decide_usd(res.limit, lim_s, sizeof(lim_s));
-        pdp_decide_usd(res.b_spent, spent_s, sizeof(spent_s));
-        pdp_decide_usd(res.b_reserved, res_s, sizeof(res_s));
-        pdp_decide_usd(rem, rem_s, sizeof(rem_s));
-        pdp_decide_usd(res.b_worst, worst_s, sizeof(worst_s));
-        if (h->window == PDP_WINDOW_ROLLING) {
-            snprintf(when, sizeof(when), "over the last %d hours",
-                     (int)h->window_h);
-        } else {
-            pdp_decide_time(breset[j], when, sizeof(when));
-        }
-        pdp_decide_deny(out, 429, "insufficient_quota", "budget_exceeded",
-                        "Budget exceeded (rule %s, %s budget per %s%s%s): "
-                        "limit %s, spent %s, reserved by requests in flight "
-                        "%s, remaining %s; this request may cost up to %s. "
-                        "%s%s.",
-                        h->rule_id,
-                        pdp_window_name(h->window),
-                        h->scope == PDP_SCOPE_META
-                            ? "metadata."
-                            : pdp_decide_scope_name(h->scope),
-                        h->scope == PDP_SCOPE_META ? h->meta_key : "",
-                        h->clamp ? ", action clamp" : "", lim_s, spent_s,
-                        res_s, rem_s, worst_s,
-                        h->window == PDP_WINDOW_ROLLING
-                            ? "Spend counts "
-                            : "The budget resets at ",
-                        when);
-        if (h->window != PDP_WINDOW_ROLLING &&
-            out->n_limits < TG_MSG_LIMITS_MAX) {
-            tg_limit_state *ra = &out->limits[out->n_limits++];
-            memset(ra, 0, sizeof(*ra));
-            pdp_decide_copy(ra->name, sizeof(ra->name), "retry");
-            ra->reset_ms = breset[j] - x->a.now_ms > 0
-                               ? breset[j] - x->a.now_ms
-                               : 1;
-        }
-        out->n_matched = 0;
-        pdp_decide_copy(out->matched[0].rule_id,
-                        sizeof(out->matched[0].rule_id), h->rule_id);
-        out->matched[0].enforced = true;
-        out->n_matched           = 1;
-        return;
-    }
-    tg_format_reset(res.retry_ms, reset, sizeof(reset));
-    /* OpenAI's type names the limit: "requests" or "tokens". */
-    if (res.denied == PDP_LIMITS_CONCURRENT) {
-        pdp_decide_deny(out, 429, "requests", "rate_limit_exceeded",
-                        "Rate limit reached on concurrent requests per %s "
-                        "(rule %s): limit %lld, in flight %lld. Retry when "
-                        "one of them finishes.",
-                        pdp_decide_scope_name(esc[res.denied_rule]),
-                        enf[res.denied_rule].rule_id, (long long)res.limit,
-                        (long long)res.used);
+    } else if (res.denied == PDP_LIMITS_BUDGET) {
+        pdp_decide_deny_budget(x, hs, &res, out);
     } else {
-        bool tok = res.denied == PDP_LIMITS_TOKENS;
-        pdp_decide_deny(out, 429, tok ? "tokens" : "requests",
-                        "rate_limit_exceeded",
-                        "Rate limit reached on %s per %s (rule %s): "
-                        "limit %lld, used %lld, requested %lld. Please try "
-                        "again in %s.",
-                        tok ? "tokens per min (TPM)"
-                            : "requests per min (RPM)",
-                        pdp_decide_scope_name(esc[res.denied_rule]),
-                        enf[res.denied_rule].rule_id, (long long)res.limit,
-                        (long long)res.used, (long long)(tok ? tokens : 1),
-                        reset);
+        pdp_decide_deny_rate(hs, &res, out);
     }
-    /* The retry hint travels as a third limit entry the data plane turns
-     * into retry-after. */
-    if (out->n_limits < TG_MSG_LIMITS_MAX) {
-        tg_limit_state *ra = &out->limits[out->n_limits++];
-        memset(ra, 0, sizeof(*ra));
-        pdp_decide_copy(ra->name, sizeof(ra->name), "retry");
-        ra->reset_ms = res.retry_ms;
+}
+
+/* pdp_decide_limits applies the matched rate_limit and budget rules of an
+ * allowed request: collect them, price the request, count the audit ones
+ * in the shadow (logged when they would deny), then check and reserve the
+ * enforced ones, which fill out->limits (and the reservation id) or turn
+ * out into a deny. */
+static void
+pdp_decide_limits(pdp_limits *lim, const tg_config *cfg, const pdp_bundle *bun,
+                  const tg_pricing *pr, const char *request_id,
+                  const pdp_decide_ctx *x, tg_decision *out)
+{
+    pdp_decide_hits hs;
+
+    pdp_decide_collect_rates(x, &hs);
+    pdp_decide_collect_budgets(bun, x, &hs);
+    if (!pdp_decide_price(cfg, bun, pr, x, &hs, out)) {
+        return;
     }
-    /* The rule that denied determines the outcome. */
-    out->n_matched = 0;
-    pdp_decide_copy(out->matched[0].rule_id, sizeof(out->matched[0].rule_id),
-                    enf[res.denied_rule].rule_id);
-    out->matched[0].enforced = true;
-    out->n_matched           = 1;
+    if (hs.na > 0) {
+        pdp_decide_audit_shadow(lim, x, &hs, out);
+    }
+    if (hs.ne == 0 && hs.nb == 0) {
+        return;
+    }
+    pdp_decide_enforce(lim, request_id, x, &hs, out);
 }
 
 /* pdp_decide_quota_add turns a quota set through administration into the
@@ -622,13 +723,11 @@ pdp_decide_rate(pdp_limits *lim, const tg_config *cfg, const pdp_bundle *bun,
 static void
 pdp_decide_quota_add(pdp_decide_ctx *x, const pdp_quota *q)
 {
-    pdp_policy_result *r       = &x->r;
-    const char        *rule_id = q->scope == PDP_QUOTA_TENANT
-                                     ? PDP_QUOTA_RULE_TENANT
-                                     : PDP_QUOTA_RULE_KEY;
-    pdp_scope          scope   = q->scope == PDP_QUOTA_TENANT
-                                     ? PDP_SCOPE_TENANT
-                                     : PDP_SCOPE_KEY;
+    pdp_policy_result *r = &x->r;
+    const char *rule_id  = q->scope == PDP_QUOTA_TENANT ? PDP_QUOTA_RULE_TENANT
+                                                        : PDP_QUOTA_RULE_KEY;
+    pdp_scope   scope =
+        q->scope == PDP_QUOTA_TENANT ? PDP_SCOPE_TENANT : PDP_SCOPE_KEY;
 
     if (q->limit_micro > 0) {
         pdp_budget_hit *h;
@@ -690,6 +789,91 @@ pdp_decide_quotas(pdp_store_reader *rd, pdp_decide_ctx *x)
     return TG_OK;
 }
 
+/* pdp_decide_key looks the key up and checks it can be used now. False
+ * when that decides: out is a 401 (*rv TG_OK), or a 503 when the store
+ * cannot be read (*rv says why). */
+static bool
+pdp_decide_key(pdp_store_reader *rd, const tg_decide *req, pdp_decide_ctx *x,
+               tg_decision *out, tg_err *rv)
+{
+    char when[32];
+
+    *rv = pdp_store_key_get(rd, req->key_hash, &x->k);
+    if (*rv == TG_ENOTFOUND) {
+        pdp_decide_deny(out, 401, "invalid_request_error", "invalid_api_key",
+                        "Incorrect API key provided. Ask your Tollgate "
+                        "administrator for a key (created with `tollgate-pdp "
+                        "keys create`).");
+        *rv = TG_OK;
+        return false;
+    }
+    if (*rv != TG_OK) {
+        pdp_decide_deny(out, 503, "server_error", "pdp_unavailable",
+                        "The gateway could not check this API key; try again "
+                        "shortly.");
+        return false;
+    }
+    pdp_decide_copy(out->key_id, sizeof(out->key_id), x->k.id);
+    pdp_decide_copy(out->tenant_id, sizeof(out->tenant_id), x->k.tenant);
+    switch (
+        pdp_key_state_at(&x->k, req->now_ms > 0 ? req->now_ms : tg_now_ms())) {
+    case PDP_KEY_STATE_ACTIVE:
+        break;
+    case PDP_KEY_STATE_REVOKED:
+        pdp_decide_deny(out, 401, "invalid_request_error", "invalid_api_key",
+                        "This API key (%s) has been revoked. Ask your "
+                        "Tollgate administrator for a new one.",
+                        x->k.id);
+        return false;
+    case PDP_KEY_STATE_ROTATED:
+        pdp_decide_time(x->k.grace_until_ms, when, sizeof(when));
+        pdp_decide_deny(out, 401, "invalid_request_error", "invalid_api_key",
+                        "This API key (%s) was rotated and its grace period "
+                        "ended at %s. Use the new key, or ask your Tollgate "
+                        "administrator for it.",
+                        x->k.id, when);
+        return false;
+    case PDP_KEY_STATE_EXPIRED:
+        pdp_decide_time(x->k.expires_ms, when, sizeof(when));
+        pdp_decide_deny(out, 401, "invalid_request_error", "invalid_api_key",
+                        "This API key (%s) expired at %s. Ask your Tollgate "
+                        "administrator for a new one.",
+                        x->k.id, when);
+        return false;
+    }
+    return true;
+}
+
+/* pdp_decide_model checks the requested model (given, allowed to the key,
+ * in the catalog) and lists its deployments in out->targets; false, with
+ * out a deny, when one of those fails. */
+static bool
+pdp_decide_model(const tg_config *cfg, const tg_decide *req,
+                 const pdp_decide_ctx *x, tg_decision *out)
+{
+    if (req->model[0] == '\0') {
+        pdp_decide_deny(out, 400, "invalid_request_error", "model_required",
+                        "You must provide a model parameter.");
+        return false;
+    }
+    if (!pdp_decide_key_allows(&x->k, req->model)) {
+        pdp_decide_deny(out, 403, "invalid_request_error", "model_not_allowed",
+                        "This API key may not use the model '%.100s'. Call "
+                        "GET /v1/models to see the models it may use.",
+                        req->model);
+        return false;
+    }
+    pdp_decide_catalog_targets(cfg, req->model, out);
+    if (out->n_targets == 0) {
+        pdp_decide_deny(out, 404, "invalid_request_error", "model_not_found",
+                        "The model '%.100s' does not exist on this gateway. "
+                        "Call GET /v1/models to see the models you may use.",
+                        req->model);
+        return false;
+    }
+    return true;
+}
+
 tg_err
 pdp_decide_eval(pdp_store_reader *rd, const tg_config *cfg, const pdp_bundle *b,
                 const tg_decide *req, tg_decision *out)
@@ -704,7 +888,6 @@ pdp_decide_eval_limits(pdp_store_reader *rd, const tg_config *cfg,
                        tg_decision *out)
 {
     pdp_decide_ctx x;
-    char           when[32];
     tg_err         rv;
 
     memset(out, 0, sizeof(*out));
@@ -713,47 +896,8 @@ pdp_decide_eval_limits(pdp_store_reader *rd, const tg_config *cfg,
         pdp_decide_copy(out->bundle_hash, sizeof(out->bundle_hash),
                         pdp_bundle_hash(b));
     }
-    rv = pdp_store_key_get(rd, req->key_hash, &x.k);
-    if (rv == TG_ENOTFOUND) {
-        pdp_decide_deny(out, 401, "invalid_request_error", "invalid_api_key",
-                        "Incorrect API key provided. Ask your Tollgate "
-                        "administrator for a key (created with `tollgate-pdp "
-                        "keys create`).");
-        return TG_OK;
-    }
-    if (rv != TG_OK) {
-        pdp_decide_deny(out, 503, "server_error", "pdp_unavailable",
-                        "The gateway could not check this API key; try again "
-                        "shortly.");
+    if (!pdp_decide_key(rd, req, &x, out, &rv)) {
         return rv;
-    }
-    pdp_decide_copy(out->key_id, sizeof(out->key_id), x.k.id);
-    pdp_decide_copy(out->tenant_id, sizeof(out->tenant_id), x.k.tenant);
-    switch (pdp_key_state_at(&x.k, req->now_ms > 0 ? req->now_ms
-                                                   : tg_now_ms())) {
-    case PDP_KEY_STATE_ACTIVE:
-        break;
-    case PDP_KEY_STATE_REVOKED:
-        pdp_decide_deny(out, 401, "invalid_request_error", "invalid_api_key",
-                        "This API key (%s) has been revoked. Ask your "
-                        "Tollgate administrator for a new one.",
-                        x.k.id);
-        return TG_OK;
-    case PDP_KEY_STATE_ROTATED:
-        pdp_decide_time(x.k.grace_until_ms, when, sizeof(when));
-        pdp_decide_deny(out, 401, "invalid_request_error", "invalid_api_key",
-                        "This API key (%s) was rotated and its grace period "
-                        "ended at %s. Use the new key, or ask your Tollgate "
-                        "administrator for it.",
-                        x.k.id, when);
-        return TG_OK;
-    case PDP_KEY_STATE_EXPIRED:
-        pdp_decide_time(x.k.expires_ms, when, sizeof(when));
-        pdp_decide_deny(out, 401, "invalid_request_error", "invalid_api_key",
-                        "This API key (%s) expired at %s. Ask your Tollgate "
-                        "administrator for a new one.",
-                        x.k.id, when);
-        return TG_OK;
     }
     if ((rv = pdp_decide_attrs(rd, req, &x)) != TG_OK) {
         pdp_decide_deny(out, 503, "server_error", "pdp_unavailable",
@@ -776,24 +920,7 @@ pdp_decide_eval_limits(pdp_store_reader *rd, const tg_config *cfg,
         pdp_decide_models(cfg, b, &x, out);
         return TG_OK;
     }
-    if (req->model[0] == '\0') {
-        pdp_decide_deny(out, 400, "invalid_request_error", "model_required",
-                        "You must provide a model parameter.");
-        return TG_OK;
-    }
-    if (!pdp_decide_key_allows(&x.k, req->model)) {
-        pdp_decide_deny(out, 403, "invalid_request_error", "model_not_allowed",
-                        "This API key may not use the model '%.100s'. Call "
-                        "GET /v1/models to see the models it may use.",
-                        req->model);
-        return TG_OK;
-    }
-    pdp_decide_catalog_targets(cfg, req->model, out);
-    if (out->n_targets == 0) {
-        pdp_decide_deny(out, 404, "invalid_request_error", "model_not_found",
-                        "The model '%.100s' does not exist on this gateway. "
-                        "Call GET /v1/models to see the models you may use.",
-                        req->model);
+    if (!pdp_decide_model(cfg, req, &x, out)) {
         return TG_OK;
     }
     out->verdict  = TG_VERDICT_ALLOW;
@@ -814,7 +941,7 @@ pdp_decide_eval_limits(pdp_store_reader *rd, const tg_config *cfg,
             return rv;
         }
         if (x.r.n_rate > 0 || x.r.n_budget > 0) {
-            pdp_decide_rate(lim, cfg, b, pr, req->request_id, &x, out);
+            pdp_decide_limits(lim, cfg, b, pr, req->request_id, &x, out);
         }
     }
     return TG_OK;

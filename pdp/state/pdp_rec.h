@@ -1,6 +1,6 @@
 /* pdp_rec.h - reading the little-endian records the PDP writes into LMDB
  * (pdp_store_int.h: pdp_rec_out) and into its rate-limit snapshot
- * (pdp_limits.c): unsigned integers of 1 to 8 bytes, and strings as a
+ * (pdp_limits_snap.c): unsigned integers of 1 to 8 bytes, and strings as a
  * u16 length and their bytes. A read past the end, or a string too long
  * for its buffer or holding a NUL, makes the reader bad (sticky) and
  * yields 0 or "". */

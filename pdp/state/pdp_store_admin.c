@@ -1,7 +1,8 @@
 /* pdp_store_admin.c - the administration databases of pdp_store: quotas
- * (budgets and rate limits set per tenant or key), admin API tokens and the
- * audit trail of administrative changes. Record layouts are in
- * pdp_store.h. Thread-safe like the rest of the store. */
+ * (budgets and rate limits set per tenant or key), admin API tokens, the
+ * audit trail of administrative changes and the policy history (bundle
+ * activations). Record layouts are in pdp_store.h. Thread-safe like the
+ * rest of the store. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,8 +19,7 @@ pdp_store__admin_open(pdp_store *st, MDB_txn *txn)
     if ((rc = mdb_dbi_open(txn, "quotas", MDB_CREATE, &st->quotas)) != 0 ||
         (rc = mdb_dbi_open(txn, "admin_tokens", MDB_CREATE, &st->tokens)) !=
             0 ||
-        (rc = mdb_dbi_open(txn, "admin_audit", MDB_CREATE, &st->audit)) !=
-            0 ||
+        (rc = mdb_dbi_open(txn, "admin_audit", MDB_CREATE, &st->audit)) != 0 ||
         (rc = mdb_dbi_open(txn, "limits_state", MDB_CREATE, &st->limits)) !=
             0) {
         return rc;
@@ -94,8 +94,8 @@ pdp_quota_decode(const MDB_val *k, const MDB_val *v, pdp_quota *q)
 }
 
 tg_err
-pdp_store_quota_get(pdp_store_reader *rd, pdp_quota_scope scope,
-                    const char *id, pdp_quota *out)
+pdp_store_quota_get(pdp_store_reader *rd, pdp_quota_scope scope, const char *id,
+                    pdp_quota *out)
 {
     uint8_t key[PDP_QUOTA_KEY_MAX];
     MDB_val k;
@@ -270,8 +270,7 @@ pdp_store_quota_list(pdp_store *st, pdp_store_quota_fn fn, void *arg)
 {
     pdp_quota_list_arg a = {fn, arg, {0}};
 
-    return pdp_store__scan(st, st->quotas, false, pdp_store_quota_list_one,
-                           &a);
+    return pdp_store__scan(st, st->quotas, false, pdp_store_quota_list_one, &a);
 }
 
 /* ---- admin tokens ------------------------------------------------------ */
@@ -467,8 +466,7 @@ pdp_store_token_list(pdp_store *st, pdp_store_token_fn fn, void *arg)
 {
     pdp_token_list_arg a = {fn, arg};
 
-    return pdp_store__scan(st, st->tokens, false, pdp_store_token_list_one,
-                           &a);
+    return pdp_store__scan(st, st->tokens, false, pdp_store_token_list_one, &a);
 }
 
 /* ---- audit trail -------------------------------------------------------- */
@@ -595,6 +593,149 @@ pdp_store_audit_list(pdp_store *st, uint32_t limit, pdp_store_audit_fn fn,
     return rv;
 }
 
+/* ---- policy history ---------------------------------------------------- */
+
+static void
+pdp_history_encode(pdp_rec_out *o, const pdp_activation *a)
+{
+    pdp_rec_uint(o, PDP_STORE_REC_VERSION, 1);
+    pdp_rec_uint(o, a->revision, 8);
+    pdp_rec_uint(o, a->previous_revision, 8);
+    pdp_rec_uint(o, (uint64_t)a->activated_ms, 8);
+    pdp_rec_uint(o, (uint64_t)a->how, 1);
+    pdp_rec_uint(o, a->rollback ? 1u : 0u, 1);
+    pdp_rec_str(o, a->name);
+    pdp_rec_str(o, a->hash);
+}
+
+static uint64_t
+pdp_history_seq(const MDB_val *k)
+{
+    const uint8_t *p = k->mv_data;
+    uint64_t       s = 0;
+
+    for (size_t i = 0; i < 8 && i < k->mv_size; i++) {
+        s = (s << 8) | p[i];
+    }
+    return s;
+}
+
+static tg_err
+pdp_history_decode(const MDB_val *k, const MDB_val *v, pdp_activation *a)
+{
+    pdp_rec_in in = {v->mv_data, v->mv_size, 0, false};
+
+    if (k->mv_size != 8) {
+        return TG_EIO;
+    }
+    if (pdp_rec_get_uint(&in, 1) != PDP_STORE_REC_VERSION) {
+        return TG_EVERSION;
+    }
+    a->seq               = pdp_history_seq(k);
+    a->revision          = pdp_rec_get_uint(&in, 8);
+    a->previous_revision = pdp_rec_get_uint(&in, 8);
+    a->activated_ms      = pdp_rec_get_i64(&in);
+    a->how               = (pdp_activation_how)pdp_rec_get_uint(&in, 1);
+    a->rollback          = (pdp_rec_get_uint(&in, 1) & 1u) != 0;
+    pdp_rec_get_str(&in, a->name, sizeof(a->name));
+    pdp_rec_get_str(&in, a->hash, sizeof(a->hash));
+    return in.bad ? TG_EIO : TG_OK;
+}
+
+static int
+pdp_store_history_add_txn(pdp_store *st, MDB_txn *txn, void *arg)
+{
+    pdp_activation *a   = arg;
+    MDB_cursor     *cur = NULL;
+    MDB_val         k;
+    MDB_val         v;
+    uint8_t         key[8];
+    pdp_rec_out     o;
+    int             rc;
+
+    if ((rc = mdb_cursor_open(txn, st->history, &cur)) != 0) {
+        return rc;
+    }
+    rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+    mdb_cursor_close(cur);
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        return rc;
+    }
+    a->seq = rc == 0 ? pdp_history_seq(&k) + 1 : 1;
+    pdp_seq_key(key, a->seq);
+    o.len = 0;
+    o.bad = false;
+    pdp_history_encode(&o, a);
+    if (o.bad) {
+        return EINVAL;
+    }
+    k.mv_size = sizeof(key);
+    k.mv_data = key;
+    v.mv_size = o.len;
+    v.mv_data = o.buf;
+    return mdb_put(txn, st->history, &k, &v, MDB_APPEND);
+}
+
+tg_err
+pdp_store_history_add(pdp_store *st, pdp_activation *a)
+{
+    return pdp_store__write(st, pdp_store_history_add_txn, a);
+}
+
+typedef struct pdp_history_list_arg {
+    pdp_store_history_fn fn;
+    void                *arg;
+    pdp_activation       a;
+    bool                 first_only;
+} pdp_history_list_arg;
+
+static tg_err
+pdp_store_history_list_one(const MDB_val *k, const MDB_val *v, void *arg)
+{
+    pdp_history_list_arg *a  = arg;
+    tg_err                rv = pdp_history_decode(k, v, &a->a);
+
+    if (rv != TG_OK) {
+        return rv;
+    }
+    if (a->fn != NULL) {
+        a->fn(a->arg, &a->a);
+    }
+    return a->first_only ? TG_EEXIST : TG_OK; /* EEXIST: stop, no error */
+}
+
+tg_err
+pdp_store_history_list(pdp_store *st, pdp_store_history_fn fn, void *arg)
+{
+    pdp_history_list_arg a;
+
+    memset(&a, 0, sizeof(a));
+    a.fn  = fn;
+    a.arg = arg;
+    return pdp_store__scan(st, st->history, true, pdp_store_history_list_one,
+                           &a);
+}
+
+tg_err
+pdp_store_history_last(pdp_store *st, pdp_activation *out)
+{
+    pdp_history_list_arg a;
+    tg_err               rv;
+
+    memset(&a, 0, sizeof(a));
+    a.first_only = true;
+    a.a.seq      = 0;
+    rv = pdp_store__scan(st, st->history, true, pdp_store_history_list_one, &a);
+    if (rv != TG_OK) {
+        return rv;
+    }
+    if (a.a.seq == 0) {
+        return TG_ENOTFOUND;
+    }
+    *out = a.a;
+    return TG_OK;
+}
+
 /* ---- state check -------------------------------------------------------- */
 
 static bool
@@ -611,6 +752,7 @@ pdp_store__admin_check_rec(const char *db, const MDB_val *k, const MDB_val *v)
     pdp_audit_list_arg *l;
     pdp_admin_token     t;
     pdp_quota           q;
+    pdp_activation      act;
     tg_err              rv;
 
     if (strcmp(db, "quotas") == 0) {
@@ -618,6 +760,9 @@ pdp_store__admin_check_rec(const char *db, const MDB_val *k, const MDB_val *v)
     }
     if (strcmp(db, "admin_tokens") == 0) {
         return pdp_token_decode(v, &t);
+    }
+    if (strcmp(db, "policy_history") == 0) {
+        return pdp_history_decode(k, v, &act);
     }
     if (strcmp(db, "admin_audit") != 0) {
         return TG_ENOTFOUND;

@@ -4,7 +4,7 @@
  * snapshot); this file knows the databases (pdp_store.h): how long their
  * keys may be, how to show a key without showing a secret, and which
  * reader decodes their values. The store's own readers live beside the
- * writers (pdp_store__check_rec, pdp_store__admin_check_rec); the few
+ * writers (pdp_store__*_decode, pdp_store__admin_check_rec); the few
  * databases without one are checked here. Thread-safe: no shared state. */
 #include "pdp_store_int.h"
 
@@ -285,6 +285,40 @@ pdp_check_remember_id(pdp_check *c, const MDB_val *k, const MDB_val *v)
     c->nids++;
 }
 
+/* pdp_check_store_rec decodes one record of database db with the store's
+ * own reader for it: TG_OK, its error, or TG_ENOTFOUND when db is not
+ * one of keys, usage, totals, tenants or budgets. */
+static tg_err
+pdp_check_store_rec(const char *db, const MDB_val *k, const MDB_val *v)
+{
+    union {
+        pdp_key              key;
+        pdp_usage_rec        usage;
+        pdp_totals           totals;
+        pdp_tenant           tenant;
+        pdp_limits_spend_key spend;
+    } *r = malloc(sizeof(*r));
+    int64_t spent;
+    tg_err  rv = TG_ENOTFOUND;
+
+    if (r == NULL) {
+        return TG_ENOMEM;
+    }
+    if (strcmp(db, "keys") == 0) {
+        rv = pdp_store__key_decode(v, &r->key);
+    } else if (strcmp(db, "usage") == 0) {
+        rv = pdp_store__usage_decode(v, &r->usage);
+    } else if (strcmp(db, "totals") == 0) {
+        rv = pdp_store__totals_decode(v, &r->totals);
+    } else if (strcmp(db, "tenants") == 0) {
+        rv = pdp_store__tenant_decode(v, &r->tenant);
+    } else if (strcmp(db, "budgets") == 0) {
+        rv = pdp_store__budget_decode(k, v, &r->spend, &spent);
+    }
+    free(r);
+    return rv;
+}
+
 static tg_err
 pdp_check_rec(void *arg, const char *db, const void *key, size_t klen,
               const void *val, size_t vlen)
@@ -303,7 +337,7 @@ pdp_check_rec(void *arg, const char *db, const void *key, size_t klen,
         rv = TG_ECORRUPT;
     } else if (kind->check != NULL) {
         rv = kind->check(&k, &v);
-    } else if ((rv = pdp_store__check_rec(db, &k, &v)) == TG_ENOTFOUND &&
+    } else if ((rv = pdp_check_store_rec(db, &k, &v)) == TG_ENOTFOUND &&
                (rv = pdp_store__admin_check_rec(db, &k, &v)) == TG_ENOTFOUND) {
         rv = TG_EINTERNAL; /* a kind without a reader */
     }

@@ -1,8 +1,8 @@
 /* pdp_store_int.h - what the pdp_store_*.c files share and nothing else
  * may include: the store's struct, the record codec (every value starts
  * with a u8 version; integers little-endian; a string is a u16 length then
- * the bytes) and the write/scan helpers. See pdp_store.h for the layout of
- * every database. */
+ * the bytes), and what each file offers the others, grouped by file. See
+ * pdp_store.h for the layout of every database. */
 #ifndef PDP_STORE_INT_H
 #define PDP_STORE_INT_H
 
@@ -26,9 +26,9 @@
 #define PDP_STORE_RETRIES 64 /* map doublings before giving up */
 
 typedef enum pdp_store_op {
-    PDP_STORE_OP_USAGE = 0,  /* settle a usage report */
-    PDP_STORE_OP_RESERVE,    /* record a reservation (res, res_len) */
-    PDP_STORE_OP_FORGET,     /* end a reservation record (expired) */
+    PDP_STORE_OP_USAGE = 0, /* settle a usage report */
+    PDP_STORE_OP_RESERVE,   /* record a reservation (res, res_len) */
+    PDP_STORE_OP_FORGET,    /* end a reservation record (expired) */
 } pdp_store_op;
 
 typedef struct pdp_store_item {
@@ -44,26 +44,26 @@ typedef struct pdp_store_item {
     tg_usage_ack           ack;
     uint32_t               nspend;
     pdp_limits_spend_key   spend[PDP_LIMITS_BUDGETS_MAX];
-    pdp_limits_spend_key  *spend_out; /* the caller's, written back */
+    pdp_limits_spend_key  *spend_out;  /* the caller's, written back */
     uint32_t              *nspend_out; /* how many: the record's keys */
 } pdp_store_item;
 
 struct pdp_store {
-    MDB_env         *env;
-    MDB_dbi          meta;
-    MDB_dbi          keys;
-    MDB_dbi          key_ids;
-    MDB_dbi          usage;
-    MDB_dbi          totals;
-    MDB_dbi          tenants;
-    MDB_dbi          history;
-    MDB_dbi          budgets;
-    MDB_dbi          alerts;
-    MDB_dbi          quotas;
-    MDB_dbi          tokens;
-    MDB_dbi          audit;
-    MDB_dbi          limits; /* limits_state */
-    MDB_dbi          reservations;
+    MDB_env *env;
+    MDB_dbi  meta;
+    MDB_dbi  keys;
+    MDB_dbi  key_ids;
+    MDB_dbi  usage;
+    MDB_dbi  totals;
+    MDB_dbi  tenants;
+    MDB_dbi  history;
+    MDB_dbi  budgets;
+    MDB_dbi  alerts;
+    MDB_dbi  quotas;
+    MDB_dbi  tokens;
+    MDB_dbi  audit;
+    MDB_dbi  limits; /* limits_state */
+    MDB_dbi  reservations;
     /* Disk full: when the writer last said so (it says it once a minute,
      * not once per failed commit). Writer thread only. */
     atomic_llong     full_logged_ms;
@@ -153,13 +153,10 @@ pdp_rec_get_labels(pdp_rec_in *in, tg_kv *l, uint32_t *n)
     }
 }
 
+/* ---- pdp_store.c: the environment ------------------------------------- */
 
 /* pdp_store__rc maps an LMDB return code to a tg_err. */
 tg_err pdp_store__rc(int rc);
-
-/* pdp_store__audit_txn appends the pdp_audit arg in txn (its seq is
- * written back). */
-int pdp_store__audit_txn(pdp_store *st, MDB_txn *txn, void *arg);
 
 /* pdp_store__write runs fn in a write txn and commits it when fn returns
  * 0; on MDB_MAP_FULL it grows the map and runs fn again (fn must be
@@ -174,10 +171,15 @@ tg_err pdp_store__write(pdp_store *st, pdp_store_txn_fn fn, void *arg);
  * every other write syncs on its own. */
 tg_err pdp_store__write_nosync(pdp_store *st, pdp_store_txn_fn fn, void *arg);
 
-/* pdp_store__res_end marks reservation record k ended inside txn (o is
- * scratch); MDB_NOTFOUND when there is no open one. */
-int pdp_store__res_end(pdp_store *st, MDB_txn *txn, MDB_val *k,
-                       pdp_rec_out *o);
+/* pdp_store__log_failure says why a write (what: "write", "fsync") failed
+ * with LMDB code rc, at most once a minute. */
+void pdp_store__log_failure(pdp_store *st, const char *what, int rc);
+
+/* pdp_store__get reads key of database dbi in rd's snapshot (rd must be
+ * inside pdp_store_read_begin). Borrows: *v points into the map, valid
+ * until pdp_store_read_end. */
+tg_err pdp_store__get(pdp_store_reader *rd, MDB_dbi dbi, const void *key,
+                      size_t klen, MDB_val *v);
 
 /* pdp_store__scan walks one database in a snapshot, last to first when
  * backwards. fn returning TG_EEXIST stops the walk without an error. */
@@ -186,8 +188,47 @@ typedef tg_err (*pdp_store_scan_fn)(const MDB_val *k, const MDB_val *v,
 tg_err pdp_store__scan(pdp_store *st, MDB_dbi dbi, bool backwards,
                        pdp_store_scan_fn fn, void *arg);
 
+/* ---- pdp_store_writer.c: the writer thread ------------------------------ */
+
+/* pdp_store__writer_start starts the writer thread (st->mu, st->cv
+ * initialised); pdp_store__writer_stop drains the queue, stops and joins
+ * it (a no-op when it is not running). */
+tg_err pdp_store__writer_start(pdp_store *st);
+void   pdp_store__writer_stop(pdp_store *st);
+
+/* ---- pdp_store_ledger.c: usage, totals, budgets, alerts ----------------- */
+
+/* pdp_store__usage_decode fills r from a usage row (all but
+ * r->usage.request_id, the database key). */
+tg_err pdp_store__usage_decode(const MDB_val *v, pdp_usage_rec *r);
+
+/* pdp_store__usage_put writes the usage row of report it (not there yet)
+ * and, unless it was abandoned, its totals and budget spend (filling
+ * it->spend[].nfired and spent_after), inside txn; o is scratch. Returns
+ * an LMDB rc. */
+int pdp_store__usage_put(pdp_store *st, MDB_txn *txn, pdp_store_item *it,
+                         pdp_rec_out *o);
+
+/* ---- pdp_store_limits.c: limits_state and reservations ------------------ */
+
+/* pdp_store__res_end marks reservation record k ended inside txn (o is
+ * scratch); MDB_NOTFOUND when there is no open one. */
+int pdp_store__res_end(pdp_store *st, MDB_txn *txn, MDB_val *k, pdp_rec_out *o);
+
+/* pdp_store__res_settle settles the reservation record of usage report it
+ * inside txn (o is scratch), taking its budget keys from the record when
+ * it->nspend_out asks for them; MDB_NOTFOUND when there is none. */
+int pdp_store__res_settle(pdp_store *st, MDB_txn *txn, pdp_store_item *it,
+                          pdp_rec_out *o);
+
+/* ---- pdp_store_admin.c: quotas, tokens, audit trail, policy history ----- */
+
+/* pdp_store__audit_txn appends the pdp_audit arg in txn (its seq is
+ * written back). */
+int pdp_store__audit_txn(pdp_store *st, MDB_txn *txn, void *arg);
+
 /* pdp_store__quota_put_in is pdp_store_quota_put inside txn (another
- * change's: both or neither). */
+ * change's: both or neither). pdp_store_admin.c. */
 int pdp_store__quota_put_in(pdp_store *st, MDB_txn *txn, const pdp_quota *q);
 
 /* pdp_store__admin_open opens the databases added without a schema bump
@@ -195,11 +236,20 @@ int pdp_store__quota_put_in(pdp_store *st, MDB_txn *txn, const pdp_quota *q);
  * init txn. */
 int pdp_store__admin_open(pdp_store *st, MDB_txn *txn);
 
-/* pdp_store__check_rec (pdp_store.c) and pdp_store__admin_check_rec
- * (pdp_store_admin.c) decode one record of database db with the reader
- * the store uses for it: TG_OK, its error, or TG_ENOTFOUND when db is not
- * one of that file's databases. For pdp_store_check. */
-tg_err pdp_store__check_rec(const char *db, const MDB_val *k, const MDB_val *v);
+/* ---- record readers, for pdp_store_check --------------------------------- */
+
+/* Each decodes one record of its database (pdp_store.h) into the struct
+ * given: TG_OK, TG_EVERSION (a version this build does not read) or TG_EIO
+ * (damaged). pdp_store__key_decode and pdp_store__tenant_decode are in
+ * pdp_store_keys.c (a tenant's id, its key, is not filled);
+ * pdp_store__totals_decode and pdp_store__budget_decode in
+ * pdp_store_ledger.c; pdp_store__admin_check_rec in pdp_store_admin.c
+ * decodes the records of its databases (TG_ENOTFOUND: db is not one). */
+tg_err pdp_store__key_decode(const MDB_val *v, pdp_key *k);
+tg_err pdp_store__tenant_decode(const MDB_val *v, pdp_tenant *t);
+tg_err pdp_store__totals_decode(const MDB_val *v, pdp_totals *t);
+tg_err pdp_store__budget_decode(const MDB_val *k, const MDB_val *v,
+                                pdp_limits_spend_key *sk, int64_t *spent);
 tg_err pdp_store__admin_check_rec(const char *db, const MDB_val *k,
                                   const MDB_val *v);
 

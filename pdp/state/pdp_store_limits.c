@@ -25,9 +25,9 @@ static int
 pdp_store_limits_save_txn(pdp_store *st, MDB_txn *txn, void *arg)
 {
     pdp_limits_save_arg *a = arg;
-    MDB_val k = {sizeof(PDP_LIMITS_SNAPSHOT_KEY) - 1, PDP_LIMITS_SNAPSHOT_KEY};
-    MDB_val v = {a->len, (void *)a->data};
-    uint64_t    seq = pdp_limits_snapshot_seq(a->data, a->len);
+    MDB_val  k = {sizeof(PDP_LIMITS_SNAPSHOT_KEY) - 1, PDP_LIMITS_SNAPSHOT_KEY};
+    MDB_val  v = {a->len, (void *)a->data};
+    uint64_t seq = pdp_limits_snapshot_seq(a->data, a->len);
     MDB_cursor *cur;
     MDB_val     rk;
     MDB_val     rv;
@@ -113,8 +113,8 @@ pdp_store_reservation_list(pdp_store *st, pdp_store_res_fn fn, void *arg)
 
     a.fn  = fn;
     a.arg = arg;
-    return pdp_store__scan(st, st->reservations, false,
-                           pdp_store_res_list_one, &a);
+    return pdp_store__scan(st, st->reservations, false, pdp_store_res_list_one,
+                           &a);
 }
 
 static int
@@ -133,6 +133,67 @@ pdp_store_reservation_del(pdp_store *st, const char *id)
         return TG_EINVAL;
     }
     return pdp_store__write(st, pdp_store_res_del_txn, (void *)id);
+}
+
+/* pdp_store__res_end marks reservation record k ended (see
+ * PDP_LIMITS_RES_ENDED) using o as scratch; MDB_NOTFOUND when there is no
+ * open one. */
+int
+pdp_store__res_end(pdp_store *st, MDB_txn *txn, MDB_val *k, pdp_rec_out *o)
+{
+    MDB_val v;
+    int     rc = mdb_get(txn, st->reservations, k, &v);
+
+    if (rc != 0) {
+        return rc;
+    }
+    if (v.mv_size == 0 || v.mv_size > sizeof(o->buf) ||
+        ((const uint8_t *)v.mv_data)[0] != PDP_LIMITS_RES_OPEN) {
+        return MDB_NOTFOUND;
+    }
+    memcpy(o->buf, v.mv_data, v.mv_size);
+    if (pdp_limits_record_end(o->buf, v.mv_size) != TG_OK) {
+        return mdb_del(txn, st->reservations, k, NULL); /* unreadable */
+    }
+    v.mv_data = o->buf;
+    return mdb_put(txn, st->reservations, k, &v, 0);
+}
+
+/* pdp_store__res_settle marks the reservation record of usage report it
+ * settled with the tokens it used (o is scratch), or deletes it when it is
+ * not one a report can settle; MDB_NOTFOUND when there is none. A record
+ * no longer held in memory (expired, released, or the PDP restarted past
+ * its TTL) still says which budgets the request fell under: they become
+ * its budget keys when the caller gave none and asked for them back. */
+int
+pdp_store__res_settle(pdp_store *st, MDB_txn *txn, pdp_store_item *it,
+                      pdp_rec_out *o)
+{
+    MDB_val k = {strlen(it->usage.reservation_id), it->usage.reservation_id};
+    MDB_val v;
+    const uint8_t *p;
+    int            rc = mdb_get(txn, st->reservations, &k, &v);
+
+    if (rc != 0) {
+        return rc;
+    }
+    p = v.mv_data;
+    if (v.mv_size == 0 || v.mv_size > sizeof(o->buf) ||
+        (p[0] != PDP_LIMITS_RES_OPEN && p[0] != PDP_LIMITS_RES_ENDED)) {
+        return mdb_del(txn, st->reservations, &k, NULL);
+    }
+    if (it->nspend == 0 && it->nspend_out != NULL && !it->usage.abandoned) {
+        it->nspend = pdp_limits_record_budget_keys(
+            v.mv_data, v.mv_size, it->spend, PDP_LIMITS_BUDGETS_MAX);
+    }
+    memcpy(o->buf, v.mv_data, v.mv_size);
+    if (pdp_limits_record_settle(o->buf, v.mv_size,
+                                 it->usage.prompt_tokens +
+                                     it->usage.completion_tokens) != TG_OK) {
+        return mdb_del(txn, st->reservations, &k, NULL);
+    }
+    v.mv_data = o->buf;
+    return mdb_put(txn, st->reservations, &k, &v, 0);
 }
 
 static int
