@@ -5,8 +5,9 @@
 # provider, and every measurement takes turns between them, so the noise
 # of a shared machine falls on both alike. Reports medians and B/A:
 #   * wrk at concurrency 1 (latency p50/p99) and at 32 (requests/s);
-#   * streams: B's data plane against A's with tollgate-bench-stream (time
-#     to first token, cost per chunk);
+#   * streams: each build's data plane against the other's with
+#     tollgate-bench-stream, both ways round (time to first token, cost
+#     per chunk), as B/A;
 #   * the in-process benchmarks of each build (policy evaluation,
 #     decisions with limits, settled usage records/s).
 #
@@ -144,21 +145,42 @@ for r in $(seq "$rounds"); do
     lines_run "$t" "$bin/tollgate-bench-decide" --dir "$tmp/decide-$t-$r"
   done
 done
-say "streams: B's data plane against A's"
-"$B_bin/tollgate-bench-stream" --url "${url[B]}" --key "${key[B]}" \
-  --ref-url "${url[A]}" --ref-key "${key[A]}" -n 500 -w 50 --chunks 1000 \
-  --chunk-rounds 11 --conc 0 >"$tmp/stream.log" 2>&1 ||
-  { cat "$tmp/stream.log" >&2; die "tollgate-bench-stream failed"; }
+# Streams: one build's data plane as the gateway and the other's as the
+# reference, then the other way round (the tool's own order costs
+# something), each ratio put as B/A.
+stream_run() { # stream_run GATEWAY REF: adds stream ttft/chunk ratios B/A
+  local g=$1 ref=$2 line inv=0
+  [ "$g" = A ] && inv=1
+  "$B_bin/tollgate-bench-stream" --url "${url[$g]}" --key "${key[$g]}" \
+    --ref-url "${url[$ref]}" --ref-key "${key[$ref]}" -n 300 -w 30 \
+    --chunks 1000 --chunk-rounds 11 --conc 0 >"$tmp/stream.log" 2>&1 ||
+    { cat "$tmp/stream.log" >&2; die "tollgate-bench-stream failed"; }
+  while read -r line; do
+    for kv in $line; do
+      case $kv in p50=* | p99=* | per_chunk=*) ;; *) continue ;; esac
+      v=${kv#*=}
+      [ "$inv" = 0 ] || v=$(awk -v v="$v" 'BEGIN { printf "%.3f", 1 / v }')
+      add "stream_$(cut -d' ' -f2 <<<"$line" | cut -d_ -f1) ${kv%%=*}_B/A X" "$v"
+    done
+  done < <(grep '^ratio' "$tmp/stream.log")
+}
+for r in $(seq 3); do
+  say "streams $r/3: B's data plane against A's, then A's against B's"
+  stream_run B A
+  stream_run A B
+done
 
 echo "# ab: A=$A_bin B=$B_bin, $rounds rounds, medians"
 printf '%-34s %12s %12s %7s\n' measure A B B/A
-for k in $(printf '%s\n' "${!vals[@]}" | sed 's/ [AB]$//' | sort -u | tr ' ' '|'); do
+for k in $(printf '%s\n' "${!vals[@]}" | grep ' [AB]$' | sed 's/ [AB]$//' |
+           sort -u | tr ' ' '|'); do
   k=${k//|/ }
   a=$(median ${vals["$k A"]:-}) b=$(median ${vals["$k B"]:-})
   [ -n "$a" ] && [ -n "$b" ] || continue
   printf '%-34s %12s %12s %7s\n' "$k" "$a" "$b" "$(ratio "$b" "$a")"
 done
-# bench-stream names its two targets "tollgate" (here B) and "direct" (A).
-grep '^ratio' "$tmp/stream.log" |
-  sed 's/_tollgate/_B/g; s/_direct/_A/g; s/^ratio /stream B\/A: /'
+for k in $(printf '%s\n' "${!vals[@]}" | grep ' X$' | sed 's/ X$//' | sort -u | tr ' ' '|'); do
+  k=${k//|/ }
+  printf '%-34s %12s %12s %7s\n' "$k" "" "" "$(median ${vals["$k X"]})"
+done
 ok=1
