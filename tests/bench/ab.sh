@@ -14,7 +14,8 @@
 #   BENCH_A=/tmp/before/build/bin tests/bench/ab.sh [B_BIN]
 #
 # B_BIN defaults to build/release/bin (tests/bench/run.sh builds it).
-# Knobs: BENCH_AB_ROUNDS (5), BENCH_AB_SECS (5 per wrk run), BENCH_KEEP=1.
+# Knobs: BENCH_AB_ROUNDS (5), BENCH_AB_SECS (5 per wrk run), BENCH_AB_PARTS
+# ("c1 c32 inproc stream": which measurements), BENCH_KEEP=1.
 # Like run.sh, it fails only when something does not work, never because a
 # number is bad.
 set -euo pipefail
@@ -28,6 +29,8 @@ A_bin=${BENCH_A:?set BENCH_A to the bin directory of the build to compare agains
 B_bin=${1:-$top/build/release/bin}
 rounds=${BENCH_AB_ROUNDS:-5}
 secs=${BENCH_AB_SECS:-5}
+parts=" ${BENCH_AB_PARTS:-c1 c32 inproc stream} "
+part() { [[ $parts == *" $1 "* ]]; }
 command -v wrk >/dev/null || die "wrk is missing (tests/bench/run.sh installs it)"
 for d in "$A_bin" "$B_bin"; do
   for b in tollgate-mock-llm tollgate-pdp tollgate-dataplane \
@@ -134,8 +137,9 @@ for t in A B; do BENCH_AUTH=${key[$t]} wrk -t1 -c4 -d2s -s "$here/bench.lua" \
 for r in $(seq "$rounds"); do
   order="A B"; [ $((r % 2)) = 0 ] && order="B A"
   say "round $r/$rounds ($order)"
-  for t in $order; do wrk_run "$t" 1 1; done
-  for t in $order; do wrk_run "$t" 32 2; done
+  if part c1; then for t in $order; do wrk_run "$t" 1 1; done; fi
+  if part c32; then for t in $order; do wrk_run "$t" 32 2; done; fi
+  part inproc || continue
   for t in $order; do
     bin=$A_bin; [ "$t" = B ] && bin=$B_bin
     lines_run "$t" "$bin/tollgate-bench-policy" \
@@ -165,6 +169,7 @@ stream_run() { # stream_run GATEWAY REF: adds stream ttft/chunk ratios B/A
   done < <(grep '^ratio' "$tmp/stream.log")
 }
 for r in $(seq 3); do
+  part stream || break
   say "streams $r/3: B's data plane against A's, then A's against B's"
   stream_run B A
   stream_run A B
