@@ -1,5 +1,5 @@
 /* bench_policy.c - tollgate-bench-policy: policy evaluation alone, in
- * process, on one thread (DESIGN.md: >= 200k decisions/s per core for a
+ * process, on one thread (the target: >= 200k decisions/s per core for a
  * 20-rule bundle). The workload is the bundle's own test inputs
  * (tests/bench/policy-20/bench.test.json: allows, denies, routes, audit
  * hits), cycled; the reference, measured in the same run, is the same

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# run.sh - Tollgate's benchmark (DESIGN.md, "Performance targets"): every
+# run.sh - Tollgate's benchmark against its performance targets: every
 # figure is a ratio to a reference measured in the same run, on loopback,
 # against the mock provider:
 #   A  wrk -> mock                  (the floor)
