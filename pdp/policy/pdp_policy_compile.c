@@ -172,6 +172,9 @@ pdp_cc_str(pdp_cc *cc, const char *s, size_t n)
         cc->oom = true;
         return (pdp_str){0, 0};
     }
+    if (cc->fold) {
+        pdp_fold(cc->pool.data + r.off, n);
+    }
     return r;
 }
 

@@ -38,6 +38,7 @@ struct pdp_cc {
         cap_cidr_lists, cap_routes;
     uint32_t seq;
     bool     oom;
+    bool     fold; /* pdp_cc_str stores ASCII letters folded (iin, ieq…) */
     bool     too_many_rules;
     /* The price table budget rules are checked against, loaded on the
      * first budget rule: pr_state 0 not yet, 1 loaded (pr may be NULL:

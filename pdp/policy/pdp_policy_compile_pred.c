@@ -4,6 +4,7 @@
  * of operators, weekdays and endpoints. Not thread-safe per pdp_cc. */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "pdp_policy_compile_int.h"
 
@@ -191,7 +192,7 @@ pdp_cc_domain(pdp_cc *cc, uint8_t attr, const cJSON *lit)
         return true;
     }
     for (size_t i = 0; i < n; i++) {
-        if (strcmp(s, names[i]) == 0) {
+        if ((cc->fold ? strcasecmp(s, names[i]) : strcmp(s, names[i])) == 0) {
             return true;
         }
     }
@@ -233,9 +234,10 @@ pdp_cc_literal(pdp_cc *cc, uint32_t n, const cJSON *lit, const char *op)
 }
 
 static const char *const pdp_op_list[] = {
-    "all",      "any",  "not",  "eq",     "ne",         "lt",
-    "le",       "gt",   "ge",   "in",     "prefix",     "suffix",
-    "contains", "glob", "cidr", "exists", "time_window"};
+    "all",      "any",  "not",     "eq",      "ne",          "lt",
+    "le",       "gt",   "ge",      "in",      "prefix",      "suffix",
+    "contains", "glob", "cidr",    "exists",  "time_window", "ieq",
+    "ine",      "iin",  "iprefix", "isuffix", "icontains",   "iglob"};
 #define PDP_NOPS (sizeof(pdp_op_list) / sizeof(pdp_op_list[0]))
 
 /* Names authors bring from other policy languages. */
@@ -281,6 +283,31 @@ pdp_op_lookup(const char *s)
     return -1;
 }
 
+/* pdp_op_icase is the string operator s names with a leading "i" (ieq,
+ * iin, iglob…: the case-insensitive variants), or -1. */
+static int
+pdp_op_icase(const char *s)
+{
+    int op = s[0] == 'i' ? pdp_op_lookup(s + 1) : -1;
+
+    switch (op) {
+    case PDP_OP_EQ:
+    case PDP_OP_NE:
+    case PDP_OP_IN:
+    case PDP_OP_PREFIX:
+    case PDP_OP_SUFFIX:
+    case PDP_OP_CONTAINS:
+    case PDP_OP_GLOB:
+        return op;
+    default:
+        return -1;
+    }
+}
+
+static void pdp_cc_value(pdp_cc *cc, uint32_t n, const cJSON *attr,
+                         const cJSON *arg, int op, uint8_t t, const char *name,
+                         const char *example);
+
 /* pdp_cc_binary compiles {"op": [ATTR, ARG]}; node n already exists. */
 static void
 pdp_cc_binary(pdp_cc *cc, uint32_t n, const cJSON *m, int op)
@@ -288,7 +315,7 @@ pdp_cc_binary(pdp_cc *cc, uint32_t n, const cJSON *m, int op)
     const cJSON             *args = m;
     const cJSON             *attr;
     const cJSON             *arg;
-    const char              *name                  = pdp_op_names[op];
+    const char              *name                  = m->string;
     static const char *const example[PDP_OP_COUNT] = {
         [PDP_OP_EQ]       = "{\"eq\": [\"tenant.tier\", \"free\"]}",
         [PDP_OP_NE]       = "{\"ne\": [\"tenant.tier\", \"free\"]}",
@@ -320,6 +347,25 @@ pdp_cc_binary(pdp_cc *cc, uint32_t n, const cJSON *m, int op)
         return;
     }
     t = pdp_attr_type(cc->b->nodes[n].attr);
+    if (cc->b->nodes[n].icase && t != PDP_T_STR && t != PDP_T_IP) {
+        PDP_ERR(cc, attr,
+                "%s compares strings regardless of case; %s is %s (use %s)",
+                name, pdp_cc_s(cc, cc->b->nodes[n].path), pdp_type_name(t),
+                pdp_op_names[op]);
+        return;
+    }
+    /* What the operator compares against is stored folded. */
+    cc->fold = cc->b->nodes[n].icase;
+    pdp_cc_value(cc, n, attr, arg, op, t, name, example[op]);
+    cc->fold = false;
+}
+
+/* pdp_cc_value compiles what node n's operator compares its attribute
+ * (attr, of type t) against. */
+static void
+pdp_cc_value(pdp_cc *cc, uint32_t n, const cJSON *attr, const cJSON *arg,
+             int op, uint8_t t, const char *name, const char *example)
+{
     switch (op) {
     case PDP_OP_EQ:
     case PDP_OP_NE:
@@ -343,7 +389,7 @@ pdp_cc_binary(pdp_cc *cc, uint32_t n, const cJSON *m, int op)
             PDP_ERR(cc, arg,
                     "wrong argument type for in: expected a list of "
                     "values, e.g. %s; got %s",
-                    example[op], pdp_json_type(arg));
+                    example, pdp_json_type(arg));
             return;
         }
         pdp_cc_set(cc, n, arg);
@@ -419,6 +465,9 @@ pdp_cc_pred(pdp_cc *cc, const cJSON *j, uint32_t depth)
     }
     m  = j->child;
     op = pdp_op_lookup(m->string);
+    if (op < 0 && (op = pdp_op_icase(m->string)) >= 0) {
+        cc->b->nodes[n].icase = 1;
+    }
     if (op < 0) {
         const char *sug = pdp_op_alias(m->string);
         if (sug == NULL) {

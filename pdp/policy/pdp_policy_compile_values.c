@@ -109,13 +109,22 @@ pdp_cc_set_strs(pdp_cc *cc, pdp_set *set, const cJSON *list, int cnt)
     }
     for (const cJSON *v = list->child; v != NULL; v = v->next) {
         size_t   len = strlen(v->valuestring);
-        uint64_t h   = pdp_hash(v->valuestring, len);
-        uint32_t i   = (uint32_t)h & set->mask;
+        char    *s   = strdup(v->valuestring);
+        uint64_t h;
+        uint32_t i;
         bool     dup = false;
+        if (s == NULL) {
+            cc->oom = true;
+            return false;
+        }
+        if (cc->fold) {
+            pdp_fold(s, len); /* iin: "Restricted" is "restricted" */
+        }
+        h = pdp_hash(s, len);
+        i = (uint32_t)h & set->mask;
         while (set->slots[i].s.len != UINT32_MAX) {
             if (set->slots[i].hash == h && set->slots[i].s.len == len &&
-                memcmp(pdp_cc_s(cc, set->slots[i].s), v->valuestring, len) ==
-                    0) {
+                memcmp(pdp_cc_s(cc, set->slots[i].s), s, len) == 0) {
                 dup = true;
                 break;
             }
@@ -123,9 +132,10 @@ pdp_cc_set_strs(pdp_cc *cc, pdp_set *set, const cJSON *list, int cnt)
         }
         if (!dup) {
             set->slots[i].hash = h;
-            set->slots[i].s    = pdp_cc_str(cc, v->valuestring, len);
+            set->slots[i].s    = pdp_cc_str(cc, s, len);
             set->n++;
         }
+        free(s);
     }
     return true;
 }

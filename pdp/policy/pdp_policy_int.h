@@ -115,7 +115,12 @@ typedef struct pdp_node {
     uint8_t  op;    /* pdp_op */
     uint8_t  attr;  /* pdp_attr_id */
     uint8_t  vtype; /* pdp_type of the literal */
-    uint8_t  days;  /* time_window: bit 0 = mon .. bit 6 = sun */
+    union {
+        uint8_t days;  /* time_window: bit 0 = mon .. bit 6 = sun */
+        uint8_t icase; /* eq ne in prefix suffix contains glob, written
+                        * with an "i": ASCII letters compare folded (the
+                        * literal is stored folded) */
+    };
     uint32_t end;   /* index just past this node's subtree */
     pdp_str  path;  /* the attribute path as written, for traces */
     pdp_str  key;   /* label / metadata key for *.labels.<k>, metadata.<k> */
@@ -323,6 +328,18 @@ static inline uint64_t
 pdp_hash(const char *s, size_t n)
 {
     return tg_fnv1a(TG_FNV_BASIS, s, n);
+}
+
+/* pdp_fold lowers the ASCII letters of s[0..n) in place: what the
+ * case-insensitive operators compare (other bytes compare exactly). */
+static inline void
+pdp_fold(char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] >= 'A' && s[i] <= 'Z') {
+            s[i] = (char)(s[i] - 'A' + 'a');
+        }
+    }
 }
 
 static inline const char *

@@ -180,7 +180,13 @@ pdp_trace_describe(const pdp_bundle *b, const pdp_node *nd, char *buf,
                    size_t cap)
 {
     const char *path = pdp_s(b, nd->path);
-    const char *op   = pdp_op_names[nd->op];
+    char        op[24];
+
+    /* ieq, iin…: the operator as written (time_window's days share the
+     * byte icase lives in). */
+    snprintf(op, sizeof(op), "%s%s",
+             nd->op != PDP_OP_TIME_WINDOW && nd->icase ? "i" : "",
+             pdp_op_names[nd->op]);
 
     switch (nd->op) {
     case PDP_OP_TRUE:

@@ -737,7 +737,7 @@ test_budget_enforced(void)
                             "\"scope\": \"tenant\", \"window\": "
                             "\"daily\", \"limit_usd\": 1, \"when\": "
                             "{\"eq\": [\"request.model\", \"gpt-4o\"]}}");
-    tg_price   p;
+    tg_price    p;
 
     CU_ASSERT_PTR_NOT_NULL_FATAL(b);
     CU_ASSERT_TRUE(pdp_bundle_price(b, "gpt-4o", &p));
@@ -1167,6 +1167,70 @@ test_operators(void)
     };
 
     run_op_cases(cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+/* The case-insensitive variants: `X-Tollgate-Meta-Data_Class: Restricted`
+ * must not escape a rule written for "restricted"; the exact operators
+ * stay exact; only ASCII letters fold. */
+static void
+test_operators_icase(void)
+{
+#define META(v) "{\"request\": {\"metadata\": {\"data_class\": \"" v "\"}}}"
+    static const op_case cases[] = {
+        {"{\"eq\": [\"request.metadata.data_class\", \"restricted\"]}",
+         META("Restricted"), 0},
+        {"{\"ieq\": [\"request.metadata.data_class\", \"restricted\"]}",
+         META("Restricted"), 1},
+        {"{\"ieq\": [\"request.metadata.data_class\", \"RESTRICTED\"]}",
+         META("reStricted"), 1},
+        {"{\"ieq\": [\"request.metadata.data_class\", \"restricted\"]}",
+         META("restricte"), 0},
+        {"{\"ine\": [\"request.metadata.data_class\", \"public\"]}",
+         META("PUBLIC"), 0},
+        {"{\"ine\": [\"request.metadata.data_class\", \"public\"]}",
+         META("Secret"), 1},
+        {"{\"iin\": [\"request.metadata.data_class\", [\"Secret\", "
+         "\"restricted\"]]}",
+         META("RESTRICTED"), 1},
+        {"{\"iin\": [\"request.metadata.data_class\", [\"Secret\", "
+         "\"restricted\"]]}",
+         META("secret"), 1},
+        {"{\"in\": [\"request.metadata.data_class\", [\"Secret\"]]}",
+         META("secret"), 0},
+        {"{\"iin\": [\"request.metadata.data_class\", [\"Secret\"]]}",
+         META("public"), 0},
+        {"{\"iprefix\": [\"request.model\", \"GPT-\"]}",
+         "{\"request\": {\"model\": \"gpt-4o\"}}", 1},
+        {"{\"isuffix\": [\"request.model\", \"-MINI\"]}",
+         "{\"request\": {\"model\": \"gpt-4o-Mini\"}}", 1},
+        {"{\"icontains\": [\"request.metadata.data_class\", \"STRICT\"]}",
+         META("Restricted"), 1},
+        {"{\"contains\": [\"request.metadata.data_class\", \"STRICT\"]}",
+         META("Restricted"), 0},
+        {"{\"iglob\": [\"request.model\", \"GPT-4*\"]}",
+         "{\"request\": {\"model\": \"gpt-4o\"}}", 1},
+        {"{\"iglob\": [\"request.model\", \"claude-*\"]}",
+         "{\"request\": {\"model\": \"gpt-4o\"}}", 0},
+        /* weekday names fold too; absent is still an error */
+        {"{\"ieq\": [\"time.weekday\", \"Sat\"]}",
+         "{\"time\": \"2026-11-28T10:00:00Z\"}", 1},
+        {"{\"ieq\": [\"tenant.tier\", \"free\"]}", "{}", 2},
+        /* only ASCII folds: bytes above 0x7f compare exactly */
+        {"{\"ieq\": [\"request.metadata.data_class\", \"\u00e9t\u00e9\"]}",
+         META("\u00c9T\u00c9"), 0},
+        {"{\"ieq\": [\"request.metadata.data_class\", \"\u00e9t\u00e9\"]}",
+         META("\u00e9T\u00e9"), 1},
+    };
+#undef META
+
+    run_op_cases(cases, sizeof(cases) / sizeof(cases[0]));
+    /* Not on numbers: the message names the exact operator to use. */
+    CU_ASSERT_PTR_NULL(rules1("{\"id\": \"n\", \"kind\": \"access\", "
+                              "\"effect\": \"deny\", \"when\": {\"ieq\": "
+                              "[\"request.max_tokens\", 5]}}"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(
+        g_err, "ieq compares strings regardless of case; request.max_tokens "
+               "is a number (use eq)"));
 }
 
 /* ---- semantics ----------------------------------------------------------- */
@@ -2031,7 +2095,6 @@ setup(void)
     }
 }
 
-
 /* Budget windows are calendar windows in the bundle's zone: a daily budget
  * in Europe/Berlin rolls over at local midnight (23:00 UTC in winter, 22:00
  * in summer), and what was spent the day before no longer counts. */
@@ -2040,7 +2103,8 @@ test_budget_window_berlin(void)
 {
     pdp_bundle       *b = berlin("true");
     pdp_limits       *l = NULL;
-    pdp_limits_budget q = {"day", "t", PDP_WINDOW_DAILY, 0, 0, 10000, false, 0, 0, {0}};
+    pdp_limits_budget q = {"day", "t", PDP_WINDOW_DAILY, 0, 0, 10000, false, 0,
+                           0,     {0}};
     pdp_limits_cost   c = {1000000, 1000000, 1000, 4000}; /* 5000 worst */
     pdp_limits_result r;
     int64_t           start;
@@ -2076,18 +2140,20 @@ test_budget_window_berlin(void)
 
     /* Fill the budget just before midnight; the next day starts empty. */
     CU_ASSERT_EQUAL_FATAL(pdp_limits_create(&l, 900000000), TG_OK);
-    pdp_bundle_budget_window(b, PDP_WINDOW_DAILY, 1773183599000LL,
-                             &q.start_ms, &reset);
+    pdp_bundle_budget_window(b, PDP_WINDOW_DAILY, 1773183599000LL, &q.start_ms,
+                             &reset);
     for (int i = 0; i < 2; i++) {
-        pdp_limits_check_budgets(l, NULL, NULL, 0, &q, 1, &c, 5000, 1773183599000LL,
-                                 &r);
+        pdp_limits_check_budgets(l, NULL, NULL, 0, &q, 1, &c, 5000,
+                                 1773183599000LL, &r);
         CU_ASSERT_EQUAL(r.denied, PDP_LIMITS_OK);
     }
-    pdp_limits_check_budgets(l, NULL, NULL, 0, &q, 1, &c, 5000, 1773183599500LL, &r);
+    pdp_limits_check_budgets(l, NULL, NULL, 0, &q, 1, &c, 5000, 1773183599500LL,
+                             &r);
     CU_ASSERT_EQUAL(r.denied, PDP_LIMITS_BUDGET);
-    pdp_bundle_budget_window(b, PDP_WINDOW_DAILY, 1773183600000LL,
-                             &q.start_ms, &reset);
-    pdp_limits_check_budgets(l, NULL, NULL, 0, &q, 1, &c, 5000, 1773183600000LL, &r);
+    pdp_bundle_budget_window(b, PDP_WINDOW_DAILY, 1773183600000LL, &q.start_ms,
+                             &reset);
+    pdp_limits_check_budgets(l, NULL, NULL, 0, &q, 1, &c, 5000, 1773183600000LL,
+                             &r);
     CU_ASSERT_EQUAL(r.denied, PDP_LIMITS_OK);
     pdp_limits_destroy(l);
     pdp_bundle_unref(b);
@@ -2110,6 +2176,7 @@ static const tg_unit_case cases[] = {
     {"budget_enforced", test_budget_enforced},
     {"budget_errors", test_budget_errors},
     {"operators", test_operators},
+    {"operators_icase", test_operators_icase},
     {"cedar_semantics", test_cedar_semantics},
     {"order_independence", test_order_independence},
     {"on_error", test_on_error},
