@@ -381,28 +381,25 @@ pdp_eval_cidr(pdp_ectx *x, uint32_t i, const pdp_node *nd, const pdp_val *v)
     return PDP_R_FALSE;
 }
 
-static inline pdp_res pdp_eval_cmp(pdp_ectx *x, uint32_t i, const pdp_node *nd,
-                                   const pdp_val *v);
-
-/* pdp_eval_cmp_folded is pdp_eval_cmp for ieq, iin, iglob…: v's ASCII
- * letters folded, against the literal the compiler stored folded. Every
- * string attribute lives in a buffer of at most TG_MSG_META_VAL_MAX
- * bytes (pdp_attrs), so a copy on the stack always fits. */
-static pdp_res
-pdp_eval_cmp_folded(pdp_ectx *x, uint32_t i, const pdp_node *nd,
-                    const pdp_val *v)
+/* pdp_eval_fold returns v with its ASCII letters folded, for ieq, iin,
+ * iglob…, whose literal the compiler stored folded. The copy lives in a
+ * per-thread buffer until the next call: every string attribute lives in
+ * a buffer of at most TG_MSG_META_VAL_MAX bytes (pdp_attrs), so it fits;
+ * kept out of line so the common path stays as it was. */
+static __attribute__((noinline)) const pdp_val *
+pdp_eval_fold(const pdp_val *v)
 {
-    char    buf[2 * TG_MSG_META_VAL_MAX];
-    pdp_val f = *v;
+    static _Thread_local char    buf[2 * TG_MSG_META_VAL_MAX];
+    static _Thread_local pdp_val f;
+    size_t                       n = v->len < sizeof(buf) ? v->len : 0;
 
-    if (v->len >= sizeof(buf)) {
-        return PDP_R_ERROR; /* cannot happen: see above */
-    }
-    memcpy(buf, v->s, v->len);
-    buf[v->len] = '\0';
-    pdp_fold(buf, v->len);
-    f.s = buf;
-    return pdp_eval_cmp(x, i, nd, &f);
+    f = *v;
+    memcpy(buf, v->s, n); /* (a longer value cannot exist; it reads as "") */
+    buf[n] = '\0';
+    pdp_fold(buf, n);
+    f.s   = buf;
+    f.len = n;
+    return &f;
 }
 
 /* pdp_eval_cmp applies node i's operator to v, the value its attribute
@@ -538,10 +535,8 @@ pdp_eval_node(pdp_ectx *x, uint32_t i, uint32_t depth)
         x->err_node = i;
         x->err_ip   = 0;
         r           = PDP_R_ERROR;
-    } else if (nd->icase) {
-        r = pdp_eval_cmp_folded(x, i, nd, &v);
     } else {
-        r = pdp_eval_cmp(x, i, nd, &v);
+        r = pdp_eval_cmp(x, i, nd, nd->icase ? pdp_eval_fold(&v) : &v);
     }
 done:
     if (x->t != NULL) {
