@@ -7,6 +7,7 @@
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -28,6 +29,7 @@ typedef struct pdp_pc_opts {
     const char *input;
     const char *format;
     bool        explain;
+    bool        jsonl; /* eval: --input holds one request a line */
     bool        help;
     const char *dir; /* the positional DIR */
 } pdp_pc_opts;
@@ -60,16 +62,21 @@ static const char pdp_pc_usage_test[] =
 
 static const char pdp_pc_usage_eval[] =
     "usage: tollgate-pdp eval --bundle DIR --input FILE [--config FILE]\n"
-    "                         [--explain] [--format text|json]\n"
+    "                         [--explain] [--format text|json] [--jsonl]\n"
     "\n"
     "Evaluates one request against the bundle. FILE holds the request's\n"
     "attributes, as the \"input\" of a test case:\n"
     "  {\"principal\": {...}, \"tenant\": {...}, \"request\": {...},\n"
     "   \"time\": \"2026-11-28T10:00:00Z\"}\n"
+    "--jsonl: FILE (\"-\": standard input) holds one such object a line;\n"
+    "each gets one line of JSON (as --format json, with \"line\"), a line\n"
+    "that cannot be read {\"line\": N, \"error\": \"...\"}; blank lines\n"
+    "are skipped.\n"
     "--explain adds every rule's evaluation: matched or not, why, and the\n"
     "attribute values it read.\n"
     "Exit 0 (allow or deny), 1 the bundle has errors, 2 usage or input "
-    "error.\n";
+    "error (with --jsonl: some line could not be read; the others are\n"
+    "evaluated).\n";
 
 /* pdp_pc_parse reads a policy command's flags into o: DIR, the one
  * operand, when want_dir. */
@@ -90,6 +97,7 @@ pdp_pc_parse(pdp_pc *c, int argc, char **argv, const pdp_cli_flag flags[],
     o->input   = pdp_cli_val(&a, "input");
     o->format  = pdp_cli_val(&a, "format");
     o->explain = pdp_cli_val(&a, "explain") != NULL;
+    o->jsonl   = pdp_cli_val(&a, "jsonl") != NULL;
     o->help    = a.help;
     o->dir     = a.npos > 0 ? a.pos[0] : NULL;
     return pdp_cli_format(&c->io, o->format, formats);
@@ -336,9 +344,11 @@ pdp_pc_eval_text(pdp_pc *c, const pdp_attrs *a, const pdp_policy_result *r,
     }
 }
 
+/* pdp_pc_eval_json prints r as one line of JSON; line > 0 (--jsonl) adds
+ * the input line it answers. */
 static void
 pdp_pc_eval_json(pdp_pc *c, const pdp_attrs *a, const pdp_policy_result *r,
-                 const pdp_trace *t)
+                 const pdp_trace *t, long line)
 {
     const char *ids[TG_MSG_TARGETS_MAX + 64];
     size_t n   = pdp_bundle_route(c->cfg, a, r, ids, TG_MSG_TARGETS_MAX + 64);
@@ -348,6 +358,9 @@ pdp_pc_eval_json(pdp_pc *c, const pdp_attrs *a, const pdp_policy_result *r,
     cJSON *rt  = cJSON_CreateArray();
     char  *s;
 
+    if (line > 0) {
+        cJSON_AddNumberToObject(o, "line", (double)line);
+    }
     cJSON_AddStringToObject(o, "decision",
                             r->verdict == TG_VERDICT_ALLOW ? "allow" : "deny");
     if (r->verdict != TG_VERDICT_ALLOW) {
@@ -391,20 +404,105 @@ pdp_pc_eval_json(pdp_pc *c, const pdp_attrs *a, const pdp_policy_result *r,
     cJSON_Delete(o);
 }
 
-static int
-pdp_pc_eval(pdp_pc *c, int argc, char **argv)
+/* pdp_pc_eval_line evaluates the request on one line of a --jsonl input
+ * (line n of path) and prints its result or why it cannot be read.
+ * False when it could not be read. */
+static bool
+pdp_pc_eval_line(pdp_pc *c, const char *path, long n, const char *text,
+                 size_t len, pdp_trace *t)
 {
-    static const pdp_cli_flag flags[] = {
-        {"config", PDP_CLI_VALUE},   {"bundle", PDP_CLI_VALUE},
-        {"input", PDP_CLI_VALUE},    {"format", PDP_CLI_VALUE},
-        {"explain", PDP_CLI_SWITCH}, {NULL, 0}};
-    pdp_pc_opts       o;
     tg_json_doc      *doc = NULL;
-    pdp_trace        *t   = NULL;
     pdp_attrs         a;
     pdp_policy_result r;
     char              msg[1024];
-    int               ec;
+    bool              ok;
+
+    ok = tg_json_doc_parse(&doc, "", text, len, msg, sizeof(msg)) == TG_OK &&
+         pdp_attrs_from_json(&a, doc, tg_json_doc_root(doc), msg,
+                             sizeof(msg)) == TG_OK;
+    if (ok) {
+        pdp_bundle_eval(c->b, &a, &r, t);
+        pdp_pc_eval_json(c, &a, &r, t, n);
+    } else {
+        /* msg is ":1:COL: what" (one line, no name): say where it is. */
+        cJSON *o = cJSON_CreateObject();
+        char   where[64];
+        char  *s   = NULL;
+        char  *col = msg[0] == ':' ? strchr(msg + 1, ':') : NULL;
+        char  *what;
+        snprintf(where, sizeof(where), "%ld", n);
+        fprintf(c->io.err, "%s:%s%s\n", path, where, col != NULL ? col : msg);
+        cJSON_AddNumberToObject(o, "line", (double)n);
+        what = col != NULL ? strchr(col + 1, ':') : NULL;
+        cJSON_AddStringToObject(o, "error", what != NULL ? what + 2 : msg);
+        if ((s = cJSON_PrintUnformatted(o)) != NULL) {
+            fprintf(c->io.out, "%s\n", s);
+            cJSON_free(s);
+        }
+        cJSON_Delete(o);
+    }
+    tg_json_doc_destroy(doc);
+    return ok;
+}
+
+/* pdp_pc_eval_jsonl evaluates every request of a --jsonl input. */
+static int
+pdp_pc_eval_jsonl(pdp_pc *c, const pdp_pc_opts *o, pdp_trace *t)
+{
+    bool    stdin_ = strcmp(o->input, "-") == 0;
+    FILE   *f      = stdin_ ? stdin : fopen(o->input, "r");
+    char   *line   = NULL;
+    size_t  cap    = 0;
+    ssize_t len;
+    long    n  = 0;
+    int     ec = PDP_EXIT_OK;
+
+    if (f == NULL) {
+        fprintf(c->io.err, "tollgate-pdp eval: cannot read %s: %s\n", o->input,
+                strerror(errno));
+        return PDP_EXIT_USAGE;
+    }
+    while ((len = getline(&line, &cap, f)) >= 0) {
+        n++;
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) {
+            line[--len] = '\0';
+        }
+        if (len == 0 || strspn(line, " \t") == (size_t)len) {
+            continue;
+        }
+        if (!pdp_pc_eval_line(c, o->input, n, line, (size_t)len, t)) {
+            ec = PDP_EXIT_USAGE;
+        }
+    }
+    if (ferror(f)) {
+        fprintf(c->io.err, "tollgate-pdp eval: reading %s failed at line %ld\n",
+                o->input, n + 1);
+        ec = PDP_EXIT_USAGE;
+    }
+    free(line);
+    if (!stdin_) {
+        fclose(f);
+    }
+    return ec;
+}
+
+static int
+pdp_pc_eval(pdp_pc *c, int argc, char **argv)
+{
+    static const pdp_cli_flag flags[] = {{"config", PDP_CLI_VALUE},
+                                         {"bundle", PDP_CLI_VALUE},
+                                         {"input", PDP_CLI_VALUE},
+                                         {"format", PDP_CLI_VALUE},
+                                         {"explain", PDP_CLI_SWITCH},
+                                         {"jsonl", PDP_CLI_SWITCH},
+                                         {NULL, 0}};
+    pdp_pc_opts               o;
+    tg_json_doc              *doc = NULL;
+    pdp_trace                *t   = NULL;
+    pdp_attrs                 a;
+    pdp_policy_result         r;
+    char                      msg[1024];
+    int                       ec;
 
     if ((ec = pdp_pc_parse(c, argc, argv, flags, false, &o)) != 0) {
         return ec;
@@ -418,8 +516,22 @@ pdp_pc_eval(pdp_pc *c, int argc, char **argv)
                                    "--bundle DIR and --input FILE are both "
                                    "needed");
     }
+    if (o.jsonl && o.format != NULL && strcmp(o.format, "json") != 0) {
+        return pdp_cli_usage_error(&c->io, "--jsonl prints JSON lines; leave "
+                                           "out --format text");
+    }
     if ((ec = pdp_pc_config(c, &o)) != 0) {
         return ec;
+    }
+    if (o.jsonl) {
+        if ((ec = pdp_pc_load(c, o.bundle)) == 0) {
+            if (o.explain && (t = pdp_trace_create()) == NULL) {
+                fprintf(c->io.err, "tollgate-pdp eval: out of memory\n");
+                return PDP_EXIT_FAIL;
+            }
+            ec = pdp_pc_eval_jsonl(c, &o, t);
+        }
+        goto out;
     }
     if (tg_json_doc_load(&doc, o.input, 1u << 20, msg, sizeof(msg)) != TG_OK ||
         pdp_attrs_from_json(&a, doc, tg_json_doc_root(doc), msg, sizeof(msg)) !=
@@ -438,7 +550,7 @@ pdp_pc_eval(pdp_pc *c, int argc, char **argv)
     }
     pdp_bundle_eval(c->b, &a, &r, t);
     if (o.format != NULL && strcmp(o.format, "json") == 0) {
-        pdp_pc_eval_json(c, &a, &r, t);
+        pdp_pc_eval_json(c, &a, &r, t, 0);
     } else {
         pdp_pc_eval_text(c, &a, &r, t);
     }

@@ -2003,6 +2003,39 @@ test_cli_commands(void)
         CU_ASSERT_EQUAL(cJSON_GetObjectItem(j, "revision")->valueint, 3);
         cJSON_Delete(j);
     }
+    /* --jsonl: one result a line, in order, each naming its line; a line
+     * that cannot be read is an error object (and exit 2), the rest are
+     * still evaluated; blank lines are skipped. */
+    snprintf(in, sizeof(in), "%s",
+             tg_unit_write(tg_unit_tmpdir("policy-jsonl"), "in.jsonl",
+                           "{\"tenant\": {\"tier\": \"free\"}}\n"
+                           "\n"
+                           "{\"tenant\": {\"teir\": \"pro\"}}\n"
+                           "{\"tenant\": {\"tier\": \"pro\"}}\r\n"
+                           "{\"tenant\": \n"));
+    CU_ASSERT_EQUAL(run_cli("eval", out, sizeof(out), "--bundle", d, "--input",
+                            in, "--jsonl", NULL),
+                    2);
+    {
+        const char *lines[] = {"{\"line\":1,\"decision\":\"deny\",",
+                               "{\"line\":3,\"error\":\"tenant: unknown key "
+                               "\\\"teir\\\"",
+                               "{\"line\":4,\"decision\":\"allow\",",
+                               "{\"line\":5,\"error\":\"invalid JSON"};
+        const char *p       = out;
+        for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+            CU_ASSERT_EQUAL(strncmp(p, lines[i], strlen(lines[i])), 0);
+            p = strchr(p, '\n');
+            CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+            p++;
+        }
+        /* then what went wrong, on stderr, as FILE:LINE:COL */
+        CU_ASSERT_PTR_NOT_NULL(strstr(p, "in.jsonl:3:"));
+        CU_ASSERT_PTR_NOT_NULL(strstr(p, "in.jsonl:5:"));
+    }
+    CU_ASSERT_EQUAL(run_cli("eval", out, sizeof(out), "--bundle", d, "--input",
+                            in, "--jsonl", "--format", "text", NULL),
+                    2);
     /* usage errors exit 2 */
     CU_ASSERT_EQUAL(run_cli("eval", out, sizeof(out), "--bundle", d, NULL), 2);
     CU_ASSERT_EQUAL(run_cli("check", out, sizeof(out), NULL), 2);
