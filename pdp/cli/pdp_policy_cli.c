@@ -172,6 +172,21 @@ pdp_pc_print_indented(FILE *f, const char *text, const char *indent)
 
 /* ---- commands ------------------------------------------------------------ */
 
+/* pdp_pc_warnings prints what the bundle compiled with but is likely a
+ * mistake, "warning: FILE:LINE:COL: ..." a line, on stderr: the bundle
+ * is still valid (check exits 0). */
+static void
+pdp_pc_warnings(pdp_pc *c)
+{
+    const char *w = pdp_bundle_warnings(c->b);
+
+    while (*w != '\0') {
+        size_t n = strcspn(w, "\n");
+        fprintf(c->io.err, "warning: %.*s\n", (int)n, w);
+        w += n + (w[n] == '\n');
+    }
+}
+
 static int
 pdp_pc_check(pdp_pc *c, int argc, char **argv)
 {
@@ -226,6 +241,7 @@ pdp_pc_check(pdp_pc *c, int argc, char **argv)
             (unsigned long long)pdp_bundle_revision(c->b),
             pdp_bundle_rule_count(c->b),
             pdp_bundle_rule_count(c->b) == 1 ? "" : "s", pdp_bundle_hash(c->b));
+    pdp_pc_warnings(c);
     return PDP_EXIT_OK;
 }
 

@@ -373,6 +373,7 @@ pdp_bundle_free(pdp_bundle *b)
     free(b->groups);
     free(b->members);
     free(b->dir);
+    free(b->warnings);
     tg_pricing_destroy(b->pricing);
     pdp_tz_fini(&b->tz);
     free(b);
@@ -507,6 +508,12 @@ pdp_bundle_hash(const pdp_bundle *b)
     return b->hash;
 }
 
+const char *
+pdp_bundle_warnings(const pdp_bundle *b)
+{
+    return b->warnings != NULL ? b->warnings : "";
+}
+
 size_t
 pdp_bundle_rule_count(const pdp_bundle *b)
 {
@@ -522,7 +529,8 @@ pdp_bundle_budget_webhook(const pdp_bundle *b, const char *rule_id, char *buf,
     }
     for (uint32_t i = 0; b != NULL && i < b->nrules; i++) {
         const pdp_rule *r = &b->rules[i];
-        if (r->kind == PDP_KIND_BUDGET && strcmp(pdp_s(b, r->id), rule_id) == 0) {
+        if (r->kind == PDP_KIND_BUDGET &&
+            strcmp(pdp_s(b, r->id), rule_id) == 0) {
             snprintf(buf, len, "%s",
                      r->webhook.len > 0 ? pdp_s(b, r->webhook) : "");
             return true;
@@ -578,7 +586,7 @@ pdp_bundle_budget_window(const pdp_bundle *b, pdp_window w, int64_t now_ms,
                          int64_t *start_ms, int64_t *reset_ms)
 {
     static const pdp_tz utc = {.name = "UTC"}; /* no bundle: UTC */
-    const pdp_tz       *tz    = b != NULL ? &b->tz : &utc;
+    const pdp_tz       *tz  = b != NULL ? &b->tz : &utc;
     int64_t  now_s = now_ms >= 0 ? now_ms / 1000 : (now_ms - 999) / 1000;
     int64_t  local = now_s + pdp_tz_offset(tz, now_s);
     int64_t  day   = local >= 0 ? local / 86400 : (local - 86399) / 86400;

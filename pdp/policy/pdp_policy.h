@@ -184,6 +184,11 @@ uint64_t    pdp_bundle_revision(const pdp_bundle *b);
 /* SHA-256 (hex) over the bundle's files, sorted by name. */
 const char *pdp_bundle_hash(const pdp_bundle *b);
 size_t      pdp_bundle_rule_count(const pdp_bundle *b);
+/* pdp_bundle_warnings: what compiled but is likely a mistake, one
+ * "FILE:LINE:COL: rule ID: what" line each ("" when nothing): a rule that
+ * reads an attribute requests may lack while an error denies, a model no
+ * deployment of the catalog serves. Borrowed: valid while b is. */
+const char *pdp_bundle_warnings(const pdp_bundle *b);
 /* pdp_bundle_budget_webhook copies the webhook of budget rule rule_id
  * into buf ("" when the rule has none or is not in b); false when b has
  * no budget rule of that id. */

@@ -350,6 +350,9 @@ pdp_cc_field_enum(pdp_cc *cc, const cJSON *rule, const char *key, int dflt,
 
 /* ---- begin / end --------------------------------------------------------- */
 
+/* Room for a bundle's warnings (more are counted, not kept). */
+#define PDP_WARN_BYTES 16384
+
 tg_err
 pdp_compile_begin(pdp_cc **out, pdp_bundle *b, const tg_config *cfg)
 {
@@ -361,6 +364,11 @@ pdp_compile_begin(pdp_cc **out, pdp_bundle *b, const tg_config *cfg)
     cc->b   = b;
     cc->cfg = cfg;
     tg_buf_init(&cc->pool, 0);
+    /* Without room the warnings are left out; the bundle is the same. */
+    if ((cc->warn.buf = malloc(PDP_WARN_BYTES)) != NULL) {
+        cc->warn.cap    = PDP_WARN_BYTES;
+        cc->warn.buf[0] = '\0';
+    }
     /* Offset 0 is the empty string, so a zeroed pdp_str reads as "". */
     pdp_cc_str(cc, "", 0);
     if (cfg != NULL) {
@@ -423,8 +431,13 @@ pdp_compile_end(pdp_cc *cc, pdp_errs *e)
     if (cc->pr_state == 0) {
         pdp_cc_pricing(cc, NULL);
     }
-    b->pricing    = cc->pr;
-    cc->pr        = NULL;
+    b->pricing = cc->pr;
+    cc->pr     = NULL;
+    if (cc->warn.len > 0) {
+        b->warnings  = cc->warn.buf;
+        cc->warn.buf = NULL;
+        cc->warn.cap = 0;
+    }
     b->pool       = cc->pool.data;
     b->pool_len   = cc->pool.len;
     cc->pool.data = NULL;
@@ -440,5 +453,6 @@ pdp_compile_free(pdp_cc *cc)
     }
     tg_buf_fini(&cc->pool);
     tg_pricing_destroy(cc->pr);
+    free(cc->warn.buf);
     free(cc);
 }

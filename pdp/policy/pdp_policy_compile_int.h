@@ -39,6 +39,7 @@ struct pdp_cc {
     uint32_t seq;
     bool     oom;
     bool     fold; /* pdp_cc_str stores ASCII letters folded (iin, ieq…) */
+    pdp_errs warn; /* what compiles but is likely a mistake (check) */
     bool     too_many_rules;
     /* The price table budget rules are checked against, loaded on the
      * first budget rule: pr_state 0 not yet, 1 loaded (pr may be NULL:
@@ -50,6 +51,9 @@ struct pdp_cc {
 
 #define PDP_ERR(cc, node, ...)                                                 \
     pdp_errs_add((cc)->e, (cc)->doc, (node), (cc)->ctx, __VA_ARGS__)
+
+#define PDP_WARN(cc, node, ...)                                                \
+    pdp_errs_add(&(cc)->warn, (cc)->doc, (node), (cc)->ctx, __VA_ARGS__)
 
 #define PDP_GROW(cc, field, capf, need)                                        \
     pdp_cc_grow((cc), (void **)&(cc)->b->field, &(cc)->capf, (need),           \

@@ -308,6 +308,38 @@ static void pdp_cc_value(pdp_cc *cc, uint32_t n, const cJSON *attr,
                          const cJSON *arg, int op, uint8_t t, const char *name,
                          const char *example);
 
+/* pdp_cc_warn_model warns when lit (a string compared with request.model)
+ * is a model no deployment of the catalog serves: such a condition never
+ * holds for a request the gateway can route ("gpt4o" for "gpt-4o"). */
+static void
+pdp_cc_warn_model(pdp_cc *cc, const cJSON *lit)
+{
+    const tg_config *cfg = cc->cfg;
+    const char      *names[256];
+    size_t           n = 0;
+    const char      *sug;
+
+    if (cfg == NULL || cfg->n_deployments == 0 || !cJSON_IsString(lit)) {
+        return;
+    }
+    for (size_t i = 0; i < cfg->n_deployments; i++) {
+        const char *m = cfg->deployments[i].model;
+        if ((cc->fold ? strcasecmp(m, lit->valuestring)
+                      : strcmp(m, lit->valuestring)) == 0) {
+            return;
+        }
+        if (n < sizeof(names) / sizeof(names[0])) {
+            names[n++] = m;
+        }
+    }
+    sug = pdp_suggest(lit->valuestring, names, n);
+    PDP_WARN(cc, lit,
+             "no deployment in the catalog serves model \"%s\"%s%s%s, so "
+             "this never holds for a request the gateway can route",
+             lit->valuestring, sug != NULL ? " (did you mean \"" : "",
+             sug != NULL ? sug : "", sug != NULL ? "\"?)" : "");
+}
+
 /* pdp_cc_binary compiles {"op": [ATTR, ARG]}; node n already exists. */
 static void
 pdp_cc_binary(pdp_cc *cc, uint32_t n, const cJSON *m, int op)
@@ -369,7 +401,10 @@ pdp_cc_value(pdp_cc *cc, uint32_t n, const cJSON *attr, const cJSON *arg,
     switch (op) {
     case PDP_OP_EQ:
     case PDP_OP_NE:
-        pdp_cc_literal(cc, n, arg, name);
+        if (pdp_cc_literal(cc, n, arg, name) &&
+            cc->b->nodes[n].attr == PDP_A_MODEL) {
+            pdp_cc_warn_model(cc, arg);
+        }
         break;
     case PDP_OP_LT:
     case PDP_OP_LE:
@@ -393,6 +428,11 @@ pdp_cc_value(pdp_cc *cc, uint32_t n, const cJSON *attr, const cJSON *arg,
             return;
         }
         pdp_cc_set(cc, n, arg);
+        if (cc->b->nodes[n].attr == PDP_A_MODEL) {
+            for (const cJSON *v = arg->child; v != NULL; v = v->next) {
+                pdp_cc_warn_model(cc, v);
+            }
+        }
         break;
     case PDP_OP_PREFIX:
     case PDP_OP_SUFFIX:

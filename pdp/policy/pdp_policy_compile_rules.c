@@ -7,6 +7,9 @@
 
 #include "pdp_policy_compile_int.h"
 
+static void pdp_cc_warn_absent(pdp_cc *cc, const cJSON *when, uint32_t first,
+                               uint32_t end);
+
 static const char *const pdp_kind_list[]   = {"access", "route", "audit",
                                               "rate_limit", "budget"};
 static const char *const pdp_later_kinds[] = {"guardrail"};
@@ -303,9 +306,47 @@ pdp_cc_rule(pdp_cc *cc, const cJSON *r, int index)
     } else {
         pdp_cc_pred(cc, when, 1);
     }
+    if (!rule.on_error_skip && rule.mode != PDP_MODE_OFF && !cc->oom) {
+        pdp_cc_warn_absent(cc, when, rule.root, b->nnodes);
+    }
     pdp_cc_rule_body(cc, r, &rule);
     if (PDP_GROW(cc, rules, cap_rules, b->nrules + 1)) {
         b->rules[b->nrules++] = rule;
+    }
+}
+
+/* pdp_cc_warn_absent warns about the first condition in nodes
+ * [first, end) that reads an attribute a request may lack (the user,
+ * labels, metadata) without an `exists` on it in the same rule: with
+ * on_error deny, every request without it is denied by this rule, which
+ * `check` cannot see and tests then show. */
+static void
+pdp_cc_warn_absent(pdp_cc *cc, const cJSON *when, uint32_t first, uint32_t end)
+{
+    const pdp_node *nodes = cc->b->nodes;
+
+    for (uint32_t i = first; i < end; i++) {
+        const pdp_node *nd      = &nodes[i];
+        bool            guarded = false;
+        if (nd->op < PDP_OP_EQ || nd->op > PDP_OP_CIDR ||
+            (nd->attr != PDP_A_USER && nd->attr != PDP_A_KEY_LABEL &&
+             nd->attr != PDP_A_TENANT_LABEL && nd->attr != PDP_A_META)) {
+            continue;
+        }
+        for (uint32_t k = first; k < end && !guarded; k++) {
+            guarded =
+                nodes[k].op == PDP_OP_EXISTS && nodes[k].attr == nd->attr &&
+                strcmp(pdp_cc_s(cc, nodes[k].key), pdp_cc_s(cc, nd->key)) == 0;
+        }
+        if (!guarded) {
+            PDP_WARN(cc, when,
+                     "reads %s, which a request may not have; with on_error "
+                     "deny (the default) every request without it is denied "
+                     "by this rule. Guard it with {\"exists\": \"%s\"} or "
+                     "set \"on_error\": \"skip\"",
+                     pdp_cc_s(cc, nd->path), pdp_cc_s(cc, nd->path));
+            return;
+        }
     }
 }
 

@@ -255,6 +255,7 @@ struct pdp_bundle {
     bool        default_allow;
     char        hash[TG_MSG_HASH_MAX];
     char       *dir;
+    char       *warnings; /* "FILE:LINE:COL: rule X: …\n" lines, or NULL */
     pdp_tz      tz;
     /* The price table budget rules were checked against (NULL without
      * budget rules): what decisions price the worst case with. */

@@ -148,6 +148,20 @@ pdp_rollout_swap(pdp_rollout *ro, pdp_bundle *b)
     pdp_bundle_unref(old);
 }
 
+/* pdp_rollout_log_warnings logs what the bundle in effect compiled with
+ * but is likely a mistake (pdp_bundle_warnings), one record a line. */
+static void
+pdp_rollout_log_warnings(const pdp_bundle *b)
+{
+    for (const char *p = pdp_bundle_warnings(b); *p != '\0';) {
+        size_t n = strcspn(p, "\n");
+        if (n > 0) {
+            tg_warn("policy: warning: %.*s", (int)n, p);
+        }
+        p += n + (p[n] == '\n');
+    }
+}
+
 /* ---- the bundle's own tests -------------------------------------------- */
 
 /* pdp_rollout_tests runs the bundle's own tests (dir's *.test.json)
@@ -348,6 +362,13 @@ pdp_rollout_reload(pdp_rollout *ro, pdp_activation_how how, bool allow_rollback,
                 pdp_activation_how_name(how), (double)res->duration_us / 1e3,
                 (unsigned long long)res->previous_revision,
                 res->rollback ? "; rollback allowed" : "");
+        {
+            pdp_bundle *cur = pdp_rollout_acquire(ro);
+            if (cur != NULL) {
+                pdp_rollout_log_warnings(cur);
+            }
+            pdp_bundle_unref(cur);
+        }
         break;
     case PDP_RELOAD_UNCHANGED:
         atomic_fetch_add(&ro->reloads_unchanged, 1);
@@ -435,6 +456,7 @@ pdp_rollout_create(pdp_rollout **out, const tg_config *cfg, pdp_store *st,
     tg_info("policy: bundle %s revision %llu (hash %.12s, %zu rules) from %s",
             pdp_bundle_name(b), (unsigned long long)pdp_bundle_revision(b),
             pdp_bundle_hash(b), pdp_bundle_rule_count(b), cfg->pdp.bundle_dir);
+    pdp_rollout_log_warnings(b);
     b = NULL;
 done:
     *out = ro;

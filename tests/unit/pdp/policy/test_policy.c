@@ -1233,6 +1233,67 @@ test_operators_icase(void)
                "is a number (use eq)"));
 }
 
+/* check's warnings: what compiles but is likely a mistake, with the place
+ * and what to do; a bundle without such rules has none. */
+static void
+test_warnings(void)
+{
+    pdp_bundle *b;
+    const char *w;
+
+    /* A typo in a model, in eq and in an `in` list; a model the catalog
+     * serves is fine; iin compares regardless of case. */
+    b = rules1("{\"id\": \"typo\", \"kind\": \"access\", \"effect\": "
+               "\"deny\", \"on_error\": \"skip\", \"when\": {\"any\": ["
+               "{\"eq\": [\"request.model\", \"gpt4o\"]}, "
+               "{\"in\": [\"request.model\", [\"gpt-4o\", \"gpt-4o-mnii\"]]}, "
+               "{\"iin\": [\"request.model\", [\"GPT-4O-MINI\"]]}]}}");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    w = pdp_bundle_warnings(b);
+    CU_ASSERT_PTR_NOT_NULL(strstr(
+        w, "rule typo: no deployment in the catalog serves model \"gpt4o\" "
+           "(did you mean \"gpt-4o\"?)"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(w, "model \"gpt-4o-mnii\" (did you mean "
+                                     "\"gpt-4o-mini\"?)"));
+    CU_ASSERT_PTR_NULL(strstr(w, "model \"gpt-4o\""));
+    CU_ASSERT_PTR_NULL(strstr(w, "GPT-4O-MINI"));
+    CU_ASSERT_EQUAL(count_lines(w), 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(w, ".policy.json:1:")); /* FILE:LINE:COL */
+    pdp_bundle_unref(b);
+
+    /* An attribute a request may lack, under on_error deny (the default):
+     * warned once per rule; not with an exists guard or on_error skip. */
+    b = rules1("{\"id\": \"meta\", \"kind\": \"access\", \"effect\": "
+               "\"deny\", \"when\": {\"all\": [{\"eq\": "
+               "[\"request.metadata.data_class\", \"x\"]}, {\"eq\": "
+               "[\"principal.user\", \"bob\"]}]}},"
+               "{\"id\": \"guarded\", \"kind\": \"access\", \"effect\": "
+               "\"deny\", \"when\": {\"all\": [{\"exists\": "
+               "\"request.metadata.data_class\"}, {\"eq\": "
+               "[\"request.metadata.data_class\", \"x\"]}]}},"
+               "{\"id\": \"skipped\", \"kind\": \"access\", \"effect\": "
+               "\"deny\", \"on_error\": \"skip\", \"when\": {\"eq\": "
+               "[\"tenant.labels.region\", \"eu\"]}},"
+               "{\"id\": \"tier\", \"kind\": \"access\", \"effect\": "
+               "\"allow\", \"when\": {\"eq\": [\"tenant.tier\", \"pro\"]}}");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    w = pdp_bundle_warnings(b);
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(w, "rule meta: reads request.metadata.data_class, which a "
+                  "request may not have; with on_error deny (the default) "
+                  "every request without it is denied by this rule. Guard it "
+                  "with {\"exists\": \"request.metadata.data_class\"} or set "
+                  "\"on_error\": \"skip\"\n"));
+    CU_ASSERT_EQUAL(count_lines(w), 1);
+    pdp_bundle_unref(b);
+
+    b = rules1("{\"id\": \"all\", \"kind\": \"access\", \"effect\": "
+               "\"allow\"}");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    CU_ASSERT_STRING_EQUAL(pdp_bundle_warnings(b), "");
+    pdp_bundle_unref(b);
+}
+
 /* ---- semantics ----------------------------------------------------------- */
 
 static const char *const sem_rules[] = {
@@ -2210,6 +2271,7 @@ static const tg_unit_case cases[] = {
     {"budget_errors", test_budget_errors},
     {"operators", test_operators},
     {"operators_icase", test_operators_icase},
+    {"warnings", test_warnings},
     {"cedar_semantics", test_cedar_semantics},
     {"order_independence", test_order_independence},
     {"on_error", test_on_error},
