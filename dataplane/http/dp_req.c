@@ -95,6 +95,8 @@ dp_decision_keep(dp_decision *out, const tg_decision *d)
     out->clamp_max_tokens = d->clamp_max_tokens;
     memcpy(out->reservation_id, d->reservation_id, sizeof(out->reservation_id));
     out->policy_revision = d->policy_revision;
+    snprintf(out->bundle_hash, sizeof(out->bundle_hash), "%.*s", DP_HASH_SHOWN,
+             d->bundle_hash); /* only its first chars */
     memcpy(out->key_id, d->key_id, sizeof(out->key_id));
     memcpy(out->tenant_id, d->tenant_id, sizeof(out->tenant_id));
     memcpy(out->limits, d->limits, sizeof(out->limits));
@@ -128,6 +130,8 @@ dp_req_respond(dp_req *r, unsigned status, const char *body, size_t len)
         if (r->have_decision) {
             r->include_revision = true;
             r->revision         = r->dec.policy_revision;
+            memcpy(r->revision_hash, r->dec.bundle_hash,
+                   sizeof(r->revision_hash));
         }
         if (r->dep != NULL) {
             snprintf(r->served_by, sizeof(r->served_by), "%s", r->dep->dep->id);
@@ -162,6 +166,7 @@ dp_req_stream_commit_locked(dp_req *r)
     r->status           = 200;
     r->include_revision = true;
     r->revision         = r->dec.policy_revision;
+    memcpy(r->revision_hash, r->dec.bundle_hash, sizeof(r->revision_hash));
     snprintf(r->served_by, sizeof(r->served_by), "%s", r->dep->dep->id);
     dp_req_resume_locked(r);
 }

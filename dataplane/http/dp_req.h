@@ -25,6 +25,11 @@
  * body, or the client's prepared answer. */
 #define DP_UP_BODY_MAX (64u << 20)
 
+/* How much of the bundle hash answers show beside the policy revision
+ * (x-tollgate-policy-revision: 7; hash=ab12cd34): enough to tell two
+ * activations of one revision number apart. */
+#define DP_HASH_SHOWN 8
+
 typedef struct dp_worker   dp_worker;
 typedef struct dp_transfer dp_transfer;
 
@@ -50,6 +55,7 @@ typedef struct dp_decision {
     int64_t           clamp_max_tokens; /* 0: none */
     char              reservation_id[TG_REQUEST_ID_MAX];
     uint64_t          policy_revision;
+    char              bundle_hash[DP_HASH_SHOWN + 1]; /* its first chars */
     char              key_id[TG_ID_MAX];
     char              tenant_id[TG_ID_MAX];
     tg_limit_state    limits[TG_MSG_LIMITS_MAX];
@@ -149,6 +155,7 @@ struct dp_req {
     bool            curl_paused; /* write callback paused (backpressure) */
     bool            include_revision;
     uint64_t        revision;
+    char            revision_hash[DP_HASH_SHOWN + 1];
     char            served_by[TG_ID_MAX]; /* deployment that answered; "" */
 };
 

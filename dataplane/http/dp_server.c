@@ -375,7 +375,7 @@ dp_server_queue(dp_server *srv, struct MHD_Connection *conn, dp_req *r)
 {
     struct MHD_Response *resp;
     enum MHD_Result      ret;
-    char                 rev[24];
+    char                 rev[48];
     bool                 stream;
 
     dp_server_answering(srv, conn);
@@ -401,7 +401,12 @@ dp_server_queue(dp_server *srv, struct MHD_Connection *conn, dp_req *r)
         MHD_add_response_header(resp, "x-tollgate-deployment", r->served_by);
     }
     if (r->include_revision) {
-        snprintf(rev, sizeof(rev), "%llu", (unsigned long long)r->revision);
+        if (r->revision_hash[0] != '\0') {
+            snprintf(rev, sizeof(rev), "%llu; hash=%s",
+                     (unsigned long long)r->revision, r->revision_hash);
+        } else {
+            snprintf(rev, sizeof(rev), "%llu", (unsigned long long)r->revision);
+        }
         MHD_add_response_header(resp, "x-tollgate-policy-revision", rev);
     }
     if (r->have_decision) {

@@ -42,7 +42,7 @@ describe('openai SDK', () => {
       .withResponse();
     assert.equal(data.choices[0].message.content, mockWords(2));
     assert.match(response.headers.get('x-request-id') ?? '', /\S/);
-    assert.match(response.headers.get('x-tollgate-policy-revision') ?? '', /^\d+$/);
+    assert.match(response.headers.get('x-tollgate-policy-revision') ?? '', /^\d+(; hash=[0-9a-f]{8})?$/);
   });
 
   test('stream: true, iterated with for await', async () => {

@@ -31,7 +31,7 @@ describe('basic', () => {
     assert.equal(r.status, 200, r.text);
     assert.match(String(r.headers['content-type']), /^application\/json/);
     assert.match(String(r.headers['x-request-id'] ?? ''), /\S/, 'x-request-id header missing');
-    assert.match(String(r.headers['x-tollgate-policy-revision'] ?? ''), /^\d+$/,
+    assert.match(String(r.headers['x-tollgate-policy-revision'] ?? ''), /^\d+(; hash=[0-9a-f]{8})?$/,
       `x-tollgate-policy-revision missing or not a number: ${r.headers['x-tollgate-policy-revision']}`);
     assert.equal(r.json.object, 'chat.completion');
     assert.equal(r.json.model, 'gpt-4o-mini');

@@ -71,7 +71,12 @@ function bundle(rev, { extraRules = [], tests, message = 'The free tier may not 
   };
 }
 
-const revision = (r) => Number(r.headers['x-tollgate-policy-revision']);
+// x-tollgate-policy-revision: 7; hash=ab12cd34 -> 7 (NaN when malformed)
+const revision = (r) => {
+  const m = /^(\d+); hash=[0-9a-f]{8}$/.exec(r.headers['x-tollgate-policy-revision'] ?? '');
+  return m ? Number(m[1]) : NaN;
+};
+const revisionHash = (r) => String(r.headers['x-tollgate-policy-revision'] ?? '').split('hash=')[1];
 
 /** Each model has a live and a dead deployment: "routed" lists the dead one
  * first and its rule allows only the live one; "pinned" lists the live one
@@ -197,6 +202,8 @@ describe('policy serving and rollout', () => {
     const denied = await gw.chat({ ...body, model: 'gpt-4o-mini' }, { key: freeKey });
     assert.equal(errorBody(denied, 403, 'tier_model_denied').message, 'Revision 2 says no.');
     assert.equal(revision(denied), 2);
+    // The header names the bundle too: its hash's first 8 hex digits.
+    assert.equal(revisionHash(denied), /hash ([0-9a-f]{12})/.exec(rl.stdout)[1].slice(0, 8));
     console.log(`# reload command (process start + compile + tests + swap) took ${reloadMs.toFixed(0)} ms; ` +
       `${duringReload} answers arrived meanwhile`);
   });

@@ -66,7 +66,7 @@ describe('streaming', () => {
     const messages = userMsg('[[mock chunks=5]] tell me');
     const r = await gw.chat({ model: 'mock-small', messages, stream: true }, { key, stream: true });
     assert.match(String(r.headers['x-request-id'] ?? ''), /\S/, 'x-request-id missing on a stream');
-    assert.match(String(r.headers['x-tollgate-policy-revision'] ?? ''), /^\d+$/, 'policy revision missing on a stream');
+    assert.match(String(r.headers['x-tollgate-policy-revision'] ?? ''), /^\d+(; hash=[0-9a-f]{8})?$/, 'policy revision missing on a stream');
     const content = checkStream(r, 5);
     const plain = await gw.chat({ model: 'mock-small', messages }, { key });
     assert.equal(plain.status, 200, plain.text);
