@@ -314,18 +314,30 @@ static void pdp_cc_value(pdp_cc *cc, uint32_t n, const cJSON *attr,
 static void
 pdp_cc_warn_model(pdp_cc *cc, const cJSON *lit)
 {
-    const tg_config *cfg = cc->cfg;
-    const char      *names[256];
-    size_t           n = 0;
-    const char      *sug;
+    static const char *const variants[2] = {":floor", ":nitro"};
+    const tg_config         *cfg         = cc->cfg;
+    const char              *names[256];
+    size_t                   n = 0;
+    const char              *sug;
+
+    size_t len;
 
     if (cfg == NULL || cfg->n_deployments == 0 || !cJSON_IsString(lit)) {
         return;
     }
+    /* "gpt-4o:floor" and ":nitro" (OpenRouter's variants) name gpt-4o. */
+    len = strlen(lit->valuestring);
+    for (size_t i = 0; i < 2; i++) {
+        size_t vl = strlen(variants[i]);
+        if (len > vl && strcmp(lit->valuestring + len - vl, variants[i]) == 0) {
+            len -= vl;
+        }
+    }
     for (size_t i = 0; i < cfg->n_deployments; i++) {
         const char *m = cfg->deployments[i].model;
-        if ((cc->fold ? strcasecmp(m, lit->valuestring)
-                      : strcmp(m, lit->valuestring)) == 0) {
+        if (strlen(m) == len &&
+            (cc->fold ? strncasecmp(m, lit->valuestring, len)
+                      : strncmp(m, lit->valuestring, len)) == 0) {
             return;
         }
         if (n < sizeof(names) / sizeof(names[0])) {
@@ -401,7 +413,7 @@ pdp_cc_value(pdp_cc *cc, uint32_t n, const cJSON *attr, const cJSON *arg,
     switch (op) {
     case PDP_OP_EQ:
     case PDP_OP_NE:
-        if (pdp_cc_literal(cc, n, arg, name) &&
+        if (pdp_cc_literal(cc, n, arg, name) && op == PDP_OP_EQ &&
             cc->b->nodes[n].attr == PDP_A_MODEL) {
             pdp_cc_warn_model(cc, arg);
         }

@@ -1247,7 +1247,9 @@ test_warnings(void)
                "\"deny\", \"on_error\": \"skip\", \"when\": {\"any\": ["
                "{\"eq\": [\"request.model\", \"gpt4o\"]}, "
                "{\"in\": [\"request.model\", [\"gpt-4o\", \"gpt-4o-mnii\"]]}, "
-               "{\"iin\": [\"request.model\", [\"GPT-4O-MINI\"]]}]}}");
+               "{\"iin\": [\"request.model\", [\"GPT-4O-MINI\"]]}, "
+               "{\"eq\": [\"request.model\", \"gpt-4o:floor\"]}, "
+               "{\"ne\": [\"request.model\", \"o1\"]}]}}");
     CU_ASSERT_PTR_NOT_NULL_FATAL(b);
     w = pdp_bundle_warnings(b);
     CU_ASSERT_PTR_NOT_NULL(strstr(
@@ -1257,6 +1259,8 @@ test_warnings(void)
                                      "\"gpt-4o-mini\"?)"));
     CU_ASSERT_PTR_NULL(strstr(w, "model \"gpt-4o\""));
     CU_ASSERT_PTR_NULL(strstr(w, "GPT-4O-MINI"));
+    CU_ASSERT_PTR_NULL(strstr(w, "floor"));
+    CU_ASSERT_PTR_NULL(strstr(w, "\"o1\"")); /* ne: not a "never holds" */
     CU_ASSERT_EQUAL(count_lines(w), 2);
     CU_ASSERT_PTR_NOT_NULL(strstr(w, ".policy.json:1:")); /* FILE:LINE:COL */
     pdp_bundle_unref(b);
