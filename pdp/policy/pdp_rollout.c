@@ -148,15 +148,16 @@ pdp_rollout_swap(pdp_rollout *ro, pdp_bundle *b)
     pdp_bundle_unref(old);
 }
 
-/* pdp_rollout_log_warnings logs what the bundle in effect compiled with
- * but is likely a mistake (pdp_bundle_warnings), one record a line. */
+/* pdp_rollout_log_lines logs text one record a line (log collectors
+ * take a record for an event), each after prefix; empty lines are left
+ * out. */
 static void
-pdp_rollout_log_warnings(const pdp_bundle *b)
+pdp_rollout_log_lines(const char *prefix, const char *text)
 {
-    for (const char *p = pdp_bundle_warnings(b); *p != '\0';) {
+    for (const char *p = text; *p != '\0';) {
         size_t n = strcspn(p, "\n");
         if (n > 0) {
-            tg_warn("policy: warning: %.*s", (int)n, p);
+            tg_warn("%s%.*s", prefix, (int)n, p);
         }
         p += n + (p[n] == '\n');
     }
@@ -365,7 +366,8 @@ pdp_rollout_reload(pdp_rollout *ro, pdp_activation_how how, bool allow_rollback,
         {
             pdp_bundle *cur = pdp_rollout_acquire(ro);
             if (cur != NULL) {
-                pdp_rollout_log_warnings(cur);
+                pdp_rollout_log_lines("policy: warning: ",
+                                      pdp_bundle_warnings(cur));
             }
             pdp_bundle_unref(cur);
         }
@@ -381,14 +383,7 @@ pdp_rollout_reload(pdp_rollout *ro, pdp_activation_how how, bool allow_rollback,
                 "effect: %s",
                 pdp_activation_how_name(how), (unsigned long long)res->revision,
                 res->why);
-        /* One log record per line keeps log collectors happy. */
-        for (const char *p = res->details; *p != '\0';) {
-            size_t n = strcspn(p, "\n");
-            if (n > 0) {
-                tg_warn("policy:   %.*s", (int)n, p);
-            }
-            p += n + (p[n] == '\n');
-        }
+        pdp_rollout_log_lines("policy:   ", res->details);
         break;
     }
     return res->outcome;
@@ -456,7 +451,7 @@ pdp_rollout_create(pdp_rollout **out, const tg_config *cfg, pdp_store *st,
     tg_info("policy: bundle %s revision %llu (hash %.12s, %zu rules) from %s",
             pdp_bundle_name(b), (unsigned long long)pdp_bundle_revision(b),
             pdp_bundle_hash(b), pdp_bundle_rule_count(b), cfg->pdp.bundle_dir);
-    pdp_rollout_log_warnings(b);
+    pdp_rollout_log_lines("policy: warning: ", pdp_bundle_warnings(b));
     b = NULL;
 done:
     *out = ro;
