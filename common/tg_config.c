@@ -109,6 +109,44 @@ tg_config_check_pdp_url(const tg_json_doc *d, const cJSON *sec, const char *url,
                         TG_CONFIG_IPC_ONLY);
 }
 
+/* tg_config_decisions reads pdp.decisions: how the decision log signs
+ * checkpoints and how long it keeps records. */
+static tg_err
+tg_config_decisions(const tg_json_doc *d, const cJSON *pdp, tg_pdp_config *c,
+                    char *err, size_t errlen)
+{
+    static const char *const keys[] = {"checkpoint_every", "checkpoint_seconds",
+                                       "retention_days", "retention_mb", NULL};
+    const cJSON             *sec = cJSON_GetObjectItemCaseSensitive(pdp, "decisions");
+    tg_err                   rv;
+
+    c->decision_checkpoint_every = 1000;
+    c->decision_checkpoint_s     = 10;
+    if (sec == NULL) {
+        return TG_OK;
+    }
+    if (!cJSON_IsObject(sec)) {
+        return tg_json_errf(d, sec, err, errlen,
+                            "pdp.decisions: expected an object such as "
+                            "{\"retention_days\": 400}");
+    }
+    if ((rv = tg_json_only_keys(d, sec, "pdp.decisions", keys, err, errlen)) !=
+            TG_OK ||
+        (rv = tg_json_get_int(d, sec, "pdp.decisions", "checkpoint_every",
+                              false, 1, 1000000, &c->decision_checkpoint_every,
+                              err, errlen)) != TG_OK ||
+        (rv = tg_json_get_int(d, sec, "pdp.decisions", "checkpoint_seconds",
+                              false, 1, 86400, &c->decision_checkpoint_s, err,
+                              errlen)) != TG_OK ||
+        (rv = tg_json_get_int(d, sec, "pdp.decisions", "retention_days", false,
+                              0, 36500, &c->decision_retention_days, err,
+                              errlen)) != TG_OK) {
+        return rv;
+    }
+    return tg_json_get_int(d, sec, "pdp.decisions", "retention_mb", false, 0,
+                           1 << 30, &c->decision_retention_mb, err, errlen);
+}
+
 static tg_err
 tg_config_pdp(tg_config *cfg, tg_config_priv *p, const cJSON *sec, char *err,
               size_t errlen)
@@ -119,7 +157,8 @@ tg_config_pdp(tg_config *cfg, tg_config_priv *p, const cJSON *sec, char *err,
                                        "workers",       "max_message_bytes",
                                        "map_size_mb",   "reservation_ttl_s",
                                        "alert_webhook", "allow_uids",
-                                       "socket_group",  NULL};
+                                       "socket_group",  "decisions",
+                                       NULL};
     const tg_json_doc       *d      = p->doc;
     tg_pdp_config           *c      = &cfg->pdp;
     const char              *sd     = NULL;
@@ -134,6 +173,7 @@ tg_config_pdp(tg_config *cfg, tg_config_priv *p, const cJSON *sec, char *err,
     c->map_size_mb       = 1024;
     c->reservation_ttl_s = 900;
     if ((rv = tg_json_only_keys(d, sec, "pdp", keys, err, errlen)) != TG_OK ||
+        (rv = tg_config_decisions(d, sec, c, err, errlen)) != TG_OK ||
         (rv = tg_json_get_string(d, sec, "pdp", "state_dir", true, &sd, err,
                                  errlen)) != TG_OK ||
         (rv = tg_json_get_string(d, sec, "pdp", "admin_listen", false,
@@ -282,6 +322,7 @@ static const tg_config_int tg_config_dp_ints[] = {
     TG_DP_INT(cooldown_window_ms, 30000, 1, 86400000),
     TG_DP_INT(cooldown_ms, 30000, 1, 86400000),
     TG_DP_INT(spool_memory_max_bytes, 64 << 20, 4096, 16LL << 30),
+    TG_DP_INT(decision_backlog_max, 100000, 0, 1000000000),
 };
 #define TG_DP_NINTS (sizeof(tg_config_dp_ints) / sizeof(tg_config_dp_ints[0]))
 

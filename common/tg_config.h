@@ -86,6 +86,12 @@ typedef struct tg_pdp_config {
     int64_t     workers;      /* nng contexts served concurrently */
     int64_t     max_message_bytes;
     int64_t     map_size_mb; /* initial LMDB map size */
+    /* pdp.decisions: a signed checkpoint every this many records or
+     * seconds; records kept this many days / MB (0: no limit). */
+    int64_t     decision_checkpoint_every;
+    int64_t     decision_checkpoint_s;
+    int64_t     decision_retention_days;
+    int64_t     decision_retention_mb;
     /* A rate-limit (or budget) reservation whose usage report never comes
      * is released after this many seconds (default 900). */
     int64_t reservation_ttl_s;
@@ -142,6 +148,9 @@ typedef struct tg_dp_config {
     /* Usage records that wait in memory while the spool's disk refuses
      * writes; past this new requests get 503 usage_spool_full. */
     int64_t spool_memory_max_bytes;
+    /* Decision records the PDP has not acknowledged past which requests
+     * whose capture level is metadata or full meet on_log_full. */
+    int64_t decision_backlog_max;
 } tg_dp_config;
 
 typedef struct tg_config {

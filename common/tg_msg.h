@@ -86,9 +86,13 @@ typedef struct tg_redact_span {
     char     replacement[TG_MSG_CODE_MAX];
 } tg_redact_span;
 
+#define TG_EFFECT_MAX 12
+
 typedef struct tg_rule_match {
     char rule_id[TG_ID_MAX];
     bool enforced;
+    /* "allow", "deny", "route", "capture", "rate_limit" or "budget" */
+    char effect[TG_EFFECT_MAX];
 } tg_rule_match;
 
 typedef struct tg_limit_state {
@@ -122,7 +126,41 @@ typedef struct tg_decision {
     tg_limit_state    limits[TG_MSG_LIMITS_MAX];
     uint32_t          n_limits;
     uint32_t          capture_level;
+    bool              audit_hits_header;
+    bool              log_shed;
+    int64_t           reserved_micro_usd;
 } tg_decision;
+
+#define TG_TRACE_ID_MAX 33 /* 32 hex digits */
+#define TG_ORIGIN_MAX 16
+
+/* Capture levels of the decision log (audit rules' "capture"). */
+enum { TG_CAPTURE_NONE = 0, TG_CAPTURE_METADATA = 1, TG_CAPTURE_FULL = 2 };
+
+/* tg_outcome: a usage report's decision-record part (Outcome on the
+ * wire). present is false in reports of older data planes. */
+typedef struct tg_outcome {
+    bool          present;
+    tg_verdict    verdict; /* UNSPECIFIED: no decision came */
+    char          error_code[TG_MSG_CODE_MAX];
+    char          model_requested[TG_MODEL_MAX];
+    tg_rule_match matched[TG_MSG_RULES_MAX];
+    uint32_t      n_matched;
+    uint64_t      policy_revision;
+    char          bundle_hash[TG_MSG_HASH_MAX];
+    uint32_t      capture_level;
+    int64_t       reserved_micro_usd;
+    tg_kv         meta[TG_MSG_META_MAX]; /* capture metadata or full */
+    uint32_t      n_meta;
+    char          client_ip[TG_MSG_IP_MAX];
+    char          trace_id[TG_TRACE_ID_MAX];
+    int64_t       pdp_us;
+    int64_t       first_byte_us;
+    char          origin[TG_ORIGIN_MAX]; /* "", "dataplane", "fail_open" */
+    bool          has_key_hash;
+    uint8_t       key_hash[TG_SHA256_LEN];
+    bool          shed;
+} tg_outcome;
 
 typedef struct tg_usage {
     char        request_id[TG_REQUEST_ID_MAX];
@@ -145,6 +183,7 @@ typedef struct tg_usage {
      * (timeout, PDP gone, client gone, shutdown): the PDP releases whatever
      * it reserved for request_id, or will reserve, and counts no usage. */
     bool abandoned;
+    tg_outcome outcome;
 } tg_usage;
 
 typedef struct tg_usage_ack {
@@ -155,11 +194,16 @@ typedef struct tg_usage_ack {
 
 /* A batch of usage reports travels as one message (UsageBatch). */
 #define TG_USAGE_BATCH_MAX 32
-/* A full usage batch (2 KB a report at most, and its envelope) must fit in
- * the least pdp.max_message_bytes, or the PDP would drop it unread and the
- * spool would retry it for ever. */
-_Static_assert(TG_CONFIG_PDP_MSG_MIN >= TG_USAGE_BATCH_MAX * 2048 + 1024,
-               "pdp.max_message_bytes may be set below a full usage batch");
+/* The most bytes one encoded report takes: its usage and outcome strings
+ * at their field limits, with their wire overhead. The spool sends a batch
+ * only as large as TG_USAGE_BATCH_BYTES, which must fit in the least
+ * pdp.max_message_bytes, or the PDP would drop it unread and the spool
+ * would retry it for ever. */
+#define TG_USAGE_REPORT_MAX                                                    \
+    (sizeof(tg_usage) + 4 * (TG_MSG_RULES_MAX + TG_MSG_META_MAX) + 256)
+#define TG_USAGE_BATCH_BYTES (TG_CONFIG_PDP_MSG_MIN - 1024)
+_Static_assert(TG_USAGE_BATCH_BYTES >= TG_USAGE_REPORT_MAX,
+               "pdp.max_message_bytes may be set below one usage report");
 
 /* The answer to one report of a batch: committed (ack) or not (ok false:
  * keep the report and send it again). */

@@ -1,6 +1,10 @@
 /* tg_wire.c - see tg_wire.h. */
 #include "tg_wire.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
 tg_err
 tg_wire_decide_fill(Tollgate__V1__Decide *dec, const tg_decide *d,
                     Tollgate__V1__KeyValue  kv[TG_MSG_META_MAX],
@@ -32,9 +36,53 @@ tg_wire_decide_fill(Tollgate__V1__Decide *dec, const tg_decide *d,
     return TG_OK;
 }
 
-void
-tg_wire_usage_fill(Tollgate__V1__Usage *us, const tg_usage *u)
+static void
+tg_wire_outcome_fill(tg_wire_usage_room *room, const tg_outcome *o)
 {
+    Tollgate__V1__Outcome *oc = &room->oc;
+
+    tollgate__v1__outcome__init(oc);
+    oc->verdict            = (Tollgate__V1__Verdict)o->verdict;
+    oc->error_code         = (char *)o->error_code;
+    oc->model_requested    = (char *)o->model_requested;
+    oc->policy_revision    = o->policy_revision;
+    oc->bundle_hash        = (char *)o->bundle_hash;
+    oc->capture_level      = o->capture_level;
+    oc->reserved_micro_usd = o->reserved_micro_usd;
+    oc->client_ip          = (char *)o->client_ip;
+    oc->trace_id           = (char *)o->trace_id;
+    oc->pdp_us             = o->pdp_us;
+    oc->first_byte_us      = o->first_byte_us;
+    oc->origin             = (char *)o->origin;
+    oc->shed               = o->shed;
+    if (o->has_key_hash) {
+        oc->key_hash.data = (uint8_t *)o->key_hash;
+        oc->key_hash.len  = TG_SHA256_LEN;
+    }
+    for (uint32_t i = 0; i < o->n_matched && i < TG_MSG_RULES_MAX; i++) {
+        tollgate__v1__rule_match__init(&room->rm[i]);
+        room->rm[i].rule_id  = (char *)o->matched[i].rule_id;
+        room->rm[i].enforced = o->matched[i].enforced;
+        room->rm[i].effect   = (char *)o->matched[i].effect;
+        room->rmp[i]         = &room->rm[i];
+        oc->n_matched        = i + 1;
+    }
+    oc->matched = room->rmp;
+    for (uint32_t i = 0; i < o->n_meta && i < TG_MSG_META_MAX; i++) {
+        tollgate__v1__key_value__init(&room->kv[i]);
+        room->kv[i].key   = (char *)o->meta[i].key;
+        room->kv[i].value = (char *)o->meta[i].value;
+        room->kvp[i]      = &room->kv[i];
+        oc->n_metadata    = i + 1;
+    }
+    oc->metadata = room->kvp;
+}
+
+Tollgate__V1__Usage *
+tg_wire_usage_fill(tg_wire_usage_room *room, const tg_usage *u)
+{
+    Tollgate__V1__Usage *us = &room->us;
+
     tollgate__v1__usage__init(us);
     us->key_id            = (char *)u->key_id;
     us->tenant_id         = (char *)u->tenant_id;
@@ -52,4 +100,143 @@ tg_wire_usage_fill(Tollgate__V1__Usage *us, const tg_usage *u)
     us->started_ms        = u->started_ms;
     us->duration_ms       = u->duration_ms;
     us->user              = (char *)u->user;
+    if (u->outcome.present) {
+        tg_wire_outcome_fill(room, &u->outcome);
+        us->outcome = &room->oc;
+    }
+    return us;
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+static tg_err tg_wire_fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static tg_err
+tg_wire_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err != NULL && errlen > 0) {
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return TG_EPROTO;
+}
+
+/* tg_wire_str copies a wire string into a fixed field; too long is an
+ * error rather than a silent cut, which could turn an id into another. */
+static bool
+tg_wire_str(char *dst, size_t cap, const char *src)
+{
+    size_t n = src != NULL ? strlen(src) : 0;
+
+    if (n >= cap) {
+        return false;
+    }
+    if (n > 0) {
+        memcpy(dst, src, n);
+    }
+    dst[n] = '\0';
+    return true;
+}
+
+#define TG_WIRE_STR(dst, src, field)                                           \
+    do {                                                                       \
+        if (!tg_wire_str((dst), sizeof(dst), (src))) {                         \
+            return tg_wire_fail(err, errlen, "%s is longer than %zu bytes",    \
+                                (field), sizeof(dst) - 1);                     \
+        }                                                                      \
+    } while (0)
+
+static tg_err
+tg_wire_outcome_read(const Tollgate__V1__Outcome *in, tg_outcome *o,
+                     char *err, size_t errlen)
+{
+    if ((int)in->verdict < 0 || (int)in->verdict > (int)TG_VERDICT_DENY) {
+        return tg_wire_fail(err, errlen, "outcome.verdict %d is unknown",
+                            (int)in->verdict);
+    }
+    if (in->n_matched > TG_MSG_RULES_MAX || in->n_metadata > TG_MSG_META_MAX) {
+        return tg_wire_fail(err, errlen, "outcome has too many list entries");
+    }
+    if (in->key_hash.len != 0 && in->key_hash.len != TG_SHA256_LEN) {
+        return tg_wire_fail(err, errlen, "outcome.key_hash must be %d bytes",
+                            TG_SHA256_LEN);
+    }
+    if (in->capture_level > TG_CAPTURE_FULL) {
+        return tg_wire_fail(err, errlen, "outcome.capture_level %u is unknown",
+                            in->capture_level);
+    }
+    o->present = true;
+    o->verdict = (tg_verdict)in->verdict;
+    TG_WIRE_STR(o->error_code, in->error_code, "outcome.error_code");
+    TG_WIRE_STR(o->model_requested, in->model_requested,
+                "outcome.model_requested");
+    TG_WIRE_STR(o->bundle_hash, in->bundle_hash, "outcome.bundle_hash");
+    TG_WIRE_STR(o->client_ip, in->client_ip, "outcome.client_ip");
+    TG_WIRE_STR(o->trace_id, in->trace_id, "outcome.trace_id");
+    TG_WIRE_STR(o->origin, in->origin, "outcome.origin");
+    for (size_t i = 0; i < in->n_matched; i++) {
+        TG_WIRE_STR(o->matched[i].rule_id, in->matched[i]->rule_id,
+                    "outcome.matched");
+        TG_WIRE_STR(o->matched[i].effect, in->matched[i]->effect,
+                    "outcome.matched.effect");
+        o->matched[i].enforced = in->matched[i]->enforced != 0;
+    }
+    o->n_matched = (uint32_t)in->n_matched;
+    for (size_t i = 0; i < in->n_metadata; i++) {
+        TG_WIRE_STR(o->meta[i].key, in->metadata[i]->key, "outcome.metadata");
+        TG_WIRE_STR(o->meta[i].value, in->metadata[i]->value,
+                    "outcome.metadata");
+    }
+    o->n_meta             = (uint32_t)in->n_metadata;
+    o->policy_revision    = in->policy_revision;
+    o->capture_level      = in->capture_level;
+    o->reserved_micro_usd = in->reserved_micro_usd;
+    o->pdp_us             = in->pdp_us;
+    o->first_byte_us      = in->first_byte_us;
+    o->shed               = in->shed != 0;
+    o->has_key_hash       = in->key_hash.len == TG_SHA256_LEN;
+    if (o->has_key_hash) {
+        memcpy(o->key_hash, in->key_hash.data, TG_SHA256_LEN);
+    }
+    return TG_OK;
+}
+
+tg_err
+tg_wire_usage_read(const Tollgate__V1__Usage *in, tg_usage *u, char *err,
+                   size_t errlen)
+{
+    TG_WIRE_STR(u->key_id, in->key_id, "usage.key_id");
+    TG_WIRE_STR(u->tenant_id, in->tenant_id, "usage.tenant_id");
+    TG_WIRE_STR(u->model, in->model, "usage.model");
+    TG_WIRE_STR(u->deployment_id, in->deployment_id, "usage.deployment_id");
+    TG_WIRE_STR(u->reservation_id, in->reservation_id, "usage.reservation_id");
+    TG_WIRE_STR(u->user, in->user, "usage.user");
+    if ((int)in->endpoint < TG_EP_UNSPECIFIED ||
+        (int)in->endpoint > TG_EP_MODELS) {
+        return tg_wire_fail(err, errlen, "unknown endpoint %d",
+                            (int)in->endpoint);
+    }
+    if (in->prompt_tokens < 0 || in->completion_tokens < 0 ||
+        in->cached_tokens < 0) {
+        return tg_wire_fail(err, errlen, "usage has a negative token count");
+    }
+    u->endpoint          = (tg_endpoint)in->endpoint;
+    u->stream            = in->stream != 0;
+    u->prompt_tokens     = in->prompt_tokens;
+    u->completion_tokens = in->completion_tokens;
+    u->cached_tokens     = in->cached_tokens;
+    u->estimated         = in->estimated != 0;
+    u->abandoned         = in->abandoned != 0;
+    u->status            = in->status;
+    u->started_ms        = in->started_ms;
+    u->duration_ms       = in->duration_ms;
+    memset(&u->outcome, 0, sizeof(u->outcome));
+    if (in->outcome != NULL) {
+        return tg_wire_outcome_read(in->outcome, &u->outcome, err, errlen);
+    }
+    return TG_OK;
 }

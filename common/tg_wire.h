@@ -17,7 +17,26 @@ tg_err tg_wire_decide_fill(Tollgate__V1__Decide *dec, const tg_decide *d,
                            Tollgate__V1__KeyValue  kv[TG_MSG_META_MAX],
                            Tollgate__V1__KeyValue *kvp[TG_MSG_META_MAX]);
 
-/* tg_wire_usage_fill points us's fields at u's (borrowed). */
-void tg_wire_usage_fill(Tollgate__V1__Usage *us, const tg_usage *u);
+/* The room a Usage message borrows while it is packed. */
+typedef struct tg_wire_usage_room {
+    Tollgate__V1__Usage      us;
+    Tollgate__V1__Outcome    oc;
+    Tollgate__V1__RuleMatch  rm[TG_MSG_RULES_MAX];
+    Tollgate__V1__RuleMatch *rmp[TG_MSG_RULES_MAX];
+    Tollgate__V1__KeyValue   kv[TG_MSG_META_MAX];
+    Tollgate__V1__KeyValue  *kvp[TG_MSG_META_MAX];
+} tg_wire_usage_room;
+
+/* tg_wire_usage_fill points room's message at u's fields (borrowed: valid
+ * while u and room are) and returns it. */
+Tollgate__V1__Usage *tg_wire_usage_fill(tg_wire_usage_room *room,
+                                        const tg_usage *u);
+
+/* tg_wire_usage_read copies a decoded Usage into *u (request_id left as
+ * it was), checking every field: a string longer than its tg_msg.h field,
+ * an unknown enum, a negative token count or too many list entries is
+ * TG_EPROTO with a short reason in err (never quoting the payload). */
+tg_err tg_wire_usage_read(const Tollgate__V1__Usage *in, tg_usage *u,
+                          char *err, size_t errlen);
 
 #endif

@@ -269,6 +269,7 @@ dp_admit_pdp_error(const dp_host *h, dp_req *r, tg_err err, const char *why)
             "allow)",
             r->request_id, why);
     atomic_fetch_add(&h->m->pdp_fail_open, 1);
+    r->fail_open = true;
     dp_admit_fail_open(h, r);
     return true;
 }
@@ -330,6 +331,36 @@ dp_admit_no_deployment(const dp_host *h, dp_req *r, const dp_upstream *off,
     }
 }
 
+/* dp_admit_log_room applies on_log_full to an allowed request whose
+ * capture level records metadata or content while the decision log's
+ * backlog (records the PDP has not acknowledged) is over
+ * dataplane.decision_backlog_max: shed (the decision says so) records it
+ * without them, counted; otherwise it is refused, never served
+ * unrecorded. */
+static bool
+dp_admit_log_room(const dp_host *h, dp_req *r)
+{
+    if (r->dec.capture_level == TG_CAPTURE_NONE ||
+        dp_spool_pending(h->spool) <
+            (uint64_t)h->cfg->dataplane.decision_backlog_max) {
+        return true;
+    }
+    if (r->dec.log_shed) {
+        r->record_shed = true;
+        atomic_fetch_add(&h->m->records_shed, 1);
+        return true;
+    }
+    atomic_fetch_add(&h->m->records_refused, 1);
+    dp_req_error(r, 503,
+                 "The gateway cannot record this request's decision right "
+                 "now: the decision log's backlog is full (the policy "
+                 "service is not taking records), and policy requires "
+                 "requests like this one to be recorded. Retry later; an "
+                 "operator should check tollgate-pdp's state directory.",
+                 "server_error", NULL, "decision_log_full");
+    return false;
+}
+
 bool
 dp_admit_decided(const dp_host *h, dp_req *r, tg_err err, const char *why)
 {
@@ -357,6 +388,9 @@ dp_admit_decided(const dp_host *h, dp_req *r, tg_err err, const char *why)
     }
     if (r->dec.verdict != TG_VERDICT_ALLOW) {
         dp_admit_deny(r);
+        return false;
+    }
+    if (!dp_admit_log_room(h, r)) {
         return false;
     }
     if (r->endpoint == TG_EP_MODELS) {

@@ -145,6 +145,15 @@ dp_metrics_text(const dp_host *h, tg_buf *b)
         "tollgate_usage_spool_refused_total %llu\n"
         "# TYPE tollgate_usage_reports_acked_total counter\n"
         "tollgate_usage_reports_acked_total %llu\n"
+        "# HELP tollgate_decision_records_shed_total Requests recorded "
+        "without their metadata or content because the decision log's "
+        "backlog was full (on_log_full: shed).\n"
+        "# TYPE tollgate_decision_records_shed_total counter\n"
+        "tollgate_decision_records_shed_total %llu\n"
+        "# HELP tollgate_decision_records_refused_total Requests refused "
+        "because the decision log's backlog was full (on_log_full: deny).\n"
+        "# TYPE tollgate_decision_records_refused_total counter\n"
+        "tollgate_decision_records_refused_total %llu\n"
         "# TYPE tollgate_pdp_connected gauge\n"
         "tollgate_pdp_connected %d\n",
         (unsigned long long)atomic_load(&m->pdp_errors),
@@ -160,6 +169,8 @@ dp_metrics_text(const dp_host *h, tg_buf *b)
         (unsigned long long)dp_spool_mem_max(h->spool),
         (unsigned long long)atomic_load(&m->spool_refused),
         (unsigned long long)dp_spool_acked(h->spool),
+        (unsigned long long)atomic_load(&m->records_shed),
+        (unsigned long long)atomic_load(&m->records_refused),
         dp_pdp_connected(h->pdp) ? 1 : 0);
     dp_metrics_deployment_text(h, b);
 }

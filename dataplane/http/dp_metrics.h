@@ -24,6 +24,9 @@ typedef struct dp_metrics {
     atomic_uint_fast64_t prompt_tokens;
     atomic_uint_fast64_t completion_tokens;
     atomic_uint_fast64_t spool_refused; /* 503 usage_spool_full */
+    /* on_log_full while the decision log's backlog is over its bound */
+    atomic_uint_fast64_t records_shed;    /* served, recorded without */
+    atomic_uint_fast64_t records_refused; /* 503 decision_log_full */
 } dp_metrics;
 
 /* dp_metrics_count_status counts one response by its status class (600

@@ -78,6 +78,7 @@ dp_req_unref(dp_req *r)
     pthread_mutex_destroy(&r->mtx);
     free(r->meta);
     free(r->models);
+    free(r->audit_hits);
     free(r);
 }
 
@@ -95,12 +96,17 @@ dp_decision_keep(dp_decision *out, const tg_decision *d)
     out->clamp_max_tokens = d->clamp_max_tokens;
     memcpy(out->reservation_id, d->reservation_id, sizeof(out->reservation_id));
     out->policy_revision = d->policy_revision;
-    snprintf(out->bundle_hash, sizeof(out->bundle_hash), "%.*s", DP_HASH_SHOWN,
-             d->bundle_hash); /* only its first chars */
+    memcpy(out->bundle_hash, d->bundle_hash, sizeof(out->bundle_hash));
     memcpy(out->key_id, d->key_id, sizeof(out->key_id));
     memcpy(out->tenant_id, d->tenant_id, sizeof(out->tenant_id));
     memcpy(out->limits, d->limits, sizeof(out->limits));
     out->n_limits = d->n_limits;
+    memcpy(out->matched, d->matched, d->n_matched * sizeof(out->matched[0]));
+    out->n_matched          = d->n_matched;
+    out->capture_level      = d->capture_level;
+    out->audit_hits_header  = d->audit_hits_header;
+    out->log_shed           = d->log_shed;
+    out->reserved_micro_usd = d->reserved_micro_usd;
 }
 
 void
@@ -114,9 +120,51 @@ dp_req_resume_locked(dp_req *r)
 
 /* ---- answers --------------------------------------------------------- */
 
+/* dp_req_mark_decision_locked makes the answer carry what the decision
+ * says about itself: the policy revision and bundle hash, and (when the
+ * bundle asks) the audit-mode rules that matched. r->mtx held. */
+static void
+dp_req_mark_decision_locked(dp_req *r)
+{
+    size_t n = 0;
+
+    r->include_revision = true;
+    r->revision         = r->dec.policy_revision;
+    snprintf(r->revision_hash, sizeof(r->revision_hash), "%.*s",
+             DP_HASH_SHOWN, r->dec.bundle_hash);
+    if (!r->dec.audit_hits_header || r->audit_hits != NULL) {
+        return;
+    }
+    for (uint32_t i = 0; i < r->dec.n_matched; i++) {
+        n += r->dec.matched[i].enforced ? 0 : strlen(r->dec.matched[i].rule_id) + 2;
+    }
+    if (n == 0 || (r->audit_hits = malloc(n + 1)) == NULL) {
+        return; /* no hits (or no memory: the header is left out) */
+    }
+    n = 0;
+    for (uint32_t i = 0; i < r->dec.n_matched; i++) {
+        if (!r->dec.matched[i].enforced) {
+            n += (size_t)sprintf(r->audit_hits + n, "%s%s", n > 0 ? ", " : "",
+                                 r->dec.matched[i].rule_id);
+        }
+    }
+}
+
 void
 dp_req_respond(dp_req *r, unsigned status, const char *body, size_t len)
 {
+    if (r->hold_answers) {
+        /* Its record is spooled first (dp_worker_finish), then this is
+         * delivered. */
+        r->ans_kind   = DP_ANS_COMPLETE;
+        r->ans_status = status;
+        tg_buf_reset(&r->ans_body);
+        if (tg_buf_append(&r->ans_body, body, len) != TG_OK) {
+            r->ans_status = 500;
+            tg_buf_reset(&r->ans_body);
+        }
+        return;
+    }
     pthread_mutex_lock(&r->mtx);
     if (r->phase == DP_PHASE_PENDING && !r->client_gone) {
         r->phase  = DP_PHASE_COMPLETE;
@@ -128,10 +176,7 @@ dp_req_respond(dp_req *r, unsigned status, const char *body, size_t len)
         }
         r->out_done = true;
         if (r->have_decision) {
-            r->include_revision = true;
-            r->revision         = r->dec.policy_revision;
-            memcpy(r->revision_hash, r->dec.bundle_hash,
-                   sizeof(r->revision_hash));
+            dp_req_mark_decision_locked(r);
         }
         if (r->dep != NULL) {
             snprintf(r->served_by, sizeof(r->served_by), "%s", r->dep->dep->id);
@@ -148,6 +193,9 @@ dp_req_error(dp_req *r, unsigned status, const char *message, const char *type,
 {
     tg_buf b;
 
+    if (r->ans_code[0] == '\0' && code != NULL) {
+        snprintf(r->ans_code, sizeof(r->ans_code), "%s", code);
+    }
     tg_buf_init(&b, 0);
     if (dp_client_error(r->endpoint, &b, message, type, param, code) == TG_OK) {
         dp_req_respond(r, status, b.data, b.len);
@@ -164,9 +212,7 @@ dp_req_stream_commit_locked(dp_req *r)
     r->up_streaming     = true;
     r->phase            = DP_PHASE_STREAMING;
     r->status           = 200;
-    r->include_revision = true;
-    r->revision         = r->dec.policy_revision;
-    memcpy(r->revision_hash, r->dec.bundle_hash, sizeof(r->revision_hash));
+    dp_req_mark_decision_locked(r);
     snprintf(r->served_by, sizeof(r->served_by), "%s", r->dep->dep->id);
     dp_req_resume_locked(r);
 }
@@ -202,6 +248,9 @@ dp_req_prepare_error(dp_req *r, unsigned status, const char *message,
 {
     r->ans_kind   = DP_ANS_COMPLETE;
     r->ans_status = status;
+    if (code != NULL) {
+        snprintf(r->ans_code, sizeof(r->ans_code), "%s", code);
+    }
     tg_buf_reset(&r->ans_body);
     if (dp_client_error(r->endpoint, &r->ans_body, message, type, param,
                         code) != TG_OK) {
@@ -230,6 +279,8 @@ dp_req_prepare_failure(dp_req *r)
     unsigned status = r->have_err ? r->err.status : 502;
 
     if (r->have_err && r->err.pass_body && r->err_body.len > 0) {
+        snprintf(r->ans_code, sizeof(r->ans_code), "%s",
+                 r->err.code[0] != '\0' ? r->err.code : "upstream_error");
         r->ans_kind   = DP_ANS_COMPLETE;
         r->ans_status = status;
         tg_buf_reset(&r->ans_body);
@@ -254,6 +305,7 @@ dp_req_prepare_failure(dp_req *r)
 void
 dp_req_deliver(dp_req *r)
 {
+    r->hold_answers = false;
     switch ((dp_ans_kind)r->ans_kind) {
     case DP_ANS_COMPLETE:
         dp_req_respond(r, r->ans_status, r->ans_body.data, r->ans_body.len);

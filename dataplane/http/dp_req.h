@@ -40,7 +40,7 @@ typedef enum dp_phase {
 } dp_phase;
 
 /* What a request keeps of its decision: tg_decision without what the data
- * plane never reads (matched rules, redactions) and without the model list,
+ * plane never reads (redactions) and without the model list,
  * which only GET /v1/models needs (dp_req.models), so the thousands of
  * requests a data plane may hold open stay small. */
 typedef struct dp_decision {
@@ -55,11 +55,18 @@ typedef struct dp_decision {
     int64_t           clamp_max_tokens; /* 0: none */
     char              reservation_id[TG_REQUEST_ID_MAX];
     uint64_t          policy_revision;
-    char              bundle_hash[DP_HASH_SHOWN + 1]; /* its first chars */
+    char              bundle_hash[TG_MSG_HASH_MAX];
     char              key_id[TG_ID_MAX];
     char              tenant_id[TG_ID_MAX];
     tg_limit_state    limits[TG_MSG_LIMITS_MAX];
     uint32_t          n_limits;
+    /* For the decision record and x-tollgate-audit-hits. */
+    tg_rule_match     matched[TG_MSG_RULES_MAX];
+    uint32_t          n_matched;
+    uint32_t          capture_level;
+    bool              audit_hits_header;
+    bool              log_shed;
+    int64_t           reserved_micro_usd;
 } dp_decision;
 
 /* dp_decision_keep copies what the data plane keeps of d into out. */
@@ -89,6 +96,7 @@ struct dp_req {
     uint32_t    n_meta;
     char        client_ip[TG_MSG_IP_MAX];
     int         client_fd; /* polled for hang-ups while suspended */
+    char        trace_id[TG_TRACE_ID_MAX]; /* from traceparent; "" */
     int64_t     started_ms;
     int64_t     started_us;
     bool        dispatched;
@@ -132,6 +140,14 @@ struct dp_req {
     bool               intent_written; /* the spool holds its intent */
     uint8_t            spool_wait;     /* dp_spool_wait: what it waits for */
     bool               no_verdict;     /* this failure is not the provider's */
+    bool               fail_open;      /* served without a decision */
+    bool               record_shed;    /* recorded without metadata */
+    /* Answers wait for the request's record to be spooled (dp_req_respond
+     * prepares instead of sending; dp_req_deliver sends). */
+    bool               hold_answers;
+    int64_t            decide_sent_us; /* when the Decide went */
+    int64_t            pdp_us;         /* its round trip */
+    int64_t            first_byte_us;  /* upstream's, after the request */
     /* Deployments whose failure this request counted (once each). */
     uint32_t failed[TG_MSG_TARGETS_MAX];
     uint32_t n_failed;
@@ -142,6 +158,7 @@ struct dp_req {
     unsigned ans_status;
     tg_buf   ans_body;
     char     ans_msg[320];
+    char     ans_code[TG_MSG_CODE_MAX]; /* the error code answered; "" */
 
     /* shared, under mtx */
     pthread_mutex_t mtx;
@@ -156,6 +173,7 @@ struct dp_req {
     bool            include_revision;
     uint64_t        revision;
     char            revision_hash[DP_HASH_SHOWN + 1];
+    char           *audit_hits; /* x-tollgate-audit-hits value; NULL */
     char            served_by[TG_ID_MAX]; /* deployment that answered; "" */
 };
 

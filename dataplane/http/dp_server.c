@@ -243,6 +243,37 @@ dp_server_meta_iter(void *cls, enum MHD_ValueKind kind, const char *key,
     return MHD_YES;
 }
 
+/* dp_server_trace_id keeps the trace id of a valid W3C traceparent
+ * ("00-<32 hex>-<16 hex>-<2 hex>", ids not all zeros) for the decision
+ * record; anything else is ignored. */
+static void
+dp_server_trace_id(struct MHD_Connection *conn, dp_req *r)
+{
+    const char *tp =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "traceparent");
+    bool        nonzero = false;
+
+    if (tp == NULL || strlen(tp) < 55 || tp[2] != '-' || tp[35] != '-' ||
+        tp[52] != '-' || (tp[55] != '\0' && tp[55] != '-') ||
+        strncmp(tp, "ff", 2) == 0) {
+        return;
+    }
+    for (int i = 0; i < 55; i++) {
+        char c = tp[i];
+        if (i == 2 || i == 35 || i == 52) {
+            continue;
+        }
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+            return;
+        }
+        nonzero = nonzero || (i >= 3 && i < 35 && c != '0');
+    }
+    if (nonzero) {
+        memcpy(r->trace_id, tp + 3, 32);
+        r->trace_id[32] = '\0';
+    }
+}
+
 /* dp_server_take_key hashes the presented virtual key; the key itself is
  * never kept, logged or sent anywhere. */
 static bool
@@ -411,6 +442,9 @@ dp_server_queue(dp_server *srv, struct MHD_Connection *conn, dp_req *r)
     }
     if (r->have_decision) {
         dp_server_limit_headers(resp, &r->dec);
+    }
+    if (r->audit_hits != NULL) {
+        MHD_add_response_header(resp, "x-tollgate-audit-hits", r->audit_hits);
     }
     if (stream) {
         MHD_add_response_header(resp, "Content-Type", "text/event-stream");
@@ -621,6 +655,7 @@ dp_server_first(dp_server *srv, struct MHD_Connection *conn, const char *url,
                                     "invalid_request_error", "invalid_header",
                                     r->request_id, NULL);
     }
+    dp_server_trace_id(conn, r);
     return MHD_YES;
 }
 

@@ -184,8 +184,11 @@ dp_transfer_write_cb(char *data, size_t size, size_t n, void *arg)
     if (r->up_status == 0) {
         curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->up_status);
     }
-    r->up_got_bytes = true;
     r->last_data_us = tg_mono_us();
+    if (!r->up_got_bytes && r->first_byte_us == 0) {
+        r->first_byte_us = r->last_data_us - r->up_started_us;
+    }
+    r->up_got_bytes = true;
     if (!(r->chat.stream && r->up_status == 200)) {
         return tg_buf_append(&r->up_resp, data, len) == TG_OK ? len : 0;
     }

@@ -26,6 +26,45 @@ dp_usage_start(const dp_req *r, tg_usage *u)
     u->started_ms = r->started_ms;
 }
 
+/* dp_usage_outcome fills the decision-record part of r's final report:
+ * what was asked and decided, by which rules, how long each part took,
+ * and what the capture level allows of its metadata. */
+static void
+dp_usage_outcome(const dp_req *r, tg_outcome *o)
+{
+    const dp_decision *d = &r->dec;
+
+    o->present = true;
+    snprintf(o->model_requested, sizeof(o->model_requested), "%s",
+             r->chat.model);
+    snprintf(o->client_ip, sizeof(o->client_ip), "%s", r->client_ip);
+    snprintf(o->trace_id, sizeof(o->trace_id), "%s", r->trace_id);
+    snprintf(o->error_code, sizeof(o->error_code), "%s", r->ans_code);
+    o->pdp_us        = r->pdp_us;
+    o->first_byte_us = r->first_byte_us;
+    if (!r->have_decision) {
+        /* No decision: the PDP names the key from its hash. */
+        snprintf(o->origin, sizeof(o->origin), "%s",
+                 r->fail_open ? "fail_open" : "dataplane");
+        o->has_key_hash = true;
+        memcpy(o->key_hash, r->key_hash, sizeof(o->key_hash));
+        return;
+    }
+    o->verdict            = d->verdict;
+    o->policy_revision    = d->policy_revision;
+    o->capture_level      = d->capture_level;
+    o->reserved_micro_usd = d->reserved_micro_usd;
+    o->shed               = r->record_shed;
+    snprintf(o->bundle_hash, sizeof(o->bundle_hash), "%s", d->bundle_hash);
+    memcpy(o->matched, d->matched, d->n_matched * sizeof(o->matched[0]));
+    o->n_matched = d->n_matched;
+    if (d->capture_level >= TG_CAPTURE_METADATA && !r->record_shed &&
+        r->n_meta > 0) {
+        memcpy(o->meta, r->meta, r->n_meta * sizeof(o->meta[0]));
+        o->n_meta = r->n_meta;
+    }
+}
+
 bool
 dp_usage_final(const dp_host *h, dp_req *r, unsigned status, tg_usage *u)
 {
@@ -33,8 +72,7 @@ dp_usage_final(const dp_host *h, dp_req *r, unsigned status, tg_usage *u)
     bool held     = r->have_decision && r->dec.reservation_id[0] != '\0';
     bool orphaned = r->decide_sent && !r->have_decision;
 
-    if (r->usage_reported ||
-        (up == NULL && !held && !orphaned && !r->intent_written)) {
+    if (r->usage_reported || !r->has_key) {
         return false;
     }
     dp_usage_start(r, u);
@@ -47,12 +85,15 @@ dp_usage_final(const dp_host *h, dp_req *r, unsigned status, tg_usage *u)
              up != NULL ? up->dep->id : "");
     snprintf(u->reservation_id, sizeof(u->reservation_id), "%s",
              orphaned ? r->request_id : r->dec.reservation_id);
-    u->abandoned = orphaned && up == NULL;
+    /* Nothing went upstream, held or was recorded (a deny, a request the
+     * data plane refused): its record only, no usage. */
+    u->abandoned = up == NULL &&
+                   (orphaned || (!held && !r->intent_written));
     if (r->usage.found) {
         u->prompt_tokens     = r->usage.prompt_tokens;
         u->completion_tokens = r->usage.completion_tokens;
         u->cached_tokens     = r->usage.cached_tokens;
-    } else if (r->up_streaming || (status >= 200 && status < 300) ||
+    } else if (r->up_streaming || (status >= 200 && status < 300 && up != NULL) ||
                (r->cancelled && r->up_got_bytes)) {
         /* The provider never said: count what we saw, and say so (a
          * provider's error answer is not charged). */
@@ -62,6 +103,7 @@ dp_usage_final(const dp_host *h, dp_req *r, unsigned status, tg_usage *u)
     }
     u->status         = status;
     u->duration_ms    = (tg_mono_us() - r->started_us) / 1000;
+    dp_usage_outcome(r, &u->outcome);
     r->usage_reported = true;
     atomic_fetch_add(&h->m->prompt_tokens, (uint64_t)u->prompt_tokens);
     atomic_fetch_add(&h->m->completion_tokens, (uint64_t)u->completion_tokens);

@@ -154,6 +154,8 @@ dp_worker_on_decision(void *arg, tg_err err, const tg_decision *d,
 
 /* ---- finishing ------------------------------------------------------ */
 
+static void dp_worker_conclude(dp_worker *w, dp_req *r, unsigned status);
+
 static void
 dp_worker_finish(dp_worker *w, dp_req *r)
 {
@@ -163,6 +165,13 @@ dp_worker_finish(dp_worker *w, dp_req *r)
         return;
     }
     dp_transfer_release(w->xf, r);
+    if (r->hold_answers && r->ans_kind != DP_ANS_NONE && !r->usage_reported) {
+        /* An answer waits for its record: spooled first, then delivered
+         * (dp_worker_conclude comes back here). */
+        dp_worker_conclude(w, r,
+                           r->ans_kind == DP_ANS_COMPLETE ? r->ans_status : 200);
+        return;
+    }
     if (!r->usage_reported) {
         /* Whatever is still held or recorded for it is settled now: a
          * reservation, an intent, a decision that may still come. */
@@ -492,6 +501,9 @@ dp_worker_decided(dp_worker *w, dp_req *r, tg_err err, const char *why)
     if (r->finished) {
         return; /* answered at shutdown while the PDP call was out */
     }
+    if (r->decide_sent_us > 0) {
+        r->pdp_us = tg_mono_us() - r->decide_sent_us;
+    }
     if (r->cancelled) {
         /* A decision came: an allow's reservation is freed now (a deny
          * holds none); none came: it is abandoned by its request id. */
@@ -522,6 +534,7 @@ dp_worker_start(dp_worker *w, dp_req *r)
     atomic_fetch_add(&w->h->m->inflight, 1);
     tg_buf_init(&r->err_body, 1u << 20);
     tg_buf_init(&r->ans_body, DP_UP_BODY_MAX);
+    r->hold_answers = r->has_key; /* answered once its record is spooled */
     if (!dp_admit_arrived(w->h, r)) {
         dp_worker_finish(w, r);
         return;
@@ -534,6 +547,7 @@ dp_worker_start(dp_worker *w, dp_req *r)
     }
     dp_req_ref(r);         /* the PDP call's ref */
     r->decide_sent = true; /* before the call: its callback may run first */
+    r->decide_sent_us = tg_mono_us();
     rv = dp_pdp_decide(w->h->pdp, &d, w->h->cfg->dataplane.pdp_timeout_ms,
                        dp_worker_on_decision, r);
     if (rv != TG_OK) {

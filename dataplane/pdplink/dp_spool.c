@@ -30,9 +30,11 @@
 #include "tg_lmdb.h"
 #include "tg_log.h"
 #include "tg_time.h"
+#include "tg_wire.h"
 
 #define DP_SPOOL_MAGIC_V1 0x31534754u /* "TGS1": a final, older tg_usage */
-#define DP_SPOOL_MAGIC 0x32534754u    /* "TGS2": kind, then tg_usage */
+#define DP_SPOOL_MAGIC_V2 0x32534754u /* "TGS2": kind, then older tg_usage */
+#define DP_SPOOL_MAGIC 0x33534754u    /* "TGS3": kind, id, packed Usage */
 #define DP_SPOOL_BUCKETS 1024
 #define DP_SPOOL_MAX_INFLIGHT 512
 #define DP_SPOOL_RESEND_US (3 * 1000000)
@@ -45,15 +47,16 @@
 #define DP_SPOOL_LOG_US (60 * 1000000LL) /* "disk full" at most this often */
 #define DP_SPOOL_MEM_DEFAULT (64u << 20)
 
-typedef struct dp_spool_rec {
-    uint32_t magic;
-    uint8_t  kind;
-    uint8_t  pad[3];
-    tg_usage usage;
-} dp_spool_rec;
+/* A record: magic (u32), kind (u8), request id length (u8), two zero
+ * bytes, the request id, then the report as a packed Usage message (so a
+ * record is as long as what it says, not as tg_usage). */
+#define DP_SPOOL_HEAD 8
+#define DP_SPOOL_REC_MAX (DP_SPOOL_HEAD + TG_REQUEST_ID_MAX + TG_USAGE_REPORT_MAX)
 
-/* The tg_usage TGS1 records hold: everything before "abandoned". */
+/* The tg_usage TGS1 records hold: everything before "abandoned"; TGS2
+ * records: everything before "outcome". */
 #define DP_SPOOL_V1_USAGE ((offsetof(tg_usage, abandoned) + 7) & ~(size_t)7)
+#define DP_SPOOL_V2_USAGE offsetof(tg_usage, outcome)
 
 typedef struct dp_spool_item dp_spool_item;
 struct dp_spool_item {
@@ -103,6 +106,7 @@ struct dp_spool {
      * batches gets them one by one (no_batch). */
     tg_usage         batch[TG_USAGE_BATCH_MAX];
     size_t           n_batch;
+    size_t           batch_bytes; /* their encoded size, at most */
     int64_t          batch_since_us; /* when its first report came */
     atomic_bool      no_batch;
     size_t           mem_max;
@@ -238,7 +242,8 @@ dp_spool_flush(dp_spool *sp)
     dp_spool_batch *b;
     size_t          n = sp->n_batch;
 
-    sp->n_batch = 0;
+    sp->n_batch     = 0;
+    sp->batch_bytes = 0;
     if (n == 0) {
         return;
     }
@@ -263,10 +268,22 @@ dp_spool_flush(dp_spool *sp)
 
 /* dp_spool_send starts one report unless it is already in flight: into
  * the batch being collected (dp_spool_flush sends it). */
+/* dp_spool_wire_size: what u takes in a UsageBatch, with its item's
+ * framing. */
+static size_t
+dp_spool_wire_size(const tg_usage *u)
+{
+    tg_wire_usage_room room;
+
+    return tollgate__v1__usage__get_packed_size(tg_wire_usage_fill(&room, u)) +
+           strlen(u->request_id) + 16;
+}
+
 static void
 dp_spool_send(dp_spool *sp, const tg_usage *u, int64_t now_us)
 {
     dp_spool_flight **pp = dp_spool_flight_find(sp, u->request_id);
+    size_t            size;
 
     if (*pp != NULL) {
         if (now_us - (*pp)->sent_us < DP_SPOOL_RESEND_US) {
@@ -281,9 +298,14 @@ dp_spool_send(dp_spool *sp, const tg_usage *u, int64_t now_us)
         sp->n_flight++;
     }
     (*pp)->sent_us = now_us;
+    size = dp_spool_wire_size(u);
+    if (sp->n_batch > 0 && sp->batch_bytes + size > TG_USAGE_BATCH_BYTES) {
+        dp_spool_flush(sp); /* a batch fits any PDP's max_message_bytes */
+    }
     if (sp->n_batch == 0) {
         sp->batch_since_us = now_us;
     }
+    sp->batch_bytes += size;
     sp->batch[sp->n_batch++] = *u;
     if (sp->n_batch == TG_USAGE_BATCH_MAX) {
         dp_spool_flush(sp);
@@ -323,11 +345,36 @@ dp_spool_disk_error(dp_spool *sp, const char *what, int rc, int64_t now_us)
     }
 }
 
+/* dp_spool_pack writes u as a record of kind into rec (DP_SPOOL_REC_MAX
+ * bytes); returns its length, 0 if it cannot (a bug: reports are bounded). */
+static size_t
+dp_spool_pack(dp_spool_kind kind, const tg_usage *u, uint8_t *rec)
+{
+    tg_wire_usage_room   room;
+    Tollgate__V1__Usage *m   = tg_wire_usage_fill(&room, u);
+    size_t               idn = strlen(u->request_id);
+    size_t               n   = tollgate__v1__usage__get_packed_size(m);
+
+    if (idn >= TG_REQUEST_ID_MAX || n > TG_USAGE_REPORT_MAX) {
+        return 0;
+    }
+    memset(rec, 0, DP_SPOOL_HEAD);
+    uint32_t magic = DP_SPOOL_MAGIC;
+    memcpy(rec, &magic, sizeof(magic));
+    rec[4] = (uint8_t)kind;
+    rec[5] = (uint8_t)idn;
+    memcpy(rec + DP_SPOOL_HEAD, u->request_id, idn);
+    return DP_SPOOL_HEAD + idn +
+           tollgate__v1__usage__pack(m, rec + DP_SPOOL_HEAD + idn);
+}
+
 /* dp_spool_txn runs n puts (items) or deletes (keys) in one write txn,
  * growing the map when it fills. Returns an LMDB rc. */
 static int
 dp_spool_txn(dp_spool *sp, dp_spool_item *items, size_t n, char (*keys)[TG_REQUEST_ID_MAX])
 {
+    uint8_t rec[DP_SPOOL_REC_MAX];
+
     for (;;) {
         MDB_txn *txn;
         int      rc = mdb_txn_begin(sp->env, NULL, 0, &txn);
@@ -337,15 +384,12 @@ dp_spool_txn(dp_spool *sp, dp_spool_item *items, size_t n, char (*keys)[TG_REQUE
         }
         for (size_t i = 0; i < n && rc == 0; i++) {
             if (items != NULL) {
-                dp_spool_rec rec;
-                MDB_val      k = {strlen(items->usage.request_id),
-                                  items->usage.request_id};
-                MDB_val      v = {sizeof(rec), &rec};
-                memset(&rec, 0, sizeof(rec));
-                rec.magic = DP_SPOOL_MAGIC;
-                rec.kind  = (uint8_t)items->kind;
-                rec.usage = items->usage;
-                rc        = mdb_put(txn, sp->dbi, &k, &v, 0);
+                MDB_val k = {strlen(items->usage.request_id),
+                             items->usage.request_id};
+                MDB_val v = {0, rec};
+                v.mv_size = dp_spool_pack(items->kind, &items->usage, rec);
+                rc        = v.mv_size == 0 ? EINVAL
+                                           : mdb_put(txn, sp->dbi, &k, &v, 0);
                 items     = items->next;
             } else {
                 MDB_val k = {strlen(keys[i]), keys[i]};
@@ -552,6 +596,34 @@ dp_spool_sync(dp_spool *sp, int64_t now_us)
     sp->dirty = false;
 }
 
+/* dp_spool_unpack reads a TGS3 record into *u; false if it is damaged. */
+static bool
+dp_spool_unpack(const MDB_val *v, dp_spool_kind *kind, tg_usage *u)
+{
+    const uint8_t       *p = v->mv_data;
+    size_t               idn;
+    Tollgate__V1__Usage *m;
+    bool                 ok;
+
+    if (v->mv_size < DP_SPOOL_HEAD || (idn = p[5]) >= TG_REQUEST_ID_MAX ||
+        v->mv_size < DP_SPOOL_HEAD + idn ||
+        (p[4] != DP_SPOOL_INTENT && p[4] != DP_SPOOL_FINAL)) {
+        return false;
+    }
+    m = tollgate__v1__usage__unpack(NULL, v->mv_size - DP_SPOOL_HEAD - idn,
+                                    p + DP_SPOOL_HEAD + idn);
+    if (m == NULL) {
+        return false;
+    }
+    memset(u, 0, sizeof(*u));
+    ok = tg_wire_usage_read(m, u, NULL, 0) == TG_OK;
+    tollgate__v1__usage__free_unpacked(m, NULL);
+    memcpy(u->request_id, p + DP_SPOOL_HEAD, idn);
+    u->request_id[idn] = '\0';
+    *kind              = (dp_spool_kind)p[4];
+    return ok;
+}
+
 /* dp_spool_read decodes a stored record; false for one this build does
  * not know (left alone). */
 static bool
@@ -563,14 +635,19 @@ dp_spool_read(const MDB_val *v, dp_spool_kind *kind, tg_usage *u)
         return false;
     }
     memcpy(&magic, v->mv_data, sizeof(magic));
-    if (magic == DP_SPOOL_MAGIC && v->mv_size == sizeof(dp_spool_rec)) {
-        dp_spool_rec rec;
-        memcpy(&rec, v->mv_data, sizeof(rec));
-        if (rec.kind != DP_SPOOL_INTENT && rec.kind != DP_SPOOL_FINAL) {
+    if (magic == DP_SPOOL_MAGIC) {
+        if (!dp_spool_unpack(v, kind, u)) {
             return false;
         }
-        *kind = (dp_spool_kind)rec.kind;
-        *u    = rec.usage;
+    } else if (magic == DP_SPOOL_MAGIC_V2 &&
+               v->mv_size == 8 + DP_SPOOL_V2_USAGE) {
+        const uint8_t *p = v->mv_data;
+        if (p[4] != DP_SPOOL_INTENT && p[4] != DP_SPOOL_FINAL) {
+            return false;
+        }
+        memset(u, 0, sizeof(*u));
+        memcpy(u, p + 8, DP_SPOOL_V2_USAGE);
+        *kind = (dp_spool_kind)p[4];
     } else if (magic == DP_SPOOL_MAGIC_V1 &&
                v->mv_size == 8 + DP_SPOOL_V1_USAGE) {
         memset(u, 0, sizeof(*u));

@@ -1,6 +1,7 @@
 #include "dp_wire.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tg_wire.h"
@@ -43,15 +44,20 @@ dp_wire_encode_decide(const tg_decide *d, uint8_t *buf, size_t cap, size_t *len)
 tg_err
 dp_wire_encode_usage(const tg_usage *u, uint8_t *buf, size_t cap, size_t *len)
 {
-    pb_req              req = TOLLGATE__V1__PDP_REQUEST__INIT;
-    Tollgate__V1__Usage us;
+    pb_req              req  = TOLLGATE__V1__PDP_REQUEST__INIT;
+    tg_wire_usage_room *room = malloc(sizeof(*room));
+    tg_err              rv;
 
+    if (room == NULL) {
+        return TG_ENOMEM;
+    }
     req.wire_version = TOLLGATE__V1__WIRE_VERSION__WIRE_VERSION_1;
     req.request_id   = (char *)u->request_id;
     req.body_case    = TOLLGATE__V1__PDP_REQUEST__BODY_USAGE;
-    req.usage        = &us;
-    tg_wire_usage_fill(&us, u);
-    return dp_wire_pack(&req, buf, cap, len);
+    req.usage        = tg_wire_usage_fill(room, u);
+    rv               = dp_wire_pack(&req, buf, cap, len);
+    free(room);
+    return rv;
 }
 
 tg_err
@@ -62,10 +68,14 @@ dp_wire_encode_usage_batch(const tg_usage *u, size_t n, const char *batch_id,
     Tollgate__V1__UsageBatch b   = TOLLGATE__V1__USAGE_BATCH__INIT;
     Tollgate__V1__UsageItem  items[TG_USAGE_BATCH_MAX];
     Tollgate__V1__UsageItem *itemp[TG_USAGE_BATCH_MAX];
-    Tollgate__V1__Usage      us[TG_USAGE_BATCH_MAX];
+    tg_wire_usage_room      *room;
+    tg_err                   rv;
 
     if (n == 0 || n > TG_USAGE_BATCH_MAX) {
         return TG_EINVAL;
+    }
+    if ((room = calloc(n, sizeof(*room))) == NULL) {
+        return TG_ENOMEM;
     }
     req.wire_version = TOLLGATE__V1__WIRE_VERSION__WIRE_VERSION_1;
     req.request_id   = (char *)batch_id;
@@ -73,15 +83,15 @@ dp_wire_encode_usage_batch(const tg_usage *u, size_t n, const char *batch_id,
     req.usage_batch  = &b;
     for (size_t i = 0; i < n; i++) {
         tollgate__v1__usage_item__init(&items[i]);
-        tollgate__v1__usage__init(&us[i]);
-        tg_wire_usage_fill(&us[i], &u[i]);
         items[i].request_id = (char *)u[i].request_id;
-        items[i].usage      = &us[i];
+        items[i].usage      = tg_wire_usage_fill(&room[i], &u[i]);
         itemp[i]            = &items[i];
     }
     b.n_items = n;
     b.items   = itemp;
-    return dp_wire_pack(&req, buf, cap, len);
+    rv        = dp_wire_pack(&req, buf, cap, len);
+    free(room);
+    return rv;
 }
 
 tg_err
@@ -201,6 +211,11 @@ dp_wire_fill_decision(const Tollgate__V1__Decision *d, tg_decision *out,
                          d->matched[i]->rule_id)) {
             goto toolong;
         }
+        if (dp_wire_copy(out->matched[i].effect,
+                         sizeof(out->matched[i].effect),
+                         d->matched[i]->effect)) {
+            goto toolong;
+        }
         out->matched[i].enforced = d->matched[i]->enforced;
     }
     out->n_matched = (uint32_t)d->n_matched;
@@ -238,7 +253,15 @@ dp_wire_fill_decision(const Tollgate__V1__Decision *d, tg_decision *out,
         out->n_redactions = (uint32_t)d->mutations->n_redactions;
     }
     out->policy_revision = d->policy_revision;
-    out->capture_level   = d->capture_level;
+    if (d->capture_level > TG_CAPTURE_FULL) {
+        snprintf(why, whylen, "PDP sent unknown capture level %u",
+                 d->capture_level);
+        return TG_EPROTO;
+    }
+    out->capture_level      = d->capture_level;
+    out->audit_hits_header  = d->audit_hits_header != 0;
+    out->log_shed           = d->log_shed != 0;
+    out->reserved_micro_usd = d->reserved_micro_usd;
     return TG_OK;
 toolong:
     snprintf(why, whylen, "PDP decision has a field over its size limit");

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pdp_decision_log.h"
 #include "pdp_keys.h"
 #include "pdp_quotas.h"
 #include "pdp_records.h"
@@ -52,6 +53,11 @@ static const pdp_api_row pdp_api_routes[] = {
     {"GET", "usage", pdp_records_usage, 0},
     {"GET", "reservations", pdp_records_reservations, 0},
     {"POST", "reservations/*/release", pdp_records_release, 0},
+    {"GET", "decisions", pdp_decision_log_list, 0},
+    {"GET", "decisions/export", pdp_decision_log_export, 0},
+    {"GET", "decisions/verify", pdp_decision_log_verify, 0},
+    {"GET", "decisions/public-key", pdp_decision_log_public_key, 0},
+    {"GET", "decisions/*", pdp_decision_log_show, 0},
 };
 
 /* pdp_api_matches: route r is c's method and path. */
@@ -82,7 +88,8 @@ pdp_api_route(pdp_api_call *c)
     if (c->nseg == 0) {
         return pdp_api_err(c, 404, "not_found",
                            "Resources: tenants, keys, budgets, ratelimits, "
-                           "spend, usage, audit, reservations (under "
+                           "spend, usage, audit, reservations, decisions "
+                           "(under "
                            "/admin/v1/).");
     }
     for (size_t i = 0; i < sizeof(pdp_api_routes) / sizeof(pdp_api_routes[0]);

@@ -14,6 +14,7 @@
 #include "pdp_cli_api.h"
 #include "pdp_cli_flags.h"
 #include "pdp_cli_http.h"
+#include "pdp_decisions_cli.h"
 #include "pdp_cli_tokens.h"
 #include "pdp_fmt.h"
 #include "pdp_policy_cli.h"
@@ -516,6 +517,13 @@ pdp_cli_run(int argc, char **argv, FILE *out, FILE *err)
     }
     if (strcmp(cmd, "admin-tokens") == 0) {
         return pdp_cli_tokens(argc - 2, argv + 2, out, err);
+    }
+    if (strcmp(cmd, "decisions") == 0 && argc > 2 &&
+        strcmp(argv[2], "verify") == 0) {
+        ec = pdp_decisions_cli_offline(argc - 3, argv + 3, out, err, &handled);
+        if (handled) {
+            return ec;
+        }
     }
     ec = pdp_cli_api_run(argc, argv, out, err, &handled);
     return handled ? ec : pdp_cli_dispatch(out, err, argc, argv);

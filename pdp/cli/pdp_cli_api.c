@@ -229,7 +229,8 @@ pdp_cli_api_parse(const pdp_cli_io *io, int argc, char **argv, pdp_cli_req *r,
                   bool *help)
 {
     static const char *const formats[] = {"text", "json", NULL};
-    static const char *const raw[]     = {"text", "json", "table", "csv", NULL};
+    static const char *const raw[]     = {"text",  "json", "table",
+                                          "csv",   "jsonl", NULL};
     pdp_cli_flag             flags[PDP_CLI_FLAGS_MAX + 1];
     pdp_cli_args             a = {.on_flag = pdp_cli_api_flag, .arg = r};
     int                      n = 0;

@@ -416,5 +416,86 @@ const pdp_cli_row pdp_cli_rows[] = {
          "to its admin API (--url, or the local admin token and\n"
          "pdp.admin_listen), so the PDP's memory is freed "
          "too.\n" PDP_CLI_COMMON},
+    {.cmd    = "decisions",
+     .sub    = "list",
+     .method = "GET",
+     .path   = "decisions",
+     .raw    = true,
+     .fields = {{"since", "since", FK_QUERY},
+                {"until", "until", FK_QUERY},
+                {"tenant", "tenant", FK_QUERY},
+                {"key", "key", FK_QUERY},
+                {"verdict", "verdict", FK_QUERY},
+                {"rule", "rule", FK_QUERY},
+                {"audit-hits", "audit_hits", FK_QUERY},
+                {"model", "model", FK_QUERY},
+                {"limit", "limit", FK_QUERY},
+                {"before", "before", FK_QUERY}},
+     .usage =
+         "usage: tollgate-pdp decisions list [--since WHEN] [--until WHEN]\n"
+         "         [--tenant ID] [--key ID] [--verdict "
+         "allow|deny|fail_open|none]\n"
+         "         [--rule RULE] [--audit-hits any|RULE] [--model MODEL]\n"
+         "         [--limit N] [--before SEQ] [--format table|json|jsonl]\n"
+         "\n"
+         "The decision log, newest first (default 50): one record per "
+         "request\n"
+         "the data plane received with a key, allowed or denied, with the "
+         "rules\n"
+         "that matched (audit-mode ones marked). WHEN: YYYY-MM-DD, RFC "
+         "3339,\n"
+         "today, yesterday, or Nd / Nh ago. --audit-hits any lists what "
+         "audit-mode\n"
+         "rules matched (what a rule in audit mode would have done); "
+         "--format\n"
+         "json pages with next_before.\n" PDP_CLI_COMMON},
+    {.cmd    = "decisions",
+     .sub    = "show",
+     .method = "GET",
+     .path   = "decisions/%s",
+     .pos    = POS_PATH,
+     .usage  = "usage: tollgate-pdp decisions show REQUEST_ID\n"
+               "\n"
+               "One request's decision record, every field.\n" PDP_CLI_COMMON},
+    {.cmd    = "decisions",
+     .sub    = "export",
+     .method = "GET",
+     .path   = "decisions/export",
+     .raw    = true,
+     .fields = {{"since", "since", FK_QUERY}, {"until", "until", FK_QUERY}},
+     .usage =
+         "usage: tollgate-pdp decisions export [--since WHEN] [--until WHEN] "
+         "> FILE\n"
+         "\n"
+         "The records settled in the range as JSON lines, widened to the\n"
+         "checkpoints around it and with every checkpoint (signed) in "
+         "place, so\n"
+         "the file verifies on its own: tollgate-pdp decisions verify --file "
+         "FILE\n"
+         "--public-key decisions.pub.\n" PDP_CLI_COMMON},
+    {.cmd    = "decisions",
+     .sub    = "verify",
+     .method = "GET",
+     .path   = "decisions/verify",
+     .raw    = true,
+     .usage =
+         "usage: tollgate-pdp decisions verify\n"
+         "       tollgate-pdp decisions verify --file EXPORT --public-key "
+         "PEM\n"
+         "\n"
+         "Checks the hash chain of every record and the signature of every\n"
+         "checkpoint; the first thing that does not hold is named by its\n"
+         "sequence number (exit 1). With --file: an exported file, offline, "
+         "with\n"
+         "only the public key (decisions public-key).\n" PDP_CLI_COMMON},
+    {.cmd    = "decisions",
+     .sub    = "public-key",
+     .method = "GET",
+     .path   = "decisions/public-key",
+     .raw    = true,
+     .usage  = "usage: tollgate-pdp decisions public-key > decisions.pub\n"
+               "\n"
+               "The Ed25519 public key that verifies the checkpoints "
+               "(PEM).\n" PDP_CLI_COMMON},
     {0},
 };

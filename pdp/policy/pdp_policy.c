@@ -259,9 +259,9 @@ pdp_files_hash(const pdp_files *fs, char out[TG_MSG_HASH_MAX])
 static void
 pdp_bundle_json(pdp_bundle *b, const tg_json_doc *doc, pdp_errs *e)
 {
-    static const char *const keys[] = {"$schema", "name",     "revision",
-                                       "default", "timezone", "description",
-                                       NULL};
+    static const char *const keys[] = {
+        "$schema",     "name",             "revision", "default", "timezone",
+        "description", "audit_hits_header", NULL};
     const cJSON             *root   = tg_json_doc_root(doc);
     const cJSON             *v;
     const char              *tz = "UTC";
@@ -279,7 +279,7 @@ pdp_bundle_json(pdp_bundle *b, const tg_json_doc *doc, pdp_errs *e)
             known = strcmp(m->string, keys[i]) == 0;
         }
         if (!known) {
-            const char *s = pdp_suggest(m->string, keys, 6);
+            const char *s = pdp_suggest(m->string, keys, 7);
             pdp_errs_add(e, doc, m, NULL,
                          "unknown field \"%s\" in bundle.json%s%s%s", m->string,
                          s ? " (did you mean \""
@@ -287,8 +287,9 @@ pdp_bundle_json(pdp_bundle *b, const tg_json_doc *doc, pdp_errs *e)
                              "$schema, name, "
                              "revision, "
                              "default, "
-                             "timezone or "
-                             "description",
+                             "timezone, "
+                             "description or "
+                             "audit_hits_header",
                          s ? s : "", s ? "\"?)" : "");
         }
     }
@@ -325,6 +326,14 @@ pdp_bundle_json(pdp_bundle *b, const tg_json_doc *doc, pdp_errs *e)
                          "\"allow\"");
         }
     }
+    v = cJSON_GetObjectItemCaseSensitive(root, "audit_hits_header");
+    if (v != NULL && !cJSON_IsBool(v)) {
+        pdp_errs_add(e, doc, v, NULL,
+                     "\"audit_hits_header\" expects true (responses name "
+                     "the audit-mode rules that matched in "
+                     "x-tollgate-audit-hits) or false (the default)");
+    }
+    b->audit_hits_header = cJSON_IsTrue(v);
     v = cJSON_GetObjectItemCaseSensitive(root, "description");
     if (v != NULL && !cJSON_IsString(v)) {
         pdp_errs_add(e, doc, v, NULL, "\"description\" expects a string");
@@ -361,6 +370,7 @@ pdp_bundle_free(pdp_bundle *b)
     }
     free(b->sets);
     free(b->routes);
+    free(b->hits);
     free(b->rules);
     free(b->nodes);
     free(b->pool);
@@ -457,6 +467,11 @@ pdp_bundle_load(pdp_bundle **out, const char *dir, const tg_config *cfg,
         rv = TG_ECONFIG;
         goto out;
     }
+    if ((b->hits = calloc(2 * (size_t)b->nrules + 1, sizeof(*b->hits))) ==
+        NULL) {
+        rv = TG_ENOMEM;
+        goto out;
+    }
     *out = b;
     b    = NULL;
 out:
@@ -487,6 +502,23 @@ pdp_bundle_unref(pdp_bundle *b)
     /* acq_rel: the thread that frees sees every other thread's last use. */
     if (atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) == 1) {
         pdp_bundle_free(b);
+    }
+}
+
+void
+pdp_bundle_rule_hits(const pdp_bundle *b, pdp_rule_hits_fn fn, void *arg)
+{
+    static const char *const modes[] = {"enforce", "audit"};
+
+    for (uint32_t i = 0; b->hits != NULL && i < b->nrules; i++) {
+        for (int m = 0; m < 2; m++) {
+            uint64_t n = atomic_load_explicit(&b->hits[2 * i + (uint32_t)m],
+                                              memory_order_relaxed);
+            if (n > 0) {
+                fn(arg, pdp_s(b, b->rules[i].id), modes[m],
+                   pdp_rule_effect(&b->rules[i]), n);
+            }
+        }
     }
 }
 

@@ -145,6 +145,8 @@ typedef struct pdp_policy_result {
     bool              route_restricted; /* a route rule matched */
     tg_route_strategy strategy;
     uint32_t          capture_level; /* 0 none, 1 metadata, 2 full */
+    bool              log_shed; /* the capture's rule: on_log_full shed */
+    bool              audit_hits_header; /* the bundle asks for it */
     /* Matched rate_limit rules, in id order (the first PDP_RATE_HITS_MAX;
      * n_rate_dropped counts the rest). The caller applies them: they only
      * matter when the verdict is ALLOW. */
@@ -180,6 +182,14 @@ void pdp_bundle_ref(pdp_bundle *b);
 void pdp_bundle_unref(pdp_bundle *b); /* NULL-safe */
 
 const char *pdp_bundle_name(const pdp_bundle *b);
+
+/* pdp_bundle_rule_hits calls fn with every rule and mode that matched in
+ * a decision since b was loaded, and how many times. */
+typedef void (*pdp_rule_hits_fn)(void *arg, const char *rule,
+                                 const char *mode, const char *effect,
+                                 uint64_t n);
+void pdp_bundle_rule_hits(const pdp_bundle *b, pdp_rule_hits_fn fn,
+                          void *arg);
 uint64_t    pdp_bundle_revision(const pdp_bundle *b);
 /* SHA-256 (hex) over the bundle's files, sorted by name. */
 const char *pdp_bundle_hash(const pdp_bundle *b);

@@ -39,6 +39,24 @@ pdp_mode_name(uint8_t mode)
 static const char *const pdp_capture_names[] = {"none", "metadata", "full"};
 
 const char *
+pdp_rule_effect(const pdp_rule *r)
+{
+    switch ((pdp_kind)r->kind) {
+    case PDP_KIND_ACCESS:
+        return r->deny ? "deny" : "allow";
+    case PDP_KIND_ROUTE:
+        return "route";
+    case PDP_KIND_AUDIT:
+        return "capture";
+    case PDP_KIND_RATE_LIMIT:
+        return "rate_limit";
+    case PDP_KIND_BUDGET:
+        return "budget";
+    }
+    return "deny";
+}
+
+const char *
 pdp_capture_name(uint32_t level)
 {
     return level < 3 ? pdp_capture_names[level] : "full";
@@ -173,8 +191,10 @@ pdp_cc_rule_fields(pdp_cc *cc, const cJSON *r, int k)
     static const char *const route[] = {
         "id",   "kind",        "mode",   "on_error", "description",
         "when", "deployments", "labels", "strategy", "fallbacks"};
-    static const char *const audit[] = {
-        "id", "kind", "mode", "on_error", "description", "when", "capture"};
+    static const char *const audit[] = {"id",          "kind", "mode",
+                                        "on_error",    "description",
+                                        "when",        "capture",
+                                        "on_log_full"};
     static const char *const rate[] = {
         "id",   "kind",  "mode", "on_error", "description",
         "when", "scope", "rpm",  "tpm",      "concurrent"};
@@ -193,7 +213,7 @@ pdp_cc_rule_fields(pdp_cc *cc, const cJSON *r, int k)
     } else if (k == PDP_KIND_BUDGET) {
         pdp_cc_keys(cc, r, "a budget rule", budget, 12);
     } else {
-        pdp_cc_keys(cc, r, "an audit rule", audit, 7);
+        pdp_cc_keys(cc, r, "an audit rule", audit, 8);
     }
 }
 
@@ -244,8 +264,11 @@ pdp_cc_rule_body(pdp_cc *cc, const cJSON *r, pdp_rule *rule)
     } else if (rule->kind == PDP_KIND_BUDGET) {
         pdp_cc_budget(cc, r, rule);
     } else {
+        static const char *const full[] = {"deny", "shed"};
         int c = pdp_cc_field_enum(cc, r, "capture", 1, pdp_capture_names, 3);
-        rule->capture = (uint8_t)(c < 0 ? 1 : c);
+        int f = pdp_cc_field_enum(cc, r, "on_log_full", 0, full, 2);
+        rule->capture  = (uint8_t)(c < 0 ? 1 : c);
+        rule->log_shed = f == 1;
     }
 }
 

@@ -669,7 +669,14 @@ pdp_add_match(pdp_policy_result *out, const pdp_bundle *b, uint32_t r,
     }
     memcpy(out->matched[out->n_matched].rule_id, pdp_s(b, id), id.len + 1);
     out->matched[out->n_matched].enforced = enforced;
+    snprintf(out->matched[out->n_matched].effect,
+             sizeof(out->matched[0].effect), "%s",
+             pdp_rule_effect(&b->rules[r]));
     out->n_matched++;
+    if (b->hits != NULL) {
+        atomic_fetch_add_explicit(&b->hits[2 * r + (enforced ? 0 : 1)], 1,
+                                  memory_order_relaxed);
+    }
 }
 
 static const char pdp_default_deny[] =
@@ -717,6 +724,7 @@ pdp_result_reset(pdp_policy_result *out)
     out->route_restricted = false;
     out->strategy         = TG_ROUTE_UNSPECIFIED;
     out->capture_level    = 0;
+    out->log_shed         = false;
     out->n_rate           = 0;
     out->n_rate_dropped   = 0;
     out->n_budget         = 0;
@@ -839,6 +847,7 @@ pdp_apply_enforced(const pdp_bundle *b, pdp_run *run, const pdp_rule *r,
         } else if (r->kind == PDP_KIND_AUDIT &&
                    r->capture > out->capture_level) {
             out->capture_level = r->capture;
+            out->log_shed      = r->log_shed;
         }
     }
 }
@@ -973,6 +982,7 @@ pdp_bundle_eval(const pdp_bundle *b, const pdp_attrs *a, pdp_policy_result *out,
     x.ip_state  = 0;
     x.time_done = false;
     pdp_result_reset(out);
+    out->audit_hits_header = b->audit_hits_header;
     if (trace != NULL) {
         pdp_trace_begin(trace, b);
     }

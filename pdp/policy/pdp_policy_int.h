@@ -200,6 +200,7 @@ typedef struct pdp_rule {
     bool     on_error_skip;
     bool     deny;    /* access: effect deny */
     uint8_t  capture; /* audit: 0 none, 1 metadata, 2 full */
+    bool     log_shed; /* audit: on_log_full "shed" (else deny) */
     uint16_t status;  /* access deny */
     pdp_str  code;    /* access deny */
     pdp_str  message; /* access deny */
@@ -253,6 +254,10 @@ struct pdp_bundle {
     char        name[64];
     uint64_t    revision;
     bool        default_allow;
+    bool        audit_hits_header; /* bundle.json: x-tollgate-audit-hits */
+    /* Decisions each rule matched in: [2 * rule] enforced, [2 * rule + 1]
+     * audit-mode (tollgate_pdp_rule_hits_total). */
+    _Atomic uint64_t *hits;
     char        hash[TG_MSG_HASH_MAX];
     char       *dir;
     char       *warnings; /* "FILE:LINE:COL: rule X: …\n" lines, or NULL */
@@ -356,6 +361,9 @@ const char              *pdp_kind_name(uint8_t kind);
 const char              *pdp_mode_name(uint8_t mode);
 const char              *pdp_strategy_name(tg_route_strategy s);
 const char              *pdp_capture_name(uint32_t level);
+/* pdp_rule_effect: what rule r does when it applies ("allow", "deny",
+ * "route", "capture", "rate_limit", "budget"). */
+const char              *pdp_rule_effect(const pdp_rule *r);
 const char *pdp_endpoint_name(tg_endpoint ep); /* "" when unspecified */
 
 /* pdp_suggest returns the candidate closest to word (edit distance at most

@@ -260,8 +260,10 @@ pdp_decide_policy(const pdp_policy_result *r, tg_decision *out)
         r->n_matched < TG_MSG_RULES_MAX ? r->n_matched : TG_MSG_RULES_MAX;
 
     memcpy(out->matched, r->matched, nm * sizeof(out->matched[0]));
-    out->n_matched     = nm;
-    out->capture_level = r->capture_level;
+    out->n_matched         = nm;
+    out->capture_level     = r->capture_level;
+    out->log_shed          = r->log_shed;
+    out->audit_hits_header = r->audit_hits_header;
     if (r->verdict != TG_VERDICT_ALLOW) {
         uint32_t status =
             r->status >= 400 && r->status <= 599 ? r->status : 403;
@@ -552,13 +554,16 @@ pdp_decide_retry_hint(tg_decision *out, int64_t reset_ms)
 /* pdp_decide_matched_only makes rule_id, the rule that denied, the one
  * matched rule: it determines the outcome. */
 static void
-pdp_decide_matched_only(tg_decision *out, const char *rule_id)
+pdp_decide_matched_only(tg_decision *out, const char *rule_id,
+                        const char *effect)
 {
     out->n_matched = 0;
     pdp_decide_copy(out->matched[0].rule_id, sizeof(out->matched[0].rule_id),
                     rule_id);
     out->matched[0].enforced = true;
     out->n_matched           = 1;
+    snprintf(out->matched[0].effect, sizeof(out->matched[0].effect), "%s",
+             effect);
 }
 
 /* pdp_decide_deny_budget writes the 429 budget_exceeded of budget
@@ -608,7 +613,7 @@ pdp_decide_deny_budget(const pdp_decide_ctx *x, const pdp_decide_hits *hs,
                                        ? hs->breset[j] - x->a.now_ms
                                        : 1);
     }
-    pdp_decide_matched_only(out, h->rule_id);
+    pdp_decide_matched_only(out, h->rule_id, "budget");
 }
 
 /* pdp_decide_deny_rate writes the 429 rate_limit_exceeded of rule
@@ -644,7 +649,7 @@ pdp_decide_deny_rate(const pdp_decide_hits *hs, const pdp_limits_result *res,
                         (long long)(tok ? hs->tokens : 1), reset);
     }
     pdp_decide_retry_hint(out, res->retry_ms);
-    pdp_decide_matched_only(out, q->rule_id);
+    pdp_decide_matched_only(out, q->rule_id, "rate_limit");
 }
 
 /* pdp_decide_enforce checks and reserves the enforced rate limits and
@@ -670,6 +675,7 @@ pdp_decide_enforce(pdp_limits *lim, const char *request_id,
     if (res.denied == PDP_LIMITS_OK) {
         memcpy(out->reservation_id, res.reservation_id,
                sizeof(out->reservation_id));
+        out->reserved_micro_usd = hs->nb > 0 ? res.b_worst : 0;
         /* The worst case reserved holds only if the provider is held to
          * the output tokens it was priced with. */
         if (hs->nb > 0 &&

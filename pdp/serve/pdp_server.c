@@ -219,6 +219,16 @@ pdp_worker_usage_prep(pdp_worker *w, tg_usage *u)
     pdp_server *srv = w->srv;
     int64_t     cost;
 
+    if (u->key_id[0] == '\0' && u->outcome.has_key_hash &&
+        pdp_store_read_begin(w->rd) == TG_OK) {
+        /* No decision named the key: its record names it from the hash
+         * (an unknown key stays unnamed). */
+        if (pdp_store_key_get(w->rd, u->outcome.key_hash, &w->key) == TG_OK) {
+            snprintf(u->key_id, sizeof(u->key_id), "%s", w->key.id);
+            snprintf(u->tenant_id, sizeof(u->tenant_id), "%s", w->key.tenant);
+        }
+        pdp_store_read_end(w->rd);
+    }
     if (u->key_id[0] != '\0' && pdp_store_read_begin(w->rd) == TG_OK) {
         if (pdp_store_key_get_by_id(w->rd, u->key_id, &w->key) == TG_OK &&
             w->key.user[0] != '\0') {
@@ -718,6 +728,12 @@ pdp_server_start(pdp_server **out, const tg_config *cfg, pdp_store *st,
     }
     tg_buf_init(&srv->snap_buf, 0);
     tg_trust_log_init(&srv->refused);
+    if ((rv = pdp_signer_open(&srv->signer, cfg->pdp.state_dir, true, err,
+                              errlen)) != TG_OK) {
+        goto out;
+    }
+    pdp_store_decisions_sign_every(st, srv->signer,
+                                   (uint64_t)cfg->pdp.decision_checkpoint_every);
     for (size_t i = 0; i < cfg->pdp.n_allow_uids; i++) {
         srv->allow[srv->n_allow++] = (uid_t)cfg->pdp.allow_uids[i];
     }
@@ -796,6 +812,17 @@ pdp_server_ready(const pdp_server *srv)
     return srv != NULL && atomic_load(&srv->ready);
 }
 
+static void
+pdp_server_rule_hit(void *arg, const char *rule, const char *mode,
+                    const char *effect, uint64_t n)
+{
+    /* Rule ids are [A-Za-z0-9._-]: nothing to escape in a label. */
+    tg_buf_addf(arg,
+                "tollgate_pdp_rule_hits_total{rule=\"%s\",mode=\"%s\","
+                "effect=\"%s\"} %llu\n",
+                rule, mode, effect, (unsigned long long)n);
+}
+
 void
 pdp_server_metrics(pdp_server *srv, tg_buf *out)
 {
@@ -810,6 +837,18 @@ pdp_server_metrics(pdp_server *srv, tg_buf *out)
                     names[i],
                     srv != NULL ? (long long)atomic_load(&srv->decisions[i])
                                 : 0LL);
+    }
+    tg_buf_addf(out, "# HELP tollgate_pdp_rule_hits_total Decisions a rule "
+                     "matched in (its condition held), by mode (audit: "
+                     "would have applied) and effect, since its bundle was "
+                     "loaded.\n"
+                     "# TYPE tollgate_pdp_rule_hits_total counter\n");
+    if (srv != NULL) {
+        pdp_bundle *b = pdp_rollout_acquire(srv->ro);
+        if (b != NULL) {
+            pdp_bundle_rule_hits(b, pdp_server_rule_hit, out);
+            pdp_bundle_unref(b);
+        }
     }
     pdp_alerts_metrics(srv != NULL ? srv->alerts : NULL, out);
 }
@@ -871,6 +910,12 @@ pdp_server_stop(pdp_server *srv)
     pthread_cond_destroy(&srv->snap_cv);
     tg_buf_fini(&srv->snap_buf);
     tg_trust_log_fini(&srv->refused);
+    if (srv->signer != NULL) {
+        /* Nothing is settled any more: the writer is idle. */
+        pdp_store_decisions_checkpoint(srv->st, srv->signer, NULL);
+        pdp_store_decisions_sign_every(srv->st, NULL, 0);
+        pdp_signer_free(srv->signer);
+    }
     free(srv);
 }
 

@@ -70,6 +70,11 @@ struct pdp_server {
     pthread_mutex_t snap_mu;
     pthread_cond_t  snap_cv;
     tg_buf          snap_buf;
+    /* The decision log's signing key (pdp.state_dir/decisions.key), and
+     * when the snapshot thread last signed a checkpoint and pruned. */
+    pdp_signer     *signer;
+    int64_t         cp_last_ms;
+    int64_t         prune_last_ms;
     /* Who may talk to an ipc:// listener (pdp.allow_uids, else our uid);
      * refused is only touched by the pipe callback. */
     uid_t        allow[TG_CONFIG_MAX_UIDS];

@@ -50,6 +50,45 @@ pdp_server_snapshot(pdp_server *srv)
     srv->snap_seen    = seen;
 }
 
+/* pdp_server_decisions_tick signs the decision log's head every
+ * pdp.decisions.checkpoint_seconds and applies its retention once a
+ * minute. Snapshot thread. */
+static void
+pdp_server_decisions_tick(pdp_server *srv)
+{
+    const tg_pdp_config *c   = &srv->cfg->pdp;
+    int64_t              now = tg_mono_us() / 1000;
+    uint64_t             n;
+    tg_err               rv;
+
+    if (srv->signer != NULL &&
+        now - srv->cp_last_ms >= c->decision_checkpoint_s * 1000) {
+        srv->cp_last_ms = now;
+        if ((rv = pdp_store_decisions_checkpoint(srv->st, srv->signer, NULL)) !=
+            TG_OK) {
+            tg_warn("decisions: cannot sign a checkpoint: %s (retrying)",
+                    tg_strerror(rv));
+        }
+    }
+    if ((c->decision_retention_days > 0 || c->decision_retention_mb > 0) &&
+        now - srv->prune_last_ms >= 60000) {
+        srv->prune_last_ms = now;
+        rv = pdp_store_decisions_prune(
+            srv->st,
+            c->decision_retention_days > 0
+                ? tg_now_ms() - c->decision_retention_days * 86400000LL
+                : 0,
+            (uint64_t)c->decision_retention_mb << 20, &n);
+        if (rv != TG_OK) {
+            tg_warn("decisions: cannot prune old records: %s",
+                    tg_strerror(rv));
+        } else if (n > 0) {
+            tg_info("decisions: pruned %llu records past the retention",
+                    (unsigned long long)n);
+        }
+    }
+}
+
 void *
 pdp_server_snap_main(void *arg)
 {
@@ -76,6 +115,7 @@ pdp_server_snap_main(void *arg)
         }
         pthread_mutex_unlock(&srv->snap_mu);
         pdp_server_snapshot(srv);
+        pdp_server_decisions_tick(srv);
         pthread_mutex_lock(&srv->snap_mu);
     }
     pthread_mutex_unlock(&srv->snap_mu);

@@ -6,6 +6,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tg_wire.h"
@@ -161,35 +162,10 @@ static tg_err
 pdp_wire_usage_in(const Tollgate__V1__Usage *in, tg_usage *u, char *err,
                   size_t errlen)
 {
-    tg_err rv = TG_OK;
-
-    PDP_WIRE_STR(u->key_id, in->key_id, "usage.key_id");
-    PDP_WIRE_STR(u->tenant_id, in->tenant_id, "usage.tenant_id");
-    PDP_WIRE_STR(u->model, in->model, "usage.model");
-    PDP_WIRE_STR(u->deployment_id, in->deployment_id, "usage.deployment_id");
-    PDP_WIRE_STR(u->reservation_id, in->reservation_id, "usage.reservation_id");
-    PDP_WIRE_STR(u->user, in->user, "usage.user");
-    if ((rv = pdp_wire_endpoint((int)in->endpoint, &u->endpoint, err,
-                                errlen)) != TG_OK ||
-        (rv = pdp_wire_tokens(in->prompt_tokens, "usage.prompt_tokens", err,
-                              errlen)) != TG_OK ||
-        (rv = pdp_wire_tokens(in->completion_tokens, "usage.completion_tokens",
-                              err, errlen)) != TG_OK ||
-        (rv = pdp_wire_tokens(in->cached_tokens, "usage.cached_tokens", err,
-                              errlen)) != TG_OK) {
-        goto out;
+    if (in == NULL) {
+        return pdp_wire_fail(TG_EPROTO, err, errlen, "usage report is empty");
     }
-    u->stream            = in->stream != 0;
-    u->prompt_tokens     = in->prompt_tokens;
-    u->completion_tokens = in->completion_tokens;
-    u->cached_tokens     = in->cached_tokens;
-    u->estimated         = in->estimated != 0;
-    u->abandoned         = in->abandoned != 0;
-    u->status            = in->status;
-    u->started_ms        = in->started_ms;
-    u->duration_ms       = in->duration_ms;
-out:
-    return rv;
+    return tg_wire_usage_read(in, u, err, errlen);
 }
 
 tg_err
@@ -323,7 +299,10 @@ pdp_wire_decision_build(const tg_decision *d, pdp_wire_decision_out *s)
     m->bundle_hash     = (char *)d->bundle_hash;
     m->key_id          = (char *)d->key_id;
     m->tenant_id       = (char *)d->tenant_id;
-    m->capture_level   = d->capture_level;
+    m->capture_level      = d->capture_level;
+    m->audit_hits_header  = d->audit_hits_header;
+    m->log_shed           = d->log_shed;
+    m->reserved_micro_usd = d->reserved_micro_usd;
     for (uint32_t i = 0; i < d->n_targets; i++) {
         tollgate__v1__route_target__init(&s->tgt[i]);
         s->tgt[i].deployment_id = (char *)d->targets[i].deployment_id;
@@ -350,6 +329,7 @@ pdp_wire_decision_build(const tg_decision *d, pdp_wire_decision_out *s)
         tollgate__v1__rule_match__init(&s->rm[i]);
         s->rm[i].rule_id  = (char *)d->matched[i].rule_id;
         s->rm[i].enforced = d->matched[i].enforced;
+        s->rm[i].effect   = (char *)d->matched[i].effect;
         s->rmp[i]         = &s->rm[i];
     }
     m->n_matched = d->n_matched;
@@ -451,13 +431,14 @@ pdp_wire_encode_request(const pdp_req *req, tg_buf *out)
 {
     Tollgate__V1__PdpRequest m     = TOLLGATE__V1__PDP_REQUEST__INIT;
     Tollgate__V1__Decide     dec   = TOLLGATE__V1__DECIDE__INIT;
-    Tollgate__V1__Usage      use   = TOLLGATE__V1__USAGE__INIT;
+    tg_wire_usage_room      *room  = NULL;
     Tollgate__V1__Hello      hello = TOLLGATE__V1__HELLO__INIT;
     Tollgate__V1__Ping       ping  = TOLLGATE__V1__PING__INIT;
     Tollgate__V1__KeyValue   kv[TG_MSG_META_MAX];
     Tollgate__V1__KeyValue  *kvp[TG_MSG_META_MAX];
     const tg_decide         *d = &req->u.decide;
     const tg_usage          *u = &req->u.usage;
+    tg_err                   rv;
 
     m.wire_version = PDP_WIRE_VERSION;
     m.request_id   = (char *)req->request_id;
@@ -470,9 +451,11 @@ pdp_wire_encode_request(const pdp_req *req, tg_buf *out)
         m.decide    = &dec;
         break;
     case PDP_REQ_USAGE:
-        tg_wire_usage_fill(&use, u);
+        if ((room = malloc(sizeof(*room))) == NULL) {
+            return TG_ENOMEM;
+        }
         m.body_case = TOLLGATE__V1__PDP_REQUEST__BODY_USAGE;
-        m.usage     = &use;
+        m.usage     = tg_wire_usage_fill(room, u);
         break;
     case PDP_REQ_HELLO:
         hello.component = (char *)req->u.hello.component;
@@ -488,7 +471,9 @@ pdp_wire_encode_request(const pdp_req *req, tg_buf *out)
     default:
         return TG_EINVAL;
     }
-    return pdp_wire_pack(&m.base, out);
+    rv = pdp_wire_pack(&m.base, out);
+    free(room);
+    return rv;
 }
 
 static tg_err
@@ -514,7 +499,10 @@ pdp_wire_decision_in(const Tollgate__V1__Decision *in, tg_decision *d,
     d->status          = in->status;
     d->strategy        = (tg_route_strategy)in->strategy;
     d->policy_revision = in->policy_revision;
-    d->capture_level   = in->capture_level;
+    d->capture_level      = in->capture_level;
+    d->audit_hits_header  = in->audit_hits_header != 0;
+    d->log_shed           = in->log_shed != 0;
+    d->reserved_micro_usd = in->reserved_micro_usd;
     PDP_WIRE_STR(d->error_code, in->error_code, "decision.error_code");
     PDP_WIRE_STR(d->error_type, in->error_type, "decision.error_type");
     PDP_WIRE_STR(d->message, in->message, "decision.message");
@@ -544,6 +532,8 @@ pdp_wire_decision_in(const Tollgate__V1__Decision *in, tg_decision *d,
     for (size_t i = 0; i < in->n_matched; i++) {
         PDP_WIRE_STR(d->matched[i].rule_id, in->matched[i]->rule_id,
                      "decision.matched");
+        PDP_WIRE_STR(d->matched[i].effect, in->matched[i]->effect,
+                     "decision.matched.effect");
         d->matched[i].enforced = in->matched[i]->enforced != 0;
     }
     d->n_matched = (uint32_t)in->n_matched;

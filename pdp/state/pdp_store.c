@@ -307,7 +307,8 @@ pdp_store_init_txn(pdp_store *st, MDB_txn *txn, void *arg)
             0 ||
         (rc = mdb_dbi_open(txn, "reservations", MDB_CREATE,
                            &st->reservations)) != 0 ||
-        (rc = pdp_store__admin_open(st, txn)) != 0) {
+        (rc = pdp_store__admin_open(st, txn)) != 0 ||
+        (rc = pdp_store__decisions_open(st, txn)) != 0) {
         return rc;
     }
     a->upgraded = 0;
@@ -436,6 +437,9 @@ pdp_store_open(pdp_store **out, const char *dir, int64_t map_size_mb, char *err,
                                   PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
     pthread_rwlock_init(&st->resize_lk, &ra);
     pthread_rwlockattr_destroy(&ra);
+    tg_buf_init(&st->dec_body, 0);
+    tg_buf_init(&st->dec_rec, 0);
+    tg_buf_init(&st->dec_cp, 0);
     pthread_mutex_init(&st->mu, NULL);
     pthread_cond_init(&st->cv, NULL);
     st->lk_init = true;
@@ -481,6 +485,9 @@ pdp_store_close(pdp_store *st)
         pthread_mutex_destroy(&st->mu);
         pthread_cond_destroy(&st->cv);
     }
+    tg_buf_fini(&st->dec_body);
+    tg_buf_fini(&st->dec_rec);
+    tg_buf_fini(&st->dec_cp);
     free(st->dir);
     free(st);
 }

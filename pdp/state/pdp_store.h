@@ -104,6 +104,17 @@
  *            that snapshot's txn); an expired or released one stays ended
  *            for a late report (charged to the budgets it names), at most
  *            7 days. Added without a schema bump: older builds ignore it.
+ *   decisions  u64 sequence, BIG-endian -> one decision record: JSON text
+ *            (pdp_decisions.h), chained by the SHA-256 of the record
+ *            before it. Appended in the write txn that settles the
+ *            request's usage report, so every request the data plane
+ *            reported leaves exactly one. Pruned (pdp_store_decisions_prune)
+ *            only up to a checkpoint, which stays as the anchor.
+ *   decision_ids  request id -> u64 sequence, BIG-endian.
+ *   checkpoints  u64 sequence, BIG-endian -> a signed checkpoint line
+ *            (pdp_decisions.h) over the head of the chain at that record.
+ *            These three were added without a schema bump: older builds
+ *            ignore them.
  *   The environment is opened MDB_NOSYNC: every write but a recorded
  *   reservation is followed by an fsync before it is reported done.
  */
@@ -114,6 +125,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pdp_decisions.h"
 #include "pdp_limits.h"
 #include "tg_buf.h"
 #include "tg_err.h"
@@ -607,5 +619,72 @@ typedef void (*pdp_store_check_db_fn)(void *arg, const pdp_store_check_db *d);
 tg_err pdp_store_check(const char *dir, pdp_store_check_bad_fn bad_fn,
                        pdp_store_check_db_fn db_fn, void *arg, char *err,
                        size_t errlen);
+
+/* ---- the decision log ---------------------------------------------------- */
+
+/* pdp_store_decisions_sign_every makes the writer sign a checkpoint every
+ * `every` records with signer (borrowed until the store closes, or until
+ * called again; NULL: never). */
+void pdp_store_decisions_sign_every(pdp_store *st, const pdp_signer *signer,
+                                    uint64_t every);
+
+/* pdp_store_decisions_checkpoint signs the chain's head unless a
+ * checkpoint covers it already; *seq (may be NULL) gets the record it
+ * covers, 0 when none was needed. */
+tg_err pdp_store_decisions_checkpoint(pdp_store *st, const pdp_signer *signer,
+                                      uint64_t *seq);
+
+typedef struct pdp_decisions_stats {
+    uint64_t records;
+    uint64_t bytes; /* pages the records take */
+    uint64_t first_seq;
+    uint64_t last_seq;
+    int64_t  first_ms; /* settled */
+    int64_t  last_ms;
+    uint64_t checkpoints;
+    uint64_t checkpoint_seq; /* the newest */
+} pdp_decisions_stats;
+
+tg_err pdp_store_decisions_stats(pdp_store *st, pdp_decisions_stats *out);
+
+/* pdp_store_decisions_each calls fn with each record from from_seq (0:
+ * the first, or the last when backwards) until it returns false. */
+typedef bool (*pdp_store_decision_fn)(void *arg, uint64_t seq,
+                                      const char *rec, size_t len);
+tg_err pdp_store_decisions_each(pdp_store *st, uint64_t from_seq,
+                                bool backwards, pdp_store_decision_fn fn,
+                                void *arg);
+
+/* pdp_store_decision_get copies the record of request_id into out;
+ * TG_ENOTFOUND when there is none (yet, or pruned). */
+tg_err pdp_store_decision_get(pdp_store *st, const char *request_id,
+                              tg_buf *out);
+
+/* What an export held: the records asked for (by settled time) and those
+ * it carries, widened to checkpoints so that every one is signed. */
+typedef struct pdp_export_range {
+    uint64_t first_wanted;
+    uint64_t last_wanted;
+    uint64_t first;
+    uint64_t last;
+    uint64_t records;
+    uint64_t covered; /* the last record a checkpoint in it signs */
+} pdp_export_range;
+
+/* pdp_store_decisions_export calls fn with every line of an export of
+ * the records settled in [since_ms, until_ms) (0: unbounded), in one
+ * snapshot: the anchor checkpoint, records, each checkpoint after the
+ * record it signs (pdp_decisions.h). fn returns false to stop. */
+typedef bool (*pdp_store_line_fn)(void *arg, const char *line, size_t len);
+tg_err pdp_store_decisions_export(pdp_store *st, int64_t since_ms,
+                                  int64_t until_ms, pdp_store_line_fn fn,
+                                  void *arg, pdp_export_range *range);
+
+/* pdp_store_decisions_prune deletes the oldest records, up to the newest
+ * checkpoint whose record settled before before_ms (0: no age limit) or
+ * as far as needed to bring the records under max_bytes (0: no limit).
+ * The checkpoint at the cut stays: the chain verifies from it. */
+tg_err pdp_store_decisions_prune(pdp_store *st, int64_t before_ms,
+                                 uint64_t max_bytes, uint64_t *removed);
 
 #endif

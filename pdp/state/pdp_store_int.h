@@ -13,11 +13,12 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "pdp_decisions.h"
 #include "pdp_rec.h"
 #include "pdp_store.h"
 
 #define PDP_STORE_MAX_READERS 4096 /* one slot per nng context and thread */
-#define PDP_STORE_MAX_DBS 16
+#define PDP_STORE_MAX_DBS 24
 #define PDP_STORE_BATCH_MAX 512
 #define PDP_STORE_REC_MAX (16 * 1024)
 #define PDP_STORE_REC_VERSION 1
@@ -64,6 +65,17 @@ struct pdp_store {
     MDB_dbi  audit;
     MDB_dbi  limits; /* limits_state */
     MDB_dbi  reservations;
+    MDB_dbi  decisions;
+    MDB_dbi  decision_ids;
+    MDB_dbi  checkpoints;
+    /* The decision log: the key that signs checkpoints (borrowed; NULL:
+     * none yet) and every how many records (under mu to set; read by the
+     * writer); the writer's scratch for one record. */
+    const pdp_signer *signer;
+    uint64_t          cp_every;
+    tg_buf            dec_body;
+    tg_buf            dec_rec;
+    tg_buf            dec_cp;
     /* Disk full: when the writer last said so (it says it once a minute,
      * not once per failed commit). Writer thread only. */
     atomic_llong     full_logged_ms;
@@ -208,6 +220,17 @@ tg_err pdp_store__usage_decode(const MDB_val *v, pdp_usage_rec *r);
  * an LMDB rc. */
 int pdp_store__usage_put(pdp_store *st, MDB_txn *txn, pdp_store_item *it,
                          pdp_rec_out *o);
+
+/* ---- pdp_store_decisions.c: the decision log ---------------------------- */
+
+/* pdp_store__decisions_open opens its databases (added without a schema
+ * bump: older builds ignore them). */
+int pdp_store__decisions_open(pdp_store *st, MDB_txn *txn);
+
+/* pdp_store__decision_append chains the record of report it (settled in
+ * txn) to the log, and signs a checkpoint when one is due. */
+int pdp_store__decision_append(pdp_store *st, MDB_txn *txn,
+                               const pdp_store_item *it);
 
 /* ---- pdp_store_limits.c: limits_state and reservations ------------------ */
 

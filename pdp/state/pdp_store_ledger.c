@@ -319,7 +319,8 @@ pdp_store__usage_put(pdp_store *st, MDB_txn *txn, pdp_store_item *it,
     pdp_usage_encode(o, &it->usage, it->cost, it->settled_ms);
     v.mv_size = o->len;
     v.mv_data = o->buf;
-    if ((rc = mdb_put(txn, st->usage, &k, &v, MDB_NOOVERWRITE)) != 0) {
+    if ((rc = mdb_put(txn, st->usage, &k, &v, MDB_NOOVERWRITE)) != 0 ||
+        (rc = pdp_store__decision_append(st, txn, it)) != 0) {
         return rc;
     }
     if (it->usage.abandoned) {
