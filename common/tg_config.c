@@ -323,6 +323,7 @@ static const tg_config_int tg_config_dp_ints[] = {
     TG_DP_INT(cooldown_ms, 30000, 1, 86400000),
     TG_DP_INT(spool_memory_max_bytes, 64 << 20, 4096, 16LL << 30),
     TG_DP_INT(decision_backlog_max, 100000, 0, 1000000000),
+    TG_DP_INT(capture_max_bytes, 32768, 0, 4 << 20),
 };
 #define TG_DP_NINTS (sizeof(tg_config_dp_ints) / sizeof(tg_config_dp_ints[0]))
 
@@ -938,6 +939,29 @@ tg_config_load(tg_config **out, const char *path, char *err, size_t errlen)
         goto out;
     }
     if ((rv = tg_config_dataplane(cfg, p, sec, err, errlen)) != TG_OK) {
+        goto out;
+    }
+    /* A report with both bodies at the capture limit travels alone in
+     * one message: the PDP must take it. */
+    if (2 * cfg->dataplane.capture_max_bytes + TG_CONFIG_REPORT_ROOM >
+            cfg->pdp.max_message_bytes &&
+        cJSON_GetObjectItemCaseSensitive(sec, "capture_max_bytes") == NULL) {
+        /* The default follows a small pdp.max_message_bytes down. */
+        cfg->dataplane.capture_max_bytes =
+            (cfg->pdp.max_message_bytes - TG_CONFIG_REPORT_ROOM) / 2;
+    }
+    if (2 * cfg->dataplane.capture_max_bytes + TG_CONFIG_REPORT_ROOM >
+        cfg->pdp.max_message_bytes) {
+        rv = tg_json_errf(
+            p->doc, cJSON_GetObjectItemCaseSensitive(sec, "capture_max_bytes"),
+            err, errlen,
+            "dataplane.capture_max_bytes %lld: a report with two bodies that "
+            "long does not fit pdp.max_message_bytes %lld; lower it to %lld "
+            "or raise pdp.max_message_bytes",
+            (long long)cfg->dataplane.capture_max_bytes,
+            (long long)cfg->pdp.max_message_bytes,
+            (long long)((cfg->pdp.max_message_bytes - TG_CONFIG_REPORT_ROOM) /
+                        2));
         goto out;
     }
     sec = cJSON_GetObjectItemCaseSensitive(root, "deployments");

@@ -16,6 +16,9 @@
 #define TG_CONFIG_MAX_UIDS 16 /* pdp.allow_uids */
 /* The least pdp.max_message_bytes: a full usage batch (tg_msg.h). */
 #define TG_CONFIG_PDP_MSG_MIN 66560
+/* What a usage report takes besides its captured bodies, at most, with its
+ * content's JSON framing (escapes are counted in the bodies' bytes). */
+#define TG_CONFIG_REPORT_ROOM (16 * 1024)
 #define TG_ID_MAX 64       /* deployment ids, key ids, tenant ids */
 #define TG_MODEL_MAX 128   /* model names */
 #define TG_CONFIG_MAX_LABELS 16
@@ -151,6 +154,9 @@ typedef struct tg_dp_config {
     /* Decision records the PDP has not acknowledged past which requests
      * whose capture level is metadata or full meet on_log_full. */
     int64_t decision_backlog_max;
+    /* Capture full: each of a request's bodies is kept up to this many
+     * bytes (the rest is cut, and the record says so). */
+    int64_t capture_max_bytes;
 } tg_dp_config;
 
 typedef struct tg_config {

@@ -148,6 +148,10 @@ struct dp_req {
     int64_t            decide_sent_us; /* when the Decide went */
     int64_t            pdp_us;         /* its round trip */
     int64_t            first_byte_us;  /* upstream's, after the request */
+    /* Capture full: the stream bytes the client got (up to
+     * dataplane.capture_max_bytes), and the record's content. */
+    tg_buf             cap_stream;
+    tg_buf             content;
     /* Deployments whose failure this request counted (once each). */
     uint32_t failed[TG_MSG_TARGETS_MAX];
     uint32_t n_failed;

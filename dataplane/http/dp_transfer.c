@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "dp_usage.h"
 #include "tg_log.h"
 #include "tg_time.h"
 
@@ -220,6 +221,7 @@ dp_transfer_write_cb(char *data, size_t size, size_t n, void *arg)
         return 0;
     }
     if (xf->scratch.len > 0) {
+        dp_usage_capture(xf->h, r, xf->scratch.data, xf->scratch.len);
         pthread_mutex_lock(&r->mtx);
         if (tg_buf_append(&r->out, xf->scratch.data, xf->scratch.len) !=
             TG_OK) {

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "tg_jstrict.h"
 #include "tg_log.h"
 #include "tg_time.h"
 
@@ -65,6 +66,101 @@ dp_usage_outcome(const dp_req *r, tg_outcome *o)
     }
 }
 
+/* dp_usage_captures: r's record keeps its bodies. */
+static bool
+dp_usage_captures(const dp_req *r)
+{
+    return r->have_decision && r->dec.capture_level == TG_CAPTURE_FULL &&
+           !r->record_shed;
+}
+
+void
+dp_usage_capture(const dp_host *h, dp_req *r, const char *data, size_t len)
+{
+    size_t cap = (size_t)h->cfg->dataplane.capture_max_bytes;
+
+    if (dp_usage_captures(r) && r->cap_stream.len < cap) {
+        tg_buf_add(&r->cap_stream, data,
+                   len < cap - r->cap_stream.len ? len
+                                                 : cap - r->cap_stream.len);
+    }
+}
+
+/* dp_usage_json_str appends s (n bytes) to b as a JSON string whose
+ * escaped text takes at most cap bytes, invalid UTF-8 as U+FFFD; false
+ * when s was cut. */
+static bool
+dp_usage_json_str(tg_buf *b, const char *s, size_t n, size_t cap)
+{
+    size_t used = 0;
+    size_t i    = 0;
+
+    tg_buf_add(b, "\"", 1);
+    while (i < n) {
+        unsigned char c   = (unsigned char)s[i];
+        size_t        len = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+        char          esc[8];
+        const char   *out = s + i;
+        size_t        olen;
+
+        if (c < 0x80) {
+            if (c == '"' || c == '\\') {
+                esc[0] = '\\';
+                esc[1] = (char)c;
+                out = esc, olen = 2;
+            } else if (c < 0x20 || c == 0x7f) {
+                olen = (size_t)snprintf(esc, sizeof(esc), "\\u%04x", c);
+                out  = esc;
+            } else {
+                olen = 1;
+            }
+        } else if (i + len <= n && tg_utf8_valid(s + i, len) == len) {
+            olen = len;
+        } else {
+            out = "\xef\xbf\xbd", olen = 3, len = 1; /* U+FFFD */
+        }
+        if (used + olen > cap) {
+            break;
+        }
+        tg_buf_add(b, out, olen);
+        used += olen;
+        i += len;
+    }
+    tg_buf_add(b, "\"", 1);
+    return i >= n;
+}
+
+/* dp_usage_content writes r's content: the request body as the client
+ * sent it, and the response body as the client got it (a stream's bytes
+ * as they went out). */
+static void
+dp_usage_content(const dp_host *h, dp_req *r)
+{
+    size_t cap = (size_t)h->cfg->dataplane.capture_max_bytes;
+    bool   whole;
+
+    tg_buf_reset(&r->content);
+    tg_buf_add(&r->content, "{\"request\":", 11);
+    whole = dp_usage_json_str(&r->content, r->body.data, r->body.len, cap);
+    tg_buf_add(&r->content, ",\"response\":", 12);
+    if (r->ans_kind == DP_ANS_COMPLETE) {
+        whole = dp_usage_json_str(&r->content, r->ans_body.data,
+                                  r->ans_body.len, cap) &&
+                whole;
+    } else {
+        if (r->ans_kind == DP_ANS_STREAM_END) {
+            dp_usage_capture(h, r, r->ans_body.data, r->ans_body.len);
+        }
+        whole = dp_usage_json_str(&r->content, r->cap_stream.data,
+                                  r->cap_stream.len, cap) &&
+                r->cap_stream.len < cap && whole;
+    }
+    tg_buf_addf(&r->content, ",\"truncated\":%s}", whole ? "false" : "true");
+    if (tg_buf_error(&r->content) != TG_OK) {
+        tg_buf_reset(&r->content); /* out of memory: recorded without */
+    }
+}
+
 bool
 dp_usage_final(const dp_host *h, dp_req *r, unsigned status, tg_usage *u)
 {
@@ -104,6 +200,9 @@ dp_usage_final(const dp_host *h, dp_req *r, unsigned status, tg_usage *u)
     u->status         = status;
     u->duration_ms    = (tg_mono_us() - r->started_us) / 1000;
     dp_usage_outcome(r, &u->outcome);
+    if (dp_usage_captures(r)) {
+        dp_usage_content(h, r);
+    }
     r->usage_reported = true;
     atomic_fetch_add(&h->m->prompt_tokens, (uint64_t)u->prompt_tokens);
     atomic_fetch_add(&h->m->completion_tokens, (uint64_t)u->completion_tokens);
@@ -116,7 +215,8 @@ dp_usage_report(const dp_host *h, dp_req *r, unsigned status)
     tg_usage u;
 
     if (dp_usage_final(h, r, status, &u) &&
-        dp_spool_put(h->spool, &u) != TG_OK) {
+        dp_spool_record_content(h->spool, DP_SPOOL_FINAL, &u, r->content.data,
+                                r->content.len, NULL, NULL) != TG_OK) {
         tg_error("request %s: could not queue its usage report (out of "
                  "memory)",
                  r->request_id);

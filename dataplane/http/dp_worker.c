@@ -184,6 +184,8 @@ dp_worker_finish(dp_worker *w, dp_req *r)
     r->finished = true;
     tg_buf_fini(&r->ans_body);
     tg_buf_fini(&r->up_resp);
+    tg_buf_fini(&r->cap_stream);
+    tg_buf_fini(&r->content);
     dp_sse_fini(&r->sse);
     dp_chat_fini(&r->chat);
     for (pp = &w->active; *pp != NULL; pp = &(*pp)->next) {
@@ -227,11 +229,14 @@ dp_worker_conclude(dp_worker *w, dp_req *r, unsigned status)
         return;
     }
     dp_req_ref(r); /* the spool's, released by dp_worker_spooled */
-    if (dp_spool_record(w->h->spool, DP_SPOOL_FINAL, &u, dp_worker_spooled,
-                        r) != TG_OK) {
+    if (dp_spool_record_content(w->h->spool, DP_SPOOL_FINAL, &u,
+                                r->content.data, r->content.len,
+                                dp_worker_spooled, r) != TG_OK) {
         /* Stopping (or out of memory): queued without a callback. */
         dp_req_unref(r);
-        if (dp_spool_put(w->h->spool, &u) != TG_OK) {
+        if (dp_spool_record_content(w->h->spool, DP_SPOOL_FINAL, &u,
+                                    r->content.data, r->content.len, NULL,
+                                    NULL) != TG_OK) {
             tg_error("request %s: could not queue its usage report (out of "
                      "memory)",
                      r->request_id);
@@ -534,6 +539,8 @@ dp_worker_start(dp_worker *w, dp_req *r)
     atomic_fetch_add(&w->h->m->inflight, 1);
     tg_buf_init(&r->err_body, 1u << 20);
     tg_buf_init(&r->ans_body, DP_UP_BODY_MAX);
+    tg_buf_init(&r->cap_stream, 0);
+    tg_buf_init(&r->content, 0);
     r->hold_answers = r->has_key; /* answered once its record is spooled */
     if (!dp_admit_arrived(w->h, r)) {
         dp_worker_finish(w, r);

@@ -524,11 +524,17 @@ dp_pdp_usage(dp_pdp *pdp, const tg_usage *u, int64_t timeout_ms,
 }
 
 tg_err
-dp_pdp_usage_batch(dp_pdp *pdp, const tg_usage *u, size_t n,
-                   int64_t timeout_ms, dp_pdp_batch_cb cb, void *arg)
+dp_pdp_usage_batch(dp_pdp *pdp, const tg_usage *u,
+                   const char *const *content, const size_t *content_len,
+                   size_t n, int64_t timeout_ms, dp_pdp_batch_cb cb, void *arg)
 {
-    size_t     cap = n * 2048 + 1024; /* TG_CONFIG_PDP_MSG_MIN for a full batch */
-    uint8_t   *buf = malloc(cap);
+    size_t   cap = TG_USAGE_BATCH_BYTES + 1024;
+    uint8_t *buf;
+
+    for (size_t i = 0; content != NULL && i < n; i++) {
+        cap += content_len[i] + TG_USAGE_REPORT_MAX; /* one alone may pass */
+    }
+    buf = malloc(cap);
     char       id[TG_REQUEST_ID_MAX];
     size_t     len;
     dp_pdp_cbs cbs = {.batch_cb = cb, .batch = u, .batch_n = n};
@@ -540,7 +546,8 @@ dp_pdp_usage_batch(dp_pdp *pdp, const tg_usage *u, size_t n,
     /* The batch's own id: its first report's, marked (unique: a report is
      * in one batch at a time). */
     snprintf(id, sizeof(id), "b:%.*s", (int)sizeof(id) - 3, u[0].request_id);
-    rv = dp_wire_encode_usage_batch(u, n, id, buf, cap, &len);
+    rv = dp_wire_encode_usage_batch_content(u, content, content_len, n, id, buf,
+                                            cap, &len);
     if (rv == TG_OK) {
         rv = dp_pdp_start(pdp, DP_PDP_USAGE_BATCH, id, buf, len, timeout_ms,
                           &cbs, arg);

@@ -53,10 +53,13 @@ tg_err dp_pdp_usage(dp_pdp *pdp, const tg_usage *u, int64_t timeout_ms,
                     dp_pdp_ack_cb cb, void *arg);
 
 /* dp_pdp_usage_batch reports n (1 to TG_USAGE_BATCH_MAX) reports in one
- * message; cb gets one ack per report, in order (or err for all). A PDP
+ * message, each with its content (content NULL, or content[i] NULL:
+ * none); cb gets one ack per report, in order (or err for all). A PDP
  * that does not know batches answers with an error: TG_EPROTO. Borrows u
  * until cb has run; same contract as dp_pdp_decide otherwise. */
-tg_err dp_pdp_usage_batch(dp_pdp *pdp, const tg_usage *u, size_t n,
+tg_err dp_pdp_usage_batch(dp_pdp *pdp, const tg_usage *u,
+                          const char *const *content,
+                          const size_t *content_len, size_t n,
                           int64_t timeout_ms, dp_pdp_batch_cb cb, void *arg);
 
 /* dp_pdp_connected tells whether a connection to the PDP is up now. */

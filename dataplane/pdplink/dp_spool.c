@@ -67,7 +67,20 @@ struct dp_spool_item {
     dp_spool_cb    cb; /* NULL once called */
     void          *arg;
     bool           acked; /* on the ack list: true if the PDP acked */
+    char          *content; /* a final's captured bodies (owned); NULL */
+    size_t         content_len;
 };
+
+/* A final's captured content is kept beside it under this prefix and the
+ * request id, written in the same txn, deleted with it. */
+#define DP_SPOOL_CONTENT_PREFIX "c:"
+
+static void
+dp_spool_item_free(dp_spool_item *it)
+{
+    free(it->content);
+    free(it);
+}
 
 /* In-flight reports, by request id, so a scan does not resend them. */
 typedef struct dp_spool_flight dp_spool_flight;
@@ -123,7 +136,18 @@ typedef struct dp_spool_batch {
     dp_spool *sp;
     size_t    n;
     tg_usage  u[TG_USAGE_BATCH_MAX];
+    char     *content[TG_USAGE_BATCH_MAX]; /* owned; NULL: none */
+    size_t    content_len[TG_USAGE_BATCH_MAX];
 } dp_spool_batch;
+
+static void
+dp_spool_batch_free(dp_spool_batch *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        free(b->content[i]);
+    }
+    free(b);
+}
 
 /* ---- the flight table --------------------------------------------------- */
 
@@ -200,7 +224,7 @@ dp_spool_send_one(dp_spool *sp, const tg_usage *u)
     it->sp    = sp;
     if (dp_pdp_usage(sp->pdp, u, DP_SPOOL_ACK_TIMEOUT_MS, dp_spool_ack_cb,
                      it) != TG_OK) {
-        free(it);
+        dp_spool_item_free(it);
         dp_spool_flight_remove(sp, u->request_id);
     }
 }
@@ -231,43 +255,9 @@ dp_spool_batch_cb(void *arg, tg_err err, const tg_usage_item_ack *acks,
         head      = it;
     }
     dp_spool_ack_post(sp, head);
-    free(b);
+    dp_spool_batch_free(b);
 }
 
-/* dp_spool_flush sends the collected reports: one UsageBatch (one message
- * instead of one per report), or one by one. */
-static void
-dp_spool_flush(dp_spool *sp)
-{
-    dp_spool_batch *b;
-    size_t          n = sp->n_batch;
-
-    sp->n_batch     = 0;
-    sp->batch_bytes = 0;
-    if (n == 0) {
-        return;
-    }
-    if (n == 1 || atomic_load(&sp->no_batch) ||
-        (b = malloc(sizeof(*b))) == NULL) {
-        for (size_t i = 0; i < n; i++) {
-            dp_spool_send_one(sp, &sp->batch[i]);
-        }
-        return;
-    }
-    b->sp = sp;
-    b->n  = n;
-    memcpy(b->u, sp->batch, n * sizeof(b->u[0]));
-    if (dp_pdp_usage_batch(sp->pdp, b->u, n, DP_SPOOL_ACK_TIMEOUT_MS,
-                           dp_spool_batch_cb, b) != TG_OK) {
-        for (size_t i = 0; i < n; i++) {
-            dp_spool_flight_remove(sp, b->u[i].request_id);
-        }
-        free(b);
-    }
-}
-
-/* dp_spool_send starts one report unless it is already in flight: into
- * the batch being collected (dp_spool_flush sends it). */
 /* dp_spool_wire_size: what u takes in a UsageBatch, with its item's
  * framing. */
 static size_t
@@ -279,6 +269,107 @@ dp_spool_wire_size(const tg_usage *u)
            strlen(u->request_id) + 16;
 }
 
+/* dp_spool_content_load copies the content kept beside report id into
+ * *out (malloc'd; NULL when there is none or it cannot be read: the
+ * record goes without it). Spool thread. */
+static void
+dp_spool_content_load(dp_spool *sp, const char *id, char **out, size_t *len)
+{
+    char     key[sizeof(DP_SPOOL_CONTENT_PREFIX) + TG_REQUEST_ID_MAX];
+    MDB_txn *txn;
+    MDB_val  k;
+    MDB_val  v;
+
+    *out = NULL;
+    *len = 0;
+    k.mv_size = (size_t)snprintf(key, sizeof(key), DP_SPOOL_CONTENT_PREFIX "%s",
+                                 id);
+    k.mv_data = key;
+    if (mdb_txn_begin(sp->env, NULL, MDB_RDONLY, &txn) != 0) {
+        return;
+    }
+    if (mdb_get(txn, sp->dbi, &k, &v) == 0 && v.mv_size > 0 &&
+        (*out = malloc(v.mv_size)) != NULL) {
+        memcpy(*out, v.mv_data, v.mv_size);
+        *len = v.mv_size;
+    }
+    mdb_txn_abort(txn);
+}
+
+/* dp_spool_send_batch sends reports u[0..n) as one UsageBatch with their
+ * contents (taken: freed whatever happens). */
+static void
+dp_spool_send_batch(dp_spool *sp, const tg_usage *u, size_t n, char **content,
+                    const size_t *content_len)
+{
+    dp_spool_batch *b = calloc(1, sizeof(*b));
+
+    if (b == NULL) {
+        for (size_t i = 0; i < n; i++) {
+            free(content[i]);
+            dp_spool_flight_remove(sp, u[i].request_id);
+        }
+        return;
+    }
+    b->sp = sp;
+    b->n  = n;
+    memcpy(b->u, u, n * sizeof(b->u[0]));
+    memcpy(b->content, content, n * sizeof(b->content[0]));
+    memcpy(b->content_len, content_len, n * sizeof(b->content_len[0]));
+    if (dp_pdp_usage_batch(sp->pdp, b->u, (const char *const *)b->content,
+                           b->content_len, n, DP_SPOOL_ACK_TIMEOUT_MS,
+                           dp_spool_batch_cb, b) != TG_OK) {
+        for (size_t i = 0; i < n; i++) {
+            dp_spool_flight_remove(sp, b->u[i].request_id);
+        }
+        dp_spool_batch_free(b);
+    }
+}
+
+/* dp_spool_flush sends the collected reports: UsageBatch messages (one
+ * instead of one per report) no larger than TG_USAGE_BATCH_BYTES each
+ * with the content kept beside them (a report with more content goes
+ * alone: pdp.max_message_bytes is checked to take it), or one by one to
+ * a PDP that does not know batches. */
+static void
+dp_spool_flush(dp_spool *sp)
+{
+    char  *content[TG_USAGE_BATCH_MAX];
+    size_t content_len[TG_USAGE_BATCH_MAX];
+    size_t n     = sp->n_batch;
+    size_t first = 0;
+    size_t bytes = 0;
+
+    sp->n_batch     = 0;
+    sp->batch_bytes = 0;
+    if (n == 0) {
+        return;
+    }
+    if (atomic_load(&sp->no_batch)) {
+        for (size_t i = 0; i < n; i++) {
+            dp_spool_send_one(sp, &sp->batch[i]);
+        }
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t size;
+        dp_spool_content_load(sp, sp->batch[i].request_id, &content[i],
+                              &content_len[i]);
+        size = dp_spool_wire_size(&sp->batch[i]) + content_len[i];
+        if (i > first && bytes + size > TG_USAGE_BATCH_BYTES) {
+            dp_spool_send_batch(sp, sp->batch + first, i - first,
+                                content + first, content_len + first);
+            first = i;
+            bytes = 0;
+        }
+        bytes += size;
+    }
+    dp_spool_send_batch(sp, sp->batch + first, n - first, content + first,
+                        content_len + first);
+}
+
+/* dp_spool_send starts one report unless it is already in flight: into
+ * the batch being collected (dp_spool_flush sends it). */
 static void
 dp_spool_send(dp_spool *sp, const tg_usage *u, int64_t now_us)
 {
@@ -368,6 +459,35 @@ dp_spool_pack(dp_spool_kind kind, const tg_usage *u, uint8_t *rec)
            tollgate__v1__usage__pack(m, rec + DP_SPOOL_HEAD + idn);
 }
 
+/* dp_spool_content_put keeps item's content beside its record. */
+static int
+dp_spool_content_put(dp_spool *sp, MDB_txn *txn, const dp_spool_item *it)
+{
+    char    key[sizeof(DP_SPOOL_CONTENT_PREFIX) + TG_REQUEST_ID_MAX];
+    MDB_val k;
+    MDB_val v = {it->content_len, it->content};
+
+    k.mv_size = (size_t)snprintf(key, sizeof(key), DP_SPOOL_CONTENT_PREFIX "%s",
+                                 it->usage.request_id);
+    k.mv_data = key;
+    return mdb_put(txn, sp->dbi, &k, &v, 0);
+}
+
+/* dp_spool_content_del deletes the content kept beside report id. */
+static int
+dp_spool_content_del(dp_spool *sp, MDB_txn *txn, const char *id)
+{
+    char    key[sizeof(DP_SPOOL_CONTENT_PREFIX) + TG_REQUEST_ID_MAX];
+    MDB_val k;
+    int     rc;
+
+    k.mv_size = (size_t)snprintf(key, sizeof(key), DP_SPOOL_CONTENT_PREFIX "%s",
+                                 id);
+    k.mv_data = key;
+    rc        = mdb_del(txn, sp->dbi, &k, NULL);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 /* dp_spool_txn runs n puts (items) or deletes (keys) in one write txn,
  * growing the map when it fills. Returns an LMDB rc. */
 static int
@@ -390,12 +510,18 @@ dp_spool_txn(dp_spool *sp, dp_spool_item *items, size_t n, char (*keys)[TG_REQUE
                 v.mv_size = dp_spool_pack(items->kind, &items->usage, rec);
                 rc        = v.mv_size == 0 ? EINVAL
                                            : mdb_put(txn, sp->dbi, &k, &v, 0);
-                items     = items->next;
+                if (rc == 0 && items->content != NULL) {
+                    rc = dp_spool_content_put(sp, txn, items);
+                }
+                items = items->next;
             } else {
                 MDB_val k = {strlen(keys[i]), keys[i]};
                 rc        = mdb_del(txn, sp->dbi, &k, NULL);
                 if (rc == MDB_NOTFOUND) {
                     rc = 0;
+                }
+                if (rc == 0) {
+                    rc = dp_spool_content_del(sp, txn, keys[i]);
                 }
             }
         }
@@ -502,7 +628,7 @@ dp_spool_write_held(dp_spool *sp, int64_t now_us)
                 if (it->kind == DP_SPOOL_FINAL) {
                     dp_spool_send(sp, &it->usage, now_us);
                 }
-                free(it);
+                dp_spool_item_free(it);
                 it = next;
             }
         }
@@ -534,7 +660,7 @@ dp_spool_write_held(dp_spool *sp, int64_t now_us)
             }
             atomic_fetch_sub(&sp->held_bytes, sizeof(*it));
             dp_spool_called(it, TG_EFULL);
-            free(it);
+            dp_spool_item_free(it);
             continue;
         }
         dp_spool_called(it, TG_OK);
@@ -560,7 +686,7 @@ dp_spool_forget(dp_spool *sp, char (*ids)[TG_REQUEST_ID_MAX], size_t n,
             *pp = it->next;
             atomic_fetch_sub(&sp->held_bytes, sizeof(*it));
             dp_spool_called(it, TG_OK);
-            free(it);
+            dp_spool_item_free(it);
         }
     }
     sp->held_tail = NULL;
@@ -772,7 +898,7 @@ dp_spool_free_list(dp_spool_item *it)
 {
     while (it != NULL) {
         dp_spool_item *next = it->next;
-        free(it);
+        dp_spool_item_free(it);
         it = next;
     }
 }
@@ -1079,10 +1205,26 @@ tg_err
 dp_spool_record(dp_spool *sp, dp_spool_kind kind, const tg_usage *u,
                 dp_spool_cb cb, void *arg)
 {
+    return dp_spool_record_content(sp, kind, u, NULL, 0, cb, arg);
+}
+
+tg_err
+dp_spool_record_content(dp_spool *sp, dp_spool_kind kind, const tg_usage *u,
+                        const char *content, size_t len, dp_spool_cb cb,
+                        void *arg)
+{
     dp_spool_item *it = calloc(1, sizeof(*it));
 
     if (it == NULL) {
         return TG_ENOMEM;
+    }
+    if (content != NULL && len > 0 && kind == DP_SPOOL_FINAL) {
+        if ((it->content = malloc(len)) == NULL) {
+            free(it);
+            return TG_ENOMEM;
+        }
+        memcpy(it->content, content, len);
+        it->content_len = len;
     }
     it->sp    = sp;
     it->kind  = kind;
@@ -1093,7 +1235,7 @@ dp_spool_record(dp_spool *sp, dp_spool_kind kind, const tg_usage *u,
     if (sp->stop && cb != NULL) {
         /* Nobody would call it back: the caller goes on without. */
         pthread_mutex_unlock(&sp->lock);
-        free(it);
+        dp_spool_item_free(it);
         return TG_ECLOSED;
     }
     if (sp->queue_tail != NULL) {

@@ -70,6 +70,14 @@ typedef void (*dp_spool_cb)(void *arg, tg_err rv);
 tg_err dp_spool_record(dp_spool *sp, dp_spool_kind kind, const tg_usage *u,
                        dp_spool_cb cb, void *arg);
 
+/* dp_spool_record_content is dp_spool_record for a final that carries
+ * content (its captured bodies as JSON text, copied): kept beside the
+ * report on disk and sent with it. Content waiting in memory while the
+ * disk refuses writes is not kept (the report is). */
+tg_err dp_spool_record_content(dp_spool *sp, dp_spool_kind kind,
+                               const tg_usage *u, const char *content,
+                               size_t len, dp_spool_cb cb, void *arg);
+
 /* dp_spool_put queues a final report with no callback. */
 tg_err dp_spool_put(dp_spool *sp, const tg_usage *u);
 

@@ -64,6 +64,17 @@ tg_err
 dp_wire_encode_usage_batch(const tg_usage *u, size_t n, const char *batch_id,
                            uint8_t *buf, size_t cap, size_t *len)
 {
+    return dp_wire_encode_usage_batch_content(u, NULL, NULL, n, batch_id, buf,
+                                              cap, len);
+}
+
+tg_err
+dp_wire_encode_usage_batch_content(const tg_usage *u,
+                                   const char *const *content,
+                                   const size_t *content_len, size_t n,
+                                   const char *batch_id, uint8_t *buf,
+                                   size_t cap, size_t *len)
+{
     pb_req                   req = TOLLGATE__V1__PDP_REQUEST__INIT;
     Tollgate__V1__UsageBatch b   = TOLLGATE__V1__USAGE_BATCH__INIT;
     Tollgate__V1__UsageItem  items[TG_USAGE_BATCH_MAX];
@@ -86,6 +97,10 @@ dp_wire_encode_usage_batch(const tg_usage *u, size_t n, const char *batch_id,
         items[i].request_id = (char *)u[i].request_id;
         items[i].usage      = tg_wire_usage_fill(&room[i], &u[i]);
         itemp[i]            = &items[i];
+        if (content != NULL && content[i] != NULL) {
+            items[i].content.data = (uint8_t *)content[i];
+            items[i].content.len  = content_len[i];
+        }
     }
     b.n_items = n;
     b.items   = itemp;

@@ -35,6 +35,14 @@ tg_err dp_wire_encode_usage_batch(const tg_usage *u, size_t n,
                                   const char *batch_id, uint8_t *buf,
                                   size_t cap, size_t *len);
 
+/* dp_wire_encode_usage_batch_content is dp_wire_encode_usage_batch with
+ * each report's content (content[i] NULL: none) in its UsageItem. */
+tg_err dp_wire_encode_usage_batch_content(const tg_usage *u,
+                                          const char *const *content,
+                                          const size_t *content_len, size_t n,
+                                          const char *batch_id, uint8_t *buf,
+                                          size_t cap, size_t *len);
+
 /* dp_wire_decode_usage_batch_ack reads the UsageBatchAck of the batch u
  * (n reports, sent as batch_id) into out[n]: one ack per report, in order,
  * each naming its report, or TG_EPROTO. */

@@ -414,9 +414,12 @@ pdp_worker_usage_batch(pdp_worker *w, nng_msg *msg)
      * and the batch must be complete by then. */
     for (uint32_t i = 0; i < n; i++) {
         pdp_batch_item *it = &b->item[i];
-        if (pdp_store_usage_submit_res(srv->st, &w->req.u.batch.items[i],
-                                       cost[i], it->spend, &it->nspend,
-                                       pdp_batch_item_done, it) != TG_OK) {
+        size_t          cl = w->req.u.batch.content_len[i];
+        const char     *c =
+            cl > 0 ? w->content.data + w->req.u.batch.content_off[i] : NULL;
+        if (pdp_store_usage_submit_content(
+                srv->st, &w->req.u.batch.items[i], c, cl, cost[i], it->spend,
+                &it->nspend, pdp_batch_item_done, it) != TG_OK) {
             pdp_batch_item_done(it, TG_ECLOSED, NULL);
         }
     }
@@ -587,9 +590,10 @@ pdp_worker_handle(pdp_worker *w, nng_msg *msg)
     char   why[TG_MSG_TEXT_MAX];
     tg_err rv;
 
-    rv = pdp_wire_decode_request(nng_msg_body(msg), nng_msg_len(msg),
-                                 (size_t)w->srv->cfg->pdp.max_message_bytes,
-                                 &w->req, why, sizeof(why));
+    rv = pdp_wire_decode_request_content(
+        nng_msg_body(msg), nng_msg_len(msg),
+        (size_t)w->srv->cfg->pdp.max_message_bytes, &w->req, &w->content, why,
+        sizeof(why));
     if (rv != TG_OK) {
         tg_debug("server: undecodable request: %s", why);
         pdp_worker_error(w, "", why);
@@ -765,6 +769,7 @@ pdp_server_start(pdp_server **out, const tg_config *cfg, pdp_store *st,
         w->srv = srv;
         tg_buf_init(&w->out, (size_t)cfg->pdp.max_message_bytes);
         tg_buf_init(&w->resbuf, 0);
+        tg_buf_init(&w->content, 0);
         if ((nrv = nng_aio_alloc(&w->aio, pdp_worker_cb, w)) != 0 ||
             (nrv = nng_ctx_open(&w->ctx, srv->sock)) != 0) {
             snprintf(err, errlen, "server: cannot set up worker %zu: %s", i,
@@ -900,6 +905,7 @@ pdp_server_stop(pdp_server *srv)
         pdp_store_reader_destroy(w->rd);
         tg_buf_fini(&w->out);
         tg_buf_fini(&w->resbuf);
+        tg_buf_fini(&w->content);
     }
     free(srv->workers);
     pdp_alerts_stop(srv->alerts); /* no usage report is in flight now */

@@ -172,6 +172,15 @@ tg_err
 pdp_wire_decode_request(const void *buf, size_t len, size_t max, pdp_req *out,
                         char *err, size_t errlen)
 {
+    return pdp_wire_decode_request_content(buf, len, max, out, NULL, err,
+                                           errlen);
+}
+
+tg_err
+pdp_wire_decode_request_content(const void *buf, size_t len, size_t max,
+                                pdp_req *out, tg_buf *content, char *err,
+                                size_t errlen)
+{
     Tollgate__V1__PdpRequest *in = NULL;
     tg_err                    rv = TG_OK;
 
@@ -193,6 +202,9 @@ pdp_wire_decode_request(const void *buf, size_t len, size_t max, pdp_req *out,
         goto out;
     }
     memset(out, 0, sizeof(*out));
+    if (content != NULL) {
+        tg_buf_reset(content);
+    }
     PDP_WIRE_STR(out->request_id, in->request_id, "request_id");
     switch (in->body_case) {
     case TOLLGATE__V1__PDP_REQUEST__BODY_DECIDE:
@@ -235,6 +247,17 @@ pdp_wire_decode_request(const void *buf, size_t len, size_t max, pdp_req *out,
             }
             rv = pdp_wire_usage_in(it->usage, u, err, errlen);
             memcpy(u->request_id, it->request_id, strlen(it->request_id) + 1);
+            if (content != NULL && it->content.len > 0) {
+                out->u.batch.content_off[i] = content->len;
+                out->u.batch.content_len[i] = it->content.len;
+                if (tg_buf_append(content, it->content.data,
+                                  it->content.len) != TG_OK) {
+                    rv = pdp_wire_fail(TG_ENOMEM, err, errlen,
+                                       "out of memory for the content of "
+                                       "usage batch item %zu",
+                                       i);
+                }
+            }
         }
         out->u.batch.n = (uint32_t)in->usage_batch->n_items;
         break;

@@ -43,6 +43,10 @@ typedef struct pdp_req {
         struct {
             uint32_t n;
             tg_usage items[TG_USAGE_BATCH_MAX]; /* each with its request_id */
+            /* Each item's content in the caller's buffer (length 0:
+             * none); see pdp_wire_decode_request_content. */
+            size_t content_off[TG_USAGE_BATCH_MAX];
+            size_t content_len[TG_USAGE_BATCH_MAX];
         } batch;
     } u;
 } pdp_req;
@@ -88,6 +92,14 @@ typedef struct pdp_rep {
  * into err. Borrows buf until return. */
 tg_err pdp_wire_decode_request(const void *buf, size_t len, size_t max,
                                pdp_req *out, char *err, size_t errlen);
+
+/* pdp_wire_decode_request_content is pdp_wire_decode_request that also
+ * copies each usage batch item's content into content (reset first; NULL:
+ * dropped), where out->u.batch.content_off/_len find it. */
+tg_err pdp_wire_decode_request_content(const void *buf, size_t len,
+                                       size_t max, pdp_req *out,
+                                       tg_buf *content, char *err,
+                                       size_t errlen);
 
 /* pdp_wire_encode_reply replaces the content of out with the encoded
  * PdpResponse. Fails with TG_ETOOBIG when out's cap is exceeded (out is then

@@ -281,8 +281,8 @@ pdp_decision_request(cJSON *rec, const tg_outcome *o)
 }
 
 tg_err
-pdp_decision_body(const tg_usage *u, int64_t cost_micro_usd, int64_t settled_ms,
-                  tg_buf *out)
+pdp_decision_body(const tg_usage *u, const char *content, size_t content_len,
+                  int64_t cost_micro_usd, int64_t settled_ms, tg_buf *out)
 {
     const tg_outcome *o   = &u->outcome;
     cJSON            *rec = cJSON_CreateObject();
@@ -327,6 +327,15 @@ pdp_decision_body(const tg_usage *u, int64_t cost_micro_usd, int64_t settled_ms,
     pdp_json_str(rec, "client_ip", o->client_ip);
     pdp_json_str(rec, "trace_id", o->trace_id);
     pdp_decision_request(rec, o);
+    if (o->capture_level == TG_CAPTURE_FULL && content != NULL &&
+        content_len > 0) {
+        cJSON *c = cJSON_ParseWithLength(content, content_len);
+        if (cJSON_IsObject(c)) {
+            cJSON_AddItemToObject(rec, "content", c);
+        } else {
+            cJSON_Delete(c); /* not what a data plane sends: left out */
+        }
+    }
     txt = cJSON_PrintUnformatted(rec);
     cJSON_Delete(rec);
     if (txt == NULL) {

@@ -49,8 +49,10 @@ tg_err pdp_checkpoint_line(const pdp_signer *s, uint64_t seq,
 /* pdp_decision_body writes the record of report u (what it cost, when it
  * was settled) into out as a JSON object without "seq" and "prev" (the
  * store puts them first). What it keeps of the request follows
- * u->outcome's capture level. */
-tg_err pdp_decision_body(const tg_usage *u, int64_t cost_micro_usd,
+ * u->outcome's capture level: content (the data plane's JSON of the
+ * bodies; NULL: none) only at full. */
+tg_err pdp_decision_body(const tg_usage *u, const char *content,
+                         size_t content_len, int64_t cost_micro_usd,
                          int64_t settled_ms, tg_buf *out);
 
 /* pdp_decision_chain writes record seq (its body, prev) into out. */

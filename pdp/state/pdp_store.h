@@ -437,6 +437,16 @@ tg_err pdp_store_usage_submit_res(pdp_store *st, const tg_usage *u,
                                   uint32_t *nspend, pdp_store_usage_cb cb,
                                   void *arg);
 
+/* pdp_store_usage_submit_content is pdp_store_usage_submit_res for a
+ * report whose capture level kept the request's bodies: content (JSON
+ * text, copied) goes into its decision record. */
+tg_err pdp_store_usage_submit_content(pdp_store *st, const tg_usage *u,
+                                      const char *content, size_t content_len,
+                                      int64_t               cost_micro_usd,
+                                      pdp_limits_spend_key *spend,
+                                      uint32_t *nspend, pdp_store_usage_cb cb,
+                                      void *arg);
+
 /* pdp_store_budget_list calls fn for each stored budget window starting
  * at or after since_ms, in one snapshot. */
 typedef void (*pdp_store_budget_fn)(void *arg, const pdp_limits_spend_key *k,

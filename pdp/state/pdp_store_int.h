@@ -37,6 +37,8 @@ typedef struct pdp_store_item {
     pdp_store_op           op;
     void                  *res; /* RESERVE: the encoded reservation */
     size_t                 res_len;
+    char                  *content; /* USAGE: captured bodies (JSON); NULL */
+    size_t                 content_len;
     tg_usage               usage; /* RESERVE: only request_id */
     int64_t                cost;
     int64_t                settled_ms;

@@ -152,6 +152,7 @@ pdp_store_item_finish(pdp_store_item *it, tg_err rv)
         it->cb(it->arg, rv, &it->ack);
     }
     free(it->res);
+    free(it->content);
     free(it);
 }
 
@@ -284,7 +285,8 @@ pdp_store_usage_submit(pdp_store *st, const tg_usage *u, int64_t cost_micro_usd,
  * (nspend of spend); nspend_out non-NULL: spend has room for
  * PDP_LIMITS_BUDGETS_MAX and the keys and their count are written back. */
 static tg_err
-pdp_store__submit_usage(pdp_store *st, const tg_usage *u, int64_t cost,
+pdp_store__submit_usage(pdp_store *st, const tg_usage *u, const char *content,
+                        size_t content_len, int64_t cost,
                         pdp_limits_spend_key *spend, uint32_t nspend,
                         uint32_t *nspend_out, pdp_store_usage_cb cb, void *arg)
 {
@@ -295,6 +297,14 @@ pdp_store__submit_usage(pdp_store *st, const tg_usage *u, int64_t cost,
     }
     if ((it = calloc(1, sizeof(*it))) == NULL) {
         return TG_ENOMEM;
+    }
+    if (content != NULL && content_len > 0) {
+        if ((it->content = malloc(content_len)) == NULL) {
+            free(it);
+            return TG_ENOMEM;
+        }
+        memcpy(it->content, content, content_len);
+        it->content_len = content_len;
     }
     it->usage      = *u;
     it->cost       = cost;
@@ -320,8 +330,8 @@ pdp_store_usage_submit_spend(pdp_store *st, const tg_usage *u,
                              pdp_limits_spend_key *spend, uint32_t nspend,
                              pdp_store_usage_cb cb, void *arg)
 {
-    return pdp_store__submit_usage(st, u, cost_micro_usd, spend, nspend, NULL,
-                                   cb, arg);
+    return pdp_store__submit_usage(st, u, NULL, 0, cost_micro_usd, spend,
+                                   nspend, NULL, cb, arg);
 }
 
 tg_err
@@ -329,8 +339,19 @@ pdp_store_usage_submit_res(pdp_store *st, const tg_usage *u,
                            int64_t cost_micro_usd, pdp_limits_spend_key *spend,
                            uint32_t *nspend, pdp_store_usage_cb cb, void *arg)
 {
-    return pdp_store__submit_usage(st, u, cost_micro_usd, spend, *nspend,
-                                   nspend, cb, arg);
+    return pdp_store__submit_usage(st, u, NULL, 0, cost_micro_usd, spend,
+                                   *nspend, nspend, cb, arg);
+}
+
+tg_err
+pdp_store_usage_submit_content(pdp_store *st, const tg_usage *u,
+                               const char *content, size_t content_len,
+                               int64_t cost_micro_usd,
+                               pdp_limits_spend_key *spend, uint32_t *nspend,
+                               pdp_store_usage_cb cb, void *arg)
+{
+    return pdp_store__submit_usage(st, u, content, content_len, cost_micro_usd,
+                                   spend, *nspend, nspend, cb, arg);
 }
 
 tg_err
