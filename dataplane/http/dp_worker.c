@@ -165,12 +165,15 @@ dp_worker_finish(dp_worker *w, dp_req *r)
         return;
     }
     dp_transfer_release(w->xf, r);
-    if (r->hold_answers && r->ans_kind != DP_ANS_NONE && !r->usage_reported) {
-        /* An answer waits for its record: spooled first, then delivered
-         * (dp_worker_conclude comes back here). */
-        dp_worker_conclude(w, r,
-                           r->ans_kind == DP_ANS_COMPLETE ? r->ans_status : 200);
-        return;
+    if (r->hold_answers && r->ans_kind != DP_ANS_NONE) {
+        if (!r->usage_reported) {
+            /* An answer waits for its record: spooled first, then
+             * delivered (dp_worker_conclude comes back here). */
+            dp_worker_conclude(
+                w, r, r->ans_kind == DP_ANS_COMPLETE ? r->ans_status : 200);
+            return;
+        }
+        dp_req_deliver(r); /* its record is queued already */
     }
     if (!r->usage_reported) {
         /* Whatever is still held or recorded for it is settled now: a

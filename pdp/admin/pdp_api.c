@@ -58,6 +58,7 @@ static const pdp_api_row pdp_api_routes[] = {
     {"GET", "decisions/verify", pdp_decision_log_verify, 0},
     {"GET", "decisions/public-key", pdp_decision_log_public_key, 0},
     {"GET", "decisions/*", pdp_decision_log_show, 0},
+    {"POST", "decisions/prune", pdp_decision_log_prune, 0},
 };
 
 /* pdp_api_matches: route r is c's method and path. */

@@ -411,3 +411,39 @@ pdp_decision_log_verify(pdp_api_call *c)
     c->ctype = "text/plain";
     return 200;
 }
+
+unsigned
+pdp_decision_log_prune(pdp_api_call *c)
+{
+    static const char *const fields[] = {"before", NULL};
+    const char              *before   = NULL;
+    unsigned                 st       = 0;
+    int64_t                  ms;
+    uint64_t                 removed = 0;
+    pdp_audit                a;
+    cJSON                   *detail;
+    cJSON                   *doc;
+    tg_err                   rv;
+
+    if (!pdp_api_fields(c, fields, &st) ||
+        !pdp_api_str(c, "before", &before, &st)) {
+        return st;
+    }
+    if (before == NULL || !tg_parse_when(before, false, c->now_ms, &ms)) {
+        return pdp_api_err(c, 400, "invalid_field",
+                           "before: give a time (YYYY-MM-DD, RFC 3339, or Nd "
+                           "/ Nh ago, e.g. 90d): records settled before it "
+                           "go, up to the newest checkpoint among them");
+    }
+    detail = cJSON_CreateObject();
+    cJSON_AddNumberToObject(detail, "before_ms", (double)ms);
+    pdp_api_audit(c, &a, "decisions.prune", "decisions", detail);
+    rv = pdp_store_decisions_prune(c->x->st, ms, 0, &removed);
+    pdp_api_audit_end(c->x->st, &a);
+    if (rv != TG_OK) {
+        return pdp_api_store_err(c, rv, "prune the decision log");
+    }
+    doc = cJSON_CreateObject();
+    cJSON_AddNumberToObject(doc, "removed", (double)removed);
+    return pdp_api_ok(c, 200, doc);
+}

@@ -13,11 +13,13 @@
  *   GET decisions/export?since=&until=      JSONL (checkpoints included)
  *   GET decisions/verify                    the chain and its signatures
  *   GET decisions/public-key                PEM
- *   GET decisions/REQUEST_ID                one record */
+ *   GET decisions/REQUEST_ID                one record
+ *   POST decisions/prune {"before": WHEN}   retention by hand (audited) */
 unsigned pdp_decision_log_list(pdp_api_call *c);
 unsigned pdp_decision_log_export(pdp_api_call *c);
 unsigned pdp_decision_log_verify(pdp_api_call *c);
 unsigned pdp_decision_log_public_key(pdp_api_call *c);
 unsigned pdp_decision_log_show(pdp_api_call *c);
+unsigned pdp_decision_log_prune(pdp_api_call *c);
 
 #endif

@@ -300,7 +300,10 @@ pdp_spend_add(void *arg, const pdp_usage_rec *r)
     pdp_spend_group  *g;
     tg_err            rv;
 
-    if (u->started_ms < gs->o->from_ms || u->started_ms >= gs->o->to_ms ||
+    /* Abandoned: nothing went upstream (a deny, a refusal): no request
+     * to count, as in the totals. */
+    if (u->abandoned || u->started_ms < gs->o->from_ms ||
+        u->started_ms >= gs->o->to_ms ||
         (gs->o->tenant != NULL && strcmp(u->tenant_id, gs->o->tenant) != 0)) {
         return TG_OK;
     }

@@ -497,5 +497,20 @@ const pdp_cli_row pdp_cli_rows[] = {
                "\n"
                "The Ed25519 public key that verifies the checkpoints "
                "(PEM).\n" PDP_CLI_COMMON},
+    {.cmd    = "decisions",
+     .sub    = "prune",
+     .method = "POST",
+     .path   = "decisions/prune",
+     .fields = {{"before", "before", FK_STR}},
+     .usage =
+         "usage: tollgate-pdp decisions prune --before WHEN\n"
+         "\n"
+         "Deletes the records settled before WHEN (YYYY-MM-DD, RFC 3339, or "
+         "Nd\n"
+         "ago), up to the newest checkpoint among them, which stays: the "
+         "chain\n"
+         "still verifies from it. pdp.decisions.retention_days does this "
+         "every\n"
+         "minute.\n" PDP_CLI_COMMON},
     {0},
 };

@@ -475,9 +475,10 @@ pdp_verify_checkpoint(pdp_verify *v, const cJSON *doc)
     if (!cJSON_IsObject(cp) || !pdp_u64_get(cp, "seq", &seq) ||
         !pdp_hex_get(cp, "head", head)) {
         return pdp_verify_fail(v,
-                               "line %" PRIu64 ": a checkpoint without a "
-                               "sequence number or head (altered)",
-                               v->line);
+                               "line %" PRIu64 " (the checkpoint after record "
+                               "%" PRIu64 "): no sequence number or head "
+                               "(altered)",
+                               v->line, v->next_seq == 0 ? 0 : v->next_seq - 1);
     }
     if (!pdp_verify_signature(v, seq, cp, sig)) {
         return pdp_verify_fail(v,
@@ -519,10 +520,11 @@ pdp_verify_record(pdp_verify *v, const cJSON *doc, const char *line, size_t len)
 
     if (!pdp_u64_get(doc, "seq", &seq) || !pdp_hex_get(doc, "prev", prev)) {
         return pdp_verify_fail(v,
-                               "record %" PRIu64 " (line %" PRIu64
-                               "): no sequence number or prev hash "
+                               "line %" PRIu64 " (record %" PRIu64
+                               ", or the checkpoint after record %" PRIu64
+                               ") has no sequence number or prev hash "
                                "(altered)",
-                               want, v->line);
+                               v->line, want, want - 1);
     }
     if (seq != want) {
         return pdp_verify_fail(v,
@@ -572,10 +574,13 @@ pdp_verify_line(pdp_verify *v, const char *line, size_t len)
         if (doc != NULL) {
             cJSON_Delete(doc);
         }
-        return pdp_verify_fail(v,
-                               "record %" PRIu64 " (line %" PRIu64
-                               ") is not a JSON object (altered)",
-                               v->next_seq == 0 ? 1 : v->next_seq, v->line);
+        return pdp_verify_fail(
+            v,
+            "line %" PRIu64 " (record %" PRIu64
+            ", or the checkpoint after record %" PRIu64
+            ") is not a JSON object (altered)",
+            v->line, v->next_seq == 0 ? 1 : v->next_seq,
+            v->next_seq == 0 ? 0 : v->next_seq - 1);
     }
     ok = cJSON_GetObjectItemCaseSensitive(doc, "checkpoint") != NULL
              ? pdp_verify_checkpoint(v, doc)

@@ -809,6 +809,22 @@ export class Gateway {
   }
 }
 
+/** decisionRecords reads gw's whole decision log (tollgate-pdp decisions
+ * list --format jsonl on its state directory): {list, byId, dups}. */
+export async function decisionRecords(gw) {
+  const r = await runBinary('tollgate-pdp', ['decisions', 'list', '--config', gw.cfgPath, '--format', 'jsonl',
+    '--limit', '10000']);
+  assert.equal(r.code, 0, `decisions list failed: ${r.stderr}`);
+  const list = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  const byId = new Map();
+  const dups = [];
+  for (const rec of list) {
+    if (byId.has(rec.request_id)) dups.push(rec.request_id);
+    byId.set(rec.request_id, rec);
+  }
+  return { list, byId, dups };
+}
+
 /** errorBody checks an OpenAI-style error answer and returns its error. */
 export function errorBody(r, status, code) {
   assert.equal(r.status, status, `expected HTTP ${status}, got ${r.status}: ${r.text}`);
