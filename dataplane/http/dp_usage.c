@@ -246,4 +246,6 @@ dp_usage_intent(const dp_host *h, const dp_req *r, tg_usage *u)
                            : r->endpoint == TG_EP_EMBEDDINGS ? 0
                                                              : DP_OUTPUT_WORST;
     u->estimated         = true;
+    /* A final made of it after a crash still says what was decided. */
+    dp_usage_outcome(r, &u->outcome);
 }

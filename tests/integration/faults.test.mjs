@@ -55,7 +55,7 @@ import { performance } from 'node:perf_hooks';
 import { after, before, describe, test } from 'node:test';
 
 import {
-  httpRequest, mockDeployment, openStream, pollUntil, promptTokens, readSse, runBinary, sleep,
+  decisionRecords, httpRequest, mockDeployment, openStream, pollUntil, promptTokens, readSse, runBinary, sleep,
   startGateway, userMsg,
 } from './harness.mjs';
 
@@ -310,7 +310,7 @@ describe('A: PDP SIGKILL during a run against a nearly spent budget', () => {
       const worst = worstCost('gpt-4o-mini', promptTokens(msg(1000)), CHUNKS);
       log(`A: seed ${SEED}, limit ${LIMIT} micro-USD, worst case ~${worst} a request (~${Math.floor(LIMIT / worst)} fit), dir ${gw.dir}`);
 
-      const st = { ok: [], budget: 0, unavailable: 0, other: [], inflight: 0, kills: [] };
+      const st = { ok: [], answered: [], budget: 0, unavailable: 0, other: [], inflight: 0, kills: [] };
       let stop = false;
       let seq = 0;
       async function client(c) {
@@ -331,6 +331,7 @@ describe('A: PDP SIGKILL during a run against a nearly spent budget', () => {
           } finally {
             st.inflight--;
           }
+          if (r.headers?.['x-request-id']) st.answered.push(r.headers['x-request-id']);
           if (r.status === 200) {
             if (stream && r.events.at(-1)?.data !== '[DONE]') st.other.push(`stream #${i} did not end with [DONE]: ${r.error}`);
             st.ok.push({ id: r.headers['x-request-id'], stream });
@@ -424,6 +425,14 @@ describe('A: PDP SIGKILL during a run against a nearly spent budget', () => {
         return x.reserved_micro_usd === 0 ? x : null;
       }, { timeoutMs: 5000, intervalMs: 250, what: 'no reservation left on the budget' }).catch((e) => e);
       assert.ok(!(b instanceof Error), `reservations left after every request finished: ${b.message}`);
+      // Every answer a client saw (served, budget_exceeded, pdp_unavailable)
+      // has exactly one decision record, across the kills.
+      const dec = await decisionRecords(gw);
+      assert.deepEqual(dec.dups, [], 'a request has two decision records');
+      const unrecorded = st.answered.filter((id) => !dec.byId.has(id));
+      assert.deepEqual(unrecorded.slice(0, 10), [], `${unrecorded.length} of ${st.answered.length} answers have no decision record`);
+      const v = await gw.cli(['decisions', 'verify', '--config', gw.cfgPath]);
+      assert.match(v.stdout, /^ok:/);
       gw.keepLogs = false;
     });
 });
@@ -700,6 +709,16 @@ describe('C: data plane SIGKILL during streams and non-streams', () => {
         'more provider-reported records than requests the provider completed');
       assert.equal(snap.requests, recs.length, `spend total counts ${snap.requests} requests, usage records ${recs.length}`);
       assert.equal(snap.cost, sum(recs, (r) => r.cost_micro_usd), 'spend total cost != sum of the usage records');
+      // Every request the client got an answer for (whole or cut) has one
+      // decision record; a cut stream's says what was decided.
+      const dec = await decisionRecords(gw);
+      assert.deepEqual(dec.dups, [], 'a request has two decision records');
+      const seen = reqs.filter((r) => r.id);
+      const unrecorded = seen.filter((r) => !dec.byId.has(r.id)).map((r) => `${r.kind} ${r.id}`);
+      assert.deepEqual(unrecorded, [], 'answered requests without a decision record');
+      const badCutDec = cut.filter((r) => dec.byId.get(r.id).verdict !== 'allow' ||
+        dec.byId.get(r.id).deployment === '').map((r) => JSON.stringify(dec.byId.get(r.id)));
+      assert.deepEqual(badCutDec, [], 'a cut stream\'s decision record lost its decision');
       gw.keepLogs = false;
     });
 });
