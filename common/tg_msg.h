@@ -160,6 +160,8 @@ typedef struct tg_outcome {
     bool          has_key_hash;
     uint8_t       key_hash[TG_SHA256_LEN];
     bool          shed;
+    int64_t       max_tokens; /* as the Decide said */
+    int64_t       prompt_tokens_estimate;
 } tg_outcome;
 
 typedef struct tg_usage {

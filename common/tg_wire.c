@@ -55,6 +55,8 @@ tg_wire_outcome_fill(tg_wire_usage_room *room, const tg_outcome *o)
     oc->first_byte_us      = o->first_byte_us;
     oc->origin             = (char *)o->origin;
     oc->shed               = o->shed;
+    oc->max_tokens         = o->max_tokens;
+    oc->prompt_tokens_estimate = o->prompt_tokens_estimate;
     if (o->has_key_hash) {
         oc->key_hash.data = (uint8_t *)o->key_hash;
         oc->key_hash.len  = TG_SHA256_LEN;
@@ -198,6 +200,8 @@ tg_wire_outcome_read(const Tollgate__V1__Outcome *in, tg_outcome *o,
     o->pdp_us             = in->pdp_us;
     o->first_byte_us      = in->first_byte_us;
     o->shed               = in->shed != 0;
+    o->max_tokens         = in->max_tokens;
+    o->prompt_tokens_estimate = in->prompt_tokens_estimate;
     o->has_key_hash       = in->key_hash.len == TG_SHA256_LEN;
     if (o->has_key_hash) {
         memcpy(o->key_hash, in->key_hash.data, TG_SHA256_LEN);

@@ -15,6 +15,7 @@
 #include "pdp_cli_flags.h"
 #include "pdp_cli_http.h"
 #include "pdp_decisions_cli.h"
+#include "pdp_replay_cli.h"
 #include "pdp_cli_tokens.h"
 #include "pdp_fmt.h"
 #include "pdp_policy_cli.h"
@@ -514,6 +515,9 @@ pdp_cli_run(int argc, char **argv, FILE *out, FILE *err)
     }
     if (strcmp(cmd, "state") == 0) {
         return pdp_state_cli(argc - 2, argv + 2, out, err);
+    }
+    if (strcmp(cmd, "replay") == 0) {
+        return pdp_replay_cli(argc - 2, argv + 2, out, err);
     }
     if (strcmp(cmd, "admin-tokens") == 0) {
         return pdp_cli_tokens(argc - 2, argv + 2, out, err);

@@ -282,7 +282,8 @@ pdp_decision_request(cJSON *rec, const tg_outcome *o)
 
 tg_err
 pdp_decision_body(const tg_usage *u, const char *content, size_t content_len,
-                  int64_t cost_micro_usd, int64_t settled_ms, tg_buf *out)
+                  const char *attrs, size_t attrs_len, int64_t cost_micro_usd,
+                  int64_t settled_ms, tg_buf *out)
 {
     const tg_outcome *o   = &u->outcome;
     cJSON            *rec = cJSON_CreateObject();
@@ -323,6 +324,18 @@ pdp_decision_body(const tg_usage *u, const char *content, size_t content_len,
         cJSON_AddNumberToObject(t, "pdp_us", (double)o->pdp_us);
         cJSON_AddNumberToObject(t, "first_byte_us", (double)o->first_byte_us);
         cJSON_AddNumberToObject(t, "total_ms", (double)u->duration_ms);
+    }
+    cJSON_AddBoolToObject(rec, "stream", u->stream);
+    cJSON_AddNumberToObject(rec, "max_tokens", (double)o->max_tokens);
+    cJSON_AddNumberToObject(rec, "prompt_estimate",
+                            (double)o->prompt_tokens_estimate);
+    if (attrs != NULL && attrs_len > 0) {
+        cJSON *a = cJSON_ParseWithLength(attrs, attrs_len);
+        if (cJSON_IsObject(a)) {
+            cJSON_AddItemToObject(rec, "attributes", a);
+        } else {
+            cJSON_Delete(a);
+        }
     }
     pdp_json_str(rec, "client_ip", o->client_ip);
     pdp_json_str(rec, "trace_id", o->trace_id);

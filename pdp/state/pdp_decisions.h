@@ -50,9 +50,11 @@ tg_err pdp_checkpoint_line(const pdp_signer *s, uint64_t seq,
  * was settled) into out as a JSON object without "seq" and "prev" (the
  * store puts them first). What it keeps of the request follows
  * u->outcome's capture level: content (the data plane's JSON of the
- * bodies; NULL: none) only at full. */
+ * bodies; NULL: none) only at full. attrs (JSON; NULL: none) is what the
+ * PDP knew of the key and tenant: "attributes". */
 tg_err pdp_decision_body(const tg_usage *u, const char *content,
-                         size_t content_len, int64_t cost_micro_usd,
+                         size_t content_len, const char *attrs,
+                         size_t attrs_len, int64_t cost_micro_usd,
                          int64_t settled_ms, tg_buf *out);
 
 /* pdp_decision_chain writes record seq (its body, prev) into out. */

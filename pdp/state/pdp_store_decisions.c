@@ -158,8 +158,9 @@ pdp_store__decision_append(pdp_store *st, MDB_txn *txn,
     if ((rc = pdp_dec_last(st, txn, &seq, head, &cp_seq)) != 0) {
         return rc;
     }
-    if (pdp_decision_body(&it->usage, it->content, it->content_len, it->cost,
-                          it->settled_ms, &st->dec_body) != TG_OK ||
+    if (pdp_decision_body(&it->usage, it->content, it->content_len, it->attrs,
+                          it->attrs_len, it->cost, it->settled_ms,
+                          &st->dec_body) != TG_OK ||
         pdp_decision_chain(seq + 1, head, st->dec_body.data, st->dec_body.len,
                            &st->dec_rec) != TG_OK) {
         return ENOMEM;

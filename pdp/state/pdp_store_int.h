@@ -39,6 +39,8 @@ typedef struct pdp_store_item {
     size_t                 res_len;
     char                  *content; /* USAGE: captured bodies (JSON); NULL */
     size_t                 content_len;
+    char                  *attrs; /* USAGE: key and tenant attributes; NULL */
+    size_t                 attrs_len;
     tg_usage               usage; /* RESERVE: only request_id */
     int64_t                cost;
     int64_t                settled_ms;

@@ -414,3 +414,70 @@ describe('the decision log when it cannot keep up', () => {
     }
   });
 });
+
+describe('replay of a candidate bundle', () => {
+  test('a candidate that adds a deny reports exactly the requests it would deny, and one that drops a deny those it would allow', async () => {
+    const rules = (extra, { keepSecret = true } = {}) => ({
+      'bundle.json': { name: 'replay-it', revision: 1 },
+      'access.policy.json': {
+        rules: [
+          { id: 'allow-all', kind: 'access', effect: 'allow' },
+          ...(keepSecret ? [{ id: 'no-secret', kind: 'access', effect: 'deny', when: { eq: ['request.model', 'secret-model'] } }] : []),
+          ...extra,
+        ],
+      },
+    });
+    const gw = await startGateway({
+      pdp: { bundle_watch: false },
+      bundle: rules([]),
+      deployments: (mockPort) => [mockDeployment('secret', 'secret-model', mockPort)],
+    });
+    try {
+      await gw.setTenant('free-co', { tier: 'free' });
+      await gw.setTenant('pro-co', { tier: 'pro' });
+      const { key: free } = await gw.createKey({ tenant: 'free-co' });
+      const { key: pro } = await gw.createKey({ tenant: 'pro-co', labels: { team: 'ml' } });
+      const ids = { wouldDeny: [], wouldAllow: [], same: [] };
+      const send = async (key, model, bucket) => {
+        const r = await gw.chat({ model, messages: userMsg('r') }, { key });
+        ids[bucket].push(r.headers['x-request-id']);
+        return r;
+      };
+      for (let i = 0; i < 3; i++) assert.equal((await send(free, 'mock-small', 'wouldDeny')).status, 200);
+      for (let i = 0; i < 2; i++) await send(free, 'gpt-4o-mini', 'same');
+      for (let i = 0; i < 2; i++) await send(pro, 'mock-small', 'same');
+      // principal.labels from the record: the ml team's key is denied too.
+      assert.equal((await send(pro, 'gpt-4o-mini', 'wouldDeny')).status, 200);
+      assert.equal((await send(pro, 'secret-model', 'wouldAllow')).status, 403);
+      const all = [...ids.wouldDeny, ...ids.wouldAllow, ...ids.same];
+      await pollUntil(async () => {
+        const recs = await decisionRecords(gw);
+        return all.every((id) => recs.byId.has(id)) ? true : null;
+      }, { what: 'the records to replay' });
+
+      const cand = path.join(gw.dir, 'candidate');
+      fs.mkdirSync(cand);
+      const files = rules([
+        { id: 'free-no-small', kind: 'access', effect: 'deny', when: { all: [{ eq: ['tenant.tier', 'free'] }, { eq: ['request.model', 'mock-small'] }] } },
+        { id: 'ml-no-mini', kind: 'access', effect: 'deny', on_error: 'skip', when: { all: [{ eq: ['principal.labels.team', 'ml'] }, { eq: ['request.model', 'gpt-4o-mini'] }] } },
+      ], { keepSecret: false });
+      for (const [n, c] of Object.entries(files)) fs.writeFileSync(path.join(cand, n), JSON.stringify(c));
+      const r = await gw.cli(['replay', '--bundle', cand, '--config', gw.cfgPath, '--since', '1h', '--format', 'json',
+        '--examples', '100']);
+      const rep = JSON.parse(r.stdout);
+      assert.equal(rep.replayed, all.length, r.stdout);
+      const byRule = Object.fromEntries(rep.changes.map((c) => [`${c.from}>${c.to}:${c.rule}`, c.count]));
+      assert.deepEqual(byRule, { 'allow>deny:free-no-small': 3, 'allow>deny:ml-no-mini': 1, 'deny>allow:no-secret': 1 });
+      const denied = rep.examples.filter((e) => e.to === 'deny').map((e) => e.request_id).sort();
+      assert.deepEqual(denied, [...ids.wouldDeny].sort());
+      assert.deepEqual(rep.examples.filter((e) => e.to === 'allow').map((e) => e.request_id), ids.wouldAllow);
+      assert.match(rep.examples[0].explain, /MATCHED/);
+      // The text report says the same for people.
+      const text = await gw.cli(['replay', '--bundle', cand, '--config', gw.cfgPath, '--examples', '1']);
+      assert.match(text.stdout, /allow -> deny +3 +denied by free-no-small/);
+      assert.match(text.stdout, /deny +-> allow +1 +no longer denied by no-secret/);
+    } finally {
+      await gw.stop();
+    }
+  });
+});
