@@ -171,7 +171,7 @@ pdp_admin_metrics(pdp_admin *a, struct MHD_Connection *c)
 }
 
 static enum MHD_Result
-pdp_admin_reload(pdp_admin *a, struct MHD_Connection *c)
+pdp_admin_reload(pdp_admin *a, struct MHD_Connection *c, const char *actor)
 {
     const char *q =
         MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "allow_rollback");
@@ -181,7 +181,7 @@ pdp_admin_reload(pdp_admin *a, struct MHD_Connection *c)
     enum MHD_Result ret;
 
     tg_buf_init(&b, PDP_ADMIN_BODY_MAX);
-    status = a->hooks.reload(a->hooks.arg, allow, &b);
+    status = a->hooks.reload(a->hooks.arg, actor, allow, &b);
     ret    = tg_buf_error(&b) != TG_OK
                  ? pdp_admin_send(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
                                   "{\"error\":{\"code\":\"internal\","
@@ -285,6 +285,26 @@ pdp_admin_api(pdp_admin *a, struct MHD_Connection *c, pdp_admin_req *rq,
     return ret;
 }
 
+/* pdp_admin_on_behalf adds who the caller says it acts for (the CLI sends
+ * cli:user@host) to actor: "token:NAME for cli:user@host". Informative
+ * only: the token is the authority. Anything but a short plain name is
+ * left out. */
+static void
+pdp_admin_on_behalf(struct MHD_Connection *c, char *actor, size_t cap)
+{
+    const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                "X-Tollgate-On-Behalf-Of");
+    size_t      n = v != NULL ? strlen(v) : 0;
+
+    if (n == 0 || n > 48 || strspn(v, "abcdefghijklmnopqrstuvwxyz"
+                                      "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                      "0123456789@._:-") != n) {
+        return;
+    }
+    n = strlen(actor);
+    snprintf(actor + n, cap - n, " for %s", v);
+}
+
 /* pdp_admin_authorize checks the bearer token once per request. */
 static bool
 pdp_admin_authorize(pdp_admin *a, struct MHD_Connection *c, pdp_admin_req *rq)
@@ -302,6 +322,9 @@ pdp_admin_authorize(pdp_admin *a, struct MHD_Connection *c, pdp_admin_req *rq)
     rq->authed = a->hooks.auth != NULL && tok != NULL && tok[0] != '\0' &&
                  a->hooks.auth(a->hooks.arg, tok, rq->actor,
                                sizeof(rq->actor));
+    if (rq->authed) {
+        pdp_admin_on_behalf(c, rq->actor, sizeof(rq->actor));
+    }
     return tok != NULL;
 }
 
@@ -372,7 +395,7 @@ pdp_admin_handle_admin(pdp_admin *a, struct MHD_Connection *c, const char *url,
                                   "does)\"}}\n");
         }
         tg_info("admin: reload requested by %s", rq->actor);
-        return pdp_admin_reload(a, c);
+        return pdp_admin_reload(a, c, rq->actor);
     }
     if (strncmp(url, "/admin/v1/", 10) == 0 && a->hooks.api != NULL) {
         return pdp_admin_api(a, c, rq, url, method);

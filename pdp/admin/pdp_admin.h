@@ -32,7 +32,8 @@ typedef struct pdp_admin_hooks {
     void (*metrics)(void *arg, tg_buf *out);
     /* reload reloads the policy bundle, writes a JSON object to out and
      * returns the HTTP status (200 done or already active, 409 refused). */
-    unsigned (*reload)(void *arg, bool allow_rollback, tg_buf *out);
+    unsigned (*reload)(void *arg, const char *actor, bool allow_rollback,
+                       tg_buf *out);
     /* auth says whether token (the bearer token; NULL when none was sent)
      * may administer this PDP, and names who it is in actor. NULL: every
      * /admin/ path answers 401. */

@@ -15,6 +15,7 @@
 #include "pdp_cli_flags.h"
 #include "pdp_cli_http.h"
 #include "pdp_decisions_cli.h"
+#include "pdp_history_cli.h"
 #include "pdp_replay_cli.h"
 #include "pdp_cli_tokens.h"
 #include "pdp_fmt.h"
@@ -111,9 +112,16 @@ static const char pdp_cli_usage_reload[] =
 
 static const char pdp_cli_usage_history[] =
     "usage: tollgate-pdp policy history --config FILE [--format text|json]\n"
+    "       tollgate-pdp policy show REVISION [--file NAME] --config FILE\n"
+    "       tollgate-pdp policy diff REV1 REV2 --config FILE\n"
     "\n"
-    "Every activation of a policy bundle (at start, on SIGHUP, by\n"
-    "`tollgate-pdp reload`, on a change in the directory), newest first.\n";
+    "history: every activation of a policy bundle (at start, on SIGHUP, by\n"
+    "`tollgate-pdp reload`, on a change in the directory) and every reload\n"
+    "that was refused (with why), newest first, with who asked.\n"
+    "show: the files a revision ran, as activated (the newest activation of\n"
+    "it; hash:PREFIX picks one by its bundle hash).\n"
+    "diff: what changed between two revisions: rules added, removed and\n"
+    "changed, then a unified diff of each file.\n";
 
 static void
 pdp_cli_print_json(const pdp_cli_io *io, cJSON *doc)
@@ -395,6 +403,11 @@ pdp_cli_history_json(const pdp_cli_io *io, const pdp_cli_history *h)
         cJSON_AddStringToObject(j, "hash", a->hash);
         cJSON_AddStringToObject(j, "how", pdp_activation_how_name(a->how));
         cJSON_AddBoolToObject(j, "rollback", a->rollback);
+        cJSON_AddStringToObject(j, "actor", a->actor);
+        cJSON_AddBoolToObject(j, "refused", a->refused);
+        if (a->refused) {
+            cJSON_AddStringToObject(j, "why", a->why);
+        }
         cJSON_AddItemToArray(arr, j);
     }
     pdp_cli_print_json(io, doc);
@@ -415,19 +428,22 @@ pdp_cli_history_table(const pdp_cli_io *io, const pdp_cli_history *h)
         int l = (int)strlen(h->v[i].name);
         wb    = l > wb ? l : wb;
     }
-    fprintf(io->out, "%-20s  %8s  %-*s  %-7s  %-12s  %s\n", "ACTIVATED",
-            "REVISION", wb, "BUNDLE", "HOW", "HASH", "NOTE");
+    fprintf(io->out, "%-20s  %8s  %-*s  %-7s  %-12s  %-24s  %s\n", "ACTIVATED",
+            "REVISION", wb, "BUNDLE", "HOW", "HASH", "BY", "NOTE");
     for (size_t i = 0; i < h->n; i++) {
-        const pdp_activation *a        = &h->v[i];
-        char                  note[64] = "";
+        const pdp_activation *a         = &h->v[i];
+        char                  note[320] = "";
         pdp_fmt_time(a->activated_ms, when, sizeof(when));
-        if (a->rollback) {
+        if (a->refused) {
+            snprintf(note, sizeof(note), "REFUSED: %s", a->why);
+        } else if (a->rollback) {
             snprintf(note, sizeof(note), "rollback from %llu",
                      (unsigned long long)a->previous_revision);
         }
-        fprintf(io->out, "%-20s  %8llu  %-*s  %-7s  %-12.12s  %s\n", when,
-                (unsigned long long)a->revision, wb, a->name,
-                pdp_activation_how_name(a->how), a->hash, note);
+        fprintf(io->out, "%-20s  %8llu  %-*s  %-7s  %-12.12s  %-24s  %s\n",
+                when, (unsigned long long)a->revision, wb, a->name,
+                pdp_activation_how_name(a->how), a->hash,
+                a->actor[0] != '\0' ? a->actor : "-", note);
     }
 }
 
@@ -482,6 +498,8 @@ static const pdp_cli_cmd pdp_cli_cmds[] = {
     {"serve", NULL, "serve", pdp_cli_serve},
     {"reload", NULL, "reload", pdp_cli_reload},
     {"policy", "history", "policy history", pdp_cli_policy_history},
+    {"policy", "show", "policy show", pdp_history_show},
+    {"policy", "diff", "policy diff", pdp_history_diff},
     {NULL, NULL, NULL, NULL},
 };
 

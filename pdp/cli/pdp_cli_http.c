@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "pdp_admin.h"
+#include "pdp_cli_flags.h"
 #include "pdp_server.h"
 
 #define PDP_CLI_HTTP_TIMEOUT_S 30
@@ -40,6 +41,14 @@ pdp_cli_http(const char *method, const char *url, const char *token,
         snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
         hdr = curl_slist_append(hdr, auth);
         explicit_bzero(auth, sizeof(auth));
+    }
+    {
+        /* Who at this end: the PDP records it beside the token's name. */
+        char who[PDP_ACTOR_MAX];
+        char line[PDP_ACTOR_MAX + 32];
+        pdp_cli_actor(who, sizeof(who));
+        snprintf(line, sizeof(line), "X-Tollgate-On-Behalf-Of: %s", who);
+        hdr = curl_slist_append(hdr, line);
     }
     hdr = curl_slist_append(hdr, "Content-Type: application/json");
     hdr = curl_slist_append(hdr, "Expect:");

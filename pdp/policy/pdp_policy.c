@@ -219,6 +219,29 @@ pdp_files_read(pdp_files *fs, pdp_errs *e)
     return TG_OK;
 }
 
+/* pdp_files_json keeps the files as {"name": "content", ...}: what the
+ * policy history stores of an activation (the hash is over the same). */
+static tg_err
+pdp_files_json(const pdp_files *fs, char **out)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    for (size_t i = 0; o != NULL && i < fs->n; i++) {
+        char *t = malloc(fs->v[i].len + 1);
+        if (t == NULL) {
+            cJSON_Delete(o);
+            return TG_ENOMEM;
+        }
+        memcpy(t, fs->v[i].text, fs->v[i].len);
+        t[fs->v[i].len] = '\0';
+        cJSON_AddStringToObject(o, fs->v[i].name, t);
+        free(t);
+    }
+    *out = o != NULL ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    return *out != NULL ? TG_OK : TG_ENOMEM;
+}
+
 /* pdp_files_hash is SHA-256 over, per file in name order: the name, a NUL,
  * the length as 8 big-endian bytes, the content. Lengths make the encoding
  * unambiguous, so two different bundles never hash alike by shuffling
@@ -371,6 +394,7 @@ pdp_bundle_free(pdp_bundle *b)
     free(b->sets);
     free(b->routes);
     free(b->hits);
+    free(b->files_json);
     free(b->rules);
     free(b->nodes);
     free(b->pool);
@@ -422,7 +446,8 @@ pdp_bundle_load(pdp_bundle **out, const char *dir, const tg_config *cfg,
         rv = TG_ECONFIG;
         goto out;
     }
-    if ((rv = pdp_files_hash(&fs, b->hash)) != TG_OK) {
+    if ((rv = pdp_files_hash(&fs, b->hash)) != TG_OK ||
+        (rv = pdp_files_json(&fs, &b->files_json)) != TG_OK) {
         goto out;
     }
     for (size_t i = 0; i < fs.n; i++) {
@@ -520,6 +545,12 @@ pdp_bundle_rule_hits(const pdp_bundle *b, pdp_rule_hits_fn fn, void *arg)
             }
         }
     }
+}
+
+const char *
+pdp_bundle_files_json(const pdp_bundle *b)
+{
+    return b->files_json;
 }
 
 const char *

@@ -183,6 +183,10 @@ void pdp_bundle_unref(pdp_bundle *b); /* NULL-safe */
 
 const char *pdp_bundle_name(const pdp_bundle *b);
 
+/* pdp_bundle_files_json: the bundle's files as it compiled them, a JSON
+ * object of file name -> content (what its hash is over). */
+const char *pdp_bundle_files_json(const pdp_bundle *b);
+
 /* pdp_bundle_rule_hits calls fn with every rule and mode that matched in
  * a decision since b was loaded, and how many times. */
 typedef void (*pdp_rule_hits_fn)(void *arg, const char *rule,

@@ -258,6 +258,7 @@ struct pdp_bundle {
     /* Decisions each rule matched in: [2 * rule] enforced, [2 * rule + 1]
      * audit-mode (tollgate_pdp_rule_hits_total). */
     _Atomic uint64_t *hits;
+    char             *files_json; /* {"name": "content"}: for the history */
     char        hash[TG_MSG_HASH_MAX];
     char       *dir;
     char       *warnings; /* "FILE:LINE:COL: rule X: …\n" lines, or NULL */

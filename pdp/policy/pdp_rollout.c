@@ -220,9 +220,30 @@ pdp_rollout_describe(pdp_rollout *ro, pdp_reload_result *res)
     pdp_bundle_unref(b);
 }
 
+/* pdp_rollout_actor: who asked for a reload made how, when the caller
+ * did not say. */
+static const char *
+pdp_rollout_actor(pdp_activation_how how, const char *actor)
+{
+    if (actor != NULL && actor[0] != '\0') {
+        return actor;
+    }
+    switch (how) {
+    case PDP_ACTIVATION_START:
+        return "start";
+    case PDP_ACTIVATION_SIGHUP:
+        return "signal:SIGHUP";
+    case PDP_ACTIVATION_WATCH:
+        return "file-watch";
+    case PDP_ACTIVATION_COMMAND:
+        break;
+    }
+    return "command";
+}
+
 static void
 pdp_rollout_record(pdp_rollout *ro, const pdp_bundle *b, pdp_activation_how how,
-                   uint64_t prev, bool rollback)
+                   const char *actor, uint64_t prev, bool rollback)
 {
     pdp_activation a;
     tg_err         rv;
@@ -235,11 +256,44 @@ pdp_rollout_record(pdp_rollout *ro, const pdp_bundle *b, pdp_activation_how how,
     a.rollback          = rollback;
     snprintf(a.name, sizeof(a.name), "%s", pdp_bundle_name(b));
     snprintf(a.hash, sizeof(a.hash), "%s", pdp_bundle_hash(b));
-    if ((rv = pdp_store_history_add(ro->st, &a)) != TG_OK) {
+    snprintf(a.actor, sizeof(a.actor), "%s", pdp_rollout_actor(how, actor));
+    if ((rv = pdp_store_history_add_files(ro->st, &a,
+                                          pdp_bundle_files_json(b))) != TG_OK) {
         /* The bundle is in effect either way; the record is what is lost. */
         tg_error("policy: bundle %s revision %llu is active but its "
                  "activation could not be recorded in policy_history: %s",
                  a.name, (unsigned long long)a.revision, tg_strerror(rv));
+    }
+}
+
+/* pdp_rollout_record_refused records a reload that was refused: the
+ * candidate (cand, when it compiled) and why, so the history says who
+ * tried what and what was wrong with it. */
+static void
+pdp_rollout_record_refused(pdp_rollout *ro, const pdp_bundle *cand,
+                           pdp_activation_how how, const char *actor,
+                           const pdp_reload_result *res)
+{
+    pdp_activation a;
+    tg_err         rv;
+
+    memset(&a, 0, sizeof(a));
+    a.revision          = res->candidate_revision;
+    a.previous_revision = res->previous_revision;
+    a.activated_ms      = tg_now_ms();
+    a.how               = how;
+    a.refused           = true;
+    snprintf(a.name, sizeof(a.name), "%s",
+             cand != NULL ? pdp_bundle_name(cand) : res->name);
+    snprintf(a.hash, sizeof(a.hash), "%s", res->candidate_hash);
+    snprintf(a.actor, sizeof(a.actor), "%s", pdp_rollout_actor(how, actor));
+    snprintf(a.why, sizeof(a.why), "%.*s", (int)sizeof(a.why) - 1, res->why);
+    if ((rv = pdp_store_history_add_files(
+             ro->st, &a, cand != NULL ? pdp_bundle_files_json(cand) : NULL)) !=
+        TG_OK) {
+        tg_error("policy: a refused reload could not be recorded in "
+                 "policy_history: %s",
+                 tg_strerror(rv));
     }
 }
 
@@ -271,8 +325,8 @@ pdp_rollout_load(pdp_rollout *ro, pdp_reload_result *res)
 
 /* pdp_rollout_try runs the pipeline with reload_mu held. */
 static pdp_reload_outcome
-pdp_rollout_try(pdp_rollout *ro, pdp_activation_how how, bool allow_rollback,
-                pdp_reload_result *res)
+pdp_rollout_try(pdp_rollout *ro, pdp_activation_how how, const char *actor,
+                bool allow_rollback, pdp_reload_result *res)
 {
     pdp_bundle        *cand  = NULL;
     pdp_bundle        *again = NULL;
@@ -290,6 +344,7 @@ pdp_rollout_try(pdp_rollout *ro, pdp_activation_how how, bool allow_rollback,
         return PDP_RELOAD_REFUSED;
     }
     if ((cand = pdp_rollout_load(ro, res)) == NULL) {
+        pdp_rollout_record_refused(ro, NULL, how, actor, res);
         return PDP_RELOAD_REFUSED;
     }
     res->candidate_revision = pdp_bundle_revision(cand);
@@ -329,12 +384,16 @@ pdp_rollout_try(pdp_rollout *ro, pdp_activation_how how, bool allow_rollback,
         goto out;
     }
     pdp_rollout_swap(ro, cand);
-    pdp_rollout_record(ro, cand, how, res->previous_revision, res->rollback);
+    pdp_rollout_record(ro, cand, how, actor, res->previous_revision,
+                       res->rollback);
     snprintf(res->name, sizeof(res->name), "%s", pdp_bundle_name(cand));
     snprintf(res->hash, sizeof(res->hash), "%s", res->candidate_hash);
     res->revision = res->candidate_revision;
     cand          = NULL; /* now ro->cur */
 out:
+    if (oc == PDP_RELOAD_REFUSED) {
+        pdp_rollout_record_refused(ro, cand, how, actor, res);
+    }
     pdp_bundle_unref(cand);
     pdp_bundle_unref(again);
     free(tmp);
@@ -345,12 +404,20 @@ pdp_reload_outcome
 pdp_rollout_reload(pdp_rollout *ro, pdp_activation_how how, bool allow_rollback,
                    pdp_reload_result *res)
 {
+    return pdp_rollout_reload_by(ro, how, NULL, allow_rollback, res);
+}
+
+pdp_reload_outcome
+pdp_rollout_reload_by(pdp_rollout *ro, pdp_activation_how how,
+                      const char *actor, bool allow_rollback,
+                      pdp_reload_result *res)
+{
     int64_t t0 = tg_mono_us();
 
     memset(res, 0, offsetof(pdp_reload_result, details));
     res->details[0] = '\0';
     pthread_mutex_lock(&ro->reload_mu);
-    res->outcome = pdp_rollout_try(ro, how, allow_rollback, res);
+    res->outcome = pdp_rollout_try(ro, how, actor, allow_rollback, res);
     pthread_mutex_unlock(&ro->reload_mu);
     res->duration_us = tg_mono_us() - t0;
     atomic_store(&ro->last_reload_us, res->duration_us);
@@ -446,7 +513,7 @@ pdp_rollout_create(pdp_rollout **out, const tg_config *cfg, pdp_store *st,
                 (unsigned long long)last.revision);
     }
     pdp_rollout_swap(ro, b);
-    pdp_rollout_record(ro, b, PDP_ACTIVATION_START, last.revision,
+    pdp_rollout_record(ro, b, PDP_ACTIVATION_START, NULL, last.revision,
                        last.revision > pdp_bundle_revision(b));
     tg_info("policy: bundle %s revision %llu (hash %.12s, %zu rules) from %s",
             pdp_bundle_name(b), (unsigned long long)pdp_bundle_revision(b),

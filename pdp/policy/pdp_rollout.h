@@ -96,6 +96,16 @@ pdp_reload_outcome pdp_rollout_reload(pdp_rollout *ro, pdp_activation_how how,
                                       bool               allow_rollback,
                                       pdp_reload_result *res);
 
+/* pdp_rollout_reload_by is pdp_rollout_reload on behalf of actor (NULL:
+ * named by how: "signal:SIGHUP", "file-watch"), as the policy history
+ * records it: an activation with the bundle's files, or a refusal with
+ * the candidate and why. */
+pdp_reload_outcome pdp_rollout_reload_by(pdp_rollout *ro,
+                                         pdp_activation_how how,
+                                         const char        *actor,
+                                         bool               allow_rollback,
+                                         pdp_reload_result *res);
+
 /* pdp_rollout_watch_start watches the bundle directory (inotify; and its
  * parent, so replacing the directory or re-pointing a symlink to it is
  * seen) on a thread of its own and reloads with how=watch once changes

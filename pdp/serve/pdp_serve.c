@@ -183,7 +183,8 @@ pdp_serve_outcome_name(pdp_reload_outcome oc)
 /* pdp_serve_reload answers POST /admin/reload. The JSON is what
  * `tollgate-pdp reload` reads. */
 static unsigned
-pdp_serve_reload(void *arg, bool allow_rollback, tg_buf *out)
+pdp_serve_reload(void *arg, const char *actor, bool allow_rollback,
+                 tg_buf *out)
 {
     pdp_serving       *sv  = arg;
     pdp_reload_result *res = malloc(sizeof(*res));
@@ -196,7 +197,8 @@ pdp_serve_reload(void *arg, bool allow_rollback, tg_buf *out)
                          "memory\"}\n");
         return 503;
     }
-    pdp_rollout_reload(sv->ro, PDP_ACTIVATION_COMMAND, allow_rollback, res);
+    pdp_rollout_reload_by(sv->ro, PDP_ACTIVATION_COMMAND, actor, allow_rollback,
+                          res);
     status = res->outcome == PDP_RELOAD_REFUSED ? 409 : 200;
     j      = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "result", pdp_serve_outcome_name(res->outcome));

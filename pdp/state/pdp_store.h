@@ -51,7 +51,14 @@
  *   policy_history  u64 sequence, BIG-endian (so LMDB order is activation
  *            order) -> u8 1, u64 revision, u64 previous_revision (0: none),
  *            i64 activated_ms, u8 how (1 start, 2 sighup, 3 command,
- *            4 watch), u8 flags (1 rollback), str bundle name, str hash
+ *            4 watch), u8 flags (1 rollback, 2 refused: a reload that was
+ *            not activated), str bundle name, str hash, then optionally
+ *            str actor, str why (records written before they were kept
+ *            end before them)
+ *   bundle_files  bundle hash (hex) -> u8 1, then the bundle's files as
+ *            JSON text (file name -> content), once per hash: what each
+ *            activation in policy_history ran. Added without a schema
+ *            bump: older builds ignore it.
  *   budgets  str rule id, str scope value, u8 window (0 daily, 1 weekly,
  *            2 monthly, 3 rolling: one bucket per UTC hour), u64 window
  *            start in unix ms, BIG-endian -> u8 1, i64 settled
@@ -136,6 +143,7 @@
 #define PDP_KEY_MODELS_MAX 64
 #define PDP_LABELS_MAX 16 /* per key and per tenant */
 #define PDP_BUNDLE_NAME_MAX 64
+#define PDP_ACTOR_MAX 96
 
 typedef struct pdp_store        pdp_store;
 typedef struct pdp_store_reader pdp_store_reader;
@@ -221,6 +229,14 @@ typedef struct pdp_activation {
     bool               rollback; /* revision not above the previous one */
     char               name[PDP_BUNDLE_NAME_MAX];
     char               hash[TG_MSG_HASH_MAX];
+    /* Who asked ("start", "signal:SIGHUP", "file-watch", "token:NAME",
+     * with "on behalf of cli:user@host" when the CLI says so); "" in
+     * records written before it was kept. */
+    char               actor[PDP_ACTOR_MAX];
+    /* A reload that was refused: revision and hash are the candidate's
+     * (0 and "" when it did not compile), why says what was wrong. */
+    bool               refused;
+    char               why[TG_MSG_TEXT_MAX];
 } pdp_activation;
 
 typedef struct pdp_totals {
@@ -342,7 +358,19 @@ tg_err pdp_store_tenant_del(pdp_store *st, const char *id);
  * assigned one is written back. Borrows a. */
 tg_err pdp_store_history_add(pdp_store *st, pdp_activation *a);
 
-/* pdp_store_history_last copies the newest activation; TG_ENOTFOUND when
+/* pdp_store_history_add_files is pdp_store_history_add that also keeps
+ * the bundle's files (files_json, pdp_bundle_files_json; NULL: none) under
+ * its hash, once per hash, in the same txn. */
+tg_err pdp_store_history_add_files(pdp_store *st, pdp_activation *a,
+                                   const char *files_json);
+
+/* pdp_store_bundle_files copies the files kept for bundle hash into out
+ * (JSON: file name -> content); TG_ENOTFOUND when none are (an activation
+ * recorded before they were kept). */
+tg_err pdp_store_bundle_files(pdp_store *st, const char *hash, tg_buf *out);
+
+/* pdp_store_history_last copies the newest activation (not a refused
+ * reload); TG_ENOTFOUND when
  * there is none. */
 tg_err pdp_store_history_last(pdp_store *st, pdp_activation *out);
 
@@ -489,7 +517,6 @@ tg_err pdp_store_limits_load(pdp_store *st, tg_buf *out);
 
 #define PDP_QUOTA_RULE_TENANT "admin.tenant"
 #define PDP_QUOTA_RULE_KEY "admin.key"
-#define PDP_ACTOR_MAX 96
 #define PDP_AUDIT_ACTION_MAX 48
 #define PDP_AUDIT_TARGET_MAX 160
 #define PDP_AUDIT_DETAIL_MAX 2048

@@ -21,7 +21,9 @@ pdp_store__admin_open(pdp_store *st, MDB_txn *txn)
             0 ||
         (rc = mdb_dbi_open(txn, "admin_audit", MDB_CREATE, &st->audit)) != 0 ||
         (rc = mdb_dbi_open(txn, "limits_state", MDB_CREATE, &st->limits)) !=
-            0) {
+            0 ||
+        (rc = mdb_dbi_open(txn, "bundle_files", MDB_CREATE,
+                           &st->bundle_files)) != 0) {
         return rc;
     }
     return 0;
@@ -603,9 +605,11 @@ pdp_history_encode(pdp_rec_out *o, const pdp_activation *a)
     pdp_rec_uint(o, a->previous_revision, 8);
     pdp_rec_uint(o, (uint64_t)a->activated_ms, 8);
     pdp_rec_uint(o, (uint64_t)a->how, 1);
-    pdp_rec_uint(o, a->rollback ? 1u : 0u, 1);
+    pdp_rec_uint(o, (a->rollback ? 1u : 0u) | (a->refused ? 2u : 0u), 1);
     pdp_rec_str(o, a->name);
     pdp_rec_str(o, a->hash);
+    pdp_rec_str(o, a->actor);
+    pdp_rec_str(o, a->why);
 }
 
 static uint64_t
@@ -624,6 +628,7 @@ static tg_err
 pdp_history_decode(const MDB_val *k, const MDB_val *v, pdp_activation *a)
 {
     pdp_rec_in in = {v->mv_data, v->mv_size, 0, false};
+    unsigned   flags;
 
     if (k->mv_size != 8) {
         return TG_EIO;
@@ -636,9 +641,17 @@ pdp_history_decode(const MDB_val *k, const MDB_val *v, pdp_activation *a)
     a->previous_revision = pdp_rec_get_uint(&in, 8);
     a->activated_ms      = pdp_rec_get_i64(&in);
     a->how               = (pdp_activation_how)pdp_rec_get_uint(&in, 1);
-    a->rollback          = (pdp_rec_get_uint(&in, 1) & 1u) != 0;
+    flags                = (unsigned)pdp_rec_get_uint(&in, 1);
+    a->rollback          = (flags & 1u) != 0;
+    a->refused           = (flags & 2u) != 0;
     pdp_rec_get_str(&in, a->name, sizeof(a->name));
     pdp_rec_get_str(&in, a->hash, sizeof(a->hash));
+    a->actor[0] = '\0';
+    a->why[0]   = '\0';
+    if (!in.bad && in.off < in.len) {
+        pdp_rec_get_str(&in, a->actor, sizeof(a->actor));
+        pdp_rec_get_str(&in, a->why, sizeof(a->why));
+    }
     return in.bad ? TG_EIO : TG_OK;
 }
 
@@ -682,6 +695,73 @@ pdp_store_history_add(pdp_store *st, pdp_activation *a)
     return pdp_store__write(st, pdp_store_history_add_txn, a);
 }
 
+typedef struct pdp_history_files_arg {
+    pdp_activation *a;
+    const char     *files;
+} pdp_history_files_arg;
+
+static int
+pdp_store_history_files_txn(pdp_store *st, MDB_txn *txn, void *arg)
+{
+    pdp_history_files_arg *fa = arg;
+    size_t                 n  = strlen(fa->files);
+    MDB_val                k  = {strlen(fa->a->hash), fa->a->hash};
+    MDB_val                v  = {n + 1, NULL};
+    int                    rc;
+
+    if (fa->files != NULL && fa->a->hash[0] != '\0') {
+        rc = mdb_put(txn, st->bundle_files, &k, &v,
+                     MDB_NOOVERWRITE | MDB_RESERVE);
+        if (rc == 0) {
+            ((uint8_t *)v.mv_data)[0] = 1; /* record version */
+            memcpy((uint8_t *)v.mv_data + 1, fa->files, n);
+        } else if (rc != MDB_KEYEXIST) {
+            return rc; /* kept once per hash: the same files */
+        }
+    }
+    return pdp_store_history_add_txn(st, txn, fa->a);
+}
+
+tg_err
+pdp_store_history_add_files(pdp_store *st, pdp_activation *a,
+                            const char *files_json)
+{
+    pdp_history_files_arg fa = {a, files_json};
+
+    if (files_json == NULL) {
+        return pdp_store_history_add(st, a);
+    }
+    return pdp_store__write(st, pdp_store_history_files_txn, &fa);
+}
+
+tg_err
+pdp_store_bundle_files(pdp_store *st, const char *hash, tg_buf *out)
+{
+    pdp_store_reader *rd = NULL;
+    MDB_val           k  = {strlen(hash), (void *)hash};
+    MDB_val           v;
+    tg_err            rv;
+    int               rc;
+
+    if ((rv = pdp_store_reader_create(st, &rd)) != TG_OK ||
+        (rv = pdp_store_read_begin(rd)) != TG_OK) {
+        pdp_store_reader_destroy(rd);
+        return rv;
+    }
+    rc = mdb_get(rd->txn, st->bundle_files, &k, &v);
+    if (rc == 0 && (v.mv_size < 1 || ((const uint8_t *)v.mv_data)[0] != 1)) {
+        rv = TG_EVERSION;
+    } else if (rc == 0) {
+        tg_buf_reset(out);
+        tg_buf_add(out, (const uint8_t *)v.mv_data + 1, v.mv_size - 1);
+        rv = tg_buf_error(out);
+    } else {
+        rv = rc == MDB_NOTFOUND ? TG_ENOTFOUND : pdp_store__rc(rc);
+    }
+    pdp_store_reader_destroy(rd);
+    return rv;
+}
+
 typedef struct pdp_history_list_arg {
     pdp_store_history_fn fn;
     void                *arg;
@@ -697,6 +777,10 @@ pdp_store_history_list_one(const MDB_val *k, const MDB_val *v, void *arg)
 
     if (rv != TG_OK) {
         return rv;
+    }
+    if (a->first_only && a->a.refused) {
+        a->a.seq = 0;
+        return TG_OK; /* the last activation: refusals are not one */
     }
     if (a->fn != NULL) {
         a->fn(a->arg, &a->a);

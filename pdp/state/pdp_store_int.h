@@ -72,6 +72,7 @@ struct pdp_store {
     MDB_dbi  decisions;
     MDB_dbi  decision_ids;
     MDB_dbi  checkpoints;
+    MDB_dbi  bundle_files;
     /* The decision log: the key that signs checkpoints (borrowed; NULL:
      * none yet) and every how many records (under mu to set; read by the
      * writer); the writer's scratch for one record. */

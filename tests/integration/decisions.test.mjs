@@ -481,3 +481,59 @@ describe('replay of a candidate bundle', () => {
     }
   });
 });
+
+describe('policy history: who changed what', () => {
+  test('activations keep their files and who asked; refusals are recorded with why; show and diff answer an auditor', async () => {
+    const v1 = {
+      'bundle.json': { name: 'hist', revision: 1 },
+      'access.policy.json': { rules: [{ id: 'allow-all', kind: 'access', effect: 'allow' }] },
+    };
+    const gw = await startGateway({ pdpAdmin: true, pdp: { bundle_watch: false }, bundle: v1 });
+    try {
+      const write = (files) => {
+        fs.rmSync(gw.bundleDir, { recursive: true, force: true });
+        fs.mkdirSync(gw.bundleDir);
+        for (const [n, c] of Object.entries(files)) fs.writeFileSync(path.join(gw.bundleDir, n), `${JSON.stringify(c, null, 2)}\n`);
+      };
+      const v2 = {
+        'bundle.json': { name: 'hist', revision: 2 },
+        'access.policy.json': {
+          rules: [
+            { id: 'allow-all', kind: 'access', effect: 'allow' },
+            { id: 'no-small', kind: 'access', effect: 'deny', when: { eq: ['request.model', 'mock-small'] } },
+          ],
+        },
+      };
+      write(v2);
+      await gw.cli(['reload', '--config', gw.cfgPath]);
+      write({ ...v2, 'bundle.json': { name: 'hist', revision: 3 }, 'broken.policy.json': { rules: [{ id: 'x', kind: 'nope' }] } });
+      await gw.cli(['reload', '--config', gw.cfgPath], { expectCode: 1 });
+
+      const h = JSON.parse((await gw.cli(['policy', 'history', '--config', gw.cfgPath, '--format', 'json'])).stdout).history;
+      assert.equal(h.length, 3, JSON.stringify(h));
+      assert.equal(h[0].refused, true);
+      assert.match(h[0].why, /does not compile/);
+      assert.equal(h[1].revision, 2);
+      assert.equal(h[1].refused, false);
+      assert.match(h[1].actor, /^token:\S+ for cli:[^@\s]+@\S+$/);
+      assert.equal(h[2].actor, 'start');
+
+      const shown = JSON.parse((await gw.cli(['policy', 'show', '2', '--config', gw.cfgPath, '--format', 'json'])).stdout);
+      assert.equal(shown.revision, 2);
+      assert.deepEqual(JSON.parse(shown.files['access.policy.json']), v2['access.policy.json']);
+      const one = await gw.cli(['policy', 'show', '1', '--file', 'access.policy.json', '--config', gw.cfgPath]);
+      assert.deepEqual(JSON.parse(one.stdout), v1['access.policy.json']);
+
+      const d = (await gw.cli(['policy', 'diff', '1', '2', '--config', gw.cfgPath])).stdout;
+      assert.match(d, /^added rule no-small$/m);
+      assert.doesNotMatch(d, /rule allow-all/);
+      assert.match(d, /^--- a\/access\.policy\.json$/m);
+      assert.match(d, /^\+ +"id": "no-small",$/m);
+      assert.match(d, /^-  "revision": 1$/m);
+      assert.match(d, /^\+  "revision": 2$/m);
+      await gw.cli(['policy', 'show', '9', '--config', gw.cfgPath], { expectCode: 1 });
+    } finally {
+      await gw.stop();
+    }
+  });
+});

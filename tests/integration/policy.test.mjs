@@ -260,7 +260,13 @@ describe('policy serving and rollout', () => {
     await pollUntil(async () => revision(await gw.chat(body, { key: proKey })) === 4,
       { timeoutMs: 10_000, what: 'revision 4 after SIGHUP' });
 
-    const h = await gw.policyHistory();
+    const all = await gw.policyHistory();
+    // The refused reloads are there too, with why (three of them).
+    const refused = all.filter((a) => a.refused);
+    assert.equal(refused.length, 3);
+    assert.ok(refused.every((a) => /^token:\S+ for cli:[^@\s]+@\S+$/.test(a.actor)), JSON.stringify(refused));
+    assert.ok(all.filter((a) => a.refused).every((a) => a.why.length > 0));
+    const h = all.filter((a) => !a.refused);
     assert.deepEqual(h.map((a) => [a.revision, a.how, a.rollback]), [
       [4, 'sighup', false],
       [1, 'command', true],
@@ -270,7 +276,7 @@ describe('policy serving and rollout', () => {
     assert.ok(h.every((a) => /^[0-9a-f]{64}$/.test(a.hash) && a.bundle === 'it'));
     assert.equal(h[1].previous_revision, 2);
     const text = await gw.cli(['policy', 'history', '--config', gw.cfgPath]);
-    assert.match(text.stdout.split('\n')[1], /^\S+Z\s+4\s+it\s+sighup\s+[0-9a-f]{12}/);
+    assert.match(text.stdout.split('\n')[1], /^\S+Z\s+4\s+it\s+sighup\s+[0-9a-f]{12}\s+signal:SIGHUP/);
 
     const m = await gw.pdpMetrics();
     assert.equal(m.tollgate_pdp_policy_revision, 4);
@@ -341,8 +347,10 @@ describe('policy bundle directory watch', () => {
     fs.writeFileSync(path.join(gw.bundleDir, 'bundle.json'), JSON.stringify({ name: 'it', revision: 3 }));
     await pollUntil(async () => (await rev()) === 3, { timeoutMs: 10_000, what: 'revision 3 from the watcher' });
 
-    const h = await gw.policyHistory();
+    const all = await gw.policyHistory();
+    const h = all.filter((a) => !a.refused);
     assert.deepEqual(h.map((a) => [a.revision, a.how]), [[3, 'watch'], [2, 'watch'], [1, 'start']]);
+    assert.ok(all.some((a) => a.refused && a.actor === 'file-watch' && /does not compile/.test(a.why)));
     assert.match(gw.pdp.stderr(), /reload on watch refused, revision 2 stays in effect: the bundle in \S+ does not compile/);
   });
 });

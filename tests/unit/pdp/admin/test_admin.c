@@ -34,12 +34,15 @@ metrics_fn(void *arg, tg_buf *out)
 }
 
 /* reload_fn refuses every other call, like a bundle that does not compile. */
+static char g_last_actor[96];
+
 static unsigned
-reload_fn(void *arg, bool allow_rollback, tg_buf *out)
+reload_fn(void *arg, const char *actor, bool allow_rollback, tg_buf *out)
 {
     int n = atomic_fetch_add(&g_reloads, 1) + 1;
 
     (void)arg;
+    snprintf(g_last_actor, sizeof(g_last_actor), "%s", actor);
     atomic_store(&g_last_allow, allow_rollback);
     CU_ASSERT_EQUAL_FATAL(tg_buf_printf(out, "{\"result\":\"%s\",\"n\":%d}\n",
                   n % 2 ? "ok" : "refused", n), TG_OK);
@@ -177,6 +180,7 @@ test_reload_post_only(void)
     CU_ASSERT_EQUAL(http("POST", "/admin/reload"), before % 2 ? 409 : 200);
     CU_ASSERT_EQUAL(atomic_load(&g_reloads), before + 1);
     CU_ASSERT_FALSE(atomic_load(&g_last_allow));
+    CU_ASSERT_STRING_EQUAL(g_last_actor, "token:ops"); /* for the history */
     CU_ASSERT_PTR_NOT_NULL(strstr(g_body, "\"result\""));
     CU_ASSERT_EQUAL(http("POST", "/admin/reload?allow_rollback=1"),
                     before % 2 ? 200 : 409);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "pdp_cli.h"
+#include "pdp_history_cli.h"
 #include "pdp_store.h"
 #include "pdp_test_cli.h"
 #include "pdp_test_util.h"
@@ -886,6 +887,49 @@ test_budget_warns_unpriced(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(g_out, "\"warnings\":["));
 }
 
+/* unified_diff: policy diff's hunks are what diff -u prints: context of
+ * 3 lines, removals before additions, separate hunks for far changes, a
+ * missing final newline said. */
+static char *
+diff_of(const char *a, const char *b)
+{
+    char  *out = NULL;
+    size_t len = 0;
+    FILE  *f   = open_memstream(&out, &len);
+
+    pdp_history_unified(f, "x", a, b);
+    fclose(f);
+    return out;
+}
+
+static void
+test_unified_diff(void)
+{
+    char *d;
+
+    d = diff_of("a\nb\n", "a\nb\n");
+    CU_ASSERT_STRING_EQUAL(d, "");
+    free(d);
+    d = diff_of("1\n2\n3\n4\n5\n6\n7\n", "1\n2\n3\nfour\n5\n6\n7\n");
+    CU_ASSERT_STRING_EQUAL(d, "--- a/x\n+++ b/x\n@@ -1,7 +1,7 @@\n 1\n 2\n 3\n"
+                              "-4\n+four\n 5\n 6\n 7\n");
+    free(d);
+    d = diff_of("1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n11\n12\n",
+                "one\n2\n3\n4\n5\n6\n7\n8\n9\n10\n11\ntwelve\n");
+    CU_ASSERT_STRING_EQUAL(d, "--- a/x\n+++ b/x\n@@ -1,4 +1,4 @@\n-1\n+one\n"
+                              " 2\n 3\n 4\n@@ -9,4 +9,4 @@\n 9\n 10\n 11\n"
+                              "-12\n+twelve\n");
+    free(d);
+    d = diff_of("", "new\n");
+    CU_ASSERT_STRING_EQUAL(d, "--- a/x\n+++ b/x\n@@ -0,0 +1,1 @@\n+new\n");
+    free(d);
+    d = diff_of("a\nb", "a\nc");
+    CU_ASSERT_STRING_EQUAL(d, "--- a/x\n+++ b/x\n@@ -1,2 +1,2 @@\n a\n-b\n"
+                              "\\ No newline at end of file\n+c\n"
+                              "\\ No newline at end of file\n");
+    free(d);
+}
+
 static const tg_unit_case cases[] = {
     {"key_needs_tenant", test_key_needs_tenant},
     {"table_escapes_control_characters", test_table_escapes_control_characters},
@@ -908,6 +952,7 @@ static const tg_unit_case cases[] = {
     {"budget_warns_unpriced", test_budget_warns_unpriced},
     {"serve_with_cli_alongside_then_sigterm",
      test_serve_with_cli_alongside_then_sigterm},
+    {"unified_diff", test_unified_diff},
     {NULL, NULL},
 };
 

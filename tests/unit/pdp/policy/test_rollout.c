@@ -315,19 +315,53 @@ test_reload_rules_and_history(void)
     CU_ASSERT_STRING_EQUAL(g_res.hash, hash1); /* the very same bundle */
     CU_ASSERT_EQUAL(pdp_rollout_revision(fx.ro), 1);
 
+    /* Newest first: 3 activations and the 4 refusals between them, each
+     * with who asked and (refusals) why. */
     g_hist_n = 0;
     CU_ASSERT_EQUAL(pdp_store_history_list(fx.st, hist_cb, NULL), TG_OK);
-    CU_ASSERT_EQUAL_FATAL(g_hist_n, 3);
+    CU_ASSERT_EQUAL_FATAL(g_hist_n, 7);
     CU_ASSERT_EQUAL(g_hist[0].revision, 1);
     CU_ASSERT_EQUAL(g_hist[0].how, PDP_ACTIVATION_COMMAND);
     CU_ASSERT_TRUE(g_hist[0].rollback);
+    CU_ASSERT_FALSE(g_hist[0].refused);
     CU_ASSERT_EQUAL(g_hist[0].previous_revision, 2);
-    CU_ASSERT_EQUAL(g_hist[1].revision, 2);
-    CU_ASSERT_FALSE(g_hist[1].rollback);
-    CU_ASSERT_EQUAL(g_hist[2].revision, 1);
-    CU_ASSERT_EQUAL(g_hist[2].how, PDP_ACTIVATION_START);
-    CU_ASSERT_STRING_EQUAL(g_hist[2].name, "unit");
-    CU_ASSERT_STRING_EQUAL(g_hist[2].hash, hash1);
+    CU_ASSERT_TRUE(g_hist[1].refused); /* the rollback without the flag */
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_hist[1].why, "allow-rollback"));
+    CU_ASSERT_TRUE(g_hist[2].refused); /* its tests failed */
+    CU_ASSERT_EQUAL(g_hist[2].revision, 3);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_hist[2].why, "tests"));
+    CU_ASSERT_TRUE(g_hist[3].refused); /* did not compile: no candidate */
+    CU_ASSERT_EQUAL(g_hist[3].revision, 0);
+    CU_ASSERT_STRING_EQUAL(g_hist[3].actor, "file-watch");
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_hist[3].why, "does not compile"));
+    CU_ASSERT_EQUAL(g_hist[4].revision, 2);
+    CU_ASSERT_FALSE(g_hist[4].rollback);
+    CU_ASSERT_FALSE(g_hist[4].refused);
+    CU_ASSERT_STRING_EQUAL(g_hist[4].actor, "command");
+    CU_ASSERT_TRUE(g_hist[5].refused); /* changed without a new revision */
+    CU_ASSERT_EQUAL(g_hist[6].revision, 1);
+    CU_ASSERT_EQUAL(g_hist[6].how, PDP_ACTIVATION_START);
+    CU_ASSERT_STRING_EQUAL(g_hist[6].name, "unit");
+    CU_ASSERT_STRING_EQUAL(g_hist[6].hash, hash1);
+    CU_ASSERT_STRING_EQUAL(g_hist[6].actor, "start");
+    {
+        /* What each activation ran is kept, once per hash, and hashes to
+         * its hash again. */
+        tg_buf files;
+        tg_buf_init(&files, 0);
+        CU_ASSERT_EQUAL(pdp_store_bundle_files(fx.st, hash1, &files), TG_OK);
+        CU_ASSERT_PTR_NOT_NULL(strstr(files.data, "bundle.json"));
+        CU_ASSERT_EQUAL(pdp_store_bundle_files(fx.st, "0000", &files),
+                        TG_ENOTFOUND);
+        tg_buf_fini(&files);
+    }
+    /* The last activation is not a refusal. */
+    {
+        pdp_activation last;
+        CU_ASSERT_EQUAL(pdp_store_history_last(fx.st, &last), TG_OK);
+        CU_ASSERT_EQUAL(last.revision, 1);
+        CU_ASSERT_FALSE(last.refused);
+    }
     fixture_close(&fx);
 }
 
