@@ -285,6 +285,58 @@ tg_config_pdp(tg_config *cfg, tg_config_priv *p, const cJSON *sec, char *err,
     return TG_OK;
 }
 
+/* tg_config_otel reads dataplane.otel (absent: no traces). */
+static tg_err
+tg_config_otel(const tg_json_doc *d, const cJSON *dp, tg_otel_config *c,
+               char *err, size_t errlen)
+{
+    static const char *const keys[] = {"endpoint",  "service_name",
+                                       "timeout_ms", "flush_ms",
+                                       "queue_max",  "batch_max", NULL};
+    const cJSON             *sec = cJSON_GetObjectItemCaseSensitive(dp, "otel");
+    const char              *ctx = "dataplane.otel";
+    tg_err                   rv;
+
+    c->service_name = "tollgate";
+    c->timeout_ms   = 5000;
+    c->flush_ms     = 1000;
+    c->queue_max    = 4096;
+    c->batch_max    = 512;
+    if (sec == NULL) {
+        return TG_OK;
+    }
+    if (!cJSON_IsObject(sec)) {
+        return tg_json_errf(d, sec, err, errlen,
+                            "dataplane.otel: expected an object such as "
+                            "{\"endpoint\": "
+                            "\"http://127.0.0.1:4318/v1/traces\"}");
+    }
+    if ((rv = tg_json_only_keys(d, sec, ctx, keys, err, errlen)) != TG_OK ||
+        (rv = tg_json_get_string(d, sec, ctx, "endpoint", true, &c->endpoint,
+                                 err, errlen)) != TG_OK ||
+        (rv = tg_json_get_string(d, sec, ctx, "service_name", false,
+                                 &c->service_name, err, errlen)) != TG_OK ||
+        (rv = tg_json_get_int(d, sec, ctx, "timeout_ms", false, 100, 60000,
+                              &c->timeout_ms, err, errlen)) != TG_OK ||
+        (rv = tg_json_get_int(d, sec, ctx, "flush_ms", false, 10, 60000,
+                              &c->flush_ms, err, errlen)) != TG_OK ||
+        (rv = tg_json_get_int(d, sec, ctx, "queue_max", false, 16, 1000000,
+                              &c->queue_max, err, errlen)) != TG_OK ||
+        (rv = tg_json_get_int(d, sec, ctx, "batch_max", false, 1, 8192,
+                              &c->batch_max, err, errlen)) != TG_OK) {
+        return rv;
+    }
+    if (strncmp(c->endpoint, "http://", 7) != 0 &&
+        strncmp(c->endpoint, "https://", 8) != 0) {
+        return tg_json_errf(d, cJSON_GetObjectItemCaseSensitive(sec, "endpoint"),
+                            err, errlen,
+                            "dataplane.otel.endpoint: expected an http:// or "
+                            "https:// URL of an OTLP/HTTP collector, e.g. "
+                            "\"http://127.0.0.1:4318/v1/traces\"");
+    }
+    return TG_OK;
+}
+
 /* The data plane's integer settings: name, field, default, range. A
  * default of 0 for response_timeout_s means "derived" (below). */
 typedef struct tg_config_int {
@@ -392,7 +444,7 @@ static tg_err
 tg_config_dataplane(tg_config *cfg, tg_config_priv *p, const cJSON *sec,
                     char *err, size_t errlen)
 {
-    const char        *keys[TG_DP_NINTS + TG_DP_NSTRS + 1];
+    const char        *keys[TG_DP_NINTS + TG_DP_NSTRS + 2];
     const tg_json_doc *d   = p->doc;
     tg_dp_config      *c   = &cfg->dataplane;
     const char        *ope = NULL;
@@ -406,7 +458,8 @@ tg_config_dataplane(tg_config *cfg, tg_config_priv *p, const cJSON *sec,
     for (size_t i = 0; i < TG_DP_NINTS; i++) {
         keys[n++] = tg_config_dp_ints[i].name;
     }
-    keys[n] = NULL;
+    keys[n++] = "otel";
+    keys[n]   = NULL;
     if ((rv = tg_json_only_keys(d, sec, "dataplane", keys, err, errlen)) !=
             TG_OK ||
         (rv = tg_json_get_string(d, sec, "dataplane", "listen", true,
@@ -420,7 +473,8 @@ tg_config_dataplane(tg_config *cfg, tg_config_priv *p, const cJSON *sec,
         (rv = tg_json_get_string(d, sec, "dataplane", "spool_dir", true, &sd,
                                  err, errlen)) != TG_OK ||
         (rv = tg_config_dp_ints_read(d, sec, c, err, errlen)) != TG_OK ||
-        (rv = tg_config_dp_check(d, sec, c, ope, err, errlen)) != TG_OK) {
+        (rv = tg_config_dp_check(d, sec, c, ope, err, errlen)) != TG_OK ||
+        (rv = tg_config_otel(d, sec, &c->otel, err, errlen)) != TG_OK) {
         return rv;
     }
     return tg_config_path(p, sd, &c->spool_dir);
@@ -893,8 +947,9 @@ tg_config_group(const tg_config *cfg, const char *model)
 tg_err
 tg_config_load(tg_config **out, const char *path, char *err, size_t errlen)
 {
-    static const char *const keys[] = {
-        "$schema", "pdp", "dataplane", "deployments", "model_groups", NULL};
+    static const char *const keys[] = {"$schema",     "pdp",
+                                       "dataplane",   "deployments",
+                                       "model_groups", "log_format", NULL};
     tg_config      *cfg = calloc(1, sizeof(*cfg));
     tg_config_priv *p   = calloc(1, sizeof(*p));
     char           *tmp = NULL;
@@ -922,6 +977,17 @@ tg_config_load(tg_config **out, const char *path, char *err, size_t errlen)
     if ((rv = tg_json_only_keys(p->doc, root, "config", keys, err, errlen)) !=
         TG_OK) {
         goto out;
+    }
+    sec = cJSON_GetObjectItemCaseSensitive(root, "log_format");
+    if (sec != NULL) {
+        if (!cJSON_IsString(sec) || (strcmp(sec->valuestring, "json") != 0 &&
+                                     strcmp(sec->valuestring, "text") != 0)) {
+            rv = tg_json_errf(p->doc, sec, err, errlen,
+                              "log_format: expected \"text\" (the default) or "
+                              "\"json\" (one JSON object a line)");
+            goto out;
+        }
+        cfg->log_json = strcmp(sec->valuestring, "json") == 0;
     }
     sec = cJSON_GetObjectItemCaseSensitive(root, "pdp");
     if (sec == NULL) {

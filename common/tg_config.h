@@ -112,6 +112,16 @@ typedef struct tg_pdp_config {
     size_t  n_allow_uids;
 } tg_pdp_config;
 
+/* dataplane.otel: where traces go (OTLP over HTTP, protobuf). */
+typedef struct tg_otel_config {
+    const char *endpoint; /* "http://host:4318/v1/traces"; NULL: off */
+    const char *service_name; /* service.name (default "tollgate") */
+    int64_t     timeout_ms;   /* one POST (default 5000) */
+    int64_t     flush_ms;     /* at least this often (default 1000) */
+    int64_t     queue_max;    /* spans waiting; more are dropped (4096) */
+    int64_t     batch_max;    /* spans in one POST (512) */
+} tg_otel_config;
+
 typedef struct tg_dp_config {
     const char *listen;  /* "host:port" */
     int64_t     workers; /* 0: number of cores */
@@ -157,6 +167,7 @@ typedef struct tg_dp_config {
     /* Capture full: each of a request's bodies is kept up to this many
      * bytes (the rest is cut, and the record says so). */
     int64_t capture_max_bytes;
+    tg_otel_config otel;
 } tg_dp_config;
 
 typedef struct tg_config {
@@ -167,6 +178,7 @@ typedef struct tg_config {
     size_t         n_deployments;
     tg_model_group *groups;
     size_t          n_groups;
+    bool            log_json; /* "log_format": "json" */
     void          *priv; /* the parsed document the strings borrow from */
 } tg_config;
 

@@ -11,6 +11,66 @@
 
 static const char  *tg_log_component = "tollgate";
 static tg_log_level tg_log_min       = TG_LOG_INFO;
+static bool         tg_log_as_json   = false;
+/* The request this thread works on (tg_log_context); "" when none. */
+static _Thread_local char tg_log_rid[72];
+static _Thread_local char tg_log_tid[40];
+
+void
+tg_log_json(bool on)
+{
+    tg_log_as_json = on;
+}
+
+void
+tg_log_context(const char *request_id, const char *trace_id)
+{
+    snprintf(tg_log_rid, sizeof(tg_log_rid), "%s",
+             request_id != NULL ? request_id : "");
+    snprintf(tg_log_tid, sizeof(tg_log_tid), "%s",
+             trace_id != NULL ? trace_id : "");
+}
+
+/* tg_log_json_str appends s as JSON string content to line at n (cap):
+ * s is already escaped by tg_log_escape (no control bytes), so only the
+ * backslash and the quote need it. Returns the new length. */
+static int
+tg_log_json_str(char *line, int n, int cap, const char *s)
+{
+    for (; *s != '\0' && n < cap - 3; s++) {
+        if (*s == '\\' || *s == '"') {
+            line[n++] = '\\';
+        }
+        line[n++] = *s;
+    }
+    return n;
+}
+
+/* tg_log_json_line writes the JSON record of an escaped message. */
+static int
+tg_log_json_line(char *line, int cap, const char *when, const char *level,
+                 const char *msg)
+{
+    int n = snprintf(line, (size_t)cap,
+                     "{\"time\":\"%s\",\"level\":\"%s\",\"component\":"
+                     "\"%s\",\"msg\":\"",
+                     when, level, tg_log_component);
+
+    n = n < 0 || n > cap - 64 ? 0 : n;
+    n = tg_log_json_str(line, n, cap - 160, msg);
+    n += snprintf(line + n, (size_t)(cap - n), "\"");
+    if (tg_log_rid[0] != '\0') {
+        n += snprintf(line + n, (size_t)(cap - n), ",\"request_id\":\"");
+        n = tg_log_json_str(line, n, cap - 60, tg_log_rid);
+        n += snprintf(line + n, (size_t)(cap - n), "\"");
+    }
+    if (tg_log_tid[0] != '\0') {
+        n += snprintf(line + n, (size_t)(cap - n), ",\"trace_id\":\"%s\"",
+                      tg_log_tid);
+    }
+    n += snprintf(line + n, (size_t)(cap - n), "}");
+    return n < cap - 1 ? n : cap - 2;
+}
 
 void
 tg_log_init(const char *component, tg_log_level min)
@@ -141,6 +201,24 @@ tg_log(tg_log_level lvl, const char *fmt, ...)
     }
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
+    if (tg_log_as_json) {
+        char when[96];
+        char esc[2048];
+        snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
+                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                 tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        tg_log_escape(esc, sizeof(esc), msg);
+        n         = tg_log_json_line(line, (int)sizeof(line), when, names[lvl],
+                                     esc);
+        line[n++] = '\n';
+        if (write(STDERR_FILENO, line, (size_t)n) < 0) {
+            /* nowhere left to report it */
+        }
+        return;
+    }
     n = snprintf(line, sizeof(line),
                  "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s %s: ",
                  tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,

@@ -3,6 +3,7 @@
 #ifndef TG_LOG_H
 #define TG_LOG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef enum tg_log_level {
@@ -15,6 +16,16 @@ typedef enum tg_log_level {
 /* tg_log_init sets the component name shown on every line and the minimum
  * level; TG_LOG_LEVEL (debug|info|warn|error) in the environment overrides. */
 void tg_log_init(const char *component, tg_log_level min);
+
+/* tg_log_json makes every record one JSON object a line (config
+ * "log_format": "json"): time, level, component, msg, and request_id and
+ * trace_id when the thread works on a request (tg_log_context). Call it
+ * before threads start. */
+void tg_log_json(bool on);
+
+/* tg_log_context names the request this thread works on from now (NULL or
+ * "": none), for JSON records. */
+void tg_log_context(const char *request_id, const char *trace_id);
 
 /* tg_log writes one record: the formatted message has every control byte
  * (below 0x20, 0x7f), the backslash, the UTF-8 C1 controls U+0080..U+009F

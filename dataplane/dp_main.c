@@ -54,6 +54,7 @@ main(int argc, char **argv)
         fprintf(stderr, "tollgate-dataplane: %s\n", err);
         return 2;
     }
+    tg_log_json(cfg->log_json);
     /* Block the stop signals in every thread; main waits for them. */
     sigemptyset(&set);
     sigaddset(&set, SIGINT);

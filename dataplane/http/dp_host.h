@@ -32,6 +32,7 @@ typedef struct dp_host {
     size_t             n_upstreams;
     dp_metrics        *m;
     const atomic_bool *stopping; /* set when dp_server_destroy begins */
+    struct dp_otel    *otel;     /* traces out; NULL: dataplane.otel off */
 } dp_host;
 
 /* dp_host_upstreams resolves cfg's deployments: api_base without a

@@ -8,6 +8,7 @@
 #include <cjson/cJSON.h>
 
 #include "dp_host.h"
+#include "dp_otel.h"
 #include "tg_time.h"
 
 void
@@ -172,6 +173,24 @@ dp_metrics_text(const dp_host *h, tg_buf *b)
         (unsigned long long)atomic_load(&m->records_shed),
         (unsigned long long)atomic_load(&m->records_refused),
         dp_pdp_connected(h->pdp) ? 1 : 0);
+    if (h->otel != NULL) {
+        dp_otel_stats st;
+        dp_otel_stats_get(h->otel, &st);
+        tg_buf_addf(b,
+                    "# HELP tollgate_otel_spans_total Trace spans by what "
+                    "became of them (exported, dropped: the queue was full, "
+                    "failed: the collector did not take them).\n"
+                    "# TYPE tollgate_otel_spans_total counter\n"
+                    "tollgate_otel_spans_total{result=\"exported\"} %llu\n"
+                    "tollgate_otel_spans_total{result=\"dropped\"} %llu\n"
+                    "tollgate_otel_spans_total{result=\"failed\"} %llu\n"
+                    "# TYPE tollgate_otel_spans_queued gauge\n"
+                    "tollgate_otel_spans_queued %llu\n",
+                    (unsigned long long)st.exported,
+                    (unsigned long long)st.dropped,
+                    (unsigned long long)st.failed,
+                    (unsigned long long)st.queued);
+    }
     dp_metrics_deployment_text(h, b);
 }
 

@@ -39,6 +39,18 @@ typedef enum dp_phase {
     DP_PHASE_STREAMING,   /* 200 SSE: bytes flow through out */
 } dp_phase;
 
+/* One upstream attempt, for its trace span. */
+#define DP_TRACE_ATTEMPTS_MAX 8
+typedef struct dp_trace_attempt {
+    uint32_t upstream; /* index in the catalog */
+    uint8_t  span_id[8];
+    int64_t  start_us; /* monotonic */
+    int64_t  end_us;   /* 0: still running */
+    long     status;   /* HTTP status from the provider; 0: none */
+    bool     ok;
+    char     why[96]; /* a failure, for the span's status */
+} dp_trace_attempt;
+
 /* What a request keeps of its decision: tg_decision without what the data
  * plane never reads (redactions) and without the model list,
  * which only GET /v1/models needs (dp_req.models), so the thousands of
@@ -97,6 +109,7 @@ struct dp_req {
     char        client_ip[TG_MSG_IP_MAX];
     int         client_fd; /* polled for hang-ups while suspended */
     char        trace_id[TG_TRACE_ID_MAX]; /* from traceparent; "" */
+    char        parent_span[17]; /* its parent span id (hex); "" */
     int64_t     started_ms;
     int64_t     started_us;
     bool        dispatched;
@@ -148,6 +161,12 @@ struct dp_req {
     int64_t            decide_sent_us; /* when the Decide went */
     int64_t            pdp_us;         /* its round trip */
     int64_t            first_byte_us;  /* upstream's, after the request */
+    /* Tracing (dp_trace): the request's span, its attempts, and the
+     * finish reason the client was told (or ""). */
+    uint8_t            span_id[8];
+    dp_trace_attempt   attempts[DP_TRACE_ATTEMPTS_MAX];
+    uint32_t           n_attempts;
+    char               finish_reason[24];
     /* Capture full: the stream bytes the client got (up to
      * dataplane.capture_max_bytes), and the record's content. */
     tg_buf             cap_stream;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "dp_host.h"
+#include "dp_otel.h"
 #include "dp_metrics.h"
 #include "dp_req.h"
 #include "dp_worker.h"
@@ -50,6 +51,7 @@ struct dp_server {
     atomic_uint_fast64_t seq;
     atomic_bool          stopping;
     tg_deadline         *deadline; /* dataplane.request_timeout_s */
+    dp_otel             *otel;     /* dataplane.otel; NULL: off */
 };
 
 size_t
@@ -268,9 +270,11 @@ dp_server_trace_id(struct MHD_Connection *conn, dp_req *r)
         }
         nonzero = nonzero || (i >= 3 && i < 35 && c != '0');
     }
-    if (nonzero) {
+    if (nonzero && strncmp(tp + 36, "0000000000000000", 16) != 0) {
         memcpy(r->trace_id, tp + 3, 32);
         r->trace_id[32] = '\0';
+        memcpy(r->parent_span, tp + 36, 16);
+        r->parent_span[16] = '\0';
     }
 }
 
@@ -862,6 +866,7 @@ dp_server_start_workers(dp_server *srv)
         .n_upstreams = srv->n_upstreams,
         .m           = &srv->m,
         .stopping    = &srv->stopping,
+        .otel        = srv->otel,
     };
     srv->workers = calloc((size_t)nw, sizeof(*srv->workers));
     if (srv->workers == NULL) {
@@ -968,6 +973,13 @@ dp_server_create(dp_server **out, const tg_config *cfg)
             TG_OK) {
         goto fail;
     }
+    if (c->otel.endpoint != NULL) {
+        if ((rv = dp_otel_start(&srv->otel, &c->otel)) != TG_OK) {
+            goto fail;
+        }
+        tg_info("otel: traces go to %s (service.name %s)", c->otel.endpoint,
+                c->otel.service_name);
+    }
     if ((rv = dp_server_start_workers(srv)) != TG_OK ||
         (rv = dp_server_listen(srv)) != TG_OK) {
         goto fail;
@@ -1010,6 +1022,7 @@ dp_server_destroy(dp_server *srv)
         dp_worker_destroy(srv->workers[i]);
     }
     dp_spool_close(srv->spool);
+    dp_otel_stop(srv->otel); /* the workers are gone: no span comes */
     dp_keycache_destroy(srv->keys);
     dp_host_upstreams_free(srv->upstreams, srv->n_upstreams);
     dp_health_destroy(srv->health);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "dp_trace.h"
 #include "dp_usage.h"
 #include "tg_log.h"
 #include "tg_time.h"
@@ -129,6 +130,7 @@ dp_transfer_verdict(dp_transfer *xf, dp_req *r, bool ok, const char *why)
     if (r->dep == NULL || !r->health_open) {
         return;
     }
+    dp_trace_attempt_end(r, ok, why);
     if (ok) {
         dp_health_success(xf->h->health, r->dep->index, now);
     } else if (r->no_verdict) {
@@ -222,6 +224,7 @@ dp_transfer_write_cb(char *data, size_t size, size_t n, void *arg)
     }
     if (xf->scratch.len > 0) {
         dp_usage_capture(xf->h, r, xf->scratch.data, xf->scratch.len);
+        dp_trace_finish_reason(r, xf->scratch.data, xf->scratch.len);
         pthread_mutex_lock(&r->mtx);
         if (tg_buf_append(&r->out, xf->scratch.data, xf->scratch.len) !=
             TG_OK) {
@@ -301,6 +304,7 @@ dp_transfer_send(dp_transfer *xf, dp_req *r, const dp_upstream *up, char *msg,
         snprintf(msg, msglen, "Could not start the upstream request.");
         return TG_ENOMEM;
     }
+    dp_trace_attempt_start(xf->h, r, (uint32_t)up->index);
     r->xf             = xf;
     r->easy           = e;
     r->dep            = up;

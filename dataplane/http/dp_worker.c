@@ -11,6 +11,7 @@
 
 #include "dp_admit.h"
 #include "dp_attempt.h"
+#include "dp_trace.h"
 #include "dp_transfer.h"
 #include "dp_usage.h"
 #include "tg_log.h"
@@ -175,14 +176,17 @@ dp_worker_finish(dp_worker *w, dp_req *r)
         }
         dp_req_deliver(r); /* its record is queued already */
     }
-    if (!r->usage_reported) {
-        /* Whatever is still held or recorded for it is settled now: a
-         * reservation, an intent, a decision that may still come. */
+    {
         unsigned status;
         pthread_mutex_lock(&r->mtx);
         status = r->status != 0 ? r->status : 499;
         pthread_mutex_unlock(&r->mtx);
-        dp_usage_report(w->h, r, status);
+        if (!r->usage_reported) {
+            /* Whatever is still held or recorded for it is settled now: a
+             * reservation, an intent, a decision that may still come. */
+            dp_usage_report(w->h, r, status);
+        }
+        dp_trace_end(w->h, r, status);
     }
     r->finished = true;
     tg_buf_fini(&r->ans_body);
@@ -545,6 +549,7 @@ dp_worker_start(dp_worker *w, dp_req *r)
     tg_buf_init(&r->cap_stream, 0);
     tg_buf_init(&r->content, 0);
     r->hold_answers = r->has_key; /* answered once its record is spooled */
+    dp_trace_begin(w->h, r);
     if (!dp_admit_arrived(w->h, r)) {
         dp_worker_finish(w, r);
         return;
@@ -701,6 +706,7 @@ dp_worker_run_jobs(dp_worker *w, dp_job *j)
     while (j != NULL) {
         dp_job *next = j->next;
         dp_req *r    = j->req;
+        tg_log_context(r->request_id, r->trace_id);
         switch (j->type) {
         case DP_JOB_NEW:
             dp_worker_start(w, r);
@@ -718,6 +724,7 @@ dp_worker_run_jobs(dp_worker *w, dp_job *j)
             dp_transfer_unpause(r);
             break;
         }
+        tg_log_context(NULL, NULL);
         dp_req_unref(r);
         free(j);
         j = next;
@@ -744,7 +751,9 @@ dp_worker_main(void *arg)
         dp_worker_run_jobs(w, jobs);
         dp_transfer_perform(w->xf);
         while ((r = dp_transfer_next_done(w->xf, &res)) != NULL) {
+            tg_log_context(r->request_id, r->trace_id);
             dp_worker_on_done(w, r, res);
+            tg_log_context(NULL, NULL);
         }
         dp_worker_check_timeouts(w);
         if (stop) {

@@ -130,4 +130,9 @@ tg_err dp_client_error(tg_endpoint ep, tg_buf *b, const char *message,
 tg_err dp_client_error_event(tg_endpoint ep, tg_buf *b, const char *message,
                              const char *type, const char *code);
 
+/* dp_call_header appends "name: value" to the attempt's headers (after
+ * dp_call_prepare: the formats' own, and a traceparent). */
+tg_err dp_call_header(dp_call *c, const char *name, const char *value)
+    __attribute__((warn_unused_result));
+
 #endif

@@ -89,10 +89,6 @@ const dp_provider_ops *dp_provider_select(tg_endpoint ep, tg_provider kind,
 
 /* ---- for the tables' functions ---------------------------------------- */
 
-/* dp_call_header appends "name: value" to the attempt's headers. */
-tg_err dp_call_header(dp_call *c, const char *name, const char *value)
-    __attribute__((warn_unused_result));
-
 /* dp_call_url sets c->url from a printf format. */
 tg_err dp_call_url(dp_call *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3), warn_unused_result));

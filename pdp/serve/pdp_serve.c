@@ -261,6 +261,7 @@ pdp_serve(const tg_config *cfg, FILE *err)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     tg_log_init("tollgate-pdp", TG_LOG_INFO);
+    tg_log_json(cfg->log_json);
     if (tg_pricing_load(&pr, cfg->pdp.pricing_file, msg, PDP_SERVE_ERR_MAX) !=
         TG_OK) {
         fprintf(err, "%s\n", msg);

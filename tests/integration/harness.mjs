@@ -516,6 +516,7 @@ export class Gateway {
         ...extra,
       ],
       ...(this.opts.modelGroups ? { model_groups: this.opts.modelGroups } : {}),
+      ...(this.opts.logFormat ? { log_format: this.opts.logFormat } : {}),
     };
     fs.writeFileSync(this.cfgPath, `${JSON.stringify(this.config, null, 2)}\n`);
 

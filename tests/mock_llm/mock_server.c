@@ -176,6 +176,9 @@ struct mock_server {
         long count;
     } times[64]; /* faults served per "times" tag */
     struct MHD_Response *resp_models;
+    /* The traceparent of the last model request (under times_mu): what a
+     * test checks the gateway passed on. */
+    char last_traceparent[128];
 };
 
 typedef struct mock_req {
@@ -514,7 +517,11 @@ mock_srv__send_stats(mock_server *srv, struct MHD_Connection *conn,
         mock_srv__add_counts(&b, &st->api[i]);
         mock_buf_addc(&b, '}');
     }
-    mock_buf_adds(&b, "}}");
+    mock_buf_adds(&b, "},\"last_traceparent\":");
+    pthread_mutex_lock(&srv->times_mu);
+    mock_buf_add_json_str(&b, srv->last_traceparent);
+    pthread_mutex_unlock(&srv->times_mu);
+    mock_buf_addc(&b, '}');
     return mock_srv__queue(srv, conn, method, url, MHD_HTTP_OK,
                            mock_srv__json_response(&b));
 }
@@ -722,6 +729,11 @@ mock_srv__precheck(mock_server *srv, mock_req *rq, struct MHD_Connection *conn,
         *rv = mock_srv__fail(rq, conn, kind, deny);
         return false;
     }
+    q = mock_srv__header(conn, "traceparent");
+    pthread_mutex_lock(&srv->times_mu);
+    snprintf(srv->last_traceparent, sizeof(srv->last_traceparent), "%s",
+             q != NULL ? q : "");
+    pthread_mutex_unlock(&srv->times_mu);
     if ((rt->flags & MOCK_RF_ANT_VERSION) != 0 &&
         mock_srv__header(conn, "anthropic-version") == NULL) {
         *rv = mock_srv__fail(rq, conn, MOCK_WERR_INVALID,

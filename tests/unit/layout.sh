@@ -29,11 +29,11 @@ done
 allowed() {
   case $1 in
     pdp/state | pdp/cli | dataplane/providers | dataplane/routing | \
-      dataplane/pdplink) echo "" ;;
+      dataplane/pdplink | dataplane/telemetry) echo "" ;;
     pdp/policy) echo "pdp/state" ;;
     pdp/admin) echo "pdp/policy pdp/state" ;;
     pdp/serve) echo "pdp/admin pdp/policy pdp/state" ;;
-    dataplane/http) echo "dataplane/providers dataplane/routing dataplane/pdplink" ;;
+    dataplane/http) echo "dataplane/providers dataplane/routing dataplane/pdplink dataplane/telemetry" ;;
   esac
 }
 headers=$(find common pdp dataplane -name '*.h' | sort)
