@@ -944,19 +944,18 @@ tg_config_group(const tg_config *cfg, const char *model)
     return NULL;
 }
 
-tg_err
-tg_config_load(tg_config **out, const char *path, char *err, size_t errlen)
+/* tg_config_open reads path and checks its top-level keys against keys;
+ * *cfgp then owns the document (tg_config_destroy frees both). */
+static tg_err
+tg_config_open(tg_config **cfgp, const char *path, const char *const keys[],
+               char *err, size_t errlen)
 {
-    static const char *const keys[] = {"$schema",     "pdp",
-                                       "dataplane",   "deployments",
-                                       "model_groups", "log_format", NULL};
     tg_config      *cfg = calloc(1, sizeof(*cfg));
     tg_config_priv *p   = calloc(1, sizeof(*p));
     char           *tmp = NULL;
-    const cJSON    *root;
-    const cJSON    *sec;
     tg_err          rv;
 
+    *cfgp = NULL;
     if (cfg == NULL || p == NULL) {
         free(cfg);
         free(p);
@@ -973,84 +972,156 @@ tg_config_load(tg_config **out, const char *path, char *err, size_t errlen)
         rv = TG_ENOMEM;
         goto out;
     }
-    root = tg_json_doc_root(p->doc);
-    if ((rv = tg_json_only_keys(p->doc, root, "config", keys, err, errlen)) !=
-        TG_OK) {
-        goto out;
-    }
-    sec = cJSON_GetObjectItemCaseSensitive(root, "log_format");
-    if (sec != NULL) {
-        if (!cJSON_IsString(sec) || (strcmp(sec->valuestring, "json") != 0 &&
-                                     strcmp(sec->valuestring, "text") != 0)) {
-            rv = tg_json_errf(p->doc, sec, err, errlen,
-                              "log_format: expected \"text\" (the default) or "
-                              "\"json\" (one JSON object a line)");
-            goto out;
-        }
-        cfg->log_json = strcmp(sec->valuestring, "json") == 0;
-    }
-    sec = cJSON_GetObjectItemCaseSensitive(root, "pdp");
-    if (sec == NULL) {
-        rv = tg_json_errf(p->doc, root, err, errlen,
-                          "config: missing section \"pdp\"");
-        goto out;
-    }
-    if ((rv = tg_config_pdp(cfg, p, sec, err, errlen)) != TG_OK) {
-        goto out;
-    }
-    sec = cJSON_GetObjectItemCaseSensitive(root, "dataplane");
-    if (sec == NULL) {
-        rv = tg_json_errf(p->doc, root, err, errlen,
-                          "config: missing section \"dataplane\"");
-        goto out;
-    }
-    if ((rv = tg_config_dataplane(cfg, p, sec, err, errlen)) != TG_OK) {
-        goto out;
-    }
-    /* A report with both bodies at the capture limit travels alone in
-     * one message: the PDP must take it. */
-    if (2 * cfg->dataplane.capture_max_bytes + TG_CONFIG_REPORT_ROOM >
-            cfg->pdp.max_message_bytes &&
-        cJSON_GetObjectItemCaseSensitive(sec, "capture_max_bytes") == NULL) {
-        /* The default follows a small pdp.max_message_bytes down. */
-        cfg->dataplane.capture_max_bytes =
-            (cfg->pdp.max_message_bytes - TG_CONFIG_REPORT_ROOM) / 2;
-    }
-    if (2 * cfg->dataplane.capture_max_bytes + TG_CONFIG_REPORT_ROOM >
-        cfg->pdp.max_message_bytes) {
-        rv = tg_json_errf(
-            p->doc, cJSON_GetObjectItemCaseSensitive(sec, "capture_max_bytes"),
-            err, errlen,
-            "dataplane.capture_max_bytes %lld: a report with two bodies that "
-            "long does not fit pdp.max_message_bytes %lld; lower it to %lld "
-            "or raise pdp.max_message_bytes",
-            (long long)cfg->dataplane.capture_max_bytes,
-            (long long)cfg->pdp.max_message_bytes,
-            (long long)((cfg->pdp.max_message_bytes - TG_CONFIG_REPORT_ROOM) /
-                        2));
-        goto out;
-    }
-    sec = cJSON_GetObjectItemCaseSensitive(root, "deployments");
-    if (sec == NULL) {
-        rv = tg_json_errf(p->doc, root, err, errlen,
-                          "config: missing section \"deployments\" (the "
-                          "catalog of upstream models)");
-        goto out;
-    }
-    if ((rv = tg_config_deployments(cfg, p, sec, err, errlen)) != TG_OK) {
-        goto out;
-    }
-    sec = cJSON_GetObjectItemCaseSensitive(root, "model_groups");
-    if (sec != NULL &&
-        (rv = tg_config_groups(cfg, p, sec, err, errlen)) != TG_OK) {
-        goto out;
-    }
-    *out = cfg;
-    cfg  = NULL;
+    rv = tg_json_only_keys(p->doc, tg_json_doc_root(p->doc), "config", keys,
+                           err, errlen);
 out:
     free(tmp);
-    tg_config_destroy(cfg);
-    return rv;
+    if (rv != TG_OK) {
+        tg_config_destroy(cfg);
+        return rv;
+    }
+    *cfgp = cfg;
+    return TG_OK;
+}
+
+/* tg_config_catalog_sections reads "deployments" (required) and
+ * "model_groups" of the document root. */
+static tg_err
+tg_config_catalog_sections(tg_config *cfg, const cJSON *root, char *err,
+                           size_t errlen)
+{
+    tg_config_priv *p   = cfg->priv;
+    const cJSON    *sec = cJSON_GetObjectItemCaseSensitive(root, "deployments");
+    tg_err          rv;
+
+    if (sec == NULL) {
+        return tg_json_errf(p->doc, root, err, errlen,
+                            "config: missing section \"deployments\" (the "
+                            "catalog of upstream models)");
+    }
+    if ((rv = tg_config_deployments(cfg, p, sec, err, errlen)) != TG_OK) {
+        return rv;
+    }
+    sec = cJSON_GetObjectItemCaseSensitive(root, "model_groups");
+    return sec != NULL ? tg_config_groups(cfg, p, sec, err, errlen) : TG_OK;
+}
+
+/* tg_config_capture_fits checks that a report with both bodies at the
+ * capture limit, which travels alone, fits a PDP message; the default
+ * follows a small pdp.max_message_bytes down. */
+static tg_err
+tg_config_capture_fits(tg_config *cfg, const cJSON *dp, char *err,
+                       size_t errlen)
+{
+    tg_config_priv *p = cfg->priv;
+    const cJSON    *v = cJSON_GetObjectItemCaseSensitive(dp, "capture_max_bytes");
+    int64_t         room = cfg->pdp.max_message_bytes - TG_CONFIG_REPORT_ROOM;
+
+    if (2 * cfg->dataplane.capture_max_bytes <= room) {
+        return TG_OK;
+    }
+    if (v == NULL) {
+        cfg->dataplane.capture_max_bytes = room / 2;
+        return TG_OK;
+    }
+    return tg_json_errf(p->doc, v, err, errlen,
+                        "dataplane.capture_max_bytes %lld: a report with two "
+                        "bodies that long does not fit pdp.max_message_bytes "
+                        "%lld; lower it to %lld or raise pdp.max_message_bytes",
+                        (long long)cfg->dataplane.capture_max_bytes,
+                        (long long)cfg->pdp.max_message_bytes,
+                        (long long)(room / 2));
+}
+
+static tg_err
+tg_config_log_format(tg_config *cfg, const cJSON *root, char *err,
+                     size_t errlen)
+{
+    tg_config_priv *p   = cfg->priv;
+    const cJSON    *sec = cJSON_GetObjectItemCaseSensitive(root, "log_format");
+
+    if (sec == NULL) {
+        return TG_OK;
+    }
+    if (!cJSON_IsString(sec) || (strcmp(sec->valuestring, "json") != 0 &&
+                                 strcmp(sec->valuestring, "text") != 0)) {
+        return tg_json_errf(p->doc, sec, err, errlen,
+                            "log_format: expected \"text\" (the default) or "
+                            "\"json\" (one JSON object a line)");
+    }
+    cfg->log_json = strcmp(sec->valuestring, "json") == 0;
+    return TG_OK;
+}
+
+/* tg_config_section: a required section is there. */
+static tg_err
+tg_config_section(tg_config *cfg, const cJSON *root, const cJSON *sec,
+                  const char *name, char *err, size_t errlen)
+{
+    if (sec != NULL) {
+        return TG_OK;
+    }
+    return tg_json_errf(((tg_config_priv *)cfg->priv)->doc, root, err, errlen,
+                        "config: missing section \"%s\"", name);
+}
+
+tg_err
+tg_config_load(tg_config **out, const char *path, char *err, size_t errlen)
+{
+    static const char *const keys[] = {"$schema",     "pdp",
+                                       "dataplane",   "deployments",
+                                       "model_groups", "log_format", NULL};
+    tg_config   *cfg = NULL;
+    const cJSON *root;
+    const cJSON *pdp;
+    const cJSON *dp;
+    tg_err       rv;
+
+    if ((rv = tg_config_open(&cfg, path, keys, err, errlen)) != TG_OK) {
+        return rv;
+    }
+    root = tg_json_doc_root(((tg_config_priv *)cfg->priv)->doc);
+    pdp  = cJSON_GetObjectItemCaseSensitive(root, "pdp");
+    dp   = cJSON_GetObjectItemCaseSensitive(root, "dataplane");
+    /* Each section's own errors before the next one is missed. */
+    if ((rv = tg_config_log_format(cfg, root, err, errlen)) == TG_OK &&
+        (rv = tg_config_section(cfg, root, pdp, "pdp", err, errlen)) ==
+            TG_OK &&
+        (rv = tg_config_pdp(cfg, cfg->priv, pdp, err, errlen)) == TG_OK &&
+        (rv = tg_config_section(cfg, root, dp, "dataplane", err, errlen)) ==
+            TG_OK &&
+        (rv = tg_config_dataplane(cfg, cfg->priv, dp, err, errlen)) == TG_OK &&
+        (rv = tg_config_capture_fits(cfg, dp, err, errlen)) == TG_OK) {
+        rv = tg_config_catalog_sections(cfg, root, err, errlen);
+    }
+    if (rv != TG_OK) {
+        tg_config_destroy(cfg);
+        return rv;
+    }
+    *out = cfg;
+    return TG_OK;
+}
+
+tg_err
+tg_config_catalog_load(tg_config **out, const char *path, char *err,
+                       size_t errlen)
+{
+    static const char *const keys[] = {"$schema", "deployments",
+                                       "model_groups", NULL};
+    tg_config *cfg = NULL;
+    tg_err     rv;
+
+    if ((rv = tg_config_open(&cfg, path, keys, err, errlen)) != TG_OK) {
+        return rv;
+    }
+    rv = tg_config_catalog_sections(
+        cfg, tg_json_doc_root(((tg_config_priv *)cfg->priv)->doc), err, errlen);
+    if (rv != TG_OK) {
+        tg_config_destroy(cfg);
+        return rv;
+    }
+    *out = cfg;
+    return TG_OK;
 }
 
 void

@@ -182,6 +182,13 @@ typedef struct tg_config {
     void          *priv; /* the parsed document the strings borrow from */
 } tg_config;
 
+/* tg_config_catalog_load reads a file holding only "deployments" and
+ * "model_groups" (a bundle's catalog.json: the catalog its tests run
+ * against), checked like a config's; the rest of *out is zero. Owns: *out,
+ * free with tg_config_destroy. */
+tg_err tg_config_catalog_load(tg_config **out, const char *path, char *err,
+                              size_t errlen);
+
 /* tg_config_load parses and validates path. On error writes
  * "file:line:col: what is wrong" into err.
  * Owns: *out, free with tg_config_destroy. */

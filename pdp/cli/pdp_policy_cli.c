@@ -125,7 +125,15 @@ pdp_pc_config(pdp_pc *c, const pdp_pc_opts *o)
 static int
 pdp_pc_load(pdp_pc *c, const char *dir)
 {
-    tg_err rv = pdp_bundle_load(&c->b, dir, c->cfg, c->msg, PDP_PC_ERR_MAX);
+    tg_err rv;
+
+    if (c->cfg == NULL &&
+        pdp_bundle_fixture(dir, &c->cfg, c->msg, PDP_PC_ERR_MAX) != TG_OK) {
+        /* Without --config, a bundle with its own catalog.json compiles
+         * against it; one without compiles without a catalog. */
+        c->cfg = NULL;
+    }
+    rv = pdp_bundle_load(&c->b, dir, c->cfg, c->msg, PDP_PC_ERR_MAX);
 
     if (rv == TG_OK) {
         return PDP_EXIT_OK;
@@ -251,13 +259,32 @@ static int
 pdp_pc_test_run(pdp_pc *c, const char *dir)
 {
     pdp_bundle_tests t;
+    tg_buf           mismatch;
+    tg_config       *fix = NULL;
+    char             why[256];
     int              ec;
 
+    if (pdp_bundle_fixture(dir, &fix, why, sizeof(why)) == TG_OK) {
+        fprintf(c->io.out, "(against the bundle's own %s)\n",
+                PDP_BUNDLE_CATALOG);
+    }
+    tg_config_destroy(fix);
     if ((ec = pdp_pc_load(c, dir)) != 0) {
         return ec;
     }
     pdp_bundle_tests_init(&t);
-    pdp_bundle_tests_run(c->b, c->cfg, dir, true, &t);
+    tg_buf_init(&mismatch, 1u << 20);
+    pdp_bundle_tests_hermetic(c->b, c->cfg, dir, &t, &mismatch);
+    if (mismatch.len > 0) {
+        tg_buf_add(&mismatch, "", 1);
+        for (char *l = mismatch.data; l != NULL && *l != '\0';) {
+            char *nl = strchr(l, '\n');
+            fprintf(c->io.err, "warning: %.*s\n",
+                    (int)(nl != NULL ? nl - l : (long)strlen(l)), l);
+            l = nl != NULL ? nl + 1 : NULL;
+        }
+    }
+    tg_buf_fini(&mismatch);
     pdp_pc_messages(c, &t);
     for (size_t i = 0; i < t.n; i++) {
         const pdp_bundle_case *k = &t.cases[i];

@@ -3,13 +3,18 @@
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "pdp_policy_int.h"
+#include "tg_err.h"
 #include "tg_json.h"
+
+#define PDP_BT_MSG_MAX 16384 /* a fixture's compile errors */
 
 #define PDP_BT_FILE_MAX (4u << 20)
 
@@ -552,4 +557,97 @@ pdp_bundle_tests_run(const pdp_bundle *b, const tg_config *cfg, const char *dir,
     pdp_bt c = {b, cfg, t};
 
     pdp_bt_tests(&c, dir, run);
+}
+
+/* ---- the bundle's own catalog --------------------------------------------- */
+
+tg_err
+pdp_bundle_fixture(const char *dir, tg_config **out, char *err, size_t errlen)
+{
+    char        path[4096];
+    struct stat sb;
+
+    *out = NULL;
+    if (snprintf(path, sizeof(path), "%s/%s", dir, PDP_BUNDLE_CATALOG) >=
+        (int)sizeof(path)) {
+        snprintf(err, errlen, "%s: path too long", dir);
+        return TG_EINVAL;
+    }
+    if (stat(path, &sb) != 0) {
+        if (errno == ENOENT) {
+            return TG_ENOTFOUND;
+        }
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return TG_EIO;
+    }
+    return tg_config_catalog_load(out, path, err, errlen);
+}
+
+/* pdp_bt_mismatch says, one line each, which tests of dir do not hold
+ * against live's catalog although they pass against the bundle's. */
+static void
+pdp_bt_mismatch(const pdp_bundle *b, const tg_config *live, const char *dir,
+                const pdp_bundle_tests *fixed, tg_buf *out)
+{
+    pdp_bundle_tests lt;
+
+    pdp_bundle_tests_init(&lt);
+    pdp_bundle_tests_run(b, live, dir, true, &lt);
+    if (lt.messages.len > 0) {
+        tg_buf_add(out, lt.messages.data, lt.messages.len);
+    }
+    for (size_t i = 0; i < lt.n; i++) {
+        const pdp_bundle_case *k = &lt.cases[i];
+        bool                   was_ok = false;
+        for (size_t j = 0; j < fixed->n; j++) {
+            was_ok = was_ok || (fixed->cases[j].passed &&
+                                strcmp(fixed->cases[j].file, k->file) == 0 &&
+                                strcmp(fixed->cases[j].name, k->name) == 0);
+        }
+        if (!k->passed && was_ok) {
+            tg_buf_addf(out,
+                        "%s: %s: passes against the bundle's catalog.json, "
+                        "not against this PDP's deployments: %s\n",
+                        k->file, k->name, k->why);
+        }
+    }
+    pdp_bundle_tests_fini(&lt);
+}
+
+void
+pdp_bundle_tests_hermetic(const pdp_bundle *b, const tg_config *live,
+                          const char *dir, pdp_bundle_tests *t,
+                          tg_buf *mismatch)
+{
+    tg_config  *fix = NULL;
+    pdp_bundle *bf  = NULL;
+    char       *msg = malloc(PDP_BT_MSG_MAX);
+    tg_err      rv;
+
+    if (msg == NULL) {
+        t->errors++;
+        tg_buf_addf(&t->messages, "%s: out of memory\n", dir);
+        return;
+    }
+    msg[0] = '\0';
+    rv     = pdp_bundle_fixture(dir, &fix, msg, PDP_BT_MSG_MAX);
+    if (rv == TG_ENOTFOUND) {
+        pdp_bundle_tests_run(b, live, dir, true, t);
+    } else if (rv == TG_OK &&
+               (rv = pdp_bundle_load(&bf, dir, fix, msg, PDP_BT_MSG_MAX)) ==
+                   TG_OK) {
+        pdp_bundle_tests_run(bf, fix, dir, true, t);
+        if (live != NULL && mismatch != NULL) {
+            pdp_bt_mismatch(b, live, dir, t, mismatch);
+        }
+    } else {
+        /* catalog.json does not read, or the bundle does not compile
+         * against it: its tests cannot run. */
+        t->errors++;
+        tg_buf_addf(&t->messages, "%s\n",
+                    msg[0] != '\0' ? msg : tg_strerror(rv));
+    }
+    pdp_bundle_unref(bf);
+    tg_config_destroy(fix);
+    free(msg);
 }

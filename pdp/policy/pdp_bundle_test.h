@@ -45,6 +45,22 @@ void pdp_bundle_tests_fini(pdp_bundle_tests *t);
 void pdp_bundle_tests_run(const pdp_bundle *b, const tg_config *cfg,
                           const char *dir, bool run, pdp_bundle_tests *t);
 
+/* pdp_bundle_fixture loads dir's catalog.json, the deployments catalog its
+ * tests run against (hermetic: the same wherever the bundle is served);
+ * TG_ENOTFOUND when the bundle has none, another error (err says what,
+ * file:line:col) when it does not read. Owns: *out (tg_config_destroy). */
+tg_err pdp_bundle_fixture(const char *dir, tg_config **out, char *err,
+                          size_t errlen);
+
+/* pdp_bundle_tests_hermetic runs dir's tests the way serve and `test` do:
+ * against the bundle compiled with its catalog.json when it has one (then
+ * live, when not NULL, is compared: *mismatch gets one line per test that
+ * passes there but not against live's catalog), else against b and live.
+ * err gets why the fixture could not be used (t holds one error then). */
+void pdp_bundle_tests_hermetic(const pdp_bundle *b, const tg_config *live,
+                               const char *dir, pdp_bundle_tests *t,
+                               tg_buf *mismatch);
+
 /* pdp_bundle_route writes the deployment ids (borrowed from r or cfg) a
  * request evaluated as r will try, in order: the route rules' targets, or,
  * when none restricted it, cfg's deployments of its model in catalog

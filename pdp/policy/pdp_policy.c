@@ -120,11 +120,13 @@ pdp_files_list(const char *dir, pdp_files *fs, pdp_errs *e)
         }
         if (strcmp(de->d_name, "bundle.json") != 0 &&
             strcmp(de->d_name, "pricing.json") != 0 &&
+            strcmp(de->d_name, PDP_BUNDLE_CATALOG) != 0 &&
             !pdp_ends_with(de->d_name, ".policy.json") &&
             !pdp_ends_with(de->d_name, ".test.json")) {
             pdp_errs_addf(e,
                           "%s:1:1: unknown file; expected bundle.json, "
-                          "*.policy.json, *.test.json or pricing.json",
+                          "*.policy.json, *.test.json, pricing.json or "
+                          "catalog.json",
                           path);
             free(path);
             continue;

@@ -172,6 +172,9 @@ typedef struct pdp_trace pdp_trace;
 tg_err pdp_bundle_load(pdp_bundle **out, const char *dir,
                        const tg_config *cfg, char *err, size_t errlen);
 
+/* A bundle's own deployments catalog, which its tests run against. */
+#define PDP_BUNDLE_CATALOG "catalog.json"
+
 /* pdp_bundle_ignores_name: files a bundle directory may hold beside its
  * own that are not part of the bundle (not read, not hashed, no reload):
  * names starting with '.' (VCS, editor locks .#*) and editors' backup

@@ -15,7 +15,10 @@
 #
 # B_BIN defaults to build/release/bin (tests/bench/run.sh builds it).
 # Knobs: BENCH_AB_ROUNDS (5), BENCH_AB_SECS (5 per wrk run), BENCH_AB_PARTS
-# ("c1 c32 inproc stream": which measurements), BENCH_KEEP=1.
+# ("c1 c32 inproc stream": which measurements), BENCH_AB_BUNDLE (a policy
+# bundle both PDPs serve, e.g. tests/bench/capture-full: what a decision
+# record keeps), BENCH_KEEP=1. When B keeps a decision log, the size of
+# its records is reported too.
 # Like run.sh, it fails only when something does not work, never because a
 # number is bad.
 set -euo pipefail
@@ -71,6 +74,10 @@ for _ in $(seq 100); do
 done
 [ -n "$mock_port" ] || die "the mock did not report its port ($tmp/mock.log)"
 
+bundle_json=
+if [ -n "${BENCH_AB_BUNDLE:-}" ]; then
+  bundle_json="\"bundle\": \"$(cd "$BENCH_AB_BUNDLE" && pwd)\", \"bundle_watch\": false,"
+fi
 declare -A url key
 start_stack() { # start_stack A|B BIN: PDP + data plane, a tenant and a key
   local t=$1 bin=$2 d=$tmp/$1 port
@@ -79,6 +86,7 @@ start_stack() { # start_stack A|B BIN: PDP + data plane, a tenant and a key
   cat >"$d/tollgate.json" <<EOF
 {
   "pdp": {"listen": ["ipc://$d/pdp.sock"], "state_dir": "state",
+          $bundle_json
           "pricing_file": "$top/policies/pricing.json"},
   "dataplane": {"listen": "127.0.0.1:$port", "pdp_url": "ipc://$d/pdp.sock",
                 "spool_dir": "spool", "max_connections_per_ip": 1000000},
@@ -188,4 +196,12 @@ for k in $(printf '%s\n' "${!vals[@]}" | grep ' X$' | sed 's/ X$//' | sort -u | 
   k=${k//|/ }
   printf '%-34s %12s %12s %7s\n' "$k" "" "" "$(median ${vals["$k X"]})"
 done
+# What B's decision log keeps a request in (a build without one says so).
+if "$B_bin/tollgate-pdp" decisions list --config "$tmp/B/tollgate.json" \
+     --format jsonl --limit 2000 >"$tmp/records.jsonl" 2>/dev/null &&
+   [ -s "$tmp/records.jsonl" ]; then
+  awk '{ n++; b += length($0) + 1 } END {
+         printf "decision records (B): %d sampled, %.0f bytes each on average\n", n, b / n }' \
+    "$tmp/records.jsonl"
+fi
 ok=1

@@ -537,3 +537,53 @@ describe('policy history: who changed what', () => {
     }
   });
 });
+
+describe('hermetic bundle tests', () => {
+  test('a bundle with its own catalog.json tests the same anywhere; a PDP with other deployments warns, naming the tests, and serves', async () => {
+    const bundle = {
+      'bundle.json': { name: 'herm', revision: 1 },
+      'a.policy.json': {
+        rules: [
+          { id: 'allow', kind: 'access', effect: 'allow' },
+          { id: 'eu-only', kind: 'route', when: { eq: ['request.model', 'gpt-4o-mini'] }, labels: { region: 'eu' } },
+        ],
+      },
+      'catalog.json': {
+        deployments: [
+          { id: 'eu-mini', model: 'gpt-4o-mini', provider: 'openai', api_base: 'http://127.0.0.1:1/v1', labels: { region: 'eu' } },
+          { id: 'us-mini', model: 'gpt-4o-mini', provider: 'openai', api_base: 'http://127.0.0.1:1/v1', labels: { region: 'us' } },
+        ],
+      },
+      'a.test.json': {
+        tests: [{
+          name: 'mini goes to the EU', input: { principal: { key_id: 'k' }, request: { endpoint: 'chat', model: 'gpt-4o-mini' } },
+          expect: { decision: 'allow', route: ['eu-mini'] },
+        }],
+      },
+    };
+    // The gateway's own catalog has neither deployment (its EU deployment
+    // has another id): before, the PDP refused to start ("expect.route:
+    // no deployment eu-mini").
+    const gw = await startGateway({
+      bundle,
+      deployments: (mockPort) => [{ ...mockDeployment('eu-live', 'gpt-4o-mini', mockPort), labels: { region: 'eu' } }],
+    });
+    try {
+      assert.match(gw.pdp.stderr(), /warning: .*mini goes to the EU.*|warning: .*eu-mini/);
+      const { key } = await gw.createKey({ tenant: 'h' });
+      const r = await gw.chat({ model: 'mock-small', messages: userMsg('x') }, { key });
+      assert.equal(r.status, 200, r.text);
+      // `test` without a config runs against the bundle's catalog and passes.
+      const t = await runBinary('tollgate-pdp', ['test', gw.bundleDir], { env: { TOLLGATE_CONFIG: '' } });
+      assert.equal(t.code, 0, t.stdout + t.stderr);
+      assert.match(t.stdout, /against the bundle's own catalog\.json/);
+      assert.match(t.stdout, /^PASS a\.test\.json: mini goes to the EU$/m);
+      // With this gateway's config it still passes, and says what would not hold here.
+      const t2 = await runBinary('tollgate-pdp', ['test', gw.bundleDir, '--config', gw.cfgPath]);
+      assert.equal(t2.code, 0, t2.stdout + t2.stderr);
+      assert.match(t2.stderr, /warning: .*eu-mini/);
+    } finally {
+      await gw.stop();
+    }
+  });
+});

@@ -231,7 +231,7 @@ test_bundle_file_errors(void)
         load(mkbundle("bundle.json", BUNDLE_JSON, "notes.txt", "hello", NULL)));
     snprintf(line, sizeof(line),
              "%s/notes.txt:1:1: unknown file; expected bundle.json, "
-             "*.policy.json, *.test.json or pricing.json",
+             "*.policy.json, *.test.json, pricing.json or catalog.json",
              g_dir);
     CU_ASSERT(has_line(line));
 
