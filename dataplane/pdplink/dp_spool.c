@@ -135,9 +135,9 @@ struct dp_spool {
 typedef struct dp_spool_batch {
     dp_spool *sp;
     size_t    n;
-    tg_usage  u[TG_USAGE_BATCH_MAX];
     char     *content[TG_USAGE_BATCH_MAX]; /* owned; NULL: none */
     size_t    content_len[TG_USAGE_BATCH_MAX];
+    tg_usage  u[]; /* n of them: a batch is as large as what it holds */
 } dp_spool_batch;
 
 static void
@@ -302,7 +302,7 @@ static void
 dp_spool_send_batch(dp_spool *sp, const tg_usage *u, size_t n, char **content,
                     const size_t *content_len)
 {
-    dp_spool_batch *b = calloc(1, sizeof(*b));
+    dp_spool_batch *b = malloc(sizeof(*b) + n * sizeof(b->u[0]));
 
     if (b == NULL) {
         for (size_t i = 0; i < n; i++) {

@@ -38,6 +38,9 @@ pdp_mode_name(uint8_t mode)
 
 static const char *const pdp_capture_names[] = {"none", "metadata", "full"};
 
+_Static_assert(sizeof("rate_limit") <= TG_EFFECT_MAX,
+               "an effect's name must fit tg_rule_match.effect");
+
 const char *
 pdp_rule_effect(const pdp_rule *r)
 {

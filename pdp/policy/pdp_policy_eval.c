@@ -669,9 +669,11 @@ pdp_add_match(pdp_policy_result *out, const pdp_bundle *b, uint32_t r,
     }
     memcpy(out->matched[out->n_matched].rule_id, pdp_s(b, id), id.len + 1);
     out->matched[out->n_matched].enforced = enforced;
-    snprintf(out->matched[out->n_matched].effect,
-             sizeof(out->matched[0].effect), "%s",
-             pdp_rule_effect(&b->rules[r]));
+    {
+        /* The names are short literals: a copy, not a format. */
+        const char *e = pdp_rule_effect(&b->rules[r]);
+        memcpy(out->matched[out->n_matched].effect, e, strlen(e) + 1);
+    }
     out->n_matched++;
     if (b->hits != NULL) {
         atomic_fetch_add_explicit(&b->hits[2 * r + (enforced ? 0 : 1)], 1,

@@ -20,8 +20,6 @@
 #include "pdp_server.h"
 
 #include <errno.h>
-
-#include <cjson/cJSON.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <pthread.h>
@@ -212,60 +210,14 @@ pdp_worker_usage_done(void *arg, tg_err rv, const tg_usage_ack *ack)
     pthread_mutex_unlock(&srv->mu);
 }
 
-/* pdp_worker_attrs appends to w->attrs what report u's decision record
- * keeps of its key and tenant as they are now: the attributes rules read
- * (principal.labels, tenant.tier, tenant.labels), so a replay sees them as
- * they were. */
-static void
-pdp_worker_attrs(pdp_worker *w, const tg_usage *u, size_t *off, size_t *len)
-{
-    cJSON     *a = cJSON_CreateObject();
-    cJSON     *l;
-    pdp_tenant t;
-    char      *txt;
-
-    *off = w->attrs.len;
-    *len = 0;
-    if (a == NULL || u->key_id[0] == '\0' ||
-        pdp_store_read_begin(w->rd) != TG_OK) {
-        cJSON_Delete(a);
-        return;
-    }
-    if (pdp_store_key_get_by_id(w->rd, u->key_id, &w->key) == TG_OK &&
-        (l = cJSON_AddObjectToObject(a, "key_labels")) != NULL) {
-        for (uint32_t i = 0; i < w->key.n_labels; i++) {
-            cJSON_AddStringToObject(l, w->key.labels[i].key,
-                                    w->key.labels[i].value);
-        }
-    }
-    if (pdp_store_tenant_get(w->rd, u->tenant_id, &t) == TG_OK) {
-        cJSON_AddStringToObject(a, "tenant_tier", t.tier);
-        if ((l = cJSON_AddObjectToObject(a, "tenant_labels")) != NULL) {
-            for (uint32_t i = 0; i < t.n_labels; i++) {
-                cJSON_AddStringToObject(l, t.labels[i].key, t.labels[i].value);
-            }
-        }
-    }
-    pdp_store_read_end(w->rd);
-    if ((txt = cJSON_PrintUnformatted(a)) != NULL &&
-        tg_buf_append(&w->attrs, txt, strlen(txt)) == TG_OK) {
-        *len = strlen(txt);
-    }
-    free(txt);
-    cJSON_Delete(a);
-}
-
 /* pdp_worker_usage_prep readies report u for the store: a key issued to
  * a user makes it that user's spend, whatever the request said (a missing
  * key leaves it as it came); returns its cost. */
 static int64_t
-pdp_worker_usage_prep(pdp_worker *w, tg_usage *u, size_t *attrs_off,
-                      size_t *attrs_len)
+pdp_worker_usage_prep(pdp_worker *w, tg_usage *u)
 {
     pdp_server *srv = w->srv;
     int64_t     cost;
-
-    pdp_worker_attrs(w, u, attrs_off, attrs_len);
 
     if (u->key_id[0] == '\0' && u->outcome.has_key_hash &&
         pdp_store_read_begin(w->rd) == TG_OK) {
@@ -330,14 +282,9 @@ static void
 pdp_worker_usage(pdp_worker *w, nng_msg *msg)
 {
     pdp_server     *srv  = w->srv;
-    const tg_usage *u = &w->req.u.usage;
-    size_t          aoff;
-    size_t          alen;
-    int64_t         cost;
+    const tg_usage *u    = &w->req.u.usage;
+    int64_t         cost = pdp_worker_usage_prep(w, &w->req.u.usage);
     tg_err          rv;
-
-    tg_buf_reset(&w->attrs);
-    cost = pdp_worker_usage_prep(w, &w->req.u.usage, &aoff, &alen);
 
     pthread_mutex_lock(&srv->mu);
     if (atomic_load(&srv->stopping)) {
@@ -353,9 +300,8 @@ pdp_worker_usage(pdp_worker *w, nng_msg *msg)
     pthread_mutex_unlock(&srv->mu);
     w->nspend = pdp_limits_budget_keys(srv->lim, u->reservation_id, w->spend,
                                        PDP_LIMITS_BUDGETS_MAX);
-    rv = pdp_store_usage_submit_content(
-        srv->st, u, NULL, 0, alen > 0 ? w->attrs.data + aoff : NULL, alen,
-        cost, w->spend, &w->nspend, pdp_worker_usage_done, w);
+    rv = pdp_store_usage_submit_res(srv->st, u, cost, w->spend, &w->nspend,
+                                    pdp_worker_usage_done, w);
     if (rv != TG_OK) {
         w->parked = NULL;
         pdp_worker_error(w, w->req.request_id,
@@ -433,8 +379,6 @@ pdp_worker_usage_batch(pdp_worker *w, nng_msg *msg)
     uint32_t    n   = w->req.u.batch.n;
     pdp_batch  *b   = calloc(1, sizeof(*b));
     int64_t     cost[TG_USAGE_BATCH_MAX];
-    size_t      aoff[TG_USAGE_BATCH_MAX];
-    size_t      alen[TG_USAGE_BATCH_MAX];
 
     pthread_mutex_lock(&srv->mu);
     if (b == NULL || atomic_load(&srv->stopping)) {
@@ -457,10 +401,9 @@ pdp_worker_usage_batch(pdp_worker *w, nng_msg *msg)
     b->w   = w;
     b->msg = msg;
     atomic_init(&b->left, n);
-    tg_buf_reset(&w->attrs);
     for (uint32_t i = 0; i < n; i++) {
         tg_usage *u  = &w->req.u.batch.items[i];
-        cost[i]      = pdp_worker_usage_prep(w, u, &aoff[i], &alen[i]);
+        cost[i]      = pdp_worker_usage_prep(w, u);
         b->item[i].b = b;
         b->item[i].i = i;
         b->item[i].nspend =
@@ -475,9 +418,8 @@ pdp_worker_usage_batch(pdp_worker *w, nng_msg *msg)
         const char     *c =
             cl > 0 ? w->content.data + w->req.u.batch.content_off[i] : NULL;
         if (pdp_store_usage_submit_content(
-                srv->st, &w->req.u.batch.items[i], c, cl,
-                alen[i] > 0 ? w->attrs.data + aoff[i] : NULL, alen[i], cost[i],
-                it->spend, &it->nspend, pdp_batch_item_done, it) != TG_OK) {
+                srv->st, &w->req.u.batch.items[i], c, cl, cost[i], it->spend,
+                &it->nspend, pdp_batch_item_done, it) != TG_OK) {
             pdp_batch_item_done(it, TG_ECLOSED, NULL);
         }
     }
@@ -828,7 +770,6 @@ pdp_server_start(pdp_server **out, const tg_config *cfg, pdp_store *st,
         tg_buf_init(&w->out, (size_t)cfg->pdp.max_message_bytes);
         tg_buf_init(&w->resbuf, 0);
         tg_buf_init(&w->content, 0);
-        tg_buf_init(&w->attrs, 0);
         if ((nrv = nng_aio_alloc(&w->aio, pdp_worker_cb, w)) != 0 ||
             (nrv = nng_ctx_open(&w->ctx, srv->sock)) != 0) {
             snprintf(err, errlen, "server: cannot set up worker %zu: %s", i,
@@ -965,7 +906,6 @@ pdp_server_stop(pdp_server *srv)
         tg_buf_fini(&w->out);
         tg_buf_fini(&w->resbuf);
         tg_buf_fini(&w->content);
-        tg_buf_fini(&w->attrs);
     }
     free(srv->workers);
     pdp_alerts_stop(srv->alerts); /* no usage report is in flight now */

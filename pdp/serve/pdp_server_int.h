@@ -37,7 +37,6 @@ typedef struct pdp_worker {
     pdp_rep           rep;
     tg_buf            resbuf; /* the decision's reservation, encoded */
     tg_buf            content; /* a usage batch's captured content */
-    tg_buf            attrs;   /* its reports' key and tenant attributes */
     /* The budget windows the parked report's reservation held. */
     uint32_t             nspend;
     pdp_limits_spend_key spend[PDP_LIMITS_BUDGETS_MAX];

@@ -201,7 +201,9 @@ pdp_wire_decode_request_content(const void *buf, size_t len, size_t max,
                            in->wire_version, PDP_WIRE_VERSION);
         goto out;
     }
-    memset(out, 0, sizeof(*out));
+    /* Only what this request uses: the union's batch is 32 reports,
+     * hundreds of KB, cleared item by item when one comes. */
+    memset(out, 0, offsetof(pdp_req, u));
     if (content != NULL) {
         tg_buf_reset(content);
     }
@@ -209,12 +211,14 @@ pdp_wire_decode_request_content(const void *buf, size_t len, size_t max,
     switch (in->body_case) {
     case TOLLGATE__V1__PDP_REQUEST__BODY_DECIDE:
         out->kind = PDP_REQ_DECIDE;
-        rv        = pdp_wire_decide_in(in->decide, &out->u.decide, err, errlen);
+        memset(&out->u.decide, 0, sizeof(out->u.decide));
+        rv = pdp_wire_decide_in(in->decide, &out->u.decide, err, errlen);
         memcpy(out->u.decide.request_id, out->request_id,
                sizeof(out->request_id));
         break;
     case TOLLGATE__V1__PDP_REQUEST__BODY_USAGE:
         out->kind = PDP_REQ_USAGE;
+        memset(&out->u.usage, 0, sizeof(out->u.usage));
         rv        = pdp_wire_usage_in(in->usage, &out->u.usage, err, errlen);
         memcpy(out->u.usage.request_id, out->request_id,
                sizeof(out->request_id));
@@ -236,6 +240,9 @@ pdp_wire_decode_request_content(const void *buf, size_t len, size_t max,
         for (size_t i = 0; rv == TG_OK && i < in->usage_batch->n_items; i++) {
             const Tollgate__V1__UsageItem *it = in->usage_batch->items[i];
             tg_usage                      *u  = &out->u.batch.items[i];
+            memset(u, 0, sizeof(*u));
+            out->u.batch.content_off[i] = 0;
+            out->u.batch.content_len[i] = 0;
             if (it->usage == NULL || it->request_id == NULL ||
                 it->request_id[0] == '\0' ||
                 strlen(it->request_id) >= sizeof(u->request_id)) {
@@ -263,6 +270,7 @@ pdp_wire_decode_request_content(const void *buf, size_t len, size_t max,
         break;
     case TOLLGATE__V1__PDP_REQUEST__BODY_HELLO:
         out->kind = PDP_REQ_HELLO;
+        memset(&out->u.hello, 0, sizeof(out->u.hello));
         PDP_WIRE_STR(out->u.hello.component, in->hello->component,
                      "hello.component");
         PDP_WIRE_STR(out->u.hello.version, in->hello->version, "hello.version");

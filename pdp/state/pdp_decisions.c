@@ -210,22 +210,97 @@ pdp_checkpoint_line(const pdp_signer *s, uint64_t seq,
 
 /* ---- records ------------------------------------------------------------ */
 
-/* pdp_json_str adds s (scrubbed to valid UTF-8) as member name of o. */
+/* A record is written directly, not through a JSON tree: one happens for
+ * every request, on the store's one writer thread. */
+
+/* pdp_jstr appends s as a JSON string: scrubbed to valid UTF-8, quotes,
+ * backslashes and control characters escaped. */
 static void
-pdp_json_str(cJSON *o, const char *name, const char *s)
+pdp_jstr(tg_buf *b, const char *s)
 {
-    char clean[1024];
+    char   clean[1024];
+    char   esc[8];
+    size_t start = 0;
 
     tg_utf8_scrub(s, strlen(s), clean, sizeof(clean));
-    cJSON_AddStringToObject(o, name, clean);
+    tg_buf_add(b, "\"", 1);
+    for (size_t i = 0; clean[i] != '\0'; i++) {
+        unsigned char c = (unsigned char)clean[i];
+        if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f) {
+            continue;
+        }
+        tg_buf_add(b, clean + start, i - start);
+        if (c == '"' || c == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)c;
+            tg_buf_add(b, esc, 2);
+        } else {
+            snprintf(esc, sizeof(esc), "\\u%04x", c);
+            tg_buf_add(b, esc, 6);
+        }
+        start = i + 1;
+    }
+    tg_buf_add(b, clean + start, strlen(clean + start));
+    tg_buf_add(b, "\"", 1);
+}
+
+/* pdp_jint appends v in decimal. */
+static void
+pdp_jint(tg_buf *b, int64_t v)
+{
+    char     d[24];
+    size_t   n = sizeof(d);
+    uint64_t x = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+
+    do {
+        d[--n] = (char)('0' + x % 10);
+        x /= 10;
+    } while (x != 0);
+    if (v < 0) {
+        d[--n] = '-';
+    }
+    tg_buf_add(b, d + n, sizeof(d) - n);
+}
+
+/* pdp_jkey appends ,"name": (no comma before the first member). */
+static void
+pdp_jkey(tg_buf *b, const char *name, bool first)
+{
+    if (!first) {
+        tg_buf_add(b, ",", 1);
+    }
+    tg_buf_add(b, "\"", 1);
+    tg_buf_add(b, name, strlen(name));
+    tg_buf_add(b, "\":", 2);
+}
+
+static void
+pdp_jkstr(tg_buf *b, const char *name, const char *v)
+{
+    pdp_jkey(b, name, false);
+    pdp_jstr(b, v);
+}
+
+static void
+pdp_jkint(tg_buf *b, const char *name, int64_t v)
+{
+    pdp_jkey(b, name, false);
+    pdp_jint(b, v);
+}
+
+static void
+pdp_jkbool(tg_buf *b, const char *name, bool v)
+{
+    pdp_jkey(b, name, false);
+    tg_buf_add(b, v ? "true" : "false", v ? 4 : 5);
 }
 
 static const char *
 pdp_endpoint_name(tg_endpoint ep)
 {
-    static const char *const names[] = {
-        "",           "chat.completions", "completions",
-        "embeddings", "messages",         "models"};
+    static const char *const names[] = {"",           "chat.completions",
+                                        "completions", "embeddings",
+                                        "messages",    "models"};
     return (unsigned)ep < sizeof(names) / sizeof(names[0]) ? names[ep] : "";
 }
 
@@ -243,41 +318,107 @@ pdp_verdict_name(const tg_outcome *o)
                                            : "none";
 }
 
-/* pdp_decision_rules adds the matched rules: id, mode, effect. */
+/* pdp_decision_rules writes the matched rules: id, mode, effect. */
 static void
-pdp_decision_rules(cJSON *rec, const tg_outcome *o)
+pdp_decision_rules(tg_buf *b, const tg_outcome *o)
 {
-    cJSON *arr = cJSON_AddArrayToObject(rec, "rules");
+    pdp_jkey(b, "rules", false);
+    tg_buf_add(b, "[", 1);
+    for (uint32_t i = 0; i < o->n_matched; i++) {
+        tg_buf_add(b, i == 0 ? "{" : ",{", i == 0 ? 1 : 2);
+        pdp_jkey(b, "id", true);
+        pdp_jstr(b, o->matched[i].rule_id);
+        pdp_jkstr(b, "mode", o->matched[i].enforced ? "enforce" : "audit");
+        pdp_jkstr(b, "effect", o->matched[i].effect);
+        tg_buf_add(b, "}", 1);
+    }
+    tg_buf_add(b, "]", 1);
+}
 
-    for (uint32_t i = 0; arr != NULL && i < o->n_matched; i++) {
-        cJSON *r = cJSON_CreateObject();
-        if (r == NULL) {
-            return;
+/* pdp_decision_request writes what the capture level allows of the
+ * request (none: nothing; metadata and full: its x-tollgate-meta-*
+ * values). */
+static void
+pdp_decision_request(tg_buf *b, const tg_outcome *o)
+{
+    pdp_jkstr(b, "capture", pdp_capture_level_name(o->capture_level));
+    if (o->shed) {
+        pdp_jkbool(b, "shed", true);
+    }
+    if (o->capture_level >= TG_CAPTURE_METADATA && o->n_meta > 0) {
+        pdp_jkey(b, "metadata", false);
+        tg_buf_add(b, "{", 1);
+        for (uint32_t i = 0; i < o->n_meta; i++) {
+            if (i > 0) {
+                tg_buf_add(b, ",", 1);
+            }
+            pdp_jstr(b, o->meta[i].key);
+            tg_buf_add(b, ":", 1);
+            pdp_jstr(b, o->meta[i].value);
         }
-        pdp_json_str(r, "id", o->matched[i].rule_id);
-        cJSON_AddStringToObject(r, "mode",
-                                o->matched[i].enforced ? "enforce" : "audit");
-        pdp_json_str(r, "effect", o->matched[i].effect);
-        cJSON_AddItemToArray(arr, r);
+        tg_buf_add(b, "}", 1);
     }
 }
 
-/* pdp_decision_request adds what the capture level allows of the request
- * (none: nothing; metadata and full: its x-tollgate-meta-* values). */
+/* pdp_json_object appends text when it is one JSON object; anything
+ * else is left out. What the data plane sent is checked (validate); what
+ * this PDP made (pdp_decision_attrs) is not. */
 static void
-pdp_decision_request(cJSON *rec, const tg_outcome *o)
+pdp_json_object(tg_buf *b, const char *name, const char *text, size_t len,
+                bool validate)
 {
-    cJSON_AddStringToObject(rec, "capture",
-                            pdp_capture_level_name(o->capture_level));
-    if (o->shed) {
-        cJSON_AddBoolToObject(rec, "shed", true);
+    cJSON *doc;
+
+    if (text == NULL || len < 2 || text[0] != '{') {
+        return;
     }
-    if (o->capture_level >= TG_CAPTURE_METADATA && o->n_meta > 0) {
-        cJSON *m = cJSON_AddObjectToObject(rec, "metadata");
-        for (uint32_t i = 0; m != NULL && i < o->n_meta; i++) {
-            pdp_json_str(m, o->meta[i].key, o->meta[i].value);
+    if (!validate) {
+        pdp_jkey(b, name, false);
+        tg_buf_add(b, text, len);
+        return;
+    }
+    if ((doc = cJSON_ParseWithLength(text, len)) == NULL) {
+        return;
+    }
+    if (cJSON_IsObject(doc)) {
+        pdp_jkey(b, name, false);
+        tg_buf_add(b, text, len);
+    }
+    cJSON_Delete(doc);
+}
+
+static void
+pdp_jlabels(tg_buf *b, const char *name, const tg_kv *l, uint32_t n,
+            bool first)
+{
+    pdp_jkey(b, name, first);
+    tg_buf_add(b, "{", 1);
+    for (uint32_t i = 0; i < n; i++) {
+        if (i > 0) {
+            tg_buf_add(b, ",", 1);
         }
+        pdp_jstr(b, l[i].key);
+        tg_buf_add(b, ":", 1);
+        pdp_jstr(b, l[i].value);
     }
+    tg_buf_add(b, "}", 1);
+}
+
+void
+pdp_decision_attrs(tg_buf *out, const tg_kv *key_labels, uint32_t n_key,
+                   const char *tier, const tg_kv *tenant_labels,
+                   uint32_t n_tenant)
+{
+    tg_buf_add(out, "{", 1);
+    if (key_labels != NULL) {
+        pdp_jlabels(out, "key_labels", key_labels, n_key, true);
+    }
+    if (tier != NULL) {
+        pdp_jkey(out, "tenant_tier", key_labels == NULL);
+        pdp_jstr(out, tier);
+        pdp_jlabels(out, "tenant_labels", tenant_labels, n_tenant, false);
+    }
+    tg_buf_add(out, "}", 1);
 }
 
 tg_err
@@ -285,78 +426,57 @@ pdp_decision_body(const tg_usage *u, const char *content, size_t content_len,
                   const char *attrs, size_t attrs_len, int64_t cost_micro_usd,
                   int64_t settled_ms, tg_buf *out)
 {
-    const tg_outcome *o   = &u->outcome;
-    cJSON            *rec = cJSON_CreateObject();
-    cJSON            *t;
-    char             *txt;
+    const tg_outcome *o = &u->outcome;
 
-    if (rec == NULL) {
-        return TG_ENOMEM;
-    }
-    cJSON_AddNumberToObject(rec, "time_ms", (double)u->started_ms);
-    cJSON_AddNumberToObject(rec, "settled_ms", (double)settled_ms);
-    pdp_json_str(rec, "request_id", u->request_id);
-    pdp_json_str(rec, "key_id", u->key_id);
-    pdp_json_str(rec, "tenant", u->tenant_id);
-    pdp_json_str(rec, "user", u->user);
-    cJSON_AddStringToObject(rec, "endpoint", pdp_endpoint_name(u->endpoint));
-    pdp_json_str(rec, "model", o->present ? o->model_requested : u->model);
-    pdp_json_str(rec, "deployment", u->deployment_id);
-    cJSON_AddStringToObject(rec, "verdict", pdp_verdict_name(o));
-    if (o->origin[0] != '\0') {
-        pdp_json_str(rec, "origin", o->origin);
-    }
-    cJSON_AddNumberToObject(rec, "status", u->status);
-    pdp_json_str(rec, "code", o->error_code);
-    pdp_decision_rules(rec, o);
-    cJSON_AddNumberToObject(rec, "revision", (double)o->policy_revision);
-    pdp_json_str(rec, "bundle_hash", o->bundle_hash);
-    cJSON_AddNumberToObject(rec, "reserved_micro_usd",
-                            (double)o->reserved_micro_usd);
-    cJSON_AddNumberToObject(rec, "cost_micro_usd", (double)cost_micro_usd);
-    if ((t = cJSON_AddObjectToObject(rec, "tokens")) != NULL) {
-        cJSON_AddNumberToObject(t, "prompt", (double)u->prompt_tokens);
-        cJSON_AddNumberToObject(t, "completion", (double)u->completion_tokens);
-        cJSON_AddNumberToObject(t, "cached", (double)u->cached_tokens);
-        cJSON_AddBoolToObject(t, "estimated", u->estimated);
-    }
-    if ((t = cJSON_AddObjectToObject(rec, "latency")) != NULL) {
-        cJSON_AddNumberToObject(t, "pdp_us", (double)o->pdp_us);
-        cJSON_AddNumberToObject(t, "first_byte_us", (double)o->first_byte_us);
-        cJSON_AddNumberToObject(t, "total_ms", (double)u->duration_ms);
-    }
-    cJSON_AddBoolToObject(rec, "stream", u->stream);
-    cJSON_AddNumberToObject(rec, "max_tokens", (double)o->max_tokens);
-    cJSON_AddNumberToObject(rec, "prompt_estimate",
-                            (double)o->prompt_tokens_estimate);
-    if (attrs != NULL && attrs_len > 0) {
-        cJSON *a = cJSON_ParseWithLength(attrs, attrs_len);
-        if (cJSON_IsObject(a)) {
-            cJSON_AddItemToObject(rec, "attributes", a);
-        } else {
-            cJSON_Delete(a);
-        }
-    }
-    pdp_json_str(rec, "client_ip", o->client_ip);
-    pdp_json_str(rec, "trace_id", o->trace_id);
-    pdp_decision_request(rec, o);
-    if (o->capture_level == TG_CAPTURE_FULL && content != NULL &&
-        content_len > 0) {
-        cJSON *c = cJSON_ParseWithLength(content, content_len);
-        if (cJSON_IsObject(c)) {
-            cJSON_AddItemToObject(rec, "content", c);
-        } else {
-            cJSON_Delete(c); /* not what a data plane sends: left out */
-        }
-    }
-    txt = cJSON_PrintUnformatted(rec);
-    cJSON_Delete(rec);
-    if (txt == NULL) {
-        return TG_ENOMEM;
-    }
     tg_buf_reset(out);
-    tg_buf_add(out, txt, strlen(txt));
-    free(txt);
+    tg_buf_add(out, "{", 1);
+    pdp_jkey(out, "time_ms", true);
+    pdp_jint(out, u->started_ms);
+    pdp_jkint(out, "settled_ms", settled_ms);
+    pdp_jkstr(out, "request_id", u->request_id);
+    pdp_jkstr(out, "key_id", u->key_id);
+    pdp_jkstr(out, "tenant", u->tenant_id);
+    pdp_jkstr(out, "user", u->user);
+    pdp_jkstr(out, "endpoint", pdp_endpoint_name(u->endpoint));
+    pdp_jkstr(out, "model", o->present ? o->model_requested : u->model);
+    pdp_jkstr(out, "deployment", u->deployment_id);
+    pdp_jkstr(out, "verdict", pdp_verdict_name(o));
+    if (o->origin[0] != '\0') {
+        pdp_jkstr(out, "origin", o->origin);
+    }
+    pdp_jkint(out, "status", u->status);
+    pdp_jkstr(out, "code", o->error_code);
+    pdp_decision_rules(out, o);
+    pdp_jkint(out, "revision", (int64_t)o->policy_revision);
+    pdp_jkstr(out, "bundle_hash", o->bundle_hash);
+    pdp_jkint(out, "reserved_micro_usd", o->reserved_micro_usd);
+    pdp_jkint(out, "cost_micro_usd", cost_micro_usd);
+    pdp_jkey(out, "tokens", false);
+    tg_buf_add(out, "{", 1);
+    pdp_jkey(out, "prompt", true);
+    pdp_jint(out, u->prompt_tokens);
+    pdp_jkint(out, "completion", u->completion_tokens);
+    pdp_jkint(out, "cached", u->cached_tokens);
+    pdp_jkbool(out, "estimated", u->estimated);
+    tg_buf_add(out, "}", 1);
+    pdp_jkey(out, "latency", false);
+    tg_buf_add(out, "{", 1);
+    pdp_jkey(out, "pdp_us", true);
+    pdp_jint(out, o->pdp_us);
+    pdp_jkint(out, "first_byte_us", o->first_byte_us);
+    pdp_jkint(out, "total_ms", u->duration_ms);
+    tg_buf_add(out, "}", 1);
+    pdp_jkbool(out, "stream", u->stream);
+    pdp_jkint(out, "max_tokens", o->max_tokens);
+    pdp_jkint(out, "prompt_estimate", o->prompt_tokens_estimate);
+    pdp_json_object(out, "attributes", attrs, attrs_len, false);
+    pdp_jkstr(out, "client_ip", o->client_ip);
+    pdp_jkstr(out, "trace_id", o->trace_id);
+    pdp_decision_request(out, o);
+    if (o->capture_level == TG_CAPTURE_FULL) {
+        pdp_json_object(out, "content", content, content_len, true);
+    }
+    tg_buf_add(out, "}", 1);
     return tg_buf_error(out);
 }
 

@@ -57,6 +57,13 @@ tg_err pdp_decision_body(const tg_usage *u, const char *content,
                          size_t attrs_len, int64_t cost_micro_usd,
                          int64_t settled_ms, tg_buf *out);
 
+/* pdp_decision_attrs appends the "attributes" object a record keeps of
+ * its key (key_labels NULL: the key is unknown) and tenant (tier NULL: no
+ * tenant record). */
+void pdp_decision_attrs(tg_buf *out, const tg_kv *key_labels, uint32_t n_key,
+                        const char *tier, const tg_kv *tenant_labels,
+                        uint32_t n_tenant);
+
 /* pdp_decision_chain writes record seq (its body, prev) into out. */
 tg_err pdp_decision_chain(uint64_t seq, const uint8_t prev[TG_SHA256_LEN],
                           const char *body, size_t len, tg_buf *out);

@@ -440,6 +440,7 @@ pdp_store_open(pdp_store **out, const char *dir, int64_t map_size_mb, char *err,
     tg_buf_init(&st->dec_body, 0);
     tg_buf_init(&st->dec_rec, 0);
     tg_buf_init(&st->dec_cp, 0);
+    tg_buf_init(&st->dec_attrs, 0);
     pthread_mutex_init(&st->mu, NULL);
     pthread_cond_init(&st->cv, NULL);
     st->lk_init = true;
@@ -488,6 +489,7 @@ pdp_store_close(pdp_store *st)
     tg_buf_fini(&st->dec_body);
     tg_buf_fini(&st->dec_rec);
     tg_buf_fini(&st->dec_cp);
+    tg_buf_fini(&st->dec_attrs);
     free(st->dir);
     free(st);
 }

@@ -465,13 +465,11 @@ tg_err pdp_store_usage_submit_res(pdp_store *st, const tg_usage *u,
                                   uint32_t *nspend, pdp_store_usage_cb cb,
                                   void *arg);
 
-/* pdp_store_usage_submit_content is pdp_store_usage_submit_res with what
- * its decision record keeps besides the report (each JSON text, copied;
- * NULL: none): content, the request's bodies when its capture level kept
- * them, and attrs, its key's and tenant's attributes. */
+/* pdp_store_usage_submit_content is pdp_store_usage_submit_res for a
+ * report whose capture level kept the request's bodies: content (JSON
+ * text, copied) goes into its decision record. */
 tg_err pdp_store_usage_submit_content(pdp_store *st, const tg_usage *u,
                                       const char *content, size_t content_len,
-                                      const char *attrs, size_t attrs_len,
                                       int64_t               cost_micro_usd,
                                       pdp_limits_spend_key *spend,
                                       uint32_t *nspend, pdp_store_usage_cb cb,

@@ -72,9 +72,11 @@ pdp_cp_head(const MDB_val *v, uint8_t head[TG_SHA256_LEN])
 /* pdp_dec_last finds the chain's head inside txn: the last record's
  * sequence and hash, or (every record up to it pruned) the newest
  * checkpoint's; 0 and zeros for an empty log. cp_seq gets the newest
- * checkpoint's sequence (0: none). Returns an LMDB rc. */
+ * checkpoint's sequence (0: none). writer: the store's writer thread
+ * calls, which may use the hash it kept of the record it appended last
+ * (no other thread reads that). Returns an LMDB rc. */
 static int
-pdp_dec_last(pdp_store *st, MDB_txn *txn, uint64_t *seq,
+pdp_dec_last(pdp_store *st, MDB_txn *txn, bool writer, uint64_t *seq,
              uint8_t head[TG_SHA256_LEN], uint64_t *cp_seq)
 {
     MDB_cursor *cur;
@@ -106,7 +108,11 @@ pdp_dec_last(pdp_store *st, MDB_txn *txn, uint64_t *seq,
     mdb_cursor_close(cur);
     if (rc == 0 && pdp_seq_of(&k) >= *cp_seq) {
         *seq = pdp_seq_of(&k);
-        tg_sha256(v.mv_data, v.mv_size, head);
+        if (writer && *seq == st->dec_head_seq && *seq != 0) {
+            memcpy(head, st->dec_head, TG_SHA256_LEN);
+        } else {
+            tg_sha256(v.mv_data, v.mv_size, head);
+        }
         return 0;
     }
     if (rc != 0 && rc != MDB_NOTFOUND) {
@@ -142,6 +148,36 @@ pdp_dec_checkpoint(pdp_store *st, MDB_txn *txn, const pdp_signer *signer,
     return mdb_put(txn, st->checkpoints, &k, &v, MDB_NOOVERWRITE);
 }
 
+/* pdp_dec_attrs writes into st->dec_attrs what the record keeps of the
+ * report's key and tenant as they are in txn (the attributes rules read). */
+static void
+pdp_dec_attrs(pdp_store *st, MDB_txn *txn, const tg_usage *u)
+{
+    MDB_val    k = {strlen(u->key_id), (void *)u->key_id};
+    MDB_val    v;
+    bool       have_key    = false;
+    bool       have_tenant = false;
+
+    tg_buf_reset(&st->dec_attrs);
+    if (u->key_id[0] != '\0' && mdb_get(txn, st->key_ids, &k, &v) == 0) {
+        MDB_val hk = v;
+        have_key   = mdb_get(txn, st->keys, &hk, &v) == 0 &&
+                   pdp_store__key_decode(&v, &st->dec_key) == TG_OK;
+    }
+    k.mv_size = strlen(u->tenant_id);
+    k.mv_data = (void *)u->tenant_id;
+    if (u->tenant_id[0] != '\0' && mdb_get(txn, st->tenants, &k, &v) == 0) {
+        have_tenant = pdp_store__tenant_decode(&v, &st->dec_tenant) == TG_OK;
+    }
+    if (have_key || have_tenant) {
+        pdp_decision_attrs(&st->dec_attrs, have_key ? st->dec_key.labels : NULL,
+                           have_key ? st->dec_key.n_labels : 0,
+                           have_tenant ? st->dec_tenant.tier : NULL,
+                           st->dec_tenant.labels,
+                           have_tenant ? st->dec_tenant.n_labels : 0);
+    }
+}
+
 int
 pdp_store__decision_append(pdp_store *st, MDB_txn *txn,
                            const pdp_store_item *it)
@@ -155,12 +191,13 @@ pdp_store__decision_append(pdp_store *st, MDB_txn *txn,
     MDB_val  ik = {strlen(it->usage.request_id), (void *)it->usage.request_id};
     int      rc;
 
-    if ((rc = pdp_dec_last(st, txn, &seq, head, &cp_seq)) != 0) {
+    if ((rc = pdp_dec_last(st, txn, true, &seq, head, &cp_seq)) != 0) {
         return rc;
     }
-    if (pdp_decision_body(&it->usage, it->content, it->content_len, it->attrs,
-                          it->attrs_len, it->cost, it->settled_ms,
-                          &st->dec_body) != TG_OK ||
+    pdp_dec_attrs(st, txn, &it->usage);
+    if (pdp_decision_body(&it->usage, it->content, it->content_len,
+                          st->dec_attrs.data, st->dec_attrs.len, it->cost,
+                          it->settled_ms, &st->dec_body) != TG_OK ||
         pdp_decision_chain(seq + 1, head, st->dec_body.data, st->dec_body.len,
                            &st->dec_rec) != TG_OK) {
         return ENOMEM;
@@ -173,9 +210,11 @@ pdp_store__decision_append(pdp_store *st, MDB_txn *txn,
         (rc = mdb_put(txn, st->decision_ids, &ik, &k, 0)) != 0) {
         return rc;
     }
+    tg_sha256(st->dec_rec.data, st->dec_rec.len, head);
+    st->dec_head_seq = seq;
+    memcpy(st->dec_head, head, TG_SHA256_LEN);
     if (st->signer != NULL && st->cp_every > 0 &&
         seq - cp_seq >= st->cp_every) {
-        tg_sha256(st->dec_rec.data, st->dec_rec.len, head);
         return pdp_dec_checkpoint(st, txn, st->signer, seq, head, cp_seq,
                                   &st->dec_cp);
     }
@@ -208,7 +247,7 @@ pdp_store_cp_txn(pdp_store *st, MDB_txn *txn, void *arg)
     int         rc;
 
     a->seq = 0;
-    if ((rc = pdp_dec_last(st, txn, &seq, head, &cp_seq)) != 0) {
+    if ((rc = pdp_dec_last(st, txn, false, &seq, head, &cp_seq)) != 0) {
         return rc;
     }
     if (seq > cp_seq) {

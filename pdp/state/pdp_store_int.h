@@ -39,8 +39,6 @@ typedef struct pdp_store_item {
     size_t                 res_len;
     char                  *content; /* USAGE: captured bodies (JSON); NULL */
     size_t                 content_len;
-    char                  *attrs; /* USAGE: key and tenant attributes; NULL */
-    size_t                 attrs_len;
     tg_usage               usage; /* RESERVE: only request_id */
     int64_t                cost;
     int64_t                settled_ms;
@@ -81,6 +79,14 @@ struct pdp_store {
     tg_buf            dec_body;
     tg_buf            dec_rec;
     tg_buf            dec_cp;
+    tg_buf            dec_attrs;
+    pdp_key           dec_key; /* scratch: the report's key, tenant */
+    pdp_tenant        dec_tenant;
+    /* The last record this writer appended and its hash: the next one
+     * chains to it without hashing it again (checked against the last
+     * record in each txn, so a txn that did not commit misleads no one). */
+    uint64_t          dec_head_seq;
+    uint8_t           dec_head[TG_SHA256_LEN];
     /* Disk full: when the writer last said so (it says it once a minute,
      * not once per failed commit). Writer thread only. */
     atomic_llong     full_logged_ms;

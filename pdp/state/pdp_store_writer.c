@@ -153,7 +153,6 @@ pdp_store_item_finish(pdp_store_item *it, tg_err rv)
     }
     free(it->res);
     free(it->content);
-    free(it->attrs);
     free(it);
 }
 
@@ -287,8 +286,7 @@ pdp_store_usage_submit(pdp_store *st, const tg_usage *u, int64_t cost_micro_usd,
  * PDP_LIMITS_BUDGETS_MAX and the keys and their count are written back. */
 static tg_err
 pdp_store__submit_usage(pdp_store *st, const tg_usage *u, const char *content,
-                        size_t content_len, const char *attrs, size_t attrs_len,
-                        int64_t cost,
+                        size_t content_len, int64_t cost,
                         pdp_limits_spend_key *spend, uint32_t nspend,
                         uint32_t *nspend_out, pdp_store_usage_cb cb, void *arg)
 {
@@ -307,15 +305,6 @@ pdp_store__submit_usage(pdp_store *st, const tg_usage *u, const char *content,
         }
         memcpy(it->content, content, content_len);
         it->content_len = content_len;
-    }
-    if (attrs != NULL && attrs_len > 0) {
-        if ((it->attrs = malloc(attrs_len)) == NULL) {
-            free(it->content);
-            free(it);
-            return TG_ENOMEM;
-        }
-        memcpy(it->attrs, attrs, attrs_len);
-        it->attrs_len = attrs_len;
     }
     it->usage      = *u;
     it->cost       = cost;
@@ -341,8 +330,7 @@ pdp_store_usage_submit_spend(pdp_store *st, const tg_usage *u,
                              pdp_limits_spend_key *spend, uint32_t nspend,
                              pdp_store_usage_cb cb, void *arg)
 {
-    return pdp_store__submit_usage(st, u, NULL, 0, NULL, 0, cost_micro_usd,
-                                   spend,
+    return pdp_store__submit_usage(st, u, NULL, 0, cost_micro_usd, spend,
                                    nspend, NULL, cb, arg);
 }
 
@@ -351,22 +339,20 @@ pdp_store_usage_submit_res(pdp_store *st, const tg_usage *u,
                            int64_t cost_micro_usd, pdp_limits_spend_key *spend,
                            uint32_t *nspend, pdp_store_usage_cb cb, void *arg)
 {
-    return pdp_store__submit_usage(st, u, NULL, 0, NULL, 0, cost_micro_usd,
-                                   spend,
+    return pdp_store__submit_usage(st, u, NULL, 0, cost_micro_usd, spend,
                                    *nspend, nspend, cb, arg);
 }
 
 tg_err
 pdp_store_usage_submit_content(pdp_store *st, const tg_usage *u,
                                const char *content, size_t content_len,
-                               const char *attrs, size_t attrs_len,
                                int64_t cost_micro_usd,
                                pdp_limits_spend_key *spend, uint32_t *nspend,
                                pdp_store_usage_cb cb, void *arg)
 {
-    return pdp_store__submit_usage(st, u, content, content_len, attrs,
-                                   attrs_len, cost_micro_usd, spend, *nspend,
-                                   nspend, cb, arg);
+    return pdp_store__submit_usage(st, u, content, content_len,
+                                   cost_micro_usd, spend, *nspend, nspend, cb,
+                                   arg);
 }
 
 tg_err
