@@ -9,6 +9,7 @@
  * (they survive this process dying) and fsynced at most a second later,
  * which bounds what an operating-system crash could take. */
 #include "dp_spool.h"
+#include "dp_spool_rec.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -30,11 +31,7 @@
 #include "tg_lmdb.h"
 #include "tg_log.h"
 #include "tg_time.h"
-#include "tg_wire.h"
 
-#define DP_SPOOL_MAGIC_V1 0x31534754u /* "TGS1": a final, older tg_usage */
-#define DP_SPOOL_MAGIC_V2 0x32534754u /* "TGS2": kind, then older tg_usage */
-#define DP_SPOOL_MAGIC 0x33534754u    /* "TGS3": kind, id, packed Usage */
 #define DP_SPOOL_BUCKETS 1024
 #define DP_SPOOL_MAX_INFLIGHT 512
 #define DP_SPOOL_RESEND_US (3 * 1000000)
@@ -46,17 +43,6 @@
 #define DP_SPOOL_RETRY_US (250 * 1000) /* a refusing disk is tried again */
 #define DP_SPOOL_LOG_US (60 * 1000000LL) /* "disk full" at most this often */
 #define DP_SPOOL_MEM_DEFAULT (64u << 20)
-
-/* A record: magic (u32), kind (u8), request id length (u8), two zero
- * bytes, the request id, then the report as a packed Usage message (so a
- * record is as long as what it says, not as tg_usage). */
-#define DP_SPOOL_HEAD 8
-#define DP_SPOOL_REC_MAX (DP_SPOOL_HEAD + TG_REQUEST_ID_MAX + TG_USAGE_REPORT_MAX)
-
-/* The tg_usage TGS1 records hold: everything before "abandoned"; TGS2
- * records: everything before "outcome". */
-#define DP_SPOOL_V1_USAGE ((offsetof(tg_usage, abandoned) + 7) & ~(size_t)7)
-#define DP_SPOOL_V2_USAGE offsetof(tg_usage, outcome)
 
 typedef struct dp_spool_item dp_spool_item;
 struct dp_spool_item {
@@ -70,10 +56,6 @@ struct dp_spool_item {
     char          *content; /* a final's captured bodies (owned); NULL */
     size_t         content_len;
 };
-
-/* A final's captured content is kept beside it under this prefix and the
- * request id, written in the same txn, deleted with it. */
-#define DP_SPOOL_CONTENT_PREFIX "c:"
 
 static void
 dp_spool_item_free(dp_spool_item *it)
@@ -258,44 +240,6 @@ dp_spool_batch_cb(void *arg, tg_err err, const tg_usage_item_ack *acks,
     dp_spool_batch_free(b);
 }
 
-/* dp_spool_wire_size: what u takes in a UsageBatch, with its item's
- * framing. */
-static size_t
-dp_spool_wire_size(const tg_usage *u)
-{
-    tg_wire_usage_room room;
-
-    return tollgate__v1__usage__get_packed_size(tg_wire_usage_fill(&room, u)) +
-           strlen(u->request_id) + 16;
-}
-
-/* dp_spool_content_load copies the content kept beside report id into
- * *out (malloc'd; NULL when there is none or it cannot be read: the
- * record goes without it). Spool thread. */
-static void
-dp_spool_content_load(dp_spool *sp, const char *id, char **out, size_t *len)
-{
-    char     key[sizeof(DP_SPOOL_CONTENT_PREFIX) + TG_REQUEST_ID_MAX];
-    MDB_txn *txn;
-    MDB_val  k;
-    MDB_val  v;
-
-    *out = NULL;
-    *len = 0;
-    k.mv_size = (size_t)snprintf(key, sizeof(key), DP_SPOOL_CONTENT_PREFIX "%s",
-                                 id);
-    k.mv_data = key;
-    if (mdb_txn_begin(sp->env, NULL, MDB_RDONLY, &txn) != 0) {
-        return;
-    }
-    if (mdb_get(txn, sp->dbi, &k, &v) == 0 && v.mv_size > 0 &&
-        (*out = malloc(v.mv_size)) != NULL) {
-        memcpy(*out, v.mv_data, v.mv_size);
-        *len = v.mv_size;
-    }
-    mdb_txn_abort(txn);
-}
-
 /* dp_spool_send_batch sends reports u[0..n) as one UsageBatch with their
  * contents (taken: freed whatever happens). */
 static void
@@ -353,9 +297,9 @@ dp_spool_flush(dp_spool *sp)
     }
     for (size_t i = 0; i < n; i++) {
         size_t size;
-        dp_spool_content_load(sp, sp->batch[i].request_id, &content[i],
+        dp_spool_rec_content_load(sp->env, sp->dbi, sp->batch[i].request_id, &content[i],
                               &content_len[i]);
-        size = dp_spool_wire_size(&sp->batch[i]) + content_len[i];
+        size = dp_spool_rec_wire_size(&sp->batch[i]) + content_len[i];
         if (i > first && bytes + size > TG_USAGE_BATCH_BYTES) {
             dp_spool_send_batch(sp, sp->batch + first, i - first,
                                 content + first, content_len + first);
@@ -389,7 +333,7 @@ dp_spool_send(dp_spool *sp, const tg_usage *u, int64_t now_us)
         sp->n_flight++;
     }
     (*pp)->sent_us = now_us;
-    size = dp_spool_wire_size(u);
+    size = dp_spool_rec_wire_size(u);
     if (sp->n_batch > 0 && sp->batch_bytes + size > TG_USAGE_BATCH_BYTES) {
         dp_spool_flush(sp); /* a batch fits any PDP's max_message_bytes */
     }
@@ -436,58 +380,6 @@ dp_spool_disk_error(dp_spool *sp, const char *what, int rc, int64_t now_us)
     }
 }
 
-/* dp_spool_pack writes u as a record of kind into rec (DP_SPOOL_REC_MAX
- * bytes); returns its length, 0 if it cannot (a bug: reports are bounded). */
-static size_t
-dp_spool_pack(dp_spool_kind kind, const tg_usage *u, uint8_t *rec)
-{
-    tg_wire_usage_room   room;
-    Tollgate__V1__Usage *m   = tg_wire_usage_fill(&room, u);
-    size_t               idn = strlen(u->request_id);
-    size_t               n   = tollgate__v1__usage__get_packed_size(m);
-
-    if (idn >= TG_REQUEST_ID_MAX || n > TG_USAGE_REPORT_MAX) {
-        return 0;
-    }
-    memset(rec, 0, DP_SPOOL_HEAD);
-    uint32_t magic = DP_SPOOL_MAGIC;
-    memcpy(rec, &magic, sizeof(magic));
-    rec[4] = (uint8_t)kind;
-    rec[5] = (uint8_t)idn;
-    memcpy(rec + DP_SPOOL_HEAD, u->request_id, idn);
-    return DP_SPOOL_HEAD + idn +
-           tollgate__v1__usage__pack(m, rec + DP_SPOOL_HEAD + idn);
-}
-
-/* dp_spool_content_put keeps item's content beside its record. */
-static int
-dp_spool_content_put(dp_spool *sp, MDB_txn *txn, const dp_spool_item *it)
-{
-    char    key[sizeof(DP_SPOOL_CONTENT_PREFIX) + TG_REQUEST_ID_MAX];
-    MDB_val k;
-    MDB_val v = {it->content_len, it->content};
-
-    k.mv_size = (size_t)snprintf(key, sizeof(key), DP_SPOOL_CONTENT_PREFIX "%s",
-                                 it->usage.request_id);
-    k.mv_data = key;
-    return mdb_put(txn, sp->dbi, &k, &v, 0);
-}
-
-/* dp_spool_content_del deletes the content kept beside report id. */
-static int
-dp_spool_content_del(dp_spool *sp, MDB_txn *txn, const char *id)
-{
-    char    key[sizeof(DP_SPOOL_CONTENT_PREFIX) + TG_REQUEST_ID_MAX];
-    MDB_val k;
-    int     rc;
-
-    k.mv_size = (size_t)snprintf(key, sizeof(key), DP_SPOOL_CONTENT_PREFIX "%s",
-                                 id);
-    k.mv_data = key;
-    rc        = mdb_del(txn, sp->dbi, &k, NULL);
-    return rc == MDB_NOTFOUND ? 0 : rc;
-}
-
 /* dp_spool_txn runs n puts (items) or deletes (keys) in one write txn,
  * growing the map when it fills. Returns an LMDB rc. */
 static int
@@ -507,11 +399,13 @@ dp_spool_txn(dp_spool *sp, dp_spool_item *items, size_t n, char (*keys)[TG_REQUE
                 MDB_val k = {strlen(items->usage.request_id),
                              items->usage.request_id};
                 MDB_val v = {0, rec};
-                v.mv_size = dp_spool_pack(items->kind, &items->usage, rec);
+                v.mv_size = dp_spool_rec_pack(items->kind, &items->usage, rec);
                 rc        = v.mv_size == 0 ? EINVAL
                                            : mdb_put(txn, sp->dbi, &k, &v, 0);
                 if (rc == 0 && items->content != NULL) {
-                    rc = dp_spool_content_put(sp, txn, items);
+                    rc = dp_spool_rec_content_put(txn, sp->dbi, items->usage.request_id,
+                                                 items->content,
+                                                 items->content_len);
                 }
                 items = items->next;
             } else {
@@ -521,7 +415,7 @@ dp_spool_txn(dp_spool *sp, dp_spool_item *items, size_t n, char (*keys)[TG_REQUE
                     rc = 0;
                 }
                 if (rc == 0) {
-                    rc = dp_spool_content_del(sp, txn, keys[i]);
+                    rc = dp_spool_rec_content_del(txn, sp->dbi, keys[i]);
                 }
             }
         }
@@ -722,70 +616,6 @@ dp_spool_sync(dp_spool *sp, int64_t now_us)
     sp->dirty = false;
 }
 
-/* dp_spool_unpack reads a TGS3 record into *u; false if it is damaged. */
-static bool
-dp_spool_unpack(const MDB_val *v, dp_spool_kind *kind, tg_usage *u)
-{
-    const uint8_t       *p = v->mv_data;
-    size_t               idn;
-    Tollgate__V1__Usage *m;
-    bool                 ok;
-
-    if (v->mv_size < DP_SPOOL_HEAD || (idn = p[5]) >= TG_REQUEST_ID_MAX ||
-        v->mv_size < DP_SPOOL_HEAD + idn ||
-        (p[4] != DP_SPOOL_INTENT && p[4] != DP_SPOOL_FINAL)) {
-        return false;
-    }
-    m = tollgate__v1__usage__unpack(NULL, v->mv_size - DP_SPOOL_HEAD - idn,
-                                    p + DP_SPOOL_HEAD + idn);
-    if (m == NULL) {
-        return false;
-    }
-    memset(u, 0, sizeof(*u));
-    ok = tg_wire_usage_read(m, u, NULL, 0) == TG_OK;
-    tollgate__v1__usage__free_unpacked(m, NULL);
-    memcpy(u->request_id, p + DP_SPOOL_HEAD, idn);
-    u->request_id[idn] = '\0';
-    *kind              = (dp_spool_kind)p[4];
-    return ok;
-}
-
-/* dp_spool_read decodes a stored record; false for one this build does
- * not know (left alone). */
-static bool
-dp_spool_read(const MDB_val *v, dp_spool_kind *kind, tg_usage *u)
-{
-    uint32_t magic;
-
-    if (v->mv_size < sizeof(magic)) {
-        return false;
-    }
-    memcpy(&magic, v->mv_data, sizeof(magic));
-    if (magic == DP_SPOOL_MAGIC) {
-        if (!dp_spool_unpack(v, kind, u)) {
-            return false;
-        }
-    } else if (magic == DP_SPOOL_MAGIC_V2 &&
-               v->mv_size == 8 + DP_SPOOL_V2_USAGE) {
-        const uint8_t *p = v->mv_data;
-        if (p[4] != DP_SPOOL_INTENT && p[4] != DP_SPOOL_FINAL) {
-            return false;
-        }
-        memset(u, 0, sizeof(*u));
-        memcpy(u, p + 8, DP_SPOOL_V2_USAGE);
-        *kind = (dp_spool_kind)p[4];
-    } else if (magic == DP_SPOOL_MAGIC_V1 &&
-               v->mv_size == 8 + DP_SPOOL_V1_USAGE) {
-        memset(u, 0, sizeof(*u));
-        memcpy(u, (const char *)v->mv_data + 8, DP_SPOOL_V1_USAGE);
-        *kind = DP_SPOOL_FINAL;
-    } else {
-        return false;
-    }
-    u->request_id[sizeof(u->request_id) - 1] = '\0';
-    return u->request_id[0] != '\0';
-}
-
 /* dp_spool_scan (re)sends the finals on disk and in memory that are not in
  * flight, and counts them. */
 static void
@@ -807,7 +637,7 @@ dp_spool_scan(dp_spool *sp, int64_t now_us)
     if (mdb_cursor_open(txn, sp->dbi, &cur) == 0) {
         for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
              rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-            if (!dp_spool_read(&v, &kind, &u) || kind != DP_SPOOL_FINAL) {
+            if (!dp_spool_rec_read(&v, &kind, &u) || kind != DP_SPOOL_FINAL) {
                 continue;
             }
             n++;
@@ -854,7 +684,7 @@ dp_spool_settle_intents(dp_spool *sp)
             dp_spool_kind  kind;
             dp_spool_item *it;
             tg_usage       u;
-            if (!dp_spool_read(&v, &kind, &u) || kind != DP_SPOOL_INTENT ||
+            if (!dp_spool_rec_read(&v, &kind, &u) || kind != DP_SPOOL_INTENT ||
                 (it = calloc(1, sizeof(*it))) == NULL) {
                 continue;
             }
