@@ -30,15 +30,12 @@
 #include <stdint.h>
 
 #include "dp_pdp.h"
+#include "dp_spool_rec.h"
 #include "tg_err.h"
 #include "tg_msg.h"
 
 typedef struct dp_spool dp_spool;
 
-typedef enum dp_spool_kind {
-    DP_SPOOL_INTENT = 1, /* before upstream: the worst case, estimated */
-    DP_SPOOL_FINAL  = 2, /* the usage report */
-} dp_spool_kind;
 
 /* dp_spool_open opens (creating) the spool in dir and starts its thread;
  * intents a previous run left become estimated finals. A truncated or

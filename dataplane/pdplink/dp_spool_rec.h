@@ -15,8 +15,12 @@
 
 #include <lmdb.h>
 
-#include "dp_spool.h"
 #include "tg_msg.h"
+
+typedef enum dp_spool_kind {
+    DP_SPOOL_INTENT = 1, /* before upstream: the worst case, estimated */
+    DP_SPOOL_FINAL  = 2, /* the usage report */
+} dp_spool_kind;
 
 #define DP_SPOOL_MAGIC_V1 0x31534754u /* "TGS1": a final, older tg_usage */
 #define DP_SPOOL_MAGIC_V2 0x32534754u /* "TGS2": kind, then older tg_usage */
