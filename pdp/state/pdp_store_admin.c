@@ -473,29 +473,6 @@ pdp_store_token_list(pdp_store *st, pdp_store_token_fn fn, void *arg)
 
 /* ---- audit trail -------------------------------------------------------- */
 
-static void
-pdp_seq_key(uint8_t key[8], uint64_t seq)
-{
-    for (int i = 0; i < 8; i++) {
-        key[i] = (uint8_t)(seq >> (56 - 8 * i));
-    }
-}
-
-static uint64_t
-pdp_seq_get(const MDB_val *k)
-{
-    const uint8_t *p   = k->mv_data;
-    uint64_t       seq = 0;
-
-    if (k->mv_size != 8) {
-        return 0;
-    }
-    for (int i = 0; i < 8; i++) {
-        seq = seq << 8 | p[i];
-    }
-    return seq;
-}
-
 int
 pdp_store__audit_txn(pdp_store *st, MDB_txn *txn, void *arg)
 {
@@ -515,8 +492,8 @@ pdp_store__audit_txn(pdp_store *st, MDB_txn *txn, void *arg)
     if (rc != 0 && rc != MDB_NOTFOUND) {
         return rc;
     }
-    a->seq = rc == 0 ? pdp_seq_get(&k) + 1 : 1;
-    pdp_seq_key(key, a->seq);
+    a->seq = rc == 0 ? pdp_store__seq_of(&k) + 1 : 1;
+    pdp_store__seq_key(key, a->seq);
     if ((o = malloc(sizeof(*o))) == NULL) {
         return ENOMEM;
     }
@@ -559,7 +536,7 @@ pdp_store_audit_list_one(const MDB_val *k, const MDB_val *v, void *arg)
     pdp_rec_in          in = {v->mv_data, v->mv_size, 0, false};
 
     memset(a, 0, sizeof(*a));
-    a->seq = pdp_seq_get(k);
+    a->seq = pdp_store__seq_of(k);
     if (pdp_rec_get_uint(&in, 1) != PDP_STORE_REC_VERSION) {
         return TG_EVERSION;
     }
@@ -612,18 +589,6 @@ pdp_history_encode(pdp_rec_out *o, const pdp_activation *a)
     pdp_rec_str(o, a->why);
 }
 
-static uint64_t
-pdp_history_seq(const MDB_val *k)
-{
-    const uint8_t *p = k->mv_data;
-    uint64_t       s = 0;
-
-    for (size_t i = 0; i < 8 && i < k->mv_size; i++) {
-        s = (s << 8) | p[i];
-    }
-    return s;
-}
-
 static tg_err
 pdp_history_decode(const MDB_val *k, const MDB_val *v, pdp_activation *a)
 {
@@ -636,7 +601,7 @@ pdp_history_decode(const MDB_val *k, const MDB_val *v, pdp_activation *a)
     if (pdp_rec_get_uint(&in, 1) != PDP_STORE_REC_VERSION) {
         return TG_EVERSION;
     }
-    a->seq               = pdp_history_seq(k);
+    a->seq               = pdp_store__seq_of(k);
     a->revision          = pdp_rec_get_uint(&in, 8);
     a->previous_revision = pdp_rec_get_uint(&in, 8);
     a->activated_ms      = pdp_rec_get_i64(&in);
@@ -674,8 +639,8 @@ pdp_store_history_add_txn(pdp_store *st, MDB_txn *txn, void *arg)
     if (rc != 0 && rc != MDB_NOTFOUND) {
         return rc;
     }
-    a->seq = rc == 0 ? pdp_history_seq(&k) + 1 : 1;
-    pdp_seq_key(key, a->seq);
+    a->seq = rc == 0 ? pdp_store__seq_of(&k) + 1 : 1;
+    pdp_store__seq_key(key, a->seq);
     o.len = 0;
     o.bad = false;
     pdp_history_encode(&o, a);

@@ -31,26 +31,6 @@ pdp_store__decisions_open(pdp_store *st, MDB_txn *txn)
     return 0;
 }
 
-static void
-pdp_seq_key(uint8_t k[8], uint64_t seq)
-{
-    for (int i = 0; i < 8; i++) {
-        k[i] = (uint8_t)(seq >> (56 - 8 * i));
-    }
-}
-
-static uint64_t
-pdp_seq_of(const MDB_val *k)
-{
-    const uint8_t *p   = k->mv_data;
-    uint64_t       seq = 0;
-
-    for (size_t i = 0; i < 8 && i < k->mv_size; i++) {
-        seq = seq << 8 | p[i];
-    }
-    return k->mv_size == 8 ? seq : 0;
-}
-
 /* pdp_cp_head reads the head a checkpoint line signs. */
 static bool
 pdp_cp_head(const MDB_val *v, uint8_t head[TG_SHA256_LEN])
@@ -99,15 +79,15 @@ pdp_dec_last(pdp_store *st, MDB_txn *txn, bool writer, uint64_t *seq,
         return crc;
     }
     if (crc == 0) {
-        *cp_seq = pdp_seq_of(&ck);
+        *cp_seq = pdp_store__seq_of(&ck);
     }
     if ((rc = mdb_cursor_open(txn, st->decisions, &cur)) != 0) {
         return rc;
     }
     rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
     mdb_cursor_close(cur);
-    if (rc == 0 && pdp_seq_of(&k) >= *cp_seq) {
-        *seq = pdp_seq_of(&k);
+    if (rc == 0 && pdp_store__seq_of(&k) >= *cp_seq) {
+        *seq = pdp_store__seq_of(&k);
         if (writer && *seq == st->dec_head_seq && *seq != 0) {
             memcpy(head, st->dec_head, TG_SHA256_LEN);
         } else {
@@ -142,7 +122,7 @@ pdp_dec_checkpoint(pdp_store *st, MDB_txn *txn, const pdp_signer *signer,
     if (pdp_checkpoint_line(signer, seq, head, tg_now_ms(), line) != TG_OK) {
         return ENOMEM;
     }
-    pdp_seq_key(kb, seq);
+    pdp_store__seq_key(kb, seq);
     v.mv_size = line->len;
     v.mv_data = line->data;
     return mdb_put(txn, st->checkpoints, &k, &v, MDB_NOOVERWRITE);
@@ -203,7 +183,7 @@ pdp_store__decision_append(pdp_store *st, MDB_txn *txn,
         return ENOMEM;
     }
     seq++;
-    pdp_seq_key(kb, seq);
+    pdp_store__seq_key(kb, seq);
     v.mv_size = st->dec_rec.len;
     v.mv_data = st->dec_rec.data;
     if ((rc = mdb_put(txn, st->decisions, &k, &v, MDB_APPEND)) != 0 ||
@@ -335,15 +315,15 @@ pdp_store_decisions_stats(pdp_store *st, pdp_decisions_stats *out)
     memset(out, 0, sizeof(*out));
     if ((rv = pdp_dec_read_begin(st, &r)) == TG_OK) {
         if (mdb_cursor_get(r.rec, &k, &v, MDB_FIRST) == 0) {
-            out->first_seq = pdp_seq_of(&k);
+            out->first_seq = pdp_store__seq_of(&k);
             out->first_ms  = pdp_dec_settled(&v);
         }
         if (mdb_cursor_get(r.rec, &k, &v, MDB_LAST) == 0) {
-            out->last_seq = pdp_seq_of(&k);
+            out->last_seq = pdp_store__seq_of(&k);
             out->last_ms  = pdp_dec_settled(&v);
         }
         if (mdb_cursor_get(r.cp, &k, &v, MDB_LAST) == 0) {
-            out->checkpoint_seq = pdp_seq_of(&k);
+            out->checkpoint_seq = pdp_store__seq_of(&k);
         }
         if (mdb_stat(r.rd->txn, st->decisions, &ms) == 0) {
             out->records = ms.ms_entries;
@@ -378,18 +358,18 @@ pdp_store_decisions_each(pdp_store *st, uint64_t from_seq, bool backwards,
     if (from_seq == 0) {
         op = backwards ? MDB_LAST : MDB_FIRST;
     } else {
-        pdp_seq_key(kb, from_seq);
+        pdp_store__seq_key(kb, from_seq);
         op = MDB_SET_RANGE;
     }
     rc = mdb_cursor_get(r.rec, &k, &v, op);
-    if (rc == 0 && backwards && from_seq != 0 && pdp_seq_of(&k) > from_seq) {
+    if (rc == 0 && backwards && from_seq != 0 && pdp_store__seq_of(&k) > from_seq) {
         rc = mdb_cursor_get(r.rec, &k, &v, MDB_PREV);
     } else if (rc == MDB_NOTFOUND && backwards && from_seq != 0) {
         rc = mdb_cursor_get(r.rec, &k, &v, MDB_LAST);
     }
     for (; rc == 0;
          rc = mdb_cursor_get(r.rec, &k, &v, backwards ? MDB_PREV : MDB_NEXT)) {
-        if (!fn(arg, pdp_seq_of(&k), v.mv_data, v.mv_size)) {
+        if (!fn(arg, pdp_store__seq_of(&k), v.mv_data, v.mv_size)) {
             break;
         }
     }
@@ -438,11 +418,11 @@ pdp_dec_seq_at(pdp_dec_read *r, uint64_t first, uint64_t last, int64_t ms)
         uint8_t  kb[8];
         MDB_val  k = {sizeof(kb), kb};
         MDB_val  v;
-        pdp_seq_key(kb, mid);
+        pdp_store__seq_key(kb, mid);
         if (mdb_cursor_get(r->rec, &k, &v, MDB_SET_RANGE) != 0) {
             hi = mid;
         } else if (pdp_dec_settled(&v) < ms) {
-            lo = pdp_seq_of(&k) + 1;
+            lo = pdp_store__seq_of(&k) + 1;
         } else {
             hi = mid;
         }
@@ -477,9 +457,9 @@ pdp_store_decisions_export(pdp_store *st, int64_t since_ms, int64_t until_ms,
         pdp_dec_read_end(&r);
         return TG_OK; /* an empty log */
     }
-    first = pdp_seq_of(&k);
+    first = pdp_store__seq_of(&k);
     mdb_cursor_get(r.rec, &k, &v, MDB_LAST);
-    last = pdp_seq_of(&k);
+    last = pdp_store__seq_of(&k);
     from = since_ms > 0 ? pdp_dec_seq_at(&r, first, last, since_ms) : first;
     to   = until_ms > 0 ? pdp_dec_seq_at(&r, first, last, until_ms) - 1 : last;
     range->first_wanted = from;
@@ -487,43 +467,43 @@ pdp_store_decisions_export(pdp_store *st, int64_t since_ms, int64_t until_ms,
     /* Widen to checkpoints: start after the newest one before from (the
      * anchor, whose signature vouches for what precedes), end at the
      * first one at or after to. */
-    pdp_seq_key(kb, from);
+    pdp_store__seq_key(kb, from);
     ck.mv_size = sizeof(kb);
     ck.mv_data = kb;
     rc         = mdb_cursor_get(r.cp, &ck, &cv, MDB_SET_RANGE);
     rc         = rc == 0 ? mdb_cursor_get(r.cp, &ck, &cv, MDB_PREV)
                          : mdb_cursor_get(r.cp, &ck, &cv, MDB_LAST);
-    if (rc == 0 && pdp_seq_of(&ck) < from) {
-        from = pdp_seq_of(&ck) + 1;
+    if (rc == 0 && pdp_store__seq_of(&ck) < from) {
+        from = pdp_store__seq_of(&ck) + 1;
         if (!fn(arg, cv.mv_data, cv.mv_size)) {
             goto out;
         }
     } else {
         from = first;
     }
-    pdp_seq_key(kb, to);
+    pdp_store__seq_key(kb, to);
     ck.mv_size = sizeof(kb);
     ck.mv_data = kb;
     if (mdb_cursor_get(r.cp, &ck, &cv, MDB_SET_RANGE) == 0) {
-        to = pdp_seq_of(&ck);
+        to = pdp_store__seq_of(&ck);
     } else {
         to = last;
     }
-    pdp_seq_key(kb, from);
+    pdp_store__seq_key(kb, from);
     k.mv_size = sizeof(kb);
     k.mv_data = kb;
     for (rc = mdb_cursor_get(r.rec, &k, &v, MDB_SET_RANGE);
-         rc == 0 && pdp_seq_of(&k) <= to;
+         rc == 0 && pdp_store__seq_of(&k) <= to;
          rc = mdb_cursor_get(r.rec, &k, &v, MDB_NEXT)) {
         ck = k;
         if (!fn(arg, v.mv_data, v.mv_size)) {
             goto out;
         }
         range->records++;
-        range->last  = pdp_seq_of(&k);
-        range->first = range->first != 0 ? range->first : pdp_seq_of(&k);
+        range->last  = pdp_store__seq_of(&k);
+        range->first = range->first != 0 ? range->first : pdp_store__seq_of(&k);
         if (mdb_get(r.rd->txn, st->checkpoints, &ck, &cv) == 0) {
-            range->covered = pdp_seq_of(&k);
+            range->covered = pdp_store__seq_of(&k);
             if (!fn(arg, cv.mv_data, cv.mv_size)) {
                 goto out;
             }
@@ -563,7 +543,7 @@ pdp_prune_cut(pdp_store *st, MDB_txn *txn, const pdp_prune_arg *a)
         if (bytes > a->max_bytes &&
             mdb_cursor_get(cur, &k, &v, MDB_FIRST) == 0) {
             uint64_t avg = bytes / ms.ms_entries + 1;
-            drop_to      = pdp_seq_of(&k) + (bytes - a->max_bytes) / avg;
+            drop_to      = pdp_store__seq_of(&k) + (bytes - a->max_bytes) / avg;
         }
         mdb_cursor_close(cur);
     }
@@ -582,7 +562,7 @@ pdp_prune_cut(pdp_store *st, MDB_txn *txn, const pdp_prune_arg *a)
         if (!old && cut >= drop_to) {
             break;
         }
-        cut = pdp_seq_of(&k);
+        cut = pdp_store__seq_of(&k);
     }
     mdb_cursor_close(cur);
     return cut;
@@ -606,7 +586,7 @@ pdp_store_prune_txn(pdp_store *st, MDB_txn *txn, void *arg)
         return rc;
     }
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-         rc == 0 && pdp_seq_of(&k) <= cut;
+         rc == 0 && pdp_store__seq_of(&k) <= cut;
          rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST)) {
         cJSON       *doc = cJSON_ParseWithLength(v.mv_data, v.mv_size);
         const cJSON *id  = cJSON_GetObjectItemCaseSensitive(doc, "request_id");
@@ -630,7 +610,7 @@ pdp_store_prune_txn(pdp_store *st, MDB_txn *txn, void *arg)
         return rc;
     }
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-         rc == 0 && pdp_seq_of(&k) < cut;
+         rc == 0 && pdp_store__seq_of(&k) < cut;
          rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST)) {
         if ((rc = mdb_cursor_del(cur, 0)) != 0) {
             break;

@@ -108,6 +108,32 @@ struct pdp_store_reader {
     bool       active;
 };
 
+/* ---- sequence keys: u64, BIG-endian, so LMDB order is sequence order -- */
+
+static inline void
+pdp_store__seq_key(uint8_t key[8], uint64_t seq)
+{
+    for (int i = 0; i < 8; i++) {
+        key[i] = (uint8_t)(seq >> (56 - 8 * i));
+    }
+}
+
+/* pdp_store__seq_of reads a sequence key; 0 for anything else. */
+static inline uint64_t
+pdp_store__seq_of(const MDB_val *k)
+{
+    const uint8_t *p   = k->mv_data;
+    uint64_t       seq = 0;
+
+    if (k->mv_size != 8) {
+        return 0;
+    }
+    for (int i = 0; i < 8; i++) {
+        seq = seq << 8 | p[i];
+    }
+    return seq;
+}
+
 /* ---- record codec ---------------------------------------------------- */
 
 typedef struct pdp_rec_out {
