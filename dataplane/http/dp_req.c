@@ -12,7 +12,7 @@
 #include "tg_log.h"
 #include "tg_time.h"
 
-static void
+void
 dp_req_client_ip(struct MHD_Connection *conn, char *out, size_t len)
 {
     const union MHD_ConnectionInfo *ci =

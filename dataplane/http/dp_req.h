@@ -215,6 +215,9 @@ typedef enum dp_ans_kind {
 dp_req *dp_req_create(dp_metrics *m, struct MHD_Connection *conn,
                       tg_endpoint ep, const char *request_id, size_t max_body);
 
+/* dp_req_client_ip writes the address conn came from (for records). */
+void dp_req_client_ip(struct MHD_Connection *conn, char *out, size_t len);
+
 /* dp_req_ref takes a reference; dp_req_unref drops one and frees r with
  * the last. Any thread. */
 void dp_req_ref(dp_req *r);

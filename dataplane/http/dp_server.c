@@ -131,6 +131,52 @@ dp_server_send(dp_server *srv, struct MHD_Connection *conn, unsigned status,
     return ret;
 }
 
+/* dp_server_record_refusal spools the decision record of a request on a
+ * model path refused here, before any worker took it (wrong content type,
+ * too large, bad metadata headers, stopping), when it carries a key (the
+ * PDP names it from its hash): every keyed request leaves one. */
+static void
+dp_server_record_refusal(dp_server *srv, struct MHD_Connection *conn,
+                         tg_endpoint ep, unsigned status, const char *code,
+                         const char *request_id)
+{
+    const char *auth =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+    const char *key = NULL;
+    tg_usage   *u;
+
+    if (ep == TG_EP_UNSPECIFIED || srv->spool == NULL) {
+        return;
+    }
+    if (auth != NULL && strncasecmp(auth, "Bearer ", 7) == 0) {
+        for (key = auth + 7; *key == ' '; key++) {
+        }
+    } else {
+        key = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "x-api-key");
+    }
+    if (key == NULL || key[0] == '\0' || strlen(key) > DP_KEY_MAX ||
+        (u = calloc(1, sizeof(*u))) == NULL) {
+        return; /* no key (or not one): nobody to record it for */
+    }
+    snprintf(u->request_id, sizeof(u->request_id), "%s", request_id);
+    u->endpoint         = ep;
+    u->status           = status;
+    u->started_ms       = tg_now_ms();
+    u->abandoned        = true; /* nothing went upstream */
+    u->outcome.present  = true;
+    u->outcome.has_key_hash = true;
+    tg_sha256(key, strlen(key), u->outcome.key_hash);
+    snprintf(u->outcome.origin, sizeof(u->outcome.origin), "dataplane");
+    snprintf(u->outcome.error_code, sizeof(u->outcome.error_code), "%s", code);
+    dp_req_client_ip(conn, u->outcome.client_ip, sizeof(u->outcome.client_ip));
+    if (dp_spool_put(srv->spool, u) != TG_OK) {
+        tg_warn("request %s: its decision record could not be queued (out of "
+                "memory)",
+                request_id);
+    }
+    free(u);
+}
+
 static enum MHD_Result
 dp_server_send_error(dp_server *srv, struct MHD_Connection *conn,
                      tg_endpoint ep, unsigned status, const char *message,
@@ -139,7 +185,13 @@ dp_server_send_error(dp_server *srv, struct MHD_Connection *conn,
 {
     tg_buf          b;
     enum MHD_Result ret;
+    char            rid[TG_REQUEST_ID_MAX];
 
+    if (request_id == NULL) {
+        dp_server_new_id(srv, rid, sizeof(rid));
+        request_id = rid;
+    }
+    dp_server_record_refusal(srv, conn, ep, status, code, request_id);
     tg_buf_init(&b, 0);
     /* In the client's format: Anthropic's for /v1/messages. */
     dp_client_error(ep, &b, message, type, NULL, code);

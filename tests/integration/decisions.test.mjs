@@ -587,3 +587,42 @@ describe('hermetic bundle tests', () => {
     }
   });
 });
+
+describe('requests the data plane refuses before any work', () => {
+  test('a keyed request refused at the door (content type, size, metadata headers) still leaves its record', async () => {
+    const gw = await startGateway({});
+    try {
+      const { key } = await gw.createKey({ tenant: 'door' });
+      const ids = [];
+      let r = await gw.request('/v1/chat/completions', { method: 'POST', key, headers: { 'content-type': 'text/plain' }, body: 'x' });
+      assert.equal(r.status, 415);
+      ids.push([r.headers['x-request-id'], 'unsupported_media_type']);
+      r = await gw.request('/v1/chat/completions', {
+        method: 'POST', key, headers: { 'content-type': 'application/json' }, body: `{"p":"${'x'.repeat(70000)}"}`,
+      });
+      assert.equal(r.status, 413);
+      ids.push([r.headers['x-request-id'], 'request_too_large']);
+      const headers = { 'content-type': 'application/json' };
+      for (let i = 0; i < 20; i++) headers[`x-tollgate-meta-k${i}`] = 'v';
+      r = await gw.request('/v1/chat/completions', { method: 'POST', key, headers, body: '{}' });
+      assert.equal(r.status, 400);
+      ids.push([r.headers['x-request-id'], 'invalid_header']);
+      // Without a key there is nobody to record it for.
+      r = await gw.request('/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'x' });
+      assert.equal(r.status, 415);
+      const recs = await pollUntil(async () => {
+        const all = await decisionRecords(gw);
+        return ids.every(([id]) => all.byId.has(id)) ? all : null;
+      }, { what: 'the refusals\' records' });
+      for (const [id, code] of ids) {
+        const rec = recs.byId.get(id);
+        assert.equal(rec.code, code);
+        assert.equal(rec.origin, 'dataplane');
+        assert.equal(rec.tenant, 'door', 'the PDP names the key from its hash');
+      }
+      assert.ok(!recs.byId.has(r.headers['x-request-id']));
+    } finally {
+      await gw.stop();
+    }
+  });
+});
