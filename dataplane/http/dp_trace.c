@@ -24,8 +24,11 @@ dp_trace_hex_to(const char *hex, uint8_t *out, size_t n)
 void
 dp_trace_begin(const dp_host *h, dp_req *r)
 {
+    if (r->trace_id[0] == '\0' && h->otel == NULL) {
+        return; /* no trace: nothing to name, nothing to pass on */
+    }
     dp_otel_random(r->span_id, sizeof(r->span_id));
-    if (r->trace_id[0] == '\0' && h->otel != NULL) {
+    if (r->trace_id[0] == '\0') {
         uint8_t id[16];
         dp_otel_random(id, sizeof(id));
         tg_hex(id, sizeof(id), r->trace_id);
@@ -47,8 +50,8 @@ dp_trace_attempt_start(const dp_host *h, dp_req *r, uint32_t up)
     memset(a, 0, sizeof(*a));
     a->upstream = up;
     a->start_us = tg_mono_us();
-    dp_otel_random(a->span_id, sizeof(a->span_id));
     if (r->trace_id[0] != '\0') {
+        dp_otel_random(a->span_id, sizeof(a->span_id));
         /* The provider sees this attempt as the parent of its work. */
         tg_hex(a->span_id, sizeof(a->span_id), span);
         snprintf(tp, sizeof(tp), "00-%s-%s-01", r->trace_id, span);

@@ -297,8 +297,14 @@ dp_spool_flush(dp_spool *sp)
     }
     for (size_t i = 0; i < n; i++) {
         size_t size;
-        dp_spool_rec_content_load(sp->env, sp->dbi, sp->batch[i].request_id, &content[i],
-                              &content_len[i]);
+        content[i]     = NULL;
+        content_len[i] = 0;
+        if (sp->batch[i].outcome.capture_level == TG_CAPTURE_FULL &&
+            !sp->batch[i].outcome.shed) {
+            dp_spool_rec_content_load(sp->env, sp->dbi,
+                                      sp->batch[i].request_id, &content[i],
+                                      &content_len[i]);
+        }
         size = dp_spool_rec_wire_size(&sp->batch[i]) + content_len[i];
         if (i > first && bytes + size > TG_USAGE_BATCH_BYTES) {
             dp_spool_send_batch(sp, sp->batch + first, i - first,
