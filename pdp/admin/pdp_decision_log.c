@@ -112,7 +112,7 @@ pdp_dl_row(tg_buf *out, const cJSON *rec)
     (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(rec, name))               \
          ? cJSON_GetObjectItemCaseSensitive(rec, name)->valuestring            \
          : "")
-    tg_buf_addf(out, "%-20s  %-36s  %-16s  %-12s  %-20s  %-9s  %3d  %s\n", when,
+    tg_buf_addf(out, "%-20s  %-32s  %-20s  %-12s  %-20s  %-9s  %3d  %s\n", when,
                 PDP_DL_S("request_id"), PDP_DL_S("key_id"), PDP_DL_S("tenant"),
                 PDP_DL_S("model"), PDP_DL_S("verdict"),
                 cJSON_GetObjectItemCaseSensitive(rec, "status") != NULL
@@ -241,7 +241,7 @@ pdp_decision_log_list(pdp_api_call *c)
         f.arr = cJSON_AddArrayToObject(doc, "decisions");
     } else if (f.fmt == 0) {
         tg_buf_addf(c->out,
-                    "%-20s  %-36s  %-16s  %-12s  %-20s  %-9s  %3s  %s\n",
+                    "%-20s  %-32s  %-20s  %-12s  %-20s  %-9s  %3s  %s\n",
                     "TIME (UTC)", "REQUEST", "KEY", "TENANT", "MODEL",
                     "VERDICT", "ST", "RULES");
     }
