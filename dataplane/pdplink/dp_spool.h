@@ -6,7 +6,9 @@
  * Two kinds of record, one per request id (the later replaces the
  * earlier): an *intent*, committed before the request goes upstream (who,
  * which reservation, the worst case it may cost), and the *final* usage
- * report, committed before the answer completes. After a crash every
+ * report, committed before the answer completes; both carry the request's
+ * decision-record part, and a final whose capture level is full has its
+ * content kept beside it (dp_spool_rec.h). After a crash every
  * intent without a final becomes a final marked estimated, charged at its
  * worst case (what the PDP reserved for it: never more than a budget
  * allowed). Finals are sent to the PDP as UsageBatch messages (the ones
