@@ -131,6 +131,23 @@ dp_server_send(dp_server *srv, struct MHD_Connection *conn, unsigned status,
     return ret;
 }
 
+/* dp_server_key is the virtual key the request presents (Authorization:
+ * Bearer, else x-api-key); NULL when none. */
+static const char *
+dp_server_key(struct MHD_Connection *conn)
+{
+    const char *auth =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+    const char *key;
+
+    if (auth != NULL && strncasecmp(auth, "Bearer ", 7) == 0) {
+        for (key = auth + 7; *key == ' '; key++) {
+        }
+        return key;
+    }
+    return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "x-api-key");
+}
+
 /* dp_server_record_refusal spools the decision record of a request on a
  * model path refused here, before any worker took it (wrong content type,
  * too large, bad metadata headers, stopping), when it carries a key (the
@@ -140,19 +157,11 @@ dp_server_record_refusal(dp_server *srv, struct MHD_Connection *conn,
                          tg_endpoint ep, unsigned status, const char *code,
                          const char *request_id)
 {
-    const char *auth =
-        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
-    const char *key = NULL;
+    const char *key = dp_server_key(conn);
     tg_usage   *u;
 
     if (ep == TG_EP_UNSPECIFIED || srv->spool == NULL) {
         return;
-    }
-    if (auth != NULL && strncasecmp(auth, "Bearer ", 7) == 0) {
-        for (key = auth + 7; *key == ' '; key++) {
-        }
-    } else {
-        key = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "x-api-key");
     }
     if (key == NULL || key[0] == '\0' || strlen(key) > DP_KEY_MAX ||
         (u = calloc(1, sizeof(*u))) == NULL) {
@@ -335,18 +344,8 @@ dp_server_trace_id(struct MHD_Connection *conn, dp_req *r)
 static bool
 dp_server_take_key(struct MHD_Connection *conn, dp_req *r)
 {
-    const char *auth =
-        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
-    const char *key = NULL;
+    const char *key = dp_server_key(conn);
 
-    if (auth != NULL && strncasecmp(auth, "Bearer ", 7) == 0) {
-        key = auth + 7;
-        while (*key == ' ') {
-            key++;
-        }
-    } else {
-        key = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "x-api-key");
-    }
     if (key == NULL || key[0] == '\0') {
         return true;
     }
