@@ -101,8 +101,11 @@ pdp_files_list(const char *dir, pdp_files *fs, pdp_errs *e)
         snprintf(path, plen, "%s/%s", dir, de->d_name);
         if (stat(path, &sb) != 0) {
             int why = errno;
-            /* lstat tells a deleted file from a dangling symlink. */
-            if (why != ENOENT || lstat(path, &sb) == 0) {
+            /* lstat tells a deleted file from a dangling symlink; a
+             * regular file there now was created after the one readdir
+             * saw was deleted, so the listing is taken as of between. */
+            if (why != ENOENT ||
+                (lstat(path, &sb) == 0 && S_ISLNK(sb.st_mode))) {
                 pdp_errs_addf(e, "%s:1:1: cannot read: %s", path,
                               strerror(why));
             }

@@ -282,6 +282,21 @@ test_bundle_file_errors(void)
         pdp_bundle_unref(b);
     }
 
+    /* A policy file that is a dangling symlink is an error, not a file
+     * deleted while the bundle was read: the deployment lost its target. */
+    {
+        char link[1024];
+        mkbundle("bundle.json", BUNDLE_JSON, NULL);
+        snprintf(link, sizeof(link), "%s/a.policy.json", g_dir);
+        CU_ASSERT_EQUAL_FATAL(symlink("no-such-target.json", link), 0);
+        CU_ASSERT_PTR_NULL(load(g_dir));
+        snprintf(line, sizeof(line),
+                 "%s/a.policy.json:1:1: cannot read: No such file or "
+                 "directory",
+                 g_dir);
+        CU_ASSERT(has_line(line));
+    }
+
     /* A syntax error in a test file refuses the bundle too. */
     CU_ASSERT_PTR_NULL(load(mkbundle("bundle.json", BUNDLE_JSON, "x.test.json",
                                      "{\"tests\": [}", NULL)));
