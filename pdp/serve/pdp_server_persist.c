@@ -99,6 +99,9 @@ pdp_server_snap_main(void *arg)
     /* Due once a second on a fixed beat, so a slow write does not stretch
      * the interval (a late one is due at once). */
     clock_gettime(CLOCK_MONOTONIC, &due);
+    /* The first timed checkpoint is checkpoint_seconds after start, like
+     * every later one (retention, though, applies at once). */
+    srv->cp_last_ms = tg_mono_us() / 1000;
     pthread_mutex_lock(&srv->snap_mu);
     while (!srv->snap_stop) {
         due.tv_sec += 1;

@@ -306,7 +306,12 @@ describe('the decision log: retention and crashes', () => {
   });
 
   test('pruning keeps the log verifiable from the oldest kept checkpoint, and an export of what is left verifies', async () => {
-    for (let i = 0; i < 12; i++) assert.equal((await gw.chat({ model: 'gpt-4o-mini', messages: userMsg(`p${i}`) }, { key })).status, 200);
+    // Paced over 1.8 s, past the PDP's first timer tick: a timed checkpoint
+    // must not come before checkpoint_seconds (here an hour) have passed.
+    for (let i = 0; i < 12; i++) {
+      assert.equal((await gw.chat({ model: 'gpt-4o-mini', messages: userMsg(`p${i}`) }, { key })).status, 200);
+      await new Promise((res) => setTimeout(res, 150));
+    }
     await pollUntil(async () => ((await decisionRecords(gw)).list.length >= 12 ? true : null), { what: '12 records' });
     const cut = Date.now() + 1;
     await new Promise((res) => setTimeout(res, 20));
