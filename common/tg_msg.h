@@ -27,6 +27,9 @@
 #define TG_MSG_IP_MAX 64
 #define TG_MSG_USER_MAX 128
 #define TG_MSG_HASH_MAX 72
+#define TG_MSG_GUARDS_MAX 16     /* guardrail obligations per decision */
+#define TG_MSG_GUARD_HITS_MAX 16 /* guardrail outcomes per record */
+#define TG_MSG_GUARD_OFFS_MAX 8  /* offsets kept per outcome (4 spans) */
 
 /* Values match the wire enums. */
 typedef enum tg_endpoint {
@@ -95,6 +98,27 @@ typedef struct tg_rule_match {
     char effect[TG_EFFECT_MAX];
 } tg_rule_match;
 
+/* A guardrail the data plane must run (Decision.guards). */
+typedef struct tg_guard_ob {
+    char     rule_id[TG_ID_MAX];
+    uint32_t index; /* in the guard set */
+    bool     enforced;
+    bool     on_error_skip;
+} tg_guard_ob;
+
+/* A guardrail outcome for the decision record (GuardHit). */
+typedef struct tg_guard_rec {
+    char     rule_id[TG_ID_MAX];
+    char     detector[48];
+    char     action[8]; /* "block", "redact", "audit" */
+    uint8_t  stage;     /* 0 input, 1 output */
+    bool     enforced;
+    uint32_t count;
+    uint32_t offs[TG_MSG_GUARD_OFFS_MAX];
+    uint32_t n_offs;
+    char     where[48];
+} tg_guard_rec;
+
 typedef struct tg_limit_state {
     char    name[16]; /* "requests" or "tokens" */
     int64_t limit;
@@ -129,6 +153,9 @@ typedef struct tg_decision {
     bool              audit_hits_header;
     bool              log_shed;
     int64_t           reserved_micro_usd;
+    tg_guard_ob       guards[TG_MSG_GUARDS_MAX];
+    uint32_t          n_guards;
+    char              guard_set[TG_MSG_HASH_MAX]; /* "" when n_guards 0 */
 } tg_decision;
 
 #define TG_TRACE_ID_MAX 33 /* 32 hex digits */
@@ -162,6 +189,9 @@ typedef struct tg_outcome {
     bool          shed;
     int64_t       max_tokens; /* as the Decide said */
     int64_t       prompt_tokens_estimate;
+    tg_guard_rec  guard_hits[TG_MSG_GUARD_HITS_MAX];
+    uint32_t      n_guard_hits;
+    bool          guard_skipped; /* a guardrail failed open (on_error) */
 } tg_outcome;
 
 typedef struct tg_usage {
@@ -202,7 +232,9 @@ typedef struct tg_usage_ack {
  * pdp.max_message_bytes, or the PDP would drop it unread and the spool
  * would retry it for ever. */
 #define TG_USAGE_REPORT_MAX                                                    \
-    (sizeof(tg_usage) + 4 * (TG_MSG_RULES_MAX + TG_MSG_META_MAX) + 256)
+    (sizeof(tg_usage) +                                                        \
+     4 * (TG_MSG_RULES_MAX + TG_MSG_META_MAX) +                                \
+     TG_MSG_GUARD_HITS_MAX * (16 + 6 * TG_MSG_GUARD_OFFS_MAX) + 256)
 #define TG_USAGE_BATCH_BYTES (TG_CONFIG_PDP_MSG_MIN - 1024)
 _Static_assert(TG_USAGE_BATCH_BYTES >= TG_USAGE_REPORT_MAX,
                "pdp.max_message_bytes may be set below one usage report");

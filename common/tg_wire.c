@@ -78,6 +78,27 @@ tg_wire_outcome_fill(tg_wire_usage_room *room, const tg_outcome *o)
         oc->n_metadata    = i + 1;
     }
     oc->metadata = room->kvp;
+    for (uint32_t i = 0; i < o->n_guard_hits && i < TG_MSG_GUARD_HITS_MAX;
+         i++) {
+        const tg_guard_rec     *g = &o->guard_hits[i];
+        Tollgate__V1__GuardHit *h = &room->gh[i];
+        tollgate__v1__guard_hit__init(h);
+        h->rule_id   = (char *)g->rule_id;
+        h->detector  = (char *)g->detector;
+        h->action    = (char *)g->action;
+        h->stage     = g->stage;
+        h->enforced  = g->enforced;
+        h->count     = g->count;
+        h->where     = (char *)g->where;
+        h->offsets   = (uint32_t *)g->offs;
+        h->n_offsets = g->n_offs < TG_MSG_GUARD_OFFS_MAX
+                           ? g->n_offs
+                           : TG_MSG_GUARD_OFFS_MAX;
+        room->ghp[i]     = h;
+        oc->n_guard_hits = i + 1;
+    }
+    oc->guard_hits    = room->ghp;
+    oc->guard_skipped = o->guard_skipped;
 }
 
 Tollgate__V1__Usage *
@@ -160,7 +181,8 @@ tg_wire_outcome_read(const Tollgate__V1__Outcome *in, tg_outcome *o,
         return tg_wire_fail(err, errlen, "outcome.verdict %d is unknown",
                             (int)in->verdict);
     }
-    if (in->n_matched > TG_MSG_RULES_MAX || in->n_metadata > TG_MSG_META_MAX) {
+    if (in->n_matched > TG_MSG_RULES_MAX || in->n_metadata > TG_MSG_META_MAX ||
+        in->n_guard_hits > TG_MSG_GUARD_HITS_MAX) {
         return tg_wire_fail(err, errlen, "outcome has too many list entries");
     }
     if (in->key_hash.len != 0 && in->key_hash.len != TG_SHA256_LEN) {
@@ -193,7 +215,27 @@ tg_wire_outcome_read(const Tollgate__V1__Outcome *in, tg_outcome *o,
         TG_WIRE_STR(o->meta[i].value, in->metadata[i]->value,
                     "outcome.metadata");
     }
-    o->n_meta             = (uint32_t)in->n_metadata;
+    o->n_meta = (uint32_t)in->n_metadata;
+    for (size_t i = 0; i < in->n_guard_hits; i++) {
+        const Tollgate__V1__GuardHit *h = in->guard_hits[i];
+        tg_guard_rec                 *g = &o->guard_hits[i];
+        TG_WIRE_STR(g->rule_id, h->rule_id, "outcome.guard_hits.rule_id");
+        TG_WIRE_STR(g->detector, h->detector, "outcome.guard_hits.detector");
+        TG_WIRE_STR(g->action, h->action, "outcome.guard_hits.action");
+        TG_WIRE_STR(g->where, h->where, "outcome.guard_hits.where");
+        if (h->stage > 1 || h->n_offsets > TG_MSG_GUARD_OFFS_MAX) {
+            return tg_wire_fail(err, errlen, "outcome.guard_hits is invalid");
+        }
+        g->stage    = (uint8_t)h->stage;
+        g->enforced = h->enforced != 0;
+        g->count    = h->count;
+        g->n_offs   = (uint32_t)h->n_offsets;
+        if (h->n_offsets > 0) {
+            memcpy(g->offs, h->offsets, h->n_offsets * sizeof(g->offs[0]));
+        }
+    }
+    o->n_guard_hits       = (uint32_t)in->n_guard_hits;
+    o->guard_skipped      = in->guard_skipped != 0;
     o->policy_revision    = in->policy_revision;
     o->capture_level      = in->capture_level;
     o->reserved_micro_usd = in->reserved_micro_usd;

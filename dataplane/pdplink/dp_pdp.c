@@ -26,7 +26,8 @@
 typedef enum dp_pdp_kind {
     DP_PDP_DECIDE,
     DP_PDP_USAGE,
-    DP_PDP_USAGE_BATCH
+    DP_PDP_USAGE_BATCH,
+    DP_PDP_GUARD,
 } dp_pdp_kind;
 
 typedef struct dp_pdp_call dp_pdp_call;
@@ -42,6 +43,8 @@ struct dp_pdp_call {
     dp_pdp_decision_cb decide_cb;
     dp_pdp_ack_cb      ack_cb;
     dp_pdp_batch_cb    batch_cb;
+    dp_pdp_guard_cb    guard_cb;
+    char               guard_hash[TG_MSG_HASH_MAX];
     const tg_usage    *batch; /* borrowed until batch_cb */
     size_t             batch_n;
     void        *arg;
@@ -338,6 +341,11 @@ dp_pdp_call_finish(dp_pdp_call *c, tg_err err, nng_msg *reply,
     dp_pdp_decision_cb decide_cb = c->decide_cb;
     dp_pdp_ack_cb      ack_cb    = c->ack_cb;
     dp_pdp_batch_cb    batch_cb  = c->batch_cb;
+    dp_pdp_guard_cb    guard_cb  = c->guard_cb;
+    char               ghash[TG_MSG_HASH_MAX];
+    bool               gfound = false;
+    char              *gspec  = NULL;
+    size_t             glen   = 0;
     const tg_usage    *batch     = c->batch;
     size_t             batch_n   = c->batch_n;
     void              *arg       = c->arg;
@@ -349,6 +357,7 @@ dp_pdp_call_finish(dp_pdp_call *c, tg_err err, nng_msg *reply,
 
     c->in_flight = false;
     memcpy(rid, c->request_id, sizeof(rid));
+    memcpy(ghash, c->guard_hash, sizeof(ghash));
     snprintf(why, sizeof(why), "%s", why_in != NULL ? why_in : "");
     dp_pdp_call_put(c);
     if (err == TG_OK && kind == DP_PDP_DECIDE) {
@@ -359,6 +368,10 @@ dp_pdp_call_finish(dp_pdp_call *c, tg_err err, nng_msg *reply,
         err = dp_wire_decode_usage_ack(nng_msg_body(reply),
                                        nng_msg_len(reply), pdp->max_reply,
                                        rid, &ack, why, sizeof(why));
+    } else if (err == TG_OK && kind == DP_PDP_GUARD) {
+        err = dp_wire_decode_guard_set(nng_msg_body(reply), nng_msg_len(reply),
+                                       pdp->max_reply, rid, ghash, &gfound,
+                                       &gspec, &glen, why, sizeof(why));
     } else if (err == TG_OK) {
         err = dp_wire_decode_usage_batch_ack(
             nng_msg_body(reply), nng_msg_len(reply), pdp->max_reply, rid,
@@ -369,6 +382,8 @@ dp_pdp_call_finish(dp_pdp_call *c, tg_err err, nng_msg *reply,
         decide_cb(arg, err, err == TG_OK ? &dec : NULL, why);
     } else if (kind == DP_PDP_USAGE) {
         ack_cb(arg, err, err == TG_OK ? &ack : NULL);
+    } else if (kind == DP_PDP_GUARD) {
+        guard_cb(arg, err, gfound, gspec, glen, why);
     } else {
         batch_cb(arg, err, err == TG_OK ? acks : NULL,
                  err == TG_OK ? batch_n : 0);
@@ -428,6 +443,8 @@ typedef struct dp_pdp_cbs {
     dp_pdp_decision_cb decide_cb;
     dp_pdp_ack_cb      ack_cb;
     dp_pdp_batch_cb    batch_cb;
+    dp_pdp_guard_cb    guard_cb;
+    const char        *guard_hash;
     const tg_usage    *batch;
     size_t             batch_n;
 } dp_pdp_cbs;
@@ -464,6 +481,9 @@ dp_pdp_start(dp_pdp *pdp, dp_pdp_kind kind, const char *request_id,
     c->decide_cb   = cbs->decide_cb;
     c->ack_cb      = cbs->ack_cb;
     c->batch_cb    = cbs->batch_cb;
+    c->guard_cb    = cbs->guard_cb;
+    snprintf(c->guard_hash, sizeof(c->guard_hash), "%s",
+             cbs->guard_hash != NULL ? cbs->guard_hash : "");
     c->batch       = cbs->batch;
     c->batch_n     = cbs->batch_n;
     c->arg         = arg;
@@ -554,4 +574,23 @@ dp_pdp_usage_batch(dp_pdp *pdp, const tg_usage *u,
     }
     free(buf);
     return rv;
+}
+
+tg_err
+dp_pdp_guard_fetch(dp_pdp *pdp, const char *hash, int64_t timeout_ms,
+                   dp_pdp_guard_cb cb, void *arg)
+{
+    uint8_t    buf[256];
+    size_t     len;
+    char       id[TG_REQUEST_ID_MAX];
+    dp_pdp_cbs cbs = {.guard_cb = cb, .guard_hash = hash};
+    tg_err     rv;
+
+    snprintf(id, sizeof(id), "g:%.16s", hash);
+    if ((rv = dp_wire_encode_guard_fetch(id, hash, buf, sizeof(buf), &len)) !=
+        TG_OK) {
+        return rv;
+    }
+    return dp_pdp_start(pdp, DP_PDP_GUARD, id, buf, len, timeout_ms, &cbs,
+                        arg);
 }

@@ -6,6 +6,7 @@
 #define DP_PDP_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "tg_err.h"
@@ -61,6 +62,18 @@ tg_err dp_pdp_usage_batch(dp_pdp *pdp, const tg_usage *u,
                           const char *const *content,
                           const size_t *content_len, size_t n,
                           int64_t timeout_ms, dp_pdp_batch_cb cb, void *arg);
+
+/* dp_pdp_guard_cb gets the guard set asked for: err TG_OK and found with
+ * its spec (the callee takes it: free()), or found false (the PDP no
+ * longer holds it), or an error (why). Runs on an nng thread: must not
+ * block. */
+typedef void (*dp_pdp_guard_cb)(void *arg, tg_err err, bool found, char *spec,
+                                size_t len, const char *why);
+
+/* dp_pdp_guard_fetch asks for the guard set named hash (a Decision's
+ * guard_set); same contract as dp_pdp_decide. */
+tg_err dp_pdp_guard_fetch(dp_pdp *pdp, const char *hash, int64_t timeout_ms,
+                          dp_pdp_guard_cb cb, void *arg);
 
 /* dp_pdp_connected tells whether a connection to the PDP is up now. */
 bool dp_pdp_connected(dp_pdp *pdp);

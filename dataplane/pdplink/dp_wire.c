@@ -187,6 +187,7 @@ dp_wire_fill_decision(const Tollgate__V1__Decision *d, tg_decision *out,
     out->status  = d->status;
     if (d->n_targets > TG_MSG_TARGETS_MAX || d->n_matched > TG_MSG_RULES_MAX ||
         d->n_models > TG_MSG_MODELS_MAX || d->n_limits > TG_MSG_LIMITS_MAX ||
+        d->n_guards > TG_MSG_GUARDS_MAX ||
         (d->mutations != NULL &&
          d->mutations->n_redactions > TG_MSG_REDACT_MAX)) {
         snprintf(why, whylen, "PDP decision has too many entries");
@@ -208,8 +209,23 @@ dp_wire_fill_decision(const Tollgate__V1__Decision *d, tg_decision *out,
         dp_wire_copy(out->bundle_hash, sizeof(out->bundle_hash),
                      d->bundle_hash) ||
         dp_wire_copy(out->key_id, sizeof(out->key_id), d->key_id) ||
-        dp_wire_copy(out->tenant_id, sizeof(out->tenant_id), d->tenant_id)) {
+        dp_wire_copy(out->tenant_id, sizeof(out->tenant_id), d->tenant_id) ||
+        dp_wire_copy(out->guard_set, sizeof(out->guard_set), d->guard_set)) {
         goto toolong;
+    }
+    for (size_t i = 0; i < d->n_guards; i++) {
+        if (dp_wire_copy(out->guards[i].rule_id,
+                         sizeof(out->guards[i].rule_id), d->guards[i]->rule_id)) {
+            goto toolong;
+        }
+        out->guards[i].index         = d->guards[i]->index;
+        out->guards[i].enforced      = d->guards[i]->enforced != 0;
+        out->guards[i].on_error_skip = d->guards[i]->on_error_skip != 0;
+    }
+    out->n_guards = (uint32_t)d->n_guards;
+    if (out->n_guards > 0 && out->guard_set[0] == '\0') {
+        snprintf(why, whylen, "PDP decision names guardrails but no guard set");
+        return TG_EPROTO;
     }
     for (size_t i = 0; i < d->n_targets; i++) {
         if (dp_wire_copy(out->targets[i].deployment_id,
@@ -385,5 +401,55 @@ dp_wire_decode_pong(const uint8_t *buf, size_t len, const char *request_id)
         }
         tollgate__v1__pdp_response__free_unpacked(r, NULL);
     }
+    return rv;
+}
+
+tg_err
+dp_wire_encode_guard_fetch(const char *request_id, const char *hash,
+                           uint8_t *buf, size_t cap, size_t *len)
+{
+    pb_req                   req = TOLLGATE__V1__PDP_REQUEST__INIT;
+    Tollgate__V1__GuardFetch gf  = TOLLGATE__V1__GUARD_FETCH__INIT;
+
+    req.wire_version = TOLLGATE__V1__WIRE_VERSION__WIRE_VERSION_1;
+    req.request_id   = (char *)request_id;
+    req.body_case    = TOLLGATE__V1__PDP_REQUEST__BODY_GUARD_FETCH;
+    req.guard_fetch  = &gf;
+    gf.guard_set     = (char *)hash;
+    return dp_wire_pack(&req, buf, cap, len);
+}
+
+tg_err
+dp_wire_decode_guard_set(const uint8_t *buf, size_t len, size_t max,
+                         const char *request_id, const char *hash, bool *found,
+                         char **spec, size_t *spec_len, char *why,
+                         size_t whylen)
+{
+    pb_resp *r  = dp_wire_unpack(buf, len, max, request_id, why, whylen);
+    tg_err   rv = TG_EPROTO;
+
+    *found = false;
+    *spec  = NULL;
+    if (r == NULL) {
+        return TG_EPROTO;
+    }
+    if (r->body_case != TOLLGATE__V1__PDP_RESPONSE__BODY_GUARD_SET ||
+        r->guard_set->guard_set == NULL ||
+        strcmp(r->guard_set->guard_set, hash) != 0) {
+        snprintf(why, whylen, "PDP did not answer with the guard set asked for");
+    } else if (!r->guard_set->found) {
+        rv = TG_OK;
+    } else if ((*spec = malloc(r->guard_set->spec.len + 1)) == NULL) {
+        rv = TG_ENOMEM;
+    } else {
+        if (r->guard_set->spec.len > 0) {
+            memcpy(*spec, r->guard_set->spec.data, r->guard_set->spec.len);
+        }
+        (*spec)[r->guard_set->spec.len] = '\0';
+        *spec_len                       = r->guard_set->spec.len;
+        *found                          = true;
+        rv                              = TG_OK;
+    }
+    tollgate__v1__pdp_response__free_unpacked(r, NULL);
     return rv;
 }

@@ -4,6 +4,7 @@
 #ifndef DP_WIRE_H
 #define DP_WIRE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -55,6 +56,17 @@ tg_err dp_wire_decode_usage_batch_ack(const uint8_t *buf, size_t len,
 /* dp_wire_decode_usage_ack: same rules, for a UsageAck. */
 tg_err dp_wire_decode_usage_ack(const uint8_t *buf, size_t len, size_t max,
                                 const char *request_id, tg_usage_ack *out,
+                                char *why, size_t whylen);
+
+/* dp_wire_encode_guard_fetch asks for the guard set named hash. */
+tg_err dp_wire_encode_guard_fetch(const char *request_id, const char *hash,
+                                  uint8_t *buf, size_t cap, size_t *len);
+
+/* dp_wire_decode_guard_set reads the GuardSetReply for hash: *found and
+ * the spec (owned: free()) when found. TG_EPROTO for anything else. */
+tg_err dp_wire_decode_guard_set(const uint8_t *buf, size_t len, size_t max,
+                                const char *request_id, const char *hash,
+                                bool *found, char **spec, size_t *spec_len,
                                 char *why, size_t whylen);
 
 /* dp_wire_decode_pong: TG_OK if the reply is a Pong for request_id. */

@@ -20,6 +20,9 @@
 #include "tg_log.h"
 
 #define PDP_ADMIN_BODY_MAX (1u << 20)
+/* PUT /admin/v1/lists/NAME carries up to 4 MiB of terms as JSON (quoted,
+ * maybe escaped, with duplicates the API drops). */
+#define PDP_ADMIN_LIST_BODY_MAX (16u << 20)
 /* One address may hold a quarter of the connections, so probes from
  * elsewhere still get in while one client is slow or hostile; a whole
  * request must arrive within PDP_ADMIN_REQUEST_MS however it trickles. */
@@ -343,6 +346,16 @@ pdp_admin_unauthorized(struct MHD_Connection *c, bool sent_token)
               "NAME (shown once).\"}}\n");
 }
 
+/* pdp_admin_body_max is how large the body of method url may be. */
+static size_t
+pdp_admin_body_max(const char *url, const char *method)
+{
+    return strcmp(method, MHD_HTTP_METHOD_PUT) == 0 &&
+                   strncmp(url, "/admin/v1/lists/", 16) == 0
+               ? PDP_ADMIN_LIST_BODY_MAX
+               : PDP_ADMIN_BODY_MAX;
+}
+
 static enum MHD_Result
 pdp_admin_handle_admin(pdp_admin *a, struct MHD_Connection *c, const char *url,
                        const char *method, const char *upload_data,
@@ -355,7 +368,7 @@ pdp_admin_handle_admin(pdp_admin *a, struct MHD_Connection *c, const char *url,
         if ((rq = calloc(1, sizeof(*rq))) == NULL) {
             return MHD_NO;
         }
-        tg_buf_init(&rq->body, PDP_ADMIN_BODY_MAX);
+        tg_buf_init(&rq->body, pdp_admin_body_max(url, method));
         *con_cls = rq;
         /* The token is checked on the headers: a body from someone
          * without one is never read. */
@@ -381,10 +394,12 @@ pdp_admin_handle_admin(pdp_admin *a, struct MHD_Connection *c, const char *url,
         return pdp_admin_unauthorized(c, false);
     }
     if (rq->too_big) {
-        return pdp_admin_send(c, MHD_HTTP_CONTENT_TOO_LARGE,
-                              "{\"error\":{\"code\":\"body_too_large\","
-                              "\"message\":\"The request body is over 1 MiB."
-                              "\"}}\n");
+        char msg[160];
+        snprintf(msg, sizeof(msg),
+                 "{\"error\":{\"code\":\"body_too_large\",\"message\":"
+                 "\"The request body is over %zu MiB.\"}}\n",
+                 rq->body.max >> 20);
+        return pdp_admin_send(c, MHD_HTTP_CONTENT_TOO_LARGE, msg);
     }
     if (strcmp(url, "/admin/reload") == 0 && a->hooks.reload != NULL) {
         if (strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
@@ -404,7 +419,7 @@ pdp_admin_handle_admin(pdp_admin *a, struct MHD_Connection *c, const char *url,
                           "{\"error\":{\"code\":\"not_found\",\"message\":"
                           "\"No such admin path; the API is under "
                           "/admin/v1/ (tenants, keys, budgets, ratelimits, "
-                          "spend, audit) and POST /admin/reload.\"}}\n");
+                          "spend, audit, lists) and POST /admin/reload.\"}}\n");
 }
 
 static enum MHD_Result

@@ -10,6 +10,7 @@
 
 #include "pdp_decision_log.h"
 #include "pdp_keys.h"
+#include "pdp_lists.h"
 #include "pdp_quotas.h"
 #include "pdp_records.h"
 #include "pdp_tenants.h"
@@ -59,6 +60,11 @@ static const pdp_api_row pdp_api_routes[] = {
     {"GET", "decisions/public-key", pdp_decision_log_public_key, 0},
     {"GET", "decisions/*", pdp_decision_log_show, 0},
     {"POST", "decisions/prune", pdp_decision_log_prune, 0},
+    {"GET", "lists", pdp_lists_list, 0},
+    {"GET", "lists/*", pdp_lists_show, 0},
+    {"PUT", "lists/*", pdp_lists_put, 0},
+    {"DELETE", "lists/*", pdp_lists_delete, 0},
+    {"GET", "lists/*/history", pdp_lists_history, 0},
 };
 
 /* pdp_api_matches: route r is c's method and path. */
@@ -89,7 +95,8 @@ pdp_api_route(pdp_api_call *c)
     if (c->nseg == 0) {
         return pdp_api_err(c, 404, "not_found",
                            "Resources: tenants, keys, budgets, ratelimits, "
-                           "spend, usage, audit, reservations, decisions "
+                           "spend, usage, audit, reservations, decisions, "
+                           "lists "
                            "(under "
                            "/admin/v1/).");
     }

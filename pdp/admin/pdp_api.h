@@ -1,13 +1,13 @@
 /* pdp_api.h - the administration API as one function: (method, path,
  * query, JSON body) -> (HTTP status, JSON). Tenants, keys, budgets, rate
- * limits, spend, usage, reservations and the audit trail, each in its own
- * module (pdp_tenants, pdp_keys, pdp_quotas, pdp_records) that holds its
- * rules; this one holds the route table. pdp_admin serves it under
- * /admin/v1/ once the admin token is checked; the CLI calls it in process
- * against the state directory, or sends the same request to a PDP's admin
- * URL, so the two can never disagree. Every change is recorded in the
- * audit trail with the actor. Thread-safe: nothing but the store (which
- * is) is shared. */
+ * limits, spend, usage, reservations, the audit trail and guardrail term
+ * lists, each in its own module (pdp_tenants, pdp_keys, pdp_quotas,
+ * pdp_records, pdp_lists) that holds its rules; this one holds the route table.
+ * pdp_admin serves it under /admin/v1/ once the admin token is checked; the CLI
+ * calls it in process against the state directory, or sends the same request to
+ * a PDP's admin URL, so the two can never disagree. Every change is recorded in
+ * the audit trail with the actor. Thread-safe: nothing but the store (which is)
+ * is shared. */
 #ifndef PDP_API_H
 #define PDP_API_H
 

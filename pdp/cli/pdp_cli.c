@@ -26,6 +26,7 @@
 #include "pdp_state_cli.h"
 #include "pdp_store.h"
 #include "tg_config.h"
+#include "tg_guard_builtin.h"
 #include "tg_hash.h"
 #include "tg_log.h"
 
@@ -63,6 +64,9 @@ static const char pdp_cli_usage_top[] =
     "  reservations list|release\n"
     "                 requests admitted whose usage is not in yet, and\n"
     "                 freeing one by hand\n"
+    "  lists set|get|list|delete|history\n"
+    "                 guardrail term lists: set from a file (one term a\n"
+    "                 line), print, list, delete, who changed them\n"
     "  admin-tokens create|list|revoke\n"
     "                 tokens for the admin API (state directory only)\n"
     "  spend          requests, tokens and cost per tenant and per key, or\n"
@@ -74,15 +78,18 @@ static const char pdp_cli_usage_top[] =
     "  check          compile a bundle and report every error\n"
     "  test           run a bundle's *.test.json\n"
     "  eval           evaluate one request against a bundle (--explain)\n"
+    "  guardrails detectors\n"
+    "                 the built-in guardrail detectors and what each finds\n"
     "  reload         make the running serve load pdp.bundle again\n"
     "  policy history bundle activations, newest first\n"
     "\n"
     "Every command takes --config FILE (or the TOLLGATE_CONFIG environment\n"
     "variable) and --help. All of them work while serve runs. The tenant,\n"
-    "key, budget, rate-limit, spend and audit commands also work against a\n"
-    "running PDP's admin API: --url http://HOST:PORT (TOLLGATE_ADMIN_URL)\n"
-    "and --token-file FILE or TOLLGATE_ADMIN_TOKEN (not --token TOKEN:\n"
-    "other local users can read command-line arguments in /proc).\n";
+    "key, budget, rate-limit, spend, audit and list commands also work\n"
+    "against a running PDP's admin API: --url http://HOST:PORT\n"
+    "(TOLLGATE_ADMIN_URL) and --token-file FILE or TOLLGATE_ADMIN_TOKEN (not\n"
+    "--token TOKEN: other local users can read command-line arguments in\n"
+    "/proc).\n";
 
 static const char pdp_cli_usage_serve[] =
     "usage: tollgate-pdp serve --config FILE\n"
@@ -505,6 +512,55 @@ static const pdp_cli_cmd pdp_cli_cmds[] = {
 
 static int pdp_cli_dispatch(FILE *out, FILE *err, int argc, char **argv);
 
+/* pdp_cli_guardrails: `guardrails detectors [--format text|json]` lists
+ * the built-in detectors (a category is the name before the dot). */
+static int
+pdp_cli_guardrails(int argc, char **argv, FILE *out, FILE *err)
+{
+    bool json = argc == 3 && strcmp(argv[1], "--format") == 0 &&
+                strcmp(argv[2], "json") == 0;
+
+    if (argc < 1 || strcmp(argv[0], "detectors") != 0 ||
+        (argc != 1 && !json &&
+         !(argc == 3 && strcmp(argv[1], "--format") == 0 &&
+           strcmp(argv[2], "text") == 0))) {
+        fprintf(err, "usage: tollgate-pdp guardrails detectors "
+                     "[--format text|json]\n");
+        return PDP_EXIT_USAGE;
+    }
+    if (json) {
+        cJSON *a = cJSON_CreateArray();
+        char  *s;
+        for (size_t i = 0; a != NULL && i < tg_guard_builtins_n; i++) {
+            const tg_guard_builtin *b = &tg_guard_builtins[i];
+            cJSON                  *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "name", b->name);
+            cJSON_AddStringToObject(o, "type", b->type);
+            cJSON_AddStringToObject(o, "about", b->about);
+            cJSON_AddItemToArray(a, o);
+        }
+        if (a == NULL || (s = cJSON_PrintUnformatted(a)) == NULL) {
+            cJSON_Delete(a);
+            fprintf(err, "tollgate-pdp guardrails: out of memory\n");
+            return PDP_EXIT_FAIL;
+        }
+        fprintf(out, "%s\n", s);
+        cJSON_free(s);
+        cJSON_Delete(a);
+        return PDP_EXIT_OK;
+    }
+    fprintf(out, "%-32s %-22s %s\n", "DETECTOR", "MASKED AS", "FINDS");
+    for (size_t i = 0; i < tg_guard_builtins_n; i++) {
+        const tg_guard_builtin *b = &tg_guard_builtins[i];
+        fprintf(out, "%-32s %-22s %s\n", b->name, b->type, b->about);
+    }
+    fprintf(out,
+            "\nA rule names detectors one by one or by category (pii, "
+            "secret, injection);\nits own terms, lists and patterns add "
+            "detectors terms, list.NAME and custom.NAME.\n");
+    return PDP_EXIT_OK;
+}
+
 int
 pdp_cli_run(int argc, char **argv, FILE *out, FILE *err)
 {
@@ -533,6 +589,9 @@ pdp_cli_run(int argc, char **argv, FILE *out, FILE *err)
     }
     if (strcmp(cmd, "state") == 0) {
         return pdp_state_cli(argc - 2, argv + 2, out, err);
+    }
+    if (strcmp(cmd, "guardrails") == 0) {
+        return pdp_cli_guardrails(argc - 2, argv + 2, out, err);
     }
     if (strcmp(cmd, "replay") == 0) {
         return pdp_replay_cli(argc - 2, argv + 2, out, err);

@@ -15,7 +15,9 @@
 #include "pdp_cli_http.h"
 #include "pdp_cli_print.h"
 #include "pdp_cli_rows.h"
+#include "pdp_cli_terms.h"
 #include "pdp_quotas.h"
+#include "pdp_terms.h"
 #include "tg_hash.h"
 #include "tg_log.h"
 #include "tg_pricing.h"
@@ -195,6 +197,13 @@ pdp_cli_field_set(const pdp_cli_io *io, pdp_cli_req *r, const pdp_cli_field *f,
         }
         return PDP_EXIT_OK;
     }
+    case FK_TERMS: {
+        int ec = pdp_cli_terms_file(io, val, &item);
+        if (ec != PDP_EXIT_OK) {
+            return ec;
+        }
+        break;
+    }
     case FK_QUERY:
         break;
     }
@@ -251,6 +260,16 @@ pdp_cli_api_parse(const pdp_cli_io *io, int argc, char **argv, pdp_cli_req *r,
     }
     r->pos = a.npos > 0 ? a.pos[0] : NULL;
     *help  = a.help;
+    for (int i = 0;
+         !a.help && i < PDP_CLI_FIELDS_MAX && r->row->fields[i].flag != NULL;
+         i++) {
+        const pdp_cli_field *f = &r->row->fields[i];
+        if (f->required &&
+            cJSON_GetObjectItemCaseSensitive(r->body, f->field) == NULL &&
+            !pdp_cli_query_has(r, f->field)) {
+            return pdp_cli_usage_error(io, "--%s is required", f->flag);
+        }
+    }
     return pdp_cli_format(io, r->format, r->row->raw ? raw : formats);
 }
 
@@ -263,9 +282,11 @@ pdp_cli_api_path(const pdp_cli_io *io, pdp_cli_req *r)
     const char     *id;
 
     if (r->row->pos != POS_NONE && r->pos == NULL) {
-        return pdp_cli_usage_error(
-            io, "give the %s",
-            r->row->pos == POS_TARGET ? "target: tenant:ID or key:ID" : "id");
+        return pdp_cli_usage_error(io, "give the %s",
+                                   r->row->pos == POS_TARGET
+                                       ? "target: tenant:ID or key:ID"
+                                   : r->row->pos == POS_LIST ? "list's name"
+                                                             : "id");
     }
     switch (r->row->pos) {
     case POS_NONE:
@@ -278,6 +299,16 @@ pdp_cli_api_path(const pdp_cli_io *io, pdp_cli_req *r)
                                        "\"%s\" is not a valid id: use 1 to 63 "
                                        "of A-Z a-z 0-9 . _ -",
                                        r->pos);
+        }
+        snprintf(arg, sizeof(arg), "%s", r->pos);
+        break;
+    case POS_LIST:
+        if (!pdp_terms_name_ok(r->pos)) {
+            return pdp_cli_usage_error(io,
+                                       "\"%s\" is not a valid list name: use 1 "
+                                       "to %d of a-z 0-9 _ -, starting with a "
+                                       "letter or a digit",
+                                       r->pos, PDP_LIST_NAME_MAX);
         }
         snprintf(arg, sizeof(arg), "%s", r->pos);
         break;
@@ -648,7 +679,8 @@ pdp_cli_api_subcommands(const char *cmd, char *buf, size_t cap)
         buf[0] = '\0';
     }
     for (const pdp_cli_row *c = pdp_cli_rows; c->cmd != NULL; c++) {
-        if (c->sub != NULL && strcmp(c->cmd, cmd) == 0 && used < cap) {
+        if (c->sub != NULL && !c->alias && strcmp(c->cmd, cmd) == 0 &&
+            used < cap) {
             int w =
                 snprintf(buf + used, cap - used, "%s%s", n ? ", " : "", c->sub);
             used += w > 0 ? (size_t)w : 0;

@@ -1,6 +1,6 @@
 /* pdp_cli_api.h - the tollgate-pdp commands that are admin API requests
- * (tenants, keys, budgets, ratelimits, spend, audit, usage, reservations:
- * the rows of pdp_cli_rows.h), answered by pdp_api_handle in this process
+ * (tenants, keys, budgets, ratelimits, spend, audit, usage, reservations,
+ * lists: the rows of pdp_cli_rows.h), answered by pdp_api_handle in this process
  * against the state directory, or by a running PDP's admin listener when
  * --url (or TOLLGATE_ADMIN_URL) names one. Called by pdp_cli; not
  * thread-safe. */

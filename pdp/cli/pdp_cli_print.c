@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "pdp_terms.h"
 #include "tg_json.h"
 #include "tg_log.h"
 #include "tg_time.h"
@@ -480,4 +481,121 @@ pdp_cli_print_rotated(FILE *out, const cJSON *doc)
                 : "stopped working",
             when != NULL ? when : "now");
     pdp_cli_print_key(out, doc);
+}
+
+/* ---- term lists -----------------------------------------------------------
+ */
+
+void
+pdp_cli_print_list_set(FILE *out, const cJSON *doc)
+{
+    const cJSON *dups =
+        cJSON_GetObjectItemCaseSensitive(doc, "duplicates_dropped");
+    char name[256], ver[32], n[32], d[32];
+
+    pdp_cli_field(doc, "name", name, sizeof(name));
+    pdp_cli_field(doc, "version", ver, sizeof(ver));
+    pdp_cli_field(doc, "count", n, sizeof(n));
+    pdp_cli_value(dups, d, sizeof(d));
+    if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc, "changed"))) {
+        fprintf(out,
+                "List %s already has these %s terms: still version %s; "
+                "nothing changed.\n",
+                name, n, ver);
+        return;
+    }
+    fprintf(out, "%s list %s: version %s, %s term%s%s%s%s.\n",
+            cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc, "new"))
+                ? "Created"
+                : "Replaced the terms of",
+            name, ver, n, strcmp(n, "1") == 0 ? "" : "s",
+            cJSON_IsNumber(dups) && dups->valuedouble > 0 ? " (" : "",
+            cJSON_IsNumber(dups) && dups->valuedouble > 0 ? d : "",
+            cJSON_IsNumber(dups) && dups->valuedouble > 0
+                ? " duplicates dropped)"
+                : "");
+}
+
+/* pdp_cli_print_list_terms prints the terms one a line, as a terms file
+ * reads them. A term is printable text (pdp_terms_check); one that is not
+ * (an answer from elsewhere) is escaped rather than let through. */
+void
+pdp_cli_print_list_terms(FILE *out, const cJSON *doc)
+{
+    const cJSON *terms = cJSON_GetObjectItemCaseSensitive(doc, "terms");
+    char         e[1024];
+
+    for (const cJSON *t = terms != NULL ? terms->child : NULL; t != NULL;
+         t              = t->next) {
+        if (cJSON_IsString(t) &&
+            pdp_terms_check(t->valuestring, strlen(t->valuestring), NULL, 0)) {
+            fprintf(out, "%s\n", t->valuestring);
+        } else {
+            pdp_cli_value(t, e, sizeof(e));
+            fprintf(out, "%s\n", e);
+        }
+    }
+}
+
+void
+pdp_cli_print_lists(FILE *out, const cJSON *doc)
+{
+    const cJSON *ls = cJSON_GetObjectItemCaseSensitive(doc, "lists");
+    int          wn = 4;
+    char         name[256], ver[32], n[32], when[64], by[256];
+
+    if (cJSON_GetArraySize(ls) == 0) {
+        fprintf(out, "No term lists yet. Make one with: tollgate-pdp lists "
+                     "set NAME --file FILE\n");
+        return;
+    }
+    for (const cJSON *l = ls->child; l != NULL; l = l->next) {
+        pdp_cli_field(l, "name", name, sizeof(name));
+        wn = (int)strlen(name) > wn ? (int)strlen(name) : wn;
+    }
+    fprintf(out, "%-*s  %7s  %6s  %-20s  %s\n", wn, "NAME", "VERSION", "TERMS",
+            "UPDATED", "BY");
+    for (const cJSON *l = ls->child; l != NULL; l = l->next) {
+        pdp_cli_field(l, "name", name, sizeof(name));
+        pdp_cli_field(l, "version", ver, sizeof(ver));
+        pdp_cli_field(l, "count", n, sizeof(n));
+        pdp_cli_field(l, "updated", when, sizeof(when));
+        pdp_cli_field(l, "by", by, sizeof(by));
+        fprintf(out, "%-*s  %7s  %6s  %-20s  %s\n", wn, name, ver, n, when, by);
+    }
+}
+
+void
+pdp_cli_print_list_deleted(FILE *out, const cJSON *doc)
+{
+    char what[256], ver[32], n[32];
+
+    pdp_cli_field(doc, "deleted", what, sizeof(what));
+    pdp_cli_field(doc, "version", ver, sizeof(ver));
+    pdp_cli_field(doc, "count", n, sizeof(n));
+    fprintf(out,
+            "Deleted %s (it had %s term%s); its history records the delete "
+            "as version %s.\n",
+            what, n, strcmp(n, "1") == 0 ? "" : "s", ver);
+}
+
+void
+pdp_cli_print_list_history(FILE *out, const cJSON *doc)
+{
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(doc, "history");
+    char         ver[32], op[32], n[32], when[64], sha[80], by[256];
+
+    fprintf(out, "%7s  %-6s  %6s  %-20s  %-12s  %s\n", "VERSION", "OP", "TERMS",
+            "AT", "SHA256", "BY");
+    for (const cJSON *c = h != NULL ? h->child : NULL; c != NULL; c = c->next) {
+        pdp_cli_field(c, "version", ver, sizeof(ver));
+        pdp_cli_field(c, "op", op, sizeof(op));
+        pdp_cli_field(c, "count", n, sizeof(n));
+        pdp_cli_field(c, "at", when, sizeof(when));
+        pdp_cli_field(c, "sha256", sha, sizeof(sha));
+        pdp_cli_field(c, "by", by, sizeof(by));
+        sha[12] = '\0'; /* enough to tell two sets of terms apart */
+        fprintf(out, "%7s  %-6s  %6s  %-20s  %-12s  %s\n", ver, op, n, when,
+                sha, by);
+    }
 }

@@ -1,7 +1,7 @@
 /* pdp_cli_print.h - the text the administrative commands print: an
  * answer of the admin API (JSON) as a table or as "field value" lines,
  * and one printer per command whose answer reads better its own way
- * (keys, tenants). --format json prints the API's JSON instead. Not
+ * (keys, tenants, lists). --format json prints the API's JSON instead. Not
  * thread-safe (writes to the caller's FILE). */
 #ifndef PDP_CLI_PRINT_H
 #define PDP_CLI_PRINT_H
@@ -34,5 +34,10 @@ void pdp_cli_print_tenants(FILE *out, const cJSON *doc);    /* tenants list */
 /* tenants disable and enable */
 void pdp_cli_print_tenant_switch(FILE *out, const cJSON *doc);
 void pdp_cli_print_tenant_deleted(FILE *out, const cJSON *doc); /* delete */
+void pdp_cli_print_list_set(FILE *out, const cJSON *doc);       /* lists set */
+void pdp_cli_print_list_terms(FILE *out, const cJSON *doc);     /* lists get */
+void pdp_cli_print_lists(FILE *out, const cJSON *doc);          /* lists list */
+void pdp_cli_print_list_deleted(FILE *out, const cJSON *doc);   /* delete */
+void pdp_cli_print_list_history(FILE *out, const cJSON *doc);   /* history */
 
 #endif

@@ -16,6 +16,32 @@
     "--format text (default) or json. Every change is recorded in the\n"       \
     "audit trail (tollgate-pdp audit list) with who made it.\n"
 
+#define PDP_CLI_LISTS_SET_USAGE                                                \
+    "usage: tollgate-pdp lists set NAME --file FILE\n"                         \
+    "\n"                                                                       \
+    "Replaces every term of the guardrail term list NAME (making it) with\n"   \
+    "the terms in FILE (- reads standard input): UTF-8, one term a line,\n"    \
+    "trimmed; empty lines and lines starting with # are skipped; a term is\n"  \
+    "1 to 200 bytes without control characters; duplicates are dropped\n"      \
+    "(and counted). At most 50,000 terms and 4 MiB a list. NAME: 1 to 64 of\n" \
+    "a-z 0-9 _ -, starting with a letter or a digit. Guardrail rules name\n"   \
+    "lists (\"lists\": [\"NAME\"]); a running PDP picks a change up by\n"      \
+    "itself. Each change gets the next version and a line in the list's\n"     \
+    "history and the audit trail (never the terms); setting the terms it\n"    \
+    "has already changes nothing.\n" PDP_CLI_COMMON
+
+#define PDP_CLI_LISTS_LIST_USAGE                                               \
+    "usage: tollgate-pdp lists list\n"                                         \
+    "\n"                                                                       \
+    "Every term list: name, version, how many terms, when it last changed\n"   \
+    "and by whom. `lists ls` is the same.\n" PDP_CLI_COMMON
+
+#define PDP_CLI_LISTS_DELETE_USAGE                                             \
+    "usage: tollgate-pdp lists delete NAME\n"                                  \
+    "\n"                                                                       \
+    "Deletes the list (`lists rm` is the same). Its history stays; set it\n"   \
+    "again and its versions go on from there.\n" PDP_CLI_COMMON
+
 const pdp_cli_row pdp_cli_rows[] = {
     {.cmd    = "tenants",
      .sub    = "create",
@@ -512,5 +538,70 @@ const pdp_cli_row pdp_cli_rows[] = {
          "still verifies from it. pdp.decisions.retention_days does this "
          "every\n"
          "minute.\n" PDP_CLI_COMMON},
+    {.cmd    = "lists",
+     .sub    = "set",
+     .method = "PUT",
+     .path   = "lists/%s",
+     .pos    = POS_LIST,
+     .fields = {{"file", "terms", FK_TERMS, true}},
+     .usage  = PDP_CLI_LISTS_SET_USAGE,
+     .print  = pdp_cli_print_list_set},
+    {.cmd    = "lists",
+     .sub    = "get",
+     .method = "GET",
+     .path   = "lists/%s",
+     .pos    = POS_LIST,
+     .usage  = "usage: tollgate-pdp lists get NAME [--format text|json]\n"
+               "\n"
+               "The list's terms, one a line, as `lists set --file` reads "
+               "them\n"
+               "back; --format json adds its version, when it last changed "
+               "and\n"
+               "who changed it.\n" PDP_CLI_COMMON,
+     .print  = pdp_cli_print_list_terms},
+    {.cmd    = "lists",
+     .sub    = "list",
+     .method = "GET",
+     .path   = "lists",
+     .usage  = PDP_CLI_LISTS_LIST_USAGE,
+     .print  = pdp_cli_print_lists},
+    {.cmd    = "lists",
+     .sub    = "ls",
+     .alias  = true,
+     .method = "GET",
+     .path   = "lists",
+     .usage  = PDP_CLI_LISTS_LIST_USAGE,
+     .print  = pdp_cli_print_lists},
+    {.cmd    = "lists",
+     .sub    = "delete",
+     .method = "DELETE",
+     .path   = "lists/%s",
+     .pos    = POS_LIST,
+     .usage  = PDP_CLI_LISTS_DELETE_USAGE,
+     .print  = pdp_cli_print_list_deleted},
+    {.cmd    = "lists",
+     .sub    = "rm",
+     .alias  = true,
+     .method = "DELETE",
+     .path   = "lists/%s",
+     .pos    = POS_LIST,
+     .usage  = PDP_CLI_LISTS_DELETE_USAGE,
+     .print  = pdp_cli_print_list_deleted},
+    {.cmd    = "lists",
+     .sub    = "history",
+     .method = "GET",
+     .path   = "lists/%s/history",
+     .pos    = POS_LIST,
+     .fields = {{"limit", "limit", FK_QUERY}},
+     .usage =
+         "usage: tollgate-pdp lists history NAME [--limit N]\n"
+         "\n"
+         "Every change of the list, newest first (default 100), also after "
+         "it\n"
+         "was deleted: its version, set or delete, how many terms it set "
+         "(or\n"
+         "removed), when, by whom, and the SHA-256 of those terms (the same\n"
+         "hash: the same terms). Never the terms.\n" PDP_CLI_COMMON,
+     .print = pdp_cli_print_list_history},
     {0},
 };

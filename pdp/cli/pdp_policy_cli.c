@@ -12,11 +12,14 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "pdp_bundle_guard.h"
 #include "pdp_bundle_test.h"
 #include "pdp_cli_flags.h"
 #include "pdp_policy.h"
 #include "pdp_policy_int.h"
+#include "pdp_store.h"
 #include "tg_pricing.h"
 #include "tg_config.h"
 #include "tg_json.h"
@@ -195,6 +198,8 @@ pdp_pc_warnings(pdp_pc *c)
     }
 }
 
+static int pdp_pc_check_lists(pdp_pc *c, const char *dir);
+
 static int
 pdp_pc_check(pdp_pc *c, int argc, char **argv)
 {
@@ -237,10 +242,11 @@ pdp_pc_check(pdp_pc *c, int argc, char **argv)
         }
     }
     pdp_bundle_tests_fini(&tally);
+    errors += pdp_pc_check_lists(c, o.dir);
     if (errors > 0) {
         fprintf(c->io.err,
                 "tollgate-pdp check: %s: %d error%s in test or "
-                "pricing files\n",
+                "pricing files, or term lists\n",
                 o.dir, errors, errors == 1 ? "" : "s");
         return PDP_EXIT_FAIL;
     }
@@ -251,6 +257,50 @@ pdp_pc_check(pdp_pc *c, int argc, char **argv)
             pdp_bundle_rule_count(c->b) == 1 ? "" : "s", pdp_bundle_hash(c->b));
     pdp_pc_warnings(c);
     return PDP_EXIT_OK;
+}
+
+/* pdp_pc_check_lists checks that the term lists the bundle's guardrails
+ * name exist in the config's state directory (a bundle naming a missing
+ * list is not activated); returns the errors. Without a config or a state
+ * directory it says what it could not check. */
+static int
+pdp_pc_check_lists(pdp_pc *c, const char *dir)
+{
+    const char *const *names;
+    size_t             n = pdp_bundle_guard_lists(c->b, &names);
+    pdp_store         *st = NULL;
+    struct stat        sb;
+    int                errors = 0;
+    char               msg[512];
+
+    if (n == 0) {
+        return 0;
+    }
+    if (c->cfg == NULL || c->cfg->pdp.state_dir == NULL ||
+        stat(c->cfg->pdp.state_dir, &sb) != 0 ||
+        pdp_store_open(&st, c->cfg->pdp.state_dir, c->cfg->pdp.map_size_mb,
+                       msg, sizeof(msg)) != TG_OK) {
+        fprintf(c->io.err,
+                "note: %s: the term lists its guardrails name (%s%s) were not "
+                "checked: pass --config with the PDP's state directory\n",
+                dir, names[0], n > 1 ? ", ..." : "");
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        pdp_list_terms lt;
+        memset(&lt, 0, sizeof(lt));
+        if (pdp_store_list_get(st, names[i], &lt) == TG_ENOTFOUND) {
+            fprintf(c->io.err,
+                    "%s: guardrails: term list \"%s\" not found in %s; "
+                    "create it with tollgate-pdp lists set %s --file "
+                    "terms.txt\n",
+                    dir, names[i], c->cfg->pdp.state_dir, names[i]);
+            errors++;
+        }
+        pdp_list_terms_fini(&lt);
+    }
+    pdp_store_close(st);
+    return errors;
 }
 
 /* pdp_pc_test_run compiles dir against c->cfg, runs its tests and prints
@@ -328,10 +378,63 @@ pdp_pc_test(pdp_pc *c, int argc, char **argv)
     return pdp_pc_test_run(c, o.dir);
 }
 
+/* pdp_pc_guard runs the guardrails r matched on the input's "content"
+ * (term lists empty: a test file's "lists" gives them); false when there
+ * is no content or no guardrail rule. */
+static bool
+pdp_pc_guard(pdp_pc *c, const pdp_policy_result *r, const cJSON *content,
+             pdp_guard_run *run)
+{
+    const cJSON        *text  = cJSON_GetObjectItemCaseSensitive(content, "text");
+    const cJSON        *stage = cJSON_GetObjectItemCaseSensitive(content, "stage");
+    const tg_guard_set *gs    = pdp_bundle_guard_set(c->b);
+
+    if (!cJSON_IsString(text) || gs == NULL) {
+        return false;
+    }
+    return pdp_guard_run_text(gs, r,
+                              cJSON_IsString(stage) &&
+                                      strcmp(stage->valuestring, "output") == 0
+                                  ? TG_GUARD_OUTPUT
+                                  : TG_GUARD_INPUT,
+                              text->valuestring, strlen(text->valuestring),
+                              run) == TG_OK;
+}
+
+static void
+pdp_pc_guard_json(pdp_pc *c, const pdp_policy_result *r, const cJSON *content,
+                  cJSON *o)
+{
+    const tg_guard_set *gs = pdp_bundle_guard_set(c->b);
+    pdp_guard_run       run;
+    cJSON              *g, *hits;
+
+    if (!pdp_pc_guard(c, r, content, &run)) {
+        return;
+    }
+    g = cJSON_AddObjectToObject(o, "guardrails");
+    cJSON_AddStringToObject(g, "action", run.action);
+    cJSON_AddStringToObject(g, "redacted", run.redacted);
+    hits = cJSON_AddArrayToObject(g, "hits");
+    for (size_t i = 0; i < run.hits.n; i++) {
+        cJSON *h = cJSON_CreateObject();
+        cJSON_AddStringToObject(h, "rule",
+                                tg_guard_set_rule_id(gs, run.hits.v[i].rule));
+        cJSON_AddStringToObject(
+            h, "detector", tg_guard_set_detector_name(gs, run.hits.v[i].detector));
+        cJSON_AddNumberToObject(h, "start", run.hits.v[i].start);
+        cJSON_AddNumberToObject(h, "end", run.hits.v[i].end);
+        cJSON_AddItemToArray(hits, h);
+    }
+    pdp_guard_run_fini(&run);
+}
+
 static void
 pdp_pc_eval_text(pdp_pc *c, const pdp_attrs *a, const pdp_policy_result *r,
-                 const pdp_trace *t)
+                 const pdp_trace *t, const cJSON *content)
 {
+    pdp_guard_run run;
+
     const char *ids[TG_MSG_TARGETS_MAX + 64];
     size_t n    = pdp_bundle_route(c->cfg, a, r, ids, TG_MSG_TARGETS_MAX + 64);
     int    ndet = 0;
@@ -381,6 +484,10 @@ pdp_pc_eval_text(pdp_pc *c, const pdp_attrs *a, const pdp_policy_result *r,
     fprintf(c->io.out, "revision: %llu (bundle %s, hash %s)\n",
             (unsigned long long)pdp_bundle_revision(c->b),
             pdp_bundle_name(c->b), pdp_bundle_hash(c->b));
+    if (pdp_pc_guard(c, r, content, &run)) {
+        pdp_guard_run_print(pdp_bundle_guard_set(c->b), &run, c->io.out);
+        pdp_guard_run_fini(&run);
+    }
     if (t != NULL) {
         fprintf(c->io.out, "\n");
         pdp_trace_print(t, c->io.out);
@@ -391,7 +498,7 @@ pdp_pc_eval_text(pdp_pc *c, const pdp_attrs *a, const pdp_policy_result *r,
  * the input line it answers. */
 static void
 pdp_pc_eval_json(pdp_pc *c, const pdp_attrs *a, const pdp_policy_result *r,
-                 const pdp_trace *t, long line)
+                 const pdp_trace *t, long line, const cJSON *content)
 {
     const char *ids[TG_MSG_TARGETS_MAX + 64];
     size_t n   = pdp_bundle_route(c->cfg, a, r, ids, TG_MSG_TARGETS_MAX + 64);
@@ -429,6 +536,7 @@ pdp_pc_eval_json(pdp_pc *c, const pdp_attrs *a, const pdp_policy_result *r,
     cJSON_AddStringToObject(o, "bundle", pdp_bundle_name(c->b));
     cJSON_AddNumberToObject(o, "revision", (double)pdp_bundle_revision(c->b));
     cJSON_AddStringToObject(o, "hash", pdp_bundle_hash(c->b));
+    pdp_pc_guard_json(c, r, content, o);
     if (t != NULL) {
         char  *text = NULL;
         size_t len  = 0;
@@ -465,7 +573,9 @@ pdp_pc_eval_line(pdp_pc *c, const char *path, long n, const char *text,
                              sizeof(msg)) == TG_OK;
     if (ok) {
         pdp_bundle_eval(c->b, &a, &r, t);
-        pdp_pc_eval_json(c, &a, &r, t, n);
+        pdp_pc_eval_json(c, &a, &r, t, n,
+                         cJSON_GetObjectItemCaseSensitive(
+                             tg_json_doc_root(doc), "content"));
     } else {
         /* msg is ":1:COL: what" (one line, no name): say where it is. */
         cJSON *o = cJSON_CreateObject();
@@ -593,9 +703,13 @@ pdp_pc_eval(pdp_pc *c, int argc, char **argv)
     }
     pdp_bundle_eval(c->b, &a, &r, t);
     if (o.format != NULL && strcmp(o.format, "json") == 0) {
-        pdp_pc_eval_json(c, &a, &r, t, 0);
+        pdp_pc_eval_json(c, &a, &r, t, 0,
+                         cJSON_GetObjectItemCaseSensitive(
+                             tg_json_doc_root(doc), "content"));
     } else {
-        pdp_pc_eval_text(c, &a, &r, t);
+        pdp_pc_eval_text(c, &a, &r, t,
+                         cJSON_GetObjectItemCaseSensitive(
+                             tg_json_doc_root(doc), "content"));
     }
 out:
     pdp_trace_destroy(t);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "pdp_bundle_guard.h"
 #include "pdp_policy_int.h"
 #include "tg_err.h"
 #include "tg_json.h"
@@ -74,6 +75,11 @@ typedef struct pdp_bt_expect {
     const cJSON *audit;
     const cJSON *route;
     int          capture; /* -1: not given */
+    /* Guardrails on the case's "content": the action that wins, the text
+     * after redaction, the detectors that hit. */
+    const char  *guardrail;
+    const char  *redacted;
+    const cJSON *detectors;
 } pdp_bt_expect;
 
 static bool
@@ -145,8 +151,9 @@ static bool
 pdp_bt_expect_parse(pdp_bt *c, const tg_json_doc *doc, const cJSON *e,
                     pdp_bt_expect *x, int *nerr)
 {
-    static const char *const keys[] = {"decision", "status", "code",    "rules",
-                                       "audit",    "route",  "capture", NULL};
+    static const char *const keys[] = {
+        "decision", "status",    "code",     "rules",     "audit", "route",
+        "capture",  "guardrail", "redacted", "detectors", NULL};
     const char              *s      = NULL;
     char                     msg[1024];
     int                      before = *nerr;
@@ -197,6 +204,30 @@ pdp_bt_expect_parse(pdp_bt *c, const tg_json_doc *doc, const cJSON *e,
             pdp_bt_error(c, msg);
             (*nerr)++;
         }
+    }
+    if (tg_json_get_string(doc, e, "expect", "guardrail", false, &x->guardrail,
+                           msg, sizeof(msg)) != TG_OK ||
+        tg_json_get_string(doc, e, "expect", "redacted", false, &x->redacted,
+                           msg, sizeof(msg)) != TG_OK) {
+        pdp_bt_error(c, msg);
+        (*nerr)++;
+    } else if (x->guardrail != NULL && strcmp(x->guardrail, "block") != 0 &&
+               strcmp(x->guardrail, "redact") != 0 &&
+               strcmp(x->guardrail, "audit") != 0 &&
+               strcmp(x->guardrail, "pass") != 0) {
+        tg_json_errf(doc, cJSON_GetObjectItemCaseSensitive(e, "guardrail"), msg,
+                     sizeof(msg),
+                     "expect.guardrail: expected \"block\", \"redact\", "
+                     "\"audit\" or \"pass\"");
+        pdp_bt_error(c, msg);
+        (*nerr)++;
+    }
+    x->detectors = cJSON_GetObjectItemCaseSensitive(e, "detectors");
+    if (x->detectors != NULL && !cJSON_IsArray(x->detectors)) {
+        tg_json_errf(doc, x->detectors, msg, sizeof(msg),
+                     "expect.detectors: expected a list of detector names");
+        pdp_bt_error(c, msg);
+        (*nerr)++;
     }
     x->rules = cJSON_GetObjectItemCaseSensitive(e, "rules");
     x->audit = cJSON_GetObjectItemCaseSensitive(e, "audit");
@@ -382,15 +413,133 @@ pdp_bt_compare(const pdp_bt *c, const pdp_bt_expect *x, const pdp_attrs *a,
     }
 }
 
+/* pdp_bt_guard_set compiles the bundle's guard set for one test file,
+ * its term lists from the file's "lists" fixture (a list it does not give
+ * is empty); *out stays NULL without guardrail rules. */
+static tg_err
+pdp_bt_guard_set(pdp_bt *c, const tg_json_doc *doc, const cJSON *root,
+                 tg_guard_set **out)
+{
+    const cJSON       *fx = cJSON_GetObjectItemCaseSensitive(root, "lists");
+    const char *const *names;
+    cJSON             *lists;
+    char         msg[1024];
+    char         err[512];
+    tg_err       rv;
+
+    *out = NULL;
+    if (fx != NULL && !cJSON_IsObject(fx)) {
+        tg_json_errf(doc, fx, msg, sizeof(msg),
+                     "lists: expected {\"list name\": [\"term\", ...]}");
+        pdp_bt_error(c, msg);
+        return TG_EINVAL;
+    }
+    if (pdp_bundle_guard_set(c->b) == NULL) {
+        return TG_OK;
+    }
+    if (fx == NULL || pdp_bundle_guard_lists(c->b, &names) == 0) {
+        /* Every list empty: the set the bundle compiled already is this
+         * one (compiling takes vectorscan a second or more). */
+        *out = (tg_guard_set *)pdp_bundle_guard_set(c->b);
+        tg_guard_set_ref(*out);
+        return TG_OK;
+    }
+    if ((lists = pdp_guard_lists_fixture(c->b, fx)) == NULL) {
+        return TG_ENOMEM;
+    }
+    rv = pdp_bundle_guard_compile(c->b, lists, out, err, sizeof(err));
+    cJSON_Delete(lists);
+    if (rv != TG_OK) {
+        tg_json_errf(doc, fx != NULL ? fx : root, msg, sizeof(msg),
+                     "lists: the guardrails do not compile with these "
+                     "terms: %s",
+                     err);
+        pdp_bt_error(c, msg);
+    }
+    return rv;
+}
+
+/* pdp_bt_guard_compare runs the guardrails r matched on the case's
+ * content ({"stage": "input"|"output", "text": "..."}) and adds to why
+ * every way the outcome differs from x. */
+static void
+pdp_bt_guard_compare(const tg_guard_set *gs, const pdp_bt_expect *x,
+                     const pdp_policy_result *r, const cJSON *content,
+                     char *why, size_t cap)
+{
+    const cJSON   *text  = cJSON_GetObjectItemCaseSensitive(content, "text");
+    const cJSON   *stage = cJSON_GetObjectItemCaseSensitive(content, "stage");
+    pdp_guard_run  run;
+    const char    *got[64];
+    size_t         n = 0;
+    char           ws[1024], gs_s[1024];
+    tg_err         rv;
+
+    if (x->guardrail == NULL && x->redacted == NULL && x->detectors == NULL) {
+        return;
+    }
+    if (!cJSON_IsString(text)) {
+        pdp_bt_append(why, cap,
+                      "expect.guardrail needs \"content\": {\"text\": "
+                      "\"...\"}");
+        return;
+    }
+    if (gs == NULL) {
+        memset(&run, 0, sizeof(run));
+        run.action = "pass";
+        rv         = TG_OK;
+    } else {
+        rv = pdp_guard_run_text(
+            gs, r,
+            cJSON_IsString(stage) && strcmp(stage->valuestring, "output") == 0
+                ? TG_GUARD_OUTPUT
+                : TG_GUARD_INPUT,
+            text->valuestring, strlen(text->valuestring), &run);
+    }
+    if (rv != TG_OK) {
+        pdp_bt_append(why, cap, "guardrails failed: %s", tg_strerror(rv));
+        pdp_guard_run_fini(&run);
+        return;
+    }
+    if (x->guardrail != NULL && strcmp(x->guardrail, run.action) != 0) {
+        pdp_bt_append(why, cap, "expected guardrail %s, got %s", x->guardrail,
+                      run.action);
+    }
+    if (x->redacted != NULL && strcmp(x->redacted, run.redacted != NULL
+                                                       ? run.redacted
+                                                       : text->valuestring) !=
+                                   0) {
+        pdp_bt_append(why, cap, "expected redacted \"%.300s\", got \"%.300s\"",
+                      x->redacted,
+                      run.redacted != NULL ? run.redacted : text->valuestring);
+    }
+    for (size_t i = 0; gs != NULL && i < run.hits.n && n < 64; i++) {
+        const char *d = tg_guard_set_detector_name(gs, run.hits.v[i].detector);
+        bool        dup = false;
+        for (size_t k = 0; k < n && !dup; k++) {
+            dup = strcmp(got[k], d) == 0;
+        }
+        if (!dup) {
+            got[n++] = d;
+        }
+    }
+    if (x->detectors != NULL &&
+        !pdp_bt_set_equal(x->detectors, got, n, ws, gs_s, sizeof(ws))) {
+        pdp_bt_append(why, cap, "expected detectors %s, got %s", ws, gs_s);
+    }
+    pdp_guard_run_fini(&run);
+}
+
 /* pdp_bt_test_file checks (and, when run, runs) every case of one test
  * file. */
 static void
 pdp_bt_test_file(pdp_bt *c, const char *dir, const char *name, bool run)
 {
     static const char *const fkeys[] = {"$schema", "description", "tests",
-                                        NULL};
+                                        "lists", NULL};
     static const char *const ckeys[] = {"name", "description", "input",
                                         "expect", NULL};
+    tg_guard_set            *gs = NULL;
     char                     path[1024];
     char                     msg[1024];
     tg_json_doc             *doc = NULL;
@@ -421,6 +570,11 @@ pdp_bt_test_file(pdp_bt *c, const char *dir, const char *name, bool run)
                      "test file: expected \"tests\": [ {\"name\": ..., "
                      "\"input\": {...}, \"expect\": {...}}, ... ]");
         pdp_bt_error(c, msg);
+        c->t->errors++;
+        c->t->malformed++;
+        goto out;
+    }
+    if (run && pdp_bt_guard_set(c, doc, root, &gs) != TG_OK) {
         c->t->errors++;
         c->t->malformed++;
         goto out;
@@ -479,9 +633,13 @@ pdp_bt_test_file(pdp_bt *c, const char *dir, const char *name, bool run)
         }
         pdp_bundle_eval(c->b, &a, &r, t);
         pdp_bt_compare(c, &x, &a, &r, why, sizeof(why));
+        pdp_bt_guard_compare(gs, &x, &r,
+                             cJSON_GetObjectItemCaseSensitive(in, "content"),
+                             why, sizeof(why));
         pdp_bt_record(c, name, tname, why, t);
     }
 out:
+    tg_guard_set_unref(gs);
     pdp_trace_destroy(t);
     tg_json_doc_destroy(doc);
 }

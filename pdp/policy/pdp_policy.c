@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "pdp_policy_int.h"
+#include "tg_guard.h"
 #include "tg_pricing.h"
 #include "tg_hash.h"
 #include "tg_time.h"
@@ -414,6 +415,12 @@ pdp_bundle_free(pdp_bundle *b)
     free(b->dir);
     free(b->warnings);
     tg_pricing_destroy(b->pricing);
+    free(b->guard_spec);
+    for (uint32_t i = 0; i < b->n_guard_lists; i++) {
+        free(b->guard_lists[i]);
+    }
+    free(b->guard_lists);
+    tg_guard_set_unref(b->guard_set);
     pdp_tz_fini(&b->tz);
     free(b);
 }
@@ -854,7 +861,8 @@ tg_err
 pdp_attrs_from_json(pdp_attrs *a, const tg_json_doc *doc,
                     const void *input_json_obj, char *err, size_t errlen)
 {
-    static const char *const top[] = {"principal", "tenant", "request", "time"};
+    static const char *const top[] = {"principal", "tenant", "request", "time",
+                                      "content"};
     static const char *const pk[]  = {"key_id", "tenant_id", "user", "labels"};
     static const char *const tk[]  = {"id", "tier", "labels"};
     static const char *const rk[]  = {"endpoint",   "model",         "stream",
@@ -868,8 +876,26 @@ pdp_attrs_from_json(pdp_attrs *a, const tg_json_doc *doc,
 
     memset(a, 0, sizeof(*a));
     a->now_ms = tg_now_ms();
-    if ((rv = pdp_aj_keys(doc, in, "input", top, 4, err, errlen)) != TG_OK) {
+    if ((rv = pdp_aj_keys(doc, in, "input", top, 5, err, errlen)) != TG_OK) {
         return TG_EINVAL;
+    }
+    /* "content" is text for the guardrails (tests, eval), not an
+     * attribute: {"stage": "input" | "output", "text": "..."}. */
+    if ((o = cJSON_GetObjectItemCaseSensitive(in, "content")) != NULL) {
+        static const char *const ck[] = {"stage", "text"};
+        const cJSON *st = cJSON_GetObjectItemCaseSensitive(o, "stage");
+        if (pdp_aj_keys(doc, o, "content", ck, 2, err, errlen) != TG_OK) {
+            return TG_EINVAL;
+        }
+        if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(o, "text")) ||
+            (st != NULL &&
+             (!cJSON_IsString(st) || (strcmp(st->valuestring, "input") != 0 &&
+                                      strcmp(st->valuestring, "output") != 0)))) {
+            tg_json_errf(doc, o, err, errlen,
+                         "content: expected {\"stage\": \"input\" or "
+                         "\"output\", \"text\": \"...\"}");
+            return TG_EINVAL;
+        }
     }
     if ((o = cJSON_GetObjectItemCaseSensitive(in, "principal")) != NULL) {
         if (pdp_aj_keys(doc, o, "principal", pk, 4, err, errlen) != TG_OK ||
@@ -959,4 +985,17 @@ pdp_attrs_from_json(pdp_attrs *a, const tg_json_doc *doc,
         }
     }
     return TG_OK;
+}
+
+size_t
+pdp_bundle_guard_lists(const pdp_bundle *b, const char *const **names)
+{
+    *names = (const char *const *)b->guard_lists;
+    return b->n_guard_lists;
+}
+
+const struct tg_guard_set *
+pdp_bundle_guard_set(const pdp_bundle *b)
+{
+    return b->guard_set;
 }

@@ -127,6 +127,15 @@ typedef struct pdp_rate_hit {
 
 #define PDP_RATE_HITS_MAX 8
 
+/* A matched guardrail rule: an obligation the decision carries. rule_id
+ * points into the bundle. */
+typedef struct pdp_guard_hit {
+    const char *rule_id;
+    uint32_t    index; /* in the bundle's guard set */
+    bool        enforced;
+    bool        on_error_skip;
+} pdp_guard_hit;
+
 /* What evaluation decided; the caller (pdp_decide) turns it into a
  * tg_decision together with the key check and the deployments catalog. */
 typedef struct pdp_policy_result {
@@ -157,6 +166,13 @@ typedef struct pdp_policy_result {
     pdp_budget_hit budget[PDP_BUDGET_HITS_MAX];
     uint32_t       n_budget;
     uint32_t       n_budget_dropped;
+    /* Matched guardrail rules (enforced and audit), in id order; the
+     * data plane runs them (TG_MSG_GUARDS_MAX; the rest are dropped and
+     * counted, and the verdict becomes a deny: a guardrail is never
+     * silently not run). */
+    pdp_guard_hit guards[TG_MSG_GUARDS_MAX];
+    uint32_t      n_guards;
+    uint32_t      n_guards_dropped;
 } pdp_policy_result;
 
 /* One line of an explanation: a rule, whether it matched, and why. */
@@ -236,6 +252,34 @@ void pdp_bundle_budget_window(const pdp_bundle *b, pdp_window w,
                               int64_t now_ms, int64_t *start_ms,
                               int64_t *reset_ms);
 
+
+/* ---- guardrails ---------------------------------------------------------
+ * A bundle's guardrail rules make one guard set (tg_guard.h) whose spec the
+ * PDP sends to data planes; the term lists the rules name come from the
+ * store (pdp_store lists) or, in tests, from fixtures. */
+struct cJSON;
+struct tg_guard_set;
+
+/* pdp_bundle_guard_lists: the term lists b's guardrail rules name (sorted,
+ * unique; borrowed while b is). */
+size_t pdp_bundle_guard_lists(const pdp_bundle *b, const char *const **names);
+
+/* pdp_bundle_guard_spec renders b's guard set spec with the lists in lists
+ * (a JSON object name -> {"version": n, "terms": [...]}; a list it lacks
+ * is left out, which the engine refuses as not found; NULL: every list
+ * empty). TG_ENOTFOUND: b has no guardrail rules. Owns: *out (free()). */
+tg_err pdp_bundle_guard_spec(const pdp_bundle *b, const struct cJSON *lists,
+                             char **out, size_t *len);
+
+/* pdp_bundle_guard_compile compiles that spec (tg_guard_set_compile: its
+ * errors in err). Owns: *out, release with tg_guard_set_unref. */
+tg_err pdp_bundle_guard_compile(const pdp_bundle *b, const struct cJSON *lists,
+                                struct tg_guard_set **out, char *err,
+                                size_t errlen);
+
+/* pdp_bundle_guard_set: b's set compiled with every list empty (NULL
+ * without guardrail rules); borrowed while b is. */
+const struct tg_guard_set *pdp_bundle_guard_set(const pdp_bundle *b);
 
 /* pdp_bundle_eval evaluates a against b. Never fails: evaluation errors
  * follow each rule's on_error. trace may be NULL; when given it receives

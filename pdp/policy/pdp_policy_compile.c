@@ -426,6 +426,7 @@ pdp_compile_end(pdp_cc *cc, pdp_errs *e)
                           first->line, first->col);
         }
     }
+    pdp_cc_guard_end(cc, e);
     /* Budgets set through administration are priced with the same table,
      * so a bundle without budget rules loads it too. */
     if (cc->pr_state == 0) {
@@ -454,5 +455,6 @@ pdp_compile_free(pdp_cc *cc)
     tg_buf_fini(&cc->pool);
     tg_pricing_destroy(cc->pr);
     free(cc->warn.buf);
+    cJSON_Delete(cc->guard_rules);
     free(cc);
 }

@@ -47,6 +47,9 @@ struct pdp_cc {
     int         pr_state;
     tg_pricing *pr;
     char        pr_src[512];
+    /* Guardrail rules' engine fields as written, by pdp_rule.guard until
+     * pdp_cc_guard_end renumbers them in id order. */
+    cJSON *guard_rules;
 };
 
 #define PDP_ERR(cc, node, ...)                                                 \
@@ -121,6 +124,11 @@ void pdp_cc_catalog(pdp_cc *cc, const tg_config *cfg);
 /* Per rule kind; each reads r's own fields into rule (the common fields
  * and "when" are done). */
 void pdp_cc_route(pdp_cc *cc, const cJSON *r, pdp_rule *rule);
+void pdp_cc_guardrail(pdp_cc *cc, const cJSON *r, pdp_rule *rule);
+/* pdp_cc_guard_end builds and compiles the bundle's guard set from its
+ * guardrail rules, in id order (after the rules are sorted), reporting
+ * the engine's errors at their rules (pdp_policy_compile_guard.c). */
+void pdp_cc_guard_end(pdp_cc *cc, pdp_errs *e);
 void pdp_cc_budget(pdp_cc *cc, const cJSON *r, pdp_rule *rule);
 
 /* pdp_cc_pricing loads, once, the table budgets are priced with; r is

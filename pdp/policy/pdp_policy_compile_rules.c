@@ -10,9 +10,9 @@
 static void pdp_cc_warn_absent(pdp_cc *cc, const cJSON *when, uint32_t first,
                                uint32_t end);
 
-static const char *const pdp_kind_list[]   = {"access", "route", "audit",
-                                              "rate_limit", "budget"};
-static const char *const pdp_later_kinds[] = {"guardrail"};
+static const char *const pdp_kind_list[] = {"access",     "route",
+                                            "audit",      "rate_limit",
+                                            "budget",     "guardrail"};
 static const char *const pdp_scope_list[]  = {"key", "tenant", "user", "model"};
 static const char *const pdp_mode_list[]   = {"enforce", "audit", "off"};
 static const char *const pdp_onerr_list[]  = {"deny", "skip"};
@@ -25,6 +25,7 @@ pdp_kind_name(uint8_t kind)
            : kind == PDP_KIND_ROUTE      ? "route"
            : kind == PDP_KIND_RATE_LIMIT ? "rate_limit"
            : kind == PDP_KIND_BUDGET     ? "budget"
+           : kind == PDP_KIND_GUARDRAIL  ? "guardrail"
                                          : "audit";
 }
 
@@ -55,6 +56,8 @@ pdp_rule_effect(const pdp_rule *r)
         return "rate_limit";
     case PDP_KIND_BUDGET:
         return "budget";
+    case PDP_KIND_GUARDRAIL:
+        return "guardrail";
     }
     return "deny";
 }
@@ -204,6 +207,10 @@ pdp_cc_rule_fields(pdp_cc *cc, const cJSON *r, int k)
     static const char *const budget[] = {
         "id",    "kind",   "mode",      "on_error", "description", "when",
         "scope", "window", "limit_usd", "action",   "thresholds",  "webhook"};
+    static const char *const guard[] = {
+        "id",     "kind",   "mode",     "on_error", "description", "when",
+        "stages", "detectors", "terms", "lists",    "patterns",    "output",
+        "canary", "action", "mask"};
 
     if (k < 0) {
         pdp_cc_keys(cc, r, "a rule", common, 6);
@@ -215,6 +222,8 @@ pdp_cc_rule_fields(pdp_cc *cc, const cJSON *r, int k)
         pdp_cc_keys(cc, r, "a rate_limit rule", rate, 10);
     } else if (k == PDP_KIND_BUDGET) {
         pdp_cc_keys(cc, r, "a budget rule", budget, 12);
+    } else if (k == PDP_KIND_GUARDRAIL) {
+        pdp_cc_keys(cc, r, "a guardrail rule", guard, 15);
     } else {
         pdp_cc_keys(cc, r, "an audit rule", audit, 8);
     }
@@ -266,6 +275,8 @@ pdp_cc_rule_body(pdp_cc *cc, const cJSON *r, pdp_rule *rule)
         pdp_cc_rate(cc, r, rule);
     } else if (rule->kind == PDP_KIND_BUDGET) {
         pdp_cc_budget(cc, r, rule);
+    } else if (rule->kind == PDP_KIND_GUARDRAIL) {
+        pdp_cc_guardrail(cc, r, rule);
     } else {
         static const char *const full[] = {"deny", "shed"};
         int c = pdp_cc_field_enum(cc, r, "capture", 1, pdp_capture_names, 3);
@@ -305,14 +316,7 @@ pdp_cc_rule(pdp_cc *cc, const cJSON *r, int index)
     kind  = pdp_cc_string(cc, r, "kind", true);
     k     = -1;
     if (kind != NULL) {
-        for (size_t i = 0; i < 1; i++) {
-            if (strcmp(kind, pdp_later_kinds[i]) == 0) {
-                PDP_ERR(cc, kindj, "rule kind \"%s\" is not supported yet",
-                        kind);
-                return;
-            }
-        }
-        k = pdp_cc_enum(cc, kindj, "rule kind", kind, pdp_kind_list, 5);
+        k = pdp_cc_enum(cc, kindj, "rule kind", kind, pdp_kind_list, 6);
     }
     pdp_cc_rule_fields(cc, r, k);
     if (k < 0) {

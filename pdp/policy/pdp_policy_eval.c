@@ -731,6 +731,8 @@ pdp_result_reset(pdp_policy_result *out)
     out->n_rate_dropped   = 0;
     out->n_budget         = 0;
     out->n_budget_dropped = 0;
+    out->n_guards         = 0;
+    out->n_guards_dropped = 0;
 }
 
 /* pdp_eval_rule evaluates rule i's condition into its PDP_S_* state,
@@ -789,6 +791,16 @@ pdp_collect_hit(const pdp_bundle *b, const pdp_rule *r, pdp_policy_result *out)
             h->enforced     = r->mode == PDP_MODE_ENFORCE;
         } else {
             out->n_rate_dropped++;
+        }
+    } else if (r->kind == PDP_KIND_GUARDRAIL) {
+        if (out->n_guards < TG_MSG_GUARDS_MAX) {
+            pdp_guard_hit *h = &out->guards[out->n_guards++];
+            h->rule_id       = pdp_s(b, r->id);
+            h->index         = r->guard;
+            h->enforced      = r->mode == PDP_MODE_ENFORCE;
+            h->on_error_skip = r->on_error_skip;
+        } else {
+            out->n_guards_dropped++;
         }
     } else if (r->kind == PDP_KIND_BUDGET) {
         if (out->n_budget < PDP_BUDGET_HITS_MAX) {
@@ -929,7 +941,8 @@ pdp_matched(const pdp_bundle *b, const pdp_run *run, pdp_policy_result *out)
                     out->verdict == TG_VERDICT_ALLOW) ||
                    (r->kind == PDP_KIND_ROUTE && out->route_restricted));
         }
-        det = det || (st[i] == PDP_S_MATCH && r->kind == PDP_KIND_AUDIT);
+        det = det || (st[i] == PDP_S_MATCH && (r->kind == PDP_KIND_AUDIT ||
+                                               r->kind == PDP_KIND_GUARDRAIL));
         if (det) {
             pdp_add_match(out, b, i, true);
         }
@@ -1000,6 +1013,17 @@ pdp_bundle_eval(const pdp_bundle *b, const pdp_attrs *a, pdp_policy_result *out,
         }
     }
     pdp_verdict(b, &run, out);
+    if (out->verdict == TG_VERDICT_ALLOW && out->n_guards_dropped > 0) {
+        /* More guardrails apply than a decision carries: never run some
+         * and silently not the rest. */
+        out->verdict = TG_VERDICT_DENY;
+        out->status  = 403;
+        pdp_set_str(out->error_code, sizeof(out->error_code), "policy_error");
+        snprintf(out->message, sizeof(out->message),
+                 "More than %d guardrail rules apply to this request; the "
+                 "policy must be changed so fewer do.",
+                 TG_MSG_GUARDS_MAX);
+    }
     if (out->verdict == TG_VERDICT_ALLOW && run.nmr > 0 &&
         a->model[0] != '\0') {
         pdp_route_stage(b, &run, a->model, out);

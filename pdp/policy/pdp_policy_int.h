@@ -89,6 +89,7 @@ typedef enum pdp_kind {
     PDP_KIND_AUDIT,
     PDP_KIND_RATE_LIMIT,
     PDP_KIND_BUDGET,
+    PDP_KIND_GUARDRAIL,
 } pdp_kind;
 
 typedef enum pdp_mode {
@@ -218,6 +219,7 @@ typedef struct pdp_rule {
     uint8_t  nthr;        /* budget: alert thresholds (percent) */
     uint8_t  thr[PDP_BUDGET_THRESHOLDS_MAX];
     pdp_str  webhook; /* budget: alert URL ("": pdp.alert_webhook) */
+    uint32_t guard;   /* guardrail: index in the bundle's guard set */
     pdp_str  file;    /* the file's path, for traces */
     int      line;    /* of the rule's "id" */
     int      col;
@@ -266,6 +268,14 @@ struct pdp_bundle {
     /* The price table budget rules were checked against (NULL without
      * budget rules): what decisions price the worst case with. */
     struct tg_pricing *pricing;
+    /* Guardrail rules (NULL, 0 without any): their guard set spec as JSON
+     * text, {"rules": [...]} in rule id order (a rule's pdp_rule.guard is
+     * its index), the term lists they name (sorted, unique), and the set
+     * compiled with those lists empty (tests fill them from fixtures). */
+    char                *guard_spec;
+    char               **guard_lists;
+    uint32_t             n_guard_lists;
+    struct tg_guard_set *guard_set;
 
     pdp_rule *rules; /* sorted by id: evaluation and output never depend on
                         file order */

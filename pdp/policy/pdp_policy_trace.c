@@ -287,6 +287,8 @@ pdp_trace_print_rule(const pdp_trace *t, const pdp_trace_r *tr, FILE *f)
                  r->scope == PDP_SCOPE_META ? "." : "",
                  r->scope == PDP_SCOPE_META ? pdp_s(b, r->meta_key) : "",
                  pdp_window_name(r->window));
+    } else if (r->kind == PDP_KIND_GUARDRAIL) {
+        snprintf(what, sizeof(what), "guardrail");
     } else {
         snprintf(what, sizeof(what), "route");
     }

@@ -308,6 +308,39 @@ pdp_rollout_record_refused(pdp_rollout *ro, const pdp_bundle *cand,
     }
 }
 
+/* pdp_rollout_lists_missing: b's guardrails name a term list the store
+ * does not hold (why/details say which): such a bundle is not activated,
+ * since its guardrails could not run. */
+static bool
+pdp_rollout_lists_missing(pdp_rollout *ro, const pdp_bundle *b,
+                          pdp_reload_result *res)
+{
+    const char *const *names;
+    size_t             n = pdp_bundle_guard_lists(b, &names);
+
+    for (size_t i = 0; i < n; i++) {
+        pdp_list_terms lt;
+        tg_err         rv;
+        memset(&lt, 0, sizeof(lt));
+        rv = pdp_store_list_get(ro->st, names[i], &lt);
+        pdp_list_terms_fini(&lt);
+        if (rv == TG_OK) {
+            continue;
+        }
+        snprintf(res->why, sizeof(res->why),
+                 "the bundle's guardrails name term list \"%s\", which %s",
+                 names[i],
+                 rv == TG_ENOTFOUND ? "does not exist" : "cannot be read");
+        snprintf(res->details, sizeof(res->details),
+                 "%s: term list \"%s\" %s; create it first with "
+                 "tollgate-pdp lists set %s --file terms.txt",
+                 ro->cfg->pdp.bundle_dir, names[i],
+                 rv == TG_ENOTFOUND ? "not found" : tg_strerror(rv), names[i]);
+        return true;
+    }
+    return false;
+}
+
 /* pdp_rollout_load compiles dir; on failure why/details say so. */
 static pdp_bundle *
 pdp_rollout_load(pdp_rollout *ro, pdp_reload_result *res)
@@ -319,6 +352,10 @@ pdp_rollout_load(pdp_rollout *ro, pdp_reload_result *res)
     res->details[0] = '\0';
     rv = pdp_bundle_load(&b, ro->cfg->pdp.bundle_dir, ro->cfg, res->details,
                          sizeof(res->details));
+    if (rv == TG_OK && pdp_rollout_lists_missing(ro, b, res)) {
+        pdp_bundle_unref(b);
+        return NULL;
+    }
     if (rv == TG_OK) {
         return b;
     }

@@ -294,6 +294,15 @@ pdp_decide_policy(const pdp_policy_result *r, tg_decision *out)
     if (r->strategy != TG_ROUTE_UNSPECIFIED) {
         out->strategy = r->strategy; /* else the model group's */
     }
+    /* Guardrail obligations; the server names their guard set. */
+    for (uint32_t i = 0; i < r->n_guards && i < TG_MSG_GUARDS_MAX; i++) {
+        tg_guard_ob *g = &out->guards[i];
+        pdp_decide_copy(g->rule_id, sizeof(g->rule_id), r->guards[i].rule_id);
+        g->index         = r->guards[i].index;
+        g->enforced      = r->guards[i].enforced;
+        g->on_error_skip = r->guards[i].on_error_skip;
+        out->n_guards    = i + 1;
+    }
 }
 
 static const char *

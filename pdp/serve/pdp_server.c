@@ -526,6 +526,61 @@ pdp_worker_reserved(void *arg, tg_err rv, const tg_usage_ack *ack)
     pthread_mutex_unlock(&srv->mu);
 }
 
+/* pdp_worker_guard_set names the guard set of the decision's obligations
+ * (its bundle b, the lists as they are now); a set that cannot be built
+ * (a list the policy names is missing) makes the decision a 503: the
+ * guardrails must run, and cannot. */
+static void
+pdp_worker_guard_set(pdp_worker *w, const pdp_bundle *b)
+{
+    tg_decision *d = &w->rep.u.decision;
+    char         why[TG_MSG_TEXT_MAX - 64];
+
+    why[0] = '\0';
+    if (d->verdict != TG_VERDICT_ALLOW ||
+        pdp_guardset_for(w->srv->guards, w->rd, b, d->guard_set, why,
+                         sizeof(why)) == TG_OK) {
+        return;
+    }
+    tg_warn("decide: request %s: guardrails cannot run: %s", d->key_id, why);
+    if (d->reservation_id[0] != '\0') {
+        pdp_limits_release(w->srv->lim, d->reservation_id, 0, tg_now_ms());
+        d->reservation_id[0] = '\0';
+    }
+    d->verdict   = TG_VERDICT_DENY;
+    d->status    = 503;
+    d->n_targets = 0;
+    d->n_guards  = 0;
+    d->guard_set[0] = '\0';
+    d->reserved_micro_usd = 0;
+    snprintf(d->error_type, sizeof(d->error_type), "server_error");
+    snprintf(d->error_code, sizeof(d->error_code), "guardrail_unavailable");
+    snprintf(d->message, sizeof(d->message),
+             "The guardrails this request must pass cannot run: %s.", why);
+}
+
+/* pdp_worker_guard_fetch answers a GuardFetch with the spec it names
+ * (w->rep borrows it: the caller frees what this returns once the reply
+ * is encoded). */
+static char *
+pdp_worker_guard_fetch(pdp_worker *w)
+{
+    char  *spec = NULL;
+    size_t len  = 0;
+    tg_err rv   = pdp_guardset_spec(w->srv->guards, w->req.u.guard_set, &spec,
+                                    &len);
+
+    memset(&w->rep, 0, offsetof(pdp_rep, u));
+    memset(&w->rep.u.guard, 0, sizeof(w->rep.u.guard));
+    w->rep.kind = PDP_REP_GUARD_SET;
+    memcpy(w->rep.request_id, w->req.request_id, sizeof(w->rep.request_id));
+    memcpy(w->rep.u.guard.hash, w->req.u.guard_set, TG_MSG_HASH_MAX);
+    w->rep.u.guard.found    = rv == TG_OK;
+    w->rep.u.guard.spec     = spec;
+    w->rep.u.guard.spec_len = len;
+    return spec;
+}
+
 /* pdp_worker_decide answers a Decide into w->rep; true when the reply
  * waits for the store (the worker is parked with msg). */
 static bool
@@ -549,6 +604,9 @@ pdp_worker_decide(pdp_worker *w, nng_msg *msg)
     b  = pdp_rollout_acquire(srv->ro);
     rv = pdp_decide_eval_limits(w->rd, srv->cfg, b, srv->lim, srv->pr, req,
                                 &w->rep.u.decision);
+    if (rv == TG_OK && w->rep.u.decision.n_guards > 0) {
+        pdp_worker_guard_set(w, b);
+    }
     pdp_bundle_unref(b);
     pdp_store_read_end(w->rd);
     if (rv != TG_OK) {
@@ -630,6 +688,12 @@ pdp_worker_handle(pdp_worker *w, nng_msg *msg)
         memcpy(w->rep.request_id, w->req.request_id, sizeof(w->rep.request_id));
         w->rep.u.pong_sent_ms = w->req.u.ping_sent_ms;
         break;
+    case PDP_REQ_GUARD_FETCH: {
+        char *spec = pdp_worker_guard_fetch(w);
+        pdp_worker_reply(w, msg); /* encodes before it sends */
+        free(spec);
+        return;
+    }
     }
     pdp_worker_reply(w, msg);
 }
@@ -734,6 +798,10 @@ pdp_server_start(pdp_server **out, const tg_config *cfg, pdp_store *st,
     tg_trust_log_init(&srv->refused);
     if ((rv = pdp_signer_open(&srv->signer, cfg->pdp.state_dir, true, err,
                               errlen)) != TG_OK) {
+        goto out;
+    }
+    if ((rv = pdp_guardset_create(&srv->guards, st)) != TG_OK) {
+        snprintf(err, errlen, "server: out of memory");
         goto out;
     }
     pdp_store_decisions_sign_every(st, srv->signer,
@@ -910,6 +978,7 @@ pdp_server_stop(pdp_server *srv)
     free(srv->workers);
     pdp_alerts_stop(srv->alerts); /* no usage report is in flight now */
     pdp_limits_destroy(srv->lim);
+    pdp_guardset_destroy(srv->guards);
     pthread_mutex_destroy(&srv->mu);
     pthread_cond_destroy(&srv->cv);
     pthread_mutex_destroy(&srv->snap_mu);

@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include "pdp_alerts.h"
+#include "pdp_guardset.h"
 #include "pdp_server.h"
 #include "pdp_wire.h"
 #include "tg_buf.h"
@@ -49,6 +50,7 @@ struct pdp_server {
     pdp_rollout     *ro;
     pdp_limits      *lim;          /* rate-limit windows and reservations */
     pdp_alerts      *alerts;       /* budget threshold alerts */
+    pdp_guardset    *guards;       /* guard sets served to data planes */
     atomic_llong     decisions[3]; /* allow, deny, error */
     nng_socket       sock;
     bool             sock_open;

@@ -279,6 +279,11 @@ pdp_wire_decode_request_content(const void *buf, size_t len, size_t max,
         out->kind           = PDP_REQ_PING;
         out->u.ping_sent_ms = in->ping->sent_ms;
         break;
+    case TOLLGATE__V1__PDP_REQUEST__BODY_GUARD_FETCH:
+        out->kind = PDP_REQ_GUARD_FETCH;
+        PDP_WIRE_STR(out->u.guard_set, in->guard_fetch->guard_set,
+                     "guard_fetch.guard_set");
+        break;
     default:
         rv = pdp_wire_fail(TG_EPROTO, err, errlen,
                            "request has no body (decide, usage, hello or "
@@ -304,6 +309,8 @@ typedef struct pdp_wire_decision_out {
     Tollgate__V1__RateLimitState  lim[TG_MSG_LIMITS_MAX];
     Tollgate__V1__RateLimitState *limp[TG_MSG_LIMITS_MAX];
     char                         *models[TG_MSG_MODELS_MAX];
+    Tollgate__V1__GuardObligation gd[TG_MSG_GUARDS_MAX];
+    Tollgate__V1__GuardObligation *gdp[TG_MSG_GUARDS_MAX];
 } pdp_wire_decision_out;
 
 static tg_err
@@ -314,10 +321,21 @@ pdp_wire_decision_build(const tg_decision *d, pdp_wire_decision_out *s)
     if (d->n_targets > TG_MSG_TARGETS_MAX ||
         d->n_redactions > TG_MSG_REDACT_MAX ||
         d->n_matched > TG_MSG_RULES_MAX || d->n_limits > TG_MSG_LIMITS_MAX ||
-        d->n_models > TG_MSG_MODELS_MAX) {
+        d->n_models > TG_MSG_MODELS_MAX || d->n_guards > TG_MSG_GUARDS_MAX) {
         return TG_EINVAL;
     }
     tollgate__v1__decision__init(m);
+    for (uint32_t i = 0; i < d->n_guards; i++) {
+        tollgate__v1__guard_obligation__init(&s->gd[i]);
+        s->gd[i].rule_id       = (char *)d->guards[i].rule_id;
+        s->gd[i].index         = d->guards[i].index;
+        s->gd[i].enforced      = d->guards[i].enforced;
+        s->gd[i].on_error_skip = d->guards[i].on_error_skip;
+        s->gdp[i]              = &s->gd[i];
+    }
+    m->n_guards  = d->n_guards;
+    m->guards    = s->gdp;
+    m->guard_set = (char *)d->guard_set;
     tollgate__v1__mutations__init(&s->mut);
     m->verdict         = (Tollgate__V1__Verdict)d->verdict;
     m->status          = d->status;
@@ -392,6 +410,7 @@ pdp_wire_encode_reply(const pdp_rep *rep, tg_buf *out)
     Tollgate__V1__Pong          pong = TOLLGATE__V1__PONG__INIT;
     Tollgate__V1__WireError     we   = TOLLGATE__V1__WIRE_ERROR__INIT;
     Tollgate__V1__UsageBatchAck ba   = TOLLGATE__V1__USAGE_BATCH_ACK__INIT;
+    Tollgate__V1__GuardSetReply gs   = TOLLGATE__V1__GUARD_SET_REPLY__INIT;
     Tollgate__V1__UsageItemAck  ia[TG_USAGE_BATCH_MAX];
     Tollgate__V1__UsageItemAck *iap[TG_USAGE_BATCH_MAX];
     Tollgate__V1__UsageAck      iack[TG_USAGE_BATCH_MAX];
@@ -451,6 +470,14 @@ pdp_wire_encode_reply(const pdp_rep *rep, tg_buf *out)
         m.body_case       = TOLLGATE__V1__PDP_RESPONSE__BODY_USAGE_BATCH_ACK;
         m.usage_batch_ack = &ba;
         break;
+    case PDP_REP_GUARD_SET:
+        gs.guard_set = (char *)rep->u.guard.hash;
+        gs.found     = rep->u.guard.found;
+        gs.spec.data = (uint8_t *)rep->u.guard.spec;
+        gs.spec.len  = rep->u.guard.spec_len;
+        m.body_case  = TOLLGATE__V1__PDP_RESPONSE__BODY_GUARD_SET;
+        m.guard_set  = &gs;
+        break;
     default:
         return TG_EINVAL;
     }
@@ -465,6 +492,7 @@ pdp_wire_encode_request(const pdp_req *req, tg_buf *out)
     tg_wire_usage_room      *room  = NULL;
     Tollgate__V1__Hello      hello = TOLLGATE__V1__HELLO__INIT;
     Tollgate__V1__Ping       ping  = TOLLGATE__V1__PING__INIT;
+    Tollgate__V1__GuardFetch gf    = TOLLGATE__V1__GUARD_FETCH__INIT;
     Tollgate__V1__KeyValue   kv[TG_MSG_META_MAX];
     Tollgate__V1__KeyValue  *kvp[TG_MSG_META_MAX];
     const tg_decide         *d = &req->u.decide;
@@ -499,6 +527,11 @@ pdp_wire_encode_request(const pdp_req *req, tg_buf *out)
         m.body_case  = TOLLGATE__V1__PDP_REQUEST__BODY_PING;
         m.ping       = &ping;
         break;
+    case PDP_REQ_GUARD_FETCH:
+        gf.guard_set  = (char *)req->u.guard_set;
+        m.body_case   = TOLLGATE__V1__PDP_REQUEST__BODY_GUARD_FETCH;
+        m.guard_fetch = &gf;
+        break;
     default:
         return TG_EINVAL;
     }
@@ -520,12 +553,21 @@ pdp_wire_decision_in(const Tollgate__V1__Decision *in, tg_decision *d,
     }
     if (in->n_targets > TG_MSG_TARGETS_MAX ||
         in->n_matched > TG_MSG_RULES_MAX || in->n_models > TG_MSG_MODELS_MAX ||
-        in->n_limits > TG_MSG_LIMITS_MAX ||
+        in->n_limits > TG_MSG_LIMITS_MAX || in->n_guards > TG_MSG_GUARDS_MAX ||
         (in->mutations != NULL &&
          in->mutations->n_redactions > TG_MSG_REDACT_MAX)) {
         return pdp_wire_fail(TG_EPROTO, err, errlen,
                              "decision has too many list entries");
     }
+    PDP_WIRE_STR(d->guard_set, in->guard_set, "decision.guard_set");
+    for (size_t i = 0; i < in->n_guards; i++) {
+        PDP_WIRE_STR(d->guards[i].rule_id, in->guards[i]->rule_id,
+                     "decision.guards");
+        d->guards[i].index         = in->guards[i]->index;
+        d->guards[i].enforced      = in->guards[i]->enforced != 0;
+        d->guards[i].on_error_skip = in->guards[i]->on_error_skip != 0;
+    }
+    d->n_guards = (uint32_t)in->n_guards;
     d->verdict         = (tg_verdict)in->verdict;
     d->status          = in->status;
     d->strategy        = (tg_route_strategy)in->strategy;
@@ -625,6 +667,23 @@ pdp_wire_decode_reply(const void *buf, size_t len, size_t max, pdp_rep *out,
     case TOLLGATE__V1__PDP_RESPONSE__BODY_ERROR:
         out->kind = PDP_REP_ERROR;
         PDP_WIRE_STR(out->u.error, in->error->message, "error.message");
+        break;
+    case TOLLGATE__V1__PDP_RESPONSE__BODY_GUARD_SET:
+        out->kind          = PDP_REP_GUARD_SET;
+        out->u.guard.found = in->guard_set->found != 0;
+        PDP_WIRE_STR(out->u.guard.hash, in->guard_set->guard_set,
+                     "guard_set.guard_set");
+        if ((out->u.guard.spec = malloc(in->guard_set->spec.len + 1)) ==
+            NULL) {
+            rv = TG_ENOMEM;
+            break;
+        }
+        if (in->guard_set->spec.len > 0) {
+            memcpy(out->u.guard.spec, in->guard_set->spec.data,
+                   in->guard_set->spec.len);
+        }
+        out->u.guard.spec[in->guard_set->spec.len] = '\0';
+        out->u.guard.spec_len                      = in->guard_set->spec.len;
         break;
     default:
         rv = pdp_wire_fail(TG_EPROTO, err, errlen, "reply has no body");

@@ -5,6 +5,7 @@
 #ifndef PDP_WIRE_H
 #define PDP_WIRE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,6 +24,7 @@ typedef enum pdp_req_kind {
     PDP_REQ_HELLO,
     PDP_REQ_PING,
     PDP_REQ_USAGE_BATCH,
+    PDP_REQ_GUARD_FETCH,
 } pdp_req_kind;
 
 typedef struct pdp_hello {
@@ -40,6 +42,7 @@ typedef struct pdp_req {
         tg_usage  usage;
         pdp_hello hello;
         int64_t   ping_sent_ms;
+        char      guard_set[TG_MSG_HASH_MAX]; /* GuardFetch */
         struct {
             uint32_t n;
             tg_usage items[TG_USAGE_BATCH_MAX]; /* each with its request_id */
@@ -58,6 +61,7 @@ typedef enum pdp_rep_kind {
     PDP_REP_PONG,
     PDP_REP_ERROR,
     PDP_REP_USAGE_BATCH_ACK,
+    PDP_REP_GUARD_SET,
 } pdp_rep_kind;
 
 typedef struct pdp_hello_ack {
@@ -76,6 +80,14 @@ typedef struct pdp_rep {
         pdp_hello_ack hello_ack;
         int64_t       pong_sent_ms;
         char          error[TG_MSG_TEXT_MAX];
+        /* GuardSetReply: spec borrowed (encode) or owned by the decoder's
+         * caller (decode: free()). */
+        struct {
+            char   hash[TG_MSG_HASH_MAX];
+            bool   found;
+            char  *spec;
+            size_t spec_len;
+        } guard;
         struct {
             uint32_t          n;
             tg_usage_item_ack acks[TG_USAGE_BATCH_MAX];

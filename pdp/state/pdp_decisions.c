@@ -335,6 +335,42 @@ pdp_decision_rules(tg_buf *b, const tg_outcome *o)
     tg_buf_add(b, "]", 1);
 }
 
+/* pdp_decision_guards writes what the guardrails found: rule, detector,
+ * action, stage, where and the offsets of the first spans (never text);
+ * nothing when no guardrail ran or found anything. */
+static void
+pdp_decision_guards(tg_buf *b, const tg_outcome *o)
+{
+    if (o->guard_skipped) {
+        pdp_jkbool(b, "guardrails_skipped", true);
+    }
+    if (o->n_guard_hits == 0) {
+        return;
+    }
+    pdp_jkey(b, "guardrails", false);
+    tg_buf_add(b, "[", 1);
+    for (uint32_t i = 0; i < o->n_guard_hits; i++) {
+        const tg_guard_rec *g = &o->guard_hits[i];
+        tg_buf_add(b, i == 0 ? "{" : ",{", i == 0 ? 1 : 2);
+        pdp_jkey(b, "rule", true);
+        pdp_jstr(b, g->rule_id);
+        pdp_jkstr(b, "detector", g->detector);
+        pdp_jkstr(b, "action", g->action);
+        pdp_jkstr(b, "mode", g->enforced ? "enforce" : "audit");
+        pdp_jkstr(b, "stage", g->stage == 0 ? "input" : "output");
+        pdp_jkstr(b, "where", g->where);
+        pdp_jkint(b, "count", g->count);
+        pdp_jkey(b, "spans", false);
+        tg_buf_add(b, "[", 1);
+        for (uint32_t k = 0; k + 1 < g->n_offs; k += 2) {
+            tg_buf_addf(b, "%s[%u,%u]", k == 0 ? "" : ",", g->offs[k],
+                        g->offs[k + 1]);
+        }
+        tg_buf_add(b, "]}", 2);
+    }
+    tg_buf_add(b, "]", 1);
+}
+
 /* pdp_decision_request writes what the capture level allows of the
  * request (none: nothing; metadata and full: its x-tollgate-meta-*
  * values). */
@@ -447,6 +483,7 @@ pdp_decision_body(const tg_usage *u, const char *content, size_t content_len,
     pdp_jkint(out, "status", u->status);
     pdp_jkstr(out, "code", o->error_code);
     pdp_decision_rules(out, o);
+    pdp_decision_guards(out, o);
     pdp_jkint(out, "revision", (int64_t)o->policy_revision);
     pdp_jkstr(out, "bundle_hash", o->bundle_hash);
     pdp_jkint(out, "reserved_micro_usd", o->reserved_micro_usd);

@@ -13,6 +13,7 @@
  * that path is rare and short. */
 #include "pdp_store_int.h"
 
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <lmdb.h>
 #include <pthread.h>
@@ -152,6 +153,42 @@ pdp_store_audit_disarm(pdp_store *st)
 
     memset(&pdp_store__armed, 0, sizeof(pdp_store__armed));
     return done;
+}
+
+void
+pdp_store__armed_amend(pdp_store *st, const char *name, uint64_t value)
+{
+    pdp_audit *a = pdp_store__armed.a;
+    cJSON     *old;
+    cJSON     *doc;
+    char      *txt;
+
+    if (pdp_store__armed.st != st || a == NULL || pdp_store__armed.done) {
+        return;
+    }
+    old = a->detail[0] != '\0' ? cJSON_Parse(a->detail) : cJSON_CreateObject();
+    doc = cJSON_CreateObject();
+    if (old == NULL || doc == NULL || !cJSON_IsObject(old)) {
+        goto out; /* the line keeps the detail it was armed with */
+    }
+    /* name first, then the rest as armed (a previous amend replaced). */
+    if (cJSON_AddNumberToObject(doc, name, (double)value) == NULL) {
+        goto out;
+    }
+    for (cJSON *m = old->child; m != NULL; m = m->next) {
+        if (strcmp(m->string, name) != 0 &&
+            !cJSON_AddItemToObject(doc, m->string, cJSON_Duplicate(m, true))) {
+            goto out; /* never a detail with a member missing */
+        }
+    }
+    txt = cJSON_PrintUnformatted(doc);
+    if (txt != NULL && strlen(txt) < sizeof(a->detail)) {
+        memcpy(a->detail, txt, strlen(txt) + 1);
+    }
+    cJSON_free(txt);
+out:
+    cJSON_Delete(old);
+    cJSON_Delete(doc);
 }
 
 /* pdp_store__with_audit: runs fn, then appends the armed audit line (if
@@ -308,6 +345,7 @@ pdp_store_init_txn(pdp_store *st, MDB_txn *txn, void *arg)
         (rc = mdb_dbi_open(txn, "reservations", MDB_CREATE,
                            &st->reservations)) != 0 ||
         (rc = pdp_store__admin_open(st, txn)) != 0 ||
+        (rc = pdp_store__lists_open(st, txn)) != 0 ||
         (rc = pdp_store__decisions_open(st, txn)) != 0) {
         return rc;
     }

@@ -1,6 +1,7 @@
 /* pdp_store.h - all PDP state in one LMDB environment (pdp.state_dir):
  * virtual keys, tenants, settled usage, spend totals, the history of
- * policy bundle activations and a snapshot of the rate-limit state.
+ * policy bundle activations, guardrail term lists and a snapshot of the
+ * rate-limit state.
  * Thread-safe. Decisions read through a
  * pdp_store_reader (one per thread or nng context); usage writes go through
  * one internal writer thread that group-commits; admin writes (the CLI,
@@ -122,6 +123,23 @@
  *            (pdp_decisions.h) over the head of the chain at that record.
  *            These three were added without a schema bump: older builds
  *            ignore them.
+ *   lists    list name ([a-z0-9][a-z0-9_-]{0,63}) -> u8 1, u64 version,
+ *            i64 updated_ms, str actor, u32 n, n x str term. A guardrail
+ *            term list as it is now (pdp_terms.h says what a term may
+ *            be); version is 1 at the first set and +1 at every change,
+ *            a delete included, so one (name, version) never names two
+ *            different sets of terms, even after the list is deleted and
+ *            set again.
+ *   list_history  u64 sequence, BIG-endian -> u8 1, i64 at_ms, str name,
+ *            u64 version, u8 op (1 set, 2 delete), str actor, u32 n_terms,
+ *            32 bytes SHA-256 of the terms (each followed by a newline).
+ *            One record per change, in the change's txn: for a set, the
+ *            terms it set; for a delete, the terms it removed. Never the
+ *            terms themselves.
+ *            Both added without a schema bump (older builds ignore them),
+ *            like meta "lists_generation" (ASCII decimal), which every
+ *            change of a list raises in its txn: a cheap poll for "did
+ *            any list change" across processes.
  *   The environment is opened MDB_NOSYNC: every write but a recorded
  *   reservation is followed by an fsync before it is reported done.
  */
@@ -134,6 +152,7 @@
 
 #include "pdp_decisions.h"
 #include "pdp_limits.h"
+#include "pdp_terms.h"
 #include "tg_buf.h"
 #include "tg_err.h"
 #include "tg_msg.h"
@@ -615,6 +634,114 @@ bool pdp_store_audit_disarm(pdp_store *st);
 typedef bool (*pdp_store_audit_fn)(void *arg, const pdp_audit *a);
 tg_err pdp_store_audit_list(pdp_store *st, uint32_t limit,
                             pdp_store_audit_fn fn, void *arg);
+
+/* ---- guardrail term lists (pdp_store_lists.c) ------------------------- */
+
+/* A term list. In a listing (pdp_store_list_names) terms is NULL. */
+typedef struct pdp_list_terms {
+    char     name[PDP_LIST_NAME_MAX + 1];
+    uint64_t version;    /* never reused for the name (pdp_store.h: lists) */
+    int64_t  updated_ms; /* of the last change */
+    char     actor[PDP_ACTOR_MAX]; /* who made it */
+    uint32_t n;                    /* terms */
+    size_t   bytes;                /* of the terms, a newline after each */
+    /* The n terms in the order they were set, each NUL-ended and valid
+     * (pdp_terms_check). One allocation holds the array and the text:
+     * owned by the struct, freed by pdp_list_terms_fini. */
+    char **terms;
+} pdp_list_terms;
+
+/* pdp_list_terms_fini frees l's terms (NULL-safe, idempotent). */
+void pdp_list_terms_fini(pdp_list_terms *l);
+
+/* What pdp_store_list_set did. */
+typedef struct pdp_list_set_result {
+    uint64_t version; /* the list's version now */
+    uint32_t n;       /* its terms */
+    bool     created; /* there was no list of that name */
+    bool     changed; /* false: it had these terms in this order already;
+                         nothing was written (no version, no history, no
+                         audit line) */
+} pdp_list_set_result;
+
+/* pdp_store_list_set replaces every term of list name (creating it) with
+ * the n terms at v, which must be a list as pdp_terms makes them
+ * (pdp_terms_list_ok: each valid, no duplicates, within the limits):
+ * TG_EINVAL otherwise, or for a bad name (pdp_terms_name_ok), nothing
+ * written. In one write txn: the record (version + 1), a list_history
+ * record, the lists generation raised, and the audit line armed on this
+ * thread (pdp_store_audit_arm), whose detail gets "version". actor is
+ * kept with the list (cut to PDP_ACTOR_MAX - 1 bytes). Borrows v. */
+tg_err pdp_store_list_set(pdp_store *st, const char *name, const char *const *v,
+                          uint32_t n, const char *actor, int64_t now_ms,
+                          pdp_list_set_result *res);
+
+/* One change of a list (list_history). */
+typedef enum pdp_list_op {
+    PDP_LIST_OP_SET    = 1,
+    PDP_LIST_OP_DELETE = 2,
+} pdp_list_op;
+
+typedef struct pdp_list_change {
+    uint64_t    seq; /* assigned by the store, increasing */
+    int64_t     at_ms;
+    char        name[PDP_LIST_NAME_MAX + 1];
+    uint64_t    version; /* the list's version after the change */
+    pdp_list_op op;
+    char        actor[PDP_ACTOR_MAX];
+    uint32_t    n;                     /* the terms set, or (delete) removed */
+    uint8_t     sha256[TG_SHA256_LEN]; /* of those terms, "\n" after each */
+} pdp_list_change;
+
+/* pdp_store_list_del deletes list name, recording the delete (version +
+ * 1, the terms it removed: out, may be NULL) in list_history and raising
+ * the lists generation in the same txn, with the armed audit line as
+ * pdp_store_list_set (its detail gets "version" and "count", the terms
+ * removed). TG_ENOTFOUND when there is no such list. Nothing
+ * stops deleting a list a bundle names: whoever compiles guardrails
+ * decides what a missing list means. */
+tg_err pdp_store_list_del(pdp_store *st, const char *name, const char *actor,
+                          int64_t now_ms, pdp_list_change *out);
+
+/* pdp_store_list_read reads list name inside a read (pdp_store_read_begin)
+ * of rd. TG_ENOTFOUND when there is none (or the name is not a list
+ * name), TG_EVERSION for a record this build cannot read, TG_EIO for a
+ * damaged one (a term that is not valid, say), TG_ENOMEM. Owns: out's
+ * terms on TG_OK (pdp_list_terms_fini); on failure out holds none. */
+tg_err pdp_store_list_read(pdp_store_reader *rd, const char *name,
+                           pdp_list_terms *out);
+
+/* pdp_store_list_get is pdp_store_list_read in a read txn of its own:
+ * what the PDP calls for each list its guardrails name. Thread-safe.
+ * Owns: out's terms on TG_OK (pdp_list_terms_fini). */
+tg_err pdp_store_list_get(pdp_store *st, const char *name, pdp_list_terms *out);
+
+/* pdp_store_lists_generation_read reads the lists generation inside a
+ * read of rd (0: no list was ever changed). It differs whenever a list
+ * changed since it was last read, by this process or another (the CLI on
+ * the state directory): compare with !=, not <. Read it in the snapshot
+ * the lists are read in, or before them (reading it after could miss a
+ * change made in between). */
+tg_err pdp_store_lists_generation_read(pdp_store_reader *rd, uint64_t *gen);
+
+/* pdp_store_lists_generation is pdp_store_lists_generation_read in a
+ * short read txn of its own (a reader allocated and freed: poll it, say
+ * once a second, rather than per decision). 0 when no list was ever
+ * changed, and when it cannot be read (the store logs why). */
+uint64_t pdp_store_lists_generation(pdp_store *st);
+
+/* pdp_store_list_names calls fn for each list in name order, in one
+ * snapshot; fn borrows l (terms NULL) during the call. A record that
+ * does not read stops the walk with its error. */
+typedef void (*pdp_store_list_fn)(void *arg, const pdp_list_terms *l);
+tg_err pdp_store_list_names(pdp_store *st, pdp_store_list_fn fn, void *arg);
+
+/* pdp_store_list_history calls fn with the changes of list name (NULL:
+ * every list), newest first, until fn returns false or limit were given
+ * (0: all). fn borrows c during the call. */
+typedef bool (*pdp_store_list_change_fn)(void *arg, const pdp_list_change *c);
+tg_err pdp_store_list_history(pdp_store *st, const char *name, uint32_t limit,
+                              pdp_store_list_change_fn fn, void *arg);
 
 /* ---- checking a state directory (pdp_store_check.c) ------------------- */
 

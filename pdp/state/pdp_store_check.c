@@ -53,15 +53,23 @@ typedef struct pdp_check {
     size_t                 capids;
 } pdp_check;
 
+/* pdp_check_meta: schema_version and lists_generation are ASCII decimal
+ * (the generation up to 20 digits); other keys are not ours to judge. */
 static tg_err
 pdp_check_meta(const MDB_val *k, const MDB_val *v)
 {
     const char *s = v->mv_data;
+    size_t      max;
 
-    if (k->mv_size != 14 || memcmp(k->mv_data, "schema_version", 14) != 0) {
-        return TG_OK; /* not ours to judge */
+    if (k->mv_size == 14 && memcmp(k->mv_data, "schema_version", 14) == 0) {
+        max = 9;
+    } else if (k->mv_size == 16 &&
+               memcmp(k->mv_data, "lists_generation", 16) == 0) {
+        max = 20;
+    } else {
+        return TG_OK;
     }
-    if (v->mv_size == 0 || v->mv_size > 9) {
+    if (v->mv_size == 0 || v->mv_size > max) {
         return TG_ECORRUPT;
     }
     for (size_t i = 0; i < v->mv_size; i++) {
@@ -174,6 +182,8 @@ static const pdp_check_kind pdp_check_kinds[] = {
     {"limits_state", 1, 64, PDP_SHOW_TEXT, pdp_check_limits},
     {"reservations", 1, TG_REQUEST_ID_MAX - 1, PDP_SHOW_TEXT,
      pdp_check_reservation},
+    {"lists", 1, PDP_LIST_NAME_MAX, PDP_SHOW_TEXT, NULL},
+    {"list_history", 8, 8, PDP_SHOW_SEQ, NULL},
 };
 
 static const pdp_check_kind *
@@ -338,7 +348,8 @@ pdp_check_rec(void *arg, const char *db, const void *key, size_t klen,
     } else if (kind->check != NULL) {
         rv = kind->check(&k, &v);
     } else if ((rv = pdp_check_store_rec(db, &k, &v)) == TG_ENOTFOUND &&
-               (rv = pdp_store__admin_check_rec(db, &k, &v)) == TG_ENOTFOUND) {
+               (rv = pdp_store__admin_check_rec(db, &k, &v)) == TG_ENOTFOUND &&
+               (rv = pdp_store__lists_check_rec(db, &k, &v)) == TG_ENOTFOUND) {
         rv = TG_EINTERNAL; /* a kind without a reader */
     }
     if (rv == TG_OK && kind->check == pdp_check_key_id) {

@@ -71,6 +71,8 @@ struct pdp_store {
     MDB_dbi  decision_ids;
     MDB_dbi  checkpoints;
     MDB_dbi  bundle_files;
+    MDB_dbi  lists;
+    MDB_dbi  list_history;
     /* The decision log: the key that signs checkpoints (borrowed; NULL:
      * none yet) and every how many records (under mu to set; read by the
      * writer); the writer's scratch for one record. */
@@ -296,6 +298,18 @@ int pdp_store__quota_put_in(pdp_store *st, MDB_txn *txn, const pdp_quota *q);
  * init txn. */
 int pdp_store__admin_open(pdp_store *st, MDB_txn *txn);
 
+/* ---- pdp_store_lists.c: guardrail term lists ---------------------------- */
+
+/* pdp_store__lists_open opens lists and list_history (added without a
+ * schema bump) inside the store's init txn. */
+int pdp_store__lists_open(pdp_store *st, MDB_txn *txn);
+
+/* pdp_store__armed_amend sets member name (a whole number) in the detail
+ * of the audit line armed on this thread for st, if there is one: what
+ * only the change's own txn knows (a list's new version). Idempotent, so
+ * a txn run again after the map grew amends it the same. pdp_store.c. */
+void pdp_store__armed_amend(pdp_store *st, const char *name, uint64_t value);
+
 /* ---- record readers, for pdp_store_check --------------------------------- */
 
 /* Each decodes one record of its database (pdp_store.h) into the struct
@@ -311,6 +325,10 @@ tg_err pdp_store__totals_decode(const MDB_val *v, pdp_totals *t);
 tg_err pdp_store__budget_decode(const MDB_val *k, const MDB_val *v,
                                 pdp_limits_spend_key *sk, int64_t *spent);
 tg_err pdp_store__admin_check_rec(const char *db, const MDB_val *k,
+                                  const MDB_val *v);
+/* pdp_store__lists_check_rec decodes a record of lists or list_history,
+ * every term checked (TG_ENOTFOUND: db is neither). pdp_store_lists.c. */
+tg_err pdp_store__lists_check_rec(const char *db, const MDB_val *k,
                                   const MDB_val *v);
 
 #endif

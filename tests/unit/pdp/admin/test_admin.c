@@ -231,6 +231,30 @@ test_api_body_too_large(void)
     free(big);
 }
 
+/* A term list's PUT may carry up to 16 MiB (4 MiB of terms as JSON); the
+ * rest of the API stays at 1 MiB. */
+static void
+test_api_list_body_limit(void)
+{
+    size_t n   = (size_t)(16u << 20) + 10;
+    char  *big = malloc(n);
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(big);
+    memset(big, ' ', n);
+    CU_ASSERT_EQUAL(http_auth("PUT", "/admin/v1/lists/rivals", "good-token",
+                              big, (size_t)3 << 20),
+                    200);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_body, "len=3145728"));
+    CU_ASSERT_EQUAL(http_auth("PUT", "/admin/v1/tenants/acme", "good-token",
+                              big, (size_t)3 << 20),
+                    413);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_body, "over 1 MiB"));
+    CU_ASSERT_EQUAL(
+        http_auth("PUT", "/admin/v1/lists/rivals", "good-token", big, n), 413);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_body, "over 16 MiB"));
+    free(big);
+}
+
 static void
 test_bad_address_rejected(void)
 {
@@ -252,6 +276,7 @@ static const tg_unit_case cases[] = {
     {"admin_needs_token", test_admin_needs_token},
     {"api_gets_actor_query_and_body", test_api_gets_actor_query_and_body},
     {"api_body_too_large", test_api_body_too_large},
+    {"api_list_body_limit", test_api_list_body_limit},
     {"bad_address_rejected", test_bad_address_rejected},
     {NULL, NULL},
 };

@@ -393,7 +393,7 @@ test_error_positions(void)
         "    {\n"
         "      \"id\": \"r6\",\n"
         "      \"kind\": \"guardrail\",\n" /* 34 */
-        "      \"effect\": \"allow\"\n"
+        "      \"detectors\": [\"pii.crad\"]\n"
         "    },\n"
         "    {\n"
         "      \"id\": \"r7\",\n"
@@ -430,7 +430,8 @@ test_error_positions(void)
     LINE("28:7: rule r1: duplicate rule id; it is already used at "
          "%s/a.policy.json:4:7",
          g_dir);
-    LINE("34:7: rule r6: rule kind \"guardrail\" is not supported yet");
+    LINE("32:5: rule r6: missing required field \"action\" (\"block\", "
+         "\"redact\" or \"audit\")");
     LINE("40:34: rule r7: unknown deployment id \"eu-minj\" (did you mean "
          "\"eu-mini\"?)");
     LINE("46:23: rule r8: lt compares numbers; request.model is a string "
@@ -666,8 +667,17 @@ test_rule_field_errors(void)
         {"{\"id\": \"x\", \"kind\": \"route\", \"deployments\": [\"eu-mini\"],"
          " \"strategy\": \"fastest\"}",
          "strategy \"fastest\" is not valid"},
-        {"{\"id\": \"x\", \"kind\": \"guardrail\"}",
-         "rule kind \"guardrail\" is not supported yet"},
+        {"{\"id\": \"x\", \"kind\": \"guardrail\", \"action\": \"block\"}",
+         "rule x: a guardrail rule needs something to look for"},
+        {"{\"id\": \"x\", \"kind\": \"guardrail\", \"action\": \"block\", "
+         "\"detectors\": [\"pii.crad\"]}",
+         "rule x: unknown detector \"pii.crad\""},
+        {"{\"id\": \"x\", \"kind\": \"guardrail\", \"action\": \"redact\", "
+         "\"patterns\": [{\"name\": \"p\", \"regex\": \"a(b\"}]}",
+         "rule x: pattern \"p\": Missing close parenthesis"},
+        {"{\"id\": \"x\", \"kind\": \"guardrail\", \"action\": \"audit\", "
+         "\"terms\": [\"t\"], \"effect\": \"allow\"}",
+         "unknown field \"effect\" in a guardrail rule"},
         {"{\"id\": \"x\", \"kind\": \"rate_limit\", \"rpm\": 5}",
          "rule x: missing required field \"scope\""},
         {"{\"id\": \"x\", \"kind\": \"rate_limit\", \"scope\": "
@@ -1972,7 +1982,8 @@ test_example_bundles(void)
     static const char *const bundles[] = {
         "policies/free-tier",      "policies/eu-routing",
         "policies/business-hours", "policies/audit-rollout",
-        "policies/default",        "tests/bench/policy-20"};
+        "policies/default",        "policies/pii-and-secrets",
+        "tests/bench/policy-20"};
     const char *src = getenv("TG_SRC");
     char        cfg[1024];
     char        dir[1024];
