@@ -2,7 +2,7 @@
 // offers: OpenAI chat (with tool calls), legacy completions, embeddings,
 // Azure OpenAI, Anthropic Messages and Gemini generateContent, stream and
 // not, with the fault controls (status, context, content_filter,
-// error_after) and the per-API counters in /_mock/stats.
+// error_after), the echo control and the per-API counters in /_mock/stats.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
@@ -459,6 +459,114 @@ describe('embeddings and legacy completions', () => {
     assert.equal(ev[3].json.usage.completion_tokens, 2);
     r = await post('/v1/completions', { model: 'i' }, auth);
     assert.equal(r.status, 400, r.text);
+  });
+});
+
+describe('echo control', () => {
+  // a quote, a backslash, a newline, a tab, a control character and a
+  // two-byte UTF-8 character: each must survive JSON escaping
+  const TEXT = 'say "hi" \\ back\nslash\t\u0001 caf\u00e9';
+  const CARD = '4111 1111 1111 1111';
+  const turns = (last) => [
+    { role: 'user', content: 'an earlier question' },
+    { role: 'assistant', content: 'an answer' },
+    { role: 'user', content: last },
+  ];
+  const contents = (text) => [{ role: 'user', parts: [{ text }] }];
+
+  /** pieces checks each streamed piece is non-empty, whole UTF-8 and
+   * shorter than the text, and returns them. */
+  function pieces(list, text) {
+    for (const p of list) {
+      assert.equal(typeof p, 'string');
+      assert.ok(p.length > 0, `an empty piece in ${JSON.stringify(list)}`);
+      assert.ok(!p.includes('\uFFFD'), `a split UTF-8 character in ${JSON.stringify(list)}`);
+    }
+    assert.equal(list.join(''), text);
+    return list;
+  }
+
+  /** OpenAI chat stream: the content deltas between the role event and
+   * the finish event. */
+  function oaPieces(ev) {
+    assert.equal(ev.at(-1).data, '[DONE]');
+    assert.equal(ev[0].json.choices[0].delta.role, 'assistant');
+    assert.equal(ev.at(-2).json.choices[0].finish_reason, 'stop');
+    return ev.slice(1, -2).map((e) => e.json.choices[0].delta.content);
+  }
+
+  test('OpenAI non-stream: the last user message, directive removed, escaped', async () => {
+    const r = await oa({ model: 'm', messages: turns(`  ${TEXT} [[mock echo=1]]\n`) });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.choices[0].message.content, TEXT);
+    assert.equal(r.json.choices[0].finish_reason, 'stop');
+    assert.equal(r.json.usage.completion_tokens, 3); // three pieces by default
+    assert.equal(r.json.usage.total_tokens, r.json.usage.prompt_tokens + 3);
+  });
+
+  test('OpenAI stream: chunks=3 gives exactly three content events', async () => {
+    const ev = sse(await oa({ model: 'm', stream: true, stream_options: { include_usage: true },
+      messages: turns(`${TEXT} [[mock echo=1 chunks=3]]`) }));
+    assert.equal(pieces(oaPieces(ev.filter((e) => e.json?.choices?.length !== 0)), TEXT).length, 3);
+    assert.equal(ev.at(-2).json.usage.completion_tokens, 3);
+  });
+
+  test('OpenAI stream: a card number split across three events (header control)', async () => {
+    const ev = sse(await oa({ model: 'm', stream: true, messages: user(CARD) },
+      { 'x-mock-control': 'echo=1,chunks=3' }));
+    assert.deepEqual(pieces(oaPieces(ev), CARD), ['4111 1', '111 11', '11 1111']);
+  });
+
+  test('OpenAI: text parts are joined, other parts skipped; a directive in any part goes', async () => {
+    const r = await oa({ model: 'm', messages: user([
+      { type: 'text', text: 'part one ' },
+      { type: 'image_url', image_url: { url: 'data:image/png;base64,AA==' } },
+      { type: 'text', text: '[[mock echo=1]]part two' },
+    ]) });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.choices[0].message.content, 'part one part two');
+  });
+
+  test('pieces never split a UTF-8 character; more chunks than characters: one each', async () => {
+    let ev = sse(await oa({ model: 'm', stream: true, messages: user('\u00e9\u00e9\u00e9\u00e9 [[mock echo=1 chunks=3]]') }));
+    assert.equal(pieces(oaPieces(ev), '\u00e9\u00e9\u00e9\u00e9').length, 3);
+    ev = sse(await oa({ model: 'm', stream: true, messages: user('ab\u00e9 [[mock echo=1 chunks=50]]') }));
+    assert.deepEqual(oaPieces(ev), ['a', 'b', '\u00e9']);
+  });
+
+  test('a tool call is unaffected by echo', async () => {
+    const r = await oa({ model: 'm', tools: TOOLS_OPENAI, messages: user('hi [[mock echo=1 tool=get_weather]]') });
+    assert.equal(r.json.choices[0].finish_reason, 'tool_calls');
+    assert.deepEqual(JSON.parse(r.json.choices[0].message.tool_calls[0].function.arguments), TOOL_ARGS);
+  });
+
+  test('Anthropic: stream chunks=3 and non-stream echo the last user text blocks', async () => {
+    const last = [{ type: 'text', text: `${TEXT} [[mock echo=1 chunks=3]]` },
+      { type: 'tool_result', tool_use_id: 'toolu_1', content: 'not echoed' }];
+    const ev = sse(await ant({ model: 'c', max_tokens: 100, stream: true, messages: turns(last) }));
+    const deltas = ev.filter((e) => e.event === 'content_block_delta').map((e) => {
+      assert.equal(e.json.delta.type, 'text_delta');
+      return e.json.delta.text;
+    });
+    assert.equal(pieces(deltas, TEXT).length, 3);
+    const md = ev.find((e) => e.event === 'message_delta').json;
+    assert.equal(md.delta.stop_reason, 'end_turn');
+    assert.equal(md.usage.output_tokens, 3);
+    const r = await ant({ model: 'c', max_tokens: 100, messages: turns(`${TEXT}\n[[mock echo=1]]`) });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json.content, [{ type: 'text', text: TEXT }]);
+  });
+
+  test('Gemini: streamGenerateContent chunks=3 and generateContent', async () => {
+    const body = { contents: [...contents('an earlier question'), { role: 'model', parts: [{ text: 'an answer' }] },
+      ...contents(`[[mock echo=1 chunks=3]] ${TEXT}`)] };
+    const ev = sse(await gem('g', body, {}, true));
+    assert.equal(pieces(ev.map((e) => e.json.candidates[0].content.parts[0].text), TEXT).length, 3);
+    assert.equal(ev.at(-1).json.candidates[0].finishReason, 'STOP');
+    assert.equal(ev.at(-1).json.usageMetadata.candidatesTokenCount, 3);
+    const r = await gem('g', { contents: contents(`${TEXT} [[mock echo=1]]`) });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json.candidates[0].content.parts, [{ text: TEXT }]);
   });
 });
 

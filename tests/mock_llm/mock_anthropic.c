@@ -133,6 +133,9 @@ mock_ant__messages(mock_chat_req *req, const cJSON *msgs, char *err,
             return false;
         }
         role = r->valuestring;
+        if (strcmp(role, "user") == 0) {
+            req->echo_src = c;
+        }
         /* as in mock_openai.c: a tool control counts only in the final
          * user message */
         mock_ctl_unset(&req->ctl, MOCK_CTL_TOOL);

@@ -114,14 +114,22 @@ mock_buf_add_i64(mock_buf *b, int64_t v)
 void
 mock_buf_add_json_str(mock_buf *b, const char *s)
 {
+    mock_buf_addc(b, '"');
+    mock_buf_add_json_chars(b, s, strlen(s));
+    mock_buf_addc(b, '"');
+}
+
+void
+mock_buf_add_json_chars(mock_buf *b, const char *s, size_t n)
+{
     static const char hex[] = "0123456789abcdef";
     const char       *run   = s;
+    const char       *end   = s + n;
 
-    mock_buf_addc(b, '"');
-    for (; *s != '\0'; s++) {
+    for (; s < end; s++) {
         unsigned char c = (unsigned char)*s;
         char          esc[6];
-        size_t        n = 2;
+        size_t        elen = 2;
 
         if (c >= 0x20 && c != '"' && c != '\\') {
             continue;
@@ -157,13 +165,12 @@ mock_buf_add_json_str(mock_buf *b, const char *s)
             esc[3] = '0';
             esc[4] = hex[c >> 4];
             esc[5] = hex[c & 0xf];
-            n      = 6;
+            elen   = 6;
             break;
         }
-        mock_buf_add(b, esc, n);
+        mock_buf_add(b, esc, elen);
     }
     mock_buf_add(b, run, (size_t)(s - run));
-    mock_buf_addc(b, '"');
 }
 
 bool

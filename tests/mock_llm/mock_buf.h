@@ -36,6 +36,11 @@ void mock_buf_add_i64(mock_buf *b, int64_t v);
 /* mock_buf_add_json_str appends s as a quoted JSON string. */
 void mock_buf_add_json_str(mock_buf *b, const char *s);
 
+/* mock_buf_add_json_chars appends s[0..n) escaped for the inside of a JSON
+ * string, without quotes. Bytes >= 0x80 pass through, so UTF-8 stays
+ * UTF-8; s may hold NULs. */
+void mock_buf_add_json_chars(mock_buf *b, const char *s, size_t n);
+
 bool mock_buf_failed(const mock_buf *b);
 
 /* mock_buf_take returns the contents and leaves the buffer empty.

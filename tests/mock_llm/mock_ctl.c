@@ -25,6 +25,7 @@ static const struct {
     [MOCK_CTL_ONLY]           = {"only", 1, MOCK_CTL_NAME_MAX, true},
     [MOCK_CTL_TIMES]          = {"times", 1, 100000, false},
     [MOCK_CTL_TAG]            = {"tag", 1, MOCK_CTL_NAME_MAX, true},
+    [MOCK_CTL_ECHO]           = {"echo", 0, 1, false},
 };
 
 #define MOCK_CTL__DIRECTIVE "[[mock"
@@ -122,7 +123,7 @@ mock_ctl__item(mock_ctl *c, const char *tok, size_t n, char *err, size_t errsz)
         snprintf(err, errsz,
                  "unknown mock control '%.*s' (known: ttft_ms, "
                  "chunk_delay_ms, chunks, status, drop_after, error_after, "
-                 "context, content_filter, tool, only, times, tag)",
+                 "context, content_filter, tool, only, times, tag, echo)",
                  (int)(klen > 64 ? 64 : klen), tok);
         return false;
     }
@@ -187,8 +188,8 @@ mock_ctl_parse(mock_ctl *c, const char *s, size_t n, char *err, size_t errsz)
     return true;
 }
 
-bool
-mock_ctl_scan_text(mock_ctl *c, const char *text, char *err, size_t errsz)
+const char *
+mock_ctl_find_directive(const char *text, const char **end)
 {
     const size_t dlen = strlen(MOCK_CTL__DIRECTIVE);
     const char  *p    = text;
@@ -203,16 +204,32 @@ mock_ctl_scan_text(mock_ctl *c, const char *text, char *err, size_t errsz)
             continue;
         }
         close = strstr(args, "]]");
-        if (close == NULL) {
+        *end  = close != NULL ? close + 2 : NULL;
+        return p;
+    }
+    return NULL;
+}
+
+bool
+mock_ctl_scan_text(mock_ctl *c, const char *text, char *err, size_t errsz)
+{
+    const size_t dlen = strlen(MOCK_CTL__DIRECTIVE);
+    const char  *p    = text;
+    const char  *end  = NULL;
+
+    while ((p = mock_ctl_find_directive(p, &end)) != NULL) {
+        const char *args = p + dlen;
+
+        if (end == NULL) {
             snprintf(err, errsz,
                      "unterminated [[mock ...]] directive "
                      "(missing ']]')");
             return false;
         }
-        if (!mock_ctl_parse(c, args, (size_t)(close - args), err, errsz)) {
+        if (!mock_ctl_parse(c, args, (size_t)(end - 2 - args), err, errsz)) {
             return false;
         }
-        p = close + 2;
+        p = end;
     }
     return true;
 }

@@ -21,6 +21,7 @@ typedef enum mock_ctl_key {
     MOCK_CTL_ONLY,           /* string: faults apply only to this model */
     MOCK_CTL_TIMES,          /* faults apply to the first N such requests */
     MOCK_CTL_TAG,            /* string: what "times" counts by */
+    MOCK_CTL_ECHO,           /* 1: reply with the last user message's text */
     MOCK_CTL__COUNT
 } mock_ctl_key;
 
@@ -58,6 +59,13 @@ bool mock_ctl_parse(mock_ctl *c, const char *s, size_t n, char *err,
  * NUL-terminated text to c, in order. False with a message in err when a
  * directive is malformed or unterminated. */
 bool mock_ctl_scan_text(mock_ctl *c, const char *text, char *err, size_t errsz);
+
+/* mock_ctl_find_directive finds the first "[[mock ...]]" directive in the
+ * NUL-terminated text, by the rule mock_ctl_scan_text applies: returns its
+ * start and sets *end just past its "]]", or to NULL when that directive is
+ * unterminated. NULL when text holds none. Borrows text; both results point
+ * into it. */
+const char *mock_ctl_find_directive(const char *text, const char **end);
 
 /* mock_ctl_merge copies every key set in over into dst. */
 void mock_ctl_merge(mock_ctl *dst, const mock_ctl *over);

@@ -115,6 +115,9 @@ mock_gem__contents(mock_chat_req *req, const cJSON *contents, char *err,
         /* as in mock_openai.c: a tool control counts only in the final
          * user content */
         mock_ctl_unset(&req->ctl, MOCK_CTL_TOOL);
+        if (strcmp(role, "user") == 0) {
+            req->echo_src = cJSON_GetObjectItemCaseSensitive(c, "parts");
+        }
         snprintf(where, sizeof(where), "contents[%d]", i);
         if (!mock_gem__parts(req, c, where, &bytes, err, errsz)) {
             return false;

@@ -44,7 +44,9 @@ mock_llm__usage(FILE *f)
             "  (stream: an in-stream error event after N chunks), context=N\n"
             "  (reject prompts over N tokens), content_filter=1, tool=NAME\n"
             "  (with tools in the request and in the final user message:\n"
-            "  reply with a call to NAME)\n");
+            "  reply with a call to NAME), echo=1 (reply with the last user\n"
+            "  message's text, directives removed, in chunks pieces: 3 by\n"
+            "  default)\n");
 }
 
 /* mock_llm__flag matches "--name VALUE" and "--name=VALUE"; *i advances

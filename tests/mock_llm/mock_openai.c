@@ -72,6 +72,9 @@ mock_openai__messages(mock_chat_req *req, const cJSON *msgs, char *err,
         mock_ctl_unset(&req->ctl, MOCK_CTL_TOOL);
         role    = cJSON_GetObjectItemCaseSensitive(m, "role");
         content = cJSON_GetObjectItemCaseSensitive(m, "content");
+        if (cJSON_IsString(role) && strcmp(role->valuestring, "user") == 0) {
+            req->echo_src = content;
+        }
         if (cJSON_IsString(content)) {
             if (!mock_wire_text_in(req, content->valuestring, &bytes, err,
                                    errsz)) {
@@ -307,6 +310,7 @@ mock_openai__parse_completions(mock_chat_req *req, const cJSON *root,
         return false;
     }
     mock_ctl_unset(&req->ctl, MOCK_CTL_TOOL);
+    req->echo_src      = prompt;
     req->prompt_tokens = mock_wire_msg_tokens(bytes);
     return mock_openai__stream(req, root, err, errsz) &&
            mock_openai__max_tokens(req, root, err, errsz);

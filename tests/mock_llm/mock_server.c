@@ -299,6 +299,7 @@ mock_srv__req_free(mock_req *rq)
     mock_buf_fini(&rq->head);
     mock_buf_fini(&rq->ev);
     mock_wire_req_fini(&rq->chat);
+    mock_wire_reply_fini(&rq->reply);
     free(rq->path_name);
     free(rq);
 }
@@ -770,22 +771,22 @@ mock_srv__precheck(mock_server *srv, mock_req *rq, struct MHD_Connection *conn,
 }
 
 /* mock_srv__parse parses the body in the route's format into rq->chat;
- * false with the message in err. */
+ * false with the message in err. Owns: on success the caller deletes *out,
+ * the body's JSON, which rq->chat.echo_src points into. */
 static bool
-mock_srv__parse(mock_req *rq, char *err, size_t errsz)
+mock_srv__parse(mock_req *rq, cJSON **out, char *err, size_t errsz)
 {
     cJSON *root = mock_wire_parse_root(
         rq->body.data != NULL ? rq->body.data : "", rq->body.len, err, errsz);
-    bool ok;
 
     if (root == NULL) {
         return false;
     }
-    ok = rq->fmt->parse(&rq->chat, root, rq->path_name, err, errsz);
-    cJSON_Delete(root);
-    if (!ok) {
+    if (!rq->fmt->parse(&rq->chat, root, rq->path_name, err, errsz)) {
+        cJSON_Delete(root);
         return false;
     }
+    *out = root;
     if ((mock_srv__rt(rq)->flags & MOCK_RF_STREAM) != 0) {
         rq->chat.stream = true;
     }
@@ -795,21 +796,51 @@ mock_srv__parse(mock_req *rq, char *err, size_t errsz)
     return true;
 }
 
-/* mock_srv__plan fills rq->reply from the request and its controls. */
+/* mock_srv__tool names the tool the reply calls, or NULL for a text
+ * reply. Borrows: valid while ctl is. */
+static const char *
+mock_srv__tool(const mock_req *rq, const mock_ctl *ctl)
+{
+    return rq->fmt->tool_pieces > 0 && rq->chat.has_tools ? mock_ctl_tool(ctl)
+                                                          : NULL;
+}
+
+/* mock_srv__echo puts rq->reply in echo mode when the echo control asks
+ * for it and the reply is text (not a tool call, not embeddings). Runs
+ * while the body's JSON, which rq->chat.echo_src points into, is alive.
+ * False on ENOMEM. */
+static bool
+mock_srv__echo(mock_req *rq, const mock_ctl *ctl)
+{
+    if (mock_ctl_get(ctl, MOCK_CTL_ECHO, 0) == 0 ||
+        rq->fmt->stream_piece == NULL || mock_srv__tool(rq, ctl) != NULL) {
+        return true;
+    }
+    return mock_wire_echo_set(
+        &rq->reply, rq->chat.echo_src,
+        mock_ctl_get(ctl, MOCK_CTL_CHUNKS, MOCK_WIRE_ECHO_PIECES));
+}
+
+/* mock_srv__plan fills rq->reply from the request and its controls; in
+ * echo mode mock_srv__echo has already set the reply's words. */
 static void
 mock_srv__plan(mock_server *srv, mock_req *rq, const mock_ctl *ctl)
 {
     mock_reply *r          = &rq->reply;
     long        max_tokens = rq->chat.max_tokens;
-    const char *tool       = mock_ctl_tool(ctl);
+    const char *tool       = mock_srv__tool(rq, ctl);
 
     r->id      = atomic_fetch_add(&srv->next_id, 1) + 1;
     r->created = (int64_t)time(NULL);
     r->model   = rq->chat.model;
-    r->words   = mock_ctl_get(ctl, MOCK_CTL_CHUNKS, MOCK_SRV__DEFAULT_WORDS);
+    if (r->echo == NULL) {
+        r->words = mock_ctl_get(ctl, MOCK_CTL_CHUNKS, MOCK_SRV__DEFAULT_WORDS);
+    }
     r->emit = max_tokens > 0 && max_tokens < r->words ? max_tokens : r->words;
     r->stop_word = -1;
-    if (rq->chat.stop_word >= 0 && rq->chat.stop_word < r->emit) {
+    /* a stop sequence "wN" names a word, so it never cuts echoed text */
+    if (r->echo == NULL && rq->chat.stop_word >= 0 &&
+        rq->chat.stop_word < r->emit) {
         r->emit      = rq->chat.stop_word;
         r->stop_word = rq->chat.stop_word;
     }
@@ -819,7 +850,7 @@ mock_srv__plan(mock_server *srv, mock_req *rq, const mock_ctl *ctl)
     r->dimensions    = rq->chat.dimensions;
     r->base64        = rq->chat.base64;
     r->pieces        = r->emit;
-    if (rq->fmt->tool_pieces > 0 && rq->chat.has_tools && tool != NULL) {
+    if (tool != NULL) {
         /* the copy in rq->ctl outlives the reply */
         r->tool   = rq->chat.ctl.tool;
         r->emit   = MOCK_WIRE_TOOL_FRAGS;
@@ -895,12 +926,14 @@ mock_srv__model(mock_server *srv, mock_req *rq, struct MHD_Connection *conn)
     long            status;
     long            limit;
     enum MHD_Result rv;
+    cJSON          *root = NULL;
+    bool            echo_ok;
 
     rq->fmt = mock_srv__rt(rq)->fmt;
     if (!mock_srv__precheck(srv, rq, conn, &rv)) {
         return rv;
     }
-    if (!mock_srv__parse(rq, err, sizeof(err))) {
+    if (!mock_srv__parse(rq, &root, err, sizeof(err))) {
         return mock_srv__fail(rq, conn, MOCK_WERR_INVALID, err);
     }
     mock_buf_fini(&rq->body);
@@ -913,9 +946,18 @@ mock_srv__model(mock_server *srv, mock_req *rq, struct MHD_Connection *conn)
 
         mock_ctl_init(&hctl);
         if (!mock_ctl_parse(&hctl, hdr, strlen(hdr), err, sizeof(err))) {
+            cJSON_Delete(root);
             return mock_srv__fail(rq, conn, MOCK_WERR_INVALID, err);
         }
         mock_ctl_merge(&ctl, &hctl);
+    }
+    /* the JSON goes before any delay: echo keeps only its text */
+    echo_ok           = mock_srv__echo(rq, &ctl);
+    rq->chat.echo_src = NULL;
+    cJSON_Delete(root);
+    if (!echo_ok) {
+        return mock_srv__fail(rq, conn, MOCK_WERR_INTERNAL,
+                              "mock: out of memory echoing the message");
     }
 
     mock_srv__scope_faults(srv, rq, &ctl);

@@ -31,6 +31,15 @@ mock_wire_req_fini(mock_chat_req *req)
 }
 
 void
+mock_wire_reply_fini(mock_reply *r)
+{
+    free(r->echo);
+    free(r->echo_cut);
+    r->echo     = NULL;
+    r->echo_cut = NULL;
+}
+
+void
 mock_wire_tool_frag(mock_buf *b, long i)
 {
     mock_buf_adds(b, mock_wire__frags[i]);
@@ -39,6 +48,11 @@ mock_wire_tool_frag(mock_buf *b, long i)
 void
 mock_wire_word(mock_buf *b, const mock_reply *r, long i)
 {
+    if (r->echo != NULL) {
+        mock_buf_add_json_chars(b, r->echo + r->echo_cut[i],
+                                r->echo_cut[i + 1] - r->echo_cut[i]);
+        return;
+    }
     mock_buf_addc(b, 'w');
     mock_buf_add_u64(b, (uint64_t)i);
     if (i + 1 < r->words) {
@@ -52,6 +66,137 @@ mock_wire_text(mock_buf *b, const mock_reply *r)
     for (long i = 0; i < r->emit; i++) {
         mock_wire_word(b, r, i);
     }
+}
+
+/* mock_wire__echo_part appends text with its directives removed. An
+ * unterminated one stays: parsing has already refused such a request. */
+static void
+mock_wire__echo_part(mock_buf *b, const char *text)
+{
+    const char *end = NULL;
+    const char *d;
+
+    while ((d = mock_ctl_find_directive(text, &end)) != NULL && end != NULL) {
+        mock_buf_add(b, text, (size_t)(d - text));
+        text = end;
+    }
+    mock_buf_adds(b, text);
+}
+
+/* mock_wire__echo_collect appends the text of src, a string or an array of
+ * strings and parts; see mock_wire_echo_set. */
+static void
+mock_wire__echo_collect(mock_buf *b, const cJSON *src)
+{
+    const cJSON *part;
+
+    if (cJSON_IsString(src)) {
+        mock_wire__echo_part(b, src->valuestring);
+        return;
+    }
+    if (!cJSON_IsArray(src)) {
+        return;
+    }
+    cJSON_ArrayForEach(part, src)
+    {
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(part, "type");
+        const cJSON *text = cJSON_GetObjectItemCaseSensitive(part, "text");
+
+        if (cJSON_IsString(part)) {
+            mock_wire__echo_part(b, part->valuestring);
+        } else if (cJSON_IsString(text) &&
+                   (type == NULL || (cJSON_IsString(type) &&
+                                     strcmp(type->valuestring, "text") == 0))) {
+            mock_wire__echo_part(b, text->valuestring);
+        }
+    }
+}
+
+static bool
+mock_wire__is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' ||
+           c == '\f';
+}
+
+/* mock_wire__is_cont: a UTF-8 continuation byte, never a piece's start */
+static bool
+mock_wire__is_cont(char c)
+{
+    return ((unsigned char)c & 0xC0u) == 0x80u;
+}
+
+/* mock_wire__echo_cut fills cut[0..n) for text[0..len) of `chars`
+ * characters (n <= chars): boundary k is the first character start at or
+ * past byte len * k / n, moved so that every piece keeps at least one
+ * character. */
+static void
+mock_wire__echo_cut(const char *text, size_t len, size_t chars, size_t n,
+                    size_t *cut)
+{
+    size_t pos = 0; /* a character start */
+    size_t j   = 0; /* characters before pos */
+
+    cut[0] = 0;
+    for (size_t k = 1; k < n; k++) {
+        size_t want = (size_t)((uint64_t)len * k / n);
+        size_t last = chars - (n - k); /* one character per later piece */
+
+        do {
+            pos++;
+            while (pos < len && mock_wire__is_cont(text[pos])) {
+                pos++;
+            }
+            j++;
+        } while (pos < want && j < last);
+        cut[k] = pos;
+    }
+}
+
+bool
+mock_wire_echo_set(mock_reply *r, const cJSON *src, long pieces)
+{
+    mock_buf b;
+    char    *text;
+    size_t  *cut;
+    size_t   len;
+    size_t   start = 0;
+    size_t   chars = 0;
+    size_t   n     = pieces < 1 ? 1 : (size_t)pieces;
+
+    mock_buf_init(&b);
+    mock_wire__echo_collect(&b, src);
+    text = mock_buf_take(&b, &len);
+    if (text == NULL) {
+        return false;
+    }
+    while (start < len && mock_wire__is_space(text[start])) {
+        start++;
+    }
+    while (len > start && mock_wire__is_space(text[len - 1])) {
+        len--;
+    }
+    len -= start;
+    memmove(text, text + start, len);
+    text[len] = '\0';
+    for (size_t i = 0; i < len; i++) {
+        chars += i == 0 || !mock_wire__is_cont(text[i]);
+    }
+    if (n > chars) {
+        n = chars;
+    }
+    cut = malloc((n + 1) * sizeof(*cut));
+    if (cut == NULL) {
+        free(text);
+        return false;
+    }
+    mock_wire__echo_cut(text, len, chars, n, cut);
+    cut[n] = len;
+    mock_wire_reply_fini(r);
+    r->echo     = text;
+    r->echo_cut = cut;
+    r->words    = (long)n;
+    return true;
 }
 
 /* mock_wire__embed_milli is component j of input i's vector, in

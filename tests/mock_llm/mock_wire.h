@@ -27,6 +27,10 @@ typedef struct mock_chat_req {
     long     dimensions;    /* embeddings: vector length */
     bool     base64;        /* embeddings: encoding_format "base64" */
     mock_ctl ctl;           /* from [[mock ...]] directives in the text */
+    /* What the echo control echoes: the last user message's content (a
+     * string, or an array of strings or content parts), or NULL. Borrows
+     * from the parsed body: valid only until its cJSON root is deleted. */
+    const cJSON *echo_src;
 } mock_chat_req;
 
 /* mock_wire_req_init empties req; mock_wire_req_fini frees it. */
@@ -34,8 +38,9 @@ void mock_wire_req_init(mock_chat_req *req);
 void mock_wire_req_fini(mock_chat_req *req);
 
 /* What one reply says. Words are "w0 ", "w1 ", ... the last of `words` has
- * no trailing space; only the first `emit` are sent. A tool call instead
- * sends MOCK_WIRE_TOOL_ARGS in `pieces` fragments. */
+ * no trailing space; only the first `emit` are sent. In echo mode (echo is
+ * not NULL) the `words` are instead the pieces of the echoed text. A tool
+ * call instead sends MOCK_WIRE_TOOL_ARGS in `pieces` fragments. */
 typedef struct mock_reply {
     uint64_t    id;
     int64_t     created; /* unix seconds */
@@ -51,7 +56,30 @@ typedef struct mock_reply {
     long        inputs;    /* embeddings */
     long        dimensions;
     bool        base64; /* embeddings as base64 of little-endian float32 */
+    /* Echo mode: owns both, freed by mock_wire_reply_fini; NULL in words
+     * mode. Piece i is echo[echo_cut[i] .. echo_cut[i + 1]), never a
+     * partial UTF-8 character; echo_cut has words + 1 entries. */
+    char   *echo;
+    size_t *echo_cut;
 } mock_reply;
+
+/* mock_wire_reply_fini frees what r owns (its echo text); r may then be
+ * filled again. */
+void mock_wire_reply_fini(mock_reply *r);
+
+/* How many pieces echo mode cuts its text into without a chunks control. */
+#define MOCK_WIRE_ECHO_PIECES 3
+
+/* mock_wire_echo_set puts r in echo mode: the text of src (a string, or an
+ * array whose strings and parts with a "text" string are joined; a part
+ * whose "type" is not "text" is skipped; NULL echoes "") with every
+ * [[mock ...]] directive removed and the whole trimmed of surrounding
+ * whitespace, cut into `pieces` pieces of about equal byte length, each at
+ * least one whole UTF-8 character: one per character when pieces is
+ * larger, at least one when the text is not empty, none when it is. Sets
+ * r->echo, r->echo_cut and r->words. Borrows src until return. False on
+ * ENOMEM, r unchanged. */
+bool mock_wire_echo_set(mock_reply *r, const cJSON *src, long pieces);
 
 /* The arguments of every mock tool call, and how many stream fragments
  * OpenAI and Anthropic split them into; a call counts as that many
@@ -63,7 +91,8 @@ typedef struct mock_reply {
  * of MOCK_WIRE_TOOL_ARGS as a JSON string. */
 void mock_wire_tool_frag(mock_buf *b, long i);
 
-/* mock_wire_word appends the raw text of word i ("w3 "). */
+/* mock_wire_word appends the raw text of word i ("w3 "), or in echo mode
+ * piece i JSON-escaped (for the inside of a JSON string). */
 void mock_wire_word(mock_buf *b, const mock_reply *r, long i);
 
 /* mock_wire_text appends the raw text of every emitted word. */
