@@ -405,6 +405,84 @@ dp_admit_decided(const dp_host *h, dp_req *r, tg_err err, const char *why)
     return true;
 }
 
+/* dp_admit_guard_missing: the set never came; true when every enforced
+ * obligation skips on error (recorded), else r is answered 503. */
+static bool
+dp_admit_guard_missing(dp_req *r, const char *why)
+{
+    char msg[TG_MSG_TEXT_MAX + 200];
+    bool skip = true;
+
+    for (uint32_t i = 0; i < r->dec.n_guards; i++) {
+        skip = skip &&
+               (!r->dec.guards[i].enforced || r->dec.guards[i].on_error_skip);
+    }
+    if (skip) {
+        r->guard_skipped = true;
+        tg_warn("request %s: guardrails skipped (on_error skip): %s",
+                r->request_id, why);
+        return true;
+    }
+    snprintf(msg, sizeof(msg),
+             "The guardrails this request must pass are not available (%s); "
+             "retry shortly.",
+             why);
+    dp_req_error(r, 503, msg, "server_error", NULL, "guardrail_unavailable");
+    return false;
+}
+
+bool
+dp_admit_guarded(const dp_host *h, dp_req *r, tg_guard_set *set,
+                 const char *why)
+{
+    char             why2[160];
+    tg_buf           nb;
+    dp_guard_verdict v;
+
+    (void)h;
+    if (set == NULL) {
+        return dp_admit_guard_missing(r, why != NULL ? why : "unknown");
+    }
+    if ((r->guard = calloc(1, sizeof(*r->guard))) == NULL) {
+        tg_guard_set_unref(set);
+        return dp_admit_guard_missing(r, "out of memory");
+    }
+    if (dp_guard_req_init(r->guard, set, r->dec.guards, r->dec.n_guards, why2,
+                          sizeof(why2)) != TG_OK) {
+        tg_guard_set_unref(set);
+        free(r->guard);
+        r->guard = NULL;
+        return dp_admit_guard_missing(r, why2);
+    }
+    tg_buf_init(&nb, r->body.max);
+    v = dp_guard_input(r->guard, r->endpoint, r->body.data, r->body.len, &nb);
+    if (v == DP_GUARD_CHANGED) {
+        tg_buf t = r->body;
+        r->body  = nb;
+        nb       = t;
+        dp_chat_fini(&r->chat);
+        memset(&r->chat, 0, sizeof(r->chat));
+        /* What goes upstream is what the client sent, redacted: it is read
+         * again the one strict way. */
+        if (!dp_admit_parse(r)) {
+            tg_buf_fini(&nb);
+            return false;
+        }
+    }
+    tg_buf_fini(&nb);
+    if (v == DP_GUARD_BLOCKED) {
+        dp_req_error(r, 400, r->guard->block_msg, "invalid_request_error",
+                     NULL, "guardrail_blocked");
+        return false;
+    }
+    if (v == DP_GUARD_ERROR) {
+        dp_req_error(r, 503, r->guard->block_msg, "server_error", NULL,
+                     "guardrail_error");
+        return false;
+    }
+    return true;
+}
+
 void
 dp_admit_unrecorded(const dp_host *h, dp_req *r)
 {

@@ -25,6 +25,14 @@ void dp_admit_decide(const dp_req *r, tg_decide *d);
  * r->at; false: r is answered. Borrows: why until return. */
 bool dp_admit_decided(const dp_host *h, dp_req *r, tg_err err, const char *why);
 
+/* dp_admit_guarded runs the input guardrails of r's decision with set
+ * (taken; NULL: it could not be had, why says why, and each obligation's
+ * on_error decides). True: r goes upstream, its body redacted (and
+ * parsed again) when a rule said so; false: r is answered (400
+ * guardrail_blocked, 503 guardrail_unavailable or guardrail_error). */
+bool dp_admit_guarded(const dp_host *h, dp_req *r, tg_guard_set *set,
+                      const char *why);
+
 /* dp_admit_unrecorded answers a request whose usage cannot be recorded:
  * it never goes upstream (503 usage_spool_full). */
 void dp_admit_unrecorded(const dp_host *h, dp_req *r);

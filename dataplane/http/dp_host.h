@@ -12,6 +12,7 @@
 
 #include "dp_health.h"
 #include "dp_keycache.h"
+#include "dp_guard.h"
 #include "dp_pdp.h"
 #include "dp_provider.h"
 #include "dp_spool.h"
@@ -23,6 +24,7 @@ typedef struct dp_metrics dp_metrics;
 typedef struct dp_host {
     const tg_config  *cfg;
     dp_pdp           *pdp;
+    dp_guard         *guard; /* guard sets from the PDP */
     dp_spool         *spool;
     dp_keycache      *keys;       /* on_pdp_error: allow only; else NULL */
     dp_health        *health;     /* one slot per upstream, by index */

@@ -3,6 +3,8 @@
  * the MHD thread; thread-safe (dp_metrics.h). */
 #include "dp_metrics.h"
 
+#include "dp_guard_req.h"
+
 #include <stdlib.h>
 
 #include <cjson/cJSON.h>
@@ -192,6 +194,7 @@ dp_metrics_text(const dp_host *h, tg_buf *b)
                     (unsigned long long)st.queued);
     }
     dp_metrics_deployment_text(h, b);
+    dp_guard_metrics(b);
 }
 
 char *

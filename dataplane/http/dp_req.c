@@ -79,6 +79,10 @@ dp_req_unref(dp_req *r)
     free(r->meta);
     free(r->models);
     free(r->audit_hits);
+    if (r->guard != NULL) {
+        dp_guard_req_fini(r->guard);
+        free(r->guard);
+    }
     free(r);
 }
 
@@ -107,6 +111,9 @@ dp_decision_keep(dp_decision *out, const tg_decision *d)
     out->audit_hits_header  = d->audit_hits_header;
     out->log_shed           = d->log_shed;
     out->reserved_micro_usd = d->reserved_micro_usd;
+    memcpy(out->guards, d->guards, d->n_guards * sizeof(out->guards[0]));
+    out->n_guards = d->n_guards;
+    memcpy(out->guard_set, d->guard_set, sizeof(out->guard_set));
 }
 
 void
@@ -224,8 +231,10 @@ dp_req_stream_end(dp_req *r, const char *error_message)
 
     tg_buf_init(&b, 0);
     if (error_message != NULL) {
-        dp_client_error_event(r->endpoint, &b, error_message, "server_error",
-                              "upstream_error");
+        dp_client_error_event(
+            r->endpoint, &b, error_message,
+            r->end_type != NULL ? r->end_type : "server_error",
+            r->end_code != NULL ? r->end_code : "upstream_error");
     }
     pthread_mutex_lock(&r->mtx);
     if (tg_buf_error(&b) != TG_OK ||
@@ -271,6 +280,21 @@ dp_req_prepare_stream_end(dp_req *r, const tg_buf *tail, const char *message)
     }
     snprintf(r->ans_msg, sizeof(r->ans_msg), "%s",
              message != NULL ? message : "");
+}
+
+void
+dp_req_guard_end(dp_req *r)
+{
+    bool blocked = r->guard != NULL && !r->guard->failed;
+
+    r->end_type = blocked ? "invalid_request_error" : "server_error";
+    r->end_code = blocked ? "guardrail_blocked" : "guardrail_error";
+    snprintf(r->ans_code, sizeof(r->ans_code), "%s", r->end_code);
+    if (r->ans_kind != DP_ANS_STREAM_END) {
+        dp_req_prepare_stream_end(r, NULL, NULL);
+    }
+    snprintf(r->ans_msg, sizeof(r->ans_msg), "%s",
+             r->guard != NULL ? r->guard->block_msg : "Blocked by a guardrail.");
 }
 
 unsigned

@@ -14,6 +14,7 @@
 #include <microhttpd.h>
 
 #include "dp_attempt.h"
+#include "dp_guard_req.h"
 #include "dp_metrics.h"
 #include "dp_openai.h"
 #include "dp_provider.h"
@@ -79,6 +80,9 @@ typedef struct dp_decision {
     bool              audit_hits_header;
     bool              log_shed;
     int64_t           reserved_micro_usd;
+    tg_guard_ob       guards[TG_MSG_GUARDS_MAX];
+    uint32_t          n_guards;
+    char              guard_set[TG_MSG_HASH_MAX];
 } dp_decision;
 
 /* dp_decision_keep copies what the data plane keeps of d into out. */
@@ -171,6 +175,12 @@ struct dp_req {
      * dataplane.capture_max_bytes), and the record's content. */
     tg_buf             cap_stream;
     tg_buf             content;
+    /* Guardrails (dp_guard_req), NULL when the decision named none:
+     * its obligations bound to their set; guard_blocked: a block ended
+     * the answer (guard->block_msg). */
+    dp_guard_req      *guard;
+    bool               guard_blocked;
+    bool               guard_skipped; /* its set never came; on_error skip */
     /* Deployments whose failure this request counted (once each). */
     uint32_t failed[TG_MSG_TARGETS_MAX];
     uint32_t n_failed;
@@ -182,6 +192,8 @@ struct dp_req {
     tg_buf   ans_body;
     char     ans_msg[320];
     char     ans_code[TG_MSG_CODE_MAX]; /* the error code answered; "" */
+    const char *end_type; /* a stream's final error event: type and code */
+    const char *end_code; /* (NULL: server_error, upstream_error) */
 
     /* shared, under mtx */
     pthread_mutex_t mtx;
@@ -260,6 +272,11 @@ void dp_req_prepare_error(dp_req *r, unsigned status, const char *message,
  * tail (may be NULL), then message as an error event (NULL: none). */
 void dp_req_prepare_stream_end(dp_req *r, const tg_buf *tail,
                                const char *message);
+
+/* dp_req_guard_end makes the prepared end of r's stream the guardrail
+ * block's error event (code guardrail_blocked; guardrail_error when a
+ * scan failed), after what the client may still see. */
+void dp_req_guard_end(dp_req *r);
 
 /* dp_req_prepare_failure prepares the answer to a request no attempt
  * served: the last failure (the provider's body when it is passed on) or

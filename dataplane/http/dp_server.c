@@ -36,6 +36,7 @@ struct dp_server {
     const tg_config     *cfg;
     struct MHD_Daemon   *mhd;
     dp_pdp              *pdp;
+    dp_guard            *guard;
     dp_spool            *spool;
     dp_keycache         *keys; /* on_pdp_error: allow only */
     dp_worker          **workers;
@@ -909,6 +910,7 @@ dp_server_start_workers(dp_server *srv)
     srv->host = (dp_host){
         .cfg         = srv->cfg,
         .pdp         = srv->pdp,
+        .guard       = srv->guard,
         .spool       = srv->spool,
         .keys        = srv->keys,
         .health      = srv->health,
@@ -1015,6 +1017,14 @@ dp_server_create(dp_server **out, const tg_config *cfg)
         goto fail;
     }
     dp_pdp_set_max_request(srv->pdp, (size_t)cfg->pdp.max_message_bytes);
+    /* A guard set is fetched once per policy or list change: allow it
+     * more than a decision's time. */
+    if ((rv = dp_guard_create(&srv->guard, srv->pdp,
+                              c->pdp_timeout_ms * 4 > 2000
+                                  ? c->pdp_timeout_ms * 4
+                                  : 2000)) != TG_OK) {
+        goto fail;
+    }
     if ((rv = dp_spool_open(&srv->spool, c->spool_dir, srv->pdp,
                             (size_t)c->spool_memory_max_bytes)) != TG_OK) {
         goto fail;
@@ -1069,6 +1079,9 @@ dp_server_destroy(dp_server *srv)
     }
     tg_deadline_destroy(srv->deadline); /* MHD stopped: nothing tracked */
     dp_pdp_destroy(srv->pdp);
+    /* Its fetches have called back; its waiters post to the workers'
+     * queues, valid until dp_worker_destroy. */
+    dp_guard_destroy(srv->guard);
     for (size_t i = 0; i < srv->n_workers; i++) {
         dp_worker_destroy(srv->workers[i]);
     }

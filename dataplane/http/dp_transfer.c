@@ -20,6 +20,7 @@ struct dp_transfer {
     const dp_host *h;
     CURLM         *multi;
     tg_buf         scratch; /* stream events of one write callback */
+    tg_buf         gscratch; /* the same, through output guardrails */
 };
 
 tg_err
@@ -32,6 +33,7 @@ dp_transfer_create(dp_transfer **out, const dp_host *h)
     }
     xf->h = h;
     tg_buf_init(&xf->scratch, 0);
+    tg_buf_init(&xf->gscratch, 0);
     if ((xf->multi = curl_multi_init()) == NULL) {
         free(xf);
         return TG_ENOMEM;
@@ -49,6 +51,7 @@ dp_transfer_destroy(dp_transfer *xf)
     }
     curl_multi_cleanup(xf->multi);
     tg_buf_fini(&xf->scratch);
+    tg_buf_fini(&xf->gscratch);
     free(xf);
 }
 
@@ -177,6 +180,33 @@ dp_transfer_on_event(void *arg, const char *ev, size_t len)
     return dp_call_event(&r->call, ev, len, &r->xf->scratch) == TG_OK ? 0 : 1;
 }
 
+/* dp_transfer_guard passes the client events in xf->scratch through r's
+ * output guardrails (final: the stream ended, release what is held);
+ * false when a block (or a scan that failed with on_error deny) ends the
+ * stream: xf->scratch holds what may still be sent. */
+static bool
+dp_transfer_guard(dp_transfer *xf, dp_req *r, bool final)
+{
+    dp_guard_verdict v;
+    tg_buf           t;
+
+    if (r->guard == NULL || !dp_guard_stage_on(r->guard, TG_GUARD_OUTPUT) ||
+        r->guard_blocked) {
+        return !r->guard_blocked;
+    }
+    tg_buf_reset(&xf->gscratch);
+    v = dp_guard_stream(r->guard, r->endpoint, xf->scratch.data,
+                        xf->scratch.len, final, &xf->gscratch);
+    t            = xf->scratch;
+    xf->scratch  = xf->gscratch;
+    xf->gscratch = t;
+    if (v == DP_GUARD_BLOCKED || v == DP_GUARD_ERROR) {
+        r->guard_blocked = true;
+        return false;
+    }
+    return true;
+}
+
 static size_t
 dp_transfer_write_cb(char *data, size_t size, size_t n, void *arg)
 {
@@ -222,6 +252,7 @@ dp_transfer_write_cb(char *data, size_t size, size_t n, void *arg)
     if (dp_sse_feed(&r->sse, data, len, dp_transfer_on_event, r) != TG_OK) {
         return 0;
     }
+    bool go = dp_transfer_guard(xf, r, false);
     if (xf->scratch.len > 0) {
         dp_usage_capture(xf->h, r, xf->scratch.data, xf->scratch.len);
         dp_trace_finish_reason(r, xf->scratch.data, xf->scratch.len);
@@ -234,7 +265,7 @@ dp_transfer_write_cb(char *data, size_t size, size_t n, void *arg)
         dp_req_resume_locked(r);
         pthread_mutex_unlock(&r->mtx);
     }
-    return len;
+    return go ? len : 0; /* a guardrail block stops the transfer */
 }
 
 static size_t
@@ -362,6 +393,7 @@ dp_transfer_stream_tail(dp_transfer *xf, dp_req *r)
     tg_buf_reset(&xf->scratch);
     dp_sse_finish(&r->sse, dp_transfer_on_event, r);
     dp_call_stream_end(&r->call, &xf->scratch);
+    dp_transfer_guard(xf, r, true);
     return &xf->scratch;
 }
 
@@ -436,6 +468,36 @@ dp_transfer_broken(dp_transfer *xf, dp_req *r, CURLcode res, dp_call_err *e,
     return DP_TRANSFER_FAILED;
 }
 
+/* dp_transfer_guard_whole runs r's output guardrails on its whole
+ * answer (r->ans_body): rewritten when redacted, replaced by the block's
+ * error otherwise. Returns the status the client gets. */
+static unsigned
+dp_transfer_guard_whole(dp_req *r)
+{
+    tg_buf           nb;
+    dp_guard_verdict v;
+
+    tg_buf_init(&nb, DP_UP_BODY_MAX);
+    v = dp_guard_output(r->guard, r->endpoint, r->ans_body.data,
+                        r->ans_body.len, &nb);
+    if (v == DP_GUARD_CHANGED) {
+        tg_buf t    = r->ans_body;
+        r->ans_body = nb;
+        nb          = t;
+    } else if (v == DP_GUARD_BLOCKED || v == DP_GUARD_ERROR) {
+        r->guard_blocked = true;
+        dp_req_prepare_error(r, v == DP_GUARD_BLOCKED ? 400 : 503,
+                             r->guard->block_msg,
+                             v == DP_GUARD_BLOCKED ? "invalid_request_error"
+                                                   : "server_error",
+                             NULL,
+                             v == DP_GUARD_BLOCKED ? "guardrail_blocked"
+                                                   : "guardrail_error");
+    }
+    tg_buf_fini(&nb);
+    return r->ans_status;
+}
+
 /* dp_transfer_whole reads a whole (not streamed) upstream answer: a 2xx
  * becomes the client's body, anything else the attempt's failure. */
 static dp_transfer_end
@@ -464,6 +526,9 @@ dp_transfer_whole(dp_transfer *xf, dp_req *r, dp_call_err *e, tg_buf *body,
     *status       = (unsigned)r->up_status;
     r->ans_kind   = DP_ANS_COMPLETE;
     r->ans_status = *status;
+    if (r->guard != NULL && dp_guard_stage_on(r->guard, TG_GUARD_OUTPUT)) {
+        *status = dp_transfer_guard_whole(r);
+    }
     return DP_TRANSFER_ANSWERED;
 }
 
@@ -487,11 +552,22 @@ dp_transfer_finished(dp_transfer *xf, dp_req *r, CURLcode res, dp_call_err *e,
     if (r->cancelled) {
         return DP_TRANSFER_CANCELLED;
     }
+    if (r->guard_blocked && r->up_streaming) {
+        /* A guardrail ended the stream; the provider did its part. */
+        dp_transfer_verdict(xf, r, true, NULL);
+        dp_req_guard_end(r);
+        *status = 200;
+        return DP_TRANSFER_ANSWERED;
+    }
     if (res != CURLE_OK) {
         return dp_transfer_broken(xf, r, res, e, status);
     }
     if (r->up_streaming) {
-        dp_req_prepare_stream_end(r, dp_transfer_stream_tail(xf, r), NULL);
+        const tg_buf *tail = dp_transfer_stream_tail(xf, r);
+        dp_req_prepare_stream_end(r, tail, NULL);
+        if (r->guard_blocked) {
+            dp_req_guard_end(r);
+        }
         *status = 200;
         return DP_TRANSFER_ANSWERED;
     }

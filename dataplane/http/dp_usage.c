@@ -60,7 +60,16 @@ dp_usage_outcome(const dp_req *r, tg_outcome *o)
     o->shed               = r->record_shed;
     snprintf(o->bundle_hash, sizeof(o->bundle_hash), "%s", d->bundle_hash);
     memcpy(o->matched, d->matched, d->n_matched * sizeof(o->matched[0]));
-    o->n_matched = d->n_matched;
+    o->n_matched     = d->n_matched;
+    o->guard_skipped = r->guard_skipped;
+    if (r->guard != NULL) {
+        /* What the guardrails found: rule, detector, where, offsets;
+         * never the text. */
+        memcpy(o->guard_hits, r->guard->recs,
+               r->guard->n_recs * sizeof(o->guard_hits[0]));
+        o->n_guard_hits  = r->guard->n_recs;
+        o->guard_skipped = o->guard_skipped || r->guard->skipped;
+    }
     if (d->capture_level >= TG_CAPTURE_METADATA && !r->record_shed &&
         r->n_meta > 0) {
         memcpy(o->meta, r->meta, r->n_meta * sizeof(o->meta[0]));

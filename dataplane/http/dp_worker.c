@@ -25,6 +25,7 @@ typedef enum dp_job_type {
     DP_JOB_CANCEL,
     DP_JOB_UNPAUSE,
     DP_JOB_SPOOLED, /* the spool recorded (or refused) its record */
+    DP_JOB_GUARD,   /* the guard set it waits for came (or cannot) */
 } dp_job_type;
 
 /* What a request waits for from the spool (dp_req.spool_wait). */
@@ -505,6 +506,73 @@ dp_worker_on_spooled(dp_worker *w, dp_req *r, tg_err rv)
     }
 }
 
+/* ---- guardrails ----------------------------------------------------- */
+
+/* dp_worker_on_guard runs on the guard loader thread: the set a request
+ * waited for is here, or cannot be had. */
+static void
+dp_worker_on_guard(void *arg, tg_err err, const char *why)
+{
+    dp_req *r = arg;
+
+    dp_worker_post(r->worker, DP_JOB_GUARD, r, err, why);
+    dp_req_unref(r); /* the wait's ref */
+}
+
+/* dp_worker_guarded runs r's input guardrails with set (taken; NULL:
+ * unavailable, why), then records its intent. */
+static void
+dp_worker_guarded(dp_worker *w, dp_req *r, tg_guard_set *set, const char *why)
+{
+    if (!dp_admit_guarded(w->h, r, set, why)) {
+        dp_worker_finish(w, r);
+        return;
+    }
+    dp_worker_write_intent(w, r);
+}
+
+/* dp_worker_guard gets the guard set of r's decision (or waits for it). */
+static void
+dp_worker_guard(dp_worker *w, dp_req *r)
+{
+    tg_guard_set *set;
+
+    if (r->dec.n_guards == 0) {
+        dp_worker_write_intent(w, r);
+        return;
+    }
+    dp_req_ref(r); /* the wait's, released by dp_worker_on_guard */
+    set = dp_guard_get(w->h->guard, r->dec.guard_set, dp_worker_on_guard, r);
+    if (set != NULL) {
+        dp_req_unref(r); /* here already: no callback comes */
+        dp_worker_guarded(w, r, set, NULL);
+    }
+}
+
+static void
+dp_worker_guard_came(dp_worker *w, dp_req *r, tg_err err, const char *why)
+{
+    tg_guard_set *set = NULL;
+
+    if (r->finished) {
+        return;
+    }
+    if (r->cancelled) {
+        dp_worker_finish(w, r);
+        return;
+    }
+    if (dp_host_stopping(w->h)) {
+        dp_worker_shutting_down(w, r);
+        return;
+    }
+    if (err == TG_OK &&
+        (set = dp_guard_get(w->h->guard, r->dec.guard_set, NULL, NULL)) ==
+            NULL) {
+        why = "it was dropped from the cache before it could be used";
+    }
+    dp_worker_guarded(w, r, set, why);
+}
+
 /* ---- arrival and decision ------------------------------------------- */
 
 static void
@@ -531,7 +599,7 @@ dp_worker_decided(dp_worker *w, dp_req *r, tg_err err, const char *why)
         dp_worker_finish(w, r);
         return;
     }
-    dp_worker_write_intent(w, r);
+    dp_worker_guard(w, r);
 }
 
 static void
@@ -713,6 +781,9 @@ dp_worker_run_jobs(dp_worker *w, dp_job *j)
             break;
         case DP_JOB_DECISION:
             dp_worker_decided(w, r, j->err, j->why);
+            break;
+        case DP_JOB_GUARD:
+            dp_worker_guard_came(w, r, j->err, j->why);
             break;
         case DP_JOB_CANCEL:
             dp_worker_cancelled(w, r, false);

@@ -83,7 +83,8 @@ if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
   "$top/deploy/local/setup.sh" "$build" -DTG_SANITIZER=
 fi
 for b in tollgate-mock-llm tollgate-pdp tollgate-dataplane tollgate-bench-ipc \
-         tollgate-bench-policy tollgate-bench-decide tollgate-bench-stream; do
+         tollgate-bench-policy tollgate-bench-decide tollgate-bench-stream \
+         tollgate-bench-guard; do
   [ -x "$bin/$b" ] || die "$bin/$b is missing; did the build fail?"
 done
 
@@ -481,6 +482,14 @@ dec_ratio() { # dec_ratio NAME FIELD: from a "ratio NAME f=v" line
   awk -v n="$1" -v f="$2" '$1 == "ratio" && $2 == n { for (i = 3; i <= NF; i++) {
       split($i, kv, "="); if (kv[1] == f) print kv[2] } }' "$tmp/decide.log"
 }
+
+# 4c. guardrails in process: scan MB/s, the input guardrails on a 4 KB
+# prompt and the output guardrails per streamed chunk, each beside a
+# reference in the same run; the hold-back before an answer's first byte.
+say "guardrails in process (every built-in detector)"
+"$bin/tollgate-bench-guard" >"$tmp/guard.log" 2>&1 ||
+  { cat "$tmp/guard.log" >&2; die "tollgate-bench-guard failed"; }
+cat "$tmp/guard.log" >&2
 
 # 5. streaming chat completions: the data plane against the mock directly
 # (the reference), in one tool: time to first content event, cost per

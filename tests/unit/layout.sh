@@ -33,14 +33,15 @@ allowed() {
     pdp/policy) echo "pdp/state" ;;
     pdp/admin) echo "pdp/policy pdp/state" ;;
     pdp/serve) echo "pdp/admin pdp/policy pdp/state" ;;
-    dataplane/http) echo "dataplane/providers dataplane/routing dataplane/pdplink dataplane/telemetry" ;;
+    dataplane/guard) echo "dataplane/pdplink" ;;
+    dataplane/http) echo "dataplane/providers dataplane/routing dataplane/pdplink dataplane/telemetry dataplane/guard" ;;
   esac
 }
 headers=$(find common pdp dataplane -name '*.h' | sort)
 for d in pdp/*/ dataplane/*/; do
   d=${d%/}
   [ "$d" = pdp/cli ] && continue # the CLI may call everything
-  ok="$d common $(allowed "$d")"
+  ok="$d common common/guard $(allowed "$d")"
   for f in "$d"/*.[ch]; do
     for h in $(sed -n 's/^#include "\([^"]*\)".*/\1/p' "$f"); do
       home=$(echo "$headers" | grep "/$h\$" | head -n 1)
