@@ -463,7 +463,9 @@ dp_guard_body(dp_guard_req *g, tg_guard_stage stage, tg_endpoint ep,
     dp_gwalk    w;
     char       *text;
 
-    if (!dp_guard_stage_on(g, stage) || (nr == 0 && !canary)) {
+    /* A canary goes in even when no rule scans the input: the rule that
+     * asked for it looks for it in the answer. */
+    if ((!dp_guard_stage_on(g, stage) && !canary) || (nr == 0 && !canary)) {
         return DP_GUARD_PASS;
     }
     memset(&w, 0, sizeof(w));

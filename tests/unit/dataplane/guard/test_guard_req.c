@@ -192,6 +192,65 @@ test_output_whole(void)
     dp_guard_req_fini(&g);
 }
 
+static void
+test_input_embeddings(void)
+{
+    dp_guard_req g;
+    tg_buf       out;
+    const char  *body = "{\"model\":\"e\",\"input\":[\"hi ops@example.com\","
+                        "\"plain\"]}";
+
+    guard_init(&g, true);
+    tg_buf_init(&out, 0);
+    CU_ASSERT_FATAL(dp_guard_input(&g, TG_EP_EMBEDDINGS, body, strlen(body),
+                                   &out) == DP_GUARD_CHANGED);
+    CU_ASSERT(strstr(out.data, "\"hi [REDACTED:EMAIL]\",\"plain\"") != NULL);
+    CU_ASSERT_STRING_EQUAL(g.recs[0].where, "input[0]");
+    tg_buf_fini(&out);
+    dp_guard_req_fini(&g);
+}
+
+/* A canary rule that only looks at answers: the canary still goes into
+ * the system prompt, and an answer repeating it is a leak, blocked. */
+static void
+test_canary(void)
+{
+    cJSON *spec = cJSON_Parse(
+        "{\"rules\": [{\"id\": \"leak\", \"stages\": [\"output\"], "
+        "\"canary\": true, \"action\": \"block\"}], \"lists\": {}}");
+    tg_guard_set *set = NULL;
+    tg_guard_ob   ob  = {"leak", 0, true, false};
+    dp_guard_req  g;
+    tg_buf        out, ans;
+    char          err[512];
+    const char   *body = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\","
+                         "\"content\":\"hi\"}]}";
+
+    CU_ASSERT_FATAL(tg_guard_set_compile(&set, spec, err, sizeof(err)) ==
+                    TG_OK);
+    cJSON_Delete(spec);
+    CU_ASSERT_FATAL(dp_guard_req_init(&g, set, &ob, 1, err, sizeof(err)) ==
+                    TG_OK);
+    CU_ASSERT(strncmp(g.canary, "tg-canary-", 10) == 0);
+    tg_buf_init(&out, 0);
+    tg_buf_init(&ans, 0);
+    CU_ASSERT_FATAL(dp_guard_input(&g, TG_EP_CHAT_COMPLETIONS, body,
+                                   strlen(body), &out) == DP_GUARD_CHANGED);
+    CU_ASSERT(strstr(out.data, "\"role\":\"system\"") != NULL);
+    CU_ASSERT(strstr(out.data, g.canary) != NULL);
+    tg_buf_addf(&ans,
+                "{\"choices\":[{\"index\":0,\"message\":{\"role\":"
+                "\"assistant\",\"content\":\"my canary is %s\"}}]}",
+                g.canary);
+    tg_buf_reset(&out);
+    CU_ASSERT(dp_guard_output(&g, TG_EP_CHAT_COMPLETIONS, ans.data, ans.len,
+                              &out) == DP_GUARD_BLOCKED);
+    CU_ASSERT(strstr(g.block_msg, "injection.canary_leak") != NULL);
+    tg_buf_fini(&out);
+    tg_buf_fini(&ans);
+    dp_guard_req_fini(&g);
+}
+
 /* ---- streams -------------------------------------------------------- */
 
 /* oai_chunk appends one OpenAI chat chunk with content piece. */
@@ -442,6 +501,9 @@ static const tg_unit_case cases[] = {
     {"Messages input: system and tool results; signed thinking left alone",
      test_input_messages_format},
     {"a whole answer is redacted", test_output_whole},
+    {"embeddings input is scanned", test_input_embeddings},
+    {"a canary in the system prompt, leaked in the answer, blocks",
+     test_canary},
     {"OpenAI stream: a card split into 3 chunks any way is redacted",
      test_stream_openai_split_card_every_way},
     {"a stream releases text as soon as no match can cover it",
