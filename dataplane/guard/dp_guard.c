@@ -159,6 +159,7 @@ dp_guard_loaded(dp_guard *g, dp_guard_job *j)
         if (set != NULL) {
             e->state = DP_GUARD_READY;
             e->set   = set;
+            e->used  = ++g->tick; /* its waiters are about to use it */
             set      = NULL;
         } else {
             e->state     = DP_GUARD_FAILED;
@@ -266,7 +267,7 @@ dp_guard_destroy(dp_guard *g)
  * recently used one that nobody waits on). Called with g->mu held; NULL
  * when every entry is loading. */
 static dp_guard_entry *
-dp_guard_slot(dp_guard *g, const char *hash, bool *fresh)
+dp_guard_slot(dp_guard *g, const char *hash, bool make, bool *fresh)
 {
     dp_guard_entry *victim = NULL;
 
@@ -282,13 +283,14 @@ dp_guard_slot(dp_guard *g, const char *hash, bool *fresh)
             victim = e;
         }
     }
-    if (victim != NULL) {
-        tg_guard_set_unref(victim->set);
-        memset(victim, 0, sizeof(*victim));
-        snprintf(victim->hash, sizeof(victim->hash), "%s", hash);
-        victim->used = ++g->tick;
-        *fresh       = true;
+    if (victim == NULL || !make) {
+        return NULL;
     }
+    tg_guard_set_unref(victim->set);
+    memset(victim, 0, sizeof(*victim));
+    snprintf(victim->hash, sizeof(victim->hash), "%s", hash);
+    victim->used = ++g->tick;
+    *fresh       = true;
     return victim;
 }
 
@@ -312,7 +314,9 @@ dp_guard_get(dp_guard *g, const char *hash, dp_guard_ready_cb cb, void *arg)
         return NULL;
     }
     pthread_mutex_lock(&g->mu);
-    e = dp_guard_slot(g, hash, &fresh);
+    /* A lookup that will not wait (cb NULL) never makes room: it would
+     * throw a good set away for one that is not coming. */
+    e = dp_guard_slot(g, hash, cb != NULL, &fresh);
     if (e != NULL && e->state == DP_GUARD_READY) {
         tg_guard_set_ref(e->set);
         set = e->set;

@@ -551,6 +551,9 @@ dp_guard_shape(dp_guard_req *g)
     char             why[160] = "";
     tg_err           rv;
 
+    if (g->shape.len == 0) {
+        return DP_GUARD_PASS; /* no text (tool calls only): nothing to shape */
+    }
     g->hits.n = 0;
     rv        = tg_guard_shape_check(g->set, g->stage_mask[TG_GUARD_OUTPUT],
                               g->shape.data != NULL ? g->shape.data : "",
@@ -579,8 +582,8 @@ dp_guard_output(dp_guard_req *g, tg_endpoint ep, const char *body, size_t len,
     dp_guard_verdict v, vs;
     cJSON           *root;
 
-    if (!dp_guard_stage_on(g, TG_GUARD_OUTPUT)) {
-        return DP_GUARD_PASS;
+    if (!dp_guard_stage_on(g, TG_GUARD_OUTPUT) || ep == TG_EP_EMBEDDINGS) {
+        return DP_GUARD_PASS; /* vectors: no text */
     }
     v = dp_guard_body(g, TG_GUARD_OUTPUT, ep, body, len, false, out);
     if (v == DP_GUARD_BLOCKED || v == DP_GUARD_ERROR) {

@@ -77,8 +77,20 @@ dp_gchan_feed(dp_guard_req *g, dp_gchan *c, const char *text, size_t len,
     if (c == NULL) {
         return dp_guard_failed(g, TG_GUARD_OUTPUT, TG_ENOMEM);
     }
+    if (c->ended && len == 0) {
+        return DP_GUARD_PASS; /* nothing more, and nothing held */
+    }
     if (c->ended) {
-        final = true; /* text after the end is scanned whole */
+        /* Text after the channel ended (a provider that sends more after
+         * its finish): scanned on its own, as a channel of its own. */
+        tg_guard_stream_destroy(c->st);
+        c->st    = NULL;
+        c->ended = false;
+        if (tg_guard_stream_create(
+                &c->st, g->set, g->stage_mask[TG_GUARD_OUTPUT], g->redact,
+                g->canary[0] != '\0' ? g->canary : NULL) != TG_OK) {
+            return dp_guard_failed(g, TG_GUARD_OUTPUT, TG_ENOMEM);
+        }
     }
     g->hits.n = 0;
     rv = tg_guard_stream_feed(c->st, dp_guard_scratch(), text, len, final, rel,
@@ -87,10 +99,11 @@ dp_gchan_feed(dp_guard_req *g, dp_gchan *c, const char *text, size_t len,
         return dp_guard_failed(g, TG_GUARD_OUTPUT, rv);
     }
     c->ended = c->ended || final;
-    if (c->tool < 0 || (c->tool == 0 && g->tmpl == NULL)) {
-        if (c->choice == 0 && rel->len > 0) {
-            tg_buf_add(&g->shape, rel->data, rel->len); /* capped */
-        }
+    /* The answer's text for the shape checks: the first choice's text
+     * (OpenAI), every text block (Anthropic: tool 0 and no template). */
+    if (rel->len > 0 && ((c->tool < 0 && c->choice == 0) ||
+                         (c->tool == 0 && g->tmpl == NULL))) {
+        tg_buf_add(&g->shape, rel->data, rel->len); /* capped */
     }
     if (g->hits.n == 0) {
         return DP_GUARD_PASS;
@@ -138,6 +151,25 @@ dp_gs_set_str(cJSON *obj, const char *key, const char *s)
         return cJSON_ReplaceItemInObjectCaseSensitive(obj, key, v);
     }
     return cJSON_AddItemToObject(obj, key, v);
+}
+
+/* dp_gs_append_str appends s to obj[key] (a string; added when absent):
+ * a chunk's own released text comes first, what a flush releases after. */
+static bool
+dp_gs_append_str(cJSON *obj, const char *key, const char *s)
+{
+    const cJSON *cur = cJSON_GetObjectItemCaseSensitive(obj, key);
+    tg_buf       t;
+    bool         ok;
+
+    if (!cJSON_IsString(cur) || cur->valuestring[0] == '\0') {
+        return dp_gs_set_str(obj, key, s);
+    }
+    tg_buf_init(&t, 0);
+    tg_buf_addf(&t, "%s%s", cur->valuestring, s);
+    ok = tg_buf_error(&t) == TG_OK && dp_gs_set_str(obj, key, t.data);
+    tg_buf_fini(&t);
+    return ok;
 }
 
 /* dp_gs_tool_args finds (or adds) the tool_calls entry of index k in
@@ -207,7 +239,7 @@ dp_gs_choice_flush(dp_guard_req *g, tg_endpoint ep, int i, cJSON *holder,
                 return dp_guard_failed(g, TG_GUARD_OUTPUT, TG_ENOMEM);
             }
         } else if ((fn = dp_gs_tool_fn(holder, c->tool)) == NULL ||
-                   !dp_gs_set_str(fn, "arguments", rel->data)) {
+                   !dp_gs_append_str(fn, "arguments", rel->data)) {
             return dp_guard_failed(g, TG_GUARD_OUTPUT, TG_ENOMEM);
         }
     }

@@ -471,6 +471,7 @@ dp_admit_guarded(const dp_host *h, dp_req *r, tg_guard_set *set,
     }
     tg_buf_fini(&nb);
     if (v == DP_GUARD_BLOCKED) {
+        r->guard_withheld = true; /* what it blocked is not recorded */
         dp_req_error(r, 400, r->guard->block_msg, "invalid_request_error",
                      NULL, "guardrail_blocked");
         return false;

@@ -181,6 +181,7 @@ struct dp_req {
     dp_guard_req      *guard;
     bool               guard_blocked;
     bool               guard_skipped; /* its set never came; on_error skip */
+    bool               guard_withheld; /* a block: its body is not captured */
     /* Deployments whose failure this request counted (once each). */
     uint32_t failed[TG_MSG_TARGETS_MAX];
     uint32_t n_failed;

@@ -41,10 +41,10 @@ dp_usage_outcome(const dp_req *r, tg_outcome *o)
     snprintf(o->client_ip, sizeof(o->client_ip), "%s", r->client_ip);
     snprintf(o->trace_id, sizeof(o->trace_id), "%s", r->trace_id);
     snprintf(o->error_code, sizeof(o->error_code), "%s", r->ans_code);
-    o->pdp_us        = r->pdp_us;
-    o->max_tokens    = r->chat.max_tokens;
+    o->pdp_us                 = r->pdp_us;
+    o->max_tokens             = r->chat.max_tokens;
     o->prompt_tokens_estimate = r->chat.prompt_tokens_estimate;
-    o->first_byte_us = r->first_byte_us;
+    o->first_byte_us          = r->first_byte_us;
     if (!r->have_decision) {
         /* No decision: the PDP names the key from its hash. */
         snprintf(o->origin, sizeof(o->origin), "%s",
@@ -152,7 +152,13 @@ dp_usage_content(const dp_host *h, dp_req *r)
 
     tg_buf_reset(&r->content);
     tg_buf_add(&r->content, "{\"request\":", 11);
-    whole = dp_usage_json_str(&r->content, r->body.data, r->body.len, cap);
+    if (r->guard_withheld) {
+        /* A guardrail blocked it: what it found is never recorded. */
+        static const char w[] = "[withheld: blocked by a guardrail]";
+        whole = dp_usage_json_str(&r->content, w, sizeof(w) - 1, cap);
+    } else {
+        whole = dp_usage_json_str(&r->content, r->body.data, r->body.len, cap);
+    }
     tg_buf_add(&r->content, ",\"response\":", 12);
     if (r->ans_kind == DP_ANS_COMPLETE) {
         whole = dp_usage_json_str(&r->content, r->ans_body.data,
@@ -194,13 +200,13 @@ dp_usage_final(const dp_host *h, dp_req *r, unsigned status, tg_usage *u)
              orphaned ? r->request_id : r->dec.reservation_id);
     /* Nothing went upstream, held or was recorded (a deny, a request the
      * data plane refused): its record only, no usage. */
-    u->abandoned = up == NULL &&
-                   (orphaned || (!held && !r->intent_written));
+    u->abandoned = up == NULL && (orphaned || (!held && !r->intent_written));
     if (r->usage.found) {
         u->prompt_tokens     = r->usage.prompt_tokens;
         u->completion_tokens = r->usage.completion_tokens;
         u->cached_tokens     = r->usage.cached_tokens;
-    } else if (r->up_streaming || (status >= 200 && status < 300 && up != NULL) ||
+    } else if (r->up_streaming ||
+               (status >= 200 && status < 300 && up != NULL) ||
                (r->cancelled && r->up_got_bytes)) {
         /* The provider never said: count what we saw, and say so (a
          * provider's error answer is not charged). */
@@ -208,8 +214,8 @@ dp_usage_final(const dp_host *h, dp_req *r, unsigned status, tg_usage *u)
         u->completion_tokens = r->content_events;
         u->estimated         = true;
     }
-    u->status         = status;
-    u->duration_ms    = (tg_mono_us() - r->started_us) / 1000;
+    u->status      = status;
+    u->duration_ms = (tg_mono_us() - r->started_us) / 1000;
     dp_usage_outcome(r, &u->outcome);
     if (dp_usage_captures(r)) {
         dp_usage_content(h, r);

@@ -29,11 +29,12 @@ fuzz_reencode(const pdp_req *req, tg_buf *b)
                                  sizeof(buf), &len);
         break;
     case PDP_REQ_USAGE_BATCH:
-        rv = dp_wire_encode_usage_batch(req->u.batch.items, req->u.batch.n,
-                                        req->request_id, buf, sizeof(buf),
-                                        &len);
+        rv =
+            dp_wire_encode_usage_batch(req->u.batch.items, req->u.batch.n,
+                                       req->request_id, buf, sizeof(buf), &len);
         break;
-    default: return pdp_wire_encode_request(req, b);
+    default:
+        return pdp_wire_encode_request(req, b);
     }
     return rv != TG_OK ? rv : tg_buf_append(b, buf, len);
 }
@@ -55,8 +56,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                     sizeof(err)) != TG_OK ||
             again.kind != req.kind ||
             strcmp(again.request_id, req.request_id) != 0) {
-            fprintf(stderr, "fuzz_pdp_wire: kind %d: round trip failed: "
-                    "%s (%s)\n", (int)req.kind, tg_strerror(rv), err);
+            fprintf(stderr,
+                    "fuzz_pdp_wire: kind %d: round trip failed: "
+                    "%s (%s)\n",
+                    (int)req.kind, tg_strerror(rv), err);
             abort();
         }
     }
@@ -64,13 +67,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (pdp_wire_decode_reply(data, size, 65536, &rep, err, sizeof(err)) ==
         TG_OK) {
         if (pdp_wire_encode_reply(&rep, &b) != TG_OK ||
-            pdp_wire_decode_reply(b.data, b.len, 0, &rep2, err,
-                                  sizeof(err)) != TG_OK ||
+            pdp_wire_decode_reply(b.data, b.len, 0, &rep2, err, sizeof(err)) !=
+                TG_OK ||
             rep2.kind != rep.kind) {
             fprintf(stderr, "fuzz_pdp_wire: reply round trip failed: %s\n",
                     err);
             abort();
         }
+        if (rep2.kind == PDP_REP_GUARD_SET) {
+            free(rep2.u.guard.spec); /* the decoder's caller owns it */
+        }
+    }
+    if (rep.kind == PDP_REP_GUARD_SET) {
+        free(rep.u.guard.spec);
+        rep.u.guard.spec = NULL;
+        rep.kind         = 0;
     }
     tg_buf_fini(&b);
     return 0;

@@ -423,6 +423,37 @@ test_stream_openai_block_stops_before_text(void)
     dp_guard_req_fini(&g);
 }
 
+/* A finishing chunk that carries a whole tool call: the arguments the
+ * chunk releases and what the finish flushes are joined, in order; a
+ * chunk after the finish (usage, an empty delta) does not break it. */
+static void
+test_stream_tool_call_in_finishing_chunk(void)
+{
+    dp_guard_req g;
+    tg_buf       out;
+    const char  *ev =
+        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{"
+        "\"tool_calls\":[{\"index\":0,\"id\":\"call_1\",\"type\":"
+        "\"function\",\"function\":{\"name\":\"f\",\"arguments\":"
+        "\"{\\\"city\\\": \\\"Paris is a very long city name here\\\"}\"}}]},"
+        "\"finish_reason\":\"tool_calls\"}]}\n\n"
+        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{"
+        "\"content\":\"\"},\"finish_reason\":null}],\"usage\":{"
+        "\"prompt_tokens\":1}}\n\n"
+        "data: [DONE]\n\n";
+
+    guard_init(&g, true);
+    tg_buf_init(&out, 0);
+    CU_ASSERT_FATAL(dp_guard_stream(&g, TG_EP_CHAT_COMPLETIONS, ev,
+                                    strlen(ev), true, &out) == DP_GUARD_PASS);
+    CU_ASSERT(strstr(out.data, "\"arguments\":\"{\\\"city\\\": \\\"Paris is a "
+                               "very long city name here\\\"}\"") != NULL);
+    CU_ASSERT(strstr(out.data, "\"usage\"") != NULL);
+    CU_ASSERT(strstr(out.data, "[DONE]") != NULL);
+    tg_buf_fini(&out);
+    dp_guard_req_fini(&g);
+}
+
 static void
 anth_delta(tg_buf *b, int index, const char *text)
 {
@@ -512,6 +543,8 @@ static const tg_unit_case cases[] = {
      test_stream_openai_block_stops_before_text},
     {"Anthropic stream: a split card is redacted, stop events follow",
      test_stream_anthropic_split_card},
+    {"a tool call in the finishing chunk keeps all its arguments",
+     test_stream_tool_call_in_finishing_chunk},
     {NULL, NULL},
 };
 
