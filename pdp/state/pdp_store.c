@@ -663,3 +663,23 @@ out:
     pdp_store_reader_destroy(rd);
     return rv;
 }
+
+int
+pdp_store__next_seq(MDB_txn *txn, MDB_dbi dbi, uint64_t *seq)
+{
+    MDB_cursor *cur;
+    MDB_val     k;
+    MDB_val     v;
+    int         rc = mdb_cursor_open(txn, dbi, &cur);
+
+    if (rc != 0) {
+        return rc;
+    }
+    rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+    mdb_cursor_close(cur);
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        return rc;
+    }
+    *seq = rc == 0 ? pdp_store__seq_of(&k) + 1 : 1;
+    return 0;
+}

@@ -477,22 +477,15 @@ int
 pdp_store__audit_txn(pdp_store *st, MDB_txn *txn, void *arg)
 {
     pdp_audit   *a = arg;
-    MDB_cursor  *cur;
     MDB_val      k;
     MDB_val      v;
     uint8_t      key[8];
     pdp_rec_out *o;
-    int          rc = mdb_cursor_open(txn, st->audit, &cur);
+    int          rc = pdp_store__next_seq(txn, st->audit, &a->seq);
 
     if (rc != 0) {
         return rc;
     }
-    rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
-    mdb_cursor_close(cur);
-    if (rc != 0 && rc != MDB_NOTFOUND) {
-        return rc;
-    }
-    a->seq = rc == 0 ? pdp_store__seq_of(&k) + 1 : 1;
     pdp_store__seq_key(key, a->seq);
     if ((o = malloc(sizeof(*o))) == NULL) {
         return ENOMEM;
@@ -623,23 +616,16 @@ pdp_history_decode(const MDB_val *k, const MDB_val *v, pdp_activation *a)
 static int
 pdp_store_history_add_txn(pdp_store *st, MDB_txn *txn, void *arg)
 {
-    pdp_activation *a   = arg;
-    MDB_cursor     *cur = NULL;
+    pdp_activation *a = arg;
     MDB_val         k;
     MDB_val         v;
     uint8_t         key[8];
     pdp_rec_out     o;
     int             rc;
 
-    if ((rc = mdb_cursor_open(txn, st->history, &cur)) != 0) {
+    if ((rc = pdp_store__next_seq(txn, st->history, &a->seq)) != 0) {
         return rc;
     }
-    rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
-    mdb_cursor_close(cur);
-    if (rc != 0 && rc != MDB_NOTFOUND) {
-        return rc;
-    }
-    a->seq = rc == 0 ? pdp_store__seq_of(&k) + 1 : 1;
     pdp_store__seq_key(key, a->seq);
     o.len = 0;
     o.bad = false;

@@ -120,6 +120,12 @@ pdp_store__seq_key(uint8_t key[8], uint64_t seq)
     }
 }
 
+/* pdp_store__next_seq gives in *seq the sequence after the last key of dbi
+ * (1 for an empty one): what an append-only database (admin_audit,
+ * policy_history, list_history) writes next, inside write txn. Returns an
+ * LMDB error code (0: done). */
+int pdp_store__next_seq(MDB_txn *txn, MDB_dbi dbi, uint64_t *seq);
+
 /* pdp_store__seq_of reads a sequence key; 0 for anything else. */
 static inline uint64_t
 pdp_store__seq_of(const MDB_val *k)

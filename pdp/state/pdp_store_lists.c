@@ -244,22 +244,15 @@ pdp_list_change_decode(const MDB_val *k, const MDB_val *v, pdp_list_change *c)
 static int
 pdp_list_history_add(pdp_store *st, MDB_txn *txn, pdp_list_change *c)
 {
-    MDB_cursor *cur;
     MDB_val     k;
     MDB_val     v;
     uint8_t     key[8];
     pdp_rec_out o;
-    int         rc = mdb_cursor_open(txn, st->list_history, &cur);
+    int         rc = pdp_store__next_seq(txn, st->list_history, &c->seq);
 
     if (rc != 0) {
         return rc;
     }
-    rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
-    mdb_cursor_close(cur);
-    if (rc != 0 && rc != MDB_NOTFOUND) {
-        return rc;
-    }
-    c->seq = rc == 0 ? pdp_store__seq_of(&k) + 1 : 1;
     pdp_store__seq_key(key, c->seq);
     o.len = 0;
     o.bad = false;
