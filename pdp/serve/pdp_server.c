@@ -542,7 +542,8 @@ pdp_worker_guard_set(pdp_worker *w, const pdp_bundle *b)
                          sizeof(why)) == TG_OK) {
         return;
     }
-    tg_warn("decide: request %s: guardrails cannot run: %s", d->key_id, why);
+    tg_warn("decide: request %s (key %s): guardrails cannot run: %s",
+            w->req.request_id, d->key_id, why);
     if (d->reservation_id[0] != '\0') {
         pdp_limits_release(w->srv->lim, d->reservation_id, 0, tg_now_ms());
         d->reservation_id[0] = '\0';
