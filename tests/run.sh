@@ -33,7 +33,7 @@ fi
 node_rc=0
 conc=()
 node --help | grep -q -- --test-concurrency && conc=(--test-concurrency=2)
-TG_BIN=$build/bin node --test "${conc[@]}" integration/ clients/ || node_rc=$?
+TG_BIN=$build/bin node --test "${conc[@]}" integration/ clients/ k8s/ || node_rc=$?
 
 fuzz_rc=0
 "$top/tests/fuzz/run.sh" all "${TG_FUZZ_SECONDS:-10}" || fuzz_rc=$?
