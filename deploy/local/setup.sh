@@ -11,7 +11,7 @@ shift || true
 pkgs=(build-essential cmake pkg-config git ca-certificates curl
       libnng-dev libprotobuf-c-dev protobuf-c-compiler libmicrohttpd-dev
       libcurl4-openssl-dev liblmdb-dev libcjson-dev libcunit1-dev libssl-dev
-      libvectorscan-dev lmdb-utils)
+      libvectorscan-dev lmdb-utils libyaml-dev)
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 
