@@ -8,18 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tg_config_int.h"
 #include "tg_json.h"
 #include "tg_log.h"
 #include "tg_pricing.h"
 
 #define TG_CONFIG_MAX_BYTES (4u << 20)
 
-typedef struct tg_config_priv {
-    tg_json_doc *doc;
-    char        *dir;
-} tg_config_priv;
-
-static tg_err
+tg_err
 tg_config_path(const tg_config_priv *p, const char *in, char **out)
 {
     size_t n;
@@ -72,7 +68,7 @@ tg_id_ok(const char *s)
     return true;
 }
 
-static bool
+bool
 tg_config_hostport_ok(const char *s)
 {
     const char *colon = strrchr(s, ':');
@@ -84,29 +80,6 @@ tg_config_hostport_ok(const char *s)
     }
     port = strtol(colon + 1, &end, 10);
     return *end == '\0' && port > 0 && port < 65536;
-}
-
-/* Only a local socket carries decisions and usage until the transport has
- * TLS with client certificates: tcp:// would let anyone who reaches the
- * port forge both. */
-#define TG_CONFIG_IPC_ONLY                                                     \
-    "the PDP link has no authentication over tcp://, so only ipc:// is "       \
-    "accepted: run the PDP beside the data plane"
-
-/* tg_config_check_pdp_url: dataplane.pdp_url must name a local socket (its
- * peer's uid is checked; a URL of another scheme would skip that). */
-static tg_err
-tg_config_check_pdp_url(const tg_json_doc *d, const cJSON *sec, const char *url,
-                        char *err, size_t errlen)
-{
-    if (strncmp(url, "ipc://", 6) == 0 && url[6] == '/') {
-        return TG_OK;
-    }
-    return tg_json_errf(d, cJSON_GetObjectItemCaseSensitive(sec, "pdp_url"),
-                        err, errlen,
-                        "dataplane.pdp_url: expected an ipc:///absolute/path "
-                        "URL (%s)",
-                        TG_CONFIG_IPC_ONLY);
 }
 
 /* tg_config_decisions reads pdp.decisions: how the decision log signs
@@ -158,6 +131,8 @@ tg_config_pdp(tg_config *cfg, tg_config_priv *p, const cJSON *sec, char *err,
                                        "map_size_mb",   "reservation_ttl_s",
                                        "alert_webhook", "allow_uids",
                                        "socket_group",  "decisions",
+                                       "tls",           "allow_plain_tcp",
+                                       "probe_listen",  "drain_timeout_s",
                                        NULL};
     const tg_json_doc       *d      = p->doc;
     tg_pdp_config           *c      = &cfg->pdp;
@@ -172,6 +147,7 @@ tg_config_pdp(tg_config *cfg, tg_config_priv *p, const cJSON *sec, char *err,
     c->max_message_bytes = 128 * 1024;
     c->map_size_mb       = 1024;
     c->reservation_ttl_s = 900;
+    c->drain_timeout_s   = 10;
     if ((rv = tg_json_only_keys(d, sec, "pdp", keys, err, errlen)) != TG_OK ||
         (rv = tg_config_decisions(d, sec, c, err, errlen)) != TG_OK ||
         (rv = tg_json_get_string(d, sec, "pdp", "state_dir", true, &sd, err,
@@ -196,6 +172,8 @@ tg_config_pdp(tg_config *cfg, tg_config_priv *p, const cJSON *sec, char *err,
         (rv = tg_json_get_int(d, sec, "pdp", "reservation_ttl_s", false, 1,
                               7 * 24 * 3600, &c->reservation_ttl_s, err,
                               errlen)) != TG_OK ||
+        (rv = tg_json_get_int(d, sec, "pdp", "drain_timeout_s", false, 0, 3600,
+                              &c->drain_timeout_s, err, errlen)) != TG_OK ||
         (rv = tg_json_get_string(d, sec, "pdp", "alert_webhook", false,
                                  &c->alert_webhook, err, errlen)) != TG_OK) {
         return rv;
@@ -214,28 +192,8 @@ tg_config_pdp(tg_config *cfg, tg_config_priv *p, const cJSON *sec, char *err,
                 "\"http://127.0.0.1:9000/alerts\"");
         }
     }
-    l = cJSON_GetObjectItemCaseSensitive(sec, "listen");
-    if (l == NULL) {
-        return tg_json_errf(
-            d, sec, err, errlen,
-            "pdp: missing required key \"listen\" (a list of "
-            "nng URLs such as \"ipc:///tmp/tollgate/pdp.sock\")");
-    }
-    if (!cJSON_IsArray(l) || cJSON_GetArraySize(l) == 0 ||
-        cJSON_GetArraySize(l) > TG_CONFIG_MAX_LISTEN) {
-        return tg_json_errf(d, l, err, errlen,
-                            "pdp.listen: expected a list of 1 to %d nng URLs",
-                            TG_CONFIG_MAX_LISTEN);
-    }
-    for (const cJSON *u = l->child; u != NULL; u = u->next) {
-        if (!cJSON_IsString(u) || strncmp(u->valuestring, "ipc://", 6) != 0 ||
-            u->valuestring[6] != '/') {
-            return tg_json_errf(d, u, err, errlen,
-                                "pdp.listen: expected an ipc:///absolute/path "
-                                "URL (%s)",
-                                TG_CONFIG_IPC_ONLY);
-        }
-        c->listen[c->n_listen++] = u->valuestring;
+    if ((rv = tg_config_pdp_net(p, sec, c, err, errlen)) != TG_OK) {
+        return rv;
     }
     if (c->max_message_bytes < TG_CONFIG_PDP_MSG_MIN) {
         /* A config made for an older release (whose default was 65536)
@@ -376,6 +334,8 @@ static const tg_config_int tg_config_dp_ints[] = {
     TG_DP_INT(spool_memory_max_bytes, 64 << 20, 4096, 16LL << 30),
     TG_DP_INT(decision_backlog_max, 100000, 0, 1000000000),
     TG_DP_INT(capture_max_bytes, 32768, 0, 4 << 20),
+    TG_DP_INT(drain_timeout_s, 25, 0, 3600),
+    TG_DP_INT(drain_accept_s, 0, 0, 3600),
 };
 #define TG_DP_NINTS (sizeof(tg_config_dp_ints) / sizeof(tg_config_dp_ints[0]))
 
@@ -444,7 +404,7 @@ static tg_err
 tg_config_dataplane(tg_config *cfg, tg_config_priv *p, const cJSON *sec,
                     char *err, size_t errlen)
 {
-    const char        *keys[TG_DP_NINTS + TG_DP_NSTRS + 2];
+    const char        *keys[TG_DP_NINTS + TG_DP_NSTRS + 3];
     const tg_json_doc *d   = p->doc;
     tg_dp_config      *c   = &cfg->dataplane;
     const char        *ope = NULL;
@@ -459,15 +419,13 @@ tg_config_dataplane(tg_config *cfg, tg_config_priv *p, const cJSON *sec,
         keys[n++] = tg_config_dp_ints[i].name;
     }
     keys[n++] = "otel";
+    keys[n++] = "pdp_tls";
     keys[n]   = NULL;
     if ((rv = tg_json_only_keys(d, sec, "dataplane", keys, err, errlen)) !=
             TG_OK ||
         (rv = tg_json_get_string(d, sec, "dataplane", "listen", true,
                                  &c->listen, err, errlen)) != TG_OK ||
-        (rv = tg_json_get_string(d, sec, "dataplane", "pdp_url", true,
-                                 &c->pdp_url, err, errlen)) != TG_OK ||
-        (rv = tg_config_check_pdp_url(d, sec, c->pdp_url, err, errlen)) !=
-            TG_OK ||
+        (rv = tg_config_dp_net(p, sec, c, err, errlen)) != TG_OK ||
         (rv = tg_json_get_string(d, sec, "dataplane", "on_pdp_error", false,
                                  &ope, err, errlen)) != TG_OK ||
         (rv = tg_json_get_string(d, sec, "dataplane", "spool_dir", true, &sd,
@@ -1070,7 +1028,8 @@ tg_config_load(tg_config **out, const char *path, char *err, size_t errlen)
 {
     static const char *const keys[] = {"$schema",     "pdp",
                                        "dataplane",   "deployments",
-                                       "model_groups", "log_format", NULL};
+                                       "model_groups", "log_format",
+                                       "private_volumes", NULL};
     tg_config   *cfg = NULL;
     const cJSON *root;
     const cJSON *pdp;
@@ -1085,6 +1044,8 @@ tg_config_load(tg_config **out, const char *path, char *err, size_t errlen)
     dp   = cJSON_GetObjectItemCaseSensitive(root, "dataplane");
     /* Each section's own errors before the next one is missed. */
     if ((rv = tg_config_log_format(cfg, root, err, errlen)) == TG_OK &&
+        (rv = tg_config_volumes(cfg, cfg->priv, root, err, errlen)) ==
+            TG_OK &&
         (rv = tg_config_section(cfg, root, pdp, "pdp", err, errlen)) ==
             TG_OK &&
         (rv = tg_config_pdp(cfg, cfg->priv, pdp, err, errlen)) == TG_OK &&
@@ -1137,6 +1098,11 @@ tg_config_destroy(tg_config *cfg)
     free(cfg->pdp.pricing_file);
     free(cfg->pdp.bundle_dir);
     free(cfg->dataplane.spool_dir);
+    for (size_t i = 0; i < cfg->n_private_volumes; i++) {
+        free(cfg->private_volumes[i]);
+    }
+    tg_config_tls_free(&cfg->pdp.tls);
+    tg_config_tls_free(&cfg->dataplane.pdp_tls);
     free(cfg->deployments);
     free(cfg->groups);
     if (p != NULL) {

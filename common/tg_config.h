@@ -29,6 +29,29 @@
 bool tg_id_ok(const char *s);
 
 #define TG_CONFIG_MAX_FALLBACKS 8
+#define TG_CONFIG_MAX_PDP_URLS 4
+#define TG_CONFIG_MAX_VOLUMES 8 /* dataplane.pdp_url: first, then fallbacks */
+
+/* The files of one side of a mutual-TLS link (paths resolved). The PDP
+ * presents cert_file and accepts only clients whose certificate chains to
+ * ca_file; a data plane presents its own and checks the PDP's against
+ * ca_file and server_name. */
+typedef struct tg_tls_files {
+    char       *cert_file;
+    char       *key_file;
+    char       *ca_file;
+    const char *server_name; /* data plane only; NULL: the URL's host */
+} tg_tls_files;
+
+/* tg_config_url_kind: how an nng URL in the config is reached. */
+typedef enum tg_url_kind {
+    TG_URL_IPC,      /* ipc:///absolute/path */
+    TG_URL_TLS,      /* tls+tcp://host:port, mutual TLS */
+    TG_URL_TCP_LOOP, /* tcp:// to a loopback address, when allowed */
+} tg_url_kind;
+
+/* tg_config_url_kind_of: the kind of an nng URL the config accepted. */
+tg_url_kind tg_config_url_kind_of(const char *url);
 
 /* How a deployment is spoken to. */
 typedef enum tg_provider {
@@ -110,6 +133,18 @@ typedef struct tg_pdp_config {
     const char *socket_group;
     int64_t allow_uids[TG_CONFIG_MAX_UIDS];
     size_t  n_allow_uids;
+    /* pdp.tls: required when a listener is tls+tcp:// (ca_file is the
+     * config's client_ca_file). */
+    tg_tls_files tls;
+    /* pdp.allow_plain_tcp: tcp:// to a loopback address is accepted (no
+     * authentication: for tests and benchmarks on one host). */
+    bool allow_plain_tcp;
+    /* pdp.probe_listen "host:port": /healthz, /readyz and /metrics only,
+     * for probes and scrapers that must not reach the admin API. */
+    const char *probe_listen;
+    /* After SIGTERM: readiness fails, decisions go on until no data plane
+     * is connected or this many seconds passed (default 10). */
+    int64_t drain_timeout_s;
 } tg_pdp_config;
 
 /* dataplane.otel: where traces go (OTLP over HTTP, protobuf). */
@@ -125,7 +160,18 @@ typedef struct tg_otel_config {
 typedef struct tg_dp_config {
     const char *listen;  /* "host:port" */
     int64_t     workers; /* 0: number of cores */
-    const char *pdp_url;
+    const char *pdp_url; /* pdp_urls[0] */
+    /* dataplane.pdp_url as a list: the first is used while it is connected,
+     * the next ones when it is not (local PDP first, then a central one). */
+    const char *pdp_urls[TG_CONFIG_MAX_PDP_URLS];
+    size_t      n_pdp_urls;
+    tg_tls_files pdp_tls; /* for tls+tcp:// URLs */
+    /* After SIGTERM: readiness fails at once; new requests are still taken
+     * for drain_accept_s (a Service's endpoints take a while to follow);
+     * then the listener closes and requests and streams in flight get up
+     * to drain_timeout_s in all (default 25) before they are cut. */
+    int64_t drain_timeout_s;
+    int64_t drain_accept_s;
     /* The uid an ipc:// PDP must run as (and own its socket's directory,
      * or root does); -1 (the default): the data plane's own uid. */
     int64_t     pdp_uid;
@@ -179,6 +225,11 @@ typedef struct tg_config {
     tg_model_group *groups;
     size_t          n_groups;
     bool            log_json; /* "log_format": "json" */
+    /* "private_volumes": directories only this pod's Tollgate containers
+     * can write (Kubernetes emptyDirs are root-owned 0777): loading the
+     * config hands them to tg_trust_private_volumes. Resolved. */
+    char  *private_volumes[TG_CONFIG_MAX_VOLUMES];
+    size_t n_private_volumes;
     void          *priv; /* the parsed document the strings borrow from */
 } tg_config;
 

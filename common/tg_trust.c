@@ -40,12 +40,55 @@ tg_trust_uid_ok(uid_t uid, const uid_t *owners, size_t n)
     return uid == 0;
 }
 
+/* The private volumes (tg_trust_private_volumes), as written and resolved;
+ * set when a config is loaded, read by the walks after it. */
+static pthread_mutex_t tg_trust_vol_mu = PTHREAD_MUTEX_INITIALIZER;
+static char            tg_trust_vols[2 * TG_TRUST_MAX_VOLUMES][PATH_MAX];
+static size_t          tg_trust_n_vols;
+
+void
+tg_trust_private_volumes(const char *const *paths, size_t n)
+{
+    pthread_mutex_lock(&tg_trust_vol_mu);
+    tg_trust_n_vols = 0;
+    for (size_t i = 0; i < n && i < TG_TRUST_MAX_VOLUMES; i++) {
+        char real[PATH_MAX];
+        snprintf(tg_trust_vols[tg_trust_n_vols++], PATH_MAX, "%s", paths[i]);
+        if (realpath(paths[i], real) != NULL) {
+            snprintf(tg_trust_vols[tg_trust_n_vols++], PATH_MAX, "%s", real);
+        }
+    }
+    pthread_mutex_unlock(&tg_trust_vol_mu);
+}
+
+/* tg_trust_is_volume: dir is one of the private volumes. */
+static bool
+tg_trust_is_volume(const char *dir)
+{
+    bool   hit = false;
+    size_t n   = strlen(dir);
+
+    pthread_mutex_lock(&tg_trust_vol_mu);
+    for (size_t i = 0; i < tg_trust_n_vols && !hit; i++) {
+        const char *v  = tg_trust_vols[i];
+        size_t      vn = strlen(v);
+        while (vn > 1 && v[vn - 1] == '/') {
+            vn--;
+        }
+        hit = vn == n && strncmp(v, dir, n) == 0;
+    }
+    pthread_mutex_unlock(&tg_trust_vol_mu);
+    return hit;
+}
+
 /* tg_trust_walk checks every entry on path, from the root down: the
  * directory holding it must be owned by root or an owner and not writable
  * by group or other, unless it is sticky (/tmp) and the entry is owned by
  * root or an owner (then nobody else may rename or replace it); an entry
  * that is a symlink must be owned by root or an owner. So nobody else can
- * swap any part of the path between this check and its use. */
+ * swap any part of the path between this check and its use. A private
+ * volume is the exception: what is directly inside it may be, since only
+ * this pod's Tollgate containers mount it. */
 static tg_err
 tg_trust_walk(const char *what, const char *path, const uid_t *owners,
               size_t n, char *err, size_t errlen)
@@ -99,6 +142,7 @@ tg_trust_walk(const char *what, const char *path, const uid_t *owners,
             return TG_ECONFIG;
         }
         if ((sp.st_mode & (S_IWGRP | S_IWOTH)) != 0 &&
+            !tg_trust_is_volume(parent) &&
             ((sp.st_mode & S_ISVTX) == 0 ||
              !tg_trust_uid_ok(se.st_uid, owners, n))) {
             tg_trust_user(se.st_uid, who, sizeof(who));

@@ -28,6 +28,15 @@ tg_err tg_trust_dir_check(const char *what, const char *dir,
                            const uid_t *owners, size_t n, char *err,
                            size_t errlen);
 
+/* tg_trust_private_volumes: paths are directories that only this pod's
+ * Tollgate containers can write, though their modes say otherwise (a
+ * Kubernetes emptyDir is root-owned 0777; a PersistentVolume with fsGroup
+ * is group-writable). tg_trust_dir_check accepts an entry directly inside
+ * one; the volume itself still fails the check (use a directory inside
+ * it). Replaces the previous list; copies. */
+#define TG_TRUST_MAX_VOLUMES 8
+void tg_trust_private_volumes(const char *const *paths, size_t n);
+
 /* tg_trust_dirname copies the directory part of path (".") into buf;
  * false when it does not fit. */
 bool tg_trust_dirname(const char *path, char *buf, size_t cap);

@@ -74,6 +74,14 @@ main(int argc, char **argv)
             dp_server_workers(srv));
     sigwait(&set, &sig);
     tg_info("stopping on %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    /* SIGTERM (a rollout) drains; SIGINT (a person) lets what is in
+     * flight finish for up to a second. */
+    if (sig == SIGTERM) {
+        dp_server_drain(srv, cfg->dataplane.drain_accept_s,
+                        cfg->dataplane.drain_timeout_s);
+    } else {
+        dp_server_drain(srv, 0, 1);
+    }
     dp_server_destroy(srv);
     curl_global_cleanup();
     tg_config_destroy(cfg);

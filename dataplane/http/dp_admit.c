@@ -238,7 +238,7 @@ dp_admit_pdp_error(const dp_host *h, dp_req *r, tg_err err, const char *why)
     dp_fail_open fo;
 
     atomic_fetch_add(&h->m->pdp_errors, 1);
-    if (!dp_pdp_connected(h->pdp)) {
+    if (!dp_pdp_connected(h->pdps[r->pdp_idx])) {
         why = "no connection to the PDP at dataplane.pdp_url";
     }
     known = dp_attempt_pdp_unreachable(err) && h->keys != NULL &&
@@ -341,7 +341,7 @@ static bool
 dp_admit_log_room(const dp_host *h, dp_req *r)
 {
     if (r->dec.capture_level == TG_CAPTURE_NONE ||
-        dp_spool_pending(h->spool) <
+        dp_spool_pending(h->spools[r->pdp_idx]) <
             (uint64_t)h->cfg->dataplane.decision_backlog_max) {
         return true;
     }
@@ -516,7 +516,7 @@ dp_admit_arrived(const dp_host *h, dp_req *r)
     if (r->endpoint != TG_EP_MODELS && !dp_admit_parse(r)) {
         return false;
     }
-    if (r->endpoint != TG_EP_MODELS && dp_spool_full(h->spool)) {
+    if (r->endpoint != TG_EP_MODELS && dp_spool_full(h->spools[r->pdp_idx])) {
         /* Refused before anything is reserved: never served unrecorded. */
         dp_admit_unrecorded(h, r);
         return false;

@@ -36,6 +36,28 @@ dp_host_cost(const dp_host *h, const dp_upstream *up)
     return 0;
 }
 
+size_t
+dp_host_pick(const dp_host *h)
+{
+    for (size_t i = 0; i < h->n_pdps; i++) {
+        if (dp_pdp_connected(h->pdps[i])) {
+            return i;
+        }
+    }
+    return 0;
+}
+
+bool
+dp_host_connected(const dp_host *h)
+{
+    for (size_t i = 0; i < h->n_pdps; i++) {
+        if (dp_pdp_connected(h->pdps[i])) {
+            return true;
+        }
+    }
+    return false;
+}
+
 bool
 dp_host_stopping(const dp_host *h)
 {

@@ -34,6 +34,14 @@ typedef struct dp_host {
     size_t             n_upstreams;
     dp_metrics        *m;
     const atomic_bool *stopping; /* set when dp_server_destroy begins */
+    /* dataplane.pdp_url's PDPs in order of preference (pdp, guard and
+     * spool above are the first's). A request is decided, guarded and
+     * reported by the one dp_host_pick chose when it started
+     * (dp_req.pdp_idx): reservations live in that PDP. */
+    dp_pdp   *pdps[TG_CONFIG_MAX_PDP_URLS];
+    dp_guard *guards[TG_CONFIG_MAX_PDP_URLS];
+    dp_spool *spools[TG_CONFIG_MAX_PDP_URLS];
+    size_t    n_pdps;
     struct dp_otel    *otel;     /* traces out; NULL: dataplane.otel off */
 } dp_host;
 
@@ -58,5 +66,12 @@ int64_t dp_host_cost(const dp_host *h, const dp_upstream *up);
 
 /* dp_host_stopping: the data plane is shutting down; answer 503. */
 bool dp_host_stopping(const dp_host *h);
+
+/* dp_host_pick: the first PDP connected now (0 when none is: the
+ * request then fails as it always did, against the preferred one). */
+size_t dp_host_pick(const dp_host *h);
+
+/* dp_host_connected: some PDP is connected. */
+bool dp_host_connected(const dp_host *h);
 
 #endif

@@ -96,6 +96,28 @@ dp_metrics_deployment_text(const dp_host *h, tg_buf *b)
     free(st);
 }
 
+/* dp_metrics_pdp_links: each dataplane.pdp_url's connection and how many
+ * decisions went to a later one because the first was down. */
+static void
+dp_metrics_pdp_links(const dp_host *h, const dp_metrics *m, tg_buf *out)
+{
+    tg_buf_addf(out,
+                "# HELP tollgate_pdp_link_connected Whether each "
+                "dataplane.pdp_url (by position, 0 preferred) is connected.\n"
+                "# TYPE tollgate_pdp_link_connected gauge\n");
+    for (size_t i = 0; i < h->n_pdps; i++) {
+        tg_buf_addf(out, "tollgate_pdp_link_connected{pdp=\"%zu\"} %d\n", i,
+                    dp_pdp_connected(h->pdps[i]) ? 1 : 0);
+    }
+    tg_buf_addf(out,
+                "# HELP tollgate_pdp_fallback_decisions_total Requests "
+                "decided by a later dataplane.pdp_url because the first was "
+                "not connected.\n"
+                "# TYPE tollgate_pdp_fallback_decisions_total counter\n"
+                "tollgate_pdp_fallback_decisions_total %llu\n",
+                (unsigned long long)atomic_load(&m->pdp_fallback_decisions));
+}
+
 void
 dp_metrics_text(const dp_host *h, tg_buf *b)
 {
@@ -174,7 +196,8 @@ dp_metrics_text(const dp_host *h, tg_buf *b)
         (unsigned long long)dp_spool_acked(h->spool),
         (unsigned long long)atomic_load(&m->records_shed),
         (unsigned long long)atomic_load(&m->records_refused),
-        dp_pdp_connected(h->pdp) ? 1 : 0);
+        dp_host_connected(h) ? 1 : 0);
+    dp_metrics_pdp_links(h, m, b);
     if (h->otel != NULL) {
         dp_otel_stats st;
         dp_otel_stats_get(h->otel, &st);

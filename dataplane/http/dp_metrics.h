@@ -16,6 +16,9 @@ typedef struct dp_metrics {
     atomic_uint_fast64_t requests;
     atomic_uint_fast64_t responses[6]; /* by status class 1xx..5xx */
     atomic_uint_fast64_t pdp_errors;
+    /* Decisions asked of a later dataplane.pdp_url because the first
+     * was not connected. */
+    atomic_uint_fast64_t pdp_fallback_decisions;
     atomic_uint_fast64_t pdp_fail_open; /* allowed by on_pdp_error: allow */
     atomic_uint_fast64_t pdp_fail_open_refused; /* key not allowed lately */
     atomic_uint_fast64_t upstream_errors;

@@ -154,6 +154,7 @@ struct dp_req {
     char               retry_after[16];
     size_t             body_off;       /* upload position of the attempt */
     bool               decide_sent;    /* a Decide went to the PDP */
+    uint8_t            pdp_idx; /* which of dataplane.pdp_url decides */
     bool               intent_written; /* the spool holds its intent */
     uint8_t            spool_wait;     /* dp_spool_wait: what it waits for */
     bool               no_verdict;     /* this failure is not the provider's */

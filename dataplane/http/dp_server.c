@@ -35,9 +35,11 @@ static const char DP_META_PREFIX[] = "x-tollgate-meta-";
 struct dp_server {
     const tg_config     *cfg;
     struct MHD_Daemon   *mhd;
-    dp_pdp              *pdp;
-    dp_guard            *guard;
-    dp_spool            *spool;
+    /* One PDP client, guard cache and usage spool per dataplane.pdp_url. */
+    dp_pdp              *pdps[TG_CONFIG_MAX_PDP_URLS];
+    dp_guard            *guards[TG_CONFIG_MAX_PDP_URLS];
+    dp_spool            *spools[TG_CONFIG_MAX_PDP_URLS];
+    size_t               n_pdps;
     dp_keycache         *keys; /* on_pdp_error: allow only */
     dp_worker          **workers;
     size_t               n_workers;
@@ -51,6 +53,10 @@ struct dp_server {
     uint64_t             boot_id;
     atomic_uint_fast64_t seq;
     atomic_bool          stopping;
+    atomic_bool          draining; /* SIGTERM: /readyz fails, work goes on */
+    atomic_bool          closed;   /* draining, past drain_accept_s: new
+                                      requests get 503, the listener is
+                                      closed; what is in flight goes on */
     tg_deadline         *deadline; /* dataplane.request_timeout_s */
     dp_otel             *otel;     /* dataplane.otel; NULL: off */
 };
@@ -161,7 +167,7 @@ dp_server_record_refusal(dp_server *srv, struct MHD_Connection *conn,
     const char *key = dp_server_key(conn);
     tg_usage   *u;
 
-    if (ep == TG_EP_UNSPECIFIED || srv->spool == NULL) {
+    if (ep == TG_EP_UNSPECIFIED || srv->n_pdps == 0) {
         return;
     }
     if (key == NULL || key[0] == '\0' || strlen(key) > DP_KEY_MAX ||
@@ -179,7 +185,7 @@ dp_server_record_refusal(dp_server *srv, struct MHD_Connection *conn,
     snprintf(u->outcome.origin, sizeof(u->outcome.origin), "dataplane");
     snprintf(u->outcome.error_code, sizeof(u->outcome.error_code), "%s", code);
     dp_req_client_ip(conn, u->outcome.client_ip, sizeof(u->outcome.client_ip));
-    if (dp_spool_put(srv->spool, u) != TG_OK) {
+    if (dp_spool_put(srv->spools[dp_host_pick(&srv->host)], u) != TG_OK) {
         tg_warn("request %s: its decision record could not be queued (out of "
                 "memory)",
                 request_id);
@@ -597,7 +603,8 @@ dp_server_own_path(dp_server *srv, struct MHD_Connection *conn, const char *url,
     } else if (url[1] == 'h') {
         *ret = dp_server_send(srv, conn, 200, "application/json",
                               "{\"status\":\"ok\"}", 15, NULL, NULL);
-    } else if (!dp_pdp_connected(srv->pdp) || atomic_load(&srv->stopping)) {
+    } else if (!dp_host_connected(&srv->host) ||
+               atomic_load(&srv->stopping) || atomic_load(&srv->draining)) {
         *ret = dp_server_send(srv, conn, 503, "application/json", nr,
                               sizeof(nr) - 1, NULL, NULL);
     } else {
@@ -746,7 +753,7 @@ dp_server_access(void *cls, struct MHD_Connection *conn, const char *url,
         if (r->too_big) {
             return dp_server_too_large(srv, conn, r->endpoint, r->request_id);
         }
-        if (atomic_load(&srv->stopping)) {
+        if (atomic_load(&srv->stopping) || atomic_load(&srv->closed)) {
             return dp_server_send_error(srv, conn, r->endpoint, 503,
                                         "The gateway is shutting down; retry.",
                                         "server_error", "shutting_down",
@@ -909,9 +916,10 @@ dp_server_start_workers(dp_server *srv)
     }
     srv->host = (dp_host){
         .cfg         = srv->cfg,
-        .pdp         = srv->pdp,
-        .guard       = srv->guard,
-        .spool       = srv->spool,
+        .pdp         = srv->pdps[0],
+        .guard       = srv->guards[0],
+        .spool       = srv->spools[0],
+        .n_pdps      = srv->n_pdps,
         .keys        = srv->keys,
         .health      = srv->health,
         .pricing     = srv->pricing,
@@ -921,6 +929,11 @@ dp_server_start_workers(dp_server *srv)
         .stopping    = &srv->stopping,
         .otel        = srv->otel,
     };
+    for (size_t i = 0; i < srv->n_pdps; i++) {
+        srv->host.pdps[i]   = srv->pdps[i];
+        srv->host.guards[i] = srv->guards[i];
+        srv->host.spools[i] = srv->spools[i];
+    }
     srv->workers = calloc((size_t)nw, sizeof(*srv->workers));
     if (srv->workers == NULL) {
         return TG_ENOMEM;
@@ -980,6 +993,49 @@ dp_server_listen(dp_server *srv)
     return TG_OK;
 }
 
+/* dp_server_pdp_link connects to dataplane.pdp_url's i-th PDP, with its
+ * guard cache and its usage spool (spool_dir for the first, a pdp-<i>
+ * directory inside it for the others: usage goes to the PDP that holds
+ * the request's reservation). */
+static tg_err
+dp_server_pdp_link(dp_server *srv, size_t i)
+{
+    const tg_dp_config *c = &srv->cfg->dataplane;
+    char                dir[4096];
+    tg_err              rv;
+
+    if ((rv = dp_pdp_create_tls(&srv->pdps[i], c->pdp_urls[i], 1 << 20,
+                                c->pdp_uid, &c->pdp_tls)) != TG_OK) {
+        return rv;
+    }
+    srv->n_pdps = i + 1;
+    dp_pdp_set_max_request(srv->pdps[i],
+                           (size_t)srv->cfg->pdp.max_message_bytes);
+    /* A guard set is fetched once per policy or list change: allow it
+     * more than a decision's time. */
+    if ((rv = dp_guard_create(&srv->guards[i], srv->pdps[i],
+                              c->pdp_timeout_ms * 4 > 2000
+                                  ? c->pdp_timeout_ms * 4
+                                  : 2000)) != TG_OK) {
+        return rv;
+    }
+    if (i == 0) {
+        snprintf(dir, sizeof(dir), "%s", c->spool_dir);
+    } else if (snprintf(dir, sizeof(dir), "%s/pdp-%zu", c->spool_dir, i) >=
+               (int)sizeof(dir)) {
+        return TG_ECONFIG;
+    }
+    if ((rv = dp_spool_open(&srv->spools[i], dir, srv->pdps[i],
+                            (size_t)c->spool_memory_max_bytes)) != TG_OK) {
+        return rv;
+    }
+    if (i > 0) {
+        tg_info("PDP fallback %zu: %s, used while %s is not connected",
+                i, c->pdp_urls[i], c->pdp_urls[0]);
+    }
+    return TG_OK;
+}
+
 tg_err
 dp_server_create(dp_server **out, const tg_config *cfg)
 {
@@ -1012,22 +1068,10 @@ dp_server_create(dp_server **out, const tg_config *cfg)
             tg_pricing_load(&srv->pricing, NULL, msg, sizeof(msg));
         }
     }
-    if ((rv = dp_pdp_create_as(&srv->pdp, c->pdp_url, 1 << 20, c->pdp_uid)) !=
-        TG_OK) {
-        goto fail;
-    }
-    dp_pdp_set_max_request(srv->pdp, (size_t)cfg->pdp.max_message_bytes);
-    /* A guard set is fetched once per policy or list change: allow it
-     * more than a decision's time. */
-    if ((rv = dp_guard_create(&srv->guard, srv->pdp,
-                              c->pdp_timeout_ms * 4 > 2000
-                                  ? c->pdp_timeout_ms * 4
-                                  : 2000)) != TG_OK) {
-        goto fail;
-    }
-    if ((rv = dp_spool_open(&srv->spool, c->spool_dir, srv->pdp,
-                            (size_t)c->spool_memory_max_bytes)) != TG_OK) {
-        goto fail;
+    for (size_t i = 0; i < c->n_pdp_urls; i++) {
+        if ((rv = dp_server_pdp_link(srv, i)) != TG_OK) {
+            goto fail;
+        }
     }
     if (c->on_pdp_error_allow &&
         (rv = dp_keycache_create(&srv->keys, c->fail_open_key_ttl_s * 1000)) !=
@@ -1053,13 +1097,48 @@ fail:
 }
 
 void
+dp_server_drain(dp_server *srv, int64_t accept_s, int64_t timeout_s)
+{
+    int64_t start = tg_mono_us();
+    int64_t until = start + timeout_s * 1000000;
+    int64_t n;
+
+    atomic_store(&srv->draining, true);
+    tg_info("draining: /readyz fails now; new requests are taken for %lld "
+            "s, requests and streams in flight get up to %lld s in all "
+            "(dataplane.drain_accept_s, drain_timeout_s)",
+            (long long)accept_s, (long long)timeout_s);
+    while (tg_mono_us() < start + accept_s * 1000000 &&
+           tg_mono_us() < until) {
+        usleep(50 * 1000);
+    }
+    atomic_store(&srv->closed, true);
+    if (srv->mhd != NULL) {
+        MHD_quiesce_daemon(srv->mhd); /* no new connection */
+    }
+    while ((n = atomic_load(&srv->m.inflight)) > 0 && tg_mono_us() < until) {
+        usleep(20 * 1000);
+    }
+    if (n > 0) {
+        tg_warn("draining: %lld request(s) still in flight after %lld s; "
+                "cutting them (raise dataplane.drain_timeout_s, and the "
+                "pod's terminationGracePeriodSeconds above it, to wait "
+                "longer)",
+                (long long)n, (long long)timeout_s);
+    } else {
+        tg_info("draining: nothing in flight after %.1f s",
+                (double)(tg_mono_us() - start) / 1e6);
+    }
+}
+
+void
 dp_server_destroy(dp_server *srv)
 {
     if (srv == NULL) {
         return;
     }
     atomic_store(&srv->stopping, true);
-    if (srv->mhd != NULL) {
+    if (srv->mhd != NULL && !atomic_load(&srv->closed)) {
         MHD_quiesce_daemon(srv->mhd);
     }
     /* Order matters: no usage is sent after the spool stops; workers stop
@@ -1069,7 +1148,9 @@ dp_server_destroy(dp_server *srv)
      * MHD's post to the stopped workers' queues, which stay valid until
      * dp_worker_destroy; reports made meanwhile are committed by
      * dp_spool_close. */
-    dp_spool_stop(srv->spool);
+    for (size_t i = 0; i < srv->n_pdps; i++) {
+        dp_spool_stop(srv->spools[i]);
+    }
     for (size_t i = 0; i < srv->n_workers; i++) {
         dp_worker_stop(srv->workers[i]);
     }
@@ -1078,14 +1159,20 @@ dp_server_destroy(dp_server *srv)
         MHD_stop_daemon(srv->mhd);
     }
     tg_deadline_destroy(srv->deadline); /* MHD stopped: nothing tracked */
-    dp_pdp_destroy(srv->pdp);
+    for (size_t i = 0; i < srv->n_pdps; i++) {
+        dp_pdp_destroy(srv->pdps[i]);
+    }
     /* Its fetches have called back; its waiters post to the workers'
      * queues, valid until dp_worker_destroy. */
-    dp_guard_destroy(srv->guard);
+    for (size_t i = 0; i < srv->n_pdps; i++) {
+        dp_guard_destroy(srv->guards[i]);
+    }
     for (size_t i = 0; i < srv->n_workers; i++) {
         dp_worker_destroy(srv->workers[i]);
     }
-    dp_spool_close(srv->spool);
+    for (size_t i = 0; i < srv->n_pdps; i++) {
+        dp_spool_close(srv->spools[i]);
+    }
     dp_otel_stop(srv->otel); /* the workers are gone: no span comes */
     dp_keycache_destroy(srv->keys);
     dp_host_upstreams_free(srv->upstreams, srv->n_upstreams);

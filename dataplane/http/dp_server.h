@@ -19,6 +19,12 @@ tg_err dp_server_create(dp_server **out, const tg_config *cfg);
  * workers and flushes the usage spool. NULL-safe. */
 void dp_server_destroy(dp_server *srv);
 
+/* dp_server_drain (on SIGTERM, before dp_server_destroy): /readyz fails
+ * at once; new requests are still served for accept_s (a Service takes a
+ * moment to stop sending them); then the listener closes and requests and
+ * streams in flight get until timeout_s after the start to finish. */
+void dp_server_drain(dp_server *srv, int64_t accept_s, int64_t timeout_s);
+
 /* dp_server_workers returns how many worker threads srv runs. */
 size_t dp_server_workers(const dp_server *srv);
 

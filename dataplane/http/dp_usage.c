@@ -232,7 +232,7 @@ dp_usage_report(const dp_host *h, dp_req *r, unsigned status)
     tg_usage u;
 
     if (dp_usage_final(h, r, status, &u) &&
-        dp_spool_record_content(h->spool, DP_SPOOL_FINAL, &u, r->content.data,
+        dp_spool_record_content(h->spools[r->pdp_idx], DP_SPOOL_FINAL, &u, r->content.data,
                                 r->content.len, NULL, NULL) != TG_OK) {
         tg_error("request %s: could not queue its usage report (out of "
                  "memory)",

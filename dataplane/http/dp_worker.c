@@ -237,12 +237,12 @@ dp_worker_conclude(dp_worker *w, dp_req *r, unsigned status)
         return;
     }
     dp_req_ref(r); /* the spool's, released by dp_worker_spooled */
-    if (dp_spool_record_content(w->h->spool, DP_SPOOL_FINAL, &u,
+    if (dp_spool_record_content(w->h->spools[r->pdp_idx], DP_SPOOL_FINAL, &u,
                                 r->content.data, r->content.len,
                                 dp_worker_spooled, r) != TG_OK) {
         /* Stopping (or out of memory): queued without a callback. */
         dp_req_unref(r);
-        if (dp_spool_record_content(w->h->spool, DP_SPOOL_FINAL, &u,
+        if (dp_spool_record_content(w->h->spools[r->pdp_idx], DP_SPOOL_FINAL, &u,
                                     r->content.data, r->content.len, NULL,
                                     NULL) != TG_OK) {
             tg_error("request %s: could not queue its usage report (out of "
@@ -453,7 +453,8 @@ dp_worker_write_intent(dp_worker *w, dp_req *r)
 
     dp_usage_intent(w->h, r, &u);
     dp_req_ref(r); /* the spool's, released by dp_worker_spooled */
-    if (dp_spool_record(w->h->spool, DP_SPOOL_INTENT, &u, dp_worker_spooled,
+    if (dp_spool_record(w->h->spools[r->pdp_idx], DP_SPOOL_INTENT, &u,
+                        dp_worker_spooled,
                         r) != TG_OK) {
         dp_req_unref(r);
         dp_req_error(r, 503,
@@ -542,7 +543,7 @@ dp_worker_guard(dp_worker *w, dp_req *r)
         return;
     }
     dp_req_ref(r); /* the wait's, released by dp_worker_on_guard */
-    set = dp_guard_get(w->h->guard, r->dec.guard_set, dp_worker_on_guard, r);
+    set = dp_guard_get(w->h->guards[r->pdp_idx], r->dec.guard_set, dp_worker_on_guard, r);
     if (set != NULL) {
         dp_req_unref(r); /* here already: no callback comes */
         dp_worker_guarded(w, r, set, NULL);
@@ -566,7 +567,8 @@ dp_worker_guard_came(dp_worker *w, dp_req *r, tg_err err, const char *why)
         return;
     }
     if (err == TG_OK &&
-        (set = dp_guard_get(w->h->guard, r->dec.guard_set, NULL, NULL)) ==
+        (set = dp_guard_get(w->h->guards[r->pdp_idx], r->dec.guard_set, NULL,
+                            NULL)) ==
             NULL) {
         why = "it was dropped from the cache before it could be used";
     }
@@ -617,13 +619,17 @@ dp_worker_start(dp_worker *w, dp_req *r)
     tg_buf_init(&r->cap_stream, 0);
     tg_buf_init(&r->content, 0);
     r->hold_answers = r->has_key; /* answered once its record is spooled */
+    r->pdp_idx      = (uint8_t)dp_host_pick(w->h);
+    if (r->pdp_idx > 0) {
+        atomic_fetch_add(&w->h->m->pdp_fallback_decisions, 1);
+    }
     dp_trace_begin(w->h, r);
     if (!dp_admit_arrived(w->h, r)) {
         dp_worker_finish(w, r);
         return;
     }
     dp_admit_decide(r, &d);
-    if (!dp_pdp_connected(w->h->pdp)) {
+    if (!dp_pdp_connected(w->h->pdps[r->pdp_idx])) {
         /* Fail fast: waiting out the deadline would only add latency. */
         dp_worker_decided(w, r, TG_ECLOSED, "no connection to the PDP");
         return;
@@ -631,7 +637,7 @@ dp_worker_start(dp_worker *w, dp_req *r)
     dp_req_ref(r);         /* the PDP call's ref */
     r->decide_sent = true; /* before the call: its callback may run first */
     r->decide_sent_us = tg_mono_us();
-    rv = dp_pdp_decide(w->h->pdp, &d, w->h->cfg->dataplane.pdp_timeout_ms,
+    rv = dp_pdp_decide(w->h->pdps[r->pdp_idx], &d, w->h->cfg->dataplane.pdp_timeout_ms,
                        dp_worker_on_decision, r);
     if (rv != TG_OK) {
         r->decide_sent = false; /* never sent: nothing to abandon */

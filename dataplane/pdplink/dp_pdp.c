@@ -18,6 +18,7 @@
 
 #include "dp_wire.h"
 #include "tg_log.h"
+#include "tg_nngtls.h"
 #include "tg_time.h"
 #include "tg_trust.h"
 
@@ -54,7 +55,13 @@ struct dp_pdp_call {
 
 struct dp_pdp {
     nng_socket      sock;
-    nng_dialer      dialer;
+    nng_dialer      dialer; /* replaced when the certificates change */
+    char           *url;
+    pthread_mutex_t dialer_lock; /* guards dialer and tls */
+    nng_tls_config *tls;         /* tls+tcp:// only */
+    const tg_tls_files *tls_files;
+    tg_tls_watch   *tls_watch;
+    atomic_llong    tls_reloads;
     size_t          max_reply;
     size_t          max_request; /* 0: none */
     pthread_mutex_t lock;
@@ -182,14 +189,105 @@ tg_err
 dp_pdp_create_as(dp_pdp **out, const char *url, size_t max_reply,
                  int64_t pdp_uid)
 {
+    return dp_pdp_create_tls(out, url, max_reply, pdp_uid, NULL);
+}
+
+/* dp_pdp_free frees what dp_pdp_create_tls set up before it dialled. */
+static void
+dp_pdp_free(dp_pdp *pdp)
+{
+    tg_trust_log_fini(&pdp->refused);
+    pthread_mutex_destroy(&pdp->lock);
+    pthread_mutex_destroy(&pdp->pipe_lock);
+    pthread_mutex_destroy(&pdp->dialer_lock);
+    pthread_cond_destroy(&pdp->idle);
+    if (pdp->tls != NULL) {
+        nng_tls_config_free(pdp->tls);
+    }
+    free(pdp->url);
+    free(pdp);
+}
+
+/* dp_pdp_dial starts a dialer to the URL (with the TLS config, for
+ * tls+tcp://) in the background; called under dialer_lock, or before
+ * anyone else could take it. */
+static int
+dp_pdp_dial(dp_pdp *pdp, nng_dialer *d)
+{
+    int rv;
+
+    if ((rv = nng_dialer_create(d, pdp->sock, pdp->url)) != 0) {
+        return rv;
+    }
+    if ((pdp->tls != NULL &&
+         (rv = nng_dialer_set_ptr(*d, NNG_OPT_TLS_CONFIG, pdp->tls)) != 0) ||
+        (rv = nng_dialer_start(*d, NNG_FLAG_NONBLOCK)) != 0) {
+        nng_dialer_close(*d);
+    }
+    return rv;
+}
+
+/* dp_pdp_tls_reload runs on the watch's thread when dataplane.pdp_tls's
+ * files changed: new connections use the new certificates. The old
+ * dialer's connection closes once the new one is up (or at once, when
+ * the new one cannot connect: the old certificate may be what the PDP
+ * now refuses). */
+static void
+dp_pdp_tls_reload(void *arg)
+{
+    dp_pdp         *pdp = arg;
+    nng_tls_config *c   = NULL;
+    nng_tls_config *old;
+    nng_dialer      d, prev;
+    char            host[256];
+    char            err[512];
+    int             rv;
+
+    tg_tls_url_host(pdp->url, host, sizeof(host));
+    if (tg_tls_config(&c, false, pdp->tls_files, host, err, sizeof(err)) !=
+        TG_OK) {
+        tg_error("dataplane.pdp_tls changed but cannot be used: %s; still "
+                 "using the certificates loaded before",
+                 err);
+        return;
+    }
+    pthread_mutex_lock(&pdp->dialer_lock);
+    old      = pdp->tls;
+    pdp->tls = c;
+    if ((rv = dp_pdp_dial(pdp, &d)) != 0) {
+        pdp->tls = old;
+        pthread_mutex_unlock(&pdp->dialer_lock);
+        nng_tls_config_free(c);
+        tg_error("cannot dial PDP at %s with the new certificates: %s",
+                 pdp->url, nng_strerror(rv));
+        return;
+    }
+    prev        = pdp->dialer;
+    pdp->dialer = d;
+    pthread_mutex_unlock(&pdp->dialer_lock);
+    nng_dialer_close(prev);
+    nng_tls_config_free(old);
+    atomic_fetch_add(&pdp->tls_reloads, 1);
+    tg_info("dataplane.pdp_tls certificates reloaded (%s)",
+            pdp->tls_files->cert_file);
+}
+
+tg_err
+dp_pdp_create_tls(dp_pdp **out, const char *url, size_t max_reply,
+                  int64_t pdp_uid, const tg_tls_files *tls)
+{
     dp_pdp *pdp;
     int     rv;
     uid_t   expect = pdp_uid < 0 ? geteuid() : (uid_t)pdp_uid;
+    char    host[256];
+    char    err[512];
 
     if (dp_pdp_dir_check(url, expect) != TG_OK) {
         return TG_ECONFIG;
     }
-    if ((pdp = calloc(1, sizeof(*pdp))) == NULL) {
+    if ((pdp = calloc(1, sizeof(*pdp))) == NULL ||
+        (pdp->url = strdup(url)) == NULL) {
+        free(pdp);
         return TG_ENOMEM;
     }
     pdp->max_reply = max_reply;
@@ -198,14 +296,25 @@ dp_pdp_create_as(dp_pdp **out, const char *url, size_t max_reply,
     tg_trust_log_init(&pdp->refused);
     pthread_mutex_init(&pdp->lock, NULL);
     pthread_mutex_init(&pdp->pipe_lock, NULL);
+    pthread_mutex_init(&pdp->dialer_lock, NULL);
     pthread_cond_init(&pdp->idle, NULL);
+    if (strncmp(url, "tls+tcp://", 10) == 0) {
+        pdp->tls_files = tls;
+        tg_tls_url_host(url, host, sizeof(host));
+        if (tls == NULL || tls->cert_file == NULL ||
+            tg_tls_config(&pdp->tls, false, tls, host, err, sizeof(err)) !=
+                TG_OK) {
+            tg_error("dataplane.pdp_tls: %s",
+                     tls == NULL || tls->cert_file == NULL
+                         ? "needed for a tls+tcp:// PDP"
+                         : err);
+            dp_pdp_free(pdp);
+            return TG_ECONFIG;
+        }
+    }
     if ((rv = nng_req0_open(&pdp->sock)) != 0) {
         tg_error("cannot open PDP socket: %s", nng_strerror(rv));
-        tg_trust_log_fini(&pdp->refused);
-        pthread_mutex_destroy(&pdp->lock);
-        pthread_mutex_destroy(&pdp->pipe_lock);
-        pthread_cond_destroy(&pdp->idle);
-        free(pdp);
+        dp_pdp_free(pdp);
         return TG_ESYS;
     }
     /* The usage spool, not nng, decides when to send a report again. */
@@ -216,19 +325,27 @@ dp_pdp_create_as(dp_pdp **out, const char *url, size_t max_reply,
     nng_pipe_notify(pdp->sock, NNG_PIPE_EV_ADD_PRE, dp_pdp_pipe_cb, pdp);
     nng_pipe_notify(pdp->sock, NNG_PIPE_EV_ADD_POST, dp_pdp_pipe_cb, pdp);
     nng_pipe_notify(pdp->sock, NNG_PIPE_EV_REM_POST, dp_pdp_pipe_cb, pdp);
-    if ((rv = nng_dial(pdp->sock, url, &pdp->dialer, NNG_FLAG_NONBLOCK)) != 0) {
+    if ((rv = dp_pdp_dial(pdp, &pdp->dialer)) != 0) {
         tg_error("cannot dial PDP at %s: %s (check dataplane.pdp_url)", url,
                  nng_strerror(rv));
         nng_close(pdp->sock);
-        tg_trust_log_fini(&pdp->refused);
-        pthread_mutex_destroy(&pdp->lock);
-        pthread_mutex_destroy(&pdp->pipe_lock);
-        pthread_cond_destroy(&pdp->idle);
-        free(pdp);
+        dp_pdp_free(pdp);
         return TG_ECONFIG;
+    }
+    if (pdp->tls != NULL &&
+        tg_tls_watch_start(&pdp->tls_watch, tls, 2000, dp_pdp_tls_reload,
+                           pdp) != TG_OK) {
+        tg_warn("dataplane.pdp_tls: cannot watch the files; certificate "
+                "changes need a restart");
     }
     *out = pdp;
     return TG_OK;
+}
+
+const char *
+dp_pdp_url(const dp_pdp *pdp)
+{
+    return pdp->url;
 }
 
 void
@@ -250,6 +367,7 @@ dp_pdp_destroy(dp_pdp *pdp)
     }
     all = pdp->all;
     pthread_mutex_unlock(&pdp->lock);
+    tg_tls_watch_stop(pdp->tls_watch); /* no reload replaces the dialer now */
     nng_dialer_close(pdp->dialer);
     for (c = all; c != NULL; c = c->next_all) {
         nng_aio_stop(c->aio); /* waits for a running callback */
@@ -272,11 +390,7 @@ dp_pdp_destroy(dp_pdp *pdp)
         free(c);
     }
     nng_close(pdp->sock);
-    tg_trust_log_fini(&pdp->refused);
-    pthread_mutex_destroy(&pdp->lock);
-    pthread_mutex_destroy(&pdp->pipe_lock);
-    pthread_cond_destroy(&pdp->idle);
-    free(pdp);
+    dp_pdp_free(pdp);
 }
 
 bool

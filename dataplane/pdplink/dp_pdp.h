@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tg_config.h"
 #include "tg_err.h"
 #include "tg_msg.h"
 
@@ -34,6 +35,17 @@ tg_err dp_pdp_create(dp_pdp **out, const char *url, size_t max_reply);
  * whose peer does not run as pdp_uid. */
 tg_err dp_pdp_create_as(dp_pdp **out, const char *url, size_t max_reply,
                         int64_t pdp_uid);
+
+/* dp_pdp_create_tls is dp_pdp_create_as that also speaks tls+tcp://: tls
+ * (borrowed until dp_pdp_destroy) names this data plane's certificate and
+ * the CA and name the PDP's must match; its files are watched, and new
+ * connections use new certificates once they change. tls may be NULL for
+ * ipc:// and tcp://. */
+tg_err dp_pdp_create_tls(dp_pdp **out, const char *url, size_t max_reply,
+                         int64_t pdp_uid, const tg_tls_files *tls);
+
+/* dp_pdp_url: the URL it dials (borrowed). */
+const char *dp_pdp_url(const dp_pdp *pdp);
 
 /* dp_pdp_set_max_request: a message longer than max (the PDP's
  * pdp.max_message_bytes, which it drops unread) is not sent; the call

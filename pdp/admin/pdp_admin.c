@@ -438,6 +438,15 @@ pdp_admin_handle(void *cls, struct MHD_Connection *c, const char *url,
         tg_framing_check(c, url, method, PDP_ADMIN_HEADER_MAX, &why)) {
         return pdp_admin_refuse(c, &why);
     }
+    if (strncmp(url, "/admin/", 7) == 0 && a->hooks.probes_only) {
+        *upload_data_size = 0;
+        return pdp_admin_send(c, MHD_HTTP_NOT_FOUND,
+                              "{\"error\":{\"message\":\"this is the probe "
+                              "listener (pdp.probe_listen): /healthz, /readyz "
+                              "and /metrics only; the admin API is on "
+                              "pdp.admin_listen\",\"type\":"
+                              "\"invalid_request_error\"}}\n");
+    }
     if (strncmp(url, "/admin/", 7) == 0) {
         return pdp_admin_handle_admin(a, c, url, method, upload_data,
                                       upload_data_size, con_cls);
@@ -471,8 +480,8 @@ pdp_admin_handle(void *cls, struct MHD_Connection *c, const char *url,
 }
 
 static tg_err
-pdp_admin_resolve(const char *hostport, struct addrinfo **res, char *err,
-                  size_t errlen)
+pdp_admin_resolve(const char *what, const char *hostport,
+                  struct addrinfo **res, char *err, size_t errlen)
 {
     char            host[256];
     const char     *colon = strrchr(hostport, ':');
@@ -482,9 +491,8 @@ pdp_admin_resolve(const char *hostport, struct addrinfo **res, char *err,
     int             rc;
 
     if (colon == NULL || colon == hostport) {
-        snprintf(err, errlen,
-                 "pdp.admin_listen: expected \"host:port\", got \"%s\"",
-                 hostport);
+        snprintf(err, errlen, "%s: expected \"host:port\", got \"%s\"",
+                 what, hostport);
         return TG_ECONFIG;
     }
     hl = (size_t)(colon - hostport);
@@ -493,7 +501,7 @@ pdp_admin_resolve(const char *hostport, struct addrinfo **res, char *err,
         hl -= 2;
     }
     if (hl >= sizeof(host)) {
-        snprintf(err, errlen, "pdp.admin_listen: host name too long");
+        snprintf(err, errlen, "%s: host name too long", what);
         return TG_ECONFIG;
     }
     memcpy(host, h, hl);
@@ -503,7 +511,7 @@ pdp_admin_resolve(const char *hostport, struct addrinfo **res, char *err,
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags    = AI_PASSIVE | AI_NUMERICSERV;
     if ((rc = getaddrinfo(host, colon + 1, &hints, res)) != 0) {
-        snprintf(err, errlen, "pdp.admin_listen: cannot resolve \"%s\": %s",
+        snprintf(err, errlen, "%s: cannot resolve \"%s\": %s", what,
                  hostport, gai_strerror(rc));
         return TG_ECONFIG;
     }
@@ -519,13 +527,16 @@ pdp_admin_start(pdp_admin **out, const char *hostport,
     const union MHD_DaemonInfo *info;
     unsigned int                flags;
     tg_err                      rv;
+    const char                  *what =
+        hooks->probes_only ? "pdp.probe_listen" : "pdp.admin_listen";
 
     if (a == NULL) {
         snprintf(err, errlen, "admin: out of memory");
         return TG_ENOMEM;
     }
     a->hooks = *hooks;
-    if ((rv = pdp_admin_resolve(hostport, &res, err, errlen)) != TG_OK) {
+    if ((rv = pdp_admin_resolve(what, hostport, &res, err, errlen)) !=
+        TG_OK) {
         goto out;
     }
     if ((rv = tg_deadline_create(&a->deadline, PDP_ADMIN_REQUEST_MS)) !=
@@ -555,18 +566,24 @@ pdp_admin_start(pdp_admin **out, const char *hostport,
         MHD_OPTION_END);
     if (a->d == NULL) {
         snprintf(err, errlen,
-                 "pdp.admin_listen: cannot listen on %s (address in use or "
+                 "%s: cannot listen on %s (address in use or "
                  "not local?)",
-                 hostport);
+                 what, hostport);
         rv = TG_EIO;
         goto out;
     }
     info    = MHD_get_daemon_info(a->d, MHD_DAEMON_INFO_BIND_PORT);
     a->port = info != NULL ? info->port : 0;
-    tg_info("admin: listening on http://%s (/healthz, /readyz, /metrics; "
-            "with an admin token POST /admin/reload and /admin/v1/; bound "
-            "port %u)",
-            hostport, (unsigned)a->port);
+    if (hooks->probes_only) {
+        tg_info("probes: listening on http://%s (/healthz, /readyz, "
+                "/metrics; bound port %u)",
+                hostport, (unsigned)a->port);
+    } else {
+        tg_info("admin: listening on http://%s (/healthz, /readyz, /metrics; "
+                "with an admin token POST /admin/reload and /admin/v1/; "
+                "bound port %u)",
+                hostport, (unsigned)a->port);
+    }
     *out = a;
     a    = NULL;
 out:

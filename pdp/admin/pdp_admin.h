@@ -44,6 +44,10 @@ typedef struct pdp_admin_hooks {
                     const char *url, const char *query, const char *body,
                     size_t len, tg_buf *out, const char **ctype);
     void *arg;
+    /* probes_only: the probe listener (pdp.probe_listen): /healthz,
+     * /readyz and /metrics; every /admin/ path is 404 there, whatever the
+     * token. */
+    bool probes_only;
 } pdp_admin_hooks;
 
 /* pdp_admin_start listens on hostport ("127.0.0.1:7071", "[::1]:7071";

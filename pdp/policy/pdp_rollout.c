@@ -632,10 +632,15 @@ pdp_rollout_metrics(pdp_rollout *ro, tg_buf *out)
 
 /* pdp_rollout_scratch: files editors write beside the real ones; the
  * loader skips the same names, so a change to one cannot change the
- * bundle. */
+ * bundle. Except "..data": a ConfigMap or Secret volume's files are
+ * symlinks through it, and the kubelet updates them all at once by
+ * renaming a new "..data" over the old one (no event names the files). */
 static bool
 pdp_rollout_scratch(const char *name)
 {
+    if (strcmp(name, "..data") == 0) {
+        return false;
+    }
     return pdp_bundle_ignores_name(name) ||
            strcmp(name, "4913") == 0; /* vim's write probe */
 }

@@ -227,6 +227,23 @@ pdp_serve_reload(void *arg, const char *actor, bool allow_rollback,
     return status;
 }
 
+/* pdp_serve_probes starts pdp.probe_listen: the admin listener's probes
+ * and metrics, without its API. */
+static tg_err
+pdp_serve_probes(pdp_admin **out, const tg_config *cfg,
+                 const pdp_admin_hooks *admin, char *msg)
+{
+    pdp_admin_hooks h;
+
+    memset(&h, 0, sizeof(h));
+    h.ready       = admin->ready;
+    h.metrics     = admin->metrics;
+    h.arg         = admin->arg;
+    h.probes_only = true;
+    return pdp_admin_start(out, cfg->pdp.probe_listen, &h, msg,
+                           PDP_SERVE_ERR_MAX);
+}
+
 int
 pdp_serve(const tg_config *cfg, FILE *err)
 {
@@ -235,6 +252,7 @@ pdp_serve(const tg_config *cfg, FILE *err)
     pdp_rollout    *ro  = NULL;
     pdp_server     *srv = NULL;
     pdp_admin      *adm = NULL;
+    pdp_admin      *prb = NULL;
     pdp_serving     sv;
     pdp_admin_hooks hooks;
     sigset_t        set;
@@ -317,6 +335,11 @@ pdp_serve(const tg_config *cfg, FILE *err)
         fprintf(err, "tollgate-pdp serve: %s\n", msg);
         goto out;
     }
+    if (cfg->pdp.probe_listen != NULL &&
+        pdp_serve_probes(&prb, cfg, &hooks, msg) != TG_OK) {
+        fprintf(err, "tollgate-pdp serve: %s\n", msg);
+        goto out;
+    }
     if (pdp_server_start(&srv, cfg, st, pr, ro, msg, PDP_SERVE_ERR_MAX) !=
         TG_OK) {
         fprintf(err, "tollgate-pdp serve: %s\n", msg);
@@ -349,9 +372,13 @@ pdp_serve(const tg_config *cfg, FILE *err)
         }
     }
     tg_info("received %s; stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    /* SIGTERM (a rollout): data planes still connected keep their
+     * decisions and reports until they go; SIGINT (a person): at once. */
+    pdp_server_drain(srv, sig == SIGTERM ? cfg->pdp.drain_timeout_s : 0);
     ec = PDP_SERVE_OK;
 out:
     atomic_store(&sv.srv, NULL);
+    pdp_admin_stop(prb);
     pdp_admin_stop(adm);     /* no reload command from here on */
     pdp_server_stop(srv);    /* no decision holds a bundle from here on */
     pdp_rollout_destroy(ro); /* joins the watcher, which may write history */

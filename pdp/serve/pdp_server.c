@@ -797,6 +797,8 @@ pdp_server_start(pdp_server **out, const tg_config *cfg, pdp_store *st,
     }
     tg_buf_init(&srv->snap_buf, 0);
     tg_trust_log_init(&srv->refused);
+    atomic_init(&srv->pipes, 0);
+    atomic_init(&srv->tls_reloads, 0);
     if ((rv = pdp_signer_open(&srv->signer, cfg->pdp.state_dir, true, err,
                               errlen)) != TG_OK) {
         goto out;
@@ -828,6 +830,8 @@ pdp_server_start(pdp_server **out, const tg_config *cfg, pdp_store *st,
     }
     srv->sock_open = true;
     nng_pipe_notify(srv->sock, NNG_PIPE_EV_ADD_PRE, pdp_server_pipe_cb, srv);
+    nng_pipe_notify(srv->sock, NNG_PIPE_EV_ADD_POST, pdp_server_pipe_cb, srv);
+    nng_pipe_notify(srv->sock, NNG_PIPE_EV_REM_POST, pdp_server_pipe_cb, srv);
     /* nng drops an over-size message before we see it; the requester then
      * times out and fails closed. */
     nng_socket_set_size(srv->sock, NNG_OPT_RECVMAXSZ,
@@ -852,6 +856,9 @@ pdp_server_start(pdp_server **out, const tg_config *cfg, pdp_store *st,
                      tg_strerror(rv));
             goto out;
         }
+    }
+    if ((rv = pdp_server_tls_start(srv, err, errlen)) != TG_OK) {
+        goto out;
     }
     for (size_t i = 0; i < cfg->pdp.n_listen; i++) {
         if ((rv = pdp_server_listen(srv, cfg->pdp.listen[i], err, errlen)) !=
@@ -886,6 +893,33 @@ pdp_server_ready(const pdp_server *srv)
     return srv != NULL && atomic_load(&srv->ready);
 }
 
+void
+pdp_server_drain(pdp_server *srv, int64_t timeout_s)
+{
+    int64_t until = tg_mono_us() + timeout_s * 1000000;
+    int     n;
+
+    if (srv == NULL) {
+        return;
+    }
+    atomic_store(&srv->ready, false);
+    n = atomic_load(&srv->pipes);
+    if (n > 0 && timeout_s > 0) {
+        tg_info("server: draining: %d data plane connection(s) open; "
+                "deciding until they close or %lld s pass "
+                "(pdp.drain_timeout_s)",
+                n, (long long)timeout_s);
+    }
+    while (atomic_load(&srv->pipes) > 0 && tg_mono_us() < until) {
+        usleep(20 * 1000);
+    }
+    if ((n = atomic_load(&srv->pipes)) > 0 && timeout_s > 0) {
+        tg_warn("server: drain time is up with %d data plane connection(s) "
+                "still open; stopping (they fail over or fail closed)",
+                n);
+    }
+}
+
 static void
 pdp_server_rule_hit(void *arg, const char *rule, const char *mode,
                     const char *effect, uint64_t n)
@@ -912,6 +946,17 @@ pdp_server_metrics(pdp_server *srv, tg_buf *out)
                     srv != NULL ? (long long)atomic_load(&srv->decisions[i])
                                 : 0LL);
     }
+    tg_buf_addf(out,
+                "# HELP tollgate_pdp_connections Data plane connections "
+                "open now.\n"
+                "# TYPE tollgate_pdp_connections gauge\n"
+                "tollgate_pdp_connections %d\n"
+                "# HELP tollgate_pdp_tls_reloads_total Times pdp.tls's "
+                "certificates were reloaded after their files changed.\n"
+                "# TYPE tollgate_pdp_tls_reloads_total counter\n"
+                "tollgate_pdp_tls_reloads_total %lld\n",
+                srv != NULL ? atomic_load(&srv->pipes) : 0,
+                srv != NULL ? (long long)atomic_load(&srv->tls_reloads) : 0LL);
     tg_buf_addf(out, "# HELP tollgate_pdp_rule_hits_total Decisions a rule "
                      "matched in (its condition held), by mode (audit: "
                      "would have applied) and effect, since its bundle was "
@@ -956,6 +1001,7 @@ pdp_server_stop(pdp_server *srv)
             nng_ctx_close(srv->workers[i].ctx);
         }
     }
+    pdp_server_tls_stop(srv);
     if (srv->sock_open) {
         nng_close(srv->sock);
     }

@@ -35,6 +35,11 @@ tg_err pdp_server_start(pdp_server **out, const tg_config *cfg, pdp_store *st,
 /* pdp_server_ready is true once every listener is up. Thread-safe. */
 bool pdp_server_ready(const pdp_server *srv);
 
+/* pdp_server_drain (after SIGTERM): readiness fails at once; decisions and
+ * usage reports are still served until every data plane has disconnected
+ * or timeout_s passed. NULL-safe. */
+void pdp_server_drain(pdp_server *srv, int64_t timeout_s);
+
 /* pdp_server_metrics appends Prometheus text: decisions by verdict.
  * Thread-safe; srv may be NULL (all zero). */
 void pdp_server_metrics(pdp_server *srv, tg_buf *out);

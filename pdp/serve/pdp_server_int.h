@@ -16,6 +16,7 @@
 #include "pdp_server.h"
 #include "pdp_wire.h"
 #include "tg_buf.h"
+#include "tg_nngtls.h"
 #include "tg_trust.h"
 
 typedef enum pdp_worker_state {
@@ -83,6 +84,17 @@ struct pdp_server {
     uid_t        allow[TG_CONFIG_MAX_UIDS];
     size_t       n_allow;
     tg_trust_log refused;
+    /* Connected data planes (pipes added minus removed), for draining. */
+    atomic_int pipes;
+    /* tls+tcp:// listeners: restarted with a new config when pdp.tls's
+     * files change (tls_mu guards them and tls_cfg). */
+    pthread_mutex_t tls_mu;
+    nng_tls_config *tls_cfg;
+    nng_listener    tls_l[TG_CONFIG_MAX_LISTEN];
+    const char     *tls_url[TG_CONFIG_MAX_LISTEN];
+    size_t          n_tls;
+    tg_tls_watch   *tls_watch;
+    atomic_llong    tls_reloads;
 };
 
 /* pdp_server_listen starts a listener on url (ipc:// only: tcp is refused
@@ -94,6 +106,12 @@ tg_err pdp_server_listen(pdp_server *srv, const char *url, char *err,
 /* pdp_server_pipe_cb is the nng pipe callback (NNG_PIPE_EV_ADD_PRE) that
  * closes an ipc peer whose uid is not allowed; arg is the server. */
 void pdp_server_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg);
+
+/* pdp_server_tls_start loads pdp.tls when a listener needs it and watches
+ * its files; pdp_server_tls_stop closes the listeners' config and the
+ * watch (before the socket closes). */
+tg_err pdp_server_tls_start(pdp_server *srv, char *err, size_t errlen);
+void   pdp_server_tls_stop(pdp_server *srv);
 
 /* pdp_server_limits_restore brings back the saved rate-limit windows and
  * every recorded reservation before the first decision (start only). */

@@ -54,7 +54,10 @@ pdp_server_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
     uint64_t     uid = UINT64_MAX;
     int          rv;
 
-    (void)ev;
+    if (ev == NNG_PIPE_EV_ADD_POST || ev == NNG_PIPE_EV_REM_POST) {
+        atomic_fetch_add(&srv->pipes, ev == NNG_PIPE_EV_ADD_POST ? 1 : -1);
+        return;
+    }
     if (nng_pipe_get_addr(p, NNG_OPT_LOCADDR, &sa) == 0 &&
         sa.s_family != NNG_AF_IPC) {
         return;
@@ -227,6 +230,102 @@ pdp_server_listen_ipc(pdp_server *srv, const char *url, char *err,
     return TG_OK;
 }
 
+/* pdp_server_listen_tls listens on a tls+tcp:// URL with tls_cfg into
+ * *l. Called with tls_mu held, or before anyone else could take it. */
+static tg_err
+pdp_server_listen_tls(pdp_server *srv, const char *url, nng_listener *l,
+                      char *err, size_t errlen)
+{
+    int nrv;
+
+    if ((nrv = nng_listener_create(l, srv->sock, url)) != 0 ||
+        (nrv = nng_listener_set_ptr(*l, NNG_OPT_TLS_CONFIG, srv->tls_cfg)) !=
+            0 ||
+        (nrv = nng_listener_start(*l, 0)) != 0) {
+        if (nng_listener_id(*l) > 0) {
+            nng_listener_close(*l);
+        }
+        snprintf(err, errlen, "pdp.listen: cannot listen on %s: %s%s", url,
+                 nng_strerror(nrv),
+                 nrv == NNG_EADDRINUSE
+                     ? " (another tollgate-pdp is already serving there; "
+                       "stop it or choose another address)"
+                     : "");
+        return TG_EIO;
+    }
+    return TG_OK;
+}
+
+/* pdp_server_tls_reload runs on the watch's thread when pdp.tls's files
+ * changed: a config that loads replaces the old one, and each tls+tcp://
+ * listener is restarted with it. Connections of the old listener close;
+ * data planes reconnect within half a second and resend what was in
+ * flight (decisions are idempotent by request id). A config that does not
+ * load leaves everything as it was. */
+static void
+pdp_server_tls_reload(void *arg)
+{
+    pdp_server     *srv = arg;
+    nng_tls_config *c   = NULL;
+    char            err[512];
+
+    if (tg_tls_config(&c, true, &srv->cfg->pdp.tls, NULL, err, sizeof(err)) !=
+        TG_OK) {
+        tg_error("server: pdp.tls changed but cannot be used: %s; still "
+                 "serving with the certificates loaded before",
+                 err);
+        return;
+    }
+    pthread_mutex_lock(&srv->tls_mu);
+    nng_tls_config_free(srv->tls_cfg);
+    srv->tls_cfg = c;
+    for (size_t i = 0; i < srv->n_tls; i++) {
+        nng_listener_close(srv->tls_l[i]);
+        if (pdp_server_listen_tls(srv, srv->tls_url[i], &srv->tls_l[i], err,
+                                  sizeof(err)) != TG_OK) {
+            tg_error("server: %s (after a certificate change)", err);
+        }
+    }
+    pthread_mutex_unlock(&srv->tls_mu);
+    atomic_fetch_add(&srv->tls_reloads, 1);
+    tg_info("server: pdp.tls certificates reloaded (%s)",
+            srv->cfg->pdp.tls.cert_file);
+}
+
+tg_err
+pdp_server_tls_start(pdp_server *srv, char *err, size_t errlen)
+{
+    const tg_tls_files *f = &srv->cfg->pdp.tls;
+    char                why[512];
+
+    pthread_mutex_init(&srv->tls_mu, NULL);
+    if (f->cert_file == NULL) {
+        return TG_OK;
+    }
+    if (tg_tls_config(&srv->tls_cfg, true, f, NULL, why, sizeof(why)) !=
+        TG_OK) {
+        snprintf(err, errlen, "pdp.tls: %s", why);
+        return TG_ECONFIG;
+    }
+    if (tg_tls_watch_start(&srv->tls_watch, f, 2000, pdp_server_tls_reload,
+                           srv) != TG_OK) {
+        snprintf(err, errlen, "pdp.tls: cannot start watching the files");
+        return TG_ESYS;
+    }
+    return TG_OK;
+}
+
+void
+pdp_server_tls_stop(pdp_server *srv)
+{
+    tg_tls_watch_stop(srv->tls_watch); /* no reload runs from here on */
+    srv->tls_watch = NULL;
+    if (srv->tls_cfg != NULL) {
+        nng_tls_config_free(srv->tls_cfg);
+        srv->tls_cfg = NULL;
+    }
+}
+
 tg_err
 pdp_server_listen(pdp_server *srv, const char *url, char *err, size_t errlen)
 {
@@ -237,6 +336,12 @@ pdp_server_listen(pdp_server *srv, const char *url, char *err, size_t errlen)
         if ((trv = pdp_server_listen_ipc(srv, url, err, errlen)) != TG_OK) {
             return trv;
         }
+    } else if (strncmp(url, "tls+tcp://", 10) == 0) {
+        if ((trv = pdp_server_listen_tls(srv, url, &srv->tls_l[srv->n_tls],
+                                         err, errlen)) != TG_OK) {
+            return trv;
+        }
+        srv->tls_url[srv->n_tls++] = url;
     } else if ((rv = nng_listen(srv->sock, url, NULL, 0)) != 0) {
         snprintf(err, errlen, "pdp.listen: cannot listen on %s: %s%s", url,
                  nng_strerror(rv),

@@ -129,7 +129,7 @@ export function runBinary(name, args, { env, timeoutMs = CLI_TIMEOUT_MS } = {}) 
 
 // ---- processes ----------------------------------------------------------
 
-class Proc {
+export class Proc {
   constructor(role, name, args, { env = {}, dir }) {
     this.role = role;
     this.name = name;
@@ -460,6 +460,7 @@ export class Gateway {
     this.tenantsMade = new Set();
     this.procs = [];
     this.killedPdps = 0;
+    this.extraDps = []; // addDataplane's, stopped before the PDP
     this.failures = [];
     this.stopped = false;
   }
@@ -497,6 +498,8 @@ export class Gateway {
         listen: [this.ipc],
         state_dir: path.join(this.dir, 'pdp-state'),
         pricing_file: path.join(REPO, 'policies', 'pricing.json'),
+        // Short drains keep stop() quick; drain tests set their own.
+        drain_timeout_s: 2,
         ...pdpExtra,
         ...this.opts.pdp,
       },
@@ -508,6 +511,7 @@ export class Gateway {
         pdp_timeout_ms: 1000,
         max_body_bytes: 65536,
         spool_dir: path.join(this.dir, 'spool'),
+        drain_timeout_s: 3,
         ...this.opts.dataplane,
       },
       deployments: [
@@ -517,6 +521,7 @@ export class Gateway {
       ],
       ...(this.opts.modelGroups ? { model_groups: this.opts.modelGroups } : {}),
       ...(this.opts.logFormat ? { log_format: this.opts.logFormat } : {}),
+      ...this.opts.top, // extra top-level keys (private_volumes, ...)
     };
     fs.writeFileSync(this.cfgPath, `${JSON.stringify(this.config, null, 2)}\n`);
 
@@ -527,6 +532,31 @@ export class Gateway {
     }).start();
     this.procs.push(this.dp);
     await this.waitReady();
+  }
+
+  /** addDataplane starts one more data plane on its own port and spool
+   * (dataplane overrides merged into this gateway's config) and returns
+   * {proc, port, cfgPath}; stop() stops it before the PDP. */
+  async addDataplane(overrides = {}, { waitStatus = 200 } = {}) {
+    const n = this.extraDps.length + 2;
+    const port = await freePort();
+    const cfg = structuredClone(this.config);
+    cfg.dataplane = { ...cfg.dataplane, listen: `127.0.0.1:${port}`,
+      spool_dir: path.join(this.dir, `spool-${n}`), ...overrides };
+    const cfgPath = path.join(this.dir, `tollgate-dp${n}.json`);
+    fs.writeFileSync(cfgPath, `${JSON.stringify(cfg, null, 2)}\n`);
+    const proc = new Proc(`dataplane${n}`, 'tollgate-dataplane', ['--config', cfgPath], {
+      dir: this.dir, env: { [PROVIDER_KEY_ENV]: this.providerKey, ...this.opts.dataplaneEnv },
+    }).start();
+    this.procs.push(proc);
+    this.extraDps.push(proc);
+    if (waitStatus !== null) {
+      await pollUntil(async () => {
+        if (!proc.running) throw new Error(proc.describe());
+        return (await httpRequest(port, { path: '/readyz' })).status === waitStatus;
+      }, { timeoutMs: START_TIMEOUT_MS, what: `data plane ${n} /readyz == ${waitStatus}` });
+    }
+    return { proc, port, cfgPath };
   }
 
   newPdp() {
@@ -766,7 +796,7 @@ export class Gateway {
     if (this.stopped) return;
     this.stopped = true;
     const problems = [];
-    for (const p of [this.dp, this.pdp, this.mock]) {
+    for (const p of [this.dp, ...this.extraDps, this.pdp, this.mock]) {
       if (!p || !p.child) continue;
       const wasRunning = p.running;
       const r = await p.kill('SIGTERM');

@@ -76,7 +76,7 @@ api_fn(void *arg, const char *actor, const char *method, const char *url,
 }
 
 static pdp_admin_hooks g_hooks = {ready_fn, metrics_fn, reload_fn,
-                                  auth_fn,  api_fn,     &g_ready};
+                                  auth_fn,  api_fn,     &g_ready, false};
 
 /* http_auth sends one request (with a bearer token and a body when given)
  * and returns the status; the answer's body lands in g_body. */
@@ -267,7 +267,39 @@ test_bad_address_rejected(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "host:port"));
 }
 
+/* The probe listener answers probes and metrics, and no admin path even
+ * with a good token. */
+static void
+test_probes_only(void)
+{
+    pdp_admin      *saved = g_adm;
+    pdp_admin      *p     = NULL;
+    pdp_admin_hooks h     = g_hooks;
+    char            err[256];
+    int             before = atomic_load(&g_reloads);
+
+    h.probes_only = true;
+    CU_ASSERT_EQUAL_FATAL(
+        pdp_admin_start(&p, "127.0.0.1:0", &h, err, sizeof(err)), TG_OK);
+    g_adm = p;
+    atomic_store(&g_ready, true);
+    CU_ASSERT_EQUAL(http_auth("GET", "/readyz", NULL, NULL, 0), 200);
+    atomic_store(&g_ready, false);
+    CU_ASSERT_EQUAL(http_auth("GET", "/readyz", NULL, NULL, 0), 503);
+    CU_ASSERT_EQUAL(http_auth("GET", "/healthz", NULL, NULL, 0), 200);
+    CU_ASSERT_EQUAL(http_auth("GET", "/metrics", NULL, NULL, 0), 200);
+    CU_ASSERT_EQUAL(http_auth("POST", "/admin/reload", "good-token", NULL, 0),
+                    404);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_body, "pdp.admin_listen"));
+    CU_ASSERT_EQUAL(
+        http_auth("GET", "/admin/v1/tenants", "good-token", NULL, 0), 404);
+    CU_ASSERT_EQUAL(atomic_load(&g_reloads), before);
+    g_adm = saved;
+    pdp_admin_stop(p);
+}
+
 static const tg_unit_case cases[] = {
+    {"probes_only", test_probes_only},
     {"healthz", test_healthz},
     {"readyz_follows_readiness", test_readyz_follows_readiness},
     {"unknown_path_and_method", test_unknown_path_and_method},

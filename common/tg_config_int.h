@@ -1,0 +1,35 @@
+/* tg_config_int.h - what the config's readers share: the parsed document
+ * and the config file's directory, which relative paths resolve against. */
+#ifndef TG_CONFIG_INT_H
+#define TG_CONFIG_INT_H
+
+#include "tg_config.h"
+#include "tg_json.h"
+
+typedef struct tg_config_priv {
+    tg_json_doc *doc;
+    char        *dir;
+} tg_config_priv;
+
+/* tg_config_path: in, resolved against the config's directory. Owns:
+ * *out. */
+tg_err tg_config_path(const tg_config_priv *p, const char *in, char **out);
+
+/* tg_config_hostport_ok: s is "host:port" with a port from 1 to 65535. */
+bool tg_config_hostport_ok(const char *s);
+
+/* The network settings (tg_config_net.c): pdp.listen, pdp.tls,
+ * pdp.allow_plain_tcp, pdp.probe_listen, pdp.socket_volume; and
+ * dataplane.pdp_url and dataplane.pdp_tls. */
+tg_err tg_config_pdp_net(tg_config_priv *p, const cJSON *sec,
+                         tg_pdp_config *c, char *err, size_t errlen);
+tg_err tg_config_dp_net(tg_config_priv *p, const cJSON *sec, tg_dp_config *c,
+                        char *err, size_t errlen);
+void   tg_config_tls_free(tg_tls_files *t);
+
+/* tg_config_volumes reads "private_volumes" and gives them to
+ * tg_trust_private_volumes. */
+tg_err tg_config_volumes(tg_config *cfg, tg_config_priv *p, const cJSON *root,
+                         char *err, size_t errlen);
+
+#endif

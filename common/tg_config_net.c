@@ -1,0 +1,276 @@
+/* tg_config_net.c - how the data plane and the PDP reach each other. An
+ * ipc:// socket is guarded by the file system and the peer's uid; a
+ * tls+tcp:// link by mutual TLS (both sides present certificates of one
+ * CA); plain tcp:// carries forgeable decisions and usage, so it is
+ * accepted only to a loopback address and only when pdp.allow_plain_tcp
+ * says so. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tg_config_int.h"
+#include "tg_trust.h"
+
+#define TG_CONFIG_URL_HELP                                                     \
+    "ipc:///absolute/path (PDP beside the data plane) or "                     \
+    "tls+tcp://host:port (mutual TLS, with pdp.tls / dataplane.pdp_tls)"
+
+tg_url_kind
+tg_config_url_kind_of(const char *url)
+{
+    if (strncmp(url, "tls+tcp://", 10) == 0) {
+        return TG_URL_TLS;
+    }
+    if (strncmp(url, "tcp://", 6) == 0) {
+        return TG_URL_TCP_LOOP;
+    }
+    return TG_URL_IPC;
+}
+
+/* tg_config_loopback: the host of a tcp:// URL is a loopback address. */
+static bool
+tg_config_loopback(const char *url)
+{
+    const char *h = url + 6;
+
+    return strncmp(h, "127.", 4) == 0 || strncmp(h, "localhost:", 10) == 0 ||
+           strncmp(h, "[::1]:", 6) == 0;
+}
+
+/* tg_config_url checks one nng URL of what (pdp.listen or
+ * dataplane.pdp_url); plain says whether tcp:// to loopback is allowed. */
+static tg_err
+tg_config_url(const tg_json_doc *d, const cJSON *u, const char *what,
+              bool plain, char *err, size_t errlen)
+{
+    const char *s = cJSON_IsString(u) ? u->valuestring : "";
+
+    if (strncmp(s, "ipc://", 6) == 0 && s[6] == '/') {
+        return TG_OK;
+    }
+    if (strncmp(s, "tls+tcp://", 10) == 0 && tg_config_hostport_ok(s + 10)) {
+        return TG_OK;
+    }
+    if (strncmp(s, "tcp://", 6) == 0 && tg_config_hostport_ok(s + 6)) {
+        if (plain && tg_config_loopback(s)) {
+            return TG_OK;
+        }
+        return tg_json_errf(
+            d, u, err, errlen,
+            "%s: %s is plain tcp://, which has no authentication: anyone "
+            "who reaches the port could forge decisions and usage. Use "
+            "tls+tcp:// with pdp.tls (and dataplane.pdp_tls); plain tcp:// "
+            "is accepted only to a loopback address with "
+            "\"pdp\": {\"allow_plain_tcp\": true}",
+            what, s);
+    }
+    return tg_json_errf(d, u, err, errlen, "%s: expected %s", what,
+                        TG_CONFIG_URL_HELP);
+}
+
+void
+tg_config_tls_free(tg_tls_files *t)
+{
+    free(t->cert_file);
+    free(t->key_file);
+    free(t->ca_file);
+    memset(t, 0, sizeof(*t));
+}
+
+/* tg_config_tls reads a TLS object: cert_file, key_file and the CA file
+ * (named ca_key: "client_ca_file" for the PDP, "ca_file" for a data
+ * plane), plus server_name for a data plane. */
+static tg_err
+tg_config_tls(tg_config_priv *p, const cJSON *o, const char *what,
+              const char *ca_key, tg_tls_files *t, char *err, size_t errlen)
+{
+    const char *keys[] = {"cert_file", "key_file", ca_key, "server_name",
+                          NULL};
+    const char *cert = NULL, *key = NULL, *ca = NULL;
+    tg_err      rv;
+
+    if (strcmp(ca_key, "client_ca_file") == 0) {
+        keys[3] = NULL; /* the PDP names no server */
+    }
+    if (!cJSON_IsObject(o)) {
+        return tg_json_errf(p->doc, o, err, errlen,
+                            "%s: expected an object {\"cert_file\": ..., "
+                            "\"key_file\": ..., \"%s\": ...}",
+                            what, ca_key);
+    }
+    if ((rv = tg_json_only_keys(p->doc, o, what, keys, err, errlen)) !=
+            TG_OK ||
+        (rv = tg_json_get_string(p->doc, o, what, "cert_file", true, &cert,
+                                 err, errlen)) != TG_OK ||
+        (rv = tg_json_get_string(p->doc, o, what, "key_file", true, &key, err,
+                                 errlen)) != TG_OK ||
+        (rv = tg_json_get_string(p->doc, o, what, ca_key, true, &ca, err,
+                                 errlen)) != TG_OK ||
+        (keys[3] != NULL &&
+         (rv = tg_json_get_string(p->doc, o, what, "server_name", false,
+                                  &t->server_name, err, errlen)) != TG_OK)) {
+        return rv;
+    }
+    if ((rv = tg_config_path(p, cert, &t->cert_file)) != TG_OK ||
+        (rv = tg_config_path(p, key, &t->key_file)) != TG_OK ||
+        (rv = tg_config_path(p, ca, &t->ca_file)) != TG_OK) {
+        return rv;
+    }
+    return TG_OK;
+}
+
+/* tg_config_pdp_listen reads pdp.listen; *tls: a listener is tls+tcp://. */
+static tg_err
+tg_config_pdp_listen(tg_config_priv *p, const cJSON *sec, tg_pdp_config *c,
+                     bool *tls, char *err, size_t errlen)
+{
+    const cJSON *l = cJSON_GetObjectItemCaseSensitive(sec, "listen");
+    tg_err       rv;
+
+    if (l == NULL) {
+        return tg_json_errf(
+            p->doc, sec, err, errlen,
+            "pdp: missing required key \"listen\" (a list of "
+            "nng URLs such as \"ipc:///tmp/tollgate/pdp.sock\")");
+    }
+    if (!cJSON_IsArray(l) || cJSON_GetArraySize(l) == 0 ||
+        cJSON_GetArraySize(l) > TG_CONFIG_MAX_LISTEN) {
+        return tg_json_errf(p->doc, l, err, errlen,
+                            "pdp.listen: expected a list of 1 to %d nng URLs",
+                            TG_CONFIG_MAX_LISTEN);
+    }
+    for (const cJSON *u = l->child; u != NULL; u = u->next) {
+        if ((rv = tg_config_url(p->doc, u, "pdp.listen", c->allow_plain_tcp,
+                                err, errlen)) != TG_OK) {
+            return rv;
+        }
+        *tls = *tls || tg_config_url_kind_of(u->valuestring) == TG_URL_TLS;
+        c->listen[c->n_listen++] = u->valuestring;
+    }
+    return TG_OK;
+}
+
+tg_err
+tg_config_pdp_net(tg_config_priv *p, const cJSON *sec, tg_pdp_config *c,
+                  char *err, size_t errlen)
+{
+    const cJSON *t   = cJSON_GetObjectItemCaseSensitive(sec, "tls");
+    bool         tls = false;
+    tg_err       rv;
+
+    if ((rv = tg_json_get_bool(p->doc, sec, "pdp", "allow_plain_tcp", false,
+                               &c->allow_plain_tcp, err, errlen)) != TG_OK ||
+        (rv = tg_json_get_string(p->doc, sec, "pdp", "probe_listen", false,
+                                 &c->probe_listen, err, errlen)) != TG_OK ||
+        (rv = tg_config_pdp_listen(p, sec, c, &tls, err, errlen)) != TG_OK) {
+        return rv;
+    }
+    if (c->probe_listen != NULL && !tg_config_hostport_ok(c->probe_listen)) {
+        return tg_json_errf(p->doc, cJSON_GetObjectItem(sec, "probe_listen"),
+                            err, errlen,
+                            "pdp.probe_listen: expected \"host:port\", e.g. "
+                            "\"0.0.0.0:9091\"");
+    }
+    if (t != NULL) {
+        return tg_config_tls(p, t, "pdp.tls", "client_ca_file", &c->tls, err,
+                             errlen);
+    }
+    if (tls) {
+        return tg_json_errf(
+            p->doc, cJSON_GetObjectItem(sec, "listen"), err, errlen,
+            "pdp.listen: a tls+tcp:// listener needs \"tls\": {\"cert_file\": "
+            "..., \"key_file\": ..., \"client_ca_file\": ...} in pdp (the "
+            "PDP's certificate and the CA data planes' certificates must "
+            "chain to)");
+    }
+    return TG_OK;
+}
+
+tg_err
+tg_config_dp_net(tg_config_priv *p, const cJSON *sec, tg_dp_config *c,
+                 char *err, size_t errlen)
+{
+    const cJSON *u   = cJSON_GetObjectItemCaseSensitive(sec, "pdp_url");
+    const cJSON *t   = cJSON_GetObjectItemCaseSensitive(sec, "pdp_tls");
+    const cJSON *pdp = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(tg_json_doc_root(p->doc), "pdp"),
+        "allow_plain_tcp");
+    bool   plain = cJSON_IsTrue(pdp);
+    bool   tls   = false;
+    tg_err rv;
+
+    if (u == NULL) {
+        return tg_json_errf(p->doc, sec, err, errlen,
+                            "dataplane: missing required key \"pdp_url\" (%s)",
+                            TG_CONFIG_URL_HELP);
+    }
+    if (cJSON_IsArray(u) && (cJSON_GetArraySize(u) < 1 ||
+                             cJSON_GetArraySize(u) > TG_CONFIG_MAX_PDP_URLS)) {
+        return tg_json_errf(p->doc, u, err, errlen,
+                            "dataplane.pdp_url: expected a URL or a list of 1 "
+                            "to %d (the first preferred, the others used "
+                            "while it is unreachable)",
+                            TG_CONFIG_MAX_PDP_URLS);
+    }
+    for (const cJSON *e = cJSON_IsArray(u) ? u->child : u; e != NULL;
+         e = cJSON_IsArray(u) ? e->next : NULL) {
+        if ((rv = tg_config_url(p->doc, e, "dataplane.pdp_url", plain, err,
+                                errlen)) != TG_OK) {
+            return rv;
+        }
+        tls = tls || tg_config_url_kind_of(e->valuestring) == TG_URL_TLS;
+        c->pdp_urls[c->n_pdp_urls++] = e->valuestring;
+    }
+    c->pdp_url = c->pdp_urls[0];
+    if (t != NULL) {
+        return tg_config_tls(p, t, "dataplane.pdp_tls", "ca_file",
+                             &c->pdp_tls, err, errlen);
+    }
+    if (tls) {
+        return tg_json_errf(
+            p->doc, u, err, errlen,
+            "dataplane.pdp_url: a tls+tcp:// PDP needs \"pdp_tls\": "
+            "{\"cert_file\": ..., \"key_file\": ..., \"ca_file\": ...} in "
+            "dataplane (this data plane's client certificate and the CA the "
+            "PDP's certificate chains to)");
+    }
+    return TG_OK;
+}
+
+tg_err
+tg_config_volumes(tg_config *cfg, tg_config_priv *p, const cJSON *root,
+                  char *err, size_t errlen)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "private_volumes");
+    tg_err       rv;
+
+    if (v == NULL) {
+        tg_trust_private_volumes(NULL, 0);
+        return TG_OK;
+    }
+    if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) > TG_CONFIG_MAX_VOLUMES) {
+        return tg_json_errf(p->doc, v, err, errlen,
+                            "private_volumes: expected a list of at most %d "
+                            "absolute paths, e.g. [\"/run/tollgate\", "
+                            "\"/var/lib/tollgate\"]",
+                            TG_CONFIG_MAX_VOLUMES);
+    }
+    for (const cJSON *e = v->child; e != NULL; e = e->next) {
+        if (!cJSON_IsString(e) || e->valuestring[0] != '/' ||
+            strcmp(e->valuestring, "/") == 0) {
+            return tg_json_errf(p->doc, e, err, errlen,
+                                "private_volumes: expected an absolute path "
+                                "other than / (a volume only this pod's "
+                                "Tollgate containers mount)");
+        }
+        if ((rv = tg_config_path(p, e->valuestring,
+                                 &cfg->private_volumes[cfg->n_private_volumes])) !=
+            TG_OK) {
+            return rv;
+        }
+        cfg->n_private_volumes++;
+    }
+    tg_trust_private_volumes((const char *const *)cfg->private_volumes,
+                             cfg->n_private_volumes);
+    return TG_OK;
+}
