@@ -47,7 +47,8 @@ test_good_config_and_defaults(void)
     tg_config_destroy(cfg);
 }
 
-/* The PDP link has no authentication over tcp://: both ends refuse it. */
+/* Plain tcp:// has no authentication: both ends refuse it (unless
+ * pdp.allow_plain_tcp, to loopback only). */
 static void
 test_pdp_link_is_local(void)
 {
@@ -72,10 +73,47 @@ test_pdp_link_is_local(void)
                  "%s%s", swaps[i][1], strstr(GOOD, swaps[i][0]) +
                                           strlen(swaps[i][0]));
         CU_ASSERT_EQUAL(load(text, &cfg, err, sizeof(err)), TG_ECONFIG);
-        CU_ASSERT_PTR_NOT_NULL(strstr(err, "only ipc:// is accepted"));
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, i < 2 ? "is plain tcp://"
+                                                 : "expected ipc:///absolute"));
         CU_ASSERT_PTR_NOT_NULL(strstr(err, i == 0 ? "tollgate.json:2:"
                                                   : "tollgate.json:3:"));
     }
+}
+
+/* dataplane.pdp_url may list fallbacks; tls+tcp:// needs the TLS files,
+ * resolved against the config's directory; private_volumes are kept. */
+static void
+test_pdp_link_lists_and_tls(void)
+{
+    static const char text[] =
+        "{\n"
+        "  \"private_volumes\": [\"/run/tollgate\"],\n"
+        "  \"pdp\": {\"listen\": [\"tls+tcp://0.0.0.0:7070\"], "
+        "\"state_dir\": \"state\", \"tls\": {\"cert_file\": \"p.crt\", "
+        "\"key_file\": \"p.key\", \"client_ca_file\": \"/ca.crt\"}},\n"
+        "  \"dataplane\": {\"listen\": \"127.0.0.1:8080\", \"pdp_url\": "
+        "[\"ipc:///tmp/x.sock\", \"tls+tcp://pdp.ns.svc:7070\"], "
+        "\"pdp_tls\": {\"cert_file\": \"d.crt\", \"key_file\": \"d.key\", "
+        "\"ca_file\": \"ca.crt\", \"server_name\": \"pdp.ns.svc\"}, "
+        "\"spool_dir\": \"/var/spool\"},\n"
+        "  \"deployments\": []\n}\n";
+    tg_config *cfg = NULL;
+    char       err[512];
+
+    CU_ASSERT_EQUAL_FATAL(load(text, &cfg, err, sizeof(err)), TG_OK);
+    CU_ASSERT_EQUAL(cfg->dataplane.n_pdp_urls, 2);
+    CU_ASSERT_STRING_EQUAL(cfg->dataplane.pdp_url, "ipc:///tmp/x.sock");
+    CU_ASSERT_STRING_EQUAL(cfg->dataplane.pdp_urls[1],
+                           "tls+tcp://pdp.ns.svc:7070");
+    CU_ASSERT_STRING_EQUAL(cfg->dataplane.pdp_tls.server_name, "pdp.ns.svc");
+    CU_ASSERT_PTR_NOT_NULL(strstr(cfg->dataplane.pdp_tls.cert_file, "/d.crt"));
+    CU_ASSERT_EQUAL(cfg->dataplane.pdp_tls.cert_file[0], '/');
+    CU_ASSERT_STRING_EQUAL(cfg->pdp.tls.ca_file, "/ca.crt");
+    CU_ASSERT_EQUAL(cfg->n_private_volumes, 1);
+    CU_ASSERT_EQUAL(cfg->dataplane.drain_timeout_s, 25);
+    CU_ASSERT_EQUAL(cfg->pdp.drain_timeout_s, 10);
+    CU_ASSERT_EQUAL(tg_config_url_kind_of(cfg->pdp.listen[0]), TG_URL_TLS);
+    tg_config_destroy(cfg);
 }
 
 /* A config from an older release (max_message_bytes 65536, its default)
@@ -241,7 +279,7 @@ test_bad_values(void)
                          "\"state_dir\": \"s\"}}",
                          &cfg, err, sizeof(err)),
                     TG_ECONFIG);
-    CU_ASSERT_PTR_NOT_NULL(strstr(err, "pdp.listen: expected an ipc://"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "pdp.listen: expected ipc://"));
     CU_ASSERT_EQUAL(load("{\"pdp\": {\"listen\": [\"ipc:///a\"], "
                          "\"state_dir\": \"s\", \"workers\": 0}}",
                          &cfg, err, sizeof(err)),
@@ -293,7 +331,8 @@ main(void)
         {"stream_options", test_stream_options},
         {"unknown_key_has_location", test_unknown_key_has_location},
         {"pdp_link_is_local", test_pdp_link_is_local},
-        {"small_message_limit_is_raised", test_small_message_limit_is_raised},
+    {"pdp_link_lists_and_tls", test_pdp_link_lists_and_tls},
+    {"small_message_limit_is_raised", test_small_message_limit_is_raised},
         {"literal_secret_refused_without_echo",
          test_literal_secret_refused_without_echo},
         {"bad_values", test_bad_values},
