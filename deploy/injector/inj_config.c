@@ -26,11 +26,12 @@ inj_config_defaults(inj_config *cfg)
     cfg->image_pdp            = "localhost/tollgate-pdp:dev";
     cfg->image_dataplane      = "localhost/tollgate-dataplane:dev";
     cfg->image_pull_policy    = "IfNotPresent";
-    cfg->sidecar_config_map   = "tollgate-sidecar";
-    cfg->central_config_map   = "tollgate-central-client";
-    cfg->tls_secret           = "tollgate-client-tls";
+    cfg->sidecar_config_map   = "tollgate-sidecar-config";
+    cfg->central_config_map   = "tollgate-central-config";
+    cfg->pricing_config_map   = "tollgate-pricing";
+    cfg->tls_secret           = "tollgate-dataplane-tls";
     cfg->provider_keys_secret = "tollgate-provider-keys";
-    cfg->default_bundle       = "tollgate-bundle";
+    cfg->default_bundle       = "tollgate-bundle-default";
     cfg->res_pdp.cpu          = "50m";
     cfg->res_pdp.memory       = "128Mi";
     cfg->res_dataplane.cpu    = "100m";
@@ -173,6 +174,9 @@ inj_config_names(const tg_json_doc *d, const cJSON *r, inj_config *cfg,
         (rv = inj_config_name(d, r, "injector", "central_config_map",
                               &cfg->central_config_map, err, errlen)) !=
             TG_OK ||
+        (rv = inj_config_name(d, r, "injector", "pricing_config_map",
+                              &cfg->pricing_config_map, err, errlen)) !=
+            TG_OK ||
         (rv = inj_config_name(d, r, "injector", "tls_secret", &cfg->tls_secret,
                               err, errlen)) != TG_OK ||
         (rv = inj_config_name(d, r, "injector", "provider_keys_secret",
@@ -200,6 +204,7 @@ inj_config_top(const tg_json_doc *d, const cJSON *r, inj_config *cfg, char *err,
                                        "image_pull_policy",
                                        "sidecar_config_map",
                                        "central_config_map",
+                                       "pricing_config_map",
                                        "central_pdp_url",
                                        "tls_secret",
                                        "provider_keys_secret",

@@ -32,6 +32,7 @@ typedef struct inj_config {
     const char   *image_pull_policy;
     const char   *sidecar_config_map; /* tollgate.json for pdp-mode sidecar */
     const char   *central_config_map; /* ... for pdp-mode central */
+    const char   *pricing_config_map; /* pricing.json, both modes */
     const char   *central_pdp_url;    /* NULL: not set in the pod */
     const char   *tls_secret;         /* client cert, central mode */
     const char   *provider_keys_secret;

@@ -129,17 +129,42 @@ inj_spec_probes(inj_b *b, cJSON *c, int port)
     inj_spec_probe(b, c, "livenessProbe", "/healthz", port, 10, 3);
 }
 
+/* inj_spec_mount mounts vol at path; sub != NULL: only that file of it. */
 static void
 inj_spec_mount(inj_b *b, cJSON *mounts, const char *vol, const char *path,
-               bool ro)
+               const char *sub, bool ro)
 {
     cJSON *m = inj_b_obj(b, mounts, NULL);
 
     inj_b_str(b, m, "name", vol);
     inj_b_str(b, m, "mountPath", path);
+    if (sub != NULL) {
+        inj_b_str(b, m, "subPath", sub);
+    }
     if (ro) {
         inj_b_bool(b, m, "readOnly", true);
     }
+}
+
+/* inj_spec_mounts: what both sidecars mount. tollgate.json is one file
+ * (subPath), so /etc/tollgate stays an ordinary directory the bundle,
+ * pricing and TLS mounts can sit in (a mount point cannot be made inside
+ * a read-only ConfigMap volume); a config change takes a pod restart, as
+ * with the deploy/k8s manifests. */
+static cJSON *
+inj_spec_mounts(inj_b *b, cJSON *c, const inj_plan *plan)
+{
+    cJSON *mounts = inj_b_arr(b, c, "volumeMounts");
+
+    inj_spec_mount(b, mounts, INJ_VOL_CONFIG, INJ_CONFIG_FILE, "tollgate.json",
+                   true);
+    inj_spec_mount(b, mounts, INJ_VOL_PRICING, "/etc/tollgate/pricing", NULL,
+                   true);
+    if (!plan->central) {
+        inj_spec_mount(b, mounts, INJ_VOL_RUN, "/run/tollgate", NULL, false);
+    }
+    inj_spec_mount(b, mounts, INJ_VOL_TMP, "/tmp", NULL, false);
+    return mounts;
 }
 
 static void
@@ -185,11 +210,12 @@ inj_spec_pdp(const inj_config *cfg, const inj_plan *plan)
     inj_spec_resources(&b, c, &plan->pdp);
     inj_spec_security(&b, c);
     inj_spec_probes(&b, c, INJ_PORT_PDP);
-    mounts = inj_b_arr(&b, c, "volumeMounts");
-    inj_spec_mount(&b, mounts, INJ_VOL_RUN, "/run/tollgate", false);
-    inj_spec_mount(&b, mounts, INJ_VOL_CONFIG, "/etc/tollgate", true);
-    inj_spec_mount(&b, mounts, INJ_VOL_BUNDLE, "/etc/tollgate/bundle", true);
-    inj_spec_mount(&b, mounts, INJ_VOL_STATE, "/var/lib/tollgate/pdp", false);
+    mounts = inj_spec_mounts(&b, c, plan);
+    inj_spec_mount(&b, mounts, INJ_VOL_BUNDLE, "/etc/tollgate/bundle", NULL,
+                   true);
+    /* The PDP makes state_dir /var/lib/tollgate/pdp (0700) itself: an
+     * emptyDir is 0777, trusted only as a private_volumes parent. */
+    inj_spec_mount(&b, mounts, INJ_VOL_STATE, "/var/lib/tollgate", NULL, false);
     return inj_b_done(&b, c);
 }
 
@@ -228,19 +254,18 @@ inj_spec_dataplane(const inj_config *cfg, const inj_plan *plan)
     inj_spec_resources(&b, c, &plan->dataplane);
     inj_spec_security(&b, c);
     inj_spec_probes(&b, c, INJ_PORT_DP);
-    mounts = inj_b_arr(&b, c, "volumeMounts");
-    if (!plan->central) {
-        inj_spec_mount(&b, mounts, INJ_VOL_RUN, "/run/tollgate", false);
-    }
-    inj_spec_mount(&b, mounts, INJ_VOL_CONFIG, "/etc/tollgate", true);
+    mounts = inj_spec_mounts(&b, c, plan);
     if (plan->central) {
-        inj_spec_mount(&b, mounts, INJ_VOL_TLS, "/etc/tollgate/tls", true);
+        inj_spec_mount(&b, mounts, INJ_VOL_TLS, "/etc/tollgate/tls", NULL,
+                       true);
     }
-    inj_spec_mount(&b, mounts, INJ_VOL_SPOOL, "/var/lib/tollgate/spool", false);
+    /* The data plane makes spool_dir /var/lib/tollgate/spool itself. */
+    inj_spec_mount(&b, mounts, INJ_VOL_SPOOL, "/var/lib/tollgate", NULL, false);
     return inj_b_done(&b, c);
 }
 
-static void
+/* inj_spec_volume adds {name, kind: {ref_key: ref}} (no ref_key: {}). */
+static cJSON *
 inj_spec_volume(inj_b *b, cJSON *vols, const char *name, const char *kind,
                 const char *ref_key, const char *ref)
 {
@@ -252,6 +277,20 @@ inj_spec_volume(inj_b *b, cJSON *vols, const char *name, const char *kind,
     if (ref_key != NULL) {
         inj_b_str(b, src, ref_key, ref);
     }
+    return src;
+}
+
+/* inj_spec_scratch adds an emptyDir; memory: tmpfs. */
+static void
+inj_spec_scratch(inj_b *b, cJSON *vols, const char *name, bool memory,
+                 const char *size)
+{
+    cJSON *src = inj_spec_volume(b, vols, name, "emptyDir", NULL, NULL);
+
+    if (memory) {
+        inj_b_str(b, src, "medium", "Memory");
+    }
+    inj_b_str(b, src, "sizeLimit", size);
 }
 
 cJSON *
@@ -262,18 +301,19 @@ inj_spec_volumes(const inj_config *cfg, const inj_plan *plan)
     const char *cm =
         plan->central ? cfg->central_config_map : cfg->sidecar_config_map;
 
-    if (!plan->central) {
-        inj_spec_volume(&b, vols, INJ_VOL_RUN, "emptyDir", NULL, NULL);
-    }
     inj_spec_volume(&b, vols, INJ_VOL_CONFIG, "configMap", "name", cm);
+    inj_spec_volume(&b, vols, INJ_VOL_PRICING, "configMap", "name",
+                    cfg->pricing_config_map);
     if (plan->central) {
         inj_spec_volume(&b, vols, INJ_VOL_TLS, "secret", "secretName",
                         cfg->tls_secret);
     } else {
         inj_spec_volume(&b, vols, INJ_VOL_BUNDLE, "configMap", "name",
                         plan->bundle);
-        inj_spec_volume(&b, vols, INJ_VOL_STATE, "emptyDir", NULL, NULL);
+        inj_spec_scratch(&b, vols, INJ_VOL_RUN, true, "1Mi");
+        inj_spec_scratch(&b, vols, INJ_VOL_STATE, false, "1Gi");
     }
-    inj_spec_volume(&b, vols, INJ_VOL_SPOOL, "emptyDir", NULL, NULL);
+    inj_spec_scratch(&b, vols, INJ_VOL_SPOOL, false, "512Mi");
+    inj_spec_scratch(&b, vols, INJ_VOL_TMP, true, "16Mi");
     return inj_b_done(&b, vols);
 }

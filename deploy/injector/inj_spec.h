@@ -16,6 +16,8 @@
 #define INJ_VOL_STATE "tollgate-pdp-state"
 #define INJ_VOL_SPOOL "tollgate-spool"
 #define INJ_VOL_TLS "tollgate-tls"
+#define INJ_VOL_PRICING "tollgate-pricing"
+#define INJ_VOL_TMP "tollgate-tmp"
 
 /* What one pod gets, decided from its annotations and the config. */
 typedef struct inj_plan {
