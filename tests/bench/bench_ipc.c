@@ -41,6 +41,7 @@
 #include "dp_wire.h"
 #include "tg_hash.h"
 #include "tg_msg.h"
+#include "tg_nngtls.h"
 #include "tg_time.h"
 
 #define BENCH_MSG_BYTES 64
@@ -64,6 +65,7 @@ typedef struct bench_opts {
     long        conc;  /* 0: no throughput run */
     double      secs;  /* throughput: per kind, over all rounds */
     bool        usage; /* throughput: Usage reports too */
+    tg_tls_files tls;  /* --tls-*: a tls+tcp:// PDP (central mode) */
 } bench_opts;
 
 static uint64_t
@@ -514,9 +516,20 @@ bench_tp_round(bench_tp *tp, nng_socket sock, const tg_decide *decide,
 
 /* bench_pdp_dial dials url, retrying for up to 5 s while the PDP starts. */
 static int
-bench_pdp_dial(const char *url, nng_socket *sock)
+bench_pdp_dial(const char *url, const tg_tls_files *tls, nng_socket *sock)
 {
-    int rv;
+    nng_tls_config *tc = NULL;
+    char            err[512];
+    char            host[256];
+    int             rv;
+
+    if (tls->cert_file != NULL) {
+        tg_tls_url_host(url, host, sizeof(host));
+        if (tg_tls_config(&tc, false, tls, host, err, sizeof(err)) != TG_OK) {
+            fprintf(stderr, "bench-ipc: --tls-*: %s\n", err);
+            return 1;
+        }
+    }
 
     if ((rv = nng_req0_open(sock)) != 0) {
         fprintf(stderr, "bench-ipc: nng_req0_open: %s\n", nng_strerror(rv));
@@ -526,8 +539,18 @@ bench_pdp_dial(const char *url, nng_socket *sock)
     nng_socket_set_ms(*sock, NNG_OPT_SENDTIMEO, BENCH_RECV_TIMEOUT_MS);
     nng_socket_set_size(*sock, NNG_OPT_RECVMAXSZ, BENCH_MAX_REPLY);
     for (int tries = 0; tries < 50; tries++) {
-        if ((rv = nng_dial(*sock, url, NULL, 0)) == 0) {
+        nng_dialer d;
+        if ((rv = nng_dialer_create(&d, *sock, url)) == 0 &&
+            (tc == NULL ||
+             (rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, tc)) == 0) &&
+            (rv = nng_dialer_start(d, 0)) == 0) {
+            if (tc != NULL) {
+                nng_tls_config_free(tc); /* the dialer holds its own */
+            }
             return 0;
+        }
+        if (nng_dialer_id(d) > 0) {
+            nng_dialer_close(d);
         }
         if (rv != NNG_ECONNREFUSED && rv != NNG_ENOENT) {
             break;
@@ -536,6 +559,9 @@ bench_pdp_dial(const char *url, nng_socket *sock)
     }
     fprintf(stderr, "bench-ipc: cannot dial the PDP at %s: %s\n", url,
             nng_strerror(rv));
+    if (tc != NULL) {
+        nng_tls_config_free(tc);
+    }
     nng_close(*sock);
     return 1;
 }
@@ -575,7 +601,9 @@ static void
 bench_usage(FILE *f)
 {
     fprintf(f, "usage: tollgate-bench-ipc [-n N] [-w WARMUP] [--key KEY] "
-               "[--conc C [--secs S] [--usage]] PDP_URL\n"
+               "[--conc C [--secs S] [--usage]]\n"
+               "       [--tls-cert F --tls-key F --tls-ca F [--server-name N]] "
+               "PDP_URL\n"
                "  Times N round trips (after WARMUP untimed ones) of a raw\n"
                "  AF_UNIX ping-pong, an in-process nng req/rep echo over ipc,\n"
                "  a PDP Ping over nng to PDP_URL and, with --key, a PDP\n"
@@ -708,6 +736,14 @@ main(int argc, char **argv)
             }
         } else if (strcmp(argv[i], "--usage") == 0) {
             o.usage = true;
+        } else if (strcmp(argv[i], "--tls-cert") == 0 && i + 1 < argc) {
+            o.tls.cert_file = argv[++i];
+        } else if (strcmp(argv[i], "--tls-key") == 0 && i + 1 < argc) {
+            o.tls.key_file = argv[++i];
+        } else if (strcmp(argv[i], "--tls-ca") == 0 && i + 1 < argc) {
+            o.tls.ca_file = argv[++i];
+        } else if (strcmp(argv[i], "--server-name") == 0 && i + 1 < argc) {
+            o.tls.server_name = argv[++i];
         } else if (strcmp(argv[i], "-h") == 0 ||
                    strcmp(argv[i], "--help") == 0) {
             bench_usage(stdout);
@@ -762,7 +798,7 @@ main(int argc, char **argv)
         goto out;
     }
     nng_echoing = true;
-    if (bench_pdp_dial(o.url, &c.sock) != 0) {
+    if (bench_pdp_dial(o.url, &o.tls, &c.sock) != 0) {
         goto out;
     }
     dialed = true;
