@@ -15,10 +15,9 @@
 
 #define TG_TLS_FILE_MAX (1 << 20) /* a PEM bundle, generously */
 
-/* tg_tls_read reads path whole, NUL-terminated. Owns: *out. */
-static tg_err
-tg_tls_read(const char *path, char **out, size_t *len, char *err,
-            size_t errlen)
+tg_err
+tg_tls_read_pem(const char *path, char **out, size_t *len, char *err,
+                size_t errlen)
 {
     FILE  *f = fopen(path, "rb");
     char  *buf;
@@ -35,10 +34,11 @@ tg_tls_read(const char *path, char **out, size_t *len, char *err,
         snprintf(err, errlen, "out of memory reading %s", path);
         return TG_ENOMEM;
     }
-    if (n > TG_TLS_FILE_MAX || n == 0) {
+    if (n > TG_TLS_FILE_MAX || n == 0 || memchr(buf, '\0', n) != NULL) {
         free(buf);
-        snprintf(err, errlen, "%s is %s: expected PEM (at most 1 MiB)", path,
-                 n == 0 ? "empty" : "too large");
+        snprintf(err, errlen, "%s is %s: expected PEM (text, at most 1 MiB)",
+                 path,
+                 n == 0 ? "empty" : n > TG_TLS_FILE_MAX ? "too large" : "binary");
         return TG_ECONFIG;
     }
     buf[n] = '\0';
@@ -112,9 +112,9 @@ tg_tls_config(nng_tls_config **out, bool server, const tg_tls_files *f,
     tg_err          rv;
     int             nrv;
 
-    if ((rv = tg_tls_read(f->ca_file, &ca, NULL, err, errlen)) != TG_OK ||
-        (rv = tg_tls_read(f->cert_file, &cert, NULL, err, errlen)) != TG_OK ||
-        (rv = tg_tls_read(f->key_file, &key, NULL, err, errlen)) != TG_OK) {
+    if ((rv = tg_tls_read_pem(f->ca_file, &ca, NULL, err, errlen)) != TG_OK ||
+        (rv = tg_tls_read_pem(f->cert_file, &cert, NULL, err, errlen)) != TG_OK ||
+        (rv = tg_tls_read_pem(f->key_file, &key, NULL, err, errlen)) != TG_OK) {
         goto out;
     }
     if ((nrv = nng_tls_config_alloc(&c, server ? NNG_TLS_MODE_SERVER
@@ -164,7 +164,7 @@ tg_tls_stamp(const tg_tls_files *f)
     for (size_t i = 0; i < 3; i++) {
         char  *buf = NULL;
         size_t n   = 0;
-        if (tg_tls_read(paths[i], &buf, &n, err, sizeof(err)) != TG_OK) {
+        if (tg_tls_read_pem(paths[i], &buf, &n, err, sizeof(err)) != TG_OK) {
             return 0;
         }
         h = tg_fnv1a(h, buf, n);

@@ -25,6 +25,12 @@
 tg_err tg_tls_config(nng_tls_config **out, bool server, const tg_tls_files *f,
                      const char *host, char *err, size_t errlen);
 
+/* tg_tls_read_pem reads a PEM file whole (text, 1 byte to 1 MiB),
+ * NUL-terminated; *len (may be NULL) is its length. On error err names
+ * the file and what is wrong. Owns: *out (wipe a key before free). */
+tg_err tg_tls_read_pem(const char *path, char **out, size_t *len, char *err,
+                       size_t errlen);
+
 /* tg_tls_url_host copies the host of a tls+tcp://host:port URL into buf. */
 void tg_tls_url_host(const char *url, char *buf, size_t cap);
 

@@ -11,6 +11,8 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "tg_nngtls.h"
+
 void
 inj_certs_fini(inj_certs *c)
 {
@@ -26,35 +28,6 @@ inj_certs_fini(inj_certs *c)
     c->key  = NULL;
 }
 
-static tg_err
-inj_certs_slurp(const char *path, char **out, char *err, size_t errlen)
-{
-    FILE  *f = fopen(path, "rb");
-    char  *buf;
-    size_t n;
-
-    if (f == NULL) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return TG_EIO;
-    }
-    if ((buf = malloc(INJ_CERTS_MAX_BYTES + 1)) == NULL) {
-        fclose(f);
-        snprintf(err, errlen, "%s: out of memory", path);
-        return TG_ENOMEM;
-    }
-    n = fread(buf, 1, INJ_CERTS_MAX_BYTES + 1, f);
-    fclose(f);
-    if (n > INJ_CERTS_MAX_BYTES || memchr(buf, '\0', n) != NULL) {
-        free(buf);
-        snprintf(err, errlen, "%s: not a PEM file (over 1 MiB or binary)",
-                 path);
-        return TG_EINVAL;
-    }
-    buf[n] = '\0';
-    *out   = buf;
-    return TG_OK;
-}
-
 tg_err
 inj_certs_read(inj_certs *out, const char *cert_file, const char *key_file,
                char *err, size_t errlen)
@@ -63,8 +36,8 @@ inj_certs_read(inj_certs *out, const char *cert_file, const char *key_file,
     tg_err      rv;
 
     memset(out, 0, sizeof(*out));
-    if ((rv = inj_certs_slurp(cert_file, &out->cert, err, errlen)) != TG_OK ||
-        (rv = inj_certs_slurp(key_file, &out->key, err, errlen)) != TG_OK) {
+    if ((rv = tg_tls_read_pem(cert_file, &out->cert, NULL, err, errlen)) != TG_OK ||
+        (rv = tg_tls_read_pem(key_file, &out->key, NULL, err, errlen)) != TG_OK) {
         inj_certs_fini(out);
         return rv;
     }

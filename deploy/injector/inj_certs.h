@@ -11,7 +11,6 @@
 #include "tg_err.h"
 #include "tg_hash.h"
 
-#define INJ_CERTS_MAX_BYTES (1u << 20)
 
 typedef struct inj_certs {
     char   *cert; /* PEM, NUL-terminated; owned */
@@ -19,7 +18,7 @@ typedef struct inj_certs {
     uint8_t hash[TG_SHA256_LEN];
 } inj_certs;
 
-/* inj_certs_read reads both files (each at most INJ_CERTS_MAX_BYTES) and
+/* inj_certs_read reads both files (each at most 1 MiB, tg_tls_read_pem) and
  * hashes them; it does not check them. On error writes why into err.
  * Owns: the strings in *out, free with inj_certs_fini. */
 tg_err inj_certs_read(inj_certs *out, const char *cert_file,

@@ -161,6 +161,18 @@ pdp_server_share(const char *what, const char *path, gid_t gid, mode_t mode,
     return TG_OK;
 }
 
+/* pdp_server_listen_failed says why listening on url failed (nrv). */
+static void
+pdp_server_listen_failed(const char *url, int nrv, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "pdp.listen: cannot listen on %s: %s%s", url,
+             nng_strerror(nrv),
+             nrv == NNG_EADDRINUSE
+                 ? " (another tollgate-pdp is already serving there; stop it "
+                   "or choose another address)"
+                 : "");
+}
+
 /* pdp_server_listen_ipc makes sure the socket's directory is ours alone,
  * then listens with the socket 0600 (NNG_OPT_IPC_PERMISSIONS), or 0660 in
  * a 0710 directory of pdp.socket_group. Whatever the umask, no other user
@@ -214,12 +226,7 @@ pdp_server_listen_ipc(pdp_server *srv, const char *url, char *err,
     }
     if ((nrv = nng_listener_start(l, 0)) != 0) {
         nng_listener_close(l);
-        snprintf(err, errlen, "pdp.listen: cannot listen on %s: %s%s", url,
-                 nng_strerror(nrv),
-                 nrv == NNG_EADDRINUSE
-                     ? " (another tollgate-pdp is already serving there; "
-                       "stop it or choose another address)"
-                     : "");
+        pdp_server_listen_failed(url, nrv, err, errlen);
         return TG_EIO;
     }
     if (group != NULL && (rv = pdp_server_share("socket", url + 6, gid, 0660,
@@ -245,12 +252,7 @@ pdp_server_listen_tls(pdp_server *srv, const char *url, nng_listener *l,
         if (nng_listener_id(*l) > 0) {
             nng_listener_close(*l);
         }
-        snprintf(err, errlen, "pdp.listen: cannot listen on %s: %s%s", url,
-                 nng_strerror(nrv),
-                 nrv == NNG_EADDRINUSE
-                     ? " (another tollgate-pdp is already serving there; "
-                       "stop it or choose another address)"
-                     : "");
+        pdp_server_listen_failed(url, nrv, err, errlen);
         return TG_EIO;
     }
     return TG_OK;
@@ -343,12 +345,7 @@ pdp_server_listen(pdp_server *srv, const char *url, char *err, size_t errlen)
         }
         srv->tls_url[srv->n_tls++] = url;
     } else if ((rv = nng_listen(srv->sock, url, NULL, 0)) != 0) {
-        snprintf(err, errlen, "pdp.listen: cannot listen on %s: %s%s", url,
-                 nng_strerror(rv),
-                 rv == NNG_EADDRINUSE
-                     ? " (another tollgate-pdp is already serving there; "
-                       "stop it or choose another address)"
-                     : "");
+        pdp_server_listen_failed(url, rv, err, errlen);
         return TG_EIO;
     }
     tg_info("server: listening on %s (%zu workers, max message %lld bytes)",

@@ -378,6 +378,17 @@ export function readSse(res, t0, { timeoutMs = HTTP_TIMEOUT_MS, onEvent } = {}) 
   });
 }
 
+/** parseMetrics reads Prometheus text into {"name{labels}": number}. */
+export function parseMetrics(text) {
+  const m = {};
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const i = line.lastIndexOf(' ');
+    m[line.slice(0, i)] = Number(line.slice(i + 1));
+  }
+  return m;
+}
+
 // ---- the gateway ---------------------------------------------------------
 
 export function mockDeployment(id, model, mockPort, extra = {}) {
@@ -686,13 +697,7 @@ export class Gateway {
     assert.ok(this.pdpAdminPort, 'pdpMetrics needs startGateway({ pdpAdmin: true })');
     const r = await httpRequest(this.pdpAdminPort, { path: '/metrics' });
     assert.equal(r.status, 200, r.text);
-    const m = {};
-    for (const line of r.text.split('\n')) {
-      if (!line || line.startsWith('#')) continue;
-      const i = line.lastIndexOf(' ');
-      m[line.slice(0, i)] = Number(line.slice(i + 1));
-    }
-    return m;
+    return parseMetrics(r.text);
   }
 
   async revokeKey(id) {
@@ -750,13 +755,7 @@ export class Gateway {
   async metrics() {
     const r = await httpRequest(this.port, { path: '/metrics' });
     assert.equal(r.status, 200);
-    const m = {};
-    for (const line of r.text.split('\n')) {
-      if (!line || line.startsWith('#')) continue;
-      const i = line.lastIndexOf(' ');
-      m[line.slice(0, i)] = Number(line.slice(i + 1));
-    }
-    return m;
+    return parseMetrics(r.text);
   }
 
   /**

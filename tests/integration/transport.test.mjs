@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 
 import { makeCa, makeCert } from './certs.mjs';
 import {
-  errorBody, freePort, httpRequest, mockDeployment, openStream, pollUntil, promptTokens, readSse,
+  errorBody, freePort, httpRequest, mockDeployment, openStream, parseMetrics, pollUntil, promptTokens, readSse,
   runBinary, sleep, startGateway, userMsg,
 } from './harness.mjs';
 
@@ -23,16 +23,7 @@ const chatOn = (port, key, body) => httpRequest(port, {
 
 const readyOn = async (port) => (await httpRequest(port, { path: '/readyz' })).status;
 
-async function metricsOn(port) {
-  const r = await httpRequest(port, { path: '/metrics' });
-  const m = {};
-  for (const line of r.text.split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const i = line.lastIndexOf(' ');
-    m[line.slice(0, i)] = Number(line.slice(i + 1));
-  }
-  return m;
-}
+const metricsOn = async (port) => parseMetrics((await httpRequest(port, { path: '/metrics' })).text);
 
 // gpt-4o-mini in policies/pricing.json: USD 0.15 in, 0.60 out per 1M tokens.
 const worst = (prompt, out) => Math.ceil((prompt * 150000 + out * 600000) / 1e6);
