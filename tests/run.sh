@@ -38,8 +38,10 @@ TG_BIN=$build/bin node --test "${conc[@]}" integration/ clients/ k8s/ || node_rc
 fuzz_rc=0
 "$top/tests/fuzz/run.sh" all "${TG_FUZZ_SECONDS:-10}" || fuzz_rc=$?
 
-if [ $unit_rc -ne 0 ] || [ $node_rc -ne 0 ] || [ $fuzz_rc -ne 0 ]; then
-  echo "tests: FAILED (unit: exit $unit_rc, integration/clients: exit $node_rc, fuzz: exit $fuzz_rc)" >&2
+e2e_rc=0; TG_BIN=$top/build/bin "$top/tests/e2e/podman.sh" || e2e_rc=$? # images + podman; TG_E2E=0 skips
+
+if [ $unit_rc -ne 0 ] || [ $node_rc -ne 0 ] || [ $fuzz_rc -ne 0 ] || [ $e2e_rc -ne 0 ]; then
+  echo "tests: FAILED (unit: exit $unit_rc, integration/clients: exit $node_rc, fuzz: exit $fuzz_rc, e2e: exit $e2e_rc)" >&2
   exit 1
 fi
 echo "tests: all passed" >&2
