@@ -192,6 +192,7 @@ typedef struct tg_outcome {
     tg_guard_rec  guard_hits[TG_MSG_GUARD_HITS_MAX];
     uint32_t      n_guard_hits;
     bool          guard_skipped; /* a guardrail failed open (on_error) */
+    uint32_t      pdp_link; /* dataplane.pdp_url's index that decided */
 } tg_outcome;
 
 typedef struct tg_usage {

@@ -52,6 +52,7 @@ tg_wire_outcome_fill(tg_wire_usage_room *room, const tg_outcome *o)
     oc->client_ip          = (char *)o->client_ip;
     oc->trace_id           = (char *)o->trace_id;
     oc->pdp_us             = o->pdp_us;
+    oc->pdp_link           = o->pdp_link;
     oc->first_byte_us      = o->first_byte_us;
     oc->origin             = (char *)o->origin;
     oc->shed               = o->shed;
@@ -240,6 +241,7 @@ tg_wire_outcome_read(const Tollgate__V1__Outcome *in, tg_outcome *o,
     o->capture_level      = in->capture_level;
     o->reserved_micro_usd = in->reserved_micro_usd;
     o->pdp_us             = in->pdp_us;
+    o->pdp_link           = in->pdp_link;
     o->first_byte_us      = in->first_byte_us;
     o->shed               = in->shed != 0;
     o->max_tokens         = in->max_tokens;

@@ -42,6 +42,7 @@ dp_usage_outcome(const dp_req *r, tg_outcome *o)
     snprintf(o->trace_id, sizeof(o->trace_id), "%s", r->trace_id);
     snprintf(o->error_code, sizeof(o->error_code), "%s", r->ans_code);
     o->pdp_us                 = r->pdp_us;
+    o->pdp_link               = r->pdp_idx;
     o->max_tokens             = r->chat.max_tokens;
     o->prompt_tokens_estimate = r->chat.prompt_tokens_estimate;
     o->first_byte_us          = r->first_byte_us;

@@ -504,6 +504,10 @@ pdp_decision_body(const tg_usage *u, const char *content, size_t content_len,
     pdp_jkint(out, "total_ms", u->duration_ms);
     tg_buf_add(out, "}", 1);
     pdp_jkbool(out, "stream", u->stream);
+    if (o->pdp_link > 0) {
+        /* Decided here because the data plane's first PDP was down. */
+        pdp_jkint(out, "pdp_fallback", o->pdp_link);
+    }
     pdp_jkint(out, "max_tokens", o->max_tokens);
     pdp_jkint(out, "prompt_estimate", o->prompt_tokens_estimate);
     pdp_json_object(out, "attributes", attrs, attrs_len, false);

@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 
 import { makeCa, makeCert } from './certs.mjs';
 import {
-  errorBody, freePort, httpRequest, mockDeployment, openStream, parseMetrics, pollUntil, promptTokens, readSse,
+  decisionRecords, errorBody, freePort, httpRequest, mockDeployment, openStream, parseMetrics, pollUntil, promptTokens, readSse,
   runBinary, sleep, startGateway, userMsg,
 } from './harness.mjs';
 
@@ -144,6 +144,12 @@ describe('central PDP over mutual TLS', () => {
     }, { timeoutMs: 20_000, what: 'the fallback request to be metered centrally' });
     assert.equal(t.requests, 1);
     assert.match(fb.proc.stderr(), /fallback 1: tls\+tcp:\/\/127\.0\.0\.1/);
+    // The decision record says it was a fallback; the main data plane's
+    // requests (its first PDP) do not.
+    const rid = r.headers['x-request-id'];
+    const { byId, list } = await decisionRecords(gw);
+    assert.equal(byId.get(rid)?.pdp_fallback, 1, JSON.stringify(byId.get(rid)));
+    assert.ok(list.some((x) => x.request_id !== rid && x.pdp_fallback === undefined));
   });
 
   test('replacing the PDP certificate files takes effect without a restart', { timeout: 60_000 }, async () => {
