@@ -133,7 +133,7 @@ tg_config_pdp(tg_config *cfg, tg_config_priv *p, const cJSON *sec, char *err,
                                        "socket_group",  "decisions",
                                        "tls",           "allow_plain_tcp",
                                        "probe_listen",  "drain_timeout_s",
-                                       NULL};
+                                       "admin_tls",     NULL};
     const tg_json_doc       *d      = p->doc;
     tg_pdp_config           *c      = &cfg->pdp;
     const char              *sd     = NULL;
@@ -1102,6 +1102,7 @@ tg_config_destroy(tg_config *cfg)
         free(cfg->private_volumes[i]);
     }
     tg_config_tls_free(&cfg->pdp.tls);
+    tg_config_tls_free(&cfg->pdp.admin_tls);
     tg_config_tls_free(&cfg->dataplane.pdp_tls);
     free(cfg->deployments);
     free(cfg->groups);

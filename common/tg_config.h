@@ -136,6 +136,9 @@ typedef struct tg_pdp_config {
     /* pdp.tls: required when a listener is tls+tcp:// (ca_file is the
      * config's client_ca_file). */
     tg_tls_files tls;
+    /* pdp.admin_tls: the admin listener speaks HTTPS with this pair
+     * (ca_file, optional, is what the command line trusts for it). */
+    tg_tls_files admin_tls;
     /* pdp.allow_plain_tcp: tcp:// to a loopback address is accepted (no
      * authentication: for tests and benchmarks on one host). */
     bool allow_plain_tcp;

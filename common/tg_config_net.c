@@ -87,9 +87,10 @@ tg_config_tls(tg_config_priv *p, const cJSON *o, const char *what,
     const char *keys[] = {"cert_file", "key_file", ca_key, "server_name",
                           NULL};
     const char *cert = NULL, *key = NULL, *ca = NULL;
+    bool        admin = strcmp(what, "pdp.admin_tls") == 0;
     tg_err      rv;
 
-    if (strcmp(ca_key, "client_ca_file") == 0) {
+    if (strcmp(ca_key, "client_ca_file") == 0 || admin) {
         keys[3] = NULL; /* the PDP names no server */
     }
     if (!cJSON_IsObject(o)) {
@@ -104,7 +105,7 @@ tg_config_tls(tg_config_priv *p, const cJSON *o, const char *what,
                                  err, errlen)) != TG_OK ||
         (rv = tg_json_get_string(p->doc, o, what, "key_file", true, &key, err,
                                  errlen)) != TG_OK ||
-        (rv = tg_json_get_string(p->doc, o, what, ca_key, true, &ca, err,
+        (rv = tg_json_get_string(p->doc, o, what, ca_key, !admin, &ca, err,
                                  errlen)) != TG_OK ||
         (keys[3] != NULL &&
          (rv = tg_json_get_string(p->doc, o, what, "server_name", false,
@@ -113,7 +114,7 @@ tg_config_tls(tg_config_priv *p, const cJSON *o, const char *what,
     }
     if ((rv = tg_config_path(p, cert, &t->cert_file)) != TG_OK ||
         (rv = tg_config_path(p, key, &t->key_file)) != TG_OK ||
-        (rv = tg_config_path(p, ca, &t->ca_file)) != TG_OK) {
+        (ca != NULL && (rv = tg_config_path(p, ca, &t->ca_file)) != TG_OK)) {
         return rv;
     }
     return TG_OK;
@@ -171,7 +172,12 @@ tg_config_pdp_net(tg_config_priv *p, const cJSON *sec, tg_pdp_config *c,
                             "pdp.probe_listen: expected \"host:port\", e.g. "
                             "\"0.0.0.0:9091\"");
     }
-    if (t != NULL) {
+    if ((t = cJSON_GetObjectItemCaseSensitive(sec, "admin_tls")) != NULL &&
+        (rv = tg_config_tls(p, t, "pdp.admin_tls", "ca_file", &c->admin_tls,
+                            err, errlen)) != TG_OK) {
+        return rv;
+    }
+    if ((t = cJSON_GetObjectItemCaseSensitive(sec, "tls")) != NULL) {
         return tg_config_tls(p, t, "pdp.tls", "client_ca_file", &c->tls, err,
                              errlen);
     }

@@ -18,6 +18,7 @@
 #include "tg_deadline.h"
 #include "tg_framing.h"
 #include "tg_log.h"
+#include "tg_nngtls.h"
 
 #define PDP_ADMIN_BODY_MAX (1u << 20)
 /* PUT /admin/v1/lists/NAME carries up to 4 MiB of terms as JSON (quoted,
@@ -38,6 +39,8 @@ struct pdp_admin {
     pdp_admin_hooks    hooks;
     uint16_t           port;
     tg_deadline       *deadline;
+    char              *tls_cert; /* pdp.admin_tls, PEM; NULL: plain HTTP */
+    char              *tls_key;
 };
 
 /* pdp_admin_request_read stops c's request deadline: the request is in,
@@ -529,6 +532,11 @@ pdp_admin_start(pdp_admin **out, const char *hostport,
     tg_err                      rv;
     const char                  *what =
         hooks->probes_only ? "pdp.probe_listen" : "pdp.admin_listen";
+    struct MHD_OptionItem        tls_opts[3] = {
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, NULL},
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
 
     if (a == NULL) {
         snprintf(err, errlen, "admin: out of memory");
@@ -544,8 +552,17 @@ pdp_admin_start(pdp_admin **out, const char *hostport,
         snprintf(err, errlen, "admin: cannot start the request reaper");
         goto out;
     }
+    if (hooks->tls != NULL && hooks->tls->cert_file != NULL &&
+        ((rv = tg_tls_read_pem(hooks->tls->cert_file, &a->tls_cert, NULL, err,
+                               errlen)) != TG_OK ||
+         (rv = tg_tls_read_pem(hooks->tls->key_file, &a->tls_key, NULL, err,
+                               errlen)) != TG_OK)) {
+        goto out;
+    }
     flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-            MHD_USE_ERROR_LOG;
+            MHD_USE_ERROR_LOG | (a->tls_key != NULL ? MHD_USE_TLS : 0);
+    tls_opts[0].ptr_value = a->tls_key;
+    tls_opts[1].ptr_value = a->tls_cert;
     if (res->ai_family == AF_INET6) {
         flags |= MHD_USE_IPv6;
     }
@@ -560,15 +577,18 @@ pdp_admin_start(pdp_admin **out, const char *hostport,
          * drops some with no answer), refuses large headers. */
         MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)PDP_ADMIN_HEADER_MAX * 2 + 32768,
-        MHD_OPTION_STRICT_FOR_CLIENT, (int)1, MHD_OPTION_NOTIFY_CONNECTION,
+        MHD_OPTION_STRICT_FOR_CLIENT, (int)1, MHD_OPTION_ARRAY,
+        a->tls_key != NULL ? tls_opts : tls_opts + 2,
+        MHD_OPTION_NOTIFY_CONNECTION,
         pdp_admin_notify, a, MHD_OPTION_NOTIFY_COMPLETED, pdp_admin_completed,
         NULL,
         MHD_OPTION_END);
     if (a->d == NULL) {
         snprintf(err, errlen,
                  "%s: cannot listen on %s (address in use or "
-                 "not local?)",
-                 what, hostport);
+                 "not local?%s)",
+                 what, hostport,
+                 a->tls_key != NULL ? " or pdp.admin_tls's pair unusable" : "");
         rv = TG_EIO;
         goto out;
     }
@@ -579,10 +599,11 @@ pdp_admin_start(pdp_admin **out, const char *hostport,
                 "/metrics; bound port %u)",
                 hostport, (unsigned)a->port);
     } else {
-        tg_info("admin: listening on http://%s (/healthz, /readyz, /metrics; "
+        tg_info("admin: listening on %s://%s (/healthz, /readyz, /metrics; "
                 "with an admin token POST /admin/reload and /admin/v1/; "
                 "bound port %u)",
-                hostport, (unsigned)a->port);
+                a->tls_key != NULL ? "https" : "http", hostport,
+                (unsigned)a->port);
     }
     *out = a;
     a    = NULL;
@@ -610,5 +631,10 @@ pdp_admin_stop(pdp_admin *a)
         MHD_stop_daemon(a->d);
     }
     tg_deadline_destroy(a->deadline); /* MHD stopped: nothing tracked */
+    free(a->tls_cert);
+    if (a->tls_key != NULL) {
+        explicit_bzero(a->tls_key, strlen(a->tls_key));
+        free(a->tls_key);
+    }
     free(a);
 }

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "tg_buf.h"
+#include "tg_config.h"
 #include "tg_err.h"
 
 /* serve mints an admin token named PDP_ADMIN_TOKEN_LOCAL at each start
@@ -48,6 +49,9 @@ typedef struct pdp_admin_hooks {
      * /readyz and /metrics; every /admin/ path is 404 there, whatever the
      * token. */
     bool probes_only;
+    /* tls (NULL, or no cert_file: plain HTTP): serve HTTPS with this
+     * certificate and key (read at start; a restart picks up new ones). */
+    const tg_tls_files *tls;
 } pdp_admin_hooks;
 
 /* pdp_admin_start listens on hostport ("127.0.0.1:7071", "[::1]:7071";

@@ -539,7 +539,8 @@ pdp_cli_api_remote(const pdp_cli_io *io, const pdp_cli_req *r, const char *body,
     snprintf(url, sizeof(url), "%.*s%s%s%s", (int)ul, r->url, r->path,
              r->query[0] ? "?" : "", r->query);
     *status =
-        pdp_cli_http(r->row->method, url, token, body, resp, why, sizeof(why));
+        pdp_cli_http(r->row->method, url, token, body, NULL, resp, why,
+                     sizeof(why));
     explicit_bzero(buf, sizeof(buf));
     if (*status < 0) {
         fprintf(io->err,

@@ -24,7 +24,8 @@ pdp_cli_http_write(char *p, size_t size, size_t n, void *arg)
 
 int
 pdp_cli_http(const char *method, const char *url, const char *token,
-             const char *body, tg_buf *resp, char *errbuf, size_t errlen)
+             const char *body, const char *cafile, tg_buf *resp, char *errbuf,
+             size_t errlen)
 {
     CURL              *h   = curl_easy_init();
     struct curl_slist *hdr = NULL;
@@ -53,6 +54,12 @@ pdp_cli_http(const char *method, const char *url, const char *token,
     hdr = curl_slist_append(hdr, "Content-Type: application/json");
     hdr = curl_slist_append(hdr, "Expect:");
     curl_easy_setopt(h, CURLOPT_URL, url);
+    if (cafile == NULL) {
+        cafile = getenv("TOLLGATE_ADMIN_CA");
+    }
+    if (cafile != NULL && cafile[0] != '\0') {
+        curl_easy_setopt(h, CURLOPT_CAINFO, cafile);
+    }
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
@@ -84,7 +91,7 @@ pdp_cli_http(const char *method, const char *url, const char *token,
 }
 
 bool
-pdp_cli_admin_base(const char *hp, char *buf, size_t cap, char *err,
+pdp_cli_admin_base(const char *hp, bool tls, char *buf, size_t cap, char *err,
                    size_t errlen)
 {
     const char *colon = strrchr(hp, ':');
@@ -110,7 +117,7 @@ pdp_cli_admin_base(const char *hp, char *buf, size_t cap, char *err,
     } else if (strcmp(host, "[::]") == 0) {
         snprintf(host, sizeof(host), "[::1]");
     }
-    snprintf(buf, cap, "http://%s:%s", host, colon + 1);
+    snprintf(buf, cap, "%s://%s:%s", tls ? "https" : "http", host, colon + 1);
     return true;
 }
 
@@ -185,8 +192,9 @@ pdp_cli_running(const tg_config *cfg, bool env_token, const char *method,
         snprintf(why, whylen, "pdp.admin_listen is not set");
         return PDP_CLI_NO_LISTENER;
     }
-    if (!pdp_cli_admin_base(cfg->pdp.admin_listen, base, basecap, why,
-                            whylen)) {
+    if (!pdp_cli_admin_base(cfg->pdp.admin_listen,
+                            cfg->pdp.admin_tls.cert_file != NULL, base,
+                            basecap, why, whylen)) {
         return PDP_CLI_NO_LISTENER;
     }
     if (env != NULL && env[0] != '\0') {
@@ -196,7 +204,8 @@ pdp_cli_running(const tg_config *cfg, bool env_token, const char *method,
         return PDP_CLI_NO_TOKEN;
     }
     snprintf(url, sizeof(url), "%s%s", base, path);
-    status = pdp_cli_http(method, url, token, body, resp, why, whylen);
+    status = pdp_cli_http(method, url, token, body, cfg->pdp.admin_tls.ca_file,
+                          resp, why, whylen);
     explicit_bzero(token, sizeof(token));
     return status < 0 ? PDP_CLI_UNREACHABLE : status;
 }

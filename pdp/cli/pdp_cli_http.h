@@ -16,15 +16,17 @@
 /* pdp_cli_http sends method url with an optional bearer token and JSON
  * body (NULL: none) and reads the answer into resp. Returns the HTTP
  * status, or -1 with why in errbuf (no connection, timeout). Redirects are
- * not followed. */
+ * not followed. An https:// URL's certificate must chain to cafile (NULL:
+ * $TOLLGATE_ADMIN_CA, else the system's CAs). */
 int pdp_cli_http(const char *method, const char *url, const char *token,
-                 const char *body, tg_buf *resp, char *errbuf, size_t errlen);
+                 const char *body, const char *cafile, tg_buf *resp,
+                 char *errbuf, size_t errlen);
 
-/* pdp_cli_admin_base writes "http://host:port" for pdp.admin_listen
- * (a wildcard address becomes loopback); false with why in err when it
- * cannot be reached from here (port 0, not host:port). */
-bool pdp_cli_admin_base(const char *listen, char *buf, size_t cap, char *err,
-                        size_t errlen);
+/* pdp_cli_admin_base writes "http://host:port" (https:// with tls) for
+ * pdp.admin_listen (a wildcard address becomes loopback); false with why
+ * in err when it cannot be reached from here (port 0, not host:port). */
+bool pdp_cli_admin_base(const char *listen, bool tls, char *buf, size_t cap,
+                        char *err, size_t errlen);
 
 /* pdp_cli_token_read reads <state_dir>/admin.token into buf; false when
  * there is none. */

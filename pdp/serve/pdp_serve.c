@@ -320,6 +320,7 @@ pdp_serve(const tg_config *cfg, FILE *err)
     hooks.auth    = pdp_serve_auth;
     hooks.api     = pdp_serve_api;
     hooks.arg     = &sv;
+    hooks.tls     = &cfg->pdp.admin_tls;
     sv.st         = st;
     sv.cfg        = cfg;
     sv.pr         = pr;

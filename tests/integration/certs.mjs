@@ -18,15 +18,15 @@ export function makeCa(dir, name) {
   return { cert: path.join(dir, `${name}.crt`), key: path.join(dir, `${name}.key`), name };
 }
 
-/** makeCert writes NAME.crt / NAME.key signed by ca, for dns (a SAN) and
- * usage 'server' or 'client'. */
-export function makeCert(dir, ca, name, { dns = name, usage = 'server' } = {}) {
+/** makeCert writes NAME.crt / NAME.key signed by ca, for dns (and ip, if
+ * given: SANs) and usage 'server' or 'client'. */
+export function makeCert(dir, ca, name, { dns = name, ip, usage = 'server' } = {}) {
   const ext = path.join(dir, `${name}.ext`);
   fs.writeFileSync(ext, [
     'basicConstraints=critical,CA:FALSE',
     'keyUsage=critical,digitalSignature,keyAgreement',
     `extendedKeyUsage=${usage === 'server' ? 'serverAuth' : 'clientAuth'}`,
-    `subjectAltName=DNS:${dns}`,
+    `subjectAltName=DNS:${dns}${ip ? `,IP:${ip}` : ''}`,
   ].join('\n'));
   ossl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
     '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${dns}`], dir);

@@ -367,3 +367,34 @@ describe('sockets on a volume writable by everyone (a Kubernetes emptyDir)', () 
     }
   });
 });
+
+describe('the admin API over HTTPS (pdp.admin_tls)', () => {
+  test('the admin listener speaks TLS only, and the command line reaches it with the configured CA', { timeout: 60_000 }, async () => {
+    const dir = fs.mkdtempSync('/tmp/tgcert-');
+    const ca = makeCa(dir, 'admin-ca');
+    const srv = makeCert(dir, ca, 'localhost', { ip: '127.0.0.1' });
+    const port = await freePort();
+    const gw = await startGateway({
+      bundle: budgetBundle,
+      pdp: { admin_listen: `127.0.0.1:${port}`, admin_tls: { cert_file: srv.cert, key_file: srv.key, ca_file: ca.cert } },
+    });
+    try {
+      // `reload` finds the running PDP from the config: https, the CA.
+      const r = await gw.reloadPdp({ expectCode: 0 });
+      assert.match(r.stdout, /reloaded|unchanged|already/);
+      // Plain HTTP to that port gets no answer.
+      const plain = await httpRequest(port, { path: '/readyz', timeoutMs: 3000 }).catch((e) => ({ error: e }));
+      assert.ok(plain.error || plain.status !== 200, `plain HTTP answered ${plain.status}`);
+      // Without the CA the certificate is not trusted.
+      const url = `https://localhost:${port}`;
+      const bad = await runBinary('tollgate-pdp', ['tenants', 'list', '--url', url], {
+        env: { TOLLGATE_ADMIN_TOKEN: 'x', TOLLGATE_ADMIN_CA: '' },
+      });
+      assert.notEqual(bad.code, 0);
+      assert.match(bad.stderr, /cannot reach the admin API.*(certificate|SSL)/i);
+    } finally {
+      await gw.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -76,7 +76,7 @@ api_fn(void *arg, const char *actor, const char *method, const char *url,
 }
 
 static pdp_admin_hooks g_hooks = {ready_fn, metrics_fn, reload_fn,
-                                  auth_fn,  api_fn,     &g_ready, false};
+                                  auth_fn,  api_fn,     &g_ready, false, NULL};
 
 /* http_auth sends one request (with a bearer token and a body when given)
  * and returns the status; the answer's body lands in g_body. */
