@@ -146,6 +146,7 @@ struct tg_tls_watch {
     tg_tls_files    files; /* borrowed paths */
     int64_t         interval_ms;
     void          (*cb)(void *arg);
+    void          (*tick)(void *arg);
     void           *arg;
     pthread_t       thread;
     pthread_mutex_t mu;
@@ -161,6 +162,9 @@ tg_tls_stamp(const tg_tls_files *f)
     uint64_t    h        = 1469598103934665603ULL;
     char        err[256];
 
+    if (f->cert_file == NULL) {
+        return 0;
+    }
     for (size_t i = 0; i < 3; i++) {
         char  *buf = NULL;
         size_t n   = 0;
@@ -204,6 +208,9 @@ tg_tls_watch_main(void *arg)
             w->cb(w->arg);
         }
         pending = now;
+        if (w->tick != NULL) {
+            w->tick(w->arg);
+        }
         pthread_mutex_lock(&w->mu);
     }
     pthread_mutex_unlock(&w->mu);
@@ -212,16 +219,20 @@ tg_tls_watch_main(void *arg)
 
 tg_err
 tg_tls_watch_start(tg_tls_watch **out, const tg_tls_files *f,
-                   int64_t interval_ms, void (*cb)(void *arg), void *arg)
+                   int64_t interval_ms, void (*cb)(void *arg),
+                   void (*tick)(void *arg), void *arg)
 {
     tg_tls_watch *w = calloc(1, sizeof(*w));
 
     if (w == NULL) {
         return TG_ENOMEM;
     }
-    w->files       = *f;
+    if (f != NULL) {
+        w->files = *f;
+    }
     w->interval_ms = interval_ms;
     w->cb          = cb;
+    w->tick        = tick;
     w->arg         = arg;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);

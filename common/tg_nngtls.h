@@ -36,11 +36,12 @@ void tg_tls_url_host(const char *url, char *buf, size_t cap);
 
 /* tg_tls_watch polls f's files every interval_ms and calls cb(arg) on its
  * own thread when their content changed (and settled: the same twice in a
- * row, so a half-written pair is not loaded). */
+ * row, so a half-written pair is not loaded). tick (NULL: none) is called
+ * on that thread every interval; f may be NULL (tick only). */
 typedef struct tg_tls_watch tg_tls_watch;
 tg_err tg_tls_watch_start(tg_tls_watch **out, const tg_tls_files *f,
                           int64_t interval_ms, void (*cb)(void *arg),
-                          void *arg);
+                          void (*tick)(void *arg), void *arg);
 /* tg_tls_watch_stop joins the thread (cb is not running on return) and
  * frees. NULL-safe. */
 void tg_tls_watch_stop(tg_tls_watch *w);

@@ -60,8 +60,12 @@ struct dp_pdp {
     pthread_mutex_t dialer_lock; /* guards dialer and tls */
     nng_tls_config *tls;         /* tls+tcp:// only */
     const tg_tls_files *tls_files;
-    tg_tls_watch   *tls_watch;
+    tg_tls_watch   *tls_watch; /* also ticks dp_pdp_tick */
     atomic_llong    tls_reloads;
+    /* When the last connection went (or the client started), and when
+     * that was last logged; pipe_lock guards both. */
+    int64_t         down_since_ms;
+    int64_t         down_logged_ms;
     size_t          max_reply;
     size_t          max_request; /* 0: none */
     pthread_mutex_t lock;
@@ -137,11 +141,56 @@ dp_pdp_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
     if (ev == NNG_PIPE_EV_ADD_POST && i == pdp->n_pipe_ids &&
         pdp->n_pipe_ids < DP_PDP_MAX_PIPES) {
         pdp->pipe_ids[pdp->n_pipe_ids++] = id;
+        if (pdp->n_pipe_ids == 1) {
+            tg_info("PDP %s: connected", pdp->url);
+        }
     } else if (ev == NNG_PIPE_EV_REM_POST && i < pdp->n_pipe_ids) {
         pdp->pipe_ids[i] = pdp->pipe_ids[--pdp->n_pipe_ids];
+        if (pdp->n_pipe_ids == 0 && !atomic_load(&pdp->closing)) {
+            pdp->down_since_ms  = tg_mono_us() / 1000;
+            pdp->down_logged_ms = 0;
+            tg_warn("PDP %s: connection lost; reconnecting", pdp->url);
+        }
     }
     atomic_store(&pdp->pipes, (int)pdp->n_pipe_ids);
     pthread_mutex_unlock(&pdp->pipe_lock);
+}
+
+/* dp_pdp_tick (every 2 s, on the watch thread) says, after 10 s without a
+ * connection and then once a minute, that there is none and what to check:
+ * nng reports no reason (a refused TLS handshake looks like a PDP that is
+ * not there). */
+static void
+dp_pdp_tick(void *arg)
+{
+    dp_pdp *pdp = arg;
+    int64_t now = tg_mono_us() / 1000;
+    int64_t down;
+
+    pthread_mutex_lock(&pdp->pipe_lock);
+    down = pdp->n_pipe_ids == 0 ? now - pdp->down_since_ms : -1;
+    if (down < 10000 ||
+        (pdp->down_logged_ms != 0 && now - pdp->down_logged_ms < 60000)) {
+        pthread_mutex_unlock(&pdp->pipe_lock);
+        return;
+    }
+    pdp->down_logged_ms = now;
+    pthread_mutex_unlock(&pdp->pipe_lock);
+    if (pdp->tls != NULL) {
+        tg_warn("PDP %s: no connection for %lld s. Is the PDP up and "
+                "reachable? Does this data plane's certificate "
+                "(dataplane.pdp_tls.cert_file) chain to the PDP's "
+                "pdp.tls.client_ca_file, and the PDP's to "
+                "dataplane.pdp_tls.ca_file with the name %s?",
+                pdp->url, (long long)(down / 1000),
+                pdp->tls_files->server_name != NULL
+                    ? pdp->tls_files->server_name
+                    : "of the URL's host");
+    } else {
+        tg_warn("PDP %s: no connection for %lld s. Is tollgate-pdp serving "
+                "there (pdp.listen), as the user dataplane.pdp_uid names?",
+                pdp->url, (long long)(down / 1000));
+    }
 }
 
 /* dp_pdp_dir_check refuses an ipc socket in a directory someone other
@@ -332,11 +381,13 @@ dp_pdp_create_tls(dp_pdp **out, const char *url, size_t max_reply,
         dp_pdp_free(pdp);
         return TG_ECONFIG;
     }
-    if (pdp->tls != NULL &&
-        tg_tls_watch_start(&pdp->tls_watch, tls, 2000, dp_pdp_tls_reload,
+    pdp->down_since_ms = tg_mono_us() / 1000;
+    if (tg_tls_watch_start(&pdp->tls_watch, pdp->tls != NULL ? tls : NULL,
+                           2000, dp_pdp_tls_reload, dp_pdp_tick,
                            pdp) != TG_OK) {
-        tg_warn("dataplane.pdp_tls: cannot watch the files; certificate "
-                "changes need a restart");
+        tg_warn("PDP %s: cannot start its watch thread: certificate changes "
+                "need a restart, and a long outage is not logged",
+                url);
     }
     *out = pdp;
     return TG_OK;

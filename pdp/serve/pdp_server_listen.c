@@ -310,7 +310,7 @@ pdp_server_tls_start(pdp_server *srv, char *err, size_t errlen)
         return TG_ECONFIG;
     }
     if (tg_tls_watch_start(&srv->tls_watch, f, 2000, pdp_server_tls_reload,
-                           srv) != TG_OK) {
+                           NULL, srv) != TG_OK) {
         snprintf(err, errlen, "pdp.tls: cannot start watching the files");
         return TG_ESYS;
     }
