@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 
 import { makeCa, makeCert } from './certs.mjs';
 import {
-  decisionRecords, errorBody, freePort, httpRequest, mockDeployment, openStream, parseMetrics, pollUntil, promptTokens, readSse,
+  decisionRecords, errorBody, Proc, freePort, httpRequest, mockDeployment, openStream, parseMetrics, pollUntil, promptTokens, readSse,
   runBinary, sleep, startGateway, userMsg,
 } from './harness.mjs';
 
@@ -155,6 +155,59 @@ describe('central PDP over mutual TLS', () => {
     const { byId, list } = await decisionRecords(gw);
     assert.equal(byId.get(rid)?.pdp_fallback, 1, JSON.stringify(byId.get(rid)));
     assert.ok(list.some((x) => x.request_id !== rid && x.pdp_fallback === undefined));
+  });
+
+  test('local first, central while the local PDP is down, local again once it is back', { timeout: 90_000 }, async () => {
+    // A sidecar PDP of its own (own state: without replication it knows
+    // only its own keys) before the central one.
+    const localCfg = structuredClone(gw.config);
+    const sock = `ipc://${gw.dir}/local/pdp.sock`;
+    localCfg.pdp = { ...localCfg.pdp, listen: [sock], state_dir: path.join(gw.dir, 'local-state') };
+    delete localCfg.pdp.tls;
+    delete localCfg.pdp.admin_listen;
+    const localPath = path.join(gw.dir, 'local.json');
+    fs.writeFileSync(localPath, JSON.stringify(localCfg));
+    const startLocal = async () => {
+      const p = new Proc('pdp-local', 'tollgate-pdp', ['serve', '--config', localPath], { dir: gw.dir }).start();
+      await pollUntil(() => {
+        if (!p.running) throw new Error(p.describe());
+        return /ready: tollgate-pdp/.test(p.stderr().slice(p.stderrStart));
+      }, { timeoutMs: 30_000, what: 'the local PDP to start' });
+      return p;
+    };
+    let local = await startLocal();
+    await runBinary('tollgate-pdp', ['tenants', 'set', '--config', localPath, 'local-co']);
+    const lk = JSON.parse((await runBinary('tollgate-pdp', ['keys', 'create', '--config', localPath,
+      '--tenant', 'local-co', '--format', 'json'])).stdout).key;
+    gw.secrets.push(lk);
+    const central = (await gw.createKey({ tenant: 'central-co' })).key;
+    const dp = await gw.addDataplane({ pdp_url: [sock, tlsUrl], pdp_tls: tlsFor(certs.dp[3]) });
+    const ask = (k) => chatOn(dp.port, k, { model: 'mock-small', messages: userMsg('who decides?') });
+
+    await pollUntil(async () => (await metricsOn(dp.port))['tollgate_pdp_link_connected{pdp="0"}'] === 1,
+      { timeoutMs: 10_000, what: 'the local PDP link' });
+    assert.equal((await ask(lk)).status, 200, 'the local PDP decides while it is up');
+    errorBody(await ask(central), 401, 'invalid_api_key'); // unknown locally
+    const fb0 = (await metricsOn(dp.port)).tollgate_pdp_fallback_decisions_total;
+
+    const ex = await local.kill('SIGKILL');
+    assert.equal(ex.signal ?? 'SIGKILL', 'SIGKILL');
+    await pollUntil(async () => (await metricsOn(dp.port))['tollgate_pdp_link_connected{pdp="0"}'] === 0,
+      { timeoutMs: 10_000, what: 'the data plane to see the local PDP gone' });
+    const r = await ask(central);
+    assert.equal(r.status, 200, r.text);
+    assert.ok((await metricsOn(dp.port)).tollgate_pdp_fallback_decisions_total > fb0);
+    assert.equal(await readyOn(dp.port), 200, 'ready while one PDP is connected');
+
+    local = await startLocal();
+    await pollUntil(async () => (await ask(lk)).status === 200, { timeoutMs: 15_000, what: 'the local PDP to decide again' });
+    const fb1 = (await metricsOn(dp.port)).tollgate_pdp_fallback_decisions_total;
+    assert.equal((await ask(lk)).status, 200);
+    assert.equal((await metricsOn(dp.port)).tollgate_pdp_fallback_decisions_total, fb1, 'back on the local PDP');
+    // This data plane before its local PDP (as Kubernetes stops them).
+    assert.equal((await dp.proc.kill('SIGTERM')).code, 0, dp.proc.describe());
+    gw.extraDps.splice(gw.extraDps.indexOf(dp.proc), 1);
+    assert.equal((await local.kill('SIGTERM')).code, 0, local.describe());
   });
 
   test('replacing the PDP certificate files takes effect without a restart', { timeout: 60_000 }, async () => {
