@@ -184,8 +184,10 @@ describe('central PDP over mutual TLS', () => {
     const dp = await gw.addDataplane({ pdp_url: [sock, tlsUrl], pdp_tls: tlsFor(certs.dp[3]) });
     const ask = (k) => chatOn(dp.port, k, { model: 'mock-small', messages: userMsg('who decides?') });
 
-    await pollUntil(async () => (await metricsOn(dp.port))['tollgate_pdp_link_connected{pdp="0"}'] === 1,
-      { timeoutMs: 10_000, what: 'the local PDP link' });
+    await pollUntil(async () => {
+      const m = await metricsOn(dp.port);
+      return m['tollgate_pdp_link_connected{pdp="0"}'] === 1 && m['tollgate_pdp_link_connected{pdp="1"}'] === 1;
+    }, { timeoutMs: 10_000, what: 'both PDP links' });
     assert.equal((await ask(lk)).status, 200, 'the local PDP decides while it is up');
     errorBody(await ask(central), 401, 'invalid_api_key'); // unknown locally
     const fb0 = (await metricsOn(dp.port)).tollgate_pdp_fallback_decisions_total;
@@ -195,7 +197,7 @@ describe('central PDP over mutual TLS', () => {
     await pollUntil(async () => (await metricsOn(dp.port))['tollgate_pdp_link_connected{pdp="0"}'] === 0,
       { timeoutMs: 10_000, what: 'the data plane to see the local PDP gone' });
     const r = await ask(central);
-    assert.equal(r.status, 200, r.text);
+    assert.equal(r.status, 200, `${r.text}\n${JSON.stringify(await metricsOn(dp.port))}\n${dp.proc.stderr()}`);
     assert.ok((await metricsOn(dp.port)).tollgate_pdp_fallback_decisions_total > fb0);
     assert.equal(await readyOn(dp.port), 200, 'ready while one PDP is connected');
 
