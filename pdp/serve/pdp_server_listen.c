@@ -260,10 +260,11 @@ pdp_server_listen_tls(pdp_server *srv, const char *url, nng_listener *l,
 
 /* pdp_server_tls_reload runs on the watch's thread when pdp.tls's files
  * changed: a config that loads replaces the old one, and each tls+tcp://
- * listener is restarted with it. Connections of the old listener close;
- * data planes reconnect within half a second and resend what was in
- * flight (decisions are idempotent by request id). A config that does not
- * load leaves everything as it was. */
+ * listener is restarted with it (nng will not change a config a listener
+ * holds). Connections of the old listener close: decisions in flight on
+ * them fail closed at the data plane (reservations abandoned by id), which
+ * reconnects within half a second. A config that does not load leaves
+ * everything as it was. */
 static void
 pdp_server_tls_reload(void *arg)
 {
