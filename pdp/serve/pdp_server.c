@@ -798,6 +798,7 @@ pdp_server_start(pdp_server **out, const tg_config *cfg, pdp_store *st,
     tg_buf_init(&srv->snap_buf, 0);
     tg_trust_log_init(&srv->refused);
     atomic_init(&srv->pipes, 0);
+    pthread_mutex_init(&srv->pipe_mu, NULL);
     atomic_init(&srv->tls_reloads, 0);
     if ((rv = pdp_signer_open(&srv->signer, cfg->pdp.state_dir, true, err,
                               errlen)) != TG_OK) {
@@ -1027,6 +1028,7 @@ pdp_server_stop(pdp_server *srv)
     pdp_limits_destroy(srv->lim);
     pdp_guardset_destroy(srv->guards);
     pthread_mutex_destroy(&srv->mu);
+    pthread_mutex_destroy(&srv->pipe_mu);
     pthread_cond_destroy(&srv->cv);
     pthread_mutex_destroy(&srv->snap_mu);
     pthread_cond_destroy(&srv->snap_cv);

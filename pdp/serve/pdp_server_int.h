@@ -19,6 +19,8 @@
 #include "tg_nngtls.h"
 #include "tg_trust.h"
 
+#define PDP_SERVER_PIPES_MAX 1024 /* counted for draining; more still work */
+
 typedef enum pdp_worker_state {
     PDP_WORKER_RECV = 0,
     PDP_WORKER_SEND,
@@ -84,8 +86,13 @@ struct pdp_server {
     uid_t        allow[TG_CONFIG_MAX_UIDS];
     size_t       n_allow;
     tg_trust_log refused;
-    /* Connected data planes (pipes added minus removed), for draining. */
-    atomic_int pipes;
+    /* Connected data planes, for draining: the pipes nng added (a pipe
+     * closed before it was added may still be reported removed, so ids
+     * are kept, not just counted); pipe_mu guards pipe_ids. */
+    atomic_int      pipes;
+    pthread_mutex_t pipe_mu;
+    uint32_t        pipe_ids[PDP_SERVER_PIPES_MAX];
+    size_t          n_pipe_ids;
     /* tls+tcp:// listeners: restarted with a new config when pdp.tls's
      * files change (tls_mu guards them and tls_cfg). */
     pthread_mutex_t tls_mu;

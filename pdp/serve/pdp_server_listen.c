@@ -42,6 +42,25 @@ pdp_server_mkdirs(const char *path)
     return rv;
 }
 
+/* pdp_server_pipe_count records a pipe added (or removed, when it was
+ * added) and publishes how many are connected. */
+static void
+pdp_server_pipe_count(pdp_server *srv, uint32_t id, bool added)
+{
+    size_t i;
+
+    pthread_mutex_lock(&srv->pipe_mu);
+    for (i = 0; i < srv->n_pipe_ids && srv->pipe_ids[i] != id; i++) {
+    }
+    if (added && i == srv->n_pipe_ids && i < PDP_SERVER_PIPES_MAX) {
+        srv->pipe_ids[srv->n_pipe_ids++] = id;
+    } else if (!added && i < srv->n_pipe_ids) {
+        srv->pipe_ids[i] = srv->pipe_ids[--srv->n_pipe_ids];
+    }
+    atomic_store(&srv->pipes, (int)srv->n_pipe_ids);
+    pthread_mutex_unlock(&srv->pipe_mu);
+}
+
 /* pdp_server_pipe_cb runs before nng adds a pipe: an ipc peer whose uid is
  * not allowed is closed, so none of its requests (forged usage reports,
  * say) is ever read. tcp:// and tls+tcp:// pipes pass: those listeners
@@ -55,7 +74,7 @@ pdp_server_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
     int          rv;
 
     if (ev == NNG_PIPE_EV_ADD_POST || ev == NNG_PIPE_EV_REM_POST) {
-        atomic_fetch_add(&srv->pipes, ev == NNG_PIPE_EV_ADD_POST ? 1 : -1);
+        pdp_server_pipe_count(srv, nng_pipe_id(p), ev == NNG_PIPE_EV_ADD_POST);
         return;
     }
     if (nng_pipe_get_addr(p, NNG_OPT_LOCADDR, &sa) == 0 &&
