@@ -4,6 +4,7 @@
  * CA); plain tcp:// carries forgeable decisions and usage, so it is
  * accepted only to a loopback address and only when pdp.allow_plain_tcp
  * says so. */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,14 +28,26 @@ tg_config_url_kind_of(const char *url)
     return TG_URL_IPC;
 }
 
-/* tg_config_loopback: the host of a tcp:// URL is a loopback address. */
+/* tg_config_loopback: the host of a tcp://host:port URL is a loopback
+ * address: an IPv4 literal in 127/8, [::1] or localhost (a name such as
+ * 127.example.com is not: DNS decides where it goes). */
 static bool
 tg_config_loopback(const char *url)
 {
-    const char *h = url + 6;
+    const char    *h     = url + 6;
+    const char    *colon = strrchr(h, ':');
+    char           host[64];
+    struct in_addr a;
 
-    return strncmp(h, "127.", 4) == 0 || strncmp(h, "localhost:", 10) == 0 ||
-           strncmp(h, "[::1]:", 6) == 0;
+    if (colon == NULL || (size_t)(colon - h) >= sizeof(host)) {
+        return false;
+    }
+    snprintf(host, sizeof(host), "%.*s", (int)(colon - h), h);
+    if (strcmp(host, "localhost") == 0 || strcmp(host, "[::1]") == 0) {
+        return true;
+    }
+    return inet_pton(AF_INET, host, &a) == 1 &&
+           (ntohl(a.s_addr) >> 24) == 127;
 }
 
 /* tg_config_url checks one nng URL of what (pdp.listen or

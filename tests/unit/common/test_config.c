@@ -80,6 +80,42 @@ test_pdp_link_is_local(void)
     }
 }
 
+/* With pdp.allow_plain_tcp, tcp:// is taken to loopback literals and
+ * localhost only: a name such as 127.evil.example goes where DNS says. */
+static void
+test_plain_tcp_loopback_only(void)
+{
+    static const struct {
+        const char *url;
+        bool        ok;
+    } cases[] = {
+        {"tcp://127.0.0.1:7070", true},  {"tcp://127.9.8.7:7070", true},
+        {"tcp://localhost:7070", true},  {"tcp://[::1]:7070", true},
+        {"tcp://127.evil.example:7070", false},
+        {"tcp://10.0.0.1:7070", false},  {"tcp://1127.0.0.1:7070", false},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        tg_config *cfg = NULL;
+        char       err[512] = "";
+        char       text[2048];
+
+        snprintf(text, sizeof(text),
+                 "{\n  \"pdp\": {\"listen\": [\"ipc:///tmp/x.sock\"], "
+                 "\"state_dir\": \"s\", \"allow_plain_tcp\": true},\n"
+                 "  \"dataplane\": {\"listen\": \"127.0.0.1:8080\", "
+                 "\"pdp_url\": \"%s\", \"spool_dir\": \"/sp\"},\n"
+                 "  \"deployments\": []\n}\n",
+                 cases[i].url);
+        CU_ASSERT_EQUAL(load(text, &cfg, err, sizeof(err)) == TG_OK,
+                        cases[i].ok);
+        if (!cases[i].ok) {
+            CU_ASSERT_PTR_NOT_NULL(strstr(err, "only to a loopback address"));
+        }
+        tg_config_destroy(cfg);
+    }
+}
+
 /* dataplane.pdp_url may list fallbacks; tls+tcp:// needs the TLS files,
  * resolved against the config's directory; private_volumes are kept. */
 static void
@@ -332,6 +368,7 @@ main(void)
         {"unknown_key_has_location", test_unknown_key_has_location},
         {"pdp_link_is_local", test_pdp_link_is_local},
     {"pdp_link_lists_and_tls", test_pdp_link_lists_and_tls},
+    {"plain_tcp_loopback_only", test_plain_tcp_loopback_only},
     {"small_message_limit_is_raised", test_small_message_limit_is_raised},
         {"literal_secret_refused_without_echo",
          test_literal_secret_refused_without_echo},
