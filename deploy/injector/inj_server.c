@@ -1,11 +1,15 @@
 /* inj_server.c - libmicrohttpd daemons over one listening socket, swapped
  * by the certificate watcher: quiesce the old daemon (it stops accepting;
  * the kernel queues new connections meanwhile), start the new one on the
- * same socket, then stop the old one once its requests are done. */
+ * same socket, then stop the old one once its requests are done. Each
+ * daemon gets its own dup() of the socket: MHD_start_daemon closes the
+ * socket it was given when it fails (GnuTLS refusing a pair OpenSSL took),
+ * and the server's own descriptor must outlive that. */
 #include "inj_server.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -30,7 +34,7 @@
 
 struct inj_server {
     const inj_config  *cfg;
-    int                fd; /* the listening socket; the live daemon's */
+    int                fd; /* the listening socket; each daemon has a dup */
     uint16_t           port;
     struct MHD_Daemon *d;                  /* read by handlers: __atomic */
     inj_certs          certs;              /* what d serves with */
@@ -200,16 +204,24 @@ inj_server_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     }
 }
 
+/* inj_server_daemon starts a daemon on a dup of s->fd, which the daemon
+ * owns (closed by MHD_stop_daemon, or by MHD_start_daemon if it fails). */
 static struct MHD_Daemon *
 inj_server_daemon(inj_server *s, const inj_certs *tls)
 {
     unsigned int flags = MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD |
                          MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    int          fd    = fcntl(s->fd, F_DUPFD_CLOEXEC, 0);
 
+    if (fd < 0) {
+        tg_error("https: cannot duplicate the listening socket: %s",
+                 strerror(errno));
+        return NULL;
+    }
     /* The logger goes first so MHD never writes to stderr on its own. */
     return MHD_start_daemon(
         flags, 0, NULL, NULL, inj_server_handle, s, MHD_OPTION_EXTERNAL_LOGGER,
-        inj_server_log, NULL, MHD_OPTION_LISTEN_SOCKET, s->fd,
+        inj_server_log, NULL, MHD_OPTION_LISTEN_SOCKET, fd,
         MHD_OPTION_HTTPS_MEM_CERT, tls->cert, MHD_OPTION_HTTPS_MEM_KEY,
         tls->key, MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)INJ_SERVER_THREADS,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)INJ_SERVER_CONNS,
@@ -237,14 +249,17 @@ inj_server_drain(struct MHD_Daemon *old)
     }
 }
 
-/* inj_server_swap serves with next (taken) instead of s->certs. */
+/* inj_server_swap serves with next (taken) instead of s->certs. old is
+ * NULL when an earlier swap could not serve again: then this one only
+ * starts. */
 static void
 inj_server_swap(inj_server *s, inj_certs *next)
 {
     struct MHD_Daemon *old = s->d;
     struct MHD_Daemon *d;
+    MHD_socket         ofd = MHD_INVALID_SOCKET;
 
-    if (MHD_quiesce_daemon(old) == MHD_INVALID_SOCKET) {
+    if (old != NULL && (ofd = MHD_quiesce_daemon(old)) == MHD_INVALID_SOCKET) {
         tg_error("certificate reload: cannot quiesce the server; keeping "
                  "the old certificate");
         inj_certs_fini(next);
@@ -266,11 +281,15 @@ inj_server_swap(inj_server *s, inj_certs *next)
         tg_info("certificate reloaded");
     }
     __atomic_store_n(&s->d, d, __ATOMIC_RELEASE);
-    inj_server_drain(old);
-    MHD_stop_daemon(old); /* the socket stays open: d listens on it */
+    if (old != NULL) {
+        inj_server_drain(old);
+        MHD_stop_daemon(old);
+        close(ofd); /* old's dup: a quiesced daemon leaves it to us */
+    }
     if (d == NULL) {
         tg_error("certificate reload: cannot serve again on the listening "
-                 "socket; webhook calls now fail");
+                 "socket; webhook calls fail until the next valid "
+                 "certificate is picked up");
     }
 }
 
@@ -499,8 +518,9 @@ inj_server_stop(inj_server *s)
         pthread_join(s->watcher, NULL);
     }
     if (s->d != NULL) {
-        MHD_stop_daemon(s->d); /* closes the listening socket too */
-    } else if (s->fd >= 0) {
+        MHD_stop_daemon(s->d); /* closes its dup of the socket */
+    }
+    if (s->fd >= 0) {
         close(s->fd);
     }
     inj_certs_fini(&s->certs);

@@ -112,6 +112,33 @@ grep -q "certificate reload refused, keeping the old one: the certificate is not
   fail "the refused certificate is not logged"
 [ "$(grep -c "certificate reload refused" "$tmp/log")" -eq 1 ] || fail "the refusal is logged more than once"
 
+# A pair OpenSSL accepts but GnuTLS refuses (brainpool): the old daemon
+# keeps serving on the listening socket, and a good pair after it is still
+# picked up.
+mkdir -p "$tmp/tls/..bp"
+if openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:brainpoolP256r1 \
+     -nodes -days 2 -subj /CN=localhost -keyout "$tmp/tls/..bp/tls.key" \
+     -out "$tmp/tls/..bp/tls.crt" 2>/dev/null; then
+  swap ..bp
+  for _ in $(seq 1 50); do
+    grep -q "the TLS library refused the new certificate" "$tmp/log" && break
+    sleep 0.1
+  done
+  grep -q "the TLS library refused the new certificate" "$tmp/log" ||
+    fail "the pair GnuTLS refuses is not logged"
+  [ "$(req "$tmp/tls/..b/tls.crt" /healthz)" = "ok" ] ||
+    fail "a pair GnuTLS refuses took the webhook down"
+  swap ..a
+  ok=
+  for _ in $(seq 1 100); do
+    [ "$(req "$tmp/tls/..a/tls.crt" /healthz 2>/dev/null)" = "ok" ] && { ok=1; break; }
+    sleep 0.1
+  done
+  [ -n "$ok" ] || fail "a good pair after one GnuTLS refused is not served"
+else
+  echo "serve: openssl cannot make a brainpool key; skipping that swap" >&2
+fi
+
 kill -TERM "$pid"
 wait "$pid"; st=$?
 pid=
