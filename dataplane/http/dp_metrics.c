@@ -96,6 +96,19 @@ dp_metrics_deployment_text(const dp_host *h, tg_buf *b)
     free(st);
 }
 
+/* dp_metrics_spools sums one spool figure over every dataplane.pdp_url's
+ * spool. */
+static uint64_t
+dp_metrics_spools(const dp_host *h, uint64_t (*fig)(dp_spool *))
+{
+    uint64_t n = 0;
+
+    for (size_t i = 0; i < h->n_pdps; i++) {
+        n += fig(h->spools[i]);
+    }
+    return n;
+}
+
 /* dp_metrics_pdp_links: each dataplane.pdp_url's connection and how many
  * decisions went to a later one because the first was down. */
 static void
@@ -189,11 +202,11 @@ dp_metrics_text(const dp_host *h, tg_buf *b)
         (long long)atomic_load(&m->inflight),
         (unsigned long long)atomic_load(&m->prompt_tokens),
         (unsigned long long)atomic_load(&m->completion_tokens),
-        (unsigned long long)dp_spool_pending(h->spool),
-        (unsigned long long)dp_spool_held_bytes(h->spool),
+        (unsigned long long)dp_metrics_spools(h, dp_spool_pending),
+        (unsigned long long)dp_metrics_spools(h, dp_spool_held_bytes),
         (unsigned long long)dp_spool_mem_max(h->spool),
         (unsigned long long)atomic_load(&m->spool_refused),
-        (unsigned long long)dp_spool_acked(h->spool),
+        (unsigned long long)dp_metrics_spools(h, dp_spool_acked),
         (unsigned long long)atomic_load(&m->records_shed),
         (unsigned long long)atomic_load(&m->records_refused),
         dp_host_connected(h) ? 1 : 0);
