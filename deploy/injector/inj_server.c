@@ -32,11 +32,22 @@
 #define INJ_SERVER_CONNS 256
 #define INJ_SERVER_IDLE_S 10 /* an idle connection is closed after this */
 
+/* One daemon's handler context (its MHD cls). retired: a reload replaced
+ * the daemon, so its answers close their connection (the client
+ * reconnects to the new one). MHD_CONNECTION_INFO_DAEMON cannot tell: in
+ * a thread pool it names the worker, never the daemon MHD_start_daemon
+ * returned. */
+typedef struct inj_live {
+    inj_server *s;
+    bool        retired; /* __atomic: set by the watcher, read by handlers */
+} inj_live;
+
 struct inj_server {
     const inj_config  *cfg;
     int                fd; /* the listening socket; each daemon has a dup */
     uint16_t           port;
-    struct MHD_Daemon *d;                  /* read by handlers: __atomic */
+    struct MHD_Daemon *d;                  /* watcher (and stop) only */
+    inj_live          *live;               /* d's context; freed after d */
     inj_certs          certs;              /* what d serves with */
     uint8_t            bad[TG_SHA256_LEN]; /* last refused pair: log once */
     pthread_t          watcher;
@@ -64,19 +75,8 @@ inj_server_log(void *cls, const char *fmt, va_list ap)
     tg_warn("https: %s", line);
 }
 
-/* inj_server_retired: c belongs to a daemon a reload replaced, so its
- * answer closes the connection (the client reconnects to the new one). */
-static bool
-inj_server_retired(inj_server *s, struct MHD_Connection *c)
-{
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_DAEMON);
-
-    return ci != NULL && ci->daemon != __atomic_load_n(&s->d, __ATOMIC_ACQUIRE);
-}
-
 static enum MHD_Result
-inj_server_send(inj_server *s, struct MHD_Connection *c, unsigned int status,
+inj_server_send(inj_live *lv, struct MHD_Connection *c, unsigned int status,
                 const char *type, const char *body, size_t len)
 {
     struct MHD_Response *r;
@@ -89,7 +89,7 @@ inj_server_send(inj_server *s, struct MHD_Connection *c, unsigned int status,
     }
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    if (inj_server_retired(s, c)) {
+    if (__atomic_load_n(&lv->retired, __ATOMIC_ACQUIRE)) {
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     }
     ret = MHD_queue_response(c, status, r);
@@ -98,16 +98,17 @@ inj_server_send(inj_server *s, struct MHD_Connection *c, unsigned int status,
 }
 
 static enum MHD_Result
-inj_server_text(inj_server *s, struct MHD_Connection *c, unsigned int status,
+inj_server_text(inj_live *lv, struct MHD_Connection *c, unsigned int status,
                 const char *text)
 {
-    return inj_server_send(s, c, status, "text/plain; charset=utf-8", text,
+    return inj_server_send(lv, c, status, "text/plain; charset=utf-8", text,
                            strlen(text));
 }
 
 static enum MHD_Result
-inj_server_mutate(inj_server *s, struct MHD_Connection *c, inj_req *rq)
+inj_server_mutate(inj_live *lv, struct MHD_Connection *c, inj_req *rq)
 {
+    inj_server *s = lv->s;
     const char *q =
         MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "default");
     bool            dflt = s->cfg->inject_by_default;
@@ -119,21 +120,21 @@ inj_server_mutate(inj_server *s, struct MHD_Connection *c, inj_req *rq)
     }
     if (rq->too_big) {
         tg_warn("mutate: 400 malformed review: body over 4 MiB");
-        return inj_server_text(s, c, 400,
+        return inj_server_text(lv, c, 400,
                                "malformed AdmissionReview: body over 4 MiB\n");
     }
     if (tg_buf_error(&rq->body) != TG_OK ||
         inj_review_handle(s->cfg, rq->body.data != NULL ? rq->body.data : "",
                           rq->body.len, dflt, &rep) != TG_OK) {
         tg_error("mutate: out of memory");
-        return inj_server_text(s, c, 500, "out of memory\n");
+        return inj_server_text(lv, c, 500, "out of memory\n");
     }
     if (rep.status == 200) {
         tg_info("mutate: %s", rep.log);
     } else {
         tg_warn("mutate: %s", rep.log);
     }
-    ret = inj_server_send(s, c, rep.status, rep.type, rep.body, rep.len);
+    ret = inj_server_send(lv, c, rep.status, rep.type, rep.body, rep.len);
     inj_reply_fini(&rep);
     return ret;
 }
@@ -159,9 +160,9 @@ inj_server_handle(void *cls, struct MHD_Connection *c, const char *url,
                   const char *method, const char *version, const char *upload,
                   size_t *upload_size, void **con_cls)
 {
-    inj_server *s    = cls;
-    inj_req    *rq   = *con_cls;
-    bool        post = strcmp(method, "POST") == 0;
+    inj_live *lv   = cls;
+    inj_req  *rq   = *con_cls;
+    bool      post = strcmp(method, "POST") == 0;
 
     (void)version;
     if (rq == NULL) {
@@ -178,14 +179,14 @@ inj_server_handle(void *cls, struct MHD_Connection *c, const char *url,
         return MHD_YES;
     }
     if (strcmp(url, "/mutate") == 0) {
-        return post ? inj_server_mutate(s, c, rq)
-                    : inj_server_text(s, c, 405, "POST an AdmissionReview\n");
+        return post ? inj_server_mutate(lv, c, rq)
+                    : inj_server_text(lv, c, 405, "POST an AdmissionReview\n");
     }
     if (strcmp(url, "/healthz") == 0 || strcmp(url, "/readyz") == 0) {
-        return post ? inj_server_text(s, c, 405, "use GET\n")
-                    : inj_server_text(s, c, 200, "ok\n");
+        return post ? inj_server_text(lv, c, 405, "use GET\n")
+                    : inj_server_text(lv, c, 200, "ok\n");
     }
-    return inj_server_text(s, c, 404, "not found\n");
+    return inj_server_text(lv, c, 404, "not found\n");
 }
 
 static void
@@ -205,22 +206,28 @@ inj_server_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 }
 
 /* inj_server_daemon starts a daemon on a dup of s->fd, which the daemon
- * owns (closed by MHD_stop_daemon, or by MHD_start_daemon if it fails). */
+ * owns (closed by MHD_stop_daemon, or by MHD_start_daemon if it fails).
+ * Owns: *live, the daemon's context, free after MHD_stop_daemon. */
 static struct MHD_Daemon *
-inj_server_daemon(inj_server *s, const inj_certs *tls)
+inj_server_daemon(inj_server *s, const inj_certs *tls, inj_live **live)
 {
     unsigned int flags = MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD |
                          MHD_USE_ITC | MHD_USE_ERROR_LOG;
-    int          fd    = fcntl(s->fd, F_DUPFD_CLOEXEC, 0);
+    inj_live          *lv = calloc(1, sizeof(*lv));
+    int                fd = -1;
+    struct MHD_Daemon *d;
 
-    if (fd < 0) {
-        tg_error("https: cannot duplicate the listening socket: %s",
-                 strerror(errno));
+    *live = NULL;
+    if (lv == NULL || (fd = fcntl(s->fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+        tg_error("https: cannot start a server: %s",
+                 lv == NULL ? "out of memory" : strerror(errno));
+        free(lv);
         return NULL;
     }
+    lv->s = s;
     /* The logger goes first so MHD never writes to stderr on its own. */
-    return MHD_start_daemon(
-        flags, 0, NULL, NULL, inj_server_handle, s, MHD_OPTION_EXTERNAL_LOGGER,
+    d = MHD_start_daemon(
+        flags, 0, NULL, NULL, inj_server_handle, lv, MHD_OPTION_EXTERNAL_LOGGER,
         inj_server_log, NULL, MHD_OPTION_LISTEN_SOCKET, fd,
         MHD_OPTION_HTTPS_MEM_CERT, tls->cert, MHD_OPTION_HTTPS_MEM_KEY,
         tls->key, MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)INJ_SERVER_THREADS,
@@ -228,6 +235,12 @@ inj_server_daemon(inj_server *s, const inj_certs *tls)
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)INJ_SERVER_IDLE_S,
         MHD_OPTION_NOTIFY_COMPLETED, inj_server_completed, NULL,
         MHD_OPTION_END);
+    if (d == NULL) {
+        free(lv);
+        return NULL;
+    }
+    *live = lv;
+    return d;
 }
 
 /* inj_server_drain waits until old (quiesced) holds no connection, at
@@ -255,8 +268,10 @@ inj_server_drain(struct MHD_Daemon *old)
 static void
 inj_server_swap(inj_server *s, inj_certs *next)
 {
-    struct MHD_Daemon *old = s->d;
+    struct MHD_Daemon *old   = s->d;
+    inj_live          *olive = s->live;
     struct MHD_Daemon *d;
+    inj_live          *live;
     MHD_socket         ofd = MHD_INVALID_SOCKET;
 
     if (old != NULL && (ofd = MHD_quiesce_daemon(old)) == MHD_INVALID_SOCKET) {
@@ -265,13 +280,13 @@ inj_server_swap(inj_server *s, inj_certs *next)
         inj_certs_fini(next);
         return;
     }
-    if ((d = inj_server_daemon(s, next)) == NULL) {
+    if ((d = inj_server_daemon(s, next, &live)) == NULL) {
         /* The pair passed OpenSSL's check but GnuTLS refused it. */
         memcpy(s->bad, next->hash, sizeof(s->bad));
         inj_certs_fini(next);
         tg_error("certificate reload: the TLS library refused the new "
                  "certificate; keeping the old one");
-        d = inj_server_daemon(s, &s->certs);
+        d = inj_server_daemon(s, &s->certs, &live);
     } else {
         inj_certs_fini(&s->certs);
         s->certs = *next;
@@ -280,11 +295,14 @@ inj_server_swap(inj_server *s, inj_certs *next)
         pthread_mutex_unlock(&s->mu);
         tg_info("certificate reloaded");
     }
-    __atomic_store_n(&s->d, d, __ATOMIC_RELEASE);
+    s->d    = d;
+    s->live = live;
     if (old != NULL) {
+        __atomic_store_n(&olive->retired, true, __ATOMIC_RELEASE);
         inj_server_drain(old);
         MHD_stop_daemon(old);
         close(ofd); /* old's dup: a quiesced daemon leaves it to us */
+        free(olive);
     }
     if (d == NULL) {
         tg_error("certificate reload: cannot serve again on the listening "
@@ -445,7 +463,7 @@ inj_server_open(inj_server *s, char *err, size_t errlen)
         return rv;
     }
     s->port = inj_server_bound_port(s->fd);
-    if ((s->d = inj_server_daemon(s, &s->certs)) == NULL) {
+    if ((s->d = inj_server_daemon(s, &s->certs, &s->live)) == NULL) {
         snprintf(err, errlen,
                  "cannot start the HTTPS server (the TLS "
                  "library refused the certificate?)");
@@ -520,6 +538,7 @@ inj_server_stop(inj_server *s)
     if (s->d != NULL) {
         MHD_stop_daemon(s->d); /* closes its dup of the socket */
     }
+    free(s->live);
     if (s->fd >= 0) {
         close(s->fd);
     }

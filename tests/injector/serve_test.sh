@@ -78,6 +78,11 @@ head -c 5000000 /dev/zero | tr '\0' ' ' >"$tmp/huge"
 [ "$(code "$tmp/tls/..a/tls.crt" /mutate)" = 405 ] || fail "GET /mutate"
 [ "$(code "$tmp/tls/..a/tls.crt" /nope)" = 404 ] || fail "an unknown path"
 grep -q "400 malformed review: not JSON" "$tmp/log" || fail "the 400 is not logged"
+# Keep-alive: the API server reuses its connection (a TLS handshake per
+# pod creation otherwise); only a daemon a reload replaced closes them.
+conns=$(req "$tmp/tls/..a/tls.crt" /healthz -o /dev/null -o /dev/null \
+  -w '%{num_connects} ' "https://localhost:$port/readyz")
+[ "$conns" = "1 0 " ] || fail "the connection is not kept alive (new connections: $conns)"
 
 # Requests without pause through the swap: none may fail.
 (
