@@ -50,6 +50,9 @@ done
 need=()
 command -v podman >/dev/null 2>&1 || need+=(podman runc catatonit netavark aardvark-dns iptables)
 command -v runc >/dev/null 2>&1 || need+=(runc)
+# podman pod create builds its pause image from catatonit (only recommended
+# by Debian's podman: absent after --no-install-recommends).
+command -v catatonit >/dev/null 2>&1 || [ -x /usr/libexec/podman/catatonit ] || need+=(catatonit)
 command -v jq >/dev/null 2>&1 || need+=(jq)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 if [ ${#need[@]} -gt 0 ]; then
@@ -81,7 +84,10 @@ fi
 say "images built and podman runs containers ($(($(date +%s) - start)) s)"
 
 # --- state, names, cleanup --------------------------------------------------
-id=tg-e2e-$$
+# PID and a random part: a run killed without its cleanup (SIGKILL) leaves
+# its containers, pod and network behind, and a later run with the same PID
+# (likely in a fresh CI container) must not collide with them.
+id=tg-e2e-$$-$RANDOM
 tmp=$(mktemp -d "/tmp/$id.XXXXXX")
 failed=0
 cleanup() {
@@ -109,14 +115,35 @@ cleanup() {
 trap cleanup EXIT
 trap 'say "interrupted"; exit 130' INT TERM
 # The whole test is bounded: a watchdog ends it after TG_E2E_TIMEOUT s.
+# bash runs the TERM trap only once the command it waits for has ended, so
+# the watchdog also ends that command (a hung podman): the test's children
+# and theirs (a command substitution's), then, if the cleanup has not
+# stopped the watchdog within 10 s, kills them.
+kids() {
+  local p
+  for p in "$@"; do
+    if [ -r "/proc/$p/task/$p/children" ]; then
+      cat /proc/"$p"/task/*/children 2>/dev/null || true
+    else
+      pgrep -P "$p" 2>/dev/null || true
+    fi
+  done
+}
 watch() {
-  local s
+  local s k top="" hung
   sleep "$1" </dev/null >/dev/null 2>&1 &
   s=$!
   trap 'kill $s 2>/dev/null; exit 0' TERM
   wait $s
   say "FAILED: timed out after $1 s"
+  for k in $(kids $$); do [ "$k" = "$BASHPID" ] || top="$top $k"; done
+  hung="$top $(kids $top)"
   kill -TERM $$
+  kill -TERM $hung 2>/dev/null || true
+  sleep 10 </dev/null >/dev/null 2>&1 &
+  s=$!
+  wait $s
+  kill -KILL $hung 2>/dev/null || true
 }
 watch "${TG_E2E_TIMEOUT:-300}" </dev/null &
 watchdog=$!
@@ -196,7 +223,7 @@ spend() {
 wait_spend() {
   local s="" n
   for _ in $(seq 60); do
-    s=$(spend "$1" "$2")
+    s=$(spend "$1" "$2") || s="" # (set -e: a failed attempt is retried)
     n=$(jq -r '.requests // 0' <<<"${s:-null}")
     [ "$n" -ge "$3" ] && { echo "$s"; return 0; }
     sleep 0.5
