@@ -222,7 +222,8 @@ inj_review_respond(const inj_config *cfg, const cJSON *rv, bool dflt,
         (resp = cJSON_AddObjectToObject(ans, "response")) == NULL ||
         cJSON_AddStringToObject(
             resp, "uid",
-            cJSON_GetStringValue(cJSON_GetObjectItem(req, "uid"))) == NULL ||
+            cJSON_GetStringValue(
+                cJSON_GetObjectItemCaseSensitive(req, "uid"))) == NULL ||
         inj_review_answer(resp, &r) != TG_OK ||
         (out->body = cJSON_PrintUnformatted(ans)) == NULL) {
         goto out;

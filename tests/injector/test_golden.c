@@ -261,12 +261,33 @@ test_malformed(void)
     inj_reply_fini(&rep);
 }
 
+/* The answer echoes request.uid itself, not a member whose name differs
+ * only in case (cJSON_GetObjectItem ignores case). */
+static void
+test_uid_echo(void)
+{
+    static const char body[] =
+        "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":"
+        "\"AdmissionReview\",\"request\":{\"UID\":7,\"Uid\":\"other\","
+        "\"uid\":\"the-uid\",\"operation\":\"DELETE\",\"object\":{}}}";
+    inj_config cfg;
+    inj_reply  rep;
+
+    inj_config_defaults(&cfg);
+    CU_ASSERT_EQUAL_FATAL(
+        inj_review_handle(&cfg, body, strlen(body), false, &rep), TG_OK);
+    CU_ASSERT_EQUAL(rep.status, 200);
+    CU_ASSERT_PTR_NOT_NULL(strstr(rep.body, "\"uid\":\"the-uid\""));
+    inj_reply_fini(&rep);
+}
+
 int
 main(void)
 {
     static const tg_unit_case cases[] = {
         {"every golden case", test_cases},
         {"malformed reviews", test_malformed},
+        {"the uid echoed is request.uid", test_uid_echo},
         {NULL, NULL},
     };
 
