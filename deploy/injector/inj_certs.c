@@ -36,8 +36,10 @@ inj_certs_read(inj_certs *out, const char *cert_file, const char *key_file,
     tg_err      rv;
 
     memset(out, 0, sizeof(*out));
-    if ((rv = tg_tls_read_pem(cert_file, &out->cert, NULL, err, errlen)) != TG_OK ||
-        (rv = tg_tls_read_pem(key_file, &out->key, NULL, err, errlen)) != TG_OK) {
+    if ((rv = tg_tls_read_pem(cert_file, &out->cert, NULL, err, errlen)) !=
+            TG_OK ||
+        (rv = tg_tls_read_pem(key_file, &out->key, NULL, err, errlen)) !=
+            TG_OK) {
         inj_certs_fini(out);
         return rv;
     }
@@ -55,14 +57,29 @@ inj_certs_read(inj_certs *out, const char *cert_file, const char *key_file,
     return TG_OK;
 }
 
+/* inj_certs_no_pass refuses an encrypted key. With no callback OpenSSL
+ * asks for the pass phrase on the terminal, and the server (or its
+ * certificate watcher) waits there for ever. */
+static int
+inj_certs_no_pass(char *buf, int size, int rwflag, void *u)
+{
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    (void)u;
+    return -1;
+}
+
 tg_err
 inj_certs_check(const inj_certs *c, char *err, size_t errlen)
 {
-    BIO      *cb = BIO_new_mem_buf(c->cert, -1);
-    BIO      *kb = BIO_new_mem_buf(c->key, -1);
-    X509     *x  = cb != NULL ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
+    BIO  *cb = BIO_new_mem_buf(c->cert, -1);
+    BIO  *kb = BIO_new_mem_buf(c->key, -1);
+    X509 *x  = cb != NULL ? PEM_read_bio_X509(cb, NULL, inj_certs_no_pass, NULL)
+                          : NULL;
     EVP_PKEY *k =
-        kb != NULL ? PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL) : NULL;
+        kb != NULL ? PEM_read_bio_PrivateKey(kb, NULL, inj_certs_no_pass, NULL)
+                   : NULL;
     tg_err rv = TG_EINVAL;
 
     if (x == NULL) {

@@ -43,6 +43,22 @@ ln -s ..data/tls.crt "$tmp/tls/tls.crt"
 ln -s ..data/tls.key "$tmp/tls/tls.key"
 swap() { ln -s "$1" "$tmp/tls/..new" && mv -T "$tmp/tls/..new" "$tmp/tls/..data"; }
 
+# An encrypted key is refused at start, not asked for on the terminal
+# (script gives the server one).
+if command -v script >/dev/null; then
+  mkdir -p "$tmp/enc"
+  openssl genpkey -algorithm ec -pkeyopt ec_paramgen_curve:prime256v1 \
+    -aes256 -pass pass:secret -out "$tmp/enc/tls.key" 2>/dev/null &&
+    openssl req -x509 -key "$tmp/enc/tls.key" -passin pass:secret -days 2 \
+      -subj /CN=localhost -out "$tmp/enc/tls.crt" 2>/dev/null || exit 1
+  printf '{"listen": "127.0.0.1:0", "cert_file": "enc/tls.crt", "key_file": "enc/tls.key"}\n' \
+    >"$tmp/enc.json"
+  timeout 10 script -qec "'$bin' serve --config '$tmp/enc.json'" /dev/null \
+    </dev/null >"$tmp/enc.out" 2>&1
+  grep -q "the key is not a PEM private key (or is encrypted)" "$tmp/enc.out" ||
+    fail "an encrypted key: $(tr -d '\r' <"$tmp/enc.out" | head -3)"
+fi
+
 cat >"$tmp/injector.json" <<JSON
 {"listen": "127.0.0.1:0", "cert_file": "tls/tls.crt", "key_file": "tls/tls.key",
  "cert_poll_s": 1}
