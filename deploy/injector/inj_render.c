@@ -30,6 +30,12 @@ inj_render_file(const char *path, cJSON **out, char *err, size_t errlen)
         return TG_ENOMEM;
     }
     n = fread(buf, 1, INJ_REVIEW_MAX_BYTES + 1, f);
+    if (ferror(f)) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        fclose(f);
+        free(buf);
+        return TG_EIO;
+    }
     fclose(f);
     if (n > INJ_REVIEW_MAX_BYTES) {
         free(buf);

@@ -54,6 +54,13 @@ fi
 grep -q "anchor.yaml:1:4: anchors and aliases are not supported" "$tmp/err" ||
   fail "anchor message: $(cat "$tmp/err")"
 
+# A file that cannot be read says why, not that it holds no document.
+mkdir "$tmp/dir.yaml"
+if "$bin" render "$tmp/dir.yaml" >/dev/null 2>"$tmp/err"; then
+  fail "a directory was rendered"
+fi
+grep -q "dir.yaml: Is a directory" "$tmp/err" || fail "unreadable file: $(cat "$tmp/err")"
+
 printf 'apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: a, image: b}]}\n' \
   >"$tmp/plain.yaml"
 "$bin" render "$tmp/plain.yaml" --patch >"$tmp/none.json" 2>"$tmp/err" ||
