@@ -135,6 +135,11 @@ watch() {
   s=$!
   trap 'kill $s 2>/dev/null; exit 0' TERM
   wait $s
+  # The test itself gone (killed without its cleanup): its PID may be
+  # another process's by now.
+  local ppid=""
+  read -r _ _ _ ppid _ 2>/dev/null <"/proc/$BASHPID/stat" || true
+  [ -z "$ppid" ] || [ "$ppid" = $$ ] || exit 0
   say "FAILED: timed out after $1 s"
   for k in $(kids $$); do [ "$k" = "$BASHPID" ] || top="$top $k"; done
   hung="$top $(kids $top)"
