@@ -290,7 +290,7 @@ describe('probes and draining', () => {
     probe = await freePort();
     gw = await startGateway({
       pdp: { probe_listen: `127.0.0.1:${probe}`, drain_timeout_s: 6 },
-      dataplane: { drain_timeout_s: 20, drain_accept_s: 1 },
+      dataplane: { drain_timeout_s: 20, drain_accept_s: 3 },
     });
     key = (await gw.createKey({ tenant: 'drain-co' })).key;
   });
@@ -325,7 +325,8 @@ describe('probes and draining', () => {
   });
 
   test('SIGTERM to the data plane: readiness fails, a stream in flight ends whole, new work is taken for drain_accept_s, then it exits 0', { timeout: 60_000 }, async () => {
-    const body = { model: 'mock-small', stream: true, messages: userMsg('[[mock chunks=25 chunk_delay_ms=120]] long answer') };
+    // About 6 s of stream: still going when the accept window (3 s) ends.
+    const body = { model: 'mock-small', stream: true, messages: userMsg('[[mock chunks=50 chunk_delay_ms=120]] long answer') };
     const s = await openStream(gw.port, { headers: { authorization: `Bearer ${key}` }, body });
     assert.equal(s.status, 200);
     const reading = readSse(s.res, s.t0, { timeoutMs: 30_000 });
@@ -338,7 +339,10 @@ describe('probes and draining', () => {
     const got = await reading;
     assert.equal(got.error, undefined, `the stream was cut: ${got.error}`);
     assert.equal(got.events.at(-1).data, '[DONE]');
-    assert.ok(got.tEnd > 2000, `the stream ended after ${got.tEnd} ms`);
+    assert.ok(got.tEnd > 5000, `the stream ended after ${got.tEnd} ms`);
+    // After the accept window, new requests are not taken.
+    const late = await gw.chat({ model: 'mock-small', messages: userMsg('too late') }, { key }).catch((e) => ({ error: e }));
+    assert.ok(late.error || late.status === 503, `a request after the window got ${late.status}`);
     const ex = await gw.dp.exited;
     assert.equal(ex.code, 0, gw.dp.describe());
     assert.match(gw.dp.stderr(), /draining: nothing in flight/);
