@@ -225,6 +225,32 @@ describe('central PDP over mutual TLS', () => {
     await pollUntil(async () => (await gw.chat({ model: 'mock-small', messages: userMsg('after rotation') }, { key: (await gw.createKey({ tenant: 'rot-co' })).key })).status === 200,
       { timeoutMs: 20_000, what: 'requests to pass with the new certificate' });
     assert.match(gw.pdp.stderr(), /pdp\.tls certificates reloaded/);
+
+    // A replacement that does not load is refused and changes nothing.
+    const k2 = (await gw.createKey({ tenant: 'rot-co' })).key;
+    fs.writeFileSync(path.join(dir, 'bad.crt'), '-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n');
+    fs.renameSync(path.join(dir, 'bad.crt'), path.join(dir, 'live.crt'));
+    await pollUntil(() => /pdp\.tls changed but cannot be used: .*live\.crt/.test(gw.pdp.stderr()),
+      { timeoutMs: 20_000, what: 'the PDP to refuse the broken certificate' });
+    for (let i = 0; i < 5; i++) {
+      const r = await gw.chat({ model: 'mock-small', messages: userMsg('still the old pair') }, { key: k2 });
+      assert.equal(r.status, 200, r.text);
+    }
+    fs.copyFileSync(certs.pdpNext.cert, path.join(dir, 'live.crt'));
+
+    // The data plane's own pair is replaced in place too.
+    for (const [from, to] of [[certs.dp[2].cert, 'dplive.crt'], [certs.dp[2].key, 'dplive.key']]) {
+      fs.copyFileSync(from, path.join(dir, to));
+    }
+    const live = await gw.addDataplane({ pdp_tls: tlsFor({ cert: path.join(dir, 'dplive.crt'), key: path.join(dir, 'dplive.key') }) });
+    fs.copyFileSync(certs.dp[3].key, path.join(dir, 'dpnext.key'));
+    fs.copyFileSync(certs.dp[3].cert, path.join(dir, 'dpnext.crt'));
+    fs.renameSync(path.join(dir, 'dpnext.key'), path.join(dir, 'dplive.key'));
+    fs.renameSync(path.join(dir, 'dpnext.crt'), path.join(dir, 'dplive.crt'));
+    await pollUntil(() => /dataplane\.pdp_tls certificates reloaded/.test(live.proc.stderr()),
+      { timeoutMs: 20_000, what: 'the data plane to reload its certificate' });
+    await pollUntil(async () => (await chatOn(live.port, k2, { model: 'mock-small', messages: userMsg('new client pair') })).status === 200,
+      { timeoutMs: 20_000, what: 'requests through the data plane with its new pair' });
   });
 });
 
