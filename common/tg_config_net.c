@@ -91,8 +91,9 @@ tg_config_tls_free(tg_tls_files *t)
 }
 
 /* tg_config_tls reads a TLS object: cert_file, key_file and the CA file
- * (named ca_key: "client_ca_file" for the PDP, "ca_file" for a data
- * plane), plus server_name for a data plane. */
+ * (named ca_key: "client_ca_file" for pdp.tls, "ca_file" for
+ * dataplane.pdp_tls and for pdp.admin_tls, where it is optional: what the
+ * command line trusts), plus server_name for a data plane. */
 static tg_err
 tg_config_tls(tg_config_priv *p, const cJSON *o, const char *what,
               const char *ca_key, tg_tls_files *t, char *err, size_t errlen)
