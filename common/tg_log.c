@@ -238,3 +238,13 @@ tg_log(tg_log_level lvl, const char *fmt, ...)
         /* nowhere left to report it */
     }
 }
+
+void
+tg_log_mhd(void *prefix, const char *fmt, va_list ap)
+{
+    char line[512];
+
+    vsnprintf(line, sizeof(line), fmt, ap);
+    line[strcspn(line, "\n")] = '\0';
+    tg_warn("%s: %s", prefix != NULL ? (const char *)prefix : "http", line);
+}

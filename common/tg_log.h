@@ -3,6 +3,7 @@
 #ifndef TG_LOG_H
 #define TG_LOG_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -36,6 +37,11 @@ void tg_log_context(const char *request_id, const char *trace_id);
  * pass for an escape. Records over 2 KiB are cut. */
 void tg_log(tg_log_level lvl, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* tg_log_mhd is libmicrohttpd's MHD_OPTION_EXTERNAL_LOGGER for every
+ * HTTP server here: one warning per message, prefixed with prefix (a
+ * string, the logger's cls), so MHD never writes to stderr itself. */
+void tg_log_mhd(void *prefix, const char *fmt, va_list ap);
 
 /* tg_log_escape copies src into dst (cap > 0 bytes, always NUL-terminated)
  * with control characters escaped as tg_log does; an escape is never cut

@@ -836,17 +836,6 @@ dp_server_notify(void *cls, struct MHD_Connection *conn, void **socket_ctx,
     }
 }
 
-static void
-dp_server_mhd_log(void *cls, const char *fmt, va_list ap)
-{
-    char line[512];
-
-    (void)cls;
-    vsnprintf(line, sizeof(line), fmt, ap);
-    line[strcspn(line, "\n")] = '\0';
-    tg_warn("http: %s", line);
-}
-
 /* ---- create / destroy ----------------------------------------------- */
 
 static tg_err
@@ -972,7 +961,7 @@ dp_server_listen(dp_server *srv)
     }
     srv->mhd = MHD_start_daemon(
         flags, 0, NULL, NULL, dp_server_access, srv, MHD_OPTION_EXTERNAL_LOGGER,
-        dp_server_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        tg_log_mhd, (void *)"http", MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->max_connections,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)c->max_connections_per_ip,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)c->client_timeout_s,

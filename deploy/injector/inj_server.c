@@ -12,7 +12,6 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,17 +62,6 @@ typedef struct inj_req {
     tg_buf body;
     bool   too_big;
 } inj_req;
-
-static void
-inj_server_log(void *cls, const char *fmt, va_list ap)
-{
-    char line[512];
-
-    (void)cls;
-    vsnprintf(line, sizeof(line), fmt, ap);
-    line[strcspn(line, "\n")] = '\0';
-    tg_warn("https: %s", line);
-}
 
 static enum MHD_Result
 inj_server_send(inj_live *lv, struct MHD_Connection *c, unsigned int status,
@@ -228,7 +216,7 @@ inj_server_daemon(inj_server *s, const inj_certs *tls, inj_live **live)
     /* The logger goes first so MHD never writes to stderr on its own. */
     d = MHD_start_daemon(
         flags, 0, NULL, NULL, inj_server_handle, lv, MHD_OPTION_EXTERNAL_LOGGER,
-        inj_server_log, NULL, MHD_OPTION_LISTEN_SOCKET, fd,
+        tg_log_mhd, (void *)"https", MHD_OPTION_LISTEN_SOCKET, fd,
         MHD_OPTION_HTTPS_MEM_CERT, tls->cert, MHD_OPTION_HTTPS_MEM_KEY,
         tls->key, MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)INJ_SERVER_THREADS,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)INJ_SERVER_CONNS,

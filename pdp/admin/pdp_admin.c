@@ -8,7 +8,6 @@
 
 #include <microhttpd.h>
 #include <netdb.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,17 +87,6 @@ pdp_admin_notify(void *cls, struct MHD_Connection *c, void **socket_ctx,
         tg_deadline_remove(*socket_ctx);
         *socket_ctx = NULL;
     }
-}
-
-static void
-pdp_admin_log(void *cls, const char *fmt, va_list ap)
-{
-    char line[512];
-
-    (void)cls;
-    vsnprintf(line, sizeof(line), fmt, ap);
-    line[strcspn(line, "\n")] = '\0';
-    tg_warn("admin: %s", line);
 }
 
 /* pdp_admin_respond queues one answer (body copied; close: the
@@ -569,7 +557,7 @@ pdp_admin_start(pdp_admin **out, const char *hostport,
     /* The logger goes first so MHD never writes to stderr on its own. */
     a->d = MHD_start_daemon(
         flags, 0, NULL, NULL, pdp_admin_handle, a, MHD_OPTION_EXTERNAL_LOGGER,
-        pdp_admin_log, NULL, MHD_OPTION_SOCK_ADDR, res->ai_addr,
+        tg_log_mhd, (void *)"admin", MHD_OPTION_SOCK_ADDR, res->ai_addr,
         MHD_OPTION_CONNECTION_LIMIT, PDP_ADMIN_CONNS,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, PDP_ADMIN_CONNS_PER_IP,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10,

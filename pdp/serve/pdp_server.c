@@ -735,6 +735,21 @@ pdp_worker_cb(void *arg)
     }
 }
 
+/* pdp_server_allow: the uids an ipc:// peer may run as (pdp.allow_uids,
+ * else our own). */
+static void
+pdp_server_allow(pdp_server *srv)
+{
+    const tg_pdp_config *c = &srv->cfg->pdp;
+
+    for (size_t i = 0; i < c->n_allow_uids; i++) {
+        srv->allow[srv->n_allow++] = (uid_t)c->allow_uids[i];
+    }
+    if (srv->n_allow == 0) {
+        srv->allow[srv->n_allow++] = geteuid();
+    }
+}
+
 tg_err
 pdp_server_start(pdp_server **out, const tg_config *cfg, pdp_store *st,
                  tg_pricing *pr, pdp_rollout *ro, char *err, size_t errlen)
@@ -810,12 +825,7 @@ pdp_server_start(pdp_server **out, const tg_config *cfg, pdp_store *st,
     }
     pdp_store_decisions_sign_every(st, srv->signer,
                                    (uint64_t)cfg->pdp.decision_checkpoint_every);
-    for (size_t i = 0; i < cfg->pdp.n_allow_uids; i++) {
-        srv->allow[srv->n_allow++] = (uid_t)cfg->pdp.allow_uids[i];
-    }
-    if (srv->n_allow == 0) {
-        srv->allow[srv->n_allow++] = geteuid();
-    }
+    pdp_server_allow(srv);
     srv->n_workers = (size_t)cfg->pdp.workers;
     if ((srv->workers = calloc(srv->n_workers, sizeof(*srv->workers))) ==
         NULL) {
