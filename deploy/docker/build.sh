@@ -39,7 +39,13 @@ save_format=oci-archive
 skip_injector=0
 strip=1
 only="pdp,dataplane,injector,mock-llm,e2e-app"
+need_value() { # need_value OPTION ARGC: OPTION must be followed by a value
+  [ "$2" -ge 2 ] || { echo "build: $1 needs a value (see --help)" >&2; exit 2; }
+}
 while [ $# -gt 0 ]; do
+  case "$1" in
+    --only|--save|--save-format) need_value "$1" $# ;;
+  esac
   case "$1" in
     --skip-injector) skip_injector=1 ;;
     --only) only=$2; shift ;;
