@@ -110,3 +110,25 @@ tg_framing_check(struct MHD_Connection *conn, const char *url,
     }
     return false;
 }
+
+enum MHD_Result
+tg_framing_respond(struct MHD_Connection *c, unsigned status,
+                   const char *type, const char *body, size_t len, bool close)
+{
+    struct MHD_Response *r;
+    enum MHD_Result      ret;
+
+    r = MHD_create_response_from_buffer(len, (void *)body,
+                                        MHD_RESPMEM_MUST_COPY);
+    if (r == NULL) {
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (close) {
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    }
+    ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}

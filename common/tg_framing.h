@@ -32,4 +32,12 @@ bool tg_framing_check(struct MHD_Connection *conn, const char *url,
                       const char *method, size_t max_header_bytes,
                       tg_framing_refusal *why);
 
+/* tg_framing_respond queues a whole answer: len bytes of body (copied)
+ * as type, never cached (Cache-Control: no-store), and with "Connection:
+ * close" when close is set. For the small fixed answers of the admin and
+ * injector listeners. */
+enum MHD_Result tg_framing_respond(struct MHD_Connection *c, unsigned status,
+                                   const char *type, const char *body,
+                                   size_t len, bool close);
+
 #endif

@@ -25,6 +25,7 @@
 #include "inj_certs.h"
 #include "inj_review.h"
 #include "tg_buf.h"
+#include "tg_framing.h"
 #include "tg_log.h"
 
 #define INJ_SERVER_THREADS 4
@@ -67,22 +68,8 @@ static enum MHD_Result
 inj_server_send(inj_live *lv, struct MHD_Connection *c, unsigned int status,
                 const char *type, const char *body, size_t len)
 {
-    struct MHD_Response *r;
-    enum MHD_Result      ret;
-
-    r = MHD_create_response_from_buffer(len, (void *)body,
-                                        MHD_RESPMEM_MUST_COPY);
-    if (r == NULL) {
-        return MHD_NO;
-    }
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    if (__atomic_load_n(&lv->retired, __ATOMIC_ACQUIRE)) {
-        MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
-    }
-    ret = MHD_queue_response(c, status, r);
-    MHD_destroy_response(r);
-    return ret;
+    return tg_framing_respond(c, status, type, body, len,
+                              __atomic_load_n(&lv->retired, __ATOMIC_ACQUIRE));
 }
 
 static enum MHD_Result

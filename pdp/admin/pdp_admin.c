@@ -95,23 +95,8 @@ static enum MHD_Result
 pdp_admin_respond(struct MHD_Connection *c, unsigned int status,
                   const char *body, size_t len, const char *type, bool close)
 {
-    struct MHD_Response *r;
-    enum MHD_Result      ret;
-
     pdp_admin_answering(c);
-    r = MHD_create_response_from_buffer(len, (void *)body,
-                                        MHD_RESPMEM_MUST_COPY);
-    if (r == NULL) {
-        return MHD_NO;
-    }
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    if (close) {
-        MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
-    }
-    ret = MHD_queue_response(c, status, r);
-    MHD_destroy_response(r);
-    return ret;
+    return tg_framing_respond(c, status, type, body, len, close);
 }
 
 static enum MHD_Result
