@@ -18,7 +18,7 @@
 #include "pdp_store.h"
 
 #define PDP_STORE_MAX_READERS 4096 /* one slot per nng context and thread */
-#define PDP_STORE_MAX_DBS 24
+#define PDP_STORE_MAX_DBS 32
 #define PDP_STORE_BATCH_MAX 512
 #define PDP_STORE_REC_MAX (16 * 1024)
 #define PDP_STORE_REC_VERSION 1
@@ -73,6 +73,14 @@ struct pdp_store {
     MDB_dbi  bundle_files;
     MDB_dbi  lists;
     MDB_dbi  list_history;
+    /* Replication (pdp_store_repl.c): the change log of the replicated
+     * databases and the blobs (active bundle, pricing) it carries. */
+    MDB_dbi replog;
+    MDB_dbi repl_blobs;
+    /* Upstream (pdp_store_forward.c): reports a sidecar still owes its
+     * central PDP, and the budget/rate leases a central PDP granted. */
+    MDB_dbi forward;
+    MDB_dbi leases;
     /* The decision log: the key that signs checkpoints (borrowed; NULL:
      * none yet) and every how many records (under mu to set; read by the
      * writer); the writer's scratch for one record. */
@@ -309,6 +317,14 @@ int pdp_store__admin_open(pdp_store *st, MDB_txn *txn);
 /* pdp_store__lists_open opens lists and list_history (added without a
  * schema bump) inside the store's init txn. */
 int pdp_store__lists_open(pdp_store *st, MDB_txn *txn);
+
+/* pdp_store__repl_open opens replog and repl_blobs (added without a
+ * schema bump: older builds ignore them). pdp_store_repl.c. */
+int pdp_store__repl_open(pdp_store *st, MDB_txn *txn);
+
+/* pdp_store__forward_open opens forward and leases (added without a
+ * schema bump). pdp_store_forward.c. */
+int pdp_store__forward_open(pdp_store *st, MDB_txn *txn);
 
 /* pdp_store__armed_amend sets member name (a whole number) in the detail
  * of the audit line armed on this thread for st, if there is one: what
