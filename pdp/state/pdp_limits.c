@@ -46,6 +46,7 @@ pdp_limits_create(pdp_limits **out, int64_t ttl_ms)
         pthread_mutex_init(&l->shards[i].mu, NULL);
         pthread_mutex_init(&l->rshards[i].mu, NULL);
     }
+    pdp_limits__lease_init(l);
     *out = l;
     return TG_OK;
 }
@@ -56,6 +57,7 @@ pdp_limits_destroy(pdp_limits *l)
     if (l == NULL) {
         return;
     }
+    pdp_limits__lease_fini(l);
     for (size_t i = 0; i < PDP_LIM_SHARDS; i++) {
         for (size_t c = 0; c < PDP_LIM_CHAINS; c++) {
             pdp_lim_win *w  = l->shards[i].chains[c];
@@ -124,11 +126,12 @@ pdp_lim_live(const pdp_lim_bucket *b, int64_t now_s)
     return b->sec > now_s - PDP_LIMITS_WINDOW_S && b->sec <= now_s;
 }
 
-static void
-pdp_lim_sums(const pdp_lim_win *w, int64_t now_s, int64_t *reqs, int64_t *toks)
+void
+pdp_limits__win_sums(const pdp_lim_win *w, int64_t now_s, int64_t *reqs,
+                     int64_t *toks)
 {
-    int64_t r = 0;
-    int64_t t = 0;
+    int64_t r = w->held_reqs; /* leases: held whatever the second */
+    int64_t t = w->held_toks;
 
     for (size_t i = 0; i < PDP_LIMITS_WINDOW_S; i++) {
         if (pdp_lim_live(&w->b[i], now_s)) {
@@ -140,11 +143,9 @@ pdp_lim_sums(const pdp_lim_win *w, int64_t now_s, int64_t *reqs, int64_t *toks)
     *toks = t;
 }
 
-/* pdp_lim_free_at: the time (ms from now_ms) at which the window has freed
- * at least `need` of what it holds (toks or reqs), oldest second first; 0
- * if need <= 0. */
-static int64_t
-pdp_lim_free_at(const pdp_lim_win *w, int64_t now_ms, bool toks, int64_t need)
+int64_t
+pdp_limits__free_at(const pdp_lim_win *w, int64_t now_ms, bool toks,
+                    int64_t need)
 {
     int64_t now_s = now_ms / 1000;
     int64_t freed = 0;
@@ -251,10 +252,9 @@ pdp_limits__bkt_get(pdp_lim_bud *w, uint8_t code, int64_t start)
     return &w->b[w->nb++];
 }
 
-/* pdp_lim_bud_sum: settled and reserved in the window of q. */
-static void
-pdp_lim_bud_sum(const pdp_lim_bud *w, const pdp_limits_budget *q,
-                int64_t *settled, int64_t *reserved)
+void
+pdp_limits__bud_sum(const pdp_lim_bud *w, const pdp_limits_budget *q,
+                    int64_t *settled, int64_t *reserved)
 {
     int64_t s = 0;
     int64_t r = 0;
@@ -419,7 +419,7 @@ pdp_lim_find(pdp_lim_ck *ck, pdp_limits_result *out)
             return false;
         }
         /* Through locals: ck's address must not escape (pdp_lim_ck). */
-        pdp_lim_bud_sum(ck->bw[j], q, &settled, &reserved);
+        pdp_limits__bud_sum(ck->bw[j], q, &settled, &reserved);
         ck->bset[j] = settled;
         ck->bres[j] = reserved;
     }
@@ -492,7 +492,7 @@ pdp_lim_decide_rules(pdp_lim_ck *ck, pdp_limits_result *out)
         int64_t               ur;
         int64_t               ut;
 
-        pdp_lim_sums(w, ck->now_s, &ur, &ut);
+        pdp_limits__win_sums(w, ck->now_s, &ur, &ut);
         if (q->concurrent > 0 && ck->reserve &&
             w->inflight + 1 > q->concurrent) {
             out->denied   = PDP_LIMITS_CONCURRENT;
@@ -504,15 +504,15 @@ pdp_lim_decide_rules(pdp_lim_ck *ck, pdp_limits_result *out)
             out->limit  = q->rpm;
             out->used   = ur;
             out->retry_ms =
-                pdp_lim_free_at(w, ck->now_ms, false, ur + 1 - q->rpm);
+                pdp_limits__free_at(w, ck->now_ms, false, ur + 1 - q->rpm);
         } else if (q->tpm > 0 && ut + ck->tokens > q->tpm) {
             out->denied   = PDP_LIMITS_TOKENS;
             out->limit    = q->tpm;
             out->used     = ut;
             out->retry_ms = ck->tokens > q->tpm
                                 ? PDP_LIMITS_WINDOW_S * 1000
-                                : pdp_lim_free_at(w, ck->now_ms, true,
-                                                  ut + ck->tokens - q->tpm);
+                                : pdp_limits__free_at(w, ck->now_ms, true,
+                                                      ut + ck->tokens - q->tpm);
         }
         if (out->denied != PDP_LIMITS_OK) {
             out->denied_rule = i;
@@ -558,11 +558,11 @@ pdp_lim_headers(const pdp_lim_ck *ck, pdp_limits_result *out)
         int64_t ur;
         int64_t ut;
 
-        pdp_lim_sums(ck->w[i], ck->now_s, &ur, &ut);
+        pdp_limits__win_sums(ck->w[i], ck->now_s, &ur, &ut);
         pdp_lim_state(&out->requests, "requests", ck->reqs[i].rpm, ur,
-                      pdp_lim_free_at(ck->w[i], ck->now_ms, false, 1));
+                      pdp_limits__free_at(ck->w[i], ck->now_ms, false, 1));
         pdp_lim_state(&out->tokens, "tokens", ck->reqs[i].tpm, ut,
-                      pdp_lim_free_at(ck->w[i], ck->now_ms, true, 1));
+                      pdp_limits__free_at(ck->w[i], ck->now_ms, true, 1));
     }
     if (out->denied == PDP_LIMITS_TOKENS ||
         out->denied == PDP_LIMITS_REQUESTS) {
@@ -800,7 +800,7 @@ pdp_limits_budget_state(pdp_limits *l, const pdp_limits_budget *q,
     *reserved = 0;
     pthread_mutex_lock(&s->mu);
     if ((w = pdp_limits__bud_get(s, h, q->rule_id, q->scope)) != NULL) {
-        pdp_lim_bud_sum(w, q, spent, reserved);
+        pdp_limits__bud_sum(w, q, spent, reserved);
     }
     pthread_mutex_unlock(&s->mu);
 }

@@ -368,4 +368,174 @@ typedef struct pdp_limits_res_info {
 tg_err pdp_limits_reservation_info(const void *data, size_t len,
                                    pdp_limits_res_info *out);
 
+/* ---- leases: slices of a limit that sidecar PDPs admit against ---------- */
+
+/* A sidecar PDP admits requests on its own against a lease: a slice of one
+ * rate-limit window (requests, tokens, concurrency slots) or of one budget
+ * bucket (micro-USD) that this, the central, PDP granted it. Every open
+ * lease is counted as held by the checks above and by later grants, so the
+ * direct decisions and all the sidecars together never pass a limit. A
+ * rate lease's requests and tokens are held apart from the per-second
+ * buckets (a lease may outlive the 60 s window) and its slots are counted
+ * in flight; a budget lease is reserved in its bucket. The sidecar returns
+ * a lease (pdp_limits_lease_close) with what it used, which is then
+ * counted in the window at the close's second; a budget lease moves each
+ * settled cost from held to settled as it comes (pdp_limits_lease_charge).
+ * A lease nobody returns expires at its expires_ms in the sweep
+ * (pdp_limits_expire, which counts it in what it returns) as if closed
+ * having used all it held. An ended lease's id is remembered (it holds
+ * nothing) until the reservation TTL after it ended or would have
+ * expired, whichever is later, so a repeated ask is refused. Lease ids
+ * and reservation ids are separate names. Thread-safe like the rest: a
+ * grant checks and holds under its window's or bucket's lock, as a
+ * decision does. */
+
+typedef enum pdp_lease_kind {
+    PDP_LEASE_RATE   = 1,
+    PDP_LEASE_BUDGET = 2,
+} pdp_lease_kind;
+
+/* The format pdp_limits_lease_encode writes (its first byte). */
+#define PDP_LIMITS_LEASE_VERSION 1
+
+typedef struct pdp_lease_ask {
+    const char *id; /* the asker's, unique (e.g. "node-a:17"); borrowed;
+                       1 to TG_REQUEST_ID_MAX - 1 bytes */
+    pdp_lease_kind kind;
+    /* RATE: the rule (its limits; 0 is not limited; rule id below
+     * TG_ID_MAX, scope below TG_MSG_META_VAL_MAX bytes) and what is
+     * wanted and needed at least (0 <= min <= want, some want > 0). */
+    pdp_limits_req rate;
+    int64_t        want_reqs, min_reqs;
+    int64_t        want_toks, min_toks;
+    int64_t        want_slots, min_slots;
+    /* BUDGET: the bucket, as pdp_limits_check_budgets takes it (clamp is
+     * kept, not used), and the micro-USD wanted and needed (0 <= min <=
+     * want, want > 0; at least 1 is always needed). */
+    pdp_limits_budget budget;
+    int64_t           want_micro, min_micro;
+    int64_t           ttl_ms; /* > 0: it expires this long after the grant */
+} pdp_lease_ask;
+
+typedef struct pdp_lease_grant {
+    bool ok; /* granted: the amounts below are held */
+    /* Each between its min and want: as much of want as fits. */
+    int64_t reqs, toks, slots, micro;
+    int64_t expires_ms;
+    /* Refused: the limit that refused (PDP_LIMITS_CONCURRENT, _REQUESTS,
+     * _TOKENS or _BUDGET; PDP_LIMITS_ABANDONED: the id ended already), the
+     * limit, its use (held by leases included; a budget's settled plus
+     * reserved) and when a retry may fit (1000 when only a close frees
+     * it: a slot or a budget; 0 for PDP_LIMITS_ABANDONED: never under
+     * that id). */
+    pdp_limits_what denied;
+    int64_t         limit, used, retry_ms;
+} pdp_lease_grant;
+
+/* An open lease as pdp_limits_lease_list and pdp_limits_lease_decode give
+ * it: the record's fields, plain. */
+typedef struct pdp_lease_info {
+    char           id[TG_REQUEST_ID_MAX];
+    pdp_lease_kind kind;
+    char           rule_id[TG_ID_MAX];
+    char           scope[TG_MSG_META_VAL_MAX];
+    int64_t        granted_ms;
+    int64_t        expires_ms;
+    /* RATE: the rule's limits and what the lease holds. */
+    int64_t rpm, tpm, concurrent;
+    int64_t reqs, toks, slots;
+    /* BUDGET: the bucket (as in pdp_limits_budget), the micro-USD the
+     * lease still holds and what its sidecar settled so far. */
+    uint8_t code;
+    int64_t start_ms;
+    int32_t span_h;
+    int64_t limit;
+    bool    clamp;
+    uint8_t scope_kind;
+    uint8_t nthr;
+    uint8_t thr[PDP_LIMITS_THRESHOLDS_MAX];
+    int64_t micro;
+    int64_t charged;
+} pdp_lease_info;
+
+/* pdp_limits_lease_grant grants a lease at now_ms or refuses it; a refusal
+ * is a result (out->ok false), not an error. An id that is open already
+ * gets the answer again with what it holds now (an ask is never honoured
+ * twice); an id that ended is refused with PDP_LIMITS_ABANDONED. Also
+ * sweeps, as a decision does. TG_EINVAL: a bad ask; TG_ENOMEM: nothing
+ * held. Borrows a. */
+tg_err pdp_limits_lease_grant(pdp_limits *l, const pdp_lease_ask *a,
+                              int64_t now_ms, pdp_lease_grant *out);
+
+/* pdp_limits_lease_charge: the sidecar of budget lease id settled a
+ * request of cost_micro. Adds cost to the settled spend of the n buckets
+ * keys (pdp_limits_budget_keys(l, id, ...) before the caller committed the
+ * spend; added even when the lease ended meanwhile) and moves it out of
+ * what the lease holds: held -= min(cost, held). Returns whether a budget
+ * lease of that id was open. Borrows keys. */
+bool pdp_limits_lease_charge(pdp_limits *l, const char *id, int64_t cost_micro,
+                             const pdp_limits_spend_key *keys, uint32_t n,
+                             int64_t now_ms);
+
+/* pdp_limits_lease_close ends lease id. Rate: frees what it holds and
+ * counts used_reqs and used_toks (each >= 0) in its window at now_ms's
+ * second, where they stay the full 60 s (they happened between the grant
+ * and now: never shorter than they really do). Budget: releases what it
+ * still holds (the used counts are ignored). Returns whether it was open;
+ * closing twice changes nothing. */
+bool pdp_limits_lease_close(pdp_limits *l, const char *id, int64_t used_reqs,
+                            int64_t used_toks, int64_t now_ms);
+
+/* pdp_limits_on_lease_expire makes pdp_limits_expire call fn with the id
+ * of every lease it expires (on the sweeping thread: fn must not block),
+ * e.g. to delete its record. Set it before the first grant. */
+void pdp_limits_on_lease_expire(pdp_limits *l, pdp_limits_expired_fn fn,
+                                void *arg);
+
+/* pdp_limits_leases_open is the number of open leases;
+ * pdp_limits_leases_expired how many expired since create (it only
+ * grows). */
+uint64_t pdp_limits_leases_open(pdp_limits *l);
+uint64_t pdp_limits_leases_expired(pdp_limits *l);
+
+/* pdp_limits_lease_list copies up to max open leases to out (shard by
+ * shard, so not one instant) and returns how many. */
+uint32_t pdp_limits_lease_list(pdp_limits *l, pdp_lease_info *out,
+                               uint32_t max);
+
+/* pdp_limits_lease_encode appends open lease id to out as a record:
+ * little-endian, a string being a u16 length then the bytes:
+ *   u8 PDP_LIMITS_LEASE_VERSION, u8 kind, str id, i64 granted_ms,
+ *   i64 expires_ms, str rule id, str scope, then
+ *   RATE:   i64 rpm, i64 tpm, i64 concurrent, i64 reqs, i64 toks,
+ *           i64 slots (held);
+ *   BUDGET: u8 window code, i64 start_ms, i32 span_h, i64 limit,
+ *           u8 clamp, u8 scope kind, u8 nthr, nthr x u8 threshold,
+ *           i64 micro-USD held, i64 micro-USD charged.
+ * A budget lease's record is exact until its next charge (re-encode
+ * then; an older record holds more: restored, it over-counts, never
+ * under). TG_ENOTFOUND: id is not open; TG_ENOMEM, TG_ETOOBIG: out
+ * unchanged. */
+tg_err pdp_limits_lease_encode(pdp_limits *l, const char *id, tg_buf *out);
+
+/* pdp_limits_lease_decode reads a record, checking all of it; TG_EPROTO
+ * when malformed (an unknown version included). */
+tg_err pdp_limits_lease_decode(const void *data, size_t len,
+                               pdp_lease_info *out);
+
+/* pdp_limits_lease_record_keys copies the budget bucket a budget lease's
+ * record holds (at most max: 0 or 1), for charging a cost whose lease is
+ * no longer in memory; 0 for a rate lease or a malformed record. */
+uint32_t pdp_limits_lease_record_keys(const void *data, size_t len,
+                                      pdp_limits_spend_key *out, uint32_t max);
+
+/* pdp_limits_lease_restore holds a recorded lease again (at start, before
+ * any decision or grant): its window or bucket counts what it holds,
+ * without a check (it was granted). TG_ENOTFOUND: expired by now_ms (or
+ * its id ended), nothing held; TG_EEXIST: open already (restored twice),
+ * nothing more held; TG_EPROTO: malformed, nothing changed; TG_ENOMEM:
+ * nothing held. Borrows data. */
+tg_err pdp_limits_lease_restore(pdp_limits *l, const void *data, size_t len,
+                                int64_t now_ms);
+
 #endif

@@ -1,7 +1,8 @@
 /* pdp_limits_int.h - what the pdp_limits*.c files share and nothing else
- * may include: the two sharded tables (windows and budgets keyed by
- * "rule\0scope", reservations keyed by id), their small helpers, and what
- * each file offers the others. The locking rules are in pdp_limits.c. */
+ * may include: the sharded tables (windows and budgets keyed by
+ * "rule\0scope", reservations and leases keyed by id), their small
+ * helpers, and what each file offers the others. The locking rules are in
+ * pdp_limits.c. */
 #ifndef PDP_LIMITS_INT_H
 #define PDP_LIMITS_INT_H
 
@@ -27,7 +28,9 @@ typedef struct pdp_lim_win {
     struct pdp_lim_win *next;
     uint64_t            hash;
     size_t              klen;
-    int64_t             inflight;
+    int64_t             inflight;  /* leases' slots included */
+    int64_t             held_reqs; /* held by open leases, in no bucket */
+    int64_t             held_toks;
     pdp_lim_bucket      b[PDP_LIMITS_WINDOW_S];
     char                key[]; /* rule id, NUL, scope, NUL */
 } pdp_lim_win;
@@ -85,6 +88,27 @@ typedef struct pdp_lim_rshard {
     pdp_lim_res    *chains[PDP_LIM_CHAINS];
 } pdp_lim_rshard;
 
+/* A lease (pdp_limits_lease.c): info holds what it holds (rate: in w's
+ * held_reqs, held_toks and inflight; budget: in bw's bucket (info.code,
+ * info.start_ms) reserved). An ended one is a tombstone that holds nothing
+ * and is dropped at gone_ms. */
+typedef struct pdp_lim_lease {
+    struct pdp_lim_lease *next;
+    uint64_t              hash;
+    bool                  tomb;
+    int64_t               gone_ms;
+    pdp_lim_win          *w;
+    pdp_lim_bud          *bw;
+    pdp_lease_info        info;
+} pdp_lim_lease;
+
+#define PDP_LIM_LEASE_CHAINS 16 /* per shard, power of two */
+
+typedef struct pdp_lim_lshard {
+    pthread_mutex_t mu;
+    pdp_lim_lease  *chains[PDP_LIM_LEASE_CHAINS];
+} pdp_lim_lshard;
+
 struct pdp_limits {
     int64_t       ttl_ms;
     int64_t       boot_ms;
@@ -104,6 +128,14 @@ struct pdp_limits {
     void                 *on_expire_arg;
     pdp_lim_shard         shards[PDP_LIM_SHARDS];
     pdp_lim_rshard        rshards[PDP_LIM_SHARDS];
+    /* Leases: a third table, keyed by id; its locks are never held with
+     * a window shard's (as the reservations'). */
+    atomic_ullong         leases_open;
+    atomic_ullong         leases_expired;
+    atomic_ullong         lease_tombs;
+    pdp_limits_expired_fn on_lease_expire; /* set before any grant */
+    void                 *on_lease_expire_arg;
+    pdp_lim_lshard        lshards[PDP_LIM_SHARDS];
 };
 
 /* ---- helpers every file uses -------------------------------------------- */
@@ -161,6 +193,22 @@ pdp_lim_bud *pdp_limits__bud_get(pdp_lim_shard *s, uint64_t h, const char *rule,
  * dropping dead ones; NULL when out of memory. w's shard locked. */
 pdp_lim_bkt *pdp_limits__bkt_get(pdp_lim_bud *w, uint8_t code, int64_t start);
 
+/* pdp_limits__win_sums sums the requests and tokens of w's window at
+ * second now_s, what leases hold included. w's shard locked. */
+void pdp_limits__win_sums(const pdp_lim_win *w, int64_t now_s, int64_t *reqs,
+                          int64_t *toks);
+
+/* pdp_limits__free_at is the time (ms from now_ms) at which w's buckets
+ * have freed at least need requests (toks: tokens), oldest second first; 0
+ * if need <= 0, a whole window if they never do. w's shard locked. */
+int64_t pdp_limits__free_at(const pdp_lim_win *w, int64_t now_ms, bool toks,
+                            int64_t need);
+
+/* pdp_limits__bud_sum sums the settled and reserved spend of budget w in
+ * the window of q (rolling: the last span_h hours). w's shard locked. */
+void pdp_limits__bud_sum(const pdp_lim_bud *w, const pdp_limits_budget *q,
+                         int64_t *settled, int64_t *reserved);
+
 /* ---- pdp_limits_res.c: the reservations --------------------------------- */
 
 /* pdp_limits__res_put links r unless its id is already known (reserved, or
@@ -180,5 +228,22 @@ bool pdp_limits__res_known(pdp_limits *l, const char *id);
 /* pdp_limits__maybe_sweep expires reservations at most once a second, on
  * whichever thread gets there first; the others never wait for it. */
 void pdp_limits__maybe_sweep(pdp_limits *l, int64_t now_ms);
+
+/* ---- pdp_limits_lease.c: the leases ------------------------------------- */
+
+/* pdp_limits__lease_init and _fini set up and free the lease table (from
+ * pdp_limits_create and pdp_limits_destroy). */
+void pdp_limits__lease_init(pdp_limits *l);
+void pdp_limits__lease_fini(pdp_limits *l);
+
+/* pdp_limits__lease_expire ends every lease past its expires_ms and drops
+ * tombstones past gone_ms; returns how many leases it ended. Takes the
+ * lease shards' locks, then the window shards', never together. */
+uint32_t pdp_limits__lease_expire(pdp_limits *l, int64_t now_ms);
+
+/* pdp_limits__lease_keys is pdp_limits_budget_keys for a budget lease id
+ * (open or ended but remembered). */
+uint32_t pdp_limits__lease_keys(pdp_limits *l, const char *id,
+                                pdp_limits_spend_key *out, uint32_t max);
 
 #endif

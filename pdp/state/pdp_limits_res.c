@@ -240,7 +240,7 @@ pdp_limits_expire(pdp_limits *l, int64_t now_ms)
             n++;
         }
     }
-    return n;
+    return n + pdp_limits__lease_expire(l, now_ms);
 }
 
 void
@@ -261,9 +261,10 @@ pdp_limits__maybe_sweep(pdp_limits *l, int64_t now_ms)
 {
     long long now_s = now_ms / 1000;
     long long last  = atomic_load(&l->last_sweep_s);
+    uint64_t  held  = atomic_load(&l->pending) + atomic_load(&l->tombs) +
+                    atomic_load(&l->leases_open) + atomic_load(&l->lease_tombs);
 
-    if (now_s <= last ||
-        atomic_load(&l->pending) + atomic_load(&l->tombs) == 0) {
+    if (now_s <= last || held == 0) {
         return;
     }
     if (!atomic_compare_exchange_strong(&l->last_sweep_s, &last, now_s)) {
@@ -285,6 +286,7 @@ pdp_limits_budget_keys(pdp_limits *l, const char *id, pdp_limits_spend_key *out,
     pdp_lim_res    *r;
     uint32_t        n = 0;
     size_t          c;
+    bool            found;
 
     if (l == NULL || id == NULL || id[0] == '\0') {
         return 0;
@@ -314,6 +316,8 @@ pdp_limits_budget_keys(pdp_limits *l, const char *id, pdp_limits_spend_key *out,
         out[n].spent_after = 0;
         n++;
     }
+    found = r != NULL;
     pthread_mutex_unlock(&s->mu);
-    return n;
+    /* Not a reservation: a budget lease's, after the lock. */
+    return found ? n : pdp_limits__lease_keys(l, id, out, max);
 }
