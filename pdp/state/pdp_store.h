@@ -140,6 +140,27 @@
  *            like meta "lists_generation" (ASCII decimal), which every
  *            change of a list raises in its txn: a cheap poll for "did
  *            any list change" across processes.
+ *   replog   u64 sequence, BIG-endian -> u8 op (1 put, 2 del), u8 db
+ *            (pdp_repl_db: 1 keys, 2 key_ids, 3 tenants, 4 quotas, 5 lists,
+ *            6 repl_blobs), u32 key length, the key, u32 value length, the
+ *            record as written (0 bytes for a del). The change log a
+ *            replica follows (pdp_repl.h): one entry per record an admin
+ *            write put or deleted in those databases, in the same txn,
+ *            numbered from 1 with no gap; a replica appends its primary's
+ *            entries with their numbers. Pruned from the oldest.
+ *   repl_blobs  name ([a-z]{1,31}: "bundle", "pricing") -> u8 1, the
+ *            content: what a replica runs besides the records (the active
+ *            policy bundle, the pricing table), replicated like them.
+ *   meta "repl_lineage" (32 hex: which primary's history the log
+ *            numbers; made by the first change a primary logs, a
+ *            replica's comes from its primary), "repl_base" (ASCII
+ *            decimal: entries up to it are gone, pruned or taken as a
+ *            snapshot; the head is the last replog key, or base when the
+ *            log is empty), "repl_replica" ("1": this store follows an
+ *            upstream and refuses admin writes of the replicated
+ *            databases; absent: a primary).
+ *            All added without a schema bump: older builds ignore them
+ *            (and neither log nor refuse).
  *   The environment is opened MDB_NOSYNC: every write but a recorded
  *   reservation is followed by an fsync before it is reported done.
  */

@@ -162,7 +162,7 @@ pdp_store_quota_put_txn(pdp_store *st, MDB_txn *txn, void *arg)
     pdp_quota_encode(o, &q);
     v.mv_size = o->len;
     v.mv_data = o->buf;
-    rc        = o->bad ? EINVAL : mdb_put(txn, st->quotas, &k, &v, 0);
+    rc = o->bad ? EINVAL : pdp_store__rput(st, txn, st->quotas, &k, &v, 0);
     free(o);
     return rc;
 }
@@ -186,7 +186,8 @@ pdp_store_quota_put(pdp_store *st, const pdp_quota *q, bool *created)
         q->nthr > PDP_LIMITS_THRESHOLDS_MAX) {
         return TG_EINVAL;
     }
-    rv = pdp_store__write(st, pdp_store_quota_put_txn, &a);
+    rv = pdp_store__refused(st,
+                            pdp_store__write(st, pdp_store_quota_put_txn, &a));
     if (rv == TG_OK && created != NULL) {
         *created = a.created;
     }
@@ -207,7 +208,7 @@ pdp_store_quota_del_txn(pdp_store *st, MDB_txn *txn, void *arg)
 
     k.mv_size = pdp_quota_key(key, a->scope, a->id);
     k.mv_data = key;
-    return mdb_del(txn, st->quotas, &k, NULL);
+    return pdp_store__rdel(st, txn, st->quotas, &k);
 }
 
 tg_err
@@ -218,7 +219,8 @@ pdp_store_quota_del(pdp_store *st, pdp_quota_scope scope, const char *id)
     if (id[0] == '\0' || strlen(id) >= TG_ID_MAX) {
         return TG_ENOTFOUND;
     }
-    return pdp_store__write(st, pdp_store_quota_del_txn, &a);
+    return pdp_store__refused(
+        st, pdp_store__write(st, pdp_store_quota_del_txn, &a));
 }
 
 static int
@@ -230,12 +232,12 @@ pdp_store_tenant_del_txn(pdp_store *st, MDB_txn *txn, void *arg)
     MDB_val     q;
     int         rc;
 
-    if ((rc = mdb_del(txn, st->tenants, &t, NULL)) != 0) {
+    if ((rc = pdp_store__rdel(st, txn, st->tenants, &t)) != 0) {
         return rc; /* MDB_NOTFOUND: no such tenant */
     }
     q.mv_size = pdp_quota_key(key, PDP_QUOTA_TENANT, id);
     q.mv_data = key;
-    rc        = mdb_del(txn, st->quotas, &q, NULL);
+    rc        = pdp_store__rdel(st, txn, st->quotas, &q);
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
@@ -245,7 +247,8 @@ pdp_store_tenant_del(pdp_store *st, const char *id)
     if (id[0] == '\0' || strlen(id) >= TG_ID_MAX) {
         return TG_ENOTFOUND;
     }
-    return pdp_store__write(st, pdp_store_tenant_del_txn, (void *)id);
+    return pdp_store__refused(
+        st, pdp_store__write(st, pdp_store_tenant_del_txn, (void *)id));
 }
 
 typedef struct pdp_quota_list_arg {

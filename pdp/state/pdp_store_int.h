@@ -353,4 +353,29 @@ tg_err pdp_store__admin_check_rec(const char *db, const MDB_val *k,
 tg_err pdp_store__lists_check_rec(const char *db, const MDB_val *k,
                                   const MDB_val *v);
 
+/* ---- pdp_store_repl.c: the change log (pdp_repl.h) ----------------------- */
+
+/* pdp_store__rput is mdb_put(txn, dbi, k, v, flags) on a replicated
+ * database (keys, key_ids, tenants, quotas, lists, repl_blobs) plus its
+ * replog entry (the next seq) in the same txn; pdp_store__rdel is
+ * mdb_del(txn, dbi, k, NULL) likewise (nothing logged when it returns
+ * MDB_NOTFOUND). Every admin write of those databases goes through them.
+ * On a replica they write nothing and return MDB_KEYEXIST, which the
+ * public function turns into PDP_REPL_EREPLICA with pdp_store__refused.
+ * Borrows k and v until return (they may point into the map: both are
+ * copied before anything is written). Not for MDB_RESERVE. */
+int pdp_store__rput(pdp_store *st, MDB_txn *txn, MDB_dbi dbi, MDB_val *k,
+                    MDB_val *v, unsigned flags);
+int pdp_store__rdel(pdp_store *st, MDB_txn *txn, MDB_dbi dbi, MDB_val *k);
+
+/* pdp_store__refused is rv, or PDP_REPL_EREPLICA (said in the log) when
+ * the write this thread just ran on st was refused because st is a
+ * replica. Every public function whose txn calls pdp_store__rput or
+ * pdp_store__rdel passes its pdp_store__write result through it. */
+tg_err pdp_store__refused(pdp_store *st, tg_err rv);
+
+/* pdp_store__lists_gen_raise raises meta "lists_generation" inside txn.
+ * pdp_store_lists.c. */
+int pdp_store__lists_gen_raise(pdp_store *st, MDB_txn *txn);
+
 #endif

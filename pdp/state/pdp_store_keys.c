@@ -190,12 +190,13 @@ pdp_store_key_put_txn(pdp_store *st, MDB_txn *txn, void *arg)
     }
     v.mv_size = o->len;
     v.mv_data = o->buf;
-    if ((rc = mdb_put(txn, st->keys, &hk, &v, MDB_NOOVERWRITE)) != 0) {
+    if ((rc = pdp_store__rput(st, txn, st->keys, &hk, &v, MDB_NOOVERWRITE)) !=
+        0) {
         goto out;
     }
     v.mv_size = TG_SHA256_LEN;
     v.mv_data = (void *)a->hash;
-    rc        = mdb_put(txn, st->key_ids, &ik, &v, MDB_NOOVERWRITE);
+    rc        = pdp_store__rput(st, txn, st->key_ids, &ik, &v, MDB_NOOVERWRITE);
     if (rc == 0 && a->q != NULL) {
         rc = pdp_store__quota_put_in(st, txn, a->q);
     }
@@ -223,7 +224,8 @@ pdp_store_key_put_quota(pdp_store *st, const uint8_t hash[TG_SHA256_LEN],
                        q->nthr > PDP_LIMITS_THRESHOLDS_MAX))) {
         return TG_EINVAL;
     }
-    return pdp_store__write(st, pdp_store_key_put_txn, &a);
+    return pdp_store__refused(st,
+                              pdp_store__write(st, pdp_store_key_put_txn, &a));
 }
 
 /* pdp_store_key_revoke_superseded revokes every superseded secret of key
@@ -255,7 +257,9 @@ pdp_store_key_revoke_superseded(pdp_store *st, MDB_txn *txn, const char *id,
         pdp_key_encode(o, k);
         v.mv_size = o->len;
         v.mv_data = o->buf;
-        if ((rc = mdb_cursor_put(cur, &hk, &v, MDB_CURRENT)) != 0) {
+        /* Logged like any key write; cur, a write txn's cursor, is kept
+         * on this record by LMDB across the put. */
+        if ((rc = pdp_store__rput(st, txn, st->keys, &hk, &v, 0)) != 0) {
             break;
         }
     }
@@ -305,7 +309,7 @@ pdp_store_key_revoke_txn(pdp_store *st, MDB_txn *txn, void *arg)
     pdp_key_encode(o, k);
     v.mv_size = o->len;
     v.mv_data = o->buf;
-    if ((rc = mdb_put(txn, st->keys, &hk, &v, 0)) != 0) {
+    if ((rc = pdp_store__rput(st, txn, st->keys, &hk, &v, 0)) != 0) {
         goto out;
     }
     rc = pdp_store_key_revoke_superseded(st, txn, a->id, a->now_ms, k, o);
@@ -324,7 +328,8 @@ pdp_store_key_revoke(pdp_store *st, const char *id, int64_t now_ms)
     if (id[0] == '\0') {
         return TG_ENOTFOUND;
     }
-    rv = pdp_store__write(st, pdp_store_key_revoke_txn, &a);
+    rv = pdp_store__refused(st,
+                            pdp_store__write(st, pdp_store_key_revoke_txn, &a));
     return a.already ? TG_EEXIST : rv;
 }
 
@@ -377,7 +382,8 @@ pdp_store_key_rotate_txn(pdp_store *st, MDB_txn *txn, void *arg)
     pdp_key_encode(o, a->k);
     v.mv_size = o->len;
     v.mv_data = o->buf;
-    if ((rc = mdb_put(txn, st->keys, &nk, &v, MDB_NOOVERWRITE)) != 0) {
+    if ((rc = pdp_store__rput(st, txn, st->keys, &nk, &v, MDB_NOOVERWRITE)) !=
+        0) {
         goto out;
     }
     a->k->superseded = true;
@@ -385,11 +391,11 @@ pdp_store_key_rotate_txn(pdp_store *st, MDB_txn *txn, void *arg)
     pdp_key_encode(o, a->k);
     v.mv_size = o->len;
     v.mv_data = o->buf;
-    if ((rc = mdb_put(txn, st->keys, &hk, &v, 0)) != 0) {
+    if ((rc = pdp_store__rput(st, txn, st->keys, &hk, &v, 0)) != 0) {
         goto out;
     }
     a->k->superseded = false;
-    rc               = mdb_put(txn, st->key_ids, &ik, &nk, 0);
+    rc               = pdp_store__rput(st, txn, st->key_ids, &ik, &nk, 0);
 out:
     free(o);
     return rc;
@@ -412,7 +418,8 @@ pdp_store_key_rotate(pdp_store *st, const char *id,
     if ((a.k = calloc(1, sizeof(*a.k))) == NULL) {
         return TG_ENOMEM;
     }
-    rv = pdp_store__write(st, pdp_store_key_rotate_txn, &a);
+    rv = pdp_store__refused(st,
+                            pdp_store__write(st, pdp_store_key_rotate_txn, &a));
     if (a.refused) {
         rv = TG_EINVAL;
     }
@@ -562,7 +569,7 @@ pdp_store_tenant_set_txn(pdp_store *st, MDB_txn *txn, void *arg)
     pdp_tenant_encode(o, t);
     v.mv_size = o->len;
     v.mv_data = o->buf;
-    rc        = o->bad ? EINVAL : mdb_put(txn, st->tenants, &k, &v, 0);
+    rc = o->bad ? EINVAL : pdp_store__rput(st, txn, st->tenants, &k, &v, 0);
     free(o);
     return rc;
 }
@@ -581,8 +588,9 @@ pdp_store_tenant_disable(pdp_store *st, const char *id, int64_t disabled_ms,
     if ((a.t = malloc(sizeof(*a.t))) == NULL) {
         return TG_ENOMEM;
     }
-    if ((rv = pdp_store__write(st, pdp_store_tenant_set_txn, &a)) == TG_OK &&
-        out != NULL) {
+    rv = pdp_store__refused(st,
+                            pdp_store__write(st, pdp_store_tenant_set_txn, &a));
+    if (rv == TG_OK && out != NULL) {
         *out = *a.t;
     }
     free(a.t);
@@ -604,7 +612,8 @@ pdp_store_tenant_set(pdp_store *st, const pdp_tenant_change *c, pdp_tenant *out,
     if ((a.t = malloc(sizeof(*a.t))) == NULL) {
         return TG_ENOMEM;
     }
-    rv = pdp_store__write(st, pdp_store_tenant_set_txn, &a);
+    rv = pdp_store__refused(st,
+                            pdp_store__write(st, pdp_store_tenant_set_txn, &a));
     if (rv != TG_OK && a.too_many) {
         rv = TG_ETOOBIG;
     }

@@ -3,8 +3,8 @@
  * terms) and meta "lists_generation" (raised by every change, so a
  * running PDP notices a change the CLI made on the state directory).
  * Layouts are in pdp_store.h; what a term may be in pdp_terms.h. A list
- * record can hold megabytes, so it is written in place (MDB_RESERVE)
- * rather than through pdp_rec_out. Thread-safe like the rest of the
+ * record can hold megabytes, so it is encoded into a buffer of its own
+ * size rather than through pdp_rec_out. Thread-safe like the rest of the
  * store. */
 #include <errno.h>
 #include <stdio.h>
@@ -323,10 +323,10 @@ pdp_list_gen_parse(const MDB_val *v, uint64_t *gen)
     return true;
 }
 
-/* pdp_list_gen_raise raises the lists generation inside txn. An
+/* pdp_store__lists_gen_raise raises the lists generation inside txn. An
  * unreadable one starts again from 1: a poller compares with !=. */
-static int
-pdp_list_gen_raise(pdp_store *st, MDB_txn *txn)
+int
+pdp_store__lists_gen_raise(pdp_store *st, MDB_txn *txn)
 {
     MDB_val  k = {sizeof(PDP_LISTS_GEN_KEY) - 1, PDP_LISTS_GEN_KEY};
     MDB_val  v;
@@ -447,12 +447,18 @@ pdp_list_set_txn(pdp_store *st, MDB_txn *txn, void *arg)
                                     &c.version)) != 0) {
         return rc;
     }
+    /* Encoded apart, not in place (MDB_RESERVE): the change log keeps a
+     * copy of the record. */
     v.mv_size = pdp_list_size(a->actor, a->v, a->n);
-    v.mv_data = NULL;
-    if ((rc = mdb_put(txn, st->lists, &k, &v, MDB_RESERVE)) != 0) {
-        return rc;
+    if ((v.mv_data = malloc(v.mv_size)) == NULL) {
+        return ENOMEM;
     }
     pdp_list_encode(v.mv_data, c.version, a->now_ms, a->actor, a->v, a->n);
+    rc = pdp_store__rput(st, txn, st->lists, &k, &v, 0);
+    free(v.mv_data);
+    if (rc != 0) {
+        return rc;
+    }
     c.at_ms = a->now_ms;
     c.op    = PDP_LIST_OP_SET;
     c.n     = a->n;
@@ -460,7 +466,7 @@ pdp_list_set_txn(pdp_store *st, MDB_txn *txn, void *arg)
     snprintf(c.actor, sizeof(c.actor), "%s", a->actor);
     memcpy(c.sha256, a->sha, sizeof(c.sha256));
     if ((rc = pdp_list_history_add(st, txn, &c)) != 0 ||
-        (rc = pdp_list_gen_raise(st, txn)) != 0) {
+        (rc = pdp_store__lists_gen_raise(st, txn)) != 0) {
         return rc;
     }
     a->res->changed = true;
@@ -487,7 +493,7 @@ pdp_store_list_set(pdp_store *st, const char *name, const char *const *v,
     if (!pdp_list_sha(v, n, a.sha)) {
         return TG_ENOMEM;
     }
-    rv = pdp_store__write(st, pdp_list_set_txn, &a);
+    rv = pdp_store__refused(st, pdp_store__write(st, pdp_list_set_txn, &a));
     return rv == TG_EEXIST ? TG_OK : rv; /* unchanged: res says so */
 }
 
@@ -536,9 +542,9 @@ pdp_list_del_txn(pdp_store *st, MDB_txn *txn, void *arg)
     c->op    = PDP_LIST_OP_DELETE;
     snprintf(c->name, sizeof(c->name), "%s", a->name);
     snprintf(c->actor, sizeof(c->actor), "%s", a->actor);
-    if ((rc = mdb_del(txn, st->lists, &k, NULL)) != 0 ||
+    if ((rc = pdp_store__rdel(st, txn, st->lists, &k)) != 0 ||
         (rc = pdp_list_history_add(st, txn, c)) != 0 ||
-        (rc = pdp_list_gen_raise(st, txn)) != 0) {
+        (rc = pdp_store__lists_gen_raise(st, txn)) != 0) {
         return rc;
     }
     pdp_store__armed_amend(st, "count", c->n);
@@ -557,7 +563,7 @@ pdp_store_list_del(pdp_store *st, const char *name, const char *actor,
     if (!pdp_terms_name_ok(name)) {
         return TG_ENOTFOUND;
     }
-    rv = pdp_store__write(st, pdp_list_del_txn, &a);
+    rv = pdp_store__refused(st, pdp_store__write(st, pdp_list_del_txn, &a));
     if (rv == TG_OK && out != NULL) {
         *out = c;
     }
