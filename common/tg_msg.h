@@ -195,6 +195,22 @@ typedef struct tg_outcome {
     uint32_t      pdp_link; /* dataplane.pdp_url's index that decided */
 } tg_outcome;
 
+/* A budget window a report forwarded by a sidecar PDP is charged to, and
+ * the lease that covered it ("": an emergency admission). */
+#define TG_MSG_CHARGES_MAX 4
+#define TG_MSG_THRESHOLDS_MAX 8
+typedef struct tg_lease_charge {
+    char     lease_id[TG_REQUEST_ID_MAX];
+    char     rule_id[TG_ID_MAX];
+    char     scope[TG_MSG_META_VAL_MAX];
+    uint8_t  window;
+    int64_t  start_ms;
+    int64_t  limit;
+    uint8_t  scope_kind;
+    uint8_t  nthr;
+    uint8_t  thr[TG_MSG_THRESHOLDS_MAX];
+} tg_lease_charge;
+
 typedef struct tg_usage {
     char        request_id[TG_REQUEST_ID_MAX];
     char        key_id[TG_ID_MAX];
@@ -217,6 +233,11 @@ typedef struct tg_usage {
      * it reserved for request_id, or will reserve, and counts no usage. */
     bool abandoned;
     tg_outcome outcome;
+    /* Forwarded by a sidecar PDP (Usage.charges, .emergency, .via). */
+    uint32_t        n_charges;
+    tg_lease_charge charges[TG_MSG_CHARGES_MAX];
+    bool            emergency;
+    char            via[TG_ID_MAX];
 } tg_usage;
 
 typedef struct tg_usage_ack {

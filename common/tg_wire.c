@@ -128,6 +128,25 @@ tg_wire_usage_fill(tg_wire_usage_room *room, const tg_usage *u)
         tg_wire_outcome_fill(room, &u->outcome);
         us->outcome = &room->oc;
     }
+    for (uint32_t i = 0; i < u->n_charges && i < TG_MSG_CHARGES_MAX; i++) {
+        const tg_lease_charge     *c = &u->charges[i];
+        Tollgate__V1__LeaseCharge *w = &room->ch[i];
+        tollgate__v1__lease_charge__init(w);
+        w->lease_id        = (char *)c->lease_id;
+        w->rule_id         = (char *)c->rule_id;
+        w->scope           = (char *)c->scope;
+        w->window          = c->window;
+        w->start_ms        = c->start_ms;
+        w->limit           = c->limit;
+        w->scope_kind      = c->scope_kind;
+        w->thresholds.data = (uint8_t *)c->thr;
+        w->thresholds.len  = c->nthr;
+        room->chp[i]       = w;
+        us->n_charges      = i + 1;
+    }
+    us->charges   = room->chp;
+    us->emergency = u->emergency;
+    us->via       = (char *)u->via;
     return us;
 }
 
@@ -282,6 +301,32 @@ tg_wire_usage_read(const Tollgate__V1__Usage *in, tg_usage *u, char *err,
     u->status            = in->status;
     u->started_ms        = in->started_ms;
     u->duration_ms       = in->duration_ms;
+    TG_WIRE_STR(u->via, in->via, "usage.via");
+    u->emergency = in->emergency != 0;
+    if (in->n_charges > TG_MSG_CHARGES_MAX) {
+        return tg_wire_fail(err, errlen, "usage has more than %d charges",
+                            TG_MSG_CHARGES_MAX);
+    }
+    u->n_charges = (uint32_t)in->n_charges;
+    for (size_t i = 0; i < in->n_charges; i++) {
+        const Tollgate__V1__LeaseCharge *w = in->charges[i];
+        tg_lease_charge                 *c = &u->charges[i];
+        TG_WIRE_STR(c->lease_id, w->lease_id, "usage.charges.lease_id");
+        TG_WIRE_STR(c->rule_id, w->rule_id, "usage.charges.rule_id");
+        TG_WIRE_STR(c->scope, w->scope, "usage.charges.scope");
+        if (w->window > 255 || w->scope_kind > 255 ||
+            w->thresholds.len > TG_MSG_THRESHOLDS_MAX) {
+            return tg_wire_fail(err, errlen, "usage has a malformed charge");
+        }
+        c->window     = (uint8_t)w->window;
+        c->start_ms   = w->start_ms;
+        c->limit      = w->limit;
+        c->scope_kind = (uint8_t)w->scope_kind;
+        c->nthr       = (uint8_t)w->thresholds.len;
+        if (c->nthr > 0) {
+            memcpy(c->thr, w->thresholds.data, c->nthr);
+        }
+    }
     memset(&u->outcome, 0, sizeof(u->outcome));
     if (in->outcome != NULL) {
         return tg_wire_outcome_read(in->outcome, &u->outcome, err, errlen);

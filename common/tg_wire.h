@@ -27,6 +27,8 @@ typedef struct tg_wire_usage_room {
     Tollgate__V1__KeyValue  *kvp[TG_MSG_META_MAX];
     Tollgate__V1__GuardHit   gh[TG_MSG_GUARD_HITS_MAX];
     Tollgate__V1__GuardHit  *ghp[TG_MSG_GUARD_HITS_MAX];
+    Tollgate__V1__LeaseCharge  ch[TG_MSG_CHARGES_MAX];
+    Tollgate__V1__LeaseCharge *chp[TG_MSG_CHARGES_MAX];
 } tg_wire_usage_room;
 
 /* tg_wire_usage_fill points room's message at u's fields (borrowed: valid

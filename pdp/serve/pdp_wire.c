@@ -2,7 +2,7 @@
  * length-checked against its tg_msg.h field and every enum against the
  * values we know: the data plane treats a WireError as a deny, so being
  * strict here can only ever turn a request into a deny, never an allow. */
-#include "pdp_wire.h"
+#include "pdp_wire_int.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -29,8 +29,8 @@ pdp_wire_sink_append(ProtobufCBuffer *b, size_t len, const uint8_t *data)
 }
 
 /* pdp_wire_pack packs msg into out, replacing its content. */
-static tg_err
-pdp_wire_pack(const ProtobufCMessage *msg, tg_buf *out)
+tg_err
+pdp_wire__pack(const ProtobufCMessage *msg, tg_buf *out)
 {
     pdp_wire_sink sink = {{pdp_wire_sink_append}, out, TG_OK};
     size_t        need = protobuf_c_message_get_packed_size(msg);
@@ -66,8 +66,8 @@ pdp_wire_fail(tg_err rv, char *err, size_t errlen, const char *fmt, ...)
 /* pdp_wire_str copies a wire string into a fixed field; too long is an
  * error rather than a silent truncation, which could change a model name
  * or an id into a different, valid one. */
-static tg_err
-pdp_wire_str(char *dst, size_t cap, const char *src, const char *field,
+tg_err
+pdp_wire__str(char *dst, size_t cap, const char *src, const char *field,
              char *err, size_t errlen)
 {
     size_t n = src != NULL ? strlen(src) : 0;
@@ -85,7 +85,7 @@ pdp_wire_str(char *dst, size_t cap, const char *src, const char *field,
 
 #define PDP_WIRE_STR(dst, src, field)                                          \
     do {                                                                       \
-        if ((rv = pdp_wire_str((dst), sizeof(dst), (src), (field), err,        \
+        if ((rv = pdp_wire__str((dst), sizeof(dst), (src), (field), err,        \
                                errlen)) != TG_OK) {                            \
             goto out;                                                          \
         }                                                                      \
@@ -285,9 +285,12 @@ pdp_wire_decode_request_content(const void *buf, size_t len, size_t max,
                      "guard_fetch.guard_set");
         break;
     default:
-        rv = pdp_wire_fail(TG_EPROTO, err, errlen,
-                           "request has no body (decide, usage, hello or "
-                           "ping)");
+        if ((rv = pdp_wire__up_request_in(in, out, err, errlen)) ==
+            TG_ENOTFOUND) {
+            rv = pdp_wire_fail(TG_EPROTO, err, errlen,
+                               "request has no body (decide, usage, hello or "
+                               "ping)");
+        }
         break;
     }
 out:
@@ -479,9 +482,9 @@ pdp_wire_encode_reply(const pdp_rep *rep, tg_buf *out)
         m.guard_set  = &gs;
         break;
     default:
-        return TG_EINVAL;
+        return pdp_wire__up_encode_reply(rep, out);
     }
-    return pdp_wire_pack(&m.base, out);
+    return pdp_wire__pack(&m.base, out);
 }
 
 tg_err
@@ -533,9 +536,9 @@ pdp_wire_encode_request(const pdp_req *req, tg_buf *out)
         m.guard_fetch = &gf;
         break;
     default:
-        return TG_EINVAL;
+        return pdp_wire__up_encode_request(req, out);
     }
-    rv = pdp_wire_pack(&m.base, out);
+    rv = pdp_wire__pack(&m.base, out);
     free(room);
     return rv;
 }
@@ -686,7 +689,10 @@ pdp_wire_decode_reply(const void *buf, size_t len, size_t max, pdp_rep *out,
         out->u.guard.spec_len                      = in->guard_set->spec.len;
         break;
     default:
-        rv = pdp_wire_fail(TG_EPROTO, err, errlen, "reply has no body");
+        if ((rv = pdp_wire__up_reply_in(in, out, err, errlen)) ==
+            TG_ENOTFOUND) {
+            rv = pdp_wire_fail(TG_EPROTO, err, errlen, "reply has no body");
+        }
         break;
     }
 out:

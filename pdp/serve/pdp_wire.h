@@ -25,7 +25,60 @@ typedef enum pdp_req_kind {
     PDP_REQ_PING,
     PDP_REQ_USAGE_BATCH,
     PDP_REQ_GUARD_FETCH,
+    PDP_REQ_REPL_PULL,   /* sidecar PDP -> central PDP (pdp_wire_up.c) */
+    PDP_REQ_LEASE_ASK,
+    PDP_REQ_LEASE_CLOSE,
 } pdp_req_kind;
+
+#define PDP_WIRE_LINEAGE_MAX 40
+#define PDP_WIRE_WANTS_MAX 8
+#define PDP_WIRE_RETURNS_MAX 32
+
+/* ReplPull: the records after `from` of lineage, or a snapshot. */
+typedef struct pdp_repl_pull {
+    char     node[TG_ID_MAX];
+    char     lineage[PDP_WIRE_LINEAGE_MAX];
+    uint64_t from;
+    bool     snapshot;
+    uint32_t max_bytes;
+    int64_t  lease_ttl_ms;
+} pdp_repl_pull;
+
+/* One LeaseWant (kind 1 rate, 2 budget; pdp_limits.h says what each
+ * field means for pdp_limits_lease_grant). */
+typedef struct pdp_wire_want {
+    char    id[TG_REQUEST_ID_MAX];
+    uint8_t kind;
+    char    rule_id[TG_ID_MAX];
+    char    scope[TG_MSG_META_VAL_MAX];
+    int64_t rpm, tpm, concurrent;
+    int64_t want_reqs, min_reqs, want_toks, min_toks, want_slots, min_slots;
+    uint8_t window;
+    int64_t start_ms;
+    int32_t span_h;
+    int64_t limit;
+    uint8_t scope_kind;
+    uint8_t nthr;
+    uint8_t thr[TG_MSG_THRESHOLDS_MAX];
+    int64_t want_micro, min_micro;
+    int64_t ttl_ms;
+} pdp_wire_want;
+
+typedef struct pdp_wire_return {
+    char    id[TG_REQUEST_ID_MAX];
+    int64_t used_reqs;
+    int64_t used_toks;
+} pdp_wire_return;
+
+/* One LeaseGranted: ok with the amounts held, or refused with why. */
+typedef struct pdp_wire_granted {
+    char     id[TG_REQUEST_ID_MAX];
+    bool     ok;
+    int64_t  reqs, toks, slots, micro;
+    int64_t  ttl_ms;
+    uint32_t denied;
+    int64_t  limit, used, retry_ms;
+} pdp_wire_granted;
 
 typedef struct pdp_hello {
     char component[PDP_WIRE_NAME_MAX];
@@ -51,6 +104,17 @@ typedef struct pdp_req {
             size_t content_off[TG_USAGE_BATCH_MAX];
             size_t content_len[TG_USAGE_BATCH_MAX];
         } batch;
+        pdp_repl_pull repl_pull;
+        struct {
+            char          node[TG_ID_MAX];
+            uint32_t      n;
+            pdp_wire_want wants[PDP_WIRE_WANTS_MAX];
+        } lease_ask;
+        struct {
+            char            node[TG_ID_MAX];
+            uint32_t        n;
+            pdp_wire_return rets[PDP_WIRE_RETURNS_MAX];
+        } lease_close;
     } u;
 } pdp_req;
 
@@ -62,6 +126,9 @@ typedef enum pdp_rep_kind {
     PDP_REP_ERROR,
     PDP_REP_USAGE_BATCH_ACK,
     PDP_REP_GUARD_SET,
+    PDP_REP_REPL_DATA,
+    PDP_REP_LEASE_REPLY,
+    PDP_REP_LEASE_CLOSE_ACK,
 } pdp_rep_kind;
 
 typedef struct pdp_hello_ack {
@@ -92,6 +159,21 @@ typedef struct pdp_rep {
             uint32_t          n;
             tg_usage_item_ack acks[TG_USAGE_BATCH_MAX];
         } batch;
+        /* ReplData: data borrowed (encode) or owned by the decoder's
+         * caller (decode: free()). */
+        struct {
+            char     lineage[PDP_WIRE_LINEAGE_MAX];
+            bool     snapshot;
+            uint64_t last;
+            uint64_t head;
+            void    *data;
+            size_t   len;
+        } repl;
+        struct {
+            uint32_t         n;
+            pdp_wire_granted grants[PDP_WIRE_WANTS_MAX];
+        } lease;
+        uint32_t closed; /* LeaseCloseAck */
     } u;
 } pdp_rep;
 
