@@ -101,6 +101,25 @@ typedef struct tg_model_group {
     size_t      n_content_fallbacks;
 } tg_model_group;
 
+/* pdp.upstream: this PDP is a sidecar of a central PDP. It replicates
+ * keys, tenants, quotas, lists, the bundle and pricing from it and admits
+ * budgets and rate limits against leases the central PDP grants. */
+typedef struct tg_upstream_config {
+    const char  *url; /* tls+tcp://host:port (tcp:// loopback when allowed);
+                       * NULL: no upstream */
+    tg_tls_files tls; /* cert_file, key_file, ca_file, server_name */
+    const char  *node_id; /* lease ids start with it (default: hostname) */
+    /* When a lease is needed and the central PDP does not answer: deny
+     * (default), or admit up to emergency_micro of budget spend per
+     * process lifetime (and rate limits counted locally). */
+    bool    on_error_allow;
+    int64_t emergency_micro;
+    int64_t lease_ttl_s;  /* the central PDP frees a lease after (60) */
+    int64_t lease_use_s;  /* a lease admits this long, then goes back (10) */
+    int64_t timeout_ms;   /* one call to the central PDP (500) */
+    int64_t sync_interval_ms; /* how often changes are pulled (100) */
+} tg_upstream_config;
+
 typedef struct tg_pdp_config {
     const char *listen[TG_CONFIG_MAX_LISTEN]; /* nng URLs */
     size_t      n_listen;
@@ -148,6 +167,7 @@ typedef struct tg_pdp_config {
     /* After SIGTERM: readiness fails, decisions go on until no data plane
      * is connected or this many seconds passed (default 10). */
     int64_t drain_timeout_s;
+    tg_upstream_config upstream;
 } tg_pdp_config;
 
 /* dataplane.otel: where traces go (OTLP over HTTP, protobuf). */

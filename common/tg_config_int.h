@@ -23,6 +23,12 @@ bool tg_config_hostport_ok(const char *s);
  * dataplane.pdp_url and dataplane.pdp_tls. */
 tg_err tg_config_pdp_net(tg_config_priv *p, const cJSON *sec,
                          tg_pdp_config *c, char *err, size_t errlen);
+/* tg_config_upstream reads pdp.upstream (tg_config_net.c); with one,
+ * pdp.bundle and pdp.pricing_file must be absent (they come from the
+ * upstream) and are set to the replica's copies under state_dir. */
+tg_err tg_config_upstream(tg_config_priv *p, const cJSON *sec,
+                          tg_pdp_config *c, char *err, size_t errlen);
+
 tg_err tg_config_dp_net(tg_config_priv *p, const cJSON *sec, tg_dp_config *c,
                         char *err, size_t errlen);
 void   tg_config_tls_free(tg_tls_files *t);

@@ -207,6 +207,113 @@ tg_config_pdp_net(tg_config_priv *p, const cJSON *sec, tg_pdp_config *c,
 }
 
 tg_err
+tg_config_upstream(tg_config_priv *p, const cJSON *sec, tg_pdp_config *c,
+                   char *err, size_t errlen)
+{
+    static const char *const keys[] = {
+        "url",         "tls",         "node_id",    "on_upstream_error",
+        "emergency_allowance_usd",    "lease_ttl_s", "lease_use_s",
+        "timeout_ms",  "sync_interval_ms",           NULL};
+    const cJSON        *o = cJSON_GetObjectItemCaseSensitive(sec, "upstream");
+    const cJSON        *t;
+    tg_upstream_config *u  = &c->upstream;
+    const char         *oe = "deny";
+    double              usd = 0;
+    tg_err              rv;
+
+    u->lease_ttl_s      = 60;
+    u->lease_use_s      = 10;
+    u->timeout_ms       = 500;
+    u->sync_interval_ms = 100;
+    if (o == NULL) {
+        return TG_OK;
+    }
+    if (!cJSON_IsObject(o)) {
+        return tg_json_errf(p->doc, o, err, errlen,
+                            "pdp.upstream: expected an object {\"url\": "
+                            "\"tls+tcp://central:7070\", \"tls\": {...}}");
+    }
+    if ((rv = tg_json_only_keys(p->doc, o, "pdp.upstream", keys, err,
+                                errlen)) != TG_OK ||
+        (rv = tg_json_get_string(p->doc, o, "pdp.upstream", "url", true,
+                                 &u->url, err, errlen)) != TG_OK ||
+        (rv = tg_json_get_string(p->doc, o, "pdp.upstream", "node_id", false,
+                                 &u->node_id, err, errlen)) != TG_OK ||
+        (rv = tg_json_get_string(p->doc, o, "pdp.upstream",
+                                 "on_upstream_error", false, &oe, err,
+                                 errlen)) != TG_OK ||
+        (rv = tg_json_get_int(p->doc, o, "pdp.upstream", "lease_ttl_s", false,
+                              2, 3600, &u->lease_ttl_s, err, errlen)) !=
+            TG_OK ||
+        (rv = tg_json_get_int(p->doc, o, "pdp.upstream", "lease_use_s", false,
+                              1, 3600, &u->lease_use_s, err, errlen)) !=
+            TG_OK ||
+        (rv = tg_json_get_int(p->doc, o, "pdp.upstream", "timeout_ms", false,
+                              10, 60000, &u->timeout_ms, err, errlen)) !=
+            TG_OK ||
+        (rv = tg_json_get_int(p->doc, o, "pdp.upstream", "sync_interval_ms",
+                              false, 10, 60000, &u->sync_interval_ms, err,
+                              errlen)) != TG_OK ||
+        (rv = tg_config_url(p->doc, cJSON_GetObjectItem(o, "url"),
+                            "pdp.upstream.url", c->allow_plain_tcp, err,
+                            errlen)) != TG_OK) {
+        return rv;
+    }
+    if ((t = cJSON_GetObjectItemCaseSensitive(
+             o, "emergency_allowance_usd")) != NULL) {
+        usd = cJSON_GetNumberValue(t);
+        if (!cJSON_IsNumber(t) || !(usd >= 0.0) || usd > 1e6) {
+            return tg_json_errf(p->doc, t, err, errlen,
+                                "pdp.upstream.emergency_allowance_usd: "
+                                "expected USD from 0 to 1000000, e.g. 5");
+        }
+    }
+    if (strcmp(oe, "deny") != 0 && strcmp(oe, "allow") != 0) {
+        return tg_json_errf(p->doc, cJSON_GetObjectItem(o, "on_upstream_error"),
+                            err, errlen,
+                            "pdp.upstream.on_upstream_error: expected "
+                            "\"deny\" or \"allow\"");
+    }
+    u->on_error_allow  = strcmp(oe, "allow") == 0;
+    u->emergency_micro = (int64_t)(usd * 1e6 + 0.5);
+    if (u->lease_use_s * 2 > u->lease_ttl_s) {
+        return tg_json_errf(p->doc, o, err, errlen,
+                            "pdp.upstream: lease_use_s (%lld) must be at most "
+                            "half of lease_ttl_s (%lld), so a lease goes back "
+                            "before the central PDP frees it",
+                            (long long)u->lease_use_s,
+                            (long long)u->lease_ttl_s);
+    }
+    if ((t = cJSON_GetObjectItemCaseSensitive(o, "tls")) != NULL) {
+        if ((rv = tg_config_tls(p, t, "pdp.upstream.tls", "ca_file", &u->tls,
+                                err, errlen)) != TG_OK) {
+            return rv;
+        }
+    } else if (tg_config_url_kind_of(u->url) == TG_URL_TLS) {
+        return tg_json_errf(p->doc, o, err, errlen,
+                            "pdp.upstream: a tls+tcp:// upstream needs "
+                            "\"tls\": {\"cert_file\": ..., \"key_file\": "
+                            "..., \"ca_file\": ...}");
+    } else if (tg_config_url_kind_of(u->url) == TG_URL_IPC) {
+        return tg_json_errf(p->doc, cJSON_GetObjectItem(o, "url"), err, errlen,
+                            "pdp.upstream.url: expected tls+tcp://host:port "
+                            "(or tcp:// to loopback with allow_plain_tcp)");
+    }
+    if (c->bundle_dir != NULL || c->pricing_file != NULL) {
+        return tg_json_errf(p->doc, o, err, errlen,
+                            "pdp: with \"upstream\", the bundle and pricing "
+                            "come from the central PDP; remove \"bundle\" "
+                            "and \"pricing_file\"");
+    }
+    if (asprintf(&c->bundle_dir, "%s/replica/bundle", c->state_dir) < 0 ||
+        asprintf(&c->pricing_file, "%s/replica/pricing.json", c->state_dir) <
+            0) {
+        return TG_ENOMEM;
+    }
+    return TG_OK;
+}
+
+tg_err
 tg_config_dp_net(tg_config_priv *p, const cJSON *sec, tg_dp_config *c,
                  char *err, size_t errlen)
 {
