@@ -538,4 +538,12 @@ uint32_t pdp_limits_lease_record_keys(const void *data, size_t len,
 tg_err pdp_limits_lease_restore(pdp_limits *l, const void *data, size_t len,
                                 int64_t now_ms);
 
+/* pdp_limits_lease_renew keeps the open leases of sidecar node (ids
+ * "<node>:...") from expiring before until_ms: a sidecar that is still
+ * there (it pulls changes several times a second) may have reports on
+ * their way that charge them. Only a sidecar gone for a whole TTL loses
+ * its leases. Returns how many were extended. */
+uint32_t pdp_limits_lease_renew(pdp_limits *l, const char *node,
+                                int64_t until_ms);
+
 #endif

@@ -965,3 +965,29 @@ out:
     free(x);
     return rv;
 }
+
+uint32_t
+pdp_limits_lease_renew(pdp_limits *l, const char *node, int64_t until_ms)
+{
+    size_t   nl = strlen(node);
+    uint32_t n  = 0;
+
+    if (nl == 0) {
+        return 0;
+    }
+    for (size_t i = 0; i < PDP_LIM_SHARDS; i++) {
+        pdp_lim_lshard *s = &l->lshards[i];
+        pthread_mutex_lock(&s->mu);
+        for (size_t c = 0; c < PDP_LIM_LEASE_CHAINS; c++) {
+            for (pdp_lim_lease *x = s->chains[c]; x != NULL; x = x->next) {
+                if (!x->tomb && strncmp(x->info.id, node, nl) == 0 &&
+                    x->info.id[nl] == ':' && x->info.expires_ms < until_ms) {
+                    x->info.expires_ms = until_ms;
+                    n++;
+                }
+            }
+        }
+        pthread_mutex_unlock(&s->mu);
+    }
+    return n;
+}

@@ -872,4 +872,52 @@ tg_err pdp_store_decisions_export(pdp_store *st, int64_t since_ms,
 tg_err pdp_store_decisions_prune(pdp_store *st, int64_t before_ms,
                                  uint64_t max_bytes, uint64_t *removed);
 
+/* ---- pdp_store_forward.c: what a sidecar owes its central PDP ----------
+ *   forward  u64 sequence, BIG-endian -> u8 kind (1 a usage report: the
+ *            UsageItem protobuf, request id, report and captured content;
+ *            2 a lease close: the caller's bytes). Appended in the write txn
+ *            that commits the report locally, deleted when the central PDP
+ *            acknowledged it: every report reaches the central PDP at least
+ *            once, in order, whatever dies (the central PDP counts a report
+ *            once by its request id, so exactly once in effect).
+ *   leases   lease id -> i64 expires_ms, then pdp_limits_lease_encode's
+ *            record: the leases a central PDP granted, committed before
+ *            the grant is answered, deleted when closed; those past expiry
+ *            are pruned.
+ * Both added without a schema bump (older builds ignore them). */
+
+/* pdp_store_forward_enable makes every report committed from now on (not
+ * a duplicate) also queue for forwarding, marked as forwarded by via. */
+void pdp_store_forward_enable(pdp_store *st, const char *via);
+
+/* pdp_store_forward_close queues a lease close (data: bytes the caller
+ * decodes when it sends them), after every report already queued. */
+tg_err pdp_store_forward_close(pdp_store *st, const void *data, size_t len);
+
+/* pdp_store_forward_read calls fn with the first max queued records in
+ * order (kind 1 report, 2 close); fn borrows data during the call and
+ * returns false to stop early. */
+typedef bool (*pdp_store_fwd_fn)(void *arg, uint64_t seq, uint8_t kind,
+                                 const void *data, size_t len);
+tg_err pdp_store_forward_read(pdp_store *st, uint32_t max,
+                              pdp_store_fwd_fn fn, void *arg);
+
+/* pdp_store_forward_ack deletes the queued records up to seq (included). */
+tg_err pdp_store_forward_ack(pdp_store *st, uint64_t seq);
+
+/* pdp_store_forward_pending is how many records are queued. */
+uint64_t pdp_store_forward_pending(pdp_store *st);
+
+/* Leases a central PDP granted (see above). Written without an fsync,
+ * like a reservation: a crash of the process keeps them. */
+tg_err pdp_store_lease_put(pdp_store *st, const char *id, int64_t expires_ms,
+                           const void *data, size_t len);
+tg_err pdp_store_lease_del(pdp_store *st, const char *const *ids, uint32_t n);
+typedef void (*pdp_store_lease_fn)(void *arg, const char *id,
+                                   int64_t expires_ms, const void *data,
+                                   size_t len);
+tg_err pdp_store_lease_list(pdp_store *st, pdp_store_lease_fn fn, void *arg);
+/* pdp_store_lease_prune deletes the records expired before now_ms. */
+tg_err pdp_store_lease_prune(pdp_store *st, int64_t now_ms);
+
 #endif

@@ -79,8 +79,10 @@ struct pdp_store {
     MDB_dbi repl_blobs;
     /* Upstream (pdp_store_forward.c): reports a sidecar still owes its
      * central PDP, and the budget/rate leases a central PDP granted. */
-    MDB_dbi forward;
-    MDB_dbi leases;
+    MDB_dbi     forward;
+    MDB_dbi     leases;
+    atomic_bool fwd_on; /* committed reports are queued for forwarding */
+    char        fwd_via[TG_ID_MAX]; /* set before fwd_on */
     /* The decision log: the key that signs checkpoints (borrowed; NULL:
      * none yet) and every how many records (under mu to set; read by the
      * writer); the writer's scratch for one record. */
@@ -325,6 +327,11 @@ int pdp_store__repl_open(pdp_store *st, MDB_txn *txn);
 /* pdp_store__forward_open opens forward and leases (added without a
  * schema bump). pdp_store_forward.c. */
 int pdp_store__forward_open(pdp_store *st, MDB_txn *txn);
+
+/* pdp_store__forward_usage queues report it for the central PDP inside
+ * txn, when forwarding is on (else does nothing). LMDB rc. */
+int pdp_store__forward_usage(pdp_store *st, MDB_txn *txn,
+                             const pdp_store_item *it);
 
 /* pdp_store__armed_amend sets member name (a whole number) in the detail
  * of the audit line armed on this thread for st, if there is one: what

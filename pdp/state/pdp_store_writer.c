@@ -82,7 +82,10 @@ pdp_store_batch_usage(pdp_store *st, MDB_txn *txn, pdp_store_item *it,
     }
     it->ack.duplicate      = false;
     it->ack.cost_micro_usd = it->cost;
-    return pdp_store__usage_put(st, txn, it, o);
+    if ((rc = pdp_store__usage_put(st, txn, it, o)) != 0) {
+        return rc;
+    }
+    return pdp_store__forward_usage(st, txn, it);
 }
 
 /* pdp_store_batch_txn settles a batch; reruns from scratch after a grow. */
