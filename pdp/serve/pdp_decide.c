@@ -666,14 +666,25 @@ pdp_decide_deny_rate(const pdp_decide_hits *hs, const pdp_limits_result *res,
  * most constraining rule and, when a budget was priced, the output tokens
  * the provider is held to; a deny is one of the messages above. */
 static void
-pdp_decide_enforce(pdp_limits *lim, const char *request_id,
-                   const pdp_decide_ctx *x, const pdp_decide_hits *hs,
-                   tg_decision *out)
+pdp_decide_enforce(pdp_limits *lim, const pdp_decide_admit *ad,
+                   const char *request_id, const pdp_decide_ctx *x,
+                   const pdp_decide_hits *hs, tg_decision *out)
 {
     pdp_limits_result res;
 
-    pdp_limits_check_budgets(lim, request_id, hs->enf, hs->ne, hs->bud, hs->nb,
-                             &hs->cost, hs->tokens, x->a.now_ms, &res);
+    if (ad == NULL) {
+        pdp_limits_check_budgets(lim, request_id, hs->enf, hs->ne, hs->bud,
+                                 hs->nb, &hs->cost, hs->tokens, x->a.now_ms,
+                                 &res);
+    } else if (ad->fn(ad->arg, request_id, hs->enf, hs->ne, hs->bud, hs->nb,
+                      &hs->cost, hs->tokens, x->a.now_ms, &res) != TG_OK) {
+        pdp_decide_deny(out, 503, "server_error", "pdp_upstream_unavailable",
+                        "This request needs budget or rate-limit capacity "
+                        "from the central policy service, which is not "
+                        "answering; retry shortly.");
+        pdp_decide_retry_hint(out, 1000);
+        return;
+    }
     out->n_limits = 0;
     if (res.requests.limit > 0) {
         out->limits[out->n_limits++] = res.requests;
@@ -710,7 +721,8 @@ pdp_decide_enforce(pdp_limits *lim, const char *request_id,
  * enforced ones, which fill out->limits (and the reservation id) or turn
  * out into a deny. */
 static void
-pdp_decide_limits(pdp_limits *lim, const tg_config *cfg, const pdp_bundle *bun,
+pdp_decide_limits(pdp_limits *lim, const pdp_decide_admit *ad,
+                  const tg_config *cfg, const pdp_bundle *bun,
                   const tg_pricing *pr, const char *request_id,
                   const pdp_decide_ctx *x, tg_decision *out)
 {
@@ -727,7 +739,7 @@ pdp_decide_limits(pdp_limits *lim, const tg_config *cfg, const pdp_bundle *bun,
     if (hs.ne == 0 && hs.nb == 0) {
         return;
     }
-    pdp_decide_enforce(lim, request_id, x, &hs, out);
+    pdp_decide_enforce(lim, ad, request_id, x, &hs, out);
 }
 
 /* pdp_decide_quota_add turns a quota set through administration into the
@@ -902,6 +914,15 @@ pdp_decide_eval_limits(pdp_store_reader *rd, const tg_config *cfg,
                        const tg_pricing *pr, const tg_decide *req,
                        tg_decision *out)
 {
+    return pdp_decide_eval_leased(rd, cfg, b, lim, NULL, pr, req, out);
+}
+
+tg_err
+pdp_decide_eval_leased(pdp_store_reader *rd, const tg_config *cfg,
+                       const pdp_bundle *b, pdp_limits *lim,
+                       const pdp_decide_admit *ad, const tg_pricing *pr,
+                       const tg_decide *req, tg_decision *out)
+{
     pdp_decide_ctx x;
     tg_err         rv;
 
@@ -956,7 +977,7 @@ pdp_decide_eval_limits(pdp_store_reader *rd, const tg_config *cfg,
             return rv;
         }
         if (x.r.n_rate > 0 || x.r.n_budget > 0) {
-            pdp_decide_limits(lim, cfg, b, pr, req->request_id, &x, out);
+            pdp_decide_limits(lim, ad, cfg, b, pr, req->request_id, &x, out);
         }
     }
     return TG_OK;

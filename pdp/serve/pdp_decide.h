@@ -51,4 +51,26 @@ tg_err pdp_decide_eval_limits(pdp_store_reader *rd, const tg_config *cfg,
                               const tg_pricing *pr, const tg_decide *req,
                               tg_decision *out);
 
+/* A sidecar PDP admits budgets and rate limits against the leases its
+ * central PDP grants (pdp_upstream_admit) instead of its own limits: fn
+ * has pdp_limits_check_budgets's contract, and returns an error when the
+ * capacity could not be had because the central PDP did not answer (the
+ * request is then denied with 503 pdp_upstream_unavailable). */
+typedef struct pdp_decide_admit {
+    tg_err (*fn)(void *arg, const char *id, const pdp_limits_req *reqs,
+                 uint32_t n, const pdp_limits_budget *buds, uint32_t nb,
+                 const pdp_limits_cost *cost, int64_t tokens, int64_t now_ms,
+                 pdp_limits_result *out);
+    void *arg;
+} pdp_decide_admit;
+
+/* pdp_decide_eval_leased is pdp_decide_eval_limits with the enforced
+ * checks going through ad (NULL: lim, as pdp_decide_eval_limits). The
+ * audit rules' shadow counts stay in lim. */
+tg_err pdp_decide_eval_leased(pdp_store_reader *rd, const tg_config *cfg,
+                              const pdp_bundle *b, pdp_limits *lim,
+                              const pdp_decide_admit *ad,
+                              const tg_pricing *pr, const tg_decide *req,
+                              tg_decision *out);
+
 #endif

@@ -18,6 +18,7 @@
 #include "pdp_server.h"
 #include "pdp_store.h"
 #include "pdp_tokens.h"
+#include "pdp_upstream.h"
 #include "tg_hash.h"
 #include "tg_log.h"
 #include "tg_pricing.h"
@@ -244,6 +245,53 @@ pdp_serve_probes(pdp_admin **out, const tg_config *cfg,
                            PDP_SERVE_ERR_MAX);
 }
 
+static void
+pdp_serve_pricing_said(const tg_config *cfg, const tg_pricing *pr)
+{
+    if (cfg->pdp.pricing_file == NULL) {
+        tg_warn("pricing: pdp.pricing_file is not set; all usage costs 0");
+    } else {
+        tg_info("pricing: %zu models from %s", tg_pricing_count(pr),
+                cfg->pdp.pricing_file);
+    }
+}
+
+/* pdp_serve_sidecar opens the store and the link to the central PDP and
+ * waits for the first sync (a sidecar that never synced serves nothing:
+ * its data planes fail closed meanwhile); 0, or the exit code. */
+static int
+pdp_serve_sidecar(const tg_config *cfg, pdp_store **st, pdp_upstream **up,
+                  const sigset_t *set, char *msg, FILE *err)
+{
+    struct timespec wait = {0, 200 * 1000 * 1000};
+    int64_t         said = 0;
+
+    if (pdp_store_open(st, cfg->pdp.state_dir, cfg->pdp.map_size_mb, msg,
+                       PDP_SERVE_ERR_MAX) != TG_OK) {
+        fprintf(err, "tollgate-pdp serve: %s\n", msg);
+        return PDP_SERVE_FAIL;
+    }
+    if (pdp_upstream_open(up, cfg, *st, msg, PDP_SERVE_ERR_MAX) != TG_OK) {
+        fprintf(err, "tollgate-pdp serve: %s\n", msg);
+        return PDP_SERVE_USAGE;
+    }
+    while (pdp_upstream_first_sync(*up) != TG_OK) {
+        int sig = sigtimedwait(set, NULL, &wait);
+        if (sig == SIGINT || sig == SIGTERM) {
+            tg_info("stopped before the first sync from %s",
+                    cfg->pdp.upstream.url);
+            return PDP_SERVE_FAIL;
+        }
+        if (tg_now_ms() - said > 5000) {
+            said = tg_now_ms();
+            tg_warn("upstream: not synced from %s yet; not serving until "
+                    "the first snapshot arrives (data planes fail closed)",
+                    cfg->pdp.upstream.url);
+        }
+    }
+    return 0;
+}
+
 int
 pdp_serve(const tg_config *cfg, FILE *err)
 {
@@ -251,6 +299,7 @@ pdp_serve(const tg_config *cfg, FILE *err)
     pdp_store      *st  = NULL;
     pdp_rollout    *ro  = NULL;
     pdp_server     *srv = NULL;
+    pdp_upstream   *up  = NULL;
     pdp_admin      *adm = NULL;
     pdp_admin      *prb = NULL;
     pdp_serving     sv;
@@ -260,11 +309,8 @@ pdp_serve(const tg_config *cfg, FILE *err)
     int             sig = 0;
     int             ec;
 
+    memset(&sv, 0, sizeof(sv));
     atomic_init(&sv.srv, NULL);
-    sv.ro  = NULL;
-    sv.st  = NULL;
-    sv.cfg = NULL;
-    sv.pr  = NULL;
     if ((msg = malloc(PDP_SERVE_ERR_MAX)) == NULL) {
         fprintf(err, "tollgate-pdp serve: out of memory\n");
         return PDP_SERVE_FAIL;
@@ -280,19 +326,19 @@ pdp_serve(const tg_config *cfg, FILE *err)
     signal(SIGPIPE, SIG_IGN);
     tg_log_init("tollgate-pdp", TG_LOG_INFO);
     tg_log_json(cfg->log_json);
+    if (cfg->pdp.upstream.url != NULL &&
+        (ec = pdp_serve_sidecar(cfg, &st, &up, &set, msg, err)) != 0) {
+        goto out;
+    }
     if (tg_pricing_load(&pr, cfg->pdp.pricing_file, msg, PDP_SERVE_ERR_MAX) !=
         TG_OK) {
         fprintf(err, "%s\n", msg);
         ec = PDP_SERVE_USAGE;
         goto out;
     }
-    if (cfg->pdp.pricing_file == NULL) {
-        tg_warn("pricing: pdp.pricing_file is not set; all usage costs 0");
-    } else {
-        tg_info("pricing: %zu models from %s", tg_pricing_count(pr),
-                cfg->pdp.pricing_file);
-    }
-    if (pdp_store_open(&st, cfg->pdp.state_dir, cfg->pdp.map_size_mb, msg,
+    pdp_serve_pricing_said(cfg, pr);
+    if (st == NULL &&
+        pdp_store_open(&st, cfg->pdp.state_dir, cfg->pdp.map_size_mb, msg,
                        PDP_SERVE_ERR_MAX) != TG_OK) {
         fprintf(err, "tollgate-pdp serve: %s\n", msg);
         ec = PDP_SERVE_FAIL;
@@ -341,13 +387,17 @@ pdp_serve(const tg_config *cfg, FILE *err)
         fprintf(err, "tollgate-pdp serve: %s\n", msg);
         goto out;
     }
-    if (pdp_server_start(&srv, cfg, st, pr, ro, msg, PDP_SERVE_ERR_MAX) !=
-        TG_OK) {
+    if (pdp_server_start_up(&srv, cfg, st, pr, ro, up, msg,
+                            PDP_SERVE_ERR_MAX) != TG_OK) {
         fprintf(err, "tollgate-pdp serve: %s\n", msg);
         goto out;
     }
     atomic_store(&sv.srv, srv);
-    if (cfg->pdp.bundle_watch &&
+    if (up != NULL && pdp_upstream_start(up, ro) != TG_OK) {
+        fprintf(err, "tollgate-pdp serve: cannot start the upstream link\n");
+        goto out;
+    }
+    if (up == NULL && cfg->pdp.bundle_watch &&
         pdp_rollout_watch_start(ro, msg, PDP_SERVE_ERR_MAX) != TG_OK) {
         tg_warn("%s; bundle changes are picked up on SIGHUP and tollgate-pdp "
                 "reload only",
@@ -382,6 +432,7 @@ out:
     pdp_admin_stop(prb);
     pdp_admin_stop(adm);     /* no reload command from here on */
     pdp_server_stop(srv);    /* no decision holds a bundle from here on */
+    pdp_upstream_close(up);  /* no bundle reload from here on */
     pdp_rollout_destroy(ro); /* joins the watcher, which may write history */
     pdp_store_close(st);
     tg_pricing_destroy(pr);

@@ -177,6 +177,12 @@ pdp_server_settled(pdp_server *srv, const tg_usage *u, const tg_usage_ack *ack,
     }
     if (!ack->duplicate) {
         pdp_server_alerts(srv, spend, nspend);
+        if (u->n_charges > 0) {
+            pdp_server_up_settled(srv, u, ack->cost_micro_usd, spend, nspend);
+        }
+    }
+    if (srv->up != NULL) {
+        pdp_upstream_settled(srv->up, u, ack->cost_micro_usd);
     }
 }
 
@@ -298,8 +304,10 @@ pdp_worker_usage(pdp_worker *w, nng_msg *msg)
     w->state  = PDP_WORKER_STORE;
     w->parked = msg;
     pthread_mutex_unlock(&srv->mu);
-    w->nspend = pdp_limits_budget_keys(srv->lim, u->reservation_id, w->spend,
-                                       PDP_LIMITS_BUDGETS_MAX);
+    if (srv->up != NULL) {
+        pdp_upstream_charges(srv->up, &w->req.u.usage);
+    }
+    w->nspend = srv->up != NULL ? 0 : pdp_server_up_spend(srv, u, w->spend);
     rv = pdp_store_usage_submit_res(srv->st, u, cost, w->spend, &w->nspend,
                                     pdp_worker_usage_done, w);
     if (rv != TG_OK) {
@@ -406,9 +414,11 @@ pdp_worker_usage_batch(pdp_worker *w, nng_msg *msg)
         cost[i]      = pdp_worker_usage_prep(w, u);
         b->item[i].b = b;
         b->item[i].i = i;
+        if (srv->up != NULL) {
+            pdp_upstream_charges(srv->up, u);
+        }
         b->item[i].nspend =
-            pdp_limits_budget_keys(srv->lim, u->reservation_id,
-                                   b->item[i].spend, PDP_LIMITS_BUDGETS_MAX);
+            srv->up != NULL ? 0 : pdp_server_up_spend(srv, u, b->item[i].spend);
     }
     /* Submitted last, all together: the first callback may run at once,
      * and the batch must be complete by then. */
@@ -603,8 +613,9 @@ pdp_worker_decide(pdp_worker *w, nng_msg *msg)
     /* Held for this decision only: a reload may swap the bundle meanwhile,
      * and this decision still finishes on the one it started with. */
     b  = pdp_rollout_acquire(srv->ro);
-    rv = pdp_decide_eval_limits(w->rd, srv->cfg, b, srv->lim, srv->pr, req,
-                                &w->rep.u.decision);
+    rv = pdp_decide_eval_leased(w->rd, srv->cfg, b, srv->lim,
+                                srv->up != NULL ? &srv->admit : NULL, srv->pr,
+                                req, &w->rep.u.decision);
     if (rv == TG_OK && w->rep.u.decision.n_guards > 0) {
         pdp_worker_guard_set(w, b);
     }
@@ -627,7 +638,8 @@ pdp_worker_decide(pdp_worker *w, nng_msg *msg)
              w->rep.u.decision.status,
              w->rep.u.decision.error_code[0] ? " " : "",
              w->rep.u.decision.error_code);
-    return w->rep.u.decision.reservation_id[0] != '\0' &&
+    /* A sidecar's holds live in its leases, which the central PDP holds. */
+    return w->rep.u.decision.reservation_id[0] != '\0' && srv->up == NULL &&
            pdp_worker_park_reservation(w, msg);
 }
 
@@ -695,6 +707,11 @@ pdp_worker_handle(pdp_worker *w, nng_msg *msg)
         free(spec);
         return;
     }
+    case PDP_REQ_REPL_PULL:
+    case PDP_REQ_LEASE_ASK:
+    case PDP_REQ_LEASE_CLOSE:
+        pdp_server_up_handle(w);
+        break;
     }
     pdp_worker_reply(w, msg);
 }
@@ -750,9 +767,41 @@ pdp_server_allow(pdp_server *srv)
     }
 }
 
+/* pdp_server_state_load brings the limits back before the first decision:
+ * the settled spend of every window that can still count (the longest is
+ * rolling:744h or a 31-day month), then the saved windows and open
+ * reservations on top of it (the snapshot holds no settled spend), then
+ * the leases sidecar PDPs hold; and publishes the bundle and pricing for
+ * them. */
+static tg_err
+pdp_server_state_load(pdp_server *srv, char *err, size_t errlen)
+{
+    tg_err rv = pdp_store_budget_list(srv->st,
+                                      tg_now_ms() - 745LL * 3600 * 1000,
+                                      pdp_server_budget_load, srv->lim);
+
+    if (rv != TG_OK) {
+        snprintf(err, errlen, "server: cannot read budget spend: %s",
+                 tg_strerror(rv));
+        return rv;
+    }
+    pdp_server_limits_restore(srv);
+    pdp_server_up_restore(srv);
+    pdp_server_up_publish(srv, tg_now_ms());
+    return TG_OK;
+}
+
 tg_err
 pdp_server_start(pdp_server **out, const tg_config *cfg, pdp_store *st,
                  tg_pricing *pr, pdp_rollout *ro, char *err, size_t errlen)
+{
+    return pdp_server_start_up(out, cfg, st, pr, ro, NULL, err, errlen);
+}
+
+tg_err
+pdp_server_start_up(pdp_server **out, const tg_config *cfg, pdp_store *st,
+                    tg_pricing *pr, pdp_rollout *ro, pdp_upstream *up,
+                    char *err, size_t errlen)
 {
     pdp_server *srv = calloc(1, sizeof(*srv));
     tg_err      rv  = TG_OK;
@@ -766,27 +815,19 @@ pdp_server_start(pdp_server **out, const tg_config *cfg, pdp_store *st,
     srv->st  = st;
     srv->pr  = pr;
     srv->ro  = ro;
+    srv->up  = up;
+    srv->admit = (pdp_decide_admit){pdp_upstream_admit, up};
     if ((rv = pdp_limits_create(&srv->lim,
                                 cfg->pdp.reservation_ttl_s * 1000)) != TG_OK) {
         snprintf(err, errlen, "server: out of memory");
         free(srv);
         return rv;
     }
-    /* Settled budget spend of every window that can still count (the
-     * longest is rolling:744h or a 31-day month). */
-    if ((rv = pdp_store_budget_list(st, tg_now_ms() - 745LL * 3600 * 1000,
-                                    pdp_server_budget_load, srv->lim)) !=
-        TG_OK) {
-        snprintf(err, errlen, "server: cannot read budget spend: %s",
-                 tg_strerror(rv));
+    if ((rv = pdp_server_state_load(srv, err, errlen)) != TG_OK) {
         pdp_limits_destroy(srv->lim);
         free(srv);
         return rv;
     }
-    /* After the settled spend: the snapshot holds none, only what open
-     * reservations hold on top of it. Before listening: no decision sees
-     * empty windows. */
-    pdp_server_limits_restore(srv);
     pdp_limits_on_expire(srv->lim, pdp_server_expired, srv);
     if ((rv = pdp_alerts_start(&srv->alerts)) != TG_OK) {
         snprintf(err, errlen, "server: cannot start the alert sender: %s",
@@ -981,6 +1022,12 @@ pdp_server_metrics(pdp_server *srv, tg_buf *out)
         }
     }
     pdp_alerts_metrics(srv != NULL ? srv->alerts : NULL, out);
+    if (srv != NULL) {
+        pdp_server_up_metrics(srv, out);
+        if (srv->up != NULL) {
+            pdp_upstream_metrics(srv->up, out);
+        }
+    }
 }
 
 void

@@ -32,6 +32,14 @@ tg_err pdp_server_start(pdp_server **out, const tg_config *cfg, pdp_store *st,
                         tg_pricing *pr, pdp_rollout *ro, char *err,
                         size_t errlen);
 
+/* pdp_server_start_up is pdp_server_start for a sidecar PDP (up non-NULL):
+ * budgets and rate limits are admitted against up's leases, and committed
+ * reports free what they held there. Borrows up until stop. */
+struct pdp_upstream;
+tg_err pdp_server_start_up(pdp_server **out, const tg_config *cfg,
+                           pdp_store *st, tg_pricing *pr, pdp_rollout *ro,
+                           struct pdp_upstream *up, char *err, size_t errlen);
+
 /* pdp_server_ready is true once every listener is up. Thread-safe. */
 bool pdp_server_ready(const pdp_server *srv);
 

@@ -1,7 +1,8 @@
-/* pdp_server_int.h - what pdp_server.c shares with the two files that hold
- * its listeners (pdp_server_listen.c: ipc sockets only our peers may use)
- * and its rate-limit persistence (pdp_server_persist.c: snapshot thread,
- * restore at start). Internal to the server; nothing else includes it. */
+/* pdp_server_int.h - what pdp_server.c shares with the files that hold
+ * its listeners (pdp_server_listen.c: ipc sockets only our peers may use),
+ * its rate-limit persistence (pdp_server_persist.c: snapshot thread,
+ * restore at start) and its side of sidecar PDPs (pdp_server_up.c).
+ * Internal to the server; nothing else includes it. */
 #ifndef PDP_SERVER_INT_H
 #define PDP_SERVER_INT_H
 
@@ -12,8 +13,10 @@
 #include <sys/types.h>
 
 #include "pdp_alerts.h"
+#include "pdp_decide.h"
 #include "pdp_guardset.h"
 #include "pdp_server.h"
+#include "pdp_upstream.h"
 #include "pdp_wire.h"
 #include "tg_buf.h"
 #include "tg_nngtls.h"
@@ -102,6 +105,19 @@ struct pdp_server {
     size_t          n_tls;
     tg_tls_watch   *tls_watch;
     atomic_llong    tls_reloads;
+    /* A sidecar: its link to the central PDP, through which budgets and
+     * rate limits are admitted (NULL: this PDP's own limits). */
+    pdp_upstream    *up;
+    pdp_decide_admit admit;
+    /* As a central PDP (pdp_server_up.c): leases granted and taken back,
+     * forwarded emergency reports, and what was last published. */
+    atomic_ullong leases_granted;
+    atomic_ullong leases_closed;
+    atomic_ullong emergency_reports;
+    uint64_t      leases_restored;
+    char          published[TG_MSG_HASH_MAX];
+    bool          pricing_published;
+    int64_t       repl_pruned_ms;
 };
 
 /* pdp_server_listen starts a listener on url (ipc:// only: tcp is refused
@@ -141,5 +157,33 @@ void pdp_server_expired(void *arg, const char *id);
  * (pdp_store_budget_windows callback; arg is the pdp_limits). */
 void pdp_server_budget_load(void *arg, const pdp_limits_spend_key *k,
                             int64_t spent);
+
+/* ---- pdp_server_up.c: the central PDP's side of its sidecar PDPs ---- */
+
+/* pdp_server_up_handle fills w->rep for a ReplPull, LeaseAsk or
+ * LeaseClose; false for any other request. */
+bool pdp_server_up_handle(pdp_worker *w);
+
+/* pdp_server_up_spend writes the budget windows report u charges into
+ * spend (room for PDP_LIMITS_BUDGETS_MAX): a forwarded report's own, else
+ * its reservation's. Returns how many. */
+uint32_t pdp_server_up_spend(pdp_server *srv, const tg_usage *u,
+                             pdp_limits_spend_key *spend);
+
+/* pdp_server_up_settled moves a committed forwarded report's cost from
+ * the leases it names to their settled spend. */
+void pdp_server_up_settled(pdp_server *srv, const tg_usage *u, int64_t cost,
+                           const pdp_limits_spend_key *spend, uint32_t nspend);
+
+/* pdp_server_up_restore holds the recorded leases again (start only). */
+void pdp_server_up_restore(pdp_server *srv);
+
+/* pdp_server_up_publish puts the bundle in effect (when it changed) and
+ * the pricing file into the replicated blobs, and prunes the change log
+ * and expired lease records once a minute (the snapshot thread). */
+void pdp_server_up_publish(pdp_server *srv, int64_t now_ms);
+
+/* pdp_server_up_metrics appends the lease counters. */
+void pdp_server_up_metrics(pdp_server *srv, tg_buf *out);
 
 #endif
