@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "pdp_fmt.h"
+#include "pdp_repl.h"
 #include "tg_log.h"
 
 /* ---- answers ------------------------------------------------------------ */
@@ -61,6 +62,12 @@ pdp_api_store_err(pdp_api_call *c, tg_err rv, const char *what)
                            "Free space or grow the volume, then retry; "
                            "nothing was changed.",
                            what);
+    }
+    if (rv == PDP_REPL_EREPLICA) {
+        return pdp_api_err(c, 409, "replica_read_only",
+                           "Cannot %s: %s (pdp.upstream). Nothing was "
+                           "changed.",
+                           what, PDP_REPL_REPLICA_MSG);
     }
     return pdp_api_err(c, 500, "store_error",
                        "Cannot %s: %s. Nothing was changed; see the PDP's "

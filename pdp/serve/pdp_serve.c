@@ -275,6 +275,9 @@ pdp_serve_sidecar(const tg_config *cfg, pdp_store **st, pdp_upstream **up,
         fprintf(err, "tollgate-pdp serve: %s\n", msg);
         return PDP_SERVE_USAGE;
     }
+    tg_info("upstream: syncing from %s before serving (a sidecar that never "
+            "synced serves nothing)",
+            cfg->pdp.upstream.url);
     while (pdp_upstream_first_sync(*up) != TG_OK) {
         int sig = sigtimedwait(set, NULL, &wait);
         if (sig == SIGINT || sig == SIGTERM) {

@@ -316,6 +316,9 @@ pdp_server_up_publish(pdp_server *srv, int64_t now_ms)
 {
     pdp_bundle *b;
 
+    /* Leases nobody returns expire even when no decision comes here (all
+     * traffic may go through sidecars). */
+    pdp_limits_expire(srv->lim, now_ms);
     if (srv->cfg->pdp.upstream.url != NULL) {
         return; /* a sidecar publishes nothing */
     }

@@ -44,6 +44,10 @@ struct pdp_upstream {
     int                       nth;
     atomic_bool               connected; /* the last call got an answer */
     atomic_bool               resnap;    /* the last changes were refused */
+    /* After a call got no answer, decisions do not wait for another one
+     * until this time (the threads keep trying): they are answered at
+     * once rather than after a timeout each. */
+    atomic_llong              quiet_until;
     atomic_llong              last_sync_ms;
     atomic_ullong             applied; /* the last sequence applied */
     atomic_ullong             forwarded, fwd_failures, calls_failed;
@@ -137,6 +141,9 @@ up_call(pdp_upstream *up, const pdp_req *req, pdp_rep *rep, int64_t timeout_ms,
     atomic_store(&up->connected, rv == TG_OK || rv == TG_EPROTO);
     if (rv != TG_OK) {
         atomic_fetch_add(&up->calls_failed, 1);
+    }
+    if (rv != TG_OK && rv != TG_EPROTO) {
+        atomic_store(&up->quiet_until, tg_now_ms() + 1000);
     }
     return rv;
 }
@@ -553,7 +560,13 @@ pdp_upstream_admit(void *arg, const char *id, const pdp_limits_req *reqs,
             usleep(1000); /* another request's ask is on its way */
             continue;
         }
+        if (tg_now_ms() < atomic_load(&up->quiet_until)) {
+            pdp_slices_asked(up->sl, &need);
+            rv = TG_EIO; /* the central PDP did not answer just now */
+            break;
+        }
         if (rep == NULL && (rep = malloc(sizeof(*rep))) == NULL) {
+            pdp_slices_asked(up->sl, &need);
             rv = TG_ENOMEM;
             break;
         }

@@ -63,7 +63,7 @@ class Sidecar {
         drain_timeout_s: 1,
         upstream: {
           url: this.central.upstreamUrl, node_id: `sc${this.n}`,
-          lease_ttl_s: 4, lease_use_s: 2, timeout_ms: 1000, ...this.upstream,
+          lease_ttl_s: 4, lease_use_s: 2, timeout_ms: 400, ...this.upstream,
         },
       },
       dataplane: { ...c.dataplane, listen: `127.0.0.1:${this.port}`, pdp_url: this.ipc,
@@ -157,7 +157,7 @@ async function drained(scs) {
  * the sidecars until every client saw `stopAfter` refusals in a row or
  * `ms` passed; returns {ok, refused: {status: n}}. */
 async function load(scs, key, { clients = 64, ms = 20_000, stopAfter = 3, body = BODY } = {}) {
-  const res = { ok: 0, refused: {} };
+  const res = { ok: 0, refused: {}, okAt: [], refusedAt: [] };
   const end = Date.now() + ms;
   await Promise.all(Array.from({ length: clients }, async (_, c) => {
     let streak = 0;
@@ -172,9 +172,11 @@ async function load(scs, key, { clients = 64, ms = 20_000, stopAfter = 3, body =
       }
       if (r.status === 200) {
         res.ok++;
+        res.okAt.push(Date.now());
         streak = 0;
       } else {
         const code = r.json?.error?.code ?? '';
+        res.refusedAt.push([Date.now(), code]);
         res.refused[`${r.status} ${code}`] = (res.refused[`${r.status} ${code}`] ?? 0) + 1;
         streak++;
         await new Promise((f) => setTimeout(f, 20));
@@ -254,5 +256,94 @@ describe('sidecar PDPs under a central PDP', { concurrency: false }, () => {
     }));
     console.log(`# revocation seen by the three sidecars after ${took.join(', ')} ms (includes the CLI's own run); answers meanwhile ${JSON.stringify(seen)}`);
     assert.ok(Math.max(...took) < 5000, `revocation took ${Math.max(...took)} ms`);
+  });
+
+  test('central PDP killed mid-run: sidecars serve on their leases, then refuse; after a restart everything reconciles exactly', async () => {
+    const { key } = await central.createKey({ tenant: 'killco' });
+    await central.cli(['budgets', 'set', 'tenant:killco', '--limit-usd', String(LIMIT_USD),
+      '--window', 'monthly', '--config', central.cfgPath]);
+    await waitKey(scs, key);
+    await drained(scs);
+    const before = await central.mockStats();
+    const spentBefore = await central.spendTenant('killco');
+    let killedAt = 0;
+    const killer = (async () => {
+      await new Promise((f) => setTimeout(f, 1500));
+      await central.killPdp('SIGKILL');
+      killedAt = Date.now();
+    })();
+    const r = await load(scs, key, { clients: 16, ms: 7000, stopAfter: 1e9 });
+    await killer;
+    const servedAfter = r.okAt.filter((t) => t > killedAt + 50).length;
+    const unavailable = r.refusedAt.filter(([t, c]) => t > killedAt && /upstream_unavailable|pdp_unavailable/.test(c)).length;
+    console.log(`# central down: ${servedAfter} requests served on leases after the kill, then ${unavailable} refused; ${JSON.stringify(r.refused)}`);
+    assert.ok(servedAfter > 0, 'no request was served on the leases after the central PDP died');
+    assert.ok(unavailable > 0, 'requests kept being admitted with the central PDP down and its leases spent');
+    await central.startPdp();
+    await drained(scs);
+    const spent = await central.spendTenant('killco');
+    const completed = (await central.mockStats()).requests - before.requests;
+    assert.equal(r.ok, completed, 'every 200 was a provider-completed request');
+    assert.equal(spent.requests - spentBefore.requests, completed, 'the central PDP counted every completed request exactly once');
+    assert.ok(spent.cost_micro_usd <= LIMIT_USD * 1e6, `overshoot: ${spent.cost_micro_usd}`);
+  });
+
+  test('a sidecar killed: its leases go back to the central PDP after their TTL, nothing is counted twice', async () => {
+    const { key } = await central.createKey({ tenant: 'scdie' });
+    await central.cli(['budgets', 'set', 'tenant:scdie', '--limit-usd', String(LIMIT_USD),
+      '--window', 'monthly', '--config', central.cfgPath]);
+    await waitKey(scs, key);
+    await drained(scs);
+    const before = await central.mockStats();
+    const spentBefore = await central.spendTenant('scdie');
+    const victim = scs[2];
+    const killer = (async () => {
+      await new Promise((f) => setTimeout(f, 1000));
+      await victim.pdp.kill('SIGKILL');
+    })();
+    const r = await load(scs, key, { clients: 16, ms: 2500, stopAfter: 1e9 });
+    await killer;
+    const open = (await centralMetrics(central)).tollgate_leases_open;
+    // The dead node stops pulling: its leases expire (lease_ttl_s 4) and
+    // are freed even though nobody returns them.
+    await pollUntil(async () => (await centralMetrics(central)).tollgate_leases_expired_total > 0,
+      { timeoutMs: 20_000, what: 'the dead sidecar\'s leases to expire' });
+    // Back up: its forward queue and its data plane's spool replay.
+    victim.startPdp();
+    await victim.waitReady();
+    await drained(scs);
+    const spent = await central.spendTenant('scdie');
+    const completed = (await central.mockStats()).requests - before.requests;
+    console.log(`# sidecar killed: ${open} leases open at the kill; spend ${spent.cost_micro_usd} over ${spent.requests - spentBefore.requests} requests, provider ${completed}`);
+    assert.equal(spent.requests - spentBefore.requests, completed, 'every completed request counted once at the central PDP');
+    assert.ok(spent.cost_micro_usd <= LIMIT_USD * 1e6, `overshoot: ${spent.cost_micro_usd}`);
+  });
+
+  test('a sidecar is read-only: administration goes to the central PDP', async () => {
+    const r = await central.cli(['tenants', 'set', '--config', scs[0].cfgPath, 'local-co'], { expectCode: null });
+    assert.notEqual(r.code, 0, 'a tenant was created on a replica');
+    assert.match(r.stderr + r.stdout, /replica of its upstream; make the change on the central PDP/);
+  });
+});
+
+describe('a sidecar that never synced', () => {
+  test('fails closed: not ready, and no request passes, until the central PDP answers', async () => {
+    const central = await startCentral();
+    const deadPort = await freePort();
+    const sc = new Sidecar({ ...central, config: central.config, upstreamUrl: `tcp://127.0.0.1:${deadPort}`,
+      secrets: central.secrets, providerKey: central.providerKey }, 9);
+    try {
+      const { key } = await central.createKey({ tenant: 'early' });
+      sc.start().catch(() => {});
+      await new Promise((f) => setTimeout(f, 2500));
+      assert.ok(sc.pdp.running, sc.pdp.describe());
+      assert.notEqual((await httpRequest(sc.port, { path: '/readyz' })).status, 200);
+      const r = await sc.chat(BODY, key);
+      assert.equal(r.status, 503, r.text);
+      assert.match(sc.pdp.stderr(), /syncing from .* before serving/);
+    } finally {
+      await sc.stop().catch(() => {});
+      await central.stop();
+    }
   });
 });
