@@ -6,13 +6,18 @@
 // native sidecars in order, the PDP socket kept from the app, the config
 // JSON matching the mode. The injector's test pods
 // (tests/injector/cases/*.pod.json), when there are any, are checked too.
+// Every tollgate.json a ConfigMap holds is also loaded by the real
+// tollgate-pdp (`state check`, which reads the whole file, both sections,
+// with the loader serve uses, and changes nothing).
 //
 // kubectl is required (the test fails without it; as root it first tries
 // `apt-get install kubernetes-client`). KUBECTL=path picks one.
+// So is a built tollgate-pdp: TG_BIN=dir, else build/bin or build/asan/bin.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
@@ -33,6 +38,9 @@ const UID = 65532;
 const SOCKET_VOLUME = "/run/tollgate";
 const SOCKET_URL = "ipc:///run/tollgate/pdp/pdp.sock";
 const CENTRAL_URL = "tls+tcp://tollgate-pdp.tollgate.svc:7070";
+// A sidecar PDP without pdp.upstream.node_id names itself by its host name
+// (the pod's name) cut to this many characters (pdp_upstream.c).
+const NODE_ID_CHARS = 24;
 const CLUSTER_SCOPED = new Set([
   "Namespace",
   "MutatingWebhookConfiguration",
@@ -411,8 +419,10 @@ const CONFIG_KEYS = {
   pdp: ["listen", "state_dir", "admin_listen", "pricing_file", "bundle", "bundle_watch",
     "workers", "max_message_bytes", "map_size_mb", "reservation_ttl_s", "alert_webhook",
     "allow_uids", "socket_group", "decisions", "tls", "allow_plain_tcp", "probe_listen",
-    "drain_timeout_s"],
+    "drain_timeout_s", "upstream"],
   pdpTls: ["cert_file", "key_file", "client_ca_file"],
+  upstream: ["url", "tls", "node_id", "on_upstream_error", "emergency_allowance_usd",
+    "lease_ttl_s", "lease_use_s", "timeout_ms", "sync_interval_ms"],
   dataplane: ["listen", "pdp_url", "pdp_tls", "pdp_uid", "spool_dir", "workers", "pdp_timeout_ms",
     "on_pdp_error", "fail_open_key_ttl_s", "max_body_bytes", "max_header_bytes",
     "client_timeout_s", "max_connections", "max_connections_per_ip", "request_timeout_s",
@@ -436,6 +446,8 @@ function checkConfig(cfg, where) {
   onlyKeys(cfg.pdp.tls, CONFIG_KEYS.pdpTls, `${where} pdp.tls`);
   onlyKeys(cfg.dataplane, CONFIG_KEYS.dataplane, `${where} dataplane`);
   onlyKeys(cfg.dataplane.pdp_tls, CONFIG_KEYS.dpTls, `${where} dataplane.pdp_tls`);
+  onlyKeys(cfg.pdp.upstream, CONFIG_KEYS.upstream, `${where} pdp.upstream`);
+  onlyKeys(cfg.pdp.upstream?.tls, CONFIG_KEYS.dpTls, `${where} pdp.upstream.tls`);
   assert.ok(Array.isArray(cfg.pdp.listen) && cfg.pdp.listen.length > 0, `${where}: pdp.listen`);
   assert.ok(cfg.deployments?.length > 0, `${where}: deployments`);
   for (const d of cfg.deployments) {
@@ -450,8 +462,18 @@ function checkConfig(cfg, where) {
   assert.equal(cfg.dataplane.listen, "0.0.0.0:8080", `${where}: dataplane.listen`);
   assert.equal(cfg.dataplane.on_pdp_error ?? "deny", "deny", `${where}: fail closed`);
   assert.equal(cfg.dataplane.drain_timeout_s, 25, `${where}: dataplane.drain_timeout_s`);
-  for (const k of ["state_dir", "pricing_file", "bundle"]) {
-    assert.ok(path.isAbsolute(cfg.pdp[k]), `${where}: pdp.${k} absolute`);
+  // A replica (pdp.upstream) gets the bundle and pricing from the central
+  // PDP; the loader refuses them beside "upstream".
+  const files = cfg.pdp.upstream ? [] : ["pricing_file", "bundle"];
+  for (const k of ["state_dir", ...files]) {
+    assert.ok(path.isAbsolute(cfg.pdp[k] ?? ""), `${where}: pdp.${k} absolute`);
+  }
+  if (cfg.pdp.upstream) {
+    for (const k of ["pricing_file", "bundle", "bundle_watch"]) {
+      assert.equal(cfg.pdp[k], undefined, `${where}: pdp.${k} beside pdp.upstream`);
+    }
+    assert.equal(cfg.pdp.upstream.on_upstream_error ?? "deny", "deny",
+      `${where}: pdp.upstream fails closed`);
   }
   assert.ok(path.isAbsolute(cfg.dataplane.spool_dir), `${where}: dataplane.spool_dir absolute`);
 }
@@ -470,6 +492,11 @@ const exampleNames = fs.existsSync(path.join(k8s, "examples"))
   ? fs.readdirSync(path.join(k8s, "examples")).filter((d) =>
     fs.existsSync(path.join(k8s, "examples", d, "kustomization.yaml")))
   : [];
+// Overlays kustomize v2 (kubectl 1.20) cannot render: sidecar-central
+// removes the second copy of base with `$patch: delete`, of which v2 leaves
+// empty objects behind. (Rendered and checked with v5.)
+const NEEDS_LATER_KUSTOMIZE = new Set(["sidecar-central"]);
+const renderable = (name) => kustomizeMajor > 2 || !NEEDS_LATER_KUSTOMIZE.has(name);
 const rendered = new Map();
 function overlay(name) {
   if (!rendered.has(name)) rendered.set(name, render(path.join(k8s, "overlays", name)));
@@ -480,14 +507,18 @@ test("kubectl is there to render the manifests", () => {
   requireKubectl();
 });
 
-test("the overlays are sidecar, central and injector", () => {
-  for (const n of ["sidecar", "central", "injector"]) {
+test("the overlays are sidecar, central, sidecar-central and injector", () => {
+  for (const n of ["sidecar", "central", "sidecar-central", "injector"]) {
     assert.ok(overlayNames.includes(n), `deploy/k8s/overlays/${n} is missing`);
   }
 });
 
 for (const name of overlayNames) {
-  test(`overlay ${name}: renders, every object is a valid Kubernetes object`, async () => {
+  test(`overlay ${name}: renders, every object is a valid Kubernetes object`, async (t) => {
+    if (!renderable(name)) {
+      t.diagnostic(`kustomize v${kustomizeMajor} cannot render overlays/${name}: not checked`);
+      return;
+    }
     const objs = overlay(name);
     assert.ok(objs.length > 0);
     const seen = new Set();
@@ -678,6 +709,179 @@ test("central: PDP StatefulSet on tls+tcp only, state on a PVC, data planes call
   }
 });
 
+// ------------------------------------------------------- sidecar-central
+
+const matchesLabels = (sel, labels) =>
+  Object.entries(sel?.matchLabels ?? {}).every(([k, v]) => labels?.[k] === v) &&
+  (sel?.matchExpressions ?? []).length === 0;
+const selects = (np, labels) => matchesLabels(np.spec.podSelector, labels);
+const onPort = (rule, port, name) =>
+  !rule.ports || rule.ports.some((p) => p.port === port || (name && p.port === name));
+
+// peers: a NetworkPolicy rule's from/to admits pods of this namespace
+// labelled so (a peer with a namespaceSelector is for other namespaces).
+const peersAdmit = (peers, labels) => (peers ?? []).some((f) =>
+  f.podSelector && !f.namespaceSelector && !f.ipBlock && matchesLabels(f.podSelector, labels));
+
+test("sidecar-central: app pods' PDPs follow the central PDP over mutual TLS", (t) => {
+  if (!renderable("sidecar-central")) {
+    t.diagnostic(`kustomize v${kustomizeMajor} cannot render overlays/sidecar-central: not checked`);
+    return;
+  }
+  const objs = overlay("sidecar-central");
+  const cfg = configOf(objs, "tollgate-sidecar-central-config");
+  const central = configOf(objs, "tollgate-central-config");
+
+  // the replica's config: upstream over tls+tcp, no bundle or pricing of its own
+  const up = cfg.pdp.upstream;
+  assert.ok(up, "the sidecar PDP's config has pdp.upstream");
+  assert.match(up.url, /^tls\+tcp:\/\//, "pdp.upstream.url is tls+tcp://");
+  assert.equal(up.url, CENTRAL_URL);
+  for (const k of ["bundle", "pricing_file"]) {
+    assert.equal(cfg.pdp[k], undefined, `pdp.${k} beside pdp.upstream (the loader refuses it)`);
+  }
+  assert.equal(up.on_upstream_error ?? "deny", "deny", "fail closed when the central PDP is away");
+  assert.ok((up.lease_use_s ?? 10) * 2 <= (up.lease_ttl_s ?? 60), "lease_use_s at most half of lease_ttl_s");
+  const u = new URL(up.url.replace(/^tls\+tcp:/, "https:"));
+  assert.equal(up.tls?.server_name, u.hostname, "server_name: the central's name in its certificate");
+  assert.equal(up.tls.server_name, central.dataplane.pdp_tls.server_name,
+    "the name central-mode data planes check too (one certificate, tollgate-pdp-tls)");
+  assert.equal(up.node_id, undefined,
+    "one ConfigMap serves every pod and node_id is not ${ENV}-expanded: a node_id would be every pod's");
+
+  // the central PDP as in central mode, behind the Service the URL names
+  const sts = objs.find((o) => o.kind === "StatefulSet" && o.metadata.name === "tollgate-pdp");
+  assert.ok(sts, "StatefulSet tollgate-pdp (the central PDP)");
+  assert.equal(sts.spec.replicas, 1);
+  const cspec = sts.spec.template.spec;
+  const cpdp = cspec.containers.find((c) => c.name === "tollgate-pdp");
+  assert.equal(volumeHolding(cspec, cpdp, "/etc/tollgate/tollgate.json")?.volume?.configMap?.name,
+    "tollgate-central-config");
+  assert.ok(central.pdp.listen.every((l) => /^tls\+tcp:\/\//.test(l)), "the central listens on tls+tcp:// only");
+  assert.equal(central.pdp.upstream, undefined, "the central PDP is the primary");
+  assert.ok(central.pdp.tls?.client_ca_file, "mutual TLS: the central checks client certificates");
+  checkTlsMounted(cspec, cpdp, central.pdp.tls, "tollgate-pdp-tls", "central PDP");
+  checkFilesMounted(cspec, cpdp, central.pdp, "central PDP");
+  assert.ok(sts.spec.volumeClaimTemplates?.length > 0, "the central's state on a PersistentVolume");
+  assert.equal(probePort(cpdp, "readinessProbe"), 9091);
+  const [svcName, svcNs] = u.hostname.split(".");
+  assert.equal(svcNs, NS, `${up.url}: the Service's namespace`);
+  const svc = objs.find((o) => o.kind === "Service" && o.metadata.name === svcName);
+  assert.ok(svc, `Service ${svcName}`);
+  assert.ok(matchesLabels({ matchLabels: svc.spec.selector }, sts.spec.template.metadata.labels),
+    `Service ${svcName} selects the central PDP`);
+  assert.ok(svc.spec.ports.some((p) => p.port === Number(u.port)), `Service ${svcName} has port ${u.port}`);
+  const cLabels = sts.spec.template.metadata.labels;
+  const cnp = objs.find((o) => o.kind === "NetworkPolicy" && selects(o, cLabels));
+  assert.ok(cnp?.spec.policyTypes.includes("Ingress"), "a NetworkPolicy guards the central PDP");
+  for (const r of cnp.spec.ingress.filter((x) => onPort(x, 7070, "nng-tls"))) {
+    assert.ok(r.from?.length > 0, "7070 is not open to every source");
+    assert.ok(r.from.every((f) => !f.ipBlock), "7070 by pod, not by address");
+  }
+
+  // the app pods: native sidecars on ipc:// as in sidecar mode, the PDP with a client certificate
+  const apps = objs.filter((o) => o.kind === "Deployment" && (o.spec.template.spec.initContainers ?? [])
+    .some((c) => c.name === "tollgate-pdp"));
+  assert.ok(apps.length > 0, "an app Deployment with a sidecar PDP");
+  for (const d of apps) {
+    const spec = d.spec.template.spec;
+    const labels = d.spec.template.metadata.labels;
+    const where = `sidecar-central Deployment ${d.metadata.name}`;
+    checkSidecars(spec, where, cfg);
+    const pdp = spec.initContainers.find((c) => c.name === "tollgate-pdp");
+    const dp = spec.initContainers.find((c) => c.name === "tollgate-dataplane");
+    for (const c of [pdp, dp]) {
+      assert.equal(volumeHolding(spec, c, "/etc/tollgate/tollgate.json")?.volume?.configMap?.name,
+        "tollgate-sidecar-central-config", `${where}: ${c.name} reads the replica's config`);
+    }
+    assert.equal([cfg.dataplane.pdp_url].flat()[0], SOCKET_URL, `${where}: the data plane asks the pod's PDP`);
+    // the same kind of Secret central data planes present (chains to the central's client CA)
+    checkTlsMounted(spec, pdp, up.tls, "tollgate-dataplane-tls", where);
+    const tlsVol = volumeHolding(spec, pdp, up.tls.key_file).mount.name;
+    for (const { c } of allContainers(spec)) {
+      if (c === pdp) continue;
+      assert.ok(!(c.volumeMounts ?? []).some((m) => m.name === tlsVol),
+        `${where}: ${c.name} must not mount the PDP's client key (${tlsVol})`);
+    }
+    for (const m of pdp.volumeMounts ?? []) {
+      const v = spec.volumes.find((x) => x.name === m.name);
+      assert.ok(!v?.configMap || m.mountPath === "/etc/tollgate/tollgate.json",
+        `${where}: the replica PDP mounts ConfigMap ${v?.configMap?.name} at ${m.mountPath}; its bundle and pricing come from the central`);
+    }
+    // pod names NAME-HASH(<=10)-XXXXX must differ within the node id's characters
+    assert.ok(d.metadata.name.length + 1 + 10 + 1 + 5 <= NODE_ID_CHARS,
+      `${where}: pods of a Deployment named ${d.metadata.name} share their first ${NODE_ID_CHARS} characters, ` +
+      "which are the sidecar PDPs' node ids (at most 7 characters)");
+    // the central admits these pods on 7070, and they may go there
+    assert.ok(cnp.spec.ingress.some((r) => onPort(r, 7070, "nng-tls") && peersAdmit(r.from, labels)),
+      `${where}: the central PDP's NetworkPolicy ${cnp.metadata.name} admits the app pods on 7070`);
+    const egress = objs.filter((o) => o.kind === "NetworkPolicy" && selects(o, labels) &&
+      o.spec.policyTypes?.includes("Egress"));
+    if (egress.length > 0) {
+      assert.ok(egress.some((np) => (np.spec.egress ?? []).some((r) => onPort(r, 7070) &&
+        (!r.to || peersAdmit(r.to, cLabels)))),
+      `${where}: its NetworkPolicy lets the pods reach the central PDP on 7070`);
+    }
+  }
+});
+
+// ------------------------------------------------ configs, real binary
+
+function findPdpBinary() {
+  const dirs = process.env.TG_BIN ? [process.env.TG_BIN] : ["build/bin", "build/asan/bin"];
+  for (const d of dirs) {
+    const p = path.resolve(top, d, "tollgate-pdp");
+    if (fs.existsSync(p)) return p;
+  }
+  return null;
+}
+
+// loadWithPdp runs `tollgate-pdp state check --config` on cfg, whose
+// state_dir is pointed at a directory that does not exist (so nothing on
+// this machine is read or made): exit 2 with FILE:LINE:COL when the loader
+// refuses the file; with the file accepted, the check finds no state.
+function loadWithPdp(pdpBin, cfg, dir, name) {
+  const stateDir = path.join(dir, `${name}.none`, "pdp");
+  const file = path.join(dir, `${name}.json`);
+  fs.writeFileSync(file, `${JSON.stringify({ ...cfg, pdp: { ...cfg.pdp, state_dir: stateDir } }, null, 2)}\n`);
+  const r = run(pdpBin, ["state", "check", "--config", file], { timeout: 60_000 });
+  return { status: r.status, out: `${r.stdout}${r.stderr}`, stateDir };
+}
+
+test("every tollgate.json of the overlays loads in the real tollgate-pdp", () => {
+  const pdpBin = findPdpBinary();
+  assert.ok(pdpBin, "FAIL, not skipped: no tollgate-pdp to load the configs with: build Tollgate " +
+    "(deploy/local/setup.sh) or set TG_BIN to the directory holding tollgate-pdp");
+  const configs = new Map();
+  for (const name of overlayNames.filter(renderable)) {
+    for (const o of overlay(name)) {
+      if (o.kind === "ConfigMap" && o.data?.["tollgate.json"]) {
+        configs.set(o.metadata.name, JSON.parse(o.data["tollgate.json"]));
+      }
+    }
+  }
+  const replicaFile = path.join(k8s, "overlays/sidecar-central/tollgate.json");
+  const replica = JSON.parse(fs.readFileSync(replicaFile, "utf8"));
+  configs.set("sidecar-central/tollgate.json", replica);
+  assert.ok(configs.size >= 3);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tg-k8s-cfg-"));
+  try {
+    for (const [name, cfg] of configs) {
+      const r = loadWithPdp(pdpBin, cfg, dir, name.replace(/\W/g, "_"));
+      assert.notEqual(r.status, 2, `${name}: tollgate-pdp refuses it:\n${r.out}`);
+      assert.equal(r.status, 1, `${name}: expected the state check to find no state:\n${r.out}`);
+      assert.ok(r.out.includes(r.stateDir), `${name}: the check did not reach pdp.state_dir:\n${r.out}`);
+    }
+    // and the loader does refuse what it should: a bundle beside pdp.upstream
+    const bad = loadWithPdp(pdpBin, { ...replica, pdp: { ...replica.pdp, bundle: "/etc/tollgate/bundle" } },
+      dir, "replica_with_bundle");
+    assert.equal(bad.status, 2, `a replica with a bundle of its own loads:\n${bad.out}`);
+    assert.match(bad.out, /replica_with_bundle\.json:\d+:\d+: .*"upstream"/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test("injector: webhook, Deployment, injector.json", () => {
   const objs = overlay("injector");
   const mwc = objs.find((o) => o.kind === "MutatingWebhookConfiguration");
@@ -775,7 +979,7 @@ test("the ServiceMonitor component selects the metrics Services", async (t) => {
   const sel = m.spec.selector.matchLabels;
   const ports = m.spec.endpoints.map((e) => e.port);
   assert.ok(ports.includes("metrics"));
-  for (const name of ["sidecar", "central"]) {
+  for (const name of ["sidecar", "central", "sidecar-central"].filter(renderable)) {
     const svcs = overlay(name).filter((o) => o.kind === "Service" &&
       Object.entries(sel).every(([k, v]) => o.metadata.labels?.[k] === v));
     assert.ok(svcs.length > 0, `${name}: a Service the ServiceMonitor selects`);
