@@ -151,6 +151,11 @@ pdp_server_settled(pdp_server *srv, const tg_usage *u, const tg_usage_ack *ack,
 {
     int64_t now = tg_now_ms();
 
+    if (srv->up != NULL) {
+        /* A sidecar: the request held slices of leases, not limits here. */
+        pdp_upstream_settled(srv->up, u, ack->cost_micro_usd);
+        return;
+    }
     if (u->reservation_id[0] == '\0') {
         /* Nothing was held for it. */
     } else if (u->abandoned) {
@@ -180,9 +185,6 @@ pdp_server_settled(pdp_server *srv, const tg_usage *u, const tg_usage_ack *ack,
         if (u->n_charges > 0) {
             pdp_server_up_settled(srv, u, ack->cost_micro_usd, spend, nspend);
         }
-    }
-    if (srv->up != NULL) {
-        pdp_upstream_settled(srv->up, u, ack->cost_micro_usd);
     }
 }
 
@@ -471,6 +473,18 @@ pdp_worker_unrecorded(pdp_worker *w, tg_err rv)
              "service decided it; send it again.");
 }
 
+/* pdp_server_unhold frees what decision id holds (its reservation, or a
+ * sidecar's slices) when it could not be recorded. */
+static void
+pdp_server_unhold(pdp_server *srv, const char *id)
+{
+    if (srv->up != NULL) {
+        pdp_upstream_abandon(srv->up, id);
+    } else {
+        pdp_limits_release(srv->lim, id, 0, tg_now_ms());
+    }
+}
+
 /* pdp_worker_park_reservation records the decision's reservation before
  * the decision is sent: true when the worker is parked until the store's
  * callback replies. false: w->rep says why it is denied (nothing held). */
@@ -482,7 +496,17 @@ pdp_worker_park_reservation(pdp_worker *w, nng_msg *msg)
     tg_err       rv;
 
     tg_buf_reset(&w->resbuf);
-    rv = pdp_limits_reservation_encode(srv->lim, d->reservation_id, &w->resbuf);
+    if (srv->up != NULL) {
+        /* A sidecar: what the request holds is the leases it charges. */
+        memset(&w->hold, 0, sizeof(w->hold));
+        snprintf(w->hold.request_id, sizeof(w->hold.request_id), "%s",
+                 d->reservation_id);
+        pdp_upstream_charges(srv->up, &w->hold);
+        rv = pdp_store_hold_encode(&w->hold, &w->resbuf);
+    } else {
+        rv = pdp_limits_reservation_encode(srv->lim, d->reservation_id,
+                                           &w->resbuf);
+    }
     pthread_mutex_lock(&srv->mu);
     if (rv == TG_OK && atomic_load(&srv->stopping)) {
         rv = TG_ECLOSED;
@@ -506,7 +530,7 @@ pdp_worker_park_reservation(pdp_worker *w, nng_msg *msg)
         pthread_cond_broadcast(&srv->cv);
         pthread_mutex_unlock(&srv->mu);
     }
-    pdp_limits_release(srv->lim, d->reservation_id, 0, tg_now_ms());
+    pdp_server_unhold(srv, d->reservation_id);
     pdp_worker_unrecorded(w, rv);
     return false;
 }
@@ -525,7 +549,7 @@ pdp_worker_reserved(void *arg, tg_err rv, const tg_usage_ack *ack)
     w->parked = NULL;
     if (rv != TG_OK || ack->duplicate) {
         /* Undo it: nothing may hold budget that no record backs. */
-        pdp_limits_release(srv->lim, d->reservation_id, 0, tg_now_ms());
+        pdp_server_unhold(srv, d->reservation_id);
         pdp_worker_unrecorded(w, rv);
     }
     pdp_worker_reply(w, msg);
@@ -638,8 +662,7 @@ pdp_worker_decide(pdp_worker *w, nng_msg *msg)
              w->rep.u.decision.status,
              w->rep.u.decision.error_code[0] ? " " : "",
              w->rep.u.decision.error_code);
-    /* A sidecar's holds live in its leases, which the central PDP holds. */
-    return w->rep.u.decision.reservation_id[0] != '\0' && srv->up == NULL &&
+    return w->rep.u.decision.reservation_id[0] != '\0' &&
            pdp_worker_park_reservation(w, msg);
 }
 

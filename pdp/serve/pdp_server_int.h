@@ -43,6 +43,7 @@ typedef struct pdp_worker {
     pdp_req           req;
     pdp_rep           rep;
     tg_buf            resbuf; /* the decision's reservation, encoded */
+    tg_usage          hold;   /* scratch: a sidecar decision's charges */
     tg_buf            content; /* a usage batch's captured content */
     /* The budget windows the parked report's reservation held. */
     uint32_t             nspend;

@@ -144,9 +144,13 @@ static void
 pdp_server_res_one(void *arg, const char *id, const void *data, size_t len)
 {
     pdp_server_res_restore *a = arg;
-    tg_err rv = pdp_limits_restore_reservation(a->srv->lim, data, len,
-                                               a->now_ms, a->snap_seq);
+    tg_err                  rv;
 
+    if (len > 0 && ((const uint8_t *)data)[0] == PDP_STORE_HOLD_REC) {
+        return; /* a sidecar's hold: its report settles it */
+    }
+    rv = pdp_limits_restore_reservation(a->srv->lim, data, len, a->now_ms,
+                                        a->snap_seq);
     if (rv == TG_OK) {
         a->restored++;
         return;

@@ -68,6 +68,7 @@ typedef struct sl_hold {
 struct pdp_slices {
     pthread_mutex_t  mu;
     char             node[TG_ID_MAX];
+    char             prefix[48];
     int64_t          boot;
     uint64_t         next_id;
     int64_t          ttl_ms, use_ms;
@@ -89,6 +90,8 @@ pdp_slices_create(pdp_slices **out, const char *node, int64_t ttl_ms,
     pthread_mutex_init(&s->mu, NULL);
     snprintf(s->node, sizeof(s->node), "%s", node);
     s->boot   = tg_now_ms();
+    snprintf(s->prefix, sizeof(s->prefix), "%.16s:%lld", node,
+             (long long)s->boot);
     s->ttl_ms = ttl_ms;
     s->use_ms = use_ms;
     *out      = s;
@@ -119,6 +122,12 @@ pdp_slices_destroy(pdp_slices *s)
     }
     pthread_mutex_destroy(&s->mu);
     free(s);
+}
+
+const char *
+pdp_slices_prefix(const pdp_slices *s)
+{
+    return s->prefix;
 }
 
 void
@@ -227,8 +236,8 @@ sl_want(pdp_slices *s, sl_item *it, int64_t min_toks, int64_t min_micro,
         pdp_wire_want *w)
 {
     memset(w, 0, sizeof(*w));
-    snprintf(w->id, sizeof(w->id), "%.24s:%lld:%llu", s->node,
-             (long long)s->boot, (unsigned long long)++s->next_id);
+    snprintf(w->id, sizeof(w->id), "%.40s:%llu", s->prefix,
+             (unsigned long long)++s->next_id);
     w->kind = it->kind;
     snprintf(w->rule_id, sizeof(w->rule_id), "%s", it->rule);
     snprintf(w->scope, sizeof(w->scope), "%s", it->scope);

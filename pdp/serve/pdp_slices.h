@@ -43,6 +43,10 @@ tg_err pdp_slices_create(pdp_slices **out, const char *node, int64_t ttl_ms,
                          int64_t use_ms);
 void   pdp_slices_destroy(pdp_slices *s); /* NULL-safe */
 
+/* pdp_slices_prefix is "<node>:<boot>", what every lease id of this
+ * process starts with (its leases are renewed by it). */
+const char *pdp_slices_prefix(const pdp_slices *s);
+
 /* pdp_slices_admit is pdp_limits_check_budgets over the slices (same
  * arguments, same result; reservation_id is id). A rule without a slice
  * with room denies with out->denied set and its ask added to need (when

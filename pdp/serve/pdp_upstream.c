@@ -148,6 +148,29 @@ up_call(pdp_upstream *up, const pdp_req *req, pdp_rep *rep, int64_t timeout_ms,
     return rv;
 }
 
+/* up_node_name is the node's name in lease ids: node_id, else the host
+ * name (a pod's name), kept to 16 bytes so ids fit; a longer one keeps its
+ * first 7 bytes and a hash of the whole ("app-7f9-1a2b3c4d"). */
+static void
+up_node_name(const char *node_id, char *out, size_t cap)
+{
+    char name[256];
+
+    if (node_id != NULL) {
+        snprintf(name, sizeof(name), "%s", node_id);
+    } else if (gethostname(name, sizeof(name)) != 0) {
+        snprintf(name, sizeof(name), "pid%d", (int)getpid());
+    }
+    name[sizeof(name) - 1] = '\0';
+    if (strlen(name) <= 16) {
+        snprintf(out, cap, "%s", name);
+    } else {
+        snprintf(out, cap, "%.7s-%08x", name,
+                 (unsigned)(tg_fnv1a(TG_FNV_BASIS, name, strlen(name)) &
+                            0xffffffffu));
+    }
+}
+
 tg_err
 pdp_upstream_open(pdp_upstream **out, const tg_config *cfg, pdp_store *st,
                   char *err, size_t errlen)
@@ -164,14 +187,7 @@ pdp_upstream_open(pdp_upstream **out, const tg_config *cfg, pdp_store *st,
     up->cfg = cfg;
     up->uc  = uc;
     up->st  = st;
-    if (uc->node_id != NULL) {
-        snprintf(up->node, sizeof(up->node), "%.24s", uc->node_id);
-    } else if (gethostname(host, sizeof(host)) == 0) {
-        host[sizeof(host) - 1] = '\0';
-        snprintf(up->node, sizeof(up->node), "%.24s", host);
-    } else {
-        snprintf(up->node, sizeof(up->node), "pid%d", (int)getpid());
-    }
+    up_node_name(uc->node_id, up->node, sizeof(up->node));
     if (pdp_slices_create(&up->sl, up->node, uc->lease_ttl_s * 1000,
                           uc->lease_use_s * 1000) != TG_OK) {
         free(up);
@@ -345,8 +361,9 @@ up_pull(pdp_upstream *up, bool *more)
     req->kind = PDP_REQ_REPL_PULL;
     snprintf(req->request_id, sizeof(req->request_id), "%.50s:pull",
              up->node);
+    /* Its leases are renewed by this name: this process's only. */
     snprintf(req->u.repl_pull.node, sizeof(req->u.repl_pull.node), "%s",
-             up->node);
+             pdp_slices_prefix(up->sl));
     snprintf(req->u.repl_pull.lineage, sizeof(req->u.repl_pull.lineage), "%s",
              rs.replica ? rs.lineage : "");
     req->u.repl_pull.from      = rs.head;
@@ -550,7 +567,11 @@ pdp_upstream_admit(void *arg, const char *id, const pdp_limits_req *reqs,
         pdp_slices_admit(up->sl, id, reqs, n, buds, nb, cost, tokens, false,
                          now_ms, out, &need);
         if (out->denied == PDP_LIMITS_OK ||
-            out->denied == PDP_LIMITS_ABANDONED || tg_now_ms() >= until) {
+            out->denied == PDP_LIMITS_ABANDONED) {
+            break;
+        }
+        if (tg_now_ms() >= until) {
+            pdp_slices_asked(up->sl, &need); /* not sent: another may ask */
             break;
         }
         if (need.n == 0) {
@@ -610,6 +631,12 @@ void
 pdp_upstream_charges(pdp_upstream *up, tg_usage *u)
 {
     pdp_slices_charges(up->sl, u->request_id, u);
+}
+
+void
+pdp_upstream_abandon(pdp_upstream *up, const char *id)
+{
+    pdp_slices_settle(up->sl, id, 0, 0, true);
 }
 
 void

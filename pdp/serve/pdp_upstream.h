@@ -55,6 +55,10 @@ tg_err pdp_upstream_admit(void *arg, const char *id,
  * request u->request_id was admitted under) before it is committed. */
 void pdp_upstream_charges(pdp_upstream *up, tg_usage *u);
 
+/* pdp_upstream_abandon frees what request id holds (its decision could
+ * not be recorded). */
+void pdp_upstream_abandon(pdp_upstream *up, const char *id);
+
 /* pdp_upstream_settled frees what u's request held once it committed. */
 void pdp_upstream_settled(pdp_upstream *up, const tg_usage *u, int64_t cost);
 

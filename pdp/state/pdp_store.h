@@ -908,6 +908,17 @@ tg_err pdp_store_forward_ack(pdp_store *st, uint64_t seq);
 /* pdp_store_forward_pending is how many records are queued. */
 uint64_t pdp_store_forward_pending(pdp_store *st);
 
+/* A sidecar records what an admitted request holds (the budget windows
+ * and leases it will charge) in the reservations database, as a record
+ * whose first byte is PDP_STORE_HOLD_REC, through pdp_store_reserve_submit
+ * like a reservation: a sidecar that restarts before the report comes
+ * still forwards the report with its charges (the report settles and
+ * deletes the record in its txn). Layout: u8 PDP_STORE_HOLD_REC, u8
+ * emergency, u8 n, n x (str lease id, str rule id, str scope, u8 window,
+ * i64 start_ms, i64 limit, u8 scope kind, u8 nthr, nthr x u8). */
+#define PDP_STORE_HOLD_REC 0x48
+tg_err pdp_store_hold_encode(const tg_usage *u, tg_buf *out);
+
 /* Leases a central PDP granted (see above). Written without an fsync,
  * like a reservation: a crash of the process keeps them. */
 tg_err pdp_store_lease_put(pdp_store *st, const char *id, int64_t expires_ms,

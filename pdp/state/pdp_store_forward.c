@@ -320,3 +320,80 @@ pdp_store_lease_prune(pdp_store *st, int64_t now_ms)
 {
     return pdp_store__write(st, lease_prune_txn, &now_ms);
 }
+
+/* ---- a sidecar's holds ------------------------------------------------------ */
+
+tg_err
+pdp_store_hold_encode(const tg_usage *u, tg_buf *out)
+{
+    pdp_rec_out *o = malloc(sizeof(*o));
+    tg_err       rv;
+
+    if (o == NULL) {
+        return TG_ENOMEM;
+    }
+    o->len = 0;
+    o->bad = false;
+    pdp_rec_uint(o, PDP_STORE_HOLD_REC, 1);
+    pdp_rec_uint(o, u->emergency ? 1 : 0, 1);
+    pdp_rec_uint(o, u->n_charges, 1);
+    for (uint32_t i = 0; i < u->n_charges && i < TG_MSG_CHARGES_MAX; i++) {
+        const tg_lease_charge *c = &u->charges[i];
+        pdp_rec_str(o, c->lease_id);
+        pdp_rec_str(o, c->rule_id);
+        pdp_rec_str(o, c->scope);
+        pdp_rec_uint(o, c->window, 1);
+        pdp_rec_uint(o, (uint64_t)c->start_ms, 8);
+        pdp_rec_uint(o, (uint64_t)c->limit, 8);
+        pdp_rec_uint(o, c->scope_kind, 1);
+        pdp_rec_uint(o, c->nthr, 1);
+        pdp_rec_put(o, c->thr, c->nthr);
+    }
+    tg_buf_reset(out);
+    rv = o->bad || u->n_charges > TG_MSG_CHARGES_MAX ? TG_ETOOBIG : TG_OK;
+    if (rv == TG_OK) {
+        rv = tg_buf_append(out, o->buf, o->len);
+    }
+    free(o);
+    return rv;
+}
+
+bool
+pdp_store__hold_read(const void *data, size_t len, tg_usage *u)
+{
+    pdp_rec_in in = {data, len, 0, false};
+    tg_usage   c; /* only the charges; copied when whole */
+    uint32_t   n;
+
+    if (pdp_rec_get_uint(&in, 1) != PDP_STORE_HOLD_REC) {
+        return false;
+    }
+    c.emergency = pdp_rec_get_uint(&in, 1) != 0;
+    n           = (uint32_t)pdp_rec_get_uint(&in, 1);
+    if (n > TG_MSG_CHARGES_MAX) {
+        return false;
+    }
+    for (uint32_t i = 0; i < n && !in.bad; i++) {
+        tg_lease_charge *ch = &c.charges[i];
+        pdp_rec_get_str(&in, ch->lease_id, sizeof(ch->lease_id));
+        pdp_rec_get_str(&in, ch->rule_id, sizeof(ch->rule_id));
+        pdp_rec_get_str(&in, ch->scope, sizeof(ch->scope));
+        ch->window     = (uint8_t)pdp_rec_get_uint(&in, 1);
+        ch->start_ms   = pdp_rec_get_i64(&in);
+        ch->limit      = pdp_rec_get_i64(&in);
+        ch->scope_kind = (uint8_t)pdp_rec_get_uint(&in, 1);
+        ch->nthr       = (uint8_t)pdp_rec_get_uint(&in, 1);
+        if (ch->nthr > TG_MSG_THRESHOLDS_MAX || ch->nthr > len - in.off) {
+            return false;
+        }
+        memcpy(ch->thr, (const uint8_t *)data + in.off, ch->nthr);
+        in.off += ch->nthr;
+    }
+    if (in.bad || in.off != len) {
+        return false;
+    }
+    u->emergency = c.emergency;
+    u->n_charges = n;
+    memcpy(u->charges, c.charges, n * sizeof(c.charges[0]));
+    return true;
+}

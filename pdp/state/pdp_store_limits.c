@@ -178,6 +178,14 @@ pdp_store__res_settle(pdp_store *st, MDB_txn *txn, pdp_store_item *it,
         return rc;
     }
     p = v.mv_data;
+    if (v.mv_size > 0 && p[0] == PDP_STORE_HOLD_REC) {
+        /* A sidecar's hold: the report names its charges (from memory,
+         * or from here after a restart) and the record goes. */
+        if (it->usage.n_charges == 0) {
+            pdp_store__hold_read(v.mv_data, v.mv_size, &it->usage);
+        }
+        return mdb_del(txn, st->reservations, &k, NULL);
+    }
     if (v.mv_size == 0 || v.mv_size > sizeof(o->buf) ||
         (p[0] != PDP_LIMITS_RES_OPEN && p[0] != PDP_LIMITS_RES_ENDED)) {
         return mdb_del(txn, st->reservations, &k, NULL);
