@@ -617,12 +617,16 @@ pdp_upstream_admit(void *arg, const char *id, const pdp_limits_req *reqs,
          * the central PDP is away. */
         pdp_slices_admit(up->sl, id, NULL, 0, buds, nb, cost, tokens, true,
                          now_ms, out, NULL);
-        if (out->denied == PDP_LIMITS_OK) {
-            atomic_fetch_add(&up->emergency_admitted, 1);
-            tg_warn("upstream: request %s admitted on the emergency "
-                    "allowance (central PDP unreachable)",
-                    id);
+        if (out->denied != PDP_LIMITS_OK) {
+            /* The allowance is spent: the central PDP's absence, not the
+             * budget, is why. */
+            atomic_fetch_add(&up->unreachable_denied, 1);
+            return TG_EIO;
         }
+        atomic_fetch_add(&up->emergency_admitted, 1);
+        tg_warn("upstream: request %s admitted on the emergency allowance "
+                "(central PDP unreachable)",
+                id);
     }
     return TG_OK;
 }

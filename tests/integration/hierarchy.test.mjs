@@ -347,3 +347,43 @@ describe('a sidecar that never synced', () => {
     }
   });
 });
+
+describe('on_upstream_error: allow', () => {
+  test('with the central PDP down, a sidecar spends its emergency allowance, then refuses; every such request is counted and recorded', async () => {
+    const central = await startCentral();
+    const sc = new Sidecar(central, 7, { on_upstream_error: 'allow', emergency_allowance_usd: 0.0005 });
+    try {
+      await sc.start();
+      const { key } = await central.createKey({ tenant: 'emco' });
+      await central.cli(['budgets', 'set', 'tenant:emco', '--limit-usd', '1', '--window', 'monthly',
+        '--config', central.cfgPath]);
+      await waitKey([sc], key);
+      await drained([sc]);
+      const before = await central.mockStats();
+      const spentBefore = await central.spendTenant('emco');
+      await central.killPdp('SIGKILL');
+      // Leases last lease_use_s (2 s); past them, only the allowance.
+      await new Promise((f) => setTimeout(f, 2500));
+      const r = await load([sc], key, { clients: 4, ms: 4000, stopAfter: 5 });
+      const m = await sc.metrics();
+      console.log(`# allowance: ${r.ok} served with the central PDP down, refused ${JSON.stringify(r.refused)}; ` +
+        `emergency admitted ${m.tollgate_upstream_emergency_admitted_total}, ${m.tollgate_upstream_emergency_micro_usd} micro-USD`);
+      assert.ok(m.tollgate_upstream_emergency_admitted_total > 0, 'nothing was admitted on the allowance');
+      assert.ok(m.tollgate_upstream_emergency_micro_usd <= 500, 'the allowance was overspent');
+      assert.ok(Object.keys(r.refused).some((k) => /upstream_unavailable/.test(k)),
+        `the allowance never ran out: ${JSON.stringify(r.refused)}`);
+      assert.match(sc.pdp.stderr(), /emergency allowance/);
+      await central.startPdp();
+      await drained([sc]);
+      const cm = await centralMetrics(central);
+      const spent = await central.spendTenant('emco');
+      const completed = (await central.mockStats()).requests - before.requests;
+      assert.equal(spent.requests - spentBefore.requests, completed, 'every served request reached the central PDP');
+      assert.ok(cm.tollgate_emergency_reports_total >= m.tollgate_upstream_emergency_admitted_total,
+        'the central PDP did not record the emergency admissions');
+    } finally {
+      await sc.stop().catch(() => {});
+      await central.stop();
+    }
+  });
+});
