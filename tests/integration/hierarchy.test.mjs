@@ -109,7 +109,11 @@ class Sidecar {
   async stop() {
     const out = [];
     for (const p of [this.dp, this.pdp]) {
-      if (p?.running) out.push(await p.kill('SIGTERM'));
+      if (!p?.running) continue;
+      const r = await p.kill('SIGTERM');
+      // A clean stop, and (ASan builds) nothing leaked.
+      assert.ok(r.code === 0 && !r.timedOut, `${p.role} did not stop cleanly:\n${p.describe()}`);
+      out.push(r);
     }
     for (const p of [this.dp, this.pdp]) {
       for (const s of this.central.secrets) {
@@ -204,8 +208,10 @@ describe('sidecar PDPs under a central PDP', { concurrency: false }, () => {
   });
 
   after(async () => {
-    for (const sc of scs) await sc.stop().catch(() => {});
+    const problems = [];
+    for (const sc of scs) await sc.stop().catch((e) => problems.push(e.message));
     if (central) await central.stop();
+    assert.deepEqual(problems, [], 'a sidecar did not stop cleanly');
   });
 
   test('64 clients on three sidecars spend one tenant budget exactly, never over', async () => {
