@@ -243,6 +243,18 @@ describe('sidecar PDPs under a central PDP', { concurrency: false }, () => {
     }
   });
 
+  test('a key\'s rate limit is shared by the three sidecars: 64 clients never get more than rpm in a minute', async () => {
+    const k = await central.createKey({ tenant: 'rateco' });
+    const RPM = 40;
+    await central.cli(['ratelimits', 'set', `key:${k.id}`, '--rpm', String(RPM), '--config', central.cfgPath]);
+    await waitKey(scs, k.key); // one request per sidecar: 3 of the 40
+    const r = await load(scs, k.key, { ms: 6000, stopAfter: 4 });
+    console.log(`# rpm ${RPM}: ${r.ok} admitted in ~6 s after 3 probes, refused ${JSON.stringify(r.refused)}`);
+    assert.ok(r.ok + 3 <= RPM, `${r.ok + 3} requests admitted within a minute under rpm ${RPM}`);
+    assert.ok(r.ok + 3 >= RPM / 2, `only ${r.ok + 3} of ${RPM} admitted: the slices stayed stranded`);
+    assert.ok(Object.keys(r.refused).some((c) => /rate_limit/.test(c)), JSON.stringify(r.refused));
+  });
+
   test('a key revoked centrally is refused on every sidecar within a bounded time', async () => {
     const k = await central.createKey({ tenant: 'revoco' });
     await waitKey(scs, k.key);
