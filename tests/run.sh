@@ -3,7 +3,8 @@
 # AddressSanitizer + UndefinedBehaviorSanitizer into build/asan (and the
 # optimised build of deploy/local/run.sh into build), runs the
 # CUnit suites under ctest, then the integration tests and the real-SDK
-# client tests (node --test) against real processes on loopback and ipc,
+# client tests (node --test) against real processes on loopback and ipc
+# (tests/hierarchy/ alone after them: it loads the machine),
 # then a short run (10 s each) of every libFuzzer target (tests/fuzz/run.sh,
 # clang, build/fuzz). Safe to run twice.
 set -euo pipefail
@@ -34,6 +35,8 @@ node_rc=0
 conc=()
 node --help | grep -q -- --test-concurrency && conc=(--test-concurrency=2)
 TG_BIN=$build/bin node --test "${conc[@]}" integration/ clients/ k8s/ || node_rc=$?
+# Sidecar PDPs under a central PDP: seven processes and 64 clients, alone.
+TG_BIN=$build/bin node --test hierarchy/ || node_rc=$?
 
 fuzz_rc=0
 "$top/tests/fuzz/run.sh" all "${TG_FUZZ_SECONDS:-10}" || fuzz_rc=$?

@@ -301,25 +301,25 @@ sl_budget_fit(sl_item *it, int64_t micro, int64_t now)
     return NULL;
 }
 
-/* sl_short records a rule without a slice with room: a deny naming it,
- * and an ask unless one is in flight or a refusal still stands (then the
- * refusal is the answer). */
+/* sl_short records a rule without a slice with room: a deny naming it
+ * (what, its limit), and an ask unless one is in flight or a refusal
+ * still stands (then the refusal is the answer). */
 static void
-sl_short(pdp_slices *s, sl_item *it, uint32_t idx, bool budget,
-         int64_t toks, int64_t micro, int64_t now, pdp_limits_result *out,
-         pdp_slices_need *need, bool *first)
+sl_short(pdp_slices *s, sl_item *it, uint32_t idx, pdp_limits_what what,
+         int64_t limit, int64_t toks, int64_t micro, int64_t now,
+         pdp_limits_result *out, pdp_slices_need *need, bool *first)
 {
+    bool budget = what == PDP_LIMITS_BUDGET;
+
     if (*first) {
-        *first = false;
+        *first      = false;
+        out->denied = what;
+        out->limit  = limit;
         if (budget) {
-            out->denied        = PDP_LIMITS_BUDGET;
             out->denied_budget = idx;
-            out->limit         = it->limit;
             out->b_worst       = micro;
         } else {
-            out->denied      = PDP_LIMITS_REQUESTS;
             out->denied_rule = idx;
-            out->limit       = it->rpm;
         }
         out->retry_ms = 1000;
         if (now < it->refused_until) {
@@ -339,6 +339,46 @@ sl_short(pdp_slices *s, sl_item *it, uint32_t idx, bool budget,
     need->rule[need->n]   = idx;
     need->budget[need->n] = budget;
     sl_want(s, it, toks, micro, &need->w[need->n++]);
+}
+
+/* sl_rate_short says which of a rate rule's limits no slice has room for
+ * (requests first, as pdp_limits_check does), and that limit. */
+static pdp_limits_what
+sl_rate_short(const sl_item *it, int64_t toks, int64_t now, int64_t *limit)
+{
+    bool reqs = false, tk = false;
+
+    for (const sl_lease *l = it->leases; l != NULL; l = l->next) {
+        if (now < l->use_until) {
+            reqs = reqs || l->reqs - l->used_reqs >= 1;
+            tk   = tk || l->toks - l->used_toks - l->pend_toks >= toks;
+        }
+    }
+    if (it->rpm > 0 && !reqs) {
+        *limit = it->rpm;
+        return PDP_LIMITS_REQUESTS;
+    }
+    if (it->tpm > 0 && !tk) {
+        *limit = it->tpm;
+        return PDP_LIMITS_TOKENS;
+    }
+    *limit = it->conc;
+    return PDP_LIMITS_CONCURRENT;
+}
+
+/* sl_budget_room is the most a usable slice of the budget has left. */
+static int64_t
+sl_budget_room(const sl_item *it, int64_t now)
+{
+    int64_t best = -1;
+
+    for (const sl_lease *l = it->leases; l != NULL; l = l->next) {
+        int64_t room = l->micro - l->used_micro - l->held_micro;
+        if (now < l->use_until && room > best) {
+            best = room;
+        }
+    }
+    return best;
 }
 
 /* sl_rate_item is the rule of reqs[i] with its current limits. */
@@ -378,9 +418,10 @@ pdp_slices_admit(pdp_slices *s, const char *id, const pdp_limits_req *reqs,
                  const pdp_limits_cost *cost, int64_t tokens, bool emergency,
                  int64_t now_ms, pdp_limits_result *out, pdp_slices_need *need)
 {
-    int64_t  worst = nb > 0 && cost != NULL
-                         ? pdp_limits_worst(cost, cost->max_out)
-                         : 0;
+    int64_t  out_tokens = cost != NULL ? cost->max_out : 0;
+    int64_t  worst      = nb > 0 && cost != NULL
+                              ? pdp_limits_worst(cost, cost->max_out)
+                              : 0;
     sl_hold  hd    = {0};
     bool     first = true;
     int64_t  em    = 0;
@@ -406,13 +447,28 @@ pdp_slices_admit(pdp_slices *s, const char *id, const pdp_limits_req *reqs,
         }
         sl_demand(it, tokens, 0, now_ms);
         if ((l = sl_rate_fit(it, tokens, now_ms)) == NULL) {
-            sl_short(s, it, i, false, tokens, 0, now_ms, out, need, &first);
+            int64_t         lim;
+            pdp_limits_what w = sl_rate_short(it, tokens, now_ms, &lim);
+            sl_short(s, it, i, w, lim, tokens, 0, now_ms, out, need, &first);
             continue;
         }
         hd.h[hd.n].it     = it;
         hd.h[hd.n].l      = l;
         hd.h[hd.n].toks   = tokens;
         hd.h[hd.n++].slot = it->conc > 0;
+    }
+    /* A clamp budget lowers the output tokens to what its best slice
+     * fits (at least 1); every budget then holds the worst case of that. */
+    for (uint32_t i = 0; i < nb && !emergency && cost != NULL; i++) {
+        sl_item *it = buds[i].clamp ? sl_budget_item(s, &buds[i]) : NULL;
+        int64_t  k  = it != NULL ? pdp_limits_fit(cost, sl_budget_room(it, now_ms))
+                                 : -1;
+        if (it != NULL && k >= 1 && k < out_tokens) {
+            out_tokens = k;
+        }
+    }
+    if (cost != NULL && nb > 0) {
+        worst = pdp_limits_worst(cost, out_tokens);
     }
     for (uint32_t i = 0; i < nb; i++) {
         sl_item  *it = sl_budget_item(s, &buds[i]);
@@ -425,7 +481,13 @@ pdp_slices_admit(pdp_slices *s, const char *id, const pdp_limits_req *reqs,
         if (emergency) {
             em += worst;
         } else if ((l = sl_budget_fit(it, worst, now_ms)) == NULL) {
-            sl_short(s, it, i, true, 0, worst, now_ms, out, need, &first);
+            /* A clamp budget needs room for one output token at least. */
+            int64_t need_micro = buds[i].clamp && cost != NULL
+                                     ? pdp_limits_worst(cost, 1)
+                                     : worst;
+            sl_short(s, it, i, PDP_LIMITS_BUDGET, buds[i].limit, 0,
+                     need_micro < worst ? need_micro : worst, now_ms, out,
+                     need, &first);
             continue;
         }
         hd.h[hd.n].it      = it;
@@ -476,7 +538,7 @@ pdp_slices_admit(pdp_slices *s, const char *id, const pdp_limits_req *reqs,
     *sl_hold_slot(s, id)          = h;
     out->denied                   = PDP_LIMITS_OK;
     out->b_worst                  = worst;
-    out->clamp_tokens             = cost != NULL ? cost->max_out : 0;
+    out->clamp_tokens             = out_tokens;
     snprintf(out->reservation_id, sizeof(out->reservation_id), "%s", id);
 done:
     pthread_mutex_unlock(&s->mu);

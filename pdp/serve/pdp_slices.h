@@ -52,7 +52,8 @@ const char *pdp_slices_prefix(const pdp_slices *s);
  * with room denies with out->denied set and its ask added to need (when
  * need is non-NULL): the caller asks the central PDP, adds what it grants
  * and admits again. emergency: admit the budgets out of the process's
- * emergency allowance instead (rate limits still need slices); denied
+ * emergency allowance instead (each budget the request falls under
+ * draws its worst case from it; rate limits still need slices); denied
  * PDP_LIMITS_BUDGET when it is spent. */
 void pdp_slices_admit(pdp_slices *s, const char *id,
                       const pdp_limits_req *reqs, uint32_t n,
@@ -63,8 +64,9 @@ void pdp_slices_admit(pdp_slices *s, const char *id,
 
 /* pdp_slices_grant adds what the central PDP answered to the asks in
  * need (matched by id; sent_ms: when they were sent). A refusal is
- * remembered for its retry time, so requests meanwhile are denied without
- * asking again; *refusal (may be NULL) gets the last one. */
+ * remembered for its retry time, at most 250 ms (another sidecar may give
+ * capacity back sooner), so requests meanwhile are denied without asking
+ * again; *refusal (may be NULL) gets the last one. */
 void pdp_slices_grant(pdp_slices *s, const pdp_slices_need *need,
                       const pdp_wire_granted *g, uint32_t n, int64_t sent_ms,
                       pdp_wire_granted *refusal);

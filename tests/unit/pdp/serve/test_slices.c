@@ -609,19 +609,19 @@ test_rate_slice_counts(void)
     CU_ASSERT_EQUAL(admit(s, "t1", &qt, 1, NULL, 0, 0, 60, t + 1, NULL),
                     PDP_LIMITS_OK);
     CU_ASSERT_EQUAL(admit(s, "t2", &qt, 1, NULL, 0, 0, 41, t + 1, NULL),
-                    PDP_LIMITS_REQUESTS);
+                    PDP_LIMITS_TOKENS);
     CU_ASSERT_EQUAL(admit(s, "t2", &qt, 1, NULL, 0, 0, 40, t + 1, NULL),
                     PDP_LIMITS_OK);
     CU_ASSERT_TRUE(pdp_slices_settle(s, "t1", 10, 0, false)); /* 50 back */
     CU_ASSERT_EQUAL(admit(s, "t3", &qt, 1, NULL, 0, 0, 51, t + 1, NULL),
-                    PDP_LIMITS_REQUESTS);
+                    PDP_LIMITS_TOKENS);
     CU_ASSERT_EQUAL(admit(s, "t3", &qt, 1, NULL, 0, 0, 50, t + 1, NULL),
                     PDP_LIMITS_OK);
     /* An abandoned request's tokens are not counted. */
     CU_ASSERT_TRUE(pdp_slices_settle(s, "t3", 999, 0, true));
     CU_ASSERT_TRUE(pdp_slices_settle(s, "t2", 30, 0, false));
     CU_ASSERT_EQUAL(admit(s, "t4", &qt, 1, NULL, 0, 0, 61, t + 1, NULL),
-                    PDP_LIMITS_REQUESTS);
+                    PDP_LIMITS_TOKENS);
     CU_ASSERT_EQUAL(admit(s, "t4", &qt, 1, NULL, 0, 0, 60, t + 1, NULL),
                     PDP_LIMITS_OK);
     CU_ASSERT_TRUE(pdp_slices_settle(s, "t4", 60, 0, false));
@@ -629,12 +629,12 @@ test_rate_slice_counts(void)
     CU_ASSERT_EQUAL(admit(s, "c1", &qc, 1, NULL, 0, 0, 5, t + 1, NULL),
                     PDP_LIMITS_OK);
     CU_ASSERT_EQUAL(admit(s, "c2", &qc, 1, NULL, 0, 0, 5, t + 1, NULL),
-                    PDP_LIMITS_REQUESTS);
+                    PDP_LIMITS_CONCURRENT);
     CU_ASSERT_TRUE(pdp_slices_settle(s, "c1", 5, 0, false));
     CU_ASSERT_EQUAL(admit(s, "c2", &qc, 1, NULL, 0, 0, 5, t + 1, NULL),
                     PDP_LIMITS_OK);
     CU_ASSERT_EQUAL(admit(s, "c3", &qc, 1, NULL, 0, 0, 5, t + 1, NULL),
-                    PDP_LIMITS_REQUESTS);
+                    PDP_LIMITS_CONCURRENT);
     CU_ASSERT_TRUE(pdp_slices_settle(s, "c2", 0, 0, true));
     CU_ASSERT_EQUAL(admit(s, "c3", &qc, 1, NULL, 0, 0, 5, t + 1, NULL),
                     PDP_LIMITS_OK);
@@ -1240,7 +1240,7 @@ rate_racer(void *arg)
         if (r.denied == PDP_LIMITS_REQUESTS && r.denied_rule == 0) {
             break;
         }
-        if (r.denied == PDP_LIMITS_REQUESTS && r.denied_rule == 1) {
+        if (r.denied == PDP_LIMITS_CONCURRENT && r.denied_rule == 1) {
             sched_yield();
             continue;
         }
@@ -1327,18 +1327,11 @@ test_threads_never_pass_rate_slices(void)
     pdp_slices_destroy(s);
 }
 
-#ifdef TG_SLICES_KNOWN_BUGS
-/* Known bugs, left out of the suite until pdp_slices.c is fixed: build
- * with -DTG_SLICES_KNOWN_BUGS to run them (they fail today). */
-
 /* pdp_slices_admit is "pdp_limits_check_budgets over the slices (same
- * arguments, same result)", and the README says a clamp budget lowers
- * max_tokens to what remains. Behind a sidecar it denies instead: the
- * clamp flag is ignored, the ask's min_micro is the unclamped worst case
- * (which the central PDP then refuses), and even a slice holding all that
- * is left does not admit a clamped request. */
+ * arguments, same result)": a clamp budget lowers the output tokens to
+ * what its slice fits, and asks for room for one output token at least. */
 static void
-test_known_clamp_budget_clamps(void)
+test_clamp_budget_clamps(void)
 {
     pdp_slices       *s = mk();
     int64_t           t = tg_now_ms();
@@ -1356,21 +1349,19 @@ test_known_clamp_budget_clamps(void)
     memset(&need, 0, sizeof(need));
     pdp_slices_admit(s, "x", NULL, 0, &b, 1, &c, 300, false, t, &g_res, &need);
     CU_ASSERT_EQUAL_FATAL(need.n, 1);
-    CU_ASSERT(need.w[0].min_micro <= 100); /* today: 300, never granted */
+    CU_ASSERT(need.w[0].min_micro <= 100);
     give(s, &need, 0, 0, 0, 0, 100, t);
     pdp_slices_admit(s, "x", NULL, 0, &b, 1, &c, 300, false, t, &g_res, NULL);
-    CU_ASSERT_EQUAL(g_res.denied, PDP_LIMITS_OK); /* today: BUDGET */
+    CU_ASSERT_EQUAL(g_res.denied, PDP_LIMITS_OK);
     CU_ASSERT_EQUAL(g_res.clamp_tokens, 100);
     pdp_limits_destroy(l);
     pdp_slices_destroy(s);
 }
 
-/* A rule short on tokens or slots is denied as PDP_LIMITS_REQUESTS with
- * the rule's rpm (0 here) as its limit, where pdp_limits_check says
- * TOKENS or CONCURRENT and their limit: a sidecar whose ask times out
- * answers "Rate limit reached on requests per min (RPM) ... limit 0". */
+/* A rule short on tokens or slots is denied as TOKENS or CONCURRENT with
+ * that limit, as pdp_limits_check says (not as requests, limit 0). */
 static void
-test_known_short_names_the_limit(void)
+test_short_names_the_limit(void)
 {
     pdp_slices    *s  = mk();
     int64_t        t  = tg_now_ms();
@@ -1389,7 +1380,6 @@ test_known_short_names_the_limit(void)
     CU_ASSERT_EQUAL(g_res.limit, 6000);
     pdp_slices_destroy(s);
 }
-#endif
 
 static const tg_unit_case cases[] = {
     {"prefix_names_node_and_boot", test_prefix_names_node_and_boot},
@@ -1411,10 +1401,8 @@ static const tg_unit_case cases[] = {
     {"prefetch", test_prefetch},
     {"threads_never_pass_budget_slices", test_threads_never_pass_budget_slices},
     {"threads_never_pass_rate_slices", test_threads_never_pass_rate_slices},
-#ifdef TG_SLICES_KNOWN_BUGS
-    {"known_clamp_budget_clamps", test_known_clamp_budget_clamps},
-    {"known_short_names_the_limit", test_known_short_names_the_limit},
-#endif
+    {"clamp_budget_clamps", test_clamp_budget_clamps},
+    {"short_names_the_limit", test_short_names_the_limit},
     {NULL, NULL},
 };
 
