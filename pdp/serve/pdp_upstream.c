@@ -95,34 +95,26 @@ up_ctx_recv(nng_ctx ctx, nng_msg **msg)
     return rc;
 }
 
-/* up_call sends req and waits for its reply (timeout_ms); a WireError or
- * no answer is an error (err says which). */
+/* up_roundtrip sends msg (taken) on a context of its own and waits for
+ * the reply (timeout_ms each way), decoded into rep; a WireError or no
+ * answer is an error (err says which). Both are remembered: connected,
+ * and the pause before decisions call again (quiet_until). */
 static tg_err
-up_call(pdp_upstream *up, const pdp_req *req, pdp_rep *rep, int64_t timeout_ms,
-        char *err, size_t errlen)
+up_roundtrip(pdp_upstream *up, nng_msg *msg, pdp_rep *rep, int64_t timeout_ms,
+             char *err, size_t errlen)
 {
-    tg_buf   buf;
-    nng_ctx  ctx;
-    nng_msg *msg = NULL;
-    tg_err   rv  = TG_EIO;
-    int      rc;
+    nng_ctx ctx;
+    tg_err  rv = TG_EIO;
+    int     rc;
 
-    tg_buf_init(&buf, UP_REPLY_MAX);
-    if (pdp_wire_encode_request(req, &buf) != TG_OK) {
-        snprintf(err, errlen, "cannot encode the request");
-        tg_buf_fini(&buf);
-        return TG_EINVAL;
-    }
     if ((rc = nng_ctx_open(&ctx, up->sock)) != 0) {
+        nng_msg_free(msg);
         snprintf(err, errlen, "%s", nng_strerror(rc));
-        tg_buf_fini(&buf);
         return TG_EIO;
     }
     nng_ctx_set_ms(ctx, NNG_OPT_SENDTIMEO, (nng_duration)timeout_ms);
     nng_ctx_set_ms(ctx, NNG_OPT_RECVTIMEO, (nng_duration)timeout_ms);
-    if ((rc = nng_msg_alloc(&msg, 0)) != 0 ||
-        (rc = nng_msg_append(msg, buf.data, buf.len)) != 0 ||
-        (rc = up_ctx_send(ctx, msg)) != 0) {
+    if ((rc = up_ctx_send(ctx, msg)) != 0) {
         nng_msg_free(msg);
         snprintf(err, errlen, "send: %s", nng_strerror(rc));
     } else if ((rc = up_ctx_recv(ctx, &msg)) != 0) {
@@ -137,14 +129,39 @@ up_call(pdp_upstream *up, const pdp_req *req, pdp_rep *rep, int64_t timeout_ms,
         }
     }
     nng_ctx_close(ctx);
-    tg_buf_fini(&buf);
     atomic_store(&up->connected, rv == TG_OK || rv == TG_EPROTO);
     if (rv != TG_OK) {
         atomic_fetch_add(&up->calls_failed, 1);
     }
     if (rv != TG_OK && rv != TG_EPROTO) {
-        atomic_store(&up->quiet_until, tg_now_ms() + 1000);
+        atomic_store(&up->quiet_until, tg_now_ms() + 250);
     }
+    return rv;
+}
+
+/* up_call is up_roundtrip for a request to encode. */
+static tg_err
+up_call(pdp_upstream *up, const pdp_req *req, pdp_rep *rep, int64_t timeout_ms,
+        char *err, size_t errlen)
+{
+    tg_buf   buf;
+    nng_msg *msg = NULL;
+    tg_err   rv;
+
+    tg_buf_init(&buf, UP_REPLY_MAX);
+    if (pdp_wire_encode_request(req, &buf) != TG_OK) {
+        snprintf(err, errlen, "cannot encode the request");
+        tg_buf_fini(&buf);
+        return TG_EINVAL;
+    }
+    if (nng_msg_alloc(&msg, buf.len) != 0) {
+        tg_buf_fini(&buf);
+        snprintf(err, errlen, "out of memory");
+        return TG_ENOMEM;
+    }
+    memcpy(nng_msg_body(msg), buf.data, buf.len);
+    tg_buf_fini(&buf);
+    rv = up_roundtrip(up, msg, rep, timeout_ms, err, errlen);
     return rv;
 }
 
@@ -749,11 +766,9 @@ up_fwd_batch(pdp_upstream *up, up_fwd *f, pdp_rep *rep)
 {
     Tollgate__V1__PdpRequest m = TOLLGATE__V1__PDP_REQUEST__INIT;
     Tollgate__V1__UsageBatch b = TOLLGATE__V1__USAGE_BATCH__INIT;
-    nng_ctx                  ctx;
     nng_msg                 *msg = NULL;
     char                     err[256] = "";
-    int                      rc;
-    tg_err                   rv = TG_EIO;
+    tg_err                   rv;
 
     b.n_items      = f->n;
     b.items        = f->items;
@@ -766,30 +781,11 @@ up_fwd_batch(pdp_upstream *up, up_fwd *f, pdp_rep *rep)
         return false;
     }
     tollgate__v1__pdp_request__pack(&m, nng_msg_body(msg));
-    if (nng_ctx_open(&ctx, up->sock) != 0) {
-        nng_msg_free(msg);
-        return false;
-    }
-    nng_ctx_set_ms(ctx, NNG_OPT_SENDTIMEO, (nng_duration)up->uc->timeout_ms * 4);
-    nng_ctx_set_ms(ctx, NNG_OPT_RECVTIMEO, (nng_duration)up->uc->timeout_ms * 4);
-    if ((rc = up_ctx_send(ctx, msg)) != 0) {
-        nng_msg_free(msg);
-        snprintf(err, sizeof(err), "send: %s", nng_strerror(rc));
-    } else if ((rc = up_ctx_recv(ctx, &msg)) != 0) {
-        snprintf(err, sizeof(err), "no answer: %s", nng_strerror(rc));
-    } else {
-        rv = pdp_wire_decode_reply(nng_msg_body(msg), nng_msg_len(msg), 0, rep,
-                                   err, sizeof(err));
-        nng_msg_free(msg);
-    }
-    nng_ctx_close(ctx);
-    atomic_store(&up->connected, rv == TG_OK);
+    rv = up_roundtrip(up, msg, rep, up->uc->timeout_ms * 4, err, sizeof(err));
     if (rv != TG_OK || rep->kind != PDP_REP_USAGE_BATCH_ACK ||
         rep->u.batch.n != f->n) {
         up_fwd_failed(up, "usage reports",
-                      rv != TG_OK                    ? err
-                      : rep->kind == PDP_REP_ERROR ? rep->u.error
-                                                     : "unexpected answer");
+                      rv != TG_OK ? err : "unexpected answer");
         return false;
     }
     for (uint32_t i = 0; i < rep->u.batch.n; i++) {
