@@ -4,7 +4,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <fcntl.h>
+#include <dirent.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <nng/supplemental/tls/tls.h>
@@ -54,6 +54,7 @@ struct pdp_upstream {
     atomic_ullong             unreachable_denied, emergency_admitted;
     int64_t                   fwd_said_ms; /* the forward thread's */
     char                      bundle_hash[2 * TG_SHA256_LEN + 1];
+    char                      pricing_hash[2 * TG_SHA256_LEN + 1];
 };
 
 /* ---- one call -------------------------------------------------------------- */
@@ -268,14 +269,35 @@ up_write_file(const char *path, const void *data, size_t len)
     return TG_OK;
 }
 
+/* up_rmdir removes a bundle directory this link wrote (files only). */
+static void
+up_rmdir(const char *dir)
+{
+    DIR           *d = opendir(dir);
+    struct dirent *e;
+    char           path[4200];
+
+    while (d != NULL && (e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+            snprintf(path, sizeof(path), "%.2000s/%.2000s", dir, e->d_name);
+            unlink(path);
+        }
+    }
+    if (d != NULL) {
+        closedir(d);
+    }
+    rmdir(dir);
+}
+
 /* up_bundle_write lays the bundle's files (JSON: name -> content) out in
  * a fresh directory and points state_dir/replica/bundle at it. */
 static tg_err
 up_bundle_write(pdp_upstream *up, const char *json, size_t len)
 {
-    char   dir[2048], path[4096], link[2048], tmp[4096];
-    cJSON *files = cJSON_ParseWithLength(json, len);
-    tg_err rv    = TG_OK;
+    char    dir[2048], path[4096], link[2048], tmp[4096], old[256];
+    cJSON  *files = cJSON_ParseWithLength(json, len);
+    tg_err  rv    = TG_OK;
+    ssize_t n;
     static atomic_uint gen;
 
     if (!cJSON_IsObject(files)) {
@@ -302,11 +324,24 @@ up_bundle_write(pdp_upstream *up, const char *json, size_t len)
     snprintf(link, sizeof(link), "%.2000s", up->cfg->pdp.bundle_dir);
     snprintf(tmp, sizeof(tmp), "%s.new", link);
     unlink(tmp);
-    if (rv == TG_OK &&
-        (symlink(strrchr(dir, '/') + 1, tmp) != 0 || rename(tmp, link) != 0)) {
-        rv = TG_EIO;
+    if (rv != TG_OK) {
+        up_rmdir(dir);
+        return rv;
     }
-    return rv;
+    if ((n = readlink(link, old, sizeof(old) - 1)) > 0) {
+        old[n] = '\0';
+    }
+    if (symlink(strrchr(dir, '/') + 1, tmp) != 0 || rename(tmp, link) != 0) {
+        up_rmdir(dir);
+        return TG_EIO;
+    }
+    /* The bundle that was in effect stays loaded; its files go. */
+    if (n > 0 && strncmp(old, "b-", 2) == 0 && strchr(old, '/') == NULL) {
+        snprintf(path, sizeof(path), "%.1900s/replica/%s",
+                 up->cfg->pdp.state_dir, old);
+        up_rmdir(path);
+    }
+    return TG_OK;
 }
 
 /* up_materialize writes the replica's bundle and pricing files, and
@@ -325,8 +360,18 @@ up_materialize(pdp_upstream *up)
         tg_buf_reset(&b);
         tg_buf_add(&b, "{\"currency\":\"USD\",\"models\":{}}", 30);
     }
-    if (up_write_file(up->cfg->pdp.pricing_file, b.data, b.len) != TG_OK) {
-        tg_error("upstream: cannot write %s", up->cfg->pdp.pricing_file);
+    tg_sha256(b.data, b.len, sum);
+    tg_hex(sum, sizeof(sum), hash);
+    if (strcmp(hash, up->pricing_hash) != 0) {
+        if (up_write_file(up->cfg->pdp.pricing_file, b.data, b.len) != TG_OK) {
+            tg_error("upstream: cannot write %s", up->cfg->pdp.pricing_file);
+        } else if (up->ro != NULL) {
+            /* Loaded once, at start: a running sidecar keeps its prices. */
+            tg_warn("upstream: the central PDP's pricing changed; this "
+                    "sidecar uses it from its next restart (a bundle's own "
+                    "prices apply at once)");
+        }
+        memcpy(up->pricing_hash, hash, sizeof(hash));
     }
     if (pdp_repl_blob_get(up->st, "bundle", &b) != TG_OK) {
         tg_buf_fini(&b);
@@ -893,6 +938,10 @@ pdp_upstream_metrics(pdp_upstream *up, tg_buf *out)
         "PDP that got no answer in time (or an error).\n"
         "# TYPE tollgate_upstream_call_failures_total counter\n"
         "tollgate_upstream_call_failures_total %llu\n"
+        "# HELP tollgate_upstream_forward_failures_total Sends of queued "
+        "reports or lease returns the central PDP did not take (retried).\n"
+        "# TYPE tollgate_upstream_forward_failures_total counter\n"
+        "tollgate_upstream_forward_failures_total %llu\n"
         "# TYPE tollgate_upstream_leases_held gauge\n"
         "tollgate_upstream_leases_held %llu\n"
         "# TYPE tollgate_upstream_leases_granted_total counter\n"
@@ -915,6 +964,7 @@ pdp_upstream_metrics(pdp_upstream *up, tg_buf *out)
         (unsigned long long)pdp_store_forward_pending(up->st),
         (unsigned long long)atomic_load(&up->forwarded),
         (unsigned long long)atomic_load(&up->calls_failed),
+        (unsigned long long)atomic_load(&up->fwd_failures),
         (unsigned long long)s.held, (unsigned long long)s.granted,
         (unsigned long long)s.refused, (unsigned long long)s.returned,
         (unsigned long long)atomic_load(&up->unreachable_denied),
