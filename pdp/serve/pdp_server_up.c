@@ -368,6 +368,17 @@ pdp_server_up_publish(pdp_server *srv, int64_t now_ms)
 void
 pdp_server_up_metrics(pdp_server *srv, tg_buf *out)
 {
+    pdp_repl_state rs;
+
+    if (srv->up == NULL && pdp_repl_state_get(srv->st, &rs) == TG_OK) {
+        tg_buf_addf(out,
+                    "# HELP tollgate_repl_head_sequence The last change in "
+                    "this PDP's replication log (a sidecar's "
+                    "tollgate_upstream_applied_sequence trails it).\n"
+                    "# TYPE tollgate_repl_head_sequence gauge\n"
+                    "tollgate_repl_head_sequence %llu\n",
+                    (unsigned long long)rs.head);
+    }
     tg_buf_addf(out,
                 "# HELP tollgate_leases_granted_total Leases granted to "
                 "sidecar PDPs.\n"

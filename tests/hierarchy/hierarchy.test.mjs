@@ -200,8 +200,23 @@ async function budgetKey(central, scs, tenant, usd) {
   await central.cli(['budgets', 'set', `tenant:${tenant}`, '--limit-usd', String(usd),
     '--window', 'monthly', '--config', central.cfgPath]);
   await waitKey(scs, k.key);
+  await synced(central, scs);
   await drained(scs);
   return { ...k, mockBefore: (await central.mockStats()).requests, spentBefore: await central.spendTenant(tenant) };
+}
+
+/** synced waits until every sidecar applied the central PDP's last change
+ * (a key and its budget are two changes: a sidecar may hold the first
+ * without the second for one pull). */
+async function synced(central, scs) {
+  const head = (await centralMetrics(central)).tollgate_repl_head_sequence;
+  assert.ok(head > 0, 'the central PDP exports no replication head');
+  await pollUntil(async () => {
+    for (const sc of scs) {
+      if ((await sc.metrics()).tollgate_upstream_applied_sequence < head) return false;
+    }
+    return true;
+  }, { timeoutMs: 10_000, what: `sidecars to apply change ${head}` });
 }
 
 /** waitKey polls until every sidecar accepts key (replicated). */
@@ -254,6 +269,7 @@ describe('sidecar PDPs under a central PDP', { concurrency: false }, () => {
     const k = await central.createKey({ tenant: 'rateco' });
     const RPM = 40;
     await central.cli(['ratelimits', 'set', `key:${k.id}`, '--rpm', String(RPM), '--config', central.cfgPath]);
+    await synced(central, scs);
     await waitKey(scs, k.key); // one request per sidecar: 3 of the 40
     const r = await load(scs, k.key, { ms: 6000, stopAfter: 4 });
     console.log(`# rpm ${RPM}: ${r.ok} admitted in ~6 s after 3 probes, refused ${JSON.stringify(r.refused)}`);
