@@ -185,6 +185,35 @@ typedef struct pdp_records_res_arg {
     int64_t       ttl_ms;
 } pdp_records_res_arg;
 
+
+/* pdp_records_hold lists a sidecar's hold: the request, and the leases
+ * (held by the central PDP) whose budget windows it will charge. */
+static void
+pdp_records_hold(pdp_records_res_arg *l, const char *id, const void *data,
+                 size_t len)
+{
+    tg_usage *u = malloc(sizeof(*u));
+    cJSON    *j = cJSON_CreateObject();
+    cJSON    *a;
+
+    cJSON_AddStringToObject(j, "request_id", id);
+    if (u == NULL || !pdp_store_hold_decode(data, len, u)) {
+        cJSON_AddStringToObject(j, "error", "unreadable record");
+    } else {
+        cJSON_AddBoolToObject(j, "emergency", u->emergency);
+        a = cJSON_AddArrayToObject(j, "leases");
+        for (uint32_t i = 0; i < u->n_charges; i++) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "lease", u->charges[i].lease_id);
+            cJSON_AddStringToObject(o, "rule", u->charges[i].rule_id);
+            cJSON_AddStringToObject(o, "scope", u->charges[i].scope);
+            cJSON_AddItemToArray(a, o);
+        }
+    }
+    cJSON_AddItemToArray(l->arr, j);
+    free(u);
+}
+
 static void
 pdp_records_res_one(void *arg, const char *id, const void *data, size_t len)
 {
@@ -195,6 +224,11 @@ pdp_records_res_one(void *arg, const char *id, const void *data, size_t len)
     char                 usd[32];
 
     if (info == NULL) {
+        return;
+    }
+    if (len > 0 && *(const uint8_t *)data == PDP_STORE_HOLD_REC) {
+        pdp_records_hold(l, id, data, len);
+        free(info);
         return;
     }
     if (pdp_limits_reservation_info(data, len, info) == TG_OK &&

@@ -918,6 +918,10 @@ uint64_t pdp_store_forward_pending(pdp_store *st);
  * i64 start_ms, i64 limit, u8 scope kind, u8 nthr, nthr x u8). */
 #define PDP_STORE_HOLD_REC 0x48
 tg_err pdp_store_hold_encode(const tg_usage *u, tg_buf *out);
+/* pdp_store_hold_decode: data is such a record; its charges (and
+ * emergency) go into u. false: it is not one, or it is malformed (u
+ * unchanged). */
+bool pdp_store_hold_decode(const void *data, size_t len, tg_usage *u);
 
 /* Leases a central PDP granted (see above). Written without an fsync,
  * like a reservation: a crash of the process keeps them. */

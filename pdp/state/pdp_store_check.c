@@ -156,6 +156,16 @@ pdp_check_reservation(const MDB_val *k, const MDB_val *v)
     if (info == NULL) {
         return TG_ENOMEM;
     }
+    if (v->mv_size > 0 && *(const uint8_t *)v->mv_data == PDP_STORE_HOLD_REC) {
+        /* A sidecar's hold: its charges decode. */
+        tg_usage *u = malloc(sizeof(*u));
+        rv = u != NULL && pdp_store_hold_decode(v->mv_data, v->mv_size, u)
+                 ? TG_OK
+                 : (u == NULL ? TG_ENOMEM : TG_ECORRUPT);
+        free(u);
+        free(info);
+        return rv;
+    }
     rv = pdp_limits_reservation_info(v->mv_data, v->mv_size, info);
     if (rv == TG_OK && (strlen(info->id) != k->mv_size ||
                         memcmp(info->id, k->mv_data, k->mv_size) != 0)) {
@@ -184,6 +194,10 @@ static const pdp_check_kind pdp_check_kinds[] = {
      pdp_check_reservation},
     {"lists", 1, PDP_LIST_NAME_MAX, PDP_SHOW_TEXT, NULL},
     {"list_history", 8, 8, PDP_SHOW_SEQ, NULL},
+    {"replog", 8, 8, PDP_SHOW_SEQ, NULL},
+    {"repl_blobs", 1, 31, PDP_SHOW_TEXT, NULL},
+    {"forward", 8, 8, PDP_SHOW_SEQ, NULL},
+    {"leases", 1, 511, PDP_SHOW_TEXT, NULL},
 };
 
 static const pdp_check_kind *

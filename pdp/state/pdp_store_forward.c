@@ -359,7 +359,7 @@ pdp_store_hold_encode(const tg_usage *u, tg_buf *out)
 }
 
 bool
-pdp_store__hold_read(const void *data, size_t len, tg_usage *u)
+pdp_store_hold_decode(const void *data, size_t len, tg_usage *u)
 {
     pdp_rec_in in = {data, len, 0, false};
     tg_usage   c; /* only the charges; copied when whole */

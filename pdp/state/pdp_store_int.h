@@ -328,11 +328,6 @@ int pdp_store__repl_open(pdp_store *st, MDB_txn *txn);
  * schema bump). pdp_store_forward.c. */
 int pdp_store__forward_open(pdp_store *st, MDB_txn *txn);
 
-/* pdp_store__hold_read: data is a sidecar's hold record
- * (pdp_store_hold_encode); its charges go into u. false: it is not one,
- * or it is malformed (u unchanged). */
-bool pdp_store__hold_read(const void *data, size_t len, tg_usage *u);
-
 /* pdp_store__forward_usage queues report it for the central PDP inside
  * txn, when forwarding is on (else does nothing). LMDB rc. */
 int pdp_store__forward_usage(pdp_store *st, MDB_txn *txn,

@@ -182,7 +182,7 @@ pdp_store__res_settle(pdp_store *st, MDB_txn *txn, pdp_store_item *it,
         /* A sidecar's hold: the report names its charges (from memory,
          * or from here after a restart) and the record goes. */
         if (it->usage.n_charges == 0) {
-            pdp_store__hold_read(v.mv_data, v.mv_size, &it->usage);
+            pdp_store_hold_decode(v.mv_data, v.mv_size, &it->usage);
         }
         return mdb_del(txn, st->reservations, &k, NULL);
     }
