@@ -175,6 +175,70 @@ pdp_check_reservation(const MDB_val *k, const MDB_val *v)
     return rv == TG_EPROTO ? TG_ECORRUPT : rv;
 }
 
+/* A replication log entry: u8 op (1 put, 2 del), u8 database (1 to 6),
+ * u32 key length, key, u32 value length, value (none for a del): exactly
+ * the record's length. */
+static tg_err
+pdp_check_replog(const MDB_val *k, const MDB_val *v)
+{
+    pdp_rec_in in = {v->mv_data, v->mv_size, 0, false};
+    uint64_t   op = pdp_rec_get_uint(&in, 1);
+    uint64_t   db = pdp_rec_get_uint(&in, 1);
+    uint64_t   n  = pdp_rec_get_uint(&in, 4);
+
+    (void)k;
+    if (in.bad || (op != 1 && op != 2) || db < 1 || db > 6 ||
+        n > in.len - in.off) {
+        return TG_ECORRUPT;
+    }
+    in.off += n;
+    n = pdp_rec_get_uint(&in, 4);
+    if (in.bad || n != in.len - in.off || (op == 2 && n != 0)) {
+        return TG_ECORRUPT;
+    }
+    return TG_OK;
+}
+
+/* A replicated blob: its record version (1), then the bytes. */
+static tg_err
+pdp_check_blob(const MDB_val *k, const MDB_val *v)
+{
+    (void)k;
+    return v->mv_size >= 1 && *(const uint8_t *)v->mv_data == 1
+               ? TG_OK
+               : TG_ECORRUPT;
+}
+
+/* A queued forward: a report (1) or lease returns (2), then bytes. */
+static tg_err
+pdp_check_forward(const MDB_val *k, const MDB_val *v)
+{
+    uint8_t kind = v->mv_size >= 1 ? *(const uint8_t *)v->mv_data : 0;
+
+    (void)k;
+    return kind == 1 || kind == 2 ? TG_OK : TG_ECORRUPT;
+}
+
+/* A lease record: i64 expires_ms, then the lease as the limits encode it. */
+static tg_err
+pdp_check_lease(const MDB_val *k, const MDB_val *v)
+{
+    pdp_lease_info *info = malloc(sizeof(*info));
+    tg_err          rv   = TG_ECORRUPT;
+
+    (void)k;
+    if (info == NULL) {
+        return TG_ENOMEM;
+    }
+    if (v->mv_size > 8 &&
+        pdp_limits_lease_decode((const uint8_t *)v->mv_data + 8,
+                                v->mv_size - 8, info) == TG_OK) {
+        rv = TG_OK;
+    }
+    free(info);
+    return rv;
+}
+
 static const pdp_check_kind pdp_check_kinds[] = {
     {"meta", 1, 64, PDP_SHOW_TEXT, pdp_check_meta},
     {"keys", TG_SHA256_LEN, TG_SHA256_LEN, PDP_SHOW_KEY_HASH, NULL},
@@ -194,10 +258,10 @@ static const pdp_check_kind pdp_check_kinds[] = {
      pdp_check_reservation},
     {"lists", 1, PDP_LIST_NAME_MAX, PDP_SHOW_TEXT, NULL},
     {"list_history", 8, 8, PDP_SHOW_SEQ, NULL},
-    {"replog", 8, 8, PDP_SHOW_SEQ, NULL},
-    {"repl_blobs", 1, 31, PDP_SHOW_TEXT, NULL},
-    {"forward", 8, 8, PDP_SHOW_SEQ, NULL},
-    {"leases", 1, 511, PDP_SHOW_TEXT, NULL},
+    {"replog", 8, 8, PDP_SHOW_SEQ, pdp_check_replog},
+    {"repl_blobs", 1, 31, PDP_SHOW_TEXT, pdp_check_blob},
+    {"forward", 8, 8, PDP_SHOW_SEQ, pdp_check_forward},
+    {"leases", 1, 511, PDP_SHOW_TEXT, pdp_check_lease},
 };
 
 static const pdp_check_kind *
