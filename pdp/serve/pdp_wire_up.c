@@ -117,6 +117,9 @@ pdp_wire__up_request_in(const Tollgate__V1__PdpRequest *in, pdp_req *out,
         for (size_t i = 0; i < c->n_leases; i++) {
             pdp_wire_return *r = &out->u.lease_close.rets[i];
             UP_STR(r->id, c->leases[i]->id, "lease_close.id");
+            if (r->id[0] == '\0') {
+                return up_fail(err, errlen, "lease_close has an empty id");
+            }
             if (c->leases[i]->used_reqs < 0 || c->leases[i]->used_toks < 0) {
                 return up_fail(err, errlen, "lease_close has a negative use");
             }

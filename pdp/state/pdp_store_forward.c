@@ -236,8 +236,12 @@ lease_del_txn(pdp_store *st, MDB_txn *txn, void *arg)
     const lease_ids *l = arg;
 
     for (uint32_t i = 0; i < l->n; i++) {
-        MDB_val k  = {strlen(l->ids[i]), (void *)l->ids[i]};
-        int     rc = mdb_del(txn, st->leases, &k, NULL);
+        MDB_val k = {strlen(l->ids[i]), (void *)l->ids[i]};
+        int     rc;
+        if (k.mv_size == 0 || k.mv_size > 511) {
+            continue; /* no such record can exist */
+        }
+        rc = mdb_del(txn, st->leases, &k, NULL);
         if (rc != 0 && rc != MDB_NOTFOUND) {
             return rc;
         }
@@ -339,6 +343,10 @@ pdp_store_hold_encode(const tg_usage *u, tg_buf *out)
     pdp_rec_uint(o, u->n_charges, 1);
     for (uint32_t i = 0; i < u->n_charges && i < TG_MSG_CHARGES_MAX; i++) {
         const tg_lease_charge *c = &u->charges[i];
+        if (c->nthr > TG_MSG_THRESHOLDS_MAX) {
+            o->bad = true; /* what decode refuses is never written */
+            break;
+        }
         pdp_rec_str(o, c->lease_id);
         pdp_rec_str(o, c->rule_id);
         pdp_rec_str(o, c->scope);

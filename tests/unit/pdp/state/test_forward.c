@@ -1019,18 +1019,11 @@ test_leases_prune(void)
     pdp_store_close(st);
 }
 
-#ifdef TG_FORWARD_KNOWN_BUGS
-/* Known bugs, kept as failing cases until they are fixed: build this file
- * with -DTG_FORWARD_KNOWN_BUGS to run them (they fail today). */
-
-/* pdp_store_hold_encode takes a charge with more thresholds than a charge
- * holds (nthr > TG_MSG_THRESHOLDS_MAX): it reads past thr[] and returns
- * TG_OK with a record pdp_store_hold_decode refuses, so a restarted
- * sidecar forwards that report without its charges and
- * pdp_store_check calls the record damaged. It should refuse it, as it
- * refuses too many charges. */
+/* pdp_store_hold_encode refuses a charge with more thresholds than a
+ * charge holds (nthr > TG_MSG_THRESHOLDS_MAX), as it refuses too many
+ * charges: it never writes what pdp_store_hold_decode would refuse. */
 static void
-test_known_hold_encode_refuses_what_decode_refuses(void)
+test_hold_encode_refuses_what_decode_refuses(void)
 {
     static tg_usage in;
     static tg_usage out;
@@ -1047,13 +1040,10 @@ test_known_hold_encode_refuses_what_decode_refuses(void)
     tg_buf_fini(&b);
 }
 
-/* pdp_store_lease_del with an empty id (a LeaseClose from a sidecar may
- * hold one: the wire decoder lets it through) fails the whole call with
- * MDB_BAD_VALSIZE, logged as a store write failure, and the other ids'
- * records stay: after a restart those closed leases are held again until
- * they expire. An id that cannot be stored is a missing id. */
+/* pdp_store_lease_del with an empty id among others deletes the others:
+ * an id that cannot be stored is a missing id. */
 static void
-test_known_lease_del_empty_id_is_missing(void)
+test_lease_del_empty_id_is_missing(void)
 {
     pdp_store  *st    = open_store(tg_unit_tmpdir("forward"));
     const char *ids[] = {"", "l-a"};
@@ -1064,7 +1054,6 @@ test_known_lease_del_empty_id_is_missing(void)
     CU_ASSERT_EQUAL(leases(st)->n, 0);
     pdp_store_close(st);
 }
-#endif
 
 static const tg_unit_case cases[] = {
     {"report_queued_as_sent", test_report_queued_as_sent},
@@ -1078,12 +1067,9 @@ static const tg_unit_case cases[] = {
     {"report_takes_charges_from_hold", test_report_takes_charges_from_hold},
     {"leases_put_list_del", test_leases_put_list_del},
     {"leases_prune", test_leases_prune},
-#ifdef TG_FORWARD_KNOWN_BUGS
-    {"known_hold_encode_refuses_what_decode_refuses",
-     test_known_hold_encode_refuses_what_decode_refuses},
-    {"known_lease_del_empty_id_is_missing",
-     test_known_lease_del_empty_id_is_missing},
-#endif
+    {"hold_encode_refuses_what_decode_refuses",
+     test_hold_encode_refuses_what_decode_refuses},
+    {"lease_del_empty_id_is_missing", test_lease_del_empty_id_is_missing},
     {NULL, NULL},
 };
 
