@@ -661,29 +661,39 @@ pdp_decide_deny_rate(const pdp_decide_hits *hs, const pdp_limits_result *res,
     pdp_decide_matched_only(out, q->rule_id, "rate_limit");
 }
 
+void
+pdp_decide_deny_upstream(tg_decision *out)
+{
+    pdp_decide_deny(out, 503, "server_error", "pdp_upstream_unavailable",
+                    "This request needs budget or rate-limit capacity from "
+                    "the central policy service, which is not answering; "
+                    "retry shortly.");
+    pdp_decide_retry_hint(out, 1000);
+}
+
 /* pdp_decide_enforce checks and reserves the enforced rate limits and
  * budgets atomically: an allow gets the reservation id, the limits of the
  * most constraining rule and, when a budget was priced, the output tokens
  * the provider is held to; a deny is one of the messages above. */
-static void
+static tg_err
 pdp_decide_enforce(pdp_limits *lim, const pdp_decide_admit *ad,
                    const char *request_id, const pdp_decide_ctx *x,
                    const pdp_decide_hits *hs, tg_decision *out)
 {
     pdp_limits_result res;
+    tg_err            rv = TG_OK;
 
     if (ad == NULL) {
         pdp_limits_check_budgets(lim, request_id, hs->enf, hs->ne, hs->bud,
                                  hs->nb, &hs->cost, hs->tokens, x->a.now_ms,
                                  &res);
-    } else if (ad->fn(ad->arg, request_id, hs->enf, hs->ne, hs->bud, hs->nb,
-                      &hs->cost, hs->tokens, x->a.now_ms, &res) != TG_OK) {
-        pdp_decide_deny(out, 503, "server_error", "pdp_upstream_unavailable",
-                        "This request needs budget or rate-limit capacity "
-                        "from the central policy service, which is not "
-                        "answering; retry shortly.");
-        pdp_decide_retry_hint(out, 1000);
-        return;
+    } else if ((rv = ad->fn(ad->arg, request_id, hs->enf, hs->ne, hs->bud,
+                            hs->nb, &hs->cost, hs->tokens, x->a.now_ms,
+                            &res)) == TG_EAGAIN) {
+        return rv; /* decided again once the capacity is asked for */
+    } else if (rv != TG_OK) {
+        pdp_decide_deny_upstream(out);
+        return TG_OK;
     }
     out->n_limits = 0;
     if (res.requests.limit > 0) {
@@ -713,6 +723,7 @@ pdp_decide_enforce(pdp_limits *lim, const pdp_decide_admit *ad,
     } else {
         pdp_decide_deny_rate(hs, &res, out);
     }
+    return TG_OK;
 }
 
 /* pdp_decide_limits applies the matched rate_limit and budget rules of an
@@ -720,7 +731,7 @@ pdp_decide_enforce(pdp_limits *lim, const pdp_decide_admit *ad,
  * in the shadow (logged when they would deny), then check and reserve the
  * enforced ones, which fill out->limits (and the reservation id) or turn
  * out into a deny. */
-static void
+static tg_err
 pdp_decide_limits(pdp_limits *lim, const pdp_decide_admit *ad,
                   const tg_config *cfg, const pdp_bundle *bun,
                   const tg_pricing *pr, const char *request_id,
@@ -731,15 +742,15 @@ pdp_decide_limits(pdp_limits *lim, const pdp_decide_admit *ad,
     pdp_decide_collect_rates(x, &hs);
     pdp_decide_collect_budgets(bun, x, &hs);
     if (!pdp_decide_price(cfg, bun, pr, x, &hs, out)) {
-        return;
+        return TG_OK;
     }
     if (hs.na > 0) {
         pdp_decide_audit_shadow(lim, x, &hs, out);
     }
     if (hs.ne == 0 && hs.nb == 0) {
-        return;
+        return TG_OK;
     }
-    pdp_decide_enforce(lim, ad, request_id, x, &hs, out);
+    return pdp_decide_enforce(lim, ad, request_id, x, &hs, out);
 }
 
 /* pdp_decide_quota_add turns a quota set through administration into the
@@ -977,7 +988,8 @@ pdp_decide_eval_leased(pdp_store_reader *rd, const tg_config *cfg,
             return rv;
         }
         if (x.r.n_rate > 0 || x.r.n_budget > 0) {
-            pdp_decide_limits(lim, ad, cfg, b, pr, req->request_id, &x, out);
+            return pdp_decide_limits(lim, ad, cfg, b, pr, req->request_id, &x,
+                                     out);
         }
     }
     return TG_OK;

@@ -64,9 +64,16 @@ typedef struct pdp_decide_admit {
     void *arg;
 } pdp_decide_admit;
 
+/* pdp_decide_deny_upstream makes out the deny of a request that needs
+ * capacity from a central PDP that is not answering (503
+ * pdp_upstream_unavailable). */
+void pdp_decide_deny_upstream(tg_decision *out);
+
 /* pdp_decide_eval_leased is pdp_decide_eval_limits with the enforced
  * checks going through ad (NULL: lim, as pdp_decide_eval_limits). The
- * audit rules' shadow counts stay in lim. */
+ * audit rules' shadow counts stay in lim. TG_EAGAIN (from ad->fn): not
+ * decided yet, nothing held: decide again later (the audit shadow counts
+ * again then). */
 tg_err pdp_decide_eval_leased(pdp_store_reader *rd, const tg_config *cfg,
                               const pdp_bundle *b, pdp_limits *lim,
                               const pdp_decide_admit *ad,

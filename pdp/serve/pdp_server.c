@@ -438,6 +438,7 @@ pdp_worker_usage_batch(pdp_worker *w, nng_msg *msg)
 }
 
 static void pdp_worker_reserved(void *arg, tg_err rv, const tg_usage_ack *ack);
+static bool pdp_worker_park_lease(pdp_worker *w, nng_msg *msg);
 
 /* pdp_worker_unrecorded turns the allow in w->rep into a deny: its
  * reservation could not be recorded (rv), or the request was settled or
@@ -645,6 +646,17 @@ pdp_worker_decide(pdp_worker *w, nng_msg *msg)
     }
     pdp_bundle_unref(b);
     pdp_store_read_end(w->rd);
+    if (rv == TG_EAGAIN) {
+        /* A sidecar asking for a slice: wait parked (never on this
+         * thread), decide again when the answer is in; a few times at
+         * most, then the central PDP is too slow for this request. */
+        if (w->waits++ < PDP_WORKER_WAITS_MAX && pdp_worker_park_lease(w, msg)) {
+            return true;
+        }
+        memset(&w->rep.u.decision, 0, sizeof(w->rep.u.decision));
+        pdp_decide_deny_upstream(&w->rep.u.decision);
+        rv = TG_OK;
+    }
     if (rv != TG_OK) {
         atomic_fetch_add(&srv->decisions[2], 1);
         pdp_worker_error(w, w->req.request_id, "pdp state store read failed");
@@ -664,6 +676,47 @@ pdp_worker_decide(pdp_worker *w, nng_msg *msg)
              w->rep.u.decision.error_code);
     return w->rep.u.decision.reservation_id[0] != '\0' &&
            pdp_worker_park_reservation(w, msg);
+}
+
+/* pdp_worker_resume decides a parked decision again (the lease thread),
+ * answering it unless it parks again. */
+static void
+pdp_worker_resume(void *arg)
+{
+    pdp_worker *w   = arg;
+    pdp_server *srv = w->srv;
+    nng_msg    *msg = w->parked;
+
+    w->parked = NULL;
+    if (!pdp_worker_decide(w, msg)) {
+        pdp_worker_reply(w, msg);
+    }
+    /* Last touch of w: after this, stop may free it (a new park counted
+     * itself already). */
+    pthread_mutex_lock(&srv->mu);
+    srv->parked--;
+    pthread_cond_broadcast(&srv->cv);
+    pthread_mutex_unlock(&srv->mu);
+}
+
+/* pdp_worker_park_lease parks w until its sidecar's asks are answered;
+ * false when the server is stopping (nothing parked). */
+static bool
+pdp_worker_park_lease(pdp_worker *w, nng_msg *msg)
+{
+    pdp_server *srv = w->srv;
+
+    pthread_mutex_lock(&srv->mu);
+    if (atomic_load(&srv->stopping)) {
+        pthread_mutex_unlock(&srv->mu);
+        return false;
+    }
+    srv->parked++;
+    w->state  = PDP_WORKER_STORE;
+    w->parked = msg;
+    pthread_mutex_unlock(&srv->mu);
+    pdp_upstream_wait(srv->up, pdp_worker_resume, w);
+    return true;
 }
 
 /* pdp_server_printable keeps peer-supplied text from forging log lines. */
@@ -696,6 +749,7 @@ pdp_worker_handle(pdp_worker *w, nng_msg *msg)
     }
     switch (w->req.kind) {
     case PDP_REQ_DECIDE:
+        w->waits = 0;
         if (pdp_worker_decide(w, msg)) {
             return; /* parked: the store's callback replies */
         }

@@ -23,6 +23,7 @@
 #include "tg_trust.h"
 
 #define PDP_SERVER_PIPES_MAX 1024 /* counted for draining; more still work */
+#define PDP_WORKER_WAITS_MAX 4 /* a decision waits for slices this often */
 
 typedef enum pdp_worker_state {
     PDP_WORKER_RECV = 0,
@@ -44,6 +45,7 @@ typedef struct pdp_worker {
     pdp_rep           rep;
     tg_buf            resbuf; /* the decision's reservation, encoded */
     tg_usage          hold;   /* scratch: a sidecar decision's charges */
+    uint32_t          waits;  /* times this decision waited for a slice */
     tg_buf            content; /* a usage batch's captured content */
     /* The budget windows the parked report's reservation held. */
     uint32_t             nspend;

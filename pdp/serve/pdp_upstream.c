@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "pdp_repl.h"
@@ -53,9 +54,23 @@ struct pdp_upstream {
     atomic_ullong             forwarded, fwd_failures, calls_failed;
     atomic_ullong             unreachable_denied, emergency_admitted;
     int64_t                   fwd_said_ms; /* the forward thread's */
+    /* Decisions never wait on a call: they queue their asks here and
+     * wait parked (pdp_upstream_wait) while the lease thread sends them
+     * and then resumes every waiter. */
+    pthread_mutex_t           mu;
+    pthread_cond_t            cv;
+    pdp_slices_need          *asks;
+    uint32_t                  nasks, capasks;
+    struct up_waiter         *waiters;
     char                      bundle_hash[2 * TG_SHA256_LEN + 1];
     char                      pricing_hash[2 * TG_SHA256_LEN + 1];
 };
+
+typedef struct up_waiter {
+    struct up_waiter     *next;
+    pdp_upstream_resume_fn fn;
+    void                 *arg;
+} up_waiter;
 
 /* ---- one call -------------------------------------------------------------- */
 
@@ -97,12 +112,12 @@ up_ctx_recv(nng_ctx ctx, nng_msg **msg)
 }
 
 /* up_roundtrip sends msg (taken) on a context of its own and waits for
- * the reply (timeout_ms each way), decoded into rep; a WireError or no
- * answer is an error (err says which). Both are remembered: connected,
+ * the reply (timeout_ms each way), decoded into rep; a WireError, another
+ * kind than expect or no answer is an error (err says which). Both are remembered: connected,
  * and the pause before decisions call again (quiet_until). */
 static tg_err
-up_roundtrip(pdp_upstream *up, nng_msg *msg, pdp_rep *rep, int64_t timeout_ms,
-             char *err, size_t errlen)
+up_roundtrip(pdp_upstream *up, nng_msg *msg, pdp_rep_kind expect,
+             pdp_rep *rep, int64_t timeout_ms, char *err, size_t errlen)
 {
     nng_ctx ctx;
     tg_err  rv = TG_EIO;
@@ -127,6 +142,10 @@ up_roundtrip(pdp_upstream *up, nng_msg *msg, pdp_rep *rep, int64_t timeout_ms,
         if (rv == TG_OK && rep->kind == PDP_REP_ERROR) {
             snprintf(err, errlen, "central PDP: %.200s", rep->u.error);
             rv = TG_EPROTO;
+        } else if (rv == TG_OK && rep->kind != expect) {
+            snprintf(err, errlen, "central PDP: unexpected answer");
+            pdp_wire_reply_release(rep);
+            rv = TG_EPROTO;
         }
     }
     nng_ctx_close(ctx);
@@ -140,6 +159,15 @@ up_roundtrip(pdp_upstream *up, nng_msg *msg, pdp_rep *rep, int64_t timeout_ms,
     return rv;
 }
 
+/* up_expect is the reply kind a request gets. */
+static pdp_rep_kind
+up_expect(pdp_req_kind k)
+{
+    return k == PDP_REQ_REPL_PULL   ? PDP_REP_REPL_DATA
+           : k == PDP_REQ_LEASE_ASK ? PDP_REP_LEASE_REPLY
+                                    : PDP_REP_LEASE_CLOSE_ACK;
+}
+
 /* up_call is up_roundtrip for a request to encode. */
 static tg_err
 up_call(pdp_upstream *up, const pdp_req *req, pdp_rep *rep, int64_t timeout_ms,
@@ -147,7 +175,6 @@ up_call(pdp_upstream *up, const pdp_req *req, pdp_rep *rep, int64_t timeout_ms,
 {
     tg_buf   buf;
     nng_msg *msg = NULL;
-    tg_err   rv;
 
     tg_buf_init(&buf, UP_REPLY_MAX);
     if (pdp_wire_encode_request(req, &buf) != TG_OK) {
@@ -162,8 +189,8 @@ up_call(pdp_upstream *up, const pdp_req *req, pdp_rep *rep, int64_t timeout_ms,
     }
     memcpy(nng_msg_body(msg), buf.data, buf.len);
     tg_buf_fini(&buf);
-    rv = up_roundtrip(up, msg, rep, timeout_ms, err, errlen);
-    return rv;
+    return up_roundtrip(up, msg, up_expect(req->kind), rep, timeout_ms, err,
+                        errlen);
 }
 
 /* up_node_name is the node's name in lease ids: node_id, else the host
@@ -205,6 +232,8 @@ pdp_upstream_open(pdp_upstream **out, const tg_config *cfg, pdp_store *st,
     up->cfg = cfg;
     up->uc  = uc;
     up->st  = st;
+    pthread_mutex_init(&up->mu, NULL);
+    pthread_cond_init(&up->cv, NULL);
     up_node_name(uc->node_id, up->node, sizeof(up->node));
     if (pdp_slices_create(&up->sl, up->node, uc->lease_ttl_s * 1000,
                           uc->lease_use_s * 1000) != TG_OK) {
@@ -433,10 +462,6 @@ up_pull(pdp_upstream *up, bool *more)
     req->u.repl_pull.max_bytes = UP_PULL_BYTES;
     req->u.repl_pull.lease_ttl_ms = up->uc->lease_ttl_s * 1000;
     rv = up_call(up, req, rep, up->uc->timeout_ms * 4, err, sizeof(err));
-    if (rv == TG_OK && rep->kind != PDP_REP_REPL_DATA) {
-        rv = TG_EPROTO;
-        snprintf(err, sizeof(err), "unexpected answer to a pull");
-    }
     if (rv != TG_OK) {
         tg_debug("upstream: pull: %s", err);
         goto out;
@@ -467,9 +492,7 @@ up_pull(pdp_upstream *up, bool *more)
         up_materialize(up);
     }
 out:
-    if (rep->kind == PDP_REP_REPL_DATA) {
-        free(rep->u.repl.data);
-    }
+    pdp_wire_reply_release(rep);
     free(req);
     free(rep);
     return rv;
@@ -544,9 +567,6 @@ up_ask(pdp_upstream *up, const pdp_slices_need *need, pdp_rep *rep,
     memcpy(req->u.lease_ask.wants, need->w, need->n * sizeof(need->w[0]));
     rv = up_call(up, req, rep, up->uc->timeout_ms, err, sizeof(err));
     free(req);
-    if (rv == TG_OK && rep->kind != PDP_REP_LEASE_REPLY) {
-        rv = TG_EPROTO;
-    }
     if (rv != TG_OK) {
         tg_debug("upstream: lease ask: %s", err);
         pdp_slices_asked(up->sl, need);
@@ -589,6 +609,9 @@ up_returns(pdp_upstream *up)
     free(req);
 }
 
+/* up_lease_main sends the asks decisions queued and the prefetch's, then
+ * resumes the decisions that waited for them, and queues the returns;
+ * it wakes when something is queued, or every 20 ms. */
 static void *
 up_lease_main(void *arg)
 {
@@ -597,6 +620,39 @@ up_lease_main(void *arg)
     pdp_slices_need need;
 
     while (rep != NULL && !atomic_load(&up->stop)) {
+        pdp_slices_need *asks;
+        uint32_t         nasks;
+        up_waiter       *waiters;
+        struct timespec  until;
+
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 20 * 1000 * 1000;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_mutex_lock(&up->mu);
+        if (up->nasks == 0 && up->waiters == NULL) {
+            pthread_cond_timedwait(&up->cv, &up->mu, &until);
+        }
+        asks        = up->asks;
+        nasks       = up->nasks;
+        waiters     = up->waiters;
+        up->asks    = NULL;
+        up->nasks   = 0;
+        up->capasks = 0;
+        up->waiters = NULL;
+        pthread_mutex_unlock(&up->mu);
+        for (uint32_t i = 0; i < nasks; i++) {
+            up_ask(up, &asks[i], rep, NULL);
+        }
+        free(asks);
+        while (waiters != NULL) {
+            up_waiter *nx = waiters->next;
+            waiters->fn(waiters->arg);
+            free(waiters);
+            waiters = nx;
+        }
         need.n       = 0;
         need.waiting = false;
         pdp_slices_prefetch(up->sl, tg_now_ms(), &need);
@@ -604,10 +660,62 @@ up_lease_main(void *arg)
             up_ask(up, &need, rep, NULL);
         }
         up_returns(up);
-        usleep(20 * 1000);
     }
     free(rep);
     return NULL;
+}
+
+/* up_queue_asks hands need's asks to the lease thread. */
+static tg_err
+up_queue_asks(pdp_upstream *up, const pdp_slices_need *need)
+{
+    tg_err rv = TG_OK;
+
+    pthread_mutex_lock(&up->mu);
+    if (up->nasks == up->capasks) {
+        uint32_t cap = up->capasks ? up->capasks * 2 : 16;
+        void    *p   = realloc(up->asks, cap * sizeof(*up->asks));
+        if (p == NULL) {
+            rv = TG_ENOMEM;
+        } else {
+            up->asks    = p;
+            up->capasks = cap;
+        }
+    }
+    if (rv == TG_OK) {
+        up->asks[up->nasks++] = *need;
+        pthread_cond_signal(&up->cv);
+    }
+    pthread_mutex_unlock(&up->mu);
+    return rv;
+}
+
+/* up_unavailable answers a request that needs capacity the central PDP
+ * is not there to give: denied (TG_EIO), or admitted out of the emergency
+ * allowance, counted and recorded (the report says emergency; rate limits
+ * are not enforced while the central PDP is away). */
+static tg_err
+up_unavailable(pdp_upstream *up, const char *id, const pdp_limits_budget *buds,
+               uint32_t nb, const pdp_limits_cost *cost, int64_t tokens,
+               int64_t now_ms, pdp_limits_result *out)
+{
+    if (!up->uc->on_error_allow) {
+        atomic_fetch_add(&up->unreachable_denied, 1);
+        return TG_EIO;
+    }
+    pdp_slices_admit(up->sl, id, NULL, 0, buds, nb, cost, tokens, true, now_ms,
+                     out, NULL);
+    if (out->denied != PDP_LIMITS_OK) {
+        /* The allowance is spent: the central PDP's absence, not the
+         * budget, is why. */
+        atomic_fetch_add(&up->unreachable_denied, 1);
+        return TG_EIO;
+    }
+    atomic_fetch_add(&up->emergency_admitted, 1);
+    tg_warn("upstream: request %s admitted on the emergency allowance "
+            "(central PDP unreachable)",
+            id);
+    return TG_OK;
 }
 
 tg_err
@@ -616,81 +724,51 @@ pdp_upstream_admit(void *arg, const char *id, const pdp_limits_req *reqs,
                    const pdp_limits_cost *cost, int64_t tokens, int64_t now_ms,
                    pdp_limits_result *out)
 {
-    pdp_upstream    *up = arg;
-    pdp_slices_need  need;
-    pdp_rep         *rep = NULL;
-    pdp_wire_granted refusal;
-    int64_t          until = tg_now_ms() + up->uc->timeout_ms;
-    tg_err           rv    = TG_OK;
+    pdp_upstream   *up = arg;
+    pdp_slices_need need;
 
-    for (;;) {
-        need.n       = 0;
-        need.waiting = false;
-        pdp_slices_admit(up->sl, id, reqs, n, buds, nb, cost, tokens, false,
-                         now_ms, out, &need);
-        if (out->denied == PDP_LIMITS_OK ||
-            out->denied == PDP_LIMITS_ABANDONED) {
-            break;
-        }
-        if (tg_now_ms() >= until) {
-            pdp_slices_asked(up->sl, &need); /* not sent: another may ask */
-            break;
-        }
-        if (need.n == 0) {
-            if (!need.waiting) {
-                break; /* a refusal stands: that is the answer */
-            }
-            usleep(1000); /* another request's ask is on its way */
-            continue;
-        }
-        if (tg_now_ms() < atomic_load(&up->quiet_until)) {
-            pdp_slices_asked(up->sl, &need);
-            rv = TG_EIO; /* the central PDP did not answer just now */
-            break;
-        }
-        if (rep == NULL && (rep = malloc(sizeof(*rep))) == NULL) {
-            pdp_slices_asked(up->sl, &need);
-            rv = TG_ENOMEM;
-            break;
-        }
-        memset(&refusal, 0, sizeof(refusal));
-        if ((rv = up_ask(up, &need, rep, &refusal)) != TG_OK) {
-            break;
-        }
-        if (refusal.id[0] != '\0') {
-            for (uint32_t i = 0; i < need.n; i++) {
-                if (strcmp(need.w[i].id, refusal.id) == 0) {
-                    pdp_slices_refused(&need, i, &refusal, out);
-                }
-            }
-            break;
-        }
+    need.n       = 0;
+    need.waiting = false;
+    pdp_slices_admit(up->sl, id, reqs, n, buds, nb, cost, tokens, false,
+                     now_ms, out, &need);
+    if (out->denied == PDP_LIMITS_OK || out->denied == PDP_LIMITS_ABANDONED) {
+        return TG_OK;
     }
-    free(rep);
-    if (rv != TG_OK || (out->denied != PDP_LIMITS_OK &&
-                        out->denied != PDP_LIMITS_ABANDONED &&
-                        !atomic_load(&up->connected))) {
-        if (!up->uc->on_error_allow) {
-            atomic_fetch_add(&up->unreachable_denied, 1);
-            return TG_EIO;
-        }
-        /* Admitted out of the emergency allowance, counted and recorded
-         * (the report says emergency); rate limits are not enforced while
-         * the central PDP is away. */
-        pdp_slices_admit(up->sl, id, NULL, 0, buds, nb, cost, tokens, true,
-                         now_ms, out, NULL);
-        if (out->denied != PDP_LIMITS_OK) {
-            /* The allowance is spent: the central PDP's absence, not the
-             * budget, is why. */
-            atomic_fetch_add(&up->unreachable_denied, 1);
-            return TG_EIO;
-        }
-        atomic_fetch_add(&up->emergency_admitted, 1);
-        tg_warn("upstream: request %s admitted on the emergency allowance "
-                "(central PDP unreachable)",
-                id);
+    if (need.n == 0 && !need.waiting) {
+        /* A refusal of the central PDP stands: that is the answer; or it
+         * is away and the slices are spent. */
+        return atomic_load(&up->connected)
+                   ? TG_OK
+                   : up_unavailable(up, id, buds, nb, cost, tokens, now_ms,
+                                    out);
     }
-    return TG_OK;
+    if (tg_now_ms() < atomic_load(&up->quiet_until)) {
+        pdp_slices_asked(up->sl, &need);
+        return up_unavailable(up, id, buds, nb, cost, tokens, now_ms, out);
+    }
+    if (need.n > 0 && up_queue_asks(up, &need) != TG_OK) {
+        pdp_slices_asked(up->sl, &need);
+        return TG_ENOMEM;
+    }
+    return TG_EAGAIN; /* decide again once the asks are answered */
+}
+
+void
+pdp_upstream_wait(pdp_upstream *up, pdp_upstream_resume_fn fn, void *arg)
+{
+    up_waiter *w = malloc(sizeof(*w));
+
+    if (w == NULL) {
+        fn(arg); /* decided again at once: denied if still short */
+        return;
+    }
+    w->fn  = fn;
+    w->arg = arg;
+    pthread_mutex_lock(&up->mu);
+    w->next     = up->waiters;
+    up->waiters = w;
+    pthread_cond_signal(&up->cv);
+    pthread_mutex_unlock(&up->mu);
 }
 
 void
@@ -826,7 +904,8 @@ up_fwd_batch(pdp_upstream *up, up_fwd *f, pdp_rep *rep)
         return false;
     }
     tollgate__v1__pdp_request__pack(&m, nng_msg_body(msg));
-    rv = up_roundtrip(up, msg, rep, up->uc->timeout_ms * 4, err, sizeof(err));
+    rv = up_roundtrip(up, msg, PDP_REP_USAGE_BATCH_ACK, rep,
+                      up->uc->timeout_ms * 4, err, sizeof(err));
     if (rv != TG_OK || rep->kind != PDP_REP_USAGE_BATCH_ACK ||
         rep->u.batch.n != f->n) {
         up_fwd_failed(up, "usage reports",
@@ -979,9 +1058,21 @@ pdp_upstream_close(pdp_upstream *up)
         return;
     }
     atomic_store(&up->stop, true);
+    pthread_mutex_lock(&up->mu);
+    pthread_cond_broadcast(&up->cv);
+    pthread_mutex_unlock(&up->mu);
     for (int i = 0; i < up->nth; i++) {
         pthread_join(up->th[i], NULL);
     }
+    /* The server stopped first: nothing waits any more. */
+    free(up->asks);
+    while (up->waiters != NULL) {
+        up_waiter *nx = up->waiters->next;
+        free(up->waiters);
+        up->waiters = nx;
+    }
+    pthread_cond_destroy(&up->cv);
+    pthread_mutex_destroy(&up->mu);
     if (up->sock_open) {
         nng_close(up->sock);
     }

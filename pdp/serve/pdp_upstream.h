@@ -44,12 +44,23 @@ tg_err pdp_upstream_first_sync(pdp_upstream *up);
 /* pdp_upstream_start starts the threads; bundle changes reload ro. */
 tg_err pdp_upstream_start(pdp_upstream *up, pdp_rollout *ro);
 
-/* pdp_upstream_admit: see pdp_decide_admit (arg is the pdp_upstream). */
+/* pdp_upstream_admit: see pdp_decide_admit (arg is the pdp_upstream).
+ * It never waits on the network: TG_EAGAIN when a slice is being asked
+ * for (this request's ask is queued, or another's is on its way): the
+ * caller parks the decision with pdp_upstream_wait and decides again
+ * when it is resumed. TG_EIO: the central PDP is not answering and the
+ * request needs capacity (on_upstream_error deny). */
 tg_err pdp_upstream_admit(void *arg, const char *id,
                           const pdp_limits_req *reqs, uint32_t n,
                           const pdp_limits_budget *buds, uint32_t nb,
                           const pdp_limits_cost *cost, int64_t tokens,
                           int64_t now_ms, pdp_limits_result *out);
+
+/* pdp_upstream_wait calls fn(arg) on the lease thread once the asks
+ * queued so far have been answered (or failed). fn may decide again and
+ * wait again. */
+typedef void (*pdp_upstream_resume_fn)(void *arg);
+void pdp_upstream_wait(pdp_upstream *up, pdp_upstream_resume_fn fn, void *arg);
 
 /* pdp_upstream_charges fills u's charges (the budget windows and leases
  * request u->request_id was admitted under) before it is committed. */

@@ -200,6 +200,10 @@ tg_err pdp_wire_decode_request_content(const void *buf, size_t len,
  * left empty) or TG_ENOMEM. */
 tg_err pdp_wire_encode_reply(const pdp_rep *rep, tg_buf *out);
 
+/* pdp_wire_reply_release frees what a decoded reply owns (a guard set's
+ * spec, replication data) and makes it hold nothing. */
+void pdp_wire_reply_release(pdp_rep *rep);
+
 /* The client's half, for tests and tools: the same contracts as above. */
 tg_err pdp_wire_encode_request(const pdp_req *req, tg_buf *out);
 tg_err pdp_wire_decode_reply(const void *buf, size_t len, size_t max,

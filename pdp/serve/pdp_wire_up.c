@@ -358,3 +358,16 @@ pdp_wire__up_encode_reply(const pdp_rep *rep, tg_buf *out)
     }
     return pdp_wire__pack(&m.base, out);
 }
+
+void
+pdp_wire_reply_release(pdp_rep *rep)
+{
+    if (rep->kind == PDP_REP_GUARD_SET) {
+        free(rep->u.guard.spec);
+        rep->u.guard.spec = NULL;
+    } else if (rep->kind == PDP_REP_REPL_DATA) {
+        free(rep->u.repl.data);
+        rep->u.repl.data = NULL;
+    }
+    rep->kind = 0;
+}

@@ -74,15 +74,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     err);
             abort();
         }
-        if (rep2.kind == PDP_REP_GUARD_SET) {
-            free(rep2.u.guard.spec); /* the decoder's caller owns it */
-        }
+        pdp_wire_reply_release(&rep2); /* the decoder's caller owns it */
     }
-    if (rep.kind == PDP_REP_GUARD_SET) {
-        free(rep.u.guard.spec);
-        rep.u.guard.spec = NULL;
-        rep.kind         = 0;
-    }
+    pdp_wire_reply_release(&rep);
     tg_buf_fini(&b);
     return 0;
 }
