@@ -4,13 +4,16 @@
  *            snapshot first, or when the log moved past us) and applies
  *            them to the local store; a new bundle or pricing is written
  *            under state_dir/replica and the bundle reloaded;
- *   leases   asks for slices before they run out and gives back the
- *            drained ones (queued after the reports they cover);
+ *   leases   sends the asks decisions queued and resumes the decisions
+ *            that waited for them, asks for slices before they run out,
+ *            and gives back the drained ones (queued after the reports
+ *            they cover);
  *   forward  sends the store's forward queue in order (reports as
  *            UsageBatch, returns as LeaseClose) and deletes what the
  *            central PDP acknowledged.
- * Decisions call pdp_upstream_admit (pdp_decide_admit's fn), which asks
- * the central PDP itself only when no slice has room.
+ * Decisions call pdp_upstream_admit (pdp_decide_admit's fn), which never
+ * waits on the network: when no slice has room it queues the ask and the
+ * decision parks until the lease thread has the answer.
  * Created by serve (pdp_serve.c) before the server, closed after it. */
 #ifndef PDP_UPSTREAM_H
 #define PDP_UPSTREAM_H
