@@ -1170,15 +1170,46 @@ budget_racer(void *arg)
     return NULL;
 }
 
+/* The counters the racers share. */
+typedef struct race_counts {
+    atomic_llong acct, spent, admitted, over, errs;
+} race_counts;
+
+/* race_run starts RACE_THREADS copies of proto (each its own t) running
+ * fn over c's counters and waits for all of them. */
+static void
+race_run(race proto, void *(*fn)(void *), race_counts *c)
+{
+    race      a[RACE_THREADS];
+    pthread_t th[RACE_THREADS];
+
+    atomic_init(&c->acct, 0);
+    atomic_init(&c->spent, 0);
+    atomic_init(&c->admitted, 0);
+    atomic_init(&c->over, 0);
+    atomic_init(&c->errs, 0);
+    proto.acct     = &c->acct;
+    proto.spent    = &c->spent;
+    proto.admitted = &c->admitted;
+    proto.over     = &c->over;
+    proto.errs     = &c->errs;
+    for (int i = 0; i < RACE_THREADS; i++) {
+        a[i]   = proto;
+        a[i].t = i;
+        CU_ASSERT_EQUAL_FATAL(pthread_create(&th[i], NULL, fn, &a[i]), 0);
+    }
+    for (int i = 0; i < RACE_THREADS; i++) {
+        pthread_join(th[i], NULL);
+    }
+}
+
 static void
 test_threads_never_pass_budget_slices(void)
 {
     pdp_slices       *s    = mk();
     int64_t           t    = tg_now_ms();
     pdp_limits_budget b[2] = {bud("bg-a", 1000000), bud("bg-b", 1000000)};
-    atomic_llong      acct, spent, admitted, over, errs;
-    race              a[RACE_THREADS];
-    pthread_t         th[RACE_THREADS];
+    race_counts       c;
     int               left;
 
     touch(s, NULL, 0, b, 2, t);
@@ -1188,38 +1219,17 @@ test_threads_never_pass_budget_slices(void)
     give_bud(s, &b[0], "A3", 300, t);
     give_bud(s, &b[1], "B1", 400, t);
     give_bud(s, &b[1], "B2", 300, t);
-    atomic_init(&acct, 0);
-    atomic_init(&spent, 0);
-    atomic_init(&admitted, 0);
-    atomic_init(&over, 0);
-    atomic_init(&errs, 0);
-    for (int i = 0; i < RACE_THREADS; i++) {
-        a[i] = (race){.s        = s,
-                      .b        = b,
-                      .nb       = 2,
-                      .worst    = 10,
-                      .now      = t + 1,
-                      .cap      = 700,
-                      .acct     = &acct,
-                      .spent    = &spent,
-                      .admitted = &admitted,
-                      .over     = &over,
-                      .errs     = &errs,
-                      .t        = i};
-        CU_ASSERT_EQUAL_FATAL(pthread_create(&th[i], NULL, budget_racer, &a[i]),
-                              0);
-    }
-    for (int i = 0; i < RACE_THREADS; i++) {
-        pthread_join(th[i], NULL);
-    }
-    CU_ASSERT_EQUAL(atomic_load(&over), 0);
-    CU_ASSERT_EQUAL(atomic_load(&errs), 0);
-    CU_ASSERT(atomic_load(&admitted) >= 70);
-    CU_ASSERT(atomic_load(&spent) <= 700);
+    race_run((race){.s = s, .b = b, .nb = 2, .worst = 10, .now = t + 1,
+                    .cap = 700},
+             budget_racer, &c);
+    CU_ASSERT_EQUAL(atomic_load(&c.over), 0);
+    CU_ASSERT_EQUAL(atomic_load(&c.errs), 0);
+    CU_ASSERT(atomic_load(&c.admitted) >= 70);
+    CU_ASSERT(atomic_load(&c.spent) <= 700);
     /* Exact: what is left of bg-b is 700 minus what was spent, and bg-a
      * was charged the same (never held alone). */
     left = fill(s, "rest", NULL, 0, b, 2, 10, t + 2);
-    CU_ASSERT_EQUAL(atomic_load(&spent) + 10 * left, 700);
+    CU_ASSERT_EQUAL(atomic_load(&c.spent) + 10 * left, 700);
     CU_ASSERT_EQUAL(fill(s, "only-a", NULL, 0, &b[0], 1, 10, t + 2), 30);
     pdp_slices_destroy(s);
 }
@@ -1268,9 +1278,7 @@ test_threads_never_pass_rate_slices(void)
     int64_t         t    = tg_now_ms();
     pdp_limits_req  q[2] = {rate("rl-rpm", 6000, 0, 0),
                             rate("rl-conc", 0, 0, 16)};
-    atomic_llong    acct, spent, admitted, over, errs;
-    race            a[RACE_THREADS];
-    pthread_t       th[RACE_THREADS];
+    race_counts     c;
     pdp_wire_return r[8];
     uint32_t        nr;
     int64_t         reqs[2] = {0, 0}, toks[2] = {0, 0};
@@ -1280,32 +1288,11 @@ test_threads_never_pass_rate_slices(void)
     give_rate(s, &q[0], "R2", 50, 0, 0, t);
     give_rate(s, &q[1], "C1", 0, 0, 3, t);
     give_rate(s, &q[1], "C2", 0, 0, 1, t);
-    atomic_init(&acct, 0);
-    atomic_init(&spent, 0);
-    atomic_init(&admitted, 0);
-    atomic_init(&over, 0);
-    atomic_init(&errs, 0);
-    for (int i = 0; i < RACE_THREADS; i++) {
-        a[i] = (race){.s        = s,
-                      .q        = q,
-                      .n        = 2,
-                      .now      = t + 1,
-                      .cap      = 4,
-                      .acct     = &acct,
-                      .spent    = &spent,
-                      .admitted = &admitted,
-                      .over     = &over,
-                      .errs     = &errs,
-                      .t        = i};
-        CU_ASSERT_EQUAL_FATAL(pthread_create(&th[i], NULL, rate_racer, &a[i]),
-                              0);
-    }
-    for (int i = 0; i < RACE_THREADS; i++) {
-        pthread_join(th[i], NULL);
-    }
-    CU_ASSERT_EQUAL(atomic_load(&over), 0);
-    CU_ASSERT_EQUAL(atomic_load(&errs), 0);
-    CU_ASSERT_EQUAL(atomic_load(&admitted), 200);
+    race_run((race){.s = s, .q = q, .n = 2, .now = t + 1, .cap = 4},
+             rate_racer, &c);
+    CU_ASSERT_EQUAL(atomic_load(&c.over), 0);
+    CU_ASSERT_EQUAL(atomic_load(&c.errs), 0);
+    CU_ASSERT_EQUAL(atomic_load(&c.admitted), 200);
     /* Everything settled: all four go back, each rule's slices having
      * counted the 200 requests and their 1000 tokens. */
     nr = pdp_slices_returns(s, t + USE_MS, r, 8);
