@@ -265,10 +265,19 @@ pdp_store__write_opt(pdp_store *st, pdp_store_txn_fn fn, void *arg, bool sync)
         pthread_rwlock_rdlock(&st->resize_lk);
         rc = mdb_txn_begin(st->env, NULL, 0, &txn);
         if (rc == 0) {
-            rc = pdp_store__with_audit(st, txn, fn, arg, &audited);
+            /* Whether this txn logs its writes (pdp_store_txlog.c). */
+            if ((rc = pdp_store__txlog_begin(st, txn)) == 0) {
+                rc = pdp_store__with_audit(st, txn, fn, arg, &audited);
+            }
             if (rc == 0) {
+                /* Read before the commit: the next txn resets it. */
+                uint64_t logged = st->txl_last;
+
                 rc = mdb_txn_commit(txn); /* frees txn on failure too */
                 pdp_store__armed.done |= rc == 0 && audited;
+                if (rc == 0) {
+                    pdp_store__txlog_committed(st, logged);
+                }
             } else {
                 mdb_txn_abort(txn);
             }
@@ -348,8 +357,9 @@ pdp_store_init_txn(pdp_store *st, MDB_txn *txn, void *arg)
         (rc = pdp_store__lists_open(st, txn)) != 0 ||
         (rc = pdp_store__decisions_open(st, txn)) != 0 ||
         (rc = pdp_store__repl_open(st, txn)) != 0 ||
-        (rc = pdp_store__forward_open(st, txn)) != 0) {
-        return rc;
+        (rc = pdp_store__forward_open(st, txn)) != 0 ||
+        (rc = pdp_store__txlog_open(st, txn)) != 0) {
+        return rc; /* txlog last: it maps the others' handles */
     }
     a->upgraded = 0;
     rc          = mdb_get(txn, st->meta, &k, &v);
@@ -358,7 +368,7 @@ pdp_store_init_txn(pdp_store *st, MDB_txn *txn, void *arg)
         snprintf(num, sizeof(num), "%d", PDP_STORE_SCHEMA_VERSION);
         v.mv_size = strlen(num);
         v.mv_data = num;
-        return mdb_put(txn, st->meta, &k, &v, 0);
+        return pdp_store__put(st, txn, st->meta, &k, &v, 0);
     }
     if (rc != 0) {
         return rc;
@@ -378,7 +388,7 @@ pdp_store_init_txn(pdp_store *st, MDB_txn *txn, void *arg)
         snprintf(num, sizeof(num), "%d", PDP_STORE_SCHEMA_VERSION);
         v.mv_size = strlen(num);
         v.mv_data = num;
-        return mdb_put(txn, st->meta, &k, &v, 0);
+        return pdp_store__put(st, txn, st->meta, &k, &v, 0);
     }
     return 0;
 }
@@ -432,7 +442,8 @@ pdp_store_env_open(pdp_store *st, int64_t map_size_mb, char *err, size_t errlen)
                 "processes",
                 dead);
     }
-    rv = pdp_store__write(st, pdp_store_init_txn, &a);
+    rv           = pdp_store__write(st, pdp_store_init_txn, &a);
+    st->txl_open = rv == TG_OK; /* every later txn reads the role */
     if (a.version > PDP_STORE_SCHEMA_VERSION) {
         snprintf(err, errlen,
                  "store: %s holds state written by a newer tollgate-pdp "
@@ -481,6 +492,7 @@ pdp_store_open(pdp_store **out, const char *dir, int64_t map_size_mb, char *err,
     tg_buf_init(&st->dec_rec, 0);
     tg_buf_init(&st->dec_cp, 0);
     tg_buf_init(&st->dec_attrs, 0);
+    tg_buf_init(&st->txl_ent, 0);
     pthread_mutex_init(&st->mu, NULL);
     pthread_cond_init(&st->cv, NULL);
     st->lk_init = true;
@@ -530,6 +542,7 @@ pdp_store_close(pdp_store *st)
     tg_buf_fini(&st->dec_rec);
     tg_buf_fini(&st->dec_cp);
     tg_buf_fini(&st->dec_attrs);
+    tg_buf_fini(&st->txl_ent);
     free(st->dir);
     free(st);
 }

@@ -161,6 +161,14 @@
  *            databases; absent: a primary).
  *            All added without a schema bump: older builds ignore them
  *            (and neither log nor refuse).
+ *   txlog    u64 sequence, BIG-endian -> one entry per put, del or drop
+ *            of any other database by a write txn of an active central
+ *            PDP (meta's own "ha_*" and "txlog_*" keys aside), in that
+ *            txn: the log its standby applies. Layout, the meta keys it
+ *            keeps ("ha_role", "txlog_base", ...) and the u8 database
+ *            numbers: pdp_txlog.h. Empty and never written on a store
+ *            without a role. Added without a schema bump: older builds
+ *            ignore it (and do not log).
  *   The environment is opened MDB_NOSYNC: every write but a recorded
  *   reservation is followed by an fsync before it is reported done.
  */

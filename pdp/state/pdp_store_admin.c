@@ -351,7 +351,7 @@ pdp_store_token_put_txn(pdp_store *st, MDB_txn *txn, void *arg)
         if (!a->replace) {
             return MDB_KEYEXIST;
         }
-        if ((rc = mdb_del(txn, st->tokens, &hk, NULL)) != 0) {
+        if ((rc = pdp_store__del(st, txn, st->tokens, &hk)) != 0) {
             return rc;
         }
     } else if (rc != MDB_NOTFOUND) {
@@ -365,7 +365,7 @@ pdp_store_token_put_txn(pdp_store *st, MDB_txn *txn, void *arg)
     }
     v.mv_size = o.len;
     v.mv_data = o.buf;
-    return mdb_put(txn, st->tokens, &k, &v, MDB_NOOVERWRITE);
+    return pdp_store__put(st, txn, st->tokens, &k, &v, MDB_NOOVERWRITE);
 }
 
 tg_err
@@ -435,7 +435,7 @@ pdp_store_token_revoke_txn(pdp_store *st, MDB_txn *txn, void *arg)
     }
     v.mv_size = o.len;
     v.mv_data = o.buf;
-    return mdb_put(txn, st->tokens, &hk, &v, 0);
+    return pdp_store__put(st, txn, st->tokens, &hk, &v, 0);
 }
 
 tg_err
@@ -505,7 +505,7 @@ pdp_store__audit_txn(pdp_store *st, MDB_txn *txn, void *arg)
     k.mv_data = key;
     v.mv_size = o->len;
     v.mv_data = o->buf;
-    rc        = o->bad ? EINVAL : mdb_put(txn, st->audit, &k, &v, 0);
+    rc = o->bad ? EINVAL : pdp_store__put(st, txn, st->audit, &k, &v, 0);
     free(o);
     return rc;
 }
@@ -640,7 +640,7 @@ pdp_store_history_add_txn(pdp_store *st, MDB_txn *txn, void *arg)
     k.mv_data = key;
     v.mv_size = o.len;
     v.mv_data = o.buf;
-    return mdb_put(txn, st->history, &k, &v, MDB_APPEND);
+    return pdp_store__put(st, txn, st->history, &k, &v, MDB_APPEND);
 }
 
 tg_err
@@ -661,15 +661,21 @@ pdp_store_history_files_txn(pdp_store *st, MDB_txn *txn, void *arg)
     size_t                 n  = strlen(fa->files);
     MDB_val                k  = {strlen(fa->a->hash), fa->a->hash};
     MDB_val                v  = {n + 1, NULL};
+    uint8_t               *rec;
     int                    rc;
 
     if (fa->files != NULL && fa->a->hash[0] != '\0') {
-        rc = mdb_put(txn, st->bundle_files, &k, &v,
-                     MDB_NOOVERWRITE | MDB_RESERVE);
-        if (rc == 0) {
-            ((uint8_t *)v.mv_data)[0] = 1; /* record version */
-            memcpy((uint8_t *)v.mv_data + 1, fa->files, n);
-        } else if (rc != MDB_KEYEXIST) {
+        /* Encoded apart, not in place (MDB_RESERVE): the transaction
+         * log keeps a copy of the value. */
+        if ((rec = malloc(n + 1)) == NULL) {
+            return ENOMEM;
+        }
+        rec[0] = 1; /* record version */
+        memcpy(rec + 1, fa->files, n);
+        v.mv_data = rec;
+        rc = pdp_store__put(st, txn, st->bundle_files, &k, &v, MDB_NOOVERWRITE);
+        free(rec);
+        if (rc != 0 && rc != MDB_KEYEXIST) {
             return rc; /* kept once per hash: the same files */
         }
     }

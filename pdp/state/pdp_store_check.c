@@ -53,20 +53,44 @@ typedef struct pdp_check {
     size_t                 capids;
 } pdp_check;
 
-/* pdp_check_meta: schema_version and lists_generation are ASCII decimal
- * (the generation up to 20 digits); other keys are not ours to judge. */
+static bool
+pdp_check_meta_is(const MDB_val *k, const char *name)
+{
+    return k->mv_size == strlen(name) &&
+           memcmp(k->mv_data, name, k->mv_size) == 0;
+}
+
+/* pdp_check_meta: schema_version, lists_generation, ha_epoch and
+ * txlog_base are ASCII decimal (the others up to 19 digits, the
+ * generation 20); ha_role is "active" or "standby" and txlog_lineage 32
+ * lowercase hex (pdp_txlog.h); other keys are not ours to judge. */
 static tg_err
 pdp_check_meta(const MDB_val *k, const MDB_val *v)
 {
-    const char *s = v->mv_data;
-    size_t      max;
+    const char *s   = v->mv_data;
+    size_t      max = 19;
 
-    if (k->mv_size == 14 && memcmp(k->mv_data, "schema_version", 14) == 0) {
+    if (pdp_check_meta_is(k, "ha_role")) {
+        return (v->mv_size == 6 && memcmp(s, "active", 6) == 0) ||
+                       (v->mv_size == 7 && memcmp(s, "standby", 7) == 0)
+                   ? TG_OK
+                   : TG_ECORRUPT;
+    }
+    if (pdp_check_meta_is(k, "txlog_lineage")) {
+        for (size_t i = 0; i < v->mv_size; i++) {
+            if (!((s[i] >= '0' && s[i] <= '9') ||
+                  (s[i] >= 'a' && s[i] <= 'f'))) {
+                return TG_ECORRUPT;
+            }
+        }
+        return v->mv_size == 32 ? TG_OK : TG_ECORRUPT;
+    }
+    if (pdp_check_meta_is(k, "schema_version")) {
         max = 9;
-    } else if (k->mv_size == 16 &&
-               memcmp(k->mv_data, "lists_generation", 16) == 0) {
+    } else if (pdp_check_meta_is(k, "lists_generation")) {
         max = 20;
-    } else {
+    } else if (!pdp_check_meta_is(k, "ha_epoch") &&
+               !pdp_check_meta_is(k, "txlog_base")) {
         return TG_OK;
     }
     if (v->mv_size == 0 || v->mv_size > max) {
@@ -262,6 +286,7 @@ static const pdp_check_kind pdp_check_kinds[] = {
     {"repl_blobs", 1, 31, PDP_SHOW_TEXT, pdp_check_blob},
     {"forward", 8, 8, PDP_SHOW_SEQ, pdp_check_forward},
     {"leases", 1, 511, PDP_SHOW_TEXT, pdp_check_lease},
+    {"txlog", 8, 8, PDP_SHOW_SEQ, pdp_store__txlog_check_rec},
 };
 
 static const pdp_check_kind *

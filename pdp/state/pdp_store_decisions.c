@@ -125,7 +125,7 @@ pdp_dec_checkpoint(pdp_store *st, MDB_txn *txn, const pdp_signer *signer,
     pdp_store__seq_key(kb, seq);
     v.mv_size = line->len;
     v.mv_data = line->data;
-    return mdb_put(txn, st->checkpoints, &k, &v, MDB_NOOVERWRITE);
+    return pdp_store__put(st, txn, st->checkpoints, &k, &v, MDB_NOOVERWRITE);
 }
 
 /* pdp_dec_attrs writes into st->dec_attrs what the record keeps of the
@@ -186,8 +186,9 @@ pdp_store__decision_append(pdp_store *st, MDB_txn *txn,
     pdp_store__seq_key(kb, seq);
     v.mv_size = st->dec_rec.len;
     v.mv_data = st->dec_rec.data;
-    if ((rc = mdb_put(txn, st->decisions, &k, &v, MDB_APPEND)) != 0 ||
-        (rc = mdb_put(txn, st->decision_ids, &ik, &k, 0)) != 0) {
+    if ((rc = pdp_store__put(st, txn, st->decisions, &k, &v, MDB_APPEND)) !=
+            0 ||
+        (rc = pdp_store__put(st, txn, st->decision_ids, &ik, &k, 0)) != 0) {
         return rc;
     }
     tg_sha256(st->dec_rec.data, st->dec_rec.len, head);
@@ -592,11 +593,11 @@ pdp_store_prune_txn(pdp_store *st, MDB_txn *txn, void *arg)
         const cJSON *id  = cJSON_GetObjectItemCaseSensitive(doc, "request_id");
         if (cJSON_IsString(id)) {
             MDB_val ik  = {strlen(id->valuestring), id->valuestring};
-            int     drc = mdb_del(txn, st->decision_ids, &ik, NULL);
+            int     drc = pdp_store__del(st, txn, st->decision_ids, &ik);
             rc          = drc == MDB_NOTFOUND ? 0 : drc;
         }
         cJSON_Delete(doc);
-        if (rc != 0 || (rc = mdb_cursor_del(cur, 0)) != 0) {
+        if (rc != 0 || (rc = pdp_store__cursor_del(st, cur)) != 0) {
             break;
         }
         a->removed++;
@@ -612,7 +613,7 @@ pdp_store_prune_txn(pdp_store *st, MDB_txn *txn, void *arg)
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
          rc == 0 && pdp_store__seq_of(&k) < cut;
          rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST)) {
-        if ((rc = mdb_cursor_del(cur, 0)) != 0) {
+        if ((rc = pdp_store__cursor_del(st, cur)) != 0) {
             break;
         }
     }

@@ -26,27 +26,22 @@ pdp_store_forward_enable(pdp_store *st, const char *via)
     atomic_store(&st->fwd_on, true);
 }
 
-/* fwd_append writes kind + data as the next queued record inside txn. */
+/* fwd_append writes rec (u8 kind, then the bytes) as the next queued
+ * record inside txn. */
 static int
-fwd_append(pdp_store *st, MDB_txn *txn, uint8_t kind, const void *data,
-           size_t len)
+fwd_append(pdp_store *st, MDB_txn *txn, uint8_t *rec, size_t len)
 {
     uint8_t  key[8];
     uint64_t seq;
     MDB_val  k = {8, key};
-    MDB_val  v = {len + 1, NULL};
+    MDB_val  v = {len, rec};
     int      rc;
 
     if ((rc = pdp_store__next_seq(txn, st->forward, &seq)) != 0) {
         return rc;
     }
     pdp_store__seq_key(key, seq);
-    if ((rc = mdb_put(txn, st->forward, &k, &v, MDB_RESERVE)) != 0) {
-        return rc;
-    }
-    ((uint8_t *)v.mv_data)[0] = kind;
-    memcpy((uint8_t *)v.mv_data + 1, data, len);
-    return 0;
+    return pdp_store__put(st, txn, st->forward, &k, &v, 0);
 }
 
 int
@@ -82,8 +77,9 @@ pdp_store__forward_usage(pdp_store *st, MDB_txn *txn, const pdp_store_item *it)
     if ((buf = malloc(len + 1)) == NULL) {
         rc = ENOMEM;
     } else {
-        tollgate__v1__usage_item__pack(&item, buf);
-        rc = fwd_append(st, txn, 1, buf, len);
+        buf[0] = 1; /* a report */
+        tollgate__v1__usage_item__pack(&item, buf + 1);
+        rc = fwd_append(st, txn, buf, len + 1);
     }
     free(buf);
     free(room);
@@ -102,9 +98,18 @@ typedef struct fwd_blob {
 static int
 fwd_close_txn(pdp_store *st, MDB_txn *txn, void *arg)
 {
-    const fwd_blob *b = arg;
+    const fwd_blob *b   = arg;
+    uint8_t        *rec = malloc(b->len + 1);
+    int             rc;
 
-    return fwd_append(st, txn, b->kind, b->data, b->len);
+    if (rec == NULL) {
+        return ENOMEM;
+    }
+    rec[0] = b->kind;
+    memcpy(rec + 1, b->data, b->len);
+    rc = fwd_append(st, txn, rec, b->len + 1);
+    free(rec);
+    return rc;
 }
 
 tg_err
@@ -159,7 +164,7 @@ fwd_ack_txn(pdp_store *st, MDB_txn *txn, void *arg)
     }
     while ((rc = mdb_cursor_get(c, &k, &v, MDB_FIRST)) == 0 &&
            pdp_store__seq_of(&k) <= upto) {
-        if ((rc = mdb_cursor_del(c, 0)) != 0) {
+        if ((rc = pdp_store__cursor_del(st, c)) != 0) {
             break;
         }
     }
@@ -196,19 +201,22 @@ pdp_store_forward_pending(pdp_store *st)
 static int
 lease_put_txn(pdp_store *st, MDB_txn *txn, void *arg)
 {
-    const fwd_blob *b = arg;
-    MDB_val         k = {strlen(b->id), (void *)b->id};
-    MDB_val         v = {b->len + 8, NULL};
+    const fwd_blob *b   = arg;
+    MDB_val         k   = {strlen(b->id), (void *)b->id};
+    uint8_t        *rec = malloc(b->len + 8);
+    MDB_val         v   = {b->len + 8, rec};
     int             rc;
 
-    if ((rc = mdb_put(txn, st->leases, &k, &v, MDB_RESERVE)) != 0) {
-        return rc;
+    if (rec == NULL) {
+        return ENOMEM;
     }
     for (int i = 0; i < 8; i++) {
-        ((uint8_t *)v.mv_data)[i] = (uint8_t)((uint64_t)b->expires_ms >> (8 * i));
+        rec[i] = (uint8_t)((uint64_t)b->expires_ms >> (8 * i));
     }
-    memcpy((uint8_t *)v.mv_data + 8, b->data, b->len);
-    return 0;
+    memcpy(rec + 8, b->data, b->len);
+    rc = pdp_store__put(st, txn, st->leases, &k, &v, 0);
+    free(rec);
+    return rc;
 }
 
 tg_err
@@ -241,7 +249,7 @@ lease_del_txn(pdp_store *st, MDB_txn *txn, void *arg)
         if (k.mv_size == 0 || k.mv_size > 511) {
             continue; /* no such record can exist */
         }
-        rc = mdb_del(txn, st->leases, &k, NULL);
+        rc = pdp_store__del(st, txn, st->leases, &k);
         if (rc != 0 && rc != MDB_NOTFOUND) {
             return rc;
         }
@@ -311,7 +319,7 @@ lease_prune_txn(pdp_store *st, MDB_txn *txn, void *arg)
     for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
         if ((v.mv_size < 8 || lease_expiry(&v) < now) &&
-            (rc = mdb_cursor_del(c, 0)) != 0) {
+            (rc = pdp_store__cursor_del(st, c)) != 0) {
             break;
         }
     }

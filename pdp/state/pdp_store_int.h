@@ -83,6 +83,19 @@ struct pdp_store {
     MDB_dbi     leases;
     atomic_bool fwd_on; /* committed reports are queued for forwarding */
     char        fwd_via[TG_ID_MAX]; /* set before fwd_on */
+    /* The transaction log (pdp_store_txlog.c, pdp_txlog.h). txl_db maps
+     * a handle to its pdp_txlog_db (0: not logged), filled at open. The
+     * txl_ fields below txl_head belong to the write txn in progress:
+     * LMDB runs one at a time per environment, and
+     * pdp_store__txlog_begin resets them at every begin. */
+    MDB_dbi          txlog;
+    uint8_t          txl_db[PDP_STORE_MAX_DBS + 2]; /* + LMDB's own two */
+    bool             txl_open; /* the databases are open: read the role */
+    _Atomic uint64_t txl_head; /* pdp_txlog_head */
+    bool             txl_active; /* this txn logs (role "active") */
+    uint64_t         txl_next;   /* its next seq; 0: not read yet */
+    uint64_t         txl_last;   /* the last seq it wrote; 0: none */
+    tg_buf           txl_ent;    /* scratch: one entry */
     /* The decision log: the key that signs checkpoints (borrowed; NULL:
      * none yet) and every how many records (under mu to set; read by the
      * writer); the writer's scratch for one record. */
@@ -384,5 +397,52 @@ tg_err pdp_store__refused(pdp_store *st, tg_err rv);
 /* pdp_store__lists_gen_raise raises meta "lists_generation" inside txn.
  * pdp_store_lists.c. */
 int pdp_store__lists_gen_raise(pdp_store *st, MDB_txn *txn);
+
+/* pdp_store__repl_lineage_new gives the store a new replication lineage
+ * inside txn (a promoted central PDP: its sidecars take a snapshot).
+ * pdp_store_repl.c. */
+int pdp_store__repl_lineage_new(pdp_store *st, MDB_txn *txn);
+
+/* ---- pdp_store_txlog.c: the transaction log (pdp_txlog.h) ---------------- */
+
+/* pdp_store__txlog_open opens txlog inside the store's init txn (after
+ * every other database: it maps their handles) and reads the role for
+ * that txn; pdp_store__txlog_begin reads it at the start of every other
+ * write txn (one mdb_get) and resets the txn's counters; after a commit
+ * pdp_store__txlog_committed publishes last (st->txl_last read before
+ * the commit: the next txn resets it) as the head. LMDB rc. */
+int  pdp_store__txlog_open(pdp_store *st, MDB_txn *txn);
+int  pdp_store__txlog_begin(pdp_store *st, MDB_txn *txn);
+void pdp_store__txlog_committed(pdp_store *st, uint64_t last);
+
+/* Every write of the store's databases goes through these, never
+ * mdb_put, mdb_del, mdb_cursor_del or mdb_drop directly (pdp_store_txlog.c
+ * aside: the log itself, meta's "ha_*" and "txlog_*" keys, and what
+ * pdp_txlog_apply writes): each does the LMDB call and, when the txn
+ * logs, appends its entry (nothing when the call fails:
+ * MDB_KEYEXIST, MDB_NOTFOUND). pdp_store__put is mdb_put (not
+ * MDB_RESERVE: EINVAL, the value must be known to log it; on
+ * MDB_KEYEXIST *v is the existing value as mdb_put leaves it);
+ * pdp_store__del is mdb_del(txn, dbi, k, NULL); pdp_store__cursor_del is
+ * mdb_cursor_del(cur, 0) of the record cur is at; pdp_store__drop
+ * empties dbi (mdb_drop(txn, dbi, 0); not meta, which holds this copy's
+ * own keys: EINVAL). Borrows k and v until return;
+ * they may point into the map (copied before anything is written). */
+int pdp_store__put(pdp_store *st, MDB_txn *txn, MDB_dbi dbi, MDB_val *k,
+                   MDB_val *v, unsigned flags);
+int pdp_store__del(pdp_store *st, MDB_txn *txn, MDB_dbi dbi, MDB_val *k);
+int pdp_store__cursor_del(pdp_store *st, MDB_cursor *cur);
+int pdp_store__drop(pdp_store *st, MDB_txn *txn, MDB_dbi dbi);
+
+/* pdp_store__txlog_head_in reads base and the head (the log's last seq,
+ * or base when that is higher: an empty log) in txn, of the environment
+ * whose txlog and meta handles are given (the store's, or a copy's).
+ * MDB_CORRUPTED: meta "txlog_base" is not ASCII decimal. */
+int pdp_store__txlog_head_in(MDB_txn *txn, MDB_dbi txlog, MDB_dbi meta,
+                             uint64_t *head, uint64_t *base);
+
+/* pdp_store__txlog_check_rec checks one txlog record for `state check`:
+ * a sequence key and an entry of the layout in pdp_txlog.h. */
+tg_err pdp_store__txlog_check_rec(const MDB_val *k, const MDB_val *v);
 
 #endif

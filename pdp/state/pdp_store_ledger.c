@@ -217,7 +217,7 @@ pdp_store_totals_add(pdp_store *st, MDB_txn *txn, pdp_totals_kind kind,
     pdp_totals_encode(&o, &t);
     v.mv_size = o.len;
     v.mv_data = o.buf;
-    return mdb_put(txn, st->totals, &k, &v, 0);
+    return pdp_store__put(st, txn, st->totals, &k, &v, 0);
 }
 
 /* pdp_store_alerts_mark records, for each threshold the cost took the
@@ -253,7 +253,7 @@ pdp_store_alerts_mark(pdp_store *st, MDB_txn *txn, pdp_limits_spend_key *sk,
         pdp_rec_uint(&vo, (uint64_t)sk->limit, 8);
         k  = (MDB_val){ko.len, ko.buf};
         v  = (MDB_val){vo.len, vo.buf};
-        rc = mdb_put(txn, st->alerts, &k, &v, MDB_NOOVERWRITE);
+        rc = pdp_store__put(st, txn, st->alerts, &k, &v, MDB_NOOVERWRITE);
         if (rc == MDB_KEYEXIST) {
             continue; /* fired already in this window */
         }
@@ -296,7 +296,7 @@ pdp_store_budget_add(pdp_store *st, MDB_txn *txn, pdp_limits_spend_key *sk,
     pdp_rec_uint(&vo, (uint64_t)now_ms, 8);
     v.mv_size = vo.len;
     v.mv_data = vo.buf;
-    if ((rc = mdb_put(txn, st->budgets, &k, &v, 0)) != 0) {
+    if ((rc = pdp_store__put(st, txn, st->budgets, &k, &v, 0)) != 0) {
         return rc;
     }
     return pdp_store_alerts_mark(st, txn, sk, &ko, spent, spent + cost, now_ms);
@@ -319,7 +319,8 @@ pdp_store__usage_put(pdp_store *st, MDB_txn *txn, pdp_store_item *it,
     pdp_usage_encode(o, &it->usage, it->cost, it->settled_ms);
     v.mv_size = o->len;
     v.mv_data = o->buf;
-    if ((rc = mdb_put(txn, st->usage, &k, &v, MDB_NOOVERWRITE)) != 0 ||
+    if ((rc = pdp_store__put(st, txn, st->usage, &k, &v, MDB_NOOVERWRITE)) !=
+            0 ||
         (rc = pdp_store__decision_append(st, txn, it)) != 0) {
         return rc;
     }

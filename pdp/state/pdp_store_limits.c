@@ -33,7 +33,8 @@ pdp_store_limits_save_txn(pdp_store *st, MDB_txn *txn, void *arg)
     MDB_val     rv;
     int         rc;
 
-    if ((rc = mdb_put(txn, st->limits, &k, &v, 0)) != 0 || seq == 0) {
+    if ((rc = pdp_store__put(st, txn, st->limits, &k, &v, 0)) != 0 ||
+        seq == 0) {
         return rc;
     }
     if ((rc = mdb_cursor_open(txn, st->reservations, &cur)) != 0) {
@@ -43,7 +44,7 @@ pdp_store_limits_save_txn(pdp_store *st, MDB_txn *txn, void *arg)
          rc = mdb_cursor_get(cur, &rk, &rv, MDB_NEXT)) {
         if (pdp_limits_record_prunable(rv.mv_data, rv.mv_size, seq,
                                        tg_now_ms()) &&
-            (rc = mdb_cursor_del(cur, 0)) != 0) {
+            (rc = pdp_store__cursor_del(st, cur)) != 0) {
             break;
         }
     }
@@ -123,7 +124,7 @@ pdp_store_res_del_txn(pdp_store *st, MDB_txn *txn, void *arg)
     const char *id = arg;
     MDB_val     k  = {strlen(id), (void *)id};
 
-    return mdb_del(txn, st->reservations, &k, NULL);
+    return pdp_store__del(st, txn, st->reservations, &k);
 }
 
 tg_err
@@ -153,10 +154,10 @@ pdp_store__res_end(pdp_store *st, MDB_txn *txn, MDB_val *k, pdp_rec_out *o)
     }
     memcpy(o->buf, v.mv_data, v.mv_size);
     if (pdp_limits_record_end(o->buf, v.mv_size) != TG_OK) {
-        return mdb_del(txn, st->reservations, k, NULL); /* unreadable */
+        return pdp_store__del(st, txn, st->reservations, k); /* unreadable */
     }
     v.mv_data = o->buf;
-    return mdb_put(txn, st->reservations, k, &v, 0);
+    return pdp_store__put(st, txn, st->reservations, k, &v, 0);
 }
 
 /* pdp_store__res_settle marks the reservation record of usage report it
@@ -184,11 +185,11 @@ pdp_store__res_settle(pdp_store *st, MDB_txn *txn, pdp_store_item *it,
         if (it->usage.n_charges == 0) {
             pdp_store_hold_decode(v.mv_data, v.mv_size, &it->usage);
         }
-        return mdb_del(txn, st->reservations, &k, NULL);
+        return pdp_store__del(st, txn, st->reservations, &k);
     }
     if (v.mv_size == 0 || v.mv_size > sizeof(o->buf) ||
         (p[0] != PDP_LIMITS_RES_OPEN && p[0] != PDP_LIMITS_RES_ENDED)) {
-        return mdb_del(txn, st->reservations, &k, NULL);
+        return pdp_store__del(st, txn, st->reservations, &k);
     }
     if (it->nspend == 0 && it->nspend_out != NULL && !it->usage.abandoned) {
         it->nspend = pdp_limits_record_budget_keys(
@@ -198,10 +199,10 @@ pdp_store__res_settle(pdp_store *st, MDB_txn *txn, pdp_store_item *it,
     if (pdp_limits_record_settle(o->buf, v.mv_size,
                                  it->usage.prompt_tokens +
                                      it->usage.completion_tokens) != TG_OK) {
-        return mdb_del(txn, st->reservations, &k, NULL);
+        return pdp_store__del(st, txn, st->reservations, &k);
     }
     v.mv_data = o->buf;
-    return mdb_put(txn, st->reservations, &k, &v, 0);
+    return pdp_store__put(st, txn, st->reservations, &k, &v, 0);
 }
 
 static int

@@ -271,7 +271,7 @@ pdp_list_history_add(pdp_store *st, MDB_txn *txn, pdp_list_change *c)
     k.mv_data = key;
     v.mv_size = o.len;
     v.mv_data = o.buf;
-    return mdb_put(txn, st->list_history, &k, &v, MDB_APPEND);
+    return pdp_store__put(st, txn, st->list_history, &k, &v, MDB_APPEND);
 }
 
 /* pdp_list_last_version finds the version of name's newest change in
@@ -343,7 +343,7 @@ pdp_store__lists_gen_raise(pdp_store *st, MDB_txn *txn)
     snprintf(num, sizeof(num), "%llu", (unsigned long long)(gen + 1));
     v.mv_size = strlen(num);
     v.mv_data = num;
-    return mdb_put(txn, st->meta, &k, &v, 0);
+    return pdp_store__put(st, txn, st->meta, &k, &v, 0);
 }
 
 tg_err

@@ -246,7 +246,7 @@ pdp_repl_meta_put(pdp_store *st, MDB_txn *txn, const char *name,
     MDB_val k = {strlen(name), (void *)name};
     MDB_val v = {strlen(value), (void *)value};
 
-    return mdb_put(txn, st->meta, &k, &v, 0);
+    return pdp_store__put(st, txn, st->meta, &k, &v, 0);
 }
 
 static bool
@@ -283,6 +283,17 @@ pdp_repl_lineage_read(pdp_store *st, MDB_txn *txn,
     return rc;
 }
 
+int
+pdp_store__repl_lineage_new(pdp_store *st, MDB_txn *txn)
+{
+    char lineage[PDP_REPL_LINEAGE_LEN + 1];
+
+    if (tg_random_token(lineage, PDP_REPL_LINEAGE_LEN / 2) != TG_OK) {
+        return EIO;
+    }
+    return pdp_repl_meta_put(st, txn, PDP_REPL_META_LINEAGE, lineage);
+}
+
 /* pdp_repl_lineage_ensure gives a store without a lineage a new one. */
 static int
 pdp_repl_lineage_ensure(pdp_store *st, MDB_txn *txn)
@@ -293,10 +304,7 @@ pdp_repl_lineage_ensure(pdp_store *st, MDB_txn *txn)
     if (rc != 0 || lineage[0] != '\0') {
         return rc;
     }
-    if (tg_random_token(lineage, PDP_REPL_LINEAGE_LEN / 2) != TG_OK) {
-        return EIO;
-    }
-    return pdp_repl_meta_put(st, txn, PDP_REPL_META_LINEAGE, lineage);
+    return pdp_store__repl_lineage_new(st, txn);
 }
 
 static int
@@ -422,12 +430,12 @@ pdp_repl_write(pdp_store *st, MDB_txn *txn, MDB_dbi dbi, uint8_t op, MDB_val *k,
     ck = (MDB_val){k->mv_size, ent + 6};
     cv =
         (MDB_val){len - PDP_REPL_ENTRY_MIN - k->mv_size, ent + 10 + k->mv_size};
-    rc = op == PDP_REPL_OP_PUT ? mdb_put(txn, dbi, &ck, &cv, flags)
-                               : mdb_del(txn, dbi, &ck, NULL);
+    rc = op == PDP_REPL_OP_PUT ? pdp_store__put(st, txn, dbi, &ck, &cv, flags)
+                               : pdp_store__del(st, txn, dbi, &ck);
     if (rc == 0) {
         pdp_store__seq_key(key, head + 1);
         lv = (MDB_val){len, ent};
-        rc = mdb_put(txn, st->replog, &lk, &lv, MDB_APPEND);
+        rc = pdp_store__put(st, txn, st->replog, &lk, &lv, MDB_APPEND);
     }
     free(ent);
     return rc;
@@ -497,7 +505,7 @@ pdp_repl_promote_txn(pdp_store *st, MDB_txn *txn, void *arg)
     MDB_val k = {strlen(PDP_REPL_META_REPLICA), PDP_REPL_META_REPLICA};
 
     (void)arg;
-    return mdb_del(txn, st->meta, &k, NULL); /* MDB_NOTFOUND: a primary */
+    return pdp_store__del(st, txn, st->meta, &k); /* NOTFOUND: a primary */
 }
 
 tg_err
@@ -542,7 +550,7 @@ pdp_repl_prune_txn(pdp_store *st, MDB_txn *txn, void *arg)
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && drop > 0;
          rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST), drop--) {
         base = pdp_store__seq_of(&k);
-        if ((rc = mdb_cursor_del(cur, 0)) != 0) {
+        if ((rc = pdp_store__cursor_del(st, cur)) != 0) {
             break;
         }
     }
@@ -979,7 +987,7 @@ pdp_repl_snap_txn(pdp_store *st, MDB_txn *txn, void *arg)
     }
     for (uint8_t db = 1; db <= PDP_REPL_DB_MAX; db++) {
         if ((a->changed & (1u << db)) != 0 &&
-            (rc = mdb_drop(txn, pdp_repl_dbi(st, db), 0)) != 0) {
+            (rc = pdp_store__drop(st, txn, pdp_repl_dbi(st, db))) != 0) {
             return rc;
         }
     }
@@ -987,11 +995,12 @@ pdp_repl_snap_txn(pdp_store *st, MDB_txn *txn, void *arg)
     for (uint32_t i = 0; i < a->n; i++) {
         (void)pdp_repl_entry_read(&in, true, &e);
         if ((a->changed & (1u << e.db)) != 0 &&
-            (rc = mdb_put(txn, pdp_repl_dbi(st, e.db), &e.k, &e.v, 0)) != 0) {
+            (rc = pdp_store__put(st, txn, pdp_repl_dbi(st, e.db), &e.k, &e.v,
+                                 0)) != 0) {
             return rc;
         }
     }
-    if ((rc = mdb_drop(txn, st->replog, 0)) != 0 ||
+    if ((rc = pdp_store__drop(st, txn, st->replog)) != 0 ||
         (rc = pdp_repl_follow(st, txn, a->lineage, a->head)) != 0) {
         return rc;
     }
@@ -1046,8 +1055,9 @@ pdp_repl_changes_txn(pdp_store *st, MDB_txn *txn, void *arg)
 
         (void)pdp_repl_entry_read(&in, true, &e);
         dbi = pdp_repl_dbi(st, e.db);
-        rc  = e.op == PDP_REPL_OP_PUT ? mdb_put(txn, dbi, &e.k, &e.v, 0)
-                                      : mdb_del(txn, dbi, &e.k, NULL);
+        rc  = e.op == PDP_REPL_OP_PUT
+                  ? pdp_store__put(st, txn, dbi, &e.k, &e.v, 0)
+                  : pdp_store__del(st, txn, dbi, &e.k);
         if (rc == 0) {
             a->changed |= 1u << e.db;
         } else if (rc != MDB_NOTFOUND) {
@@ -1055,7 +1065,8 @@ pdp_repl_changes_txn(pdp_store *st, MDB_txn *txn, void *arg)
         }
         pdp_store__seq_key(kb, e.seq);
         lv = (MDB_val){e.raw_len, (void *)e.raw};
-        if ((rc = mdb_put(txn, st->replog, &lk, &lv, MDB_APPEND)) != 0) {
+        if ((rc = pdp_store__put(st, txn, st->replog, &lk, &lv, MDB_APPEND)) !=
+            0) {
             return rc;
         }
     }

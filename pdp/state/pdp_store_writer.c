@@ -42,7 +42,7 @@ pdp_store_batch_reserve(pdp_store *st, MDB_txn *txn, pdp_store_item *it)
     if (rc == MDB_NOTFOUND) {
         v.mv_size = it->res_len;
         v.mv_data = it->res;
-        rc        = mdb_put(txn, st->reservations, &k, &v, 0);
+        rc        = pdp_store__put(st, txn, st->reservations, &k, &v, 0);
     }
     return rc;
 }
