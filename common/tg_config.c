@@ -134,7 +134,7 @@ tg_config_pdp(tg_config *cfg, tg_config_priv *p, const cJSON *sec, char *err,
                                        "tls",           "allow_plain_tcp",
                                        "probe_listen",  "drain_timeout_s",
                                        "admin_tls",     "upstream",
-                                       NULL};
+                                       "ha",            NULL};
     const tg_json_doc       *d      = p->doc;
     tg_pdp_config           *c      = &cfg->pdp;
     const char              *sd     = NULL;
@@ -241,7 +241,10 @@ tg_config_pdp(tg_config *cfg, tg_config_priv *p, const cJSON *sec, char *err,
     if (bd != NULL && (rv = tg_config_path(p, bd, &c->bundle_dir)) != TG_OK) {
         return rv;
     }
-    return tg_config_upstream(p, sec, c, err, errlen);
+    if ((rv = tg_config_upstream(p, sec, c, err, errlen)) != TG_OK) {
+        return rv;
+    }
+    return tg_config_ha(p, sec, c, err, errlen);
 }
 
 /* tg_config_otel reads dataplane.otel (absent: no traces). */
@@ -1105,6 +1108,7 @@ tg_config_destroy(tg_config *cfg)
     tg_config_tls_free(&cfg->pdp.tls);
     tg_config_tls_free(&cfg->pdp.admin_tls);
     tg_config_tls_free(&cfg->pdp.upstream.tls);
+    tg_config_tls_free(&cfg->pdp.ha.tls);
     tg_config_tls_free(&cfg->dataplane.pdp_tls);
     free(cfg->deployments);
     free(cfg->groups);

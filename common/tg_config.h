@@ -104,9 +104,14 @@ typedef struct tg_model_group {
 /* pdp.upstream: this PDP is a sidecar of a central PDP. It replicates
  * keys, tenants, quotas, lists, the bundle and pricing from it and admits
  * budgets and rate limits against leases the central PDP grants. */
+#define TG_CONFIG_MAX_UPSTREAMS 4
 typedef struct tg_upstream_config {
     const char  *url; /* tls+tcp://host:port (tcp:// loopback when allowed);
-                       * NULL: no upstream */
+                       * NULL: no upstream. The first of urls. */
+    /* "url" may be a list: a central PDP and its standby (pdp.ha). The
+     * sidecar dials all of them; only the active one listens. */
+    const char  *urls[TG_CONFIG_MAX_UPSTREAMS];
+    size_t       n_urls;
     tg_tls_files tls; /* cert_file, key_file, ca_file, server_name */
     const char  *node_id; /* lease ids start with it (default: hostname) */
     /* When a lease is needed and the central PDP does not answer: deny
@@ -119,6 +124,28 @@ typedef struct tg_upstream_config {
     int64_t timeout_ms;   /* one call to the central PDP (500) */
     int64_t sync_interval_ms; /* how often changes are pulled (100) */
 } tg_upstream_config;
+
+/* pdp.ha: a central PDP with a standby. The active logs every write of
+ * its store and, while a standby follows it, answers a request that wrote
+ * only once the standby holds the write; the standby follows the active's
+ * log and serves nothing until `tollgate-pdp promote`. */
+typedef struct tg_ha_config {
+    bool         on;      /* pdp.ha is present */
+    bool         standby; /* role "standby" (else "active") */
+    const char  *peer;    /* the other PDP's listener (nng URL): the
+                           * standby follows it; the active asks it at
+                           * start whether it was promoted over (NULL:
+                           * none, an active only) */
+    tg_tls_files tls;     /* the client side, to dial the peer */
+    int64_t      ack_timeout_ms; /* a reply waits this long for the standby
+                                    (500) */
+    bool         lost_refuse;    /* on_standby_lost "refuse": after that,
+                                    writes are refused until the standby is
+                                    back; "alone" (default): acknowledged
+                                    without it, the standby told it is
+                                    behind */
+    int64_t      timeout_ms;     /* one call to the peer (1000) */
+} tg_ha_config;
 
 typedef struct tg_pdp_config {
     const char *listen[TG_CONFIG_MAX_LISTEN]; /* nng URLs */
@@ -168,6 +195,7 @@ typedef struct tg_pdp_config {
      * is connected or this many seconds passed (default 10). */
     int64_t drain_timeout_s;
     tg_upstream_config upstream;
+    tg_ha_config       ha;
 } tg_pdp_config;
 
 /* dataplane.otel: where traces go (OTLP over HTTP, protobuf). */

@@ -28,6 +28,9 @@ tg_err tg_config_pdp_net(tg_config_priv *p, const cJSON *sec,
  * upstream) and are set to the replica's copies under state_dir. */
 tg_err tg_config_upstream(tg_config_priv *p, const cJSON *sec,
                           tg_pdp_config *c, char *err, size_t errlen);
+/* tg_config_ha reads pdp.ha (tg_config_net.c); not with pdp.upstream. */
+tg_err tg_config_ha(tg_config_priv *p, const cJSON *sec, tg_pdp_config *c,
+                    char *err, size_t errlen);
 
 tg_err tg_config_dp_net(tg_config_priv *p, const cJSON *sec, tg_dp_config *c,
                         char *err, size_t errlen);

@@ -206,6 +206,59 @@ tg_config_pdp_net(tg_config_priv *p, const cJSON *sec, tg_pdp_config *c,
     return TG_OK;
 }
 
+/* tg_config_upstream_urls reads pdp.upstream.url: one URL, or a list of
+ * up to TG_CONFIG_MAX_UPSTREAMS (a central PDP and its standby). */
+static tg_err
+tg_config_upstream_urls(tg_config_priv *p, const cJSON *o, tg_pdp_config *c,
+                        char *err, size_t errlen)
+{
+    const cJSON        *u  = cJSON_GetObjectItemCaseSensitive(o, "url");
+    tg_upstream_config *up = &c->upstream;
+    const cJSON        *e;
+    tg_err              rv;
+
+    if (cJSON_IsArray(u)) {
+        int n = cJSON_GetArraySize(u);
+        if (n < 1 || n > TG_CONFIG_MAX_UPSTREAMS) {
+            return tg_json_errf(p->doc, u, err, errlen,
+                                "pdp.upstream.url: expected 1 to %d URLs (a "
+                                "central PDP and its standby)",
+                                TG_CONFIG_MAX_UPSTREAMS);
+        }
+        cJSON_ArrayForEach(e, u) {
+            if ((rv = tg_config_url(p->doc, e, "pdp.upstream.url",
+                                    c->allow_plain_tcp, err, errlen)) !=
+                TG_OK) {
+                return rv;
+            }
+            up->urls[up->n_urls++] = e->valuestring;
+        }
+    } else {
+        if ((rv = tg_json_get_string(p->doc, o, "pdp.upstream", "url", true,
+                                     &up->url, err, errlen)) != TG_OK ||
+            (rv = tg_config_url(p->doc, u, "pdp.upstream.url",
+                                c->allow_plain_tcp, err, errlen)) != TG_OK) {
+            return rv;
+        }
+        up->urls[up->n_urls++] = up->url;
+    }
+    for (size_t i = 0; i < up->n_urls; i++) {
+        if (tg_config_url_kind_of(up->urls[i]) == TG_URL_IPC) {
+            return tg_json_errf(p->doc, u, err, errlen,
+                                "pdp.upstream.url: expected tls+tcp://host:port "
+                                "(or tcp:// to loopback with allow_plain_tcp)");
+        }
+        if (i > 0 && tg_config_url_kind_of(up->urls[i]) !=
+                         tg_config_url_kind_of(up->urls[0])) {
+            return tg_json_errf(p->doc, u, err, errlen,
+                                "pdp.upstream.url: mixes tls+tcp:// and "
+                                "tcp://; use one kind for every URL");
+        }
+    }
+    up->url = up->urls[0];
+    return TG_OK;
+}
+
 tg_err
 tg_config_upstream(tg_config_priv *p, const cJSON *sec, tg_pdp_config *c,
                    char *err, size_t errlen)
@@ -235,8 +288,7 @@ tg_config_upstream(tg_config_priv *p, const cJSON *sec, tg_pdp_config *c,
     }
     if ((rv = tg_json_only_keys(p->doc, o, "pdp.upstream", keys, err,
                                 errlen)) != TG_OK ||
-        (rv = tg_json_get_string(p->doc, o, "pdp.upstream", "url", true,
-                                 &u->url, err, errlen)) != TG_OK ||
+        (rv = tg_config_upstream_urls(p, o, c, err, errlen)) != TG_OK ||
         (rv = tg_json_get_string(p->doc, o, "pdp.upstream", "node_id", false,
                                  &u->node_id, err, errlen)) != TG_OK ||
         (rv = tg_json_get_string(p->doc, o, "pdp.upstream",
@@ -253,10 +305,7 @@ tg_config_upstream(tg_config_priv *p, const cJSON *sec, tg_pdp_config *c,
             TG_OK ||
         (rv = tg_json_get_int(p->doc, o, "pdp.upstream", "sync_interval_ms",
                               false, 10, 60000, &u->sync_interval_ms, err,
-                              errlen)) != TG_OK ||
-        (rv = tg_config_url(p->doc, cJSON_GetObjectItem(o, "url"),
-                            "pdp.upstream.url", c->allow_plain_tcp, err,
-                            errlen)) != TG_OK) {
+                              errlen)) != TG_OK) {
         return rv;
     }
     if ((t = cJSON_GetObjectItemCaseSensitive(
@@ -294,10 +343,6 @@ tg_config_upstream(tg_config_priv *p, const cJSON *sec, tg_pdp_config *c,
                             "pdp.upstream: a tls+tcp:// upstream needs "
                             "\"tls\": {\"cert_file\": ..., \"key_file\": "
                             "..., \"ca_file\": ...}");
-    } else if (tg_config_url_kind_of(u->url) == TG_URL_IPC) {
-        return tg_json_errf(p->doc, cJSON_GetObjectItem(o, "url"), err, errlen,
-                            "pdp.upstream.url: expected tls+tcp://host:port "
-                            "(or tcp:// to loopback with allow_plain_tcp)");
     }
     if (c->bundle_dir != NULL || c->pricing_file != NULL) {
         return tg_json_errf(p->doc, o, err, errlen,
@@ -309,6 +354,100 @@ tg_config_upstream(tg_config_priv *p, const cJSON *sec, tg_pdp_config *c,
         asprintf(&c->pricing_file, "%s/replica/pricing.json", c->state_dir) <
             0) {
         return TG_ENOMEM;
+    }
+    return TG_OK;
+}
+
+tg_err
+tg_config_ha(tg_config_priv *p, const cJSON *sec, tg_pdp_config *c, char *err,
+             size_t errlen)
+{
+    static const char *const keys[] = {"role",           "peer",
+                                       "tls",            "ack_timeout_ms",
+                                       "on_standby_lost", "timeout_ms",
+                                       NULL};
+    const cJSON  *o    = cJSON_GetObjectItemCaseSensitive(sec, "ha");
+    const cJSON  *t;
+    tg_ha_config *h    = &c->ha;
+    const char   *role = "active", *lost = "alone";
+    tg_err        rv;
+
+    h->ack_timeout_ms = 500;
+    h->timeout_ms     = 1000;
+    if (o == NULL) {
+        return TG_OK;
+    }
+    if (!cJSON_IsObject(o)) {
+        return tg_json_errf(p->doc, o, err, errlen,
+                            "pdp.ha: expected an object {\"role\": "
+                            "\"active\" or \"standby\", \"peer\": "
+                            "\"tls+tcp://other:7070\", \"tls\": {...}}");
+    }
+    h->on = true;
+    if ((rv = tg_json_only_keys(p->doc, o, "pdp.ha", keys, err, errlen)) !=
+            TG_OK ||
+        (rv = tg_json_get_string(p->doc, o, "pdp.ha", "role", false, &role,
+                                 err, errlen)) != TG_OK ||
+        (rv = tg_json_get_string(p->doc, o, "pdp.ha", "peer", false, &h->peer,
+                                 err, errlen)) != TG_OK ||
+        (rv = tg_json_get_string(p->doc, o, "pdp.ha", "on_standby_lost", false,
+                                 &lost, err, errlen)) != TG_OK ||
+        (rv = tg_json_get_int(p->doc, o, "pdp.ha", "ack_timeout_ms", false, 10,
+                              60000, &h->ack_timeout_ms, err, errlen)) !=
+            TG_OK ||
+        (rv = tg_json_get_int(p->doc, o, "pdp.ha", "timeout_ms", false, 10,
+                              60000, &h->timeout_ms, err, errlen)) != TG_OK) {
+        return rv;
+    }
+    if (strcmp(role, "active") != 0 && strcmp(role, "standby") != 0) {
+        return tg_json_errf(p->doc, cJSON_GetObjectItem(o, "role"), err, errlen,
+                            "pdp.ha.role: expected \"active\" or "
+                            "\"standby\"");
+    }
+    if (strcmp(lost, "alone") != 0 && strcmp(lost, "refuse") != 0) {
+        return tg_json_errf(p->doc, cJSON_GetObjectItem(o, "on_standby_lost"),
+                            err, errlen,
+                            "pdp.ha.on_standby_lost: expected \"alone\" "
+                            "(acknowledge writes without the standby) or "
+                            "\"refuse\" (refuse them until it is back)");
+    }
+    h->standby     = strcmp(role, "standby") == 0;
+    h->lost_refuse = strcmp(lost, "refuse") == 0;
+    if (h->peer != NULL &&
+        ((rv = tg_config_url(p->doc, cJSON_GetObjectItem(o, "peer"),
+                             "pdp.ha.peer", c->allow_plain_tcp, err,
+                             errlen)) != TG_OK)) {
+        return rv;
+    }
+    if (h->peer != NULL && tg_config_url_kind_of(h->peer) == TG_URL_IPC) {
+        return tg_json_errf(p->doc, cJSON_GetObjectItem(o, "peer"), err,
+                            errlen,
+                            "pdp.ha.peer: expected tls+tcp://host:port (or "
+                            "tcp:// to loopback with allow_plain_tcp)");
+    }
+    if (h->standby && h->peer == NULL) {
+        return tg_json_errf(p->doc, o, err, errlen,
+                            "pdp.ha: a standby needs \"peer\": the active "
+                            "PDP's listener it follows");
+    }
+    if ((t = cJSON_GetObjectItemCaseSensitive(o, "tls")) != NULL) {
+        if ((rv = tg_config_tls(p, t, "pdp.ha.tls", "ca_file", &h->tls, err,
+                                errlen)) != TG_OK) {
+            return rv;
+        }
+    } else if (h->peer != NULL &&
+               tg_config_url_kind_of(h->peer) == TG_URL_TLS) {
+        return tg_json_errf(p->doc, o, err, errlen,
+                            "pdp.ha: a tls+tcp:// peer needs \"tls\": "
+                            "{\"cert_file\": ..., \"key_file\": ..., "
+                            "\"ca_file\": ...}");
+    }
+    if (c->upstream.url != NULL) {
+        return tg_json_errf(p->doc, o, err, errlen,
+                            "pdp: \"ha\" is for a central PDP and its "
+                            "standby; a sidecar (\"upstream\") lists the "
+                            "central PDP and its standby in upstream.url "
+                            "instead");
     }
     return TG_OK;
 }

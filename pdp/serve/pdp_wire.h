@@ -42,6 +42,10 @@ typedef struct pdp_repl_pull {
     bool     snapshot;
     uint32_t max_bytes;
     int64_t  lease_ttl_ms;
+    uint64_t epoch;   /* the highest HA epoch the puller has seen */
+    bool     standby; /* a central PDP's standby (pdp_ha.c) */
+    char     copy_id[PDP_WIRE_LINEAGE_MAX];
+    uint64_t copy_offset;
 } pdp_repl_pull;
 
 /* One LeaseWant (kind 1 rate, 2 budget; pdp_limits.h says what each
@@ -168,10 +172,16 @@ typedef struct pdp_rep {
             uint64_t head;
             void    *data;
             size_t   len;
+            uint64_t epoch;
+            char     copy_id[PDP_WIRE_LINEAGE_MAX];
+            uint64_t copy_offset;
+            uint64_t copy_size;
+            bool     behind;
         } repl;
         struct {
             uint32_t         n;
             pdp_wire_granted grants[PDP_WIRE_WANTS_MAX];
+            uint64_t         epoch;
         } lease;
         uint32_t closed; /* LeaseCloseAck */
     } u;

@@ -88,6 +88,10 @@ pdp_wire__up_request_in(const Tollgate__V1__PdpRequest *in, pdp_req *out,
             p->lease_ttl_ms > 0 && p->lease_ttl_ms <= 3600 * 1000
                 ? p->lease_ttl_ms
                 : 0;
+        out->u.repl_pull.epoch   = p->epoch;
+        out->u.repl_pull.standby = p->standby != 0;
+        UP_STR(out->u.repl_pull.copy_id, p->copy_id, "repl_pull.copy_id");
+        out->u.repl_pull.copy_offset = p->copy_offset;
         return TG_OK;
     }
     case TOLLGATE__V1__PDP_REQUEST__BODY_LEASE_ASK: {
@@ -147,7 +151,12 @@ pdp_wire__up_reply_in(const Tollgate__V1__PdpResponse *in, pdp_rep *out,
         out->u.repl.snapshot = d->snapshot != 0;
         out->u.repl.last     = d->last;
         out->u.repl.head     = d->head;
-        out->u.repl.len      = d->data.len;
+        out->u.repl.epoch    = d->epoch;
+        UP_STR(out->u.repl.copy_id, d->copy_id, "repl_data.copy_id");
+        out->u.repl.copy_offset = d->copy_offset;
+        out->u.repl.copy_size   = d->copy_size;
+        out->u.repl.behind      = d->behind != 0;
+        out->u.repl.len         = d->data.len;
         if ((out->u.repl.data = malloc(d->data.len + 1)) == NULL) {
             return TG_ENOMEM;
         }
@@ -162,7 +171,8 @@ pdp_wire__up_reply_in(const Tollgate__V1__PdpResponse *in, pdp_rep *out,
         if (r->n_grants > PDP_WIRE_WANTS_MAX) {
             return up_fail(err, errlen, "lease_reply has too many grants");
         }
-        out->u.lease.n = (uint32_t)r->n_grants;
+        out->u.lease.n     = (uint32_t)r->n_grants;
+        out->u.lease.epoch = r->epoch;
         for (size_t i = 0; i < r->n_grants; i++) {
             const Tollgate__V1__LeaseGranted *g = r->grants[i];
             pdp_wire_granted                 *o = &out->u.lease.grants[i];
@@ -260,6 +270,10 @@ pdp_wire__up_encode_request(const pdp_req *req, tg_buf *out)
         rp.snapshot  = req->u.repl_pull.snapshot;
         rp.max_bytes    = req->u.repl_pull.max_bytes;
         rp.lease_ttl_ms = req->u.repl_pull.lease_ttl_ms;
+        rp.epoch        = req->u.repl_pull.epoch;
+        rp.standby      = req->u.repl_pull.standby;
+        rp.copy_id      = (char *)req->u.repl_pull.copy_id;
+        rp.copy_offset  = req->u.repl_pull.copy_offset;
         m.body_case  = TOLLGATE__V1__PDP_REQUEST__BODY_REPL_PULL;
         m.repl_pull  = &rp;
         break;
@@ -320,6 +334,11 @@ pdp_wire__up_encode_reply(const pdp_rep *rep, tg_buf *out)
         rd.head      = rep->u.repl.head;
         rd.data.data = rep->u.repl.data;
         rd.data.len  = rep->u.repl.len;
+        rd.epoch       = rep->u.repl.epoch;
+        rd.copy_id     = (char *)rep->u.repl.copy_id;
+        rd.copy_offset = rep->u.repl.copy_offset;
+        rd.copy_size   = rep->u.repl.copy_size;
+        rd.behind      = rep->u.repl.behind;
         m.body_case  = TOLLGATE__V1__PDP_RESPONSE__BODY_REPL_DATA;
         m.repl_data  = &rd;
         break;
@@ -344,6 +363,7 @@ pdp_wire__up_encode_reply(const pdp_rep *rep, tg_buf *out)
             gp[i]         = &g[i];
         }
         lr.n_grants   = rep->u.lease.n;
+        lr.epoch      = rep->u.lease.epoch;
         lr.grants     = gp;
         m.body_case   = TOLLGATE__V1__PDP_RESPONSE__BODY_LEASE_REPLY;
         m.lease_reply = &lr;

@@ -1,5 +1,6 @@
 /* common.config - the config file both processes read: defaults, every
  * error with file:line:col, and secrets never literal. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -358,6 +359,81 @@ test_secret_resolution(void)
                     TG_EINVAL);
 }
 
+/* pdp.ha and a sidecar's list of central PDPs: what each accepts, and each
+ * mistake named with its place. */
+static void
+test_ha_and_upstream_lists(void)
+{
+    static const struct {
+        const char *pdp_extra; /* after "state_dir": "state" */
+        const char *want;      /* NULL: loads; else in the error */
+    } cases[] = {
+        {", \"allow_plain_tcp\": true, \"ha\": {\"role\": \"standby\", "
+         "\"peer\": \"tcp://127.0.0.1:7001\"}",
+         NULL},
+        {", \"ha\": {}", NULL},
+        {", \"ha\": {\"role\": \"standby\"}", "a standby needs \"peer\""},
+        {", \"ha\": {\"role\": \"leader\"}", "pdp.ha.role"},
+        {", \"ha\": {\"on_standby_lost\": \"panic\"}",
+         "pdp.ha.on_standby_lost"},
+        {", \"ha\": {\"peer\": \"tcp://10.0.0.2:7001\"}", "plain tcp://"},
+        {", \"ha\": {\"peer\": \"tls+tcp://b:7001\"}", "needs \"tls\""},
+        {", \"ha\": {\"rol\": \"active\"}", "rol"},
+        {", \"allow_plain_tcp\": true, \"upstream\": {\"url\": "
+         "[\"tcp://127.0.0.1:7001\", \"tcp://127.0.0.1:7002\"]}",
+         NULL},
+        {", \"allow_plain_tcp\": true, \"upstream\": {\"url\": []}",
+         "expected 1 to 4 URLs"},
+        {", \"allow_plain_tcp\": true, \"upstream\": {\"url\": "
+         "[\"tcp://127.0.0.1:7001\", \"ipc:///tmp/c.sock\"]}",
+         "expected tls+tcp://"},
+        {", \"allow_plain_tcp\": true, \"upstream\": {\"url\": "
+         "\"tcp://127.0.0.1:7001\"}, \"ha\": {}",
+         "a sidecar (\"upstream\") lists"},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        tg_config *cfg = NULL;
+        char       err[1024], text[2048];
+        const char *at = strstr(GOOD, "\"state_dir\": \"state\"");
+        size_t      n  = (size_t)(at - GOOD) + strlen("\"state_dir\": \"state\"");
+        tg_err      rv;
+
+        snprintf(text, sizeof(text), "%.*s%s%s", (int)n, GOOD,
+                 cases[i].pdp_extra, GOOD + n);
+        rv = load(text, &cfg, err, sizeof(err));
+        if (cases[i].want == NULL) {
+            CU_ASSERT_EQUAL(rv, TG_OK);
+            if (rv != TG_OK) {
+                fprintf(stderr, "case %zu: %s\n", i, err);
+            }
+        } else {
+            CU_ASSERT_NOT_EQUAL(rv, TG_OK);
+            CU_ASSERT_PTR_NOT_NULL(strstr(err, cases[i].want));
+            if (rv == TG_OK || strstr(err, cases[i].want) == NULL) {
+                fprintf(stderr, "case %zu: want \"%s\", got \"%s\"\n", i,
+                        cases[i].want, rv == TG_OK ? "loaded" : err);
+            }
+            /* file:line: the place of the mistake */
+            CU_ASSERT_PTR_NOT_NULL(strstr(err, "tollgate.json:"));
+        }
+        if (i == 0 && rv == TG_OK) {
+            CU_ASSERT_TRUE(cfg->pdp.ha.on && cfg->pdp.ha.standby);
+            CU_ASSERT_FALSE(cfg->pdp.ha.lost_refuse);
+            CU_ASSERT_EQUAL(cfg->pdp.ha.ack_timeout_ms, 500);
+        }
+        if (i == 1 && rv == TG_OK) {
+            CU_ASSERT_TRUE(cfg->pdp.ha.on && !cfg->pdp.ha.standby);
+        }
+        if (i == 8 && rv == TG_OK) {
+            CU_ASSERT_EQUAL(cfg->pdp.upstream.n_urls, 2);
+            CU_ASSERT_STRING_EQUAL(cfg->pdp.upstream.url,
+                                   "tcp://127.0.0.1:7001");
+        }
+        tg_config_destroy(cfg);
+    }
+}
+
 int
 main(void)
 {
@@ -374,6 +450,7 @@ main(void)
          test_literal_secret_refused_without_echo},
         {"bad_values", test_bad_values},
         {"secret_resolution", test_secret_resolution},
+        {"ha_and_upstream_lists", test_ha_and_upstream_lists},
         {NULL, NULL},
     };
     return tg_unit_run("common.config", cases);
