@@ -36,6 +36,7 @@
 #define PDP_TXLOG_META_ROLE "ha_role"
 #define PDP_TXLOG_META_EPOCH "ha_epoch"
 #define PDP_TXLOG_META_PROMOTED "ha_promoted"
+#define PDP_TXLOG_META_REPLICA "repl_replica" /* pdp_store_repl.c's */
 #define PDP_TXLOG_META_PROMOTE "ha_promote"
 #define PDP_TXLOG_META_SAID "ha_said"
 #define PDP_TXLOG_META_LINEAGE "txlog_lineage"
@@ -641,6 +642,13 @@ pdp_txlog_role_txn(pdp_store *st, MDB_txn *txn, void *arg)
     if (rc != 0 && rc != MDB_CORRUPTED) {
         return rc;
     }
+    /* A standby refuses administration like a sidecar's replica does
+     * (pdp_repl.h: "repl_replica"): its store is the active's, and a
+     * change made here alone would be lost or differ. */
+    if (role != PDP_HA_STANDBY && old == PDP_HA_STANDBY &&
+        (rc = pdp_txlog_meta_del(st, txn, PDP_TXLOG_META_REPLICA)) != 0) {
+        return rc;
+    }
     if (role == PDP_HA_NONE) {
         return pdp_txlog_meta_del(st, txn, PDP_TXLOG_META_ROLE);
     }
@@ -650,6 +658,10 @@ pdp_txlog_role_txn(pdp_store *st, MDB_txn *txn, void *arg)
         return rc;
     }
     if (role == PDP_HA_STANDBY) {
+        if ((rc = pdp_txlog_meta_put(st, txn, PDP_TXLOG_META_REPLICA, "1")) !=
+            0) {
+            return rc;
+        }
         return pdp_txlog_meta_del(st, txn, PDP_TXLOG_META_PROMOTED);
     }
     /* Writes made while it was not active were not logged: whoever
@@ -985,6 +997,7 @@ pdp_txlog_promote_txn(pdp_store *st, MDB_txn *txn, void *arg)
         (rc = pdp_txlog_meta_put(st, txn, PDP_TXLOG_META_ROLE, "active")) !=
             0 ||
         (rc = pdp_txlog_meta_del(st, txn, PDP_TXLOG_META_PROMOTE)) != 0 ||
+        (rc = pdp_txlog_meta_del(st, txn, PDP_TXLOG_META_REPLICA)) != 0 ||
         (rc = pdp_txlog_lineage_new(st, txn)) != 0) {
         return rc;
     }

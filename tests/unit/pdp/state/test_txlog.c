@@ -371,7 +371,9 @@ dump_db(MDB_txn *txn, const char *name, tg_buf *out)
     for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
          rc     = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         if (meta && ((k.mv_size >= 3 && memcmp(k.mv_data, "ha_", 3) == 0) ||
-                     (k.mv_size >= 6 && memcmp(k.mv_data, "txlog_", 6) == 0))) {
+                     (k.mv_size >= 6 && memcmp(k.mv_data, "txlog_", 6) == 0) ||
+                     (k.mv_size == 12 &&
+                      memcmp(k.mv_data, "repl_replica", 12) == 0))) {
             continue;
         }
         tg_buf_add(out, &k.mv_size, sizeof(k.mv_size));
@@ -423,7 +425,8 @@ dump(pdp_store *st, tg_buf *out)
 }
 
 /* same_state: a and b hold the same bytes in every database (txlog and
- * meta's ha_* and txlog_* keys aside). */
+ * meta's ha_* and txlog_* keys aside, and the standby's "repl_replica",
+ * which makes it refuse administration). */
 static bool
 same_state(pdp_store *a, pdp_store *b)
 {
@@ -832,6 +835,8 @@ test_promote(void)
     writes_a(a);
     CU_ASSERT(follow(a, s, SIZE_MAX) > 0);
     CU_ASSERT_EQUAL(pdp_txlog_promote(a, NULL), TG_ECONFIG);
+    /* A standby refuses administration (a replica's refusal)... */
+    CU_ASSERT_EQUAL(set_tenant(s, "on-standby"), PDP_REPL_EREPLICA);
     CU_ASSERT_EQUAL(pdp_txlog_state_get(s, &before), TG_OK);
     CU_ASSERT_EQUAL(pdp_repl_state_get(s, &rbefore), TG_OK);
     CU_ASSERT_EQUAL(pdp_txlog_ask_promote(s, false), TG_OK);
@@ -849,6 +854,9 @@ test_promote(void)
     CU_ASSERT_STRING_NOT_EQUAL(rafter.lineage, rbefore.lineage);
     CU_ASSERT_EQUAL(pdp_txlog_promote_asked(s), 0);
     CU_ASSERT_EQUAL(pdp_txlog_promote(s, NULL), TG_ECONFIG);
+    CU_ASSERT_FALSE(rafter.replica); /* ... and takes it once promoted */
+    CU_ASSERT_EQUAL(set_tenant(s, "after-promotion"), TG_OK);
+    CU_ASSERT_EQUAL(pdp_txlog_state_get(s, &after), TG_OK);
     /* The promoted store logs its writes from head + 1. */
     CU_ASSERT_EQUAL(add_history(s, 11), TG_OK);
     n = all_entries(s, after.head, e, &b);
