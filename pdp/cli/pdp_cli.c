@@ -23,6 +23,7 @@
 #include "pdp_rollout.h"
 #include "pdp_serve.h"
 #include "pdp_server.h"
+#include "pdp_ha_cli.h"
 #include "pdp_state_cli.h"
 #include "pdp_store.h"
 #include "tg_config.h"
@@ -73,6 +74,7 @@ static const char pdp_cli_usage_top[] =
     "                 --by tenant|key|user|model|day over a date range\n"
     "  state check    read every record of the state (or --spool DIR) and\n"
     "                 report what is damaged\n"
+    "  promote        make the standby central PDP (pdp.ha) the active one\n"
     "\n"
     "policy bundles:\n"
     "  check          compile a bundle and report every error\n"
@@ -589,6 +591,9 @@ pdp_cli_run(int argc, char **argv, FILE *out, FILE *err)
     }
     if (strcmp(cmd, "state") == 0) {
         return pdp_state_cli(argc - 2, argv + 2, out, err);
+    }
+    if (strcmp(cmd, "promote") == 0) {
+        return pdp_ha_cli(argc - 2, argv + 2, out, err);
     }
     if (strcmp(cmd, "guardrails") == 0) {
         return pdp_cli_guardrails(argc - 2, argv + 2, out, err);

@@ -18,6 +18,7 @@
 #include "pdp_server.h"
 #include "pdp_store.h"
 #include "pdp_tokens.h"
+#include "pdp_ha.h"
 #include "pdp_upstream.h"
 #include "tg_hash.h"
 #include "tg_log.h"
@@ -295,6 +296,34 @@ pdp_serve_sidecar(const tg_config *cfg, pdp_store **st, pdp_upstream **up,
     return 0;
 }
 
+/* pdp_serve_store opens the store (a sidecar's is open already): with
+ * pdp.ha the role is settled first, and a standby follows its active
+ * there until it is promoted; without, a log kept for a pair before is
+ * dropped. 0, PDP_HA_STOPPED, or the exit code. */
+static int
+pdp_serve_store(const tg_config *cfg, pdp_store **st, const sigset_t *set,
+                char *msg, FILE *err)
+{
+    int ec;
+
+    if (cfg->pdp.ha.on &&
+        (ec = pdp_ha_begin(cfg, st, set, msg, PDP_SERVE_ERR_MAX, err)) != 0) {
+        return ec;
+    }
+    if (*st == NULL && pdp_store_open(st, cfg->pdp.state_dir,
+                                      cfg->pdp.map_size_mb, msg,
+                                      PDP_SERVE_ERR_MAX) != TG_OK) {
+        fprintf(err, "tollgate-pdp serve: %s\n", msg);
+        return PDP_SERVE_FAIL;
+    }
+    tg_info("store: %s (map %zu MB)", cfg->pdp.state_dir,
+            pdp_store_map_size(*st) >> 20);
+    if (!cfg->pdp.ha.on) {
+        pdp_ha_none(*st);
+    }
+    return 0;
+}
+
 int
 pdp_serve(const tg_config *cfg, FILE *err)
 {
@@ -340,15 +369,10 @@ pdp_serve(const tg_config *cfg, FILE *err)
         goto out;
     }
     pdp_serve_pricing_said(cfg, pr);
-    if (st == NULL &&
-        pdp_store_open(&st, cfg->pdp.state_dir, cfg->pdp.map_size_mb, msg,
-                       PDP_SERVE_ERR_MAX) != TG_OK) {
-        fprintf(err, "tollgate-pdp serve: %s\n", msg);
-        ec = PDP_SERVE_FAIL;
+    if ((ec = pdp_serve_store(cfg, &st, &set, msg, err)) != 0) {
+        ec = ec == PDP_HA_STOPPED ? PDP_SERVE_OK : ec;
         goto out;
     }
-    tg_info("store: %s (map %zu MB)", cfg->pdp.state_dir,
-            pdp_store_map_size(st) >> 20);
     if (pdp_rollout_create(&ro, cfg, st, msg, PDP_SERVE_ERR_MAX) != TG_OK) {
         /* Never serve a bundle that is not entirely right. */
         fprintf(err, "tollgate-pdp serve: pdp.bundle: %s%s", msg,

@@ -53,9 +53,10 @@ pdp_worker_recv(pdp_worker *w)
     nng_ctx_recv(w->ctx, w->aio);
 }
 
-/* pdp_worker_reply encodes w->rep into msg and sends it. Takes msg. */
-static void
-pdp_worker_reply(pdp_worker *w, nng_msg *msg)
+static void pdp_worker_reply(pdp_worker *w, nng_msg *msg);
+
+void
+pdp_server_send(pdp_worker *w, nng_msg *msg)
 {
     tg_err rv = pdp_wire_encode_reply(&w->rep, &w->out);
 
@@ -80,6 +81,19 @@ pdp_worker_reply(pdp_worker *w, nng_msg *msg)
     w->state = PDP_WORKER_SEND;
     nng_aio_set_msg(w->aio, msg);
     nng_ctx_send(w->ctx, w->aio);
+}
+
+/* pdp_worker_reply sends w->rep, once a standby holds what it
+ * acknowledges (w->sync). Takes msg. */
+static void
+pdp_worker_reply(pdp_worker *w, nng_msg *msg)
+{
+    bool sync = w->sync;
+
+    w->sync = false;
+    if (!sync || !pdp_server_ha_hold(w, msg)) {
+        pdp_server_send(w, msg);
+    }
 }
 
 static void
@@ -204,6 +218,7 @@ pdp_worker_usage_done(void *arg, tg_err rv, const tg_usage_ack *ack)
         w->rep.u.ack = *ack;
         snprintf(w->rep.request_id, sizeof(w->rep.request_id), "%s",
                  ack->request_id);
+        w->sync = true;
     } else {
         char why[TG_MSG_TEXT_MAX];
         snprintf(why, sizeof(why), "usage not recorded (%s); keep it and retry",
@@ -370,6 +385,7 @@ pdp_batch_item_done(void *arg, tg_err rv, const tg_usage_ack *ack)
     if (atomic_fetch_sub(&b->left, 1) != 1) {
         return;
     }
+    w->sync = true;
     pdp_worker_reply(w, b->msg);
     free(b);
     /* Last touch of w: after this, stop may free it. */
@@ -553,6 +569,7 @@ pdp_worker_reserved(void *arg, tg_err rv, const tg_usage_ack *ack)
         pdp_server_unhold(srv, d->reservation_id);
         pdp_worker_unrecorded(w, rv);
     }
+    w->sync = rv == TG_OK;
     pdp_worker_reply(w, msg);
     /* Last touch of w: after this, stop may free it. */
     pthread_mutex_lock(&srv->mu);
@@ -747,6 +764,13 @@ pdp_worker_handle(pdp_worker *w, nng_msg *msg)
         pdp_worker_reply(w, msg);
         return;
     }
+    if (atomic_load(&w->srv->fenced) && w->req.kind != PDP_REQ_PING) {
+        pdp_worker_error(w, w->req.request_id,
+                         "this central PDP was promoted over (a standby took "
+                         "over); restart it with pdp.ha.role standby");
+        pdp_worker_reply(w, msg);
+        return;
+    }
     switch (w->req.kind) {
     case PDP_REQ_DECIDE:
         w->waits = 0;
@@ -787,7 +811,9 @@ pdp_worker_handle(pdp_worker *w, nng_msg *msg)
     case PDP_REQ_REPL_PULL:
     case PDP_REQ_LEASE_ASK:
     case PDP_REQ_LEASE_CLOSE:
-        pdp_server_up_handle(w);
+        if (pdp_server_up_handle(w, msg)) {
+            return;
+        }
         break;
     }
     pdp_worker_reply(w, msg);
@@ -827,45 +853,6 @@ pdp_worker_cb(void *arg)
         tg_error("server: aio completed while waiting on the store");
         return;
     }
-}
-
-/* pdp_server_allow: the uids an ipc:// peer may run as (pdp.allow_uids,
- * else our own). */
-static void
-pdp_server_allow(pdp_server *srv)
-{
-    const tg_pdp_config *c = &srv->cfg->pdp;
-
-    for (size_t i = 0; i < c->n_allow_uids; i++) {
-        srv->allow[srv->n_allow++] = (uid_t)c->allow_uids[i];
-    }
-    if (srv->n_allow == 0) {
-        srv->allow[srv->n_allow++] = geteuid();
-    }
-}
-
-/* pdp_server_state_load brings the limits back before the first decision:
- * the settled spend of every window that can still count (the longest is
- * rolling:744h or a 31-day month), then the saved windows and open
- * reservations on top of it (the snapshot holds no settled spend), then
- * the leases sidecar PDPs hold; and publishes the bundle and pricing for
- * them. */
-static tg_err
-pdp_server_state_load(pdp_server *srv, char *err, size_t errlen)
-{
-    tg_err rv = pdp_store_budget_list(srv->st,
-                                      tg_now_ms() - 745LL * 3600 * 1000,
-                                      pdp_server_budget_load, srv->lim);
-
-    if (rv != TG_OK) {
-        snprintf(err, errlen, "server: cannot read budget spend: %s",
-                 tg_strerror(rv));
-        return rv;
-    }
-    pdp_server_limits_restore(srv);
-    pdp_server_up_restore(srv);
-    pdp_server_up_publish(srv, tg_now_ms());
-    return TG_OK;
 }
 
 tg_err
@@ -933,6 +920,7 @@ pdp_server_start_up(pdp_server **out, const tg_config *cfg, pdp_store *st,
     atomic_init(&srv->pipes, 0);
     pthread_mutex_init(&srv->pipe_mu, NULL);
     atomic_init(&srv->tls_reloads, 0);
+    atomic_init(&srv->fenced, false);
     if ((rv = pdp_signer_open(&srv->signer, cfg->pdp.state_dir, true, err,
                               errlen)) != TG_OK) {
         goto out;
@@ -969,7 +957,9 @@ pdp_server_start_up(pdp_server **out, const tg_config *cfg, pdp_store *st,
         pdp_worker *w = &srv->workers[i];
 
         w->srv = srv;
-        tg_buf_init(&w->out, (size_t)cfg->pdp.max_message_bytes);
+        /* Replies are small but for replication: a sidecar's snapshot,
+         * a standby's chunk of log or copy. */
+        tg_buf_init(&w->out, PDP_SERVER_REPLY_MAX);
         tg_buf_init(&w->resbuf, 0);
         tg_buf_init(&w->content, 0);
         if ((nrv = nng_aio_alloc(&w->aio, pdp_worker_cb, w)) != 0 ||
@@ -986,7 +976,8 @@ pdp_server_start_up(pdp_server **out, const tg_config *cfg, pdp_store *st,
             goto out;
         }
     }
-    if ((rv = pdp_server_tls_start(srv, err, errlen)) != TG_OK) {
+    if ((rv = pdp_server_tls_start(srv, err, errlen)) != TG_OK ||
+        (rv = pdp_server_ha_start(srv, err, errlen)) != TG_OK) {
         goto out;
     }
     for (size_t i = 0; i < cfg->pdp.n_listen; i++) {
@@ -1101,6 +1092,7 @@ pdp_server_metrics(pdp_server *srv, tg_buf *out)
     pdp_alerts_metrics(srv != NULL ? srv->alerts : NULL, out);
     if (srv != NULL) {
         pdp_server_up_metrics(srv, out);
+        pdp_server_ha_metrics(srv, out);
         if (srv->up != NULL) {
             pdp_upstream_metrics(srv->up, out);
         }
@@ -1117,6 +1109,7 @@ pdp_server_stop(pdp_server *srv)
     pthread_mutex_lock(&srv->mu);
     atomic_store(&srv->stopping, true);
     pthread_mutex_unlock(&srv->mu);
+    pdp_server_ha_stop(srv); /* held replies go (as errors) */
     /* Parked usage reports get their (durable) acks out first, while the
      * socket still works. */
     pthread_mutex_lock(&srv->mu);
@@ -1158,6 +1151,7 @@ pdp_server_stop(pdp_server *srv)
         tg_buf_fini(&w->content);
     }
     free(srv->workers);
+    pdp_server_ha_free(srv);
     pdp_alerts_stop(srv->alerts); /* no usage report is in flight now */
     pdp_limits_destroy(srv->lim);
     pdp_guardset_destroy(srv->guards);

@@ -23,6 +23,7 @@
 #include "tg_trust.h"
 
 #define PDP_SERVER_PIPES_MAX 1024 /* counted for draining; more still work */
+#define PDP_SERVER_REPLY_MAX (256u << 20) /* a sidecar's snapshot at most */
 #define PDP_WORKER_WAITS_MAX 4 /* a decision waits for slices this often */
 
 typedef enum pdp_worker_state {
@@ -50,7 +51,16 @@ typedef struct pdp_worker {
     /* The budget windows the parked report's reservation held. */
     uint32_t             nspend;
     pdp_limits_spend_key spend[PDP_LIMITS_BUDGETS_MAX];
+    /* The reply acknowledges a write: with a standby (pdp.ha), it waits
+     * until the standby holds it (pdp_server_ha.c, which owns the rest). */
+    bool               sync;
+    uint64_t           ha_seq;
+    int64_t            ha_until;
+    nng_msg           *ha_msg;
+    struct pdp_worker *ha_next;
 } pdp_worker;
+
+typedef struct pdp_ha pdp_ha;
 
 struct pdp_server {
     const tg_config *cfg;
@@ -121,6 +131,11 @@ struct pdp_server {
     char          published[TG_MSG_HASH_MAX];
     bool          pricing_published;
     int64_t       repl_pruned_ms;
+    /* A central PDP with a standby (pdp_server_ha.c; NULL: none), and
+     * whether a sidecar told this one that another was promoted over it
+     * (it then answers nothing but errors). */
+    pdp_ha     *ha;
+    atomic_bool fenced;
 };
 
 /* pdp_server_listen starts a listener on url (ipc:// only: tcp is refused
@@ -133,6 +148,10 @@ tg_err pdp_server_listen(pdp_server *srv, const char *url, char *err,
  * closes an ipc peer whose uid is not allowed; arg is the server. */
 void pdp_server_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg);
 
+/* pdp_server_allow sets the uids an ipc:// peer may run as
+ * (pdp.allow_uids, else our own). pdp_server_listen.c. */
+void pdp_server_allow(pdp_server *srv);
+
 /* pdp_server_tls_start loads pdp.tls when a listener needs it and watches
  * its files; pdp_server_tls_stop closes the listeners' config and the
  * watch (before the socket closes). */
@@ -142,6 +161,10 @@ void   pdp_server_tls_stop(pdp_server *srv);
 /* pdp_server_limits_restore brings back the saved rate-limit windows and
  * every recorded reservation before the first decision (start only). */
 void pdp_server_limits_restore(pdp_server *srv);
+
+/* pdp_server_state_load brings the limits back before the first decision
+ * (pdp_server_persist.c, which says in what order). */
+tg_err pdp_server_state_load(pdp_server *srv, char *err, size_t errlen);
 
 /* pdp_server_snap_main is the snapshot thread: a snapshot once a second
  * while the windows change, until snap_stop. arg is the server. */
@@ -161,11 +184,41 @@ void pdp_server_expired(void *arg, const char *id);
 void pdp_server_budget_load(void *arg, const pdp_limits_spend_key *k,
                             int64_t spent);
 
+/* pdp_server_send encodes w->rep into msg and sends it (pdp_server.c).
+ * Takes msg. */
+void pdp_server_send(pdp_worker *w, nng_msg *msg);
+
+/* ---- pdp_server_ha.c: the active side of a standby (pdp.ha) ---- */
+
+/* pdp_server_ha_start starts it when pdp.ha is set (else does nothing);
+ * pdp_server_ha_stop lets every held reply go as an error and answers the
+ * parked pull (before the server waits for parked workers);
+ * pdp_server_ha_free stops and frees it. */
+tg_err pdp_server_ha_start(pdp_server *srv, char *err, size_t errlen);
+void   pdp_server_ha_stop(pdp_server *srv);
+void   pdp_server_ha_free(pdp_server *srv);
+
+/* pdp_server_ha_hold: true when w's reply (msg, taken) waits until the
+ * standby holds every write committed so far (the worker is parked and
+ * the reply sent later); false: send it now (w->rep may have become an
+ * error: the standby is lost and on_standby_lost is refuse). */
+bool pdp_server_ha_hold(pdp_worker *w, nng_msg *msg);
+
+/* pdp_server_ha_pull answers a standby's ReplPull: true when it is parked
+ * until the log moves on (msg taken), false when w->rep is the answer. */
+bool pdp_server_ha_pull(pdp_worker *w, nng_msg *msg);
+
+/* pdp_server_ha_epoch is this PDP's HA epoch (0 without pdp.ha). */
+uint64_t pdp_server_ha_epoch(const pdp_server *srv);
+
+void pdp_server_ha_metrics(pdp_server *srv, tg_buf *out);
+
 /* ---- pdp_server_up.c: the central PDP's side of its sidecar PDPs ---- */
 
 /* pdp_server_up_handle fills w->rep for a ReplPull, LeaseAsk or
- * LeaseClose; false for any other request. */
-bool pdp_server_up_handle(pdp_worker *w);
+ * LeaseClose; true when w is parked instead (a standby's pull: msg is
+ * taken and the reply sent later). */
+bool pdp_server_up_handle(pdp_worker *w, nng_msg *msg);
 
 /* pdp_server_up_spend writes the budget windows report u charges into
  * spend (room for PDP_LIMITS_BUDGETS_MAX): a forwarded report's own, else

@@ -372,3 +372,18 @@ pdp_server_listen(pdp_server *srv, const char *url, char *err, size_t errlen)
             url, srv->n_workers, (long long)srv->cfg->pdp.max_message_bytes);
     return TG_OK;
 }
+
+/* pdp_server_allow: the uids an ipc:// peer may run as (pdp.allow_uids,
+ * else our own). */
+void
+pdp_server_allow(pdp_server *srv)
+{
+    const tg_pdp_config *c = &srv->cfg->pdp;
+
+    for (size_t i = 0; i < c->n_allow_uids; i++) {
+        srv->allow[srv->n_allow++] = (uid_t)c->allow_uids[i];
+    }
+    if (srv->n_allow == 0) {
+        srv->allow[srv->n_allow++] = geteuid();
+    }
+}

@@ -268,3 +268,27 @@ pdp_server_budget_load(void *arg, const pdp_limits_spend_key *k, int64_t spent)
     pdp_limits_budget_load(arg, k->rule_id, k->scope, k->code, k->start_ms,
                            spent);
 }
+
+/* pdp_server_state_load brings the limits back before the first decision:
+ * the settled spend of every window that can still count (the longest is
+ * rolling:744h or a 31-day month), then the saved windows and open
+ * reservations on top of it (the snapshot holds no settled spend), then
+ * the leases sidecar PDPs hold; and publishes the bundle and pricing for
+ * them. */
+tg_err
+pdp_server_state_load(pdp_server *srv, char *err, size_t errlen)
+{
+    tg_err rv = pdp_store_budget_list(srv->st,
+                                      tg_now_ms() - 745LL * 3600 * 1000,
+                                      pdp_server_budget_load, srv->lim);
+
+    if (rv != TG_OK) {
+        snprintf(err, errlen, "server: cannot read budget spend: %s",
+                 tg_strerror(rv));
+        return rv;
+    }
+    pdp_server_limits_restore(srv);
+    pdp_server_up_restore(srv);
+    pdp_server_up_publish(srv, tg_now_ms());
+    return TG_OK;
+}

@@ -227,19 +227,58 @@ up_lease_close(pdp_worker *w)
     w->rep.u.closed = closed;
 }
 
+/* up_fenced is true (and w->rep the error) when a sidecar saw a higher
+ * HA epoch than this PDP's: another PDP was promoted over this one, which
+ * from then on answers nothing but errors (what it granted or counted
+ * would be counted twice). */
+static bool
+up_fenced(pdp_worker *w)
+{
+    pdp_server *srv  = w->srv;
+    uint64_t    mine = pdp_server_ha_epoch(srv);
+
+    if (w->req.u.repl_pull.epoch <= mine) {
+        return false;
+    }
+    if (!atomic_exchange(&srv->fenced, true)) {
+        tg_error("ha: sidecar %s follows HA epoch %llu, this PDP is at %llu: "
+                 "another PDP was promoted over this one. This one now "
+                 "refuses every request; restart it with pdp.ha.role standby "
+                 "and peer the active one",
+                 w->req.u.repl_pull.node,
+                 (unsigned long long)w->req.u.repl_pull.epoch,
+                 (unsigned long long)mine);
+    }
+    up_error(w, "%s", "this central PDP was promoted over; use the active one");
+    return true;
+}
+
 bool
-pdp_server_up_handle(pdp_worker *w)
+pdp_server_up_handle(pdp_worker *w, nng_msg *msg)
 {
     switch (w->req.kind) {
     case PDP_REQ_REPL_PULL:
-        up_pull(w);
-        return true;
+        if (w->req.u.repl_pull.standby) {
+            return pdp_server_ha_pull(w, msg);
+        }
+        if (!up_fenced(w)) {
+            up_pull(w);
+            if (w->rep.kind == PDP_REP_REPL_DATA) {
+                w->rep.u.repl.epoch = pdp_server_ha_epoch(w->srv);
+            }
+        }
+        return false;
     case PDP_REQ_LEASE_ASK:
         up_lease_ask(w);
-        return true;
+        if (w->rep.kind == PDP_REP_LEASE_REPLY) {
+            w->rep.u.lease.epoch = pdp_server_ha_epoch(w->srv);
+        }
+        w->sync = true;
+        return false;
     case PDP_REQ_LEASE_CLOSE:
         up_lease_close(w);
-        return true;
+        w->sync = true;
+        return false;
     default:
         return false;
     }

@@ -39,7 +39,11 @@ struct pdp_upstream {
     char                      node[TG_ID_MAX];
     nng_socket                sock;
     bool                      sock_open;
-    nng_tls_config           *tls;
+    nng_tls_config           *tls[TG_CONFIG_MAX_UPSTREAMS];
+    /* Fencing: the highest HA epoch a central PDP answered with; an
+     * answer with a lower one comes from a PDP promoted over (pdp.ha),
+     * and is refused. Sent with every pull. */
+    atomic_ullong             epoch;
     atomic_bool               stop;
     pthread_t                 th[3];
     int                       nth;
@@ -111,6 +115,38 @@ up_ctx_recv(nng_ctx ctx, nng_msg **msg)
     return rc;
 }
 
+/* up_rep_epoch is the HA epoch a reply carries (0: none, a kind without
+ * one). */
+static uint64_t
+up_rep_epoch(const pdp_rep *rep)
+{
+    if (rep->kind == PDP_REP_REPL_DATA) {
+        return rep->u.repl.epoch;
+    }
+    return rep->kind == PDP_REP_LEASE_REPLY ? rep->u.lease.epoch : 0;
+}
+
+/* up_epoch_ok is false for a replication or lease answer from a central
+ * PDP with a lower HA epoch than one seen before (a PDP that was promoted
+ * over: what it grants is not counted by the active one); it raises the
+ * epoch seen. */
+static bool
+up_epoch_ok(pdp_upstream *up, const pdp_rep *rep)
+{
+    uint64_t e    = up_rep_epoch(rep);
+    uint64_t seen = atomic_load(&up->epoch);
+
+    if (rep->kind != PDP_REP_REPL_DATA && rep->kind != PDP_REP_LEASE_REPLY) {
+        return true;
+    }
+    if (e < seen) {
+        return false;
+    }
+    while (e > seen && !atomic_compare_exchange_weak(&up->epoch, &seen, e)) {
+    }
+    return true;
+}
+
 /* up_roundtrip sends msg (taken) on a context of its own and waits for
  * the reply (timeout_ms each way), decoded into rep; a WireError, another
  * kind than expect or no answer is an error (err says which). Both are remembered: connected,
@@ -144,6 +180,15 @@ up_roundtrip(pdp_upstream *up, nng_msg *msg, pdp_rep_kind expect,
             rv = TG_EPROTO;
         } else if (rv == TG_OK && rep->kind != expect) {
             snprintf(err, errlen, "central PDP: unexpected answer");
+            pdp_wire_reply_release(rep);
+            rv = TG_EPROTO;
+        } else if (rv == TG_OK && !up_epoch_ok(up, rep)) {
+            snprintf(err, errlen,
+                     "central PDP: answered for HA epoch %llu, but another "
+                     "PDP was promoted over it (epoch %llu); its answer is "
+                     "not used",
+                     (unsigned long long)up_rep_epoch(rep),
+                     (unsigned long long)atomic_load(&up->epoch));
             pdp_wire_reply_release(rep);
             rv = TG_EPROTO;
         }
@@ -242,14 +287,6 @@ pdp_upstream_open(pdp_upstream **out, const tg_config *cfg, pdp_store *st,
     }
     pdp_slices_emergency_set(up->sl,
                              uc->on_error_allow ? uc->emergency_micro : 0);
-    if (strncmp(uc->url, "tls+tcp://", 10) == 0) {
-        tg_tls_url_host(uc->url, host, sizeof(host));
-        if (tg_tls_config(&up->tls, false, &uc->tls, host, err, errlen) !=
-            TG_OK) {
-            pdp_upstream_close(up);
-            return TG_ECONFIG;
-        }
-    }
     if ((rc = nng_req0_open(&up->sock)) != 0) {
         snprintf(err, errlen, "pdp.upstream: %s", nng_strerror(rc));
         pdp_upstream_close(up);
@@ -260,14 +297,28 @@ pdp_upstream_open(pdp_upstream **out, const tg_config *cfg, pdp_store *st,
     nng_socket_set_size(up->sock, NNG_OPT_RECVMAXSZ, UP_REPLY_MAX);
     nng_socket_set_ms(up->sock, NNG_OPT_RECONNMINT, 20);
     nng_socket_set_ms(up->sock, NNG_OPT_RECONNMAXT, 500);
-    if ((rc = nng_dialer_create(&d, up->sock, uc->url)) != 0 ||
-        (up->tls != NULL &&
-         (rc = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, up->tls)) != 0) ||
-        (rc = nng_dialer_start(d, NNG_FLAG_NONBLOCK)) != 0) {
-        snprintf(err, errlen, "pdp.upstream.url %s: %s", uc->url,
-                 nng_strerror(rc));
-        pdp_upstream_close(up);
-        return TG_ECONFIG;
+    /* Every URL is dialed: a central PDP and its standby, of which only
+     * the active one listens, so requests go where they can. */
+    for (size_t i = 0; i < uc->n_urls; i++) {
+        const char *url = uc->urls[i];
+        if (strncmp(url, "tls+tcp://", 10) == 0) {
+            tg_tls_url_host(url, host, sizeof(host));
+            if (tg_tls_config(&up->tls[i], false, &uc->tls, host, err,
+                              errlen) != TG_OK) {
+                pdp_upstream_close(up);
+                return TG_ECONFIG;
+            }
+        }
+        if ((rc = nng_dialer_create(&d, up->sock, url)) != 0 ||
+            (up->tls[i] != NULL &&
+             (rc = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, up->tls[i])) !=
+                 0) ||
+            (rc = nng_dialer_start(d, NNG_FLAG_NONBLOCK)) != 0) {
+            snprintf(err, errlen, "pdp.upstream.url %s: %s", url,
+                     nng_strerror(rc));
+            pdp_upstream_close(up);
+            return TG_ECONFIG;
+        }
     }
     *out = up;
     return TG_OK;
@@ -461,6 +512,7 @@ up_pull(pdp_upstream *up, bool *more)
     req->u.repl_pull.snapshot  = !rs.replica || atomic_load(&up->resnap);
     req->u.repl_pull.max_bytes = UP_PULL_BYTES;
     req->u.repl_pull.lease_ttl_ms = up->uc->lease_ttl_s * 1000;
+    req->u.repl_pull.epoch        = atomic_load(&up->epoch);
     rv = up_call(up, req, rep, up->uc->timeout_ms * 4, err, sizeof(err));
     if (rv != TG_OK) {
         tg_debug("upstream: pull: %s", err);
@@ -1076,8 +1128,10 @@ pdp_upstream_close(pdp_upstream *up)
     if (up->sock_open) {
         nng_close(up->sock);
     }
-    if (up->tls != NULL) {
-        nng_tls_config_free(up->tls);
+    for (size_t i = 0; i < TG_CONFIG_MAX_UPSTREAMS; i++) {
+        if (up->tls[i] != NULL) {
+            nng_tls_config_free(up->tls[i]);
+        }
     }
     pdp_slices_destroy(up->sl);
     free(up);
