@@ -53,10 +53,8 @@ pdp_worker_recv(pdp_worker *w)
     nng_ctx_recv(w->ctx, w->aio);
 }
 
-static void pdp_worker_reply(pdp_worker *w, nng_msg *msg);
-
-void
-pdp_server_send(pdp_worker *w, nng_msg *msg)
+bool
+pdp_server_encode(pdp_worker *w, nng_msg *msg)
 {
     tg_err rv = pdp_wire_encode_reply(&w->rep, &w->out);
 
@@ -67,14 +65,19 @@ pdp_server_send(pdp_worker *w, nng_msg *msg)
         snprintf(w->rep.u.error, sizeof(w->rep.u.error),
                  "pdp could not encode its reply: %s", tg_strerror(rv));
         if (pdp_wire_encode_reply(&w->rep, &w->out) != TG_OK) {
-            nng_msg_free(msg);
-            pdp_worker_recv(w);
-            return;
+            return false;
         }
     }
     nng_msg_clear(msg);
-    if (nng_msg_append(msg, w->out.data, w->out.len) != 0) {
-        nng_msg_free(msg); /* the requester times out and fails closed */
+    /* On failure the requester times out and fails closed. */
+    return nng_msg_append(msg, w->out.data, w->out.len) == 0;
+}
+
+void
+pdp_server_send(pdp_worker *w, nng_msg *msg)
+{
+    if (!pdp_server_encode(w, msg)) {
+        nng_msg_free(msg);
         pdp_worker_recv(w);
         return;
     }
@@ -83,8 +86,9 @@ pdp_server_send(pdp_worker *w, nng_msg *msg)
     nng_ctx_send(w->ctx, w->aio);
 }
 
-/* pdp_worker_reply sends w->rep, once a standby holds what it
- * acknowledges (w->sync). Takes msg. */
+/* pdp_worker_reply sends w->rep; one that acknowledges a write (w->sync)
+ * is handed, with w's context, to the standby's wait (pdp_server_ha.c)
+ * and w goes on receiving on a new context. Takes msg. */
 static void
 pdp_worker_reply(pdp_worker *w, nng_msg *msg)
 {
@@ -93,6 +97,8 @@ pdp_worker_reply(pdp_worker *w, nng_msg *msg)
     w->sync = false;
     if (!sync || !pdp_server_ha_hold(w, msg)) {
         pdp_server_send(w, msg);
+    } else {
+        pdp_worker_recv(w);
     }
 }
 

@@ -28,9 +28,24 @@
 #define HA_CHANGES_MAX (4u << 20) /* bytes of log entries per pull */
 #define HA_COPY_REUSE_MS 10000    /* a copy this recent is handed out again */
 #define HA_PRUNE_EVERY_MS 10000
-#define HA_KEEP_MIN 200000 /* log entries kept besides what the standby lacks  \
-                            */
+#define HA_KEEP_MIN                                                            \
+    200000 /* log entries kept besides what the standby lacks                  \
+            */
 #define HA_KEEP_DETACHED 1000000
+
+/* A held reply: encoded, with the context its request came on (taken
+ * from the worker, which got this record's spare context instead). */
+typedef struct ha_held {
+    struct ha_held *next;
+    struct ha_held *all_next;
+    pdp_ha         *ha;
+    nng_aio        *aio; /* its own: completes the reply's send */
+    nng_ctx         ctx;
+    nng_msg        *msg;
+    uint64_t        seq;
+    int64_t         until;
+    char            request_id[TG_REQUEST_ID_MAX];
+} ha_held;
 
 struct pdp_ha {
     pdp_server     *srv;
@@ -47,8 +62,11 @@ struct pdp_ha {
     uint64_t        alone;    /* the last write acknowledged without it */
     pdp_worker     *pull;     /* its parked pull */
     int64_t         pull_until;
-    pdp_worker     *holds; /* replies waiting for it, oldest first */
-    pdp_worker    **holds_end;
+    ha_held        *holds; /* replies waiting for it, oldest first */
+    ha_held       **holds_end;
+    ha_held        *spare;  /* records not in use (each with a context) */
+    ha_held        *all;    /* every record, for stop */
+    tg_buf          errbuf; /* the HA thread's: an error reply encoded */
     int64_t         pruned_ms;
     /* The store copy being handed out (copy_mu): a temporary file. */
     pthread_mutex_t copy_mu;
@@ -68,8 +86,8 @@ ha_now(void)
     return tg_mono_us() / 1000;
 }
 
-/* ha_done sends w's reply (msg, held since w was parked) and releases the
- * park. */
+/* ha_done sends w's reply (msg, held since w was parked: the standby's
+ * pull) and releases the park. */
 static void
 ha_done(pdp_worker *w, nng_msg *msg)
 {
@@ -86,15 +104,15 @@ ha_done(pdp_worker *w, nng_msg *msg)
  * here but not on the standby, so it is not acknowledged (the sender
  * keeps it and sends it again: every write is idempotent by its id). */
 static void
-ha_refuse(pdp_worker *w, const char *why)
+ha_refuse(pdp_rep *rep, const char *why)
 {
     char id[TG_REQUEST_ID_MAX];
 
-    snprintf(id, sizeof(id), "%s", w->rep.request_id);
-    memset(&w->rep, 0, offsetof(pdp_rep, u));
-    w->rep.kind = PDP_REP_ERROR;
-    snprintf(w->rep.request_id, sizeof(w->rep.request_id), "%s", id);
-    snprintf(w->rep.u.error, sizeof(w->rep.u.error), "%s", why);
+    snprintf(id, sizeof(id), "%s", rep->request_id);
+    memset(rep, 0, offsetof(pdp_rep, u));
+    rep->kind = PDP_REP_ERROR;
+    snprintf(rep->request_id, sizeof(rep->request_id), "%s", id);
+    snprintf(rep->u.error, sizeof(rep->u.error), "%s", why);
 }
 
 static const char HA_STOPPING[] =
@@ -104,11 +122,88 @@ static const char HA_LOST[] =
     "the central PDP's standby does not hold this write yet "
     "(pdp.ha.on_standby_lost refuse); keep it and retry";
 
+/* ha_held_cb: a held reply was sent (or could not be); its record, with
+ * the context it was sent on as its spare, is free again. */
+static void
+ha_held_cb(void *arg)
+{
+    ha_held *h  = arg;
+    pdp_ha  *ha = h->ha;
+
+    if (nng_aio_result(h->aio) != 0) {
+        nng_msg_free(nng_aio_get_msg(h->aio));
+        nng_aio_set_msg(h->aio, NULL);
+    }
+    pthread_mutex_lock(&ha->mu);
+    h->next   = ha->spare;
+    ha->spare = h;
+    pthread_mutex_unlock(&ha->mu);
+}
+
+/* ha_held_get is a free record (ha->mu held), a new one when none is:
+ * NULL when nng cannot make one. */
+static ha_held *
+ha_held_get(pdp_ha *ha)
+{
+    ha_held *h = ha->spare;
+
+    if (h != NULL) {
+        ha->spare = h->next;
+        return h;
+    }
+    if ((h = calloc(1, sizeof(*h))) == NULL) {
+        return NULL;
+    }
+    h->ha = ha;
+    if (nng_aio_alloc(&h->aio, ha_held_cb, h) != 0) {
+        free(h);
+        return NULL;
+    }
+    if (nng_ctx_open(&h->ctx, ha->srv->sock) != 0) {
+        nng_aio_free(h->aio);
+        free(h);
+        return NULL;
+    }
+    h->all_next = ha->all;
+    ha->all     = h;
+    return h;
+}
+
+/* ha_release sends the held replies of list (outside ha->mu); refuse
+ * replaces each with an error first. */
+static void
+ha_release(pdp_ha *ha, ha_held *list, const char *refuse)
+{
+    while (list != NULL) {
+        ha_held *nx = list->next;
+        if (refuse != NULL) {
+            pdp_rep rep;
+            memset(&rep, 0, sizeof(rep));
+            snprintf(rep.request_id, sizeof(rep.request_id), "%s",
+                     list->request_id);
+            ha_refuse(&rep, refuse);
+            tg_buf_reset(&ha->errbuf);
+            nng_msg_clear(list->msg);
+            if (pdp_wire_encode_reply(&rep, &ha->errbuf) != TG_OK ||
+                nng_msg_append(list->msg, ha->errbuf.data, ha->errbuf.len) !=
+                    0) {
+                nng_msg_clear(list->msg); /* the sender times out */
+            }
+        }
+        nng_aio_set_msg(list->aio, list->msg);
+        list->msg = NULL;
+        nng_ctx_send(list->ctx, list->aio);
+        list = nx;
+    }
+}
+
 bool
 pdp_server_ha_hold(pdp_worker *w, nng_msg *msg)
 {
     pdp_server *srv = w->srv;
     pdp_ha     *ha  = srv->ha;
+    ha_held    *h;
+    nng_ctx     ctx;
     uint64_t    seq;
 
     if (ha == NULL) {
@@ -120,7 +215,7 @@ pdp_server_ha_hold(pdp_worker *w, nng_msg *msg)
         /* Stopping: the standby may never get it; the sender keeps it
          * for whichever PDP is active next. */
         atomic_fetch_add(&ha->refused, 1);
-        ha_refuse(w, HA_STOPPING);
+        ha_refuse(&w->rep, HA_STOPPING);
         pthread_mutex_unlock(&ha->mu);
         return false;
     }
@@ -128,7 +223,7 @@ pdp_server_ha_hold(pdp_worker *w, nng_msg *msg)
         if (ha->attached && seq > ha->acked) {
             if (srv->cfg->pdp.ha.lost_refuse) {
                 atomic_fetch_add(&ha->refused, 1);
-                ha_refuse(w, HA_LOST);
+                ha_refuse(&w->rep, HA_LOST);
             } else if (seq > ha->alone) {
                 ha->alone = seq;
             }
@@ -136,19 +231,29 @@ pdp_server_ha_hold(pdp_worker *w, nng_msg *msg)
         pthread_mutex_unlock(&ha->mu);
         return false;
     }
-    if (ha->acked >= seq) {
+    if (ha->acked >= seq || (h = ha_held_get(ha)) == NULL) {
+        /* Held or not, this one goes: with no record to hold it, it
+         * waits for nothing rather than keep a worker. */
         pthread_mutex_unlock(&ha->mu);
         return false;
     }
-    pthread_mutex_lock(&srv->mu);
-    srv->parked++;
-    pthread_mutex_unlock(&srv->mu);
-    w->ha_seq      = seq;
-    w->ha_until    = ha_now() + srv->cfg->pdp.ha.ack_timeout_ms;
-    w->ha_msg      = msg;
-    w->ha_next     = NULL;
-    *ha->holds_end = w;
-    ha->holds_end  = &w->ha_next;
+    if (!pdp_server_encode(w, msg)) {
+        h->next   = ha->spare;
+        ha->spare = h;
+        pthread_mutex_unlock(&ha->mu);
+        nng_msg_free(msg);
+        return true; /* nothing to send: the requester times out */
+    }
+    ctx      = w->ctx; /* the reply goes on the request's context ... */
+    w->ctx   = h->ctx; /* ... and the worker receives on another one */
+    h->ctx   = ctx;
+    h->msg   = msg;
+    h->seq   = seq;
+    h->until = ha_now() + srv->cfg->pdp.ha.ack_timeout_ms;
+    snprintf(h->request_id, sizeof(h->request_id), "%s", w->rep.request_id);
+    h->next        = NULL;
+    *ha->holds_end = h;
+    ha->holds_end  = &h->next;
     atomic_fetch_add(&ha->held, 1);
     pthread_cond_signal(&ha->cv); /* the parked pull has something now */
     pthread_mutex_unlock(&ha->mu);
@@ -156,42 +261,27 @@ pdp_server_ha_hold(pdp_worker *w, nng_msg *msg)
 }
 
 /* ha_take_holds unlinks the held replies whose write the standby holds
- * (seq <= upto) or, when expired, whose time is up (ha_until <= now),
- * into a list; under ha->mu. */
-static pdp_worker *
+ * (seq <= upto) or, when expired, whose time is up (until <= now), into
+ * a list; under ha->mu. */
+static ha_held *
 ha_take_holds(pdp_ha *ha, uint64_t upto, bool expired, int64_t now)
 {
-    pdp_worker  *out = NULL, **tail = &out;
-    pdp_worker **pp = &ha->holds;
+    ha_held  *out = NULL, **tail = &out;
+    ha_held **pp = &ha->holds;
 
     while (*pp != NULL) {
-        pdp_worker *w = *pp;
-        if (expired ? w->ha_until <= now : w->ha_seq <= upto) {
-            *pp        = w->ha_next;
-            w->ha_next = NULL;
-            *tail      = w;
-            tail       = &w->ha_next;
+        ha_held *h = *pp;
+        if (expired ? h->until <= now : h->seq <= upto) {
+            *pp     = h->next;
+            h->next = NULL;
+            *tail   = h;
+            tail    = &h->next;
         } else {
-            pp = &w->ha_next;
+            pp = &h->next;
         }
     }
     ha->holds_end = pp;
     return out;
-}
-
-/* ha_send_all answers every worker of list (outside ha->mu); refuse turns
- * each reply into an error first. */
-static void
-ha_send_all(pdp_worker *list, const char *refuse)
-{
-    while (list != NULL) {
-        pdp_worker *nx = list->ha_next;
-        if (refuse != NULL) {
-            ha_refuse(list, refuse);
-        }
-        ha_done(list, list->ha_msg);
-        list = nx;
-    }
 }
 
 /* ha_rep_head starts a ReplData reply for the standby. */
@@ -363,7 +453,8 @@ pdp_server_ha_pull(pdp_worker *w, nng_msg *msg)
     pdp_ha              *ha  = srv->ha;
     const pdp_repl_pull *p   = &w->req.u.repl_pull;
     pdp_txlog_state      ts;
-    pdp_worker          *done, *old = NULL;
+    ha_held             *done;
+    pdp_worker          *old = NULL;
     tg_err               rv;
 
     if ((rv = pdp_txlog_state_get(srv->st, &ts)) != TG_OK) {
@@ -391,7 +482,7 @@ pdp_server_ha_pull(pdp_worker *w, nng_msg *msg)
     }
     ha->attached = true;
     ha->seen_ms  = ha_now();
-    ha->acked = p->from; /* what it holds now (a new one may hold less) */
+    ha->acked    = p->from; /* what it holds now (a new one may hold less) */
     if (!ha->in_sync && p->from >= ts.head) {
         tg_info("ha: standby %s is in sync at log position %llu", p->node,
                 (unsigned long long)p->from);
@@ -400,7 +491,7 @@ pdp_server_ha_pull(pdp_worker *w, nng_msg *msg)
     done = ha_take_holds(ha, ha->acked, false, 0);
     if (p->from < ts.head || ha->stop) {
         pthread_mutex_unlock(&ha->mu);
-        ha_send_all(done, NULL);
+        ha_release(ha, done, NULL);
         ha_changes(ha, w, p->from);
         return false;
     }
@@ -414,7 +505,7 @@ pdp_server_ha_pull(pdp_worker *w, nng_msg *msg)
     w->ha_seq      = p->from;
     pthread_cond_signal(&ha->cv);
     pthread_mutex_unlock(&ha->mu);
-    ha_send_all(done, NULL);
+    ha_release(ha, done, NULL);
     if (old != NULL) {
         ha_changes(ha, old, old->ha_seq);
         ha_done(old, old->ha_msg);
@@ -455,7 +546,8 @@ ha_main(void *arg)
     for (;;) {
         int64_t         now = ha_now();
         int64_t         wake;
-        pdp_worker     *w, *late;
+        pdp_worker     *w;
+        ha_held        *late;
         struct timespec ts;
 
         if ((w = ha->pull) != NULL &&
@@ -479,16 +571,17 @@ ha_main(void *arg)
                                : "writes are acknowledged without it");
             }
             ha->in_sync = false;
-            for (pdp_worker *x = late; x != NULL; x = x->ha_next) {
+            for (ha_held *x = late; x != NULL; x = x->next) {
                 atomic_fetch_add(&ha->timeouts, 1);
-                if (!refuse && x->ha_seq > ha->alone) {
-                    ha->alone = x->ha_seq;
+                if (!refuse && x->seq > ha->alone) {
+                    ha->alone = x->seq;
                 }
             }
             pthread_mutex_unlock(&ha->mu);
-            ha_send_all(late, !refuse    ? NULL
-                              : ha->stop ? HA_STOPPING
-                                         : HA_LOST);
+            ha_release(ha, late,
+                       !refuse    ? NULL
+                       : ha->stop ? HA_STOPPING
+                                  : HA_LOST);
             pthread_mutex_lock(&ha->mu);
             continue;
         }
@@ -500,8 +593,8 @@ ha_main(void *arg)
         if (ha->pull != NULL && ha->pull_until < wake) {
             wake = ha->pull_until;
         }
-        if (ha->holds != NULL && ha->holds->ha_until < wake) {
-            wake = ha->holds->ha_until;
+        if (ha->holds != NULL && ha->holds->until < wake) {
+            wake = ha->holds->until;
         }
         clock_gettime(CLOCK_MONOTONIC, &ts);
         wake = wake > now ? wake - now : 1;
@@ -542,6 +635,7 @@ pdp_server_ha_start(pdp_server *srv, char *err, size_t errlen)
     ha->copy_fd   = -1;
     ha->holds_end = &ha->holds;
     ha->pruned_ms = ha_now();
+    tg_buf_init(&ha->errbuf, 0);
     pthread_mutex_init(&ha->mu, NULL);
     pthread_mutex_init(&ha->copy_mu, NULL);
     pthread_condattr_init(&ca);
@@ -591,6 +685,18 @@ pdp_server_ha_free(pdp_server *srv)
         return;
     }
     pdp_server_ha_stop(srv);
+    /* Every held reply was sent at stop; wait for the sends to end. */
+    for (ha_held *h = ha->all; h != NULL; h = h->all_next) {
+        nng_aio_stop(h->aio);
+    }
+    while (ha->all != NULL) {
+        ha_held *nx = ha->all->all_next;
+        nng_ctx_close(ha->all->ctx);
+        nng_aio_free(ha->all->aio);
+        free(ha->all);
+        ha->all = nx;
+    }
+    tg_buf_fini(&ha->errbuf);
     if (ha->copy_fd >= 0) {
         close(ha->copy_fd);
     }

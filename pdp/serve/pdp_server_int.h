@@ -52,12 +52,11 @@ typedef struct pdp_worker {
     uint32_t             nspend;
     pdp_limits_spend_key spend[PDP_LIMITS_BUDGETS_MAX];
     /* The reply acknowledges a write: with a standby (pdp.ha), it waits
-     * until the standby holds it (pdp_server_ha.c, which owns the rest). */
-    bool               sync;
-    uint64_t           ha_seq;
-    int64_t            ha_until;
-    nng_msg           *ha_msg;
-    struct pdp_worker *ha_next;
+     * until the standby holds it (pdp_server_ha.c). ha_seq, ha_msg: the
+     * standby's parked pull (its position, the request). */
+    bool     sync;
+    uint64_t ha_seq;
+    nng_msg *ha_msg;
 } pdp_worker;
 
 typedef struct pdp_ha pdp_ha;
@@ -184,8 +183,10 @@ void pdp_server_expired(void *arg, const char *id);
 void pdp_server_budget_load(void *arg, const pdp_limits_spend_key *k,
                             int64_t spent);
 
-/* pdp_server_send encodes w->rep into msg and sends it (pdp_server.c).
- * Takes msg. */
+/* pdp_server_encode encodes w->rep into msg (false: it cannot be, even as
+ * an error); pdp_server_send encodes and sends it, taking msg
+ * (pdp_server.c). */
+bool pdp_server_encode(pdp_worker *w, nng_msg *msg);
 void pdp_server_send(pdp_worker *w, nng_msg *msg);
 
 /* ---- pdp_server_ha.c: the active side of a standby (pdp.ha) ---- */
@@ -199,9 +200,11 @@ void   pdp_server_ha_stop(pdp_server *srv);
 void   pdp_server_ha_free(pdp_server *srv);
 
 /* pdp_server_ha_hold: true when w's reply (msg, taken) waits until the
- * standby holds every write committed so far (the worker is parked and
- * the reply sent later); false: send it now (w->rep may have become an
- * error: the standby is lost and on_standby_lost is refuse). */
+ * standby holds every write committed so far: it is encoded and kept with
+ * w's context, and w gets a fresh one to receive on (a held reply never
+ * keeps a worker: the standby's own pull must find one); false: send it
+ * now (w->rep may have become an error: the standby is lost and
+ * on_standby_lost is refuse). */
 bool pdp_server_ha_hold(pdp_worker *w, nng_msg *msg);
 
 /* pdp_server_ha_pull answers a standby's ReplPull: true when it is parked
