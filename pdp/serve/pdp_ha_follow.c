@@ -10,6 +10,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <nng/nng.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +33,7 @@
           * healthy one answers every HA_PULL_WAIT_MS) */
 #define HA_REPLY_MAX (8u << 20)
 #define HA_PRUNE_EVERY_MS 10000
+#define HA_SYNC_MS 100 /* applied entries reach the disk within this */
 #define HA_KEEP 100000 /* log entries a standby keeps */
 
 typedef struct ha_link {
@@ -236,6 +239,13 @@ typedef struct ha_state {
     bool             need_copy;
     int64_t          said_ms;
     int64_t          pruned_ms;
+    /* The sync thread fsyncs what was applied (dirty) every HA_SYNC_MS;
+     * store_mu keeps the store from being swapped under it. */
+    pthread_t       syncer;
+    bool            syncing;
+    pthread_mutex_t store_mu;
+    atomic_bool     dirty;
+    atomic_bool     stop;
 } ha_state;
 
 /* ha_step makes one pull (or takes a copy) and applies what came. */
@@ -254,8 +264,10 @@ ha_step(ha_state *f, char *err, size_t errlen)
         snprintf(path, sizeof(path), "%.4000s/ha-incoming.mdb",
                  f->cfg->pdp.state_dir);
         if ((rv = ha_fetch_copy(&f->l, &ts, path, err, errlen)) == TG_OK) {
-            f->alive_ms  = tg_mono_us() / 1000;
-            rv           = ha_reinstall(f->cfg, f->st, path, err, errlen);
+            f->alive_ms = tg_mono_us() / 1000;
+            pthread_mutex_lock(&f->store_mu);
+            rv = ha_reinstall(f->cfg, f->st, path, err, errlen);
+            pthread_mutex_unlock(&f->store_mu);
             f->need_copy = rv != TG_OK;
         }
         unlink(path);
@@ -267,6 +279,7 @@ ha_step(ha_state *f, char *err, size_t errlen)
         f->pruned_ms = tg_mono_us() / 1000;
         (void)pdp_txlog_prune(*f->st, HA_KEEP);
     }
+
     ha_pull_init(&f->l, &ts);
     if ((rv = ha_call(&f->l, HA_PULL_WAIT_MS + f->cfg->pdp.ha.timeout_ms, err,
                       errlen)) != TG_OK) {
@@ -286,6 +299,12 @@ ha_step(ha_state *f, char *err, size_t errlen)
                  tg_strerror(rv));
         f->need_copy = rv == TG_EPROTO;
         return;
+    }
+    /* The next pull acknowledges it at once (committed: a crash of this
+     * process keeps it); the sync thread puts it on the disk within
+     * HA_SYNC_MS. */
+    if (f->l.rep.u.repl.len > 0) {
+        atomic_store(&f->dirty, true);
     }
     if (f->l.rep.u.repl.behind != f->behind) {
         f->behind = f->l.rep.u.repl.behind;
@@ -351,6 +370,28 @@ ha_try_promote(ha_state *f, int asked)
     return true;
 }
 
+/* ha_sync_main fsyncs the standby's store every HA_SYNC_MS while
+ * something was applied. */
+static void *
+ha_sync_main(void *arg)
+{
+    ha_state       *f   = arg;
+    struct timespec nap = {0, HA_SYNC_MS * 1000 * 1000};
+
+    while (!atomic_load(&f->stop)) {
+        nanosleep(&nap, NULL);
+        if (!atomic_exchange(&f->dirty, false)) {
+            continue;
+        }
+        pthread_mutex_lock(&f->store_mu);
+        if (*f->st != NULL && pdp_txlog_sync(*f->st) != TG_OK) {
+            atomic_store(&f->dirty, true); /* said in the log; again */
+        }
+        pthread_mutex_unlock(&f->store_mu);
+    }
+    return NULL;
+}
+
 /* ha_follow runs the standby until it is promoted (0) or a signal stops
  * it (PDP_HA_STOPPED). */
 static int
@@ -365,11 +406,16 @@ ha_follow(const tg_config *cfg, pdp_store **st, const sigset_t *set, char *msg,
     memset(&f, 0, sizeof(f));
     f.cfg = cfg;
     f.st  = st;
+    pthread_mutex_init(&f.store_mu, NULL);
+    atomic_init(&f.dirty, false);
+    atomic_init(&f.stop, false);
     if (ha_link_open(&f.l, cfg, msg, msglen) != TG_OK) {
         tg_error("ha: %s", msg);
         ha_link_close(&f.l);
+        pthread_mutex_destroy(&f.store_mu);
         return PDP_SERVE_USAGE;
     }
+    f.syncing = pthread_create(&f.syncer, NULL, ha_sync_main, &f) == 0;
     tg_info("ha: standby of %s: following its log; serving nothing until "
             "promoted (tollgate-pdp promote)",
             cfg->pdp.ha.peer);
@@ -395,6 +441,11 @@ ha_follow(const tg_config *cfg, pdp_store **st, const sigset_t *set, char *msg,
             nanosleep(&nap, NULL);
         }
     }
+    atomic_store(&f.stop, true);
+    if (f.syncing) {
+        pthread_join(f.syncer, NULL);
+    }
+    pthread_mutex_destroy(&f.store_mu);
     ha_link_close(&f.l);
     return ec;
 }

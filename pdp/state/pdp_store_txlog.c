@@ -955,7 +955,7 @@ pdp_txlog_apply(pdp_store *st, const void *data, size_t len, uint64_t *head_out)
     }
     /* Without entries it only reads: no write txn. */
     rv = a.n == 0 ? pdp_txlog_read(st, pdp_txlog_apply_txn, &a)
-                  : pdp_store__write(st, pdp_txlog_apply_txn, &a);
+                  : pdp_store__write_nosync(st, pdp_txlog_apply_txn, &a);
     if (rv == TG_EEXIST) {
         rv = a.refused == PDP_TXLOG_NOT_STANDBY ? TG_ECONFIG
              : a.refused == PDP_TXLOG_GAP       ? TG_EPROTO
@@ -1162,4 +1162,15 @@ pdp_txlog_prune(pdp_store *st, uint64_t keep)
     tg_err              rv = pdp_store__write(st, pdp_txlog_prune_txn, &a);
 
     return rv == TG_EEXIST && a.none ? TG_OK : rv;
+}
+
+tg_err
+pdp_txlog_sync(pdp_store *st)
+{
+    int rc = mdb_env_sync(st->env, 1);
+
+    if (rc != 0) {
+        pdp_store__log_failure(st, "fsync", rc);
+    }
+    return pdp_store__rc(rc);
 }

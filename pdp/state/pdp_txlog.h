@@ -127,8 +127,10 @@ tg_err pdp_txlog_changes(pdp_store *st, uint64_t from, size_t max_bytes,
                          tg_buf *out, uint64_t *last, uint64_t *head);
 
 /* pdp_txlog_apply applies a buffer made by pdp_txlog_changes on a standby
- * store (role PDP_HA_STANDBY, else TG_ECONFIG) in one write txn, fsync'd
- * before it returns: every entry's seq must continue head + 1 with no gap
+ * store (role PDP_HA_STANDBY, else TG_ECONFIG) in one write txn, committed
+ * but not fsync'd (like a reservation: a crash of the standby's process
+ * keeps it; pdp_txlog_sync puts it on the disk, and the standby calls it
+ * within 100 ms): every entry's seq must continue head + 1 with no gap
  * (else TG_EPROTO, nothing applied); puts overwrite, dels of a missing key
  * and drops of an empty database are no-ops; the entries are appended to
  * the standby's own txlog with their seq. Validates the whole buffer first
@@ -138,6 +140,9 @@ tg_err pdp_txlog_changes(pdp_store *st, uint64_t from, size_t max_bytes,
  * that is not a standby). */
 tg_err pdp_txlog_apply(pdp_store *st, const void *data, size_t len,
                        uint64_t *head_out);
+
+/* pdp_txlog_sync fsyncs what pdp_txlog_apply committed. */
+tg_err pdp_txlog_sync(pdp_store *st);
 
 /* pdp_txlog_copy writes a consistent, compacted copy of the whole store
  * (every database, the log and meta included, as of one read txn) to fd
