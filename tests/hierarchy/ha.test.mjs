@@ -16,7 +16,7 @@ import {
   Proc, PROVIDER_KEY_ENV, freePort, httpRequest, parseMetrics, pollUntil, runBinary,
 } from '../integration/harness.mjs';
 import {
-  Sidecar, budgetKey, centralMetrics, drained, load, startCentral,
+  BODY, Sidecar, budgetKey, centralMetrics, drained, load, startCentral,
 } from './topology.mjs';
 
 const LIMIT_USD = 0.03;
@@ -193,5 +193,105 @@ describe('a central PDP and its standby under three sidecars', { concurrency: fa
     const p = await runBinary('tollgate-pdp', ['promote', '--config', central.cfgPath, '--wait', '10']);
     assert.equal(p.code, 1, p.stdout + p.stderr);
     assert.match(p.stderr, /the active PDP answered .* ago; stop it first/);
+  });
+});
+
+/** pair starts an active central PDP (its own data plane talks to it over
+ * ipc) with pdp and ha settings, and its standby, in sync. */
+async function pair(pdp, ha = {}) {
+  const sbPort = await freePort();
+  const central = await startCentral({
+    pdp, ha: { role: 'active', peer: `tcp://127.0.0.1:${sbPort}`, ...ha },
+  });
+  const sb = await new Standby(central, sbPort).start();
+  await inSync(() => centralMetrics(central), 'the active PDP');
+  return { central, sb };
+}
+
+async function unpair({ central, sb }) {
+  if (sb?.pdp.running) {
+    const r = await sb.pdp.kill('SIGTERM');
+    assert.equal(r.code, 0, sb.pdp.describe());
+  }
+  await central?.stop();
+}
+
+/** burst sends n requests from c concurrent clients through the central's
+ * own data plane; returns the statuses seen, counted. */
+async function burst(central, key, n, c) {
+  const seen = {};
+  let left = n;
+  await Promise.all(Array.from({ length: c }, async () => {
+    while (left-- > 0) {
+      const r = await central.chat(BODY, { key });
+      seen[r.status] = (seen[r.status] ?? 0) + 1;
+    }
+  }));
+  return seen;
+}
+
+describe('a central PDP and its standby, data planes asking the active directly', { concurrency: false }, () => {
+  test('held replies keep no worker: 16 clients with 2 workers all get through, each decision waiting for the standby', async () => {
+    const p = await pair({ workers: 2 });
+    try {
+      const k = await p.central.createKey({ tenant: 'few' });
+      await p.central.cli(['budgets', 'set', 'tenant:few', '--limit-usd', '100', '--window', 'monthly',
+        '--config', p.central.cfgPath]);
+      const seen = await burst(p.central, k.key, 200, 16);
+      const m = await centralMetrics(p.central);
+      console.log(`# 2 workers, 16 clients: ${JSON.stringify(seen)}; held ${m.tollgate_ha_held_total}, ` +
+        `timeouts ${m.tollgate_ha_ack_timeouts_total}`);
+      assert.deepEqual(seen, { 200: 200 });
+      assert.ok(m.tollgate_ha_held_total >= 200, 'the decisions did not wait for the standby');
+      assert.equal(m.tollgate_ha_ack_timeouts_total, 0, 'the standby was lost under load');
+    } finally {
+      await unpair(p);
+    }
+  });
+
+  test('standby paused: "alone" acknowledges without it after ack_timeout_ms, and it catches up', async () => {
+    const p = await pair({}, { ack_timeout_ms: 300 });
+    try {
+      const k = await p.central.createKey({ tenant: 'alone' });
+      await p.central.cli(['budgets', 'set', 'tenant:alone', '--limit-usd', '100', '--window', 'monthly',
+        '--config', p.central.cfgPath]);
+      p.sb.pdp.child.kill('SIGSTOP');
+      const seen = await burst(p.central, k.key, 20, 2);
+      const m = await centralMetrics(p.central);
+      p.sb.pdp.child.kill('SIGCONT');
+      assert.deepEqual(seen, { 200: 20 });
+      assert.ok(m.tollgate_ha_ack_timeouts_total > 0, 'nothing waited for the paused standby');
+      assert.equal(m.tollgate_ha_standby_in_sync, 0);
+      assert.match(p.central.pdp.stderr(), /did not acknowledge within 300 ms; writes are acknowledged without it/);
+      await inSync(() => centralMetrics(p.central), 'the active PDP, once its standby is back,');
+    } finally {
+      await unpair(p);
+    }
+  });
+
+  test('standby paused: "refuse" acknowledges nothing it lacks; the usage waits in the spool and is counted once', async () => {
+    const p = await pair({}, { ack_timeout_ms: 300, on_standby_lost: 'refuse' });
+    try {
+      const k = await p.central.createKey({ tenant: 'strict' });
+      await p.central.cli(['budgets', 'set', 'tenant:strict', '--limit-usd', '100', '--window', 'monthly',
+        '--config', p.central.cfgPath]);
+      const before = (await p.central.mockStats()).requests;
+      assert.equal((await p.central.chat(BODY, { key: k.key })).status, 200);
+      p.sb.pdp.child.kill('SIGSTOP');
+      const r = await p.central.chat(BODY, { key: k.key });
+      p.sb.pdp.child.kill('SIGCONT');
+      const m = await centralMetrics(p.central);
+      assert.equal(r.status, 503, `a decision was acknowledged without the standby: ${r.status} ${r.text}`);
+      assert.ok(m.tollgate_ha_refused_total > 0 || m.tollgate_ha_ack_timeouts_total > 0, JSON.stringify(m));
+      await inSync(() => centralMetrics(p.central), 'the active PDP, once its standby is back,');
+      // The first request's report (refused or not meanwhile) is counted
+      // exactly once once the spool delivers it.
+      await pollUntil(async () => (await p.central.spendTenant('strict')).requests === 1,
+        { timeoutMs: 20_000, what: 'the report to be counted' });
+      assert.equal((await p.central.mockStats()).requests - before, 1);
+      assert.equal((await p.sb.spendTenant('strict')).requests, 1, 'the standby does not hold the counted report');
+    } finally {
+      await unpair(p);
+    }
   });
 });

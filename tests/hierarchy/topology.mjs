@@ -14,11 +14,13 @@ export const LIMIT_USD = 0.02;
 export const BODY = { model: 'gpt-4o-mini', max_tokens: 40, messages: userMsg('hello') };
 
 /** Central: a Gateway whose PDP also listens on loopback TCP for sidecars. */
-export async function startCentral({ port, ha } = {}) {
+export async function startCentral({ port, ha, pdp = {} } = {}) {
   const cport = port ?? await freePort();
   const adminPort = await freePort();
   const gw = new Gateway({
-    pdp: { allow_plain_tcp: true, admin_listen: `127.0.0.1:${adminPort}`, bundle_watch: false, ...(ha ? { ha } : {}) },
+    pdp: {
+      allow_plain_tcp: true, admin_listen: `127.0.0.1:${adminPort}`, bundle_watch: false, ...(ha ? { ha } : {}), ...pdp,
+    },
     bundle: {
       'bundle.json': { name: 'hierarchy', revision: 1 },
       'access.policy.json': { rules: [{ id: 'allow-all', kind: 'access', effect: 'allow' }] },
