@@ -9,13 +9,16 @@
 #      against the leases the central PDP grants it
 #   c  wrk -> data plane -> central PDP over loopback tcp:// for every
 #      decision and report; the same budget and rate limit, enforced there
+#   d  as c, with a standby (pdp.ha): every reply that acknowledges a write
+#      (the decision's reservation, the report) waits until the standby
+#      pulled it
 # Latency at concurrency 1 (p50/p99 added over m) and throughput at
 # concurrency 32 (requests/s, p99), in rounds that take turns; medians, and
-# b/a, c/a. The budget ($1000 monthly) and the rate limit (1,000,000 rpm)
+# b/a, c/a, d/a and d/c. The budget ($1000 monthly) and the rate limit (1,000,000 rpm)
 # are far from anything a run reaches: it measures the machinery, not
 # refusals. Uses the optimised build (deploy/local/setup.sh build) and wrk
 # with bench.lua.
-#   tests/bench/leases.sh       (about 1.5 minutes on 2 cores after the build)
+#   tests/bench/leases.sh       (about 2 minutes on 2 cores after the build)
 # A benchmark: it fails only when something does not work (a path that does
 # not answer 200 at first, over 1% of a run's requests not answered 200, a
 # process that exits, a sidecar that takes no lease), never because of a
@@ -50,7 +53,7 @@ declare -A pids=() # name -> pid of what we started; its log is $tmp/NAME.log
 cleanup() {
   trap - EXIT INT TERM
   # data planes first (their spools drain into the PDPs), then the PDPs
-  for n in dp_a dp_b dp_c pdp_a sidecar central mock; do
+  for n in dp_a dp_b dp_c dp_d pdp_a sidecar central central_d standby mock; do
     [ -z "${pids[$n]:-}" ] || stop_pid "${pids[$n]}"
   done
   if [ "${BENCH_KEEP:-0}" = 1 ]; then say "kept $tmp"; else rm -rf "$tmp"; fi
@@ -119,11 +122,17 @@ admin_sc=$(free_port "$mock_port" "$tcp_port" "$port_a" "$port_b" "$port_c") ||
   die "no free port"
 admin_c=$(free_port "$mock_port" "$tcp_port" "$port_a" "$port_b" "$port_c" "$admin_sc") ||
   die "no free port"
+used=("$mock_port" "$tcp_port" "$port_a" "$port_b" "$port_c" "$admin_sc" "$admin_c")
+port_d=$(free_port "${used[@]}") || die "no free port"
+tcp_d=$(free_port "${used[@]}" "$port_d") || die "no free port"
+tcp_sb=$(free_port "${used[@]}" "$port_d" "$tcp_d") || die "no free port"
+admin_d=$(free_port "${used[@]}" "$port_d" "$tcp_d" "$tcp_sb") || die "no free port"
+admin_sb=$(free_port "${used[@]}" "$port_d" "$tcp_d" "$tcp_sb" "$admin_d") || die "no free port"
 
 # One allow-all bundle: the central serves it (and so the sidecar, which
 # replicates it), the local PDP serves the same, so the policy is the same
 # on all three paths.
-mkdir -p "$tmp/bundle" "$tmp/a" "$tmp/b" "$tmp/c"
+mkdir -p "$tmp/bundle" "$tmp/a" "$tmp/b" "$tmp/c" "$tmp/d" "$tmp/s"
 echo '{"name": "bench-leases", "revision": 1}' >"$tmp/bundle/bundle.json"
 echo '{"rules": [{"id": "allow-all", "kind": "access", "effect": "allow"}]}' \
   >"$tmp/bundle/access.policy.json"
@@ -169,7 +178,31 @@ cat >"$tmp/a/local.json" <<EOF
   $(deployments)
 }
 EOF
+ha_pdp() { # ha_pdp DIR TCP_PORT ROLE PEER_PORT ADMIN: the "pdp" section
+  cat <<EOF
+"pdp": {"listen": ["tcp://127.0.0.1:$2"], "allow_plain_tcp": true,
+          "state_dir": "$1/state", "admin_listen": "127.0.0.1:$5",
+          "pricing_file": "$top/policies/pricing.json",
+          "bundle": "$tmp/bundle", "bundle_watch": false,
+          "ha": {"role": "$3", "peer": "tcp://127.0.0.1:$4"}}
+EOF
+}
+cat >"$tmp/d/central.json" <<EOF
+{
+  $(ha_pdp "$tmp/d" "$tcp_d" active "$tcp_sb" "$admin_d"),
+  $(dataplane "$port_d" "tcp://127.0.0.1:$tcp_d" "$tmp/d"),
+  $(deployments)
+}
+EOF
+cat >"$tmp/s/standby.json" <<EOF
+{
+  $(ha_pdp "$tmp/s" "$tcp_sb" standby "$tcp_d" "$admin_sb"),
+  $(dataplane "$port_d" "tcp://127.0.0.1:$tcp_d" "$tmp/s"),
+  $(deployments)
+}
+EOF
 central=$tmp/c/central.json sidecar=$tmp/b/sidecar.json local=$tmp/a/local.json
+central_d=$tmp/d/central.json
 
 # Keys, tenants and limits are made on the central PDP (the sidecar
 # replicates them): tenant bench with a $1000 monthly budget, and a key for
@@ -182,17 +215,30 @@ key_b=$(new_key "$central" bench --rpm 1000000)
 key_c=$(new_key "$central" bench --rpm 1000000)
 pdp_cli "$local" tenants set local >/dev/null
 key_a=$(new_key "$local" local)
+start central_d "$bin/tollgate-pdp" serve --config "$central_d"
+pdp_cli "$central_d" tenants set bench >/dev/null
+pdp_cli "$central_d" budgets set tenant:bench --limit-usd 1000 --window monthly >/dev/null
+key_d=$(new_key "$central_d" bench --rpm 1000000)
+start standby "$bin/tollgate-pdp" serve --config "$tmp/s/standby.json"
+start dp_d "$bin/tollgate-dataplane" --config "$central_d"
 start sidecar "$bin/tollgate-pdp" serve --config "$sidecar"
 start dp_a "$bin/tollgate-dataplane" --config "$local"
 start dp_c "$bin/tollgate-dataplane" --config "$central"
 # what each target needs running (word lists)
 declare -A procs=([m]="mock" [a]="mock pdp_a dp_a" [b]="mock central sidecar dp_b"
-                  [c]="mock central dp_c")
+                  [c]="mock central dp_c" [d]="mock central_d standby dp_d")
 wait_ready mock "http://127.0.0.1:$mock_port/healthz" mock
 # shellcheck disable=SC2086 # procs[] are word lists
 {
   wait_ready dp_a "http://127.0.0.1:$port_a/readyz" ${procs[a]}
   wait_ready dp_c "http://127.0.0.1:$port_c/readyz" ${procs[c]}
+  wait_ready dp_d "http://127.0.0.1:$port_d/readyz" ${procs[d]}
+  # (d) measures a pair only once the standby follows the active.
+  for _ in $(seq 300); do
+    curl -sf "http://127.0.0.1:$admin_d/metrics" | grep -q '^tollgate_ha_standby_in_sync 1' && break
+    alive ${procs[d]}
+    sleep 0.1
+  done
   # The sidecar's data plane reads the replicated pricing once, at start:
   # start it once the sidecar has synced (its admin /readyz says so).
   wait_ready sidecar "http://127.0.0.1:$admin_sc/readyz" central sidecar
@@ -201,15 +247,17 @@ wait_ready mock "http://127.0.0.1:$mock_port/healthz" mock
 }
 
 declare -A url=([m]=http://127.0.0.1:$mock_port [a]=http://127.0.0.1:$port_a
-                [b]=http://127.0.0.1:$port_b [c]=http://127.0.0.1:$port_c)
-declare -A auth=([m]=$TOLLGATE_MOCK_KEY [a]=$key_a [b]=$key_b [c]=$key_c)
+                [b]=http://127.0.0.1:$port_b [c]=http://127.0.0.1:$port_c
+                [d]=http://127.0.0.1:$port_d)
+declare -A auth=([m]=$TOLLGATE_MOCK_KEY [a]=$key_a [b]=$key_b [c]=$key_c [d]=$key_d)
 declare -A name=([m]="mock direct" [a]="local PDP, ipc, no limits"
-                 [b]="sidecar PDP, ipc, leases" [c]="central PDP, tcp, each decision")
+                 [b]="sidecar PDP, ipc, leases" [c]="central PDP, tcp, each decision"
+                 [d]="central PDP + standby, tcp")
 
 # Every path answers 200 before anything is measured; the sidecar only once
 # the key has replicated (401 before) and it holds leases for its limits.
 body='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello"}]}'
-for t in m a c b; do
+for t in m a c d b; do
   code=000
   for _ in $(seq 150); do
     code=$(curl -s -o "$tmp/first-$t.json" -w '%{http_code}' \
@@ -224,7 +272,7 @@ for t in m a c b; do
     { head -c 600 "$tmp/first-$t.json" >&2; echo >&2
       die "$t (${name[$t]}) answered HTTP $code, not 200, for 15 s"; }
 done
-say "all four targets answer 200; measuring"
+say "all five targets answer 200; measuring"
 
 failed_why() { # failed_why T: what T's data plane (and a sidecar) said
   [ "$1" != m ] || return 0
@@ -275,7 +323,7 @@ run_wrk() { # run_wrk T CONNS SECS WHEN: adds its figures to v
 }
 
 say "warming up"
-for t in m a b c; do run_wrk "$t" 4 2 warm-up; done
+for t in m a b c d; do run_wrk "$t" 4 2 warm-up; done
 v=()
 rot() { # rot N WORDS...: the words rotated left N times
   local n=$1
@@ -284,9 +332,9 @@ rot() { # rot N WORDS...: the words rotated left N times
   for ((i = 0; i < ${#w[@]}; i++)); do echo -n "${w[(i + n) % ${#w[@]}]} "; done
 }
 for r in $(seq "$rounds"); do
-  say "round $r/$rounds: c=1 ${lat_secs}s ($(rot $((r - 1)) m a b c)), c=$conc ${thr_secs}s ($(rot $((r - 1)) a b c))"
-  for t in $(rot $((r - 1)) m a b c); do run_wrk "$t" 1 "$lat_secs" "round $r"; done
-  for t in $(rot $((r - 1)) a b c); do run_wrk "$t" "$conc" "$thr_secs" "round $r"; done
+  say "round $r/$rounds: c=1 ${lat_secs}s ($(rot $((r - 1)) m a b c d)), c=$conc ${thr_secs}s ($(rot $((r - 1)) a b c d))"
+  for t in $(rot $((r - 1)) m a b c d); do run_wrk "$t" 1 "$lat_secs" "round $r"; done
+  for t in $(rot $((r - 1)) a b c d); do run_wrk "$t" "$conc" "$thr_secs" "round $r"; done
 done
 
 # The sidecar must have admitted against leases, or (b) measured nothing.
@@ -301,8 +349,11 @@ granted=$(metric leases_granted_total)
 # shellcheck disable=SC2086 # v[] are lists of numbers
 med() { median ${v["$1"]}; }
 f0() { awk -v x="$1" 'BEGIN { printf "%.0f", x }'; }
+# (d) must have waited for its standby, or it measured nothing more than c.
+held=$(curl -sf "http://127.0.0.1:$admin_d/metrics" | sed -n 's/^tollgate_ha_held_total \([0-9]*\)$/\1/p')
+[ "${held:-0}" -gt 0 ] || die "the active PDP of (d) held no reply for its standby"
 declare -A add=()
-for t in a b c; do
+for t in a b c d; do
   for p in p50 p99; do add[$t $p]=$(calc "$(med "$t c1 $p") - $(med "m c1 $p")"); done
 done
 row() { printf '  %-34s %8s %8s %9s %9s %11s %8s\n' "$@"; }
@@ -318,17 +369,19 @@ row() { printf '  %-34s %8s %8s %9s %9s %11s %8s\n' "$@"; }
        "added = over m"
   row "" "c=1 p50" "p99" "added p50" "added p99" "c=$conc req/s" "p99"
   row "m ${name[m]}" "$(f0 "$(med "m c1 p50")")" "$(f0 "$(med "m c1 p99")")${mark[m c1]:-}"
-  for t in a b c; do
+  for t in a b c d; do
     row "$t ${name[$t]}" "$(f0 "$(med "$t c1 p50")")" "$(f0 "$(med "$t c1 p99")")${mark[$t c1]:-}" \
       "$(f0 "${add[$t p50]}")" "$(f0 "${add[$t p99]}")" \
       "$(f0 "$(med "$t c$conc rps")")${mark[$t c$conc]:-}" "$(f0 "$(med "$t c$conc p99")")"
   done
-  for t in b c; do
-    row "ratio $t/a" "" "" "$(ratio "${add[$t p50]}" "${add[a p50]}")" \
-      "$(ratio "${add[$t p99]}" "${add[a p99]}")" \
-      "$(ratio "$(med "$t c$conc rps")" "$(med "a c$conc rps")")" \
-      "$(ratio "$(med "$t c$conc p99")" "$(med "a c$conc p99")")"
+  for tr in b/a c/a d/a d/c; do
+    t=${tr%/*} r=${tr#*/}
+    row "ratio $tr" "" "" "$(ratio "${add[$t p50]}" "${add[$r p50]}")" \
+      "$(ratio "${add[$t p99]}" "${add[$r p99]}")" \
+      "$(ratio "$(med "$t c$conc rps")" "$(med "$r c$conc rps")")" \
+      "$(ratio "$(med "$t c$conc p99")" "$(med "$r c$conc p99")")"
   done
+  echo "  standby: $held replies of (d) waited for it"
   echo "  sidecar: $granted leases granted, $(metric leases_refused_total) refused;" \
        "$(metric call_failures_total) calls to the central PDP unanswered;" \
        "$(metric unreachable_denied_total) decisions denied for it"
@@ -337,7 +390,7 @@ row() { printf '  %-34s %8s %8s %9s %9s %11s %8s\n' "$@"; }
     echo
     echo "Noticed while measuring (\"!\" above: a round with failed requests):"
     for p in "${problems[@]}"; do echo "  - $p"; done
-    for t in a b c; do
+    for t in a b c d; do
       awk -v t="$t" '/ (warn|error|fatal) / { sub(/^[^ ]+ /, ""); gsub(/req_[0-9a-f]+/, "req_*");
           c[$0]++ } END { for (l in c) printf "  - data plane %s: %d x %s\n", t, c[l], l }' \
         "$tmp/dp_$t.log"
