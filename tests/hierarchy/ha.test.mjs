@@ -16,7 +16,7 @@ import {
   Proc, PROVIDER_KEY_ENV, freePort, httpRequest, parseMetrics, pollUntil, runBinary,
 } from '../integration/harness.mjs';
 import {
-  BODY, Sidecar, budgetKey, centralMetrics, drained, load, startCentral,
+  BODY, Sidecar, budgetKey, centralMetrics, drained, load, startCentral, waitKey,
 } from './topology.mjs';
 
 const LIMIT_USD = 0.03;
@@ -167,7 +167,23 @@ describe('a central PDP and its standby under three sidecars', { concurrency: fa
     const ex = await asActive.exited;
     assert.equal(ex.code, 2, asActive.describe());
     assert.match(asActive.stderr(), /another PDP was promoted over this one/);
+    // Started as active with no peer to ask, it serves until the first
+    // sidecar's pull says a later epoch: then it refuses everything.
     const cfg = JSON.parse(fs.readFileSync(central.cfgPath, 'utf8'));
+    cfg.pdp.ha = { role: 'active' };
+    fs.writeFileSync(central.cfgPath, `${JSON.stringify(cfg, null, 2)}\n`);
+    const stale = new Proc('stale-active', 'tollgate-pdp', ['serve', '--config', central.cfgPath], {
+      dir: central.dir, env: { [PROVIDER_KEY_ENV]: '' },
+    }).start();
+    await pollUntil(() => /another PDP was promoted over this one/.test(stale.stderr()),
+      { timeoutMs: 15_000, what: 'a sidecar to fence the stale active' });
+    // The sidecars dial it too, and still follow the promoted PDP only.
+    const k = await runBinary('tollgate-pdp', ['keys', 'create', '--config', sb.cfgPath, '--tenant', 'haco',
+      '--format', 'json']);
+    const key = JSON.parse(k.stdout).key;
+    await waitKey(scs, key);
+    assert.match(stale.stderr(), /sidecar sc\d:\d+ follows HA epoch 1, this PDP is at 0/);
+    assert.equal((await stale.kill('SIGTERM')).code, 0, stale.describe());
     cfg.pdp.ha = { role: 'standby', peer: sb.url };
     fs.writeFileSync(central.cfgPath, `${JSON.stringify(cfg, null, 2)}\n`);
     const oldActive = new Proc('old-active-standby', 'tollgate-pdp', ['serve', '--config', central.cfgPath], {
