@@ -143,6 +143,22 @@ pdp_store__seq_key(uint8_t key[8], uint64_t seq)
     }
 }
 
+/* pdp_store__blob points b at the next blob of in (a u32 length before
+ * it, pdp_rec_get_blob); false past the end. The change logs' entries. */
+static inline bool
+pdp_store__blob(pdp_rec_in *in, MDB_val *b)
+{
+    const void *d;
+    size_t      n;
+
+    if (!pdp_rec_get_blob(in, &d, &n)) {
+        return false;
+    }
+    b->mv_data = (void *)d;
+    b->mv_size = n;
+    return true;
+}
+
 /* pdp_store__next_seq gives in *seq the sequence after the last key of dbi
  * (1 for an empty one): what an append-only database (admin_audit,
  * policy_history, list_history) writes next, inside write txn. Returns an
@@ -393,6 +409,13 @@ int pdp_store__rdel(pdp_store *st, MDB_txn *txn, MDB_dbi dbi, MDB_val *k);
  * replica. Every public function whose txn calls pdp_store__rput or
  * pdp_store__rdel passes its pdp_store__write result through it. */
 tg_err pdp_store__refused(pdp_store *st, tg_err rv);
+
+/* pdp_store__log_prune drops the oldest entries of a change log (dbi:
+ * replog or txlog, u64 BIG-endian keys) so that at most keep remain,
+ * setting *base to the last one dropped; MDB_KEYEXIST when there is
+ * nothing to drop (the txn need not commit). */
+int pdp_store__log_prune(pdp_store *st, MDB_txn *txn, MDB_dbi dbi,
+                         uint64_t keep, uint64_t *base);
 
 /* pdp_store__lists_gen_raise raises meta "lists_generation" inside txn.
  * pdp_store_lists.c. */

@@ -157,23 +157,6 @@ pdp_repl_entry_ok(const pdp_repl_entry *e)
     return e->v.mv_size > 0;
 }
 
-/* pdp_repl_bytes points b at the next n bytes of in (a u32 length
- * before them); false past the end. */
-static bool
-pdp_repl_bytes(pdp_rec_in *in, MDB_val *b)
-{
-    uint64_t n = pdp_rec_get_uint(in, 4);
-
-    if (in->bad || n > in->len - in->off) {
-        in->bad = true;
-        return false;
-    }
-    b->mv_size = (size_t)n;
-    b->mv_data = (void *)(in->p + in->off);
-    in->off += (size_t)n;
-    return true;
-}
-
 /* pdp_repl_entry_read reads one entry at in (with its u64 seq when
  * with_seq); false when it is cut or not one. */
 static bool
@@ -185,7 +168,7 @@ pdp_repl_entry_read(pdp_rec_in *in, bool with_seq, pdp_repl_entry *e)
     start  = in->off;
     e->op  = (uint8_t)pdp_rec_get_uint(in, 1);
     e->db  = (uint8_t)pdp_rec_get_uint(in, 1);
-    if (!pdp_repl_bytes(in, &e->k) || !pdp_repl_bytes(in, &e->v)) {
+    if (!pdp_store__blob(in, &e->k) || !pdp_store__blob(in, &e->v)) {
         return false;
     }
     e->raw     = in->p + start;
@@ -193,13 +176,6 @@ pdp_repl_entry_read(pdp_rec_in *in, bool with_seq, pdp_repl_entry *e)
     return pdp_repl_entry_ok(e);
 }
 
-static void
-pdp_repl_le(uint8_t *p, uint64_t v, size_t width)
-{
-    for (size_t i = 0; i < width; i++) {
-        p[i] = (uint8_t)(v >> (8 * i));
-    }
-}
 
 /* pdp_repl_entry_new encodes (op, db, k, v) as replog holds it, on the
  * heap (the caller frees); NULL when out of memory or too long. */
@@ -220,9 +196,9 @@ pdp_repl_entry_new(uint8_t op, uint8_t db, const MDB_val *k, const MDB_val *v,
     }
     p[0] = op;
     p[1] = db;
-    pdp_repl_le(p + 2, k->mv_size, 4);
+    pdp_rec_put_le(p + 2, k->mv_size, 4);
     memcpy(p + 6, k->mv_data, k->mv_size);
-    pdp_repl_le(p + 6 + k->mv_size, vlen, 4);
+    pdp_rec_put_le(p + 6 + k->mv_size, vlen, 4);
     if (vlen > 0) {
         memcpy(p + 10 + k->mv_size, v->mv_data, vlen);
     }
@@ -521,41 +497,53 @@ typedef struct pdp_repl_prune_arg {
     bool     none; /* nothing to drop */
 } pdp_repl_prune_arg;
 
-static int
-pdp_repl_prune_txn(pdp_store *st, MDB_txn *txn, void *arg)
+int
+pdp_store__log_prune(pdp_store *st, MDB_txn *txn, MDB_dbi dbi, uint64_t keep,
+                     uint64_t *base)
 {
-    pdp_repl_prune_arg *a = arg;
-    MDB_stat            ms;
-    MDB_cursor         *cur;
-    MDB_val             k;
-    MDB_val             v;
-    uint64_t            base = 0;
-    uint64_t            head;
-    uint64_t            drop;
-    int                 rc;
+    MDB_stat    ms;
+    MDB_cursor *cur;
+    MDB_val     k;
+    MDB_val     v;
+    uint64_t    drop;
+    int         rc;
 
-    a->none = false;
-    if ((rc = mdb_stat(txn, st->replog, &ms)) != 0 ||
-        (rc = pdp_repl_head(st, txn, &head, &base)) != 0) {
+    if ((rc = mdb_stat(txn, dbi, &ms)) != 0) {
         return rc;
     }
-    if (ms.ms_entries <= a->keep) {
-        a->none = true;
+    if (ms.ms_entries <= keep) {
         return MDB_KEYEXIST; /* nothing to commit */
     }
-    drop = ms.ms_entries - a->keep;
-    if ((rc = mdb_cursor_open(txn, st->replog, &cur)) != 0) {
+    drop = ms.ms_entries - keep;
+    if ((rc = mdb_cursor_open(txn, dbi, &cur)) != 0) {
         return rc;
     }
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && drop > 0;
          rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST), drop--) {
-        base = pdp_store__seq_of(&k);
+        *base = pdp_store__seq_of(&k);
         if ((rc = pdp_store__cursor_del(st, cur)) != 0) {
             break;
         }
     }
     mdb_cursor_close(cur);
-    if (rc != 0 && rc != MDB_NOTFOUND) {
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static int
+pdp_repl_prune_txn(pdp_store *st, MDB_txn *txn, void *arg)
+{
+    pdp_repl_prune_arg *a    = arg;
+    uint64_t            base = 0;
+    uint64_t            head;
+    int                 rc;
+
+    a->none = false;
+    if ((rc = pdp_repl_head(st, txn, &head, &base)) != 0) {
+        return rc;
+    }
+    if ((rc = pdp_store__log_prune(st, txn, st->replog, a->keep, &base)) !=
+        0) {
+        a->none = rc == MDB_KEYEXIST;
         return rc;
     }
     return pdp_repl_base_put(st, txn, base);
@@ -667,14 +655,14 @@ pdp_repl_head_put(tg_buf *out, uint8_t kind, uint64_t head)
 {
     uint8_t h[PDP_REPL_HEAD_LEN] = {PDP_REPL_VERSION, kind};
 
-    pdp_repl_le(h + 2, head, 8);
+    pdp_rec_put_le(h + 2, head, 8);
     return tg_buf_append(out, h, sizeof(h));
 }
 
 static void
 pdp_repl_count_put(tg_buf *out, size_t start, uint32_t n)
 {
-    pdp_repl_le((uint8_t *)out->data + start + 10, n, 4);
+    pdp_rec_put_le((uint8_t *)out->data + start + 10, n, 4);
 }
 
 /* pdp_repl_undo takes out back to its length before a failed append. */
@@ -796,7 +784,7 @@ pdp_repl_changes_walk(pdp_store *st, MDB_txn *txn, uint64_t from,
             rv = TG_ECORRUPT;
             break;
         }
-        pdp_repl_le(sb, seq, 8);
+        pdp_rec_put_le(sb, seq, 8);
         if ((rv = tg_buf_append(out, sb, sizeof(sb))) != TG_OK ||
             (rv = tg_buf_append(out, v.mv_data, v.mv_size)) != TG_OK) {
             break;

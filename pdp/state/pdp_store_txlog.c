@@ -98,13 +98,6 @@ pdp_txlog_db_of(const pdp_store *st, MDB_dbi dbi, const MDB_val *k)
     return db;
 }
 
-static void
-pdp_txlog_le(uint8_t *p, uint64_t v, size_t width)
-{
-    for (size_t i = 0; i < width; i++) {
-        p[i] = (uint8_t)(v >> (8 * i));
-    }
-}
 
 /* ---- entries ------------------------------------------------------------- */
 
@@ -147,23 +140,6 @@ pdp_txlog_entry_ok(const pdp_txlog_entry *e)
     }
 }
 
-/* pdp_txlog_bytes points b at the next n bytes of in (a u32 length
- * before them); false past the end. */
-static bool
-pdp_txlog_bytes(pdp_rec_in *in, MDB_val *b)
-{
-    uint64_t n = pdp_rec_get_uint(in, 4);
-
-    if (in->bad || n > in->len - in->off) {
-        in->bad = true;
-        return false;
-    }
-    b->mv_size = (size_t)n;
-    b->mv_data = (void *)(in->p + in->off);
-    in->off += (size_t)n;
-    return true;
-}
-
 /* pdp_txlog_entry_read reads one entry at in (after its u64 seq when
  * with_seq); false when it is cut or not one. */
 static bool
@@ -176,7 +152,7 @@ pdp_txlog_entry_read(pdp_rec_in *in, bool with_seq, pdp_txlog_entry *e)
     e->flags = (uint8_t)pdp_rec_get_uint(in, 1);
     e->op    = (uint8_t)pdp_rec_get_uint(in, 1);
     e->db    = (uint8_t)pdp_rec_get_uint(in, 1);
-    if (!pdp_txlog_bytes(in, &e->k) || !pdp_txlog_bytes(in, &e->v)) {
+    if (!pdp_store__blob(in, &e->k) || !pdp_store__blob(in, &e->v)) {
         return false;
     }
     e->raw     = in->p + start;
@@ -201,8 +177,8 @@ pdp_txlog_entry_make(pdp_store *st, uint8_t op, uint8_t db, const MDB_val *k,
         return EINVAL;
     }
     tg_buf_reset(b);
-    pdp_txlog_le(h + 3, klen, 4);
-    pdp_txlog_le(l, vlen, 4);
+    pdp_rec_put_le(h + 3, klen, 4);
+    pdp_rec_put_le(l, vlen, 4);
     tg_buf_add(b, h, sizeof(h));
     tg_buf_add(b, klen > 0 ? k->mv_data : "", klen);
     tg_buf_add(b, l, sizeof(l));
@@ -742,7 +718,7 @@ pdp_txlog_changes_walk(pdp_store *st, MDB_txn *txn, pdp_txlog_changes_arg *a)
             (a->out->len - a->start) + 8 + v.mv_size > a->max_bytes) {
             break; /* back to the end of the last whole txn */
         }
-        pdp_txlog_le(sb, seq, 8);
+        pdp_rec_put_le(sb, seq, 8);
         if (tg_buf_append(a->out, sb, sizeof(sb)) != TG_OK ||
             tg_buf_append(a->out, v.mv_data, v.mv_size) != TG_OK) {
             rc = ENOMEM;
@@ -761,7 +737,7 @@ pdp_txlog_changes_walk(pdp_store *st, MDB_txn *txn, pdp_txlog_changes_arg *a)
         n                     = cut.n;
         a->last               = cut.last;
     }
-    pdp_txlog_le((uint8_t *)a->out->data + a->start + 9, n, 4);
+    pdp_rec_put_le((uint8_t *)a->out->data + a->start + 9, n, 4);
     return 0;
 }
 
@@ -781,7 +757,7 @@ pdp_txlog_changes_fn(pdp_store *st, MDB_txn *txn, void *arg)
         a->copy = true;
         return MDB_NOTFOUND;
     }
-    pdp_txlog_le(h + 1, a->head, 8);
+    pdp_rec_put_le(h + 1, a->head, 8);
     if (tg_buf_append(a->out, h, sizeof(h)) != TG_OK) {
         return ENOMEM;
     }
@@ -1117,39 +1093,20 @@ typedef struct pdp_txlog_prune_arg {
 static int
 pdp_txlog_prune_txn(pdp_store *st, MDB_txn *txn, void *arg)
 {
-    pdp_txlog_prune_arg *a = arg;
-    MDB_stat             ms;
-    MDB_cursor          *cur;
-    MDB_val              k;
-    MDB_val              v;
+    pdp_txlog_prune_arg *a    = arg;
     uint64_t             base = 0;
     uint64_t             head;
-    uint64_t             drop;
     int                  rc;
 
     a->none = false;
-    if ((rc = mdb_stat(txn, st->txlog, &ms)) != 0 ||
-        (rc = pdp_store__txlog_head_in(txn, st->txlog, st->meta, &head,
+    if ((rc = pdp_store__txlog_head_in(txn, st->txlog, st->meta, &head,
                                        &base)) != 0) {
         return rc;
     }
-    if (ms.ms_entries <= a->keep) {
-        a->none = true;
-        return MDB_KEYEXIST; /* nothing to commit */
-    }
-    drop = ms.ms_entries - a->keep;
-    if ((rc = mdb_cursor_open(txn, st->txlog, &cur)) != 0) {
-        return rc;
-    }
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && drop > 0;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST), drop--) {
-        base = pdp_store__seq_of(&k);
-        if ((rc = mdb_cursor_del(cur, 0)) != 0) {
-            break;
-        }
-    }
-    mdb_cursor_close(cur);
-    if (rc != 0 && rc != MDB_NOTFOUND) {
+    /* txlog's own deletes are never logged (pdp_store__cursor_del). */
+    if ((rc = pdp_store__log_prune(st, txn, st->txlog, a->keep, &base)) !=
+        0) {
+        a->none = rc == MDB_KEYEXIST;
         return rc;
     }
     return pdp_txlog_meta_num_put(st, txn, PDP_TXLOG_META_BASE, base);
