@@ -43,7 +43,7 @@ struct pdp_upstream {
     /* Fencing: the highest HA epoch a central PDP answered with; an
      * answer with a lower one comes from a PDP promoted over (pdp.ha),
      * and is refused. Sent with every pull. */
-    atomic_ullong             epoch;
+    _Atomic uint64_t          epoch;
     atomic_bool               stop;
     pthread_t                 th[3];
     int                       nth;
