@@ -5,6 +5,14 @@
  *   raw_unix    64-byte write/read echoed by a second thread (socketpair)
  *   nng_echo    the same message over nng req0 -> rep0 on an ipc socket to
  *               an echo thread: what nng itself costs, the PDP's floor
+ *               (synchronous send/recv on the socket, as a dedicated
+ *               thread would do it)
+ *   nng_ctx     the same req0 -> rep0 echo through an nng context and an
+ *               aio (nng_ctx_send/recv + nng_aio_wait): the pattern the
+ *               data plane and the PDP use, with requests in flight on
+ *               several contexts of one socket
+ *   nng_pair    the same message over nng pair1 (no req/rep state) to an
+ *               echo thread
  *   pdp_ping    nng req0 -> the PDP's ipc URL: Ping, check the Pong
  *   pdp_decide  (with --key) a Decide for chat/gpt-4o-mini, check ALLOW
  *
@@ -35,6 +43,7 @@
 #include <unistd.h>
 
 #include <nng/nng.h>
+#include <nng/protocol/pair1/pair.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
 
@@ -124,6 +133,8 @@ bench_print_ratio(const char *name, const bench_stats *a, const bench_stats *b)
 typedef enum bench_kind {
     BENCH_RAW,
     BENCH_NNG,
+    BENCH_NNG_CTX,
+    BENCH_NNG_PAIR,
     BENCH_PING,
     BENCH_DECIDE,
     BENCH_USAGE /* throughput only */
@@ -133,6 +144,9 @@ typedef enum bench_kind {
 typedef struct bench_ctx {
     int        fd;   /* our end of the raw socketpair */
     nng_socket echo; /* req0 to our own rep0 echo thread */
+    nng_ctx    ctx;  /* a context on echo, driven by aio */
+    nng_aio   *aio;
+    nng_socket pair; /* pair1 to our own pair1 echo thread */
     nng_socket sock; /* req0 to the PDP */
     tg_decide  decide;
     long       seq;
@@ -207,6 +221,60 @@ bench_nng_once(bench_ctx *c)
     if ((rv = nng_send(c->echo, buf, sizeof(buf), 0)) != 0 ||
         (rv = nng_recv(c->echo, &rep, &replen, NNG_FLAG_ALLOC)) != 0) {
         fprintf(stderr, "bench-ipc: nng echo failed: %s\n", nng_strerror(rv));
+        return false;
+    }
+    nng_free(rep, replen);
+    return replen == sizeof(buf);
+}
+
+/* bench_ctx_once: one echo through a context and an aio. */
+static bool
+bench_ctx_once(bench_ctx *c)
+{
+    nng_msg *m;
+    int      rv;
+
+    if ((rv = nng_msg_alloc(&m, BENCH_MSG_BYTES)) != 0) {
+        goto fail;
+    }
+    memset(nng_msg_body(m), 'x', BENCH_MSG_BYTES);
+    nng_aio_set_msg(c->aio, m);
+    nng_ctx_send(c->ctx, c->aio);
+    nng_aio_wait(c->aio);
+    if ((rv = nng_aio_result(c->aio)) != 0) {
+        nng_msg_free(m);
+        goto fail;
+    }
+    nng_ctx_recv(c->ctx, c->aio);
+    nng_aio_wait(c->aio);
+    if ((rv = nng_aio_result(c->aio)) != 0) {
+        goto fail;
+    }
+    m = nng_aio_get_msg(c->aio);
+    rv = nng_msg_len(m) == BENCH_MSG_BYTES ? 0 : NNG_EPROTO;
+    nng_msg_free(m);
+    if (rv == 0) {
+        return true;
+    }
+fail:
+    fprintf(stderr, "bench-ipc: nng ctx echo failed: %s\n", nng_strerror(rv));
+    return false;
+}
+
+/* bench_pair_once: one echo over pair1. */
+static bool
+bench_pair_once(bench_ctx *c)
+{
+    uint8_t buf[BENCH_MSG_BYTES];
+    void   *rep    = NULL;
+    size_t  replen = 0;
+    int     rv;
+
+    memset(buf, 'x', sizeof(buf));
+    if ((rv = nng_send(c->pair, buf, sizeof(buf), 0)) != 0 ||
+        (rv = nng_recv(c->pair, &rep, &replen, NNG_FLAG_ALLOC)) != 0) {
+        fprintf(stderr, "bench-ipc: nng pair echo failed: %s\n",
+                nng_strerror(rv));
         return false;
     }
     nng_free(rep, replen);
@@ -293,9 +361,11 @@ bench_block(bench_ctx *c, bench_run *r, long count, bool keep)
 {
     for (long i = 0; i < count; i++) {
         uint64_t t0 = bench_now_ns();
-        bool     ok = r->kind == BENCH_RAW   ? bench_raw_once(c)
-                      : r->kind == BENCH_NNG ? bench_nng_once(c)
-                                             : bench_pdp_once(c, r->kind);
+        bool     ok = r->kind == BENCH_RAW        ? bench_raw_once(c)
+                      : r->kind == BENCH_NNG      ? bench_nng_once(c)
+                      : r->kind == BENCH_NNG_CTX  ? bench_ctx_once(c)
+                      : r->kind == BENCH_NNG_PAIR ? bench_pair_once(c)
+                                                  : bench_pdp_once(c, r->kind);
 
         if (!ok) {
             return false;
@@ -566,6 +636,53 @@ bench_pdp_dial(const char *url, const tg_tls_files *tls, nng_socket *sock)
     return 1;
 }
 
+/* bench_pair_echo_main echoes every pair1 message until the socket
+ * closes. */
+static void *
+bench_pair_echo_main(void *arg)
+{
+    nng_socket s = *(nng_socket *)arg;
+    nng_msg   *m;
+
+    while (nng_recvmsg(s, &m, 0) == 0) {
+        if (nng_sendmsg(s, m, 0) != 0) {
+            nng_msg_free(m);
+        }
+    }
+    return NULL;
+}
+
+/* bench_pair_start listens with pair1 on a private ipc path and dials it
+ * with another pair1 socket. */
+static int
+bench_pair_start(nng_socket *srv, nng_socket *cli)
+{
+    char url[128];
+    int  rv;
+
+    snprintf(url, sizeof(url), "ipc:///tmp/tollgate-bench-pair-%d.sock",
+             (int)getpid());
+    if ((rv = nng_pair1_open(srv)) != 0) {
+        goto fail;
+    }
+    if ((rv = nng_listen(*srv, url, NULL, 0)) != 0 ||
+        (rv = nng_pair1_open(cli)) != 0) {
+        nng_close(*srv);
+        goto fail;
+    }
+    nng_socket_set_ms(*cli, NNG_OPT_RECVTIMEO, BENCH_RECV_TIMEOUT_MS);
+    if ((rv = nng_dial(*cli, url, NULL, 0)) != 0) {
+        nng_close(*cli);
+        nng_close(*srv);
+        goto fail;
+    }
+    return 0;
+fail:
+    fprintf(stderr, "bench-ipc: nng pair echo on %s: %s\n", url,
+            nng_strerror(rv));
+    return 1;
+}
+
 /* bench_nng_echo_start listens on a private ipc path and dials it. */
 static int
 bench_nng_echo_start(nng_socket *rep, nng_socket *req, char *url, size_t urlcap)
@@ -694,9 +811,14 @@ main(int argc, char **argv)
     bench_opts o      = {.n = 20000, .warmup = 2000, .secs = 3};
     bench_run  runs[] = {{.name = "raw_unix", .kind = BENCH_RAW},
                          {.name = "nng_echo", .kind = BENCH_NNG},
+                         {.name = "nng_ctx", .kind = BENCH_NNG_CTX},
+                         {.name = "nng_pair", .kind = BENCH_NNG_PAIR},
                          {.name = "pdp_ping", .kind = BENCH_PING},
                          {.name = "pdp_decide", .kind = BENCH_DECIDE}};
-    size_t     n_runs = 4;
+    size_t     n_runs = 6;
+    pthread_t  pair_echo;
+    nng_socket pair_srv;
+    bool       pairing = false;
     bench_ctx  c;
     int        sv[2] = {-1, -1};
     pthread_t  echo;
@@ -760,7 +882,7 @@ main(int argc, char **argv)
         return 2;
     }
     if (o.key == NULL) {
-        n_runs = 3;
+        n_runs = 5;
     }
     memset(&c, 0, sizeof(c));
     if (o.key != NULL) {
@@ -798,6 +920,23 @@ main(int argc, char **argv)
         goto out;
     }
     nng_echoing = true;
+    if (nng_ctx_open(&c.ctx, c.echo) != 0 ||
+        nng_aio_alloc(&c.aio, NULL, NULL) != 0) {
+        fprintf(stderr, "bench-ipc: cannot open an nng context\n");
+        goto out;
+    }
+    nng_aio_set_timeout(c.aio, BENCH_RECV_TIMEOUT_MS);
+    if (bench_pair_start(&pair_srv, &c.pair) != 0) {
+        goto out;
+    }
+    if (pthread_create(&pair_echo, NULL, bench_pair_echo_main, &pair_srv) !=
+        0) {
+        fprintf(stderr, "bench-ipc: cannot start the pair echo thread\n");
+        nng_close(c.pair);
+        nng_close(pair_srv);
+        goto out;
+    }
+    pairing = true;
     if (bench_pdp_dial(o.url, &o.tls, &c.sock) != 0) {
         goto out;
     }
@@ -827,13 +966,15 @@ main(int argc, char **argv)
         runs[k].stats = bench_summarize(runs[k].ns, runs[k].have);
         bench_print(runs[k].name, &runs[k].stats);
     }
-    bench_print_ratio("pdp_ping/raw_unix", &runs[2].stats, &runs[0].stats);
-    if (n_runs > 3) {
-        bench_print_ratio("pdp_decide/raw_unix", &runs[3].stats,
+    bench_print_ratio("pdp_ping/raw_unix", &runs[4].stats, &runs[0].stats);
+    if (n_runs > 5) {
+        bench_print_ratio("pdp_decide/raw_unix", &runs[5].stats,
                           &runs[0].stats);
     }
     bench_print_ratio("nng_echo/raw_unix", &runs[1].stats, &runs[0].stats);
-    bench_print_ratio("pdp_ping/nng_echo", &runs[2].stats, &runs[1].stats);
+    bench_print_ratio("nng_ctx/nng_echo", &runs[2].stats, &runs[1].stats);
+    bench_print_ratio("nng_pair/nng_echo", &runs[3].stats, &runs[1].stats);
+    bench_print_ratio("pdp_ping/nng_echo", &runs[4].stats, &runs[1].stats);
     if (o.conc > 0 && bench_throughput(&o, &c) != 0) {
         goto out;
     }
@@ -841,6 +982,14 @@ main(int argc, char **argv)
 out:
     if (dialed) {
         nng_close(c.sock);
+    }
+    if (pairing) {
+        nng_close(c.pair);
+        nng_close(pair_srv); /* ends the pair echo thread */
+        pthread_join(pair_echo, NULL);
+    }
+    if (c.aio != NULL) {
+        nng_aio_free(c.aio);
     }
     if (nng_echoing) {
         nng_close(c.echo);

@@ -608,6 +608,8 @@ load_end=$(cut -d' ' -f1-3 /proc/loadavg)
   row "ratio PDP Ping / raw" "$(ipc_ratio pdp_ping/raw_unix p50)" "$(ipc_ratio pdp_ping/raw_unix p99)" "target: <= 5"
   row "ratio PDP Decide / raw" "$(ipc_ratio pdp_decide/raw_unix p50)" "$(ipc_ratio pdp_decide/raw_unix p99)"
   row "ratio nng echo / raw" "$(ipc_ratio nng_echo/raw_unix p50)" "$(ipc_ratio nng_echo/raw_unix p99)" "(nng's own floor)"
+  row "ratio nng ctx+aio / nng echo" "$(ipc_ratio nng_ctx/nng_echo p50)" "$(ipc_ratio nng_ctx/nng_echo p99)" "(the pattern in use)"
+  row "ratio nng pair1 / nng echo" "$(ipc_ratio nng_pair/nng_echo p50)" "$(ipc_ratio nng_pair/nng_echo p99)"
   echo
   echo "PDP policy evaluation alone: one thread, in process, tests/bench/policy-20"
   printf '  %-40s %8s decisions/s  target: >= 200000\n' "20-rule bundle" "$(f0 "$(pol_get policy_eval decisions_per_s)")"
