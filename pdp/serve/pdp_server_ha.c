@@ -55,12 +55,13 @@ struct pdp_ha {
     pthread_t       th;
     bool            running;
     bool            stop;
-    bool            attached; /* a standby pulled since this PDP started */
-    bool            in_sync;  /* it acknowledged everything it was sent */
-    uint64_t        acked;    /* the log position it acknowledged */
-    int64_t         seen_ms;  /* its last pull */
-    uint64_t        alone;    /* the last write acknowledged without it */
-    pdp_worker     *pull;     /* its parked pull */
+    bool            attached;  /* a standby pulled since this PDP started */
+    bool            in_sync;   /* it acknowledged everything it was sent */
+    uint64_t        acked;     /* the log position it acknowledged */
+    int64_t         seen_ms;   /* its last pull */
+    uint64_t        alone;     /* the last write acknowledged without it */
+    uint64_t        sent_last; /* the last entry of the last answer */
+    pdp_worker     *pull;      /* its parked pull */
     int64_t         pull_until;
     ha_held        *holds; /* replies waiting for it, oldest first */
     ha_held       **holds_end;
@@ -231,9 +232,15 @@ pdp_server_ha_hold(pdp_worker *w, nng_msg *msg)
         pthread_mutex_unlock(&ha->mu);
         return false;
     }
-    if (ha->acked >= seq || (h = ha_held_get(ha)) == NULL) {
-        /* Held or not, this one goes: with no record to hold it, it
-         * waits for nothing rather than keep a worker. */
+    if (ha->acked >= seq) {
+        pthread_mutex_unlock(&ha->mu);
+        return false;
+    }
+    if ((h = ha_held_get(ha)) == NULL) {
+        /* Nothing to hold it with (out of memory): not acknowledged. */
+        atomic_fetch_add(&ha->refused, 1);
+        ha_refuse(&w->rep, "the central PDP cannot wait for its standby "
+                           "(out of memory); keep it and retry");
         pthread_mutex_unlock(&ha->mu);
         return false;
     }
@@ -339,6 +346,7 @@ ha_changes(pdp_ha *ha, pdp_worker *w, uint64_t from)
     w->rep.u.repl.len  = w->resbuf.len;
     pthread_mutex_lock(&ha->mu);
     w->rep.u.repl.behind = ha->alone > last;
+    ha->sent_last        = last;
     pthread_mutex_unlock(&ha->mu);
 }
 
@@ -483,7 +491,11 @@ pdp_server_ha_pull(pdp_worker *w, nng_msg *msg)
     ha->attached = true;
     ha->seen_ms  = ha_now();
     ha->acked    = p->from; /* what it holds now (a new one may hold less) */
-    if (!ha->in_sync && p->from >= ts.head) {
+    /* In sync again once it holds all it was sent last: the writes made
+     * meanwhile then wait for it, and those acknowledged without it keep
+     * it "behind" (no promotion) until it has them. Not "caught up with
+     * the head": under steady writes it never is. */
+    if (!ha->in_sync && p->from >= ha->sent_last) {
         tg_info("ha: standby %s is in sync at log position %llu", p->node,
                 (unsigned long long)p->from);
         ha->in_sync = true;

@@ -274,12 +274,26 @@ describe('a central PDP and its standby, data planes asking the active directly'
       p.sb.pdp.child.kill('SIGSTOP');
       const seen = await burst(p.central, k.key, 20, 2);
       const m = await centralMetrics(p.central);
-      p.sb.pdp.child.kill('SIGCONT');
       assert.deepEqual(seen, { 200: 20 });
       assert.ok(m.tollgate_ha_ack_timeouts_total > 0, 'nothing waited for the paused standby');
       assert.equal(m.tollgate_ha_standby_in_sync, 0);
       assert.match(p.central.pdp.stderr(), /did not acknowledge within 300 ms; writes are acknowledged without it/);
-      await inSync(() => centralMetrics(p.central), 'the active PDP, once its standby is back,');
+      // Back, under steady writes (the log's head never waits for it): it
+      // is in sync again, and the decisions wait for it again.
+      let writing = true;
+      const steady = (async () => {
+        while (writing) await burst(p.central, k.key, 64, 16);
+      })();
+      p.sb.pdp.child.kill('SIGCONT');
+      try {
+        await inSync(() => centralMetrics(p.central), 'the active PDP, once its standby is back under load,');
+        const held = (await centralMetrics(p.central)).tollgate_ha_held_total;
+        await pollUntil(async () => (await centralMetrics(p.central)).tollgate_ha_held_total > held,
+          { timeoutMs: 10_000, what: 'decisions to wait for the standby again' });
+      } finally {
+        writing = false;
+        await steady;
+      }
     } finally {
       await unpair(p);
     }
