@@ -395,8 +395,8 @@ uint32_t
 tg_guard__cp_before(const char *s, size_t pos)
 {
     const unsigned char *p = (const unsigned char *)s;
-    size_t               j = pos;
-    uint32_t             cp;
+    size_t               j  = pos;
+    uint32_t             cp = 0;
 
     if (pos == 0) {
         return 0;

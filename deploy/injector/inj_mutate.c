@@ -194,10 +194,12 @@ inj_add_list(cJSON *ops, const cJSON *have, const char *path, cJSON *items,
         return inj_patch_add(ops, path, items);
     }
     while (rv == TG_OK && (it = cJSON_DetachItemFromArray(items, 0)) != NULL) {
-        if (front) {
-            snprintf(p, sizeof(p), "%s/%d", path, i++);
-        } else {
-            snprintf(p, sizeof(p), "%s/-", path);
+        int n = front ? snprintf(p, sizeof(p), "%s/%d", path, i++)
+                      : snprintf(p, sizeof(p), "%s/-", path);
+        if (n < 0 || (size_t)n >= sizeof(p)) {
+            cJSON_Delete(it);
+            rv = TG_ETOOBIG; /* paths are ours and short: never */
+            break;
         }
         rv = inj_patch_add(ops, p, it);
     }
