@@ -12,7 +12,8 @@
 # in flight against Ping), settled usage records per second, data-plane
 # RSS, and streaming (SSE) chat completions through the data plane against
 # the same streams straight to the mock: added time to first token, added
-# cost per chunk, 1,000 streams held at once without a stall. Prints a
+# cost per chunk, 1,000 streams held at once without a stall, and CPU time
+# per request (user+sys of nginx, of the data plane + PDP). Prints a
 # summary block for the README at the end.
 #
 #   tests/bench/run.sh            (about 3 minutes after the build)
@@ -299,9 +300,24 @@ say "all three targets answer 200; measuring"
 
 # run_wrk LOG TARGET THREADS CONNS SECS [--latency]: sets w_rps w_p50 w_p99
 # w_non2xx w_sockerr from bench.lua's done() line.
+# cpu_ticks B|D: user+sys clock ticks so far of what serves target B
+# (nginx: its master and workers) or D (the data plane and the PDP).
+cpu_ticks() {
+  local p ps
+  if [ "$1" = B ]; then
+    ps="${pids[nginx]} $(pgrep -P "${pids[nginx]}" | tr '\n' ' ')"
+  else
+    ps="${pids[dataplane]} ${pids[pdp]}"
+  fi
+  for p in $ps; do cat "/proc/$p/stat" 2>/dev/null; done |
+    awk '{ sub(/^.*\) /, ""); t += $12 + $13 } END { print t + 0 }'
+}
+declare -A cpu_t=() cpu_n=() # "T cN" -> ticks, requests over the runs
+hz=$(getconf CLK_TCK)
 run_wrk() {
   local log=$1 t=$2 th=$3 c=$4 secs=$5 url_var=${2}_url auth_var=${2}_auth
-  local line
+  local line t0=0
+  [ "$t" = A ] || t0=$(cpu_ticks "$t")
   BENCH_AUTH=${!auth_var} wrk -t"$th" -c"$c" -d"${secs}s" --latency \
     -s "$here/bench.lua" "${!url_var}/v1/chat/completions" >"$log" 2>&1 ||
     { cat "$log" >&2; target_alive "$t"; die "wrk failed against $t"; }
@@ -317,6 +333,10 @@ run_wrk() {
                 $(field write "$line") + $(field timeout "$line") ))
   w_errs="connect $(field connect "$line"), read $(field read "$line"),"
   w_errs="$w_errs write $(field write "$line"), timeout $(field timeout "$line")"
+  if [ "$t" != A ]; then
+    cpu_t[$t c$c]=$(( ${cpu_t[$t c$c]:-0} + $(cpu_ticks "$t") - t0 ))
+    cpu_n[$t c$c]=$(( ${cpu_n[$t c$c]:-0} + w_req ))
+  fi
   if [ "$t" = D ]; then
     D_fail=$((D_fail + w_non2xx + w_sockerr)) D_total=$((D_total + w_req))
   fi
@@ -596,6 +616,13 @@ load_end=$(cut -d' ' -f1-3 /proc/loadavg)
     done; echo
   done
   echo "  (!: some requests failed; such a step does not count)"
+  cpu_us() { # cpu_us T C: CPU µs per request of T's processes at c=C
+    [ "${cpu_n[$1 c$2]:-0}" -gt 0 ] || { echo n/a; return; }
+    calc "${cpu_t[$1 c$2]} * 1000000 / $hz / ${cpu_n[$1 c$2]}" | xargs printf '%.0f'
+  }
+  top=${steps##* }
+  echo "  CPU per request (user+sys, µs; B: nginx, D: data plane + PDP):" \
+       "c=1 B $(cpu_us B 1), D $(cpu_us D 1); c=$top B $(cpu_us B "$top"), D $(cpu_us D "$top")"
   [ "$D_fail" = 0 ] ||
     echo "  D failed $D_fail of $D_total requests in the run (non-2xx or socket errors)"
   echo
