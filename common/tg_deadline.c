@@ -51,12 +51,7 @@ tg_deadline_main(void *arg)
                 (void)shutdown(c->fd, SHUT_RDWR);
             }
         }
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += TG_DEADLINE_TICK_MS * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        tg_timespec_after(&ts, CLOCK_MONOTONIC, TG_DEADLINE_TICK_MS);
         pthread_cond_timedwait(&dl->cv, &dl->mtx, &ts);
     }
     pthread_mutex_unlock(&dl->mtx);

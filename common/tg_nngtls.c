@@ -190,13 +190,7 @@ tg_tls_watch_main(void *arg)
         struct timespec ts;
         uint64_t        now;
 
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += w->interval_ms / 1000;
-        ts.tv_nsec += (w->interval_ms % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        tg_timespec_after(&ts, CLOCK_REALTIME, w->interval_ms);
         pthread_cond_timedwait(&w->cv, &w->mu, &ts);
         if (w->stop) {
             break;

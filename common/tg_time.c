@@ -201,3 +201,15 @@ tg_parse_when(const char *s, bool is_to, int64_t now_ms, int64_t *out)
     *out = now_ms - n * unit + (is_to ? 1 : 0);
     return true;
 }
+
+void
+tg_timespec_after(struct timespec *ts, int clock, int64_t ms)
+{
+    clock_gettime((clockid_t)clock, ts);
+    ts->tv_sec += (time_t)(ms / 1000);
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}

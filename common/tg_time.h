@@ -12,6 +12,12 @@ int64_t tg_now_ms(void);
 /* tg_mono_us returns a monotonic clock in microseconds, for durations. */
 int64_t tg_mono_us(void);
 
+/* tg_timespec_after sets *ts to ms milliseconds from now on clock (the
+ * clock of the condition variable it is a pthread_cond_timedwait deadline
+ * for: CLOCK_REALTIME by default, CLOCK_MONOTONIC when so set). */
+struct timespec;
+void tg_timespec_after(struct timespec *ts, int clock, int64_t ms);
+
 /* tg_format_reset writes a duration in ms as OpenAI's x-ratelimit-reset-*
  * headers do: "0s", "20ms" (under a second), "17s", "6m0s", "1h2m3s"
  * (whole seconds, rounded up). Always NUL-terminates buf (cap > 0). */

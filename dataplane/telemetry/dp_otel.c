@@ -450,13 +450,7 @@ dp_otel_main(void *arg)
         struct timespec due;
         dp_otel_span   *batch;
         size_t          n;
-        clock_gettime(CLOCK_MONOTONIC, &due);
-        due.tv_sec += o->cfg->flush_ms / 1000;
-        due.tv_nsec += (o->cfg->flush_ms % 1000) * 1000000L;
-        if (due.tv_nsec >= 1000000000L) {
-            due.tv_sec++;
-            due.tv_nsec -= 1000000000L;
-        }
+        tg_timespec_after(&due, CLOCK_MONOTONIC, o->cfg->flush_ms);
         while (!o->stop && o->n < (size_t)o->cfg->batch_max &&
                pthread_cond_timedwait(&o->cv, &o->mu, &due) == 0) {
         }

@@ -608,14 +608,7 @@ ha_main(void *arg)
         if (ha->holds != NULL && ha->holds->until < wake) {
             wake = ha->holds->until;
         }
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        wake = wake > now ? wake - now : 1;
-        ts.tv_sec += wake / 1000;
-        ts.tv_nsec += (wake % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        tg_timespec_after(&ts, CLOCK_MONOTONIC, wake > now ? wake - now : 1);
         pthread_cond_timedwait(&ha->cv, &ha->mu, &ts);
     }
     pthread_mutex_unlock(&ha->mu);

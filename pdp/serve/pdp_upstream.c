@@ -677,12 +677,7 @@ up_lease_main(void *arg)
         up_waiter       *waiters;
         struct timespec  until;
 
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += 20 * 1000 * 1000;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        tg_timespec_after(&until, CLOCK_REALTIME, 20);
         pthread_mutex_lock(&up->mu);
         if (up->nasks == 0 && up->waiters == NULL) {
             pthread_cond_timedwait(&up->cv, &up->mu, &until);
