@@ -156,7 +156,22 @@ typedef struct tg_decision {
     tg_guard_ob       guards[TG_MSG_GUARDS_MAX];
     uint32_t          n_guards;
     char              guard_set[TG_MSG_HASH_MAX]; /* "" when n_guards 0 */
+    uint32_t          reuse_ms;     /* 0: never reused (Decision.reuse_ms) */
+    uint32_t          reuse_inputs; /* TG_REUSE_* */
 } tg_decision;
+
+/* The request inputs a reusable decision depends on besides the key, the
+ * endpoint and the model (Decision.reuse_inputs): a data plane reuses it
+ * only for a request whose named inputs are the same. */
+enum {
+    TG_REUSE_STREAM     = 1u << 0,
+    TG_REUSE_MAX_TOKENS = 1u << 1,
+    TG_REUSE_PROMPT     = 1u << 2, /* prompt_tokens_estimate */
+    TG_REUSE_META       = 1u << 3,
+    TG_REUSE_CLIENT_IP  = 1u << 4,
+    TG_REUSE_USER       = 1u << 5,
+    TG_REUSE_ALL        = (1u << 6) - 1,
+};
 
 #define TG_TRACE_ID_MAX 33 /* 32 hex digits */
 #define TG_ORIGIN_MAX 16

@@ -222,7 +222,10 @@ dp_wire_fill_decision(const Tollgate__V1__Decision *d, tg_decision *out,
         out->guards[i].enforced      = d->guards[i]->enforced != 0;
         out->guards[i].on_error_skip = d->guards[i]->on_error_skip != 0;
     }
-    out->n_guards = (uint32_t)d->n_guards;
+    out->n_guards     = (uint32_t)d->n_guards;
+    /* An input this data plane does not know: never reuse it. */
+    out->reuse_ms     = (d->reuse_inputs & ~TG_REUSE_ALL) ? 0 : d->reuse_ms;
+    out->reuse_inputs = d->reuse_inputs & TG_REUSE_ALL;
     if (out->n_guards > 0 && out->guard_set[0] == '\0') {
         snprintf(why, whylen, "PDP decision names guardrails but no guard set");
         return TG_EPROTO;

@@ -165,6 +165,8 @@ pdp_cli_store(const pdp_cli_io *io, const tg_config *cfg, pdp_store **st)
         fprintf(io->err, "tollgate-pdp %s: %s\n", io->cmd, msg);
         return PDP_EXIT_FAIL;
     }
+    /* What this command changes, data planes stop reusing decisions on. */
+    pdp_store_gen_attach(*st, cfg->pdp.listen, cfg->pdp.n_listen, false);
     return PDP_EXIT_OK;
 }
 

@@ -134,7 +134,9 @@ pdp_rollout_revision(pdp_rollout *ro)
     return ro != NULL ? atomic_load(&ro->revision) : 0;
 }
 
-/* pdp_rollout_swap puts b (taken) in effect and drops the old reference. */
+/* pdp_rollout_swap puts b (taken) in effect and drops the old reference.
+ * Data planes stop reusing decisions of the old one (after the swap: a
+ * decision asked for meanwhile is made with b or counts as older). */
 static void
 pdp_rollout_swap(pdp_rollout *ro, pdp_bundle *b)
 {
@@ -145,6 +147,9 @@ pdp_rollout_swap(pdp_rollout *ro, pdp_bundle *b)
     ro->cur = b;
     atomic_store(&ro->revision, pdp_bundle_revision(b));
     pthread_mutex_unlock(&ro->cur_mu);
+    if (ro->st != NULL) {
+        pdp_store_gen_bump(ro->st);
+    }
     pdp_bundle_unref(old);
 }
 

@@ -420,6 +420,10 @@ pdp_serve(const tg_config *cfg, FILE *err)
         goto out;
     }
     atomic_store(&sv.srv, srv);
+    /* Data planes on this host reuse decisions only while the generation
+     * beside the socket stands; a new process starts a new one. */
+    pdp_store_gen_attach(st, cfg->pdp.listen, cfg->pdp.n_listen, true);
+    pdp_store_gen_bump(st);
     if (up != NULL && pdp_upstream_start(up, ro) != TG_OK) {
         fprintf(err, "tollgate-pdp serve: cannot start the upstream link\n");
         goto out;

@@ -338,7 +338,9 @@ pdp_wire_decision_build(const tg_decision *d, pdp_wire_decision_out *s)
     }
     m->n_guards  = d->n_guards;
     m->guards    = s->gdp;
-    m->guard_set = (char *)d->guard_set;
+    m->guard_set    = (char *)d->guard_set;
+    m->reuse_ms     = d->reuse_ms;
+    m->reuse_inputs = d->reuse_inputs;
     tollgate__v1__mutations__init(&s->mut);
     m->verdict         = (Tollgate__V1__Verdict)d->verdict;
     m->status          = d->status;
@@ -563,6 +565,8 @@ pdp_wire_decision_in(const Tollgate__V1__Decision *in, tg_decision *d,
                              "decision has too many list entries");
     }
     PDP_WIRE_STR(d->guard_set, in->guard_set, "decision.guard_set");
+    d->reuse_ms     = (in->reuse_inputs & ~TG_REUSE_ALL) ? 0 : in->reuse_ms;
+    d->reuse_inputs = in->reuse_inputs & TG_REUSE_ALL;
     for (size_t i = 0; i < in->n_guards; i++) {
         PDP_WIRE_STR(d->guards[i].rule_id, in->guards[i]->rule_id,
                      "decision.guards");

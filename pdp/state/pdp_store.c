@@ -18,6 +18,7 @@
 #include <lmdb.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -265,18 +266,23 @@ pdp_store__write_opt(pdp_store *st, pdp_store_txn_fn fn, void *arg, bool sync)
         pthread_rwlock_rdlock(&st->resize_lk);
         rc = mdb_txn_begin(st->env, NULL, 0, &txn);
         if (rc == 0) {
+            st->gen_touched = false;
             /* Whether this txn logs its writes (pdp_store_txlog.c). */
             if ((rc = pdp_store__txlog_begin(st, txn)) == 0) {
                 rc = pdp_store__with_audit(st, txn, fn, arg, &audited);
             }
             if (rc == 0) {
-                /* Read before the commit: the next txn resets it. */
-                uint64_t logged = st->txl_last;
+                /* Read before the commit: the next txn resets them. */
+                uint64_t logged  = st->txl_last;
+                bool     touched = st->gen_touched;
 
                 rc = mdb_txn_commit(txn); /* frees txn on failure too */
                 pdp_store__armed.done |= rc == 0 && audited;
                 if (rc == 0) {
                     pdp_store__txlog_committed(st, logged);
+                }
+                if (rc == 0 && touched) {
+                    pdp_store_gen_bump(st);
                 }
             } else {
                 mdb_txn_abort(txn);
@@ -524,12 +530,57 @@ out:
 }
 
 void
+pdp_store_gen_attach(pdp_store *st, const char *const *urls, size_t n,
+                     bool create)
+{
+    unsigned k = atomic_load(&st->n_gens);
+
+    for (size_t i = 0; i < n && k < PDP_STORE_GENS_MAX; i++) {
+        char   path[PATH_MAX];
+        tg_err rv = tg_gen_path(urls[i], path, sizeof(path));
+
+        if (rv == TG_EINVAL) {
+            continue; /* not ipc: no data plane shares a file with us */
+        }
+        if (rv == TG_OK) {
+            rv = tg_gen_open_rw(&st->gens[k], path, create);
+        }
+        if (rv == TG_ENOTFOUND && !create) {
+            continue; /* no PDP made it: no data plane reads it */
+        }
+        if (rv != TG_OK) {
+            tg_warn("store: cannot open the state generation file for %s "
+                    "(%s%s%s); data planes on this host will not reuse "
+                    "decisions. Check that this user may write beside "
+                    "the socket.",
+                    urls[i], tg_strerror(rv), rv == TG_ESYS ? ": " : "",
+                    rv == TG_ESYS ? strerror(errno) : "");
+            continue;
+        }
+        atomic_store(&st->n_gens, ++k);
+    }
+}
+
+void
+pdp_store_gen_bump(pdp_store *st)
+{
+    unsigned n = atomic_load(&st->n_gens);
+
+    for (unsigned i = 0; i < n; i++) {
+        tg_gen_bump(st->gens[i]);
+    }
+}
+
+void
 pdp_store_close(pdp_store *st)
 {
     if (st == NULL) {
         return;
     }
     pdp_store__writer_stop(st);
+    for (unsigned i = 0; i < atomic_load(&st->n_gens); i++) {
+        tg_gen_close(st->gens[i]);
+    }
     if (st->env != NULL) {
         mdb_env_close(st->env);
     }

@@ -321,6 +321,19 @@ tg_err pdp_store_open(pdp_store **out, const char *dir, int64_t map_size_mb,
  * must be destroyed first. NULL is a no-op. */
 void pdp_store_close(pdp_store *st);
 
+/* pdp_store_gen_attach opens the state generation file of each ipc://
+ * url in urls (tg_gen.h: "<socket>.gen"; other schemes have none),
+ * creating it when create is set (the PDP; the command line only bumps
+ * the files a PDP made), and from then on bumps it after every committed change to what
+ * decisions read (keys, tenants, quotas, lists), whichever thread or
+ * process of this store makes it; pdp_store_gen_bump bumps it for
+ * anything else (a new bundle in effect). A file that cannot be opened is
+ * logged and skipped: data planes then do not reuse decisions. Call once,
+ * from one thread. */
+void pdp_store_gen_attach(pdp_store *st, const char *const *urls, size_t n,
+                          bool create);
+void pdp_store_gen_bump(pdp_store *st);
+
 /* pdp_store_map_size is the current map size in bytes. */
 size_t pdp_store_map_size(pdp_store *st);
 

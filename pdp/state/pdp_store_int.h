@@ -16,9 +16,11 @@
 #include "pdp_decisions.h"
 #include "pdp_rec.h"
 #include "pdp_store.h"
+#include "tg_gen.h"
 
 #define PDP_STORE_MAX_READERS 4096 /* one slot per nng context and thread */
 #define PDP_STORE_MAX_DBS 32
+#define PDP_STORE_GENS_MAX 4 /* one per ipc listener (pdp.listen) */
 #define PDP_STORE_BATCH_MAX 512
 #define PDP_STORE_REC_MAX (16 * 1024)
 #define PDP_STORE_REC_VERSION 1
@@ -96,6 +98,12 @@ struct pdp_store {
     uint64_t         txl_next;   /* its next seq; 0: not read yet */
     uint64_t         txl_last;   /* the last seq it wrote; 0: none */
     tg_buf           txl_ent;    /* scratch: one entry */
+    /* State generation files (tg_gen.h), bumped after every write txn
+     * that changed a replicated database (what decisions read);
+     * gen_touched belongs to the write txn in progress, like txl_. */
+    tg_gen          *gens[PDP_STORE_GENS_MAX];
+    _Atomic unsigned n_gens; /* gens[] below it are set */
+    bool             gen_touched;
     /* The decision log: the key that signs checkpoints (borrowed; NULL:
      * none yet) and every how many records (under mu to set; read by the
      * writer); the writer's scratch for one record. */
@@ -451,6 +459,20 @@ void pdp_store__txlog_committed(pdp_store *st, uint64_t last);
  * empties dbi (mdb_drop(txn, dbi, 0); not meta, which holds this copy's
  * own keys: EINVAL). Borrows k and v until return;
  * they may point into the map (copied before anything is written). */
+/* pdp_store__repl_db: the replicated database dbi is (PDP_REPL_*), 0 when
+ * it is not one. */
+uint8_t pdp_store__repl_db(const pdp_store *st, MDB_dbi dbi);
+
+/* pdp_store__gen_mark notes that the write txn in progress changes dbi:
+ * a replicated database bumps the generation files once it commits. */
+static inline void
+pdp_store__gen_mark(pdp_store *st, MDB_dbi dbi)
+{
+    if (st->n_gens > 0 && pdp_store__repl_db(st, dbi) != 0) {
+        st->gen_touched = true;
+    }
+}
+
 int pdp_store__put(pdp_store *st, MDB_txn *txn, MDB_dbi dbi, MDB_val *k,
                    MDB_val *v, unsigned flags);
 int pdp_store__del(pdp_store *st, MDB_txn *txn, MDB_dbi dbi, MDB_val *k);

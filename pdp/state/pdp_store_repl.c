@@ -52,8 +52,8 @@ pdp_store__repl_open(pdp_store *st, MDB_txn *txn)
 
 /* ---- databases and entries ---------------------------------------------- */
 
-static uint8_t
-pdp_repl_db_of(const pdp_store *st, MDB_dbi dbi)
+uint8_t
+pdp_store__repl_db(const pdp_store *st, MDB_dbi dbi)
 {
     const MDB_dbi dbis[] = {st->keys,   st->key_ids, st->tenants,
                             st->quotas, st->lists,   st->repl_blobs};
@@ -380,7 +380,7 @@ static int
 pdp_repl_write(pdp_store *st, MDB_txn *txn, MDB_dbi dbi, uint8_t op, MDB_val *k,
                MDB_val *v, unsigned flags)
 {
-    uint8_t  db = pdp_repl_db_of(st, dbi);
+    uint8_t  db = pdp_store__repl_db(st, dbi);
     uint8_t  key[8];
     uint8_t *ent;
     size_t   len;

@@ -414,6 +414,7 @@ pdp_store__put(pdp_store *st, MDB_txn *txn, MDB_dbi dbi, MDB_val *k, MDB_val *v,
     if ((flags & MDB_RESERVE) != 0) {
         return EINVAL;
     }
+    pdp_store__gen_mark(st, dbi);
     if (!st->txl_active || (db = pdp_txlog_db_of(st, dbi, k)) == 0) {
         return mdb_put(txn, dbi, k, v, flags);
     }
@@ -437,6 +438,7 @@ pdp_store__del(pdp_store *st, MDB_txn *txn, MDB_dbi dbi, MDB_val *k)
     MDB_val cv;
     int     rc;
 
+    pdp_store__gen_mark(st, dbi);
     if (!st->txl_active || (db = pdp_txlog_db_of(st, dbi, k)) == 0) {
         return mdb_del(txn, dbi, k, NULL);
     }
@@ -458,6 +460,7 @@ pdp_store__cursor_del(pdp_store *st, MDB_cursor *cur)
     uint8_t db;
     int     rc;
 
+    pdp_store__gen_mark(st, mdb_cursor_dbi(cur));
     if (!st->txl_active) {
         return mdb_cursor_del(cur, 0);
     }
@@ -487,6 +490,7 @@ pdp_store__drop(pdp_store *st, MDB_txn *txn, MDB_dbi dbi)
     if (dbi == st->meta) {
         return EINVAL; /* it holds this copy's own keys */
     }
+    pdp_store__gen_mark(st, dbi);
     if (!st->txl_active || db == 0) {
         return mdb_drop(txn, dbi, 0);
     }
