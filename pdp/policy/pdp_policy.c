@@ -577,6 +577,13 @@ pdp_bundle_revision(const pdp_bundle *b)
     return b->revision;
 }
 
+bool
+pdp_bundle_reuse_inputs(const pdp_bundle *b, uint32_t *inputs)
+{
+    *inputs = b->reads;
+    return !b->reads_time;
+}
+
 const char *
 pdp_bundle_hash(const pdp_bundle *b)
 {

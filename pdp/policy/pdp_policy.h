@@ -217,6 +217,10 @@ uint64_t    pdp_bundle_revision(const pdp_bundle *b);
 /* SHA-256 (hex) over the bundle's files, sorted by name. */
 const char *pdp_bundle_hash(const pdp_bundle *b);
 size_t      pdp_bundle_rule_count(const pdp_bundle *b);
+/* pdp_bundle_reuse_inputs: what any rule of b reads of a request beyond
+ * its key, endpoint and model (TG_REUSE_* bits), or false when a rule
+ * reads the time (its decisions must not be reused). */
+bool pdp_bundle_reuse_inputs(const pdp_bundle *b, uint32_t *inputs);
 /* pdp_bundle_warnings: what compiled but is likely a mistake, one
  * "FILE:LINE:COL: rule ID: what" line each ("" when nothing): a rule that
  * reads an attribute requests may lack while an error denies, a model no

@@ -394,6 +394,35 @@ pdp_rule_cmp(const void *x, const void *y, void *pool)
     return a->seq < b->seq ? -1 : a->seq > b->seq;
 }
 
+/* pdp_cc_reads notes what any rule of b reads of a request beyond its
+ * key, endpoint and model (every node, whatever its rule's mode: a bound
+ * on what a decision depends on, for decision reuse). */
+static void
+pdp_cc_reads(pdp_bundle *b)
+{
+    static const uint32_t bit[PDP_A_COUNT] = {
+        [PDP_A_USER]          = TG_REUSE_USER,
+        [PDP_A_STREAM]        = TG_REUSE_STREAM,
+        [PDP_A_MAX_TOKENS]    = TG_REUSE_MAX_TOKENS,
+        [PDP_A_PROMPT_TOKENS] = TG_REUSE_PROMPT,
+        [PDP_A_META]          = TG_REUSE_META,
+        [PDP_A_CLIENT_IP]     = TG_REUSE_CLIENT_IP,
+    };
+
+    b->reads      = 0;
+    b->reads_time = false;
+    for (uint32_t i = 0; i < b->nnodes; i++) {
+        const pdp_node *nd = &b->nodes[i];
+
+        if (nd->op == PDP_OP_TIME_WINDOW ||
+            (nd->attr >= PDP_A_TIME_HOUR && nd->attr <= PDP_A_TIME_DATE)) {
+            b->reads_time = true;
+        } else if (nd->attr < PDP_A_COUNT) {
+            b->reads |= bit[nd->attr];
+        }
+    }
+}
+
 tg_err
 pdp_compile_end(pdp_cc *cc, pdp_errs *e)
 {
@@ -443,6 +472,7 @@ pdp_compile_end(pdp_cc *cc, pdp_errs *e)
     b->pool_len   = cc->pool.len;
     cc->pool.data = NULL;
     tg_buf_init(&cc->pool, 0);
+    pdp_cc_reads(b);
     return TG_OK;
 }
 

@@ -257,6 +257,10 @@ struct pdp_bundle {
     uint64_t    revision;
     bool        default_allow;
     bool        audit_hits_header; /* bundle.json: x-tollgate-audit-hits */
+    /* What its rules read of a request (TG_REUSE_*), and whether any reads
+     * the time: pdp_bundle_reuse_inputs. */
+    uint32_t reads;
+    bool     reads_time;
     /* Decisions each rule matched in: [2 * rule] enforced, [2 * rule + 1]
      * audit-mode (tollgate_pdp_rule_hits_total). */
     _Atomic uint64_t *hits;

@@ -15,6 +15,10 @@
 #include "tg_log.h"
 #include "tg_time.h"
 
+/* The longest a decision may be reused for (Decision.reuse_ms); a data
+ * plane bounds it further (dataplane.decision_reuse_ms). */
+#define PDP_DECIDE_REUSE_MAX_MS 60000
+
 /* pdp_decide_copy is snprintf(dst, cap, "%s", src) without the format
  * machinery, which showed up as a quarter of a decision's time. */
 static void
@@ -912,6 +916,35 @@ pdp_decide_model(const tg_config *cfg, const tg_decide *req,
     return true;
 }
 
+/* pdp_decide_reuse marks an allow that holds nothing (no budget or rate
+ * limit applies, so nothing is reserved or counted) as one the data plane
+ * may reuse (Decision.reuse_ms): for the inputs its rules read, until
+ * PDP_DECIDE_REUSE_MAX_MS or the key's end, whichever comes first. Not
+ * when a rule reads the time. */
+static void
+pdp_decide_reuse(const pdp_bundle *b, const pdp_decide_ctx *x,
+                 tg_decision *out)
+{
+    uint32_t inputs = 0;
+    int64_t  now    = x->a.now_ms;
+    int64_t  until  = now + PDP_DECIDE_REUSE_MAX_MS;
+
+    if (out->n_redactions > 0 ||
+        (b != NULL && !pdp_bundle_reuse_inputs(b, &inputs))) {
+        return;
+    }
+    if (x->k.expires_ms != 0 && x->k.expires_ms < until) {
+        until = x->k.expires_ms;
+    }
+    if (x->k.superseded && x->k.grace_until_ms < until) {
+        until = x->k.grace_until_ms;
+    }
+    if (until > now) {
+        out->reuse_ms     = (uint32_t)(until - now);
+        out->reuse_inputs = inputs;
+    }
+}
+
 tg_err
 pdp_decide_eval(pdp_store_reader *rd, const tg_config *cfg, const pdp_bundle *b,
                 const tg_decide *req, tg_decision *out)
@@ -991,6 +1024,7 @@ pdp_decide_eval_leased(pdp_store_reader *rd, const tg_config *cfg,
             return pdp_decide_limits(lim, ad, cfg, b, pr, req->request_id, &x,
                                      out);
         }
+        pdp_decide_reuse(b, &x, out);
     }
     return TG_OK;
 }

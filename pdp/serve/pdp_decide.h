@@ -44,7 +44,9 @@ tg_err pdp_decide_eval(pdp_store_reader *rd, const tg_config *cfg,
  * Budgets and rate limits set through administration (pdp_store quotas)
  * apply with or without a bundle; a budget prices the request with the
  * bundle's table, else pr (pdp.pricing_file; NULL: none), and a
- * deployment's own pricing wins.
+ * deployment's own pricing wins. An allow that no budget or rate limit
+ * applies to, with no rule reading the time, is marked reusable
+ * (reuse_ms, reuse_inputs; never with lim NULL, which skips the quotas).
  * Borrows: lim (thread-safe), pr. */
 tg_err pdp_decide_eval_limits(pdp_store_reader *rd, const tg_config *cfg,
                               const pdp_bundle *b, pdp_limits *lim,
