@@ -318,6 +318,7 @@ static const tg_config_int tg_config_dp_ints[] = {
     TG_DP_INT(pdp_uid, -1, 0, 4294967294LL),
     TG_DP_INT(pdp_timeout_ms, 50, 1, 60000),
     TG_DP_INT(fail_open_key_ttl_s, 600, 1, 86400),
+    TG_DP_INT(decision_reuse_ms, 2000, 0, 60000),
     TG_DP_INT(max_body_bytes, 1 << 20, 1024, 256 << 20),
     TG_DP_INT(max_header_bytes, 16 * 1024, 1024, 1 << 20),
     TG_DP_INT(client_timeout_s, 30, 1, 3600),

@@ -230,6 +230,9 @@ typedef struct tg_dp_config {
     bool        on_pdp_error_allow; /* default false: deny with 503 */
     /* Failing open serves only keys the PDP allowed this recently. */
     int64_t     fail_open_key_ttl_s;
+    /* How long a decision the PDP marks reusable serves later requests
+     * with the same inputs (dp_reuse); 0: every request asks the PDP. */
+    int64_t     decision_reuse_ms;
     int64_t     max_body_bytes;
     int64_t     max_header_bytes;
     int64_t     client_timeout_s; /* idle client connection timeout */

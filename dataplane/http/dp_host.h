@@ -27,6 +27,7 @@ typedef struct dp_host {
     dp_guard         *guard; /* guard sets from the PDP */
     dp_spool         *spool;
     dp_keycache      *keys;       /* on_pdp_error: allow only; else NULL */
+    struct dp_reuse  *reuse;      /* decisions reused (the first PDP's) */
     dp_health        *health;     /* one slot per upstream, by index */
     const tg_pricing *pricing;    /* pdp.pricing_file (lowest_cost); may be
                                      empty */

@@ -10,6 +10,7 @@
 #include <cjson/cJSON.h>
 
 #include "dp_host.h"
+#include "dp_reuse.h"
 #include "dp_otel.h"
 #include "tg_time.h"
 
@@ -127,8 +128,14 @@ dp_metrics_pdp_links(const dp_host *h, const dp_metrics *m, tg_buf *out)
                 "decided by a later dataplane.pdp_url because the first was "
                 "not connected.\n"
                 "# TYPE tollgate_pdp_fallback_decisions_total counter\n"
-                "tollgate_pdp_fallback_decisions_total %llu\n",
-                (unsigned long long)atomic_load(&m->pdp_fallback_decisions));
+                "tollgate_pdp_fallback_decisions_total %llu\n"
+                "# HELP tollgate_decisions_reused_total Requests decided by "
+                "a decision the PDP made earlier and marked reusable "
+                "(dataplane.decision_reuse_ms), not asked again.\n"
+                "# TYPE tollgate_decisions_reused_total counter\n"
+                "tollgate_decisions_reused_total %llu\n",
+                (unsigned long long)atomic_load(&m->pdp_fallback_decisions),
+                (unsigned long long)dp_reuse_hits(h->reuse));
 }
 
 void

@@ -114,6 +114,8 @@ dp_decision_keep(dp_decision *out, const tg_decision *d)
     memcpy(out->guards, d->guards, d->n_guards * sizeof(out->guards[0]));
     out->n_guards = d->n_guards;
     memcpy(out->guard_set, d->guard_set, sizeof(out->guard_set));
+    out->reuse_ms     = d->reuse_ms;
+    out->reuse_inputs = d->reuse_inputs;
 }
 
 void

@@ -83,6 +83,8 @@ typedef struct dp_decision {
     tg_guard_ob       guards[TG_MSG_GUARDS_MAX];
     uint32_t          n_guards;
     char              guard_set[TG_MSG_HASH_MAX];
+    uint32_t          reuse_ms;     /* dp_reuse */
+    uint32_t          reuse_inputs; /* TG_REUSE_* */
 } dp_decision;
 
 /* dp_decision_keep copies what the data plane keeps of d into out. */
@@ -165,6 +167,9 @@ struct dp_req {
     bool               hold_answers;
     int64_t            decide_sent_us; /* when the Decide went */
     int64_t            pdp_us;         /* its round trip */
+    bool               reused;    /* decided by dp_reuse, not asked */
+    bool               may_keep;  /* dp_reuse may keep its decision */
+    uint64_t           reuse_gen; /* the generation it was asked at */
     int64_t            first_byte_us;  /* upstream's, after the request */
     /* Tracing (dp_trace): the request's span, its attempts, and the
      * finish reason the client was told (or ""). */

@@ -16,6 +16,7 @@
 #include "dp_otel.h"
 #include "dp_metrics.h"
 #include "dp_req.h"
+#include "dp_reuse.h"
 #include "dp_worker.h"
 #include "tg_deadline.h"
 #include "tg_framing.h"
@@ -41,6 +42,7 @@ struct dp_server {
     dp_spool            *spools[TG_CONFIG_MAX_PDP_URLS];
     size_t               n_pdps;
     dp_keycache         *keys; /* on_pdp_error: allow only */
+    dp_reuse            *reuse;
     dp_worker          **workers;
     size_t               n_workers;
     atomic_uint          next_worker;
@@ -910,6 +912,7 @@ dp_server_start_workers(dp_server *srv)
         .spool       = srv->spools[0],
         .n_pdps      = srv->n_pdps,
         .keys        = srv->keys,
+        .reuse       = srv->reuse,
         .health      = srv->health,
         .pricing     = srv->pricing,
         .upstreams   = srv->upstreams,
@@ -1062,9 +1065,11 @@ dp_server_create(dp_server **out, const tg_config *cfg)
             goto fail;
         }
     }
-    if (c->on_pdp_error_allow &&
-        (rv = dp_keycache_create(&srv->keys, c->fail_open_key_ttl_s * 1000)) !=
-            TG_OK) {
+    if ((c->on_pdp_error_allow &&
+         (rv = dp_keycache_create(&srv->keys,
+                                  c->fail_open_key_ttl_s * 1000)) != TG_OK) ||
+        (rv = dp_reuse_create(&srv->reuse, c->decision_reuse_ms,
+                              c->pdp_urls[0], c->pdp_uid)) != TG_OK) {
         goto fail;
     }
     if (c->otel.endpoint != NULL) {
@@ -1164,6 +1169,7 @@ dp_server_destroy(dp_server *srv)
     }
     dp_otel_stop(srv->otel); /* the workers are gone: no span comes */
     dp_keycache_destroy(srv->keys);
+    dp_reuse_destroy(srv->reuse);
     dp_host_upstreams_free(srv->upstreams, srv->n_upstreams);
     dp_health_destroy(srv->health);
     tg_pricing_destroy(srv->pricing);

@@ -54,6 +54,9 @@ dp_usage_outcome(const dp_req *r, tg_outcome *o)
         memcpy(o->key_hash, r->key_hash, sizeof(o->key_hash));
         return;
     }
+    if (r->reused) {
+        snprintf(o->origin, sizeof(o->origin), "reused");
+    }
     o->verdict            = d->verdict;
     o->policy_revision    = d->policy_revision;
     o->capture_level      = d->capture_level;

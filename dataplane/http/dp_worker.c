@@ -11,6 +11,7 @@
 
 #include "dp_admit.h"
 #include "dp_attempt.h"
+#include "dp_reuse.h"
 #include "dp_trace.h"
 #include "dp_transfer.h"
 #include "dp_usage.h"
@@ -586,6 +587,12 @@ dp_worker_decided(dp_worker *w, dp_req *r, tg_err err, const char *why)
     if (r->decide_sent_us > 0) {
         r->pdp_us = tg_mono_us() - r->decide_sent_us;
     }
+    if (err == TG_OK && r->may_keep) {
+        tg_decide q;
+
+        dp_admit_decide(r, &q);
+        dp_reuse_keep(w->h->reuse, &q, &r->dec, r->reuse_gen);
+    }
     if (r->cancelled) {
         /* A decision came: an allow's reservation is freed now (a deny
          * holds none); none came: it is abandoned by its request id. */
@@ -629,6 +636,12 @@ dp_worker_start(dp_worker *w, dp_req *r)
         return;
     }
     dp_admit_decide(r, &d);
+    if (r->pdp_idx == 0 && dp_reuse_find(w->h->reuse, &d, &r->dec)) {
+        r->reused = true;
+        dp_worker_decided(w, r, TG_OK, NULL);
+        return;
+    }
+    r->may_keep = r->pdp_idx == 0 && dp_reuse_gen(w->h->reuse, &r->reuse_gen);
     if (!dp_pdp_connected(w->h->pdps[r->pdp_idx])) {
         /* Fail fast: waiting out the deadline would only add latency. */
         dp_worker_decided(w, r, TG_ECLOSED, "no connection to the PDP");
