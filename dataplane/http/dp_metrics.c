@@ -10,7 +10,6 @@
 #include <cjson/cJSON.h>
 
 #include "dp_host.h"
-#include "dp_reuse.h"
 #include "dp_otel.h"
 #include "tg_time.h"
 
@@ -135,7 +134,7 @@ dp_metrics_pdp_links(const dp_host *h, const dp_metrics *m, tg_buf *out)
                 "# TYPE tollgate_decisions_reused_total counter\n"
                 "tollgate_decisions_reused_total %llu\n",
                 (unsigned long long)atomic_load(&m->pdp_fallback_decisions),
-                (unsigned long long)dp_reuse_hits(h->reuse));
+                (unsigned long long)atomic_load(&m->decisions_reused));
 }
 
 void

@@ -19,6 +19,7 @@ typedef struct dp_metrics {
     /* Decisions asked of a later dataplane.pdp_url because the first
      * was not connected. */
     atomic_uint_fast64_t pdp_fallback_decisions;
+    atomic_uint_fast64_t decisions_reused; /* dp_reuse, not asked */
     atomic_uint_fast64_t pdp_fail_open; /* allowed by on_pdp_error: allow */
     atomic_uint_fast64_t pdp_fail_open_refused; /* key not allowed lately */
     atomic_uint_fast64_t upstream_errors;

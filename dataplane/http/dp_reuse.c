@@ -43,15 +43,14 @@ struct dp_reuse {
      * an old mapping is kept until destroy (readers may still use it) and
      * epoch counts replacements, so nothing kept under one file is
      * valid under the next. */
-    _Atomic(tg_gen *)    gen;
-    _Atomic uint64_t     epoch;
-    _Atomic int64_t      next_check_us;
-    pthread_mutex_t      file_mu;
-    tg_gen              *retired[DP_REUSE_RETIRED_MAX];
-    unsigned             n_retired;
-    bool                 said; /* logged why it is off */
-    atomic_uint_fast64_t hits;
-    dp_reuse_set         sets[DP_REUSE_SETS];
+    _Atomic(tg_gen *) gen;
+    _Atomic uint64_t  epoch;
+    _Atomic int64_t   next_check_us;
+    pthread_mutex_t   file_mu;
+    tg_gen           *retired[DP_REUSE_RETIRED_MAX];
+    unsigned          n_retired;
+    bool              said; /* logged why it is off */
+    dp_reuse_set      sets[DP_REUSE_SETS];
 };
 
 tg_err
@@ -276,9 +275,6 @@ dp_reuse_find(dp_reuse *c, const tg_decide *q, dp_decision *out)
         }
     }
     pthread_mutex_unlock(&s->mu);
-    if (found) {
-        atomic_fetch_add(&c->hits, 1);
-    }
     return found;
 }
 
@@ -338,10 +334,4 @@ dp_reuse_keep(dp_reuse *c, const tg_decide *q, const dp_decision *d,
     free(s->ways[slot]);
     s->ways[slot] = e;
     pthread_mutex_unlock(&s->mu);
-}
-
-uint64_t
-dp_reuse_hits(const dp_reuse *c)
-{
-    return c == NULL ? 0 : atomic_load(&c->hits);
 }

@@ -54,7 +54,4 @@ bool dp_reuse_find(dp_reuse *c, const tg_decide *q, dp_decision *out);
 void dp_reuse_keep(dp_reuse *c, const tg_decide *q, const dp_decision *d,
                    uint64_t gen);
 
-/* dp_reuse_hits: decisions reused so far. */
-uint64_t dp_reuse_hits(const dp_reuse *c);
-
 #endif

@@ -638,6 +638,7 @@ dp_worker_start(dp_worker *w, dp_req *r)
     dp_admit_decide(r, &d);
     if (r->pdp_idx == 0 && dp_reuse_find(w->h->reuse, &d, &r->dec)) {
         r->reused = true;
+        atomic_fetch_add(&w->h->m->decisions_reused, 1);
         dp_worker_decided(w, r, TG_OK, NULL);
         return;
     }
