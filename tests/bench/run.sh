@@ -4,28 +4,40 @@
 # against the mock provider:
 #   A  wrk -> mock                  (the floor)
 #   B  wrk -> nginx proxy_pass -> mock   (the reference proxy)
-#   D  wrk -> Tollgate data plane (+ PDP over ipc) -> mock
-# Latency at concurrency 1, throughput with p99 < 10 ms, the PDP ipc round
-# trip against a raw Unix-socket ping-pong, policy evaluation alone (20-rule
-# bundle against an empty one), decisions with a budget and a rate limit in
-# effect (in process against an allow-only bundle; over ipc with 8 requests
-# in flight against Ping), settled usage records per second, data-plane
-# RSS, and streaming (SSE) chat completions through the data plane against
-# the same streams straight to the mock: added time to first token, added
-# cost per chunk, 1,000 streams held at once without a stall, and CPU time
-# per request (user+sys of nginx, of the data plane + PDP). Prints a
-# summary block for the README at the end.
+#   D  wrk -> Tollgate data plane (+ PDP over ipc) -> mock, governance off
+#      (no bundle: every request allowed, no budget, no rate limit)
+#   G  wrk -> Tollgate with governance on: a second data plane + PDP whose
+#      bundle is tests/bench/governed (the 20 rules of policy-20 with the
+#      per-key rate limit and the monthly tenant budget of budget-rate),
+#      every request checked and reserved against both and settled
+#   P  wrk -> the Portkey gateway (npm @portkey-ai/gateway, node) -> mock,
+#      side by side with G at 32 connections; skipped, never failed, when
+#      it cannot be installed or does not answer
+# Latency at concurrency 1 (A, B, D, G), throughput with p99 < 10 ms (B, D,
+# G), CPU time per request (user+sys of nginx, of each data plane + its
+# PDP, of Portkey's node), the PDP ipc round trip against a raw Unix-socket
+# ping-pong, policy evaluation alone (20-rule bundle against an empty one),
+# decisions with a budget and a rate limit in effect (in process against an
+# allow-only bundle; over ipc with 8 requests in flight against Ping),
+# settled usage records per second, data-plane RSS, and streaming (SSE)
+# chat completions through D against the same streams straight to the
+# mock: added time to first token, added cost per chunk, 1,000 streams held
+# at once without a stall. Prints a summary block for the README at the end.
 #
-#   tests/bench/run.sh            (about 3 minutes after the build)
+#   tests/bench/run.sh            (about 5 minutes after the build)
 #
-# Builds into build/release, installs wrk and nginx-light if missing. Stops
-# everything it started on exit, Ctrl-C included. A benchmark, not a test:
-# it fails only when something does not work (a target does not answer a
-# first request with 200, over 1% of requests fail at concurrency 1, a
-# process dies), never because a number is bad; rarer failures are listed
-# under the summary.
+# Builds into build/release, installs wrk and nginx-light if missing, and
+# Portkey with npm into ${XDG_CACHE_HOME:-~/.cache}/tollgate-bench/portkey
+# (tests/bench/portkey.sh). Stops everything it started on exit, Ctrl-C
+# included. A benchmark, not a test: it fails only when something does not
+# work (a target does not answer a first request with 200, over 1% of
+# requests fail at concurrency 1, a process dies), never because a number
+# is bad; rarer failures are listed under the summary.
 # Knobs (environment): BENCH_LAT_SECS (10 per target, in BENCH_LAT_ROUNDS
 # rounds: 5), BENCH_STEP_SECS (5), BENCH_STEPS ("1 2 4 8 16 32 64"),
+# BENCH_PORTKEY (1; 0 skips P), BENCH_PORTKEY_ROUNDS (3 rounds of P and G
+# at c=32, BENCH_STEP_SECS each), BENCH_PORTKEY_VERSION (1.15.2) and
+# BENCH_PORTKEY_DIR (where it is installed; tests/bench/portkey.sh),
 # BENCH_IPC_N (20000), BENCH_LIMITS_IPC_N (5000), BENCH_CONC (8),
 # BENCH_CONC_SECS (3 per kind), BENCH_STREAM_N (1000), BENCH_STREAM_CHUNKS
 # (2000), BENCH_STREAM_ROUNDS (21), BENCH_STREAM_CONC (1000; 0 skips it),
@@ -54,6 +66,9 @@ stream_conc=${BENCH_STREAM_CONC:-1000}
 stream_conc_chunks=${BENCH_STREAM_CONC_CHUNKS:-50}
 stream_delay_ms=${BENCH_STREAM_DELAY_MS:-100}
 stream_conc_ref=${BENCH_STREAM_CONC_REF:-1}
+portkey=${BENCH_PORTKEY:-1}
+portkey_rounds=${BENCH_PORTKEY_ROUNDS:-3}
+portkey_conc=32
 stream_stall_x=5
 p99_limit_us=10000
 
@@ -100,7 +115,7 @@ ok=0
 cleanup() {
   trap - EXIT INT TERM
   [ -z "$sampler" ] || stop_pid "$sampler"
-  for n in dataplane nginx pdp pdp_limits mock; do
+  for n in portkey dataplane dataplane_g nginx pdp pdp_g pdp_limits mock; do
     [ -z "${pids[$n]:-}" ] || stop_pid "${pids[$n]}"
   done
   if [ "$ok" = 1 ] && [ "${BENCH_KEEP:-0}" != 1 ]; then
@@ -259,13 +274,61 @@ pids[dataplane]=$!
 wait_http dataplane "http://127.0.0.1:$dp_port/readyz"
 alive pdp
 
-# keys create prints pretty or compact JSON; take "key" either way.
+new_key() { # new_key CONFIG NAME [OPTION...]: a new key of tenant bench
+  local k
+  # keys create prints pretty or compact JSON; take "key" either way.
+  k=$("$bin/tollgate-pdp" keys create --config "$1" --tenant bench \
+        --name "$2" "${@:3}" --format json 2>"$tmp/keys.log" |
+      tr -d ' \t\r\n' | sed -n 's/.*"key":"\([^"]*\)".*/\1/p') || true
+  [ -n "$k" ] || { cat "$tmp/keys.log" >&2; die "tollgate-pdp keys create ($1) gave no key"; }
+  echo "$k"
+}
 "$bin/tollgate-pdp" tenants set --config "$cfg" bench >/dev/null
-key=$("$bin/tollgate-pdp" keys create --config "$cfg" --tenant bench \
-        --name "tests/bench" --format json 2>"$tmp/keys.log" |
-      tr -d ' \t\r\n' | sed -n 's/.*"key":"\([^"]*\)".*/\1/p') ||
-  true
-[ -n "$key" ] || { cat "$tmp/keys.log" >&2; die "tollgate-pdp keys create gave no key"; }
+key=$(new_key "$cfg" "tests/bench")
+
+# G: a second data plane + PDP with governance on, in their own state,
+# socket and spool, serving tests/bench/governed. Its deployments are the
+# bundle's catalog.json (every deployment its route rules name), pointed at
+# this run's mock; the file's first line is "{" so that its deployments
+# follow this config's opening lines.
+g_port=$(free_port "$nginx_port" "$dp_port") || die "no free port found"
+gcfg=$tmp/governed.json
+[ "$(head -n 1 "$here/governed/catalog.json")" = "{" ] ||
+  die "tests/bench/governed/catalog.json must start with a line holding only {"
+{
+  cat <<EOF
+{
+  "pdp": {
+    "listen": ["ipc://$tmp/pdp-governed.sock"],
+    "state_dir": "pdp-governed-state",
+    "bundle": "$here/governed"$pricing
+  },
+  "dataplane": {
+    "listen": "127.0.0.1:$g_port",
+    "pdp_url": "ipc://$tmp/pdp-governed.sock",
+    "spool_dir": "spool-governed"$dp_max_conn
+  },
+EOF
+  sed -e 1d -e "s|127\.0\.0\.1:9090|127.0.0.1:$mock_port|g" \
+    "$here/governed/catalog.json"
+} >"$gcfg"
+# The bundle's own tests against this config: its route rules meet the
+# deployments they will pick from.
+"$bin/tollgate-pdp" test "$here/governed" --config "$gcfg" \
+  >"$tmp/governed-test.log" 2>&1 ||
+  { cat "$tmp/governed-test.log" >&2; die "tests/bench/governed fails its tests against $gcfg"; }
+"$bin/tollgate-pdp" serve --config "$gcfg" >"$tmp/pdp_g.log" 2>&1 &
+pids[pdp_g]=$!
+"$bin/tollgate-dataplane" --config "$gcfg" >"$tmp/dataplane_g.log" 2>&1 &
+pids[dataplane_g]=$!
+wait_http dataplane_g "http://127.0.0.1:$g_port/readyz"
+alive pdp_g
+# An enterprise tenant in the EU: its requests meet the enterprise and EU
+# route rules, and need a project (x-tollgate-meta-project, which G's
+# requests carry).
+"$bin/tollgate-pdp" tenants set --config "$gcfg" bench --tier enterprise \
+  --label region=eu >/dev/null
+gkey=$(new_key "$gcfg" "tests/bench governed" --label team=platform)
 
 sleep 0.5
 rss_idle_kb=$(rss_kb "${pids[dataplane]}")
@@ -275,55 +338,91 @@ rss_idle_kb=$(rss_kb "${pids[dataplane]}")
 A_url=http://127.0.0.1:$mock_port
 B_url=http://127.0.0.1:$nginx_port
 D_url=http://127.0.0.1:$dp_port
+G_url=http://127.0.0.1:$g_port
 A_auth=$mock_key
 B_auth=$mock_key
 D_auth=$key
+G_auth=$gkey
 A_name="mock direct"
 B_name="nginx -> mock"
 D_name="tollgate -> mock"
+G_name="tollgate governed -> mock"
 
+target_headers() { # target_headers T: sets hdrs, T's extra request headers
+                   # as curl and wrk both take them
+  hdrs=()
+  case $1 in
+    G) hdrs=(-H "x-tollgate-meta-project: bench") ;;
+    P) hdrs=(-H "x-portkey-provider: openai"
+             -H "x-portkey-custom-host: http://127.0.0.1:$mock_port/v1") ;;
+  esac
+}
 body='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello"}]}'
-for t in A B D; do
-  url_var=${t}_url auth_var=${t}_auth name_var=${t}_name
-  code=$(curl -s -o "$tmp/check-$t.json" -w '%{http_code}' \
-           -H "Authorization: Bearer ${!auth_var}" \
-           -H 'Content-Type: application/json' -d "$body" \
-           "${!url_var}/v1/chat/completions") || code=000
-  if [ "$code" != 200 ] || ! grep -q '"chat.completion"' "$tmp/check-$t.json"; then
-    head -c 600 "$tmp/check-$t.json" >&2 2>/dev/null || true; echo >&2
-    die "$t (${!name_var}) answered HTTP $code to a chat completion, not 200"
-  fi
+check_target() { # check_target T: 0 when T answers a chat completion with
+                 # 200, else 1 with check_err saying what it answered
+  local url_var=${1}_url auth_var=${1}_auth code
+  target_headers "$1"
+  code=$(curl -s -o "$tmp/check-$1.json" -D "$tmp/check-$1.headers" \
+           -w '%{http_code}' -H "Authorization: Bearer ${!auth_var}" \
+           -H 'Content-Type: application/json' ${hdrs[@]+"${hdrs[@]}"} \
+           -d "$body" "${!url_var}/v1/chat/completions") || code=000
+  [ "$code" = 200 ] && grep -q '"chat.completion"' "$tmp/check-$1.json" &&
+    return 0
+  check_err="HTTP $code: $(head -c 300 "$tmp/check-$1.json" 2>/dev/null | tr -d '\n')"
+  return 1
+}
+for t in A B D G; do
+  name_var=${t}_name
+  check_target "$t" ||
+    die "$t (${!name_var}) answered a chat completion with $check_err"
 done
-say "all three targets answer 200; measuring"
+# G's answer carries the rate limit's headers only when key-rate applied.
+grep -qi '^x-ratelimit-limit-requests: 100000000' "$tmp/check-G.headers" ||
+  die "G answered without key-rate's x-ratelimit-limit-requests; is tests/bench/governed in force? ($tmp/check-G.headers)"
+grep -q 'policy: bundle governed' "$tmp/pdp_g.log" ||
+  die "G's PDP did not load tests/bench/governed ($tmp/pdp_g.log)"
+say "targets A, B, D and G answer 200; measuring"
 
 # ---- wrk -------------------------------------------------------------------
 
-# run_wrk LOG TARGET THREADS CONNS SECS [--latency]: sets w_rps w_p50 w_p99
-# w_non2xx w_sockerr from bench.lua's done() line.
-# cpu_ticks B|D: user+sys clock ticks so far of what serves target B
-# (nginx: its master and workers) or D (the data plane and the PDP).
+# run_wrk LOG TARGET THREADS CONNS SECS: sets w_rps w_p50 w_p99 w_req
+# w_non2xx w_sockerr from bench.lua's done() line. Dies when wrk fails or
+# the target exits, except for P (Portkey), where it returns 1.
+# cpu_ticks B|D|G|P: user+sys clock ticks so far of what serves the target:
+# B nginx (its master and workers), D or G a data plane and its PDP, P node.
 cpu_ticks() {
   local p ps
-  if [ "$1" = B ]; then
-    ps="${pids[nginx]} $(pgrep -P "${pids[nginx]}" | tr '\n' ' ')"
-  else
-    ps="${pids[dataplane]} ${pids[pdp]}"
-  fi
+  case $1 in
+    B) ps="${pids[nginx]} $(pgrep -P "${pids[nginx]}" | tr '\n' ' ')" ;;
+    D) ps="${pids[dataplane]} ${pids[pdp]}" ;;
+    G) ps="${pids[dataplane_g]} ${pids[pdp_g]}" ;;
+    P) ps=${pids[portkey]} ;;
+  esac
   for p in $ps; do cat "/proc/$p/stat" 2>/dev/null; done |
     awk '{ sub(/^.*\) /, ""); t += $12 + $13 } END { print t + 0 }'
 }
-declare -A cpu_t=() cpu_n=() # "T cN" -> ticks, requests over the runs
+# "T cN" -> ticks, requests over the runs; cpu_phase ("" or e.g. "pk ")
+# before T keeps a section's figures apart
+declare -A cpu_t=() cpu_n=()
+cpu_phase=""
 hz=$(getconf CLK_TCK)
 run_wrk() {
   local log=$1 t=$2 th=$3 c=$4 secs=$5 url_var=${2}_url auth_var=${2}_auth
-  local line t0=0
+  local line t0=0 k
   [ "$t" = A ] || t0=$(cpu_ticks "$t")
-  BENCH_AUTH=${!auth_var} wrk -t"$th" -c"$c" -d"${secs}s" --latency \
-    -s "$here/bench.lua" "${!url_var}/v1/chat/completions" >"$log" 2>&1 ||
-    { cat "$log" >&2; target_alive "$t"; die "wrk failed against $t"; }
-  target_alive "$t" # a crash under load is a failure, not a number
+  target_headers "$t"
+  if ! BENCH_AUTH=${!auth_var} wrk -t"$th" -c"$c" -d"${secs}s" --latency \
+         ${hdrs[@]+"${hdrs[@]}"} -s "$here/bench.lua" \
+         "${!url_var}/v1/chat/completions" >"$log" 2>&1; then
+    [ "$t" != P ] || return 1
+    cat "$log" >&2; target_alive "$t"; die "wrk failed against $t"
+  fi
+  target_alive "$t" || return 1 # a crash under load is a failure, not a number
   line=$(grep '^WRK ' "$log" | tail -n 1) || true
-  [ -n "$line" ] || { cat "$log" >&2; die "wrk printed no result for $t"; }
+  if [ -z "$line" ]; then
+    [ "$t" != P ] || return 1
+    cat "$log" >&2; die "wrk printed no result for $t"
+  fi
   w_rps=$(field rps "$line")
   w_p50=$(field p50_us "$line")
   w_p99=$(field p99_us "$line")
@@ -334,40 +433,46 @@ run_wrk() {
   w_errs="connect $(field connect "$line"), read $(field read "$line"),"
   w_errs="$w_errs write $(field write "$line"), timeout $(field timeout "$line")"
   if [ "$t" != A ]; then
-    cpu_t[$t c$c]=$(( ${cpu_t[$t c$c]:-0} + $(cpu_ticks "$t") - t0 ))
-    cpu_n[$t c$c]=$(( ${cpu_n[$t c$c]:-0} + w_req ))
+    k="$cpu_phase$t c$c"
+    cpu_t[$k]=$(( ${cpu_t[$k]:-0} + $(cpu_ticks "$t") - t0 ))
+    cpu_n[$k]=$(( ${cpu_n[$k]:-0} + w_req ))
   fi
-  if [ "$t" = D ]; then
-    D_fail=$((D_fail + w_non2xx + w_sockerr)) D_total=$((D_total + w_req))
-  fi
+  run_fail[$t]=$(( ${run_fail[$t]:-0} + w_non2xx + w_sockerr ))
+  run_total[$t]=$(( ${run_total[$t]:-0} + w_req ))
 }
-target_alive() { # target_alive A|B|D: die naming a process that exited
+target_alive() { # target_alive T: die naming a process that exited; for P
+                 # (Portkey) return 1 instead
   alive mock
-  case $1 in B) alive nginx ;; D) alive dataplane; alive pdp ;; esac
+  case $1 in
+    B) alive nginx ;;
+    D) alive dataplane; alive pdp ;;
+    G) alive dataplane_g; alive pdp_g ;;
+    P) kill -0 "${pids[portkey]}" 2>/dev/null ;;
+  esac
 }
 problems=()
-D_fail=0 D_total=0
+declare -A run_fail=() run_total=() # T -> failed, all requests in the run
 
 
 # Warm every path (connections, caches, the PDP's LMDB pages).
-for t in A B D; do run_wrk "$tmp/warm-$t.log" "$t" 1 4 2; done
+for t in A B D G; do run_wrk "$tmp/warm-$t.log" "$t" 1 4 2; done
 
-# 1. latency at concurrency 1: A, B and D take turns in short rounds, so a
+# 1. latency at concurrency 1: A, B, D and G take turns in short rounds, so a
 # burst of noise from the rest of the machine hits them alike; each figure
 # is the median over the rounds.
 lat_rounds=${BENCH_LAT_ROUNDS:-5}
 round_secs=$(( lat_secs / lat_rounds )); [ "$round_secs" -ge 1 ] || round_secs=1
 declare -A l50=() l99=() lreq=() lfail=()
-say "latency c=1: $lat_rounds rounds of ${round_secs}s for each of A, B, D"
+say "latency c=1: $lat_rounds rounds of ${round_secs}s for each of A, B, D, G"
 for r in $(seq "$lat_rounds"); do
-  for t in A B D; do
+  for t in A B D G; do
     run_wrk "$tmp/lat-$t-$r.log" "$t" 1 1 "$round_secs"
     l50[$t]="${l50[$t]:-} $w_p50" l99[$t]="${l99[$t]:-} $w_p99"
     lreq[$t]=$(( ${lreq[$t]:-0} + w_req ))
     lfail[$t]=$(( ${lfail[$t]:-0} + w_non2xx + w_sockerr ))
   done
 done
-for t in A B D; do
+for t in A B D G; do
   # A rare failure is a finding to report; many mean it does not work.
   if [ $(( lfail[$t] * 100 )) -gt "${lreq[$t]}" ]; then
     cat "$tmp/lat-$t-$lat_rounds.log" >&2
@@ -381,18 +486,23 @@ for t in A B D; do
 done
 add_B50=$(calc "$B_p50 - $A_p50"); add_B99=$(calc "$B_p99 - $A_p99")
 add_D50=$(calc "$D_p50 - $A_p50"); add_D99=$(calc "$D_p99 - $A_p99")
+add_G50=$(calc "$G_p50 - $A_p50"); add_G99=$(calc "$G_p99 - $A_p99")
 lat_r50=$(ratio "$add_D50" "$add_B50")
 lat_r99=$(ratio "$add_D99" "$add_B99")
+lat_g50=$(ratio "$add_G50" "$add_B50")
+lat_g99=$(ratio "$add_G99" "$add_B99")
 
-# 2. throughput with p99 under 10 ms, stepping the connection count; B and
-# D take turns at each step. A step with a failed request does not count.
-# Every step runs: on a noisy box one bad step says little about the next.
+# 2. throughput with p99 under 10 ms, stepping the connection count; B, D
+# and G take turns at each step. A step with a failed request does not
+# count. Every step runs: on a noisy box one bad step says little about the
+# next.
 rss_peak_kb=0 rss_top_kb=0 top_c=0
-declare -A best_rps=([B]=0 [D]=0) best_c=([B]=0 [D]=0) best_p99=([B]=0 [D]=0)
+declare -A best_rps=([B]=0 [D]=0 [G]=0) best_c=([B]=0 [D]=0 [G]=0)
+declare -A best_p99=([B]=0 [D]=0 [G]=0)
 declare -A s_rps=() s_p99=() s_fail=()
 for c in $steps; do
   th=2; [ "$c" -ge 2 ] || th=1
-  for t in B D; do
+  for t in B D G; do
     if [ "$t" = D ]; then
       (while :; do rss_kb "${pids[dataplane]}"; sleep 0.2; done) \
         >"$tmp/rss-c$c.txt" 2>/dev/null &
@@ -421,14 +531,102 @@ for c in $steps; do
     fi
   done
 done
-for t in B D; do
+for t in B D G; do
   printf -v "${t}_best_rps" %s "${best_rps[$t]}"
   printf -v "${t}_best_c" %s "${best_c[$t]}"
   printf -v "${t}_best_p99" %s "${best_p99[$t]}"
 done
 thr_ratio=$(ratio "$D_best_rps" "$B_best_rps")
+thr_g_ratio=$(ratio "$G_best_rps" "$B_best_rps")
 sleep 1
 rss_after_kb=$(rss_kb "${pids[dataplane]}")
+
+# 2b. Portkey side by side: the same request through the Portkey gateway
+# (node) to the mock, P and G taking turns at 32 connections; each figure is
+# the median over the rounds. Portkey is a comparison, not a target: when it
+# cannot be installed, does not start or does not answer, the summary says
+# why and the run goes on. It listens on every interface (it has no option
+# for the address), for the minute it runs.
+p_skip="" p_version=""
+declare -A p_rps=() p_p99=()
+portkey_start() { # portkey_start: 0 once Portkey answers, else 1 with p_skip
+  local js
+  if ! js=$("$here/portkey.sh" 2>"$tmp/portkey-install.log"); then
+    p_skip=$(tail -n 1 "$tmp/portkey-install.log")
+    return 1
+  fi
+  p_version=$(sed -n 's/^  "version": "\(.*\)",$/\1/p' "${js%/build/*}/package.json")
+  p_port=$(free_port "$nginx_port" "$dp_port" "$g_port") ||
+    { p_skip="no free port found"; return 1; }
+  P_url=http://127.0.0.1:$p_port P_auth=$mock_key P_name="portkey -> mock"
+  say "Portkey $p_version: node $js --port=$p_port --headless"
+  node "$js" --port="$p_port" --headless >"$tmp/portkey.log" 2>&1 &
+  pids[portkey]=$!
+  for _ in $(seq 150); do # node takes a few seconds: up to 30 s
+    check_target P && return 0
+    kill -0 "${pids[portkey]}" 2>/dev/null ||
+      { p_skip="node exited ($tmp/portkey.log: $(tail -n 1 "$tmp/portkey.log"))"; return 1; }
+    sleep 0.2
+  done
+  p_skip="no 200 to a chat completion within 30 s ($check_err)"
+  return 1
+}
+if [ "$portkey" = 0 ]; then
+  p_skip="BENCH_PORTKEY=0"
+elif portkey_start; then
+  say "Portkey against G: $portkey_rounds rounds of ${step_secs}s each at" \
+      "c=$portkey_conc"
+  cpu_phase="pk "
+  run_wrk "$tmp/warm-P.log" P 2 "$portkey_conc" 2 ||
+    p_skip="wrk against Portkey failed ($tmp/warm-P.log)"
+  for r in $(seq "$portkey_rounds"); do
+    [ -z "$p_skip" ] || break
+    for t in P G; do
+      if ! run_wrk "$tmp/portkey-$t-$r.log" "$t" 2 "$portkey_conc" "$step_secs"; then
+        p_skip="wrk against Portkey failed or node exited ($tmp/portkey-$t-$r.log)"
+        break
+      fi
+      p_rps[$t]="${p_rps[$t]:-} $w_rps" p_p99[$t]="${p_p99[$t]:-} $w_p99"
+      [ "$w_non2xx" = 0 ] && [ "$w_sockerr" = 0 ] ||
+        problems+=("Portkey side by side, $t at c=$portkey_conc: $w_non2xx non-2xx, $w_sockerr socket errors ($w_errs) of $w_req requests")
+      say "Portkey side by side $t c=$portkey_conc: $w_rps req/s p99 ${w_p99} us"
+    done
+  done
+  cpu_phase=""
+fi
+if [ -n "${pids[portkey]:-}" ]; then
+  stop_pid "${pids[portkey]}"; unset 'pids[portkey]'
+fi
+[ -z "$p_skip" ] || say "Portkey skipped: $p_skip"
+
+# 2c. G's limits read back once its load is settled: the rate limit's
+# x-ratelimit-remaining-requests says how many requests key-rate counted in
+# the last minute; a request whose worst case (max_tokens 1,000,000,000,
+# the most the data plane takes, at $0.60 per 1M: $600) is over
+# tenant-monthly's $500 is refused naming what the budget has settled;
+# tollgate-pdp spend sums the usage records.
+sleep 1
+target_headers G
+curl -s -o "$tmp/probe-rate.json" -D "$tmp/probe-rate.headers" \
+  -H "Authorization: Bearer $gkey" -H 'Content-Type: application/json' \
+  "${hdrs[@]}" -d "$body" "$G_url/v1/chat/completions" || true
+g_rate=$(sed -n 's/^x-ratelimit-remaining-requests: \([0-9]*\).*/\1/Ip' \
+           "$tmp/probe-rate.headers")
+g_rate=${g_rate:+$(( 100000000 - g_rate ))}
+curl -s -o "$tmp/probe-budget.json" -H "Authorization: Bearer $gkey" \
+  -H 'Content-Type: application/json' "${hdrs[@]}" \
+  -d '{"model":"gpt-4o-mini","max_tokens":1000000000,"messages":[{"role":"user","content":"Hello"}]}' \
+  "$G_url/v1/chat/completions" || true
+g_budget=$(sed -n 's/.*rule tenant-monthly.*spent \$\([0-9.]*\),.*/\1/p' \
+             "$tmp/probe-budget.json")
+"$bin/tollgate-pdp" spend --config "$gcfg" --format json >"$tmp/spend-g.json" 2>&1 || true
+g_spend=$(tr -d ' \n' <"$tmp/spend-g.json" |
+          sed -n 's/.*"total":{"requests":\([0-9]*\),.*"cost_usd":"\([0-9.]*\)".*/\1 requests, $\2/p')
+if [ -z "$g_rate" ] || [ -z "$g_budget" ]; then
+  problems+=("G: the limits did not read back (rate: ${g_rate:-none}, budget: ${g_budget:-none}; $tmp/probe-rate.headers, $tmp/probe-budget.json)")
+fi
+g_charged="key-rate counted ${g_rate:-?} requests in the last minute;"
+g_charged="$g_charged tenant-monthly settled \$${g_budget:-?} (spend: ${g_spend:-?})"
 
 # 3. the PDP ipc round trip against a raw Unix-socket ping-pong
 say "PDP ipc round trip: $ipc_n round trips each"
@@ -549,11 +747,16 @@ if [ "$stream_conc" -gt 0 ]; then
   done
 fi
 
-# Anything the gateway logged at warn or worse while we measured.
+# Anything the gateway logged at warn or worse while we measured, but for
+# what this setup means to do (D's PDP serves no bundle).
+expected='pricing_file is not set|pdp\.bundle is not set'
 dp_warn=$(grep -ciE ' (warn|error|fatal) ' "$tmp/dataplane.log" || true)
-pdp_warn=$(grep -vi 'pricing_file is not set' "$tmp/pdp.log" |
+pdp_warn=$(grep -viE "$expected" "$tmp/pdp.log" |
            grep -ciE ' (warn|error|fatal) ' || true)
-lpdp_warn=$(grep -vi 'pricing_file is not set' "$tmp/pdp_limits.log" |
+lpdp_warn=$(grep -viE "$expected" "$tmp/pdp_limits.log" |
+            grep -ciE ' (warn|error|fatal) ' || true)
+gdp_warn=$(grep -ciE ' (warn|error|fatal) ' "$tmp/dataplane_g.log" || true)
+gpdp_warn=$(grep -viE "$expected" "$tmp/pdp_g.log" |
             grep -ciE ' (warn|error|fatal) ' || true)
 
 # ---- summary ---------------------------------------------------------------
@@ -561,7 +764,7 @@ lpdp_warn=$(grep -vi 'pricing_file is not set' "$tmp/pdp_limits.log" |
 # log_digest FILE NAME: its warn/error lines, counted, ids and times
 # stripped, most frequent first (awk only: no SIGPIPE under pipefail).
 log_digest() {
-  awk '/ (warn|error|fatal) / && !/pricing_file is not set/ {
+  awk -v x="$expected" '/ (warn|error|fatal) / && $0 !~ x {
       sub(/^[^ ]+ /, ""); gsub(/req_[0-9a-f]+/, "req_*"); c[$0]++ }
     END { for (l in c) printf "%d\t%s\n", c[l], l }' "$1" | sort -rn |
     awk -F '\t' -v n="$2" 'NR <= 5 { printf "    %s: %6d x %s\n", n, $1, $2 }'
@@ -587,12 +790,15 @@ load_end=$(cut -d' ' -f1-3 /proc/loadavg)
   row "A mock direct" "$(f0 "$A_p50")" "$(f0 "$A_p99")"
   row "B nginx proxy_pass -> mock" "$(f0 "$B_p50")" "$(f0 "$B_p99")"
   row "D tollgate (PDP decision) -> mock" "$(f0 "$D_p50")" "$(f0 "$D_p99")"
+  row "G tollgate governed -> mock" "$(f0 "$G_p50")" "$(f0 "$G_p99")"
   row "added by nginx (B-A)" "$(f0 "$add_B50")" "$(f0 "$add_B99")"
   row "added by tollgate (D-A)" "$(f0 "$add_D50")" "$(f0 "$add_D99")"
+  row "added by tollgate governed (G-A)" "$(f0 "$add_G50")" "$(f0 "$add_G99")"
   row "ratio (D-A)/(B-A)" "$lat_r50" "$lat_r99" "target: p99 <= 3"
+  row "ratio (G-A)/(B-A)" "$lat_g50" "$lat_g99" "target: p99 <= 3"
   echo
   echo "Throughput with p99 < 10 ms: wrk -t2, ${step_secs}s per step, connections $steps"
-  for t in B D; do
+  for t in B D G; do
     name_var=${t}_name best_var=${t}_best_rps c_var=${t}_best_c p_var=${t}_best_p99
     if [ "${!c_var}" = 0 ]; then
       printf '  %-40s %8s        no step had p99 < 10 ms and no failure\n' \
@@ -603,8 +809,9 @@ load_end=$(cut -d' ' -f1-3 /proc/loadavg)
     fi
   done
   printf '  %-40s %8s        target: >= 0.50\n' "ratio D/B" "$thr_ratio"
+  printf '  %-40s %8s        target: >= 0.50\n' "ratio G/B" "$thr_g_ratio"
   printf '  %-8s' "conns"; for c in $steps; do printf ' %7s' "$c"; done; echo
-  for t in B D; do
+  for t in B D G; do
     printf '  %-8s' "$t req/s"
     for c in $steps; do printf ' %7s' "$(f0 "${s_rps[$t,$c]:-}")"; done; echo
     printf '  %-8s' "$t p99 ms"
@@ -621,10 +828,33 @@ load_end=$(cut -d' ' -f1-3 /proc/loadavg)
     calc "${cpu_t[$1 c$2]} * 1000000 / $hz / ${cpu_n[$1 c$2]}" | xargs printf '%.0f'
   }
   top=${steps##* }
-  echo "  CPU per request (user+sys, µs; B: nginx, D: data plane + PDP):" \
-       "c=1 B $(cpu_us B 1), D $(cpu_us D 1); c=$top B $(cpu_us B "$top"), D $(cpu_us D "$top")"
-  [ "$D_fail" = 0 ] ||
-    echo "  D failed $D_fail of $D_total requests in the run (non-2xx or socket errors)"
+  echo "  CPU per request (user+sys, µs; B: nginx, D and G: data plane + PDP):"
+  printf '  %-8s' ""; for t in B D G; do printf ' %7s' "$t"; done; echo
+  for c in 1 "$top"; do
+    printf '  %-8s' "c=$c"; for t in B D G; do printf ' %7s' "$(cpu_us "$t" "$c")"; done; echo
+  done
+  printf '  %-40s %8s\n' "ratio G/B at c=$top" "$(ratio "$(cpu_us G "$top")" "$(cpu_us B "$top")")"
+  for t in D G; do
+    [ "${run_fail[$t]:-0}" = 0 ] ||
+      echo "  $t failed ${run_fail[$t]} of ${run_total[$t]} requests in the run (non-2xx or socket errors)"
+  done
+  echo "  G's limits after the load: $g_charged"
+  echo
+  if [ -n "$p_skip" ]; then
+    echo "Portkey side by side: skipped: $p_skip"
+  else
+    echo "Portkey side by side (npm @portkey-ai/gateway $p_version, node $(node --version)):" \
+         "wrk -t2 -c$portkey_conc, median of $portkey_rounds rounds of ${step_secs}s, P and G taking turns"
+    printf '  %-40s %8s %8s %8s\n' "" "req/s" "p99 ms" "CPU us"
+    for t in P G; do
+      name_var=${t}_name
+      printf '  %-40s %8s %8s %8s\n' "$t ${!name_var}" "$(f0 "$(median "${p_rps[$t]}")")" \
+        "$(awk -v v="$(median "${p_p99[$t]}")" 'BEGIN { printf "%.1f", v / 1000 }')" \
+        "$(cpu_us "pk $t" "$portkey_conc")"
+    done
+    printf '  %-40s %8s        target: >= 30\n' "ratio G/P (req/s)" \
+      "$(ratio "$(median "${p_rps[G]}")" "$(median "${p_rps[P]}")")"
+  fi
   echo
   echo "PDP round trip over ipc: $ipc_n round trips of each, one at a time"
   row "" "p50 us" "p99 us"
@@ -706,7 +936,7 @@ load_end=$(cut -d' ' -f1-3 /proc/loadavg)
   fi
   echo '```'
   if [ ${#problems[@]} -gt 0 ] || [ "$dp_warn" != 0 ] || [ "$pdp_warn" != 0 ] ||
-     [ "$lpdp_warn" != 0 ]; then
+     [ "$lpdp_warn" != 0 ] || [ "$gdp_warn" != 0 ] || [ "$gpdp_warn" != 0 ]; then
     echo
     echo "Noticed while measuring:"
     for p in "${problems[@]}"; do echo "  - $p"; done
@@ -716,6 +946,10 @@ load_end=$(cut -d' ' -f1-3 /proc/loadavg)
     log_digest "$tmp/pdp.log" pdp
     [ "$lpdp_warn" = 0 ] || echo "  - the limits PDP logged $lpdp_warn warn/error lines:"
     log_digest "$tmp/pdp_limits.log" pdp_limits
+    [ "$gdp_warn" = 0 ] || echo "  - G's data plane logged $gdp_warn warn/error lines:"
+    log_digest "$tmp/dataplane_g.log" dataplane_g
+    [ "$gpdp_warn" = 0 ] || echo "  - G's PDP logged $gpdp_warn warn/error lines:"
+    log_digest "$tmp/pdp_g.log" pdp_g
   fi
 }
 ok=1
