@@ -118,7 +118,7 @@ tg_gen_open_ro(tg_gen **out, const char *path, int64_t owner_uid)
     if (fstat(fd, &sb) != 0) {
         rv = TG_ESYS;
     } else if (!S_ISREG(sb.st_mode) || sb.st_size != TG_GEN_SIZE ||
-               (sb.st_uid != owner && sb.st_uid != 0) ||
+               sb.st_uid != owner ||
                (sb.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
         rv = TG_ECONFIG;
     } else if ((rv = tg_gen_map(out, path, fd, &sb, false)) == TG_OK &&

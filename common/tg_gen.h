@@ -31,9 +31,11 @@ tg_err tg_gen_path(const char *url, char *buf, size_t cap);
 tg_err tg_gen_open_rw(tg_gen **out, const char *path, bool create);
 
 /* tg_gen_open_ro opens path for reading only. It must be a regular file
- * owned by owner_uid (-1: our own uid) or root and writable by nobody
- * else: TG_ECONFIG otherwise (another local user could otherwise keep a
- * stale decision alive). TG_ENOTFOUND when it does not exist (yet). */
+ * owned by owner_uid (-1: our own uid; not root, unless that is the
+ * owner: a file left by another user is one the PDP cannot raise) and
+ * writable by nobody else: TG_ECONFIG otherwise (another local user could
+ * otherwise keep a stale decision alive). TG_ENOTFOUND when it does not
+ * exist (yet). */
 tg_err tg_gen_open_ro(tg_gen **out, const char *path, int64_t owner_uid);
 
 void tg_gen_close(tg_gen *g); /* NULL-safe */

@@ -664,6 +664,9 @@ pdp_worker_decide(pdp_worker *w, nng_msg *msg)
     rv = pdp_decide_eval_leased(w->rd, srv->cfg, b, srv->lim,
                                 srv->up != NULL ? &srv->admit : NULL, srv->pr,
                                 req, &w->rep.u.decision);
+    if (!pdp_store_gen_ok(srv->st)) {
+        w->rep.u.decision.reuse_ms = 0; /* no generation to end it by */
+    }
     if (rv == TG_OK && w->rep.u.decision.n_guards > 0) {
         pdp_worker_guard_set(w, b);
     }

@@ -549,6 +549,7 @@ pdp_store_gen_attach(pdp_store *st, const char *const *urls, size_t n,
             continue; /* no PDP made it: no data plane reads it */
         }
         if (rv != TG_OK) {
+            atomic_store(&st->gen_failed, true);
             tg_warn("store: cannot open the state generation file for %s "
                     "(%s%s%s); data planes on this host will not reuse "
                     "decisions. Check that this user may write beside "
@@ -559,6 +560,12 @@ pdp_store_gen_attach(pdp_store *st, const char *const *urls, size_t n,
         }
         atomic_store(&st->n_gens, ++k);
     }
+}
+
+bool
+pdp_store_gen_ok(pdp_store *st)
+{
+    return !atomic_load(&st->gen_failed);
 }
 
 void

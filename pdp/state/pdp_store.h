@@ -333,6 +333,9 @@ void pdp_store_close(pdp_store *st);
 void pdp_store_gen_attach(pdp_store *st, const char *const *urls, size_t n,
                           bool create);
 void pdp_store_gen_bump(pdp_store *st);
+/* pdp_store_gen_ok: every generation file asked for is open (a PDP that
+ * cannot raise one must not mark decisions reusable). */
+bool pdp_store_gen_ok(pdp_store *st);
 
 /* pdp_store_map_size is the current map size in bytes. */
 size_t pdp_store_map_size(pdp_store *st);

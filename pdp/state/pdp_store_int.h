@@ -103,6 +103,7 @@ struct pdp_store {
      * gen_touched belongs to the write txn in progress, like txl_. */
     tg_gen          *gens[PDP_STORE_GENS_MAX];
     _Atomic unsigned n_gens; /* gens[] below it are set */
+    atomic_bool      gen_failed; /* an ipc listener's could not be made */
     bool             gen_touched;
     /* The decision log: the key that signs checkpoints (borrowed; NULL:
      * none yet) and every how many records (under mu to set; read by the
