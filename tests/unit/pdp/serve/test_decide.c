@@ -2,7 +2,9 @@
  * key and model, and where allowed requests may be routed; with a policy
  * bundle: what a rule's deny looks like, the attributes rules read (tenant
  * record, key labels, metadata), route restrictions, and that every
- * decision names the bundle revision it was made with. */
+ * decision names the bundle revision it was made with; and which allows a
+ * data plane may reuse (no budget or rate limit, no rule reading the
+ * time; for how long, and for which request inputs). */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -19,6 +21,7 @@ static pdp_store_reader *g_rd;
 static pdp_bundle       *g_bundle;
 static tg_decide         g_req;
 static tg_decision       g_dec;
+static pdp_limits       *g_lim;
 
 /* Revision 7; keys of tenants without a record read an absent tier, which
  * the on_error "skip" rules treat as "no match". */
@@ -126,11 +129,16 @@ setup(void)
         }
     }
     pdp_store_reader_create(g_st, &g_rd);
+    if (pdp_limits_create(&g_lim, 60000) != TG_OK) {
+        fprintf(stderr, "setup: limits\n");
+        exit(2);
+    }
 }
 
 static void
 teardown(void)
 {
+    pdp_limits_destroy(g_lim);
     pdp_store_reader_destroy(g_rd);
     pdp_bundle_unref(g_bundle);
     pdp_store_close(g_st);
@@ -460,6 +468,334 @@ test_revoke_after_rotate_kills_both(void)
     assert_401("revoked");
 }
 
+/* ---- decision reuse ------------------------------------------------------ */
+
+#define REUSE_NOW 1700000000000 /* Tue 2023-11-14T22:13:20Z */
+#define REUSE_MAX 60000         /* the PDP's own bound on reuse_ms */
+
+/* bundle_of loads a bundle made of rules (the "rules" array's items) with
+ * the test price table; NULL, with the errors printed, if it does not
+ * compile. */
+static pdp_bundle *
+bundle_of(const char *rules)
+{
+    const char *dir = tg_unit_tmpdir("decide-reuse");
+    char        text[4096];
+    char        err[2048];
+    pdp_bundle *b = NULL;
+
+    snprintf(text, sizeof(text), "{\"rules\": [%s]}\n", rules);
+    tg_unit_write(dir, "bundle.json",
+                  "{\"name\": \"reuse\", \"revision\": 8}\n");
+    tg_unit_write(dir, "rules.policy.json", text);
+    tg_unit_write(dir, "pricing.json", PDP_TEST_PRICING);
+    if (pdp_bundle_load(&b, dir, g_cfg, err, sizeof(err)) != TG_OK) {
+        fprintf(stderr, "\nbundle: %s\n", err);
+        return NULL;
+    }
+    return b;
+}
+
+/* reuse_req makes g_req a chat request with secret for model at
+ * REUSE_NOW; a test changes what it needs before eval_limits. */
+static void
+reuse_req(const char *secret, const char *model)
+{
+    static int n;
+
+    memset(&g_req, 0, sizeof(g_req));
+    snprintf(g_req.request_id, sizeof(g_req.request_id), "reuse-%d", ++n);
+    tg_sha256(secret, strlen(secret), g_req.key_hash);
+    g_req.endpoint = TG_EP_CHAT_COMPLETIONS;
+    snprintf(g_req.model, sizeof(g_req.model), "%s", model);
+    g_req.max_tokens             = 100;
+    g_req.prompt_tokens_estimate = 10;
+    g_req.now_ms                 = REUSE_NOW;
+}
+
+/* eval_limits decides g_req as the server does: with the limits (and so
+ * with the quotas set through administration). */
+static tg_err
+eval_limits(const pdp_bundle *b)
+{
+    tg_err rv;
+
+    CU_ASSERT_EQUAL_FATAL(pdp_store_read_begin(g_rd), TG_OK);
+    rv = pdp_decide_eval_limits(g_rd, g_cfg, b, g_lim, NULL, &g_req, &g_dec);
+    pdp_store_read_end(g_rd);
+    return rv;
+}
+
+/* An allow without a bundle, a budget or a rate limit is reusable for the
+ * PDP's maximum, whatever the request's other inputs; pdp_decide_eval,
+ * which skips the quotas, never says so. */
+static void
+test_reuse_plain_allow(void)
+{
+    reuse_req("sk-all", "gpt-4o-mini");
+    CU_ASSERT_EQUAL(eval_limits(NULL), TG_OK);
+    CU_ASSERT_EQUAL(g_dec.verdict, TG_VERDICT_ALLOW);
+    CU_ASSERT_EQUAL(g_dec.reuse_ms, REUSE_MAX);
+    CU_ASSERT_EQUAL(g_dec.reuse_inputs, 0);
+    CU_ASSERT_STRING_EQUAL(g_dec.reservation_id, "");
+    CU_ASSERT_EQUAL(g_dec.n_limits, 0);
+
+    CU_ASSERT_EQUAL_FATAL(pdp_store_read_begin(g_rd), TG_OK);
+    CU_ASSERT_EQUAL(pdp_decide_eval(g_rd, g_cfg, NULL, &g_req, &g_dec), TG_OK);
+    pdp_store_read_end(g_rd);
+    CU_ASSERT_EQUAL(g_dec.verdict, TG_VERDICT_ALLOW);
+    CU_ASSERT_EQUAL(g_dec.reuse_ms, 0);
+    CU_ASSERT_EQUAL(g_dec.reuse_inputs, 0);
+}
+
+/* A quota set through administration counts every request at the PDP:
+ * neither a key's rate limit nor a tenant's concurrency may be reused. */
+static void
+test_reuse_not_with_a_quota(void)
+{
+    pdp_quota         q;
+    tg_kv             none;
+    pdp_tenant_change c;
+
+    put_key("sk-quota", "key_quota", "acme", NULL, false);
+    memset(&q, 0, sizeof(q));
+    q.scope = PDP_QUOTA_KEY;
+    snprintf(q.id, sizeof(q.id), "key_quota");
+    q.rpm = 1000;
+    CU_ASSERT_EQUAL_FATAL(pdp_store_quota_put(g_st, &q, NULL), TG_OK);
+    reuse_req("sk-quota", "gpt-4o-mini");
+    CU_ASSERT_EQUAL(eval_limits(NULL), TG_OK);
+    CU_ASSERT_EQUAL(g_dec.verdict, TG_VERDICT_ALLOW);
+    CU_ASSERT(g_dec.n_limits > 0); /* the quota did apply */
+    CU_ASSERT_EQUAL(g_dec.reuse_ms, 0);
+    CU_ASSERT_EQUAL(g_dec.reuse_inputs, 0);
+
+    memset(&none, 0, sizeof(none));
+    c = (pdp_tenant_change){"conco", "pro", &none, 0, 1, NULL};
+    CU_ASSERT_EQUAL_FATAL(pdp_store_tenant_set(g_st, &c, NULL, NULL), TG_OK);
+    put_key("sk-conc", "key_conc", "conco", NULL, false);
+    memset(&q, 0, sizeof(q));
+    q.scope = PDP_QUOTA_TENANT;
+    snprintf(q.id, sizeof(q.id), "conco");
+    q.concurrent = 5;
+    CU_ASSERT_EQUAL_FATAL(pdp_store_quota_put(g_st, &q, NULL), TG_OK);
+    reuse_req("sk-conc", "gpt-4o-mini");
+    CU_ASSERT_EQUAL(eval_limits(NULL), TG_OK);
+    CU_ASSERT_EQUAL(g_dec.verdict, TG_VERDICT_ALLOW);
+    CU_ASSERT_STRING_NOT_EQUAL(g_dec.reservation_id, ""); /* a slot held */
+    CU_ASSERT_EQUAL(g_dec.reuse_ms, 0);
+    (void)pdp_limits_release(g_lim, g_dec.reservation_id, 0, REUSE_NOW);
+}
+
+/* A budget or rate_limit rule that matches, enforced or audited, keeps
+ * the decision at the PDP; one that does not match leaves it reusable. */
+static void
+test_reuse_not_with_a_matching_limit_rule(void)
+{
+    static const char *const rules[] = {
+        "{\"id\": \"rl\", \"kind\": \"rate_limit\", \"scope\": \"key\", "
+        "\"rpm\": 1000, \"when\": {\"eq\": [\"request.model\", "
+        "\"gpt-4o-mini\"]}}",
+        "{\"id\": \"rl\", \"kind\": \"rate_limit\", \"mode\": \"audit\", "
+        "\"scope\": \"key\", \"rpm\": 1000, \"when\": {\"eq\": "
+        "[\"request.model\", \"gpt-4o-mini\"]}}",
+        "{\"id\": \"cap\", \"kind\": \"budget\", \"scope\": \"tenant\", "
+        "\"window\": \"daily\", \"limit_usd\": 10, \"when\": {\"eq\": "
+        "[\"request.model\", \"gpt-4o-mini\"]}}",
+    };
+    char rule[1024];
+
+    for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
+        pdp_bundle *b;
+
+        snprintf(rule, sizeof(rule),
+                 "{\"id\": \"all\", \"kind\": \"access\", \"effect\": "
+                 "\"allow\"}, %s",
+                 rules[i]);
+        b = bundle_of(rule);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+        reuse_req("sk-all", "gpt-4o-mini");
+        CU_ASSERT_EQUAL(eval_limits(b), TG_OK);
+        CU_ASSERT_EQUAL(g_dec.verdict, TG_VERDICT_ALLOW);
+        CU_ASSERT_EQUAL(g_dec.reuse_ms, 0);
+        if (g_dec.reuse_ms != 0) {
+            fprintf(stderr, "\nreused with rule %zu\n", i);
+        }
+        if (g_dec.reservation_id[0] != '\0') {
+            (void)pdp_limits_release(g_lim, g_dec.reservation_id, 0, REUSE_NOW);
+        }
+        /* gpt-4o: the rule does not match. */
+        reuse_req("sk-all", "gpt-4o");
+        CU_ASSERT_EQUAL(eval_limits(b), TG_OK);
+        CU_ASSERT_EQUAL(g_dec.verdict, TG_VERDICT_ALLOW);
+        CU_ASSERT_EQUAL(g_dec.reuse_ms, REUSE_MAX);
+        pdp_bundle_unref(b);
+    }
+}
+
+/* reuse_inputs names exactly the request inputs some rule reads (beyond
+ * key, endpoint and model, and what the store holds: tenant and key
+ * attributes change the generation instead). */
+static void
+test_reuse_names_the_inputs_rules_read(void)
+{
+    static const struct {
+        const char *when;
+        uint32_t    inputs;
+    } cases[] = {
+        {"{\"eq\": [\"request.metadata.project\", \"x\"]}", TG_REUSE_META},
+        {"{\"gt\": [\"request.max_tokens\", 4000]}", TG_REUSE_MAX_TOKENS},
+        {"{\"gt\": [\"request.prompt_tokens\", 4000]}", TG_REUSE_PROMPT},
+        {"{\"eq\": [\"request.stream\", true]}", TG_REUSE_STREAM},
+        {"{\"cidr\": [\"request.client_ip\", \"10.0.0.0/8\"]}",
+         TG_REUSE_CLIENT_IP},
+        {"{\"eq\": [\"principal.user\", \"mallory\"]}", TG_REUSE_USER},
+        {"{\"any\": [{\"eq\": [\"request.metadata.team\", \"red\"]}, "
+         "{\"eq\": [\"principal.user\", \"mallory\"]}]}",
+         TG_REUSE_META | TG_REUSE_USER},
+        {"{\"all\": [{\"eq\": [\"tenant.tier\", \"free\"]}, {\"eq\": "
+         "[\"principal.labels.env\", \"ci\"]}, {\"eq\": [\"request.model\", "
+         "\"o1\"]}]}",
+         0},
+    };
+    char rules[1024];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        pdp_bundle *b;
+
+        snprintf(rules, sizeof(rules),
+                 "{\"id\": \"all\", \"kind\": \"access\", \"effect\": "
+                 "\"allow\"}, {\"id\": \"no\", \"kind\": \"access\", "
+                 "\"effect\": \"deny\", \"on_error\": \"skip\", \"when\": %s}",
+                 cases[i].when);
+        b = bundle_of(rules);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+        reuse_req("sk-all", "gpt-4o-mini");
+        CU_ASSERT_EQUAL(eval_limits(b), TG_OK);
+        CU_ASSERT_EQUAL(g_dec.verdict, TG_VERDICT_ALLOW);
+        CU_ASSERT_EQUAL(g_dec.reuse_ms, REUSE_MAX);
+        CU_ASSERT_EQUAL(g_dec.reuse_inputs, cases[i].inputs);
+        if (g_dec.reuse_inputs != cases[i].inputs) {
+            fprintf(stderr, "\ncase %zu: inputs 0x%x\n", i, g_dec.reuse_inputs);
+        }
+        pdp_bundle_unref(b);
+    }
+    /* The suite's bundle reads request.metadata.project (and the store). */
+    reuse_req("sk-all", "gpt-4o-mini");
+    CU_ASSERT_EQUAL(eval_limits(g_bundle), TG_OK);
+    CU_ASSERT_EQUAL(g_dec.verdict, TG_VERDICT_ALLOW);
+    CU_ASSERT_EQUAL(g_dec.reuse_ms, REUSE_MAX);
+    CU_ASSERT_EQUAL(g_dec.reuse_inputs, TG_REUSE_META);
+}
+
+/* A rule that reads the clock may decide differently a second later:
+ * never reused, even when it does not match and even in audit mode. */
+static void
+test_reuse_not_when_a_rule_reads_time(void)
+{
+    static const char *const rules[] = {
+        "{\"id\": \"night\", \"kind\": \"access\", \"effect\": \"deny\", "
+        "\"when\": {\"eq\": [\"time.hour\", 3]}}",
+        "{\"id\": \"weekend\", \"kind\": \"access\", \"effect\": \"deny\", "
+        "\"when\": {\"time_window\": {\"days\": [\"sat\", \"sun\"], "
+        "\"from\": \"00:00\", \"to\": \"23:59\"}}}",
+        "{\"id\": \"watch\", \"kind\": \"access\", \"effect\": \"deny\", "
+        "\"mode\": \"audit\", \"when\": {\"eq\": [\"time.weekday\", "
+        "\"sun\"]}}",
+    };
+    char text[1024];
+
+    for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
+        pdp_bundle *b;
+
+        snprintf(text, sizeof(text),
+                 "{\"id\": \"all\", \"kind\": \"access\", \"effect\": "
+                 "\"allow\"}, %s",
+                 rules[i]);
+        b = bundle_of(text);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+        reuse_req("sk-all", "gpt-4o-mini"); /* Tuesday, 22:13 UTC */
+        CU_ASSERT_EQUAL(eval_limits(b), TG_OK);
+        CU_ASSERT_EQUAL(g_dec.verdict, TG_VERDICT_ALLOW);
+        CU_ASSERT_EQUAL(g_dec.reuse_ms, 0);
+        pdp_bundle_unref(b);
+    }
+}
+
+/* A decision is never reused past the moment its key stops working: its
+ * expiry, or the end of a rotated secret's grace. */
+static void
+test_reuse_ends_with_the_key(void)
+{
+    pdp_key k;
+    uint8_t hash[TG_SHA256_LEN];
+    uint8_t nh[TG_SHA256_LEN];
+
+    memset(&k, 0, sizeof(k));
+    snprintf(k.id, sizeof(k.id), "key_soon");
+    snprintf(k.tenant, sizeof(k.tenant), "acme");
+    k.status     = PDP_KEY_ACTIVE;
+    k.created_ms = 1;
+    k.expires_ms = REUSE_NOW + 5000;
+    tg_sha256("sk-soon", 7, hash);
+    CU_ASSERT_EQUAL_FATAL(pdp_store_key_put(g_st, hash, &k), TG_OK);
+    reuse_req("sk-soon", "gpt-4o-mini");
+    CU_ASSERT_EQUAL(eval_limits(NULL), TG_OK);
+    CU_ASSERT_EQUAL(g_dec.verdict, TG_VERDICT_ALLOW);
+    CU_ASSERT(g_dec.reuse_ms > 0 && g_dec.reuse_ms <= 5000);
+    CU_ASSERT_EQUAL(g_dec.reuse_ms, 5000);
+    g_req.now_ms = REUSE_NOW + 4999; /* 1 ms left */
+    CU_ASSERT_EQUAL(eval_limits(NULL), TG_OK);
+    CU_ASSERT_EQUAL(g_dec.verdict, TG_VERDICT_ALLOW);
+    CU_ASSERT_EQUAL(g_dec.reuse_ms, 1);
+
+    /* Far from expiring: the PDP's maximum. */
+    snprintf(k.id, sizeof(k.id), "key_later");
+    k.expires_ms = REUSE_NOW + 3600000;
+    tg_sha256("sk-later", 8, hash);
+    CU_ASSERT_EQUAL_FATAL(pdp_store_key_put(g_st, hash, &k), TG_OK);
+    reuse_req("sk-later", "gpt-4o-mini");
+    CU_ASSERT_EQUAL(eval_limits(NULL), TG_OK);
+    CU_ASSERT_EQUAL(g_dec.reuse_ms, REUSE_MAX);
+
+    /* The old secret of a rotated key: until its grace ends (10 s); the
+     * new one: the maximum. */
+    put_key("sk-grace1", "key_grace", "acme", NULL, false);
+    tg_sha256("sk-grace2", 9, nh);
+    CU_ASSERT_EQUAL_FATAL(
+        pdp_store_key_rotate(g_st, "key_grace", nh, REUSE_NOW, 10000, NULL),
+        TG_OK);
+    reuse_req("sk-grace1", "gpt-4o-mini");
+    CU_ASSERT_EQUAL(eval_limits(NULL), TG_OK);
+    CU_ASSERT_EQUAL(g_dec.verdict, TG_VERDICT_ALLOW);
+    CU_ASSERT_EQUAL(g_dec.reuse_ms, 10000);
+    reuse_req("sk-grace2", "gpt-4o-mini");
+    CU_ASSERT_EQUAL(eval_limits(NULL), TG_OK);
+    CU_ASSERT_EQUAL(g_dec.verdict, TG_VERDICT_ALLOW);
+    CU_ASSERT_EQUAL(g_dec.reuse_ms, REUSE_MAX);
+}
+
+/* A deny is asked again every time: a key or a tenant fixed is seen at
+ * once. */
+static void
+test_reuse_never_for_a_deny(void)
+{
+    reuse_req("sk-free", "gpt-4o"); /* the bundle's tier_denied */
+    CU_ASSERT_EQUAL(eval_limits(g_bundle), TG_OK);
+    CU_ASSERT_EQUAL(g_dec.verdict, TG_VERDICT_DENY);
+    CU_ASSERT_STRING_EQUAL(g_dec.error_code, "tier_denied");
+    CU_ASSERT_EQUAL(g_dec.reuse_ms, 0);
+    CU_ASSERT_EQUAL(g_dec.reuse_inputs, 0);
+    reuse_req("sk-4o", "gpt-4o-mini"); /* model_not_allowed */
+    CU_ASSERT_EQUAL(eval_limits(NULL), TG_OK);
+    CU_ASSERT_EQUAL(g_dec.status, 403);
+    CU_ASSERT_EQUAL(g_dec.reuse_ms, 0);
+    reuse_req("sk-wrong", "gpt-4o-mini");
+    CU_ASSERT_EQUAL(eval_limits(NULL), TG_OK);
+    CU_ASSERT_EQUAL(g_dec.status, 401);
+    CU_ASSERT_EQUAL(g_dec.reuse_ms, 0);
+}
+
 static const tg_unit_case cases[] = {
     {"expired_key_401", test_expired_key_401},
     {"rotated_key_grace", test_rotated_key_grace},
@@ -477,6 +813,15 @@ static const tg_unit_case cases[] = {
     {"policy_comes_after_key_and_catalog",
      test_policy_comes_after_key_and_catalog},
     {"policy_filters_models_list", test_policy_filters_models_list},
+    {"reuse_plain_allow", test_reuse_plain_allow},
+    {"reuse_not_with_a_quota", test_reuse_not_with_a_quota},
+    {"reuse_not_with_a_matching_limit_rule",
+     test_reuse_not_with_a_matching_limit_rule},
+    {"reuse_names_the_inputs_rules_read",
+     test_reuse_names_the_inputs_rules_read},
+    {"reuse_not_when_a_rule_reads_time", test_reuse_not_when_a_rule_reads_time},
+    {"reuse_ends_with_the_key", test_reuse_ends_with_the_key},
+    {"reuse_never_for_a_deny", test_reuse_never_for_a_deny},
     {NULL, NULL},
 };
 

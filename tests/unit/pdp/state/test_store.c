@@ -13,6 +13,7 @@
 
 #include "pdp_store.h"
 #include "pdp_store_int.h" /* st->env, to count transactions */
+#include "tg_gen.h"
 #include "tg_hash.h"
 #include "tg_time.h"
 #include "tg_unit.h"
@@ -1512,6 +1513,136 @@ test_late_report_charged_from_record(void)
     pdp_store_close(st);
 }
 
+/* ---- the state generation (tg_gen.h) ------------------------------------- */
+
+/* gen_now reads the generation file at path as a data plane would. */
+static uint64_t
+gen_now(const char *path)
+{
+    tg_gen  *g = NULL;
+    uint64_t v;
+
+    CU_ASSERT_EQUAL_FATAL(tg_gen_open_ro(&g, path, -1), TG_OK);
+    v = tg_gen_load(g);
+    tg_gen_close(g);
+    return v;
+}
+
+/* Every committed change to what decisions read (keys, tenants, quotas,
+ * lists) moves the generation a data plane reuses decisions by, in the
+ * PDP's store and in another one attached to the same file (the CLI);
+ * usage, admin tokens, the bundle history and failed writes do not (a
+ * usage report per request would make reuse useless). */
+static void
+test_generation_bumped_by_what_decisions_read(void)
+{
+    static const char *const terms[] = {"acme", "globex"};
+    const char              *base    = tg_unit_tmpdir("store-gen");
+    char                     run[600];
+    char                     url[700];
+    char                     other_url[700];
+    char                     path[720];
+    char                     other[720];
+    char                     dir2[600];
+    const char              *urls[2];
+    pdp_store               *st;
+    pdp_store               *st2;
+    pdp_key                  k;
+    uint8_t                  hash[TG_SHA256_LEN];
+    pdp_tenant_change        c;
+    pdp_quota                q;
+    pdp_list_set_result      lres;
+    pdp_admin_token          tok;
+    pdp_activation           act;
+    tg_usage                 u;
+    tg_usage_ack             ack;
+    uint64_t                 g0;
+    struct stat              sb;
+    char                     sdir[600];
+
+    snprintf(run, sizeof(run), "%s/run", base);
+    CU_ASSERT_EQUAL_FATAL(mkdir(run, 0755), 0);
+    snprintf(url, sizeof(url), "ipc://%s/pdp.sock", run);
+    snprintf(path, sizeof(path), "%s/pdp.sock.gen", run);
+    snprintf(other_url, sizeof(other_url), "ipc://%s/other.sock", run);
+    snprintf(other, sizeof(other), "%s/other.sock.gen", run);
+    snprintf(sdir, sizeof(sdir), "%s/state", base);
+    st = open_store(sdir, 4);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    urls[0] = "tcp://127.0.0.1:7000"; /* no file: skipped */
+    urls[1] = url;
+    pdp_store_gen_attach(st, urls, 2, true);
+    CU_ASSERT_EQUAL_FATAL(stat(path, &sb), 0);
+    CU_ASSERT_EQUAL(sb.st_size, 4096);
+    g0 = gen_now(path);
+    CU_ASSERT_EQUAL(g0, 0); /* attaching is not a change */
+
+    memset(&k, 0, sizeof(k));
+    snprintf(k.id, sizeof(k.id), "key_g");
+    snprintf(k.tenant, sizeof(k.tenant), "acme");
+    k.status     = PDP_KEY_ACTIVE;
+    k.created_ms = 1;
+    tg_sha256("sk-g", 4, hash);
+    CU_ASSERT_EQUAL_FATAL(pdp_store_key_put(st, hash, &k), TG_OK);
+    CU_ASSERT_EQUAL(gen_now(path), g0 + 1);
+    c = (pdp_tenant_change){"acme", "free", NULL, 0, 1000, NULL};
+    CU_ASSERT_EQUAL_FATAL(pdp_store_tenant_set(st, &c, NULL, NULL), TG_OK);
+    CU_ASSERT_EQUAL(gen_now(path), g0 + 2);
+    memset(&q, 0, sizeof(q));
+    q.scope = PDP_QUOTA_KEY;
+    snprintf(q.id, sizeof(q.id), "key_g");
+    q.rpm = 60;
+    CU_ASSERT_EQUAL_FATAL(pdp_store_quota_put(st, &q, NULL), TG_OK);
+    CU_ASSERT_EQUAL(gen_now(path), g0 + 3);
+    CU_ASSERT_EQUAL_FATAL(pdp_store_list_set(st, "customers", terms, 2,
+                                             "cli:ana@ops", 1000, &lres),
+                          TG_OK);
+    CU_ASSERT_EQUAL(gen_now(path), g0 + 4);
+    CU_ASSERT_EQUAL_FATAL(pdp_store_key_revoke(st, "key_g", 2000), TG_OK);
+    CU_ASSERT_EQUAL(gen_now(path), g0 + 5);
+
+    /* Writes that change no decision. */
+    make_usage(&u, "req-g", "key_g", "acme", 100, 50);
+    CU_ASSERT_EQUAL_FATAL(pdp_store_usage_settle(st, &u, 42, &ack), TG_OK);
+    CU_ASSERT_FALSE(ack.duplicate);
+    memset(&tok, 0, sizeof(tok));
+    snprintf(tok.name, sizeof(tok.name), "ops");
+    tok.created_ms = 5;
+    tg_sha256("tok", 3, hash);
+    CU_ASSERT_EQUAL_FATAL(pdp_store_token_put(st, hash, &tok, false), TG_OK);
+    memset(&act, 0, sizeof(act));
+    act.revision     = 3;
+    act.activated_ms = 3000;
+    act.how          = PDP_ACTIVATION_START;
+    CU_ASSERT_EQUAL_FATAL(pdp_store_history_add(st, &act), TG_OK);
+    CU_ASSERT_EQUAL(gen_now(path), g0 + 5);
+
+    /* A write that fails changes nothing, and says so to nobody. */
+    snprintf(q.id, sizeof(q.id), "key_nobody");
+    CU_ASSERT_EQUAL(pdp_store_quota_put(st, &q, NULL), TG_ENOTFOUND);
+    CU_ASSERT_EQUAL(pdp_store_key_revoke(st, "key_nobody", 3000), TG_ENOTFOUND);
+    CU_ASSERT_EQUAL(gen_now(path), g0 + 5);
+
+    /* What else can change a decision (a new bundle) bumps it by hand. */
+    pdp_store_gen_bump(st);
+    CU_ASSERT_EQUAL(gen_now(path), g0 + 6);
+
+    /* Another writer (the CLI) bumps the file the PDP made, and makes
+     * none: it has no data plane reading it. */
+    snprintf(dir2, sizeof(dir2), "%s/state2", base);
+    st2 = open_store(dir2, 4);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st2);
+    urls[0] = url;
+    urls[1] = other_url;
+    pdp_store_gen_attach(st2, urls, 2, false);
+    CU_ASSERT_EQUAL(stat(other, &sb), -1);
+    c = (pdp_tenant_change){"globex", "pro", NULL, 0, 1000, NULL};
+    CU_ASSERT_EQUAL_FATAL(pdp_store_tenant_set(st2, &c, NULL, NULL), TG_OK);
+    CU_ASSERT_EQUAL(gen_now(path), g0 + 7);
+    pdp_store_close(st2);
+    pdp_store_close(st);
+}
+
 static const tg_unit_case cases[] = {
     {"limits_snapshot_saved", test_limits_snapshot_saved},
     {"admin_records", test_admin_records},
@@ -1538,6 +1669,8 @@ static const tg_unit_case cases[] = {
     {"reservation_records", test_reservation_records},
     {"reservation_settled_then_pruned", test_reservation_settled_then_pruned},
     {"late_report_charged_from_record", test_late_report_charged_from_record},
+    {"generation_bumped_by_what_decisions_read",
+     test_generation_bumped_by_what_decisions_read},
     {NULL, NULL},
 };
 
