@@ -87,6 +87,16 @@ typedef struct dp_decision {
     uint32_t          reuse_inputs; /* TG_REUSE_* */
 } dp_decision;
 
+/* What a decision is tagged with when it is asked for (dp_reuse): the
+ * PDP's state generation, which mapping of its file that was read from,
+ * and when (a kept decision lives from then, as the PDP's reuse_ms
+ * counts from its decision). */
+typedef struct dp_reuse_tag {
+    uint64_t gen;
+    uint64_t epoch;
+    int64_t  at_us; /* monotonic */
+} dp_reuse_tag;
+
 /* dp_decision_keep copies what the data plane keeps of d into out. */
 void dp_decision_keep(dp_decision *out, const tg_decision *d);
 
@@ -169,7 +179,7 @@ struct dp_req {
     int64_t            pdp_us;         /* its round trip */
     bool               reused;    /* decided by dp_reuse, not asked */
     bool               may_keep;  /* dp_reuse may keep its decision */
-    uint64_t           reuse_gen; /* the generation it was asked at */
+    dp_reuse_tag       reuse_tag; /* what it was asked under */
     int64_t            first_byte_us;  /* upstream's, after the request */
     /* Tracing (dp_trace): the request's span, its attempts, and the
      * finish reason the client was told (or ""). */

@@ -146,7 +146,7 @@ dp_reuse_current(dp_reuse *c, uint64_t *gen, uint64_t *epoch)
     int64_t now = tg_mono_us();
     tg_gen *g;
 
-    if (c->path[0] == '\0') {
+    if (c->ttl_us == 0 || c->path[0] == '\0') {
         return false;
     }
     if (now >= atomic_load(&c->next_check_us) &&
@@ -162,15 +162,20 @@ dp_reuse_current(dp_reuse *c, uint64_t *gen, uint64_t *epoch)
         return false;
     }
     *gen = tg_gen_load(g);
+    if (!tg_gen_still_there(g)) {
+        /* Removed or replaced (a PDP in a new socket directory): its
+         * counter no longer moves. Look again at the next use. */
+        atomic_store(&c->next_check_us, 0);
+        return false;
+    }
     return atomic_load(&c->epoch) == *epoch;
 }
 
 bool
-dp_reuse_gen(dp_reuse *c, uint64_t *gen)
+dp_reuse_tag_now(dp_reuse *c, dp_reuse_tag *t)
 {
-    uint64_t epoch;
-
-    return c != NULL && c->ttl_us > 0 && dp_reuse_current(c, gen, &epoch);
+    t->at_us = tg_mono_us();
+    return c != NULL && dp_reuse_current(c, &t->gen, &t->epoch);
 }
 
 /* dp_reuse_inputs writes the inputs of q that mask names into buf, in a
@@ -249,7 +254,7 @@ dp_reuse_find(dp_reuse *c, const tg_decide *q, dp_decision *out)
     bool          found = false;
     uint8_t       in[DP_REUSE_INPUT_MAX];
 
-    if (c == NULL || c->ttl_us == 0 || !dp_reuse_current(c, &gen, &epoch)) {
+    if (c == NULL || !dp_reuse_current(c, &gen, &epoch)) {
         return false;
     }
     now = tg_mono_us();
@@ -280,11 +285,11 @@ dp_reuse_find(dp_reuse *c, const tg_decide *q, dp_decision *out)
 
 void
 dp_reuse_keep(dp_reuse *c, const tg_decide *q, const dp_decision *d,
-              uint64_t gen)
+              const dp_reuse_tag *t)
 {
     dp_reuse_set *s;
     dp_reuse_ent *e;
-    uint64_t      cur;
+    uint64_t      gen;
     uint64_t      epoch;
     int64_t       ttl;
     int           n;
@@ -292,9 +297,10 @@ dp_reuse_keep(dp_reuse *c, const tg_decide *q, const dp_decision *d,
 
     /* Belt and braces: whatever the PDP said, nothing that holds a budget
      * or a rate limit is kept. */
-    if (c == NULL || c->ttl_us == 0 || d->reuse_ms == 0 ||
-        d->verdict != TG_VERDICT_ALLOW || d->reservation_id[0] != '\0' ||
-        d->n_limits > 0 || !dp_reuse_current(c, &cur, &epoch) || cur != gen) {
+    if (c == NULL || d->reuse_ms == 0 || d->verdict != TG_VERDICT_ALLOW ||
+        d->reservation_id[0] != '\0' || d->n_limits > 0 ||
+        !dp_reuse_current(c, &gen, &epoch) || gen != t->gen ||
+        epoch != t->epoch) {
         return;
     }
     ttl = (int64_t)d->reuse_ms * 1000;
@@ -315,7 +321,7 @@ dp_reuse_keep(dp_reuse *c, const tg_decide *q, const dp_decision *d,
     e->in_len   = (uint32_t)n;
     e->gen      = gen;
     e->epoch    = epoch;
-    e->until_us = tg_mono_us() + ttl;
+    e->until_us = t->at_us + ttl; /* from the ask, as the PDP counts */
     memcpy(&e->dec, d, sizeof(e->dec));
     s = dp_reuse_set_of(c, q);
     pthread_mutex_lock(&s->mu);

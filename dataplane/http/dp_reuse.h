@@ -7,9 +7,10 @@
  *    tokens, metadata, client address, user), compared byte for byte;
  *  - younger than min(dataplane.decision_reuse_ms, reuse_ms);
  *  - the PDP's state generation (tg_gen.h, the file beside its ipc
- *    socket) is what it was when the decision was asked for: a key
- *    revoked, a tenant or quota changed, a new bundle in effect, a PDP
- *    restarted, and the next request asks the PDP again.
+ *    socket) is what it was when the decision was asked for, read from
+ *    the same file (checked with a stat on every use): a key revoked, a
+ *    tenant or quota changed, a new bundle in effect, a PDP restarted,
+ *    and the next request asks the PDP again.
  * A PDP reached over tcp shares no file: nothing is reused. Budgets and
  * rate limits never come from here.
  *
@@ -40,18 +41,19 @@ tg_err dp_reuse_create(dp_reuse **out, int64_t ttl_ms, const char *pdp_url,
                        int64_t pdp_uid);
 void   dp_reuse_destroy(dp_reuse *c); /* NULL-safe */
 
-/* dp_reuse_gen reads the generation to tag a decision asked for now
- * with; false when nothing may be kept (reuse off, or the generation file
- * cannot be read yet: it is looked for again at most once a second). */
-bool dp_reuse_gen(dp_reuse *c, uint64_t *gen);
+/* dp_reuse_tag_now tags a decision about to be asked for; false when
+ * nothing may be kept (reuse off, or the generation file cannot be read
+ * yet: it is looked for again at most once a second). */
+bool dp_reuse_tag_now(dp_reuse *c, dp_reuse_tag *t);
 
 /* dp_reuse_find copies into out a kept decision that may serve q (see
  * the top); false when there is none. */
 bool dp_reuse_find(dp_reuse *c, const tg_decide *q, dp_decision *out);
 
-/* dp_reuse_keep keeps d, the PDP's answer to q asked at generation gen
- * (from dp_reuse_gen before q was sent), when d is reusable. */
+/* dp_reuse_keep keeps d, the PDP's answer to q, asked under t (from
+ * dp_reuse_tag_now before q was sent), when d is reusable and nothing
+ * changed since t. */
 void dp_reuse_keep(dp_reuse *c, const tg_decide *q, const dp_decision *d,
-                   uint64_t gen);
+                   const dp_reuse_tag *t);
 
 #endif

@@ -591,7 +591,7 @@ dp_worker_decided(dp_worker *w, dp_req *r, tg_err err, const char *why)
         tg_decide q;
 
         dp_admit_decide(r, &q);
-        dp_reuse_keep(w->h->reuse, &q, &r->dec, r->reuse_gen);
+        dp_reuse_keep(w->h->reuse, &q, &r->dec, &r->reuse_tag);
     }
     if (r->cancelled) {
         /* A decision came: an allow's reservation is freed now (a deny
@@ -642,7 +642,8 @@ dp_worker_start(dp_worker *w, dp_req *r)
         dp_worker_decided(w, r, TG_OK, NULL);
         return;
     }
-    r->may_keep = r->pdp_idx == 0 && dp_reuse_gen(w->h->reuse, &r->reuse_gen);
+    r->may_keep =
+        r->pdp_idx == 0 && dp_reuse_tag_now(w->h->reuse, &r->reuse_tag);
     if (!dp_pdp_connected(w->h->pdps[r->pdp_idx])) {
         /* Fail fast: waiting out the deadline would only add latency. */
         dp_worker_decided(w, r, TG_ECLOSED, "no connection to the PDP");

@@ -373,6 +373,11 @@ pdp_serve(const tg_config *cfg, FILE *err)
         ec = ec == PDP_HA_STOPPED ? PDP_SERVE_OK : ec;
         goto out;
     }
+    /* Data planes on this host reuse decisions only while the generation
+     * beside the socket stands: from before anything here writes, and a
+     * new process starts a new one. */
+    pdp_store_gen_attach(st, cfg->pdp.listen, cfg->pdp.n_listen, true);
+    pdp_store_gen_bump(st);
     if (pdp_rollout_create(&ro, cfg, st, msg, PDP_SERVE_ERR_MAX) != TG_OK) {
         /* Never serve a bundle that is not entirely right. */
         fprintf(err, "tollgate-pdp serve: pdp.bundle: %s%s", msg,
@@ -420,10 +425,6 @@ pdp_serve(const tg_config *cfg, FILE *err)
         goto out;
     }
     atomic_store(&sv.srv, srv);
-    /* Data planes on this host reuse decisions only while the generation
-     * beside the socket stands; a new process starts a new one. */
-    pdp_store_gen_attach(st, cfg->pdp.listen, cfg->pdp.n_listen, true);
-    pdp_store_gen_bump(st);
     if (up != NULL && pdp_upstream_start(up, ro) != TG_OK) {
         fprintf(err, "tollgate-pdp serve: cannot start the upstream link\n");
         goto out;

@@ -13,6 +13,7 @@
 #include "dp_reuse.h"
 #include "tg_gen.h"
 #include "tg_hash.h"
+#include "tg_time.h"
 #include "tg_unit.h"
 
 /* One PDP "socket" per test: dir/pdp.sock, its generation file beside. */
@@ -92,10 +93,21 @@ allow(dp_decision *d, const char *deployment)
 static void
 keep_now(const tg_decide *q, const dp_decision *d)
 {
-    uint64_t gen = 0;
+    dp_reuse_tag tag;
 
-    CU_ASSERT_TRUE_FATAL(dp_reuse_gen(g_c, &gen));
-    dp_reuse_keep(g_c, q, d, gen);
+    CU_ASSERT_TRUE_FATAL(dp_reuse_tag_now(g_c, &tag));
+    dp_reuse_keep(g_c, q, d, &tag);
+}
+
+/* forged is a tag no dp_reuse_tag_now gave: the file's first mapping
+ * (epoch 1) at generation gen, now. */
+static const dp_reuse_tag *
+forged(uint64_t gen)
+{
+    static dp_reuse_tag t;
+
+    t = (dp_reuse_tag){.gen = gen, .epoch = 1, .at_us = tg_mono_us()};
+    return &t;
 }
 
 static bool
@@ -109,18 +121,18 @@ hits(const tg_decide *q)
 static void
 test_keep_then_find(void)
 {
-    tg_decide   q;
-    dp_decision d;
-    dp_decision out;
-    uint64_t    gen = 0;
+    tg_decide    q;
+    dp_decision  d;
+    dp_decision  out;
+    dp_reuse_tag tag;
 
     start(5000);
     request(&q, "sk-a", "gpt-4o-mini");
     allow(&d, "oai-mini");
-    CU_ASSERT_TRUE(dp_reuse_gen(g_c, &gen));
-    CU_ASSERT_EQUAL(gen, tg_gen_load(g_pdp));
+    CU_ASSERT_TRUE(dp_reuse_tag_now(g_c, &tag));
+    CU_ASSERT_EQUAL(tag.gen, tg_gen_load(g_pdp));
     CU_ASSERT_FALSE(hits(&q)); /* nothing kept yet */
-    dp_reuse_keep(g_c, &q, &d, gen);
+    dp_reuse_keep(g_c, &q, &d, &tag);
     memset(&out, 0xa5, sizeof(out));
     CU_ASSERT_TRUE_FATAL(dp_reuse_find(g_c, &q, &out));
     CU_ASSERT_EQUAL(memcmp(&out, &d, sizeof(d)), 0);
@@ -356,22 +368,22 @@ test_expires(void)
     tg_decide   q;
     dp_decision d;
 
-    start(50);
+    start(500);
     request(&q, "sk-a", "gpt-4o-mini");
     allow(&d, "oai-mini"); /* reuse_ms 60000: the data plane's ttl rules */
     keep_now(&q, &d);
     CU_ASSERT_TRUE(hits(&q));
-    sleep_ms(80);
+    sleep_ms(600);
     CU_ASSERT_FALSE(hits(&q));
     stop();
 
     start(60000);
     request(&q, "sk-a", "gpt-4o-mini");
     allow(&d, "oai-mini");
-    d.reuse_ms = 50; /* the key expires: the PDP's bound rules */
+    d.reuse_ms = 500; /* the key expires: the PDP's bound rules */
     keep_now(&q, &d);
     CU_ASSERT_TRUE(hits(&q));
-    sleep_ms(80);
+    sleep_ms(600);
     CU_ASSERT_FALSE(hits(&q));
     stop();
 }
@@ -382,25 +394,78 @@ test_expires(void)
 static void
 test_keep_with_older_gen_refused(void)
 {
-    tg_decide   q;
-    dp_decision d;
-    dp_decision late;
-    dp_decision out;
-    uint64_t    asked = 0;
+    tg_decide    q;
+    dp_decision  d;
+    dp_decision  late;
+    dp_decision  out;
+    dp_reuse_tag asked;
 
     start(5000);
     request(&q, "sk-a", "gpt-4o-mini");
-    CU_ASSERT_TRUE_FATAL(dp_reuse_gen(g_c, &asked));
+    CU_ASSERT_TRUE_FATAL(dp_reuse_tag_now(g_c, &asked));
     tg_gen_bump(g_pdp);
     allow(&late, "stale-dep");
-    dp_reuse_keep(g_c, &q, &late, asked);
+    dp_reuse_keep(g_c, &q, &late, &asked);
     CU_ASSERT_FALSE(hits(&q));
 
     allow(&d, "oai-mini");
     keep_now(&q, &d); /* asked after the change */
-    dp_reuse_keep(g_c, &q, &late, asked);
+    dp_reuse_keep(g_c, &q, &late, &asked);
     CU_ASSERT_TRUE_FATAL(dp_reuse_find(g_c, &q, &out));
     CU_ASSERT_STRING_EQUAL(out.targets[0].deployment_id, "oai-mini");
+    stop();
+}
+
+/* An answer asked for under one generation file and arriving after the
+ * PDP made a new one (a restart into a new socket directory) is not
+ * kept, even when the new file's counter reads the same. */
+static void
+test_keep_across_file_replacement_refused(void)
+{
+    tg_decide    q;
+    dp_decision  d;
+    dp_reuse_tag asked;
+
+    start(60000);
+    request(&q, "sk-a", "gpt-4o-mini");
+    allow(&d, "stale-dep");
+    CU_ASSERT_TRUE_FATAL(dp_reuse_tag_now(g_c, &asked));
+    CU_ASSERT_EQUAL_FATAL(unlink(g_path), 0);
+    tg_gen_close(g_pdp);
+    g_pdp = NULL;
+    CU_ASSERT_EQUAL_FATAL(tg_gen_open_rw(&g_pdp, g_path, true), TG_OK);
+    tg_gen_bump(g_pdp); /* reads what the old one did */
+    CU_ASSERT_EQUAL(tg_gen_load(g_pdp), asked.gen);
+    CU_ASSERT_FALSE(hits(&q)); /* the replacement is seen at once */
+    dp_reuse_keep(g_c, &q, &d, &asked);
+    CU_ASSERT_FALSE(hits(&q));
+    sleep_ms(1100); /* mapped again */
+    dp_reuse_keep(g_c, &q, &d, &asked);
+    CU_ASSERT_FALSE(hits(&q));
+    keep_now(&q, &d);
+    CU_ASSERT_TRUE(hits(&q));
+    stop();
+}
+
+/* The PDP's reuse_ms counts from its decision: a kept decision lives from
+ * when it was asked for, not from when the answer came. */
+static void
+test_lifetime_from_the_ask(void)
+{
+    tg_decide    q;
+    dp_decision  d;
+    dp_reuse_tag asked;
+
+    start(60000);
+    request(&q, "sk-a", "gpt-4o-mini");
+    allow(&d, "oai-mini");
+    d.reuse_ms = 80;
+    CU_ASSERT_TRUE_FATAL(dp_reuse_tag_now(g_c, &asked));
+    sleep_ms(100); /* the PDP's answer came after its reuse_ms had run */
+    dp_reuse_keep(g_c, &q, &d, &asked);
+    CU_ASSERT_FALSE(hits(&q));
+    keep_now(&q, &d); /* the control: asked now, it serves */
+    CU_ASSERT_TRUE(hits(&q));
     stop();
 }
 
@@ -408,25 +473,25 @@ test_keep_with_older_gen_refused(void)
 static void
 test_tcp_pdp_never_reuses(void)
 {
-    tg_decide   q;
-    dp_decision d;
-    uint64_t    gen = 0;
+    tg_decide    q;
+    dp_decision  d;
+    dp_reuse_tag tag;
 
     g_c = NULL;
     CU_ASSERT_EQUAL_FATAL(
         dp_reuse_create(&g_c, 5000, "tcp://127.0.0.1:7000", -1), TG_OK);
-    CU_ASSERT_FALSE(dp_reuse_gen(g_c, &gen));
+    CU_ASSERT_FALSE(dp_reuse_tag_now(g_c, &tag));
     request(&q, "sk-a", "gpt-4o-mini");
     allow(&d, "oai-mini");
-    dp_reuse_keep(g_c, &q, &d, 0);
-    dp_reuse_keep(g_c, &q, &d, 1);
+    dp_reuse_keep(g_c, &q, &d, forged(0));
+    dp_reuse_keep(g_c, &q, &d, forged(1));
     CU_ASSERT_FALSE(hits(&q));
     dp_reuse_destroy(g_c);
 
     /* ttl 0 turns reuse off, even for a good ipc PDP. */
     start(0);
-    CU_ASSERT_FALSE(dp_reuse_gen(g_c, &gen));
-    dp_reuse_keep(g_c, &q, &d, tg_gen_load(g_pdp));
+    CU_ASSERT_FALSE(dp_reuse_tag_now(g_c, &tag));
+    dp_reuse_keep(g_c, &q, &d, forged(tg_gen_load(g_pdp)));
     CU_ASSERT_FALSE(hits(&q));
     stop();
     dp_reuse_destroy(NULL); /* a no-op */
@@ -437,11 +502,11 @@ test_tcp_pdp_never_reuses(void)
 static void
 test_untrusted_gen_file_never_reuses(void)
 {
-    tg_decide   q;
-    dp_decision d;
-    uint64_t    gen   = 0;
-    int64_t     owner = -1; /* the PDP's uid: ours, or 4242 as root */
-    int64_t     other = -1; /* a uid the file must not be trusted for */
+    tg_decide    q;
+    dp_decision  d;
+    dp_reuse_tag tag;
+    int64_t      owner = -1; /* the PDP's uid: ours, or 4242 as root */
+    int64_t      other = -1; /* a uid the file must not be trusted for */
 
     snprintf(g_dir, sizeof(g_dir), "%s", tg_unit_tmpdir("reuse"));
     snprintf(g_url, sizeof(g_url), "ipc://%s/pdp.sock", g_dir);
@@ -450,10 +515,10 @@ test_untrusted_gen_file_never_reuses(void)
     CU_ASSERT_EQUAL_FATAL(tg_gen_open_rw(&g_pdp, g_path, true), TG_OK);
     CU_ASSERT_EQUAL_FATAL(chmod(g_path, 0666), 0);
     CU_ASSERT_EQUAL_FATAL(dp_reuse_create(&g_c, 5000, g_url, -1), TG_OK);
-    CU_ASSERT_FALSE(dp_reuse_gen(g_c, &gen));
+    CU_ASSERT_FALSE(dp_reuse_tag_now(g_c, &tag));
     request(&q, "sk-a", "gpt-4o-mini");
     allow(&d, "oai-mini");
-    dp_reuse_keep(g_c, &q, &d, tg_gen_load(g_pdp));
+    dp_reuse_keep(g_c, &q, &d, forged(tg_gen_load(g_pdp)));
     CU_ASSERT_FALSE(hits(&q));
     dp_reuse_destroy(g_c);
 
@@ -467,8 +532,8 @@ test_untrusted_gen_file_never_reuses(void)
         other = (int64_t)geteuid() + 4242;
     }
     CU_ASSERT_EQUAL_FATAL(dp_reuse_create(&g_c, 5000, g_url, other), TG_OK);
-    CU_ASSERT_FALSE(dp_reuse_gen(g_c, &gen));
-    dp_reuse_keep(g_c, &q, &d, tg_gen_load(g_pdp));
+    CU_ASSERT_FALSE(dp_reuse_tag_now(g_c, &tag));
+    dp_reuse_keep(g_c, &q, &d, forged(tg_gen_load(g_pdp)));
     CU_ASSERT_FALSE(hits(&q));
     dp_reuse_destroy(g_c);
 
@@ -486,9 +551,9 @@ test_untrusted_gen_file_never_reuses(void)
 static void
 test_gen_file_replaced_or_late(void)
 {
-    tg_decide   q;
-    dp_decision d;
-    uint64_t    gen = 0;
+    tg_decide    q;
+    dp_decision  d;
+    dp_reuse_tag tag;
 
     start(60000);
     request(&q, "sk-a", "gpt-4o-mini");
@@ -512,8 +577,8 @@ test_gen_file_replaced_or_late(void)
     snprintf(g_url, sizeof(g_url), "ipc://%s/pdp.sock", g_dir);
     snprintf(g_path, sizeof(g_path), "%s/pdp.sock.gen", g_dir);
     CU_ASSERT_EQUAL_FATAL(dp_reuse_create(&g_c, 60000, g_url, -1), TG_OK);
-    CU_ASSERT_FALSE(dp_reuse_gen(g_c, &gen));
-    dp_reuse_keep(g_c, &q, &d, 0);
+    CU_ASSERT_FALSE(dp_reuse_tag_now(g_c, &tag));
+    dp_reuse_keep(g_c, &q, &d, forged(0));
     CU_ASSERT_FALSE(hits(&q));
     g_pdp = NULL;
     CU_ASSERT_EQUAL_FATAL(tg_gen_open_rw(&g_pdp, g_path, true), TG_OK);
@@ -529,19 +594,19 @@ static void
 test_bounded(void)
 {
     enum { N = 4 * DP_REUSE_SETS * DP_REUSE_WAYS };
-    tg_decide   q;
-    dp_decision d;
-    uint64_t    gen = 0;
-    char        secret[32];
-    uint32_t    found = 0;
+    tg_decide    q;
+    dp_decision  d;
+    dp_reuse_tag tag;
+    char         secret[32];
+    uint32_t     found = 0;
 
     start(60000);
     allow(&d, "oai-mini");
-    CU_ASSERT_TRUE_FATAL(dp_reuse_gen(g_c, &gen));
+    CU_ASSERT_TRUE_FATAL(dp_reuse_tag_now(g_c, &tag));
     for (uint32_t i = 0; i < N; i++) {
         snprintf(secret, sizeof(secret), "sk-%u", i);
         request(&q, secret, "gpt-4o-mini");
-        dp_reuse_keep(g_c, &q, &d, gen);
+        dp_reuse_keep(g_c, &q, &d, &tag);
     }
     for (uint32_t i = 0; i < N; i++) {
         snprintf(secret, sizeof(secret), "sk-%u", i);
@@ -566,6 +631,9 @@ static const tg_unit_case cases[] = {
     {"never_keeps_what_must_be_asked", test_never_keeps_what_must_be_asked},
     {"expires", test_expires},
     {"keep_with_older_gen_refused", test_keep_with_older_gen_refused},
+    {"keep_across_file_replacement_refused",
+     test_keep_across_file_replacement_refused},
+    {"lifetime_from_the_ask", test_lifetime_from_the_ask},
     {"tcp_pdp_never_reuses", test_tcp_pdp_never_reuses},
     {"untrusted_gen_file_never_reuses", test_untrusted_gen_file_never_reuses},
     {"gen_file_replaced_or_late", test_gen_file_replaced_or_late},
