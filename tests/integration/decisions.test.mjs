@@ -59,7 +59,9 @@ describe('the decision log', () => {
         { ...mockDeployment('dead', 'dead-model', mockPort), api_base: `http://127.0.0.1:${DEAD_PORT}/v1` },
         mockDeployment('secret', 'secret-model', mockPort),
       ],
-      dataplane: { retries: 0 },
+      // Every path asks the PDP (the PDP down among them); the records of
+      // reused decisions are reuse.test.mjs's.
+      dataplane: { retries: 0, decision_reuse_ms: 0 },
     });
     ({ key } = await gw.createKey({ tenant: 'acme' }));
     ({ key: limitedKey } = await gw.createKey({ tenant: 'acme', labels: { limited: 'yes' } }));

@@ -144,7 +144,9 @@ describe('on_pdp_error: allow with the PDP down', () => {
   let key;
 
   before(async () => {
-    gw = await startGateway({ dataplane: { on_pdp_error: 'allow', fail_open_key_ttl_s: 600 } });
+    // Every request asks the PDP (no decision reuse): failing open is
+    // what happens when it cannot answer.
+    gw = await startGateway({ dataplane: { on_pdp_error: 'allow', fail_open_key_ttl_s: 600, decision_reuse_ms: 0 } });
     ({ key } = await gw.createKey({ tenant: 'failopen' }));
   });
   after(async () => {
