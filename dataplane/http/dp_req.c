@@ -124,6 +124,9 @@ dp_req_resume_locked(dp_req *r)
     if (r->suspended && !r->client_gone) {
         r->suspended = false;
         MHD_resume_connection(r->conn);
+        if (r->kick != NULL) {
+            r->kick(r->kick_arg);
+        }
     }
 }
 

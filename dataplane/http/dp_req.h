@@ -106,10 +106,15 @@ void dp_decision_keep(dp_decision *out, const tg_decision *d);
  * response object, the worker and each callback in flight (PDP, spool,
  * queued job) hold one. */
 typedef struct dp_req dp_req;
+typedef void (*dp_req_kick_fn)(void *arg);
 struct dp_req {
     atomic_int             refs;
     dp_metrics            *m; /* the server's counters */
     struct MHD_Connection *conn;
+    /* After a resume: MHD runs on a worker's loop (external polling),
+     * which kick(kick_arg) wakes so the answer goes out. */
+    dp_req_kick_fn         kick;
+    void                  *kick_arg;
     dp_worker             *worker;
     dp_transfer           *xf;   /* the worker's transfers (dp_transfer) */
     dp_req                *next; /* worker's queue / active list */

@@ -1,7 +1,7 @@
-/* dp_server.c - the client-facing listener (libmicrohttpd, its own
- * thread): framing, the gateway's own paths, request set-up, hand-off to
- * a worker and the answer back. Owns the workers and what they borrow
- * (struct dp_server is private; workers see a dp_host). */
+/* dp_server.c - the client-facing listener (libmicrohttpd, driven by
+ * worker 0's loop): framing, the gateway's own paths, request set-up,
+ * hand-off to a worker and the answer back. Its life (create, drain,
+ * destroy) is dp_server_life.c. */
 #include "dp_server.h"
 
 #include <netdb.h>
@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "dp_host.h"
+#include "dp_server_int.h"
 #include "dp_otel.h"
 #include "dp_metrics.h"
 #include "dp_req.h"
@@ -28,40 +29,6 @@
 #define DP_KEY_MAX 512
 
 static const char DP_META_PREFIX[] = "x-tollgate-meta-";
-
-/* Once a body is in, the connection is suspended and the request handed
- * to a worker. The worker resumes the connection when it has a whole
- * answer, or each time stream bytes arrive; the content reader suspends
- * it again when it has drained them. */
-struct dp_server {
-    const tg_config     *cfg;
-    struct MHD_Daemon   *mhd;
-    /* One PDP client, guard cache and usage spool per dataplane.pdp_url. */
-    dp_pdp              *pdps[TG_CONFIG_MAX_PDP_URLS];
-    dp_guard            *guards[TG_CONFIG_MAX_PDP_URLS];
-    dp_spool            *spools[TG_CONFIG_MAX_PDP_URLS];
-    size_t               n_pdps;
-    dp_keycache         *keys; /* on_pdp_error: allow only */
-    dp_reuse            *reuse;
-    dp_worker          **workers;
-    size_t               n_workers;
-    atomic_uint          next_worker;
-    dp_upstream         *upstreams;
-    size_t               n_upstreams;
-    dp_health           *health;  /* one slot per upstream, by index */
-    tg_pricing          *pricing; /* pdp.pricing_file; may be empty */
-    dp_metrics           m;
-    dp_host              host; /* what the workers borrow of the above */
-    uint64_t             boot_id;
-    atomic_uint_fast64_t seq;
-    atomic_bool          stopping;
-    atomic_bool          draining; /* SIGTERM: /readyz fails, work goes on */
-    atomic_bool          closed;   /* draining, past drain_accept_s: new
-                                      requests get 503, the listener is
-                                      closed; what is in flight goes on */
-    tg_deadline         *deadline; /* dataplane.request_timeout_s */
-    dp_otel             *otel;     /* dataplane.otel; NULL: off */
-};
 
 size_t
 dp_server_workers(const dp_server *srv)
@@ -177,11 +144,11 @@ dp_server_record_refusal(dp_server *srv, struct MHD_Connection *conn,
         return; /* no key (or not one): nobody to record it for */
     }
     snprintf(u->request_id, sizeof(u->request_id), "%s", request_id);
-    u->endpoint         = ep;
-    u->status           = status;
-    u->started_ms       = tg_now_ms();
-    u->abandoned        = true; /* nothing went upstream */
-    u->outcome.present  = true;
+    u->endpoint             = ep;
+    u->status               = status;
+    u->started_ms           = tg_now_ms();
+    u->abandoned            = true; /* nothing went upstream */
+    u->outcome.present      = true;
     u->outcome.has_key_hash = true;
     tg_sha256(key, strlen(key), u->outcome.key_hash);
     snprintf(u->outcome.origin, sizeof(u->outcome.origin), "dataplane");
@@ -323,7 +290,7 @@ dp_server_trace_id(struct MHD_Connection *conn, dp_req *r)
 {
     const char *tp =
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "traceparent");
-    bool        nonzero = false;
+    bool nonzero = false;
 
     if (tp == NULL || strlen(tp) < 55 || tp[2] != '-' || tp[35] != '-' ||
         tp[52] != '-' || (tp[55] != '\0' && tp[55] != '-') ||
@@ -366,14 +333,32 @@ dp_server_take_key(struct MHD_Connection *conn, dp_req *r)
     return true;
 }
 
+/* dp_server_kick: a connection was resumed; the loop driving MHD runs
+ * it (worker 0, or the thread that flushes at stop). */
+static void
+dp_server_kick(void *arg)
+{
+    dp_server *srv = arg;
+
+    if (srv->n_workers > 0) {
+        dp_worker_wake(srv->workers[0]);
+    }
+}
+
 static dp_req *
 dp_server_req_new(dp_server *srv, struct MHD_Connection *conn, tg_endpoint ep)
 {
-    char rid[TG_REQUEST_ID_MAX];
+    char    rid[TG_REQUEST_ID_MAX];
+    dp_req *r;
 
     dp_server_new_id(srv, rid, sizeof(rid));
-    return dp_req_create(&srv->m, conn, ep, rid,
-                         (size_t)srv->cfg->dataplane.max_body_bytes);
+    r = dp_req_create(&srv->m, conn, ep, rid,
+                      (size_t)srv->cfg->dataplane.max_body_bytes);
+    if (r != NULL) {
+        r->kick     = dp_server_kick;
+        r->kick_arg = srv;
+    }
+    return r;
 }
 
 static bool
@@ -605,8 +590,8 @@ dp_server_own_path(dp_server *srv, struct MHD_Connection *conn, const char *url,
     } else if (url[1] == 'h') {
         *ret = dp_server_send(srv, conn, 200, "application/json",
                               "{\"status\":\"ok\"}", 15, NULL, NULL);
-    } else if (!dp_host_connected(&srv->host) ||
-               atomic_load(&srv->stopping) || atomic_load(&srv->draining)) {
+    } else if (!dp_host_connected(&srv->host) || atomic_load(&srv->stopping) ||
+               atomic_load(&srv->draining)) {
         *ret = dp_server_send(srv, conn, 503, "application/json", nr,
                               sizeof(nr) - 1, NULL, NULL);
     } else {
@@ -724,11 +709,11 @@ dp_server_first(dp_server *srv, struct MHD_Connection *conn, const char *url,
     return MHD_YES;
 }
 
-static enum MHD_Result
-dp_server_access(void *cls, struct MHD_Connection *conn, const char *url,
-                 const char *method, const char *version,
-                 const char *upload_data, size_t *upload_data_size,
-                 void **con_cls)
+enum MHD_Result
+dp_server__access(void *cls, struct MHD_Connection *conn, const char *url,
+                  const char *method, const char *version,
+                  const char *upload_data, size_t *upload_data_size,
+                  void **con_cls)
 {
     dp_server *srv = cls;
     dp_req    *r   = *con_cls;
@@ -766,7 +751,15 @@ dp_server_access(void *cls, struct MHD_Connection *conn, const char *url,
         r->suspended = true;
         MHD_suspend_connection(conn);
         pthread_mutex_unlock(&r->mtx);
-        i = atomic_fetch_add(&srv->next_worker, 1) % (unsigned)srv->n_workers;
+        /* The worker holding the fewest; on a tie this thread's own
+         * (worker 0 drives MHD), so a request need not change threads. */
+        i = 0;
+        for (size_t k = 1; k < srv->n_workers; k++) {
+            i = dp_worker_held(srv->workers[k]) <
+                        dp_worker_held(srv->workers[i])
+                    ? (unsigned)k
+                    : i;
+        }
         if (!dp_worker_submit(srv->workers[i], r)) {
             /* Shutting down (the worker stopped after the check above):
              * answer here, or MHD would stop with a suspended connection. */
@@ -792,9 +785,9 @@ dp_server_access(void *cls, struct MHD_Connection *conn, const char *url,
     return dp_server_queue(srv, conn, r);
 }
 
-static void
-dp_server_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
-                    enum MHD_RequestTerminationCode toe)
+void
+dp_server__completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                     enum MHD_RequestTerminationCode toe)
 {
     dp_req                         *r = *con_cls;
     const union MHD_ConnectionInfo *ci;
@@ -818,11 +811,11 @@ dp_server_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     dp_req_unref(r);
 }
 
-/* dp_server_notify tracks each connection for request_timeout_s, from
+/* dp_server__notify tracks each connection for request_timeout_s, from
  * accept to its close (MHD calls CLOSED before it closes the socket). */
-static void
-dp_server_notify(void *cls, struct MHD_Connection *conn, void **socket_ctx,
-                 enum MHD_ConnectionNotificationCode code)
+void
+dp_server__notify(void *cls, struct MHD_Connection *conn, void **socket_ctx,
+                  enum MHD_ConnectionNotificationCode code)
 {
     dp_server                      *srv = cls;
     const union MHD_ConnectionInfo *ci;
@@ -836,343 +829,4 @@ dp_server_notify(void *cls, struct MHD_Connection *conn, void **socket_ctx,
         tg_deadline_remove(*socket_ctx);
         *socket_ctx = NULL;
     }
-}
-
-/* ---- create / destroy ----------------------------------------------- */
-
-static tg_err
-dp_server_health(dp_server *srv)
-{
-    const tg_dp_config *c     = &srv->cfg->dataplane;
-    const char        **names = calloc(srv->n_upstreams + 1, sizeof(*names));
-    dp_health_opts      o;
-    tg_err              rv;
-
-    if (names == NULL) {
-        return TG_ENOMEM;
-    }
-    for (size_t i = 0; i < srv->n_upstreams; i++) {
-        names[i] = srv->upstreams[i].dep->id;
-    }
-    memset(&o, 0, sizeof(o));
-    o.failures    = (uint32_t)c->cooldown_failures;
-    o.window_ms   = c->cooldown_window_ms;
-    o.cooldown_ms = c->cooldown_ms;
-    o.names       = names;
-    rv            = dp_health_create(&srv->health, srv->n_upstreams, &o);
-    free(names);
-    return rv;
-}
-
-static tg_err
-dp_server_addr(const char *listen, struct sockaddr_storage *ss)
-{
-    char             host[256];
-    const char      *colon = strrchr(listen, ':');
-    struct addrinfo  hints = {0};
-    struct addrinfo *res   = NULL;
-    size_t           hlen  = (size_t)(colon - listen);
-
-    if (hlen >= sizeof(host)) {
-        return TG_ECONFIG;
-    }
-    memcpy(host, listen, hlen);
-    host[hlen] = '\0';
-    if (host[0] == '[' && hlen > 2 && host[hlen - 1] == ']') {
-        memmove(host, host + 1, hlen - 2);
-        host[hlen - 2] = '\0';
-    }
-    hints.ai_flags    = AI_PASSIVE | AI_NUMERICSERV;
-    hints.ai_socktype = SOCK_STREAM;
-    if (getaddrinfo(host[0] ? host : NULL, colon + 1, &hints, &res) != 0 ||
-        res == NULL) {
-        return TG_ECONFIG;
-    }
-    memcpy(ss, res->ai_addr, res->ai_addrlen);
-    freeaddrinfo(res);
-    return TG_OK;
-}
-
-/* dp_server_start_workers lends the workers what they need (srv->host)
- * and starts dataplane.workers of them (0: one per CPU). */
-static tg_err
-dp_server_start_workers(dp_server *srv)
-{
-    long   nw = srv->cfg->dataplane.workers;
-    tg_err rv;
-
-    if (nw <= 0) {
-        nw = sysconf(_SC_NPROCESSORS_ONLN);
-        nw = nw > 0 ? nw : 1;
-    }
-    srv->host = (dp_host){
-        .cfg         = srv->cfg,
-        .pdp         = srv->pdps[0],
-        .guard       = srv->guards[0],
-        .spool       = srv->spools[0],
-        .n_pdps      = srv->n_pdps,
-        .keys        = srv->keys,
-        .reuse       = srv->reuse,
-        .health      = srv->health,
-        .pricing     = srv->pricing,
-        .upstreams   = srv->upstreams,
-        .n_upstreams = srv->n_upstreams,
-        .m           = &srv->m,
-        .stopping    = &srv->stopping,
-        .otel        = srv->otel,
-    };
-    for (size_t i = 0; i < srv->n_pdps; i++) {
-        srv->host.pdps[i]   = srv->pdps[i];
-        srv->host.guards[i] = srv->guards[i];
-        srv->host.spools[i] = srv->spools[i];
-    }
-    srv->workers = calloc((size_t)nw, sizeof(*srv->workers));
-    if (srv->workers == NULL) {
-        return TG_ENOMEM;
-    }
-    for (long i = 0; i < nw; i++) {
-        if ((rv = dp_worker_create(&srv->workers[i], &srv->host,
-                                   (unsigned)i)) != TG_OK) {
-            return rv;
-        }
-        srv->n_workers++;
-    }
-    return TG_OK;
-}
-
-/* dp_server_listen starts the MHD daemon on dataplane.listen. */
-static tg_err
-dp_server_listen(dp_server *srv)
-{
-    const tg_dp_config     *c = &srv->cfg->dataplane;
-    struct sockaddr_storage ss;
-    unsigned                flags;
-    tg_err                  rv;
-
-    if ((rv = dp_server_addr(c->listen, &ss)) != TG_OK) {
-        tg_error("dataplane.listen: cannot resolve \"%s\"", c->listen);
-        return rv;
-    }
-    if ((rv = tg_deadline_create(&srv->deadline,
-                                 c->request_timeout_s * 1000)) != TG_OK) {
-        return rv;
-    }
-    flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-            MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-    if (ss.ss_family == AF_INET6) {
-        flags |= MHD_USE_IPv6;
-    }
-    srv->mhd = MHD_start_daemon(
-        flags, 0, NULL, NULL, dp_server_access, srv, MHD_OPTION_EXTERNAL_LOGGER,
-        tg_log_mhd, (void *)"http", MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->max_connections,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)c->max_connections_per_ip,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)c->client_timeout_s,
-        /* Room for headers past max_header_bytes, so dp_server_framing
-         * (not MHD, which drops some with no answer) refuses them, and
-         * for a stream's write buffer next to the largest we accept. */
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)c->max_header_bytes * 2 + 32768, MHD_OPTION_STRICT_FOR_CLIENT,
-        (int)1, MHD_OPTION_NOTIFY_CONNECTION, dp_server_notify, srv,
-        MHD_OPTION_NOTIFY_COMPLETED, dp_server_completed, srv,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, MHD_OPTION_END);
-    if (srv->mhd == NULL) {
-        tg_error("cannot listen on %s (is the port in use? check "
-                 "dataplane.listen)",
-                 c->listen);
-        return TG_ESYS;
-    }
-    return TG_OK;
-}
-
-/* dp_server_pdp_link connects to dataplane.pdp_url's i-th PDP, with its
- * guard cache and its usage spool (spool_dir for the first, a pdp-<i>
- * directory inside it for the others: usage goes to the PDP that holds
- * the request's reservation). */
-static tg_err
-dp_server_pdp_link(dp_server *srv, size_t i)
-{
-    const tg_dp_config *c = &srv->cfg->dataplane;
-    char                dir[4096];
-    tg_err              rv;
-
-    if ((rv = dp_pdp_create_tls(&srv->pdps[i], c->pdp_urls[i], 1 << 20,
-                                c->pdp_uid, &c->pdp_tls)) != TG_OK) {
-        return rv;
-    }
-    srv->n_pdps = i + 1;
-    dp_pdp_set_max_request(srv->pdps[i],
-                           (size_t)srv->cfg->pdp.max_message_bytes);
-    /* A guard set is fetched once per policy or list change: allow it
-     * more than a decision's time. */
-    if ((rv = dp_guard_create(&srv->guards[i], srv->pdps[i],
-                              c->pdp_timeout_ms * 4 > 2000
-                                  ? c->pdp_timeout_ms * 4
-                                  : 2000)) != TG_OK) {
-        return rv;
-    }
-    if (i == 0) {
-        snprintf(dir, sizeof(dir), "%s", c->spool_dir);
-    } else if (snprintf(dir, sizeof(dir), "%s/pdp-%zu", c->spool_dir, i) >=
-               (int)sizeof(dir)) {
-        return TG_ECONFIG;
-    }
-    if ((rv = dp_spool_open(&srv->spools[i], dir, srv->pdps[i],
-                            (size_t)c->spool_memory_max_bytes)) != TG_OK) {
-        return rv;
-    }
-    if (i > 0) {
-        tg_info("PDP fallback %zu: %s, used while %s is not connected",
-                i, c->pdp_urls[i], c->pdp_urls[0]);
-    }
-    return TG_OK;
-}
-
-tg_err
-dp_server_create(dp_server **out, const tg_config *cfg)
-{
-    const tg_dp_config *c   = &cfg->dataplane;
-    dp_server          *srv = calloc(1, sizeof(*srv));
-    tg_err              rv;
-
-    if (srv == NULL) {
-        return TG_ENOMEM;
-    }
-    srv->cfg = cfg;
-    if (getrandom(&srv->boot_id, sizeof(srv->boot_id), 0) !=
-        sizeof(srv->boot_id)) {
-        srv->boot_id = (uint64_t)tg_mono_us() ^ (uint64_t)getpid();
-    }
-    if ((rv = dp_host_upstreams(cfg, &srv->upstreams, &srv->n_upstreams)) !=
-            TG_OK ||
-        (rv = dp_server_health(srv)) != TG_OK) {
-        goto fail;
-    }
-    {
-        /* Prices order the lowest_cost strategy; the PDP already refused
-         * a file that does not load, so a failure here only costs that. */
-        char msg[512];
-        if (tg_pricing_load(&srv->pricing, cfg->pdp.pricing_file, msg,
-                            sizeof(msg)) != TG_OK) {
-            tg_warn("pricing: %s; lowest_cost routing uses deployment "
-                    "prices only",
-                    msg);
-            tg_pricing_load(&srv->pricing, NULL, msg, sizeof(msg));
-        }
-    }
-    for (size_t i = 0; i < c->n_pdp_urls; i++) {
-        if ((rv = dp_server_pdp_link(srv, i)) != TG_OK) {
-            goto fail;
-        }
-    }
-    if ((c->on_pdp_error_allow &&
-         (rv = dp_keycache_create(&srv->keys,
-                                  c->fail_open_key_ttl_s * 1000)) != TG_OK) ||
-        (rv = dp_reuse_create(&srv->reuse, c->decision_reuse_ms,
-                              c->pdp_urls[0], c->pdp_uid)) != TG_OK) {
-        goto fail;
-    }
-    if (c->otel.endpoint != NULL) {
-        if ((rv = dp_otel_start(&srv->otel, &c->otel)) != TG_OK) {
-            goto fail;
-        }
-        tg_info("otel: traces go to %s (service.name %s)", c->otel.endpoint,
-                c->otel.service_name);
-    }
-    if ((rv = dp_server_start_workers(srv)) != TG_OK ||
-        (rv = dp_server_listen(srv)) != TG_OK) {
-        goto fail;
-    }
-    *out = srv;
-    return TG_OK;
-fail:
-    dp_server_destroy(srv);
-    return rv;
-}
-
-void
-dp_server_drain(dp_server *srv, int64_t accept_s, int64_t timeout_s)
-{
-    int64_t start = tg_mono_us();
-    int64_t until = start + timeout_s * 1000000;
-    int64_t n;
-
-    atomic_store(&srv->draining, true);
-    tg_info("draining: /readyz fails now; new requests are taken for %lld "
-            "s, requests and streams in flight get up to %lld s in all "
-            "(dataplane.drain_accept_s, drain_timeout_s)",
-            (long long)accept_s, (long long)timeout_s);
-    while (tg_mono_us() < start + accept_s * 1000000 &&
-           tg_mono_us() < until) {
-        usleep(50 * 1000);
-    }
-    atomic_store(&srv->closed, true);
-    if (srv->mhd != NULL) {
-        MHD_quiesce_daemon(srv->mhd); /* no new connection */
-    }
-    while ((n = atomic_load(&srv->m.inflight)) > 0 && tg_mono_us() < until) {
-        usleep(20 * 1000);
-    }
-    if (n > 0) {
-        tg_warn("draining: %lld request(s) still in flight after %lld s; "
-                "cutting them (raise dataplane.drain_timeout_s, and the "
-                "pod's terminationGracePeriodSeconds above it, to wait "
-                "longer)",
-                (long long)n, (long long)timeout_s);
-    } else {
-        tg_info("draining: nothing in flight after %.1f s",
-                (double)(tg_mono_us() - start) / 1e6);
-    }
-}
-
-void
-dp_server_destroy(dp_server *srv)
-{
-    if (srv == NULL) {
-        return;
-    }
-    atomic_store(&srv->stopping, true);
-    if (srv->mhd != NULL && !atomic_load(&srv->closed)) {
-        MHD_quiesce_daemon(srv->mhd);
-    }
-    /* Order matters: no usage is sent after the spool stops; workers stop
-     * and answer every request (resuming its connection); MHD stops once
-     * everything was answered; only then does the PDP client go, so no
-     * worker and no MHD callback touches it after. Its last callbacks and
-     * MHD's post to the stopped workers' queues, which stay valid until
-     * dp_worker_destroy; reports made meanwhile are committed by
-     * dp_spool_close. */
-    for (size_t i = 0; i < srv->n_pdps; i++) {
-        dp_spool_stop(srv->spools[i]);
-    }
-    for (size_t i = 0; i < srv->n_workers; i++) {
-        dp_worker_stop(srv->workers[i]);
-    }
-    if (srv->mhd != NULL) {
-        usleep(100 * 1000); /* let MHD flush the answers just resumed */
-        MHD_stop_daemon(srv->mhd);
-    }
-    tg_deadline_destroy(srv->deadline); /* MHD stopped: nothing tracked */
-    for (size_t i = 0; i < srv->n_pdps; i++) {
-        dp_pdp_destroy(srv->pdps[i]);
-    }
-    /* Its fetches have called back; its waiters post to the workers'
-     * queues, valid until dp_worker_destroy. */
-    for (size_t i = 0; i < srv->n_pdps; i++) {
-        dp_guard_destroy(srv->guards[i]);
-    }
-    for (size_t i = 0; i < srv->n_workers; i++) {
-        dp_worker_destroy(srv->workers[i]);
-    }
-    for (size_t i = 0; i < srv->n_pdps; i++) {
-        dp_spool_close(srv->spools[i]);
-    }
-    dp_otel_stop(srv->otel); /* the workers are gone: no span comes */
-    dp_keycache_destroy(srv->keys);
-    dp_reuse_destroy(srv->reuse);
-    dp_host_upstreams_free(srv->upstreams, srv->n_upstreams);
-    dp_health_destroy(srv->health);
-    tg_pricing_destroy(srv->pricing);
-    free(srv->workers);
-    free(srv);
 }

@@ -62,9 +62,12 @@ dp_transfer_wakeup(dp_transfer *xf)
 }
 
 void
-dp_transfer_wait(dp_transfer *xf, int timeout_ms)
+dp_transfer_wait(dp_transfer *xf, int timeout_ms, int extra_fd)
 {
-    curl_multi_poll(xf->multi, NULL, 0, timeout_ms, NULL);
+    struct curl_waitfd extra = {extra_fd, CURL_WAIT_POLLIN, 0};
+
+    curl_multi_poll(xf->multi, extra_fd >= 0 ? &extra : NULL,
+                    extra_fd >= 0 ? 1 : 0, timeout_ms, NULL);
 }
 
 void

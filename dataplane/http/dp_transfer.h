@@ -28,9 +28,9 @@ void dp_transfer_destroy(dp_transfer *xf);
 /* dp_transfer_wakeup makes a dp_transfer_wait return early. Any thread. */
 void dp_transfer_wakeup(dp_transfer *xf);
 
-/* dp_transfer_wait waits up to timeout_ms for socket activity or a
- * wakeup. */
-void dp_transfer_wait(dp_transfer *xf, int timeout_ms);
+/* dp_transfer_wait waits up to timeout_ms for socket activity, a wakeup,
+ * or extra_fd readable (-1: none). */
+void dp_transfer_wait(dp_transfer *xf, int timeout_ms, int extra_fd);
 
 /* dp_transfer_perform moves every transfer on (runs the callbacks). */
 void dp_transfer_perform(dp_transfer *xf);

@@ -5,6 +5,7 @@
 #include "dp_worker.h"
 
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,15 +47,17 @@ struct dp_job {
 };
 
 struct dp_worker {
-    const dp_host  *h;
-    unsigned        index;
-    pthread_t       thread;
-    dp_transfer    *xf;
-    pthread_mutex_t qlock;
-    dp_job         *qhead;
-    dp_job         *qtail;
-    bool            stop; /* under qlock */
-    dp_req         *active;
+    const dp_host        *h;
+    unsigned              index;
+    pthread_t             thread;
+    dp_transfer          *xf;
+    pthread_mutex_t       qlock;
+    dp_job               *qhead;
+    dp_job               *qtail;
+    bool                  stop; /* under qlock */
+    dp_req               *active;
+    atomic_uint           held; /* submitted, not finished */
+    const dp_worker_loop *loop; /* NULL: none */
 };
 
 /* ---- queue ---------------------------------------------------------- */
@@ -104,7 +107,24 @@ bool
 dp_worker_submit(dp_worker *w, dp_req *r)
 {
     r->worker = w;
-    return dp_worker_post(w, DP_JOB_NEW, r, TG_OK, NULL);
+    atomic_fetch_add(&w->held, 1);
+    if (!dp_worker_post(w, DP_JOB_NEW, r, TG_OK, NULL)) {
+        atomic_fetch_sub(&w->held, 1);
+        return false;
+    }
+    return true;
+}
+
+void
+dp_worker_wake(dp_worker *w)
+{
+    dp_transfer_wakeup(w->xf);
+}
+
+unsigned
+dp_worker_held(const dp_worker *w)
+{
+    return atomic_load(&w->held);
 }
 
 void
@@ -204,6 +224,7 @@ dp_worker_finish(dp_worker *w, dp_req *r)
         }
     }
     atomic_fetch_sub(&w->h->m->inflight, 1);
+    atomic_fetch_sub(&w->held, 1);
     dp_req_unref(r); /* the worker's ref */
 }
 
@@ -243,8 +264,8 @@ dp_worker_conclude(dp_worker *w, dp_req *r, unsigned status)
                                 dp_worker_spooled, r) != TG_OK) {
         /* Stopping (or out of memory): queued without a callback. */
         dp_req_unref(r);
-        if (dp_spool_record_content(w->h->spools[r->pdp_idx], DP_SPOOL_FINAL, &u,
-                                    r->content.data, r->content.len, NULL,
+        if (dp_spool_record_content(w->h->spools[r->pdp_idx], DP_SPOOL_FINAL,
+                                    &u, r->content.data, r->content.len, NULL,
                                     NULL) != TG_OK) {
             tg_error("request %s: could not queue its usage report (out of "
                      "memory)",
@@ -455,8 +476,7 @@ dp_worker_write_intent(dp_worker *w, dp_req *r)
     dp_usage_intent(w->h, r, &u);
     dp_req_ref(r); /* the spool's, released by dp_worker_spooled */
     if (dp_spool_record(w->h->spools[r->pdp_idx], DP_SPOOL_INTENT, &u,
-                        dp_worker_spooled,
-                        r) != TG_OK) {
+                        dp_worker_spooled, r) != TG_OK) {
         dp_req_unref(r);
         dp_req_error(r, 503,
                      "The gateway could not record this request's usage, "
@@ -544,7 +564,8 @@ dp_worker_guard(dp_worker *w, dp_req *r)
         return;
     }
     dp_req_ref(r); /* the wait's, released by dp_worker_on_guard */
-    set = dp_guard_get(w->h->guards[r->pdp_idx], r->dec.guard_set, dp_worker_on_guard, r);
+    set = dp_guard_get(w->h->guards[r->pdp_idx], r->dec.guard_set,
+                       dp_worker_on_guard, r);
     if (set != NULL) {
         dp_req_unref(r); /* here already: no callback comes */
         dp_worker_guarded(w, r, set, NULL);
@@ -569,8 +590,7 @@ dp_worker_guard_came(dp_worker *w, dp_req *r, tg_err err, const char *why)
     }
     if (err == TG_OK &&
         (set = dp_guard_get(w->h->guards[r->pdp_idx], r->dec.guard_set, NULL,
-                            NULL)) ==
-            NULL) {
+                            NULL)) == NULL) {
         why = "it was dropped from the cache before it could be used";
     }
     dp_worker_guarded(w, r, set, why);
@@ -649,11 +669,12 @@ dp_worker_start(dp_worker *w, dp_req *r)
         dp_worker_decided(w, r, TG_ECLOSED, "no connection to the PDP");
         return;
     }
-    dp_req_ref(r);         /* the PDP call's ref */
-    r->decide_sent = true; /* before the call: its callback may run first */
+    dp_req_ref(r);            /* the PDP call's ref */
+    r->decide_sent    = true; /* before the call: its callback may run first */
     r->decide_sent_us = tg_mono_us();
-    rv = dp_pdp_decide(w->h->pdps[r->pdp_idx], &d, w->h->cfg->dataplane.pdp_timeout_ms,
-                       dp_worker_on_decision, r);
+    rv                = dp_pdp_decide(w->h->pdps[r->pdp_idx], &d,
+                                      w->h->cfg->dataplane.pdp_timeout_ms,
+                                      dp_worker_on_decision, r);
     if (rv != TG_OK) {
         r->decide_sent = false; /* never sent: nothing to abandon */
         dp_req_unref(r);
@@ -834,7 +855,16 @@ dp_worker_main(void *arg)
         CURLcode res;
         bool     stop;
 
-        dp_transfer_wait(w->xf, w->active != NULL ? 50 : 1000);
+        int64_t wait = w->active != NULL ? 50 : 1000;
+
+        if (w->loop != NULL) {
+            int64_t lw = w->loop->timeout_ms(w->loop->arg);
+            wait       = lw >= 0 && lw < wait ? lw : wait;
+        }
+        dp_transfer_wait(w->xf, (int)wait, w->loop != NULL ? w->loop->fd : -1);
+        if (w->loop != NULL) {
+            w->loop->run(w->loop->arg);
+        }
         pthread_mutex_lock(&w->qlock);
         jobs     = w->qhead;
         w->qhead = w->qtail = NULL;
@@ -856,7 +886,8 @@ dp_worker_main(void *arg)
 }
 
 tg_err
-dp_worker_create(dp_worker **out, const dp_host *h, unsigned index)
+dp_worker_create(dp_worker **out, const dp_host *h, unsigned index,
+                 const dp_worker_loop *loop)
 {
     dp_worker *w = calloc(1, sizeof(*w));
     tg_err     rv;
@@ -866,6 +897,7 @@ dp_worker_create(dp_worker **out, const dp_host *h, unsigned index)
     }
     w->h     = h;
     w->index = index;
+    w->loop  = loop;
     if ((rv = dp_transfer_create(&w->xf, h)) != TG_OK) {
         free(w);
         return rv;

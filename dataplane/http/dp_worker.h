@@ -11,9 +11,27 @@
 #include "dp_req.h"
 #include "tg_err.h"
 
-/* dp_worker_create starts worker number index. Borrows: h (and what it
- * points to) until dp_worker_destroy. Owns: *out. */
-tg_err dp_worker_create(dp_worker **out, const dp_host *h, unsigned index);
+/* An event loop a worker drives beside its own: the HTTP server's, so
+ * that a request taken on that thread is decided, sent upstream and
+ * answered there, never handed between threads. The worker also wakes
+ * when fd is readable, calls run(arg) after every wait, and waits at most
+ * timeout_ms(arg) (-1: no bound of its own). */
+typedef struct dp_worker_loop {
+    int fd;
+    void (*run)(void *arg);
+    int64_t (*timeout_ms)(void *arg);
+    void *arg;
+} dp_worker_loop;
+
+/* dp_worker_create starts worker number index, driving loop too (NULL:
+ * none). Borrows: h (and what it points to) and loop until
+ * dp_worker_destroy. Owns: *out. */
+tg_err dp_worker_create(dp_worker **out, const dp_host *h, unsigned index,
+                        const dp_worker_loop *loop);
+
+/* dp_worker_held: the requests w holds now (taken, not finished). Any
+ * thread; a hint for choosing a worker. */
+unsigned dp_worker_held(const dp_worker *w);
 
 /* dp_worker_stop stops the thread and answers every request it holds (503,
  * or an error event on streams). Its queue stays valid: posts after stop
@@ -27,6 +45,10 @@ void dp_worker_destroy(dp_worker *w);
  * ref. false: not taken (the worker has stopped, or out of memory); the
  * caller answers the request itself. */
 bool dp_worker_submit(dp_worker *w, dp_req *r);
+
+/* dp_worker_wake makes the worker go round its loop (and the loop it
+ * drives) now. */
+void dp_worker_wake(dp_worker *w);
 
 /* dp_worker_cancel tells the worker the client went away. */
 void dp_worker_cancel(dp_worker *w, dp_req *r);
