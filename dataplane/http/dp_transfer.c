@@ -61,13 +61,14 @@ dp_transfer_wakeup(dp_transfer *xf)
     curl_multi_wakeup(xf->multi);
 }
 
-void
+bool
 dp_transfer_wait(dp_transfer *xf, int timeout_ms, int extra_fd)
 {
     struct curl_waitfd extra = {extra_fd, CURL_WAIT_POLLIN, 0};
 
     curl_multi_poll(xf->multi, extra_fd >= 0 ? &extra : NULL,
                     extra_fd >= 0 ? 1 : 0, timeout_ms, NULL);
+    return extra_fd >= 0 && (extra.revents & CURL_WAIT_POLLIN) != 0;
 }
 
 void

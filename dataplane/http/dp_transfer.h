@@ -29,8 +29,8 @@ void dp_transfer_destroy(dp_transfer *xf);
 void dp_transfer_wakeup(dp_transfer *xf);
 
 /* dp_transfer_wait waits up to timeout_ms for socket activity, a wakeup,
- * or extra_fd readable (-1: none). */
-void dp_transfer_wait(dp_transfer *xf, int timeout_ms, int extra_fd);
+ * or extra_fd readable (-1: none); true when extra_fd is readable. */
+bool dp_transfer_wait(dp_transfer *xf, int timeout_ms, int extra_fd);
 
 /* dp_transfer_perform moves every transfer on (runs the callbacks). */
 void dp_transfer_perform(dp_transfer *xf);

@@ -56,7 +56,8 @@ struct dp_worker {
     dp_job               *qtail;
     bool                  stop; /* under qlock */
     dp_req               *active;
-    atomic_uint           held; /* submitted, not finished */
+    atomic_uint           held;     /* submitted, not finished */
+    atomic_bool           loop_due; /* run the loop after the next wait */
     const dp_worker_loop *loop; /* NULL: none */
 };
 
@@ -118,7 +119,10 @@ dp_worker_submit(dp_worker *w, dp_req *r)
 void
 dp_worker_wake(dp_worker *w)
 {
-    dp_transfer_wakeup(w->xf);
+    atomic_store(&w->loop_due, true);
+    if (!pthread_equal(pthread_self(), w->thread)) {
+        dp_transfer_wakeup(w->xf); /* its own thread is not waiting */
+    }
 }
 
 unsigned
@@ -844,6 +848,32 @@ dp_worker_run_jobs(dp_worker *w, dp_job *j)
     }
 }
 
+/* dp_worker_wait waits for the worker's transfers, a job, or the loop it
+ * drives; that loop runs when its fd is readable, when it was kicked,
+ * and when its own timeout comes (a loop with nothing ready costs no
+ * call). */
+static void
+dp_worker_wait(dp_worker *w)
+{
+    int64_t wait = w->active != NULL ? 50 : 1000;
+    int64_t lw   = -1;
+    bool    due  = false;
+
+    if (w->loop != NULL) {
+        lw   = w->loop->timeout_ms(w->loop->arg);
+        due  = atomic_exchange(&w->loop_due, false) || lw == 0;
+        wait = due ? 0 : lw > 0 && lw < wait ? lw : wait;
+    }
+    if (lw > 0 && lw <= wait) {
+        due = true; /* the loop's timeout is what ends this wait */
+    }
+    if (dp_transfer_wait(w->xf, (int)wait,
+                         w->loop != NULL ? w->loop->fd : -1) ||
+        due) {
+        w->loop->run(w->loop->arg);
+    }
+}
+
 static void *
 dp_worker_main(void *arg)
 {
@@ -855,16 +885,7 @@ dp_worker_main(void *arg)
         CURLcode res;
         bool     stop;
 
-        int64_t wait = w->active != NULL ? 50 : 1000;
-
-        if (w->loop != NULL) {
-            int64_t lw = w->loop->timeout_ms(w->loop->arg);
-            wait       = lw >= 0 && lw < wait ? lw : wait;
-        }
-        dp_transfer_wait(w->xf, (int)wait, w->loop != NULL ? w->loop->fd : -1);
-        if (w->loop != NULL) {
-            w->loop->run(w->loop->arg);
-        }
+        dp_worker_wait(w);
         pthread_mutex_lock(&w->qlock);
         jobs     = w->qhead;
         w->qhead = w->qtail = NULL;

@@ -46,8 +46,9 @@ void dp_worker_destroy(dp_worker *w);
  * caller answers the request itself. */
 bool dp_worker_submit(dp_worker *w, dp_req *r);
 
-/* dp_worker_wake makes the worker go round its loop (and the loop it
- * drives) now. */
+/* dp_worker_wake makes the worker go round its loop and run the loop it
+ * drives now (from its own thread: after what it is doing, without a
+ * call). */
 void dp_worker_wake(dp_worker *w);
 
 /* dp_worker_cancel tells the worker the client went away. */
