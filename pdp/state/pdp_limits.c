@@ -472,6 +472,7 @@ pdp_lim_decide_budgets(pdp_lim_ck *ck, pdp_limits_result *out)
         return false;
     }
     out->clamp_tokens = kout;
+    out->b_worst      = ck->worst; /* what the reservation holds */
     ck->tokens -= cost->max_out - kout;
     if (ck->tokens < 0) {
         ck->tokens = 0;

@@ -141,7 +141,8 @@ typedef struct pdp_limits_result {
     tg_limit_state requests;
     tg_limit_state tokens;
     /* Budgets (pdp_limits_check_budgets): the rule that denied, its
-     * limit, settled and reserved spend, and the worst case asked. */
+     * limit, settled and reserved spend, and the worst case asked (on an
+     * allow too: what the reservation holds against every budget). */
     uint32_t denied_budget;
     int64_t  b_spent;
     int64_t  b_reserved;

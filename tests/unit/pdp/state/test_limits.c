@@ -297,6 +297,7 @@ test_budget_clamp_and_deny(void)
     pdp_limits_check_budgets(l, NULL, NULL, 0, &den, 1, &c, 2000, T0, &r);
     CU_ASSERT_EQUAL(r.denied, PDP_LIMITS_OK);
     CU_ASSERT_EQUAL(r.clamp_tokens, 1000);
+    CU_ASSERT_EQUAL(r.b_worst, 12500); /* what the allow reserved */
     CU_ASSERT_STRING_NOT_EQUAL(r.reservation_id, "");
     pdp_limits_check_budgets(l, NULL, NULL, 0, &den, 1, &c, 2000, T0, &r);
     CU_ASSERT_EQUAL(r.denied, PDP_LIMITS_OK);
@@ -313,6 +314,7 @@ test_budget_clamp_and_deny(void)
     pdp_limits_check_budgets(l, NULL, NULL, 0, &clm, 1, &c, 2000, T0, &r);
     CU_ASSERT_EQUAL(r.denied, PDP_LIMITS_OK);
     CU_ASSERT_EQUAL(r.clamp_tokens, 250);
+    CU_ASSERT_EQUAL(r.b_worst, 5000); /* the worst case at 250 tokens */
     pdp_limits_budget_state(l, &clm, &spent, &resv);
     CU_ASSERT_EQUAL(resv, 30000);
     /* Nothing left: not even 1 output token fits. */
