@@ -86,6 +86,26 @@ describe('decision reuse: no bundle', () => {
     assert.equal(await reused(gw), r0, 'a decision under a rate limit was reused');
   });
 
+  test('a budget is never served from reuse; each allow records what it reserved', async () => {
+    const k = await gw.createKey({ tenant: 'reuse-budget' });
+    await gw.cli(['budgets', 'set', `key:${k.id}`, '--limit-usd', '5', '--window', 'monthly', '--config', gw.cfgPath]);
+    const r0 = await reused(gw);
+    const ids = [];
+    // gpt-4o-mini has a price (mock-small has none: a budget refuses it).
+    const priced = { body: { model: 'gpt-4o-mini' } };
+    for (let i = 0; i < 3; i++) ids.push((await okChat(gw, k.key, priced)).headers['x-request-id']);
+    assert.equal(await reused(gw), r0, 'a decision under a budget was reused');
+    const recs = await pollUntil(async () => {
+      const d = await decisionRecords(gw);
+      return ids.every((id) => d.byId.has(id)) ? d : null;
+    }, { what: 'the budgeted requests\' records' });
+    for (const id of ids) {
+      const rec = recs.byId.get(id);
+      assert.notEqual(rec.origin, 'reused', JSON.stringify(rec));
+      assert.ok(rec.reserved_micro_usd > 0, `an allow under a budget recorded no reservation: ${JSON.stringify(rec)}`);
+    }
+  });
+
   test('a key revoked while the PDP is down is not served from reuse', async () => {
     const k = await gw.createKey({ tenant: 'reuse-down' });
     await okChat(gw, k.key);
