@@ -14,8 +14,9 @@
 /* An event loop a worker drives beside its own: the HTTP server's, so
  * that a request taken on that thread is decided, sent upstream and
  * answered there, never handed between threads. The worker also wakes
- * when fd is readable, calls run(arg) after every wait, and waits at most
- * timeout_ms(arg) (-1: no bound of its own). */
+ * when fd is readable, waits at most timeout_ms(arg) (-1: no bound of its
+ * own, 0: run now), and calls run(arg) when fd was readable, that
+ * timeout came or dp_worker_wake asked for it. */
 typedef struct dp_worker_loop {
     int fd;
     void (*run)(void *arg);
