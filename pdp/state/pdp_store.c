@@ -15,10 +15,10 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <limits.h>
 #include <lmdb.h>
 #include <pthread.h>
 #include <stdio.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -551,11 +551,15 @@ pdp_store_gen_attach(pdp_store *st, const char *const *urls, size_t n,
         if (rv != TG_OK) {
             atomic_store(&st->gen_failed, true);
             tg_warn("store: cannot open the state generation file for %s "
-                    "(%s%s%s); data planes on this host will not reuse "
-                    "decisions. Check that this user may write beside "
+                    "(%s%s%s); %s. Check that this user may write beside "
                     "the socket.",
                     urls[i], tg_strerror(rv), rv == TG_ESYS ? ": " : "",
-                    rv == TG_ESYS ? strerror(errno) : "");
+                    rv == TG_ESYS ? strerror(errno) : "",
+                    create ? "data planes on this host will not reuse "
+                             "decisions"
+                           : "data planes reusing decisions see this "
+                             "change only when their reuse window ends "
+                             "(dataplane.decision_reuse_ms)");
             continue;
         }
         atomic_store(&st->n_gens, ++k);
