@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # profile.sh - where a request's time goes on the c=1 path (and at c=32):
 # a data plane and its PDP over ipc in front of the mock, a key with a
-# budget and a rate limit (no bundle), wrk at one concurrency for a few seconds while
+# budget and a rate limit (no bundle; PROFILE_LIMITS=0: none), wrk at one
+# concurrency for a few seconds while
 #   * /proc counts each process's CPU time (user+sys, from /proc/PID/stat)
 #     and its context switches (voluntary and not, summed over its
 #     threads), per request;
@@ -14,7 +15,9 @@
 # Prints a report; figures, never pass/fail (it fails only when something
 # does not run). Uses the optimised build (deploy/local/setup.sh build).
 #   tests/bench/profile.sh              (about 1 minute)
-# Knobs: PROFILE_CONC (1), PROFILE_SECS (6), BENCH_NO_BUILD=1,
+# Knobs: PROFILE_CONC (1), PROFILE_SECS (6), PROFILE_LIMITS (1; 0: the key
+# has no budget and no rate limit, so its decisions are reused),
+# BENCH_NO_BUILD=1,
 # BENCH_BIN=DIR, BENCH_KEEP=1 (keep the temporary directory: perf data,
 # configs, logs).
 set -euo pipefail
@@ -66,8 +69,10 @@ cfg=$tmp/tollgate.json
 start pdp "$bin/tollgate-pdp" serve --config "$cfg"
 "$bin/tollgate-pdp" tenants set bench --config "$cfg" >/dev/null 2>>"$tmp/cli.log" ||
   die "tenants set failed: $(tail -n 3 "$tmp/cli.log")"
+limits=(--limit-usd 1000 --window monthly --rpm 1000000)
+[ "${PROFILE_LIMITS:-1}" = 1 ] || limits=()
 key=$("$bin/tollgate-pdp" keys create --tenant bench --name profile --format json \
-        --limit-usd 1000 --window monthly --rpm 1000000 --config "$cfg" 2>>"$tmp/cli.log" |
+        "${limits[@]}" --config "$cfg" 2>>"$tmp/cli.log" |
       tr -d ' \t\r\n' | sed -n 's/.*"key":"\([^"]*\)".*/\1/p')
 [ -n "$key" ] || die "keys create gave no key: $(tail -n 3 "$tmp/cli.log")"
 start dp "$bin/tollgate-dataplane" --config "$cfg"
@@ -121,7 +126,12 @@ fi
   echo '```'
   echo "Profile of the data plane + PDP path at c=$conc, $(date -u '+%Y-%m-%d %H:%M UTC')," \
        "nproc=$(nproc), load average $(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "a key budget + rate limit in force (no bundle); wrk -c$conc ${secs}s: $reqs requests," \
+  if [ "${PROFILE_LIMITS:-1}" = 1 ]; then
+    echo -n "a key budget + rate limit in force (no bundle); "
+  else
+    echo -n "no budget, no rate limit (decisions reused); "
+  fi
+  echo "wrk -c$conc ${secs}s: $reqs requests," \
        "p50 $(field p50_us "$line") µs, p99 $(field p99_us "$line") µs, $(field rps "$line") req/s"
   printf '  %-10s %14s %22s %22s\n' process "CPU µs/request" "voluntary cs/request" "involuntary cs/request"
   for n in dp pdp mock; do
