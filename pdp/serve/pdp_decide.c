@@ -52,6 +52,9 @@ pdp_decide_deny(tg_decision *d, uint32_t status, const char *type,
     d->status    = status;
     d->n_targets = 0;
     d->n_models  = 0;
+    /* Nothing goes upstream: no guardrail to run (and a deny names no
+     * guard set, so obligations left here would be undecodable). */
+    d->n_guards = 0;
     pdp_decide_copy(d->error_type, sizeof(d->error_type), type);
     pdp_decide_copy(d->error_code, sizeof(d->error_code), code);
     va_start(ap, fmt);

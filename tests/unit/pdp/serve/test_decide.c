@@ -796,7 +796,34 @@ test_reuse_never_for_a_deny(void)
     CU_ASSERT_EQUAL(g_dec.reuse_ms, 0);
 }
 
+/* A request the bundle would guard but a limit denies carries no
+ * guardrail obligation (a deny names no guard set: the data plane could
+ * not decode one that did, and answered 503 instead of the 429). */
+static void
+test_limit_deny_has_no_guards(void)
+{
+    pdp_bundle *b = bundle_of(
+        "{\"id\": \"all\", \"kind\": \"access\", \"effect\": \"allow\"}, "
+        "{\"id\": \"pii\", \"kind\": \"guardrail\", \"stages\": "
+        "[\"input\"], \"detectors\": [\"pii\"], \"action\": \"redact\"}, "
+        "{\"id\": \"one\", \"kind\": \"rate_limit\", \"scope\": \"key\", "
+        "\"rpm\": 1}");
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    reuse_req("sk-all", "gpt-4o-mini");
+    CU_ASSERT_EQUAL(eval_limits(b), TG_OK);
+    CU_ASSERT_EQUAL(g_dec.verdict, TG_VERDICT_ALLOW);
+    CU_ASSERT_EQUAL(g_dec.n_guards, 1); /* the control: it is guarded */
+    reuse_req("sk-all", "gpt-4o-mini");
+    CU_ASSERT_EQUAL(eval_limits(b), TG_OK);
+    CU_ASSERT_EQUAL(g_dec.verdict, TG_VERDICT_DENY);
+    CU_ASSERT_EQUAL(g_dec.status, 429);
+    CU_ASSERT_EQUAL(g_dec.n_guards, 0);
+    pdp_bundle_unref(b);
+}
+
 static const tg_unit_case cases[] = {
+    {"limit_deny_has_no_guards", test_limit_deny_has_no_guards},
     {"expired_key_401", test_expired_key_401},
     {"rotated_key_grace", test_rotated_key_grace},
     {"revoke_after_rotate_kills_both", test_revoke_after_rotate_kills_both},
