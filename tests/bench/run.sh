@@ -8,8 +8,9 @@
 #      (no bundle: every request allowed, no budget, no rate limit)
 #   G  wrk -> Tollgate with governance on: a second data plane + PDP whose
 #      bundle is tests/bench/governed (the 20 rules of policy-20 with the
-#      per-key rate limit and the monthly tenant budget of budget-rate),
-#      every request checked and reserved against both and settled
+#      per-key rate limit and the monthly tenant budget of budget-rate, and
+#      guardrails: PII redacted, secrets blocked, injection recorded), every
+#      request checked and reserved against both, scanned, and settled
 #   P  wrk -> the Portkey gateway (npm @portkey-ai/gateway, node) -> mock,
 #      side by side with G at 32 connections; skipped, never failed, when
 #      it cannot be installed or does not answer
@@ -381,6 +382,15 @@ grep -qi '^x-ratelimit-limit-requests: 100000000' "$tmp/check-G.headers" ||
   die "G answered without key-rate's x-ratelimit-limit-requests; is tests/bench/governed in force? ($tmp/check-G.headers)"
 grep -q 'policy: bundle governed' "$tmp/pdp_g.log" ||
   die "G's PDP did not load tests/bench/governed ($tmp/pdp_g.log)"
+# G's guardrails scan every request: a prompt holding a (made-up) AWS key
+# must be blocked by bench-block-secrets.
+code=$(curl -s -o "$tmp/check-G-secret.json" -w '%{http_code}' \
+         -H "Authorization: Bearer $G_auth" -H 'Content-Type: application/json' \
+         -H "x-tollgate-meta-project: bench" \
+         -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"my key is AKIAQ7XLPR4MZKT2WB6N"}]}' \
+         "$G_url/v1/chat/completions") || code=000
+grep -q guardrail_blocked "$tmp/check-G-secret.json" ||
+  die "G did not block a prompt with a secret (HTTP $code); are tests/bench/governed's guardrails in force? ($tmp/check-G-secret.json)"
 say "targets A, B, D and G answer 200; measuring"
 
 # ---- wrk -------------------------------------------------------------------
