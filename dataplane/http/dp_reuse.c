@@ -139,9 +139,11 @@ dp_reuse_check(dp_reuse *c)
 }
 
 /* dp_reuse_current: the generation and epoch to compare with; false when
- * nothing may be kept or reused. */
+ * nothing may be kept or reused. stat: make sure the mapped file is still
+ * the one at the path (a reuse and a keep must; a tag need not, since the
+ * keep it is compared at checks). */
 static bool
-dp_reuse_current(dp_reuse *c, uint64_t *gen, uint64_t *epoch)
+dp_reuse_current(dp_reuse *c, uint64_t *gen, uint64_t *epoch, bool stat)
 {
     int64_t now = tg_mono_us();
     tg_gen *g;
@@ -162,7 +164,7 @@ dp_reuse_current(dp_reuse *c, uint64_t *gen, uint64_t *epoch)
         return false;
     }
     *gen = tg_gen_load(g);
-    if (!tg_gen_still_there(g)) {
+    if (stat && !tg_gen_still_there(g)) {
         /* Removed or replaced (a PDP in a new socket directory): its
          * counter no longer moves. Look again at the next use. */
         atomic_store(&c->next_check_us, 0);
@@ -175,7 +177,7 @@ bool
 dp_reuse_tag_now(dp_reuse *c, dp_reuse_tag *t)
 {
     t->at_us = tg_mono_us();
-    return c != NULL && dp_reuse_current(c, &t->gen, &t->epoch);
+    return c != NULL && dp_reuse_current(c, &t->gen, &t->epoch, false);
 }
 
 /* dp_reuse_inputs writes the inputs of q that mask names into buf, in a
@@ -254,7 +256,7 @@ dp_reuse_find(dp_reuse *c, const tg_decide *q, dp_decision *out)
     bool          found = false;
     uint8_t       in[DP_REUSE_INPUT_MAX];
 
-    if (c == NULL || !dp_reuse_current(c, &gen, &epoch)) {
+    if (c == NULL || !dp_reuse_current(c, &gen, &epoch, true)) {
         return false;
     }
     now = tg_mono_us();
@@ -299,7 +301,7 @@ dp_reuse_keep(dp_reuse *c, const tg_decide *q, const dp_decision *d,
      * or a rate limit is kept. */
     if (c == NULL || d->reuse_ms == 0 || d->verdict != TG_VERDICT_ALLOW ||
         d->reservation_id[0] != '\0' || d->n_limits > 0 ||
-        !dp_reuse_current(c, &gen, &epoch) || gen != t->gen ||
+        !dp_reuse_current(c, &gen, &epoch, true) || gen != t->gen ||
         epoch != t->epoch) {
         return;
     }

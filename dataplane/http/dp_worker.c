@@ -611,8 +611,8 @@ dp_worker_decided(dp_worker *w, dp_req *r, tg_err err, const char *why)
     if (r->decide_sent_us > 0) {
         r->pdp_us = tg_mono_us() - r->decide_sent_us;
     }
-    if (err == TG_OK && r->may_keep) {
-        tg_decide q;
+    if (err == TG_OK && r->may_keep && r->dec.reuse_ms > 0) {
+        tg_decide q; /* rebuilt only for a decision that may be kept */
 
         dp_admit_decide(r, &q);
         dp_reuse_keep(w->h->reuse, &q, &r->dec, &r->reuse_tag);
