@@ -131,6 +131,18 @@ hits(const tg_decide *q)
     return dp_reuse_find(g_c, q, &out);
 }
 
+/* start_kept is start(ttl_ms) with key sk-a's allow for gpt-4o-mini kept
+ * (and shown to serve): what a test then takes away from. */
+static void
+start_kept(int64_t ttl_ms, tg_decide *q, dp_decision *d)
+{
+    start(ttl_ms);
+    request(q, "sk-a", "gpt-4o-mini");
+    allow(d, "oai-mini");
+    keep_now(q, d);
+    CU_ASSERT_TRUE(hits(q));
+}
+
 static void
 test_keep_then_find(void)
 {
@@ -166,11 +178,7 @@ test_miss_after_bump(void)
     tg_decide   q;
     dp_decision d;
 
-    start(5000);
-    request(&q, "sk-a", "gpt-4o-mini");
-    allow(&d, "oai-mini");
-    keep_now(&q, &d);
-    CU_ASSERT_TRUE(hits(&q));
+    start_kept(5000, &q, &d);
     tg_gen_bump(g_pdp);
     CU_ASSERT_FALSE(hits(&q));
     CU_ASSERT_FALSE(hits(&q)); /* and stays a miss */
@@ -315,11 +323,7 @@ test_other_key_model_or_endpoint_miss(void)
     tg_decide   v;
     dp_decision d;
 
-    start(5000);
-    request(&q, "sk-a", "gpt-4o-mini");
-    allow(&d, "oai-mini");
-    keep_now(&q, &d);
-    CU_ASSERT_TRUE(hits(&q));
+    start_kept(5000, &q, &d);
     request(&v, "sk-b", "gpt-4o-mini");
     CU_ASSERT_FALSE(hits(&v));
     request(&v, "sk-a", "gpt-4o");
@@ -565,11 +569,7 @@ test_gen_file_replaced_or_late(void)
     dp_decision  d;
     dp_reuse_tag tag;
 
-    start(60000);
-    request(&q, "sk-a", "gpt-4o-mini");
-    allow(&d, "oai-mini");
-    keep_now(&q, &d);
-    CU_ASSERT_TRUE(hits(&q));
+    start_kept(60000, &q, &d);
     new_gen_file(); /* reads what the old one did */
     CU_ASSERT_FALSE(hits(&q));
     sleep_ms(1100); /* mapped again */
