@@ -2,8 +2,12 @@
 # run.sh - Tollgate's benchmark against its performance targets: every
 # figure is a ratio to a reference measured in the same run, on loopback,
 # against the mock provider:
-#   A  wrk -> mock                  (the floor)
+#   A  wrk -> mock                  (no proxy: what the others add is measured from it)
 #   B  wrk -> nginx proxy_pass -> mock   (the reference proxy)
+#   F  wrk -> tollgate-bench-floor -> mock: a forwarder made of the data
+#      plane's two libraries (libmicrohttpd, libcurl) and nothing else, a
+#      thread per connection with blocking transfers: the simplest pairing
+#      of them, to tell what the libraries cost from what Tollgate adds
 #   D  wrk -> Tollgate data plane (+ PDP over ipc) -> mock, governance off
 #      (no bundle: every request allowed, no budget, no rate limit)
 #   G  wrk -> Tollgate with governance on: a second data plane + PDP whose
@@ -14,9 +18,9 @@
 #   P  wrk -> the Portkey gateway (npm @portkey-ai/gateway, node) -> mock,
 #      side by side with G at 32 connections; skipped, never failed, when
 #      it cannot be installed or does not answer
-# Latency at concurrency 1 (A, B, D, G), throughput with p99 < 10 ms (B, D,
-# G), CPU time per request (user+sys of nginx, of each data plane + its
-# PDP, of Portkey's node), the PDP ipc round trip against a raw Unix-socket
+# Latency at concurrency 1 (A, B, F, D, G), throughput with p99 < 10 ms (B,
+# F, D, G), CPU time per request (user+sys of nginx, of the floor, of each
+# data plane + its PDP, of Portkey's node), the PDP ipc round trip against a raw Unix-socket
 # ping-pong, policy evaluation alone (20-rule bundle against an empty one),
 # decisions with a budget and a rate limit in effect (in process against an
 # allow-only bundle; over ipc with 8 requests in flight against Ping),
@@ -101,7 +105,7 @@ if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
 fi
 for b in tollgate-mock-llm tollgate-pdp tollgate-dataplane tollgate-bench-ipc \
          tollgate-bench-policy tollgate-bench-decide tollgate-bench-stream \
-         tollgate-bench-guard; do
+         tollgate-bench-guard tollgate-bench-floor; do
   [ -x "$bin/$b" ] || die "$bin/$b is missing; did the build fail?"
 done
 
@@ -116,7 +120,7 @@ ok=0
 cleanup() {
   trap - EXIT INT TERM
   [ -z "$sampler" ] || stop_pid "$sampler"
-  for n in portkey dataplane dataplane_g nginx pdp pdp_g pdp_limits mock; do
+  for n in portkey dataplane dataplane_g floor nginx pdp pdp_g pdp_limits mock; do
     [ -z "${pids[$n]:-}" ] || stop_pid "${pids[$n]}"
   done
   if [ "$ok" = 1 ] && [ "${BENCH_KEEP:-0}" != 1 ]; then
@@ -240,6 +244,13 @@ EOF
 pids[nginx]=$!
 wait_http nginx "http://127.0.0.1:$nginx_port/healthz"
 
+# F, the floor: it forwards every request to the mock's chat completions.
+f_port=$(free_port "$nginx_port" "$dp_port") || die "no free port found"
+"$bin/tollgate-bench-floor" conn "$f_port" \
+  "http://127.0.0.1:$mock_port/v1/chat/completions" >"$tmp/floor.log" 2>&1 &
+pids[floor]=$!
+for _ in $(seq 100); do ! port_free "$f_port" && break; alive floor; sleep 0.1; done
+
 # Price usage like a real deployment when the repository's table is there.
 pricing=""
 [ ! -f "$top/policies/pricing.json" ] ||
@@ -292,7 +303,7 @@ key=$(new_key "$cfg" "tests/bench")
 # bundle's catalog.json (every deployment its route rules name), pointed at
 # this run's mock; the file's first line is "{" so that its deployments
 # follow this config's opening lines.
-g_port=$(free_port "$nginx_port" "$dp_port") || die "no free port found"
+g_port=$(free_port "$nginx_port" "$dp_port" "$f_port") || die "no free port found"
 gcfg=$tmp/governed.json
 [ "$(head -n 1 "$here/governed/catalog.json")" = "{" ] ||
   die "tests/bench/governed/catalog.json must start with a line holding only {"
@@ -338,14 +349,17 @@ rss_idle_kb=$(rss_kb "${pids[dataplane]}")
 
 A_url=http://127.0.0.1:$mock_port
 B_url=http://127.0.0.1:$nginx_port
+F_url=http://127.0.0.1:$f_port
 D_url=http://127.0.0.1:$dp_port
 G_url=http://127.0.0.1:$g_port
 A_auth=$mock_key
 B_auth=$mock_key
+F_auth=$mock_key
 D_auth=$key
 G_auth=$gkey
 A_name="mock direct"
 B_name="nginx -> mock"
+F_name="floor: microhttpd + curl -> mock"
 D_name="tollgate -> mock"
 G_name="tollgate governed -> mock"
 
@@ -372,7 +386,7 @@ check_target() { # check_target T: 0 when T answers a chat completion with
   check_err="HTTP $code: $(head -c 300 "$tmp/check-$1.json" 2>/dev/null | tr -d '\n')"
   return 1
 }
-for t in A B D G; do
+for t in A B F D G; do
   name_var=${t}_name
   check_target "$t" ||
     die "$t (${!name_var}) answered a chat completion with $check_err"
@@ -391,7 +405,7 @@ code=$(curl -s -o "$tmp/check-G-secret.json" -w '%{http_code}' \
          "$G_url/v1/chat/completions") || code=000
 grep -q guardrail_blocked "$tmp/check-G-secret.json" ||
   die "G did not block a prompt with a secret (HTTP $code); are tests/bench/governed's guardrails in force? ($tmp/check-G-secret.json)"
-say "targets A, B, D and G answer 200; measuring"
+say "targets A, B, F, D and G answer 200; measuring"
 
 # ---- wrk -------------------------------------------------------------------
 
@@ -399,11 +413,13 @@ say "targets A, B, D and G answer 200; measuring"
 # w_non2xx w_sockerr from bench.lua's done() line. Dies when wrk fails or
 # the target exits, except for P (Portkey), where it returns 1.
 # cpu_ticks B|D|G|P: user+sys clock ticks so far of what serves the target:
-# B nginx (its master and workers), D or G a data plane and its PDP, P node.
+# B nginx (its master and workers), F the floor, D or G a data plane and its
+# PDP, P node.
 cpu_ticks() {
   local p ps
   case $1 in
     B) ps="${pids[nginx]} $(pgrep -P "${pids[nginx]}" | tr '\n' ' ')" ;;
+    F) ps=${pids[floor]} ;;
     D) ps="${pids[dataplane]} ${pids[pdp]}" ;;
     G) ps="${pids[dataplane_g]} ${pids[pdp_g]}" ;;
     P) ps=${pids[portkey]} ;;
@@ -455,6 +471,7 @@ target_alive() { # target_alive T: die naming a process that exited; for P
   alive mock
   case $1 in
     B) alive nginx ;;
+    F) alive floor ;;
     D) alive dataplane; alive pdp ;;
     G) alive dataplane_g; alive pdp_g ;;
     P) kill -0 "${pids[portkey]}" 2>/dev/null ;;
@@ -465,24 +482,24 @@ declare -A run_fail=() run_total=() # T -> failed, all requests in the run
 
 
 # Warm every path (connections, caches, the PDP's LMDB pages).
-for t in A B D G; do run_wrk "$tmp/warm-$t.log" "$t" 1 4 2; done
+for t in A B F D G; do run_wrk "$tmp/warm-$t.log" "$t" 1 4 2; done
 
-# 1. latency at concurrency 1: A, B, D and G take turns in short rounds, so a
+# 1. latency at concurrency 1: A, B, F, D and G take turns in short rounds, so a
 # burst of noise from the rest of the machine hits them alike; each figure
 # is the median over the rounds.
 lat_rounds=${BENCH_LAT_ROUNDS:-5}
 round_secs=$(( lat_secs / lat_rounds )); [ "$round_secs" -ge 1 ] || round_secs=1
 declare -A l50=() l99=() lreq=() lfail=()
-say "latency c=1: $lat_rounds rounds of ${round_secs}s for each of A, B, D, G"
+say "latency c=1: $lat_rounds rounds of ${round_secs}s for each of A, B, F, D, G"
 for r in $(seq "$lat_rounds"); do
-  for t in A B D G; do
+  for t in A B F D G; do
     run_wrk "$tmp/lat-$t-$r.log" "$t" 1 1 "$round_secs"
     l50[$t]="${l50[$t]:-} $w_p50" l99[$t]="${l99[$t]:-} $w_p99"
     lreq[$t]=$(( ${lreq[$t]:-0} + w_req ))
     lfail[$t]=$(( ${lfail[$t]:-0} + w_non2xx + w_sockerr ))
   done
 done
-for t in A B D G; do
+for t in A B F D G; do
   # A rare failure is a finding to report; many mean it does not work.
   if [ $(( lfail[$t] * 100 )) -gt "${lreq[$t]}" ]; then
     cat "$tmp/lat-$t-$lat_rounds.log" >&2
@@ -495,6 +512,7 @@ for t in A B D G; do
   say "latency c=1 $t: p50 ${l50[$t]# } us; p99 ${l99[$t]# } us"
 done
 add_B50=$(calc "$B_p50 - $A_p50"); add_B99=$(calc "$B_p99 - $A_p99")
+add_F50=$(calc "$F_p50 - $A_p50"); add_F99=$(calc "$F_p99 - $A_p99")
 add_D50=$(calc "$D_p50 - $A_p50"); add_D99=$(calc "$D_p99 - $A_p99")
 add_G50=$(calc "$G_p50 - $A_p50"); add_G99=$(calc "$G_p99 - $A_p99")
 lat_r50=$(ratio "$add_D50" "$add_B50")
@@ -502,17 +520,17 @@ lat_r99=$(ratio "$add_D99" "$add_B99")
 lat_g50=$(ratio "$add_G50" "$add_B50")
 lat_g99=$(ratio "$add_G99" "$add_B99")
 
-# 2. throughput with p99 under 10 ms, stepping the connection count; B, D
-# and G take turns at each step. A step with a failed request does not
+# 2. throughput with p99 under 10 ms, stepping the connection count; B, F,
+# D and G take turns at each step. A step with a failed request does not
 # count. Every step runs: on a noisy box one bad step says little about the
 # next.
 rss_peak_kb=0 rss_top_kb=0 top_c=0
-declare -A best_rps=([B]=0 [D]=0 [G]=0) best_c=([B]=0 [D]=0 [G]=0)
-declare -A best_p99=([B]=0 [D]=0 [G]=0)
+declare -A best_rps=([B]=0 [F]=0 [D]=0 [G]=0) best_c=([B]=0 [F]=0 [D]=0 [G]=0)
+declare -A best_p99=([B]=0 [F]=0 [D]=0 [G]=0)
 declare -A s_rps=() s_p99=() s_fail=()
 for c in $steps; do
   th=2; [ "$c" -ge 2 ] || th=1
-  for t in B D G; do
+  for t in B F D G; do
     if [ "$t" = D ]; then
       (while :; do rss_kb "${pids[dataplane]}"; sleep 0.2; done) \
         >"$tmp/rss-c$c.txt" 2>/dev/null &
@@ -541,18 +559,19 @@ for c in $steps; do
     fi
   done
 done
-for t in B D G; do
+for t in B F D G; do
   printf -v "${t}_best_rps" %s "${best_rps[$t]}"
   printf -v "${t}_best_c" %s "${best_c[$t]}"
   printf -v "${t}_best_p99" %s "${best_p99[$t]}"
 done
+thr_f_ratio=$(ratio "$F_best_rps" "$B_best_rps")
 thr_ratio=$(ratio "$D_best_rps" "$B_best_rps")
 thr_g_ratio=$(ratio "$G_best_rps" "$B_best_rps")
 sleep 1
 rss_after_kb=$(rss_kb "${pids[dataplane]}")
 
 # 2b. Portkey side by side: the same request through the Portkey gateway
-# (node) to the mock, P and G taking turns at 32 connections; each figure is
+# (node) to the mock, P, G and F taking turns at 32 connections; each figure is
 # the median over the rounds. Portkey is a comparison, not a target: when it
 # cannot be installed, does not start or does not answer, the summary says
 # why and the run goes on. It listens on every interface (it has no option
@@ -566,7 +585,7 @@ portkey_start() { # portkey_start: 0 once Portkey answers, else 1 with p_skip
     return 1
   fi
   p_version=$(sed -n 's/^  "version": "\(.*\)",$/\1/p' "${js%/build/*}/package.json")
-  p_port=$(free_port "$nginx_port" "$dp_port" "$g_port") ||
+  p_port=$(free_port "$nginx_port" "$dp_port" "$g_port" "$f_port") ||
     { p_skip="no free port found"; return 1; }
   P_url=http://127.0.0.1:$p_port P_auth=$mock_key P_name="portkey -> mock"
   say "Portkey $p_version: node $js --port=$p_port --headless"
@@ -591,7 +610,7 @@ elif portkey_start; then
     p_skip="wrk against Portkey failed ($tmp/warm-P.log)"
   for r in $(seq "$portkey_rounds"); do
     [ -z "$p_skip" ] || break
-    for t in P G; do
+    for t in P G F; do
       if ! run_wrk "$tmp/portkey-$t-$r.log" "$t" 2 "$portkey_conc" "$step_secs"; then
         p_skip="wrk against Portkey failed or node exited ($tmp/portkey-$t-$r.log)"
         break
@@ -799,16 +818,19 @@ load_end=$(cut -d' ' -f1-3 /proc/loadavg)
   row "" "p50 us" "p99 us"
   row "A mock direct" "$(f0 "$A_p50")" "$(f0 "$A_p99")"
   row "B nginx proxy_pass -> mock" "$(f0 "$B_p50")" "$(f0 "$B_p99")"
+  row "F floor: microhttpd + curl -> mock" "$(f0 "$F_p50")" "$(f0 "$F_p99")"
   row "D tollgate (PDP decision) -> mock" "$(f0 "$D_p50")" "$(f0 "$D_p99")"
   row "G tollgate governed -> mock" "$(f0 "$G_p50")" "$(f0 "$G_p99")"
   row "added by nginx (B-A)" "$(f0 "$add_B50")" "$(f0 "$add_B99")"
+  row "added by the floor (F-A)" "$(f0 "$add_F50")" "$(f0 "$add_F99")"
   row "added by tollgate (D-A)" "$(f0 "$add_D50")" "$(f0 "$add_D99")"
   row "added by tollgate governed (G-A)" "$(f0 "$add_G50")" "$(f0 "$add_G99")"
+  row "ratio (F-A)/(B-A)" "$(ratio "$add_F50" "$add_B50")" "$(ratio "$add_F99" "$add_B99")" "(the two libraries alone)"
   row "ratio (D-A)/(B-A)" "$lat_r50" "$lat_r99" "target: p99 <= 3"
   row "ratio (G-A)/(B-A)" "$lat_g50" "$lat_g99" "target: p99 <= 3"
   echo
   echo "Throughput with p99 < 10 ms: wrk -t2, ${step_secs}s per step, connections $steps"
-  for t in B D G; do
+  for t in B F D G; do
     name_var=${t}_name best_var=${t}_best_rps c_var=${t}_best_c p_var=${t}_best_p99
     if [ "${!c_var}" = 0 ]; then
       printf '  %-40s %8s        no step had p99 < 10 ms and no failure\n' \
@@ -818,10 +840,11 @@ load_end=$(cut -d' ' -f1-3 /proc/loadavg)
         "$(f0 "${!best_var}")" "${!c_var}" "$(f0 "${!p_var}")"
     fi
   done
+  printf '  %-40s %8s        (the two libraries alone)\n' "ratio F/B" "$thr_f_ratio"
   printf '  %-40s %8s        target: >= 0.50\n' "ratio D/B" "$thr_ratio"
   printf '  %-40s %8s        target: >= 0.50\n' "ratio G/B" "$thr_g_ratio"
   printf '  %-8s' "conns"; for c in $steps; do printf ' %7s' "$c"; done; echo
-  for t in B D G; do
+  for t in B F D G; do
     printf '  %-8s' "$t req/s"
     for c in $steps; do printf ' %7s' "$(f0 "${s_rps[$t,$c]:-}")"; done; echo
     printf '  %-8s' "$t p99 ms"
@@ -838,10 +861,10 @@ load_end=$(cut -d' ' -f1-3 /proc/loadavg)
     calc "${cpu_t[$1 c$2]} * 1000000 / $hz / ${cpu_n[$1 c$2]}" | xargs printf '%.0f'
   }
   top=${steps##* }
-  echo "  CPU per request (user+sys, µs; B: nginx, D and G: data plane + PDP):"
-  printf '  %-8s' ""; for t in B D G; do printf ' %7s' "$t"; done; echo
+  echo "  CPU per request (user+sys, µs; B: nginx, F: the floor, D and G: data plane + PDP):"
+  printf '  %-8s' ""; for t in B F D G; do printf ' %7s' "$t"; done; echo
   for c in 1 "$top"; do
-    printf '  %-8s' "c=$c"; for t in B D G; do printf ' %7s' "$(cpu_us "$t" "$c")"; done; echo
+    printf '  %-8s' "c=$c"; for t in B F D G; do printf ' %7s' "$(cpu_us "$t" "$c")"; done; echo
   done
   printf '  %-40s %8s\n' "ratio G/B at c=$top" "$(ratio "$(cpu_us G "$top")" "$(cpu_us B "$top")")"
   for t in D G; do
@@ -854,9 +877,9 @@ load_end=$(cut -d' ' -f1-3 /proc/loadavg)
     echo "Portkey side by side: skipped: $p_skip"
   else
     echo "Portkey side by side (npm @portkey-ai/gateway $p_version, node $(node --version)):" \
-         "wrk -t2 -c$portkey_conc, median of $portkey_rounds rounds of ${step_secs}s, P and G taking turns"
+         "wrk -t2 -c$portkey_conc, median of $portkey_rounds rounds of ${step_secs}s, P, G and F taking turns"
     printf '  %-40s %8s %8s %8s\n' "" "req/s" "p99 ms" "CPU us"
-    for t in P G; do
+    for t in P G F; do
       name_var=${t}_name
       printf '  %-40s %8s %8s %8s\n' "$t ${!name_var}" "$(f0 "$(median "${p_rps[$t]}")")" \
         "$(awk -v v="$(median "${p_p99[$t]}")" 'BEGIN { printf "%.1f", v / 1000 }')" \
@@ -864,6 +887,8 @@ load_end=$(cut -d' ' -f1-3 /proc/loadavg)
     done
     printf '  %-40s %8s        target: >= 30\n' "ratio G/P (req/s)" \
       "$(ratio "$(median "${p_rps[G]}")" "$(median "${p_rps[P]}")")"
+    printf '  %-40s %8s        (the two libraries alone)\n' "ratio F/P (req/s)" \
+      "$(ratio "$(median "${p_rps[F]}")" "$(median "${p_rps[P]}")")"
   fi
   echo
   echo "PDP round trip over ipc: $ipc_n round trips of each, one at a time"
