@@ -15,6 +15,7 @@
 #include "pdp_cli_flags.h"
 #include "pdp_cli_http.h"
 #include "pdp_decisions_cli.h"
+#include "pdp_export_cli.h"
 #include "pdp_history_cli.h"
 #include "pdp_replay_cli.h"
 #include "pdp_cli_tokens.h"
@@ -75,6 +76,9 @@ static const char pdp_cli_usage_top[] =
     "  state check    read every record of the state (or --spool DIR) and\n"
     "                 report what is damaged\n"
     "  promote        make the standby central PDP (pdp.ha) the active one\n"
+    "  export         the whole state as plain files (JSON lines, usage CSV,\n"
+    "                 decision log, bundles) with a manifest; import\n"
+    "                 tollgate DIR restores it into an empty state\n"
     "\n"
     "policy bundles:\n"
     "  check          compile a bundle and report every error\n"
@@ -597,6 +601,9 @@ pdp_cli_run(int argc, char **argv, FILE *out, FILE *err)
     }
     if (strcmp(cmd, "guardrails") == 0) {
         return pdp_cli_guardrails(argc - 2, argv + 2, out, err);
+    }
+    if (strcmp(cmd, "export") == 0) {
+        return pdp_export_cli(argc - 2, argv + 2, out, err);
     }
     if (strcmp(cmd, "replay") == 0) {
         return pdp_replay_cli(argc - 2, argv + 2, out, err);

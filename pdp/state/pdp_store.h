@@ -959,4 +959,105 @@ tg_err pdp_store_lease_list(pdp_store *st, pdp_store_lease_fn fn, void *arg);
 /* pdp_store_lease_prune deletes the records expired before now_ms. */
 tg_err pdp_store_lease_prune(pdp_store *st, int64_t now_ms);
 
+
+/* ---- export and import (pdp_store_export.c) ----------------------------
+ * What `tollgate-pdp export` reads beyond the listings above, and the one
+ * write `tollgate-pdp import tollgate` makes: records restored as they
+ * were exported (their times, versions and sequence numbers kept), each
+ * through pdp_store__put / pdp_store__rput like every other write, so
+ * the replication and transaction logs and the generation files see them.
+ */
+
+/* pdp_store_export_keys calls fn with every key record and its hash,
+ * superseded secrets of rotated keys included, in hash order, in one
+ * snapshot; a return other than TG_OK stops the walk and is returned. */
+typedef tg_err (*pdp_store_keyrec_fn)(void *arg,
+                                      const uint8_t  hash[TG_SHA256_LEN],
+                                      const pdp_key *k);
+tg_err pdp_store_export_keys(pdp_store *st, pdp_store_keyrec_fn fn, void *arg);
+
+/* A budget window's settled spend (budgets), or an alert that fired in
+ * one (alerts_fired: threshold, fired_ms, limit_micro_usd set). Of key,
+ * rule_id, scope, code (pdp_window) and start_ms are used. */
+typedef struct pdp_budget_row {
+    pdp_limits_spend_key key;
+    int64_t              spent_micro_usd;
+    int64_t              updated_ms; /* budgets */
+    uint8_t              threshold;  /* alerts: percent */
+    int64_t              fired_ms;
+    int64_t              limit_micro_usd;
+} pdp_budget_row;
+
+/* pdp_store_export_budgets and pdp_store_export_alerts call fn with each
+ * record in database order, in one snapshot (TG_EVERSION/TG_EIO on one
+ * that does not decode); fn's error stops the walk and is returned. */
+typedef tg_err (*pdp_store_budget_row_fn)(void *arg, const pdp_budget_row *r);
+tg_err pdp_store_export_budgets(pdp_store *st, pdp_store_budget_row_fn fn,
+                                void *arg);
+tg_err pdp_store_export_alerts(pdp_store *st, pdp_store_budget_row_fn fn,
+                               void *arg);
+
+/* pdp_store_import_empty: TG_OK when none of the databases an import
+ * writes holds a record; TG_EEXIST otherwise, *db naming the first that
+ * does (static text) and *records how many it holds. */
+tg_err pdp_store_import_empty(pdp_store *st, const char **db,
+                              uint64_t *records);
+
+typedef enum pdp_import_kind {
+    PDP_IMPORT_TENANT = 1,
+    PDP_IMPORT_KEY,        /* key_ids too, unless superseded */
+    PDP_IMPORT_QUOTA,
+    PDP_IMPORT_LIST,       /* raises the lists generation */
+    PDP_IMPORT_LIST_CHANGE,
+    PDP_IMPORT_ACTIVATION, /* with its bundle files, once per hash */
+    PDP_IMPORT_AUDIT,
+    PDP_IMPORT_USAGE,
+    PDP_IMPORT_TOTALS,
+    PDP_IMPORT_BUDGET,
+    PDP_IMPORT_ALERT,
+    PDP_IMPORT_DECISION, /* decision_ids too */
+    PDP_IMPORT_CHECKPOINT,
+} pdp_import_kind;
+
+/* One record to restore; the member named by kind is used, borrowed. */
+typedef struct pdp_import_rec {
+    pdp_import_kind kind;
+    union {
+        const pdp_tenant      *tenant;
+        const pdp_quota       *quota;
+        const pdp_list_terms  *list;   /* terms set */
+        const pdp_list_change *change; /* its seq kept */
+        const pdp_audit       *audit;  /* its seq kept */
+        const pdp_usage_rec   *usage;
+        const pdp_budget_row  *budget; /* BUDGET and ALERT */
+        struct {
+            const uint8_t *hash;
+            const pdp_key *k;
+        } key;
+        struct {
+            const pdp_activation *a;     /* its seq kept */
+            const char           *files; /* pdp_bundle_files_json; NULL */
+        } act;
+        struct {
+            pdp_totals_kind   kind;
+            const char       *id;
+            const pdp_totals *t;
+        } totals;
+        struct {
+            uint64_t    seq;
+            const char *text; /* the record or checkpoint line, no newline */
+            size_t      len;
+            const char *request_id; /* DECISION */
+        } line;
+    } u;
+} pdp_import_rec;
+
+/* pdp_store_import writes the n records in one write txn, each with
+ * MDB_NOOVERWRITE: a record already there (a duplicate in the input, or
+ * a state that was not empty) is TG_EEXIST and nothing of the txn is
+ * written; TG_EINVAL for one that does not encode (a string too long).
+ * *bad (may be NULL) gets the index of the record that failed. */
+tg_err pdp_store_import(pdp_store *st, const pdp_import_rec *recs, size_t n,
+                        size_t *bad);
+
 #endif

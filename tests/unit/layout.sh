@@ -31,6 +31,7 @@ allowed() {
     pdp/state | pdp/cli | dataplane/providers | dataplane/routing | \
       dataplane/pdplink | dataplane/telemetry) echo "" ;;
     pdp/policy) echo "pdp/state" ;;
+    pdp/migrate) echo "pdp/state" ;;
     pdp/admin) echo "pdp/policy pdp/state" ;;
     pdp/serve) echo "pdp/admin pdp/policy pdp/state" ;;
     dataplane/guard) echo "dataplane/pdplink" ;;
