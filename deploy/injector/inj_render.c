@@ -8,7 +8,7 @@
 
 #include "inj_patch.h"
 #include "inj_review.h"
-#include "inj_yaml.h"
+#include "tg_yaml.h"
 
 tg_err
 inj_render_file(const char *path, cJSON **out, char *err, size_t errlen)
@@ -42,7 +42,7 @@ inj_render_file(const char *path, cJSON **out, char *err, size_t errlen)
         snprintf(err, errlen, "%s: over 4 MiB", path);
         return TG_ETOOBIG;
     }
-    if ((rv = inj_manifest_parse(buf, n, out, why, sizeof(why))) != TG_OK) {
+    if ((rv = tg_yaml_manifest_parse(buf, n, out, why, sizeof(why))) != TG_OK) {
         snprintf(err, errlen, "%s:%s", path, why);
     }
     free(buf);

@@ -16,7 +16,7 @@
 #include "inj_patch.h"
 #include "inj_render.h"
 #include "inj_review.h"
-#include "inj_yaml.h"
+#include "tg_yaml.h"
 #include "tg_unit.h"
 
 static inj_config g_cfg;

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "inj_yaml.h"
+#include "tg_yaml.h"
 #include "tg_unit.h"
 
 typedef struct ycase {
@@ -60,7 +60,7 @@ test_table(void)
         cJSON       *v        = NULL;
         char         err[256] = "";
         tg_err       rv =
-            inj_manifest_parse(c->text, strlen(c->text), &v, err, sizeof(err));
+            tg_yaml_manifest_parse(c->text, strlen(c->text), &v, err, sizeof(err));
 
         if (c->want != NULL) {
             char *got;
@@ -112,22 +112,22 @@ nest(const char *open, const char *close, int n, const char *leaf)
 static void
 test_deep(void)
 {
-    char  *ok    = nest("[", "]", INJ_YAML_DEPTH - 1, "1");
+    char  *ok    = nest("[", "]", TG_YAML_DEPTH - 1, "1");
     char  *deep  = nest("[", "]", 100000, "1");
     char  *deepm = nest("{a: ", "}", 100000, "1");
     cJSON *v     = NULL;
     char   err[256];
 
-    CU_ASSERT_EQUAL(inj_yaml_parse(ok, strlen(ok), &v, err, sizeof(err)),
+    CU_ASSERT_EQUAL(tg_yaml_parse(ok, strlen(ok), &v, err, sizeof(err)),
                     TG_OK);
     cJSON_Delete(v);
-    CU_ASSERT_EQUAL(inj_yaml_parse(deep, strlen(deep), &v, err, sizeof(err)),
+    CU_ASSERT_EQUAL(tg_yaml_parse(deep, strlen(deep), &v, err, sizeof(err)),
                     TG_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "deeper"));
-    CU_ASSERT_EQUAL(inj_yaml_parse(deepm, strlen(deepm), &v, err, sizeof(err)),
+    CU_ASSERT_EQUAL(tg_yaml_parse(deepm, strlen(deepm), &v, err, sizeof(err)),
                     TG_EINVAL);
     CU_ASSERT_EQUAL(
-        inj_manifest_parse(deep, strlen(deep), &v, err, sizeof(err)),
+        tg_yaml_manifest_parse(deep, strlen(deep), &v, err, sizeof(err)),
         TG_EINVAL);
     free(ok);
     free(deep);
@@ -146,7 +146,7 @@ test_huge_scalar(void)
     memset(text + 3, 'x', n);
     memcpy(text + 3 + n, "\n", 2);
     CU_ASSERT_EQUAL_FATAL(
-        inj_yaml_parse(text, strlen(text), &v, err, sizeof(err)), TG_OK);
+        tg_yaml_parse(text, strlen(text), &v, err, sizeof(err)), TG_OK);
     CU_ASSERT_EQUAL(strlen(cJSON_GetObjectItem(v, "k")->valuestring), n);
     cJSON_Delete(v);
     free(text);
@@ -164,9 +164,105 @@ test_many_keys(void)
     for (int i = 0; i < 5000; i++) {
         len += (size_t)snprintf(text + len, cap - len, "k%d: %d\n", i, i);
     }
-    CU_ASSERT_EQUAL(inj_yaml_parse(text, len, &v, err, sizeof(err)), TG_EINVAL);
+    CU_ASSERT_EQUAL(tg_yaml_parse(text, len, &v, err, sizeof(err)), TG_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "more than"));
     free(text);
+}
+
+/* With aliases on (LiteLLM configs): an alias is a copy, "<<" merges with
+ * the mapping's own keys winning; unknown aliases and self-reference are
+ * refused; positions name the line of each node. */
+static void
+test_aliases(void)
+{
+    static const char text[] =
+        "base: &b\n"
+        "  api_base: http://x\n"
+        "  rpm: 10\n"
+        "list:\n"
+        "  - <<: *b\n"
+        "    rpm: 20\n"
+        "  - *b\n"
+        "  - <<: [*b, {extra: 1}]\n";
+    tg_yaml_opts opts = {.aliases = true};
+    tg_yaml_doc *d    = NULL;
+    char         err[256];
+    char        *got;
+    const cJSON *l;
+    int          line, col;
+
+    CU_ASSERT_EQUAL_FATAL(
+        tg_yaml_load(text, strlen(text), &opts, &d, err, sizeof(err)), TG_OK);
+    got = cJSON_PrintUnformatted(tg_yaml_root(d));
+    CU_ASSERT_STRING_EQUAL(
+        got, "{\"base\":{\"api_base\":\"http://x\",\"rpm\":10},\"list\":["
+             "{\"rpm\":20,\"api_base\":\"http://x\"},"
+             "{\"api_base\":\"http://x\",\"rpm\":10},"
+             "{\"api_base\":\"http://x\",\"rpm\":10,\"extra\":1}]}");
+    free(got);
+    l = cJSON_GetObjectItem(tg_yaml_root(d), "list");
+    CU_ASSERT(tg_yaml_pos(d, cJSON_GetArrayItem(l, 0), &line, &col));
+    CU_ASSERT_EQUAL(line, 5);
+    CU_ASSERT(tg_yaml_pos(
+        d, cJSON_GetObjectItem(cJSON_GetArrayItem(l, 0), "rpm"), &line, &col));
+    CU_ASSERT_EQUAL(line, 6);
+    CU_ASSERT_EQUAL(col, 5);
+    CU_ASSERT(tg_yaml_pos(d, cJSON_GetArrayItem(l, 1), &line, &col));
+    CU_ASSERT_EQUAL(line, 7);
+    CU_ASSERT(tg_yaml_pos(
+        d, cJSON_GetObjectItem(cJSON_GetArrayItem(l, 1), "rpm"), &line, &col));
+    CU_ASSERT_EQUAL(line, 7); /* a copy is where its alias is */
+    CU_ASSERT_FALSE(tg_yaml_pos(d, l->child->next->next->next, &line, &col));
+    tg_yaml_doc_destroy(d);
+
+    d = NULL;
+    CU_ASSERT_EQUAL(tg_yaml_load("a: *nope\n", 9, &opts, &d, err, sizeof(err)),
+                    TG_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "1:4: the alias *nope"));
+    CU_ASSERT_EQUAL(tg_yaml_load("a: &s [1, *s]\n", 14, &opts, &d, err,
+                                 sizeof(err)),
+                    TG_EINVAL);
+    CU_ASSERT_EQUAL(tg_yaml_load("a: &s 1\n<<: *s\n", 15, &opts, &d, err,
+                                 sizeof(err)),
+                    TG_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "merge key"));
+    CU_ASSERT_PTR_NULL(d);
+}
+
+/* Billion laughs: each level doubles ten times; the node budget stops it
+ * long before memory does. */
+static void
+test_laughs(void)
+{
+    static const char four[] = "a: &a [1, 2, 3]\nb: [*a, *a, *a, *a]\n";
+    char         text[2048];
+    size_t       len  = 0;
+    tg_yaml_opts opts = {.aliases = true};
+    tg_yaml_doc *d    = NULL;
+    char         err[256];
+
+    len += (size_t)snprintf(text + len, sizeof(text) - len, "l0: &l0 lol\n");
+    for (int i = 1; i < 10; i++) {
+        len += (size_t)snprintf(text + len, sizeof(text) - len,
+                                "l%d: &l%d [*l%d,*l%d,*l%d,*l%d,*l%d,*l%d,"
+                                "*l%d,*l%d,*l%d,*l%d]\n",
+                                i, i, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1,
+                                i - 1, i - 1, i - 1, i - 1);
+    }
+    CU_ASSERT_EQUAL(tg_yaml_load(text, len, &opts, &d, err, sizeof(err)),
+                    TG_ETOOBIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "more than 200000 nodes"));
+    CU_ASSERT_PTR_NULL(d);
+    opts.max_nodes = 50;
+    CU_ASSERT_EQUAL(tg_yaml_load(four, strlen(four), &opts, &d, err,
+                                 sizeof(err)),
+                    TG_OK);
+    tg_yaml_doc_destroy(d);
+    opts.max_nodes = 10;
+    d              = NULL;
+    CU_ASSERT_EQUAL(tg_yaml_load(four, strlen(four), &opts, &d, err,
+                                 sizeof(err)),
+                    TG_ETOOBIG);
 }
 
 int
@@ -177,6 +273,8 @@ main(void)
         {"deep nesting", test_deep},
         {"a 3 MiB scalar", test_huge_scalar},
         {"a mapping with too many keys", test_many_keys},
+        {"aliases, merge keys and positions", test_aliases},
+        {"billion laughs against the node budget", test_laughs},
         {NULL, NULL},
     };
 
