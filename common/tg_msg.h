@@ -30,6 +30,8 @@
 #define TG_MSG_GUARDS_MAX 16     /* guardrail obligations per decision */
 #define TG_MSG_GUARD_HITS_MAX 16 /* guardrail outcomes per record */
 #define TG_MSG_GUARD_OFFS_MAX 8  /* offsets kept per outcome (4 spans) */
+/* OpenRouter's "models" holds at most 8 names: the model and 7 more. */
+#define TG_MSG_FALLBACK_MODELS_MAX 7
 
 /* Values match the wire enums. */
 typedef enum tg_endpoint {
@@ -75,6 +77,10 @@ typedef struct tg_decide {
     char        client_ip[TG_MSG_IP_MAX];
     char        user[TG_MSG_USER_MAX];
     int64_t     now_ms;
+    /* Decide.fallback_models: models after `model`, in order, each
+     * judged as if asked for alone (0: just `model`). */
+    char     fallback_models[TG_MSG_FALLBACK_MODELS_MAX][TG_MODEL_MAX];
+    uint32_t n_fallback_models;
 } tg_decide;
 
 typedef struct tg_route_target {

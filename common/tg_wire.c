@@ -8,9 +8,11 @@
 tg_err
 tg_wire_decide_fill(Tollgate__V1__Decide *dec, const tg_decide *d,
                     Tollgate__V1__KeyValue  kv[TG_MSG_META_MAX],
-                    Tollgate__V1__KeyValue *kvp[TG_MSG_META_MAX])
+                    Tollgate__V1__KeyValue *kvp[TG_MSG_META_MAX],
+                    char                   *fm[TG_MSG_FALLBACK_MODELS_MAX])
 {
-    if (d->n_meta > TG_MSG_META_MAX) {
+    if (d->n_meta > TG_MSG_META_MAX ||
+        d->n_fallback_models > TG_MSG_FALLBACK_MODELS_MAX) {
         return TG_EINVAL;
     }
     tollgate__v1__decide__init(dec);
@@ -33,6 +35,11 @@ tg_wire_decide_fill(Tollgate__V1__Decide *dec, const tg_decide *d,
     }
     dec->n_metadata = d->n_meta;
     dec->metadata   = kvp;
+    for (uint32_t i = 0; i < d->n_fallback_models; i++) {
+        fm[i] = (char *)d->fallback_models[i];
+    }
+    dec->n_fallback_models = d->n_fallback_models;
+    dec->fallback_models   = fm;
     return TG_OK;
 }
 

@@ -11,11 +11,14 @@
 #include "tollgate/v1/pdp.pb-c.h"
 
 /* tg_wire_decide_fill points dec's fields at d's (borrowed: dec is valid
- * while d, kv and kvp are); kv and kvp are the room for the metadata.
- * TG_EINVAL when d holds more than TG_MSG_META_MAX metadata entries. */
+ * while d, kv, kvp and fm are); kv and kvp are the room for the metadata,
+ * fm for the fallback models. TG_EINVAL when d holds more than
+ * TG_MSG_META_MAX metadata entries or TG_MSG_FALLBACK_MODELS_MAX
+ * fallback models. */
 tg_err tg_wire_decide_fill(Tollgate__V1__Decide *dec, const tg_decide *d,
                            Tollgate__V1__KeyValue  kv[TG_MSG_META_MAX],
-                           Tollgate__V1__KeyValue *kvp[TG_MSG_META_MAX]);
+                           Tollgate__V1__KeyValue *kvp[TG_MSG_META_MAX],
+                           char *fm[TG_MSG_FALLBACK_MODELS_MAX]);
 
 /* The room a Usage message borrows while it is packed. */
 typedef struct tg_wire_usage_room {

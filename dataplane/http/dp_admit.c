@@ -9,14 +9,83 @@
 
 #include "dp_anth_client.h"
 #include "dp_attempt.h"
+#include "dp_openrouter.h"
 #include "dp_router.h"
 #include "tg_jstrict.h"
 #include "tg_log.h"
 #include "tg_time.h"
 
+/* dp_admit_or takes OpenRouter's "models", "provider" and "route" out of
+ * a chat completions or completions body (dp_openrouter) that dp_req_parse
+ * read with result rv (a body naming no "model" may name "models"): the
+ * body without them becomes r->body, read again into r->chat, so the PDP
+ * judges and the provider gets the same request; r->orp keeps what they
+ * asked. A body without them costs three lookups. Returns the result of
+ * the reading that stands (msg and param say what is wrong). */
+static tg_err
+dp_admit_or(dp_req *r, tg_err rv, char *msg, size_t msglen, char *param,
+            size_t paramlen)
+{
+    cJSON       *own  = NULL;
+    cJSON       *root = r->chat.root;
+    dp_or_prefs *p    = NULL;
+    char        *txt  = NULL;
+    bool         found;
+    tg_buf       nb;
+    tg_err       trv;
+
+    if (r->endpoint != TG_EP_CHAT_COMPLETIONS &&
+        r->endpoint != TG_EP_COMPLETIONS) {
+        return rv;
+    }
+    if (rv != TG_OK) {
+        /* Only a missing model may be "models"' first. */
+        if (rv != TG_EINVAL || strcmp(param, "model") != 0) {
+            return rv;
+        }
+        own = root = cJSON_ParseWithLength(r->body.data, r->body.len);
+    }
+    if (!cJSON_IsObject(root) ||
+        (cJSON_GetObjectItemCaseSensitive(root, "models") == NULL &&
+         cJSON_GetObjectItemCaseSensitive(root, "provider") == NULL &&
+         cJSON_GetObjectItemCaseSensitive(root, "route") == NULL)) {
+        cJSON_Delete(own);
+        return rv; /* the common case: nothing of OpenRouter's */
+    }
+    if ((p = calloc(1, sizeof(*p))) == NULL) {
+        cJSON_Delete(own);
+        return TG_ENOMEM;
+    }
+    trv = dp_or_take(root, p, &found, msg, msglen, param, paramlen);
+    if (trv == TG_OK && found && (txt = cJSON_PrintUnformatted(root)) == NULL) {
+        trv = TG_ENOMEM;
+    }
+    cJSON_Delete(own);
+    if (trv != TG_OK || !found) {
+        free(p);
+        return trv != TG_OK ? trv : rv;
+    }
+    tg_buf_init(&nb, r->body.max);
+    trv = tg_buf_append(&nb, txt, strlen(txt));
+    cJSON_free(txt);
+    if (trv != TG_OK) {
+        tg_buf_fini(&nb);
+        free(p);
+        return trv;
+    }
+    tg_buf_fini(&r->body);
+    r->body = nb;
+    free(r->orp);
+    r->orp = p;
+    dp_chat_fini(&r->chat);
+    return dp_req_parse(r->endpoint, r->body.data, r->body.len, &r->chat, msg,
+                        msglen, param, paramlen);
+}
+
 /* dp_admit_parse reads the client's body into r->chat (OpenAI form): a
- * Messages request is translated; a model variant (":floor", ":nitro")
- * becomes the base model and a strategy. */
+ * Messages request is translated; OpenRouter's fields are taken out
+ * (dp_admit_or); a model variant (":floor", ":nitro") becomes the base
+ * model and a strategy. */
 static bool
 dp_admit_parse(dp_req *r)
 {
@@ -66,6 +135,17 @@ dp_admit_parse(dp_req *r)
     } else {
         rv = dp_req_parse(r->endpoint, r->body.data, r->body.len, &r->chat, msg,
                           sizeof(msg), param, sizeof(param));
+        rv = dp_admit_or(r, rv, msg, sizeof(msg), param, sizeof(param));
+    }
+    if (rv == TG_ENOMEM || rv == TG_ETOOBIG) {
+        dp_req_error(r, rv == TG_ENOMEM ? 503 : 413,
+                     rv == TG_ENOMEM ? "The gateway ran out of memory reading "
+                                       "the request; retry."
+                                     : "The request body is too large.",
+                     rv == TG_ENOMEM ? "server_error" : "invalid_request_error",
+                     NULL,
+                     rv == TG_ENOMEM ? "internal_error" : "request_too_large");
+        return false;
     }
     if (rv != TG_OK) {
         /* TG_EPROTO: not one strict JSON text (param: where). */
@@ -134,13 +214,69 @@ dp_admit_models(const dp_host *h, dp_req *r)
     tg_buf_fini(&b);
 }
 
+/* dp_admit_price is what dep charges per 1M tokens: its own "pricing",
+ * else the price table's for its model or its upstream model. False:
+ * unknown. */
+static bool
+dp_admit_price(const dp_host *h, const tg_deployment *dep, tg_price *p)
+{
+    if (dep->has_price) {
+        p->input        = dep->price_input;
+        p->output       = dep->price_output;
+        p->cached_input = dep->price_cached_input;
+        return true;
+    }
+    return h->pricing != NULL &&
+           (tg_pricing_find(h->pricing, dep->model, p) ||
+            (dep->upstream_model != NULL &&
+             tg_pricing_find(h->pricing, dep->upstream_model, p)));
+}
+
+/* dp_admit_prefer applies the client's provider preferences (r->orp) to
+ * the decision's targets the catalog knows: keep[i] and rank[i] for the
+ * i-th of them. False, with r answered 400 naming the constraint, when
+ * they leave none. */
+static bool
+dp_admit_prefer(const dp_host *h, dp_req *r, bool *keep, uint32_t *rank)
+{
+    dp_or_target t[TG_MSG_TARGETS_MAX];
+    size_t       n = 0;
+    char         why[512];
+    char         param[64];
+
+    for (uint32_t i = 0; i < r->dec.n_targets && i < TG_MSG_TARGETS_MAX; i++) {
+        const dp_upstream *up =
+            dp_host_upstream(h, r->dec.targets[i].deployment_id);
+        if (up != NULL) {
+            keep[n]  = true;
+            rank[n]  = DP_OR_UNRANKED;
+            t[n].dep = up->dep;
+            t[n].priced =
+                r->orp != NULL && dp_admit_price(h, up->dep, &t[n].price);
+            n++;
+        }
+    }
+    if (r->orp == NULL || n == 0) {
+        return true;
+    }
+    if (dp_or_filter(r->orp, t, n, keep, rank, why, sizeof(why), param,
+                     sizeof(param)) == 0) {
+        dp_req_error(r, 400, why, "invalid_request_error", param,
+                     "no_matching_deployment");
+        return false;
+    }
+    return true;
+}
+
 /* dp_admit_plan orders the decision's targets into r->at: only what
- * the decision allowed, grouped, ordered by the strategy within a group,
- * deployments cooling down left out. Returns how many can be tried;
- * *off counts those without credentials, *cool those cooling down. */
+ * the decision allowed and the client's preferences kept (keep, rank:
+ * dp_admit_prefer, by position among the targets the catalog knows),
+ * grouped, ordered by the strategy within a group, deployments cooling
+ * down left out. Returns how many can be tried; *off counts those without
+ * credentials, *cool those cooling down. */
 static uint32_t
-dp_admit_plan(const dp_host *h, dp_req *r, const dp_upstream **off,
-              uint32_t *cool)
+dp_admit_plan(const dp_host *h, dp_req *r, const bool *keep,
+              const uint32_t *rank, const dp_upstream **off, uint32_t *cool)
 {
     const tg_dp_config *cfg = &h->cfg->dataplane;
     dp_attempt_opts     o   = {(uint32_t)cfg->retries, cfg->retry_backoff_ms,
@@ -154,14 +290,18 @@ dp_admit_plan(const dp_host *h, dp_req *r, const dp_upstream **off,
     dp_strategy         s   = r->variant > 0 ? (dp_strategy)(r->variant - 1)
                                              : dp_strategy_from_wire(r->dec.strategy);
     size_t              k;
+    size_t              known = 0; /* targets the catalog knows */
 
     *off  = NULL;
     *cool = 0;
+    if (r->orp != NULL) {
+        (void)dp_or_strategy(r->orp, &s); /* the client's, within policy */
+    }
     for (uint32_t i = 0; i < r->dec.n_targets && n < TG_MSG_TARGETS_MAX; i++) {
         const dp_upstream *up =
             dp_host_upstream(h, r->dec.targets[i].deployment_id);
         dp_health_stat st;
-        if (up == NULL) {
+        if (up == NULL || !keep[known++]) {
             continue;
         }
         if (!up->usable) {
@@ -172,13 +312,17 @@ dp_admit_plan(const dp_host *h, dp_req *r, const dp_upstream **off,
         memset(&c[n], 0, sizeof(c[n]));
         c[n].index    = up->index;
         c[n].weight   = r->dec.targets[i].weight;
-        c[n].priority = (int32_t)i;
+        c[n].priority = (int32_t)(rank[known - 1] * TG_MSG_TARGETS_MAX + i);
         c[n].inflight = st.inflight;
         c[n].ttft_us  = st.ttft_ewma_us;
         c[n].cost     = dp_host_cost(h, up);
         /* Half-open counts as available: the walk claims the probe. */
         c[n].cooldown = st.state == DP_CIRCUIT_COOLDOWN;
         c[n].group    = dp_attempt_group(h->cfg, r->chat.model, up->dep->model);
+        if (r->orp != NULL) {
+            c[n].group =
+                dp_or_group(r->orp, up->dep->model, (uint8_t)c[n].group);
+        }
         *cool += c[n].cooldown ? 1 : 0;
         n++;
     }
@@ -186,6 +330,9 @@ dp_admit_plan(const dp_host *h, dp_req *r, const dp_upstream **off,
     for (size_t i = 0; i < k; i++) {
         index[i] = (uint32_t)c[ord[i]].index;
         group[i] = (uint8_t)c[ord[i]].group;
+    }
+    if (r->orp != NULL && !r->orp->allow_fallbacks && r->orp->order.n == 0) {
+        k = dp_or_first_per_group(index, group, k);
     }
     return dp_attempt_plan(&r->at, &o, index, group, k);
 }
@@ -366,6 +513,8 @@ dp_admit_decided(const dp_host *h, dp_req *r, tg_err err, const char *why)
 {
     const dp_upstream *off  = NULL;
     uint32_t           cool = 0;
+    bool               keep[TG_MSG_TARGETS_MAX];
+    uint32_t           rank[TG_MSG_TARGETS_MAX];
 
     if (err == TG_ETOOBIG) {
         /* Never sent: the PDP would drop it unread (pdp.max_message_bytes),
@@ -397,8 +546,12 @@ dp_admit_decided(const dp_host *h, dp_req *r, tg_err err, const char *why)
         dp_admit_models(h, r);
         return false;
     }
-    /* Only deployments the decision allowed, in the strategy's order. */
-    if (dp_admit_plan(h, r, &off, &cool) == 0) {
+    /* Only deployments the decision allowed (and the client's provider
+     * preferences kept), in the strategy's order. */
+    if (!dp_admit_prefer(h, r, keep, rank)) {
+        return false;
+    }
+    if (dp_admit_plan(h, r, keep, rank, &off, &cool) == 0) {
         dp_admit_no_deployment(h, r, off, cool);
         return false;
     }
@@ -541,6 +694,13 @@ dp_admit_decide(const dp_req *r, tg_decide *d)
         memcpy(d->meta, r->meta, r->n_meta * sizeof(d->meta[0]));
     }
     snprintf(d->model, sizeof(d->model), "%s", r->chat.model);
+    /* The models after the first, each judged by the PDP on its own. */
+    for (uint32_t i = 1; r->orp != NULL && i < r->orp->n_models &&
+                         d->n_fallback_models < TG_MSG_FALLBACK_MODELS_MAX;
+         i++) {
+        snprintf(d->fallback_models[d->n_fallback_models++],
+                 sizeof(d->fallback_models[0]), "%s", r->orp->models[i]);
+    }
     snprintf(d->client_ip, sizeof(d->client_ip), "%s", r->client_ip);
     snprintf(d->user, sizeof(d->user), "%s", r->chat.user);
 }

@@ -78,6 +78,7 @@ dp_req_unref(dp_req *r)
     pthread_mutex_destroy(&r->mtx);
     free(r->meta);
     free(r->models);
+    free(r->orp);
     free(r->audit_hits);
     if (r->guard != NULL) {
         dp_guard_req_fini(r->guard);

@@ -156,6 +156,8 @@ struct dp_req {
     dp_call_err        err;
     tg_buf             err_body;
     int                variant; /* dp_strategy + 1 forced by :floor/:nitro */
+    /* OpenRouter's "models"/"provider" (dp_openrouter); NULL: none sent */
+    struct dp_or_prefs *orp;
     long               up_status;
     tg_buf             up_resp; /* non-stream body or upstream error */
     dp_sse             sse;

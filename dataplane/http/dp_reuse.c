@@ -256,7 +256,10 @@ dp_reuse_find(dp_reuse *c, const tg_decide *q, dp_decision *out)
     bool          found = false;
     uint8_t       in[DP_REUSE_INPUT_MAX];
 
-    if (c == NULL || !dp_reuse_current(c, &gen, &epoch, true)) {
+    /* A decision over fallback models ("models") is never reused: it
+     * was made for that list. */
+    if (c == NULL || q->n_fallback_models > 0 ||
+        !dp_reuse_current(c, &gen, &epoch, true)) {
         return false;
     }
     now = tg_mono_us();
@@ -299,10 +302,10 @@ dp_reuse_keep(dp_reuse *c, const tg_decide *q, const dp_decision *d,
 
     /* Belt and braces: whatever the PDP said, nothing that holds a budget
      * or a rate limit is kept. */
-    if (c == NULL || d->reuse_ms == 0 || d->verdict != TG_VERDICT_ALLOW ||
-        d->reservation_id[0] != '\0' || d->n_limits > 0 ||
-        !dp_reuse_current(c, &gen, &epoch, true) || gen != t->gen ||
-        epoch != t->epoch) {
+    if (c == NULL || q->n_fallback_models > 0 || d->reuse_ms == 0 ||
+        d->verdict != TG_VERDICT_ALLOW || d->reservation_id[0] != '\0' ||
+        d->n_limits > 0 || !dp_reuse_current(c, &gen, &epoch, true) ||
+        gen != t->gen || epoch != t->epoch) {
         return;
     }
     ttl = (int64_t)d->reuse_ms * 1000;

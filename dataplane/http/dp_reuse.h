@@ -5,6 +5,9 @@
  *  - same key hash, endpoint and model, and the same values of the
  *    inputs the PDP named (reuse_inputs: stream, max_tokens, prompt
  *    tokens, metadata, client address, user), compared byte for byte;
+ *  - no fallback models (OpenRouter's "models"): such a decision is
+ *    neither kept nor served (a client's "provider" preferences are
+ *    applied after the decision, so they do not matter here);
  *  - younger than min(dataplane.decision_reuse_ms, reuse_ms);
  *  - the PDP's state generation (tg_gen.h, the file beside its ipc
  *    socket) is what it was when the decision was asked for, read from

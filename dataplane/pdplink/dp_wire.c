@@ -29,9 +29,10 @@ dp_wire_encode_decide(const tg_decide *d, uint8_t *buf, size_t cap, size_t *len)
     Tollgate__V1__Decide    dec;
     Tollgate__V1__KeyValue  kv[TG_MSG_META_MAX];
     Tollgate__V1__KeyValue *kvp[TG_MSG_META_MAX];
+    char                   *fm[TG_MSG_FALLBACK_MODELS_MAX];
     tg_err                  rv;
 
-    if ((rv = tg_wire_decide_fill(&dec, d, kv, kvp)) != TG_OK) {
+    if ((rv = tg_wire_decide_fill(&dec, d, kv, kvp, fm)) != TG_OK) {
         return rv;
     }
     req.wire_version = TOLLGATE__V1__WIRE_VERSION__WIRE_VERSION_1;

@@ -5,6 +5,7 @@
  * OpenAI's own answers have it). Policy denies carry the rule's code and
  * message. Everything a decision needs fits on the stack (~40 KB). */
 #include "pdp_decide.h"
+#include "pdp_decide_int.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,10 +20,8 @@
  * plane bounds it further (dataplane.decision_reuse_ms). */
 #define PDP_DECIDE_REUSE_MAX_MS 60000
 
-/* pdp_decide_copy is snprintf(dst, cap, "%s", src) without the format
- * machinery, which showed up as a quarter of a decision's time. */
-static void
-pdp_decide_copy(char *dst, size_t cap, const char *src)
+void
+pdp_decide__copy(char *dst, size_t cap, const char *src)
 {
     size_t n = strnlen(src, cap - 1);
 
@@ -30,21 +29,9 @@ pdp_decide_copy(char *dst, size_t cap, const char *src)
     dst[n] = '\0';
 }
 
-/* The working set of one decision. */
-typedef struct pdp_decide_ctx {
-    pdp_key           k;
-    pdp_tenant        t;
-    pdp_attrs         a;
-    pdp_policy_result r;
-} pdp_decide_ctx;
-
-static void pdp_decide_deny(tg_decision *d, uint32_t status, const char *type,
-                            const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-
-static void
-pdp_decide_deny(tg_decision *d, uint32_t status, const char *type,
-                const char *code, const char *fmt, ...)
+void
+pdp_decide__deny(tg_decision *d, uint32_t status, const char *type,
+                 const char *code, const char *fmt, ...)
 {
     va_list ap;
 
@@ -55,8 +42,8 @@ pdp_decide_deny(tg_decision *d, uint32_t status, const char *type,
     /* Nothing goes upstream: no guardrail to run (and a deny names no
      * guard set, so obligations left here would be undecodable). */
     d->n_guards = 0;
-    pdp_decide_copy(d->error_type, sizeof(d->error_type), type);
-    pdp_decide_copy(d->error_code, sizeof(d->error_code), code);
+    pdp_decide__copy(d->error_type, sizeof(d->error_type), type);
+    pdp_decide__copy(d->error_code, sizeof(d->error_code), code);
     va_start(ap, fmt);
     vsnprintf(d->message, sizeof(d->message), fmt, ap);
     va_end(ap);
@@ -113,7 +100,7 @@ pdp_decide_models(const tg_config *cfg, const pdp_bundle *b, pdp_decide_ctx *x,
         }
         if (b != NULL) {
             x->a.endpoint = TG_EP_CHAT_COMPLETIONS;
-            pdp_decide_copy(x->a.model, sizeof(x->a.model), m);
+            pdp_decide__copy(x->a.model, sizeof(x->a.model), m);
             pdp_bundle_eval(b, &x->a, &x->r, NULL);
             if (x->r.verdict != TG_VERDICT_ALLOW) {
                 continue;
@@ -125,7 +112,7 @@ pdp_decide_models(const tg_config *cfg, const pdp_bundle *b, pdp_decide_ctx *x,
                     TG_MSG_MODELS_MAX, TG_MSG_MODELS_MAX);
             break;
         }
-        pdp_decide_copy(d->models[d->n_models++], sizeof(d->models[0]), m);
+        pdp_decide__copy(d->models[d->n_models++], sizeof(d->models[0]), m);
     }
 }
 
@@ -142,19 +129,19 @@ pdp_decide_attrs(pdp_store_reader *rd, const tg_decide *req, pdp_decide_ctx *x)
      * pdp_attrs is set below; a field added there must be set here too. */
     a->tenant_tier[0]  = '\0';
     a->n_tenant_labels = 0;
-    pdp_decide_copy(a->key_id, sizeof(a->key_id), x->k.id);
+    pdp_decide__copy(a->key_id, sizeof(a->key_id), x->k.id);
     /* A key issued to a user speaks for that user only. */
-    pdp_decide_copy(a->user, sizeof(a->user),
-                    x->k.user[0] != '\0' ? x->k.user : req->user);
+    pdp_decide__copy(a->user, sizeof(a->user),
+                     x->k.user[0] != '\0' ? x->k.user : req->user);
     a->n_key_labels = x->k.n_labels < PDP_ATTR_LABELS_MAX ? x->k.n_labels
                                                           : PDP_ATTR_LABELS_MAX;
     memcpy(a->key_labels, x->k.labels,
            a->n_key_labels * sizeof(a->key_labels[0]));
-    pdp_decide_copy(a->tenant_id, sizeof(a->tenant_id), x->k.tenant);
+    pdp_decide__copy(a->tenant_id, sizeof(a->tenant_id), x->k.tenant);
     x->t.disabled_ms = 0; /* a tenant without a record is enabled */
     rv               = pdp_store_tenant_get(rd, x->k.tenant, &x->t);
     if (rv == TG_OK) {
-        pdp_decide_copy(a->tenant_tier, sizeof(a->tenant_tier), x->t.tier);
+        pdp_decide__copy(a->tenant_tier, sizeof(a->tenant_tier), x->t.tier);
         a->n_tenant_labels = x->t.n_labels < PDP_ATTR_LABELS_MAX
                                  ? x->t.n_labels
                                  : PDP_ATTR_LABELS_MAX;
@@ -169,8 +156,8 @@ pdp_decide_attrs(pdp_store_reader *rd, const tg_decide *req, pdp_decide_ctx *x)
     a->prompt_tokens = req->prompt_tokens_estimate;
     a->n_meta = req->n_meta < TG_MSG_META_MAX ? req->n_meta : TG_MSG_META_MAX;
     memcpy(a->meta, req->meta, a->n_meta * sizeof(a->meta[0]));
-    pdp_decide_copy(a->model, sizeof(a->model), req->model);
-    pdp_decide_copy(a->client_ip, sizeof(a->client_ip), req->client_ip);
+    pdp_decide__copy(a->model, sizeof(a->model), req->model);
+    pdp_decide__copy(a->client_ip, sizeof(a->client_ip), req->client_ip);
     a->now_ms = req->now_ms > 0 ? req->now_ms : tg_now_ms();
     return TG_OK;
 }
@@ -200,8 +187,8 @@ pdp_decide_catalog_add(const tg_config *cfg, const char *model,
                     model, TG_MSG_TARGETS_MAX, TG_MSG_TARGETS_MAX);
             return;
         }
-        pdp_decide_copy(out->targets[out->n_targets].deployment_id,
-                        sizeof(out->targets[0].deployment_id), dep->id);
+        pdp_decide__copy(out->targets[out->n_targets].deployment_id,
+                         sizeof(out->targets[0].deployment_id), dep->id);
         out->targets[out->n_targets].weight = (uint32_t)dep->weight;
         out->n_targets++;
     }
@@ -232,10 +219,8 @@ pdp_decide_catalog_targets(const tg_config *cfg, const char *model,
     }
 }
 
-/* pdp_decide_group_strategy is the model group's strategy (ordered when
- * it names none). */
-static tg_route_strategy
-pdp_decide_group_strategy(const tg_config *cfg, const char *model)
+tg_route_strategy
+pdp_decide__group_strategy(const tg_config *cfg, const char *model)
 {
     static const struct {
         const char       *name;
@@ -258,10 +243,8 @@ pdp_decide_group_strategy(const tg_config *cfg, const char *model)
     return TG_ROUTE_ORDERED;
 }
 
-/* pdp_decide_policy applies the bundle's result r to out (whose targets
- * hold the catalog's deployments for the model). */
-static void
-pdp_decide_policy(const pdp_policy_result *r, tg_decision *out)
+void
+pdp_decide__policy(const pdp_policy_result *r, tg_decision *out)
 {
     uint32_t nm =
         r->n_matched < TG_MSG_RULES_MAX ? r->n_matched : TG_MSG_RULES_MAX;
@@ -274,11 +257,11 @@ pdp_decide_policy(const pdp_policy_result *r, tg_decision *out)
     if (r->verdict != TG_VERDICT_ALLOW) {
         uint32_t status =
             r->status >= 400 && r->status <= 599 ? r->status : 403;
-        pdp_decide_deny(out, status,
-                        status >= 500 ? "server_error"
-                                      : "invalid_request_error",
-                        r->error_code[0] ? r->error_code : "policy_denied",
-                        "%s", r->message[0] ? r->message : "Denied by policy.");
+        pdp_decide__deny(
+            out, status,
+            status >= 500 ? "server_error" : "invalid_request_error",
+            r->error_code[0] ? r->error_code : "policy_denied", "%s",
+            r->message[0] ? r->message : "Denied by policy.");
         return;
     }
     if (r->n_targets > 0) {
@@ -293,9 +276,9 @@ pdp_decide_policy(const pdp_policy_result *r, tg_decision *out)
         }
     } else if (r->route_restricted) {
         /* The engine denies this itself; never route outside a rule. */
-        pdp_decide_deny(out, 403, "invalid_request_error", "no_route",
-                        "No deployment of this model is allowed by the "
-                        "routing policy.");
+        pdp_decide__deny(out, 403, "invalid_request_error", "no_route",
+                         "No deployment of this model is allowed by the "
+                         "routing policy.");
         return;
     }
     if (r->strategy != TG_ROUTE_UNSPECIFIED) {
@@ -304,7 +287,7 @@ pdp_decide_policy(const pdp_policy_result *r, tg_decision *out)
     /* Guardrail obligations; the server names their guard set. */
     for (uint32_t i = 0; i < r->n_guards && i < TG_MSG_GUARDS_MAX; i++) {
         tg_guard_ob *g = &out->guards[i];
-        pdp_decide_copy(g->rule_id, sizeof(g->rule_id), r->guards[i].rule_id);
+        pdp_decide__copy(g->rule_id, sizeof(g->rule_id), r->guards[i].rule_id);
         g->index         = r->guards[i].index;
         g->enforced      = r->guards[i].enforced;
         g->on_error_skip = r->guards[i].on_error_skip;
@@ -363,9 +346,10 @@ pdp_decide_usd(int64_t micro, char *buf, size_t cap)
 /* pdp_decide_worst_price is the price a budget reserves with: the most
  * expensive of the deployments the request may be routed to (a
  * deployment's own "pricing", else the model's price in the bundle's
- * table, else the price of the model the deployment calls upstream), so
- * the worst case holds wherever it goes. False when some target has no
- * price at all. */
+ * table, else the price of the model the deployment calls upstream; a
+ * deployment of another model, a fallback, at the dearer of that and its
+ * own model's price, which its usage is charged at), so the worst case
+ * holds wherever it goes. False when some target has no price at all. */
 static bool
 pdp_decide_worst_price(const tg_config *cfg, const pdp_bundle *bun,
                        const tg_pricing *pr, const char *model,
@@ -381,7 +365,15 @@ pdp_decide_worst_price(const tg_config *cfg, const pdp_bundle *bun,
         const tg_deployment *d =
             tg_config_deployment(cfg, out->targets[i].deployment_id);
         tg_price p;
-        if (!pdp_deployment_price(bun, pr, d, model, &p)) {
+        tg_price own;
+        bool     have = pdp_deployment_price(bun, pr, d, model, &p);
+        if (d != NULL && strcmp(d->model, model) != 0 &&
+            pdp_deployment_price(bun, pr, d, d->model, &own)) {
+            p.input  = have && p.input > own.input ? p.input : own.input;
+            p.output = have && p.output > own.output ? p.output : own.output;
+            have     = true;
+        }
+        if (!have) {
             return false;
         }
         price->input  = p.input > price->input ? p.input : price->input;
@@ -516,11 +508,11 @@ pdp_decide_price(const tg_config *cfg, const pdp_bundle *bun,
         return true;
     }
     if (!pdp_decide_worst_price(cfg, bun, pr, x->a.model, out, &price)) {
-        pdp_decide_deny(out, 403, "invalid_request_error", "model_unpriced",
-                        "Budget rule %s applies to this request but the "
-                        "model '%.100s' has no price; ask your Tollgate "
-                        "administrator to add it to the pricing table.",
-                        hs->bh[0]->rule_id, x->a.model);
+        pdp_decide__deny(out, 403, "invalid_request_error", "model_unpriced",
+                         "Budget rule %s applies to this request but the "
+                         "model '%.100s' has no price; ask your Tollgate "
+                         "administrator to add it to the pricing table.",
+                         hs->bh[0]->rule_id, x->a.model);
         return false;
     }
     hs->cost.in_per_mtok  = price.input;
@@ -563,7 +555,7 @@ pdp_decide_retry_hint(tg_decision *out, int64_t reset_ms)
     }
     ra = &out->limits[out->n_limits++];
     memset(ra, 0, sizeof(*ra));
-    pdp_decide_copy(ra->name, sizeof(ra->name), "retry");
+    pdp_decide__copy(ra->name, sizeof(ra->name), "retry");
     ra->reset_ms = reset_ms;
 }
 
@@ -574,8 +566,8 @@ pdp_decide_matched_only(tg_decision *out, const char *rule_id,
                         const char *effect)
 {
     out->n_matched = 0;
-    pdp_decide_copy(out->matched[0].rule_id, sizeof(out->matched[0].rule_id),
-                    rule_id);
+    pdp_decide__copy(out->matched[0].rule_id, sizeof(out->matched[0].rule_id),
+                     rule_id);
     out->matched[0].enforced = true;
     out->n_matched           = 1;
     snprintf(out->matched[0].effect, sizeof(out->matched[0].effect), "%s",
@@ -610,7 +602,7 @@ pdp_decide_deny_budget(const pdp_decide_ctx *x, const pdp_decide_hits *hs,
     } else {
         pdp_decide_time(hs->breset[j], when, sizeof(when));
     }
-    pdp_decide_deny(
+    pdp_decide__deny(
         out, 429, "insufficient_quota", "budget_exceeded",
         "Budget exceeded (rule %s, %s budget per %s%s%s): "
         "limit %s, spent %s, reserved by requests in flight "
@@ -645,24 +637,24 @@ pdp_decide_deny_rate(const pdp_decide_hits *hs, const pdp_limits_result *res,
     tg_format_reset(res->retry_ms, reset, sizeof(reset));
     /* OpenAI's type names the limit: "requests" or "tokens". */
     if (res->denied == PDP_LIMITS_CONCURRENT) {
-        pdp_decide_deny(out, 429, "requests", "rate_limit_exceeded",
-                        "Rate limit reached on concurrent requests per %s "
-                        "(rule %s): limit %lld, in flight %lld. Retry when "
-                        "one of them finishes.",
-                        pdp_decide_scope_name(hs->esc[res->denied_rule]),
-                        q->rule_id, (long long)res->limit,
-                        (long long)res->used);
+        pdp_decide__deny(out, 429, "requests", "rate_limit_exceeded",
+                         "Rate limit reached on concurrent requests per %s "
+                         "(rule %s): limit %lld, in flight %lld. Retry when "
+                         "one of them finishes.",
+                         pdp_decide_scope_name(hs->esc[res->denied_rule]),
+                         q->rule_id, (long long)res->limit,
+                         (long long)res->used);
     } else {
         bool tok = res->denied == PDP_LIMITS_TOKENS;
-        pdp_decide_deny(out, 429, tok ? "tokens" : "requests",
-                        "rate_limit_exceeded",
-                        "Rate limit reached on %s per %s (rule %s): "
-                        "limit %lld, used %lld, requested %lld. Please try "
-                        "again in %s.",
-                        tok ? "tokens per min (TPM)" : "requests per min (RPM)",
-                        pdp_decide_scope_name(hs->esc[res->denied_rule]),
-                        q->rule_id, (long long)res->limit, (long long)res->used,
-                        (long long)(tok ? hs->tokens : 1), reset);
+        pdp_decide__deny(
+            out, 429, tok ? "tokens" : "requests", "rate_limit_exceeded",
+            "Rate limit reached on %s per %s (rule %s): "
+            "limit %lld, used %lld, requested %lld. Please try "
+            "again in %s.",
+            tok ? "tokens per min (TPM)" : "requests per min (RPM)",
+            pdp_decide_scope_name(hs->esc[res->denied_rule]), q->rule_id,
+            (long long)res->limit, (long long)res->used,
+            (long long)(tok ? hs->tokens : 1), reset);
     }
     pdp_decide_retry_hint(out, res->retry_ms);
     pdp_decide_matched_only(out, q->rule_id, "rate_limit");
@@ -671,10 +663,10 @@ pdp_decide_deny_rate(const pdp_decide_hits *hs, const pdp_limits_result *res,
 void
 pdp_decide_deny_upstream(tg_decision *out)
 {
-    pdp_decide_deny(out, 503, "server_error", "pdp_upstream_unavailable",
-                    "This request needs budget or rate-limit capacity from "
-                    "the central policy service, which is not answering; "
-                    "retry shortly.");
+    pdp_decide__deny(out, 503, "server_error", "pdp_upstream_unavailable",
+                     "This request needs budget or rate-limit capacity from "
+                     "the central policy service, which is not answering; "
+                     "retry shortly.");
     pdp_decide_retry_hint(out, 1000);
 }
 
@@ -722,9 +714,9 @@ pdp_decide_enforce(pdp_limits *lim, const pdp_decide_admit *ad,
     } else if (res.denied == PDP_LIMITS_ABANDONED) {
         /* The data plane gave up on this request before this decision
          * (its abandon arrived first): nothing is held for it. */
-        pdp_decide_deny(out, 409, "invalid_request_error", "request_abandoned",
-                        "This request was abandoned by the gateway before "
-                        "the policy service decided it; send it again.");
+        pdp_decide__deny(out, 409, "invalid_request_error", "request_abandoned",
+                         "This request was abandoned by the gateway before "
+                         "the policy service decided it; send it again.");
     } else if (res.denied == PDP_LIMITS_BUDGET) {
         pdp_decide_deny_budget(x, hs, &res, out);
     } else {
@@ -845,75 +837,72 @@ pdp_decide_key(pdp_store_reader *rd, const tg_decide *req, pdp_decide_ctx *x,
 
     *rv = pdp_store_key_get(rd, req->key_hash, &x->k);
     if (*rv == TG_ENOTFOUND) {
-        pdp_decide_deny(out, 401, "invalid_request_error", "invalid_api_key",
-                        "Incorrect API key provided. Ask your Tollgate "
-                        "administrator for a key (created with `tollgate-pdp "
-                        "keys create`).");
+        pdp_decide__deny(out, 401, "invalid_request_error", "invalid_api_key",
+                         "Incorrect API key provided. Ask your Tollgate "
+                         "administrator for a key (created with `tollgate-pdp "
+                         "keys create`).");
         *rv = TG_OK;
         return false;
     }
     if (*rv != TG_OK) {
-        pdp_decide_deny(out, 503, "server_error", "pdp_unavailable",
-                        "The gateway could not check this API key; try again "
-                        "shortly.");
+        pdp_decide__deny(out, 503, "server_error", "pdp_unavailable",
+                         "The gateway could not check this API key; try again "
+                         "shortly.");
         return false;
     }
-    pdp_decide_copy(out->key_id, sizeof(out->key_id), x->k.id);
-    pdp_decide_copy(out->tenant_id, sizeof(out->tenant_id), x->k.tenant);
+    pdp_decide__copy(out->key_id, sizeof(out->key_id), x->k.id);
+    pdp_decide__copy(out->tenant_id, sizeof(out->tenant_id), x->k.tenant);
     switch (
         pdp_key_state_at(&x->k, req->now_ms > 0 ? req->now_ms : tg_now_ms())) {
     case PDP_KEY_STATE_ACTIVE:
         break;
     case PDP_KEY_STATE_REVOKED:
-        pdp_decide_deny(out, 401, "invalid_request_error", "invalid_api_key",
-                        "This API key (%s) has been revoked. Ask your "
-                        "Tollgate administrator for a new one.",
-                        x->k.id);
+        pdp_decide__deny(out, 401, "invalid_request_error", "invalid_api_key",
+                         "This API key (%s) has been revoked. Ask your "
+                         "Tollgate administrator for a new one.",
+                         x->k.id);
         return false;
     case PDP_KEY_STATE_ROTATED:
         pdp_decide_time(x->k.grace_until_ms, when, sizeof(when));
-        pdp_decide_deny(out, 401, "invalid_request_error", "invalid_api_key",
-                        "This API key (%s) was rotated and its grace period "
-                        "ended at %s. Use the new key, or ask your Tollgate "
-                        "administrator for it.",
-                        x->k.id, when);
+        pdp_decide__deny(out, 401, "invalid_request_error", "invalid_api_key",
+                         "This API key (%s) was rotated and its grace period "
+                         "ended at %s. Use the new key, or ask your Tollgate "
+                         "administrator for it.",
+                         x->k.id, when);
         return false;
     case PDP_KEY_STATE_EXPIRED:
         pdp_decide_time(x->k.expires_ms, when, sizeof(when));
-        pdp_decide_deny(out, 401, "invalid_request_error", "invalid_api_key",
-                        "This API key (%s) expired at %s. Ask your Tollgate "
-                        "administrator for a new one.",
-                        x->k.id, when);
+        pdp_decide__deny(out, 401, "invalid_request_error", "invalid_api_key",
+                         "This API key (%s) expired at %s. Ask your Tollgate "
+                         "administrator for a new one.",
+                         x->k.id, when);
         return false;
     }
     return true;
 }
 
-/* pdp_decide_model checks the requested model (given, allowed to the key,
- * in the catalog) and lists its deployments in out->targets; false, with
- * out a deny, when one of those fails. */
-static bool
-pdp_decide_model(const tg_config *cfg, const tg_decide *req,
-                 const pdp_decide_ctx *x, tg_decision *out)
+bool
+pdp_decide__model(const tg_config *cfg, const char *model,
+                  const pdp_decide_ctx *x, tg_decision *out)
 {
-    if (req->model[0] == '\0') {
-        pdp_decide_deny(out, 400, "invalid_request_error", "model_required",
-                        "You must provide a model parameter.");
+    if (model[0] == '\0') {
+        pdp_decide__deny(out, 400, "invalid_request_error", "model_required",
+                         "You must provide a model parameter.");
         return false;
     }
-    if (!pdp_decide_key_allows(&x->k, req->model)) {
-        pdp_decide_deny(out, 403, "invalid_request_error", "model_not_allowed",
-                        "This API key may not use the model '%.100s'. Call "
-                        "GET /v1/models to see the models it may use.",
-                        req->model);
+    if (!pdp_decide_key_allows(&x->k, model)) {
+        pdp_decide__deny(out, 403, "invalid_request_error", "model_not_allowed",
+                         "This API key may not use the model '%.100s'. Call "
+                         "GET /v1/models to see the models it may use.",
+                         model);
         return false;
     }
-    pdp_decide_catalog_targets(cfg, req->model, out);
+    pdp_decide_catalog_targets(cfg, model, out);
     if (out->n_targets == 0) {
-        pdp_decide_deny(out, 404, "invalid_request_error", "model_not_found",
-                        "The model '%.100s' does not exist on this gateway. "
-                        "Call GET /v1/models to see the models you may use.",
-                        req->model);
+        pdp_decide__deny(out, 404, "invalid_request_error", "model_not_found",
+                         "The model '%.100s' does not exist on this gateway. "
+                         "Call GET /v1/models to see the models you may use.",
+                         model);
         return false;
     }
     return true;
@@ -925,8 +914,7 @@ pdp_decide_model(const tg_config *cfg, const tg_decide *req,
  * PDP_DECIDE_REUSE_MAX_MS or the key's end, whichever comes first. Not
  * when a rule reads the time. */
 static void
-pdp_decide_reuse(const pdp_bundle *b, const pdp_decide_ctx *x,
-                 tg_decision *out)
+pdp_decide_reuse(const pdp_bundle *b, const pdp_decide_ctx *x, tg_decision *out)
 {
     uint32_t inputs = 0;
     int64_t  now    = x->a.now_ms;
@@ -976,25 +964,25 @@ pdp_decide_eval_leased(pdp_store_reader *rd, const tg_config *cfg,
     memset(out, 0, sizeof(*out));
     if (b != NULL) {
         out->policy_revision = pdp_bundle_revision(b);
-        pdp_decide_copy(out->bundle_hash, sizeof(out->bundle_hash),
-                        pdp_bundle_hash(b));
+        pdp_decide__copy(out->bundle_hash, sizeof(out->bundle_hash),
+                         pdp_bundle_hash(b));
     }
     if (!pdp_decide_key(rd, req, &x, out, &rv)) {
         return rv;
     }
     if ((rv = pdp_decide_attrs(rd, req, &x)) != TG_OK) {
-        pdp_decide_deny(out, 503, "server_error", "pdp_unavailable",
-                        "The gateway could not read this key's tenant; try "
-                        "again shortly.");
+        pdp_decide__deny(out, 503, "server_error", "pdp_unavailable",
+                         "The gateway could not read this key's tenant; try "
+                         "again shortly.");
         return rv;
     }
     if (x.t.disabled_ms != 0) {
-        pdp_decide_deny(out, 403, "invalid_request_error", "tenant_disabled",
-                        "The tenant of this API key (%s) is disabled, so its "
-                        "keys are refused. Ask your Tollgate administrator "
-                        "to enable it again (tollgate-pdp tenants enable "
-                        "%s).",
-                        x.k.tenant, x.k.tenant);
+        pdp_decide__deny(out, 403, "invalid_request_error", "tenant_disabled",
+                         "The tenant of this API key (%s) is disabled, so its "
+                         "keys are refused. Ask your Tollgate administrator "
+                         "to enable it again (tollgate-pdp tenants enable "
+                         "%s).",
+                         x.k.tenant, x.k.tenant);
         return TG_OK;
     }
     if (req->endpoint == TG_EP_MODELS) {
@@ -1003,31 +991,36 @@ pdp_decide_eval_leased(pdp_store_reader *rd, const tg_config *cfg,
         pdp_decide_models(cfg, b, &x, out);
         return TG_OK;
     }
-    if (!pdp_decide_model(cfg, req, &x, out)) {
-        return TG_OK;
-    }
-    out->verdict  = TG_VERDICT_ALLOW;
-    out->status   = 200;
-    out->strategy = pdp_decide_group_strategy(cfg, req->model);
-    memset(&x.r, 0, sizeof(x.r));
-    if (b != NULL) {
-        pdp_bundle_eval(b, &x.a, &x.r, NULL);
-        pdp_decide_policy(&x.r, out);
+    if (req->n_fallback_models > 0) {
+        if ((rv = pdp_decide__models(cfg, b, req, &x, out)) != TG_OK) {
+            return rv;
+        }
+    } else if (pdp_decide__model(cfg, req->model, &x, out)) {
+        out->verdict  = TG_VERDICT_ALLOW;
+        out->status   = 200;
+        out->strategy = pdp_decide__group_strategy(cfg, req->model);
+        memset(&x.r, 0, sizeof(x.r));
+        if (b != NULL) {
+            pdp_bundle_eval(b, &x.a, &x.r, NULL);
+            pdp_decide__policy(&x.r, out);
+        }
     }
     /* Budgets and rate limits set through administration apply with or
      * without a policy bundle. */
     if (lim != NULL && out->verdict == TG_VERDICT_ALLOW) {
         if ((rv = pdp_decide_quotas(rd, &x)) != TG_OK) {
-            pdp_decide_deny(out, 503, "server_error", "pdp_unavailable",
-                            "The gateway could not read this key's budgets; "
-                            "try again shortly.");
+            pdp_decide__deny(out, 503, "server_error", "pdp_unavailable",
+                             "The gateway could not read this key's budgets; "
+                             "try again shortly.");
             return rv;
         }
         if (x.r.n_rate > 0 || x.r.n_budget > 0) {
             return pdp_decide_limits(lim, ad, cfg, b, pr, req->request_id, &x,
                                      out);
         }
-        pdp_decide_reuse(b, &x, out);
+        if (req->n_fallback_models == 0) {
+            pdp_decide_reuse(b, &x, out); /* made for one model */
+        }
     }
     return TG_OK;
 }

@@ -141,7 +141,23 @@ pdp_wire_decide_in(const Tollgate__V1__Decide *in, tg_decide *d, char *err,
         PDP_WIRE_STR(d->meta[i].value, in->metadata[i]->value,
                      "decide.metadata value");
     }
-    d->n_meta                 = (uint32_t)in->n_metadata;
+    d->n_meta = (uint32_t)in->n_metadata;
+    if (in->n_fallback_models > TG_MSG_FALLBACK_MODELS_MAX) {
+        rv = pdp_wire_fail(TG_EPROTO, err, errlen,
+                           "decide.fallback_models has more than %d entries",
+                           TG_MSG_FALLBACK_MODELS_MAX);
+        goto out;
+    }
+    for (size_t i = 0; i < in->n_fallback_models; i++) {
+        PDP_WIRE_STR(d->fallback_models[i], in->fallback_models[i],
+                     "decide.fallback_models");
+        if (d->fallback_models[i][0] == '\0') {
+            rv = pdp_wire_fail(TG_EPROTO, err, errlen,
+                               "decide.fallback_models has an empty name");
+            goto out;
+        }
+    }
+    d->n_fallback_models      = (uint32_t)in->n_fallback_models;
     d->stream                 = in->stream != 0;
     d->max_tokens             = in->max_tokens;
     d->prompt_tokens_estimate = in->prompt_tokens_estimate;
@@ -500,6 +516,7 @@ pdp_wire_encode_request(const pdp_req *req, tg_buf *out)
     Tollgate__V1__GuardFetch gf    = TOLLGATE__V1__GUARD_FETCH__INIT;
     Tollgate__V1__KeyValue   kv[TG_MSG_META_MAX];
     Tollgate__V1__KeyValue  *kvp[TG_MSG_META_MAX];
+    char                    *fm[TG_MSG_FALLBACK_MODELS_MAX];
     const tg_decide         *d = &req->u.decide;
     const tg_usage          *u = &req->u.usage;
     tg_err                   rv;
@@ -508,7 +525,7 @@ pdp_wire_encode_request(const pdp_req *req, tg_buf *out)
     m.request_id   = (char *)req->request_id;
     switch (req->kind) {
     case PDP_REQ_DECIDE:
-        if (tg_wire_decide_fill(&dec, d, kv, kvp) != TG_OK) {
+        if (tg_wire_decide_fill(&dec, d, kv, kvp, fm) != TG_OK) {
             return TG_EINVAL;
         }
         m.body_case = TOLLGATE__V1__PDP_REQUEST__BODY_DECIDE;
