@@ -90,8 +90,8 @@ pdp_export_print(const pdp_cli_io *io, const pdp_export_args *a,
             a->out, rep->n, bytes);
     for (size_t i = 0; i < rep->n; i++) {
         if (strncmp(rep->files[i].name, "bundles/", 8) != 0) {
-            fprintf(io->out, "  %-22s %10" PRIu64 " rows\n",
-                    rep->files[i].name, rep->files[i].rows);
+            fprintf(io->out, "  %-22s %10" PRIu64 " rows\n", rep->files[i].name,
+                    rep->files[i].rows);
         }
     }
     fprintf(io->out, "  manifest.json lists every file with its SHA-256; "
@@ -106,15 +106,15 @@ pdp_export_cli(int argc, char **argv, FILE *out, FILE *err)
         {"since", PDP_CLI_VALUE},  {"now", PDP_CLI_VALUE},
         {"format", PDP_CLI_VALUE}, {NULL, 0}};
     static const char *const formats[] = {"text", "json", NULL};
-    pdp_cli_io        io  = {out, err, "export"};
-    pdp_cli_args      a;
-    pdp_export_args   ea;
-    tg_config        *cfg = NULL;
-    pdp_store        *st  = NULL;
-    pdp_export_report rep;
-    pdp_export_opts   o;
-    char              msg[2048] = "";
-    int               ec;
+    pdp_cli_io               io        = {out, err, "export"};
+    pdp_cli_args             a;
+    pdp_export_args          ea;
+    tg_config               *cfg = NULL;
+    pdp_store               *st  = NULL;
+    pdp_export_report        rep;
+    pdp_export_opts          o;
+    char                     msg[2048] = "";
+    int                      ec;
 
     memset(&a, 0, sizeof(a));
     memset(&ea, 0, sizeof(ea));
@@ -133,8 +133,8 @@ pdp_export_cli(int argc, char **argv, FILE *out, FILE *err)
             PDP_EXIT_OK ||
         (ec = pdp_export_when(&io, "now", pdp_cli_val(&a, "now"), ea.now_ms,
                               &ea.now_ms)) != PDP_EXIT_OK ||
-        (ec = pdp_export_when(&io, "since", pdp_cli_val(&a, "since"),
-                              ea.now_ms, &ea.since_ms)) != PDP_EXIT_OK) {
+        (ec = pdp_export_when(&io, "since", pdp_cli_val(&a, "since"), ea.now_ms,
+                              &ea.since_ms)) != PDP_EXIT_OK) {
         return ec;
     }
     if (ea.out == NULL || ea.out[0] == '\0') {

@@ -20,15 +20,15 @@
 #include "tg_buf.h"
 #include "tg_hash.h"
 
-/* ---- names ------------------------------------------------------------------ */
+/* ---- names ------------------------------------------------------------------
+ */
 
 static const char *const pdp_ex_windows[] = {"daily", "weekly", "monthly",
                                              "rolling"};
 static const char *const pdp_ex_hows[]    = {"", "start", "sighup", "command",
                                              "watch"};
 static const char *const pdp_ex_eps[]     = {
-    "",           "chat_completions", "completions",
-    "embeddings", "messages",         "models"};
+        "", "chat_completions", "completions", "embeddings", "messages", "models"};
 
 #define PDP_EX_N(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -89,9 +89,9 @@ pdp_export_time(int64_t ms, char *buf, size_t cap)
         snprintf(buf, cap, "%" PRId64, ms);
         return;
     }
-    snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-             tm.tm_min, tm.tm_sec, (int)(ms - (int64_t)s * 1000));
+    snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+             (int)(ms - (int64_t)s * 1000));
 }
 
 bool
@@ -112,7 +112,8 @@ pdp_export_report_fini(pdp_export_report *r)
     memset(r, 0, sizeof(*r));
 }
 
-/* ---- one output file: written and hashed as it goes -------------------------- */
+/* ---- one output file: written and hashed as it goes
+ * -------------------------- */
 
 typedef struct pdp_ex {
     pdp_store         *st;
@@ -128,13 +129,12 @@ typedef struct pdp_ex {
     EVP_MD_CTX     *md;
     pdp_export_file cur;
     /* lines kept to be written sorted or reversed */
-    char  **lines;
-    size_t  nlines;
-    size_t  caplines;
+    char **lines;
+    size_t nlines;
+    size_t caplines;
 } pdp_ex;
 
-static tg_err
-pdp_ex_fail(pdp_ex *x, tg_err rv, const char *fmt, ...)
+static tg_err pdp_ex_fail(pdp_ex *x, tg_err rv, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static tg_err
@@ -234,14 +234,14 @@ pdp_ex_close(pdp_ex *x)
     return x->rv;
 }
 
-/* ---- rows kept to be written in another order ---------------------------------- */
+/* ---- rows kept to be written in another order
+ * ---------------------------------- */
 
 static void
 pdp_ex_keep(pdp_ex *x, char *line)
 {
-    if (line == NULL ||
-        !tg_vec_reserve(&x->lines, &x->caplines, x->nlines + 1,
-                        sizeof(*x->lines))) {
+    if (line == NULL || !tg_vec_reserve(&x->lines, &x->caplines, x->nlines + 1,
+                                        sizeof(*x->lines))) {
         free(line);
         pdp_ex_fail(x, TG_ENOMEM, "out of memory");
         return;
@@ -275,7 +275,8 @@ pdp_ex_flush(pdp_ex *x, bool sort, bool reverse)
     x->nlines = 0;
 }
 
-/* ---- JSON rows: members in a fixed order, integers exact --------------------- */
+/* ---- JSON rows: members in a fixed order, integers exact
+ * --------------------- */
 
 static void
 pdp_ex_i64(cJSON *o, const char *name, int64_t v)
@@ -332,7 +333,8 @@ pdp_ex_json(pdp_ex *x, cJSON *o, bool keep, const char *sort_key)
     }
 }
 
-/* ---- tenants.jsonl, keys.jsonl, quotas.jsonl --------------------------------- */
+/* ---- tenants.jsonl, keys.jsonl, quotas.jsonl
+ * --------------------------------- */
 
 static void
 pdp_ex_tenant(void *arg, const pdp_tenant *t)
@@ -369,9 +371,8 @@ pdp_ex_key(void *arg, const uint8_t hash[TG_SHA256_LEN], const pdp_key *k)
     cJSON_AddStringToObject(o, "tenant", k->tenant);
     cJSON_AddStringToObject(o, "name", k->name);
     cJSON_AddStringToObject(o, "user", k->user);
-    cJSON_AddStringToObject(o, "status",
-                            k->status == PDP_KEY_REVOKED ? "revoked"
-                                                         : "active");
+    cJSON_AddStringToObject(
+        o, "status", k->status == PDP_KEY_REVOKED ? "revoked" : "active");
     pdp_ex_labels(o, "labels", k->labels, k->n_labels);
     pdp_ex_i64(o, "created_ms", k->created_ms);
     pdp_ex_i64(o, "revoked_ms", k->revoked_ms);
@@ -420,7 +421,8 @@ pdp_ex_quota(void *arg, const pdp_quota *q)
     pdp_ex_json(x, o, false, NULL);
 }
 
-/* ---- lists.jsonl, list_history.jsonl ------------------------------------------- */
+/* ---- lists.jsonl, list_history.jsonl
+ * ------------------------------------------- */
 
 static void
 pdp_ex_list(void *arg, const pdp_list_terms *l)
@@ -433,8 +435,7 @@ pdp_ex_list(void *arg, const pdp_list_terms *l)
 
     memset(&full, 0, sizeof(full));
     if ((rv = pdp_store_list_get(x->st, l->name, &full)) != TG_OK) {
-        pdp_ex_fail(x, rv, "cannot read list %s: %s", l->name,
-                    tg_strerror(rv));
+        pdp_ex_fail(x, rv, "cannot read list %s: %s", l->name, tg_strerror(rv));
         return;
     }
     o = cJSON_CreateObject();
@@ -471,7 +472,8 @@ pdp_ex_change(void *arg, const pdp_list_change *c)
     return x->rv == TG_OK;
 }
 
-/* ---- policy_history.jsonl and bundles/<seq>/ ------------------------------------ */
+/* ---- policy_history.jsonl and bundles/<seq>/
+ * ------------------------------------ */
 
 /* pdp_ex_bundle writes the files kept for activation a under
  * bundles/<seq>/; false when none are kept. */
@@ -502,9 +504,10 @@ pdp_ex_bundle(pdp_ex *x, const pdp_activation *a)
         char name[PDP_EXPORT_NAME_MAX];
         if (!cJSON_IsString(f) || f->string == NULL ||
             strchr(f->string, '/') != NULL || f->string[0] == '.') {
-            pdp_ex_fail(x, TG_EIO, "bundle %s keeps a file named %s: not a "
-                        "plain file name", a->hash,
-                        f->string != NULL ? f->string : "(none)");
+            pdp_ex_fail(x, TG_EIO,
+                        "bundle %s keeps a file named %s: not a "
+                        "plain file name",
+                        a->hash, f->string != NULL ? f->string : "(none)");
             break;
         }
         snprintf(name, sizeof(name), "bundles/%" PRIu64 "/%s", a->seq,
@@ -523,8 +526,8 @@ pdp_ex_bundle(pdp_ex *x, const pdp_activation *a)
 static void
 pdp_ex_activation(void *arg, const pdp_activation *a)
 {
-    pdp_ex     *x = arg;
-    cJSON      *o = cJSON_CreateObject();
+    pdp_ex     *x   = arg;
+    cJSON      *o   = cJSON_CreateObject();
     const char *how = pdp_export_how_name(a->how);
     char        dir[64];
 
@@ -541,8 +544,10 @@ pdp_ex_activation(void *arg, const pdp_activation *a)
     cJSON_AddStringToObject(o, "why", a->why);
     snprintf(dir, sizeof(dir), "bundles/%" PRIu64, a->seq);
     if (how == NULL) {
-        pdp_ex_fail(x, TG_EIO, "policy_history %" PRIu64 " says how %u, "
-                    "unknown", a->seq, (unsigned)a->how);
+        pdp_ex_fail(x, TG_EIO,
+                    "policy_history %" PRIu64 " says how %u, "
+                    "unknown",
+                    a->seq, (unsigned)a->how);
     }
     if (pdp_ex_bundle(x, a)) {
         cJSON_AddStringToObject(o, "files", dir);
@@ -552,7 +557,8 @@ pdp_ex_activation(void *arg, const pdp_activation *a)
     pdp_ex_json(x, o, true, NULL);
 }
 
-/* ---- admin_audit.jsonl ---------------------------------------------------------- */
+/* ---- admin_audit.jsonl
+ * ---------------------------------------------------------- */
 
 static bool
 pdp_ex_audit(void *arg, const pdp_audit *a)
@@ -574,7 +580,8 @@ pdp_ex_audit(void *arg, const pdp_audit *a)
     return x->rv == TG_OK;
 }
 
-/* ---- usage.csv, totals.jsonl, budgets.jsonl, alerts.jsonl ------------------------ */
+/* ---- usage.csv, totals.jsonl, budgets.jsonl, alerts.jsonl
+ * ------------------------ */
 
 const char pdp_export_usage_header[] =
     "request_id,time,started_ms,settled_ms,duration_ms,key_id,tenant_id,"
@@ -607,8 +614,8 @@ pdp_ex_csv(tg_buf *b, const char *s, bool last)
 static tg_err
 pdp_ex_usage(void *arg, const pdp_usage_rec *r)
 {
-    pdp_ex         *x = arg;
-    const tg_usage *u = &r->usage;
+    pdp_ex         *x  = arg;
+    const tg_usage *u  = &r->usage;
     const char     *ep = pdp_export_endpoint_name(u->endpoint);
     char            t[40];
     tg_buf          b;
@@ -619,14 +626,15 @@ pdp_ex_usage(void *arg, const pdp_usage_rec *r)
     tg_buf_init(&b, 0);
     pdp_export_time(u->started_ms, t, sizeof(t));
     pdp_ex_csv(&b, u->request_id, false);
-    tg_buf_addf(&b, "%s,%" PRId64 ",%" PRId64 ",%" PRId64 ",", t,
-                u->started_ms, r->settled_ms, u->duration_ms);
+    tg_buf_addf(&b, "%s,%" PRId64 ",%" PRId64 ",%" PRId64 ",", t, u->started_ms,
+                r->settled_ms, u->duration_ms);
     pdp_ex_csv(&b, u->key_id, false);
     pdp_ex_csv(&b, u->tenant_id, false);
     pdp_ex_csv(&b, u->user, false);
     pdp_ex_csv(&b, u->model, false);
     pdp_ex_csv(&b, u->deployment_id, false);
-    tg_buf_addf(&b, "%s,%" PRIu32 ",%d,%d,%d,%" PRId64 ",%" PRId64 ",%" PRId64
+    tg_buf_addf(&b,
+                "%s,%" PRIu32 ",%d,%d,%d,%" PRId64 ",%" PRId64 ",%" PRId64
                 ",%" PRId64 ",",
                 ep != NULL ? ep : "?", u->status, u->stream ? 1 : 0,
                 u->estimated ? 1 : 0, u->abandoned ? 1 : 0, u->prompt_tokens,
@@ -651,8 +659,8 @@ pdp_ex_totals(void *arg, pdp_totals_kind kind, const char *id,
     pdp_ex *x = arg;
     cJSON  *o = cJSON_CreateObject();
 
-    cJSON_AddStringToObject(o, "kind", kind == PDP_TOTALS_KEY ? "key"
-                                                              : "tenant");
+    cJSON_AddStringToObject(o, "kind",
+                            kind == PDP_TOTALS_KEY ? "key" : "tenant");
     cJSON_AddStringToObject(o, "id", id);
     pdp_ex_i64(o, "requests", t->requests);
     pdp_ex_i64(o, "prompt_tokens", t->prompt_tokens);
@@ -701,7 +709,8 @@ pdp_ex_alert(void *arg, const pdp_budget_row *r)
     return pdp_ex_budget_row(arg, r, true);
 }
 
-/* ---- decisions.jsonl ---------------------------------------------------------------- */
+/* ---- decisions.jsonl
+ * ---------------------------------------------------------------- */
 
 static bool
 pdp_ex_decision(void *arg, const char *line, size_t len)
@@ -740,7 +749,8 @@ pdp_ex_pub(pdp_ex *x, const char *state_dir)
     pdp_ex_close(x);
 }
 
-/* ---- the directory and the manifest ----------------------------------------------- */
+/* ---- the directory and the manifest
+ * ----------------------------------------------- */
 
 /* pdp_ex_dir makes dir (and its parents), or checks that it is empty. */
 static tg_err
@@ -856,11 +866,10 @@ pdp_ex_decisions(pdp_ex *x, cJSON *state)
     if (pdp_ex_open(x, "decisions.jsonl") != TG_OK) {
         return;
     }
-    rv = pdp_store_decisions_export(x->st, x->since_ms, 0, pdp_ex_dec_line,
-                                    &d, &r);
+    rv = pdp_store_decisions_export(x->st, x->since_ms, 0, pdp_ex_dec_line, &d,
+                                    &r);
     if (rv != TG_OK) {
-        pdp_ex_fail(x, rv, "cannot read the decision log: %s",
-                    tg_strerror(rv));
+        pdp_ex_fail(x, rv, "cannot read the decision log: %s", tg_strerror(rv));
     }
     pdp_ex_close(x);
     pdp_ex_u64(o, "records", r.records);
@@ -989,8 +998,7 @@ pdp_ex_records(pdp_ex *x)
                       "quotas");
     }
     if (x->rv == TG_OK && pdp_ex_open(x, "lists.jsonl") == TG_OK) {
-        pdp_ex_walked(x, pdp_store_list_names(x->st, pdp_ex_list, x),
-                      "lists");
+        pdp_ex_walked(x, pdp_store_list_names(x->st, pdp_ex_list, x), "lists");
     }
     if (x->rv == TG_OK && pdp_ex_open(x, "list_history.jsonl") == TG_OK) {
         tg_err rv = pdp_store_list_history(x->st, NULL, 0, pdp_ex_change, x);
@@ -1015,8 +1023,7 @@ pdp_ex_records(pdp_ex *x)
         pdp_ex_write(x, pdp_export_usage_header,
                      strlen(pdp_export_usage_header));
         pdp_ex_write(x, "\n", 1);
-        pdp_ex_walked(x, pdp_store_usage_list(x->st, pdp_ex_usage, x),
-                      "usage");
+        pdp_ex_walked(x, pdp_store_usage_list(x->st, pdp_ex_usage, x), "usage");
     }
     if (x->rv == TG_OK && pdp_ex_open(x, "totals.jsonl") == TG_OK) {
         pdp_ex_walked(x, pdp_store_totals_list(x->st, pdp_ex_totals, x),
@@ -1042,19 +1049,18 @@ pdp_export_run(pdp_store *st, const pdp_export_opts *o, pdp_export_report *rep,
 
     memset(&x, 0, sizeof(x));
     memset(rep, 0, sizeof(*rep));
-    x.st       = st;
-    x.dir      = o->dir;
+    x.st        = st;
+    x.dir       = o->dir;
     x.state_dir = o->state_dir;
-    x.since_ms = o->since_ms;
-    x.rep      = rep;
-    x.err      = err;
-    x.errlen   = errlen;
+    x.since_ms  = o->since_ms;
+    x.rep       = rep;
+    x.err       = err;
+    x.errlen    = errlen;
     if (state == NULL) {
         return pdp_ex_fail(&x, TG_ENOMEM, "out of memory");
     }
-    cJSON_AddStringToObject(state, "dir",
-                            realpath(o->state_dir, abs) != NULL ? abs
-                                                                : o->state_dir);
+    cJSON_AddStringToObject(
+        state, "dir", realpath(o->state_dir, abs) != NULL ? abs : o->state_dir);
     pdp_ex_i64(state, "schema_version", PDP_STORE_SCHEMA_VERSION);
     if (pdp_ex_dir(&x) == TG_OK) {
         pdp_ex_records(&x);

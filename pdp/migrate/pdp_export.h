@@ -70,11 +70,11 @@ tg_err pdp_import_check(const char *dir, pdp_export_report *rep, char *err,
                         size_t errlen);
 
 /* pdp_import_run restores dir (checked first, as pdp_import_check) into
- * st (opened on state_dir, named in messages), which must hold nothing an import writes (TG_EEXIST naming what it
- * holds). A record that does not parse is TG_EINVAL with FILE:LINE and
- * what is wrong; nothing past the batch that failed is written and err
- * says that the state directory must be emptied before trying again.
- * Owns: rep (rows imported per file). */
+ * st (opened on state_dir, named in messages), which must hold nothing an
+ * import writes (TG_EEXIST naming what it holds). A record that does not parse
+ * is TG_EINVAL with FILE:LINE and what is wrong; nothing past the batch that
+ * failed is written and err says that the state directory must be emptied
+ * before trying again. Owns: rep (rows imported per file). */
 tg_err pdp_import_run(pdp_store *st, const char *state_dir, const char *dir,
                       pdp_export_report *rep, char *err, size_t errlen);
 
@@ -83,7 +83,8 @@ tg_err pdp_import_run(pdp_store *st, const char *state_dir, const char *dir,
  * (0 imported, 1 refused or failed, 2 usage or config error). */
 int pdp_import_tollgate_cli(int argc, char **argv, FILE *out, FILE *err);
 
-/* ---- shared by pdp_export.c and pdp_import_tollgate.c --------------------- */
+/* ---- shared by pdp_export.c and pdp_import_tollgate.c ---------------------
+ */
 
 /* pdp_export_time writes ms as RFC 3339 UTC with milliseconds
  * ("2026-12-07T13:22:56.123Z"). */

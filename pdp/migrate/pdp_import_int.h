@@ -13,7 +13,7 @@
 #define PDP_IM_BATCH 256 /* records per write txn */
 
 typedef struct pdp_im {
-    pdp_store *st;
+    pdp_store  *st;
     const char *dir;
     char       *err;
     size_t      errlen;
@@ -64,8 +64,7 @@ tg_err pdp_im_str(pdp_im *m, const cJSON *o, const char *name, char *out,
                   size_t cap);
 tg_err pdp_im_int(pdp_im *m, const cJSON *o, const char *name, int64_t min,
                   int64_t max, int64_t *out);
-tg_err pdp_im_uint(pdp_im *m, const cJSON *o, const char *name,
-                   uint64_t *out);
+tg_err pdp_im_uint(pdp_im *m, const cJSON *o, const char *name, uint64_t *out);
 tg_err pdp_im_bool(pdp_im *m, const cJSON *o, const char *name, bool *out);
 tg_err pdp_im_hex(pdp_im *m, const cJSON *o, const char *name, uint8_t *out,
                   size_t n);

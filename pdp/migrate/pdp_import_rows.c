@@ -11,7 +11,8 @@
 
 #include "tg_hash.h"
 
-/* ---- members ------------------------------------------------------------------ */
+/* ---- members
+ * ------------------------------------------------------------------ */
 
 static const cJSON *
 pdp_im_member(pdp_im *m, const cJSON *o, const char *name)
@@ -47,8 +48,7 @@ pdp_im_str(pdp_im *m, const cJSON *o, const char *name, char *out, size_t cap)
 
 /* pdp_im_number reads the exact text of number v as a whole number. */
 static bool
-pdp_im_number(pdp_im *m, const cJSON *v, bool neg_ok, uint64_t *mag,
-              bool *neg)
+pdp_im_number(pdp_im *m, const cJSON *v, bool neg_ok, uint64_t *mag, bool *neg)
 {
     const char *t = tg_json_doc_number_text(m->doc, v);
     char       *end;
@@ -79,8 +79,7 @@ pdp_im_int(pdp_im *m, const cJSON *o, const char *name, int64_t min,
     }
     if (!pdp_im_number(m, v, min < 0, &mag, &neg) ||
         mag > (neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX)) {
-        return pdp_im_fail(m, TG_EINVAL, "\"%s\" must be a whole number",
-                           name);
+        return pdp_im_fail(m, TG_EINVAL, "\"%s\" must be a whole number", name);
     }
     x = neg ? (int64_t)(0 - mag) : (int64_t)mag;
     if (x < min || x > max) {
@@ -125,8 +124,7 @@ pdp_im_bool(pdp_im *m, const cJSON *o, const char *name, bool *out)
 }
 
 tg_err
-pdp_im_hex(pdp_im *m, const cJSON *o, const char *name, uint8_t *out,
-           size_t n)
+pdp_im_hex(pdp_im *m, const cJSON *o, const char *name, uint8_t *out, size_t n)
 {
     char        text[2 * 64 + 1];
     const char *hx = "0123456789abcdef";
@@ -135,8 +133,8 @@ pdp_im_hex(pdp_im *m, const cJSON *o, const char *name, uint8_t *out,
         return m->rv;
     }
     if (strlen(text) != 2 * n) {
-        return pdp_im_fail(m, TG_EINVAL, "\"%s\" must be %zu hex digits",
-                           name, 2 * n);
+        return pdp_im_fail(m, TG_EINVAL, "\"%s\" must be %zu hex digits", name,
+                           2 * n);
     }
     for (size_t i = 0; i < n; i++) {
         const char *a = strchr(hx, text[2 * i]);
@@ -160,8 +158,7 @@ pdp_im_only(pdp_im *m, const cJSON *o, const char *const names[])
     if (!cJSON_IsObject(o)) {
         return pdp_im_fail(m, TG_EINVAL, "not a JSON object");
     }
-    if (tg_json_only_keys(m->doc, o, "row", names, why, sizeof(why)) !=
-        TG_OK) {
+    if (tg_json_only_keys(m->doc, o, "row", names, why, sizeof(why)) != TG_OK) {
         return pdp_im_fail(m, TG_EINVAL, "%s", why);
     }
     return TG_OK;
@@ -219,14 +216,15 @@ pdp_im_pick(pdp_im *m, const cJSON *o, const char *name,
     return TG_OK;
 }
 
-/* ---- tenants, keys, quotas --------------------------------------------------- */
+/* ---- tenants, keys, quotas
+ * --------------------------------------------------- */
 
 tg_err
 pdp_im_row_tenant(pdp_im *m, const cJSON *o)
 {
     static const char *const names[] = {
-        "id", "name", "tier", "labels", "created_ms", "updated_ms",
-        "disabled_ms", NULL};
+        "id",         "name",       "tier",        "labels",
+        "created_ms", "updated_ms", "disabled_ms", NULL};
     pdp_tenant    *t = calloc(1, sizeof(*t));
     pdp_import_rec r = {.kind = PDP_IMPORT_TENANT};
 
@@ -286,15 +284,25 @@ pdp_im_models(pdp_im *m, const cJSON *o, pdp_key *k)
 tg_err
 pdp_im_row_key(pdp_im *m, const cJSON *o)
 {
-    static const char *const names[] = {
-        "id",          "sha256",     "superseded", "tenant",
-        "name",        "user",       "status",     "labels",
-        "created_ms",  "revoked_ms", "expires_ms", "rotated_ms",
-        "grace_until_ms", "models",  NULL};
-    pdp_im_keyrow *kr = calloc(1, sizeof(*kr));
-    pdp_key       *k  = kr != NULL ? &kr->k : NULL;
-    pdp_import_rec r  = {.kind = PDP_IMPORT_KEY};
-    char           status[16];
+    static const char *const names[] = {"id",
+                                        "sha256",
+                                        "superseded",
+                                        "tenant",
+                                        "name",
+                                        "user",
+                                        "status",
+                                        "labels",
+                                        "created_ms",
+                                        "revoked_ms",
+                                        "expires_ms",
+                                        "rotated_ms",
+                                        "grace_until_ms",
+                                        "models",
+                                        NULL};
+    pdp_im_keyrow           *kr      = calloc(1, sizeof(*kr));
+    pdp_key                 *k       = kr != NULL ? &kr->k : NULL;
+    pdp_import_rec           r       = {.kind = PDP_IMPORT_KEY};
+    char                     status[16];
 
     if (kr == NULL) {
         return pdp_im_fail(m, TG_ENOMEM, "out of memory");
@@ -364,9 +372,10 @@ tg_err
 pdp_im_row_quota(pdp_im *m, const cJSON *o)
 {
     static const char *const names[] = {
-        "scope", "id",  "budget_micro_usd", "window", "window_hours",
-        "action", "thresholds", "rpm", "tpm", "concurrent", "created_ms",
-        "updated_ms", "updated_by", NULL};
+        "scope",        "id",         "budget_micro_usd", "window",
+        "window_hours", "action",     "thresholds",       "rpm",
+        "tpm",          "concurrent", "created_ms",       "updated_ms",
+        "updated_by",   NULL};
     pdp_quota     *q = calloc(1, sizeof(*q));
     pdp_import_rec r = {.kind = PDP_IMPORT_QUOTA};
     char           scope[16];
@@ -396,9 +405,8 @@ pdp_im_row_quota(pdp_im *m, const cJSON *o)
             TG_OK) {
         q->window   = (uint8_t)w;
         q->window_h = (int32_t)wh;
-        q->scope    = strcmp(scope, "key") == 0 ? PDP_QUOTA_KEY
-                                                : PDP_QUOTA_TENANT;
-        q->clamp    = strcmp(action, "clamp") == 0;
+        q->scope = strcmp(scope, "key") == 0 ? PDP_QUOTA_KEY : PDP_QUOTA_TENANT;
+        q->clamp = strcmp(action, "clamp") == 0;
         if (strcmp(scope, "key") != 0 && strcmp(scope, "tenant") != 0) {
             pdp_im_fail(m, TG_EINVAL,
                         "\"scope\" is \"%s\": it must be tenant or key", scope);
@@ -414,7 +422,8 @@ pdp_im_row_quota(pdp_im *m, const cJSON *o)
     return m->rv == TG_OK ? pdp_im_push(m, &r, q) : (free(q), m->rv);
 }
 
-/* ---- lists and their history -------------------------------------------------- */
+/* ---- lists and their history
+ * -------------------------------------------------- */
 
 /* pdp_im_list_alloc makes one block holding the list, its term array and
  * the terms' text (freed with one free, as the batch does). */
@@ -453,8 +462,8 @@ pdp_im_list_alloc(const cJSON *terms)
 tg_err
 pdp_im_row_list(pdp_im *m, const cJSON *o)
 {
-    static const char *const names[] = {"name", "version", "updated_ms",
-                                        "actor", "terms", NULL};
+    static const char *const names[] = {"name",  "version", "updated_ms",
+                                        "actor", "terms",   NULL};
     const cJSON    *terms = cJSON_GetObjectItemCaseSensitive(o, "terms");
     pdp_list_terms *l;
     pdp_import_rec  r = {.kind = PDP_IMPORT_LIST};
@@ -463,8 +472,9 @@ pdp_im_row_list(pdp_im *m, const cJSON *o)
         return m->rv;
     }
     if (!cJSON_IsArray(terms)) {
-        return pdp_im_fail(m, TG_EINVAL, "\"terms\" must be an array of "
-                                         "strings");
+        return pdp_im_fail(m, TG_EINVAL,
+                           "\"terms\" must be an array of "
+                           "strings");
     }
     if ((l = pdp_im_list_alloc(terms)) == NULL) {
         return pdp_im_fail(m, TG_ENOMEM, "out of memory");
@@ -474,8 +484,10 @@ pdp_im_row_list(pdp_im *m, const cJSON *o)
         pdp_im_int(m, o, "updated_ms", 0, INT64_MAX, &l->updated_ms) == TG_OK &&
         pdp_im_str(m, o, "actor", l->actor, sizeof(l->actor)) == TG_OK) {
         if (!pdp_terms_name_ok(l->name)) {
-            pdp_im_fail(m, TG_EINVAL, "\"name\" is \"%s\": not a list name "
-                        "([a-z0-9][a-z0-9_-]{0,63})", l->name);
+            pdp_im_fail(m, TG_EINVAL,
+                        "\"name\" is \"%s\": not a list name "
+                        "([a-z0-9][a-z0-9_-]{0,63})",
+                        l->name);
         } else if (!pdp_terms_list_ok((const char *const *)l->terms, l->n)) {
             pdp_im_fail(m, TG_EINVAL,
                         "\"terms\" are not a list the store keeps (each a "
@@ -491,13 +503,13 @@ pdp_im_row_list(pdp_im *m, const cJSON *o)
 tg_err
 pdp_im_row_change(pdp_im *m, const cJSON *o)
 {
-    static const char *const names[] = {"seq",   "at_ms", "name",
-                                        "version", "op",  "actor",
-                                        "terms", "terms_sha256", NULL};
-    pdp_list_change *c = calloc(1, sizeof(*c));
-    pdp_import_rec   r = {.kind = PDP_IMPORT_LIST_CHANGE};
-    char             op[16];
-    uint64_t         n;
+    static const char *const names[] = {"seq",     "at_ms",        "name",
+                                        "version", "op",           "actor",
+                                        "terms",   "terms_sha256", NULL};
+    pdp_list_change         *c       = calloc(1, sizeof(*c));
+    pdp_import_rec           r       = {.kind = PDP_IMPORT_LIST_CHANGE};
+    char                     op[16];
+    uint64_t                 n;
 
     if (c == NULL) {
         return pdp_im_fail(m, TG_ENOMEM, "out of memory");
@@ -511,9 +523,9 @@ pdp_im_row_change(pdp_im *m, const cJSON *o)
         pdp_im_str(m, o, "actor", c->actor, sizeof(c->actor)) == TG_OK &&
         pdp_im_uint(m, o, "terms", &n) == TG_OK &&
         pdp_im_hex(m, o, "terms_sha256", c->sha256, TG_SHA256_LEN) == TG_OK) {
-        c->n  = (uint32_t)n;
-        c->op = strcmp(op, "delete") == 0 ? PDP_LIST_OP_DELETE
-                                          : PDP_LIST_OP_SET;
+        c->n = (uint32_t)n;
+        c->op =
+            strcmp(op, "delete") == 0 ? PDP_LIST_OP_DELETE : PDP_LIST_OP_SET;
         if (c->seq == 0) {
             pdp_im_fail(m, TG_EINVAL, "\"seq\" must be 1 or more");
         } else if (strcmp(op, "set") != 0 && strcmp(op, "delete") != 0) {
@@ -527,7 +539,8 @@ pdp_im_row_change(pdp_im *m, const cJSON *o)
     return m->rv == TG_OK ? pdp_im_push(m, &r, c) : (free(c), m->rv);
 }
 
-/* ---- policy history and the admin audit trail ---------------------------------- */
+/* ---- policy history and the admin audit trail
+ * ---------------------------------- */
 
 /* An activation with the JSON of its bundle files (NULL: none kept). */
 typedef struct pdp_im_actrow {
@@ -555,13 +568,22 @@ pdp_im_act_files(pdp_im *m, const cJSON *o, pdp_im_actrow *ar)
 tg_err
 pdp_im_row_activation(pdp_im *m, const cJSON *o)
 {
-    static const char *const names[] = {
-        "seq",  "revision", "previous_revision", "activated_ms", "how",
-        "rollback", "refused", "name", "hash", "actor", "why", "files",
-        NULL};
-    pdp_im_actrow *ar = calloc(1, sizeof(*ar));
-    pdp_import_rec r  = {.kind = PDP_IMPORT_ACTIVATION};
-    int            how = 0;
+    static const char *const names[] = {"seq",
+                                        "revision",
+                                        "previous_revision",
+                                        "activated_ms",
+                                        "how",
+                                        "rollback",
+                                        "refused",
+                                        "name",
+                                        "hash",
+                                        "actor",
+                                        "why",
+                                        "files",
+                                        NULL};
+    pdp_im_actrow           *ar      = calloc(1, sizeof(*ar));
+    pdp_import_rec           r       = {.kind = PDP_IMPORT_ACTIVATION};
+    int                      how     = 0;
 
     if (ar == NULL) {
         return pdp_im_fail(m, TG_ENOMEM, "out of memory");
@@ -619,8 +641,8 @@ pdp_im_row_audit(pdp_im *m, const cJSON *o)
 {
     static const char *const names[] = {"seq",    "at_ms",  "actor", "action",
                                         "target", "detail", NULL};
-    pdp_audit     *a = calloc(1, sizeof(*a));
-    pdp_import_rec r = {.kind = PDP_IMPORT_AUDIT};
+    pdp_audit               *a       = calloc(1, sizeof(*a));
+    pdp_import_rec           r       = {.kind = PDP_IMPORT_AUDIT};
 
     if (a == NULL) {
         return pdp_im_fail(m, TG_ENOMEM, "out of memory");
@@ -639,7 +661,8 @@ pdp_im_row_audit(pdp_im *m, const cJSON *o)
     return m->rv == TG_OK ? pdp_im_push(m, &r, a) : (free(a), m->rv);
 }
 
-/* ---- totals, budgets, alerts ---------------------------------------------------- */
+/* ---- totals, budgets, alerts
+ * ---------------------------------------------------- */
 
 /* Totals with the id they are kept under. */
 typedef struct pdp_im_totrow {
@@ -650,12 +673,17 @@ typedef struct pdp_im_totrow {
 tg_err
 pdp_im_row_totals(pdp_im *m, const cJSON *o)
 {
-    static const char *const names[] = {
-        "kind", "id", "requests", "prompt_tokens", "completion_tokens",
-        "cost_micro_usd", "last_ms", NULL};
-    pdp_im_totrow *tr = calloc(1, sizeof(*tr));
-    pdp_import_rec r  = {.kind = PDP_IMPORT_TOTALS};
-    char           kind[16];
+    static const char *const names[] = {"kind",
+                                        "id",
+                                        "requests",
+                                        "prompt_tokens",
+                                        "completion_tokens",
+                                        "cost_micro_usd",
+                                        "last_ms",
+                                        NULL};
+    pdp_im_totrow           *tr      = calloc(1, sizeof(*tr));
+    pdp_import_rec           r       = {.kind = PDP_IMPORT_TOTALS};
+    char                     kind[16];
 
     if (tr == NULL) {
         return pdp_im_fail(m, TG_ENOMEM, "out of memory");
@@ -690,12 +718,13 @@ pdp_im_row_totals(pdp_im *m, const cJSON *o)
 static tg_err
 pdp_im_budget_row(pdp_im *m, const cJSON *o, bool alert)
 {
-    static const char *const bnames[] = {"rule", "scope", "window", "start_ms",
-                                         "spent_micro_usd", "updated_ms",
-                                         NULL};
+    static const char *const bnames[] = {
+        "rule",       "scope", "window", "start_ms", "spent_micro_usd",
+        "updated_ms", NULL};
     static const char *const anames[] = {
-        "rule", "scope", "window", "start_ms", "threshold", "fired_ms",
-        "spent_micro_usd", "limit_micro_usd", NULL};
+        "rule",      "scope",    "window",          "start_ms",
+        "threshold", "fired_ms", "spent_micro_usd", "limit_micro_usd",
+        NULL};
     pdp_budget_row *b = calloc(1, sizeof(*b));
     pdp_import_rec  r = {.kind = alert ? PDP_IMPORT_ALERT : PDP_IMPORT_BUDGET};
     int             w = 0;

@@ -4,7 +4,7 @@
  * chain and signatures when decisions.pub came with it) before anything
  * is written, then restored into an empty state in batches of
  * PDP_IM_BATCH records per write txn. pdp_import_rows.c parses the JSON
- * rows. Not thread-safe. */
+ * rows, pdp_import_tollgate_cli.c is the command. Not thread-safe. */
 #include "pdp_import_int.h"
 
 #include <dirent.h>
@@ -18,9 +18,7 @@
 #include <sys/stat.h>
 
 #include "pdp_decisions.h"
-#include "tg_config.h"
 #include "tg_hash.h"
-#include "tg_log.h"
 
 #define PDP_IM_MANIFEST_MAX ((size_t)4 << 20)
 #define PDP_IM_LINE_MAX ((size_t)64 << 20) /* one JSON line or CSV row */
@@ -56,8 +54,8 @@ pdp_im_fail(pdp_im *m, tg_err rv, const char *fmt, ...)
         return m->rv;
     }
     if (m->file != NULL && m->line > 0) {
-        n = snprintf(m->err, m->errlen, "%s/%s:%" PRIu64 ": ", m->dir,
-                     m->file, m->line);
+        n = snprintf(m->err, m->errlen, "%s/%s:%" PRIu64 ": ", m->dir, m->file,
+                     m->line);
     } else if (m->file != NULL) {
         n = snprintf(m->err, m->errlen, "%s/%s: ", m->dir, m->file);
     }
@@ -116,7 +114,8 @@ pdp_im_push(pdp_im *m, const pdp_import_rec *r, void *owned)
     return m->n == PDP_IM_BATCH ? pdp_im_flush(m) : m->rv;
 }
 
-/* ---- files -------------------------------------------------------------------- */
+/* ---- files
+ * -------------------------------------------------------------------- */
 
 /* pdp_im_path checks that rel is a path an export writes (a plain name,
  * or bundles/<seq>/<name>; never "..", "." first, absolute or empty). */
@@ -151,13 +150,13 @@ pdp_im_path_ok(const char *rel)
 static tg_err
 pdp_im_hash_file(pdp_im *m, const char *rel, uint64_t *bytes, char *hex)
 {
-    char          path[PATH_MAX];
-    char          buf[65536];
-    uint8_t       sha[EVP_MAX_MD_SIZE];
-    unsigned int  n  = 0;
-    EVP_MD_CTX   *md = EVP_MD_CTX_new();
-    FILE         *f;
-    size_t        got;
+    char         path[PATH_MAX];
+    char         buf[65536];
+    uint8_t      sha[EVP_MAX_MD_SIZE];
+    unsigned int n  = 0;
+    EVP_MD_CTX  *md = EVP_MD_CTX_new();
+    FILE        *f;
+    size_t       got;
 
     snprintf(path, sizeof(path), "%s/%s", m->dir, rel);
     *bytes = 0;
@@ -193,7 +192,7 @@ pdp_im_bundle_json(pdp_im *m, const char *rel, char **out)
     char           path[PATH_MAX];
     DIR           *d;
     struct dirent *de;
-    cJSON         *o = cJSON_CreateObject();
+    cJSON         *o     = cJSON_CreateObject();
     char         **names = NULL;
     size_t         n = 0, cap = 0;
 
@@ -201,8 +200,10 @@ pdp_im_bundle_json(pdp_im *m, const char *rel, char **out)
     snprintf(path, sizeof(path), "%s/%s", m->dir, rel);
     if (o == NULL || (d = opendir(path)) == NULL) {
         cJSON_Delete(o);
-        return pdp_im_fail(m, TG_EINVAL, "\"files\" names %s, which cannot "
-                           "be read: %s", path, strerror(errno));
+        return pdp_im_fail(m, TG_EINVAL,
+                           "\"files\" names %s, which cannot "
+                           "be read: %s",
+                           path, strerror(errno));
     }
     while ((de = readdir(d)) != NULL) {
         if (de->d_name[0] == '.') {
@@ -219,19 +220,18 @@ pdp_im_bundle_json(pdp_im *m, const char *rel, char **out)
     /* In name order, as the compiler keeps them (strcmp order). */
     for (size_t i = 1; i < n; i++) {
         for (size_t j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
-            char *t = names[j];
+            char *t      = names[j];
             names[j]     = names[j - 1];
             names[j - 1] = t;
         }
     }
     for (size_t i = 0; i < n && m->rv == TG_OK; i++) {
-        char   *text = NULL;
-        size_t  len  = 0;
-        FILE   *f;
+        char  *text = NULL;
+        size_t len  = 0;
+        FILE  *f;
         snprintf(path, sizeof(path), "%s/%s/%s", m->dir, rel, names[i]);
         if ((f = fopen(path, "rb")) == NULL) {
-            pdp_im_fail(m, TG_EIO, "cannot read %s: %s", path,
-                        strerror(errno));
+            pdp_im_fail(m, TG_EIO, "cannot read %s: %s", path, strerror(errno));
             break;
         }
         if (getdelim(&text, &len, '\0', f) < 0) {
@@ -239,7 +239,8 @@ pdp_im_bundle_json(pdp_im *m, const char *rel, char **out)
             text = strdup(""); /* an empty file */
         }
         fclose(f);
-        if (text == NULL || cJSON_AddStringToObject(o, names[i], text) == NULL) {
+        if (text == NULL ||
+            cJSON_AddStringToObject(o, names[i], text) == NULL) {
             pdp_im_fail(m, TG_ENOMEM, "out of memory");
         }
         free(text);
@@ -255,7 +256,8 @@ pdp_im_bundle_json(pdp_im *m, const char *rel, char **out)
     return m->rv;
 }
 
-/* ---- the manifest ----------------------------------------------------------------- */
+/* ---- the manifest
+ * ----------------------------------------------------------------- */
 
 static const pdp_export_file *
 pdp_im_listed(const pdp_export_report *rep, const char *name)
@@ -274,14 +276,14 @@ pdp_im_manifest_file(pdp_im *m, const cJSON *o, pdp_export_report *rep)
 {
     static const char *const names[] = {"name", "rows", "bytes", "sha256",
                                         NULL};
-    pdp_export_file f;
-    char            why[512];
+    pdp_export_file          f;
+    char                     why[512];
 
     memset(&f, 0, sizeof(f));
-    if (!cJSON_IsObject(o) ||
-        tg_json_only_keys(m->doc, o, "files[]", names, why, sizeof(why)) !=
-            TG_OK) {
-        return pdp_im_fail(m, TG_ECORRUPT, "an entry of \"files\" is not "
+    if (!cJSON_IsObject(o) || tg_json_only_keys(m->doc, o, "files[]", names,
+                                                why, sizeof(why)) != TG_OK) {
+        return pdp_im_fail(m, TG_ECORRUPT,
+                           "an entry of \"files\" is not "
                            "{name, rows, bytes, sha256}");
     }
     if (pdp_im_str(m, o, "name", f.name, sizeof(f.name)) != TG_OK ||
@@ -291,12 +293,13 @@ pdp_im_manifest_file(pdp_im *m, const cJSON *o, pdp_export_report *rep)
         return m->rv;
     }
     if (!pdp_im_path_ok(f.name) || strcmp(f.name, PDP_EXPORT_MANIFEST) == 0) {
-        return pdp_im_fail(m, TG_ECORRUPT, "\"files\" names \"%s\": not a "
-                           "file an export writes", f.name);
+        return pdp_im_fail(m, TG_ECORRUPT,
+                           "\"files\" names \"%s\": not a "
+                           "file an export writes",
+                           f.name);
     }
     if (pdp_im_listed(rep, f.name) != NULL) {
-        return pdp_im_fail(m, TG_ECORRUPT, "\"files\" names %s twice",
-                           f.name);
+        return pdp_im_fail(m, TG_ECORRUPT, "\"files\" names %s twice", f.name);
     }
     if (!pdp_export_add(rep, &f)) {
         return pdp_im_fail(m, TG_ENOMEM, "too many files");
@@ -311,9 +314,9 @@ pdp_im_manifest(pdp_im *m, pdp_export_report *rep)
 {
     char         path[PATH_MAX];
     char         why[1024];
-    char         format[64] = "";
+    char         format[64]  = "";
     char         version[64] = "?";
-    int64_t      fv = 0;
+    int64_t      fv          = 0;
     const cJSON *root;
     const cJSON *files;
     const cJSON *e;
@@ -321,8 +324,10 @@ pdp_im_manifest(pdp_im *m, pdp_export_report *rep)
     snprintf(path, sizeof(path), "%s/%s", m->dir, PDP_EXPORT_MANIFEST);
     if (tg_json_doc_load(&m->doc, path, PDP_IM_MANIFEST_MAX, why,
                          sizeof(why)) != TG_OK) {
-        return pdp_im_fail(m, TG_ECORRUPT, "%s (is %s an export made by "
-                           "`tollgate-pdp export`?)", why, m->dir);
+        return pdp_im_fail(m, TG_ECORRUPT,
+                           "%s (is %s an export made by "
+                           "`tollgate-pdp export`?)",
+                           why, m->dir);
     }
     m->file = PDP_EXPORT_MANIFEST;
     root    = tg_json_doc_root(m->doc);
@@ -330,7 +335,8 @@ pdp_im_manifest(pdp_im *m, pdp_export_report *rep)
         pdp_im_str(m, root, "format", format, sizeof(format)) != TG_OK ||
         strcmp(format, PDP_EXPORT_FORMAT) != 0) {
         m->rv = TG_OK;
-        return pdp_im_fail(m, TG_EVERSION, "\"format\" is not \"%s\": not "
+        return pdp_im_fail(m, TG_EVERSION,
+                           "\"format\" is not \"%s\": not "
                            "an export of `tollgate-pdp export`",
                            PDP_EXPORT_FORMAT);
     }
@@ -475,8 +481,8 @@ pdp_im_check_files(pdp_im *m, const pdp_export_report *rep)
                                " bytes, SHA-256 %s; the manifest says %" PRIu64
                                " bytes, %s): it was changed or damaged after "
                                "the export; restore it or export again",
-                               m->dir, f->name, PDP_EXPORT_MANIFEST, bytes,
-                               hex, f->bytes, f->sha256);
+                               m->dir, f->name, PDP_EXPORT_MANIFEST, bytes, hex,
+                               f->bytes, f->sha256);
         }
     }
     if (pdp_im_unlisted(m, rep, "", 0) != TG_OK) {
@@ -505,7 +511,8 @@ pdp_import_check(const char *dir, pdp_export_report *rep, char *err,
     return m.rv;
 }
 
-/* ---- reading the data files ---------------------------------------------------------- */
+/* ---- reading the data files
+ * ---------------------------------------------------------- */
 
 /* pdp_im_open opens DIR/name as the file being read. */
 static FILE *
@@ -544,8 +551,9 @@ pdp_im_getline(pdp_im *m, FILE *f, char **line, size_t *cap, size_t *len)
         return false;
     }
     if (n == 0 || (*line)[n - 1] != '\n') {
-        pdp_im_fail(m, TG_EINVAL, "the last line has no newline: the file "
-                                  "was cut short");
+        pdp_im_fail(m, TG_EINVAL,
+                    "the last line has no newline: the file "
+                    "was cut short");
         return false;
     }
     (*line)[--n] = '\0';
@@ -556,7 +564,7 @@ pdp_im_getline(pdp_im *m, FILE *f, char **line, size_t *cap, size_t *len)
 static tg_err
 pdp_im_jsonl(pdp_im *m, const char *name, pdp_im_row_fn fn)
 {
-    FILE  *f = pdp_im_open(m, name);
+    FILE  *f    = pdp_im_open(m, name);
     char  *line = NULL;
     size_t cap  = 0;
     size_t len;
@@ -580,7 +588,9 @@ pdp_im_jsonl(pdp_im *m, const char *name, pdp_im_row_fn fn)
     return pdp_im_flush(m);
 }
 
-/* ---- usage.csv ---------------------------------------------------------------------------- */
+/* ---- usage.csv
+ * ----------------------------------------------------------------------------
+ */
 
 #define PDP_IM_CSV_COLS 20
 
@@ -669,34 +679,48 @@ static bool
 pdp_im_usage_fill(char *const c[PDP_IM_CSV_COLS], pdp_usage_rec *r,
                   const char **bad)
 {
-    static const char *const cols[] = {
-        "request_id", "time", "started_ms", "settled_ms", "duration_ms",
-        "key_id", "tenant_id", "user", "model", "deployment_id", "endpoint",
-        "status", "stream", "estimated", "abandoned", "prompt_tokens",
-        "completion_tokens", "cached_tokens", "cost_micro_usd",
-        "reservation_id"};
-    tg_usage *u = &r->usage;
-    int64_t   v[PDP_IM_CSV_COLS];
-    char      t[40];
-    int       ep;
+    static const char *const cols[] = {"request_id",
+                                       "time",
+                                       "started_ms",
+                                       "settled_ms",
+                                       "duration_ms",
+                                       "key_id",
+                                       "tenant_id",
+                                       "user",
+                                       "model",
+                                       "deployment_id",
+                                       "endpoint",
+                                       "status",
+                                       "stream",
+                                       "estimated",
+                                       "abandoned",
+                                       "prompt_tokens",
+                                       "completion_tokens",
+                                       "cached_tokens",
+                                       "cost_micro_usd",
+                                       "reservation_id"};
+    tg_usage                *u      = &r->usage;
+    int64_t                  v[PDP_IM_CSV_COLS];
+    char                     t[40];
+    int                      ep;
 
     for (int i = 2; i < PDP_IM_CSV_COLS; i++) {
         bool num = i <= 4 || (i >= 11 && i <= 18);
         bool bit = i >= 12 && i <= 14;
-        if (num && !pdp_im_dec(c[i], bit ? 0 : INT64_MIN,
-                               bit ? 1 : (i == 11 ? UINT32_MAX : INT64_MAX),
-                               &v[i])) {
+        if (num &&
+            !pdp_im_dec(c[i], bit ? 0 : INT64_MIN,
+                        bit ? 1 : (i == 11 ? UINT32_MAX : INT64_MAX), &v[i])) {
             *bad = cols[i];
             return false;
         }
     }
     *bad = cols[0];
-    if (c[0][0] == '\0' || !pdp_im_copy(u->request_id, sizeof(u->request_id),
-                                        c[0])) {
+    if (c[0][0] == '\0' ||
+        !pdp_im_copy(u->request_id, sizeof(u->request_id), c[0])) {
         return false;
     }
-    u->started_ms = v[2];
-    r->settled_ms = v[3];
+    u->started_ms  = v[2];
+    r->settled_ms  = v[3];
     u->duration_ms = v[4];
     pdp_export_time(u->started_ms, t, sizeof(t));
     *bad = cols[1];
@@ -762,7 +786,7 @@ pdp_im_csv_record(pdp_im *m, FILE *f, char **line, size_t *cap, tg_buf *rec)
 static tg_err
 pdp_im_usage(pdp_im *m)
 {
-    FILE  *f = pdp_im_open(m, "usage.csv");
+    FILE  *f    = pdp_im_open(m, "usage.csv");
     char  *line = NULL;
     size_t cap  = 0;
     size_t len;
@@ -807,7 +831,8 @@ pdp_im_usage(pdp_im *m)
     return pdp_im_flush(m);
 }
 
-/* ---- decisions.jsonl: the lines as they were stored -------------------------------------- */
+/* ---- decisions.jsonl: the lines as they were stored
+ * -------------------------------------- */
 
 /* A record or checkpoint line and the request id of a record, in one
  * block. */
@@ -831,18 +856,19 @@ pdp_im_decision(pdp_im *m, const char *line, size_t len, uint64_t *last)
         cJSON_Delete(o);
         return pdp_im_fail(m, TG_ENOMEM, "out of memory");
     }
-    if (!tg_json_whole(cJSON_GetObjectItemCaseSensitive(cp != NULL ? cp : o,
-                                                        "seq"),
-                       1, INT64_MAX, &seq)) {
-        pdp_im_fail(m, TG_EINVAL, "not a decision record or checkpoint (no "
-                                  "\"seq\")");
-    } else if (cp == NULL &&
-               (!cJSON_IsString(id) ||
-                !pdp_im_copy(d->request_id, sizeof(d->request_id),
-                             id->valuestring) ||
-                (uint64_t)seq <= *last)) {
-        pdp_im_fail(m, TG_EINVAL, "a record must have a \"request_id\" and "
-                                  "a \"seq\" above the one before it");
+    if (!tg_json_whole(
+            cJSON_GetObjectItemCaseSensitive(cp != NULL ? cp : o, "seq"), 1,
+            INT64_MAX, &seq)) {
+        pdp_im_fail(m, TG_EINVAL,
+                    "not a decision record or checkpoint (no "
+                    "\"seq\")");
+    } else if (cp == NULL && (!cJSON_IsString(id) ||
+                              !pdp_im_copy(d->request_id, sizeof(d->request_id),
+                                           id->valuestring) ||
+                              (uint64_t)seq <= *last)) {
+        pdp_im_fail(m, TG_EINVAL,
+                    "a record must have a \"request_id\" and "
+                    "a \"seq\" above the one before it");
     }
     cJSON_Delete(o);
     if (m->rv != TG_OK) {
@@ -862,7 +888,7 @@ pdp_im_decision(pdp_im *m, const char *line, size_t len, uint64_t *last)
 static tg_err
 pdp_im_decisions(pdp_im *m)
 {
-    FILE    *f = pdp_im_open(m, "decisions.jsonl");
+    FILE    *f    = pdp_im_open(m, "decisions.jsonl");
     char    *line = NULL;
     size_t   cap  = 0;
     size_t   len;
@@ -879,7 +905,9 @@ pdp_im_decisions(pdp_im *m)
     return pdp_im_flush(m);
 }
 
-/* ---- the import ------------------------------------------------------------------------------ */
+/* ---- the import
+ * ------------------------------------------------------------------------------
+ */
 
 /* pdp_im_empty refuses a state that holds anything an import writes. */
 static tg_err
@@ -963,157 +991,4 @@ pdp_import_run(pdp_store *st, const char *state_dir, const char *dir,
                  "directory before importing again)");
     }
     return m.rv;
-}
-
-/* ---- the command ------------------------------------------------------------------------------ */
-
-static const char pdp_im_usage_text[] =
-    "usage: tollgate-pdp import tollgate DIR --config FILE\n"
-    "                                [--format text|json]\n"
-    "\n"
-    "Restores an export (`tollgate-pdp export --out DIR`) into the state\n"
-    "directory of FILE (pdp.state_dir), which must be empty: tenants, keys\n"
-    "(their hashes: the same keys authenticate), budgets and rate limits,\n"
-    "term lists and their history, every policy activation and its files,\n"
-    "the admin audit trail, usage, totals, budget spend, alerts fired and\n"
-    "the decision log, as they were. Before anything is written, every\n"
-    "file is checked against DIR/manifest.json (size and SHA-256) and the\n"
-    "decision log against DIR/decisions.pub. Exporting the new state gives\n"
-    "the same data files.\n"
-    "\n"
-    "exit status: 0 imported; 1 refused (state not empty, a file that does\n"
-    "not match the manifest, a format this build does not read) or failed;\n"
-    "2 bad flags or a bad config file.\n";
-
-typedef struct pdp_im_args {
-    const char *dir;
-    const char *config;
-    bool        json;
-} pdp_im_args;
-
-/* pdp_im_args_parse reads DIR, --config FILE, --format text|json. */
-static int
-pdp_im_args_parse(pdp_im_args *a, int argc, char **argv, FILE *out, FILE *err)
-{
-    static const char *cmd = "tollgate-pdp import tollgate";
-
-    memset(a, 0, sizeof(*a));
-    for (int i = 0; i < argc; i++) {
-        const char *w   = argv[i];
-        const char *val = NULL;
-        if (strcmp(w, "--help") == 0 || strcmp(w, "-h") == 0) {
-            fputs(pdp_im_usage_text, out);
-            return -1;
-        }
-        if (strncmp(w, "--config", 8) == 0 || strncmp(w, "--format", 8) == 0) {
-            val = w[8] == '=' ? w + 9 : (w[8] == '\0' && i + 1 < argc
-                                             ? argv[++i]
-                                             : NULL);
-            if (val == NULL || (w[8] != '=' && w[8] != '\0')) {
-                fprintf(err, "%s: %s needs a value (see --help)\n", cmd, w);
-                return 2;
-            }
-            if (w[2] == 'c') {
-                a->config = val;
-            } else if (strcmp(val, "json") == 0 || strcmp(val, "text") == 0) {
-                a->json = strcmp(val, "json") == 0;
-            } else {
-                fprintf(err, "%s: --format must be text or json, not \"%s\"\n",
-                        cmd, val);
-                return 2;
-            }
-        } else if (w[0] == '-' && w[1] != '\0') {
-            fprintf(err, "%s: unknown flag %s (see --help)\n", cmd, w);
-            return 2;
-        } else if (a->dir != NULL) {
-            fprintf(err, "%s: one DIR only (got %s and %s)\n", cmd, a->dir, w);
-            return 2;
-        } else {
-            a->dir = w;
-        }
-    }
-    if (a->dir == NULL) {
-        fprintf(err, "%s: give the export's DIR (see --help)\n", cmd);
-        return 2;
-    }
-    a->config = a->config != NULL ? a->config : getenv("TOLLGATE_CONFIG");
-    if (a->config == NULL || a->config[0] == '\0') {
-        fprintf(err, "%s: no config file given: pass --config FILE or set "
-                     "TOLLGATE_CONFIG (its pdp.state_dir receives the "
-                     "import)\n", cmd);
-        return 2;
-    }
-    return 0;
-}
-
-static void
-pdp_im_print(const pdp_im_args *a, const char *state_dir,
-             const pdp_export_report *rep, FILE *out)
-{
-    if (a->json) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON *f = cJSON_AddArrayToObject(o, "files");
-        char  *s;
-        cJSON_AddStringToObject(o, "imported", a->dir);
-        cJSON_AddStringToObject(o, "state_dir", state_dir);
-        for (size_t i = 0; f != NULL && i < rep->n; i++) {
-            cJSON *e = cJSON_CreateObject();
-            cJSON_AddStringToObject(e, "name", rep->files[i].name);
-            cJSON_AddNumberToObject(e, "rows", (double)rep->files[i].rows);
-            cJSON_AddItemToArray(f, e);
-        }
-        if ((s = cJSON_PrintUnformatted(o)) != NULL) {
-            fprintf(out, "%s\n", s);
-        }
-        free(s);
-        cJSON_Delete(o);
-        return;
-    }
-    fprintf(out, "imported %s into %s\n", a->dir, state_dir);
-    for (size_t i = 0; i < rep->n; i++) {
-        fprintf(out, "  %-22s %10" PRIu64 " rows\n", rep->files[i].name,
-                rep->files[i].rows);
-    }
-    fprintf(out, "next: tollgate-pdp serve --config %s (new decision "
-                 "records chain on from the imported ones; new checkpoints "
-                 "are signed with this state's own key)\n", a->config);
-}
-
-int
-pdp_import_tollgate_cli(int argc, char **argv, FILE *out, FILE *err)
-{
-    pdp_im_args       a;
-    tg_config        *cfg = NULL;
-    pdp_store        *st  = NULL;
-    pdp_export_report rep;
-    char              msg[2048] = "";
-    int               ec = pdp_im_args_parse(&a, argc, argv, out, err);
-
-    if (ec != 0) {
-        return ec < 0 ? 0 : ec;
-    }
-    if (tg_config_load(&cfg, a.config, msg, sizeof(msg)) != TG_OK) {
-        fprintf(err, "%s\n", msg);
-        return 2;
-    }
-    if (pdp_store_open(&st, cfg->pdp.state_dir, cfg->pdp.map_size_mb, msg,
-                       sizeof(msg)) != TG_OK) {
-        fprintf(err, "tollgate-pdp import tollgate: %s\n", msg);
-        tg_config_destroy(cfg);
-        return 1;
-    }
-    pdp_store_gen_attach(st, cfg->pdp.listen,
-                         cfg->pdp.n_listen, false);
-    msg[0] = '\0';
-    if (pdp_import_run(st, cfg->pdp.state_dir, a.dir, &rep, msg,
-                       sizeof(msg)) != TG_OK) {
-        fprintf(err, "tollgate-pdp import tollgate: %s\n", msg);
-        ec = 1;
-    } else {
-        pdp_im_print(&a, cfg->pdp.state_dir, &rep, out);
-    }
-    pdp_export_report_fini(&rep);
-    pdp_store_close(st);
-    tg_config_destroy(cfg);
-    return ec;
 }

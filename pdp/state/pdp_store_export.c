@@ -14,7 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- reads ---------------------------------------------------------------- */
+/* ---- reads ----------------------------------------------------------------
+ */
 
 typedef struct pdp_ex_keys_arg {
     pdp_store_keyrec_fn fn;
@@ -153,7 +154,8 @@ pdp_store_export_alerts(pdp_store *st, pdp_store_budget_row_fn fn, void *arg)
     return pdp_ex_budget_walk(st, true, fn, arg);
 }
 
-/* ---- is the state empty? ---------------------------------------------------- */
+/* ---- is the state empty? ----------------------------------------------------
+ */
 
 tg_err
 pdp_store_import_empty(pdp_store *st, const char **db, uint64_t *records)
@@ -203,7 +205,8 @@ pdp_store_import_empty(pdp_store *st, const char **db, uint64_t *records)
     return rv;
 }
 
-/* ---- encoders (the layouts of pdp_store.h) ---------------------------------- */
+/* ---- encoders (the layouts of pdp_store.h) ----------------------------------
+ */
 
 static void
 pdp_im_uint(tg_buf *b, uint64_t v, size_t width)
@@ -416,7 +419,8 @@ pdp_im_budget(tg_buf *b, const pdp_budget_row *r, bool alert)
     }
 }
 
-/* ---- the import txn ----------------------------------------------------------- */
+/* ---- the import txn
+ * ----------------------------------------------------------- */
 
 typedef struct pdp_im_arg {
     const pdp_import_rec *recs;
@@ -521,14 +525,15 @@ pdp_im_second(pdp_store *st, MDB_txn *txn, const pdp_import_rec *r)
     int     rc = 0;
 
     if (r->kind == PDP_IMPORT_KEY && !r->u.key.k->superseded) {
-        k = (MDB_val){strlen(r->u.key.k->id), (void *)r->u.key.k->id};
-        v = (MDB_val){TG_SHA256_LEN, (void *)r->u.key.hash};
+        k  = (MDB_val){strlen(r->u.key.k->id), (void *)r->u.key.k->id};
+        v  = (MDB_val){TG_SHA256_LEN, (void *)r->u.key.hash};
         rc = pdp_store__rput(st, txn, st->key_ids, &k, &v, MDB_NOOVERWRITE);
     } else if (r->kind == PDP_IMPORT_DECISION && r->u.line.request_id != NULL &&
                r->u.line.request_id[0] != '\0') {
         pdp_store__seq_key(seq, r->u.line.seq);
-        k = (MDB_val){strlen(r->u.line.request_id), (void *)r->u.line.request_id};
-        v = (MDB_val){sizeof(seq), seq};
+        k  = (MDB_val){strlen(r->u.line.request_id),
+                       (void *)r->u.line.request_id};
+        v  = (MDB_val){sizeof(seq), seq};
         rc = pdp_store__put(st, txn, st->decision_ids, &k, &v, MDB_NOOVERWRITE);
     } else if (r->kind == PDP_IMPORT_ACTIVATION && r->u.act.files != NULL &&
                r->u.act.a->hash[0] != '\0') {

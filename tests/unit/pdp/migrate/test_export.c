@@ -67,12 +67,12 @@ put_key(pdp_store *st, const char *secret, const char *id, const char *tenant,
 static void
 fill_admin(pdp_store *st)
 {
-    tg_kv             lab[2] = {{"region", "eu"}, {"cost,center", "4\"2"}};
-    pdp_tenant_change c = {"t1", "gold", lab, 2, T0, "Team One"};
-    pdp_tenant_change c2 = {"t2", "", NULL, 0, T0 + 5, NULL};
-    pdp_quota         q;
-    uint8_t           h[TG_SHA256_LEN];
-    const char       *terms[] = {"alpha", "beta gamma", "δέλτα"};
+    tg_kv               lab[2] = {{"region", "eu"}, {"cost,center", "4\"2"}};
+    pdp_tenant_change   c      = {"t1", "gold", lab, 2, T0, "Team One"};
+    pdp_tenant_change   c2     = {"t2", "", NULL, 0, T0 + 5, NULL};
+    pdp_quota           q;
+    uint8_t             h[TG_SHA256_LEN];
+    const char         *terms[] = {"alpha", "beta gamma", "δέλτα"};
     pdp_list_set_result lr;
     pdp_list_change     lc;
     pdp_audit           a;
@@ -87,8 +87,7 @@ fill_admin(pdp_store *st)
     put_key(st, "sk-rotated-old", "k4", "t1", 0);
     CU_ASSERT_EQUAL(pdp_store_key_revoke(st, "k2", T0 + 3000), TG_OK);
     hash_of("sk-rotated-new", h);
-    CU_ASSERT_EQUAL(pdp_store_key_rotate(st, "k4", h, T0 + 4000, DAY_MS,
-                                         NULL),
+    CU_ASSERT_EQUAL(pdp_store_key_rotate(st, "k4", h, T0 + 4000, DAY_MS, NULL),
                     TG_OK);
     memset(&q, 0, sizeof(q));
     q.scope = PDP_QUOTA_TENANT;
@@ -107,15 +106,14 @@ fill_admin(pdp_store *st)
     q.limit_micro = 0;
     q.tpm         = 10000;
     CU_ASSERT_EQUAL(pdp_store_quota_put(st, &q, NULL), TG_OK);
-    CU_ASSERT_EQUAL(pdp_store_list_set(st, "blocked", terms, 3, "cli:a",
-                                       T0 + 10, &lr),
-                    TG_OK);
-    CU_ASSERT_EQUAL(pdp_store_list_set(st, "blocked", terms, 2, "cli:b",
-                                       T0 + 11, &lr),
-                    TG_OK);
-    CU_ASSERT_EQUAL(pdp_store_list_set(st, "gone", terms, 1, "cli:a", T0 + 12,
-                                       &lr),
-                    TG_OK);
+    CU_ASSERT_EQUAL(
+        pdp_store_list_set(st, "blocked", terms, 3, "cli:a", T0 + 10, &lr),
+        TG_OK);
+    CU_ASSERT_EQUAL(
+        pdp_store_list_set(st, "blocked", terms, 2, "cli:b", T0 + 11, &lr),
+        TG_OK);
+    CU_ASSERT_EQUAL(
+        pdp_store_list_set(st, "gone", terms, 1, "cli:a", T0 + 12, &lr), TG_OK);
     CU_ASSERT_EQUAL(pdp_store_list_del(st, "gone", "cli:a", T0 + 13, &lc),
                     TG_OK);
     memset(&a, 0, sizeof(a));
@@ -196,9 +194,8 @@ fill_usage(pdp_store *st, const char *dir)
         sk.limit    = 5000000;
         sk.nthr     = 1;
         sk.thr[0]   = 50;
-        CU_ASSERT_EQUAL(pdp_store_usage_settle_spend(st, &u, 1500000, &sk, 1,
-                                                     &ack),
-                        TG_OK);
+        CU_ASSERT_EQUAL(
+            pdp_store_usage_settle_spend(st, &u, 1500000, &sk, 1, &ack), TG_OK);
     }
     pdp_store_decisions_sign_every(st, NULL, 0);
     pdp_signer_free(s);
@@ -253,8 +250,8 @@ slurp(const char *path, size_t *len)
     fseek(f, 0, SEEK_END);
     n = ftell(f);
     fseek(f, 0, SEEK_SET);
-    buf = malloc((size_t)n + 1);
-    *len = fread(buf, 1, (size_t)n, f);
+    buf       = malloc((size_t)n + 1);
+    *len      = fread(buf, 1, (size_t)n, f);
     buf[*len] = '\0';
     fclose(f);
     return buf;
@@ -293,12 +290,10 @@ test_export_is_byte_stable(void)
     char              err[2048] = "";
 
     make_state(); /* the cases below use it */
-    CU_ASSERT_EQUAL_FATAL(export_to("src", "ex1", T0 + DAY_MS, &r1, err,
-                                    sizeof(err)),
-                          TG_OK);
-    CU_ASSERT_EQUAL_FATAL(export_to("src", "ex2", T0 + 2 * DAY_MS, &r2, err,
-                                    sizeof(err)),
-                          TG_OK);
+    CU_ASSERT_EQUAL_FATAL(
+        export_to("src", "ex1", T0 + DAY_MS, &r1, err, sizeof(err)), TG_OK);
+    CU_ASSERT_EQUAL_FATAL(
+        export_to("src", "ex2", T0 + 2 * DAY_MS, &r2, err, sizeof(err)), TG_OK);
     CU_ASSERT_EQUAL(r1.n, r2.n);
     for (size_t i = 0; i < r1.n; i++) {
         CU_ASSERT_TRUE(same_file("ex1", "ex2", r1.files[i].name));
@@ -421,7 +416,7 @@ test_import_round_trips(void)
     CU_ASSERT_EQUAL(r2.n + 1, r.n);
     /* and a second import into that state is refused, naming what it holds */
     pdp_export_report_fini(&im);
-    st = open_store(sdir);
+    st     = open_store(sdir);
     err[0] = '\0';
     CU_ASSERT_EQUAL(pdp_import_run(st, sdir, edir, &im, err, sizeof(err)),
                     TG_EEXIST);
@@ -447,7 +442,7 @@ import_into(const char *name, const char *state, char *err, size_t cap)
 
     snprintf(sdir, sizeof(sdir), "%s/%s", g_top, state);
     snprintf(edir, sizeof(edir), "%s/%s", g_top, name);
-    st = open_store(sdir);
+    st     = open_store(sdir);
     err[0] = '\0';
     rv     = pdp_import_run(st, sdir, edir, &im, err, cap);
     if (rv != TG_OK) {
@@ -537,7 +532,7 @@ test_import_refuses_an_unknown_version(void)
     at = strstr(text, "\"format_version\":\t1");
     CU_ASSERT_PTR_NOT_NULL_FATAL(at);
     at[strlen("\"format_version\":\t")] = '2';
-    f = fopen(path, "wb");
+    f                                   = fopen(path, "wb");
     fwrite(text, 1, len, f);
     fclose(f);
     free(text);
