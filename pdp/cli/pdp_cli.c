@@ -17,6 +17,7 @@
 #include "pdp_decisions_cli.h"
 #include "pdp_export_cli.h"
 #include "pdp_history_cli.h"
+#include "pdp_import_cli.h"
 #include "pdp_replay_cli.h"
 #include "pdp_cli_tokens.h"
 #include "pdp_fmt.h"
@@ -79,6 +80,12 @@ static const char pdp_cli_usage_top[] =
     "  export         the whole state as plain files (JSON lines, usage CSV,\n"
     "                 decision log, bundles) with a manifest; import\n"
     "                 tollgate DIR restores it into an empty state\n"
+    "  import litellm|portkey\n"
+    "                 turn another gateway's config into tollgate.json, a\n"
+    "                 policy bundle and a report of what maps (--dry-run)\n"
+    "  export --to litellm\n"
+    "                 write a LiteLLM config.yaml for this gateway's\n"
+    "                 deployments, and what LiteLLM cannot express\n"
     "\n"
     "policy bundles:\n"
     "  check          compile a bundle and report every error\n"
@@ -601,6 +608,9 @@ pdp_cli_run(int argc, char **argv, FILE *out, FILE *err)
     }
     if (strcmp(cmd, "guardrails") == 0) {
         return pdp_cli_guardrails(argc - 2, argv + 2, out, err);
+    }
+    if (strcmp(cmd, "import") == 0) {
+        return pdp_import_cli(argc - 2, argv + 2, out, err);
     }
     if (strcmp(cmd, "export") == 0) {
         return pdp_export_cli(argc - 2, argv + 2, out, err);

@@ -14,6 +14,8 @@
 
 #include <dirent.h>
 
+#include "tg_config.h"
+
 /* ---- findings ---------------------------------------------------------- */
 
 void
@@ -547,7 +549,8 @@ pdp_mig_config(const char *dir, const pdp_mig_output *o)
         !cJSON_AddStringToObject(dp, "spool_dir", "spool") ||
         !pdp_mig_merge(pdp, o->pdp) || !pdp_mig_merge(dp, o->dataplane) ||
         !pdp_mig_dup_to(doc, "deployments", o->deployments) ||
-        !pdp_mig_dup_to(doc, "model_groups", o->model_groups)) {
+        !pdp_mig_dup_to(doc, "model_groups", o->model_groups) ||
+        !pdp_mig_merge(doc, o->top)) {
         cJSON_Delete(doc);
         return NULL;
     }
@@ -617,8 +620,7 @@ pdp_mig_empty_dir(const char *dir, char *err, size_t errlen)
     return TG_OK;
 }
 
-/* pdp_mig_put writes text to dir/name with mode (a new file). */
-static tg_err
+tg_err
 pdp_mig_put(const char *dir, const char *name, const char *text, int mode,
             char *err, size_t errlen)
 {
@@ -768,6 +770,14 @@ pdp_mig_write_bundle(const char *dir, const pdp_mig_output *o, char *err,
 }
 
 tg_err
+pdp_mig_outdir(const char *dir, char *err, size_t errlen)
+{
+    tg_err rv = pdp_mig_empty_dir(dir, err, errlen);
+
+    return rv != TG_OK ? rv : pdp_mig_mkdirs(dir, err, errlen);
+}
+
+tg_err
 pdp_mig_write(const char *dir, const pdp_mig_output *o,
               const pdp_mig_findings *f, char *err, size_t errlen)
 {
@@ -776,8 +786,7 @@ pdp_mig_write(const char *dir, const pdp_mig_output *o,
     char  *rep = NULL;
     tg_err rv;
 
-    if ((rv = pdp_mig_empty_dir(dir, err, errlen)) != TG_OK ||
-        (rv = pdp_mig_mkdirs(dir, err, errlen)) != TG_OK) {
+    if ((rv = pdp_mig_outdir(dir, err, errlen)) != TG_OK) {
         return rv;
     }
     if (realpath(dir, abs) == NULL) {
@@ -816,6 +825,28 @@ out:
     return rv;
 }
 
+/* pdp_mig_loads checks what was written with the config reader both
+ * processes use (the catalog included): an importer's bug is caught here
+ * rather than at `serve`. */
+static bool
+pdp_mig_loads(const char *dir, char *err, size_t errlen)
+{
+    char       path[PATH_MAX];
+    tg_config *cfg = NULL;
+    tg_err     rv;
+
+    snprintf(path, sizeof(path), "%s/tollgate.json", dir);
+    rv = tg_config_load(&cfg, path, err, errlen);
+    tg_config_destroy(cfg);
+    cfg = NULL;
+    if (rv == TG_OK) {
+        snprintf(path, sizeof(path), "%s/bundle/catalog.json", dir);
+        rv = tg_config_catalog_load(&cfg, path, err, errlen);
+        tg_config_destroy(cfg);
+    }
+    return rv == TG_OK;
+}
+
 /* pdp_mig_next_steps says what to run on what was written. */
 static void
 pdp_mig_next_steps(const char *dir, const pdp_mig_output *o, FILE *out)
@@ -847,6 +878,14 @@ pdp_mig_finish(const pdp_mig_args *a, const char *cmd,
         fprintf(err, "%s: %s\n", cmd, msg);
         return rv == TG_EEXIST || rv == TG_EINVAL ? PDP_MIG_EXIT_USAGE
                                                   : PDP_MIG_EXIT_FAIL;
+    }
+    if (!a->dry_run && !pdp_mig_loads(a->out, msg, sizeof(msg))) {
+        fprintf(err,
+                "%s: the tollgate.json written into %s does not load: %s\n"
+                "This is a bug in the importer; please report it with "
+                "findings.txt.\n",
+                cmd, a->out, msg);
+        return PDP_MIG_EXIT_FAIL;
     }
     if (a->json) {
         cJSON *doc = pdp_mig_findings_json(f);

@@ -138,6 +138,8 @@ typedef struct pdp_mig_output {
                                   total_timeout_ms, cooldown_*, ...) */
     const cJSON *pdp;          /* object: keys set over the defaults
                                   (alert_webhook, ...) */
+    const cJSON *top;          /* object: other top-level keys of
+                                  tollgate.json (log_format) */
     const cJSON *rules;        /* array of rules: imported.policy.json */
     const cJSON *tests;        /* array of test cases: imported.test.json */
     const cJSON *pricing;      /* object: bundle pricing.json, or NULL */
@@ -150,7 +152,8 @@ typedef struct pdp_mig_output {
  * admin_listen 127.0.0.1:7071, bundle "bundle") and "dataplane" (listen
  * 127.0.0.1:8080, pdp_url the same socket, spool_dir "spool") like
  * deploy/local/tollgate.json, with o->pdp and o->dataplane merged over
- * them, plus "deployments" and "model_groups". dir must be absolute.
+ * them, plus "deployments", "model_groups" and o->top's keys. dir must
+ * be absolute.
  * Owns: the result (cJSON_Delete); NULL when out of memory. */
 cJSON *pdp_mig_config(const char *dir, const pdp_mig_output *o);
 
@@ -164,6 +167,16 @@ cJSON *pdp_mig_config(const char *dir, const pdp_mig_output *o);
  * which dir to remove before trying again). */
 tg_err pdp_mig_write(const char *dir, const pdp_mig_output *o,
                      const pdp_mig_findings *f, char *err, size_t errlen);
+
+/* pdp_mig_outdir makes dir ready to be written: created with its parents,
+ * or an existing empty directory. TG_EEXIST for a non-empty one, TG_EIO
+ * when it cannot be made; err says which and what to do. */
+tg_err pdp_mig_outdir(const char *dir, char *err, size_t errlen);
+
+/* pdp_mig_put writes text into the new file dir/name (mode, e.g. 0640);
+ * TG_EIO with the path and why in err. */
+tg_err pdp_mig_put(const char *dir, const char *name, const char *text,
+                   int mode, char *err, size_t errlen);
 
 /* pdp_mig_finish ends an import command the same way for every source:
  * unless a->dry_run, pdp_mig_write into a->out; then prints the findings
