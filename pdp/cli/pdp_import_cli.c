@@ -9,9 +9,11 @@
 #include "pdp_export.h"
 #include "pdp_migrate.h"
 
-/* import portkey lands separately (pdp_import_portkey.c): weak, so the
- * command links (and says so) while it is not built in. */
+/* import portkey and import tollgate land separately (other engineers'
+ * pdp_import_portkey.c, pdp_import_tollgate_cli.c): weak, so the command
+ * links (and says so) while one is not built in. */
 #pragma weak pdp_import_portkey_cli
+#pragma weak pdp_import_tollgate_cli
 
 typedef struct pdp_import_source {
     const char *name;
