@@ -10,12 +10,17 @@
 
 #include "pdp_cli_flags.h"
 #include "pdp_export.h"
+#include "pdp_migrate.h"
 #include "pdp_server.h"
 #include "tg_time.h"
 
 static const char pdp_export_usage[] =
     "usage: tollgate-pdp export --config FILE --out DIR [--since WHEN]\n"
     "                           [--now WHEN] [--format text|json]\n"
+    "       tollgate-pdp export --to litellm --config FILE --out DIR\n"
+    "\n"
+    "With --to litellm: a LiteLLM config.yaml for this gateway's\n"
+    "deployments (tollgate-pdp export --to litellm --help). Without it:\n"
     "\n"
     "Writes the PDP's state (pdp.state_dir of FILE) into DIR, which is\n"
     "created or must be empty, as files a team can read without Tollgate:\n"
@@ -98,6 +103,25 @@ pdp_export_print(const pdp_cli_io *io, const pdp_export_args *a,
                      "bundles/ holds each activation's files\n");
 }
 
+/* pdp_export_to is the value of --to in argv (NULL: not given): export
+ * into another gateway's format, which pdp/migrate writes. */
+static const char *
+pdp_export_to(int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0) {
+            break;
+        }
+        if (strncmp(argv[i], "--to=", 5) == 0) {
+            return argv[i] + 5;
+        }
+        if (strcmp(argv[i], "--to") == 0) {
+            return i + 1 < argc ? argv[i + 1] : "";
+        }
+    }
+    return NULL;
+}
+
 int
 pdp_export_cli(int argc, char **argv, FILE *out, FILE *err)
 {
@@ -118,6 +142,16 @@ pdp_export_cli(int argc, char **argv, FILE *out, FILE *err)
 
     memset(&a, 0, sizeof(a));
     memset(&ea, 0, sizeof(ea));
+    if (pdp_export_to(argc, argv) != NULL) {
+        if (strcmp(pdp_export_to(argc, argv), "litellm") == 0) {
+            return pdp_export_litellm_cli(argc, argv, out, err);
+        }
+        return pdp_cli_usage_error(&io,
+                                   "--to \"%s\": the only other gateway "
+                                   "export writes for is litellm; without "
+                                   "--to it writes Tollgate's own files",
+                                   pdp_export_to(argc, argv));
+    }
     if ((ec = pdp_cli_parse(&io, argc, argv, flags, 0, &a)) != PDP_EXIT_OK) {
         return ec;
     }
