@@ -9,11 +9,12 @@
 // expired ones and refuses the budget that was spent; a changed byte
 // makes the import refuse, naming the file.
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { errorBody, pollUntil, runBinary, sleep, startGateway, userMsg } from './harness.mjs';
+import { decisionRecords, errorBody, pollUntil, runBinary, sleep, startGateway, userMsg } from './harness.mjs';
 
 function bundle(revision) {
   return {
@@ -199,5 +200,16 @@ describe('export and import tollgate', () => {
     assert.ok(hist.length >= 3, `the imported activations and this start: ${JSON.stringify(hist)}`);
     const spent = await gw2.spendKey(keys.live.id);
     assert.ok(spent.requests >= 3, JSON.stringify(spent));
+    // the bundle files of an imported activation, as they were
+    const shown = await gw2.cli(['policy', 'show', '1', '--config', gw2.cfgPath]);
+    assert.match(shown.stdout, /"revision": 1/);
+    // the log goes on from the imported head: the next record chains to it
+    const lines = fs.readFileSync(path.join(ex1, 'decisions.jsonl'), 'utf8').trimEnd().split('\n')
+      .filter((l) => !l.startsWith('{"checkpoint"'));
+    const head = lines.at(-1);
+    const headSeq = JSON.parse(head).seq;
+    const next = await pollUntil(async () => (await decisionRecords(gw2)).list.find((d) => d.seq === headSeq + 1),
+      { what: `record ${headSeq + 1} on the imported state` });
+    assert.equal(next.prev, crypto.createHash('sha256').update(head).digest('hex'));
   });
 });
