@@ -151,6 +151,16 @@ describe('OpenRouter models and provider', () => {
     assert.equal(recd.deployment, 'z-1');
     // Only models policy denies: nothing is left, the first one's answer.
     errorBody(await ask({ models: ['model-x'] }, blocked), 403, 'model_blocked');
+    // A denied model is no fallback either: when model-z fails, nothing
+    // is left to try.
+    rec.failing.add('up-z-1');
+    try {
+      mark = rec.seen.length;
+      errorBody(await ask({ models: ['model-z', 'model-x'] }, blocked), 502, 'upstream_error');
+      assert.deepEqual(asked(mark), ['up-z-1']);
+    } finally {
+      rec.failing.delete('up-z-1');
+    }
   });
 
   test('unknown models are skipped; 404 only when none is usable', async () => {
