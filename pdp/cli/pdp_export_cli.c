@@ -36,9 +36,10 @@ static const char pdp_export_usage[] =
     "manifest.json says when it was made. Safe while serve runs (each file\n"
     "is one snapshot).\n"
     "\n"
-    "  --since WHEN  usage, decisions and audit lines from then on only\n"
-    "                (YYYY-MM-DD, RFC 3339, today, yesterday, Nd, Nh);\n"
-    "                the rest is exported whole\n"
+    "  --since WHEN  only the usage rows started, decision records settled\n"
+    "                and audit lines made from then on (YYYY-MM-DD,\n"
+    "                RFC 3339, today, yesterday, Nd, Nh); the rest is\n"
+    "                exported whole\n"
     "  --now WHEN    the export time the manifest gives (default: now)\n";
 
 typedef struct pdp_export_args {

@@ -217,6 +217,8 @@ make_state(void)
     pdp_store_close(st);
 }
 
+static int64_t g_since_ms; /* what export_to passes as --since */
+
 /* export_to exports the state in state_dir into g_top/name. */
 static tg_err
 export_to(const char *state_dir, const char *name, int64_t now_ms,
@@ -231,7 +233,7 @@ export_to(const char *state_dir, const char *name, int64_t now_ms,
     snprintf(sdir, sizeof(sdir), "%s/%s", g_top, state_dir);
     snprintf(out, sizeof(out), "%s/%s", g_top, name);
     st = open_store(sdir);
-    o  = (pdp_export_opts){out, sdir, 0, now_ms, "test"};
+    o  = (pdp_export_opts){out, sdir, g_since_ms, now_ms, "test"};
     rv = pdp_export_run(st, &o, rep, err, cap);
     pdp_store_close(st);
     return rv;
@@ -542,6 +544,53 @@ test_import_refuses_an_unknown_version(void)
 }
 
 static void
+test_since_keeps_the_recent_part(void)
+{
+    pdp_export_report r;
+    pdp_export_report r2;
+    pdp_export_report im;
+    char              err[2048] = "";
+    char              sdir[600];
+    char              edir[600];
+    char              path[900];
+    size_t            len;
+    char             *text;
+    pdp_store        *st;
+
+    g_since_ms = T0 + 101; /* the second and third request */
+    CU_ASSERT_EQUAL_FATAL(export_to("src", "since", T0, &r, err, sizeof(err)),
+                          TG_OK);
+    CU_ASSERT_EQUAL(rows_of(&r, "usage.csv"), 2);
+    CU_ASSERT_EQUAL(rows_of(&r, "admin_audit.jsonl"), 0); /* older */
+    CU_ASSERT_EQUAL(rows_of(&r, "tenants.jsonl"), 2);     /* whole */
+    /* decision records go by when they settled: now, after since */
+    CU_ASSERT_EQUAL(rows_of(&r, "decisions.jsonl"), 5);
+    snprintf(path, sizeof(path), "%s/since/manifest.json", g_top);
+    text = slurp(path, &len);
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(text, "\"since\":\t\"2025-12-01T00:00:00.101Z\""));
+    free(text);
+    /* it imports, and exports again (with the same --since) the same */
+    snprintf(sdir, sizeof(sdir), "%s/s_since", g_top);
+    snprintf(edir, sizeof(edir), "%s/since", g_top);
+    st = open_store(sdir);
+    CU_ASSERT_EQUAL(pdp_import_run(st, sdir, edir, &im, err, sizeof(err)),
+                    TG_OK);
+    pdp_store_close(st);
+    CU_ASSERT_EQUAL_FATAL(
+        export_to("s_since", "since2", T0, &r2, err, sizeof(err)), TG_OK);
+    for (size_t i = 0; i < r.n; i++) {
+        if (strcmp(r.files[i].name, PDP_EXPORT_PUB) != 0) {
+            CU_ASSERT_TRUE(same_file("since", "since2", r.files[i].name));
+        }
+    }
+    g_since_ms = 0;
+    pdp_export_report_fini(&r);
+    pdp_export_report_fini(&r2);
+    pdp_export_report_fini(&im);
+}
+
+static void
 test_export_refuses_a_nonempty_dir(void)
 {
     pdp_export_report r;
@@ -565,6 +614,7 @@ main(void)
         {"import names a changed file", test_import_names_a_changed_file},
         {"import refuses an unknown version",
          test_import_refuses_an_unknown_version},
+        {"--since keeps the recent part", test_since_keeps_the_recent_part},
         {"export refuses a non-empty dir", test_export_refuses_a_nonempty_dir},
         {NULL, NULL}};
 
