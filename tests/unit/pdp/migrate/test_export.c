@@ -517,6 +517,68 @@ test_import_names_a_changed_file(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "bundles/2/sneaky.json is not named"));
 }
 
+/* replace_in rewrites the first from in text (len bytes) with to, of the
+ * same length. */
+static void
+replace_in(char *text, const char *from, const char *to)
+{
+    char *at = strstr(text, from);
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(at);
+    CU_ASSERT_EQUAL_FATAL(strlen(from), strlen(to));
+    memcpy(at, to, strlen(to));
+}
+
+static void
+write_all(const char *path, const char *text, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    CU_ASSERT_EQUAL(fwrite(text, 1, len, f), len);
+    fclose(f);
+}
+
+static void
+test_import_refuses_a_log_that_does_not_verify(void)
+{
+    char    err[2048];
+    char    path[900];
+    char    mpath[900];
+    char    old_hex[2 * TG_SHA256_LEN + 1];
+    char    new_hex[2 * TG_SHA256_LEN + 1];
+    uint8_t sha[TG_SHA256_LEN];
+    size_t  len;
+    size_t  mlen;
+    char   *text;
+    char   *manifest;
+
+    /* A record changed and the manifest made to match: only the chain and
+     * its signatures can tell. */
+    copy_export("forged");
+    snprintf(path, sizeof(path), "%s/forged/decisions.jsonl", g_top);
+    snprintf(mpath, sizeof(mpath), "%s/forged/manifest.json", g_top);
+    text = slurp(path, &len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+    tg_sha256(text, len, sha);
+    tg_hex(sha, TG_SHA256_LEN, old_hex);
+    replace_in(text, "\"status\":200", "\"status\":201");
+    tg_sha256(text, len, sha);
+    tg_hex(sha, TG_SHA256_LEN, new_hex);
+    write_all(path, text, len);
+    manifest = slurp(mpath, &mlen);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(manifest);
+    replace_in(manifest, old_hex, new_hex);
+    write_all(mpath, manifest, mlen);
+    free(text);
+    free(manifest);
+    CU_ASSERT_EQUAL(import_into("forged", "s_forged", err, sizeof(err)),
+                    TG_ECORRUPT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "decisions.jsonl"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "does not verify"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "record 1"));
+}
+
 static void
 test_import_refuses_an_unknown_version(void)
 {
@@ -612,6 +674,8 @@ main(void)
         {"import refuses a non-empty state",
          test_import_refuses_a_nonempty_state},
         {"import names a changed file", test_import_names_a_changed_file},
+        {"import refuses a log that does not verify",
+         test_import_refuses_a_log_that_does_not_verify},
         {"import refuses an unknown version",
          test_import_refuses_an_unknown_version},
         {"--since keeps the recent part", test_since_keeps_the_recent_part},
