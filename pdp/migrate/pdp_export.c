@@ -255,9 +255,9 @@ pdp_ex_line_cmp(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* pdp_ex_flush writes the kept lines (sorted, or in reverse: the listings
- * that give the newest first) from the byte skip on (a sort key before
- * it), and forgets them. */
+/* pdp_ex_flush writes the kept lines, sorted (each line then starts with
+ * its sort key and a tab, which is not written) or in reverse (for the
+ * listings that give the newest first), and forgets them. */
 static void
 pdp_ex_flush(pdp_ex *x, bool sort, bool reverse)
 {
@@ -306,7 +306,8 @@ pdp_ex_labels(cJSON *o, const char *name, const tg_kv *l, uint32_t n)
     }
 }
 
-/* pdp_ex_json prints o (freed) as one line: written, or kept when keep. */
+/* pdp_ex_json prints o (freed) as one line: written now, or kept to be
+ * written later (keep; with sort_key: sorted by it, pdp_ex_flush). */
 static void
 pdp_ex_json(pdp_ex *x, cJSON *o, bool keep, const char *sort_key)
 {
@@ -969,8 +970,8 @@ pdp_ex_manifest(pdp_ex *x, const pdp_export_opts *opt, cJSON *state)
     x->md = NULL;
 }
 
-/* pdp_ex_walk writes the file name from a store walk: rv is the walk's
- * result (the walk ran between pdp_ex_open and here). */
+/* pdp_ex_walked ends a file filled by a store walk (run between
+ * pdp_ex_open and here) whose result is rv. */
 static void
 pdp_ex_walked(pdp_ex *x, tg_err rv, const char *what)
 {
