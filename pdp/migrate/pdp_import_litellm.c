@@ -322,8 +322,9 @@ pdp_lt_api_base(pdp_lt *c, pdp_lt_dep *d, const char *path, const cJSON *v)
          strncmp(v->valuestring, "https://", 8) != 0)) {
         pdp_lt_note(c, path, v, PDP_MIG_UNSUPPORTED,
                     "not an http(s) URL written in the config (Tollgate reads "
-                    "only secrets from the environment): write the URL; the "
-                    "provider's default is used meanwhile");
+                    "only secrets from the environment): write the URL; this "
+                    "deployment is not imported");
+        d->api_base_bad = true;
         return;
     }
     d->api_base = v->valuestring;
@@ -391,6 +392,17 @@ pdp_lt_param(pdp_lt *c, pdp_lt_dep *d, const char *key, const cJSON *v,
     } else if (strcmp(key, "max_parallel_requests") == 0) {
         pdp_lt_limit(c, path, v, &d->conc, &d->has_conc, "requests in flight",
                      "concurrent");
+    } else if (strcmp(key, "order") == 0) {
+        if (!pdp_lt_int(v, 1000000, &d->order) || d->order == 0) {
+            d->order = 0;
+            pdp_lt_note(c, path, v, PDP_MIG_UNSUPPORTED,
+                        "expected a whole number from 1 (tried first)");
+        } else {
+            pdp_lt_note(c, path, v, PDP_MIG_MAPPED,
+                        "the model's deployments are listed by order and its "
+                        "model group gets strategy ordered (tried in that "
+                        "order; a deployment without one comes last)");
+        }
     } else if (strcmp(key, "weight") == 0) {
         char   buf[64];
         double w = -1;
@@ -647,6 +659,21 @@ pdp_lt_dep_done(pdp_lt *c, pdp_lt_dep *d, const char *path)
     char          p[96];
 
     snprintf(p, sizeof(p), "%s.litellm_params", path);
+    if (d->api_base_bad) {
+        return true; /* said at api_base: not imported */
+    }
+    if (strcmp(d->provider, "ollama") == 0 && d->api_base != NULL &&
+        strstr(d->api_base, "/v1") == NULL) {
+        size_t n = strlen(d->api_base);
+        snprintf(d->base_buf, sizeof(d->base_buf), "%.*s/v1",
+                 (int)(n > 0 && d->api_base[n - 1] == '/' ? n - 1 : n),
+                 d->api_base);
+        d->api_base = d->base_buf;
+        pdp_mig_add(c->f, p, d->line, PDP_MIG_APPROXIMATED,
+                    "ollama: LiteLLM calls Ollama's own API at api_base; "
+                    "Tollgate calls its OpenAI-compatible API, at %s",
+                    d->api_base);
+    }
     if (strcmp(d->provider, "openai") == 0 && d->api_base != NULL &&
         strncmp(d->api_base, "https://api.openai.com", 22) != 0) {
         d->provider = "openai_compatible";

@@ -29,6 +29,8 @@ typedef struct pdp_lt_dep {
     char        upstream[TG_MODEL_MAX];
     char        id[TG_ID_MAX];
     const char *api_base;
+    bool        api_base_bad; /* written, but not as a URL we can take */
+    char        base_buf[512]; /* api_base when it had to change */
     const char *api_version;
     char        api_key[160]; /* "${NAME}" or "" */
     double      weight;
@@ -38,6 +40,7 @@ typedef struct pdp_lt_dep {
     char        cached_price[48];
     long long   rpm, tpm, conc;
     bool        has_rpm, has_tpm, has_conc;
+    long long   order; /* litellm_params.order: 1 first; 0 none */
     bool        imported;
     int         line;
 } pdp_lt_dep;
@@ -56,6 +59,7 @@ typedef struct pdp_lt_model {
     char        limit_rule[TG_ID_MAX]; /* its rate_limit rule, or "" */
     bool        priced;                /* every deployment has pricing */
     bool        budgeted;              /* the budget rule covers it */
+    bool        ordered; /* a deployment has an order: strategy ordered */
 } pdp_lt_model;
 
 typedef struct pdp_lt {
@@ -81,6 +85,7 @@ typedef struct pdp_lt {
     /* output */
     cJSON         *j_deps, *j_groups, *j_dp, *j_pdp, *j_rules, *j_tests;
     cJSON         *out_top; /* top-level keys of tollgate.json */
+    cJSON         *j_pricing; /* bundle pricing.json, with a budget */
     cJSON         *model_names; /* every catalog model, for keys.sh */
     char          *keys_sh;
     pdp_mig_output out;

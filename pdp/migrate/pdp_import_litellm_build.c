@@ -2,6 +2,7 @@
  * Tollgate's output: deployments (model_group_alias copies included),
  * model groups, the rate_limit and budget rules the config implies, and
  * tests generated from the routing (contracts in pdp_import_litellm.h). */
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,39 +97,69 @@ pdp_lt_dep_json(const pdp_lt_dep *d, const char *model, const char *id)
     return o;
 }
 
-/* pdp_lt_deployments fills c->j_deps: model_list's, then each alias's
- * copies (ids <alias>-<n>). */
+/* pdp_lt_sorted lists the indexes of model's deployments in c->deps in
+ * the order they are tried: by litellm_params.order (none: last), then
+ * as written. Returns how many; sets *ordered when one had an order. */
+static size_t
+pdp_lt_sorted(const pdp_lt *c, const char *model, size_t *ix, bool *ordered)
+{
+    size_t n = 0;
+
+    *ordered = false;
+    for (size_t i = 0; i < c->n_deps; i++) {
+        const pdp_lt_dep *d = &c->deps[i];
+        size_t            j = n;
+        if (!d->imported || strcmp(d->model_name, model) != 0) {
+            continue;
+        }
+        *ordered = *ordered || d->order > 0;
+        /* insertion sort, stable: a model has a handful of deployments */
+        while (j > 0) {
+            long long a = c->deps[ix[j - 1]].order;
+            long long b = d->order;
+            if ((a == 0 ? LLONG_MAX : a) <= (b == 0 ? LLONG_MAX : b)) {
+                break;
+            }
+            ix[j] = ix[j - 1];
+            j--;
+        }
+        ix[j] = i;
+        n++;
+    }
+    return n;
+}
+
+/* pdp_lt_deployments fills c->j_deps, model by model in the order tried:
+ * model_list's, then each alias's copies (ids <alias>-<n>). */
 static bool
 pdp_lt_deployments(pdp_lt *c)
 {
-    char id[TG_ID_MAX];
-    char base[TG_ID_MAX - 12];
+    static size_t ix[PDP_LT_DEPS_MAX];
+    char          id[TG_ID_MAX];
+    char          base[TG_ID_MAX - 12];
 
-    for (size_t i = 0; i < c->n_deps; i++) {
-        const pdp_lt_dep *d = &c->deps[i];
-        if (d->imported &&
-            !cJSON_AddItemToArray(c->j_deps,
-                                  pdp_lt_dep_json(d, d->model_name, d->id))) {
-            return false;
-        }
-    }
-    for (size_t k = 0; k < c->n_models; k++) {
-        const pdp_lt_model *m = &c->models[k];
-        int                 n = 0;
-        if (m->alias_of == NULL) {
-            continue;
-        }
-        pdp_lt_slug(m->name, base, sizeof(base));
-        for (size_t i = 0; i < c->n_deps; i++) {
-            const pdp_lt_dep *d = &c->deps[i];
-            if (!d->imported || strcmp(d->model_name, m->alias_of) != 0) {
+    for (int alias = 0; alias < 2; alias++) {
+        for (size_t k = 0; k < c->n_models; k++) {
+            pdp_lt_model *m = &c->models[k];
+            size_t        n;
+            int           seq = 0;
+            if ((m->alias_of != NULL) != (alias == 1)) {
                 continue;
             }
-            do {
-                snprintf(id, sizeof(id), "%s-%d", base, ++n);
-            } while (pdp_lt_dep_by_id(c, id) != NULL);
-            if (!cJSON_AddItemToArray(c->j_deps, pdp_lt_dep_json(d, m->name, id))) {
-                return false;
+            n = pdp_lt_sorted(c, pdp_lt_target(m), ix, &m->ordered);
+            pdp_lt_slug(m->name, base, sizeof(base));
+            for (size_t i = 0; i < n; i++) {
+                const pdp_lt_dep *d = &c->deps[ix[i]];
+                if (alias == 1) {
+                    do {
+                        snprintf(id, sizeof(id), "%s-%d", base, ++seq);
+                    } while (pdp_lt_dep_by_id(c, id) != NULL);
+                }
+                if (!cJSON_AddItemToArray(
+                        c->j_deps, pdp_lt_dep_json(d, m->name,
+                                                   alias == 1 ? id : d->id))) {
+                    return false;
+                }
             }
         }
     }
@@ -201,7 +232,8 @@ pdp_lt_groups(pdp_lt *c)
         g = cJSON_CreateObject();
         cJSON_AddStringToObject(g, "model", m->name);
         if (m->n_deps > 1) {
-            cJSON_AddStringToObject(g, "strategy", strategy);
+            cJSON_AddStringToObject(g, "strategy",
+                                    m->ordered ? "ordered" : strategy);
         }
         for (int kind = 0; kind < PDP_LT_FB_N; kind++) {
             pdp_lt_group_fb(c, m, kind, g);
@@ -384,6 +416,37 @@ pdp_lt_priced(pdp_lt *c, size_t *with_deps)
     return n;
 }
 
+/* pdp_lt_pricing makes the bundle's pricing.json, which a budget rule
+ * needs: each priced model at its first deployment's prices (each
+ * deployment's own pricing still wins when usage is costed). */
+static cJSON *
+pdp_lt_pricing(const pdp_lt *c)
+{
+    cJSON *doc    = cJSON_CreateObject();
+    cJSON *models = cJSON_AddObjectToObject(doc, "models");
+
+    cJSON_AddStringToObject(doc, "currency", "USD");
+    for (size_t k = 0; models != NULL && k < c->n_models; k++) {
+        const pdp_lt_model *m = &c->models[k];
+        for (size_t i = 0; m->priced && i < c->n_deps; i++) {
+            const pdp_lt_dep *d = &c->deps[i];
+            cJSON            *pr;
+            if (!d->imported || strcmp(d->model_name, pdp_lt_target(m)) != 0) {
+                continue;
+            }
+            pr = cJSON_AddObjectToObject(models, m->name);
+            cJSON_AddRawToObject(pr, "input_per_mtok", d->in_price);
+            cJSON_AddRawToObject(pr, "output_per_mtok", d->out_price);
+            if (d->cached_price[0] != '\0') {
+                cJSON_AddRawToObject(pr, "cached_input_per_mtok",
+                                     d->cached_price);
+            }
+            break;
+        }
+    }
+    return doc;
+}
+
 /* pdp_lt_budget maps litellm_settings.max_budget + budget_duration onto a
  * budget rule (scope tenant: Tollgate has no proxy-wide scope). */
 static void
@@ -448,6 +511,7 @@ pdp_lt_budget(pdp_lt *c)
     cJSON_AddStringToObject(rule, "description",
                             "From LiteLLM's litellm_settings.max_budget.");
     cJSON_AddItemToArray(c->j_rules, rule);
+    c->j_pricing = pdp_lt_pricing(c);
     pdp_lt_note(c, path, c->budget, PDP_MIG_APPROXIMATED,
                 "budget rule %s: %s USD%s per tenant, window %s%s (LiteLLM's "
                 "budget is one for the whole proxy; Tollgate has no "
@@ -577,6 +641,7 @@ pdp_lt_build(pdp_lt *c)
     c->out.top          = c->out_top;
     c->out.rules        = c->j_rules;
     c->out.tests        = c->j_tests;
+    c->out.pricing      = c->j_pricing;
     return names > 0;
 }
 
@@ -593,6 +658,7 @@ pdp_lt_free(pdp_lt *c)
     cJSON_Delete(c->j_rules);
     cJSON_Delete(c->j_tests);
     cJSON_Delete(c->out_top);
+    cJSON_Delete(c->j_pricing);
     cJSON_Delete(c->model_names);
     free(c->keys_sh);
     pdp_mig_findings_fini(&c->findings);

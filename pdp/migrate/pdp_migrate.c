@@ -310,21 +310,39 @@ tg_err
 pdp_mig_read_file(const char *path, size_t max, char **out, size_t *len,
                   char *err, size_t errlen)
 {
-    FILE  *fp = fopen(path, "rb");
-    char  *buf;
-    size_t n;
+    FILE  *fp  = fopen(path, "rb");
+    char  *buf = NULL;
+    size_t n   = 0;
+    size_t cap = 0;
 
     *out = NULL;
     if (fp == NULL) {
         snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
         return TG_EIO;
     }
-    if ((buf = malloc(max + 1)) == NULL) {
-        fclose(fp);
-        snprintf(err, errlen, "%s: out of memory", path);
-        return TG_ENOMEM;
+    for (;;) {
+        size_t got;
+        if (n == cap) {
+            char *nb;
+            cap = cap == 0 ? 65536 : cap * 2;
+            if (cap > max + 1) {
+                cap = max + 1;
+            }
+            if (n == cap || (nb = realloc(buf, cap + 1)) == NULL) {
+                fclose(fp);
+                free(buf);
+                snprintf(err, errlen, "%s: %s", path,
+                         n == cap ? "larger than the limit" : "out of memory");
+                return n == cap ? TG_ETOOBIG : TG_ENOMEM;
+            }
+            buf = nb;
+        }
+        got = fread(buf + n, 1, cap - n, fp);
+        n += got;
+        if (got == 0) {
+            break;
+        }
     }
-    n = fread(buf, 1, max + 1, fp);
     if (ferror(fp) || n > max) {
         snprintf(err, errlen, "%s: %s", path,
                  n > max ? "larger than the limit" : strerror(errno));
