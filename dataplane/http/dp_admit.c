@@ -16,12 +16,13 @@
 #include "tg_time.h"
 
 /* dp_admit_or takes OpenRouter's "models", "provider" and "route" out of
- * a chat completions or completions body (dp_openrouter) that dp_req_parse
- * read with result rv (a body naming no "model" may name "models"): the
- * body without them becomes r->body, read again into r->chat, so the PDP
- * judges and the provider gets the same request; r->orp keeps what they
- * asked. A body without them costs three lookups. Returns the result of
- * the reading that stands (msg and param say what is wrong). */
+ * a chat completions or completions body (dp_openrouter; an embeddings
+ * body naming one is refused) that dp_req_parse read with result rv (a
+ * body naming no "model" may name "models"): the body without them
+ * becomes r->body, read again into r->chat, so the PDP judges and the
+ * provider gets the same request; r->orp keeps what they asked. A body
+ * without them costs three lookups. Returns the result of the reading
+ * that stands (msg and param say what is wrong). */
 static tg_err
 dp_admit_or(dp_req *r, tg_err rv, char *msg, size_t msglen, char *param,
             size_t paramlen)
@@ -34,6 +35,22 @@ dp_admit_or(dp_req *r, tg_err rv, char *msg, size_t msglen, char *param,
     tg_buf       nb;
     tg_err       trv;
 
+    if (r->endpoint == TG_EP_EMBEDDINGS && rv == TG_OK) {
+        /* Not honoured there, and never passed on: an upstream that reads
+         * them (OpenRouter itself) would route outside the decision. */
+        static const char *const keys[] = {"models", "provider", "route"};
+        for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+            if (cJSON_GetObjectItemCaseSensitive(root, keys[i]) != NULL) {
+                snprintf(param, paramlen, "%s", keys[i]);
+                snprintf(msg, msglen,
+                         "'%s' is not supported on /v1/embeddings (only "
+                         "on chat completions and completions); remove "
+                         "it.",
+                         keys[i]);
+                return TG_EINVAL;
+            }
+        }
+    }
     if (r->endpoint != TG_EP_CHAT_COMPLETIONS &&
         r->endpoint != TG_EP_COMPLETIONS) {
         return rv;

@@ -270,6 +270,12 @@ describe('OpenRouter models and provider', () => {
       assert.equal(e.param, param, `${JSON.stringify(body)}: ${JSON.stringify(e)}`);
       assert.ok(e.message.includes(param), e.message);
     }
+    // Not read on embeddings: refused there, never passed on.
+    const emb = await gw.request('/v1/embeddings', {
+      method: 'POST', key: acme, headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'model-z', input: 'x', provider: { only: ['z-2'] } }),
+    });
+    assert.equal(errorBody(emb, 400, 'invalid_value').param, 'provider');
     assert.equal(rec.seen.length, mark, 'a refused request went upstream');
     const r = await ask({ model: 'model-y', route: 'fallback', provider: { only: ['azure'] } });
     assert.equal(r.status, 200, r.text);
