@@ -12,6 +12,12 @@
 
 #include "dp_attempt.h"
 
+/* The listed models' groups sit between the first model's own fallbacks
+ * and the route rules' (dp_attempt's groups are ordered by number). */
+_Static_assert(DP_OR_GROUP > TG_CONFIG_MAX_FALLBACKS &&
+                   DP_OR_GROUP + DP_OR_MODELS_MAX < DP_GROUP_OTHER,
+               "DP_OR_GROUP collides with dp_attempt's groups");
+
 static tg_err dp_or_bad(char *msg, size_t msglen, char *param, size_t paramlen,
                         const char *field, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
