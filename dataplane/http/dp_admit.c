@@ -153,16 +153,17 @@ dp_admit_parse(dp_req *r)
         rv = dp_req_parse(r->endpoint, r->body.data, r->body.len, &r->chat, msg,
                           sizeof(msg), param, sizeof(param));
         rv = dp_admit_or(r, rv, msg, sizeof(msg), param, sizeof(param));
-    }
-    if (rv == TG_ENOMEM || rv == TG_ETOOBIG) {
-        dp_req_error(r, rv == TG_ENOMEM ? 503 : 413,
-                     rv == TG_ENOMEM ? "The gateway ran out of memory reading "
-                                       "the request; retry."
-                                     : "The request body is too large.",
-                     rv == TG_ENOMEM ? "server_error" : "invalid_request_error",
-                     NULL,
-                     rv == TG_ENOMEM ? "internal_error" : "request_too_large");
-        return false;
+        if (rv == TG_ENOMEM || rv == TG_ETOOBIG) {
+            dp_req_error(
+                r, rv == TG_ENOMEM ? 503 : 413,
+                rv == TG_ENOMEM
+                    ? "The gateway ran out of memory reading the request; "
+                      "retry."
+                    : "The request body is too large.",
+                rv == TG_ENOMEM ? "server_error" : "invalid_request_error",
+                NULL, rv == TG_ENOMEM ? "internal_error" : "request_too_large");
+            return false;
+        }
     }
     if (rv != TG_OK) {
         /* TG_EPROTO: not one strict JSON text (param: where). */
