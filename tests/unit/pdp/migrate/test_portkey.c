@@ -1,0 +1,621 @@
+/* test_portkey.c - pdp.migrate.portkey: `tollgate-pdp import portkey` on
+ * the corpus in tests/migrate/portkey/ (and a few configs written here):
+ * each strategy mode becomes the deployments, weights and model group it
+ * should; nested targets flatten with their weights multiplied; each
+ * condition operator becomes a route rule whose generated tests pass
+ * against the compiled bundle, together with hand-written expectations;
+ * refused and unsupported fields are findings with their path and line;
+ * a literal key is never copied nor printed. */
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pdp_bundle_test.h"
+#include "pdp_import_portkey.h"
+#include "pdp_migrate.h"
+#include "tg_buf.h"
+#include "tg_config.h"
+#include "tg_unit.h"
+
+#define LITERAL_KEY "sk-proj-LITERALSECRET0123456789abcdefXYZ"
+#define AWS_SECRET "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+
+static pdp_portkey      g_pk;
+static pdp_mig_findings g_f;
+static char             g_err[1024];
+
+static const char *
+corpus(const char *name)
+{
+    static char path[1024];
+    const char *src = getenv("TG_SRC");
+
+    snprintf(path, sizeof(path), "%s/tests/migrate/portkey/%s",
+             src != NULL ? src : ".", name);
+    return path;
+}
+
+/* import runs the importer on path into the globals. */
+static tg_err
+import(const char *path, const char *model)
+{
+    pdp_portkey_fini(&g_pk);
+    pdp_mig_findings_fini(&g_f);
+    pdp_mig_findings_init(&g_f, path);
+    g_err[0] = '\0';
+    return pdp_portkey_import(&g_pk, path, model, &g_f, g_err, sizeof(g_err));
+}
+
+static const cJSON *
+dep(const char *id)
+{
+    const cJSON *d;
+
+    cJSON_ArrayForEach(d, g_pk.deployments) {
+        if (strcmp(cJSON_GetObjectItem(d, "id")->valuestring, id) == 0) {
+            return d;
+        }
+    }
+    return NULL;
+}
+
+static const char *
+dep_str(const char *id, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItem(dep(id), key);
+
+    return cJSON_IsString(v) ? v->valuestring : "(none)";
+}
+
+static double
+dep_num(const char *id, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItem(dep(id), key);
+
+    return cJSON_IsNumber(v) ? v->valuedouble : -1;
+}
+
+/* finding is the finding at path (exactly) of kind with a line, or
+ * NULL. */
+static const pdp_mig_finding *
+finding(const char *path, pdp_mig_kind kind)
+{
+    for (size_t i = 0; i < g_f.n; i++) {
+        if (strcmp(g_f.items[i].path, path) == 0 &&
+            g_f.items[i].kind == kind) {
+            return &g_f.items[i];
+        }
+    }
+    return NULL;
+}
+
+static bool
+finding_at(const char *path, pdp_mig_kind kind, int line)
+{
+    const pdp_mig_finding *x = finding(path, kind);
+
+    if (x == NULL || x->line != line) {
+        fprintf(stderr, "no %s finding at %s line %d (%s)\n",
+                pdp_mig_kind_name(kind), path, line,
+                x != NULL ? "another line" : "none");
+    }
+    return x != NULL && x->line == line;
+}
+
+static bool
+ids_are(const cJSON *arr, const char *const *want)
+{
+    size_t i = 0;
+
+    for (const cJSON *e = arr != NULL ? arr->child : NULL; e != NULL;
+         e = e->next, i++) {
+        if (want[i] == NULL || strcmp(e->valuestring, want[i]) != 0) {
+            return false;
+        }
+    }
+    return want[i] == NULL;
+}
+
+/* write_and_test writes the import into a fresh dir (plus extra, a test
+ * file of hand-written cases, when not NULL), loads its tollgate.json,
+ * compiles its bundle against it and runs every test; returns how many
+ * passed, -1 when anything failed. */
+static int
+write_and_test(const char *extra)
+{
+    char             dir[1024];
+    char             path[1200];
+    pdp_mig_output   o;
+    tg_config       *cfg = NULL;
+    pdp_bundle      *b   = NULL;
+    pdp_bundle_tests t;
+    tg_buf           mismatch;
+    int              passed = -1;
+
+    snprintf(dir, sizeof(dir), "%s/out", tg_unit_tmpdir("portkey"));
+    pdp_portkey_output(&g_pk, &o);
+    CU_ASSERT_EQUAL_FATAL(pdp_mig_write(dir, &o, &g_f, g_err, sizeof(g_err)),
+                          TG_OK);
+    snprintf(path, sizeof(path), "%s/bundle", dir);
+    if (extra != NULL) {
+        tg_unit_write(path, "hand.test.json", extra);
+    }
+    snprintf(path, sizeof(path), "%s/tollgate.json", dir);
+    if (tg_config_load(&cfg, path, g_err, sizeof(g_err)) != TG_OK) {
+        fprintf(stderr, "config: %s\n", g_err);
+        return -1;
+    }
+    snprintf(path, sizeof(path), "%s/bundle", dir);
+    if (pdp_bundle_load(&b, path, cfg, g_err, sizeof(g_err)) != TG_OK) {
+        fprintf(stderr, "bundle: %s\n", g_err);
+        tg_config_destroy(cfg);
+        return -1;
+    }
+    pdp_bundle_tests_init(&t);
+    tg_buf_init(&mismatch, 1 << 16);
+    pdp_bundle_tests_hermetic(b, cfg, path, &t, &mismatch);
+    for (size_t i = 0; i < t.n; i++) {
+        if (!t.cases[i].passed) {
+            fprintf(stderr, "FAIL %s: %s\n", t.cases[i].name, t.cases[i].why);
+        }
+    }
+    if (t.failed == 0 && t.malformed == 0 && t.errors == 0) {
+        passed = t.passed;
+    }
+    pdp_bundle_tests_fini(&t);
+    tg_buf_fini(&mismatch);
+    pdp_bundle_unref(b);
+    tg_config_destroy(cfg);
+    return passed;
+}
+
+/* ---- modes --------------------------------------------------------------- */
+
+static void
+test_single(void)
+{
+    CU_ASSERT_EQUAL_FATAL(import(corpus("single.json"), NULL), TG_OK);
+    CU_ASSERT_STRING_EQUAL(g_pk.model, "gpt-4o");
+    CU_ASSERT_EQUAL(cJSON_GetArraySize(g_pk.deployments), 1);
+    CU_ASSERT_STRING_EQUAL(dep_str("azure-gpt4o", "provider"), "azure");
+    CU_ASSERT_STRING_EQUAL(dep_str("azure-gpt4o", "api_base"),
+                           "https://contoso-openai-eastus.openai.azure.com");
+    CU_ASSERT_STRING_EQUAL(dep_str("azure-gpt4o", "upstream_model"),
+                           "gpt4o-prod");
+    CU_ASSERT_STRING_EQUAL(dep_str("azure-gpt4o", "api_version"),
+                           "2024-10-21");
+    CU_ASSERT_STRING_EQUAL(dep_str("azure-gpt4o", "api_key"),
+                           "${PORTKEY_VK_AZURE_GPT4O}");
+    CU_ASSERT_EQUAL(dep_num("azure-gpt4o", "weight"), -1);
+    CU_ASSERT_EQUAL(cJSON_GetObjectItem(g_pk.dataplane, "retries")->valueint,
+                    3);
+    CU_ASSERT_EQUAL(
+        cJSON_GetObjectItem(g_pk.dataplane, "total_timeout_ms")->valueint,
+        20000);
+    CU_ASSERT(finding_at("targets[0].virtual_key", PDP_MIG_APPROXIMATED, 9));
+    CU_ASSERT(finding_at("targets[0].override_params.temperature",
+                         PDP_MIG_UNSUPPORTED, 13));
+    CU_ASSERT(finding_at("targets[0].override_params.model",
+                         PDP_MIG_APPROXIMATED, 13));
+    CU_ASSERT(finding_at("targets[0].forward_headers", PDP_MIG_UNSUPPORTED,
+                         14));
+    CU_ASSERT(finding_at("retry.attempts", PDP_MIG_MAPPED, 3));
+    CU_ASSERT(write_and_test(NULL) == 1);
+}
+
+static void
+test_loadbalance(void)
+{
+    static const char *const ids[] = {"oai-east", "oai-west", NULL};
+    const cJSON             *mg;
+
+    CU_ASSERT_EQUAL_FATAL(import(corpus("loadbalance.json"), NULL), TG_OK);
+    CU_ASSERT_STRING_EQUAL(g_pk.model, "gpt-4o-mini");
+    CU_ASSERT_EQUAL(dep_num("oai-east", "weight"), 750);
+    CU_ASSERT_EQUAL(dep_num("oai-west", "weight"), 250);
+    CU_ASSERT_STRING_EQUAL(dep_str("oai-west", "upstream_model"),
+                           "gpt-4o-mini");
+    CU_ASSERT_STRING_EQUAL(dep_str("oai-west", "model"), "gpt-4o-mini");
+    mg = cJSON_GetArrayItem(g_pk.model_groups, 0);
+    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(mg, "model")->valuestring,
+                           "gpt-4o-mini");
+    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(mg, "strategy")->valuestring,
+                           "weighted");
+    CU_ASSERT(ids_are(cJSON_GetObjectItem(
+                          cJSON_GetObjectItem(
+                              cJSON_GetArrayItem(g_pk.tests, 0), "expect"),
+                          "route"),
+                      ids));
+    CU_ASSERT(finding_at("cache", PDP_MIG_UNSUPPORTED, 4));
+    CU_ASSERT(finding_at("retry.on_status_codes", PDP_MIG_APPROXIMATED, 3));
+    CU_ASSERT(finding_at("strategy.mode", PDP_MIG_MAPPED, 2));
+    CU_ASSERT(finding_at("targets[0].weight", PDP_MIG_MAPPED, 10));
+    CU_ASSERT(write_and_test(NULL) == 1);
+}
+
+static void
+test_fallback(void)
+{
+    /* the targets send three models: the client-facing one is needed */
+    CU_ASSERT_EQUAL(import(corpus("fallback.json"), NULL), TG_ECONFIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_err, "send different models"));
+    CU_ASSERT_EQUAL_FATAL(import(corpus("fallback.json"), "smart"), TG_OK);
+    CU_ASSERT_STRING_EQUAL(g_pk.model, "smart");
+    CU_ASSERT_STRING_EQUAL(dep_str("secondary", "model"), "smart");
+    CU_ASSERT_STRING_EQUAL(dep_str("primary", "upstream_model"), "gpt-4o");
+    CU_ASSERT_STRING_EQUAL(dep_str("secondary", "provider"), "anthropic");
+    CU_ASSERT_STRING_EQUAL(dep_str("secondary", "upstream_model"),
+                           "claude-3-5-sonnet-20241022");
+    CU_ASSERT_STRING_EQUAL(dep_str("last-resort", "provider"), "groq");
+    CU_ASSERT_EQUAL(dep_num("primary", "weight"), -1);
+    CU_ASSERT_EQUAL(cJSON_GetArraySize(g_pk.model_groups), 0);
+    /* no retry block: one attempt per target, as in Portkey */
+    CU_ASSERT_EQUAL(cJSON_GetObjectItem(g_pk.dataplane, "retries")->valueint,
+                    0);
+    CU_ASSERT_PTR_NOT_NULL(finding("retry", PDP_MIG_MAPPED));
+    CU_ASSERT_EQUAL(
+        cJSON_GetObjectItem(g_pk.dataplane, "first_byte_timeout_ms")->valueint,
+        15000);
+    CU_ASSERT(finding_at("strategy.on_status_codes[0]", PDP_MIG_MAPPED, 4));
+    CU_ASSERT(finding_at("strategy.on_status_codes[5]", PDP_MIG_UNSUPPORTED,
+                         4));
+    CU_ASSERT(finding_at("targets[1].override_params.max_tokens",
+                         PDP_MIG_UNSUPPORTED, 18));
+    CU_ASSERT_PTR_NULL(finding("strategy", PDP_MIG_APPROXIMATED));
+    CU_ASSERT(write_and_test(NULL) == 1);
+}
+
+static void
+test_nested_weights(void)
+{
+    CU_ASSERT_EQUAL(import(corpus("nested.json"), NULL), TG_ECONFIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_err, "pass --model NAME"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_err, "nested.json:1:1:"));
+    CU_ASSERT_EQUAL_FATAL(import(corpus("nested.json"), "llama-or-gpt"),
+                          TG_OK);
+    /* 0.8 pool: a fallback, its first target takes it all */
+    CU_ASSERT_EQUAL(dep_num("oai", "weight"), 800);
+    CU_ASSERT_EQUAL(dep_num("gem", "weight"), 1);
+    /* 0.2 pool of 1:3 */
+    CU_ASSERT_EQUAL(dep_num("together", "weight"), 50);
+    CU_ASSERT_EQUAL(dep_num("router", "weight"), 150);
+    CU_ASSERT_EQUAL(dep_num("local", "weight"), 0);
+    CU_ASSERT_STRING_EQUAL(dep_str("gem", "provider"), "gemini");
+    CU_ASSERT_STRING_EQUAL(dep_str("gem", "upstream_model"), "gemini-1.5-pro");
+    CU_ASSERT_STRING_EQUAL(dep_str("local", "api_base"),
+                           "http://ollama.internal:11434/v1");
+    CU_ASSERT_STRING_EQUAL(dep_str("local", "upstream_model"), "llama-or-gpt");
+    CU_ASSERT_STRING_EQUAL(dep_str("local", "api_key"), "(none)");
+    CU_ASSERT(finding_at("targets[0].strategy.mode", PDP_MIG_APPROXIMATED, 7));
+    CU_ASSERT(finding_at("targets[1].strategy.mode", PDP_MIG_MAPPED, 18));
+    CU_ASSERT(write_and_test(NULL) == 1);
+}
+
+/* ---- conditional ---------------------------------------------------------- */
+
+/* Expectations written by hand from Portkey's documented semantics. */
+#define HAND_CASE(name, meta, route)                                           \
+    "{\"name\": \"" name "\", \"input\": {\"principal\": {\"key_id\": "       \
+    "\"k\"}, \"request\": {\"model\": \"gpt-4o-mini\", \"metadata\": " meta  \
+    "}}, \"expect\": {\"decision\": \"allow\", \"route\": " route "}}"
+
+#define BASE "[\"base\"]"
+#define EU "[\"eu\"]"
+#define INTERNAL "[\"mistral-1\", \"deepseek-2\"]"
+
+static const char HAND_TESTS[] =
+    "{\"tests\": ["
+    HAND_CASE("paid", "{\"plan\": \"paid\", \"region\": \"eu\"}",
+              "[\"finetuned\"]") ","
+    HAND_CASE("free", "{\"plan\": \"free\"}", BASE) ","
+    HAND_CASE("in", "{\"region\": \"fr\"}", EU) ","
+    HAND_CASE("not in", "{\"region\": \"us\"}", BASE) ","
+    HAND_CASE("plain value", "{\"data_class\": \"restricted\"}", EU) ","
+    HAND_CASE("and holds", "{\"tier\": \"internal\", \"env\": \"dev\"}",
+              INTERNAL) ","
+    HAND_CASE("ne fails", "{\"tier\": \"internal\", \"env\": \"prod\"}",
+              BASE) ","
+    HAND_CASE("nin fails", "{\"tier\": \"internal\", \"team\": \"ml\"}",
+              BASE) ","
+    HAND_CASE("nin holds", "{\"tier\": \"internal\", \"team\": \"web\"}",
+              INTERNAL) ","
+    HAND_CASE("case matters", "{\"plan\": \"PAID\"}", BASE)
+    "]}";
+
+static void
+test_conditional(void)
+{
+    static const char *const first[] = {"finetuned", NULL};
+    const cJSON             *r;
+    int                      passed;
+
+    CU_ASSERT_EQUAL_FATAL(import(corpus("conditional.json"), "gpt-4o-mini"),
+                          TG_OK);
+    CU_ASSERT_EQUAL(cJSON_GetArraySize(g_pk.rules), 4);
+    r = cJSON_GetArrayItem(g_pk.rules, 0);
+    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(r, "id")->valuestring,
+                           "portkey-cond-01");
+    CU_ASSERT(ids_are(cJSON_GetObjectItem(r, "deployments"), first));
+    r = cJSON_GetArrayItem(g_pk.rules, 2);
+    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(r, "strategy")->valuestring,
+                           "weighted");
+    CU_ASSERT_STRING_EQUAL(
+        cJSON_GetObjectItem(cJSON_GetArrayItem(g_pk.rules, 3), "id")
+            ->valuestring,
+        "portkey-default");
+    CU_ASSERT_EQUAL(dep_num("mistral-1", "weight"), 667);
+    CU_ASSERT_EQUAL(dep_num("deepseek-2", "weight"), 333);
+    CU_ASSERT_STRING_EQUAL(dep_str("finetuned", "upstream_model"),
+                           "ft:gpt-4o-mini:acme::9xYz");
+    CU_ASSERT_STRING_EQUAL(dep_str("eu", "upstream_model"), "gpt-4o-mini-eu");
+    /* every operator is a mapped finding on its own line */
+    CU_ASSERT(finding_at("strategy.conditions[0].query.metadata.plan.$eq",
+                         PDP_MIG_MAPPED, 6));
+    CU_ASSERT(finding_at(
+        "strategy.conditions[1].query.$or[0].metadata.region.$in",
+        PDP_MIG_MAPPED, 12));
+    CU_ASSERT(finding_at(
+        "strategy.conditions[1].query.$or[1].metadata.data_class",
+        PDP_MIG_MAPPED, 13));
+    CU_ASSERT(finding_at("strategy.conditions[2].query.$and[0].metadata.env.$ne",
+                         PDP_MIG_MAPPED, 21));
+    CU_ASSERT(finding_at(
+        "strategy.conditions[2].query.$and[1].metadata.team.$nin",
+        PDP_MIG_MAPPED, 22));
+    CU_ASSERT(finding_at("strategy.conditions[1].query.$or", PDP_MIG_MAPPED,
+                         11));
+    CU_ASSERT(finding_at("retry.on_status_codes[3]", PDP_MIG_APPROXIMATED,
+                         31));
+    /* generated (6 or more) and hand-written (10) cases all pass */
+    passed = write_and_test(HAND_TESTS);
+    CU_ASSERT(passed >= 16);
+}
+
+static void
+test_no_default(void)
+{
+    const char *dir = tg_unit_tmpdir("portkey-nodef");
+    const char *p   = tg_unit_write(
+        dir, "nodef.json",
+        "{\"strategy\": {\"mode\": \"conditional\", \"conditions\": [\n"
+        "  {\"query\": {\"metadata.team\": {\"$in\": [\"a\", \"b\"]}}, "
+        "\"then\": \"t\"}]},\n"
+        " \"targets\": [{\"name\": \"t\", \"provider\": \"openai\", "
+        "\"api_key\": \"${OPENAI_API_KEY}\", "
+        "\"override_params\": {\"model\": \"gpt-4o\"}}]}\n");
+    const cJSON *r;
+    const cJSON *t;
+    bool         deny_tested = false;
+
+    CU_ASSERT_EQUAL_FATAL(import(p, NULL), TG_OK);
+    CU_ASSERT_STRING_EQUAL(dep_str("t", "api_key"), "${OPENAI_API_KEY}");
+    r = cJSON_GetArrayItem(g_pk.rules, 1);
+    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(r, "id")->valuestring,
+                           "portkey-no-match");
+    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(r, "effect")->valuestring,
+                           "deny");
+    cJSON_ArrayForEach(t, g_pk.tests) {
+        const cJSON *d = cJSON_GetObjectItem(cJSON_GetObjectItem(t, "expect"),
+                                             "decision");
+        deny_tested |= strcmp(d->valuestring, "deny") == 0;
+    }
+    CU_ASSERT(deny_tested);
+    CU_ASSERT(write_and_test(NULL) >= 2);
+}
+
+static void
+test_bad_references(void)
+{
+    const char *dir = tg_unit_tmpdir("portkey-bad");
+    const char *p   = tg_unit_write(
+        dir, "bad.json",
+        "{\"strategy\": {\"mode\": \"conditional\", \"conditions\": [\n"
+        "  {\"query\": {\"metadata.team\": \"a\"}, \"then\": \"nope\"}]},\n"
+        " \"targets\": [{\"name\": \"t\", \"provider\": \"openai\"}]}\n");
+
+    CU_ASSERT_EQUAL(import(p, "m"), TG_ECONFIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_err, "bad.json:2:37:"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_err, "no target has this name"));
+    p = tg_unit_write(dir, "broken.json", "{\"strategy\": {\"mode\": }\n");
+    CU_ASSERT_EQUAL(import(p, "m"), TG_ECONFIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(g_err, "broken.json:1:"));
+}
+
+/* ---- refusals ------------------------------------------------------------- */
+
+/* no_secret: neither secret of refusals.json is anywhere in text. */
+static bool
+no_secret(const char *text)
+{
+    return strstr(text, "LITERALSECRET") == NULL &&
+           strstr(text, "wJalrXUtnFEMI") == NULL &&
+           strstr(text, "AKIAIOSFODNN7") == NULL;
+}
+
+/* files_clean: no file under dir holds a secret. */
+static bool
+files_clean(const char *dir)
+{
+    DIR           *d = opendir(dir);
+    struct dirent *e;
+    bool           ok = d != NULL;
+
+    while (d != NULL && (e = readdir(d)) != NULL) {
+        char  p[1400];
+        FILE *fp;
+        char  buf[1 << 16];
+        size_t n;
+
+        if (e->d_name[0] == '.') {
+            continue;
+        }
+        snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+        if (e->d_type == DT_DIR) {
+            ok &= files_clean(p);
+            continue;
+        }
+        if ((fp = fopen(p, "r")) == NULL) {
+            continue;
+        }
+        n      = fread(buf, 1, sizeof(buf) - 1, fp);
+        buf[n] = '\0';
+        fclose(fp);
+        ok &= no_secret(buf);
+    }
+    if (d != NULL) {
+        closedir(d);
+    }
+    return ok;
+}
+
+static void
+test_refusals(void)
+{
+    char  *all;
+    cJSON *fj;
+    char   dir[1024];
+    char   outbuf[1 << 16];
+    char   errbuf[4096];
+    FILE  *out;
+    FILE  *err;
+    char  *argv[8];
+    int    st;
+
+    CU_ASSERT_EQUAL_FATAL(import(corpus("refusals.json"), NULL), TG_OK);
+    CU_ASSERT_STRING_EQUAL(g_pk.model, "gpt-4o");
+    CU_ASSERT_EQUAL(cJSON_GetArraySize(g_pk.deployments), 2);
+    CU_ASSERT_STRING_EQUAL(dep_str("openai-1", "api_key"),
+                           "${PORTKEY_VK_OPENAI_1}");
+    CU_ASSERT_STRING_EQUAL(dep_str("openai-direct", "api_key"),
+                           "${PORTKEY_API_KEY_OPENAI_DIRECT}");
+    CU_ASSERT(finding_at("targets[0].api_key", PDP_MIG_UNSUPPORTED, 19));
+    CU_ASSERT(finding_at("targets[0].openai_project", PDP_MIG_UNSUPPORTED,
+                         20));
+    CU_ASSERT(finding_at("targets[1].targets[0].provider",
+                         PDP_MIG_UNSUPPORTED, 27));
+    CU_ASSERT(finding_at("targets[1].targets[1].provider",
+                         PDP_MIG_UNSUPPORTED, 32));
+    /* a fallback without on_status_codes falls back on fewer answers */
+    CU_ASSERT(finding_at("targets[1].strategy", PDP_MIG_APPROXIMATED, 24));
+    CU_ASSERT(finding_at("strategy.conditions[0].query.metadata.user_id.$regex",
+                         PDP_MIG_UNSUPPORTED, 5));
+    CU_ASSERT(finding_at("strategy.conditions[1].query.metadata.score.$gt",
+                         PDP_MIG_UNSUPPORTED, 6));
+    CU_ASSERT(finding_at("strategy.conditions[2].query.params.temperature",
+                         PDP_MIG_UNSUPPORTED, 7));
+    CU_ASSERT(finding_at("cache", PDP_MIG_UNSUPPORTED, 12));
+    CU_ASSERT(finding_at("before_request_hooks", PDP_MIG_UNSUPPORTED, 13));
+    CU_ASSERT(finding_at("override_params.temperature", PDP_MIG_UNSUPPORTED,
+                         14));
+    /* only condition 4 and the default are rules */
+    CU_ASSERT_EQUAL(cJSON_GetArraySize(g_pk.rules), 2);
+    CU_ASSERT_STRING_EQUAL(
+        cJSON_GetObjectItem(cJSON_GetArrayItem(g_pk.rules, 0), "id")
+            ->valuestring,
+        "portkey-cond-04");
+    /* the literal keys are nowhere: not in the built config, the report,
+     * the files written, nor what the command prints */
+    all = cJSON_PrintUnformatted(g_pk.deployments);
+    CU_ASSERT(no_secret(all));
+    free(all);
+    fj  = pdp_mig_findings_json(&g_f);
+    all = cJSON_PrintUnformatted(fj);
+    CU_ASSERT(no_secret(all));
+    free(all);
+    cJSON_Delete(fj);
+    CU_ASSERT(write_and_test(NULL) >= 2);
+    snprintf(dir, sizeof(dir), "%s/cli", tg_unit_tmpdir("portkey-cli"));
+    out = fmemopen(outbuf, sizeof(outbuf), "w");
+    err = fmemopen(errbuf, sizeof(errbuf), "w");
+    argv[0] = (char *)corpus("refusals.json");
+    argv[1] = "--out";
+    argv[2] = dir;
+    argv[3] = NULL;
+    st      = pdp_import_portkey_cli(3, argv, out, err);
+    fclose(out);
+    fclose(err);
+    CU_ASSERT_EQUAL(st, PDP_MIG_EXIT_OK);
+    CU_ASSERT_PTR_NOT_NULL(strstr(outbuf, "targets[0].api_key"));
+    CU_ASSERT(no_secret(outbuf));
+    CU_ASSERT(no_secret(errbuf));
+    CU_ASSERT(files_clean(dir));
+}
+
+static void
+test_cli(void)
+{
+    char  outbuf[1 << 16];
+    char  errbuf[4096];
+    FILE *out;
+    FILE *err;
+    char *argv[8];
+    int   st;
+    char  dir[1024];
+    cJSON *j;
+
+    snprintf(dir, sizeof(dir), "%s/never", tg_unit_tmpdir("portkey-dry"));
+    out     = fmemopen(outbuf, sizeof(outbuf), "w");
+    err     = fmemopen(errbuf, sizeof(errbuf), "w");
+    argv[0] = (char *)corpus("nested.json");
+    argv[1] = "--model=gpt-4o";
+    argv[2] = "--dry-run";
+    argv[3] = "--format";
+    argv[4] = "json";
+    argv[5] = "--out";
+    argv[6] = dir;
+    argv[7] = NULL;
+    st      = pdp_import_portkey_cli(7, argv, out, err);
+    fclose(out);
+    fclose(err);
+    CU_ASSERT_EQUAL(st, PDP_MIG_EXIT_OK);
+    j = cJSON_Parse(outbuf);
+    CU_ASSERT_PTR_NOT_NULL(cJSON_GetObjectItem(j, "findings"));
+    cJSON_Delete(j);
+    CU_ASSERT_PTR_NULL(opendir(dir)); /* a dry run writes nothing */
+
+    out     = fmemopen(outbuf, sizeof(outbuf), "w");
+    err     = fmemopen(errbuf, sizeof(errbuf), "w");
+    argv[1] = "--dry-run";
+    argv[2] = NULL;
+    st      = pdp_import_portkey_cli(2, argv, out, err);
+    fclose(out);
+    fclose(err);
+    CU_ASSERT_EQUAL(st, PDP_MIG_EXIT_USAGE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(errbuf, "--model NAME"));
+
+    out     = fmemopen(outbuf, sizeof(outbuf), "w");
+    err     = fmemopen(errbuf, sizeof(errbuf), "w");
+    argv[1] = "--model";
+    argv[2] = NULL;
+    st      = pdp_import_portkey_cli(2, argv, out, err);
+    fclose(out);
+    fclose(err);
+    CU_ASSERT_EQUAL(st, PDP_MIG_EXIT_USAGE);
+}
+
+static const tg_unit_case cases[] = {
+    {"single: one azure deployment, retry and timeout", test_single},
+    {"loadbalance: weights and a weighted model group", test_loadbalance},
+    {"fallback: ordered deployments, status codes reported", test_fallback},
+    {"nested targets: weights multiplied, --model needed", test_nested_weights},
+    {"conditional: every operator, generated and hand tests pass",
+     test_conditional},
+    {"conditional without default: no match is denied", test_no_default},
+    {"a then naming no target, broken JSON: file:line:col", test_bad_references},
+    {"refusals: paths and lines, literal keys never copied or printed",
+     test_refusals},
+    {"the command: --dry-run --format json, --model errors", test_cli},
+    {NULL, NULL},
+};
+
+int
+main(void)
+{
+    int rc = tg_unit_run("pdp.migrate.portkey", cases);
+
+    pdp_portkey_fini(&g_pk);
+    pdp_mig_findings_fini(&g_f);
+    return rc;
+}
