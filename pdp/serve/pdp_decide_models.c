@@ -66,7 +66,8 @@ pdp_dm_match_add(tg_rule_match *list, uint32_t *n, uint32_t cap,
 static void
 pdp_dm_skipped(const char *request_id, const char *m, pdp_dm *dm)
 {
-    const tg_decision *d = &dm->one;
+    const tg_decision *d    = &dm->one;
+    bool               rule = false;
     int                w;
 
     for (uint32_t i = 0; i < d->n_matched; i++) {
@@ -74,6 +75,7 @@ pdp_dm_skipped(const char *request_id, const char *m, pdp_dm *dm)
             strcmp(d->matched[i].effect, "deny") == 0) {
             pdp_dm_match_add(dm->denied, &dm->n_denied, TG_MSG_RULES_MAX,
                              &d->matched[i]);
+            rule = true;
         }
     }
     w = snprintf(dm->why + dm->why_len, sizeof(dm->why) - dm->why_len,
@@ -85,8 +87,14 @@ pdp_dm_skipped(const char *request_id, const char *m, pdp_dm *dm)
             dm->why_len = sizeof(dm->why) - 1;
         }
     }
-    tg_info("decide %s: fallback model \"%.100s\" skipped: %s", request_id, m,
-            d->error_code);
+    /* A rule's deny is in the decision record; anything else only here. */
+    if (rule) {
+        tg_debug("decide %s: fallback model \"%.100s\" skipped: %s", request_id,
+                 m, d->error_code);
+    } else {
+        tg_info("decide %s: fallback model \"%.100s\" skipped: %s", request_id,
+                m, d->error_code);
+    }
 }
 
 /* pdp_dm_guards_merge adds d's guardrail obligations to out's; false
