@@ -33,8 +33,8 @@ pdp_pk_line(const pdp_pk *c, const cJSON *node)
 }
 
 void
-pdp_pk_note(pdp_pk *c, const char *path, const cJSON *node,
-            pdp_mig_kind kind, const char *fmt, ...)
+pdp_pk_note(pdp_pk *c, const char *path, const cJSON *node, pdp_mig_kind kind,
+            const char *fmt, ...)
 {
     char    msg[768];
     va_list ap;
@@ -87,7 +87,7 @@ pdp_pk__acts(int64_t code)
 void
 pdp_pk_codes(pdp_pk *c, const cJSON *list, const char *path, bool fallback)
 {
-    const char  *verb = fallback ? "falls back" : "retries";
+    const char  *verb   = fallback ? "falls back" : "retries";
     bool         has429 = false;
     int          has5xx = 0;
     const cJSON *v;
@@ -99,7 +99,8 @@ pdp_pk_codes(pdp_pk *c, const cJSON *list, const char *path, bool fallback)
                     "expected a list of HTTP status codes; ignored");
         return;
     }
-    cJSON_ArrayForEach(v, list) {
+    cJSON_ArrayForEach(v, list)
+    {
         int64_t code = 0;
 
         snprintf(p, sizeof(p), "%s[%zu]", path, i++);
@@ -109,8 +110,8 @@ pdp_pk_codes(pdp_pk *c, const cJSON *list, const char *path, bool fallback)
         } else if (pdp_pk__acts(code)) {
             has429 |= code == 429;
             has5xx += code >= 500;
-            pdp_pk_note(c, p, v, PDP_MIG_MAPPED,
-                        "Tollgate %s on a %lld too", verb, (long long)code);
+            pdp_pk_note(c, p, v, PDP_MIG_MAPPED, "Tollgate %s on a %lld too",
+                        verb, (long long)code);
         } else if (code == 401 || code == 403 || code == 404) {
             pdp_pk_note(c, p, v,
                         fallback ? PDP_MIG_MAPPED : PDP_MIG_APPROXIMATED,
@@ -150,7 +151,8 @@ pdp_pk__retry(pdp_pk *c, const cJSON *r, const char *path, bool top)
                     "expected an object {attempts, on_status_codes}; ignored");
         return;
     }
-    cJSON_ArrayForEach(m, r) {
+    cJSON_ArrayForEach(m, r)
+    {
         int64_t n = 0;
 
         snprintf(p, sizeof(p), "%s.%s", path, m->string);
@@ -188,11 +190,14 @@ bool
 pdp_pk_global(pdp_pk *c, const char *key, const cJSON *v, const char *path,
               bool top)
 {
-    static const char *const hooks[] = {
-        "before_request_hooks", "after_request_hooks", "input_guardrails",
-        "output_guardrails", "default_input_guardrails",
-        "default_output_guardrails", NULL};
-    int64_t ms = 0;
+    static const char *const hooks[] = {"before_request_hooks",
+                                        "after_request_hooks",
+                                        "input_guardrails",
+                                        "output_guardrails",
+                                        "default_input_guardrails",
+                                        "default_output_guardrails",
+                                        NULL};
+    int64_t                  ms      = 0;
 
     if (strcmp(key, "retry") == 0) {
         pdp_pk__retry(c, v, path, top);
@@ -209,8 +214,9 @@ pdp_pk_global(pdp_pk *c, const char *key, const cJSON *v, const char *path,
                         "transfer, streams included) and, when shorter than "
                         "60 s, first_byte_timeout_ms; a timed-out attempt "
                         "moves on as Portkey's 408 does%s",
-                        top ? "" : "; one setting for every deployment: the "
-                                   "longest in the config is used");
+                        top ? ""
+                            : "; one setting for every deployment: the "
+                              "longest in the config is used");
         }
         return true;
     }
@@ -269,7 +275,7 @@ pdp_pk__override_model(const cJSON *node)
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, "model");
 
     return cJSON_IsString(m) && m->valuestring[0] != '\0' ? m->valuestring
-                                                           : NULL;
+                                                          : NULL;
 }
 
 /* pdp_pk__leaf_models walks the targets: *first gets the first model a
@@ -280,7 +286,7 @@ static void
 pdp_pk__leaf_models(const cJSON *node, const char *inherit, int depth,
                     const char **first, bool *differs, bool *none)
 {
-    const cJSON *ts = cJSON_GetObjectItemCaseSensitive(node, "targets");
+    const cJSON *ts  = cJSON_GetObjectItemCaseSensitive(node, "targets");
     const char  *own = pdp_pk__override_model(node);
     const cJSON *t;
 
@@ -297,7 +303,8 @@ pdp_pk__leaf_models(const cJSON *node, const char *inherit, int depth,
         }
         return;
     }
-    cJSON_ArrayForEach(t, ts) {
+    cJSON_ArrayForEach(t, ts)
+    {
         pdp_pk__leaf_models(t, inherit, depth + 1, first, differs, none);
     }
 }
@@ -314,8 +321,9 @@ pdp_pk__pick_model(pdp_pk *c, const cJSON *root, const char *flag)
 
     if (flag != NULL) {
         if (flag[0] == '\0' || strlen(flag) >= 128) {
-            return pdp_pk_fail(c, root, "--model: expected 1 to 127 "
-                                        "characters");
+            return pdp_pk_fail(c, root,
+                               "--model: expected 1 to 127 "
+                               "characters");
         }
         pdp_mig_add(c->f, "--model", 0, PDP_MIG_MAPPED,
                     "clients ask for model \"%s\"; a target without "
@@ -374,8 +382,7 @@ pdp_pk__plain(pdp_pk *c, const cJSON *root)
         goto out;
     }
     pdp_pk_weights(c, &g);
-    if (g.weighted &&
-        (mg = pdp_pk_ck(c, cJSON_CreateObject())) != NULL) {
+    if (g.weighted && (mg = pdp_pk_ck(c, cJSON_CreateObject())) != NULL) {
         cJSON_AddItemToArray(c->pk->model_groups, mg);
         pdp_pk_ck(c, cJSON_AddStringToObject(mg, "model", c->pk->model));
         pdp_pk_ck(c, cJSON_AddStringToObject(mg, "strategy", "weighted"));
@@ -404,8 +411,9 @@ pdp_pk__run(pdp_pk *c, const char *path, const char *model)
     c->doc = doc;
     root   = tg_json_doc_root(doc);
     if (!cJSON_IsObject(root)) {
-        rv = pdp_pk_fail(c, root, "a Portkey config is a JSON object "
-                                  "({\"strategy\": ..., \"targets\": [...]})");
+        rv = pdp_pk_fail(c, root,
+                         "a Portkey config is a JSON object "
+                         "({\"strategy\": ..., \"targets\": [...]})");
         goto out;
     }
     if ((rv = pdp_pk__pick_model(c, root, model)) != TG_OK) {
@@ -456,15 +464,15 @@ void
 pdp_portkey_output(const pdp_portkey *pk, pdp_mig_output *o)
 {
     memset(o, 0, sizeof(*o));
-    o->bundle_name  = "portkey-import";
-    o->description  = "Imported from a Portkey gateway config by "
-                      "tollgate-pdp import portkey";
-    o->deployments  = pk->deployments;
-    o->model_groups = cJSON_GetArraySize(pk->model_groups) ? pk->model_groups
-                                                           : NULL;
-    o->dataplane    = pk->dataplane;
-    o->rules        = pk->rules;
-    o->tests        = cJSON_GetArraySize(pk->tests) ? pk->tests : NULL;
+    o->bundle_name = "portkey-import";
+    o->description = "Imported from a Portkey gateway config by "
+                     "tollgate-pdp import portkey";
+    o->deployments = pk->deployments;
+    o->model_groups =
+        cJSON_GetArraySize(pk->model_groups) ? pk->model_groups : NULL;
+    o->dataplane = pk->dataplane;
+    o->rules     = pk->rules;
+    o->tests     = cJSON_GetArraySize(pk->tests) ? pk->tests : NULL;
 }
 
 void
@@ -511,8 +519,10 @@ pdp_pk__take_model(int argc, char **argv, char **kept, int *nkept,
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--model") == 0) {
             if (i + 1 >= argc) {
-                fprintf(err, "%s: --model needs a value (the model name "
-                             "clients ask for)\n", PDP_PK_CMD);
+                fprintf(err,
+                        "%s: --model needs a value (the model name "
+                        "clients ask for)\n",
+                        PDP_PK_CMD);
                 return PDP_MIG_EXIT_USAGE;
             }
             *model = argv[++i];
@@ -529,9 +539,9 @@ pdp_pk__take_model(int argc, char **argv, char **kept, int *nkept,
 int
 pdp_import_portkey_cli(int argc, char **argv, FILE *out, FILE *err)
 {
-    pdp_mig_args     a     = {0};
-    pdp_mig_findings f     = {0};
-    pdp_portkey      pk    = {0};
+    pdp_mig_args     a  = {0};
+    pdp_mig_findings f  = {0};
+    pdp_portkey      pk = {0};
     pdp_mig_output   o;
     const char      *model = NULL;
     char           **kept  = calloc((size_t)argc + 1, sizeof(*kept));
@@ -562,8 +572,9 @@ pdp_import_portkey_cli(int argc, char **argv, FILE *out, FILE *err)
         goto out;
     }
     if (a.out == NULL && !a.dry_run) {
-        fprintf(err, "%s: say where to write the result with --out DIR (a "
-                     "new or empty directory), or pass --dry-run\n",
+        fprintf(err,
+                "%s: say where to write the result with --out DIR (a "
+                "new or empty directory), or pass --dry-run\n",
                 PDP_PK_CMD);
         st = PDP_MIG_EXIT_USAGE;
         goto out;

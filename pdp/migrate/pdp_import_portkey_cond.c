@@ -30,13 +30,13 @@ typedef struct pdp_pk_branch {
 } pdp_pk_branch;
 
 typedef struct pdp_pk_cond {
-    pdp_pk        *c;
-    const cJSON   *targets;
-    pdp_pk_group  *groups; /* one per target; ids NULL: not imported */
-    size_t         n_targets;
-    pdp_pk_branch  br[PDP_PK_CONDS_MAX];
-    size_t         n_br;
-    int            def; /* default target index; -1: none */
+    pdp_pk       *c;
+    const cJSON  *targets;
+    pdp_pk_group *groups; /* one per target; ids NULL: not imported */
+    size_t        n_targets;
+    pdp_pk_branch br[PDP_PK_CONDS_MAX];
+    size_t        n_br;
+    int           def; /* default target index; -1: none */
 } pdp_pk_cond;
 
 /* ---- query translation -------------------------------------------------- */
@@ -123,7 +123,8 @@ pdp_pk__strings(const cJSON *v)
     if (!cJSON_IsArray(v)) {
         return false;
     }
-    cJSON_ArrayForEach(e, v) {
+    cJSON_ArrayForEach(e, v)
+    {
         if (!cJSON_IsString(e)) {
             return false;
         }
@@ -143,8 +144,8 @@ pdp_pk__op(pdp_pk *c, const char *attr, const char *op, const cJSON *v,
     cJSON *test = NULL;
 
     if (!in && !cmp) {
-        bool num = op[0] == '$' && (op[1] == 'g' || op[1] == 'l') &&
-                   op[2] == 't';
+        bool num =
+            op[0] == '$' && (op[1] == 'g' || op[1] == 'l') && op[2] == 't';
         pdp_pk_note(c, path, v, PDP_MIG_UNSUPPORTED, "%s",
                     num ? "metadata values are strings in Tollgate and lt/le/"
                           "gt/ge compare numbers only; this condition is not "
@@ -172,8 +173,10 @@ pdp_pk__op(pdp_pk *c, const char *attr, const char *op, const cJSON *v,
                     neg ? "always holds" : "never holds");
         return cJSON_CreateBool(neg);
     }
-    test = pdp_pk__cmp(in ? "in" : neg ? "ne" : "eq", attr,
-                       cJSON_Duplicate(v, true));
+    test = pdp_pk__cmp(in    ? "in"
+                       : neg ? "ne"
+                             : "eq",
+                       attr, cJSON_Duplicate(v, true));
     if (in && neg) {
         test = pdp_pk__not(test);
     }
@@ -210,9 +213,8 @@ static cJSON *pdp_pk__query(pdp_pk *c, const cJSON *q, const char *path,
 static cJSON *
 pdp_pk__logic(pdp_pk *c, const cJSON *m, const char *path, bool *ok)
 {
-    cJSON       *o   = cJSON_CreateObject();
-    cJSON       *arr = cJSON_AddArrayToObject(o, m->string[1] == 'o' ? "any"
-                                                                     : "all");
+    cJSON *o   = cJSON_CreateObject();
+    cJSON *arr = cJSON_AddArrayToObject(o, m->string[1] == 'o' ? "any" : "all");
     const cJSON *e;
     size_t       i = 0;
     char         p[PDP_PK_PATH];
@@ -230,7 +232,8 @@ pdp_pk__logic(pdp_pk *c, const cJSON *m, const char *path, bool *ok)
     }
     const cJSON *list = cJSON_IsArray(m) ? m : NULL;
 
-    cJSON_ArrayForEach(e, list) {
+    cJSON_ArrayForEach(e, list)
+    {
         snprintf(p, sizeof(p), "%s[%zu]", path, i++);
         cJSON *sub = pdp_pk__query(c, e, p, ok);
         if (sub != NULL) {
@@ -328,14 +331,16 @@ pdp_pk__query(pdp_pk *c, const cJSON *q, const char *path, bool *ok)
     return pdp_pk__unwrap(all);
 }
 
-/* ---- Portkey's semantics, for the tests ----------------------------------- */
+/* ---- Portkey's semantics, for the tests -----------------------------------
+ */
 
 static bool
 pdp_pk__in(const cJSON *list, const char *val)
 {
     const cJSON *e;
 
-    cJSON_ArrayForEach(e, list) {
+    cJSON_ArrayForEach(e, list)
+    {
         if (val != NULL && cJSON_IsString(e) &&
             strcmp(e->valuestring, val) == 0) {
             return true;
@@ -349,8 +354,8 @@ pdp_pk__in(const cJSON *list, const char *val)
 static bool
 pdp_pk__holds(const char *op, const cJSON *v, const char *val)
 {
-    bool eq = val != NULL && cJSON_IsString(v) &&
-              strcmp(v->valuestring, val) == 0;
+    bool eq =
+        val != NULL && cJSON_IsString(v) && strcmp(v->valuestring, val) == 0;
 
     if (strcmp(op, "$eq") == 0) {
         return eq;
@@ -372,7 +377,7 @@ pdp_pk__eval(const cJSON *q, const cJSON *meta)
 {
     for (const cJSON *m = q->child; m != NULL; m = m->next) {
         bool or = strcmp(m->string, "$or") == 0;
-        bool r  = !or;
+        bool r  = ! or ;
 
         if (or || strcmp(m->string, "$and") == 0) {
             for (const cJSON *e = m->child; e != NULL; e = e->next) {
@@ -380,14 +385,14 @@ pdp_pk__eval(const cJSON *q, const cJSON *meta)
                        : (r && pdp_pk__eval(e, meta));
             }
         } else {
-            const cJSON *mv = cJSON_GetObjectItemCaseSensitive(
-                meta, m->string + 9);
-            const char  *val = cJSON_IsString(mv) ? mv->valuestring : NULL;
+            const cJSON *mv =
+                cJSON_GetObjectItemCaseSensitive(meta, m->string + 9);
+            const char *val = cJSON_IsString(mv) ? mv->valuestring : NULL;
             if (!cJSON_IsObject(m)) {
                 r = pdp_pk__holds("$eq", m, val);
             }
             for (const cJSON *op = cJSON_IsObject(m) ? m->child : NULL;
-                 op != NULL; op = op->next) {
+                 op != NULL; op  = op->next) {
                 r = r && pdp_pk__holds(op->string, op, val);
             }
         }
@@ -419,17 +424,16 @@ pdp_pk__witness(pdp_pk *c, const cJSON *q, cJSON *meta, bool *miss)
         const char  *k  = m->string + 9;
         const cJSON *op = cJSON_IsObject(m) ? m->child : m;
         const cJSON *v  = cJSON_IsArray(op) ? op->child : op;
-        bool         neg = op != NULL && op != m &&
-                   (strcmp(op->string, "$ne") == 0 ||
-                    strcmp(op->string, "$nin") == 0);
+        bool         neg =
+            op != NULL && op != m &&
+            (strcmp(op->string, "$ne") == 0 || strcmp(op->string, "$nin") == 0);
 
         if (op == NULL || v == NULL || !cJSON_IsString(v) ||
             (cJSON_GetObjectItemCaseSensitive(meta, k) != NULL && !*miss)) {
             continue;
         }
         if (*miss) {
-            snprintf(buf, sizeof(buf), neg ? "%s" : "%s-other",
-                     v->valuestring);
+            snprintf(buf, sizeof(buf), neg ? "%s" : "%s-other", v->valuestring);
             cJSON_DeleteItemFromObjectCaseSensitive(meta, k);
             pdp_pk_ck(c, cJSON_AddStringToObject(meta, k, buf));
             *miss = false;
@@ -439,17 +443,18 @@ pdp_pk__witness(pdp_pk *c, const cJSON *q, cJSON *meta, bool *miss)
     }
 }
 
-/* ---- rules and tests ------------------------------------------------------ */
+/* ---- rules and tests ------------------------------------------------------
+ */
 
 cJSON *
 pdp_pk_test_case(pdp_pk *c, const char *name, const cJSON *meta,
                  const cJSON *ids, const char *code)
 {
-    cJSON *t   = pdp_pk_ck(c, cJSON_CreateObject());
-    cJSON *in  = pdp_pk_ck(c, cJSON_AddObjectToObject(t, "input"));
-    cJSON *pr  = pdp_pk_ck(c, cJSON_AddObjectToObject(in, "principal"));
-    cJSON *rq  = pdp_pk_ck(c, cJSON_AddObjectToObject(in, "request"));
-    cJSON *ex  = pdp_pk_ck(c, cJSON_AddObjectToObject(t, "expect"));
+    cJSON *t  = pdp_pk_ck(c, cJSON_CreateObject());
+    cJSON *in = pdp_pk_ck(c, cJSON_AddObjectToObject(t, "input"));
+    cJSON *pr = pdp_pk_ck(c, cJSON_AddObjectToObject(in, "principal"));
+    cJSON *rq = pdp_pk_ck(c, cJSON_AddObjectToObject(in, "request"));
+    cJSON *ex = pdp_pk_ck(c, cJSON_AddObjectToObject(t, "expect"));
 
     if (c->nomem) {
         cJSON_Delete(t);
@@ -488,14 +493,13 @@ pdp_pk__when(pdp_pk_cond *k, size_t upto)
         cJSON_Delete(w);
         return NULL;
     }
-    cJSON_AddItemToArray(all, pdp_pk_ck(c, pdp_pk__cmp("eq", "request.model",
-                                                       cJSON_CreateString(
-                                                           c->pk->model))));
+    cJSON_AddItemToArray(
+        all, pdp_pk_ck(c, pdp_pk__cmp("eq", "request.model",
+                                      cJSON_CreateString(c->pk->model))));
     for (size_t i = 0; i < upto && i < k->n_br; i++) {
         if (k->br[i].when != NULL) {
-            cJSON_AddItemToArray(
-                all, pdp_pk_ck(c, pdp_pk__not(
-                                      cJSON_Duplicate(k->br[i].when, true))));
+            cJSON_AddItemToArray(all, pdp_pk_ck(c, pdp_pk__not(cJSON_Duplicate(
+                                                       k->br[i].when, true))));
         }
     }
     if (upto < k->n_br) {
@@ -509,11 +513,11 @@ pdp_pk__when(pdp_pk_cond *k, size_t upto)
 static void
 pdp_pk__rule(pdp_pk_cond *k, size_t i)
 {
-    pdp_pk     *c   = k->c;
-    int         tgt = i < k->n_br ? k->br[i].target : k->def;
-    cJSON      *r   = pdp_pk_ck(c, cJSON_CreateObject());
-    char        id[64];
-    char        desc[160];
+    pdp_pk *c   = k->c;
+    int     tgt = i < k->n_br ? k->br[i].target : k->def;
+    cJSON  *r   = pdp_pk_ck(c, cJSON_CreateObject());
+    char    id[64];
+    char    desc[160];
 
     if (r == NULL) {
         return;
@@ -528,8 +532,9 @@ pdp_pk__rule(pdp_pk_cond *k, size_t i)
     } else {
         snprintf(id, sizeof(id), "portkey-%s",
                  tgt >= 0 ? "default" : "no-match");
-        snprintf(desc, sizeof(desc), "Portkey strategy.default: no condition "
-                                     "holds");
+        snprintf(desc, sizeof(desc),
+                 "Portkey strategy.default: no condition "
+                 "holds");
     }
     pdp_pk_ck(c, cJSON_AddStringToObject(r, "id", id));
     pdp_pk_ck(c, cJSON_AddStringToObject(r, "description", desc));
@@ -537,8 +542,8 @@ pdp_pk__rule(pdp_pk_cond *k, size_t i)
         pdp_pk_ck(c, cJSON_AddStringToObject(r, "kind", "access"));
         pdp_pk_ck(c, cJSON_AddStringToObject(r, "effect", "deny"));
         pdp_pk_ck(c, cJSON_AddNumberToObject(r, "status", 400));
-        pdp_pk_ck(c, cJSON_AddStringToObject(r, "code",
-                                             "no_matching_condition"));
+        pdp_pk_ck(c,
+                  cJSON_AddStringToObject(r, "code", "no_matching_condition"));
         pdp_pk_ck(c, cJSON_AddStringToObject(
                          r, "message",
                          "No condition of the routing config matched this "
@@ -641,7 +646,8 @@ pdp_pk__tests(pdp_pk_cond *k)
     cJSON_Delete(none);
 }
 
-/* ---- the strategy ---------------------------------------------------------- */
+/* ---- the strategy ----------------------------------------------------------
+ */
 
 /* pdp_pk__target finds the first target named name (Portkey's findIndex);
  * -1 with an error when none is. */
@@ -677,8 +683,9 @@ pdp_pk__conditions(pdp_pk_cond *k, const cJSON *list)
 
     if (!cJSON_IsArray(list) || cJSON_GetArraySize(list) == 0 ||
         cJSON_GetArraySize(list) > PDP_PK_CONDS_MAX) {
-        return pdp_pk_fail(c, list, "strategy.conditions: expected a list of "
-                                    "1 to %d {\"query\", \"then\"}",
+        return pdp_pk_fail(c, list,
+                           "strategy.conditions: expected a list of "
+                           "1 to %d {\"query\", \"then\"}",
                            PDP_PK_CONDS_MAX);
     }
     for (const cJSON *cd = list->child; cd != NULL; cd = cd->next) {
@@ -695,8 +702,8 @@ pdp_pk__conditions(pdp_pk_cond *k, const cJSON *list)
         for (const cJSON *m = cd->child; m != NULL; m = m->next) {
             if (strcmp(m->string, "query") != 0 &&
                 strcmp(m->string, "then") != 0) {
-                snprintf(p, sizeof(p), "strategy.conditions[%zu].%s",
-                         b->index, m->string);
+                snprintf(p, sizeof(p), "strategy.conditions[%zu].%s", b->index,
+                         m->string);
                 pdp_pk_note(c, p, m, PDP_MIG_UNSUPPORTED,
                             "unknown field of a condition; ignored");
             }
@@ -756,8 +763,8 @@ pdp_pk__groups(pdp_pk_cond *k, const char *inherit)
 static tg_err
 pdp_pk__prune(pdp_pk_cond *k, const cJSON *strategy)
 {
-    pdp_pk      *c   = k->c;
-    const cJSON *def = cJSON_GetObjectItemCaseSensitive(strategy, "default");
+    pdp_pk      *c    = k->c;
+    const cJSON *def  = cJSON_GetObjectItemCaseSensitive(strategy, "default");
     size_t       kept = 0;
     char         p[PDP_PK_PATH];
 
@@ -770,9 +777,9 @@ pdp_pk__prune(pdp_pk_cond *k, const cJSON *strategy)
         }
         snprintf(p, sizeof(p), "strategy.conditions[%zu].then", b->index);
         then = cJSON_GetObjectItemCaseSensitive(
-            cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(strategy,
-                                                                "conditions"),
-                               (int)b->index),
+            cJSON_GetArrayItem(
+                cJSON_GetObjectItemCaseSensitive(strategy, "conditions"),
+                (int)b->index),
             "then");
         if (k->groups[b->target].ids == NULL) {
             pdp_pk_note(c, p, then, PDP_MIG_UNSUPPORTED,
@@ -784,8 +791,7 @@ pdp_pk__prune(pdp_pk_cond *k, const cJSON *strategy)
         }
         kept++;
         pdp_pk_note(c, p, then, PDP_MIG_MAPPED,
-                    "route rule portkey-cond-%02zu (strategy %s)",
-                    b->index + 1,
+                    "route rule portkey-cond-%02zu (strategy %s)", b->index + 1,
                     k->groups[b->target].weighted ? "weighted" : "ordered");
     }
     if (k->def >= 0 && k->groups[k->def].ids == NULL) {
@@ -842,8 +848,8 @@ pdp_pk__strategy_fields(pdp_pk *c, const cJSON *s)
 tg_err
 pdp_pk_conditional(pdp_pk *c, const cJSON *root)
 {
-    const cJSON *s   = cJSON_GetObjectItemCaseSensitive(root, "strategy");
-    const cJSON *om  = cJSON_GetObjectItemCaseSensitive(
+    const cJSON *s  = cJSON_GetObjectItemCaseSensitive(root, "strategy");
+    const cJSON *om = cJSON_GetObjectItemCaseSensitive(
         cJSON_GetObjectItemCaseSensitive(root, "override_params"), "model");
     const cJSON *def = cJSON_GetObjectItemCaseSensitive(s, "default");
     pdp_pk_cond *k   = calloc(1, sizeof(*k));
@@ -869,13 +875,12 @@ pdp_pk_conditional(pdp_pk *c, const cJSON *root)
     }
     pdp_pk__strategy_fields(c, s);
     pdp_pk_node_fields(c, root, "", true, false);
-    if ((rv = pdp_pk__conditions(k, cJSON_GetObjectItemCaseSensitive(
-                                        s, "conditions"))) != TG_OK ||
+    if ((rv = pdp_pk__conditions(
+             k, cJSON_GetObjectItemCaseSensitive(s, "conditions"))) != TG_OK ||
         (def != NULL &&
-         (k->def = pdp_pk__target(k, def, s, "strategy.default", &rv)) <
-             0) ||
-        (rv = pdp_pk__groups(k, cJSON_IsString(om) ? om->valuestring
-                                                   : NULL)) != TG_OK ||
+         (k->def = pdp_pk__target(k, def, s, "strategy.default", &rv)) < 0) ||
+        (rv = pdp_pk__groups(k, cJSON_IsString(om) ? om->valuestring : NULL)) !=
+            TG_OK ||
         (rv = pdp_pk__prune(k, s)) != TG_OK) {
         goto out;
     }

@@ -54,8 +54,8 @@ cJSON *pdp_pk_ck(pdp_pk *c, cJSON *v);
 /* pdp_pk_global reads the fields that are one data-plane setting however
  * deep they sit (retry, request_timeout, cache, hooks): true when key
  * was one of them (its findings added). */
-bool pdp_pk_global(pdp_pk *c, const char *key, const cJSON *v,
-                   const char *path, bool top);
+bool pdp_pk_global(pdp_pk *c, const char *key, const cJSON *v, const char *path,
+                   bool top);
 
 /* pdp_pk_codes reports a list of status codes (retry.on_status_codes,
  * strategy.on_status_codes) against what Tollgate retries or falls back

@@ -21,11 +21,16 @@ static const struct {
     const char *tollgate;
     bool        keyless; /* a local server: no key needed */
 } pdp_pk_providers[] = {
-    {"openai", "openai", false},         {"azure-openai", "azure", false},
-    {"anthropic", "anthropic", false},   {"google", "gemini", false},
-    {"groq", "groq", false},             {"mistral-ai", "mistral", false},
-    {"deepseek", "deepseek", false},     {"together-ai", "together", false},
-    {"openrouter", "openrouter", false}, {"ollama", "ollama", true},
+    {"openai", "openai", false},
+    {"azure-openai", "azure", false},
+    {"anthropic", "anthropic", false},
+    {"google", "gemini", false},
+    {"groq", "groq", false},
+    {"mistral-ai", "mistral", false},
+    {"deepseek", "deepseek", false},
+    {"together-ai", "together", false},
+    {"openrouter", "openrouter", false},
+    {"ollama", "ollama", true},
 };
 
 /* The fields of a target this file reads itself; anything else not taken
@@ -46,8 +51,8 @@ pdp_pk__env(char *buf, size_t cap, const char *prefix, const char *id)
     size_t n = (size_t)snprintf(buf, cap, "${%s", prefix);
 
     for (const char *p = id; *p != '\0' && n + 2 < cap; p++) {
-        buf[n++] = isalnum((unsigned char)*p) ? (char)toupper((unsigned char)*p)
-                                              : '_';
+        buf[n++] =
+            isalnum((unsigned char)*p) ? (char)toupper((unsigned char)*p) : '_';
     }
     buf[n++] = '}';
     buf[n]   = '\0';
@@ -58,7 +63,8 @@ pdp_pk__has_id(const pdp_pk *c, const char *id)
 {
     const cJSON *d;
 
-    cJSON_ArrayForEach(d, c->pk->deployments) {
+    cJSON_ArrayForEach(d, c->pk->deployments)
+    {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(d, "id");
         if (cJSON_IsString(v) && strcmp(v->valuestring, id) == 0) {
             return true;
@@ -134,8 +140,8 @@ pdp_pk__provider(pdp_pk *c, const cJSON *leaf, const char *path)
 static bool
 pdp_pk__azure_ok(pdp_pk *c, const cJSON *leaf, const char *path)
 {
-    bool host = cJSON_IsString(
-        cJSON_GetObjectItemCaseSensitive(leaf, "custom_host"));
+    bool host =
+        cJSON_IsString(cJSON_GetObjectItemCaseSensitive(leaf, "custom_host"));
 
     for (size_t i = 0; i < 3; i++) {
         const cJSON *v =
@@ -169,8 +175,9 @@ pdp_pk__key(pdp_pk *c, cJSON *dep, const char *key, const cJSON *v,
     } else if (cJSON_IsString(v) && strncmp(v->valuestring, "${", 2) == 0 &&
                v->valuestring[strlen(v->valuestring) - 1] == '}') {
         snprintf(env, sizeof(env), "%.90s", v->valuestring);
-        pdp_pk_note(c, p, v, PDP_MIG_MAPPED, "api_key (an environment "
-                                             "reference)");
+        pdp_pk_note(c, p, v, PDP_MIG_MAPPED,
+                    "api_key (an environment "
+                    "reference)");
     } else {
         pdp_pk__env(env, sizeof(env), "PORTKEY_API_KEY_", id);
         pdp_pk_note(c, p, v, PDP_MIG_UNSUPPORTED,
@@ -227,7 +234,8 @@ pdp_pk__overrides(pdp_pk *c, const cJSON *o, const char *path, bool azure)
                     "expected an object; ignored");
         return;
     }
-    cJSON_ArrayForEach(m, o) {
+    cJSON_ArrayForEach(m, o)
+    {
         pdp_pk__join(p, sizeof(p), path, m->string);
         if (strcmp(m->string, "model") == 0) {
             pdp_pk_note(c, p, m, azure ? PDP_MIG_APPROXIMATED : PDP_MIG_MAPPED,
@@ -248,11 +256,10 @@ static void
 pdp_pk__leaf_field(pdp_pk *c, cJSON *dep, const cJSON *m, const char *path,
                    bool in_lb)
 {
-    const char *k     = m->string;
-    const char *prov  = cJSON_GetObjectItemCaseSensitive(dep, "provider")
-                            ->valuestring;
-    const char *id    = cJSON_GetObjectItemCaseSensitive(dep, "id")
-                            ->valuestring;
+    const char *k = m->string;
+    const char *prov =
+        cJSON_GetObjectItemCaseSensitive(dep, "provider")->valuestring;
+    const char *id = cJSON_GetObjectItemCaseSensitive(dep, "id")->valuestring;
     bool        azure = strcmp(prov, "azure") == 0;
     char        p[PDP_PK_PATH];
 
@@ -276,8 +283,9 @@ pdp_pk__leaf_field(pdp_pk *c, cJSON *dep, const cJSON *m, const char *path,
         pdp_pk_note(c, p, m, PDP_MIG_MAPPED,
                     "api_base https://<resource_name>.openai.azure.com");
     } else if (azure && strcmp(k, "deployment_id") == 0) {
-        pdp_pk_note(c, p, m, PDP_MIG_MAPPED, "upstream_model (the Azure "
-                                             "deployment in the URL)");
+        pdp_pk_note(c, p, m, PDP_MIG_MAPPED,
+                    "upstream_model (the Azure "
+                    "deployment in the URL)");
     } else if (azure && strcmp(k, "api_version") == 0) {
         pdp_pk_note(c, p, m, PDP_MIG_MAPPED, "api_version");
     } else if (pdp_pk_global(c, k, m, p, path[0] == '\0')) {
@@ -299,25 +307,23 @@ static void
 pdp_pk__base(pdp_pk *c, cJSON *dep, const cJSON *leaf, const char *inherit,
              bool azure)
 {
-    const cJSON *o   = cJSON_GetObjectItemCaseSensitive(leaf,
-                                                        "override_params");
-    const cJSON *om  = cJSON_GetObjectItemCaseSensitive(o, "model");
-    const char  *up  = cJSON_IsString(om) && om->valuestring[0] != '\0'
-                           ? om->valuestring
-                       : inherit != NULL ? inherit
-                                         : c->pk->model;
+    const cJSON *o  = cJSON_GetObjectItemCaseSensitive(leaf, "override_params");
+    const cJSON *om = cJSON_GetObjectItemCaseSensitive(o, "model");
+    const char  *up = cJSON_IsString(om) && om->valuestring[0] != '\0'
+                          ? om->valuestring
+                      : inherit != NULL ? inherit
+                                        : c->pk->model;
     char         url[320];
 
     if (azure) {
-        const cJSON *rn = cJSON_GetObjectItemCaseSensitive(leaf,
-                                                           "resource_name");
-        const cJSON *dv = cJSON_GetObjectItemCaseSensitive(leaf,
-                                                           "deployment_id");
-        const cJSON *av = cJSON_GetObjectItemCaseSensitive(leaf,
-                                                           "api_version");
-        up = dv->valuestring;
-        pdp_pk_ck(c, cJSON_AddStringToObject(dep, "api_version",
-                                             av->valuestring));
+        const cJSON *rn =
+            cJSON_GetObjectItemCaseSensitive(leaf, "resource_name");
+        const cJSON *dv =
+            cJSON_GetObjectItemCaseSensitive(leaf, "deployment_id");
+        const cJSON *av = cJSON_GetObjectItemCaseSensitive(leaf, "api_version");
+        up              = dv->valuestring;
+        pdp_pk_ck(c,
+                  cJSON_AddStringToObject(dep, "api_version", av->valuestring));
         if (cJSON_IsString(rn)) {
             snprintf(url, sizeof(url), "https://%.200s.openai.azure.com",
                      rn->valuestring);
@@ -361,7 +367,8 @@ pdp_pk__leaf(pdp_pk *c, const cJSON *leaf, const char *path,
     if (c->nomem) {
         return TG_ENOMEM;
     }
-    cJSON_ArrayForEach(m, leaf) {
+    cJSON_ArrayForEach(m, leaf)
+    {
         pdp_pk__leaf_field(c, dep, m, path, in_lb);
     }
     if (cJSON_GetObjectItemCaseSensitive(dep, "api_key") == NULL &&
@@ -374,9 +381,8 @@ pdp_pk__leaf(pdp_pk *c, const cJSON *leaf, const char *path,
                     "data plane's environment",
                     env);
     }
-    pdp_pk_ck(c, cJSON_AddItemToArray(g->ids, cJSON_CreateString(id))
-                     ? g->ids
-                     : NULL);
+    pdp_pk_ck(c, cJSON_AddItemToArray(g->ids, cJSON_CreateString(id)) ? g->ids
+                                                                      : NULL);
     return TG_OK;
 }
 
@@ -393,7 +399,8 @@ pdp_pk__strategy(pdp_pk *c, const cJSON *node, const char *path, int depth,
     char         sp[PDP_PK_PATH];
 
     pdp_pk__join(sp, sizeof(sp), path, "strategy");
-    cJSON_ArrayForEach(m, s) {
+    cJSON_ArrayForEach(m, s)
+    {
         pdp_pk__join(p, sizeof(p), sp, m->string);
         if (strcmp(m->string, "mode") == 0) {
             bool lb = strcmp(mode, "loadbalance") == 0;
@@ -448,7 +455,8 @@ pdp_pk_node_fields(pdp_pk *c, const cJSON *node, const char *path, bool top,
     const cJSON *m;
     char         p[PDP_PK_PATH];
 
-    cJSON_ArrayForEach(m, node) {
+    cJSON_ArrayForEach(m, node)
+    {
         const char *k = m->string;
 
         pdp_pk__join(p, sizeof(p), path, k);
@@ -489,10 +497,11 @@ pdp_pk__shares(const cJSON *ts, const char *mode, double share, double *out,
     size_t       i   = 0;
     const cJSON *t;
 
-    cJSON_ArrayForEach(t, ts) {
+    cJSON_ArrayForEach(t, ts)
+    {
         const cJSON *w = cJSON_GetObjectItemCaseSensitive(t, "weight");
-        out[i] = cJSON_IsNumber(w) && w->valuedouble >= 0 ? w->valuedouble
-                                                          : 1.0;
+        out[i] =
+            cJSON_IsNumber(w) && w->valuedouble >= 0 ? w->valuedouble : 1.0;
         sum += out[i++];
     }
     for (i = 0; i < n; i++) {
@@ -510,8 +519,8 @@ pdp_pk__node(pdp_pk *c, const cJSON *node, const char *path,
              const char *inherit, double share, int depth, bool in_lb,
              pdp_pk_group *g)
 {
-    const cJSON *ts   = cJSON_GetObjectItemCaseSensitive(node, "targets");
-    const cJSON *om   = cJSON_GetObjectItemCaseSensitive(
+    const cJSON *ts = cJSON_GetObjectItemCaseSensitive(node, "targets");
+    const cJSON *om = cJSON_GetObjectItemCaseSensitive(
         cJSON_GetObjectItemCaseSensitive(node, "override_params"), "model");
     const char  *mode = pdp_pk_mode(node);
     const cJSON *t;
@@ -532,8 +541,9 @@ pdp_pk__node(pdp_pk *c, const cJSON *node, const char *path,
     pdp_pk__join(p, sizeof(p), path, "targets");
     if (!cJSON_IsArray(ts) || (n = (size_t)cJSON_GetArraySize(ts)) == 0 ||
         n > 64 || depth >= PDP_PK_DEPTH) {
-        return pdp_pk_fail(c, ts, "%s: expected a list of 1 to 64 targets, "
-                                  "nested at most %d deep",
+        return pdp_pk_fail(c, ts,
+                           "%s: expected a list of 1 to 64 targets, "
+                           "nested at most %d deep",
                            p, PDP_PK_DEPTH);
     }
     if (strcmp(mode, "single") != 0 && strcmp(mode, "loadbalance") != 0 &&
@@ -549,9 +559,9 @@ pdp_pk__node(pdp_pk *c, const cJSON *node, const char *path,
     pdp_pk_node_fields(c, node, path, depth == 0 && path[0] == '\0', in_lb);
     pdp_pk__shares(ts, mode, share, shares, n);
     inherit = cJSON_IsString(om) ? om->valuestring : inherit;
-    cJSON_ArrayForEach(t, ts) {
-        snprintf(p, sizeof(p), "%s%stargets[%zu]", path, path[0] ? "." : "",
-                 i);
+    cJSON_ArrayForEach(t, ts)
+    {
+        snprintf(p, sizeof(p), "%s%stargets[%zu]", path, path[0] ? "." : "", i);
         if (strcmp(mode, "single") == 0 && i > 0) {
             pdp_pk_note(c, p, t, PDP_MIG_MAPPED,
                         "not imported: a single strategy uses its first "
@@ -578,9 +588,11 @@ pdp_pk_weights(pdp_pk *c, const pdp_pk_group *g)
 {
     const cJSON *id;
 
-    cJSON_ArrayForEach(id, g->ids) {
+    cJSON_ArrayForEach(id, g->ids)
+    {
         cJSON *d;
-        cJSON_ArrayForEach(d, c->pk->deployments) {
+        cJSON_ArrayForEach(d, c->pk->deployments)
+        {
             cJSON *w = cJSON_GetObjectItemCaseSensitive(d, "weight");
             double s;
             if (strcmp(cJSON_GetObjectItemCaseSensitive(d, "id")->valuestring,

@@ -53,7 +53,8 @@ dep(const char *id)
 {
     const cJSON *d;
 
-    cJSON_ArrayForEach(d, g_pk.deployments) {
+    cJSON_ArrayForEach(d, g_pk.deployments)
+    {
         if (strcmp(cJSON_GetObjectItem(d, "id")->valuestring, id) == 0) {
             return d;
         }
@@ -83,8 +84,7 @@ static const pdp_mig_finding *
 finding(const char *path, pdp_mig_kind kind)
 {
     for (size_t i = 0; i < g_f.n; i++) {
-        if (strcmp(g_f.items[i].path, path) == 0 &&
-            g_f.items[i].kind == kind) {
+        if (strcmp(g_f.items[i].path, path) == 0 && g_f.items[i].kind == kind) {
             return &g_f.items[i];
         }
     }
@@ -110,7 +110,7 @@ ids_are(const cJSON *arr, const char *const *want)
     size_t i = 0;
 
     for (const cJSON *e = arr != NULL ? arr->child : NULL; e != NULL;
-         e = e->next, i++) {
+         e              = e->next, i++) {
         if (want[i] == NULL || strcmp(e->valuestring, want[i]) != 0) {
             return false;
         }
@@ -184,8 +184,7 @@ test_single(void)
                            "https://contoso-openai-eastus.openai.azure.com");
     CU_ASSERT_STRING_EQUAL(dep_str("azure-gpt4o", "upstream_model"),
                            "gpt4o-prod");
-    CU_ASSERT_STRING_EQUAL(dep_str("azure-gpt4o", "api_version"),
-                           "2024-10-21");
+    CU_ASSERT_STRING_EQUAL(dep_str("azure-gpt4o", "api_version"), "2024-10-21");
     CU_ASSERT_STRING_EQUAL(dep_str("azure-gpt4o", "api_key"),
                            "${PORTKEY_VK_AZURE_GPT4O}");
     CU_ASSERT_EQUAL(dep_num("azure-gpt4o", "weight"), -1);
@@ -199,8 +198,8 @@ test_single(void)
                          PDP_MIG_UNSUPPORTED, 13));
     CU_ASSERT(finding_at("targets[0].override_params.model",
                          PDP_MIG_APPROXIMATED, 13));
-    CU_ASSERT(finding_at("targets[0].forward_headers", PDP_MIG_UNSUPPORTED,
-                         14));
+    CU_ASSERT(
+        finding_at("targets[0].forward_headers", PDP_MIG_UNSUPPORTED, 14));
     CU_ASSERT(finding_at("retry.attempts", PDP_MIG_MAPPED, 3));
     CU_ASSERT(write_and_test(NULL) == 1);
 }
@@ -223,11 +222,11 @@ test_loadbalance(void)
                            "gpt-4o-mini");
     CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(mg, "strategy")->valuestring,
                            "weighted");
-    CU_ASSERT(ids_are(cJSON_GetObjectItem(
-                          cJSON_GetObjectItem(
-                              cJSON_GetArrayItem(g_pk.tests, 0), "expect"),
-                          "route"),
-                      ids));
+    CU_ASSERT(ids_are(
+        cJSON_GetObjectItem(
+            cJSON_GetObjectItem(cJSON_GetArrayItem(g_pk.tests, 0), "expect"),
+            "route"),
+        ids));
     CU_ASSERT(finding_at("cache", PDP_MIG_UNSUPPORTED, 4));
     CU_ASSERT(finding_at("retry.on_status_codes", PDP_MIG_APPROXIMATED, 3));
     CU_ASSERT(finding_at("strategy.mode", PDP_MIG_MAPPED, 2));
@@ -259,8 +258,8 @@ test_fallback(void)
         cJSON_GetObjectItem(g_pk.dataplane, "first_byte_timeout_ms")->valueint,
         15000);
     CU_ASSERT(finding_at("strategy.on_status_codes[0]", PDP_MIG_MAPPED, 4));
-    CU_ASSERT(finding_at("strategy.on_status_codes[5]", PDP_MIG_UNSUPPORTED,
-                         4));
+    CU_ASSERT(
+        finding_at("strategy.on_status_codes[5]", PDP_MIG_UNSUPPORTED, 4));
     CU_ASSERT(finding_at("targets[1].override_params.max_tokens",
                          PDP_MIG_UNSUPPORTED, 18));
     CU_ASSERT_PTR_NULL(finding("strategy", PDP_MIG_APPROXIMATED));
@@ -273,8 +272,7 @@ test_nested_weights(void)
     CU_ASSERT_EQUAL(import(corpus("nested.json"), NULL), TG_ECONFIG);
     CU_ASSERT_PTR_NOT_NULL(strstr(g_err, "pass --model NAME"));
     CU_ASSERT_PTR_NOT_NULL(strstr(g_err, "nested.json:1:1:"));
-    CU_ASSERT_EQUAL_FATAL(import(corpus("nested.json"), "llama-or-gpt"),
-                          TG_OK);
+    CU_ASSERT_EQUAL_FATAL(import(corpus("nested.json"), "llama-or-gpt"), TG_OK);
     /* 0.8 pool: a fallback, its first target takes it all */
     CU_ASSERT_EQUAL(dep_num("oai", "weight"), 800);
     CU_ASSERT_EQUAL(dep_num("gem", "weight"), 1);
@@ -293,12 +291,13 @@ test_nested_weights(void)
     CU_ASSERT(write_and_test(NULL) == 1);
 }
 
-/* ---- conditional ---------------------------------------------------------- */
+/* ---- conditional ----------------------------------------------------------
+ */
 
 /* Expectations written by hand from Portkey's documented semantics. */
 #define HAND_CASE(name, meta, route)                                           \
-    "{\"name\": \"" name "\", \"input\": {\"principal\": {\"key_id\": "       \
-    "\"k\"}, \"request\": {\"model\": \"gpt-4o-mini\", \"metadata\": " meta  \
+    "{\"name\": \"" name "\", \"input\": {\"principal\": {\"key_id\": "        \
+    "\"k\"}, \"request\": {\"model\": \"gpt-4o-mini\", \"metadata\": " meta    \
     "}}, \"expect\": {\"decision\": \"allow\", \"route\": " route "}}"
 
 #define BASE "[\"base\"]"
@@ -306,23 +305,26 @@ test_nested_weights(void)
 #define INTERNAL "[\"mistral-1\", \"deepseek-2\"]"
 
 static const char HAND_TESTS[] =
-    "{\"tests\": ["
-    HAND_CASE("paid", "{\"plan\": \"paid\", \"region\": \"eu\"}",
-              "[\"finetuned\"]") ","
-    HAND_CASE("free", "{\"plan\": \"free\"}", BASE) ","
-    HAND_CASE("in", "{\"region\": \"fr\"}", EU) ","
-    HAND_CASE("not in", "{\"region\": \"us\"}", BASE) ","
-    HAND_CASE("plain value", "{\"data_class\": \"restricted\"}", EU) ","
-    HAND_CASE("and holds", "{\"tier\": \"internal\", \"env\": \"dev\"}",
-              INTERNAL) ","
-    HAND_CASE("ne fails", "{\"tier\": \"internal\", \"env\": \"prod\"}",
-              BASE) ","
-    HAND_CASE("nin fails", "{\"tier\": \"internal\", \"team\": \"ml\"}",
-              BASE) ","
-    HAND_CASE("nin holds", "{\"tier\": \"internal\", \"team\": \"web\"}",
-              INTERNAL) ","
-    HAND_CASE("case matters", "{\"plan\": \"PAID\"}", BASE)
-    "]}";
+    "{\"tests\": [" HAND_CASE("paid", "{\"plan\": \"paid\", \"region\": \"eu\"}", "[\"finetuned\"]") "," HAND_CASE("free", "{\"plan\": \"free\"}", BASE) "," HAND_CASE(
+        "in", "{\"region\": \"fr\"}",
+        EU) "," HAND_CASE("not in", "{\"region\": \"us\"}",
+                          BASE) "," HAND_CASE("plain value",
+                                              "{\"data_class\": "
+                                              "\"restricted\"}",
+                                              EU) "," HAND_CASE("and holds",
+                                                                "{\"tier\": "
+                                                                "\"internal\", "
+                                                                "\"env\": "
+                                                                "\"dev\"}",
+                                                                INTERNAL) "," HAND_CASE("ne fails",
+                                                                                        "{\"tier\": \"internal\", \"env\": \"prod\"}",
+                                                                                        BASE) "," HAND_CASE("nin fails",
+                                                                                                            "{\"tier\": \"internal\", \"team\": \"ml\"}",
+                                                                                                            BASE) "," HAND_CASE("nin holds",
+                                                                                                                                "{\"tier\": \"internal\", \"team\": \"web\"}",
+                                                                                                                                INTERNAL) "," HAND_CASE("case matters",
+                                                                                                                                                        "{\"plan\": \"PAID\"}",
+                                                                                                                                                        BASE) "]}";
 
 static void
 test_conditional(void)
@@ -353,21 +355,21 @@ test_conditional(void)
     /* every operator is a mapped finding on its own line */
     CU_ASSERT(finding_at("strategy.conditions[0].query.metadata.plan.$eq",
                          PDP_MIG_MAPPED, 6));
-    CU_ASSERT(finding_at(
-        "strategy.conditions[1].query.$or[0].metadata.region.$in",
-        PDP_MIG_MAPPED, 12));
-    CU_ASSERT(finding_at(
-        "strategy.conditions[1].query.$or[1].metadata.data_class",
-        PDP_MIG_MAPPED, 13));
-    CU_ASSERT(finding_at("strategy.conditions[2].query.$and[0].metadata.env.$ne",
-                         PDP_MIG_MAPPED, 21));
-    CU_ASSERT(finding_at(
-        "strategy.conditions[2].query.$and[1].metadata.team.$nin",
-        PDP_MIG_MAPPED, 22));
-    CU_ASSERT(finding_at("strategy.conditions[1].query.$or", PDP_MIG_MAPPED,
-                         11));
-    CU_ASSERT(finding_at("retry.on_status_codes[3]", PDP_MIG_APPROXIMATED,
-                         31));
+    CU_ASSERT(
+        finding_at("strategy.conditions[1].query.$or[0].metadata.region.$in",
+                   PDP_MIG_MAPPED, 12));
+    CU_ASSERT(
+        finding_at("strategy.conditions[1].query.$or[1].metadata.data_class",
+                   PDP_MIG_MAPPED, 13));
+    CU_ASSERT(
+        finding_at("strategy.conditions[2].query.$and[0].metadata.env.$ne",
+                   PDP_MIG_MAPPED, 21));
+    CU_ASSERT(
+        finding_at("strategy.conditions[2].query.$and[1].metadata.team.$nin",
+                   PDP_MIG_MAPPED, 22));
+    CU_ASSERT(
+        finding_at("strategy.conditions[1].query.$or", PDP_MIG_MAPPED, 11));
+    CU_ASSERT(finding_at("retry.on_status_codes[3]", PDP_MIG_APPROXIMATED, 31));
     /* generated (6 or more) and hand-written (10) cases all pass */
     passed = write_and_test(HAND_TESTS);
     CU_ASSERT(passed >= 16);
@@ -378,13 +380,13 @@ test_no_default(void)
 {
     const char *dir = tg_unit_tmpdir("portkey-nodef");
     const char *p   = tg_unit_write(
-        dir, "nodef.json",
-        "{\"strategy\": {\"mode\": \"conditional\", \"conditions\": [\n"
-        "  {\"query\": {\"metadata.team\": {\"$in\": [\"a\", \"b\"]}}, "
-        "\"then\": \"t\"}]},\n"
-        " \"targets\": [{\"name\": \"t\", \"provider\": \"openai\", "
-        "\"api_key\": \"${OPENAI_API_KEY}\", "
-        "\"override_params\": {\"model\": \"gpt-4o\"}}]}\n");
+          dir, "nodef.json",
+          "{\"strategy\": {\"mode\": \"conditional\", \"conditions\": [\n"
+            "  {\"query\": {\"metadata.team\": {\"$in\": [\"a\", \"b\"]}}, "
+            "\"then\": \"t\"}]},\n"
+            " \"targets\": [{\"name\": \"t\", \"provider\": \"openai\", "
+            "\"api_key\": \"${OPENAI_API_KEY}\", "
+            "\"override_params\": {\"model\": \"gpt-4o\"}}]}\n");
     const cJSON *r;
     const cJSON *t;
     bool         deny_tested = false;
@@ -396,9 +398,10 @@ test_no_default(void)
                            "portkey-no-match");
     CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(r, "effect")->valuestring,
                            "deny");
-    cJSON_ArrayForEach(t, g_pk.tests) {
-        const cJSON *d = cJSON_GetObjectItem(cJSON_GetObjectItem(t, "expect"),
-                                             "decision");
+    cJSON_ArrayForEach(t, g_pk.tests)
+    {
+        const cJSON *d =
+            cJSON_GetObjectItem(cJSON_GetObjectItem(t, "expect"), "decision");
         deny_tested |= strcmp(d->valuestring, "deny") == 0;
     }
     CU_ASSERT(deny_tested);
@@ -410,10 +413,10 @@ test_bad_references(void)
 {
     const char *dir = tg_unit_tmpdir("portkey-bad");
     const char *p   = tg_unit_write(
-        dir, "bad.json",
-        "{\"strategy\": {\"mode\": \"conditional\", \"conditions\": [\n"
-        "  {\"query\": {\"metadata.team\": \"a\"}, \"then\": \"nope\"}]},\n"
-        " \"targets\": [{\"name\": \"t\", \"provider\": \"openai\"}]}\n");
+          dir, "bad.json",
+          "{\"strategy\": {\"mode\": \"conditional\", \"conditions\": [\n"
+            "  {\"query\": {\"metadata.team\": \"a\"}, \"then\": \"nope\"}]},\n"
+            " \"targets\": [{\"name\": \"t\", \"provider\": \"openai\"}]}\n");
 
     CU_ASSERT_EQUAL(import(p, "m"), TG_ECONFIG);
     CU_ASSERT_PTR_NOT_NULL(strstr(g_err, "bad.json:2:37:"));
@@ -423,7 +426,8 @@ test_bad_references(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(g_err, "broken.json:1:"));
 }
 
-/* ---- refusals ------------------------------------------------------------- */
+/* ---- refusals -------------------------------------------------------------
+ */
 
 /* no_secret: neither secret of refusals.json is anywhere in text. */
 static bool
@@ -443,9 +447,9 @@ files_clean(const char *dir)
     bool           ok = d != NULL;
 
     while (d != NULL && (e = readdir(d)) != NULL) {
-        char  p[1400];
-        FILE *fp;
-        char  buf[1 << 16];
+        char   p[1400];
+        FILE  *fp;
+        char   buf[1 << 16];
         size_t n;
 
         if (e->d_name[0] == '.') {
@@ -491,12 +495,11 @@ test_refusals(void)
     CU_ASSERT_STRING_EQUAL(dep_str("openai-direct", "api_key"),
                            "${PORTKEY_API_KEY_OPENAI_DIRECT}");
     CU_ASSERT(finding_at("targets[0].api_key", PDP_MIG_UNSUPPORTED, 19));
-    CU_ASSERT(finding_at("targets[0].openai_project", PDP_MIG_UNSUPPORTED,
-                         20));
-    CU_ASSERT(finding_at("targets[1].targets[0].provider",
-                         PDP_MIG_UNSUPPORTED, 27));
-    CU_ASSERT(finding_at("targets[1].targets[1].provider",
-                         PDP_MIG_UNSUPPORTED, 32));
+    CU_ASSERT(finding_at("targets[0].openai_project", PDP_MIG_UNSUPPORTED, 20));
+    CU_ASSERT(
+        finding_at("targets[1].targets[0].provider", PDP_MIG_UNSUPPORTED, 27));
+    CU_ASSERT(
+        finding_at("targets[1].targets[1].provider", PDP_MIG_UNSUPPORTED, 32));
     /* a fallback without on_status_codes falls back on fewer answers */
     CU_ASSERT(finding_at("targets[1].strategy", PDP_MIG_APPROXIMATED, 24));
     CU_ASSERT(finding_at("strategy.conditions[0].query.metadata.user_id.$regex",
@@ -507,8 +510,8 @@ test_refusals(void)
                          PDP_MIG_UNSUPPORTED, 7));
     CU_ASSERT(finding_at("cache", PDP_MIG_UNSUPPORTED, 12));
     CU_ASSERT(finding_at("before_request_hooks", PDP_MIG_UNSUPPORTED, 13));
-    CU_ASSERT(finding_at("override_params.temperature", PDP_MIG_UNSUPPORTED,
-                         14));
+    CU_ASSERT(
+        finding_at("override_params.temperature", PDP_MIG_UNSUPPORTED, 14));
     /* only condition 4 and the default are rules */
     CU_ASSERT_EQUAL(cJSON_GetArraySize(g_pk.rules), 2);
     CU_ASSERT_STRING_EQUAL(
@@ -527,8 +530,8 @@ test_refusals(void)
     cJSON_Delete(fj);
     CU_ASSERT(write_and_test(NULL) >= 2);
     snprintf(dir, sizeof(dir), "%s/cli", tg_unit_tmpdir("portkey-cli"));
-    out = fmemopen(outbuf, sizeof(outbuf), "w");
-    err = fmemopen(errbuf, sizeof(errbuf), "w");
+    out     = fmemopen(outbuf, sizeof(outbuf), "w");
+    err     = fmemopen(errbuf, sizeof(errbuf), "w");
     argv[0] = (char *)corpus("refusals.json");
     argv[1] = "--out";
     argv[2] = dir;
@@ -546,13 +549,13 @@ test_refusals(void)
 static void
 test_cli(void)
 {
-    char  outbuf[1 << 16];
-    char  errbuf[4096];
-    FILE *out;
-    FILE *err;
-    char *argv[8];
-    int   st;
-    char  dir[1024];
+    char   outbuf[1 << 16];
+    char   errbuf[4096];
+    FILE  *out;
+    FILE  *err;
+    char  *argv[8];
+    int    st;
+    char   dir[1024];
     cJSON *j;
 
     snprintf(dir, sizeof(dir), "%s/never", tg_unit_tmpdir("portkey-dry"));
@@ -603,7 +606,8 @@ static const tg_unit_case cases[] = {
     {"conditional: every operator, generated and hand tests pass",
      test_conditional},
     {"conditional without default: no match is denied", test_no_default},
-    {"a then naming no target, broken JSON: file:line:col", test_bad_references},
+    {"a then naming no target, broken JSON: file:line:col",
+     test_bad_references},
     {"refusals: paths and lines, literal keys never copied or printed",
      test_refusals},
     {"the command: --dry-run --format json, --model errors", test_cli},
