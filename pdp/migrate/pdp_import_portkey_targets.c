@@ -191,13 +191,38 @@ pdp_pk__key(pdp_pk *c, cJSON *dep, const char *key, const cJSON *v,
     pdp_pk_ck(c, cJSON_AddStringToObject(dep, "api_key", env));
 }
 
+/* How a Portkey custom_host differs from a Tollgate api_base: Portkey
+ * appends the path after the API version (/messages, /models/...), and
+ * for Ollama the whole /v1/chat/completions; Tollgate appends the version
+ * too for Anthropic and Gemini, and its Ollama base ends in /v1. */
+static const struct {
+    const char *provider;
+    const char *strip;  /* a suffix of the host that Tollgate adds itself */
+    const char *append; /* a suffix Tollgate's base has and Portkey's not */
+} pdp_pk_hosts[] = {
+    {"anthropic", "/v1", NULL},
+    {"gemini", "/v1beta", NULL},
+    {"ollama", NULL, "/v1"},
+};
+
+/* pdp_pk__authority_user: the URL carries user info (user:pass@host). */
+static bool
+pdp_pk__authority_user(const char *url)
+{
+    const char *a   = strstr(url, "://") + 3;
+    size_t      len = strcspn(a, "/?#");
+
+    return memchr(a, '@', len) != NULL;
+}
+
 /* pdp_pk__host maps custom_host onto api_base. */
 static void
 pdp_pk__host(pdp_pk *c, cJSON *dep, const cJSON *v, const char *p,
              const char *provider)
 {
-    char   base[512];
-    size_t n;
+    char        base[512];
+    size_t      n;
+    const char *fix = NULL;
 
     if (!cJSON_IsString(v) || (strncmp(v->valuestring, "http://", 7) != 0 &&
                                strncmp(v->valuestring, "https://", 8) != 0)) {
@@ -206,19 +231,46 @@ pdp_pk__host(pdp_pk *c, cJSON *dep, const cJSON *v, const char *p,
                     "default API base is used");
         return;
     }
+    if (pdp_pk__authority_user(v->valuestring) ||
+        strlen(v->valuestring) >= sizeof(base) - 8) {
+        pdp_pk_note(c, p, v, PDP_MIG_UNSUPPORTED,
+                    "a URL with credentials in it (user@host) or longer than "
+                    "500 bytes is not copied; the provider's default API "
+                    "base is used: set api_base by hand");
+        return;
+    }
     snprintf(base, sizeof(base), "%s", v->valuestring);
     n = strlen(base);
     while (n > 0 && base[n - 1] == '/') {
         base[--n] = '\0';
     }
-    /* Tollgate adds /v1/messages to an Anthropic base, Portkey /messages */
-    if (strcmp(provider, "anthropic") == 0 && n >= 3 &&
-        strcmp(base + n - 3, "/v1") == 0) {
-        base[n - 3] = '\0';
+    for (size_t i = 0; i < sizeof(pdp_pk_hosts) / sizeof(pdp_pk_hosts[0]);
+         i++) {
+        const char *sx = pdp_pk_hosts[i].strip;
+        const char *ax = pdp_pk_hosts[i].append;
+        if (strcmp(provider, pdp_pk_hosts[i].provider) != 0) {
+            continue;
+        }
+        if (sx != NULL && n >= strlen(sx) &&
+            strcmp(base + n - strlen(sx), sx) == 0) {
+            base[n - strlen(sx)] = '\0';
+        } else if (sx != NULL) {
+            fix = sx;
+        } else if (n < strlen(ax) || strcmp(base + n - strlen(ax), ax) != 0) {
+            snprintf(base + n, sizeof(base) - n, "%s", ax);
+        }
     }
     cJSON_DeleteItemFromObjectCaseSensitive(dep, "api_base");
     pdp_pk_ck(c, cJSON_AddStringToObject(dep, "api_base", base));
-    pdp_pk_note(c, p, v, PDP_MIG_MAPPED, "api_base \"%s\"", base);
+    if (fix != NULL) {
+        pdp_pk_note(c, p, v, PDP_MIG_APPROXIMATED,
+                    "api_base \"%s\": Tollgate adds %s to it, which Portkey "
+                    "expected in the host: check the URL the provider is "
+                    "called at",
+                    base, fix);
+    } else {
+        pdp_pk_note(c, p, v, PDP_MIG_MAPPED, "api_base \"%s\"", base);
+    }
 }
 
 /* pdp_pk__overrides reports override_params: model is the upstream model

@@ -176,6 +176,9 @@ write_and_test(const char *extra)
 static void
 test_single(void)
 {
+    cJSON *fj;
+    char  *all;
+
     CU_ASSERT_EQUAL_FATAL(import(corpus("single.json"), NULL), TG_OK);
     CU_ASSERT_STRING_EQUAL(g_pk.model, "gpt-4o");
     CU_ASSERT_EQUAL(cJSON_GetArraySize(g_pk.deployments), 1);
@@ -201,6 +204,57 @@ test_single(void)
     CU_ASSERT(
         finding_at("targets[0].forward_headers", PDP_MIG_UNSUPPORTED, 14));
     CU_ASSERT(finding_at("retry.attempts", PDP_MIG_MAPPED, 3));
+    CU_ASSERT(write_and_test(NULL) == 1);
+    /* a virtual key is a credential's name: it is printed nowhere */
+    fj  = pdp_mig_findings_json(&g_f);
+    all = cJSON_PrintUnformatted(fj);
+    CU_ASSERT_PTR_NULL(strstr(all, "azure-prod-7f3a2c"));
+    free(all);
+    cJSON_Delete(fj);
+    all = cJSON_PrintUnformatted(g_pk.deployments);
+    CU_ASSERT_PTR_NULL(strstr(all, "azure-prod-7f3a2c"));
+    free(all);
+}
+
+/* custom_host: the version Tollgate adds itself is taken off, Ollama's
+ * /v1 added, a URL with credentials refused and not printed. */
+static void
+test_hosts(void)
+{
+    const char *dir = tg_unit_tmpdir("portkey-hosts");
+    const char *p   = tg_unit_write(
+          dir, "hosts.json",
+          "{\"strategy\": {\"mode\": \"fallback\"},\n"
+            " \"override_params\": {\"model\": \"m\"},\n"
+            " \"targets\": [\n"
+            "  {\"name\": \"a\", \"provider\": \"anthropic\", \"virtual_key\": "
+            "\"vk-a\", \"custom_host\": \"https://px.example/anthropic/v1/\"},\n"
+            "  {\"name\": \"g\", \"provider\": \"google\", \"virtual_key\": "
+            "\"vk-g\", \"custom_host\": \"https://px.example/gemini\"},\n"
+            "  {\"name\": \"o\", \"provider\": \"openai\", \"virtual_key\": "
+            "\"vk-o\", \"custom_host\": \"https://u:hunter2@px.example/v1\"},\n"
+            "  {\"name\": \"l\", \"provider\": \"ollama\", "
+            "\"custom_host\": \"http://10.0.0.5:11434/\"}]}\n");
+    cJSON *fj;
+    char  *all;
+
+    CU_ASSERT_EQUAL_FATAL(import(p, NULL), TG_OK);
+    CU_ASSERT_STRING_EQUAL(dep_str("a", "api_base"),
+                           "https://px.example/anthropic");
+    CU_ASSERT(finding_at("targets[0].custom_host", PDP_MIG_MAPPED, 4));
+    CU_ASSERT_STRING_EQUAL(dep_str("g", "api_base"),
+                           "https://px.example/gemini");
+    CU_ASSERT(finding_at("targets[1].custom_host", PDP_MIG_APPROXIMATED, 5));
+    CU_ASSERT_STRING_EQUAL(dep_str("o", "api_base"), "(none)");
+    CU_ASSERT(finding_at("targets[2].custom_host", PDP_MIG_UNSUPPORTED, 6));
+    CU_ASSERT_STRING_EQUAL(dep_str("l", "api_base"),
+                           "http://10.0.0.5:11434/v1");
+    CU_ASSERT_STRING_EQUAL(dep_str("l", "api_key"), "(none)");
+    fj  = pdp_mig_findings_json(&g_f);
+    all = cJSON_PrintUnformatted(fj);
+    CU_ASSERT_PTR_NULL(strstr(all, "hunter2"));
+    free(all);
+    cJSON_Delete(fj);
     CU_ASSERT(write_and_test(NULL) == 1);
 }
 
@@ -600,6 +654,7 @@ test_cli(void)
 
 static const tg_unit_case cases[] = {
     {"single: one azure deployment, retry and timeout", test_single},
+    {"custom_host: versions, Ollama's /v1, credentials refused", test_hosts},
     {"loadbalance: weights and a weighted model group", test_loadbalance},
     {"fallback: ordered deployments, status codes reported", test_fallback},
     {"nested targets: weights multiplied, --model needed", test_nested_weights},
