@@ -9,11 +9,6 @@
 #include "pdp_export.h"
 #include "pdp_migrate.h"
 
-/* import portkey and import tollgate land separately (other engineers'
- * pdp_import_portkey.c, pdp_import_tollgate_cli.c): weak, so the command
- * links (and says so) while one is not built in. */
-#pragma weak pdp_import_portkey_cli
-#pragma weak pdp_import_tollgate_cli
 
 typedef struct pdp_import_source {
     const char *name;
@@ -54,12 +49,6 @@ pdp_import_cli(int argc, char **argv, FILE *out, FILE *err)
     for (size_t i = 0; kind != NULL && i < PDP_IMPORT_SOURCES; i++) {
         if (strcmp(pdp_import_sources[i].name, kind) != 0) {
             continue;
-        }
-        if (pdp_import_sources[i].fn == NULL) {
-            fprintf(err, "tollgate-pdp import: %s is not built into this "
-                         "binary\n",
-                    kind);
-            return PDP_EXIT_FAIL;
         }
         return pdp_import_sources[i].fn(argc - 1, argv + 1, out, err);
     }
