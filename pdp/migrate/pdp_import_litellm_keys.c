@@ -343,8 +343,13 @@ pdp_lk_key(pdp_lk *k, const cJSON *o, FILE *cmd, char *tenant, size_t cap)
     pdp_lk_tenant(k, cJSON_GetObjectItemCaseSensitive(o, "team_id"), tenant,
                   cap);
     k->sh = cmd;
-    fprintf(cmd, "say %s\n\"$TOLLGATE_PDP\" keys create --tenant ",
-                 k->path);
+    fprintf(cmd, "say ");
+    pdp_lk_quote(cmd, k->path);
+    if (cJSON_IsString(alias) && alias->valuestring[0] != '\0') {
+        fprintf(cmd, " ");
+        pdp_lk_quote(cmd, alias->valuestring);
+    }
+    fprintf(cmd, "\n\"$TOLLGATE_PDP\" keys create --tenant ");
     pdp_lk_quote(cmd, tenant);
     if (cJSON_IsString(alias) && alias->valuestring[0] != '\0' &&
         strlen(alias->valuestring) < 64) {
@@ -414,7 +419,7 @@ static const char pdp_lk_head[] =
     ": \"${TOLLGATE_PDP:=tollgate-pdp}\"\n"
     ": \"${TOLLGATE_CONFIG:=$here/tollgate.json}\"\n"
     "export TOLLGATE_CONFIG\n"
-    "say() { printf '\\n== LiteLLM %%s\\n' \"$1\"; }\n"
+    "say() { printf '\\n== LiteLLM %%s %%s\\n' \"$1\" \"${2:-}\"; }\n"
     "\n";
 
 /* pdp_lk_list finds the list of keys in the export. */

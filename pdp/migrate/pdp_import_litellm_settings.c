@@ -536,6 +536,13 @@ pdp_lt_section(pdp_lt *c, const cJSON *s)
                                              : NULL;
     char p[256];
 
+    if (fn == NULL && !env && strncmp(k, "x-", 2) == 0) {
+        /* LiteLLM ignores it; YAML users keep their anchors in one. */
+        pdp_lt_note(c, k, s, PDP_MIG_MAPPED,
+                    "holds YAML anchors: read where they are used (*alias, "
+                    "<<), no setting of its own");
+        return true;
+    }
     if (fn == NULL && !env) {
         pdp_lt_note(c, k, s, PDP_MIG_UNSUPPORTED,
                     strcmp(k, "include") == 0

@@ -467,7 +467,7 @@ test_findings(void)
                        "router_settings.routing_strategy"));
     CU_ASSERT(has_line(txt, 69, "not supported", "router_settings.redis_host"));
     CU_ASSERT(has_line(txt, 79, "not supported", "litellm_settings.drop_params"));
-    CU_ASSERT(has_line(txt, 3, "not supported", "x-azure-common"));
+    CU_ASSERT(has_line(txt, 3, "mapped", "x-azure-common"));
     free(txt);
     run_free(&r);
 
