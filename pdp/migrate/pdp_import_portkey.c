@@ -376,9 +376,14 @@ pdp_pk__plain(pdp_pk *c, const cJSON *root)
         goto out;
     }
     if (cJSON_GetArraySize(g.ids) == 0) {
-        rv = pdp_pk_fail(c, root,
-                         "no target of this config can be imported (see the "
-                         "findings): there is nothing to route to");
+        bool none = !cJSON_HasObjectItem(root, "targets") &&
+                    !cJSON_HasObjectItem(root, "provider");
+        rv = pdp_pk_fail(c, root, "%s",
+                         none ? "the config has neither targets nor a "
+                                "provider: there is nothing to route to"
+                              : "no target of this config can be imported "
+                                "(see the findings above): there is nothing "
+                                "to route to");
         goto out;
     }
     pdp_pk_weights(c, &g);
@@ -582,6 +587,9 @@ pdp_import_portkey_cli(int argc, char **argv, FILE *out, FILE *err)
     pdp_mig_findings_init(&f, a.input);
     rv = pdp_portkey_import(&pk, a.input, model, &f, msg, sizeof(msg));
     if (rv != TG_OK) {
+        if (rv == TG_ECONFIG && f.n > 0) {
+            pdp_mig_findings_text(&f, err); /* what was read before it */
+        }
         fprintf(err, "%s: %s\n", PDP_PK_CMD,
                 msg[0] != '\0' ? msg : tg_strerror(rv));
         st = rv == TG_ENOMEM ? PDP_MIG_EXIT_FAIL : PDP_MIG_EXIT_USAGE;

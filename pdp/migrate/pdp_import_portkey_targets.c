@@ -451,6 +451,12 @@ pdp_pk__strategy(pdp_pk *c, const cJSON *node, const char *path, int depth,
     char         sp[PDP_PK_PATH];
 
     pdp_pk__join(sp, sizeof(sp), path, "strategy");
+    if (s != NULL && !cJSON_IsObject(s)) {
+        pdp_pk_note(c, sp, s, PDP_MIG_UNSUPPORTED,
+                    "expected an object {\"mode\": ...}; taken as mode "
+                    "single (the first target only)");
+        s = NULL;
+    }
     cJSON_ArrayForEach(m, s)
     {
         pdp_pk__join(p, sizeof(p), sp, m->string);
@@ -601,10 +607,14 @@ pdp_pk__node(pdp_pk *c, const cJSON *node, const char *path,
     if (strcmp(mode, "single") != 0 && strcmp(mode, "loadbalance") != 0 &&
         strcmp(mode, "fallback") != 0) {
         pdp_pk__join(p, sizeof(p), path, "strategy.mode");
-        pdp_pk_note(c, p, node, PDP_MIG_UNSUPPORTED,
-                    "a %.32s strategy is imported only at the top of the "
-                    "config; these targets are not imported",
-                    mode);
+        pdp_pk_note(c, p, cJSON_GetObjectItemCaseSensitive(node, "strategy"),
+                    PDP_MIG_UNSUPPORTED, "%s",
+                    strcmp(mode, "conditional") == 0
+                        ? "a conditional strategy is imported only at the top "
+                          "of the config; these targets are not imported"
+                        : "unknown strategy mode (single, loadbalance, "
+                          "fallback or conditional); these targets are not "
+                          "imported");
         return TG_OK;
     }
     pdp_pk__strategy(c, node, path, depth, g->weighted);

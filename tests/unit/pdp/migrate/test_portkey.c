@@ -480,6 +480,69 @@ test_bad_references(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(g_err, "broken.json:1:"));
 }
 
+/* Configs of the wrong shape: each is imported with findings or refused
+ * with file:line:col, never a crash (the suite runs under ASan). */
+static void
+test_odd_shapes(void)
+{
+    static const struct {
+        const char *json;
+        tg_err      want;
+        const char *say; /* in the error or a finding's message */
+    } odd[] = {
+        {"{\"strategy\": \"loadbalance\", \"targets\": [{\"provider\": "
+         "\"openai\"}]}",
+         TG_OK, "taken as mode single"},
+        {"{\"targets\": {}}", TG_ECONFIG, "expected a list of 1 to 64"},
+        {"{\"targets\": [1, {\"provider\": \"openai\"}]}", TG_ECONFIG,
+         "no target of this config can be imported"},
+        {"{}", TG_ECONFIG, "neither targets nor a provider"},
+        {"[]", TG_ECONFIG, "a Portkey config is a JSON object"},
+        {"{\"strategy\": {\"mode\": \"conditional\", \"conditions\": [{"
+         "\"query\": 5, \"then\": \"a\"}, {\"query\": {\"$or\": \"x\"}, "
+         "\"then\": \"a\"}, {\"query\": {\"metadata.x\": {\"$in\": [1]}}, "
+         "\"then\": \"a\"}, {\"query\": {\"metadata.bad key\": \"v\"}, "
+         "\"then\": \"a\"}], \"default\": \"a\"}, \"targets\": [{\"name\": "
+         "\"a\", \"provider\": \"openai\"}]}",
+         TG_OK, "a metadata key Tollgate reads is 1 to 63"},
+        {"{\"strategy\": {\"mode\": \"conditional\", \"conditions\": [], "
+         "\"default\": \"a\"}, \"targets\": [{\"name\": \"a\", "
+         "\"provider\": \"openai\"}]}",
+         TG_ECONFIG, "strategy.conditions: expected a list"},
+        {"{\"strategy\": {\"mode\": \"fallback\"}, \"targets\": ["
+         "{\"provider\": \"openai\"}, {\"strategy\": {\"mode\": "
+         "\"scientist\"}, \"targets\": [{\"provider\": \"openai\"}]}]}",
+         TG_OK, "unknown strategy mode"},
+    };
+    const char *dir = tg_unit_tmpdir("portkey-odd");
+
+    for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
+        char        name[32];
+        const char *p;
+        bool        said = false;
+        tg_err      rv;
+
+        snprintf(name, sizeof(name), "odd%zu.json", i);
+        p  = tg_unit_write(dir, name, odd[i].json);
+        rv = import(p, "m");
+        CU_ASSERT_EQUAL(rv, odd[i].want);
+        said = strstr(g_err, odd[i].say) != NULL;
+        for (size_t k = 0; k < g_f.n; k++) {
+            said |= strstr(g_f.items[k].message, odd[i].say) != NULL;
+        }
+        if (!said || rv != odd[i].want) {
+            fprintf(stderr, "odd[%zu]: %s (%s)\n", i, g_err, odd[i].say);
+        }
+        CU_ASSERT(said);
+        if (rv != TG_OK) {
+            snprintf(name, sizeof(name), "odd%zu.json:1:", i);
+            CU_ASSERT_PTR_NOT_NULL(strstr(g_err, name));
+        } else {
+            CU_ASSERT(write_and_test(NULL) >= 1);
+        }
+    }
+}
+
 /* ---- refusals -------------------------------------------------------------
  */
 
@@ -663,6 +726,7 @@ static const tg_unit_case cases[] = {
     {"conditional without default: no match is denied", test_no_default},
     {"a then naming no target, broken JSON: file:line:col",
      test_bad_references},
+    {"configs of the wrong shape: findings or file:line:col", test_odd_shapes},
     {"refusals: paths and lines, literal keys never copied or printed",
      test_refusals},
     {"the command: --dry-run --format json, --model errors", test_cli},
