@@ -102,6 +102,14 @@ pdp_mig_kind_name(pdp_mig_kind kind)
     return "?";
 }
 
+/* pdp_mig_key: a finding's place in the report: by line, those without
+ * one (derived, or of another file) last. */
+static long
+pdp_mig_key(const pdp_mig_finding *it)
+{
+    return it->line > 0 ? it->line : INT_MAX;
+}
+
 /* pdp_mig_order sorts the findings by line, keeping the order they were
  * added within a line (an index array, so items stay put). */
 static size_t *
@@ -115,7 +123,8 @@ pdp_mig_order(const pdp_mig_findings *f)
     for (size_t i = 0; i < f->n; i++) {
         size_t j = i;
         /* insertion sort: stable, and reports are a few hundred lines */
-        while (j > 0 && f->items[ix[j - 1]].line > f->items[i].line) {
+        while (j > 0 &&
+               pdp_mig_key(&f->items[ix[j - 1]]) > pdp_mig_key(&f->items[i])) {
             ix[j] = ix[j - 1];
             j--;
         }

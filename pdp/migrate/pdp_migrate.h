@@ -83,7 +83,8 @@ const char *pdp_mig_kind_name(pdp_mig_kind kind);
 
 /* pdp_mig_findings_text prints the report: a header naming the source,
  * one line per finding sorted by line ("LINE  KIND  PATH: message", the
- * order added within a line), then a summary count per kind. */
+ * order added within a line; findings without a line last, as "-"), then
+ * a summary count per kind. */
 void pdp_mig_findings_text(const pdp_mig_findings *f, FILE *out);
 
 /* pdp_mig_findings_json is {"source", "findings": [{"path", "line",
