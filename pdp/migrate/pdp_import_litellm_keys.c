@@ -395,6 +395,8 @@ pdp_lk_key(pdp_lk *k, const cJSON *o, FILE *cmd, char *tenant, size_t cap)
     if (cJSON_GetObjectItemCaseSensitive(o, "metadata") != NULL) {
         pdp_lk_labels(k, cJSON_GetObjectItemCaseSensitive(o, "metadata"));
     }
+    fprintf(cmd, " ||\n    failed ");
+    pdp_lk_quote(cmd, k->path);
     fprintf(cmd, "\n\n");
     return true;
 }
@@ -413,13 +415,19 @@ static const char pdp_lk_head[] =
     "# Run once, on the PDP's host (it writes the PDP's state directory;\n"
     "# serve may be running), or against a running PDP with\n"
     "# TOLLGATE_ADMIN_URL and TOLLGATE_ADMIN_TOKEN set. Running it twice\n"
-    "# makes every key twice.\n"
+    "# makes every key twice. A key that cannot be made is said on stderr\n"
+    "# and the others are still made; the exit status is then 1.\n"
     "set -eu\n"
     "here=$(cd \"$(dirname \"$0\")\" && pwd)\n"
     ": \"${TOLLGATE_PDP:=tollgate-pdp}\"\n"
     ": \"${TOLLGATE_CONFIG:=$here/tollgate.json}\"\n"
     "export TOLLGATE_CONFIG\n"
     "say() { printf '\\n== LiteLLM %%s %%s\\n' \"$1\" \"${2:-}\"; }\n"
+    "nfailed=0\n"
+    "failed() {\n"
+    "    echo \"keys.sh: LiteLLM $1 was not made (the error is above)\" >&2\n"
+    "    nfailed=$((nfailed + 1))\n"
+    "}\n"
     "\n";
 
 /* pdp_lk_list finds the list of keys in the export. */
@@ -541,6 +549,12 @@ pdp_lt_keys(const char *path, const cJSON *models, pdp_mig_findings *f,
         fprintf(sf, pdp_lk_head, base);
         pdp_lk_tenants(sf, ten);
         fputs(body, sf);
+        fputs("if [ \"$nfailed\" -gt 0 ]; then\n"
+              "    echo \"keys.sh: $nfailed key(s) not made; fix and run "
+              "their commands again\" >&2\n"
+              "    exit 1\n"
+              "fi\n",
+              sf);
         fclose(sf);
     }
     free(body);
