@@ -238,8 +238,17 @@ pdp_lx_deployment(pdp_lx *x, const tg_config *cfg, const tg_deployment *d,
     snprintf(model, sizeof(model), "%s/%s", prefix, d->upstream_model);
     pdp_lx_str(x, model);
     if (d->api_base != NULL && (dflt == NULL || strcmp(dflt, d->api_base) != 0)) {
+        size_t n = strlen(d->api_base);
+        char   base[1024];
+        /* LiteLLM calls Ollama's own API at the server's root; Tollgate
+         * its OpenAI-compatible one under /v1. */
+        if (strcmp(d->provider, "ollama") == 0 && n > 3 &&
+            strcmp(d->api_base + n - 3, "/v1") == 0) {
+            n -= 3;
+        }
+        snprintf(base, sizeof(base), "%.*s", (int)n, d->api_base);
         pdp_lx_str(x, "api_base");
-        pdp_lx_str(x, d->api_base);
+        pdp_lx_str(x, base);
     }
     if (pdp_lx_envname(d->api_key, env, sizeof(env))) {
         pdp_lx_str(x, "api_key");
@@ -267,8 +276,10 @@ pdp_lx_deployment(pdp_lx *x, const tg_config *cfg, const tg_deployment *d,
         pdp_lx_price(x, d->price_input);
         pdp_lx_str(x, "output_cost_per_token");
         pdp_lx_price(x, d->price_output);
-        pdp_lx_str(x, "cache_read_input_token_cost");
-        pdp_lx_price(x, d->price_cached_input);
+        if (d->price_cached_input != d->price_input) {
+            pdp_lx_str(x, "cache_read_input_token_cost");
+            pdp_lx_price(x, d->price_cached_input);
+        }
     }
     pdp_lx_map(x, false);
     pdp_lx_map(x, false);
@@ -502,7 +513,11 @@ pdp_lx_document(pdp_lx *x, const tg_config *cfg, pdp_mig_findings *f)
     for (size_t i = 0; i < cfg->n_deployments; i++) {
         const tg_deployment *d     = &cfg->deployments[i];
         int                  order = 0;
-        if (ordered) {
+        size_t               same  = 0;
+        for (size_t j = 0; j < cfg->n_deployments; j++) {
+            same += strcmp(cfg->deployments[j].model, d->model) == 0;
+        }
+        if (ordered && same > 1) {
             const tg_model_group *g = pdp_lx_group_of(cfg, d->model);
             if (g == NULL || g->strategy == NULL ||
                 strcmp(g->strategy, "ordered") == 0 ||

@@ -771,6 +771,75 @@ test_export_roundtrip(void)
     free(yaml);
 }
 
+/* Every corpus config survives import, export --to litellm and import
+ * again: the same deployments (id, model, provider, upstream, weight,
+ * pricing) and model groups. */
+static void
+test_roundtrip_corpus(void)
+{
+    static const char *const files[] = {"basic.yaml", "loadbalance.yaml",
+                                        "budgets.yaml", "mock.yaml",
+                                        "refused.yaml", NULL};
+    static const char *const keep[]  = {"id", "model", "provider",
+                                        "upstream_model", "api_base",
+                                        "api_key", "api_version", "weight",
+                                        "pricing", NULL};
+
+    for (size_t i = 0; files[i] != NULL; i++) {
+        run         r;
+        const char *dir = import_ok(files[i], NULL, &r);
+        const char *exp = outdir("ltrt");
+        const char *back;
+        char        cfgp[700], yp[700];
+        cJSON      *a, *b;
+        snprintf(cfgp, sizeof(cfgp), "%s/tollgate.json", dir);
+        run_free(&r);
+        r = run_cmd(pdp_export_litellm_cli, "--to", "litellm", "--config",
+                    cfgp, "--out", (char *)exp, NULL);
+        CU_ASSERT_EQUAL_FATAL(r.ec, 0);
+        run_free(&r);
+        snprintf(yp, sizeof(yp), "%s/config.yaml", exp);
+        back = outdir("ltrt2");
+        r    = run_cmd(pdp_import_litellm_cli, yp, "--out", (char *)back, NULL);
+        if (r.ec != 0) {
+            fprintf(stderr, "\n%s back: %s\n", files[i], r.err);
+        }
+        CU_ASSERT_EQUAL_FATAL(r.ec, 0);
+        a = slurp_json(dir, "tollgate.json");
+        b = slurp_json(back, "tollgate.json");
+        CU_ASSERT_EQUAL(cJSON_GetArraySize(cJSON_GetObjectItem(a, "deployments")),
+                        cJSON_GetArraySize(cJSON_GetObjectItem(b, "deployments")));
+        for (const cJSON *d = cJSON_GetObjectItem(a, "deployments")->child;
+             d != NULL; d = d->next) {
+            const cJSON *e = by_id(cJSON_GetObjectItem(b, "deployments"),
+                                   str(d, "id"));
+            CU_ASSERT_PTR_NOT_NULL(e);
+            for (size_t k = 0; e != NULL && keep[k] != NULL; k++) {
+                char want[256];
+                snprintf(want, sizeof(want), "%s", raw(d, keep[k]));
+                if (strcmp(want, raw(e, keep[k])) != 0) {
+                    fprintf(stderr, "\n%s %s.%s: %s then %s\n", files[i],
+                            str(d, "id"), keep[k], want, raw(e, keep[k]));
+                    CU_FAIL("a deployment changed on the way back");
+                }
+            }
+        }
+        {
+            char *ga = cJSON_PrintUnformatted(cJSON_GetObjectItem(a, "model_groups"));
+            char *gb = cJSON_PrintUnformatted(cJSON_GetObjectItem(b, "model_groups"));
+            if (ga == NULL || gb == NULL || strcmp(ga, gb) != 0) {
+                fprintf(stderr, "\n%s groups: %s\nthen %s\n", files[i], ga, gb);
+                CU_FAIL("the model groups changed on the way back");
+            }
+            free(ga);
+            free(gb);
+        }
+        cJSON_Delete(a);
+        cJSON_Delete(b);
+        run_free(&r);
+    }
+}
+
 int
 main(void)
 {
@@ -787,6 +856,7 @@ main(void)
         {"--out: dry run, non-empty refused", test_outdir},
         {"--keys: keys.sh", test_keys},
         {"export --to litellm and back", test_export_roundtrip},
+        {"every corpus config: import, export, import", test_roundtrip_corpus},
         {NULL, NULL},
     };
 
