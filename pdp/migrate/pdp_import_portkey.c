@@ -356,6 +356,112 @@ pdp_pk__pick_model(pdp_pk *c, const cJSON *root, const char *flag)
 
 /* ---- the walk ------------------------------------------------------------ */
 
+/* pdp_pk__split_group flattens target t of a split fallback into the
+ * deployments of model; false (a finding) when it imported none. */
+static bool
+pdp_pk__split_group(pdp_pk *c, const cJSON *t, const char *path,
+                    const char *inherit, const char *model, cJSON **ids,
+                    tg_err *rv)
+{
+    pdp_pk_group g = {.weighted = true, .model = model};
+
+    if ((g.ids = cJSON_CreateArray()) == NULL) {
+        *rv = TG_ENOMEM;
+        return false;
+    }
+    if ((*rv = pdp_pk_flatten(c, t, path, inherit, &g)) != TG_OK ||
+        cJSON_GetArraySize(g.ids) == 0) {
+        if (*rv == TG_OK) {
+            pdp_pk_note(c, path, t, PDP_MIG_UNSUPPORTED,
+                        "imported no deployment: not a fallback");
+        }
+        cJSON_Delete(g.ids);
+        return false;
+    }
+    pdp_pk_weights(c, &g);
+    *ids = g.ids;
+    return true;
+}
+
+/* pdp_pk__split imports a fallback whose first target is a loadbalance
+ * pool: each target becomes a model, the first the one clients ask for
+ * (strategy weighted), the others NAME-fallback-<n>, its model group's
+ * fallbacks, which the data plane tries only once every deployment of the
+ * model failed: Portkey's order of pools, each pool drawn by weight. */
+static tg_err
+pdp_pk__split(pdp_pk *c, const cJSON *root)
+{
+    const cJSON *om = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(root, "override_params"), "model");
+    const char  *inh   = cJSON_IsString(om) ? om->valuestring : NULL;
+    cJSON       *mg    = pdp_pk_ck(c, cJSON_CreateObject());
+    cJSON       *fbs   = pdp_pk_ck(c, cJSON_CreateArray());
+    cJSON       *first = NULL;
+    cJSON       *ids;
+    cJSON       *tc;
+    const cJSON *t;
+    size_t       k  = 0;
+    tg_err       rv = TG_OK;
+    char         path[32];
+    char         model[160];
+
+    pdp_pk_root_fields(c, root);
+    cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(root, "targets"))
+    {
+        snprintf(path, sizeof(path), "targets[%zu]", k++);
+        if (first == NULL) {
+            snprintf(model, sizeof(model), "%s", c->pk->model);
+        } else {
+            snprintf(model, sizeof(model), "%.120s-fallback-%d", c->pk->model,
+                     cJSON_GetArraySize(fbs) + 1);
+        }
+        if (!pdp_pk__split_group(c, t, path, inh, model, &ids, &rv)) {
+            if (rv != TG_OK) {
+                goto out;
+            }
+            continue;
+        }
+        if (first == NULL) {
+            first = ids;
+            continue;
+        }
+        cJSON_Delete(ids);
+        pdp_pk_ck(c, cJSON_AddItemToArray(fbs, cJSON_CreateString(model))
+                         ? fbs
+                         : NULL);
+        pdp_pk_note(c, path, t, PDP_MIG_MAPPED,
+                    "fallback model \"%s\" of \"%s\"", model, c->pk->model);
+    }
+    if (first == NULL) {
+        rv = pdp_pk_fail(c, root,
+                         "no target of this config can be imported (see the "
+                         "findings above): there is nothing to route to");
+        goto out;
+    }
+    if (mg != NULL && fbs != NULL) {
+        pdp_pk_ck(c, cJSON_AddStringToObject(mg, "model", c->pk->model));
+        pdp_pk_ck(c, cJSON_AddStringToObject(mg, "strategy", "weighted"));
+        if (cJSON_GetArraySize(fbs) > 0) {
+            cJSON_AddItemToObject(mg, "fallbacks", fbs);
+            fbs = NULL;
+        }
+        cJSON_AddItemToArray(c->pk->model_groups, mg);
+        mg = NULL;
+    }
+    tc = pdp_pk_test_case(c,
+                          "the model routes to its loadbalanced pool (its "
+                          "fallback models follow in the decision)",
+                          NULL, first, NULL);
+    if (tc != NULL) {
+        cJSON_AddItemToArray(c->pk->tests, tc);
+    }
+out:
+    cJSON_Delete(first);
+    cJSON_Delete(mg);
+    cJSON_Delete(fbs);
+    return rv;
+}
+
 /* pdp_pk__plain imports a config that is not conditional: one group of
  * deployments for the model (weighted for loadbalance, else ordered) and
  * a test that the model routes to all of them, in catalog order. */
@@ -368,6 +474,9 @@ pdp_pk__plain(pdp_pk *c, const cJSON *root)
     cJSON       *tc;
     char         name[256];
 
+    if (pdp_pk_splits(root)) {
+        return pdp_pk__split(c, root);
+    }
     g.weighted = strcmp(pdp_pk_mode(root), "loadbalance") == 0;
     if ((g.ids = cJSON_CreateArray()) == NULL) {
         return TG_ENOMEM;

@@ -31,8 +31,9 @@ typedef struct pdp_pk {
 /* A flattened target: the deployment ids it became, in order, and
  * whether its strategy picks among them by weight. */
 typedef struct pdp_pk_group {
-    cJSON *ids; /* array of strings (owned) */
-    bool   weighted;
+    cJSON      *ids; /* array of strings (owned) */
+    bool        weighted;
+    const char *model; /* its deployments' model (NULL: pk->model) */
 } pdp_pk_group;
 
 /* pdp_pk_line is the 1-based line where node starts (0: unknown). */
@@ -80,6 +81,15 @@ tg_err pdp_pk_flatten(pdp_pk *c, const cJSON *node, const char *path,
  * root; in_lb: its parent is a loadbalance. */
 void pdp_pk_node_fields(pdp_pk *c, const cJSON *node, const char *path,
                         bool top, bool in_lb);
+
+/* pdp_pk_splits: root is a fallback whose first target is a loadbalance
+ * pool, imported as one model per target with the later ones as the
+ * first's model-group fallbacks (exactly Portkey's order of pools). */
+bool pdp_pk_splits(const cJSON *root);
+
+/* pdp_pk_root_fields reports the root's strategy and other fields when
+ * it is split (pdp_pk_splits). */
+void pdp_pk_root_fields(pdp_pk *c, const cJSON *root);
 
 /* pdp_pk_weights turns the shares pdp_pk_flatten left on g's deployments
  * into integer weights (weighted) or removes them (ordered). */

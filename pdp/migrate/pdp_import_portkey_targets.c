@@ -411,7 +411,8 @@ pdp_pk__leaf(pdp_pk *c, const cJSON *leaf, const char *path,
     pdp_pk__id(c, leaf, pdp_pk_providers[pi].tollgate, id, sizeof(id));
     cJSON_AddItemToArray(c->pk->deployments, dep);
     pdp_pk_ck(c, cJSON_AddStringToObject(dep, "id", id));
-    pdp_pk_ck(c, cJSON_AddStringToObject(dep, "model", c->pk->model));
+    pdp_pk_ck(c, cJSON_AddStringToObject(
+                     dep, "model", g->model != NULL ? g->model : c->pk->model));
     pdp_pk_ck(c, cJSON_AddStringToObject(dep, "provider",
                                          pdp_pk_providers[pi].tollgate));
     pdp_pk__base(c, dep, leaf, inherit, azure);
@@ -438,11 +439,58 @@ pdp_pk__leaf(pdp_pk *c, const cJSON *leaf, const char *path,
     return TG_OK;
 }
 
-/* pdp_pk__strategy reports a nested node's strategy block against the
- * group it is flattened into. */
+/* pdp_pk__mode_note reports strategy.mode against the group the node is
+ * flattened into (split: the root of a fallback of model groups). */
+static void
+pdp_pk__mode_note(pdp_pk *c, const char *p, const cJSON *m, const char *mode,
+                  int depth, bool weighted, bool split)
+{
+    bool lb = strcmp(mode, "loadbalance") == 0;
+    bool fb = strcmp(mode, "fallback") == 0;
+
+    if (split) {
+        pdp_pk_note(c, p, m, PDP_MIG_MAPPED,
+                    "each target becomes a model: the first is the one "
+                    "clients ask for, the others its fallbacks "
+                    "(model_groups[].fallbacks), tried in order once every "
+                    "deployment of the one before failed");
+    } else if (depth == 0 && lb) {
+        pdp_pk_note(c, p, m, PDP_MIG_MAPPED,
+                    "the model's strategy \"weighted\": a deployment is drawn "
+                    "by weight, the others follow on failure");
+    } else if (depth == 0 && weighted && fb) {
+        pdp_pk_note(c, p, m, PDP_MIG_APPROXIMATED,
+                    "a fallback model under a weighted strategy: its "
+                    "deployments are drawn by weight (the first 1000, the "
+                    "others 1), so this order holds nearly always, not "
+                    "always");
+    } else if (depth == 0) {
+        pdp_pk_note(c, p, m, PDP_MIG_MAPPED, "%s",
+                    fb ? "the model's deployments in this order (strategy "
+                         "\"ordered\": the next one on failure)"
+                       : "the first target is the only deployment");
+    } else if (weighted && fb) {
+        pdp_pk_note(c, p, m, PDP_MIG_APPROXIMATED,
+                    "flattened: its first target takes this pool's weight, "
+                    "the others weight 1; after a failure Tollgate tries the "
+                    "group's other deployments by weight, not this "
+                    "fallback's order first");
+    } else if (!weighted && lb) {
+        pdp_pk_note(c, p, m, PDP_MIG_APPROXIMATED,
+                    "flattened into the fallback order: its targets are "
+                    "tried in turn, so the first takes all the traffic while "
+                    "it works (weights not used)");
+    } else {
+        pdp_pk_note(c, p, m, PDP_MIG_MAPPED, "flattened into the group%s",
+                    lb ? ", weights multiplied" : ", in order");
+    }
+}
+
+/* pdp_pk__strategy reports a node's strategy block against the group it
+ * is flattened into. */
 static void
 pdp_pk__strategy(pdp_pk *c, const cJSON *node, const char *path, int depth,
-                 bool weighted)
+                 bool weighted, bool split)
 {
     const cJSON *s    = cJSON_GetObjectItemCaseSensitive(node, "strategy");
     const char  *mode = pdp_pk_mode(node);
@@ -461,33 +509,7 @@ pdp_pk__strategy(pdp_pk *c, const cJSON *node, const char *path, int depth,
     {
         pdp_pk__join(p, sizeof(p), sp, m->string);
         if (strcmp(m->string, "mode") == 0) {
-            bool lb = strcmp(mode, "loadbalance") == 0;
-            bool fb = strcmp(mode, "fallback") == 0;
-            if (depth == 0) {
-                pdp_pk_note(c, p, m, PDP_MIG_MAPPED, "%s",
-                            lb   ? "the model's strategy \"weighted\": a "
-                                   "deployment is drawn by weight, the others "
-                                   "follow on failure"
-                            : fb ? "the model's deployments in this order "
-                                   "(strategy \"ordered\": the next one on "
-                                   "failure)"
-                                 : "the first target is the only deployment");
-            } else if (weighted && fb) {
-                pdp_pk_note(c, p, m, PDP_MIG_APPROXIMATED,
-                            "flattened: its first target takes this pool's "
-                            "weight, the others weight 1; after a failure "
-                            "Tollgate tries the group's other deployments "
-                            "by weight, not this fallback's order first");
-            } else if (!weighted && lb) {
-                pdp_pk_note(c, p, m, PDP_MIG_APPROXIMATED,
-                            "flattened into the fallback order: its targets "
-                            "are tried in turn, so the first takes all the "
-                            "traffic while it works (weights not used)");
-            } else {
-                pdp_pk_note(c, p, m, PDP_MIG_MAPPED,
-                            "flattened into the group%s",
-                            lb ? ", weights multiplied" : ", in order");
-            }
+            pdp_pk__mode_note(c, p, m, mode, depth, weighted, split);
         } else if (strcmp(m->string, "on_status_codes") == 0 &&
                    strcmp(mode, "fallback") == 0) {
             pdp_pk_codes(c, m, p, true);
@@ -617,7 +639,7 @@ pdp_pk__node(pdp_pk *c, const cJSON *node, const char *path,
                           "imported");
         return TG_OK;
     }
-    pdp_pk__strategy(c, node, path, depth, g->weighted);
+    pdp_pk__strategy(c, node, path, depth, g->weighted, false);
     pdp_pk_node_fields(c, node, path, depth == 0 && path[0] == '\0', in_lb);
     pdp_pk__shares(ts, mode, share, shares, n);
     inherit = cJSON_IsString(om) ? om->valuestring : inherit;
@@ -673,4 +695,23 @@ pdp_pk_weights(pdp_pk *c, const pdp_pk_group *g)
             }
         }
     }
+}
+
+bool
+pdp_pk_splits(const cJSON *root)
+{
+    const cJSON *ts = cJSON_GetObjectItemCaseSensitive(root, "targets");
+    const cJSON *t0 = cJSON_IsArray(ts) ? ts->child : NULL;
+
+    return strcmp(pdp_pk_mode(root), "fallback") == 0 && cJSON_IsObject(t0) &&
+           cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(t0, "targets")) &&
+           strcmp(pdp_pk_mode(t0), "loadbalance") == 0 &&
+           cJSON_GetArraySize(ts) <= 64;
+}
+
+void
+pdp_pk_root_fields(pdp_pk *c, const cJSON *root)
+{
+    pdp_pk__strategy(c, root, "", 0, false, true);
+    pdp_pk_node_fields(c, root, "", true, false);
 }

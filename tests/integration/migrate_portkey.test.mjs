@@ -100,21 +100,29 @@ describe('import portkey', () => {
       JSON.stringify(seen));
   });
 
-  test('fallback: a failing first target moves to the next', async () => {
+  test('fallback: a failing pool moves to the next target, then the next', async () => {
     const imp = await importPortkey('fallback.json', ['--model', 'pk-fb']);
     assert.equal(imp.config.dataplane.retries, 0);
+    assert.deepEqual(imp.config.model_groups,
+      [{ model: 'pk-fb', strategy: 'weighted', fallbacks: ['pk-fb-fallback-1', 'pk-fb-fallback-2'] }]);
     const gw = await gatewayFor(imp);
     gateways.push(gw);
     const { key } = await gw.createKey({ tenant: 'pk-fb' });
-    let r = await gw.chat({ model: 'pk-fb', messages: userMsg('hi'), max_tokens: 5 }, { key });
-    assert.equal(r.status, 200, r.text);
-    assert.equal(r.headers['x-tollgate-deployment'], 'primary');
-    r = await gw.chat({ model: 'pk-fb', messages: userMsg('[[mock status=503 only=gpt-4o]] hi'), max_tokens: 5 }, { key });
+    const seen = new Set();
+    for (let i = 0; i < 40; i++) {
+      const r = await gw.chat({ model: 'pk-fb', messages: userMsg('hi'), max_tokens: 5 }, { key });
+      assert.equal(r.status, 200, r.text);
+      seen.add(r.headers['x-tollgate-deployment']);
+    }
+    // The pool (1:1) serves; P(one of the two never drawn in 40) < 1e-11.
+    assert.deepEqual([...seen].sort(), ['primary', 'primary-eu']);
+    // Both pool deployments call gpt-4o: both fail, the next target answers.
+    let r = await gw.chat({ model: 'pk-fb', messages: userMsg('[[mock status=503 only=gpt-4o]] hi'), max_tokens: 5 }, { key });
     assert.equal(r.status, 200, r.text);
     assert.equal(r.headers['x-tollgate-deployment'], 'secondary');
-    // The first two attempts fail (retries 0: one per target), the third
-    // target answers.
-    r = await gw.chat({ model: 'pk-fb', messages: userMsg('[[mock status=502 times=2 tag=pkfb-two]] hi'),
+    // The first three attempts fail (retries 0: one per deployment), the
+    // last target answers.
+    r = await gw.chat({ model: 'pk-fb', messages: userMsg('[[mock status=502 times=3 tag=pkfb-three]] hi'),
       max_tokens: 5 }, { key });
     assert.equal(r.status, 200, r.text);
     assert.equal(r.headers['x-tollgate-deployment'], 'last-resort');

@@ -288,22 +288,46 @@ test_loadbalance(void)
     CU_ASSERT(write_and_test(NULL) == 1);
 }
 
+/* A fallback whose first target is a loadbalance pool: one model per
+ * target, the later ones the first's model-group fallbacks. */
 static void
 test_fallback(void)
 {
+    static const char *const pool[] = {"primary", "primary-eu", NULL};
+    static const char *const fbs[]  = {"smart-fallback-1", "smart-fallback-2",
+                                       NULL};
+    const cJSON             *mg;
+
     /* the targets send three models: the client-facing one is needed */
     CU_ASSERT_EQUAL(import(corpus("fallback.json"), NULL), TG_ECONFIG);
     CU_ASSERT_PTR_NOT_NULL(strstr(g_err, "send different models"));
     CU_ASSERT_EQUAL_FATAL(import(corpus("fallback.json"), "smart"), TG_OK);
     CU_ASSERT_STRING_EQUAL(g_pk.model, "smart");
-    CU_ASSERT_STRING_EQUAL(dep_str("secondary", "model"), "smart");
+    CU_ASSERT_STRING_EQUAL(dep_str("primary", "model"), "smart");
     CU_ASSERT_STRING_EQUAL(dep_str("primary", "upstream_model"), "gpt-4o");
+    CU_ASSERT_STRING_EQUAL(dep_str("primary-eu", "upstream_model"), "gpt-4o");
+    CU_ASSERT_STRING_EQUAL(dep_str("primary-eu", "api_base"),
+                           "https://eu.api.openai.com/v1");
+    CU_ASSERT_EQUAL(dep_num("primary", "weight"), 500);
+    CU_ASSERT_EQUAL(dep_num("primary-eu", "weight"), 500);
     CU_ASSERT_STRING_EQUAL(dep_str("secondary", "provider"), "anthropic");
+    CU_ASSERT_STRING_EQUAL(dep_str("secondary", "model"), "smart-fallback-1");
     CU_ASSERT_STRING_EQUAL(dep_str("secondary", "upstream_model"),
                            "claude-3-5-sonnet-20241022");
     CU_ASSERT_STRING_EQUAL(dep_str("last-resort", "provider"), "groq");
-    CU_ASSERT_EQUAL(dep_num("primary", "weight"), -1);
-    CU_ASSERT_EQUAL(cJSON_GetArraySize(g_pk.model_groups), 0);
+    CU_ASSERT_STRING_EQUAL(dep_str("last-resort", "model"), "smart-fallback-2");
+    CU_ASSERT_EQUAL_FATAL(cJSON_GetArraySize(g_pk.model_groups), 1);
+    mg = cJSON_GetArrayItem(g_pk.model_groups, 0);
+    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(mg, "model")->valuestring,
+                           "smart");
+    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(mg, "strategy")->valuestring,
+                           "weighted");
+    CU_ASSERT(ids_are(cJSON_GetObjectItem(mg, "fallbacks"), fbs));
+    CU_ASSERT(ids_are(
+        cJSON_GetObjectItem(
+            cJSON_GetObjectItem(cJSON_GetArrayItem(g_pk.tests, 0), "expect"),
+            "route"),
+        pool));
     /* no retry block: one attempt per target, as in Portkey */
     CU_ASSERT_EQUAL(cJSON_GetObjectItem(g_pk.dataplane, "retries")->valueint,
                     0);
@@ -311,12 +335,47 @@ test_fallback(void)
     CU_ASSERT_EQUAL(
         cJSON_GetObjectItem(g_pk.dataplane, "first_byte_timeout_ms")->valueint,
         15000);
+    CU_ASSERT(finding_at("strategy.mode", PDP_MIG_MAPPED, 3));
+    CU_ASSERT(finding_at("targets[1]", PDP_MIG_MAPPED, 18));
     CU_ASSERT(finding_at("strategy.on_status_codes[0]", PDP_MIG_MAPPED, 4));
     CU_ASSERT(
         finding_at("strategy.on_status_codes[5]", PDP_MIG_UNSUPPORTED, 4));
     CU_ASSERT(finding_at("targets[1].override_params.max_tokens",
-                         PDP_MIG_UNSUPPORTED, 18));
+                         PDP_MIG_UNSUPPORTED, 22));
     CU_ASSERT_PTR_NULL(finding("strategy", PDP_MIG_APPROXIMATED));
+    CU_ASSERT(write_and_test(NULL) == 1);
+}
+
+/* A fallback of plain targets stays one model, in order. */
+static void
+test_fallback_plain(void)
+{
+    static const char *const ids[] = {"a", "b", "c", NULL};
+    const char              *dir   = tg_unit_tmpdir("portkey-fb");
+    const char              *p     = tg_unit_write(
+                         dir, "fb.json",
+                         "{\"strategy\": {\"mode\": \"fallback\"},\n"
+                                          " \"override_params\": {\"model\": \"gpt-4o\"},\n"
+                                          " \"targets\": [{\"name\": \"a\", \"provider\": \"openai\"},\n"
+                                          "  {\"name\": \"b\", \"provider\": \"azure-openai\", "
+                                          "\"resource_name\": \"r\", \"deployment_id\": \"d\", "
+                                          "\"api_version\": \"2024-10-21\"},\n"
+                                          "  {\"strategy\": {\"mode\": \"loadbalance\"}, \"targets\": [\n"
+                                          "   {\"name\": \"c\", \"provider\": \"openai\"}]}]}\n");
+
+    CU_ASSERT_EQUAL_FATAL(import(p, NULL), TG_OK);
+    CU_ASSERT_EQUAL(cJSON_GetArraySize(g_pk.model_groups), 0);
+    CU_ASSERT_EQUAL(dep_num("a", "weight"), -1);
+    CU_ASSERT_STRING_EQUAL(dep_str("b", "model"), "gpt-4o");
+    CU_ASSERT(ids_are(
+        cJSON_GetObjectItem(
+            cJSON_GetObjectItem(cJSON_GetArrayItem(g_pk.tests, 0), "expect"),
+            "route"),
+        ids));
+    /* Portkey falls back on any non-2xx, Tollgate not on a 400 */
+    CU_ASSERT(finding_at("strategy", PDP_MIG_APPROXIMATED, 1));
+    /* a loadbalance in a fallback: its targets in order */
+    CU_ASSERT(finding_at("targets[2].strategy.mode", PDP_MIG_APPROXIMATED, 5));
     CU_ASSERT(write_and_test(NULL) == 1);
 }
 
@@ -720,6 +779,7 @@ static const tg_unit_case cases[] = {
     {"custom_host: versions, Ollama's /v1, credentials refused", test_hosts},
     {"loadbalance: weights and a weighted model group", test_loadbalance},
     {"fallback: ordered deployments, status codes reported", test_fallback},
+    {"a fallback of plain targets: one model, in order", test_fallback_plain},
     {"nested targets: weights multiplied, --model needed", test_nested_weights},
     {"conditional: every operator, generated and hand tests pass",
      test_conditional},
