@@ -103,8 +103,8 @@ tg_yaml_at(tg_yaml *y, const cJSON *node, const yaml_mark_t *m)
         d->marks     = n;
         d->cap_marks = cap;
     }
-    d->marks[d->n_marks++] = (tg_yaml_mark){node, (int)m->line + 1,
-                                            (int)m->column + 1};
+    d->marks[d->n_marks++] =
+        (tg_yaml_mark){node, (int)m->line + 1, (int)m->column + 1};
     return true;
 }
 
@@ -191,7 +191,7 @@ tg_yaml_scalar(tg_yaml *y, const yaml_event_t *ev)
 
     if (strlen(s) != ev->data.scalar.length) {
         tg_yaml_fail(y, &ev->start_mark, TG_EINVAL,
-                      "a string holds a NUL character");
+                     "a string holds a NUL character");
         return NULL;
     }
     if (ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
@@ -253,7 +253,7 @@ tg_yaml_merge_src(tg_yaml *y, cJSON *merges, cJSON *v, const yaml_mark_t *m)
     bool ok = cJSON_IsObject(v);
 
     for (const cJSON *c = cJSON_IsArray(v) ? v->child : NULL; c != NULL;
-         c = c->next) {
+         c              = c->next) {
         ok = cJSON_IsObject(c);
         if (!ok) {
             break;
@@ -654,11 +654,10 @@ bool
 tg_yaml_pos(const tg_yaml_doc *doc, const cJSON *node, int *line, int *col)
 {
     tg_yaml_mark        key = {.node = node};
-    const tg_yaml_mark *m =
-        node == NULL || doc->n_marks == 0
-            ? NULL
-            : bsearch(&key, doc->marks, doc->n_marks, sizeof(key),
-                      tg_yaml_mark_cmp);
+    const tg_yaml_mark *m   = node == NULL || doc->n_marks == 0
+                                  ? NULL
+                                  : bsearch(&key, doc->marks, doc->n_marks,
+                                            sizeof(key), tg_yaml_mark_cmp);
 
     *line = m != NULL ? m->line : 0;
     *col  = m != NULL ? m->col : 0;
@@ -669,10 +668,8 @@ tg_err
 tg_yaml_parse(const char *text, size_t len, cJSON **out, char *err,
               size_t errlen)
 {
-    tg_yaml y = {.err    = err,
-                 .errlen = errlen,
-                 .rv     = TG_OK,
-                 .budget = TG_YAML_NODES_MAX};
+    tg_yaml y = {
+        .err = err, .errlen = errlen, .rv = TG_OK, .budget = TG_YAML_NODES_MAX};
 
     *out = tg_yaml_run(&y, text, len);
     return y.rv;
@@ -680,7 +677,7 @@ tg_yaml_parse(const char *text, size_t len, cJSON **out, char *err,
 
 static tg_err
 tg_yaml_json_parse(const char *text, size_t len, cJSON **out, char *err,
-               size_t errlen)
+                   size_t errlen)
 {
     char   path[128];
     char   msg[256];
@@ -700,7 +697,7 @@ tg_yaml_json_parse(const char *text, size_t len, cJSON **out, char *err,
 
 tg_err
 tg_yaml_manifest_parse(const char *text, size_t len, cJSON **out, char *err,
-                   size_t errlen)
+                       size_t errlen)
 {
     size_t i = 0;
 

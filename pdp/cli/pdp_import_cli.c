@@ -9,7 +9,6 @@
 #include "pdp_export.h"
 #include "pdp_migrate.h"
 
-
 typedef struct pdp_import_source {
     const char *name;
     const char *about;
@@ -24,7 +23,8 @@ static const pdp_import_source pdp_import_sources[] = {
      pdp_import_tollgate_cli},
 };
 
-#define PDP_IMPORT_SOURCES (sizeof(pdp_import_sources) / sizeof(pdp_import_sources[0]))
+#define PDP_IMPORT_SOURCES                                                     \
+    (sizeof(pdp_import_sources) / sizeof(pdp_import_sources[0]))
 
 static void
 pdp_import_usage(FILE *to)
@@ -42,7 +42,8 @@ pdp_import_cli(int argc, char **argv, FILE *out, FILE *err)
 {
     const char *kind = argc > 0 ? argv[0] : NULL;
 
-    if (kind != NULL && (strcmp(kind, "--help") == 0 || strcmp(kind, "-h") == 0)) {
+    if (kind != NULL &&
+        (strcmp(kind, "--help") == 0 || strcmp(kind, "-h") == 0)) {
         pdp_import_usage(out);
         return PDP_EXIT_OK;
     }

@@ -43,9 +43,10 @@ static bool
 pdp_lx_plain_is_string(const char *s)
 {
     static const char *const words[] = {
-        "", "~", "null", "Null", "NULL", "true", "True", "TRUE", "false",
-        "False", "FALSE", "yes", "Yes", "YES", "no", "No", "NO", "on", "On",
-        "ON", "off", "Off", "OFF", ".inf", ".nan", NULL};
+        "",     "~",     "null",  "Null",  "NULL", "true", "True",
+        "TRUE", "false", "False", "FALSE", "yes",  "Yes",  "YES",
+        "no",   "No",    "NO",    "on",    "On",   "ON",   "off",
+        "Off",  "OFF",   ".inf",  ".nan",  NULL};
     char *end;
 
     for (size_t i = 0; words[i] != NULL; i++) {
@@ -65,11 +66,11 @@ pdp_lx_str(pdp_lx *x, const char *s)
     yaml_event_t ev;
     bool         plain = pdp_lx_plain_is_string(s);
 
-    pdp_lx_emit(x, &ev,
-                yaml_scalar_event_initialize(
-                    &ev, NULL, NULL, (yaml_char_t *)s, (int)strlen(s), plain,
-                    !plain, plain ? YAML_ANY_SCALAR_STYLE
-                                  : YAML_DOUBLE_QUOTED_SCALAR_STYLE));
+    pdp_lx_emit(
+        x, &ev,
+        yaml_scalar_event_initialize(
+            &ev, NULL, NULL, (yaml_char_t *)s, (int)strlen(s), plain, !plain,
+            plain ? YAML_ANY_SCALAR_STYLE : YAML_DOUBLE_QUOTED_SCALAR_STYLE));
 }
 
 /* pdp_lx_num emits number text as a plain scalar (read as a number). */
@@ -127,12 +128,12 @@ pdp_lx_seq(pdp_lx *x, bool start, bool flow)
 {
     yaml_event_t ev;
 
-    pdp_lx_emit(x, &ev,
-                start ? yaml_sequence_start_event_initialize(
-                            &ev, NULL, NULL, 1,
-                            flow ? YAML_FLOW_SEQUENCE_STYLE
-                                 : YAML_BLOCK_SEQUENCE_STYLE)
-                      : yaml_sequence_end_event_initialize(&ev));
+    pdp_lx_emit(
+        x, &ev,
+        start ? yaml_sequence_start_event_initialize(
+                    &ev, NULL, NULL, 1,
+                    flow ? YAML_FLOW_SEQUENCE_STYLE : YAML_BLOCK_SEQUENCE_STYLE)
+              : yaml_sequence_end_event_initialize(&ev));
 }
 
 /* pdp_lx_price emits micro-USD per 1M tokens as USD per token: the
@@ -237,7 +238,8 @@ pdp_lx_deployment(pdp_lx *x, const tg_config *cfg, const tg_deployment *d,
     pdp_lx_str(x, "model");
     snprintf(model, sizeof(model), "%s/%s", prefix, d->upstream_model);
     pdp_lx_str(x, model);
-    if (d->api_base != NULL && (dflt == NULL || strcmp(dflt, d->api_base) != 0)) {
+    if (d->api_base != NULL &&
+        (dflt == NULL || strcmp(dflt, d->api_base) != 0)) {
         size_t n = strlen(d->api_base);
         char   base[1024];
         /* LiteLLM calls Ollama's own API at the server's root; Tollgate
@@ -320,7 +322,8 @@ pdp_lx_strategy(const tg_config *cfg, bool *ordered, pdp_mig_findings *f)
     *ordered = false;
     for (size_t i = 0; i < cfg->n_groups; i++) {
         const char *s = cfg->groups[i].strategy;
-        if (s == NULL || strcmp(s, "ordered") == 0 || strcmp(s, "priority") == 0) {
+        if (s == NULL || strcmp(s, "ordered") == 0 ||
+            strcmp(s, "priority") == 0) {
             continue;
         }
         if (tg == NULL) {
@@ -357,12 +360,12 @@ pdp_lx_fallbacks(pdp_lx *x, const tg_config *cfg, int kind, const char *key)
 
     for (size_t i = 0; i < cfg->n_groups; i++) {
         const tg_model_group *g = &cfg->groups[i];
-        size_t n = kind == 0 ? g->n_fallbacks
-                   : kind == 1 ? g->n_context_fallbacks
-                               : g->n_content_fallbacks;
-        const char *const *l = kind == 0   ? g->fallbacks
-                               : kind == 1 ? g->context_fallbacks
-                                           : g->content_fallbacks;
+        size_t                n = kind == 0   ? g->n_fallbacks
+                                  : kind == 1 ? g->n_context_fallbacks
+                                              : g->n_content_fallbacks;
+        const char *const    *l = kind == 0   ? g->fallbacks
+                                  : kind == 1 ? g->context_fallbacks
+                                              : g->content_fallbacks;
         if (n == 0) {
             continue;
         }
@@ -451,12 +454,12 @@ pdp_lx_bundle(const tg_config *cfg, pdp_mig_findings *f)
         return;
     }
     while ((e = readdir(d)) != NULL) {
-        size_t n = strlen(e->d_name);
-        char   path[PATH_MAX];
-        char   msg[256];
-        char  *text = NULL;
-        size_t len;
-        cJSON *doc;
+        size_t       n = strlen(e->d_name);
+        char         path[PATH_MAX];
+        char         msg[256];
+        char        *text = NULL;
+        size_t       len;
+        cJSON       *doc;
         const cJSON *rules;
         if (n < 12 || strcmp(e->d_name + n - 12, ".policy.json") != 0) {
             continue;
@@ -470,7 +473,7 @@ pdp_lx_bundle(const tg_config *cfg, pdp_mig_findings *f)
         free(text);
         rules = cJSON_GetObjectItem(doc, "rules");
         for (const cJSON *r = cJSON_IsArray(rules) ? rules->child : NULL;
-             r != NULL; r = r->next) {
+             r != NULL; r   = r->next) {
             const cJSON *id   = cJSON_GetObjectItem(r, "id");
             const cJSON *kind = cJSON_GetObjectItem(r, "kind");
             const char  *k    = cJSON_IsString(kind) ? kind->valuestring : "?";
@@ -657,8 +660,8 @@ pdp_export_litellm_cli(int argc, char **argv, FILE *out, FILE *err)
         a.input != NULL ||
         (a.config == NULL && (a.config = getenv("TOLLGATE_CONFIG")) == NULL)) {
         fprintf(err, "%s: %s\n%s", cmd,
-                a.input != NULL ? "takes no operand"
-                : a.out == NULL ? "give --out DIR"
+                a.input != NULL    ? "takes no operand"
+                : a.out == NULL    ? "give --out DIR"
                 : a.config == NULL ? "give --config FILE (or TOLLGATE_CONFIG)"
                                    : "--to: only litellm is written here",
                 pdp_lx_usage);
@@ -683,15 +686,14 @@ pdp_export_litellm_cli(int argc, char **argv, FILE *out, FILE *err)
             pdp_mig_findings_text(&f, mem);
             fclose(mem);
         }
-        if (rep == NULL ||
-            pdp_mig_put(a.out, "findings.txt", rep, 0640, msg, sizeof(msg)) !=
-                TG_OK) {
+        if (rep == NULL || pdp_mig_put(a.out, "findings.txt", rep, 0640, msg,
+                                       sizeof(msg)) != TG_OK) {
             fprintf(err, "%s: %s\n", cmd, rep == NULL ? "out of memory" : msg);
             ec = PDP_MIG_EXIT_FAIL;
         } else {
             fputs(rep, out);
-            fprintf(out, "\nWrote %s/config.yaml and %s/findings.txt.\n",
-                    a.out, a.out);
+            fprintf(out, "\nWrote %s/config.yaml and %s/findings.txt.\n", a.out,
+                    a.out);
         }
     }
     free(rep);

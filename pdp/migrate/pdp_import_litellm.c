@@ -59,8 +59,8 @@ pdp_lt_fatal(pdp_lt *c, const cJSON *n, const char *fmt, ...)
         col  = 1;
     }
     if (c->fatal[0] == '\0') {
-        snprintf(c->fatal, sizeof(c->fatal), "%s:%d:%d: %s", c->file, line,
-                 col, msg);
+        snprintf(c->fatal, sizeof(c->fatal), "%s:%d:%d: %s", c->file, line, col,
+                 msg);
     }
     return false;
 }
@@ -76,7 +76,8 @@ pdp_lt_envref(const char *v, char *out, size_t cap)
     }
     name = v + 11;
     n    = strlen(name);
-    if (n == 0 || n > 100 || !(isalpha((unsigned char)name[0]) || name[0] == '_') ||
+    if (n == 0 || n > 100 ||
+        !(isalpha((unsigned char)name[0]) || name[0] == '_') ||
         strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                      "0123456789_") != n) {
         return false;
@@ -157,9 +158,9 @@ static const pdp_lt_prov pdp_lt_provs[] = {
 static const char *
 pdp_lt_infer(const char *model)
 {
-    static const char *const openai[] = {"gpt-",   "o1",  "o3", "o4",
-                                         "chatgpt-", "text-embedding-",
-                                         "dall-e", NULL};
+    static const char *const openai[] = {
+        "gpt-",   "o1", "o3", "o4", "chatgpt-", "text-embedding-",
+        "dall-e", NULL};
 
     for (size_t i = 0; openai[i] != NULL; i++) {
         if (strncmp(model, openai[i], strlen(openai[i])) == 0) {
@@ -182,7 +183,7 @@ pdp_lt_provider(pdp_lt *c, pdp_lt_dep *d, const cJSON *v, const char *custom,
     const char *s     = v->valuestring;
     const char *slash = strchr(s, '/');
     char        prefix[64];
-    size_t      n     = sizeof(pdp_lt_provs) / sizeof(pdp_lt_provs[0]);
+    size_t      n = sizeof(pdp_lt_provs) / sizeof(pdp_lt_provs[0]);
 
     if (custom != NULL) {
         snprintf(prefix, sizeof(prefix), "%s", custom);
@@ -225,11 +226,10 @@ pdp_lt_provider(pdp_lt *c, pdp_lt_dep *d, const cJSON *v, const char *custom,
         }
         d->provider = p->tollgate;
         snprintf(d->upstream, sizeof(d->upstream), "%s", s);
-        pdp_lt_note(c, path, v, p->note != NULL ? PDP_MIG_APPROXIMATED
-                                                : PDP_MIG_MAPPED,
-                    "provider %s, upstream_model \"%s\"%s%s", d->provider, s,
-                    p->note != NULL ? ": " : "",
-                    p->note != NULL ? p->note : "");
+        pdp_lt_note(
+            c, path, v, p->note != NULL ? PDP_MIG_APPROXIMATED : PDP_MIG_MAPPED,
+            "provider %s, upstream_model \"%s\"%s%s", d->provider, s,
+            p->note != NULL ? ": " : "", p->note != NULL ? p->note : "");
         return true;
     }
     pdp_lt_note(c, path, v, PDP_MIG_UNSUPPORTED,
@@ -265,8 +265,8 @@ pdp_lt_int(const cJSON *v, long long max, long long *out)
 
 /* pdp_lt_price reads a per-token price into dst (USD per 1M tokens). */
 static void
-pdp_lt_price(pdp_lt *c, const char *path, const cJSON *v, char *dst,
-             size_t cap, const char *field)
+pdp_lt_price(pdp_lt *c, const char *path, const cJSON *v, char *dst, size_t cap,
+             const char *field)
 {
     char text[64];
     bool lost = false;
@@ -294,15 +294,15 @@ pdp_lt_secret(pdp_lt *c, pdp_lt_dep *d, const char *path, const cJSON *v)
 {
     char name[TG_ID_MAX + 32];
 
-    if (cJSON_IsString(v) && pdp_lt_envref(v->valuestring, d->api_key,
-                                           sizeof(d->api_key))) {
+    if (cJSON_IsString(v) &&
+        pdp_lt_envref(v->valuestring, d->api_key, sizeof(d->api_key))) {
         pdp_lt_note(c, path, v, PDP_MIG_MAPPED, "api_key \"%s\"", d->api_key);
         return;
     }
     snprintf(name, sizeof(name), "TOLLGATE_KEY_%s", d->id);
     for (char *p = name; *p != '\0'; p++) {
-        *p = isalnum((unsigned char)*p) ? (char)toupper((unsigned char)*p)
-                                        : '_';
+        *p =
+            isalnum((unsigned char)*p) ? (char)toupper((unsigned char)*p) : '_';
     }
     snprintf(d->api_key, sizeof(d->api_key), "${%s}", name);
     pdp_lt_note(c, path, v, PDP_MIG_UNSUPPORTED,
@@ -357,9 +357,9 @@ pdp_lt_param(pdp_lt *c, pdp_lt_dep *d, const char *key, const cJSON *v,
              const char *path)
 {
     static const char *const reqp[] = {
-        "temperature", "max_tokens",  "top_p", "stop", "frequency_penalty",
-        "presence_penalty", "seed", "response_format", "max_completion_tokens",
-        "reasoning_effort", NULL};
+        "temperature",           "max_tokens",       "top_p", "stop",
+        "frequency_penalty",     "presence_penalty", "seed",  "response_format",
+        "max_completion_tokens", "reasoning_effort", NULL};
 
     if (strcmp(key, "model") == 0 || strcmp(key, "custom_llm_provider") == 0) {
         return; /* pdp_lt_provider reported them */
@@ -467,10 +467,10 @@ pdp_lt_info(pdp_lt *c, pdp_lt_dep *d, const char *key, const cJSON *v,
         pdp_lt_price(c, path, v, d->cached_price, sizeof(d->cached_price),
                      "cached_input_per_mtok");
     } else if (strcmp(key, "mode") == 0) {
-        bool known = cJSON_IsString(v) &&
-                     (strcmp(v->valuestring, "chat") == 0 ||
-                      strcmp(v->valuestring, "embedding") == 0 ||
-                      strcmp(v->valuestring, "completion") == 0);
+        bool known =
+            cJSON_IsString(v) && (strcmp(v->valuestring, "chat") == 0 ||
+                                  strcmp(v->valuestring, "embedding") == 0 ||
+                                  strcmp(v->valuestring, "completion") == 0);
         pdp_lt_note(c, path, v, known ? PDP_MIG_MAPPED : PDP_MIG_UNSUPPORTED,
                     "%s",
                     known ? "the deployment serves the endpoints its provider "
@@ -588,20 +588,22 @@ pdp_lt_entry(pdp_lt *c, size_t i, const cJSON *e)
     const cJSON *lp   = cJSON_GetObjectItemCaseSensitive(e, "litellm_params");
     const cJSON *info = cJSON_GetObjectItemCaseSensitive(e, "model_info");
     const cJSON *lm   = cJSON_GetObjectItemCaseSensitive(lp, "model");
-    const cJSON *cp   = cJSON_GetObjectItemCaseSensitive(lp, "custom_llm_provider");
-    pdp_lt_dep  *d;
-    char         path[64];
-    char         p[160];
+    const cJSON *cp =
+        cJSON_GetObjectItemCaseSensitive(lp, "custom_llm_provider");
+    pdp_lt_dep *d;
+    char        path[64];
+    char        p[160];
 
     snprintf(path, sizeof(path), "model_list[%zu]", i);
-    if (!cJSON_IsObject(e) || !cJSON_IsString(mn) || mn->valuestring[0] == '\0' ||
-        strlen(mn->valuestring) >= TG_MODEL_MAX) {
+    if (!cJSON_IsObject(e) || !cJSON_IsString(mn) ||
+        mn->valuestring[0] == '\0' || strlen(mn->valuestring) >= TG_MODEL_MAX) {
         return pdp_lt_fatal(c, e,
                             "%s: expected a mapping with model_name (1 to %d "
                             "characters) and litellm_params",
                             path, TG_MODEL_MAX - 1);
     }
-    if (!cJSON_IsObject(lp) || !cJSON_IsString(lm) || lm->valuestring[0] == '\0') {
+    if (!cJSON_IsObject(lp) || !cJSON_IsString(lm) ||
+        lm->valuestring[0] == '\0') {
         return pdp_lt_fatal(c, lp != NULL ? lp : e,
                             "%s.litellm_params: expected a mapping with model "
                             "(provider/model)",
@@ -682,7 +684,8 @@ pdp_lt_dep_done(pdp_lt *c, pdp_lt_dep *d, const char *path)
                     "openai_compatible");
     }
     if ((strcmp(d->provider, "openai_compatible") == 0 ||
-         strcmp(d->provider, "vllm") == 0 || strcmp(d->provider, "azure") == 0) &&
+         strcmp(d->provider, "vllm") == 0 ||
+         strcmp(d->provider, "azure") == 0) &&
         d->api_base == NULL) {
         pdp_mig_add(c->f, p, d->line, PDP_MIG_UNSUPPORTED,
                     "provider %s needs an api_base URL and none is written; "
@@ -738,8 +741,9 @@ pdp_lt_sections(pdp_lt *c, const cJSON *root)
     size_t       i  = 0;
 
     if (!cJSON_IsObject(root)) {
-        return pdp_lt_fatal(c, root, "expected a mapping with model_list "
-                                     "(a LiteLLM proxy config)");
+        return pdp_lt_fatal(c, root,
+                            "expected a mapping with model_list "
+                            "(a LiteLLM proxy config)");
     }
     if (!cJSON_IsArray(ml) || cJSON_GetArraySize(ml) == 0) {
         return pdp_lt_fatal(c, ml != NULL ? ml : root,
@@ -824,14 +828,15 @@ pdp_import_litellm_cli(int argc, char **argv, FILE *out, FILE *err)
         fprintf(err, "%s: out of memory\n", cmd);
         return PDP_MIG_EXIT_FAIL;
     }
-    ec = pdp_mig_args_parse(&a, argc, argv, "out dry-run keys format", cmd,
-                            err);
+    ec =
+        pdp_mig_args_parse(&a, argc, argv, "out dry-run keys format", cmd, err);
     if (ec == PDP_MIG_EXIT_OK && a.help) {
         fputs(pdp_lt_usage, out);
         free(c);
         return PDP_MIG_EXIT_OK;
     }
-    if (ec == PDP_MIG_EXIT_OK && (a.input == NULL || (a.out == NULL && !a.dry_run))) {
+    if (ec == PDP_MIG_EXIT_OK &&
+        (a.input == NULL || (a.out == NULL && !a.dry_run))) {
         fprintf(err, "%s: %s\n%s", cmd,
                 a.input == NULL ? "give the LiteLLM config.yaml to read"
                                 : "give --out DIR (or --dry-run)",

@@ -29,7 +29,7 @@ typedef struct pdp_lt_dep {
     char        upstream[TG_MODEL_MAX];
     char        id[TG_ID_MAX];
     const char *api_base;
-    bool        api_base_bad; /* written, but not as a URL we can take */
+    bool        api_base_bad;  /* written, but not as a URL we can take */
     char        base_buf[512]; /* api_base when it had to change */
     const char *api_version;
     char        api_key[160]; /* "${NAME}" or "" */
@@ -63,29 +63,29 @@ typedef struct pdp_lt_model {
 } pdp_lt_model;
 
 typedef struct pdp_lt {
-    const char      *file;
-    tg_yaml_doc     *doc;
-    pdp_mig_findings findings;
+    const char       *file;
+    tg_yaml_doc      *doc;
+    pdp_mig_findings  findings;
     pdp_mig_findings *f;
-    pdp_lt_dep       deps[PDP_LT_DEPS_MAX];
-    size_t           n_deps;
-    pdp_lt_dep      *cur; /* the entry being read */
-    pdp_lt_model     models[PDP_LT_MODELS_MAX];
-    size_t           n_models;
+    pdp_lt_dep        deps[PDP_LT_DEPS_MAX];
+    size_t            n_deps;
+    pdp_lt_dep       *cur; /* the entry being read */
+    pdp_lt_model      models[PDP_LT_MODELS_MAX];
+    size_t            n_models;
     /* settings */
-    const char *strategy;      /* Tollgate's; NULL: LiteLLM's default */
-    bool        retries_set;   /* by router_settings (wins) */
-    bool        timeout_set;   /* by router_settings.timeout (wins) */
-    const cJSON *budget;       /* litellm_settings.max_budget */
-    const cJSON *budget_dur;   /* litellm_settings.budget_duration */
-    const cJSON *default_fb;   /* default_fallbacks (a list) */
+    const char  *strategy;    /* Tollgate's; NULL: LiteLLM's default */
+    bool         retries_set; /* by router_settings (wins) */
+    bool         timeout_set; /* by router_settings.timeout (wins) */
+    const cJSON *budget;      /* litellm_settings.max_budget */
+    const cJSON *budget_dur;  /* litellm_settings.budget_duration */
+    const cJSON *default_fb;  /* default_fallbacks (a list) */
     const char  *default_fb_path;
-    long long    global_conc;  /* general_settings.max_parallel_requests */
+    long long    global_conc; /* general_settings.max_parallel_requests */
     const cJSON *global_conc_node;
     /* output */
     cJSON         *j_deps, *j_groups, *j_dp, *j_pdp, *j_rules, *j_tests;
-    cJSON         *out_top; /* top-level keys of tollgate.json */
-    cJSON         *j_pricing; /* bundle pricing.json, with a budget */
+    cJSON         *out_top;     /* top-level keys of tollgate.json */
+    cJSON         *j_pricing;   /* bundle pricing.json, with a budget */
     cJSON         *model_names; /* every catalog model, for keys.sh */
     char          *keys_sh;
     pdp_mig_output out;
@@ -94,9 +94,8 @@ typedef struct pdp_lt {
 
 /* Findings and errors at a node of the YAML (its line). */
 int  pdp_lt_line(const pdp_lt *c, const cJSON *n);
-void pdp_lt_note(pdp_lt *c, const char *path, const cJSON *n,
-                 pdp_mig_kind kind, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
+void pdp_lt_note(pdp_lt *c, const char *path, const cJSON *n, pdp_mig_kind kind,
+                 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* pdp_lt_fatal records the first "file:line:col: why" and returns false. */
 bool pdp_lt_fatal(pdp_lt *c, const cJSON *n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -156,8 +156,8 @@ pdp_lt_deployments(pdp_lt *c)
                     } while (pdp_lt_dep_by_id(c, id) != NULL);
                 }
                 if (!cJSON_AddItemToArray(
-                        c->j_deps, pdp_lt_dep_json(d, m->name,
-                                                   alias == 1 ? id : d->id))) {
+                        c->j_deps,
+                        pdp_lt_dep_json(d, m->name, alias == 1 ? id : d->id))) {
                     return false;
                 }
             }
@@ -174,7 +174,8 @@ pdp_lt_route(const pdp_lt *c, const pdp_lt_model *m, cJSON *arr)
         const cJSON *model = cJSON_GetObjectItem(d, "model");
         if (strcmp(model->valuestring, m->name) == 0) {
             cJSON_AddItemToArray(
-                arr, cJSON_CreateString(cJSON_GetObjectItem(d, "id")->valuestring));
+                arr,
+                cJSON_CreateString(cJSON_GetObjectItem(d, "id")->valuestring));
         }
     }
 }
@@ -274,13 +275,14 @@ static bool
 pdp_lt_sum(pdp_lt *c, const pdp_lt_model *m, cJSON *rule, int which,
            const char *key)
 {
-    long long sum = 0;
+    long long sum  = 0;
     int       have = 0, all = 0;
 
     for (size_t i = 0; i < c->n_deps; i++) {
         const pdp_lt_dep *d = &c->deps[i];
-        bool              h = which == 0 ? d->has_rpm : which == 1 ? d->has_tpm
-                                                                   : d->has_conc;
+        bool              h = which == 0   ? d->has_rpm
+                              : which == 1 ? d->has_tpm
+                                           : d->has_conc;
         if (!d->imported || strcmp(d->model_name, m->name) != 0) {
             continue;
         }
@@ -351,9 +353,9 @@ pdp_lt_limits(pdp_lt *c)
 static bool
 pdp_lt_budget_limit(const cJSON *v, char *buf, size_t cap, bool *rounded)
 {
-    char   text[64];
-    double x;
-    char  *end;
+    char        text[64];
+    double      x;
+    char       *end;
     const char *dot;
 
     *rounded = false;
@@ -454,9 +456,9 @@ pdp_lt_budget(pdp_lt *c)
 {
     const char *path = "litellm_settings.max_budget";
     char        limit[64], window[32] = "rolling:744h", how[512] = "";
-    const char *dur = cJSON_IsString(c->budget_dur) ? c->budget_dur->valuestring
-                                                    : NULL;
-    pdp_mig_kind wk = PDP_MIG_APPROXIMATED;
+    const char *dur =
+        cJSON_IsString(c->budget_dur) ? c->budget_dur->valuestring : NULL;
+    pdp_mig_kind wk   = PDP_MIG_APPROXIMATED;
     size_t       with = 0, priced;
     bool         rounded;
     cJSON       *rule;
@@ -517,11 +519,12 @@ pdp_lt_budget(pdp_lt *c)
                 "budget is one for the whole proxy; Tollgate has no "
                 "proxy-wide scope, and keys.sh puts keys without a team in "
                 "tenant \"default\")%s",
-                PDP_LT_BUDGET_RULE, limit, rounded ? " (rounded to 6 decimals)" : "",
-                window, c->budget_dur == NULL ? " (LiteLLM's never resets "
-                                                "without budget_duration: "
-                                                "744h is Tollgate's longest)"
-                                              : "",
+                PDP_LT_BUDGET_RULE, limit,
+                rounded ? " (rounded to 6 decimals)" : "", window,
+                c->budget_dur == NULL ? " (LiteLLM's never resets "
+                                        "without budget_duration: "
+                                        "744h is Tollgate's longest)"
+                                      : "",
                 priced < with ? "; only the models with a price in the "
                                 "config are counted (the others have none: "
                                 "give their deployments pricing, or set "
@@ -561,8 +564,8 @@ pdp_lt_tests(pdp_lt *c)
     for (size_t k = 0; k < c->n_models; k++) {
         const pdp_lt_model *m = &c->models[k];
         const pdp_lt_model *t = pdp_lt_model_find(c, pdp_lt_target(m));
-        cJSON *tc, *in, *p, *req, *ex;
-        char   name[TG_MODEL_MAX + 160];
+        cJSON              *tc, *in, *p, *req, *ex;
+        char                name[TG_MODEL_MAX + 160];
         if (m->n_deps == 0) {
             continue;
         }

@@ -25,9 +25,9 @@ typedef struct pdp_lk {
 } pdp_lk;
 
 /* pdp_lk_note adds a finding at node n of the keys file. */
-static void
-pdp_lk_note(pdp_lk *k, const char *field, const cJSON *n, pdp_mig_kind kind,
-            const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void pdp_lk_note(pdp_lk *k, const char *field, const cJSON *n,
+                        pdp_mig_kind kind, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 static void
 pdp_lk_note(pdp_lk *k, const char *field, const cJSON *n, pdp_mig_kind kind,
@@ -111,8 +111,9 @@ pdp_lk_models(pdp_lk *k, const cJSON *v)
         return true;
     }
     for (const cJSON *m = v->child; m != NULL; m = m->next) {
-        if (cJSON_IsString(m) && (strcmp(m->valuestring, "all-proxy-models") == 0 ||
-                                  strcmp(m->valuestring, "*") == 0)) {
+        if (cJSON_IsString(m) &&
+            (strcmp(m->valuestring, "all-proxy-models") == 0 ||
+             strcmp(m->valuestring, "*") == 0)) {
             pdp_lk_note(k, "models", v, PDP_MIG_MAPPED,
                         "%s: every model of the catalog", m->valuestring);
             return true;
@@ -176,7 +177,8 @@ pdp_lk_budget(pdp_lk *k, const cJSON *o)
 
     if (max == NULL || cJSON_IsNull(max)) {
         if (max != NULL) {
-            pdp_lk_note(k, "max_budget", max, PDP_MIG_MAPPED, "null: no budget");
+            pdp_lk_note(k, "max_budget", max, PDP_MIG_MAPPED,
+                        "null: no budget");
         }
         if (dur != NULL) {
             pdp_lk_note(k, "budget_duration", dur, PDP_MIG_MAPPED,
@@ -281,8 +283,8 @@ pdp_lk_expires(pdp_lk *k, const cJSON *v)
         return false;
     }
     fprintf(k->sh, " \\\n    --expires %04d-%02d-%02dT%02d:%02d:%02dZ",
-            tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-            tm.tm_min, tm.tm_sec);
+            tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+            tm.tm_sec);
     pdp_lk_note(k, "expires", v, PDP_MIG_MAPPED,
                 "--expires (UTC; a fraction of a second or an offset is "
                 "read as UTC)");
@@ -293,11 +295,13 @@ pdp_lk_expires(pdp_lk *k, const cJSON *v)
 static void
 pdp_lk_other(pdp_lk *k, const cJSON *m)
 {
-    static const char *const done[] = {
-        "key_alias",  "team_id",     "user_id",    "models",
-        "max_budget", "budget_duration", "soft_budget", "rpm_limit",
-        "tpm_limit",  "max_parallel_requests", "metadata", "expires",
-        "blocked",    NULL};
+    static const char *const done[] = {"key_alias",   "team_id",
+                                       "user_id",     "models",
+                                       "max_budget",  "budget_duration",
+                                       "soft_budget", "rpm_limit",
+                                       "tpm_limit",   "max_parallel_requests",
+                                       "metadata",    "expires",
+                                       "blocked",     NULL};
 
     for (size_t i = 0; done[i] != NULL; i++) {
         if (strcmp(done[i], m->string) == 0) {
@@ -357,12 +361,12 @@ pdp_lk_key(pdp_lk *k, const cJSON *o, FILE *cmd, char *tenant, size_t cap)
         pdp_lk_quote(cmd, alias->valuestring);
         pdp_lk_note(k, "key_alias", alias, PDP_MIG_MAPPED, "--name");
     } else if (alias != NULL) {
-        pdp_lk_note(k, "key_alias", alias, cJSON_IsNull(alias)
-                                               ? PDP_MIG_MAPPED
-                                               : PDP_MIG_UNSUPPORTED,
-                    "%s", cJSON_IsNull(alias) ? "null: no name"
-                                              : "not a name of at most 63 "
-                                                "characters; not set");
+        pdp_lk_note(k, "key_alias", alias,
+                    cJSON_IsNull(alias) ? PDP_MIG_MAPPED : PDP_MIG_UNSUPPORTED,
+                    "%s",
+                    cJSON_IsNull(alias) ? "null: no name"
+                                        : "not a name of at most 63 "
+                                          "characters; not set");
     }
     if (cJSON_IsString(user) && user->valuestring[0] != '\0' &&
         strlen(user->valuestring) < 128) {
@@ -435,8 +439,9 @@ static const cJSON *
 pdp_lk_list(const tg_json_doc *doc, char *err, size_t errlen)
 {
     const cJSON *root = tg_json_doc_root(doc);
-    const cJSON *keys =
-        cJSON_IsArray(root) ? root : cJSON_GetObjectItemCaseSensitive(root, "keys");
+    const cJSON *keys = cJSON_IsArray(root)
+                            ? root
+                            : cJSON_GetObjectItemCaseSensitive(root, "keys");
 
     if (!cJSON_IsArray(keys)) {
         tg_json_errf(doc, root, err, errlen,
@@ -497,13 +502,13 @@ pdp_lt_keys(const char *path, const cJSON *models, pdp_mig_findings *f,
 {
     tg_json_doc *doc = NULL;
     const cJSON *keys;
-    pdp_lk       k      = {.file = path, .f = f, .models = models};
-    char        *body   = NULL, *ten = NULL;
-    size_t       blen   = 0, tlen = 0, slen = 0, i = 0;
+    pdp_lk       k    = {.file = path, .f = f, .models = models};
+    char        *body = NULL, *ten = NULL;
+    size_t       blen = 0, tlen = 0, slen = 0, i = 0;
     FILE        *bf, *tf, *sf;
     tg_err       rv;
-    const char  *base   = strrchr(path, '/') != NULL ? strrchr(path, '/') + 1
-                                                     : path;
+    const char  *base =
+        strrchr(path, '/') != NULL ? strrchr(path, '/') + 1 : path;
 
     *script = NULL;
     if ((rv = tg_json_doc_load(&doc, path, PDP_LK_MAX_BYTES, err, errlen)) !=
@@ -520,7 +525,7 @@ pdp_lt_keys(const char *path, const cJSON *models, pdp_mig_findings *f,
     for (const cJSON *o = keys->child; bf != NULL && tf != NULL && o != NULL;
          o              = o->next, i++) {
         char   tenant[TG_ID_MAX];
-        char  *one = NULL;
+        char  *one  = NULL;
         size_t olen = 0;
         FILE  *of   = open_memstream(&one, &olen);
         bool   ok;

@@ -17,10 +17,10 @@ pdp_lt_slug(const char *s, char *out, size_t max)
     size_t n = 0;
 
     for (; *s != '\0' && n + 1 < max; s++) {
-        out[n++] = isalnum((unsigned char)*s) || *s == '.' || *s == '_' ||
-                           *s == '-'
-                       ? *s
-                       : '-';
+        out[n++] =
+            isalnum((unsigned char)*s) || *s == '.' || *s == '_' || *s == '-'
+                ? *s
+                : '-';
     }
     out[n] = '\0';
     if (n == 0) {
@@ -55,10 +55,10 @@ pdp_lt_window(const char *dur, char *out, size_t cap, char *how, size_t howcap)
                  "after the budget was set");
         return PDP_MIG_APPROXIMATED;
     }
-    hours = strcmp(end, "h") == 0   ? n
-            : strcmp(end, "d") == 0 ? n * 24
-            : strcmp(end, "w") == 0 ? n * 168
-            : strcmp(end, "m") == 0 && n % 60 == 0 ? n / 60
+    hours = strcmp(end, "h") == 0                    ? n
+            : strcmp(end, "d") == 0                  ? n * 24
+            : strcmp(end, "w") == 0                  ? n * 168
+            : strcmp(end, "m") == 0 && n % 60 == 0   ? n / 60
             : strcmp(end, "s") == 0 && n % 3600 == 0 ? n / 3600
                                                      : -1;
     if (hours < 0 && (strcmp(end, "m") == 0 || strcmp(end, "s") == 0)) {
@@ -146,7 +146,7 @@ pdp_lt_fb_target(pdp_lt *c, pdp_lt_model *m, int kind, const cJSON *t,
     m->fb[kind][m->n_fb[kind]++] = t->valuestring;
     pdp_lt_note(c, path, t, PDP_MIG_MAPPED,
                 "model_groups[\"%s\"].%s gets \"%s\"", m->name,
-                kind == PDP_LT_FB          ? "fallbacks"
+                kind == PDP_LT_FB           ? "fallbacks"
                 : kind == PDP_LT_FB_CONTEXT ? "context_window_fallbacks"
                                             : "content_policy_fallbacks",
                 t->valuestring);
@@ -265,8 +265,7 @@ pdp_lt_alias(pdp_lt *c, const cJSON *m, const char *path)
         return;
     }
     if (pdp_lt_model_find(c, m->string) != NULL ||
-        strlen(m->string) >= TG_MODEL_MAX ||
-        c->n_models == PDP_LT_MODELS_MAX) {
+        strlen(m->string) >= TG_MODEL_MAX || c->n_models == PDP_LT_MODELS_MAX) {
         pdp_lt_note(c, path, m, PDP_MIG_UNSUPPORTED,
                     "\"%s\" is already a model_name (or too long); dropped",
                     m->string);
@@ -301,8 +300,7 @@ pdp_lt_policy_note(pdp_lt *c, const cJSON *v, const char *path, bool retry)
     }
     for (const cJSON *m = v->child; m != NULL; m = m->next) {
         snprintf(p, sizeof(p), "%s.%s", path, m->string);
-        pdp_lt_note(c, p, m, PDP_MIG_APPROXIMATED,
-                    "%s",
+        pdp_lt_note(c, p, m, PDP_MIG_APPROXIMATED, "%s",
                     retry ? "Tollgate's retries are the same for every "
                             "retryable error (429, 5xx, timeouts, connection "
                             "errors: dataplane.retries); 400 and content "
@@ -390,13 +388,13 @@ pdp_lt_router(pdp_lt *c, const cJSON *m, const char *p)
 static void
 pdp_lt_litellm(pdp_lt *c, const cJSON *m, const char *p)
 {
-    static const char *const cbs[] = {"success_callback", "failure_callback",
-                                      "callbacks", "service_callback",
+    static const char *const cbs[] = {"success_callback",  "failure_callback",
+                                      "callbacks",         "service_callback",
                                       "service_callbacks", NULL};
-    const char *k  = m->string;
-    int         fb = pdp_lt_fallback_key(k);
-    long long   n;
-    bool        cb = false;
+    const char              *k     = m->string;
+    int                      fb    = pdp_lt_fallback_key(k);
+    long long                n;
+    bool                     cb = false;
 
     for (size_t i = 0; cbs[i] != NULL; i++) {
         cb = cb || strcmp(cbs[i], k) == 0;
@@ -559,7 +557,8 @@ pdp_lt_section(pdp_lt *c, const cJSON *s)
         return pdp_lt_fatal(c, s, "%s: expected a mapping", k);
     }
     if (strcmp(k, "router_settings") == 0) {
-        const cJSON *al = cJSON_GetObjectItemCaseSensitive(s, "model_group_alias");
+        const cJSON *al =
+            cJSON_GetObjectItemCaseSensitive(s, "model_group_alias");
         for (const cJSON *m = cJSON_IsObject(al) ? al->child : NULL; m != NULL;
              m              = m->next) {
             snprintf(p, sizeof(p), "router_settings.model_group_alias.%s",

@@ -43,8 +43,8 @@ pdp_mig_findings_fini(pdp_mig_findings *f)
 }
 
 void
-pdp_mig_add(pdp_mig_findings *f, const char *path, int line,
-            pdp_mig_kind kind, const char *fmt, ...)
+pdp_mig_add(pdp_mig_findings *f, const char *path, int line, pdp_mig_kind kind,
+            const char *fmt, ...)
 {
     pdp_mig_finding *it;
     va_list          ap;
@@ -170,9 +170,8 @@ pdp_mig_findings_json(const pdp_mig_findings *f)
     size_t *ix  = pdp_mig_order(f);
 
     if (doc == NULL || arr == NULL || sum == NULL || ix == NULL ||
-        (f->source != NULL
-             ? cJSON_AddStringToObject(doc, "source", f->source)
-             : cJSON_AddNullToObject(doc, "source")) == NULL) {
+        (f->source != NULL ? cJSON_AddStringToObject(doc, "source", f->source)
+                           : cJSON_AddNullToObject(doc, "source")) == NULL) {
         free(ix);
         cJSON_Delete(doc);
         return NULL;
@@ -269,8 +268,8 @@ pdp_mig_flag(pdp_mig_args *a, const char *name, size_t n, const char *val,
 }
 
 int
-pdp_mig_args_parse(pdp_mig_args *a, int argc, char **argv,
-                   const char *allowed, const char *cmd, FILE *err)
+pdp_mig_args_parse(pdp_mig_args *a, int argc, char **argv, const char *allowed,
+                   const char *cmd, FILE *err)
 {
     memset(a, 0, sizeof(*a));
     for (int i = 0; i < argc; i++) {
@@ -297,7 +296,8 @@ pdp_mig_args_parse(pdp_mig_args *a, int argc, char **argv,
         eq = strchr(w, '=');
         n  = eq != NULL ? (size_t)(eq - w) : strlen(w);
         if (!pdp_mig_takes(allowed, w, n)) {
-            fprintf(err, "%s: unknown flag --%.*s\nRun '%s --help' for usage.\n",
+            fprintf(err,
+                    "%s: unknown flag --%.*s\nRun '%s --help' for usage.\n",
                     cmd, (int)n, w, cmd);
             return PDP_MIG_EXIT_USAGE;
         }
@@ -405,8 +405,7 @@ pdp_mig_digits(const char *s, char *dig, size_t cap, long *exp10)
         long e;
         errno = 0;
         e     = strtol(s + 1, &end, 10);
-        if (end == s + 1 || *end != '\0' || errno != 0 || e > 400 ||
-            e < -400) {
+        if (end == s + 1 || *end != '\0' || errno != 0 || e > 400 || e < -400) {
             return false;
         }
         *exp10 += e;
@@ -439,8 +438,8 @@ pdp_mig_round6(char *dig, size_t *nd, long *e, bool *lost)
         }
     }
     tmp[keep + 1] = '\0';
-    k = tmp[0] == '0' ? 1 : 0;
-    *nd = strlen(tmp + k);
+    k             = tmp[0] == '0' ? 1 : 0;
+    *nd           = strlen(tmp + k);
     memmove(dig, tmp + k, *nd + 1);
     *e = -6;
     while (*nd > 0 && dig[*nd - 1] == '0') {
@@ -500,8 +499,8 @@ pdp_mig_per_mtok(const char *text, char *buf, size_t cap, bool *lost)
             o += nd;
         } else {
             memcpy(buf, dig, (size_t)ip);
-            o          = (size_t)ip;
-            buf[o++]   = '.';
+            o        = (size_t)ip;
+            buf[o++] = '.';
             memcpy(buf + o, dig + ip, nd - (size_t)ip);
             o += nd - (size_t)ip;
         }
@@ -654,7 +653,7 @@ pdp_mig_put(const char *dir, const char *name, const char *text, int mode,
     char    path[PATH_MAX];
     size_t  len = strlen(text);
     int     fd;
-    ssize_t n   = 0;
+    ssize_t n = 0;
 
     snprintf(path, sizeof(path), "%s/%s", dir, name);
     fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, (mode_t)mode);
@@ -678,8 +677,8 @@ pdp_mig_put(const char *dir, const char *name, const char *text, int mode,
 
 /* pdp_mig_put_json writes doc, pretty-printed, with a final newline. */
 static tg_err
-pdp_mig_put_json(const char *dir, const char *name, const cJSON *doc,
-                 char *err, size_t errlen)
+pdp_mig_put_json(const char *dir, const char *name, const cJSON *doc, char *err,
+                 size_t errlen)
 {
     char  *s = doc != NULL ? cJSON_Print(doc) : NULL;
     char  *t;
@@ -720,9 +719,9 @@ pdp_mig_bundle_json(const pdp_mig_output *o)
     cJSON *doc = cJSON_CreateObject();
 
     if (doc == NULL ||
-        !cJSON_AddStringToObject(doc, "name", o->bundle_name != NULL
-                                                  ? o->bundle_name
-                                                  : "imported") ||
+        !cJSON_AddStringToObject(doc, "name",
+                                 o->bundle_name != NULL ? o->bundle_name
+                                                        : "imported") ||
         !cJSON_AddNumberToObject(doc, "revision", 1) ||
         !cJSON_AddStringToObject(doc, "default", "allow") ||
         !cJSON_AddStringToObject(doc, "timezone", "UTC") ||
@@ -758,12 +757,12 @@ static tg_err
 pdp_mig_write_bundle(const char *dir, const pdp_mig_output *o, char *err,
                      size_t errlen)
 {
-    char   bdir[PATH_MAX];
-    cJSON *docs[5]  = {NULL};
+    char        bdir[PATH_MAX];
+    cJSON      *docs[5]  = {NULL};
     const char *names[5] = {"bundle.json", "imported.policy.json",
                             "catalog.json", "imported.test.json",
                             "pricing.json"};
-    tg_err rv       = TG_OK;
+    tg_err      rv       = TG_OK;
 
     snprintf(bdir, sizeof(bdir), "%s/bundle", dir);
     if ((rv = pdp_mig_mkdirs(bdir, err, errlen)) != TG_OK) {
@@ -778,9 +777,7 @@ pdp_mig_write_bundle(const char *dir, const pdp_mig_output *o, char *err,
         cJSON_Delete(docs[2]);
         docs[2] = NULL;
     }
-    docs[3] = o->tests != NULL
-                  ? pdp_mig_wrap("tests", o->tests)
-                  : NULL;
+    docs[3] = o->tests != NULL ? pdp_mig_wrap("tests", o->tests) : NULL;
     docs[4] = o->pricing != NULL ? cJSON_Duplicate(o->pricing, true) : NULL;
     for (size_t i = 0; i < 5 && rv == TG_OK; i++) {
         if (docs[i] == NULL && (i < 3 || (i == 3 ? o->tests : o->pricing))) {
@@ -878,8 +875,7 @@ pdp_mig_loads(const char *dir, char *err, size_t errlen)
 static void
 pdp_mig_next_steps(const char *dir, const pdp_mig_output *o, FILE *out)
 {
-    fprintf(out,
-            "\nWrote %s: tollgate.json, bundle/ and findings.txt", dir);
+    fprintf(out, "\nWrote %s: tollgate.json, bundle/ and findings.txt", dir);
     for (size_t i = 0; i < o->n_files; i++) {
         fprintf(out, ", %s", o->files[i].name);
     }
@@ -893,9 +889,8 @@ pdp_mig_next_steps(const char *dir, const pdp_mig_output *o, FILE *out)
 }
 
 int
-pdp_mig_finish(const pdp_mig_args *a, const char *cmd,
-               const pdp_mig_output *o, const pdp_mig_findings *f,
-               FILE *out, FILE *err)
+pdp_mig_finish(const pdp_mig_args *a, const char *cmd, const pdp_mig_output *o,
+               const pdp_mig_findings *f, FILE *out, FILE *err)
 {
     char   msg[PATH_MAX + 256];
     tg_err rv = TG_OK;
@@ -918,7 +913,8 @@ pdp_mig_finish(const pdp_mig_args *a, const char *cmd,
         cJSON *doc = pdp_mig_findings_json(f);
         char  *s   = NULL;
         if (doc == NULL ||
-            !cJSON_AddStringToObject(doc, "out", a->out != NULL ? a->out : "") ||
+            !cJSON_AddStringToObject(doc, "out",
+                                     a->out != NULL ? a->out : "") ||
             !cJSON_AddBoolToObject(doc, "written", !a->dry_run) ||
             (s = cJSON_Print(doc)) == NULL) {
             cJSON_Delete(doc);

@@ -42,15 +42,15 @@
 /* ---- findings ---------------------------------------------------------- */
 
 typedef enum pdp_mig_kind {
-    PDP_MIG_MAPPED = 0,  /* honoured exactly, by what the message names */
+    PDP_MIG_MAPPED = 0,   /* honoured exactly, by what the message names */
     PDP_MIG_APPROXIMATED, /* honoured in part; the message says what differs */
     PDP_MIG_UNSUPPORTED,  /* not carried over; the message says why and what
                              to do instead */
 } pdp_mig_kind;
 
 typedef struct pdp_mig_finding {
-    char        *path;    /* where in the input: "model_list[2].litellm_params.rpm" */
-    int          line;    /* 1-based; 0: not known (e.g. a derived finding) */
+    char *path; /* where in the input: "model_list[2].litellm_params.rpm" */
+    int   line; /* 1-based; 0: not known (e.g. a derived finding) */
     pdp_mig_kind kind;
     char        *message; /* one sentence or two; never a secret */
 } pdp_mig_finding;
@@ -104,7 +104,7 @@ typedef struct pdp_mig_args {
     const char *config; /* --config FILE (export) */
     const char *to;     /* --to FORMAT (export) */
     bool        dry_run;
-    bool        json;   /* --format json */
+    bool        json; /* --format json */
     bool        help;
 } pdp_mig_args;
 
@@ -195,8 +195,8 @@ int pdp_mig_finish(const pdp_mig_args *a, const char *cmd,
 /* pdp_mig_read_file reads a whole file (at most max bytes) into a
  * NUL-terminated buffer. TG_EIO / TG_ETOOBIG with "path: why" in err.
  * Owns: *out (free). */
-tg_err pdp_mig_read_file(const char *path, size_t max, char **out,
-                         size_t *len, char *err, size_t errlen);
+tg_err pdp_mig_read_file(const char *path, size_t max, char **out, size_t *len,
+                         char *err, size_t errlen);
 
 /* pdp_mig_per_mtok converts a price per token written as decimal text
  * ("0.0000025", "2.5e-6", "25e-7") into USD per 1M tokens as exact

@@ -59,8 +59,8 @@ test_table(void)
         const ycase *c        = &ycases[i];
         cJSON       *v        = NULL;
         char         err[256] = "";
-        tg_err       rv =
-            tg_yaml_manifest_parse(c->text, strlen(c->text), &v, err, sizeof(err));
+        tg_err rv = tg_yaml_manifest_parse(c->text, strlen(c->text), &v, err,
+                                           sizeof(err));
 
         if (c->want != NULL) {
             char *got;
@@ -118,8 +118,7 @@ test_deep(void)
     cJSON *v     = NULL;
     char   err[256];
 
-    CU_ASSERT_EQUAL(tg_yaml_parse(ok, strlen(ok), &v, err, sizeof(err)),
-                    TG_OK);
+    CU_ASSERT_EQUAL(tg_yaml_parse(ok, strlen(ok), &v, err, sizeof(err)), TG_OK);
     cJSON_Delete(v);
     CU_ASSERT_EQUAL(tg_yaml_parse(deep, strlen(deep), &v, err, sizeof(err)),
                     TG_EINVAL);
@@ -175,21 +174,20 @@ test_many_keys(void)
 static void
 test_aliases(void)
 {
-    static const char text[] =
-        "base: &b\n"
-        "  api_base: http://x\n"
-        "  rpm: 10\n"
-        "list:\n"
-        "  - <<: *b\n"
-        "    rpm: 20\n"
-        "  - *b\n"
-        "  - <<: [*b, {extra: 1}]\n";
-    tg_yaml_opts opts = {.aliases = true};
-    tg_yaml_doc *d    = NULL;
-    char         err[256];
-    char        *got;
-    const cJSON *l;
-    int          line, col;
+    static const char text[] = "base: &b\n"
+                               "  api_base: http://x\n"
+                               "  rpm: 10\n"
+                               "list:\n"
+                               "  - <<: *b\n"
+                               "    rpm: 20\n"
+                               "  - *b\n"
+                               "  - <<: [*b, {extra: 1}]\n";
+    tg_yaml_opts      opts   = {.aliases = true};
+    tg_yaml_doc      *d      = NULL;
+    char              err[256];
+    char             *got;
+    const cJSON      *l;
+    int               line, col;
 
     CU_ASSERT_EQUAL_FATAL(
         tg_yaml_load(text, strlen(text), &opts, &d, err, sizeof(err)), TG_OK);
@@ -219,12 +217,12 @@ test_aliases(void)
     CU_ASSERT_EQUAL(tg_yaml_load("a: *nope\n", 9, &opts, &d, err, sizeof(err)),
                     TG_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "1:4: the alias *nope"));
-    CU_ASSERT_EQUAL(tg_yaml_load("a: &s [1, *s]\n", 14, &opts, &d, err,
-                                 sizeof(err)),
-                    TG_EINVAL);
-    CU_ASSERT_EQUAL(tg_yaml_load("a: &s 1\n<<: *s\n", 15, &opts, &d, err,
-                                 sizeof(err)),
-                    TG_EINVAL);
+    CU_ASSERT_EQUAL(
+        tg_yaml_load("a: &s [1, *s]\n", 14, &opts, &d, err, sizeof(err)),
+        TG_EINVAL);
+    CU_ASSERT_EQUAL(
+        tg_yaml_load("a: &s 1\n<<: *s\n", 15, &opts, &d, err, sizeof(err)),
+        TG_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "merge key"));
     CU_ASSERT_PTR_NULL(d);
 }
@@ -235,11 +233,11 @@ static void
 test_laughs(void)
 {
     static const char four[] = "a: &a [1, 2, 3]\nb: [*a, *a, *a, *a]\n";
-    char         text[2048];
-    size_t       len  = 0;
-    tg_yaml_opts opts = {.aliases = true};
-    tg_yaml_doc *d    = NULL;
-    char         err[256];
+    char              text[2048];
+    size_t            len  = 0;
+    tg_yaml_opts      opts = {.aliases = true};
+    tg_yaml_doc      *d    = NULL;
+    char              err[256];
 
     len += (size_t)snprintf(text + len, sizeof(text) - len, "l0: &l0 lol\n");
     for (int i = 1; i < 10; i++) {
@@ -254,15 +252,14 @@ test_laughs(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "more than 200000 nodes"));
     CU_ASSERT_PTR_NULL(d);
     opts.max_nodes = 50;
-    CU_ASSERT_EQUAL(tg_yaml_load(four, strlen(four), &opts, &d, err,
-                                 sizeof(err)),
-                    TG_OK);
+    CU_ASSERT_EQUAL(
+        tg_yaml_load(four, strlen(four), &opts, &d, err, sizeof(err)), TG_OK);
     tg_yaml_doc_destroy(d);
     opts.max_nodes = 10;
     d              = NULL;
-    CU_ASSERT_EQUAL(tg_yaml_load(four, strlen(four), &opts, &d, err,
-                                 sizeof(err)),
-                    TG_ETOOBIG);
+    CU_ASSERT_EQUAL(
+        tg_yaml_load(four, strlen(four), &opts, &d, err, sizeof(err)),
+        TG_ETOOBIG);
 }
 
 int

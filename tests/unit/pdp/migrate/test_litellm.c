@@ -270,15 +270,13 @@ test_deployments(void)
     CU_ASSERT_STRING_EQUAL(raw(eu, "weight"), "700");
     CU_ASSERT_STRING_EQUAL(raw(us, "weight"), "300");
     /* prices per token -> per 1M tokens, exact */
-    CU_ASSERT_STRING_EQUAL(raw(cJSON_GetObjectItem(eu, "pricing"),
-                               "input_per_mtok"),
-                           "2.5");
-    CU_ASSERT_STRING_EQUAL(raw(cJSON_GetObjectItem(eu, "pricing"),
-                               "output_per_mtok"),
-                           "10");
-    CU_ASSERT_STRING_EQUAL(raw(cJSON_GetObjectItem(mini, "pricing"),
-                               "cached_input_per_mtok"),
-                           "0.075");
+    CU_ASSERT_STRING_EQUAL(
+        raw(cJSON_GetObjectItem(eu, "pricing"), "input_per_mtok"), "2.5");
+    CU_ASSERT_STRING_EQUAL(
+        raw(cJSON_GetObjectItem(eu, "pricing"), "output_per_mtok"), "10");
+    CU_ASSERT_STRING_EQUAL(
+        raw(cJSON_GetObjectItem(mini, "pricing"), "cached_input_per_mtok"),
+        "0.075");
     CU_ASSERT_STRING_EQUAL(str(mini, "provider"), "openai");
     CU_ASSERT_STRING_EQUAL(str(mini, "api_key"), "${OPENAI_API_KEY}");
     CU_ASSERT_STRING_EQUAL(str(cl, "provider"), "anthropic");
@@ -298,7 +296,7 @@ static const cJSON *
 group(const cJSON *cfg, const char *model)
 {
     for (const cJSON *g = cJSON_GetObjectItem(cfg, "model_groups")->child;
-         g != NULL; g = g->next) {
+         g != NULL; g   = g->next) {
         if (strcmp(str(g, "model"), model) == 0) {
             return g;
         }
@@ -354,7 +352,8 @@ test_rules_and_tests(void)
     const cJSON *rules = cJSON_GetObjectItem(pol, "rules");
     const cJSON *r0    = cJSON_GetArrayItem(rules, 0);
     const cJSON *r1    = cJSON_GetArrayItem(rules, 1);
-    const cJSON *t0    = cJSON_GetArrayItem(cJSON_GetObjectItem(tests, "tests"), 0);
+    const cJSON *t0 =
+        cJSON_GetArrayItem(cJSON_GetObjectItem(tests, "tests"), 0);
 
     CU_ASSERT_EQUAL_FATAL(cJSON_GetArraySize(rules), 2);
     /* rpm/tpm of the two gpt-4o deployments summed, scope model */
@@ -370,9 +369,8 @@ test_rules_and_tests(void)
                            "{\"eq\":[\"request.model\",\"gpt-4o-mini\"]}");
     /* a test per model, routed to its deployments in order */
     CU_ASSERT_EQUAL(cJSON_GetArraySize(cJSON_GetObjectItem(tests, "tests")), 5);
-    CU_ASSERT_STRING_EQUAL(
-        raw(cJSON_GetObjectItem(t0, "expect"), "route"),
-        "[\"azure-eu-gpt-4o\",\"azure-us-gpt-4o\"]");
+    CU_ASSERT_STRING_EQUAL(raw(cJSON_GetObjectItem(t0, "expect"), "route"),
+                           "[\"azure-eu-gpt-4o\",\"azure-us-gpt-4o\"]");
     CU_ASSERT_STRING_EQUAL(
         str(cJSON_GetObjectItem(cJSON_GetObjectItem(t0, "input"), "request"),
             "model"),
@@ -395,7 +393,7 @@ test_order_and_budget(void)
     cJSON       *cfg   = slurp_json(dir, "tollgate.json");
     cJSON       *pol   = slurp_json(dir, "bundle/imported.policy.json");
     cJSON       *price = slurp_json(dir, "bundle/pricing.json");
-    const cJSON *b     = cJSON_GetArrayItem(cJSON_GetObjectItem(pol, "rules"), 0);
+    const cJSON *b = cJSON_GetArrayItem(cJSON_GetObjectItem(pol, "rules"), 0);
 
     CU_ASSERT_STRING_EQUAL(str(group(cfg, "team-chat"), "strategy"), "ordered");
     CU_ASSERT_STRING_EQUAL(
@@ -423,9 +421,9 @@ test_order_and_budget(void)
     b   = cJSON_GetArrayItem(cJSON_GetObjectItem(pol, "rules"), 0);
     CU_ASSERT_STRING_EQUAL(raw(b, "limit_usd"), "250.5");
     CU_ASSERT_STRING_EQUAL(str(b, "window"), "rolling:720h");
-    CU_ASSERT_STRING_EQUAL(
-        raw(b, "when"), "{\"in\":[\"request.model\",[\"gpt-4o-mini\","
-                        "\"mistral-large\",\"deepseek-chat\"]]}");
+    CU_ASSERT_STRING_EQUAL(raw(b, "when"),
+                           "{\"in\":[\"request.model\",[\"gpt-4o-mini\","
+                           "\"mistral-large\",\"deepseek-chat\"]]}");
     CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "only the models with a price"));
     cJSON_Delete(pol);
     run_free(&r);
@@ -457,16 +455,17 @@ test_findings(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(txt);
     CU_ASSERT_PTR_NOT_NULL(strstr(r.out, txt)); /* printed = written */
     CU_ASSERT(has_line(txt, 8, "mapped", "model_list[0].model_name"));
-    CU_ASSERT(has_line(txt, 13, "approximated",
-                       "model_list[0].litellm_params.rpm"));
+    CU_ASSERT(
+        has_line(txt, 13, "approximated", "model_list[0].litellm_params.rpm"));
     CU_ASSERT(has_line(txt, 10, "mapped",
                        "model_list[0].litellm_params.api_key")); /* via << */
     CU_ASSERT(has_line(txt, 41, "not supported",
                        "model_list[2].model_info.max_input_tokens"));
-    CU_ASSERT(has_line(txt, 53, "approximated",
-                       "router_settings.routing_strategy"));
+    CU_ASSERT(
+        has_line(txt, 53, "approximated", "router_settings.routing_strategy"));
     CU_ASSERT(has_line(txt, 69, "not supported", "router_settings.redis_host"));
-    CU_ASSERT(has_line(txt, 79, "not supported", "litellm_settings.drop_params"));
+    CU_ASSERT(
+        has_line(txt, 79, "not supported", "litellm_settings.drop_params"));
     CU_ASSERT(has_line(txt, 3, "mapped", "x-azure-common"));
     free(txt);
     run_free(&r);
@@ -476,20 +475,22 @@ test_findings(void)
                 "--dry-run", "--format", "json", NULL);
     CU_ASSERT_EQUAL(r.ec, 0);
     {
-        cJSON       *j   = cJSON_Parse(r.out);
-        const cJSON *sum = cJSON_GetObjectItem(j, "summary");
+        cJSON       *j      = cJSON_Parse(r.out);
+        const cJSON *sum    = cJSON_GetObjectItem(j, "summary");
         bool         colour = false, vertex = false;
         CU_ASSERT_PTR_NOT_NULL_FATAL(j);
         CU_ASSERT(cJSON_IsFalse(cJSON_GetObjectItem(j, "written")));
         CU_ASSERT(cJSON_GetObjectItem(sum, "not_supported")->valueint >= 15);
         for (const cJSON *f = cJSON_GetObjectItem(j, "findings")->child;
-             f != NULL; f = f->next) {
-            colour = colour || (strcmp(str(f, "path"), "model_list[6].colour") == 0 &&
-                                strcmp(str(f, "kind"), "not supported") == 0 &&
-                                cJSON_GetObjectItem(f, "line")->valueint == 42);
-            vertex = vertex || (strcmp(str(f, "path"),
-                                       "model_list[0].litellm_params.model") == 0 &&
-                                strstr(str(f, "message"), "vertex_ai") != NULL);
+             f != NULL; f   = f->next) {
+            colour = colour ||
+                     (strcmp(str(f, "path"), "model_list[6].colour") == 0 &&
+                      strcmp(str(f, "kind"), "not supported") == 0 &&
+                      cJSON_GetObjectItem(f, "line")->valueint == 42);
+            vertex =
+                vertex || (strcmp(str(f, "path"),
+                                  "model_list[0].litellm_params.model") == 0 &&
+                           strstr(str(f, "message"), "vertex_ai") != NULL);
         }
         CU_ASSERT(colour);
         CU_ASSERT(vertex);
@@ -503,15 +504,19 @@ test_findings(void)
 static void
 test_literal_secret(void)
 {
-    static const char *const secrets[] = {
-        "LITERALSECRET", "sk-1234-proxy-master", "dbpassword9090",
-        "sk-lf-very-secret-value", "88dc28d0f030c55ed4ab", "Xy9Q", NULL};
-    run          r;
-    const char  *dir = import_ok("refused.yaml", NULL, &r);
-    char        *cfg = slurp(dir, "tollgate.json");
-    char        *txt = slurp(dir, "findings.txt");
-    cJSON       *j   = cJSON_Parse(cfg);
-    const cJSON *d   = by_id(cJSON_GetObjectItem(j, "deployments"), "gpt-4o-1");
+    static const char *const secrets[] = {"LITERALSECRET",
+                                          "sk-1234-proxy-master",
+                                          "dbpassword9090",
+                                          "sk-lf-very-secret-value",
+                                          "88dc28d0f030c55ed4ab",
+                                          "Xy9Q",
+                                          NULL};
+    run                      r;
+    const char              *dir = import_ok("refused.yaml", NULL, &r);
+    char                    *cfg = slurp(dir, "tollgate.json");
+    char                    *txt = slurp(dir, "findings.txt");
+    cJSON                   *j   = cJSON_Parse(cfg);
+    const cJSON *d = by_id(cJSON_GetObjectItem(j, "deployments"), "gpt-4o-1");
     run          r2;
     const char  *dir2 = import_ok("budgets.yaml", "keys.json", &r2);
     char        *txt2 = slurp(dir2, "findings.txt");
@@ -523,7 +528,8 @@ test_literal_secret(void)
                        "model_list[3].litellm_params.api_key"));
     CU_ASSERT_PTR_NOT_NULL(strstr(txt, "literal secret"));
     for (size_t i = 0; secrets[i] != NULL; i++) {
-        const char *texts[] = {r.out, r.err, cfg, txt, r2.out, r2.err, txt2, sh};
+        const char *texts[] = {r.out,  r.err,  cfg,  txt,
+                               r2.out, r2.err, txt2, sh};
         for (size_t k = 0; k < sizeof(texts) / sizeof(texts[0]); k++) {
             if (texts[k] != NULL && strstr(texts[k], secrets[i]) != NULL) {
                 fprintf(stderr, "\nsecret %s shown in output %zu\n", secrets[i],
@@ -628,8 +634,7 @@ test_outdir(void)
                 "--dry-run", "--bogus", NULL);
     CU_ASSERT_EQUAL(r.ec, 2);
     run_free(&r);
-    r = run_cmd(pdp_import_litellm_cli, "/nonexistent.yaml", "--dry-run",
-                NULL);
+    r = run_cmd(pdp_import_litellm_cli, "/nonexistent.yaml", "--dry-run", NULL);
     CU_ASSERT_EQUAL(r.ec, 2);
     CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "/nonexistent.yaml: cannot read"));
     run_free(&r);
@@ -653,9 +658,9 @@ test_keys(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(sh, "tenants set 'platform'"));
     CU_ASSERT_PTR_NOT_NULL(strstr(sh, "tenants set 'research'"));
     CU_ASSERT_PTR_NOT_NULL(strstr(sh, "tenants set 'default'"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(
-        sh, "keys create --tenant 'platform' --name 'ci-bot' --user "
-            "'ana@example.com'"));
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(sh, "keys create --tenant 'platform' --name 'ci-bot' --user "
+                   "'ana@example.com'"));
     CU_ASSERT_PTR_NOT_NULL(strstr(sh, "--models 'team-chat','chat'"));
     CU_ASSERT_PTR_NOT_NULL(
         strstr(sh, "--limit-usd 20.000000 --window monthly --thresholds 80"));
@@ -722,16 +727,17 @@ test_export_roundtrip(void)
     rs = cJSON_GetObjectItem(tg_yaml_root(doc), "router_settings");
     CU_ASSERT_EQUAL(cJSON_GetArraySize(ml), 5);
     CU_ASSERT_STRING_EQUAL(str(e0, "model_name"), "team-chat");
-    CU_ASSERT_STRING_EQUAL(str(cJSON_GetObjectItem(e0, "litellm_params"), "model"),
-                           "openai/mock-primary");
+    CU_ASSERT_STRING_EQUAL(
+        str(cJSON_GetObjectItem(e0, "litellm_params"), "model"),
+        "openai/mock-primary");
     CU_ASSERT_STRING_EQUAL(
         str(cJSON_GetObjectItem(e0, "litellm_params"), "api_key"),
         "os.environ/TOLLGATE_MOCK_KEY");
-    CU_ASSERT_STRING_EQUAL(raw(cJSON_GetObjectItem(e0, "litellm_params"), "order"),
-                           "1");
-    CU_ASSERT_STRING_EQUAL(raw(cJSON_GetObjectItem(e0, "model_info"),
-                               "input_cost_per_token"),
-                           "1e-06");
+    CU_ASSERT_STRING_EQUAL(
+        raw(cJSON_GetObjectItem(e0, "litellm_params"), "order"), "1");
+    CU_ASSERT_STRING_EQUAL(
+        raw(cJSON_GetObjectItem(e0, "model_info"), "input_cost_per_token"),
+        "1e-06");
     CU_ASSERT_STRING_EQUAL(str(cJSON_GetObjectItem(e0, "model_info"), "id"),
                            "chat-primary");
     CU_ASSERT_STRING_EQUAL(raw(rs, "num_retries"), "0");
@@ -754,9 +760,9 @@ test_export_roundtrip(void)
         a = slurp_json(dir, "tollgate.json");
         b = slurp_json(back, "tollgate.json");
         for (const cJSON *d = cJSON_GetObjectItem(a, "deployments")->child;
-             d != NULL; d = d->next) {
-            const cJSON *e = by_id(cJSON_GetObjectItem(b, "deployments"),
-                                   str(d, "id"));
+             d != NULL; d   = d->next) {
+            const cJSON *e =
+                by_id(cJSON_GetObjectItem(b, "deployments"), str(d, "id"));
             CU_ASSERT_PTR_NOT_NULL(e);
             if (e != NULL) {
                 CU_ASSERT_STRING_EQUAL(str(e, "upstream_model"),
@@ -777,13 +783,12 @@ test_export_roundtrip(void)
 static void
 test_roundtrip_corpus(void)
 {
-    static const char *const files[] = {"basic.yaml", "loadbalance.yaml",
+    static const char *const files[] = {"basic.yaml",   "loadbalance.yaml",
                                         "budgets.yaml", "mock.yaml",
                                         "refused.yaml", NULL};
-    static const char *const keep[]  = {"id", "model", "provider",
-                                        "upstream_model", "api_base",
-                                        "api_key", "api_version", "weight",
-                                        "pricing", NULL};
+    static const char *const keep[]  = {
+         "id",      "model",       "provider", "upstream_model", "api_base",
+         "api_key", "api_version", "weight",   "pricing",        NULL};
 
     for (size_t i = 0; files[i] != NULL; i++) {
         run         r;
@@ -794,8 +799,8 @@ test_roundtrip_corpus(void)
         cJSON      *a, *b;
         snprintf(cfgp, sizeof(cfgp), "%s/tollgate.json", dir);
         run_free(&r);
-        r = run_cmd(pdp_export_litellm_cli, "--to", "litellm", "--config",
-                    cfgp, "--out", (char *)exp, NULL);
+        r = run_cmd(pdp_export_litellm_cli, "--to", "litellm", "--config", cfgp,
+                    "--out", (char *)exp, NULL);
         CU_ASSERT_EQUAL_FATAL(r.ec, 0);
         run_free(&r);
         snprintf(yp, sizeof(yp), "%s/config.yaml", exp);
@@ -807,12 +812,13 @@ test_roundtrip_corpus(void)
         CU_ASSERT_EQUAL_FATAL(r.ec, 0);
         a = slurp_json(dir, "tollgate.json");
         b = slurp_json(back, "tollgate.json");
-        CU_ASSERT_EQUAL(cJSON_GetArraySize(cJSON_GetObjectItem(a, "deployments")),
-                        cJSON_GetArraySize(cJSON_GetObjectItem(b, "deployments")));
+        CU_ASSERT_EQUAL(
+            cJSON_GetArraySize(cJSON_GetObjectItem(a, "deployments")),
+            cJSON_GetArraySize(cJSON_GetObjectItem(b, "deployments")));
         for (const cJSON *d = cJSON_GetObjectItem(a, "deployments")->child;
-             d != NULL; d = d->next) {
-            const cJSON *e = by_id(cJSON_GetObjectItem(b, "deployments"),
-                                   str(d, "id"));
+             d != NULL; d   = d->next) {
+            const cJSON *e =
+                by_id(cJSON_GetObjectItem(b, "deployments"), str(d, "id"));
             CU_ASSERT_PTR_NOT_NULL(e);
             for (size_t k = 0; e != NULL && keep[k] != NULL; k++) {
                 char want[256];
@@ -825,8 +831,10 @@ test_roundtrip_corpus(void)
             }
         }
         {
-            char *ga = cJSON_PrintUnformatted(cJSON_GetObjectItem(a, "model_groups"));
-            char *gb = cJSON_PrintUnformatted(cJSON_GetObjectItem(b, "model_groups"));
+            char *ga =
+                cJSON_PrintUnformatted(cJSON_GetObjectItem(a, "model_groups"));
+            char *gb =
+                cJSON_PrintUnformatted(cJSON_GetObjectItem(b, "model_groups"));
             if (ga == NULL || gb == NULL || strcmp(ga, gb) != 0) {
                 fprintf(stderr, "\n%s groups: %s\nthen %s\n", files[i], ga, gb);
                 CU_FAIL("the model groups changed on the way back");
