@@ -1,10 +1,12 @@
 /* pdp_import_portkey_targets.c - Portkey targets into Tollgate
  * deployments. A tree of strategies is flattened, depth first, into one
- * ordered list of deployments per group (the whole config, or one named
- * target of a conditional config): in a loadbalance group each deployment's
- * weight is the product of its share at every level; a fallback nested in
- * it gives its first target the whole share and the others weight 1; a
- * loadbalance nested in a fallback becomes its targets in order. */
+ * ordered list of deployments per group (the whole config, one named
+ * target of a conditional config, or one target of a fallback whose first
+ * target is a loadbalance pool: pdp_pk_splits): in a loadbalance group
+ * each deployment's weight is the product of its share at every level; a
+ * fallback nested in it gives its first target the whole share and the
+ * others weight 1; a loadbalance nested in a fallback becomes its targets
+ * in order. */
 #include <ctype.h>
 #include <math.h>
 #include <stdio.h>
