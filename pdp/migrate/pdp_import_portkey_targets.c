@@ -342,6 +342,11 @@ pdp_pk__leaf_field(pdp_pk *c, cJSON *dep, const cJSON *m, const char *path,
                     "deployment in the URL)");
     } else if (azure && strcmp(k, "api_version") == 0) {
         pdp_pk_note(c, p, m, PDP_MIG_MAPPED, "api_version");
+    } else if (strcmp(prov, "anthropic") == 0 &&
+               strcmp(k, "anthropic_version") == 0 && cJSON_IsString(m)) {
+        pdp_pk_ck(c, cJSON_AddStringToObject(dep, "anthropic_version",
+                                             m->valuestring));
+        pdp_pk_note(c, p, m, PDP_MIG_MAPPED, "anthropic_version");
     } else if (pdp_pk_global(c, k, m, p, path[0] == '\0')) {
         return;
     } else if (strcmp(k, "forward_headers") == 0) {
@@ -457,9 +462,11 @@ pdp_pk__mode_note(pdp_pk *c, const char *p, const cJSON *m, const char *mode,
                     "(model_groups[].fallbacks), tried in order once every "
                     "deployment of the one before failed");
     } else if (depth == 0 && lb) {
-        pdp_pk_note(c, p, m, PDP_MIG_MAPPED,
+        pdp_pk_note(c, p, m, PDP_MIG_APPROXIMATED,
                     "the model's strategy \"weighted\": a deployment is drawn "
-                    "by weight, the others follow on failure");
+                    "by weight; when it fails Tollgate tries the others (by "
+                    "weight), where Portkey answers with the failure (after "
+                    "its retries)");
     } else if (depth == 0 && weighted && fb) {
         pdp_pk_note(c, p, m, PDP_MIG_APPROXIMATED,
                     "a fallback model under a weighted strategy: its "

@@ -283,7 +283,8 @@ test_loadbalance(void)
         ids));
     CU_ASSERT(finding_at("cache", PDP_MIG_UNSUPPORTED, 4));
     CU_ASSERT(finding_at("retry.on_status_codes", PDP_MIG_APPROXIMATED, 3));
-    CU_ASSERT(finding_at("strategy.mode", PDP_MIG_MAPPED, 2));
+    /* Portkey does not try the other targets when the drawn one fails */
+    CU_ASSERT(finding_at("strategy.mode", PDP_MIG_APPROXIMATED, 2));
     CU_ASSERT(finding_at("targets[0].weight", PDP_MIG_MAPPED, 10));
     CU_ASSERT(write_and_test(NULL) == 1);
 }
@@ -314,6 +315,9 @@ test_fallback(void)
     CU_ASSERT_STRING_EQUAL(dep_str("secondary", "model"), "smart-fallback-1");
     CU_ASSERT_STRING_EQUAL(dep_str("secondary", "upstream_model"),
                            "claude-3-5-sonnet-20241022");
+    CU_ASSERT_STRING_EQUAL(dep_str("secondary", "anthropic_version"),
+                           "2023-06-01");
+    CU_ASSERT(finding_at("targets[1].anthropic_version", PDP_MIG_MAPPED, 23));
     CU_ASSERT_STRING_EQUAL(dep_str("last-resort", "provider"), "groq");
     CU_ASSERT_STRING_EQUAL(dep_str("last-resort", "model"), "smart-fallback-2");
     CU_ASSERT_EQUAL_FATAL(cJSON_GetArraySize(g_pk.model_groups), 1);
