@@ -171,7 +171,7 @@ pdp_pk__op(pdp_pk *c, const char *attr, const char *op, const cJSON *v,
     if (in && cJSON_GetArraySize(v) == 0) {
         pdp_pk_note(c, path, v, PDP_MIG_MAPPED, "an empty list: %s",
                     neg ? "always holds" : "never holds");
-        return cJSON_CreateBool(neg);
+        return pdp_pk_ck(c, cJSON_CreateBool(neg));
     }
     test = pdp_pk__cmp(in    ? "in"
                        : neg ? "ne"
@@ -184,8 +184,10 @@ pdp_pk__op(pdp_pk *c, const char *attr, const char *op, const cJSON *v,
                 in ? (neg ? "not in" : "in") : (neg ? "ne" : "eq"), attr,
                 neg ? " (holds when the header is not sent, as in Portkey)"
                     : " (needs the header)");
-    return neg ? pdp_pk__wrap("any", pdp_pk__not(pdp_pk__exists(attr)), test)
-               : pdp_pk__wrap("all", pdp_pk__exists(attr), test);
+    /* a NULL here is an allocation failure: the import fails whole */
+    return pdp_pk_ck(
+        c, neg ? pdp_pk__wrap("any", pdp_pk__not(pdp_pk__exists(attr)), test)
+               : pdp_pk__wrap("all", pdp_pk__exists(attr), test));
 }
 
 /* pdp_pk__key_ok: a metadata key Tollgate can read as a header. */
@@ -235,7 +237,7 @@ pdp_pk__logic(pdp_pk *c, const cJSON *m, const char *path, bool *ok)
     cJSON_ArrayForEach(e, list)
     {
         snprintf(p, sizeof(p), "%s[%zu]", path, i++);
-        cJSON *sub = pdp_pk__query(c, e, p, ok);
+        cJSON *sub = pdp_pk_ck(c, pdp_pk__query(c, e, p, ok));
         if (sub != NULL) {
             cJSON_AddItemToArray(arr, sub);
         }
