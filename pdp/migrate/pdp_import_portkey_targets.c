@@ -392,6 +392,26 @@ pdp_pk__base(pdp_pk *c, cJSON *dep, const cJSON *leaf, const char *inherit,
     pdp_pk_ck(c, cJSON_AddStringToObject(dep, "upstream_model", up));
 }
 
+/* pdp_pk__skipped reports each field of a target that is not imported
+ * (never its value), so that nothing is left out silently. */
+static void
+pdp_pk__skipped(pdp_pk *c, const cJSON *leaf, const char *path,
+                const char *skip)
+{
+    const cJSON *m;
+    char         p[PDP_PK_PATH];
+
+    cJSON_ArrayForEach(m, leaf)
+    {
+        if (skip != NULL && strcmp(m->string, skip) == 0) {
+            continue; /* reported with the reason */
+        }
+        pdp_pk__join(p, sizeof(p), path, m->string);
+        pdp_pk_note(c, p, m, PDP_MIG_UNSUPPORTED,
+                    "not imported: its target is not (see above)");
+    }
+}
+
 /* pdp_pk__leaf imports one target as a deployment with share (its weight
  * before scaling). */
 static tg_err
@@ -406,10 +426,12 @@ pdp_pk__leaf(pdp_pk *c, const cJSON *leaf, const char *path,
     bool         azure;
 
     if (pi < 0) {
+        pdp_pk__skipped(c, leaf, path, "provider");
         return TG_OK;
     }
     azure = strcmp(pdp_pk_providers[pi].tollgate, "azure") == 0;
     if (azure && !pdp_pk__azure_ok(c, leaf, path)) {
+        pdp_pk__skipped(c, leaf, path, NULL);
         return TG_OK;
     }
     if ((dep = cJSON_CreateObject()) == NULL) {
