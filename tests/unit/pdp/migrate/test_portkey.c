@@ -678,6 +678,8 @@ test_refusals(void)
     CU_ASSERT(finding_at("targets[0].openai_project", PDP_MIG_UNSUPPORTED, 20));
     CU_ASSERT(
         finding_at("targets[1].targets[0].provider", PDP_MIG_UNSUPPORTED, 27));
+    CU_ASSERT(finding_at("targets[1].targets[0].aws_secret_access_key",
+                         PDP_MIG_UNSUPPORTED, 29));
     CU_ASSERT(
         finding_at("targets[1].targets[1].provider", PDP_MIG_UNSUPPORTED, 32));
     /* a fallback without on_status_codes falls back on fewer answers */
