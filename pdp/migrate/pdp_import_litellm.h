@@ -132,7 +132,8 @@ pdp_mig_kind pdp_lt_window(const char *dur, char *out, size_t cap, char *how,
                            size_t howcap);
 
 /* pdp_lt_slug writes s as a Tollgate id (A-Z a-z 0-9 . _ -, others
- * become '-') of at most max - 1 bytes into out. */
+ * become '-'; from its first letter or digit, so it never reads as a
+ * flag) of at most max - 1 bytes into out ("model" when nothing is left). */
 void pdp_lt_slug(const char *s, char *out, size_t max);
 
 /* pdp_lt_keys reads a LiteLLM /key/list export (path: {"keys": [...]}

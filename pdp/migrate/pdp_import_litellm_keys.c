@@ -48,6 +48,19 @@ pdp_lk_note(pdp_lk *k, const char *field, const cJSON *n, pdp_mig_kind kind,
     pdp_mig_add(k->f, p, 0, kind, "(%s line %d) %s", k->file, line, msg);
 }
 
+/* pdp_lk_printable: s holds no control character (what a key's name and
+ * labels must be). */
+static bool
+pdp_lk_printable(const char *s)
+{
+    for (; *s != '\0'; s++) {
+        if ((unsigned char)*s < 0x20 || *s == 0x7f) {
+            return false;
+        }
+    }
+    return true;
+}
+
 /* pdp_lk_quote writes s single-quoted for sh. */
 static void
 pdp_lk_quote(FILE *sh, const char *s)
@@ -240,7 +253,8 @@ pdp_lk_labels(pdp_lk *k, const cJSON *v)
     for (const cJSON *m = cJSON_IsObject(v) ? v->child : NULL; m != NULL;
          m              = m->next) {
         if (!cJSON_IsString(m) || !tg_id_ok(m->string) ||
-            strlen(m->valuestring) > 127 || n == TG_CONFIG_MAX_LABELS) {
+            m->valuestring[0] == '\0' || strlen(m->valuestring) > 255 ||
+            !pdp_lk_printable(m->valuestring) || n == TG_CONFIG_MAX_LABELS) {
             skipped++;
             continue;
         }
@@ -253,8 +267,9 @@ pdp_lk_labels(pdp_lk *k, const cJSON *v)
     pdp_lk_note(k, "metadata", v,
                 skipped > 0 ? PDP_MIG_APPROXIMATED : PDP_MIG_MAPPED,
                 "%zu key label(s) (principal.labels.<k> in rules)%s", n,
-                skipped > 0 ? "; entries that are not a string under an "
-                              "id-like name are dropped"
+                skipped > 0 ? "; entries that are not 1 to 255 printable "
+                              "characters under an id-like name, or past "
+                              "16, are dropped"
                             : "");
 }
 
@@ -356,7 +371,8 @@ pdp_lk_key(pdp_lk *k, const cJSON *o, FILE *cmd, char *tenant, size_t cap)
     fprintf(cmd, "\n\"$TOLLGATE_PDP\" keys create --tenant ");
     pdp_lk_quote(cmd, tenant);
     if (cJSON_IsString(alias) && alias->valuestring[0] != '\0' &&
-        strlen(alias->valuestring) < 64) {
+        strlen(alias->valuestring) < 64 &&
+        pdp_lk_printable(alias->valuestring)) {
         fprintf(cmd, " --name ");
         pdp_lk_quote(cmd, alias->valuestring);
         pdp_lk_note(k, "key_alias", alias, PDP_MIG_MAPPED, "--name");
@@ -365,17 +381,24 @@ pdp_lk_key(pdp_lk *k, const cJSON *o, FILE *cmd, char *tenant, size_t cap)
                     cJSON_IsNull(alias) ? PDP_MIG_MAPPED : PDP_MIG_UNSUPPORTED,
                     "%s",
                     cJSON_IsNull(alias) ? "null: no name"
-                                        : "not a name of at most 63 "
+                                        : "not a name of 1 to 63 printable "
                                           "characters; not set");
     }
     if (cJSON_IsString(user) && user->valuestring[0] != '\0' &&
-        strlen(user->valuestring) < 128) {
+        strlen(user->valuestring) < 128 &&
+        pdp_lk_printable(user->valuestring)) {
         fprintf(cmd, " --user ");
         pdp_lk_quote(cmd, user->valuestring);
         pdp_lk_note(k, "user_id", user, PDP_MIG_MAPPED,
                     "--user: the key speaks for this user only");
     } else if (user != NULL) {
-        pdp_lk_note(k, "user_id", user, PDP_MIG_MAPPED, "no user");
+        bool none = cJSON_IsNull(user) ||
+                    (cJSON_IsString(user) && user->valuestring[0] == '\0');
+        pdp_lk_note(k, "user_id", user,
+                    none ? PDP_MIG_MAPPED : PDP_MIG_UNSUPPORTED, "%s",
+                    none ? "no user"
+                         : "not a user of 1 to 127 printable characters; "
+                           "the key is made without one");
     }
     ok = pdp_lk_models(k, cJSON_GetObjectItemCaseSensitive(o, "models")) &&
          pdp_lk_expires(k, cJSON_GetObjectItemCaseSensitive(o, "expires"));
@@ -472,7 +495,7 @@ pdp_lk_tenants(FILE *sh, const char *tenants)
         size_t n = strcspn(p, "\n");
         char   t[TG_ID_MAX];
         snprintf(t, sizeof(t), "%.*s", (int)n, p);
-        fprintf(sh, "\"$TOLLGATE_PDP\" tenants set ");
+        fprintf(sh, "\"$TOLLGATE_PDP\" tenants set -- ");
         pdp_lk_quote(sh, t);
         fprintf(sh, " >/dev/null\n");
         p += n + (p[n] == '\n');

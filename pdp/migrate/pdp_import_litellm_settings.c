@@ -16,6 +16,11 @@ pdp_lt_slug(const char *s, char *out, size_t max)
 {
     size_t n = 0;
 
+    /* Never starting with '-' (a command line would take it for a flag)
+     * or '.': what is left from the first letter or digit. */
+    while (*s != '\0' && !isalnum((unsigned char)*s)) {
+        s++;
+    }
     for (; *s != '\0' && n + 1 < max; s++) {
         out[n++] =
             isalnum((unsigned char)*s) || *s == '.' || *s == '_' || *s == '-'

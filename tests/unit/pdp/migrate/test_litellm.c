@@ -655,9 +655,9 @@ test_keys(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(sh);
     snprintf(path, sizeof(path), "%s/keys.sh", dir);
     CU_ASSERT(stat(path, &st) == 0 && (st.st_mode & 0100) != 0);
-    CU_ASSERT_PTR_NOT_NULL(strstr(sh, "tenants set 'platform'"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(sh, "tenants set 'research'"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(sh, "tenants set 'default'"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(sh, "tenants set -- 'platform'"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(sh, "tenants set -- 'research'"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(sh, "tenants set -- 'default'"));
     CU_ASSERT_PTR_NOT_NULL(
         strstr(sh, "keys create --tenant 'platform' --name 'ci-bot' --user "
                    "'ana@example.com'"));
