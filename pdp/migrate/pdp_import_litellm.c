@@ -609,7 +609,7 @@ pdp_lt_entry(pdp_lt *c, size_t i, const cJSON *e)
                             "(provider/model)",
                             path);
     }
-    if (info != NULL && !cJSON_IsObject(info)) {
+    if (info != NULL && !cJSON_IsObject(info) && !cJSON_IsNull(info)) {
         return pdp_lt_fatal(c, info, "%s.model_info: expected a mapping", path);
     }
     if (c->n_deps == PDP_LT_DEPS_MAX) {
@@ -640,6 +640,10 @@ pdp_lt_entry(pdp_lt *c, size_t i, const cJSON *e)
         return true;
     }
     pdp_lt_dep_id(c, d, info, path);
+    if (cJSON_IsNull(info)) {
+        snprintf(p, sizeof(p), "%s.model_info", path);
+        pdp_lt_note(c, p, info, PDP_MIG_MAPPED, "empty");
+    }
     for (const cJSON *m = lp->child; m != NULL; m = m->next) {
         snprintf(p, sizeof(p), "%s.litellm_params.%s", path, m->string);
         pdp_lt_param(c, d, m->string, m, p);
