@@ -247,12 +247,13 @@ pdp_lt_groups(pdp_lt *c)
     }
     if (c->strategy == NULL) {
         for (size_t k = 0; k < c->n_models; k++) {
-            if (c->models[k].n_deps > 1) {
+            if (c->models[k].n_deps > 1 && !c->models[k].ordered) {
                 pdp_mig_add(c->f, "router_settings.routing_strategy", 0,
                             PDP_MIG_MAPPED,
                             "not set: LiteLLM's default simple-shuffle, "
                             "strategy weighted in the model_groups of every "
-                            "model with more than one deployment");
+                            "model with more than one deployment and no "
+                            "order");
                 break;
             }
         }
