@@ -467,7 +467,10 @@ pdp_lt_info(pdp_lt *c, pdp_lt_dep *d, const char *key, const cJSON *v,
         pdp_lt_price(c, path, v, d->cached_price, sizeof(d->cached_price),
                      "cached_input_per_mtok");
     } else if (strcmp(key, "mode") == 0) {
-        bool known =
+        bool known;
+        d->embedding =
+            cJSON_IsString(v) && strcmp(v->valuestring, "embedding") == 0;
+        known =
             cJSON_IsString(v) && (strcmp(v->valuestring, "chat") == 0 ||
                                   strcmp(v->valuestring, "embedding") == 0 ||
                                   strcmp(v->valuestring, "completion") == 0);

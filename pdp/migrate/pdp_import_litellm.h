@@ -42,6 +42,7 @@ typedef struct pdp_lt_dep {
     bool        has_rpm, has_tpm, has_conc;
     long long   order; /* litellm_params.order: 1 first; 0 none */
     bool        imported;
+    bool        embedding; /* model_info.mode: embedding */
     int         line;
 } pdp_lt_dep;
 

@@ -554,6 +554,20 @@ pdp_lt_parallel(pdp_lt *c)
     cJSON_AddItemToArray(c->j_rules, rule);
 }
 
+/* pdp_lt_embedding: m's deployments serve embeddings (model_info.mode). */
+static bool
+pdp_lt_embedding(const pdp_lt *c, const pdp_lt_model *m)
+{
+    for (size_t i = 0; i < c->n_deps; i++) {
+        const pdp_lt_dep *d = &c->deps[i];
+        if (d->imported && d->embedding &&
+            strcmp(d->model_name, pdp_lt_target(m)) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* pdp_lt_tests makes one test per client-facing model: allowed, and
  * routed to the deployments model_list gives it, in order. Its name says
  * which limits and budget apply to it: a test's expect has no field for
@@ -585,7 +599,8 @@ pdp_lt_tests(pdp_lt *c)
         cJSON_AddStringToObject(p, "key_id", "key_imported_test");
         cJSON_AddStringToObject(p, "tenant_id", "default");
         req = cJSON_AddObjectToObject(in, "request");
-        cJSON_AddStringToObject(req, "endpoint", "chat");
+        cJSON_AddStringToObject(req, "endpoint",
+                                pdp_lt_embedding(c, m) ? "embeddings" : "chat");
         cJSON_AddStringToObject(req, "model", m->name);
         cJSON_AddNumberToObject(req, "max_tokens", 16);
         cJSON_AddNumberToObject(req, "prompt_tokens", 10);
