@@ -897,9 +897,15 @@ pdp_mig_finish(const pdp_mig_args *a, const char *cmd, const pdp_mig_output *o,
 
     if (!a->dry_run &&
         (rv = pdp_mig_write(a->out, o, f, msg, sizeof(msg))) != TG_OK) {
+        bool usage = rv == TG_EEXIST || rv == TG_EINVAL;
         fprintf(err, "%s: %s\n", cmd, msg);
-        return rv == TG_EEXIST || rv == TG_EINVAL ? PDP_MIG_EXIT_USAGE
-                                                  : PDP_MIG_EXIT_FAIL;
+        if (!usage) {
+            fprintf(err,
+                    "%s: %s holds part of the output: remove it before "
+                    "trying again\n",
+                    cmd, a->out);
+        }
+        return usage ? PDP_MIG_EXIT_USAGE : PDP_MIG_EXIT_FAIL;
     }
     if (!a->dry_run && !pdp_mig_loads(a->out, msg, sizeof(msg))) {
         fprintf(err,
