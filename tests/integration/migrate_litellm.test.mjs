@@ -179,6 +179,44 @@ describe('import litellm', () => {
     assert.equal(r.headers['x-tollgate-deployment'], 'team-backup-1');
   });
 
+  // A test case's expect has no field for the rate_limit and budget rules
+  // that match (only the rules that decided); eval --explain says which
+  // matched, so each generated case's request is evaluated here and the
+  // matches compared with what the LiteLLM configs give each model.
+  test('each limit and budget applies to the models the LiteLLM config gives it', async () => {
+    const want = {
+      'loadbalance.yaml': {
+        'gpt-4o': ['litellm-limits-gpt-4o'], 'gpt-4o-mini': ['litellm-limits-gpt-4o-mini'],
+        'claude-sonnet': [], 'gpt-4': [], 'gpt-4-turbo': [],
+      },
+      'budgets.yaml': {
+        'gpt-4o-mini': ['litellm-budget', 'litellm-parallel'], 'mistral-large': ['litellm-budget', 'litellm-parallel'],
+        'deepseek-chat': ['litellm-budget', 'litellm-parallel'], 'llama3-local': ['litellm-parallel'],
+        'qwen-local': ['litellm-parallel'], mixtral: ['litellm-parallel'], 'router-auto': ['litellm-parallel'],
+      },
+      'mock.yaml': { 'team-chat': ['litellm-budget'], 'team-backup': ['litellm-budget'], chat: ['litellm-budget'] },
+    };
+    for (const [file, models] of Object.entries(want)) {
+      const dir = path.join(root, `eval-${file}`);
+      const r = await runBinary('tollgate-pdp', ['import', 'litellm', path.join(CORPUS, file), '--out', dir]);
+      assert.equal(r.code, 0, r.stderr);
+      const cases = JSON.parse(fs.readFileSync(path.join(dir, 'bundle', 'imported.test.json'), 'utf8')).tests;
+      const input = path.join(dir, 'inputs.jsonl');
+      fs.writeFileSync(input, cases.map((c) => JSON.stringify(c.input)).join('\n') + '\n');
+      const e = await runBinary('tollgate-pdp', ['eval', '--bundle', path.join(dir, 'bundle'),
+        '--config', path.join(dir, 'tollgate.json'), '--input', input, '--jsonl', '--explain']);
+      assert.equal(e.code, 0, e.stderr);
+      const got = {};
+      e.stdout.trim().split('\n').forEach((l, i) => {
+        const j = JSON.parse(l);
+        assert.equal(j.decision, 'allow');
+        assert.deepEqual(j.route, cases[i].expect.route);
+        got[cases[i].input.request.model] = [...j.explain.matchAll(/^ {2}MATCHED +(\S+)/gm)].map((m) => m[1]).sort();
+      });
+      assert.deepEqual(got, models, file);
+    }
+  });
+
   test('export --to litellm writes a config LiteLLM reads, and it imports again', async () => {
     const exp = path.join(root, 'exp');
     const r = await runBinary('tollgate-pdp', ['export', '--to', 'litellm', '--config', cfgPath, '--out', exp]);
