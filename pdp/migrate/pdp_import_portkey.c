@@ -45,6 +45,20 @@ pdp_pk_note(pdp_pk *c, const char *path, const cJSON *node, pdp_mig_kind kind,
     pdp_mig_add(c->f, path, pdp_pk_line(c, node), kind, "%s", msg);
 }
 
+void
+pdp_pk_path(char *p, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    int     n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(p, cap, fmt, ap);
+    va_end(ap);
+    if (n >= 0 && (size_t)n >= cap && cap > 4) {
+        memcpy(p + cap - 4, "...", 4);
+    }
+}
+
 tg_err
 pdp_pk_fail(pdp_pk *c, const cJSON *node, const char *fmt, ...)
 {
@@ -103,7 +117,7 @@ pdp_pk_codes(pdp_pk *c, const cJSON *list, const char *path, bool fallback)
     {
         int64_t code = 0;
 
-        snprintf(p, sizeof(p), "%s[%zu]", path, i++);
+        pdp_pk_path(p, sizeof(p), "%s[%zu]", path, i++);
         if (!tg_json_whole(v, 100, 599, &code)) {
             pdp_pk_note(c, p, v, PDP_MIG_UNSUPPORTED,
                         "not an HTTP status code; ignored");
@@ -155,7 +169,7 @@ pdp_pk__retry(pdp_pk *c, const cJSON *r, const char *path, bool top)
     {
         int64_t n = 0;
 
-        snprintf(p, sizeof(p), "%s.%s", path, m->string);
+        pdp_pk_path(p, sizeof(p), "%s.%s", path, m->string);
         if (strcmp(m->string, "attempts") == 0) {
             if (!tg_json_whole(m, 0, 1000, &n)) {
                 pdp_pk_note(c, p, m, PDP_MIG_UNSUPPORTED,

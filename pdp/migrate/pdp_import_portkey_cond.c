@@ -236,7 +236,7 @@ pdp_pk__logic(pdp_pk *c, const cJSON *m, const char *path, bool *ok)
 
     cJSON_ArrayForEach(e, list)
     {
-        snprintf(p, sizeof(p), "%s[%zu]", path, i++);
+        pdp_pk_path(p, sizeof(p), "%s[%zu]", path, i++);
         cJSON *sub = pdp_pk_ck(c, pdp_pk__query(c, e, p, ok));
         if (sub != NULL) {
             cJSON_AddItemToArray(arr, sub);
@@ -274,7 +274,7 @@ pdp_pk__field(pdp_pk *c, const cJSON *m, const char *path, bool *ok)
         return NULL;
     }
     for (const cJSON *op = m->child; op != NULL; op = op->next) {
-        snprintf(p, sizeof(p), "%s.%s", path, op->string);
+        pdp_pk_path(p, sizeof(p), "%s.%s", path, op->string);
         cJSON *t = pdp_pk__op(c, attr, op->string, op, p, ok);
         if (t != NULL) {
             cJSON_AddItemToArray(cJSON_GetObjectItem(all, "all"), t);
@@ -306,7 +306,7 @@ pdp_pk__query(pdp_pk *c, const cJSON *q, const char *path, bool *ok)
     for (const cJSON *m = q->child; m != NULL; m = m->next) {
         cJSON *t = NULL;
 
-        snprintf(p, sizeof(p), "%s.%s", path, m->string);
+        pdp_pk_path(p, sizeof(p), "%s.%s", path, m->string);
         if (strcmp(m->string, "$and") == 0 || strcmp(m->string, "$or") == 0) {
             t = pdp_pk__logic(c, m, p, ok);
             if (m->next != NULL) {

@@ -39,6 +39,12 @@ typedef struct pdp_pk_group {
 /* pdp_pk_line is the 1-based line where node starts (0: unknown). */
 int pdp_pk_line(const pdp_pk *c, const cJSON *node);
 
+/* pdp_pk_path formats a finding's path into p (cap bytes); one longer
+ * than that (input nested past any real config) ends in "..." rather
+ * than being cut silently. */
+void pdp_pk_path(char *p, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* pdp_pk_note adds a finding at path, on node's line. */
 void pdp_pk_note(pdp_pk *c, const char *path, const cJSON *node,
                  pdp_mig_kind kind, const char *fmt, ...)

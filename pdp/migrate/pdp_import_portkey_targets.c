@@ -43,7 +43,7 @@ static const char *const pdp_pk_azure_keys[] = {"resource_name",
 static void
 pdp_pk__join(char *buf, size_t cap, const char *path, const char *key)
 {
-    snprintf(buf, cap, "%s%s%s", path, path[0] != '\0' ? "." : "", key);
+    pdp_pk_path(buf, cap, "%s%s%s", path, path[0] != '\0' ? "." : "", key);
 }
 
 /* pdp_pk__env writes "${PREFIX<ID upper-cased, other bytes _>}". */
@@ -676,7 +676,7 @@ pdp_pk__node(pdp_pk *c, const cJSON *node, const char *path,
     inherit = cJSON_IsString(om) ? om->valuestring : inherit;
     cJSON_ArrayForEach(t, ts)
     {
-        snprintf(p, sizeof(p), "%s%stargets[%zu]", path, path[0] ? "." : "", i);
+        pdp_pk_path(p, sizeof(p), "%s%stargets[%zu]", path, path[0] ? "." : "", i);
         if (strcmp(mode, "single") == 0 && i > 0) {
             pdp_pk_note(c, p, t, PDP_MIG_MAPPED,
                         "not imported: a single strategy uses its first "
