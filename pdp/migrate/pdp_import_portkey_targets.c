@@ -676,7 +676,8 @@ pdp_pk__node(pdp_pk *c, const cJSON *node, const char *path,
     inherit = cJSON_IsString(om) ? om->valuestring : inherit;
     cJSON_ArrayForEach(t, ts)
     {
-        pdp_pk_path(p, sizeof(p), "%s%stargets[%zu]", path, path[0] ? "." : "", i);
+        pdp_pk_path(p, sizeof(p), "%s%stargets[%zu]", path, path[0] ? "." : "",
+                    i);
         if (strcmp(mode, "single") == 0 && i > 0) {
             pdp_pk_note(c, p, t, PDP_MIG_MAPPED,
                         "not imported: a single strategy uses its first "
