@@ -8,6 +8,7 @@
 #include "pdp_import_litellm.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -728,14 +729,20 @@ pdp_lt_dep_done(pdp_lt *c, pdp_lt_dep *d, const char *path)
 
 static const char pdp_lt_usage[] =
     "usage: tollgate-pdp import litellm CONFIG.yaml --out DIR [--dry-run]\n"
-    "                                   [--keys KEYS.json] [--format "
-    "text|json]\n"
+    "                                   [--keys KEYS.json] [--pricing FILE]\n"
+    "                                   [--format text|json]\n"
     "\n"
     "Reads a LiteLLM proxy config and writes a Tollgate config into DIR (a\n"
     "new or empty directory): tollgate.json, bundle/ (rules and tests the\n"
     "config implies), findings.txt, and keys.sh with --keys (a /key/list\n"
     "export, return_full_object=true). Every field read is reported: mapped,\n"
     "approximated (how), or not supported (why, and what to do instead).\n"
+    "--pricing FILE: a Tollgate price table (USD per 1M tokens; Tollgate's\n"
+    "own is policies/pricing.json in its repository), checked now and set\n"
+    "as pdp.pricing_file (absolute path): it prices the models the config\n"
+    "does not (LiteLLM's built-in cost map is not carried over), and the\n"
+    "budget rule counts them. Without it, models without a price are\n"
+    "costed at $0 (the report names them).\n"
     "--dry-run prints the report and writes nothing. Exit status: 0\n"
     "imported (even with approximations), 1 could not write, 2 bad flags\n"
     "or input (with file:line:col).\n";
@@ -827,16 +834,18 @@ pdp_import_litellm_cli(int argc, char **argv, FILE *out, FILE *err)
 {
     static const char cmd[] = "tollgate-pdp import litellm";
     pdp_mig_args      a;
-    pdp_lt           *c = calloc(1, sizeof(*c));
+    pdp_lt           *c     = calloc(1, sizeof(*c));
+    tg_pricing       *table = NULL;
     char              msg[1024];
+    char              table_abs[PATH_MAX];
     int               ec;
 
     if (c == NULL) {
         fprintf(err, "%s: out of memory\n", cmd);
         return PDP_MIG_EXIT_FAIL;
     }
-    ec =
-        pdp_mig_args_parse(&a, argc, argv, "out dry-run keys format", cmd, err);
+    ec = pdp_mig_args_parse(&a, argc, argv, "out dry-run keys pricing format",
+                            cmd, err);
     if (ec == PDP_MIG_EXIT_OK && a.help) {
         fputs(pdp_lt_usage, out);
         free(c);
@@ -850,11 +859,16 @@ pdp_import_litellm_cli(int argc, char **argv, FILE *out, FILE *err)
                 pdp_lt_usage);
         ec = PDP_MIG_EXIT_USAGE;
     }
+    if (ec == PDP_MIG_EXIT_OK) {
+        ec = pdp_mig_pricing_open(&a, cmd, &table, table_abs, sizeof(table_abs),
+                                  err);
+    }
     if (ec != PDP_MIG_EXIT_OK) {
         free(c);
         return ec;
     }
-    c->file = a.input;
+    c->table = table;
+    c->file  = a.input;
     pdp_mig_findings_init(&c->findings, a.input);
     c->f = &c->findings;
     ec   = pdp_lt_run(c, &a, err);
@@ -865,6 +879,9 @@ pdp_import_litellm_cli(int argc, char **argv, FILE *out, FILE *err)
         ec = PDP_MIG_EXIT_USAGE;
     }
     if (ec == PDP_MIG_EXIT_OK) {
+        pdp_mig_unpriced(c->f, c->j_deps, table,
+                         table != NULL ? table_abs : NULL);
+        c->out.pricing_file = table != NULL ? table_abs : NULL;
         if (c->keys_sh != NULL) {
             c->out.files[c->out.n_files++] =
                 (pdp_mig_file){"keys.sh", c->keys_sh, 0700};
@@ -872,5 +889,6 @@ pdp_import_litellm_cli(int argc, char **argv, FILE *out, FILE *err)
         ec = pdp_mig_finish(&a, cmd, &c->out, c->f, out, err);
     }
     pdp_lt_free(c);
+    tg_pricing_destroy(table);
     return ec;
 }

@@ -59,7 +59,7 @@ typedef struct pdp_lt_model {
     int         line;
     char        limit_rule[TG_ID_MAX]; /* its rate_limit rule, or "" */
     bool        priced;                /* every deployment has pricing */
-    bool        budgeted;              /* the budget rule covers it */
+    bool        budgeted;              /* counted: priced, or by --pricing */
     bool        ordered; /* a deployment has an order: strategy ordered */
 } pdp_lt_model;
 
@@ -74,15 +74,16 @@ typedef struct pdp_lt {
     pdp_lt_model      models[PDP_LT_MODELS_MAX];
     size_t            n_models;
     /* settings */
-    const char  *strategy;    /* Tollgate's; NULL: LiteLLM's default */
-    bool         retries_set; /* by router_settings (wins) */
-    bool         timeout_set; /* by router_settings.timeout (wins) */
-    const cJSON *budget;      /* litellm_settings.max_budget */
-    const cJSON *budget_dur;  /* litellm_settings.budget_duration */
-    const cJSON *default_fb;  /* default_fallbacks (a list) */
-    const char  *default_fb_path;
-    long long    global_conc; /* general_settings.max_parallel_requests */
-    const cJSON *global_conc_node;
+    const char       *strategy;    /* Tollgate's; NULL: LiteLLM's default */
+    bool              retries_set; /* by router_settings (wins) */
+    bool              timeout_set; /* by router_settings.timeout (wins) */
+    const cJSON      *budget;      /* litellm_settings.max_budget */
+    const cJSON      *budget_dur;  /* litellm_settings.budget_duration */
+    const cJSON      *default_fb;  /* default_fallbacks (a list) */
+    const char       *default_fb_path;
+    long long         global_conc; /* general_settings.max_parallel_requests */
+    const cJSON      *global_conc_node;
+    const tg_pricing *table; /* --pricing FILE, or NULL; borrowed */
     /* output */
     cJSON         *j_deps, *j_groups, *j_dp, *j_pdp, *j_rules, *j_tests;
     cJSON         *out_top;     /* top-level keys of tollgate.json */

@@ -419,6 +419,26 @@ pdp_lt_priced(pdp_lt *c, size_t *with_deps)
     return n;
 }
 
+/* pdp_lt_budgeted marks the models the budget rule counts: priced by
+ * the config (m->priced), or as the PDP prices them from the --pricing
+ * table (by model, or every deployment by upstream_model); returns how
+ * many. */
+static size_t
+pdp_lt_budgeted(pdp_lt *c)
+{
+    size_t n = 0;
+
+    for (size_t k = 0; k < c->n_models; k++) {
+        pdp_lt_model *m = &c->models[k];
+        m->budgeted =
+            m->n_deps > 0 &&
+            (m->priced || (c->table != NULL &&
+                           pdp_mig_priced(c->j_deps, c->table, m->name)));
+        n += m->budgeted;
+    }
+    return n;
+}
+
 /* pdp_lt_pricing makes the bundle's pricing.json, which a budget rule
  * needs: each priced model at its first deployment's prices (each
  * deployment's own pricing still wins when usage is costed). */
@@ -460,7 +480,7 @@ pdp_lt_budget(pdp_lt *c)
     const char *dur =
         cJSON_IsString(c->budget_dur) ? c->budget_dur->valuestring : NULL;
     pdp_mig_kind wk   = PDP_MIG_APPROXIMATED;
-    size_t       with = 0, priced;
+    size_t       with = 0, priced, budgeted;
     bool         rounded;
     cJSON       *rule;
 
@@ -489,18 +509,20 @@ pdp_lt_budget(pdp_lt *c)
             return;
         }
     }
-    priced = pdp_lt_priced(c, &with);
-    if (priced == 0) {
+    priced   = pdp_lt_priced(c, &with);
+    budgeted = pdp_lt_budgeted(c);
+    if (budgeted == 0) {
         pdp_lt_note(c, path, c->budget, PDP_MIG_UNSUPPORTED,
                     "no model has a price in the config "
-                    "(input_cost_per_token/output_cost_per_token), and a "
+                    "(input_cost_per_token/output_cost_per_token)%s, and a "
                     "Tollgate budget needs one for each model it counts: "
-                    "set pdp.pricing_file in tollgate.json (a price table "
-                    "such as policies/pricing.json) and add a budget rule");
+                    "%s and add a budget rule",
+                    c->table != NULL ? " nor in the --pricing table" : "",
+                    c->table != NULL
+                        ? "add them to that table"
+                        : "import again with --pricing policies/pricing.json "
+                          "(a price table: it sets pdp.pricing_file)");
         return;
-    }
-    for (size_t k = 0; k < c->n_models; k++) {
-        c->models[k].budgeted = c->models[k].priced;
     }
     rule = cJSON_CreateObject();
     cJSON_AddStringToObject(rule, "id", PDP_LT_BUDGET_RULE);
@@ -508,13 +530,15 @@ pdp_lt_budget(pdp_lt *c)
     cJSON_AddStringToObject(rule, "scope", "tenant");
     cJSON_AddStringToObject(rule, "window", window);
     cJSON_AddRawToObject(rule, "limit_usd", limit);
-    if (priced < with) {
+    if (budgeted < with) {
         cJSON_AddItemToObject(rule, "when", pdp_lt_when_models(c));
     }
     cJSON_AddStringToObject(rule, "description",
                             "From LiteLLM's litellm_settings.max_budget.");
     cJSON_AddItemToArray(c->j_rules, rule);
-    c->j_pricing = pdp_lt_pricing(c);
+    /* The config's own prices only, as the bundle's pricing.json (with
+     * --pricing, pdp.pricing_file prices the rest). */
+    c->j_pricing = priced > 0 ? pdp_lt_pricing(c) : NULL;
     pdp_lt_note(c, path, c->budget, PDP_MIG_APPROXIMATED,
                 "budget rule %s: %s USD%s per tenant, window %s%s (LiteLLM's "
                 "budget is one for the whole proxy; Tollgate has no "
@@ -526,11 +550,19 @@ pdp_lt_budget(pdp_lt *c)
                                         "without budget_duration: "
                                         "744h is Tollgate's longest)"
                                       : "",
-                priced < with ? "; only the models with a price in the "
-                                "config are counted (the others have none: "
-                                "give their deployments pricing, or set "
-                                "pdp.pricing_file, and widen the rule)"
-                              : "");
+                budgeted < with
+                    ? (c->table != NULL
+                           ? "; only the models with a price in the config "
+                             "or the --pricing table are counted (the "
+                             "others have none: add them to the table, or "
+                             "give their deployments pricing, and widen the "
+                             "rule)"
+                           : "; only the models with a price in the config "
+                             "are counted (the others have none: import "
+                             "again with --pricing policies/pricing.json, "
+                             "or give their deployments pricing, and widen "
+                             "the rule)")
+                    : "");
 }
 
 /* pdp_lt_parallel adds the rule for general_settings'

@@ -5,6 +5,7 @@
  * pdp_import_portkey_cond.c (contracts in pdp_import_portkey.h). */
 #include "pdp_import_portkey.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -625,7 +626,7 @@ pdp_pk__usage(FILE *f)
 {
     fprintf(f,
             "usage: %s CONFIG.json --out DIR [--dry-run] [--model NAME]\n"
-            "         [--format text|json]\n"
+            "         [--pricing FILE] [--format text|json]\n"
             "\n"
             "Turns a Portkey gateway config into DIR/tollgate.json (the\n"
             "targets as deployments of one model), DIR/bundle (route rules\n"
@@ -633,7 +634,11 @@ pdp_pk__usage(FILE *f)
             "(every field: mapped, approximated or not supported).\n"
             "--model NAME: the model name clients will ask for (default:\n"
             "the override_params.model every target sends). Clients send\n"
-            "Portkey metadata as x-tollgate-meta-<key> headers.\n",
+            "Portkey metadata as x-tollgate-meta-<key> headers.\n"
+            "--pricing FILE: a Tollgate price table (USD per 1M tokens;\n"
+            "Tollgate's own is policies/pricing.json in its repository),\n"
+            "checked now and set as pdp.pricing_file (absolute path). Without\n"
+            "it, usage is costed at $0 (the report names the models).\n",
             PDP_PK_CMD);
 }
 
@@ -676,6 +681,8 @@ pdp_import_portkey_cli(int argc, char **argv, FILE *out, FILE *err)
     int              nkept = 0;
     int              st;
     char             msg[1024] = "";
+    tg_pricing      *table     = NULL;
+    char             table_abs[PATH_MAX];
     tg_err           rv;
 
     if (kept == NULL) {
@@ -684,7 +691,7 @@ pdp_import_portkey_cli(int argc, char **argv, FILE *out, FILE *err)
     }
     if ((st = pdp_pk__take_model(argc, argv, kept, &nkept, &model, err)) !=
             PDP_MIG_EXIT_OK ||
-        (st = pdp_mig_args_parse(&a, nkept, kept, "out dry-run format",
+        (st = pdp_mig_args_parse(&a, nkept, kept, "out dry-run pricing format",
                                  PDP_PK_CMD, err)) != PDP_MIG_EXIT_OK) {
         goto out;
     }
@@ -707,6 +714,11 @@ pdp_import_portkey_cli(int argc, char **argv, FILE *out, FILE *err)
         st = PDP_MIG_EXIT_USAGE;
         goto out;
     }
+    if ((st = pdp_mig_pricing_open(&a, PDP_PK_CMD, &table, table_abs,
+                                   sizeof(table_abs), err)) !=
+        PDP_MIG_EXIT_OK) {
+        goto out;
+    }
     pdp_mig_findings_init(&f, a.input);
     rv = pdp_portkey_import(&pk, a.input, model, &f, msg, sizeof(msg));
     if (rv != TG_OK) {
@@ -719,10 +731,14 @@ pdp_import_portkey_cli(int argc, char **argv, FILE *out, FILE *err)
         goto out;
     }
     pdp_portkey_output(&pk, &o);
-    st = pdp_mig_finish(&a, PDP_PK_CMD, &o, &f, out, err);
+    pdp_mig_unpriced(&f, o.deployments, table,
+                     table != NULL ? table_abs : NULL);
+    o.pricing_file = table != NULL ? table_abs : NULL;
+    st             = pdp_mig_finish(&a, PDP_PK_CMD, &o, &f, out, err);
 out:
     pdp_portkey_fini(&pk);
     pdp_mig_findings_fini(&f);
+    tg_pricing_destroy(table);
     free(kept);
     return st;
 }

@@ -253,11 +253,12 @@ pdp_mig_flag(pdp_mig_args *a, const char *name, size_t n, const char *val,
         a->json = strcmp(val, "json") == 0;
         return PDP_MIG_EXIT_OK;
     }
-    slot = n == 3 && strncmp(name, "out", n) == 0      ? &a->out
-           : n == 4 && strncmp(name, "keys", n) == 0   ? &a->keys
-           : n == 6 && strncmp(name, "config", n) == 0 ? &a->config
-           : n == 2 && strncmp(name, "to", n) == 0     ? &a->to
-                                                       : NULL;
+    slot = n == 3 && strncmp(name, "out", n) == 0       ? &a->out
+           : n == 4 && strncmp(name, "keys", n) == 0    ? &a->keys
+           : n == 7 && strncmp(name, "pricing", n) == 0 ? &a->pricing
+           : n == 6 && strncmp(name, "config", n) == 0  ? &a->config
+           : n == 2 && strncmp(name, "to", n) == 0      ? &a->to
+                                                        : NULL;
     if (slot == NULL || val[0] == '\0') {
         fprintf(err, "%s: --%.*s: %s\n", cmd, (int)n, name,
                 slot == NULL ? "not a flag of this command" : "empty value");
@@ -311,6 +312,143 @@ pdp_mig_args_parse(pdp_mig_args *a, int argc, char **argv, const char *allowed,
         }
     }
     return PDP_MIG_EXIT_OK;
+}
+
+/* ---- prices ------------------------------------------------------------ */
+
+int
+pdp_mig_pricing_open(const pdp_mig_args *a, const char *cmd, tg_pricing **table,
+                     char *abs, size_t abscap, FILE *err)
+{
+    char full[PATH_MAX];
+    char msg[1024];
+
+    *table = NULL;
+    abs[0] = '\0';
+    if (a->pricing == NULL) {
+        return PDP_MIG_EXIT_OK;
+    }
+    if (tg_pricing_load(table, a->pricing, msg, sizeof(msg)) != TG_OK) {
+        *table = NULL;
+        fprintf(err,
+                "%s: --pricing: %s\n(--pricing takes a Tollgate price table "
+                "such as policies/pricing.json in the Tollgate repository)\n",
+                cmd, msg);
+        return PDP_MIG_EXIT_USAGE;
+    }
+    if (realpath(a->pricing, full) == NULL ||
+        snprintf(abs, abscap, "%s", full) >= (int)abscap) {
+        fprintf(err, "%s: --pricing: %s: %s\n", cmd, a->pricing,
+                errno != 0 ? strerror(errno) : "path too long");
+        tg_pricing_destroy(*table);
+        *table = NULL;
+        return PDP_MIG_EXIT_USAGE;
+    }
+    return PDP_MIG_EXIT_OK;
+}
+
+bool
+pdp_mig_priced(const cJSON *deployments, const tg_pricing *table,
+               const char *model)
+{
+    tg_price     p;
+    size_t       n = 0;
+    const cJSON *d;
+
+    if (table != NULL && tg_pricing_find(table, model, &p)) {
+        return true;
+    }
+    cJSON_ArrayForEach(d, deployments)
+    {
+        const cJSON *m  = cJSON_GetObjectItemCaseSensitive(d, "model");
+        const cJSON *up = cJSON_GetObjectItemCaseSensitive(d, "upstream_model");
+        if (!cJSON_IsString(m) || strcmp(m->valuestring, model) != 0) {
+            continue;
+        }
+        if (!cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(d, "pricing")) &&
+            !(table != NULL && cJSON_IsString(up) &&
+              tg_pricing_find(table, up->valuestring, &p))) {
+            return false;
+        }
+        n++;
+    }
+    return n > 0;
+}
+
+/* pdp_mig_first_of: d is the first deployment of its model in deps (so
+ * each client-facing model is looked at once). */
+static bool
+pdp_mig_first_of(const cJSON *deps, const cJSON *d, const char *model)
+{
+    for (const cJSON *e = deps->child; e != NULL && e != d; e = e->next) {
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(e, "model");
+        if (cJSON_IsString(m) && strcmp(m->valuestring, model) == 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+void
+pdp_mig_unpriced(pdp_mig_findings *f, const cJSON *deployments,
+                 const tg_pricing *table, const char *table_file)
+{
+    char         list[600];
+    char         rest[48] = "";
+    size_t       len = 0, n = 0, more = 0, all = 0;
+    const cJSON *d;
+
+    list[0] = '\0';
+    cJSON_ArrayForEach(d, deployments)
+    {
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(d, "model");
+        if (!cJSON_IsString(m) ||
+            !pdp_mig_first_of(deployments, d, m->valuestring)) {
+            continue;
+        }
+        all++;
+        if (pdp_mig_priced(deployments, table, m->valuestring)) {
+            continue;
+        }
+        /* the list stops short of the finding's limit; the rest counted */
+        if (len + strlen(m->valuestring) + 4 < sizeof(list) - 32) {
+            len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s",
+                                    n > 0 ? ", " : "", m->valuestring);
+        } else {
+            more++;
+        }
+        n++;
+    }
+    if (table_file != NULL) {
+        pdp_mig_add(f, "--pricing", 0, PDP_MIG_MAPPED,
+                    "pdp.pricing_file is %s (absolute); %zu of %zu "
+                    "client-facing models priced by it or by their "
+                    "deployments' pricing",
+                    table_file, all - n, all);
+    }
+    if (n == 0) {
+        return;
+    }
+    if (more > 0) {
+        snprintf(rest, sizeof(rest), " and %zu more", more);
+    }
+    pdp_mig_add(
+        f, "pricing", 0, PDP_MIG_APPROXIMATED,
+        "%zu client-facing model%s ha%s no price %s: %s%s. Their usage "
+        "is costed at $0, and no budget can hold them: a request under a "
+        "budget is denied 403 model_unpriced. %s",
+        n, n > 1 ? "s" : "", n > 1 ? "ve" : "s",
+        table_file != NULL
+            ? "(neither in the --pricing table nor in deployment "
+              "pricing, by model or upstream_model)"
+            : "(no deployment pricing, and no price table)",
+        list, rest,
+        table_file != NULL
+            ? "Add them to that table, or give their deployments pricing "
+              "(input_per_mtok, output_per_mtok)."
+            : "Import again with --pricing policies/pricing.json "
+              "(Tollgate's price table, or your own), or give their "
+              "deployments pricing (input_per_mtok, output_per_mtok).");
 }
 
 /* ---- small helpers ----------------------------------------------------- */
@@ -568,6 +706,8 @@ pdp_mig_config(const char *dir, const pdp_mig_output *o)
         !cJSON_AddStringToObject(pdp, "state_dir", "state") ||
         !cJSON_AddStringToObject(pdp, "admin_listen", "127.0.0.1:7071") ||
         !cJSON_AddStringToObject(pdp, "bundle", "bundle") ||
+        (o->pricing_file != NULL &&
+         !cJSON_AddStringToObject(pdp, "pricing_file", o->pricing_file)) ||
         !cJSON_AddStringToObject(dp, "listen", "127.0.0.1:8080") ||
         !cJSON_AddStringToObject(dp, "pdp_url", url) ||
         !cJSON_AddNumberToObject(dp, "pdp_timeout_ms", 50) ||

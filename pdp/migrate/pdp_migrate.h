@@ -32,6 +32,7 @@
 #include <cjson/cJSON.h>
 
 #include "tg_err.h"
+#include "tg_pricing.h"
 
 /* Exit statuses of the import/export commands (as every tollgate-pdp
  * command: pdp/cli/pdp_cli_flags.h). */
@@ -96,13 +97,15 @@ cJSON *pdp_mig_findings_json(const pdp_mig_findings *f);
 /* ---- command-line flags ------------------------------------------------ */
 
 /* What `import <kind> INPUT --out DIR [--dry-run] [--keys FILE]
- * [--format text|json]` (and export) said. Borrows argv. */
+ * [--pricing FILE] [--format text|json]` (and export) said. Borrows
+ * argv. */
 typedef struct pdp_mig_args {
-    const char *input;  /* the one operand (may be NULL if none given) */
-    const char *out;    /* --out DIR */
-    const char *keys;   /* --keys FILE (NULL: not given) */
-    const char *config; /* --config FILE (export) */
-    const char *to;     /* --to FORMAT (export) */
+    const char *input;   /* the one operand (may be NULL if none given) */
+    const char *out;     /* --out DIR */
+    const char *keys;    /* --keys FILE (NULL: not given) */
+    const char *pricing; /* --pricing FILE: a Tollgate price table */
+    const char *config;  /* --config FILE (export) */
+    const char *to;      /* --to FORMAT (export) */
     bool        dry_run;
     bool        json; /* --format json */
     bool        help;
@@ -144,6 +147,8 @@ typedef struct pdp_mig_output {
     const cJSON *rules;        /* array of rules: imported.policy.json */
     const cJSON *tests;        /* array of test cases: imported.test.json */
     const cJSON *pricing;      /* object: bundle pricing.json, or NULL */
+    const char  *pricing_file; /* absolute path: pdp.pricing_file (the
+                                  table --pricing named), or NULL */
     pdp_mig_file files[PDP_MIG_FILES_MAX];
     size_t       n_files;
 } pdp_mig_output;
@@ -152,10 +157,10 @@ typedef struct pdp_mig_output {
  * "pdp" (listen ipc://<dir abs>/run/pdp.sock, state_dir "state",
  * admin_listen 127.0.0.1:7071, bundle "bundle") and "dataplane" (listen
  * 127.0.0.1:8080, pdp_url the same socket, spool_dir "spool") like
- * deploy/local/tollgate.json, with o->pdp and o->dataplane merged over
- * them, plus "deployments", "model_groups" and o->top's keys. dir must
- * be absolute.
- * Owns: the result (cJSON_Delete); NULL when out of memory. */
+ * deploy/local/tollgate.json, "pdp.pricing_file" when o->pricing_file is
+ * set, with o->pdp and o->dataplane merged over them, plus "deployments",
+ * "model_groups" and o->top's keys. dir must be absolute. Owns: the result
+ * (cJSON_Delete); NULL when out of memory. */
 cJSON *pdp_mig_config(const char *dir, const pdp_mig_output *o);
 
 /* pdp_mig_write writes everything into dir, which is created (with its
@@ -189,6 +194,36 @@ tg_err pdp_mig_put(const char *dir, const char *name, const char *text,
 int pdp_mig_finish(const pdp_mig_args *a, const char *cmd,
                    const pdp_mig_output *o, const pdp_mig_findings *f,
                    FILE *out, FILE *err);
+
+/* ---- prices ------------------------------------------------------------ */
+
+/* pdp_mig_pricing_open loads a->pricing (--pricing FILE) with the loader
+ * the PDP uses, so a table that would stop `serve` is refused now: on
+ * error it writes "cmd: --pricing: file:line:col: why" to err and returns
+ * PDP_MIG_EXIT_USAGE. On success *table is the table and abs its absolute
+ * path (what pdp.pricing_file is set to); without --pricing, *table is
+ * NULL and abs "". Owns: *table (tg_pricing_destroy). */
+int pdp_mig_pricing_open(const pdp_mig_args *a, const char *cmd,
+                         tg_pricing **table, char *abs, size_t abscap,
+                         FILE *err);
+
+/* pdp_mig_priced says whether the PDP can cost usage of the client-facing
+ * model as it does (pdp/serve/pdp_server.c, and the budget check in
+ * pdp/policy/pdp_policy_compile_budget.c): table (NULL: none) knows
+ * model, or every deployment of model in deployments (tollgate.json's
+ * array) has its own "pricing" or an upstream_model table knows. False
+ * for a model without deployments. */
+bool pdp_mig_priced(const cJSON *deployments, const tg_pricing *table,
+                    const char *model);
+
+/* pdp_mig_unpriced reports prices: an approximated finding at path
+ * "pricing" naming every client-facing model of deployments that
+ * pdp_mig_priced says has no price (costed at $0; a budget over it
+ * denies 403 model_unpriced) and what to do; nothing when all are
+ * priced. table_file is --pricing's value (NULL: none given), named in
+ * the message; with it, a mapped finding at "--pricing" too. */
+void pdp_mig_unpriced(pdp_mig_findings *f, const cJSON *deployments,
+                      const tg_pricing *table, const char *table_file);
 
 /* ---- small shared helpers ---------------------------------------------- */
 
