@@ -9,8 +9,6 @@
 
 #include "pdp_store_int.h"
 
-#define PDP_QUOTA_KEY_MAX (1 + TG_ID_MAX)
-
 int
 pdp_store__admin_open(pdp_store *st, MDB_txn *txn)
 {
@@ -31,8 +29,8 @@ pdp_store__admin_open(pdp_store *st, MDB_txn *txn)
 
 /* ---- quotas ------------------------------------------------------------ */
 
-static size_t
-pdp_quota_key(uint8_t *buf, pdp_quota_scope scope, const char *id)
+size_t
+pdp_store__quota_key(uint8_t *buf, pdp_quota_scope scope, const char *id)
 {
     size_t n = strlen(id);
 
@@ -41,8 +39,8 @@ pdp_quota_key(uint8_t *buf, pdp_quota_scope scope, const char *id)
     return n + 1;
 }
 
-static void
-pdp_quota_encode(pdp_rec_out *o, const pdp_quota *q)
+void
+pdp_store__quota_encode(pdp_rec_out *o, const pdp_quota *q)
 {
     pdp_rec_uint(o, PDP_STORE_REC_VERSION, 1);
     pdp_rec_uint(o, (uint64_t)q->created_ms, 8);
@@ -110,7 +108,7 @@ pdp_store_quota_get(pdp_store_reader *rd, pdp_quota_scope scope, const char *id,
     if (id[0] == '\0' || strlen(id) >= TG_ID_MAX) {
         return TG_ENOTFOUND;
     }
-    k.mv_size = pdp_quota_key(key, scope, id);
+    k.mv_size = pdp_store__quota_key(key, scope, id);
     k.mv_data = key;
     rc        = mdb_get(rd->txn, rd->st->quotas, &k, &v);
     if (rc != 0) {
@@ -142,7 +140,7 @@ pdp_store_quota_put_txn(pdp_store *st, MDB_txn *txn, void *arg)
     if (rc != 0) {
         return rc; /* MDB_NOTFOUND: no such tenant or key */
     }
-    k.mv_size = pdp_quota_key(key, q.scope, q.id);
+    k.mv_size = pdp_store__quota_key(key, q.scope, q.id);
     k.mv_data = key;
     rc        = mdb_get(txn, st->quotas, &k, &v);
     if (rc == 0 && pdp_quota_decode(&k, &v, &old) == TG_OK) {
@@ -159,7 +157,7 @@ pdp_store_quota_put_txn(pdp_store *st, MDB_txn *txn, void *arg)
     }
     o->len = 0;
     o->bad = false;
-    pdp_quota_encode(o, &q);
+    pdp_store__quota_encode(o, &q);
     v.mv_size = o->len;
     v.mv_data = o->buf;
     rc = o->bad ? EINVAL : pdp_store__rput(st, txn, st->quotas, &k, &v, 0);
@@ -206,7 +204,7 @@ pdp_store_quota_del_txn(pdp_store *st, MDB_txn *txn, void *arg)
     uint8_t            key[PDP_QUOTA_KEY_MAX];
     MDB_val            k;
 
-    k.mv_size = pdp_quota_key(key, a->scope, a->id);
+    k.mv_size = pdp_store__quota_key(key, a->scope, a->id);
     k.mv_data = key;
     return pdp_store__rdel(st, txn, st->quotas, &k);
 }
@@ -235,7 +233,7 @@ pdp_store_tenant_del_txn(pdp_store *st, MDB_txn *txn, void *arg)
     if ((rc = pdp_store__rdel(st, txn, st->tenants, &t)) != 0) {
         return rc; /* MDB_NOTFOUND: no such tenant */
     }
-    q.mv_size = pdp_quota_key(key, PDP_QUOTA_TENANT, id);
+    q.mv_size = pdp_store__quota_key(key, PDP_QUOTA_TENANT, id);
     q.mv_data = key;
     rc        = pdp_store__rdel(st, txn, st->quotas, &q);
     return rc == MDB_NOTFOUND ? 0 : rc;
@@ -476,6 +474,17 @@ pdp_store_token_list(pdp_store *st, pdp_store_token_fn fn, void *arg)
 
 /* ---- audit trail -------------------------------------------------------- */
 
+void
+pdp_store__audit_encode(pdp_rec_out *o, const pdp_audit *a)
+{
+    pdp_rec_uint(o, PDP_STORE_REC_VERSION, 1);
+    pdp_rec_uint(o, (uint64_t)a->at_ms, 8);
+    pdp_rec_str(o, a->actor);
+    pdp_rec_str(o, a->action);
+    pdp_rec_str(o, a->target);
+    pdp_rec_str(o, a->detail);
+}
+
 int
 pdp_store__audit_txn(pdp_store *st, MDB_txn *txn, void *arg)
 {
@@ -495,17 +504,12 @@ pdp_store__audit_txn(pdp_store *st, MDB_txn *txn, void *arg)
     }
     o->len = 0;
     o->bad = false;
-    pdp_rec_uint(o, PDP_STORE_REC_VERSION, 1);
-    pdp_rec_uint(o, (uint64_t)a->at_ms, 8);
-    pdp_rec_str(o, a->actor);
-    pdp_rec_str(o, a->action);
-    pdp_rec_str(o, a->target);
-    pdp_rec_str(o, a->detail);
+    pdp_store__audit_encode(o, a);
     k.mv_size = sizeof(key);
     k.mv_data = key;
     v.mv_size = o->len;
     v.mv_data = o->buf;
-    rc = o->bad ? EINVAL : pdp_store__put(st, txn, st->audit, &k, &v, 0);
+    rc        = o->bad ? EINVAL : pdp_store__put(st, txn, st->audit, &k, &v, 0);
     free(o);
     return rc;
 }
@@ -570,8 +574,8 @@ pdp_store_audit_list(pdp_store *st, uint32_t limit, pdp_store_audit_fn fn,
 
 /* ---- policy history ---------------------------------------------------- */
 
-static void
-pdp_history_encode(pdp_rec_out *o, const pdp_activation *a)
+void
+pdp_store__history_encode(pdp_rec_out *o, const pdp_activation *a)
 {
     pdp_rec_uint(o, PDP_STORE_REC_VERSION, 1);
     pdp_rec_uint(o, a->revision, 8);
@@ -632,7 +636,7 @@ pdp_store_history_add_txn(pdp_store *st, MDB_txn *txn, void *arg)
     pdp_store__seq_key(key, a->seq);
     o.len = 0;
     o.bad = false;
-    pdp_history_encode(&o, a);
+    pdp_store__history_encode(&o, a);
     if (o.bad) {
         return EINVAL;
     }
@@ -654,30 +658,41 @@ typedef struct pdp_history_files_arg {
     const char     *files;
 } pdp_history_files_arg;
 
+int
+pdp_store__bundle_files_put(pdp_store *st, MDB_txn *txn, const char *hash,
+                            const char *files)
+{
+    size_t   n = files != NULL ? strlen(files) : 0;
+    MDB_val  k = {strlen(hash), (void *)hash};
+    MDB_val  v = {n + 1, NULL};
+    uint8_t *rec;
+    int      rc;
+
+    if (files == NULL || hash[0] == '\0') {
+        return 0;
+    }
+    /* Encoded apart, not in place (MDB_RESERVE): the transaction log
+     * keeps a copy of the value. */
+    if ((rec = malloc(n + 1)) == NULL) {
+        return ENOMEM;
+    }
+    rec[0] = 1; /* record version */
+    memcpy(rec + 1, files, n);
+    v.mv_data = rec;
+    rc = pdp_store__put(st, txn, st->bundle_files, &k, &v, MDB_NOOVERWRITE);
+    free(rec);
+    return rc == MDB_KEYEXIST ? 0 : rc; /* kept once per hash: same files */
+}
+
 static int
 pdp_store_history_files_txn(pdp_store *st, MDB_txn *txn, void *arg)
 {
     pdp_history_files_arg *fa = arg;
-    size_t                 n  = strlen(fa->files);
-    MDB_val                k  = {strlen(fa->a->hash), fa->a->hash};
-    MDB_val                v  = {n + 1, NULL};
-    uint8_t               *rec;
     int                    rc;
 
-    if (fa->files != NULL && fa->a->hash[0] != '\0') {
-        /* Encoded apart, not in place (MDB_RESERVE): the transaction
-         * log keeps a copy of the value. */
-        if ((rec = malloc(n + 1)) == NULL) {
-            return ENOMEM;
-        }
-        rec[0] = 1; /* record version */
-        memcpy(rec + 1, fa->files, n);
-        v.mv_data = rec;
-        rc = pdp_store__put(st, txn, st->bundle_files, &k, &v, MDB_NOOVERWRITE);
-        free(rec);
-        if (rc != 0 && rc != MDB_KEYEXIST) {
-            return rc; /* kept once per hash: the same files */
-        }
+    if ((rc = pdp_store__bundle_files_put(st, txn, fa->a->hash, fa->files)) !=
+        0) {
+        return rc;
     }
     return pdp_store_history_add_txn(st, txn, fa->a);
 }

@@ -2,11 +2,10 @@
  * of the other files leave out (every key record with its hash, budget
  * windows with their update time, the alerts that fired), whether a state
  * holds anything an import would write, and the import itself: records
- * written back as exported, with the layouts of pdp_store.h, through
- * pdp_store__put / pdp_store__rput. Thread-safe like the rest of the
- * store. The layouts here must stay those the other files' decoders read
- * (the unit test pdp.migrate.export reads every record back through them
- * and exports it again, byte for byte). */
+ * written back as exported, through pdp_store__put / pdp_store__rput.
+ * Every record is encoded and decoded by the file that owns its database
+ * (pdp_store_int.h, "record writers"), never here, so a layout has one
+ * copy. Thread-safe like the rest of the store. */
 #include "pdp_store_int.h"
 
 #include <errno.h>
@@ -58,75 +57,17 @@ pdp_store_export_keys(pdp_store *st, pdp_store_keyrec_fn fn, void *arg)
 typedef struct pdp_ex_budget_arg {
     pdp_store_budget_row_fn fn;
     void                   *arg;
+    bool                    alerts;
     pdp_budget_row          r;
 } pdp_ex_budget_arg;
-
-/* pdp_ex_i64_at reads the little-endian i64 at off of v; false past the
- * end. */
-static bool
-pdp_ex_i64_at(const MDB_val *v, size_t off, int64_t *out)
-{
-    const uint8_t *p = v->mv_data;
-    uint64_t       x = 0;
-
-    if (v->mv_size < off + 8) {
-        return false;
-    }
-    for (size_t i = 0; i < 8; i++) {
-        x |= (uint64_t)p[off + i] << (8 * i);
-    }
-    *out = (int64_t)x;
-    return true;
-}
 
 static tg_err
 pdp_ex_budget_one(const MDB_val *k, const MDB_val *v, void *arg)
 {
     pdp_ex_budget_arg *a = arg;
-    tg_err             rv;
+    tg_err rv            = pdp_store__budget_row_decode(k, v, a->alerts, &a->r);
 
-    memset(&a->r, 0, sizeof(a->r));
-    if ((rv = pdp_store__budget_decode(k, v, &a->r.key,
-                                       &a->r.spent_micro_usd)) != TG_OK) {
-        return rv;
-    }
-    /* u8 version, i64 spent, i64 updated_ms */
-    if (!pdp_ex_i64_at(v, 9, &a->r.updated_ms)) {
-        return TG_EIO;
-    }
-    return a->fn(a->arg, &a->r);
-}
-
-/* An alerts_fired key is a budgets key and a u8 threshold; its value u8
- * 1, i64 fired_ms, i64 spent, i64 limit. */
-static tg_err
-pdp_ex_alert_one(const MDB_val *k, const MDB_val *v, void *arg)
-{
-    pdp_ex_budget_arg *a  = arg;
-    MDB_val            bk = {k->mv_size - 1, k->mv_data};
-    MDB_val            bv;
-    uint8_t            rec[17] = {1};
-    tg_err             rv;
-
-    memset(&a->r, 0, sizeof(a->r));
-    if (k->mv_size < 2 || v->mv_size < 25 ||
-        ((const uint8_t *)v->mv_data)[0] != 1) {
-        return TG_EIO;
-    }
-    /* The key decodes as a budgets key (the value is not read there but
-     * for its spend: give it one of the budgets layout). */
-    memcpy(rec + 1, (const uint8_t *)v->mv_data + 9, 8);
-    bv = (MDB_val){sizeof(rec), rec};
-    if ((rv = pdp_store__budget_decode(&bk, &bv, &a->r.key,
-                                       &a->r.spent_micro_usd)) != TG_OK) {
-        return rv;
-    }
-    a->r.threshold = ((const uint8_t *)k->mv_data)[k->mv_size - 1];
-    if (!pdp_ex_i64_at(v, 1, &a->r.fired_ms) ||
-        !pdp_ex_i64_at(v, 17, &a->r.limit_micro_usd)) {
-        return TG_EIO;
-    }
-    return a->fn(a->arg, &a->r);
+    return rv != TG_OK ? rv : a->fn(a->arg, &a->r);
 }
 
 static tg_err
@@ -136,10 +77,11 @@ pdp_ex_budget_walk(pdp_store *st, bool alerts, pdp_store_budget_row_fn fn,
     pdp_ex_budget_arg a;
 
     memset(&a, 0, sizeof(a));
-    a.fn  = fn;
-    a.arg = arg;
+    a.fn     = fn;
+    a.arg    = arg;
+    a.alerts = alerts;
     return pdp_store__scan(st, alerts ? st->alerts : st->budgets, false,
-                           alerts ? pdp_ex_alert_one : pdp_ex_budget_one, &a);
+                           pdp_ex_budget_one, &a);
 }
 
 tg_err
@@ -205,312 +147,173 @@ pdp_store_import_empty(pdp_store *st, const char **db, uint64_t *records)
     return rv;
 }
 
-/* ---- encoders (the layouts of pdp_store.h) ----------------------------------
- */
-
-static void
-pdp_im_uint(tg_buf *b, uint64_t v, size_t width)
-{
-    uint8_t x[8];
-
-    for (size_t i = 0; i < width; i++) {
-        x[i] = (uint8_t)(v >> (8 * i));
-    }
-    tg_buf_add(b, x, width);
-}
-
-static void
-pdp_im_str(tg_buf *b, const char *s)
-{
-    size_t n = strlen(s);
-
-    if (n > UINT16_MAX) {
-        tg_buf_fail(b, TG_EINVAL);
-        return;
-    }
-    pdp_im_uint(b, n, 2);
-    tg_buf_add(b, s, n);
-}
-
-static void
-pdp_im_labels(tg_buf *b, const tg_kv *l, uint32_t n)
-{
-    pdp_im_uint(b, n, 2);
-    for (uint32_t i = 0; i < n; i++) {
-        pdp_im_str(b, l[i].key);
-        pdp_im_str(b, l[i].value);
-    }
-}
-
-static void
-pdp_im_key(tg_buf *b, const pdp_key *k)
-{
-    pdp_im_uint(b, PDP_STORE_KEY_VERSION, 1);
-    pdp_im_uint(b, (uint64_t)k->status, 1);
-    pdp_im_uint(b, (uint64_t)k->created_ms, 8);
-    pdp_im_uint(b, (uint64_t)k->revoked_ms, 8);
-    pdp_im_str(b, k->id);
-    pdp_im_str(b, k->tenant);
-    pdp_im_str(b, k->name);
-    pdp_im_uint(b, k->n_models, 2);
-    for (uint32_t i = 0; i < k->n_models; i++) {
-        pdp_im_str(b, k->models[i]);
-    }
-    pdp_im_labels(b, k->labels, k->n_labels);
-    pdp_im_uint(b, (uint64_t)k->expires_ms, 8);
-    pdp_im_uint(b, (uint64_t)k->rotated_ms, 8);
-    pdp_im_uint(b, (uint64_t)k->grace_until_ms, 8);
-    pdp_im_uint(b, k->superseded ? PDP_KEY_FLAG_SUPERSEDED : 0u, 1);
-    pdp_im_str(b, k->user);
-}
-
-static void
-pdp_im_tenant(tg_buf *b, const pdp_tenant *t)
-{
-    pdp_im_uint(b, PDP_STORE_REC_VERSION, 1);
-    pdp_im_uint(b, (uint64_t)t->created_ms, 8);
-    pdp_im_uint(b, (uint64_t)t->updated_ms, 8);
-    pdp_im_str(b, t->tier);
-    pdp_im_labels(b, t->labels, t->n_labels);
-    pdp_im_str(b, t->name);
-    pdp_im_uint(b, (uint64_t)t->disabled_ms, 8);
-}
-
-static void
-pdp_im_quota(tg_buf *b, const pdp_quota *q)
-{
-    pdp_im_uint(b, PDP_STORE_REC_VERSION, 1);
-    pdp_im_uint(b, (uint64_t)q->created_ms, 8);
-    pdp_im_uint(b, (uint64_t)q->updated_ms, 8);
-    pdp_im_str(b, q->updated_by);
-    pdp_im_uint(b, (uint64_t)q->limit_micro, 8);
-    pdp_im_uint(b, q->window, 1);
-    pdp_im_uint(b, (uint64_t)(uint32_t)q->window_h, 4);
-    pdp_im_uint(b, q->clamp ? 1 : 0, 1);
-    pdp_im_uint(b, q->nthr, 1);
-    for (uint32_t i = 0; i < q->nthr && i < PDP_LIMITS_THRESHOLDS_MAX; i++) {
-        pdp_im_uint(b, q->thr[i], 1);
-    }
-    pdp_im_uint(b, (uint64_t)q->rpm, 8);
-    pdp_im_uint(b, (uint64_t)q->tpm, 8);
-    pdp_im_uint(b, (uint64_t)q->concurrent, 8);
-}
-
-static void
-pdp_im_list(tg_buf *b, const pdp_list_terms *l)
-{
-    pdp_im_uint(b, PDP_STORE_REC_VERSION, 1);
-    pdp_im_uint(b, l->version, 8);
-    pdp_im_uint(b, (uint64_t)l->updated_ms, 8);
-    pdp_im_str(b, l->actor);
-    pdp_im_uint(b, l->n, 4);
-    for (uint32_t i = 0; i < l->n; i++) {
-        pdp_im_str(b, l->terms[i]);
-    }
-}
-
-static void
-pdp_im_change(tg_buf *b, const pdp_list_change *c)
-{
-    pdp_im_uint(b, PDP_STORE_REC_VERSION, 1);
-    pdp_im_uint(b, (uint64_t)c->at_ms, 8);
-    pdp_im_str(b, c->name);
-    pdp_im_uint(b, c->version, 8);
-    pdp_im_uint(b, (uint64_t)c->op, 1);
-    pdp_im_str(b, c->actor);
-    pdp_im_uint(b, c->n, 4);
-    tg_buf_add(b, c->sha256, TG_SHA256_LEN);
-}
-
-static void
-pdp_im_activation(tg_buf *b, const pdp_activation *a)
-{
-    pdp_im_uint(b, PDP_STORE_REC_VERSION, 1);
-    pdp_im_uint(b, a->revision, 8);
-    pdp_im_uint(b, a->previous_revision, 8);
-    pdp_im_uint(b, (uint64_t)a->activated_ms, 8);
-    pdp_im_uint(b, (uint64_t)a->how, 1);
-    pdp_im_uint(b, (a->rollback ? 1u : 0u) | (a->refused ? 2u : 0u), 1);
-    pdp_im_str(b, a->name);
-    pdp_im_str(b, a->hash);
-    pdp_im_str(b, a->actor);
-    pdp_im_str(b, a->why);
-}
-
-static void
-pdp_im_audit(tg_buf *b, const pdp_audit *a)
-{
-    pdp_im_uint(b, PDP_STORE_REC_VERSION, 1);
-    pdp_im_uint(b, (uint64_t)a->at_ms, 8);
-    pdp_im_str(b, a->actor);
-    pdp_im_str(b, a->action);
-    pdp_im_str(b, a->target);
-    pdp_im_str(b, a->detail);
-}
-
-static void
-pdp_im_usage(tg_buf *b, const pdp_usage_rec *r)
-{
-    const tg_usage *u = &r->usage;
-
-    pdp_im_uint(b, PDP_STORE_REC_VERSION, 1);
-    pdp_im_uint(b,
-                (u->stream ? 1u : 0u) | (u->estimated ? 2u : 0u) |
-                    (u->abandoned ? 4u : 0u),
-                1);
-    pdp_im_uint(b, (uint64_t)u->endpoint, 1);
-    pdp_im_uint(b, u->status, 4);
-    pdp_im_uint(b, (uint64_t)u->prompt_tokens, 8);
-    pdp_im_uint(b, (uint64_t)u->completion_tokens, 8);
-    pdp_im_uint(b, (uint64_t)u->cached_tokens, 8);
-    pdp_im_uint(b, (uint64_t)r->cost_micro_usd, 8);
-    pdp_im_uint(b, (uint64_t)u->started_ms, 8);
-    pdp_im_uint(b, (uint64_t)u->duration_ms, 8);
-    pdp_im_uint(b, (uint64_t)r->settled_ms, 8);
-    pdp_im_str(b, u->key_id);
-    pdp_im_str(b, u->tenant_id);
-    pdp_im_str(b, u->model);
-    pdp_im_str(b, u->deployment_id);
-    pdp_im_str(b, u->reservation_id);
-    pdp_im_str(b, u->user);
-}
-
-static void
-pdp_im_totals(tg_buf *b, const pdp_totals *t)
-{
-    pdp_im_uint(b, PDP_STORE_REC_VERSION, 1);
-    pdp_im_uint(b, (uint64_t)t->requests, 8);
-    pdp_im_uint(b, (uint64_t)t->prompt_tokens, 8);
-    pdp_im_uint(b, (uint64_t)t->completion_tokens, 8);
-    pdp_im_uint(b, (uint64_t)t->cost_micro_usd, 8);
-    pdp_im_uint(b, (uint64_t)t->last_ms, 8);
-}
-
-/* pdp_im_budget_key writes a budgets key (str rule, str scope, u8 window,
- * u64 start BIG-endian), then for an alert its threshold. */
-static void
-pdp_im_budget_key(tg_buf *b, const pdp_budget_row *r, bool alert)
-{
-    uint8_t be[8];
-
-    pdp_im_str(b, r->key.rule_id);
-    pdp_im_str(b, r->key.scope);
-    pdp_im_uint(b, r->key.code, 1);
-    for (size_t i = 0; i < 8; i++) {
-        be[i] = (uint8_t)((uint64_t)r->key.start_ms >> (8 * (7 - i)));
-    }
-    tg_buf_add(b, be, 8);
-    if (alert) {
-        pdp_im_uint(b, r->threshold, 1);
-    }
-}
-
-static void
-pdp_im_budget(tg_buf *b, const pdp_budget_row *r, bool alert)
-{
-    pdp_im_uint(b, 1, 1);
-    if (alert) {
-        pdp_im_uint(b, (uint64_t)r->fired_ms, 8);
-        pdp_im_uint(b, (uint64_t)r->spent_micro_usd, 8);
-        pdp_im_uint(b, (uint64_t)r->limit_micro_usd, 8);
-    } else {
-        pdp_im_uint(b, (uint64_t)r->spent_micro_usd, 8);
-        pdp_im_uint(b, (uint64_t)r->updated_ms, 8);
-    }
-}
-
 /* ---- the import txn
  * ----------------------------------------------------------- */
 
+/* Every record is encoded by the store's own encoders (pdp_store_int.h),
+ * so a layout has one writer; a record's value is one pdp_rec_out (the
+ * bound every write of the store has), a list's its own allocation. */
 typedef struct pdp_im_arg {
     const pdp_import_rec *recs;
     size_t                n;
     size_t                at; /* the record being written */
-    tg_buf                k;
-    tg_buf                v;
+    pdp_rec_out           ko;
+    pdp_rec_out           vo;
+    uint8_t              *list; /* a list record; freed after its put */
 } pdp_im_arg;
 
-/* pdp_im_encode fills the database, key and value of r (a second put, the
- * key_ids of a key or the decision_ids of a decision, is pdp_im_second's);
- * false when the record does not encode. */
-static bool
-pdp_im_encode(pdp_store *st, const pdp_import_rec *r, tg_buf *k, tg_buf *v,
-              MDB_dbi *dbi, bool *replicated)
+static inline void
+pdp_im_seq(pdp_rec_out *o, uint64_t seq)
 {
-    uint8_t seq[8];
-    char    tk[TG_ID_MAX + 2];
+    pdp_store__seq_key(o->buf, seq);
+    o->len = 8;
+}
 
-    *replicated = false;
+/* pdp_im_value fills the value of r in a (its key is pdp_im_encode's). */
+static int
+pdp_im_value(pdp_im_arg *a, const pdp_import_rec *r, MDB_val *v)
+{
+    pdp_rec_out *o = &a->vo;
+
     switch (r->kind) {
     case PDP_IMPORT_TENANT:
-        *dbi = st->tenants, *replicated = true;
-        tg_buf_add(k, r->u.tenant->id, strlen(r->u.tenant->id));
-        pdp_im_tenant(v, r->u.tenant);
+        pdp_store__tenant_encode(o, r->u.tenant);
         break;
     case PDP_IMPORT_KEY:
-        *dbi = st->keys, *replicated = true;
-        tg_buf_add(k, r->u.key.hash, TG_SHA256_LEN);
-        pdp_im_key(v, r->u.key.k);
+        pdp_store__key_encode(o, r->u.key.k);
         break;
     case PDP_IMPORT_QUOTA:
-        *dbi = st->quotas, *replicated = true;
-        pdp_im_uint(k, (uint64_t)r->u.quota->scope, 1);
-        tg_buf_add(k, r->u.quota->id, strlen(r->u.quota->id));
-        pdp_im_quota(v, r->u.quota);
+        if (r->u.quota->nthr > PDP_LIMITS_THRESHOLDS_MAX) {
+            return EINVAL;
+        }
+        pdp_store__quota_encode(o, r->u.quota);
         break;
-    case PDP_IMPORT_LIST:
-        *dbi = st->lists, *replicated = true;
-        tg_buf_add(k, r->u.list->name, strlen(r->u.list->name));
-        pdp_im_list(v, r->u.list);
-        break;
+    case PDP_IMPORT_LIST: {
+        const char *const *t = (const char *const *)r->u.list->terms;
+        v->mv_size = pdp_store__list_size(r->u.list->actor, t, r->u.list->n);
+        if ((a->list = malloc(v->mv_size)) == NULL) {
+            return ENOMEM;
+        }
+        pdp_store__list_encode(a->list, r->u.list->version,
+                               r->u.list->updated_ms, r->u.list->actor, t,
+                               r->u.list->n);
+        v->mv_data = a->list;
+        return 0;
+    }
     case PDP_IMPORT_LIST_CHANGE:
-        *dbi = st->list_history;
-        pdp_store__seq_key(seq, r->u.change->seq);
-        tg_buf_add(k, seq, 8);
-        pdp_im_change(v, r->u.change);
+        pdp_store__list_change_encode(o, r->u.change);
         break;
     case PDP_IMPORT_ACTIVATION:
-        *dbi = st->history;
-        pdp_store__seq_key(seq, r->u.act.a->seq);
-        tg_buf_add(k, seq, 8);
-        pdp_im_activation(v, r->u.act.a);
+        pdp_store__history_encode(o, r->u.act.a);
         break;
     case PDP_IMPORT_AUDIT:
-        *dbi = st->audit;
-        pdp_store__seq_key(seq, r->u.audit->seq);
-        tg_buf_add(k, seq, 8);
-        pdp_im_audit(v, r->u.audit);
+        pdp_store__audit_encode(o, r->u.audit);
+        break;
+    case PDP_IMPORT_USAGE:
+        pdp_store__usage_encode(o, &r->u.usage->usage,
+                                r->u.usage->cost_micro_usd,
+                                r->u.usage->settled_ms);
+        break;
+    case PDP_IMPORT_TOTALS:
+        pdp_store__totals_encode(o, r->u.totals.t);
+        break;
+    case PDP_IMPORT_BUDGET:
+        pdp_store__budget_val(o, r->u.budget->spent_micro_usd,
+                              r->u.budget->updated_ms);
+        break;
+    case PDP_IMPORT_ALERT:
+        pdp_store__alert_val(o, r->u.budget->fired_ms,
+                             r->u.budget->spent_micro_usd,
+                             r->u.budget->limit_micro_usd);
+        break;
+    case PDP_IMPORT_DECISION:
+    case PDP_IMPORT_CHECKPOINT:
+        *v = (MDB_val){r->u.line.len, (void *)r->u.line.text};
+        return 0;
+    default:
+        return EINVAL;
+    }
+    *v = (MDB_val){o->len, o->buf};
+    return o->bad ? EINVAL : 0;
+}
+
+/* pdp_im_encode fills the database, key and value of r (a second put, the
+ * key_ids of a key or the decision_ids of a decision, is pdp_im_second's).
+ * 0, or EINVAL when the record does not encode, ENOMEM. */
+static int
+pdp_im_encode(pdp_store *st, pdp_im_arg *a, const pdp_import_rec *r, MDB_val *k,
+              MDB_val *v, MDB_dbi *dbi, bool *replicated)
+{
+    pdp_rec_out *ko = &a->ko;
+
+    ko->len     = 0;
+    ko->bad     = false;
+    a->vo.len   = 0;
+    a->vo.bad   = false;
+    *replicated = r->kind == PDP_IMPORT_TENANT || r->kind == PDP_IMPORT_KEY ||
+                  r->kind == PDP_IMPORT_QUOTA || r->kind == PDP_IMPORT_LIST;
+    switch (r->kind) {
+    case PDP_IMPORT_TENANT:
+        *dbi = st->tenants;
+        *k   = (MDB_val){strlen(r->u.tenant->id), (void *)r->u.tenant->id};
+        break;
+    case PDP_IMPORT_KEY:
+        *dbi = st->keys;
+        *k   = (MDB_val){TG_SHA256_LEN, (void *)r->u.key.hash};
+        break;
+    case PDP_IMPORT_QUOTA:
+        *dbi = st->quotas;
+        *k   = (MDB_val){
+              pdp_store__quota_key(ko->buf, r->u.quota->scope, r->u.quota->id),
+              ko->buf};
+        break;
+    case PDP_IMPORT_LIST:
+        *dbi = st->lists;
+        *k   = (MDB_val){strlen(r->u.list->name), (void *)r->u.list->name};
+        break;
+    case PDP_IMPORT_LIST_CHANGE:
+    case PDP_IMPORT_ACTIVATION:
+    case PDP_IMPORT_AUDIT:
+    case PDP_IMPORT_DECISION:
+    case PDP_IMPORT_CHECKPOINT:
+        *dbi = r->kind == PDP_IMPORT_LIST_CHANGE  ? st->list_history
+               : r->kind == PDP_IMPORT_ACTIVATION ? st->history
+               : r->kind == PDP_IMPORT_AUDIT      ? st->audit
+               : r->kind == PDP_IMPORT_DECISION   ? st->decisions
+                                                  : st->checkpoints;
+        pdp_im_seq(ko, r->kind == PDP_IMPORT_LIST_CHANGE  ? r->u.change->seq
+                       : r->kind == PDP_IMPORT_ACTIVATION ? r->u.act.a->seq
+                       : r->kind == PDP_IMPORT_AUDIT      ? r->u.audit->seq
+                                                          : r->u.line.seq);
+        *k = (MDB_val){ko->len, ko->buf};
         break;
     case PDP_IMPORT_USAGE:
         *dbi = st->usage;
-        tg_buf_add(k, r->u.usage->usage.request_id,
-                   strlen(r->u.usage->usage.request_id));
-        pdp_im_usage(v, r->u.usage);
+        *k   = (MDB_val){strlen(r->u.usage->usage.request_id),
+                         (void *)r->u.usage->usage.request_id};
         break;
     case PDP_IMPORT_TOTALS:
         *dbi = st->totals;
-        snprintf(tk, sizeof(tk), "%c:%s", (char)r->u.totals.kind,
-                 r->u.totals.id);
-        tg_buf_add(k, tk, strlen(tk));
-        pdp_im_totals(v, r->u.totals.t);
+        *k   = (MDB_val){pdp_store__totals_key((char *)ko->buf, TG_ID_MAX + 4,
+                                               r->u.totals.kind, r->u.totals.id),
+                         ko->buf};
         break;
     case PDP_IMPORT_BUDGET:
     case PDP_IMPORT_ALERT:
         *dbi = r->kind == PDP_IMPORT_ALERT ? st->alerts : st->budgets;
-        pdp_im_budget_key(k, r->u.budget, r->kind == PDP_IMPORT_ALERT);
-        pdp_im_budget(v, r->u.budget, r->kind == PDP_IMPORT_ALERT);
-        break;
-    case PDP_IMPORT_DECISION:
-    case PDP_IMPORT_CHECKPOINT:
-        *dbi = r->kind == PDP_IMPORT_DECISION ? st->decisions : st->checkpoints;
-        pdp_store__seq_key(seq, r->u.line.seq);
-        tg_buf_add(k, seq, 8);
-        tg_buf_add(v, r->u.line.text, r->u.line.len);
+        pdp_store__budget_key(ko, &r->u.budget->key);
+        if (r->kind == PDP_IMPORT_ALERT) {
+            pdp_rec_uint(ko, r->u.budget->threshold, 1);
+        }
+        *k = (MDB_val){ko->bad ? 0 : ko->len, ko->buf};
         break;
     default:
-        return false;
+        return EINVAL;
     }
-    return tg_buf_error(k) == TG_OK && tg_buf_error(v) == TG_OK && k->len > 0;
+    if (k->mv_size == 0) {
+        return EINVAL;
+    }
+    return pdp_im_value(a, r, v);
 }
 
 /* pdp_im_second writes what goes with r in another database: a current
@@ -535,20 +338,9 @@ pdp_im_second(pdp_store *st, MDB_txn *txn, const pdp_import_rec *r)
                        (void *)r->u.line.request_id};
         v  = (MDB_val){sizeof(seq), seq};
         rc = pdp_store__put(st, txn, st->decision_ids, &k, &v, MDB_NOOVERWRITE);
-    } else if (r->kind == PDP_IMPORT_ACTIVATION && r->u.act.files != NULL &&
-               r->u.act.a->hash[0] != '\0') {
-        size_t   n   = strlen(r->u.act.files);
-        uint8_t *rec = malloc(n + 1);
-        if (rec == NULL) {
-            return ENOMEM;
-        }
-        rec[0] = 1; /* record version */
-        memcpy(rec + 1, r->u.act.files, n);
-        k  = (MDB_val){strlen(r->u.act.a->hash), (void *)r->u.act.a->hash};
-        v  = (MDB_val){n + 1, rec};
-        rc = pdp_store__put(st, txn, st->bundle_files, &k, &v, MDB_NOOVERWRITE);
-        free(rec);
-        rc = rc == MDB_KEYEXIST ? 0 : rc; /* kept once per hash */
+    } else if (r->kind == PDP_IMPORT_ACTIVATION) {
+        rc = pdp_store__bundle_files_put(st, txn, r->u.act.a->hash,
+                                         r->u.act.files);
     } else if (r->kind == PDP_IMPORT_LIST) {
         rc = pdp_store__lists_gen_raise(st, txn);
     }
@@ -568,18 +360,13 @@ pdp_im_txn(pdp_store *st, MDB_txn *txn, void *arg)
         MDB_val               v;
         int                   rc;
 
-        tg_buf_reset(&a->k);
-        tg_buf_reset(&a->v);
-        if (!pdp_im_encode(st, r, &a->k, &a->v, &dbi, &repl)) {
-            return tg_buf_error(&a->k) == TG_ENOMEM ||
-                           tg_buf_error(&a->v) == TG_ENOMEM
-                       ? ENOMEM
-                       : EINVAL;
+        rc = pdp_im_encode(st, a, r, &k, &v, &dbi, &repl);
+        if (rc == 0) {
+            rc = repl ? pdp_store__rput(st, txn, dbi, &k, &v, MDB_NOOVERWRITE)
+                      : pdp_store__put(st, txn, dbi, &k, &v, MDB_NOOVERWRITE);
         }
-        k  = (MDB_val){a->k.len, a->k.data};
-        v  = (MDB_val){a->v.len, a->v.data};
-        rc = repl ? pdp_store__rput(st, txn, dbi, &k, &v, MDB_NOOVERWRITE)
-                  : pdp_store__put(st, txn, dbi, &k, &v, MDB_NOOVERWRITE);
+        free(a->list);
+        a->list = NULL;
         if (rc == 0) {
             rc = pdp_im_second(st, txn, r);
         }
@@ -594,19 +381,18 @@ tg_err
 pdp_store_import(pdp_store *st, const pdp_import_rec *recs, size_t n,
                  size_t *bad)
 {
-    pdp_im_arg a;
-    tg_err     rv;
+    pdp_im_arg *a = calloc(1, sizeof(*a));
+    tg_err      rv;
 
-    memset(&a, 0, sizeof(a));
-    a.recs = recs;
-    a.n    = n;
-    tg_buf_init(&a.k, 0);
-    tg_buf_init(&a.v, 0);
-    rv = pdp_store__refused(st, pdp_store__write(st, pdp_im_txn, &a));
-    if (bad != NULL) {
-        *bad = a.at;
+    if (a == NULL) {
+        return TG_ENOMEM;
     }
-    tg_buf_fini(&a.k);
-    tg_buf_fini(&a.v);
+    a->recs = recs;
+    a->n    = n;
+    rv      = pdp_store__refused(st, pdp_store__write(st, pdp_im_txn, a));
+    if (bad != NULL) {
+        *bad = a->at;
+    }
+    free(a);
     return rv;
 }

@@ -398,6 +398,56 @@ tg_err pdp_store__admin_check_rec(const char *db, const MDB_val *k,
 tg_err pdp_store__lists_check_rec(const char *db, const MDB_val *k,
                                   const MDB_val *v);
 
+/* ---- record writers, for pdp_store_import -------------------------------- */
+
+/* Each appends the record of its database (pdp_store.h) to o, as the
+ * file's own writes do (o->bad when it does not fit): pdp_store_export.c
+ * writes imported records through them, so each layout has one encoder.
+ * Keys: pdp_store__quota_key fills buf (PDP_QUOTA_KEY_MAX bytes) and
+ * pdp_store__totals_key buf (cap bytes, TG_ID_MAX + 4 holds any id), each
+ * returning the length; pdp_store__budget_key resets o, writes the key
+ * and returns its length (0: it does not fit). */
+#define PDP_QUOTA_KEY_MAX (1 + TG_ID_MAX)
+void   pdp_store__key_encode(pdp_rec_out *o, const pdp_key *k); /* keys.c */
+void   pdp_store__tenant_encode(pdp_rec_out *o, const pdp_tenant *t);
+size_t pdp_store__quota_key(uint8_t *buf, pdp_quota_scope scope,
+                            const char *id); /* admin.c */
+void   pdp_store__quota_encode(pdp_rec_out *o, const pdp_quota *q);
+void   pdp_store__audit_encode(pdp_rec_out *o, const pdp_audit *a);
+void   pdp_store__history_encode(pdp_rec_out *o, const pdp_activation *a);
+void   pdp_store__usage_encode(pdp_rec_out *o, const tg_usage *u, int64_t cost,
+                               int64_t settled_ms); /* ledger.c */
+void   pdp_store__totals_encode(pdp_rec_out *o, const pdp_totals *t);
+size_t pdp_store__totals_key(char *buf, size_t cap, pdp_totals_kind kind,
+                             const char *id);
+size_t pdp_store__budget_key(pdp_rec_out *o, const pdp_limits_spend_key *sk);
+void   pdp_store__budget_val(pdp_rec_out *o, int64_t spent, int64_t updated_ms);
+void   pdp_store__alert_val(pdp_rec_out *o, int64_t fired_ms, int64_t spent,
+                            int64_t limit);
+/* pdp_store_lists.c: */
+void pdp_store__list_change_encode(pdp_rec_out *o, const pdp_list_change *c);
+
+/* A list record can hold megabytes: pdp_store__list_encode writes the
+ * record of the n terms at v into p, which has room for
+ * pdp_store__list_size's bytes. pdp_store_lists.c. */
+size_t pdp_store__list_size(const char *actor, const char *const *v,
+                            uint32_t n);
+void   pdp_store__list_encode(uint8_t *p, uint64_t version, int64_t updated_ms,
+                              const char *actor, const char *const *v,
+                              uint32_t n);
+
+/* pdp_store__bundle_files_put keeps files (a JSON text; NULL: nothing)
+ * as the bundle files of hash ("": nothing), once per hash (a hash
+ * already there is left as it is), inside txn. LMDB rc. pdp_store_admin.c. */
+int pdp_store__bundle_files_put(pdp_store *st, MDB_txn *txn, const char *hash,
+                                const char *files);
+
+/* pdp_store__budget_row_decode reads a budgets record (alert false) or an
+ * alerts_fired record (true) into r, as pdp_store__budget_decode does:
+ * TG_OK, TG_EVERSION or TG_EIO. pdp_store_ledger.c. */
+tg_err pdp_store__budget_row_decode(const MDB_val *k, const MDB_val *v,
+                                    bool alert, pdp_budget_row *r);
+
 /* ---- pdp_store_repl.c: the change log (pdp_repl.h) ----------------------- */
 
 /* pdp_store__rput is mdb_put(txn, dbi, k, v, flags) on a replicated

@@ -11,8 +11,8 @@
 
 /* ---- records ------------------------------------------------------------ */
 
-static void
-pdp_key_encode(pdp_rec_out *o, const pdp_key *k)
+void
+pdp_store__key_encode(pdp_rec_out *o, const pdp_key *k)
 {
     pdp_rec_uint(o, PDP_STORE_KEY_VERSION, 1);
     pdp_rec_uint(o, (uint64_t)k->status, 1);
@@ -81,8 +81,8 @@ pdp_store__key_decode(const MDB_val *v, pdp_key *k)
     return TG_OK;
 }
 
-static void
-pdp_tenant_encode(pdp_rec_out *o, const pdp_tenant *t)
+void
+pdp_store__tenant_encode(pdp_rec_out *o, const pdp_tenant *t)
 {
     pdp_rec_uint(o, PDP_STORE_REC_VERSION, 1);
     pdp_rec_uint(o, (uint64_t)t->created_ms, 8);
@@ -183,7 +183,7 @@ pdp_store_key_put_txn(pdp_store *st, MDB_txn *txn, void *arg)
     }
     o->len = 0;
     o->bad = false;
-    pdp_key_encode(o, a->k);
+    pdp_store__key_encode(o, a->k);
     if (o->bad) {
         rc = EINVAL;
         goto out;
@@ -254,7 +254,7 @@ pdp_store_key_revoke_superseded(pdp_store *st, MDB_txn *txn, const char *id,
         k->revoked_ms = now_ms;
         o->len        = 0;
         o->bad        = false;
-        pdp_key_encode(o, k);
+        pdp_store__key_encode(o, k);
         v.mv_size = o->len;
         v.mv_data = o->buf;
         /* Logged like any key write; cur, a write txn's cursor, is kept
@@ -306,7 +306,7 @@ pdp_store_key_revoke_txn(pdp_store *st, MDB_txn *txn, void *arg)
     k->revoked_ms = a->now_ms;
     o->len        = 0;
     o->bad        = false;
-    pdp_key_encode(o, k);
+    pdp_store__key_encode(o, k);
     v.mv_size = o->len;
     v.mv_data = o->buf;
     if ((rc = pdp_store__rput(st, txn, st->keys, &hk, &v, 0)) != 0) {
@@ -379,7 +379,7 @@ pdp_store_key_rotate_txn(pdp_store *st, MDB_txn *txn, void *arg)
     a->k->superseded     = false;
     o->len               = 0;
     o->bad               = false;
-    pdp_key_encode(o, a->k);
+    pdp_store__key_encode(o, a->k);
     v.mv_size = o->len;
     v.mv_data = o->buf;
     if ((rc = pdp_store__rput(st, txn, st->keys, &nk, &v, MDB_NOOVERWRITE)) !=
@@ -388,7 +388,7 @@ pdp_store_key_rotate_txn(pdp_store *st, MDB_txn *txn, void *arg)
     }
     a->k->superseded = true;
     o->len           = 0;
-    pdp_key_encode(o, a->k);
+    pdp_store__key_encode(o, a->k);
     v.mv_size = o->len;
     v.mv_data = o->buf;
     if ((rc = pdp_store__rput(st, txn, st->keys, &hk, &v, 0)) != 0) {
@@ -566,7 +566,7 @@ pdp_store_tenant_set_txn(pdp_store *st, MDB_txn *txn, void *arg)
     }
     o->len = 0;
     o->bad = false;
-    pdp_tenant_encode(o, t);
+    pdp_store__tenant_encode(o, t);
     v.mv_size = o->len;
     v.mv_data = o->buf;
     rc = o->bad ? EINVAL : pdp_store__rput(st, txn, st->tenants, &k, &v, 0);

@@ -13,9 +13,9 @@
 
 /* ---- records ------------------------------------------------------------ */
 
-static void
-pdp_usage_encode(pdp_rec_out *o, const tg_usage *u, int64_t cost,
-                 int64_t settled_ms)
+void
+pdp_store__usage_encode(pdp_rec_out *o, const tg_usage *u, int64_t cost,
+                        int64_t settled_ms)
 {
     pdp_rec_uint(o, PDP_STORE_REC_VERSION, 1);
     pdp_rec_uint(o,
@@ -71,8 +71,8 @@ pdp_store__usage_decode(const MDB_val *v, pdp_usage_rec *r)
     return in.bad ? TG_EIO : TG_OK;
 }
 
-static void
-pdp_totals_encode(pdp_rec_out *o, const pdp_totals *t)
+void
+pdp_store__totals_encode(pdp_rec_out *o, const pdp_totals *t)
 {
     pdp_rec_uint(o, PDP_STORE_REC_VERSION, 1);
     pdp_rec_uint(o, (uint64_t)t->requests, 8);
@@ -101,8 +101,9 @@ pdp_store__totals_decode(const MDB_val *v, pdp_totals *t)
     return in.bad ? TG_EIO : TG_OK;
 }
 
-static size_t
-pdp_totals_key(char *buf, size_t cap, pdp_totals_kind kind, const char *id)
+size_t
+pdp_store__totals_key(char *buf, size_t cap, pdp_totals_kind kind,
+                      const char *id)
 {
     int n = snprintf(buf, cap, "%c:%s", (char)kind, id);
 
@@ -110,8 +111,8 @@ pdp_totals_key(char *buf, size_t cap, pdp_totals_kind kind, const char *id)
 }
 
 /* Budget spend records (see pdp_store.h). */
-static size_t
-pdp_budget_key(pdp_rec_out *o, const pdp_limits_spend_key *sk)
+size_t
+pdp_store__budget_key(pdp_rec_out *o, const pdp_limits_spend_key *sk)
 {
     uint8_t be[8];
 
@@ -152,6 +153,66 @@ pdp_store__budget_decode(const MDB_val *k, const MDB_val *v,
     return in.bad ? TG_EVERSION : TG_OK;
 }
 
+void
+pdp_store__budget_val(pdp_rec_out *o, int64_t spent, int64_t updated_ms)
+{
+    pdp_rec_uint(o, 1, 1);
+    pdp_rec_uint(o, (uint64_t)spent, 8);
+    pdp_rec_uint(o, (uint64_t)updated_ms, 8);
+}
+
+void
+pdp_store__alert_val(pdp_rec_out *o, int64_t fired_ms, int64_t spent,
+                     int64_t limit)
+{
+    pdp_rec_uint(o, 1, 1);
+    pdp_rec_uint(o, (uint64_t)fired_ms, 8);
+    pdp_rec_uint(o, (uint64_t)spent, 8);
+    pdp_rec_uint(o, (uint64_t)limit, 8);
+}
+
+/* pdp_store__budget_row_decode reads a budgets record (alert false: u8
+ * version, i64 spent, i64 updated_ms) or an alerts_fired one (its key a
+ * budgets key and a u8 threshold; its value u8 1, i64 fired_ms, i64
+ * spent, i64 limit) into r. */
+tg_err
+pdp_store__budget_row_decode(const MDB_val *k, const MDB_val *v, bool alert,
+                             pdp_budget_row *r)
+{
+    static const uint8_t none[9] = {1}; /* a budgets value: no spend */
+    pdp_rec_in           in      = {v->mv_data, v->mv_size, 0, false};
+    MDB_val              bk      = {k->mv_size - 1, k->mv_data};
+    MDB_val              bv      = {sizeof(none), (void *)none};
+    tg_err               rv;
+
+    memset(r, 0, sizeof(*r));
+    if (!alert) {
+        if ((rv = pdp_store__budget_decode(k, v, &r->key,
+                                           &r->spent_micro_usd)) != TG_OK) {
+            return rv;
+        }
+        in.off        = 9; /* u8 version, i64 spent */
+        r->updated_ms = pdp_rec_get_i64(&in);
+        return in.bad ? TG_EIO : TG_OK;
+    }
+    if (k->mv_size < 2 || v->mv_size < 25 ||
+        ((const uint8_t *)v->mv_data)[0] != 1) {
+        return TG_EIO;
+    }
+    /* The key is a budgets key and a threshold: decode the first part as
+     * one (with a budgets value, which it needs but is not this). */
+    if ((rv = pdp_store__budget_decode(&bk, &bv, &r->key,
+                                       &r->spent_micro_usd)) != TG_OK) {
+        return rv;
+    }
+    r->threshold       = ((const uint8_t *)k->mv_data)[k->mv_size - 1];
+    in.off             = 1;
+    r->fired_ms        = pdp_rec_get_i64(&in);
+    r->spent_micro_usd = pdp_rec_get_i64(&in);
+    r->limit_micro_usd = pdp_rec_get_i64(&in);
+    return in.bad ? TG_EIO : TG_OK;
+}
+
 /* ---- reads (in a decision's snapshot) ----------------------------------- */
 
 tg_err
@@ -159,7 +220,7 @@ pdp_store_totals_get(pdp_store_reader *rd, pdp_totals_kind kind, const char *id,
                      pdp_totals *out)
 {
     char    key[TG_ID_MAX + 4];
-    size_t  klen = pdp_totals_key(key, sizeof(key), kind, id);
+    size_t  klen = pdp_store__totals_key(key, sizeof(key), kind, id);
     MDB_val v;
     tg_err  rv = pdp_store__get(rd, rd->st->totals, key, klen, &v);
 
@@ -189,7 +250,7 @@ pdp_store_totals_add(pdp_store *st, MDB_txn *txn, pdp_totals_kind kind,
                      const char *id, const pdp_store_item *it)
 {
     char        key[TG_ID_MAX + 4];
-    MDB_val     k = {pdp_totals_key(key, sizeof(key), kind, id), key};
+    MDB_val     k = {pdp_store__totals_key(key, sizeof(key), kind, id), key};
     MDB_val     v;
     pdp_totals  t = {0, 0, 0, 0, 0};
     pdp_rec_out o;
@@ -214,7 +275,7 @@ pdp_store_totals_add(pdp_store *st, MDB_txn *txn, pdp_totals_kind kind,
     }
     o.len = 0;
     o.bad = false;
-    pdp_totals_encode(&o, &t);
+    pdp_store__totals_encode(&o, &t);
     v.mv_size = o.len;
     v.mv_data = o.buf;
     return pdp_store__put(st, txn, st->totals, &k, &v, 0);
@@ -247,10 +308,7 @@ pdp_store_alerts_mark(pdp_store *st, MDB_txn *txn, pdp_limits_spend_key *sk,
         }
         vo.len = 0;
         vo.bad = false;
-        pdp_rec_uint(&vo, 1, 1);
-        pdp_rec_uint(&vo, (uint64_t)now_ms, 8);
-        pdp_rec_uint(&vo, (uint64_t)after, 8);
-        pdp_rec_uint(&vo, (uint64_t)sk->limit, 8);
+        pdp_store__alert_val(&vo, now_ms, after, sk->limit);
         k  = (MDB_val){ko.len, ko.buf};
         v  = (MDB_val){vo.len, vo.buf};
         rc = pdp_store__put(st, txn, st->alerts, &k, &v, MDB_NOOVERWRITE);
@@ -276,7 +334,7 @@ pdp_store_budget_add(pdp_store *st, MDB_txn *txn, pdp_limits_spend_key *sk,
     int64_t     spent = 0;
     int         rc;
 
-    if ((k.mv_size = pdp_budget_key(&ko, sk)) == 0) {
+    if ((k.mv_size = pdp_store__budget_key(&ko, sk)) == 0) {
         return EINVAL;
     }
     k.mv_data = ko.buf;
@@ -291,9 +349,7 @@ pdp_store_budget_add(pdp_store *st, MDB_txn *txn, pdp_limits_spend_key *sk,
     }
     vo.len = 0;
     vo.bad = false;
-    pdp_rec_uint(&vo, 1, 1);
-    pdp_rec_uint(&vo, (uint64_t)(spent + cost), 8);
-    pdp_rec_uint(&vo, (uint64_t)now_ms, 8);
+    pdp_store__budget_val(&vo, spent + cost, now_ms);
     v.mv_size = vo.len;
     v.mv_data = vo.buf;
     if ((rc = pdp_store__put(st, txn, st->budgets, &k, &v, 0)) != 0) {
@@ -316,7 +372,7 @@ pdp_store__usage_put(pdp_store *st, MDB_txn *txn, pdp_store_item *it,
 
     o->len = 0;
     o->bad = false;
-    pdp_usage_encode(o, &it->usage, it->cost, it->settled_ms);
+    pdp_store__usage_encode(o, &it->usage, it->cost, it->settled_ms);
     v.mv_size = o->len;
     v.mv_data = o->buf;
     if ((rc = pdp_store__put(st, txn, st->usage, &k, &v, MDB_NOOVERWRITE)) !=

@@ -58,11 +58,10 @@ pdp_list_put_str(uint8_t *p, const char *s, size_t n)
     return p + n;
 }
 
-/* pdp_list_encode writes the record of the n terms at v into p, which has
- * room for pdp_list_size's bytes. */
-static void
-pdp_list_encode(uint8_t *p, uint64_t version, int64_t updated_ms,
-                const char *actor, const char *const *v, uint32_t n)
+/* pdp_store__list_encode and pdp_store__list_size: pdp_store_int.h. */
+void
+pdp_store__list_encode(uint8_t *p, uint64_t version, int64_t updated_ms,
+                       const char *actor, const char *const *v, uint32_t n)
 {
     p = pdp_list_put_uint(p, PDP_STORE_REC_VERSION, 1);
     p = pdp_list_put_uint(p, version, 8);
@@ -74,8 +73,8 @@ pdp_list_encode(uint8_t *p, uint64_t version, int64_t updated_ms,
     }
 }
 
-static size_t
-pdp_list_size(const char *actor, const char *const *v, uint32_t n)
+size_t
+pdp_store__list_size(const char *actor, const char *const *v, uint32_t n)
 {
     size_t size = PDP_LIST_HEAD_MIN + strlen(actor);
 
@@ -240,6 +239,19 @@ pdp_list_change_decode(const MDB_val *k, const MDB_val *v, pdp_list_change *c)
     return TG_OK;
 }
 
+void
+pdp_store__list_change_encode(pdp_rec_out *o, const pdp_list_change *c)
+{
+    pdp_rec_uint(o, PDP_STORE_REC_VERSION, 1);
+    pdp_rec_uint(o, (uint64_t)c->at_ms, 8);
+    pdp_rec_str(o, c->name);
+    pdp_rec_uint(o, c->version, 8);
+    pdp_rec_uint(o, (uint64_t)c->op, 1);
+    pdp_rec_str(o, c->actor);
+    pdp_rec_uint(o, c->n, 4);
+    pdp_rec_put(o, c->sha256, TG_SHA256_LEN);
+}
+
 /* pdp_list_history_add appends c (its seq written back) inside txn. */
 static int
 pdp_list_history_add(pdp_store *st, MDB_txn *txn, pdp_list_change *c)
@@ -256,14 +268,7 @@ pdp_list_history_add(pdp_store *st, MDB_txn *txn, pdp_list_change *c)
     pdp_store__seq_key(key, c->seq);
     o.len = 0;
     o.bad = false;
-    pdp_rec_uint(&o, PDP_STORE_REC_VERSION, 1);
-    pdp_rec_uint(&o, (uint64_t)c->at_ms, 8);
-    pdp_rec_str(&o, c->name);
-    pdp_rec_uint(&o, c->version, 8);
-    pdp_rec_uint(&o, (uint64_t)c->op, 1);
-    pdp_rec_str(&o, c->actor);
-    pdp_rec_uint(&o, c->n, 4);
-    pdp_rec_put(&o, c->sha256, TG_SHA256_LEN);
+    pdp_store__list_change_encode(&o, c);
     if (o.bad) {
         return EINVAL;
     }
@@ -449,11 +454,12 @@ pdp_list_set_txn(pdp_store *st, MDB_txn *txn, void *arg)
     }
     /* Encoded apart, not in place (MDB_RESERVE): the change log keeps a
      * copy of the record. */
-    v.mv_size = pdp_list_size(a->actor, a->v, a->n);
+    v.mv_size = pdp_store__list_size(a->actor, a->v, a->n);
     if ((v.mv_data = malloc(v.mv_size)) == NULL) {
         return ENOMEM;
     }
-    pdp_list_encode(v.mv_data, c.version, a->now_ms, a->actor, a->v, a->n);
+    pdp_store__list_encode(v.mv_data, c.version, a->now_ms, a->actor, a->v,
+                           a->n);
     rc = pdp_store__rput(st, txn, st->lists, &k, &v, 0);
     free(v.mv_data);
     if (rc != 0) {
