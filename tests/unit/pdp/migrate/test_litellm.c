@@ -4,10 +4,12 @@
  * nor printed, exact price conversion, budget windows, bad YAML with
  * line:col, the output directory rules, keys.sh, and the export read back
  * and imported again. */
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "pdp_import_litellm.h"
 #include "pdp_migrate.h"
@@ -426,6 +428,179 @@ test_order_and_budget(void)
                            "\"mistral-large\",\"deepseek-chat\"]]}");
     CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "only the models with a price"));
     cJSON_Delete(pol);
+    run_free(&r);
+}
+
+/* ---- prices: --pricing ------------------------------------------------- */
+
+/* put writes text into dir/name; returns the path (one of 4 buffers). */
+static const char *
+put(const char *dir, const char *name, const char *text)
+{
+    static char path[4][1024];
+    static int  turn;
+    FILE       *fp;
+
+    turn = (turn + 1) % 4;
+    snprintf(path[turn], sizeof(path[turn]), "%s/%s", dir, name);
+    fp = fopen(path[turn], "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(fp);
+    fputs(text, fp);
+    fclose(fp);
+    return path[turn];
+}
+
+/* finding_msg is the message of the finding of kind at path in a
+ * --format json report, or NULL (a static copy). */
+static const char *
+finding_msg(const char *report, const char *path, const char *kind)
+{
+    static char  msg[1200];
+    cJSON       *j     = cJSON_Parse(report);
+    const cJSON *f     = NULL;
+    bool         found = false;
+
+    cJSON_ArrayForEach(f, cJSON_GetObjectItem(j, "findings"))
+    {
+        if (!found && strcmp(str(f, "path"), path) == 0 &&
+            strcmp(str(f, "kind"), kind) == 0) {
+            snprintf(msg, sizeof(msg), "%s", str(f, "message"));
+            found = true;
+        }
+    }
+    cJSON_Delete(j);
+    return found ? msg : NULL;
+}
+
+/* import_priced imports budgets.yaml with --pricing table (NULL: none)
+ * and --format json into a new dir; returns the dir. */
+static const char *
+import_priced(const char *table, run *r)
+{
+    const char *dir = outdir("ltp");
+
+    *r = table != NULL
+             ? run_cmd(pdp_import_litellm_cli, (char *)corpus("budgets.yaml"),
+                       "--out", (char *)dir, "--pricing", (char *)table,
+                       "--format", "json", NULL)
+             : run_cmd(pdp_import_litellm_cli, (char *)corpus("budgets.yaml"),
+                       "--out", (char *)dir, "--format", "json", NULL);
+    if (r->ec != 0) {
+        fprintf(stderr, "\nimport budgets.yaml: %s\n", r->err);
+    }
+    CU_ASSERT_EQUAL_FATAL(r->ec, 0);
+    return dir;
+}
+
+static void
+test_pricing(void)
+{
+    char         tdir[600], cwd[1024], want[1200], real[1024];
+    run          r;
+    const char  *dir, *msg;
+    cJSON       *cfg, *pol, *price;
+    const cJSON *b;
+
+    /* tg_unit_tmpdir's buffer is reused by outdir: keep a copy */
+    snprintf(tdir, sizeof(tdir), "%s", tg_unit_tmpdir("ltpt"));
+    /* Without --pricing: the models nothing prices are named, with what
+     * it costs and what to do; no pdp.pricing_file. */
+    dir = import_priced(NULL, &r);
+    msg = finding_msg(r.out, "pricing", "approximated");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(msg);
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(msg, ": llama3-local, qwen-local, mixtral, router-auto."));
+    CU_ASSERT_PTR_NULL(strstr(msg, "gpt-4o-mini"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(msg, "costed at $0"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(msg, "403 model_unpriced"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(msg, "--pricing policies/pricing.json"));
+    cfg = slurp_json(dir, "tollgate.json");
+    CU_ASSERT_PTR_NOT_NULL(cJSON_GetObjectItem(cfg, "pdp"));
+    CU_ASSERT_PTR_NULL(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(cfg, "pdp"), "pricing_file"));
+    cJSON_Delete(cfg);
+    run_free(&r);
+
+    /* --pricing as a relative path: mixtral priced by its model name,
+     * llama3-local by its upstream_model, as the PDP prices them. */
+    put(tdir, "table.json",
+        "{\"currency\": \"USD\", \"models\": {\n"
+        "  \"mixtral\": {\"input_per_mtok\": 0.6, \"output_per_mtok\": 0.6},\n"
+        "  \"meta-llama/Llama-3.1-8B-Instruct\":\n"
+        "    {\"input_per_mtok\": 0.1, \"output_per_mtok\": 0.2}}}\n");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(getcwd(cwd, sizeof(cwd)));
+    CU_ASSERT_EQUAL_FATAL(chdir(tdir), 0);
+    dir = outdir("ltp");
+    r = run_cmd(pdp_import_litellm_cli, (char *)corpus("budgets.yaml"), "--out",
+                (char *)dir, "--pricing", "table.json", "--format", "json",
+                NULL);
+    CU_ASSERT_EQUAL_FATAL(chdir(cwd), 0);
+    CU_ASSERT_EQUAL_FATAL(r.ec, 0);
+    msg = finding_msg(r.out, "pricing", "approximated");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(msg);
+    CU_ASSERT_PTR_NOT_NULL(strstr(msg, ": qwen-local, router-auto."));
+    CU_ASSERT_PTR_NULL(strstr(msg, "mixtral"));
+    CU_ASSERT_PTR_NULL(strstr(msg, "llama3-local"));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(realpath(tdir, real));
+    snprintf(want, sizeof(want), "%s/table.json", real);
+    cfg = slurp_json(dir, "tollgate.json");
+    CU_ASSERT_STRING_EQUAL(str(cJSON_GetObjectItem(cfg, "pdp"), "pricing_file"),
+                           want);
+    /* the budget counts what the table prices; pricing.json stays the
+     * config's own prices */
+    pol = slurp_json(dir, "bundle/imported.policy.json");
+    b   = cJSON_GetArrayItem(cJSON_GetObjectItem(pol, "rules"), 0);
+    CU_ASSERT_STRING_EQUAL(str(b, "id"), "litellm-budget");
+    CU_ASSERT_STRING_EQUAL(raw(b, "when"),
+                           "{\"in\":[\"request.model\",[\"gpt-4o-mini\","
+                           "\"mistral-large\",\"llama3-local\","
+                           "\"deepseek-chat\",\"mixtral\"]]}");
+    price = slurp_json(dir, "bundle/pricing.json");
+    CU_ASSERT_PTR_NOT_NULL(cJSON_GetObjectItem(
+        cJSON_GetObjectItem(price, "models"), "deepseek-chat"));
+    CU_ASSERT_PTR_NULL(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(price, "models"), "mixtral"));
+    cJSON_Delete(cfg);
+    cJSON_Delete(pol);
+    cJSON_Delete(price);
+    run_free(&r);
+
+    /* A table that prices every model: no finding, the rule counts all. */
+    dir = import_priced(put(tdir, "all.json",
+                            "{\"currency\": \"USD\", \"models\": {\n"
+                            "  \"mixtral\": {\"input_per_mtok\": 0.6, "
+                            "\"output_per_mtok\": 1},\n"
+                            "  \"llama3-local\": {\"input_per_mtok\": 0, "
+                            "\"output_per_mtok\": 0},\n"
+                            "  \"qwen2.5:14b\": {\"input_per_mtok\": 0, "
+                            "\"output_per_mtok\": 0},\n"
+                            "  \"openrouter/auto\": {\"input_per_mtok\": 3, "
+                            "\"output_per_mtok\": 15}"
+                            "}}\n"),
+                        &r);
+    CU_ASSERT_PTR_NULL(finding_msg(r.out, "pricing", "approximated"));
+    CU_ASSERT_PTR_NOT_NULL(finding_msg(r.out, "--pricing", "mapped"));
+    pol = slurp_json(dir, "bundle/imported.policy.json");
+    b   = cJSON_GetArrayItem(cJSON_GetObjectItem(pol, "rules"), 0);
+    CU_ASSERT_STRING_EQUAL(str(b, "id"), "litellm-budget");
+    CU_ASSERT_PTR_NULL(cJSON_GetObjectItem(b, "when"));
+    cJSON_Delete(pol);
+    run_free(&r);
+
+    /* A table the PDP would refuse is refused now, with its line. */
+    dir = outdir("ltp");
+    r = run_cmd(pdp_import_litellm_cli, (char *)corpus("budgets.yaml"), "--out",
+                (char *)dir, "--pricing",
+                (char *)put(tdir, "bad.json",
+                            "{\n  \"currency\": \"USD\",\n  \"models\": {\n"
+                            "    \"x\": {\"input_per_mtok\": \"cheap\"}\n"
+                            "  }\n}\n"),
+                NULL);
+    CU_ASSERT_EQUAL(r.ec, 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "--pricing: "));
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "bad.json:4:"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "policies/pricing.json"));
+    CU_ASSERT_NOT_EQUAL(access(dir, F_OK), 0); /* nothing written */
     run_free(&r);
 }
 
@@ -858,6 +1033,7 @@ main(void)
         {"router and litellm settings", test_router_settings},
         {"rules and generated tests", test_rules_and_tests},
         {"order, budget and pricing.json", test_order_and_budget},
+        {"--pricing: unpriced models, pricing_file, budget", test_pricing},
         {"findings: kinds, lines, every field", test_findings},
         {"literal secrets never copied nor printed", test_literal_secret},
         {"bad YAML and bad configs: file:line:col, exit 2", test_bad_input},
