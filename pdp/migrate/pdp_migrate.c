@@ -434,15 +434,15 @@ pdp_mig_unpriced(pdp_mig_findings *f, const cJSON *deployments,
     }
     pdp_mig_add(
         f, "pricing", 0, PDP_MIG_APPROXIMATED,
-        "%zu client-facing model%s ha%s no price %s: %s%s. Their usage "
-        "is costed at $0, and no budget can hold them: a request under a "
-        "budget is denied 403 model_unpriced. %s",
+        "%zu client-facing model%s ha%s no price %s: %s%s. %s usage is "
+        "costed at $0, and no budget can hold %s: a request under a budget "
+        "is denied 403 model_unpriced. %s",
         n, n > 1 ? "s" : "", n > 1 ? "ve" : "s",
         table_file != NULL
             ? "(neither in the --pricing table nor in deployment "
               "pricing, by model or upstream_model)"
             : "(no deployment pricing, and no price table)",
-        list, rest,
+        list, rest, n > 1 ? "Their" : "Its", n > 1 ? "them" : "it",
         table_file != NULL
             ? "Add them to that table, or give their deployments pricing "
               "(input_per_mtok, output_per_mtok)."

@@ -8,6 +8,8 @@
  * a literal key is never copied nor printed. */
 #include <cjson/cJSON.h>
 #include <dirent.h>
+#include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -780,6 +782,119 @@ test_cli(void)
     CU_ASSERT_EQUAL(st, PDP_MIG_EXIT_USAGE);
 }
 
+/* pk_cli runs `import portkey` with the NULL-ended words into outbuf and
+ * errbuf; returns its exit status. */
+static int
+pk_cli(char *outbuf, size_t outcap, char *errbuf, size_t errcap, ...)
+{
+    char   *argv[12];
+    int     argc = 0;
+    int     st;
+    FILE   *out = fmemopen(outbuf, outcap, "w");
+    FILE   *err = fmemopen(errbuf, errcap, "w");
+    va_list ap;
+
+    va_start(ap, errcap);
+    for (char *w; argc < 11 && (w = va_arg(ap, char *)) != NULL;) {
+        argv[argc++] = w;
+    }
+    va_end(ap);
+    argv[argc] = NULL;
+    st         = pdp_import_portkey_cli(argc, argv, out, err);
+    fclose(out);
+    fclose(err);
+    return st;
+}
+
+/* pk_finding is the message of the finding at path in the --format json
+ * report, or NULL (a static copy). */
+static const char *
+pk_finding(const char *report, const char *path)
+{
+    static char  msg[1200];
+    cJSON       *j     = cJSON_Parse(report);
+    const cJSON *f     = NULL;
+    bool         found = false;
+
+    cJSON_ArrayForEach(f, cJSON_GetObjectItem(j, "findings"))
+    {
+        const cJSON *p = cJSON_GetObjectItem(f, "path");
+        if (!found && cJSON_IsString(p) && strcmp(p->valuestring, path) == 0) {
+            snprintf(msg, sizeof(msg), "%s",
+                     cJSON_GetObjectItem(f, "message")->valuestring);
+            found = true;
+        }
+    }
+    cJSON_Delete(j);
+    return found ? msg : NULL;
+}
+
+/* --pricing: the models nothing prices are named (without a table: all
+ * three; with Tollgate's policies/pricing.json, "smart" is priced by its
+ * upstream gpt-4o), pdp.pricing_file is the table's absolute path, and a
+ * table the PDP would refuse is refused with its line. */
+static void
+test_pricing(void)
+{
+    static char outbuf[1 << 17];
+    char        errbuf[4096];
+    char        dir[1024], table[1024], want[1024], bad[1200], path[1200];
+    const char *src = getenv("TG_SRC");
+    const char *msg;
+    tg_config  *cfg = NULL;
+    int         st;
+
+    snprintf(table, sizeof(table), "%s/policies/pricing.json",
+             src != NULL ? src : ".");
+    snprintf(dir, sizeof(dir), "%s/out", tg_unit_tmpdir("portkey-price"));
+    st = pk_cli(outbuf, sizeof(outbuf), errbuf, sizeof(errbuf),
+                (char *)corpus("fallback.json"), "--model", "smart",
+                "--dry-run", "--format", "json", (char *)NULL);
+    CU_ASSERT_EQUAL_FATAL(st, PDP_MIG_EXIT_OK);
+    msg = pk_finding(outbuf, "pricing");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(msg);
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(msg, "3 client-facing models have no price (no deployment "
+                    "pricing, and no price table): smart, smart-fallback-1, "
+                    "smart-fallback-2."));
+    CU_ASSERT_PTR_NOT_NULL(strstr(msg, "403 model_unpriced"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(msg, "--pricing policies/pricing.json"));
+
+    st = pk_cli(outbuf, sizeof(outbuf), errbuf, sizeof(errbuf),
+                (char *)corpus("fallback.json"), "--model", "smart", "--out",
+                dir, "--pricing", table, "--format", "json", (char *)NULL);
+    CU_ASSERT_EQUAL_FATAL(st, PDP_MIG_EXIT_OK);
+    msg = pk_finding(outbuf, "pricing");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(msg);
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(msg, ": smart-fallback-1, smart-fallback-2."));
+    CU_ASSERT_PTR_NULL(strstr(msg, "smart,"));
+    CU_ASSERT_PTR_NOT_NULL(pk_finding(outbuf, "--pricing"));
+    /* the written config loads, and names the table by absolute path */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(realpath(table, want));
+    snprintf(path, sizeof(path), "%s/tollgate.json", dir);
+    CU_ASSERT_EQUAL_FATAL(tg_config_load(&cfg, path, g_err, sizeof(g_err)),
+                          TG_OK);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg->pdp.pricing_file);
+    CU_ASSERT_STRING_EQUAL(cfg->pdp.pricing_file, want);
+    tg_config_destroy(cfg);
+
+    snprintf(path, sizeof(path), "%s", tg_unit_tmpdir("portkey-bad"));
+    snprintf(bad, sizeof(bad), "%s",
+             tg_unit_write(path, "bad.json",
+                           "{\"currency\": \"USD\",\n \"models\": {\n"
+                           "  \"gpt-4o\": {\"input_per_mtok\": 1, "
+                           "\"output_per_mtok\": 1, \"x\": 1}}}\n"));
+    snprintf(dir, sizeof(dir), "%s/out", tg_unit_tmpdir("portkey-price"));
+    st = pk_cli(outbuf, sizeof(outbuf), errbuf, sizeof(errbuf),
+                (char *)corpus("loadbalance.json"), "--out", dir, "--pricing",
+                bad, (char *)NULL);
+    CU_ASSERT_EQUAL(st, PDP_MIG_EXIT_USAGE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(errbuf, "--pricing: "));
+    CU_ASSERT_PTR_NOT_NULL(strstr(errbuf, "bad.json:3:"));
+    CU_ASSERT_PTR_NULL(opendir(dir)); /* nothing written */
+}
+
 static const tg_unit_case cases[] = {
     {"single: one azure deployment, retry and timeout", test_single},
     {"custom_host: versions, Ollama's /v1, credentials refused", test_hosts},
@@ -796,6 +911,7 @@ static const tg_unit_case cases[] = {
     {"refusals: paths and lines, literal keys never copied or printed",
      test_refusals},
     {"the command: --dry-run --format json, --model errors", test_cli},
+    {"--pricing: unpriced models, pricing_file, a bad table", test_pricing},
     {NULL, NULL},
 };
 
