@@ -8,6 +8,9 @@
 // keys keys.sh makes work with the models their LiteLLM keys had.
 // --dry-run writes nothing; a second import into the same directory is
 // refused. Then export --to litellm turns the generated config back.
+// Last, a config without prices imported with --pricing
+// policies/pricing.json: its generated tollgate.json names the table, and a
+// gpt-4o-mini request served by the mock is recorded at a non-zero cost.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -231,5 +234,76 @@ describe('import litellm', () => {
     const a = JSON.parse(fs.readFileSync(cfgPath, 'utf8')).deployments.map((d) => [d.id, d.model, d.upstream_model]);
     const b = JSON.parse(fs.readFileSync(path.join(back, 'tollgate.json'), 'utf8')).deployments.map((d) => [d.id, d.model, d.upstream_model]);
     assert.deepEqual(b, a);
+  });
+
+  // LiteLLM prices models from its built-in cost map; an import carries
+  // that over only as --pricing: without it gpt-4o-mini would cost $0.
+  test('--pricing policies/pricing.json: gpt-4o-mini through the mock costs more than 0', async () => {
+    const dir = path.join(root, 'priced');
+    const cfgP = path.join(dir, 'tollgate.json');
+    const src = path.join(root, 'unpriced.yaml');
+    fs.writeFileSync(src, [
+      'model_list:',
+      '  - model_name: gpt-4o-mini',
+      '    litellm_params:',
+      '      model: openai/gpt-4o-mini',
+      `      api_base: http://127.0.0.1:${mockPort}/v1`,
+      '      api_key: os.environ/TOLLGATE_MOCK_KEY',
+      '',
+    ].join('\n'));
+    const table = path.join(REPO, 'policies', 'pricing.json');
+    const unpriced = await runBinary('tollgate-pdp', ['import', 'litellm', src, '--dry-run']);
+    assert.equal(unpriced.code, 0, unpriced.stderr);
+    assert.match(unpriced.stdout, /approximated +pricing: 1 client-facing model has no price .*: gpt-4o-mini\. .*costed at \$0/);
+    const r = await runBinary('tollgate-pdp', ['import', 'litellm', src, '--out', dir, '--pricing', table]);
+    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+    assert.doesNotMatch(r.stdout, /approximated +pricing:/);
+    const cfg = JSON.parse(fs.readFileSync(cfgP, 'utf8'));
+    assert.equal(cfg.pdp.pricing_file, fs.realpathSync(table));
+    // as above: only ports and timeouts change; pricing_file stays
+    const dpPort = await freePort();
+    cfg.dataplane.listen = `127.0.0.1:${dpPort}`;
+    cfg.dataplane.pdp_timeout_ms = 1000;
+    cfg.dataplane.workers = 1;
+    cfg.dataplane.drain_timeout_s = 3;
+    cfg.pdp.admin_listen = `127.0.0.1:${await freePort()}`;
+    cfg.pdp.drain_timeout_s = 2;
+    fs.writeFileSync(cfgP, `${JSON.stringify(cfg, null, 2)}\n`);
+    const p2 = new Proc('pdp-priced', 'tollgate-pdp', ['serve', '--config', cfgP], { dir: root }).start();
+    const d2 = new Proc('dataplane-priced', 'tollgate-dataplane', ['--config', cfgP],
+      { dir: root, env: { TOLLGATE_MOCK_KEY: providerKey } }).start();
+    try {
+      await pollUntil(async () => {
+        for (const p of [p2, d2]) if (!p.running) throw new Error(p.describe());
+        return (await httpRequest(dpPort, { path: '/readyz' })).status === 200;
+      }, { timeoutMs: 30_000, what: 'data plane /readyz (priced)' });
+      const t = await runBinary('tollgate-pdp', ['tenants', 'create', 'default', '--config', cfgP]);
+      assert.equal(t.code, 0, t.stderr);
+      const k = await runBinary('tollgate-pdp', ['keys', 'create', '--config', cfgP, '--tenant', 'default', '--format', 'json']);
+      assert.equal(k.code, 0, k.stderr);
+      const key = JSON.parse(k.stdout).key;
+      secrets.push(key);
+      const res = await httpRequest(dpPort, {
+        method: 'POST', path: '/v1/chat/completions',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+        body: JSON.stringify({ model: 'gpt-4o-mini', messages: userMsg('hi'), max_tokens: 5 }),
+      });
+      assert.equal(res.status, 200, res.text);
+      const rec = await pollUntil(async () => {
+        const u = await runBinary('tollgate-pdp', ['usage', 'list', '--config', cfgP, '--format', 'json']);
+        assert.equal(u.code, 0, u.stderr);
+        return JSON.parse(u.stdout).records.find((x) => x.model === 'gpt-4o-mini' && !x.abandoned) ?? null;
+      }, { timeoutMs: 15_000, what: 'the usage record of the gpt-4o-mini request' });
+      assert.ok(rec.prompt_tokens > 0, JSON.stringify(rec));
+      assert.ok(rec.cost_micro_usd > 0, `costed at 0: ${JSON.stringify(rec)}`);
+    } finally {
+      const problems = [];
+      for (const p of [d2, p2]) {
+        const x = await p.kill('SIGTERM');
+        if (x.code !== 0 || x.timedOut) problems.push(p.describe());
+        for (const sec of secrets) if (p.stderr().includes(sec)) problems.push(`${p.role} logged a secret`);
+      }
+      assert.deepEqual(problems, []);
+    }
   });
 });
