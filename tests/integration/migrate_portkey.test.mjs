@@ -77,6 +77,19 @@ describe('import portkey', () => {
     }
   });
 
+  // The harness's gateways always price with policies/pricing.json; an
+  // import says so itself only with --pricing.
+  test('--pricing names the table in tollgate.json; without it the report names the unpriced model', async () => {
+    const table = path.join(REPO, 'policies', 'pricing.json');
+    const bare = await importPortkey('loadbalance.json');
+    assert.equal(bare.config.pdp.pricing_file, undefined);
+    assert.match(fs.readFileSync(path.join(bare.out, 'findings.txt'), 'utf8'),
+      /approximated +pricing: 1 client-facing model has no price .*: gpt-4o-mini\. Its usage is costed at \$0/);
+    const priced = await importPortkey('loadbalance.json', ['--pricing', table]);
+    assert.equal(priced.config.pdp.pricing_file, fs.realpathSync(table));
+    assert.doesNotMatch(fs.readFileSync(path.join(priced.out, 'findings.txt'), 'utf8'), /approximated +pricing:/);
+  });
+
   test('a config whose targets send no model asks for --model', async () => {
     const r = await runBinary('tollgate-pdp', ['import', 'portkey', path.join(CORPUS, 'nested.json'), '--dry-run']);
     assert.equal(r.code, 2, r.stdout + r.stderr);
