@@ -17,6 +17,7 @@
 #include <stdio.h>
 
 #include "pdp_store.h"
+#include "tg_buf.h"
 #include "tg_err.h"
 
 #define PDP_EXPORT_FORMAT "tollgate-export"
@@ -71,12 +72,27 @@ tg_err pdp_import_check(const char *dir, pdp_export_report *rep, char *err,
 
 /* pdp_import_run restores dir (checked first, as pdp_import_check) into
  * st (opened on state_dir, named in messages), which must hold nothing an
- * import writes (TG_EEXIST naming what it holds). A record that does not parse
- * is TG_EINVAL with FILE:LINE and what is wrong; nothing past the batch that
- * failed is written and err says that the state directory must be emptied
- * before trying again. Owns: rep (rows imported per file). */
+ * import writes (TG_EEXIST naming what it holds). Every row of every file
+ * is parsed and checked before the first write: a record that does not
+ * parse is TG_EINVAL with FILE:LINE and what is wrong, and nothing is
+ * written. A failure once writing started (the disk's; a record given
+ * twice) leaves the records before it: pdp_import_into undoes that.
+ * Owns: rep (rows imported per file). */
 tg_err pdp_import_run(pdp_store *st, const char *state_dir, const char *dir,
                       pdp_export_report *rep, char *err, size_t errlen);
+
+/* pdp_import_into opens (makes) the store in state_dir (map_size_mb; the
+ * generation files of the ipc:// urls, as pdp_store_gen_attach, not
+ * made), runs pdp_import_run into it and closes it. On any failure the
+ * state directory is put back as it was: every file the open and the
+ * import made removed (data.mdb, lock.mdb, ...), a data.mdb that was
+ * there (an empty store) restored from a copy taken before the first
+ * write, the directories the open made removed; nothing that was there
+ * before is removed. err then ends saying that nothing was kept (or what
+ * could not be put back). Owns: rep. */
+tg_err pdp_import_into(const char *state_dir, int64_t map_size_mb,
+                       const char *const *urls, size_t n_urls, const char *dir,
+                       pdp_export_report *rep, char *err, size_t errlen);
 
 /* `tollgate-pdp import tollgate DIR --config FILE [--format text|json]`:
  * argv holds the words after `import tollgate`. Returns an exit status

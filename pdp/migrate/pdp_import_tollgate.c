@@ -83,7 +83,8 @@ pdp_im_flush(pdp_im *m)
     size_t bad = 0;
     tg_err rv;
 
-    if (m->n == 0 || m->rv != TG_OK) {
+    if (m->n == 0 || m->rv != TG_OK || m->st == NULL) { /* NULL: checking */
+        m->rows += m->rv == TG_OK ? m->n : 0;
         pdp_im_batch_free(m);
         return m->rv;
     }
@@ -933,12 +934,50 @@ pdp_im_empty(pdp_im *m, const char *state_dir)
     return TG_OK;
 }
 
+/* pdp_im_pass reads every data file in import order: with m->st NULL
+ * (the checking pass) only parsing and checking each row, nothing
+ * written; else writing them and adding each file's rows to rep. */
+static tg_err
+pdp_im_pass(pdp_im *m, const pdp_export_report *listed, pdp_export_report *rep)
+{
+    for (size_t i = 0; i < PDP_IM_NFILES && m->rv == TG_OK; i++) {
+        const pdp_export_file *want =
+            pdp_im_listed(listed, pdp_im_files[i].name);
+        pdp_export_file got;
+        if (pdp_im_files[i].fn != NULL) {
+            pdp_im_jsonl(m, pdp_im_files[i].name, pdp_im_files[i].fn);
+        } else if (strcmp(pdp_im_files[i].name, "usage.csv") == 0) {
+            pdp_im_usage(m);
+        } else {
+            pdp_im_decisions(m);
+        }
+        m->line = 0;
+        if (m->rv == TG_OK && want != NULL && m->rows != want->rows) {
+            pdp_im_fail(m, TG_ECORRUPT,
+                        "%" PRIu64 " rows read, the manifest says %" PRIu64,
+                        m->rows, want->rows);
+        }
+        memset(&got, 0, sizeof(got));
+        if (want != NULL) {
+            got = *want;
+        }
+        got.rows = m->rows;
+        if (m->rv == TG_OK && m->st != NULL && !pdp_export_add(rep, &got)) {
+            pdp_im_fail(m, TG_ENOMEM, "out of memory");
+        }
+    }
+    tg_json_doc_destroy(m->doc);
+    m->doc = NULL;
+    pdp_im_batch_free(m);
+    return m->rv;
+}
+
 tg_err
 pdp_import_run(pdp_store *st, const char *state_dir, const char *dir,
                pdp_export_report *rep, char *err, size_t errlen)
 {
     pdp_export_report listed;
-    pdp_im            m;
+    pdp_im           *m;
     tg_err            rv;
 
     memset(rep, 0, sizeof(*rep));
@@ -946,49 +985,27 @@ pdp_import_run(pdp_store *st, const char *state_dir, const char *dir,
         pdp_export_report_fini(&listed);
         return rv;
     }
-    memset(&m, 0, sizeof(m));
-    m.st     = st;
-    m.dir    = dir;
-    m.err    = err;
-    m.errlen = errlen;
-    if (pdp_im_empty(&m, state_dir) != TG_OK) {
+    if ((m = calloc(1, sizeof(*m))) == NULL) {
         pdp_export_report_fini(&listed);
-        return m.rv;
+        snprintf(err, errlen, "out of memory");
+        return TG_ENOMEM;
     }
-    for (size_t i = 0; i < PDP_IM_NFILES && m.rv == TG_OK; i++) {
-        const pdp_export_file *want =
-            pdp_im_listed(&listed, pdp_im_files[i].name);
-        pdp_export_file got;
-        if (pdp_im_files[i].fn != NULL) {
-            pdp_im_jsonl(&m, pdp_im_files[i].name, pdp_im_files[i].fn);
-        } else if (strcmp(pdp_im_files[i].name, "usage.csv") == 0) {
-            pdp_im_usage(&m);
-        } else {
-            pdp_im_decisions(&m);
-        }
-        m.line = 0;
-        if (m.rv == TG_OK && want != NULL && m.rows != want->rows) {
-            pdp_im_fail(&m, TG_ECORRUPT,
-                        "%" PRIu64 " rows read, the manifest says %" PRIu64,
-                        m.rows, want->rows);
-        }
-        memset(&got, 0, sizeof(got));
-        if (want != NULL) {
-            got = *want;
-        }
-        got.rows = m.rows;
-        if (m.rv == TG_OK && !pdp_export_add(rep, &got)) {
-            pdp_im_fail(&m, TG_ENOMEM, "out of memory");
+    m->st     = st;
+    m->dir    = dir;
+    m->err    = err;
+    m->errlen = errlen;
+    if (pdp_im_empty(m, state_dir) == TG_OK) {
+        /* Every row of every file parsed and checked first (no store: the
+         * checking pass), so that once writing starts only the disk (or
+         * a record given twice) can fail it. */
+        m->st = NULL;
+        if (pdp_im_pass(m, &listed, rep) == TG_OK) {
+            m->st = st;
+            pdp_im_pass(m, &listed, rep);
         }
     }
     pdp_export_report_fini(&listed);
-    tg_json_doc_destroy(m.doc);
-    pdp_im_batch_free(&m);
-    if (m.rv != TG_OK) {
-        size_t n = strlen(err);
-        snprintf(err + n, errlen - n,
-                 " (what came before it was written: empty the state "
-                 "directory before importing again)");
-    }
-    return m.rv;
+    rv = m->rv;
+    free(m);
+    return rv;
 }

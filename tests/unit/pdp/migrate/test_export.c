@@ -6,12 +6,15 @@
  * imports into an empty state that exports to the same data files again
  * and still authenticates its keys; an import refuses a state that is not
  * empty, a file changed after the export (naming it), a file the manifest
- * does not name and a format version it does not read. */
+ * does not name and a format version it does not read; an import that
+ * fails leaves the state directory as it found it. */
+#include <cjson/cJSON.h>
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "pdp_export.h"
 #include "pdp_store.h"
@@ -635,6 +638,143 @@ test_import_names_a_bad_row(void)
                                        "valid"));
 }
 
+/* drop_pub removes decisions.pub from g_top/name and its manifest: the
+ * decision log is then imported without its signatures checked. */
+static void
+drop_pub(const char *name)
+{
+    char   path[900];
+    size_t len;
+    char  *text;
+    char  *out;
+    cJSON *m;
+    cJSON *files;
+    int    n;
+
+    snprintf(path, sizeof(path), "%s/%s/%s", g_top, name, PDP_EXPORT_PUB);
+    CU_ASSERT_EQUAL_FATAL(unlink(path), 0);
+    snprintf(path, sizeof(path), "%s/%s/%s", g_top, name, PDP_EXPORT_MANIFEST);
+    text = slurp(path, &len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+    m     = cJSON_ParseWithLength(text, len);
+    files = cJSON_GetObjectItemCaseSensitive(m, "files");
+    n     = cJSON_GetArraySize(files);
+    for (int i = 0; i < n; i++) {
+        const cJSON *nm = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetArrayItem(files, i), "name");
+        if (cJSON_IsString(nm) &&
+            strcmp(nm->valuestring, PDP_EXPORT_PUB) == 0) {
+            cJSON_DeleteItemFromArray(files, i);
+            break;
+        }
+    }
+    CU_ASSERT_EQUAL(cJSON_GetArraySize(files), n - 1);
+    out = cJSON_Print(m);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+    write_all(path, out, strlen(out));
+    free(out);
+    cJSON_Delete(m);
+    free(text);
+}
+
+/* names_in counts the names dir holds; -1 when it is not there. */
+static int
+names_in(const char *dir)
+{
+    DIR           *d = opendir(dir);
+    struct dirent *e;
+    int            n = 0;
+
+    if (d == NULL) {
+        return -1;
+    }
+    while ((e = readdir(d)) != NULL) {
+        n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+    }
+    closedir(d);
+    return n;
+}
+
+/* import_fails_clean imports g_top/lastbad into sdir, which fails on the
+ * first row of decisions.jsonl, the last file imported. */
+static void
+import_fails_clean(const char *sdir)
+{
+    char              err[2048];
+    char              edir[600];
+    pdp_export_report im;
+
+    snprintf(edir, sizeof(edir), "%s/lastbad", g_top);
+    CU_ASSERT_EQUAL(
+        pdp_import_into(sdir, 16, NULL, 0, edir, &im, err, sizeof(err)),
+        TG_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "lastbad/decisions.jsonl:1: "));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "nothing was kept"));
+    pdp_export_report_fini(&im);
+}
+
+static void
+test_import_fails_whole(void)
+{
+    char              err[2048];
+    char              sdir[600];
+    char              edir[600];
+    pdp_export_report im;
+    pdp_store        *st;
+    const char       *db = NULL;
+    uint64_t          n  = 0;
+
+    /* a row of the last file (decisions.jsonl) that does not parse, once
+     * every other file would have been written */
+    forge("lastbad", "decisions.jsonl", "\"request_id\":", "\"request_xx\":");
+    drop_pub("lastbad");
+    /* a state directory the import makes (and its parent): both go */
+    snprintf(sdir, sizeof(sdir), "%s/s_made/state", g_top);
+    import_fails_clean(sdir);
+    snprintf(sdir, sizeof(sdir), "%s/s_made", g_top);
+    CU_ASSERT_EQUAL(names_in(sdir), -1);
+    /* an empty directory stays, empty */
+    snprintf(sdir, sizeof(sdir), "%s/s_empty", g_top);
+    CU_ASSERT_EQUAL_FATAL(mkdir(sdir, 0700), 0);
+    import_fails_clean(sdir);
+    CU_ASSERT_EQUAL(names_in(sdir), 0);
+    /* an empty store keeps its files, and stays empty */
+    snprintf(sdir, sizeof(sdir), "%s/s_store", g_top);
+    pdp_store_close(open_store(sdir));
+    CU_ASSERT_EQUAL(names_in(sdir), 2);
+    import_fails_clean(sdir);
+    CU_ASSERT_EQUAL(names_in(sdir), 2);
+    st = open_store(sdir);
+    CU_ASSERT_EQUAL(pdp_store_import_empty(st, &db, &n), TG_OK);
+    pdp_store_close(st);
+    /* a failure once writing started (a key id given twice: only the
+     * store can tell; the tenants before it were written) is undone too:
+     * the store is put back as it was */
+    forge("twice", "keys.jsonl", "\"id\":\"k2\"", "\"id\":\"k1\"");
+    snprintf(edir, sizeof(edir), "%s/twice", g_top);
+    CU_ASSERT_EQUAL(
+        pdp_import_into(sdir, 16, NULL, 0, edir, &im, err, sizeof(err)),
+        TG_EEXIST);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "twice/keys.jsonl:2: "));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "nothing was kept"));
+    pdp_export_report_fini(&im);
+    CU_ASSERT_EQUAL(names_in(sdir), 2);
+    st = open_store(sdir);
+    CU_ASSERT_EQUAL(pdp_store_import_empty(st, &db, &n), TG_OK);
+    pdp_store_close(st);
+    /* and a good import goes into each afterwards */
+    snprintf(edir, sizeof(edir), "%s/ex4", g_top);
+    CU_ASSERT_EQUAL(
+        pdp_import_into(sdir, 16, NULL, 0, edir, &im, err, sizeof(err)), TG_OK);
+    CU_ASSERT_EQUAL(names_in(sdir), 2);
+    pdp_export_report_fini(&im);
+    snprintf(sdir, sizeof(sdir), "%s/s_empty", g_top);
+    CU_ASSERT_EQUAL(
+        pdp_import_into(sdir, 16, NULL, 0, edir, &im, err, sizeof(err)), TG_OK);
+    CU_ASSERT_EQUAL(rows_of(&im, "usage.csv"), 3);
+    pdp_export_report_fini(&im);
+}
+
 static void
 test_import_refuses_an_unknown_version(void)
 {
@@ -733,6 +873,7 @@ main(void)
         {"import refuses a log that does not verify",
          test_import_refuses_a_log_that_does_not_verify},
         {"import names a bad row", test_import_names_a_bad_row},
+        {"import fails whole", test_import_fails_whole},
         {"import refuses an unknown version",
          test_import_refuses_an_unknown_version},
         {"--since keeps the recent part", test_since_keeps_the_recent_part},
