@@ -7,7 +7,8 @@
 // byte-identical, data file for data file; a gateway started on the
 // imported state authenticates the same keys, refuses the revoked and
 // expired ones and refuses the budget that was spent; a changed byte
-// makes the import refuse, naming the file.
+// makes the import refuse, naming the file; an import that fails on a row
+// of its last file leaves the state directory as it found it.
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -179,6 +180,36 @@ describe('export and import tollgate', () => {
     const bad = await runBinary('tollgate-pdp', ['import', 'tollgate', ex3, '--config', cfg3Path]);
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /usage\.csv does not match manifest\.json/);
+
+    // a row that does not parse in the last file imported (decisions.jsonl;
+    // decisions.pub left out, or the changed log would be refused before any
+    // row is read): exit 1 naming FILE:LINE, and the state directory is left
+    // as it was, empty, though every other file would have been written;
+    // a good import goes into it afterwards
+    const ex4 = path.join(top, 'ex4');
+    fs.cpSync(ex1, ex4, { recursive: true });
+    const df = path.join(ex4, 'decisions.jsonl');
+    const forged = fs.readFileSync(df, 'utf8').replace('"request_id":', '"request_xx":');
+    fs.writeFileSync(df, forged);
+    fs.rmSync(path.join(ex4, 'decisions.pub'));
+    const man = JSON.parse(fs.readFileSync(path.join(ex4, 'manifest.json'), 'utf8'));
+    man.files = man.files.filter((f) => f.name !== 'decisions.pub');
+    const entry = man.files.find((f) => f.name === 'decisions.jsonl');
+    entry.bytes = Buffer.byteLength(forged);
+    entry.sha256 = crypto.createHash('sha256').update(forged).digest('hex');
+    fs.writeFileSync(path.join(ex4, 'manifest.json'), JSON.stringify(man, null, 2));
+    const cfg4 = structuredClone(cfg2);
+    cfg4.pdp.state_dir = path.join(top, 'state4');
+    fs.mkdirSync(cfg4.pdp.state_dir);
+    const cfg4Path = path.join(top, 'import4.json');
+    fs.writeFileSync(cfg4Path, JSON.stringify(cfg4, null, 2));
+    const half = await runBinary('tollgate-pdp', ['import', 'tollgate', ex4, '--config', cfg4Path]);
+    assert.equal(half.code, 1, `${half.stdout}${half.stderr}`);
+    assert.match(half.stderr, /ex4\/decisions\.jsonl:\d+: .*request_id/);
+    assert.match(half.stderr, /nothing was kept/);
+    assert.deepEqual(fs.readdirSync(cfg4.pdp.state_dir), [], 'a failed import left files in the state directory');
+    const good = await runBinary('tollgate-pdp', ['import', 'tollgate', ex1, '--config', cfg4Path]);
+    assert.equal(good.code, 0, `${good.stdout}${good.stderr}`);
 
     // a gateway on the imported state
     await sleep(1200); // the expiring key is past its time everywhere
