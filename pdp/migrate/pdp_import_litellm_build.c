@@ -439,9 +439,61 @@ pdp_lt_budgeted(pdp_lt *c)
     return n;
 }
 
+/* pdp_lt_table_price copies name's prices from the --pricing table into
+ * models (pricing.json's), unless models has name already. */
+static void
+pdp_lt_table_price(const pdp_lt *c, cJSON *models, const char *name)
+{
+    tg_price p;
+    cJSON   *pr;
+    char     usd[TG_USD_MAX];
+
+    if (cJSON_GetObjectItemCaseSensitive(models, name) != NULL ||
+        !tg_pricing_find(c->table, name, &p) ||
+        (pr = cJSON_AddObjectToObject(models, name)) == NULL) {
+        return;
+    }
+    /* micro-USD per 1M tokens, written back exactly as USD */
+    tg_usd(p.input, usd, sizeof(usd));
+    cJSON_AddRawToObject(pr, "input_per_mtok", usd);
+    tg_usd(p.output, usd, sizeof(usd));
+    cJSON_AddRawToObject(pr, "output_per_mtok", usd);
+    tg_usd(p.cached_input, usd, sizeof(usd));
+    cJSON_AddRawToObject(pr, "cached_input_per_mtok", usd);
+}
+
+/* pdp_lt_table_prices adds what the --pricing table prices a budgeted
+ * model without a price in the config by, under the names the table
+ * knows it by (the model's, else each deployment's upstream_model): the
+ * bundle's tests, which `serve` runs too, compile against catalog.json
+ * and this pricing.json, never pdp.pricing_file. */
+static void
+pdp_lt_table_prices(const pdp_lt *c, cJSON *models)
+{
+    tg_price p;
+
+    for (size_t k = 0; c->table != NULL && k < c->n_models; k++) {
+        const pdp_lt_model *m = &c->models[k];
+        if (!m->budgeted || m->priced) {
+            continue;
+        }
+        if (tg_pricing_find(c->table, m->name, &p)) {
+            pdp_lt_table_price(c, models, m->name);
+            continue;
+        }
+        for (size_t i = 0; i < c->n_deps; i++) {
+            const pdp_lt_dep *d = &c->deps[i];
+            if (d->imported && strcmp(d->model_name, pdp_lt_target(m)) == 0) {
+                pdp_lt_table_price(c, models, d->upstream);
+            }
+        }
+    }
+}
+
 /* pdp_lt_pricing makes the bundle's pricing.json, which a budget rule
  * needs: each priced model at its first deployment's prices (each
- * deployment's own pricing still wins when usage is costed). */
+ * deployment's own pricing still wins when usage is costed), then the
+ * --pricing table's prices of the other budgeted models. */
 static cJSON *
 pdp_lt_pricing(const pdp_lt *c)
 {
@@ -467,6 +519,9 @@ pdp_lt_pricing(const pdp_lt *c)
             break;
         }
     }
+    if (models != NULL) {
+        pdp_lt_table_prices(c, models);
+    }
     return doc;
 }
 
@@ -480,7 +535,7 @@ pdp_lt_budget(pdp_lt *c)
     const char *dur =
         cJSON_IsString(c->budget_dur) ? c->budget_dur->valuestring : NULL;
     pdp_mig_kind wk   = PDP_MIG_APPROXIMATED;
-    size_t       with = 0, priced, budgeted;
+    size_t       with = 0, budgeted;
     bool         rounded;
     cJSON       *rule;
 
@@ -509,7 +564,7 @@ pdp_lt_budget(pdp_lt *c)
             return;
         }
     }
-    priced   = pdp_lt_priced(c, &with);
+    (void)pdp_lt_priced(c, &with); /* marks m->priced */
     budgeted = pdp_lt_budgeted(c);
     if (budgeted == 0) {
         pdp_lt_note(c, path, c->budget, PDP_MIG_UNSUPPORTED,
@@ -536,9 +591,7 @@ pdp_lt_budget(pdp_lt *c)
     cJSON_AddStringToObject(rule, "description",
                             "From LiteLLM's litellm_settings.max_budget.");
     cJSON_AddItemToArray(c->j_rules, rule);
-    /* The config's own prices only, as the bundle's pricing.json (with
-     * --pricing, pdp.pricing_file prices the rest). */
-    c->j_pricing = priced > 0 ? pdp_lt_pricing(c) : NULL;
+    c->j_pricing = pdp_lt_pricing(c);
     pdp_lt_note(c, path, c->budget, PDP_MIG_APPROXIMATED,
                 "budget rule %s: %s USD%s per tenant, window %s%s (LiteLLM's "
                 "budget is one for the whole proxy; Tollgate has no "

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "pdp_bundle_test.h"
 #include "pdp_import_litellm.h"
 #include "pdp_migrate.h"
 #include "tg_unit.h"
@@ -492,6 +493,43 @@ import_priced(const char *table, run *r)
     return dir;
 }
 
+/* hermetic runs the written bundle's tests as `tollgate-pdp test` and
+ * `serve` do (against bundle/catalog.json and bundle/pricing.json, not
+ * pdp.pricing_file); returns how many passed, -1 if any did not. */
+static int
+hermetic(const char *dir)
+{
+    char             path[1200];
+    char             err[2048];
+    tg_config       *cfg = NULL;
+    pdp_bundle      *b   = NULL;
+    pdp_bundle_tests t;
+    int              passed = -1;
+
+    snprintf(path, sizeof(path), "%s/tollgate.json", dir);
+    if (tg_config_load(&cfg, path, err, sizeof(err)) != TG_OK) {
+        fprintf(stderr, "\n%s\n", err);
+        return -1;
+    }
+    snprintf(path, sizeof(path), "%s/bundle", dir);
+    if (pdp_bundle_load(&b, path, cfg, err, sizeof(err)) != TG_OK) {
+        fprintf(stderr, "\n%s\n", err);
+        tg_config_destroy(cfg);
+        return -1;
+    }
+    pdp_bundle_tests_init(&t);
+    pdp_bundle_tests_hermetic(b, cfg, path, &t, NULL);
+    if (t.failed == 0 && t.malformed == 0 && t.errors == 0) {
+        passed = t.passed;
+    } else if (t.messages.len > 0) {
+        fprintf(stderr, "\n%.*s\n", (int)t.messages.len, t.messages.data);
+    }
+    pdp_bundle_tests_fini(&t);
+    pdp_bundle_unref(b);
+    tg_config_destroy(cfg);
+    return passed;
+}
+
 static void
 test_pricing(void)
 {
@@ -546,8 +584,9 @@ test_pricing(void)
     cfg = slurp_json(dir, "tollgate.json");
     CU_ASSERT_STRING_EQUAL(str(cJSON_GetObjectItem(cfg, "pdp"), "pricing_file"),
                            want);
-    /* the budget counts what the table prices; pricing.json stays the
-     * config's own prices */
+    /* the budget counts what the table prices; pricing.json (what the
+     * bundle's tests, run by `serve` too, price budgets with) has the
+     * config's prices and the table's, under the table's names */
     pol = slurp_json(dir, "bundle/imported.policy.json");
     b   = cJSON_GetArrayItem(cJSON_GetObjectItem(pol, "rules"), 0);
     CU_ASSERT_STRING_EQUAL(str(b, "id"), "litellm-budget");
@@ -556,10 +595,24 @@ test_pricing(void)
                            "\"mistral-large\",\"llama3-local\","
                            "\"deepseek-chat\",\"mixtral\"]]}");
     price = slurp_json(dir, "bundle/pricing.json");
-    CU_ASSERT_PTR_NOT_NULL(cJSON_GetObjectItem(
-        cJSON_GetObjectItem(price, "models"), "deepseek-chat"));
-    CU_ASSERT_PTR_NULL(
-        cJSON_GetObjectItem(cJSON_GetObjectItem(price, "models"), "mixtral"));
+    CU_ASSERT_STRING_EQUAL(
+        raw(cJSON_GetObjectItem(cJSON_GetObjectItem(price, "models"),
+                                "deepseek-chat"),
+            "input_per_mtok"),
+        "0.00027");
+    CU_ASSERT_STRING_EQUAL(
+        raw(cJSON_GetObjectItem(cJSON_GetObjectItem(price, "models"),
+                                "mixtral"),
+            "output_per_mtok"),
+        "0.6");
+    CU_ASSERT_STRING_EQUAL(
+        raw(cJSON_GetObjectItem(cJSON_GetObjectItem(price, "models"),
+                                "meta-llama/Llama-3.1-8B-Instruct"),
+            "output_per_mtok"),
+        "0.2");
+    CU_ASSERT_PTR_NULL(cJSON_GetObjectItem(cJSON_GetObjectItem(price, "models"),
+                                           "qwen-local"));
+    CU_ASSERT_EQUAL(hermetic(dir), 7);
     cJSON_Delete(cfg);
     cJSON_Delete(pol);
     cJSON_Delete(price);
@@ -584,6 +637,7 @@ test_pricing(void)
     b   = cJSON_GetArrayItem(cJSON_GetObjectItem(pol, "rules"), 0);
     CU_ASSERT_STRING_EQUAL(str(b, "id"), "litellm-budget");
     CU_ASSERT_PTR_NULL(cJSON_GetObjectItem(b, "when"));
+    CU_ASSERT_EQUAL(hermetic(dir), 7);
     cJSON_Delete(pol);
     run_free(&r);
 
