@@ -245,7 +245,7 @@ pdp_im_row_tenant(pdp_im *m, const cJSON *o)
         }
     }
     r.u.tenant = t;
-    return m->rv == TG_OK ? pdp_im_push(m, &r, t) : (free(t), m->rv);
+    return pdp_im_push(m, &r, t);
 }
 
 /* A key row with its hash. */
@@ -338,7 +338,7 @@ pdp_im_row_key(pdp_im *m, const cJSON *o)
     }
     r.u.key.hash = kr->hash;
     r.u.key.k    = k;
-    return m->rv == TG_OK ? pdp_im_push(m, &r, kr) : (free(kr), m->rv);
+    return pdp_im_push(m, &r, kr);
 }
 
 static tg_err
@@ -419,7 +419,7 @@ pdp_im_row_quota(pdp_im *m, const cJSON *o)
         }
     }
     r.u.quota = q;
-    return m->rv == TG_OK ? pdp_im_push(m, &r, q) : (free(q), m->rv);
+    return pdp_im_push(m, &r, q);
 }
 
 /* ---- lists and their history
@@ -497,7 +497,7 @@ pdp_im_row_list(pdp_im *m, const cJSON *o)
         }
     }
     r.u.list = l;
-    return m->rv == TG_OK ? pdp_im_push(m, &r, l) : (free(l), m->rv);
+    return pdp_im_push(m, &r, l);
 }
 
 tg_err
@@ -536,7 +536,7 @@ pdp_im_row_change(pdp_im *m, const cJSON *o)
         }
     }
     r.u.change = c;
-    return m->rv == TG_OK ? pdp_im_push(m, &r, c) : (free(c), m->rv);
+    return pdp_im_push(m, &r, c);
 }
 
 /* ---- policy history and the admin audit trail
@@ -627,12 +627,8 @@ pdp_im_row_activation(pdp_im *m, const cJSON *o)
             ar->files = NULL;
         }
     }
-    if (m->rv != TG_OK) {
-        free(ar); /* its files are NULL, or inside it */
-        return m->rv;
-    }
     r.u.act.a     = &ar->a;
-    r.u.act.files = ar->files;
+    r.u.act.files = ar->files; /* NULL, or inside ar */
     return pdp_im_push(m, &r, ar);
 }
 
@@ -658,7 +654,7 @@ pdp_im_row_audit(pdp_im *m, const cJSON *o)
         pdp_im_fail(m, TG_EINVAL, "\"seq\" must be 1 or more");
     }
     r.u.audit = a;
-    return m->rv == TG_OK ? pdp_im_push(m, &r, a) : (free(a), m->rv);
+    return pdp_im_push(m, &r, a);
 }
 
 /* ---- totals, budgets, alerts
@@ -712,7 +708,7 @@ pdp_im_row_totals(pdp_im *m, const cJSON *o)
     }
     r.u.totals.id = tr->id;
     r.u.totals.t  = &tr->t;
-    return m->rv == TG_OK ? pdp_im_push(m, &r, tr) : (free(tr), m->rv);
+    return pdp_im_push(m, &r, tr);
 }
 
 static tg_err
@@ -757,7 +753,7 @@ pdp_im_budget_row(pdp_im *m, const cJSON *o, bool alert)
         }
     }
     r.u.budget = b;
-    return m->rv == TG_OK ? pdp_im_push(m, &r, b) : (free(b), m->rv);
+    return pdp_im_push(m, &r, b);
 }
 
 tg_err

@@ -105,9 +105,15 @@ pdp_im_flush(pdp_im *m)
     return m->rv;
 }
 
+/* pdp_im_push takes owned whatever happens: after a failure (a row
+ * that did not parse) it is freed, and the row not kept. */
 tg_err
 pdp_im_push(pdp_im *m, const pdp_import_rec *r, void *owned)
 {
+    if (m->rv != TG_OK) {
+        free(owned);
+        return m->rv;
+    }
     m->recs[m->n]  = *r;
     m->owned[m->n] = owned;
     m->lines[m->n] = m->line;
