@@ -237,7 +237,9 @@ describe('import litellm', () => {
   });
 
   // LiteLLM prices models from its built-in cost map; an import carries
-  // that over only as --pricing: without it gpt-4o-mini would cost $0.
+  // that over only as --pricing: without it gpt-4o-mini would cost $0,
+  // and its budget would have no model to count. The PDP starts (its
+  // rollout runs the bundle's tests) and the request passes the budget.
   test('--pricing policies/pricing.json: gpt-4o-mini through the mock costs more than 0', async () => {
     const dir = path.join(root, 'priced');
     const cfgP = path.join(dir, 'tollgate.json');
@@ -249,6 +251,8 @@ describe('import litellm', () => {
       '      model: openai/gpt-4o-mini',
       `      api_base: http://127.0.0.1:${mockPort}/v1`,
       '      api_key: os.environ/TOLLGATE_MOCK_KEY',
+      'litellm_settings:',
+      '  max_budget: 10',
       '',
     ].join('\n'));
     const table = path.join(REPO, 'policies', 'pricing.json');
@@ -258,6 +262,9 @@ describe('import litellm', () => {
     const r = await runBinary('tollgate-pdp', ['import', 'litellm', src, '--out', dir, '--pricing', table]);
     assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
     assert.doesNotMatch(r.stdout, /approximated +pricing:/);
+    // the budget counts gpt-4o-mini: priced by the table alone
+    const rules = JSON.parse(fs.readFileSync(path.join(dir, 'bundle', 'imported.policy.json'), 'utf8')).rules;
+    assert.deepEqual(rules.map((x) => [x.id, x.when]), [['litellm-budget', undefined]]);
     const cfg = JSON.parse(fs.readFileSync(cfgP, 'utf8'));
     assert.equal(cfg.pdp.pricing_file, fs.realpathSync(table));
     // as above: only ports and timeouts change; pricing_file stays
