@@ -15,8 +15,10 @@
  *    (keys.sh) and DIR/findings.txt; refuses a DIR that is not empty;
  *    --dry-run writes nothing.
  *  - the command-line flags every importer takes (--out, --dry-run,
- *    --format), parsed without pdp/cli (this folder is called by the CLI,
- *    never the other way: tests/unit/layout.sh).
+ *    --format, --pricing), parsed without pdp/cli (this folder is called
+ *    by the CLI, never the other way: tests/unit/layout.sh).
+ *  - prices: --pricing FILE loaded as the PDP loads pdp.pricing_file, and
+ *    the finding that names the models nothing prices.
  *
  * Nothing here is thread-safe; one command runs at a time. Secrets: a
  * finding's message must never hold one (the importer says "literal
