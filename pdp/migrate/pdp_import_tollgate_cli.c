@@ -148,7 +148,7 @@ pdp_im_undo_keep(pdp_im_undo *u, pdp_store *st, char *err, size_t errlen)
     if (!pdp_im_copy_file(from, to)) {
         snprintf(err, errlen,
                  "cannot copy %s to %s (kept to put it back if the import "
-                 "fails): %s; nothing was imported",
+                 "fails): %s",
                  from, to, strerror(errno));
         unlink(to);
         return TG_ESYS;
@@ -277,9 +277,11 @@ static const char pdp_im_usage_text[] =
     "term lists and their history, every policy activation and its files,\n"
     "the admin audit trail, usage, totals, budget spend, alerts fired and\n"
     "the decision log, as they were. Before anything is written, every\n"
-    "file is checked against DIR/manifest.json (size and SHA-256) and the\n"
-    "decision log against DIR/decisions.pub. Exporting the new state gives\n"
-    "the same data files.\n"
+    "file is checked against DIR/manifest.json (size and SHA-256), the\n"
+    "decision log against DIR/decisions.pub, and every row of every file\n"
+    "is parsed. An import that fails leaves the state directory as it\n"
+    "found it (nothing is kept). Exporting the new state gives the same\n"
+    "data files.\n"
     "\n"
     "exit status: 0 imported; 1 refused (state not empty, a file that does\n"
     "not match the manifest, a format this build does not read) or failed;\n"
