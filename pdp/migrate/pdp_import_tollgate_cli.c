@@ -12,6 +12,8 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +34,19 @@ typedef struct pdp_im_undo {
     size_t      n_had;
     bool        copied; /* data.mdb was there: PDP_IM_UNDO_COPY holds it */
 } pdp_im_undo;
+
+/* pdp_im_errf says in err (errlen bytes) what could not be undone; a
+ * message longer than err (two long paths) is cut, which is fine for a
+ * message. */
+static void __attribute__((format(printf, 3, 4)))
+pdp_im_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
 
 static void
 pdp_im_undo_fini(pdp_im_undo *u)
@@ -146,10 +161,10 @@ pdp_im_undo_keep(pdp_im_undo *u, pdp_store *st, char *err, size_t errlen)
     snprintf(from, sizeof(from), "%s/data.mdb", u->state_dir);
     snprintf(to, sizeof(to), "%s/" PDP_IM_UNDO_COPY, u->state_dir);
     if (!pdp_im_copy_file(from, to)) {
-        snprintf(err, errlen,
-                 "cannot copy %s to %s (kept to put it back if the import "
-                 "fails): %s",
-                 from, to, strerror(errno));
+        pdp_im_errf(err, errlen,
+                    "cannot copy %s to %s (kept to put it back if the import "
+                    "fails): %s",
+                    from, to, strerror(errno));
         unlink(to);
         return TG_ESYS;
     }
@@ -174,8 +189,8 @@ pdp_im_undo_apply(pdp_im_undo *u, char *err, size_t errlen)
         snprintf(path, sizeof(path), "%s/" PDP_IM_UNDO_COPY, u->state_dir);
         snprintf(to, sizeof(to), "%s/data.mdb", u->state_dir);
         if (rename(path, to) != 0) {
-            snprintf(err, errlen, "cannot put %s back as %s: %s", path, to,
-                     strerror(errno));
+            pdp_im_errf(err, errlen, "cannot put %s back as %s: %s", path, to,
+                        strerror(errno));
             return false;
         }
     }
@@ -187,8 +202,8 @@ pdp_im_undo_apply(pdp_im_undo *u, char *err, size_t errlen)
             }
             snprintf(path, sizeof(path), "%s/%s", u->state_dir, e->d_name);
             if (unlink(path) != 0 && ok) {
-                snprintf(err, errlen, "cannot remove %s: %s", path,
-                         strerror(errno));
+                pdp_im_errf(err, errlen, "cannot remove %s: %s", path,
+                            strerror(errno));
                 ok = false;
             }
         }
@@ -201,8 +216,8 @@ pdp_im_undo_apply(pdp_im_undo *u, char *err, size_t errlen)
         for (;;) {
             char *slash = strrchr(path, '/');
             if (rmdir(path) != 0) {
-                snprintf(err, errlen, "cannot remove the directory %s: %s",
-                         path, strerror(errno));
+                pdp_im_errf(err, errlen, "cannot remove the directory %s: %s",
+                            path, strerror(errno));
                 return false;
             }
             if (strcmp(path, u->made) == 0 || slash == NULL || slash == path) {
@@ -227,8 +242,8 @@ pdp_import_into(const char *state_dir, int64_t map_size_mb,
     memset(rep, 0, sizeof(*rep));
     err[0] = '\0';
     if ((rv = pdp_im_undo_begin(&u, state_dir)) != TG_OK) {
-        snprintf(err, errlen, "cannot read the state directory %s: %s",
-                 state_dir, tg_strerror(rv));
+        pdp_im_errf(err, errlen, "cannot read the state directory %s: %s",
+                    state_dir, tg_strerror(rv));
         pdp_im_undo_fini(&u);
         return rv;
     }
