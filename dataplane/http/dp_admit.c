@@ -99,6 +99,57 @@ dp_admit_or(dp_req *r, tg_err rv, char *msg, size_t msglen, char *param,
                         msglen, param, paramlen);
 }
 
+/* dp_admit_gem_read replaces a Gemini client's body with its chat
+ * completions form (dp_gem_in.h), read the one strict way first. */
+static bool
+dp_admit_gem_read(dp_req *r)
+{
+    char   msg[512];
+    char   param[64];
+    char   why[256];
+    char  *oai  = NULL;
+    size_t olen = 0;
+    tg_buf nb;
+    tg_err rv;
+
+    if ((rv = tg_jstrict_check(r->body.data, r->body.len, param,
+                               sizeof(param), why, sizeof(why))) != TG_OK) {
+        snprintf(msg, sizeof(msg), "Invalid JSON payload received: %s%s%s%s.",
+                 why, param[0] != '\0' ? " (at " : "", param,
+                 param[0] != '\0' ? ")" : "");
+        dp_req_error(r, 400, msg, "invalid_request_error", NULL,
+                     "invalid_json");
+        return false;
+    }
+    rv = dp_gemin_req_to_openai(r->body.data, r->body.len, r->gem_op,
+                              r->gem_model, &oai, &olen, msg, sizeof(msg),
+                              param, sizeof(param));
+    if (rv != TG_OK) {
+        free(oai);
+        dp_req_error(r, rv == TG_ENOMEM ? 503 : 400,
+                     rv == TG_ENOMEM ? "The gateway ran out of memory reading "
+                                       "the request; retry."
+                                     : msg,
+                     "invalid_request_error", NULL,
+                     rv == TG_ENOMEM    ? "internal_error"
+                     : rv == TG_EPROTO ? "invalid_json"
+                                       : "invalid_value");
+        return false;
+    }
+    tg_buf_init(&nb, r->body.max > olen ? r->body.max : olen + 1);
+    rv = tg_buf_append(&nb, oai, olen);
+    free(oai);
+    if (rv != TG_OK) {
+        tg_buf_fini(&nb);
+        dp_req_error(r, 413, "The request body is too large.",
+                     "invalid_request_error", NULL, "request_too_large");
+        return false;
+    }
+    tg_buf_fini(&r->body);
+    r->body = nb;
+    return true;
+}
+
 /* dp_admit_parse reads the client's body into r->chat (OpenAI form): a
  * Messages request is translated; OpenRouter's fields are taken out
  * (dp_admit_or); a model variant (":floor", ":nitro") becomes the base
@@ -112,6 +163,12 @@ dp_admit_parse(dp_req *r)
     dp_strategy forced;
     tg_err      rv;
 
+    if (r->gem_op != DP_GEMIN_NONE && !r->gem_read) {
+        if (!dp_admit_gem_read(r)) {
+            return false;
+        }
+        r->gem_read = true; /* from here on, a chat completion */
+    }
     if (r->endpoint == TG_EP_MESSAGES) {
         cJSON           *root = NULL;
         char            *oai  = NULL;
@@ -564,6 +621,21 @@ dp_admit_decided(const dp_host *h, dp_req *r, tg_err err, const char *why)
         dp_admit_models(h, r);
         return false;
     }
+    if (r->gem_op == DP_GEMIN_COUNT) {
+        /* Gemini's countTokens: the gateway's own estimate of the prompt,
+         * after the same decision a generateContent gets; nothing goes
+         * upstream and nothing is metered. */
+        tg_buf b;
+        tg_buf_init(&b, 0);
+        if (dp_gemin_count(r->chat.prompt_tokens_estimate, &b) == TG_OK) {
+            dp_req_respond(r, 200, b.data, b.len);
+        } else {
+            dp_req_error(r, 503, "Out of memory; retry.", "server_error", NULL,
+                         "internal_error");
+        }
+        tg_buf_fini(&b);
+        return false;
+    }
     /* Only deployments the decision allowed (and the client's provider
      * preferences kept), in the strategy's order. */
     if (!dp_admit_prefer(h, r, keep, rank)) {
@@ -678,9 +750,13 @@ dp_admit_arrived(const dp_host *h, dp_req *r)
     }
     if (!r->has_key) {
         dp_req_error(r, 401,
-                     "You didn't provide an API key. Send your Tollgate "
-                     "virtual key in an Authorization header (Bearer) or "
-                     "x-api-key.",
+                     r->gem_op != DP_GEMIN_NONE
+                         ? "You didn't provide an API key. Send your Tollgate "
+                           "virtual key in x-goog-api-key, ?key= or an "
+                           "Authorization header (Bearer)."
+                         : "You didn't provide an API key. Send your Tollgate "
+                           "virtual key in an Authorization header (Bearer) "
+                           "or x-api-key.",
                      "invalid_request_error", NULL, "missing_api_key");
         return false;
     }

@@ -75,6 +75,7 @@ dp_req_unref(dp_req *r)
     tg_buf_fini(&r->body);
     tg_buf_fini(&r->out);
     tg_buf_fini(&r->err_body);
+    dp_gemin_stream_destroy(r->gem_st);
     pthread_mutex_destroy(&r->mtx);
     free(r->meta);
     free(r->models);
@@ -163,9 +164,42 @@ dp_req_mark_decision_locked(dp_req *r)
     }
 }
 
+/* dp_req_gem_body renders a whole answer (an OpenAI completion or error
+ * body) for a Gemini client into b; returns the status it goes with. */
+static unsigned
+dp_req_gem_body(dp_req *r, unsigned status, const char *body, size_t len,
+                tg_buf *b)
+{
+    long   retry = strtol(r->retry_after, NULL, 10);
+    tg_err rv;
+
+    if (status >= 200 && status < 300) {
+        rv = r->gem_op == DP_GEMIN_COUNT ? tg_buf_append(b, body, len)
+                                       : dp_gemin_reply(body, len, b);
+        if (rv == TG_OK) {
+            return status;
+        }
+        tg_buf_reset(b);
+        status = 502;
+        rv     = dp_gemin_error(status,
+                              "The provider's answer could not be put in "
+                                  "Gemini's form (a function call's arguments "
+                                  "are not a JSON object).",
+                              "upstream_error", 0, b);
+    } else {
+        rv = dp_gemin_error_from_openai(status, body, len,
+                                      status == 429 || status == 503 ? retry
+                                                                     : 0,
+                                      b);
+    }
+    return rv == TG_OK ? status : 500;
+}
+
 void
 dp_req_respond(dp_req *r, unsigned status, const char *body, size_t len)
 {
+    tg_buf gb;
+
     if (r->hold_answers) {
         /* Its record is spooled first (dp_worker_finish), then this is
          * delivered. */
@@ -177,6 +211,12 @@ dp_req_respond(dp_req *r, unsigned status, const char *body, size_t len)
             tg_buf_reset(&r->ans_body);
         }
         return;
+    }
+    tg_buf_init(&gb, 0);
+    if (r->gem_op != DP_GEMIN_NONE) {
+        status = dp_req_gem_body(r, status, body, len, &gb);
+        body   = gb.data != NULL ? gb.data : "";
+        len    = gb.len;
     }
     pthread_mutex_lock(&r->mtx);
     if (r->phase == DP_PHASE_PENDING && !r->client_gone) {
@@ -197,6 +237,7 @@ dp_req_respond(dp_req *r, unsigned status, const char *body, size_t len)
         dp_req_resume_locked(r);
     }
     pthread_mutex_unlock(&r->mtx);
+    tg_buf_fini(&gb);
     dp_metrics_count_status(r->m, status);
 }
 
@@ -230,6 +271,19 @@ dp_req_stream_commit_locked(dp_req *r)
     dp_req_resume_locked(r);
 }
 
+tg_err
+dp_req_out_locked(dp_req *r, const char *data, size_t len)
+{
+    if (r->gem_op == DP_GEMIN_NONE) {
+        return tg_buf_append(&r->out, data, len);
+    }
+    if (r->gem_st == NULL &&
+        (r->gem_st = dp_gemin_stream_create(r->gem_model)) == NULL) {
+        return TG_ENOMEM;
+    }
+    return dp_gemin_stream_feed(r->gem_st, data, len, &r->out);
+}
+
 void
 dp_req_stream_end(dp_req *r, const char *error_message)
 {
@@ -244,7 +298,9 @@ dp_req_stream_end(dp_req *r, const char *error_message)
     }
     pthread_mutex_lock(&r->mtx);
     if (tg_buf_error(&b) != TG_OK ||
-        tg_buf_append(&r->out, b.data, b.len) != TG_OK) {
+        (b.len > 0 && dp_req_out_locked(r, b.data, b.len) != TG_OK) ||
+        (r->gem_st != NULL &&
+         dp_gemin_stream_finish(r->gem_st, &r->out) != TG_OK)) {
         tg_warn("request %s: out of memory for its final error event; the "
                 "stream ends without it",
                 r->request_id);
@@ -343,7 +399,7 @@ dp_req_deliver(dp_req *r)
     case DP_ANS_STREAM_END:
         if (r->ans_body.len > 0) {
             pthread_mutex_lock(&r->mtx);
-            if (tg_buf_append(&r->out, r->ans_body.data, r->ans_body.len) !=
+            if (dp_req_out_locked(r, r->ans_body.data, r->ans_body.len) !=
                 TG_OK) {
                 tg_warn("request %s: out of memory for the end of the "
                         "stream",

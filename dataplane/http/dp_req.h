@@ -14,6 +14,7 @@
 #include <microhttpd.h>
 
 #include "dp_attempt.h"
+#include "dp_gem_in.h"
 #include "dp_guard_req.h"
 #include "dp_metrics.h"
 #include "dp_openai.h"
@@ -136,9 +137,16 @@ struct dp_req {
     bool        dispatched;
     bool        too_big;
     bool        queued; /* a response was queued to MHD */
+    /* A Gemini API client (dp_gem_in.h): its method and the model in
+     * its path. The request is a chat completion inside; only its answer
+     * leaves in Gemini's shape (dp_req_respond, dp_req_out_locked). */
+    dp_gemin_op   gem_op;
+    char        gem_model[TG_MODEL_MAX];
 
     /* worker */
     dp_chat_req   chat; /* OpenAI form (Messages: translated) */
+    bool          gem_read; /* body holds the Gemini request translated */
+    dp_gemin_stream *gem_st;  /* renders the stream for a Gemini client */
     dp_client_req cr;
     bool          have_decision;
     dp_decision   dec;
@@ -279,6 +287,11 @@ void dp_req_error(dp_req *r, unsigned status, const char *message,
 /* dp_req_stream_commit_locked starts the client's 200 stream from r->dep:
  * from here on nothing is retried. Call with r->mtx held, r pending. */
 void dp_req_stream_commit_locked(dp_req *r);
+
+/* dp_req_out_locked appends stream bytes (whole OpenAI chat SSE events)
+ * to r->out in the client's format. Call with r->mtx held. */
+tg_err dp_req_out_locked(dp_req *r, const char *data, size_t len)
+    __attribute__((warn_unused_result));
 
 /* dp_req_stream_end ends a stream the client is already reading: what
  * went wrong (error_message, NULL: nothing) becomes a final error event,

@@ -110,7 +110,7 @@ dp_server_send(dp_server *srv, struct MHD_Connection *conn, unsigned status,
 /* dp_server_key is the virtual key the request presents (Authorization:
  * Bearer, else x-api-key); NULL when none. */
 static const char *
-dp_server_key(struct MHD_Connection *conn)
+dp_server_key(struct MHD_Connection *conn, bool gem)
 {
     const char *auth =
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
@@ -121,8 +121,24 @@ dp_server_key(struct MHD_Connection *conn)
         }
         return key;
     }
-    return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "x-api-key");
+    if ((key = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                           "x-api-key")) != NULL ||
+        !gem) {
+        return key;
+    }
+    /* Gemini clients: x-goog-api-key, or ?key= (never logged: MHD hands
+     * paths over without their query). */
+    if ((key = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                           "x-goog-api-key")) != NULL) {
+        return key;
+    }
+    return MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "key");
 }
+
+/* A Gemini API path's errors: Google's error shape, recorded as the chat
+ * completion the request is inside (dp_server_send_error). Never sent to
+ * the PDP. */
+#define DP_SERVER_EP_GEMINI ((tg_endpoint)100)
 
 /* dp_server_record_refusal spools the decision record of a request on a
  * model path refused here, before any worker took it (wrong content type,
@@ -133,12 +149,13 @@ dp_server_record_refusal(dp_server *srv, struct MHD_Connection *conn,
                          tg_endpoint ep, unsigned status, const char *code,
                          const char *request_id)
 {
-    const char *key = dp_server_key(conn);
+    const char *key = dp_server_key(conn, ep == DP_SERVER_EP_GEMINI);
     tg_usage   *u;
 
     if (ep == TG_EP_UNSPECIFIED || srv->n_pdps == 0) {
         return;
     }
+    ep = ep == DP_SERVER_EP_GEMINI ? TG_EP_CHAT_COMPLETIONS : ep;
     if (key == NULL || key[0] == '\0' || strlen(key) > DP_KEY_MAX ||
         (u = calloc(1, sizeof(*u))) == NULL) {
         return; /* no key (or not one): nobody to record it for */
@@ -178,8 +195,13 @@ dp_server_send_error(dp_server *srv, struct MHD_Connection *conn,
     }
     dp_server_record_refusal(srv, conn, ep, status, code, request_id);
     tg_buf_init(&b, 0);
-    /* In the client's format: Anthropic's for /v1/messages. */
-    dp_client_error(ep, &b, message, type, NULL, code);
+    /* In the client's format: Anthropic's for /v1/messages, Google's for
+     * the Gemini paths. */
+    if (ep == DP_SERVER_EP_GEMINI) {
+        dp_gemin_error(status, message, code, 0, &b);
+    } else {
+        dp_client_error(ep, &b, message, type, NULL, code);
+    }
     ret = dp_server_send(srv, conn, status, "application/json", b.data, b.len,
                          request_id, allow);
     tg_buf_fini(&b);
@@ -320,7 +342,7 @@ dp_server_trace_id(struct MHD_Connection *conn, dp_req *r)
 static bool
 dp_server_take_key(struct MHD_Connection *conn, dp_req *r)
 {
-    const char *key = dp_server_key(conn);
+    const char *key = dp_server_key(conn, r->gem_op != DP_GEMIN_NONE);
 
     if (key == NULL || key[0] == '\0') {
         return true;
@@ -638,13 +660,35 @@ dp_server_first(dp_server *srv, struct MHD_Connection *conn, const char *url,
     dp_req         *r;
     dp_meta_ctx     mc = {0};
     enum MHD_Result ret;
+    dp_gemin_op       gop = DP_GEMIN_NONE;
+    char            gmodel[TG_MODEL_MAX];
 
     atomic_fetch_add(&srv->m.requests, 1);
     if (dp_server_framing(srv, conn, url, method, &ret) ||
         dp_server_own_path(srv, conn, url, method, &ret)) {
         return ret;
     }
-    if (!dp_server_endpoint(url, &ep, &allow)) {
+    if (dp_gemin_path(url, &gop, gmodel, sizeof(gmodel))) {
+        const char *alt =
+            MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "alt");
+        ep    = DP_SERVER_EP_GEMINI; /* for the errors below */
+        allow = "POST";
+        if (gop == DP_GEMIN_NONE || gmodel[0] == '\0') {
+            return dp_server_send_error(
+                srv, conn, ep, 404,
+                "Tollgate serves the Gemini methods generateContent, "
+                "streamGenerateContent (alt=sse) and countTokens of "
+                "models/{model}.",
+                "invalid_request_error", "unknown_url", NULL, NULL);
+        }
+        if (gop == DP_GEMIN_STREAM && (alt == NULL || strcmp(alt, "sse") != 0)) {
+            return dp_server_send_error(
+                srv, conn, ep, 400,
+                "streamGenerateContent is served as server-sent events "
+                "only: add ?alt=sse to the URL.",
+                "invalid_request_error", "invalid_value", NULL, NULL);
+        }
+    } else if (!dp_server_endpoint(url, &ep, &allow)) {
         char msg[400];
         snprintf(msg, sizeof(msg),
                  "Unknown path '%.200s'. Tollgate serves /v1/chat/completions, "
@@ -681,10 +725,16 @@ dp_server_first(dp_server *srv, struct MHD_Connection *conn, const char *url,
             return dp_server_too_large(srv, conn, ep, NULL);
         }
     }
-    if ((r = dp_server_req_new(srv, conn, ep)) == NULL) {
+    if ((r = dp_server_req_new(srv, conn,
+                               gop != DP_GEMIN_NONE ? TG_EP_CHAT_COMPLETIONS
+                                                  : ep)) == NULL) {
         return MHD_NO;
     }
     *con_cls = r;
+    if (gop != DP_GEMIN_NONE) {
+        r->gem_op = gop;
+        snprintf(r->gem_model, sizeof(r->gem_model), "%s", gmodel);
+    }
     if (!dp_server_take_key(conn, r)) {
         r->dispatched = true; /* answered here */
         return dp_server_send_error(
@@ -736,12 +786,14 @@ dp_server__access(void *cls, struct MHD_Connection *conn, const char *url,
         return MHD_YES;
     }
     if (!r->dispatched) {
+        tg_endpoint eep =
+            r->gem_op != DP_GEMIN_NONE ? DP_SERVER_EP_GEMINI : r->endpoint;
         r->dispatched = true;
         if (r->too_big) {
-            return dp_server_too_large(srv, conn, r->endpoint, r->request_id);
+            return dp_server_too_large(srv, conn, eep, r->request_id);
         }
         if (atomic_load(&srv->stopping) || atomic_load(&srv->closed)) {
-            return dp_server_send_error(srv, conn, r->endpoint, 503,
+            return dp_server_send_error(srv, conn, eep, 503,
                                         "The gateway is shutting down; retry.",
                                         "server_error", "shutting_down",
                                         r->request_id, NULL);
@@ -765,9 +817,14 @@ dp_server__access(void *cls, struct MHD_Connection *conn, const char *url,
              * answer here, or MHD would stop with a suspended connection. */
             tg_buf b;
             tg_buf_init(&b, 0);
-            dp_client_error(r->endpoint, &b,
-                            "The gateway is shutting down; retry.",
-                            "server_error", NULL, "shutting_down");
+            if (r->gem_op != DP_GEMIN_NONE) {
+                dp_gemin_error(503, "The gateway is shutting down; retry.",
+                                   "shutting_down", 0, &b);
+            } else {
+                dp_client_error(r->endpoint, &b,
+                                "The gateway is shutting down; retry.",
+                                "server_error", NULL, "shutting_down");
+            }
             pthread_mutex_lock(&r->mtx);
             r->phase    = DP_PHASE_COMPLETE;
             r->status   = 503;
