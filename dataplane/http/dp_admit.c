@@ -112,8 +112,8 @@ dp_admit_gem_read(dp_req *r)
     tg_buf nb;
     tg_err rv;
 
-    if ((rv = tg_jstrict_check(r->body.data, r->body.len, param,
-                               sizeof(param), why, sizeof(why))) != TG_OK) {
+    if ((rv = tg_jstrict_check(r->body.data, r->body.len, param, sizeof(param),
+                               why, sizeof(why))) != TG_OK) {
         snprintf(msg, sizeof(msg), "Invalid JSON payload received: %s%s%s%s.",
                  why, param[0] != '\0' ? " (at " : "", param,
                  param[0] != '\0' ? ")" : "");
@@ -122,8 +122,8 @@ dp_admit_gem_read(dp_req *r)
         return false;
     }
     rv = dp_gemin_req_to_openai(r->body.data, r->body.len, r->gem_op,
-                              r->gem_model, &oai, &olen, msg, sizeof(msg),
-                              param, sizeof(param));
+                                r->gem_model, &oai, &olen, msg, sizeof(msg),
+                                param, sizeof(param));
     if (rv != TG_OK) {
         free(oai);
         dp_req_error(r, rv == TG_ENOMEM ? 503 : 400,
@@ -131,7 +131,7 @@ dp_admit_gem_read(dp_req *r)
                                        "the request; retry."
                                      : msg,
                      "invalid_request_error", NULL,
-                     rv == TG_ENOMEM    ? "internal_error"
+                     rv == TG_ENOMEM   ? "internal_error"
                      : rv == TG_EPROTO ? "invalid_json"
                                        : "invalid_value");
         return false;

@@ -175,22 +175,20 @@ dp_req_gem_body(dp_req *r, unsigned status, const char *body, size_t len,
 
     if (status >= 200 && status < 300) {
         rv = r->gem_op == DP_GEMIN_COUNT ? tg_buf_append(b, body, len)
-                                       : dp_gemin_reply(body, len, b);
+                                         : dp_gemin_reply(body, len, b);
         if (rv == TG_OK) {
             return status;
         }
         tg_buf_reset(b);
         status = 502;
         rv     = dp_gemin_error(status,
-                              "The provider's answer could not be put in "
-                                  "Gemini's form (a function call's arguments "
-                                  "are not a JSON object).",
-                              "upstream_error", 0, b);
+                                "The provider's answer could not be put in "
+                                    "Gemini's form (a function call's arguments "
+                                    "are not a JSON object).",
+                                "upstream_error", 0, b);
     } else {
-        rv = dp_gemin_error_from_openai(status, body, len,
-                                      status == 429 || status == 503 ? retry
-                                                                     : 0,
-                                      b);
+        rv = dp_gemin_error_from_openai(
+            status, body, len, status == 429 || status == 503 ? retry : 0, b);
     }
     return rv == TG_OK ? status : 500;
 }

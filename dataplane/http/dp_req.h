@@ -140,13 +140,15 @@ struct dp_req {
     /* A Gemini API client (dp_gem_in.h): its method and the model in
      * its path. The request is a chat completion inside; only its answer
      * leaves in Gemini's shape (dp_req_respond, dp_req_out_locked). */
-    dp_gemin_op   gem_op;
+    dp_gemin_op gem_op;
     char        gem_model[TG_MODEL_MAX];
+    /* worker: the body holds the Gemini request translated; the renderer
+     * of its stream */
+    bool             gem_read;
+    dp_gemin_stream *gem_st;
 
     /* worker */
     dp_chat_req   chat; /* OpenAI form (Messages: translated) */
-    bool          gem_read; /* body holds the Gemini request translated */
-    dp_gemin_stream *gem_st;  /* renders the stream for a Gemini client */
     dp_client_req cr;
     bool          have_decision;
     dp_decision   dec;

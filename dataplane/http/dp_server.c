@@ -660,7 +660,7 @@ dp_server_first(dp_server *srv, struct MHD_Connection *conn, const char *url,
     dp_req         *r;
     dp_meta_ctx     mc = {0};
     enum MHD_Result ret;
-    dp_gemin_op       gop = DP_GEMIN_NONE;
+    dp_gemin_op     gop = DP_GEMIN_NONE;
     char            gmodel[TG_MODEL_MAX];
 
     atomic_fetch_add(&srv->m.requests, 1);
@@ -681,7 +681,8 @@ dp_server_first(dp_server *srv, struct MHD_Connection *conn, const char *url,
                 "models/{model}.",
                 "invalid_request_error", "unknown_url", NULL, NULL);
         }
-        if (gop == DP_GEMIN_STREAM && (alt == NULL || strcmp(alt, "sse") != 0)) {
+        if (gop == DP_GEMIN_STREAM &&
+            (alt == NULL || strcmp(alt, "sse") != 0)) {
             return dp_server_send_error(
                 srv, conn, ep, 400,
                 "streamGenerateContent is served as server-sent events "
@@ -725,9 +726,10 @@ dp_server_first(dp_server *srv, struct MHD_Connection *conn, const char *url,
             return dp_server_too_large(srv, conn, ep, NULL);
         }
     }
-    if ((r = dp_server_req_new(srv, conn,
-                               gop != DP_GEMIN_NONE ? TG_EP_CHAT_COMPLETIONS
-                                                  : ep)) == NULL) {
+    /* A Gemini request is a chat completion inside. */
+    r = dp_server_req_new(srv, conn,
+                          gop != DP_GEMIN_NONE ? TG_EP_CHAT_COMPLETIONS : ep);
+    if (r == NULL) {
         return MHD_NO;
     }
     *con_cls = r;
@@ -793,10 +795,9 @@ dp_server__access(void *cls, struct MHD_Connection *conn, const char *url,
             return dp_server_too_large(srv, conn, eep, r->request_id);
         }
         if (atomic_load(&srv->stopping) || atomic_load(&srv->closed)) {
-            return dp_server_send_error(srv, conn, eep, 503,
-                                        "The gateway is shutting down; retry.",
-                                        "server_error", "shutting_down",
-                                        r->request_id, NULL);
+            return dp_server_send_error(
+                srv, conn, eep, 503, "The gateway is shutting down; retry.",
+                "server_error", "shutting_down", r->request_id, NULL);
         }
         dp_server_request_read(conn);
         pthread_mutex_lock(&r->mtx);
@@ -819,7 +820,7 @@ dp_server__access(void *cls, struct MHD_Connection *conn, const char *url,
             tg_buf_init(&b, 0);
             if (r->gem_op != DP_GEMIN_NONE) {
                 dp_gemin_error(503, "The gateway is shutting down; retry.",
-                                   "shutting_down", 0, &b);
+                               "shutting_down", 0, &b);
             } else {
                 dp_client_error(r->endpoint, &b,
                                 "The gateway is shutting down; retry.",

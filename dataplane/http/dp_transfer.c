@@ -261,8 +261,7 @@ dp_transfer_write_cb(char *data, size_t size, size_t n, void *arg)
         dp_usage_capture(xf->h, r, xf->scratch.data, xf->scratch.len);
         dp_trace_finish_reason(r, xf->scratch.data, xf->scratch.len);
         pthread_mutex_lock(&r->mtx);
-        if (dp_req_out_locked(r, xf->scratch.data, xf->scratch.len) !=
-            TG_OK) {
+        if (dp_req_out_locked(r, xf->scratch.data, xf->scratch.len) != TG_OK) {
             pthread_mutex_unlock(&r->mtx);
             return 0;
         }

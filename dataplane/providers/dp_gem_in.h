@@ -31,9 +31,10 @@ typedef enum dp_gemin_op {
 } dp_gemin_op;
 
 /* dp_gemin_path reads an API path "/v1beta/models/<model>:<method>" (or
- * "/v1/..."): true when url is under /v1beta/models/ or /v1/models/ with a
- * ':' method; *op is DP_GEMIN_NONE for a method not served, and model is
- * the part between "models/" and the last ':' (cut to modellen). */
+ * "/v1/models/..."): true when url is one of those with a ':' method, or
+ * anything else under /v1beta/; *op is DP_GEMIN_NONE for a method or path
+ * not served, and model is the part between "models/" and the last ':'
+ * (cut to modellen; "" when there is none). */
 bool dp_gemin_path(const char *url, dp_gemin_op *op, char *model,
                    size_t modellen);
 

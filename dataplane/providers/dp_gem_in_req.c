@@ -39,17 +39,19 @@ dp_gemin_path(const char *url, dp_gemin_op *op, char *model, size_t modellen)
     const char *m;
     const char *colon;
 
+    *op      = DP_GEMIN_NONE;
+    model[0] = '\0';
     if (strncmp(url, "/v1beta/models/", 15) == 0) {
         m = url + 15;
     } else if (strncmp(url, "/v1/models/", 11) == 0) {
         m = url + 11;
     } else {
-        return false;
+        /* Anything else under /v1beta is Gemini's too: not served. */
+        return strncmp(url, "/v1beta/", 8) == 0;
     }
     if ((colon = strrchr(m, ':')) == NULL) {
-        return false;
+        return strncmp(url, "/v1beta/", 8) == 0;
     }
-    *op = DP_GEMIN_NONE;
     snprintf(model, modellen, "%.*s", (int)(colon - m), m);
     for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
         if (strcmp(colon + 1, methods[i].name) == 0) {

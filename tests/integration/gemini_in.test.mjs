@@ -166,6 +166,7 @@ describe('Gemini API in', () => {
     const cc = await gem('gpt-4o-mini', 'generateContent', { contents: [{ parts: [{ text: 'hi' }] }], generationConfig: { candidateCount: 2 } });
     assert.match(google(cc, 400, 'INVALID_ARGUMENT').message, /candidateCount/);
     google(await gem('gpt-4o-mini', 'embedContent', {}), 404, 'NOT_FOUND', 'unknown_url');
+    google(await httpRequest(gw.port, { path: '/v1beta/models', headers: { 'x-goog-api-key': key } }), 404, 'NOT_FOUND');
     const get = await httpRequest(gw.port, { path: path('gpt-4o-mini', 'generateContent'), headers: { 'x-goog-api-key': key } });
     google(get, 405, 'INVALID_ARGUMENT');
   });

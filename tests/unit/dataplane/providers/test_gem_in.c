@@ -193,7 +193,9 @@ test_path(void)
         {"/v1/models/openai/gpt-4o:countTokens", true, DP_GEMIN_COUNT,
          "openai/gpt-4o"},
         {"/v1beta/models/m:embedContent", true, DP_GEMIN_NONE, "m"},
-        {"/v1beta/models/m", false, DP_GEMIN_NONE, ""},
+        {"/v1beta/models/m", true, DP_GEMIN_NONE, ""},
+        {"/v1beta/files", true, DP_GEMIN_NONE, ""},
+        {"/v1/models/m", false, DP_GEMIN_NONE, ""},
         {"/v1/models", false, DP_GEMIN_NONE, ""},
         {"/v1/chat/completions", false, DP_GEMIN_NONE, ""},
     };
