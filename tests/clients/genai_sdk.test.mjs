@@ -116,6 +116,12 @@ describe('@google/genai against Tollgate', () => {
     assert.deepEqual(afterStats, before);
   });
 
+  test('apiVersion v1 (/v1/models/...) is served the same', async () => {
+    const v1 = new GoogleGenAI({ apiKey: key, apiVersion: 'v1', httpOptions: { baseUrl: gw.baseUrl } });
+    const r = await v1.models.generateContent({ model: 'm-openai', contents: '[[mock chunks=2]] hi' });
+    assert.equal(r.text, mockWords(2));
+  });
+
   test('errors reach the SDK as ApiError with the status', async () => {
     const bad = new GoogleGenAI({ apiKey: 'tg-not-a-key', httpOptions: { baseUrl: gw.baseUrl } });
     await assert.rejects(bad.models.generateContent({ model: 'm-openai', contents: 'hi' }),

@@ -12,6 +12,11 @@ import {
   decisionRecords, httpRequest, mockWords, openStream, pollUntil, readSse, startGateway,
 } from './harness.mjs';
 
+// Guardrails chosen per request by the x-tollgate-meta-guard header.
+const guard = (v) => ({ all: [{ exists: 'request.metadata.guard' }, { eq: ['request.metadata.guard', v] }] });
+const CARD = '4111 1111 1111 1111';
+const AWS = 'AKIAZ7QK3M2XW9PL4TRE';
+
 const bundle = {
   'bundle.json': { name: 'gemini-in', revision: 1, default: 'deny' },
   'gem.policy.json': {
@@ -23,6 +28,9 @@ const bundle = {
         when: { all: [{ eq: ['tenant.id', 'broke-co'] }, { eq: ['request.model', 'gpt-4o-mini'] }] },
       },
       { id: 'rpm-1', kind: 'rate_limit', scope: 'key', rpm: 1, when: { eq: ['tenant.id', 'rpm-co'] } },
+      { id: 'in-redact', kind: 'guardrail', when: guard('in'), stages: ['input'], detectors: ['pii.card'], action: 'redact' },
+      { id: 'out-redact', kind: 'guardrail', when: guard('out'), stages: ['output'], detectors: ['pii.card'], action: 'redact' },
+      { id: 'out-block', kind: 'guardrail', when: guard('outblock'), stages: ['output'], detectors: ['secret'], action: 'block' },
     ],
   },
 };
@@ -225,6 +233,39 @@ describe('Gemini API in', () => {
     const last = JSON.parse(events.at(-1).data);
     assert.ok(last.error, events.at(-1).data);
     assert.ok(last.error.code >= 400 && typeof last.error.status === 'string', events.at(-1).data);
+  });
+
+  test('guardrails apply as to a chat: input redacted, a streamed card redacted, a secret blocks in Google\'s shape', async () => {
+    const echo = await gem('gpt-4o-mini', 'generateContent',
+      { contents: [{ parts: [{ text: `Charge ${CARD} now [[mock echo=1 chunks=1]]` }] }] },
+      { headers: { 'x-tollgate-meta-guard': 'in' } });
+    assert.equal(echo.status, 200, echo.text);
+    assert.equal(echo.json.candidates[0].content.parts[0].text, 'Charge [REDACTED:CARD] now');
+
+    const streamOf = async (text, g) => {
+      const s = await openStream(gw.port, {
+        path: `${path('gpt-4o-mini', 'streamGenerateContent')}?alt=sse`,
+        headers: { 'x-goog-api-key': key, 'x-tollgate-meta-guard': g },
+        body: { contents: [{ parts: [{ text }] }] },
+      });
+      assert.equal(s.status, 200);
+      return (await readSse(s.res, s.t0)).events;
+    };
+    const red = await streamOf(`card ${CARD} ok [[mock echo=1 chunks=3]]`, 'out');
+    const text = red.map((e) => JSON.parse(e.data)).map((c) => c.candidates?.[0]?.content?.parts?.[0]?.text ?? '').join('');
+    assert.equal(text, 'card [REDACTED:CARD] ok');
+    for (const e of red) assert.ok(!e.data.includes('1111'), e.data);
+
+    const blocked = await streamOf(`here: ${AWS} and more [[mock echo=1 chunks=3]]`, 'outblock');
+    const last = JSON.parse(blocked.at(-1).data);
+    assert.equal(last.error?.status, 'INVALID_ARGUMENT', blocked.at(-1).data);
+    assert.equal(last.error.details[0].reason, 'guardrail_blocked');
+    for (const e of blocked) assert.ok(!e.data.includes('AKIA'), e.data);
+
+    const whole = await gem('gpt-4o-mini', 'generateContent',
+      { contents: [{ parts: [{ text: `x ${AWS} [[mock echo=1]]` }] }] }, { headers: { 'x-tollgate-meta-guard': 'outblock' } });
+    google(whole, 400, 'INVALID_ARGUMENT', 'guardrail_blocked');
+    assert.ok(!whole.text.includes('AKIA'));
   });
 
   test('usage is metered exactly as the same chat completion', async () => {
