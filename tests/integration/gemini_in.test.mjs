@@ -160,6 +160,16 @@ describe('Gemini API in', () => {
     assert.equal(r2.status, 200, r2.text);
     assert.ok(r2.json.totalTokens < r.json.totalTokens);
     assert.deepEqual(await gw.mockStats(), before);
+    // Recorded as an allowed request with no tokens and no cost.
+    const id = r.headers['x-request-id'];
+    const recs = await pollUntil(async () => {
+      const d = await decisionRecords(gw);
+      return d.byId.has(id) ? d : null;
+    }, { what: 'the countTokens request to be recorded' });
+    const rec = recs.byId.get(id);
+    assert.equal(rec.verdict, 'allow', JSON.stringify(rec));
+    assert.equal(rec.cost_micro_usd ?? 0, 0, JSON.stringify(rec));
+    assert.equal(rec.tokens?.completion ?? 0, 0, JSON.stringify(rec));
     google(await gem('mock-small', 'countTokens', { contents: [{ parts: [{ text: 'hi' }] }] }), 403, 'PERMISSION_DENIED');
   });
 
