@@ -728,6 +728,109 @@ dp_gemin_safety(dp_gemin_rx *rx, const cJSON *ss)
     return TG_OK;
 }
 
+/* The REST API also takes protobuf's snake_case names (Google's curl
+ * examples use them): these are renamed to camelCase before reading. */
+static const char *const dp_gemin_snake[][2] = {
+    {"system_instruction", "systemInstruction"},
+    {"generation_config", "generationConfig"},
+    {"safety_settings", "safetySettings"},
+    {"tool_config", "toolConfig"},
+    {"cached_content", "cachedContent"},
+    {"generate_content_request", "generateContentRequest"},
+    {"inline_data", "inlineData"},
+    {"file_data", "fileData"},
+    {"mime_type", "mimeType"},
+    {"function_call", "functionCall"},
+    {"function_response", "functionResponse"},
+    {"thought_signature", "thoughtSignature"},
+    {"function_declarations", "functionDeclarations"},
+    {"parameters_json_schema", "parametersJsonSchema"},
+    {"function_calling_config", "functionCallingConfig"},
+    {"allowed_function_names", "allowedFunctionNames"},
+    {"max_output_tokens", "maxOutputTokens"},
+    {"top_p", "topP"},
+    {"top_k", "topK"},
+    {"stop_sequences", "stopSequences"},
+    {"candidate_count", "candidateCount"},
+    {"response_mime_type", "responseMimeType"},
+    {"response_schema", "responseSchema"},
+    {"response_json_schema", "responseJsonSchema"},
+    {"presence_penalty", "presencePenalty"},
+    {"frequency_penalty", "frequencyPenalty"},
+};
+
+/* Members whose values are the client's own data (function arguments,
+ * results, schemas): their keys are never renamed. */
+static const char *const dp_gemin_opaque[] = {
+    "args",           "response",           "parameters",
+    "responseSchema", "responseJsonSchema", "parametersJsonSchema",
+};
+
+/* dp_gemin_rename gives member c of o its camelCase name when it has a
+ * snake_case one and o does not hold both. */
+static void
+dp_gemin_rename(const cJSON *o, cJSON *c)
+{
+    for (size_t i = 0; i < sizeof(dp_gemin_snake) / sizeof(dp_gemin_snake[0]);
+         i++) {
+        char *n;
+        if (strcmp(c->string, dp_gemin_snake[i][0]) != 0 ||
+            cJSON_GetObjectItemCaseSensitive(o, dp_gemin_snake[i][1]) != NULL ||
+            (n = dp_jtx_strdup(dp_gemin_snake[i][1])) == NULL) {
+            continue;
+        }
+        if (!(c->type & cJSON_StringIsConst)) {
+            cJSON_free(c->string);
+        }
+        c->string = n;
+        c->type &= ~cJSON_StringIsConst;
+        return;
+    }
+}
+
+/* dp_gemin_normalize renames snake_case members of the request's own
+ * structure (in place) and wraps a single Content or Part given where
+ * Google also takes one ("contents", "parts") in an array. A name given
+ * both ways is left for dp_gemin_unknown to refuse. */
+static void
+dp_gemin_normalize(cJSON *o, int depth)
+{
+    cJSON *c;
+
+    if (depth > 16 || (!cJSON_IsObject(o) && !cJSON_IsArray(o))) {
+        return;
+    }
+    cJSON_ArrayForEach(c, o)
+    {
+        bool opaque = false;
+        if (c->string == NULL) {
+            dp_gemin_normalize(c, depth + 1);
+            continue;
+        }
+        dp_gemin_rename(o, c);
+        for (size_t i = 0; i < sizeof(dp_gemin_opaque) / sizeof(char *); i++) {
+            opaque = opaque || strcmp(c->string, dp_gemin_opaque[i]) == 0;
+        }
+        if (cJSON_IsObject(c) && (strcmp(c->string, "contents") == 0 ||
+                                  strcmp(c->string, "parts") == 0)) {
+            /* The members move into a new element; c stays in place (so
+             * the walk goes on from it) and becomes the array. */
+            cJSON *one = cJSON_CreateObject();
+            if (one != NULL) {
+                one->child = c->child;
+                c->child   = NULL;
+                c->type    = cJSON_Array | (c->type & cJSON_StringIsConst);
+                if (!cJSON_AddItemToArray(c, one)) {
+                    cJSON_Delete(one);
+                }
+            }
+        }
+        if (!opaque) {
+            dp_gemin_normalize(c, depth + 1);
+        }
+    }
+}
+
 /* dp_gemin_body translates the GenerateContentRequest req into root. */
 static tg_err
 dp_gemin_body(dp_gemin_rx *rx, cJSON *root, const cJSON *req, dp_gemin_op op)
@@ -815,6 +918,7 @@ dp_gemin_req_to_openai(const char *body, size_t len, dp_gemin_op op,
         snprintf(msg, msglen, "Invalid JSON payload received.");
         return TG_EPROTO;
     }
+    dp_gemin_normalize(req, 0);
     src = req;
     if (op == DP_GEMIN_COUNT && dp_jtx_get(req, "generateContentRequest")) {
         /* countTokens: {"generateContentRequest": {...}} alone. */

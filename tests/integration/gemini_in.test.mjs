@@ -94,6 +94,20 @@ describe('Gemini API in', () => {
     assert.ok(r.headers['x-request-id']);
   });
 
+  test('Google\'s curl examples work as written: snake_case names, a single Content, the key in ?key=', async () => {
+    const r = await httpRequest(gw.port, {
+      method: 'POST', path: `${path('gpt-4o-mini', 'generateContent')}?key=${encodeURIComponent(key)}`,
+      headers: { 'content-type': 'application/json' },
+      body: {
+        system_instruction: { parts: { text: 'You are a cat.' } },
+        contents: { parts: { text: '[[mock chunks=2]] hello' } },
+        generation_config: { max_output_tokens: 20 },
+      },
+    });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.candidates[0].content.parts[0].text, mockWords(2));
+  });
+
   test('maxOutputTokens reached: finishReason MAX_TOKENS', async () => {
     const r = await gem('gpt-4o-mini', 'generateContent', {
       contents: [{ parts: [{ text: '[[mock chunks=50]] long' }] }], generationConfig: { maxOutputTokens: 5 },
