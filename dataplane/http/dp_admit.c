@@ -10,6 +10,7 @@
 #include "dp_anth_client.h"
 #include "dp_attempt.h"
 #include "dp_openrouter.h"
+#include "dp_resp_client.h"
 #include "dp_router.h"
 #include "tg_jstrict.h"
 #include "tg_log.h"
@@ -740,6 +741,36 @@ dp_admit_unrecorded(const dp_host *h, dp_req *r)
                  "server_error", NULL, "usage_spool_full");
 }
 
+/* dp_admit_responses puts a Responses API body in the chat completions
+ * form once, before anything reads it: the one body the PDP judges, the
+ * guardrails scan and the provider gets. */
+static bool
+dp_admit_responses(dp_req *r)
+{
+    char   msg[512];
+    char   param[64];
+    tg_err rv = dp_resp_client_translate(r->resp, &r->body, msg, sizeof(msg),
+                                         param, sizeof(param));
+
+    if (rv == TG_OK) {
+        return true;
+    }
+    if (rv == TG_ENOMEM || rv == TG_ETOOBIG) {
+        dp_req_error(r, rv == TG_ENOMEM ? 503 : 413,
+                     rv == TG_ENOMEM ? "The gateway ran out of memory "
+                                       "reading the request; retry."
+                                     : "The request body is too large.",
+                     rv == TG_ENOMEM ? "server_error" : "invalid_request_error",
+                     NULL,
+                     rv == TG_ENOMEM ? "internal_error" : "request_too_large");
+        return false;
+    }
+    dp_req_error(r, 400, msg, "invalid_request_error",
+                 param[0] != '\0' ? param : NULL,
+                 rv == TG_EPROTO ? "invalid_json" : "invalid_value");
+    return false;
+}
+
 bool
 dp_admit_arrived(const dp_host *h, dp_req *r)
 {
@@ -758,6 +789,9 @@ dp_admit_arrived(const dp_host *h, dp_req *r)
                            "virtual key in an Authorization header (Bearer) "
                            "or x-api-key.",
                      "invalid_request_error", NULL, "missing_api_key");
+        return false;
+    }
+    if (r->resp != NULL && !dp_admit_responses(r)) {
         return false;
     }
     if (r->endpoint != TG_EP_MODELS && !dp_admit_parse(r)) {

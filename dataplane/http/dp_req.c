@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dp_resp_client.h"
 #include "tg_log.h"
 #include "tg_time.h"
 
@@ -76,6 +77,7 @@ dp_req_unref(dp_req *r)
     tg_buf_fini(&r->out);
     tg_buf_fini(&r->err_body);
     dp_gemin_stream_destroy(r->gem_st);
+    dp_resp_client_destroy(r->resp);
     pthread_mutex_destroy(&r->mtx);
     free(r->meta);
     free(r->models);

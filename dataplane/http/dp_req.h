@@ -146,6 +146,9 @@ struct dp_req {
      * of its stream */
     bool             gem_read;
     dp_gemin_stream *gem_st;
+    /* A Responses API client (POST /v1/responses), NULL for any other:
+     * a chat inside, translated at the edges (dp_resp_client.h). */
+    struct dp_resp_client *resp;
 
     /* worker */
     dp_chat_req   chat; /* OpenAI form (Messages: translated) */

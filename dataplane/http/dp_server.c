@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "dp_host.h"
+#include "dp_resp_client.h"
 #include "dp_server_int.h"
 #include "dp_otel.h"
 #include "dp_metrics.h"
@@ -439,6 +440,46 @@ dp_server_reader(void *cls, uint64_t pos, char *buf, size_t max)
     return 0;
 }
 
+/* dp_server_resp_reader is dp_server_reader for a Responses client: the
+ * chat events in r->out are translated (dp_resp_client_pump) and the
+ * translation is what the client reads. */
+static ssize_t
+dp_server_resp_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    dp_req *r = cls;
+    size_t  n;
+
+    (void)pos;
+    pthread_mutex_lock(&r->mtx);
+    dp_resp_client_pump(r->resp, &r->out, &r->out_off, r->out_done);
+    if (r->out_off == r->out.len) {
+        tg_buf_reset(&r->out);
+        r->out_off = 0;
+    } else if (r->out_off > r->out.len / 2) {
+        tg_buf_consume(&r->out, r->out_off);
+        r->out_off = 0;
+    }
+    n = dp_resp_client_take(r->resp, buf, max);
+    if (n > 0) {
+        if (r->curl_paused && r->out.len - r->out_off < DP_OUT_LOW) {
+            r->curl_paused = false;
+            pthread_mutex_unlock(&r->mtx);
+            dp_worker_unpause(r->worker, r);
+            return (ssize_t)n;
+        }
+        pthread_mutex_unlock(&r->mtx);
+        return (ssize_t)n;
+    }
+    if (r->out_done) {
+        pthread_mutex_unlock(&r->mtx);
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    }
+    r->suspended = true;
+    MHD_suspend_connection(r->conn);
+    pthread_mutex_unlock(&r->mtx);
+    return 0;
+}
+
 static void
 dp_server_reader_free(void *cls)
 {
@@ -486,8 +527,23 @@ dp_server_queue(dp_server *srv, struct MHD_Connection *conn, dp_req *r)
     if (stream) {
         dp_req_ref(r); /* the response's, released by reader_free */
         resp = MHD_create_response_from_callback(
-            MHD_SIZE_UNKNOWN, 1024, dp_server_reader, r, dp_server_reader_free);
+            MHD_SIZE_UNKNOWN, 1024,
+            r->resp != NULL ? dp_server_resp_reader : dp_server_reader, r,
+            dp_server_reader_free);
     } else {
+        if (r->resp != NULL && r->status >= 200 && r->status < 300 &&
+            dp_resp_client_body(r->resp, &r->out) != TG_OK) {
+            /* Never a chat body to a Responses client. */
+            tg_buf_reset(&r->out);
+            r->status = 502;
+            if (dp_client_error(r->endpoint, &r->out,
+                                "The gateway could not translate the "
+                                "provider's answer into a Response.",
+                                "server_error", NULL,
+                                "translation_error") != TG_OK) {
+                tg_buf_reset(&r->out);
+            }
+        }
         resp = MHD_create_response_from_buffer(r->out.len, r->out.data,
                                                MHD_RESPMEM_MUST_COPY);
     }
@@ -635,6 +691,8 @@ dp_server_endpoint(const char *url, tg_endpoint *ep, const char **allow)
     } paths[] = {
         {"/v1/chat/completions", TG_EP_CHAT_COMPLETIONS, "POST"},
         {"/v1/messages", TG_EP_MESSAGES, "POST"},
+        /* A chat inside: dp_resp_client translates at the edges. */
+        {"/v1/responses", TG_EP_CHAT_COMPLETIONS, "POST"},
         {"/v1/embeddings", TG_EP_EMBEDDINGS, "POST"},
         {"/v1/completions", TG_EP_COMPLETIONS, "POST"},
         {"/v1/models", TG_EP_MODELS, "GET"},
@@ -668,6 +726,14 @@ dp_server_first(dp_server *srv, struct MHD_Connection *conn, const char *url,
         dp_server_own_path(srv, conn, url, method, &ret)) {
         return ret;
     }
+    if (strncmp(url, "/v1/responses/", 14) == 0) {
+        return dp_server_send_error(
+            srv, conn, TG_EP_UNSPECIFIED, 404,
+            "This gateway does not keep responses, so there is nothing to "
+            "retrieve, delete or list under /v1/responses/{id}; send "
+            "\"store\": false and the whole conversation in 'input'.",
+            "invalid_request_error", "not_found", NULL, NULL);
+    }
     if (dp_gemin_path(url, &gop, gmodel, sizeof(gmodel))) {
         const char *alt =
             MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "alt");
@@ -693,8 +759,8 @@ dp_server_first(dp_server *srv, struct MHD_Connection *conn, const char *url,
         char msg[400];
         snprintf(msg, sizeof(msg),
                  "Unknown path '%.200s'. Tollgate serves /v1/chat/completions, "
-                 "/v1/messages, /v1/embeddings, /v1/completions and "
-                 "/v1/models.",
+                 "/v1/responses, /v1/messages, /v1/embeddings, "
+                 "/v1/completions and /v1/models.",
                  url);
         return dp_server_send_error(srv, conn, TG_EP_UNSPECIFIED, 404, msg,
                                     "invalid_request_error", "unknown_url",
@@ -736,6 +802,14 @@ dp_server_first(dp_server *srv, struct MHD_Connection *conn, const char *url,
     if (gop != DP_GEMIN_NONE) {
         r->gem_op = gop;
         snprintf(r->gem_model, sizeof(r->gem_model), "%s", gmodel);
+    }
+    if (strcmp(url, "/v1/responses") == 0 &&
+        (r->resp = dp_resp_client_create(r->request_id)) == NULL) {
+        r->dispatched = true;
+        return dp_server_send_error(srv, conn, ep, 503,
+                                    "The gateway ran out of memory; retry.",
+                                    "server_error", "internal_error",
+                                    r->request_id, NULL);
     }
     if (!dp_server_take_key(conn, r)) {
         r->dispatched = true; /* answered here */

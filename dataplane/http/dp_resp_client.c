@@ -1,0 +1,185 @@
+/* dp_resp_client.c - a Responses API client at the data plane's edge
+ * (see dp_resp_client.h). */
+#include "dp_resp_client.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dp_openai.h"
+#include "dp_sse.h"
+#include "tg_jstrict.h"
+
+dp_resp_client *
+dp_resp_client_create(const char *request_id)
+{
+    dp_resp_client *c = calloc(1, sizeof(*c));
+
+    if (c == NULL) {
+        return NULL;
+    }
+    snprintf(c->id, sizeof(c->id), "resp_%s", request_id);
+    c->created = (int64_t)time(NULL);
+    tg_buf_init(&c->conv, 0);
+    return c;
+}
+
+void
+dp_resp_client_destroy(dp_resp_client *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    cJSON_Delete(c->echo);
+    dp_resp_stream_destroy(c->rs);
+    tg_buf_fini(&c->conv);
+    free(c);
+}
+
+tg_err
+dp_resp_client_translate(dp_resp_client *c, tg_buf *body, char *msg,
+                         size_t msglen, char *param, size_t paramlen)
+{
+    char   why[256];
+    char  *chat = NULL;
+    size_t clen = 0;
+    cJSON *root;
+    tg_err rv;
+
+    param[0] = '\0';
+    /* The same one strict reading as every other body. */
+    if (tg_jstrict_check(body->data, body->len, param, paramlen, why,
+                         sizeof(why)) != TG_OK) {
+        snprintf(msg, msglen,
+                 "We could not accept the JSON body of your request: "
+                 "%s%s%s%s.",
+                 why, param[0] != '\0' ? " (in " : "", param,
+                 param[0] != '\0' ? ")" : "");
+        return TG_EPROTO;
+    }
+    if ((root = cJSON_ParseWithLength(body->data, body->len)) == NULL) {
+        snprintf(msg, msglen,
+                 "We could not parse the JSON body of your "
+                 "request.");
+        return TG_EPROTO;
+    }
+    if (dp_req_forbidden(root, msg, msglen, param, paramlen)) {
+        cJSON_Delete(root);
+        return TG_EINVAL;
+    }
+    if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(root, "model"))) {
+        snprintf(c->model, sizeof(c->model), "%s",
+                 cJSON_GetObjectItemCaseSensitive(root, "model")->valuestring);
+    }
+    cJSON_Delete(c->echo);
+    c->echo = NULL;
+    rv = dp_resp_req_to_chat(root, &chat, &clen, &c->echo, msg, msglen, param,
+                             paramlen);
+    cJSON_Delete(root);
+    if (rv != TG_OK) {
+        return rv;
+    }
+    tg_buf_reset(body);
+    rv = tg_buf_append(body, chat, clen);
+    free(chat);
+    return rv;
+}
+
+static dp_resp_meta
+dp_resp_client_meta(const dp_resp_client *c)
+{
+    dp_resp_meta m = {c->id, c->model, c->created, c->echo};
+
+    return m;
+}
+
+tg_err
+dp_resp_client_body(dp_resp_client *c, tg_buf *out)
+{
+    dp_resp_meta m    = dp_resp_client_meta(c);
+    char        *s    = NULL;
+    size_t       slen = 0;
+    tg_err       rv   = dp_resp_from_chat(out->data, out->len, &m, &s, &slen);
+
+    if (rv == TG_OK) {
+        tg_buf_reset(out);
+        rv = tg_buf_append(out, s, slen);
+    }
+    free(s);
+    return rv;
+}
+
+/* dp_resp_client_fail ends the client's stream after a translation
+ * failure: the translator cannot go on, so a plain error event closes. */
+static void
+dp_resp_client_fail(dp_resp_client *c, tg_err rv)
+{
+    static const char ev[] =
+        "event: error\ndata: {\"type\":\"error\",\"code\":"
+        "\"translation_error\",\"message\":\"The gateway could not "
+        "translate the provider's answer into Responses events.\","
+        "\"param\":null,\"sequence_number\":0}\n\n";
+
+    (void)rv;
+    if (tg_buf_append(&c->conv, ev, sizeof(ev) - 1) != TG_OK) {
+        tg_buf_reset(&c->conv); /* nothing more can be said */
+    }
+    c->finished = true;
+}
+
+void
+dp_resp_client_pump(dp_resp_client *c, tg_buf *in, size_t *off, bool done)
+{
+    tg_err rv = TG_OK;
+
+    if (c->finished) {
+        *off = in->len; /* nothing is read after the end */
+        return;
+    }
+    if (c->rs == NULL) {
+        dp_resp_meta m = dp_resp_client_meta(c);
+        if ((rv = dp_resp_stream_create(&c->rs, &m)) != TG_OK) {
+            dp_resp_client_fail(c, rv);
+            return;
+        }
+    }
+    while (rv == TG_OK && *off < in->len) {
+        size_t n = dp_sse_next(in->data + *off, in->len - *off);
+        if (n == 0 && !done) {
+            break;
+        }
+        if (n == 0) {
+            n = in->len - *off;
+        }
+        rv = dp_resp_stream_feed_sse(c->rs, in->data + *off, n, &c->conv);
+        *off += n;
+    }
+    if (rv == TG_OK && done && *off >= in->len) {
+        rv          = dp_resp_stream_finish(c->rs, &c->conv);
+        c->finished = true;
+    }
+    if (rv != TG_OK) {
+        dp_resp_client_fail(c, rv);
+    } else if (dp_resp_stream_ended(c->rs)) {
+        c->finished = true;
+    }
+}
+
+size_t
+dp_resp_client_take(dp_resp_client *c, char *buf, size_t max)
+{
+    size_t left = c->conv.len - c->conv_off;
+    size_t n    = left < max ? left : max;
+
+    memcpy(buf, c->conv.data + c->conv_off, n);
+    c->conv_off += n;
+    if (c->conv_off == c->conv.len) {
+        tg_buf_reset(&c->conv);
+        c->conv_off = 0;
+    } else if (c->conv_off > c->conv.len / 2) {
+        tg_buf_consume(&c->conv, c->conv_off);
+        c->conv_off = 0;
+    }
+    return n;
+}

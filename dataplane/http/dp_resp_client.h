@@ -1,0 +1,59 @@
+/* dp_resp_client.h - a Responses API client (POST /v1/responses) at the
+ * edge of the data plane: its body is translated into a chat completions
+ * body before anything reads it (dp_admit), so the PDP, guardrails,
+ * routing, retries, budgets and usage see a chat request; the answer the
+ * client gets is translated back where it leaves (dp_server): a whole
+ * chat.completion into a Response object, chat chunks into the Responses
+ * event stream. Errors keep OpenAI's error body, which is the Responses
+ * API's too. One per request: the worker fills it before the answer
+ * starts, the MHD thread reads it after (under the request's mutex). */
+#ifndef DP_RESP_CLIENT_H
+#define DP_RESP_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "dp_resp.h"
+#include "tg_buf.h"
+#include "tg_err.h"
+#include "tg_msg.h"
+
+typedef struct dp_resp_client {
+    char            id[TG_REQUEST_ID_MAX + 8]; /* "resp_<request id>" */
+    char            model[TG_MODEL_MAX];       /* as the client named it */
+    int64_t         created;                   /* unix seconds */
+    cJSON          *echo; /* the request's echoed fields; NULL */
+    dp_resp_stream *rs;   /* a stream's translator, made at its first byte */
+    tg_buf          conv; /* translated stream bytes not yet read */
+    size_t          conv_off;
+    bool            finished; /* the stream's last event is in conv */
+} dp_resp_client;
+
+/* dp_resp_client_create makes the state of a Responses request with id
+ * request_id. NULL: out of memory. Owns: the result (destroy). */
+dp_resp_client *dp_resp_client_create(const char *request_id);
+void            dp_resp_client_destroy(dp_resp_client *c);
+
+/* dp_resp_client_translate replaces body (the client's Responses body)
+ * by its chat completions form. TG_EINVAL / TG_EPROTO: the client's
+ * error, a message in msg and the field in param (or ""). */
+tg_err dp_resp_client_translate(dp_resp_client *c, tg_buf *body, char *msg,
+                                size_t msglen, char *param, size_t paramlen);
+
+/* dp_resp_client_body replaces out, a whole 2xx chat.completion, by the
+ * Response object. An error leaves out as it was. */
+tg_err dp_resp_client_body(dp_resp_client *c, tg_buf *out);
+
+/* dp_resp_client_pump translates the whole chat events in in from *off
+ * (all of it when done: the stream's bytes have ended) into c->conv,
+ * moving *off past them; at the end it adds what closes the stream. A
+ * failure to translate ends the client's stream with an error event. */
+void dp_resp_client_pump(dp_resp_client *c, tg_buf *in, size_t *off, bool done);
+
+/* dp_resp_client_take copies up to max translated bytes into buf. */
+size_t dp_resp_client_take(dp_resp_client *c, char *buf, size_t max);
+
+#endif
