@@ -22,6 +22,7 @@ dp_resp_client_create(const char *request_id)
     snprintf(c->id, sizeof(c->id), "resp_%s", request_id);
     c->created = (int64_t)time(NULL);
     tg_buf_init(&c->conv, 0);
+    tg_buf_init(&c->raw, 0);
     return c;
 }
 
@@ -34,6 +35,7 @@ dp_resp_client_destroy(dp_resp_client *c)
     cJSON_Delete(c->echo);
     dp_resp_stream_destroy(c->rs);
     tg_buf_fini(&c->conv);
+    tg_buf_fini(&c->raw);
     free(c);
 }
 
@@ -74,16 +76,29 @@ dp_resp_client_translate(dp_resp_client *c, tg_buf *body, char *msg,
     }
     cJSON_Delete(c->echo);
     c->echo = NULL;
-    rv = dp_resp_req_to_chat(root, &chat, &clen, &c->echo, msg, msglen, param,
-                             paramlen);
+    rv      = dp_resp_req_to_chat(root, &chat, &clen, &c->echo, c->builtin,
+                                  sizeof(c->builtin), msg, msglen, param, paramlen);
     cJSON_Delete(root);
+    tg_buf_reset(&c->raw);
+    if (rv == TG_OK) {
+        rv = tg_buf_append(&c->raw, body->data, body->len);
+    }
     if (rv != TG_OK) {
+        free(chat);
         return rv;
     }
     tg_buf_reset(body);
     rv = tg_buf_append(body, chat, clen);
     free(chat);
     return rv;
+}
+
+void
+dp_resp_client_route(const dp_resp_client *c, dp_client_req *cr, bool native)
+{
+    cr->resp_raw     = native ? c->raw.data : NULL;
+    cr->resp_raw_len = native ? c->raw.len : 0;
+    cr->resp_builtin = c->builtin;
 }
 
 static dp_resp_meta
@@ -100,8 +115,12 @@ dp_resp_client_body(dp_resp_client *c, tg_buf *out)
     dp_resp_meta m    = dp_resp_client_meta(c);
     char        *s    = NULL;
     size_t       slen = 0;
-    tg_err       rv   = dp_resp_from_chat(out->data, out->len, &m, &s, &slen);
+    tg_err       rv;
 
+    if (c->native) {
+        return TG_OK; /* OpenAI's own Response */
+    }
+    rv = dp_resp_from_chat(out->data, out->len, &m, &s, &slen);
     if (rv == TG_OK) {
         tg_buf_reset(out);
         rv = tg_buf_append(out, s, slen);
@@ -128,11 +147,75 @@ dp_resp_client_fail(dp_resp_client *c, tg_err rv)
     c->finished = true;
 }
 
+/* dp_resp_client_native passes one event of a native answer on; an
+ * event of the gateway's own (an OpenAI error event: the stream was cut
+ * or a limit ended it) becomes a Responses "error" event. */
+static tg_err
+dp_resp_client_native(dp_resp_client *c, const char *ev, size_t n)
+{
+    dp_sse_fields f;
+    cJSON        *j = NULL;
+    tg_err        rv;
+
+    if ((rv = dp_sse_read(ev, n, &f)) != TG_OK) {
+        return rv;
+    }
+    if (f.event[0] == '\0' && f.data != NULL && f.len > 0 && f.data[0] == '{') {
+        j = cJSON_ParseWithLength(f.data, f.len);
+    }
+    dp_sse_fields_fini(&f);
+    if (cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(j, "error"))) {
+        const cJSON *e  = cJSON_GetObjectItemCaseSensitive(j, "error");
+        cJSON       *o  = cJSON_CreateObject();
+        char        *s  = NULL;
+        bool         ok = o != NULL;
+        ok = ok && cJSON_AddStringToObject(o, "type", "error") != NULL;
+        ok = ok && cJSON_AddItemToObject(
+                       o, "code",
+                       cJSON_Duplicate(
+                           cJSON_GetObjectItemCaseSensitive(e, "code"), true));
+        ok = ok &&
+             cJSON_AddItemToObject(
+                 o, "message",
+                 cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(e, "message"),
+                                 true));
+        ok = ok && cJSON_AddNullToObject(o, "param") != NULL;
+        ok = ok && cJSON_AddNumberToObject(o, "sequence_number",
+                                           (double)c->native_events) != NULL;
+        rv = ok && (s = cJSON_PrintUnformatted(o)) != NULL
+                 ? dp_sse_put(&c->conv, "error", s, strlen(s))
+                 : TG_ENOMEM;
+        cJSON_free(s);
+        cJSON_Delete(o);
+        cJSON_Delete(j);
+        c->finished = true;
+        return rv;
+    }
+    cJSON_Delete(j);
+    c->native_events++;
+    return tg_buf_append(&c->conv, ev, n);
+}
+
 void
 dp_resp_client_pump(dp_resp_client *c, tg_buf *in, size_t *off, bool done)
 {
     tg_err rv = TG_OK;
 
+    if (c->native && !c->finished) {
+        while (rv == TG_OK && !c->finished && *off < in->len) {
+            size_t n = dp_sse_next(in->data + *off, in->len - *off);
+            if (n == 0 && !done) {
+                return;
+            }
+            n  = n == 0 ? in->len - *off : n;
+            rv = dp_resp_client_native(c, in->data + *off, n);
+            *off += n;
+        }
+        if (rv != TG_OK) {
+            dp_resp_client_fail(c, rv);
+        }
+        return;
+    }
     if (c->finished) {
         *off = in->len; /* nothing is read after the end */
         return;

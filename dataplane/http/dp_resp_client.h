@@ -16,6 +16,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "dp_provider.h"
 #include "dp_resp.h"
 #include "tg_buf.h"
 #include "tg_err.h"
@@ -30,6 +31,15 @@ typedef struct dp_resp_client {
     tg_buf          conv; /* translated stream bytes not yet read */
     size_t          conv_off;
     bool            finished; /* the stream's last event is in conv */
+    /* The client's own body, for a native attempt at OpenAI, and the
+     * built-in tool it asks for ("": none). */
+    tg_buf raw;
+    char   builtin[48];
+    /* The answer is OpenAI's own Responses answer (a native attempt):
+     * passed on as it is, but for the gateway's own error events. Set by
+     * the worker per attempt, read under the request's mutex. */
+    bool    native;
+    int64_t native_events; /* events passed on, the next seq */
 } dp_resp_client;
 
 /* dp_resp_client_create makes the state of a Responses request with id
@@ -42,6 +52,13 @@ void            dp_resp_client_destroy(dp_resp_client *c);
  * error, a message in msg and the field in param (or ""). */
 tg_err dp_resp_client_translate(dp_resp_client *c, tg_buf *body, char *msg,
                                 size_t msglen, char *param, size_t paramlen);
+
+/* dp_resp_client_route fills cr's Responses fields for the next attempt:
+ * the client's own body when native (the request may go to OpenAI as
+ * the client wrote it: no guardrail obligation reads or changes it), and
+ * the built-in tool it asks for. Borrows c for cr's use. */
+void dp_resp_client_route(const dp_resp_client *c, dp_client_req *cr,
+                          bool native);
 
 /* dp_resp_client_body replaces out, a whole 2xx chat.completion, by the
  * Response object. An error leaves out as it was. */

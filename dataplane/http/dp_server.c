@@ -806,10 +806,9 @@ dp_server_first(dp_server *srv, struct MHD_Connection *conn, const char *url,
     if (strcmp(url, "/v1/responses") == 0 &&
         (r->resp = dp_resp_client_create(r->request_id)) == NULL) {
         r->dispatched = true;
-        return dp_server_send_error(srv, conn, ep, 503,
-                                    "The gateway ran out of memory; retry.",
-                                    "server_error", "internal_error",
-                                    r->request_id, NULL);
+        return dp_server_send_error(
+            srv, conn, ep, 503, "The gateway ran out of memory; retry.",
+            "server_error", "internal_error", r->request_id, NULL);
     }
     if (!dp_server_take_key(conn, r)) {
         r->dispatched = true; /* answered here */

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "dp_resp_client.h"
 #include "dp_trace.h"
 #include "dp_usage.h"
 #include "tg_log.h"
@@ -327,11 +328,21 @@ dp_transfer_send(dp_transfer *xf, dp_req *r, const dp_upstream *up, char *msg,
     CURL               *e;
     tg_err              rv;
 
+    if (r->resp != NULL) {
+        /* Natively to OpenAI only when no guardrail reads or changes it:
+         * the guardrails work on the chat form. */
+        dp_resp_client_route(r->resp, &r->cr, r->guard == NULL);
+    }
     rv = dp_call_prepare(&r->call, up, &r->cr, r->dec.clamp_max_tokens, msg,
                          msglen, param, paramlen);
     if (rv != TG_OK) {
         dp_call_fini(&r->call);
         return rv;
+    }
+    if (r->resp != NULL) {
+        pthread_mutex_lock(&r->mtx);
+        r->resp->native = r->call.native_resp;
+        pthread_mutex_unlock(&r->mtx);
     }
     if ((e = curl_easy_init()) == NULL) {
         dp_call_fini(&r->call);

@@ -157,6 +157,20 @@ dp_call_prepare(dp_call *c, const dp_upstream *up, const dp_client_req *cr,
     msg[0]   = '\0';
     param[0] = '\0';
     c->ops   = dp_provider_select(cr->ep, d->kind, &c->wire);
+    if (cr->resp_raw != NULL && d->kind == TG_PROVIDER_OPENAI) {
+        /* A Responses client at OpenAI itself: its own API, natively. */
+        c->ops = c->wire = &dp_resp_relay_ops;
+        c->native_resp   = true;
+    } else if (cr->resp_builtin != NULL && cr->resp_builtin[0] != '\0') {
+        snprintf(msg, msglen,
+                 "The built-in tool '%s' can only be served by an OpenAI "
+                 "deployment, with the request sent as it is (no guardrail "
+                 "applies to it); deployment '%s' (%s) cannot run it. Use "
+                 "function tools.",
+                 cr->resp_builtin, d->id, tg_provider_name(d->kind));
+        snprintf(param, paramlen, "tools");
+        return TG_EINVAL;
+    }
     if (c->ops != NULL &&
         ((cr->ep == TG_EP_COMPLETIONS && !c->ops->completions) ||
          (cr->ep == TG_EP_EMBEDDINGS && !c->ops->embeddings))) {

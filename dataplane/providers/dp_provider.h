@@ -44,6 +44,14 @@ typedef struct dp_client_req {
     size_t       raw_len;
     bool         raw_exact; /* raw names chat->model exactly (no variant) */
     const char  *id;        /* the gateway's request id */
+    /* A Responses API client (POST /v1/responses; ep is then
+     * CHAT_COMPLETIONS, chat its translation): resp_raw is its own body
+     * when it may go natively to an OpenAI deployment (NULL: translated
+     * everywhere); resp_builtin names a built-in tool it asks for ("" or
+     * NULL: none), which only a native attempt can serve. */
+    const char  *resp_raw;
+    size_t       resp_raw_len;
+    const char  *resp_builtin;
 } dp_client_req;
 
 /* How an upstream failure is handled. */
@@ -71,6 +79,7 @@ typedef struct dp_call {
     const struct dp_provider_ops *ops;
     const struct dp_provider_ops *wire;
     void                         *st; /* ops' stream state, or NULL */
+    bool native_resp; /* a Responses client sent natively (resp_raw) */
     /* Metering, from what the ops report (never from searching bytes). */
     dp_usage_counts usage;
     int64_t         content_events; /* upstream events with content */

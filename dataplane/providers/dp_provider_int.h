@@ -78,6 +78,7 @@ extern const dp_provider_ops dp_anth_backend_ops; /* dp_anth_backend.c */
 extern const dp_provider_ops dp_anth_relay_ops;   /* dp_anth_relay.c */
 extern const dp_provider_ops dp_gem_ops;          /* dp_gemini.c */
 extern const dp_provider_ops dp_anth_client_ops;  /* dp_anth_client.c */
+extern const dp_provider_ops dp_resp_relay_ops;   /* dp_resp_relay.c */
 
 /* dp_provider_select returns the table an attempt runs for a client
  * endpoint (TG_EP_MESSAGES: an Anthropic client; any other: OpenAI) at a

@@ -37,13 +37,16 @@
  * it), store (answered false: the gateway does not keep responses),
  * truncation, include, service_tier, prompt_cache_key,
  * safety_identifier, top_logprobs, max_tool_calls, text.verbosity.
+ * Left out, named in builtin (the first; "" when none): built-in tools
+ * (web_search, file_search, computer_use, ...) and a tool_choice naming
+ * one, which only a native attempt at OpenAI can serve.
  * Refused (TG_EINVAL, a client-facing message in msg and the field in
- * param): built-in tools (web_search, file_search, computer_use, ...),
- * previous_response_id, conversation, background, prompt, item_reference
- * and input_file items, image file_id, and any unknown field.
- * Owns: *out (free()) and *echo (cJSON_Delete). Borrows req. */
+ * param): previous_response_id, conversation, background, prompt,
+ * item_reference and input_file items, image file_id, and any unknown
+ * field. Owns: *out (free()) and *echo (cJSON_Delete). Borrows req. */
 tg_err dp_resp_req_to_chat(const cJSON *req, char **out, size_t *len,
-                           cJSON **echo, char *msg, size_t msglen, char *param,
+                           cJSON **echo, char *builtin, size_t builtinlen,
+                           char *msg, size_t msglen, char *param,
                            size_t paramlen);
 
 /* What a translated answer repeats: the response id ("resp_..."), the

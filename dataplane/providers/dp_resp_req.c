@@ -338,14 +338,16 @@ dp_resp_input(dp_jtx *tx, cJSON *msgs, const cJSON *req)
 }
 
 /* dp_resp_tools adds the function tools as chat tools; any other type (a
- * built-in tool of OpenAI's) is refused by name. */
+ * built-in tool of OpenAI's) is left out and the first one named in
+ * builtin, for the attempt to refuse unless it goes to OpenAI natively. */
 static tg_err
-dp_resp_tools(dp_jtx *tx, cJSON *root, const cJSON *req)
+dp_resp_tools(dp_jtx *tx, cJSON *root, const cJSON *req, char *builtin,
+              size_t builtinlen)
 {
     const cJSON *tools = dp_jtx_get(req, "tools");
     const cJSON *t;
-    cJSON       *out;
-    size_t       i = 0;
+    cJSON       *out = NULL;
+    size_t       i   = 0;
     char         where[48];
 
     if (!dp_jtx_present(tools) || cJSON_GetArraySize(tools) == 0) {
@@ -356,22 +358,26 @@ dp_resp_tools(dp_jtx *tx, cJSON *root, const cJSON *req)
     if (!cJSON_IsArray(tools)) {
         return dp_jtx_fail(tx, "tools", "'tools' must be an array.");
     }
-    out = dp_jtx_arr(tx, root, "tools");
     cJSON_ArrayForEach(t, tools)
     {
         const char *type = dp_jtx_gets(t, "type");
         const char *name = dp_jtx_gets(t, "name");
         snprintf(where, sizeof(where), "tools[%zu]", i++);
+        if (type == NULL) {
+            return dp_jtx_fail(tx, where, "%s: a tool needs a type.", where);
+        }
         if (!dp_jtx_is(type, "function")) {
-            return dp_jtx_fail(tx, where,
-                               "%s: the built-in tool '%.40s' is not "
-                               "supported by this gateway; only function "
-                               "tools are.",
-                               where, type != NULL ? type : "(none)");
+            if (builtin[0] == '\0') {
+                snprintf(builtin, builtinlen, "%.40s", type);
+            }
+            continue;
         }
         if (name == NULL) {
             return dp_jtx_fail(tx, where, "%s: a function tool needs a name.",
                                where);
+        }
+        if (out == NULL) {
+            out = dp_jtx_arr(tx, root, "tools");
         }
         cJSON *o  = dp_jtx_obj(tx, out, NULL);
         cJSON *fn = NULL;
@@ -391,9 +397,11 @@ dp_resp_tools(dp_jtx *tx, cJSON *root, const cJSON *req)
     return TG_OK;
 }
 
-/* dp_resp_tool_choice copies tool_choice: a mode string or a function. */
+/* dp_resp_tool_choice copies tool_choice: a mode string or a function;
+ * a built-in tool's is left out (noted in builtin). */
 static tg_err
-dp_resp_tool_choice(dp_jtx *tx, cJSON *root, const cJSON *req)
+dp_resp_tool_choice(dp_jtx *tx, cJSON *root, const cJSON *req, char *builtin,
+                    size_t builtinlen)
 {
     const cJSON *tc = dp_jtx_get(req, "tool_choice");
     const char  *s  = cJSON_IsString(tc) ? tc->valuestring : NULL;
@@ -414,10 +422,16 @@ dp_resp_tool_choice(dp_jtx *tx, cJSON *root, const cJSON *req)
                    dp_jtx_gets(tc, "name"));
         return TG_OK;
     }
+    if (dp_jtx_gets(tc, "type") != NULL &&
+        !dp_jtx_is(dp_jtx_gets(tc, "type"), "function")) {
+        if (builtin[0] == '\0') {
+            snprintf(builtin, builtinlen, "%.40s", dp_jtx_gets(tc, "type"));
+        }
+        return TG_OK;
+    }
     return dp_jtx_fail(tx, "tool_choice",
                        "'tool_choice' must be auto, none, required or "
-                       "{\"type\":\"function\",\"name\":...}; built-in tools "
-                       "are not supported by this gateway.");
+                       "{\"type\":\"function\",\"name\":...}.");
 }
 
 /* dp_resp_format turns text.format into response_format. */
@@ -543,15 +557,17 @@ dp_resp_echo(dp_jtx *tx, const cJSON *req)
 
 tg_err
 dp_resp_req_to_chat(const cJSON *req, char **out, size_t *len, cJSON **echo,
-                    char *msg, size_t msglen, char *param, size_t paramlen)
+                    char *builtin, size_t builtinlen, char *msg, size_t msglen,
+                    char *param, size_t paramlen)
 {
     dp_jtx tx = {false, msg, msglen, param, paramlen};
     cJSON *root;
     cJSON *e = NULL;
     tg_err rv;
 
-    *out  = NULL;
-    *echo = NULL;
+    *out       = NULL;
+    *echo      = NULL;
+    builtin[0] = '\0';
     if ((root = dp_jtx_request(&tx, req, &rv)) == NULL) {
         return rv;
     }
@@ -559,8 +575,9 @@ dp_resp_req_to_chat(const cJSON *req, char **out, size_t *len, cJSON **echo,
         (rv = dp_resp_scalars(&tx, root, req)) != TG_OK ||
         (rv = dp_resp_input(&tx, dp_jtx_arr(&tx, root, "messages"), req)) !=
             TG_OK ||
-        (rv = dp_resp_tools(&tx, root, req)) != TG_OK ||
-        (rv = dp_resp_tool_choice(&tx, root, req)) != TG_OK ||
+        (rv = dp_resp_tools(&tx, root, req, builtin, builtinlen)) != TG_OK ||
+        (rv = dp_resp_tool_choice(&tx, root, req, builtin, builtinlen)) !=
+            TG_OK ||
         (rv = dp_resp_format(&tx, root, req)) != TG_OK) {
         cJSON_Delete(root);
         return rv;

@@ -42,6 +42,7 @@
 #include "mock_ctl.h"
 #include "mock_gemini.h"
 #include "mock_openai.h"
+#include "mock_responses.h"
 #include "mock_wire.h"
 
 #define MOCK_SRV__BODY_CAP (4u * 1024u * 1024u)
@@ -103,6 +104,8 @@ typedef struct mock_srv__route_def {
 static const mock_srv__route_def mock_srv__routes[] = {
     {"/v1/chat/completions", NULL, "POST", MOCK_KIND_MODEL,
      &mock_openai_chat_fmt, MOCK_API_OPENAI, MOCK_AUTH_BEARER, 0},
+    {"/v1/responses", NULL, "POST", MOCK_KIND_MODEL, &mock_responses_fmt,
+     MOCK_API_OPENAI, MOCK_AUTH_BEARER, 0},
     {"/v1/completions", NULL, "POST", MOCK_KIND_MODEL,
      &mock_openai_completions_fmt, MOCK_API_COMPLETIONS, MOCK_AUTH_BEARER, 0},
     {"/v1/embeddings", NULL, "POST", MOCK_KIND_MODEL,
