@@ -138,6 +138,27 @@ describe('Responses API clients', () => {
     });
   }
 
+  // Earlier answers sent back as conversation: the AI SDK refers to their
+  // items by id while store is on (its default), which needs stored
+  // responses; with store off it sends the items themselves.
+  for (const b of BACKENDS) {
+    test(`Vercel AI SDK multi-turn with store off -> ${b.model}: earlier answers sent back as items`, async () => {
+      const opts = { openai: { store: false } };
+      const first = [{ role: 'user', content: '[[mock chunks=2]] hi' }];
+      const r1 = await generateText({ model: provider(b.model), messages: first, providerOptions: opts });
+      assert.equal(r1.text, mockWords(2));
+      const r2 = await generateText({
+        model: provider(b.model), providerOptions: opts,
+        messages: [...first, ...r1.response.messages, { role: 'user', content: '[[mock echo=1]] and more' }],
+      });
+      assert.equal(r2.text, 'and more');
+      await assert.rejects(generateText({
+        model: provider(b.model), maxRetries: 0,
+        messages: [...first, ...r1.response.messages, { role: 'user', content: 'again' }],
+      }), (e) => e.statusCode === 400 && /item_reference/.test(e.message) && /store = false/.test(e.message));
+    });
+  }
+
   test('openai SDK: previous_response_id is refused and a stored response is not found (stateless)', async () => {
     await assert.rejects(
       openai.responses.create({ model: 'm-anthropic', input: 'hi', previous_response_id: 'resp_x' }),

@@ -105,8 +105,11 @@ mock_wire__echo_collect(mock_buf *b, const cJSON *src)
         if (cJSON_IsString(part)) {
             mock_wire__echo_part(b, part->valuestring);
         } else if (cJSON_IsString(text) &&
-                   (type == NULL || (cJSON_IsString(type) &&
-                                     strcmp(type->valuestring, "text") == 0))) {
+                   (type == NULL ||
+                    (cJSON_IsString(type) &&
+                     (strcmp(type->valuestring, "text") == 0 ||
+                      strcmp(type->valuestring, "input_text") == 0)))) {
+            /* "input_text": the Responses API's text part */
             mock_wire__echo_part(b, text->valuestring);
         }
     }

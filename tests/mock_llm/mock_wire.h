@@ -72,9 +72,9 @@ void mock_wire_reply_fini(mock_reply *r);
 
 /* mock_wire_echo_set puts r in echo mode: the text of src (a string, or an
  * array whose strings and parts with a "text" string are joined; a part
- * whose "type" is not "text" is skipped; NULL echoes "") with every
- * [[mock ...]] directive removed and the whole trimmed of surrounding
- * whitespace, cut into `pieces` pieces of about equal byte length, each at
+ * whose "type" is not "text" or "input_text" is skipped; NULL echoes "")
+ * with every [[mock ...]] directive removed and the whole trimmed of
+ * surrounding whitespace, cut into `pieces` pieces of about equal byte length, each at
  * least one whole UTF-8 character: one per character when pieces is
  * larger, at least one when the text is not empty, none when it is. Sets
  * r->echo, r->echo_cut and r->words. Borrows src until return. False on
