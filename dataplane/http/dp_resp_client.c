@@ -76,8 +76,9 @@ dp_resp_client_translate(dp_resp_client *c, tg_buf *body, char *msg,
     }
     cJSON_Delete(c->echo);
     c->echo = NULL;
-    rv      = dp_resp_req_to_chat(root, &chat, &clen, &c->echo, c->builtin,
-                                  sizeof(c->builtin), msg, msglen, param, paramlen);
+
+    rv = dp_resp_req_to_chat(root, &chat, &clen, &c->echo, c->builtin,
+                             sizeof(c->builtin), msg, msglen, param, paramlen);
     cJSON_Delete(root);
     tg_buf_reset(&c->raw);
     if (rv == TG_OK) {

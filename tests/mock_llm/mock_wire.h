@@ -71,14 +71,14 @@ void mock_wire_reply_fini(mock_reply *r);
 #define MOCK_WIRE_ECHO_PIECES 3
 
 /* mock_wire_echo_set puts r in echo mode: the text of src (a string, or an
- * array whose strings and parts with a "text" string are joined; a part
- * whose "type" is not "text" or "input_text" is skipped; NULL echoes "")
- * with every [[mock ...]] directive removed and the whole trimmed of
- * surrounding whitespace, cut into `pieces` pieces of about equal byte length, each at
- * least one whole UTF-8 character: one per character when pieces is
- * larger, at least one when the text is not empty, none when it is. Sets
- * r->echo, r->echo_cut and r->words. Borrows src until return. False on
- * ENOMEM, r unchanged. */
+ * array whose strings and parts with a "text" string are joined; a part whose
+ * "type" is not "text" or "input_text" is skipped; NULL echoes "") with every
+ * [[mock ...]] directive removed and the whole trimmed of surrounding
+ * whitespace, cut into `pieces` pieces of about equal byte length, each at
+ * least one whole UTF-8 character: one per character when pieces is larger, at
+ * least one when the text is not empty, none when it is. Sets r->echo,
+ * r->echo_cut and r->words. Borrows src until return. False on ENOMEM, r
+ * unchanged. */
 bool mock_wire_echo_set(mock_reply *r, const cJSON *src, long pieces);
 
 /* The arguments of every mock tool call, and how many stream fragments

@@ -23,9 +23,11 @@ case_request(const char *label, const cJSON *c)
     char  *out  = NULL;
     size_t len  = 0;
     cJSON *echo = NULL;
-    tg_err rv   = dp_resp_req_to_chat(golden_get(c, "input"), &out, &len, &echo,
-                                      builtin, sizeof(builtin), msg, sizeof(msg),
-                                      param, sizeof(param));
+    tg_err rv;
+
+    rv = dp_resp_req_to_chat(golden_get(c, "input"), &out, &len, &echo, builtin,
+                             sizeof(builtin), msg, sizeof(msg), param,
+                             sizeof(param));
 
     if (rv == TG_OK && golden_get(c, "echo") != NULL) {
         char *e = cJSON_PrintUnformatted(echo);
