@@ -496,15 +496,16 @@ static const struct {
     {"anthropic", TG_PROVIDER_ANTHROPIC, "https://api.anthropic.com", false},
     {"gemini", TG_PROVIDER_GEMINI, "https://generativelanguage.googleapis.com",
      false},
+    {"bedrock", TG_PROVIDER_BEDROCK, NULL, false}, /* from "region" */
 };
 
 const char *
 tg_provider_name(tg_provider k)
 {
     static const char *const names[] = {"openai", "azure", "anthropic",
-                                        "gemini"};
+                                        "gemini", "bedrock"};
 
-    return (unsigned)k < 4 ? names[k] : "openai";
+    return (unsigned)k < 5 ? names[k] : "openai";
 }
 
 /* tg_config_provider checks a deployment's provider, api_base and the
@@ -515,6 +516,7 @@ tg_config_provider(const tg_json_doc *d, const cJSON *o, const char *ctx,
 {
     size_t n = sizeof(tg_config_providers) / sizeof(tg_config_providers[0]);
     size_t i;
+    tg_err rv;
 
     for (i = 0; i < n && strcmp(tg_config_providers[i].name, dep->provider);
          i++) {
@@ -522,7 +524,7 @@ tg_config_provider(const tg_json_doc *d, const cJSON *o, const char *ctx,
     if (i == n) {
         return tg_json_errf(d, cJSON_GetObjectItem(o, "provider"), err, errlen,
                             "%s.provider: \"%s\" is not supported; expected "
-                            "openai, azure, anthropic, gemini, or an "
+                            "openai, azure, anthropic, gemini, bedrock, or an "
                             "OpenAI-compatible API: openai_compatible, vllm, "
                             "ollama, groq, mistral, deepseek, together, "
                             "openrouter",
@@ -530,6 +532,9 @@ tg_config_provider(const tg_json_doc *d, const cJSON *o, const char *ctx,
     }
     dep->kind              = tg_config_providers[i].kind;
     dep->no_stream_options = tg_config_providers[i].no_stream_options;
+    if ((rv = tg_config_bedrock(d, o, ctx, dep, err, errlen)) != TG_OK) {
+        return rv;
+    }
     if (dep->api_base == NULL) {
         dep->api_base = tg_config_providers[i].api_base;
     }
@@ -649,7 +654,8 @@ tg_config_stream_options(const tg_json_doc *d, const cJSON *o, const char *ctx,
     if (v == NULL) {
         return TG_OK;
     }
-    if (dep->kind == TG_PROVIDER_ANTHROPIC || dep->kind == TG_PROVIDER_GEMINI) {
+    if (dep->kind == TG_PROVIDER_ANTHROPIC || dep->kind == TG_PROVIDER_GEMINI ||
+        dep->kind == TG_PROVIDER_BEDROCK) {
         return tg_json_errf(d, v, err, errlen,
                             "%s.stream_options: only OpenAI-format "
                             "deployments take it; remove it for provider "
@@ -680,6 +686,10 @@ tg_config_deployments(tg_config *cfg, tg_config_priv *p, const cJSON *arr,
                                        "api_version",
                                        "anthropic_version",
                                        "stream_options",
+                                       "region",
+                                       "aws_access_key_id",
+                                       "aws_secret_access_key",
+                                       "aws_session_token",
                                        NULL};
     const tg_json_doc       *d      = p->doc;
     size_t                   i      = 0;

@@ -59,6 +59,7 @@ typedef enum tg_provider {
     TG_PROVIDER_AZURE,      /* Azure OpenAI: deployment URLs, api-key */
     TG_PROVIDER_ANTHROPIC,  /* Anthropic Messages */
     TG_PROVIDER_GEMINI,     /* Google Gemini generateContent */
+    TG_PROVIDER_BEDROCK,    /* Amazon Bedrock Converse, SigV4-signed */
 } tg_provider;
 
 typedef struct tg_deployment {
@@ -86,6 +87,14 @@ typedef struct tg_deployment {
      * the field (Mistral: 422) and reports usage in its last chunk anyway.
      * Then the gateway never adds it, and drops a client's. */
     bool no_stream_options;
+    /* bedrock (tg_config_bedrock.c): the AWS region, the "${ENV}" refs
+     * of the SigV4 credentials (session token optional), and the default
+     * api_base built from the region. */
+    const char *region;
+    const char *aws_access_key_id;
+    const char *aws_secret_access_key;
+    const char *aws_session_token;
+    char        region_base[96];
 } tg_deployment;
 
 /* "model_groups": how the deployments of one model are chosen, and where

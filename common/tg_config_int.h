@@ -41,4 +41,12 @@ void   tg_config_tls_free(tg_tls_files *t);
 tg_err tg_config_volumes(tg_config *cfg, tg_config_priv *p, const cJSON *root,
                          char *err, size_t errlen);
 
+/* tg_config_bedrock reads a deployment's Bedrock keys (region,
+ * aws_access_key_id, aws_secret_access_key, aws_session_token): required
+ * (the session token optional) for provider "bedrock", refused for any
+ * other; sets the default api_base from the region when none is written.
+ * tg_config_bedrock.c. */
+tg_err tg_config_bedrock(const tg_json_doc *d, const cJSON *o, const char *ctx,
+                         tg_deployment *dep, char *err, size_t errlen);
+
 #endif

@@ -64,6 +64,75 @@ dp_host_stopping(const dp_host *h)
     return atomic_load(h->stopping);
 }
 
+/* dp_host_aws_secret resolves one "${ENV}" credential of d into *out;
+ * an unset variable turns the deployment off (false). */
+static tg_err
+dp_host_aws_secret(const tg_deployment *d, dp_upstream *up, const char *ref,
+                   char **out)
+{
+    switch (tg_config_secret(ref, out, up->missing, sizeof(up->missing))) {
+    case TG_OK:
+        return TG_OK;
+    case TG_ENOTFOUND:
+        up->usable = false;
+        tg_warn("deployment %s (model %s) is off: environment variable "
+                "%s is not set",
+                d->id, d->model, up->missing);
+        return TG_OK;
+    default:
+        return TG_ENOMEM;
+    }
+}
+
+/* dp_host_free_secret wipes and frees a secret (NULL-safe). */
+static void
+dp_host_free_secret(char *s)
+{
+    if (s != NULL) {
+        explicit_bzero(s, strlen(s));
+        free(s);
+    }
+}
+
+/* dp_host_aws resolves a bedrock deployment's SigV4 credentials. */
+static tg_err
+dp_host_aws(const tg_deployment *d, dp_upstream *up)
+{
+    char  *id     = NULL;
+    char  *secret = NULL;
+    char  *token  = NULL;
+    tg_err rv;
+
+    snprintf(up->aws_sigv4, sizeof(up->aws_sigv4), "aws:amz:%s:bedrock",
+             d->region);
+    if ((rv = dp_host_aws_secret(d, up, d->aws_access_key_id, &id)) != TG_OK ||
+        (up->usable && (rv = dp_host_aws_secret(d, up, d->aws_secret_access_key,
+                                                &secret)) != TG_OK) ||
+        (up->usable && d->aws_session_token != NULL &&
+         (rv = dp_host_aws_secret(d, up, d->aws_session_token, &token)) !=
+             TG_OK)) {
+        goto out;
+    }
+    if (!up->usable) {
+        goto out;
+    }
+    if (asprintf(&up->aws_userpwd, "%s:%s", id, secret) < 0) {
+        up->aws_userpwd = NULL;
+        rv              = TG_ENOMEM;
+        goto out;
+    }
+    if (token != NULL &&
+        asprintf(&up->aws_token, "x-amz-security-token: %s", token) < 0) {
+        up->aws_token = NULL;
+        rv            = TG_ENOMEM;
+    }
+out:
+    dp_host_free_secret(id);
+    dp_host_free_secret(secret);
+    dp_host_free_secret(token);
+    return rv;
+}
+
 /* dp_host_resolve fills ups[0..n) from cfg's deployments; on an error
  * what it filled is for the caller to free. */
 static tg_err
@@ -84,6 +153,13 @@ dp_host_resolve(const tg_config *cfg, dp_upstream *ups)
             return TG_ENOMEM;
         }
         up->usable = true;
+        if (d->kind == TG_PROVIDER_BEDROCK) {
+            tg_err rv = dp_host_aws(d, up);
+            if (rv != TG_OK) {
+                return rv;
+            }
+            continue;
+        }
         if (d->api_key == NULL) {
             continue;
         }
@@ -140,6 +216,8 @@ dp_host_upstreams_free(dp_upstream *ups, size_t n)
 {
     for (size_t i = 0; ups != NULL && i < n; i++) {
         free(ups[i].base);
+        dp_host_free_secret(ups[i].aws_userpwd);
+        dp_host_free_secret(ups[i].aws_token);
         if (ups[i].auth_header != NULL) {
             explicit_bzero(ups[i].auth_header, strlen(ups[i].auth_header));
             free(ups[i].auth_header);

@@ -132,6 +132,8 @@ dp_trace_provider(const tg_deployment *d)
         return "anthropic";
     case TG_PROVIDER_GEMINI:
         return "gcp.gemini";
+    case TG_PROVIDER_BEDROCK:
+        return "aws.bedrock";
     case TG_PROVIDER_OPENAI:
         break;
     }

@@ -254,7 +254,10 @@ dp_transfer_write_cb(char *data, size_t size, size_t n, void *arg)
     }
 
     tg_buf_reset(&xf->scratch);
-    if (dp_sse_feed(&r->sse, data, len, dp_transfer_on_event, r) != TG_OK) {
+    if (dp_call_binary_stream(&r->call)
+            ? dp_transfer_on_event(r, data, len) != 0
+            : dp_sse_feed(&r->sse, data, len, dp_transfer_on_event, r) !=
+                  TG_OK) {
         return 0;
     }
     bool go = dp_transfer_guard(xf, r, false);
@@ -318,6 +321,35 @@ dp_transfer_seek_cb(void *arg, curl_off_t offset, int origin)
     return CURL_SEEKFUNC_CANTSEEK;
 }
 
+/* dp_transfer_body gives e the attempt's body. */
+static void
+dp_transfer_body(CURL *e, dp_req *r)
+{
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->call.len);
+    if (r->call.sigv4 != NULL) {
+        /* SigV4 (bedrock): libcurl 7.88 hashes the payload only from
+         * CURLOPT_POSTFIELDS, so the body goes whole; libcurl may then
+         * resend it on a reused connection that died before any answer
+         * (the read callback below exists to prevent that), a price of
+         * signing in libcurl. */
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->call.body);
+        curl_easy_setopt(e, CURLOPT_AWS_SIGV4, r->call.sigv4);
+        curl_easy_setopt(e, CURLOPT_USERPWD, r->call.userpwd);
+        return;
+    }
+    /* The body through a read callback that cannot seek: libcurl never
+     * sends it a second time on its own (it would resend a request whose
+     * reused connection died, unseen by retries, breakers and budgets);
+     * that attempt fails instead, and whether to send it again is the
+     * router's decision, counted as one of its retries. */
+    r->body_off = 0;
+    curl_easy_setopt(e, CURLOPT_READFUNCTION, dp_transfer_read_cb);
+    curl_easy_setopt(e, CURLOPT_READDATA, r);
+    curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, dp_transfer_seek_cb);
+    curl_easy_setopt(e, CURLOPT_SEEKDATA, r);
+}
+
 /* dp_transfer_send prepares the attempt at up and adds it to the multi
  * (dp_transfer_start). */
 static tg_err
@@ -361,18 +393,7 @@ dp_transfer_send(dp_transfer *xf, dp_req *r, const dp_upstream *up, char *msg,
     dp_sse_fini(&r->sse);
     dp_sse_init(&r->sse, DP_SSE_EVENT_MAX);
     curl_easy_setopt(e, CURLOPT_URL, r->call.url);
-    /* The body through a read callback that cannot seek: libcurl never
-     * sends it a second time on its own (it would resend a request whose
-     * reused connection died, unseen by retries, breakers and budgets);
-     * that attempt fails instead, and whether to send it again is the
-     * router's decision, counted as one of its retries. */
-    r->body_off = 0;
-    curl_easy_setopt(e, CURLOPT_POST, 1L);
-    curl_easy_setopt(e, CURLOPT_READFUNCTION, dp_transfer_read_cb);
-    curl_easy_setopt(e, CURLOPT_READDATA, r);
-    curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, dp_transfer_seek_cb);
-    curl_easy_setopt(e, CURLOPT_SEEKDATA, r);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->call.len);
+    dp_transfer_body(e, r);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->call.hdrs);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, dp_transfer_write_cb);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, r);

@@ -25,6 +25,7 @@ static const struct {
     {TG_PROVIDER_AZURE, &dp_openai_ops, NULL},
     {TG_PROVIDER_ANTHROPIC, &dp_anth_backend_ops, &dp_anth_relay_ops},
     {TG_PROVIDER_GEMINI, &dp_gem_ops, NULL},
+    {TG_PROVIDER_BEDROCK, &dp_bedrock_ops, NULL},
 };
 
 const dp_provider_ops *
@@ -123,10 +124,13 @@ dp_call_common_headers(dp_call *c)
     struct curl_slist *n;
     tg_err             rv;
 
+    const char        *accept = !c->stream ? "application/json"
+                                : dp_call_binary_stream(c)
+                                    ? "application/vnd.amazon.eventstream"
+                                    : "text/event-stream";
+
     if ((rv = dp_call_header(c, "Content-Type", "application/json")) != TG_OK ||
-        (rv = dp_call_header(c, "Accept",
-                             c->stream ? "text/event-stream"
-                                       : "application/json")) != TG_OK ||
+        (rv = dp_call_header(c, "Accept", accept)) != TG_OK ||
         (rv = dp_call_header(c, "Expect", "")) != TG_OK) {
         return rv;
     }
@@ -205,6 +209,12 @@ dp_call_meter(dp_call *c, const dp_emit *em)
     if (em->usage.found) {
         c->usage = em->usage;
     }
+}
+
+bool
+dp_call_binary_stream(const dp_call *c)
+{
+    return c->wire != NULL && c->wire->binary_stream;
 }
 
 tg_err

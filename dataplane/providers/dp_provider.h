@@ -34,6 +34,12 @@ typedef struct dp_upstream {
     char                *base;        /* api_base without a trailing '/' */
     bool                 usable;      /* false: its api_key env is unset */
     char                 missing[64]; /* the env var that is unset */
+    /* bedrock: libcurl signs with SigV4 ("aws:amz:<region>:bedrock") as
+     * aws_userpwd ("KEY_ID:SECRET"); aws_token, when set, is the
+     * x-amz-security-token header line. NULL for other providers. */
+    char *aws_userpwd;
+    char *aws_token;
+    char  aws_sigv4[64];
 } dp_upstream;
 
 /* What the client sent, parsed. */
@@ -80,6 +86,11 @@ typedef struct dp_call {
     const struct dp_provider_ops *wire;
     void                         *st; /* ops' stream state, or NULL */
     bool native_resp; /* a Responses client sent natively (resp_raw) */
+    /* Set by a format that signs with AWS SigV4 (bedrock): the transfer
+     * hands the body to libcurl whole (CURLOPT_POSTFIELDS, so the signature
+     * covers its hash) and signs with these. Borrowed from up. */
+    const char *sigv4;
+    const char *userpwd;
     /* Metering, from what the ops report (never from searching bytes). */
     dp_usage_counts usage;
     int64_t         content_events; /* upstream events with content */
@@ -96,8 +107,14 @@ tg_err dp_call_prepare(dp_call *c, const dp_upstream *up,
                        const dp_client_req *cr, int64_t clamp, char *msg,
                        size_t msglen, char *param, size_t paramlen);
 
+/* dp_call_binary_stream: the attempt's provider streams binary frames
+ * (dp_provider_int.h binary_stream): the transfer gives dp_call_event the
+ * body's bytes as they come instead of splitting SSE events. */
+bool dp_call_binary_stream(const dp_call *c);
+
 /* dp_call_event turns one upstream stream event (whole, as dp_sse_feed
- * delivers it) into client bytes appended to out; keeps the usage the
+ * delivers it; for a binary stream, any piece of the body) into client
+ * bytes appended to out; keeps the usage the
  * provider reported in c->usage and counts in c->content_events the
  * events that gave the client content. An error means the stream cannot
  * continue. */

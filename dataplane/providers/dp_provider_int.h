@@ -33,6 +33,11 @@ typedef struct dp_provider_ops {
     const char *name;        /* "openai", "anthropic", ...: tests, logs */
     bool        completions; /* serves POST /v1/completions */
     bool        embeddings;  /* serves POST /v1/embeddings */
+    /* binary_stream: the provider streams a binary framing of its own
+     * (Bedrock's application/vnd.amazon.eventstream), not SSE: the
+     * transfer hands stream_event the bytes as they arrive, in pieces cut
+     * anywhere, and the table buffers frames itself. */
+    bool binary_stream;
 
     /* prepare sets c->url, the format's own headers (dp_call_header) and
      * the body (c->body, c->len); the core adds Content-Type, Accept,
@@ -77,6 +82,7 @@ extern const dp_provider_ops dp_openai_ops;       /* dp_openai_relay.c */
 extern const dp_provider_ops dp_anth_backend_ops; /* dp_anth_backend.c */
 extern const dp_provider_ops dp_anth_relay_ops;   /* dp_anth_relay.c */
 extern const dp_provider_ops dp_gem_ops;          /* dp_gemini.c */
+extern const dp_provider_ops dp_bedrock_ops;      /* dp_bedrock.c */
 extern const dp_provider_ops dp_anth_client_ops;  /* dp_anth_client.c */
 extern const dp_provider_ops dp_resp_relay_ops;   /* dp_resp_relay.c */
 
