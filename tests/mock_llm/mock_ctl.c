@@ -26,6 +26,7 @@ static const struct {
     [MOCK_CTL_TIMES]          = {"times", 1, 100000, false},
     [MOCK_CTL_TAG]            = {"tag", 1, MOCK_CTL_NAME_MAX, true},
     [MOCK_CTL_ECHO]           = {"echo", 0, 1, false},
+    [MOCK_CTL_CORRUPT_AFTER]  = {"corrupt_after", 0, 100000, false},
 };
 
 #define MOCK_CTL__DIRECTIVE "[[mock"

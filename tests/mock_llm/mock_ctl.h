@@ -22,6 +22,7 @@ typedef enum mock_ctl_key {
     MOCK_CTL_TIMES,          /* faults apply to the first N such requests */
     MOCK_CTL_TAG,            /* string: what "times" counts by */
     MOCK_CTL_ECHO,           /* 1: reply with the last user message's text */
+    MOCK_CTL_CORRUPT_AFTER,  /* stream: a damaged frame after N chunks */
     MOCK_CTL__COUNT
 } mock_ctl_key;
 

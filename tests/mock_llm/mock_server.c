@@ -38,6 +38,7 @@
 #include <microhttpd.h>
 
 #include "mock_anthropic.h"
+#include "mock_bedrock.h"
 #include "mock_buf.h"
 #include "mock_ctl.h"
 #include "mock_gemini.h"
@@ -63,6 +64,7 @@ typedef enum mock_srv__api {
     MOCK_API_EMBEDDINGS,
     MOCK_API_ANTHROPIC,
     MOCK_API_GEMINI,
+    MOCK_API_BEDROCK,
     MOCK_API__COUNT
 } mock_srv__api;
 
@@ -79,13 +81,15 @@ typedef enum mock_srv__auth_kind {
     MOCK_AUTH_BEARER, /* Authorization: Bearer KEY */
     MOCK_AUTH_XKEY,   /* x-api-key: KEY (Anthropic) */
     MOCK_AUTH_GOOG,   /* x-goog-api-key: KEY, or ?key=KEY (Gemini) */
-    MOCK_AUTH_AZURE   /* api-key: KEY (Azure OpenAI) */
+    MOCK_AUTH_AZURE,  /* api-key: KEY (Azure OpenAI) */
+    MOCK_AUTH_SIGV4   /* AWS SigV4 with KEY as the secret (Bedrock) */
 } mock_srv__auth_kind;
 
 /* route flags */
 #define MOCK_RF_STREAM 0x1u      /* always streams; needs ?alt=sse */
 #define MOCK_RF_ANT_VERSION 0x2u /* needs an anthropic-version header */
 #define MOCK_RF_API_VERSION 0x4u /* needs ?api-version= (Azure) */
+#define MOCK_RF_EVSTREAM 0x8u    /* always streams (Bedrock converse-stream) */
 
 /* A route matches a path equal to prefix when suffix is NULL, else
  * prefix NAME suffix where NAME is a non-empty path segment (the model or
@@ -118,6 +122,10 @@ static const mock_srv__route_def mock_srv__routes[] = {
      &mock_gemini_fmt, MOCK_API_GEMINI, MOCK_AUTH_GOOG, MOCK_RF_STREAM},
     {"/v1beta/models/", ":batchEmbedContents", "POST", MOCK_KIND_MODEL,
      &mock_gemini_embed_fmt, MOCK_API_GEMINI, MOCK_AUTH_GOOG, 0},
+    {"/model/", "/converse", "POST", MOCK_KIND_MODEL, &mock_bedrock_fmt,
+     MOCK_API_BEDROCK, MOCK_AUTH_SIGV4, 0},
+    {"/model/", "/converse-stream", "POST", MOCK_KIND_MODEL, &mock_bedrock_fmt,
+     MOCK_API_BEDROCK, MOCK_AUTH_SIGV4, MOCK_RF_EVSTREAM},
     {"/openai/deployments/", "/chat/completions", "POST", MOCK_KIND_MODEL,
      &mock_openai_azure_fmt, MOCK_API_AZURE, MOCK_AUTH_AZURE,
      MOCK_RF_API_VERSION},
@@ -209,6 +217,7 @@ typedef struct mock_req {
     long            chunk_delay_ms;
     long            drop_after;  /* -1: never */
     long            error_after; /* -1: never */
+    long            corrupt_after; /* -1: never */
     mock_buf        head;        /* shared start of every chunk event */
     mock_buf        ev;          /* the event being sent */
     size_t          ev_off;
@@ -450,6 +459,12 @@ mock_srv__send_error(mock_server *srv, mock_req *rq,
         xval  = "1";
     }
     resp = mock_srv__json_response(&b);
+    if (resp != NULL && fmt->error_type != NULL &&
+        MHD_add_response_header(resp, "x-amzn-ErrorType",
+                                fmt->error_type(status)) != MHD_YES) {
+        MHD_destroy_response(resp);
+        resp = NULL;
+    }
     if (resp != NULL && xname != NULL &&
         MHD_add_response_header(resp, xname, xval) != MHD_YES) {
         MHD_destroy_response(resp);
@@ -571,6 +586,12 @@ mock_srv__next_event(mock_req *rq)
         }
         if (rq->word < rq->reply.pieces) {
             rq->fmt->stream_piece(&rq->ev, &rq->head, &rq->reply, rq->word);
+            if (rq->word == rq->corrupt_after && rq->fmt->corrupt != NULL) {
+                rq->fmt->corrupt(&rq->ev);
+                rq->phase = MOCK_PHASE_EOF;
+                mock_srv__log(srv, "%s %s: damaged frame after %ld chunks",
+                              rq->method, rq->url, rq->word);
+            }
             rq->word++;
             break;
         }
@@ -633,7 +654,9 @@ mock_srv__send_stream(mock_server *srv, mock_req *rq,
         return MHD_NO;
     }
     if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-                                "text/event-stream") != MHD_YES ||
+                                rq->fmt->stream_ctype != NULL
+                                    ? rq->fmt->stream_ctype
+                                    : "text/event-stream") != MHD_YES ||
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
                                 "no-cache") != MHD_YES) {
         MHD_destroy_response(resp);
@@ -704,6 +727,8 @@ mock_srv__auth(const mock_server *srv, struct MHD_Connection *conn,
     case MOCK_AUTH_AZURE:
         key = mock_srv__header(conn, "api-key");
         break;
+    case MOCK_AUTH_SIGV4:
+        return NULL; /* needs the body: mock_srv__sigv4 */
     }
     if (key == NULL) {
         *kind = MOCK_WERR_AUTH_MISSING;
@@ -714,6 +739,29 @@ mock_srv__auth(const mock_server *srv, struct MHD_Connection *conn,
         return "invalid API key";
     }
     return NULL;
+}
+
+static const char *
+mock_srv__sigv4_header(void *ctx, const char *name)
+{
+    return mock_srv__header(ctx, name);
+}
+
+/* mock_srv__sigv4 checks a SigV4-signed request; NULL if it is fine. */
+static const char *
+mock_srv__sigv4(const mock_server *srv, const mock_req *rq,
+                struct MHD_Connection *conn, mock_wire_err_kind *kind,
+                char *err, size_t errsz)
+{
+    mock_sigv4_req s = {rq->method,        rq->url,
+                        rq->body.data,     rq->body.len,
+                        mock_srv__sigv4_header, conn};
+    const char    *why = mock_bedrock_sigv4_check(&s, srv->api_key, err, errsz);
+
+    *kind = mock_srv__header(conn, "authorization") == NULL
+                ? MOCK_WERR_AUTH_MISSING
+                : MOCK_WERR_AUTH_BAD;
+    return why;
 }
 
 /* mock_srv__precheck applies the route's own rules (key, version header or
@@ -728,6 +776,15 @@ mock_srv__precheck(mock_server *srv, mock_req *rq, struct MHD_Connection *conn,
     const char                *deny;
     const char                *q;
 
+    char                       sigerr[256];
+
+    if (srv->api_key != NULL && rt->auth == MOCK_AUTH_SIGV4 &&
+        !rq->too_large &&
+        (deny = mock_srv__sigv4(srv, rq, conn, &kind, sigerr,
+                                sizeof(sigerr))) != NULL) {
+        *rv = mock_srv__fail(rq, conn, kind, deny);
+        return false;
+    }
     if (srv->api_key != NULL &&
         (deny = mock_srv__auth(srv, conn, rt->auth, &kind)) != NULL) {
         *rv = mock_srv__fail(rq, conn, kind, deny);
@@ -790,7 +847,7 @@ mock_srv__parse(mock_req *rq, cJSON **out, char *err, size_t errsz)
         return false;
     }
     *out = root;
-    if ((mock_srv__rt(rq)->flags & MOCK_RF_STREAM) != 0) {
+    if ((mock_srv__rt(rq)->flags & (MOCK_RF_STREAM | MOCK_RF_EVSTREAM)) != 0) {
         rq->chat.stream = true;
     }
     if (rq->fmt->stream_piece == NULL) {
@@ -865,6 +922,7 @@ mock_srv__plan(mock_server *srv, mock_req *rq, const mock_ctl *ctl)
     }
     rq->chunk_delay_ms = mock_ctl_get(ctl, MOCK_CTL_CHUNK_DELAY_MS, 0);
     rq->error_after    = mock_ctl_get(ctl, MOCK_CTL_ERROR_AFTER, -1);
+    rq->corrupt_after  = mock_ctl_get(ctl, MOCK_CTL_CORRUPT_AFTER, -1);
 }
 
 /* mock_srv__model serves every model endpoint: checks, parse, controls,
@@ -872,7 +930,8 @@ mock_srv__plan(mock_server *srv, mock_req *rq, const mock_ctl *ctl)
 /* The controls that make a request fail or stall. */
 static const mock_ctl_key mock_srv__faults[] = {
     MOCK_CTL_TTFT_MS,    MOCK_CTL_STATUS,  MOCK_CTL_DROP_AFTER,
-    MOCK_CTL_ERROR_AFTER, MOCK_CTL_CONTEXT, MOCK_CTL_CONTENT_FILTER};
+    MOCK_CTL_ERROR_AFTER, MOCK_CTL_CONTEXT, MOCK_CTL_CONTENT_FILTER,
+    MOCK_CTL_CORRUPT_AFTER};
 
 static void
 mock_srv__no_faults(mock_ctl *ctl)
@@ -1097,6 +1156,7 @@ mock_srv__begin(mock_server *srv, struct MHD_Connection *conn, const char *url,
     rq->path_name   = name;
     rq->drop_after  = -1;
     rq->error_after = -1;
+    rq->corrupt_after = -1;
     mock_wire_req_init(&rq->chat);
     mock_buf_init(&rq->body);
     mock_buf_init(&rq->head);

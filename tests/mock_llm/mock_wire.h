@@ -156,6 +156,13 @@ typedef struct mock_wire_fmt {
     const char *name; /* in /_mock/stats */
     long        tool_pieces;
     bool        filter_is_error; /* content_filter=1 answers with an error */
+    /* Optional: the stream's Content-Type (NULL: text/event-stream); the
+     * value of an x-amzn-ErrorType header for an error status (NULL: no
+     * such header); corrupt damages the last frame rendered into b (the
+     * corrupt_after control; NULL: the format has no frames). */
+    const char *stream_ctype;
+    const char *(*error_type)(unsigned status);
+    void (*corrupt)(mock_buf *b);
     /* parse fills req from the JSON root; path_model is the model or
      * deployment named in the URL, or NULL. False with err set. */
     bool (*parse)(mock_chat_req *req, const cJSON *root, const char *path_model,
