@@ -108,14 +108,14 @@ tg_config_bedrock(const tg_json_doc *d, const cJSON *o, const char *ctx,
     if ((rv = tg_json_get_string(d, o, ctx, "region", true, &dep->region, err,
                                  errlen)) != TG_OK ||
         (rv = tg_config_bedrock_secret(d, o, ctx, "aws_access_key_id", true,
-                                       &dep->aws_access_key_id, err,
-                                       errlen)) != TG_OK ||
+                                       &dep->aws_access_key_id, err, errlen)) !=
+            TG_OK ||
         (rv = tg_config_bedrock_secret(d, o, ctx, "aws_secret_access_key", true,
                                        &dep->aws_secret_access_key, err,
                                        errlen)) != TG_OK ||
         (rv = tg_config_bedrock_secret(d, o, ctx, "aws_session_token", false,
-                                       &dep->aws_session_token, err,
-                                       errlen)) != TG_OK) {
+                                       &dep->aws_session_token, err, errlen)) !=
+            TG_OK) {
         return rv;
     }
     if (!tg_config_bedrock_region(dep->region)) {

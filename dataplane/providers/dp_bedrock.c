@@ -96,8 +96,8 @@ dp_bedrock_image(dp_jtx *tx, cJSON *blocks, const cJSON *part,
 }
 
 static tg_err
-dp_bedrock_content(dp_jtx *tx, cJSON *blocks, const cJSON *content,
-                   bool images, const char *where)
+dp_bedrock_content(dp_jtx *tx, cJSON *blocks, const cJSON *content, bool images,
+                   const char *where)
 {
     static const dp_jtx_part_fns fns = {dp_bedrock_text, dp_bedrock_image};
 
@@ -189,7 +189,7 @@ dp_bedrock_calls(dp_jtx *tx, cJSON *blocks, const cJSON *calls, size_t i,
 static tg_err
 dp_bedrock_result(dp_jtx *tx, cJSON *blocks, const cJSON *m, size_t i)
 {
-    const char  *id = dp_jtx_gets(m, "tool_call_id");
+    const char  *id      = dp_jtx_gets(m, "tool_call_id");
     const cJSON *content = dp_jtx_get(m, "content");
     const cJSON *part;
     char         pw[96];
@@ -251,8 +251,8 @@ dp_bedrock_one(dp_jtx *tx, cJSON *sys, cJSON *msgs, const cJSON *m, size_t i,
     if (strcmp(role, "user") == 0) {
         rv = dp_bedrock_content(tx, blocks, dp_jtx_get(m, "content"), true, pw);
     } else if (strcmp(role, "assistant") == 0) {
-        rv = dp_bedrock_content(tx, blocks, dp_jtx_get(m, "content"), false,
-                                pw);
+        rv =
+            dp_bedrock_content(tx, blocks, dp_jtx_get(m, "content"), false, pw);
         if (rv == TG_OK) {
             rv = dp_bedrock_calls(tx, blocks, dp_jtx_get(m, "tool_calls"), i,
                                   tool_blocks);
@@ -263,8 +263,8 @@ dp_bedrock_one(dp_jtx *tx, cJSON *sys, cJSON *msgs, const cJSON *m, size_t i,
         role         = "user";
     } else {
         snprintf(pw, sizeof(pw), "messages[%zu].role", i);
-        rv = dp_jtx_fail(tx, pw, "%s: role '%s' is not supported by this model.",
-                         pw, role);
+        rv = dp_jtx_fail(
+            tx, pw, "%s: role '%s' is not supported by this model.", pw, role);
     }
     if (rv != TG_OK) {
         cJSON_Delete(blocks);
@@ -411,8 +411,8 @@ dp_bedrock_tools(dp_jtx *tx, cJSON *root, const cJSON *req, bool tool_blocks)
         if (cJSON_IsObject(params)) {
             dp_jtx_dup(tx, dp_jtx_obj(tx, spec, "inputSchema"), "json", params);
         } else {
-            cJSON *s = dp_jtx_obj(tx, dp_jtx_obj(tx, spec, "inputSchema"),
-                                  "json");
+            cJSON *s =
+                dp_jtx_obj(tx, dp_jtx_obj(tx, spec, "inputSchema"), "json");
             dp_jtx_str(tx, s, "type", "object");
             dp_jtx_obj(tx, s, "properties");
         }
@@ -543,8 +543,8 @@ dp_bedrock_meta_of(const dp_call *c)
 static tg_err
 dp_bedrock_stream_start(const dp_call *c, bool include_usage, void **st)
 {
-    dp_bedrock_meta    m = dp_bedrock_meta_of(c);
-    dp_bedrock_stream *s = NULL;
+    dp_bedrock_meta    m  = dp_bedrock_meta_of(c);
+    dp_bedrock_stream *s  = NULL;
     tg_err             rv = dp_bedrock_stream_create(&s, &m, include_usage, 0);
 
     *st = s;

@@ -87,9 +87,9 @@ tg_err dp_bedrock_resp_to_openai(const char *body, size_t len,
 typedef struct dp_bedrock_stream dp_bedrock_stream;
 
 /* Owns: *out (dp_bedrock_stream_destroy). max 0: DP_EVS_MAX. */
-tg_err dp_bedrock_stream_create(dp_bedrock_stream **out,
-                                const dp_bedrock_meta *meta,
-                                bool include_usage, size_t max);
+tg_err dp_bedrock_stream_create(dp_bedrock_stream    **out,
+                                const dp_bedrock_meta *meta, bool include_usage,
+                                size_t max);
 void   dp_bedrock_stream_destroy(dp_bedrock_stream *s);
 
 /* dp_bedrock_stream_feed takes any piece of the body and appends the
@@ -100,8 +100,7 @@ tg_err dp_bedrock_stream_feed(dp_bedrock_stream *s, const char *data,
 
 /* dp_bedrock_stream_finish: the body ended; appends what closes the
  * client's stream. */
-tg_err dp_bedrock_stream_finish(dp_bedrock_stream *s, tg_buf *out,
-                                dp_emit *em);
+tg_err dp_bedrock_stream_finish(dp_bedrock_stream *s, tg_buf *out, dp_emit *em);
 
 /* dp_bedrock_error_to_openai appends the OpenAI error body for a Bedrock
  * error answer ({"message": ...}, any bytes) and sets *out_status: 400

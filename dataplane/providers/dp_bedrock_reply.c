@@ -149,8 +149,8 @@ dp_bedrock_call_json(dp_jtx *tx, cJSON *parent, const cJSON *tu)
 /* dp_bedrock_blocks reads output.message.content: text joined into text,
  * each toolUse into calls. */
 static tg_err
-dp_bedrock_blocks(dp_jtx *tx, const cJSON *content, tg_buf *text,
-                  cJSON *calls, bool *has_text)
+dp_bedrock_blocks(dp_jtx *tx, const cJSON *content, tg_buf *text, cJSON *calls,
+                  bool *has_text)
 {
     const cJSON *b;
 
@@ -176,11 +176,11 @@ dp_bedrock_resp_to_openai(const char *body, size_t len,
                           const dp_bedrock_meta *meta, char **out,
                           size_t *outlen, dp_usage_counts *usage)
 {
-    dp_jtx          tx      = {0};
-    cJSON          *in      = cJSON_ParseWithLength(body, len);
-    const cJSON    *msg     = dp_jtx_get(dp_jtx_get(in, "output"), "message");
-    cJSON          *root    = NULL;
-    cJSON          *calls   = NULL;
+    dp_jtx          tx    = {0};
+    cJSON          *in    = cJSON_ParseWithLength(body, len);
+    const cJSON    *msg   = dp_jtx_get(dp_jtx_get(in, "output"), "message");
+    cJSON          *root  = NULL;
+    cJSON          *calls = NULL;
     cJSON          *choice;
     cJSON          *message;
     tg_buf          text;
@@ -311,7 +311,7 @@ dp_bedrock_call_chunk(dp_bedrock_stream *s, int call, const char *id,
     cJSON *choice = NULL;
     cJSON *delta  = NULL;
     cJSON *root   = dp_jtx_head_chunk(&tx, &s->h, true, &choice, &delta);
-    cJSON *c  = dp_jtx_obj(&tx, dp_jtx_arr(&tx, delta, "tool_calls"), NULL);
+    cJSON *c      = dp_jtx_obj(&tx, dp_jtx_arr(&tx, delta, "tool_calls"), NULL);
     cJSON *fn;
 
     dp_jtx_num(&tx, c, "index", call);
@@ -398,14 +398,11 @@ dp_bedrock_block_start(dp_bedrock_stream *s, const cJSON *ev)
     }
     *blk = ++s->ncalls;
     s->content++;
-    return dp_bedrock_call_chunk(s, *blk - 1,
-                                 dp_jtx_gets(tu, "toolUseId") != NULL
-                                     ? dp_jtx_gets(tu, "toolUseId")
-                                     : "",
-                                 dp_jtx_gets(tu, "name") != NULL
-                                     ? dp_jtx_gets(tu, "name")
-                                     : "",
-                                 "");
+    return dp_bedrock_call_chunk(
+        s, *blk - 1,
+        dp_jtx_gets(tu, "toolUseId") != NULL ? dp_jtx_gets(tu, "toolUseId")
+                                             : "",
+        dp_jtx_gets(tu, "name") != NULL ? dp_jtx_gets(tu, "name") : "", "");
 }
 
 /* dp_bedrock_event translates one event message's JSON payload. */
@@ -450,17 +447,18 @@ dp_bedrock_exception(dp_bedrock_stream *s, const dp_evs_msg *m)
     const char *x    = m->exception_type[0] ? m->exception_type : "exception";
     bool        rate = strcmp(x, "throttlingException") == 0 ||
                 strcmp(x, "serviceUnavailableException") == 0;
-    char        text[400];
-    tg_err      rv;
+    char   text[400];
+    tg_err rv;
 
-    snprintf(text, sizeof(text), "The provider ended the stream with %s%s%.300s",
-             x, what != NULL ? ": " : ".", what != NULL ? what : "");
+    snprintf(text, sizeof(text),
+             "The provider ended the stream with %s%s%.300s", x,
+             what != NULL ? ": " : ".", what != NULL ? what : "");
     cJSON_Delete(j);
     rv = dp_bedrock_stream_error(
         s, text, rate ? "rate_limit_error" : "server_error",
         strcmp(x, "validationException") == 0 ? "upstream_rejected"
-        : rate                                 ? "upstream_rate_limited"
-                                               : "upstream_error");
+        : rate                                ? "upstream_rate_limited"
+                                              : "upstream_error");
     return rv;
 }
 

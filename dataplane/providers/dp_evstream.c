@@ -138,8 +138,7 @@ dp_evs_headers(dp_evs *d, const uint8_t *h, size_t n, dp_evs_msg *m)
 
 /* dp_evs_one decodes the whole message p[0..total). */
 static tg_err
-dp_evs_one(dp_evs *d, const uint8_t *p, uint32_t total, dp_evs_cb cb,
-           void *arg)
+dp_evs_one(dp_evs *d, const uint8_t *p, uint32_t total, dp_evs_cb cb, void *arg)
 {
     uint32_t   hlen = dp_evs_u32(p + 4);
     dp_evs_msg m;
@@ -197,8 +196,8 @@ dp_evs_feed(dp_evs *d, const char *data, size_t len, dp_evs_cb cb, void *arg)
             }
             want = total;
             if (d->buf.len >= total) {
-                rv = dp_evs_one(d, (const uint8_t *)d->buf.data, total, cb,
-                                arg);
+                rv =
+                    dp_evs_one(d, (const uint8_t *)d->buf.data, total, cb, arg);
                 tg_buf_consume(&d->buf, total);
                 if (rv != TG_OK) {
                     return rv;

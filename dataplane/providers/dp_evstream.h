@@ -37,10 +37,10 @@ typedef struct dp_evs_msg {
 typedef tg_err (*dp_evs_cb)(void *arg, const dp_evs_msg *m);
 
 typedef struct dp_evs {
-    tg_buf   buf;    /* the bytes of a message not yet whole */
-    size_t   max;    /* DP_EVS_MAX unless a test sets less */
-    bool     failed; /* a bad frame: everything after is refused */
-    char     why[96];
+    tg_buf buf;    /* the bytes of a message not yet whole */
+    size_t max;    /* DP_EVS_MAX unless a test sets less */
+    bool   failed; /* a bad frame: everything after is refused */
+    char   why[96];
 } dp_evs;
 
 /* dp_evs_init / dp_evs_fini: an empty decoder (max 0: DP_EVS_MAX). */

@@ -78,9 +78,9 @@ mock_br__frame(mock_buf *b, bool exception, const char *type,
     mock_buf_add(b, h.data, h.len);
     mock_buf_add(b, payload->data, payload->len);
     if (!mock_buf_failed(b)) {
-        mock_br__u32(crc, mock_br__crc32(0, (const unsigned char *)b->data +
-                                                start,
-                                         b->len - start));
+        mock_br__u32(crc,
+                     mock_br__crc32(0, (const unsigned char *)b->data + start,
+                                    b->len - start));
         mock_buf_add(b, crc, 4);
     }
     mock_buf_fini(&h);
@@ -138,8 +138,7 @@ mock_br__blocks(mock_chat_req *req, const cJSON *content, int i, size_t *bytes,
                          i);
                 return false;
             }
-            if (!mock_wire_text_in(req, text->valuestring, bytes, err,
-                                   errsz)) {
+            if (!mock_wire_text_in(req, text->valuestring, bytes, err, errsz)) {
                 return false;
             }
         } else if (cJSON_GetObjectItemCaseSensitive(b, "image") != NULL) {
@@ -194,8 +193,9 @@ mock_br__messages(mock_chat_req *req, const cJSON *msgs, char *err,
         if (strcmp(role, "user") == 0) {
             req->echo_src = cJSON_GetObjectItemCaseSensitive(m, "content");
         }
-        if (!mock_br__blocks(req, cJSON_GetObjectItemCaseSensitive(m, "content"),
-                             i, &bytes, err, errsz)) {
+        if (!mock_br__blocks(req,
+                             cJSON_GetObjectItemCaseSensitive(m, "content"), i,
+                             &bytes, err, errsz)) {
             return false;
         }
         req->prompt_tokens += mock_wire_msg_tokens(bytes);
@@ -208,8 +208,7 @@ mock_br__messages(mock_chat_req *req, const cJSON *msgs, char *err,
 }
 
 static bool
-mock_br__inference(mock_chat_req *req, const cJSON *ic, char *err,
-                   size_t errsz)
+mock_br__inference(mock_chat_req *req, const cJSON *ic, char *err, size_t errsz)
 {
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(ic, "maxTokens");
     const cJSON *s;

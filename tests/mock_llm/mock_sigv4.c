@@ -151,8 +151,8 @@ mock_bedrock_sigv4_check(const mock_sigv4_req *r, const char *secret, char *err,
         !mock_sig__field(auth, "Credential=", cred, sizeof(cred)) ||
         !mock_sig__field(auth, "SignedHeaders=", signed_h, sizeof(signed_h)) ||
         !mock_sig__field(auth, "Signature=", sig, sizeof(sig)) ||
-        sscanf(cred, "%*[^/]/%15[^/]/%63[^/]/%63[^/]/aws4_request", day,
-               region, service) != 3 ||
+        sscanf(cred, "%*[^/]/%15[^/]/%63[^/]/%63[^/]/aws4_request", day, region,
+               service) != 3 ||
         strncmp(date, day, strlen(day)) != 0) {
         return "Authorization header requires 'Credential', "
                "'SignedHeaders' and 'Signature' of AWS4-HMAC-SHA256.";
