@@ -5,36 +5,10 @@
 // chat and Anthropic Messages clients, stream and not, tools, usage equal
 // to the mock's, throttling retried, a damaged frame, a wrong secret.
 import assert from 'node:assert/strict';
-import crypto from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 
-import { PROVIDER_KEY_ENV, errorBody, mockWords, startGateway, userMsg } from './harness.mjs';
-
-export const AWS_ID_ENV = 'TG_TEST_AWS_KEY_ID';
-export const AWS_TOKEN_ENV = 'TG_TEST_AWS_SESSION_TOKEN';
-const WRONG_ENV = 'TG_TEST_AWS_WRONG_SECRET';
-
-/** bedrockDeployments: Bedrock deployments at the mock, signed with its
- * key as the secret (the model id holds a ':', as Bedrock's do). */
-export function bedrockDeployments(mockPort, extra = {}) {
-  const common = {
-    provider: 'bedrock', region: 'us-east-1', api_base: `http://127.0.0.1:${mockPort}`,
-    aws_access_key_id: `\${${AWS_ID_ENV}}`, aws_secret_access_key: `\${${PROVIDER_KEY_ENV}}`,
-  };
-  return [
-    { id: 'br', model: 'm-bedrock', upstream_model: 'anthropic.claude-3-5-sonnet-20240620-v1:0', ...common, ...extra },
-    { id: 'br-tok', model: 'm-bedrock-token', upstream_model: 'amazon.nova-pro-v1:0', ...common,
-      aws_session_token: `\${${AWS_TOKEN_ENV}}` },
-    { id: 'br-wrong', model: 'm-bedrock-wrong', upstream_model: 'amazon.nova-pro-v1:0', ...common,
-      aws_secret_access_key: `\${${WRONG_ENV}}` },
-  ];
-}
-
-export const awsEnv = () => ({
-  [AWS_ID_ENV]: 'AKIDTOLLGATEMOCK',
-  [AWS_TOKEN_ENV]: `tok-${crypto.randomBytes(12).toString('hex')}`,
-  [WRONG_ENV]: `wrong-${crypto.randomBytes(12).toString('hex')}`,
-});
+import { AWS_TOKEN_ENV, WRONG_ENV, awsEnv, bedrockDeployments } from './bedrock.mjs';
+import { errorBody, mockWords, startGateway, userMsg } from './harness.mjs';
 
 const TOOLS = [{
   type: 'function',

@@ -753,9 +753,12 @@ mock_srv__sigv4(const mock_server *srv, const mock_req *rq,
                 struct MHD_Connection *conn, mock_wire_err_kind *kind,
                 char *err, size_t errsz)
 {
-    mock_sigv4_req s = {rq->method,        rq->url,
-                        rq->body.data,     rq->body.len,
-                        mock_srv__sigv4_header, conn};
+    mock_sigv4_req s   = {.method   = rq->method,
+                          .path     = rq->url,
+                          .body     = rq->body.data,
+                          .body_len = rq->body.len,
+                          .header   = mock_srv__sigv4_header,
+                          .ctx      = conn};
     const char    *why = mock_bedrock_sigv4_check(&s, srv->api_key, err, errsz);
 
     *kind = mock_srv__header(conn, "authorization") == NULL
