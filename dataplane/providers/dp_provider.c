@@ -124,10 +124,10 @@ dp_call_common_headers(dp_call *c)
     struct curl_slist *n;
     tg_err             rv;
 
-    const char        *accept = !c->stream ? "application/json"
-                                : dp_call_binary_stream(c)
-                                    ? "application/vnd.amazon.eventstream"
-                                    : "text/event-stream";
+    const char *accept = !c->stream ? "application/json"
+                         : dp_call_binary_stream(c)
+                             ? "application/vnd.amazon.eventstream"
+                             : "text/event-stream";
 
     if ((rv = dp_call_header(c, "Content-Type", "application/json")) != TG_OK ||
         (rv = dp_call_header(c, "Accept", accept)) != TG_OK ||
