@@ -5,10 +5,12 @@
 // chat and Anthropic Messages clients, stream and not, tools, usage equal
 // to the mock's, throttling retried, a damaged frame, a wrong secret.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { AWS_TOKEN_ENV, WRONG_ENV, awsEnv, bedrockDeployments } from './bedrock.mjs';
-import { errorBody, mockWords, startGateway, userMsg } from './harness.mjs';
+import { errorBody, mockWords, runBinary, startGateway, userMsg } from './harness.mjs';
 
 const TOOLS = [{
   type: 'function',
@@ -232,4 +234,41 @@ describe('bedrock', () => {
     assert.ok(s.requests >= 5, JSON.stringify(s));
     assert.ok(s.completion_tokens > 0 && s.prompt_tokens > 0, JSON.stringify(s));
   });
+});
+
+describe('bedrock config errors', () => {
+  const cfg = (dep) => `{
+  "pdp": {"listen": ["ipc:///tmp/tgit-never/pdp.sock"], "state_dir": "state"},
+  "dataplane": {"listen": "127.0.0.1:1", "pdp_url": "ipc:///tmp/tgit-never/pdp.sock", "spool_dir": "spool"},
+  "deployments": [
+    {"id": "b", "model": "m",
+     ${dep}}
+  ]
+}
+`; // the deployment's own keys are on line 6
+  const OK = '"aws_access_key_id": "${AK}", "aws_secret_access_key": "${SK}"';
+  const cases = [
+    ['no region', `"provider": "bedrock", ${OK}`, /region/],
+    ['a literal secret', `"provider": "bedrock", "region": "us-east-1", "aws_access_key_id": "\${AK}", "aws_secret_access_key": "wJalrXUtnFEMI-literal"`, /aws_secret_access_key: secrets are never literal/],
+    ['no access key id', `"provider": "bedrock", "region": "us-east-1", "aws_secret_access_key": "\${SK}"`, /aws_access_key_id/],
+    ['a bad region', `"provider": "bedrock", "region": "US East", ${OK}`, /region: expected an AWS region/],
+    ['an api_key', `"provider": "bedrock", "region": "us-east-1", "api_key": "\${K}", ${OK}`, /api_key: a bedrock deployment signs/],
+    ['region on another provider', `"provider": "openai", "region": "us-east-1"`, /region: only bedrock deployments take it/],
+    ['an unknown key', `"provider": "bedrock", "region": "us-east-1", "aws_secret_key": "\${SK}", ${OK}`, /aws_secret_key/],
+  ];
+  for (const [name, dep, want] of cases) {
+    test(`${name}: refused with file:line:col`, async () => {
+      const dir = fs.mkdtempSync('/tmp/tgit-brcfg-');
+      const f = path.join(dir, 'bad.json');
+      fs.writeFileSync(f, cfg(dep));
+      for (const [bin, args] of [['tollgate-dataplane', ['--config', f]], ['tollgate-pdp', ['serve', '--config', f]]]) {
+        const r = await runBinary(bin, args);
+        assert.equal(r.code, 2, `${bin}: exit ${r.code}, stderr:\n${r.stderr}`);
+        assert.match(r.stderr, /bad\.json:[56]:\d+/, r.stderr);
+        assert.match(r.stderr, want, r.stderr);
+        assert.ok(!r.stderr.includes('wJalrXUtnFEMI-literal'), r.stderr);
+      }
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+  }
 });
