@@ -3,7 +3,7 @@
  * provider's answer (whole, streamed or an error) turned back into the
  * client's format. The client speaks OpenAI (chat, embeddings, completions)
  * or Anthropic Messages; the provider OpenAI (and OpenAI-compatible APIs),
- * Azure OpenAI, Anthropic or Gemini. Internally a chat is an OpenAI chat
+ * Azure OpenAI, Anthropic, Gemini or Amazon Bedrock (Converse). Internally a chat is an OpenAI chat
  * body (dp_chat_req); a Messages request to an Anthropic deployment is
  * sent as the client wrote it (only the model renamed and max_tokens
  * clamped when needed). dp_call_prepare chooses the attempt's ops table
