@@ -581,7 +581,7 @@ describe('stats', () => {
     assert.equal(s.completed, 2);
     assert.equal(s.errors, 1);
     assert.equal(s.completion_tokens, 5);
-    assert.deepEqual(Object.keys(s.by_api).sort(), ['anthropic', 'azure', 'completions', 'embeddings', 'gemini', 'openai']);
+    assert.deepEqual(Object.keys(s.by_api).sort(), ['anthropic', 'azure', 'bedrock', 'completions', 'embeddings', 'gemini', 'openai']);
     assert.equal(s.by_api.anthropic.completed, 1);
     assert.equal(s.by_api.anthropic.completion_tokens, 2);
     assert.equal(s.by_api.gemini.errors, 1);

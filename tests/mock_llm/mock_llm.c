@@ -34,6 +34,8 @@ mock_llm__usage(FILE *f)
             "  Gemini   POST /v1beta/models/{model}:generateContent,\n"
             "           :streamGenerateContent?alt=sse, :batchEmbedContents\n"
             "           (x-goog-api-key or ?key=)\n"
+            "  Bedrock  POST /model/{modelId}/converse, /converse-stream\n"
+            "           (AWS SigV4, service bedrock, KEY as the secret key)\n"
             "  GET /v1/models  GET /healthz  GET /_mock/stats  "
             "POST /_mock/reset\n"
             "Per-request controls, as header 'x-mock-control: k=v,k=v' or as\n"
@@ -47,7 +49,8 @@ mock_llm__usage(FILE *f)
             "  (with tools in the request and in the final user message:\n"
             "  reply with a call to NAME), echo=1 (reply with the last user\n"
             "  message's text, directives removed, in chunks pieces: 3 by\n"
-            "  default)\n");
+            "  default), corrupt_after=N (Bedrock stream: a frame with a bad\n"
+            "  CRC after N chunks, then the end)\n");
 }
 
 /* mock_llm__flag matches "--name VALUE" and "--name=VALUE"; *i advances
