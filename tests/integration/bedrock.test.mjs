@@ -162,6 +162,24 @@ describe('bedrock', () => {
     assert.deepEqual(tu.input, { city: 'Paris', n: 1 });
   });
 
+  test('/v1/responses (Responses clients), stream and not', async () => {
+    const h = { 'content-type': 'application/json' };
+    const r = await gw.request('/v1/responses', { method: 'POST', key, headers: h,
+      body: JSON.stringify({ model: 'm-bedrock', input: '[[mock chunks=3]] hi', max_output_tokens: 50 }) });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.object, 'response');
+    assert.equal(r.json.status, 'completed');
+    const msg = r.json.output.find((o) => o.type === 'message');
+    assert.equal(msg.content[0].text, mockWords(3));
+    assert.equal(r.json.usage.output_tokens, 3);
+    const s = await gw.request('/v1/responses', { method: 'POST', key, headers: h,
+      body: JSON.stringify({ model: 'm-bedrock', input: '[[mock chunks=4]] hi', stream: true }) });
+    assert.equal(s.status, 200, s.text);
+    const deltas = [...s.text.matchAll(/"type":"response\.output_text\.delta"[^\n]*?"delta":"([^"]*)"/g)].map((x) => x[1]);
+    assert.equal(deltas.join(''), mockWords(4));
+    assert.match(s.text, /event: response\.completed/);
+  });
+
   test('a session token is sent and signed', async () => {
     const r = await gw.chat({ model: 'm-bedrock-token', messages: userMsg('[[mock chunks=2]] hi') }, { key });
     assert.equal(r.status, 200, r.text);
