@@ -744,7 +744,8 @@ dp_server_first(dp_server *srv, struct MHD_Connection *conn, const char *url,
                 srv, conn, ep, 404,
                 "Tollgate serves the Gemini methods generateContent, "
                 "streamGenerateContent (alt=sse) and countTokens of "
-                "models/{model}.",
+                "/v1beta/models/{model} (a model name under 128 "
+                "characters).",
                 "invalid_request_error", "unknown_url", NULL, NULL);
         }
         if (gop == DP_GEMIN_STREAM &&

@@ -34,7 +34,7 @@ typedef enum dp_gemin_op {
  * "/v1/models/..."): true when url is one of those with a ':' method, or
  * anything else under /v1beta/; *op is DP_GEMIN_NONE for a method or path
  * not served, and model is the part between "models/" and the last ':'
- * (cut to modellen; "" when there is none). */
+ * ("" when there is none or it does not fit modellen). */
 bool dp_gemin_path(const char *url, dp_gemin_op *op, char *model,
                    size_t modellen);
 

@@ -52,11 +52,14 @@ dp_gemin_path(const char *url, dp_gemin_op *op, char *model, size_t modellen)
     if ((colon = strrchr(m, ':')) == NULL) {
         return strncmp(url, "/v1beta/", 8) == 0;
     }
-    snprintf(model, modellen, "%.*s", (int)(colon - m), m);
     for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
         if (strcmp(colon + 1, methods[i].name) == 0) {
             *op = methods[i].op;
         }
+    }
+    if ((size_t)(colon - m) < modellen) {
+        /* else no model: longer than any the catalog holds */
+        snprintf(model, modellen, "%.*s", (int)(colon - m), m);
     }
     return true;
 }

@@ -199,6 +199,14 @@ describe('Gemini API in', () => {
     assert.match(google(cc, 400, 'INVALID_ARGUMENT').message, /candidateCount/);
     google(await gem('gpt-4o-mini', 'embedContent', {}), 404, 'NOT_FOUND', 'unknown_url');
     google(await httpRequest(gw.port, { path: '/v1beta/models', headers: { 'x-goog-api-key': key } }), 404, 'NOT_FOUND');
+    // A model name longer than any in the catalog is not cut to one that is.
+    google(await gem(`gpt-4o-mini${'x'.repeat(200)}`, 'generateContent', { contents: [{ parts: [{ text: 'hi' }] }] }),
+      404, 'NOT_FOUND', 'unknown_url');
+    const nest = `{"contents":[{"parts":[{"functionResponse":{"name":"f","response":${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}}}]}]}`;
+    google(await gem('gpt-4o-mini', 'generateContent', nest), 400, 'INVALID_ARGUMENT');
+    google(await httpRequest(gw.port, {
+      method: 'POST', path: path('gpt-4o-mini', 'generateContent'), headers: { 'x-goog-api-key': key, 'content-type': 'text/plain' }, body: '{}',
+    }), 415, 'INVALID_ARGUMENT', 'unsupported_media_type');
     const get = await httpRequest(gw.port, { path: path('gpt-4o-mini', 'generateContent'), headers: { 'x-goog-api-key': key } });
     google(get, 405, 'INVALID_ARGUMENT');
   });

@@ -198,6 +198,11 @@ test_path(void)
         {"/v1/models/m", false, DP_GEMIN_NONE, ""},
         {"/v1/models", false, DP_GEMIN_NONE, ""},
         {"/v1/chat/completions", false, DP_GEMIN_NONE, ""},
+        /* 64 characters do not fit 64 bytes: no model, never a cut one */
+        {"/v1beta/models/"
+         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+         ":generateContent",
+         true, DP_GEMIN_GENERATE, ""},
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
