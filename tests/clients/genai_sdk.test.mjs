@@ -1,16 +1,17 @@
 // genai_sdk.test.mjs - the real @google/genai SDK, unmodified, pointed at
 // Tollgate's Gemini API (httpOptions.baseUrl): generateContent,
 // generateContentStream, function calling and countTokens, through an
-// OpenAI-format, an Anthropic-format and a Gemini-format deployment (all
-// played by the mock), and its errors.
+// OpenAI-format, an Anthropic-format, a Gemini-format and a Bedrock
+// deployment (all played by the mock), and its errors.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
 import { GoogleGenAI } from '@google/genai';
 
+import { awsEnv, bedrockDeployments } from '../integration/bedrock.mjs';
 import { mockWords, providerDeployments, startGateway } from '../integration/harness.mjs';
 
-const MODELS = ['m-openai', 'm-anthropic', 'm-gemini'];
+const MODELS = ['m-openai', 'm-anthropic', 'm-gemini', 'm-bedrock'];
 
 const TOOLS = [{
   functionDeclarations: [{
@@ -26,7 +27,9 @@ describe('@google/genai against Tollgate', () => {
   let key;
 
   before(async () => {
-    gw = await startGateway({ deployments: (p) => providerDeployments(p) });
+    gw = await startGateway({
+      deployments: (p) => [...providerDeployments(p), ...bedrockDeployments(p)], dataplaneEnv: awsEnv(),
+    });
     key = (await gw.createKey({ tenant: 'genai' })).key;
     ai = new GoogleGenAI({ apiKey: key, httpOptions: { baseUrl: gw.baseUrl } });
   });
