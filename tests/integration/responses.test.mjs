@@ -27,6 +27,9 @@ const bundle = {
     rules: [{
       id: 'in-redact', kind: 'guardrail', stages: ['input'], detectors: ['pii.card'], action: 'redact',
       when: { all: [{ exists: 'request.metadata.guard' }] },
+    }, {
+      id: 'out-block', kind: 'guardrail', stages: ['output'], detectors: ['secret'], action: 'block',
+      when: { all: [{ exists: 'request.metadata.outblock' }] },
     }],
   },
   'budget.policy.json': {
@@ -269,6 +272,24 @@ describe('POST /v1/responses', () => {
     errorBody(refused, 429, 'budget_exceeded');
     errorBody(await gw.chat({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], max_tokens: 20 },
       { key: k.key }), 429, 'budget_exceeded');
+  });
+
+  test('an output guardrail ends a Responses stream with an error event before the secret', async () => {
+    const AWS = 'AKIAZ7QK3M2XW9PL4TRE';
+    for (const model of ['m-openai', 'm-anthropic']) {
+      const r = await post(gw, key, { model, stream: true, input: `here: ${AWS} and more text after it [[mock echo=1 chunks=3]]` },
+        { stream: true, headers: { 'x-tollgate-meta-outblock': '1' } });
+      const evs = r.events.filter((e) => e.json);
+      evs.forEach((e, i) => assert.equal(e.json.sequence_number, i));
+      const last = evs.at(-1);
+      assert.equal(last.event, 'error', `${model}: ${last.data}`);
+      assert.equal(last.json.code, 'guardrail_blocked');
+      assert.ok(!r.rawText.includes(AWS), `${model}: the secret reached the client`);
+      const whole = await post(gw, key, { model, input: `here: ${AWS} [[mock echo=1]]` },
+        { headers: { 'x-tollgate-meta-outblock': '1' } });
+      assert.ok(!whole.text.includes(AWS));
+      assert.equal(whole.status, 400, whole.text);
+    }
   });
 
   test('a guardrail-redacted prompt reaches the provider redacted (translated, even to OpenAI)', async () => {
