@@ -103,8 +103,6 @@ dp_host_aws(const tg_deployment *d, dp_upstream *up)
     char  *token  = NULL;
     tg_err rv;
 
-    snprintf(up->aws_sigv4, sizeof(up->aws_sigv4), "aws:amz:%s:bedrock",
-             d->region);
     if ((rv = dp_host_aws_secret(d, up, d->aws_access_key_id, &id)) != TG_OK ||
         (up->usable && (rv = dp_host_aws_secret(d, up, d->aws_secret_access_key,
                                                 &secret)) != TG_OK) ||
@@ -113,18 +111,11 @@ dp_host_aws(const tg_deployment *d, dp_upstream *up)
              TG_OK)) {
         goto out;
     }
-    if (!up->usable) {
-        goto out;
-    }
-    if (asprintf(&up->aws_userpwd, "%s:%s", id, secret) < 0) {
-        up->aws_userpwd = NULL;
-        rv              = TG_ENOMEM;
-        goto out;
-    }
-    if (token != NULL &&
-        asprintf(&up->aws_token, "x-amz-security-token: %s", token) < 0) {
-        up->aws_token = NULL;
-        rv            = TG_ENOMEM;
+    if (up->usable) {
+        up->aws_key_id = id;
+        up->aws_secret = secret;
+        up->aws_token  = token;
+        id = secret = token = NULL; /* the upstream owns them */
     }
 out:
     dp_host_free_secret(id);
@@ -216,7 +207,8 @@ dp_host_upstreams_free(dp_upstream *ups, size_t n)
 {
     for (size_t i = 0; ups != NULL && i < n; i++) {
         free(ups[i].base);
-        dp_host_free_secret(ups[i].aws_userpwd);
+        dp_host_free_secret(ups[i].aws_key_id);
+        dp_host_free_secret(ups[i].aws_secret);
         dp_host_free_secret(ups[i].aws_token);
         if (ups[i].auth_header != NULL) {
             explicit_bzero(ups[i].auth_header, strlen(ups[i].auth_header));

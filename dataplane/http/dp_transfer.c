@@ -327,17 +327,6 @@ dp_transfer_body(CURL *e, dp_req *r)
 {
     curl_easy_setopt(e, CURLOPT_POST, 1L);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->call.len);
-    if (r->call.sigv4 != NULL) {
-        /* SigV4 (bedrock): libcurl 7.88 hashes the payload only from
-         * CURLOPT_POSTFIELDS, so the body goes whole; libcurl may then
-         * resend it on a reused connection that died before any answer
-         * (the read callback below exists to prevent that), a price of
-         * signing in libcurl. */
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->call.body);
-        curl_easy_setopt(e, CURLOPT_AWS_SIGV4, r->call.sigv4);
-        curl_easy_setopt(e, CURLOPT_USERPWD, r->call.userpwd);
-        return;
-    }
     /* The body through a read callback that cannot seek: libcurl never
      * sends it a second time on its own (it would resend a request whose
      * reused connection died, unseen by retries, breakers and budgets);

@@ -11,6 +11,7 @@
 
 #include "dp_jtx.h"
 #include "dp_provider_int.h"
+#include "dp_sigv4.h"
 
 tg_err
 dp_bedrock_path(const char *model, bool stream, char *out, size_t outlen)
@@ -506,6 +507,71 @@ dp_bedrock_req_from_openai(const cJSON *req, int64_t clamp, char **out,
 
 /* ---- dp_bedrock_ops ------------------------------------------------------ */
 
+/* dp_bedrock_token adds the session token's header (STS tokens run past
+ * dp_call_header's line). */
+static tg_err
+dp_bedrock_token(dp_call *c, const char *token)
+{
+    struct curl_slist *n;
+    char              *line = NULL;
+
+    if (token == NULL) {
+        return TG_OK;
+    }
+    if (asprintf(&line, "X-Amz-Security-Token: %s", token) < 0) {
+        return TG_ENOMEM;
+    }
+    n = curl_slist_append(c->hdrs, line);
+    explicit_bzero(line, strlen(line));
+    free(line);
+    if (n == NULL) {
+        return TG_ENOMEM;
+    }
+    c->hdrs = n;
+    return TG_OK;
+}
+
+/* dp_bedrock_sign adds the SigV4 headers of the attempt (its body, its
+ * path as sent, now): Host as signed, X-Amz-Date, the session token and
+ * Authorization. The Content-Type signed is the one the core adds. */
+static tg_err
+dp_bedrock_sign(dp_call *c, const char *path)
+{
+    const dp_upstream *up = c->up;
+    char               host[256];
+    char               date[32];
+    char               auth[512];
+    dp_sigv4_req       r = {.method       = "POST",
+                            .host         = host,
+                            .path         = path,
+                            .content_type = "application/json",
+                            .body         = c->body,
+                            .len          = c->len,
+                            .key_id       = up->aws_key_id,
+                            .secret       = up->aws_secret,
+                            .token        = up->aws_token,
+                            .region       = up->dep->region,
+                            .service      = "bedrock",
+                            .now          = time(NULL)};
+    tg_err             rv;
+
+    if (up->aws_key_id == NULL || up->aws_secret == NULL) {
+        return TG_EINVAL; /* not usable: never chosen */
+    }
+    if ((rv = dp_sigv4_host(c->url, host, sizeof(host))) != TG_OK ||
+        (rv = dp_sigv4_sign(&r, date, sizeof(date), auth, sizeof(auth))) !=
+            TG_OK ||
+        (rv = dp_call_header(c, "Host", host)) != TG_OK ||
+        (rv = dp_call_header(c, "X-Amz-Date", date)) != TG_OK ||
+        (rv = dp_bedrock_token(c, up->aws_token)) != TG_OK ||
+        (rv = dp_call_header(c, "Authorization", auth)) != TG_OK) {
+        explicit_bzero(auth, sizeof(auth));
+        return rv;
+    }
+    explicit_bzero(auth, sizeof(auth));
+    return TG_OK;
+}
+
 static tg_err
 dp_bedrock_prepare(dp_call *c, int64_t clamp, char *msg, size_t msglen,
                    char *param, size_t paramlen)
@@ -519,17 +585,12 @@ dp_bedrock_prepare(dp_call *c, int64_t clamp, char *msg, size_t msglen,
         (rv = dp_call_url(c, "%s%s", up->base, path)) != TG_OK) {
         return rv;
     }
-    c->sigv4   = up->aws_sigv4;
-    c->userpwd = up->aws_userpwd;
-    if (up->aws_token != NULL) {
-        struct curl_slist *n = curl_slist_append(c->hdrs, up->aws_token);
-        if (n == NULL) {
-            return TG_ENOMEM;
-        }
-        c->hdrs = n;
+    if ((rv = dp_bedrock_req_from_openai(c->cr->chat->root, clamp, &c->body,
+                                         &c->len, msg, msglen, param,
+                                         paramlen)) != TG_OK) {
+        return rv;
     }
-    return dp_bedrock_req_from_openai(c->cr->chat->root, clamp, &c->body,
-                                      &c->len, msg, msglen, param, paramlen);
+    return dp_bedrock_sign(c, path);
 }
 
 static dp_bedrock_meta

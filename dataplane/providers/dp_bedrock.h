@@ -3,8 +3,8 @@
  * (/converse-stream, answered in the AWS event stream framing,
  * dp_evstream.h): the request out (dp_bedrock.c, with dp_bedrock_ops,
  * this provider's table), the reply, the stream and errors back
- * (dp_bedrock_reply.c). libcurl signs each attempt with SigV4 (dp_call's
- * sigv4/userpwd). Pure: no I/O, no global state, so thread-safe; a stream
+ * (dp_bedrock_reply.c). Each attempt is signed with SigV4 (dp_sigv4.h)
+ * when it is prepared. Pure: no I/O, no global state, so thread-safe; a stream
  * translator belongs to one request.
  *
  * Mapped: system/developer messages to "system" text blocks; user and

@@ -34,12 +34,12 @@ typedef struct dp_upstream {
     char                *base;        /* api_base without a trailing '/' */
     bool                 usable;      /* false: its api_key env is unset */
     char                 missing[64]; /* the env var that is unset */
-    /* bedrock: libcurl signs with SigV4 ("aws:amz:<region>:bedrock") as
-     * aws_userpwd ("KEY_ID:SECRET"); aws_token, when set, is the
-     * x-amz-security-token header line. NULL for other providers. */
-    char *aws_userpwd;
+    /* bedrock: the SigV4 credentials (dp_sigv4.h), resolved from their
+     * "${ENV}" refs; aws_token NULL without a session token. NULL for
+     * other providers. */
+    char *aws_key_id;
+    char *aws_secret;
     char *aws_token;
-    char  aws_sigv4[64];
 } dp_upstream;
 
 /* What the client sent, parsed. */
@@ -86,11 +86,6 @@ typedef struct dp_call {
     const struct dp_provider_ops *wire;
     void                         *st; /* ops' stream state, or NULL */
     bool native_resp; /* a Responses client sent natively (resp_raw) */
-    /* Set by a format that signs with AWS SigV4 (bedrock): the transfer
-     * hands the body to libcurl whole (CURLOPT_POSTFIELDS, so the signature
-     * covers its hash) and signs with these. Borrowed from up. */
-    const char *sigv4;
-    const char *userpwd;
     /* Metering, from what the ops report (never from searching bytes). */
     dp_usage_counts usage;
     int64_t         content_events; /* upstream events with content */
