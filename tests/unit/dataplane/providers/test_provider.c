@@ -278,6 +278,71 @@ test_verbatim_when_nothing_changes(void)
     dp_chat_fini(&f.chat);
 }
 
+/* A Responses API client: natively to an OpenAI deployment (its own body
+ * to /responses, byte for byte when nothing changes; only the model and
+ * max_output_tokens rewritten otherwise), translated everywhere else, and
+ * a built-in tool refused where it cannot be run. */
+static void
+test_responses_native_or_translated(void)
+{
+    static const char raw[] =
+        "{\"model\":\"gpt-4o\" , \"input\":\"hi\",\"max_output_tokens\":20}";
+    fixture f;
+    dp_call c;
+    char    msg[256];
+    char    param[64];
+
+    setup(&f, TG_PROVIDER_OPENAI, "http://o/v1", false);
+    f.dep.upstream_model = "gpt-4o";
+    f.cr.raw_exact       = true;
+    f.cr.resp_raw        = raw;
+    f.cr.resp_raw_len    = strlen(raw);
+    f.cr.resp_builtin    = "web_search_preview";
+    CU_ASSERT_EQUAL_FATAL(dp_call_prepare(&c, &f.up, &f.cr, 0, msg, sizeof(msg),
+                                          param, sizeof(param)),
+                          TG_OK);
+    CU_ASSERT_TRUE(c.native_resp);
+    CU_ASSERT_STRING_EQUAL(c.url, "http://o/v1/responses");
+    CU_ASSERT_EQUAL(c.len, strlen(raw));
+    CU_ASSERT_EQUAL(memcmp(c.body, raw, c.len), 0);
+    dp_call_fini(&c);
+    /* Another upstream name and a clamp: both rewritten, nothing else. */
+    f.dep.upstream_model = "gpt-4o-2024";
+    CU_ASSERT_EQUAL_FATAL(dp_call_prepare(&c, &f.up, &f.cr, 5, msg, sizeof(msg),
+                                          param, sizeof(param)),
+                          TG_OK);
+    CU_ASSERT_STRING_EQUAL(c.body, "{\"model\":\"gpt-4o-2024\",\"input\":"
+                                   "\"hi\",\"max_output_tokens\":5}");
+    dp_call_fini(&c);
+    /* Not OpenAI: the chat form, and the built-in tool refused. */
+    setup(&f, TG_PROVIDER_ANTHROPIC, "http://a", false);
+    f.cr.resp_raw     = raw;
+    f.cr.resp_raw_len = strlen(raw);
+    f.cr.resp_builtin = "";
+    CU_ASSERT_EQUAL_FATAL(dp_call_prepare(&c, &f.up, &f.cr, 0, msg, sizeof(msg),
+                                          param, sizeof(param)),
+                          TG_OK);
+    CU_ASSERT_FALSE(c.native_resp);
+    CU_ASSERT_STRING_EQUAL(c.url, "http://a/v1/messages");
+    dp_call_fini(&c);
+    f.cr.resp_builtin = "web_search_preview";
+    CU_ASSERT_EQUAL(dp_call_prepare(&c, &f.up, &f.cr, 0, msg, sizeof(msg),
+                                    param, sizeof(param)),
+                    TG_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(msg, "web_search_preview"));
+    CU_ASSERT_STRING_EQUAL(param, "tools");
+    dp_call_fini(&c);
+    /* No raw body (a guardrail applies): OpenAI gets the chat form. */
+    setup(&f, TG_PROVIDER_OPENAI, "http://o/v1", false);
+    CU_ASSERT_EQUAL_FATAL(dp_call_prepare(&c, &f.up, &f.cr, 0, msg, sizeof(msg),
+                                          param, sizeof(param)),
+                          TG_OK);
+    CU_ASSERT_FALSE(c.native_resp);
+    CU_ASSERT_STRING_EQUAL(c.url, "http://o/v1/chat/completions");
+    dp_call_fini(&c);
+    dp_chat_fini(&f.chat);
+}
+
 /* A stream to a deployment that takes no stream_options (Mistral answers
  * 422 to the field and reports usage in its last chunk anyway): the
  * gateway adds none, and removes a client's. */
@@ -340,6 +405,7 @@ test_stream_options_per_deployment(void)
 
 static const tg_unit_case cases[] = {
     {"verbatim_when_nothing_changes", test_verbatim_when_nothing_changes},
+    {"responses_native_or_translated", test_responses_native_or_translated},
     {"stream_options_per_deployment", test_stream_options_per_deployment},
     {"urls_and_headers_per_provider", test_urls_and_headers_per_provider},
     {"embeddings_only_where_served", test_embeddings_only_where_served},
