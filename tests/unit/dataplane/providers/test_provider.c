@@ -315,6 +315,7 @@ test_responses_native_or_translated(void)
                                    "\"hi\",\"max_output_tokens\":5}");
     dp_call_fini(&c);
     /* Not OpenAI: the chat form, and the built-in tool refused. */
+    dp_chat_fini(&f.chat);
     setup(&f, TG_PROVIDER_ANTHROPIC, "http://a", false);
     f.cr.resp_raw     = raw;
     f.cr.resp_raw_len = strlen(raw);
@@ -333,6 +334,7 @@ test_responses_native_or_translated(void)
     CU_ASSERT_STRING_EQUAL(param, "tools");
     dp_call_fini(&c);
     /* No raw body (a guardrail applies): OpenAI gets the chat form. */
+    dp_chat_fini(&f.chat);
     setup(&f, TG_PROVIDER_OPENAI, "http://o/v1", false);
     CU_ASSERT_EQUAL_FATAL(dp_call_prepare(&c, &f.up, &f.cr, 0, msg, sizeof(msg),
                                           param, sizeof(param)),
