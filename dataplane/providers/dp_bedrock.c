@@ -531,35 +531,38 @@ dp_bedrock_token(dp_call *c, const char *token)
     return TG_OK;
 }
 
-/* dp_bedrock_sign adds the SigV4 headers of the attempt (its body, its
- * path as sent, now): Host as signed, X-Amz-Date, the session token and
- * Authorization. The Content-Type signed is the one the core adds. */
+/* dp_bedrock_sign adds the SigV4 headers of the attempt (its body, the
+ * path of its URL as sent, now): Host as signed, X-Amz-Date, the session token
+ * and Authorization. The Content-Type signed is the one the core adds. */
 static tg_err
-dp_bedrock_sign(dp_call *c, const char *path)
+dp_bedrock_sign(dp_call *c)
 {
     const dp_upstream *up = c->up;
     char               host[256];
     char               date[32];
     char               auth[512];
-    dp_sigv4_req       r = {.method       = "POST",
-                            .host         = host,
-                            .path         = path,
-                            .content_type = "application/json",
-                            .body         = c->body,
-                            .len          = c->len,
-                            .key_id       = up->aws_key_id,
-                            .secret       = up->aws_secret,
-                            .token        = up->aws_token,
-                            .region       = up->dep->region,
-                            .service      = "bedrock",
-                            .now          = time(NULL)};
+    const char        *path = NULL;
+    dp_sigv4_req       r    = {.method       = "POST",
+                               .host         = host,
+                               .content_type = "application/json",
+                               .body         = c->body,
+                               .len          = c->len,
+                               .key_id       = up->aws_key_id,
+                               .secret       = up->aws_secret,
+                               .token        = up->aws_token,
+                               .region       = up->dep->region,
+                               .service      = "bedrock",
+                               .now          = time(NULL)};
     tg_err             rv;
 
     if (up->aws_key_id == NULL || up->aws_secret == NULL) {
         return TG_EINVAL; /* not usable: never chosen */
     }
-    if ((rv = dp_sigv4_host(c->url, host, sizeof(host))) != TG_OK ||
-        (rv = dp_sigv4_sign(&r, date, sizeof(date), auth, sizeof(auth))) !=
+    if ((rv = dp_sigv4_host(c->url, host, sizeof(host), &path)) != TG_OK) {
+        return rv;
+    }
+    r.path = path; /* the api_base's path prefix is signed too */
+    if ((rv = dp_sigv4_sign(&r, date, sizeof(date), auth, sizeof(auth))) !=
             TG_OK ||
         (rv = dp_call_header(c, "Host", host)) != TG_OK ||
         (rv = dp_call_header(c, "X-Amz-Date", date)) != TG_OK ||
@@ -590,7 +593,7 @@ dp_bedrock_prepare(dp_call *c, int64_t clamp, char *msg, size_t msglen,
                                          paramlen)) != TG_OK) {
         return rv;
     }
-    return dp_bedrock_sign(c, path);
+    return dp_bedrock_sign(c);
 }
 
 static dp_bedrock_meta

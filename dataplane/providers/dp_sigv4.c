@@ -130,7 +130,7 @@ dp_sigv4_sign(const dp_sigv4_req *r, char *date, size_t datelen, char *auth,
 }
 
 tg_err
-dp_sigv4_host(const char *url, char *out, size_t outlen)
+dp_sigv4_host(const char *url, char *out, size_t outlen, const char **path)
 {
     const char *p = strstr(url, "://");
     size_t      n;
@@ -147,5 +147,6 @@ dp_sigv4_host(const char *url, char *out, size_t outlen)
         out[i] = (char)tolower((unsigned char)p[i]);
     }
     out[n] = '\0';
-    return TG_OK;
+    *path  = p + n;
+    return strpbrk(*path, "?#") != NULL ? TG_EINVAL : TG_OK;
 }

@@ -36,7 +36,11 @@ tg_err dp_sigv4_sign(const dp_sigv4_req *r, char *date, size_t datelen,
                      char *auth, size_t authlen);
 
 /* dp_sigv4_host copies the authority of an http(s) URL ("host[:port]",
- * as libcurl sends it in Host) into out. TG_EINVAL if url has none. */
-tg_err dp_sigv4_host(const char *url, char *out, size_t outlen);
+ * as libcurl sends it in Host), lowercased, into out and points *path at
+ * the URL's path (the api_base's own prefix included; "" when none).
+ * TG_EINVAL if url has no authority or has a query (not signed here).
+ * Borrows url: *path points into it. */
+tg_err dp_sigv4_host(const char *url, char *out, size_t outlen,
+                     const char **path);
 
 #endif

@@ -222,6 +222,17 @@ describe('bedrock', () => {
     assert.match(o.error.message, /CRC/);
   });
 
+  test('a connection dropped mid-stream ends the client\'s stream with an error event', async () => {
+    // On the other deployment: a cut counts against its health.
+    const s = await gw.chat({ model: 'm-bedrock-token', messages: userMsg('[[mock chunks=6 drop_after=3]] hi'), stream: true },
+      { key, stream: true });
+    assert.equal(s.status, 200, s.text);
+    const o = openaiStream(s.events);
+    assert.equal(o.text, 'w0 w1 w2 ');
+    assert.ok(o.error, s.text);
+    assert.notEqual(s.events.at(-1).data, '[DONE]');
+  });
+
   test('an exception message in the stream is an error event, for both client formats', async () => {
     const s = await gw.chat({ model: 'm-bedrock', messages: userMsg('[[mock chunks=5 error_after=2]] hi'), stream: true },
       { key, stream: true });

@@ -500,6 +500,7 @@ test_sigv4(void)
     char              date[32];
     char              auth[512];
     char              host[64];
+    const char       *path = NULL;
 
     CU_ASSERT_EQUAL_FATAL(
         dp_sigv4_sign(&r, date, sizeof(date), auth, sizeof(auth)), TG_OK);
@@ -529,13 +530,20 @@ test_sigv4(void)
                     TG_ETOOBIG);
     CU_ASSERT_EQUAL(dp_sigv4_host("https://Bedrock-Runtime.eu-west-3."
                                   "amazonaws.com/model/x",
-                                  host, sizeof(host)),
+                                  host, sizeof(host), &path),
                     TG_OK);
     CU_ASSERT_STRING_EQUAL(host, "bedrock-runtime.eu-west-3.amazonaws.com");
-    CU_ASSERT_EQUAL(dp_sigv4_host("http://127.0.0.1:8080", host, sizeof(host)),
+    CU_ASSERT_STRING_EQUAL(path, "/model/x");
+    CU_ASSERT_EQUAL(dp_sigv4_host("http://127.0.0.1:8080/proxy/model/a%3A0/"
+                                  "converse",
+                                  host, sizeof(host), &path),
                     TG_OK);
     CU_ASSERT_STRING_EQUAL(host, "127.0.0.1:8080");
-    CU_ASSERT_EQUAL(dp_sigv4_host("no-scheme", host, sizeof(host)), TG_EINVAL);
+    CU_ASSERT_STRING_EQUAL(path, "/proxy/model/a%3A0/converse");
+    CU_ASSERT_EQUAL(dp_sigv4_host("no-scheme", host, sizeof(host), &path),
+                    TG_EINVAL);
+    CU_ASSERT_EQUAL(dp_sigv4_host("http://h/x?y=1", host, sizeof(host), &path),
+                    TG_EINVAL);
 }
 
 int
