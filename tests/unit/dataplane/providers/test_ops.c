@@ -41,6 +41,10 @@ test_select_each_pair(void)
         {TG_EP_MESSAGES, TG_PROVIDER_ANTHROPIC, &dp_anth_relay_ops,
          &dp_anth_relay_ops},
         {TG_EP_MESSAGES, TG_PROVIDER_GEMINI, &dp_anth_client_ops, &dp_gem_ops},
+        {TG_EP_CHAT_COMPLETIONS, TG_PROVIDER_BEDROCK, &dp_bedrock_ops,
+         &dp_bedrock_ops},
+        {TG_EP_MESSAGES, TG_PROVIDER_BEDROCK, &dp_anth_client_ops,
+         &dp_bedrock_ops},
     };
     const dp_provider_ops *wire = NULL;
 
@@ -57,6 +61,13 @@ test_select_each_pair(void)
     CU_ASSERT_TRUE(!dp_gem_ops.completions && dp_gem_ops.embeddings);
     CU_ASSERT_TRUE(!dp_anth_backend_ops.completions &&
                    !dp_anth_backend_ops.embeddings);
+    /* Only Bedrock's table reads a binary stream itself. */
+    CU_ASSERT_TRUE(dp_bedrock_ops.binary_stream && !dp_bedrock_ops.embeddings &&
+                   !dp_bedrock_ops.completions);
+    CU_ASSERT_FALSE(dp_openai_ops.binary_stream || dp_gem_ops.binary_stream ||
+                    dp_anth_backend_ops.binary_stream ||
+                    dp_anth_relay_ops.binary_stream ||
+                    dp_anth_client_ops.binary_stream);
 }
 
 /* ---- one attempt, streamed --------------------------------------------- */
