@@ -322,8 +322,8 @@ dp_gemin_part(dp_gemin_rx *rx, cJSON *msgs, bool model, const cJSON *p,
                                         "thoughtSignature",
                                         NULL};
     const cJSON             *v;
-    char                     w[128];
-    tg_err                   rv;
+    char   w[128 + sizeof(".functionResponse")]; /* pw: < 128 */
+    tg_err rv;
 
     if (!cJSON_IsObject(p)) {
         return dp_jtx_fail(&rx->tx, pw, "%s must be a Part object.", pw);

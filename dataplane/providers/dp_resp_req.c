@@ -88,7 +88,7 @@ dp_resp_user_parts(dp_jtx *tx, cJSON *parts, const cJSON *content,
 {
     const cJSON *p;
     size_t       j = 0;
-    char         pw[96];
+    char         pw[96 + sizeof("[18446744073709551615]")]; /* where: < 96 */
 
     cJSON_ArrayForEach(p, content)
     {
