@@ -761,7 +761,8 @@ dp_server_first(dp_server *srv, struct MHD_Connection *conn, const char *url,
         snprintf(msg, sizeof(msg),
                  "Unknown path '%.200s'. Tollgate serves /v1/chat/completions, "
                  "/v1/responses, /v1/messages, /v1/embeddings, "
-                 "/v1/completions and /v1/models.",
+                 "/v1/completions, /v1/models and Gemini's "
+                 "/v1beta/models/{model}:generateContent.",
                  url);
         return dp_server_send_error(srv, conn, TG_EP_UNSPECIFIED, 404, msg,
                                     "invalid_request_error", "unknown_url",

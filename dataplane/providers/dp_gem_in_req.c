@@ -395,7 +395,8 @@ dp_gemin_turn(dp_gemin_rx *rx, cJSON *msgs, const cJSON *t, size_t ti)
     } else if (!cJSON_IsObject(t) || !cJSON_IsArray(parts)) {
         rv = dp_jtx_fail(&rx->tx, pw, "%s must be a Content with 'parts'.", pw);
     } else if (role != NULL && strcmp(role, "user") != 0 &&
-               strcmp(role, "model") != 0) {
+               strcmp(role, "model") != 0 && strcmp(role, "function") != 0) {
+        /* "function": the older spelling of a user turn of results */
         rv = dp_jtx_fail(&rx->tx, pw, "%s.role must be 'user' or 'model'.", pw);
     } else {
         rv = dp_gemin_unknown(&rx->tx, t, pw, known);
