@@ -3,7 +3,6 @@
  * that runs them, dp_anth_backend_ops (see dp_anth_backend.h). */
 #include "dp_anth_backend.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,16 +19,9 @@ static void
 dp_anth_usage_openai_json(dp_jtx *tx, cJSON *parent, const dp_anth_usage *u)
 {
     dp_usage_counts c;
-    cJSON          *o = dp_jtx_obj(tx, parent, "usage");
-    cJSON          *d;
 
     dp_anth_usage_counts(u, &c);
-    dp_jtx_num(tx, o, "prompt_tokens", (double)c.prompt_tokens);
-    dp_jtx_num(tx, o, "completion_tokens", (double)c.completion_tokens);
-    dp_jtx_num(tx, o, "total_tokens",
-               (double)(c.prompt_tokens + c.completion_tokens));
-    d = dp_jtx_obj(tx, o, "prompt_tokens_details");
-    dp_jtx_num(tx, d, "cached_tokens", (double)c.cached_tokens);
+    dp_jtx_usage(tx, parent, &c, 0);
 }
 
 /* Stop reasons. Anthropic's pause_turn (a server tool paused) and unknown
@@ -214,85 +206,18 @@ dp_anth_parts(dp_jtx *tx, cJSON *blocks, const cJSON *content, bool images,
     return dp_jtx_content(tx, blocks, content, images, where, &fns);
 }
 
-/* dp_anth_append_msg adds the blocks as a message of role, merged into the
- * previous message when it has the same role (Anthropic requires user and
- * assistant to alternate). Takes blocks. */
+/* dp_anth_tool_use appends the tool_use block of one assistant tool
+ * call to the blocks (arg). */
 static void
-dp_anth_append_msg(dp_jtx *tx, cJSON *msgs, const char *role, cJSON *blocks)
+dp_anth_tool_use(dp_jtx *tx, void *arg, const char *id, const char *name,
+                 cJSON *args)
 {
-    cJSON *last = cJSON_GetArrayItem(msgs, cJSON_GetArraySize(msgs) - 1);
-    cJSON *m;
+    cJSON *b = dp_jtx_obj(tx, arg, NULL);
 
-    if (blocks == NULL) {
-        tx->oom = true;
-        return;
-    }
-    if (cJSON_GetArraySize(blocks) == 0) {
-        cJSON_Delete(blocks);
-        return;
-    }
-    if (last != NULL && strcmp(dp_jtx_gets(last, "role"), role) == 0) {
-        cJSON *dst = cJSON_GetObjectItemCaseSensitive(last, "content");
-        cJSON *b;
-        while ((b = cJSON_DetachItemFromArray(blocks, 0)) != NULL) {
-            dp_jtx_add(tx, dst, NULL, b);
-        }
-        cJSON_Delete(blocks);
-        return;
-    }
-    m = dp_jtx_obj(tx, msgs, NULL);
-    dp_jtx_str(tx, m, "role", role);
-    dp_jtx_add(tx, m, "content", blocks);
-}
-
-static tg_err
-dp_anth_tool_uses(dp_jtx *tx, cJSON *blocks, const cJSON *calls, size_t i)
-{
-    const cJSON *c;
-    size_t       j = 0;
-    char         pw[96];
-
-    if (!dp_jtx_present(calls)) {
-        return TG_OK;
-    }
-    if (!cJSON_IsArray(calls)) {
-        snprintf(pw, sizeof(pw), "messages[%zu].tool_calls", i);
-        return dp_jtx_fail(tx, pw, "%s must be an array.", pw);
-    }
-    cJSON_ArrayForEach(c, calls)
-    {
-        const cJSON *fn   = dp_jtx_get(c, "function");
-        const char  *id   = dp_jtx_gets(c, "id");
-        const char  *name = dp_jtx_gets(fn, "name");
-        const char  *args = dp_jtx_gets(fn, "arguments");
-        cJSON       *input;
-        cJSON       *b;
-        const char  *p;
-
-        snprintf(pw, sizeof(pw), "messages[%zu].tool_calls[%zu]", i, j++);
-        if (id == NULL || name == NULL) {
-            return dp_jtx_fail(tx, pw,
-                               "%s needs a string 'id' and "
-                               "'function.name'.",
-                               pw);
-        }
-        for (p = args != NULL ? args : ""; isspace((unsigned char)*p); p++) {
-        }
-        input = *p == '\0' ? cJSON_CreateObject() : cJSON_Parse(p);
-        if (input == NULL || !cJSON_IsObject(input)) {
-            cJSON_Delete(input);
-            snprintf(pw, sizeof(pw),
-                     "messages[%zu].tool_calls[%zu].function.arguments", i,
-                     j - 1);
-            return dp_jtx_fail(tx, pw, "%s must be a JSON object.", pw);
-        }
-        b = dp_jtx_obj(tx, blocks, NULL);
-        dp_jtx_str(tx, b, "type", "tool_use");
-        dp_jtx_str(tx, b, "id", id);
-        dp_jtx_str(tx, b, "name", name);
-        dp_jtx_add(tx, b, "input", input);
-    }
-    return TG_OK;
+    dp_jtx_str(tx, b, "type", "tool_use");
+    dp_jtx_str(tx, b, "id", id);
+    dp_jtx_str(tx, b, "name", name);
+    dp_jtx_add(tx, b, "input", args);
 }
 
 static tg_err
@@ -354,19 +279,19 @@ dp_anth_messages(dp_jtx *tx, cJSON *root, const cJSON *messages)
         } else if (strcmp(role, "user") == 0) {
             blocks = cJSON_CreateArray();
             rv = dp_anth_parts(tx, blocks, dp_jtx_get(m, "content"), true, pw);
-            dp_anth_append_msg(tx, msgs, "user", blocks);
+            dp_jtx_append(tx, msgs, "user", "content", blocks);
         } else if (strcmp(role, "assistant") == 0) {
             blocks = cJSON_CreateArray();
             rv = dp_anth_parts(tx, blocks, dp_jtx_get(m, "content"), false, pw);
             if (rv == TG_OK) {
-                rv = dp_anth_tool_uses(tx, blocks, dp_jtx_get(m, "tool_calls"),
-                                       i);
+                rv = dp_jtx_calls(tx, dp_jtx_get(m, "tool_calls"), i,
+                                  dp_anth_tool_use, blocks);
             }
-            dp_anth_append_msg(tx, msgs, "assistant", blocks);
+            dp_jtx_append(tx, msgs, "assistant", "content", blocks);
         } else if (strcmp(role, "tool") == 0) {
             blocks = cJSON_CreateArray();
             rv     = dp_anth_tool_result(tx, blocks, m, i);
-            dp_anth_append_msg(tx, msgs, "user", blocks);
+            dp_jtx_append(tx, msgs, "user", "content", blocks);
         } else {
             snprintf(pw, sizeof(pw), "messages[%zu].role", i);
             rv = dp_jtx_fail(tx, pw,
@@ -577,8 +502,6 @@ dp_anth_resp_to_openai(const char *body, size_t len,
     cJSON        *root = NULL;
     const cJSON  *content;
     const cJSON  *b;
-    cJSON        *choice;
-    cJSON        *message;
     cJSON        *calls = NULL;
     tg_buf        text;
     bool          has_text = false;
@@ -629,27 +552,10 @@ dp_anth_resp_to_openai(const char *body, size_t len,
         /* thinking and server-tool blocks have no OpenAI form. */
     }
     dp_anth_usage_read(dp_jtx_get(in, "usage"), &u);
-    dp_jtx_str(&tx, root, "id", meta->id);
-    dp_jtx_str(&tx, root, "object", "chat.completion");
-    dp_jtx_num(&tx, root, "created", (double)meta->created);
-    dp_jtx_str(&tx, root, "model", meta->model);
-    choice = dp_jtx_obj(&tx, dp_jtx_arr(&tx, root, "choices"), NULL);
-    dp_jtx_num(&tx, choice, "index", 0);
-    message = dp_jtx_obj(&tx, choice, "message");
-    dp_jtx_str(&tx, message, "role", "assistant");
-    if (has_text || calls == NULL) {
-        dp_jtx_str(&tx, message, "content", text.data ? text.data : "");
-    } else {
-        dp_jtx_add(&tx, message, "content", cJSON_CreateNull());
-    }
-    dp_jtx_add(&tx, message, "refusal", cJSON_CreateNull());
-    if (calls != NULL) {
-        dp_jtx_add(&tx, message, "tool_calls", calls);
-        calls = NULL;
-    }
-    dp_jtx_add(&tx, choice, "logprobs", cJSON_CreateNull());
-    dp_jtx_str(&tx, choice, "finish_reason",
-               dp_anth_finish_reason(dp_jtx_gets(in, "stop_reason")));
+    dp_jtx_completion(&tx, root, meta->id, meta->created, meta->model,
+                      text.data, has_text, calls,
+                      dp_anth_finish_reason(dp_jtx_gets(in, "stop_reason")));
+    calls = NULL;
     dp_anth_usage_openai_json(&tx, root, &u);
     if (usage != NULL) {
         *usage = u;
@@ -758,12 +664,7 @@ dp_anth_stream_tool_of(const dp_anth_stream *s, const cJSON *ev)
 static tg_err
 dp_anth_stream_finish_chunk(dp_anth_stream *s, const char *stop, tg_buf *out)
 {
-    dp_jtx tx     = {0};
-    cJSON *choice = NULL;
-    cJSON *delta  = NULL;
-    cJSON *root   = dp_jtx_head_chunk(&tx, &s->h, true, &choice, &delta);
-    tg_err rv =
-        dp_jtx_chunk_emit(&tx, root, choice, dp_anth_finish_reason(stop), out);
+    tg_err rv = dp_jtx_finish_chunk(&s->h, dp_anth_finish_reason(stop), out);
 
     if (rv == TG_OK) {
         s->finish_sent = true;
@@ -828,9 +729,7 @@ dp_anth_stream_block_start(dp_anth_stream *s, const cJSON *ev, tg_buf *out)
         if (t == NULL || t[0] == '\0') {
             return TG_OK;
         }
-        root = dp_jtx_head_chunk(&tx, &s->h, true, &choice, &delta);
-        dp_jtx_str(&tx, delta, "content", t);
-        return dp_jtx_chunk_emit(&tx, root, choice, NULL, out);
+        return dp_jtx_text_chunk(&s->h, NULL, t, out);
     }
     if (type == NULL || strcmp(type, "tool_use") != 0) {
         return TG_OK; /* thinking and server tools: nothing to say */
@@ -871,9 +770,7 @@ dp_anth_stream_block_delta(dp_anth_stream *s, const cJSON *ev, tg_buf *out)
         if (t == NULL || t[0] == '\0') {
             return TG_OK;
         }
-        root = dp_jtx_head_chunk(&tx, &s->h, true, &choice, &delta);
-        dp_jtx_str(&tx, delta, "content", t);
-        return dp_jtx_chunk_emit(&tx, root, choice, NULL, out);
+        return dp_jtx_text_chunk(&s->h, NULL, t, out);
     }
     if (type != NULL && strcmp(type, "input_json_delta") == 0) {
         const char *pj   = dp_jtx_gets(d, "partial_json");

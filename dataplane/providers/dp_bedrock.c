@@ -105,84 +105,24 @@ dp_bedrock_content(dp_jtx *tx, cJSON *blocks, const cJSON *content, bool images,
     return dp_jtx_content(tx, blocks, content, images, where, &fns);
 }
 
-/* dp_bedrock_append adds blocks as a turn of role, merged into the last
- * turn when it has the same role. Takes blocks. */
+/* Where dp_bedrock_call puts the toolUse blocks of one message. */
+typedef struct dp_bedrock_calls_to {
+    cJSON *blocks;
+    bool  *any; /* set once a toolUse block is added */
+} dp_bedrock_calls_to;
+
+/* dp_bedrock_call appends the toolUse block of one assistant tool call. */
 static void
-dp_bedrock_append(dp_jtx *tx, cJSON *msgs, const char *role, cJSON *blocks)
+dp_bedrock_call(dp_jtx *tx, void *arg, const char *id, const char *name,
+                cJSON *args)
 {
-    cJSON *last = cJSON_GetArrayItem(msgs, cJSON_GetArraySize(msgs) - 1);
-    cJSON *m;
-    cJSON *b;
+    dp_bedrock_calls_to *to = arg;
+    cJSON *tu = dp_jtx_obj(tx, dp_jtx_obj(tx, to->blocks, NULL), "toolUse");
 
-    if (blocks == NULL) {
-        tx->oom = true;
-        return;
-    }
-    if (cJSON_GetArraySize(blocks) == 0) {
-        cJSON_Delete(blocks);
-        return;
-    }
-    if (last != NULL && dp_jtx_is(dp_jtx_gets(last, "role"), role)) {
-        cJSON *dst = cJSON_GetObjectItemCaseSensitive(last, "content");
-        while ((b = cJSON_DetachItemFromArray(blocks, 0)) != NULL) {
-            dp_jtx_add(tx, dst, NULL, b);
-        }
-        cJSON_Delete(blocks);
-        return;
-    }
-    m = dp_jtx_obj(tx, msgs, NULL);
-    dp_jtx_str(tx, m, "role", role);
-    dp_jtx_add(tx, m, "content", blocks);
-}
-
-/* dp_bedrock_calls appends a toolUse block per assistant tool call. */
-static tg_err
-dp_bedrock_calls(dp_jtx *tx, cJSON *blocks, const cJSON *calls, size_t i,
-                 bool *any)
-{
-    const cJSON *c;
-    size_t       j = 0;
-    char         pw[96];
-
-    if (!dp_jtx_present(calls)) {
-        return TG_OK;
-    }
-    snprintf(pw, sizeof(pw), "messages[%zu].tool_calls", i);
-    if (!cJSON_IsArray(calls)) {
-        return dp_jtx_fail(tx, pw, "%s must be an array.", pw);
-    }
-    cJSON_ArrayForEach(c, calls)
-    {
-        const cJSON *fn   = dp_jtx_get(c, "function");
-        const char  *id   = dp_jtx_gets(c, "id");
-        const char  *name = dp_jtx_gets(fn, "name");
-        const char  *args = dp_jtx_gets(fn, "arguments");
-        const char  *p;
-        cJSON       *a;
-        cJSON       *tu;
-
-        snprintf(pw, sizeof(pw), "messages[%zu].tool_calls[%zu]", i, j++);
-        if (id == NULL || name == NULL) {
-            return dp_jtx_fail(
-                tx, pw, "%s needs a string 'id' and 'function.name'.", pw);
-        }
-        for (p = args != NULL ? args : ""; isspace((unsigned char)*p); p++) {
-        }
-        a = *p == '\0' ? cJSON_CreateObject() : cJSON_Parse(p);
-        if (!cJSON_IsObject(a)) {
-            cJSON_Delete(a);
-            snprintf(pw, sizeof(pw),
-                     "messages[%zu].tool_calls[%zu].function.arguments", i,
-                     j - 1);
-            return dp_jtx_fail(tx, pw, "%s must be a JSON object.", pw);
-        }
-        tu = dp_jtx_obj(tx, dp_jtx_obj(tx, blocks, NULL), "toolUse");
-        dp_jtx_str(tx, tu, "toolUseId", id);
-        dp_jtx_str(tx, tu, "name", name);
-        dp_jtx_add(tx, tu, "input", a);
-        *any = true;
-    }
-    return TG_OK;
+    dp_jtx_str(tx, tu, "toolUseId", id);
+    dp_jtx_str(tx, tu, "name", name);
+    dp_jtx_add(tx, tu, "input", args);
+    *to->any = true;
 }
 
 /* dp_bedrock_result appends the toolResult block of a role "tool"
@@ -255,8 +195,9 @@ dp_bedrock_one(dp_jtx *tx, cJSON *sys, cJSON *msgs, const cJSON *m, size_t i,
         rv =
             dp_bedrock_content(tx, blocks, dp_jtx_get(m, "content"), false, pw);
         if (rv == TG_OK) {
-            rv = dp_bedrock_calls(tx, blocks, dp_jtx_get(m, "tool_calls"), i,
-                                  tool_blocks);
+            dp_bedrock_calls_to to = {blocks, tool_blocks};
+            rv = dp_jtx_calls(tx, dp_jtx_get(m, "tool_calls"), i,
+                              dp_bedrock_call, &to);
         }
     } else if (strcmp(role, "tool") == 0) {
         rv           = dp_bedrock_result(tx, blocks, m, i);
@@ -271,7 +212,7 @@ dp_bedrock_one(dp_jtx *tx, cJSON *sys, cJSON *msgs, const cJSON *m, size_t i,
         cJSON_Delete(blocks);
         return rv;
     }
-    dp_bedrock_append(tx, msgs, role, blocks);
+    dp_jtx_append(tx, msgs, role, "content", blocks);
     return TG_OK;
 }
 

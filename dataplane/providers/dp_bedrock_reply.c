@@ -32,19 +32,6 @@ dp_bedrock_usage(const cJSON *u, dp_usage_counts *out)
     out->cached_tokens     = cr;
 }
 
-static void
-dp_bedrock_usage_json(dp_jtx *tx, cJSON *parent, const dp_usage_counts *u)
-{
-    cJSON *o = dp_jtx_obj(tx, parent, "usage");
-
-    dp_jtx_num(tx, o, "prompt_tokens", (double)u->prompt_tokens);
-    dp_jtx_num(tx, o, "completion_tokens", (double)u->completion_tokens);
-    dp_jtx_num(tx, o, "total_tokens",
-               (double)(u->prompt_tokens + u->completion_tokens));
-    dp_jtx_num(tx, dp_jtx_obj(tx, o, "prompt_tokens_details"), "cached_tokens",
-               (double)u->cached_tokens);
-}
-
 const char *
 dp_bedrock_finish(const char *r)
 {
@@ -181,8 +168,6 @@ dp_bedrock_resp_to_openai(const char *body, size_t len,
     const cJSON    *msg   = dp_jtx_get(dp_jtx_get(in, "output"), "message");
     cJSON          *root  = NULL;
     cJSON          *calls = NULL;
-    cJSON          *choice;
-    cJSON          *message;
     tg_buf          text;
     bool            has_text = false;
     dp_usage_counts u        = {0};
@@ -201,28 +186,11 @@ dp_bedrock_resp_to_openai(const char *body, size_t len,
         goto out;
     }
     dp_bedrock_usage(dp_jtx_get(in, "usage"), &u);
-    dp_jtx_str(&tx, root, "id", meta->id);
-    dp_jtx_str(&tx, root, "object", "chat.completion");
-    dp_jtx_num(&tx, root, "created", (double)meta->created);
-    dp_jtx_str(&tx, root, "model", meta->model);
-    choice = dp_jtx_obj(&tx, dp_jtx_arr(&tx, root, "choices"), NULL);
-    dp_jtx_num(&tx, choice, "index", 0);
-    message = dp_jtx_obj(&tx, choice, "message");
-    dp_jtx_str(&tx, message, "role", "assistant");
-    if (has_text || cJSON_GetArraySize(calls) == 0) {
-        dp_jtx_str(&tx, message, "content", text.data);
-    } else {
-        dp_jtx_add(&tx, message, "content", cJSON_CreateNull());
-    }
-    dp_jtx_add(&tx, message, "refusal", cJSON_CreateNull());
-    if (cJSON_GetArraySize(calls) > 0) {
-        dp_jtx_add(&tx, message, "tool_calls", calls);
-        calls = NULL;
-    }
-    dp_jtx_add(&tx, choice, "logprobs", cJSON_CreateNull());
-    dp_jtx_str(&tx, choice, "finish_reason",
-               dp_bedrock_finish(dp_jtx_gets(in, "stopReason")));
-    dp_bedrock_usage_json(&tx, root, &u);
+    dp_jtx_completion(&tx, root, meta->id, meta->created, meta->model,
+                      text.data, has_text, calls,
+                      dp_bedrock_finish(dp_jtx_gets(in, "stopReason")));
+    calls = NULL;
+    dp_jtx_usage(&tx, root, &u, 0);
     rv   = dp_jtx_print(&tx, root, out, outlen);
     root = NULL;
     if (rv == TG_OK && usage != NULL && u.found) {
@@ -289,16 +257,7 @@ dp_bedrock_stream_destroy(dp_bedrock_stream *s)
 static tg_err
 dp_bedrock_text_chunk(dp_bedrock_stream *s, const char *role, const char *text)
 {
-    dp_jtx tx     = {0};
-    cJSON *choice = NULL;
-    cJSON *delta  = NULL;
-    cJSON *root   = dp_jtx_head_chunk(&tx, &s->h, true, &choice, &delta);
-
-    if (role != NULL) {
-        dp_jtx_str(&tx, delta, "role", role);
-    }
-    dp_jtx_str(&tx, delta, "content", text);
-    return dp_jtx_chunk_emit(&tx, root, choice, NULL, s->out);
+    return dp_jtx_text_chunk(&s->h, role, text, s->out);
 }
 
 /* dp_bedrock_call_chunk: the tool call of block idx starts (id, name) or
@@ -330,12 +289,7 @@ dp_bedrock_call_chunk(dp_bedrock_stream *s, int call, const char *id,
 static tg_err
 dp_bedrock_finish_chunk(dp_bedrock_stream *s, const char *finish)
 {
-    dp_jtx tx     = {0};
-    cJSON *choice = NULL;
-    cJSON *delta  = NULL;
-    cJSON *root   = dp_jtx_head_chunk(&tx, &s->h, true, &choice, &delta);
-
-    return dp_jtx_chunk_emit(&tx, root, choice, finish, s->out);
+    return dp_jtx_finish_chunk(&s->h, finish, s->out);
 }
 
 /* dp_bedrock_stream_error ends the client's stream with one OpenAI error
@@ -519,8 +473,7 @@ dp_bedrock_stream_feed(dp_bedrock_stream *s, const char *data, size_t len,
 tg_err
 dp_bedrock_stream_finish(dp_bedrock_stream *s, tg_buf *out, dp_emit *em)
 {
-    size_t before = out->len;
-    tg_err rv     = TG_OK;
+    tg_err rv;
 
     s->content  = 0;
     em->content = 0;
@@ -528,21 +481,10 @@ dp_bedrock_stream_finish(dp_bedrock_stream *s, tg_buf *out, dp_emit *em)
     if (s->ended) {
         return TG_OK;
     }
-    if (!s->finished) {
-        rv = dp_openai_cut_event(out);
-    } else if (s->include_usage) {
-        dp_jtx tx   = {0};
-        cJSON *root = dp_jtx_head_chunk(&tx, &s->h, false, NULL, NULL);
-        dp_bedrock_usage_json(&tx, root, &s->usage);
-        rv = dp_jtx_emit(&tx, root, NULL, out);
+    rv = dp_jtx_stream_end(&s->h, s->finished, s->include_usage, &s->usage, 0,
+                           out);
+    if (rv == TG_OK) {
+        s->ended = true;
     }
-    if (rv == TG_OK && s->finished) {
-        rv = dp_sse_put(out, NULL, "[DONE]", 6);
-    }
-    if (rv != TG_OK) {
-        dp_sse_undo(out, before);
-        return rv;
-    }
-    s->ended = true;
-    return TG_OK;
+    return rv;
 }

@@ -140,87 +140,25 @@ dp_gem_parts(dp_jtx *tx, cJSON *parts, const cJSON *content, bool images,
     return dp_jtx_content(tx, parts, content, images, where, &fns);
 }
 
-/* dp_gem_append adds parts as a content of role, merged into the previous
- * content when it has the same role (Gemini wants the turns to alternate,
- * and all the responses to one turn's calls in one content). Takes parts. */
+/* Where dp_gem_call puts the functionCall parts of one message. */
+typedef struct dp_gem_calls_to {
+    cJSON *parts;
+    cJSON *names; /* call id -> function name */
+} dp_gem_calls_to;
+
+/* dp_gem_call appends the functionCall part of one assistant tool call
+ * and records id -> name in names for the tool messages that answer it. */
 static void
-dp_gem_append(dp_jtx *tx, cJSON *contents, const char *role, cJSON *parts)
+dp_gem_call(dp_jtx *tx, void *arg, const char *id, const char *name,
+            cJSON *args)
 {
-    cJSON *last =
-        cJSON_GetArrayItem(contents, cJSON_GetArraySize(contents) - 1);
-    cJSON *c;
+    dp_gem_calls_to *to = arg;
+    cJSON *fc = dp_jtx_obj(tx, dp_jtx_obj(tx, to->parts, NULL), "functionCall");
 
-    if (parts == NULL) {
-        tx->oom = true;
-        return;
-    }
-    if (cJSON_GetArraySize(parts) == 0) {
-        cJSON_Delete(parts);
-        return;
-    }
-    if (last != NULL && dp_jtx_is(dp_jtx_gets(last, "role"), role)) {
-        cJSON *dst = cJSON_GetObjectItemCaseSensitive(last, "parts");
-        cJSON *p;
-        while ((p = cJSON_DetachItemFromArray(parts, 0)) != NULL) {
-            dp_jtx_add(tx, dst, NULL, p);
-        }
-        cJSON_Delete(parts);
-        return;
-    }
-    c = dp_jtx_obj(tx, contents, NULL);
-    dp_jtx_str(tx, c, "role", role);
-    dp_jtx_add(tx, c, "parts", parts);
-}
-
-/* dp_gem_calls appends a functionCall part per assistant tool call and
- * records id -> name in names for the tool messages that answer them. */
-static tg_err
-dp_gem_calls(dp_jtx *tx, cJSON *parts, const cJSON *calls, size_t i,
-             cJSON *names)
-{
-    const cJSON *c;
-    size_t       j = 0;
-    char         pw[96];
-
-    if (!dp_jtx_present(calls)) {
-        return TG_OK;
-    }
-    if (!cJSON_IsArray(calls)) {
-        snprintf(pw, sizeof(pw), "messages[%zu].tool_calls", i);
-        return dp_jtx_fail(tx, pw, "%s must be an array.", pw);
-    }
-    cJSON_ArrayForEach(c, calls)
-    {
-        const cJSON *fn   = dp_jtx_get(c, "function");
-        const char  *id   = dp_jtx_gets(c, "id");
-        const char  *name = dp_jtx_gets(fn, "name");
-        const char  *args = dp_jtx_gets(fn, "arguments");
-        const char  *p;
-        cJSON       *a;
-        cJSON       *fc;
-
-        snprintf(pw, sizeof(pw), "messages[%zu].tool_calls[%zu]", i, j++);
-        if (id == NULL || name == NULL) {
-            return dp_jtx_fail(
-                tx, pw, "%s needs a string 'id' and 'function.name'.", pw);
-        }
-        for (p = args != NULL ? args : ""; isspace((unsigned char)*p); p++) {
-        }
-        a = *p == '\0' ? cJSON_CreateObject() : cJSON_Parse(p);
-        if (a == NULL || !cJSON_IsObject(a)) {
-            cJSON_Delete(a);
-            snprintf(pw, sizeof(pw),
-                     "messages[%zu].tool_calls[%zu].function.arguments", i,
-                     j - 1);
-            return dp_jtx_fail(tx, pw, "%s must be a JSON object.", pw);
-        }
-        fc = dp_jtx_obj(tx, dp_jtx_obj(tx, parts, NULL), "functionCall");
-        dp_jtx_str(tx, fc, "name", name);
-        dp_jtx_add(tx, fc, "args", a);
-        cJSON_DeleteItemFromObjectCaseSensitive(names, id);
-        dp_jtx_str(tx, names, id, name);
-    }
-    return TG_OK;
+    dp_jtx_str(tx, fc, "name", name);
+    dp_jtx_add(tx, fc, "args", args);
+    cJSON_DeleteItemFromObjectCaseSensitive(to->names, id);
+    dp_jtx_str(tx, to->names, id, name);
 }
 
 /* dp_gem_join_text appends the text of a tool message's content (a string
@@ -340,19 +278,20 @@ dp_gem_messages(dp_jtx *tx, cJSON *root, const cJSON *messages)
         } else if (strcmp(role, "user") == 0) {
             parts = cJSON_CreateArray();
             rv    = dp_gem_parts(tx, parts, dp_jtx_get(m, "content"), true, pw);
-            dp_gem_append(tx, contents, "user", parts);
+            dp_jtx_append(tx, contents, "user", "parts", parts);
         } else if (strcmp(role, "assistant") == 0) {
             parts = cJSON_CreateArray();
             rv = dp_gem_parts(tx, parts, dp_jtx_get(m, "content"), false, pw);
             if (rv == TG_OK) {
-                rv = dp_gem_calls(tx, parts, dp_jtx_get(m, "tool_calls"), i,
-                                  names);
+                dp_gem_calls_to to = {parts, names};
+                rv = dp_jtx_calls(tx, dp_jtx_get(m, "tool_calls"), i,
+                                  dp_gem_call, &to);
             }
-            dp_gem_append(tx, contents, "model", parts);
+            dp_jtx_append(tx, contents, "model", "parts", parts);
         } else if (strcmp(role, "tool") == 0) {
             parts = cJSON_CreateArray();
             rv    = dp_gem_tool_response(tx, parts, m, i, names);
-            dp_gem_append(tx, contents, "user", parts);
+            dp_jtx_append(tx, contents, "user", "parts", parts);
         } else {
             snprintf(pw, sizeof(pw), "messages[%zu].role", i);
             rv = dp_jtx_fail(tx, pw,

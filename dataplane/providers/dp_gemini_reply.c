@@ -51,23 +51,6 @@ dp_gem_usage_read(const cJSON *m, dp_gem_usage *u)
     }
 }
 
-static void
-dp_gem_usage_json(dp_jtx *tx, cJSON *parent, const dp_gem_usage *u)
-{
-    cJSON *o = dp_jtx_obj(tx, parent, "usage");
-
-    dp_jtx_num(tx, o, "prompt_tokens", (double)u->c.prompt_tokens);
-    dp_jtx_num(tx, o, "completion_tokens", (double)u->c.completion_tokens);
-    dp_jtx_num(tx, o, "total_tokens",
-               (double)(u->c.prompt_tokens + u->c.completion_tokens));
-    dp_jtx_num(tx, dp_jtx_obj(tx, o, "prompt_tokens_details"), "cached_tokens",
-               (double)u->c.cached_tokens);
-    if (u->thoughts > 0) {
-        dp_jtx_num(tx, dp_jtx_obj(tx, o, "completion_tokens_details"),
-                   "reasoning_tokens", (double)u->thoughts);
-    }
-}
-
 /* dp_gem_finish_reason maps a Gemini finishReason. The blocking reasons
  * read as content_filter; MAX_TOKENS as length; STOP and the rest
  * (OTHER, LANGUAGE, MALFORMED_FUNCTION_CALL...) as stop, or tool_calls
@@ -310,8 +293,6 @@ dp_gem_resp_to_openai(const char *body, size_t len,
     const cJSON *part;
     cJSON       *root  = NULL;
     cJSON       *calls = NULL;
-    cJSON       *choice;
-    cJSON       *message;
     const char  *finish;
     tg_buf       text;
     bool         has_text = false;
@@ -349,27 +330,10 @@ dp_gem_resp_to_openai(const char *body, size_t len,
                  ? dp_gem_finish_reason(dp_jtx_gets(cand, "finishReason"),
                                         ncalls > 0)
                  : "content_filter";
-    dp_jtx_str(&tx, root, "id", meta->id);
-    dp_jtx_str(&tx, root, "object", "chat.completion");
-    dp_jtx_num(&tx, root, "created", (double)meta->created);
-    dp_jtx_str(&tx, root, "model", meta->model);
-    choice = dp_jtx_obj(&tx, dp_jtx_arr(&tx, root, "choices"), NULL);
-    dp_jtx_num(&tx, choice, "index", 0);
-    message = dp_jtx_obj(&tx, choice, "message");
-    dp_jtx_str(&tx, message, "role", "assistant");
-    if (has_text || ncalls == 0) {
-        dp_jtx_str(&tx, message, "content", text.data);
-    } else {
-        dp_jtx_add(&tx, message, "content", cJSON_CreateNull());
-    }
-    dp_jtx_add(&tx, message, "refusal", cJSON_CreateNull());
-    if (ncalls > 0) {
-        dp_jtx_add(&tx, message, "tool_calls", calls);
-        calls = NULL;
-    }
-    dp_jtx_add(&tx, choice, "logprobs", cJSON_CreateNull());
-    dp_jtx_str(&tx, choice, "finish_reason", finish);
-    dp_gem_usage_json(&tx, root, &u);
+    dp_jtx_completion(&tx, root, meta->id, meta->created, meta->model,
+                      text.data, has_text, calls, finish);
+    calls = NULL;
+    dp_jtx_usage(&tx, root, &u.c, u.thoughts);
     rv   = dp_jtx_print(&tx, root, out, outlen);
     root = NULL;
     if (rv == TG_OK && usage != NULL) {
@@ -452,16 +416,7 @@ static tg_err
 dp_gem_stream_text(dp_gem_stream *s, const char *role, const char *text,
                    tg_buf *out)
 {
-    dp_jtx tx     = {0};
-    cJSON *choice = NULL;
-    cJSON *delta  = NULL;
-    cJSON *root   = dp_jtx_head_chunk(&tx, &s->h, true, &choice, &delta);
-
-    if (role != NULL) {
-        dp_jtx_str(&tx, delta, "role", role);
-    }
-    dp_jtx_str(&tx, delta, "content", text);
-    return dp_jtx_chunk_emit(&tx, root, choice, NULL, out);
+    return dp_jtx_text_chunk(&s->h, role, text, out);
 }
 
 static tg_err
@@ -481,13 +436,8 @@ dp_gem_stream_call(dp_gem_stream *s, const cJSON *fc, tg_buf *out)
 static tg_err
 dp_gem_stream_finish_chunk(dp_gem_stream *s, const char *finish, tg_buf *out)
 {
-    dp_jtx tx     = {0};
-    cJSON *choice = NULL;
-    cJSON *delta  = NULL;
-    cJSON *root   = dp_jtx_head_chunk(&tx, &s->h, true, &choice, &delta);
-
     s->finish_sent = true;
-    return dp_jtx_chunk_emit(&tx, root, choice, finish, out);
+    return dp_jtx_finish_chunk(&s->h, finish, out);
 }
 
 static tg_err
@@ -637,28 +587,16 @@ dp_gem_stream_feed_sse(dp_gem_stream *s, const char *ev, size_t len,
 tg_err
 dp_gem_stream_finish(dp_gem_stream *s, tg_buf *out)
 {
-    size_t before = out->len;
-    tg_err rv     = TG_OK;
+    tg_err rv;
 
     s->content = 0;
     if (s->ended) {
         return TG_OK;
     }
-    if (!s->finish_sent) {
-        rv = dp_openai_cut_event(out);
-    } else if (s->include_usage) {
-        dp_jtx tx   = {0};
-        cJSON *root = dp_jtx_head_chunk(&tx, &s->h, false, NULL, NULL);
-        dp_gem_usage_json(&tx, root, &s->usage);
-        rv = dp_jtx_emit(&tx, root, NULL, out);
+    rv = dp_jtx_stream_end(&s->h, s->finish_sent, s->include_usage, &s->usage.c,
+                           s->usage.thoughts, out);
+    if (rv == TG_OK) {
+        s->ended = true;
     }
-    if (rv == TG_OK && s->finish_sent) {
-        rv = dp_sse_put(out, NULL, "[DONE]", 6);
-    }
-    if (rv != TG_OK) {
-        dp_sse_undo(out, before);
-        return rv;
-    }
-    s->ended = true;
-    return TG_OK;
+    return rv;
 }

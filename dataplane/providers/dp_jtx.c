@@ -1,6 +1,7 @@
 /* dp_jtx.c - see dp_jtx.h. */
 #include "dp_jtx.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -456,4 +457,178 @@ dp_jtx_max_tokens(dp_jtx *tx, const cJSON *req, const char *key, int64_t *out)
     }
     *out = (int64_t)v->valuedouble;
     return TG_OK;
+}
+
+void
+dp_jtx_append(dp_jtx *tx, cJSON *list, const char *role, const char *key,
+              cJSON *items)
+{
+    cJSON *last = cJSON_GetArrayItem(list, cJSON_GetArraySize(list) - 1);
+    cJSON *turn;
+    cJSON *it;
+
+    if (items == NULL) {
+        tx->oom = true;
+        return;
+    }
+    if (cJSON_GetArraySize(items) == 0) {
+        cJSON_Delete(items);
+        return;
+    }
+    if (last != NULL && dp_jtx_is(dp_jtx_gets(last, "role"), role)) {
+        cJSON *dst = cJSON_GetObjectItemCaseSensitive(last, key);
+        while ((it = cJSON_DetachItemFromArray(items, 0)) != NULL) {
+            dp_jtx_add(tx, dst, NULL, it);
+        }
+        cJSON_Delete(items);
+        return;
+    }
+    turn = dp_jtx_obj(tx, list, NULL);
+    dp_jtx_str(tx, turn, "role", role);
+    dp_jtx_add(tx, turn, key, items);
+}
+
+tg_err
+dp_jtx_calls(dp_jtx *tx, const cJSON *calls, size_t i, dp_jtx_call_fn fn,
+             void *arg)
+{
+    const cJSON *c;
+    size_t       j = 0;
+    char         pw[96];
+
+    if (!dp_jtx_present(calls)) {
+        return TG_OK;
+    }
+    if (!cJSON_IsArray(calls)) {
+        snprintf(pw, sizeof(pw), "messages[%zu].tool_calls", i);
+        return dp_jtx_fail(tx, pw, "%s must be an array.", pw);
+    }
+    cJSON_ArrayForEach(c, calls)
+    {
+        const cJSON *f    = dp_jtx_get(c, "function");
+        const char  *id   = dp_jtx_gets(c, "id");
+        const char  *name = dp_jtx_gets(f, "name");
+        const char  *args = dp_jtx_gets(f, "arguments");
+        const char  *p;
+        cJSON       *a;
+
+        snprintf(pw, sizeof(pw), "messages[%zu].tool_calls[%zu]", i, j);
+        if (id == NULL || name == NULL) {
+            return dp_jtx_fail(
+                tx, pw, "%s needs a string 'id' and 'function.name'.", pw);
+        }
+        for (p = args != NULL ? args : ""; isspace((unsigned char)*p); p++) {
+        }
+        a = *p == '\0' ? cJSON_CreateObject() : cJSON_Parse(p);
+        if (!cJSON_IsObject(a)) {
+            cJSON_Delete(a);
+            snprintf(pw, sizeof(pw),
+                     "messages[%zu].tool_calls[%zu].function.arguments", i, j);
+            return dp_jtx_fail(tx, pw, "%s must be a JSON object.", pw);
+        }
+        fn(tx, arg, id, name, a);
+        j++;
+    }
+    return TG_OK;
+}
+
+void
+dp_jtx_usage(dp_jtx *tx, cJSON *parent, const dp_usage_counts *u,
+             int64_t reasoning)
+{
+    cJSON *o = dp_jtx_obj(tx, parent, "usage");
+
+    dp_jtx_num(tx, o, "prompt_tokens", (double)u->prompt_tokens);
+    dp_jtx_num(tx, o, "completion_tokens", (double)u->completion_tokens);
+    dp_jtx_num(tx, o, "total_tokens",
+               (double)(u->prompt_tokens + u->completion_tokens));
+    dp_jtx_num(tx, dp_jtx_obj(tx, o, "prompt_tokens_details"), "cached_tokens",
+               (double)u->cached_tokens);
+    if (reasoning > 0) {
+        dp_jtx_num(tx, dp_jtx_obj(tx, o, "completion_tokens_details"),
+                   "reasoning_tokens", (double)reasoning);
+    }
+}
+
+tg_err
+dp_jtx_stream_end(const dp_jtx_head *h, bool finished, bool include_usage,
+                  const dp_usage_counts *u, int64_t reasoning, tg_buf *out)
+{
+    size_t before = out->len;
+    tg_err rv     = TG_OK;
+
+    if (!finished) {
+        rv = dp_openai_cut_event(out);
+    } else if (include_usage) {
+        dp_jtx tx   = {0};
+        cJSON *root = dp_jtx_head_chunk(&tx, h, false, NULL, NULL);
+        dp_jtx_usage(&tx, root, u, reasoning);
+        rv = dp_jtx_emit(&tx, root, NULL, out);
+    }
+    if (rv == TG_OK && finished) {
+        rv = dp_sse_put(out, NULL, "[DONE]", 6);
+    }
+    if (rv != TG_OK) {
+        dp_sse_undo(out, before);
+    }
+    return rv;
+}
+
+void
+dp_jtx_completion(dp_jtx *tx, cJSON *root, const char *id, int64_t created,
+                  const char *model, const char *text, bool has_text,
+                  cJSON *calls, const char *finish)
+{
+    bool   any = cJSON_GetArraySize(calls) > 0;
+    cJSON *choice;
+    cJSON *message;
+
+    dp_jtx_str(tx, root, "id", id);
+    dp_jtx_str(tx, root, "object", "chat.completion");
+    dp_jtx_num(tx, root, "created", (double)created);
+    dp_jtx_str(tx, root, "model", model);
+    choice = dp_jtx_obj(tx, dp_jtx_arr(tx, root, "choices"), NULL);
+    dp_jtx_num(tx, choice, "index", 0);
+    message = dp_jtx_obj(tx, choice, "message");
+    dp_jtx_str(tx, message, "role", "assistant");
+    if (has_text || !any) {
+        dp_jtx_str(tx, message, "content", text != NULL ? text : "");
+    } else {
+        dp_jtx_add(tx, message, "content", cJSON_CreateNull());
+    }
+    dp_jtx_add(tx, message, "refusal", cJSON_CreateNull());
+    if (any) {
+        dp_jtx_add(tx, message, "tool_calls", calls);
+    } else {
+        cJSON_Delete(calls);
+    }
+    dp_jtx_add(tx, choice, "logprobs", cJSON_CreateNull());
+    dp_jtx_str(tx, choice, "finish_reason", finish);
+}
+
+tg_err
+dp_jtx_text_chunk(const dp_jtx_head *h, const char *role, const char *text,
+                  tg_buf *out)
+{
+    dp_jtx tx     = {0};
+    cJSON *choice = NULL;
+    cJSON *delta  = NULL;
+    cJSON *root   = dp_jtx_head_chunk(&tx, h, true, &choice, &delta);
+
+    if (role != NULL) {
+        dp_jtx_str(&tx, delta, "role", role);
+    }
+    dp_jtx_str(&tx, delta, "content", text);
+    return dp_jtx_chunk_emit(&tx, root, choice, NULL, out);
+}
+
+tg_err
+dp_jtx_finish_chunk(const dp_jtx_head *h, const char *finish, tg_buf *out)
+{
+    dp_jtx tx     = {0};
+    cJSON *choice = NULL;
+    cJSON *delta  = NULL;
+    cJSON *root   = dp_jtx_head_chunk(&tx, h, true, &choice, &delta);
+
+    return dp_jtx_chunk_emit(&tx, root, choice, finish, out);
 }

@@ -156,4 +156,58 @@ tg_err dp_jtx_take(tg_buf *out, char *s, size_t len, tg_err rv);
  * TG_ENOMEM when an add failed or printing did. Owns: *out (free()). */
 tg_err dp_jtx_print(dp_jtx *tx, cJSON *root, char **out, size_t *len);
 
+/* dp_jtx_append adds items as a turn {"role": role, key: items} at the end
+ * of list, or moves them into the last turn's key array when that turn
+ * has the same role (the wire formats want the roles to alternate). An
+ * empty items is dropped; NULL items marks tx->oom. Takes: items. */
+void dp_jtx_append(dp_jtx *tx, cJSON *list, const char *role, const char *key,
+                   cJSON *items);
+
+/* dp_jtx_call_fn receives one checked assistant tool call. Takes: args
+ * (a JSON object). */
+typedef void (*dp_jtx_call_fn)(dp_jtx *tx, void *arg, const char *id,
+                               const char *name, cJSON *args);
+
+/* dp_jtx_calls walks messages[i].tool_calls (absent or null is none):
+ * each call needs a string id and function.name, and function.arguments
+ * must be empty or a JSON object; fn gets each call in order. A bad call
+ * is refused (dp_jtx_fail) naming its path, after fn had the earlier
+ * ones. */
+tg_err dp_jtx_calls(dp_jtx *tx, const cJSON *calls, size_t i, dp_jtx_call_fn fn,
+                    void *arg);
+
+/* dp_jtx_completion fills root as an OpenAI chat.completion with one
+ * choice: message.content is text (NULL reads as "") when has_text or
+ * there are no calls, else null; calls (an array of tool calls, or NULL)
+ * becomes message.tool_calls when not empty. Takes: calls (freed when
+ * empty). */
+void dp_jtx_completion(dp_jtx *tx, cJSON *root, const char *id, int64_t created,
+                       const char *model, const char *text, bool has_text,
+                       cJSON *calls, const char *finish);
+
+/* dp_jtx_text_chunk emits a chunk of h whose delta is text, with role
+ * first unless it is NULL (dp_jtx_chunk_emit). */
+tg_err dp_jtx_text_chunk(const dp_jtx_head *h, const char *role,
+                         const char *text, tg_buf *out);
+
+/* dp_jtx_finish_chunk emits a chunk of h with an empty delta and
+ * finish_reason finish (dp_jtx_chunk_emit). */
+tg_err dp_jtx_finish_chunk(const dp_jtx_head *h, const char *finish,
+                           tg_buf *out);
+
+struct dp_usage_counts;
+
+/* dp_jtx_usage adds OpenAI's "usage" object for u to parent, with
+ * completion_tokens_details.reasoning_tokens when reasoning > 0. */
+void dp_jtx_usage(dp_jtx *tx, cJSON *parent, const struct dp_usage_counts *u,
+                  int64_t reasoning);
+
+/* dp_jtx_stream_end writes the end of a translated OpenAI stream to out:
+ * a cut-off event when finished is false; else the usage chunk (h, u,
+ * reasoning as dp_jtx_usage) when include_usage, then "[DONE]". All or
+ * nothing: on an error out is as it was. Borrows: h, u until return. */
+tg_err dp_jtx_stream_end(const dp_jtx_head *h, bool finished,
+                         bool include_usage, const struct dp_usage_counts *u,
+                         int64_t reasoning, tg_buf *out);
+
 #endif
