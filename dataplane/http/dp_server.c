@@ -398,68 +398,13 @@ dp_server_is_json(const char *ctype)
 
 /* ---- streaming ------------------------------------------------------ */
 
+/* dp_server_read_end ends a reader call with r->mtx held: n bytes given
+ * (curl resumed once the backlog drained below DP_OUT_LOW), the end of
+ * the stream, or nothing yet, parking the connection until the worker
+ * has bytes. Unlocks r->mtx. */
 static ssize_t
-dp_server_reader(void *cls, uint64_t pos, char *buf, size_t max)
+dp_server_read_end(dp_req *r, size_t n)
 {
-    dp_req *r = cls;
-    size_t  n;
-
-    (void)pos;
-    pthread_mutex_lock(&r->mtx);
-    if (r->out.len > r->out_off) {
-        size_t left = r->out.len - r->out_off;
-        n           = left < max ? left : max;
-        memcpy(buf, r->out.data + r->out_off, n);
-        r->out_off += n;
-        /* Move the unread tail down only once half the buffer is read, so
-         * a slow reader with a large backlog costs no quadratic copying. */
-        if (r->out_off == r->out.len) {
-            tg_buf_reset(&r->out);
-            r->out_off = 0;
-        } else if (r->out_off > r->out.len / 2) {
-            tg_buf_consume(&r->out, r->out_off);
-            r->out_off = 0;
-        }
-        if (r->curl_paused && r->out.len - r->out_off < DP_OUT_LOW) {
-            r->curl_paused = false;
-            pthread_mutex_unlock(&r->mtx);
-            dp_worker_unpause(r->worker, r);
-            return (ssize_t)n;
-        }
-        pthread_mutex_unlock(&r->mtx);
-        return (ssize_t)n;
-    }
-    if (r->out_done) {
-        pthread_mutex_unlock(&r->mtx);
-        return MHD_CONTENT_READER_END_OF_STREAM;
-    }
-    /* Nothing yet: park the connection until the worker has bytes. */
-    r->suspended = true;
-    MHD_suspend_connection(r->conn);
-    pthread_mutex_unlock(&r->mtx);
-    return 0;
-}
-
-/* dp_server_resp_reader is dp_server_reader for a Responses client: the
- * chat events in r->out are translated (dp_resp_client_pump) and the
- * translation is what the client reads. */
-static ssize_t
-dp_server_resp_reader(void *cls, uint64_t pos, char *buf, size_t max)
-{
-    dp_req *r = cls;
-    size_t  n;
-
-    (void)pos;
-    pthread_mutex_lock(&r->mtx);
-    dp_resp_client_pump(r->resp, &r->out, &r->out_off, r->out_done);
-    if (r->out_off == r->out.len) {
-        tg_buf_reset(&r->out);
-        r->out_off = 0;
-    } else if (r->out_off > r->out.len / 2) {
-        tg_buf_consume(&r->out, r->out_off);
-        r->out_off = 0;
-    }
-    n = dp_resp_client_take(r->resp, buf, max);
     if (n > 0) {
         if (r->curl_paused && r->out.len - r->out_off < DP_OUT_LOW) {
             r->curl_paused = false;
@@ -478,6 +423,54 @@ dp_server_resp_reader(void *cls, uint64_t pos, char *buf, size_t max)
     MHD_suspend_connection(r->conn);
     pthread_mutex_unlock(&r->mtx);
     return 0;
+}
+
+/* dp_server_out_compact drops what the client has read from r->out: all
+ * of it at once, or the read head once it is over half the buffer, so a
+ * slow reader with a large backlog costs no quadratic copying. */
+static void
+dp_server_out_compact(dp_req *r)
+{
+    if (r->out_off == r->out.len) {
+        tg_buf_reset(&r->out);
+        r->out_off = 0;
+    } else if (r->out_off > r->out.len / 2) {
+        tg_buf_consume(&r->out, r->out_off);
+        r->out_off = 0;
+    }
+}
+
+static ssize_t
+dp_server_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    dp_req *r = cls;
+    size_t  n = 0;
+
+    (void)pos;
+    pthread_mutex_lock(&r->mtx);
+    if (r->out.len > r->out_off) {
+        size_t left = r->out.len - r->out_off;
+        n           = left < max ? left : max;
+        memcpy(buf, r->out.data + r->out_off, n);
+        r->out_off += n;
+        dp_server_out_compact(r);
+    }
+    return dp_server_read_end(r, n);
+}
+
+/* dp_server_resp_reader is dp_server_reader for a Responses client: the
+ * chat events in r->out are translated (dp_resp_client_pump) and the
+ * translation is what the client reads. */
+static ssize_t
+dp_server_resp_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    dp_req *r = cls;
+
+    (void)pos;
+    pthread_mutex_lock(&r->mtx);
+    dp_resp_client_pump(r->resp, &r->out, &r->out_off, r->out_done);
+    dp_server_out_compact(r);
+    return dp_server_read_end(r, dp_resp_client_take(r->resp, buf, max));
 }
 
 static void
