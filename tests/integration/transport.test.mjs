@@ -202,7 +202,18 @@ describe('central PDP over mutual TLS', () => {
     assert.equal(await readyOn(dp.port), 200, 'ready while one PDP is connected');
 
     local = await startLocal();
-    await pollUntil(async () => (await ask(lk)).status === 200, { timeoutMs: 15_000, what: 'the local PDP to decide again' });
+    // Two steps, so a failure says which did not happen: the link comes
+    // back (nng redials every <= 500 ms), then the local PDP decides; the
+    // last answer and both logs go into the message.
+    let last;
+    const explain = (e) => {
+      throw new Error(`${e.message}\nlast answer: ${last?.status} ${last?.text}\n` +
+        `data plane log: ${dp.proc.stderr().slice(-3000)}\nlocal PDP log: ${local.stderr().slice(-2000)}`);
+    };
+    await pollUntil(async () => (await metricsOn(dp.port))['tollgate_pdp_link_connected{pdp="0"}'] === 1,
+      { timeoutMs: 30_000, what: 'the data plane to reconnect to the restarted local PDP' }).catch(explain);
+    await pollUntil(async () => (last = await ask(lk)).status === 200,
+      { timeoutMs: 30_000, what: 'the local PDP to decide again' }).catch(explain);
     const fb1 = (await metricsOn(dp.port)).tollgate_pdp_fallback_decisions_total;
     assert.equal((await ask(lk)).status, 200);
     assert.equal((await metricsOn(dp.port)).tollgate_pdp_fallback_decisions_total, fb1, 'back on the local PDP');
