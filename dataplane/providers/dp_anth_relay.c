@@ -11,47 +11,6 @@
 #include "dp_provider_int.h"
 #include "dp_sse.h"
 
-/* dp_anth_relay_body_out is the client's body for the deployment: byte
- * for byte unless the model or max_tokens must change. */
-static tg_err
-dp_anth_relay_body_out(dp_call *c, int64_t clamp)
-{
-    const dp_client_req *cr = c->cr;
-    const char          *um = c->up->dep->upstream_model;
-    cJSON               *root;
-    const cJSON         *mt;
-    bool                 same;
-
-    root = cJSON_ParseWithLength(cr->raw, cr->raw_len);
-    if (root == NULL) {
-        return TG_EINVAL;
-    }
-    mt   = cJSON_GetObjectItemCaseSensitive(root, "max_tokens");
-    same = cr->raw_exact && strcmp(um, cr->chat->model) == 0 &&
-           (clamp <= 0 || (cJSON_IsNumber(mt) && mt->valuedouble <= clamp));
-    if (same) {
-        cJSON_Delete(root);
-        return dp_call_body_copy(c, cr->raw, cr->raw_len);
-    }
-    cJSON_ReplaceItemInObjectCaseSensitive(root, "model",
-                                           cJSON_CreateString(um));
-    if (clamp > 0 && !(cJSON_IsNumber(mt) && mt->valuedouble <= clamp)) {
-        if (mt != NULL) {
-            cJSON_ReplaceItemInObjectCaseSensitive(
-                root, "max_tokens", cJSON_CreateNumber((double)clamp));
-        } else {
-            cJSON_AddNumberToObject(root, "max_tokens", (double)clamp);
-        }
-    }
-    c->body = cJSON_PrintUnformatted(root);
-    cJSON_Delete(root);
-    if (c->body == NULL) {
-        return TG_ENOMEM;
-    }
-    c->len = strlen(c->body);
-    return TG_OK;
-}
-
 static tg_err
 dp_anth_relay_prepare(dp_call *c, int64_t clamp, char *msg, size_t msglen,
                       char *param, size_t paramlen)
@@ -63,7 +22,8 @@ dp_anth_relay_prepare(dp_call *c, int64_t clamp, char *msg, size_t msglen,
     (void)param;
     (void)paramlen;
     if ((rv = dp_call_url(c, "%s/v1/messages", c->up->base)) != TG_OK ||
-        (rv = dp_anth_relay_body_out(c, clamp)) != TG_OK) {
+        (rv = dp_call_body_relay(c, c->cr->raw, c->cr->raw_len, "max_tokens",
+                                 clamp)) != TG_OK) {
         return rv;
     }
     return dp_call_header(c, "anthropic-version",

@@ -97,6 +97,43 @@ dp_call_body_copy(dp_call *c, const char *data, size_t len)
 }
 
 tg_err
+dp_call_body_relay(dp_call *c, const char *raw, size_t len,
+                   const char *tokens_key, int64_t clamp)
+{
+    const char  *um = c->up->dep->upstream_model;
+    cJSON       *root;
+    const cJSON *mt;
+    bool         fits;
+
+    if ((root = cJSON_ParseWithLength(raw, len)) == NULL) {
+        return TG_EINVAL;
+    }
+    mt   = cJSON_GetObjectItemCaseSensitive(root, tokens_key);
+    fits = clamp <= 0 || (cJSON_IsNumber(mt) && mt->valuedouble <= clamp);
+    if (c->cr->raw_exact && strcmp(um, c->cr->chat->model) == 0 && fits) {
+        cJSON_Delete(root);
+        return dp_call_body_copy(c, raw, len);
+    }
+    cJSON_ReplaceItemInObjectCaseSensitive(root, "model",
+                                           cJSON_CreateString(um));
+    if (!fits) {
+        if (mt != NULL) {
+            cJSON_ReplaceItemInObjectCaseSensitive(
+                root, tokens_key, cJSON_CreateNumber((double)clamp));
+        } else {
+            cJSON_AddNumberToObject(root, tokens_key, (double)clamp);
+        }
+    }
+    c->body = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    if (c->body == NULL) {
+        return TG_ENOMEM;
+    }
+    c->len = strlen(c->body);
+    return TG_OK;
+}
+
+tg_err
 dp_call_stream_end_relayed(void *st, tg_buf *out, dp_emit *em)
 {
     (void)st;

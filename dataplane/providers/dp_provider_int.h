@@ -105,6 +105,16 @@ tg_err dp_call_url(dp_call *c, const char *fmt, ...)
 tg_err dp_call_body_copy(dp_call *c, const char *data, size_t len)
     __attribute__((warn_unused_result));
 
+/* dp_call_body_relay sets the body to a client's own-format request raw
+ * (len bytes) for a deployment of that format: byte for byte when
+ * c->cr->raw_exact and nothing must change, else with only "model" set
+ * to the deployment's upstream_model and tokens_key (max_tokens,
+ * max_output_tokens) lowered to clamp (> 0) when it is absent or higher.
+ * TG_EINVAL when raw is not JSON. */
+tg_err dp_call_body_relay(dp_call *c, const char *raw, size_t len,
+                          const char *tokens_key, int64_t clamp)
+    __attribute__((warn_unused_result));
+
 /* dp_call_stream_end_relayed is the stream_end of a table that relays
  * the provider's events as they came: its own closing events went
  * through, there is nothing to add. */

@@ -13,41 +13,6 @@
 #include "dp_provider_int.h"
 #include "dp_sse.h"
 
-/* dp_resp_relay_body_out is the client's body for the deployment: byte
- * for byte unless the model or max_output_tokens must change. */
-static tg_err
-dp_resp_relay_body_out(dp_call *c, int64_t clamp)
-{
-    const dp_client_req *cr = c->cr;
-    const char          *um = c->up->dep->upstream_model;
-    cJSON               *root;
-    const cJSON         *mt;
-
-    root = cJSON_ParseWithLength(cr->resp_raw, cr->resp_raw_len);
-    if (root == NULL) {
-        return TG_EINVAL;
-    }
-    mt = cJSON_GetObjectItemCaseSensitive(root, "max_output_tokens");
-    if (cr->raw_exact && strcmp(um, cr->chat->model) == 0 &&
-        (clamp <= 0 || (cJSON_IsNumber(mt) && mt->valuedouble <= clamp))) {
-        cJSON_Delete(root);
-        return dp_call_body_copy(c, cr->resp_raw, cr->resp_raw_len);
-    }
-    cJSON_ReplaceItemInObjectCaseSensitive(root, "model",
-                                           cJSON_CreateString(um));
-    if (clamp > 0 && !(cJSON_IsNumber(mt) && mt->valuedouble <= clamp)) {
-        cJSON_DeleteItemFromObjectCaseSensitive(root, "max_output_tokens");
-        cJSON_AddNumberToObject(root, "max_output_tokens", (double)clamp);
-    }
-    c->body = cJSON_PrintUnformatted(root);
-    cJSON_Delete(root);
-    if (c->body == NULL) {
-        return TG_ENOMEM;
-    }
-    c->len = strlen(c->body);
-    return TG_OK;
-}
-
 static tg_err
 dp_resp_relay_prepare(dp_call *c, int64_t clamp, char *msg, size_t msglen,
                       char *param, size_t paramlen)
@@ -61,7 +26,8 @@ dp_resp_relay_prepare(dp_call *c, int64_t clamp, char *msg, size_t msglen,
     if ((rv = dp_call_url(c, "%s/responses", c->up->base)) != TG_OK) {
         return rv;
     }
-    return dp_resp_relay_body_out(c, clamp);
+    return dp_call_body_relay(c, c->cr->resp_raw, c->cr->resp_raw_len,
+                              "max_output_tokens", clamp);
 }
 
 /* dp_resp_relay_usage reads a Responses usage object. */
