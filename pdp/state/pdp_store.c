@@ -361,6 +361,7 @@ pdp_store_init_txn(pdp_store *st, MDB_txn *txn, void *arg)
                            &st->reservations)) != 0 ||
         (rc = pdp_store__admin_open(st, txn)) != 0 ||
         (rc = pdp_store__lists_open(st, txn)) != 0 ||
+        (rc = pdp_store__responses_open(st, txn)) != 0 ||
         (rc = pdp_store__decisions_open(st, txn)) != 0 ||
         (rc = pdp_store__repl_open(st, txn)) != 0 ||
         (rc = pdp_store__forward_open(st, txn)) != 0 ||

@@ -286,6 +286,7 @@ static const pdp_check_kind pdp_check_kinds[] = {
     {"repl_blobs", 1, 31, PDP_SHOW_TEXT, pdp_check_blob},
     {"forward", 8, 8, PDP_SHOW_SEQ, pdp_check_forward},
     {"leases", 1, 511, PDP_SHOW_TEXT, pdp_check_lease},
+    {"responses", 3, 1 + 2 + TG_ID_MAX + 2 + 96, PDP_SHOW_TEXT, NULL},
     {"txlog", 8, 8, PDP_SHOW_SEQ, pdp_store__txlog_check_rec},
 };
 

@@ -75,6 +75,7 @@ struct pdp_store {
     MDB_dbi  bundle_files;
     MDB_dbi  lists;
     MDB_dbi  list_history;
+    MDB_dbi  responses; /* pdp_responses.h */
     /* Replication (pdp_store_repl.c): the change log of the replicated
      * databases and the blobs (active bundle, pricing) it carries. */
     MDB_dbi replog;
@@ -475,6 +476,10 @@ tg_err pdp_store__refused(pdp_store *st, tg_err rv);
  * nothing to drop (the txn need not commit). */
 int pdp_store__log_prune(pdp_store *st, MDB_txn *txn, MDB_dbi dbi,
                          uint64_t keep, uint64_t *base);
+
+/* pdp_store__responses_open opens the responses database inside the
+ * store's init txn. pdp_store_responses.c. */
+int pdp_store__responses_open(pdp_store *st, MDB_txn *txn);
 
 /* pdp_store__lists_gen_raise raises meta "lists_generation" inside txn.
  * pdp_store_lists.c. */

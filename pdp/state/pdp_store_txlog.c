@@ -69,6 +69,7 @@ static const size_t pdp_txlog_fields[PDP_TXLOG_DB_MAX + 1] = {
     [PDP_TXLOG_REPL_BLOBS]     = offsetof(pdp_store, repl_blobs),
     [PDP_TXLOG_FORWARD]        = offsetof(pdp_store, forward),
     [PDP_TXLOG_LEASES]         = offsetof(pdp_store, leases),
+    [PDP_TXLOG_RESPONSES]      = offsetof(pdp_store, responses),
 };
 
 static MDB_dbi

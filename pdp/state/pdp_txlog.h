@@ -76,9 +76,10 @@ typedef enum pdp_txlog_db {
     PDP_TXLOG_REPL_BLOBS     = 22,
     PDP_TXLOG_FORWARD        = 23,
     PDP_TXLOG_LEASES         = 24,
+    PDP_TXLOG_RESPONSES      = 25,
 } pdp_txlog_db;
 
-#define PDP_TXLOG_DB_MAX PDP_TXLOG_LEASES
+#define PDP_TXLOG_DB_MAX PDP_TXLOG_RESPONSES
 
 typedef enum pdp_ha_role {
     PDP_HA_NONE    = 0, /* no log (a single PDP, a sidecar) */
