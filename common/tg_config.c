@@ -134,7 +134,8 @@ tg_config_pdp(tg_config *cfg, tg_config_priv *p, const cJSON *sec, char *err,
                                        "tls",           "allow_plain_tcp",
                                        "probe_listen",  "drain_timeout_s",
                                        "admin_tls",     "upstream",
-                                       "ha",            NULL};
+                                       "ha",            "responses",
+                                       NULL};
     const tg_json_doc       *d      = p->doc;
     tg_pdp_config           *c      = &cfg->pdp;
     const char              *sd     = NULL;
@@ -151,6 +152,7 @@ tg_config_pdp(tg_config *cfg, tg_config_priv *p, const cJSON *sec, char *err,
     c->drain_timeout_s   = 10;
     if ((rv = tg_json_only_keys(d, sec, "pdp", keys, err, errlen)) != TG_OK ||
         (rv = tg_config_decisions(d, sec, c, err, errlen)) != TG_OK ||
+        (rv = tg_config_responses(d, sec, c, err, errlen)) != TG_OK ||
         (rv = tg_json_get_string(d, sec, "pdp", "state_dir", true, &sd, err,
                                  errlen)) != TG_OK ||
         (rv = tg_json_get_string(d, sec, "pdp", "admin_listen", false,

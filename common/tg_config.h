@@ -173,6 +173,13 @@ typedef struct tg_pdp_config {
     int64_t     decision_checkpoint_s;
     int64_t     decision_retention_days;
     int64_t     decision_retention_mb;
+    /* pdp.responses: stored Responses API responses are kept this long
+     * (retention_days, default 30; retention_seconds, when set, instead:
+     * for tests) and up to this many bytes per tenant (default 100 MiB;
+     * 0: no cap). */
+    int64_t resp_retention_days;
+    int64_t resp_retention_s;
+    int64_t resp_max_bytes_per_tenant;
     /* A rate-limit (or budget) reservation whose usage report never comes
      * is released after this many seconds (default 900). */
     int64_t reservation_ttl_s;

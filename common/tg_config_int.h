@@ -49,4 +49,8 @@ tg_err tg_config_volumes(tg_config *cfg, tg_config_priv *p, const cJSON *root,
 tg_err tg_config_bedrock(const tg_json_doc *d, const cJSON *o, const char *ctx,
                          tg_deployment *dep, char *err, size_t errlen);
 
+/* tg_config_responses reads pdp.responses (tg_config_resp.c). */
+tg_err tg_config_responses(const tg_json_doc *d, const cJSON *pdp,
+                           tg_pdp_config *c, char *err, size_t errlen);
+
 #endif

@@ -817,6 +817,13 @@ pdp_worker_handle(pdp_worker *w, nng_msg *msg)
         free(spec);
         return;
     }
+    case PDP_REQ_RESP_PUT:
+    case PDP_REQ_RESP_GET:
+    case PDP_REQ_RESP_DEL:
+        pdp_server_resp_handle(w);
+        pdp_worker_reply(w, msg); /* encodes before it sends */
+        pdp_wire_reply_release(&w->rep);
+        return;
     case PDP_REQ_REPL_PULL:
     case PDP_REQ_LEASE_ASK:
     case PDP_REQ_LEASE_CLOSE:

@@ -96,6 +96,7 @@ struct pdp_server {
     pdp_signer     *signer;
     int64_t         cp_last_ms;
     int64_t         prune_last_ms;
+    int64_t         resp_prune_ms; /* pdp.responses' retention, likewise */
     /* Who may talk to an ipc:// listener (pdp.allow_uids, else our uid);
      * refused is only touched by the pipe callback. */
     uid_t        allow[TG_CONFIG_MAX_UIDS];
@@ -215,6 +216,17 @@ bool pdp_server_ha_pull(pdp_worker *w, nng_msg *msg);
 uint64_t pdp_server_ha_epoch(const pdp_server *srv);
 
 void pdp_server_ha_metrics(pdp_server *srv, tg_buf *out);
+
+/* ---- pdp_responses_srv.c: stored Responses API responses ---- */
+
+/* pdp_server_resp_handle fills w->rep (a RespReply) for a RespPut,
+ * RespGet or RespDelete and releases the request; the reply owns a found
+ * response's buffers (pdp_wire_reply_release after it is encoded). */
+void pdp_server_resp_handle(pdp_worker *w);
+
+/* pdp_server_resp_prune deletes the stored responses past
+ * pdp.responses' retention (the snapshot thread, once a minute). */
+void pdp_server_resp_prune(pdp_server *srv);
 
 /* ---- pdp_server_up.c: the central PDP's side of its sidecar PDPs ---- */
 

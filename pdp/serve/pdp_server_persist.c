@@ -87,6 +87,10 @@ pdp_server_decisions_tick(pdp_server *srv)
                     (unsigned long long)n);
         }
     }
+    if (now - srv->resp_prune_ms >= 60000) {
+        srv->resp_prune_ms = now;
+        pdp_server_resp_prune(srv);
+    }
 }
 
 void *

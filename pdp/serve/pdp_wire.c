@@ -302,7 +302,9 @@ pdp_wire_decode_request_content(const void *buf, size_t len, size_t max,
         break;
     default:
         if ((rv = pdp_wire__up_request_in(in, out, err, errlen)) ==
-            TG_ENOTFOUND) {
+                TG_ENOTFOUND &&
+            (rv = pdp_wire__resp_request_in(in, out, err, errlen)) ==
+                TG_ENOTFOUND) {
             rv = pdp_wire_fail(TG_EPROTO, err, errlen,
                                "request has no body (decide, usage, hello or "
                                "ping)");
@@ -499,6 +501,8 @@ pdp_wire_encode_reply(const pdp_rep *rep, tg_buf *out)
         m.body_case  = TOLLGATE__V1__PDP_RESPONSE__BODY_GUARD_SET;
         m.guard_set  = &gs;
         break;
+    case PDP_REP_RESP:
+        return pdp_wire__resp_encode_reply(rep, out);
     default:
         return pdp_wire__up_encode_reply(rep, out);
     }
@@ -554,6 +558,10 @@ pdp_wire_encode_request(const pdp_req *req, tg_buf *out)
         m.body_case   = TOLLGATE__V1__PDP_REQUEST__BODY_GUARD_FETCH;
         m.guard_fetch = &gf;
         break;
+    case PDP_REQ_RESP_PUT:
+    case PDP_REQ_RESP_GET:
+    case PDP_REQ_RESP_DEL:
+        return pdp_wire__resp_encode_request(req, out);
     default:
         return pdp_wire__up_encode_request(req, out);
     }
@@ -711,7 +719,9 @@ pdp_wire_decode_reply(const void *buf, size_t len, size_t max, pdp_rep *out,
         break;
     default:
         if ((rv = pdp_wire__up_reply_in(in, out, err, errlen)) ==
-            TG_ENOTFOUND) {
+                TG_ENOTFOUND &&
+            (rv = pdp_wire__resp_reply_in(in, out, err, errlen)) ==
+                TG_ENOTFOUND) {
             rv = pdp_wire_fail(TG_EPROTO, err, errlen, "reply has no body");
         }
         break;

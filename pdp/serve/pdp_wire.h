@@ -28,7 +28,34 @@ typedef enum pdp_req_kind {
     PDP_REQ_REPL_PULL,   /* sidecar PDP -> central PDP (pdp_wire_up.c) */
     PDP_REQ_LEASE_ASK,
     PDP_REQ_LEASE_CLOSE,
+    PDP_REQ_RESP_PUT, /* stored Responses (pdp_wire_resp.c) */
+    PDP_REQ_RESP_GET,
+    PDP_REQ_RESP_DEL,
 } pdp_req_kind;
+
+#define PDP_WIRE_RESP_ID_MAX 96 /* pdp_responses.h's PDP_RESP_ID_MAX */
+
+/* RespPut / RespGet / RespDelete. response and items (put only): borrowed
+ * (encode) or owned by the decoder's caller (decode:
+ * pdp_wire_request_release). */
+typedef struct pdp_wire_resp {
+    char    tenant[TG_ID_MAX];
+    char    key_id[TG_ID_MAX];
+    char    id[PDP_WIRE_RESP_ID_MAX];
+    int64_t created_ms;
+    char   *response;
+    size_t  response_len;
+    char   *items;
+    size_t  items_len;
+} pdp_wire_resp;
+
+/* RespReply's status (proto RespStatus). */
+typedef enum pdp_wire_resp_status {
+    PDP_RESP_OK = 1,
+    PDP_RESP_NOT_FOUND,
+    PDP_RESP_OVER_QUOTA,
+    PDP_RESP_ERROR,
+} pdp_wire_resp_status;
 
 #define PDP_WIRE_LINEAGE_MAX 40
 #define PDP_WIRE_WANTS_MAX 8
@@ -119,6 +146,7 @@ typedef struct pdp_req {
             uint32_t        n;
             pdp_wire_return rets[PDP_WIRE_RETURNS_MAX];
         } lease_close;
+        pdp_wire_resp resp; /* RespPut, RespGet, RespDelete */
     } u;
 } pdp_req;
 
@@ -133,6 +161,7 @@ typedef enum pdp_rep_kind {
     PDP_REP_REPL_DATA,
     PDP_REP_LEASE_REPLY,
     PDP_REP_LEASE_CLOSE_ACK,
+    PDP_REP_RESP,
 } pdp_rep_kind;
 
 typedef struct pdp_hello_ack {
@@ -184,6 +213,13 @@ typedef struct pdp_rep {
             uint64_t         epoch;
         } lease;
         uint32_t closed; /* LeaseCloseAck */
+        /* RespReply: status, and for a found get the response and items
+         * (borrowed when encoding, owned when decoded:
+         * pdp_wire_reply_release) in resp. */
+        struct {
+            pdp_wire_resp_status status;
+            pdp_wire_resp        resp;
+        } resp;
     } u;
 } pdp_rep;
 
@@ -213,6 +249,10 @@ tg_err pdp_wire_encode_reply(const pdp_rep *rep, tg_buf *out);
 /* pdp_wire_reply_release frees what a decoded reply owns (a guard set's
  * spec, replication data) and makes it hold nothing. */
 void pdp_wire_reply_release(pdp_rep *rep);
+
+/* pdp_wire_request_release frees what a decoded request owns (a RespPut's
+ * response and items) and makes it hold nothing. */
+void pdp_wire_request_release(pdp_req *req);
 
 /* The client's half, for tests and tools: the same contracts as above. */
 tg_err pdp_wire_encode_request(const pdp_req *req, tg_buf *out);

@@ -23,4 +23,13 @@ tg_err pdp_wire__up_reply_in(const Tollgate__V1__PdpResponse *in,
 tg_err pdp_wire__up_encode_request(const pdp_req *req, tg_buf *out);
 tg_err pdp_wire__up_encode_reply(const pdp_rep *rep, tg_buf *out);
 
+/* The stored Responses bodies (pdp_wire_resp.c): TG_ENOTFOUND when in
+ * holds none of them; the encoders TG_EINVAL on another kind. */
+tg_err pdp_wire__resp_request_in(const Tollgate__V1__PdpRequest *in,
+                                 pdp_req *out, char *err, size_t errlen);
+tg_err pdp_wire__resp_reply_in(const Tollgate__V1__PdpResponse *in,
+                               pdp_rep *out, char *err, size_t errlen);
+tg_err pdp_wire__resp_encode_request(const pdp_req *req, tg_buf *out);
+tg_err pdp_wire__resp_encode_reply(const pdp_rep *rep, tg_buf *out);
+
 #endif

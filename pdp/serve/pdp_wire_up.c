@@ -388,6 +388,11 @@ pdp_wire_reply_release(pdp_rep *rep)
     } else if (rep->kind == PDP_REP_REPL_DATA) {
         free(rep->u.repl.data);
         rep->u.repl.data = NULL;
+    } else if (rep->kind == PDP_REP_RESP) {
+        free(rep->u.resp.resp.response);
+        free(rep->u.resp.resp.items);
+        rep->u.resp.resp.response = NULL;
+        rep->u.resp.resp.items    = NULL;
     }
     rep->kind = 0;
 }

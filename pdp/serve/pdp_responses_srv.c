@@ -1,0 +1,139 @@
+/* pdp_responses_srv.c - the PDP's side of stored Responses API responses:
+ * RespPut, RespGet and RespDelete on the store's responses database
+ * (pdp_responses.h), tenant-scoped by the tenant the data plane learned
+ * from the key's Decision, and their retention (pdp.responses). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "pdp_responses.h"
+#include "pdp_server_int.h"
+#include "tg_log.h"
+#include "tg_time.h"
+
+static void
+resp_rep(pdp_worker *w, pdp_wire_resp_status st)
+{
+    memset(&w->rep, 0, sizeof(w->rep));
+    w->rep.kind          = PDP_REP_RESP;
+    w->rep.u.resp.status = st;
+    memcpy(w->rep.request_id, w->req.request_id, sizeof(w->rep.request_id));
+    memcpy(w->rep.u.resp.resp.id, w->req.u.resp.id,
+           sizeof(w->rep.u.resp.resp.id));
+}
+
+static void
+resp_put(pdp_worker *w)
+{
+    const pdp_wire_resp *q = &w->req.u.resp;
+    pdp_resp_rec         r;
+    tg_err               rv;
+
+    memset(&r, 0, sizeof(r));
+    if (strlen(q->id) >= sizeof(r.id)) {
+        resp_rep(w, PDP_RESP_ERROR);
+        return;
+    }
+    memcpy(r.tenant, q->tenant, sizeof(r.tenant));
+    memcpy(r.id, q->id, strlen(q->id) + 1);
+    memcpy(r.key_id, q->key_id, sizeof(r.key_id));
+    r.created_ms   = q->created_ms > 0 ? q->created_ms : tg_now_ms();
+    r.response     = q->response != NULL ? q->response : "";
+    r.response_len = q->response_len;
+    r.items        = q->items != NULL ? q->items : "[]";
+    r.items_len    = q->items != NULL ? q->items_len : 2;
+    rv             = pdp_store_resp_put(w->srv->st, &r,
+                                        w->srv->cfg->pdp.resp_max_bytes_per_tenant);
+    if (rv == TG_EFULL) {
+        resp_rep(w, PDP_RESP_OVER_QUOTA);
+        return;
+    }
+    if (rv != TG_OK) {
+        tg_warn("responses: cannot store a response: %s", tg_strerror(rv));
+        resp_rep(w, PDP_RESP_ERROR);
+        return;
+    }
+    resp_rep(w, PDP_RESP_OK);
+    w->sync = true;
+}
+
+static void
+resp_get(pdp_worker *w)
+{
+    const pdp_wire_resp *q = &w->req.u.resp;
+    pdp_resp_rec         r;
+    tg_err               rv;
+
+    memset(&r, 0, sizeof(r));
+    rv = pdp_store_resp_get(w->srv->st, q->tenant, q->id, &r);
+    if (rv != TG_OK) {
+        pdp_resp_rec_fini(&r);
+        if (rv != TG_ENOTFOUND) {
+            tg_warn("responses: cannot read a response: %s", tg_strerror(rv));
+        }
+        resp_rep(w, rv == TG_ENOTFOUND ? PDP_RESP_NOT_FOUND : PDP_RESP_ERROR);
+        return;
+    }
+    resp_rep(w, PDP_RESP_OK);
+    /* The reply takes the record's buffers (pdp_wire_reply_release). */
+    w->rep.u.resp.resp.created_ms   = r.created_ms;
+    w->rep.u.resp.resp.response     = r.response;
+    w->rep.u.resp.resp.response_len = r.response_len;
+    w->rep.u.resp.resp.items        = r.items;
+    w->rep.u.resp.resp.items_len    = r.items_len;
+}
+
+static void
+resp_del(pdp_worker *w)
+{
+    tg_err rv =
+        pdp_store_resp_del(w->srv->st, w->req.u.resp.tenant, w->req.u.resp.id);
+
+    if (rv != TG_OK && rv != TG_ENOTFOUND) {
+        tg_warn("responses: cannot delete a response: %s", tg_strerror(rv));
+    }
+    resp_rep(w, rv == TG_OK          ? PDP_RESP_OK
+                : rv == TG_ENOTFOUND ? PDP_RESP_NOT_FOUND
+                                     : PDP_RESP_ERROR);
+    w->sync = rv == TG_OK;
+}
+
+void
+pdp_server_resp_handle(pdp_worker *w)
+{
+    switch (w->req.kind) {
+    case PDP_REQ_RESP_PUT:
+        resp_put(w);
+        break;
+    case PDP_REQ_RESP_GET:
+        resp_get(w);
+        break;
+    case PDP_REQ_RESP_DEL:
+        resp_del(w);
+        break;
+    default:
+        break;
+    }
+    pdp_wire_request_release(&w->req);
+}
+
+void
+pdp_server_resp_prune(pdp_server *srv)
+{
+    const tg_pdp_config *c = &srv->cfg->pdp;
+    int64_t              keep_ms;
+    uint64_t             n = 0;
+    tg_err               rv;
+
+    keep_ms = c->resp_retention_s > 0 ? c->resp_retention_s * 1000
+                                      : c->resp_retention_days * 86400000LL;
+    if (keep_ms <= 0) {
+        return;
+    }
+    rv = pdp_store_resp_prune(srv->st, tg_now_ms() - keep_ms, &n);
+    if (rv != TG_OK) {
+        tg_warn("responses: cannot prune old responses: %s", tg_strerror(rv));
+    } else if (n > 0) {
+        tg_info("responses: pruned %llu responses past the retention",
+                (unsigned long long)n);
+    }
+}

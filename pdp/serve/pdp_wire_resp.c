@@ -1,0 +1,206 @@
+/* pdp_wire_resp.c - the stored Responses messages on the PDP's side of the
+ * wire (RespPut, RespGet, RespDelete, RespReply); see pdp_wire.h. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pdp_wire_int.h"
+
+#define PDP_WIRE_STR(dst, src, field)                                          \
+    do {                                                                       \
+        if ((rv = pdp_wire__str((dst), sizeof(dst), (src), (field), err,       \
+                                errlen)) != TG_OK) {                           \
+            return rv;                                                         \
+        }                                                                      \
+    } while (0)
+
+static tg_err
+pdp_wire_resp_fail(char *err, size_t errlen, const char *why)
+{
+    if (err != NULL && errlen > 0) {
+        snprintf(err, errlen, "%s", why);
+    }
+    return TG_EPROTO;
+}
+
+/* pdp_wire_resp_dup copies len bytes of data as a NUL-terminated string
+ * into *out (NULL and 0 when len is 0). */
+static tg_err
+pdp_wire_resp_dup(const ProtobufCBinaryData *in, char **out, size_t *len)
+{
+    *out = NULL;
+    *len = 0;
+    if (in->len == 0) {
+        return TG_OK;
+    }
+    if ((*out = malloc(in->len + 1)) == NULL) {
+        return TG_ENOMEM;
+    }
+    memcpy(*out, in->data, in->len);
+    (*out)[in->len] = '\0';
+    *len            = in->len;
+    return TG_OK;
+}
+
+static tg_err
+pdp_wire_resp_ids_in(pdp_wire_resp *r, const char *tenant, const char *id,
+                     char *err, size_t errlen)
+{
+    tg_err rv;
+
+    PDP_WIRE_STR(r->tenant, tenant, "resp.tenant_id");
+    PDP_WIRE_STR(r->id, id, "resp.response_id");
+    if (r->tenant[0] == '\0' || r->id[0] == '\0') {
+        return pdp_wire_resp_fail(err, errlen,
+                                  "resp: an empty tenant_id or response_id");
+    }
+    return TG_OK;
+}
+
+tg_err
+pdp_wire__resp_request_in(const Tollgate__V1__PdpRequest *in, pdp_req *out,
+                          char *err, size_t errlen)
+{
+    pdp_wire_resp *r = &out->u.resp;
+    tg_err         rv;
+
+    memset(r, 0, sizeof(*r));
+    switch (in->body_case) {
+    case TOLLGATE__V1__PDP_REQUEST__BODY_RESP_PUT:
+        out->kind = PDP_REQ_RESP_PUT;
+        if ((rv = pdp_wire_resp_ids_in(r, in->resp_put->tenant_id,
+                                       in->resp_put->response_id, err,
+                                       errlen)) != TG_OK) {
+            return rv;
+        }
+        PDP_WIRE_STR(r->key_id, in->resp_put->key_id, "resp_put.key_id");
+        r->created_ms = in->resp_put->created_ms;
+        if ((rv = pdp_wire_resp_dup(&in->resp_put->response, &r->response,
+                                    &r->response_len)) != TG_OK ||
+            (rv = pdp_wire_resp_dup(&in->resp_put->items, &r->items,
+                                    &r->items_len)) != TG_OK) {
+            pdp_wire_request_release(out);
+            out->kind = PDP_REQ_RESP_PUT;
+            return rv;
+        }
+        return TG_OK;
+    case TOLLGATE__V1__PDP_REQUEST__BODY_RESP_GET:
+        out->kind = PDP_REQ_RESP_GET;
+        return pdp_wire_resp_ids_in(r, in->resp_get->tenant_id,
+                                    in->resp_get->response_id, err, errlen);
+    case TOLLGATE__V1__PDP_REQUEST__BODY_RESP_DELETE:
+        out->kind = PDP_REQ_RESP_DEL;
+        return pdp_wire_resp_ids_in(r, in->resp_delete->tenant_id,
+                                    in->resp_delete->response_id, err, errlen);
+    default:
+        return TG_ENOTFOUND;
+    }
+}
+
+tg_err
+pdp_wire__resp_reply_in(const Tollgate__V1__PdpResponse *in, pdp_rep *out,
+                        char *err, size_t errlen)
+{
+    const Tollgate__V1__RespReply *rr = in->resp_reply;
+    pdp_wire_resp                 *r  = &out->u.resp.resp;
+    tg_err                         rv;
+
+    if (in->body_case != TOLLGATE__V1__PDP_RESPONSE__BODY_RESP_REPLY) {
+        return TG_ENOTFOUND;
+    }
+    out->kind = PDP_REP_RESP;
+    memset(r, 0, sizeof(*r));
+    if (rr->status < TOLLGATE__V1__RESP_STATUS__RESP_STATUS_OK ||
+        rr->status > TOLLGATE__V1__RESP_STATUS__RESP_STATUS_ERROR) {
+        return pdp_wire_resp_fail(err, errlen, "resp_reply: an unknown status");
+    }
+    out->u.resp.status = (pdp_wire_resp_status)rr->status;
+    PDP_WIRE_STR(r->id, rr->response_id, "resp_reply.response_id");
+    r->created_ms = rr->created_ms;
+    if ((rv = pdp_wire_resp_dup(&rr->response, &r->response,
+                                &r->response_len)) != TG_OK ||
+        (rv = pdp_wire_resp_dup(&rr->items, &r->items, &r->items_len)) !=
+            TG_OK) {
+        pdp_wire_reply_release(out);
+        return rv;
+    }
+    return TG_OK;
+}
+
+tg_err
+pdp_wire__resp_encode_request(const pdp_req *req, tg_buf *out)
+{
+    Tollgate__V1__PdpRequest m   = TOLLGATE__V1__PDP_REQUEST__INIT;
+    Tollgate__V1__RespPut    put = TOLLGATE__V1__RESP_PUT__INIT;
+    Tollgate__V1__RespGet    get = TOLLGATE__V1__RESP_GET__INIT;
+    Tollgate__V1__RespDelete del = TOLLGATE__V1__RESP_DELETE__INIT;
+    const pdp_wire_resp     *r   = &req->u.resp;
+
+    m.wire_version = PDP_WIRE_VERSION;
+    m.request_id   = (char *)req->request_id;
+    switch (req->kind) {
+    case PDP_REQ_RESP_PUT:
+        put.tenant_id     = (char *)r->tenant;
+        put.key_id        = (char *)r->key_id;
+        put.response_id   = (char *)r->id;
+        put.created_ms    = r->created_ms;
+        put.response.data = (uint8_t *)r->response;
+        put.response.len  = r->response_len;
+        put.items.data    = (uint8_t *)r->items;
+        put.items.len     = r->items_len;
+        m.body_case       = TOLLGATE__V1__PDP_REQUEST__BODY_RESP_PUT;
+        m.resp_put        = &put;
+        break;
+    case PDP_REQ_RESP_GET:
+        get.tenant_id   = (char *)r->tenant;
+        get.response_id = (char *)r->id;
+        m.body_case     = TOLLGATE__V1__PDP_REQUEST__BODY_RESP_GET;
+        m.resp_get      = &get;
+        break;
+    case PDP_REQ_RESP_DEL:
+        del.tenant_id   = (char *)r->tenant;
+        del.response_id = (char *)r->id;
+        m.body_case     = TOLLGATE__V1__PDP_REQUEST__BODY_RESP_DELETE;
+        m.resp_delete   = &del;
+        break;
+    default:
+        return TG_EINVAL;
+    }
+    return pdp_wire__pack(&m.base, out);
+}
+
+tg_err
+pdp_wire__resp_encode_reply(const pdp_rep *rep, tg_buf *out)
+{
+    Tollgate__V1__PdpResponse m  = TOLLGATE__V1__PDP_RESPONSE__INIT;
+    Tollgate__V1__RespReply   rr = TOLLGATE__V1__RESP_REPLY__INIT;
+    const pdp_wire_resp      *r  = &rep->u.resp.resp;
+
+    if (rep->kind != PDP_REP_RESP) {
+        return TG_EINVAL;
+    }
+    m.wire_version   = PDP_WIRE_VERSION;
+    m.request_id     = (char *)rep->request_id;
+    rr.status        = (Tollgate__V1__RespStatus)rep->u.resp.status;
+    rr.response_id   = (char *)r->id;
+    rr.created_ms    = r->created_ms;
+    rr.response.data = (uint8_t *)r->response;
+    rr.response.len  = r->response_len;
+    rr.items.data    = (uint8_t *)r->items;
+    rr.items.len     = r->items_len;
+    m.body_case      = TOLLGATE__V1__PDP_RESPONSE__BODY_RESP_REPLY;
+    m.resp_reply     = &rr;
+    return pdp_wire__pack(&m.base, out);
+}
+
+void
+pdp_wire_request_release(pdp_req *req)
+{
+    if (req->kind == PDP_REQ_RESP_PUT) {
+        free(req->u.resp.response);
+        free(req->u.resp.items);
+        req->u.resp.response = NULL;
+        req->u.resp.items    = NULL;
+    }
+    req->kind = 0;
+}
