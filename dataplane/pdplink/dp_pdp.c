@@ -29,39 +29,41 @@ typedef enum dp_pdp_kind {
     DP_PDP_USAGE,
     DP_PDP_USAGE_BATCH,
     DP_PDP_GUARD,
+    DP_PDP_RESP,
 } dp_pdp_kind;
 
 typedef struct dp_pdp_call dp_pdp_call;
 struct dp_pdp_call {
-    dp_pdp      *pdp;
-    nng_ctx      ctx;
-    nng_aio     *aio;
-    dp_pdp_kind  kind;
-    bool         sending;
-    bool         in_flight; /* started and its callback not yet run */
-    int64_t      deadline_us;
-    char         request_id[TG_REQUEST_ID_MAX];
+    dp_pdp            *pdp;
+    nng_ctx            ctx;
+    nng_aio           *aio;
+    dp_pdp_kind        kind;
+    bool               sending;
+    bool               in_flight; /* started and its callback not yet run */
+    int64_t            deadline_us;
+    char               request_id[TG_REQUEST_ID_MAX];
     dp_pdp_decision_cb decide_cb;
     dp_pdp_ack_cb      ack_cb;
     dp_pdp_batch_cb    batch_cb;
     dp_pdp_guard_cb    guard_cb;
+    dp_pdp_resp_cb     resp_cb;
     char               guard_hash[TG_MSG_HASH_MAX];
     const tg_usage    *batch; /* borrowed until batch_cb */
     size_t             batch_n;
-    void        *arg;
-    dp_pdp_call *next_free;
-    dp_pdp_call *next_all;
+    void              *arg;
+    dp_pdp_call       *next_free;
+    dp_pdp_call       *next_all;
 };
 
 struct dp_pdp {
-    nng_socket      sock;
-    nng_dialer      dialer; /* replaced when the certificates change */
-    char           *url;
-    pthread_mutex_t dialer_lock; /* guards dialer and tls */
-    nng_tls_config *tls;         /* tls+tcp:// only */
+    nng_socket          sock;
+    nng_dialer          dialer; /* replaced when the certificates change */
+    char               *url;
+    pthread_mutex_t     dialer_lock; /* guards dialer and tls */
+    nng_tls_config     *tls;         /* tls+tcp:// only */
     const tg_tls_files *tls_files;
-    tg_tls_watch   *tls_watch; /* also ticks dp_pdp_tick */
-    atomic_llong    tls_reloads;
+    tg_tls_watch       *tls_watch; /* also ticks dp_pdp_tick */
+    atomic_llong        tls_reloads;
     /* When the last connection went (or the client started), and when
      * that was last logged; pipe_lock guards both. */
     int64_t         down_since_ms;
@@ -72,15 +74,15 @@ struct dp_pdp {
     dp_pdp_call    *free_list;
     dp_pdp_call    *all;
     pthread_cond_t  idle;
-    unsigned        starting; /* calls being started, under lock */
+    unsigned        starting;  /* calls being started, under lock */
     pthread_mutex_t pipe_lock; /* guards pipe_ids */
     uint32_t        pipe_ids[DP_PDP_MAX_PIPES];
     size_t          n_pipe_ids;
-    atomic_int      pipes; /* n_pipe_ids, for lock-free reads */
-    atomic_bool     closing;  /* set under lock */
-    bool            ipc;      /* the URL is ipc://: the peer uid is checked */
-    uid_t           pdp_uid;  /* the uid an ipc PDP must run as */
-    tg_trust_log    refused;  /* pipe callback only */
+    atomic_int      pipes;   /* n_pipe_ids, for lock-free reads */
+    atomic_bool     closing; /* set under lock */
+    bool            ipc;     /* the URL is ipc://: the peer uid is checked */
+    uid_t           pdp_uid; /* the uid an ipc PDP must run as */
+    tg_trust_log    refused; /* pipe callback only */
 };
 
 static void dp_pdp_call_cb(void *arg);
@@ -220,8 +222,7 @@ dp_pdp_dir_check(const char *url, uid_t pdp_uid)
         return TG_OK;
     }
     if (tg_trust_dir_check("dataplane.pdp_url", dir, owners,
-                           pdp_uid == 0 ? 1 : 2, msg,
-                           sizeof(msg)) != TG_OK) {
+                           pdp_uid == 0 ? 1 : 2, msg, sizeof(msg)) != TG_OK) {
         tg_error("%s (dataplane.pdp_uid names the uid the PDP runs as)", msg);
         return TG_ECONFIG;
     }
@@ -382,9 +383,8 @@ dp_pdp_create_tls(dp_pdp **out, const char *url, size_t max_reply,
         return TG_ECONFIG;
     }
     pdp->down_since_ms = tg_mono_us() / 1000;
-    if (tg_tls_watch_start(&pdp->tls_watch, pdp->tls != NULL ? tls : NULL,
-                           2000, dp_pdp_tls_reload, dp_pdp_tick,
-                           pdp) != TG_OK) {
+    if (tg_tls_watch_start(&pdp->tls_watch, pdp->tls != NULL ? tls : NULL, 2000,
+                           dp_pdp_tls_reload, dp_pdp_tick, pdp) != TG_OK) {
         tg_warn("PDP %s: cannot start its watch thread: certificate changes "
                 "need a restart, and a long outage is not logged",
                 url);
@@ -507,18 +507,20 @@ dp_pdp_call_finish(dp_pdp_call *c, tg_err err, nng_msg *reply,
     dp_pdp_ack_cb      ack_cb    = c->ack_cb;
     dp_pdp_batch_cb    batch_cb  = c->batch_cb;
     dp_pdp_guard_cb    guard_cb  = c->guard_cb;
+    dp_pdp_resp_cb     resp_cb   = c->resp_cb;
+    dp_wire_resp       resp;
     char               ghash[TG_MSG_HASH_MAX];
-    bool               gfound = false;
-    char              *gspec  = NULL;
-    size_t             glen   = 0;
-    const tg_usage    *batch     = c->batch;
-    size_t             batch_n   = c->batch_n;
-    void              *arg       = c->arg;
-    char        rid[TG_REQUEST_ID_MAX];
-    char        why[256];
-    tg_decision dec;
-    tg_usage_ack ack;
-    tg_usage_item_ack acks[TG_USAGE_BATCH_MAX];
+    bool               gfound  = false;
+    char              *gspec   = NULL;
+    size_t             glen    = 0;
+    const tg_usage    *batch   = c->batch;
+    size_t             batch_n = c->batch_n;
+    void              *arg     = c->arg;
+    char               rid[TG_REQUEST_ID_MAX];
+    char               why[256];
+    tg_decision        dec;
+    tg_usage_ack       ack;
+    tg_usage_item_ack  acks[TG_USAGE_BATCH_MAX];
 
     c->in_flight = false;
     memcpy(rid, c->request_id, sizeof(rid));
@@ -530,17 +532,20 @@ dp_pdp_call_finish(dp_pdp_call *c, tg_err err, nng_msg *reply,
                                       pdp->max_reply, rid, &dec, why,
                                       sizeof(why));
     } else if (err == TG_OK && kind == DP_PDP_USAGE) {
-        err = dp_wire_decode_usage_ack(nng_msg_body(reply),
-                                       nng_msg_len(reply), pdp->max_reply,
-                                       rid, &ack, why, sizeof(why));
+        err = dp_wire_decode_usage_ack(nng_msg_body(reply), nng_msg_len(reply),
+                                       pdp->max_reply, rid, &ack, why,
+                                       sizeof(why));
     } else if (err == TG_OK && kind == DP_PDP_GUARD) {
         err = dp_wire_decode_guard_set(nng_msg_body(reply), nng_msg_len(reply),
                                        pdp->max_reply, rid, ghash, &gfound,
                                        &gspec, &glen, why, sizeof(why));
+    } else if (err == TG_OK && kind == DP_PDP_RESP) {
+        err = dp_wire_decode_resp(nng_msg_body(reply), nng_msg_len(reply),
+                                  pdp->max_reply, rid, &resp, why, sizeof(why));
     } else if (err == TG_OK) {
         err = dp_wire_decode_usage_batch_ack(
-            nng_msg_body(reply), nng_msg_len(reply), pdp->max_reply, rid,
-            batch, batch_n, acks, why, sizeof(why));
+            nng_msg_body(reply), nng_msg_len(reply), pdp->max_reply, rid, batch,
+            batch_n, acks, why, sizeof(why));
     }
     nng_msg_free(reply);
     if (kind == DP_PDP_DECIDE) {
@@ -549,6 +554,8 @@ dp_pdp_call_finish(dp_pdp_call *c, tg_err err, nng_msg *reply,
         ack_cb(arg, err, err == TG_OK ? &ack : NULL);
     } else if (kind == DP_PDP_GUARD) {
         guard_cb(arg, err, gfound, gspec, glen, why);
+    } else if (kind == DP_PDP_RESP) {
+        resp_cb(arg, err, err == TG_OK ? &resp : NULL, why);
     } else {
         batch_cb(arg, err, err == TG_OK ? acks : NULL,
                  err == TG_OK ? batch_n : 0);
@@ -609,6 +616,7 @@ typedef struct dp_pdp_cbs {
     dp_pdp_ack_cb      ack_cb;
     dp_pdp_batch_cb    batch_cb;
     dp_pdp_guard_cb    guard_cb;
+    dp_pdp_resp_cb     resp_cb;
     const char        *guard_hash;
     const tg_usage    *batch;
     size_t             batch_n;
@@ -642,11 +650,12 @@ dp_pdp_start(dp_pdp *pdp, dp_pdp_kind kind, const char *request_id,
         rv = TG_ENOMEM;
         goto out;
     }
-    c->kind        = kind;
-    c->decide_cb   = cbs->decide_cb;
-    c->ack_cb      = cbs->ack_cb;
-    c->batch_cb    = cbs->batch_cb;
-    c->guard_cb    = cbs->guard_cb;
+    c->kind      = kind;
+    c->decide_cb = cbs->decide_cb;
+    c->ack_cb    = cbs->ack_cb;
+    c->batch_cb  = cbs->batch_cb;
+    c->guard_cb  = cbs->guard_cb;
+    c->resp_cb   = cbs->resp_cb;
     snprintf(c->guard_hash, sizeof(c->guard_hash), "%s",
              cbs->guard_hash != NULL ? cbs->guard_hash : "");
     c->batch       = cbs->batch;
@@ -704,14 +713,14 @@ dp_pdp_usage(dp_pdp *pdp, const tg_usage *u, int64_t timeout_ms,
     }
     dp_pdp_cbs cbs = {.ack_cb = cb};
 
-    return dp_pdp_start(pdp, DP_PDP_USAGE, u->request_id, buf, len,
-                        timeout_ms, &cbs, arg);
+    return dp_pdp_start(pdp, DP_PDP_USAGE, u->request_id, buf, len, timeout_ms,
+                        &cbs, arg);
 }
 
 tg_err
-dp_pdp_usage_batch(dp_pdp *pdp, const tg_usage *u,
-                   const char *const *content, const size_t *content_len,
-                   size_t n, int64_t timeout_ms, dp_pdp_batch_cb cb, void *arg)
+dp_pdp_usage_batch(dp_pdp *pdp, const tg_usage *u, const char *const *content,
+                   const size_t *content_len, size_t n, int64_t timeout_ms,
+                   dp_pdp_batch_cb cb, void *arg)
 {
     size_t   cap = TG_USAGE_BATCH_BYTES + 1024;
     uint8_t *buf;
@@ -756,6 +765,28 @@ dp_pdp_guard_fetch(dp_pdp *pdp, const char *hash, int64_t timeout_ms,
         TG_OK) {
         return rv;
     }
-    return dp_pdp_start(pdp, DP_PDP_GUARD, id, buf, len, timeout_ms, &cbs,
-                        arg);
+    return dp_pdp_start(pdp, DP_PDP_GUARD, id, buf, len, timeout_ms, &cbs, arg);
+}
+
+tg_err
+dp_pdp_resp(dp_pdp *pdp, dp_wire_resp_op op, const char *request_id,
+            const dp_wire_resp *r, int64_t timeout_ms, dp_pdp_resp_cb cb,
+            void *arg)
+{
+    uint8_t   *buf = NULL;
+    size_t     len = 0;
+    char       id[TG_REQUEST_ID_MAX];
+    dp_pdp_cbs cbs = {.resp_cb = cb};
+    tg_err     rv;
+
+    /* Its own id: a stored response's calls run beside the request's
+     * decision and usage report, which use the request id. */
+    snprintf(id, sizeof(id), "r%d:%.*s", (int)op, (int)sizeof(id) - 4,
+             request_id);
+    if ((rv = dp_wire_encode_resp(op, id, r, &buf, &len)) != TG_OK) {
+        return rv;
+    }
+    rv = dp_pdp_start(pdp, DP_PDP_RESP, id, buf, len, timeout_ms, &cbs, arg);
+    free(buf);
+    return rv;
 }

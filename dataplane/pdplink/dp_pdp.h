@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dp_wire.h"
 #include "tg_config.h"
 #include "tg_err.h"
 #include "tg_msg.h"
@@ -18,8 +19,8 @@ typedef struct dp_pdp dp_pdp;
 /* Called exactly once on an nng thread; must not block. On err != TG_OK
  * (timeout, PDP unreachable, undecodable reply) d is NULL and why says
  * what happened. d and why are valid only during the call. */
-typedef void (*dp_pdp_decision_cb)(void *arg, tg_err err,
-                                   const tg_decision *d, const char *why);
+typedef void (*dp_pdp_decision_cb)(void *arg, tg_err err, const tg_decision *d,
+                                   const char *why);
 typedef void (*dp_pdp_ack_cb)(void *arg, tg_err err, const tg_usage_ack *ack);
 typedef void (*dp_pdp_batch_cb)(void *arg, tg_err err,
                                 const tg_usage_item_ack *acks, size_t n);
@@ -71,9 +72,9 @@ tg_err dp_pdp_usage(dp_pdp *pdp, const tg_usage *u, int64_t timeout_ms,
  * that does not know batches answers with an error: TG_EPROTO. Borrows u
  * until cb has run; same contract as dp_pdp_decide otherwise. */
 tg_err dp_pdp_usage_batch(dp_pdp *pdp, const tg_usage *u,
-                          const char *const *content,
-                          const size_t *content_len, size_t n,
-                          int64_t timeout_ms, dp_pdp_batch_cb cb, void *arg);
+                          const char *const *content, const size_t *content_len,
+                          size_t n, int64_t timeout_ms, dp_pdp_batch_cb cb,
+                          void *arg);
 
 /* dp_pdp_guard_cb gets the guard set asked for: err TG_OK and found with
  * its spec (the callee takes it: free()), or found false (the PDP no
@@ -86,6 +87,20 @@ typedef void (*dp_pdp_guard_cb)(void *arg, tg_err err, bool found, char *spec,
  * guard_set); same contract as dp_pdp_decide. */
 tg_err dp_pdp_guard_fetch(dp_pdp *pdp, const char *hash, int64_t timeout_ms,
                           dp_pdp_guard_cb cb, void *arg);
+
+/* dp_pdp_resp_cb receives a stored response's RespReply (rep: owned by
+ * the callback, dp_wire_resp_fini; NULL on an error, why says it). Runs on
+ * an nng thread: must not block. */
+typedef void (*dp_pdp_resp_cb)(void *arg, tg_err err, dp_wire_resp *rep,
+                               const char *why);
+
+/* dp_pdp_resp puts, gets or deletes a stored Responses API response
+ * (op on r: tenant, id, and for a put the rest); same contract as
+ * dp_pdp_decide. TG_ETOOBIG: a put larger than the PDP takes
+ * (pdp.max_message_bytes). */
+tg_err dp_pdp_resp(dp_pdp *pdp, dp_wire_resp_op op, const char *request_id,
+                   const dp_wire_resp *r, int64_t timeout_ms, dp_pdp_resp_cb cb,
+                   void *arg);
 
 /* dp_pdp_connected tells whether a connection to the PDP is up now. */
 bool dp_pdp_connected(dp_pdp *pdp);

@@ -70,7 +70,7 @@ dp_wire_encode_usage_batch(const tg_usage *u, size_t n, const char *batch_id,
 }
 
 tg_err
-dp_wire_encode_usage_batch_content(const tg_usage *u,
+dp_wire_encode_usage_batch_content(const tg_usage    *u,
                                    const char *const *content,
                                    const size_t *content_len, size_t n,
                                    const char *batch_id, uint8_t *buf,
@@ -215,15 +215,15 @@ dp_wire_fill_decision(const Tollgate__V1__Decision *d, tg_decision *out,
         goto toolong;
     }
     for (size_t i = 0; i < d->n_guards; i++) {
-        if (dp_wire_copy(out->guards[i].rule_id,
-                         sizeof(out->guards[i].rule_id), d->guards[i]->rule_id)) {
+        if (dp_wire_copy(out->guards[i].rule_id, sizeof(out->guards[i].rule_id),
+                         d->guards[i]->rule_id)) {
             goto toolong;
         }
         out->guards[i].index         = d->guards[i]->index;
         out->guards[i].enforced      = d->guards[i]->enforced != 0;
         out->guards[i].on_error_skip = d->guards[i]->on_error_skip != 0;
     }
-    out->n_guards     = (uint32_t)d->n_guards;
+    out->n_guards = (uint32_t)d->n_guards;
     /* An input this data plane does not know: never reuse it. */
     out->reuse_ms     = (d->reuse_inputs & ~TG_REUSE_ALL) ? 0 : d->reuse_ms;
     out->reuse_inputs = d->reuse_inputs & TG_REUSE_ALL;
@@ -246,8 +246,7 @@ dp_wire_fill_decision(const Tollgate__V1__Decision *d, tg_decision *out,
                          d->matched[i]->rule_id)) {
             goto toolong;
         }
-        if (dp_wire_copy(out->matched[i].effect,
-                         sizeof(out->matched[i].effect),
+        if (dp_wire_copy(out->matched[i].effect, sizeof(out->matched[i].effect),
                          d->matched[i]->effect)) {
             goto toolong;
         }
@@ -440,7 +439,8 @@ dp_wire_decode_guard_set(const uint8_t *buf, size_t len, size_t max,
     if (r->body_case != TOLLGATE__V1__PDP_RESPONSE__BODY_GUARD_SET ||
         r->guard_set->guard_set == NULL ||
         strcmp(r->guard_set->guard_set, hash) != 0) {
-        snprintf(why, whylen, "PDP did not answer with the guard set asked for");
+        snprintf(why, whylen,
+                 "PDP did not answer with the guard set asked for");
     } else if (!r->guard_set->found) {
         rv = TG_OK;
     } else if ((*spec = malloc(r->guard_set->spec.len + 1)) == NULL) {
@@ -453,6 +453,116 @@ dp_wire_decode_guard_set(const uint8_t *buf, size_t len, size_t max,
         *spec_len                       = r->guard_set->spec.len;
         *found                          = true;
         rv                              = TG_OK;
+    }
+    tollgate__v1__pdp_response__free_unpacked(r, NULL);
+    return rv;
+}
+
+void
+dp_wire_resp_fini(dp_wire_resp *r)
+{
+    if (r != NULL) {
+        free(r->response);
+        free(r->items);
+        r->response = NULL;
+        r->items    = NULL;
+    }
+}
+
+tg_err
+dp_wire_encode_resp(dp_wire_resp_op op, const char *request_id,
+                    const dp_wire_resp *r, uint8_t **buf, size_t *len)
+{
+    pb_req                   req = TOLLGATE__V1__PDP_REQUEST__INIT;
+    Tollgate__V1__RespPut    put = TOLLGATE__V1__RESP_PUT__INIT;
+    Tollgate__V1__RespGet    get = TOLLGATE__V1__RESP_GET__INIT;
+    Tollgate__V1__RespDelete del = TOLLGATE__V1__RESP_DELETE__INIT;
+    size_t                   cap;
+    tg_err                   rv;
+
+    req.wire_version = TOLLGATE__V1__WIRE_VERSION__WIRE_VERSION_1;
+    req.request_id   = (char *)request_id;
+    if (op == DP_RESP_PUT) {
+        put.tenant_id     = (char *)r->tenant;
+        put.key_id        = (char *)r->key_id;
+        put.response_id   = (char *)r->id;
+        put.created_ms    = r->created_ms;
+        put.response.data = (uint8_t *)r->response;
+        put.response.len  = r->response_len;
+        put.items.data    = (uint8_t *)r->items;
+        put.items.len     = r->items_len;
+        req.body_case     = TOLLGATE__V1__PDP_REQUEST__BODY_RESP_PUT;
+        req.resp_put      = &put;
+    } else if (op == DP_RESP_GET) {
+        get.tenant_id   = (char *)r->tenant;
+        get.response_id = (char *)r->id;
+        req.body_case   = TOLLGATE__V1__PDP_REQUEST__BODY_RESP_GET;
+        req.resp_get    = &get;
+    } else if (op == DP_RESP_DEL) {
+        del.tenant_id   = (char *)r->tenant;
+        del.response_id = (char *)r->id;
+        req.body_case   = TOLLGATE__V1__PDP_REQUEST__BODY_RESP_DELETE;
+        req.resp_delete = &del;
+    } else {
+        return TG_EINVAL;
+    }
+    cap = tollgate__v1__pdp_request__get_packed_size(&req);
+    if ((*buf = malloc(cap > 0 ? cap : 1)) == NULL) {
+        return TG_ENOMEM;
+    }
+    if ((rv = dp_wire_pack(&req, *buf, cap, len)) != TG_OK) {
+        free(*buf);
+        *buf = NULL;
+    }
+    return rv;
+}
+
+static tg_err
+dp_wire_resp_dup(const ProtobufCBinaryData *in, char **out, size_t *len)
+{
+    *out = NULL;
+    *len = 0;
+    if (in->len == 0) {
+        return TG_OK;
+    }
+    if ((*out = malloc(in->len + 1)) == NULL) {
+        return TG_ENOMEM;
+    }
+    memcpy(*out, in->data, in->len);
+    (*out)[in->len] = '\0';
+    *len            = in->len;
+    return TG_OK;
+}
+
+tg_err
+dp_wire_decode_resp(const uint8_t *buf, size_t len, size_t max,
+                    const char *request_id, dp_wire_resp *out, char *why,
+                    size_t whylen)
+{
+    pb_resp *r = dp_wire_unpack(buf, len, max, request_id, why, whylen);
+    Tollgate__V1__RespReply *rr;
+    tg_err                   rv = TG_EPROTO;
+
+    memset(out, 0, sizeof(*out));
+    if (r == NULL) {
+        return TG_EPROTO;
+    }
+    rr = r->resp_reply;
+    if (r->body_case != TOLLGATE__V1__PDP_RESPONSE__BODY_RESP_REPLY) {
+        snprintf(why, whylen, "PDP did not answer with a stored response");
+    } else if (rr->status < TOLLGATE__V1__RESP_STATUS__RESP_STATUS_OK ||
+               rr->status > TOLLGATE__V1__RESP_STATUS__RESP_STATUS_ERROR) {
+        snprintf(why, whylen, "PDP answered an unknown stored-response status");
+    } else if (dp_wire_copy(out->id, sizeof(out->id), rr->response_id)) {
+        snprintf(why, whylen, "PDP answered a response id too long");
+    } else if ((rv = dp_wire_resp_dup(&rr->response, &out->response,
+                                      &out->response_len)) == TG_OK &&
+               (rv = dp_wire_resp_dup(&rr->items, &out->items,
+                                      &out->items_len)) == TG_OK) {
+        out->status     = (dp_wire_resp_status)rr->status;
+        out->created_ms = rr->created_ms;
+    } else {
+        dp_wire_resp_fini(out);
     }
     tollgate__v1__pdp_response__free_unpacked(r, NULL);
     return rv;

@@ -38,7 +38,7 @@ tg_err dp_wire_encode_usage_batch(const tg_usage *u, size_t n,
 
 /* dp_wire_encode_usage_batch_content is dp_wire_encode_usage_batch with
  * each report's content (content[i] NULL: none) in its UsageItem. */
-tg_err dp_wire_encode_usage_batch_content(const tg_usage *u,
+tg_err dp_wire_encode_usage_batch_content(const tg_usage    *u,
                                           const char *const *content,
                                           const size_t *content_len, size_t n,
                                           const char *batch_id, uint8_t *buf,
@@ -68,6 +68,48 @@ tg_err dp_wire_decode_guard_set(const uint8_t *buf, size_t len, size_t max,
                                 const char *request_id, const char *hash,
                                 bool *found, char **spec, size_t *spec_len,
                                 char *why, size_t whylen);
+
+/* A stored Responses API response (RespPut/RespGet/RespDelete and their
+ * RespReply). response and items: borrowed when encoding; owned when
+ * decoded (dp_wire_resp_fini). */
+typedef enum dp_wire_resp_status {
+    DP_RESP_OK = 1,
+    DP_RESP_NOT_FOUND,
+    DP_RESP_OVER_QUOTA,
+    DP_RESP_ERROR,
+} dp_wire_resp_status;
+
+typedef enum dp_wire_resp_op {
+    DP_RESP_PUT = 1,
+    DP_RESP_GET,
+    DP_RESP_DEL,
+} dp_wire_resp_op;
+
+typedef struct dp_wire_resp {
+    dp_wire_resp_status status; /* a reply's */
+    char                tenant[TG_ID_MAX];
+    char                key_id[TG_ID_MAX];
+    char                id[96];
+    int64_t             created_ms;
+    char               *response;
+    size_t              response_len;
+    char               *items;
+    size_t              items_len;
+} dp_wire_resp;
+
+void dp_wire_resp_fini(dp_wire_resp *r);
+
+/* dp_wire_encode_resp packs op on r into *buf (malloc'd, sized to fit:
+ * free()). TG_EINVAL: an unknown op. */
+tg_err dp_wire_encode_resp(dp_wire_resp_op op, const char *request_id,
+                           const dp_wire_resp *r, uint8_t **buf, size_t *len);
+
+/* dp_wire_decode_resp reads the RespReply for request_id into out (its
+ * status, id, time and, for a found get, the response and items).
+ * TG_EPROTO for anything else. */
+tg_err dp_wire_decode_resp(const uint8_t *buf, size_t len, size_t max,
+                           const char *request_id, dp_wire_resp *out, char *why,
+                           size_t whylen);
 
 /* dp_wire_decode_pong: TG_OK if the reply is a Pong for request_id. */
 tg_err dp_wire_decode_pong(const uint8_t *buf, size_t len,

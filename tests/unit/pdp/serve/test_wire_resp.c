@@ -1,0 +1,217 @@
+/* test_wire_resp.c - pdp.wire_resp: the stored Responses messages both
+ * ways between the data plane (dp_wire) and the PDP (pdp_wire): what one
+ * side encodes the other reads unchanged, and what is malformed is an
+ * error. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "dp_wire.h"
+#include "pdp_wire.h"
+#include "tg_buf.h"
+#include "tg_unit.h"
+#include "tollgate/v1/pdp.pb-c.h"
+
+static pdp_req g_req;
+static pdp_rep g_rep;
+
+static void
+fill(dp_wire_resp *r)
+{
+    memset(r, 0, sizeof(*r));
+    strcpy(r->tenant, "acme");
+    strcpy(r->key_id, "k1");
+    strcpy(r->id, "resp_abc");
+    r->created_ms   = 1700000000123;
+    r->response     = "{\"id\":\"resp_abc\",\"object\":\"response\"}";
+    r->response_len = strlen(r->response);
+    r->items        = "[{\"type\":\"message\",\"role\":\"user\"}]";
+    r->items_len    = strlen(r->items);
+}
+
+static void
+test_put_reaches_the_pdp(void)
+{
+    dp_wire_resp r;
+    uint8_t     *buf = NULL;
+    size_t       len = 0;
+    char         why[128];
+
+    fill(&r);
+    CU_ASSERT_EQUAL_FATAL(
+        dp_wire_encode_resp(DP_RESP_PUT, "r1:req-1", &r, &buf, &len), TG_OK);
+    CU_ASSERT_EQUAL_FATAL(
+        pdp_wire_decode_request(buf, len, 1 << 20, &g_req, why, sizeof(why)),
+        TG_OK);
+    CU_ASSERT_EQUAL(g_req.kind, PDP_REQ_RESP_PUT);
+    CU_ASSERT_STRING_EQUAL(g_req.request_id, "r1:req-1");
+    CU_ASSERT_STRING_EQUAL(g_req.u.resp.tenant, "acme");
+    CU_ASSERT_STRING_EQUAL(g_req.u.resp.key_id, "k1");
+    CU_ASSERT_STRING_EQUAL(g_req.u.resp.id, "resp_abc");
+    CU_ASSERT_EQUAL(g_req.u.resp.created_ms, 1700000000123);
+    CU_ASSERT_EQUAL(g_req.u.resp.response_len, r.response_len);
+    CU_ASSERT_STRING_EQUAL(g_req.u.resp.response, r.response);
+    CU_ASSERT_STRING_EQUAL(g_req.u.resp.items, r.items);
+    pdp_wire_request_release(&g_req);
+    CU_ASSERT_PTR_NULL(g_req.u.resp.response);
+    free(buf);
+}
+
+static void
+test_get_and_delete_reach_the_pdp(void)
+{
+    dp_wire_resp r;
+    uint8_t     *buf = NULL;
+    size_t       len = 0;
+    char         why[128];
+
+    fill(&r);
+    CU_ASSERT_EQUAL_FATAL(dp_wire_encode_resp(DP_RESP_GET, "g", &r, &buf, &len),
+                          TG_OK);
+    CU_ASSERT_EQUAL_FATAL(
+        pdp_wire_decode_request(buf, len, 0, &g_req, why, sizeof(why)), TG_OK);
+    CU_ASSERT_EQUAL(g_req.kind, PDP_REQ_RESP_GET);
+    CU_ASSERT_STRING_EQUAL(g_req.u.resp.tenant, "acme");
+    CU_ASSERT_STRING_EQUAL(g_req.u.resp.id, "resp_abc");
+    CU_ASSERT_PTR_NULL(g_req.u.resp.response);
+    free(buf);
+    CU_ASSERT_EQUAL_FATAL(dp_wire_encode_resp(DP_RESP_DEL, "d", &r, &buf, &len),
+                          TG_OK);
+    CU_ASSERT_EQUAL_FATAL(
+        pdp_wire_decode_request(buf, len, 0, &g_req, why, sizeof(why)), TG_OK);
+    CU_ASSERT_EQUAL(g_req.kind, PDP_REQ_RESP_DEL);
+    CU_ASSERT_STRING_EQUAL(g_req.u.resp.id, "resp_abc");
+    free(buf);
+    CU_ASSERT_EQUAL(
+        dp_wire_encode_resp((dp_wire_resp_op)9, "x", &r, &buf, &len),
+        TG_EINVAL);
+}
+
+static void
+test_an_empty_tenant_or_id_is_refused(void)
+{
+    dp_wire_resp r;
+    uint8_t     *buf = NULL;
+    size_t       len = 0;
+    char         why[128];
+
+    fill(&r);
+    r.tenant[0] = '\0';
+    CU_ASSERT_EQUAL_FATAL(dp_wire_encode_resp(DP_RESP_GET, "g", &r, &buf, &len),
+                          TG_OK);
+    CU_ASSERT_EQUAL(
+        pdp_wire_decode_request(buf, len, 0, &g_req, why, sizeof(why)),
+        TG_EPROTO);
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "tenant_id"));
+    free(buf);
+    fill(&r);
+    r.id[0] = '\0';
+    CU_ASSERT_EQUAL_FATAL(dp_wire_encode_resp(DP_RESP_PUT, "p", &r, &buf, &len),
+                          TG_OK);
+    CU_ASSERT_EQUAL(
+        pdp_wire_decode_request(buf, len, 0, &g_req, why, sizeof(why)),
+        TG_EPROTO);
+    free(buf);
+}
+
+static void
+test_reply_reaches_the_data_plane(void)
+{
+    tg_buf       out;
+    dp_wire_resp got;
+    char         why[128];
+
+    tg_buf_init(&out, 0);
+    memset(&g_rep, 0, sizeof(g_rep));
+    g_rep.kind          = PDP_REP_RESP;
+    g_rep.u.resp.status = PDP_RESP_OK;
+    strcpy(g_rep.request_id, "r2:req-9");
+    strcpy(g_rep.u.resp.resp.id, "resp_abc");
+    g_rep.u.resp.resp.created_ms   = 42;
+    g_rep.u.resp.resp.response     = "{\"id\":\"resp_abc\"}";
+    g_rep.u.resp.resp.response_len = strlen(g_rep.u.resp.resp.response);
+    g_rep.u.resp.resp.items        = "[]";
+    g_rep.u.resp.resp.items_len    = 2;
+    CU_ASSERT_EQUAL_FATAL(pdp_wire_encode_reply(&g_rep, &out), TG_OK);
+    CU_ASSERT_EQUAL_FATAL(dp_wire_decode_resp((const uint8_t *)out.data,
+                                              out.len, 1 << 20, "r2:req-9",
+                                              &got, why, sizeof(why)),
+                          TG_OK);
+    CU_ASSERT_EQUAL(got.status, DP_RESP_OK);
+    CU_ASSERT_STRING_EQUAL(got.id, "resp_abc");
+    CU_ASSERT_EQUAL(got.created_ms, 42);
+    CU_ASSERT_STRING_EQUAL(got.response, "{\"id\":\"resp_abc\"}");
+    CU_ASSERT_STRING_EQUAL(got.items, "[]");
+    dp_wire_resp_fini(&got);
+    /* Another request's reply is refused. */
+    CU_ASSERT_EQUAL(dp_wire_decode_resp((const uint8_t *)out.data, out.len,
+                                        1 << 20, "r2:other", &got, why,
+                                        sizeof(why)),
+                    TG_EPROTO);
+    /* The PDP side reads its own reply back too (a test client's half). */
+    CU_ASSERT_EQUAL_FATAL(pdp_wire_decode_reply(out.data, out.len, 1 << 20,
+                                                &g_rep, why, sizeof(why)),
+                          TG_OK);
+    CU_ASSERT_EQUAL(g_rep.kind, PDP_REP_RESP);
+    CU_ASSERT_EQUAL(g_rep.u.resp.status, PDP_RESP_OK);
+    CU_ASSERT_STRING_EQUAL(g_rep.u.resp.resp.response, "{\"id\":\"resp_abc\"}");
+    pdp_wire_reply_release(&g_rep);
+    tg_buf_fini(&out);
+}
+
+static void
+test_statuses_and_a_wrong_body(void)
+{
+    tg_buf                     out;
+    dp_wire_resp               got;
+    char                       why[128];
+    const pdp_wire_resp_status st[] = {PDP_RESP_NOT_FOUND, PDP_RESP_OVER_QUOTA,
+                                       PDP_RESP_ERROR};
+
+    tg_buf_init(&out, 0);
+    for (size_t i = 0; i < 3; i++) {
+        memset(&g_rep, 0, sizeof(g_rep));
+        g_rep.kind          = PDP_REP_RESP;
+        g_rep.u.resp.status = st[i];
+        strcpy(g_rep.request_id, "x");
+        CU_ASSERT_EQUAL_FATAL(pdp_wire_encode_reply(&g_rep, &out), TG_OK);
+        CU_ASSERT_EQUAL_FATAL(dp_wire_decode_resp((const uint8_t *)out.data,
+                                                  out.len, 1 << 20, "x", &got,
+                                                  why, sizeof(why)),
+                              TG_OK);
+        CU_ASSERT_EQUAL((int)got.status, (int)st[i]);
+        CU_ASSERT_PTR_NULL(got.response);
+    }
+    /* An unknown status (0) is a protocol error. */
+    g_rep.u.resp.status = 0;
+    CU_ASSERT_EQUAL_FATAL(pdp_wire_encode_reply(&g_rep, &out), TG_OK);
+    CU_ASSERT_EQUAL(dp_wire_decode_resp((const uint8_t *)out.data, out.len,
+                                        1 << 20, "x", &got, why, sizeof(why)),
+                    TG_EPROTO);
+    CU_ASSERT_EQUAL(pdp_wire_decode_reply(out.data, out.len, 1 << 20, &g_rep,
+                                          why, sizeof(why)),
+                    TG_EPROTO);
+    /* A Pong is not a stored response. */
+    memset(&g_rep, 0, sizeof(g_rep));
+    g_rep.kind = PDP_REP_PONG;
+    strcpy(g_rep.request_id, "x");
+    CU_ASSERT_EQUAL_FATAL(pdp_wire_encode_reply(&g_rep, &out), TG_OK);
+    CU_ASSERT_EQUAL(dp_wire_decode_resp((const uint8_t *)out.data, out.len,
+                                        1 << 20, "x", &got, why, sizeof(why)),
+                    TG_EPROTO);
+    tg_buf_fini(&out);
+}
+
+static const tg_unit_case cases[] = {
+    {"put_reaches_the_pdp", test_put_reaches_the_pdp},
+    {"get_and_delete_reach_the_pdp", test_get_and_delete_reach_the_pdp},
+    {"an_empty_tenant_or_id_is_refused", test_an_empty_tenant_or_id_is_refused},
+    {"reply_reaches_the_data_plane", test_reply_reaches_the_data_plane},
+    {"statuses_and_a_wrong_body", test_statuses_and_a_wrong_body},
+    {NULL, NULL},
+};
+
+int
+main(void)
+{
+    return tg_unit_run("pdp.wire_resp", cases);
+}
