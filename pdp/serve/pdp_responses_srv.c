@@ -43,7 +43,7 @@ resp_put(pdp_worker *w)
     r.items_len    = q->items != NULL ? q->items_len : 2;
     rv             = pdp_store_resp_put(w->srv->st, &r,
                                         w->srv->cfg->pdp.resp_max_bytes_per_tenant);
-    if (rv == TG_EFULL) {
+    if (rv == TG_ETOOBIG) { /* over the tenant's quota */
         resp_rep(w, PDP_RESP_OVER_QUOTA);
         return;
     }

@@ -42,7 +42,7 @@ typedef struct pdp_resp_rec {
 void pdp_resp_rec_fini(pdp_resp_rec *r);
 
 /* pdp_store_resp_put stores r (its tenant, id, key id, time, response and
- * items; borrowed until return). max_tenant_bytes > 0: TG_EFULL when the
+ * items; borrowed until return). max_tenant_bytes > 0: TG_ETOOBIG when the
  * tenant's stored bytes would pass it (nothing written). TG_EEXIST: the
  * tenant already has a response with this id. TG_EINVAL: an empty or
  * too long tenant or id. */
