@@ -1,0 +1,61 @@
+/* dp_resp_store.h - the JSON of stored Responses API responses at the data
+ * plane's edge: the input items a response keeps (each with an id), a page
+ * of them for GET /v1/responses/{id}/input_items, and a continuation's
+ * input expanded with what a stored response held (previous_response_id)
+ * or with the stored items it names (item_reference). Pure functions on
+ * cJSON; thread-safe. */
+#ifndef DP_RESP_STORE_H
+#define DP_RESP_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "tg_buf.h"
+#include "tg_err.h"
+
+#define DP_RESP_PAGE_DEFAULT 20
+#define DP_RESP_PAGE_MAX 100
+
+/* dp_resp_store_items makes the input items a response keeps from a
+ * Responses request's input (a string: one user message; an array: its
+ * items, a bare {role, content} taken as a message): each an object with
+ * an id (the client's, else "msg_<rid>_in<n>"). TG_EINVAL: an input of
+ * another type. Owns: *out (cJSON_Delete). */
+tg_err dp_resp_store_items(const cJSON *input, const char *rid, cJSON **out);
+
+/* dp_resp_store_page writes the list object of GET .../input_items from
+ * the stored items (a JSON array of len bytes): limit items (1 to 100),
+ * newest first when desc, those after the item named after (NULL: from
+ * the start). TG_ENOTFOUND: no item is named after; TG_ECORRUPT: items is
+ * not an array. */
+tg_err dp_resp_store_page(const char *items, size_t len, int64_t limit,
+                          bool desc, const char *after, tg_buf *out);
+
+/* dp_resp_store_expand puts before body's input (the client's Responses
+ * body: its "input" becomes an array) the stored items and the output
+ * items of the stored response (what a continuation of it has seen), and
+ * drops "previous_response_id". TG_ECORRUPT: a stored part that does not
+ * parse; TG_EINVAL: an input of another type. */
+tg_err dp_resp_store_expand(cJSON *body, const char *resp, size_t resp_len,
+                            const char *items, size_t items_len);
+
+/* dp_resp_store_ref_id is the id of the first item_reference in body's
+ * input (NULL: none). Borrows body. */
+const char *dp_resp_store_ref_id(const cJSON *body);
+
+/* dp_resp_store_resolve replaces every item_reference in body's input
+ * whose id names an input item or output item of the stored response
+ * (resp, items) by a copy of that item. Returns how many it replaced;
+ * -1: a stored part that does not parse. */
+int dp_resp_store_resolve(cJSON *body, const char *resp, size_t resp_len,
+                          const char *items, size_t items_len);
+
+/* dp_resp_store_ref_response writes into out the id of the response a
+ * gateway-made item id belongs to ("msg_<rid>_<n>", "fc_<rid>_<n>",
+ * "msg_<rid>_in<n>" -> "resp_<rid>"); false: not one of ours. */
+bool dp_resp_store_ref_response(const char *item_id, char *out, size_t cap);
+
+#endif
