@@ -483,8 +483,8 @@ dp_wire_encode_resp(dp_wire_resp_op op, const char *request_id,
     req.wire_version = TOLLGATE__V1__WIRE_VERSION__WIRE_VERSION_1;
     req.request_id   = (char *)request_id;
     if (op == DP_RESP_PUT) {
-        put.tenant_id     = (char *)r->tenant;
-        put.key_id        = (char *)r->key_id;
+        put.key_hash.data = (uint8_t *)r->key_hash;
+        put.key_hash.len  = sizeof(r->key_hash);
         put.response_id   = (char *)r->id;
         put.created_ms    = r->created_ms;
         put.response.data = (uint8_t *)r->response;
@@ -494,15 +494,17 @@ dp_wire_encode_resp(dp_wire_resp_op op, const char *request_id,
         req.body_case     = TOLLGATE__V1__PDP_REQUEST__BODY_RESP_PUT;
         req.resp_put      = &put;
     } else if (op == DP_RESP_GET) {
-        get.tenant_id   = (char *)r->tenant;
-        get.response_id = (char *)r->id;
-        req.body_case   = TOLLGATE__V1__PDP_REQUEST__BODY_RESP_GET;
-        req.resp_get    = &get;
+        get.key_hash.data = (uint8_t *)r->key_hash;
+        get.key_hash.len  = sizeof(r->key_hash);
+        get.response_id   = (char *)r->id;
+        req.body_case     = TOLLGATE__V1__PDP_REQUEST__BODY_RESP_GET;
+        req.resp_get      = &get;
     } else if (op == DP_RESP_DEL) {
-        del.tenant_id   = (char *)r->tenant;
-        del.response_id = (char *)r->id;
-        req.body_case   = TOLLGATE__V1__PDP_REQUEST__BODY_RESP_DELETE;
-        req.resp_delete = &del;
+        del.key_hash.data = (uint8_t *)r->key_hash;
+        del.key_hash.len  = sizeof(r->key_hash);
+        del.response_id   = (char *)r->id;
+        req.body_case     = TOLLGATE__V1__PDP_REQUEST__BODY_RESP_DELETE;
+        req.resp_delete   = &del;
     } else {
         return TG_EINVAL;
     }
@@ -551,7 +553,7 @@ dp_wire_decode_resp(const uint8_t *buf, size_t len, size_t max,
     if (r->body_case != TOLLGATE__V1__PDP_RESPONSE__BODY_RESP_REPLY) {
         snprintf(why, whylen, "PDP did not answer with a stored response");
     } else if (rr->status < TOLLGATE__V1__RESP_STATUS__RESP_STATUS_OK ||
-               rr->status > TOLLGATE__V1__RESP_STATUS__RESP_STATUS_ERROR) {
+               rr->status > TOLLGATE__V1__RESP_STATUS__RESP_STATUS_BAD_KEY) {
         snprintf(why, whylen, "PDP answered an unknown stored-response status");
     } else if (dp_wire_copy(out->id, sizeof(out->id), rr->response_id)) {
         snprintf(why, whylen, "PDP answered a response id too long");

@@ -77,6 +77,7 @@ typedef enum dp_wire_resp_status {
     DP_RESP_NOT_FOUND,
     DP_RESP_OVER_QUOTA,
     DP_RESP_ERROR,
+    DP_RESP_BAD_KEY,
 } dp_wire_resp_status;
 
 typedef enum dp_wire_resp_op {
@@ -86,9 +87,8 @@ typedef enum dp_wire_resp_op {
 } dp_wire_resp_op;
 
 typedef struct dp_wire_resp {
-    dp_wire_resp_status status; /* a reply's */
-    char                tenant[TG_ID_MAX];
-    char                key_id[TG_ID_MAX];
+    dp_wire_resp_status status;       /* a reply's */
+    uint8_t             key_hash[32]; /* SHA-256 of the virtual key */
     char                id[96];
     int64_t             created_ms;
     char               *response;

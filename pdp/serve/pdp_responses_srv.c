@@ -1,7 +1,8 @@
 /* pdp_responses_srv.c - the PDP's side of stored Responses API responses:
  * RespPut, RespGet and RespDelete on the store's responses database
- * (pdp_responses.h), tenant-scoped by the tenant the data plane learned
- * from the key's Decision, and their retention (pdp.responses). */
+ * (pdp_responses.h), scoped to the tenant of the key that asks (looked up
+ * here: an unknown, revoked or expired key gets BAD_KEY), and their
+ * retention (pdp.responses). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,8 +22,30 @@ resp_rep(pdp_worker *w, pdp_wire_resp_status st)
            sizeof(w->rep.u.resp.resp.id));
 }
 
+/* resp_key finds the asking key's record: false (the reply says why)
+ * when it is unknown or no longer authenticates. */
+static bool
+resp_key(pdp_worker *w, pdp_key *k)
+{
+    tg_err rv;
+
+    if ((rv = pdp_store_read_begin(w->rd)) != TG_OK) {
+        resp_rep(w, PDP_RESP_ERROR);
+        return false;
+    }
+    rv = pdp_store_key_get(w->rd, w->req.u.resp.key_hash, k);
+    pdp_store_read_end(w->rd);
+    if (rv == TG_OK &&
+        pdp_key_state_at(k, tg_now_ms()) == PDP_KEY_STATE_ACTIVE) {
+        return true;
+    }
+    resp_rep(w, rv == TG_OK || rv == TG_ENOTFOUND ? PDP_RESP_BAD_KEY
+                                                  : PDP_RESP_ERROR);
+    return false;
+}
+
 static void
-resp_put(pdp_worker *w)
+resp_put(pdp_worker *w, const pdp_key *k)
 {
     const pdp_wire_resp *q = &w->req.u.resp;
     pdp_resp_rec         r;
@@ -33,9 +56,9 @@ resp_put(pdp_worker *w)
         resp_rep(w, PDP_RESP_ERROR);
         return;
     }
-    memcpy(r.tenant, q->tenant, sizeof(r.tenant));
+    memcpy(r.tenant, k->tenant, sizeof(r.tenant));
     memcpy(r.id, q->id, strlen(q->id) + 1);
-    memcpy(r.key_id, q->key_id, sizeof(r.key_id));
+    memcpy(r.key_id, k->id, sizeof(r.key_id));
     r.created_ms   = q->created_ms > 0 ? q->created_ms : tg_now_ms();
     r.response     = q->response != NULL ? q->response : "";
     r.response_len = q->response_len;
@@ -57,14 +80,14 @@ resp_put(pdp_worker *w)
 }
 
 static void
-resp_get(pdp_worker *w)
+resp_get(pdp_worker *w, const pdp_key *k)
 {
     const pdp_wire_resp *q = &w->req.u.resp;
     pdp_resp_rec         r;
     tg_err               rv;
 
     memset(&r, 0, sizeof(r));
-    rv = pdp_store_resp_get(w->srv->st, q->tenant, q->id, &r);
+    rv = pdp_store_resp_get(w->srv->st, k->tenant, q->id, &r);
     if (rv != TG_OK) {
         pdp_resp_rec_fini(&r);
         if (rv != TG_ENOTFOUND) {
@@ -83,10 +106,9 @@ resp_get(pdp_worker *w)
 }
 
 static void
-resp_del(pdp_worker *w)
+resp_del(pdp_worker *w, const pdp_key *k)
 {
-    tg_err rv =
-        pdp_store_resp_del(w->srv->st, w->req.u.resp.tenant, w->req.u.resp.id);
+    tg_err rv = pdp_store_resp_del(w->srv->st, k->tenant, w->req.u.resp.id);
 
     if (rv != TG_OK && rv != TG_ENOTFOUND) {
         tg_warn("responses: cannot delete a response: %s", tg_strerror(rv));
@@ -100,15 +122,21 @@ resp_del(pdp_worker *w)
 void
 pdp_server_resp_handle(pdp_worker *w)
 {
+    pdp_key k;
+
+    if (!resp_key(w, &k)) {
+        pdp_wire_request_release(&w->req);
+        return;
+    }
     switch (w->req.kind) {
     case PDP_REQ_RESP_PUT:
-        resp_put(w);
+        resp_put(w, &k);
         break;
     case PDP_REQ_RESP_GET:
-        resp_get(w);
+        resp_get(w, &k);
         break;
     case PDP_REQ_RESP_DEL:
-        resp_del(w);
+        resp_del(w, &k);
         break;
     default:
         break;

@@ -25,7 +25,7 @@ typedef enum pdp_req_kind {
     PDP_REQ_PING,
     PDP_REQ_USAGE_BATCH,
     PDP_REQ_GUARD_FETCH,
-    PDP_REQ_REPL_PULL,   /* sidecar PDP -> central PDP (pdp_wire_up.c) */
+    PDP_REQ_REPL_PULL, /* sidecar PDP -> central PDP (pdp_wire_up.c) */
     PDP_REQ_LEASE_ASK,
     PDP_REQ_LEASE_CLOSE,
     PDP_REQ_RESP_PUT, /* stored Responses (pdp_wire_resp.c) */
@@ -35,12 +35,12 @@ typedef enum pdp_req_kind {
 
 #define PDP_WIRE_RESP_ID_MAX 96 /* pdp_responses.h's PDP_RESP_ID_MAX */
 
-/* RespPut / RespGet / RespDelete. response and items (put only): borrowed
- * (encode) or owned by the decoder's caller (decode:
- * pdp_wire_request_release). */
+/* RespPut / RespGet / RespDelete: the asking key's hash and the response
+ * id. response and items (put; a reply's get): borrowed (encode) or owned
+ * by the decoder's caller (decode: pdp_wire_request_release,
+ * pdp_wire_reply_release). */
 typedef struct pdp_wire_resp {
-    char    tenant[TG_ID_MAX];
-    char    key_id[TG_ID_MAX];
+    uint8_t key_hash[TG_SHA256_LEN];
     char    id[PDP_WIRE_RESP_ID_MAX];
     int64_t created_ms;
     char   *response;
@@ -55,6 +55,7 @@ typedef enum pdp_wire_resp_status {
     PDP_RESP_NOT_FOUND,
     PDP_RESP_OVER_QUOTA,
     PDP_RESP_ERROR,
+    PDP_RESP_BAD_KEY,
 } pdp_wire_resp_status;
 
 #define PDP_WIRE_LINEAGE_MAX 40
@@ -236,9 +237,8 @@ tg_err pdp_wire_decode_request(const void *buf, size_t len, size_t max,
 /* pdp_wire_decode_request_content is pdp_wire_decode_request that also
  * copies each usage batch item's content into content (reset first; NULL:
  * dropped), where out->u.batch.content_off/_len find it. */
-tg_err pdp_wire_decode_request_content(const void *buf, size_t len,
-                                       size_t max, pdp_req *out,
-                                       tg_buf *content, char *err,
+tg_err pdp_wire_decode_request_content(const void *buf, size_t len, size_t max,
+                                       pdp_req *out, tg_buf *content, char *err,
                                        size_t errlen);
 
 /* pdp_wire_encode_reply replaces the content of out with the encoded

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "pdp_wire_int.h"
+#include "tg_hash.h"
 
 #define PDP_WIRE_STR(dst, src, field)                                          \
     do {                                                                       \
@@ -43,16 +44,19 @@ pdp_wire_resp_dup(const ProtobufCBinaryData *in, char **out, size_t *len)
 }
 
 static tg_err
-pdp_wire_resp_ids_in(pdp_wire_resp *r, const char *tenant, const char *id,
-                     char *err, size_t errlen)
+pdp_wire_resp_ids_in(pdp_wire_resp *r, const ProtobufCBinaryData *hash,
+                     const char *id, char *err, size_t errlen)
 {
     tg_err rv;
 
-    PDP_WIRE_STR(r->tenant, tenant, "resp.tenant_id");
-    PDP_WIRE_STR(r->id, id, "resp.response_id");
-    if (r->tenant[0] == '\0' || r->id[0] == '\0') {
+    if (hash->len != TG_SHA256_LEN) {
         return pdp_wire_resp_fail(err, errlen,
-                                  "resp: an empty tenant_id or response_id");
+                                  "resp: key_hash is not 32 bytes");
+    }
+    memcpy(r->key_hash, hash->data, TG_SHA256_LEN);
+    PDP_WIRE_STR(r->id, id, "resp.response_id");
+    if (r->id[0] == '\0') {
+        return pdp_wire_resp_fail(err, errlen, "resp: an empty response_id");
     }
     return TG_OK;
 }
@@ -68,12 +72,11 @@ pdp_wire__resp_request_in(const Tollgate__V1__PdpRequest *in, pdp_req *out,
     switch (in->body_case) {
     case TOLLGATE__V1__PDP_REQUEST__BODY_RESP_PUT:
         out->kind = PDP_REQ_RESP_PUT;
-        if ((rv = pdp_wire_resp_ids_in(r, in->resp_put->tenant_id,
+        if ((rv = pdp_wire_resp_ids_in(r, &in->resp_put->key_hash,
                                        in->resp_put->response_id, err,
                                        errlen)) != TG_OK) {
             return rv;
         }
-        PDP_WIRE_STR(r->key_id, in->resp_put->key_id, "resp_put.key_id");
         r->created_ms = in->resp_put->created_ms;
         if ((rv = pdp_wire_resp_dup(&in->resp_put->response, &r->response,
                                     &r->response_len)) != TG_OK ||
@@ -86,11 +89,11 @@ pdp_wire__resp_request_in(const Tollgate__V1__PdpRequest *in, pdp_req *out,
         return TG_OK;
     case TOLLGATE__V1__PDP_REQUEST__BODY_RESP_GET:
         out->kind = PDP_REQ_RESP_GET;
-        return pdp_wire_resp_ids_in(r, in->resp_get->tenant_id,
+        return pdp_wire_resp_ids_in(r, &in->resp_get->key_hash,
                                     in->resp_get->response_id, err, errlen);
     case TOLLGATE__V1__PDP_REQUEST__BODY_RESP_DELETE:
         out->kind = PDP_REQ_RESP_DEL;
-        return pdp_wire_resp_ids_in(r, in->resp_delete->tenant_id,
+        return pdp_wire_resp_ids_in(r, &in->resp_delete->key_hash,
                                     in->resp_delete->response_id, err, errlen);
     default:
         return TG_ENOTFOUND;
@@ -111,7 +114,7 @@ pdp_wire__resp_reply_in(const Tollgate__V1__PdpResponse *in, pdp_rep *out,
     out->kind = PDP_REP_RESP;
     memset(r, 0, sizeof(*r));
     if (rr->status < TOLLGATE__V1__RESP_STATUS__RESP_STATUS_OK ||
-        rr->status > TOLLGATE__V1__RESP_STATUS__RESP_STATUS_ERROR) {
+        rr->status > TOLLGATE__V1__RESP_STATUS__RESP_STATUS_BAD_KEY) {
         return pdp_wire_resp_fail(err, errlen, "resp_reply: an unknown status");
     }
     out->u.resp.status = (pdp_wire_resp_status)rr->status;
@@ -140,8 +143,8 @@ pdp_wire__resp_encode_request(const pdp_req *req, tg_buf *out)
     m.request_id   = (char *)req->request_id;
     switch (req->kind) {
     case PDP_REQ_RESP_PUT:
-        put.tenant_id     = (char *)r->tenant;
-        put.key_id        = (char *)r->key_id;
+        put.key_hash.data = (uint8_t *)r->key_hash;
+        put.key_hash.len  = TG_SHA256_LEN;
         put.response_id   = (char *)r->id;
         put.created_ms    = r->created_ms;
         put.response.data = (uint8_t *)r->response;
@@ -152,16 +155,18 @@ pdp_wire__resp_encode_request(const pdp_req *req, tg_buf *out)
         m.resp_put        = &put;
         break;
     case PDP_REQ_RESP_GET:
-        get.tenant_id   = (char *)r->tenant;
-        get.response_id = (char *)r->id;
-        m.body_case     = TOLLGATE__V1__PDP_REQUEST__BODY_RESP_GET;
-        m.resp_get      = &get;
+        get.key_hash.data = (uint8_t *)r->key_hash;
+        get.key_hash.len  = TG_SHA256_LEN;
+        get.response_id   = (char *)r->id;
+        m.body_case       = TOLLGATE__V1__PDP_REQUEST__BODY_RESP_GET;
+        m.resp_get        = &get;
         break;
     case PDP_REQ_RESP_DEL:
-        del.tenant_id   = (char *)r->tenant;
-        del.response_id = (char *)r->id;
-        m.body_case     = TOLLGATE__V1__PDP_REQUEST__BODY_RESP_DELETE;
-        m.resp_delete   = &del;
+        del.key_hash.data = (uint8_t *)r->key_hash;
+        del.key_hash.len  = TG_SHA256_LEN;
+        del.response_id   = (char *)r->id;
+        m.body_case       = TOLLGATE__V1__PDP_REQUEST__BODY_RESP_DELETE;
+        m.resp_delete     = &del;
         break;
     default:
         return TG_EINVAL;

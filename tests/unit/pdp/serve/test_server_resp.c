@@ -12,6 +12,7 @@
 #include "pdp_test_util.h"
 #include "pdp_wire.h"
 #include "tg_pricing.h"
+#include "tg_hash.h"
 #include "tg_time.h"
 #include "tg_unit.h"
 
@@ -24,12 +25,14 @@ static nng_socket  g_cli;
 static pdp_req     g_req;
 static pdp_rep     g_rep;
 
-/* call sends op (tenant, id; for a put the response and items) and reads
- * the reply into g_rep (release it after). */
+/* call sends op as the key whose secret is "sk-<key>" (id; for a put the
+ * response and items) and reads the reply into g_rep (release it after). */
 static pdp_wire_resp_status
-call(pdp_req_kind op, const char *tenant, const char *id, const char *body,
+call(pdp_req_kind op, const char *key, const char *id, const char *body,
      int64_t created_ms)
 {
+    char secret[64];
+
     tg_buf b;
     char  *buf = NULL;
     size_t sz  = 0;
@@ -38,8 +41,8 @@ call(pdp_req_kind op, const char *tenant, const char *id, const char *body,
     memset(&g_req, 0, sizeof(g_req));
     g_req.kind = op;
     snprintf(g_req.request_id, sizeof(g_req.request_id), "t-%s", id);
-    snprintf(g_req.u.resp.tenant, sizeof(g_req.u.resp.tenant), "%s", tenant);
-    snprintf(g_req.u.resp.key_id, sizeof(g_req.u.resp.key_id), "key_1");
+    snprintf(secret, sizeof(secret), "sk-%s", key);
+    tg_sha256(secret, strlen(secret), g_req.u.resp.key_hash);
     snprintf(g_req.u.resp.id, sizeof(g_req.u.resp.id), "%s", id);
     g_req.u.resp.created_ms   = created_ms;
     g_req.u.resp.response     = (char *)body;
@@ -143,7 +146,45 @@ test_retention_prunes_the_old(void)
     g_cfg->pdp.resp_retention_s = 0;
 }
 
+static void
+test_a_bad_key_gets_nothing(void)
+{
+    CU_ASSERT_EQUAL(call(PDP_REQ_RESP_PUT, "acme", "resp_k", "{}", 0),
+                    PDP_RESP_OK);
+    CU_ASSERT_EQUAL(call(PDP_REQ_RESP_GET, "nobody", "resp_k", NULL, 0),
+                    PDP_RESP_BAD_KEY);
+    CU_ASSERT_EQUAL(call(PDP_REQ_RESP_GET, "revoked", "resp_k", NULL, 0),
+                    PDP_RESP_BAD_KEY);
+    CU_ASSERT_EQUAL(call(PDP_REQ_RESP_DEL, "revoked", "resp_k", NULL, 0),
+                    PDP_RESP_BAD_KEY);
+    CU_ASSERT_EQUAL(call(PDP_REQ_RESP_PUT, "nobody", "resp_n", "{}", 0),
+                    PDP_RESP_BAD_KEY);
+    /* A second key of the same tenant sees the tenant's responses. */
+    CU_ASSERT_EQUAL(call(PDP_REQ_RESP_GET, "acme2", "resp_k", NULL, 0),
+                    PDP_RESP_OK);
+    pdp_wire_reply_release(&g_rep);
+}
+
+/* add_key stores the key "sk-<name>" of tenant (revoked when asked). */
+static int
+add_key(const char *name, const char *tenant, bool revoked)
+{
+    pdp_key k;
+    uint8_t hash[TG_SHA256_LEN];
+    char    secret[64];
+
+    memset(&k, 0, sizeof(k));
+    snprintf(k.id, sizeof(k.id), "key_%s", name);
+    snprintf(k.tenant, sizeof(k.tenant), "%s", tenant);
+    k.status     = revoked ? PDP_KEY_REVOKED : PDP_KEY_ACTIVE;
+    k.revoked_ms = revoked ? 1 : 0;
+    snprintf(secret, sizeof(secret), "sk-%s", name);
+    tg_sha256(secret, strlen(secret), hash);
+    return pdp_store_key_put(g_st, hash, &k) == TG_OK ? 0 : -1;
+}
+
 static const tg_unit_case cases[] = {
+    {"a_bad_key_gets_nothing", test_a_bad_key_gets_nothing},
     {"put_get_delete", test_put_get_delete},
     {"another_tenant_sees_nothing", test_another_tenant_sees_nothing},
     {"over_the_quota_is_not_stored", test_over_the_quota_is_not_stored},
@@ -169,6 +210,15 @@ main(void)
             TG_OK ||
         nng_req0_open(&g_cli) != 0) {
         fprintf(stderr, "setup: %s\n", err);
+        return 2;
+    }
+    if (add_key("acme", "acme", false) != 0 ||
+        add_key("acme2", "acme", false) != 0 ||
+        add_key("other", "other", false) != 0 ||
+        add_key("quota", "quota", false) != 0 ||
+        add_key("ret", "ret", false) != 0 ||
+        add_key("revoked", "acme", true) != 0) {
+        fprintf(stderr, "setup: cannot store the keys\n");
         return 2;
     }
     nng_socket_set_ms(g_cli, NNG_OPT_RECVTIMEO, 5000);

@@ -18,8 +18,7 @@ static void
 fill(dp_wire_resp *r)
 {
     memset(r, 0, sizeof(*r));
-    strcpy(r->tenant, "acme");
-    strcpy(r->key_id, "k1");
+    memset(r->key_hash, 0xab, sizeof(r->key_hash));
     strcpy(r->id, "resp_abc");
     r->created_ms   = 1700000000123;
     r->response     = "{\"id\":\"resp_abc\",\"object\":\"response\"}";
@@ -44,8 +43,7 @@ test_put_reaches_the_pdp(void)
         TG_OK);
     CU_ASSERT_EQUAL(g_req.kind, PDP_REQ_RESP_PUT);
     CU_ASSERT_STRING_EQUAL(g_req.request_id, "r1:req-1");
-    CU_ASSERT_STRING_EQUAL(g_req.u.resp.tenant, "acme");
-    CU_ASSERT_STRING_EQUAL(g_req.u.resp.key_id, "k1");
+    CU_ASSERT_EQUAL(g_req.u.resp.key_hash[31], 0xab);
     CU_ASSERT_STRING_EQUAL(g_req.u.resp.id, "resp_abc");
     CU_ASSERT_EQUAL(g_req.u.resp.created_ms, 1700000000123);
     CU_ASSERT_EQUAL(g_req.u.resp.response_len, r.response_len);
@@ -70,7 +68,7 @@ test_get_and_delete_reach_the_pdp(void)
     CU_ASSERT_EQUAL_FATAL(
         pdp_wire_decode_request(buf, len, 0, &g_req, why, sizeof(why)), TG_OK);
     CU_ASSERT_EQUAL(g_req.kind, PDP_REQ_RESP_GET);
-    CU_ASSERT_STRING_EQUAL(g_req.u.resp.tenant, "acme");
+    CU_ASSERT(memcmp(g_req.u.resp.key_hash, r.key_hash, 32) == 0);
     CU_ASSERT_STRING_EQUAL(g_req.u.resp.id, "resp_abc");
     CU_ASSERT_PTR_NULL(g_req.u.resp.response);
     free(buf);
@@ -87,22 +85,28 @@ test_get_and_delete_reach_the_pdp(void)
 }
 
 static void
-test_an_empty_tenant_or_id_is_refused(void)
+test_an_empty_id_or_a_bad_hash_is_refused(void)
 {
     dp_wire_resp r;
     uint8_t     *buf = NULL;
     size_t       len = 0;
     char         why[128];
 
-    fill(&r);
-    r.tenant[0] = '\0';
-    CU_ASSERT_EQUAL_FATAL(dp_wire_encode_resp(DP_RESP_GET, "g", &r, &buf, &len),
-                          TG_OK);
+    Tollgate__V1__PdpRequest m   = TOLLGATE__V1__PDP_REQUEST__INIT;
+    Tollgate__V1__RespGet    get = TOLLGATE__V1__RESP_GET__INIT;
+    uint8_t                  raw[256];
+    uint8_t                  h[5] = {1, 2, 3, 4, 5};
+
+    get.key_hash.data = h;
+    get.key_hash.len  = sizeof(h);
+    get.response_id   = "resp_1";
+    m.body_case       = TOLLGATE__V1__PDP_REQUEST__BODY_RESP_GET;
+    m.resp_get        = &get;
+    len               = tollgate__v1__pdp_request__pack(&m, raw);
     CU_ASSERT_EQUAL(
-        pdp_wire_decode_request(buf, len, 0, &g_req, why, sizeof(why)),
+        pdp_wire_decode_request(raw, len, 0, &g_req, why, sizeof(why)),
         TG_EPROTO);
-    CU_ASSERT_PTR_NOT_NULL(strstr(why, "tenant_id"));
-    free(buf);
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "key_hash"));
     fill(&r);
     r.id[0] = '\0';
     CU_ASSERT_EQUAL_FATAL(dp_wire_encode_resp(DP_RESP_PUT, "p", &r, &buf, &len),
@@ -165,10 +169,10 @@ test_statuses_and_a_wrong_body(void)
     dp_wire_resp               got;
     char                       why[128];
     const pdp_wire_resp_status st[] = {PDP_RESP_NOT_FOUND, PDP_RESP_OVER_QUOTA,
-                                       PDP_RESP_ERROR};
+                                       PDP_RESP_ERROR, PDP_RESP_BAD_KEY};
 
     tg_buf_init(&out, 0);
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; i < 4; i++) {
         memset(&g_rep, 0, sizeof(g_rep));
         g_rep.kind          = PDP_REP_RESP;
         g_rep.u.resp.status = st[i];
@@ -204,7 +208,8 @@ test_statuses_and_a_wrong_body(void)
 static const tg_unit_case cases[] = {
     {"put_reaches_the_pdp", test_put_reaches_the_pdp},
     {"get_and_delete_reach_the_pdp", test_get_and_delete_reach_the_pdp},
-    {"an_empty_tenant_or_id_is_refused", test_an_empty_tenant_or_id_is_refused},
+    {"an_empty_id_or_a_bad_hash_is_refused",
+     test_an_empty_id_or_a_bad_hash_is_refused},
     {"reply_reaches_the_data_plane", test_reply_reaches_the_data_plane},
     {"statuses_and_a_wrong_body", test_statuses_and_a_wrong_body},
     {NULL, NULL},
