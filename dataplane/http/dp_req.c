@@ -78,6 +78,7 @@ dp_req_unref(dp_req *r)
     tg_buf_fini(&r->err_body);
     dp_gemin_stream_destroy(r->gem_st);
     dp_resp_client_destroy(r->resp);
+    free(r->rapi);
     pthread_mutex_destroy(&r->mtx);
     free(r->meta);
     free(r->models);

@@ -149,6 +149,9 @@ struct dp_req {
     /* A Responses API client (POST /v1/responses), NULL for any other:
      * a chat inside, translated at the edges (dp_resp_client.h). */
     struct dp_resp_client *resp;
+    /* GET/DELETE /v1/responses/{id}[/input_items] (dp_resp_api.h), NULL
+     * for any other: answered from the PDP, no worker. Owned. */
+    struct dp_resp_api *rapi;
 
     /* worker */
     dp_chat_req   chat; /* OpenAI form (Messages: translated) */

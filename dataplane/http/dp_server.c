@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "dp_host.h"
+#include "dp_resp_api.h"
 #include "dp_resp_client.h"
 #include "dp_server_int.h"
 #include "dp_otel.h"
@@ -701,6 +702,90 @@ dp_server_endpoint(const char *url, tg_endpoint *ep, const char **allow)
     return false;
 }
 
+/* dp_server_resp_api_first checks a request for a stored response
+ * (dp_resp_api.h) and its key; its answer comes from the PDP once it has
+ * been read (dp_server_resp_api_go). */
+static enum MHD_Result
+dp_server_resp_api_first(dp_server *srv, struct MHD_Connection *conn,
+                         const char *url, const char *method, void **con_cls)
+{
+    dp_resp_api a;
+    char        msg[400];
+    const char *param;
+    const char *code;
+    dp_req     *r;
+    unsigned    st = dp_resp_api_parse(
+           url, method,
+           MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "limit"),
+           MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "order"),
+           MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "after"), &a,
+           msg, sizeof(msg), &param, &code);
+
+    if (st != 0) {
+        return dp_server_send_error(srv, conn, TG_EP_CHAT_COMPLETIONS, st, msg,
+                                    "invalid_request_error", code, NULL,
+                                    st != 405 ? NULL
+                                    : a.items ? "GET"
+                                              : "GET, DELETE");
+    }
+    if ((r = dp_server_req_new(srv, conn, TG_EP_CHAT_COMPLETIONS)) == NULL) {
+        return MHD_NO;
+    }
+    *con_cls = r;
+    if ((r->rapi = malloc(sizeof(*r->rapi))) == NULL) {
+        r->dispatched = true;
+        return dp_server_send_error(srv, conn, TG_EP_CHAT_COMPLETIONS, 503,
+                                    "The gateway ran out of memory; retry.",
+                                    "server_error", "internal_error",
+                                    r->request_id, NULL);
+    }
+    *r->rapi = a;
+    if (!dp_server_take_key(conn, r) || !r->has_key) {
+        r->dispatched = true;
+        return dp_server_send_error(
+            srv, conn, TG_EP_CHAT_COMPLETIONS, 401,
+            r->has_key ? "The API key is too long to be valid."
+                       : "You didn't provide an API key. Send your Tollgate "
+                         "virtual key in an Authorization header (Bearer) "
+                         "or x-api-key.",
+            "invalid_request_error",
+            r->has_key ? "invalid_api_key" : "missing_api_key", r->request_id,
+            NULL);
+    }
+    return MHD_YES;
+}
+
+/* dp_server_resp_api_go suspends r until the PDP answers its stored
+ * response operation. */
+static enum MHD_Result
+dp_server_resp_api_go(dp_server *srv, struct MHD_Connection *conn, dp_req *r)
+{
+    tg_err rv;
+
+    dp_server_request_read(conn);
+    pthread_mutex_lock(&r->mtx);
+    r->suspended = true;
+    MHD_suspend_connection(conn);
+    pthread_mutex_unlock(&r->mtx);
+    rv = dp_resp_api_start(srv->pdps[0], r, srv->cfg->dataplane.pdp_timeout_ms);
+    if (rv != TG_OK) {
+        pthread_mutex_lock(&r->mtx);
+        r->phase    = DP_PHASE_COMPLETE;
+        r->status   = 503;
+        r->out_done = true;
+        tg_buf_reset(&r->out);
+        if (dp_client_error(TG_EP_CHAT_COMPLETIONS, &r->out,
+                            "The gateway could not reach its stored "
+                            "responses; retry.",
+                            "server_error", NULL, "pdp_unavailable") != TG_OK) {
+            tg_buf_reset(&r->out);
+        }
+        dp_req_resume_locked(r);
+        pthread_mutex_unlock(&r->mtx);
+    }
+    return MHD_YES;
+}
+
 static enum MHD_Result
 dp_server_first(dp_server *srv, struct MHD_Connection *conn, const char *url,
                 const char *method, void **con_cls)
@@ -720,12 +805,7 @@ dp_server_first(dp_server *srv, struct MHD_Connection *conn, const char *url,
         return ret;
     }
     if (strncmp(url, "/v1/responses/", 14) == 0) {
-        return dp_server_send_error(
-            srv, conn, TG_EP_UNSPECIFIED, 404,
-            "This gateway does not keep responses, so there is nothing to "
-            "retrieve, delete or list under /v1/responses/{id}; send "
-            "\"store\": false and the whole conversation in 'input'.",
-            "invalid_request_error", "not_found", NULL, NULL);
+        return dp_server_resp_api_first(srv, conn, url, method, con_cls);
     }
     if (dp_gemin_path(url, &gop, gmodel, sizeof(gmodel))) {
         const char *alt =
@@ -866,6 +946,9 @@ dp_server__access(void *cls, struct MHD_Connection *conn, const char *url,
             return dp_server_send_error(
                 srv, conn, eep, 503, "The gateway is shutting down; retry.",
                 "server_error", "shutting_down", r->request_id, NULL);
+        }
+        if (r->rapi != NULL) {
+            return dp_server_resp_api_go(srv, conn, r);
         }
         dp_server_request_read(conn);
         pthread_mutex_lock(&r->mtx);

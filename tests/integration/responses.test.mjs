@@ -230,8 +230,22 @@ describe('POST /v1/responses', () => {
     const bad = await gw.request('/v1/responses', { method: 'POST', key, headers: { 'content-type': 'application/json' },
       body: '{"model":"m-openai","input":"a","input":"b"}' });
     errorBody(bad, 400, 'invalid_json');
+  });
+
+  test('GET/DELETE /v1/responses/{id} and its input_items: unknown ids, keys, methods and query values', async () => {
     const nf = await gw.request('/v1/responses/resp_abc', { key });
-    assert.match(errorBody(nf, 404, 'not_found').message, /does not keep responses/);
+    assert.match(errorBody(nf, 404, 'not_found').message, /resp_abc/);
+    errorBody(await gw.request('/v1/responses/resp_abc', { method: 'DELETE', key }), 404, 'not_found');
+    errorBody(await gw.request('/v1/responses/resp_abc/input_items', { key }), 404, 'not_found');
+    errorBody(await gw.request('/v1/responses/resp_abc'), 401, 'missing_api_key');
+    errorBody(await gw.request('/v1/responses/resp_abc', { key: 'sk-tg-not-a-key' }), 401, 'invalid_api_key');
+    const m = await gw.request('/v1/responses/resp_abc/input_items', { method: 'DELETE', key });
+    errorBody(m, 405, 'method_not_allowed');
+    errorBody(await gw.request('/v1/responses/resp_abc/other', { key }), 404, 'not_found');
+    errorBody(await gw.request('/v1/responses/resp%20x', { key }), 404, 'not_found');
+    for (const q of ['limit=0', 'limit=101', 'limit=x', 'order=up', 'after=']) {
+      errorBody(await gw.request(`/v1/responses/resp_abc/input_items?${q}`, { key }), 400, 'invalid_value');
+    }
   });
 
   test('a stream the provider cuts ends with an error event, translated and native', async () => {
