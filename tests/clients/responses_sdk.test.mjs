@@ -159,11 +159,13 @@ describe('Responses API clients', () => {
     });
   }
 
-  test('openai SDK: previous_response_id is refused and a stored response is not found (stateless)', async () => {
+  test('openai SDK: previous_response_id is refused; retrieve, delete and inputItems.list of an unknown id are 404', async () => {
     await assert.rejects(
       openai.responses.create({ model: 'm-anthropic', input: 'hi', previous_response_id: 'resp_x' }),
       (e) => e.status === 400 && /previous_response_id/.test(e.message) && e.param === 'previous_response_id');
-    await assert.rejects(openai.responses.retrieve('resp_x'),
-      (e) => e.status === 404 && /does not keep responses/.test(e.message));
+    const notFound = (e) => e.status === 404 && e.code === 'not_found' && /resp_x/.test(e.message);
+    await assert.rejects(openai.responses.retrieve('resp_x'), notFound);
+    await assert.rejects(openai.responses.del('resp_x'), notFound);
+    await assert.rejects(openai.responses.inputItems.list('resp_x', { limit: 5, order: 'asc' }), notFound);
   });
 });
