@@ -7,15 +7,15 @@
 #include "tg_config.h"
 #include "tg_unit.h"
 
-#define GOOD                                                                 \
-    "{\n"                                                                    \
-    "  \"pdp\": {\"listen\": [\"ipc:///tmp/x.sock\"], \"state_dir\": "       \
-    "\"state\"},\n"                                                          \
-    "  \"dataplane\": {\"listen\": \"127.0.0.1:8080\", \"pdp_url\": "        \
-    "\"ipc:///tmp/x.sock\", \"spool_dir\": \"/var/spool\"},\n"               \
-    "  \"deployments\": [\n"                                                 \
-    "    {\"id\": \"a\", \"model\": \"m\", \"provider\": \"openai\", "       \
-    "\"api_base\": \"http://127.0.0.1:9/v1\", \"api_key\": \"${TG_T_KEY}\"}" \
+#define GOOD                                                                   \
+    "{\n"                                                                      \
+    "  \"pdp\": {\"listen\": [\"ipc:///tmp/x.sock\"], \"state_dir\": "         \
+    "\"state\"},\n"                                                            \
+    "  \"dataplane\": {\"listen\": \"127.0.0.1:8080\", \"pdp_url\": "          \
+    "\"ipc:///tmp/x.sock\", \"spool_dir\": \"/var/spool\"},\n"                 \
+    "  \"deployments\": [\n"                                                   \
+    "    {\"id\": \"a\", \"model\": \"m\", \"provider\": \"openai\", "         \
+    "\"api_base\": \"http://127.0.0.1:9/v1\", \"api_key\": \"${TG_T_KEY}\"}"   \
     "\n  ]\n}\n"
 
 static tg_err
@@ -70,14 +70,13 @@ test_pdp_link_is_local(void)
         snprintf(text, sizeof(text), "%s", GOOD);
         p = strstr(text, swaps[i][0]);
         CU_ASSERT_PTR_NOT_NULL_FATAL(p);
-        snprintf(text + (p - text), sizeof(text) - (size_t)(p - text),
-                 "%s%s", swaps[i][1], strstr(GOOD, swaps[i][0]) +
-                                          strlen(swaps[i][0]));
+        snprintf(text + (p - text), sizeof(text) - (size_t)(p - text), "%s%s",
+                 swaps[i][1], strstr(GOOD, swaps[i][0]) + strlen(swaps[i][0]));
         CU_ASSERT_EQUAL(load(text, &cfg, err, sizeof(err)), TG_ECONFIG);
         CU_ASSERT_PTR_NOT_NULL(strstr(err, i < 2 ? "is plain tcp://"
                                                  : "expected ipc:///absolute"));
-        CU_ASSERT_PTR_NOT_NULL(strstr(err, i == 0 ? "tollgate.json:2:"
-                                                  : "tollgate.json:3:"));
+        CU_ASSERT_PTR_NOT_NULL(
+            strstr(err, i == 0 ? "tollgate.json:2:" : "tollgate.json:3:"));
     }
 }
 
@@ -90,14 +89,14 @@ test_plain_tcp_loopback_only(void)
         const char *url;
         bool        ok;
     } cases[] = {
-        {"tcp://127.0.0.1:7070", true},  {"tcp://127.9.8.7:7070", true},
-        {"tcp://localhost:7070", true},  {"tcp://[::1]:7070", true},
-        {"tcp://127.evil.example:7070", false},
-        {"tcp://10.0.0.1:7070", false},  {"tcp://1127.0.0.1:7070", false},
+        {"tcp://127.0.0.1:7070", true},         {"tcp://127.9.8.7:7070", true},
+        {"tcp://localhost:7070", true},         {"tcp://[::1]:7070", true},
+        {"tcp://127.evil.example:7070", false}, {"tcp://10.0.0.1:7070", false},
+        {"tcp://1127.0.0.1:7070", false},
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        tg_config *cfg = NULL;
+        tg_config *cfg      = NULL;
         char       err[512] = "";
         char       text[2048];
 
@@ -173,6 +172,53 @@ test_small_message_limit_is_raised(void)
     tg_config_destroy(cfg);
 }
 
+/* pdp.responses: defaults, values, and errors with their location. */
+static void
+test_pdp_responses(void)
+{
+    tg_config  *cfg = NULL;
+    char        err[512];
+    char        text[2048];
+    char       *p;
+    const char *bad[][2] = {
+        {"{\"retention_days\": 0}", "retention_days"},
+        {"{\"max_bytes_per_tenant\": -1}", "max_bytes_per_tenant"},
+        {"{\"retension_days\": 3}", "unknown key \"retension_days\""},
+        {"30", "pdp.responses: expected an object"},
+    };
+
+    CU_ASSERT_EQUAL_FATAL(load(GOOD, &cfg, err, sizeof(err)), TG_OK);
+    CU_ASSERT_EQUAL(cfg->pdp.resp_retention_days, 30);
+    CU_ASSERT_EQUAL(cfg->pdp.resp_retention_s, 0);
+    CU_ASSERT_EQUAL(cfg->pdp.resp_max_bytes_per_tenant, 104857600);
+    tg_config_destroy(cfg);
+    snprintf(text, sizeof(text), "%s", GOOD);
+    p = strstr(text, "\"state_dir\"");
+    snprintf(text + (p - text), sizeof(text) - (size_t)(p - text),
+             "\"responses\": {\"retention_days\": 7, \"retention_seconds\": "
+             "90, \"max_bytes_per_tenant\": 0}, %s",
+             strstr(GOOD, "\"state_dir\""));
+    CU_ASSERT_EQUAL_FATAL(load(text, &cfg, err, sizeof(err)), TG_OK);
+    CU_ASSERT_EQUAL(cfg->pdp.resp_retention_days, 7);
+    CU_ASSERT_EQUAL(cfg->pdp.resp_retention_s, 90);
+    CU_ASSERT_EQUAL(cfg->pdp.resp_max_bytes_per_tenant, 0);
+    tg_config_destroy(cfg);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(text, sizeof(text), "%s", GOOD);
+        p = strstr(text, "\"state_dir\"");
+        snprintf(text + (p - text), sizeof(text) - (size_t)(p - text),
+                 "\"responses\": %s, %s", bad[i][0],
+                 strstr(GOOD, "\"state_dir\""));
+        cfg = NULL;
+        CU_ASSERT_EQUAL(load(text, &cfg, err, sizeof(err)), TG_ECONFIG);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, "tollgate.json:2:"));
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, bad[i][1]));
+        if (strstr(err, bad[i][1]) == NULL) {
+            fprintf(stderr, "case %zu: %s\n", i, err);
+        }
+    }
+}
+
 static void
 test_unknown_key_has_location(void)
 {
@@ -207,8 +253,7 @@ test_literal_secret_refused_without_echo(void)
 /* with_deployment is GOOD with deployment a's provider and api_key
  * replaced by fields (a JSON fragment). */
 static tg_err
-with_deployment(const char *fields, tg_config **cfg, char *err,
-                size_t errlen)
+with_deployment(const char *fields, tg_config **cfg, char *err, size_t errlen)
 {
     char  text[2048];
     char *p;
@@ -226,8 +271,8 @@ with_pricing(const char *json, tg_config **cfg, char *err, size_t errlen)
 {
     char fields[512];
 
-    snprintf(fields, sizeof(fields), "\"provider\": \"openai\", \"pricing\": %s",
-             json);
+    snprintf(fields, sizeof(fields),
+             "\"provider\": \"openai\", \"pricing\": %s", json);
     return with_deployment(fields, cfg, err, errlen);
 }
 
@@ -251,10 +296,11 @@ test_deployment_pricing(void)
                                  "\"output_per_mtok\": 1}",
                                  &cfg, err, sizeof(err)),
                     TG_ECONFIG);
-    CU_ASSERT_PTR_NOT_NULL(strstr(err, "deployments[0].pricing.input_per_mtok"));
-    CU_ASSERT_EQUAL(with_pricing("{\"input_per_mtok\": 1}", &cfg, err,
-                                 sizeof(err)),
-                    TG_ECONFIG);
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(err, "deployments[0].pricing.input_per_mtok"));
+    CU_ASSERT_EQUAL(
+        with_pricing("{\"input_per_mtok\": 1}", &cfg, err, sizeof(err)),
+        TG_ECONFIG);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "missing \"output_per_mtok\""));
     CU_ASSERT_EQUAL(with_pricing("{\"input_per_mtok\": 1, \"output_per_mtok\""
                                  ": 1, \"currency\": \"EUR\"}",
@@ -274,9 +320,9 @@ test_stream_options(void)
     CU_ASSERT_EQUAL_FATAL(load(GOOD, &cfg, err, sizeof(err)), TG_OK);
     CU_ASSERT_FALSE(cfg->deployments[0].no_stream_options);
     tg_config_destroy(cfg);
-    CU_ASSERT_EQUAL_FATAL(with_deployment("\"provider\": \"mistral\"", &cfg,
-                                          err, sizeof(err)),
-                          TG_OK);
+    CU_ASSERT_EQUAL_FATAL(
+        with_deployment("\"provider\": \"mistral\"", &cfg, err, sizeof(err)),
+        TG_OK);
     CU_ASSERT_TRUE(cfg->deployments[0].no_stream_options);
     tg_config_destroy(cfg);
     CU_ASSERT_EQUAL_FATAL(with_deployment("\"provider\": \"mistral\", "
@@ -345,14 +391,13 @@ test_secret_resolution(void)
     char  missing[64];
 
     unsetenv("TG_T_KEY");
-    CU_ASSERT_EQUAL(tg_config_secret("${TG_T_KEY}", &v, missing,
-                                     sizeof(missing)),
-                    TG_ENOTFOUND);
+    CU_ASSERT_EQUAL(
+        tg_config_secret("${TG_T_KEY}", &v, missing, sizeof(missing)),
+        TG_ENOTFOUND);
     CU_ASSERT_STRING_EQUAL(missing, "TG_T_KEY");
     setenv("TG_T_KEY", "k123", 1);
-    CU_ASSERT_EQUAL(tg_config_secret("${TG_T_KEY}", &v, missing,
-                                     sizeof(missing)),
-                    TG_OK);
+    CU_ASSERT_EQUAL(
+        tg_config_secret("${TG_T_KEY}", &v, missing, sizeof(missing)), TG_OK);
     CU_ASSERT_STRING_EQUAL(v, "k123");
     free(v);
     CU_ASSERT_EQUAL(tg_config_secret("k123", &v, missing, sizeof(missing)),
@@ -393,11 +438,11 @@ test_ha_and_upstream_lists(void)
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        tg_config *cfg = NULL;
-        char       err[1024], text[2048];
+        tg_config  *cfg = NULL;
+        char        err[1024], text[2048];
         const char *at = strstr(GOOD, "\"state_dir\": \"state\"");
-        size_t      n  = (size_t)(at - GOOD) + strlen("\"state_dir\": \"state\"");
-        tg_err      rv;
+        size_t n = (size_t)(at - GOOD) + strlen("\"state_dir\": \"state\"");
+        tg_err rv;
 
         snprintf(text, sizeof(text), "%.*s%s%s", (int)n, GOOD,
                  cases[i].pdp_extra, GOOD + n);
@@ -438,14 +483,15 @@ int
 main(void)
 {
     static const tg_unit_case cases[] = {
+        {"pdp_responses", test_pdp_responses},
         {"good_config_and_defaults", test_good_config_and_defaults},
         {"deployment_pricing", test_deployment_pricing},
         {"stream_options", test_stream_options},
         {"unknown_key_has_location", test_unknown_key_has_location},
         {"pdp_link_is_local", test_pdp_link_is_local},
-    {"pdp_link_lists_and_tls", test_pdp_link_lists_and_tls},
-    {"plain_tcp_loopback_only", test_plain_tcp_loopback_only},
-    {"small_message_limit_is_raised", test_small_message_limit_is_raised},
+        {"pdp_link_lists_and_tls", test_pdp_link_lists_and_tls},
+        {"plain_tcp_loopback_only", test_plain_tcp_loopback_only},
+        {"small_message_limit_is_raised", test_small_message_limit_is_raised},
         {"literal_secret_refused_without_echo",
          test_literal_secret_refused_without_echo},
         {"bad_values", test_bad_values},
