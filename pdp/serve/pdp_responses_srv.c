@@ -44,6 +44,14 @@ resp_key(pdp_worker *w, pdp_key *k)
     return false;
 }
 
+/* resp_keep_ms: how long a stored response is kept (pdp.responses). */
+static int64_t
+resp_keep_ms(const tg_pdp_config *c)
+{
+    return c->resp_retention_s > 0 ? c->resp_retention_s * 1000
+                                   : c->resp_retention_days * 86400000LL;
+}
+
 static void
 resp_put(pdp_worker *w, const pdp_key *k)
 {
@@ -88,6 +96,9 @@ resp_get(pdp_worker *w, const pdp_key *k)
 
     memset(&r, 0, sizeof(r));
     rv = pdp_store_resp_get(w->srv->st, k->tenant, q->id, &r);
+    if (rv == TG_OK && r.created_ms < tg_now_ms() - resp_keep_ms(&w->srv->cfg->pdp)) {
+        rv = TG_ENOTFOUND; /* past the retention: pruning will delete it */
+    }
     if (rv != TG_OK) {
         pdp_resp_rec_fini(&r);
         if (rv != TG_ENOTFOUND) {
@@ -152,8 +163,7 @@ pdp_server_resp_prune(pdp_server *srv)
     uint64_t             n = 0;
     tg_err               rv;
 
-    keep_ms = c->resp_retention_s > 0 ? c->resp_retention_s * 1000
-                                      : c->resp_retention_days * 86400000LL;
+    keep_ms = resp_keep_ms(c);
     if (keep_ms <= 0) {
         return;
     }
