@@ -26,6 +26,25 @@
  * another type. Owns: *out (cJSON_Delete). */
 tg_err dp_resp_store_items(const cJSON *input, const char *rid, cJSON **out);
 
+/* dp_resp_store_from_chat makes the input items a response keeps from an
+ * OpenAI chat completions body (JSON text of len bytes; what went upstream
+ * after a guardrail redacted it): each message becomes Responses items:
+ * system/developer/user -> a "message" item (role kept; content as
+ * input_text parts, image_url parts as input_image with image_url),
+ * assistant -> a "message" item with role assistant and output_text
+ * parts (when it has text) then one "function_call" item per tool call
+ * (call_id, name, arguments), tool -> "function_call_output" (call_id,
+ * output). skip_first_system: the body's first message is a system
+ * message made from the request's instructions, not an input item: left
+ * out (only when it is a system message). Every item gets an id
+ * "msg_<rid>_in<n>" (n counting from 0 over the items made). Lenient:
+ * other roles and part types, and a message or tool call missing what
+ * its item needs, are left out. TG_EPROTO: not a chat body (not a JSON
+ * object with a messages array); TG_ENOMEM. Owns: *out (cJSON_Delete). */
+tg_err dp_resp_store_from_chat(const char *chat, size_t len,
+                               bool skip_first_system, const char *rid,
+                               cJSON **out);
+
 /* dp_resp_store_page writes the list object of GET .../input_items from
  * the stored items (a JSON array of len bytes): limit items (1 to 100),
  * newest first when desc, those after the item named after (NULL: from

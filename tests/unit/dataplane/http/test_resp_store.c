@@ -1,10 +1,12 @@
 /* test_resp_store.c - dataplane.http.resp_store: the JSON of stored
  * Responses API responses: the items a response keeps, a page of them,
  * a continuation's input expanded with a stored response, item_reference
- * resolved. */
+ * resolved, and the items kept from the chat body that went upstream. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "dp_resp.h"
 #include "dp_resp_store.h"
 #include "tg_unit.h"
 
@@ -153,10 +155,248 @@ test_expand_and_resolve(void)
     CU_ASSERT_FALSE(dp_resp_store_ref_response("msg_", rid, sizeof(rid)));
 }
 
+/* chat_of renders the chat body dp_resp_req_to_chat sends upstream for
+ * the Responses request req (JSON). Owns: the result (free()). */
+static char *
+chat_of(const char *req, size_t *len)
+{
+    cJSON *r = cJSON_Parse(req);
+    cJSON *echo;
+    char  *out = NULL;
+    char   builtin[64], msg[256], param[64];
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    CU_ASSERT_EQUAL_FATAL(dp_resp_req_to_chat(r, &out, len, &echo, builtin,
+                                              sizeof(builtin), msg, sizeof(msg),
+                                              param, sizeof(param)),
+                          TG_OK);
+    cJSON_Delete(echo);
+    cJSON_Delete(r);
+    return out;
+}
+
+/* same says got equals the items in want (JSON), members in any order. */
+static void
+same(const cJSON *got, const char *want)
+{
+    cJSON *w = cJSON_Parse(want);
+    char  *s = print(got);
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(w);
+    if (!cJSON_Compare(got, w, 1)) {
+        fprintf(stderr, "\ngot:  %s\nwant: %s\n", s, want);
+        CU_FAIL("items differ");
+    }
+    cJSON_free(s);
+    cJSON_Delete(w);
+}
+
+static const char round_req[] =
+    "{\"model\":\"m\",\"instructions\":\"be brief\",\"input\":["
+    "{\"role\":\"developer\",\"content\":\"note\"},"
+    "{\"role\":\"user\",\"content\":[{\"type\":\"input_text\",\"text\":"
+    "\"look\"},{\"type\":\"input_image\",\"image_url\":\"https://x/a.png\"},"
+    "{\"type\":\"input_image\",\"image_url\":\"data:image/png;base64,AA\","
+    "\"detail\":\"low\"}]},"
+    "{\"type\":\"message\",\"role\":\"assistant\",\"content\":[{\"type\":"
+    "\"output_text\",\"text\":\"calling\"}]},"
+    "{\"type\":\"function_call\",\"call_id\":\"call_1\",\"name\":\"get\","
+    "\"arguments\":\"{\\\"a\\\":1}\"},"
+    "{\"type\":\"function_call\",\"call_id\":\"call_2\",\"name\":\"put\","
+    "\"arguments\":\"{}\"},"
+    "{\"type\":\"function_call_output\",\"call_id\":\"call_1\",\"output\":"
+    "\"r1\"},"
+    "{\"type\":\"function_call_output\",\"call_id\":\"call_2\",\"output\":"
+    "\"r2\"},"
+    "{\"type\":\"function_call\",\"call_id\":\"call_3\",\"name\":\"solo\","
+    "\"arguments\":\"{}\"},"
+    "{\"type\":\"function_call_output\",\"call_id\":\"call_3\",\"output\":"
+    "[{\"type\":\"input_text\",\"text\":\"p1\"},{\"type\":\"input_text\","
+    "\"text\":\"p2\"}]},"
+    "{\"role\":\"user\",\"content\":\"thanks\"}]}";
+
+/* What round_req's chat form gives back: "developer" went upstream as
+ * "system"; call_3 had no text, so no assistant message. */
+static const char round_items[] =
+    "[{\"type\":\"message\",\"id\":\"msg_r1_in0\",\"role\":\"system\","
+    "\"content\":[{\"type\":\"input_text\",\"text\":\"note\"}]},"
+    "{\"type\":\"message\",\"id\":\"msg_r1_in1\",\"role\":\"user\","
+    "\"content\":[{\"type\":\"input_text\",\"text\":\"look\"},"
+    "{\"type\":\"input_image\",\"image_url\":\"https://x/a.png\","
+    "\"detail\":\"auto\"},{\"type\":\"input_image\",\"image_url\":"
+    "\"data:image/png;base64,AA\",\"detail\":\"low\"}]},"
+    "{\"type\":\"message\",\"id\":\"msg_r1_in2\",\"role\":\"assistant\","
+    "\"status\":\"completed\",\"content\":[{\"type\":\"output_text\","
+    "\"text\":\"calling\",\"annotations\":[]}]},"
+    "{\"type\":\"function_call\",\"id\":\"msg_r1_in3\",\"call_id\":"
+    "\"call_1\",\"name\":\"get\",\"arguments\":\"{\\\"a\\\":1}\","
+    "\"status\":\"completed\"},"
+    "{\"type\":\"function_call\",\"id\":\"msg_r1_in4\",\"call_id\":"
+    "\"call_2\",\"name\":\"put\",\"arguments\":\"{}\",\"status\":"
+    "\"completed\"},"
+    "{\"type\":\"function_call_output\",\"id\":\"msg_r1_in5\",\"call_id\":"
+    "\"call_1\",\"output\":\"r1\"},"
+    "{\"type\":\"function_call_output\",\"id\":\"msg_r1_in6\",\"call_id\":"
+    "\"call_2\",\"output\":\"r2\"},"
+    "{\"type\":\"function_call\",\"id\":\"msg_r1_in7\",\"call_id\":"
+    "\"call_3\",\"name\":\"solo\",\"arguments\":\"{}\",\"status\":"
+    "\"completed\"},"
+    "{\"type\":\"function_call_output\",\"id\":\"msg_r1_in8\",\"call_id\":"
+    "\"call_3\",\"output\":\"p1p2\"},"
+    "{\"type\":\"message\",\"id\":\"msg_r1_in9\",\"role\":\"user\","
+    "\"content\":[{\"type\":\"input_text\",\"text\":\"thanks\"}]}]";
+
+static void
+test_from_chat_round_trip(void)
+{
+    size_t len;
+    char  *chat = chat_of(round_req, &len);
+    cJSON *out;
+
+    CU_ASSERT_EQUAL_FATAL(dp_resp_store_from_chat(chat, len, true, "r1", &out),
+                          TG_OK);
+    same(out, round_items);
+    cJSON_Delete(out);
+    free(chat);
+}
+
+/* id_at is the id of items[i] ("" when none). */
+static const char *
+id_at(const cJSON *items, int i)
+{
+    const cJSON *id = cJSON_GetObjectItem(cJSON_GetArrayItem(items, i), "id");
+
+    return cJSON_IsString(id) ? id->valuestring : "";
+}
+
+static void
+test_from_chat_first_system_and_ids(void)
+{
+    size_t len;
+    char  *chat = chat_of(round_req, &len);
+    cJSON *out;
+
+    /* Kept: the instructions' system message is item 0, the rest follow
+     * with their ids one on. */
+    CU_ASSERT_EQUAL_FATAL(dp_resp_store_from_chat(chat, len, false, "r2", &out),
+                          TG_OK);
+    CU_ASSERT_EQUAL_FATAL(cJSON_GetArraySize(out), 11);
+    same(cJSON_GetArrayItem(out, 0),
+         "{\"type\":\"message\",\"id\":\"msg_r2_in0\",\"role\":\"system\","
+         "\"content\":[{\"type\":\"input_text\",\"text\":\"be brief\"}]}");
+    for (int i = 0; i < 11; i++) {
+        char want[32];
+        snprintf(want, sizeof(want), "msg_r2_in%d", i);
+        CU_ASSERT_STRING_EQUAL(id_at(out, i), want);
+    }
+    CU_ASSERT_STRING_EQUAL(
+        cJSON_GetObjectItem(
+            cJSON_GetArrayItem(
+                cJSON_GetObjectItem(cJSON_GetArrayItem(out, 1), "content"), 0),
+            "text")
+            ->valuestring,
+        "note");
+    cJSON_Delete(out);
+    free(chat);
+
+    /* No instructions: the first message is the user's and is kept. */
+    chat = chat_of("{\"model\":\"m\",\"input\":\"hi\"}", &len);
+    CU_ASSERT_EQUAL_FATAL(dp_resp_store_from_chat(chat, len, true, "r3", &out),
+                          TG_OK);
+    same(out, "[{\"type\":\"message\",\"id\":\"msg_r3_in0\",\"role\":"
+              "\"user\",\"content\":[{\"type\":\"input_text\",\"text\":"
+              "\"hi\"}]}]");
+    cJSON_Delete(out);
+    free(chat);
+}
+
+static void
+test_from_chat_lenient(void)
+{
+    /* What a client or a guardrail may leave in a chat body: odd messages,
+     * parts and calls are left out, and the ids count the items made. */
+    const char *chat =
+        "{\"model\":\"m\",\"messages\":["
+        "{\"role\":\"system\",\"content\":\"sys\"},"
+        "\"odd\","
+        "{\"role\":\"developer\",\"content\":\"dev\"},"
+        "{\"role\":\"user\",\"content\":[{\"type\":\"input_audio\","
+        "\"input_audio\":{}},{\"type\":\"text\",\"text\":\"card "
+        "[REDACTED]\"},{\"type\":\"image_url\",\"image_url\":"
+        "\"https://x/s.png\"},{\"type\":\"image_url\",\"image_url\":{}}]},"
+        "{\"role\":\"user\",\"content\":[{\"type\":\"input_audio\"}]},"
+        "{\"role\":\"function\",\"name\":\"f\",\"content\":\"old\"},"
+        "{\"role\":\"assistant\",\"content\":\"\",\"tool_calls\":["
+        "{\"id\":\"c1\",\"type\":\"function\",\"function\":{\"name\":\"f\","
+        "\"arguments\":\"{}\"}},{\"id\":\"c2\",\"function\":{\"arguments\":"
+        "\"{}\"}}]},"
+        "{\"role\":\"tool\",\"content\":\"no id\"},"
+        "{\"role\":\"tool\",\"tool_call_id\":\"c1\",\"content\":null},"
+        "{\"role\":\"tool\",\"tool_call_id\":\"c1\",\"content\":[{"
+        "\"type\":\"text\",\"text\":\"a\"},{\"type\":\"text\",\"text\":"
+        "\"b\"}]},"
+        "{\"role\":\"assistant\",\"content\":[{\"type\":\"text\",\"text\":"
+        "\"\"},{\"type\":\"text\",\"text\":\"done\"},{\"type\":"
+        "\"refusal\",\"refusal\":\"no\"},{\"type\":\"image_url\","
+        "\"image_url\":{\"url\":\"https://x/a.png\"}}]}]}";
+    cJSON *out;
+
+    CU_ASSERT_EQUAL_FATAL(
+        dp_resp_store_from_chat(chat, strlen(chat), true, "r4", &out), TG_OK);
+    same(out, "[{\"type\":\"message\",\"id\":\"msg_r4_in0\",\"role\":"
+              "\"developer\",\"content\":[{\"type\":\"input_text\",\"text\":"
+              "\"dev\"}]},"
+              "{\"type\":\"message\",\"id\":\"msg_r4_in1\",\"role\":\"user\","
+              "\"content\":[{\"type\":\"input_text\",\"text\":\"card "
+              "[REDACTED]\"},{\"type\":\"input_image\",\"image_url\":"
+              "\"https://x/s.png\",\"detail\":\"auto\"}]},"
+              "{\"type\":\"function_call\",\"id\":\"msg_r4_in2\",\"call_id\":"
+              "\"c1\",\"name\":\"f\",\"arguments\":\"{}\",\"status\":"
+              "\"completed\"},"
+              "{\"type\":\"function_call_output\",\"id\":\"msg_r4_in3\","
+              "\"call_id\":\"c1\",\"output\":\"\"},"
+              "{\"type\":\"function_call_output\",\"id\":\"msg_r4_in4\","
+              "\"call_id\":\"c1\",\"output\":\"ab\"},"
+              "{\"type\":\"message\",\"id\":\"msg_r4_in5\",\"role\":"
+              "\"assistant\",\"status\":\"completed\",\"content\":[{\"type\":"
+              "\"output_text\",\"text\":\"done\",\"annotations\":[]}]}]");
+    cJSON_Delete(out);
+}
+
+static void
+test_from_chat_not_chat(void)
+{
+    static const char *const bad[] = {
+        "[]", "{}", "{\"messages\":{}}", "{\"messages\":\"hi\"}", "nope", "",
+    };
+    const char *good = "{\"messages\":[]}";
+    cJSON      *out;
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        out = (cJSON *)1;
+        CU_ASSERT_EQUAL(
+            dp_resp_store_from_chat(bad[i], strlen(bad[i]), false, "r", &out),
+            TG_EPROTO);
+        CU_ASSERT_PTR_NULL(out);
+    }
+    /* len bounds the body: cut short, it is not JSON. */
+    CU_ASSERT_EQUAL(
+        dp_resp_store_from_chat(good, strlen(good) - 1, false, "r", &out),
+        TG_EPROTO);
+    CU_ASSERT_EQUAL_FATAL(
+        dp_resp_store_from_chat(good, strlen(good), false, "r", &out), TG_OK);
+    CU_ASSERT_EQUAL(cJSON_GetArraySize(out), 0);
+    cJSON_Delete(out);
+}
+
 static const tg_unit_case cases[] = {
     {"items_from_a_string_and_an_array", test_items_from_a_string_and_an_array},
     {"pages", test_pages},
     {"expand_and_resolve", test_expand_and_resolve},
+    {"from_chat_round_trip", test_from_chat_round_trip},
+    {"from_chat_first_system_and_ids", test_from_chat_first_system_and_ids},
+    {"from_chat_lenient", test_from_chat_lenient},
+    {"from_chat_not_chat", test_from_chat_not_chat},
     {NULL, NULL},
 };
 
