@@ -712,6 +712,14 @@ dp_admit_guarded(const dp_host *h, dp_req *r, tg_guard_set *set,
             tg_buf_fini(&nb);
             return false;
         }
+        /* A stored response keeps the input redacted, as it went. */
+        if (r->resp != NULL &&
+            dp_resp_client_redacted(r->resp, &r->body) != TG_OK) {
+            tg_buf_fini(&nb);
+            dp_req_error(r, 503, "The gateway ran out of memory; retry.",
+                         "server_error", NULL, "internal_error");
+            return false;
+        }
     }
     tg_buf_fini(&nb);
     if (v == DP_GUARD_BLOCKED) {

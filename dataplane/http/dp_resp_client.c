@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "dp_openai.h"
+#include "dp_resp_store.h"
 #include "dp_sse.h"
 #include "tg_jstrict.h"
 
@@ -23,6 +24,7 @@ dp_resp_client_create(const char *request_id)
     c->created = (int64_t)time(NULL);
     tg_buf_init(&c->conv, 0);
     tg_buf_init(&c->raw, 0);
+    tg_buf_init(&c->tail, 0);
     return c;
 }
 
@@ -36,7 +38,73 @@ dp_resp_client_destroy(dp_resp_client *c)
     dp_resp_stream_destroy(c->rs);
     tg_buf_fini(&c->conv);
     tg_buf_fini(&c->raw);
+    tg_buf_fini(&c->tail);
+    free(c->items);
     free(c);
+}
+
+/* dp_resp_client_set_items makes items (NULL: none) what c keeps. */
+static tg_err
+dp_resp_client_set_items(dp_resp_client *c, cJSON *items)
+{
+    char *s = items != NULL ? cJSON_PrintUnformatted(items) : NULL;
+
+    cJSON_Delete(items);
+    if (items != NULL && s == NULL) {
+        return TG_ENOMEM;
+    }
+    free(c->items);
+    c->items     = s;
+    c->items_len = s != NULL ? strlen(s) : 0;
+    return TG_OK;
+}
+
+/* dp_resp_client_keep_input reads what storing needs from the client's
+ * body root (already expanded by dp_resp_keep_lookup): whether it asks to
+ * store and, if so, its input items; the Response echoes the
+ * previous_response_id it continued. */
+static tg_err
+dp_resp_client_keep_input(dp_resp_client *c, const cJSON *root)
+{
+    cJSON *items = NULL;
+    tg_err rv;
+
+    c->store_asked = !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(root, "store"));
+    if (c->prev_id[0] != '\0' && c->echo != NULL) {
+        cJSON *v = cJSON_CreateString(c->prev_id);
+        if (v == NULL || !cJSON_AddItemToObject(c->echo, "previous_response_id", v)) {
+            cJSON_Delete(v);
+            return TG_ENOMEM;
+        }
+    }
+    if (!c->store_asked) {
+        return TG_OK;
+    }
+    rv = dp_resp_store_items(cJSON_GetObjectItemCaseSensitive(root, "input"),
+                             c->id + 5, &items);
+    return rv == TG_OK ? dp_resp_client_set_items(c, items) : rv;
+}
+
+tg_err
+dp_resp_client_redacted(dp_resp_client *c, const tg_buf *chat)
+{
+    cJSON *items = NULL;
+    tg_err rv;
+
+    if (!c->store_asked) {
+        return TG_OK;
+    }
+    rv = dp_resp_store_from_chat(
+        chat->data, chat->len,
+        cJSON_IsString(cJSON_GetObjectItemCaseSensitive(c->echo, "instructions")),
+        c->id + 5, &items);
+    if (rv == TG_OK && (rv = dp_resp_client_set_items(c, items)) == TG_OK) {
+        c->redacted = true;
+    } else if (rv != TG_ENOMEM) {
+        c->store_asked = false; /* never the unredacted input */
+        rv             = TG_OK;
+    }
+    return rv;
 }
 
 tg_err
@@ -79,6 +147,9 @@ dp_resp_client_translate(dp_resp_client *c, tg_buf *body, char *msg,
 
     rv = dp_resp_req_to_chat(root, &chat, &clen, &c->echo, c->builtin,
                              sizeof(c->builtin), msg, msglen, param, paramlen);
+    if (rv == TG_OK) {
+        rv = dp_resp_client_keep_input(c, root);
+    }
     cJSON_Delete(root);
     tg_buf_reset(&c->raw);
     if (rv == TG_OK) {
@@ -197,6 +268,49 @@ dp_resp_client_native(dp_resp_client *c, const char *ev, size_t n)
     return tg_buf_append(&c->conv, ev, n);
 }
 
+/* dp_resp_client_hold moves a stream's final event (response.completed or
+ * response.incomplete, always the last) from conv into tail when the
+ * response is to be kept: the client gets it once the PDP has stored the
+ * response (dp_resp_keep_wait). A stream that ended without one is not
+ * kept. */
+static void
+dp_resp_client_hold(dp_resp_client *c, bool ended)
+{
+    static const char *const finals[] = {"event: response.completed\n",
+                                         "event: response.incomplete\n"};
+    const char *base = c->conv.data + c->conv_off;
+    size_t      n    = c->conv.len - c->conv_off;
+
+    if (c->keep != DP_RESP_KEEP_WANT || c->tail_held) {
+        return;
+    }
+    for (size_t i = 0; i < sizeof(finals) / sizeof(finals[0]) && n > 0; i++) {
+        const char *p = base;
+        size_t      fl = strlen(finals[i]);
+        while ((p = memmem(p, n - (size_t)(p - base), finals[i], fl)) != NULL &&
+               p != base && p[-1] != '\n') {
+            p++;
+        }
+        if (p == NULL) {
+            continue;
+        }
+        if (tg_buf_append(&c->tail, p, n - (size_t)(p - base)) != TG_OK) {
+            c->keep = DP_RESP_KEEP_NO;
+            snprintf(c->keep_why, sizeof(c->keep_why),
+                     "not stored; out of memory");
+            return;
+        }
+        c->conv.len -= n - (size_t)(p - base);
+        c->tail_held = true;
+        return;
+    }
+    if (ended || c->finished) {
+        c->keep = DP_RESP_KEEP_NO;
+        snprintf(c->keep_why, sizeof(c->keep_why),
+                 "not stored; the response did not complete");
+    }
+}
+
 void
 dp_resp_client_pump(dp_resp_client *c, tg_buf *in, size_t *off, bool done)
 {
@@ -206,7 +320,7 @@ dp_resp_client_pump(dp_resp_client *c, tg_buf *in, size_t *off, bool done)
         while (rv == TG_OK && !c->finished && *off < in->len) {
             size_t n = dp_sse_next(in->data + *off, in->len - *off);
             if (n == 0 && !done) {
-                return;
+                break;
             }
             n  = n == 0 ? in->len - *off : n;
             rv = dp_resp_client_native(c, in->data + *off, n);
@@ -215,6 +329,7 @@ dp_resp_client_pump(dp_resp_client *c, tg_buf *in, size_t *off, bool done)
         if (rv != TG_OK) {
             dp_resp_client_fail(c, rv);
         }
+        dp_resp_client_hold(c, done && *off >= in->len);
         return;
     }
     if (c->finished) {
@@ -248,6 +363,7 @@ dp_resp_client_pump(dp_resp_client *c, tg_buf *in, size_t *off, bool done)
     } else if (dp_resp_stream_ended(c->rs)) {
         c->finished = true;
     }
+    dp_resp_client_hold(c, done && *off >= in->len);
 }
 
 size_t

@@ -22,6 +22,16 @@
 #include "tg_err.h"
 #include "tg_msg.h"
 
+/* Whether a response is kept (dp_resp_keep.h): not decided yet, not
+ * kept, to be kept, being put to the PDP, settled. */
+typedef enum dp_resp_keep_state {
+    DP_RESP_KEEP_UNSET = 0,
+    DP_RESP_KEEP_NO,
+    DP_RESP_KEEP_WANT,
+    DP_RESP_KEEP_PUTTING,
+    DP_RESP_KEEP_DONE,
+} dp_resp_keep_state;
+
 typedef struct dp_resp_client {
     char            id[TG_REQUEST_ID_MAX + 8]; /* "resp_<request id>" */
     char            model[TG_MODEL_MAX];       /* as the client named it */
@@ -40,6 +50,21 @@ typedef struct dp_resp_client {
      * the worker per attempt, read under the request's mutex. */
     bool    native;
     int64_t native_events; /* events passed on, the next seq */
+    /* Stored responses (dp_resp_keep.h). The worker fills the request's
+     * part; the answer's part is the MHD thread's and the PDP reply's,
+     * under the request's mutex. */
+    bool   store_asked;  /* "store" true or absent (OpenAI's default) */
+    char   prev_id[96];  /* previous_response_id, resolved; "" */
+    char  *items;        /* the input items to keep (a JSON array); NULL */
+    size_t items_len;
+    bool   redacted;     /* items are the guardrail-redacted input */
+    int    keep;         /* dp_resp_keep_state */
+    char   keep_why[96]; /* x-tollgate-store; "" */
+    bool   body_done;    /* a whole answer is a Response already */
+    bool   tail_held;    /* a stream's final event waits in tail */
+    tg_buf tail;
+    struct dp_pdp *keep_pdp; /* where it is put, and its timeout */
+    int64_t        keep_timeout_ms;
 } dp_resp_client;
 
 /* dp_resp_client_create makes the state of a Responses request with id
@@ -52,6 +77,11 @@ void            dp_resp_client_destroy(dp_resp_client *c);
  * error, a message in msg and the field in param (or ""). */
 tg_err dp_resp_client_translate(dp_resp_client *c, tg_buf *body, char *msg,
                                 size_t msglen, char *param, size_t paramlen);
+
+/* dp_resp_client_redacted makes the input items to keep from chat, the
+ * chat body a guardrail redacted (dp_resp_store_from_chat), when the
+ * client asked to store. */
+tg_err dp_resp_client_redacted(dp_resp_client *c, const tg_buf *chat);
 
 /* dp_resp_client_route fills cr's Responses fields for the next attempt:
  * the client's own body when native (the request may go to OpenAI as

@@ -15,6 +15,7 @@
 #include "dp_host.h"
 #include "dp_resp_api.h"
 #include "dp_resp_client.h"
+#include "dp_resp_keep.h"
 #include "dp_server_int.h"
 #include "dp_otel.h"
 #include "dp_metrics.h"
@@ -466,12 +467,24 @@ static ssize_t
 dp_server_resp_reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
     dp_req *r = cls;
+    size_t  n;
 
     (void)pos;
     pthread_mutex_lock(&r->mtx);
     dp_resp_client_pump(r->resp, &r->out, &r->out_off, r->out_done);
     dp_server_out_compact(r);
-    return dp_server_read_end(r, dp_resp_client_take(r->resp, buf, max));
+    n = dp_resp_client_take(r->resp, buf, max);
+    if (n == 0 && dp_resp_keep_wait(r)) {
+        /* The final event waits for the response to be stored. */
+        r->suspended = true;
+        MHD_suspend_connection(r->conn);
+        pthread_mutex_unlock(&r->mtx);
+        return 0;
+    }
+    if (n == 0) {
+        n = dp_resp_client_take(r->resp, buf, max);
+    }
+    return dp_server_read_end(r, n);
 }
 
 static void
@@ -525,8 +538,8 @@ dp_server_queue(dp_server *srv, struct MHD_Connection *conn, dp_req *r)
             r->resp != NULL ? dp_server_resp_reader : dp_server_reader, r,
             dp_server_reader_free);
     } else {
-        if (r->resp != NULL && r->status >= 200 && r->status < 300 &&
-            dp_resp_client_body(r->resp, &r->out) != TG_OK) {
+        if (r->resp != NULL && !r->resp->body_done && r->status >= 200 &&
+            r->status < 300 && dp_resp_client_body(r->resp, &r->out) != TG_OK) {
             /* Never a chat body to a Responses client. */
             tg_buf_reset(&r->out);
             r->status = 502;
@@ -551,6 +564,9 @@ dp_server_queue(dp_server *srv, struct MHD_Connection *conn, dp_req *r)
     MHD_add_response_header(resp, "x-request-id", r->request_id);
     if (r->served_by[0] != '\0') {
         MHD_add_response_header(resp, "x-tollgate-deployment", r->served_by);
+    }
+    if (r->resp != NULL && r->resp->keep_why[0] != '\0') {
+        MHD_add_response_header(resp, "x-tollgate-store", r->resp->keep_why);
     }
     if (r->include_revision) {
         if (r->revision_hash[0] != '\0') {
@@ -909,6 +925,47 @@ dp_server_first(dp_server *srv, struct MHD_Connection *conn, const char *url,
     return MHD_YES;
 }
 
+/* dp_server_dispatch gives r (read whole, suspended) to the worker
+ * holding the fewest; on a tie worker 0, which drives MHD, so a request
+ * need not change threads. Also from an nng thread (dp_resp_keep). */
+static void
+dp_server_dispatch(void *arg, dp_req *r)
+{
+    dp_server *srv = arg;
+    unsigned   i   = 0;
+
+    for (size_t k = 1; k < srv->n_workers; k++) {
+        i = dp_worker_held(srv->workers[k]) < dp_worker_held(srv->workers[i])
+                ? (unsigned)k
+                : i;
+    }
+    if (!dp_worker_submit(srv->workers[i], r)) {
+        /* Shutting down (the worker stopped after the check above):
+         * answer here, or MHD would stop with a suspended connection. */
+        tg_buf b;
+        tg_buf_init(&b, 0);
+        if (r->gem_op != DP_GEMIN_NONE) {
+            dp_gemin_error(503, "The gateway is shutting down; retry.",
+                           "shutting_down", 0, &b);
+        } else {
+            dp_client_error(r->endpoint, &b,
+                            "The gateway is shutting down; retry.",
+                            "server_error", NULL, "shutting_down");
+        }
+        pthread_mutex_lock(&r->mtx);
+        r->phase    = DP_PHASE_COMPLETE;
+        r->status   = 503;
+        r->out_done = true;
+        if (tg_buf_append(&r->out, b.data, b.len) != TG_OK) {
+            tg_warn("request %s: out of memory for its 503 body",
+                    r->request_id);
+        }
+        dp_req_resume_locked(r);
+        pthread_mutex_unlock(&r->mtx);
+        tg_buf_fini(&b);
+    }
+}
+
 enum MHD_Result
 dp_server__access(void *cls, struct MHD_Connection *conn, const char *url,
                   const char *method, const char *version,
@@ -917,7 +974,6 @@ dp_server__access(void *cls, struct MHD_Connection *conn, const char *url,
 {
     dp_server *srv = cls;
     dp_req    *r   = *con_cls;
-    unsigned   i;
 
     (void)version;
     if (r == NULL) {
@@ -955,41 +1011,18 @@ dp_server__access(void *cls, struct MHD_Connection *conn, const char *url,
         r->suspended = true;
         MHD_suspend_connection(conn);
         pthread_mutex_unlock(&r->mtx);
-        /* The worker holding the fewest; on a tie this thread's own
-         * (worker 0 drives MHD), so a request need not change threads. */
-        i = 0;
-        for (size_t k = 1; k < srv->n_workers; k++) {
-            i = dp_worker_held(srv->workers[k]) <
-                        dp_worker_held(srv->workers[i])
-                    ? (unsigned)k
-                    : i;
-        }
-        if (!dp_worker_submit(srv->workers[i], r)) {
-            /* Shutting down (the worker stopped after the check above):
-             * answer here, or MHD would stop with a suspended connection. */
-            tg_buf b;
-            tg_buf_init(&b, 0);
-            if (r->gem_op != DP_GEMIN_NONE) {
-                dp_gemin_error(503, "The gateway is shutting down; retry.",
-                               "shutting_down", 0, &b);
-            } else {
-                dp_client_error(r->endpoint, &b,
-                                "The gateway is shutting down; retry.",
-                                "server_error", NULL, "shutting_down");
-            }
-            pthread_mutex_lock(&r->mtx);
-            r->phase    = DP_PHASE_COMPLETE;
-            r->status   = 503;
-            r->out_done = true;
-            if (tg_buf_append(&r->out, b.data, b.len) != TG_OK) {
-                tg_warn("request %s: out of memory for its 503 body",
-                        r->request_id);
-            }
-            dp_req_resume_locked(r);
-            pthread_mutex_unlock(&r->mtx);
-            tg_buf_fini(&b);
+        if (r->resp == NULL ||
+            !dp_resp_keep_lookup(srv->pdps[0],
+                                 srv->cfg->dataplane.pdp_timeout_ms, r,
+                                 dp_server_dispatch, srv)) {
+            dp_server_dispatch(srv, r);
         }
         return MHD_YES;
+    }
+    if (r->resp != NULL &&
+        dp_resp_keep_hold(srv->pdps[0], srv->cfg->dataplane.pdp_timeout_ms,
+                          r)) {
+        return MHD_YES; /* until its Response is stored */
     }
     return dp_server_queue(srv, conn, r);
 }

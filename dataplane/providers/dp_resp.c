@@ -101,7 +101,7 @@ dp_resp_object(dp_jtx *tx, const dp_resp_meta *m, const char *status,
     dp_jtx_str(tx, o, "model", m->model);
     dp_jtx_add(tx, o, "output", output != NULL ? output : cJSON_CreateArray());
     dp_resp_echoed(tx, o, e, "parallel_tool_calls", "true");
-    dp_jtx_add(tx, o, "previous_response_id", cJSON_CreateNull());
+    dp_resp_echoed(tx, o, e, "previous_response_id", "null");
     dp_resp_echoed(tx, o, e, "reasoning", "{\"effort\":null,\"summary\":null}");
     dp_resp_echoed(tx, o, e, "store", "false");
     dp_resp_echoed(tx, o, e, "temperature", "1");

@@ -43,9 +43,9 @@ static const struct {
     {"top_logprobs", DP_RF_ECHO, NULL},
     {"max_tool_calls", DP_RF_ECHO, NULL},
     {"stream_options", DP_RF_ECHO, NULL},
+    /* Resolved before (dp_resp_keep): here only when it was not. */
     {"previous_response_id", DP_RF_REFUSED,
-     "needs stored responses, which this gateway does not keep: send the "
-     "whole conversation in 'input' instead"},
+     "must be the id of a stored response, a string"},
     {"conversation", DP_RF_REFUSED,
      "needs stored conversations, which this gateway does not keep: send "
      "the whole conversation in 'input' instead"},
@@ -317,9 +317,11 @@ dp_resp_input(dp_jtx *tx, cJSON *msgs, const cJSON *req)
         } else if (dp_jtx_is(type, "reasoning")) {
             rv = TG_OK; /* a model's own reasoning: not sent on */
         } else if (dp_jtx_is(type, "item_reference")) {
+            /* The gateway's own ids were resolved before (dp_resp_keep). */
             rv = dp_jtx_fail(tx, where,
-                             "%s: item_reference needs stored responses, "
-                             "which this gateway does not keep; send the "
+                             "%s: item_reference names no item this "
+                             "gateway stored (the ids of items OpenAI "
+                             "made itself are not resolved). Send the "
                              "item itself (with the Vercel AI SDK: "
                              "providerOptions.openai.store = false).",
                              where);
@@ -546,7 +548,7 @@ dp_resp_echo(dp_jtx *tx, const cJSON *req)
         const cJSON *p = dp_jtx_get(req, "parallel_tool_calls");
         dp_jtx_add(tx, e, "parallel_tool_calls",
                    cJSON_CreateBool(!cJSON_IsFalse(p)));
-        /* Not kept: the gateway stores no responses. */
+        /* Until dp_resp_keep decides to keep it. */
         dp_jtx_add(tx, e, "store", cJSON_CreateFalse());
     }
     if (e == NULL) {

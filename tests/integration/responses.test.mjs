@@ -7,7 +7,8 @@
 // cut mid-way as an "error" event); usage and budgets as for chat
 // completions; a guardrail-redacted prompt reaches the provider redacted
 // (and the request is then translated, never sent natively); what a
-// stateless gateway says to previous_response_id and /v1/responses/{id}.
+// gateway says to unknown ids at previous_response_id and /v1/responses/{id}
+// (storing itself: responses_store.test.mjs).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
@@ -217,7 +218,9 @@ describe('POST /v1/responses', () => {
       [{ model: 'm-anthropic', input: [{ type: 'item_reference', id: 'msg_1' }] }, 'input[0]', /item_reference/],
       [{ model: 'm-anthropic', input: [{ role: 'user', content: [{ type: 'input_file', file_id: 'f' }] }] },
         'input[0].content[0]', /input_file/],
-      [{ model: 'm-anthropic', input: 'hi', previous_response_id: 'resp_1' }, 'previous_response_id', /does not keep/],
+      [{ model: 'm-anthropic', input: 'hi', previous_response_id: 'resp_1' }, 'previous_response_id', /resp_1' not found/],
+      [{ model: 'm-anthropic', input: 'hi', previous_response_id: 7 }, 'previous_response_id', /a string/],
+      [{ model: 'm-anthropic', input: [{ type: 'item_reference', id: 'msg_nosuch_0' }] }, 'input', /msg_nosuch_0' not found/],
       [{ model: 'm-anthropic', input: 'hi', text: { format: { type: 'json_schema' } } }, 'text.format', /json_schema/],
       [{ model: 'm-anthropic', input: 'hi', max_output_tokens: -1 }, 'max_output_tokens', /max_output_tokens/],
       [{ model: 'm-anthropic', input: 'hi', stream: 'yes' }, 'stream', /true or false/],
