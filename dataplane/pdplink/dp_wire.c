@@ -497,6 +497,7 @@ dp_wire_encode_resp(dp_wire_resp_op op, const char *request_id,
         get.key_hash.data = (uint8_t *)r->key_hash;
         get.key_hash.len  = sizeof(r->key_hash);
         get.response_id   = (char *)r->id;
+        get.by_item       = r->by_item;
         req.body_case     = TOLLGATE__V1__PDP_REQUEST__BODY_RESP_GET;
         req.resp_get      = &get;
     } else if (op == DP_RESP_DEL) {

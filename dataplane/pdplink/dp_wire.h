@@ -71,7 +71,9 @@ tg_err dp_wire_decode_guard_set(const uint8_t *buf, size_t len, size_t max,
 
 /* A stored Responses API response (RespPut/RespGet/RespDelete and their
  * RespReply). response and items: borrowed when encoding; owned when
- * decoded (dp_wire_resp_fini). */
+ * decoded (dp_wire_resp_fini). by_item (DP_RESP_GET only): id is an item
+ * id (an item_reference's), and the reply is the tenant's response that
+ * holds that item, its id in the reply's id; a decoded reply's is false. */
 typedef enum dp_wire_resp_status {
     DP_RESP_OK = 1,
     DP_RESP_NOT_FOUND,
@@ -95,6 +97,7 @@ typedef struct dp_wire_resp {
     size_t              response_len;
     char               *items;
     size_t              items_len;
+    bool                by_item; /* a get: id names an item */
 } dp_wire_resp;
 
 void dp_wire_resp_fini(dp_wire_resp *r);

@@ -11,6 +11,9 @@
 #include "tg_log.h"
 #include "tg_time.h"
 
+_Static_assert(PDP_WIRE_RESP_ID_MAX == PDP_RESP_ID_MAX,
+               "a stored response's id fits the wire's");
+
 static void
 resp_rep(pdp_worker *w, pdp_wire_resp_status st)
 {
@@ -95,7 +98,9 @@ resp_get(pdp_worker *w, const pdp_key *k)
     tg_err               rv;
 
     memset(&r, 0, sizeof(r));
-    rv = pdp_store_resp_get(w->srv->st, k->tenant, q->id, &r);
+    /* by_item: q->id is an item id, r.id the response that holds it. */
+    rv = q->by_item ? pdp_store_resp_get_item(w->srv->st, k->tenant, q->id, &r)
+                    : pdp_store_resp_get(w->srv->st, k->tenant, q->id, &r);
     if (rv == TG_OK && r.created_ms < tg_now_ms() - resp_keep_ms(&w->srv->cfg->pdp)) {
         rv = TG_ENOTFOUND; /* past the retention: pruning will delete it */
     }
@@ -108,6 +113,7 @@ resp_get(pdp_worker *w, const pdp_key *k)
         return;
     }
     resp_rep(w, PDP_RESP_OK);
+    memcpy(w->rep.u.resp.resp.id, r.id, sizeof(w->rep.u.resp.resp.id));
     /* The reply takes the record's buffers (pdp_wire_reply_release). */
     w->rep.u.resp.resp.created_ms   = r.created_ms;
     w->rep.u.resp.resp.response     = r.response;

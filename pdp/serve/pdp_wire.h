@@ -36,7 +36,8 @@ typedef enum pdp_req_kind {
 #define PDP_WIRE_RESP_ID_MAX 96 /* pdp_responses.h's PDP_RESP_ID_MAX */
 
 /* RespPut / RespGet / RespDelete: the asking key's hash and the response
- * id. response and items (put; a reply's get): borrowed (encode) or owned
+ * id (a get by_item: an item id, the reply naming the response that holds
+ * it). response and items (put; a reply's get): borrowed (encode) or owned
  * by the decoder's caller (decode: pdp_wire_request_release,
  * pdp_wire_reply_release). */
 typedef struct pdp_wire_resp {
@@ -47,6 +48,7 @@ typedef struct pdp_wire_resp {
     size_t  response_len;
     char   *items;
     size_t  items_len;
+    bool    by_item; /* RespGet only */
 } pdp_wire_resp;
 
 /* RespReply's status (proto RespStatus). */

@@ -88,7 +88,8 @@ pdp_wire__resp_request_in(const Tollgate__V1__PdpRequest *in, pdp_req *out,
         }
         return TG_OK;
     case TOLLGATE__V1__PDP_REQUEST__BODY_RESP_GET:
-        out->kind = PDP_REQ_RESP_GET;
+        out->kind  = PDP_REQ_RESP_GET;
+        r->by_item = in->resp_get->by_item;
         return pdp_wire_resp_ids_in(r, &in->resp_get->key_hash,
                                     in->resp_get->response_id, err, errlen);
     case TOLLGATE__V1__PDP_REQUEST__BODY_RESP_DELETE:
@@ -158,6 +159,7 @@ pdp_wire__resp_encode_request(const pdp_req *req, tg_buf *out)
         get.key_hash.data = (uint8_t *)r->key_hash;
         get.key_hash.len  = TG_SHA256_LEN;
         get.response_id   = (char *)r->id;
+        get.by_item       = r->by_item;
         m.body_case       = TOLLGATE__V1__PDP_REQUEST__BODY_RESP_GET;
         m.resp_get        = &get;
         break;

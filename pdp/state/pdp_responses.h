@@ -7,10 +7,17 @@
  *   responses  u8 'r', str tenant, str response id -> u8 version (1),
  *              i64 created_ms, str key id, u32 n + n bytes of the Response
  *              (JSON text), u32 n + n bytes of its input items (a JSON
- *              array); u8 't', str tenant -> u8 1, i64 bytes, i64 count:
- *              what the tenant's stored responses hold (keys and values),
- *              kept in the same write txn as every record change, for the
- *              per-tenant quota.
+ *              array); u8 'i', str tenant, str item id -> u8 1, str
+ *              response id: the response holding that item (an "id" of
+ *              its Response's "output" items or of its input items, a
+ *              string shorter than PDP_RESP_ID_MAX), written and deleted
+ *              with the response, in its write txn; the latest put wins
+ *              an id two responses hold, and a response deleted takes
+ *              only the index records that still name it; u8 't', str
+ *              tenant -> u8 1, i64 bytes, i64 count: what the tenant's
+ *              stored responses hold (keys and values of 'r' and 'i'
+ *              records; count: 'r' ones), kept in the same write txn as
+ *              every record change, for the per-tenant quota.
  * Written through pdp_store__put / pdp_store__del (the HA transaction log
  * carries them; the database is not replicated to sidecars: responses are
  * served by the PDP that holds them). Added without a schema bump: older
@@ -42,10 +49,11 @@ typedef struct pdp_resp_rec {
 void pdp_resp_rec_fini(pdp_resp_rec *r);
 
 /* pdp_store_resp_put stores r (its tenant, id, key id, time, response and
- * items; borrowed until return). max_tenant_bytes > 0: TG_ETOOBIG when the
- * tenant's stored bytes would pass it (nothing written). TG_EEXIST: the
- * tenant already has a response with this id. TG_EINVAL: an empty or
- * too long tenant or id. */
+ * items; borrowed until return) and the index records of its item ids
+ * (none when its JSON does not parse). max_tenant_bytes > 0: TG_ETOOBIG
+ * when the tenant's stored bytes, index records included, would pass it
+ * (nothing written). TG_EEXIST: the tenant already has a response with
+ * this id. TG_EINVAL: an empty or too long tenant or id. */
 tg_err pdp_store_resp_put(pdp_store *st, const pdp_resp_rec *r,
                           int64_t max_tenant_bytes);
 
@@ -56,7 +64,15 @@ tg_err pdp_store_resp_put(pdp_store *st, const pdp_resp_rec *r,
 tg_err pdp_store_resp_get(pdp_store *st, const char *tenant, const char *id,
                           pdp_resp_rec *out);
 
-/* pdp_store_resp_del deletes the tenant's response id. TG_ENOTFOUND:
+/* pdp_store_resp_get_item reads into out the tenant's response that
+ * holds item item_id (out->id: that response's id), as
+ * pdp_store_resp_get does. TG_ENOTFOUND: none (another tenant's item is
+ * none; so is an id too long to be indexed). */
+tg_err pdp_store_resp_get_item(pdp_store *st, const char *tenant,
+                               const char *item_id, pdp_resp_rec *out);
+
+/* pdp_store_resp_del deletes the tenant's response id and its item
+ * index records (those a newer response took stay). TG_ENOTFOUND:
  * none. */
 tg_err pdp_store_resp_del(pdp_store *st, const char *tenant, const char *id);
 
@@ -66,8 +82,9 @@ tg_err pdp_store_resp_usage(pdp_store *st, const char *tenant, int64_t *bytes,
                             int64_t *count);
 
 /* pdp_store_resp_prune deletes every response created before before_ms
- * (retention), in batches of at most 1000 per write txn; *removed counts
- * them (may be NULL). */
+ * (retention), with their index records as pdp_store_resp_del does, in
+ * batches of at most 1000 per write txn; *removed counts them (may be
+ * NULL). */
 tg_err pdp_store_resp_prune(pdp_store *st, int64_t before_ms,
                             uint64_t *removed);
 

@@ -1,6 +1,7 @@
 /* test_server_resp.c - pdp.server_resp: stored Responses API responses
  * through a running PDP over ipc, the way the data plane asks for them:
- * put, get, delete, tenant scoping, the per-tenant quota and retention. */
+ * put, get, delete, tenant scoping, the per-tenant quota and retention,
+ * and a get by item id (the response holding an item_reference's item). */
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <stdlib.h>
@@ -25,11 +26,12 @@ static nng_socket  g_cli;
 static pdp_req     g_req;
 static pdp_rep     g_rep;
 
-/* call sends op as the key whose secret is "sk-<key>" (id; for a put the
- * response and items) and reads the reply into g_rep (release it after). */
+/* call_ex sends op as the key whose secret is "sk-<key>" (id; for a put
+ * the response and items, NULL: a default; for a get by_item) and reads
+ * the reply into g_rep (release it after). */
 static pdp_wire_resp_status
-call(pdp_req_kind op, const char *key, const char *id, const char *body,
-     int64_t created_ms)
+call_ex(pdp_req_kind op, const char *key, const char *id, const char *body,
+        const char *items, bool by_item, int64_t created_ms)
 {
     char secret[64];
 
@@ -49,6 +51,11 @@ call(pdp_req_kind op, const char *key, const char *id, const char *body,
     g_req.u.resp.response_len = body != NULL ? strlen(body) : 0;
     g_req.u.resp.items     = body != NULL ? "[{\"type\":\"message\"}]" : NULL;
     g_req.u.resp.items_len = body != NULL ? 20 : 0;
+    if (items != NULL) {
+        g_req.u.resp.items     = (char *)items;
+        g_req.u.resp.items_len = strlen(items);
+    }
+    g_req.u.resp.by_item = by_item;
     tg_buf_init(&b, 0);
     memset(&g_rep, 0, sizeof(g_rep));
     if (pdp_wire_encode_request(&g_req, &b) != TG_OK ||
@@ -65,6 +72,20 @@ call(pdp_req_kind op, const char *key, const char *id, const char *body,
     }
     nng_free(buf, sz);
     return g_rep.u.resp.status;
+}
+
+static pdp_wire_resp_status
+call(pdp_req_kind op, const char *key, const char *id, const char *body,
+     int64_t created_ms)
+{
+    return call_ex(op, key, id, body, NULL, false, created_ms);
+}
+
+/* by_item gets the response holding item as key would. */
+static pdp_wire_resp_status
+by_item(const char *key, const char *item)
+{
+    return call_ex(PDP_REQ_RESP_GET, key, item, NULL, NULL, true, 0);
 }
 
 static void
@@ -165,6 +186,61 @@ test_a_bad_key_gets_nothing(void)
     pdp_wire_reply_release(&g_rep);
 }
 
+static void
+test_get_by_item(void)
+{
+    const char *body  = "{\"id\":\"resp_i1\",\"output\":[{\"id\":"
+                        "\"msg_o1\",\"type\":\"message\"}]}";
+    const char *items = "[{\"id\":\"msg_u1\",\"type\":\"message\"}]";
+
+    CU_ASSERT_EQUAL(
+        call_ex(PDP_REQ_RESP_PUT, "acme", "resp_i1", body, items, false, 0),
+        PDP_RESP_OK);
+    /* The reply names the response that holds the item, not the item. */
+    CU_ASSERT_EQUAL_FATAL(by_item("acme", "msg_o1"), PDP_RESP_OK);
+    CU_ASSERT_STRING_EQUAL(g_rep.u.resp.resp.id, "resp_i1");
+    CU_ASSERT_STRING_EQUAL(g_rep.u.resp.resp.response, body);
+    CU_ASSERT_STRING_EQUAL(g_rep.u.resp.resp.items, items);
+    CU_ASSERT(g_rep.u.resp.resp.created_ms > 0);
+    pdp_wire_reply_release(&g_rep);
+    CU_ASSERT_EQUAL_FATAL(by_item("acme2", "msg_u1"), PDP_RESP_OK);
+    CU_ASSERT_STRING_EQUAL(g_rep.u.resp.resp.id, "resp_i1");
+    pdp_wire_reply_release(&g_rep);
+    /* An item id is not a response id, nor the other way round. */
+    CU_ASSERT_EQUAL(call(PDP_REQ_RESP_GET, "acme", "msg_o1", NULL, 0),
+                    PDP_RESP_NOT_FOUND);
+    CU_ASSERT_EQUAL(by_item("acme", "resp_i1"), PDP_RESP_NOT_FOUND);
+    /* Another tenant's item is not found. */
+    CU_ASSERT_EQUAL(by_item("other", "msg_o1"), PDP_RESP_NOT_FOUND);
+    CU_ASSERT_PTR_NULL(g_rep.u.resp.resp.response);
+    CU_ASSERT_EQUAL(by_item("revoked", "msg_o1"), PDP_RESP_BAD_KEY);
+    /* Gone with its response. */
+    CU_ASSERT_EQUAL(call(PDP_REQ_RESP_DEL, "acme", "resp_i1", NULL, 0),
+                    PDP_RESP_OK);
+    CU_ASSERT_EQUAL(by_item("acme", "msg_o1"), PDP_RESP_NOT_FOUND);
+    CU_ASSERT_EQUAL(by_item("acme", "msg_u1"), PDP_RESP_NOT_FOUND);
+}
+
+static void
+test_get_by_item_keeps_the_retention(void)
+{
+    int64_t now = tg_now_ms();
+
+    CU_ASSERT_EQUAL(call_ex(PDP_REQ_RESP_PUT, "ret", "resp_iold", "{}",
+                            "[{\"id\":\"msg_iold\"}]", false, now - 10000),
+                    PDP_RESP_OK);
+    CU_ASSERT_EQUAL(call_ex(PDP_REQ_RESP_PUT, "ret", "resp_inew", "{}",
+                            "[{\"id\":\"msg_inew\"}]", false, now),
+                    PDP_RESP_OK);
+    /* Past the retention before pruning ran: not found at once. */
+    g_cfg->pdp.resp_retention_s = 5;
+    CU_ASSERT_EQUAL(by_item("ret", "msg_iold"), PDP_RESP_NOT_FOUND);
+    CU_ASSERT_EQUAL_FATAL(by_item("ret", "msg_inew"), PDP_RESP_OK);
+    CU_ASSERT_STRING_EQUAL(g_rep.u.resp.resp.id, "resp_inew");
+    pdp_wire_reply_release(&g_rep);
+    g_cfg->pdp.resp_retention_s = 0;
+}
+
 /* add_key stores the key "sk-<name>" of tenant (revoked when asked). */
 static int
 add_key(const char *name, const char *tenant, bool revoked)
@@ -189,6 +265,8 @@ static const tg_unit_case cases[] = {
     {"another_tenant_sees_nothing", test_another_tenant_sees_nothing},
     {"over_the_quota_is_not_stored", test_over_the_quota_is_not_stored},
     {"retention_prunes_the_old", test_retention_prunes_the_old},
+    {"get_by_item", test_get_by_item},
+    {"get_by_item_keeps_the_retention", test_get_by_item_keeps_the_retention},
     {NULL, NULL},
 };
 

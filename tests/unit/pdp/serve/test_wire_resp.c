@@ -1,7 +1,7 @@
 /* test_wire_resp.c - pdp.wire_resp: the stored Responses messages both
  * ways between the data plane (dp_wire) and the PDP (pdp_wire): what one
- * side encodes the other reads unchanged, and what is malformed is an
- * error. */
+ * side encodes the other reads unchanged (a get by item id included), and
+ * what is malformed is an error. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,6 +85,59 @@ test_get_and_delete_reach_the_pdp(void)
 }
 
 static void
+test_a_get_by_item_reaches_the_pdp(void)
+{
+    dp_wire_resp r;
+    uint8_t     *buf = NULL;
+    size_t       len = 0;
+    char         why[128];
+    tg_buf       out;
+
+    /* From the data plane: the flag and the item id in id. */
+    fill(&r);
+    strcpy(r.id, "msg_68af0c1d2e3f");
+    r.by_item = true;
+    CU_ASSERT_EQUAL_FATAL(dp_wire_encode_resp(DP_RESP_GET, "i", &r, &buf, &len),
+                          TG_OK);
+    CU_ASSERT_EQUAL_FATAL(
+        pdp_wire_decode_request(buf, len, 0, &g_req, why, sizeof(why)), TG_OK);
+    CU_ASSERT_EQUAL(g_req.kind, PDP_REQ_RESP_GET);
+    CU_ASSERT_TRUE(g_req.u.resp.by_item);
+    CU_ASSERT_STRING_EQUAL(g_req.u.resp.id, "msg_68af0c1d2e3f");
+    pdp_wire_request_release(&g_req);
+    free(buf);
+    /* A get by response id says so. */
+    r.by_item = false;
+    CU_ASSERT_EQUAL_FATAL(dp_wire_encode_resp(DP_RESP_GET, "g", &r, &buf, &len),
+                          TG_OK);
+    CU_ASSERT_EQUAL_FATAL(
+        pdp_wire_decode_request(buf, len, 0, &g_req, why, sizeof(why)), TG_OK);
+    CU_ASSERT_FALSE(g_req.u.resp.by_item);
+    pdp_wire_request_release(&g_req);
+    free(buf);
+
+    /* The PDP's own encoder (a test client's half) carries it too. */
+    tg_buf_init(&out, 0);
+    memset(&g_req, 0, sizeof(g_req));
+    g_req.kind = PDP_REQ_RESP_GET;
+    strcpy(g_req.request_id, "p");
+    memset(g_req.u.resp.key_hash, 0xcd, sizeof(g_req.u.resp.key_hash));
+    strcpy(g_req.u.resp.id, "fc_123");
+    g_req.u.resp.by_item = true;
+    CU_ASSERT_EQUAL_FATAL(pdp_wire_encode_request(&g_req, &out), TG_OK);
+    memset(&g_req, 0, sizeof(g_req));
+    CU_ASSERT_EQUAL_FATAL(
+        pdp_wire_decode_request(out.data, out.len, 0, &g_req, why, sizeof(why)),
+        TG_OK);
+    CU_ASSERT_EQUAL(g_req.kind, PDP_REQ_RESP_GET);
+    CU_ASSERT_TRUE(g_req.u.resp.by_item);
+    CU_ASSERT_STRING_EQUAL(g_req.u.resp.id, "fc_123");
+    CU_ASSERT_EQUAL(g_req.u.resp.key_hash[0], 0xcd);
+    pdp_wire_request_release(&g_req);
+    tg_buf_fini(&out);
+}
+
+static void
 test_an_empty_id_or_a_bad_hash_is_refused(void)
 {
     dp_wire_resp r;
@@ -142,6 +195,7 @@ test_reply_reaches_the_data_plane(void)
                           TG_OK);
     CU_ASSERT_EQUAL(got.status, DP_RESP_OK);
     CU_ASSERT_STRING_EQUAL(got.id, "resp_abc");
+    CU_ASSERT_FALSE(got.by_item);
     CU_ASSERT_EQUAL(got.created_ms, 42);
     CU_ASSERT_STRING_EQUAL(got.response, "{\"id\":\"resp_abc\"}");
     CU_ASSERT_STRING_EQUAL(got.items, "[]");
@@ -208,6 +262,7 @@ test_statuses_and_a_wrong_body(void)
 static const tg_unit_case cases[] = {
     {"put_reaches_the_pdp", test_put_reaches_the_pdp},
     {"get_and_delete_reach_the_pdp", test_get_and_delete_reach_the_pdp},
+    {"a_get_by_item_reaches_the_pdp", test_a_get_by_item_reaches_the_pdp},
     {"an_empty_id_or_a_bad_hash_is_refused",
      test_an_empty_id_or_a_bad_hash_is_refused},
     {"reply_reaches_the_data_plane", test_reply_reaches_the_data_plane},
