@@ -487,6 +487,7 @@ dp_wire_encode_resp(dp_wire_resp_op op, const char *request_id,
         put.key_hash.len  = sizeof(r->key_hash);
         put.response_id   = (char *)r->id;
         put.created_ms    = r->created_ms;
+        put.deadline_ms   = r->deadline_ms;
         put.response.data = (uint8_t *)r->response;
         put.response.len  = r->response_len;
         put.items.data    = (uint8_t *)r->items;

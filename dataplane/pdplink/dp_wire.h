@@ -97,7 +97,8 @@ typedef struct dp_wire_resp {
     size_t              response_len;
     char               *items;
     size_t              items_len;
-    bool                by_item; /* a get: id names an item */
+    bool                by_item;     /* a get: id names an item */
+    int64_t             deadline_ms; /* a put: not written after (unix ms) */
 } dp_wire_resp;
 
 void dp_wire_resp_fini(dp_wire_resp *r);

@@ -75,10 +75,16 @@ resp_put(pdp_worker *w, const pdp_key *k)
     r.response_len = q->response_len;
     r.items        = q->items != NULL ? q->items : "[]";
     r.items_len    = q->items != NULL ? q->items_len : 2;
+    r.deadline_ms  = q->deadline_ms;
     rv             = pdp_store_resp_put(w->srv->st, &r,
                                         w->srv->cfg->pdp.resp_max_bytes_per_tenant);
     if (rv == TG_ETOOBIG) { /* over the tenant's quota */
         resp_rep(w, PDP_RESP_OVER_QUOTA);
+        return;
+    }
+    if (rv == TG_ETIMEDOUT) { /* its data plane stopped waiting */
+        tg_info("responses: a response came after its deadline; not stored");
+        resp_rep(w, PDP_RESP_ERROR);
         return;
     }
     if (rv != TG_OK) {

@@ -48,7 +48,8 @@ typedef struct pdp_wire_resp {
     size_t  response_len;
     char   *items;
     size_t  items_len;
-    bool    by_item; /* RespGet only */
+    bool    by_item;     /* RespGet only */
+    int64_t deadline_ms; /* RespPut only; 0: none */
 } pdp_wire_resp;
 
 /* RespReply's status (proto RespStatus). */

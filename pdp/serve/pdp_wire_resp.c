@@ -77,7 +77,8 @@ pdp_wire__resp_request_in(const Tollgate__V1__PdpRequest *in, pdp_req *out,
                                        errlen)) != TG_OK) {
             return rv;
         }
-        r->created_ms = in->resp_put->created_ms;
+        r->created_ms  = in->resp_put->created_ms;
+        r->deadline_ms = in->resp_put->deadline_ms;
         if ((rv = pdp_wire_resp_dup(&in->resp_put->response, &r->response,
                                     &r->response_len)) != TG_OK ||
             (rv = pdp_wire_resp_dup(&in->resp_put->items, &r->items,
@@ -148,6 +149,7 @@ pdp_wire__resp_encode_request(const pdp_req *req, tg_buf *out)
         put.key_hash.len  = TG_SHA256_LEN;
         put.response_id   = (char *)r->id;
         put.created_ms    = r->created_ms;
+        put.deadline_ms   = r->deadline_ms;
         put.response.data = (uint8_t *)r->response;
         put.response.len  = r->response_len;
         put.items.data    = (uint8_t *)r->items;

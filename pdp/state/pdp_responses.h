@@ -43,6 +43,7 @@ typedef struct pdp_resp_rec {
     size_t  response_len;
     char   *items; /* a JSON array, NUL-terminated; owned */
     size_t  items_len;
+    int64_t deadline_ms; /* a put: not begun after (unix ms); 0: none */
 } pdp_resp_rec;
 
 /* pdp_resp_rec_fini frees what r owns (NULL-safe). */
@@ -52,8 +53,9 @@ void pdp_resp_rec_fini(pdp_resp_rec *r);
  * items; borrowed until return) and the index records of its item ids
  * (none when its JSON does not parse). max_tenant_bytes > 0: TG_ETOOBIG
  * when the tenant's stored bytes, index records included, would pass it
- * (nothing written). TG_EEXIST: the tenant already has a response with
- * this id. TG_EINVAL: an empty or too long tenant or id. */
+ * (nothing written). TG_ETIMEDOUT: r's deadline passed before its write
+ * began (nothing written). TG_EEXIST: the tenant already has a response
+ * with this id. TG_EINVAL: an empty or too long tenant or id. */
 tg_err pdp_store_resp_put(pdp_store *st, const pdp_resp_rec *r,
                           int64_t max_tenant_bytes);
 

@@ -11,6 +11,7 @@
 
 #include "pdp_rec.h"
 #include "pdp_store_int.h"
+#include "tg_time.h"
 
 #define PDP_RESP_KEY_MAX (1 + 2 + TG_ID_MAX + 2 + PDP_RESP_ID_MAX)
 #define PDP_RESP_PRUNE_BATCH 1000
@@ -326,6 +327,7 @@ typedef struct pdp_resp_put_arg {
     const pdp_resp_rec *r;
     int64_t             max;
     bool                over; /* the quota refused it */
+    bool                late; /* its deadline passed before it began */
     uint8_t            *val;
     size_t              vlen;
     pdp_resp_ids        ids;
@@ -343,6 +345,12 @@ pdp_resp_put_txn(pdp_store *st, MDB_txn *txn, void *arg)
     int64_t           b, n, idx;
     int               rc;
 
+    /* Checked under the write lock: a put that passes here commits, and a
+     * delete sent after the deadline is ordered after it. */
+    if (a->r->deadline_ms > 0 && tg_now_ms() > a->r->deadline_ms) {
+        a->late = true;
+        return MDB_KEYEXIST; /* nothing written, nothing logged */
+    }
     if ((rc = pdp_resp_totals(st, txn, &tk, &b, &n)) != 0 ||
         (rc = pdp_resp_idx_put(st, txn, a->r, &a->ids, false, &idx)) != 0) {
         return rc;
@@ -394,7 +402,7 @@ pdp_store_resp_put(pdp_store *st, const pdp_resp_rec *r,
     rv = pdp_store__write(st, pdp_resp_put_txn, &a);
     free(a.val);
     pdp_resp_ids_fini(&a.ids);
-    return a.over ? TG_ETOOBIG : rv;
+    return a.over ? TG_ETOOBIG : a.late ? TG_ETIMEDOUT : rv;
 }
 
 /* pdp_resp_decode reads record v into out (tenant and id set by the

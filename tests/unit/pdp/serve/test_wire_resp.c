@@ -21,6 +21,7 @@ fill(dp_wire_resp *r)
     memset(r->key_hash, 0xab, sizeof(r->key_hash));
     strcpy(r->id, "resp_abc");
     r->created_ms   = 1700000000123;
+    r->deadline_ms  = 1700000002123;
     r->response     = "{\"id\":\"resp_abc\",\"object\":\"response\"}";
     r->response_len = strlen(r->response);
     r->items        = "[{\"type\":\"message\",\"role\":\"user\"}]";
@@ -46,6 +47,7 @@ test_put_reaches_the_pdp(void)
     CU_ASSERT_EQUAL(g_req.u.resp.key_hash[31], 0xab);
     CU_ASSERT_STRING_EQUAL(g_req.u.resp.id, "resp_abc");
     CU_ASSERT_EQUAL(g_req.u.resp.created_ms, 1700000000123);
+    CU_ASSERT_EQUAL(g_req.u.resp.deadline_ms, 1700000002123);
     CU_ASSERT_EQUAL(g_req.u.resp.response_len, r.response_len);
     CU_ASSERT_STRING_EQUAL(g_req.u.resp.response, r.response);
     CU_ASSERT_STRING_EQUAL(g_req.u.resp.items, r.items);

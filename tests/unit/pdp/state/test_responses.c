@@ -15,6 +15,7 @@
 #include "pdp_store.h"
 #include "pdp_txlog.h"
 #include "tg_buf.h"
+#include "tg_time.h"
 #include "tg_unit.h"
 
 static pdp_store *
@@ -183,6 +184,47 @@ test_quota(void)
 #define ITEMS1                                                                 \
     "[{\"id\":\"msg_in1\",\"role\":\"user\"},{\"role\":\"user\"},"             \
     "{\"id\":42}]"
+
+/* A put whose write would begin after its deadline (its data plane
+ * stopped waiting and told its client "not stored") writes nothing. */
+static void
+test_deadline(void)
+{
+    pdp_store   *st = open_store(new_dir("resp-deadline"));
+    pdp_resp_rec r, got;
+    int64_t      b, n;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    memset(&r, 0, sizeof(r));
+    strcpy(r.tenant, "d");
+    strcpy(r.id, "resp_late");
+    strcpy(r.key_id, "key-d");
+    r.created_ms   = tg_now_ms();
+    r.response     = RESP1;
+    r.response_len = strlen(RESP1);
+    r.items        = ITEMS1;
+    r.items_len    = strlen(ITEMS1);
+    r.deadline_ms  = tg_now_ms() - 1;
+    CU_ASSERT_EQUAL(pdp_store_resp_put(st, &r, 0), TG_ETIMEDOUT);
+    memset(&got, 0, sizeof(got));
+    CU_ASSERT_EQUAL(pdp_store_resp_get(st, "d", "resp_late", &got),
+                    TG_ENOTFOUND);
+    pdp_resp_rec_fini(&got);
+    memset(&got, 0, sizeof(got));
+    CU_ASSERT_EQUAL(pdp_store_resp_get_item(st, "d", "msg_in1", &got),
+                    TG_ENOTFOUND);
+    pdp_resp_rec_fini(&got);
+    CU_ASSERT_EQUAL(pdp_store_resp_usage(st, "d", &b, &n), TG_OK);
+    CU_ASSERT_EQUAL(b, 0);
+    CU_ASSERT_EQUAL(n, 0);
+    /* In time: written. */
+    r.deadline_ms = tg_now_ms() + 60000;
+    CU_ASSERT_EQUAL(pdp_store_resp_put(st, &r, 0), TG_OK);
+    memset(&got, 0, sizeof(got));
+    CU_ASSERT_EQUAL(pdp_store_resp_get(st, "d", "resp_late", &got), TG_OK);
+    pdp_resp_rec_fini(&got);
+    pdp_store_close(st);
+}
 
 static void
 test_item_index(void)
@@ -485,6 +527,7 @@ main(void)
     static const tg_unit_case cases[] = {
         {"put_get_del", test_put_get_del},
         {"quota", test_quota},
+        {"deadline", test_deadline},
         {"prune", test_prune},
         {"item_index", test_item_index},
         {"item_index_goes_with_the_response",
