@@ -181,6 +181,82 @@ dp_resp_client_meta(const dp_resp_client *c)
     return m;
 }
 
+/* dp_resp_client_restates: a native Response must be changed to say what
+ * the gateway did (dp_resp_client_restate). */
+static bool
+dp_resp_client_restates(const dp_resp_client *c)
+{
+    return c->prev_id[0] != '\0' || c->keep == DP_RESP_KEEP_NO;
+}
+
+/* dp_resp_client_has_response: the SSE event ev is one that carries the
+ * whole Response (response.created, .in_progress, .completed,
+ * .incomplete, .failed, .queued: one word after "response."). */
+static bool
+dp_resp_client_has_response(const char *ev, size_t n)
+{
+    static const char pre[] = "event: response.";
+    const char       *nl    = memchr(ev, '\n', n);
+
+    return nl != NULL && strncmp(ev, pre, sizeof(pre) - 1) == 0 &&
+           memchr(ev + sizeof(pre) - 1, '.',
+                  (size_t)(nl - ev) - (sizeof(pre) - 1)) == NULL;
+}
+
+/* dp_resp_client_set replaces (or adds) o's key by v (owned). */
+static bool
+dp_resp_client_set(cJSON *o, const char *key, cJSON *v)
+{
+    bool ok = v != NULL &&
+              (cJSON_GetObjectItemCaseSensitive(o, key) != NULL
+                   ? cJSON_ReplaceItemInObjectCaseSensitive(o, key, v)
+                   : cJSON_AddItemToObject(o, key, v));
+
+    if (!ok) {
+        cJSON_Delete(v);
+    }
+    return ok;
+}
+
+tg_err
+dp_resp_client_restate(const dp_resp_client *c, tg_buf *b, bool event)
+{
+    dp_sse_fields f;
+    cJSON        *root = NULL;
+    cJSON        *o;
+    char         *s  = NULL;
+    tg_err        rv = TG_EPROTO;
+    tg_buf        nb;
+
+    memset(&f, 0, sizeof(f));
+    if (!event) {
+        root = cJSON_ParseWithLength(b->data, b->len);
+    } else if (dp_sse_read(b->data, b->len, &f) == TG_OK && f.data != NULL) {
+        root = cJSON_ParseWithLength(f.data, f.len);
+    }
+    o = event ? cJSON_GetObjectItemCaseSensitive(root, "response") : root;
+    if (cJSON_IsObject(o) &&
+        (c->prev_id[0] == '\0' ||
+         dp_resp_client_set(o, "previous_response_id",
+                            cJSON_CreateString(c->prev_id))) &&
+        (c->keep != DP_RESP_KEEP_NO ||
+         dp_resp_client_set(o, "store", cJSON_CreateFalse())) &&
+        (s = cJSON_PrintUnformatted(root)) != NULL) {
+        tg_buf_init(&nb, 0);
+        rv = event ? dp_sse_put(&nb, f.event, s, strlen(s))
+                   : tg_buf_append(&nb, s, strlen(s));
+        if (rv == TG_OK) {
+            tg_buf_reset(b);
+            rv = tg_buf_append(b, nb.data, nb.len);
+        }
+        tg_buf_fini(&nb);
+    }
+    cJSON_free(s);
+    cJSON_Delete(root);
+    dp_sse_fields_fini(&f);
+    return rv;
+}
+
 tg_err
 dp_resp_client_body(dp_resp_client *c, tg_buf *out)
 {
@@ -189,8 +265,9 @@ dp_resp_client_body(dp_resp_client *c, tg_buf *out)
     size_t       slen = 0;
     tg_err       rv;
 
-    if (c->native) {
-        return TG_OK; /* OpenAI's own Response */
+    if (c->native) { /* OpenAI's own Response */
+        return dp_resp_client_restates(c) ? dp_resp_client_restate(c, out, false)
+                                          : TG_OK;
     }
     rv = dp_resp_from_chat(out->data, out->len, &m, &s, &slen);
     if (rv == TG_OK) {
@@ -265,6 +342,20 @@ dp_resp_client_native(dp_resp_client *c, const char *ev, size_t n)
     }
     cJSON_Delete(j);
     c->native_events++;
+    if (dp_resp_client_restates(c) && dp_resp_client_has_response(ev, n)) {
+        size_t at = c->conv.len;
+        if ((rv = tg_buf_append(&c->conv, ev, n)) == TG_OK) {
+            tg_buf one;
+            tg_buf_init(&one, 0);
+            if (tg_buf_append(&one, c->conv.data + at, n) == TG_OK &&
+                dp_resp_client_restate(c, &one, true) == TG_OK) {
+                c->conv.len = at;
+                rv = tg_buf_append(&c->conv, one.data, one.len);
+            }
+            tg_buf_fini(&one);
+        }
+        return rv;
+    }
     return tg_buf_append(&c->conv, ev, n);
 }
 

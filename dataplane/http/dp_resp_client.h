@@ -63,7 +63,8 @@ typedef struct dp_resp_client {
     bool   body_done;    /* a whole answer is a Response already */
     bool   tail_held;    /* a stream's final event waits in tail */
     tg_buf tail;
-    struct dp_pdp *keep_pdp; /* where it is put, and its timeout */
+    char           keep_id[96]; /* the id it is put under */
+    struct dp_pdp *keep_pdp;    /* where it is put, and its timeout */
     int64_t        keep_timeout_ms;
 } dp_resp_client;
 
@@ -99,6 +100,13 @@ tg_err dp_resp_client_body(dp_resp_client *c, tg_buf *out);
  * moving *off past them; at the end it adds what closes the stream. A
  * failure to translate ends the client's stream with an error event. */
 void dp_resp_client_pump(dp_resp_client *c, tg_buf *in, size_t *off, bool done);
+
+/* dp_resp_client_restate rewrites the Response in b (a whole JSON body,
+ * or one SSE event's "response" when event) to say what the gateway did:
+ * the previous_response_id it continued (OpenAI's native answer never saw
+ * it) and "store": false when it does not keep the response. TG_EPROTO: b
+ * holds no Response (left as it was). */
+tg_err dp_resp_client_restate(const dp_resp_client *c, tg_buf *b, bool event);
 
 /* dp_resp_client_take copies up to max translated bytes into buf. */
 size_t dp_resp_client_take(dp_resp_client *c, char *buf, size_t max);

@@ -17,10 +17,15 @@
 #include "tg_jstrict.h"
 #include "tg_log.h"
 #include "tg_msg.h"
+#include "tg_time.h"
+
+/* A put must begin this long before the data plane stops waiting, so its
+ * reply can come back in time. */
+#define DP_RESP_PUT_MARGIN_MS 500
 
 /* ---- before: previous_response_id and item_reference ----------------- */
 
-#define DP_RESP_LOOKUPS_MAX 64 /* stored responses one request may name */
+#define DP_RESP_LOOKUPS_MAX 1024 /* stored parts one request may name */
 
 typedef struct dp_resp_lookup {
     dp_req            *r;
@@ -28,10 +33,9 @@ typedef struct dp_resp_lookup {
     int64_t            timeout_ms;
     dp_resp_keep_go_fn go;
     void              *arg;
-    cJSON             *root;      /* the client's body */
-    bool               prev;      /* asking for previous_response_id */
-    char               want[96];  /* the response asked for */
-    char               item[128]; /* the item_reference being resolved */
+    cJSON             *root;     /* the client's body */
+    bool               prev;     /* asking for previous_response_id */
+    char               want[96]; /* previous_response_id, or an item id */
     int                rounds;
 } dp_resp_lookup;
 
@@ -63,32 +67,18 @@ dp_resp_lookup_end(dp_resp_lookup *lk, unsigned status, const char *msg,
     free(lk);
 }
 
-/* dp_resp_lookup_ref finds the first item_reference in root's input that
- * names an item the gateway made: its id into item, its response's into
- * resp. false: none. */
+/* dp_resp_lookup_ref puts the id of the first item_reference in root's
+ * input into item, or "" when it is too long for any stored item. false:
+ * none. */
 static bool
-dp_resp_lookup_ref(const cJSON *root, char *item, size_t itemcap, char *resp,
-                   size_t respcap)
+dp_resp_lookup_ref(const cJSON *root, char *item, size_t itemcap)
 {
-    const cJSON *in = cJSON_GetObjectItemCaseSensitive(root, "input");
-    const cJSON *it;
+    const char *id = dp_resp_store_ref_id(root);
 
-    if (!cJSON_IsArray(in)) {
-        return false;
+    if (id != NULL) {
+        snprintf(item, itemcap, "%s", strlen(id) < itemcap ? id : "");
     }
-    cJSON_ArrayForEach(it, in)
-    {
-        const cJSON *type = cJSON_GetObjectItemCaseSensitive(it, "type");
-        const cJSON *id   = cJSON_GetObjectItemCaseSensitive(it, "id");
-        if (cJSON_IsString(type) &&
-            strcmp(type->valuestring, "item_reference") == 0 &&
-            cJSON_IsString(id) && strlen(id->valuestring) < itemcap &&
-            dp_resp_store_ref_response(id->valuestring, resp, respcap)) {
-            memcpy(item, id->valuestring, strlen(id->valuestring) + 1);
-            return true;
-        }
-    }
-    return false;
+    return id != NULL;
 }
 
 static void dp_resp_lookup_done(void *arg, tg_err err, dp_wire_resp *rep,
@@ -135,22 +125,29 @@ dp_resp_lookup_next(dp_resp_lookup *lk)
     dp_wire_resp q;
     tg_err       rv;
 
-    if (!lk->prev && !dp_resp_lookup_ref(lk->root, lk->item, sizeof(lk->item),
-                                         lk->want, sizeof(lk->want))) {
+    if (!lk->prev &&
+        !dp_resp_lookup_ref(lk->root, lk->want, sizeof(lk->want))) {
         dp_resp_lookup_finish(lk);
+        return;
+    }
+    if (lk->want[0] == '\0') {
+        dp_resp_lookup_end(lk, 400,
+                           "Item with an id of 96 or more characters not "
+                           "found.",
+                           "invalid_request_error", "input", "item_not_found");
         return;
     }
     if (++lk->rounds > DP_RESP_LOOKUPS_MAX) {
         dp_resp_lookup_end(lk, 400,
-                           "The input references items of more than 64 "
-                           "stored responses; send older items themselves "
-                           "instead of item_reference.",
+                           "The input has more than 1024 item_reference "
+                           "items; send older items themselves.",
                            "invalid_request_error", "input", "invalid_value");
         return;
     }
     memset(&q, 0, sizeof(q));
     memcpy(q.key_hash, lk->r->key_hash, sizeof(q.key_hash));
     memcpy(q.id, lk->want, sizeof(q.id));
+    q.by_item = !lk->prev; /* the stored response holding the item */
     dp_req_ref(lk->r);
     rv = dp_pdp_resp(lk->pdp, DP_RESP_GET, lk->r->request_id, &q,
                      lk->timeout_ms, dp_resp_lookup_done, lk);
@@ -173,7 +170,6 @@ dp_resp_lookup_use(dp_resp_lookup *lk, const dp_wire_resp *rep)
     size_t      rlen  = rep->response != NULL ? rep->response_len : 2;
     const char *items = rep->items != NULL ? rep->items : "[]";
     size_t      ilen  = rep->items != NULL ? rep->items_len : 2;
-    char        item[sizeof(lk->item)];
     char        again[sizeof(lk->want)];
     char        msg[300];
 
@@ -186,11 +182,9 @@ dp_resp_lookup_use(dp_resp_lookup *lk, const dp_wire_resp *rep)
                            "server_error", NULL, "internal_error");
         return false;
     }
-    if (!lk->prev &&
-        dp_resp_lookup_ref(lk->root, item, sizeof(item), again,
-                           sizeof(again)) &&
-        strcmp(item, lk->item) == 0) {
-        snprintf(msg, sizeof(msg), "Item with id '%s' not found.", item);
+    if (!lk->prev && dp_resp_lookup_ref(lk->root, again, sizeof(again)) &&
+        strcmp(again, lk->want) == 0) {
+        snprintf(msg, sizeof(msg), "Item with id '%s' not found.", again);
         dp_resp_lookup_end(lk, 400, msg, "invalid_request_error", "input",
                            "item_not_found");
         return false;
@@ -226,7 +220,7 @@ dp_resp_lookup_done(void *arg, tg_err err, dp_wire_resp *rep, const char *why)
                            "previous_response_id",
                            "previous_response_not_found");
     } else if (rep->status != DP_RESP_OK) {
-        snprintf(msg, sizeof(msg), "Item with id '%s' not found.", lk->item);
+        snprintf(msg, sizeof(msg), "Item with id '%s' not found.", lk->want);
         dp_resp_lookup_end(lk, 400, msg, "invalid_request_error", "input",
                            "item_not_found");
     } else if (dp_resp_lookup_use(lk, rep)) {
@@ -291,46 +285,6 @@ dp_resp_keep_lookup(struct dp_pdp *pdp, int64_t timeout_ms, dp_req *r,
 
 /* ---- after: keeping the answer --------------------------------------- */
 
-/* dp_resp_keep_unstore sets "store" in the JSON object text b (the
- * "response" inside it when event: b is a whole SSE event) to false. A
- * text it cannot read is left as it was. */
-static void
-dp_resp_keep_unstore(tg_buf *b, bool event)
-{
-    dp_sse_fields f;
-    cJSON        *root = NULL;
-    cJSON        *o;
-    char         *s = NULL;
-    tg_buf        nb;
-
-    memset(&f, 0, sizeof(f));
-    if (event) {
-        if (dp_sse_read(b->data, b->len, &f) == TG_OK && f.data != NULL) {
-            root = cJSON_ParseWithLength(f.data, f.len);
-        }
-    } else {
-        root = cJSON_ParseWithLength(b->data, b->len);
-    }
-    o = event ? cJSON_GetObjectItemCaseSensitive(root, "response") : root;
-    if (cJSON_IsObject(o) &&
-        cJSON_ReplaceItemInObjectCaseSensitive(o, "store",
-                                               cJSON_CreateFalse()) &&
-        (s = cJSON_PrintUnformatted(root)) != NULL) {
-        tg_buf_init(&nb, 0);
-        if ((event ? dp_sse_put(&nb, f.event, s, strlen(s))
-                   : tg_buf_append(&nb, s, strlen(s))) == TG_OK) {
-            tg_buf_reset(b);
-            if (tg_buf_append(b, nb.data, nb.len) != TG_OK) {
-                tg_warn("stored responses: out of memory rewriting store");
-            }
-        }
-        tg_buf_fini(&nb);
-    }
-    cJSON_free(s);
-    cJSON_Delete(root);
-    dp_sse_fields_fini(&f);
-}
-
 /* dp_resp_keep_settle ends a response's keeping: why says how; one not
  * kept says "store": false; a stream's held final event is released. r's
  * mutex held. */
@@ -341,8 +295,11 @@ dp_resp_keep_settle(dp_req *r, bool kept, const char *why)
 
     c->keep = kept ? DP_RESP_KEEP_DONE : DP_RESP_KEEP_NO;
     snprintf(c->keep_why, sizeof(c->keep_why), "%s", why);
-    if (!kept) {
-        dp_resp_keep_unstore(c->tail_held ? &c->tail : &r->out, c->tail_held);
+    if (!kept && dp_resp_client_restate(c, c->tail_held ? &c->tail : &r->out,
+                                        c->tail_held) == TG_ENOMEM) {
+        tg_warn("request %s: out of memory saying its response was not "
+                "stored",
+                r->request_id);
     }
     if (c->tail_held) {
         if (tg_buf_append(&c->conv, c->tail.data, c->tail.len) != TG_OK) {
@@ -351,6 +308,45 @@ dp_resp_keep_settle(dp_req *r, bool kept, const char *why)
         }
         tg_buf_reset(&c->tail);
         c->tail_held = false;
+    }
+}
+
+static void
+dp_resp_keep_forgot(void *arg, tg_err err, dp_wire_resp *rep, const char *why)
+{
+    char *id = arg;
+
+    if (err != TG_OK || rep->status == DP_RESP_ERROR) {
+        tg_warn("stored responses: response %s may be kept although its "
+                "client was told it was not (its delete failed: %s); "
+                "delete it with DELETE /v1/responses/%s",
+                id, err != TG_OK ? why : "the PDP failed", id);
+    }
+    dp_wire_resp_fini(rep);
+    free(id);
+}
+
+/* dp_resp_keep_forget deletes r's response after its put got no answer:
+ * the PDP refuses a put that begins after its deadline, and one that
+ * began before is committed before this delete runs (LMDB orders the
+ * writes), so what the client was told ("store": false) holds. */
+static void
+dp_resp_keep_forget(dp_req *r)
+{
+    dp_wire_resp q;
+    char        *id;
+
+    memset(&q, 0, sizeof(q));
+    memcpy(q.key_hash, r->key_hash, sizeof(q.key_hash));
+    memcpy(q.id, r->resp->keep_id, sizeof(q.id));
+    if ((id = strdup(q.id)) == NULL ||
+        dp_pdp_resp(r->resp->keep_pdp, DP_RESP_DEL, r->request_id, &q,
+                    r->resp->keep_timeout_ms, dp_resp_keep_forgot,
+                    id) != TG_OK) {
+        tg_warn("stored responses: response %s may be kept although its "
+                "client was told it was not (its delete could not be sent)",
+                q.id);
+        free(id);
     }
 }
 
@@ -364,6 +360,7 @@ dp_resp_keep_done(void *arg, tg_err err, dp_wire_resp *rep, const char *why)
     if (err != TG_OK) {
         tg_warn("request %s: its response was not stored: %s", r->request_id,
                 why);
+        dp_resp_keep_forget(r);
     }
     pthread_mutex_lock(&r->mtx);
     dp_resp_keep_settle(
@@ -402,7 +399,9 @@ dp_resp_keep_put(dp_req *r, const char *json, size_t len)
         return false;
     }
     memcpy(q.id, id->valuestring, strlen(id->valuestring) + 1);
+    memcpy(c->keep_id, q.id, sizeof(c->keep_id));
     cJSON_Delete(o);
+    q.deadline_ms = tg_now_ms() + c->keep_timeout_ms - DP_RESP_PUT_MARGIN_MS;
     memcpy(q.key_hash, r->key_hash, sizeof(q.key_hash));
     q.response     = (char *)json;
     q.response_len = len;

@@ -24,6 +24,20 @@
 struct dp_req;
 struct dp_pdp;
 
+/* Calls for stored responses wait at least this long for the PDP: a put
+ * is an LMDB commit, slower than a decision (dataplane.pdp_timeout_ms). */
+#define DP_RESP_PDP_TIMEOUT_MIN_MS 2000
+
+/* dp_resp_pdp_timeout is the wait for a stored-response call, given
+ * dataplane.pdp_timeout_ms. */
+static inline int64_t
+dp_resp_pdp_timeout(int64_t pdp_timeout_ms)
+{
+    return pdp_timeout_ms > DP_RESP_PDP_TIMEOUT_MIN_MS
+               ? pdp_timeout_ms
+               : DP_RESP_PDP_TIMEOUT_MIN_MS;
+}
+
 /* dp_resp_keep_go_fn hands a request whose body is complete to a worker
  * (runs on an nng thread). */
 typedef void (*dp_resp_keep_go_fn)(void *arg, struct dp_req *r);

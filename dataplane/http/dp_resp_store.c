@@ -572,24 +572,3 @@ dp_resp_store_resolve(cJSON *body, const char *resp, size_t resp_len,
     cJSON_Delete(its);
     return n;
 }
-
-bool
-dp_resp_store_ref_response(const char *item_id, char *out, size_t cap)
-{
-    const char *rid;
-    const char *end = strrchr(item_id, '_');
-    int         n;
-
-    if (strncmp(item_id, "msg_", 4) == 0) {
-        rid = item_id + 4;
-    } else if (strncmp(item_id, "fc_", 3) == 0) {
-        rid = item_id + 3;
-    } else {
-        return false;
-    }
-    if (end == NULL || end <= rid) {
-        return false;
-    }
-    n = snprintf(out, cap, "resp_%.*s", (int)(end - rid), rid);
-    return n > 0 && (size_t)n < cap;
-}

@@ -72,9 +72,4 @@ const char *dp_resp_store_ref_id(const cJSON *body);
 int dp_resp_store_resolve(cJSON *body, const char *resp, size_t resp_len,
                           const char *items, size_t items_len);
 
-/* dp_resp_store_ref_response writes into out the id of the response a
- * gateway-made item id belongs to ("msg_<rid>_<n>", "fc_<rid>_<n>",
- * "msg_<rid>_in<n>" -> "resp_<rid>"); false: not one of ours. */
-bool dp_resp_store_ref_response(const char *item_id, char *out, size_t cap);
-
 #endif

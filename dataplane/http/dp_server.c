@@ -783,7 +783,8 @@ dp_server_resp_api_go(dp_server *srv, struct MHD_Connection *conn, dp_req *r)
     r->suspended = true;
     MHD_suspend_connection(conn);
     pthread_mutex_unlock(&r->mtx);
-    rv = dp_resp_api_start(srv->pdps[0], r, srv->cfg->dataplane.pdp_timeout_ms);
+    rv = dp_resp_api_start(
+        srv->pdps[0], r, dp_resp_pdp_timeout(srv->cfg->dataplane.pdp_timeout_ms));
     if (rv != TG_OK) {
         pthread_mutex_lock(&r->mtx);
         r->phase    = DP_PHASE_COMPLETE;
@@ -1012,16 +1013,18 @@ dp_server__access(void *cls, struct MHD_Connection *conn, const char *url,
         MHD_suspend_connection(conn);
         pthread_mutex_unlock(&r->mtx);
         if (r->resp == NULL ||
-            !dp_resp_keep_lookup(srv->pdps[0],
-                                 srv->cfg->dataplane.pdp_timeout_ms, r,
-                                 dp_server_dispatch, srv)) {
+            !dp_resp_keep_lookup(
+                srv->pdps[0],
+                dp_resp_pdp_timeout(srv->cfg->dataplane.pdp_timeout_ms), r,
+                dp_server_dispatch, srv)) {
             dp_server_dispatch(srv, r);
         }
         return MHD_YES;
     }
     if (r->resp != NULL &&
-        dp_resp_keep_hold(srv->pdps[0], srv->cfg->dataplane.pdp_timeout_ms,
-                          r)) {
+        dp_resp_keep_hold(
+            srv->pdps[0],
+            dp_resp_pdp_timeout(srv->cfg->dataplane.pdp_timeout_ms), r)) {
         return MHD_YES; /* until its Response is stored */
     }
     return dp_server_queue(srv, conn, r);
