@@ -251,7 +251,13 @@ dp_resp_keep_lookup(struct dp_pdp *pdp, int64_t timeout_ms, dp_req *r,
         (root = cJSON_ParseWithLength(r->body.data, r->body.len)) == NULL) {
         return false; /* the worker says what is wrong with it */
     }
-    if (!cJSON_IsObject(root) || (lk = calloc(1, sizeof(*lk))) == NULL) {
+    /* The words alone (in a prompt, say) are not a reference: the body
+     * goes on as the client sent it. */
+    if (!cJSON_IsObject(root) ||
+        (cJSON_GetObjectItemCaseSensitive(root, "previous_response_id") ==
+             NULL &&
+         dp_resp_store_ref_id(root) == NULL) ||
+        (lk = calloc(1, sizeof(*lk))) == NULL) {
         cJSON_Delete(root);
         return false;
     }

@@ -198,6 +198,14 @@ describe('POST /v1/responses', () => {
     const s = checkStream((await post(gw, key, { ...body, stream: true }, { stream: true })).events);
     assert.equal(s.text, mockWords(3));
     assert.match(s.final.response.id, /^resp_mock_/);
+    // A prompt that only mentions the stored-response fields is not a
+    // reference (it is not looked up, and goes on as sent).
+    const words = '[[mock echo=1]] what do previous_response_id and item_reference do?';
+    for (const model of ['m-openai', 'm-anthropic']) {
+      const m = await post(gw, key, { model, input: words });
+      assert.equal(m.status, 200, m.text);
+      assert.match(m.json.output[0].content[0].text, /what do previous_response_id and item_reference do\?$/, model);
+    }
     // A built-in tool is served natively only.
     const w = await post(gw, key, { model: 'm-openai', input: 'hi', tools: [{ type: 'web_search_preview' }] });
     assert.equal(w.status, 200, w.text);
