@@ -319,6 +319,7 @@ static const tg_config_int tg_config_dp_ints[] = {
     TG_DP_INT(workers, 0, 0, 256),
     TG_DP_INT(pdp_uid, -1, 0, 4294967294LL),
     TG_DP_INT(pdp_timeout_ms, 50, 1, 60000),
+    TG_DP_INT(responses_pdp, 1, 1, TG_CONFIG_MAX_PDP_URLS),
     TG_DP_INT(fail_open_key_ttl_s, 600, 1, 86400),
     TG_DP_INT(decision_reuse_ms, 2000, 0, 60000),
     TG_DP_INT(max_body_bytes, 1 << 20, 1024, 256 << 20),
@@ -1008,6 +1009,25 @@ tg_config_capture_fits(tg_config *cfg, const cJSON *dp, char *err,
                         (long long)(room / 2));
 }
 
+/* tg_config_responses_pdp: dataplane.responses_pdp names a pdp_url. */
+static tg_err
+tg_config_responses_pdp(tg_config *cfg, const cJSON *dp, char *err,
+                        size_t errlen)
+{
+    tg_config_priv *p = cfg->priv;
+    const cJSON    *v = cJSON_GetObjectItemCaseSensitive(dp, "responses_pdp");
+
+    if (v == NULL ||
+        cfg->dataplane.responses_pdp <= (int64_t)cfg->dataplane.n_pdp_urls) {
+        return TG_OK;
+    }
+    return tg_json_errf(p->doc, v, err, errlen,
+                        "dataplane.responses_pdp %lld: pdp_url lists %zu; "
+                        "name one of them (1 is the first)",
+                        (long long)cfg->dataplane.responses_pdp,
+                        cfg->dataplane.n_pdp_urls);
+}
+
 static tg_err
 tg_config_log_format(tg_config *cfg, const cJSON *root, char *err,
                      size_t errlen)
@@ -1069,7 +1089,8 @@ tg_config_load(tg_config **out, const char *path, char *err, size_t errlen)
         (rv = tg_config_section(cfg, root, dp, "dataplane", err, errlen)) ==
             TG_OK &&
         (rv = tg_config_dataplane(cfg, cfg->priv, dp, err, errlen)) == TG_OK &&
-        (rv = tg_config_capture_fits(cfg, dp, err, errlen)) == TG_OK) {
+        (rv = tg_config_capture_fits(cfg, dp, err, errlen)) == TG_OK &&
+        (rv = tg_config_responses_pdp(cfg, dp, err, errlen)) == TG_OK) {
         rv = tg_config_catalog_sections(cfg, root, err, errlen);
     }
     if (rv != TG_OK) {

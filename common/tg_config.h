@@ -243,6 +243,8 @@ typedef struct tg_dp_config {
      * or root does); -1 (the default): the data plane's own uid. */
     int64_t     pdp_uid;
     int64_t     pdp_timeout_ms;
+    /* Which pdp_url (1-based) keeps stored Responses API responses. */
+    int64_t     responses_pdp;
     bool        on_pdp_error_allow; /* default false: deny with 503 */
     /* Failing open serves only keys the PDP allowed this recently. */
     int64_t     fail_open_key_ttl_s;

@@ -718,6 +718,14 @@ dp_server_endpoint(const char *url, tg_endpoint *ep, const char **allow)
     return false;
 }
 
+/* dp_server_resp_pdp is the PDP that keeps stored responses
+ * (dataplane.responses_pdp). */
+static struct dp_pdp *
+dp_server_resp_pdp(const dp_server *srv)
+{
+    return srv->pdps[srv->cfg->dataplane.responses_pdp - 1];
+}
+
 /* dp_server_resp_api_first checks a request for a stored response
  * (dp_resp_api.h) and its key; its answer comes from the PDP once it has
  * been read (dp_server_resp_api_go). */
@@ -784,7 +792,8 @@ dp_server_resp_api_go(dp_server *srv, struct MHD_Connection *conn, dp_req *r)
     MHD_suspend_connection(conn);
     pthread_mutex_unlock(&r->mtx);
     rv = dp_resp_api_start(
-        srv->pdps[0], r, dp_resp_pdp_timeout(srv->cfg->dataplane.pdp_timeout_ms));
+        dp_server_resp_pdp(srv), r,
+        dp_resp_pdp_timeout(srv->cfg->dataplane.pdp_timeout_ms));
     if (rv != TG_OK) {
         pthread_mutex_lock(&r->mtx);
         r->phase    = DP_PHASE_COMPLETE;
@@ -1014,7 +1023,7 @@ dp_server__access(void *cls, struct MHD_Connection *conn, const char *url,
         pthread_mutex_unlock(&r->mtx);
         if (r->resp == NULL ||
             !dp_resp_keep_lookup(
-                srv->pdps[0],
+                dp_server_resp_pdp(srv),
                 dp_resp_pdp_timeout(srv->cfg->dataplane.pdp_timeout_ms), r,
                 dp_server_dispatch, srv)) {
             dp_server_dispatch(srv, r);
@@ -1023,7 +1032,7 @@ dp_server__access(void *cls, struct MHD_Connection *conn, const char *url,
     }
     if (r->resp != NULL &&
         dp_resp_keep_hold(
-            srv->pdps[0],
+            dp_server_resp_pdp(srv),
             dp_resp_pdp_timeout(srv->cfg->dataplane.pdp_timeout_ms), r)) {
         return MHD_YES; /* until its Response is stored */
     }

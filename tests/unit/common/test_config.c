@@ -27,6 +27,37 @@ load(const char *text, tg_config **cfg, char *err, size_t errlen)
     return tg_config_load(cfg, path, err, errlen);
 }
 
+/* dataplane.responses_pdp names one of pdp_url's entries (1-based). */
+static void
+test_responses_pdp(void)
+{
+    static const char *const url = "\"pdp_url\": \"ipc:///tmp/x.sock\"";
+    tg_config               *cfg = NULL;
+    char                     err[512];
+    char                     text[2048];
+    const char              *p = strstr(GOOD, url);
+    int                      n = (int)(p - GOOD);
+
+    CU_ASSERT_EQUAL_FATAL(load(GOOD, &cfg, err, sizeof(err)), TG_OK);
+    CU_ASSERT_EQUAL(cfg->dataplane.responses_pdp, 1);
+    tg_config_destroy(cfg);
+    snprintf(text, sizeof(text),
+             "%.*s\"pdp_url\": [\"ipc:///tmp/x.sock\", "
+             "\"ipc:///tmp/y.sock\"], \"responses_pdp\": 2%s",
+             n, GOOD, p + strlen(url));
+    cfg = NULL;
+    CU_ASSERT_EQUAL_FATAL(load(text, &cfg, err, sizeof(err)), TG_OK);
+    CU_ASSERT_EQUAL(cfg->dataplane.responses_pdp, 2);
+    tg_config_destroy(cfg);
+    snprintf(text, sizeof(text), "%.*s%s, \"responses_pdp\": 2%s", n, GOOD,
+             url, p + strlen(url));
+    cfg = NULL;
+    CU_ASSERT_EQUAL(load(text, &cfg, err, sizeof(err)), TG_ECONFIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "tollgate.json:3:"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "dataplane.responses_pdp 2: pdp_url "
+                                       "lists 1"));
+}
+
 static void
 test_good_config_and_defaults(void)
 {
@@ -484,6 +515,7 @@ main(void)
 {
     static const tg_unit_case cases[] = {
         {"pdp_responses", test_pdp_responses},
+        {"responses_pdp", test_responses_pdp},
         {"good_config_and_defaults", test_good_config_and_defaults},
         {"deployment_pricing", test_deployment_pricing},
         {"stream_options", test_stream_options},
