@@ -779,6 +779,9 @@ dp_pdp_resp(dp_pdp *pdp, dp_wire_resp_op op, const char *request_id,
     dp_pdp_cbs cbs = {.resp_cb = cb};
     tg_err     rv;
 
+    if (!dp_pdp_connected(pdp)) {
+        return TG_ECLOSED; /* not worth a wait: the client is answered now */
+    }
     /* Its own id: a stored response's calls run beside the request's
      * decision and usage report, which use the request id. */
     snprintf(id, sizeof(id), "r%d:%.*s", (int)op, (int)sizeof(id) - 4,

@@ -97,7 +97,7 @@ typedef void (*dp_pdp_resp_cb)(void *arg, tg_err err, dp_wire_resp *rep,
 /* dp_pdp_resp puts, gets or deletes a stored Responses API response
  * (op on r: tenant, id, and for a put the rest); same contract as
  * dp_pdp_decide. TG_ETOOBIG: a put larger than the PDP takes
- * (pdp.max_message_bytes). */
+ * (pdp.max_message_bytes); TG_ECLOSED: the PDP is not connected now. */
 tg_err dp_pdp_resp(dp_pdp *pdp, dp_wire_resp_op op, const char *request_id,
                    const dp_wire_resp *r, int64_t timeout_ms, dp_pdp_resp_cb cb,
                    void *arg);

@@ -37,6 +37,7 @@ const budgetBundle = {
   'central.policy.json': {
     rules: [
       { id: 'allow-all', kind: 'access', effect: 'allow' },
+      { id: 'audit', kind: 'audit', capture: 'metadata' },
       {
         id: 'shared-daily', kind: 'budget', scope: 'tenant', window: 'daily', limit_usd: Number((LIMIT / 1e6).toFixed(6)),
         when: { all: [{ eq: ['tenant.id', 'shared-co'] }, { eq: ['request.model', 'gpt-4o-mini'] }] },
@@ -155,6 +156,29 @@ describe('central PDP over mutual TLS', () => {
     const { byId, list } = await decisionRecords(gw);
     assert.equal(byId.get(rid)?.pdp_fallback, 1, JSON.stringify(byId.get(rid)));
     assert.ok(list.some((x) => x.request_id !== rid && x.pdp_fallback === undefined));
+  });
+
+  test('stored responses go to dataplane.responses_pdp: the central PDP named second keeps them', async () => {
+    const key = (await gw.createKey({ tenant: 'resp-co' })).key;
+    const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
+    for (const [n, kept] of [[2, true], [1, false]]) {
+      const d = await gw.addDataplane({
+        pdp_url: [`ipc://${gw.dir}/no-local-pdp/pdp.sock`, tlsUrl],
+        pdp_tls: tlsFor(certs.dp[3]),
+        responses_pdp: n,
+      });
+      const r = await httpRequest(d.port, {
+        method: 'POST', path: '/v1/responses', headers, body: { model: 'mock-small', input: `keep me ${n}` },
+      });
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.json.store, kept, r.text);
+      assert.equal(r.headers['x-tollgate-store'], kept ? 'stored' : 'not stored; the PDP could not be reached');
+      // The gateway's own data plane talks to the central PDP only.
+      const g = await gw.request(`/v1/responses/${r.json.id}`, { key });
+      assert.equal(g.status, kept ? 200 : 404, g.text);
+      assert.equal((await d.proc.kill('SIGTERM')).code, 0, d.proc.describe());
+      gw.extraDps.splice(gw.extraDps.indexOf(d.proc), 1);
+    }
   });
 
   test('local first, central while the local PDP is down, local again once it is back', { timeout: 90_000 }, async () => {
