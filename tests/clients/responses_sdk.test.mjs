@@ -4,13 +4,16 @@
 // (ai 6 / @ai-sdk/openai 3: generateText, streamText, a tool), each against
 // an OpenAI deployment (the request goes natively to the mock's
 // /v1/responses) and an Anthropic one (translated through the chat form);
-// and what this stateless gateway answers to previous_response_id and
-// to retrieving a stored response.
+// stored responses: previous_response_id (the model sees the history, also
+// on another provider format), responses.retrieve, inputItems.list (the
+// SDK pages with after/has_more), responses.del; the AI SDK's multi-turn
+// with its default options (store on: earlier answers go back as
+// item_reference), with a tool round trip, and with store off.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
 import { createOpenAI } from '@ai-sdk/openai';
-import { generateText, jsonSchema, streamText, tool } from 'ai';
+import { generateText, jsonSchema, stepCountIs, streamText, tool } from 'ai';
 import OpenAI from 'openai';
 
 import { mockWords, providerDeployments, startGateway } from '../integration/harness.mjs';
@@ -19,6 +22,23 @@ const BACKENDS = [
   { model: 'm-openai', dep: 'oai', api: 'openai' },
   { model: 'm-anthropic', dep: 'ant', api: 'anthropic' },
 ];
+
+const BUNDLE = {
+  'bundle.json': { name: 'responses-sdk', revision: 1 },
+  'access.policy.json': { rules: [
+    { id: 'allow-all', kind: 'access', effect: 'allow' },
+    { id: 'audit-meta', kind: 'audit', capture: 'metadata' },
+  ] },
+};
+
+/** bodyOf is the request body an AI SDK result says it sent. */
+const bodyOf = (req) => (typeof req.body === 'string' ? JSON.parse(req.body) : req.body);
+
+/** textOf is what a Responses input item says. */
+function textOf(it) {
+  if (typeof it.content === 'string') return it.content;
+  return (it.content ?? []).map((p) => p.text ?? '').join('');
+}
 
 const WEATHER = {
   type: 'function',
@@ -33,7 +53,9 @@ describe('Responses API clients', () => {
   let provider;
 
   before(async () => {
-    gw = await startGateway({ deployments: (p) => providerDeployments(p) });
+    // An audit rule with capture metadata: responses are kept (capture
+    // none, the default without one, keeps none).
+    gw = await startGateway({ deployments: (p) => providerDeployments(p), bundle: BUNDLE });
     const k = await gw.createKey({ tenant: 'responses-sdk' });
     openai = new OpenAI({ baseURL: `${gw.baseUrl}/v1`, apiKey: k.key, maxRetries: 0, timeout: 30_000 });
     provider = createOpenAI({ baseURL: `${gw.baseUrl}/v1`, apiKey: k.key });
@@ -152,20 +174,156 @@ describe('Responses API clients', () => {
         messages: [...first, ...r1.response.messages, { role: 'user', content: '[[mock echo=1]] and more' }],
       });
       assert.equal(r2.text, 'and more');
+      // With store on (the default), the AI SDK refers to the earlier
+      // answer by its id: it was never kept, so the reference is unknown.
       await assert.rejects(generateText({
         model: provider(b.model), maxRetries: 0,
         messages: [...first, ...r1.response.messages, { role: 'user', content: 'again' }],
-      }), (e) => e.statusCode === 400 && /item_reference/.test(e.message) && /store = false/.test(e.message));
+      }), (e) => {
+        assert.equal(e.statusCode, 400, e.message);
+        const err = JSON.parse(e.responseBody).error;
+        assert.equal(err.code, 'item_not_found', e.responseBody);
+        assert.equal(err.param, 'input');
+        return true;
+      });
     });
   }
 
-  test('openai SDK: previous_response_id is refused; retrieve, delete and inputItems.list of an unknown id are 404', async () => {
-    await assert.rejects(
-      openai.responses.create({ model: 'm-anthropic', input: 'hi', previous_response_id: 'resp_x' }),
-      (e) => e.status === 400 && /previous_response_id/.test(e.message) && e.param === 'previous_response_id');
-    const notFound = (e) => e.status === 404 && e.code === 'not_found' && /resp_x/.test(e.message);
+  for (const b of BACKENDS) {
+    test(`openai SDK stored responses -> ${b.model}: previous_response_id, retrieve, inputItems.list, del`, async () => {
+      const other = BACKENDS.find((x) => x !== b);
+      const r1 = await openai.responses.create({ model: b.model, input: '[[mock chunks=5]] first' });
+      assert.equal(r1.store, true);
+      assert.equal(r1.output_text, mockWords(5));
+
+      // No directive in the new input: five words (not the mock's default
+      // eight) only if the model was sent turn 1.
+      const r2 = await openai.responses.create({ model: b.model, input: 'second', previous_response_id: r1.id });
+      assert.equal(r2.output_text, mockWords(5), 'the model did not see turn 1');
+      assert.equal(r2.store, true);
+      const spelled = [{ role: 'user', content: '[[mock chunks=5]] first' }, { role: 'assistant', content: mockWords(5) },
+        { role: 'user', content: 'second' }];
+      const twin = await openai.responses.create({ model: b.model, store: false, input: spelled });
+      assert.equal(r2.usage.input_tokens, twin.usage.input_tokens, 'the model was sent another history');
+
+      // Continued on the other provider format, streamed.
+      const stream = await openai.responses.create({ model: other.model, input: 'third', previous_response_id: r2.id,
+        stream: true });
+      let text = '';
+      let done;
+      for await (const ev of stream) {
+        if (ev.type === 'response.output_text.delta') text += ev.delta;
+        if (ev.type === 'response.completed') done = ev.response;
+      }
+      assert.equal(text, mockWords(5), `${other.model} did not see turns 1 and 2`);
+      assert.equal(done.store, true);
+
+      const got = await openai.responses.retrieve(r2.id);
+      const { output_text: _, ...plain } = r2;
+      assert.deepEqual(got, plain);
+      assert.deepEqual(await openai.responses.retrieve(done.id), done);
+
+      // Turn 3's input items: the whole conversation; the SDK pages
+      // through them two at a time (after = the last id, until has_more
+      // is false).
+      const page = await openai.responses.inputItems.list(done.id, { order: 'asc', limit: 2 });
+      assert.equal(page.data.length, 2);
+      assert.equal(page.has_more, true);
+      const all = [];
+      for await (const it of openai.responses.inputItems.list(done.id, { order: 'asc', limit: 2 })) all.push(it);
+      assert.deepEqual(all.map(textOf), ['[[mock chunks=5]] first', mockWords(5), 'second', mockWords(5), 'third']);
+      assert.deepEqual(all.map((i) => i.role), ['user', 'assistant', 'user', 'assistant', 'user']);
+      assert.equal(all[1].id, r1.output[0].id);
+      const newest = await openai.responses.inputItems.list(done.id);
+      assert.deepEqual(newest.data.map(textOf), all.map(textOf).reverse());
+
+      assert.deepEqual(await openai.responses.del(r2.id), { id: r2.id, object: 'response', deleted: true });
+      await assert.rejects(openai.responses.retrieve(r2.id),
+        (e) => e instanceof OpenAI.NotFoundError && e.status === 404 && e.code === 'not_found');
+      await assert.rejects(openai.responses.inputItems.list(r2.id), (e) => e instanceof OpenAI.NotFoundError);
+      await assert.rejects(openai.responses.create({ model: b.model, input: 'x', previous_response_id: r2.id }),
+        (e) => e instanceof OpenAI.BadRequestError && e.code === 'previous_response_not_found' &&
+          e.param === 'previous_response_id');
+      // The others stay.
+      assert.equal((await openai.responses.retrieve(r1.id)).id, r1.id);
+      assert.equal(r2.previous_response_id, r1.id, 'previous_response_id is not echoed');
+      assert.equal(done.previous_response_id, r2.id, 'previous_response_id is not echoed in the stream');
+    });
+  }
+
+  test('openai SDK: retrieve, delete and inputItems.list of an unknown id are 404; previous_response_id 400', async () => {
+    const notFound = (e) => e instanceof OpenAI.NotFoundError && e.code === 'not_found' && /resp_x/.test(e.message);
     await assert.rejects(openai.responses.retrieve('resp_x'), notFound);
     await assert.rejects(openai.responses.del('resp_x'), notFound);
     await assert.rejects(openai.responses.inputItems.list('resp_x', { limit: 5, order: 'asc' }), notFound);
+    for (const b of BACKENDS) {
+      await assert.rejects(openai.responses.create({ model: b.model, input: 'hi', previous_response_id: 'resp_x' }),
+        (e) => e instanceof OpenAI.BadRequestError && e.code === 'previous_response_not_found' &&
+          e.param === 'previous_response_id' && e.type === 'invalid_request_error');
+    }
   });
+
+  // The AI SDK's defaults keep store on: earlier assistant answers go back
+  // as item_reference, which the gateway resolves from what it kept (for
+  // the OpenAI deployment, OpenAI's own item ids of its native answers).
+  for (const model of ['m-openai', 'm-anthropic', 'm-gemini']) {
+    test(`Vercel AI SDK multi-turn with default options -> ${model}: item_reference, generateText, streamText, a tool`, async () => {
+      const first = [{ role: 'user', content: '[[mock chunks=5]] hi' }];
+      const r1 = await generateText({ model: provider(model), messages: first });
+      assert.equal(r1.text, mockWords(5));
+      const id1 = r1.response.messages[0].content.find((p) => p.type === 'text').providerOptions.openai.itemId;
+      assert.match(id1, model === 'm-openai' ? /^msg_mock_/ : /^msg_req_/);
+
+      const m2 = [...first, ...r1.response.messages, { role: 'user', content: 'and more' }];
+      const r2 = await generateText({ model: provider(model), messages: m2, maxRetries: 0 });
+      assert.deepEqual(bodyOf(r2.request).input[1], { type: 'item_reference', id: id1 });
+      assert.equal(r2.text, mockWords(5));
+      // The provider was sent the referenced answer's text: the same
+      // prompt as the conversation spelled out (store off).
+      const w2 = await generateText({ model: provider(model), messages: m2, providerOptions: { openai: { store: false } } });
+      assert.equal(bodyOf(w2.request).input[1].type ?? 'message', 'message');
+      assert.equal(r2.usage.inputTokens, w2.usage.inputTokens);
+
+      // streamText, the same way.
+      const m3 = [...m2, ...r2.response.messages, { role: 'user', content: '[[mock chunks=3]] third turn' }];
+      const s = streamText({ model: provider(model), messages: m3, maxRetries: 0 });
+      let text = '';
+      for await (const d of s.textStream) text += d;
+      assert.equal(text, mockWords(3));
+      const sent = bodyOf(await s.request).input;
+      assert.deepEqual(sent.filter((i) => i.type === 'item_reference').map((i) => i.id),
+        [id1, r2.response.messages[0].content.find((p) => p.type === 'text').providerOptions.openai.itemId]);
+      const sw = streamText({ model: provider(model), messages: m3, providerOptions: { openai: { store: false } } });
+      await sw.text;
+      assert.equal((await s.usage).inputTokens, (await sw.usage).inputTokens);
+
+      // A tool round trip on top, whole and streamed: the call and its
+      // result go by value, the earlier answers by reference.
+      const m4 = [...m3, ...(await s.response).messages, { role: 'user', content: '[[mock tool=get_weather]] weather in Paris?' }];
+      const tools = {
+        get_weather: tool({
+          description: 'Weather in a city',
+          inputSchema: jsonSchema({ type: 'object', properties: { city: { type: 'string' } }, required: ['city'] }),
+          execute: async ({ city }) => `sunny in ${city}`,
+        }),
+      };
+      const g = await generateText({ model: provider(model), messages: m4, tools, stopWhen: stepCountIs(3), maxRetries: 0 });
+      assert.equal(g.steps.length, 2);
+      assert.equal(g.steps[0].toolCalls[0].toolName, 'get_weather');
+      assert.equal(g.steps[0].toolResults[0].output, 'sunny in Paris');
+      assert.equal(g.text, mockWords(3));
+      const in2 = bodyOf(g.steps[1].request).input;
+      assert.equal(in2.filter((i) => i.type === 'item_reference').length, 3);
+      assert.equal(in2.at(-1).type, 'function_call_output');
+      const st = streamText({ model: provider(model), messages: m4, tools, stopWhen: stepCountIs(3), maxRetries: 0 });
+      assert.equal(await st.text, mockWords(3));
+      assert.equal((await st.steps).length, 2);
+
+      // And on after the tool round: its final answer referred to as well.
+      const m5 = [...m4, ...g.response.messages, { role: 'user', content: '[[mock chunks=2]] thanks' }];
+      const last = await generateText({ model: provider(model), messages: m5, maxRetries: 0 });
+      assert.equal(last.text, mockWords(2));
+      assert.equal(bodyOf(last.request).input.filter((i) => i.type === 'item_reference').length, 4);
+    });
+  }
 });
