@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 tg_err
@@ -338,5 +339,22 @@ tg_wire_usage_read(const Tollgate__V1__Usage *in, tg_usage *u, char *err,
     if (in->outcome != NULL) {
         return tg_wire_outcome_read(in->outcome, &u->outcome, err, errlen);
     }
+    return TG_OK;
+}
+
+tg_err
+tg_wire_bytes_dup(const ProtobufCBinaryData *in, char **out, size_t *len)
+{
+    *out = NULL;
+    *len = 0;
+    if (in->len == 0) {
+        return TG_OK;
+    }
+    if ((*out = malloc(in->len + 1)) == NULL) {
+        return TG_ENOMEM;
+    }
+    memcpy(*out, in->data, in->len);
+    (*out)[in->len] = '\0';
+    *len            = in->len;
     return TG_OK;
 }

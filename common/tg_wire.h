@@ -46,4 +46,9 @@ Tollgate__V1__Usage *tg_wire_usage_fill(tg_wire_usage_room *room,
 tg_err tg_wire_usage_read(const Tollgate__V1__Usage *in, tg_usage *u,
                           char *err, size_t errlen);
 
+/* tg_wire_bytes_dup copies a bytes field as a NUL-terminated string into
+ * *out (NULL and 0 when it is empty). Owns: *out (free()). */
+tg_err tg_wire_bytes_dup(const ProtobufCBinaryData *in, char **out,
+                         size_t *len);
+
 #endif

@@ -521,23 +521,6 @@ dp_wire_encode_resp(dp_wire_resp_op op, const char *request_id,
     return rv;
 }
 
-static tg_err
-dp_wire_resp_dup(const ProtobufCBinaryData *in, char **out, size_t *len)
-{
-    *out = NULL;
-    *len = 0;
-    if (in->len == 0) {
-        return TG_OK;
-    }
-    if ((*out = malloc(in->len + 1)) == NULL) {
-        return TG_ENOMEM;
-    }
-    memcpy(*out, in->data, in->len);
-    (*out)[in->len] = '\0';
-    *len            = in->len;
-    return TG_OK;
-}
-
 tg_err
 dp_wire_decode_resp(const uint8_t *buf, size_t len, size_t max,
                     const char *request_id, dp_wire_resp *out, char *why,
@@ -559,9 +542,9 @@ dp_wire_decode_resp(const uint8_t *buf, size_t len, size_t max,
         snprintf(why, whylen, "PDP answered an unknown stored-response status");
     } else if (dp_wire_copy(out->id, sizeof(out->id), rr->response_id)) {
         snprintf(why, whylen, "PDP answered a response id too long");
-    } else if ((rv = dp_wire_resp_dup(&rr->response, &out->response,
+    } else if ((rv = tg_wire_bytes_dup(&rr->response, &out->response,
                                       &out->response_len)) == TG_OK &&
-               (rv = dp_wire_resp_dup(&rr->items, &out->items,
+               (rv = tg_wire_bytes_dup(&rr->items, &out->items,
                                       &out->items_len)) == TG_OK) {
         out->status     = (dp_wire_resp_status)rr->status;
         out->created_ms = rr->created_ms;

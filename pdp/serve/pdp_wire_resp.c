@@ -6,6 +6,7 @@
 
 #include "pdp_wire_int.h"
 #include "tg_hash.h"
+#include "tg_wire.h"
 
 #define PDP_WIRE_STR(dst, src, field)                                          \
     do {                                                                       \
@@ -22,25 +23,6 @@ pdp_wire_resp_fail(char *err, size_t errlen, const char *why)
         snprintf(err, errlen, "%s", why);
     }
     return TG_EPROTO;
-}
-
-/* pdp_wire_resp_dup copies len bytes of data as a NUL-terminated string
- * into *out (NULL and 0 when len is 0). */
-static tg_err
-pdp_wire_resp_dup(const ProtobufCBinaryData *in, char **out, size_t *len)
-{
-    *out = NULL;
-    *len = 0;
-    if (in->len == 0) {
-        return TG_OK;
-    }
-    if ((*out = malloc(in->len + 1)) == NULL) {
-        return TG_ENOMEM;
-    }
-    memcpy(*out, in->data, in->len);
-    (*out)[in->len] = '\0';
-    *len            = in->len;
-    return TG_OK;
 }
 
 static tg_err
@@ -79,9 +61,9 @@ pdp_wire__resp_request_in(const Tollgate__V1__PdpRequest *in, pdp_req *out,
         }
         r->created_ms  = in->resp_put->created_ms;
         r->deadline_ms = in->resp_put->deadline_ms;
-        if ((rv = pdp_wire_resp_dup(&in->resp_put->response, &r->response,
+        if ((rv = tg_wire_bytes_dup(&in->resp_put->response, &r->response,
                                     &r->response_len)) != TG_OK ||
-            (rv = pdp_wire_resp_dup(&in->resp_put->items, &r->items,
+            (rv = tg_wire_bytes_dup(&in->resp_put->items, &r->items,
                                     &r->items_len)) != TG_OK) {
             pdp_wire_request_release(out);
             out->kind = PDP_REQ_RESP_PUT;
@@ -122,9 +104,9 @@ pdp_wire__resp_reply_in(const Tollgate__V1__PdpResponse *in, pdp_rep *out,
     out->u.resp.status = (pdp_wire_resp_status)rr->status;
     PDP_WIRE_STR(r->id, rr->response_id, "resp_reply.response_id");
     r->created_ms = rr->created_ms;
-    if ((rv = pdp_wire_resp_dup(&rr->response, &r->response,
+    if ((rv = tg_wire_bytes_dup(&rr->response, &r->response,
                                 &r->response_len)) != TG_OK ||
-        (rv = pdp_wire_resp_dup(&rr->items, &r->items, &r->items_len)) !=
+        (rv = tg_wire_bytes_dup(&rr->items, &r->items, &r->items_len)) !=
             TG_OK) {
         pdp_wire_reply_release(out);
         return rv;

@@ -436,12 +436,14 @@ pdp_resp_decode(const MDB_val *v, pdp_resp_rec *out)
     return TG_OK;
 }
 
-tg_err
-pdp_store_resp_get(pdp_store *st, const char *tenant, const char *id,
-                   pdp_resp_rec *out)
+/* pdp_resp_read reads the tenant's response named name (by_item: the
+ * response the index names for item name, both in one snapshot). */
+static tg_err
+pdp_resp_read(pdp_store *st, const char *tenant, const char *name,
+              bool by_item, pdp_resp_rec *out)
 {
     uint8_t           kb[PDP_RESP_KEY_MAX];
-    size_t            kl = pdp_resp_key(kb, 'r', tenant, id);
+    size_t            kl = pdp_resp_key(kb, by_item ? 'i' : 'r', tenant, name);
     pdp_store_reader *rd = NULL;
     MDB_val           v;
     tg_err            rv;
@@ -451,42 +453,15 @@ pdp_store_resp_get(pdp_store *st, const char *tenant, const char *id,
         return TG_ENOTFOUND;
     }
     snprintf(out->tenant, sizeof(out->tenant), "%s", tenant);
-    snprintf(out->id, sizeof(out->id), "%s", id);
+    if (!by_item) {
+        snprintf(out->id, sizeof(out->id), "%s", name);
+    }
     if ((rv = pdp_store_reader_create(st, &rd)) != TG_OK) {
         return rv;
     }
     if ((rv = pdp_store_read_begin(rd)) == TG_OK) {
         rv = pdp_store__get(rd, st->responses, kb, kl, &v);
-        if (rv == TG_OK) {
-            rv = pdp_resp_decode(&v, out);
-        }
-        pdp_store_read_end(rd);
-    }
-    pdp_store_reader_destroy(rd);
-    return rv;
-}
-
-tg_err
-pdp_store_resp_get_item(pdp_store *st, const char *tenant, const char *item_id,
-                        pdp_resp_rec *out)
-{
-    uint8_t           kb[PDP_RESP_KEY_MAX];
-    size_t            kl = pdp_resp_key(kb, 'i', tenant, item_id);
-    pdp_store_reader *rd = NULL;
-    MDB_val           v;
-    tg_err            rv;
-
-    memset(out, 0, sizeof(*out));
-    if (kl == 0) {
-        return TG_ENOTFOUND;
-    }
-    snprintf(out->tenant, sizeof(out->tenant), "%s", tenant);
-    if ((rv = pdp_store_reader_create(st, &rd)) != TG_OK) {
-        return rv;
-    }
-    if ((rv = pdp_store_read_begin(rd)) == TG_OK) {
-        /* The index record and the response, in one snapshot. */
-        if ((rv = pdp_store__get(rd, st->responses, kb, kl, &v)) == TG_OK &&
+        if (rv == TG_OK && by_item &&
             (rv = pdp_resp_owner_of(&v, out->id)) == TG_OK) {
             kl = pdp_resp_key(kb, 'r', tenant, out->id);
             rv = pdp_store__get(rd, st->responses, kb, kl, &v);
@@ -498,6 +473,20 @@ pdp_store_resp_get_item(pdp_store *st, const char *tenant, const char *item_id,
     }
     pdp_store_reader_destroy(rd);
     return rv;
+}
+
+tg_err
+pdp_store_resp_get(pdp_store *st, const char *tenant, const char *id,
+                   pdp_resp_rec *out)
+{
+    return pdp_resp_read(st, tenant, id, false, out);
+}
+
+tg_err
+pdp_store_resp_get_item(pdp_store *st, const char *tenant, const char *item_id,
+                        pdp_resp_rec *out)
+{
+    return pdp_resp_read(st, tenant, item_id, true, out);
 }
 
 /* pdp_resp_del_at deletes the tenant's response id (its record k, value v,
