@@ -3,7 +3,8 @@
 // with a function tool) and the Vercel AI SDK's default OpenAI provider
 // (ai 6 / @ai-sdk/openai 3: generateText, streamText, a tool), each against
 // an OpenAI deployment (the request goes natively to the mock's
-// /v1/responses) and an Anthropic one (translated through the chat form);
+// /v1/responses) and Anthropic, Gemini and Bedrock ones (translated through
+// the chat form);
 // stored responses: previous_response_id (the model sees the history, also
 // on another provider format), responses.retrieve, inputItems.list (the
 // SDK pages with after/has_more), responses.del; the AI SDK's multi-turn
@@ -16,11 +17,14 @@ import { createOpenAI } from '@ai-sdk/openai';
 import { generateText, jsonSchema, stepCountIs, streamText, tool } from 'ai';
 import OpenAI from 'openai';
 
+import { awsEnv, bedrockDeployments } from '../integration/bedrock.mjs';
 import { mockWords, providerDeployments, startGateway } from '../integration/harness.mjs';
 
 const BACKENDS = [
   { model: 'm-openai', dep: 'oai', api: 'openai' },
   { model: 'm-anthropic', dep: 'ant', api: 'anthropic' },
+  { model: 'm-gemini', dep: 'gem', api: 'gemini' },
+  { model: 'm-bedrock', dep: 'br', api: 'bedrock' },
 ];
 
 const BUNDLE = {
@@ -55,7 +59,11 @@ describe('Responses API clients', () => {
   before(async () => {
     // An audit rule with capture metadata: responses are kept (capture
     // none, the default without one, keeps none).
-    gw = await startGateway({ deployments: (p) => providerDeployments(p), bundle: BUNDLE });
+    gw = await startGateway({
+      deployments: (p) => [...providerDeployments(p), ...bedrockDeployments(p)],
+      dataplaneEnv: awsEnv(),
+      bundle: BUNDLE,
+    });
     const k = await gw.createKey({ tenant: 'responses-sdk' });
     openai = new OpenAI({ baseURL: `${gw.baseUrl}/v1`, apiKey: k.key, maxRetries: 0, timeout: 30_000 });
     provider = createOpenAI({ baseURL: `${gw.baseUrl}/v1`, apiKey: k.key });
@@ -266,7 +274,7 @@ describe('Responses API clients', () => {
   // The AI SDK's defaults keep store on: earlier assistant answers go back
   // as item_reference, which the gateway resolves from what it kept (for
   // the OpenAI deployment, OpenAI's own item ids of its native answers).
-  for (const model of ['m-openai', 'm-anthropic', 'm-gemini']) {
+  for (const model of ['m-openai', 'm-anthropic', 'm-gemini', 'm-bedrock']) {
     test(`Vercel AI SDK multi-turn with default options -> ${model}: item_reference, generateText, streamText, a tool`, async () => {
       const first = [{ role: 'user', content: '[[mock chunks=5]] hi' }];
       const r1 = await generateText({ model: provider(model), messages: first });
