@@ -5,6 +5,7 @@
 #include "dp_req.h"
 
 #include <arpa/inet.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,6 +122,15 @@ dp_decision_keep(dp_decision *out, const tg_decision *d)
     memcpy(out->guard_set, d->guard_set, sizeof(out->guard_set));
     out->reuse_ms     = d->reuse_ms;
     out->reuse_inputs = d->reuse_inputs;
+}
+
+bool
+dp_req_client_hung_up(const dp_req *r)
+{
+    struct pollfd pfd = {r->client_fd, POLLRDHUP, 0};
+
+    return r->client_fd >= 0 && poll(&pfd, 1, 0) == 1 &&
+           (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
 void

@@ -275,6 +275,11 @@ void dp_req_client_ip(struct MHD_Connection *conn, char *out, size_t len);
 void dp_req_ref(dp_req *r);
 void dp_req_unref(dp_req *r);
 
+/* dp_req_client_hung_up tells whether r's client closed its end of the
+ * connection: libmicrohttpd does not watch a suspended connection, so
+ * whoever holds one looks at the socket itself. */
+bool dp_req_client_hung_up(const dp_req *r);
+
 /* dp_req_resume_locked resumes r's MHD connection if it is suspended and
  * the client is still there. Call with r->mtx held. */
 void dp_req_resume_locked(dp_req *r);

@@ -48,10 +48,18 @@ dp_resp_lookup_end(dp_resp_lookup *lk, unsigned status, const char *msg,
     dp_req *r = lk->r;
 
     cJSON_Delete(lk->root);
-    if (status == 0) {
+    if (status == 0 && !dp_req_client_hung_up(r)) {
         lk->go(lk->arg, r);
         free(lk);
         return;
+    }
+    if (status == 0) {
+        /* Its client left while its stored parts were fetched: nothing
+         * goes upstream; resumed, the connection is closed by MHD. */
+        status = 499;
+        msg    = "The client closed the connection.";
+        type   = "invalid_request_error";
+        code   = "client_closed";
     }
     pthread_mutex_lock(&r->mtx);
     tg_buf_reset(&r->out);

@@ -4,7 +4,6 @@
  * Only this thread touches a request's worker fields. */
 #include "dp_worker.h"
 
-#include <poll.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -713,20 +712,17 @@ dp_worker_cancelled(dp_worker *w, dp_req *r, bool resume)
     /* Otherwise a PDP call is in flight: dp_worker_decided finishes it. */
 }
 
-/* dp_worker_client_hung_up tells whether the client closed its end.
- * libmicrohttpd does not watch suspended connections, so while a request
- * waits for the provider the worker looks at the socket itself. */
+/* dp_worker_client_hung_up tells, at most every DP_HANGUP_CHECK_US,
+ * whether the client of a request waiting for the provider closed its
+ * end (dp_req_client_hung_up). */
 static bool
 dp_worker_client_hung_up(dp_req *r, int64_t now)
 {
-    struct pollfd pfd = {r->client_fd, POLLRDHUP, 0};
-
     if (r->client_fd < 0 || now - r->hangup_checked_us < DP_HANGUP_CHECK_US) {
         return false;
     }
     r->hangup_checked_us = now;
-    return poll(&pfd, 1, 0) == 1 &&
-           (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+    return dp_req_client_hung_up(r);
 }
 
 /* dp_worker_paused: the transfer waits for the client to read (its

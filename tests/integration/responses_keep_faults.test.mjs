@@ -5,6 +5,7 @@
 // The PDP is SIGSTOPped while the stream is flowing, so the put at its end
 // meets a PDP that does not answer.
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 
 import { openStream, providerDeployments, readSse, startGateway } from './harness.mjs';
@@ -115,6 +116,35 @@ describe('stored responses when the PDP stops', () => {
       assert.equal(last.json.response.store, false);
       const g = await gw.request(`/v1/responses/${last.json.response.id}`, { key });
       assert.equal(g.status, 404, g.text);
+    });
+
+    test('a client that leaves while its previous_response_id is fetched sends nothing upstream', async () => {
+      const first = await gw.request('/v1/responses', {
+        method: 'POST', key, headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'm-anthropic', input: 'remember this' }),
+      });
+      assert.equal(first.status, 200, first.text);
+      const before = (await gw.mockStats()).requests;
+      gw.pdp.child.kill('SIGSTOP');
+      const body = JSON.stringify({ model: 'm-anthropic', input: 'and?', previous_response_id: first.json.id });
+      const req = http.request({
+        host: '127.0.0.1', port: gw.port, method: 'POST', path: '/v1/responses', agent: false,
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, 'content-length': Buffer.byteLength(body) },
+      });
+      req.on('error', () => {});
+      req.end(body);
+      await sleep(300); // the lookup waits on the stopped PDP
+      req.destroy();
+      await sleep(300);
+      gw.pdp.child.kill('SIGCONT'); // it answers the lookup now
+      await sleep(1000);
+      assert.equal((await gw.mockStats()).requests, before, 'a request whose client had left reached the provider');
+      // The gateway goes on serving.
+      const next = await gw.request('/v1/responses', {
+        method: 'POST', key, headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'm-anthropic', input: 'and?', previous_response_id: first.json.id }),
+      });
+      assert.equal(next.status, 200, next.text);
     });
   });
 });
