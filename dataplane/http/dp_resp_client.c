@@ -69,10 +69,12 @@ dp_resp_client_keep_input(dp_resp_client *c, const cJSON *root)
     cJSON *items = NULL;
     tg_err rv;
 
-    c->store_asked = !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(root, "store"));
+    c->store_asked =
+        !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(root, "store"));
     if (c->prev_id[0] != '\0' && c->echo != NULL) {
         cJSON *v = cJSON_CreateString(c->prev_id);
-        if (v == NULL || !cJSON_AddItemToObject(c->echo, "previous_response_id", v)) {
+        if (v == NULL ||
+            !cJSON_AddItemToObject(c->echo, "previous_response_id", v)) {
             cJSON_Delete(v);
             return TG_ENOMEM;
         }
@@ -94,10 +96,11 @@ dp_resp_client_redacted(dp_resp_client *c, const tg_buf *chat)
     if (!c->store_asked) {
         return TG_OK;
     }
-    rv = dp_resp_store_from_chat(
-        chat->data, chat->len,
-        cJSON_IsString(cJSON_GetObjectItemCaseSensitive(c->echo, "instructions")),
-        c->id + 5, &items);
+    rv =
+        dp_resp_store_from_chat(chat->data, chat->len,
+                                cJSON_IsString(cJSON_GetObjectItemCaseSensitive(
+                                    c->echo, "instructions")),
+                                c->id + 5, &items);
     if (rv == TG_OK && (rv = dp_resp_client_set_items(c, items)) == TG_OK) {
         c->redacted = true;
     } else if (rv != TG_ENOMEM) {
@@ -207,10 +210,10 @@ dp_resp_client_has_response(const char *ev, size_t n)
 static bool
 dp_resp_client_set(cJSON *o, const char *key, cJSON *v)
 {
-    bool ok = v != NULL &&
-              (cJSON_GetObjectItemCaseSensitive(o, key) != NULL
-                   ? cJSON_ReplaceItemInObjectCaseSensitive(o, key, v)
-                   : cJSON_AddItemToObject(o, key, v));
+    bool ok =
+        v != NULL && (cJSON_GetObjectItemCaseSensitive(o, key) != NULL
+                          ? cJSON_ReplaceItemInObjectCaseSensitive(o, key, v)
+                          : cJSON_AddItemToObject(o, key, v));
 
     if (!ok) {
         cJSON_Delete(v);
@@ -266,8 +269,9 @@ dp_resp_client_body(dp_resp_client *c, tg_buf *out)
     tg_err       rv;
 
     if (c->native) { /* OpenAI's own Response */
-        return dp_resp_client_restates(c) ? dp_resp_client_restate(c, out, false)
-                                          : TG_OK;
+        return dp_resp_client_restates(c)
+                   ? dp_resp_client_restate(c, out, false)
+                   : TG_OK;
     }
     rv = dp_resp_from_chat(out->data, out->len, &m, &s, &slen);
     if (rv == TG_OK) {
@@ -350,7 +354,7 @@ dp_resp_client_native(dp_resp_client *c, const char *ev, size_t n)
             if (tg_buf_append(&one, c->conv.data + at, n) == TG_OK &&
                 dp_resp_client_restate(c, &one, true) == TG_OK) {
                 c->conv.len = at;
-                rv = tg_buf_append(&c->conv, one.data, one.len);
+                rv          = tg_buf_append(&c->conv, one.data, one.len);
             }
             tg_buf_fini(&one);
         }
@@ -369,14 +373,14 @@ dp_resp_client_hold(dp_resp_client *c, bool ended)
 {
     static const char *const finals[] = {"event: response.completed\n",
                                          "event: response.incomplete\n"};
-    const char *base = c->conv.data + c->conv_off;
-    size_t      n    = c->conv.len - c->conv_off;
+    const char              *base     = c->conv.data + c->conv_off;
+    size_t                   n        = c->conv.len - c->conv_off;
 
     if (c->keep != DP_RESP_KEEP_WANT || c->tail_held) {
         return;
     }
     for (size_t i = 0; i < sizeof(finals) / sizeof(finals[0]) && n > 0; i++) {
-        const char *p = base;
+        const char *p  = base;
         size_t      fl = strlen(finals[i]);
         while ((p = memmem(p, n - (size_t)(p - base), finals[i], fl)) != NULL &&
                p != base && p[-1] != '\n') {

@@ -53,16 +53,16 @@ typedef struct dp_resp_client {
     /* Stored responses (dp_resp_keep.h). The worker fills the request's
      * part; the answer's part is the MHD thread's and the PDP reply's,
      * under the request's mutex. */
-    bool   store_asked;  /* "store" true or absent (OpenAI's default) */
-    char   prev_id[96];  /* previous_response_id, resolved; "" */
-    char  *items;        /* the input items to keep (a JSON array); NULL */
-    size_t items_len;
-    bool   redacted;     /* items are the guardrail-redacted input */
-    int    keep;         /* dp_resp_keep_state */
-    char   keep_why[96]; /* x-tollgate-store; "" */
-    bool   body_done;    /* a whole answer is a Response already */
-    bool   tail_held;    /* a stream's final event waits in tail */
-    tg_buf tail;
+    bool           store_asked; /* "store" true or absent (OpenAI's default) */
+    char           prev_id[96]; /* previous_response_id, resolved; "" */
+    char          *items; /* the input items to keep (a JSON array); NULL */
+    size_t         items_len;
+    bool           redacted;     /* items are the guardrail-redacted input */
+    int            keep;         /* dp_resp_keep_state */
+    char           keep_why[96]; /* x-tollgate-store; "" */
+    bool           body_done;    /* a whole answer is a Response already */
+    bool           tail_held;    /* a stream's final event waits in tail */
+    tg_buf         tail;
     char           keep_id[96]; /* the id it is put under */
     struct dp_pdp *keep_pdp;    /* where it is put, and its timeout */
     int64_t        keep_timeout_ms;

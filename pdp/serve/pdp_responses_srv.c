@@ -107,7 +107,8 @@ resp_get(pdp_worker *w, const pdp_key *k)
     /* by_item: q->id is an item id, r.id the response that holds it. */
     rv = q->by_item ? pdp_store_resp_get_item(w->srv->st, k->tenant, q->id, &r)
                     : pdp_store_resp_get(w->srv->st, k->tenant, q->id, &r);
-    if (rv == TG_OK && r.created_ms < tg_now_ms() - resp_keep_ms(&w->srv->cfg->pdp)) {
+    if (rv == TG_OK &&
+        r.created_ms < tg_now_ms() - resp_keep_ms(&w->srv->cfg->pdp)) {
         rv = TG_ENOTFOUND; /* past the retention: pruning will delete it */
     }
     if (rv != TG_OK) {

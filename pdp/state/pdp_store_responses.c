@@ -439,8 +439,8 @@ pdp_resp_decode(const MDB_val *v, pdp_resp_rec *out)
 /* pdp_resp_read reads the tenant's response named name (by_item: the
  * response the index names for item name, both in one snapshot). */
 static tg_err
-pdp_resp_read(pdp_store *st, const char *tenant, const char *name,
-              bool by_item, pdp_resp_rec *out)
+pdp_resp_read(pdp_store *st, const char *tenant, const char *name, bool by_item,
+              pdp_resp_rec *out)
 {
     uint8_t           kb[PDP_RESP_KEY_MAX];
     size_t            kl = pdp_resp_key(kb, by_item ? 'i' : 'r', tenant, name);
