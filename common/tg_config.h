@@ -30,6 +30,19 @@ bool tg_id_ok(const char *s);
 
 #define TG_CONFIG_MAX_FALLBACKS 8
 #define TG_CONFIG_MAX_PDP_URLS 4
+/* pdp.responses.max_response_bytes: its default, and its most (a stored
+ * response travels whole in one HA log pull, whose reply a standby takes
+ * up to 8 MiB). */
+#define TG_CONFIG_RESP_MAX_DEFAULT (4LL << 20)
+#define TG_CONFIG_RESP_MAX_LIMIT (6LL << 20)
+/* What a stored-response message carries besides the response: ids, key
+ * hash, framing. */
+#define TG_CONFIG_RESP_OVERHEAD 16384
+
+/* TG_CONFIG_RESP_MESSAGE_MAX is the largest stored-response message of a
+ * tg_pdp_config (pdp.responses.max_response_bytes and the rest of it). */
+#define TG_CONFIG_RESP_MESSAGE_MAX(pc)                                         \
+    ((pc)->resp_max_response_bytes + TG_CONFIG_RESP_OVERHEAD)
 #define TG_CONFIG_MAX_VOLUMES 8 /* dataplane.pdp_url: first, then fallbacks */
 
 /* The files of one side of a mutual-TLS link (paths resolved). The PDP
@@ -180,6 +193,9 @@ typedef struct tg_pdp_config {
     int64_t resp_retention_days;
     int64_t resp_retention_s;
     int64_t resp_max_bytes_per_tenant;
+    /* The largest stored response (Response and input items): its put
+     * and get messages may pass pdp.max_message_bytes up to this. */
+    int64_t resp_max_response_bytes;
     /* A rate-limit (or budget) reservation whose usage report never comes
      * is released after this many seconds (default 900). */
     int64_t reservation_ttl_s;

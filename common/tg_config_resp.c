@@ -7,13 +7,15 @@ tg_config_responses(const tg_json_doc *d, const cJSON *pdp, tg_pdp_config *c,
                     char *err, size_t errlen)
 {
     static const char *const keys[] = {"retention_days", "retention_seconds",
-                                       "max_bytes_per_tenant", NULL};
+                                       "max_bytes_per_tenant",
+                                       "max_response_bytes", NULL};
     const cJSON *sec = cJSON_GetObjectItemCaseSensitive(pdp, "responses");
     tg_err       rv;
 
     c->resp_retention_days       = 30;
     c->resp_retention_s          = 0;
     c->resp_max_bytes_per_tenant = 104857600;
+    c->resp_max_response_bytes   = TG_CONFIG_RESP_MAX_DEFAULT;
     if (sec == NULL) {
         return TG_OK;
     }
@@ -30,7 +32,11 @@ tg_config_responses(const tg_json_doc *d, const cJSON *pdp, tg_pdp_config *c,
                               errlen)) != TG_OK ||
         (rv = tg_json_get_int(d, sec, "pdp.responses", "retention_seconds",
                               false, 1, 3153600000LL, &c->resp_retention_s, err,
-                              errlen)) != TG_OK) {
+                              errlen)) != TG_OK ||
+        (rv = tg_json_get_int(d, sec, "pdp.responses", "max_response_bytes",
+                              false, 65536, TG_CONFIG_RESP_MAX_LIMIT,
+                              &c->resp_max_response_bytes, err, errlen)) !=
+            TG_OK) {
         return rv;
     }
     return tg_json_get_int(d, sec, "pdp.responses", "max_bytes_per_tenant",

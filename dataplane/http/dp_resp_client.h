@@ -66,6 +66,7 @@ typedef struct dp_resp_client {
     char           keep_id[96]; /* the id it is put under */
     struct dp_pdp *keep_pdp;    /* where it is put, and its timeout */
     int64_t        keep_timeout_ms;
+    int64_t        keep_max_bytes; /* Response and items at most */
 } dp_resp_client;
 
 /* dp_resp_client_create makes the state of a Responses request with id

@@ -406,6 +406,13 @@ dp_resp_keep_put(dp_req *r, const char *json, size_t len)
     tg_err          rv;
 
     memset(&q, 0, sizeof(q));
+    if ((int64_t)(len + c->items_len) > c->keep_max_bytes) {
+        cJSON_Delete(o);
+        dp_resp_keep_settle(r, false,
+                            "not stored; too large for "
+                            "pdp.responses.max_response_bytes");
+        return false;
+    }
     if (!cJSON_IsString(id) || id->valuestring[0] == '\0' ||
         strlen(id->valuestring) >= sizeof(q.id)) {
         cJSON_Delete(o);
@@ -429,7 +436,7 @@ dp_resp_keep_put(dp_req *r, const char *json, size_t len)
         dp_resp_keep_settle(r, false,
                             rv == TG_ETOOBIG
                                 ? "not stored; too large for "
-                                  "pdp.max_message_bytes"
+                                  "pdp.responses.max_response_bytes"
                                 : "not stored; the PDP could not be reached");
         return false;
     }
@@ -473,13 +480,15 @@ dp_resp_keep_plan(dp_req *r, struct dp_pdp *pdp, int64_t timeout_ms)
 }
 
 bool
-dp_resp_keep_hold(struct dp_pdp *pdp, int64_t timeout_ms, dp_req *r)
+dp_resp_keep_hold(struct dp_pdp *pdp, int64_t timeout_ms, int64_t max_bytes,
+                  dp_req *r)
 {
     dp_resp_client *c    = r->resp;
     bool            held = false;
 
     pthread_mutex_lock(&r->mtx);
     if (c->keep == DP_RESP_KEEP_UNSET) {
+        c->keep_max_bytes = max_bytes;
         dp_resp_keep_plan(r, pdp, timeout_ms);
     }
     if (c->keep == DP_RESP_KEEP_WANT && r->phase == DP_PHASE_COMPLETE) {

@@ -55,9 +55,11 @@ bool dp_resp_keep_lookup(struct dp_pdp *pdp, int64_t timeout_ms,
 /* dp_resp_keep_hold decides, once, whether r's answer is kept (its
  * Response says so), and for a whole 2xx answer to keep translates it
  * and puts it to the PDP: true when r was suspended until the put's
- * reply. MHD thread, before the answer is queued. */
+ * reply. A response whose Response and input items pass max_bytes
+ * (pdp.responses.max_response_bytes) is not kept. MHD thread, before the
+ * answer is queued. */
 bool dp_resp_keep_hold(struct dp_pdp *pdp, int64_t timeout_ms,
-                       struct dp_req *r);
+                       int64_t max_bytes, struct dp_req *r);
 
 /* dp_resp_keep_wait is for a stream's reader that has nothing to give:
  * while the stream's final event is held, puts the response (once) and

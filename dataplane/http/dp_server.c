@@ -1033,7 +1033,8 @@ dp_server__access(void *cls, struct MHD_Connection *conn, const char *url,
     if (r->resp != NULL &&
         dp_resp_keep_hold(
             dp_server_resp_pdp(srv),
-            dp_resp_pdp_timeout(srv->cfg->dataplane.pdp_timeout_ms), r)) {
+            dp_resp_pdp_timeout(srv->cfg->dataplane.pdp_timeout_ms),
+            srv->cfg->pdp.resp_max_response_bytes, r)) {
         return MHD_YES; /* until its Response is stored */
     }
     return dp_server_queue(srv, conn, r);

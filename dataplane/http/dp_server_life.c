@@ -218,13 +218,19 @@ dp_server_pdp_link(dp_server *srv, size_t i)
     char                dir[4096];
     tg_err              rv;
 
-    if ((rv = dp_pdp_create_tls(&srv->pdps[i], c->pdp_urls[i], 1 << 20,
-                                c->pdp_uid, &c->pdp_tls)) != TG_OK) {
+    /* Replies are small, but for a stored response's. */
+    if ((rv = dp_pdp_create_tls(
+             &srv->pdps[i], c->pdp_urls[i],
+             (size_t)TG_CONFIG_RESP_MESSAGE_MAX(&srv->cfg->pdp) > (1u << 20)
+                 ? (size_t)TG_CONFIG_RESP_MESSAGE_MAX(&srv->cfg->pdp)
+                 : (1u << 20),
+             c->pdp_uid, &c->pdp_tls)) != TG_OK) {
         return rv;
     }
     srv->n_pdps = i + 1;
-    dp_pdp_set_max_request(srv->pdps[i],
-                           (size_t)srv->cfg->pdp.max_message_bytes);
+    dp_pdp_set_max_request(
+        srv->pdps[i], (size_t)srv->cfg->pdp.max_message_bytes,
+        (size_t)TG_CONFIG_RESP_MESSAGE_MAX(&srv->cfg->pdp));
     /* A guard set is fetched once per policy or list change: allow it
      * more than a decision's time. */
     if ((rv = dp_guard_create(

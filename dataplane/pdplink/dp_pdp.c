@@ -70,6 +70,7 @@ struct dp_pdp {
     int64_t         down_logged_ms;
     size_t          max_reply;
     size_t          max_request; /* 0: none */
+    size_t          max_resp;    /* a stored response's; 0: none */
     pthread_mutex_t lock;
     dp_pdp_call    *free_list;
     dp_pdp_call    *all;
@@ -629,9 +630,10 @@ dp_pdp_start(dp_pdp *pdp, dp_pdp_kind kind, const char *request_id,
 {
     dp_pdp_call *c;
     nng_msg     *msg;
-    tg_err       rv = TG_OK;
+    tg_err       rv  = TG_OK;
+    size_t       max = kind == DP_PDP_RESP ? pdp->max_resp : pdp->max_request;
 
-    if (pdp->max_request != 0 && len > pdp->max_request) {
+    if (max != 0 && len > max) {
         return TG_ETOOBIG;
     }
     pthread_mutex_lock(&pdp->lock);
@@ -678,9 +680,10 @@ out:
 }
 
 void
-dp_pdp_set_max_request(dp_pdp *pdp, size_t max)
+dp_pdp_set_max_request(dp_pdp *pdp, size_t max, size_t max_resp)
 {
     pdp->max_request = max;
+    pdp->max_resp    = max_resp;
 }
 
 tg_err

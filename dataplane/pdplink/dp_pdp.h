@@ -49,9 +49,11 @@ tg_err dp_pdp_create_tls(dp_pdp **out, const char *url, size_t max_reply,
 const char *dp_pdp_url(const dp_pdp *pdp);
 
 /* dp_pdp_set_max_request: a message longer than max (the PDP's
- * pdp.max_message_bytes, which it drops unread) is not sent; the call
- * returns TG_ETOOBIG. 0: no limit (the default). Call before any call. */
-void dp_pdp_set_max_request(dp_pdp *pdp, size_t max);
+ * pdp.max_message_bytes, which it drops unread), or than max_resp for a
+ * stored response's (pdp.responses.max_response_bytes and the rest), is
+ * not sent; the call returns TG_ETOOBIG. 0: no limit (the default). Call
+ * before any call. */
+void dp_pdp_set_max_request(dp_pdp *pdp, size_t max, size_t max_resp);
 
 /* dp_pdp_destroy stops every call in flight (their callbacks run with
  * TG_ECLOSED) and frees. NULL-safe. */

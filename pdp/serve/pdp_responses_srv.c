@@ -63,7 +63,9 @@ resp_put(pdp_worker *w, const pdp_key *k)
     tg_err               rv;
 
     memset(&r, 0, sizeof(r));
-    if (strlen(q->id) >= sizeof(r.id)) {
+    if (strlen(q->id) >= sizeof(r.id) ||
+        (int64_t)(q->response_len + q->items_len) >
+            w->srv->cfg->pdp.resp_max_response_bytes) {
         resp_rep(w, PDP_RESP_ERROR);
         return;
     }

@@ -765,8 +765,14 @@ pdp_worker_handle(pdp_worker *w, nng_msg *msg)
 
     rv = pdp_wire_decode_request_content(
         nng_msg_body(msg), nng_msg_len(msg),
-        (size_t)w->srv->cfg->pdp.max_message_bytes, &w->req, &w->content, why,
-        sizeof(why));
+        (size_t)PDP_SERVER_RECV_MAX(&w->srv->cfg->pdp), &w->req, &w->content,
+        why, sizeof(why));
+    if (rv == TG_OK && w->req.kind != PDP_REQ_RESP_PUT &&
+        nng_msg_len(msg) > (size_t)w->srv->cfg->pdp.max_message_bytes) {
+        pdp_wire_request_release(&w->req);
+        snprintf(why, sizeof(why), "a message over pdp.max_message_bytes");
+        rv = TG_ETOOBIG;
+    }
     if (rv != TG_OK) {
         tg_debug("server: undecodable request: %s", why);
         pdp_worker_error(w, "", why);
@@ -965,10 +971,10 @@ pdp_server_start_up(pdp_server **out, const tg_config *cfg, pdp_store *st,
     nng_pipe_notify(srv->sock, NNG_PIPE_EV_ADD_PRE, pdp_server_pipe_cb, srv);
     nng_pipe_notify(srv->sock, NNG_PIPE_EV_ADD_POST, pdp_server_pipe_cb, srv);
     nng_pipe_notify(srv->sock, NNG_PIPE_EV_REM_POST, pdp_server_pipe_cb, srv);
-    /* nng drops an over-size message before we see it; the requester then
-     * times out and fails closed. */
+    /* nng drops an over-size message unseen (the requester times out and
+     * fails closed); pdp_worker_handle holds all but RespPut to less. */
     nng_socket_set_size(srv->sock, NNG_OPT_RECVMAXSZ,
-                        (size_t)cfg->pdp.max_message_bytes);
+                        (size_t)PDP_SERVER_RECV_MAX(&cfg->pdp));
     for (size_t i = 0; i < srv->n_workers; i++) {
         pdp_worker *w = &srv->workers[i];
 

@@ -24,6 +24,12 @@
 
 #define PDP_SERVER_PIPES_MAX 1024 /* counted for draining; more still work */
 #define PDP_SERVER_REPLY_MAX (256u << 20) /* a sidecar's snapshot at most */
+/* The largest request taken: pdp.max_message_bytes, or a stored
+ * response's put (pdp.responses.max_response_bytes) when larger. */
+#define PDP_SERVER_RECV_MAX(pc)                                                \
+    ((pc)->max_message_bytes > TG_CONFIG_RESP_MESSAGE_MAX(pc)                  \
+         ? (pc)->max_message_bytes                                             \
+         : TG_CONFIG_RESP_MESSAGE_MAX(pc))
 #define PDP_WORKER_WAITS_MAX 4 /* a decision waits for slices this often */
 
 typedef enum pdp_worker_state {

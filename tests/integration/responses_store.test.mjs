@@ -27,7 +27,7 @@ const STORED_REDACTED = 'stored; input redacted by a guardrail';
 const NOT_STORE_FALSE = 'not stored; store is false';
 const NOT_CAPTURE_NONE = 'not stored; capture level none';
 const NOT_QUOTA = "not stored; over the tenant's quota (pdp.responses.max_bytes_per_tenant)";
-const NOT_TOO_LARGE = 'not stored; too large for pdp.max_message_bytes';
+const NOT_TOO_LARGE = 'not stored; too large for pdp.responses.max_response_bytes';
 
 const WEATHER = {
   type: 'function', name: 'get_weather', description: 'Weather in a city',
@@ -160,6 +160,7 @@ describe('stored responses', () => {
     gw = await startGateway({
       deployments: (p) => [...providerDeployments(p), ...bedrockDeployments(p)],
       dataplaneEnv: awsEnv(),
+      dataplane: { max_body_bytes: 1 << 20 }, // the product's default
       bundle,
     });
     a = (await gw.createKey({ tenant: 'st-a' })).key;
@@ -209,6 +210,22 @@ describe('stored responses', () => {
       errorBody(await listItems(gw, a, o.id), 404, 'not_found');
       errorBody(await delResp(gw, a, o.id), 404, 'not_found');
     }
+  });
+
+  test('a conversation larger than pdp.max_message_bytes (128 KiB) is kept and continued', async () => {
+    const long = `[[mock chunks=3]] ${'a long tool output line\n'.repeat(12000)}`; // 288 kB
+    const r1 = await ok(gw, a, { model: 'm-anthropic', input: long });
+    assert.equal(r1.headers[H], STORED);
+    const g = await getResp(gw, a, r1.json.id);
+    assert.equal(g.status, 200, g.text.slice(0, 300));
+    assert.deepEqual(g.json, r1.json);
+    const [it] = await allItems(gw, a, r1.json.id);
+    assert.equal(itemText(it), long);
+    const r2 = await ok(gw, a, { model: 'm-gemini', input: 'and then?', previous_response_id: r1.json.id });
+    assert.equal(r2.headers[H], STORED);
+    assert.equal(outText(r2.json), mockWords(3), 'the first turn did not reach the provider');
+    const w = await twin(gw, a, { model: 'm-gemini', input: [user(long), assistant(outText(r1.json)), user('and then?')] });
+    assert.equal(r2.json.usage.input_tokens, w.usage.input_tokens);
   });
 
   test('input_items: newest first by default; order, limit, after and has_more page through them', async () => {
@@ -618,7 +635,7 @@ describe('stored responses: the tenant quota and the PDP message size', () => {
   before(async () => {
     gw = await startGateway({ deployments: (p) => providerDeployments(p), bundle,
       dataplane: { max_body_bytes: 262144 },
-      pdp: { max_message_bytes: 66560, responses: { max_bytes_per_tenant: QUOTA } } });
+      pdp: { max_message_bytes: 66560, responses: { max_bytes_per_tenant: QUOTA, max_response_bytes: 65536 } } });
     a = (await gw.createKey({ tenant: 'st-a' })).key;
     b = (await gw.createKey({ tenant: 'st-b' })).key;
   });
@@ -667,7 +684,7 @@ describe('stored responses: the tenant quota and the PDP message size', () => {
     assert.equal((await getResp(gw, a, again.json.id)).status, 200);
   });
 
-  test('a response too large for one PDP message (pdp.max_message_bytes) is answered, not kept', async () => {
+  test('a response over pdp.responses.max_response_bytes is answered, not kept', async () => {
     const big = `[[mock chunks=2]] ${'lorem ipsum '.repeat(6000)}`; // 72 kB of input items
     const r = await ok(gw, b, { model: 'm-anthropic', input: big });
     assert.equal(outText(r.json), mockWords(2));

@@ -214,6 +214,8 @@ test_pdp_responses(void)
     const char *bad[][2] = {
         {"{\"retention_days\": 0}", "retention_days"},
         {"{\"max_bytes_per_tenant\": -1}", "max_bytes_per_tenant"},
+        {"{\"max_response_bytes\": 1000}", "max_response_bytes"},
+        {"{\"max_response_bytes\": 7000000}", "max_response_bytes"},
         {"{\"retension_days\": 3}", "unknown key \"retension_days\""},
         {"30", "pdp.responses: expected an object"},
     };
@@ -222,17 +224,20 @@ test_pdp_responses(void)
     CU_ASSERT_EQUAL(cfg->pdp.resp_retention_days, 30);
     CU_ASSERT_EQUAL(cfg->pdp.resp_retention_s, 0);
     CU_ASSERT_EQUAL(cfg->pdp.resp_max_bytes_per_tenant, 104857600);
+    CU_ASSERT_EQUAL(cfg->pdp.resp_max_response_bytes, 4 << 20);
     tg_config_destroy(cfg);
     snprintf(text, sizeof(text), "%s", GOOD);
     p = strstr(text, "\"state_dir\"");
     snprintf(text + (p - text), sizeof(text) - (size_t)(p - text),
              "\"responses\": {\"retention_days\": 7, \"retention_seconds\": "
-             "90, \"max_bytes_per_tenant\": 0}, %s",
+             "90, \"max_bytes_per_tenant\": 0, \"max_response_bytes\": "
+             "65536}, %s",
              strstr(GOOD, "\"state_dir\""));
     CU_ASSERT_EQUAL_FATAL(load(text, &cfg, err, sizeof(err)), TG_OK);
     CU_ASSERT_EQUAL(cfg->pdp.resp_retention_days, 7);
     CU_ASSERT_EQUAL(cfg->pdp.resp_retention_s, 90);
     CU_ASSERT_EQUAL(cfg->pdp.resp_max_bytes_per_tenant, 0);
+    CU_ASSERT_EQUAL(cfg->pdp.resp_max_response_bytes, 65536);
     tg_config_destroy(cfg);
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         snprintf(text, sizeof(text), "%s", GOOD);

@@ -241,6 +241,35 @@ test_get_by_item_keeps_the_retention(void)
     g_cfg->pdp.resp_retention_s = 0;
 }
 
+/* A stored response may be larger than pdp.max_message_bytes, up to
+ * pdp.responses.max_response_bytes. */
+static void
+test_a_large_response_is_taken(void)
+{
+    size_t n   = (size_t)g_cfg->pdp.max_message_bytes * 2;
+    char  *big = malloc(n + 1);
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(big);
+    memset(big, 'x', n);
+    memcpy(big, "{\"id\":\"resp_big\",\"pad\":\"", 24);
+    memcpy(big + n - 2, "\"}", 2);
+    big[n] = '\0';
+    CU_ASSERT_EQUAL(call(PDP_REQ_RESP_PUT, "acme", "resp_big", big, 0),
+                    PDP_RESP_OK);
+    CU_ASSERT_EQUAL_FATAL(call(PDP_REQ_RESP_GET, "acme", "resp_big", NULL, 0),
+                          PDP_RESP_OK);
+    CU_ASSERT_EQUAL(g_rep.u.resp.resp.response_len, n);
+    pdp_wire_reply_release(&g_rep);
+    /* Over it: refused, nothing kept. */
+    g_cfg->pdp.resp_max_response_bytes = (int64_t)n - 1;
+    CU_ASSERT_EQUAL(call(PDP_REQ_RESP_PUT, "acme", "resp_big2", big, 0),
+                    PDP_RESP_ERROR);
+    CU_ASSERT_EQUAL(call(PDP_REQ_RESP_GET, "acme", "resp_big2", NULL, 0),
+                    PDP_RESP_NOT_FOUND);
+    g_cfg->pdp.resp_max_response_bytes = TG_CONFIG_RESP_MAX_DEFAULT;
+    free(big);
+}
+
 /* add_key stores the key "sk-<name>" of tenant (revoked when asked). */
 static int
 add_key(const char *name, const char *tenant, bool revoked)
@@ -267,6 +296,7 @@ static const tg_unit_case cases[] = {
     {"retention_prunes_the_old", test_retention_prunes_the_old},
     {"get_by_item", test_get_by_item},
     {"get_by_item_keeps_the_retention", test_get_by_item_keeps_the_retention},
+    {"a_large_response_is_taken", test_a_large_response_is_taken},
     {NULL, NULL},
 };
 
