@@ -32,6 +32,10 @@
     2000 /* the active answered this recently: alive (a                        \
           * healthy one answers every HA_PULL_WAIT_MS) */
 #define HA_REPLY_MAX (8u << 20)
+/* A pull carries at least one whole transaction: the largest stored
+ * response, its index records and the log's framing must fit a reply. */
+_Static_assert(TG_CONFIG_RESP_MAX_LIMIT + (1 << 20) <= HA_REPLY_MAX,
+               "pdp.responses.max_response_bytes may outgrow an HA pull");
 #define HA_PRUNE_EVERY_MS 10000
 #define HA_SYNC_MS 100 /* applied entries reach the disk within this */
 #define HA_KEEP 100000 /* log entries a standby keeps */

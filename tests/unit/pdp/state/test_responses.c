@@ -521,6 +521,47 @@ test_item_index_reaches_a_standby(void)
     pdp_store_close(a);
 }
 
+/* The largest stored response (pdp.responses.max_response_bytes at its
+ * most) is one transaction a standby takes in one pull (the active sends
+ * at least one whole one past its 4 MiB pull size; a standby reads
+ * replies up to 8 MiB). */
+static void
+test_largest_response_reaches_a_standby(void)
+{
+    pdp_store   *a   = open_store(new_dir("resp-big-active"));
+    pdp_store   *s   = open_store(new_dir("resp-big-standby"));
+    size_t       n   = (size_t)TG_CONFIG_RESP_MAX_LIMIT - 64;
+    char        *big = malloc(n + 1);
+    tg_buf       log;
+    uint64_t     last = 0, head = 0;
+    pdp_resp_rec got;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(big);
+    CU_ASSERT_EQUAL_FATAL(pdp_txlog_set_role(a, PDP_HA_ACTIVE), TG_OK);
+    CU_ASSERT_EQUAL_FATAL(pdp_txlog_set_role(s, PDP_HA_STANDBY), TG_OK);
+    memset(big, ' ', n);
+    memcpy(big, "{\"output\":[{\"id\":\"msg_big\"}]}", 29);
+    big[n] = '\0';
+    CU_ASSERT_EQUAL(put(a, "acme", "resp_big", 1000, big, "[]", 0), TG_OK);
+    tg_buf_init(&log, 0);
+    CU_ASSERT_EQUAL_FATAL(pdp_txlog_changes(a, 0, 4u << 20, &log, &last, &head),
+                          TG_OK);
+    CU_ASSERT_EQUAL(last, head);
+    CU_ASSERT(log.len < (8u << 20) - 4096);
+    CU_ASSERT_EQUAL_FATAL(pdp_txlog_apply(s, log.data, log.len, NULL), TG_OK);
+    tg_buf_fini(&log);
+    memset(&got, 0, sizeof(got));
+    CU_ASSERT_EQUAL(pdp_store_resp_get(s, "acme", "resp_big", &got), TG_OK);
+    CU_ASSERT_EQUAL(got.response_len, n);
+    pdp_resp_rec_fini(&got);
+    CU_ASSERT_STRING_EQUAL(owner_of(s, "acme", "msg_big"), "resp_big");
+    free(big);
+    pdp_store_close(s);
+    pdp_store_close(a);
+}
+
 int
 main(void)
 {
@@ -536,6 +577,8 @@ main(void)
         {"item_quota", test_item_quota},
         {"prune_takes_the_index", test_prune_takes_the_index},
         {"item_index_reaches_a_standby", test_item_index_reaches_a_standby},
+        {"largest_response_reaches_a_standby",
+         test_largest_response_reaches_a_standby},
         {NULL, NULL},
     };
     return tg_unit_run("pdp.responses", cases);
