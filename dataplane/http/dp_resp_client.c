@@ -60,9 +60,10 @@ dp_resp_client_set_items(dp_resp_client *c, cJSON *items)
 }
 
 /* dp_resp_client_keep_input reads what storing needs from the client's
- * body root (already expanded by dp_resp_keep_lookup): whether it asks to
- * store and, if so, its input items; the Response echoes the
- * previous_response_id it continued. */
+ * body root (references resolved by dp_resp_keep_lookup): whether it asks
+ * to store and, if so, its input items (unless a continuation's own were
+ * taken before the turns it continues were put in); the Response echoes
+ * the previous_response_id it continued. */
 static tg_err
 dp_resp_client_keep_input(dp_resp_client *c, const cJSON *root)
 {
@@ -79,12 +80,51 @@ dp_resp_client_keep_input(dp_resp_client *c, const cJSON *root)
             return TG_ENOMEM;
         }
     }
-    if (!c->store_asked) {
+    if (!c->store_asked || c->items_own) {
         return TG_OK;
     }
     rv = dp_resp_store_items(cJSON_GetObjectItemCaseSensitive(root, "input"),
                              c->id + 5, &items);
     return rv == TG_OK ? dp_resp_client_set_items(c, items) : rv;
+}
+
+tg_err
+dp_resp_client_own_items(dp_resp_client *c, const cJSON *root)
+{
+    cJSON *items = NULL;
+    tg_err rv    = dp_resp_store_items(
+           cJSON_GetObjectItemCaseSensitive(root, "input"), c->id + 5, &items);
+
+    if (rv == TG_EINVAL) {
+        return TG_OK;
+    }
+    if (rv == TG_OK && (rv = dp_resp_client_set_items(c, items)) == TG_OK) {
+        c->items_own = true;
+    }
+    return rv;
+}
+
+/* dp_resp_client_own_count is how many items the chat form of c's own
+ * input items gives back (dp_resp_store_from_chat): all but reasoning
+ * items, which are not sent. */
+static int
+dp_resp_client_own_count(const dp_resp_client *c)
+{
+    cJSON       *a = cJSON_ParseWithLength(c->items, c->items_len);
+    const cJSON *it;
+    int          n = 0;
+
+    if (!cJSON_IsArray(a)) {
+        cJSON_Delete(a);
+        return 0;
+    }
+    cJSON_ArrayForEach(it, a)
+    {
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(it, "type");
+        n += !(cJSON_IsString(t) && strcmp(t->valuestring, "reasoning") == 0);
+    }
+    cJSON_Delete(a);
+    return n;
 }
 
 tg_err
@@ -101,6 +141,12 @@ dp_resp_client_redacted(dp_resp_client *c, const tg_buf *chat)
                                 cJSON_IsString(cJSON_GetObjectItemCaseSensitive(
                                     c->echo, "instructions")),
                                 c->id + 5, &items);
+    /* A continuation keeps its own part: the turns before it were kept,
+     * redacted as they went then. */
+    for (int own = c->items_own ? dp_resp_client_own_count(c) : -1;
+         rv == TG_OK && own >= 0 && cJSON_GetArraySize(items) > own;) {
+        cJSON_DeleteItemFromArray(items, 0);
+    }
     if (rv == TG_OK && (rv = dp_resp_client_set_items(c, items)) == TG_OK) {
         c->redacted = true;
     } else if (rv != TG_ENOMEM) {

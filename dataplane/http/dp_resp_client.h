@@ -58,6 +58,7 @@ typedef struct dp_resp_client {
     char          *items; /* the input items to keep (a JSON array); NULL */
     size_t         items_len;
     bool           redacted;     /* items are the guardrail-redacted input */
+    bool           items_own;    /* items are a continuation's own input */
     int            keep;         /* dp_resp_keep_state */
     char           keep_why[96]; /* x-tollgate-store; "" */
     bool           body_done;    /* a whole answer is a Response already */
@@ -79,6 +80,12 @@ void            dp_resp_client_destroy(dp_resp_client *c);
  * error, a message in msg and the field in param (or ""). */
 tg_err dp_resp_client_translate(dp_resp_client *c, tg_buf *body, char *msg,
                                 size_t msglen, char *param, size_t paramlen);
+
+/* dp_resp_client_own_items makes the input items c keeps from root's
+ * input (a continuation's own, before the turns it continues are put
+ * before it), which the translation then leaves as they are. An input of
+ * another type keeps none (the translation refuses it). */
+tg_err dp_resp_client_own_items(dp_resp_client *c, const cJSON *root);
 
 /* dp_resp_client_redacted makes the input items to keep from chat, the
  * chat body a guardrail redacted (dp_resp_store_from_chat), when the

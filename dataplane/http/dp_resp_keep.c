@@ -33,9 +33,11 @@ typedef struct dp_resp_lookup {
     int64_t            timeout_ms;
     dp_resp_keep_go_fn go;
     void              *arg;
-    cJSON             *root;     /* the client's body */
-    bool               prev;     /* asking for previous_response_id */
-    char               want[96]; /* previous_response_id, or an item id */
+    cJSON             *root;      /* the client's body */
+    char               first[96]; /* its previous_response_id; "" */
+    bool               prev;      /* asking for a response of the chain */
+    bool               walked;    /* the chain is in the input */
+    char               want[96];  /* the response or item asked for */
     int                rounds;
 } dp_resp_lookup;
 
@@ -135,8 +137,19 @@ dp_resp_lookup_next(dp_resp_lookup *lk)
 
     if (!lk->prev &&
         !dp_resp_lookup_ref(lk->root, lk->want, sizeof(lk->want))) {
-        dp_resp_lookup_finish(lk);
-        return;
+        if (lk->first[0] == '\0' || lk->walked) {
+            dp_resp_lookup_finish(lk);
+            return;
+        }
+        /* The items this response keeps are its own input (references
+         * resolved); the turns before it are read from the chain. */
+        if (dp_resp_client_own_items(lk->r->resp, lk->root) != TG_OK) {
+            dp_resp_lookup_end(lk, 503, "The gateway ran out of memory; retry.",
+                               "server_error", NULL, "internal_error");
+            return;
+        }
+        lk->prev = true;
+        memcpy(lk->want, lk->first, sizeof(lk->want));
     }
     if (lk->want[0] == '\0') {
         dp_resp_lookup_end(lk, 400,
@@ -147,8 +160,9 @@ dp_resp_lookup_next(dp_resp_lookup *lk)
     }
     if (++lk->rounds > DP_RESP_LOOKUPS_MAX) {
         dp_resp_lookup_end(lk, 400,
-                           "The input has more than 1024 item_reference "
-                           "items; send older items themselves.",
+                           "The request names more than 1024 stored "
+                           "responses and items; start a new conversation "
+                           "or send older items themselves.",
                            "invalid_request_error", "input", "invalid_value");
         return;
     }
@@ -168,6 +182,27 @@ dp_resp_lookup_next(dp_resp_lookup *lk)
     }
 }
 
+/* dp_resp_lookup_chain reads which response the stored one (resp, its
+ * JSON) continued: the next to ask for, or the end of the chain. false:
+ * resp does not parse. */
+static bool
+dp_resp_lookup_chain(dp_resp_lookup *lk, const char *resp, size_t len)
+{
+    cJSON       *o = cJSON_ParseWithLength(resp, len);
+    const cJSON *p =
+        cJSON_GetObjectItemCaseSensitive(o, "previous_response_id");
+
+    if (cJSON_IsString(p) && p->valuestring[0] != '\0' &&
+        strlen(p->valuestring) < sizeof(lk->want)) {
+        memcpy(lk->want, p->valuestring, strlen(p->valuestring) + 1);
+    } else {
+        lk->prev   = false;
+        lk->walked = true;
+    }
+    cJSON_Delete(o);
+    return o != NULL;
+}
+
 /* dp_resp_lookup_use puts a found stored response into the body: the
  * whole of it before the input (previous_response_id), then every
  * item_reference to its items. false: lk was answered (and freed). */
@@ -181,14 +216,19 @@ dp_resp_lookup_use(dp_resp_lookup *lk, const dp_wire_resp *rep)
     char        again[sizeof(lk->want)];
     char        msg[300];
 
-    if ((lk->prev &&
-         dp_resp_store_expand(lk->root, resp, rlen, items, ilen) != TG_OK) ||
-        dp_resp_store_resolve(lk->root, resp, rlen, items, ilen) < 0) {
+    if (lk->prev
+            ? dp_resp_store_expand(lk->root, resp, rlen, items, ilen) !=
+                      TG_OK ||
+                  !dp_resp_lookup_chain(lk, resp, rlen)
+            : dp_resp_store_resolve(lk->root, resp, rlen, items, ilen) < 0) {
         dp_resp_lookup_end(lk, 500,
                            "A stored response this request continues is "
                            "damaged; start a new conversation.",
                            "server_error", NULL, "internal_error");
         return false;
+    }
+    if (lk->prev) {
+        return true; /* the next turn back, or the end of the chain */
     }
     if (!lk->prev && dp_resp_lookup_ref(lk->root, again, sizeof(again)) &&
         strcmp(again, lk->want) == 0) {
@@ -197,7 +237,6 @@ dp_resp_lookup_use(dp_resp_lookup *lk, const dp_wire_resp *rep)
                            "item_not_found");
         return false;
     }
-    lk->prev = false;
     return true;
 }
 
@@ -222,8 +261,15 @@ dp_resp_lookup_done(void *arg, tg_err err, dp_wire_resp *rep, const char *why)
                            "Tollgate virtual key.",
                            "invalid_request_error", NULL, "invalid_api_key");
     } else if (rep->status != DP_RESP_OK && lk->prev) {
-        snprintf(msg, sizeof(msg), "Previous response with id '%s' not found.",
-                 lk->want);
+        if (strcmp(lk->want, lk->first) == 0) {
+            snprintf(msg, sizeof(msg),
+                     "Previous response with id '%s' not found.", lk->want);
+        } else {
+            snprintf(msg, sizeof(msg),
+                     "Previous response with id '%s' not found: an earlier "
+                     "turn of '%s' (deleted, or past the retention).",
+                     lk->want, lk->first);
+        }
         dp_resp_lookup_end(lk, 400, msg, "invalid_request_error",
                            "previous_response_id",
                            "previous_response_not_found");
@@ -289,9 +335,8 @@ dp_resp_keep_lookup(struct dp_pdp *pdp, int64_t timeout_ms, dp_req *r,
                                "invalid_value");
             return true;
         }
-        memcpy(lk->want, prev->valuestring, strlen(prev->valuestring) + 1);
-        memcpy(r->resp->prev_id, lk->want, sizeof(r->resp->prev_id));
-        lk->prev = true;
+        memcpy(lk->first, prev->valuestring, strlen(prev->valuestring) + 1);
+        memcpy(r->resp->prev_id, lk->first, sizeof(r->resp->prev_id));
     }
     dp_resp_lookup_next(lk);
     return true;

@@ -55,8 +55,9 @@ tg_err dp_resp_store_page(const char *items, size_t len, int64_t limit,
 
 /* dp_resp_store_expand puts before body's input (the client's Responses
  * body: its "input" becomes an array) the stored items and the output
- * items of the stored response (what a continuation of it has seen), and
- * drops "previous_response_id". TG_ECORRUPT: a stored part that does not
+ * items of the stored response (one turn of the chain a continuation
+ * ends; called again for each turn before it), and drops
+ * "previous_response_id". TG_ECORRUPT: a stored part that does not
  * parse; TG_EINVAL: an input of another type. */
 tg_err dp_resp_store_expand(cJSON *body, const char *resp, size_t resp_len,
                             const char *items, size_t items_len);

@@ -215,7 +215,8 @@ describe('Responses API clients', () => {
       assert.equal(r2.usage.input_tokens, twin.usage.input_tokens, 'the model was sent another history');
 
       // Continued on the other provider format, streamed.
-      const stream = await openai.responses.create({ model: other.model, input: 'third', previous_response_id: r2.id,
+      const third = ['third', 'and a bit', 'and the end'].map((t) => ({ role: 'user', content: t }));
+      const stream = await openai.responses.create({ model: other.model, input: third, previous_response_id: r2.id,
         stream: true });
       let text = '';
       let done;
@@ -231,19 +232,19 @@ describe('Responses API clients', () => {
       assert.deepEqual(got, plain);
       assert.deepEqual(await openai.responses.retrieve(done.id), done);
 
-      // Turn 3's input items: the whole conversation; the SDK pages
-      // through them two at a time (after = the last id, until has_more
-      // is false).
+      // Turn 3's input items: its own input, as OpenAI lists them (the
+      // turns before it are read from the chain); the SDK pages through
+      // them two at a time (after = the last id, until has_more is false).
       const page = await openai.responses.inputItems.list(done.id, { order: 'asc', limit: 2 });
       assert.equal(page.data.length, 2);
       assert.equal(page.has_more, true);
       const all = [];
       for await (const it of openai.responses.inputItems.list(done.id, { order: 'asc', limit: 2 })) all.push(it);
-      assert.deepEqual(all.map(textOf), ['[[mock chunks=5]] first', mockWords(5), 'second', mockWords(5), 'third']);
-      assert.deepEqual(all.map((i) => i.role), ['user', 'assistant', 'user', 'assistant', 'user']);
-      assert.equal(all[1].id, r1.output[0].id);
+      assert.deepEqual(all.map(textOf), ['third', 'and a bit', 'and the end']);
+      assert.deepEqual(all.map((i) => i.role), ['user', 'user', 'user']);
       const newest = await openai.responses.inputItems.list(done.id);
       assert.deepEqual(newest.data.map(textOf), all.map(textOf).reverse());
+      assert.deepEqual((await openai.responses.inputItems.list(r2.id)).data.map(textOf), ['second']);
 
       assert.deepEqual(await openai.responses.del(r2.id), { id: r2.id, object: 'response', deleted: true });
       await assert.rejects(openai.responses.retrieve(r2.id),
@@ -252,8 +253,11 @@ describe('Responses API clients', () => {
       await assert.rejects(openai.responses.create({ model: b.model, input: 'x', previous_response_id: r2.id }),
         (e) => e instanceof OpenAI.BadRequestError && e.code === 'previous_response_not_found' &&
           e.param === 'previous_response_id');
-      // The others stay.
+      // The others stay; the chain through the deleted turn is broken.
       assert.equal((await openai.responses.retrieve(r1.id)).id, r1.id);
+      await assert.rejects(openai.responses.create({ model: b.model, input: 'x', previous_response_id: done.id }),
+        (e) => e instanceof OpenAI.BadRequestError && e.code === 'previous_response_not_found' &&
+          e.message.includes(r2.id) && e.message.includes(done.id));
       assert.equal(r2.previous_response_id, r1.id, 'previous_response_id is not echoed');
       assert.equal(done.previous_response_id, r2.id, 'previous_response_id is not echoed in the stream');
     });

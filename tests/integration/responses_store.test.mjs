@@ -370,16 +370,23 @@ describe('stored responses', () => {
     assert.equal(t3.json.usage.input_tokens, w3.usage.input_tokens);
     assert.ok(t3.json.usage.input_tokens > t2.json.usage.input_tokens);
 
-    // Turn 3 keeps the whole effective input: turn 1's items and output,
-    // turn 2's, then its own; the earlier ones with their ids.
-    const items = await allItems(gw, a, t3.json.id);
-    assert.deepEqual(items.map(itemText), hist3.map((m) => m.content));
-    assert.deepEqual(items.map((i) => i.role), ['user', 'assistant', 'user', 'assistant', 'user']);
-    const t1items = await allItems(gw, a, t1.json.id);
-    assert.equal(items[0].id, t1items[0].id);
-    assert.equal(items[1].id, t1.json.output[0].id);
-    assert.equal(items[3].id, t2.json.output[0].id);
-    assert.equal(new Set(items.map((i) => i.id)).size, 5, 'input item ids repeat');
+    // Each turn keeps its own input only (as OpenAI lists it): the turns
+    // before it are read from the chain when it is continued.
+    for (const [t, text] of [[t1, '[[mock chunks=5]] first question'], [t2, 'second question'], [t3, 'third question']]) {
+      const items = await allItems(gw, a, t.json.id);
+      assert.deepEqual(items.map(itemText), [text]);
+      assert.equal(items[0].id, `msg_${rid(t.json)}_in0`);
+    }
+    // A fourth turn still gets all three before it.
+    const t4 = await ok(gw, a, { model: 'm-anthropic', input: 'fourth', previous_response_id: t3.json.id });
+    const w4 = await twin(gw, a, { model: 'm-anthropic', input: [...hist3, assistant(mockWords(5)), user('fourth')] });
+    assert.equal(t4.json.usage.input_tokens, w4.usage.input_tokens, 'turn 4 did not get the whole chain');
+    // A turn of the chain deleted: continuing past it is a 400 naming it.
+    assert.equal((await delResp(gw, a, t2.json.id)).status, 200);
+    const e = errorBody(await post(gw, a, { model: 'm-anthropic', input: 'fifth', previous_response_id: t4.json.id }),
+      400, 'previous_response_not_found');
+    assert.equal(e.param, 'previous_response_id');
+    assert.ok(e.message.includes(t2.json.id) && e.message.includes(t4.json.id), e.message);
     // GET of a continuation is the Response it answered, too.
     assert.deepEqual((await getResp(gw, a, t3.json.id)).json, t3.json);
   });
@@ -411,9 +418,8 @@ describe('stored responses', () => {
     assert.equal(outText(t4.json), mockWords(4));
     const h4 = [...h3, assistant(mockWords(4)), user('finally')];
     assert.equal(t4.json.usage.input_tokens, (await twin(gw, a, { model: 'm-bedrock', input: h4 })).usage.input_tokens);
-    const items = await allItems(gw, a, t4.json.id);
-    assert.deepEqual(items.map(itemText), h4.map((m) => m.content));
-    assert.equal(items[3].id, t2.json.output[0].id, 'the native turn\'s output keeps OpenAI\'s item id');
+    assert.deepEqual((await allItems(gw, a, t4.json.id)).map(itemText), ['finally']);
+    assert.deepEqual((await allItems(gw, a, t2.json.id)).map(itemText), ['go on']);
     assert.equal(t2.json.previous_response_id, t1.json.id, 'the native continuation does not echo previous_response_id');
   });
 
@@ -431,9 +437,8 @@ describe('stored responses', () => {
         { type: 'function_call_output', call_id: call.call_id, output: 'sunny' }] });
       assert.equal(t2.json.usage.input_tokens, w.usage.input_tokens, model);
       const items = await allItems(gw, a, t2.json.id);
-      assert.deepEqual(items.map((i) => i.type), ['message', 'function_call', 'function_call_output']);
-      assert.equal(items[1].id, call.id);
-      assert.equal(items[1].call_id, call.call_id);
+      assert.deepEqual(items.map((i) => i.type), ['function_call_output']);
+      assert.equal(items[0].call_id, call.call_id);
     }
   });
 
@@ -598,7 +603,7 @@ describe('stored responses', () => {
       assert.equal(s.text, mockWords(6), 'the streamed continuation did not carry the history');
       assert.equal(s.final.response.store, true);
       const items = await allItems(gw, a, s.final.response.id);
-      assert.deepEqual(items.map(itemText), ['[[mock chunks=6]] start', mockWords(6), 'continue']);
+      assert.deepEqual(items.map(itemText), ['continue']);
       assert.equal(s.final.response.previous_response_id, t1.json.id, 'response.completed');
       assert.equal(s.created.response.previous_response_id, t1.json.id, 'response.created');
     });
@@ -621,6 +626,13 @@ describe('stored responses', () => {
       const c = await ok(gw, a, { model: 'm-gemini', input: [{ type: 'item_reference', id: l.json.data[0].id }] });
       assert.equal(outText(c.json), 'pay [REDACTED:CARD] now');
     }
+    // A redacted continuation keeps its own part, redacted; the turn
+    // before it is not kept twice.
+    const t1 = await ok(gw, a, { model: 'm-anthropic', input: [user('[[mock chunks=2]] hello'), user('and more')] });
+    const t2 = await ok(gw, a, { model: 'm-anthropic', instructions: 'be brief', previous_response_id: t1.json.id,
+      input: [user(`card ${CARD}`), user('thanks')] }, { headers: { 'x-tollgate-meta-guard': '1' } });
+    assert.equal(t2.headers[H], STORED_REDACTED);
+    assert.deepEqual((await allItems(gw, a, t2.json.id)).map(itemText), ['card [REDACTED:CARD]', 'thanks']);
   });
 });
 
