@@ -203,9 +203,9 @@ dp_resp_lookup_chain(dp_resp_lookup *lk, const char *resp, size_t len)
     return o != NULL;
 }
 
-/* dp_resp_lookup_use puts a found stored response into the body: the
- * whole of it before the input (previous_response_id), then every
- * item_reference to its items. false: lk was answered (and freed). */
+/* dp_resp_lookup_use puts a found stored response into the body: a turn
+ * of the chain before the input (and which turn is next), or the items
+ * an item_reference names. false: lk was answered (and freed). */
 static bool
 dp_resp_lookup_use(dp_resp_lookup *lk, const dp_wire_resp *rep)
 {
@@ -215,22 +215,22 @@ dp_resp_lookup_use(dp_resp_lookup *lk, const dp_wire_resp *rep)
     size_t      ilen  = rep->items != NULL ? rep->items_len : 2;
     char        again[sizeof(lk->want)];
     char        msg[300];
+    bool        ok;
 
-    if (lk->prev
-            ? dp_resp_store_expand(lk->root, resp, rlen, items, ilen) !=
-                      TG_OK ||
-                  !dp_resp_lookup_chain(lk, resp, rlen)
-            : dp_resp_store_resolve(lk->root, resp, rlen, items, ilen) < 0) {
+    ok = lk->prev
+             ? dp_resp_store_expand(lk->root, resp, rlen, items, ilen) ==
+                       TG_OK &&
+                   dp_resp_lookup_chain(lk, resp, rlen)
+             : dp_resp_store_resolve(lk->root, resp, rlen, items, ilen) >= 0;
+    if (!ok) {
         dp_resp_lookup_end(lk, 500,
                            "A stored response this request continues is "
                            "damaged; start a new conversation.",
                            "server_error", NULL, "internal_error");
         return false;
     }
-    if (lk->prev) {
-        return true; /* the next turn back, or the end of the chain */
-    }
-    if (!lk->prev && dp_resp_lookup_ref(lk->root, again, sizeof(again)) &&
+    if (!lk->prev && !lk->walked &&
+        dp_resp_lookup_ref(lk->root, again, sizeof(again)) &&
         strcmp(again, lk->want) == 0) {
         snprintf(msg, sizeof(msg), "Item with id '%s' not found.", again);
         dp_resp_lookup_end(lk, 400, msg, "invalid_request_error", "input",
