@@ -32,7 +32,7 @@ tg_config_path(const tg_config_priv *p, const char *in, char **out)
     return *out == NULL ? TG_ENOMEM : TG_OK;
 }
 
-static bool
+bool
 tg_config_is_secret_ref(const char *s)
 {
     size_t n = strlen(s);

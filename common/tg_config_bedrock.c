@@ -7,25 +7,6 @@
 
 #include "tg_config_int.h"
 
-/* tg_config_bedrock_ref: s is "${NAME}" with NAME [A-Za-z0-9_]+. */
-static bool
-tg_config_bedrock_ref(const char *s)
-{
-    size_t n = strlen(s);
-
-    if (n < 4 || s[0] != '$' || s[1] != '{' || s[n - 1] != '}') {
-        return false;
-    }
-    for (size_t i = 2; i < n - 1; i++) {
-        char c = s[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-              (c >= '0' && c <= '9') || c == '_')) {
-            return false;
-        }
-    }
-    return true;
-}
-
 /* tg_config_bedrock_region: s looks like an AWS region ("eu-west-3"). */
 static bool
 tg_config_bedrock_region(const char *s)
@@ -76,7 +57,7 @@ tg_config_bedrock_secret(const tg_json_doc *d, const cJSON *o, const char *ctx,
     if (rv != TG_OK || *out == NULL) {
         return rv;
     }
-    if (!tg_config_bedrock_ref(*out)) {
+    if (!tg_config_is_secret_ref(*out)) {
         /* Never echo the value: it may be a real key pasted by mistake. */
         return tg_json_errf(d, cJSON_GetObjectItemCaseSensitive(o, key), err,
                             errlen,

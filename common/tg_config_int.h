@@ -18,6 +18,9 @@ tg_err tg_config_path(const tg_config_priv *p, const char *in, char **out);
 /* tg_config_hostport_ok: s is "host:port" with a port from 1 to 65535. */
 bool tg_config_hostport_ok(const char *s);
 
+/* tg_config_is_secret_ref: s is "${NAME}" with NAME [A-Za-z0-9_]+. */
+bool tg_config_is_secret_ref(const char *s);
+
 /* The network settings (tg_config_net.c): pdp.listen, pdp.tls,
  * pdp.allow_plain_tcp, pdp.probe_listen, pdp.socket_volume; and
  * dataplane.pdp_url and dataplane.pdp_tls. */

@@ -10,18 +10,7 @@
 #include <openssl/sha.h>
 
 #include "tg_buf.h"
-
-static void
-dp_sigv4_hex(const unsigned char *d, size_t n, char *out)
-{
-    static const char hex[] = "0123456789abcdef";
-
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i]     = hex[d[i] >> 4];
-        out[2 * i + 1] = hex[d[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
+#include "tg_hash.h"
 
 static void
 dp_sigv4_hmac(const void *key, size_t klen, const char *msg, size_t mlen,
@@ -74,7 +63,7 @@ dp_sigv4_canonical(const dp_sigv4_req *r, const char *date, tg_buf *b,
         tg_buf_addf(b, "x-amz-security-token:%s\n", r->token);
     }
     SHA256(r->body != NULL ? r->body : (const void *)"", r->len, h);
-    dp_sigv4_hex(h, 32, hex);
+    tg_hex(h, 32, hex);
     tg_buf_addf(b, "\n%s\n%s", names, hex);
 }
 
@@ -102,7 +91,7 @@ dp_sigv4_sign(const dp_sigv4_req *r, char *date, size_t datelen, char *auth,
         return rv;
     }
     SHA256((const unsigned char *)b.data, b.len, h);
-    dp_sigv4_hex(h, 32, hex);
+    tg_hex(h, 32, hex);
     snprintf(scope, sizeof(scope), "%s/%s/%s/aws4_request", day, r->region,
              r->service);
     tg_buf_reset(&b);
@@ -121,7 +110,7 @@ dp_sigv4_sign(const dp_sigv4_req *r, char *date, size_t datelen, char *auth,
     explicit_bzero(key, sizeof(key));
     explicit_bzero(k2, sizeof(k2));
     tg_buf_fini(&b);
-    dp_sigv4_hex(k1, 32, hex);
+    tg_hex(k1, 32, hex);
     n = snprintf(auth, authlen,
                  "AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=%s, "
                  "Signature=%s",
