@@ -119,10 +119,10 @@ describe('a central PDP and its standby under three sidecars', { concurrency: fa
       // The worst moment: the standby stalls (its pulls stop) while
       // reports keep coming, and the active dies before it catches up.
       // Nothing the active acknowledged may be missing from the standby.
-      sb.pdp.child.kill('SIGSTOP');
+      await sb.pdp.pause();
       await new Promise((f) => setTimeout(f, 400));
       await central.killPdp('SIGKILL');
-      sb.pdp.child.kill('SIGCONT');
+      sb.pdp.resume();
       killedAt = Date.now();
       // It refuses while the active answered moments ago: ask again.
       await pollUntil(async () => {
@@ -271,7 +271,7 @@ describe('a central PDP and its standby, data planes asking the active directly'
       const k = await p.central.createKey({ tenant: 'alone' });
       await p.central.cli(['budgets', 'set', 'tenant:alone', '--limit-usd', '100', '--window', 'monthly',
         '--config', p.central.cfgPath]);
-      p.sb.pdp.child.kill('SIGSTOP');
+      await p.sb.pdp.pause();
       const seen = await burst(p.central, k.key, 20, 2);
       const m = await centralMetrics(p.central);
       assert.deepEqual(seen, { 200: 20 });
@@ -284,7 +284,7 @@ describe('a central PDP and its standby, data planes asking the active directly'
       const steady = (async () => {
         while (writing) await burst(p.central, k.key, 64, 16);
       })();
-      p.sb.pdp.child.kill('SIGCONT');
+      p.sb.pdp.resume();
       try {
         await inSync(() => centralMetrics(p.central), 'the active PDP, once its standby is back under load,');
         const held = (await centralMetrics(p.central)).tollgate_ha_held_total;
@@ -307,9 +307,9 @@ describe('a central PDP and its standby, data planes asking the active directly'
         '--config', p.central.cfgPath]);
       const before = (await p.central.mockStats()).requests;
       assert.equal((await p.central.chat(BODY, { key: k.key })).status, 200);
-      p.sb.pdp.child.kill('SIGSTOP');
+      await p.sb.pdp.pause();
       const r = await p.central.chat(BODY, { key: k.key });
-      p.sb.pdp.child.kill('SIGCONT');
+      p.sb.pdp.resume();
       const m = await centralMetrics(p.central);
       assert.equal(r.status, 503, `a decision was acknowledged without the standby: ${r.status} ${r.text}`);
       assert.ok(m.tollgate_ha_refused_total > 0 || m.tollgate_ha_ack_timeouts_total > 0, JSON.stringify(m));

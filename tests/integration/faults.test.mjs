@@ -98,17 +98,6 @@ async function startDataplane(gw) {
   await gw.waitReady(200);
 }
 
-/** pausePdp / resumePdp: SIGSTOP and SIGCONT the running PDP. */
-function pausePdp(gw) {
-  assert.ok(gw.pdp.running, 'pausePdp: the PDP is not running');
-  gw.pdp.child.kill('SIGSTOP');
-  gw.pdpPaused = true;
-}
-function resumePdp(gw) {
-  if (gw?.pdpPaused && gw.pdp?.running) gw.pdp.child.kill('SIGCONT');
-  if (gw) gw.pdpPaused = false;
-}
-
 function sh(cmd, args, timeoutMs = 30_000) {
   return new Promise((resolve) => {
     execFile(cmd, args, { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 256 << 20 }, (err, stdout, stderr) => {
@@ -451,7 +440,7 @@ describe('B: PDP SIGSTOP/SIGCONT under a concurrency limit', () => {
     gw = await startGateway({ dataplane: { pdp_timeout_ms: PDP_TIMEOUT_MS } });
   });
   after(async () => {
-    resumePdp(gw);
+    gw?.pdp?.resume();
     await gw?.stop();
   });
 
@@ -505,14 +494,14 @@ describe('B: PDP SIGSTOP/SIGCONT under a concurrency limit', () => {
       const until = performance.now() + 1000;
       while (performance.now() < until && !(st.inflight >= 1 && st.inflight <= 2)) await sleep(2);
       st.inflightAtPause = st.inflight;
-      pausePdp(gw);
+      await gw.pdp.pause();
       paused = true;
       await sleep(PAUSE_MS);
-      resumePdp(gw);
+      gw?.pdp?.resume();
       paused = false;
       await sleep(700);
     } finally {
-      resumePdp(gw);
+      gw?.pdp?.resume();
       stop = true;
       await Promise.all(clients);
     }
@@ -748,7 +737,7 @@ describe('D: usage spool on a full disk (served with usage in memory, drained wh
     ({ key } = await gw.createKey({ tenant: TENANT }));
   });
   after(async () => {
-    resumePdp(gw);
+    gw?.pdp?.resume();
     try {
       fs.rmSync(path.join(mnt ?? '/nonexistent', 'filler'), { force: true });
       await gw?.stop();
@@ -775,7 +764,7 @@ describe('D: usage spool on a full disk (served with usage in memory, drained wh
           return s.requests - base.requests + results.filter((r) => r.status !== 200).length >= N;
         }, { timeoutMs: 15_000, intervalMs: 25, what: `all ${N} requests at the mock` });
         const answeredBeforePause = results.filter((r) => r.status === 200).length;
-        pausePdp(gw);
+        await gw.pdp.pause();
         const out = await Promise.all(pend);
         const served = out.filter((r) => r.status === 200);
         const bad = out.filter((r) => r.status !== 200 && !(r.status === 503 && r.code === 'usage_spool_full'));
@@ -814,7 +803,7 @@ describe('D: usage spool on a full disk (served with usage in memory, drained wh
 
         // Space returns, the PDP resumes: the backlog drains, once each.
         fs.rmSync(filler);
-        resumePdp(gw);
+        gw?.pdp?.resume();
         gw.keepLogs = true;
         const { snap } = await settle(gw, async () => (await gw.spendTenant(TENANT)).requests);
         const recs = (await usageRecords(gw, { tenant: TENANT })).filter((r) => !r.abandoned);
@@ -833,7 +822,7 @@ describe('D: usage spool on a full disk (served with usage in memory, drained wh
         gw.keepLogs = false;
       } finally {
         // Whatever failed, leave a usable gateway for the next test.
-        resumePdp(gw);
+        gw?.pdp?.resume();
         fs.rmSync(filler, { force: true });
       }
     });
@@ -845,7 +834,7 @@ describe('D: usage spool on a full disk (served with usage in memory, drained wh
       // ASan PDP to decide them all, also beside another test file.
       const DUE_MS = 14_000;
       // Start from a quiet gateway whatever the test before left behind.
-      resumePdp(gw);
+      gw?.pdp?.resume();
       fs.rmSync(path.join(mnt, 'filler'), { force: true });
       await settle(gw, async () => (await gw.spendTenant(TENANT)).requests);
       const before0 = (await usageRecords(gw, { tenant: TENANT })).filter((r) => !r.abandoned).length;
@@ -875,7 +864,7 @@ describe('D: usage spool on a full disk (served with usage in memory, drained wh
           return atMock + out.length >= N || performance.now() - t0 > DUE_MS - 1500;
         }, { timeoutMs: DUE_MS + 10_000, intervalMs: 100, what: 'the calls to reach the mock' });
         const answeredBeforePause = out.filter((r) => r.status === 200).length;
-        pausePdp(gw);
+        await gw.pdp.pause();
         const tPause = Math.round(performance.now() - t0);
         await Promise.all(all);
         const loadMs = Math.round(performance.now() - t0);
@@ -909,7 +898,7 @@ describe('D: usage spool on a full disk (served with usage in memory, drained wh
 
         // Space returns, then the PDP resumes: the backlog drains, once each.
         fs.rmSync(filler);
-        resumePdp(gw);
+        gw?.pdp?.resume();
         gw.keepLogs = true;
         const t1 = performance.now();
         const { snap } = await settle(gw, async () => (await gw.spendTenant(TENANT)).requests, { timeoutMs: 90_000 });
@@ -929,7 +918,7 @@ describe('D: usage spool on a full disk (served with usage in memory, drained wh
         assert.equal(wrong.length, 0, `records with wrong usage, e.g. ${JSON.stringify(wrong.slice(0, 2).map((r) => map.get(r.id)))}`);
         gw.keepLogs = false;
       } finally {
-        resumePdp(gw);
+        gw?.pdp?.resume();
         fs.rmSync(filler, { force: true });
       }
     });

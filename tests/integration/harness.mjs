@@ -189,10 +189,32 @@ export class Proc {
       `---- ${this.role} stderr (${this.stderrPath}) ----\n${tail(this.stderr(), 12000)}\n---- end ----${hang}`;
   }
 
+  /** pause SIGSTOPs the process and returns once every one of its threads
+   * has stopped. kill(2) returns before that: on a busy machine a thread
+   * of the process may run for milliseconds more, and answer a message
+   * sent "after" the signal (a test of a stopped PDP then flakes). */
+  async pause(timeoutMs = 10_000) {
+    assert.ok(this.running, `pause: ${this.role} is not running`);
+    this.child.kill('SIGSTOP');
+    this.paused = true;
+    const t0 = performance.now();
+    while (this.running && !allThreadsStopped(this.child.pid)) {
+      assert.ok(performance.now() - t0 < timeoutMs, `${this.role} did not stop within ${timeoutMs} ms of SIGSTOP`);
+      await sleep(1);
+    }
+  }
+
+  /** resume SIGCONTs a paused process (nothing when it is not paused). */
+  resume() {
+    if (this.paused && this.running) this.child.kill('SIGCONT');
+    this.paused = false;
+  }
+
   /** Sends signal and waits for the exit (bounded); SIGKILLs on timeout. */
   async kill(signal = 'SIGTERM', timeoutMs = STOP_TIMEOUT_MS) {
     if (!this.running) return { ...this.exit, timedOut: false };
     this.child.kill(signal);
+    this.resume(); /* a paused process takes the signal once it runs */
     const res = await withTimeout(this.exited, timeoutMs);
     if (res === null) {
       this.hangTrace = await threadStacks(this.child.pid);
@@ -202,6 +224,27 @@ export class Proc {
     }
     return { ...res, timedOut: false };
   }
+}
+
+/** allThreadsStopped tells whether every thread of pid is stopped (or
+ * gone): the state in /proc/<pid>/task/<tid>/stat, after the command
+ * name's closing parenthesis. */
+function allThreadsStopped(pid) {
+  let tids;
+  try {
+    tids = fs.readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return true; /* the process is gone */
+  }
+  return tids.every((tid) => {
+    let stat;
+    try {
+      stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    } catch {
+      return true; /* the thread ended */
+    }
+    return 'TtZX'.includes(stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3));
+  });
 }
 
 /** threadStacks asks gdb (when there is one) for every thread's stack of a

@@ -32,6 +32,7 @@ async function streamWithPause(gw, key, model, resume) {
   assert.equal(s.status, 200);
   let paused = false;
   let resumedAt = null;
+  let failed = null;
   const events = [];
   const done = readSse(s.res, s.t0, {
     timeoutMs: 60_000,
@@ -39,10 +40,11 @@ async function streamWithPause(gw, key, model, resume) {
       events.push(e);
       if (!paused && e.json?.type === 'response.output_text.delta') {
         paused = true;
-        gw.pdp.child.kill('SIGSTOP');
-        Promise.resolve(resume(events)).then(() => {
+        Promise.all([gw.pdp.pause(), resume(events)]).catch((err) => {
+          failed = err;
+        }).finally(() => {
           resumedAt = performance.now() - s.t0;
-          gw.pdp.child.kill('SIGCONT');
+          gw.pdp.resume();
         });
       }
     },
@@ -51,6 +53,7 @@ async function streamWithPause(gw, key, model, resume) {
   assert.equal(r.error, undefined, String(r.error));
   assert.ok(paused, 'the stream had no text delta to pause at');
   while (resumedAt === null) await sleep(20);
+  if (failed) throw failed;
   const last = r.events.filter((e) => e.json).at(-1);
   return { last, resumedAt };
 }
@@ -69,7 +72,7 @@ describe('stored responses when the PDP stops', () => {
       ({ key } = await gw.createKey({ tenant: 'keep-a' }));
     });
     after(async () => {
-      if (gw?.pdp?.running) gw.pdp.child.kill('SIGCONT');
+      gw?.pdp?.resume();
       await gw?.stop();
     });
 
@@ -98,7 +101,7 @@ describe('stored responses when the PDP stops', () => {
       ({ key } = await gw.createKey({ tenant: 'keep-b' }));
     });
     after(async () => {
-      if (gw?.pdp?.running) gw.pdp.child.kill('SIGCONT');
+      gw?.pdp?.resume();
       await gw?.stop();
     });
 
@@ -125,7 +128,7 @@ describe('stored responses when the PDP stops', () => {
       });
       assert.equal(first.status, 200, first.text);
       const before = (await gw.mockStats()).requests;
-      gw.pdp.child.kill('SIGSTOP');
+      await gw.pdp.pause();
       const body = JSON.stringify({ model: 'm-anthropic', input: 'and?', previous_response_id: first.json.id });
       const req = http.request({
         host: '127.0.0.1', port: gw.port, method: 'POST', path: '/v1/responses', agent: false,
@@ -136,7 +139,7 @@ describe('stored responses when the PDP stops', () => {
       await sleep(300); // the lookup waits on the stopped PDP
       req.destroy();
       await sleep(300);
-      gw.pdp.child.kill('SIGCONT'); // it answers the lookup now
+      gw.pdp.resume(); // it answers the lookup now
       await sleep(1000);
       assert.equal((await gw.mockStats()).requests, before, 'a request whose client had left reached the provider');
       // The gateway goes on serving.
