@@ -122,6 +122,14 @@ dp_metrics_pdp_links(const dp_host *h, const dp_metrics *m, tg_buf *out)
         tg_buf_addf(out, "tollgate_pdp_link_connected{pdp=\"%zu\"} %d\n", i,
                     dp_pdp_connected(h->pdps[i]) ? 1 : 0);
     }
+    tg_buf_addf(out, "# HELP tollgate_pdp_link_redials_total Times each "
+                     "dataplane.pdp_url's link, without a connection for 4 s, "
+                     "started dialling again with a new dialer.\n"
+                     "# TYPE tollgate_pdp_link_redials_total counter\n");
+    for (size_t i = 0; i < h->n_pdps; i++) {
+        tg_buf_addf(out, "tollgate_pdp_link_redials_total{pdp=\"%zu\"} %llu\n",
+                    i, (unsigned long long)dp_pdp_redials(h->pdps[i]));
+    }
     tg_buf_addf(out,
                 "# HELP tollgate_pdp_fallback_decisions_total Requests "
                 "decided by a later dataplane.pdp_url because the first was "

@@ -23,6 +23,9 @@
 #include "tg_trust.h"
 
 #define DP_PDP_MAX_PIPES 64
+/* A link without a connection this long gets a new dialer (dp_pdp_tick);
+ * longer than any handshake, which a new dialer would cut short. */
+#define DP_PDP_REDIAL_MS 4000
 
 typedef enum dp_pdp_kind {
     DP_PDP_DECIDE,
@@ -64,6 +67,8 @@ struct dp_pdp {
     const tg_tls_files *tls_files;
     tg_tls_watch       *tls_watch; /* also ticks dp_pdp_tick */
     atomic_llong        tls_reloads;
+    atomic_llong        redials;     /* dialers replaced by dp_pdp_tick */
+    int64_t             redialed_ms; /* when; the tick's thread only */
     /* When the last connection went (or the client started), and when
      * that was last logged; pipe_lock guards both. */
     int64_t         down_since_ms;
@@ -87,13 +92,10 @@ struct dp_pdp {
 };
 
 static void dp_pdp_call_cb(void *arg);
+static int  dp_pdp_dial(dp_pdp *pdp, nng_dialer *d);
 static void dp_pdp_call_finish(dp_pdp_call *c, tg_err err, nng_msg *reply,
                                const char *why_in);
 
-/* dp_pdp_pipe_cb keeps the set of live pipes. nng delivers REM_POST also
- * for a pipe that was closed before it was ever added (a PDP dying during
- * the handshake), so a bare counter can drift below zero and report "no
- * connection" forever after; tracking pipe ids cannot. */
 /* dp_pdp_pipe_check runs before nng adds a pipe: an ipc peer that does not
  * run as the expected uid (a fake PDP another local user started where the
  * socket should be) is closed, so none of its replies is ever trusted. */
@@ -127,6 +129,10 @@ dp_pdp_pipe_check(dp_pdp *pdp, nng_pipe p)
     nng_pipe_close(p);
 }
 
+/* dp_pdp_pipe_cb keeps the set of live pipes. nng delivers REM_POST also
+ * for a pipe that was closed before it was ever added (a PDP dying during
+ * the handshake), so a bare counter can drift below zero and report "no
+ * connection" forever after; tracking pipe ids cannot. */
 static void
 dp_pdp_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
@@ -159,26 +165,63 @@ dp_pdp_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
     pthread_mutex_unlock(&pdp->pipe_lock);
 }
 
-/* dp_pdp_tick (every 2 s, on the watch thread) says, after 10 s without a
- * connection and then once a minute, that there is none and what to check:
- * nng reports no reason (a refused TLS handshake looks like a PDP that is
- * not there). */
+/* dp_pdp_redial replaces the dialer with a new one (dp_pdp_tick). */
+static void
+dp_pdp_redial(dp_pdp *pdp)
+{
+    nng_dialer d, prev;
+    int        rv;
+
+    pthread_mutex_lock(&pdp->dialer_lock);
+    if ((rv = dp_pdp_dial(pdp, &d)) != 0) {
+        pthread_mutex_unlock(&pdp->dialer_lock);
+        tg_warn("PDP %s: cannot start a new dialer (%s); the old one goes "
+                "on trying",
+                pdp->url, nng_strerror(rv));
+        return;
+    }
+    prev        = pdp->dialer;
+    pdp->dialer = d;
+    pthread_mutex_unlock(&pdp->dialer_lock);
+    nng_dialer_close(prev);
+    atomic_fetch_add(&pdp->redials, 1);
+}
+
+/* dp_pdp_tick (every 2 s, on the watch thread) looks after a link that has
+ * no connection:
+ * - after DP_PDP_REDIAL_MS without one, and again every DP_PDP_REDIAL_MS,
+ *   it replaces the dialer. nng (1.5) redials on its own, but its dialer
+ *   stops for good when a handshake ends in NNG_ECLOSED, which is what a
+ *   send to a PDP that died just after accepting the connection returns
+ *   (EPIPE): a PDP killed while the data plane redialled would then never
+ *   be reached again, even once it is back;
+ * - after 10 s without one, and then once a minute, it says so and what
+ *   to check: nng reports no reason (a refused TLS handshake looks like a
+ *   PDP that is not there). */
 static void
 dp_pdp_tick(void *arg)
 {
     dp_pdp *pdp = arg;
     int64_t now = tg_mono_us() / 1000;
     int64_t down;
+    bool    log;
 
     pthread_mutex_lock(&pdp->pipe_lock);
     down = pdp->n_pipe_ids == 0 ? now - pdp->down_since_ms : -1;
-    if (down < 10000 ||
-        (pdp->down_logged_ms != 0 && now - pdp->down_logged_ms < 60000)) {
-        pthread_mutex_unlock(&pdp->pipe_lock);
+    log  = down >= 10000 &&
+          (pdp->down_logged_ms == 0 || now - pdp->down_logged_ms >= 60000);
+    if (log) {
+        pdp->down_logged_ms = now;
+    }
+    pthread_mutex_unlock(&pdp->pipe_lock);
+    if (down >= DP_PDP_REDIAL_MS &&
+        now - pdp->redialed_ms >= DP_PDP_REDIAL_MS) {
+        pdp->redialed_ms = now;
+        dp_pdp_redial(pdp);
+    }
+    if (!log) {
         return;
     }
-    pdp->down_logged_ms = now;
-    pthread_mutex_unlock(&pdp->pipe_lock);
     if (pdp->tls != NULL) {
         tg_warn("PDP %s: no connection for %lld s. Is the PDP up and "
                 "reachable? Does this data plane's certificate "
@@ -449,6 +492,12 @@ bool
 dp_pdp_connected(dp_pdp *pdp)
 {
     return atomic_load(&pdp->pipes) > 0;
+}
+
+uint64_t
+dp_pdp_redials(dp_pdp *pdp)
+{
+    return (uint64_t)atomic_load(&pdp->redials);
 }
 
 static dp_pdp_call *

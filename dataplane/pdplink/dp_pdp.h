@@ -107,4 +107,8 @@ tg_err dp_pdp_resp(dp_pdp *pdp, dp_wire_resp_op op, const char *request_id,
 /* dp_pdp_connected tells whether a connection to the PDP is up now. */
 bool dp_pdp_connected(dp_pdp *pdp);
 
+/* dp_pdp_redials counts the times the link replaced its dialer after it
+ * went without a connection for 4 s (see dp_pdp_tick in dp_pdp.c). */
+uint64_t dp_pdp_redials(dp_pdp *pdp);
+
 #endif

@@ -40,3 +40,28 @@ test('stop with requests in flight, eight times over: clean exits, usage kept', 
     await gw.stop();
   }
 });
+
+// nng 1.5's dialer stops redialling for good when a handshake ends in
+// NNG_ECLOSED (its send to a PDP that died just after accepting gets
+// EPIPE). That moment cannot be made on demand; what is tested is the
+// remedy: a link without a connection for 4 s gets a new dialer, and
+// again every 4 s, and a connected link is left alone.
+test('the PDP down for seconds: the link dials anew every 4 s, and decides again once the PDP is back', { timeout: 60_000 }, async () => {
+  const gw = await startGateway();
+  try {
+    const { key } = await gw.createKey({ tenant: 'redial' });
+    const redials = async () => (await gw.metrics())['tollgate_pdp_link_redials_total{pdp="0"}'];
+    assert.equal(await redials(), 0, 'a connected link got a new dialer');
+    await gw.killPdp('SIGKILL');
+    await pollUntil(async () => (await redials()) >= 2, { timeoutMs: 20_000, what: 'two new dialers' });
+    await gw.startPdp();
+    await pollUntil(async () => (await gw.chat({ model: 'gpt-4o-mini', messages: userMsg('back?') }, { key })).status === 200,
+      { timeoutMs: 15_000, what: 'a decision from the restarted PDP' });
+    const after = await redials();
+    await sleep(5000);
+    assert.equal(await redials(), after, 'a connected link got a new dialer');
+    assert.equal((await gw.metrics())['tollgate_pdp_link_connected{pdp="0"}'], 1);
+  } finally {
+    await gw.stop();
+  }
+});
