@@ -17,6 +17,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -129,6 +130,15 @@ export function runBinary(name, args, { env, timeoutMs = CLI_TIMEOUT_MS } = {}) 
 
 // ---- processes ----------------------------------------------------------
 
+// Every process a Proc started and that has not exited. A test that fails
+// half way leaves its own behind, and a running child keeps this file's
+// node (and the whole test run) from ever ending: they are killed once
+// every test of the file has run.
+const running = new Set();
+after(async () => {
+  for (const p of [...running]) await p.kill('SIGKILL', 5000);
+});
+
 export class Proc {
   constructor(role, name, args, { env = {}, dir }) {
     this.role = role;
@@ -155,9 +165,11 @@ export class Proc {
       fs.closeSync(out);
     }
     const child = this.child;
+    running.add(this);
     this.exited = new Promise((resolve) => {
       child.on('exit', (code, signal) => {
         this.exit = { code, signal };
+        running.delete(this);
         resolve(this.exit);
       });
       child.on('error', (e) => {
