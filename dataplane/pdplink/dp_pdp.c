@@ -17,15 +17,11 @@
 #include <nng/protocol/reqrep0/req.h>
 
 #include "dp_wire.h"
+#include "tg_dial.h"
 #include "tg_log.h"
 #include "tg_nngtls.h"
 #include "tg_time.h"
 #include "tg_trust.h"
-
-#define DP_PDP_MAX_PIPES 64
-/* A link without a connection this long gets a new dialer (dp_pdp_tick);
- * longer than any handshake, which a new dialer would cut short. */
-#define DP_PDP_REDIAL_MS 4000
 
 typedef enum dp_pdp_kind {
     DP_PDP_DECIDE,
@@ -59,20 +55,18 @@ struct dp_pdp_call {
 };
 
 struct dp_pdp {
-    nng_socket          sock;
-    nng_dialer          dialer; /* replaced when the certificates change */
+    nng_socket sock;
+    /* Its dialer, replaced when the certificates change (dp_pdp_tls_reload)
+     * and while no connection is up (dp_pdp_tick), both on the watch's
+     * thread. */
+    tg_dial             dial;
+    bool                dialing;
     char               *url;
-    pthread_mutex_t     dialer_lock; /* guards dialer and tls */
-    nng_tls_config     *tls;         /* tls+tcp:// only */
+    nng_tls_config     *tls; /* tls+tcp:// only; the dialer's */
     const tg_tls_files *tls_files;
     tg_tls_watch       *tls_watch; /* also ticks dp_pdp_tick */
-    atomic_llong        tls_reloads;
-    atomic_llong        redials;     /* dialers replaced by dp_pdp_tick */
-    int64_t             redialed_ms; /* when; the tick's thread only */
-    /* When the last connection went (or the client started), and when
-     * that was last logged; pipe_lock guards both. */
-    int64_t         down_since_ms;
-    int64_t         down_logged_ms;
+    /* When the outage was last logged (0: not yet in this one). */
+    atomic_llong    down_logged_ms;
     size_t          max_reply;
     size_t          max_request; /* 0: none */
     size_t          max_resp;    /* a stored response's; 0: none */
@@ -80,19 +74,14 @@ struct dp_pdp {
     dp_pdp_call    *free_list;
     dp_pdp_call    *all;
     pthread_cond_t  idle;
-    unsigned        starting;  /* calls being started, under lock */
-    pthread_mutex_t pipe_lock; /* guards pipe_ids */
-    uint32_t        pipe_ids[DP_PDP_MAX_PIPES];
-    size_t          n_pipe_ids;
-    atomic_int      pipes;   /* n_pipe_ids, for lock-free reads */
-    atomic_bool     closing; /* set under lock */
-    bool            ipc;     /* the URL is ipc://: the peer uid is checked */
-    uid_t           pdp_uid; /* the uid an ipc PDP must run as */
-    tg_trust_log    refused; /* pipe callback only */
+    unsigned        starting; /* calls being started, under lock */
+    atomic_bool     closing;  /* set under lock */
+    bool            ipc;      /* the URL is ipc://: the peer uid is checked */
+    uid_t           pdp_uid;  /* the uid an ipc PDP must run as */
+    tg_trust_log    refused;  /* pipe callback only */
 };
 
 static void dp_pdp_call_cb(void *arg);
-static int  dp_pdp_dial(dp_pdp *pdp, nng_dialer *d);
 static void dp_pdp_call_finish(dp_pdp_call *c, tg_err err, nng_msg *reply,
                                const char *why_in);
 
@@ -129,99 +118,50 @@ dp_pdp_pipe_check(dp_pdp *pdp, nng_pipe p)
     nng_pipe_close(p);
 }
 
-/* dp_pdp_pipe_cb keeps the set of live pipes. nng delivers REM_POST also
- * for a pipe that was closed before it was ever added (a PDP dying during
- * the handshake), so a bare counter can drift below zero and report "no
- * connection" forever after; tracking pipe ids cannot. */
+/* dp_pdp_pipe_cb runs before nng adds a pipe (dp_pdp_pipe_check). */
 static void
 dp_pdp_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
-    dp_pdp  *pdp = arg;
-    uint32_t id  = nng_pipe_id(p);
-    size_t   i;
-
     if (ev == NNG_PIPE_EV_ADD_PRE) {
-        dp_pdp_pipe_check(pdp, p);
-        return;
+        dp_pdp_pipe_check(arg, p);
     }
-    pthread_mutex_lock(&pdp->pipe_lock);
-    for (i = 0; i < pdp->n_pipe_ids && pdp->pipe_ids[i] != id; i++) {
-    }
-    if (ev == NNG_PIPE_EV_ADD_POST && i == pdp->n_pipe_ids &&
-        pdp->n_pipe_ids < DP_PDP_MAX_PIPES) {
-        pdp->pipe_ids[pdp->n_pipe_ids++] = id;
-        if (pdp->n_pipe_ids == 1) {
-            tg_info("PDP %s: connected", pdp->url);
-        }
-    } else if (ev == NNG_PIPE_EV_REM_POST && i < pdp->n_pipe_ids) {
-        pdp->pipe_ids[i] = pdp->pipe_ids[--pdp->n_pipe_ids];
-        if (pdp->n_pipe_ids == 0 && !atomic_load(&pdp->closing)) {
-            pdp->down_since_ms  = tg_mono_us() / 1000;
-            pdp->down_logged_ms = 0;
-            tg_warn("PDP %s: connection lost; reconnecting", pdp->url);
-        }
-    }
-    atomic_store(&pdp->pipes, (int)pdp->n_pipe_ids);
-    pthread_mutex_unlock(&pdp->pipe_lock);
 }
 
-/* dp_pdp_redial replaces the dialer with a new one (dp_pdp_tick). */
+/* dp_pdp_change logs the link going up and down (tg_dial's lock held). */
 static void
-dp_pdp_redial(dp_pdp *pdp)
+dp_pdp_change(void *arg, bool up)
 {
-    nng_dialer d, prev;
-    int        rv;
+    dp_pdp *pdp = arg;
 
-    pthread_mutex_lock(&pdp->dialer_lock);
-    if ((rv = dp_pdp_dial(pdp, &d)) != 0) {
-        pthread_mutex_unlock(&pdp->dialer_lock);
-        tg_warn("PDP %s: cannot start a new dialer (%s); the old one goes "
-                "on trying",
-                pdp->url, nng_strerror(rv));
-        return;
+    if (up) {
+        tg_info("PDP %s: connected", pdp->url);
+    } else if (!atomic_load(&pdp->closing)) {
+        atomic_store(&pdp->down_logged_ms, 0);
+        tg_warn("PDP %s: connection lost; reconnecting", pdp->url);
     }
-    prev        = pdp->dialer;
-    pdp->dialer = d;
-    pthread_mutex_unlock(&pdp->dialer_lock);
-    nng_dialer_close(prev);
-    atomic_fetch_add(&pdp->redials, 1);
 }
 
 /* dp_pdp_tick (every 2 s, on the watch thread) looks after a link that has
  * no connection:
- * - after DP_PDP_REDIAL_MS without one, and again every DP_PDP_REDIAL_MS,
- *   it replaces the dialer. nng (1.5) redials on its own, but its dialer
- *   stops for good when a handshake ends in NNG_ECLOSED, which is what a
- *   send to a PDP that died just after accepting the connection returns
- *   (EPIPE): a PDP killed while the data plane redialled would then never
- *   be reached again, even once it is back;
+ * - after 4 s without one, and again every 4 s, it replaces the dialer
+ *   (tg_dial_check): nng 1.5's dialer stops for good when a PDP dies in
+ *   the middle of its handshake;
  * - after 10 s without one, and then once a minute, it says so and what
  *   to check: nng reports no reason (a refused TLS handshake looks like a
  *   PDP that is not there). */
 static void
 dp_pdp_tick(void *arg)
 {
-    dp_pdp *pdp = arg;
-    int64_t now = tg_mono_us() / 1000;
-    int64_t down;
-    bool    log;
+    dp_pdp *pdp  = arg;
+    int64_t now  = tg_mono_us() / 1000;
+    int64_t down = tg_dial_down_ms(&pdp->dial);
+    int64_t said = atomic_load(&pdp->down_logged_ms);
 
-    pthread_mutex_lock(&pdp->pipe_lock);
-    down = pdp->n_pipe_ids == 0 ? now - pdp->down_since_ms : -1;
-    log  = down >= 10000 &&
-          (pdp->down_logged_ms == 0 || now - pdp->down_logged_ms >= 60000);
-    if (log) {
-        pdp->down_logged_ms = now;
-    }
-    pthread_mutex_unlock(&pdp->pipe_lock);
-    if (down >= DP_PDP_REDIAL_MS &&
-        now - pdp->redialed_ms >= DP_PDP_REDIAL_MS) {
-        pdp->redialed_ms = now;
-        dp_pdp_redial(pdp);
-    }
-    if (!log) {
+    (void)tg_dial_check(&pdp->dial);
+    if (down < 10000 || (said != 0 && now - said < 60000)) {
         return;
     }
+    atomic_store(&pdp->down_logged_ms, now);
     if (pdp->tls != NULL) {
         tg_warn("PDP %s: no connection for %lld s. Is the PDP up and "
                 "reachable? Does this data plane's certificate "
@@ -292,33 +232,15 @@ dp_pdp_free(dp_pdp *pdp)
 {
     tg_trust_log_fini(&pdp->refused);
     pthread_mutex_destroy(&pdp->lock);
-    pthread_mutex_destroy(&pdp->pipe_lock);
-    pthread_mutex_destroy(&pdp->dialer_lock);
+    if (pdp->dialing) {
+        tg_dial_fini(&pdp->dial);
+    }
     pthread_cond_destroy(&pdp->idle);
     if (pdp->tls != NULL) {
         nng_tls_config_free(pdp->tls);
     }
     free(pdp->url);
     free(pdp);
-}
-
-/* dp_pdp_dial starts a dialer to the URL (with the TLS config, for
- * tls+tcp://) in the background; called under dialer_lock, or before
- * anyone else could take it. */
-static int
-dp_pdp_dial(dp_pdp *pdp, nng_dialer *d)
-{
-    int rv;
-
-    if ((rv = nng_dialer_create(d, pdp->sock, pdp->url)) != 0) {
-        return rv;
-    }
-    if ((pdp->tls != NULL &&
-         (rv = nng_dialer_set_ptr(*d, NNG_OPT_TLS_CONFIG, pdp->tls)) != 0) ||
-        (rv = nng_dialer_start(*d, NNG_FLAG_NONBLOCK)) != 0) {
-        nng_dialer_close(*d);
-    }
-    return rv;
 }
 
 /* dp_pdp_tls_reload runs on the watch's thread when dataplane.pdp_tls's
@@ -332,7 +254,6 @@ dp_pdp_tls_reload(void *arg)
     dp_pdp         *pdp = arg;
     nng_tls_config *c   = NULL;
     nng_tls_config *old;
-    nng_dialer      d, prev;
     char            host[256];
     char            err[512];
     int             rv;
@@ -345,23 +266,15 @@ dp_pdp_tls_reload(void *arg)
                  err);
         return;
     }
-    pthread_mutex_lock(&pdp->dialer_lock);
-    old      = pdp->tls;
-    pdp->tls = c;
-    if ((rv = dp_pdp_dial(pdp, &d)) != 0) {
-        pdp->tls = old;
-        pthread_mutex_unlock(&pdp->dialer_lock);
+    if ((rv = tg_dial_replace(&pdp->dial, 0, c)) != 0) {
         nng_tls_config_free(c);
         tg_error("cannot dial PDP at %s with the new certificates: %s",
                  pdp->url, nng_strerror(rv));
         return;
     }
-    prev        = pdp->dialer;
-    pdp->dialer = d;
-    pthread_mutex_unlock(&pdp->dialer_lock);
-    nng_dialer_close(prev);
+    old      = pdp->tls;
+    pdp->tls = c;
     nng_tls_config_free(old);
-    atomic_fetch_add(&pdp->tls_reloads, 1);
     tg_info("dataplane.pdp_tls certificates reloaded (%s)",
             pdp->tls_files->cert_file);
 }
@@ -373,6 +286,7 @@ dp_pdp_create_tls(dp_pdp **out, const char *url, size_t max_reply,
     dp_pdp *pdp;
     int     rv;
     uid_t   expect = pdp_uid < 0 ? geteuid() : (uid_t)pdp_uid;
+    size_t  bad;
     char    host[256];
     char    err[512];
 
@@ -389,8 +303,6 @@ dp_pdp_create_tls(dp_pdp **out, const char *url, size_t max_reply,
     pdp->pdp_uid   = expect;
     tg_trust_log_init(&pdp->refused);
     pthread_mutex_init(&pdp->lock, NULL);
-    pthread_mutex_init(&pdp->pipe_lock, NULL);
-    pthread_mutex_init(&pdp->dialer_lock, NULL);
     pthread_cond_init(&pdp->idle, NULL);
     if (strncmp(url, "tls+tcp://", 10) == 0) {
         pdp->tls_files = tls;
@@ -417,16 +329,16 @@ dp_pdp_create_tls(dp_pdp **out, const char *url, size_t max_reply,
     nng_socket_set_ms(pdp->sock, NNG_OPT_RECONNMINT, 10);
     nng_socket_set_ms(pdp->sock, NNG_OPT_RECONNMAXT, 500);
     nng_pipe_notify(pdp->sock, NNG_PIPE_EV_ADD_PRE, dp_pdp_pipe_cb, pdp);
-    nng_pipe_notify(pdp->sock, NNG_PIPE_EV_ADD_POST, dp_pdp_pipe_cb, pdp);
-    nng_pipe_notify(pdp->sock, NNG_PIPE_EV_REM_POST, dp_pdp_pipe_cb, pdp);
-    if ((rv = dp_pdp_dial(pdp, &pdp->dialer)) != 0) {
+    rv = tg_dial_start(&pdp->dial, pdp->sock, 1, (const char *const *)&pdp->url,
+                       &pdp->tls, dp_pdp_change, pdp, &bad);
+    pdp->dialing = true;
+    if (rv != 0) {
         tg_error("cannot dial PDP at %s: %s (check dataplane.pdp_url)", url,
                  nng_strerror(rv));
         nng_close(pdp->sock);
         dp_pdp_free(pdp);
         return TG_ECONFIG;
     }
-    pdp->down_since_ms = tg_mono_us() / 1000;
     if (tg_tls_watch_start(&pdp->tls_watch, pdp->tls != NULL ? tls : NULL, 2000,
                            dp_pdp_tls_reload, dp_pdp_tick, pdp) != TG_OK) {
         tg_warn("PDP %s: cannot start its watch thread: certificate changes "
@@ -463,7 +375,7 @@ dp_pdp_destroy(dp_pdp *pdp)
     all = pdp->all;
     pthread_mutex_unlock(&pdp->lock);
     tg_tls_watch_stop(pdp->tls_watch); /* no reload replaces the dialer now */
-    nng_dialer_close(pdp->dialer);
+    tg_dial_stop(&pdp->dial);
     for (c = all; c != NULL; c = c->next_all) {
         nng_aio_stop(c->aio); /* waits for a running callback */
     }
@@ -491,13 +403,13 @@ dp_pdp_destroy(dp_pdp *pdp)
 bool
 dp_pdp_connected(dp_pdp *pdp)
 {
-    return atomic_load(&pdp->pipes) > 0;
+    return tg_dial_connected(&pdp->dial);
 }
 
 uint64_t
 dp_pdp_redials(dp_pdp *pdp)
 {
-    return (uint64_t)atomic_load(&pdp->redials);
+    return (uint64_t)atomic_load(&pdp->dial.afresh);
 }
 
 static dp_pdp_call *

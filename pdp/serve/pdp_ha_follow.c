@@ -23,6 +23,7 @@
 #include "pdp_serve.h"
 #include "pdp_txlog.h"
 #include "pdp_wire.h"
+#include "tg_dial.h"
 #include "tg_log.h"
 #include "tg_nngtls.h"
 #include "tg_time.h"
@@ -45,6 +46,8 @@ typedef struct ha_link {
     nng_socket       sock;
     bool             open;
     nng_tls_config  *tls;
+    tg_dial          dial;
+    bool             dialing;
     pdp_req          req;
     pdp_rep          rep;
     tg_buf           out;
@@ -54,8 +57,9 @@ typedef struct ha_link {
 static tg_err
 ha_link_open(ha_link *l, const tg_config *cfg, char *err, size_t errlen)
 {
-    const tg_ha_config *h = &cfg->pdp.ha;
-    nng_dialer          d;
+    const tg_ha_config *h   = &cfg->pdp.ha;
+    const char         *url = h->peer;
+    size_t              bad;
     char                host[256];
     int                 rc;
 
@@ -78,10 +82,9 @@ ha_link_open(ha_link *l, const tg_config *cfg, char *err, size_t errlen)
     nng_socket_set_size(l->sock, NNG_OPT_RECVMAXSZ, HA_REPLY_MAX);
     nng_socket_set_ms(l->sock, NNG_OPT_RECONNMINT, 20);
     nng_socket_set_ms(l->sock, NNG_OPT_RECONNMAXT, 500);
-    if ((rc = nng_dialer_create(&d, l->sock, h->peer)) != 0 ||
-        (l->tls != NULL &&
-         (rc = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, l->tls)) != 0) ||
-        (rc = nng_dialer_start(d, NNG_FLAG_NONBLOCK)) != 0) {
+    rc = tg_dial_start(&l->dial, l->sock, 1, &url, &l->tls, NULL, NULL, &bad);
+    l->dialing = true;
+    if (rc != 0) {
         snprintf(err, errlen, "pdp.ha.peer %s: %s", h->peer, nng_strerror(rc));
         return TG_ECONFIG;
     }
@@ -93,6 +96,9 @@ ha_link_close(ha_link *l)
 {
     if (l->open) {
         nng_close(l->sock);
+    }
+    if (l->dialing) {
+        tg_dial_fini(&l->dial);
     }
     if (l->tls != NULL) {
         nng_tls_config_free(l->tls);
@@ -433,6 +439,12 @@ ha_follow(const tg_config *cfg, pdp_store **st, const sigset_t *set, char *msg,
             ha_try_promote(&f, asked)) {
             ec = 0;
             break;
+        }
+        if (tg_dial_check(&f.l.dial) == 1) {
+            tg_info("ha: no connection to %s for %d s; dialling it afresh "
+                    "(and every %d s until there is one)",
+                    cfg->pdp.ha.peer, TG_DIAL_AFRESH_MS / 1000,
+                    TG_DIAL_AFRESH_MS / 1000);
         }
         msg[0] = '\0';
         ha_step(&f, msg, msglen);

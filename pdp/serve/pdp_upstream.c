@@ -19,6 +19,7 @@
 #include "pdp_repl.h"
 #include "pdp_slices.h"
 #include "pdp_wire.h"
+#include "tg_dial.h"
 #include "tg_hash.h"
 #include "tg_log.h"
 #include "tg_nngtls.h"
@@ -40,6 +41,8 @@ struct pdp_upstream {
     nng_socket                sock;
     bool                      sock_open;
     nng_tls_config           *tls[TG_CONFIG_MAX_UPSTREAMS];
+    tg_dial                   dial; /* when dialing */
+    bool                      dialing;
     /* Fencing: the highest HA epoch a central PDP answered with; an
      * answer with a lower one comes from a PDP promoted over (pdp.ha),
      * and is refused. Sent with every pull. */
@@ -267,7 +270,7 @@ pdp_upstream_open(pdp_upstream **out, const tg_config *cfg, pdp_store *st,
 {
     const tg_upstream_config *uc = &cfg->pdp.upstream;
     pdp_upstream             *up = calloc(1, sizeof(*up));
-    nng_dialer                d;
+    size_t                    bad = 0;
     char                      host[256];
     int                       rc;
 
@@ -297,8 +300,6 @@ pdp_upstream_open(pdp_upstream **out, const tg_config *cfg, pdp_store *st,
     nng_socket_set_size(up->sock, NNG_OPT_RECVMAXSZ, UP_REPLY_MAX);
     nng_socket_set_ms(up->sock, NNG_OPT_RECONNMINT, 20);
     nng_socket_set_ms(up->sock, NNG_OPT_RECONNMAXT, 500);
-    /* Every URL is dialed: a central PDP and its standby, of which only
-     * the active one listens, so requests go where they can. */
     for (size_t i = 0; i < uc->n_urls; i++) {
         const char *url = uc->urls[i];
         if (strncmp(url, "tls+tcp://", 10) == 0) {
@@ -309,16 +310,17 @@ pdp_upstream_open(pdp_upstream **out, const tg_config *cfg, pdp_store *st,
                 return TG_ECONFIG;
             }
         }
-        if ((rc = nng_dialer_create(&d, up->sock, url)) != 0 ||
-            (up->tls[i] != NULL &&
-             (rc = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, up->tls[i])) !=
-                 0) ||
-            (rc = nng_dialer_start(d, NNG_FLAG_NONBLOCK)) != 0) {
-            snprintf(err, errlen, "pdp.upstream.url %s: %s", url,
-                     nng_strerror(rc));
-            pdp_upstream_close(up);
-            return TG_ECONFIG;
-        }
+    }
+    /* Every URL is dialed: a central PDP and its standby, of which only
+     * the active one listens, so requests go where they can. */
+    rc = tg_dial_start(&up->dial, up->sock, uc->n_urls, uc->urls, up->tls,
+                       NULL, NULL, &bad);
+    up->dialing = true;
+    if (rc != 0) {
+        snprintf(err, errlen, "pdp.upstream.url %s: %s", uc->urls[bad],
+                 nng_strerror(rc));
+        pdp_upstream_close(up);
+        return TG_ECONFIG;
     }
     *out = up;
     return TG_OK;
@@ -586,6 +588,11 @@ up_sync_main(void *arg)
     bool          more;
 
     while (!atomic_load(&up->stop)) {
+        if (tg_dial_check(&up->dial) == 1) {
+            tg_info("upstream: no connection to the central PDP for %d s; "
+                    "dialling it afresh (and every %d s until there is one)",
+                    TG_DIAL_AFRESH_MS / 1000, TG_DIAL_AFRESH_MS / 1000);
+        }
         if (up_pull(up, &more) != TG_OK || !more) {
             usleep((useconds_t)up->uc->sync_interval_ms * 1000);
         }
@@ -1064,6 +1071,10 @@ pdp_upstream_metrics(pdp_upstream *up, tg_buf *out)
         "PDP that got no answer in time (or an error).\n"
         "# TYPE tollgate_upstream_call_failures_total counter\n"
         "tollgate_upstream_call_failures_total %llu\n"
+        "# HELP tollgate_upstream_redials_total Times the link to the "
+        "central PDP, without a connection for 4 s, was dialled afresh.\n"
+        "# TYPE tollgate_upstream_redials_total counter\n"
+        "tollgate_upstream_redials_total %llu\n"
         "# HELP tollgate_upstream_forward_failures_total Sends of queued "
         "reports or lease returns the central PDP did not take (retried).\n"
         "# TYPE tollgate_upstream_forward_failures_total counter\n"
@@ -1090,6 +1101,7 @@ pdp_upstream_metrics(pdp_upstream *up, tg_buf *out)
         (unsigned long long)pdp_store_forward_pending(up->st),
         (unsigned long long)atomic_load(&up->forwarded),
         (unsigned long long)atomic_load(&up->calls_failed),
+        (unsigned long long)atomic_load(&up->dial.afresh),
         (unsigned long long)atomic_load(&up->fwd_failures),
         (unsigned long long)s.held, (unsigned long long)s.granted,
         (unsigned long long)s.refused, (unsigned long long)s.returned,
@@ -1122,6 +1134,9 @@ pdp_upstream_close(pdp_upstream *up)
     pthread_mutex_destroy(&up->mu);
     if (up->sock_open) {
         nng_close(up->sock);
+    }
+    if (up->dialing) {
+        tg_dial_fini(&up->dial);
     }
     for (size_t i = 0; i < TG_CONFIG_MAX_UPSTREAMS; i++) {
         if (up->tls[i] != NULL) {

@@ -110,6 +110,14 @@ describe('sidecar PDPs under a central PDP', { concurrency: false }, () => {
     console.log(`# central down: ${servedAfter} requests served on leases after the kill, then ${unavailable} refused; ${JSON.stringify(r.refused)}`);
     assert.ok(servedAfter > 0, 'no request was served on the leases after the central PDP died');
     assert.ok(unavailable > 0, 'requests kept being admitted with the central PDP down and its leases spent');
+    // Without a connection for 4 s, each sidecar dials the central PDP
+    // afresh (nng 1.5's dialer can stop for good when a peer dies
+    // mid-handshake).
+    for (const sc of scs) {
+      await pollUntil(async () => (await sc.metrics()).tollgate_upstream_redials_total >= 1,
+        { timeoutMs: 15_000, what: `sidecar ${sc.n} to dial the central PDP afresh` });
+      assert.match(sc.pdp.stderr(), /no connection to the central PDP for 4 s; dialling it afresh/);
+    }
     await central.startPdp();
     await drained(scs);
     const spent = await central.spendTenant('killco');
