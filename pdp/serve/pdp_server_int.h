@@ -124,6 +124,16 @@ struct pdp_server {
     size_t          n_tls;
     tg_tls_watch   *tls_watch;
     atomic_llong    tls_reloads;
+    /* ipc:// listeners, and whether each still takes connections
+     * (pdp_server_probe.c, on the snapshot thread, which alone changes
+     * them after start): nng 1.5's listener stops for good when a peer
+     * hangs up before its handshake. */
+    nng_listener ipc_l[TG_CONFIG_MAX_LISTEN];
+    const char  *ipc_url[TG_CONFIG_MAX_LISTEN];
+    size_t       n_ipc;
+    unsigned     probe_misses[TG_CONFIG_MAX_LISTEN];
+    int64_t      probe_accepted[TG_CONFIG_MAX_LISTEN]; /* its "accept" count */
+    int64_t      probe_ms;
     /* A sidecar: its link to the central PDP, through which budgets and
      * rate limits are admitted (NULL: this PDP's own limits). */
     pdp_upstream    *up;
@@ -153,6 +163,17 @@ tg_err pdp_server_listen(pdp_server *srv, const char *url, char *err,
 /* pdp_server_pipe_cb is the nng pipe callback (NNG_PIPE_EV_ADD_PRE) that
  * closes an ipc peer whose uid is not allowed; arg is the server. */
 void pdp_server_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg);
+
+/* pdp_server_ipc_relisten closes ipc listener i and listens on its URL
+ * again (its connections close: their data planes redial).
+ * pdp_server_listen.c. */
+tg_err pdp_server_ipc_relisten(pdp_server *srv, size_t i, char *err,
+                               size_t errlen);
+
+/* pdp_server_probe checks, every 2 s (called by the snapshot thread once a
+ * second), that each ipc listener still takes connections, and restarts
+ * one that missed twice in a row. pdp_server_probe.c. */
+void pdp_server_probe(pdp_server *srv);
 
 /* pdp_server_allow sets the uids an ipc:// peer may run as
  * (pdp.allow_uids, else our own). pdp_server_listen.c. */

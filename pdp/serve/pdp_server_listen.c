@@ -192,6 +192,41 @@ pdp_server_listen_failed(const char *url, int nrv, char *err, size_t errlen)
                  : "");
 }
 
+/* pdp_server_ipc_start listens on an ipc:// URL (its directory ready) into
+ * *l: the socket 0600, or 0660 and group gid with pdp.socket_group. */
+static tg_err
+pdp_server_ipc_start(pdp_server *srv, const char *url, gid_t gid,
+                     nng_listener *l, char *err, size_t errlen)
+{
+    bool   group = srv->cfg->pdp.socket_group != NULL;
+    tg_err rv;
+    int    nrv;
+
+    if ((nrv = nng_listener_create(l, srv->sock, url)) != 0) {
+        snprintf(err, errlen, "pdp.listen: cannot listen on %s: %s", url,
+                 nng_strerror(nrv));
+        return TG_EIO;
+    }
+    if ((nrv = nng_listener_set_int(*l, NNG_OPT_IPC_PERMISSIONS,
+                                    group ? 0660 : 0600)) != 0) {
+        nng_listener_close(*l);
+        snprintf(err, errlen, "pdp.listen: cannot listen on %s: %s", url,
+                 nng_strerror(nrv));
+        return TG_EIO;
+    }
+    if ((nrv = nng_listener_start(*l, 0)) != 0) {
+        nng_listener_close(*l);
+        pdp_server_listen_failed(url, nrv, err, errlen);
+        return TG_EIO;
+    }
+    if (group && (rv = pdp_server_share("socket", url + 6, gid, 0660, err,
+                                        errlen)) != TG_OK) {
+        nng_listener_close(*l);
+        return rv;
+    }
+    return TG_OK;
+}
+
 /* pdp_server_listen_ipc makes sure the socket's directory is ours alone,
  * then listens with the socket 0600 (NNG_OPT_IPC_PERMISSIONS), or 0660 in
  * a 0710 directory of pdp.socket_group. Whatever the umask, no other user
@@ -208,7 +243,6 @@ pdp_server_listen_ipc(pdp_server *srv, const char *url, char *err,
     gid_t        gid   = (gid_t)-1;
     nng_listener l;
     tg_err       rv;
-    int          nrv;
 
     if (pdp_server_mkdirs(url + 6) != TG_OK) {
         snprintf(err, errlen,
@@ -231,29 +265,32 @@ pdp_server_listen_ipc(pdp_server *srv, const char *url, char *err,
              TG_OK)) {
         return rv;
     }
-    if ((nrv = nng_listener_create(&l, srv->sock, url)) != 0) {
-        snprintf(err, errlen, "pdp.listen: cannot listen on %s: %s", url,
-                 nng_strerror(nrv));
-        return TG_EIO;
+    if (srv->n_ipc >= TG_CONFIG_MAX_LISTEN) {
+        snprintf(err, errlen, "pdp.listen: too many ipc:// listeners");
+        return TG_ECONFIG;
     }
-    if ((nrv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS,
-                                    group != NULL ? 0660 : 0600)) != 0) {
-        nng_listener_close(l);
-        snprintf(err, errlen, "pdp.listen: cannot listen on %s: %s", url,
-                 nng_strerror(nrv));
-        return TG_EIO;
+    if ((rv = pdp_server_ipc_start(srv, url, gid, &l, err, errlen)) == TG_OK) {
+        srv->ipc_l[srv->n_ipc]   = l;
+        srv->ipc_url[srv->n_ipc] = url;
+        srv->n_ipc++;
     }
-    if ((nrv = nng_listener_start(l, 0)) != 0) {
-        nng_listener_close(l);
-        pdp_server_listen_failed(url, nrv, err, errlen);
-        return TG_EIO;
-    }
-    if (group != NULL && (rv = pdp_server_share("socket", url + 6, gid, 0660,
-                                                err, errlen)) != TG_OK) {
-        nng_listener_close(l);
+    return rv;
+}
+
+tg_err
+pdp_server_ipc_relisten(pdp_server *srv, size_t i, char *err, size_t errlen)
+{
+    const char *group = srv->cfg->pdp.socket_group;
+    gid_t       gid   = (gid_t)-1;
+    tg_err      rv;
+
+    nng_listener_close(srv->ipc_l[i]);
+    if (group != NULL &&
+        (rv = pdp_server_group(group, &gid, err, errlen)) != TG_OK) {
         return rv;
     }
-    return TG_OK;
+    return pdp_server_ipc_start(srv, srv->ipc_url[i], gid, &srv->ipc_l[i], err,
+                                errlen);
 }
 
 /* pdp_server_listen_tls listens on a tls+tcp:// URL with tls_cfg into

@@ -124,6 +124,7 @@ pdp_server_snap_main(void *arg)
         pdp_server_snapshot(srv);
         pdp_server_decisions_tick(srv);
         pdp_server_up_publish(srv, tg_now_ms());
+        pdp_server_probe(srv);
         pthread_mutex_lock(&srv->snap_mu);
     }
     pthread_mutex_unlock(&srv->snap_mu);

@@ -2,9 +2,10 @@
 // (exit 0 under ASan/LSan, checked by gw.stop()) even with requests in
 // flight, and no usage is lost across the restarts.
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { test } from 'node:test';
 
-import { pollUntil, sleep, startGateway, userMsg } from './harness.mjs';
+import { httpRequest, pollUntil, sleep, startGateway, userMsg } from './harness.mjs';
 
 test('stop with requests in flight, eight times over: clean exits, usage kept', async () => {
   let sent = 0;
@@ -61,6 +62,41 @@ test('the PDP down for seconds: the link dials anew every 4 s, and decides again
     await sleep(5000);
     assert.equal(await redials(), after, 'a connected link got a new dialer');
     assert.equal((await gw.metrics())['tollgate_pdp_link_connected{pdp="0"}'], 1);
+  } finally {
+    await gw.stop();
+  }
+});
+
+// nng 1.5's listener stops taking connections for good when a peer hangs
+// up before the PDP has sent its handshake (a data plane killed just after
+// connecting to a busy PDP): every data plane that connects later looks
+// connected and is never answered. The PDP probes its ipc listeners every
+// 2 s and restarts one that no longer takes a connection.
+test('a peer that hangs up before the handshake does not stop the PDP serving new data planes', { timeout: 60_000 }, async () => {
+  const gw = await startGateway();
+  try {
+    const { key } = await gw.createKey({ tenant: 'hangup' });
+    const ask = (port) => httpRequest(port, {
+      method: 'POST', path: '/v1/chat/completions',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'gpt-4o-mini', messages: userMsg('still there?') }),
+    });
+    assert.equal((await ask(gw.port)).status, 200);
+    // The PDP stopped: the connection waits in its backlog, and is gone
+    // before the PDP can accept it.
+    await gw.pdp.pause();
+    await new Promise((resolve) => {
+      const c = net.connect(gw.ipc.slice('ipc://'.length), () => c.destroy());
+      c.on('close', resolve);
+      c.on('error', resolve);
+    });
+    gw.pdp.resume();
+    const dp2 = await gw.addDataplane({}, { waitStatus: null });
+    await pollUntil(async () => (await ask(dp2.port)).status === 200,
+      { timeoutMs: 20_000, what: 'a data plane started after the hang-up to be answered' });
+    assert.match(gw.pdp.stderr(), /stopped taking connections .*restarting it/);
+    await pollUntil(async () => (await ask(gw.port)).status === 200,
+      { timeoutMs: 10_000, what: 'the first data plane to be answered again' });
   } finally {
     await gw.stop();
   }
