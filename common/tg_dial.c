@@ -146,6 +146,12 @@ tg_dial_down_ms(tg_dial *d)
     return down;
 }
 
+uint64_t
+tg_dial_afresh(tg_dial *d)
+{
+    return (uint64_t)atomic_load(&d->afresh);
+}
+
 void
 tg_dial_stop(tg_dial *d)
 {

@@ -76,6 +76,9 @@ bool tg_dial_connected(tg_dial *d);
  * (-1: it has one). */
 int64_t tg_dial_down_ms(tg_dial *d);
 
+/* tg_dial_afresh counts the times tg_dial_check replaced the dialers. */
+uint64_t tg_dial_afresh(tg_dial *d);
+
 /* tg_dial_stop closes every dialer (and so their connections): nothing
  * is dialled again. */
 void tg_dial_stop(tg_dial *d);

@@ -244,10 +244,9 @@ dp_pdp_free(dp_pdp *pdp)
 }
 
 /* dp_pdp_tls_reload runs on the watch's thread when dataplane.pdp_tls's
- * files changed: new connections use the new certificates. The old
- * dialer's connection closes once the new one is up (or at once, when
- * the new one cannot connect: the old certificate may be what the PDP
- * now refuses). */
+ * files changed: a new dialer with the new certificates replaces the old
+ * one, whose connection closes at once (the old certificate may be what
+ * the PDP now refuses); decisions in flight on it fail closed. */
 static void
 dp_pdp_tls_reload(void *arg)
 {
@@ -409,7 +408,7 @@ dp_pdp_connected(dp_pdp *pdp)
 uint64_t
 dp_pdp_redials(dp_pdp *pdp)
 {
-    return (uint64_t)atomic_load(&pdp->dial.afresh);
+    return tg_dial_afresh(&pdp->dial);
 }
 
 static dp_pdp_call *

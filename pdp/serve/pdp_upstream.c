@@ -1101,7 +1101,7 @@ pdp_upstream_metrics(pdp_upstream *up, tg_buf *out)
         (unsigned long long)pdp_store_forward_pending(up->st),
         (unsigned long long)atomic_load(&up->forwarded),
         (unsigned long long)atomic_load(&up->calls_failed),
-        (unsigned long long)atomic_load(&up->dial.afresh),
+        (unsigned long long)tg_dial_afresh(&up->dial),
         (unsigned long long)atomic_load(&up->fwd_failures),
         (unsigned long long)s.held, (unsigned long long)s.granted,
         (unsigned long long)s.refused, (unsigned long long)s.returned,
