@@ -666,6 +666,16 @@ export class Gateway {
     } else {
       this.killedPdps++;
     }
+    // The data plane learns of it a moment later (on a busy machine, after
+    // startPdp's first /readyz): until it has, a "ready" would be the old
+    // PDP's connection.
+    if (this.dp?.running) {
+      const gone = async () => {
+        const r = await httpRequest(this.port, { path: '/metrics' }).catch(() => null);
+        return r === null || parseMetrics(r.text)['tollgate_pdp_link_connected{pdp="0"}'] !== 1;
+      };
+      await pollUntil(gone, { timeoutMs: 5_000, what: 'the data plane to see the PDP gone' }).catch(() => {});
+    }
     return res;
   }
 
