@@ -133,7 +133,8 @@ export function runBinary(name, args, { env, timeoutMs = CLI_TIMEOUT_MS } = {}) 
 // Every process a Proc started and that has not exited. A test that fails
 // half way leaves its own behind, and a running child keeps this file's
 // node (and the whole test run) from ever ending: they are killed once
-// every test of the file has run.
+// every test of the file has run. (This root hook runs before any a test
+// file adds at its top level: stop a gateway in a describe's after.)
 const running = new Set();
 after(async () => {
   for (const p of [...running]) await p.kill('SIGKILL', 5000);
