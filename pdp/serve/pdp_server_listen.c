@@ -71,6 +71,7 @@ pdp_server_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
     pdp_server  *srv = arg;
     nng_sockaddr sa;
     uint64_t     uid = UINT64_MAX;
+    uint64_t     pid = 0;
     int          rv;
 
     if (ev == NNG_PIPE_EV_ADD_POST || ev == NNG_PIPE_EV_REM_POST) {
@@ -87,6 +88,13 @@ pdp_server_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
                 return;
             }
         }
+    }
+    /* The listener probe (pdp_server_probe.c) of a PDP whose own uid is
+     * not in pdp.allow_uids: refused like the rest, but not worth a word. */
+    if (rv == 0 && nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_PID, &pid) == 0 &&
+        pid == (uint64_t)getpid()) {
+        nng_pipe_close(p);
+        return;
     }
     if (tg_trust_log_due(&srv->refused, uid, tg_now_ms())) {
         if (rv != 0) {
