@@ -249,6 +249,7 @@ slurp(const char *path, size_t *len)
     char *buf;
     long  n;
 
+    *len = 0;
     if (f == NULL) {
         return NULL;
     }
