@@ -37,6 +37,7 @@ typedef struct dp_resp_lookup {
     char               first[96]; /* its previous_response_id; "" */
     bool               prev;      /* asking for a response of the chain */
     bool               walked;    /* the chain is in the input */
+    bool               expanded;  /* its first turn is (input: items) */
     char               want[96];  /* the response or item asked for */
     int                rounds;
 } dp_resp_lookup;
@@ -217,11 +218,18 @@ dp_resp_lookup_use(dp_resp_lookup *lk, const dp_wire_resp *rep)
     char        msg[300];
     bool        ok;
 
-    ok = lk->prev
-             ? dp_resp_store_expand(lk->root, resp, rlen, items, ilen) ==
-                       TG_OK &&
-                   dp_resp_lookup_chain(lk, resp, rlen)
-             : dp_resp_store_resolve(lk->root, resp, rlen, items, ilen) >= 0;
+    if (lk->prev) {
+        /* The first turn makes the input an array of items; each earlier
+         * one goes in front of it. */
+        ok = (lk->expanded
+                  ? dp_resp_store_prepend(lk->root, resp, rlen, items, ilen)
+                  : dp_resp_store_expand(lk->root, resp, rlen, items, ilen)) ==
+                 TG_OK &&
+             dp_resp_lookup_chain(lk, resp, rlen);
+        lk->expanded = true;
+    } else {
+        ok = dp_resp_store_resolve(lk->root, resp, rlen, items, ilen) >= 0;
+    }
     if (!ok) {
         dp_resp_lookup_end(lk, 500,
                            "A stored response this request continues is "

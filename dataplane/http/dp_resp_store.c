@@ -451,25 +451,58 @@ dp_resp_store_append_all(cJSON *to, const cJSON *from)
     }
 }
 
+/* dp_resp_store_push_front puts a copy of each item of from, in order, in
+ * front of to's items. Each goes in at index 0, last first: cJSON 1.7.15
+ * refuses an insert at another index after one at 0. */
+static tg_err
+dp_resp_store_push_front(cJSON *to, const cJSON *from)
+{
+    const cJSON *first = cJSON_IsArray(from) ? from->child : NULL;
+    const cJSON *e     = first != NULL ? first->prev : NULL; /* the last */
+
+    for (; e != NULL; e = e == first ? NULL : e->prev) {
+        cJSON *copy = cJSON_Duplicate(e, 1);
+
+        if (copy == NULL || !cJSON_InsertItemInArray(to, 0, copy)) {
+            cJSON_Delete(copy);
+            return TG_ENOMEM;
+        }
+    }
+    return TG_OK;
+}
+
+/* dp_resp_store_turn parses a stored turn: its response (*r) and its own
+ * items (*its); *output is the response's output (may be NULL). */
+static tg_err
+dp_resp_store_turn(const char *resp, size_t resp_len, const char *items,
+                   size_t items_len, cJSON **r, cJSON **its,
+                   const cJSON **output)
+{
+    *r      = cJSON_ParseWithLength(resp, resp_len);
+    *its    = cJSON_ParseWithLength(items, items_len);
+    *output = cJSON_GetObjectItemCaseSensitive(*r, "output");
+    return *r == NULL || !cJSON_IsArray(*its) ||
+                   (*output != NULL && !cJSON_IsArray(*output))
+               ? TG_ECORRUPT
+               : TG_OK;
+}
+
 tg_err
 dp_resp_store_expand(cJSON *body, const char *resp, size_t resp_len,
                      const char *items, size_t items_len)
 {
-    cJSON       *r   = cJSON_ParseWithLength(resp, resp_len);
-    cJSON       *its = cJSON_ParseWithLength(items, items_len);
+    cJSON       *r, *its;
     cJSON       *now = NULL;
     cJSON       *in  = cJSON_GetObjectItemCaseSensitive(body, "input");
     cJSON       *all = cJSON_CreateArray();
     const cJSON *output;
-    tg_err       rv = TG_OK;
+    tg_err       rv;
 
-    output = cJSON_GetObjectItemCaseSensitive(r, "output");
-    if (r == NULL || !cJSON_IsArray(its) ||
-        (output != NULL && !cJSON_IsArray(output))) {
-        rv = TG_ECORRUPT;
-    } else if (all == NULL) {
+    rv =
+        dp_resp_store_turn(resp, resp_len, items, items_len, &r, &its, &output);
+    if (rv == TG_OK && all == NULL) {
         rv = TG_ENOMEM;
-    } else if (in != NULL &&
+    } else if (rv == TG_OK && in != NULL &&
                (rv = dp_resp_store_items(in, "x", &now)) == TG_OK) {
         /* The new input keeps its own ids only where the client set them:
          * drop the placeholders dp_resp_store_items added. */
@@ -493,6 +526,34 @@ dp_resp_store_expand(cJSON *body, const char *resp, size_t resp_len,
     }
     cJSON_Delete(all);
     cJSON_Delete(now);
+    cJSON_Delete(r);
+    cJSON_Delete(its);
+    return rv;
+}
+
+tg_err
+dp_resp_store_prepend(cJSON *body, const char *resp, size_t resp_len,
+                      const char *items, size_t items_len)
+{
+    cJSON       *r, *its;
+    cJSON       *in = cJSON_GetObjectItemCaseSensitive(body, "input");
+    const cJSON *output;
+    tg_err       rv;
+
+    rv =
+        dp_resp_store_turn(resp, resp_len, items, items_len, &r, &its, &output);
+    if (rv == TG_OK && !cJSON_IsArray(in)) {
+        rv = TG_EINVAL;
+    }
+    /* In front of what is there: the turn's own items, then its output
+     * (so the output first). Inserts at the front, so a long conversation
+     * costs each turn only its own items. */
+    if (rv == TG_OK) {
+        rv = dp_resp_store_push_front(in, output);
+    }
+    if (rv == TG_OK) {
+        rv = dp_resp_store_push_front(in, its);
+    }
     cJSON_Delete(r);
     cJSON_Delete(its);
     return rv;

@@ -54,13 +54,21 @@ tg_err dp_resp_store_page(const char *items, size_t len, int64_t limit,
                           bool desc, const char *after, tg_buf *out);
 
 /* dp_resp_store_expand puts before body's input (the client's Responses
- * body: its "input" becomes an array) the stored items and the output
- * items of the stored response (one turn of the chain a continuation
- * ends; called again for each turn before it), and drops
- * "previous_response_id". TG_ECORRUPT: a stored part that does not
- * parse; TG_EINVAL: an input of another type. */
+ * body: its "input" becomes an array of items) the stored items and the
+ * output items of the stored response (the turn a continuation names),
+ * and drops "previous_response_id". TG_ECORRUPT: a stored part that does
+ * not parse; TG_EINVAL: an input of another type. */
 tg_err dp_resp_store_expand(cJSON *body, const char *resp, size_t resp_len,
                             const char *items, size_t items_len);
+
+/* dp_resp_store_prepend puts an earlier turn (its stored items, then its
+ * response's output items) in front of body's input, which
+ * dp_resp_store_expand made an array of items: the same as expanding
+ * again, at the cost of this turn's items alone (a conversation of n
+ * turns is then walked in O(n), not O(n^2)). Same errors; TG_EINVAL also
+ * when input is not an array. */
+tg_err dp_resp_store_prepend(cJSON *body, const char *resp, size_t resp_len,
+                             const char *items, size_t items_len);
 
 /* dp_resp_store_ref_id is the id of the first item_reference in body's
  * input (NULL: none). Borrows body. */

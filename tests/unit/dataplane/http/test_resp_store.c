@@ -379,10 +379,87 @@ test_from_chat_not_chat(void)
     cJSON_Delete(out);
 }
 
+/* A chain walked turn by turn: the first turn expanded, each earlier one
+ * put in front (dp_resp_store_prepend) gives the body that expanding
+ * again for each turn gives, and a body whose input is not an array of
+ * items yet is refused. */
+static void
+test_prepend_is_expand_again(void)
+{
+    static const char *resp[] = {
+        "{\"id\":\"resp_1\",\"output\":[{\"id\":\"msg_1\",\"type\":"
+        "\"message\",\"role\":\"assistant\",\"status\":\"completed\","
+        "\"content\":[{\"type\":\"output_text\",\"text\":\"one\","
+        "\"annotations\":[]}]}]}",
+        "{\"id\":\"resp_2\",\"previous_response_id\":\"resp_1\","
+        "\"output\":[{\"id\":\"fc_2\",\"type\":\"function_call\","
+        "\"call_id\":\"call_2\",\"name\":\"f\",\"arguments\":\"{}\"}]}",
+        "{\"id\":\"resp_3\",\"previous_response_id\":\"resp_2\","
+        "\"output\":[{\"id\":\"msg_3\",\"type\":\"message\",\"role\":"
+        "\"assistant\",\"content\":[{\"type\":\"output_text\",\"text\":"
+        "\"three\"}]}]}",
+    };
+    static const char *items[] = {
+        "[{\"id\":\"msg_1_in0\",\"type\":\"message\",\"role\":\"user\","
+        "\"content\":[{\"type\":\"input_text\",\"text\":\"hi\"}]}]",
+        "[{\"id\":\"msg_2_in0\",\"type\":\"message\",\"role\":\"user\","
+        "\"content\":[{\"type\":\"input_text\",\"text\":\"call f\"}]}]",
+        "[{\"type\":\"function_call_output\",\"call_id\":\"call_2\","
+        "\"output\":\"42\"},{\"id\":\"msg_3_in1\",\"type\":\"message\","
+        "\"role\":\"user\",\"content\":\"and?\"}]",
+    };
+    const char *client = "{\"model\":\"m\",\"previous_response_id\":"
+                         "\"resp_3\",\"input\":[{\"role\":\"user\","
+                         "\"content\":\"next\"}]}";
+    cJSON      *again  = cJSON_Parse(client);
+    cJSON      *front  = cJSON_Parse(client);
+    char       *a, *b;
+
+    for (int t = 2; t >= 0; t--) {
+        CU_ASSERT_EQUAL_FATAL(dp_resp_store_expand(again, resp[t],
+                                                   strlen(resp[t]), items[t],
+                                                   strlen(items[t])),
+                              TG_OK);
+        CU_ASSERT_EQUAL_FATAL(
+            (t == 2 ? dp_resp_store_expand : dp_resp_store_prepend)(
+                front, resp[t], strlen(resp[t]), items[t], strlen(items[t])),
+            TG_OK);
+    }
+    a = print(again);
+    b = print(front);
+    CU_ASSERT_STRING_EQUAL(a, b);
+    /* Oldest first: turn 1's input, then its answer, ..., then the new. */
+    CU_ASSERT_EQUAL(cJSON_GetArraySize(cJSON_GetObjectItem(front, "input")), 8);
+    CU_ASSERT_STRING_EQUAL(
+        cJSON_GetObjectItem(
+            cJSON_GetArrayItem(cJSON_GetObjectItem(front, "input"), 0), "id")
+            ->valuestring,
+        "msg_1_in0");
+    CU_ASSERT_STRING_EQUAL(
+        cJSON_GetObjectItem(
+            cJSON_GetArrayItem(cJSON_GetObjectItem(front, "input"), 3), "id")
+            ->valuestring,
+        "fc_2");
+    cJSON_free(a);
+    cJSON_free(b);
+    cJSON_Delete(again);
+    cJSON_Delete(front);
+
+    front = cJSON_Parse("{\"input\":\"not yet items\"}");
+    CU_ASSERT_EQUAL(dp_resp_store_prepend(front, resp[0], strlen(resp[0]),
+                                          items[0], strlen(items[0])),
+                    TG_EINVAL);
+    CU_ASSERT_EQUAL(
+        dp_resp_store_prepend(front, "nope", 4, items[0], strlen(items[0])),
+        TG_ECORRUPT);
+    cJSON_Delete(front);
+}
+
 static const tg_unit_case cases[] = {
     {"items_from_a_string_and_an_array", test_items_from_a_string_and_an_array},
     {"pages", test_pages},
     {"expand_and_resolve", test_expand_and_resolve},
+    {"prepend_is_expand_again", test_prepend_is_expand_again},
     {"from_chat_round_trip", test_from_chat_round_trip},
     {"from_chat_first_system_and_ids", test_from_chat_first_system_and_ids},
     {"from_chat_lenient", test_from_chat_lenient},
